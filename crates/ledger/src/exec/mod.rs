@@ -1,0 +1,107 @@
+//! Transaction execution, one module per concern. Every function here is
+//! deterministic: it reads only the state, the transaction and the block time.
+
+mod bank;
+mod orders;
+mod registry;
+mod settlement;
+mod staking;
+
+use crate::error::TxError;
+use crate::events::Event;
+use crate::state::State;
+use gpunet_primitives::{Address, SignedTx, TxBody};
+
+pub(crate) use orders::max_payment;
+
+/// Execution context of one block.
+pub struct Exec<'a> {
+    pub state: &'a mut State,
+    pub chain_id: &'a str,
+    pub proposer: Address,
+    pub now_ms: u64,
+    pub events: &'a mut Vec<Event>,
+}
+
+impl Exec<'_> {
+    fn emit(&mut self, event: Event) {
+        self.events.push(event);
+    }
+
+    /// Applies one signed transaction, all or nothing.
+    pub fn apply_tx(&mut self, signed: &SignedTx) -> Result<(), TxError> {
+        let events_before = self.events.len();
+        let result = self.apply_tx_inner(signed);
+        match result {
+            Ok(()) => self.state.commit_tx(),
+            Err(_) => {
+                self.state.rollback_tx();
+                self.events.truncate(events_before);
+            }
+        }
+        result
+    }
+
+    fn apply_tx_inner(&mut self, signed: &SignedTx) -> Result<(), TxError> {
+        let tx = &signed.tx;
+        if tx.chain_id != self.chain_id {
+            return Err(TxError::WrongChain {
+                expected: self.chain_id.to_string(),
+                got: tx.chain_id.clone(),
+            });
+        }
+        if !signed.verify_signature() {
+            return Err(TxError::BadSignature);
+        }
+        let sender = tx.sender;
+        let mut account = self.state.account(&sender);
+        if tx.nonce != account.nonce {
+            return Err(TxError::BadNonce {
+                expected: account.nonce,
+                got: tx.nonce,
+            });
+        }
+        let min_fee = self.state.params.min_fee;
+        if tx.fee < min_fee {
+            return Err(TxError::FeeTooLow {
+                min: min_fee,
+                got: tx.fee,
+            });
+        }
+        account.nonce += 1;
+        self.state.put_account(sender, account);
+        self.pay_fee(sender, tx.fee)?;
+        match &tx.body {
+            TxBody::Transfer { to, amount } => self.transfer(sender, *to, *amount),
+            TxBody::Stake { amount } => self.stake(sender, *amount),
+            TxBody::Unstake { amount } => self.unstake(sender, *amount),
+            TxBody::RegisterMachine {
+                spec,
+                price_per_hour,
+            } => self.register_machine(sender, spec, *price_per_hour),
+            TxBody::UpdateMachine {
+                machine,
+                price_per_hour,
+                online,
+            } => self.update_machine(sender, *machine, *price_per_hour, *online),
+            TxBody::DeregisterMachine { machine } => self.deregister_machine(sender, *machine),
+            TxBody::SubmitOrder {
+                spec,
+                max_price_per_hour,
+                deposit,
+            } => self.submit_order(sender, spec, *max_price_per_hour, *deposit),
+            TxBody::CancelOrder { order } => self.cancel_order(sender, *order),
+            TxBody::ReportResult { order, outcome } => self.report_result(sender, *order, outcome),
+        }
+    }
+
+    /// Time-driven work at the end of every block, in a fixed order.
+    pub fn end_block(&mut self) -> Result<(), TxError> {
+        self.settle_due()?;
+        self.expire_deadlines()?;
+        self.release_unbonded()?;
+        self.match_pending()?;
+        self.state.commit_tx();
+        Ok(())
+    }
+}

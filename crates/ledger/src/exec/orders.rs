@@ -1,0 +1,336 @@
+//! Orders: validation, escrow at submission, deterministic matching to machines.
+
+use super::staking::required_stake;
+use super::Exec;
+use crate::error::{CheckedAmount, TxError};
+use crate::events::Event;
+use crate::state::{Lease, Machine, Order, OrderStatus};
+use crate::Params;
+use gpunet_primitives::{Address, Amount, Hash, JobSpec, OrderId, Resources};
+
+const MS_PER_HOUR: Amount = 3_600_000;
+const MAX_NAME_LEN: usize = 128;
+const MAX_ARG_LEN: usize = 4096;
+const MAX_ARGS: usize = 256;
+const MAX_ENV: usize = 128;
+/// Pending orders examined per block, so one block's work stays bounded.
+const MATCH_BATCH: usize = 1024;
+
+/// The most a job can cost at `price_per_hour` if it runs for its whole timeout.
+pub(crate) fn max_payment(price_per_hour: Amount, timeout_secs: u64) -> Result<Amount, TxError> {
+    let ms = (timeout_secs as Amount).mul_or(1000)?;
+    // Rounded up, so escrow always covers the payment.
+    Ok(price_per_hour.mul_or(ms)?.div_ceil(MS_PER_HOUR))
+}
+
+/// What `billable_ms` of work costs at `price_per_hour` (rounded down).
+pub(crate) fn payment(price_per_hour: Amount, billable_ms: u64) -> Result<Amount, TxError> {
+    Ok(price_per_hour.mul_or(billable_ms as Amount)? / MS_PER_HOUR)
+}
+
+fn validate_path(path: &str) -> bool {
+    !path.is_empty()
+        && path.len() <= MAX_ARG_LEN
+        && !path.starts_with('/')
+        && path
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..")
+}
+
+pub(crate) fn validate_job(params: &Params, spec: &JobSpec) -> Result<(), TxError> {
+    let bad = |m: String| Err(TxError::ImpossibleSpec(m));
+    let r = &spec.resources;
+    if spec.name.len() > MAX_NAME_LEN || spec.image.len() > MAX_ARG_LEN {
+        return bad("name or image is too long".into());
+    }
+    if spec.command.is_empty() || spec.command[0].is_empty() {
+        return bad("command is empty".into());
+    }
+    if spec.command.len() > MAX_ARGS || spec.command.iter().any(|a| a.len() > MAX_ARG_LEN) {
+        return bad(format!(
+            "command has more than {MAX_ARGS} arguments or an argument over {MAX_ARG_LEN} bytes"
+        ));
+    }
+    if spec.env.len() > MAX_ENV
+        || spec.env.iter().any(|(k, v)| {
+            k.is_empty() || k.contains('=') || k.len() > MAX_NAME_LEN || v.len() > MAX_ARG_LEN
+        })
+    {
+        return bad("environment has an invalid or oversized variable".into());
+    }
+    if spec.timeout_secs == 0 || spec.timeout_secs > params.max_job_timeout_secs {
+        return bad(format!(
+            "timeout must be 1..={} seconds",
+            params.max_job_timeout_secs
+        ));
+    }
+    if r.cpu_cores == 0 || r.cpu_cores > params.max_cpu_cores {
+        return bad(format!("cpu must be 1..={} cores", params.max_cpu_cores));
+    }
+    if r.memory_mb == 0 || r.memory_mb > params.max_memory_mb {
+        return bad(format!("memory must be 1..={} MiB", params.max_memory_mb));
+    }
+    if r.gpu.count > params.max_gpus_per_machine {
+        return bad(format!(
+            "{} GPUs requested; no machine may have more than {}",
+            r.gpu.count, params.max_gpus_per_machine
+        ));
+    }
+    if r.gpu.count == 0
+        && (r.gpu.vendor.is_some() || r.gpu.model.is_some() || r.gpu.min_vram_mb > 0)
+    {
+        return bad("GPU constraints given but gpu count is 0".into());
+    }
+    if spec.inputs.len() > params.max_inputs as usize {
+        return bad(format!("more than {} inputs", params.max_inputs));
+    }
+    let mut paths = std::collections::BTreeSet::new();
+    for input in &spec.inputs {
+        if !validate_path(&input.path) || !paths.insert(&input.path) {
+            return bad(format!(
+                "input path {:?} is not a unique relative path",
+                input.path
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn contains_ci(haystack: &str, needle: &str) -> bool {
+    haystack.to_lowercase().contains(&needle.to_lowercase())
+}
+
+/// Whether `machine` can take a job needing `r` right now.
+fn fits(machine: &Machine, spec: &JobSpec) -> bool {
+    let r: &Resources = &spec.resources;
+    let s = &machine.spec;
+    let a = &machine.allocated;
+    let gpu_ok = if r.gpu.count == 0 {
+        true
+    } else {
+        match &s.gpu {
+            None => false,
+            Some(g) => {
+                a.gpus + r.gpu.count <= g.count
+                    && g.vram_mb >= r.gpu.min_vram_mb
+                    && r.gpu
+                        .vendor
+                        .as_ref()
+                        .is_none_or(|v| g.vendor.eq_ignore_ascii_case(v))
+                    && r.gpu
+                        .model
+                        .as_ref()
+                        .is_none_or(|m| contains_ci(&g.model, m))
+            }
+        }
+    };
+    gpu_ok
+        && a.cpu_cores + r.cpu_cores <= s.cpu_cores
+        && a.memory_mb + r.memory_mb <= s.memory_mb
+        && a.disk_mb + r.disk_mb <= s.disk_mb
+        && spec.region.as_ref().is_none_or(|reg| reg == &s.region)
+}
+
+impl Exec<'_> {
+    pub(crate) fn order(&self, id: OrderId) -> Result<Order, TxError> {
+        self.state
+            .orders
+            .get(&id)
+            .cloned()
+            .ok_or(TxError::UnknownOrder(id))
+    }
+
+    pub(crate) fn submit_order(
+        &mut self,
+        client: Address,
+        spec: &JobSpec,
+        max_price_per_hour: Amount,
+        deposit: Amount,
+    ) -> Result<(), TxError> {
+        validate_job(&self.state.params, spec)?;
+        let need = max_payment(max_price_per_hour, spec.timeout_secs)?;
+        if deposit < need {
+            return Err(TxError::Invalid(format!(
+                "deposit {deposit} does not cover the max price for the whole timeout ({need})"
+            )));
+        }
+        self.debit(client, deposit)?;
+        let id = self.state.globals().next_order_id;
+        self.state.update_globals(|g| g.next_order_id += 1);
+        self.state.orders.insert(
+            id,
+            Order {
+                id,
+                client,
+                spec: spec.clone(),
+                max_price_per_hour,
+                deposit,
+                escrow: deposit,
+                status: OrderStatus::Pending,
+                submitted_ms: self.now_ms,
+                lease: None,
+                report: None,
+                settlement: None,
+            },
+        );
+        self.state.pending.insert((self.now_ms, id), ());
+        self.emit(Event::OrderSubmitted { order: id, client });
+        Ok(())
+    }
+
+    pub(crate) fn cancel_order(&mut self, client: Address, id: OrderId) -> Result<(), TxError> {
+        let order = self.order(id)?;
+        if order.client != client {
+            return Err(TxError::NotAuthorized(format!(
+                "order {id} belongs to another account"
+            )));
+        }
+        if order.status != OrderStatus::Pending {
+            return Err(TxError::InvalidState(format!(
+                "order {id} is {:?}; only pending orders can be cancelled",
+                order.status
+            )));
+        }
+        self.state.pending.remove(&(order.submitted_ms, id));
+        let refunded = self.close_with_refund(order, OrderStatus::Cancelled, 0)?;
+        self.emit(Event::OrderCancelled {
+            order: id,
+            client,
+            refunded,
+        });
+        Ok(())
+    }
+
+    /// Closes an order, refunding its whole escrow to the client. Returns the refund.
+    pub(crate) fn close_with_refund(
+        &mut self,
+        mut order: Order,
+        status: OrderStatus,
+        slashed: Amount,
+    ) -> Result<Amount, TxError> {
+        let refunded = order.escrow;
+        self.credit(order.client, refunded)?;
+        order.escrow = 0;
+        order.status = status;
+        order.settlement = Some(crate::state::Settlement {
+            refunded,
+            slashed,
+            settled_ms: self.now_ms,
+            ..Default::default()
+        });
+        self.state.orders.insert(order.id, order);
+        Ok(refunded)
+    }
+
+    /// Picks a machine for `order`: feasible, online, at or under the max price,
+    /// backed by enough stake; among those, the least loaded, then the cheapest,
+    /// then a per-order hash so equal offers share the work.
+    fn choose_machine(&self, order: &Order) -> Option<Machine> {
+        let params = &self.state.params;
+        self.state
+            .machines
+            .iter()
+            .map(|(_, m)| m)
+            .filter(|m| {
+                m.online && m.price_per_hour <= order.max_price_per_hour && fits(m, &order.spec)
+            })
+            .filter(|m| {
+                let owner = self.state.account(&m.owner);
+                required_stake(params, &owner).is_ok_and(|need| owner.bonded >= need)
+            })
+            .min_by_key(|m| {
+                let mut tie = Vec::with_capacity(16);
+                tie.extend(order.id.to_le_bytes());
+                tie.extend(m.id.to_le_bytes());
+                (m.active_leases, m.price_per_hour, Hash::digest(&tie))
+            })
+            .cloned()
+    }
+
+    /// Leases pending orders to machines, oldest first; expires those past their TTL.
+    pub(crate) fn match_pending(&mut self) -> Result<(), TxError> {
+        let queue: Vec<(u64, OrderId)> = self
+            .state
+            .pending
+            .iter()
+            .take(MATCH_BATCH)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in queue {
+            let order = self.order(key.1)?;
+            if order.expires_ms(&self.state.params) <= self.now_ms {
+                self.state.pending.remove(&key);
+                let client = order.client;
+                let refunded = self.close_with_refund(order, OrderStatus::Expired, 0)?;
+                self.emit(Event::OrderExpired {
+                    order: key.1,
+                    client,
+                    refunded,
+                });
+                continue;
+            }
+            if let Some(machine) = self.choose_machine(&order) {
+                self.state.pending.remove(&key);
+                self.lease(order, machine)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn lease(&mut self, mut order: Order, mut machine: Machine) -> Result<(), TxError> {
+        let r = &order.spec.resources;
+        machine.allocated.cpu_cores += r.cpu_cores;
+        machine.allocated.memory_mb += r.memory_mb;
+        machine.allocated.disk_mb += r.disk_mb;
+        machine.allocated.gpus += r.gpu.count;
+        machine.active_leases += 1;
+        let deadline_ms = self
+            .now_ms
+            .saturating_add(order.spec.timeout_secs.saturating_mul(1000))
+            .saturating_add(self.state.params.report_grace_ms);
+        order.lease = Some(Lease {
+            machine: machine.id,
+            provider: machine.owner,
+            price_per_hour: machine.price_per_hour,
+            start_ms: self.now_ms,
+            deadline_ms,
+        });
+        order.status = OrderStatus::Running;
+        self.state.deadlines.insert((deadline_ms, order.id), ());
+        self.state
+            .provider_leases
+            .insert((machine.owner, order.id), ());
+        self.emit(Event::OrderLeased {
+            order: order.id,
+            client: order.client,
+            machine: machine.id,
+            provider: machine.owner,
+        });
+        self.state.orders.insert(order.id, order);
+        self.state.machines.insert(machine.id, machine);
+        Ok(())
+    }
+
+    /// Returns a lease's resources to its machine and drops its indexes.
+    pub(crate) fn end_lease(&mut self, order: &Order, succeeded: bool) {
+        let Some(lease) = &order.lease else { return };
+        self.state.deadlines.remove(&(lease.deadline_ms, order.id));
+        self.state
+            .provider_leases
+            .remove(&(lease.provider, order.id));
+        if let Some(mut machine) = self.state.machines.get(&lease.machine).cloned() {
+            let r = &order.spec.resources;
+            machine.allocated.cpu_cores -= r.cpu_cores;
+            machine.allocated.memory_mb -= r.memory_mb;
+            machine.allocated.disk_mb -= r.disk_mb;
+            machine.allocated.gpus -= r.gpu.count;
+            machine.active_leases -= 1;
+            if succeeded {
+                machine.completed += 1;
+            } else {
+                machine.failed += 1;
+            }
+            self.state.machines.insert(machine.id, machine);
+        }
+    }
+}

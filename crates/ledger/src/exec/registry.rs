@@ -1,0 +1,129 @@
+//! The machine registry: providers declare machines, their prices and availability.
+
+use super::staking::required_stake;
+use super::Exec;
+use crate::error::TxError;
+use crate::events::Event;
+use crate::state::{Allocation, Machine};
+use gpunet_primitives::{Address, Amount, MachineId, MachineSpec};
+
+pub(crate) const MAX_LABEL_LEN: usize = 128;
+pub(crate) const EXECUTORS: [&str; 2] = ["process", "docker"];
+
+fn validate_machine(params: &crate::Params, spec: &MachineSpec) -> Result<(), TxError> {
+    let bad = |m: String| Err(TxError::ImpossibleSpec(m));
+    if spec.cpu_cores == 0 || spec.cpu_cores > params.max_cpu_cores {
+        return bad(format!("cpu_cores must be 1..={}", params.max_cpu_cores));
+    }
+    if spec.memory_mb == 0 || spec.memory_mb > params.max_memory_mb {
+        return bad(format!("memory_mb must be 1..={}", params.max_memory_mb));
+    }
+    if !EXECUTORS.contains(&spec.executor.as_str()) {
+        return bad(format!("executor must be one of {EXECUTORS:?}"));
+    }
+    if spec.region.len() > MAX_LABEL_LEN {
+        return bad("region label is too long".into());
+    }
+    if let Some(gpu) = &spec.gpu {
+        if gpu.count == 0 || gpu.count > params.max_gpus_per_machine {
+            return bad(format!(
+                "a machine has 1..={} GPUs, not {}",
+                params.max_gpus_per_machine, gpu.count
+            ));
+        }
+        if gpu.model.len() > MAX_LABEL_LEN || gpu.vendor.len() > MAX_LABEL_LEN {
+            return bad("GPU label is too long".into());
+        }
+    }
+    Ok(())
+}
+
+impl Exec<'_> {
+    fn owned_machine(&self, who: Address, id: MachineId) -> Result<Machine, TxError> {
+        let machine = self
+            .state
+            .machines
+            .get(&id)
+            .cloned()
+            .ok_or(TxError::UnknownMachine(id))?;
+        if machine.owner != who {
+            return Err(TxError::NotAuthorized(format!(
+                "machine {id} belongs to another account"
+            )));
+        }
+        Ok(machine)
+    }
+
+    pub(crate) fn register_machine(
+        &mut self,
+        owner: Address,
+        spec: &MachineSpec,
+        price_per_hour: Amount,
+    ) -> Result<(), TxError> {
+        validate_machine(&self.state.params, spec)?;
+        let mut account = self.state.account(&owner);
+        account.machines += 1;
+        account.gpus += spec.gpu_count();
+        let need = required_stake(&self.state.params, &account)?;
+        if account.bonded < need {
+            return Err(TxError::InsufficientStake {
+                need,
+                have: account.bonded,
+            });
+        }
+        self.state.put_account(owner, account);
+        let id = self.state.globals().next_machine_id;
+        self.state.update_globals(|g| g.next_machine_id += 1);
+        self.state.machines.insert(
+            id,
+            Machine {
+                id,
+                owner,
+                spec: spec.clone(),
+                price_per_hour,
+                online: true,
+                registered_ms: self.now_ms,
+                allocated: Allocation::default(),
+                active_leases: 0,
+                completed: 0,
+                failed: 0,
+            },
+        );
+        self.emit(Event::MachineRegistered { machine: id, owner });
+        Ok(())
+    }
+
+    pub(crate) fn update_machine(
+        &mut self,
+        owner: Address,
+        id: MachineId,
+        price_per_hour: Amount,
+        online: bool,
+    ) -> Result<(), TxError> {
+        let mut machine = self.owned_machine(owner, id)?;
+        machine.price_per_hour = price_per_hour;
+        machine.online = online;
+        self.state.machines.insert(id, machine);
+        Ok(())
+    }
+
+    pub(crate) fn deregister_machine(
+        &mut self,
+        owner: Address,
+        id: MachineId,
+    ) -> Result<(), TxError> {
+        let machine = self.owned_machine(owner, id)?;
+        if machine.active_leases > 0 {
+            return Err(TxError::InvalidState(format!(
+                "machine {id} still has {} open lease(s)",
+                machine.active_leases
+            )));
+        }
+        self.state.machines.remove(&id);
+        let mut account = self.state.account(&owner);
+        account.machines -= 1;
+        account.gpus -= machine.spec.gpu_count();
+        self.state.put_account(owner, account);
+        Ok(())
+    }
+}

@@ -1,0 +1,159 @@
+//! Results, settlement and failure: who gets paid, what is burned, who is slashed.
+
+use super::orders::payment;
+use super::Exec;
+use crate::error::{CheckedAmount, TxError};
+use crate::events::Event;
+use crate::state::{OrderStatus, Report, Settlement};
+use gpunet_primitives::{Address, JobOutcome, OrderId};
+
+const MAX_REASON_LEN: usize = 1024;
+
+impl Exec<'_> {
+    pub(crate) fn report_result(
+        &mut self,
+        provider: Address,
+        id: OrderId,
+        outcome: &JobOutcome,
+    ) -> Result<(), TxError> {
+        let mut order = self.order(id)?;
+        let Some(lease) = order.lease.clone() else {
+            return Err(TxError::InvalidState(format!("order {id} has no lease")));
+        };
+        if lease.provider != provider {
+            return Err(TxError::NotAuthorized(format!(
+                "order {id} is leased to another provider"
+            )));
+        }
+        if order.status != OrderStatus::Running {
+            return Err(TxError::InvalidState(format!(
+                "order {id} is {:?}, not running",
+                order.status
+            )));
+        }
+        match outcome {
+            JobOutcome::Completed {
+                exit_code,
+                duration_ms,
+                ..
+            } => {
+                self.end_lease(&order, true);
+                let elapsed = self.now_ms.saturating_sub(lease.start_ms);
+                let billable_ms = (*duration_ms)
+                    .min(order.spec.timeout_secs.saturating_mul(1000))
+                    .min(elapsed);
+                order.report = Some(Report {
+                    outcome: outcome.clone(),
+                    reported_ms: self.now_ms,
+                    billable_ms,
+                });
+                order.status = OrderStatus::Reported;
+                let settle_at = self
+                    .now_ms
+                    .saturating_add(self.state.params.dispute_window_ms);
+                self.state.settle_queue.insert((settle_at, id), ());
+                self.emit(Event::OrderReported {
+                    order: id,
+                    client: order.client,
+                    provider,
+                    exit_code: *exit_code,
+                });
+                self.state.orders.insert(id, order);
+            }
+            JobOutcome::Failed { reason } => {
+                if reason.len() > MAX_REASON_LEN {
+                    return Err(TxError::Invalid(format!(
+                        "failure reason is over {MAX_REASON_LEN} bytes"
+                    )));
+                }
+                self.end_lease(&order, false);
+                order.report = Some(Report {
+                    outcome: outcome.clone(),
+                    reported_ms: self.now_ms,
+                    billable_ms: 0,
+                });
+                let client = order.client;
+                let slashed = self.slash(provider, self.state.params.slash_failed, "job failed")?;
+                let refunded = self.close_with_refund(order, OrderStatus::Failed, slashed)?;
+                self.emit(Event::OrderFailed {
+                    order: id,
+                    client,
+                    provider,
+                    reason: reason.clone(),
+                    refunded,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Pays out reported orders whose dispute window has passed.
+    pub(crate) fn settle_due(&mut self) -> Result<(), TxError> {
+        let due: Vec<(u64, OrderId)> = self
+            .state
+            .settle_queue
+            .range(..=(self.now_ms, OrderId::MAX))
+            .map(|(k, _)| *k)
+            .collect();
+        for key in due {
+            self.state.settle_queue.remove(&key);
+            let mut order = self.order(key.1)?;
+            let lease = order.lease.clone().expect("reported orders have a lease");
+            let billable = order.report.as_ref().map_or(0, |r| r.billable_ms);
+            let paid = payment(lease.price_per_hour, billable)?.min(order.escrow);
+            let burned = paid.mul_or(self.state.params.burn_bps as u128)? / 10_000;
+            let refunded = order.escrow - paid;
+            self.credit(lease.provider, paid - burned)?;
+            self.burn(burned)?;
+            self.credit(order.client, refunded)?;
+            order.escrow = 0;
+            order.status = OrderStatus::Settled;
+            order.settlement = Some(Settlement {
+                paid_to_provider: paid - burned,
+                burned,
+                refunded,
+                slashed: 0,
+                settled_ms: self.now_ms,
+            });
+            self.emit(Event::OrderSettled {
+                order: order.id,
+                client: order.client,
+                provider: lease.provider,
+                paid: paid - burned,
+                burned,
+                refunded,
+            });
+            self.state.orders.insert(order.id, order);
+        }
+        Ok(())
+    }
+
+    /// Refunds clients and slashes providers whose leases passed their deadline unreported.
+    pub(crate) fn expire_deadlines(&mut self) -> Result<(), TxError> {
+        let due: Vec<(u64, OrderId)> = self
+            .state
+            .deadlines
+            .range(..=(self.now_ms, OrderId::MAX))
+            .map(|(k, _)| *k)
+            .collect();
+        for (_, id) in due {
+            let order = self.order(id)?;
+            let lease = order.lease.clone().expect("running orders have a lease");
+            self.end_lease(&order, false);
+            let slashed = self.slash(
+                lease.provider,
+                self.state.params.slash_timeout,
+                "missed lease deadline",
+            )?;
+            let client = order.client;
+            let refunded = self.close_with_refund(order, OrderStatus::TimedOut, slashed)?;
+            self.emit(Event::OrderTimedOut {
+                order: id,
+                client,
+                provider: lease.provider,
+                refunded,
+            });
+        }
+        Ok(())
+    }
+}

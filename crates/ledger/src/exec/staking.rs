@@ -1,0 +1,113 @@
+//! Provider stake: bonding, unbonding with a delay, and slashing.
+
+use super::Exec;
+use crate::error::{CheckedAmount, TxError};
+use crate::events::Event;
+use crate::state::{Account, Unbonding};
+use gpunet_primitives::{Address, Amount};
+
+/// Stake an account must keep bonded for the machines it has registered.
+pub(crate) fn required_stake(params: &crate::Params, account: &Account) -> Result<Amount, TxError> {
+    let machines = params
+        .stake_per_machine
+        .mul_or(account.machines as Amount)?;
+    let gpus = params.stake_per_gpu.mul_or(account.gpus as Amount)?;
+    machines.add_or(gpus)
+}
+
+impl Exec<'_> {
+    pub(crate) fn stake(&mut self, who: Address, amount: Amount) -> Result<(), TxError> {
+        if amount == 0 {
+            return Err(TxError::Invalid("stake amount must be positive".into()));
+        }
+        self.debit(who, amount)?;
+        let mut account = self.state.account(&who);
+        account.bonded = account.bonded.add_or(amount)?;
+        self.state.put_account(who, account);
+        Ok(())
+    }
+
+    pub(crate) fn unstake(&mut self, who: Address, amount: Amount) -> Result<(), TxError> {
+        if amount == 0 {
+            return Err(TxError::Invalid("unstake amount must be positive".into()));
+        }
+        let mut account = self.state.account(&who);
+        if account.bonded < amount {
+            return Err(TxError::InsufficientStake {
+                need: amount,
+                have: account.bonded,
+            });
+        }
+        let need = required_stake(&self.state.params, &account)?;
+        let left = account.bonded - amount;
+        if left < need {
+            return Err(TxError::InsufficientStake { need, have: left });
+        }
+        let release_ms = self.now_ms.saturating_add(self.state.params.unbonding_ms);
+        account.bonded = left;
+        account.unbonding.push(Unbonding { amount, release_ms });
+        self.state.put_account(who, account);
+        self.state.unbonding_queue.insert((release_ms, who), ());
+        Ok(())
+    }
+
+    /// Moves stake whose unbonding delay has passed back to balances.
+    pub(crate) fn release_unbonded(&mut self) -> Result<(), TxError> {
+        let due: Vec<(u64, Address)> = self
+            .state
+            .unbonding_queue
+            .range(..=(self.now_ms, Address([0xff; 32])))
+            .map(|(k, _)| *k)
+            .collect();
+        for key in due {
+            self.state.unbonding_queue.remove(&key);
+            let who = key.1;
+            let mut account = self.state.account(&who);
+            let now = self.now_ms;
+            let released: Amount = account
+                .unbonding
+                .iter()
+                .filter(|u| u.release_ms <= now)
+                .map(|u| u.amount)
+                .sum();
+            account.unbonding.retain(|u| u.release_ms > now);
+            account.balance = account.balance.add_or(released)?;
+            self.state.put_account(who, account);
+        }
+        Ok(())
+    }
+
+    /// Takes up to `amount` of `who`'s stake (bonded first, then unbonding) and burns it.
+    /// Returns what was actually slashed.
+    pub(crate) fn slash(
+        &mut self,
+        who: Address,
+        amount: Amount,
+        reason: &str,
+    ) -> Result<Amount, TxError> {
+        let mut account = self.state.account(&who);
+        let from_bonded = amount.min(account.bonded);
+        account.bonded -= from_bonded;
+        let mut left = amount - from_bonded;
+        // Newest unbonding entries first: they are the furthest from release.
+        for entry in account.unbonding.iter_mut().rev() {
+            let take = left.min(entry.amount);
+            entry.amount -= take;
+            left -= take;
+        }
+        account.unbonding.retain(|u| u.amount > 0);
+        let slashed = amount - left;
+        self.state.put_account(who, account);
+        if slashed > 0 {
+            self.burn(slashed)?;
+            let total = self.state.globals().slashed.add_or(slashed)?;
+            self.state.update_globals(|g| g.slashed = total);
+            self.emit(Event::Slashed {
+                provider: who,
+                amount: slashed,
+                reason: reason.to_string(),
+            });
+        }
+        Ok(slashed)
+    }
+}

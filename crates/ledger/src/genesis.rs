@@ -1,0 +1,134 @@
+//! Genesis: the chain's first accounts, validators and parameters, read from a JSON file.
+
+use crate::error::LedgerError;
+use gpunet_primitives::{Address, Amount, Hash};
+use serde::{Deserialize, Serialize};
+
+/// Protocol parameters. All times are milliseconds of block time.
+#[derive(
+    Clone,
+    Debug,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    borsh::BorshSerialize,
+    borsh::BorshDeserialize,
+)]
+pub struct Params {
+    /// Smallest fee a transaction may pay; fees go to the block's proposer.
+    pub min_fee: Amount,
+    /// Share of every job payment that is burned, in basis points (1/10000).
+    pub burn_bps: u32,
+    /// Stake a provider must bond for each registered machine.
+    pub stake_per_machine: Amount,
+    /// Additional stake per registered GPU.
+    pub stake_per_gpu: Amount,
+    /// How long unstaked tokens stay slashable before they are released.
+    pub unbonding_ms: u64,
+    /// Slashed from a provider whose job failed on its side.
+    pub slash_failed: Amount,
+    /// Slashed from a provider that did not report before its lease deadline.
+    pub slash_timeout: Amount,
+    /// Time after a reported result before it is settled.
+    pub dispute_window_ms: u64,
+    /// Time a provider has past the job's timeout to report its result.
+    pub report_grace_ms: u64,
+    /// Time an unmatched order waits before it expires and is refunded.
+    pub order_ttl_ms: u64,
+    /// Limits that make a spec impossible.
+    pub max_gpus_per_machine: u32,
+    pub max_cpu_cores: u32,
+    pub max_memory_mb: u64,
+    pub max_job_timeout_secs: u64,
+    pub max_inputs: u32,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        let gpn = gpunet_primitives::UNIT;
+        Params {
+            min_fee: gpn / 1000,
+            burn_bps: 1000,
+            stake_per_machine: 100 * gpn,
+            stake_per_gpu: 100 * gpn,
+            unbonding_ms: 7 * 24 * 3600 * 1000,
+            slash_failed: 10 * gpn,
+            slash_timeout: 20 * gpn,
+            dispute_window_ms: 60_000,
+            report_grace_ms: 60_000,
+            order_ttl_ms: 3_600_000,
+            max_gpus_per_machine: 16,
+            max_cpu_cores: 1024,
+            max_memory_mb: 16 * 1024 * 1024,
+            max_job_timeout_secs: 7 * 24 * 3600,
+            max_inputs: 256,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GenesisAccount {
+    pub address: Address,
+    pub balance: Amount,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Genesis {
+    pub chain_id: String,
+    /// Block time of the genesis block.
+    pub genesis_time_ms: u64,
+    pub accounts: Vec<GenesisAccount>,
+    /// Addresses allowed to propose blocks.
+    pub validators: Vec<Address>,
+    #[serde(default)]
+    pub params: Params,
+}
+
+impl Genesis {
+    pub fn from_file(path: &std::path::Path) -> Result<Genesis, LedgerError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| LedgerError::Genesis(format!("cannot read {}: {e}", path.display())))?;
+        let genesis: Genesis = serde_json::from_str(&text)
+            .map_err(|e| LedgerError::Genesis(format!("{}: {e}", path.display())))?;
+        genesis.validate()?;
+        Ok(genesis)
+    }
+
+    pub fn validate(&self) -> Result<(), LedgerError> {
+        let err = |m: &str| Err(LedgerError::Genesis(m.to_string()));
+        if self.chain_id.is_empty() {
+            return err("chain_id is empty");
+        }
+        if self.validators.is_empty() {
+            return err("at least one validator is required");
+        }
+        if self.params.burn_bps > 10_000 {
+            return err("burn_bps must be at most 10000");
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        let mut total: Amount = 0;
+        for a in &self.accounts {
+            if !seen.insert(a.address) {
+                return err("an account appears twice");
+            }
+            total = total
+                .checked_add(a.balance)
+                .ok_or_else(|| LedgerError::Genesis("total supply overflows".into()))?;
+        }
+        Ok(())
+    }
+
+    pub fn total_supply(&self) -> Amount {
+        self.accounts.iter().map(|a| a.balance).sum()
+    }
+
+    /// Hash identifying this genesis; a database made from another genesis is refused.
+    pub fn hash(&self) -> Hash {
+        Hash::digest(&serde_json::to_vec(self).expect("genesis serializes"))
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("genesis serializes")
+    }
+}

@@ -1,0 +1,110 @@
+//! Ledger invariants. They must hold after every block; property tests check them
+//! over random transaction sequences and the node can check them at runtime.
+
+use crate::exec::max_payment;
+use crate::state::{Allocation, OrderStatus, State};
+use gpunet_primitives::{Amount, MachineId};
+use std::collections::BTreeMap;
+
+/// Checks every invariant; returns a description of the first violation.
+pub fn check(state: &State) -> Result<(), String> {
+    let g = state.globals();
+    let mut balances: Amount = 0;
+    let mut staked: Amount = 0;
+    for (_, a) in state.accounts.iter() {
+        balances = balances.checked_add(a.balance).ok_or("balances overflow")?;
+        staked = staked
+            .checked_add(a.bonded)
+            .and_then(|s| s.checked_add(a.unbonding_total()))
+            .ok_or("stake overflows")?;
+    }
+    let mut escrow: Amount = 0;
+    let mut allocated: BTreeMap<MachineId, Allocation> = BTreeMap::new();
+    for (id, o) in state.orders.iter() {
+        escrow = escrow.checked_add(o.escrow).ok_or("escrow overflows")?;
+        if !o.status.is_open() && o.escrow != 0 {
+            return Err(format!("closed order {id} still holds escrow {}", o.escrow));
+        }
+        let indexed = |t: bool, name: &str| {
+            if t != matches!(
+                (o.status, name),
+                (OrderStatus::Pending, "pending")
+                    | (OrderStatus::Running, "deadlines")
+                    | (OrderStatus::Reported, "settle_queue")
+            ) {
+                Err(format!(
+                    "order {id} ({:?}) is {}in the {name} index",
+                    o.status,
+                    if t { "" } else { "not " }
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        indexed(state.pending.contains(&(o.submitted_ms, *id)), "pending")?;
+        if let Some(lease) = &o.lease {
+            if lease.price_per_hour > o.max_price_per_hour {
+                return Err(format!("order {id} leased above its max price"));
+            }
+            indexed(
+                state.deadlines.contains(&(lease.deadline_ms, *id)),
+                "deadlines",
+            )?;
+            if o.status == OrderStatus::Running {
+                let cap = max_payment(lease.price_per_hour, o.spec.timeout_secs)
+                    .map_err(|e| e.to_string())?;
+                if o.escrow < cap {
+                    return Err(format!(
+                        "open lease of order {id} is not covered by escrow ({} < {cap})",
+                        o.escrow
+                    ));
+                }
+                let a = allocated.entry(lease.machine).or_default();
+                let r = &o.spec.resources;
+                a.cpu_cores += r.cpu_cores;
+                a.memory_mb += r.memory_mb;
+                a.disk_mb += r.disk_mb;
+                a.gpus += r.gpu.count;
+            }
+        }
+        if o.status == OrderStatus::Reported {
+            let settle_at = o.report.as_ref().map_or(0, |r| {
+                r.reported_ms.saturating_add(state.params.dispute_window_ms)
+            });
+            if !state.settle_queue.contains(&(settle_at, *id)) {
+                return Err(format!("reported order {id} is not queued for settlement"));
+            }
+        }
+    }
+    let held = balances
+        .checked_add(staked)
+        .and_then(|s| s.checked_add(escrow))
+        .and_then(|s| s.checked_add(g.burned))
+        .ok_or("supply overflows")?;
+    let issued = g
+        .genesis_supply
+        .checked_add(g.minted)
+        .ok_or("issued overflows")?;
+    if held != issued {
+        return Err(format!(
+            "supply not conserved: balances {balances} + stake {staked} + escrow {escrow} + burned {} = {held}, issued {issued}",
+            g.burned
+        ));
+    }
+    for (id, m) in state.machines.iter() {
+        let expect = allocated.remove(id).unwrap_or_default();
+        if m.allocated != expect {
+            return Err(format!(
+                "machine {id} allocation {:?} differs from its leases {expect:?}",
+                m.allocated
+            ));
+        }
+        if m.allocated.gpus > m.spec.gpu_count() || m.allocated.cpu_cores > m.spec.cpu_cores {
+            return Err(format!("machine {id} is over-allocated"));
+        }
+    }
+    if let Some(id) = allocated.keys().next() {
+        return Err(format!("leases point at missing machine {id}"));
+    }
+    Ok(())
+}

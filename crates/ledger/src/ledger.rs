@@ -1,0 +1,298 @@
+//! The ledger: state, storage and block execution put together.
+
+use crate::error::{LedgerError, TxError};
+use crate::events::Event;
+use crate::exec::Exec;
+use crate::genesis::Genesis;
+use crate::lthash::LtHash;
+use crate::state::{Account, Globals, Machine, Order, State};
+use crate::store::Store;
+use gpunet_primitives::{Address, Block, BlockHeader, Hash, MachineId, OrderId, SignedTx};
+use std::path::Path;
+
+/// A block the producer built, with the fate of every candidate transaction.
+pub struct ProducedBlock {
+    pub block: Block,
+    /// One result per candidate, in candidate order; only `Ok` ones are in the block.
+    pub results: Vec<Result<(), TxError>>,
+    pub events: Vec<Event>,
+}
+
+pub struct Ledger {
+    chain_id: String,
+    store: Store,
+    state: State,
+    lthash: LtHash,
+    head: BlockHeader,
+}
+
+impl Ledger {
+    /// Opens the ledger stored at `path` (in memory when `None`), creating it from
+    /// `genesis` when empty. A stored ledger must come from the same genesis.
+    pub fn open(path: Option<&Path>, genesis: &Genesis) -> Result<Ledger, LedgerError> {
+        genesis.validate()?;
+        let store = Store::open(path)?;
+        let mut state = State::new(genesis.params.clone(), genesis.validators.clone());
+        let mut lthash = LtHash::default();
+        let head = match store.genesis_hash()? {
+            Some(stored) if stored != genesis.hash() => {
+                return Err(LedgerError::Genesis(
+                    "the database was created from a different genesis".into(),
+                ))
+            }
+            Some(_) => {
+                store.for_each_entry(|k, v| {
+                    state.load(k, v)?;
+                    let mut entry = vec![k[0]];
+                    entry.extend((k.len() as u32 - 1).to_le_bytes());
+                    entry.extend(&k[1..]);
+                    entry.extend(v);
+                    lthash.insert(&entry);
+                    Ok(())
+                })?;
+                let head = store
+                    .head()?
+                    .ok_or_else(|| LedgerError::Storage("no head block".into()))?;
+                if head.state_root != lthash.root() {
+                    return Err(LedgerError::Storage(format!(
+                        "stored state does not match the head's state root at height {}",
+                        head.height
+                    )));
+                }
+                head
+            }
+            None => {
+                for a in &genesis.accounts {
+                    state.put_account(
+                        a.address,
+                        Account {
+                            balance: a.balance,
+                            ..Default::default()
+                        },
+                    );
+                }
+                state.globals.insert(
+                    (),
+                    Globals {
+                        genesis_supply: genesis.total_supply(),
+                        ..Default::default()
+                    },
+                );
+                let writes = state.block_changes(&mut lthash);
+                state.finish_block();
+                let header = BlockHeader {
+                    chain_id: genesis.chain_id.clone(),
+                    height: 0,
+                    parent: genesis.hash(),
+                    time_ms: genesis.genesis_time_ms,
+                    proposer: genesis.validators[0],
+                    txs_root: Hash::ZERO,
+                    state_root: lthash.root(),
+                };
+                let block = Block {
+                    header: header.clone(),
+                    txs: vec![],
+                };
+                store.commit_block(&block, &writes, Some(genesis.hash()))?;
+                header
+            }
+        };
+        Ok(Ledger {
+            chain_id: genesis.chain_id.clone(),
+            store,
+            state,
+            lthash,
+            head,
+        })
+    }
+
+    pub fn chain_id(&self) -> &str {
+        &self.chain_id
+    }
+
+    pub fn head(&self) -> &BlockHeader {
+        &self.head
+    }
+
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    pub fn state_root(&self) -> Hash {
+        self.head.state_root
+    }
+
+    fn check_header_time(&self, proposer: &Address, time_ms: u64) -> Result<(), LedgerError> {
+        if !self.state.validators.contains(proposer) {
+            return Err(LedgerError::BadBlock(format!(
+                "{proposer} is not a validator"
+            )));
+        }
+        if time_ms <= self.head.time_ms {
+            return Err(LedgerError::BadBlock(format!(
+                "block time {time_ms} is not after its parent's {}",
+                self.head.time_ms
+            )));
+        }
+        Ok(())
+    }
+
+    /// Builds and commits the next block from `candidates`, leaving out those that fail.
+    pub fn produce_block(
+        &mut self,
+        proposer: Address,
+        time_ms: u64,
+        candidates: &[SignedTx],
+    ) -> Result<ProducedBlock, LedgerError> {
+        self.check_header_time(&proposer, time_ms)?;
+        let mut events = Vec::new();
+        let mut results = Vec::with_capacity(candidates.len());
+        let mut txs = Vec::new();
+        let mut exec = Exec {
+            state: &mut self.state,
+            chain_id: &self.chain_id,
+            proposer,
+            now_ms: time_ms,
+            events: &mut events,
+        };
+        for tx in candidates {
+            let r = exec.apply_tx(tx);
+            if r.is_ok() {
+                txs.push(tx.clone());
+            }
+            results.push(r);
+        }
+        if let Err(e) = exec.end_block() {
+            self.state.rollback_block();
+            return Err(LedgerError::BadBlock(format!("end of block failed: {e}")));
+        }
+        let block = self.commit(proposer, time_ms, txs, None)?;
+        Ok(ProducedBlock {
+            block,
+            results,
+            events,
+        })
+    }
+
+    /// Verifies and applies a block made elsewhere; every transaction must succeed
+    /// and the resulting state root must match the header. A bad block changes nothing.
+    pub fn apply_block(&mut self, block: &Block) -> Result<Vec<Event>, LedgerError> {
+        let h = &block.header;
+        if h.chain_id != self.chain_id
+            || h.height != self.head.height + 1
+            || h.parent != self.head.hash()
+        {
+            return Err(LedgerError::BadBlock(
+                "block does not extend the head".into(),
+            ));
+        }
+        self.check_header_time(&h.proposer, h.time_ms)?;
+        if Block::txs_root(&block.txs) != h.txs_root {
+            return Err(LedgerError::BadBlock("transactions root mismatch".into()));
+        }
+        let mut events = Vec::new();
+        let mut exec = Exec {
+            state: &mut self.state,
+            chain_id: &self.chain_id,
+            proposer: h.proposer,
+            now_ms: h.time_ms,
+            events: &mut events,
+        };
+        let mut failure = None;
+        for (i, tx) in block.txs.iter().enumerate() {
+            if let Err(e) = exec.apply_tx(tx) {
+                failure = Some(format!("transaction {i} failed: {e}"));
+                break;
+            }
+        }
+        if failure.is_none() {
+            if let Err(e) = exec.end_block() {
+                failure = Some(format!("end of block failed: {e}"));
+            }
+        }
+        if let Some(reason) = failure {
+            self.state.rollback_block();
+            return Err(LedgerError::BadBlock(reason));
+        }
+        self.commit(h.proposer, h.time_ms, block.txs.clone(), Some(h.state_root))?;
+        Ok(events)
+    }
+
+    /// Persists the executed block. With `expected_root`, a different resulting
+    /// state root rejects the block instead. On any error the block is undone.
+    fn commit(
+        &mut self,
+        proposer: Address,
+        time_ms: u64,
+        txs: Vec<SignedTx>,
+        expected_root: Option<Hash>,
+    ) -> Result<Block, LedgerError> {
+        let height = self.head.height + 1;
+        for (i, tx) in txs.iter().enumerate() {
+            self.state.receipts.insert(tx.hash(), (height, i as u32));
+        }
+        self.state.commit_tx();
+        let mut lthash = self.lthash.clone();
+        let writes = self.state.block_changes(&mut lthash);
+        let header = BlockHeader {
+            chain_id: self.chain_id.clone(),
+            height,
+            parent: self.head.hash(),
+            time_ms,
+            proposer,
+            txs_root: Block::txs_root(&txs),
+            state_root: lthash.root(),
+        };
+        if expected_root.is_some_and(|root| root != header.state_root) {
+            self.state.rollback_block();
+            return Err(LedgerError::BadBlock("state root mismatch".into()));
+        }
+        let block = Block { header, txs };
+        if let Err(e) = self.store.commit_block(&block, &writes, None) {
+            self.state.rollback_block();
+            return Err(e);
+        }
+        self.state.finish_block();
+        self.lthash = lthash;
+        self.head = block.header.clone();
+        Ok(block)
+    }
+
+    pub fn block(&self, height: u64) -> Result<Option<Block>, LedgerError> {
+        self.store.block(height)
+    }
+
+    pub fn account(&self, address: &Address) -> Account {
+        self.state.account(address)
+    }
+
+    pub fn machine(&self, id: MachineId) -> Option<&Machine> {
+        self.state.machines.get(&id)
+    }
+
+    pub fn machines(&self) -> impl Iterator<Item = &Machine> {
+        self.state.machines.iter().map(|(_, m)| m)
+    }
+
+    pub fn order(&self, id: OrderId) -> Option<&Order> {
+        self.state.orders.get(&id)
+    }
+
+    /// Orders currently leased to `provider`'s machines and not yet reported.
+    pub fn open_leases(&self, provider: &Address) -> Vec<&Order> {
+        self.state
+            .provider_leases
+            .range((*provider, 0)..=(*provider, OrderId::MAX))
+            .filter_map(|((_, id), _)| self.state.orders.get(id))
+            .collect()
+    }
+
+    /// Where a transaction was included: (height, index).
+    pub fn receipt(&self, tx_hash: &Hash) -> Option<(u64, u32)> {
+        self.state.receipts.get(tx_hash).copied()
+    }
+
+    pub fn check_invariants(&self) -> Result<(), String> {
+        crate::invariants::check(&self.state)
+    }
+}

@@ -1,0 +1,28 @@
+//! The gpunet ledger: a deterministic state machine over signed transactions.
+//!
+//! [`Ledger`] owns the [`State`] (typed tables in memory), its redb [`store`]
+//! and the head block. Transactions execute in [`exec`], one module per concern
+//! (bank, staking, registry, orders, settlement); every block's changes are
+//! folded into an [`lthash::LtHash`] whose digest is the state root, and
+//! written to redb in one transaction. [`invariants::check`] states what must
+//! hold after every block.
+
+mod error;
+mod events;
+mod exec;
+mod genesis;
+pub mod invariants;
+mod ledger;
+pub mod lthash;
+mod state;
+mod store;
+mod table;
+
+pub use error::{LedgerError, TxError};
+pub use events::Event;
+pub use genesis::{Genesis, GenesisAccount, Params};
+pub use ledger::{Ledger, ProducedBlock};
+pub use state::{
+    Account, Allocation, Globals, Lease, Machine, Order, OrderStatus, Report, Settlement, State,
+    Unbonding,
+};

@@ -1,0 +1,91 @@
+//! A homomorphic set hash (LtHash) over the state's entries.
+//!
+//! Every `(table, key, value)` entry maps to 1024 16-bit lanes expanded from
+//! BLAKE3's extendable output; the accumulator is their lane-wise wrapping sum.
+//! Updating one entry costs O(1) (subtract its old lanes, add its new ones), and
+//! the result depends only on the set of entries, not on the order they were
+//! written in, so the state root is a function of the state itself.
+
+use gpunet_primitives::Hash;
+
+pub const LANES: usize = 1024;
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct LtHash {
+    lanes: Box<[u16; LANES]>,
+}
+
+impl Default for LtHash {
+    fn default() -> Self {
+        LtHash {
+            lanes: Box::new([0; LANES]),
+        }
+    }
+}
+
+impl LtHash {
+    fn expand(entry: &[u8]) -> [u16; LANES] {
+        let mut bytes = [0u8; LANES * 2];
+        blake3::Hasher::new()
+            .update(entry)
+            .finalize_xof()
+            .fill(&mut bytes);
+        let mut lanes = [0u16; LANES];
+        for (lane, pair) in lanes.iter_mut().zip(bytes.chunks_exact(2)) {
+            *lane = u16::from_le_bytes([pair[0], pair[1]]);
+        }
+        lanes
+    }
+
+    pub fn insert(&mut self, entry: &[u8]) {
+        for (acc, x) in self.lanes.iter_mut().zip(Self::expand(entry)) {
+            *acc = acc.wrapping_add(x);
+        }
+    }
+
+    pub fn remove(&mut self, entry: &[u8]) {
+        for (acc, x) in self.lanes.iter_mut().zip(Self::expand(entry)) {
+            *acc = acc.wrapping_sub(x);
+        }
+    }
+
+    pub fn root(&self) -> Hash {
+        Hash::digest(&self.to_bytes())
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.lanes.iter().flat_map(|l| l.to_le_bytes()).collect()
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Option<LtHash> {
+        if bytes.len() != LANES * 2 {
+            return None;
+        }
+        let mut h = LtHash::default();
+        for (lane, pair) in h.lanes.iter_mut().zip(bytes.chunks_exact(2)) {
+            *lane = u16::from_le_bytes([pair[0], pair[1]]);
+        }
+        Some(h)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_independent_and_removable() {
+        let mut a = LtHash::default();
+        a.insert(b"x");
+        a.insert(b"y");
+        let mut b = LtHash::default();
+        b.insert(b"y");
+        b.insert(b"x");
+        assert_eq!(a.root(), b.root());
+        b.insert(b"z");
+        assert_ne!(a.root(), b.root());
+        b.remove(b"z");
+        assert_eq!(a.root(), b.root());
+        assert_eq!(LtHash::from_bytes(&a.to_bytes()).unwrap().root(), a.root());
+    }
+}

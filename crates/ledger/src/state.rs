@@ -1,0 +1,283 @@
+//! The ledger's state: typed tables and the records they hold.
+
+use crate::genesis::Params;
+use crate::lthash::LtHash;
+use crate::table::{Table, Write};
+use borsh::{BorshDeserialize, BorshSerialize};
+use gpunet_primitives::{
+    Address, Amount, Hash, JobOutcome, JobSpec, MachineId, MachineSpec, OrderId,
+};
+use serde::{Deserialize, Serialize};
+
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+pub struct Unbonding {
+    pub amount: Amount,
+    pub release_ms: u64,
+}
+
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+pub struct Account {
+    pub balance: Amount,
+    /// The next nonce this account must use.
+    pub nonce: u64,
+    /// Stake backing this account's machines; slashable.
+    pub bonded: Amount,
+    /// Stake on its way out; still slashable until released.
+    pub unbonding: Vec<Unbonding>,
+    /// Machines and GPUs this account has registered (they set its required stake).
+    pub machines: u32,
+    pub gpus: u32,
+}
+
+impl Account {
+    pub fn unbonding_total(&self) -> Amount {
+        self.unbonding.iter().map(|u| u.amount).sum()
+    }
+}
+
+/// Resources currently leased out of a machine.
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+pub struct Allocation {
+    pub cpu_cores: u32,
+    pub memory_mb: u64,
+    pub disk_mb: u64,
+    pub gpus: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Machine {
+    pub id: MachineId,
+    pub owner: Address,
+    pub spec: MachineSpec,
+    pub price_per_hour: Amount,
+    pub online: bool,
+    pub registered_ms: u64,
+    pub allocated: Allocation,
+    pub active_leases: u32,
+    pub completed: u64,
+    pub failed: u64,
+}
+
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    /// Waiting for a machine.
+    Pending,
+    /// Leased to a machine; the provider is running it.
+    Running,
+    /// The provider reported a result; settlement follows the dispute window.
+    Reported,
+    /// Paid: the provider was paid, a share burned, the rest refunded.
+    Settled,
+    /// The provider failed the job: client refunded, provider slashed.
+    Failed,
+    /// The provider missed its deadline: client refunded, provider slashed.
+    TimedOut,
+    /// No machine took the order before its expiry: client refunded.
+    Expired,
+    /// The client cancelled it while pending: client refunded.
+    Cancelled,
+}
+
+impl OrderStatus {
+    /// Whether the order still holds escrow.
+    pub fn is_open(self) -> bool {
+        matches!(
+            self,
+            OrderStatus::Pending | OrderStatus::Running | OrderStatus::Reported
+        )
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Lease {
+    pub machine: MachineId,
+    pub provider: Address,
+    pub price_per_hour: Amount,
+    pub start_ms: u64,
+    /// The provider must report by then or be slashed.
+    pub deadline_ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Report {
+    pub outcome: JobOutcome,
+    pub reported_ms: u64,
+    /// Time billed: the reported duration capped by the timeout and by block time elapsed.
+    pub billable_ms: u64,
+}
+
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+pub struct Settlement {
+    pub paid_to_provider: Amount,
+    pub burned: Amount,
+    pub refunded: Amount,
+    pub slashed: Amount,
+    pub settled_ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Order {
+    pub id: OrderId,
+    pub client: Address,
+    pub spec: JobSpec,
+    pub max_price_per_hour: Amount,
+    pub deposit: Amount,
+    /// What the order still holds in escrow (the deposit while open, 0 once closed).
+    pub escrow: Amount,
+    pub status: OrderStatus,
+    pub submitted_ms: u64,
+    pub lease: Option<Lease>,
+    pub report: Option<Report>,
+    pub settlement: Option<Settlement>,
+}
+
+impl Order {
+    pub fn expires_ms(&self, params: &Params) -> u64 {
+        self.submitted_ms.saturating_add(params.order_ttl_ms)
+    }
+}
+
+/// Chain-wide counters and totals.
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+pub struct Globals {
+    pub genesis_supply: Amount,
+    /// Tokens created after genesis (rewards); zero until rewards exist.
+    pub minted: Amount,
+    /// Tokens destroyed: the burned share of payments and all slashed stake.
+    pub burned: Amount,
+    pub slashed: Amount,
+    pub fees_paid: Amount,
+    pub next_machine_id: MachineId,
+    pub next_order_id: OrderId,
+}
+
+/// Every table of the state. Index tables map a sortable key to `()`.
+pub struct State {
+    pub params: Params,
+    pub validators: Vec<Address>,
+    pub globals: Table<(), Globals>,
+    pub accounts: Table<Address, Account>,
+    pub machines: Table<MachineId, Machine>,
+    pub orders: Table<OrderId, Order>,
+    /// Orders waiting for a machine, oldest first: (submitted_ms, order).
+    pub pending: Table<(u64, OrderId), ()>,
+    /// Running orders by lease deadline: (deadline_ms, order).
+    pub deadlines: Table<(u64, OrderId), ()>,
+    /// Reported orders by settlement time: (settle_at_ms, order).
+    pub settle_queue: Table<(u64, OrderId), ()>,
+    /// Accounts with unbonding stake, by release time: (release_ms, account).
+    pub unbonding_queue: Table<(u64, Address), ()>,
+    /// Open leases of each provider: (provider, order).
+    pub provider_leases: Table<(Address, OrderId), ()>,
+    /// Transaction receipts: tx hash -> (height, index).
+    pub receipts: Table<Hash, (u64, u32)>,
+}
+
+/// Calls `$body` with `$t` bound to each table of a `State`, in a fixed order.
+macro_rules! for_each_table {
+    ($state:expr, |$t:ident| $body:expr) => {{
+        for_each_table!(@each $state, $t, $body, globals accounts machines orders pending
+            deadlines settle_queue unbonding_queue provider_leases receipts);
+    }};
+    (@each $state:expr, $t:ident, $body:expr, $($field:ident)*) => {
+        $( { let $t = &mut $state.$field; $body; } )*
+    };
+}
+
+macro_rules! for_each_table_ref {
+    ($state:expr, |$t:ident| $body:expr) => {{
+        for_each_table_ref!(@each $state, $t, $body, globals accounts machines orders pending
+            deadlines settle_queue unbonding_queue provider_leases receipts);
+    }};
+    (@each $state:expr, $t:ident, $body:expr, $($field:ident)*) => {
+        $( { let $t = &$state.$field; $body; } )*
+    };
+}
+
+impl State {
+    pub fn new(params: Params, validators: Vec<Address>) -> State {
+        State {
+            params,
+            validators,
+            globals: Table::new(1),
+            accounts: Table::new(2),
+            machines: Table::new(3),
+            orders: Table::new(4),
+            pending: Table::new(5),
+            deadlines: Table::new(6),
+            settle_queue: Table::new(7),
+            unbonding_queue: Table::new(8),
+            provider_leases: Table::new(9),
+            receipts: Table::new(10),
+        }
+    }
+
+    pub fn globals(&self) -> Globals {
+        self.globals.get(&()).cloned().unwrap_or_default()
+    }
+
+    pub fn update_globals(&mut self, f: impl FnOnce(&mut Globals)) {
+        let mut g = self.globals();
+        f(&mut g);
+        self.globals.insert((), g);
+    }
+
+    pub fn account(&self, address: &Address) -> Account {
+        self.accounts.get(address).cloned().unwrap_or_default()
+    }
+
+    pub fn put_account(&mut self, address: Address, account: Account) {
+        if account == Account::default() {
+            self.accounts.remove(&address);
+        } else {
+            self.accounts.insert(address, account);
+        }
+    }
+
+    pub fn commit_tx(&mut self) {
+        for_each_table!(self, |t| t.commit_tx());
+    }
+
+    pub fn rollback_tx(&mut self) {
+        for_each_table!(self, |t| t.rollback_tx());
+    }
+
+    pub fn rollback_block(&mut self) {
+        for_each_table!(self, |t| t.rollback_block());
+    }
+
+    /// Folds the block's changes into `hash` and returns the writes to persist.
+    pub fn block_changes(&self, hash: &mut LtHash) -> Vec<Write> {
+        let mut writes = Vec::new();
+        for_each_table_ref!(self, |t| t.block_changes(hash, &mut writes));
+        writes
+    }
+
+    /// Makes the block's changes permanent once they are persisted.
+    pub fn finish_block(&mut self) {
+        for_each_table!(self, |t| t.finish_block());
+    }
+
+    /// Loads one stored entry at startup.
+    pub fn load(&mut self, stored_key: &[u8], value: &[u8]) -> Result<(), String> {
+        let (id, key) = stored_key.split_first().ok_or("empty key")?;
+        let mut result = Err(format!("unknown table {id}"));
+        for_each_table!(self, |t| if t.id() == *id {
+            result = t.load(key, value).map_err(|e| e.to_string());
+        });
+        result
+    }
+}

@@ -1,0 +1,114 @@
+//! Persistence in redb: state entries, blocks and the head, one write transaction per block.
+
+use crate::error::LedgerError;
+use crate::table::Write;
+use gpunet_primitives::{Block, BlockHeader, Hash};
+use redb::{Database, ReadableTable, TableDefinition};
+use std::path::Path;
+
+const STATE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("state");
+const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+const GENESIS_HASH: &str = "genesis_hash";
+const HEAD: &str = "head";
+
+pub struct Store {
+    db: Database,
+}
+
+impl Store {
+    /// Opens (or creates) the database at `path`; `None` keeps it in memory.
+    pub fn open(path: Option<&Path>) -> Result<Store, LedgerError> {
+        let db = match path {
+            Some(p) => {
+                if let Some(dir) = p.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                Database::create(p)?
+            }
+            None => {
+                Database::builder().create_with_backend(redb::backends::InMemoryBackend::new())?
+            }
+        };
+        let store = Store { db };
+        let tx = store.db.begin_write()?;
+        tx.open_table(STATE)?;
+        tx.open_table(BLOCKS)?;
+        tx.open_table(META)?;
+        tx.commit()?;
+        Ok(store)
+    }
+
+    pub fn genesis_hash(&self) -> Result<Option<Hash>, LedgerError> {
+        let tx = self.db.begin_read()?;
+        let meta = tx.open_table(META)?;
+        Ok(meta.get(GENESIS_HASH)?.map(|v| {
+            let mut h = [0u8; 32];
+            h.copy_from_slice(v.value());
+            Hash(h)
+        }))
+    }
+
+    pub fn head(&self) -> Result<Option<BlockHeader>, LedgerError> {
+        let tx = self.db.begin_read()?;
+        let meta = tx.open_table(META)?;
+        meta.get(HEAD)?
+            .map(|v| borsh::from_slice(v.value()).map_err(|e| LedgerError::Storage(e.to_string())))
+            .transpose()
+    }
+
+    /// Calls `f` with every stored state entry.
+    pub fn for_each_entry(
+        &self,
+        mut f: impl FnMut(&[u8], &[u8]) -> Result<(), String>,
+    ) -> Result<(), LedgerError> {
+        let tx = self.db.begin_read()?;
+        let state = tx.open_table(STATE)?;
+        for entry in state.iter()? {
+            let (k, v) = entry?;
+            f(k.value(), v.value()).map_err(LedgerError::Storage)?;
+        }
+        Ok(())
+    }
+
+    /// Persists a block, the state writes it caused and the new head, atomically.
+    pub fn commit_block(
+        &self,
+        block: &Block,
+        writes: &[Write],
+        genesis_hash: Option<Hash>,
+    ) -> Result<(), LedgerError> {
+        let tx = self.db.begin_write()?;
+        {
+            let mut state = tx.open_table(STATE)?;
+            for (key, value) in writes {
+                match value {
+                    Some(v) => state.insert(key.as_slice(), v.as_slice())?,
+                    None => state.remove(key.as_slice())?,
+                };
+            }
+            let mut blocks = tx.open_table(BLOCKS)?;
+            blocks.insert(
+                block.header.height,
+                gpunet_primitives::encode(block).as_slice(),
+            )?;
+            let mut meta = tx.open_table(META)?;
+            meta.insert(HEAD, gpunet_primitives::encode(&block.header).as_slice())?;
+            if let Some(h) = genesis_hash {
+                meta.insert(GENESIS_HASH, h.0.as_slice())?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn block(&self, height: u64) -> Result<Option<Block>, LedgerError> {
+        let tx = self.db.begin_read()?;
+        let blocks = tx.open_table(BLOCKS)?;
+        blocks
+            .get(height)?
+            .map(|v| borsh::from_slice(v.value()).map_err(|e| LedgerError::Storage(e.to_string())))
+            .transpose()
+    }
+}

@@ -1,0 +1,268 @@
+//! Property tests: ledger invariants hold after every block of random transaction
+//! sequences (valid and invalid), and identical sequences give identical roots.
+
+use gpunet_ledger::{Genesis, GenesisAccount, Ledger, Params};
+use gpunet_primitives::{
+    GpuRequirement, GpuSpec, Hash, JobOutcome, JobSpec, Keypair, MachineSpec, Resources, SignedTx,
+    Tx, TxBody, UNIT,
+};
+use proptest::prelude::*;
+
+const ACTORS: usize = 4;
+
+#[derive(Debug, Clone)]
+enum Op {
+    Transfer {
+        from: usize,
+        to: usize,
+        amount: u128,
+    },
+    Stake {
+        who: usize,
+        amount: u128,
+    },
+    Unstake {
+        who: usize,
+        amount: u128,
+    },
+    Register {
+        who: usize,
+        gpus: u32,
+        price: u128,
+    },
+    Deregister {
+        who: usize,
+        machine: u64,
+    },
+    Submit {
+        who: usize,
+        gpus: u32,
+        timeout: u64,
+        max_price: u128,
+        deposit: u128,
+    },
+    Cancel {
+        who: usize,
+        order: u64,
+    },
+    Complete {
+        who: usize,
+        order: u64,
+        duration_ms: u64,
+    },
+    Fail {
+        who: usize,
+        order: u64,
+    },
+    BadNonce {
+        who: usize,
+    },
+    Wait {
+        ms: u64,
+    },
+}
+
+fn amount() -> impl Strategy<Value = u128> {
+    prop_oneof![
+        0..1_000u128,
+        (0..2_000u128).prop_map(|x| x * UNIT),
+        Just(u128::MAX),
+        Just(u128::MAX / 2)
+    ]
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let who = 0..ACTORS;
+    prop_oneof![
+        (who.clone(), 0..ACTORS, amount()).prop_map(|(from, to, amount)| Op::Transfer {
+            from,
+            to,
+            amount
+        }),
+        (who.clone(), amount()).prop_map(|(who, amount)| Op::Stake { who, amount }),
+        (who.clone(), amount()).prop_map(|(who, amount)| Op::Unstake { who, amount }),
+        (who.clone(), 0..3u32, 0..10_000_000u128).prop_map(|(who, gpus, price)| Op::Register {
+            who,
+            gpus,
+            price
+        }),
+        (who.clone(), 0..6u64).prop_map(|(who, machine)| Op::Deregister { who, machine }),
+        (who.clone(), 0..3u32, 1..30u64, 0..20_000_000u128, amount()).prop_map(
+            |(who, gpus, timeout, max_price, deposit)| Op::Submit {
+                who,
+                gpus,
+                timeout,
+                max_price,
+                deposit
+            }
+        ),
+        (who.clone(), 0..10u64).prop_map(|(who, order)| Op::Cancel { who, order }),
+        (who.clone(), 0..10u64, 0..40_000u64).prop_map(|(who, order, duration_ms)| Op::Complete {
+            who,
+            order,
+            duration_ms
+        }),
+        (who.clone(), 0..10u64).prop_map(|(who, order)| Op::Fail { who, order }),
+        who.prop_map(|who| Op::BadNonce { who }),
+        (1..20_000u64).prop_map(|ms| Op::Wait { ms }),
+    ]
+}
+
+fn keys() -> Vec<Keypair> {
+    (0..ACTORS)
+        .map(|i| Keypair::from_label(&format!("actor{i}")))
+        .collect()
+}
+
+fn genesis(validator: &Keypair) -> Genesis {
+    Genesis {
+        chain_id: "prop".into(),
+        genesis_time_ms: 0,
+        accounts: keys()
+            .iter()
+            .map(|k| GenesisAccount {
+                address: k.address(),
+                balance: 1_000 * UNIT,
+            })
+            .collect(),
+        validators: vec![validator.address()],
+        params: Params {
+            dispute_window_ms: 3_000,
+            report_grace_ms: 2_000,
+            unbonding_ms: 10_000,
+            order_ttl_ms: 30_000,
+            ..Params::default()
+        },
+    }
+}
+
+fn body(op: &Op, keys: &[Keypair]) -> Option<(usize, TxBody)> {
+    let spec = |gpus: u32, timeout: u64| JobSpec {
+        name: "p".into(),
+        image: "i".into(),
+        command: vec!["run".into()],
+        env: vec![],
+        resources: Resources {
+            cpu_cores: 1,
+            memory_mb: 64,
+            disk_mb: 1,
+            gpu: GpuRequirement {
+                count: gpus,
+                ..Default::default()
+            },
+        },
+        inputs: vec![],
+        timeout_secs: timeout,
+        region: None,
+    };
+    Some(match op.clone() {
+        Op::Transfer { from, to, amount } => (
+            from,
+            TxBody::Transfer {
+                to: keys[to].address(),
+                amount,
+            },
+        ),
+        Op::Stake { who, amount } => (who, TxBody::Stake { amount }),
+        Op::Unstake { who, amount } => (who, TxBody::Unstake { amount }),
+        Op::Register { who, gpus, price } => (
+            who,
+            TxBody::RegisterMachine {
+                spec: MachineSpec {
+                    cpu_cores: 2,
+                    memory_mb: 1024,
+                    disk_mb: 10,
+                    gpu: (gpus > 0).then(|| GpuSpec {
+                        vendor: "nvidia".into(),
+                        model: "T4".into(),
+                        count: gpus,
+                        vram_mb: 16_000,
+                    }),
+                    region: "r".into(),
+                    executor: "process".into(),
+                },
+                price_per_hour: price,
+            },
+        ),
+        Op::Deregister { who, machine } => (who, TxBody::DeregisterMachine { machine }),
+        Op::Submit {
+            who,
+            gpus,
+            timeout,
+            max_price,
+            deposit,
+        } => (
+            who,
+            TxBody::SubmitOrder {
+                spec: spec(gpus, timeout),
+                max_price_per_hour: max_price,
+                deposit,
+            },
+        ),
+        Op::Cancel { who, order } => (who, TxBody::CancelOrder { order }),
+        Op::Complete {
+            who,
+            order,
+            duration_ms,
+        } => (
+            who,
+            TxBody::ReportResult {
+                order,
+                outcome: JobOutcome::Completed {
+                    exit_code: 0,
+                    output_root: Hash::digest(b"o"),
+                    output_bytes: 1,
+                    duration_ms,
+                },
+            },
+        ),
+        Op::Fail { who, order } => (
+            who,
+            TxBody::ReportResult {
+                order,
+                outcome: JobOutcome::Failed { reason: "x".into() },
+            },
+        ),
+        Op::BadNonce { .. } | Op::Wait { .. } => return None,
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn invariants_hold_and_replicas_agree(ops in prop::collection::vec(op(), 1..80)) {
+        let validator = Keypair::from_label("validator");
+        let g = genesis(&validator);
+        let mut ledger = Ledger::open(None, &g).unwrap();
+        let mut replica = Ledger::open(None, &g).unwrap();
+        let keys = keys();
+        let mut time = 0;
+        for chunk in ops.chunks(3) {
+            let mut txs: Vec<SignedTx> = Vec::new();
+            let mut nonces: Vec<u64> = keys.iter().map(|k| ledger.account(&k.address()).nonce).collect();
+            for op in chunk {
+                match op {
+                    Op::Wait { ms } => time += ms,
+                    Op::BadNonce { who } => txs.push(
+                        Tx { chain_id: "prop".into(), sender: keys[*who].address(), nonce: nonces[*who] + 5, fee: UNIT, body: TxBody::Stake { amount: 1 } }
+                            .sign(&keys[*who]),
+                    ),
+                    _ => {
+                        let (who, body) = body(op, &keys).unwrap();
+                        txs.push(Tx { chain_id: "prop".into(), sender: keys[who].address(), nonce: nonces[who], fee: UNIT, body }.sign(&keys[who]));
+                        nonces[who] += 1;
+                    }
+                }
+            }
+            time += 100;
+            let produced = ledger.produce_block(validator.address(), time, &txs).unwrap();
+            prop_assert!(ledger.check_invariants().is_ok(), "{:?}", ledger.check_invariants());
+            for (tx, r) in txs.iter().zip(&produced.results) {
+                prop_assert_eq!(r.is_ok(), ledger.receipt(&tx.hash()).is_some());
+            }
+            replica.apply_block(&produced.block).unwrap();
+            prop_assert_eq!(replica.state_root(), ledger.state_root());
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! Core types shared by every gpunet crate.
+//!
+//! Everything here has one canonical binary encoding (borsh), and every hash is
+//! BLAKE3 over that encoding, so two nodes that see the same values compute the
+//! same bytes and the same hashes.
+
+mod amount;
+mod block;
+mod crypto;
+mod spec;
+mod tx;
+
+pub use amount::{format_amount, parse_amount, Amount, AmountParseError, DECIMALS, UNIT};
+pub use block::{Block, BlockHeader};
+pub use crypto::{merkle_root, Address, Hash, KeyError, Keypair, Signature};
+pub use spec::{GpuRequirement, GpuSpec, InputRef, JobSpec, MachineSpec, Resources};
+pub use tx::{
+    decode_signed_tx, JobOutcome, MachineId, OrderId, SignedTx, Tx, TxBody, TxDecodeError,
+    MAX_TX_BYTES,
+};
+
+/// Encodes a value canonically (borsh).
+pub fn encode<T: borsh::BorshSerialize>(value: &T) -> Vec<u8> {
+    borsh::to_vec(value).expect("borsh encoding into a Vec cannot fail")
+}
+
+/// BLAKE3 of the canonical encoding of `value`.
+pub fn hash_of<T: borsh::BorshSerialize>(value: &T) -> Hash {
+    Hash::digest(&encode(value))
+}

@@ -1,0 +1,207 @@
+//! Signed transactions and their canonical encoding.
+
+use crate::{Address, Amount, Hash, JobSpec, MachineSpec, Signature};
+use borsh::{BorshDeserialize, BorshSerialize};
+use serde::{Deserialize, Serialize};
+
+pub type MachineId = u64;
+pub type OrderId = u64;
+
+/// Largest encoded transaction accepted anywhere.
+pub const MAX_TX_BYTES: usize = 64 * 1024;
+
+/// Domain separator so a transaction signature can never be reused as another message.
+const SIGNING_DOMAIN: &[u8] = b"gpunet-tx-v1";
+
+/// What a provider reports at the end of a lease.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub enum JobOutcome {
+    /// The job ran; `exit_code` is the program's. The client pays for the time used
+    /// whatever the exit code, since the work was delivered.
+    Completed {
+        exit_code: i32,
+        /// BLAKE3 root of the output manifest (logs and output files).
+        output_root: Hash,
+        output_bytes: u64,
+        duration_ms: u64,
+    },
+    /// The provider could not run the job (executor error, agent restart mid-job).
+    /// The client is refunded and the provider slashed.
+    Failed { reason: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub enum TxBody {
+    Transfer {
+        to: Address,
+        amount: Amount,
+    },
+    Stake {
+        amount: Amount,
+    },
+    Unstake {
+        amount: Amount,
+    },
+    RegisterMachine {
+        spec: MachineSpec,
+        price_per_hour: Amount,
+    },
+    UpdateMachine {
+        machine: MachineId,
+        price_per_hour: Amount,
+        online: bool,
+    },
+    DeregisterMachine {
+        machine: MachineId,
+    },
+    SubmitOrder {
+        spec: JobSpec,
+        max_price_per_hour: Amount,
+        deposit: Amount,
+    },
+    CancelOrder {
+        order: OrderId,
+    },
+    ReportResult {
+        order: OrderId,
+        outcome: JobOutcome,
+    },
+}
+
+impl TxBody {
+    /// Short name used in errors, logs and events.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TxBody::Transfer { .. } => "transfer",
+            TxBody::Stake { .. } => "stake",
+            TxBody::Unstake { .. } => "unstake",
+            TxBody::RegisterMachine { .. } => "register_machine",
+            TxBody::UpdateMachine { .. } => "update_machine",
+            TxBody::DeregisterMachine { .. } => "deregister_machine",
+            TxBody::SubmitOrder { .. } => "submit_order",
+            TxBody::CancelOrder { .. } => "cancel_order",
+            TxBody::ReportResult { .. } => "report_result",
+        }
+    }
+}
+
+/// The signed part of a transaction.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Tx {
+    pub chain_id: String,
+    pub sender: Address,
+    /// Must equal the sender's next nonce: each nonce is usable once.
+    pub nonce: u64,
+    pub fee: Amount,
+    pub body: TxBody,
+}
+
+impl Tx {
+    fn signing_bytes(&self) -> Vec<u8> {
+        let mut bytes = SIGNING_DOMAIN.to_vec();
+        bytes.extend(crate::encode(self));
+        bytes
+    }
+
+    pub fn sign(self, key: &crate::Keypair) -> SignedTx {
+        let signature = key.sign(&self.signing_bytes());
+        SignedTx {
+            tx: self,
+            signature,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct SignedTx {
+    pub tx: Tx,
+    pub signature: Signature,
+}
+
+impl SignedTx {
+    pub fn hash(&self) -> Hash {
+        crate::hash_of(self)
+    }
+
+    pub fn verify_signature(&self) -> bool {
+        self.tx
+            .sender
+            .verify(&self.tx.signing_bytes(), &self.signature)
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        crate::encode(self)
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum TxDecodeError {
+    #[error("transaction is {size} bytes; the limit is {MAX_TX_BYTES}")]
+    TooLarge { size: usize },
+    #[error("malformed transaction bytes: {0}")]
+    Malformed(String),
+}
+
+/// Decodes a transaction, rejecting oversized input, trailing bytes and bad encodings.
+pub fn decode_signed_tx(bytes: &[u8]) -> Result<SignedTx, TxDecodeError> {
+    if bytes.len() > MAX_TX_BYTES {
+        return Err(TxDecodeError::TooLarge { size: bytes.len() });
+    }
+    borsh::from_slice(bytes).map_err(|e| TxDecodeError::Malformed(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Keypair;
+
+    fn transfer(nonce: u64) -> Tx {
+        Tx {
+            chain_id: "test".into(),
+            sender: Keypair::from_label("alice").address(),
+            nonce,
+            fee: 10,
+            body: TxBody::Transfer {
+                to: Keypair::from_label("bob").address(),
+                amount: 5,
+            },
+        }
+    }
+
+    #[test]
+    fn signed_tx_round_trips_and_verifies() {
+        let signed = transfer(0).sign(&Keypair::from_label("alice"));
+        let decoded = decode_signed_tx(&signed.to_bytes()).unwrap();
+        assert_eq!(decoded, signed);
+        assert!(decoded.verify_signature());
+    }
+
+    #[test]
+    fn tampering_breaks_the_signature() {
+        let mut signed = transfer(0).sign(&Keypair::from_label("alice"));
+        signed.tx.nonce = 1;
+        assert!(!signed.verify_signature());
+        let wrong_key = transfer(0).sign(&Keypair::from_label("mallory"));
+        assert!(!wrong_key.verify_signature());
+    }
+
+    #[test]
+    fn rejects_trailing_truncated_and_oversized_bytes() {
+        let mut bytes = transfer(0).sign(&Keypair::from_label("alice")).to_bytes();
+        bytes.push(0);
+        assert!(matches!(
+            decode_signed_tx(&bytes),
+            Err(TxDecodeError::Malformed(_))
+        ));
+        bytes.truncate(bytes.len() - 10);
+        assert!(matches!(
+            decode_signed_tx(&bytes),
+            Err(TxDecodeError::Malformed(_))
+        ));
+        let huge = vec![0u8; MAX_TX_BYTES + 1];
+        assert!(matches!(
+            decode_signed_tx(&huge),
+            Err(TxDecodeError::TooLarge { .. })
+        ));
+    }
+}
