@@ -1,1 +1,16 @@
+//! Client side of gpunet: talk to a node, hold keys, describe jobs, verify outputs.
+//!
+//! - [`NodeClient`]: typed calls to the node API, including the event stream and blobs.
+//! - [`Wallet`]: a key in a 0600 keystore file that signs and submits transactions.
+//! - [`jobfile`]: the TOML job spec users write, turned into an on-chain [`gpunet_primitives::JobSpec`].
+//! - [`manifest`]: the output manifest whose hash is a job's output root.
 
+mod error;
+pub mod jobfile;
+pub mod manifest;
+mod node_client;
+mod wallet;
+
+pub use error::ClientError;
+pub use node_client::{EventStream, NodeClient, StreamItem};
+pub use wallet::{Keystore, Wallet};

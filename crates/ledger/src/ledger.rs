@@ -292,6 +292,24 @@ impl Ledger {
         self.state.receipts.get(tx_hash).copied()
     }
 
+    /// The earliest block time at which time-driven work (settlement, deadlines,
+    /// unbonding, order expiry) becomes due, if any is scheduled.
+    pub fn next_due_ms(&self) -> Option<u64> {
+        let s = &self.state;
+        [
+            s.settle_queue.iter().next().map(|((t, _), _)| *t),
+            s.deadlines.iter().next().map(|((t, _), _)| *t),
+            s.unbonding_queue.iter().next().map(|((t, _), _)| *t),
+            s.pending
+                .iter()
+                .next()
+                .map(|((t, _), _)| t.saturating_add(s.params.order_ttl_ms)),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
     pub fn check_invariants(&self) -> Result<(), String> {
         crate::invariants::check(&self.state)
     }

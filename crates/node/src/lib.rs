@@ -1,1 +1,10 @@
+//! A gpunet node: the ledger behind a consensus interface, an event bus for
+//! subscribers and a content-addressed blob store for job inputs and outputs.
 
+mod blobs;
+mod consensus;
+mod node;
+
+pub use blobs::{BlobError, BlobStore};
+pub use consensus::{Consensus, Included, SoloProducer, SoloProducerConfig, SubmitError};
+pub use node::{BlockEvent, Node, NodeConfig};

@@ -12,7 +12,7 @@ use crate::events::Event;
 use crate::state::State;
 use gpunet_primitives::{Address, SignedTx, TxBody};
 
-pub(crate) use orders::max_payment;
+pub use orders::max_payment;
 
 /// Execution context of one block.
 pub struct Exec<'a> {

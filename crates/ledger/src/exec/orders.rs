@@ -17,7 +17,7 @@ const MAX_ENV: usize = 128;
 const MATCH_BATCH: usize = 1024;
 
 /// The most a job can cost at `price_per_hour` if it runs for its whole timeout.
-pub(crate) fn max_payment(price_per_hour: Amount, timeout_secs: u64) -> Result<Amount, TxError> {
+pub fn max_payment(price_per_hour: Amount, timeout_secs: u64) -> Result<Amount, TxError> {
     let ms = (timeout_secs as Amount).mul_or(1000)?;
     // Rounded up, so escrow always covers the payment.
     Ok(price_per_hour.mul_or(ms)?.div_ceil(MS_PER_HOUR))

@@ -1,0 +1,230 @@
+//! Routes of the node API.
+
+use crate::types::{AccountView, ApiError, BlobInfo, BlockView, Status, SubmitTx, Supply};
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use futures_util::{Stream, StreamExt};
+use gpunet_ledger::{Machine, Order, TxError};
+use gpunet_node::{BlobError, Node, SubmitError};
+use gpunet_primitives::{decode_signed_tx, Address, Hash, MachineId, OrderId};
+use serde::Deserialize;
+use std::convert::Infallible;
+use tokio_stream::wrappers::BroadcastStream;
+
+type ApiResult<T> = Result<T, (StatusCode, Json<ApiError>)>;
+
+fn fail(status: StatusCode, code: &str, message: impl Into<String>) -> (StatusCode, Json<ApiError>) {
+    (status, Json(ApiError::new(code, message)))
+}
+
+fn not_found(what: String) -> (StatusCode, Json<ApiError>) {
+    fail(StatusCode::NOT_FOUND, "not_found", what)
+}
+
+fn bad_request(message: String) -> (StatusCode, Json<ApiError>) {
+    fail(StatusCode::BAD_REQUEST, "bad_request", message)
+}
+
+fn parse<T: std::str::FromStr>(what: &str, raw: &str) -> ApiResult<T>
+where
+    T::Err: std::fmt::Display,
+{
+    raw.parse().map_err(|e| bad_request(format!("invalid {what} {raw:?}: {e}")))
+}
+
+/// All routes, over `node`.
+pub fn router(node: Node) -> Router {
+    Router::new()
+        .route("/v1/status", get(status))
+        .route("/v1/accounts/{address}", get(account))
+        .route("/v1/tx", post(submit_tx))
+        .route("/v1/machines", get(machines))
+        .route("/v1/machines/{id}", get(machine))
+        .route("/v1/orders/{id}", get(order))
+        .route("/v1/providers/{address}/leases", get(provider_leases))
+        .route("/v1/blocks/{height}", get(block))
+        .route("/v1/events", get(events))
+        .route("/v1/blobs", put(put_blob))
+        .route("/v1/blobs/{hash}", get(get_blob))
+        .layer(DefaultBodyLimit::disable())
+        .with_state(node)
+}
+
+/// Serves the API on `listener` until the process ends.
+pub async fn serve(listener: tokio::net::TcpListener, node: Node) -> std::io::Result<()> {
+    axum::serve(listener, router(node)).await
+}
+
+async fn status(State(node): State<Node>) -> Json<Status> {
+    let l = node.ledger.read().expect("ledger lock");
+    let g = l.state().globals();
+    Json(Status {
+        chain_id: l.chain_id().to_string(),
+        height: l.head().height,
+        block_hash: l.head().hash(),
+        state_root: l.state_root(),
+        time_ms: l.head().time_ms,
+        validators: l.state().validators.clone(),
+        params: l.state().params.clone(),
+        supply: Supply {
+            genesis: g.genesis_supply,
+            minted: g.minted,
+            burned: g.burned,
+            slashed: g.slashed,
+            fees_paid: g.fees_paid,
+        },
+    })
+}
+
+async fn account(State(node): State<Node>, Path(raw): Path<String>) -> ApiResult<Json<AccountView>> {
+    let address: Address = parse("address", &raw)?;
+    let account = node.ledger.read().expect("ledger lock").account(&address);
+    Ok(Json(AccountView { address, account }))
+}
+
+fn tx_error(e: SubmitError) -> (StatusCode, Json<ApiError>) {
+    match e {
+        SubmitError::Rejected(e) => {
+            let status = match e {
+                TxError::Decode(_) => StatusCode::BAD_REQUEST,
+                TxError::UnknownMachine(_) | TxError::UnknownOrder(_) => StatusCode::NOT_FOUND,
+                _ => StatusCode::UNPROCESSABLE_ENTITY,
+            };
+            fail(status, e.code(), e.to_string())
+        }
+        SubmitError::Busy => fail(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string()),
+        SubmitError::Stopped(_) => fail(StatusCode::SERVICE_UNAVAILABLE, "stopped", e.to_string()),
+    }
+}
+
+/// Accepts canonical transaction bytes (`application/octet-stream`) or JSON
+/// `{"tx": "<hex>"}`; answers once the transaction is in a block, or why it is not.
+async fn submit_tx(State(node): State<Node>, headers: HeaderMap, body: Bytes) -> ApiResult<Json<gpunet_node::Included>> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let bytes = if is_json {
+        let req: SubmitTx = serde_json::from_slice(&body)
+            .map_err(|e| fail(StatusCode::BAD_REQUEST, "malformed", format!("malformed JSON body: {e}")))?;
+        hex::decode(req.tx.trim())
+            .map_err(|e| fail(StatusCode::BAD_REQUEST, "malformed", format!("tx is not hex: {e}")))?
+    } else {
+        body.to_vec()
+    };
+    let tx = decode_signed_tx(&bytes).map_err(|e| tx_error(SubmitError::Rejected(e.into())))?;
+    let included = node.consensus.submit(tx).await.map_err(tx_error)?;
+    Ok(Json(included))
+}
+
+async fn machines(State(node): State<Node>) -> Json<Vec<Machine>> {
+    Json(node.ledger.read().expect("ledger lock").machines().cloned().collect())
+}
+
+async fn machine(State(node): State<Node>, Path(raw): Path<String>) -> ApiResult<Json<Machine>> {
+    let id: MachineId = parse("machine id", &raw)?;
+    let l = node.ledger.read().expect("ledger lock");
+    l.machine(id).cloned().map(Json).ok_or_else(|| not_found(format!("unknown machine {id}")))
+}
+
+async fn order(State(node): State<Node>, Path(raw): Path<String>) -> ApiResult<Json<Order>> {
+    let id: OrderId = parse("order id", &raw)?;
+    let l = node.ledger.read().expect("ledger lock");
+    l.order(id).cloned().map(Json).ok_or_else(|| not_found(format!("unknown order {id}")))
+}
+
+async fn provider_leases(State(node): State<Node>, Path(raw): Path<String>) -> ApiResult<Json<Vec<Order>>> {
+    let address: Address = parse("address", &raw)?;
+    let l = node.ledger.read().expect("ledger lock");
+    Ok(Json(l.open_leases(&address).into_iter().cloned().collect()))
+}
+
+async fn block(State(node): State<Node>, Path(raw): Path<String>) -> ApiResult<Json<BlockView>> {
+    let height: u64 = parse("height", &raw)?;
+    let block = node
+        .ledger
+        .read()
+        .expect("ledger lock")
+        .block(height)
+        .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string()))?
+        .ok_or_else(|| not_found(format!("no block at height {height}")))?;
+    Ok(Json(BlockView { hash: block.header.hash(), block }))
+}
+
+#[derive(Deserialize)]
+struct EventFilter {
+    order: Option<OrderId>,
+    address: Option<String>,
+}
+
+/// Server-sent events of committed blocks, filtered by order or by party.
+async fn events(
+    State(node): State<Node>,
+    Query(filter): Query<EventFilter>,
+) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
+    let address: Option<Address> = filter.address.as_deref().map(|a| parse("address", a)).transpose()?;
+    let stream = BroadcastStream::new(node.events.subscribe()).filter_map(move |item| {
+        let out = match item {
+            Ok(e) => {
+                let wanted = filter.order.is_none_or(|o| e.event.order() == Some(o))
+                    && address.is_none_or(|a| e.event.involves(&a));
+                wanted.then(|| SseEvent::default().json_data(&e).expect("events serialize"))
+            }
+            // A slow subscriber missed events: tell it to re-read state.
+            Err(_) => Some(SseEvent::default().event("lagged").data("{}")),
+        };
+        std::future::ready(out.map(Ok))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+#[derive(Deserialize)]
+struct PutBlob {
+    hash: Option<String>,
+}
+
+fn blob_error(e: BlobError) -> (StatusCode, Json<ApiError>) {
+    match e {
+        BlobError::HashMismatch { .. } => fail(StatusCode::UNPROCESSABLE_ENTITY, "hash_mismatch", e.to_string()),
+        BlobError::TooLarge { .. } => fail(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string()),
+        BlobError::Io(_) => fail(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string()),
+    }
+}
+
+/// Streams an upload into the blob store; `?hash=` makes the node verify it.
+async fn put_blob(State(node): State<Node>, Query(q): Query<PutBlob>, body: Body) -> ApiResult<Json<BlobInfo>> {
+    let expected: Option<Hash> = q.hash.as_deref().map(|h| parse("hash", h)).transpose()?;
+    let mut writer = node.blobs.writer().await.map_err(blob_error)?;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| bad_request(format!("upload interrupted: {e}")))?;
+        writer.write(&chunk).await.map_err(blob_error)?;
+    }
+    let (hash, size) = writer.finish(expected).await.map_err(blob_error)?;
+    Ok(Json(BlobInfo { hash, size }))
+}
+
+async fn get_blob(State(node): State<Node>, Path(raw): Path<String>) -> ApiResult<Response> {
+    let hash: Hash = parse("hash", &raw)?;
+    let file = tokio::fs::File::open(node.blobs.path(&hash))
+        .await
+        .map_err(|_| not_found(format!("no blob {hash}")))?;
+    let stream = futures_util::stream::unfold(file, |mut file| async move {
+        use tokio::io::AsyncReadExt;
+        let mut buf = vec![0u8; 256 * 1024];
+        match file.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok::<_, std::io::Error>(Bytes::from(buf)), file))
+            }
+            Err(e) => Some((Err(e), file)),
+        }
+    });
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], Body::from_stream(stream)).into_response())
+}

@@ -1,0 +1,75 @@
+//! Request and response bodies of the API.
+
+use gpunet_ledger::{Account, Params};
+use gpunet_primitives::{Address, Block, Hash};
+use serde::{Deserialize, Serialize};
+
+/// Every error the API returns, as JSON.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    /// Stable machine-readable code, e.g. `bad_nonce`, `not_found`.
+    pub code: String,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: &str, message: impl Into<String>) -> ApiError {
+        ApiError { code: code.to_string(), message: message.into() }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message, self.code)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Status {
+    pub chain_id: String,
+    pub height: u64,
+    pub block_hash: Hash,
+    pub state_root: Hash,
+    pub time_ms: u64,
+    pub validators: Vec<Address>,
+    pub params: Params,
+    pub supply: Supply,
+}
+
+/// Where every token is, from the chain's totals.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Supply {
+    pub genesis: u128,
+    pub minted: u128,
+    pub burned: u128,
+    pub slashed: u128,
+    pub fees_paid: u128,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AccountView {
+    pub address: Address,
+    #[serde(flatten)]
+    pub account: Account,
+}
+
+/// A transaction submitted as JSON: its canonical bytes in hex.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SubmitTx {
+    pub tx: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BlockView {
+    pub hash: Hash,
+    #[serde(flatten)]
+    pub block: Block,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BlobInfo {
+    pub hash: Hash,
+    pub size: u64,
+}

@@ -1,0 +1,166 @@
+//! Job spec files: what a user writes (TOML), checked and turned into the on-chain spec.
+//!
+//! ```toml
+//! name = "hello"
+//! image = "gpunet/busybox"          # used by the docker executor
+//! command = ["sh", "-c", "echo hi > $GPUNET_OUTPUT_DIR/hi.txt"]
+//! timeout_secs = 60
+//! region = "eu-west"                # optional
+//!
+//! [env]
+//! GREETING = "hello"
+//!
+//! [resources]
+//! cpu = 1
+//! memory_mb = 256
+//! disk_mb = 100
+//! gpu = { count = 1, vendor = "nvidia", model = "H100", min_vram_mb = 80000 }  # optional
+//!
+//! [[inputs]]
+//! path = "words.txt"                # where the job sees it, under $GPUNET_INPUT_DIR
+//! source = "data/words.txt"         # local file, relative to this spec
+//!
+//! [price]
+//! max_per_hour = "2.5"              # GPN per hour
+//! deposit = "1"                     # optional; defaults to the cost of the whole timeout
+//! ```
+
+use crate::error::ClientError;
+use crate::manifest::hash_file;
+use crate::node_client::NodeClient;
+use gpunet_primitives::{parse_amount, Amount, GpuRequirement, InputRef, JobSpec, Resources};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobFile {
+    pub name: String,
+    #[serde(default)]
+    pub image: String,
+    pub command: Vec<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    pub timeout_secs: u64,
+    pub region: Option<String>,
+    #[serde(default)]
+    pub resources: ResourcesFile,
+    #[serde(default)]
+    pub inputs: Vec<InputFile>,
+    pub price: PriceFile,
+    #[serde(skip)]
+    base_dir: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourcesFile {
+    #[serde(default = "one")]
+    pub cpu: u32,
+    #[serde(default = "default_memory")]
+    pub memory_mb: u64,
+    #[serde(default)]
+    pub disk_mb: u64,
+    #[serde(default)]
+    pub gpu: GpuRequirement,
+}
+
+fn one() -> u32 {
+    1
+}
+fn default_memory() -> u64 {
+    256
+}
+
+impl Default for ResourcesFile {
+    fn default() -> Self {
+        ResourcesFile { cpu: 1, memory_mb: default_memory(), disk_mb: 0, gpu: GpuRequirement::default() }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputFile {
+    pub path: String,
+    pub source: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceFile {
+    pub max_per_hour: String,
+    pub deposit: Option<String>,
+}
+
+/// A job ready to submit: the on-chain spec, its price and deposit.
+#[derive(Debug, Clone)]
+pub struct PreparedJob {
+    pub spec: JobSpec,
+    pub max_price_per_hour: Amount,
+    pub deposit: Amount,
+}
+
+impl JobFile {
+    pub fn load(path: &Path) -> Result<JobFile, ClientError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ClientError::Invalid(format!("cannot read job spec {}: {e}", path.display())))?;
+        let mut job: JobFile = toml::from_str(&text)
+            .map_err(|e| ClientError::Invalid(format!("job spec {}: {e}", path.display())))?;
+        job.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Ok(job)
+    }
+
+    fn source(&self, input: &InputFile) -> PathBuf {
+        self.base_dir.join(&input.source)
+    }
+
+    /// Checks the spec locally and builds its on-chain form, hashing inputs.
+    pub fn prepare(&self) -> Result<PreparedJob, ClientError> {
+        let invalid = |m: String| ClientError::Invalid(format!("job {:?}: {m}", self.name));
+        let max_price_per_hour = parse_amount(&self.price.max_per_hour).map_err(|e| invalid(e.to_string()))?;
+        let mut inputs = Vec::new();
+        for input in &self.inputs {
+            let (hash, size) = hash_file(&self.source(input))
+                .map_err(|e| invalid(format!("input {}: {e}", self.source(input).display())))?;
+            inputs.push(InputRef { path: input.path.clone(), hash, size });
+        }
+        let spec = JobSpec {
+            name: self.name.clone(),
+            image: self.image.clone(),
+            command: self.command.clone(),
+            env: self.env.clone().into_iter().collect(),
+            resources: Resources {
+                cpu_cores: self.resources.cpu,
+                memory_mb: self.resources.memory_mb,
+                disk_mb: self.resources.disk_mb,
+                gpu: self.resources.gpu.clone(),
+            },
+            inputs,
+            timeout_secs: self.timeout_secs,
+            region: self.region.clone(),
+        };
+        let full_cost = gpunet_ledger::max_job_cost(max_price_per_hour, self.timeout_secs)
+            .map_err(|e| invalid(format!("price: {e}")))?;
+        let deposit = match &self.price.deposit {
+            Some(d) => parse_amount(d).map_err(|e| invalid(e.to_string()))?,
+            None => full_cost,
+        };
+        if deposit < full_cost {
+            return Err(invalid(format!(
+                "deposit {} GPN does not cover max_per_hour for the whole timeout ({} GPN)",
+                gpunet_primitives::format_amount(deposit),
+                gpunet_primitives::format_amount(full_cost)
+            )));
+        }
+        Ok(PreparedJob { spec, max_price_per_hour, deposit })
+    }
+
+    /// Uploads the inputs to the node's blob store (the node verifies each hash).
+    pub async fn upload_inputs(&self, node: &NodeClient, prepared: &PreparedJob) -> Result<(), ClientError> {
+        for (input, r) in self.inputs.iter().zip(&prepared.spec.inputs) {
+            node.put_blob_file(&self.source(input), r.hash).await?;
+        }
+        Ok(())
+    }
+}

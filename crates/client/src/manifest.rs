@@ -1,0 +1,121 @@
+//! The output manifest: every output file with its size and BLAKE3, sorted by path.
+//! Its canonical encoding is stored as a blob; the hash of that blob is the job's
+//! output root, so one hash on chain commits to every byte of output.
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use gpunet_primitives::Hash;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize)]
+pub struct ManifestEntry {
+    /// Relative path, `/`-separated, without `.` or `..` components.
+    pub path: String,
+    pub size: u64,
+    pub hash: Hash,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize)]
+pub struct Manifest {
+    pub files: Vec<ManifestEntry>,
+}
+
+fn safe_path(path: &str) -> bool {
+    !path.is_empty() && !path.starts_with('/') && path.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
+}
+
+/// BLAKE3 of a file, streamed.
+pub fn hash_file(path: &Path) -> std::io::Result<(Hash, u64)> {
+    let mut hasher = blake3::Hasher::new();
+    let size = std::io::copy(&mut std::fs::File::open(path)?, &mut hasher)?;
+    Ok((Hash(*hasher.finalize().as_bytes()), size))
+}
+
+impl Manifest {
+    /// Builds the manifest of every regular file under `root`, named relative to it
+    /// and prefixed with `prefix`. Symbolic links are refused.
+    pub fn add_dir(&mut self, root: &Path, prefix: &str) -> std::io::Result<Vec<PathBuf>> {
+        let mut stack = vec![root.to_path_buf()];
+        let mut added = Vec::new();
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir)? {
+                let entry = entry?;
+                let kind = entry.file_type()?;
+                let path = entry.path();
+                if kind.is_dir() {
+                    stack.push(path);
+                } else if kind.is_file() {
+                    let rel = path.strip_prefix(root).expect("under root").to_string_lossy().replace('\\', "/");
+                    self.add_file(&format!("{prefix}{rel}"), &path)?;
+                    added.push(path);
+                } else {
+                    return Err(std::io::Error::other(format!(
+                        "output {} is not a regular file (links are not allowed)",
+                        path.display()
+                    )));
+                }
+            }
+        }
+        Ok(added)
+    }
+
+    pub fn add_file(&mut self, name: &str, path: &Path) -> std::io::Result<()> {
+        let (hash, size) = hash_file(path)?;
+        self.files.push(ManifestEntry { path: name.to_string(), size, hash });
+        self.files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(())
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        gpunet_primitives::encode(self)
+    }
+
+    /// The output root: hash of the canonical encoding.
+    pub fn root(&self) -> Hash {
+        Hash::digest(&self.encode())
+    }
+
+    pub fn total_bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.size).sum()
+    }
+
+    /// Decodes a manifest, refusing unsafe, unsorted or duplicate paths.
+    pub fn decode(bytes: &[u8]) -> Result<Manifest, String> {
+        let m: Manifest = borsh::from_slice(bytes).map_err(|e| format!("malformed manifest: {e}"))?;
+        if m.files.iter().any(|f| !safe_path(&f.path)) {
+            return Err("manifest has an unsafe path".into());
+        }
+        if m.files.windows(2).any(|w| w[0].path >= w[1].path) {
+            return Err("manifest paths are not sorted and unique".into());
+        }
+        Ok(m)
+    }
+
+    pub fn get(&self, path: &str) -> Option<&ManifestEntry> {
+        self.files.iter().find(|f| f.path == path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_commits_to_every_file_and_decode_checks_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("a/b")).unwrap();
+        std::fs::write(dir.path().join("a/b/x.txt"), b"x").unwrap();
+        std::fs::write(dir.path().join("y.txt"), b"y").unwrap();
+        let mut m = Manifest::default();
+        m.add_dir(dir.path(), "outputs/").unwrap();
+        assert_eq!(m.files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(), ["outputs/a/b/x.txt", "outputs/y.txt"]);
+        let root = m.root();
+        assert_eq!(Manifest::decode(&m.encode()).unwrap().root(), root);
+        std::fs::write(dir.path().join("y.txt"), b"Y").unwrap();
+        let mut changed = Manifest::default();
+        changed.add_dir(dir.path(), "outputs/").unwrap();
+        assert_ne!(changed.root(), root);
+        let evil = Manifest { files: vec![ManifestEntry { path: "../etc/passwd".into(), size: 0, hash: Hash::ZERO }] };
+        assert!(Manifest::decode(&evil.encode()).is_err());
+    }
+}

@@ -1,0 +1,234 @@
+//! Typed access to a node's HTTP API.
+
+use crate::error::ClientError;
+use crate::manifest::Manifest;
+use futures_util::StreamExt;
+use gpunet_api::types::{AccountView, BlobInfo, BlockView, Status};
+use gpunet_api::ApiError;
+use gpunet_ledger::{Machine, Order};
+use gpunet_node::{BlockEvent, Included};
+use gpunet_primitives::{Address, Hash, MachineId, OrderId, SignedTx};
+use serde::de::DeserializeOwned;
+use std::path::Path;
+use tokio::io::AsyncWriteExt;
+
+#[derive(Clone)]
+pub struct NodeClient {
+    base: String,
+    http: reqwest::Client,
+}
+
+/// One item of the event stream.
+#[derive(Debug)]
+pub enum StreamItem {
+    Event(BlockEvent),
+    /// The subscriber fell behind and missed events; re-read the state it cares about.
+    Lagged,
+}
+
+impl NodeClient {
+    pub fn new(base: &str) -> NodeClient {
+        NodeClient { base: base.trim_end_matches('/').to_string(), http: reqwest::Client::new() }
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, ClientError> {
+        let resp = req
+            .send()
+            .await
+            .map_err(|source| ClientError::Unreachable { url: self.base.clone(), source })?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status();
+        let body = resp.bytes().await.unwrap_or_default();
+        Err(match serde_json::from_slice::<ApiError>(&body) {
+            Ok(e) => ClientError::Api(e),
+            Err(_) => ClientError::BadResponse(format!("HTTP {status}: {}", String::from_utf8_lossy(&body))),
+        })
+    }
+
+    async fn json<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T, ClientError> {
+        let resp = self.send(req).await?;
+        resp.json().await.map_err(|e| ClientError::BadResponse(e.to_string()))
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.json(self.http.get(self.url(path))).await
+    }
+
+    pub async fn status(&self) -> Result<Status, ClientError> {
+        self.get("/v1/status").await
+    }
+
+    pub async fn account(&self, address: &Address) -> Result<AccountView, ClientError> {
+        self.get(&format!("/v1/accounts/{address}")).await
+    }
+
+    /// Submits a signed transaction; resolves once it is in a block.
+    pub async fn submit(&self, tx: &SignedTx) -> Result<Included, ClientError> {
+        self.submit_bytes(tx.to_bytes()).await
+    }
+
+    /// Submits raw bytes as a transaction (the node decodes and checks them).
+    pub async fn submit_bytes(&self, bytes: Vec<u8>) -> Result<Included, ClientError> {
+        let req = self
+            .http
+            .post(self.url("/v1/tx"))
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(bytes);
+        self.json(req).await
+    }
+
+    pub async fn machines(&self) -> Result<Vec<Machine>, ClientError> {
+        self.get("/v1/machines").await
+    }
+
+    pub async fn machine(&self, id: MachineId) -> Result<Machine, ClientError> {
+        self.get(&format!("/v1/machines/{id}")).await
+    }
+
+    pub async fn order(&self, id: OrderId) -> Result<Order, ClientError> {
+        self.get(&format!("/v1/orders/{id}")).await
+    }
+
+    pub async fn provider_leases(&self, provider: &Address) -> Result<Vec<Order>, ClientError> {
+        self.get(&format!("/v1/providers/{provider}/leases")).await
+    }
+
+    pub async fn block(&self, height: u64) -> Result<BlockView, ClientError> {
+        self.get(&format!("/v1/blocks/{height}")).await
+    }
+
+    pub async fn put_blob(&self, bytes: Vec<u8>) -> Result<BlobInfo, ClientError> {
+        let hash = Hash::digest(&bytes);
+        self.json(self.http.put(self.url(&format!("/v1/blobs?hash={hash}"))).body(bytes)).await
+    }
+
+    /// Streams a file to the node's blob store, which verifies `hash`.
+    pub async fn put_blob_file(&self, path: &Path, hash: Hash) -> Result<BlobInfo, ClientError> {
+        let file = tokio::fs::File::open(path).await?;
+        let stream = futures_util::stream::unfold(file, |mut file| async move {
+            use tokio::io::AsyncReadExt;
+            let mut buf = vec![0u8; 256 * 1024];
+            match file.read(&mut buf).await {
+                Ok(0) => None,
+                Ok(n) => {
+                    buf.truncate(n);
+                    Some((Ok::<_, std::io::Error>(buf), file))
+                }
+                Err(e) => Some((Err(e), file)),
+            }
+        });
+        let req = self
+            .http
+            .put(self.url(&format!("/v1/blobs?hash={hash}")))
+            .body(reqwest::Body::wrap_stream(stream));
+        self.json(req).await
+    }
+
+    pub async fn get_blob(&self, hash: &Hash) -> Result<Vec<u8>, ClientError> {
+        let resp = self.send(self.http.get(self.url(&format!("/v1/blobs/{hash}")))).await?;
+        let bytes = resp.bytes().await.map_err(|e| ClientError::BadResponse(e.to_string()))?;
+        if Hash::digest(&bytes) != *hash {
+            return Err(ClientError::BadResponse(format!("blob {hash} arrived corrupted")));
+        }
+        Ok(bytes.to_vec())
+    }
+
+    /// Streams blob `hash` into `dest`, verifying it on the way; a corrupt
+    /// download is deleted and reported.
+    pub async fn download_blob(&self, hash: &Hash, dest: &Path) -> Result<u64, ClientError> {
+        let resp = self.send(self.http.get(self.url(&format!("/v1/blobs/{hash}")))).await?;
+        if let Some(dir) = dest.parent() {
+            tokio::fs::create_dir_all(dir).await?;
+        }
+        let mut file = tokio::fs::File::create(dest).await?;
+        let mut hasher = blake3::Hasher::new();
+        let mut size = 0u64;
+        let mut body = resp.bytes_stream();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| ClientError::BadResponse(format!("download interrupted: {e}")))?;
+            hasher.update(&chunk);
+            size += chunk.len() as u64;
+            file.write_all(&chunk).await?;
+        }
+        file.flush().await?;
+        if Hash(*hasher.finalize().as_bytes()) != *hash {
+            drop(file);
+            let _ = tokio::fs::remove_file(dest).await;
+            return Err(ClientError::BadResponse(format!("blob {hash} arrived corrupted")));
+        }
+        Ok(size)
+    }
+
+    /// Fetches and decodes the output manifest whose hash is `root`.
+    pub async fn manifest(&self, root: &Hash) -> Result<Manifest, ClientError> {
+        let bytes = self.get_blob(root).await?;
+        Manifest::decode(&bytes).map_err(ClientError::BadResponse)
+    }
+
+    /// Subscribes to committed events, optionally only for one order or one party.
+    pub async fn events(&self, order: Option<OrderId>, address: Option<&Address>) -> Result<EventStream, ClientError> {
+        let mut query = Vec::new();
+        if let Some(o) = order {
+            query.push(("order", o.to_string()));
+        }
+        if let Some(a) = address {
+            query.push(("address", a.to_string()));
+        }
+        let resp = self.send(self.http.get(self.url("/v1/events")).query(&query)).await?;
+        Ok(EventStream { body: Box::pin(resp.bytes_stream()), buf: Vec::new() })
+    }
+}
+
+type ByteStream = std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>;
+
+/// Committed events from a node, as server-sent events.
+pub struct EventStream {
+    body: ByteStream,
+    buf: Vec<u8>,
+}
+
+impl EventStream {
+    /// The next event; `None` when the node closed the stream.
+    pub async fn next(&mut self) -> Option<Result<StreamItem, ClientError>> {
+        loop {
+            if let Some(end) = self.buf.windows(2).position(|w| w == b"\n\n") {
+                let frame: Vec<u8> = self.buf.drain(..end + 2).collect();
+                let text = String::from_utf8_lossy(&frame);
+                let mut name = None;
+                let mut data = String::new();
+                for line in text.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        name = Some(v.trim().to_string());
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim_start());
+                    }
+                }
+                if name.as_deref() == Some("lagged") {
+                    return Some(Ok(StreamItem::Lagged));
+                }
+                if data.is_empty() {
+                    continue; // keep-alive comment
+                }
+                return Some(
+                    serde_json::from_str(&data)
+                        .map(StreamItem::Event)
+                        .map_err(|e| ClientError::BadResponse(format!("bad event {data:?}: {e}"))),
+                );
+            }
+            match self.body.next().await? {
+                Ok(chunk) => self.buf.extend_from_slice(&chunk),
+                Err(e) => return Some(Err(ClientError::BadResponse(format!("event stream broke: {e}")))),
+            }
+        }
+    }
+}

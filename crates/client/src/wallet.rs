@@ -1,0 +1,114 @@
+//! Keys on disk and a wallet that signs and submits transactions with them.
+
+use crate::error::ClientError;
+use crate::node_client::NodeClient;
+use gpunet_node::Included;
+use gpunet_primitives::{Address, Keypair, Tx, TxBody};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+/// A keystore file: JSON with the address and the secret key, readable by its owner only.
+#[derive(Serialize, Deserialize)]
+pub struct Keystore {
+    pub address: Address,
+    pub secret_key: String,
+}
+
+impl Keystore {
+    /// Writes `key` to a new file at `path` with mode 0600; refuses to overwrite.
+    pub fn create(path: &Path, key: &Keypair) -> Result<(), ClientError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => ClientError::Invalid(format!(
+                    "{} already exists; refusing to overwrite a key (use another --keystore path)",
+                    path.display()
+                )),
+                _ => ClientError::Io(e),
+            })?;
+        let ks = Keystore { address: key.address(), secret_key: hex::encode(key.secret_bytes()) };
+        file.write_all(serde_json::to_string_pretty(&ks).expect("keystore serializes").as_bytes())?;
+        Ok(())
+    }
+
+    /// Loads the key at `path`; refuses files that others can read.
+    pub fn load(path: &Path) -> Result<Keypair, ClientError> {
+        let meta = std::fs::metadata(path).map_err(|e| {
+            ClientError::Invalid(format!(
+                "cannot read keystore {}: {e}. Create one with `gpunet wallet new`",
+                path.display()
+            ))
+        })?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            return Err(ClientError::Invalid(format!(
+                "keystore {} is readable by others; run `chmod 600 {}`",
+                path.display(),
+                path.display()
+            )));
+        }
+        let ks: Keystore = serde_json::from_slice(&std::fs::read(path)?)
+            .map_err(|e| ClientError::Invalid(format!("keystore {} is malformed: {e}", path.display())))?;
+        let mut seed = [0u8; 32];
+        hex::decode_to_slice(&ks.secret_key, &mut seed)
+            .map_err(|_| ClientError::Invalid(format!("keystore {} has a malformed secret key", path.display())))?;
+        let key = Keypair::from_seed(seed);
+        if key.address() != ks.address {
+            return Err(ClientError::Invalid(format!(
+                "keystore {}: the secret key does not match the address",
+                path.display()
+            )));
+        }
+        Ok(key)
+    }
+}
+
+
+/// Signs transactions with one key and submits them to a node, one at a time so
+/// nonces never race.
+pub struct Wallet {
+    key: Keypair,
+    node: NodeClient,
+    lock: tokio::sync::Mutex<()>,
+}
+
+impl Wallet {
+    pub fn new(key: Keypair, node: NodeClient) -> Wallet {
+        Wallet { key, node, lock: tokio::sync::Mutex::new(()) }
+    }
+
+    pub fn address(&self) -> Address {
+        self.key.address()
+    }
+
+    pub fn key(&self) -> &Keypair {
+        &self.key
+    }
+
+    pub fn node(&self) -> &NodeClient {
+        &self.node
+    }
+
+    /// Signs `body` with the next nonce and the minimum fee, submits it and waits for its block.
+    pub async fn send(&self, body: TxBody) -> Result<Included, ClientError> {
+        let _guard = self.lock.lock().await;
+        let status = self.node.status().await?;
+        let account = self.node.account(&self.key.address()).await?;
+        let tx = Tx {
+            chain_id: status.chain_id,
+            sender: self.key.address(),
+            nonce: account.account.nonce,
+            fee: status.params.min_fee,
+            body,
+        }
+        .sign(&self.key);
+        self.node.submit(&tx).await
+    }
+}

@@ -1,0 +1,112 @@
+//! Content-addressed storage of job inputs and outputs: files named by their BLAKE3.
+
+use gpunet_primitives::Hash;
+use std::path::{Path, PathBuf};
+use tokio::io::AsyncWriteExt;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    #[error("content hash {actual} does not match the expected {expected}")]
+    HashMismatch { expected: Hash, actual: Hash },
+    #[error("blob is larger than the {limit}-byte limit")]
+    TooLarge { limit: u64 },
+    #[error("blob store I/O: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+#[derive(Clone)]
+pub struct BlobStore {
+    dir: PathBuf,
+    max_size: u64,
+}
+
+/// An upload in progress: chunks are hashed as they are written to a temporary file.
+pub struct BlobWriter {
+    store: BlobStore,
+    tmp: PathBuf,
+    file: tokio::fs::File,
+    hasher: blake3::Hasher,
+    size: u64,
+}
+
+impl BlobStore {
+    pub fn open(dir: &Path, max_size: u64) -> Result<BlobStore, BlobError> {
+        std::fs::create_dir_all(dir.join("tmp"))?;
+        Ok(BlobStore { dir: dir.to_path_buf(), max_size })
+    }
+
+    pub fn path(&self, hash: &Hash) -> PathBuf {
+        self.dir.join(hash.to_string())
+    }
+
+    pub fn contains(&self, hash: &Hash) -> bool {
+        self.path(hash).is_file()
+    }
+
+    pub async fn writer(&self) -> Result<BlobWriter, BlobError> {
+        let tmp = self.dir.join("tmp").join(format!(
+            "{}-{}",
+            std::process::id(),
+            rand_suffix()
+        ));
+        let file = tokio::fs::File::create(&tmp).await?;
+        Ok(BlobWriter { store: self.clone(), tmp, file, hasher: blake3::Hasher::new(), size: 0 })
+    }
+
+    pub async fn put(&self, bytes: &[u8]) -> Result<(Hash, u64), BlobError> {
+        let mut w = self.writer().await?;
+        w.write(bytes).await?;
+        w.finish(None).await
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+impl BlobWriter {
+    pub async fn write(&mut self, chunk: &[u8]) -> Result<(), BlobError> {
+        self.size += chunk.len() as u64;
+        if self.size > self.store.max_size {
+            let _ = tokio::fs::remove_file(&self.tmp).await;
+            return Err(BlobError::TooLarge { limit: self.store.max_size });
+        }
+        self.hasher.update(chunk);
+        self.file.write_all(chunk).await?;
+        Ok(())
+    }
+
+    /// Completes the upload. The blob appears under its hash only once complete
+    /// and verified, so a reader never sees a partial blob.
+    pub async fn finish(mut self, expected: Option<Hash>) -> Result<(Hash, u64), BlobError> {
+        self.file.flush().await?;
+        self.file.sync_all().await?;
+        let actual = Hash(*self.hasher.finalize().as_bytes());
+        if let Some(expected) = expected.filter(|e| *e != actual) {
+            let _ = tokio::fs::remove_file(&self.tmp).await;
+            return Err(BlobError::HashMismatch { expected, actual });
+        }
+        tokio::fs::rename(&self.tmp, self.store.path(&actual)).await?;
+        Ok((actual, self.size))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn stores_by_hash_and_refuses_mismatch_and_oversize() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path(), 10).unwrap();
+        let (hash, size) = store.put(b"hello").await.unwrap();
+        assert_eq!((hash, size), (Hash::digest(b"hello"), 5));
+        assert_eq!(std::fs::read(store.path(&hash)).unwrap(), b"hello");
+        let mut w = store.writer().await.unwrap();
+        w.write(b"abc").await.unwrap();
+        assert!(matches!(w.finish(Some(hash)).await, Err(BlobError::HashMismatch { .. })));
+        assert!(matches!(store.put(&[0; 11]).await, Err(BlobError::TooLarge { .. })));
+    }
+}

@@ -1,0 +1,179 @@
+//! Block production behind a consensus interface.
+//!
+//! [`Consensus`] is all the rest of the node sees: submit a transaction, learn
+//! whether it was included. [`SoloProducer`] implements it with one validator
+//! that batches submitted transactions into a block every interval; a BFT
+//! engine implements the same trait.
+
+use crate::node::BlockEvent;
+use gpunet_ledger::{Ledger, TxError};
+use gpunet_primitives::{Hash, Keypair, SignedTx};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+/// Where a transaction landed.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Included {
+    pub hash: Hash,
+    pub height: u64,
+    pub index: u32,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SubmitError {
+    #[error(transparent)]
+    Rejected(#[from] TxError),
+    #[error("the node is overloaded; retry shortly")]
+    Busy,
+    #[error("the block producer stopped: {0}")]
+    Stopped(String),
+}
+
+pub type SubmitFuture<'a> = Pin<Box<dyn Future<Output = Result<Included, SubmitError>> + Send + 'a>>;
+
+/// How transactions get ordered into blocks.
+pub trait Consensus: Send + Sync {
+    /// Submits a transaction and resolves once it is in a committed block or rejected.
+    fn submit(&self, tx: SignedTx) -> SubmitFuture<'_>;
+}
+
+#[derive(Clone, Debug)]
+pub struct SoloProducerConfig {
+    pub block_interval: Duration,
+    /// Produce an empty block at least this often, so block time keeps moving.
+    pub heartbeat: Duration,
+    pub max_block_txs: usize,
+    /// Check the ledger invariants after every block (costs O(state)).
+    pub check_invariants: bool,
+}
+
+impl Default for SoloProducerConfig {
+    fn default() -> Self {
+        SoloProducerConfig {
+            block_interval: Duration::from_millis(200),
+            heartbeat: Duration::from_secs(5),
+            max_block_txs: 5_000,
+            check_invariants: false,
+        }
+    }
+}
+
+type Pending = (SignedTx, oneshot::Sender<Result<Included, SubmitError>>);
+
+/// A single validator producing blocks on a timer.
+pub struct SoloProducer {
+    queue: mpsc::Sender<Pending>,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl SoloProducer {
+    /// Starts the producer task. It stops when the last handle is dropped.
+    pub fn start(
+        ledger: Arc<RwLock<Ledger>>,
+        key: Keypair,
+        config: SoloProducerConfig,
+        events: broadcast::Sender<BlockEvent>,
+    ) -> SoloProducer {
+        let (queue, rx) = mpsc::channel(config.max_block_txs * 4);
+        tokio::spawn(run(ledger, key, config, events, rx));
+        SoloProducer { queue }
+    }
+}
+
+async fn run(
+    ledger: Arc<RwLock<Ledger>>,
+    key: Keypair,
+    config: SoloProducerConfig,
+    events: broadcast::Sender<BlockEvent>,
+    mut rx: mpsc::Receiver<Pending>,
+) {
+    let mut ticker = tokio::time::interval(config.block_interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_block = tokio::time::Instant::now();
+    let mut closed = false;
+    while !closed {
+        ticker.tick().await;
+        let mut batch: Vec<Pending> = Vec::new();
+        while batch.len() < config.max_block_txs {
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    closed = true;
+                    break;
+                }
+            }
+        }
+        let now = now_ms();
+        let (head_time, due) = {
+            let l = ledger.read().expect("ledger lock");
+            (l.head().time_ms, l.next_due_ms().is_some_and(|t| t <= now))
+        };
+        if batch.is_empty() && !due && last_block.elapsed() < config.heartbeat {
+            continue;
+        }
+        let time = now.max(head_time + 1);
+        let txs: Vec<SignedTx> = batch.iter().map(|(tx, _)| tx.clone()).collect();
+        let produced = {
+            let mut l = ledger.write().expect("ledger lock");
+            let produced = l.produce_block(key.address(), time, &txs);
+            if config.check_invariants {
+                if let Err(violation) = l.check_invariants() {
+                    panic!("ledger invariant violated at height {}: {violation}", l.head().height);
+                }
+            }
+            produced
+        };
+        last_block = tokio::time::Instant::now();
+        match produced {
+            Ok(p) => {
+                let height = p.block.header.height;
+                let mut index = 0u32;
+                for ((tx, reply), result) in batch.into_iter().zip(p.results) {
+                    let answer = match result {
+                        Ok(()) => {
+                            index += 1;
+                            Ok(Included { hash: tx.hash(), height, index: index - 1 })
+                        }
+                        Err(e) => Err(SubmitError::Rejected(e)),
+                    };
+                    let _ = reply.send(answer);
+                }
+                for event in p.events {
+                    let _ = events.send(BlockEvent { height, event });
+                }
+            }
+            Err(e) => {
+                // Storage failure: nothing was committed; stop rather than diverge.
+                for (_, reply) in batch {
+                    let _ = reply.send(Err(SubmitError::Stopped(e.to_string())));
+                }
+                eprintln!("block production stopped: {e}");
+                return;
+            }
+        }
+    }
+}
+
+impl Consensus for SoloProducer {
+    fn submit(&self, tx: SignedTx) -> SubmitFuture<'_> {
+        Box::pin(async move {
+            let (reply, answer) = oneshot::channel();
+            self.queue.try_send((tx, reply)).map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => SubmitError::Busy,
+                mpsc::error::TrySendError::Closed(_) => SubmitError::Stopped("producer is gone".into()),
+            })?;
+            answer
+                .await
+                .map_err(|_| SubmitError::Stopped("producer is gone".into()))?
+        })
+    }
+}

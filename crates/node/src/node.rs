@@ -1,0 +1,50 @@
+//! Assembles a node: ledger, block producer, event bus and blob store.
+
+use crate::blobs::BlobStore;
+use crate::consensus::{Consensus, SoloProducer, SoloProducerConfig};
+use gpunet_ledger::{Event, Genesis, Ledger, LedgerError};
+use gpunet_primitives::Keypair;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use tokio::sync::broadcast;
+
+/// An event and the height of the block that caused it.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct BlockEvent {
+    pub height: u64,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+pub struct NodeConfig {
+    pub data_dir: PathBuf,
+    pub genesis: Genesis,
+    /// The validator key that signs produced blocks and receives fees.
+    pub validator_key: Keypair,
+    pub producer: SoloProducerConfig,
+    /// Largest blob (job input or output) the node accepts.
+    pub max_blob_bytes: u64,
+}
+
+/// A running node. Cheap to clone; every clone shares the same ledger.
+#[derive(Clone)]
+pub struct Node {
+    pub ledger: Arc<RwLock<Ledger>>,
+    pub consensus: Arc<dyn Consensus>,
+    pub events: broadcast::Sender<BlockEvent>,
+    pub blobs: BlobStore,
+}
+
+impl Node {
+    /// Opens the ledger under `data_dir` (creating it from genesis) and starts producing blocks.
+    /// Must be called inside a Tokio runtime.
+    pub fn start(config: NodeConfig) -> Result<Node, LedgerError> {
+        let ledger = Ledger::open(Some(&config.data_dir.join("ledger.redb")), &config.genesis)?;
+        let ledger = Arc::new(RwLock::new(ledger));
+        let blobs = BlobStore::open(&config.data_dir.join("blobs"), config.max_blob_bytes)
+            .map_err(|e| LedgerError::Storage(e.to_string()))?;
+        let (events, _) = broadcast::channel(16_384);
+        let producer = SoloProducer::start(ledger.clone(), config.validator_key, config.producer, events.clone());
+        Ok(Node { ledger, consensus: Arc::new(producer), events, blobs })
+    }
+}

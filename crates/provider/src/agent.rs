@@ -1,0 +1,290 @@
+//! The agent loop: register, recover, follow leases, run jobs, report results.
+
+use crate::executor::{group_alive, kill_group, ExecError, Executor, JobRun};
+use crate::hardware::Hardware;
+use crate::journal::{JobRecord, Journal};
+use gpunet_client::manifest::Manifest;
+use gpunet_client::{ClientError, NodeClient, StreamItem, Wallet};
+use gpunet_ledger::{Event, Order, OrderStatus};
+use gpunet_primitives::{Amount, JobOutcome, Keypair, MachineId, OrderId, TxBody};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub struct AgentConfig {
+    pub node_url: String,
+    /// Jobs, the journal and outputs live here.
+    pub data_dir: PathBuf,
+    pub region: String,
+    pub price_per_hour: Amount,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("provider data directory: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A registered provider agent, ready to [`run`](Agent::run).
+#[derive(Clone)]
+pub struct Agent {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    wallet: Wallet,
+    config: AgentConfig,
+    executor: Arc<dyn Executor>,
+    journal: Journal,
+    machine: MachineId,
+    hardware: Hardware,
+    running: Mutex<BTreeSet<OrderId>>,
+}
+
+fn log(agent: &Inner, msg: &str) {
+    eprintln!("[provider {} m{}] {msg}", &agent.wallet.address().to_string()[..8], agent.machine);
+}
+
+impl Agent {
+    /// Detects the hardware, then stakes and registers the machine if needed.
+    pub async fn register(key: Keypair, config: AgentConfig, executor: Arc<dyn Executor>) -> Result<Agent, AgentError> {
+        let node = NodeClient::new(&config.node_url);
+        let wallet = Wallet::new(key, node.clone());
+        let jobs_dir = config.data_dir.join("jobs");
+        std::fs::create_dir_all(&jobs_dir)?;
+        let hardware = crate::hardware::detect(&config.data_dir);
+        let spec = hardware.machine_spec(&config.region, executor.name());
+        let me = wallet.address();
+        let mine = |machines: Vec<gpunet_ledger::Machine>| machines.into_iter().filter(|m| m.owner == me).max_by_key(|m| m.id);
+        let machine = match mine(node.machines().await?) {
+            Some(m) => {
+                if m.price_per_hour != config.price_per_hour || !m.online {
+                    wallet
+                        .send(TxBody::UpdateMachine { machine: m.id, price_per_hour: config.price_per_hour, online: true })
+                        .await?;
+                }
+                m.id
+            }
+            None => {
+                let params = node.status().await?.params;
+                let account = node.account(&me).await?.account;
+                let need = params.stake_per_machine + params.stake_per_gpu * spec.gpu_count() as Amount;
+                let required = need
+                    + params.stake_per_machine * account.machines as Amount
+                    + params.stake_per_gpu * account.gpus as Amount;
+                if account.bonded < required {
+                    wallet.send(TxBody::Stake { amount: required - account.bonded }).await?;
+                }
+                wallet.send(TxBody::RegisterMachine { spec, price_per_hour: config.price_per_hour }).await?;
+                mine(node.machines().await?)
+                    .ok_or_else(|| ClientError::BadResponse("registered machine is not listed".into()))?
+                    .id
+            }
+        };
+        let journal = Journal::open(&config.data_dir.join("journal"))?;
+        Ok(Agent {
+            inner: Arc::new(Inner { wallet, config, executor, journal, machine, hardware, running: Mutex::new(BTreeSet::new()) }),
+        })
+    }
+
+    pub fn machine_id(&self) -> MachineId {
+        self.inner.machine
+    }
+
+    pub fn hardware(&self) -> &Hardware {
+        &self.inner.hardware
+    }
+
+    /// Recovers jobs from the journal, then serves leases until the task is dropped.
+    pub async fn run(self) -> Result<(), AgentError> {
+        let inner = self.inner.clone();
+        inner.recover().await?;
+        let node = inner.wallet.node().clone();
+        let me = inner.wallet.address();
+        loop {
+            // Subscribe before catching up, so no lease falls between the two.
+            let mut stream = match node.events(None, Some(&me)).await {
+                Ok(s) => s,
+                Err(e) => {
+                    log(&inner, &format!("event stream unavailable ({e}); retrying"));
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if let Err(e) = inner.catch_up().await {
+                log(&inner, &format!("cannot list leases: {e}"));
+            }
+            while let Some(item) = stream.next().await {
+                match item {
+                    Ok(StreamItem::Event(e)) => {
+                        if let Event::OrderLeased { order, provider, .. } = e.event {
+                            if provider == me {
+                                inner.clone().spawn_job(order);
+                            }
+                        }
+                    }
+                    Ok(StreamItem::Lagged) => {
+                        let _ = inner.catch_up().await;
+                    }
+                    Err(e) => {
+                        log(&inner, &format!("{e}"));
+                        break;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
+
+impl Inner {
+    /// Reports every job the journal holds from before a restart.
+    async fn recover(&self) -> Result<(), AgentError> {
+        for record in self.journal.all()? {
+            let order = record.order();
+            let outcome = match record {
+                JobRecord::Started { pgid, .. } => {
+                    if let Some(pgid) = pgid.filter(|p| group_alive(*p)) {
+                        kill_group(pgid);
+                    }
+                    log(self, &format!("order {order} was interrupted by a restart; reporting it failed"));
+                    JobOutcome::Failed { reason: "interrupted by a provider agent restart".into() }
+                }
+                JobRecord::Finished { outcome, .. } => {
+                    log(self, &format!("order {order} finished before a restart; reporting it"));
+                    outcome
+                }
+            };
+            self.report(order, outcome).await?;
+        }
+        Ok(())
+    }
+
+    async fn catch_up(self: &Arc<Self>) -> Result<(), ClientError> {
+        for order in self.wallet.node().provider_leases(&self.wallet.address()).await? {
+            if order.status == OrderStatus::Running && !self.journal.contains(order.id) {
+                self.clone().spawn_job(order.id);
+            }
+        }
+        Ok(())
+    }
+
+    fn spawn_job(self: Arc<Self>, order: OrderId) {
+        if !self.running.lock().expect("running set").insert(order) {
+            return;
+        }
+        tokio::spawn(async move {
+            if let Err(e) = self.run_job(order).await {
+                log(&self, &format!("order {order}: {e}"));
+            }
+            self.running.lock().expect("running set").remove(&order);
+        });
+    }
+
+    async fn run_job(&self, id: OrderId) -> Result<(), AgentError> {
+        let order = self.wallet.node().order(id).await?;
+        if order.status != OrderStatus::Running || order.lease.as_ref().is_none_or(|l| l.machine != self.machine) {
+            return Ok(());
+        }
+        self.journal.write(&JobRecord::Started { order: id, pgid: None })?;
+        log(self, &format!("running order {id} ({})", order.spec.name));
+        let outcome = match self.execute(&order).await {
+            Ok(outcome) => outcome,
+            Err(reason) => {
+                log(self, &format!("order {id} failed: {reason}"));
+                JobOutcome::Failed { reason }
+            }
+        };
+        self.journal.write(&JobRecord::Finished { order: id, outcome: outcome.clone() })?;
+        self.report(id, outcome).await?;
+        let _ = tokio::fs::remove_dir_all(self.config.data_dir.join("jobs").join(id.to_string())).await;
+        Ok(())
+    }
+
+    /// Fetches inputs, runs the job, uploads logs and outputs. An `Err` is a
+    /// failure on the provider's side, reported as such.
+    async fn execute(&self, order: &Order) -> Result<JobOutcome, String> {
+        let node = self.wallet.node();
+        let job_dir = self.config.data_dir.join("jobs").join(order.id.to_string());
+        let work_dir = job_dir.join("work");
+        let (inputs, outputs, logs) = (work_dir.join("inputs"), work_dir.join("outputs"), job_dir.join("logs"));
+        for dir in [&inputs, &outputs, &logs] {
+            std::fs::create_dir_all(dir).map_err(|e| format!("cannot prepare {}: {e}", dir.display()))?;
+        }
+        for input in &order.spec.inputs {
+            node.download_blob(&input.hash, &inputs.join(&input.path))
+                .await
+                .map_err(|e| format!("cannot fetch input {}: {e}", input.path))?;
+        }
+        let mut env = order.spec.env.clone();
+        env.push(("GPUNET_INPUT_DIR".into(), inputs.display().to_string()));
+        env.push(("GPUNET_OUTPUT_DIR".into(), outputs.display().to_string()));
+        env.push(("GPUNET_ORDER_ID".into(), order.id.to_string()));
+        let run = JobRun {
+            command: order.spec.command.clone(),
+            env,
+            work_dir: work_dir.clone(),
+            stdout: logs.join("stdout.log"),
+            stderr: logs.join("stderr.log"),
+            timeout: Duration::from_secs(order.spec.timeout_secs),
+        };
+        let journal = self.journal.clone();
+        let id = order.id;
+        let started = Box::new(move |pgid: i32| {
+            let _ = journal.write(&JobRecord::Started { order: id, pgid: Some(pgid) });
+        });
+        let result = self.executor.run(&run, started).await.map_err(|e| match e {
+            ExecError::Spawn { .. } => format!("job could not start: {e}"),
+            ExecError::Io(_) => format!("executor failed: {e}"),
+        })?;
+        let mut manifest = Manifest::default();
+        let mut collect = || -> std::io::Result<Vec<PathBuf>> {
+            manifest.add_file("logs/stdout.log", &run.stdout)?;
+            manifest.add_file("logs/stderr.log", &run.stderr)?;
+            let mut files = vec![run.stdout.clone(), run.stderr.clone()];
+            files.extend(manifest.add_dir(&outputs, "outputs/")?);
+            Ok(files)
+        };
+        let files = collect().map_err(|e| format!("cannot collect outputs: {e}"))?;
+        for path in files {
+            let (hash, _) = gpunet_client::manifest::hash_file(&path).map_err(|e| e.to_string())?;
+            node.put_blob_file(&path, hash).await.map_err(|e| format!("cannot upload {}: {e}", path.display()))?;
+        }
+        node.put_blob(manifest.encode()).await.map_err(|e| format!("cannot upload the manifest: {e}"))?;
+        Ok(JobOutcome::Completed {
+            exit_code: result.exit_code,
+            output_root: manifest.root(),
+            output_bytes: manifest.total_bytes(),
+            duration_ms: result.duration_ms,
+        })
+    }
+
+    /// Reports a result, retrying while the node is unreachable. A report the
+    /// ledger refuses (the lease already timed out) is dropped with a note.
+    async fn report(&self, order: OrderId, outcome: JobOutcome) -> Result<(), AgentError> {
+        let mut delay = Duration::from_millis(200);
+        loop {
+            match self.wallet.send(TxBody::ReportResult { order, outcome: outcome.clone() }).await {
+                Ok(_) => {
+                    log(self, &format!("reported order {order}"));
+                    break;
+                }
+                Err(ClientError::Api(e)) => {
+                    log(self, &format!("report for order {order} refused: {e}"));
+                    break;
+                }
+                Err(e) => {
+                    log(self, &format!("report for order {order} failed ({e}); retrying"));
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        self.journal.remove(order)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,119 @@
+//! What this machine has: CPU, memory, disk, and NVIDIA GPUs through NVML.
+//! Detected values are claims until proven by hardware challenges.
+
+use gpunet_primitives::{GpuSpec, MachineSpec};
+use std::path::Path;
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct GpuInfo {
+    pub name: String,
+    pub uuid: String,
+    pub vram_mb: u64,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Hardware {
+    pub cpu_cores: u32,
+    pub memory_mb: u64,
+    /// Free space where jobs run.
+    pub disk_mb: u64,
+    pub gpus: Vec<GpuInfo>,
+    pub driver_version: Option<String>,
+    /// Why no GPU was found, when none was.
+    pub gpu_note: Option<String>,
+}
+
+fn memory_mb() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb / 1024)
+}
+
+fn free_disk_mb(dir: &Path) -> u64 {
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()) else {
+        return 0;
+    };
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid NUL-terminated path and `st` a writable statvfs.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return 0;
+    }
+    (st.f_bavail as u64).saturating_mul(st.f_frsize as u64) / (1024 * 1024)
+}
+
+fn nvidia_gpus() -> Result<(Vec<GpuInfo>, String), String> {
+    let nvml = nvml_wrapper::Nvml::init().map_err(|e| format!("NVML not available ({e}); no NVIDIA GPU will be offered"))?;
+    let driver = nvml.sys_driver_version().unwrap_or_default();
+    let count = nvml.device_count().map_err(|e| e.to_string())?;
+    let mut gpus = Vec::new();
+    for i in 0..count {
+        let d = nvml.device_by_index(i).map_err(|e| e.to_string())?;
+        gpus.push(GpuInfo {
+            name: d.name().unwrap_or_default(),
+            uuid: d.uuid().unwrap_or_default(),
+            vram_mb: d.memory_info().map_or(0, |m| m.total / (1024 * 1024)),
+        });
+    }
+    Ok((gpus, driver))
+}
+
+/// Detects the hardware; `work_dir` is where disk space is measured.
+pub fn detect(work_dir: &Path) -> Hardware {
+    let (gpus, driver_version, gpu_note) = match nvidia_gpus() {
+        Ok((g, d)) if g.is_empty() => (g, Some(d), Some("NVML found no GPU".to_string())),
+        Ok((g, d)) => (g, Some(d), None),
+        Err(note) => (vec![], None, Some(note)),
+    };
+    Hardware {
+        cpu_cores: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+        memory_mb: memory_mb(),
+        disk_mb: free_disk_mb(work_dir),
+        gpus,
+        driver_version,
+        gpu_note,
+    }
+}
+
+impl Hardware {
+    /// The machine spec to register. GPUs of the most common model are offered.
+    pub fn machine_spec(&self, region: &str, executor: &str) -> MachineSpec {
+        let gpu = self.gpus.first().map(|first| {
+            let same: Vec<&GpuInfo> = self.gpus.iter().filter(|g| g.name == first.name).collect();
+            GpuSpec {
+                vendor: "nvidia".into(),
+                model: first.name.clone(),
+                count: same.len() as u32,
+                vram_mb: same.iter().map(|g| g.vram_mb).min().unwrap_or(0),
+            }
+        });
+        MachineSpec {
+            cpu_cores: self.cpu_cores.max(1),
+            memory_mb: self.memory_mb.max(1),
+            disk_mb: self.disk_mb,
+            gpu,
+            region: region.to_string(),
+            executor: executor.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_this_machine_without_failing_when_there_is_no_gpu() {
+        let hw = detect(Path::new("/"));
+        assert!(hw.cpu_cores >= 1);
+        assert!(hw.memory_mb > 0, "reads /proc/meminfo");
+        assert!(hw.disk_mb > 0, "reads statvfs");
+        assert_eq!(hw.gpus.is_empty(), hw.gpu_note.is_some(), "no GPU is always explained");
+        let spec = hw.machine_spec("local", "process");
+        assert_eq!(spec.gpu_count() as usize, hw.gpus.iter().filter(|g| Some(&g.name) == hw.gpus.first().map(|f| &f.name)).count());
+    }
+}
