@@ -18,7 +18,11 @@ use tokio_stream::wrappers::BroadcastStream;
 
 type ApiResult<T> = Result<T, (StatusCode, Json<ApiError>)>;
 
-fn fail(status: StatusCode, code: &str, message: impl Into<String>) -> (StatusCode, Json<ApiError>) {
+fn fail(
+    status: StatusCode,
+    code: &str,
+    message: impl Into<String>,
+) -> (StatusCode, Json<ApiError>) {
     (status, Json(ApiError::new(code, message)))
 }
 
@@ -34,7 +38,8 @@ fn parse<T: std::str::FromStr>(what: &str, raw: &str) -> ApiResult<T>
 where
     T::Err: std::fmt::Display,
 {
-    raw.parse().map_err(|e| bad_request(format!("invalid {what} {raw:?}: {e}")))
+    raw.parse()
+        .map_err(|e| bad_request(format!("invalid {what} {raw:?}: {e}")))
 }
 
 /// All routes, over `node`.
@@ -81,7 +86,10 @@ async fn status(State(node): State<Node>) -> Json<Status> {
     })
 }
 
-async fn account(State(node): State<Node>, Path(raw): Path<String>) -> ApiResult<Json<AccountView>> {
+async fn account(
+    State(node): State<Node>,
+    Path(raw): Path<String>,
+) -> ApiResult<Json<AccountView>> {
     let address: Address = parse("address", &raw)?;
     let account = node.ledger.read().expect("ledger lock").account(&address);
     Ok(Json(AccountView { address, account }))
@@ -104,16 +112,30 @@ fn tx_error(e: SubmitError) -> (StatusCode, Json<ApiError>) {
 
 /// Accepts canonical transaction bytes (`application/octet-stream`) or JSON
 /// `{"tx": "<hex>"}`; answers once the transaction is in a block, or why it is not.
-async fn submit_tx(State(node): State<Node>, headers: HeaderMap, body: Bytes) -> ApiResult<Json<gpunet_node::Included>> {
+async fn submit_tx(
+    State(node): State<Node>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<gpunet_node::Included>> {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
     let bytes = if is_json {
-        let req: SubmitTx = serde_json::from_slice(&body)
-            .map_err(|e| fail(StatusCode::BAD_REQUEST, "malformed", format!("malformed JSON body: {e}")))?;
-        hex::decode(req.tx.trim())
-            .map_err(|e| fail(StatusCode::BAD_REQUEST, "malformed", format!("tx is not hex: {e}")))?
+        let req: SubmitTx = serde_json::from_slice(&body).map_err(|e| {
+            fail(
+                StatusCode::BAD_REQUEST,
+                "malformed",
+                format!("malformed JSON body: {e}"),
+            )
+        })?;
+        hex::decode(req.tx.trim()).map_err(|e| {
+            fail(
+                StatusCode::BAD_REQUEST,
+                "malformed",
+                format!("tx is not hex: {e}"),
+            )
+        })?
     } else {
         body.to_vec()
     };
@@ -123,22 +145,38 @@ async fn submit_tx(State(node): State<Node>, headers: HeaderMap, body: Bytes) ->
 }
 
 async fn machines(State(node): State<Node>) -> Json<Vec<Machine>> {
-    Json(node.ledger.read().expect("ledger lock").machines().cloned().collect())
+    Json(
+        node.ledger
+            .read()
+            .expect("ledger lock")
+            .machines()
+            .cloned()
+            .collect(),
+    )
 }
 
 async fn machine(State(node): State<Node>, Path(raw): Path<String>) -> ApiResult<Json<Machine>> {
     let id: MachineId = parse("machine id", &raw)?;
     let l = node.ledger.read().expect("ledger lock");
-    l.machine(id).cloned().map(Json).ok_or_else(|| not_found(format!("unknown machine {id}")))
+    l.machine(id)
+        .cloned()
+        .map(Json)
+        .ok_or_else(|| not_found(format!("unknown machine {id}")))
 }
 
 async fn order(State(node): State<Node>, Path(raw): Path<String>) -> ApiResult<Json<Order>> {
     let id: OrderId = parse("order id", &raw)?;
     let l = node.ledger.read().expect("ledger lock");
-    l.order(id).cloned().map(Json).ok_or_else(|| not_found(format!("unknown order {id}")))
+    l.order(id)
+        .cloned()
+        .map(Json)
+        .ok_or_else(|| not_found(format!("unknown order {id}")))
 }
 
-async fn provider_leases(State(node): State<Node>, Path(raw): Path<String>) -> ApiResult<Json<Vec<Order>>> {
+async fn provider_leases(
+    State(node): State<Node>,
+    Path(raw): Path<String>,
+) -> ApiResult<Json<Vec<Order>>> {
     let address: Address = parse("address", &raw)?;
     let l = node.ledger.read().expect("ledger lock");
     Ok(Json(l.open_leases(&address).into_iter().cloned().collect()))
@@ -153,7 +191,10 @@ async fn block(State(node): State<Node>, Path(raw): Path<String>) -> ApiResult<J
         .block(height)
         .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string()))?
         .ok_or_else(|| not_found(format!("no block at height {height}")))?;
-    Ok(Json(BlockView { hash: block.header.hash(), block }))
+    Ok(Json(BlockView {
+        hash: block.header.hash(),
+        block,
+    }))
 }
 
 #[derive(Deserialize)]
@@ -167,7 +208,11 @@ async fn events(
     State(node): State<Node>,
     Query(filter): Query<EventFilter>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
-    let address: Option<Address> = filter.address.as_deref().map(|a| parse("address", a)).transpose()?;
+    let address: Option<Address> = filter
+        .address
+        .as_deref()
+        .map(|a| parse("address", a))
+        .transpose()?;
     let stream = BroadcastStream::new(node.events.subscribe()).filter_map(move |item| {
         let out = match item {
             Ok(e) => {
@@ -190,14 +235,24 @@ struct PutBlob {
 
 fn blob_error(e: BlobError) -> (StatusCode, Json<ApiError>) {
     match e {
-        BlobError::HashMismatch { .. } => fail(StatusCode::UNPROCESSABLE_ENTITY, "hash_mismatch", e.to_string()),
-        BlobError::TooLarge { .. } => fail(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string()),
+        BlobError::HashMismatch { .. } => fail(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "hash_mismatch",
+            e.to_string(),
+        ),
+        BlobError::TooLarge { .. } => {
+            fail(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string())
+        }
         BlobError::Io(_) => fail(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string()),
     }
 }
 
 /// Streams an upload into the blob store; `?hash=` makes the node verify it.
-async fn put_blob(State(node): State<Node>, Query(q): Query<PutBlob>, body: Body) -> ApiResult<Json<BlobInfo>> {
+async fn put_blob(
+    State(node): State<Node>,
+    Query(q): Query<PutBlob>,
+    body: Body,
+) -> ApiResult<Json<BlobInfo>> {
     let expected: Option<Hash> = q.hash.as_deref().map(|h| parse("hash", h)).transpose()?;
     let mut writer = node.blobs.writer().await.map_err(blob_error)?;
     let mut stream = body.into_data_stream();
@@ -226,5 +281,9 @@ async fn get_blob(State(node): State<Node>, Path(raw): Path<String>) -> ApiResul
             Err(e) => Some((Err(e), file)),
         }
     });
-    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], Body::from_stream(stream)).into_response())
+    Ok((
+        [(header::CONTENT_TYPE, "application/octet-stream")],
+        Body::from_stream(stream),
+    )
+        .into_response())
 }

@@ -14,7 +14,10 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: &str, message: impl Into<String>) -> ApiError {
-        ApiError { code: code.to_string(), message: message.into() }
+        ApiError {
+            code: code.to_string(),
+            message: message.into(),
+        }
     }
 }
 
@@ -51,7 +54,6 @@ pub struct Supply {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AccountView {
     pub address: Address,
-    #[serde(flatten)]
     pub account: Account,
 }
 
@@ -64,7 +66,6 @@ pub struct SubmitTx {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BlockView {
     pub hash: Hash,
-    #[serde(flatten)]
     pub block: Block,
 }
 

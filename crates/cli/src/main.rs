@@ -1,1 +1,166 @@
-fn main() {}
+//! `gpunet`: run a node, a provider agent or a whole devnet; manage a wallet; run jobs.
+
+mod bench;
+mod commands;
+mod demo;
+mod output;
+
+use clap::{Parser, Subcommand};
+use output::Output;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "gpunet",
+    version,
+    about = "A decentralized GPU compute network"
+)]
+struct Cli {
+    /// Node API to talk to.
+    #[arg(
+        long,
+        global = true,
+        env = "GPUNET_NODE",
+        default_value = "http://127.0.0.1:8645"
+    )]
+    node: String,
+    /// Keystore file of your wallet.
+    #[arg(long, global = true, env = "GPUNET_KEYSTORE", default_value_os_t = default_keystore())]
+    keystore: PathBuf,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    output: Output,
+    #[command(subcommand)]
+    command: Command,
+}
+
+fn default_keystore() -> PathBuf {
+    std::env::var_os("HOME")
+        .map_or_else(
+            || PathBuf::from(".gpunet"),
+            |h| PathBuf::from(h).join(".gpunet"),
+        )
+        .join("wallet.json")
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start a local network, run an example job end to end and show who got paid.
+    Demo {
+        #[arg(long, default_value = "examples/hello.toml")]
+        job: PathBuf,
+        /// Where the demo network keeps its data (a fresh temporary directory by default).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Run a one-process local network (validator, API, faucet wallet, providers) until Ctrl-C.
+    Devnet {
+        #[arg(long, default_value = ".gpunet/devnet")]
+        data_dir: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8645")]
+        listen: SocketAddr,
+        #[arg(long, default_value_t = 2)]
+        providers: usize,
+    },
+    /// Run a validator node with the HTTP API.
+    Node {
+        #[arg(long)]
+        genesis: PathBuf,
+        #[arg(long, default_value = ".gpunet/node")]
+        data_dir: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8645")]
+        listen: SocketAddr,
+        /// Keystore of the validator key that produces blocks.
+        #[arg(long)]
+        validator_keystore: PathBuf,
+        #[arg(long, default_value_t = 200)]
+        block_ms: u64,
+    },
+    /// Write a genesis file for a new network.
+    Genesis {
+        #[arg(long)]
+        chain_id: String,
+        /// Validator addresses.
+        #[arg(long, required = true)]
+        validator: Vec<String>,
+        /// Funded accounts, as ADDRESS=GPN.
+        #[arg(long)]
+        fund: Vec<String>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Run the provider agent for this machine.
+    Provider {
+        #[arg(long, default_value = ".gpunet/provider")]
+        data_dir: PathBuf,
+        /// Price per hour in GPN.
+        #[arg(long, default_value = "3.6")]
+        price: String,
+        #[arg(long, default_value = "local")]
+        region: String,
+    },
+    /// Manage your wallet.
+    #[command(subcommand)]
+    Wallet(commands::WalletCmd),
+    /// Inspect machines offered on the network.
+    #[command(subcommand)]
+    Machines(commands::MachinesCmd),
+    /// Submit and follow jobs.
+    #[command(subcommand)]
+    Job(commands::JobCmd),
+    /// Measure signed transactions applied and committed per second against raw ed25519 verification.
+    Bench {
+        #[arg(long, default_value_t = 20_000)]
+        txs: usize,
+        #[arg(long, default_value_t = 1_000)]
+        block_size: usize,
+    },
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli).await {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let ctx = commands::Ctx {
+        node: cli.node,
+        keystore: cli.keystore,
+        output: cli.output,
+    };
+    match cli.command {
+        Command::Demo { job, data_dir } => demo::run(&job, data_dir).await,
+        Command::Devnet {
+            data_dir,
+            listen,
+            providers,
+        } => commands::devnet(data_dir, listen, providers).await,
+        Command::Node {
+            genesis,
+            data_dir,
+            listen,
+            validator_keystore,
+            block_ms,
+        } => commands::node(genesis, data_dir, listen, validator_keystore, block_ms).await,
+        Command::Genesis {
+            chain_id,
+            validator,
+            fund,
+            out,
+        } => commands::genesis(chain_id, validator, fund, out),
+        Command::Provider {
+            data_dir,
+            price,
+            region,
+        } => commands::provider(&ctx, data_dir, &price, region).await,
+        Command::Wallet(cmd) => commands::wallet(&ctx, cmd).await,
+        Command::Machines(cmd) => commands::machines(&ctx, cmd).await,
+        Command::Job(cmd) => commands::job(&ctx, cmd).await,
+        Command::Bench { txs, block_size } => bench::run(txs, block_size, ctx.output),
+    }
+}

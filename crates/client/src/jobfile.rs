@@ -75,7 +75,12 @@ fn default_memory() -> u64 {
 
 impl Default for ResourcesFile {
     fn default() -> Self {
-        ResourcesFile { cpu: 1, memory_mb: default_memory(), disk_mb: 0, gpu: GpuRequirement::default() }
+        ResourcesFile {
+            cpu: 1,
+            memory_mb: default_memory(),
+            disk_mb: 0,
+            gpu: GpuRequirement::default(),
+        }
     }
 }
 
@@ -103,8 +108,9 @@ pub struct PreparedJob {
 
 impl JobFile {
     pub fn load(path: &Path) -> Result<JobFile, ClientError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ClientError::Invalid(format!("cannot read job spec {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ClientError::Invalid(format!("cannot read job spec {}: {e}", path.display()))
+        })?;
         let mut job: JobFile = toml::from_str(&text)
             .map_err(|e| ClientError::Invalid(format!("job spec {}: {e}", path.display())))?;
         job.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -118,12 +124,17 @@ impl JobFile {
     /// Checks the spec locally and builds its on-chain form, hashing inputs.
     pub fn prepare(&self) -> Result<PreparedJob, ClientError> {
         let invalid = |m: String| ClientError::Invalid(format!("job {:?}: {m}", self.name));
-        let max_price_per_hour = parse_amount(&self.price.max_per_hour).map_err(|e| invalid(e.to_string()))?;
+        let max_price_per_hour =
+            parse_amount(&self.price.max_per_hour).map_err(|e| invalid(e.to_string()))?;
         let mut inputs = Vec::new();
         for input in &self.inputs {
             let (hash, size) = hash_file(&self.source(input))
                 .map_err(|e| invalid(format!("input {}: {e}", self.source(input).display())))?;
-            inputs.push(InputRef { path: input.path.clone(), hash, size });
+            inputs.push(InputRef {
+                path: input.path.clone(),
+                hash,
+                size,
+            });
         }
         let spec = JobSpec {
             name: self.name.clone(),
@@ -153,11 +164,19 @@ impl JobFile {
                 gpunet_primitives::format_amount(full_cost)
             )));
         }
-        Ok(PreparedJob { spec, max_price_per_hour, deposit })
+        Ok(PreparedJob {
+            spec,
+            max_price_per_hour,
+            deposit,
+        })
     }
 
     /// Uploads the inputs to the node's blob store (the node verifies each hash).
-    pub async fn upload_inputs(&self, node: &NodeClient, prepared: &PreparedJob) -> Result<(), ClientError> {
+    pub async fn upload_inputs(
+        &self,
+        node: &NodeClient,
+        prepared: &PreparedJob,
+    ) -> Result<(), ClientError> {
         for (input, r) in self.inputs.iter().zip(&prepared.spec.inputs) {
             node.put_blob_file(&self.source(input), r.hash).await?;
         }

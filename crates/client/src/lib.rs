@@ -7,6 +7,7 @@
 
 mod error;
 pub mod jobfile;
+pub mod jobs;
 pub mod manifest;
 mod node_client;
 mod wallet;

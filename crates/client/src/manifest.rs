@@ -21,7 +21,11 @@ pub struct Manifest {
 }
 
 fn safe_path(path: &str) -> bool {
-    !path.is_empty() && !path.starts_with('/') && path.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
+    !path.is_empty()
+        && !path.starts_with('/')
+        && path
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..")
 }
 
 /// BLAKE3 of a file, streamed.
@@ -45,7 +49,11 @@ impl Manifest {
                 if kind.is_dir() {
                     stack.push(path);
                 } else if kind.is_file() {
-                    let rel = path.strip_prefix(root).expect("under root").to_string_lossy().replace('\\', "/");
+                    let rel = path
+                        .strip_prefix(root)
+                        .expect("under root")
+                        .to_string_lossy()
+                        .replace('\\', "/");
                     self.add_file(&format!("{prefix}{rel}"), &path)?;
                     added.push(path);
                 } else {
@@ -61,7 +69,11 @@ impl Manifest {
 
     pub fn add_file(&mut self, name: &str, path: &Path) -> std::io::Result<()> {
         let (hash, size) = hash_file(path)?;
-        self.files.push(ManifestEntry { path: name.to_string(), size, hash });
+        self.files.push(ManifestEntry {
+            path: name.to_string(),
+            size,
+            hash,
+        });
         self.files.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(())
     }
@@ -81,7 +93,8 @@ impl Manifest {
 
     /// Decodes a manifest, refusing unsafe, unsorted or duplicate paths.
     pub fn decode(bytes: &[u8]) -> Result<Manifest, String> {
-        let m: Manifest = borsh::from_slice(bytes).map_err(|e| format!("malformed manifest: {e}"))?;
+        let m: Manifest =
+            borsh::from_slice(bytes).map_err(|e| format!("malformed manifest: {e}"))?;
         if m.files.iter().any(|f| !safe_path(&f.path)) {
             return Err("manifest has an unsafe path".into());
         }
@@ -108,14 +121,23 @@ mod tests {
         std::fs::write(dir.path().join("y.txt"), b"y").unwrap();
         let mut m = Manifest::default();
         m.add_dir(dir.path(), "outputs/").unwrap();
-        assert_eq!(m.files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(), ["outputs/a/b/x.txt", "outputs/y.txt"]);
+        assert_eq!(
+            m.files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(),
+            ["outputs/a/b/x.txt", "outputs/y.txt"]
+        );
         let root = m.root();
         assert_eq!(Manifest::decode(&m.encode()).unwrap().root(), root);
         std::fs::write(dir.path().join("y.txt"), b"Y").unwrap();
         let mut changed = Manifest::default();
         changed.add_dir(dir.path(), "outputs/").unwrap();
         assert_ne!(changed.root(), root);
-        let evil = Manifest { files: vec![ManifestEntry { path: "../etc/passwd".into(), size: 0, hash: Hash::ZERO }] };
+        let evil = Manifest {
+            files: vec![ManifestEntry {
+                path: "../etc/passwd".into(),
+                size: 0,
+                hash: Hash::ZERO,
+            }],
+        };
         assert!(Manifest::decode(&evil.encode()).is_err());
     }
 }

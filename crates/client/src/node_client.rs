@@ -28,7 +28,10 @@ pub enum StreamItem {
 
 impl NodeClient {
     pub fn new(base: &str) -> NodeClient {
-        NodeClient { base: base.trim_end_matches('/').to_string(), http: reqwest::Client::new() }
+        NodeClient {
+            base: base.trim_end_matches('/').to_string(),
+            http: reqwest::Client::new(),
+        }
     }
 
     pub fn base_url(&self) -> &str {
@@ -43,7 +46,10 @@ impl NodeClient {
         let resp = req
             .send()
             .await
-            .map_err(|source| ClientError::Unreachable { url: self.base.clone(), source })?;
+            .map_err(|source| ClientError::Unreachable {
+                url: self.base.clone(),
+                source,
+            })?;
         if resp.status().is_success() {
             return Ok(resp);
         }
@@ -51,13 +57,21 @@ impl NodeClient {
         let body = resp.bytes().await.unwrap_or_default();
         Err(match serde_json::from_slice::<ApiError>(&body) {
             Ok(e) => ClientError::Api(e),
-            Err(_) => ClientError::BadResponse(format!("HTTP {status}: {}", String::from_utf8_lossy(&body))),
+            Err(_) => ClientError::BadResponse(format!(
+                "HTTP {status}: {}",
+                String::from_utf8_lossy(&body)
+            )),
         })
     }
 
-    async fn json<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T, ClientError> {
+    async fn json<T: DeserializeOwned>(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<T, ClientError> {
         let resp = self.send(req).await?;
-        resp.json().await.map_err(|e| ClientError::BadResponse(e.to_string()))
+        resp.json()
+            .await
+            .map_err(|e| ClientError::BadResponse(e.to_string()))
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
@@ -109,7 +123,12 @@ impl NodeClient {
 
     pub async fn put_blob(&self, bytes: Vec<u8>) -> Result<BlobInfo, ClientError> {
         let hash = Hash::digest(&bytes);
-        self.json(self.http.put(self.url(&format!("/v1/blobs?hash={hash}"))).body(bytes)).await
+        self.json(
+            self.http
+                .put(self.url(&format!("/v1/blobs?hash={hash}")))
+                .body(bytes),
+        )
+        .await
     }
 
     /// Streams a file to the node's blob store, which verifies `hash`.
@@ -135,10 +154,17 @@ impl NodeClient {
     }
 
     pub async fn get_blob(&self, hash: &Hash) -> Result<Vec<u8>, ClientError> {
-        let resp = self.send(self.http.get(self.url(&format!("/v1/blobs/{hash}")))).await?;
-        let bytes = resp.bytes().await.map_err(|e| ClientError::BadResponse(e.to_string()))?;
+        let resp = self
+            .send(self.http.get(self.url(&format!("/v1/blobs/{hash}"))))
+            .await?;
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| ClientError::BadResponse(e.to_string()))?;
         if Hash::digest(&bytes) != *hash {
-            return Err(ClientError::BadResponse(format!("blob {hash} arrived corrupted")));
+            return Err(ClientError::BadResponse(format!(
+                "blob {hash} arrived corrupted"
+            )));
         }
         Ok(bytes.to_vec())
     }
@@ -146,7 +172,9 @@ impl NodeClient {
     /// Streams blob `hash` into `dest`, verifying it on the way; a corrupt
     /// download is deleted and reported.
     pub async fn download_blob(&self, hash: &Hash, dest: &Path) -> Result<u64, ClientError> {
-        let resp = self.send(self.http.get(self.url(&format!("/v1/blobs/{hash}")))).await?;
+        let resp = self
+            .send(self.http.get(self.url(&format!("/v1/blobs/{hash}"))))
+            .await?;
         if let Some(dir) = dest.parent() {
             tokio::fs::create_dir_all(dir).await?;
         }
@@ -155,7 +183,8 @@ impl NodeClient {
         let mut size = 0u64;
         let mut body = resp.bytes_stream();
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| ClientError::BadResponse(format!("download interrupted: {e}")))?;
+            let chunk = chunk
+                .map_err(|e| ClientError::BadResponse(format!("download interrupted: {e}")))?;
             hasher.update(&chunk);
             size += chunk.len() as u64;
             file.write_all(&chunk).await?;
@@ -164,7 +193,9 @@ impl NodeClient {
         if Hash(*hasher.finalize().as_bytes()) != *hash {
             drop(file);
             let _ = tokio::fs::remove_file(dest).await;
-            return Err(ClientError::BadResponse(format!("blob {hash} arrived corrupted")));
+            return Err(ClientError::BadResponse(format!(
+                "blob {hash} arrived corrupted"
+            )));
         }
         Ok(size)
     }
@@ -176,7 +207,11 @@ impl NodeClient {
     }
 
     /// Subscribes to committed events, optionally only for one order or one party.
-    pub async fn events(&self, order: Option<OrderId>, address: Option<&Address>) -> Result<EventStream, ClientError> {
+    pub async fn events(
+        &self,
+        order: Option<OrderId>,
+        address: Option<&Address>,
+    ) -> Result<EventStream, ClientError> {
         let mut query = Vec::new();
         if let Some(o) = order {
             query.push(("order", o.to_string()));
@@ -184,12 +219,18 @@ impl NodeClient {
         if let Some(a) = address {
             query.push(("address", a.to_string()));
         }
-        let resp = self.send(self.http.get(self.url("/v1/events")).query(&query)).await?;
-        Ok(EventStream { body: Box::pin(resp.bytes_stream()), buf: Vec::new() })
+        let resp = self
+            .send(self.http.get(self.url("/v1/events")).query(&query))
+            .await?;
+        Ok(EventStream {
+            body: Box::pin(resp.bytes_stream()),
+            buf: Vec::new(),
+        })
     }
 }
 
-type ByteStream = std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>;
+type ByteStream =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>;
 
 /// Committed events from a node, as server-sent events.
 pub struct EventStream {
@@ -227,7 +268,11 @@ impl EventStream {
             }
             match self.body.next().await? {
                 Ok(chunk) => self.buf.extend_from_slice(&chunk),
-                Err(e) => return Some(Err(ClientError::BadResponse(format!("event stream broke: {e}")))),
+                Err(e) => {
+                    return Some(Err(ClientError::BadResponse(format!(
+                        "event stream broke: {e}"
+                    ))))
+                }
             }
         }
     }

@@ -34,8 +34,15 @@ impl Keystore {
                 )),
                 _ => ClientError::Io(e),
             })?;
-        let ks = Keystore { address: key.address(), secret_key: hex::encode(key.secret_bytes()) };
-        file.write_all(serde_json::to_string_pretty(&ks).expect("keystore serializes").as_bytes())?;
+        let ks = Keystore {
+            address: key.address(),
+            secret_key: hex::encode(key.secret_bytes()),
+        };
+        file.write_all(
+            serde_json::to_string_pretty(&ks)
+                .expect("keystore serializes")
+                .as_bytes(),
+        )?;
         Ok(())
     }
 
@@ -54,11 +61,16 @@ impl Keystore {
                 path.display()
             )));
         }
-        let ks: Keystore = serde_json::from_slice(&std::fs::read(path)?)
-            .map_err(|e| ClientError::Invalid(format!("keystore {} is malformed: {e}", path.display())))?;
+        let ks: Keystore = serde_json::from_slice(&std::fs::read(path)?).map_err(|e| {
+            ClientError::Invalid(format!("keystore {} is malformed: {e}", path.display()))
+        })?;
         let mut seed = [0u8; 32];
-        hex::decode_to_slice(&ks.secret_key, &mut seed)
-            .map_err(|_| ClientError::Invalid(format!("keystore {} has a malformed secret key", path.display())))?;
+        hex::decode_to_slice(&ks.secret_key, &mut seed).map_err(|_| {
+            ClientError::Invalid(format!(
+                "keystore {} has a malformed secret key",
+                path.display()
+            ))
+        })?;
         let key = Keypair::from_seed(seed);
         if key.address() != ks.address {
             return Err(ClientError::Invalid(format!(
@@ -70,7 +82,6 @@ impl Keystore {
     }
 }
 
-
 /// Signs transactions with one key and submits them to a node, one at a time so
 /// nonces never race.
 pub struct Wallet {
@@ -81,7 +92,11 @@ pub struct Wallet {
 
 impl Wallet {
     pub fn new(key: Keypair, node: NodeClient) -> Wallet {
-        Wallet { key, node, lock: tokio::sync::Mutex::new(()) }
+        Wallet {
+            key,
+            node,
+            lock: tokio::sync::Mutex::new(()),
+        }
     }
 
     pub fn address(&self) -> Address {

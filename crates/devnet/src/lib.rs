@@ -1,1 +1,212 @@
+//! The embedded default: a whole gpunet network in one process.
+//!
+//! One validator producing blocks into redb under `data_dir`, the HTTP API on a
+//! local port, a funded client wallet, and provider agents registered from this
+//! machine's real hardware, running jobs with the process executor.
+//! Keys derive from fixed labels, so a devnet restarted on the same directory
+//! resumes its chain.
 
+use anyhow::Context;
+use gpunet_client::{Keystore, NodeClient, Wallet};
+use gpunet_ledger::{Genesis, GenesisAccount, Params};
+use gpunet_node::{Node, NodeConfig, SoloProducerConfig};
+use gpunet_primitives::{Amount, Keypair, UNIT};
+use gpunet_provider::executor::ProcessExecutor;
+use gpunet_provider::{Agent, AgentConfig};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+#[derive(Clone, Debug)]
+pub struct DevnetConfig {
+    pub data_dir: PathBuf,
+    /// API address; port 0 picks a free one.
+    pub api_addr: SocketAddr,
+    pub providers: usize,
+    pub block_interval: Duration,
+    pub params: Params,
+    /// Price of every devnet provider machine, per hour.
+    pub provider_price: Amount,
+}
+
+impl DevnetConfig {
+    pub fn new(data_dir: PathBuf) -> DevnetConfig {
+        DevnetConfig {
+            data_dir,
+            api_addr: "127.0.0.1:0".parse().expect("valid address"),
+            providers: 2,
+            block_interval: Duration::from_millis(100),
+            params: devnet_params(),
+            provider_price: 36 * UNIT,
+        }
+    }
+}
+
+/// Parameters for a local network: short windows so a job settles in seconds.
+pub fn devnet_params() -> Params {
+    Params {
+        min_fee: 1,
+        dispute_window_ms: 2_000,
+        report_grace_ms: 3_000,
+        order_ttl_ms: 600_000,
+        unbonding_ms: 60_000,
+        ..Params::default()
+    }
+}
+
+pub const CHAIN_ID: &str = "gpunet-devnet";
+const GENESIS_TIME_MS: u64 = 1_767_225_600_000; // 2026-01-01, before any devnet block
+
+pub fn validator_key() -> Keypair {
+    Keypair::from_label("gpunet-devnet/validator")
+}
+pub fn faucet_key() -> Keypair {
+    Keypair::from_label("gpunet-devnet/faucet")
+}
+pub fn client_key() -> Keypair {
+    Keypair::from_label("gpunet-devnet/client")
+}
+pub fn provider_key(i: usize) -> Keypair {
+    Keypair::from_label(&format!("gpunet-devnet/provider/{i}"))
+}
+
+/// Genesis of a devnet with `providers` funded providers.
+pub fn genesis(providers: usize, params: Params) -> Genesis {
+    let mut accounts = vec![
+        GenesisAccount {
+            address: faucet_key().address(),
+            balance: 1_000_000 * UNIT,
+        },
+        GenesisAccount {
+            address: client_key().address(),
+            balance: 1_000 * UNIT,
+        },
+    ];
+    accounts.extend((0..providers).map(|i| GenesisAccount {
+        address: provider_key(i).address(),
+        balance: 1_000 * UNIT,
+    }));
+    Genesis {
+        chain_id: CHAIN_ID.into(),
+        genesis_time_ms: GENESIS_TIME_MS,
+        accounts,
+        validators: vec![validator_key().address()],
+        params,
+    }
+}
+
+pub struct Devnet {
+    pub config: DevnetConfig,
+    pub url: String,
+    pub node: Node,
+    /// Path of the client wallet's keystore file.
+    pub client_keystore: PathBuf,
+    providers: Vec<Option<(Agent, JoinHandle<()>)>>,
+    server: JoinHandle<()>,
+}
+
+impl Devnet {
+    /// Starts the node, the API and every provider; returns once providers are registered.
+    pub async fn start(config: DevnetConfig) -> anyhow::Result<Devnet> {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating {}", config.data_dir.display()))?;
+        let node = Node::start(NodeConfig {
+            data_dir: config.data_dir.join("node"),
+            genesis: genesis(config.providers, config.params.clone()),
+            validator_key: validator_key(),
+            producer: SoloProducerConfig {
+                block_interval: config.block_interval,
+                heartbeat: Duration::from_secs(1),
+                check_invariants: true,
+                ..SoloProducerConfig::default()
+            },
+            max_blob_bytes: 4 << 30,
+        })
+        .context(
+            "starting the node (delete the devnet directory if it was made by another version)",
+        )?;
+        let listener = tokio::net::TcpListener::bind(config.api_addr)
+            .await
+            .with_context(|| format!("binding the API to {}", config.api_addr))?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let served = node.clone();
+        let server = tokio::spawn(async move {
+            if let Err(e) = gpunet_api::serve(listener, served).await {
+                eprintln!("API server stopped: {e}");
+            }
+        });
+        let client_keystore = config.data_dir.join("wallets").join("client.json");
+        if !client_keystore.exists() {
+            Keystore::create(&client_keystore, &client_key())?;
+        }
+        let mut devnet = Devnet {
+            config,
+            url,
+            node,
+            client_keystore,
+            providers: Vec::new(),
+            server,
+        };
+        for i in 0..devnet.config.providers {
+            devnet.providers.push(None);
+            devnet.start_provider(i).await?;
+        }
+        Ok(devnet)
+    }
+
+    pub fn client(&self) -> NodeClient {
+        NodeClient::new(&self.url)
+    }
+
+    pub fn client_wallet(&self) -> Wallet {
+        Wallet::new(client_key(), self.client())
+    }
+
+    pub fn provider_dir(&self, i: usize) -> PathBuf {
+        self.config.data_dir.join("providers").join(i.to_string())
+    }
+
+    pub fn provider(&self, i: usize) -> Option<&Agent> {
+        self.providers.get(i)?.as_ref().map(|(a, _)| a)
+    }
+
+    /// (Re)starts provider `i`; it recovers its journal and resumes serving leases.
+    pub async fn start_provider(&mut self, i: usize) -> anyhow::Result<()> {
+        let config = AgentConfig {
+            node_url: self.url.clone(),
+            data_dir: self.provider_dir(i),
+            region: "local".into(),
+            price_per_hour: self.config.provider_price,
+        };
+        let agent = Agent::register(provider_key(i), config, Arc::new(ProcessExecutor))
+            .await
+            .with_context(|| format!("registering provider {i}"))?;
+        let running = agent.clone();
+        let handle = tokio::spawn(async move {
+            if let Err(e) = running.run().await {
+                eprintln!("provider {i} stopped: {e}");
+            }
+        });
+        self.providers[i] = Some((agent, handle));
+        Ok(())
+    }
+
+    /// Stops provider `i` abruptly, as a crash would: its jobs' processes keep
+    /// running and nothing is reported.
+    pub fn kill_provider(&mut self, i: usize) {
+        if let Some((_, handle)) = self.providers[i].take() {
+            handle.abort();
+        }
+    }
+}
+
+impl Drop for Devnet {
+    fn drop(&mut self) {
+        self.server.abort();
+        for (_, handle) in self.providers.iter().flatten() {
+            handle.abort();
+        }
+    }
+}

@@ -4,7 +4,7 @@ use gpunet_primitives::{Address, Amount, MachineId, OrderId};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Event {
     MachineRegistered {
         machine: MachineId,

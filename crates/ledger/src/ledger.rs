@@ -13,9 +13,22 @@ use std::path::Path;
 /// A block the producer built, with the fate of every candidate transaction.
 pub struct ProducedBlock {
     pub block: Block,
-    /// One result per candidate, in candidate order; only `Ok` ones are in the block.
-    pub results: Vec<Result<(), TxError>>,
-    pub events: Vec<Event>,
+    /// One result per candidate, in candidate order, with the events it caused;
+    /// only the `Ok` ones are in the block.
+    pub results: Vec<Result<Vec<Event>, TxError>>,
+    /// Events of the block's time-driven work (matching, settlement, deadlines).
+    pub block_events: Vec<Event>,
+}
+
+impl ProducedBlock {
+    /// Every event of the block, in order.
+    pub fn events(&self) -> impl Iterator<Item = &Event> {
+        self.results
+            .iter()
+            .flatten()
+            .flatten()
+            .chain(&self.block_events)
+    }
 }
 
 pub struct Ledger {
@@ -160,7 +173,7 @@ impl Ledger {
             if r.is_ok() {
                 txs.push(tx.clone());
             }
-            results.push(r);
+            results.push(r.map(|()| std::mem::take(&mut *exec.events)));
         }
         if let Err(e) = exec.end_block() {
             self.state.rollback_block();
@@ -170,7 +183,7 @@ impl Ledger {
         Ok(ProducedBlock {
             block,
             results,
-            events,
+            block_events: events,
         })
     }
 

@@ -32,7 +32,10 @@ pub struct BlobWriter {
 impl BlobStore {
     pub fn open(dir: &Path, max_size: u64) -> Result<BlobStore, BlobError> {
         std::fs::create_dir_all(dir.join("tmp"))?;
-        Ok(BlobStore { dir: dir.to_path_buf(), max_size })
+        Ok(BlobStore {
+            dir: dir.to_path_buf(),
+            max_size,
+        })
     }
 
     pub fn path(&self, hash: &Hash) -> PathBuf {
@@ -44,13 +47,18 @@ impl BlobStore {
     }
 
     pub async fn writer(&self) -> Result<BlobWriter, BlobError> {
-        let tmp = self.dir.join("tmp").join(format!(
-            "{}-{}",
-            std::process::id(),
-            rand_suffix()
-        ));
+        let tmp = self
+            .dir
+            .join("tmp")
+            .join(format!("{}-{}", std::process::id(), rand_suffix()));
         let file = tokio::fs::File::create(&tmp).await?;
-        Ok(BlobWriter { store: self.clone(), tmp, file, hasher: blake3::Hasher::new(), size: 0 })
+        Ok(BlobWriter {
+            store: self.clone(),
+            tmp,
+            file,
+            hasher: blake3::Hasher::new(),
+            size: 0,
+        })
     }
 
     pub async fn put(&self, bytes: &[u8]) -> Result<(Hash, u64), BlobError> {
@@ -71,7 +79,9 @@ impl BlobWriter {
         self.size += chunk.len() as u64;
         if self.size > self.store.max_size {
             let _ = tokio::fs::remove_file(&self.tmp).await;
-            return Err(BlobError::TooLarge { limit: self.store.max_size });
+            return Err(BlobError::TooLarge {
+                limit: self.store.max_size,
+            });
         }
         self.hasher.update(chunk);
         self.file.write_all(chunk).await?;
@@ -106,7 +116,13 @@ mod tests {
         assert_eq!(std::fs::read(store.path(&hash)).unwrap(), b"hello");
         let mut w = store.writer().await.unwrap();
         w.write(b"abc").await.unwrap();
-        assert!(matches!(w.finish(Some(hash)).await, Err(BlobError::HashMismatch { .. })));
-        assert!(matches!(store.put(&[0; 11]).await, Err(BlobError::TooLarge { .. })));
+        assert!(matches!(
+            w.finish(Some(hash)).await,
+            Err(BlobError::HashMismatch { .. })
+        ));
+        assert!(matches!(
+            store.put(&[0; 11]).await,
+            Err(BlobError::TooLarge { .. })
+        ));
     }
 }

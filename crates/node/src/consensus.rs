@@ -6,7 +6,7 @@
 //! engine implements the same trait.
 
 use crate::node::BlockEvent;
-use gpunet_ledger::{Ledger, TxError};
+use gpunet_ledger::{Event, Ledger, TxError};
 use gpunet_primitives::{Hash, Keypair, SignedTx};
 use std::future::Future;
 use std::pin::Pin;
@@ -14,12 +14,13 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-/// Where a transaction landed.
+/// Where a transaction landed and what it caused.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Included {
     pub hash: Hash,
     pub height: u64,
     pub index: u32,
+    pub events: Vec<Event>,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -32,7 +33,8 @@ pub enum SubmitError {
     Stopped(String),
 }
 
-pub type SubmitFuture<'a> = Pin<Box<dyn Future<Output = Result<Included, SubmitError>> + Send + 'a>>;
+pub type SubmitFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Included, SubmitError>> + Send + 'a>>;
 
 /// How transactions get ordered into blocks.
 pub trait Consensus: Send + Sync {
@@ -127,7 +129,10 @@ async fn run(
             let produced = l.produce_block(key.address(), time, &txs);
             if config.check_invariants {
                 if let Err(violation) = l.check_invariants() {
-                    panic!("ledger invariant violated at height {}: {violation}", l.head().height);
+                    panic!(
+                        "ledger invariant violated at height {}: {violation}",
+                        l.head().height
+                    );
                 }
             }
             produced
@@ -136,19 +141,27 @@ async fn run(
         match produced {
             Ok(p) => {
                 let height = p.block.header.height;
+                for event in p.events() {
+                    let _ = events.send(BlockEvent {
+                        height,
+                        event: event.clone(),
+                    });
+                }
                 let mut index = 0u32;
                 for ((tx, reply), result) in batch.into_iter().zip(p.results) {
                     let answer = match result {
-                        Ok(()) => {
+                        Ok(events) => {
                             index += 1;
-                            Ok(Included { hash: tx.hash(), height, index: index - 1 })
+                            Ok(Included {
+                                hash: tx.hash(),
+                                height,
+                                index: index - 1,
+                                events,
+                            })
                         }
                         Err(e) => Err(SubmitError::Rejected(e)),
                     };
                     let _ = reply.send(answer);
-                }
-                for event in p.events {
-                    let _ = events.send(BlockEvent { height, event });
                 }
             }
             Err(e) => {
@@ -169,7 +182,9 @@ impl Consensus for SoloProducer {
             let (reply, answer) = oneshot::channel();
             self.queue.try_send((tx, reply)).map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => SubmitError::Busy,
-                mpsc::error::TrySendError::Closed(_) => SubmitError::Stopped("producer is gone".into()),
+                mpsc::error::TrySendError::Closed(_) => {
+                    SubmitError::Stopped("producer is gone".into())
+                }
             })?;
             answer
                 .await

@@ -12,7 +12,6 @@ use tokio::sync::broadcast;
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct BlockEvent {
     pub height: u64,
-    #[serde(flatten)]
     pub event: Event,
 }
 
@@ -44,7 +43,17 @@ impl Node {
         let blobs = BlobStore::open(&config.data_dir.join("blobs"), config.max_blob_bytes)
             .map_err(|e| LedgerError::Storage(e.to_string()))?;
         let (events, _) = broadcast::channel(16_384);
-        let producer = SoloProducer::start(ledger.clone(), config.validator_key, config.producer, events.clone());
-        Ok(Node { ledger, consensus: Arc::new(producer), events, blobs })
+        let producer = SoloProducer::start(
+            ledger.clone(),
+            config.validator_key,
+            config.producer,
+            events.clone(),
+        );
+        Ok(Node {
+            ledger,
+            consensus: Arc::new(producer),
+            events,
+            blobs,
+        })
     }
 }

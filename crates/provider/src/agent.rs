@@ -46,12 +46,20 @@ struct Inner {
 }
 
 fn log(agent: &Inner, msg: &str) {
-    eprintln!("[provider {} m{}] {msg}", &agent.wallet.address().to_string()[..8], agent.machine);
+    eprintln!(
+        "[provider {} m{}] {msg}",
+        &agent.wallet.address().to_string()[..8],
+        agent.machine
+    );
 }
 
 impl Agent {
     /// Detects the hardware, then stakes and registers the machine if needed.
-    pub async fn register(key: Keypair, config: AgentConfig, executor: Arc<dyn Executor>) -> Result<Agent, AgentError> {
+    pub async fn register(
+        key: Keypair,
+        config: AgentConfig,
+        executor: Arc<dyn Executor>,
+    ) -> Result<Agent, AgentError> {
         let node = NodeClient::new(&config.node_url);
         let wallet = Wallet::new(key, node.clone());
         let jobs_dir = config.data_dir.join("jobs");
@@ -59,12 +67,21 @@ impl Agent {
         let hardware = crate::hardware::detect(&config.data_dir);
         let spec = hardware.machine_spec(&config.region, executor.name());
         let me = wallet.address();
-        let mine = |machines: Vec<gpunet_ledger::Machine>| machines.into_iter().filter(|m| m.owner == me).max_by_key(|m| m.id);
+        let mine = |machines: Vec<gpunet_ledger::Machine>| {
+            machines
+                .into_iter()
+                .filter(|m| m.owner == me)
+                .max_by_key(|m| m.id)
+        };
         let machine = match mine(node.machines().await?) {
             Some(m) => {
                 if m.price_per_hour != config.price_per_hour || !m.online {
                     wallet
-                        .send(TxBody::UpdateMachine { machine: m.id, price_per_hour: config.price_per_hour, online: true })
+                        .send(TxBody::UpdateMachine {
+                            machine: m.id,
+                            price_per_hour: config.price_per_hour,
+                            online: true,
+                        })
                         .await?;
                 }
                 m.id
@@ -72,22 +89,42 @@ impl Agent {
             None => {
                 let params = node.status().await?.params;
                 let account = node.account(&me).await?.account;
-                let need = params.stake_per_machine + params.stake_per_gpu * spec.gpu_count() as Amount;
+                let need =
+                    params.stake_per_machine + params.stake_per_gpu * spec.gpu_count() as Amount;
                 let required = need
                     + params.stake_per_machine * account.machines as Amount
                     + params.stake_per_gpu * account.gpus as Amount;
                 if account.bonded < required {
-                    wallet.send(TxBody::Stake { amount: required - account.bonded }).await?;
+                    wallet
+                        .send(TxBody::Stake {
+                            amount: required - account.bonded,
+                        })
+                        .await?;
                 }
-                wallet.send(TxBody::RegisterMachine { spec, price_per_hour: config.price_per_hour }).await?;
+                wallet
+                    .send(TxBody::RegisterMachine {
+                        spec,
+                        price_per_hour: config.price_per_hour,
+                    })
+                    .await?;
                 mine(node.machines().await?)
-                    .ok_or_else(|| ClientError::BadResponse("registered machine is not listed".into()))?
+                    .ok_or_else(|| {
+                        ClientError::BadResponse("registered machine is not listed".into())
+                    })?
                     .id
             }
         };
         let journal = Journal::open(&config.data_dir.join("journal"))?;
         Ok(Agent {
-            inner: Arc::new(Inner { wallet, config, executor, journal, machine, hardware, running: Mutex::new(BTreeSet::new()) }),
+            inner: Arc::new(Inner {
+                wallet,
+                config,
+                executor,
+                journal,
+                machine,
+                hardware,
+                running: Mutex::new(BTreeSet::new()),
+            }),
         })
     }
 
@@ -121,7 +158,10 @@ impl Agent {
             while let Some(item) = stream.next().await {
                 match item {
                     Ok(StreamItem::Event(e)) => {
-                        if let Event::OrderLeased { order, provider, .. } = e.event {
+                        if let Event::OrderLeased {
+                            order, provider, ..
+                        } = e.event
+                        {
                             if provider == me {
                                 inner.clone().spawn_job(order);
                             }
@@ -151,11 +191,19 @@ impl Inner {
                     if let Some(pgid) = pgid.filter(|p| group_alive(*p)) {
                         kill_group(pgid);
                     }
-                    log(self, &format!("order {order} was interrupted by a restart; reporting it failed"));
-                    JobOutcome::Failed { reason: "interrupted by a provider agent restart".into() }
+                    log(
+                        self,
+                        &format!("order {order} was interrupted by a restart; reporting it failed"),
+                    );
+                    JobOutcome::Failed {
+                        reason: "interrupted by a provider agent restart".into(),
+                    }
                 }
                 JobRecord::Finished { outcome, .. } => {
-                    log(self, &format!("order {order} finished before a restart; reporting it"));
+                    log(
+                        self,
+                        &format!("order {order} finished before a restart; reporting it"),
+                    );
                     outcome
                 }
             };
@@ -165,7 +213,12 @@ impl Inner {
     }
 
     async fn catch_up(self: &Arc<Self>) -> Result<(), ClientError> {
-        for order in self.wallet.node().provider_leases(&self.wallet.address()).await? {
+        for order in self
+            .wallet
+            .node()
+            .provider_leases(&self.wallet.address())
+            .await?
+        {
             if order.status == OrderStatus::Running && !self.journal.contains(order.id) {
                 self.clone().spawn_job(order.id);
             }
@@ -187,10 +240,18 @@ impl Inner {
 
     async fn run_job(&self, id: OrderId) -> Result<(), AgentError> {
         let order = self.wallet.node().order(id).await?;
-        if order.status != OrderStatus::Running || order.lease.as_ref().is_none_or(|l| l.machine != self.machine) {
+        if order.status != OrderStatus::Running
+            || order
+                .lease
+                .as_ref()
+                .is_none_or(|l| l.machine != self.machine)
+        {
             return Ok(());
         }
-        self.journal.write(&JobRecord::Started { order: id, pgid: None })?;
+        self.journal.write(&JobRecord::Started {
+            order: id,
+            pgid: None,
+        })?;
         log(self, &format!("running order {id} ({})", order.spec.name));
         let outcome = match self.execute(&order).await {
             Ok(outcome) => outcome,
@@ -199,9 +260,13 @@ impl Inner {
                 JobOutcome::Failed { reason }
             }
         };
-        self.journal.write(&JobRecord::Finished { order: id, outcome: outcome.clone() })?;
+        self.journal.write(&JobRecord::Finished {
+            order: id,
+            outcome: outcome.clone(),
+        })?;
         self.report(id, outcome).await?;
-        let _ = tokio::fs::remove_dir_all(self.config.data_dir.join("jobs").join(id.to_string())).await;
+        let _ =
+            tokio::fs::remove_dir_all(self.config.data_dir.join("jobs").join(id.to_string())).await;
         Ok(())
     }
 
@@ -211,9 +276,14 @@ impl Inner {
         let node = self.wallet.node();
         let job_dir = self.config.data_dir.join("jobs").join(order.id.to_string());
         let work_dir = job_dir.join("work");
-        let (inputs, outputs, logs) = (work_dir.join("inputs"), work_dir.join("outputs"), job_dir.join("logs"));
+        let (inputs, outputs, logs) = (
+            work_dir.join("inputs"),
+            work_dir.join("outputs"),
+            job_dir.join("logs"),
+        );
         for dir in [&inputs, &outputs, &logs] {
-            std::fs::create_dir_all(dir).map_err(|e| format!("cannot prepare {}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot prepare {}: {e}", dir.display()))?;
         }
         for input in &order.spec.inputs {
             node.download_blob(&input.hash, &inputs.join(&input.path))
@@ -235,12 +305,19 @@ impl Inner {
         let journal = self.journal.clone();
         let id = order.id;
         let started = Box::new(move |pgid: i32| {
-            let _ = journal.write(&JobRecord::Started { order: id, pgid: Some(pgid) });
+            let _ = journal.write(&JobRecord::Started {
+                order: id,
+                pgid: Some(pgid),
+            });
         });
-        let result = self.executor.run(&run, started).await.map_err(|e| match e {
-            ExecError::Spawn { .. } => format!("job could not start: {e}"),
-            ExecError::Io(_) => format!("executor failed: {e}"),
-        })?;
+        let result = self
+            .executor
+            .run(&run, started)
+            .await
+            .map_err(|e| match e {
+                ExecError::Spawn { .. } => format!("job could not start: {e}"),
+                ExecError::Io(_) => format!("executor failed: {e}"),
+            })?;
         let mut manifest = Manifest::default();
         let mut collect = || -> std::io::Result<Vec<PathBuf>> {
             manifest.add_file("logs/stdout.log", &run.stdout)?;
@@ -252,9 +329,13 @@ impl Inner {
         let files = collect().map_err(|e| format!("cannot collect outputs: {e}"))?;
         for path in files {
             let (hash, _) = gpunet_client::manifest::hash_file(&path).map_err(|e| e.to_string())?;
-            node.put_blob_file(&path, hash).await.map_err(|e| format!("cannot upload {}: {e}", path.display()))?;
+            node.put_blob_file(&path, hash)
+                .await
+                .map_err(|e| format!("cannot upload {}: {e}", path.display()))?;
         }
-        node.put_blob(manifest.encode()).await.map_err(|e| format!("cannot upload the manifest: {e}"))?;
+        node.put_blob(manifest.encode())
+            .await
+            .map_err(|e| format!("cannot upload the manifest: {e}"))?;
         Ok(JobOutcome::Completed {
             exit_code: result.exit_code,
             output_root: manifest.root(),
@@ -268,7 +349,14 @@ impl Inner {
     async fn report(&self, order: OrderId, outcome: JobOutcome) -> Result<(), AgentError> {
         let mut delay = Duration::from_millis(200);
         loop {
-            match self.wallet.send(TxBody::ReportResult { order, outcome: outcome.clone() }).await {
+            match self
+                .wallet
+                .send(TxBody::ReportResult {
+                    order,
+                    outcome: outcome.clone(),
+                })
+                .await
+            {
                 Ok(_) => {
                     log(self, &format!("reported order {order}"));
                     break;
@@ -278,7 +366,10 @@ impl Inner {
                     break;
                 }
                 Err(e) => {
-                    log(self, &format!("report for order {order} failed ({e}); retrying"));
+                    log(
+                        self,
+                        &format!("report for order {order} failed ({e}); retrying"),
+                    );
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(5));
                 }

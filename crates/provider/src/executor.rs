@@ -35,7 +35,10 @@ pub const TIMEOUT_EXIT_CODE: i32 = 124;
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
     #[error("cannot start {program:?}: {source}")]
-    Spawn { program: String, source: std::io::Error },
+    Spawn {
+        program: String,
+        source: std::io::Error,
+    },
     #[error("executor I/O: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -47,7 +50,11 @@ pub trait Executor: Send + Sync {
     fn name(&self) -> &'static str;
     /// Runs `job`. `started` is called with the process group id once the job runs,
     /// so the agent can journal it and clean it up after a crash.
-    fn run<'a>(&'a self, job: &'a JobRun, started: Box<dyn FnOnce(i32) + Send + 'a>) -> ExecFuture<'a>;
+    fn run<'a>(
+        &'a self,
+        job: &'a JobRun,
+        started: Box<dyn FnOnce(i32) + Send + 'a>,
+    ) -> ExecFuture<'a>;
 }
 
 /// Runs jobs as local processes.
@@ -78,7 +85,11 @@ impl Executor for ProcessExecutor {
         "process"
     }
 
-    fn run<'a>(&'a self, job: &'a JobRun, started: Box<dyn FnOnce(i32) + Send + 'a>) -> ExecFuture<'a> {
+    fn run<'a>(
+        &'a self,
+        job: &'a JobRun,
+        started: Box<dyn FnOnce(i32) + Send + 'a>,
+    ) -> ExecFuture<'a> {
         Box::pin(async move {
             let program = job.command.first().cloned().unwrap_or_default();
             let mut cmd = tokio::process::Command::new(&program);
@@ -94,7 +105,9 @@ impl Executor for ProcessExecutor {
                 .process_group(0)
                 .kill_on_drop(false);
             let begin = Instant::now();
-            let mut child = cmd.spawn().map_err(|source| ExecError::Spawn { program, source })?;
+            let mut child = cmd
+                .spawn()
+                .map_err(|source| ExecError::Spawn { program, source })?;
             let pgid = child.id().map_or(0, |p| p as i32);
             started(pgid);
             let (status, timed_out) = match tokio::time::timeout(job.timeout, child.wait()).await {
@@ -110,9 +123,15 @@ impl Executor for ProcessExecutor {
                 TIMEOUT_EXIT_CODE
             } else {
                 use std::os::unix::process::ExitStatusExt;
-                status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+                status
+                    .code()
+                    .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
             };
-            Ok(ExecOutcome { exit_code, timed_out, duration_ms: begin.elapsed().as_millis() as u64 })
+            Ok(ExecOutcome {
+                exit_code,
+                timed_out,
+                duration_ms: begin.elapsed().as_millis() as u64,
+            })
         })
     }
 }
@@ -135,13 +154,26 @@ mod tests {
     #[tokio::test]
     async fn runs_in_its_directory_with_its_env_and_captures_logs() {
         let dir = tempfile::tempdir().unwrap();
-        let j = job(dir.path(), "echo $GREETING; echo oops >&2; pwd > where; exit 3", 10_000);
+        let j = job(
+            dir.path(),
+            "echo $GREETING; echo oops >&2; pwd > where; exit 3",
+            10_000,
+        );
         let out = ProcessExecutor.run(&j, Box::new(|_| {})).await.unwrap();
         assert_eq!((out.exit_code, out.timed_out), (3, false));
-        assert_eq!(std::fs::read_to_string(dir.path().join("stdout.log")).unwrap(), "hi\n");
-        assert_eq!(std::fs::read_to_string(dir.path().join("stderr.log")).unwrap(), "oops\n");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("stdout.log")).unwrap(),
+            "hi\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("stderr.log")).unwrap(),
+            "oops\n"
+        );
         let pwd = std::fs::read_to_string(dir.path().join("where")).unwrap();
-        assert_eq!(std::fs::canonicalize(pwd.trim()).unwrap(), std::fs::canonicalize(dir.path()).unwrap());
+        assert_eq!(
+            std::fs::canonicalize(pwd.trim()).unwrap(),
+            std::fs::canonicalize(dir.path()).unwrap()
+        );
     }
 
     #[tokio::test]
@@ -149,7 +181,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let j = job(dir.path(), "sleep 30 & sleep 30", 300);
         let mut pgid = 0;
-        let out = ProcessExecutor.run(&j, Box::new(|p| pgid = p)).await.unwrap();
+        let out = ProcessExecutor
+            .run(&j, Box::new(|p| pgid = p))
+            .await
+            .unwrap();
         assert!(out.timed_out);
         assert_eq!(out.exit_code, TIMEOUT_EXIT_CODE);
         assert!(out.duration_ms < 10_000);
@@ -162,6 +197,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut j = job(dir.path(), "", 1000);
         j.command = vec!["/nonexistent/program".into()];
-        assert!(matches!(ProcessExecutor.run(&j, Box::new(|_| {})).await, Err(ExecError::Spawn { .. })));
+        assert!(matches!(
+            ProcessExecutor.run(&j, Box::new(|_| {})).await,
+            Err(ExecError::Spawn { .. })
+        ));
     }
 }

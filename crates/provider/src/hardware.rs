@@ -47,7 +47,8 @@ fn free_disk_mb(dir: &Path) -> u64 {
 }
 
 fn nvidia_gpus() -> Result<(Vec<GpuInfo>, String), String> {
-    let nvml = nvml_wrapper::Nvml::init().map_err(|e| format!("NVML not available ({e}); no NVIDIA GPU will be offered"))?;
+    let nvml = nvml_wrapper::Nvml::init()
+        .map_err(|e| format!("NVML not available ({e}); no NVIDIA GPU will be offered"))?;
     let driver = nvml.sys_driver_version().unwrap_or_default();
     let count = nvml.device_count().map_err(|e| e.to_string())?;
     let mut gpus = Vec::new();
@@ -112,8 +113,18 @@ mod tests {
         assert!(hw.cpu_cores >= 1);
         assert!(hw.memory_mb > 0, "reads /proc/meminfo");
         assert!(hw.disk_mb > 0, "reads statvfs");
-        assert_eq!(hw.gpus.is_empty(), hw.gpu_note.is_some(), "no GPU is always explained");
+        assert_eq!(
+            hw.gpus.is_empty(),
+            hw.gpu_note.is_some(),
+            "no GPU is always explained"
+        );
         let spec = hw.machine_spec("local", "process");
-        assert_eq!(spec.gpu_count() as usize, hw.gpus.iter().filter(|g| Some(&g.name) == hw.gpus.first().map(|f| &f.name)).count());
+        assert_eq!(
+            spec.gpu_count() as usize,
+            hw.gpus
+                .iter()
+                .filter(|g| Some(&g.name) == hw.gpus.first().map(|f| &f.name))
+                .count()
+        );
     }
 }

@@ -32,7 +32,9 @@ pub struct Journal {
 impl Journal {
     pub fn open(dir: &Path) -> std::io::Result<Journal> {
         std::fs::create_dir_all(dir)?;
-        Ok(Journal { dir: dir.to_path_buf() })
+        Ok(Journal {
+            dir: dir.to_path_buf(),
+        })
     }
 
     fn path(&self, order: OrderId) -> PathBuf {
@@ -84,10 +86,25 @@ mod tests {
     fn records_survive_reopening_and_removal_is_final() {
         let dir = tempfile::tempdir().unwrap();
         let j = Journal::open(dir.path()).unwrap();
-        j.write(&JobRecord::Started { order: 7, pgid: Some(42) }).unwrap();
-        j.write(&JobRecord::Started { order: 3, pgid: None }).unwrap();
+        j.write(&JobRecord::Started {
+            order: 7,
+            pgid: Some(42),
+        })
+        .unwrap();
+        j.write(&JobRecord::Started {
+            order: 3,
+            pgid: None,
+        })
+        .unwrap();
         let j = Journal::open(dir.path()).unwrap();
-        assert_eq!(j.all().unwrap().iter().map(JobRecord::order).collect::<Vec<_>>(), [3, 7]);
+        assert_eq!(
+            j.all()
+                .unwrap()
+                .iter()
+                .map(JobRecord::order)
+                .collect::<Vec<_>>(),
+            [3, 7]
+        );
         j.remove(3).unwrap();
         j.remove(3).unwrap();
         assert!(!j.contains(3) && j.contains(7));

@@ -1,0 +1,91 @@
+//! `gpunet bench`: signed transfers applied and committed per second by the
+//! ledger (signature check, execution, state root, redb commit), against raw
+//! ed25519 verification of the same transactions in the same run.
+
+use crate::output::Output;
+use gpunet_ledger::{Genesis, GenesisAccount, Ledger, Params};
+use gpunet_primitives::{Keypair, SignedTx, Tx, TxBody, UNIT};
+use std::time::Instant;
+
+const SENDERS: usize = 1_000;
+
+#[derive(serde::Serialize)]
+struct BenchResult {
+    txs: usize,
+    block_size: usize,
+    ed25519_verify_per_sec: f64,
+    ledger_tx_per_sec: f64,
+    ratio: f64,
+}
+
+pub fn run(n: usize, block_size: usize, output: Output) -> anyhow::Result<()> {
+    let senders: Vec<Keypair> = (0..SENDERS)
+        .map(|i| Keypair::from_label(&format!("bench/{i}")))
+        .collect();
+    let validator = Keypair::from_label("bench/validator");
+    let genesis = Genesis {
+        chain_id: "bench".into(),
+        genesis_time_ms: 0,
+        accounts: senders
+            .iter()
+            .map(|k| GenesisAccount {
+                address: k.address(),
+                balance: 1_000_000 * UNIT,
+            })
+            .collect(),
+        validators: vec![validator.address()],
+        params: Params::default(),
+    };
+    let fee = genesis.params.min_fee;
+    let txs: Vec<SignedTx> = (0..n)
+        .map(|i| {
+            let from = &senders[i % SENDERS];
+            let to = senders[(i * 7 + 1) % SENDERS].address();
+            Tx {
+                chain_id: "bench".into(),
+                sender: from.address(),
+                nonce: (i / SENDERS) as u64,
+                fee,
+                body: TxBody::Transfer { to, amount: 1 },
+            }
+            .sign(from)
+        })
+        .collect();
+
+    let t = Instant::now();
+    let valid = txs.iter().filter(|tx| tx.verify_signature()).count();
+    let verify_rate = n as f64 / t.elapsed().as_secs_f64();
+    assert_eq!(valid, n);
+
+    let dir = std::env::temp_dir().join(format!("gpunet-bench-{}", std::process::id()));
+    let mut ledger = Ledger::open(Some(&dir.join("ledger.redb")), &genesis)?;
+    let t = Instant::now();
+    let mut time = 1;
+    for block in txs.chunks(block_size) {
+        let produced = ledger.produce_block(validator.address(), time, block)?;
+        anyhow::ensure!(
+            produced.results.iter().all(|r| r.is_ok()),
+            "a benchmark transaction was rejected"
+        );
+        time += 1;
+    }
+    let ledger_rate = n as f64 / t.elapsed().as_secs_f64();
+    ledger.check_invariants().map_err(anyhow::Error::msg)?;
+    drop(ledger);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let result = BenchResult {
+        txs: n,
+        block_size,
+        ed25519_verify_per_sec: verify_rate,
+        ledger_tx_per_sec: ledger_rate,
+        ratio: ledger_rate / verify_rate,
+    };
+    output.print(&result, || {
+        format!(
+            "{n} signed transfers, blocks of {block_size}, one core\n  ed25519 verify only:       {verify_rate:>10.0} tx/s (baseline)\n  ledger apply + commit:     {ledger_rate:>10.0} tx/s ({:.2}x the baseline)",
+            result.ratio
+        )
+    });
+    Ok(())
+}

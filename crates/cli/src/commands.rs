@@ -1,0 +1,400 @@
+//! Every subcommand except `demo` and `bench`.
+
+use crate::output::{gpn, Output};
+use anyhow::{bail, Context};
+use clap::Subcommand;
+use gpunet_client::jobfile::JobFile;
+use gpunet_client::jobs::{fetch_outputs, is_final, read_output, submit_job, wait_for_order};
+use gpunet_client::{Keystore, NodeClient, Wallet};
+use gpunet_ledger::{Genesis, GenesisAccount, Order, OrderStatus, Params};
+use gpunet_node::{Node, NodeConfig, SoloProducerConfig};
+use gpunet_primitives::{parse_amount, Address, Keypair, OrderId, TxBody};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct Ctx {
+    pub node: String,
+    pub keystore: PathBuf,
+    pub output: Output,
+}
+
+impl Ctx {
+    fn client(&self) -> NodeClient {
+        NodeClient::new(&self.node)
+    }
+    fn wallet(&self) -> anyhow::Result<Wallet> {
+        Ok(Wallet::new(Keystore::load(&self.keystore)?, self.client()))
+    }
+}
+
+#[derive(Subcommand)]
+pub enum WalletCmd {
+    /// Create a new key in the keystore file (mode 0600).
+    New,
+    /// Show your address.
+    Show,
+    /// Show balance, stake and nonce (yours, or ADDRESS's).
+    Balance { address: Option<String> },
+    /// Send GPN to another account.
+    Transfer { to: String, amount: String },
+}
+
+#[derive(Subcommand)]
+pub enum MachinesCmd {
+    /// List registered machines.
+    List,
+}
+
+#[derive(Subcommand)]
+pub enum JobCmd {
+    /// Submit the job described in FILE (TOML).
+    Run {
+        file: PathBuf,
+        /// Wait until the job is settled and print its output.
+        #[arg(long)]
+        wait: bool,
+        /// Give up waiting after this many seconds.
+        #[arg(long, default_value_t = 3600)]
+        wait_secs: u64,
+    },
+    /// Show an order: status, lease, result and settlement.
+    Describe { id: OrderId },
+    /// Print a job's stdout and stderr.
+    Logs { id: OrderId },
+    /// Download a job's outputs and logs into DIR, verified against the output root.
+    Get {
+        id: OrderId,
+        #[arg(short = 'o', long = "out", default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Cancel a job that is still waiting for a machine.
+    Cancel { id: OrderId },
+}
+
+pub async fn wallet(ctx: &Ctx, cmd: WalletCmd) -> anyhow::Result<()> {
+    match cmd {
+        WalletCmd::New => {
+            let key = Keypair::generate();
+            Keystore::create(&ctx.keystore, &key)?;
+            let out = serde_json::json!({ "address": key.address(), "keystore": ctx.keystore });
+            ctx.output.print(&out, || {
+                format!(
+                    "new wallet {}\nkeystore  {} (mode 0600)",
+                    key.address(),
+                    ctx.keystore.display()
+                )
+            });
+        }
+        WalletCmd::Show => {
+            let key = Keystore::load(&ctx.keystore)?;
+            ctx.output
+                .print(&serde_json::json!({ "address": key.address() }), || {
+                    key.address().to_string()
+                });
+        }
+        WalletCmd::Balance { address } => {
+            let address: Address = match address {
+                Some(a) => a.parse().context("invalid address")?,
+                None => Keystore::load(&ctx.keystore)?.address(),
+            };
+            let view = ctx.client().account(&address).await?;
+            let a = &view.account;
+            ctx.output.print(&view, || {
+                format!(
+                    "address   {address}\nbalance   {}\nbonded    {}\nunbonding {}\nnonce     {}",
+                    gpn(a.balance),
+                    gpn(a.bonded),
+                    gpn(a.unbonding_total()),
+                    a.nonce
+                )
+            });
+        }
+        WalletCmd::Transfer { to, amount } => {
+            let to: Address = to.parse().context("invalid recipient address")?;
+            let amount = parse_amount(&amount)?;
+            let included = ctx.wallet()?.send(TxBody::Transfer { to, amount }).await?;
+            ctx.output.print(&included, || {
+                format!("sent {} to {to} in block {}", gpn(amount), included.height)
+            });
+        }
+    }
+    Ok(())
+}
+
+pub async fn machines(ctx: &Ctx, cmd: MachinesCmd) -> anyhow::Result<()> {
+    let MachinesCmd::List = cmd;
+    let machines = ctx.client().machines().await?;
+    ctx.output.print(&machines, || {
+        let mut s = format!(
+            "{:>4}  {:<10} {:>5} {:>9} {:<28} {:>6}  {:<8} {:>14}  {}\n",
+            "id", "owner", "cpu", "mem MiB", "gpu", "leases", "region", "price/hour", "online"
+        );
+        for m in &machines {
+            let gpu = m.spec.gpu.as_ref().map_or("-".to_string(), |g| {
+                format!("{}x {} {}G", g.count, g.model, g.vram_mb / 1024)
+            });
+            s += &format!(
+                "{:>4}  {:<10} {:>5} {:>9} {:<28} {:>6}  {:<8} {:>14}  {}\n",
+                m.id,
+                &m.owner.to_string()[..8],
+                m.spec.cpu_cores,
+                m.spec.memory_mb,
+                gpu,
+                m.active_leases,
+                m.spec.region,
+                gpn(m.price_per_hour),
+                m.online
+            );
+        }
+        s.trim_end().to_string()
+    });
+    Ok(())
+}
+
+pub fn describe(order: &Order) -> String {
+    let mut s = format!(
+        "order     {}\nname      {}\nstatus    {:?}\nclient    {}\ndeposit   {}\n",
+        order.id,
+        order.spec.name,
+        order.status,
+        order.client,
+        gpn(order.deposit)
+    );
+    if let Some(l) = &order.lease {
+        s += &format!(
+            "machine   {} (provider {})\nprice     {}/hour\n",
+            l.machine,
+            l.provider,
+            gpn(l.price_per_hour)
+        );
+    }
+    if let Some(r) = &order.report {
+        match &r.outcome {
+            gpunet_primitives::JobOutcome::Completed { exit_code, output_root, output_bytes, duration_ms } => {
+                s += &format!("exit code {exit_code}\nran       {duration_ms} ms (billed {} ms)\noutputs   {output_bytes} bytes, root {output_root}\n", r.billable_ms)
+            }
+            gpunet_primitives::JobOutcome::Failed { reason } => s += &format!("failed    {reason}\n"),
+        }
+    }
+    if let Some(st) = &order.settlement {
+        s += &format!(
+            "paid      {} to the provider\nburned    {}\nrefunded  {}\nslashed   {} from the provider\n",
+            gpn(st.paid_to_provider),
+            gpn(st.burned),
+            gpn(st.refunded),
+            gpn(st.slashed)
+        );
+    }
+    s.trim_end().to_string()
+}
+
+pub async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
+    let client = ctx.client();
+    match cmd {
+        JobCmd::Run {
+            file,
+            wait,
+            wait_secs,
+        } => {
+            let job = JobFile::load(&file)?;
+            let wallet = ctx.wallet()?;
+            let id = submit_job(&wallet, &job).await?;
+            if !wait {
+                ctx.output.print(&serde_json::json!({ "order": id }), || {
+                    format!("submitted order {id}; follow it with `gpunet job describe {id}`")
+                });
+                return Ok(());
+            }
+            let text = ctx.output == Output::Text;
+            let order = wait_for_order(
+                &client,
+                id,
+                Duration::from_secs(wait_secs),
+                |o| is_final(o.status),
+                |o| {
+                    if text {
+                        eprintln!("order {id}: {:?}", o.status);
+                    }
+                },
+            )
+            .await?;
+            ctx.output.print(&order, || describe(&order));
+            if order.status == OrderStatus::Settled && text {
+                let stdout = read_output(&client, &order, "logs/stdout.log").await?;
+                println!(
+                    "--- stdout ---\n{}",
+                    String::from_utf8_lossy(&stdout).trim_end()
+                );
+            }
+        }
+        JobCmd::Describe { id } => {
+            let order = client.order(id).await?;
+            ctx.output.print(&order, || describe(&order));
+        }
+        JobCmd::Logs { id } => {
+            let order = client.order(id).await?;
+            let stdout = read_output(&client, &order, "logs/stdout.log").await?;
+            let stderr = read_output(&client, &order, "logs/stderr.log").await?;
+            let out = serde_json::json!({ "stdout": String::from_utf8_lossy(&stdout), "stderr": String::from_utf8_lossy(&stderr) });
+            ctx.output.print(&out, || {
+                format!(
+                    "--- stdout ---\n{}\n--- stderr ---\n{}",
+                    String::from_utf8_lossy(&stdout).trim_end(),
+                    String::from_utf8_lossy(&stderr).trim_end()
+                )
+            });
+        }
+        JobCmd::Get { id, dir } => {
+            let order = client.order(id).await?;
+            let manifest = fetch_outputs(&client, &order, &dir).await?;
+            ctx.output.print(&manifest, || {
+                let mut s = String::new();
+                for f in &manifest.files {
+                    s += &format!(
+                        "{:>10}  {}  {}\n",
+                        f.size,
+                        f.hash,
+                        dir.join(&f.path).display()
+                    );
+                }
+                s + &format!(
+                    "verified {} files against output root {}",
+                    manifest.files.len(),
+                    manifest.root()
+                )
+            });
+        }
+        JobCmd::Cancel { id } => {
+            let included = ctx
+                .wallet()?
+                .send(TxBody::CancelOrder { order: id })
+                .await?;
+            ctx.output.print(&included, || {
+                format!("cancelled order {id}; deposit refunded")
+            });
+        }
+    }
+    Ok(())
+}
+
+pub async fn devnet(data_dir: PathBuf, listen: SocketAddr, providers: usize) -> anyhow::Result<()> {
+    let mut config = gpunet_devnet::DevnetConfig::new(data_dir);
+    config.api_addr = listen;
+    config.providers = providers;
+    let devnet = gpunet_devnet::Devnet::start(config).await?;
+    println!("gpunet devnet serving {}", devnet.url);
+    println!(
+        "client wallet keystore: {} (funded)",
+        devnet.client_keystore.display()
+    );
+    println!(
+        "try: gpunet --node {} --keystore {} job run examples/hello.toml --wait",
+        devnet.url,
+        devnet.client_keystore.display()
+    );
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}
+
+pub async fn node(
+    genesis: PathBuf,
+    data_dir: PathBuf,
+    listen: SocketAddr,
+    validator_keystore: PathBuf,
+    block_ms: u64,
+) -> anyhow::Result<()> {
+    let genesis = Genesis::from_file(&genesis)?;
+    let key = Keystore::load(&validator_keystore)?;
+    let node = Node::start(NodeConfig {
+        data_dir,
+        genesis,
+        validator_key: key,
+        producer: SoloProducerConfig {
+            block_interval: Duration::from_millis(block_ms),
+            ..SoloProducerConfig::default()
+        },
+        max_blob_bytes: 4 << 30,
+    })?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    eprintln!("gpunet node serving http://{}", listener.local_addr()?);
+    gpunet_api::serve(listener, node).await?;
+    Ok(())
+}
+
+pub fn genesis(
+    chain_id: String,
+    validators: Vec<String>,
+    fund: Vec<String>,
+    out: PathBuf,
+) -> anyhow::Result<()> {
+    let validators = validators
+        .iter()
+        .map(|v| v.parse().with_context(|| format!("invalid validator {v}")))
+        .collect::<anyhow::Result<Vec<Address>>>()?;
+    let mut accounts = Vec::new();
+    for f in fund {
+        let Some((addr, amount)) = f.split_once('=') else {
+            bail!("--fund takes ADDRESS=GPN, got {f:?}")
+        };
+        accounts.push(GenesisAccount {
+            address: addr
+                .parse()
+                .with_context(|| format!("invalid address {addr}"))?,
+            balance: parse_amount(amount)?,
+        });
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as u64;
+    let genesis = Genesis {
+        chain_id,
+        genesis_time_ms: now,
+        accounts,
+        validators,
+        params: Params::default(),
+    };
+    genesis.validate()?;
+    std::fs::write(&out, genesis.to_json())
+        .with_context(|| format!("writing {}", out.display()))?;
+    eprintln!("wrote {}", out.display());
+    Ok(())
+}
+
+pub async fn provider(
+    ctx: &Ctx,
+    data_dir: PathBuf,
+    price: &str,
+    region: String,
+) -> anyhow::Result<()> {
+    let key = Keystore::load(&ctx.keystore)?;
+    let config = gpunet_provider::AgentConfig {
+        node_url: ctx.node.clone(),
+        data_dir,
+        region,
+        price_per_hour: parse_amount(price)?,
+    };
+    let agent = gpunet_provider::Agent::register(
+        key,
+        config,
+        Arc::new(gpunet_provider::executor::ProcessExecutor),
+    )
+    .await?;
+    let hw = agent.hardware();
+    eprintln!(
+        "provider serving machine {} ({} cores, {} MiB, {} GPU(s){})",
+        agent.machine_id(),
+        hw.cpu_cores,
+        hw.memory_mb,
+        hw.gpus.len(),
+        hw.gpu_note
+            .as_deref()
+            .map(|n| format!("; {n}"))
+            .unwrap_or_default()
+    );
+    agent.run().await?;
+    Ok(())
+}

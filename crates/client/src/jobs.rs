@@ -1,0 +1,133 @@
+//! The life of a job from the client's side: submit, follow, fetch and verify.
+
+use crate::error::ClientError;
+use crate::jobfile::JobFile;
+use crate::manifest::Manifest;
+use crate::node_client::NodeClient;
+use crate::wallet::Wallet;
+use gpunet_ledger::{Event, Order, OrderStatus};
+use gpunet_primitives::{JobOutcome, OrderId, TxBody};
+use std::path::Path;
+use std::time::Duration;
+
+/// Uploads a job's inputs and submits its order; returns the order id.
+pub async fn submit_job(wallet: &Wallet, job: &JobFile) -> Result<OrderId, ClientError> {
+    let prepared = job.prepare()?;
+    job.upload_inputs(wallet.node(), &prepared).await?;
+    let included = wallet
+        .send(TxBody::SubmitOrder {
+            spec: prepared.spec,
+            max_price_per_hour: prepared.max_price_per_hour,
+            deposit: prepared.deposit,
+        })
+        .await?;
+    included
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::OrderSubmitted { order, .. } => Some(*order),
+            _ => None,
+        })
+        .ok_or_else(|| {
+            ClientError::BadResponse("the node did not report the new order's id".into())
+        })
+}
+
+/// Whether an order has reached a state it will not leave.
+pub fn is_final(status: OrderStatus) -> bool {
+    !status.is_open()
+}
+
+/// Follows an order until `done(order)` holds, calling `progress` on every status
+/// change. Uses the event stream, with a slow poll in case the stream breaks.
+pub async fn wait_for_order(
+    node: &NodeClient,
+    id: OrderId,
+    timeout: Duration,
+    done: impl Fn(&Order) -> bool,
+    mut progress: impl FnMut(&Order),
+) -> Result<Order, ClientError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut stream = node.events(Some(id), None).await.ok();
+    let mut last = None;
+    loop {
+        let order = node.order(id).await?;
+        if last != Some(order.status) {
+            progress(&order);
+            last = Some(order.status);
+        }
+        if done(&order) {
+            return Ok(order);
+        }
+        let wake = tokio::time::sleep(Duration::from_secs(2));
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => {
+                return Err(ClientError::Invalid(format!(
+                    "order {id} is still {:?} after {}s; check it later with `gpunet job describe {id}`",
+                    order.status, timeout.as_secs()
+                )));
+            }
+            _ = wake => {}
+            item = async { match stream.as_mut() { Some(s) => s.next().await, None => std::future::pending().await } } => {
+                if item.is_none() { stream = None; }
+            }
+        }
+    }
+}
+
+/// Downloads every output of a completed order into `dir`, verifying each file
+/// and the manifest against the output root recorded on chain.
+pub async fn fetch_outputs(
+    node: &NodeClient,
+    order: &Order,
+    dir: &Path,
+) -> Result<Manifest, ClientError> {
+    let root = match order.report.as_ref().map(|r| &r.outcome) {
+        Some(JobOutcome::Completed { output_root, .. }) => *output_root,
+        Some(JobOutcome::Failed { reason }) => {
+            return Err(ClientError::Invalid(format!(
+                "order {} failed on the provider: {reason}",
+                order.id
+            )))
+        }
+        None => {
+            return Err(ClientError::Invalid(format!(
+                "order {} has no result yet (status {:?}); wait with `gpunet job describe {}`",
+                order.id, order.status, order.id
+            )))
+        }
+    };
+    let manifest = node.manifest(&root).await?;
+    for file in &manifest.files {
+        let size = node
+            .download_blob(&file.hash, &dir.join(&file.path))
+            .await?;
+        if size != file.size {
+            return Err(ClientError::BadResponse(format!(
+                "{} has {size} bytes, the manifest says {}",
+                file.path, file.size
+            )));
+        }
+    }
+    Ok(manifest)
+}
+
+/// Reads one file of an order's outputs (e.g. `logs/stdout.log`) into memory.
+pub async fn read_output(
+    node: &NodeClient,
+    order: &Order,
+    path: &str,
+) -> Result<Vec<u8>, ClientError> {
+    let Some(JobOutcome::Completed { output_root, .. }) = order.report.as_ref().map(|r| &r.outcome)
+    else {
+        return Err(ClientError::Invalid(format!(
+            "order {} has no outputs (status {:?})",
+            order.id, order.status
+        )));
+    };
+    let manifest = node.manifest(output_root).await?;
+    let entry = manifest
+        .get(path)
+        .ok_or_else(|| ClientError::Invalid(format!("order {} has no output {path}", order.id)))?;
+    node.get_blob(&entry.hash).await
+}
