@@ -60,14 +60,12 @@ pub fn run(n: usize, block_size: usize, output: Output) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("gpunet-bench-{}", std::process::id()));
     let mut ledger = Ledger::open(Some(&dir.join("ledger.redb")), &genesis)?;
     let t = Instant::now();
-    let mut time = 1;
-    for block in txs.chunks(block_size) {
+    for (time, block) in (1..).zip(txs.chunks(block_size)) {
         let produced = ledger.produce_block(validator.address(), time, block)?;
         anyhow::ensure!(
             produced.results.iter().all(|r| r.is_ok()),
             "a benchmark transaction was rejected"
         );
-        time += 1;
     }
     let ledger_rate = n as f64 / t.elapsed().as_secs_f64();
     ledger.check_invariants().map_err(anyhow::Error::msg)?;

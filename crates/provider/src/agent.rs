@@ -5,12 +5,13 @@ use crate::hardware::Hardware;
 use crate::journal::{JobRecord, Journal};
 use gpunet_client::manifest::Manifest;
 use gpunet_client::{ClientError, NodeClient, StreamItem, Wallet};
-use gpunet_ledger::{Event, Order, OrderStatus};
+use gpunet_ledger::{required_stake, Account, Event, Order, OrderStatus, Params};
 use gpunet_primitives::{Amount, JobOutcome, Keypair, MachineId, OrderId, TxBody};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::task::JoinSet;
 
 #[derive(Clone, Debug)]
 pub struct AgentConfig {
@@ -73,6 +74,7 @@ impl Agent {
                 .filter(|m| m.owner == me)
                 .max_by_key(|m| m.id)
         };
+        let params = node.status().await?.params;
         let machine = match mine(node.machines().await?) {
             Some(m) => {
                 if m.price_per_hour != config.price_per_hour || !m.online {
@@ -84,23 +86,20 @@ impl Agent {
                         })
                         .await?;
                 }
-                m.id
+                Some(m.id)
             }
+            None => None,
+        };
+        // Registering a new machine raises the stake the ledger requires.
+        let mut account = node.account(&me).await?.account;
+        if machine.is_none() {
+            account.machines += 1;
+            account.gpus += spec.gpu_count();
+        }
+        top_up_stake(&wallet, &params, &account).await?;
+        let machine = match machine {
+            Some(id) => id,
             None => {
-                let params = node.status().await?.params;
-                let account = node.account(&me).await?.account;
-                let need =
-                    params.stake_per_machine + params.stake_per_gpu * spec.gpu_count() as Amount;
-                let required = need
-                    + params.stake_per_machine * account.machines as Amount
-                    + params.stake_per_gpu * account.gpus as Amount;
-                if account.bonded < required {
-                    wallet
-                        .send(TxBody::Stake {
-                            amount: required - account.bonded,
-                        })
-                        .await?;
-                }
                 wallet
                     .send(TxBody::RegisterMachine {
                         spec,
@@ -140,8 +139,12 @@ impl Agent {
     pub async fn run(self) -> Result<(), AgentError> {
         let inner = self.inner.clone();
         inner.recover().await?;
+        inner.ensure_stake().await?;
         let node = inner.wallet.node().clone();
         let me = inner.wallet.address();
+        // Job tasks live in this set: if the agent's task ends or is aborted, its
+        // jobs' tasks go with it (their processes stay, and the journal has them).
+        let mut jobs: JoinSet<()> = JoinSet::new();
         loop {
             // Subscribe before catching up, so no lease falls between the two.
             let mut stream = match node.events(None, Some(&me)).await {
@@ -152,23 +155,27 @@ impl Agent {
                     continue;
                 }
             };
-            if let Err(e) = inner.catch_up().await {
+            if let Err(e) = inner.catch_up(&mut jobs).await {
                 log(&inner, &format!("cannot list leases: {e}"));
             }
             while let Some(item) = stream.next().await {
+                while jobs.try_join_next().is_some() {}
                 match item {
-                    Ok(StreamItem::Event(e)) => {
-                        if let Event::OrderLeased {
+                    Ok(StreamItem::Event(e)) => match e.event {
+                        Event::OrderLeased {
                             order, provider, ..
-                        } = e.event
-                        {
-                            if provider == me {
-                                inner.clone().spawn_job(order);
+                        } if provider == me => {
+                            inner.clone().spawn_job(order, &mut jobs);
+                        }
+                        Event::Slashed { provider, .. } if provider == me => {
+                            if let Err(e) = inner.ensure_stake().await {
+                                log(&inner, &format!("cannot restore stake after a slash: {e}"));
                             }
                         }
-                    }
+                        _ => {}
+                    },
                     Ok(StreamItem::Lagged) => {
-                        let _ = inner.catch_up().await;
+                        let _ = inner.catch_up(&mut jobs).await;
                     }
                     Err(e) => {
                         log(&inner, &format!("{e}"));
@@ -181,7 +188,33 @@ impl Agent {
     }
 }
 
+/// Bonds what `account` lacks of the stake its machines require.
+async fn top_up_stake(
+    wallet: &Wallet,
+    params: &Params,
+    account: &Account,
+) -> Result<(), ClientError> {
+    let required =
+        required_stake(params, account).map_err(|e| ClientError::Invalid(e.to_string()))?;
+    if account.bonded < required {
+        wallet
+            .send(TxBody::Stake {
+                amount: required - account.bonded,
+            })
+            .await?;
+    }
+    Ok(())
+}
+
 impl Inner {
+    /// Restores the required stake after a slash; without it the machine gets no work.
+    async fn ensure_stake(&self) -> Result<(), ClientError> {
+        let node = self.wallet.node();
+        let params = node.status().await?.params;
+        let account = node.account(&self.wallet.address()).await?.account;
+        top_up_stake(&self.wallet, &params, &account).await
+    }
+
     /// Reports every job the journal holds from before a restart.
     async fn recover(&self) -> Result<(), AgentError> {
         for record in self.journal.all()? {
@@ -212,7 +245,7 @@ impl Inner {
         Ok(())
     }
 
-    async fn catch_up(self: &Arc<Self>) -> Result<(), ClientError> {
+    async fn catch_up(self: &Arc<Self>, jobs: &mut JoinSet<()>) -> Result<(), ClientError> {
         for order in self
             .wallet
             .node()
@@ -220,17 +253,17 @@ impl Inner {
             .await?
         {
             if order.status == OrderStatus::Running && !self.journal.contains(order.id) {
-                self.clone().spawn_job(order.id);
+                self.clone().spawn_job(order.id, jobs);
             }
         }
         Ok(())
     }
 
-    fn spawn_job(self: Arc<Self>, order: OrderId) {
+    fn spawn_job(self: Arc<Self>, order: OrderId, jobs: &mut JoinSet<()>) {
         if !self.running.lock().expect("running set").insert(order) {
             return;
         }
-        tokio::spawn(async move {
+        jobs.spawn(async move {
             if let Err(e) = self.run_job(order).await {
                 log(&self, &format!("order {order}: {e}"));
             }

@@ -13,6 +13,7 @@ use crate::state::State;
 use gpunet_primitives::{Address, SignedTx, TxBody};
 
 pub use orders::max_payment;
+pub use staking::required_stake;
 
 /// Execution context of one block.
 pub struct Exec<'a> {

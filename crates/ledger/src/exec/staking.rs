@@ -7,7 +7,7 @@ use crate::state::{Account, Unbonding};
 use gpunet_primitives::{Address, Amount};
 
 /// Stake an account must keep bonded for the machines it has registered.
-pub(crate) fn required_stake(params: &crate::Params, account: &Account) -> Result<Amount, TxError> {
+pub fn required_stake(params: &crate::Params, account: &Account) -> Result<Amount, TxError> {
     let machines = params
         .stake_per_machine
         .mul_or(account.machines as Amount)?;

@@ -1,0 +1,447 @@
+//! End-to-end: a real devnet (node, API over loopback, provider agents running
+//! real processes) driven through the client library, as users drive it.
+
+use gpunet_client::jobfile::JobFile;
+use gpunet_client::jobs::{fetch_outputs, is_final, submit_job, wait_for_order};
+use gpunet_client::NodeClient;
+use gpunet_devnet::{client_key, provider_key, Devnet, DevnetConfig};
+use gpunet_ledger::{Order, OrderStatus};
+use gpunet_primitives::{
+    GpuRequirement, JobSpec, Keypair, Resources, Tx, TxBody, MAX_TX_BYTES, UNIT,
+};
+use gpunet_provider::executor::group_alive;
+use gpunet_provider::journal::{JobRecord, Journal};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+async fn devnet(dir: &Path, providers: usize) -> Devnet {
+    let mut config = DevnetConfig::new(dir.to_path_buf());
+    config.providers = providers;
+    config.block_interval = Duration::from_millis(50);
+    Devnet::start(config).await.expect("devnet starts")
+}
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+fn job_file(dir: &Path, name: &str, command: &str, timeout_secs: u64) -> JobFile {
+    let path = dir.join(format!("{name}.toml"));
+    let command = toml_command(command);
+    std::fs::write(
+        &path,
+        format!("name = \"{name}\"\ncommand = {command}\ntimeout_secs = {timeout_secs}\n[price]\nmax_per_hour = \"50\"\n"),
+    )
+    .unwrap();
+    JobFile::load(&path).unwrap()
+}
+
+/// A TOML array of strings for `sh -c <script>` (or a bare program when it starts with '/').
+fn toml_command(command: &str) -> String {
+    if command.starts_with('/') {
+        format!("[{command:?}]")
+    } else {
+        format!("[\"sh\", \"-c\", {command:?}]")
+    }
+}
+
+async fn wait_final(node: &NodeClient, id: u64) -> Order {
+    wait_for_order(
+        node,
+        id,
+        Duration::from_secs(60),
+        |o| is_final(o.status),
+        |_| {},
+    )
+    .await
+    .unwrap()
+}
+
+async fn wait_running_with_pgid(node: &NodeClient, journal_dir: &Path, id: u64) -> i32 {
+    wait_for_order(
+        node,
+        id,
+        Duration::from_secs(30),
+        |o| o.status == OrderStatus::Running,
+        |_| {},
+    )
+    .await
+    .unwrap();
+    for _ in 0..200 {
+        if let Ok(records) = Journal::open(journal_dir).unwrap().all() {
+            if let Some(JobRecord::Started {
+                pgid: Some(pgid), ..
+            }) = records.into_iter().find(|r| r.order() == id)
+            {
+                return pgid;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("order {id} never started on the provider");
+}
+
+async fn balance(node: &NodeClient, key: &Keypair) -> u128 {
+    node.account(&key.address()).await.unwrap().account.balance
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn successful_job_is_verified_paid_burned_and_refunded() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = devnet(dir.path(), 2).await;
+    let node = net.client();
+    let wallet = net.client_wallet();
+    let fee = node.status().await.unwrap().params.min_fee;
+    let client_before = balance(&node, &client_key()).await;
+    let providers_before = [
+        balance(&node, &provider_key(0)).await,
+        balance(&node, &provider_key(1)).await,
+    ];
+    let burned_before = node.status().await.unwrap().supply.burned;
+
+    let job = JobFile::load(&examples().join("hello.toml")).unwrap();
+    let id = submit_job(&wallet, &job).await.unwrap();
+    let order = wait_final(&node, id).await;
+    assert_eq!(order.status, OrderStatus::Settled, "{order:?}");
+
+    let out = dir.path().join("out");
+    let manifest = fetch_outputs(&node, &order, &out).await.unwrap();
+    assert_eq!(
+        std::fs::read_to_string(out.join("outputs/sum.txt"))
+            .unwrap()
+            .trim(),
+        "500000500000"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("outputs/word-count.txt"))
+            .unwrap()
+            .trim(),
+        "34"
+    );
+    assert!(std::fs::read_to_string(out.join("logs/stdout.log"))
+        .unwrap()
+        .contains(&format!("hello from gpunet order {id}")));
+    assert!(manifest.get("logs/stderr.log").is_some());
+
+    let s = order.settlement.unwrap();
+    let lease = order.lease.unwrap();
+    let paid = s.paid_to_provider + s.burned;
+    assert!(paid > 0, "the provider did billable work");
+    assert_eq!(
+        s.burned,
+        paid * 1000 / 10_000,
+        "10% of the payment is burned"
+    );
+    assert_eq!(s.refunded, order.deposit - paid);
+    assert_eq!(
+        balance(&node, &client_key()).await,
+        client_before - fee - paid
+    );
+    let p = provider_key(0).address() == lease.provider;
+    let (worker, idle) = if p { (0, 1) } else { (1, 0) };
+    assert_eq!(
+        balance(&node, &provider_key(worker)).await,
+        providers_before[worker] - fee + s.paid_to_provider
+    );
+    assert_eq!(
+        balance(&node, &provider_key(idle)).await,
+        providers_before[idle]
+    );
+    assert_eq!(
+        node.status().await.unwrap().supply.burned,
+        burned_before + s.burned
+    );
+    net.node.ledger.read().unwrap().check_invariants().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_job_refunds_the_client_and_slashes_the_provider() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = devnet(dir.path(), 1).await;
+    let node = net.client();
+    let params = node.status().await.unwrap().params;
+    let client_before = balance(&node, &client_key()).await;
+    let bonded_before = node
+        .account(&provider_key(0).address())
+        .await
+        .unwrap()
+        .account
+        .bonded;
+
+    let job = job_file(dir.path(), "broken", "/nonexistent/program", 30);
+    let id = submit_job(&net.client_wallet(), &job).await.unwrap();
+    let order = wait_final(&node, id).await;
+    assert_eq!(order.status, OrderStatus::Failed, "{order:?}");
+    let s = order.settlement.unwrap();
+    assert_eq!(s.slashed, params.slash_failed);
+    assert_eq!(s.refunded, order.deposit);
+    assert_eq!(
+        balance(&node, &client_key()).await,
+        client_before - params.min_fee
+    );
+    let bonded = node
+        .account(&provider_key(0).address())
+        .await
+        .unwrap()
+        .account
+        .bonded;
+    assert_eq!(bonded, bonded_before - params.slash_failed);
+    assert_eq!(node.machine(0).await.unwrap().failed, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_that_never_reports_times_out_refunded_and_slashed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut net = devnet(dir.path(), 1).await;
+    let node = net.client();
+    let params = node.status().await.unwrap().params;
+    let client_before = balance(&node, &client_key()).await;
+
+    let job = job_file(dir.path(), "sleepy", "sleep 30", 2);
+    let id = submit_job(&net.client_wallet(), &job).await.unwrap();
+    let pgid = wait_running_with_pgid(&node, &net.provider_dir(0).join("journal"), id).await;
+    net.kill_provider(0);
+    let order = wait_final(&node, id).await;
+    assert_eq!(order.status, OrderStatus::TimedOut, "{order:?}");
+    assert_eq!(
+        order.settlement.as_ref().unwrap().slashed,
+        params.slash_timeout
+    );
+    assert_eq!(
+        balance(&node, &client_key()).await,
+        client_before - params.min_fee
+    );
+
+    // The agent comes back: it cleans up the orphaned job; its late report changes nothing.
+    net.start_provider(0).await.unwrap();
+    for _ in 0..100 {
+        if !group_alive(pgid)
+            && Journal::open(&net.provider_dir(0).join("journal"))
+                .unwrap()
+                .all()
+                .unwrap()
+                .is_empty()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!group_alive(pgid), "the orphaned job was not killed");
+    assert_eq!(node.order(id).await.unwrap().status, OrderStatus::TimedOut);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_restarted_mid_job_reports_it_failed_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut net = devnet(dir.path(), 1).await;
+    let node = net.client();
+    let params = node.status().await.unwrap().params;
+
+    let job = job_file(dir.path(), "long", "sleep 30", 60);
+    let id = submit_job(&net.client_wallet(), &job).await.unwrap();
+    let pgid = wait_running_with_pgid(&node, &net.provider_dir(0).join("journal"), id).await;
+    net.kill_provider(0);
+    assert!(group_alive(pgid), "a crashed agent leaves its job running");
+    net.start_provider(0).await.unwrap();
+    let order = wait_final(&node, id).await;
+    assert_eq!(order.status, OrderStatus::Failed, "{order:?}");
+    let reason = match order.report.unwrap().outcome {
+        gpunet_primitives::JobOutcome::Failed { reason } => reason,
+        other => panic!("unexpected outcome {other:?}"),
+    };
+    assert!(reason.contains("restart"), "{reason}");
+    assert_eq!(order.settlement.unwrap().slashed, params.slash_failed);
+    assert!(!group_alive(pgid), "the interrupted job was not killed");
+
+    // The restarted agent keeps serving: a new job runs to settlement.
+    let job = JobFile::load(&examples().join("hello.toml")).unwrap();
+    let id = submit_job(&net.client_wallet(), &job).await.unwrap();
+    assert_eq!(wait_final(&node, id).await.status, OrderStatus::Settled);
+}
+
+fn spec(gpus: u32, timeout_secs: u64) -> JobSpec {
+    JobSpec {
+        name: "x".into(),
+        image: String::new(),
+        command: vec!["true".into()],
+        env: vec![],
+        resources: Resources {
+            cpu_cores: 1,
+            memory_mb: 1,
+            disk_mb: 0,
+            gpu: GpuRequirement {
+                count: gpus,
+                ..Default::default()
+            },
+        },
+        inputs: vec![],
+        timeout_secs,
+        region: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_a_json_error_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = devnet(dir.path(), 1).await;
+    let node = net.client();
+    let status = node.status().await.unwrap();
+    let key = client_key();
+    let tx = |nonce: u64, body: TxBody| Tx {
+        chain_id: status.chain_id.clone(),
+        sender: key.address(),
+        nonce,
+        fee: status.params.min_fee,
+        body,
+    };
+    let good = tx(
+        0,
+        TxBody::Transfer {
+            to: provider_key(0).address(),
+            amount: UNIT,
+        },
+    )
+    .sign(&key);
+    let mut forged = good.clone();
+    forged.tx.body = TxBody::Transfer {
+        to: provider_key(0).address(),
+        amount: 2 * UNIT,
+    };
+    let poor = Keypair::from_label("nobody");
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (b"not a transaction".to_vec(), "malformed"),
+        (
+            {
+                let mut b = good.to_bytes();
+                b.push(0);
+                b
+            },
+            "malformed",
+        ),
+        (vec![0u8; MAX_TX_BYTES + 1], "too_large"),
+        (forged.to_bytes(), "bad_signature"),
+        (
+            tx(
+                5,
+                TxBody::Transfer {
+                    to: poor.address(),
+                    amount: 1,
+                },
+            )
+            .sign(&key)
+            .to_bytes(),
+            "bad_nonce",
+        ),
+        (
+            Tx {
+                sender: poor.address(),
+                ..tx(
+                    0,
+                    TxBody::Transfer {
+                        to: key.address(),
+                        amount: 1,
+                    },
+                )
+            }
+            .sign(&poor)
+            .to_bytes(),
+            "insufficient_funds",
+        ),
+        (
+            tx(
+                0,
+                TxBody::Transfer {
+                    to: poor.address(),
+                    amount: u128::MAX,
+                },
+            )
+            .sign(&key)
+            .to_bytes(),
+            "insufficient_funds",
+        ),
+        (
+            tx(
+                0,
+                TxBody::SubmitOrder {
+                    spec: spec(0, 60),
+                    max_price_per_hour: u128::MAX,
+                    deposit: 1,
+                },
+            )
+            .sign(&key)
+            .to_bytes(),
+            "overflow",
+        ),
+        (
+            tx(
+                0,
+                TxBody::UpdateMachine {
+                    machine: 99,
+                    price_per_hour: 1,
+                    online: true,
+                },
+            )
+            .sign(&key)
+            .to_bytes(),
+            "unknown_machine",
+        ),
+        (
+            tx(0, TxBody::CancelOrder { order: 99 })
+                .sign(&key)
+                .to_bytes(),
+            "unknown_order",
+        ),
+        (
+            tx(
+                0,
+                TxBody::SubmitOrder {
+                    spec: spec(64, 60),
+                    max_price_per_hour: 1,
+                    deposit: UNIT,
+                },
+            )
+            .sign(&key)
+            .to_bytes(),
+            "impossible_spec",
+        ),
+        (
+            tx(
+                0,
+                TxBody::ReportResult {
+                    order: 0,
+                    outcome: gpunet_primitives::JobOutcome::Failed { reason: "x".into() },
+                },
+            )
+            .sign(&key)
+            .to_bytes(),
+            "unknown_order",
+        ),
+    ];
+    for (bytes, code) in cases {
+        let root = node.status().await.unwrap().state_root;
+        let account = node.account(&key.address()).await.unwrap().account;
+        let err = node.submit_bytes(bytes).await.expect_err(code);
+        assert_eq!(err.code(), Some(code), "{err}");
+        assert_eq!(
+            node.status().await.unwrap().state_root,
+            root,
+            "{code} changed the state"
+        );
+        assert_eq!(node.account(&key.address()).await.unwrap().account, account);
+    }
+    // The good transaction lands once; its replay is refused.
+    node.submit(&good).await.unwrap();
+    assert_eq!(
+        node.submit(&good).await.unwrap_err().code(),
+        Some("bad_nonce")
+    );
+    // Unknown ids and bad parameters on queries.
+    assert_eq!(
+        node.order(12345).await.unwrap_err().code(),
+        Some("not_found")
+    );
+    assert_eq!(
+        node.machine(12345).await.unwrap_err().code(),
+        Some("not_found")
+    );
+}
