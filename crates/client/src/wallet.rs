@@ -127,3 +127,28 @@ impl Wallet {
         self.node.submit(&tx).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keystore_is_private_round_trips_and_is_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.json");
+        let key = Keypair::generate();
+        Keystore::create(&path, &key).unwrap();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(Keystore::load(&path).unwrap().address(), key.address());
+        assert!(Keystore::create(&path, &Keypair::generate()).is_err());
+        assert_eq!(Keystore::load(&path).unwrap().address(), key.address());
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(Keystore::load(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("chmod 600"));
+    }
+}

@@ -1,0 +1,160 @@
+//! The `gpunet` binary as users run it: keystores, a genesis file, a node
+//! process, wallet and job commands over HTTP, and clear errors.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Command, Output};
+use std::time::Duration;
+
+fn gpunet<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gpunet"))
+        .args(args)
+        .output()
+        .expect("gpunet runs")
+}
+
+fn ok<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[S]) -> String {
+    let out = gpunet(args);
+    assert!(
+        out.status.success(),
+        "gpunet {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn json<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[S]) -> serde_json::Value {
+    serde_json::from_str(&ok(args)).unwrap()
+}
+
+struct Node(Child);
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn wallet_genesis_node_and_jobs_through_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let (v, c) = (
+        dir.path().join("validator.json"),
+        dir.path().join("client.json"),
+    );
+    let validator = json(&["wallet", "new", "--keystore", path(&v), "--output", "json"])["address"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let client = json(&["wallet", "new", "--keystore", path(&c), "--output", "json"])["address"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        std::fs::metadata(&v).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let again = gpunet(&["wallet", "new", "--keystore", path(&v)]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+
+    let genesis = dir.path().join("genesis.json");
+    ok(&[
+        "genesis",
+        "--chain-id",
+        "cli-test",
+        "--validator",
+        &validator,
+        "--fund",
+        &format!("{client}=100"),
+        "--out",
+        path(&genesis),
+    ]);
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let listen = url.trim_start_matches("http://").to_string();
+    let _node = Node(
+        Command::new(env!("CARGO_BIN_EXE_gpunet"))
+            .args([
+                "node",
+                "--genesis",
+                path(&genesis),
+                "--validator-keystore",
+                path(&v),
+                "--listen",
+                &listen,
+                "--block-ms",
+                "50",
+            ])
+            .args(["--data-dir", path(&dir.path().join("node"))])
+            .spawn()
+            .unwrap(),
+    );
+    let common = [
+        "--node",
+        url.as_str(),
+        "--keystore",
+        path(&c),
+        "--output",
+        "json",
+    ];
+    let with = |args: &[&str]| -> Vec<String> {
+        args.iter().chain(&common).map(|s| s.to_string()).collect()
+    };
+    let mut balance = None;
+    for _ in 0..100 {
+        let out = gpunet(&with(&["wallet", "balance"]));
+        if out.status.success() {
+            balance = Some(serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let balance = balance.expect("node came up");
+    assert_eq!(balance["account"]["balance"].as_u64(), Some(100_000_000));
+
+    ok(&with(&["wallet", "transfer", &validator, "1.5"]));
+    let after = json(&with(&["wallet", "balance"]));
+    let fee = 1_000; // Params::default().min_fee
+    assert_eq!(
+        after["account"]["balance"].as_u64(),
+        Some(100_000_000 - 1_500_000 - fee)
+    );
+
+    // No provider is online: the job waits in the queue and can be cancelled.
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/hello.toml");
+    let order = json(&with(&["job", "run", path(&examples)]))["order"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(
+        json(&with(&["job", "describe", &order.to_string()]))["status"],
+        "pending"
+    );
+    ok(&with(&["job", "cancel", &order.to_string()]));
+    assert_eq!(
+        json(&with(&["job", "describe", &order.to_string()]))["status"],
+        "cancelled"
+    );
+    assert_eq!(json(&with(&["machines", "list"])), serde_json::json!([]));
+
+    // Bad input gets a clear error.
+    let bad = gpunet(&with(&["wallet", "transfer", "zz", "1"]));
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid recipient address"));
+    let unknown = gpunet(&with(&["job", "describe", "999"]));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown order 999"));
+    let poor = gpunet(&with(&["wallet", "transfer", &validator, "1000"]));
+    assert!(String::from_utf8_lossy(&poor.stderr).contains("insufficient_funds"));
+}
