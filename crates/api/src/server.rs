@@ -269,18 +269,7 @@ async fn get_blob(State(node): State<Node>, Path(raw): Path<String>) -> ApiResul
     let file = tokio::fs::File::open(node.blobs.path(&hash))
         .await
         .map_err(|_| not_found(format!("no blob {hash}")))?;
-    let stream = futures_util::stream::unfold(file, |mut file| async move {
-        use tokio::io::AsyncReadExt;
-        let mut buf = vec![0u8; 256 * 1024];
-        match file.read(&mut buf).await {
-            Ok(0) => None,
-            Ok(n) => {
-                buf.truncate(n);
-                Some((Ok::<_, std::io::Error>(Bytes::from(buf)), file))
-            }
-            Err(e) => Some((Err(e), file)),
-        }
-    });
+    let stream = gpunet_node::file_chunks(file);
     Ok((
         [(header::CONTENT_TYPE, "application/octet-stream")],
         Body::from_stream(stream),

@@ -134,18 +134,7 @@ impl NodeClient {
     /// Streams a file to the node's blob store, which verifies `hash`.
     pub async fn put_blob_file(&self, path: &Path, hash: Hash) -> Result<BlobInfo, ClientError> {
         let file = tokio::fs::File::open(path).await?;
-        let stream = futures_util::stream::unfold(file, |mut file| async move {
-            use tokio::io::AsyncReadExt;
-            let mut buf = vec![0u8; 256 * 1024];
-            match file.read(&mut buf).await {
-                Ok(0) => None,
-                Ok(n) => {
-                    buf.truncate(n);
-                    Some((Ok::<_, std::io::Error>(buf), file))
-                }
-                Err(e) => Some((Err(e), file)),
-            }
-        });
+        let stream = gpunet_node::file_chunks(file);
         let req = self
             .http
             .put(self.url(&format!("/v1/blobs?hash={hash}")))

@@ -5,6 +5,6 @@ mod blobs;
 mod consensus;
 mod node;
 
-pub use blobs::{BlobError, BlobStore};
+pub use blobs::{file_chunks, BlobError, BlobStore};
 pub use consensus::{Consensus, Included, SoloProducer, SoloProducerConfig, SubmitError};
 pub use node::{BlockEvent, Node, NodeConfig};
