@@ -30,7 +30,11 @@ pub fn parse_amount(input: &str) -> Result<Amount, AmountParseError> {
         input: input.to_string(),
     };
     let s = input.trim();
-    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+    let (whole, frac) = match s.split_once('.') {
+        Some((_, "")) => return Err(err()),
+        Some(parts) => parts,
+        None => (s, ""),
+    };
     let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
     if !digits(whole) || (!frac.is_empty() && !digits(frac)) || frac.len() > DECIMALS as usize {
         return Err(err());
