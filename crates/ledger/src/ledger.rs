@@ -56,11 +56,7 @@ impl Ledger {
             Some(_) => {
                 store.for_each_entry(|k, v| {
                     state.load(k, v)?;
-                    let mut entry = vec![k[0]];
-                    entry.extend((k.len() as u32 - 1).to_le_bytes());
-                    entry.extend(&k[1..]);
-                    entry.extend(v);
-                    lthash.insert(&entry);
+                    lthash.insert(&crate::table::entry_bytes(k[0], &k[1..], v));
                     Ok(())
                 })?;
                 let head = store

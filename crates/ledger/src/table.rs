@@ -18,6 +18,17 @@ impl<T: Clone + PartialEq + BorshSerialize + BorshDeserialize> Value for T {}
 /// One persisted change: the table-prefixed key and the new value (None = deleted).
 pub type Write = (Vec<u8>, Option<Vec<u8>>);
 
+/// The bytes one state entry contributes to the state hash: table id,
+/// length-prefixed key, value. Used when committing and when reloading.
+pub fn entry_bytes(table: u8, key: &[u8], value: &[u8]) -> Vec<u8> {
+    let mut e = Vec::with_capacity(1 + 4 + key.len() + value.len());
+    e.push(table);
+    e.extend((key.len() as u32).to_le_bytes());
+    e.extend(key);
+    e.extend(value);
+    e
+}
+
 pub struct Table<K, V> {
     id: u8,
     map: BTreeMap<K, V>,
@@ -112,15 +123,6 @@ impl<K: Key, V: Value> Table<K, V> {
         }
     }
 
-    fn entry_bytes(&self, key: &[u8], value: &[u8]) -> Vec<u8> {
-        let mut e = Vec::with_capacity(1 + 4 + key.len() + value.len());
-        e.push(self.id);
-        e.extend((key.len() as u32).to_le_bytes());
-        e.extend(key);
-        e.extend(value);
-        e
-    }
-
     /// Folds the block's changes into `hash` and appends them to `writes`.
     pub fn block_changes(&self, hash: &mut LtHash, writes: &mut Vec<Write>) {
         for (key, before) in &self.block_before {
@@ -130,11 +132,15 @@ impl<K: Key, V: Value> Table<K, V> {
             }
             let key_bytes = gpunet_primitives::encode(key);
             if let Some(v) = before {
-                hash.remove(&self.entry_bytes(&key_bytes, &gpunet_primitives::encode(v)));
+                hash.remove(&entry_bytes(
+                    self.id,
+                    &key_bytes,
+                    &gpunet_primitives::encode(v),
+                ));
             }
             let value_bytes = after.map(gpunet_primitives::encode);
             if let Some(v) = &value_bytes {
-                hash.insert(&self.entry_bytes(&key_bytes, v));
+                hash.insert(&entry_bytes(self.id, &key_bytes, v));
             }
             let mut stored_key = vec![self.id];
             stored_key.extend(key_bytes);
