@@ -9,9 +9,9 @@ use gpunet_client::{Keystore, NodeClient, Wallet};
 use gpunet_ledger::{Genesis, GenesisAccount, Order, OrderStatus, Params};
 use gpunet_node::{Node, NodeConfig, SoloProducerConfig};
 use gpunet_primitives::{parse_amount, Address, Keypair, OrderId, TxBody};
+use gpunet_provider::executor::ExecutorKind;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 pub struct Ctx {
@@ -279,10 +279,16 @@ pub async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn devnet(data_dir: PathBuf, listen: SocketAddr, providers: usize) -> anyhow::Result<()> {
+pub async fn devnet(
+    data_dir: PathBuf,
+    listen: SocketAddr,
+    providers: usize,
+    executor: ExecutorKind,
+) -> anyhow::Result<()> {
     let mut config = gpunet_devnet::DevnetConfig::new(data_dir);
     config.api_addr = listen;
     config.providers = providers;
+    config.executor = executor;
     let devnet = gpunet_devnet::Devnet::start(config).await?;
     println!("gpunet devnet serving {}", devnet.url);
     println!(
@@ -369,20 +375,20 @@ pub async fn provider(
     data_dir: PathBuf,
     price: &str,
     region: String,
+    executor: ExecutorKind,
 ) -> anyhow::Result<()> {
     let key = Keystore::load(&ctx.keystore)?;
+    let executor = executor
+        .connect()
+        .await
+        .context("preparing the executor (use --executor process on a machine without Docker)")?;
     let config = gpunet_provider::AgentConfig {
         node_url: ctx.node.clone(),
         data_dir,
         region,
         price_per_hour: parse_amount(price)?,
     };
-    let agent = gpunet_provider::Agent::register(
-        key,
-        config,
-        Arc::new(gpunet_provider::executor::ProcessExecutor),
-    )
-    .await?;
+    let agent = gpunet_provider::Agent::register(key, config, executor).await?;
     let hw = agent.hardware();
     eprintln!(
         "provider serving machine {} ({} cores, {} MiB, {} GPU(s){})",

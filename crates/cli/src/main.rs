@@ -6,6 +6,7 @@ mod demo;
 mod output;
 
 use clap::{Parser, Subcommand};
+use gpunet_provider::executor::ExecutorKind;
 use output::Output;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -62,6 +63,9 @@ enum Command {
         listen: SocketAddr,
         #[arg(long, default_value_t = 2)]
         providers: usize,
+        /// How providers run jobs: "process", or "docker" (sandboxed containers).
+        #[arg(long, default_value = "process")]
+        executor: ExecutorKind,
     },
     /// Run a validator node with the HTTP API.
     Node {
@@ -99,6 +103,9 @@ enum Command {
         price: String,
         #[arg(long, default_value = "local")]
         region: String,
+        /// How jobs run: "docker" (sandboxed containers) or "process" (no sandbox).
+        #[arg(long, default_value = "docker")]
+        executor: ExecutorKind,
     },
     /// Manage your wallet.
     #[command(subcommand)]
@@ -139,7 +146,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             data_dir,
             listen,
             providers,
-        } => commands::devnet(data_dir, listen, providers).await,
+            executor,
+        } => commands::devnet(data_dir, listen, providers, executor).await,
         Command::Node {
             genesis,
             data_dir,
@@ -157,7 +165,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             data_dir,
             price,
             region,
-        } => commands::provider(&ctx, data_dir, &price, region).await,
+            executor,
+        } => commands::provider(&ctx, data_dir, &price, region, executor).await,
         Command::Wallet(cmd) => commands::wallet(&ctx, cmd).await,
         Command::Machines(cmd) => commands::machines(&ctx, cmd).await,
         Command::Job(cmd) => commands::job(&ctx, cmd).await,

@@ -6,6 +6,7 @@
 //! command = ["sh", "-c", "echo hi > $GPUNET_OUTPUT_DIR/hi.txt"]
 //! timeout_secs = 60
 //! region = "eu-west"                # optional
+//! network = false                   # optional; true gives the container a network
 //!
 //! [env]
 //! GREETING = "hello"
@@ -44,6 +45,9 @@ pub struct JobFile {
     pub env: BTreeMap<String, String>,
     pub timeout_secs: u64,
     pub region: Option<String>,
+    /// Whether the job needs network access; containers have none otherwise.
+    #[serde(default)]
+    pub network: bool,
     #[serde(default)]
     pub resources: ResourcesFile,
     #[serde(default)]
@@ -150,6 +154,7 @@ impl JobFile {
             inputs,
             timeout_secs: self.timeout_secs,
             region: self.region.clone(),
+            network: self.network,
         };
         let full_cost = gpunet_ledger::max_job_cost(max_price_per_hour, self.timeout_secs)
             .map_err(|e| invalid(format!("price: {e}")))?;

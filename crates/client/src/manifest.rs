@@ -37,8 +37,9 @@ pub fn hash_file(path: &Path) -> std::io::Result<(Hash, u64)> {
 
 impl Manifest {
     /// Builds the manifest of every regular file under `root`, named relative to it
-    /// and prefixed with `prefix`. Symbolic links are refused.
-    pub fn add_dir(&mut self, root: &Path, prefix: &str) -> std::io::Result<Vec<PathBuf>> {
+    /// and prefixed with `prefix`, and returns each file with its hash.
+    /// Symbolic links are refused.
+    pub fn add_dir(&mut self, root: &Path, prefix: &str) -> std::io::Result<Vec<(PathBuf, Hash)>> {
         let mut stack = vec![root.to_path_buf()];
         let mut added = Vec::new();
         while let Some(dir) = stack.pop() {
@@ -54,8 +55,8 @@ impl Manifest {
                         .expect("under root")
                         .to_string_lossy()
                         .replace('\\', "/");
-                    self.add_file(&format!("{prefix}{rel}"), &path)?;
-                    added.push(path);
+                    let hash = self.add_file(&format!("{prefix}{rel}"), &path)?;
+                    added.push((path, hash));
                 } else {
                     return Err(std::io::Error::other(format!(
                         "output {} is not a regular file (links are not allowed)",
@@ -67,7 +68,8 @@ impl Manifest {
         Ok(added)
     }
 
-    pub fn add_file(&mut self, name: &str, path: &Path) -> std::io::Result<()> {
+    /// Adds one file under `name` and returns its hash.
+    pub fn add_file(&mut self, name: &str, path: &Path) -> std::io::Result<Hash> {
         let (hash, size) = hash_file(path)?;
         self.files.push(ManifestEntry {
             path: name.to_string(),
@@ -75,7 +77,7 @@ impl Manifest {
             hash,
         });
         self.files.sort_by(|a, b| a.path.cmp(&b.path));
-        Ok(())
+        Ok(hash)
     }
 
     pub fn encode(&self) -> Vec<u8> {

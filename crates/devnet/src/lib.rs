@@ -2,7 +2,7 @@
 //!
 //! One validator producing blocks into redb under `data_dir`, the HTTP API on a
 //! local port, a funded client wallet, and provider agents registered from this
-//! machine's real hardware, running jobs with the process executor.
+//! machine's real hardware, running jobs with the configured executor.
 //! Keys derive from fixed labels, so a devnet restarted on the same directory
 //! resumes its chain.
 
@@ -11,7 +11,7 @@ use gpunet_client::{Keystore, NodeClient, Wallet};
 use gpunet_ledger::{Genesis, GenesisAccount, Params};
 use gpunet_node::{Node, NodeConfig, SoloProducerConfig};
 use gpunet_primitives::{Amount, Keypair, UNIT};
-use gpunet_provider::executor::ProcessExecutor;
+use gpunet_provider::executor::{Executor, ExecutorKind};
 use gpunet_provider::{Agent, AgentConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -29,6 +29,8 @@ pub struct DevnetConfig {
     pub params: Params,
     /// Price of every devnet provider machine, per hour.
     pub provider_price: Amount,
+    /// How providers run jobs.
+    pub executor: ExecutorKind,
 }
 
 impl DevnetConfig {
@@ -40,6 +42,7 @@ impl DevnetConfig {
             block_interval: Duration::from_millis(100),
             params: devnet_params(),
             provider_price: 36 * UNIT,
+            executor: ExecutorKind::Process,
         }
     }
 }
@@ -104,6 +107,7 @@ pub struct Devnet {
     /// Path of the client wallet's keystore file.
     pub client_keystore: PathBuf,
     providers: Vec<Option<(Agent, JoinHandle<()>)>>,
+    executor: Arc<dyn Executor>,
     server: JoinHandle<()>,
 }
 
@@ -141,7 +145,13 @@ impl Devnet {
         if !client_keystore.exists() {
             Keystore::create(&client_keystore, &client_key())?;
         }
+        let executor = config
+            .executor
+            .connect()
+            .await
+            .context("preparing the providers' executor")?;
         let mut devnet = Devnet {
+            executor,
             config,
             url,
             node,
@@ -180,7 +190,7 @@ impl Devnet {
             region: "local".into(),
             price_per_hour: self.config.provider_price,
         };
-        let agent = Agent::register(provider_key(i), config, Arc::new(ProcessExecutor))
+        let agent = Agent::register(provider_key(i), config, self.executor.clone())
             .await
             .with_context(|| format!("registering provider {i}"))?;
         let running = agent.clone();

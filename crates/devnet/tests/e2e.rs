@@ -2,88 +2,18 @@
 //! real processes) driven through the client library, as users drive it.
 
 use gpunet_client::jobfile::JobFile;
-use gpunet_client::jobs::{fetch_outputs, is_final, submit_job, wait_for_order};
-use gpunet_client::NodeClient;
-use gpunet_devnet::{client_key, provider_key, Devnet, DevnetConfig};
-use gpunet_ledger::{Order, OrderStatus};
+use gpunet_client::jobs::{fetch_outputs, submit_job};
+use gpunet_devnet::{client_key, provider_key};
+use gpunet_ledger::OrderStatus;
 use gpunet_primitives::{
     GpuRequirement, JobSpec, Keypair, Resources, Tx, TxBody, MAX_TX_BYTES, UNIT,
 };
 use gpunet_provider::executor::group_alive;
-use gpunet_provider::journal::{JobRecord, Journal};
-use std::path::{Path, PathBuf};
+use gpunet_provider::journal::Journal;
 use std::time::Duration;
 
-async fn devnet(dir: &Path, providers: usize) -> Devnet {
-    let mut config = DevnetConfig::new(dir.to_path_buf());
-    config.providers = providers;
-    config.block_interval = Duration::from_millis(50);
-    Devnet::start(config).await.expect("devnet starts")
-}
-
-fn examples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
-}
-
-fn job_file(dir: &Path, name: &str, command: &str, timeout_secs: u64) -> JobFile {
-    let path = dir.join(format!("{name}.toml"));
-    let command = toml_command(command);
-    std::fs::write(
-        &path,
-        format!("name = \"{name}\"\ncommand = {command}\ntimeout_secs = {timeout_secs}\n[price]\nmax_per_hour = \"50\"\n"),
-    )
-    .unwrap();
-    JobFile::load(&path).unwrap()
-}
-
-/// A TOML array of strings for `sh -c <script>` (or a bare program when it starts with '/').
-fn toml_command(command: &str) -> String {
-    if command.starts_with('/') {
-        format!("[{command:?}]")
-    } else {
-        format!("[\"sh\", \"-c\", {command:?}]")
-    }
-}
-
-async fn wait_final(node: &NodeClient, id: u64) -> Order {
-    wait_for_order(
-        node,
-        id,
-        Duration::from_secs(60),
-        |o| is_final(o.status),
-        |_| {},
-    )
-    .await
-    .unwrap()
-}
-
-async fn wait_running_with_pgid(node: &NodeClient, journal_dir: &Path, id: u64) -> i32 {
-    wait_for_order(
-        node,
-        id,
-        Duration::from_secs(30),
-        |o| o.status == OrderStatus::Running,
-        |_| {},
-    )
-    .await
-    .unwrap();
-    for _ in 0..200 {
-        if let Ok(records) = Journal::open(journal_dir).unwrap().all() {
-            if let Some(JobRecord::Started {
-                pgid: Some(pgid), ..
-            }) = records.into_iter().find(|r| r.order() == id)
-            {
-                return pgid;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("order {id} never started on the provider");
-}
-
-async fn balance(node: &NodeClient, key: &Keypair) -> u128 {
-    node.account(&key.address()).await.unwrap().account.balance
-}
+mod common;
+use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn successful_job_is_verified_paid_burned_and_refunded() {
@@ -277,6 +207,7 @@ fn spec(gpus: u32, timeout_secs: u64) -> JobSpec {
         inputs: vec![],
         timeout_secs,
         region: None,
+        network: false,
     }
 }
 

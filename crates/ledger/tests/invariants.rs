@@ -154,6 +154,7 @@ fn body(op: &Op, keys: &[Keypair]) -> Option<(usize, TxBody)> {
         inputs: vec![],
         timeout_secs: timeout,
         region: None,
+        network: false,
     };
     Some(match op.clone() {
         Op::Transfer { from, to, amount } => (

@@ -115,6 +115,7 @@ fn job(timeout_secs: u64, gpus: u32) -> JobSpec {
         inputs: vec![],
         timeout_secs,
         region: None,
+        network: false,
     }
 }
 

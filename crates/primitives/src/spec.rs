@@ -82,4 +82,6 @@ pub struct JobSpec {
     pub timeout_secs: u64,
     /// Required region, if any.
     pub region: Option<String>,
+    /// Whether the job needs network access (containers have none otherwise).
+    pub network: bool,
 }

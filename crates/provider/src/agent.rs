@@ -1,12 +1,12 @@
 //! The agent loop: register, recover, follow leases, run jobs, report results.
 
-use crate::executor::{group_alive, kill_group, ExecError, Executor, JobRun};
+use crate::executor::{ExecOutcome, Executor, JobRun, Limits};
 use crate::hardware::Hardware;
 use crate::journal::{JobRecord, Journal};
 use gpunet_client::manifest::Manifest;
 use gpunet_client::{ClientError, NodeClient, StreamItem, Wallet};
 use gpunet_ledger::{required_stake, Account, Event, Order, OrderStatus, Params};
-use gpunet_primitives::{Amount, JobOutcome, Keypair, MachineId, OrderId, TxBody};
+use gpunet_primitives::{Amount, Hash, JobOutcome, Keypair, MachineId, OrderId, TxBody};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -44,6 +44,8 @@ struct Inner {
     machine: MachineId,
     hardware: Hardware,
     running: Mutex<BTreeSet<OrderId>>,
+    /// UUIDs of the offered GPUs no running job holds.
+    free_gpus: Mutex<Vec<String>>,
 }
 
 fn log(agent: &Inner, msg: &str) {
@@ -114,6 +116,7 @@ impl Agent {
             }
         };
         let journal = Journal::open(&config.data_dir.join("journal"))?;
+        let free_gpus = Mutex::new(hardware.offered_gpus().map(|g| g.uuid.clone()).collect());
         Ok(Agent {
             inner: Arc::new(Inner {
                 wallet,
@@ -123,6 +126,7 @@ impl Agent {
                 machine,
                 hardware,
                 running: Mutex::new(BTreeSet::new()),
+                free_gpus,
             }),
         })
     }
@@ -133,6 +137,12 @@ impl Agent {
 
     pub fn hardware(&self) -> &Hardware {
         &self.inner.hardware
+    }
+
+    /// The name of this agent's run of `order` (its container and volume with
+    /// the Docker executor).
+    pub fn run_name(&self, order: OrderId) -> String {
+        self.inner.run_name(order)
     }
 
     /// Recovers jobs from the journal, then serves leases until the task is dropped.
@@ -188,6 +198,62 @@ impl Agent {
     }
 }
 
+/// Smallest memory limit a job gets, whatever it asks.
+const MIN_MEMORY_MB: u64 = 16;
+
+/// GPUs held by one running job; they return to the pool when it is dropped.
+struct GpuLease<'a> {
+    pool: &'a Mutex<Vec<String>>,
+    uuids: Vec<String>,
+}
+
+impl<'a> GpuLease<'a> {
+    fn take(pool: &'a Mutex<Vec<String>>, count: u32) -> Result<GpuLease<'a>, String> {
+        let mut free = pool.lock().expect("gpu pool");
+        let count = count as usize;
+        if free.len() < count {
+            return Err(format!(
+                "{count} GPUs leased but only {} are free on this machine",
+                free.len()
+            ));
+        }
+        let keep = free.len() - count;
+        let uuids = free.split_off(keep);
+        Ok(GpuLease { pool, uuids })
+    }
+}
+
+impl Drop for GpuLease<'_> {
+    fn drop(&mut self) {
+        let mut free = self.pool.lock().expect("gpu pool");
+        free.append(&mut self.uuids);
+        free.sort();
+    }
+}
+
+/// Tells the job's owner, in its stderr log, why the job was cut short.
+fn note_abnormal_end(run: &JobRun, outcome: &ExecOutcome) -> std::io::Result<()> {
+    use std::io::Write;
+    let note = if outcome.timed_out {
+        format!(
+            "gpunet: the job was stopped at its timeout of {} s\n",
+            run.timeout.as_secs()
+        )
+    } else if outcome.oom_killed {
+        format!(
+            "gpunet: the job was killed for exceeding its memory limit of {} MiB\n",
+            run.limits.memory_mb
+        )
+    } else {
+        return Ok(());
+    };
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&run.stderr)?
+        .write_all(note.as_bytes())
+}
+
 /// Bonds what `account` lacks of the stake its machines require.
 async fn top_up_stake(
     wallet: &Wallet,
@@ -207,6 +273,17 @@ async fn top_up_stake(
 }
 
 impl Inner {
+    /// Unique per agent (provider address and data directory) and order, and
+    /// stable across restarts, so a restarted agent finds what a run left behind
+    /// and agents sharing a Docker engine never collide.
+    fn run_name(&self, order: OrderId) -> String {
+        let dir = std::fs::canonicalize(&self.config.data_dir)
+            .unwrap_or_else(|_| self.config.data_dir.clone());
+        let instance = blake3::hash(dir.as_os_str().as_encoded_bytes()).to_hex();
+        let provider = self.wallet.address().to_string();
+        format!("gpunet-{}-{}-order-{order}", &provider[..8], &instance[..8])
+    }
+
     /// Restores the required stake after a slash; without it the machine gets no work.
     async fn ensure_stake(&self) -> Result<(), ClientError> {
         let node = self.wallet.node();
@@ -220,9 +297,14 @@ impl Inner {
         for record in self.journal.all()? {
             let order = record.order();
             let outcome = match record {
-                JobRecord::Started { pgid, .. } => {
-                    if let Some(pgid) = pgid.filter(|p| group_alive(*p)) {
-                        kill_group(pgid);
+                JobRecord::Started { handle, .. } => {
+                    if let Some(handle) = handle {
+                        if let Err(e) = self.executor.cleanup(&handle).await {
+                            log(
+                                self,
+                                &format!("cannot clean up order {order} ({handle}): {e}"),
+                            );
+                        }
                     }
                     log(
                         self,
@@ -283,7 +365,7 @@ impl Inner {
         }
         self.journal.write(&JobRecord::Started {
             order: id,
-            pgid: None,
+            handle: None,
         })?;
         log(self, &format!("running order {id} ({})", order.spec.name));
         let outcome = match self.execute(&order).await {
@@ -304,64 +386,86 @@ impl Inner {
     }
 
     /// Fetches inputs, runs the job, uploads logs and outputs. An `Err` is a
-    /// failure on the provider's side, reported as such.
+    /// failure, reported as such.
     async fn execute(&self, order: &Order) -> Result<JobOutcome, String> {
         let node = self.wallet.node();
         let job_dir = self.config.data_dir.join("jobs").join(order.id.to_string());
-        let work_dir = job_dir.join("work");
-        let (inputs, outputs, logs) = (
-            work_dir.join("inputs"),
-            work_dir.join("outputs"),
-            job_dir.join("logs"),
-        );
-        for dir in [&inputs, &outputs, &logs] {
+        let logs = job_dir.join("logs");
+        let run = JobRun {
+            name: self.run_name(order.id),
+            image: order.spec.image.clone(),
+            command: order.spec.command.clone(),
+            env: order
+                .spec
+                .env
+                .iter()
+                .cloned()
+                .chain([("GPUNET_ORDER_ID".to_string(), order.id.to_string())])
+                .collect(),
+            inputs: job_dir.join("inputs"),
+            outputs: job_dir.join("outputs"),
+            scratch: job_dir.join("work"),
+            stdout: logs.join("stdout.log"),
+            stderr: logs.join("stderr.log"),
+            timeout: Duration::from_secs(order.spec.timeout_secs),
+            limits: Limits {
+                cpu_cores: order.spec.resources.cpu_cores,
+                // The engine refuses limits under 6 MiB.
+                memory_mb: order.spec.resources.memory_mb.max(MIN_MEMORY_MB),
+            },
+            network: order.spec.network,
+            gpus: Vec::new(),
+        };
+        for dir in [&run.inputs, &run.outputs, &run.scratch, &logs] {
             std::fs::create_dir_all(dir)
                 .map_err(|e| format!("cannot prepare {}: {e}", dir.display()))?;
         }
         for input in &order.spec.inputs {
-            node.download_blob(&input.hash, &inputs.join(&input.path))
+            node.download_blob(&input.hash, &run.inputs.join(&input.path))
                 .await
                 .map_err(|e| format!("cannot fetch input {}: {e}", input.path))?;
         }
-        let mut env = order.spec.env.clone();
-        env.push(("GPUNET_INPUT_DIR".into(), inputs.display().to_string()));
-        env.push(("GPUNET_OUTPUT_DIR".into(), outputs.display().to_string()));
-        env.push(("GPUNET_ORDER_ID".into(), order.id.to_string()));
+        let gpus = GpuLease::take(&self.free_gpus, order.spec.resources.gpu.count)?;
         let run = JobRun {
-            command: order.spec.command.clone(),
-            env,
-            work_dir: work_dir.clone(),
-            stdout: logs.join("stdout.log"),
-            stderr: logs.join("stderr.log"),
-            timeout: Duration::from_secs(order.spec.timeout_secs),
+            gpus: gpus.uuids.clone(),
+            ..run
         };
         let journal = self.journal.clone();
         let id = order.id;
-        let started = Box::new(move |pgid: i32| {
+        let started = Box::new(move |handle: String| {
             let _ = journal.write(&JobRecord::Started {
                 order: id,
-                pgid: Some(pgid),
+                handle: Some(handle),
             });
         });
-        let result = self
-            .executor
-            .run(&run, started)
-            .await
-            .map_err(|e| match e {
-                ExecError::Spawn { .. } => format!("job could not start: {e}"),
-                ExecError::Io(_) => format!("executor failed: {e}"),
-            })?;
+        let result = self.executor.run(&run, started).await;
+        drop(gpus);
+        let result = result.map_err(|e| {
+            if e.is_job_error() {
+                format!("job could not start: {e}")
+            } else {
+                format!("executor failed: {e}")
+            }
+        })?;
+        note_abnormal_end(&run, &result).map_err(|e| format!("cannot write the job's log: {e}"))?;
+        let outputs = &run.outputs;
         let mut manifest = Manifest::default();
-        let mut collect = || -> std::io::Result<Vec<PathBuf>> {
-            manifest.add_file("logs/stdout.log", &run.stdout)?;
-            manifest.add_file("logs/stderr.log", &run.stderr)?;
-            let mut files = vec![run.stdout.clone(), run.stderr.clone()];
-            files.extend(manifest.add_dir(&outputs, "outputs/")?);
+        let mut collect = || -> std::io::Result<Vec<(PathBuf, Hash)>> {
+            let mut files = vec![
+                (
+                    run.stdout.clone(),
+                    manifest.add_file("logs/stdout.log", &run.stdout)?,
+                ),
+                (
+                    run.stderr.clone(),
+                    manifest.add_file("logs/stderr.log", &run.stderr)?,
+                ),
+            ];
+            files.extend(manifest.add_dir(outputs, "outputs/")?);
             Ok(files)
         };
         let files = collect().map_err(|e| format!("cannot collect outputs: {e}"))?;
-        for path in files {
-            let (hash, _) = gpunet_client::manifest::hash_file(&path).map_err(|e| e.to_string())?;
+        for (path, hash) in files {
             node.put_blob_file(&path, hash)
                 .await
                 .map_err(|e| format!("cannot upload {}: {e}", path.display()))?;

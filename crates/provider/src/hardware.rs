@@ -81,10 +81,19 @@ pub fn detect(work_dir: &Path) -> Hardware {
 }
 
 impl Hardware {
-    /// The machine spec to register. GPUs of the most common model are offered.
+    /// The GPUs offered: those of the first GPU's model (a machine's offered
+    /// GPUs are all of one model).
+    pub fn offered_gpus(&self) -> impl Iterator<Item = &GpuInfo> {
+        let model = self.gpus.first().map(|g| g.name.clone());
+        self.gpus
+            .iter()
+            .filter(move |g| Some(&g.name) == model.as_ref())
+    }
+
+    /// The machine spec to register.
     pub fn machine_spec(&self, region: &str, executor: &str) -> MachineSpec {
         let gpu = self.gpus.first().map(|first| {
-            let same: Vec<&GpuInfo> = self.gpus.iter().filter(|g| g.name == first.name).collect();
+            let same: Vec<&GpuInfo> = self.offered_gpus().collect();
             GpuSpec {
                 vendor: "nvidia".into(),
                 model: first.name.clone(),

@@ -10,8 +10,12 @@ use std::path::{Path, PathBuf};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "phase", rename_all = "snake_case")]
 pub enum JobRecord {
-    /// The job was accepted; `pgid` is its process group once running.
-    Started { order: OrderId, pgid: Option<i32> },
+    /// The job was accepted; `handle` is what the executor needs to clean up
+    /// after it (a process group, a container name) once it exists.
+    Started {
+        order: OrderId,
+        handle: Option<String>,
+    },
     /// The job ended and its outputs are uploaded; the report is pending.
     Finished { order: OrderId, outcome: JobOutcome },
 }
@@ -88,12 +92,12 @@ mod tests {
         let j = Journal::open(dir.path()).unwrap();
         j.write(&JobRecord::Started {
             order: 7,
-            pgid: Some(42),
+            handle: Some("42".into()),
         })
         .unwrap();
         j.write(&JobRecord::Started {
             order: 3,
-            pgid: None,
+            handle: None,
         })
         .unwrap();
         let j = Journal::open(dir.path()).unwrap();

@@ -11,5 +11,6 @@ mod agent;
 pub mod executor;
 pub mod hardware;
 pub mod journal;
+pub mod testing;
 
 pub use agent::{Agent, AgentConfig, AgentError};

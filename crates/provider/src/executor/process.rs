@@ -1,61 +1,13 @@
-//! Executors run one job in its working directory with a hard time limit.
-//!
-//! The process executor (this module) runs the command as a local process in
-//! its own process group, with a clean environment; the Docker executor plugs in
-//! behind the same [`Executor`] trait.
+//! The process executor: a local process in its own process group with a clean
+//! environment and a hard timeout. Not a sandbox; for machines without Docker.
 
-use std::future::Future;
-use std::path::{Path, PathBuf};
-use std::pin::Pin;
+use super::{
+    ExecError, ExecFuture, ExecOutcome, Executor, JobRun, Started, INPUT_DIR_VAR, OUTPUT_DIR_VAR,
+    TIMEOUT_EXIT_CODE,
+};
+use std::path::Path;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
-
-/// Everything an executor needs to run one job.
-pub struct JobRun {
-    pub command: Vec<String>,
-    pub env: Vec<(String, String)>,
-    /// Holds `inputs/` (read by the job) and `outputs/` (written by it).
-    pub work_dir: PathBuf,
-    pub stdout: PathBuf,
-    pub stderr: PathBuf,
-    pub timeout: Duration,
-}
-
-/// How a job ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ExecOutcome {
-    pub exit_code: i32,
-    pub timed_out: bool,
-    pub duration_ms: u64,
-}
-
-/// Exit code reported for a job killed at its timeout (as `timeout(1)` does).
-pub const TIMEOUT_EXIT_CODE: i32 = 124;
-
-#[derive(Debug, thiserror::Error)]
-pub enum ExecError {
-    #[error("cannot start {program:?}: {source}")]
-    Spawn {
-        program: String,
-        source: std::io::Error,
-    },
-    #[error("executor I/O: {0}")]
-    Io(#[from] std::io::Error),
-}
-
-pub type ExecFuture<'a> = Pin<Box<dyn Future<Output = Result<ExecOutcome, ExecError>> + Send + 'a>>;
-
-pub trait Executor: Send + Sync {
-    /// Name reported in the machine's registration ("process", "docker").
-    fn name(&self) -> &'static str;
-    /// Runs `job`. `started` is called with the process group id once the job runs,
-    /// so the agent can journal it and clean it up after a crash.
-    fn run<'a>(
-        &'a self,
-        job: &'a JobRun,
-        started: Box<dyn FnOnce(i32) + Send + 'a>,
-    ) -> ExecFuture<'a>;
-}
+use std::time::Instant;
 
 /// Runs jobs as local processes.
 pub struct ProcessExecutor;
@@ -99,20 +51,20 @@ impl Executor for ProcessExecutor {
         "process"
     }
 
-    fn run<'a>(
-        &'a self,
-        job: &'a JobRun,
-        started: Box<dyn FnOnce(i32) + Send + 'a>,
-    ) -> ExecFuture<'a> {
+    fn run<'a>(&'a self, job: &'a JobRun, started: Started<'a>) -> ExecFuture<'a, ExecOutcome> {
         Box::pin(async move {
             let program = job.command.first().cloned().unwrap_or_default();
             let mut cmd = tokio::process::Command::new(&program);
             cmd.args(&job.command[1..])
-                .current_dir(&job.work_dir)
+                .current_dir(&job.scratch)
                 .env_clear()
                 .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-                .env("HOME", &job.work_dir)
+                .env("HOME", &job.scratch)
                 .envs(job.env.iter().map(|(k, v)| (k, v)))
+                .env(INPUT_DIR_VAR, &job.inputs)
+                .env(OUTPUT_DIR_VAR, &job.outputs)
+                // The job sees exactly the GPUs of its lease (none: an empty list).
+                .env("CUDA_VISIBLE_DEVICES", job.gpus.join(","))
                 .stdin(Stdio::null())
                 .stdout(open_log(&job.stdout)?)
                 .stderr(open_log(&job.stderr)?)
@@ -123,7 +75,7 @@ impl Executor for ProcessExecutor {
                 .spawn()
                 .map_err(|source| ExecError::Spawn { program, source })?;
             let pgid = child.id().map_or(0, |p| p as i32);
-            started(pgid);
+            started(pgid.to_string());
             let (status, timed_out) = match tokio::time::timeout(job.timeout, child.wait()).await {
                 Ok(status) => (status?, false),
                 Err(_) => {
@@ -144,8 +96,18 @@ impl Executor for ProcessExecutor {
             Ok(ExecOutcome {
                 exit_code,
                 timed_out,
+                oom_killed: false,
                 duration_ms: begin.elapsed().as_millis() as u64,
             })
+        })
+    }
+
+    fn cleanup<'a>(&'a self, handle: &'a str) -> ExecFuture<'a, ()> {
+        Box::pin(async move {
+            if let Some(pgid) = handle.parse::<i32>().ok().filter(|p| group_alive(*p)) {
+                kill_group(pgid);
+            }
+            Ok(())
         })
     }
 }
@@ -153,24 +115,15 @@ impl Executor for ProcessExecutor {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn job(dir: &Path, script: &str, timeout_ms: u64) -> JobRun {
-        JobRun {
-            command: vec!["sh".into(), "-c".into(), script.into()],
-            env: vec![("GREETING".into(), "hi".into())],
-            work_dir: dir.to_path_buf(),
-            stdout: dir.join("stdout.log"),
-            stderr: dir.join("stderr.log"),
-            timeout: Duration::from_millis(timeout_ms),
-        }
-    }
+    use crate::executor::test_job as job;
+    use std::time::Duration;
 
     #[tokio::test]
     async fn runs_in_its_directory_with_its_env_and_captures_logs() {
         let dir = tempfile::tempdir().unwrap();
         let j = job(
             dir.path(),
-            "echo $GREETING; echo oops >&2; pwd > where; exit 3",
+            "echo $GREETING; echo oops >&2; pwd > where; echo $CUDA_VISIBLE_DEVICES > gpus; exit 3",
             10_000,
         );
         let out = ProcessExecutor.run(&j, Box::new(|_| {})).await.unwrap();
@@ -183,22 +136,25 @@ mod tests {
             std::fs::read_to_string(dir.path().join("stderr.log")).unwrap(),
             "oops\n"
         );
-        let pwd = std::fs::read_to_string(dir.path().join("where")).unwrap();
+        let pwd = std::fs::read_to_string(j.scratch.join("where")).unwrap();
         assert_eq!(
             std::fs::canonicalize(pwd.trim()).unwrap(),
-            std::fs::canonicalize(dir.path()).unwrap()
+            std::fs::canonicalize(&j.scratch).unwrap()
         );
+        let gpus = std::fs::read_to_string(j.scratch.join("gpus")).unwrap();
+        assert_eq!(gpus, "\n", "a job without GPUs sees none");
     }
 
     #[tokio::test]
     async fn kills_the_whole_group_at_the_timeout() {
         let dir = tempfile::tempdir().unwrap();
         let j = job(dir.path(), "sleep 30 & sleep 30", 300);
-        let mut pgid = 0;
+        let mut handle = String::new();
         let out = ProcessExecutor
-            .run(&j, Box::new(|p| pgid = p))
+            .run(&j, Box::new(|h| handle = h))
             .await
             .unwrap();
+        let pgid: i32 = handle.parse().unwrap();
         assert!(out.timed_out);
         assert_eq!(out.exit_code, TIMEOUT_EXIT_CODE);
         assert!(out.duration_ms < 10_000);

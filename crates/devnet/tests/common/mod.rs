@@ -1,0 +1,115 @@
+//! Helpers shared by the end-to-end tests.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use gpunet_client::jobfile::JobFile;
+use gpunet_client::jobs::{is_final, wait_for_order};
+use gpunet_client::NodeClient;
+use gpunet_devnet::{Devnet, DevnetConfig};
+use gpunet_ledger::{Order, OrderStatus};
+use gpunet_primitives::Keypair;
+use gpunet_provider::journal::{JobRecord, Journal};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub fn config(dir: &Path, providers: usize) -> DevnetConfig {
+    let mut config = DevnetConfig::new(dir.to_path_buf());
+    config.providers = providers;
+    config.block_interval = Duration::from_millis(50);
+    config
+}
+
+pub async fn devnet(dir: &Path, providers: usize) -> Devnet {
+    Devnet::start(config(dir, providers))
+        .await
+        .expect("devnet starts")
+}
+
+pub fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+pub fn job_file(dir: &Path, name: &str, command: &str, timeout_secs: u64) -> JobFile {
+    let path = dir.join(format!("{name}.toml"));
+    let command = toml_command(command);
+    std::fs::write(
+        &path,
+        format!("name = \"{name}\"\ncommand = {command}\ntimeout_secs = {timeout_secs}\n[price]\nmax_per_hour = \"50\"\n"),
+    )
+    .unwrap();
+    JobFile::load(&path).unwrap()
+}
+
+/// A TOML array of strings for `sh -c <script>` (or a bare program when it starts with '/').
+pub fn toml_command(command: &str) -> String {
+    if command.starts_with('/') {
+        format!("[{command:?}]")
+    } else {
+        format!("[\"sh\", \"-c\", {command:?}]")
+    }
+}
+
+pub async fn wait_final(node: &NodeClient, id: u64) -> Order {
+    wait_for_order(
+        node,
+        id,
+        Duration::from_secs(60),
+        |o| is_final(o.status),
+        |_| {},
+    )
+    .await
+    .unwrap()
+}
+
+/// Waits until order `id` runs on the provider and returns the executor's handle
+/// for it from the provider's journal.
+pub async fn wait_started(node: &NodeClient, journal_dir: &Path, id: u64) -> String {
+    wait_for_order(
+        node,
+        id,
+        Duration::from_secs(30),
+        |o| o.status == OrderStatus::Running,
+        |_| {},
+    )
+    .await
+    .unwrap();
+    for _ in 0..200 {
+        if let Ok(records) = Journal::open(journal_dir).unwrap().all() {
+            if let Some(JobRecord::Started {
+                handle: Some(handle),
+                ..
+            }) = records.into_iter().find(|r| r.order() == id)
+            {
+                return handle;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("order {id} never started on the provider");
+}
+
+pub async fn wait_running_with_pgid(node: &NodeClient, journal_dir: &Path, id: u64) -> i32 {
+    let handle = wait_started(node, journal_dir, id).await;
+    handle
+        .parse()
+        .expect("the process executor's handle is a process group id")
+}
+
+/// Waits until the provider's journal is empty (every job reported).
+pub async fn wait_journal_empty(journal_dir: &Path) {
+    for _ in 0..200 {
+        if Journal::open(journal_dir)
+            .unwrap()
+            .all()
+            .unwrap()
+            .is_empty()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the provider never reported its journaled jobs");
+}
+
+pub async fn balance(node: &NodeClient, key: &Keypair) -> u128 {
+    node.account(&key.address()).await.unwrap().account.balance
+}

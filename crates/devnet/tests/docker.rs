@@ -1,0 +1,150 @@
+//! End-to-end with the Docker executor: jobs run in containers of the locally
+//! built busybox image, their outputs stream to the client and are verified.
+//! Without a Docker engine these tests skip, except under `CI=true`.
+
+use gpunet_client::jobfile::JobFile;
+use gpunet_client::jobs::{fetch_outputs, submit_job};
+use gpunet_devnet::{provider_key, Devnet};
+use gpunet_ledger::OrderStatus;
+use gpunet_primitives::JobOutcome;
+use gpunet_provider::executor::{DockerConfig, ExecutorKind, BUSYBOX_IMAGE};
+use gpunet_provider::testing::docker_or_skip;
+use std::path::Path;
+use std::time::Duration;
+
+mod common;
+use common::*;
+
+async fn docker_devnet(dir: &Path) -> Option<Devnet> {
+    docker_or_skip(DockerConfig::default()).await?;
+    let mut config = config(dir, 1);
+    config.executor = ExecutorKind::Docker;
+    Some(Devnet::start(config).await.expect("devnet starts"))
+}
+
+fn container_job(dir: &Path, name: &str, script: &str, timeout_secs: u64) -> JobFile {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "name = \"{name}\"\nimage = \"{BUSYBOX_IMAGE}\"\ncommand = [\"sh\", \"-c\", {script:?}]\n\
+             timeout_secs = {timeout_secs}\n[resources]\nmemory_mb = 64\n[price]\nmax_per_hour = \"50\"\n"
+        ),
+    )
+    .unwrap();
+    JobFile::load(&path).unwrap()
+}
+
+/// Exists, as a container or a volume, according to the engine.
+fn docker_has(kind: &str, name: &str) -> bool {
+    std::process::Command::new("docker")
+        .args([kind, "inspect", name])
+        .output()
+        .expect("docker CLI")
+        .status
+        .success()
+}
+
+/// Peak resident memory of this test process (node, agent and client together).
+fn peak_rss_mb() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kb / 1024
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_200_mb_container_output_streams_to_the_client_verified_and_paid() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(net) = docker_devnet(dir.path()).await else {
+        return;
+    };
+    let node = net.client();
+    let provider_before = balance(&node, &provider_key(0)).await;
+    let rss_before = peak_rss_mb();
+
+    let script = "dd if=/dev/urandom of=$GPUNET_OUTPUT_DIR/big.bin bs=1M count=200 2>/dev/null; \
+                  echo done in $(pwd)";
+    let job = container_job(dir.path(), "big", script, 300);
+    let id = submit_job(&net.client_wallet(), &job).await.unwrap();
+    let order = wait_final(&node, id).await;
+    assert_eq!(order.status, OrderStatus::Settled, "{order:?}");
+    let JobOutcome::Completed {
+        exit_code,
+        output_bytes,
+        ..
+    } = order.report.clone().unwrap().outcome
+    else {
+        panic!("{order:?}")
+    };
+    assert_eq!(exit_code, 0);
+    assert!(output_bytes >= 200 << 20);
+
+    let out = dir.path().join("out");
+    let manifest = fetch_outputs(&node, &order, &out).await.unwrap();
+    assert_eq!(manifest.get("outputs/big.bin").unwrap().size, 200 << 20);
+    assert_eq!(
+        std::fs::metadata(out.join("outputs/big.bin"))
+            .unwrap()
+            .len(),
+        200 << 20
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("logs/stdout.log")).unwrap(),
+        "done in /gpunet/work\n"
+    );
+    assert!(balance(&node, &provider_key(0)).await > provider_before);
+    // Hashing, upload, storage and download all stream: 200 MB never sit in memory.
+    let grown = peak_rss_mb().saturating_sub(rss_before);
+    assert!(grown < 100, "peak memory grew by {grown} MiB");
+    let container = net.provider(0).unwrap().run_name(id);
+    assert!(
+        !docker_has("container", &container),
+        "container left behind"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_crash_leaves_no_container_behind_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(mut net) = docker_devnet(dir.path()).await else {
+        return;
+    };
+    let node = net.client();
+    let journal = net.provider_dir(0).join("journal");
+
+    let job = container_job(dir.path(), "long", "sleep 120", 300);
+    let id = submit_job(&net.client_wallet(), &job).await.unwrap();
+    let container = wait_started(&node, &journal, id).await;
+    assert_eq!(container, net.provider(0).unwrap().run_name(id));
+    for _ in 0..200 {
+        if docker_has("container", &container) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    net.kill_provider(0);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        docker_has("container", &container),
+        "a crashed agent leaves its container running"
+    );
+
+    net.start_provider(0).await.unwrap();
+    let order = wait_final(&node, id).await;
+    assert_eq!(order.status, OrderStatus::Failed, "{order:?}");
+    wait_journal_empty(&journal).await;
+    assert!(
+        !docker_has("container", &container),
+        "container left behind"
+    );
+    assert!(!docker_has("volume", &container), "volume left behind");
+
+    // The restarted agent keeps serving containers.
+    let job = container_job(dir.path(), "after", "echo ok > $GPUNET_OUTPUT_DIR/ok", 60);
+    let id = submit_job(&net.client_wallet(), &job).await.unwrap();
+    assert_eq!(wait_final(&node, id).await.status, OrderStatus::Settled);
+}

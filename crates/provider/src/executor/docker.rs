@@ -1,0 +1,554 @@
+//! The Docker executor: each job in its own container through the Docker Engine
+//! API (bollard).
+//!
+//! The sandbox of a run:
+//! - the image's root filesystem read-only; `/gpunet/work` (the working
+//!   directory) is a fresh volume and `/tmp` a tmpfs, both private to the run;
+//! - `/gpunet/inputs` bound read-only, `/gpunet/outputs` bound writable; no
+//!   other host path is mounted;
+//! - no network unless the job asks for it;
+//! - memory (no swap), CPU and PID limits; all capabilities dropped and
+//!   `no-new-privileges`;
+//! - exactly the lease's GPUs, by NVIDIA device request.
+//!
+//! Logs are attached before the container starts and streamed to the run's log
+//! files (the engine keeps no copy: log driver `none`). Container and volume
+//! are named after the run, so [`Executor::cleanup`] finds them after a crash.
+
+use super::{
+    ExecError, ExecFuture, ExecOutcome, Executor, JobRun, Started, INPUT_DIR_VAR, OUTPUT_DIR_VAR,
+    TIMEOUT_EXIT_CODE,
+};
+use bollard::errors::Error as DockerError;
+use bollard::models::{
+    ContainerCreateBody, DeviceRequest, HostConfig, HostConfigLogConfig, Mount, MountType,
+    VolumeCreateRequest,
+};
+use bollard::query_parameters::{
+    AttachContainerOptions, CreateContainerOptions, CreateImageOptions, KillContainerOptions,
+    RemoveContainerOptions, RemoveVolumeOptions, WaitContainerOptions,
+};
+use bollard::Docker;
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Instant;
+use tokio::io::AsyncWriteExt;
+
+/// The image `scripts/busybox-image.sh` builds from Debian's busybox-static;
+/// tests and the devnet run jobs in it.
+pub const BUSYBOX_IMAGE: &str = "gpunet/busybox:latest";
+
+const INPUTS_MOUNT: &str = "/gpunet/inputs";
+const OUTPUTS_MOUNT: &str = "/gpunet/outputs";
+const WORK_MOUNT: &str = "/gpunet/work";
+const RUN_LABEL: &str = "org.gpunet.run";
+
+/// Limits every container gets, whatever the job asks.
+#[derive(Clone, Debug)]
+pub struct DockerConfig {
+    /// Most processes (and threads) a job may have at once.
+    pub pids_limit: i64,
+}
+
+impl Default for DockerConfig {
+    fn default() -> Self {
+        DockerConfig { pids_limit: 1024 }
+    }
+}
+
+pub struct DockerExecutor {
+    docker: Docker,
+    config: DockerConfig,
+}
+
+fn engine(e: DockerError) -> ExecError {
+    ExecError::Docker(e.to_string())
+}
+
+fn is_not_found(e: &DockerError) -> bool {
+    matches!(
+        e,
+        DockerError::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
+}
+
+impl DockerExecutor {
+    /// Connects to the local engine (`DOCKER_HOST` or the default socket) and
+    /// agrees on an API version with it.
+    pub async fn connect(config: DockerConfig) -> Result<DockerExecutor, ExecError> {
+        let docker = Docker::connect_with_local_defaults()
+            .map_err(engine)?
+            .negotiate_version()
+            .await
+            .map_err(|e| ExecError::Docker(format!("cannot reach the engine: {e}")))?;
+        docker
+            .ping()
+            .await
+            .map_err(|e| ExecError::Docker(format!("cannot reach the engine: {e}")))?;
+        Ok(DockerExecutor { docker, config })
+    }
+
+    /// Makes `image` available locally, pulling it if the engine lacks it.
+    async fn ensure_image(&self, image: &str) -> Result<(), ExecError> {
+        match self.docker.inspect_image(image).await {
+            Ok(_) => return Ok(()),
+            Err(e) if !is_not_found(&e) => return Err(engine(e)),
+            Err(_) => {}
+        }
+        let options = CreateImageOptions {
+            from_image: Some(image.to_string()),
+            ..Default::default()
+        };
+        let mut pull = self.docker.create_image(Some(options), None, None);
+        while let Some(progress) = pull.next().await {
+            progress.map_err(|e| ExecError::Image {
+                image: image.to_string(),
+                reason: e.to_string(),
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// The container a run gets: its sandbox, limits, mounts and GPUs.
+fn container_body(job: &JobRun, config: &DockerConfig) -> ContainerCreateBody {
+    let mib = |mb: u64| i64::try_from(mb.saturating_mul(1 << 20)).unwrap_or(i64::MAX);
+    let bind = |source: &Path, target: &str, read_only: bool| Mount {
+        typ: Some(MountType::BIND),
+        source: Some(source.display().to_string()),
+        target: Some(target.to_string()),
+        read_only: Some(read_only),
+        ..Default::default()
+    };
+    let mounts = vec![
+        bind(&job.inputs, INPUTS_MOUNT, true),
+        bind(&job.outputs, OUTPUTS_MOUNT, false),
+        Mount {
+            typ: Some(MountType::VOLUME),
+            source: Some(job.name.clone()),
+            target: Some(WORK_MOUNT.to_string()),
+            read_only: Some(false),
+            ..Default::default()
+        },
+    ];
+    let device_requests = (!job.gpus.is_empty()).then(|| {
+        vec![DeviceRequest {
+            driver: Some("nvidia".into()),
+            device_ids: Some(job.gpus.clone()),
+            capabilities: Some(vec![vec!["gpu".into()]]),
+            ..Default::default()
+        }]
+    });
+    let mut env: Vec<String> = job.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    env.push(format!("{INPUT_DIR_VAR}={INPUTS_MOUNT}"));
+    env.push(format!("{OUTPUT_DIR_VAR}={OUTPUTS_MOUNT}"));
+    ContainerCreateBody {
+        image: Some(job.image.clone()),
+        cmd: (!job.command.is_empty()).then(|| job.command.clone()),
+        env: Some(env),
+        working_dir: Some(WORK_MOUNT.to_string()),
+        labels: Some(HashMap::from([(RUN_LABEL.to_string(), job.name.clone())])),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        network_disabled: Some(!job.network),
+        host_config: Some(HostConfig {
+            memory: Some(mib(job.limits.memory_mb)),
+            memory_swap: Some(mib(job.limits.memory_mb)),
+            nano_cpus: Some(i64::from(job.limits.cpu_cores.max(1)) * 1_000_000_000),
+            pids_limit: Some(config.pids_limit),
+            readonly_rootfs: Some(true),
+            network_mode: Some(if job.network { "bridge" } else { "none" }.into()),
+            cap_drop: Some(vec!["ALL".into()]),
+            security_opt: Some(vec!["no-new-privileges".into()]),
+            mounts: Some(mounts),
+            tmpfs: Some(HashMap::from([(
+                "/tmp".to_string(),
+                format!("rw,nosuid,nodev,size={}m", job.limits.memory_mb.max(1)),
+            )])),
+            log_config: Some(HostConfigLogConfig {
+                typ: Some("none".into()),
+                config: None,
+            }),
+            device_requests,
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+impl DockerExecutor {
+    /// Creates the run's volume and container, attaches its output and starts it.
+    async fn run_container(&self, job: &JobRun) -> Result<ExecOutcome, ExecError> {
+        self.ensure_image(&job.image).await?;
+        // The job may run as any user of its image.
+        std::fs::set_permissions(
+            &job.outputs,
+            std::os::unix::fs::PermissionsExt::from_mode(0o777),
+        )?;
+        self.docker
+            .create_volume(VolumeCreateRequest {
+                name: Some(job.name.clone()),
+                labels: Some(HashMap::from([(RUN_LABEL.to_string(), job.name.clone())])),
+                ..Default::default()
+            })
+            .await
+            .map_err(engine)?;
+        let options = CreateContainerOptions {
+            name: Some(job.name.clone()),
+            ..Default::default()
+        };
+        self.docker
+            .create_container(Some(options), container_body(job, &self.config))
+            .await
+            .map_err(|e| match e {
+                DockerError::DockerResponseServerError {
+                    status_code: 400, ..
+                } => ExecError::Spawn {
+                    program: job.command.first().cloned().unwrap_or_default(),
+                    source: std::io::Error::other(e.to_string()),
+                },
+                e => engine(e),
+            })?;
+        let attach = AttachContainerOptions {
+            stream: true,
+            stdout: true,
+            stderr: true,
+            ..Default::default()
+        };
+        let output = self
+            .docker
+            .attach_container(&job.name, Some(attach))
+            .await
+            .map_err(engine)?
+            .output;
+        let begin = Instant::now();
+        self.docker
+            .start_container(&job.name, None)
+            .await
+            .map_err(|e| ExecError::Spawn {
+                program: job.command.first().cloned().unwrap_or_default(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+        let copy_logs = copy_output(output, &job.stdout, &job.stderr);
+        let wait = async {
+            let waited = tokio::time::timeout(job.timeout, self.wait(&job.name)).await;
+            let timed_out = waited.is_err();
+            if timed_out {
+                let kill = KillContainerOptions {
+                    signal: "SIGKILL".into(),
+                };
+                match self.docker.kill_container(&job.name, Some(kill)).await {
+                    Err(e) if !is_not_found(&e) => return Err(engine(e)),
+                    _ => self.wait(&job.name).await?,
+                }
+            } else {
+                waited.expect("not timed out")?;
+            }
+            Ok::<bool, ExecError>(timed_out)
+        };
+        let (logs, timed_out) = tokio::join!(copy_logs, wait);
+        let timed_out = timed_out?;
+        logs?;
+        let duration_ms = begin.elapsed().as_millis() as u64;
+        let state = self
+            .docker
+            .inspect_container(&job.name, None)
+            .await
+            .map_err(engine)?
+            .state
+            .unwrap_or_default();
+        let oom_killed = state.oom_killed.unwrap_or(false);
+        let exit_code = if timed_out {
+            TIMEOUT_EXIT_CODE
+        } else {
+            state
+                .exit_code
+                .and_then(|c| i32::try_from(c).ok())
+                .unwrap_or(-1)
+        };
+        Ok(ExecOutcome {
+            exit_code,
+            timed_out,
+            oom_killed: oom_killed && !timed_out,
+            duration_ms,
+        })
+    }
+
+    /// Waits until the container is no longer running.
+    async fn wait(&self, name: &str) -> Result<(), ExecError> {
+        let options = WaitContainerOptions {
+            condition: "not-running".into(),
+        };
+        let mut waiting = self.docker.wait_container(name, Some(options));
+        while let Some(status) = waiting.next().await {
+            match status {
+                // A non-zero exit arrives as this error; the code is read later.
+                Ok(_) | Err(DockerError::DockerContainerWaitError { .. }) => {}
+                Err(e) if is_not_found(&e) => return Ok(()),
+                Err(e) => return Err(engine(e)),
+            }
+        }
+        Ok(())
+    }
+
+    async fn remove(&self, name: &str) -> Result<(), ExecError> {
+        let container = RemoveContainerOptions {
+            force: true,
+            v: true,
+            ..Default::default()
+        };
+        match self.docker.remove_container(name, Some(container)).await {
+            Err(e) if !is_not_found(&e) => return Err(engine(e)),
+            _ => {}
+        }
+        let volume = RemoveVolumeOptions { force: true };
+        match self.docker.remove_volume(name, Some(volume)).await {
+            Err(e) if !is_not_found(&e) => Err(engine(e)),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Streams the container's demultiplexed output into the two log files.
+async fn copy_output(
+    mut output: std::pin::Pin<
+        Box<
+            dyn futures_util::Stream<Item = Result<bollard::container::LogOutput, DockerError>>
+                + Send,
+        >,
+    >,
+    stdout: &Path,
+    stderr: &Path,
+) -> Result<(), ExecError> {
+    use bollard::container::LogOutput;
+    let mut out = tokio::io::BufWriter::new(tokio::fs::File::create(stdout).await?);
+    let mut err = tokio::io::BufWriter::new(tokio::fs::File::create(stderr).await?);
+    while let Some(chunk) = output.next().await {
+        match chunk.map_err(engine)? {
+            LogOutput::StdErr { message } => err.write_all(&message).await?,
+            LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                out.write_all(&message).await?
+            }
+            LogOutput::StdIn { .. } => {}
+        }
+    }
+    out.flush().await?;
+    err.flush().await?;
+    Ok(())
+}
+
+impl Executor for DockerExecutor {
+    fn name(&self) -> &'static str {
+        "docker"
+    }
+
+    fn run<'a>(&'a self, job: &'a JobRun, started: Started<'a>) -> ExecFuture<'a, ExecOutcome> {
+        Box::pin(async move {
+            // Journaled before anything exists, so a crash at any later point
+            // leaves a handle that finds what to clean up.
+            started(job.name.clone());
+            // A run of this name left over from a crash must not be reused.
+            self.remove(&job.name).await?;
+            let outcome = self.run_container(job).await;
+            let removed = self.remove(&job.name).await;
+            let outcome = outcome?;
+            removed?;
+            Ok(outcome)
+        })
+    }
+
+    fn cleanup<'a>(&'a self, handle: &'a str) -> ExecFuture<'a, ()> {
+        Box::pin(self.remove(handle))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::executor::test_job;
+    use crate::testing::docker_or_skip;
+
+    fn read(path: &Path) -> String {
+        std::fs::read_to_string(path).unwrap_or_default()
+    }
+
+    async fn exists(docker: &DockerExecutor, name: &str) -> (bool, bool) {
+        let container = docker.docker.inspect_container(name, None).await.is_ok();
+        let volume = docker.docker.inspect_volume(name).await.is_ok();
+        (container, volume)
+    }
+
+    #[tokio::test]
+    async fn runs_a_job_in_a_sandbox_with_its_inputs_outputs_and_logs() {
+        let Some(docker) = docker_or_skip(DockerConfig::default()).await else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let script = r#"
+            echo "$GREETING from $(pwd)"; echo oops >&2
+            cat $GPUNET_INPUT_DIR/in.txt > $GPUNET_OUTPUT_DIR/copy.txt
+            echo scratch > scratch.txt && cat scratch.txt >> $GPUNET_OUTPUT_DIR/copy.txt
+            echo tmp > /tmp/t && cat /tmp/t >> $GPUNET_OUTPUT_DIR/copy.txt
+            touch /etc/forbidden 2>/dev/null && echo "root fs writable"
+            { echo x > $GPUNET_INPUT_DIR/in.txt; } 2>/dev/null && echo "inputs writable"
+            exit 3"#;
+        let job = test_job(dir.path(), script, 30_000);
+        std::fs::write(job.inputs.join("in.txt"), "input\n").unwrap();
+        let mut handle = String::new();
+        let out = docker.run(&job, Box::new(|h| handle = h)).await.unwrap();
+        assert_eq!(
+            (out.exit_code, out.timed_out, out.oom_killed),
+            (3, false, false)
+        );
+        assert_eq!(read(&job.stdout), "hi from /gpunet/work\n");
+        assert_eq!(read(&job.stderr), "oops\n");
+        assert_eq!(read(&job.outputs.join("copy.txt")), "input\nscratch\ntmp\n");
+        assert_eq!(read(&job.inputs.join("in.txt")), "input\n");
+        assert_eq!(handle, job.name);
+        assert_eq!(
+            exists(&docker, &job.name).await,
+            (false, false),
+            "cleaned up"
+        );
+    }
+
+    #[tokio::test]
+    async fn has_no_network_unless_the_job_asks() {
+        let Some(docker) = docker_or_skip(DockerConfig::default()).await else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut job = test_job(dir.path(), "ls /sys/class/net", 30_000);
+        docker.run(&job, Box::new(|_| {})).await.unwrap();
+        assert_eq!(read(&job.stdout), "lo\n", "only loopback without network");
+        job.network = true;
+        docker.run(&job, Box::new(|_| {})).await.unwrap();
+        assert!(read(&job.stdout).contains("eth0"), "{}", read(&job.stdout));
+    }
+
+    #[tokio::test]
+    async fn a_memory_hog_is_killed_at_its_limit() {
+        let Some(docker) = docker_or_skip(DockerConfig::default()).await else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        // dd fills a 256 MiB buffer; the job may have 64 MiB.
+        let job = test_job(
+            dir.path(),
+            "dd if=/dev/zero of=/dev/null bs=256M count=1",
+            30_000,
+        );
+        let out = docker.run(&job, Box::new(|_| {})).await.unwrap();
+        assert!(out.oom_killed, "{out:?}");
+        assert_eq!(out.exit_code, 137);
+    }
+
+    #[tokio::test]
+    async fn a_job_past_its_timeout_is_stopped_and_removed() {
+        let Some(docker) = docker_or_skip(DockerConfig::default()).await else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let job = test_job(dir.path(), "echo started; sleep 60", 1_000);
+        let out = docker.run(&job, Box::new(|_| {})).await.unwrap();
+        assert!(out.timed_out);
+        assert_eq!(out.exit_code, TIMEOUT_EXIT_CODE);
+        assert!(out.duration_ms < 30_000, "{out:?}");
+        assert_eq!(read(&job.stdout), "started\n");
+        assert_eq!(exists(&docker, &job.name).await, (false, false));
+    }
+
+    #[tokio::test]
+    async fn the_pid_limit_stops_a_fork_bomb() {
+        let Some(docker) = docker_or_skip(DockerConfig { pids_limit: 32 }).await else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let script = "i=0; while [ $i -lt 100 ]; do sleep 5 & i=$((i+1)); done; echo all forked";
+        let job = test_job(dir.path(), script, 30_000);
+        let out = docker.run(&job, Box::new(|_| {})).await.unwrap();
+        assert_ne!(out.exit_code, 0);
+        assert!(
+            read(&job.stderr).contains("can't fork"),
+            "{}",
+            read(&job.stderr)
+        );
+        assert_eq!(read(&job.stdout), "");
+    }
+
+    #[tokio::test]
+    async fn cleanup_removes_what_a_crashed_agent_left_running() {
+        let Some(docker) = docker_or_skip(DockerConfig::default()).await else {
+            return;
+        };
+        let docker = std::sync::Arc::new(docker);
+        let dir = tempfile::tempdir().unwrap();
+        let job = test_job(dir.path(), "sleep 120", 300_000);
+        let name = job.name.clone();
+        let runner = docker.clone();
+        let task = tokio::spawn(async move {
+            let _ = runner.run(&job, Box::new(|_| {})).await;
+        });
+        let deadline = Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let running = docker
+                .docker
+                .inspect_container(&name, None)
+                .await
+                .ok()
+                .and_then(|c| c.state)
+                .and_then(|s| s.running);
+            if running == Some(true) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the container never started");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        // The agent dies: its future is dropped, the container keeps running.
+        task.abort();
+        let _ = task.await;
+        assert_eq!(exists(&docker, &name).await, (true, true));
+        docker.cleanup(&name).await.unwrap();
+        assert_eq!(exists(&docker, &name).await, (false, false));
+        docker.cleanup(&name).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_missing_image_is_a_job_error() {
+        let Some(docker) = docker_or_skip(DockerConfig::default()).await else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut job = test_job(dir.path(), "true", 30_000);
+        job.image = "gpunet/does-not-exist:1".into();
+        let err = docker.run(&job, Box::new(|_| {})).await.unwrap_err();
+        assert!(matches!(err, ExecError::Image { .. }), "{err}");
+        assert!(err.is_job_error());
+        assert_eq!(exists(&docker, &job.name).await, (false, false));
+    }
+
+    #[test]
+    fn a_job_gets_exactly_the_gpus_of_its_lease() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut job = test_job(dir.path(), "nvidia-smi -L", 1_000);
+        let body = container_body(&job, &DockerConfig::default());
+        assert_eq!(body.host_config.unwrap().device_requests, None);
+        job.gpus = vec!["GPU-aaaa".into(), "GPU-cccc".into()];
+        let host = container_body(&job, &DockerConfig::default())
+            .host_config
+            .unwrap();
+        let requests = host.device_requests.unwrap();
+        assert_eq!(requests.len(), 1);
+        assert_eq!(requests[0].driver.as_deref(), Some("nvidia"));
+        assert_eq!(requests[0].device_ids, Some(job.gpus.clone()));
+        assert_eq!(requests[0].count, None, "by id, not by count");
+        assert_eq!(host.readonly_rootfs, Some(true));
+        assert_eq!(host.network_mode.as_deref(), Some("none"));
+        assert_eq!(host.memory, Some(64 << 20));
+        assert_eq!(host.memory_swap, host.memory, "no swap");
+    }
+}

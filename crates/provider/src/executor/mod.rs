@@ -1,0 +1,173 @@
+//! Executors run one job with its inputs, outputs, limits and a hard time limit.
+//!
+//! Two implementations sit behind the [`Executor`] trait, chosen by the
+//! provider's configuration and reported in the machine's registration:
+//! - [`DockerExecutor`]: a sandboxed container through the Docker Engine API
+//!   (read-only root, no network unless asked, CPU/memory/PID limits, GPUs by
+//!   device request);
+//! - [`ProcessExecutor`]: a local process in its own process group, for machines
+//!   without Docker. It enforces the time limit but is not a sandbox.
+
+mod docker;
+mod process;
+
+pub use docker::{DockerConfig, DockerExecutor, BUSYBOX_IMAGE};
+pub use process::{group_alive, kill_group, ProcessExecutor};
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Which executor a provider runs jobs with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ExecutorKind {
+    #[default]
+    Process,
+    Docker,
+}
+
+impl std::str::FromStr for ExecutorKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "process" => Ok(ExecutorKind::Process),
+            "docker" => Ok(ExecutorKind::Docker),
+            other => Err(format!(
+                "unknown executor {other:?} (expected \"process\" or \"docker\")"
+            )),
+        }
+    }
+}
+
+impl ExecutorKind {
+    /// Builds the executor; Docker's connects to the local engine.
+    pub async fn connect(self) -> Result<Arc<dyn Executor>, ExecError> {
+        Ok(match self {
+            ExecutorKind::Process => Arc::new(ProcessExecutor),
+            ExecutorKind::Docker => {
+                Arc::new(DockerExecutor::connect(DockerConfig::default()).await?)
+            }
+        })
+    }
+}
+
+/// Everything an executor needs to run one job.
+#[derive(Clone, Debug)]
+pub struct JobRun {
+    /// Unique name of this run; the Docker executor names its container and
+    /// scratch volume after it, so a restarted agent can find them.
+    pub name: String,
+    /// Container image (tag or `name@sha256:digest`); the process executor ignores it.
+    pub image: String,
+    pub command: Vec<String>,
+    pub env: Vec<(String, String)>,
+    /// Files the job reads; mounted read-only in a container.
+    pub inputs: PathBuf,
+    /// Where the job writes its results.
+    pub outputs: PathBuf,
+    /// Working directory of the process executor (containers get a volume instead).
+    pub scratch: PathBuf,
+    pub stdout: PathBuf,
+    pub stderr: PathBuf,
+    pub timeout: Duration,
+    pub limits: Limits,
+    /// Whether the job may use the network (containers have none otherwise).
+    pub network: bool,
+    /// UUIDs of the GPUs of this job's lease; the job sees exactly these.
+    pub gpus: Vec<String>,
+}
+
+/// Resource limits of one run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub cpu_cores: u32,
+    pub memory_mb: u64,
+}
+
+/// Environment variables that tell a job where its inputs and outputs are.
+pub const INPUT_DIR_VAR: &str = "GPUNET_INPUT_DIR";
+pub const OUTPUT_DIR_VAR: &str = "GPUNET_OUTPUT_DIR";
+
+/// How a job ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExecOutcome {
+    pub exit_code: i32,
+    pub timed_out: bool,
+    /// Killed by the kernel for exceeding its memory limit.
+    pub oom_killed: bool,
+    pub duration_ms: u64,
+}
+
+/// Exit code reported for a job killed at its timeout (as `timeout(1)` does).
+pub const TIMEOUT_EXIT_CODE: i32 = 124;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("cannot start {program:?}: {source}")]
+    Spawn {
+        program: String,
+        source: std::io::Error,
+    },
+    #[error("image {image:?} is not available: {reason}")]
+    Image { image: String, reason: String },
+    #[error("Docker engine: {0}")]
+    Docker(String),
+    #[error("executor I/O: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl ExecError {
+    /// Whether the job itself could not start (bad command or image), as
+    /// opposed to a fault of the provider's machine.
+    pub fn is_job_error(&self) -> bool {
+        matches!(self, ExecError::Spawn { .. } | ExecError::Image { .. })
+    }
+}
+
+pub type ExecFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, ExecError>> + Send + 'a>>;
+
+/// Called once with the run's handle as soon as it exists, so the agent can
+/// journal it and [`Executor::cleanup`] it after a crash.
+pub type Started<'a> = Box<dyn FnOnce(String) + Send + 'a>;
+
+pub trait Executor: Send + Sync {
+    /// Name reported in the machine's registration ("process", "docker").
+    fn name(&self) -> &'static str;
+    /// Runs `job` to its end (or its timeout) and cleans up after it.
+    fn run<'a>(&'a self, job: &'a JobRun, started: Started<'a>) -> ExecFuture<'a, ExecOutcome>;
+    /// Stops and removes whatever a run with this handle left behind (after an
+    /// agent crash). Removing nothing is not an error.
+    fn cleanup<'a>(&'a self, handle: &'a str) -> ExecFuture<'a, ()>;
+}
+
+/// A `sh -c script` run laid out under `dir` the way the agent lays out a job.
+#[cfg(test)]
+pub(crate) fn test_job(dir: &std::path::Path, script: &str, timeout_ms: u64) -> JobRun {
+    let (inputs, outputs, scratch) = (dir.join("inputs"), dir.join("outputs"), dir.join("work"));
+    for d in [&inputs, &outputs, &scratch] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    JobRun {
+        name: format!("gpunet-test-{}-{run}", std::process::id()),
+        image: BUSYBOX_IMAGE.into(),
+        command: vec!["sh".into(), "-c".into(), script.into()],
+        env: vec![("GREETING".into(), "hi".into())],
+        inputs,
+        outputs,
+        scratch,
+        stdout: dir.join("stdout.log"),
+        stderr: dir.join("stderr.log"),
+        timeout: Duration::from_millis(timeout_ms),
+        limits: Limits {
+            cpu_cores: 1,
+            memory_mb: 64,
+        },
+        network: false,
+        gpus: vec![],
+    }
+}

@@ -1,0 +1,33 @@
+//! Fixtures for tests that run jobs in real containers, here and in other crates.
+
+use crate::executor::{DockerConfig, DockerExecutor, BUSYBOX_IMAGE};
+
+/// Connects to the local Docker engine and makes sure [`BUSYBOX_IMAGE`] exists
+/// (built by `scripts/busybox-image.sh`; no registry needed).
+///
+/// Without an engine this returns `None` so the caller can skip, except under
+/// `CI=true`, where a missing engine is a failure rather than a silent skip.
+pub async fn docker_or_skip(config: DockerConfig) -> Option<DockerExecutor> {
+    let executor = match DockerExecutor::connect(config).await {
+        Ok(executor) => executor,
+        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI=true and the Docker engine is required: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipping a Docker test: {e}");
+            return None;
+        }
+    };
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scripts/busybox-image.sh"
+    );
+    let status = tokio::process::Command::new("bash")
+        .arg(script)
+        .arg(BUSYBOX_IMAGE)
+        .status()
+        .await
+        .expect("runs scripts/busybox-image.sh");
+    assert!(status.success(), "building {BUSYBOX_IMAGE} failed");
+    Some(executor)
+}
