@@ -116,13 +116,9 @@ enum Command {
     /// Submit and follow jobs.
     #[command(subcommand)]
     Job(commands::JobCmd),
-    /// Measure signed transactions applied and committed per second against raw ed25519 verification.
-    Bench {
-        #[arg(long, default_value_t = 20_000)]
-        txs: usize,
-        #[arg(long, default_value_t = 1_000)]
-        block_size: usize,
-    },
+    /// Measure performance (results go in BENCHMARKS.md).
+    #[command(subcommand)]
+    Bench(bench::BenchCmd),
 }
 
 #[tokio::main]
@@ -170,6 +166,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Wallet(cmd) => commands::wallet(&ctx, cmd).await,
         Command::Machines(cmd) => commands::machines(&ctx, cmd).await,
         Command::Job(cmd) => commands::job(&ctx, cmd).await,
-        Command::Bench { txs, block_size } => bench::run(txs, block_size, ctx.output),
+        Command::Bench(cmd) => bench::run(cmd, ctx.output),
     }
 }

@@ -156,29 +156,6 @@ impl fmt::Debug for Keypair {
     }
 }
 
-/// Binary Merkle root over leaf hashes (an odd node is paired with itself).
-/// The empty tree has root [`Hash::ZERO`].
-pub fn merkle_root(leaves: &[Hash]) -> Hash {
-    if leaves.is_empty() {
-        return Hash::ZERO;
-    }
-    let mut level: Vec<Hash> = leaves.to_vec();
-    while level.len() > 1 {
-        level = level
-            .chunks(2)
-            .map(|pair| {
-                let right = pair.get(1).unwrap_or(&pair[0]);
-                let mut h = blake3::Hasher::new();
-                h.update(&[1u8]);
-                h.update(&pair[0].0);
-                h.update(&right.0);
-                Hash(*h.finalize().as_bytes())
-            })
-            .collect();
-    }
-    level[0]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,16 +177,5 @@ mod tests {
         let json = serde_json::to_string(&a).unwrap();
         assert_eq!(serde_json::from_str::<Address>(&json).unwrap(), a);
         assert!("zz".parse::<Address>().is_err());
-    }
-
-    #[test]
-    fn merkle_root_depends_on_every_leaf_and_order() {
-        let l: Vec<Hash> = (0u8..5).map(|i| Hash::digest(&[i])).collect();
-        let root = merkle_root(&l);
-        let mut swapped = l.clone();
-        swapped.swap(0, 1);
-        assert_ne!(root, merkle_root(&swapped));
-        assert_ne!(root, merkle_root(&l[..4]));
-        assert_eq!(merkle_root(&l[..1]), merkle_root(&l[..1]));
     }
 }

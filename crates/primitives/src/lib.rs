@@ -7,12 +7,14 @@
 mod amount;
 mod block;
 mod crypto;
+mod merkle;
 mod spec;
 mod tx;
 
 pub use amount::{format_amount, parse_amount, Amount, AmountParseError, DECIMALS, UNIT};
 pub use block::{Block, BlockHeader};
-pub use crypto::{merkle_root, Address, Hash, KeyError, Keypair, Signature};
+pub use crypto::{Address, Hash, KeyError, Keypair, Signature};
+pub use merkle::{merkle_root, verify_merkle_proof, MerkleTree};
 pub use spec::{GpuRequirement, GpuSpec, InputRef, JobSpec, MachineSpec, Resources};
 pub use tx::{
     decode_signed_tx, JobOutcome, MachineId, OrderId, SignedTx, Tx, TxBody, TxDecodeError,

@@ -1,4 +1,4 @@
-//! `gpunet bench`: signed transfers applied and committed per second by the
+//! `gpunet bench ledger`: signed transfers applied and committed per second by the
 //! ledger (signature check, execution, state root, redb commit), against raw
 //! ed25519 verification of the same transactions in the same run.
 

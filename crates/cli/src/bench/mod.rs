@@ -1,0 +1,38 @@
+//! `gpunet bench`: measurements recorded in BENCHMARKS.md, each against a
+//! baseline taken in the same run.
+
+mod ledger;
+mod poc;
+
+use crate::output::Output;
+use clap::Subcommand;
+
+#[derive(Subcommand)]
+pub enum BenchCmd {
+    /// Signed transfers applied and committed per second, against raw ed25519 verification.
+    Ledger {
+        #[arg(long, default_value_t = 20_000)]
+        txs: usize,
+        #[arg(long, default_value_t = 1_000)]
+        block_size: usize,
+    },
+    /// Proof of compute: prover work and verifier time per challenge, per class.
+    Poc {
+        /// Rows opened per challenge.
+        #[arg(long, default_value_t = 8)]
+        openings: u32,
+        /// Seconds of required work a challenge is sized for.
+        #[arg(long, default_value_t = 10)]
+        work_secs: u64,
+    },
+}
+
+pub fn run(cmd: BenchCmd, output: Output) -> anyhow::Result<()> {
+    match cmd {
+        BenchCmd::Ledger { txs, block_size } => ledger::run(txs, block_size, output),
+        BenchCmd::Poc {
+            openings,
+            work_secs,
+        } => poc::run(openings, work_secs, output),
+    }
+}
