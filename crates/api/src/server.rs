@@ -9,9 +9,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use futures_util::{Stream, StreamExt};
-use gpunet_ledger::{Machine, Order, TxError};
+use gpunet_ledger::{HardwareChallenge, Machine, Order, TxError};
 use gpunet_node::{BlobError, Node, SubmitError};
-use gpunet_primitives::{decode_signed_tx, Address, Hash, MachineId, OrderId};
+use gpunet_primitives::{decode_signed_tx, Address, ChallengeId, Hash, MachineId, OrderId};
 use serde::Deserialize;
 use std::convert::Infallible;
 use tokio_stream::wrappers::BroadcastStream;
@@ -51,6 +51,7 @@ pub fn router(node: Node) -> Router {
         .route("/v1/machines", get(machines))
         .route("/v1/machines/{id}", get(machine))
         .route("/v1/orders/{id}", get(order))
+        .route("/v1/challenges/{id}", get(challenge))
         .route("/v1/providers/{address}/leases", get(provider_leases))
         .route("/v1/blocks/{height}", get(block))
         .route("/v1/events", get(events))
@@ -171,6 +172,18 @@ async fn order(State(node): State<Node>, Path(raw): Path<String>) -> ApiResult<J
         .cloned()
         .map(Json)
         .ok_or_else(|| not_found(format!("unknown order {id}")))
+}
+
+async fn challenge(
+    State(node): State<Node>,
+    Path(raw): Path<String>,
+) -> ApiResult<Json<HardwareChallenge>> {
+    let id: ChallengeId = parse("challenge id", &raw)?;
+    let l = node.ledger.read().expect("ledger lock");
+    l.challenge(id)
+        .cloned()
+        .map(Json)
+        .ok_or_else(|| not_found(format!("no open challenge {id}")))
 }
 
 async fn provider_leases(

@@ -5,9 +5,9 @@ use crate::manifest::Manifest;
 use futures_util::StreamExt;
 use gpunet_api::types::{AccountView, BlobInfo, BlockView, Status};
 use gpunet_api::ApiError;
-use gpunet_ledger::{Machine, Order};
+use gpunet_ledger::{HardwareChallenge, Machine, Order};
 use gpunet_node::{BlockEvent, Included};
-use gpunet_primitives::{Address, Hash, MachineId, OrderId, SignedTx};
+use gpunet_primitives::{Address, ChallengeId, Hash, MachineId, OrderId, SignedTx};
 use serde::de::DeserializeOwned;
 use std::path::Path;
 use tokio::io::AsyncWriteExt;
@@ -111,6 +111,11 @@ impl NodeClient {
 
     pub async fn order(&self, id: OrderId) -> Result<Order, ClientError> {
         self.get(&format!("/v1/orders/{id}")).await
+    }
+
+    /// An open hardware challenge (answered or failed ones are gone).
+    pub async fn challenge(&self, id: ChallengeId) -> Result<HardwareChallenge, ClientError> {
+        self.get(&format!("/v1/challenges/{id}")).await
     }
 
     pub async fn provider_leases(&self, provider: &Address) -> Result<Vec<Order>, ClientError> {

@@ -8,7 +8,7 @@
 
 use anyhow::Context;
 use gpunet_client::{Keystore, NodeClient, Wallet};
-use gpunet_ledger::{Genesis, GenesisAccount, Params};
+use gpunet_ledger::{Genesis, GenesisAccount, HardwareStatus, Params};
 use gpunet_node::{Node, NodeConfig, SoloProducerConfig};
 use gpunet_primitives::{Amount, Keypair, UNIT};
 use gpunet_provider::executor::{Executor, ExecutorKind};
@@ -55,6 +55,11 @@ pub fn devnet_params() -> Params {
         report_grace_ms: 3_000,
         order_ttl_ms: 600_000,
         unbonding_ms: 60_000,
+        // Small proofs of compute, so machines are verified within a second.
+        challenge_work_ms: 100,
+        challenge_latency_ms: 10_000,
+        challenge_open_ms: 10_000,
+        challenge_interval_ms: 600_000,
         ..Params::default()
     }
 }
@@ -163,6 +168,7 @@ impl Devnet {
             devnet.providers.push(None);
             devnet.start_provider(i).await?;
         }
+        devnet.wait_verified().await?;
         Ok(devnet)
     }
 
@@ -201,6 +207,27 @@ impl Devnet {
         });
         self.providers[i] = Some((agent, handle));
         Ok(())
+    }
+
+    /// Waits until every provider machine has passed its hardware challenge.
+    async fn wait_verified(&self) -> anyhow::Result<()> {
+        let node = self.client();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let machines = node.machines().await?;
+            let verified = machines
+                .iter()
+                .filter(|m| m.hardware == HardwareStatus::Verified)
+                .count();
+            if verified >= self.config.providers {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "provider machines did not pass their hardware challenges: {machines:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Stops provider `i` abruptly, as a crash would: its jobs' processes keep

@@ -28,6 +28,11 @@ async fn successful_job_is_verified_paid_burned_and_refunded() {
         balance(&node, &provider_key(1)).await,
     ];
     let burned_before = node.status().await.unwrap().supply.burned;
+    // Both machines proved their hardware before taking work.
+    for m in node.machines().await.unwrap() {
+        assert_eq!(m.hardware, gpunet_ledger::HardwareStatus::Verified, "{m:?}");
+        assert!(m.challenges_passed >= 1 && m.compute_gops > 0, "{m:?}");
+    }
 
     let job = JobFile::load(&examples().join("hello.toml")).unwrap();
     let id = submit_job(&wallet, &job).await.unwrap();
@@ -346,6 +351,18 @@ async fn bad_input_gets_a_json_error_and_changes_nothing() {
             .sign(&key)
             .to_bytes(),
             "unknown_order",
+        ),
+        (
+            tx(
+                0,
+                TxBody::CommitChallenge {
+                    challenge: 99,
+                    root: gpunet_primitives::Hash::ZERO,
+                },
+            )
+            .sign(&key)
+            .to_bytes(),
+            "unknown_challenge",
         ),
     ];
     for (bytes, code) in cases {

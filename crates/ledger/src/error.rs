@@ -1,6 +1,6 @@
 //! Why a transaction or block was rejected.
 
-use gpunet_primitives::{Amount, MachineId, OrderId};
+use gpunet_primitives::{Amount, ChallengeId, MachineId, OrderId};
 
 /// A rejected transaction. Rejection changes nothing in the state.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,6 +25,8 @@ pub enum TxError {
     UnknownMachine(MachineId),
     #[error("unknown order {0}")]
     UnknownOrder(OrderId),
+    #[error("unknown hardware challenge {0}")]
+    UnknownChallenge(ChallengeId),
     #[error("{0}")]
     NotAuthorized(String),
     #[error("impossible spec: {0}")]
@@ -50,6 +52,7 @@ impl TxError {
             TxError::Overflow => "overflow",
             TxError::UnknownMachine(_) => "unknown_machine",
             TxError::UnknownOrder(_) => "unknown_order",
+            TxError::UnknownChallenge(_) => "unknown_challenge",
             TxError::NotAuthorized(_) => "not_authorized",
             TxError::ImpossibleSpec(_) => "impossible_spec",
             TxError::InvalidState(_) => "invalid_state",

@@ -1,6 +1,6 @@
 //! What happened in a block, for subscribers (provider agents, clients).
 
-use gpunet_primitives::{Address, Amount, MachineId, OrderId};
+use gpunet_primitives::{Address, Amount, ChallengeId, MachineId, OrderId};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,13 +62,47 @@ pub enum Event {
         amount: Amount,
         reason: String,
     },
+    /// A hardware challenge for `machine`; its owner must commit by `deadline_ms`.
+    ChallengeIssued {
+        challenge: ChallengeId,
+        machine: MachineId,
+        owner: Address,
+        deadline_ms: u64,
+    },
+    /// The rows to open are drawn; the owner must open them by `deadline_ms`.
+    ChallengeRowsDrawn {
+        challenge: ChallengeId,
+        machine: MachineId,
+        owner: Address,
+        deadline_ms: u64,
+    },
+    ChallengePassed {
+        challenge: ChallengeId,
+        machine: MachineId,
+        owner: Address,
+        /// Throughput the commitment proved, in giga-ops/s.
+        gops: u64,
+    },
+    /// The machine is delisted and its owner slashed.
+    ChallengeFailed {
+        challenge: ChallengeId,
+        machine: MachineId,
+        owner: Address,
+        reason: String,
+        slashed: Amount,
+    },
 }
 
 impl Event {
     /// The order this event is about, if any.
     pub fn order(&self) -> Option<OrderId> {
         match self {
-            Event::MachineRegistered { .. } | Event::Slashed { .. } => None,
+            Event::MachineRegistered { .. }
+            | Event::Slashed { .. }
+            | Event::ChallengeIssued { .. }
+            | Event::ChallengeRowsDrawn { .. }
+            | Event::ChallengePassed { .. }
+            | Event::ChallengeFailed { .. } => None,
             Event::OrderSubmitted { order, .. }
             | Event::OrderLeased { order, .. }
             | Event::OrderReported { order, .. }
@@ -83,7 +117,11 @@ impl Event {
     /// Whether `address` is a party to this event (client, provider or owner).
     pub fn involves(&self, address: &Address) -> bool {
         match self {
-            Event::MachineRegistered { owner, .. } => owner == address,
+            Event::MachineRegistered { owner, .. }
+            | Event::ChallengeIssued { owner, .. }
+            | Event::ChallengeRowsDrawn { owner, .. }
+            | Event::ChallengePassed { owner, .. }
+            | Event::ChallengeFailed { owner, .. } => owner == address,
             Event::Slashed { provider, .. } => provider == address,
             Event::OrderSubmitted { client, .. }
             | Event::OrderExpired { client, .. }

@@ -42,6 +42,21 @@ pub struct Params {
     pub max_memory_mb: u64,
     pub max_job_timeout_secs: u64,
     pub max_inputs: u32,
+    /// Whether machines must pass hardware challenges (proof of compute) to be
+    /// matched. Off only in tests of other rules.
+    pub hardware_challenges: bool,
+    /// Required work a challenge is sized for, at the claimed class's speed.
+    pub challenge_work_ms: u64,
+    /// Allowance on top of the work for network and block latency.
+    pub challenge_latency_ms: u64,
+    /// Time to open the drawn rows once they are known.
+    pub challenge_open_ms: u64,
+    /// Rows opened per challenge.
+    pub challenge_openings: u32,
+    /// Mean time between challenges of a listed machine.
+    pub challenge_interval_ms: u64,
+    /// Slashed for a missed deadline, a wrong row or a refused opening.
+    pub slash_challenge: Amount,
 }
 
 impl Default for Params {
@@ -63,6 +78,13 @@ impl Default for Params {
             max_memory_mb: 16 * 1024 * 1024,
             max_job_timeout_secs: 7 * 24 * 3600,
             max_inputs: 256,
+            hardware_challenges: true,
+            challenge_work_ms: 10_000,
+            challenge_latency_ms: 20_000,
+            challenge_open_ms: 60_000,
+            challenge_openings: 8,
+            challenge_interval_ms: 6 * 3600 * 1000,
+            slash_challenge: 50 * gpn,
         }
     }
 }
@@ -105,6 +127,12 @@ impl Genesis {
         }
         if self.params.burn_bps > 10_000 {
             return err("burn_bps must be at most 10000");
+        }
+        if self.params.challenge_openings == 0 || self.params.challenge_openings > 8 {
+            return err("challenge_openings must be 1..=8 (openings travel in one transaction)");
+        }
+        if self.params.challenge_interval_ms == 0 {
+            return err("challenge_interval_ms must be positive");
         }
         let mut seen = std::collections::BTreeSet::new();
         let mut total: Amount = 0;

@@ -102,9 +102,54 @@ pub fn check(state: &State) -> Result<(), String> {
         if m.allocated.gpus > m.spec.gpu_count() || m.allocated.cpu_cores > m.spec.cpu_cores {
             return Err(format!("machine {id} is over-allocated"));
         }
+        if let Some(c) = m.challenge {
+            if state.challenges.get(&c).is_none_or(|ch| ch.machine != *id) {
+                return Err(format!(
+                    "machine {id} points at challenge {c}, which is not its"
+                ));
+            }
+        }
     }
     if let Some(id) = allocated.keys().next() {
         return Err(format!("leases point at missing machine {id}"));
+    }
+    check_challenges(state)
+}
+
+/// Every open challenge belongs to its machine and sits in exactly the index
+/// its phase needs.
+fn check_challenges(state: &State) -> Result<(), String> {
+    use crate::state::ChallengePhase;
+    let mut deadlines = 0;
+    let mut awaiting = 0;
+    for (id, ch) in state.challenges.iter() {
+        if state.machines.get(&ch.machine).and_then(|m| m.challenge) != Some(*id) {
+            return Err(format!(
+                "challenge {id} is not its machine's open challenge"
+            ));
+        }
+        let indexed = match &ch.phase {
+            ChallengePhase::AwaitingCommit => {
+                deadlines += 1;
+                state
+                    .challenge_deadlines
+                    .contains(&(ch.commit_deadline_ms, *id))
+            }
+            ChallengePhase::Committed { height, .. } => {
+                awaiting += 1;
+                state.awaiting_beacon.contains(&(*height, *id))
+            }
+            ChallengePhase::Opening { deadline_ms, .. } => {
+                deadlines += 1;
+                state.challenge_deadlines.contains(&(*deadline_ms, *id))
+            }
+        };
+        if !indexed {
+            return Err(format!("challenge {id} is missing from its deadline index"));
+        }
+    }
+    if state.challenge_deadlines.len() != deadlines || state.awaiting_beacon.len() != awaiting {
+        return Err("challenge indexes hold entries of no open challenge".into());
     }
     Ok(())
 }

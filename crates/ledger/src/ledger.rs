@@ -5,9 +5,11 @@ use crate::events::Event;
 use crate::exec::Exec;
 use crate::genesis::Genesis;
 use crate::lthash::LtHash;
-use crate::state::{Account, Globals, Machine, Order, State};
+use crate::state::{Account, Globals, HardwareChallenge, Machine, Order, State};
 use crate::store::Store;
-use gpunet_primitives::{Address, Block, BlockHeader, Hash, MachineId, OrderId, SignedTx};
+use gpunet_primitives::{
+    Address, Block, BlockHeader, ChallengeId, Hash, MachineId, OrderId, SignedTx,
+};
 use std::path::Path;
 
 /// A block the producer built, with the fate of every candidate transaction.
@@ -162,8 +164,12 @@ impl Ledger {
             chain_id: &self.chain_id,
             proposer,
             now_ms: time_ms,
+            height: self.head.height + 1,
+            parent: self.head.hash(),
             events: &mut events,
         };
+        exec.begin_block();
+        let mut block_events = std::mem::take(exec.events);
         for tx in candidates {
             let r = exec.apply_tx(tx);
             if r.is_ok() {
@@ -176,10 +182,11 @@ impl Ledger {
             return Err(LedgerError::BadBlock(format!("end of block failed: {e}")));
         }
         let block = self.commit(proposer, time_ms, txs, None)?;
+        block_events.extend(events);
         Ok(ProducedBlock {
             block,
             results,
-            block_events: events,
+            block_events,
         })
     }
 
@@ -205,8 +212,11 @@ impl Ledger {
             chain_id: &self.chain_id,
             proposer: h.proposer,
             now_ms: h.time_ms,
+            height: h.height,
+            parent: h.parent,
             events: &mut events,
         };
+        exec.begin_block();
         let mut failure = None;
         for (i, tx) in block.txs.iter().enumerate() {
             if let Err(e) = exec.apply_tx(tx) {
@@ -301,11 +311,19 @@ impl Ledger {
         self.state.receipts.get(tx_hash).copied()
     }
 
+    pub fn challenge(&self, id: ChallengeId) -> Option<&HardwareChallenge> {
+        self.state.challenges.get(&id)
+    }
+
     /// The earliest block time at which time-driven work (settlement, deadlines,
-    /// unbonding, order expiry) becomes due, if any is scheduled.
+    /// unbonding, order expiry, hardware challenges) becomes due, if any is scheduled.
     pub fn next_due_ms(&self) -> Option<u64> {
         let s = &self.state;
         [
+            // Rows of a committed challenge are drawn in the very next block.
+            (!s.awaiting_beacon.is_empty()).then_some(self.head.time_ms + 1),
+            s.challenge_deadlines.iter().next().map(|((t, _), _)| *t),
+            s.challenge_schedule.iter().next().map(|((t, _), _)| *t),
             s.settle_queue.iter().next().map(|((t, _), _)| *t),
             s.deadlines.iter().next().map(|((t, _), _)| *t),
             s.unbonding_queue.iter().next().map(|((t, _), _)| *t),

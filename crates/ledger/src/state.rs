@@ -4,8 +4,9 @@ use crate::genesis::Params;
 use crate::lthash::LtHash;
 use crate::table::{Table, Write};
 use borsh::{BorshDeserialize, BorshSerialize};
+use gpunet_poc::Challenge;
 use gpunet_primitives::{
-    Address, Amount, Hash, JobOutcome, JobSpec, MachineId, MachineSpec, OrderId,
+    Address, Amount, ChallengeId, Hash, JobOutcome, JobSpec, MachineId, MachineSpec, OrderId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -62,6 +63,61 @@ pub struct Machine {
     pub active_leases: u32,
     pub completed: u64,
     pub failed: u64,
+    /// Whether its hardware claims are proven (see `exec::challenges`).
+    pub hardware: HardwareStatus,
+    /// The hardware challenge it is answering now, if any.
+    pub challenge: Option<ChallengeId>,
+    /// Throughput achieved in its last passed challenge, in giga-ops/s: its compute score.
+    pub compute_gops: u64,
+    pub challenges_passed: u32,
+}
+
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum HardwareStatus {
+    /// Registered (or re-listed); its first challenge is pending.
+    Unverified,
+    /// Passed its last challenge: eligible for leases.
+    Verified,
+    /// Failed a challenge: slashed and delisted until it passes a new one.
+    Failed,
+}
+
+/// A proof-of-compute challenge to one machine, from issue to verdict.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct HardwareChallenge {
+    pub id: ChallengeId,
+    pub machine: MachineId,
+    pub owner: Address,
+    pub challenge: Challenge,
+    /// The compute class the machine's claimed hardware falls in.
+    pub class: String,
+    pub issued_ms: u64,
+    pub commit_deadline_ms: u64,
+    pub phase: ChallengePhase,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChallengePhase {
+    /// The owner must commit a root by `commit_deadline_ms`.
+    AwaitingCommit,
+    /// Committed in block `height`; the rows are drawn from that block's hash.
+    Committed {
+        root: Hash,
+        committed_ms: u64,
+        height: u64,
+    },
+    /// The owner must open `rows` by `deadline_ms`.
+    Opening {
+        root: Hash,
+        committed_ms: u64,
+        beacon: Hash,
+        rows: Vec<u32>,
+        deadline_ms: u64,
+    },
 }
 
 #[derive(
@@ -162,6 +218,7 @@ pub struct Globals {
     pub fees_paid: Amount,
     pub next_machine_id: MachineId,
     pub next_order_id: OrderId,
+    pub next_challenge_id: ChallengeId,
 }
 
 /// Every table of the state. Index tables map a sortable key to `()`.
@@ -184,13 +241,22 @@ pub struct State {
     pub provider_leases: Table<(Address, OrderId), ()>,
     /// Transaction receipts: tx hash -> (height, index).
     pub receipts: Table<Hash, (u64, u32)>,
+    /// Open hardware challenges.
+    pub challenges: Table<ChallengeId, HardwareChallenge>,
+    /// Open challenges by their current deadline: (deadline_ms, challenge).
+    pub challenge_deadlines: Table<(u64, ChallengeId), ()>,
+    /// Challenges committed in a block, waiting for its hash: (height, challenge).
+    pub awaiting_beacon: Table<(u64, ChallengeId), ()>,
+    /// Listed machines by the time of their next challenge: (due_ms, machine).
+    pub challenge_schedule: Table<(u64, MachineId), ()>,
 }
 
 /// Calls `$body` with `$t` bound to each table of a `State`, in a fixed order.
 macro_rules! for_each_table {
     ($state:expr, |$t:ident| $body:expr) => {{
         for_each_table!(@each $state, $t, $body, globals accounts machines orders pending
-            deadlines settle_queue unbonding_queue provider_leases receipts);
+            deadlines settle_queue unbonding_queue provider_leases receipts challenges
+            challenge_deadlines awaiting_beacon challenge_schedule);
     }};
     (@each $state:expr, $t:ident, $body:expr, $($field:ident)*) => {
         $( { let $t = &mut $state.$field; $body; } )*
@@ -200,7 +266,8 @@ macro_rules! for_each_table {
 macro_rules! for_each_table_ref {
     ($state:expr, |$t:ident| $body:expr) => {{
         for_each_table_ref!(@each $state, $t, $body, globals accounts machines orders pending
-            deadlines settle_queue unbonding_queue provider_leases receipts);
+            deadlines settle_queue unbonding_queue provider_leases receipts challenges
+            challenge_deadlines awaiting_beacon challenge_schedule);
     }};
     (@each $state:expr, $t:ident, $body:expr, $($field:ident)*) => {
         $( { let $t = &$state.$field; $body; } )*
@@ -222,6 +289,10 @@ impl State {
             unbonding_queue: Table::new(8),
             provider_leases: Table::new(9),
             receipts: Table::new(10),
+            challenges: Table::new(11),
+            challenge_deadlines: Table::new(12),
+            awaiting_beacon: Table::new(13),
+            challenge_schedule: Table::new(14),
         }
     }
 

@@ -131,6 +131,9 @@ fn genesis(validator: &Keypair) -> Genesis {
             report_grace_ms: 2_000,
             unbonding_ms: 10_000,
             order_ttl_ms: 30_000,
+            // Machines are eligible at once, so orders get matched; hardware
+            // challenges have their own tests (tests/challenges.rs).
+            hardware_challenges: false,
             ..Params::default()
         },
     }

@@ -28,6 +28,8 @@ fn genesis(validator: &Keypair, funded: &[&Keypair]) -> Genesis {
             dispute_window_ms: 1_000,
             report_grace_ms: 1_000,
             unbonding_ms: 5_000,
+            // Hardware challenges have their own tests (tests/challenges.rs).
+            hardware_challenges: false,
             ..Params::default()
         },
     }

@@ -1,9 +1,7 @@
 //! The provider's side: compute C, commit to its rows, open the rows asked for.
 
 use crate::challenge::Challenge;
-use borsh::{BorshDeserialize, BorshSerialize};
 use gpunet_primitives::{Hash, MerkleTree};
-use serde::{Deserialize, Serialize};
 use std::sync::atomic::AtomicBool;
 
 /// The computation was stopped (its deadline passed).
@@ -22,12 +20,7 @@ pub trait Backend: Send + Sync {
 }
 
 /// One opened row: its values and its Merkle path to the committed root.
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
-pub struct Opening {
-    pub index: u32,
-    pub row: Vec<i32>,
-    pub path: Vec<Hash>,
-}
+pub use gpunet_primitives::RowOpening as Opening;
 
 /// The prover's commitment to C: a Merkle tree over the row hashes.
 pub struct Commitment {

@@ -17,8 +17,8 @@ pub use crypto::{Address, Hash, KeyError, Keypair, Signature};
 pub use merkle::{merkle_root, verify_merkle_proof, MerkleTree};
 pub use spec::{GpuRequirement, GpuSpec, InputRef, JobSpec, MachineSpec, Resources};
 pub use tx::{
-    decode_signed_tx, JobOutcome, MachineId, OrderId, SignedTx, Tx, TxBody, TxDecodeError,
-    MAX_TX_BYTES,
+    decode_signed_tx, ChallengeId, JobOutcome, MachineId, OrderId, RowOpening, SignedTx, Tx,
+    TxBody, TxDecodeError, MAX_TX_BYTES,
 };
 
 /// Encodes a value canonically (borsh).

@@ -6,6 +6,16 @@ use serde::{Deserialize, Serialize};
 
 pub type MachineId = u64;
 pub type OrderId = u64;
+pub type ChallengeId = u64;
+
+/// One opened row of a hardware challenge's product: its values and its Merkle
+/// path to the committed root (see the `gpunet-poc` crate).
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct RowOpening {
+    pub index: u32,
+    pub row: Vec<i32>,
+    pub path: Vec<Hash>,
+}
 
 /// Largest encoded transaction accepted anywhere.
 pub const MAX_TX_BYTES: usize = 64 * 1024;
@@ -66,6 +76,16 @@ pub enum TxBody {
         order: OrderId,
         outcome: JobOutcome,
     },
+    /// A machine owner's commitment (Merkle root of row hashes) to a hardware challenge.
+    CommitChallenge {
+        challenge: ChallengeId,
+        root: Hash,
+    },
+    /// The rows the ledger drew after the commitment, opened.
+    OpenChallenge {
+        challenge: ChallengeId,
+        openings: Vec<RowOpening>,
+    },
 }
 
 impl TxBody {
@@ -81,6 +101,8 @@ impl TxBody {
             TxBody::SubmitOrder { .. } => "submit_order",
             TxBody::CancelOrder { .. } => "cancel_order",
             TxBody::ReportResult { .. } => "report_result",
+            TxBody::CommitChallenge { .. } => "commit_challenge",
+            TxBody::OpenChallenge { .. } => "open_challenge",
         }
     }
 }

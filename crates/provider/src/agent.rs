@@ -6,7 +6,9 @@ use crate::journal::{JobRecord, Journal};
 use gpunet_client::manifest::Manifest;
 use gpunet_client::{ClientError, NodeClient, StreamItem, Wallet};
 use gpunet_ledger::{required_stake, Account, Event, Order, OrderStatus, Params};
-use gpunet_primitives::{Amount, Hash, JobOutcome, Keypair, MachineId, OrderId, TxBody};
+use gpunet_primitives::{
+    Amount, ChallengeId, Hash, JobOutcome, Keypair, MachineId, OrderId, TxBody,
+};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -44,6 +46,10 @@ struct Inner {
     machine: MachineId,
     hardware: Hardware,
     running: Mutex<BTreeSet<OrderId>>,
+    /// Hardware challenges being answered.
+    answering: Mutex<BTreeSet<ChallengeId>>,
+    /// Computes proofs of compute.
+    prover: Arc<dyn gpunet_poc::Backend>,
     /// UUIDs of the offered GPUs no running job holds.
     free_gpus: Mutex<Vec<String>>,
 }
@@ -126,6 +132,8 @@ impl Agent {
                 machine,
                 hardware,
                 running: Mutex::new(BTreeSet::new()),
+                answering: Mutex::new(BTreeSet::new()),
+                prover: Arc::new(gpunet_poc::CpuBackend::default()),
                 free_gpus,
             }),
         })
@@ -176,6 +184,36 @@ impl Agent {
                             order, provider, ..
                         } if provider == me => {
                             inner.clone().spawn_job(order, &mut jobs);
+                        }
+                        Event::ChallengeIssued {
+                            challenge, owner, ..
+                        } if owner == me => {
+                            inner.clone().spawn_challenge(challenge, &mut jobs);
+                        }
+                        Event::ChallengePassed {
+                            challenge,
+                            owner,
+                            gops,
+                            ..
+                        } if owner == me => {
+                            log(
+                                &inner,
+                                &format!("passed hardware challenge {challenge} ({gops} GOPS)"),
+                            );
+                        }
+                        Event::ChallengeFailed {
+                            challenge,
+                            owner,
+                            reason,
+                            ..
+                        } if owner == me => {
+                            log(
+                                &inner,
+                                &format!(
+                                    "FAILED hardware challenge {challenge}: {reason}; the machine is \
+                                     delisted until the agent restarts and passes a new one"
+                                ),
+                            );
                         }
                         Event::Slashed { provider, .. } if provider == me => {
                             if let Err(e) = inner.ensure_stake().await {
@@ -327,7 +365,23 @@ impl Inner {
         Ok(())
     }
 
+    fn spawn_challenge(self: Arc<Self>, id: ChallengeId, tasks: &mut JoinSet<()>) {
+        if !self.answering.lock().expect("answering set").insert(id) {
+            return;
+        }
+        tasks.spawn(async move {
+            log(&self, &format!("answering hardware challenge {id}"));
+            if let Err(e) = crate::challenge::answer(&self.wallet, self.prover.clone(), id).await {
+                log(&self, &format!("challenge {id}: {e}"));
+            }
+            self.answering.lock().expect("answering set").remove(&id);
+        });
+    }
+
     async fn catch_up(self: &Arc<Self>, jobs: &mut JoinSet<()>) -> Result<(), ClientError> {
+        if let Some(id) = self.wallet.node().machine(self.machine).await?.challenge {
+            self.clone().spawn_challenge(id, jobs);
+        }
         for order in self
             .wallet
             .node()

@@ -8,6 +8,7 @@
 //! restart: a job in flight when the agent died is reported, never lost.
 
 mod agent;
+pub mod challenge;
 pub mod executor;
 pub mod hardware;
 pub mod journal;

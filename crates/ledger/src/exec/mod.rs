@@ -2,6 +2,7 @@
 //! deterministic: it reads only the state, the transaction and the block time.
 
 mod bank;
+mod challenges;
 mod orders;
 mod registry;
 mod settlement;
@@ -10,7 +11,7 @@ mod staking;
 use crate::error::TxError;
 use crate::events::Event;
 use crate::state::State;
-use gpunet_primitives::{Address, SignedTx, TxBody};
+use gpunet_primitives::{Address, Hash, SignedTx, TxBody};
 
 pub use orders::max_payment;
 pub use staking::required_stake;
@@ -21,6 +22,10 @@ pub struct Exec<'a> {
     pub chain_id: &'a str,
     pub proposer: Address,
     pub now_ms: u64,
+    /// Height of the block being executed, and the hash of its parent (the
+    /// randomness no one could choose when earlier transactions were made).
+    pub height: u64,
+    pub parent: Hash,
     pub events: &'a mut Vec<Event>,
 }
 
@@ -93,11 +98,25 @@ impl Exec<'_> {
             } => self.submit_order(sender, spec, *max_price_per_hour, *deposit),
             TxBody::CancelOrder { order } => self.cancel_order(sender, *order),
             TxBody::ReportResult { order, outcome } => self.report_result(sender, *order, outcome),
+            TxBody::CommitChallenge { challenge, root } => {
+                self.commit_challenge(sender, *challenge, *root)
+            }
+            TxBody::OpenChallenge {
+                challenge,
+                openings,
+            } => self.open_challenge(sender, *challenge, openings),
         }
+    }
+
+    /// Work at the start of every block, before its transactions.
+    pub fn begin_block(&mut self) {
+        self.draw_challenge_rows();
+        self.state.commit_tx();
     }
 
     /// Time-driven work at the end of every block, in a fixed order.
     pub fn end_block(&mut self) -> Result<(), TxError> {
+        self.run_challenges()?;
         self.settle_due()?;
         self.expire_deadlines()?;
         self.release_unbonded()?;

@@ -4,7 +4,7 @@ use super::staking::required_stake;
 use super::Exec;
 use crate::error::{CheckedAmount, TxError};
 use crate::events::Event;
-use crate::state::{Lease, Machine, Order, OrderStatus};
+use crate::state::{HardwareStatus, Lease, Machine, Order, OrderStatus};
 use crate::Params;
 use gpunet_primitives::{Address, Amount, Hash, JobSpec, OrderId, Resources};
 
@@ -232,7 +232,10 @@ impl Exec<'_> {
             .iter()
             .map(|(_, m)| m)
             .filter(|m| {
-                m.online && m.price_per_hour <= order.max_price_per_hour && fits(m, &order.spec)
+                m.online
+                    && m.hardware == HardwareStatus::Verified
+                    && m.price_per_hour <= order.max_price_per_hour
+                    && fits(m, &order.spec)
             })
             .filter(|m| {
                 let owner = self.state.account(&m.owner);

@@ -4,7 +4,7 @@ use super::staking::required_stake;
 use super::Exec;
 use crate::error::TxError;
 use crate::events::Event;
-use crate::state::{Allocation, Machine};
+use crate::state::{Allocation, HardwareStatus, Machine};
 use gpunet_primitives::{Address, Amount, MachineId, MachineSpec};
 
 pub(crate) const MAX_LABEL_LEN: usize = 128;
@@ -39,13 +39,16 @@ fn validate_machine(params: &crate::Params, spec: &MachineSpec) -> Result<(), Tx
 }
 
 impl Exec<'_> {
-    fn owned_machine(&self, who: Address, id: MachineId) -> Result<Machine, TxError> {
-        let machine = self
-            .state
+    pub(crate) fn machine(&self, id: MachineId) -> Result<Machine, TxError> {
+        self.state
             .machines
             .get(&id)
             .cloned()
-            .ok_or(TxError::UnknownMachine(id))?;
+            .ok_or(TxError::UnknownMachine(id))
+    }
+
+    fn owned_machine(&self, who: Address, id: MachineId) -> Result<Machine, TxError> {
+        let machine = self.machine(id)?;
         if machine.owner != who {
             return Err(TxError::NotAuthorized(format!(
                 "machine {id} belongs to another account"
@@ -74,22 +77,32 @@ impl Exec<'_> {
         self.state.put_account(owner, account);
         let id = self.state.globals().next_machine_id;
         self.state.update_globals(|g| g.next_machine_id += 1);
-        self.state.machines.insert(
+        let challenged = self.state.params.hardware_challenges;
+        let mut machine = Machine {
             id,
-            Machine {
-                id,
-                owner,
-                spec: spec.clone(),
-                price_per_hour,
-                online: true,
-                registered_ms: self.now_ms,
-                allocated: Allocation::default(),
-                active_leases: 0,
-                completed: 0,
-                failed: 0,
+            owner,
+            spec: spec.clone(),
+            price_per_hour,
+            online: true,
+            registered_ms: self.now_ms,
+            allocated: Allocation::default(),
+            active_leases: 0,
+            completed: 0,
+            failed: 0,
+            hardware: if challenged {
+                HardwareStatus::Unverified
+            } else {
+                HardwareStatus::Verified
             },
-        );
+            challenge: None,
+            compute_gops: 0,
+            challenges_passed: 0,
+        };
         self.emit(Event::MachineRegistered { machine: id, owner });
+        if challenged {
+            self.issue_challenge(&mut machine);
+        }
+        self.state.machines.insert(id, machine);
         Ok(())
     }
 
@@ -103,6 +116,11 @@ impl Exec<'_> {
         let mut machine = self.owned_machine(owner, id)?;
         machine.price_per_hour = price_per_hour;
         machine.online = online;
+        // A delisted machine comes back only through a new challenge.
+        if online && machine.hardware == HardwareStatus::Failed {
+            machine.hardware = HardwareStatus::Unverified;
+            self.issue_challenge(&mut machine);
+        }
         self.state.machines.insert(id, machine);
         Ok(())
     }
@@ -117,6 +135,12 @@ impl Exec<'_> {
             return Err(TxError::InvalidState(format!(
                 "machine {id} still has {} open lease(s)",
                 machine.active_leases
+            )));
+        }
+        // Leaving must not be a way out of a challenge it is about to fail.
+        if let Some(challenge) = machine.challenge {
+            return Err(TxError::InvalidState(format!(
+                "machine {id} has an open hardware challenge ({challenge}); answer it first"
             )));
         }
         self.state.machines.remove(&id);

@@ -1,0 +1,379 @@
+//! Hardware challenges through signed transactions and blocks: issued at
+//! registration and on schedule, answered by the real CPU prover, verified by
+//! the ledger; failures slash and delist.
+
+use gpunet_ledger::{
+    ChallengePhase, Event, Genesis, GenesisAccount, HardwareStatus, Ledger, OrderStatus, Params,
+    TxError,
+};
+use gpunet_poc::{Commitment, CpuBackend};
+use gpunet_primitives::{
+    ChallengeId, GpuRequirement, GpuSpec, Hash, JobSpec, Keypair, MachineSpec, Resources, SignedTx,
+    Tx, TxBody, UNIT,
+};
+use std::sync::atomic::AtomicBool;
+
+struct Net {
+    ledger: Ledger,
+    validator: Keypair,
+    provider: Keypair,
+    client: Keypair,
+    time: u64,
+    events: Vec<Event>,
+}
+
+fn params() -> Params {
+    Params {
+        challenge_work_ms: 50,
+        challenge_latency_ms: 2_000,
+        challenge_open_ms: 1_000,
+        challenge_interval_ms: 60_000,
+        ..Params::default()
+    }
+}
+
+impl Net {
+    fn new() -> Net {
+        let (validator, provider, client) = (
+            Keypair::from_label("validator"),
+            Keypair::from_label("provider"),
+            Keypair::from_label("client"),
+        );
+        let genesis = Genesis {
+            chain_id: "test".into(),
+            genesis_time_ms: 1_000,
+            accounts: [&provider, &client]
+                .iter()
+                .map(|k| GenesisAccount {
+                    address: k.address(),
+                    balance: 10_000 * UNIT,
+                })
+                .collect(),
+            validators: vec![validator.address()],
+            params: params(),
+        };
+        Net {
+            ledger: Ledger::open(None, &genesis).unwrap(),
+            validator,
+            provider,
+            client,
+            time: 1_000,
+            events: Vec::new(),
+        }
+    }
+
+    fn tx(&self, signer: &Keypair, body: TxBody) -> SignedTx {
+        Tx {
+            chain_id: "test".into(),
+            sender: signer.address(),
+            nonce: self.ledger.account(&signer.address()).nonce,
+            fee: Params::default().min_fee,
+            body,
+        }
+        .sign(signer)
+    }
+
+    fn block(&mut self, ms: u64, txs: &[SignedTx]) -> Vec<Result<(), TxError>> {
+        self.time += ms;
+        let produced = self
+            .ledger
+            .produce_block(self.validator.address(), self.time, txs)
+            .unwrap();
+        self.ledger.check_invariants().unwrap();
+        self.events.extend(produced.block_events);
+        produced
+            .results
+            .into_iter()
+            .map(|r| r.map(|events| self.events.extend(events)))
+            .collect()
+    }
+
+    fn send(&mut self, signer: &Keypair, body: TxBody) -> Result<(), TxError> {
+        let tx = self.tx(signer, body);
+        self.block(10, &[tx]).remove(0)
+    }
+
+    fn provider_sends(&mut self, body: TxBody) -> Result<(), TxError> {
+        let provider = self.provider.clone();
+        self.send(&provider, body)
+    }
+
+    /// Stakes and registers a machine; returns its id and its first challenge.
+    fn register(&mut self, gpu: Option<&str>) -> (u64, ChallengeId) {
+        self.provider_sends(TxBody::Stake {
+            amount: 1_000 * UNIT,
+        })
+        .unwrap();
+        let spec = MachineSpec {
+            cpu_cores: 4,
+            memory_mb: 8_000,
+            disk_mb: 10_000,
+            gpu: gpu.map(|model| GpuSpec {
+                vendor: "nvidia".into(),
+                model: model.into(),
+                count: 1,
+                vram_mb: 80_000,
+            }),
+            region: "eu".into(),
+            executor: "docker".into(),
+        };
+        self.provider_sends(TxBody::RegisterMachine {
+            spec,
+            price_per_hour: UNIT,
+        })
+        .unwrap();
+        let machine = self.ledger.machines().last().unwrap();
+        (
+            machine.id,
+            machine.challenge.expect("challenged at registration"),
+        )
+    }
+
+    fn hardware(&self, machine: u64) -> HardwareStatus {
+        self.ledger.machine(machine).unwrap().hardware
+    }
+
+    /// Commits with the honest CPU prover and waits for the rows to be drawn.
+    fn commit(&mut self, id: ChallengeId) -> Commitment {
+        let challenge = self.ledger.challenge(id).unwrap().challenge;
+        let commitment =
+            Commitment::compute(&CpuBackend::default(), &challenge, &AtomicBool::new(false))
+                .unwrap();
+        self.provider_sends(TxBody::CommitChallenge {
+            challenge: id,
+            root: commitment.root(),
+        })
+        .unwrap();
+        self.block(10, &[]);
+        commitment
+    }
+
+    fn drawn_rows(&self, id: ChallengeId) -> Vec<u32> {
+        match &self.ledger.challenge(id).unwrap().phase {
+            ChallengePhase::Opening { rows, .. } => rows.clone(),
+            other => panic!("rows not drawn: {other:?}"),
+        }
+    }
+
+    fn answer_honestly(&mut self, id: ChallengeId) {
+        let commitment = self.commit(id);
+        let rows = self.drawn_rows(id);
+        let openings = commitment.open(&CpuBackend::default(), &rows);
+        self.provider_sends(TxBody::OpenChallenge {
+            challenge: id,
+            openings,
+        })
+        .unwrap();
+    }
+
+    fn bonded(&self) -> u128 {
+        self.ledger.account(&self.provider.address()).bonded
+    }
+}
+
+fn small_job() -> JobSpec {
+    JobSpec {
+        name: "j".into(),
+        image: String::new(),
+        command: vec!["true".into()],
+        env: vec![],
+        resources: Resources {
+            cpu_cores: 1,
+            memory_mb: 100,
+            disk_mb: 0,
+            gpu: GpuRequirement::default(),
+        },
+        inputs: vec![],
+        timeout_secs: 60,
+        region: None,
+        network: false,
+    }
+}
+
+#[test]
+fn an_honest_machine_is_verified_then_leased_then_challenged_again() {
+    let mut net = Net::new();
+    let (machine, challenge) = net.register(None);
+    assert_eq!(net.hardware(machine), HardwareStatus::Unverified);
+
+    // Unverified machines get no work.
+    let client = net.client.clone();
+    net.send(
+        &client,
+        TxBody::SubmitOrder {
+            spec: small_job(),
+            max_price_per_hour: 10 * UNIT,
+            deposit: 10 * UNIT,
+        },
+    )
+    .unwrap();
+    net.block(10, &[]);
+    assert_eq!(net.ledger.order(0).unwrap().status, OrderStatus::Pending);
+
+    net.answer_honestly(challenge);
+    let m = net.ledger.machine(machine).unwrap().clone();
+    assert_eq!(m.hardware, HardwareStatus::Verified);
+    assert_eq!((m.challenge, m.challenges_passed), (None, 1));
+    assert!(m.compute_gops > 0);
+    assert!(net.events.iter().any(|e| matches!(
+        e,
+        Event::ChallengePassed { challenge: c, gops, .. } if *c == challenge && *gops == m.compute_gops
+    )));
+    net.block(10, &[]);
+    assert_eq!(net.ledger.order(0).unwrap().status, OrderStatus::Running);
+
+    // Within 1.5 intervals a new challenge comes; the machine stays listed meanwhile.
+    net.block(params().challenge_interval_ms * 3 / 2, &[]);
+    let next = net
+        .ledger
+        .machine(machine)
+        .unwrap()
+        .challenge
+        .expect("re-challenged");
+    assert_ne!(next, challenge);
+    assert_eq!(net.hardware(machine), HardwareStatus::Verified);
+    net.answer_honestly(next);
+    assert_eq!(net.ledger.machine(machine).unwrap().challenges_passed, 2);
+}
+
+#[test]
+fn a_wrong_row_is_slashed_and_delisted_until_a_new_challenge_passes() {
+    let mut net = Net::new();
+    let (machine, challenge) = net.register(None);
+    let before = net.bonded();
+    let commitment = net.commit(challenge);
+    let rows = net.drawn_rows(challenge);
+    let mut openings = commitment.open(&CpuBackend::default(), &rows);
+    openings[3].row[0] += 1;
+    // The answer is recorded (not rejected): the verdict is on chain.
+    net.provider_sends(TxBody::OpenChallenge {
+        challenge,
+        openings,
+    })
+    .unwrap();
+    let m = net.ledger.machine(machine).unwrap().clone();
+    assert_eq!(
+        (m.hardware, m.online, m.challenge),
+        (HardwareStatus::Failed, false, None)
+    );
+    assert_eq!(net.bonded(), before - params().slash_challenge);
+    assert!(net.events.iter().any(|e| matches!(
+        e,
+        Event::ChallengeFailed { reason, slashed, .. }
+            if reason.contains("does not match") && *slashed == params().slash_challenge
+    )));
+
+    // Re-listing starts a new challenge; passing it restores eligibility.
+    net.provider_sends(TxBody::UpdateMachine {
+        machine,
+        price_per_hour: UNIT,
+        online: true,
+    })
+    .unwrap();
+    assert_eq!(net.hardware(machine), HardwareStatus::Unverified);
+    let again = net.ledger.machine(machine).unwrap().challenge.unwrap();
+    net.answer_honestly(again);
+    assert_eq!(net.hardware(machine), HardwareStatus::Verified);
+}
+
+#[test]
+fn missing_the_commit_or_the_opening_deadline_is_slashed() {
+    // No commitment: too slow for the claimed class (an H100 challenge given
+    // to a machine that cannot answer it in time), or offline.
+    let mut net = Net::new();
+    let (machine, challenge) = net.register(Some("NVIDIA H100 80GB HBM3"));
+    let ch = net.ledger.challenge(challenge).unwrap().clone();
+    assert_eq!(ch.class, "H100");
+    // Sized for 50 ms of an H100 at 25 % of its peak.
+    assert!(ch.challenge.ops() >= 2 * 49 * 1_979_000 * 1_000_000 / 8);
+    let before = net.bonded();
+    net.block(ch.commit_deadline_ms - net.time + 1, &[]);
+    assert_eq!(net.hardware(machine), HardwareStatus::Failed);
+    assert_eq!(net.bonded(), before - params().slash_challenge);
+    // A late commitment is refused.
+    assert_eq!(
+        net.provider_sends(TxBody::CommitChallenge {
+            challenge,
+            root: Hash::ZERO
+        }),
+        Err(TxError::UnknownChallenge(challenge))
+    );
+
+    // Committed but never opened.
+    let mut net = Net::new();
+    let (machine, challenge) = net.register(None);
+    net.commit(challenge);
+    let before = net.bonded();
+    net.block(params().challenge_open_ms + 1, &[]);
+    assert_eq!(net.hardware(machine), HardwareStatus::Failed);
+    assert_eq!(net.bonded(), before - params().slash_challenge);
+}
+
+#[test]
+fn bad_challenge_transactions_are_refused_and_change_nothing() {
+    let mut net = Net::new();
+    let (machine, challenge) = net.register(None);
+    let client = net.client.clone();
+    let root_before = net.ledger.state_root();
+    let commit = |challenge| TxBody::CommitChallenge {
+        challenge,
+        root: Hash::ZERO,
+    };
+    assert!(matches!(
+        net.send(&client, commit(challenge)),
+        Err(TxError::NotAuthorized(_))
+    ));
+    assert_eq!(
+        net.provider_sends(commit(999)),
+        Err(TxError::UnknownChallenge(999))
+    );
+    assert!(matches!(
+        net.provider_sends(TxBody::OpenChallenge {
+            challenge,
+            openings: vec![]
+        }),
+        Err(TxError::InvalidState(_))
+    ));
+    assert!(matches!(
+        net.provider_sends(TxBody::DeregisterMachine { machine }),
+        Err(TxError::InvalidState(m)) if m.contains("challenge")
+    ));
+    assert_eq!(
+        net.ledger.state_root(),
+        root_before,
+        "refused: no fee, no change"
+    );
+    net.commit(challenge);
+    assert!(matches!(
+        net.provider_sends(commit(challenge)),
+        Err(TxError::InvalidState(_))
+    ));
+    assert_eq!(net.hardware(machine), HardwareStatus::Unverified);
+}
+
+#[test]
+fn a_replica_reaches_the_same_verdicts() {
+    let mut net = Net::new();
+    let (_, challenge) = net.register(None);
+    net.answer_honestly(challenge);
+    let genesis = Genesis {
+        chain_id: "test".into(),
+        genesis_time_ms: 1_000,
+        accounts: [&net.provider, &net.client]
+            .iter()
+            .map(|k| GenesisAccount {
+                address: k.address(),
+                balance: 10_000 * UNIT,
+            })
+            .collect(),
+        validators: vec![net.validator.address()],
+        params: params(),
+    };
+    let mut replica = Ledger::open(None, &genesis).unwrap();
+    for height in 1..=net.ledger.head().height {
+        replica
+            .apply_block(&net.ledger.block(height).unwrap().unwrap())
+            .unwrap();
+    }
+    assert_eq!(replica.state_root(), net.ledger.state_root());
+}

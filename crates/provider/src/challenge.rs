@@ -1,0 +1,71 @@
+//! Answering hardware challenges: compute the commitment on this machine's
+//! hardware, commit, wait for the drawn rows, open them.
+
+use gpunet_client::{ClientError, Wallet};
+use gpunet_ledger::ChallengePhase;
+use gpunet_poc::{Backend, Commitment};
+use gpunet_primitives::{ChallengeId, TxBody};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChallengeError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("the prover stopped: {0}")]
+    Prover(String),
+}
+
+/// Runs `work` on a blocking thread: proving takes whole cores for seconds.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ChallengeError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ChallengeError::Prover(e.to_string()))
+}
+
+/// Answers challenge `id` to the end, from whatever phase it is in (after a
+/// restart the commitment is recomputed: it is a function of the challenge).
+pub async fn answer(
+    wallet: &Wallet,
+    backend: Arc<dyn Backend>,
+    id: ChallengeId,
+) -> Result<(), ChallengeError> {
+    let node = wallet.node();
+    let open = node.challenge(id).await?;
+    let challenge = open.challenge;
+    let prover = backend.clone();
+    let commitment =
+        blocking(move || Commitment::compute(prover.as_ref(), &challenge, &AtomicBool::new(false)))
+            .await?
+            .map_err(|e| ChallengeError::Prover(e.to_string()))?;
+    let commitment = Arc::new(commitment);
+    if open.phase == ChallengePhase::AwaitingCommit {
+        wallet
+            .send(TxBody::CommitChallenge {
+                challenge: id,
+                root: commitment.root(),
+            })
+            .await?;
+    }
+    // The rows are drawn from the hash of the block that took the commitment.
+    let rows = loop {
+        match node.challenge(id).await?.phase {
+            ChallengePhase::Opening { rows, .. } => break rows,
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    };
+    let openings = {
+        let commitment = commitment.clone();
+        blocking(move || commitment.open(backend.as_ref(), &rows)).await?
+    };
+    wallet
+        .send(TxBody::OpenChallenge {
+            challenge: id,
+            openings,
+        })
+        .await?;
+    Ok(())
+}
