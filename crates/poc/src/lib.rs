@@ -3,7 +3,8 @@
 //! 1. A validator-issued seed defines int8 matrices A (`rows × inner`) and B
 //!    (`inner × cols`) by a counter-mode PRG ([`Challenge`]).
 //! 2. The provider computes C = A·B with int32 accumulation on its hardware
-//!    ([`Backend`]; [`CpuBackend`] is the reference), hashes every row and commits to the Merkle root
+//!    ([`Backend`]; [`CpuBackend`] is the reference, `cuda::CudaBackend` with
+//!    the `cuda` feature), hashes every row and commits to the Merkle root
 //!    ([`Commitment`]) before a deadline sized for its claimed class
 //!    ([`ComputeClass`]).
 //! 3. After the commitment, rows to open are drawn from a later beacon
@@ -18,6 +19,8 @@
 mod challenge;
 mod class;
 mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 mod prover;
 mod verifier;
 

@@ -133,7 +133,7 @@ impl Agent {
                 hardware,
                 running: Mutex::new(BTreeSet::new()),
                 answering: Mutex::new(BTreeSet::new()),
-                prover: Arc::new(gpunet_poc::CpuBackend::default()),
+                prover: crate::challenge::local_backend(),
                 free_gpus,
             }),
         })

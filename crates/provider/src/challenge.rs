@@ -9,6 +9,17 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The backend this machine proves with: its first GPU when the agent is built
+/// with the `cuda` feature and one answers, else the CPU.
+pub fn local_backend() -> Arc<dyn Backend> {
+    #[cfg(feature = "cuda")]
+    match gpunet_poc::cuda::CudaBackend::new(0) {
+        Ok(gpu) => return Arc::new(gpu),
+        Err(e) => eprintln!("proving on the CPU: {e}"),
+    }
+    Arc::new(gpunet_poc::CpuBackend::default())
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ChallengeError {
     #[error(transparent)]
