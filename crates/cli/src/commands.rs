@@ -370,6 +370,61 @@ pub fn genesis(
     Ok(())
 }
 
+pub fn hardware(ctx: &Ctx, data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let hw = gpunet_provider::hardware::detect(data_dir);
+    let offered = hw.gpus.first().map(|g| g.name.as_str());
+    let class = gpunet_poc::ComputeClass::of_model(offered);
+    #[derive(serde::Serialize)]
+    struct View<'a> {
+        hardware: &'a gpunet_provider::hardware::Hardware,
+        compute_class: &'static str,
+        class_peak_int8_gops: u64,
+    }
+    let view = View {
+        hardware: &hw,
+        compute_class: class.name,
+        class_peak_int8_gops: class.peak_int8_gops,
+    };
+    ctx.output.print(&view, || {
+        let or_unknown = |v: Option<String>| v.unwrap_or_else(|| "unknown".into());
+        let mut text = format!(
+            "CPU      {} ({} cores)\nmemory   {} MiB\ndisk     {} MiB free in {}\nnetwork  {}\n",
+            or_unknown(hw.cpu_model.clone()),
+            hw.cpu_cores,
+            hw.memory_mb,
+            hw.disk_mb,
+            data_dir.display(),
+            hw.network_link_mbps
+                .map_or("link speed unknown".into(), |m| format!("{m} Mbit/s link")),
+        );
+        for (i, g) in hw.gpus.iter().enumerate() {
+            text += &format!(
+                "GPU {i}    {} ({} MiB, compute {}, {}% busy) {}\n",
+                g.name,
+                g.vram_mb,
+                or_unknown(g.compute_capability.clone()),
+                g.utilization_pct.map_or("?".into(), |u| u.to_string()),
+                g.uuid
+            );
+        }
+        if let Some(note) = &hw.gpu_note {
+            text += &format!("GPU      none: {note}\n");
+        } else {
+            text += &format!(
+                "driver   {} (CUDA {})\n",
+                or_unknown(hw.driver_version.clone()),
+                or_unknown(hw.cuda_version.clone())
+            );
+        }
+        text += &format!(
+            "class    {} (challenged at {} GOPS int8 peak per device); these are claims until proven",
+            class.name, class.peak_int8_gops
+        );
+        text
+    });
+    Ok(())
+}
+
 pub async fn provider(
     ctx: &Ctx,
     data_dir: PathBuf,

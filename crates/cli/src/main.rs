@@ -116,6 +116,13 @@ enum Command {
     /// Submit and follow jobs.
     #[command(subcommand)]
     Job(commands::JobCmd),
+    /// Show this machine's hardware as the provider agent detects it, and the
+    /// compute class its hardware challenges will hold it to.
+    Hardware {
+        /// Where jobs would run (its free space is the offered disk).
+        #[arg(long, default_value = ".")]
+        data_dir: PathBuf,
+    },
     /// Measure performance (results go in BENCHMARKS.md).
     #[command(subcommand)]
     Bench(bench::BenchCmd),
@@ -166,6 +173,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Wallet(cmd) => commands::wallet(&ctx, cmd).await,
         Command::Machines(cmd) => commands::machines(&ctx, cmd).await,
         Command::Job(cmd) => commands::job(&ctx, cmd).await,
+        Command::Hardware { data_dir } => commands::hardware(&ctx, &data_dir),
         Command::Bench(cmd) => bench::run(cmd, ctx.output),
     }
 }

@@ -158,3 +158,20 @@ fn wallet_genesis_node_and_jobs_through_the_binary() {
     let poor = gpunet(&with(&["wallet", "transfer", &validator, "1000"]));
     assert!(String::from_utf8_lossy(&poor.stderr).contains("insufficient_funds"));
 }
+
+#[test]
+fn hardware_reports_this_machine_and_explains_a_missing_gpu() {
+    let hw = json(&["--output", "json", "hardware", "--data-dir", "/"]);
+    let cores = hw["hardware"]["cpu_cores"].as_u64().unwrap();
+    assert!(cores >= 1);
+    assert!(hw["hardware"]["memory_mb"].as_u64().unwrap() > 0);
+    let gpus = hw["hardware"]["gpus"].as_array().unwrap();
+    if gpus.is_empty() {
+        assert!(hw["hardware"]["gpu_note"].as_str().unwrap().contains("GPU"));
+        assert_eq!(hw["compute_class"], "CPU");
+    } else {
+        assert!(gpus[0]["uuid"].as_str().unwrap().starts_with("GPU-"));
+    }
+    let text = ok(&["hardware", "--data-dir", "/"]);
+    assert!(text.contains("claims until proven"), "{text}");
+}

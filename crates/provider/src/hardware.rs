@@ -1,5 +1,5 @@
-//! What this machine has: CPU, memory, disk, and NVIDIA GPUs through NVML.
-//! Detected values are claims until proven by hardware challenges.
+//! What this machine has: CPU, memory, disk, network links, and NVIDIA GPUs
+//! through NVML. Detected values are claims until proven by hardware challenges.
 
 use gpunet_primitives::{GpuSpec, MachineSpec};
 use std::path::Path;
@@ -9,16 +9,25 @@ pub struct GpuInfo {
     pub name: String,
     pub uuid: String,
     pub vram_mb: u64,
+    /// CUDA compute capability, e.g. "9.0".
+    pub compute_capability: Option<String>,
+    /// Current utilization of the GPU's cores, in percent.
+    pub utilization_pct: Option<u32>,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Hardware {
+    pub cpu_model: Option<String>,
     pub cpu_cores: u32,
     pub memory_mb: u64,
     /// Free space where jobs run.
     pub disk_mb: u64,
+    /// Fastest network link, in Mbit/s, as the kernel reports it.
+    pub network_link_mbps: Option<u64>,
     pub gpus: Vec<GpuInfo>,
     pub driver_version: Option<String>,
+    /// Highest CUDA version the driver supports, e.g. "12.4".
+    pub cuda_version: Option<String>,
     /// Why no GPU was found, when none was.
     pub gpu_note: Option<String>,
 }
@@ -46,10 +55,41 @@ fn free_disk_mb(dir: &Path) -> u64 {
     (st.f_bavail as u64).saturating_mul(st.f_frsize as u64) / (1024 * 1024)
 }
 
-fn nvidia_gpus() -> Result<(Vec<GpuInfo>, String), String> {
+fn cpu_model() -> Option<String> {
+    std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("model name"))
+            .and_then(|v| v.split_once(':'))
+            .map(|(_, v)| v.trim().to_string())
+    })
+}
+
+/// The fastest link among the physical interfaces (loopback and down links
+/// report no speed).
+fn network_link_mbps() -> Option<u64> {
+    std::fs::read_dir("/sys/class/net")
+        .ok()?
+        .flatten()
+        .filter_map(|iface| std::fs::read_to_string(iface.path().join("speed")).ok())
+        .filter_map(|speed| speed.trim().parse::<i64>().ok())
+        .filter_map(|mbps| u64::try_from(mbps).ok())
+        .max()
+}
+
+struct NvidiaGpus {
+    gpus: Vec<GpuInfo>,
+    driver: String,
+    cuda: Option<String>,
+}
+
+fn nvidia_gpus() -> Result<NvidiaGpus, String> {
     let nvml = nvml_wrapper::Nvml::init()
         .map_err(|e| format!("NVML not available ({e}); no NVIDIA GPU will be offered"))?;
     let driver = nvml.sys_driver_version().unwrap_or_default();
+    let cuda = nvml
+        .sys_cuda_driver_version()
+        .ok()
+        .map(|v| format!("{}.{}", v / 1000, (v % 1000) / 10));
     let count = nvml.device_count().map_err(|e| e.to_string())?;
     let mut gpus = Vec::new();
     for i in 0..count {
@@ -58,19 +98,31 @@ fn nvidia_gpus() -> Result<(Vec<GpuInfo>, String), String> {
             name: d.name().unwrap_or_default(),
             uuid: d.uuid().unwrap_or_default(),
             vram_mb: d.memory_info().map_or(0, |m| m.total / (1024 * 1024)),
+            compute_capability: d
+                .cuda_compute_capability()
+                .ok()
+                .map(|c| format!("{}.{}", c.major, c.minor)),
+            utilization_pct: d.utilization_rates().ok().map(|u| u.gpu),
         });
     }
-    Ok((gpus, driver))
+    Ok(NvidiaGpus { gpus, driver, cuda })
 }
 
 /// Detects the hardware; `work_dir` is where disk space is measured.
 pub fn detect(work_dir: &Path) -> Hardware {
-    let (gpus, driver_version, gpu_note) = match nvidia_gpus() {
-        Ok((g, d)) if g.is_empty() => (g, Some(d), Some("NVML found no GPU".to_string())),
-        Ok((g, d)) => (g, Some(d), None),
-        Err(note) => (vec![], None, Some(note)),
+    let (nvidia, gpu_note) = match nvidia_gpus() {
+        Ok(n) if n.gpus.is_empty() => (Some(n), Some("NVML found no GPU".to_string())),
+        Ok(n) => (Some(n), None),
+        Err(note) => (None, Some(note)),
+    };
+    let (gpus, driver_version, cuda_version) = match nvidia {
+        Some(n) => (n.gpus, Some(n.driver), n.cuda),
+        None => (vec![], None, None),
     };
     Hardware {
+        cpu_model: cpu_model(),
+        network_link_mbps: network_link_mbps(),
+        cuda_version,
         cpu_cores: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
         memory_mb: memory_mb(),
         disk_mb: free_disk_mb(work_dir),
