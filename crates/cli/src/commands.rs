@@ -187,6 +187,25 @@ pub fn describe(order: &Order) -> String {
             gpn(st.slashed)
         );
     }
+    if let Some(of) = order.audit_of {
+        s += &format!("audit     run of order {of}\n");
+    }
+    if !order.audit_runs.is_empty() || order.spec.audit_bps > 0 {
+        s += &format!(
+            "audit     {} % chance, {}; runs {:?}, verdict {}\n",
+            order.spec.audit_bps as f64 / 100.0,
+            if order.spec.is_deterministic() {
+                "deterministic (mismatches are slashed)"
+            } else {
+                "not deterministic (never slashed)"
+            },
+            order.audit_runs,
+            order
+                .audit_verdict
+                .as_ref()
+                .map_or("pending".to_string(), |v| format!("{v:?}"))
+        );
+    }
     s.trim_end().to_string()
 }
 

@@ -7,6 +7,9 @@
 //! timeout_secs = 60
 //! region = "eu-west"                # optional
 //! network = false                   # optional; true gives the container a network
+//! audit_bps = 1000                  # optional; 10 % chance a random auditor re-runs it
+//!                                   # (deposit must cover 3 runs; pin the image by
+//!                                   # digest and keep network off to make it slashable)
 //!
 //! [env]
 //! GREETING = "hello"
@@ -48,6 +51,9 @@ pub struct JobFile {
     /// Whether the job needs network access; containers have none otherwise.
     #[serde(default)]
     pub network: bool,
+    /// Probability in basis points that a random auditor re-runs the job.
+    #[serde(default)]
+    pub audit_bps: u32,
     #[serde(default)]
     pub resources: ResourcesFile,
     #[serde(default)]
@@ -155,6 +161,7 @@ impl JobFile {
             timeout_secs: self.timeout_secs,
             region: self.region.clone(),
             network: self.network,
+            audit_bps: self.audit_bps,
         };
         let full_cost = gpunet_ledger::max_job_cost(max_price_per_hour, self.timeout_secs)
             .map_err(|e| invalid(format!("price: {e}")))?;

@@ -90,6 +90,49 @@ async fn successful_job_is_verified_paid_burned_and_refunded() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_audited_deterministic_job_is_rerun_by_the_other_provider_and_agreed() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = devnet(dir.path(), 2).await;
+    let node = net.client();
+    let path = dir.path().join("audited.toml");
+    // Pinned by content id and without network: deterministic, so slashable.
+    std::fs::write(
+        &path,
+        format!(
+            "name = \"audited\"\nimage = \"sha256:{}\"\ncommand = {}\ntimeout_secs = 30\n\
+             audit_bps = 10000\n[price]\nmax_per_hour = \"50\"\ndeposit = \"2\"\n",
+            "ab".repeat(32),
+            toml_command(
+                "echo order $GPUNET_ORDER_ID > $GPUNET_OUTPUT_DIR/out; seq 1 1000 | wc -l"
+            )
+        ),
+    )
+    .unwrap();
+    let job = JobFile::load(&path).unwrap();
+    let id = submit_job(&net.client_wallet(), &job).await.unwrap();
+    let order = wait_final(&node, id).await;
+    assert_eq!(order.status, OrderStatus::Settled, "{order:?}");
+    assert_eq!(
+        order.audit_verdict,
+        Some(gpunet_ledger::AuditVerdict::Agreed)
+    );
+    let run = node.order(order.audit_runs[0]).await.unwrap();
+    let run = wait_final(&node, run.id).await;
+    assert_eq!(run.status, OrderStatus::Settled, "{run:?}");
+    assert_ne!(
+        run.lease.as_ref().unwrap().provider,
+        order.lease.as_ref().unwrap().provider,
+        "audited by the other provider"
+    );
+    // Both runs produced the same outputs, byte for byte.
+    let root = |o: &gpunet_ledger::Order| match &o.report.as_ref().unwrap().outcome {
+        gpunet_primitives::JobOutcome::Completed { output_root, .. } => *output_root,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(root(&run), root(&node.order(id).await.unwrap()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_job_refunds_the_client_and_slashes_the_provider() {
     let dir = tempfile::tempdir().unwrap();
     let net = devnet(dir.path(), 1).await;
@@ -213,6 +256,7 @@ fn spec(gpus: u32, timeout_secs: u64) -> JobSpec {
         timeout_secs,
         region: None,
         network: false,
+        audit_bps: 0,
     }
 }
 

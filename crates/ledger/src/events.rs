@@ -62,6 +62,19 @@ pub enum Event {
         amount: Amount,
         reason: String,
     },
+    /// `run` re-runs `order` on another provider's machine before it is paid.
+    AuditStarted {
+        order: OrderId,
+        run: OrderId,
+        client: Address,
+        provider: Address,
+    },
+    AuditConcluded {
+        order: OrderId,
+        client: Address,
+        provider: Address,
+        verdict: crate::state::AuditVerdict,
+    },
     /// A hardware challenge for `machine`; its owner must commit by `deadline_ms`.
     ChallengeIssued {
         challenge: ChallengeId,
@@ -110,7 +123,9 @@ impl Event {
             | Event::OrderFailed { order, .. }
             | Event::OrderTimedOut { order, .. }
             | Event::OrderExpired { order, .. }
-            | Event::OrderCancelled { order, .. } => Some(*order),
+            | Event::OrderCancelled { order, .. }
+            | Event::AuditStarted { order, .. }
+            | Event::AuditConcluded { order, .. } => Some(*order),
         }
     }
 
@@ -139,6 +154,12 @@ impl Event {
                 client, provider, ..
             }
             | Event::OrderTimedOut {
+                client, provider, ..
+            }
+            | Event::AuditStarted {
+                client, provider, ..
+            }
+            | Event::AuditConcluded {
                 client, provider, ..
             } => client == address || provider == address,
         }

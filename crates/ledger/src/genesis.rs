@@ -57,6 +57,8 @@ pub struct Params {
     pub challenge_interval_ms: u64,
     /// Slashed for a missed deadline, a wrong row or a refused opening.
     pub slash_challenge: Amount,
+    /// Slashed from the party that two audit runs contradict.
+    pub slash_audit: Amount,
 }
 
 impl Default for Params {
@@ -85,6 +87,7 @@ impl Default for Params {
             challenge_openings: 8,
             challenge_interval_ms: 6 * 3600 * 1000,
             slash_challenge: 50 * gpn,
+            slash_audit: 100 * gpn,
         }
     }
 }

@@ -67,6 +67,29 @@ pub fn check(state: &State) -> Result<(), String> {
                 a.gpus += r.gpu.count;
             }
         }
+        if let Some(parent) = o.audit_of {
+            if !state
+                .orders
+                .get(&parent)
+                .is_some_and(|p| p.audit_runs.contains(id))
+            {
+                return Err(format!("audit run {id} is not listed by order {parent}"));
+            }
+        }
+        if o.status == OrderStatus::Auditing {
+            // Held for an audit: its escrow still covers its own provider's pay.
+            let (Some(lease), Some(report)) = (&o.lease, &o.report) else {
+                return Err(format!("order {id} is audited without a report"));
+            };
+            let owed = crate::exec::payment(lease.price_per_hour, report.billable_ms)
+                .map_err(|e| e.to_string())?;
+            if o.escrow < owed {
+                return Err(format!(
+                    "audited order {id} holds {} < its pay {owed}",
+                    o.escrow
+                ));
+            }
+        }
         if o.status == OrderStatus::Reported {
             let settle_at = o.report.as_ref().map_or(0, |r| {
                 r.reported_ms.saturating_add(state.params.dispute_window_ms)

@@ -24,6 +24,6 @@ pub use exec::{max_payment as max_job_cost, required_stake};
 pub use genesis::{Genesis, GenesisAccount, Params};
 pub use ledger::{Ledger, ProducedBlock};
 pub use state::{
-    Account, Allocation, ChallengePhase, Globals, HardwareChallenge, HardwareStatus, Lease,
-    Machine, Order, OrderStatus, Report, Settlement, State, Unbonding,
+    Account, Allocation, AuditVerdict, ChallengePhase, Globals, HardwareChallenge, HardwareStatus,
+    Lease, Machine, Order, OrderStatus, Report, Settlement, State, Unbonding,
 };

@@ -131,6 +131,8 @@ pub enum OrderStatus {
     Running,
     /// The provider reported a result; settlement follows the dispute window.
     Reported,
+    /// Reported, and held until the audit runs of the job are compared.
+    Auditing,
     /// Paid: the provider was paid, a share burned, the rest refunded.
     Settled,
     /// The provider failed the job: client refunded, provider slashed.
@@ -148,7 +150,10 @@ impl OrderStatus {
     pub fn is_open(self) -> bool {
         matches!(
             self,
-            OrderStatus::Pending | OrderStatus::Running | OrderStatus::Reported
+            OrderStatus::Pending
+                | OrderStatus::Running
+                | OrderStatus::Reported
+                | OrderStatus::Auditing
         )
     }
 }
@@ -196,6 +201,27 @@ pub struct Order {
     pub lease: Option<Lease>,
     pub report: Option<Report>,
     pub settlement: Option<Settlement>,
+    /// For an audit run: the order it re-runs.
+    pub audit_of: Option<OrderId>,
+    /// For an audited order: its audit runs, in order.
+    pub audit_runs: Vec<OrderId>,
+    pub audit_verdict: Option<AuditVerdict>,
+}
+
+/// How an audit ended.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditVerdict {
+    /// The audit run gave the same output root.
+    Agreed,
+    /// Two runs agreed against the provider: it is slashed and not paid.
+    ProviderWrong,
+    /// Two runs agreed against this auditor: it is slashed and not paid.
+    AuditorWrong { auditor: Address },
+    /// The outputs differ but the job is not deterministic: nobody is slashed.
+    NonDeterministicMismatch,
+    /// No majority, or the audit runs did not finish: everyone is paid.
+    Inconclusive,
 }
 
 impl Order {

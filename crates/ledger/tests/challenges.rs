@@ -187,6 +187,7 @@ fn small_job() -> JobSpec {
         timeout_secs: 60,
         region: None,
         network: false,
+        audit_bps: 0,
     }
 }
 

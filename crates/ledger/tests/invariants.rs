@@ -40,6 +40,8 @@ enum Op {
         timeout: u64,
         max_price: u128,
         deposit: u128,
+        /// Audit probability (basis points); audited specs are deterministic.
+        audit_bps: u32,
     },
     Cancel {
         who: usize,
@@ -49,6 +51,8 @@ enum Op {
         who: usize,
         order: u64,
         duration_ms: u64,
+        /// Which of two outputs it reports, so audits see both agreement and mismatch.
+        output: u8,
     },
     Fail {
         who: usize,
@@ -74,37 +78,57 @@ fn amount() -> impl Strategy<Value = u128> {
 fn op() -> impl Strategy<Value = Op> {
     let who = 0..ACTORS;
     prop_oneof![
-        (who.clone(), 0..ACTORS, amount()).prop_map(|(from, to, amount)| Op::Transfer {
+        1 => (who.clone(), 0..ACTORS, amount()).prop_map(|(from, to, amount)| Op::Transfer {
             from,
             to,
             amount
         }),
-        (who.clone(), amount()).prop_map(|(who, amount)| Op::Stake { who, amount }),
-        (who.clone(), amount()).prop_map(|(who, amount)| Op::Unstake { who, amount }),
-        (who.clone(), 0..3u32, 0..10_000_000u128).prop_map(|(who, gpus, price)| Op::Register {
+        1 => (who.clone(), amount()).prop_map(|(who, amount)| Op::Stake { who, amount }),
+        1 => (who.clone(), amount()).prop_map(|(who, amount)| Op::Unstake { who, amount }),
+        1 => (who.clone(), 0..3u32, 0..10_000_000u128).prop_map(|(who, gpus, price)| Op::Register {
             who,
             gpus,
             price
         }),
-        (who.clone(), 0..6u64).prop_map(|(who, machine)| Op::Deregister { who, machine }),
-        (who.clone(), 0..3u32, 1..30u64, 0..20_000_000u128, amount()).prop_map(
-            |(who, gpus, timeout, max_price, deposit)| Op::Submit {
+        1 => (who.clone(), 0..6u64).prop_map(|(who, machine)| Op::Deregister { who, machine }),
+        // Mostly well-funded orders at a price machines accept, so the market
+        // moves; the random ones test every way a submission can be refused.
+        4 => (who.clone(), 0..3u32, 1..30u64, prop_oneof![Just(0u32), Just(5_000), Just(10_000)])
+            .prop_map(|(who, gpus, timeout, audit_bps)| {
+                let max_price = 2 * UNIT;
+                let deposit = 3 * gpunet_ledger::max_job_cost(max_price, timeout).unwrap();
+                Op::Submit { who, gpus, timeout, max_price, deposit, audit_bps }
+            }),
+        1 => (
+            who.clone(),
+            0..3u32,
+            1..30u64,
+            0..20_000_000u128,
+            amount(),
+            prop_oneof![Just(0u32), Just(5_000), Just(10_000)]
+        )
+            .prop_map(
+                |(who, gpus, timeout, max_price, deposit, audit_bps)| Op::Submit {
+                    who,
+                    gpus,
+                    timeout,
+                    max_price,
+                    deposit,
+                    audit_bps,
+                }
+            ),
+        1 => (who.clone(), 0..10u64).prop_map(|(who, order)| Op::Cancel { who, order }),
+        6 => (who.clone(), 0..24u64, 0..40_000u64, 0..2u8).prop_map(
+            |(who, order, duration_ms, output)| Op::Complete {
                 who,
-                gpus,
-                timeout,
-                max_price,
-                deposit
+                order,
+                duration_ms,
+                output,
             }
         ),
-        (who.clone(), 0..10u64).prop_map(|(who, order)| Op::Cancel { who, order }),
-        (who.clone(), 0..10u64, 0..40_000u64).prop_map(|(who, order, duration_ms)| Op::Complete {
-            who,
-            order,
-            duration_ms
-        }),
-        (who.clone(), 0..10u64).prop_map(|(who, order)| Op::Fail { who, order }),
-        who.prop_map(|who| Op::BadNonce { who }),
-        (1..20_000u64).prop_map(|ms| Op::Wait { ms }),
+        1 => (who.clone(), 0..10u64).prop_map(|(who, order)| Op::Fail { who, order }),
+        1 => who.prop_map(|who| Op::BadNonce { who }),
+        3 => (1..5_000u64).prop_map(|ms| Op::Wait { ms }),
     ]
 }
 
@@ -140,9 +164,9 @@ fn genesis(validator: &Keypair) -> Genesis {
 }
 
 fn body(op: &Op, keys: &[Keypair]) -> Option<(usize, TxBody)> {
-    let spec = |gpus: u32, timeout: u64| JobSpec {
+    let spec = |gpus: u32, timeout: u64, audit_bps: u32| JobSpec {
         name: "p".into(),
-        image: "i".into(),
+        image: format!("sha256:{}", "0".repeat(64)),
         command: vec!["run".into()],
         env: vec![],
         resources: Resources {
@@ -158,6 +182,7 @@ fn body(op: &Op, keys: &[Keypair]) -> Option<(usize, TxBody)> {
         timeout_secs: timeout,
         region: None,
         network: false,
+        audit_bps,
     };
     Some(match op.clone() {
         Op::Transfer { from, to, amount } => (
@@ -195,10 +220,11 @@ fn body(op: &Op, keys: &[Keypair]) -> Option<(usize, TxBody)> {
             timeout,
             max_price,
             deposit,
+            audit_bps,
         } => (
             who,
             TxBody::SubmitOrder {
-                spec: spec(gpus, timeout),
+                spec: spec(gpus, timeout, audit_bps),
                 max_price_per_hour: max_price,
                 deposit,
             },
@@ -208,13 +234,14 @@ fn body(op: &Op, keys: &[Keypair]) -> Option<(usize, TxBody)> {
             who,
             order,
             duration_ms,
+            output,
         } => (
             who,
             TxBody::ReportResult {
                 order,
                 outcome: JobOutcome::Completed {
                     exit_code: 0,
-                    output_root: Hash::digest(b"o"),
+                    output_root: Hash::digest(&[output]),
                     output_bytes: 1,
                     duration_ms,
                 },
@@ -235,13 +262,29 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
-    fn invariants_hold_and_replicas_agree(ops in prop::collection::vec(op(), 1..80)) {
+    fn invariants_hold_and_replicas_agree(ops in prop::collection::vec(op(), 1..120)) {
         let validator = Keypair::from_label("validator");
         let g = genesis(&validator);
         let mut ledger = Ledger::open(None, &g).unwrap();
         let mut replica = Ledger::open(None, &g).unwrap();
         let keys = keys();
-        let mut time = 0;
+        let mut time = 100;
+        // A live market to start from: every actor stakes and lists a 2-GPU
+        // machine, so random orders get matched, reported, audited and settled.
+        let preamble: Vec<SignedTx> = keys
+            .iter()
+            .enumerate()
+            .flat_map(|(i, k)| {
+                let register = body(&Op::Register { who: i, gpus: 2, price: UNIT }, &keys).unwrap().1;
+                [TxBody::Stake { amount: 300 * UNIT }, register]
+                    .into_iter()
+                    .zip(0..)
+                    .map(|(body, nonce)| Tx { chain_id: "prop".into(), sender: k.address(), nonce, fee: UNIT, body }.sign(k))
+            })
+            .collect();
+        let produced = ledger.produce_block(validator.address(), time, &preamble).unwrap();
+        prop_assert!(produced.results.iter().all(|r| r.is_ok()));
+        replica.apply_block(&produced.block).unwrap();
         for chunk in ops.chunks(3) {
             let mut txs: Vec<SignedTx> = Vec::new();
             let mut nonces: Vec<u64> = keys.iter().map(|k| ledger.account(&k.address()).nonce).collect();
@@ -253,7 +296,13 @@ proptest! {
                             .sign(&keys[*who]),
                     ),
                     _ => {
-                        let (who, body) = body(op, &keys).unwrap();
+                        let (mut who, body) = body(op, &keys).unwrap();
+                        // Reports come from the lease's provider, so jobs (and their
+                        // audits) actually complete; Fail keeps the random sender.
+                        if let Op::Complete { order, .. } = op {
+                            let provider = ledger.order(*order).and_then(|o| o.lease.as_ref()).map(|l| l.provider);
+                            who = keys.iter().position(|k| Some(k.address()) == provider).unwrap_or(who);
+                        }
                         txs.push(Tx { chain_id: "prop".into(), sender: keys[who].address(), nonce: nonces[who], fee: UNIT, body }.sign(&keys[who]));
                         nonces[who] += 1;
                     }

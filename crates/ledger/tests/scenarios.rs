@@ -118,6 +118,7 @@ fn job(timeout_secs: u64, gpus: u32) -> JobSpec {
         timeout_secs,
         region: None,
         network: false,
+        audit_bps: 0,
     }
 }
 

@@ -84,4 +84,16 @@ pub struct JobSpec {
     pub region: Option<String>,
     /// Whether the job needs network access (containers have none otherwise).
     pub network: bool,
+    /// Probability, in basis points, that a random staked auditor re-runs the
+    /// job before it is paid (the client pays for audit runs).
+    pub audit_bps: u32,
+}
+
+impl JobSpec {
+    /// Deterministic jobs (image pinned by digest, `name@sha256:…`, or by its
+    /// content-addressed id, `sha256:…`; no network) must give the same outputs
+    /// on every honest machine, so a mismatch is slashable.
+    pub fn is_deterministic(&self) -> bool {
+        (self.image.contains("@sha256:") || self.image.starts_with("sha256:")) && !self.network
+    }
 }

@@ -454,7 +454,11 @@ impl Inner {
                 .env
                 .iter()
                 .cloned()
-                .chain([("GPUNET_ORDER_ID".to_string(), order.id.to_string())])
+                // An audit run sees the environment of the run it checks.
+                .chain([(
+                    "GPUNET_ORDER_ID".to_string(),
+                    order.audit_of.unwrap_or(order.id).to_string(),
+                )])
                 .collect(),
             inputs: job_dir.join("inputs"),
             outputs: job_dir.join("outputs"),

@@ -1,6 +1,7 @@
 //! Transaction execution, one module per concern. Every function here is
 //! deterministic: it reads only the state, the transaction and the block time.
 
+mod audits;
 mod bank;
 mod challenges;
 mod orders;
@@ -14,6 +15,7 @@ use crate::state::State;
 use gpunet_primitives::{Address, Hash, SignedTx, TxBody};
 
 pub use orders::max_payment;
+pub(crate) use orders::payment;
 pub use staking::required_stake;
 
 /// Execution context of one block.

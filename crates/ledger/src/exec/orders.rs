@@ -6,7 +6,7 @@ use crate::error::{CheckedAmount, TxError};
 use crate::events::Event;
 use crate::state::{HardwareStatus, Lease, Machine, Order, OrderStatus};
 use crate::Params;
-use gpunet_primitives::{Address, Amount, Hash, JobSpec, OrderId, Resources};
+use gpunet_primitives::{hash_of, Address, Amount, JobSpec, OrderId, Resources};
 
 const MS_PER_HOUR: Amount = 3_600_000;
 const MAX_NAME_LEN: usize = 128;
@@ -15,6 +15,8 @@ const MAX_ARGS: usize = 256;
 const MAX_ENV: usize = 128;
 /// Pending orders examined per block, so one block's work stays bounded.
 const MATCH_BATCH: usize = 1024;
+/// Audit runs of one job at most: the audit and a tie-break.
+pub(crate) const MAX_AUDIT_RUNS: u128 = 2;
 
 /// The most a job can cost at `price_per_hour` if it runs for its whole timeout.
 pub fn max_payment(price_per_hour: Amount, timeout_secs: u64) -> Result<Amount, TxError> {
@@ -80,6 +82,9 @@ pub(crate) fn validate_job(params: &Params, spec: &JobSpec) -> Result<(), TxErro
         && (r.gpu.vendor.is_some() || r.gpu.model.is_some() || r.gpu.min_vram_mb > 0)
     {
         return bad("GPU constraints given but gpu count is 0".into());
+    }
+    if spec.audit_bps > 10_000 {
+        return bad("audit_bps is a probability in basis points: at most 10000".into());
     }
     if spec.inputs.len() > params.max_inputs as usize {
         return bad(format!("more than {} inputs", params.max_inputs));
@@ -148,10 +153,23 @@ impl Exec<'_> {
         deposit: Amount,
     ) -> Result<(), TxError> {
         validate_job(&self.state.params, spec)?;
-        let need = max_payment(max_price_per_hour, spec.timeout_secs)?;
+        let run = max_payment(max_price_per_hour, spec.timeout_secs)?;
+        // An audited job may run three times (the job, an audit, a tie-break).
+        let runs = if spec.audit_bps > 0 {
+            MAX_AUDIT_RUNS + 1
+        } else {
+            1
+        };
+        let need = run.mul_or(runs)?;
         if deposit < need {
             return Err(TxError::Invalid(format!(
-                "deposit {deposit} does not cover the max price for the whole timeout ({need})"
+                "deposit {deposit} does not cover the max price for the whole timeout \
+                 ({need}{})",
+                if runs > 1 {
+                    ", for each of 3 possible runs of an audited job"
+                } else {
+                    ""
+                }
             )));
         }
         self.debit(client, deposit)?;
@@ -171,6 +189,9 @@ impl Exec<'_> {
                 lease: None,
                 report: None,
                 settlement: None,
+                audit_of: None,
+                audit_runs: Vec::new(),
+                audit_verdict: None,
             },
         );
         self.state.pending.insert((self.now_ms, id), ());
@@ -189,6 +210,11 @@ impl Exec<'_> {
             return Err(TxError::InvalidState(format!(
                 "order {id} is {:?}; only pending orders can be cancelled",
                 order.status
+            )));
+        }
+        if let Some(parent) = order.audit_of {
+            return Err(TxError::InvalidState(format!(
+                "order {id} is an audit of order {parent}; audits cannot be cancelled"
             )));
         }
         self.state.pending.remove(&(order.submitted_ms, id));
@@ -225,8 +251,13 @@ impl Exec<'_> {
     /// Picks a machine for `order`: feasible, online, at or under the max price,
     /// backed by enough stake; among those, the least loaded, then the cheapest,
     /// then a per-order hash so equal offers share the work.
+    ///
+    /// An audit run goes to a machine of another provider than those it
+    /// checks, uniformly at random among the feasible ones.
     fn choose_machine(&self, order: &Order) -> Option<Machine> {
         let params = &self.state.params;
+        let excluded = self.audit_exclusions(order);
+        let audit = order.audit_of.is_some();
         self.state
             .machines
             .iter()
@@ -236,16 +267,19 @@ impl Exec<'_> {
                     && m.hardware == HardwareStatus::Verified
                     && m.price_per_hour <= order.max_price_per_hour
                     && fits(m, &order.spec)
+                    && !excluded.contains(&m.owner)
             })
             .filter(|m| {
                 let owner = self.state.account(&m.owner);
                 required_stake(params, &owner).is_ok_and(|need| owner.bonded >= need)
             })
             .min_by_key(|m| {
-                let mut tie = Vec::with_capacity(16);
-                tie.extend(order.id.to_le_bytes());
-                tie.extend(m.id.to_le_bytes());
-                (m.active_leases, m.price_per_hour, Hash::digest(&tie))
+                let tie = hash_of(&(self.parent, order.id, m.id));
+                if audit {
+                    (0, 0, tie)
+                } else {
+                    (m.active_leases, m.price_per_hour, tie)
+                }
             })
             .cloned()
     }
@@ -263,13 +297,16 @@ impl Exec<'_> {
             let order = self.order(key.1)?;
             if order.expires_ms(&self.state.params) <= self.now_ms {
                 self.state.pending.remove(&key);
-                let client = order.client;
+                let (client, audited) = (order.client, order.audit_of);
                 let refunded = self.close_with_refund(order, OrderStatus::Expired, 0)?;
                 self.emit(Event::OrderExpired {
                     order: key.1,
                     client,
                     refunded,
                 });
+                if let Some(parent) = audited {
+                    self.advance_audit(parent)?;
+                }
                 continue;
             }
             if let Some(machine) = self.choose_machine(&order) {

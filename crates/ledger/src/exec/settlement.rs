@@ -47,18 +47,21 @@ impl Exec<'_> {
                     reported_ms: self.now_ms,
                     billable_ms,
                 });
-                order.status = OrderStatus::Reported;
-                let settle_at = self
-                    .now_ms
-                    .saturating_add(self.state.params.dispute_window_ms);
-                self.state.settle_queue.insert((settle_at, id), ());
                 self.emit(Event::OrderReported {
                     order: id,
                     client: order.client,
                     provider,
                     exit_code: *exit_code,
                 });
-                self.state.orders.insert(id, order);
+                match order.audit_of {
+                    // An audit run waits for the verdict on the order it re-ran.
+                    Some(parent) => {
+                        order.status = OrderStatus::Auditing;
+                        self.state.orders.insert(id, order);
+                        self.advance_audit(parent)?;
+                    }
+                    None => self.queue_settlement(order),
+                }
             }
             JobOutcome::Failed { reason } => {
                 if reason.len() > MAX_REASON_LEN {
@@ -72,9 +75,12 @@ impl Exec<'_> {
                     reported_ms: self.now_ms,
                     billable_ms: 0,
                 });
-                let client = order.client;
+                let (client, audited) = (order.client, order.audit_of);
                 let slashed = self.slash(provider, self.state.params.slash_failed, "job failed")?;
                 let refunded = self.close_with_refund(order, OrderStatus::Failed, slashed)?;
+                if let Some(parent) = audited {
+                    self.advance_audit(parent)?;
+                }
                 self.emit(Event::OrderFailed {
                     order: id,
                     client,
@@ -85,6 +91,15 @@ impl Exec<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Marks a reported order for payment at the end of its dispute window.
+    pub(crate) fn queue_settlement(&mut self, mut order: crate::state::Order) {
+        let reported_ms = order.report.as_ref().map_or(self.now_ms, |r| r.reported_ms);
+        let settle_at = reported_ms.saturating_add(self.state.params.dispute_window_ms);
+        order.status = OrderStatus::Reported;
+        self.state.settle_queue.insert((settle_at, order.id), ());
+        self.state.orders.insert(order.id, order);
     }
 
     /// Pays out reported orders whose dispute window has passed.
@@ -98,6 +113,11 @@ impl Exec<'_> {
         for key in due {
             self.state.settle_queue.remove(&key);
             let mut order = self.order(key.1)?;
+            if self.draws_audit(&order) {
+                self.start_audit_run(&mut order)?;
+                self.state.orders.insert(order.id, order);
+                continue;
+            }
             let lease = order.lease.clone().expect("reported orders have a lease");
             let billable = order.report.as_ref().map_or(0, |r| r.billable_ms);
             let paid = payment(lease.price_per_hour, billable)?.min(order.escrow);
@@ -145,8 +165,11 @@ impl Exec<'_> {
                 self.state.params.slash_timeout,
                 "missed lease deadline",
             )?;
-            let client = order.client;
+            let (client, audited) = (order.client, order.audit_of);
             let refunded = self.close_with_refund(order, OrderStatus::TimedOut, slashed)?;
+            if let Some(parent) = audited {
+                self.advance_audit(parent)?;
+            }
             self.emit(Event::OrderTimedOut {
                 order: id,
                 client,

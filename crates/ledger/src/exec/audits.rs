@@ -1,0 +1,207 @@
+//! Job verification tiers: a reported job whose spec asks for audits
+//! (`audit_bps`) may be re-run by a random staked auditor before it is paid.
+//!
+//! - The draw happens when the dispute window ends, from that block's parent
+//!   hash: the provider could not know it when it reported.
+//! - An audit run is an order of its own (`audit_of`), paid from the audited
+//!   order's escrow and leased to a machine of another provider, uniformly at
+//!   random among the feasible ones.
+//! - Same output root: everyone is paid. Different, for a deterministic job
+//!   (image pinned by digest, no network): a tie-break run; the party the two
+//!   others agree against is slashed `slash_audit` and not paid. Different for
+//!   a non-deterministic job: nobody is slashed, everyone is paid.
+
+use super::orders::{max_payment, MAX_AUDIT_RUNS};
+use super::Exec;
+use crate::error::TxError;
+use crate::events::Event;
+use crate::state::{AuditVerdict, Order, OrderStatus};
+use gpunet_primitives::{hash_of, Address, Hash, JobOutcome, OrderId};
+
+fn output_root(order: &Order) -> Option<Hash> {
+    match order.report.as_ref().map(|r| &r.outcome) {
+        Some(JobOutcome::Completed { output_root, .. })
+            if order.status == OrderStatus::Auditing =>
+        {
+            Some(*output_root)
+        }
+        _ => None,
+    }
+}
+
+impl Exec<'_> {
+    /// Whether `order`, at the end of its dispute window, is drawn for an audit.
+    pub(crate) fn draws_audit(&self, order: &Order) -> bool {
+        if order.spec.audit_bps == 0 || order.audit_of.is_some() || !order.audit_runs.is_empty() {
+            return false;
+        }
+        let draw = hash_of(&(b"gpunet-audit", self.parent, order.id));
+        let draw = u64::from_le_bytes(draw.0[..8].try_into().expect("8 bytes"));
+        draw % 10_000 < u64::from(order.spec.audit_bps)
+    }
+
+    /// Starts one more audit run of `order`, funded from its escrow, and holds
+    /// the order (status `Auditing`). The caller stores `order`.
+    pub(crate) fn start_audit_run(&mut self, order: &mut Order) -> Result<(), TxError> {
+        let amount = max_payment(order.max_price_per_hour, order.spec.timeout_secs)?;
+        // Submission required a deposit covering every possible run.
+        order.escrow = order.escrow.checked_sub(amount).ok_or(TxError::Overflow)?;
+        let id = self.state.globals().next_order_id;
+        self.state.update_globals(|g| g.next_order_id += 1);
+        self.state.orders.insert(
+            id,
+            Order {
+                id,
+                client: order.client,
+                spec: order.spec.clone(),
+                max_price_per_hour: order.max_price_per_hour,
+                deposit: amount,
+                escrow: amount,
+                status: OrderStatus::Pending,
+                submitted_ms: self.now_ms,
+                lease: None,
+                report: None,
+                settlement: None,
+                audit_of: Some(order.id),
+                audit_runs: Vec::new(),
+                audit_verdict: None,
+            },
+        );
+        self.state.pending.insert((self.now_ms, id), ());
+        order.audit_runs.push(id);
+        order.status = OrderStatus::Auditing;
+        self.emit(Event::AuditStarted {
+            order: order.id,
+            run: id,
+            client: order.client,
+            provider: order.lease.as_ref().map_or(order.client, |l| l.provider),
+        });
+        Ok(())
+    }
+
+    /// Providers an audit run of `order` must not go to: the audited provider
+    /// and those of its earlier runs.
+    pub(crate) fn audit_exclusions(&self, run: &Order) -> Vec<Address> {
+        let Some(parent) = run.audit_of.and_then(|p| self.state.orders.get(&p)) else {
+            return Vec::new();
+        };
+        std::iter::once(parent)
+            .chain(
+                parent
+                    .audit_runs
+                    .iter()
+                    .filter_map(|r| self.state.orders.get(r)),
+            )
+            .filter_map(|o| o.lease.as_ref().map(|l| l.provider))
+            .collect()
+    }
+
+    /// Decides the audited order once none of its runs is still pending or
+    /// running; starts a tie-break run when a deterministic job's audit disagrees.
+    pub(crate) fn advance_audit(&mut self, parent_id: OrderId) -> Result<(), TxError> {
+        let mut parent = self.order(parent_id)?;
+        let runs: Vec<Order> = parent
+            .audit_runs
+            .iter()
+            .map(|id| self.order(*id))
+            .collect::<Result<_, _>>()?;
+        if runs
+            .iter()
+            .any(|r| matches!(r.status, OrderStatus::Pending | OrderStatus::Running))
+        {
+            return Ok(());
+        }
+        let Some(provider_root) = output_root(&parent) else {
+            return Ok(());
+        };
+        let answered: Vec<(&Order, Hash)> = runs
+            .iter()
+            .filter_map(|r| output_root(r).map(|root| (r, root)))
+            .collect();
+        let roots: Vec<Hash> = std::iter::once(provider_root)
+            .chain(answered.iter().map(|(_, root)| *root))
+            .collect();
+        let majority = roots
+            .iter()
+            .find(|r| roots.iter().filter(|x| x == r).count() * 2 > roots.len());
+        let verdict = if answered.is_empty() {
+            AuditVerdict::Inconclusive
+        } else if roots.iter().all(|r| *r == provider_root) {
+            AuditVerdict::Agreed
+        } else if !parent.spec.is_deterministic() {
+            AuditVerdict::NonDeterministicMismatch
+        } else if roots.len() == 2 && (parent.audit_runs.len() as u128) < MAX_AUDIT_RUNS {
+            self.start_audit_run(&mut parent)?;
+            self.state.orders.insert(parent.id, parent);
+            return Ok(());
+        } else {
+            match majority {
+                Some(m) if *m != provider_root => AuditVerdict::ProviderWrong,
+                Some(m) => {
+                    let (loser, _) = answered
+                        .iter()
+                        .find(|(_, root)| root != m)
+                        .expect("not all agree");
+                    AuditVerdict::AuditorWrong {
+                        auditor: loser
+                            .lease
+                            .as_ref()
+                            .expect("answered runs had a lease")
+                            .provider,
+                    }
+                }
+                None => AuditVerdict::Inconclusive,
+            }
+        };
+        self.conclude_audit(
+            parent,
+            answered.iter().map(|(r, _)| r.id).collect(),
+            verdict,
+        )
+    }
+
+    /// Applies a verdict: the party it contradicts is slashed and refunded
+    /// nothing of its pay; everyone else is queued for settlement.
+    fn conclude_audit(
+        &mut self,
+        mut parent: Order,
+        answered: Vec<OrderId>,
+        verdict: AuditVerdict,
+    ) -> Result<(), TxError> {
+        let slash = self.state.params.slash_audit;
+        let provider = parent
+            .lease
+            .as_ref()
+            .expect("reported orders have a lease")
+            .provider;
+        for id in answered {
+            let run = self.order(id)?;
+            let auditor = run
+                .lease
+                .as_ref()
+                .expect("answered runs had a lease")
+                .provider;
+            if verdict == (AuditVerdict::AuditorWrong { auditor }) {
+                let slashed = self.slash(auditor, slash, "audit run contradicted by two others")?;
+                self.close_with_refund(run, OrderStatus::Failed, slashed)?;
+            } else {
+                self.queue_settlement(run);
+            }
+        }
+        parent.audit_verdict = Some(verdict.clone());
+        let (order, client) = (parent.id, parent.client);
+        if verdict == AuditVerdict::ProviderWrong {
+            let slashed = self.slash(provider, slash, "job output contradicted by two audits")?;
+            self.close_with_refund(parent, OrderStatus::Failed, slashed)?;
+        } else {
+            self.queue_settlement(parent);
+        }
+        self.emit(Event::AuditConcluded {
+            order,
+            client,
+            provider,
+            verdict,
+        });
+        Ok(())
+    }
+}

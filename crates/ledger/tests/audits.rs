@@ -1,0 +1,394 @@
+//! Job verification tiers: audited jobs are re-run by random other providers;
+//! for deterministic jobs the party two runs contradict is slashed, for
+//! non-deterministic ones nobody is.
+
+use gpunet_ledger::{
+    AuditVerdict, Event, Genesis, GenesisAccount, Ledger, OrderStatus, Params, TxError,
+};
+use gpunet_primitives::{
+    Address, GpuRequirement, Hash, JobOutcome, JobSpec, Keypair, MachineSpec, Resources, SignedTx,
+    Tx, TxBody, UNIT,
+};
+
+const PRICE: u128 = 36 * UNIT;
+
+struct Net {
+    ledger: Ledger,
+    validator: Keypair,
+    client: Keypair,
+    providers: Vec<Keypair>,
+    time: u64,
+    events: Vec<Event>,
+}
+
+fn params() -> Params {
+    Params {
+        dispute_window_ms: 1_000,
+        report_grace_ms: 1_000,
+        order_ttl_ms: 5_000,
+        hardware_challenges: false,
+        ..Params::default()
+    }
+}
+
+impl Net {
+    fn new(providers: usize) -> Net {
+        let validator = Keypair::from_label("validator");
+        let client = Keypair::from_label("client");
+        let providers: Vec<Keypair> = (0..providers)
+            .map(|i| Keypair::from_label(&format!("provider {i}")))
+            .collect();
+        let genesis = Genesis {
+            chain_id: "test".into(),
+            genesis_time_ms: 1_000,
+            accounts: std::iter::once(&client)
+                .chain(&providers)
+                .map(|k| GenesisAccount {
+                    address: k.address(),
+                    balance: 10_000 * UNIT,
+                })
+                .collect(),
+            validators: vec![validator.address()],
+            params: params(),
+        };
+        let mut net = Net {
+            ledger: Ledger::open(None, &genesis).unwrap(),
+            validator,
+            client,
+            providers,
+            time: 1_000,
+            events: Vec::new(),
+        };
+        for p in net.providers.clone() {
+            net.send(&p, TxBody::Stake { amount: 500 * UNIT }).unwrap();
+            net.send(
+                &p,
+                TxBody::RegisterMachine {
+                    spec: MachineSpec {
+                        cpu_cores: 4,
+                        memory_mb: 8_000,
+                        disk_mb: 10_000,
+                        gpu: None,
+                        region: "eu".into(),
+                        executor: "docker".into(),
+                    },
+                    price_per_hour: PRICE,
+                },
+            )
+            .unwrap();
+        }
+        net
+    }
+
+    fn block(&mut self, ms: u64, txs: &[SignedTx]) -> Vec<Result<(), TxError>> {
+        self.time += ms;
+        let produced = self
+            .ledger
+            .produce_block(self.validator.address(), self.time, txs)
+            .unwrap();
+        self.ledger.check_invariants().unwrap();
+        self.events.extend(produced.block_events);
+        produced
+            .results
+            .into_iter()
+            .map(|r| r.map(|events| self.events.extend(events)))
+            .collect()
+    }
+
+    fn send(&mut self, signer: &Keypair, body: TxBody) -> Result<(), TxError> {
+        let tx = Tx {
+            chain_id: "test".into(),
+            sender: signer.address(),
+            nonce: self.ledger.account(&signer.address()).nonce,
+            fee: Params::default().min_fee,
+            body,
+        }
+        .sign(signer);
+        self.block(10, &[tx]).remove(0)
+    }
+
+    fn submit(&mut self, spec: JobSpec) -> u64 {
+        let client = self.client.clone();
+        let deposit = 3 * gpunet_ledger::max_job_cost(PRICE, spec.timeout_secs).unwrap();
+        self.send(
+            &client,
+            TxBody::SubmitOrder {
+                spec,
+                max_price_per_hour: PRICE,
+                deposit,
+            },
+        )
+        .unwrap();
+        self.ledger.state().globals().next_order_id - 1
+    }
+
+    fn provider_of(&self, order: u64) -> Keypair {
+        let lease = self
+            .ledger
+            .order(order)
+            .unwrap()
+            .lease
+            .clone()
+            .expect("leased");
+        self.providers
+            .iter()
+            .find(|k| k.address() == lease.provider)
+            .unwrap()
+            .clone()
+    }
+
+    /// The order's provider reports `root` as its output.
+    fn report(&mut self, order: u64, root: &[u8]) {
+        let provider = self.provider_of(order);
+        self.send(
+            &provider,
+            TxBody::ReportResult {
+                order,
+                outcome: JobOutcome::Completed {
+                    exit_code: 0,
+                    output_root: Hash::digest(root),
+                    output_bytes: 1,
+                    duration_ms: 1_000,
+                },
+            },
+        )
+        .unwrap();
+    }
+
+    /// Lets the dispute window pass; returns the audit run started, if any.
+    fn end_dispute_window(&mut self, order: u64) -> Option<u64> {
+        self.block(params().dispute_window_ms, &[]);
+        self.block(10, &[]); // the run is matched at the end of a block
+        self.ledger.order(order).unwrap().audit_runs.last().copied()
+    }
+
+    fn status(&self, order: u64) -> OrderStatus {
+        self.ledger.order(order).unwrap().status
+    }
+
+    fn bonded(&self, who: &Keypair) -> u128 {
+        self.ledger.account(&who.address()).bonded
+    }
+
+    fn verdict(&self, order: u64) -> Option<AuditVerdict> {
+        self.ledger.order(order).unwrap().audit_verdict.clone()
+    }
+}
+
+fn spec(deterministic: bool, audit_bps: u32) -> JobSpec {
+    JobSpec {
+        name: "audited".into(),
+        image: if deterministic {
+            "gpunet/busybox@sha256:1111111111111111111111111111111111111111111111111111111111111111"
+                .into()
+        } else {
+            "gpunet/busybox:latest".into()
+        },
+        command: vec!["true".into()],
+        env: vec![],
+        resources: Resources {
+            cpu_cores: 1,
+            memory_mb: 100,
+            disk_mb: 0,
+            gpu: GpuRequirement::default(),
+        },
+        inputs: vec![],
+        timeout_secs: 60,
+        region: None,
+        network: false,
+        audit_bps,
+    }
+}
+
+fn lessee(net: &Net, order: u64) -> Address {
+    net.ledger
+        .order(order)
+        .unwrap()
+        .lease
+        .clone()
+        .unwrap()
+        .provider
+}
+
+#[test]
+fn an_agreeing_audit_pays_everyone_and_runs_on_another_provider() {
+    let mut net = Net::new(3);
+    let job = net.submit(spec(true, 10_000));
+    net.report(job, b"out");
+    let run = net
+        .end_dispute_window(job)
+        .expect("always audited at 10000 bps");
+    assert_eq!(net.status(job), OrderStatus::Auditing);
+    assert_ne!(
+        lessee(&net, run),
+        lessee(&net, job),
+        "audited by another provider"
+    );
+    net.report(run, b"out");
+    assert_eq!(net.verdict(job), Some(AuditVerdict::Agreed));
+    net.block(params().dispute_window_ms, &[]);
+    assert_eq!(net.status(job), OrderStatus::Settled);
+    assert_eq!(net.status(run), OrderStatus::Settled);
+    assert!(
+        net.ledger
+            .order(run)
+            .unwrap()
+            .settlement
+            .as_ref()
+            .unwrap()
+            .paid_to_provider
+            > 0
+    );
+}
+
+#[test]
+fn a_provider_two_runs_contradict_is_slashed_and_unpaid() {
+    let mut net = Net::new(3);
+    let job = net.submit(spec(true, 10_000));
+    let cheat = net.provider_of(job);
+    let before = net.bonded(&cheat);
+    net.report(job, b"made up");
+    let audit = net.end_dispute_window(job).unwrap();
+    net.report(audit, b"true output");
+    // Disagreement on a deterministic job: a tie-break run on a third provider.
+    net.block(10, &[]);
+    let runs = net.ledger.order(job).unwrap().audit_runs.clone();
+    assert_eq!(runs.len(), 2);
+    let tie = runs[1];
+    let three = [lessee(&net, job), lessee(&net, audit), lessee(&net, tie)];
+    assert!(three[0] != three[1] && three[1] != three[2] && three[0] != three[2]);
+    net.report(tie, b"true output");
+    assert_eq!(net.verdict(job), Some(AuditVerdict::ProviderWrong));
+    assert_eq!(net.status(job), OrderStatus::Failed);
+    assert_eq!(net.bonded(&cheat), before - params().slash_audit);
+    assert_eq!(
+        net.ledger
+            .order(job)
+            .unwrap()
+            .settlement
+            .as_ref()
+            .unwrap()
+            .paid_to_provider,
+        0
+    );
+    net.block(params().dispute_window_ms, &[]);
+    assert_eq!(net.status(audit), OrderStatus::Settled);
+    assert_eq!(net.status(tie), OrderStatus::Settled);
+}
+
+#[test]
+fn an_auditor_two_runs_contradict_is_slashed_and_the_provider_paid() {
+    let mut net = Net::new(3);
+    let job = net.submit(spec(true, 10_000));
+    net.report(job, b"true output");
+    let audit = net.end_dispute_window(job).unwrap();
+    let lazy = net.provider_of(audit);
+    let before = net.bonded(&lazy);
+    net.report(audit, b"lazy auditor");
+    net.block(10, &[]);
+    let tie = net.ledger.order(job).unwrap().audit_runs[1];
+    net.report(tie, b"true output");
+    assert_eq!(
+        net.verdict(job),
+        Some(AuditVerdict::AuditorWrong {
+            auditor: lazy.address()
+        })
+    );
+    assert_eq!(net.bonded(&lazy), before - params().slash_audit);
+    assert_eq!(net.status(audit), OrderStatus::Failed);
+    net.block(params().dispute_window_ms, &[]);
+    assert_eq!(net.status(job), OrderStatus::Settled);
+    assert_eq!(net.status(tie), OrderStatus::Settled);
+}
+
+#[test]
+fn a_non_deterministic_mismatch_slashes_nobody() {
+    let mut net = Net::new(3);
+    let job = net.submit(spec(false, 10_000));
+    let stakes: Vec<u128> = net.providers.iter().map(|p| net.bonded(p)).collect();
+    net.report(job, b"sample 1");
+    let audit = net.end_dispute_window(job).unwrap();
+    net.report(audit, b"sample 2");
+    assert_eq!(
+        net.verdict(job),
+        Some(AuditVerdict::NonDeterministicMismatch)
+    );
+    assert_eq!(
+        net.ledger.order(job).unwrap().audit_runs.len(),
+        1,
+        "no tie-break"
+    );
+    net.block(params().dispute_window_ms, &[]);
+    assert_eq!(net.status(job), OrderStatus::Settled);
+    assert_eq!(net.status(audit), OrderStatus::Settled);
+    let after: Vec<u128> = net.providers.iter().map(|p| net.bonded(p)).collect();
+    assert_eq!(stakes, after);
+}
+
+#[test]
+fn with_no_other_provider_the_audit_expires_and_the_provider_is_paid() {
+    let mut net = Net::new(1);
+    let job = net.submit(spec(true, 10_000));
+    net.report(job, b"out");
+    let run = net.end_dispute_window(job).unwrap();
+    assert_eq!(net.status(run), OrderStatus::Pending, "no other provider");
+    net.block(params().order_ttl_ms, &[]);
+    assert_eq!(net.status(run), OrderStatus::Expired);
+    assert_eq!(net.verdict(job), Some(AuditVerdict::Inconclusive));
+    net.block(10, &[]);
+    assert_eq!(net.status(job), OrderStatus::Settled);
+}
+
+#[test]
+fn the_audit_rate_follows_the_spec_and_bad_audit_requests_are_refused() {
+    let mut net = Net::new(2);
+    // Never audited at 0 bps; about half at 5000 bps (the draw is a block hash).
+    let mut audited = 0;
+    for bps in [0u32, 5_000] {
+        let mut jobs = Vec::new();
+        for _ in 0..30 {
+            let j = net.submit(spec(true, bps));
+            if net.status(j) == OrderStatus::Running {
+                net.report(j, b"out");
+                jobs.push(j);
+            }
+        }
+        net.block(params().dispute_window_ms, &[]);
+        let n = jobs
+            .iter()
+            .filter(|j| !net.ledger.order(**j).unwrap().audit_runs.is_empty())
+            .count();
+        assert!(jobs.len() >= 20, "only {} jobs ran", jobs.len());
+        if bps == 0 {
+            assert_eq!(n, 0);
+        } else {
+            audited = n * 100 / jobs.len();
+        }
+    }
+    assert!((20..=80).contains(&audited), "{audited} % audited at 50 %");
+
+    let client = net.client.clone();
+    let one_run = gpunet_ledger::max_job_cost(PRICE, 60).unwrap();
+    assert!(matches!(
+        net.send(
+            &client,
+            TxBody::SubmitOrder {
+                spec: spec(true, 100),
+                max_price_per_hour: PRICE,
+                deposit: 2 * one_run,
+            },
+        ),
+        Err(TxError::Invalid(m)) if m.contains("3 possible runs")
+    ));
+    assert!(matches!(
+        net.send(
+            &client,
+            TxBody::SubmitOrder {
+                spec: spec(true, 10_001),
+                max_price_per_hour: PRICE,
+                deposit: 3 * one_run,
+            },
+        ),
+        Err(TxError::ImpossibleSpec(_))
+    ));
+}
