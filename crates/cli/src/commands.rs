@@ -43,8 +43,19 @@ pub enum WalletCmd {
 
 #[derive(Subcommand)]
 pub enum MachinesCmd {
-    /// List registered machines.
-    List,
+    /// List registered machines, filtered and sorted like an offer search:
+    /// `gpunet machines list gpu_model=H100 vram>=80 price<=2.5 -o price`.
+    ///
+    /// Fields: id, gpu_model (substring), gpu_vendor, num_gpus, vram (GB per
+    /// GPU), cpu, ram (GB), disk (GB), region, price (GPN/hour), online,
+    /// verified, gops, reliability, leases. Operators: = != >= <= > <.
+    List {
+        /// Filters, e.g. `num_gpus>=2 verified=true`.
+        query: Vec<String>,
+        /// Sort keys, comma-separated; `-` for descending, e.g. `-gops,price`.
+        #[arg(short = 'o', long = "order", allow_hyphen_values = true)]
+        order: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -124,19 +135,31 @@ pub async fn wallet(ctx: &Ctx, cmd: WalletCmd) -> anyhow::Result<()> {
 }
 
 pub async fn machines(ctx: &Ctx, cmd: MachinesCmd) -> anyhow::Result<()> {
-    let MachinesCmd::List = cmd;
-    let machines = ctx.client().machines().await?;
+    let MachinesCmd::List { query, order } = cmd;
+    let query = gpunet_client::offers::Query::parse(&query, order.as_deref())?;
+    let machines = query.apply(ctx.client().machines().await?);
     ctx.output.print(&machines, || {
         let mut s = format!(
-            "{:>4}  {:<10} {:>5} {:>9} {:<28} {:>6}  {:<8} {:>14}  {}\n",
-            "id", "owner", "cpu", "mem MiB", "gpu", "leases", "region", "price/hour", "online"
+            "{:>4}  {:<10} {:>5} {:>9} {:<28} {:>6}  {:<8} {:>14}  {:<6} {:<10} {:>8} {:>6}\n",
+            "id",
+            "owner",
+            "cpu",
+            "mem MiB",
+            "gpu",
+            "leases",
+            "region",
+            "price/hour",
+            "online",
+            "hardware",
+            "GOPS",
+            "reliab"
         );
         for m in &machines {
             let gpu = m.spec.gpu.as_ref().map_or("-".to_string(), |g| {
                 format!("{}x {} {}G", g.count, g.model, g.vram_mb / 1024)
             });
             s += &format!(
-                "{:>4}  {:<10} {:>5} {:>9} {:<28} {:>6}  {:<8} {:>14}  {}\n",
+                "{:>4}  {:<10} {:>5} {:>9} {:<28} {:>6}  {:<8} {:>14}  {:<6} {:<10} {:>8} {:>5.0}%\n",
                 m.id,
                 &m.owner.to_string()[..8],
                 m.spec.cpu_cores,
@@ -145,7 +168,10 @@ pub async fn machines(ctx: &Ctx, cmd: MachinesCmd) -> anyhow::Result<()> {
                 m.active_leases,
                 m.spec.region,
                 gpn(m.price_per_hour),
-                m.online
+                m.online,
+                format!("{:?}", m.hardware).to_lowercase(),
+                m.compute_gops,
+                gpunet_client::offers::reliability(m) * 100.0
             );
         }
         s.trim_end().to_string()

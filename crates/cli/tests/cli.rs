@@ -148,6 +148,20 @@ fn wallet_genesis_node_and_jobs_through_the_binary() {
         "cancelled"
     );
     assert_eq!(json(&with(&["machines", "list"])), serde_json::json!([]));
+    assert_eq!(
+        json(&with(&[
+            "machines",
+            "list",
+            "gpu_model=H100",
+            "vram>=80",
+            "-o",
+            "-gops"
+        ])),
+        serde_json::json!([])
+    );
+    let query = gpunet(&with(&["machines", "list", "colour=red"]));
+    assert!(!query.status.success());
+    assert!(String::from_utf8_lossy(&query.stderr).contains("unknown field \"colour\""));
 
     // Bad input gets a clear error.
     let bad = gpunet(&with(&["wallet", "transfer", "zz", "1"]));

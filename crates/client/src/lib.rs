@@ -10,6 +10,7 @@ pub mod jobfile;
 pub mod jobs;
 pub mod manifest;
 mod node_client;
+pub mod offers;
 mod wallet;
 
 pub use error::ClientError;
