@@ -7,6 +7,8 @@
 //! timeout_secs = 60
 //! region = "eu-west"                # optional
 //! network = false                   # optional; true gives the container a network
+//! min_reliability_bps = 9500        # optional; only machines that completed 95 % of leases
+//! placement = "cheapest"            # optional; default "spread" (least loaded first)
 //! audit_bps = 1000                  # optional; 10 % chance a random auditor re-runs it
 //!                                   # (deposit must cover 3 runs; pin the image by
 //!                                   # digest and keep network off to make it slashable)
@@ -32,7 +34,9 @@
 use crate::error::ClientError;
 use crate::manifest::hash_file;
 use crate::node_client::NodeClient;
-use gpunet_primitives::{parse_amount, Amount, GpuRequirement, InputRef, JobSpec, Resources};
+use gpunet_primitives::{
+    parse_amount, Amount, GpuRequirement, InputRef, JobSpec, Placement, Resources,
+};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -54,6 +58,12 @@ pub struct JobFile {
     /// Probability in basis points that a random auditor re-runs the job.
     #[serde(default)]
     pub audit_bps: u32,
+    /// Least share of completed leases a machine needs, in basis points.
+    #[serde(default)]
+    pub min_reliability_bps: u32,
+    /// "spread" (default: least loaded first) or "cheapest".
+    #[serde(default)]
+    pub placement: Placement,
     #[serde(default)]
     pub resources: ResourcesFile,
     #[serde(default)]
@@ -162,6 +172,8 @@ impl JobFile {
             region: self.region.clone(),
             network: self.network,
             audit_bps: self.audit_bps,
+            min_reliability_bps: self.min_reliability_bps,
+            placement: self.placement,
         };
         let full_cost = gpunet_ledger::max_job_cost(max_price_per_hour, self.timeout_secs)
             .map_err(|e| invalid(format!("price: {e}")))?;

@@ -257,6 +257,8 @@ fn spec(gpus: u32, timeout_secs: u64) -> JobSpec {
         region: None,
         network: false,
         audit_bps: 0,
+        min_reliability_bps: 0,
+        placement: Default::default(),
     }
 }
 

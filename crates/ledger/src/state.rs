@@ -224,6 +224,17 @@ pub enum AuditVerdict {
     Inconclusive,
 }
 
+impl Machine {
+    /// Completed leases over finished ones, in basis points; 10000 without history.
+    pub fn reliability_bps(&self) -> u32 {
+        let finished = self.completed + self.failed;
+        if finished == 0 {
+            return 10_000;
+        }
+        (u128::from(self.completed) * 10_000 / u128::from(finished)) as u32
+    }
+}
+
 impl Order {
     pub fn expires_ms(&self, params: &Params) -> u64 {
         self.submitted_ms.saturating_add(params.order_ttl_ms)

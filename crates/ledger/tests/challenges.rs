@@ -188,6 +188,8 @@ fn small_job() -> JobSpec {
         region: None,
         network: false,
         audit_bps: 0,
+        min_reliability_bps: 0,
+        placement: Default::default(),
     }
 }
 

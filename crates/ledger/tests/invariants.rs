@@ -183,6 +183,8 @@ fn body(op: &Op, keys: &[Keypair]) -> Option<(usize, TxBody)> {
         region: None,
         network: false,
         audit_bps,
+        min_reliability_bps: 0,
+        placement: Default::default(),
     };
     Some(match op.clone() {
         Op::Transfer { from, to, amount } => (

@@ -1,13 +1,14 @@
-//! Job verification tiers: audited jobs are re-run by random other providers;
-//! for deterministic jobs the party two runs contradict is slashed, for
-//! non-deterministic ones nobody is.
+//! The market among several providers: placement and reliability in matching,
+//! and job verification tiers (audited jobs are re-run by random other
+//! providers; for deterministic jobs the party two runs contradict is slashed,
+//! for non-deterministic ones nobody is).
 
 use gpunet_ledger::{
     AuditVerdict, Event, Genesis, GenesisAccount, Ledger, OrderStatus, Params, TxError,
 };
 use gpunet_primitives::{
-    Address, GpuRequirement, Hash, JobOutcome, JobSpec, Keypair, MachineSpec, Resources, SignedTx,
-    Tx, TxBody, UNIT,
+    Address, GpuRequirement, Hash, JobOutcome, JobSpec, Keypair, MachineSpec, Placement, Resources,
+    SignedTx, Tx, TxBody, UNIT,
 };
 
 const PRICE: u128 = 36 * UNIT;
@@ -107,6 +108,33 @@ impl Net {
         self.block(10, &[tx]).remove(0)
     }
 
+    fn set_price(&mut self, provider: usize, machine: u64, price_per_hour: u128) {
+        let key = self.providers[provider].clone();
+        self.send(
+            &key,
+            TxBody::UpdateMachine {
+                machine,
+                price_per_hour,
+                online: true,
+            },
+        )
+        .unwrap();
+    }
+
+    fn fail(&mut self, order: u64) {
+        let provider = self.provider_of(order);
+        self.send(
+            &provider,
+            TxBody::ReportResult {
+                order,
+                outcome: JobOutcome::Failed {
+                    reason: "disk full".into(),
+                },
+            },
+        )
+        .unwrap();
+    }
+
     fn submit(&mut self, spec: JobSpec) -> u64 {
         let client = self.client.clone();
         let deposit = 3 * gpunet_ledger::max_job_cost(PRICE, spec.timeout_secs).unwrap();
@@ -197,6 +225,8 @@ fn spec(deterministic: bool, audit_bps: u32) -> JobSpec {
         region: None,
         network: false,
         audit_bps,
+        min_reliability_bps: 0,
+        placement: Default::default(),
     }
 }
 
@@ -260,6 +290,16 @@ fn a_provider_two_runs_contradict_is_slashed_and_unpaid() {
     net.report(tie, b"true output");
     assert_eq!(net.verdict(job), Some(AuditVerdict::ProviderWrong));
     assert_eq!(net.status(job), OrderStatus::Failed);
+    let machine = net
+        .ledger
+        .machines()
+        .find(|m| m.owner == cheat.address())
+        .unwrap();
+    assert_eq!(
+        (machine.completed, machine.failed),
+        (0, 1),
+        "counted as a failure"
+    );
     assert_eq!(net.bonded(&cheat), before - params().slash_audit);
     assert_eq!(
         net.ledger
@@ -391,4 +431,51 @@ fn the_audit_rate_follows_the_spec_and_bad_audit_requests_are_refused() {
         ),
         Err(TxError::ImpossibleSpec(_))
     ));
+}
+
+#[test]
+fn spread_placement_shares_work_and_cheapest_placement_follows_price() {
+    let mut net = Net::new(2);
+    net.set_price(1, 1, PRICE / 2);
+    let lessees = |net: &Net, jobs: &[u64]| -> Vec<Address> {
+        jobs.iter().map(|j| lessee(net, *j)).collect()
+    };
+    // Spread: the cheaper machine first, then the idle one.
+    let spread: Vec<u64> = (0..2).map(|_| net.submit(spec(false, 0))).collect();
+    let cheap = net.providers[1].address();
+    let dear = net.providers[0].address();
+    assert_eq!(lessees(&net, &spread), [cheap, dear]);
+    // Cheapest: the cheaper machine even though it is busier.
+    let mut cheapest = spec(false, 0);
+    cheapest.placement = Placement::Cheapest;
+    let c = net.submit(cheapest);
+    assert_eq!(lessee(&net, c), cheap);
+    let after = net.submit(spec(false, 0));
+    assert_eq!(
+        lessee(&net, after),
+        dear,
+        "spread again: the less loaded one"
+    );
+}
+
+#[test]
+fn min_reliability_keeps_jobs_off_machines_that_fail_them() {
+    let mut net = Net::new(2);
+    let first = net.submit(spec(false, 0));
+    let flaky = lessee(&net, first);
+    net.fail(first);
+    let machine = net.ledger.machines().find(|m| m.owner == flaky).unwrap();
+    assert_eq!(machine.reliability_bps(), 0);
+    for i in 0..3 {
+        let mut careful = spec(false, 0);
+        careful.min_reliability_bps = 9_000;
+        let j = net.submit(careful);
+        assert_ne!(lessee(&net, j), flaky);
+        if i < 2 {
+            net.report(j, b"ok");
+        }
+    }
+    // Without the constraint the flaky machine still gets work (the other is busy).
+    let j = net.submit(spec(false, 0));
+    assert_eq!(lessee(&net, j), flaky);
 }

@@ -119,6 +119,8 @@ fn job(timeout_secs: u64, gpus: u32) -> JobSpec {
         region: None,
         network: false,
         audit_bps: 0,
+        min_reliability_bps: 0,
+        placement: Default::default(),
     }
 }
 

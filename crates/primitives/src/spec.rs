@@ -87,6 +87,33 @@ pub struct JobSpec {
     /// Probability, in basis points, that a random staked auditor re-runs the
     /// job before it is paid (the client pays for audit runs).
     pub audit_bps: u32,
+    /// Least reliability (completed / finished leases, in basis points) a
+    /// machine needs to take the job; 0 accepts any.
+    pub min_reliability_bps: u32,
+    pub placement: Placement,
+}
+
+/// How the ledger picks among the machines that can take a job.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    BorshSerialize,
+    BorshDeserialize,
+    Serialize,
+    Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Placement {
+    /// The least loaded machine, then the cheapest: work spreads across
+    /// providers when offers are alike.
+    #[default]
+    Spread,
+    /// The cheapest machine, then the least loaded.
+    Cheapest,
 }
 
 impl JobSpec {

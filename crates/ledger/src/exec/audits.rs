@@ -160,6 +160,17 @@ impl Exec<'_> {
         )
     }
 
+    /// A lease counted as completed at its report turned out wrong: its
+    /// machine's reliability says so.
+    fn count_as_failed(&mut self, order: &Order) {
+        let Some(lease) = &order.lease else { return };
+        if let Some(mut machine) = self.state.machines.get(&lease.machine).cloned() {
+            machine.completed = machine.completed.saturating_sub(1);
+            machine.failed += 1;
+            self.state.machines.insert(machine.id, machine);
+        }
+    }
+
     /// Applies a verdict: the party it contradicts is slashed and refunded
     /// nothing of its pay; everyone else is queued for settlement.
     fn conclude_audit(
@@ -182,6 +193,7 @@ impl Exec<'_> {
                 .expect("answered runs had a lease")
                 .provider;
             if verdict == (AuditVerdict::AuditorWrong { auditor }) {
+                self.count_as_failed(&run);
                 let slashed = self.slash(auditor, slash, "audit run contradicted by two others")?;
                 self.close_with_refund(run, OrderStatus::Failed, slashed)?;
             } else {
@@ -191,6 +203,7 @@ impl Exec<'_> {
         parent.audit_verdict = Some(verdict.clone());
         let (order, client) = (parent.id, parent.client);
         if verdict == AuditVerdict::ProviderWrong {
+            self.count_as_failed(&parent);
             let slashed = self.slash(provider, slash, "job output contradicted by two audits")?;
             self.close_with_refund(parent, OrderStatus::Failed, slashed)?;
         } else {

@@ -6,7 +6,7 @@ use crate::error::{CheckedAmount, TxError};
 use crate::events::Event;
 use crate::state::{HardwareStatus, Lease, Machine, Order, OrderStatus};
 use crate::Params;
-use gpunet_primitives::{hash_of, Address, Amount, JobSpec, OrderId, Resources};
+use gpunet_primitives::{hash_of, Address, Amount, JobSpec, OrderId, Placement, Resources};
 
 const MS_PER_HOUR: Amount = 3_600_000;
 const MAX_NAME_LEN: usize = 128;
@@ -83,8 +83,8 @@ pub(crate) fn validate_job(params: &Params, spec: &JobSpec) -> Result<(), TxErro
     {
         return bad("GPU constraints given but gpu count is 0".into());
     }
-    if spec.audit_bps > 10_000 {
-        return bad("audit_bps is a probability in basis points: at most 10000".into());
+    if spec.audit_bps > 10_000 || spec.min_reliability_bps > 10_000 {
+        return bad("audit_bps and min_reliability_bps are basis points: at most 10000".into());
     }
     if spec.inputs.len() > params.max_inputs as usize {
         return bad(format!("more than {} inputs", params.max_inputs));
@@ -248,9 +248,10 @@ impl Exec<'_> {
         Ok(refunded)
     }
 
-    /// Picks a machine for `order`: feasible, online, at or under the max price,
-    /// backed by enough stake; among those, the least loaded, then the cheapest,
-    /// then a per-order hash so equal offers share the work.
+    /// Picks a machine for `order`: feasible, online, verified, reliable enough,
+    /// at or under the max price, backed by enough stake; among those, by the
+    /// order's placement (least loaded then cheapest, or cheapest then least
+    /// loaded), then a per-order hash so equal offers share the work.
     ///
     /// An audit run goes to a machine of another provider than those it
     /// checks, uniformly at random among the feasible ones.
@@ -267,6 +268,7 @@ impl Exec<'_> {
                     && m.hardware == HardwareStatus::Verified
                     && m.price_per_hour <= order.max_price_per_hour
                     && fits(m, &order.spec)
+                    && m.reliability_bps() >= order.spec.min_reliability_bps
                     && !excluded.contains(&m.owner)
             })
             .filter(|m| {
@@ -275,10 +277,11 @@ impl Exec<'_> {
             })
             .min_by_key(|m| {
                 let tie = hash_of(&(self.parent, order.id, m.id));
-                if audit {
-                    (0, 0, tie)
-                } else {
-                    (m.active_leases, m.price_per_hour, tie)
+                let load = u128::from(m.active_leases);
+                match (audit, order.spec.placement) {
+                    (true, _) => (0, 0, tie),
+                    (false, Placement::Spread) => (load, m.price_per_hour, tie),
+                    (false, Placement::Cheapest) => (m.price_per_hour, load, tie),
                 }
             })
             .cloned()
