@@ -518,6 +518,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_image_pinned_by_its_content_id_runs() {
+        let Some(docker) = docker_or_skip(DockerConfig::default()).await else {
+            return;
+        };
+        let id = docker
+            .docker
+            .inspect_image(BUSYBOX_IMAGE)
+            .await
+            .unwrap()
+            .id
+            .unwrap();
+        assert!(id.starts_with("sha256:"), "{id}");
+        let dir = tempfile::tempdir().unwrap();
+        let mut job = test_job(dir.path(), "echo pinned", 30_000);
+        job.image = id;
+        let out = docker.run(&job, Box::new(|_| {})).await.unwrap();
+        assert_eq!(out.exit_code, 0);
+        assert_eq!(read(&job.stdout), "pinned\n");
+    }
+
+    #[tokio::test]
     async fn a_missing_image_is_a_job_error() {
         let Some(docker) = docker_or_skip(DockerConfig::default()).await else {
             return;
