@@ -47,7 +47,8 @@ pub enum MachinesCmd {
     /// `gpunet machines list gpu_model=H100 vram>=80 price<=2.5 -o price`.
     ///
     /// Fields: id, gpu_model (substring), gpu_vendor, num_gpus, vram (GB per
-    /// GPU), cpu, ram (GB), disk (GB), region, price (GPN/hour), online,
+    /// GPU), cpu, ram (GB), disk (GB), region, price (base GPN/hour), gpu_price
+    /// (GPN per GPU-hour), online,
     /// verified, gops, reliability, leases. Operators: = != >= <= > <.
     List {
         /// Filters, e.g. `num_gpus>=2 verified=true`.
@@ -470,24 +471,48 @@ pub fn hardware(ctx: &Ctx, data_dir: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn provider(
-    ctx: &Ctx,
+#[derive(clap::Args)]
+pub struct ProviderArgs {
+    #[arg(long, default_value = ".gpunet/provider")]
     data_dir: PathBuf,
-    price: &str,
+    /// Base price per hour in GPN that every job on this machine pays.
+    #[arg(long, default_value = "3.6")]
+    price: String,
+    /// Added per GPU a job asks for, in GPN per hour.
+    #[arg(long, default_value = "0")]
+    price_per_gpu: String,
+    /// Added per CPU core a job asks for, in GPN per hour.
+    #[arg(long, default_value = "0")]
+    price_per_cpu: String,
+    /// Added per GiB of memory a job asks for, in GPN per hour.
+    #[arg(long, default_value = "0")]
+    price_per_gb_ram: String,
+    #[arg(long, default_value = "local")]
     region: String,
+    /// How jobs run: "docker" (sandboxed containers) or "process" (no sandbox).
+    #[arg(long, default_value = "docker")]
     executor: ExecutorKind,
-) -> anyhow::Result<()> {
+}
+
+pub async fn provider(ctx: &Ctx, args: ProviderArgs) -> anyhow::Result<()> {
     let key = Keystore::load(&ctx.keystore)?;
-    let executor = executor
-        .connect()
-        .await
-        .context("preparing the executor (use --executor process on a machine without Docker)")?;
+    let price =
+        |what: &str, value: &str| parse_amount(value).with_context(|| format!("{what} {value:?}"));
     let config = gpunet_provider::AgentConfig {
         node_url: ctx.node.clone(),
-        data_dir,
-        region,
-        price_per_hour: parse_amount(price)?,
+        data_dir: args.data_dir,
+        region: args.region,
+        price_per_hour: price("--price", &args.price)?,
+        resource_prices: gpunet_primitives::ResourcePrices {
+            per_gpu_hour: price("--price-per-gpu", &args.price_per_gpu)?,
+            per_cpu_hour: price("--price-per-cpu", &args.price_per_cpu)?,
+            per_gb_ram_hour: price("--price-per-gb-ram", &args.price_per_gb_ram)?,
+        },
     };
+    let executor =
+        args.executor.connect().await.context(
+            "preparing the executor (use --executor process on a machine without Docker)",
+        )?;
     let agent = gpunet_provider::Agent::register(key, config, executor).await?;
     let hw = agent.hardware();
     eprintln!(

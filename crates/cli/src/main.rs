@@ -95,18 +95,7 @@ enum Command {
         out: PathBuf,
     },
     /// Run the provider agent for this machine.
-    Provider {
-        #[arg(long, default_value = ".gpunet/provider")]
-        data_dir: PathBuf,
-        /// Price per hour in GPN.
-        #[arg(long, default_value = "3.6")]
-        price: String,
-        #[arg(long, default_value = "local")]
-        region: String,
-        /// How jobs run: "docker" (sandboxed containers) or "process" (no sandbox).
-        #[arg(long, default_value = "docker")]
-        executor: ExecutorKind,
-    },
+    Provider(commands::ProviderArgs),
     /// Manage your wallet.
     #[command(subcommand)]
     Wallet(commands::WalletCmd),
@@ -164,12 +153,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             fund,
             out,
         } => commands::genesis(chain_id, validator, fund, out),
-        Command::Provider {
-            data_dir,
-            price,
-            region,
-            executor,
-        } => commands::provider(&ctx, data_dir, &price, region, executor).await,
+        Command::Provider(args) => commands::provider(&ctx, args).await,
         Command::Wallet(cmd) => commands::wallet(&ctx, cmd).await,
         Command::Machines(cmd) => commands::machines(&ctx, cmd).await,
         Command::Job(cmd) => commands::job(&ctx, cmd).await,

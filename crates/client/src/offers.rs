@@ -3,7 +3,8 @@
 //!
 //! Fields (units are what people type: GB, GPN per hour):
 //! `id`, `gpu_model`, `gpu_vendor`, `num_gpus`, `vram` (GB per GPU), `cpu`
-//! (cores), `ram` (GB), `disk` (GB), `region`, `price` (GPN/hour), `online`,
+//! (cores), `ram` (GB), `disk` (GB), `region`, `price` (base GPN/hour),
+//! `gpu_price` (GPN per GPU-hour on top of the base), `online`,
 //! `verified` (passed its hardware challenge), `gops` (proven int8 giga-ops/s),
 //! `reliability` (completed / (completed + failed) leases, 1 without history),
 //! `leases` (running now). Text fields compare case-insensitively, and `=` on
@@ -26,6 +27,7 @@ enum Field {
     Disk,
     Region,
     Price,
+    GpuPrice,
     Online,
     Verified,
     Gops,
@@ -44,6 +46,7 @@ const FIELDS: &[(&str, Field)] = &[
     ("disk", Field::Disk),
     ("region", Field::Region),
     ("price", Field::Price),
+    ("gpu_price", Field::GpuPrice),
     ("online", Field::Online),
     ("verified", Field::Verified),
     ("gops", Field::Gops),
@@ -95,6 +98,7 @@ fn value(m: &Machine, field: Field) -> Value {
         Field::Disk => Value::Num(gb(m.spec.disk_mb)),
         Field::Region => Value::Text(m.spec.region.clone()),
         Field::Price => Value::Num(m.price_per_hour as f64 / UNIT as f64),
+        Field::GpuPrice => Value::Num(m.resource_prices.per_gpu_hour as f64 / UNIT as f64),
         Field::Online => Value::Bool(m.online),
         Field::Verified => Value::Bool(m.hardware == HardwareStatus::Verified),
         Field::Gops => Value::Num(m.compute_gops as f64),
@@ -291,6 +295,7 @@ mod tests {
                 executor: "docker".into(),
             },
             price_per_hour: (price * UNIT as f64) as u128,
+            resource_prices: Default::default(),
             online: true,
             registered_ms: 0,
             allocated: Allocation::default(),

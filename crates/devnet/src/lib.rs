@@ -195,6 +195,7 @@ impl Devnet {
             data_dir: self.provider_dir(i),
             region: "local".into(),
             price_per_hour: self.config.provider_price,
+            resource_prices: Default::default(),
         };
         let agent = Agent::register(provider_key(i), config, self.executor.clone())
             .await

@@ -360,6 +360,7 @@ async fn bad_input_gets_a_json_error_and_changes_nothing() {
                 TxBody::UpdateMachine {
                     machine: 99,
                     price_per_hour: 1,
+                    resource_prices: Default::default(),
                     online: true,
                 },
             )

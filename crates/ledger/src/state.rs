@@ -7,6 +7,7 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use gpunet_poc::Challenge;
 use gpunet_primitives::{
     Address, Amount, ChallengeId, Hash, JobOutcome, JobSpec, MachineId, MachineSpec, OrderId,
+    ResourcePrices,
 };
 use serde::{Deserialize, Serialize};
 
@@ -56,7 +57,9 @@ pub struct Machine {
     pub id: MachineId,
     pub owner: Address,
     pub spec: MachineSpec,
+    /// Base hourly price of any job on it.
     pub price_per_hour: Amount,
+    pub resource_prices: ResourcePrices,
     pub online: bool,
     pub registered_ms: u64,
     pub allocated: Allocation,

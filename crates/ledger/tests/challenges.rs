@@ -120,6 +120,7 @@ impl Net {
         self.provider_sends(TxBody::RegisterMachine {
             spec,
             price_per_hour: UNIT,
+            resource_prices: Default::default(),
         })
         .unwrap();
         let machine = self.ledger.machines().last().unwrap();
@@ -270,6 +271,7 @@ fn a_wrong_row_is_slashed_and_delisted_until_a_new_challenge_passes() {
     net.provider_sends(TxBody::UpdateMachine {
         machine,
         price_per_hour: UNIT,
+        resource_prices: Default::default(),
         online: true,
     })
     .unwrap();

@@ -213,6 +213,7 @@ fn body(op: &Op, keys: &[Keypair]) -> Option<(usize, TxBody)> {
                     executor: "process".into(),
                 },
                 price_per_hour: price,
+                resource_prices: Default::default(),
             },
         ),
         Op::Deregister { who, machine } => (who, TxBody::DeregisterMachine { machine }),

@@ -7,8 +7,8 @@ use gpunet_ledger::{
     AuditVerdict, Event, Genesis, GenesisAccount, Ledger, OrderStatus, Params, TxError,
 };
 use gpunet_primitives::{
-    Address, GpuRequirement, Hash, JobOutcome, JobSpec, Keypair, MachineSpec, Placement, Resources,
-    SignedTx, Tx, TxBody, UNIT,
+    Address, GpuRequirement, Hash, JobOutcome, JobSpec, Keypair, MachineSpec, Placement,
+    ResourcePrices, Resources, SignedTx, Tx, TxBody, UNIT,
 };
 
 const PRICE: u128 = 36 * UNIT;
@@ -74,6 +74,7 @@ impl Net {
                         executor: "docker".into(),
                     },
                     price_per_hour: PRICE,
+                    resource_prices: Default::default(),
                 },
             )
             .unwrap();
@@ -109,12 +110,23 @@ impl Net {
     }
 
     fn set_price(&mut self, provider: usize, machine: u64, price_per_hour: u128) {
+        self.set_prices(provider, machine, price_per_hour, ResourcePrices::default());
+    }
+
+    fn set_prices(
+        &mut self,
+        provider: usize,
+        machine: u64,
+        price_per_hour: u128,
+        resource_prices: ResourcePrices,
+    ) {
         let key = self.providers[provider].clone();
         self.send(
             &key,
             TxBody::UpdateMachine {
                 machine,
                 price_per_hour,
+                resource_prices,
                 online: true,
             },
         )
@@ -478,4 +490,29 @@ fn min_reliability_keeps_jobs_off_machines_that_fail_them() {
     // Without the constraint the flaky machine still gets work (the other is busy).
     let j = net.submit(spec(false, 0));
     assert_eq!(lessee(&net, j), flaky);
+}
+
+#[test]
+fn linear_resource_prices_set_the_lease_price_and_the_max_price_filters_on_it() {
+    let mut net = Net::new(2);
+    // Machine 0: the base price only (36 GPN). Machine 1: no base, 20 GPN per
+    // core and 1 GPN per GiB: a 1-core, 100 MiB job costs 20 + 100/1024 GPN.
+    let per_resource = ResourcePrices {
+        per_gpu_hour: 0,
+        per_cpu_hour: 20 * UNIT,
+        per_gb_ram_hour: UNIT,
+    };
+    net.set_prices(1, 1, 0, per_resource);
+    let expected = 20 * UNIT + (100 * UNIT).div_ceil(1024);
+    let mut cheapest = spec(false, 0);
+    cheapest.placement = Placement::Cheapest;
+    let j = net.submit(cheapest.clone());
+    let lease = net.ledger.order(j).unwrap().lease.clone().unwrap();
+    assert_eq!((lease.machine, lease.price_per_hour), (1, expected));
+
+    // Twice the cores: the per-core term doubles, and now machine 0 is cheaper.
+    cheapest.resources.cpu_cores = 2;
+    let j = net.submit(cheapest);
+    let lease = net.ledger.order(j).unwrap().lease.clone().unwrap();
+    assert_eq!((lease.machine, lease.price_per_hour), (0, PRICE));
 }

@@ -134,6 +134,7 @@ fn with_provider(net: &mut Net) {
         TxBody::RegisterMachine {
             spec: machine_spec(1),
             price_per_hour: 3_600_000,
+            resource_prices: Default::default(),
         },
     )
     .unwrap();
@@ -378,6 +379,7 @@ fn bad_transactions_are_rejected_and_change_nothing() {
                 TxBody::UpdateMachine {
                     machine: 0,
                     price_per_hour: 1,
+                    resource_prices: Default::default(),
                     online: true,
                 },
             ),
@@ -389,6 +391,7 @@ fn bad_transactions_are_rejected_and_change_nothing() {
                 TxBody::UpdateMachine {
                     machine: 99,
                     price_per_hour: 1,
+                    resource_prices: Default::default(),
                     online: true,
                 },
             ),

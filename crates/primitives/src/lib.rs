@@ -15,7 +15,9 @@ pub use amount::{format_amount, parse_amount, Amount, AmountParseError, DECIMALS
 pub use block::{Block, BlockHeader};
 pub use crypto::{Address, Hash, KeyError, Keypair, Signature};
 pub use merkle::{merkle_root, verify_merkle_proof, MerkleTree};
-pub use spec::{GpuRequirement, GpuSpec, InputRef, JobSpec, MachineSpec, Placement, Resources};
+pub use spec::{
+    GpuRequirement, GpuSpec, InputRef, JobSpec, MachineSpec, Placement, ResourcePrices, Resources,
+};
 pub use tx::{
     decode_signed_tx, ChallengeId, JobOutcome, MachineId, OrderId, RowOpening, SignedTx, Tx,
     TxBody, TxDecodeError, MAX_TX_BYTES,

@@ -1,6 +1,6 @@
 //! What machines offer and what jobs ask for, in their on-chain form.
 
-use crate::Hash;
+use crate::{Amount, Hash};
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
@@ -32,6 +32,43 @@ pub struct MachineSpec {
 impl MachineSpec {
     pub fn gpu_count(&self) -> u32 {
         self.gpu.as_ref().map_or(0, |g| g.count)
+    }
+}
+
+/// Golem-style linear prices on top of a machine's hourly base price: a job
+/// pays the base plus, for each resource it asks for, the amount times that
+/// resource's price.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    BorshSerialize,
+    BorshDeserialize,
+    Serialize,
+    Deserialize,
+)]
+pub struct ResourcePrices {
+    pub per_gpu_hour: Amount,
+    pub per_cpu_hour: Amount,
+    /// Per GiB of memory.
+    pub per_gb_ram_hour: Amount,
+}
+
+impl ResourcePrices {
+    /// The hourly price of a job needing `r` on a machine with this base
+    /// price; `None` on overflow. Memory is billed per started MiB.
+    pub fn job_price(&self, base_per_hour: Amount, r: &Resources) -> Option<Amount> {
+        let ram = self
+            .per_gb_ram_hour
+            .checked_mul(Amount::from(r.memory_mb))?
+            .div_ceil(1024);
+        base_per_hour
+            .checked_add(self.per_gpu_hour.checked_mul(Amount::from(r.gpu.count))?)?
+            .checked_add(self.per_cpu_hour.checked_mul(Amount::from(r.cpu_cores))?)?
+            .checked_add(ram)
     }
 }
 
@@ -122,5 +159,36 @@ impl JobSpec {
     /// on every honest machine, so a mismatch is slashable.
     pub fn is_deterministic(&self) -> bool {
         (self.image.contains("@sha256:") || self.image.starts_with("sha256:")) && !self.network
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_pays_the_base_plus_each_resource_it_asks_for() {
+        let prices = ResourcePrices {
+            per_gpu_hour: 2_000,
+            per_cpu_hour: 100,
+            per_gb_ram_hour: 1_024,
+        };
+        let r = Resources {
+            cpu_cores: 4,
+            memory_mb: 2_048 + 1,
+            disk_mb: 0,
+            gpu: GpuRequirement {
+                count: 2,
+                ..Default::default()
+            },
+        };
+        // 50 + 2·2000 + 4·100 + ceil(1024·2049/1024)
+        assert_eq!(prices.job_price(50, &r), Some(50 + 4_000 + 400 + 2_049));
+        assert_eq!(ResourcePrices::default().job_price(7, &r), Some(7));
+        let huge = ResourcePrices {
+            per_gpu_hour: Amount::MAX,
+            ..prices
+        };
+        assert_eq!(huge.job_price(0, &r), None, "overflow is no price");
     }
 }

@@ -1,6 +1,6 @@
 //! Signed transactions and their canonical encoding.
 
-use crate::{Address, Amount, Hash, JobSpec, MachineSpec, Signature};
+use crate::{Address, Amount, Hash, JobSpec, MachineSpec, ResourcePrices, Signature};
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
@@ -52,13 +52,17 @@ pub enum TxBody {
     Unstake {
         amount: Amount,
     },
+    /// `price_per_hour` is the base every job on the machine pays; resource
+    /// prices add per GPU, core and GiB the job asks for.
     RegisterMachine {
         spec: MachineSpec,
         price_per_hour: Amount,
+        resource_prices: ResourcePrices,
     },
     UpdateMachine {
         machine: MachineId,
         price_per_hour: Amount,
+        resource_prices: ResourcePrices,
         online: bool,
     },
     DeregisterMachine {

@@ -7,7 +7,7 @@ use gpunet_client::manifest::Manifest;
 use gpunet_client::{ClientError, NodeClient, StreamItem, Wallet};
 use gpunet_ledger::{required_stake, Account, Event, Order, OrderStatus, Params};
 use gpunet_primitives::{
-    Amount, ChallengeId, Hash, JobOutcome, Keypair, MachineId, OrderId, TxBody,
+    Amount, ChallengeId, Hash, JobOutcome, Keypair, MachineId, OrderId, ResourcePrices, TxBody,
 };
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -21,7 +21,10 @@ pub struct AgentConfig {
     /// Jobs, the journal and outputs live here.
     pub data_dir: PathBuf,
     pub region: String,
+    /// Base price of any job on this machine.
     pub price_per_hour: Amount,
+    /// Added per GPU, core and GiB of memory a job asks for.
+    pub resource_prices: ResourcePrices,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,11 +88,15 @@ impl Agent {
         let params = node.status().await?.params;
         let machine = match mine(node.machines().await?) {
             Some(m) => {
-                if m.price_per_hour != config.price_per_hour || !m.online {
+                if m.price_per_hour != config.price_per_hour
+                    || m.resource_prices != config.resource_prices
+                    || !m.online
+                {
                     wallet
                         .send(TxBody::UpdateMachine {
                             machine: m.id,
                             price_per_hour: config.price_per_hour,
+                            resource_prices: config.resource_prices,
                             online: true,
                         })
                         .await?;
@@ -112,6 +119,7 @@ impl Agent {
                     .send(TxBody::RegisterMachine {
                         spec,
                         price_per_hour: config.price_per_hour,
+                        resource_prices: config.resource_prices,
                     })
                     .await?;
                 mine(node.machines().await?)

@@ -86,12 +86,14 @@ impl Exec<'_> {
             TxBody::RegisterMachine {
                 spec,
                 price_per_hour,
-            } => self.register_machine(sender, spec, *price_per_hour),
+                resource_prices,
+            } => self.register_machine(sender, spec, *price_per_hour, *resource_prices),
             TxBody::UpdateMachine {
                 machine,
                 price_per_hour,
+                resource_prices,
                 online,
-            } => self.update_machine(sender, *machine, *price_per_hour, *online),
+            } => self.update_machine(sender, *machine, *price_per_hour, *resource_prices, *online),
             TxBody::DeregisterMachine { machine } => self.deregister_machine(sender, *machine),
             TxBody::SubmitOrder {
                 spec,

@@ -255,7 +255,8 @@ impl Exec<'_> {
     ///
     /// An audit run goes to a machine of another provider than those it
     /// checks, uniformly at random among the feasible ones.
-    fn choose_machine(&self, order: &Order) -> Option<Machine> {
+    /// Returns the machine and the job's hourly price on it.
+    fn choose_machine(&self, order: &Order) -> Option<(Machine, Amount)> {
         let params = &self.state.params;
         let excluded = self.audit_exclusions(order);
         let audit = order.audit_of.is_some();
@@ -263,28 +264,33 @@ impl Exec<'_> {
             .machines
             .iter()
             .map(|(_, m)| m)
-            .filter(|m| {
+            .filter_map(|m| {
+                let price = m
+                    .resource_prices
+                    .job_price(m.price_per_hour, &order.spec.resources)?;
+                (price <= order.max_price_per_hour).then_some((m, price))
+            })
+            .filter(|(m, _)| {
                 m.online
                     && m.hardware == HardwareStatus::Verified
-                    && m.price_per_hour <= order.max_price_per_hour
                     && fits(m, &order.spec)
                     && m.reliability_bps() >= order.spec.min_reliability_bps
                     && !excluded.contains(&m.owner)
             })
-            .filter(|m| {
+            .filter(|(m, _)| {
                 let owner = self.state.account(&m.owner);
                 required_stake(params, &owner).is_ok_and(|need| owner.bonded >= need)
             })
-            .min_by_key(|m| {
+            .min_by_key(|(m, price)| {
                 let tie = hash_of(&(self.parent, order.id, m.id));
                 let load = u128::from(m.active_leases);
                 match (audit, order.spec.placement) {
                     (true, _) => (0, 0, tie),
-                    (false, Placement::Spread) => (load, m.price_per_hour, tie),
-                    (false, Placement::Cheapest) => (m.price_per_hour, load, tie),
+                    (false, Placement::Spread) => (load, *price, tie),
+                    (false, Placement::Cheapest) => (*price, load, tie),
                 }
             })
-            .cloned()
+            .map(|(m, price)| (m.clone(), price))
     }
 
     /// Leases pending orders to machines, oldest first; expires those past their TTL.
@@ -312,15 +318,20 @@ impl Exec<'_> {
                 }
                 continue;
             }
-            if let Some(machine) = self.choose_machine(&order) {
+            if let Some((machine, price)) = self.choose_machine(&order) {
                 self.state.pending.remove(&key);
-                self.lease(order, machine)?;
+                self.lease(order, machine, price)?;
             }
         }
         Ok(())
     }
 
-    fn lease(&mut self, mut order: Order, mut machine: Machine) -> Result<(), TxError> {
+    fn lease(
+        &mut self,
+        mut order: Order,
+        mut machine: Machine,
+        price_per_hour: Amount,
+    ) -> Result<(), TxError> {
         let r = &order.spec.resources;
         machine.allocated.cpu_cores += r.cpu_cores;
         machine.allocated.memory_mb += r.memory_mb;
@@ -334,7 +345,7 @@ impl Exec<'_> {
         order.lease = Some(Lease {
             machine: machine.id,
             provider: machine.owner,
-            price_per_hour: machine.price_per_hour,
+            price_per_hour,
             start_ms: self.now_ms,
             deadline_ms,
         });

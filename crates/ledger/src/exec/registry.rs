@@ -5,7 +5,7 @@ use super::Exec;
 use crate::error::TxError;
 use crate::events::Event;
 use crate::state::{Allocation, HardwareStatus, Machine};
-use gpunet_primitives::{Address, Amount, MachineId, MachineSpec};
+use gpunet_primitives::{Address, Amount, MachineId, MachineSpec, ResourcePrices};
 
 pub(crate) const MAX_LABEL_LEN: usize = 128;
 pub(crate) const EXECUTORS: [&str; 2] = ["process", "docker"];
@@ -62,6 +62,7 @@ impl Exec<'_> {
         owner: Address,
         spec: &MachineSpec,
         price_per_hour: Amount,
+        resource_prices: ResourcePrices,
     ) -> Result<(), TxError> {
         validate_machine(&self.state.params, spec)?;
         let mut account = self.state.account(&owner);
@@ -83,6 +84,7 @@ impl Exec<'_> {
             owner,
             spec: spec.clone(),
             price_per_hour,
+            resource_prices,
             online: true,
             registered_ms: self.now_ms,
             allocated: Allocation::default(),
@@ -111,10 +113,12 @@ impl Exec<'_> {
         owner: Address,
         id: MachineId,
         price_per_hour: Amount,
+        resource_prices: ResourcePrices,
         online: bool,
     ) -> Result<(), TxError> {
         let mut machine = self.owned_machine(owner, id)?;
         machine.price_per_hour = price_per_hour;
+        machine.resource_prices = resource_prices;
         machine.online = online;
         // A delisted machine comes back only through a new challenge.
         if online && machine.hardware == HardwareStatus::Failed {
