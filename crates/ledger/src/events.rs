@@ -75,6 +75,11 @@ pub enum Event {
         provider: Address,
         verdict: crate::state::AuditVerdict,
     },
+    /// The epoch's reward was minted to the owners of `machines` machines.
+    EpochRewarded {
+        machines: u32,
+        minted: Amount,
+    },
     /// A hardware challenge for `machine`; its owner must commit by `deadline_ms`.
     ChallengeIssued {
         challenge: ChallengeId,
@@ -111,6 +116,7 @@ impl Event {
     pub fn order(&self) -> Option<OrderId> {
         match self {
             Event::MachineRegistered { .. }
+            | Event::EpochRewarded { .. }
             | Event::Slashed { .. }
             | Event::ChallengeIssued { .. }
             | Event::ChallengeRowsDrawn { .. }
@@ -132,6 +138,7 @@ impl Event {
     /// Whether `address` is a party to this event (client, provider or owner).
     pub fn involves(&self, address: &Address) -> bool {
         match self {
+            Event::EpochRewarded { .. } => false,
             Event::MachineRegistered { owner, .. }
             | Event::ChallengeIssued { owner, .. }
             | Event::ChallengeRowsDrawn { owner, .. }

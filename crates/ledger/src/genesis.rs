@@ -59,6 +59,11 @@ pub struct Params {
     pub slash_challenge: Amount,
     /// Slashed from the party that two audit runs contradict.
     pub slash_audit: Amount,
+    /// Length of a reward epoch.
+    pub epoch_ms: u64,
+    /// Minted each epoch to the owners of listed, verified machines, in
+    /// proportion to their compute scores.
+    pub epoch_reward: Amount,
 }
 
 impl Default for Params {
@@ -88,6 +93,8 @@ impl Default for Params {
             challenge_interval_ms: 6 * 3600 * 1000,
             slash_challenge: 50 * gpn,
             slash_audit: 100 * gpn,
+            epoch_ms: 3_600_000,
+            epoch_reward: 1_000 * gpn,
         }
     }
 }
@@ -134,8 +141,8 @@ impl Genesis {
         if self.params.challenge_openings == 0 || self.params.challenge_openings > 8 {
             return err("challenge_openings must be 1..=8 (openings travel in one transaction)");
         }
-        if self.params.challenge_interval_ms == 0 {
-            return err("challenge_interval_ms must be positive");
+        if self.params.challenge_interval_ms == 0 || self.params.epoch_ms == 0 {
+            return err("challenge_interval_ms and epoch_ms must be positive");
         }
         let mut seen = std::collections::BTreeSet::new();
         let mut total: Amount = 0;

@@ -324,6 +324,7 @@ impl Ledger {
             (!s.awaiting_beacon.is_empty()).then_some(self.head.time_ms + 1),
             s.challenge_deadlines.iter().next().map(|((t, _), _)| *t),
             s.challenge_schedule.iter().next().map(|((t, _), _)| *t),
+            Some(s.globals().next_epoch_ms).filter(|t| *t > 0),
             s.settle_queue.iter().next().map(|((t, _), _)| *t),
             s.deadlines.iter().next().map(|((t, _), _)| *t),
             s.unbonding_queue.iter().next().map(|((t, _), _)| *t),

@@ -259,6 +259,8 @@ pub struct Globals {
     pub next_machine_id: MachineId,
     pub next_order_id: OrderId,
     pub next_challenge_id: ChallengeId,
+    /// Block time of the next epoch boundary (rewards); 0 until the first block.
+    pub next_epoch_ms: u64,
 }
 
 /// Every table of the state. Index tables map a sortable key to `()`.

@@ -382,3 +382,31 @@ fn a_replica_reaches_the_same_verdicts() {
     }
     assert_eq!(replica.state_root(), net.ledger.state_root());
 }
+
+#[test]
+fn epochs_mint_rewards_to_verified_online_machines_only() {
+    let mut net = Net::new();
+    let (verified, challenge) = net.register(None);
+    net.answer_honestly(challenge);
+    // A second machine never answers its challenge.
+    let (unverified, _) = net.register(None);
+    let before = net.ledger.account(&net.provider.address()).balance;
+    let (epoch, reward) = (Params::default().epoch_ms, Params::default().epoch_reward);
+    net.block(epoch, &[]);
+    assert_eq!(net.hardware(unverified), HardwareStatus::Failed);
+    assert_eq!(net.ledger.state().globals().minted, reward);
+    assert_eq!(
+        net.ledger.account(&net.provider.address()).balance,
+        before + reward,
+        "the only verified machine takes the whole epoch"
+    );
+    assert!(net
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::EpochRewarded { machines: 1, minted } if *minted == reward)));
+
+    // Its scheduled challenge goes unanswered: delisted, and no more rewards.
+    net.block(epoch, &[]);
+    assert_eq!(net.hardware(verified), HardwareStatus::Failed);
+    assert_eq!(net.ledger.state().globals().minted, reward);
+}

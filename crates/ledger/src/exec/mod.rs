@@ -6,6 +6,7 @@ mod bank;
 mod challenges;
 mod orders;
 mod registry;
+mod rewards;
 mod settlement;
 mod staking;
 
@@ -121,6 +122,7 @@ impl Exec<'_> {
     /// Time-driven work at the end of every block, in a fixed order.
     pub fn end_block(&mut self) -> Result<(), TxError> {
         self.run_challenges()?;
+        self.pay_epoch_rewards()?;
         self.settle_due()?;
         self.expire_deadlines()?;
         self.release_unbonded()?;
