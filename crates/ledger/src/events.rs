@@ -62,6 +62,21 @@ pub enum Event {
         amount: Amount,
         reason: String,
     },
+    RentalRenewed {
+        order: OrderId,
+        client: Address,
+        provider: Address,
+        ends_ms: u64,
+    },
+    /// The rented time ran out or the renter ended it; the machine is free.
+    RentalEnded {
+        order: OrderId,
+        client: Address,
+        provider: Address,
+        paid: Amount,
+        burned: Amount,
+        refunded: Amount,
+    },
     /// `run` re-runs `order` on another provider's machine before it is paid.
     AuditStarted {
         order: OrderId,
@@ -130,6 +145,8 @@ impl Event {
             | Event::OrderTimedOut { order, .. }
             | Event::OrderExpired { order, .. }
             | Event::OrderCancelled { order, .. }
+            | Event::RentalRenewed { order, .. }
+            | Event::RentalEnded { order, .. }
             | Event::AuditStarted { order, .. }
             | Event::AuditConcluded { order, .. } => Some(*order),
         }
@@ -161,6 +178,12 @@ impl Event {
                 client, provider, ..
             }
             | Event::OrderTimedOut {
+                client, provider, ..
+            }
+            | Event::RentalRenewed {
+                client, provider, ..
+            }
+            | Event::RentalEnded {
                 client, provider, ..
             }
             | Event::AuditStarted {

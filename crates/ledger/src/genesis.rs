@@ -59,6 +59,8 @@ pub struct Params {
     pub slash_challenge: Amount,
     /// Slashed from the party that two audit runs contradict.
     pub slash_audit: Amount,
+    /// How often a rental's escrow streams to its provider.
+    pub rental_billing_ms: u64,
     /// Length of a reward epoch.
     pub epoch_ms: u64,
     /// Minted each epoch to the owners of listed, verified machines, in
@@ -93,6 +95,7 @@ impl Default for Params {
             challenge_interval_ms: 6 * 3600 * 1000,
             slash_challenge: 50 * gpn,
             slash_audit: 100 * gpn,
+            rental_billing_ms: 60_000,
             epoch_ms: 3_600_000,
             epoch_reward: 1_000 * gpn,
         }
@@ -141,8 +144,11 @@ impl Genesis {
         if self.params.challenge_openings == 0 || self.params.challenge_openings > 8 {
             return err("challenge_openings must be 1..=8 (openings travel in one transaction)");
         }
-        if self.params.challenge_interval_ms == 0 || self.params.epoch_ms == 0 {
-            return err("challenge_interval_ms and epoch_ms must be positive");
+        if self.params.challenge_interval_ms == 0
+            || self.params.epoch_ms == 0
+            || self.params.rental_billing_ms == 0
+        {
+            return err("challenge_interval_ms, epoch_ms and rental_billing_ms must be positive");
         }
         let mut seen = std::collections::BTreeSet::new();
         let mut total: Amount = 0;

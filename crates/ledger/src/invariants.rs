@@ -25,12 +25,14 @@ pub fn check(state: &State) -> Result<(), String> {
         if !o.status.is_open() && o.escrow != 0 {
             return Err(format!("closed order {id} still holds escrow {}", o.escrow));
         }
+        let rental = o.rental.is_some();
         let indexed = |t: bool, name: &str| {
             if t != matches!(
-                (o.status, name),
-                (OrderStatus::Pending, "pending")
-                    | (OrderStatus::Running, "deadlines")
-                    | (OrderStatus::Reported, "settle_queue")
+                (o.status, name, rental),
+                (OrderStatus::Pending, "pending", _)
+                    | (OrderStatus::Running, "deadlines", false)
+                    | (OrderStatus::Running, "rental_billing", true)
+                    | (OrderStatus::Reported, "settle_queue", _)
             ) {
                 Err(format!(
                     "order {id} ({:?}) is {}in the {name} index",
@@ -50,9 +52,24 @@ pub fn check(state: &State) -> Result<(), String> {
                 state.deadlines.contains(&(lease.deadline_ms, *id)),
                 "deadlines",
             )?;
+            if let Some(r) = &o.rental {
+                indexed(
+                    state.rental_billing.contains(&(r.next_bill_ms, *id)),
+                    "rental_billing",
+                )?;
+            }
             if o.status == OrderStatus::Running {
-                let cap = max_payment(lease.price_per_hour, o.spec.timeout_secs)
-                    .map_err(|e| e.to_string())?;
+                let cap = match &o.rental {
+                    // What the rest of the rented time will cost.
+                    Some(r) => crate::exec::payment(
+                        lease.price_per_hour,
+                        r.ends_ms.saturating_sub(lease.start_ms),
+                    )
+                    .map_err(|e| e.to_string())?
+                    .saturating_sub(r.paid + r.burned),
+                    None => max_payment(lease.price_per_hour, o.spec.timeout_secs)
+                        .map_err(|e| e.to_string())?,
+                };
                 if o.escrow < cap {
                     return Err(format!(
                         "open lease of order {id} is not covered by escrow ({} < {cap})",

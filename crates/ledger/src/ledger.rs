@@ -326,6 +326,7 @@ impl Ledger {
             s.challenge_schedule.iter().next().map(|((t, _), _)| *t),
             Some(s.globals().next_epoch_ms).filter(|t| *t > 0),
             s.settle_queue.iter().next().map(|((t, _), _)| *t),
+            s.rental_billing.iter().next().map(|((t, _), _)| *t),
             s.deadlines.iter().next().map(|((t, _), _)| *t),
             s.unbonding_queue.iter().next().map(|((t, _), _)| *t),
             s.pending

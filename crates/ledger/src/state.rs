@@ -204,11 +204,29 @@ pub struct Order {
     pub lease: Option<Lease>,
     pub report: Option<Report>,
     pub settlement: Option<Settlement>,
+    /// For a rental: its time budget and what has streamed out of escrow.
+    pub rental: Option<Rental>,
     /// For an audit run: the order it re-runs.
     pub audit_of: Option<OrderId>,
     /// For an audited order: its audit runs, in order.
     pub audit_runs: Vec<OrderId>,
     pub audit_verdict: Option<AuditVerdict>,
+}
+
+/// A rental's streaming state.
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+pub struct Rental {
+    /// When the rented time runs out (set when leased, moved by renewals).
+    pub ends_ms: u64,
+    /// Billed up to this time.
+    pub paid_until_ms: u64,
+    /// When it is billed next (its key in the billing queue).
+    pub next_bill_ms: u64,
+    /// Streamed to the provider so far (net of the burn).
+    pub paid: Amount,
+    pub burned: Amount,
 }
 
 /// How an audit ended.
@@ -291,6 +309,8 @@ pub struct State {
     pub awaiting_beacon: Table<(u64, ChallengeId), ()>,
     /// Listed machines by the time of their next challenge: (due_ms, machine).
     pub challenge_schedule: Table<(u64, MachineId), ()>,
+    /// Running rentals by their next billing time: (bill_ms, order).
+    pub rental_billing: Table<(u64, OrderId), ()>,
 }
 
 /// Calls `$body` with `$t` bound to each table of a `State`, in a fixed order.
@@ -298,7 +318,7 @@ macro_rules! for_each_table {
     ($state:expr, |$t:ident| $body:expr) => {{
         for_each_table!(@each $state, $t, $body, globals accounts machines orders pending
             deadlines settle_queue unbonding_queue provider_leases receipts challenges
-            challenge_deadlines awaiting_beacon challenge_schedule);
+            challenge_deadlines awaiting_beacon challenge_schedule rental_billing);
     }};
     (@each $state:expr, $t:ident, $body:expr, $($field:ident)*) => {
         $( { let $t = &mut $state.$field; $body; } )*
@@ -309,7 +329,7 @@ macro_rules! for_each_table_ref {
     ($state:expr, |$t:ident| $body:expr) => {{
         for_each_table_ref!(@each $state, $t, $body, globals accounts machines orders pending
             deadlines settle_queue unbonding_queue provider_leases receipts challenges
-            challenge_deadlines awaiting_beacon challenge_schedule);
+            challenge_deadlines awaiting_beacon challenge_schedule rental_billing);
     }};
     (@each $state:expr, $t:ident, $body:expr, $($field:ident)*) => {
         $( { let $t = &$state.$field; $body; } )*
@@ -335,6 +355,7 @@ impl State {
             challenge_deadlines: Table::new(12),
             awaiting_beacon: Table::new(13),
             challenge_schedule: Table::new(14),
+            rental_billing: Table::new(15),
         }
     }
 

@@ -64,6 +64,17 @@ enum Op {
     Wait {
         ms: u64,
     },
+    Rent {
+        who: usize,
+        secs: u64,
+    },
+    Renew {
+        order: u64,
+        secs: u64,
+    },
+    EndRental {
+        order: u64,
+    },
 }
 
 fn amount() -> impl Strategy<Value = u128> {
@@ -127,8 +138,11 @@ fn op() -> impl Strategy<Value = Op> {
             }
         ),
         1 => (who.clone(), 0..10u64).prop_map(|(who, order)| Op::Fail { who, order }),
-        1 => who.prop_map(|who| Op::BadNonce { who }),
+        1 => who.clone().prop_map(|who| Op::BadNonce { who }),
         3 => (1..5_000u64).prop_map(|ms| Op::Wait { ms }),
+        2 => (who, 1..20u64).prop_map(|(who, secs)| Op::Rent { who, secs }),
+        1 => (0..24u64, 1..20u64).prop_map(|(order, secs)| Op::Renew { order, secs }),
+        1 => (0..24u64).prop_map(|order| Op::EndRental { order }),
     ]
 }
 
@@ -257,6 +271,23 @@ fn body(op: &Op, keys: &[Keypair]) -> Option<(usize, TxBody)> {
                 outcome: JobOutcome::Failed { reason: "x".into() },
             },
         ),
+        Op::Rent { who, secs } => (
+            who,
+            TxBody::Rent {
+                spec: spec(0, secs, 0),
+                max_price_per_hour: 2 * UNIT,
+                deposit: gpunet_ledger::max_job_cost(2 * UNIT, secs).unwrap(),
+            },
+        ),
+        Op::Renew { order, secs } => (
+            0,
+            TxBody::RenewRental {
+                order,
+                extra_secs: secs,
+                deposit: gpunet_ledger::max_job_cost(2 * UNIT, secs).unwrap(),
+            },
+        ),
+        Op::EndRental { order } => (0, TxBody::EndRental { order }),
         Op::BadNonce { .. } | Op::Wait { .. } => return None,
     })
 }
@@ -305,6 +336,11 @@ proptest! {
                         if let Op::Complete { order, .. } = op {
                             let provider = ledger.order(*order).and_then(|o| o.lease.as_ref()).map(|l| l.provider);
                             who = keys.iter().position(|k| Some(k.address()) == provider).unwrap_or(who);
+                        }
+                        // Renewals and early ends come from the renter.
+                        if let Op::Renew { order, .. } | Op::EndRental { order } = op {
+                            let client = ledger.order(*order).map(|o| o.client);
+                            who = keys.iter().position(|k| Some(k.address()) == client).unwrap_or(who);
                         }
                         txs.push(Tx { chain_id: "prop".into(), sender: keys[who].address(), nonce: nonces[who], fee: UNIT, body }.sign(&keys[who]));
                         nonces[who] += 1;

@@ -516,3 +516,176 @@ fn linear_resource_prices_set_the_lease_price_and_the_max_price_filters_on_it() 
     let lease = net.ledger.order(j).unwrap().lease.clone().unwrap();
     assert_eq!((lease.machine, lease.price_per_hour), (0, PRICE));
 }
+
+fn rent(net: &mut Net, secs: u64, deposit: u128) -> Result<u64, TxError> {
+    let client = net.client.clone();
+    let mut s = spec(false, 0);
+    s.timeout_secs = secs;
+    net.send(
+        &client,
+        TxBody::Rent {
+            spec: s,
+            max_price_per_hour: PRICE,
+            deposit,
+        },
+    )?;
+    Ok(net.ledger.state().globals().next_order_id - 1)
+}
+
+#[test]
+fn a_rental_streams_escrow_and_closes_cleanly_when_its_time_runs_out() {
+    let mut net = Net::new(1);
+    let provider = net.providers[0].address();
+    let hour_cost = PRICE; // 36 GPN for an hour at the machine's price
+    let id = rent(&mut net, 3_600, hour_cost + UNIT).unwrap();
+    assert_eq!(net.status(id), OrderStatus::Running);
+    let start = net
+        .ledger
+        .order(id)
+        .unwrap()
+        .lease
+        .clone()
+        .unwrap()
+        .start_ms;
+    let balance = |net: &Net| net.ledger.account(&provider).balance;
+    let before = balance(&net);
+
+    // Half an hour later, half the price has streamed (90 % to the provider).
+    net.block(1_800_000 - (net.time - start), &[]);
+    let streamed = balance(&net) - before;
+    assert_eq!(streamed, hour_cost / 2 * 9 / 10);
+    assert_eq!(net.status(id), OrderStatus::Running);
+
+    // At the end it closes by itself: the rest streamed, the surplus refunded.
+    net.block(1_800_000 + params().rental_billing_ms, &[]);
+    let order = net.ledger.order(id).unwrap().clone();
+    assert_eq!(order.status, OrderStatus::Settled);
+    let s = order.settlement.unwrap();
+    assert_eq!(
+        s.paid_to_provider + s.burned,
+        hour_cost,
+        "exactly the rented hour"
+    );
+    assert_eq!(s.refunded, UNIT);
+    assert_eq!(balance(&net) - before, s.paid_to_provider);
+    let machine = net.ledger.machines().next().unwrap();
+    assert_eq!(
+        (machine.active_leases, machine.allocated.cpu_cores),
+        (0, 0),
+        "freed"
+    );
+    assert!(net
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::RentalEnded { order, .. } if *order == id)));
+}
+
+#[test]
+fn renewals_extend_a_rental_and_ending_early_refunds_the_unused_part() {
+    let mut net = Net::new(1);
+    let ten_minutes = gpunet_ledger::max_job_cost(PRICE, 600).unwrap();
+    let id = rent(&mut net, 600, ten_minutes).unwrap();
+    let client = net.client.clone();
+    // Renewal without enough deposit is refused; with it, the end moves.
+    assert!(matches!(
+        net.send(
+            &client,
+            TxBody::RenewRental {
+                order: id,
+                extra_secs: 600,
+                deposit: ten_minutes - 1
+            }
+        ),
+        Err(TxError::Invalid(_))
+    ));
+    let ends = net
+        .ledger
+        .order(id)
+        .unwrap()
+        .rental
+        .clone()
+        .unwrap()
+        .ends_ms;
+    net.send(
+        &client,
+        TxBody::RenewRental {
+            order: id,
+            extra_secs: 600,
+            deposit: ten_minutes,
+        },
+    )
+    .unwrap();
+    let rental = net.ledger.order(id).unwrap().rental.clone().unwrap();
+    assert_eq!(rental.ends_ms, ends + 600_000);
+    // Past the original end it still runs.
+    net.block(700_000, &[]);
+    assert_eq!(net.status(id), OrderStatus::Running);
+    let start = net
+        .ledger
+        .order(id)
+        .unwrap()
+        .lease
+        .clone()
+        .unwrap()
+        .start_ms;
+    net.send(&client, TxBody::EndRental { order: id }).unwrap();
+    let order = net.ledger.order(id).unwrap().clone();
+    assert_eq!(order.status, OrderStatus::Settled);
+    let s = order.settlement.unwrap();
+    let used_ms = s.settled_ms - start;
+    assert_eq!(
+        s.paid_to_provider + s.burned,
+        PRICE * u128::from(used_ms) / 3_600_000
+    );
+    assert_eq!(s.paid_to_provider + s.burned + s.refunded, 2 * ten_minutes);
+    assert!(matches!(
+        net.send(&client, TxBody::EndRental { order: id }),
+        Err(TxError::InvalidState(_))
+    ));
+}
+
+#[test]
+fn bad_rental_requests_are_refused() {
+    let mut net = Net::new(2);
+    let hour = gpunet_ledger::max_job_cost(PRICE, 3_600).unwrap();
+    assert!(matches!(
+        rent(&mut net, 3_600, hour - 1),
+        Err(TxError::Invalid(_))
+    ));
+    let id = rent(&mut net, 3_600, hour).unwrap();
+    let provider = net.provider_of(id);
+    // A rental has no result to report, and only its renter renews or ends it.
+    assert!(matches!(
+        net.send(
+            &provider,
+            TxBody::ReportResult {
+                order: id,
+                outcome: JobOutcome::Failed { reason: "x".into() }
+            }
+        ),
+        Err(TxError::InvalidState(_))
+    ));
+    assert!(matches!(
+        net.send(&provider, TxBody::EndRental { order: id }),
+        Err(TxError::NotAuthorized(_))
+    ));
+    let job = net.submit(spec(false, 0));
+    let client = net.client.clone();
+    assert!(matches!(
+        net.send(&client, TxBody::EndRental { order: job }),
+        Err(TxError::InvalidState(m)) if m.contains("not a rental")
+    ));
+    let mut audited = spec(true, 100);
+    audited.timeout_secs = 60;
+    assert!(matches!(
+        net.send(
+            &client,
+            TxBody::Rent {
+                spec: audited,
+                max_price_per_hour: PRICE,
+                deposit: hour,
+            }
+        ),
+        Err(TxError::ImpossibleSpec(_))
+    ));
+}

@@ -76,6 +76,24 @@ pub enum TxBody {
     CancelOrder {
         order: OrderId,
     },
+    /// Rents a machine (or the resources `spec` asks, GPUs included) for
+    /// `spec.timeout_secs`, running `spec`'s container for the renter; escrow
+    /// streams to the provider as time passes.
+    Rent {
+        spec: JobSpec,
+        max_price_per_hour: Amount,
+        deposit: Amount,
+    },
+    /// Extends a running rental by `extra_secs`, paying `deposit` into escrow.
+    RenewRental {
+        order: OrderId,
+        extra_secs: u64,
+        deposit: Amount,
+    },
+    /// Ends a running rental now; the unused escrow is refunded.
+    EndRental {
+        order: OrderId,
+    },
     ReportResult {
         order: OrderId,
         outcome: JobOutcome,
@@ -104,6 +122,9 @@ impl TxBody {
             TxBody::DeregisterMachine { .. } => "deregister_machine",
             TxBody::SubmitOrder { .. } => "submit_order",
             TxBody::CancelOrder { .. } => "cancel_order",
+            TxBody::Rent { .. } => "rent",
+            TxBody::RenewRental { .. } => "renew_rental",
+            TxBody::EndRental { .. } => "end_rental",
             TxBody::ReportResult { .. } => "report_result",
             TxBody::CommitChallenge { .. } => "commit_challenge",
             TxBody::OpenChallenge { .. } => "open_challenge",

@@ -62,6 +62,7 @@ impl Exec<'_> {
                 lease: None,
                 report: None,
                 settlement: None,
+                rental: None,
                 audit_of: Some(order.id),
                 audit_runs: Vec::new(),
                 audit_verdict: None,

@@ -6,6 +6,7 @@ mod bank;
 mod challenges;
 mod orders;
 mod registry;
+mod rentals;
 mod rewards;
 mod settlement;
 mod staking;
@@ -100,7 +101,18 @@ impl Exec<'_> {
                 spec,
                 max_price_per_hour,
                 deposit,
-            } => self.submit_order(sender, spec, *max_price_per_hour, *deposit),
+            } => self.submit_order(sender, spec, *max_price_per_hour, *deposit, false),
+            TxBody::Rent {
+                spec,
+                max_price_per_hour,
+                deposit,
+            } => self.submit_order(sender, spec, *max_price_per_hour, *deposit, true),
+            TxBody::RenewRental {
+                order,
+                extra_secs,
+                deposit,
+            } => self.renew_rental(sender, *order, *extra_secs, *deposit),
+            TxBody::EndRental { order } => self.end_rental(sender, *order),
             TxBody::CancelOrder { order } => self.cancel_order(sender, *order),
             TxBody::ReportResult { order, outcome } => self.report_result(sender, *order, outcome),
             TxBody::CommitChallenge { challenge, root } => {
@@ -123,6 +135,7 @@ impl Exec<'_> {
     pub fn end_block(&mut self) -> Result<(), TxError> {
         self.run_challenges()?;
         self.pay_epoch_rewards()?;
+        self.bill_rentals()?;
         self.settle_due()?;
         self.expire_deadlines()?;
         self.release_unbonded()?;

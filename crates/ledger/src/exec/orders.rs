@@ -4,7 +4,7 @@ use super::staking::required_stake;
 use super::Exec;
 use crate::error::{CheckedAmount, TxError};
 use crate::events::Event;
-use crate::state::{HardwareStatus, Lease, Machine, Order, OrderStatus};
+use crate::state::{HardwareStatus, Lease, Machine, Order, OrderStatus, Rental};
 use crate::Params;
 use gpunet_primitives::{hash_of, Address, Amount, JobSpec, OrderId, Placement, Resources};
 
@@ -151,8 +151,14 @@ impl Exec<'_> {
         spec: &JobSpec,
         max_price_per_hour: Amount,
         deposit: Amount,
+        rental: bool,
     ) -> Result<(), TxError> {
         validate_job(&self.state.params, spec)?;
+        if rental && spec.audit_bps > 0 {
+            return Err(TxError::ImpossibleSpec(
+                "rentals have no result to audit; audit_bps must be 0".into(),
+            ));
+        }
         let run = max_payment(max_price_per_hour, spec.timeout_secs)?;
         // An audited job may run three times (the job, an audit, a tie-break).
         let runs = if spec.audit_bps > 0 {
@@ -189,6 +195,7 @@ impl Exec<'_> {
                 lease: None,
                 report: None,
                 settlement: None,
+                rental: rental.then(Rental::default),
                 audit_of: None,
                 audit_runs: Vec::new(),
                 audit_verdict: None,
@@ -350,7 +357,11 @@ impl Exec<'_> {
             deadline_ms,
         });
         order.status = OrderStatus::Running;
-        self.state.deadlines.insert((deadline_ms, order.id), ());
+        if order.rental.is_some() {
+            self.start_rental(&mut order);
+        } else {
+            self.state.deadlines.insert((deadline_ms, order.id), ());
+        }
         self.state
             .provider_leases
             .insert((machine.owner, order.id), ());

@@ -31,6 +31,11 @@ impl Exec<'_> {
                 order.status
             )));
         }
+        if order.rental.is_some() {
+            return Err(TxError::InvalidState(format!(
+                "order {id} is a rental: it is billed by time, with no result to report"
+            )));
+        }
         match outcome {
             JobOutcome::Completed {
                 exit_code,
