@@ -24,7 +24,7 @@ impl Ctx {
     fn client(&self) -> NodeClient {
         NodeClient::new(&self.node)
     }
-    fn wallet(&self) -> anyhow::Result<Wallet> {
+    pub fn wallet(&self) -> anyhow::Result<Wallet> {
         Ok(Wallet::new(Keystore::load(&self.keystore)?, self.client()))
     }
 }
@@ -212,6 +212,15 @@ pub fn describe(order: &Order) -> String {
             gpn(st.burned),
             gpn(st.refunded),
             gpn(st.slashed)
+        );
+    }
+    if let Some(r) = &order.rental {
+        s += &format!(
+            "rental    ends at {} ms; billed up to {} ms: {} streamed to the provider, {} burned\n",
+            r.ends_ms,
+            r.paid_until_ms,
+            gpn(r.paid),
+            gpn(r.burned)
         );
     }
     if let Some(of) = order.audit_of {

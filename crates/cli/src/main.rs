@@ -4,6 +4,7 @@ mod bench;
 mod commands;
 mod demo;
 mod output;
+mod rent;
 
 use clap::{Parser, Subcommand};
 use gpunet_provider::executor::ExecutorKind;
@@ -105,6 +106,9 @@ enum Command {
     /// Submit and follow jobs.
     #[command(subcommand)]
     Job(commands::JobCmd),
+    /// Rent a machine, or some of its GPUs, for a time.
+    #[command(subcommand)]
+    Rent(rent::RentCmd),
     /// Show this machine's hardware as the provider agent detects it, and the
     /// compute class its hardware challenges will hold it to.
     Hardware {
@@ -157,6 +161,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Wallet(cmd) => commands::wallet(&ctx, cmd).await,
         Command::Machines(cmd) => commands::machines(&ctx, cmd).await,
         Command::Job(cmd) => commands::job(&ctx, cmd).await,
+        Command::Rent(cmd) => rent::rent(&ctx, cmd).await,
         Command::Hardware { data_dir } => commands::hardware(&ctx, &data_dir),
         Command::Bench(cmd) => bench::run(cmd, ctx.output),
     }

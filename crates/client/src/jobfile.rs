@@ -175,15 +175,19 @@ impl JobFile {
             min_reliability_bps: self.min_reliability_bps,
             placement: self.placement,
         };
+        // An audited job may run three times: the job, an audit and a tie-break.
+        let runs = if self.audit_bps > 0 { 3 } else { 1 };
         let full_cost = gpunet_ledger::max_job_cost(max_price_per_hour, self.timeout_secs)
-            .map_err(|e| invalid(format!("price: {e}")))?;
+            .ok()
+            .and_then(|c| c.checked_mul(runs))
+            .ok_or_else(|| invalid("price overflows".into()))?;
         let deposit = match &self.price.deposit {
             Some(d) => parse_amount(d).map_err(|e| invalid(e.to_string()))?,
             None => full_cost,
         };
         if deposit < full_cost {
             return Err(invalid(format!(
-                "deposit {} GPN does not cover max_per_hour for the whole timeout ({} GPN)",
+                "deposit {} GPN does not cover max_per_hour for the whole timeout, for each possible run ({} GPN)",
                 gpunet_primitives::format_amount(deposit),
                 gpunet_primitives::format_amount(full_cost)
             )));

@@ -12,15 +12,35 @@ use std::time::Duration;
 
 /// Uploads a job's inputs and submits its order; returns the order id.
 pub async fn submit_job(wallet: &Wallet, job: &JobFile) -> Result<OrderId, ClientError> {
+    submit(wallet, job, false).await
+}
+
+/// Rents a machine for the job file's `timeout_secs`, running its container
+/// for the renter until the rental ends (renew or end it with
+/// `TxBody::RenewRental` / `TxBody::EndRental`).
+pub async fn submit_rental(wallet: &Wallet, job: &JobFile) -> Result<OrderId, ClientError> {
+    submit(wallet, job, true).await
+}
+
+async fn submit(wallet: &Wallet, job: &JobFile, rental: bool) -> Result<OrderId, ClientError> {
     let prepared = job.prepare()?;
     job.upload_inputs(wallet.node(), &prepared).await?;
-    let included = wallet
-        .send(TxBody::SubmitOrder {
-            spec: prepared.spec,
-            max_price_per_hour: prepared.max_price_per_hour,
-            deposit: prepared.deposit,
-        })
-        .await?;
+    let (spec, max_price_per_hour, deposit) =
+        (prepared.spec, prepared.max_price_per_hour, prepared.deposit);
+    let body = if rental {
+        TxBody::Rent {
+            spec,
+            max_price_per_hour,
+            deposit,
+        }
+    } else {
+        TxBody::SubmitOrder {
+            spec,
+            max_price_per_hour,
+            deposit,
+        }
+    };
+    let included = wallet.send(body).await?;
     included
         .events
         .iter()

@@ -60,6 +60,7 @@ pub fn devnet_params() -> Params {
         challenge_latency_ms: 10_000,
         challenge_open_ms: 10_000,
         challenge_interval_ms: 600_000,
+        rental_billing_ms: 1_000,
         ..Params::default()
     }
 }

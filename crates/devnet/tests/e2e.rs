@@ -133,6 +133,47 @@ async fn an_audited_deterministic_job_is_rerun_by_the_other_provider_and_agreed(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rental_runs_until_its_time_is_up_and_the_renter_can_end_one_early() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = devnet(dir.path(), 1).await;
+    let node = net.client();
+    let journal = net.provider_dir(0).join("journal");
+
+    // Three seconds of a machine: its service runs, then is stopped when the
+    // ledger closes the rental; the provider was paid by the second.
+    let job = job_file(dir.path(), "service", "sleep 600", 3);
+    let id = gpunet_client::jobs::submit_rental(&net.client_wallet(), &job)
+        .await
+        .unwrap();
+    let pgid = wait_running_with_pgid(&node, &journal, id).await;
+    assert!(group_alive(pgid));
+    let order = wait_final(&node, id).await;
+    assert_eq!(order.status, OrderStatus::Settled, "{order:?}");
+    let s = order.settlement.unwrap();
+    let price = order.lease.unwrap().price_per_hour;
+    assert_eq!(s.paid_to_provider + s.burned, price * 3_000 / 3_600_000);
+    wait_journal_empty(&journal).await;
+    assert!(!group_alive(pgid), "the service outlived its rental");
+
+    // An hour booked, ended after a moment: most of the deposit comes back.
+    let job = job_file(dir.path(), "service2", "sleep 600", 3_600);
+    let id = gpunet_client::jobs::submit_rental(&net.client_wallet(), &job)
+        .await
+        .unwrap();
+    let pgid = wait_running_with_pgid(&node, &journal, id).await;
+    net.client_wallet()
+        .send(TxBody::EndRental { order: id })
+        .await
+        .unwrap();
+    let order = node.order(id).await.unwrap();
+    assert_eq!(order.status, OrderStatus::Settled);
+    let s = order.settlement.unwrap();
+    assert!(s.refunded > order.deposit * 9 / 10, "{s:?}");
+    wait_journal_empty(&journal).await;
+    assert!(!group_alive(pgid), "the service outlived its rental");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_job_refunds_the_client_and_slashes_the_provider() {
     let dir = tempfile::tempdir().unwrap();
     let net = devnet(dir.path(), 1).await;

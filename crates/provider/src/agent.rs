@@ -51,6 +51,8 @@ struct Inner {
     running: Mutex<BTreeSet<OrderId>>,
     /// Hardware challenges being answered.
     answering: Mutex<BTreeSet<ChallengeId>>,
+    /// Running rentals, each with the signal that it ended.
+    rentals: Mutex<std::collections::BTreeMap<OrderId, Arc<tokio::sync::Notify>>>,
     /// Computes proofs of compute.
     prover: Arc<dyn gpunet_poc::Backend>,
     /// UUIDs of the offered GPUs no running job holds.
@@ -141,6 +143,7 @@ impl Agent {
                 hardware,
                 running: Mutex::new(BTreeSet::new()),
                 answering: Mutex::new(BTreeSet::new()),
+                rentals: Mutex::new(Default::default()),
                 prover: crate::challenge::local_backend(),
                 free_gpus,
             }),
@@ -193,6 +196,16 @@ impl Agent {
                         } if provider == me => {
                             inner.clone().spawn_job(order, &mut jobs);
                         }
+                        Event::RentalEnded {
+                            order, provider, ..
+                        } if provider == me => {
+                            // notify_one keeps the signal if the task is not waiting
+                            // yet; a rental not registered yet finds out by polling.
+                            if let Some(ended) = inner.rentals.lock().expect("rentals").get(&order)
+                            {
+                                ended.notify_one();
+                            }
+                        }
                         Event::ChallengeIssued {
                             challenge, owner, ..
                         } if owner == me => {
@@ -243,6 +256,10 @@ impl Agent {
         }
     }
 }
+
+/// Longest a rental's container may run: rentals end by the ledger's word,
+/// this only bounds a container the agent lost track of.
+const RENTAL_RUN_LIMIT: Duration = Duration::from_secs(366 * 24 * 3600);
 
 /// Smallest memory limit a job gets, whatever it asks.
 const MIN_MEMORY_MB: u64 = 16;
@@ -429,6 +446,9 @@ impl Inner {
             order: id,
             handle: None,
         })?;
+        if order.rental.is_some() {
+            return self.run_rental(&order).await;
+        }
         log(self, &format!("running order {id} ({})", order.spec.name));
         let outcome = match self.execute(&order).await {
             Ok(outcome) => outcome,
@@ -447,9 +467,85 @@ impl Inner {
         Ok(())
     }
 
-    /// Fetches inputs, runs the job, uploads logs and outputs. An `Err` is a
-    /// failure, reported as such.
-    async fn execute(&self, order: &Order) -> Result<JobOutcome, String> {
+    /// Runs a rental's container until the ledger ends the rental (its time
+    /// ran out or the renter ended it); the ledger bills it by time, so there
+    /// is nothing to report.
+    async fn run_rental(&self, order: &Order) -> Result<(), AgentError> {
+        let id = order.id;
+        let ends = order.rental.as_ref().map_or(0, |r| r.ends_ms);
+        log(self, &format!("starting rental {id} (until {ends} ms)"));
+        let ended = self.rental_ended(id);
+        // The run's handle, to stop it when the rental ends.
+        let handle = Arc::new(Mutex::new(None::<String>));
+        let outcome = async {
+            let (run, gpus) = self.prepare(order, RENTAL_RUN_LIMIT).await?;
+            let journal = self.journal.clone();
+            let slot = handle.clone();
+            let started = Box::new(move |h: String| {
+                *slot.lock().expect("handle slot") = Some(h.clone());
+                let _ = journal.write(&JobRecord::Started {
+                    order: id,
+                    handle: Some(h),
+                });
+            });
+            let result = self.executor.run(&run, started).await;
+            drop(gpus);
+            result.map_err(|e| e.to_string())
+        };
+        tokio::select! {
+            result = outcome => {
+                log(self, &format!("rental {id}'s container stopped ({result:?}); the lease runs on until the rental ends"));
+                self.wait_rental_end(id, &ended).await;
+            }
+            () = self.wait_rental_end(id, &ended) => {}
+        }
+        let handle = handle.lock().expect("handle slot").clone();
+        if let Some(handle) = handle {
+            if let Err(e) = self.executor.cleanup(&handle).await {
+                log(self, &format!("cannot stop rental {id} ({handle}): {e}"));
+            }
+        }
+        log(self, &format!("rental {id} ended"));
+        self.rentals.lock().expect("rentals").remove(&id);
+        self.journal.remove(id)?;
+        let _ =
+            tokio::fs::remove_dir_all(self.config.data_dir.join("jobs").join(id.to_string())).await;
+        Ok(())
+    }
+
+    /// The signal that rental `id` ended, registered before the rental runs.
+    fn rental_ended(&self, id: OrderId) -> Arc<tokio::sync::Notify> {
+        self.rentals
+            .lock()
+            .expect("rentals")
+            .entry(id)
+            .or_default()
+            .clone()
+    }
+
+    /// Returns once the ledger no longer has rental `id` running: told by the
+    /// event stream, or found by asking the node (events can be missed).
+    async fn wait_rental_end(&self, id: OrderId, ended: &tokio::sync::Notify) {
+        loop {
+            tokio::select! {
+                () = ended.notified() => return,
+                () = tokio::time::sleep(Duration::from_secs(2)) => {
+                    if let Ok(order) = self.wallet.node().order(id).await {
+                        if order.status != OrderStatus::Running {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Lays out a run of `order`: directories, verified inputs, the lease's GPUs.
+    async fn prepare(
+        &self,
+        order: &Order,
+        timeout: Duration,
+    ) -> Result<(JobRun, GpuLease<'_>), String> {
         let node = self.wallet.node();
         let job_dir = self.config.data_dir.join("jobs").join(order.id.to_string());
         let logs = job_dir.join("logs");
@@ -473,7 +569,7 @@ impl Inner {
             scratch: job_dir.join("work"),
             stdout: logs.join("stdout.log"),
             stderr: logs.join("stderr.log"),
-            timeout: Duration::from_secs(order.spec.timeout_secs),
+            timeout,
             limits: Limits {
                 cpu_cores: order.spec.resources.cpu_cores,
                 // The engine refuses limits under 6 MiB.
@@ -496,6 +592,15 @@ impl Inner {
             gpus: gpus.uuids.clone(),
             ..run
         };
+        Ok((run, gpus))
+    }
+
+    /// Fetches inputs, runs the job, uploads logs and outputs. An `Err` is a
+    /// failure, reported as such.
+    async fn execute(&self, order: &Order) -> Result<JobOutcome, String> {
+        let node = self.wallet.node();
+        let timeout = Duration::from_secs(order.spec.timeout_secs);
+        let (run, gpus) = self.prepare(order, timeout).await?;
         let journal = self.journal.clone();
         let id = order.id;
         let started = Box::new(move |handle: String| {

@@ -1,0 +1,121 @@
+//! `gpunet rent`: rent a machine (or some of its GPUs) for a time.
+
+use crate::commands::{describe, Ctx};
+use anyhow::Context;
+use clap::Subcommand;
+use gpunet_client::jobfile::JobFile;
+use gpunet_client::jobs::{submit_rental, wait_for_order};
+use gpunet_ledger::OrderStatus;
+use gpunet_primitives::{format_amount, OrderId, TxBody};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Subcommand)]
+pub enum RentCmd {
+    /// Rent the resources FILE asks for (TOML job file; its container runs for
+    /// you until the rental ends) for DURATION, e.g. `90s`, `30m`, `2h`.
+    Start {
+        file: PathBuf,
+        #[arg(long, value_parser = parse_duration)]
+        duration: u64,
+    },
+    /// Extend a running rental by DURATION, paying for it into escrow.
+    Renew {
+        id: OrderId,
+        #[arg(long, value_parser = parse_duration)]
+        duration: u64,
+    },
+    /// End a rental now; the unused escrow is refunded.
+    End { id: OrderId },
+}
+
+/// Seconds from `90`, `90s`, `30m`, `2h` or `1d`.
+pub fn parse_duration(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 90s, 30m, 2h or 1d"))?;
+    let unit = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => return Err(format!("unknown unit in {text:?}: use s, m, h or d")),
+    };
+    n.checked_mul(unit)
+        .filter(|s| *s > 0)
+        .ok_or_else(|| format!("{text:?} is not a positive duration"))
+}
+
+pub async fn rent(ctx: &Ctx, cmd: RentCmd) -> anyhow::Result<()> {
+    let wallet = ctx.wallet()?;
+    let client = wallet.node().clone();
+    match cmd {
+        RentCmd::Start { file, duration } => {
+            let mut job = JobFile::load(&file)?;
+            job.timeout_secs = duration;
+            let id = submit_rental(&wallet, &job).await?;
+            // A rental is useful once it has a machine: wait for the lease.
+            let order = wait_for_order(
+                &client,
+                id,
+                Duration::from_secs(60),
+                |o| o.status != OrderStatus::Pending,
+                |_| {},
+            )
+            .await
+            .with_context(|| {
+                format!("rental {id} found no machine yet; see `gpunet job describe {id}`")
+            })?;
+            ctx.output.print(&order, || describe(&order));
+        }
+        RentCmd::Renew { id, duration } => {
+            let order = client.order(id).await?;
+            let lease = order
+                .lease
+                .as_ref()
+                .with_context(|| format!("rental {id} has no machine yet"))?;
+            let deposit = gpunet_ledger::max_job_cost(lease.price_per_hour, duration)?;
+            let included = wallet
+                .send(TxBody::RenewRental {
+                    order: id,
+                    extra_secs: duration,
+                    deposit,
+                })
+                .await?;
+            ctx.output.print(&included, || {
+                format!(
+                    "rental {id} extended by {duration} s ({} GPN into escrow)",
+                    format_amount(deposit)
+                )
+            });
+        }
+        RentCmd::End { id } => {
+            wallet.send(TxBody::EndRental { order: id }).await?;
+            let order = client.order(id).await?;
+            ctx.output.print(&order, || describe(&order));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+
+    #[test]
+    fn durations_read_like_people_write_them() {
+        assert_eq!(parse_duration("90"), Ok(90));
+        assert_eq!(parse_duration("90s"), Ok(90));
+        assert_eq!(parse_duration("30m"), Ok(1_800));
+        assert_eq!(parse_duration("2h"), Ok(7_200));
+        assert_eq!(parse_duration("1d"), Ok(86_400));
+        assert!(parse_duration("0m").is_err());
+        assert!(parse_duration("ten minutes").is_err());
+        assert!(parse_duration("5y").unwrap_err().contains("unknown unit"));
+    }
+}
