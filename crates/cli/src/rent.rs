@@ -27,6 +27,9 @@ pub enum RentCmd {
     },
     /// End a rental now; the unused escrow is refunded.
     End { id: OrderId },
+    /// Report the rented machine unreachable: unless its provider answers a
+    /// liveness probe in time, it is held down (not billed) and slashed.
+    ReportOffline { id: OrderId },
 }
 
 /// Seconds from `90`, `90s`, `30m`, `2h` or `1d`.
@@ -92,6 +95,12 @@ pub async fn rent(ctx: &Ctx, cmd: RentCmd) -> anyhow::Result<()> {
                     "rental {id} extended by {duration} s ({} GPN into escrow)",
                     format_amount(deposit)
                 )
+            });
+        }
+        RentCmd::ReportOffline { id } => {
+            let included = wallet.send(TxBody::ReportOffline { order: id }).await?;
+            ctx.output.print(&included, || {
+                format!("reported rental {id}'s machine offline; its provider must answer a liveness probe")
             });
         }
         RentCmd::End { id } => {

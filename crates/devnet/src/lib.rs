@@ -61,6 +61,7 @@ pub fn devnet_params() -> Params {
         challenge_open_ms: 10_000,
         challenge_interval_ms: 600_000,
         rental_billing_ms: 1_000,
+        probe_answer_ms: 2_000,
         ..Params::default()
     }
 }

@@ -2,7 +2,7 @@
 //! real processes) driven through the client library, as users drive it.
 
 use gpunet_client::jobfile::JobFile;
-use gpunet_client::jobs::{fetch_outputs, submit_job};
+use gpunet_client::jobs::{fetch_outputs, submit_job, wait_for_order};
 use gpunet_devnet::{client_key, provider_key};
 use gpunet_ledger::OrderStatus;
 use gpunet_primitives::{
@@ -171,6 +171,61 @@ async fn a_rental_runs_until_its_time_is_up_and_the_renter_can_end_one_early() {
     assert!(s.refunded > order.deposit * 9 / 10, "{s:?}");
     wait_journal_empty(&journal).await;
     assert!(!group_alive(pgid), "the service outlived its rental");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_provider_answers_probes_and_a_dead_one_is_held_down_and_slashed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut net = devnet(dir.path(), 1).await;
+    let node = net.client();
+    let client = net.client_wallet();
+    let journal = net.provider_dir(0).join("journal");
+    let params = node.status().await.unwrap().params;
+    let job = job_file(dir.path(), "service", "sleep 600", 3_600);
+    let id = gpunet_client::jobs::submit_rental(&client, &job)
+        .await
+        .unwrap();
+    wait_running_with_pgid(&node, &journal, id).await;
+
+    // The agent answers the probe by itself.
+    client
+        .send(TxBody::ReportOffline { order: id })
+        .await
+        .unwrap();
+    let probed = |o: &gpunet_ledger::Order| {
+        o.rental
+            .as_ref()
+            .is_some_and(|r| r.probe_deadline_ms.is_none() && r.down_since_ms.is_none())
+    };
+    wait_for_order(&node, id, Duration::from_secs(10), probed, |_| {})
+        .await
+        .unwrap();
+
+    // A dead agent does not: the machine is held down; back, it answers and is slashed.
+    net.kill_provider(0);
+    client
+        .send(TxBody::ReportOffline { order: id })
+        .await
+        .unwrap();
+    wait_for_order(
+        &node,
+        id,
+        Duration::from_secs(10),
+        |o| o.rental.as_ref().is_some_and(|r| r.down_since_ms.is_some()),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert!(!node.machine(0).await.unwrap().online);
+    net.start_provider(0).await.unwrap();
+    wait_for_order(&node, id, Duration::from_secs(10), probed, |_| {})
+        .await
+        .unwrap();
+    assert!(node.machine(0).await.unwrap().online);
+    // The slash landed; the agent may have topped its stake up again since.
+    let slashed = node.order(id).await.unwrap().rental.unwrap().slashed;
+    assert_eq!(slashed, params.slash_down_per_hour);
+    client.send(TxBody::EndRental { order: id }).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

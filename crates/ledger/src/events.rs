@@ -62,6 +62,27 @@ pub enum Event {
         amount: Amount,
         reason: String,
     },
+    /// The renter reported the machine unreachable: its owner must answer by `deadline_ms`.
+    LivenessProbe {
+        order: OrderId,
+        client: Address,
+        provider: Address,
+        deadline_ms: u64,
+    },
+    /// The probe went unanswered: the machine is held down, unbilled and delisted.
+    MachineDown {
+        order: OrderId,
+        client: Address,
+        provider: Address,
+    },
+    /// The machine answered again after `down_ms` down; `slashed` by the hour.
+    MachineBackUp {
+        order: OrderId,
+        client: Address,
+        provider: Address,
+        down_ms: u64,
+        slashed: Amount,
+    },
     RentalRenewed {
         order: OrderId,
         client: Address,
@@ -145,6 +166,9 @@ impl Event {
             | Event::OrderTimedOut { order, .. }
             | Event::OrderExpired { order, .. }
             | Event::OrderCancelled { order, .. }
+            | Event::LivenessProbe { order, .. }
+            | Event::MachineDown { order, .. }
+            | Event::MachineBackUp { order, .. }
             | Event::RentalRenewed { order, .. }
             | Event::RentalEnded { order, .. }
             | Event::AuditStarted { order, .. }
@@ -178,6 +202,15 @@ impl Event {
                 client, provider, ..
             }
             | Event::OrderTimedOut {
+                client, provider, ..
+            }
+            | Event::LivenessProbe {
+                client, provider, ..
+            }
+            | Event::MachineDown {
+                client, provider, ..
+            }
+            | Event::MachineBackUp {
                 client, provider, ..
             }
             | Event::RentalRenewed {

@@ -61,6 +61,10 @@ pub struct Params {
     pub slash_audit: Amount,
     /// How often a rental's escrow streams to its provider.
     pub rental_billing_ms: u64,
+    /// Time a provider has to answer a liveness probe of a rented machine.
+    pub probe_answer_ms: u64,
+    /// Slashed per started hour a rented machine is held down.
+    pub slash_down_per_hour: Amount,
     /// Length of a reward epoch.
     pub epoch_ms: u64,
     /// Minted each epoch to the owners of listed, verified machines, in
@@ -96,6 +100,8 @@ impl Default for Params {
             slash_challenge: 50 * gpn,
             slash_audit: 100 * gpn,
             rental_billing_ms: 60_000,
+            probe_answer_ms: 120_000,
+            slash_down_per_hour: 5 * gpn,
             epoch_ms: 3_600_000,
             epoch_reward: 1_000 * gpn,
         }

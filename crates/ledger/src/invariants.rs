@@ -57,6 +57,11 @@ pub fn check(state: &State) -> Result<(), String> {
                     state.rental_billing.contains(&(r.next_bill_ms, *id)),
                     "rental_billing",
                 )?;
+                if let Some(deadline) = r.probe_deadline_ms {
+                    if !state.probe_deadlines.contains(&(deadline, *id)) {
+                        return Err(format!("rental {id}'s liveness probe is not indexed"));
+                    }
+                }
             }
             if o.status == OrderStatus::Running {
                 let cap = match &o.rental {

@@ -327,6 +327,7 @@ impl Ledger {
             Some(s.globals().next_epoch_ms).filter(|t| *t > 0),
             s.settle_queue.iter().next().map(|((t, _), _)| *t),
             s.rental_billing.iter().next().map(|((t, _), _)| *t),
+            s.probe_deadlines.iter().next().map(|((t, _), _)| *t),
             s.deadlines.iter().next().map(|((t, _), _)| *t),
             s.unbonding_queue.iter().next().map(|((t, _), _)| *t),
             s.pending

@@ -227,6 +227,13 @@ pub struct Rental {
     /// Streamed to the provider so far (net of the burn).
     pub paid: Amount,
     pub burned: Amount,
+    /// An unanswered liveness probe's deadline.
+    pub probe_deadline_ms: Option<u64>,
+    /// Since when the machine has been held down (probe unanswered).
+    pub down_since_ms: Option<u64>,
+    /// Downtime so far (not billed).
+    pub down_ms: u64,
+    pub slashed: Amount,
 }
 
 /// How an audit ended.
@@ -311,6 +318,8 @@ pub struct State {
     pub challenge_schedule: Table<(u64, MachineId), ()>,
     /// Running rentals by their next billing time: (bill_ms, order).
     pub rental_billing: Table<(u64, OrderId), ()>,
+    /// Rentals with an unanswered liveness probe: (deadline_ms, order).
+    pub probe_deadlines: Table<(u64, OrderId), ()>,
 }
 
 /// Calls `$body` with `$t` bound to each table of a `State`, in a fixed order.
@@ -318,7 +327,7 @@ macro_rules! for_each_table {
     ($state:expr, |$t:ident| $body:expr) => {{
         for_each_table!(@each $state, $t, $body, globals accounts machines orders pending
             deadlines settle_queue unbonding_queue provider_leases receipts challenges
-            challenge_deadlines awaiting_beacon challenge_schedule rental_billing);
+            challenge_deadlines awaiting_beacon challenge_schedule rental_billing probe_deadlines);
     }};
     (@each $state:expr, $t:ident, $body:expr, $($field:ident)*) => {
         $( { let $t = &mut $state.$field; $body; } )*
@@ -329,7 +338,7 @@ macro_rules! for_each_table_ref {
     ($state:expr, |$t:ident| $body:expr) => {{
         for_each_table_ref!(@each $state, $t, $body, globals accounts machines orders pending
             deadlines settle_queue unbonding_queue provider_leases receipts challenges
-            challenge_deadlines awaiting_beacon challenge_schedule rental_billing);
+            challenge_deadlines awaiting_beacon challenge_schedule rental_billing probe_deadlines);
     }};
     (@each $state:expr, $t:ident, $body:expr, $($field:ident)*) => {
         $( { let $t = &$state.$field; $body; } )*
@@ -356,6 +365,7 @@ impl State {
             awaiting_beacon: Table::new(13),
             challenge_schedule: Table::new(14),
             rental_billing: Table::new(15),
+            probe_deadlines: Table::new(16),
         }
     }
 

@@ -75,6 +75,12 @@ enum Op {
     EndRental {
         order: u64,
     },
+    ReportOffline {
+        order: u64,
+    },
+    AnswerProbe {
+        order: u64,
+    },
 }
 
 fn amount() -> impl Strategy<Value = u128> {
@@ -143,6 +149,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (who, 1..20u64).prop_map(|(who, secs)| Op::Rent { who, secs }),
         1 => (0..24u64, 1..20u64).prop_map(|(order, secs)| Op::Renew { order, secs }),
         1 => (0..24u64).prop_map(|order| Op::EndRental { order }),
+        1 => (0..24u64).prop_map(|order| Op::ReportOffline { order }),
+        1 => (0..24u64).prop_map(|order| Op::AnswerProbe { order }),
     ]
 }
 
@@ -288,6 +296,8 @@ fn body(op: &Op, keys: &[Keypair]) -> Option<(usize, TxBody)> {
             },
         ),
         Op::EndRental { order } => (0, TxBody::EndRental { order }),
+        Op::ReportOffline { order } => (0, TxBody::ReportOffline { order }),
+        Op::AnswerProbe { order } => (0, TxBody::AnswerProbe { order }),
         Op::BadNonce { .. } | Op::Wait { .. } => return None,
     })
 }
@@ -333,12 +343,12 @@ proptest! {
                         let (mut who, body) = body(op, &keys).unwrap();
                         // Reports come from the lease's provider, so jobs (and their
                         // audits) actually complete; Fail keeps the random sender.
-                        if let Op::Complete { order, .. } = op {
+                        if let Op::Complete { order, .. } | Op::AnswerProbe { order } = op {
                             let provider = ledger.order(*order).and_then(|o| o.lease.as_ref()).map(|l| l.provider);
                             who = keys.iter().position(|k| Some(k.address()) == provider).unwrap_or(who);
                         }
                         // Renewals and early ends come from the renter.
-                        if let Op::Renew { order, .. } | Op::EndRental { order } = op {
+                        if let Op::Renew { order, .. } | Op::EndRental { order } | Op::ReportOffline { order } = op {
                             let client = ledger.order(*order).map(|o| o.client);
                             who = keys.iter().position(|k| Some(k.address()) == client).unwrap_or(who);
                         }

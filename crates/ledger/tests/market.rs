@@ -689,3 +689,71 @@ fn bad_rental_requests_are_refused() {
         Err(TxError::ImpossibleSpec(_))
     ));
 }
+
+#[test]
+fn an_offline_rented_machine_is_held_down_unbilled_and_slashed_by_the_hour() {
+    let mut net = Net::new(1);
+    let provider = net.providers[0].clone();
+    let client = net.client.clone();
+    let hours = |h: u64| h * 3_600_000;
+    let deposit = gpunet_ledger::max_job_cost(PRICE, 5 * 3_600).unwrap();
+    let id = rent(&mut net, 5 * 3_600, deposit).unwrap();
+    let probe = params().probe_answer_ms;
+
+    // A false alarm: the provider answers in time; nothing happens to it.
+    let stake = net.bonded(&provider);
+    net.send(&client, TxBody::ReportOffline { order: id })
+        .unwrap();
+    assert!(matches!(
+        net.send(&client, TxBody::ReportOffline { order: id }),
+        Err(TxError::InvalidState(_))
+    ));
+    net.send(&provider, TxBody::AnswerProbe { order: id })
+        .unwrap();
+    net.block(probe + 1, &[]);
+    assert_eq!(net.bonded(&provider), stake);
+    assert!(net.ledger.machines().next().unwrap().online);
+
+    // Really down: unanswered, the machine is held down and delisted.
+    net.send(&client, TxBody::ReportOffline { order: id })
+        .unwrap();
+    net.block(probe + 1, &[]);
+    let machine = net.ledger.machines().next().unwrap().clone();
+    assert!(!machine.online, "delisted while down");
+    let rental = net.ledger.order(id).unwrap().rental.clone().unwrap();
+    assert!(rental.down_since_ms.is_some(), "held down");
+    let paid_while_up = rental.paid + rental.burned;
+    // Two and a half hours later nothing more was billed.
+    net.block(hours(2) + hours(1) / 2, &[]);
+    let rental = net.ledger.order(id).unwrap().rental.clone().unwrap();
+    assert_eq!(
+        rental.paid + rental.burned,
+        paid_while_up,
+        "downtime is not billed"
+    );
+    // It answers again: slashed for three started hours, listed again.
+    net.send(&provider, TxBody::AnswerProbe { order: id })
+        .unwrap();
+    let per_hour = params().slash_down_per_hour;
+    assert_eq!(net.bonded(&provider), stake - 3 * per_hour);
+    assert!(net.ledger.machines().next().unwrap().online);
+    let rental = net.ledger.order(id).unwrap().rental.clone().unwrap();
+    let down_ms = rental.down_ms;
+    assert!(down_ms >= hours(2) + hours(1) / 2 && rental.down_since_ms.is_none());
+    assert!(net.events.iter().any(|e| matches!(
+        e,
+        Event::MachineBackUp { slashed, .. } if *slashed == 3 * per_hour
+    )));
+
+    // At the end the renter paid only for the time the machine was up.
+    net.block(hours(5), &[]);
+    let order = net.ledger.order(id).unwrap().clone();
+    assert_eq!(order.status, OrderStatus::Settled);
+    let s = order.settlement.unwrap();
+    assert_eq!(
+        s.paid_to_provider + s.burned,
+        PRICE * u128::from(hours(5) - down_ms) / 3_600_000
+    );
+    assert_eq!(s.slashed, 3 * per_hour);
+    assert_eq!(s.paid_to_provider + s.burned + s.refunded, deposit);
+}

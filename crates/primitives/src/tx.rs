@@ -94,6 +94,16 @@ pub enum TxBody {
     EndRental {
         order: OrderId,
     },
+    /// The renter says the rented machine is unreachable: its provider must
+    /// answer a liveness probe in time or the machine is held down (not billed,
+    /// delisted) and slashed by the hour until it answers.
+    ReportOffline {
+        order: OrderId,
+    },
+    /// The provider's answer to a liveness probe of a rental.
+    AnswerProbe {
+        order: OrderId,
+    },
     ReportResult {
         order: OrderId,
         outcome: JobOutcome,
@@ -125,6 +135,8 @@ impl TxBody {
             TxBody::Rent { .. } => "rent",
             TxBody::RenewRental { .. } => "renew_rental",
             TxBody::EndRental { .. } => "end_rental",
+            TxBody::ReportOffline { .. } => "report_offline",
+            TxBody::AnswerProbe { .. } => "answer_probe",
             TxBody::ReportResult { .. } => "report_result",
             TxBody::CommitChallenge { .. } => "commit_challenge",
             TxBody::OpenChallenge { .. } => "open_challenge",

@@ -196,6 +196,11 @@ impl Agent {
                         } if provider == me => {
                             inner.clone().spawn_job(order, &mut jobs);
                         }
+                        Event::LivenessProbe {
+                            order, provider, ..
+                        } if provider == me => {
+                            inner.clone().answer_probe(order, &mut jobs);
+                        }
                         Event::RentalEnded {
                             order, provider, ..
                         } if provider == me => {
@@ -369,6 +374,18 @@ impl Inner {
                             );
                         }
                     }
+                    // A rental has nothing to report: catching up restarts it
+                    // if it is still running.
+                    if self
+                        .wallet
+                        .node()
+                        .order(order)
+                        .await
+                        .is_ok_and(|o| o.rental.is_some())
+                    {
+                        self.journal.remove(order)?;
+                        continue;
+                    }
                     log(
                         self,
                         &format!("order {order} was interrupted by a restart; reporting it failed"),
@@ -388,6 +405,22 @@ impl Inner {
             self.report(order, outcome).await?;
         }
         Ok(())
+    }
+
+    /// Tells the ledger this machine is up, for a rental's liveness probe.
+    fn answer_probe(self: Arc<Self>, order: OrderId, tasks: &mut JoinSet<()>) {
+        tasks.spawn(async move {
+            match self.wallet.send(TxBody::AnswerProbe { order }).await {
+                Ok(_) => log(
+                    &self,
+                    &format!("answered the liveness probe of rental {order}"),
+                ),
+                Err(e) => log(
+                    &self,
+                    &format!("cannot answer the probe of rental {order}: {e}"),
+                ),
+            }
+        });
     }
 
     fn spawn_challenge(self: Arc<Self>, id: ChallengeId, tasks: &mut JoinSet<()>) {
@@ -413,6 +446,14 @@ impl Inner {
             .provider_leases(&self.wallet.address())
             .await?
         {
+            // A probe sent while this agent was away: answer it now.
+            if order
+                .rental
+                .as_ref()
+                .is_some_and(|r| r.probe_deadline_ms.is_some() || r.down_since_ms.is_some())
+            {
+                self.clone().answer_probe(order.id, jobs);
+            }
             if order.status == OrderStatus::Running && !self.journal.contains(order.id) {
                 self.clone().spawn_job(order.id, jobs);
             }

@@ -113,6 +113,8 @@ impl Exec<'_> {
                 deposit,
             } => self.renew_rental(sender, *order, *extra_secs, *deposit),
             TxBody::EndRental { order } => self.end_rental(sender, *order),
+            TxBody::ReportOffline { order } => self.report_offline(sender, *order),
+            TxBody::AnswerProbe { order } => self.answer_probe(sender, *order),
             TxBody::CancelOrder { order } => self.cancel_order(sender, *order),
             TxBody::ReportResult { order, outcome } => self.report_result(sender, *order, outcome),
             TxBody::CommitChallenge { challenge, root } => {
@@ -135,6 +137,7 @@ impl Exec<'_> {
     pub fn end_block(&mut self) -> Result<(), TxError> {
         self.run_challenges()?;
         self.pay_epoch_rewards()?;
+        self.expire_probes()?;
         self.bill_rentals()?;
         self.settle_due()?;
         self.expire_deadlines()?;

@@ -5,6 +5,12 @@
 //! (the burn share taken each time), renewals extend it with more escrow, the
 //! renter may end it early (the unused escrow is refunded), and when its time
 //! runs out it closes by itself: no free compute, no stranded lease.
+//!
+//! A renter who cannot reach the machine reports it; the provider must answer
+//! a liveness probe within `probe_answer_ms`. Unanswered, the machine is held
+//! down from the deadline on: not billed (the renter gets that time back at
+//! the end), delisted, and its owner slashed `slash_down_per_hour` per started
+//! hour down, settled when it answers again or the rental ends.
 
 use super::orders::{max_payment, payment};
 use super::Exec;
@@ -46,8 +52,7 @@ impl Exec<'_> {
             ends_ms,
             paid_until_ms: self.now_ms,
             next_bill_ms,
-            paid: 0,
-            burned: 0,
+            ..Rental::default()
         });
         self.state
             .rental_billing
@@ -59,12 +64,16 @@ impl Exec<'_> {
     fn bill(&mut self, order: &mut Order, upto: u64) -> Result<(), TxError> {
         let lease = order.lease.clone().expect("running rentals have a lease");
         let rental = order.rental.as_mut().expect("a rental");
-        let upto = upto.min(rental.ends_ms);
+        // Time held down is not billed.
+        let upto = upto
+            .min(rental.ends_ms)
+            .min(rental.down_since_ms.unwrap_or(u64::MAX));
         if upto <= rental.paid_until_ms {
             return Ok(());
         }
         // Owed from the start, minus what was streamed: no rounding drift.
-        let owed = payment(lease.price_per_hour, upto - lease.start_ms)?;
+        let billable = (upto - lease.start_ms).saturating_sub(rental.down_ms);
+        let owed = payment(lease.price_per_hour, billable)?;
         let due = owed
             .saturating_sub(rental.paid.add_or(rental.burned)?)
             .min(order.escrow);
@@ -77,8 +86,43 @@ impl Exec<'_> {
         self.burn(burned)
     }
 
+    /// Ends a hold-down: the downtime is added up and the owner slashed per
+    /// started hour of it.
+    fn end_downtime(&mut self, order: &mut Order) -> Result<(), TxError> {
+        let provider = order.lease.as_ref().expect("leased").provider;
+        let rental = order.rental.as_mut().expect("a rental");
+        let Some(since) = rental.down_since_ms.take() else {
+            return Ok(());
+        };
+        let down = self.now_ms.saturating_sub(since);
+        rental.down_ms += down;
+        let hours = u128::from(down.div_ceil(3_600_000).max(1));
+        let slashed = self.slash(
+            provider,
+            self.state.params.slash_down_per_hour.mul_or(hours)?,
+            "rented machine down",
+        )?;
+        rental.slashed = rental.slashed.add_or(slashed)?;
+        self.emit(Event::MachineBackUp {
+            order: order.id,
+            client: order.client,
+            provider,
+            down_ms: down,
+            slashed,
+        });
+        Ok(())
+    }
+
     /// Frees the machine and refunds what escrow is left.
     fn close_rental(&mut self, mut order: Order) -> Result<(), TxError> {
+        let probe = order
+            .rental
+            .as_mut()
+            .and_then(|r| r.probe_deadline_ms.take());
+        if let Some(deadline) = probe {
+            self.state.probe_deadlines.remove(&(deadline, order.id));
+        }
+        self.end_downtime(&mut order)?;
         self.end_lease(&order, true);
         let rental = order.rental.clone().expect("a rental");
         let provider = order.lease.as_ref().expect("leased").provider;
@@ -90,7 +134,7 @@ impl Exec<'_> {
             paid_to_provider: rental.paid,
             burned: rental.burned,
             refunded,
-            slashed: 0,
+            slashed: rental.slashed,
             settled_ms: self.now_ms,
         });
         self.emit(Event::RentalEnded {
@@ -179,5 +223,95 @@ impl Exec<'_> {
         self.state.rental_billing.remove(&(next, id));
         self.bill(&mut order, self.now_ms)?;
         self.close_rental(order)
+    }
+
+    pub(crate) fn report_offline(&mut self, client: Address, id: OrderId) -> Result<(), TxError> {
+        let mut order = self.running_rental(client, id)?;
+        let provider = order.lease.as_ref().expect("leased").provider;
+        let rental = order.rental.as_mut().expect("a rental");
+        if rental.probe_deadline_ms.is_some() || rental.down_since_ms.is_some() {
+            return Err(TxError::InvalidState(format!(
+                "rental {id}'s machine is already being probed or held down"
+            )));
+        }
+        let deadline_ms = self
+            .now_ms
+            .saturating_add(self.state.params.probe_answer_ms);
+        rental.probe_deadline_ms = Some(deadline_ms);
+        self.state.probe_deadlines.insert((deadline_ms, id), ());
+        self.emit(Event::LivenessProbe {
+            order: id,
+            client,
+            provider,
+            deadline_ms,
+        });
+        self.state.orders.insert(id, order);
+        Ok(())
+    }
+
+    pub(crate) fn answer_probe(&mut self, provider: Address, id: OrderId) -> Result<(), TxError> {
+        let mut order = self.order(id)?;
+        let lease = order.lease.clone();
+        if lease.as_ref().is_none_or(|l| l.provider != provider) {
+            return Err(TxError::NotAuthorized(format!(
+                "order {id} is not leased to you"
+            )));
+        }
+        let Some(rental) = order
+            .rental
+            .as_mut()
+            .filter(|_| order.status == OrderStatus::Running)
+        else {
+            return Err(TxError::InvalidState(format!(
+                "order {id} is not a running rental"
+            )));
+        };
+        if let Some(deadline) = rental.probe_deadline_ms.take() {
+            self.state.probe_deadlines.remove(&(deadline, id));
+        } else if rental.down_since_ms.is_some() {
+            self.end_downtime(&mut order)?;
+            let machine_id = lease.expect("leased").machine;
+            if let Some(mut machine) = self.state.machines.get(&machine_id).cloned() {
+                machine.online = true;
+                self.state.machines.insert(machine_id, machine);
+            }
+        } else {
+            return Err(TxError::InvalidState(format!(
+                "rental {id} has no liveness probe to answer"
+            )));
+        }
+        self.state.orders.insert(id, order);
+        Ok(())
+    }
+
+    /// Holds down the machines of rentals whose probe went unanswered.
+    pub(crate) fn expire_probes(&mut self) -> Result<(), TxError> {
+        let due: Vec<(u64, OrderId)> = self
+            .state
+            .probe_deadlines
+            .range(..=(self.now_ms, OrderId::MAX))
+            .map(|(k, _)| *k)
+            .collect();
+        for key in due {
+            self.state.probe_deadlines.remove(&key);
+            let mut order = self.order(key.1)?;
+            // Billed up to the deadline; from there on, the time is not.
+            self.bill(&mut order, key.0)?;
+            let rental = order.rental.as_mut().expect("a rental");
+            rental.probe_deadline_ms = None;
+            rental.down_since_ms = Some(key.0);
+            let lease = order.lease.clone().expect("leased");
+            if let Some(mut machine) = self.state.machines.get(&lease.machine).cloned() {
+                machine.online = false;
+                self.state.machines.insert(lease.machine, machine);
+            }
+            self.emit(Event::MachineDown {
+                order: order.id,
+                client: order.client,
+                provider: lease.provider,
+            });
+            self.state.orders.insert(order.id, order);
+        }
+        Ok(())
     }
 }
