@@ -158,6 +158,9 @@ pub fn check(state: &State) -> Result<(), String> {
     if let Some(id) = allocated.keys().next() {
         return Err(format!("leases point at missing machine {id}"));
     }
+    if !state.offers_consistent() {
+        return Err("the offer indexes differ from the machines that can take work".into());
+    }
     check_challenges(state)
 }
 

@@ -320,6 +320,34 @@ pub struct State {
     pub rental_billing: Table<(u64, OrderId), ()>,
     /// Rentals with an unanswered liveness probe: (deadline_ms, order).
     pub probe_deadlines: Table<(u64, OrderId), ()>,
+    /// Machines that can take work (online, verified, a core free), by GPU
+    /// model and then least loaded, cheapest: see [`OfferKey`].
+    pub offers: Table<OfferKey, ()>,
+    /// The same machines by GPU model and then cheapest, least loaded.
+    pub cheap_offers: Table<OfferKey, ()>,
+}
+
+/// (lowercase GPU model or "" for none, first order term, second order term,
+/// machine): the terms are (leases, base price) in `offers` and (base price,
+/// leases) in `cheap_offers`.
+pub type OfferKey = (String, u128, u128, MachineId);
+
+/// The machine's keys in the two offer indexes, if it can take work.
+fn offer_keys(m: &Machine) -> Option<(OfferKey, OfferKey)> {
+    let free = m.allocated.cpu_cores < m.spec.cpu_cores;
+    if !(m.online && m.hardware == HardwareStatus::Verified && free) {
+        return None;
+    }
+    let model = m
+        .spec
+        .gpu
+        .as_ref()
+        .map_or(String::new(), |g| g.model.to_lowercase());
+    let leases = u128::from(m.active_leases);
+    Some((
+        (model.clone(), leases, m.price_per_hour, m.id),
+        (model, m.price_per_hour, leases, m.id),
+    ))
 }
 
 /// Calls `$body` with `$t` bound to each table of a `State`, in a fixed order.
@@ -327,7 +355,7 @@ macro_rules! for_each_table {
     ($state:expr, |$t:ident| $body:expr) => {{
         for_each_table!(@each $state, $t, $body, globals accounts machines orders pending
             deadlines settle_queue unbonding_queue provider_leases receipts challenges
-            challenge_deadlines awaiting_beacon challenge_schedule rental_billing probe_deadlines);
+            challenge_deadlines awaiting_beacon challenge_schedule rental_billing probe_deadlines offers cheap_offers);
     }};
     (@each $state:expr, $t:ident, $body:expr, $($field:ident)*) => {
         $( { let $t = &mut $state.$field; $body; } )*
@@ -338,7 +366,7 @@ macro_rules! for_each_table_ref {
     ($state:expr, |$t:ident| $body:expr) => {{
         for_each_table_ref!(@each $state, $t, $body, globals accounts machines orders pending
             deadlines settle_queue unbonding_queue provider_leases receipts challenges
-            challenge_deadlines awaiting_beacon challenge_schedule rental_billing probe_deadlines);
+            challenge_deadlines awaiting_beacon challenge_schedule rental_billing probe_deadlines offers cheap_offers);
     }};
     (@each $state:expr, $t:ident, $body:expr, $($field:ident)*) => {
         $( { let $t = &$state.$field; $body; } )*
@@ -366,6 +394,8 @@ impl State {
             challenge_schedule: Table::new(14),
             rental_billing: Table::new(15),
             probe_deadlines: Table::new(16),
+            offers: Table::new(17),
+            cheap_offers: Table::new(18),
         }
     }
 
@@ -389,6 +419,42 @@ impl State {
         } else {
             self.accounts.insert(address, account);
         }
+    }
+
+    /// Stores a machine, keeping the offer indexes in step with it.
+    pub fn put_machine(&mut self, machine: Machine) {
+        self.unindex_machine(machine.id);
+        if let Some((spread, cheap)) = offer_keys(&machine) {
+            self.offers.insert(spread, ());
+            self.cheap_offers.insert(cheap, ());
+        }
+        self.machines.insert(machine.id, machine);
+    }
+
+    pub fn remove_machine(&mut self, id: MachineId) -> Option<Machine> {
+        self.unindex_machine(id);
+        self.machines.remove(&id)
+    }
+
+    fn unindex_machine(&mut self, id: MachineId) {
+        if let Some((spread, cheap)) = self.machines.get(&id).and_then(offer_keys) {
+            self.offers.remove(&spread);
+            self.cheap_offers.remove(&cheap);
+        }
+    }
+
+    /// Whether the offer indexes hold exactly the machines that can take work.
+    pub(crate) fn offers_consistent(&self) -> bool {
+        let expected: Vec<(OfferKey, OfferKey)> = self
+            .machines
+            .iter()
+            .filter_map(|(_, m)| offer_keys(m))
+            .collect();
+        expected.len() == self.offers.len()
+            && expected.len() == self.cheap_offers.len()
+            && expected
+                .iter()
+                .all(|(s, c)| self.offers.contains(s) && self.cheap_offers.contains(c))
     }
 
     pub fn commit_tx(&mut self) {

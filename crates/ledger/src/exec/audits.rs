@@ -168,7 +168,7 @@ impl Exec<'_> {
         if let Some(mut machine) = self.state.machines.get(&lease.machine).cloned() {
             machine.completed = machine.completed.saturating_sub(1);
             machine.failed += 1;
-            self.state.machines.insert(machine.id, machine);
+            self.state.put_machine(machine);
         }
     }
 

@@ -196,7 +196,7 @@ impl Exec<'_> {
         machine.hardware = HardwareStatus::Verified;
         machine.compute_gops = gops;
         machine.challenges_passed += 1;
-        self.state.machines.insert(machine.id, machine);
+        self.state.put_machine(machine);
         // The next challenge comes at a time the owner cannot predict:
         // uniformly within [interval/2, 3·interval/2).
         let interval = self.state.params.challenge_interval_ms;
@@ -219,7 +219,7 @@ impl Exec<'_> {
         machine.challenge = None;
         machine.hardware = HardwareStatus::Failed;
         machine.online = false;
-        self.state.machines.insert(machine.id, machine);
+        self.state.put_machine(machine);
         let slashed = self.slash(
             ch.owner,
             self.state.params.slash_challenge,
@@ -269,7 +269,7 @@ impl Exec<'_> {
             };
             if machine.online && machine.hardware == HardwareStatus::Verified {
                 self.issue_challenge(&mut machine);
-                self.state.machines.insert(machine.id, machine);
+                self.state.put_machine(machine);
             }
         }
         Ok(())

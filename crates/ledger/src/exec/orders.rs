@@ -6,7 +6,9 @@ use crate::error::{CheckedAmount, TxError};
 use crate::events::Event;
 use crate::state::{HardwareStatus, Lease, Machine, Order, OrderStatus, Rental};
 use crate::Params;
-use gpunet_primitives::{hash_of, Address, Amount, JobSpec, OrderId, Placement, Resources};
+use gpunet_primitives::{
+    hash_of, Address, Amount, JobSpec, MachineId, OrderId, Placement, Resources,
+};
 
 const MS_PER_HOUR: Amount = 3_600_000;
 const MAX_NAME_LEN: usize = 128;
@@ -15,6 +17,8 @@ const MAX_ARGS: usize = 256;
 const MAX_ENV: usize = 128;
 /// Pending orders examined per block, so one block's work stays bounded.
 const MATCH_BATCH: usize = 1024;
+/// Offers examined per GPU-model group when matching one order.
+const SCAN_PER_GROUP: usize = 64;
 /// Audit runs of one job at most: the audit and a tie-break.
 pub(crate) const MAX_AUDIT_RUNS: u128 = 2;
 
@@ -255,49 +259,95 @@ impl Exec<'_> {
         Ok(refunded)
     }
 
-    /// Picks a machine for `order`: feasible, online, verified, reliable enough,
-    /// at or under the max price, backed by enough stake; among those, by the
-    /// order's placement (least loaded then cheapest, or cheapest then least
-    /// loaded), then a per-order hash so equal offers share the work.
+    /// The job's hourly price on `m` if `m` can take `order` now: resources
+    /// free, reliable enough, the price within the order's max, the owner's
+    /// stake sufficient, not one of the providers an audit run must avoid.
+    fn offer_for(&self, order: &Order, m: &Machine, excluded: &[Address]) -> Option<Amount> {
+        let price = m
+            .resource_prices
+            .job_price(m.price_per_hour, &order.spec.resources)?;
+        let owner = self.state.account(&m.owner);
+        let staked =
+            required_stake(&self.state.params, &owner).is_ok_and(|need| owner.bonded >= need);
+        (price <= order.max_price_per_hour
+            && m.online
+            && m.hardware == HardwareStatus::Verified
+            && fits(m, &order.spec)
+            && m.reliability_bps() >= order.spec.min_reliability_bps
+            && !excluded.contains(&m.owner)
+            && staked)
+            .then_some(price)
+    }
+
+    /// Picks a machine for `order` and returns it with the job's hourly price.
+    ///
+    /// Jobs and rentals walk the offer index (machines that can take work,
+    /// grouped by GPU model, each group ordered least loaded then cheapest, or
+    /// cheapest then least loaded for `Placement::Cheapest`): in every group
+    /// whose model the job accepts, the first of at most `SCAN_PER_GROUP`
+    /// offers that fits; the best of those wins, by the placement's order,
+    /// then by machine id. So a block's matching costs O(groups · log n) per
+    /// order, not O(machines). The order uses the base price; the job's price
+    /// with resource terms must be within its max.
     ///
     /// An audit run goes to a machine of another provider than those it
-    /// checks, uniformly at random among the feasible ones.
-    /// Returns the machine and the job's hourly price on it.
+    /// checks, uniformly at random among all feasible ones (audits are rare).
     fn choose_machine(&self, order: &Order) -> Option<(Machine, Amount)> {
-        let params = &self.state.params;
-        let excluded = self.audit_exclusions(order);
-        let audit = order.audit_of.is_some();
-        self.state
-            .machines
-            .iter()
-            .map(|(_, m)| m)
-            .filter_map(|m| {
-                let price = m
-                    .resource_prices
-                    .job_price(m.price_per_hour, &order.spec.resources)?;
-                (price <= order.max_price_per_hour).then_some((m, price))
-            })
-            .filter(|(m, _)| {
-                m.online
-                    && m.hardware == HardwareStatus::Verified
-                    && fits(m, &order.spec)
-                    && m.reliability_bps() >= order.spec.min_reliability_bps
-                    && !excluded.contains(&m.owner)
-            })
-            .filter(|(m, _)| {
-                let owner = self.state.account(&m.owner);
-                required_stake(params, &owner).is_ok_and(|need| owner.bonded >= need)
-            })
-            .min_by_key(|(m, price)| {
-                let tie = hash_of(&(self.parent, order.id, m.id));
-                let load = u128::from(m.active_leases);
-                match (audit, order.spec.placement) {
-                    (true, _) => (0, 0, tie),
-                    (false, Placement::Spread) => (load, *price, tie),
-                    (false, Placement::Cheapest) => (*price, load, tie),
+        if order.audit_of.is_some() {
+            let excluded = self.audit_exclusions(order);
+            return self
+                .state
+                .machines
+                .iter()
+                .filter_map(|(_, m)| Some((m, self.offer_for(order, m, &excluded)?)))
+                .min_by_key(|(m, _)| hash_of(&(self.parent, order.id, m.id)))
+                .map(|(m, price)| (m.clone(), price));
+        }
+        let index = match order.spec.placement {
+            Placement::Spread => &self.state.offers,
+            Placement::Cheapest => &self.state.cheap_offers,
+        };
+        let gpu = &order.spec.resources.gpu;
+        let wanted_model = gpu.model.as_ref().map(|m| m.to_lowercase());
+        let mut best: Option<((u128, u128, MachineId), Machine, Amount)> = None;
+        let mut next_group = index.iter().next().map(|(k, _)| k.0.clone());
+        while let Some(model) = next_group.take() {
+            let accepts = if gpu.count == 0 {
+                true
+            } else {
+                !model.is_empty() && wanted_model.as_ref().is_none_or(|w| model.contains(w))
+            };
+            if accepts {
+                let first = (model.clone(), 0, 0, 0);
+                let group = index
+                    .range(first..)
+                    .take_while(|(k, _)| k.0 == model)
+                    .take(SCAN_PER_GROUP);
+                for ((_, _, _, id), _) in group {
+                    let Some(m) = self.state.machines.get(id) else {
+                        continue;
+                    };
+                    let Some(price) = self.offer_for(order, m, &[]) else {
+                        continue;
+                    };
+                    let leases = u128::from(m.active_leases);
+                    let rank = match order.spec.placement {
+                        Placement::Spread => (leases, price, m.id),
+                        Placement::Cheapest => (price, leases, m.id),
+                    };
+                    if best.as_ref().is_none_or(|(r, _, _)| rank < *r) {
+                        best = Some((rank, m.clone(), price));
+                    }
+                    break;
                 }
-            })
-            .map(|(m, price)| (m.clone(), price))
+            }
+            let last = (model, u128::MAX, u128::MAX, MachineId::MAX);
+            next_group = index
+                .range((std::ops::Bound::Excluded(last), std::ops::Bound::Unbounded))
+                .next()
+                .map(|(k, _)| k.0.clone());
+        }
+        best.map(|(_, m, price)| (m, price))
     }
 
     /// Leases pending orders to machines, oldest first; expires those past their TTL.
@@ -372,7 +422,7 @@ impl Exec<'_> {
             provider: machine.owner,
         });
         self.state.orders.insert(order.id, order);
-        self.state.machines.insert(machine.id, machine);
+        self.state.put_machine(machine);
         Ok(())
     }
 
@@ -395,7 +445,7 @@ impl Exec<'_> {
             } else {
                 machine.failed += 1;
             }
-            self.state.machines.insert(machine.id, machine);
+            self.state.put_machine(machine);
         }
     }
 }

@@ -104,7 +104,7 @@ impl Exec<'_> {
         if challenged {
             self.issue_challenge(&mut machine);
         }
-        self.state.machines.insert(id, machine);
+        self.state.put_machine(machine);
         Ok(())
     }
 
@@ -125,7 +125,7 @@ impl Exec<'_> {
             machine.hardware = HardwareStatus::Unverified;
             self.issue_challenge(&mut machine);
         }
-        self.state.machines.insert(id, machine);
+        self.state.put_machine(machine);
         Ok(())
     }
 
@@ -147,7 +147,7 @@ impl Exec<'_> {
                 "machine {id} has an open hardware challenge ({challenge}); answer it first"
             )));
         }
-        self.state.machines.remove(&id);
+        self.state.remove_machine(id);
         let mut account = self.state.account(&owner);
         account.machines -= 1;
         account.gpus -= machine.spec.gpu_count();

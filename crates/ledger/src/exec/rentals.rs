@@ -273,7 +273,7 @@ impl Exec<'_> {
             let machine_id = lease.expect("leased").machine;
             if let Some(mut machine) = self.state.machines.get(&machine_id).cloned() {
                 machine.online = true;
-                self.state.machines.insert(machine_id, machine);
+                self.state.put_machine(machine);
             }
         } else {
             return Err(TxError::InvalidState(format!(
@@ -303,7 +303,7 @@ impl Exec<'_> {
             let lease = order.lease.clone().expect("leased");
             if let Some(mut machine) = self.state.machines.get(&lease.machine).cloned() {
                 machine.online = false;
-                self.state.machines.insert(lease.machine, machine);
+                self.state.put_machine(machine);
             }
             self.emit(Event::MachineDown {
                 order: order.id,
