@@ -14,6 +14,8 @@ mod genesis;
 pub mod invariants;
 mod ledger;
 pub mod lthash;
+#[cfg(feature = "sim")]
+pub mod sim;
 mod state;
 mod store;
 mod table;

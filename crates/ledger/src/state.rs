@@ -286,6 +286,8 @@ pub struct Globals {
     pub next_challenge_id: ChallengeId,
     /// Block time of the next epoch boundary (rewards); 0 until the first block.
     pub next_epoch_ms: u64,
+    /// The last pending order matching looked at (the window moves on from it).
+    pub match_cursor: Option<(u64, OrderId)>,
 }
 
 /// Every table of the state. Index tables map a sortable key to `()`.

@@ -2,6 +2,7 @@
 //! baseline taken in the same run.
 
 mod ledger;
+mod matching;
 mod poc;
 
 use crate::output::Output;
@@ -15,6 +16,14 @@ pub enum BenchCmd {
         txs: usize,
         #[arg(long, default_value_t = 1_000)]
         block_size: usize,
+    },
+    /// Matching: orders matched per second with many machines listed and
+    /// many orders queued.
+    Match {
+        #[arg(long, default_value_t = 100_000)]
+        machines: usize,
+        #[arg(long, default_value_t = 1_000_000)]
+        orders: usize,
     },
     /// Proof of compute: prover work and verifier time per challenge, per class.
     Poc {
@@ -30,6 +39,7 @@ pub enum BenchCmd {
 pub fn run(cmd: BenchCmd, output: Output) -> anyhow::Result<()> {
     match cmd {
         BenchCmd::Ledger { txs, block_size } => ledger::run(txs, block_size, output),
+        BenchCmd::Match { machines, orders } => matching::run(machines, orders, output),
         BenchCmd::Poc {
             openings,
             work_secs,

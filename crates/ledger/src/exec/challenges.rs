@@ -189,7 +189,11 @@ impl Exec<'_> {
         }
     }
 
-    fn pass_challenge(&mut self, ch: &HardwareChallenge, gops: u64) -> Result<(), TxError> {
+    pub(crate) fn pass_challenge(
+        &mut self,
+        ch: &HardwareChallenge,
+        gops: u64,
+    ) -> Result<(), TxError> {
         self.state.challenges.remove(&ch.id);
         let mut machine = self.machine(ch.machine)?;
         machine.challenge = None;
@@ -213,7 +217,11 @@ impl Exec<'_> {
         Ok(())
     }
 
-    fn fail_challenge(&mut self, ch: &HardwareChallenge, reason: &str) -> Result<(), TxError> {
+    pub(crate) fn fail_challenge(
+        &mut self,
+        ch: &HardwareChallenge,
+        reason: &str,
+    ) -> Result<(), TxError> {
         self.state.challenges.remove(&ch.id);
         let mut machine = self.machine(ch.machine)?;
         machine.challenge = None;

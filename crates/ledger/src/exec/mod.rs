@@ -81,7 +81,12 @@ impl Exec<'_> {
         account.nonce += 1;
         self.state.put_account(sender, account);
         self.pay_fee(sender, tx.fee)?;
-        match &tx.body {
+        self.apply_body(sender, &tx.body)
+    }
+
+    /// Executes a transaction's body for `sender` (already authenticated).
+    pub(crate) fn apply_body(&mut self, sender: Address, body: &TxBody) -> Result<(), TxError> {
+        match body {
             TxBody::Transfer { to, amount } => self.transfer(sender, *to, *amount),
             TxBody::Stake { amount } => self.stake(sender, *amount),
             TxBody::Unstake { amount } => self.unstake(sender, *amount),

@@ -9,6 +9,7 @@ use crate::Params;
 use gpunet_primitives::{
     hash_of, Address, Amount, JobSpec, MachineId, OrderId, Placement, Resources,
 };
+use std::ops::Bound;
 
 const MS_PER_HOUR: Amount = 3_600_000;
 const MAX_NAME_LEN: usize = 128;
@@ -350,31 +351,59 @@ impl Exec<'_> {
         best.map(|(_, m, price)| (m, price))
     }
 
-    /// Leases pending orders to machines, oldest first; expires those past their TTL.
+    /// Expires pending orders past their TTL, then leases those of a window of
+    /// `MATCH_BATCH` pending orders (moving on every block) that a machine can take.
     pub(crate) fn match_pending(&mut self) -> Result<(), TxError> {
-        let queue: Vec<(u64, OrderId)> = self
+        // Expire from the front: the queue is ordered by submission time.
+        let ttl = self.state.params.order_ttl_ms;
+        let expired: Vec<(u64, OrderId)> = self
             .state
             .pending
             .iter()
+            .take_while(|((t, _), _)| t.saturating_add(ttl) <= self.now_ms)
             .take(MATCH_BATCH)
             .map(|(k, _)| *k)
             .collect();
+        for key in expired {
+            self.state.pending.remove(&key);
+            let order = self.order(key.1)?;
+            let (client, audited) = (order.client, order.audit_of);
+            let refunded = self.close_with_refund(order, OrderStatus::Expired, 0)?;
+            self.emit(Event::OrderExpired {
+                order: key.1,
+                client,
+                refunded,
+            });
+            if let Some(parent) = audited {
+                self.advance_audit(parent)?;
+            }
+        }
+        // A window of the queue that moves on every block, wrapping around:
+        // orders that cannot be served now do not hold back those behind them.
+        let cursor = self.state.globals().match_cursor;
+        let mut queue: Vec<(u64, OrderId)> = match cursor {
+            Some(c) => self
+                .state
+                .pending
+                .range((Bound::Excluded(c), Bound::Unbounded))
+                .take(MATCH_BATCH)
+                .map(|(k, _)| *k)
+                .collect(),
+            None => Vec::new(),
+        };
+        let room = MATCH_BATCH - queue.len();
+        queue.extend(
+            self.state
+                .pending
+                .iter()
+                .map(|(k, _)| *k)
+                .take_while(|k| cursor.is_none_or(|c| *k <= c))
+                .take(room),
+        );
+        let next_cursor = queue.last().copied();
+        self.state.update_globals(|g| g.match_cursor = next_cursor);
         for key in queue {
             let order = self.order(key.1)?;
-            if order.expires_ms(&self.state.params) <= self.now_ms {
-                self.state.pending.remove(&key);
-                let (client, audited) = (order.client, order.audit_of);
-                let refunded = self.close_with_refund(order, OrderStatus::Expired, 0)?;
-                self.emit(Event::OrderExpired {
-                    order: key.1,
-                    client,
-                    refunded,
-                });
-                if let Some(parent) = audited {
-                    self.advance_audit(parent)?;
-                }
-                continue;
-            }
             if let Some((machine, price)) = self.choose_machine(&order) {
                 self.state.pending.remove(&key);
                 self.lease(order, machine, price)?;

@@ -1,0 +1,199 @@
+//! `gpunet bench match`: orders matched per second by the ledger's matching
+//! (offer indexes) with many machines listed and many orders queued, through
+//! the real execution code (`gpunet_ledger::sim`, no signatures).
+
+use crate::output::Output;
+use gpunet_ledger::sim::Simulation;
+use gpunet_ledger::{OrderStatus, Params};
+use gpunet_primitives::{
+    Address, GpuRequirement, GpuSpec, JobSpec, Keypair, MachineSpec, Placement, Resources, TxBody,
+    UNIT,
+};
+use std::time::Instant;
+
+/// Machine classes of the synthetic market: (GPU model, GPUs, VRAM GiB, cores, price GPN/h).
+const CLASSES: &[(Option<&str>, u32, u64, u32, u128)] = &[
+    (Some("NVIDIA H100 80GB HBM3"), 8, 80, 96, 16),
+    (Some("NVIDIA A100-SXM4-80GB"), 4, 80, 64, 6),
+    (Some("NVIDIA GeForce RTX 4090"), 1, 24, 16, 1),
+    (Some("NVIDIA GeForce RTX 3090"), 1, 24, 8, 1),
+    (None, 0, 0, 8, 1),
+];
+
+#[derive(serde::Serialize)]
+struct MatchResult {
+    machines: usize,
+    queued: usize,
+    matched: usize,
+    /// Until the last block that matched anything.
+    seconds: f64,
+    orders_matched_per_sec: f64,
+    /// Then one pass over the orders nothing can take, to see it is idle.
+    idle_pass_seconds: f64,
+    blocks: usize,
+}
+
+fn provider(i: usize) -> Address {
+    Keypair::from_label(&format!("bench-provider/{i}")).address()
+}
+
+fn job(i: usize) -> JobSpec {
+    // A mix: CPU jobs, any-GPU jobs and model-constrained GPU jobs.
+    let (gpus, model) = match i % 4 {
+        0 => (0, None),
+        1 => (1, None),
+        2 => (1, Some("4090".to_string())),
+        _ => (2, Some("H100".to_string())),
+    };
+    JobSpec {
+        name: "bench".into(),
+        image: "bench".into(),
+        command: vec!["run".into()],
+        env: vec![],
+        resources: Resources {
+            cpu_cores: 1,
+            memory_mb: 1024,
+            disk_mb: 0,
+            gpu: GpuRequirement {
+                count: gpus,
+                model,
+                ..Default::default()
+            },
+        },
+        inputs: vec![],
+        timeout_secs: 24 * 3600,
+        region: None,
+        network: false,
+        audit_bps: 0,
+        min_reliability_bps: 0,
+        placement: if i.is_multiple_of(10) {
+            Placement::Cheapest
+        } else {
+            Placement::Spread
+        },
+    }
+}
+
+pub fn run(machines: usize, orders: usize, output: Output) -> anyhow::Result<()> {
+    let params = Params {
+        order_ttl_ms: u64::MAX / 4,
+        ..Params::default()
+    };
+    let mut sim = Simulation::new(params, 1_000);
+    let per_provider = 10;
+    eprintln!("listing {machines} machines...");
+    for p in 0..machines.div_ceil(per_provider) {
+        let owner = provider(p);
+        sim.fund(owner, 1_000_000 * UNIT);
+        sim.apply(
+            owner,
+            &TxBody::Stake {
+                amount: 900_000 * UNIT,
+            },
+        )?;
+        for k in 0..per_provider.min(machines - p * per_provider) {
+            let (model, gpus, vram, cores, price) = CLASSES[(p * per_provider + k) % CLASSES.len()];
+            let spec = MachineSpec {
+                cpu_cores: cores,
+                memory_mb: u64::from(cores) * 8 * 1024,
+                disk_mb: 1 << 20,
+                gpu: model.map(|m| GpuSpec {
+                    vendor: "nvidia".into(),
+                    model: m.into(),
+                    count: gpus,
+                    vram_mb: vram * 1024,
+                }),
+                region: "eu".into(),
+                executor: "docker".into(),
+            };
+            sim.apply(
+                owner,
+                &TxBody::RegisterMachine {
+                    spec,
+                    price_per_hour: price * UNIT,
+                    resource_prices: Default::default(),
+                },
+            )?;
+        }
+        if p.is_multiple_of(1000) {
+            sim.flush();
+        }
+    }
+    let ids: Vec<u64> = sim.state().machines.iter().map(|(id, _)| *id).collect();
+    for id in ids {
+        sim.settle_challenge(id, true, 1_000);
+    }
+    sim.flush();
+    eprintln!("queueing {orders} orders...");
+    let clients: Vec<Address> = (0..100)
+        .map(|i| Keypair::from_label(&format!("bench-client/{i}")).address())
+        .collect();
+    for c in &clients {
+        sim.fund(*c, u128::MAX / 1024);
+    }
+    for i in 0..orders {
+        sim.apply(
+            clients[i % clients.len()],
+            &TxBody::SubmitOrder {
+                spec: job(i),
+                max_price_per_hour: 100 * UNIT,
+                deposit: 2_400 * UNIT,
+            },
+        )?;
+        if i.is_multiple_of(50_000) {
+            sim.flush();
+        }
+    }
+    sim.flush();
+    eprintln!("matching...");
+    let pending = |sim: &Simulation| sim.state().pending.len();
+    let before = pending(&sim);
+    let start = Instant::now();
+    let mut blocks = 0;
+    // Each block looks at a window of 1024 pending orders that moves on:
+    // stop once a whole pass over the queue matched nothing (the market is
+    // full) or everything is matched.
+    let mut idle_blocks = 0;
+    let mut filled = 0.0;
+    while pending(&sim) > 0 && idle_blocks * 1024 < pending(&sim) + 1024 {
+        let queued = pending(&sim);
+        sim.next_block(sim.now_ms() + 100)?;
+        sim.take_events();
+        blocks += 1;
+        if pending(&sim) == queued {
+            idle_blocks += 1;
+        } else {
+            idle_blocks = 0;
+            filled = start.elapsed().as_secs_f64();
+        }
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let matched = before - pending(&sim);
+    let running = sim
+        .state()
+        .orders
+        .iter()
+        .filter(|(_, o)| o.status == OrderStatus::Running)
+        .count();
+    anyhow::ensure!(running == matched, "matched orders are running");
+    let result = MatchResult {
+        machines,
+        queued: orders,
+        matched,
+        seconds: filled,
+        orders_matched_per_sec: matched as f64 / f64::max(filled, 1e-9),
+        idle_pass_seconds: seconds - filled,
+        blocks,
+    };
+    output.print(&result, || {
+        format!(
+            "{machines} machines, {orders} orders queued: {matched} matched in {filled:.2} s \
+             ({:.0} orders matched/s, one core), then {:.2} s for one pass over the {} that \
+             the full market cannot take ({blocks} blocks in all)",
+            result.orders_matched_per_sec,
+            result.idle_pass_seconds,
+            orders - matched
+        )
+    });
+    Ok(())
+}

@@ -1,0 +1,126 @@
+//! Simulation (feature `sim`): the real execution code (matching, escrow,
+//! settlement, audits, rentals, rewards, slashing) driven without signatures,
+//! nonces, fees or storage, for `gpunet sim` and the matching benchmark.
+//! A node never enables this feature.
+
+use crate::error::TxError;
+use crate::events::Event;
+use crate::exec::Exec;
+use crate::genesis::Params;
+use crate::state::State;
+use gpunet_primitives::{hash_of, Address, Amount, Hash, MachineId, TxBody};
+
+pub struct Simulation {
+    state: State,
+    now_ms: u64,
+    height: u64,
+    parent: Hash,
+    events: Vec<Event>,
+}
+
+impl Simulation {
+    pub fn new(params: Params, start_ms: u64) -> Simulation {
+        Simulation {
+            state: State::new(params, Vec::new()),
+            now_ms: start_ms,
+            height: 1,
+            parent: Hash::ZERO,
+            events: Vec::new(),
+        }
+    }
+
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.now_ms
+    }
+
+    fn exec(&mut self) -> Exec<'_> {
+        Exec {
+            state: &mut self.state,
+            chain_id: "sim",
+            proposer: Address([0; 32]),
+            now_ms: self.now_ms,
+            height: self.height,
+            parent: self.parent,
+            events: &mut self.events,
+        }
+    }
+
+    /// Credits `amount` to `who` as if at genesis (the supply grows with it).
+    pub fn fund(&mut self, who: Address, amount: Amount) {
+        let mut account = self.state.account(&who);
+        account.balance += amount;
+        self.state.put_account(who, account);
+        self.state.update_globals(|g| g.genesis_supply += amount);
+        self.state.commit_tx();
+    }
+
+    /// Executes `body` for `sender`, all or nothing, as a transaction would.
+    pub fn apply(&mut self, sender: Address, body: &TxBody) -> Result<(), TxError> {
+        let result = self.exec().apply_body(sender, body);
+        match result {
+            Ok(()) => self.state.commit_tx(),
+            Err(_) => self.state.rollback_tx(),
+        }
+        result
+    }
+
+    /// Settles `machine`'s hardware challenge, while it awaits a commitment,
+    /// as passed (with the compute score `gops`) or failed, through the
+    /// ledger's own verdict code: the simulator decides the outcome from the
+    /// provider's strategy instead of computing proofs. Returns whether there
+    /// was such a challenge.
+    pub fn settle_challenge(&mut self, machine: MachineId, pass: bool, gops: u64) -> bool {
+        let Some(ch) = self
+            .state
+            .machines
+            .get(&machine)
+            .and_then(|m| m.challenge)
+            .and_then(|id| self.state.challenges.get(&id))
+            .filter(|ch| ch.phase == crate::state::ChallengePhase::AwaitingCommit)
+            .cloned()
+        else {
+            return false;
+        };
+        self.state
+            .challenge_deadlines
+            .remove(&(ch.commit_deadline_ms, ch.id));
+        let mut exec = self.exec();
+        let result = if pass {
+            exec.pass_challenge(&ch, gops)
+        } else {
+            exec.fail_challenge(&ch, "simulated")
+        };
+        match result {
+            Ok(()) => self.state.commit_tx(),
+            Err(_) => self.state.rollback_tx(),
+        }
+        true
+    }
+
+    /// Ends the current block at `now_ms` (time-driven work: challenges,
+    /// rewards, rentals, settlement, deadlines, matching) and starts the next.
+    pub fn next_block(&mut self, now_ms: u64) -> Result<(), TxError> {
+        self.now_ms = now_ms.max(self.now_ms);
+        self.exec().end_block()?;
+        self.state.finish_block();
+        self.parent = hash_of(&(self.parent, self.height));
+        self.height += 1;
+        self.exec().begin_block();
+        self.state.finish_block();
+        Ok(())
+    }
+
+    /// Drops the per-block change sets (a simulation keeps no history).
+    pub fn flush(&mut self) {
+        self.state.finish_block();
+    }
+
+    /// Events since the last call.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+}
