@@ -5,6 +5,7 @@ mod commands;
 mod demo;
 mod output;
 mod rent;
+mod sim;
 
 use clap::{Parser, Subcommand};
 use gpunet_provider::executor::ExecutorKind;
@@ -116,6 +117,9 @@ enum Command {
         #[arg(long, default_value = ".")]
         data_dir: PathBuf,
     },
+    /// Simulate a large market with honest and cheating providers, through the
+    /// ledger's real matching and settlement (deterministic for a seed).
+    Sim(sim::SimArgs),
     /// Measure performance (results go in BENCHMARKS.md).
     #[command(subcommand)]
     Bench(bench::BenchCmd),
@@ -164,5 +168,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rent(cmd) => rent::rent(&ctx, cmd).await,
         Command::Hardware { data_dir } => commands::hardware(&ctx, &data_dir),
         Command::Bench(cmd) => bench::run(cmd, ctx.output),
+        Command::Sim(args) => sim::run(args, ctx.output),
     }
 }

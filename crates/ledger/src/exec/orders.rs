@@ -7,7 +7,7 @@ use crate::events::Event;
 use crate::state::{HardwareStatus, Lease, Machine, Order, OrderStatus, Rental};
 use crate::Params;
 use gpunet_primitives::{
-    hash_of, Address, Amount, JobSpec, MachineId, OrderId, Placement, Resources,
+    hash_of, Address, Amount, Hash, JobSpec, MachineId, OrderId, Placement, Resources,
 };
 use std::ops::Bound;
 
@@ -18,6 +18,13 @@ const MAX_ARGS: usize = 256;
 const MAX_ENV: usize = 128;
 /// Pending orders examined per block, so one block's work stays bounded.
 const MATCH_BATCH: usize = 1024;
+/// Orders machines by id where ranks tie (ids as big-endian hash bytes).
+fn id_rank(id: MachineId) -> Hash {
+    let mut bytes = [0u8; 32];
+    bytes[..8].copy_from_slice(&id.to_be_bytes());
+    Hash(bytes)
+}
+
 /// Offers examined per GPU-model group when matching one order.
 const SCAN_PER_GROUP: usize = 64;
 /// Audit runs of one job at most: the audit and a tie-break.
@@ -267,9 +274,9 @@ impl Exec<'_> {
         let price = m
             .resource_prices
             .job_price(m.price_per_hour, &order.spec.resources)?;
-        let owner = self.state.account(&m.owner);
-        let staked =
-            required_stake(&self.state.params, &owner).is_ok_and(|need| owner.bonded >= need);
+        let staked = self.state.accounts.get(&m.owner).is_some_and(|owner| {
+            required_stake(&self.state.params, owner).is_ok_and(|need| owner.bonded >= need)
+        });
         (price <= order.max_price_per_hour
             && m.online
             && m.hardware == HardwareStatus::Verified
@@ -292,25 +299,22 @@ impl Exec<'_> {
     /// with resource terms must be within its max.
     ///
     /// An audit run goes to a machine of another provider than those it
-    /// checks, uniformly at random among all feasible ones (audits are rare).
+    /// checks, drawn at random (by a hash of the parent block, the order and
+    /// the machine) among the first `SCAN_PER_GROUP` that fit in each group.
     fn choose_machine(&self, order: &Order) -> Option<(Machine, Amount)> {
-        if order.audit_of.is_some() {
-            let excluded = self.audit_exclusions(order);
-            return self
-                .state
-                .machines
-                .iter()
-                .filter_map(|(_, m)| Some((m, self.offer_for(order, m, &excluded)?)))
-                .min_by_key(|(m, _)| hash_of(&(self.parent, order.id, m.id)))
-                .map(|(m, price)| (m.clone(), price));
-        }
+        let audit = order.audit_of.is_some();
+        let excluded = if audit {
+            self.audit_exclusions(order)
+        } else {
+            Vec::new()
+        };
         let index = match order.spec.placement {
             Placement::Spread => &self.state.offers,
             Placement::Cheapest => &self.state.cheap_offers,
         };
         let gpu = &order.spec.resources.gpu;
         let wanted_model = gpu.model.as_ref().map(|m| m.to_lowercase());
-        let mut best: Option<((u128, u128, MachineId), Machine, Amount)> = None;
+        let mut best: Option<((u128, u128, Hash), Machine, Amount)> = None;
         let mut next_group = index.iter().next().map(|(k, _)| k.0.clone());
         while let Some(model) = next_group.take() {
             let accepts = if gpu.count == 0 {
@@ -328,18 +332,21 @@ impl Exec<'_> {
                     let Some(m) = self.state.machines.get(id) else {
                         continue;
                     };
-                    let Some(price) = self.offer_for(order, m, &[]) else {
+                    let Some(price) = self.offer_for(order, m, &excluded) else {
                         continue;
                     };
                     let leases = u128::from(m.active_leases);
-                    let rank = match order.spec.placement {
-                        Placement::Spread => (leases, price, m.id),
-                        Placement::Cheapest => (price, leases, m.id),
+                    let rank = match (audit, order.spec.placement) {
+                        (true, _) => (0, 0, hash_of(&(self.parent, order.id, m.id))),
+                        (false, Placement::Spread) => (leases, price, id_rank(m.id)),
+                        (false, Placement::Cheapest) => (price, leases, id_rank(m.id)),
                     };
                     if best.as_ref().is_none_or(|(r, _, _)| rank < *r) {
                         best = Some((rank, m.clone(), price));
                     }
-                    break;
+                    if !audit {
+                        break;
+                    }
                 }
             }
             let last = (model, u128::MAX, u128::MAX, MachineId::MAX);
