@@ -302,6 +302,7 @@ mod tests {
             active_leases: 0,
             completed: id * 3,
             failed: id % 3,
+            gpu_model_id: 0,
             hardware: if gops > 0 {
                 HardwareStatus::Verified
             } else {

@@ -96,13 +96,13 @@ impl Default for Params {
             challenge_latency_ms: 20_000,
             challenge_open_ms: 60_000,
             challenge_openings: 8,
-            challenge_interval_ms: 6 * 3600 * 1000,
+            challenge_interval_ms: 24 * 3600 * 1000,
             slash_challenge: 50 * gpn,
             slash_audit: 100 * gpn,
             rental_billing_ms: 60_000,
             probe_answer_ms: 120_000,
             slash_down_per_hour: 5 * gpn,
-            epoch_ms: 3_600_000,
+            epoch_ms: 24 * 3_600_000,
             epoch_reward: 1_000 * gpn,
         }
     }

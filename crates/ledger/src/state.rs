@@ -66,6 +66,8 @@ pub struct Machine {
     pub active_leases: u32,
     pub completed: u64,
     pub failed: u64,
+    /// Its GPU model's interned id (`State::gpu_models`); 0 without a GPU.
+    pub gpu_model_id: u32,
     /// Whether its hardware claims are proven (see `exec::challenges`).
     pub hardware: HardwareStatus,
     /// The hardware challenge it is answering now, if any.
@@ -327,12 +329,15 @@ pub struct State {
     pub offers: Table<OfferKey, ()>,
     /// The same machines by GPU model and then cheapest, least loaded.
     pub cheap_offers: Table<OfferKey, ()>,
+    /// Interned GPU models: id (from 1) to lowercase name.
+    pub gpu_models: Table<u32, String>,
 }
 
-/// (lowercase GPU model or "" for none, first order term, second order term,
-/// machine): the terms are (leases, base price) in `offers` and (base price,
-/// leases) in `cheap_offers`.
-pub type OfferKey = (String, u128, u128, MachineId);
+/// (GPU model id, see `gpu_models`; 0 for none, first order term, second
+/// order term, machine): the terms are (leases, base price) in `offers` and
+/// (base price, leases) in `cheap_offers`. Models are interned so index
+/// writes compare integers, not names.
+pub type OfferKey = (u32, u128, u128, MachineId);
 
 /// The machine's keys in the two offer indexes, if it can take work.
 fn offer_keys(m: &Machine) -> Option<(OfferKey, OfferKey)> {
@@ -340,14 +345,10 @@ fn offer_keys(m: &Machine) -> Option<(OfferKey, OfferKey)> {
     if !(m.online && m.hardware == HardwareStatus::Verified && free) {
         return None;
     }
-    let model = m
-        .spec
-        .gpu
-        .as_ref()
-        .map_or(String::new(), |g| g.model.to_lowercase());
+    let model = m.gpu_model_id;
     let leases = u128::from(m.active_leases);
     Some((
-        (model.clone(), leases, m.price_per_hour, m.id),
+        (model, leases, m.price_per_hour, m.id),
         (model, m.price_per_hour, leases, m.id),
     ))
 }
@@ -357,7 +358,7 @@ macro_rules! for_each_table {
     ($state:expr, |$t:ident| $body:expr) => {{
         for_each_table!(@each $state, $t, $body, globals accounts machines orders pending
             deadlines settle_queue unbonding_queue provider_leases receipts challenges
-            challenge_deadlines awaiting_beacon challenge_schedule rental_billing probe_deadlines offers cheap_offers);
+            challenge_deadlines awaiting_beacon challenge_schedule rental_billing probe_deadlines offers cheap_offers gpu_models);
     }};
     (@each $state:expr, $t:ident, $body:expr, $($field:ident)*) => {
         $( { let $t = &mut $state.$field; $body; } )*
@@ -368,7 +369,7 @@ macro_rules! for_each_table_ref {
     ($state:expr, |$t:ident| $body:expr) => {{
         for_each_table_ref!(@each $state, $t, $body, globals accounts machines orders pending
             deadlines settle_queue unbonding_queue provider_leases receipts challenges
-            challenge_deadlines awaiting_beacon challenge_schedule rental_billing probe_deadlines offers cheap_offers);
+            challenge_deadlines awaiting_beacon challenge_schedule rental_billing probe_deadlines offers cheap_offers gpu_models);
     }};
     (@each $state:expr, $t:ident, $body:expr, $($field:ident)*) => {
         $( { let $t = &$state.$field; $body; } )*
@@ -398,6 +399,7 @@ impl State {
             probe_deadlines: Table::new(16),
             offers: Table::new(17),
             cheap_offers: Table::new(18),
+            gpu_models: Table::new(19),
         }
     }
 
@@ -421,6 +423,17 @@ impl State {
         } else {
             self.accounts.insert(address, account);
         }
+    }
+
+    /// The id of a GPU model name (lowercased), interned on first sight.
+    pub fn gpu_model_id(&mut self, name: &str) -> u32 {
+        let name = name.to_lowercase();
+        if let Some((id, _)) = self.gpu_models.iter().find(|(_, n)| **n == name) {
+            return *id;
+        }
+        let id = self.gpu_models.len() as u32 + 1;
+        self.gpu_models.insert(id, name);
+        id
     }
 
     /// Stores a machine, keeping the offer indexes in step with it.

@@ -315,15 +315,19 @@ impl Exec<'_> {
         let gpu = &order.spec.resources.gpu;
         let wanted_model = gpu.model.as_ref().map(|m| m.to_lowercase());
         let mut best: Option<((u128, u128, Hash), Machine, Amount)> = None;
-        let mut next_group = index.iter().next().map(|(k, _)| k.0.clone());
+        let mut next_group = index.iter().next().map(|(k, _)| k.0);
         while let Some(model) = next_group.take() {
             let accepts = if gpu.count == 0 {
                 true
             } else {
-                !model.is_empty() && wanted_model.as_ref().is_none_or(|w| model.contains(w))
+                let name = self.state.gpu_models.get(&model);
+                model != 0
+                    && wanted_model
+                        .as_ref()
+                        .is_none_or(|w| name.is_some_and(|n| n.contains(w.as_str())))
             };
             if accepts {
-                let first = (model.clone(), 0, 0, 0);
+                let first = (model, 0, 0, 0);
                 let group = index
                     .range(first..)
                     .take_while(|(k, _)| k.0 == model)
@@ -353,7 +357,7 @@ impl Exec<'_> {
             next_group = index
                 .range((std::ops::Bound::Excluded(last), std::ops::Bound::Unbounded))
                 .next()
-                .map(|(k, _)| k.0.clone());
+                .map(|(k, _)| k.0);
         }
         best.map(|(_, m, price)| (m, price))
     }

@@ -79,6 +79,10 @@ impl Exec<'_> {
         let id = self.state.globals().next_machine_id;
         self.state.update_globals(|g| g.next_machine_id += 1);
         let challenged = self.state.params.hardware_challenges;
+        let gpu_model_id = spec
+            .gpu
+            .as_ref()
+            .map_or(0, |g| self.state.gpu_model_id(&g.model));
         let mut machine = Machine {
             id,
             owner,
@@ -91,6 +95,7 @@ impl Exec<'_> {
             active_leases: 0,
             completed: 0,
             failed: 0,
+            gpu_model_id,
             hardware: if challenged {
                 HardwareStatus::Unverified
             } else {
