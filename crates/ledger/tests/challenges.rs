@@ -2,24 +2,34 @@
 //! registration and on schedule, answered by the real CPU prover, verified by
 //! the ledger; failures slash and delist.
 
-use gpunet_ledger::{
-    ChallengePhase, Event, Genesis, GenesisAccount, HardwareStatus, Ledger, OrderStatus, Params,
-    TxError,
-};
+use gpunet_ledger::{ChallengePhase, Event, HardwareStatus, Ledger, OrderStatus, Params, TxError};
 use gpunet_poc::{Commitment, CpuBackend};
 use gpunet_primitives::{
-    ChallengeId, GpuRequirement, GpuSpec, Hash, JobSpec, Keypair, MachineSpec, Resources, SignedTx,
-    Tx, TxBody, UNIT,
+    ChallengeId, GpuRequirement, GpuSpec, Hash, JobSpec, Keypair, MachineSpec, Resources, TxBody,
+    UNIT,
 };
 use std::sync::atomic::AtomicBool;
 
+mod common;
+use common::{genesis, Chain};
+
 struct Net {
-    ledger: Ledger,
-    validator: Keypair,
+    chain: Chain,
     provider: Keypair,
     client: Keypair,
-    time: u64,
-    events: Vec<Event>,
+}
+
+impl std::ops::Deref for Net {
+    type Target = Chain;
+    fn deref(&self) -> &Chain {
+        &self.chain
+    }
+}
+
+impl std::ops::DerefMut for Net {
+    fn deref_mut(&mut self) -> &mut Chain {
+        &mut self.chain
+    }
 }
 
 fn params() -> Params {
@@ -39,58 +49,12 @@ impl Net {
             Keypair::from_label("provider"),
             Keypair::from_label("client"),
         );
-        let genesis = Genesis {
-            chain_id: "test".into(),
-            genesis_time_ms: 1_000,
-            accounts: [&provider, &client]
-                .iter()
-                .map(|k| GenesisAccount {
-                    address: k.address(),
-                    balance: 10_000 * UNIT,
-                })
-                .collect(),
-            validators: vec![validator.address()],
-            params: params(),
-        };
+        let g = genesis(&validator, &[&provider, &client], params());
         Net {
-            ledger: Ledger::open(None, &genesis).unwrap(),
-            validator,
+            chain: Chain::new(&g, validator),
             provider,
             client,
-            time: 1_000,
-            events: Vec::new(),
         }
-    }
-
-    fn tx(&self, signer: &Keypair, body: TxBody) -> SignedTx {
-        Tx {
-            chain_id: "test".into(),
-            sender: signer.address(),
-            nonce: self.ledger.account(&signer.address()).nonce,
-            fee: Params::default().min_fee,
-            body,
-        }
-        .sign(signer)
-    }
-
-    fn block(&mut self, ms: u64, txs: &[SignedTx]) -> Vec<Result<(), TxError>> {
-        self.time += ms;
-        let produced = self
-            .ledger
-            .produce_block(self.validator.address(), self.time, txs)
-            .unwrap();
-        self.ledger.check_invariants().unwrap();
-        self.events.extend(produced.block_events);
-        produced
-            .results
-            .into_iter()
-            .map(|r| r.map(|events| self.events.extend(events)))
-            .collect()
-    }
-
-    fn send(&mut self, signer: &Keypair, body: TxBody) -> Result<(), TxError> {
-        let tx = self.tx(signer, body);
-        self.block(10, &[tx]).remove(0)
     }
 
     fn provider_sends(&mut self, body: TxBody) -> Result<(), TxError> {
@@ -292,7 +256,8 @@ fn missing_the_commit_or_the_opening_deadline_is_slashed() {
     // Sized for 50 ms of an H100 at 25 % of its peak.
     assert!(ch.challenge.ops() >= 2 * 49 * 1_979_000 * 1_000_000 / 8);
     let before = net.bonded();
-    net.block(ch.commit_deadline_ms - net.time + 1, &[]);
+    let wait = ch.commit_deadline_ms - net.time + 1;
+    net.block(wait, &[]);
     assert_eq!(net.hardware(machine), HardwareStatus::Failed);
     assert_eq!(net.bonded(), before - params().slash_challenge);
     // A late commitment is refused.
@@ -361,20 +326,8 @@ fn a_replica_reaches_the_same_verdicts() {
     let mut net = Net::new();
     let (_, challenge) = net.register(None);
     net.answer_honestly(challenge);
-    let genesis = Genesis {
-        chain_id: "test".into(),
-        genesis_time_ms: 1_000,
-        accounts: [&net.provider, &net.client]
-            .iter()
-            .map(|k| GenesisAccount {
-                address: k.address(),
-                balance: 10_000 * UNIT,
-            })
-            .collect(),
-        validators: vec![net.validator.address()],
-        params: params(),
-    };
-    let mut replica = Ledger::open(None, &genesis).unwrap();
+    let g = genesis(&net.validator, &[&net.provider, &net.client], params());
+    let mut replica = Ledger::open(None, &g).unwrap();
     for height in 1..=net.ledger.head().height {
         replica
             .apply_block(&net.ledger.block(height).unwrap().unwrap())

@@ -3,9 +3,7 @@
 //! providers; for deterministic jobs the party two runs contradict is slashed,
 //! for non-deterministic ones nobody is).
 
-use gpunet_ledger::{
-    AuditVerdict, Event, Genesis, GenesisAccount, Ledger, OrderStatus, Params, TxError,
-};
+use gpunet_ledger::{AuditVerdict, Event, OrderStatus, Params, TxError};
 use gpunet_primitives::{
     Address, GpuRequirement, Hash, JobOutcome, JobSpec, Keypair, MachineSpec, Placement,
     ResourcePrices, Resources, SignedTx, Tx, TxBody, UNIT,
@@ -13,13 +11,26 @@ use gpunet_primitives::{
 
 const PRICE: u128 = 36 * UNIT;
 
+mod common;
+use common::{genesis, Chain};
+
 struct Net {
-    ledger: Ledger,
-    validator: Keypair,
+    chain: Chain,
     client: Keypair,
     providers: Vec<Keypair>,
-    time: u64,
-    events: Vec<Event>,
+}
+
+impl std::ops::Deref for Net {
+    type Target = Chain;
+    fn deref(&self) -> &Chain {
+        &self.chain
+    }
+}
+
+impl std::ops::DerefMut for Net {
+    fn deref_mut(&mut self) -> &mut Chain {
+        &mut self.chain
+    }
 }
 
 fn params() -> Params {
@@ -39,26 +50,12 @@ impl Net {
         let providers: Vec<Keypair> = (0..providers)
             .map(|i| Keypair::from_label(&format!("provider {i}")))
             .collect();
-        let genesis = Genesis {
-            chain_id: "test".into(),
-            genesis_time_ms: 1_000,
-            accounts: std::iter::once(&client)
-                .chain(&providers)
-                .map(|k| GenesisAccount {
-                    address: k.address(),
-                    balance: 10_000 * UNIT,
-                })
-                .collect(),
-            validators: vec![validator.address()],
-            params: params(),
-        };
+        let funded: Vec<&Keypair> = std::iter::once(&client).chain(&providers).collect();
+        let g = genesis(&validator, &funded, params());
         let mut net = Net {
-            ledger: Ledger::open(None, &genesis).unwrap(),
-            validator,
+            chain: Chain::new(&g, validator),
             client,
             providers,
-            time: 1_000,
-            events: Vec::new(),
         };
         for p in net.providers.clone() {
             net.send(&p, TxBody::Stake { amount: 500 * UNIT }).unwrap();
@@ -80,33 +77,6 @@ impl Net {
             .unwrap();
         }
         net
-    }
-
-    fn block(&mut self, ms: u64, txs: &[SignedTx]) -> Vec<Result<(), TxError>> {
-        self.time += ms;
-        let produced = self
-            .ledger
-            .produce_block(self.validator.address(), self.time, txs)
-            .unwrap();
-        self.ledger.check_invariants().unwrap();
-        self.events.extend(produced.block_events);
-        produced
-            .results
-            .into_iter()
-            .map(|r| r.map(|events| self.events.extend(events)))
-            .collect()
-    }
-
-    fn send(&mut self, signer: &Keypair, body: TxBody) -> Result<(), TxError> {
-        let tx = Tx {
-            chain_id: "test".into(),
-            sender: signer.address(),
-            nonce: self.ledger.account(&signer.address()).nonce,
-            fee: Params::default().min_fee,
-            body,
-        }
-        .sign(signer);
-        self.block(10, &[tx]).remove(0)
     }
 
     fn set_price(&mut self, provider: usize, machine: u64, price_per_hour: u128) {
@@ -551,7 +521,8 @@ fn a_rental_streams_escrow_and_closes_cleanly_when_its_time_runs_out() {
     let before = balance(&net);
 
     // Half an hour later, half the price has streamed (90 % to the provider).
-    net.block(1_800_000 - (net.time - start), &[]);
+    let wait = 1_800_000 - (net.time - start);
+    net.block(wait, &[]);
     let streamed = balance(&net) - before;
     assert_eq!(streamed, hour_cost / 2 * 9 / 10);
     assert_eq!(net.status(id), OrderStatus::Running);

@@ -1,37 +1,38 @@
 //! Ledger behaviour through signed transactions and blocks, as a node sees it.
 
-use gpunet_ledger::{Genesis, GenesisAccount, Ledger, OrderStatus, Params, TxError};
+use gpunet_ledger::{Ledger, OrderStatus, Params, TxError};
 use gpunet_primitives::{
-    GpuRequirement, GpuSpec, JobOutcome, JobSpec, Keypair, MachineSpec, Resources, SignedTx, Tx,
+    GpuRequirement, GpuSpec, JobOutcome, JobSpec, Keypair, MachineSpec, Resources, SignedTx,
     TxBody, UNIT,
 };
 
-struct Net {
-    ledger: Ledger,
-    validator: Keypair,
-    time: u64,
+mod common;
+use common::{genesis, Chain};
+
+/// The chain, with a funded client and provider.
+struct Net(Chain);
+
+impl std::ops::Deref for Net {
+    type Target = Chain;
+    fn deref(&self) -> &Chain {
+        &self.0
+    }
 }
 
-fn genesis(validator: &Keypair, funded: &[&Keypair]) -> Genesis {
-    Genesis {
-        chain_id: "test".into(),
-        genesis_time_ms: 1_000,
-        accounts: funded
-            .iter()
-            .map(|k| GenesisAccount {
-                address: k.address(),
-                balance: 10_000 * UNIT,
-            })
-            .collect(),
-        validators: vec![validator.address()],
-        params: Params {
-            dispute_window_ms: 1_000,
-            report_grace_ms: 1_000,
-            unbonding_ms: 5_000,
-            // Hardware challenges have their own tests (tests/challenges.rs).
-            hardware_challenges: false,
-            ..Params::default()
-        },
+impl std::ops::DerefMut for Net {
+    fn deref_mut(&mut self) -> &mut Chain {
+        &mut self.0
+    }
+}
+
+fn params() -> Params {
+    Params {
+        dispute_window_ms: 1_000,
+        report_grace_ms: 1_000,
+        unbonding_ms: 5_000,
+        // Hardware challenges have their own tests (tests/challenges.rs).
+        hardware_challenges: false,
+        ..Params::default()
     }
 }
 
@@ -42,44 +43,12 @@ fn key(label: &str) -> Keypair {
 impl Net {
     fn new() -> Net {
         let validator = key("validator");
-        let ledger = Ledger::open(
-            None,
-            &genesis(&validator, &[&key("client"), &key("provider")]),
-        )
-        .unwrap();
-        Net {
-            ledger,
-            validator,
-            time: 1_000,
-        }
-    }
-
-    fn tx(&self, signer: &Keypair, body: TxBody) -> SignedTx {
-        let nonce = self.ledger.account(&signer.address()).nonce;
-        Tx {
-            chain_id: "test".into(),
-            sender: signer.address(),
-            nonce,
-            fee: Params::default().min_fee,
-            body,
-        }
-        .sign(signer)
-    }
-
-    /// Advances block time by `ms` and produces a block with `txs`.
-    fn block(&mut self, ms: u64, txs: &[SignedTx]) -> Vec<Result<(), TxError>> {
-        self.time += ms;
-        let produced = self
-            .ledger
-            .produce_block(self.validator.address(), self.time, txs)
-            .unwrap();
-        self.ledger.check_invariants().unwrap();
-        produced.results.into_iter().map(|r| r.map(drop)).collect()
+        let g = genesis(&validator, &[&key("client"), &key("provider")], params());
+        Net(Chain::new(&g, validator))
     }
 
     fn submit(&mut self, signer: &Keypair, body: TxBody) -> Result<(), TxError> {
-        let tx = self.tx(signer, body);
-        self.block(10, &[tx]).remove(0)
+        self.send(signer, body)
     }
 }
 
@@ -488,14 +457,10 @@ fn restart_resumes_with_the_same_state_root_and_refuses_other_genesis() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ledger.redb");
     let validator = key("validator");
-    let g = genesis(&validator, &[&key("client"), &key("provider")]);
+    let g = genesis(&validator, &[&key("client"), &key("provider")], params());
     let (root, height) = {
-        let ledger = Ledger::open(Some(&path), &g).unwrap();
-        let mut net = Net {
-            ledger,
-            validator: validator.clone(),
-            time: 1_000,
-        };
+        let mut net = Net(Chain::new(&g, validator.clone()));
+        net.ledger = Ledger::open(Some(&path), &g).unwrap();
         with_provider(&mut net);
         submit_job(&mut net, 60);
         (net.ledger.state_root(), net.ledger.head().height)
@@ -520,7 +485,7 @@ fn a_follower_applies_produced_blocks_to_the_same_root_and_rejects_tampered_ones
     let validator = key("validator");
     let mut follower = Ledger::open(
         None,
-        &genesis(&validator, &[&key("client"), &key("provider")]),
+        &genesis(&validator, &[&key("client"), &key("provider")], params()),
     )
     .unwrap();
     with_provider(&mut net);

@@ -46,29 +46,14 @@ impl Exec<'_> {
         let amount = max_payment(order.max_price_per_hour, order.spec.timeout_secs)?;
         // Submission required a deposit covering every possible run.
         order.escrow = order.escrow.checked_sub(amount).ok_or(TxError::Overflow)?;
-        let id = self.state.globals().next_order_id;
-        self.state.update_globals(|g| g.next_order_id += 1);
-        self.state.orders.insert(
-            id,
-            Order {
-                id,
-                client: order.client,
-                spec: order.spec.clone(),
-                max_price_per_hour: order.max_price_per_hour,
-                deposit: amount,
-                escrow: amount,
-                status: OrderStatus::Pending,
-                submitted_ms: self.now_ms,
-                lease: None,
-                report: None,
-                settlement: None,
-                rental: None,
-                audit_of: Some(order.id),
-                audit_runs: Vec::new(),
-                audit_verdict: None,
-            },
+        let id = self.queue_order(
+            order.client,
+            order.spec.clone(),
+            order.max_price_per_hour,
+            amount,
+            None,
+            Some(order.id),
         );
-        self.state.pending.insert((self.now_ms, id), ());
         order.audit_runs.push(id);
         order.status = OrderStatus::Auditing;
         self.emit(Event::AuditStarted {

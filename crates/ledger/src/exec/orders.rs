@@ -191,6 +191,28 @@ impl Exec<'_> {
             )));
         }
         self.debit(client, deposit)?;
+        let id = self.queue_order(
+            client,
+            spec.clone(),
+            max_price_per_hour,
+            deposit,
+            rental.then(Rental::default),
+            None,
+        );
+        self.emit(Event::OrderSubmitted { order: id, client });
+        Ok(())
+    }
+
+    /// Records a new pending order holding `deposit` in escrow; returns its id.
+    pub(crate) fn queue_order(
+        &mut self,
+        client: Address,
+        spec: JobSpec,
+        max_price_per_hour: Amount,
+        deposit: Amount,
+        rental: Option<Rental>,
+        audit_of: Option<OrderId>,
+    ) -> OrderId {
         let id = self.state.globals().next_order_id;
         self.state.update_globals(|g| g.next_order_id += 1);
         self.state.orders.insert(
@@ -198,7 +220,7 @@ impl Exec<'_> {
             Order {
                 id,
                 client,
-                spec: spec.clone(),
+                spec,
                 max_price_per_hour,
                 deposit,
                 escrow: deposit,
@@ -207,15 +229,14 @@ impl Exec<'_> {
                 lease: None,
                 report: None,
                 settlement: None,
-                rental: rental.then(Rental::default),
-                audit_of: None,
+                rental,
+                audit_of,
                 audit_runs: Vec::new(),
                 audit_verdict: None,
             },
         );
         self.state.pending.insert((self.now_ms, id), ());
-        self.emit(Event::OrderSubmitted { order: id, client });
-        Ok(())
+        id
     }
 
     pub(crate) fn cancel_order(&mut self, client: Address, id: OrderId) -> Result<(), TxError> {
