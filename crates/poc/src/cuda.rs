@@ -94,6 +94,9 @@ impl CudaBackend {
         let a_dev = self.stream.clone_htod(&a).map_err(cuda)?;
         let mut c_dev = self.stream.alloc_zeros::<i32>(rows * n).map_err(cuda)?;
         // Column-major view: Cᵀ (n × rows) = op(Bᵀ stored k × n, transposed) · (Aᵀ stored k × rows).
+        // SAFETY: every pointer is a live device allocation of the size its
+        // layout describes, the handle is held under `busy`, and each
+        // descriptor is destroyed once, after the call.
         unsafe {
             let layout = |ty, r: usize, c: usize, ld: usize| {
                 lt::create_matrix_layout(ty, r as u64, c as u64, ld as i64).map_err(cuda)
@@ -212,7 +215,7 @@ impl CudaBackend {
 
 impl Drop for CudaBackend {
     fn drop(&mut self) {
-        // SAFETY: the handle was created in `new` and is destroyed once.
+        // SAFETY: the handle was created in `new` and is destroyed once, here.
         let _ = unsafe { lt::destroy_handle(self.handle) };
     }
 }
