@@ -176,20 +176,14 @@ fn check_challenges(state: &State) -> Result<(), String> {
                 "challenge {id} is not its machine's open challenge"
             ));
         }
-        let indexed = match &ch.phase {
-            ChallengePhase::AwaitingCommit => {
-                deadlines += 1;
-                state
-                    .challenge_deadlines
-                    .contains(&(ch.commit_deadline_ms, *id))
-            }
-            ChallengePhase::Committed { height, .. } => {
+        let indexed = match (&ch.phase, ch.deadline_key()) {
+            (ChallengePhase::Committed { height, .. }, _) => {
                 awaiting += 1;
                 state.awaiting_beacon.contains(&(*height, *id))
             }
-            ChallengePhase::Opening { deadline_ms, .. } => {
+            (_, key) => {
                 deadlines += 1;
-                state.challenge_deadlines.contains(&(*deadline_ms, *id))
+                key.is_some_and(|k| state.challenge_deadlines.contains(&k))
             }
         };
         if !indexed {

@@ -85,9 +85,6 @@ impl Simulation {
         else {
             return false;
         };
-        self.state
-            .challenge_deadlines
-            .remove(&(ch.commit_deadline_ms, ch.id));
         let mut exec = self.exec();
         let result = if pass {
             exec.pass_challenge(&ch, gops)

@@ -104,6 +104,18 @@ pub struct HardwareChallenge {
     pub phase: ChallengePhase,
 }
 
+impl HardwareChallenge {
+    /// Its entry in `challenge_deadlines` (commit or opening deadline), or
+    /// `None` while committed and waiting for its rows (`awaiting_beacon`).
+    pub fn deadline_key(&self) -> Option<(u64, ChallengeId)> {
+        match &self.phase {
+            ChallengePhase::AwaitingCommit => Some((self.commit_deadline_ms, self.id)),
+            ChallengePhase::Committed { .. } => None,
+            ChallengePhase::Opening { deadline_ms, .. } => Some((*deadline_ms, self.id)),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChallengePhase {

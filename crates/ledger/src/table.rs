@@ -163,6 +163,17 @@ impl<K: Key, V: Value> Table<K, V> {
     }
 }
 
+/// A time-ordered queue: entries keyed `(time_ms, id)`.
+impl<V: Value> Table<(u64, u64), V> {
+    /// The keys due at `now_ms` (time at or before it), in order.
+    pub fn due(&self, now_ms: u64) -> Vec<(u64, u64)> {
+        self.map
+            .range(..=(now_ms, u64::MAX))
+            .map(|(k, _)| *k)
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -179,7 +179,6 @@ impl Exec<'_> {
                 "challenge {id}'s deadline has passed"
             )));
         }
-        self.state.challenge_deadlines.remove(&(*deadline_ms, id));
         match verify_openings(&ch.challenge, root, beacon, rows, openings) {
             Ok(()) => {
                 let gops = ComputeClass::achieved_gops(&ch.challenge, committed_ms - ch.issued_ms);
@@ -189,12 +188,26 @@ impl Exec<'_> {
         }
     }
 
+    /// Removes a decided challenge and whatever index entry its phase holds.
+    fn close_challenge(&mut self, ch: &HardwareChallenge) {
+        self.state.challenges.remove(&ch.id);
+        match (&ch.phase, ch.deadline_key()) {
+            (ChallengePhase::Committed { height, .. }, _) => {
+                self.state.awaiting_beacon.remove(&(*height, ch.id));
+            }
+            (_, Some(key)) => {
+                self.state.challenge_deadlines.remove(&key);
+            }
+            (_, None) => {}
+        }
+    }
+
     pub(crate) fn pass_challenge(
         &mut self,
         ch: &HardwareChallenge,
         gops: u64,
     ) -> Result<(), TxError> {
-        self.state.challenges.remove(&ch.id);
+        self.close_challenge(ch);
         let mut machine = self.machine(ch.machine)?;
         machine.challenge = None;
         machine.hardware = HardwareStatus::Verified;
@@ -222,7 +235,7 @@ impl Exec<'_> {
         ch: &HardwareChallenge,
         reason: &str,
     ) -> Result<(), TxError> {
-        self.state.challenges.remove(&ch.id);
+        self.close_challenge(ch);
         let mut machine = self.machine(ch.machine)?;
         machine.challenge = None;
         machine.hardware = HardwareStatus::Failed;
@@ -245,12 +258,7 @@ impl Exec<'_> {
 
     /// Fails challenges past their deadline, and issues the scheduled ones.
     pub(crate) fn run_challenges(&mut self) -> Result<(), TxError> {
-        let expired: Vec<(u64, ChallengeId)> = self
-            .state
-            .challenge_deadlines
-            .range(..=(self.now_ms, ChallengeId::MAX))
-            .map(|(k, _)| *k)
-            .collect();
+        let expired = self.state.challenge_deadlines.due(self.now_ms);
         for key in expired {
             self.state.challenge_deadlines.remove(&key);
             let Some(ch) = self.state.challenges.get(&key.1).cloned() else {
@@ -264,12 +272,7 @@ impl Exec<'_> {
             };
             self.fail_challenge(&ch, reason)?;
         }
-        let due: Vec<(u64, u64)> = self
-            .state
-            .challenge_schedule
-            .range(..=(self.now_ms, u64::MAX))
-            .map(|(k, _)| *k)
-            .collect();
+        let due = self.state.challenge_schedule.due(self.now_ms);
         for key in due {
             self.state.challenge_schedule.remove(&key);
             let Some(mut machine) = self.state.machines.get(&key.1).cloned() else {

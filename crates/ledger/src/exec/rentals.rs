@@ -151,12 +151,7 @@ impl Exec<'_> {
 
     /// Bills the rentals that are due, and closes those whose time ran out.
     pub(crate) fn bill_rentals(&mut self) -> Result<(), TxError> {
-        let due: Vec<(u64, OrderId)> = self
-            .state
-            .rental_billing
-            .range(..=(self.now_ms, OrderId::MAX))
-            .map(|(k, _)| *k)
-            .collect();
+        let due = self.state.rental_billing.due(self.now_ms);
         for key in due {
             self.state.rental_billing.remove(&key);
             let mut order = self.order(key.1)?;
@@ -286,12 +281,7 @@ impl Exec<'_> {
 
     /// Holds down the machines of rentals whose probe went unanswered.
     pub(crate) fn expire_probes(&mut self) -> Result<(), TxError> {
-        let due: Vec<(u64, OrderId)> = self
-            .state
-            .probe_deadlines
-            .range(..=(self.now_ms, OrderId::MAX))
-            .map(|(k, _)| *k)
-            .collect();
+        let due = self.state.probe_deadlines.due(self.now_ms);
         for key in due {
             self.state.probe_deadlines.remove(&key);
             let mut order = self.order(key.1)?;

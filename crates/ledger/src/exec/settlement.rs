@@ -109,12 +109,7 @@ impl Exec<'_> {
 
     /// Pays out reported orders whose dispute window has passed.
     pub(crate) fn settle_due(&mut self) -> Result<(), TxError> {
-        let due: Vec<(u64, OrderId)> = self
-            .state
-            .settle_queue
-            .range(..=(self.now_ms, OrderId::MAX))
-            .map(|(k, _)| *k)
-            .collect();
+        let due = self.state.settle_queue.due(self.now_ms);
         for key in due {
             self.state.settle_queue.remove(&key);
             let mut order = self.order(key.1)?;
@@ -155,12 +150,7 @@ impl Exec<'_> {
 
     /// Refunds clients and slashes providers whose leases passed their deadline unreported.
     pub(crate) fn expire_deadlines(&mut self) -> Result<(), TxError> {
-        let due: Vec<(u64, OrderId)> = self
-            .state
-            .deadlines
-            .range(..=(self.now_ms, OrderId::MAX))
-            .map(|(k, _)| *k)
-            .collect();
+        let due = self.state.deadlines.due(self.now_ms);
         for (_, id) in due {
             let order = self.order(id)?;
             let lease = order.lease.clone().expect("running orders have a lease");
