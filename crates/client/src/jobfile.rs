@@ -175,12 +175,8 @@ impl JobFile {
             min_reliability_bps: self.min_reliability_bps,
             placement: self.placement,
         };
-        // An audited job may run three times: the job, an audit and a tie-break.
-        let runs = if self.audit_bps > 0 { 3 } else { 1 };
-        let full_cost = gpunet_ledger::max_job_cost(max_price_per_hour, self.timeout_secs)
-            .ok()
-            .and_then(|c| c.checked_mul(runs))
-            .ok_or_else(|| invalid("price overflows".into()))?;
+        let full_cost = gpunet_ledger::min_deposit(max_price_per_hour, &spec)
+            .map_err(|e| invalid(format!("price: {e}")))?;
         let deposit = match &self.price.deposit {
             Some(d) => parse_amount(d).map_err(|e| invalid(e.to_string()))?,
             None => full_cost,

@@ -71,14 +71,10 @@ enum Value {
     Bool(bool),
 }
 
-/// The reliability of a machine from its lease history (1 without history).
+/// The reliability of a machine from its lease history (1 without history):
+/// the ledger's own measure, as a fraction.
 pub fn reliability(m: &Machine) -> f64 {
-    let total = m.completed + m.failed;
-    if total == 0 {
-        1.0
-    } else {
-        m.completed as f64 / total as f64
-    }
+    f64::from(m.reliability_bps()) / 10_000.0
 }
 
 fn gb(mb: u64) -> f64 {

@@ -397,9 +397,7 @@ pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Report, Si
         for _ in 0..arrivals.min(config.orders - submitted) {
             let d = demand(&mut sim.rng);
             let client = clients[sim.rng.gen_range(0..clients.len())];
-            let runs = if d.spec.audit_bps > 0 { 3 } else { 1 };
-            let deposit = gpunet_ledger::max_job_cost(d.max_price_per_hour, d.spec.timeout_secs)
-                .map_or(0, |c| c * runs);
+            let deposit = gpunet_ledger::min_deposit(d.max_price_per_hour, &d.spec).unwrap_or(0);
             let id = sim.ledger.state().globals().next_order_id;
             let body = if d.rental {
                 TxBody::Rent {

@@ -16,8 +16,8 @@ use crate::events::Event;
 use crate::state::State;
 use gpunet_primitives::{Address, Hash, SignedTx, TxBody};
 
-pub use orders::max_payment;
 pub(crate) use orders::payment;
+pub use orders::{max_payment, min_deposit};
 pub use staking::required_stake;
 
 /// Execution context of one block.

@@ -37,6 +37,18 @@ pub fn max_payment(price_per_hour: Amount, timeout_secs: u64) -> Result<Amount, 
     Ok(price_per_hour.mul_or(ms)?.div_ceil(MS_PER_HOUR))
 }
 
+/// The least deposit an order for `spec` at `max_price_per_hour` needs: the
+/// whole timeout at the max price, for each run the job may get (an audited
+/// job may run three times: the job, an audit and a tie-break).
+pub fn min_deposit(max_price_per_hour: Amount, spec: &JobSpec) -> Result<Amount, TxError> {
+    let runs = if spec.audit_bps > 0 {
+        MAX_AUDIT_RUNS + 1
+    } else {
+        1
+    };
+    max_payment(max_price_per_hour, spec.timeout_secs)?.mul_or(runs)
+}
+
 /// What `billable_ms` of work costs at `price_per_hour` (rounded down).
 pub(crate) fn payment(price_per_hour: Amount, billable_ms: u64) -> Result<Amount, TxError> {
     Ok(price_per_hour.mul_or(billable_ms as Amount)? / MS_PER_HOUR)
@@ -171,19 +183,12 @@ impl Exec<'_> {
                 "rentals have no result to audit; audit_bps must be 0".into(),
             ));
         }
-        let run = max_payment(max_price_per_hour, spec.timeout_secs)?;
-        // An audited job may run three times (the job, an audit, a tie-break).
-        let runs = if spec.audit_bps > 0 {
-            MAX_AUDIT_RUNS + 1
-        } else {
-            1
-        };
-        let need = run.mul_or(runs)?;
+        let need = min_deposit(max_price_per_hour, spec)?;
         if deposit < need {
             return Err(TxError::Invalid(format!(
                 "deposit {deposit} does not cover the max price for the whole timeout \
                  ({need}{})",
-                if runs > 1 {
+                if spec.audit_bps > 0 {
                     ", for each of 3 possible runs of an audited job"
                 } else {
                     ""
