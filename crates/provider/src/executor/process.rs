@@ -106,6 +106,14 @@ impl Executor for ProcessExecutor {
         Box::pin(async move {
             if let Some(pgid) = handle.parse::<i32>().ok().filter(|p| group_alive(*p)) {
                 kill_group(pgid);
+                // Return once the kill has landed, as the Docker executor's
+                // removal does: callers rely on nothing being left running.
+                for _ in 0..500 {
+                    if !group_alive(pgid) {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
             }
             Ok(())
         })
