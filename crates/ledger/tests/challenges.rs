@@ -10,6 +10,7 @@ use gpunet_primitives::{
 };
 use std::sync::atomic::AtomicBool;
 
+#[macro_use]
 mod common;
 use common::{genesis, Chain};
 
@@ -19,18 +20,7 @@ struct Net {
     client: Keypair,
 }
 
-impl std::ops::Deref for Net {
-    type Target = Chain;
-    fn deref(&self) -> &Chain {
-        &self.chain
-    }
-}
-
-impl std::ops::DerefMut for Net {
-    fn deref_mut(&mut self) -> &mut Chain {
-        &mut self.chain
-    }
-}
+deref_chain!(Net, chain);
 
 fn params() -> Params {
     Params {

@@ -11,6 +11,7 @@ use gpunet_primitives::{
 
 const PRICE: u128 = 36 * UNIT;
 
+#[macro_use]
 mod common;
 use common::{genesis, Chain};
 
@@ -20,18 +21,7 @@ struct Net {
     providers: Vec<Keypair>,
 }
 
-impl std::ops::Deref for Net {
-    type Target = Chain;
-    fn deref(&self) -> &Chain {
-        &self.chain
-    }
-}
-
-impl std::ops::DerefMut for Net {
-    fn deref_mut(&mut self) -> &mut Chain {
-        &mut self.chain
-    }
-}
+deref_chain!(Net, chain);
 
 fn params() -> Params {
     Params {

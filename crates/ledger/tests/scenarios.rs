@@ -6,24 +6,14 @@ use gpunet_primitives::{
     TxBody, UNIT,
 };
 
+#[macro_use]
 mod common;
 use common::{genesis, Chain};
 
 /// The chain, with a funded client and provider.
 struct Net(Chain);
 
-impl std::ops::Deref for Net {
-    type Target = Chain;
-    fn deref(&self) -> &Chain {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Net {
-    fn deref_mut(&mut self) -> &mut Chain {
-        &mut self.0
-    }
-}
+deref_chain!(Net, 0);
 
 fn params() -> Params {
     Params {

@@ -520,14 +520,11 @@ impl Inner {
         let handle = Arc::new(Mutex::new(None::<String>));
         let outcome = async {
             let (run, gpus) = self.prepare(order, RENTAL_RUN_LIMIT).await?;
-            let journal = self.journal.clone();
+            let journal_start = self.journal_start(id);
             let slot = handle.clone();
             let started = Box::new(move |h: String| {
                 *slot.lock().expect("handle slot") = Some(h.clone());
-                let _ = journal.write(&JobRecord::Started {
-                    order: id,
-                    handle: Some(h),
-                });
+                journal_start(h);
             });
             let result = self.executor.run(&run, started).await;
             drop(gpus);
@@ -552,6 +549,18 @@ impl Inner {
         let _ =
             tokio::fs::remove_dir_all(self.config.data_dir.join("jobs").join(id.to_string())).await;
         Ok(())
+    }
+
+    /// Journals a run's executor handle as soon as it exists (the executor's
+    /// `started` callback), so a restart can clean up after it.
+    fn journal_start(&self, order: OrderId) -> impl FnOnce(String) + Send + 'static {
+        let journal = self.journal.clone();
+        move |handle| {
+            let _ = journal.write(&JobRecord::Started {
+                order,
+                handle: Some(handle),
+            });
+        }
     }
 
     /// The signal that rental `id` ended, registered before the rental runs.
@@ -642,15 +651,10 @@ impl Inner {
         let node = self.wallet.node();
         let timeout = Duration::from_secs(order.spec.timeout_secs);
         let (run, gpus) = self.prepare(order, timeout).await?;
-        let journal = self.journal.clone();
-        let id = order.id;
-        let started = Box::new(move |handle: String| {
-            let _ = journal.write(&JobRecord::Started {
-                order: id,
-                handle: Some(handle),
-            });
-        });
-        let result = self.executor.run(&run, started).await;
+        let result = self
+            .executor
+            .run(&run, Box::new(self.journal_start(order.id)))
+            .await;
         drop(gpus);
         let result = result.map_err(|e| {
             if e.is_job_error() {

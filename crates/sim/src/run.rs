@@ -177,21 +177,8 @@ impl Sim {
         let strategy = self.strategy(&provider);
         if let Some(parent) = o.audit_of {
             let duration = self.meta(parent).duration_ms;
-            let (root, after) = if strategy == Strategy::LazyAuditor {
-                (made_up_root(parent), 60_000)
-            } else {
-                self.charge_running_cost(provider, price, duration);
-                (true_root(parent), duration)
-            };
-            self.at(
-                now + after,
-                Action::Report {
-                    order,
-                    provider,
-                    root,
-                    duration_ms: duration,
-                },
-            );
+            let cheats = strategy == Strategy::LazyAuditor;
+            self.work(order, provider, price, parent, duration, cheats);
             return;
         }
         let meta = *self.meta(order);
@@ -213,20 +200,37 @@ impl Sim {
             self.charge_running_cost(provider, price, up_ms);
             return;
         }
-        let (root, after) = if strategy == Strategy::SkipWork {
-            (made_up_root(order), 60_000)
+        let cheats = strategy == Strategy::SkipWork;
+        self.work(order, provider, price, order, meta.duration_ms, cheats);
+    }
+
+    /// Runs the job whose output `order` must reproduce (`job`: itself, or the
+    /// order an audit run checks) and reports it; a cheat reports a made-up
+    /// output a minute in without the running cost. Either way it claims the
+    /// real duration: that is what it bills.
+    fn work(
+        &mut self,
+        order: OrderId,
+        provider: Address,
+        price: Amount,
+        job: OrderId,
+        duration_ms: u64,
+        cheats: bool,
+    ) {
+        let (root, after) = if cheats {
+            (made_up_root(job), 60_000)
         } else {
-            self.charge_running_cost(provider, price, meta.duration_ms);
-            (true_root(order), meta.duration_ms)
+            self.charge_running_cost(provider, price, duration_ms);
+            (true_root(job), duration_ms)
         };
+        let now = self.ledger.now_ms();
         self.at(
             now + after,
             Action::Report {
                 order,
                 provider,
                 root,
-                // Claims the real duration either way: that is what it bills.
-                duration_ms: meta.duration_ms,
+                duration_ms,
             },
         );
     }

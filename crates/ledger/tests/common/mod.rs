@@ -6,6 +6,25 @@ use gpunet_primitives::{Keypair, SignedTx, Tx, TxBody, UNIT};
 
 pub const CHAIN_ID: &str = "test";
 
+/// Lets a test's network type, whose field `$field` is its [`Chain`], be
+/// used as the chain itself.
+macro_rules! deref_chain {
+    ($net:ty, $field:tt) => {
+        impl std::ops::Deref for $net {
+            type Target = common::Chain;
+            fn deref(&self) -> &common::Chain {
+                &self.$field
+            }
+        }
+
+        impl std::ops::DerefMut for $net {
+            fn deref_mut(&mut self) -> &mut common::Chain {
+                &mut self.$field
+            }
+        }
+    };
+}
+
 /// A genesis where each of `funded` holds 10,000 GPN.
 pub fn genesis(validator: &Keypair, funded: &[&Keypair], params: Params) -> Genesis {
     Genesis {
