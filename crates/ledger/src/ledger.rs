@@ -7,12 +7,13 @@ use crate::genesis::Genesis;
 use crate::lthash::LtHash;
 use crate::state::{Account, Globals, HardwareChallenge, Machine, Order, State};
 use crate::store::Store;
+use crate::table::Write;
 use gpunet_primitives::{
     Address, Block, BlockHeader, ChallengeId, Hash, MachineId, OrderId, SignedTx,
 };
 use std::path::Path;
 
-/// A block the producer built, with the fate of every candidate transaction.
+/// A block the ledger executed, with the fate of every candidate transaction.
 pub struct ProducedBlock {
     pub block: Block,
     /// One result per candidate, in candidate order, with the events it caused;
@@ -31,6 +32,13 @@ impl ProducedBlock {
             .flatten()
             .chain(&self.block_events)
     }
+}
+
+/// An executed block with the writes that persist it, not yet committed.
+struct Sealed {
+    block: Block,
+    writes: Vec<Write>,
+    lthash: LtHash,
 }
 
 pub struct Ledger {
@@ -155,6 +163,93 @@ impl Ledger {
         time_ms: u64,
         candidates: &[SignedTx],
     ) -> Result<ProducedBlock, LedgerError> {
+        let (txs, results, block_events) =
+            self.execute_candidates(proposer, time_ms, candidates)?;
+        let sealed = self.seal(proposer, time_ms, txs);
+        let block = self.persist(sealed)?;
+        Ok(ProducedBlock {
+            block,
+            results,
+            block_events,
+        })
+    }
+
+    /// Builds the block `produce_block` would commit, without committing it: a
+    /// consensus proposer offers it to the other validators first. The ledger is
+    /// left unchanged.
+    pub fn build_block(
+        &mut self,
+        proposer: Address,
+        time_ms: u64,
+        candidates: &[SignedTx],
+    ) -> Result<ProducedBlock, LedgerError> {
+        let (txs, results, block_events) =
+            self.execute_candidates(proposer, time_ms, candidates)?;
+        let sealed = self.seal(proposer, time_ms, txs);
+        self.state.rollback_block();
+        Ok(ProducedBlock {
+            block: sealed.block,
+            results,
+            block_events,
+        })
+    }
+
+    /// Verifies and applies a block made elsewhere; every transaction must succeed
+    /// and the resulting state root must match the header. A bad block changes nothing.
+    /// Returns the block with its events, as `produce_block` does.
+    pub fn apply_block(&mut self, block: &Block) -> Result<ProducedBlock, LedgerError> {
+        let (sealed, tx_events, block_events) = self.execute_block(block)?;
+        let block = self.persist(sealed)?;
+        Ok(ProducedBlock {
+            block,
+            results: tx_events.into_iter().map(Ok).collect(),
+            block_events,
+        })
+    }
+
+    /// Checks that `block` would apply on top of the head (the checks of
+    /// `apply_block`) without applying it. The ledger is left unchanged.
+    pub fn check_block(&mut self, block: &Block) -> Result<(), LedgerError> {
+        self.execute_block(block)?;
+        self.state.rollback_block();
+        Ok(())
+    }
+
+    /// Checks a transaction against the committed state before it enters a mempool:
+    /// signature, chain, fee and a stale nonce always; with the sender's next nonce
+    /// the whole transaction is executed and undone. A transaction waiting behind
+    /// the sender's earlier ones passes with only the first checks. The ledger is
+    /// left unchanged.
+    pub fn check_tx(&mut self, tx: &SignedTx) -> Result<(), TxError> {
+        let expected = self.state.account(&tx.tx.sender).nonce;
+        if tx.tx.nonce > expected {
+            return crate::exec::check_envelope(tx, &self.chain_id, self.state.params.min_fee);
+        }
+        let mut events = Vec::new();
+        let result = Exec {
+            state: &mut self.state,
+            chain_id: &self.chain_id,
+            proposer: self.head.proposer,
+            now_ms: self.head.time_ms,
+            height: self.head.height + 1,
+            parent: self.head.hash(),
+            events: &mut events,
+        }
+        .apply_tx(tx);
+        self.state.rollback_block();
+        result
+    }
+
+    /// Runs the block's time-driven work and every candidate that succeeds, leaving
+    /// the changes uncommitted. Returns the included transactions, one result per
+    /// candidate, and the events of the time-driven work.
+    #[allow(clippy::type_complexity)]
+    fn execute_candidates(
+        &mut self,
+        proposer: Address,
+        time_ms: u64,
+        candidates: &[SignedTx],
+    ) -> Result<(Vec<SignedTx>, Vec<Result<Vec<Event>, TxError>>, Vec<Event>), LedgerError> {
         self.check_header_time(&proposer, time_ms)?;
         let mut events = Vec::new();
         let mut results = Vec::with_capacity(candidates.len());
@@ -181,18 +276,17 @@ impl Ledger {
             self.state.rollback_block();
             return Err(LedgerError::BadBlock(format!("end of block failed: {e}")));
         }
-        let block = self.commit(proposer, time_ms, txs, None)?;
         block_events.extend(events);
-        Ok(ProducedBlock {
-            block,
-            results,
-            block_events,
-        })
+        Ok((txs, results, block_events))
     }
 
-    /// Verifies and applies a block made elsewhere; every transaction must succeed
-    /// and the resulting state root must match the header. A bad block changes nothing.
-    pub fn apply_block(&mut self, block: &Block) -> Result<Vec<Event>, LedgerError> {
+    /// Executes a block made elsewhere, leaving its changes uncommitted when it is
+    /// valid and the ledger unchanged when it is not.
+    #[allow(clippy::type_complexity)]
+    fn execute_block(
+        &mut self,
+        block: &Block,
+    ) -> Result<(Sealed, Vec<Vec<Event>>, Vec<Event>), LedgerError> {
         let h = &block.header;
         if h.chain_id != self.chain_id
             || h.height != self.head.height + 1
@@ -217,12 +311,15 @@ impl Ledger {
             events: &mut events,
         };
         exec.begin_block();
+        let mut block_events = std::mem::take(exec.events);
+        let mut tx_events = Vec::with_capacity(block.txs.len());
         let mut failure = None;
         for (i, tx) in block.txs.iter().enumerate() {
             if let Err(e) = exec.apply_tx(tx) {
                 failure = Some(format!("transaction {i} failed: {e}"));
                 break;
             }
+            tx_events.push(std::mem::take(&mut *exec.events));
         }
         if failure.is_none() {
             if let Err(e) = exec.end_block() {
@@ -233,19 +330,17 @@ impl Ledger {
             self.state.rollback_block();
             return Err(LedgerError::BadBlock(reason));
         }
-        self.commit(h.proposer, h.time_ms, block.txs.clone(), Some(h.state_root))?;
-        Ok(events)
+        let sealed = self.seal(h.proposer, h.time_ms, block.txs.clone());
+        if sealed.block.header.state_root != h.state_root {
+            self.state.rollback_block();
+            return Err(LedgerError::BadBlock("state root mismatch".into()));
+        }
+        block_events.extend(events);
+        Ok((sealed, tx_events, block_events))
     }
 
-    /// Persists the executed block. With `expected_root`, a different resulting
-    /// state root rejects the block instead. On any error the block is undone.
-    fn commit(
-        &mut self,
-        proposer: Address,
-        time_ms: u64,
-        txs: Vec<SignedTx>,
-        expected_root: Option<Hash>,
-    ) -> Result<Block, LedgerError> {
+    /// Records receipts for the executed block and computes its header.
+    fn seal(&mut self, proposer: Address, time_ms: u64, txs: Vec<SignedTx>) -> Sealed {
         let height = self.head.height + 1;
         for (i, tx) in txs.iter().enumerate() {
             self.state.receipts.insert(tx.hash(), (height, i as u32));
@@ -262,19 +357,23 @@ impl Ledger {
             txs_root: Block::txs_root(&txs),
             state_root: lthash.root(),
         };
-        if expected_root.is_some_and(|root| root != header.state_root) {
-            self.state.rollback_block();
-            return Err(LedgerError::BadBlock("state root mismatch".into()));
+        Sealed {
+            block: Block { header, txs },
+            writes,
+            lthash,
         }
-        let block = Block { header, txs };
-        if let Err(e) = self.store.commit_block(&block, &writes, None) {
+    }
+
+    /// Persists a sealed block and makes it the head; on error the block is undone.
+    fn persist(&mut self, sealed: Sealed) -> Result<Block, LedgerError> {
+        if let Err(e) = self.store.commit_block(&sealed.block, &sealed.writes, None) {
             self.state.rollback_block();
             return Err(e);
         }
         self.state.finish_block();
-        self.lthash = lthash;
-        self.head = block.header.clone();
-        Ok(block)
+        self.lthash = sealed.lthash;
+        self.head = sealed.block.header.clone();
+        Ok(sealed.block)
     }
 
     pub fn block(&self, height: u64) -> Result<Option<Block>, LedgerError> {

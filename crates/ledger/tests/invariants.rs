@@ -358,13 +358,22 @@ proptest! {
                 }
             }
             time += 100;
+            // A consensus proposer builds the block first and commits it only once
+            // decided; building and checking leave both ledgers as they were.
+            let (root, replica_root) = (ledger.state_root(), replica.state_root());
+            let proposal = ledger.build_block(validator.address(), time, &txs).unwrap();
+            prop_assert_eq!(ledger.state_root(), root);
+            replica.check_block(&proposal.block).unwrap();
+            prop_assert_eq!(replica.state_root(), replica_root);
             let produced = ledger.produce_block(validator.address(), time, &txs).unwrap();
+            prop_assert_eq!(&produced.block, &proposal.block);
             prop_assert!(ledger.check_invariants().is_ok(), "{:?}", ledger.check_invariants());
             for (tx, r) in txs.iter().zip(&produced.results) {
                 prop_assert_eq!(r.is_ok(), ledger.receipt(&tx.hash()).is_some());
             }
-            replica.apply_block(&produced.block).unwrap();
+            let applied = replica.apply_block(&produced.block).unwrap();
             prop_assert_eq!(replica.state_root(), ledger.state_root());
+            prop_assert_eq!(applied.events().collect::<Vec<_>>(), produced.events().collect::<Vec<_>>());
         }
     }
 }

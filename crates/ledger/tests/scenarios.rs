@@ -290,6 +290,39 @@ fn unstake_waits_for_unbonding_and_respects_machine_stake() {
 }
 
 #[test]
+fn mempool_admission_checks_leave_the_ledger_unchanged() {
+    let mut net = Net::new();
+    let c = key("client");
+    let transfer = TxBody::Transfer {
+        to: key("x").address(),
+        amount: 5,
+    };
+    let next = net.tx(&c, transfer.clone());
+    let root = net.ledger.state_root();
+    net.ledger.check_tx(&next).unwrap();
+    // A later nonce waits behind the sender's earlier transactions: only its
+    // envelope can be checked now.
+    let mut later = next.tx.clone();
+    later.nonce += 1;
+    net.ledger.check_tx(&later.clone().sign(&c)).unwrap();
+    later.fee = 0;
+    assert_eq!(
+        net.ledger.check_tx(&later.sign(&c)).map_err(|e| e.code()),
+        Err("fee_too_low")
+    );
+    assert_eq!(net.ledger.state_root(), root);
+    assert_eq!(net.ledger.account(&c.address()).nonce, next.tx.nonce);
+    net.block(10, std::slice::from_ref(&next))[0]
+        .clone()
+        .unwrap();
+    assert_eq!(
+        net.ledger.check_tx(&next).map_err(|e| e.code()),
+        Err("bad_nonce"),
+        "a replay is refused at admission"
+    );
+}
+
+#[test]
 fn bad_transactions_are_rejected_and_change_nothing() {
     let mut net = Net::new();
     with_provider(&mut net);
@@ -408,6 +441,8 @@ fn bad_transactions_are_rejected_and_change_nothing() {
     for (tx, code) in cases {
         let root = net.ledger.state_root();
         let client = net.ledger.account(&c.address());
+        // A mempool's admission check gives the same answer as execution.
+        assert_eq!(net.ledger.check_tx(&tx).map_err(|e| e.code()), Err(code));
         let r = net.block(10, std::slice::from_ref(&tx)).remove(0);
         assert_eq!(
             r.as_ref().map_err(|e| e.code()),
@@ -486,9 +521,11 @@ fn a_follower_applies_produced_blocks_to_the_same_root_and_rejects_tampered_ones
             let mut bad = block.clone();
             bad.header.state_root = gpunet_primitives::Hash::digest(b"lie");
             let root = follower.state_root();
+            assert!(follower.check_block(&bad).is_err());
             assert!(follower.apply_block(&bad).is_err());
             assert_eq!(follower.state_root(), root);
         }
+        follower.check_block(&block).unwrap();
         follower.apply_block(&block).unwrap();
     }
     assert_eq!(follower.state_root(), net.ledger.state_root());

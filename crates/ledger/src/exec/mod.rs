@@ -14,11 +14,36 @@ mod staking;
 use crate::error::TxError;
 use crate::events::Event;
 use crate::state::State;
-use gpunet_primitives::{Address, Hash, SignedTx, TxBody};
+use gpunet_primitives::{Address, Amount, Hash, SignedTx, TxBody};
 
 pub(crate) use orders::payment;
 pub use orders::{max_payment, min_deposit};
 pub use staking::required_stake;
+
+/// The checks that need no state: chain, signature and least fee.
+pub(crate) fn check_envelope(
+    signed: &SignedTx,
+    chain_id: &str,
+    min_fee: Amount,
+) -> Result<(), TxError> {
+    let tx = &signed.tx;
+    if tx.chain_id != chain_id {
+        return Err(TxError::WrongChain {
+            expected: chain_id.to_string(),
+            got: tx.chain_id.clone(),
+        });
+    }
+    if !signed.verify_signature() {
+        return Err(TxError::BadSignature);
+    }
+    if tx.fee < min_fee {
+        return Err(TxError::FeeTooLow {
+            min: min_fee,
+            got: tx.fee,
+        });
+    }
+    Ok(())
+}
 
 /// Execution context of one block.
 pub struct Exec<'a> {
@@ -54,28 +79,13 @@ impl Exec<'_> {
 
     fn apply_tx_inner(&mut self, signed: &SignedTx) -> Result<(), TxError> {
         let tx = &signed.tx;
-        if tx.chain_id != self.chain_id {
-            return Err(TxError::WrongChain {
-                expected: self.chain_id.to_string(),
-                got: tx.chain_id.clone(),
-            });
-        }
-        if !signed.verify_signature() {
-            return Err(TxError::BadSignature);
-        }
+        check_envelope(signed, self.chain_id, self.state.params.min_fee)?;
         let sender = tx.sender;
         let mut account = self.state.account(&sender);
         if tx.nonce != account.nonce {
             return Err(TxError::BadNonce {
                 expected: account.nonce,
                 got: tx.nonce,
-            });
-        }
-        let min_fee = self.state.params.min_fee;
-        if tx.fee < min_fee {
-            return Err(TxError::FeeTooLow {
-                min: min_fee,
-                got: tx.fee,
             });
         }
         account.nonce += 1;
