@@ -108,6 +108,7 @@ fn tx_error(e: SubmitError) -> (StatusCode, Json<ApiError>) {
         }
         SubmitError::Busy => fail(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string()),
         SubmitError::Stopped(_) => fail(StatusCode::SERVICE_UNAVAILABLE, "stopped", e.to_string()),
+        SubmitError::Expired => fail(StatusCode::GATEWAY_TIMEOUT, "expired", e.to_string()),
     }
 }
 

@@ -6,7 +6,7 @@
 //! engine implements the same trait.
 
 use crate::node::BlockEvent;
-use gpunet_ledger::{Event, Ledger, TxError};
+use gpunet_ledger::{Event, Ledger, ProducedBlock, TxError};
 use gpunet_primitives::{Hash, Keypair, SignedTx};
 use std::future::Future;
 use std::pin::Pin;
@@ -31,6 +31,44 @@ pub enum SubmitError {
     Busy,
     #[error("the block producer stopped: {0}")]
     Stopped(String),
+    #[error("the transaction left the mempool without being included; resubmit it")]
+    Expired,
+}
+
+/// Tells subscribers about every event of a committed block.
+pub fn publish_block_events(events: &broadcast::Sender<BlockEvent>, block: &ProducedBlock) {
+    let height = block.block.header.height;
+    for event in block.events() {
+        let _ = events.send(BlockEvent {
+            height,
+            event: event.clone(),
+        });
+    }
+}
+
+/// The fate of each candidate of a committed block, in candidate order: where
+/// it landed with its events, or why it was left out.
+pub fn inclusions<'a>(
+    block: &'a ProducedBlock,
+    candidates: &'a [SignedTx],
+) -> impl Iterator<Item = Result<Included, TxError>> + 'a {
+    let height = block.block.header.height;
+    let mut index = 0u32;
+    candidates
+        .iter()
+        .zip(&block.results)
+        .map(move |(tx, result)| match result {
+            Ok(events) => {
+                index += 1;
+                Ok(Included {
+                    hash: tx.hash(),
+                    height,
+                    index: index - 1,
+                    events: events.clone(),
+                })
+            }
+            Err(e) => Err(e.clone()),
+        })
 }
 
 pub type SubmitFuture<'a> =
@@ -140,28 +178,9 @@ async fn run(
         last_block = tokio::time::Instant::now();
         match produced {
             Ok(p) => {
-                let height = p.block.header.height;
-                for event in p.events() {
-                    let _ = events.send(BlockEvent {
-                        height,
-                        event: event.clone(),
-                    });
-                }
-                let mut index = 0u32;
-                for ((tx, reply), result) in batch.into_iter().zip(p.results) {
-                    let answer = match result {
-                        Ok(events) => {
-                            index += 1;
-                            Ok(Included {
-                                hash: tx.hash(),
-                                height,
-                                index: index - 1,
-                                events,
-                            })
-                        }
-                        Err(e) => Err(SubmitError::Rejected(e)),
-                    };
-                    let _ = reply.send(answer);
+                publish_block_events(&events, &p);
+                for ((_, reply), answer) in batch.into_iter().zip(inclusions(&p, &txs)) {
+                    let _ = reply.send(answer.map_err(SubmitError::Rejected));
                 }
             }
             Err(e) => {

@@ -6,5 +6,8 @@ mod consensus;
 mod node;
 
 pub use blobs::{file_chunks, BlobError, BlobStore};
-pub use consensus::{Consensus, Included, SoloProducer, SoloProducerConfig, SubmitError};
-pub use node::{BlockEvent, Node, NodeConfig};
+pub use consensus::{
+    inclusions, publish_block_events, Consensus, Included, SoloProducer, SoloProducerConfig,
+    SubmitError, SubmitFuture,
+};
+pub use node::{BlockEvent, Node, NodeBase, NodeConfig};

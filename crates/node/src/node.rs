@@ -4,7 +4,7 @@ use crate::blobs::BlobStore;
 use crate::consensus::{Consensus, SoloProducer, SoloProducerConfig};
 use gpunet_ledger::{Event, Genesis, Ledger, LedgerError};
 use gpunet_primitives::Keypair;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use tokio::sync::broadcast;
 
@@ -38,22 +38,48 @@ impl Node {
     /// Opens the ledger under `data_dir` (creating it from genesis) and starts producing blocks.
     /// Must be called inside a Tokio runtime.
     pub fn start(config: NodeConfig) -> Result<Node, LedgerError> {
-        let ledger = Ledger::open(Some(&config.data_dir.join("ledger.redb")), &config.genesis)?;
-        let ledger = Arc::new(RwLock::new(ledger));
-        let blobs = BlobStore::open(&config.data_dir.join("blobs"), config.max_blob_bytes)
-            .map_err(|e| LedgerError::Storage(e.to_string()))?;
-        let (events, _) = broadcast::channel(16_384);
+        let base = NodeBase::open(&config.data_dir, &config.genesis, config.max_blob_bytes)?;
         let producer = SoloProducer::start(
-            ledger.clone(),
+            base.ledger.clone(),
             config.validator_key,
             config.producer,
-            events.clone(),
+            base.events.clone(),
         );
-        Ok(Node {
-            ledger,
-            consensus: Arc::new(producer),
+        Ok(base.with_consensus(Arc::new(producer)))
+    }
+}
+
+/// What a node holds before its consensus runs: the ledger, the event bus and
+/// the blob store. A consensus engine is started on these, then joined to them.
+pub struct NodeBase {
+    pub ledger: Arc<RwLock<Ledger>>,
+    pub events: broadcast::Sender<BlockEvent>,
+    pub blobs: BlobStore,
+}
+
+impl NodeBase {
+    pub fn open(
+        data_dir: &Path,
+        genesis: &Genesis,
+        max_blob_bytes: u64,
+    ) -> Result<NodeBase, LedgerError> {
+        let ledger = Ledger::open(Some(&data_dir.join("ledger.redb")), genesis)?;
+        let blobs = BlobStore::open(&data_dir.join("blobs"), max_blob_bytes)
+            .map_err(|e| LedgerError::Storage(e.to_string()))?;
+        let (events, _) = broadcast::channel(16_384);
+        Ok(NodeBase {
+            ledger: Arc::new(RwLock::new(ledger)),
             events,
             blobs,
         })
+    }
+
+    pub fn with_consensus(self, consensus: Arc<dyn Consensus>) -> Node {
+        Node {
+            ledger: self.ledger,
+            consensus,
+            events: self.events,
+            blobs: self.blobs,
+        }
     }
 }

@@ -101,7 +101,7 @@ impl Address {
 }
 
 /// An ed25519 signature.
-#[derive(Clone, Copy, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, BorshSerialize, BorshDeserialize)]
 pub struct Signature(pub [u8; 64]);
 hex_newtype!(Signature, 64);
 

@@ -1,0 +1,565 @@
+//! The application side of Malachite: builds proposals from the mempool,
+//! validates other validators' proposals by executing them, commits decided
+//! blocks to the ledger and serves decided blocks to peers that sync.
+
+use crate::certificates::CertificateStore;
+use crate::context::{
+    encode_block, BlockValue, GpunetContext, Height, ProposalPart, ValidatorAddress, ValidatorSet,
+};
+use crate::mempool::Mempool;
+use crate::signing::Signer;
+use gpunet_ledger::Ledger;
+use gpunet_node::{inclusions, publish_block_events, BlockEvent, SubmitError};
+use gpunet_primitives::Block;
+use malachitebft_app_channel::app::engine::host::Next;
+use malachitebft_app_channel::app::streaming::{StreamContent, StreamId, StreamMessage};
+use malachitebft_app_channel::app::types::core::{
+    CommitCertificate, Context as _, Height as _, Round, Validator as _, Validity, Value as _,
+};
+use malachitebft_app_channel::app::types::sync::RawDecidedValue;
+use malachitebft_app_channel::app::types::{LocallyProposedValue, PeerId, ProposedValue};
+use malachitebft_app_channel::{AppMsg, Channels, NetworkMsg};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+use tokio::sync::broadcast;
+
+/// How proposals are built and judged.
+#[derive(Clone, Debug)]
+pub struct ProposalConfig {
+    pub max_block_txs: usize,
+    /// A proposer with nothing to include waits up to this long for transactions
+    /// or due work before proposing an empty block, so block time keeps moving.
+    pub heartbeat: Duration,
+    /// Blocks timed further ahead of this validator's clock are refused, so a
+    /// proposer cannot fast-forward deadlines.
+    pub max_clock_drift: Duration,
+    pub part_bytes: usize,
+    /// Largest block accepted from a proposer, in bytes.
+    pub max_block_bytes: usize,
+}
+
+impl Default for ProposalConfig {
+    fn default() -> Self {
+        ProposalConfig {
+            max_block_txs: 5_000,
+            heartbeat: Duration::from_secs(1),
+            max_clock_drift: Duration::from_secs(5),
+            part_bytes: 256 * 1024,
+            max_block_bytes: 32 << 20,
+        }
+    }
+}
+
+/// Unfinished proposal streams kept per peer.
+const MAX_STREAMS_PER_PEER: usize = 16;
+
+/// A proposal arriving in parts from one peer.
+#[derive(Default)]
+struct PartStream {
+    init: Option<ProposalPart>,
+    data: BTreeMap<u64, Vec<u8>>,
+    bytes: usize,
+    fin: Option<(u64, gpunet_primitives::Signature)>,
+}
+
+/// A complete proposal received from the network, not yet judged.
+struct ReceivedProposal {
+    height: Height,
+    round: Round,
+    pol_round: Round,
+    proposer: ValidatorAddress,
+    value: BlockValue,
+}
+
+pub(crate) struct App {
+    pub ledger: Arc<RwLock<Ledger>>,
+    pub signer: Signer,
+    pub address: ValidatorAddress,
+    pub mempool: Arc<Mutex<Mempool>>,
+    pub certificates: CertificateStore,
+    pub events: broadcast::Sender<BlockEvent>,
+    pub config: ProposalConfig,
+    /// Values built or received for heights not yet decided, by (height, round).
+    proposals: BTreeMap<(Height, u32), Vec<ProposedValue<GpunetContext>>>,
+    /// Proposals for heights this node has not reached yet, judged when it does.
+    future: BTreeMap<Height, Vec<ReceivedProposal>>,
+    streams: BTreeMap<(PeerId, StreamId), PartStream>,
+    last_block: Instant,
+}
+
+fn round_key(round: Round) -> u32 {
+    round.as_u32().unwrap_or(u32::MAX)
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The validator set that decides `height`. Every validator has one vote.
+pub(crate) fn validator_set(ledger: &Ledger) -> ValidatorSet {
+    ValidatorSet::new(ledger.state().validators.iter().map(|a| (*a, 1)))
+}
+
+impl App {
+    pub fn new(
+        ledger: Arc<RwLock<Ledger>>,
+        signer: Signer,
+        address: ValidatorAddress,
+        mempool: Arc<Mutex<Mempool>>,
+        certificates: CertificateStore,
+        events: broadcast::Sender<BlockEvent>,
+        config: ProposalConfig,
+    ) -> App {
+        App {
+            ledger,
+            signer,
+            address,
+            mempool,
+            certificates,
+            events,
+            config,
+            proposals: BTreeMap::new(),
+            future: BTreeMap::new(),
+            streams: BTreeMap::new(),
+            last_block: Instant::now(),
+        }
+    }
+
+    fn next_height(&self) -> Height {
+        Height(self.ledger.read().expect("ledger lock").head().height + 1)
+    }
+
+    fn validators(&self) -> ValidatorSet {
+        validator_set(&self.ledger.read().expect("ledger lock"))
+    }
+
+    /// Serves consensus until its channel closes.
+    pub async fn run(mut self, mut channels: Channels<GpunetContext>) -> eyre::Result<()> {
+        while let Some(msg) = channels.consensus.recv().await {
+            match msg {
+                AppMsg::ConsensusReady { reply } => {
+                    let _ = reply.send((self.next_height(), self.validators()));
+                }
+                AppMsg::StartedRound {
+                    height,
+                    round,
+                    reply_value,
+                    ..
+                } => {
+                    self.judge_future(height);
+                    let known = self
+                        .proposals
+                        .get(&(height, round_key(round)))
+                        .cloned()
+                        .unwrap_or_default();
+                    let _ = reply_value.send(known);
+                }
+                AppMsg::GetValue {
+                    height,
+                    round,
+                    timeout,
+                    reply,
+                } => {
+                    if let Some(value) = self.propose(height, round, timeout).await {
+                        let _ = reply.send(LocallyProposedValue::new(height, round, value.clone()));
+                        for part in self.stream(height, round, Round::Nil, &value) {
+                            channels
+                                .network
+                                .send(NetworkMsg::PublishProposalPart(part))
+                                .await?;
+                        }
+                    }
+                }
+                AppMsg::ExtendVote { reply, .. } => {
+                    let _ = reply.send(None);
+                }
+                AppMsg::VerifyVoteExtension { reply, .. } => {
+                    let _ = reply.send(Ok(()));
+                }
+                AppMsg::RestreamProposal {
+                    height,
+                    round,
+                    valid_round,
+                    value_id,
+                    ..
+                } => {
+                    let at = if valid_round == Round::Nil {
+                        round
+                    } else {
+                        valid_round
+                    };
+                    let value = self
+                        .proposals
+                        .get(&(height, round_key(at)))
+                        .and_then(|vs| vs.iter().find(|v| v.value.id() == value_id))
+                        .map(|v| v.value.clone());
+                    if let Some(value) = value {
+                        for part in self.stream(height, round, valid_round, &value) {
+                            channels
+                                .network
+                                .send(NetworkMsg::PublishProposalPart(part))
+                                .await?;
+                        }
+                    }
+                }
+                AppMsg::GetHistoryMinHeight { reply } => {
+                    let first = self.certificates.first_height()?.unwrap_or(1);
+                    let _ = reply.send(Height(first));
+                }
+                AppMsg::ReceivedProposalPart { from, part, reply } => {
+                    let value = self
+                        .receive_part(from, part)
+                        .and_then(|received| self.judge(received));
+                    let _ = reply.send(value);
+                }
+                AppMsg::GetValidatorSet { reply, .. } => {
+                    let _ = reply.send(Some(self.validators()));
+                }
+                AppMsg::Decided {
+                    certificate, reply, ..
+                } => {
+                    let height = certificate.height;
+                    match self.commit(certificate) {
+                        Ok(()) => {
+                            let _ = reply.send(Next::Start(height.increment(), self.validators()));
+                        }
+                        Err(e) => {
+                            tracing::error!(%height, "could not commit the decided block: {e}");
+                            let _ = reply.send(Next::Restart(height, self.validators()));
+                        }
+                    }
+                }
+                AppMsg::GetDecidedValue { height, reply } => {
+                    let _ = reply.send(self.decided(height)?);
+                }
+                AppMsg::ProcessSyncedValue {
+                    height,
+                    round,
+                    proposer,
+                    value_bytes,
+                    reply,
+                } => {
+                    let value = borsh::from_slice::<Block>(&value_bytes)
+                        .ok()
+                        .and_then(|block| {
+                            self.judge(ReceivedProposal {
+                                height,
+                                round,
+                                pol_round: Round::Nil,
+                                proposer,
+                                value: BlockValue::new(block),
+                            })
+                        });
+                    let _ = reply.send(value);
+                }
+            }
+        }
+        Err(eyre::eyre!("the consensus engine stopped"))
+    }
+
+    /// Builds this validator's proposal for (height, round), or returns the one
+    /// already built for it: a validator never proposes two values in one round.
+    async fn propose(
+        &mut self,
+        height: Height,
+        round: Round,
+        timeout: Duration,
+    ) -> Option<BlockValue> {
+        if let Some(mine) = self
+            .proposals
+            .get(&(height, round_key(round)))
+            .and_then(|vs| vs.iter().find(|v| v.proposer == self.address))
+        {
+            return Some(mine.value.clone());
+        }
+        // Wait briefly for something to include rather than fill the chain with
+        // empty blocks, within the time consensus gives us.
+        let waited = Instant::now();
+        let patience = (timeout / 2).min(
+            self.config
+                .heartbeat
+                .saturating_sub(self.last_block.elapsed()),
+        );
+        while waited.elapsed() < patience {
+            let due = {
+                let l = self.ledger.read().expect("ledger lock");
+                l.next_due_ms().is_some_and(|t| t <= now_ms())
+            };
+            if due || !self.mempool.lock().expect("mempool lock").is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let candidates = self
+            .mempool
+            .lock()
+            .expect("mempool lock")
+            .candidates(self.config.max_block_txs);
+        let built = {
+            let mut l = self.ledger.write().expect("ledger lock");
+            let time = now_ms().max(l.head().time_ms + 1);
+            l.build_block(self.address.0, time, &candidates)
+        };
+        let built = match built {
+            Ok(built) => built,
+            Err(e) => {
+                tracing::error!(%height, %round, "could not build a block: {e}");
+                return None;
+            }
+        };
+        {
+            let mut pool = self.mempool.lock().expect("mempool lock");
+            for (tx, result) in candidates.iter().zip(&built.results) {
+                if let Err(e) = result {
+                    pool.reject(&tx.hash(), e.clone());
+                }
+            }
+        }
+        let value = BlockValue::new(built.block);
+        self.remember(ProposedValue {
+            height,
+            round,
+            valid_round: Round::Nil,
+            proposer: self.address,
+            value: value.clone(),
+            validity: Validity::Valid,
+        });
+        Some(value)
+    }
+
+    fn remember(&mut self, value: ProposedValue<GpunetContext>) {
+        let known = self
+            .proposals
+            .entry((value.height, round_key(value.round)))
+            .or_default();
+        if !known
+            .iter()
+            .any(|v| v.value.id() == value.value.id() && v.proposer == value.proposer)
+        {
+            known.push(value);
+        }
+    }
+
+    /// The parts of a proposal: who proposes it, the block's bytes, the proposer's signature.
+    fn stream(
+        &self,
+        height: Height,
+        round: Round,
+        pol_round: Round,
+        value: &BlockValue,
+    ) -> Vec<StreamMessage<ProposalPart>> {
+        let init = ProposalPart::Init {
+            height,
+            round,
+            pol_round,
+            proposer: self.address,
+        };
+        let signature = self.signer.sign_stream(&init, &value.id());
+        let bytes = encode_block(value.block());
+        let mut parts = vec![init];
+        parts.extend(
+            bytes
+                .chunks(self.config.part_bytes)
+                .map(|chunk| ProposalPart::Data(chunk.to_vec())),
+        );
+        parts.push(ProposalPart::Fin { signature });
+        let stream_id = StreamId::new(
+            borsh::to_vec(&(height.0, round_key(round)))
+                .expect("encodes")
+                .into(),
+        );
+        let last = parts.len() as u64;
+        parts
+            .into_iter()
+            .enumerate()
+            .map(|(i, part)| {
+                StreamMessage::new(stream_id.clone(), i as u64, StreamContent::Data(part))
+            })
+            .chain([StreamMessage::new(
+                stream_id.clone(),
+                last,
+                StreamContent::Fin,
+            )])
+            .collect()
+    }
+
+    /// Collects a part; returns the proposal once its stream is complete and signed.
+    fn receive_part(
+        &mut self,
+        from: PeerId,
+        message: StreamMessage<ProposalPart>,
+    ) -> Option<ReceivedProposal> {
+        let key = (from, message.stream_id.clone());
+        let StreamContent::Data(part) = message.content else {
+            return None;
+        };
+        if !self.streams.contains_key(&key)
+            && self
+                .streams
+                .keys()
+                .filter(|(peer, _)| *peer == from)
+                .count()
+                >= MAX_STREAMS_PER_PEER
+        {
+            // A peer flooding us with unfinished streams loses them all.
+            self.streams.retain(|(peer, _), _| *peer != from);
+        }
+        let stream = self.streams.entry(key.clone()).or_default();
+        match part {
+            ProposalPart::Init { .. } if message.sequence == 0 => stream.init = Some(part),
+            ProposalPart::Data(bytes) if message.sequence > 0 => {
+                stream.bytes += bytes.len();
+                stream.data.insert(message.sequence, bytes);
+            }
+            ProposalPart::Fin { signature } => stream.fin = Some((message.sequence, signature)),
+            _ => {}
+        }
+        if stream.bytes > self.config.max_block_bytes {
+            self.streams.remove(&key);
+            return None;
+        }
+        let (Some(init), Some((fin, signature))) = (&stream.init, stream.fin) else {
+            return None;
+        };
+        if stream.data.len() as u64 != fin - 1 {
+            return None;
+        }
+        let init = init.clone();
+        let stream = self.streams.remove(&key)?;
+        let ProposalPart::Init {
+            height,
+            round,
+            pol_round,
+            proposer,
+        } = init
+        else {
+            return None;
+        };
+        let bytes: Vec<u8> = stream.data.into_values().flatten().collect();
+        let value = BlockValue::new(borsh::from_slice::<Block>(&bytes).ok()?);
+        if !self
+            .signer
+            .verify_stream(&init, &value.id(), &signature, &proposer.0)
+        {
+            tracing::warn!(%height, %round, %proposer, "proposal with a bad signature");
+            return None;
+        }
+        Some(ReceivedProposal {
+            height,
+            round,
+            pol_round,
+            proposer,
+            value,
+        })
+    }
+
+    /// Judges a proposal for the height being decided and remembers it; one for a
+    /// later height waits until this node gets there.
+    fn judge(&mut self, p: ReceivedProposal) -> Option<ProposedValue<GpunetContext>> {
+        let next = self.next_height();
+        if p.height > next {
+            self.future.entry(p.height).or_default().push(p);
+            return None;
+        }
+        if p.height < next {
+            return None;
+        }
+        let validity = if self.is_valid(&p) {
+            Validity::Valid
+        } else {
+            Validity::Invalid
+        };
+        let value = ProposedValue {
+            height: p.height,
+            round: p.round,
+            valid_round: p.pol_round,
+            proposer: p.proposer,
+            value: p.value,
+            validity,
+        };
+        self.remember(value.clone());
+        Some(value)
+    }
+
+    fn judge_future(&mut self, height: Height) {
+        let waiting = self.future.remove(&height).unwrap_or_default();
+        self.future.retain(|h, _| *h > height);
+        for p in waiting {
+            self.judge(p);
+        }
+    }
+
+    fn is_valid(&self, p: &ReceivedProposal) -> bool {
+        let block = p.value.block();
+        let validators = self.validators();
+        let expected = GpunetContext.select_proposer(&validators, p.height, p.round);
+        if *expected.address() != p.proposer || block.header.proposer != p.proposer.0 {
+            tracing::warn!(height = %p.height, round = %p.round, proposer = %p.proposer, "proposal from a validator whose turn it is not");
+            return false;
+        }
+        if block.header.time_ms > now_ms() + self.config.max_clock_drift.as_millis() as u64 {
+            tracing::warn!(height = %p.height, "proposal timed too far in the future");
+            return false;
+        }
+        match self.ledger.write().expect("ledger lock").check_block(block) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(height = %p.height, proposer = %p.proposer, "invalid proposal: {e}");
+                false
+            }
+        }
+    }
+
+    /// Stores the certificate, applies the decided block and answers the
+    /// submitters of its transactions.
+    fn commit(&mut self, certificate: CommitCertificate<GpunetContext>) -> eyre::Result<()> {
+        let height = certificate.height;
+        let value = self
+            .proposals
+            .range((height, 0)..=(height, u32::MAX))
+            .flat_map(|(_, vs)| vs)
+            .find(|v| v.value.id() == certificate.value_id)
+            .map(|v| v.value.clone())
+            .ok_or_else(|| {
+                eyre::eyre!("the decided block {} is unknown here", certificate.value_id)
+            })?;
+        self.certificates.put(&certificate)?;
+        let block = value.block();
+        let applied = self
+            .ledger
+            .write()
+            .expect("ledger lock")
+            .apply_block(block)?;
+        self.last_block = Instant::now();
+        publish_block_events(&self.events, &applied);
+        let mut pool = self.mempool.lock().expect("mempool lock");
+        for (tx, included) in block.txs.iter().zip(inclusions(&applied, &block.txs)) {
+            pool.resolve(&tx.hash(), included.map_err(SubmitError::Rejected));
+        }
+        // Submitters here learn at once when their transaction can no longer be included.
+        let mut ledger = self.ledger.write().expect("ledger lock");
+        for tx in pool.awaited() {
+            if let Err(e) = ledger.check_tx(&tx) {
+                pool.reject(&tx.hash(), e);
+            }
+        }
+        drop(ledger);
+        drop(pool);
+        self.proposals.retain(|(h, _), _| *h > height);
+        Ok(())
+    }
+
+    fn decided(&self, height: Height) -> eyre::Result<Option<RawDecidedValue<GpunetContext>>> {
+        let Some(certificate) = self.certificates.get(height.0)? else {
+            return Ok(None);
+        };
+        let block = self.ledger.read().expect("ledger lock").block(height.0)?;
+        Ok(block.map(|block| RawDecidedValue {
+            value_bytes: encode_block(&block),
+            certificate,
+        }))
+    }
+}

@@ -1,0 +1,156 @@
+//! Starting Malachite: the `Node` description its channel interface asks for
+//! (configuration, keys, where the write-ahead log lives) and the task that
+//! serves it.
+
+use crate::app::App;
+use crate::codec::BorshCodec;
+use crate::context::{GpunetContext, Height, ValidatorAddress, ValidatorSet};
+use crate::signing::Signer;
+use async_trait::async_trait;
+use gpunet_primitives::{Address, Keypair};
+use malachitebft_app_channel::app::config::{ConsensusConfig, ValueSyncConfig};
+use malachitebft_app_channel::app::events::RxEvent;
+use malachitebft_app_channel::app::node::{self, EngineHandle, NodeConfig, NodeHandle};
+use malachitebft_app_channel::app::types::Keypair as PeerKeypair;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use tokio::task::JoinHandle;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EngineConfig {
+    pub moniker: String,
+    pub consensus: ConsensusConfig,
+    pub value_sync: ValueSyncConfig,
+}
+
+impl NodeConfig for EngineConfig {
+    fn moniker(&self) -> &str {
+        &self.moniker
+    }
+
+    fn consensus(&self) -> &ConsensusConfig {
+        &self.consensus
+    }
+
+    fn value_sync(&self) -> &ValueSyncConfig {
+        &self.value_sync
+    }
+}
+
+/// One validator's engine: its key, home directory and configuration, and the
+/// application it serves (taken when the engine starts).
+#[derive(Clone)]
+pub(crate) struct EngineNode {
+    pub home: PathBuf,
+    pub key: Keypair,
+    pub chain_id: String,
+    pub config: EngineConfig,
+    pub start_height: Height,
+    pub validators: ValidatorSet,
+    pub app: Arc<Mutex<Option<App>>>,
+}
+
+/// A running engine and its application task.
+pub struct Engine {
+    engine: EngineHandle,
+    app: JoinHandle<()>,
+    events: malachitebft_app_channel::app::events::TxEvent<GpunetContext>,
+}
+
+#[async_trait]
+impl NodeHandle<GpunetContext> for Engine {
+    fn subscribe(&self) -> RxEvent<GpunetContext> {
+        self.events.subscribe()
+    }
+
+    async fn kill(&self, _reason: Option<String>) -> eyre::Result<()> {
+        self.engine.actor.kill_and_wait(None).await?;
+        self.engine.handle.abort();
+        self.app.abort();
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl node::Node for EngineNode {
+    type Context = GpunetContext;
+    type Config = EngineConfig;
+    type Genesis = ();
+    type PrivateKeyFile = [u8; 32];
+    type SigningProvider = Signer;
+    type NodeHandle = Engine;
+
+    async fn start(&self) -> eyre::Result<Engine> {
+        let app = self
+            .app
+            .lock()
+            .expect("app lock")
+            .take()
+            .ok_or_else(|| eyre::eyre!("the engine was already started"))?;
+        let (channels, engine) = malachitebft_app_channel::start_engine(
+            GpunetContext,
+            self.clone(),
+            self.config.clone(),
+            BorshCodec,
+            BorshCodec,
+            Some(self.start_height),
+            self.validators.clone(),
+        )
+        .await?;
+        let events = channels.events.clone();
+        let app = tokio::spawn(async move {
+            if let Err(e) = app.run(channels).await {
+                tracing::error!("consensus application stopped: {e}");
+            }
+        });
+        Ok(Engine {
+            engine,
+            app,
+            events,
+        })
+    }
+
+    async fn run(self) -> eyre::Result<()> {
+        let engine = self.start().await?;
+        engine.app.await?;
+        Ok(())
+    }
+
+    fn get_home_dir(&self) -> PathBuf {
+        self.home.clone()
+    }
+
+    fn load_config(&self) -> eyre::Result<EngineConfig> {
+        Ok(self.config.clone())
+    }
+
+    fn get_address(&self, key: &Address) -> ValidatorAddress {
+        ValidatorAddress(*key)
+    }
+
+    fn get_public_key(&self, key: &Keypair) -> Address {
+        key.address()
+    }
+
+    fn get_keypair(&self, key: Keypair) -> PeerKeypair {
+        PeerKeypair::ed25519_from_bytes(key.secret_bytes())
+            .expect("32-byte ed25519 secrets are valid")
+    }
+
+    fn load_private_key(&self, file: [u8; 32]) -> Keypair {
+        Keypair::from_seed(file)
+    }
+
+    fn load_private_key_file(&self) -> eyre::Result<[u8; 32]> {
+        Ok(self.key.secret_bytes())
+    }
+
+    fn load_genesis(&self) -> eyre::Result<()> {
+        Ok(())
+    }
+
+    fn get_signing_provider(&self, key: Keypair) -> Signer {
+        Signer::new(key, &self.chain_id)
+    }
+}

@@ -1,0 +1,241 @@
+//! Byzantine-fault-tolerant consensus for gpunet (see README.md).
+//!
+//! [`start`] runs one node: Malachite decides blocks among the validators of
+//! the ledger's genesis, the [`mempool`](Mempool) collects transactions from
+//! this node's API and from gossip, and every decided block is applied to the
+//! ledger. [`BftConsensus`] is the node's `Consensus`.
+
+mod app;
+mod certificates;
+mod codec;
+mod context;
+mod engine;
+mod gossip;
+mod mempool;
+mod signing;
+
+pub use app::ProposalConfig;
+pub use codec::BorshCodec;
+pub use context::{BlockId, BlockValue, GpunetContext, Height, ValidatorAddress, ValidatorSet};
+pub use engine::{Engine, EngineConfig};
+pub use gossip::{GossipConfig, GossipError};
+pub use libp2p::Multiaddr;
+pub use malachitebft_app_channel::app::config as engine_config;
+pub use mempool::Mempool;
+pub use signing::{Ed25519, Signer};
+
+use app::App;
+use certificates::CertificateStore;
+use engine::EngineNode;
+use gossip::Gossip;
+use gpunet_ledger::Ledger;
+use gpunet_node::{BlockEvent, Consensus, SubmitError, SubmitFuture};
+use gpunet_primitives::{Keypair, SignedTx};
+use malachitebft_app_channel::app::config::{
+    ConsensusConfig, DiscoveryConfig, P2pConfig, TimeoutConfig, ValuePayload, ValueSyncConfig,
+};
+use malachitebft_app_channel::app::node::{Node as _, NodeHandle as _};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+/// Everything one node needs to take part in consensus.
+#[derive(Clone, Debug)]
+pub struct BftConfig {
+    /// Where the write-ahead log and the commit certificates live.
+    pub home: PathBuf,
+    /// Consensus traffic (votes, proposals, sync).
+    pub consensus_listen: Multiaddr,
+    /// Peers to reach first; discovery finds the rest.
+    pub consensus_peers: Vec<Multiaddr>,
+    /// Transaction gossip.
+    pub gossip: GossipConfig,
+    pub timeouts: TimeoutConfig,
+    pub proposals: ProposalConfig,
+    pub mempool_capacity: usize,
+    /// A transaction not included within this long is dropped and its submitter told.
+    pub tx_ttl: Duration,
+}
+
+impl BftConfig {
+    /// Defaults for validators on one network: Tendermint timeouts well below a
+    /// second for the common case, growing each round when things go wrong.
+    pub fn new(home: PathBuf, consensus_listen: Multiaddr, gossip_listen: Multiaddr) -> BftConfig {
+        BftConfig {
+            home,
+            consensus_listen,
+            consensus_peers: Vec::new(),
+            gossip: GossipConfig {
+                listen: gossip_listen,
+                bootstrap: Vec::new(),
+            },
+            timeouts: TimeoutConfig {
+                timeout_propose: Duration::from_millis(2_000),
+                timeout_propose_delta: Duration::from_millis(500),
+                timeout_prevote: Duration::from_millis(500),
+                timeout_prevote_delta: Duration::from_millis(250),
+                timeout_precommit: Duration::from_millis(500),
+                timeout_precommit_delta: Duration::from_millis(250),
+                timeout_rebroadcast: Duration::from_millis(3_000),
+            },
+            proposals: ProposalConfig::default(),
+            mempool_capacity: 100_000,
+            tx_ttl: Duration::from_secs(120),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BftError {
+    #[error(transparent)]
+    Gossip(#[from] GossipError),
+    #[error(transparent)]
+    Store(#[from] certificates::StoreError),
+    #[error("consensus engine: {0}")]
+    Engine(String),
+}
+
+/// A node's consensus: submitted transactions enter the mempool, are gossiped,
+/// and resolve once a decided block includes them.
+pub struct BftConsensus {
+    ledger: Arc<RwLock<Ledger>>,
+    mempool: Arc<Mutex<Mempool>>,
+    gossip: Gossip,
+    engine: Engine,
+}
+
+impl BftConsensus {
+    /// Stops the engine (as a crash would: the write-ahead log stays).
+    pub async fn stop(&self) {
+        let _ = self.engine.kill(Some("stopped".into())).await;
+    }
+}
+
+/// Starts consensus for `ledger` with this node's validator key. Must be called
+/// inside a Tokio runtime.
+pub async fn start(
+    ledger: Arc<RwLock<Ledger>>,
+    key: Keypair,
+    config: BftConfig,
+    events: broadcast::Sender<BlockEvent>,
+) -> Result<BftConsensus, BftError> {
+    std::fs::create_dir_all(&config.home).map_err(|e| BftError::Engine(e.to_string()))?;
+    let chain_id = ledger.read().expect("ledger lock").chain_id().to_string();
+    let (start_height, validators) = {
+        let l = ledger.read().expect("ledger lock");
+        (Height(l.head().height + 1), app::validator_set(&l))
+    };
+    let mempool = Arc::new(Mutex::new(Mempool::new(config.mempool_capacity)));
+    let (gossip, inbound) = gossip::spawn(&key, &chain_id, config.gossip.clone())?;
+    tokio::spawn(admit_gossip(ledger.clone(), mempool.clone(), inbound));
+    tokio::spawn(expire(Arc::downgrade(&mempool), config.tx_ttl));
+
+    let app = App::new(
+        ledger.clone(),
+        Signer::new(key.clone(), &chain_id),
+        ValidatorAddress(key.address()),
+        mempool.clone(),
+        CertificateStore::open(&config.home.join("certificates.redb"))?,
+        events,
+        config.proposals.clone(),
+    );
+    let engine_config = EngineConfig {
+        moniker: key.address().to_string(),
+        consensus: ConsensusConfig {
+            timeouts: config.timeouts,
+            p2p: P2pConfig {
+                listen_addr: config.consensus_listen.clone(),
+                persistent_peers: config.consensus_peers.clone(),
+                discovery: DiscoveryConfig {
+                    enabled: true,
+                    num_outbound_peers: 20,
+                    num_inbound_peers: 40,
+                    ephemeral_connection_timeout: Duration::from_secs(5),
+                    ..DiscoveryConfig::default()
+                },
+                ..P2pConfig::default()
+            },
+            value_payload: ValuePayload::PartsOnly,
+            queue_capacity: 0,
+        },
+        value_sync: ValueSyncConfig {
+            status_update_interval: Duration::from_secs(1),
+            request_timeout: Duration::from_secs(5),
+            ..ValueSyncConfig::default()
+        },
+    };
+    let node = EngineNode {
+        home: config.home.clone(),
+        key,
+        chain_id,
+        config: engine_config,
+        start_height,
+        validators,
+        app: Arc::new(Mutex::new(Some(app))),
+    };
+    let engine = node
+        .start()
+        .await
+        .map_err(|e| BftError::Engine(format!("{e:#}")))?;
+    Ok(BftConsensus {
+        ledger,
+        mempool,
+        gossip,
+        engine,
+    })
+}
+
+/// Admits gossiped transactions that pass the ledger's admission check.
+async fn admit_gossip(
+    ledger: Arc<RwLock<Ledger>>,
+    mempool: Arc<Mutex<Mempool>>,
+    mut inbound: mpsc::Receiver<Vec<SignedTx>>,
+) {
+    while let Some(txs) = inbound.recv().await {
+        let admitted: Vec<SignedTx> = {
+            let mut l = ledger.write().expect("ledger lock");
+            txs.into_iter()
+                .filter(|tx| l.check_tx(tx).is_ok())
+                .collect()
+        };
+        let mut pool = mempool.lock().expect("mempool lock");
+        for tx in admitted {
+            // A full mempool drops gossip; the submitter's own node still holds it.
+            let _ = pool.insert(tx);
+        }
+    }
+}
+
+async fn expire(mempool: std::sync::Weak<Mutex<Mempool>>, ttl: Duration) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let Some(pool) = mempool.upgrade() else {
+            return;
+        };
+        pool.lock().expect("mempool lock").expire(ttl);
+    }
+}
+
+impl Consensus for BftConsensus {
+    fn submit(&self, tx: SignedTx) -> SubmitFuture<'_> {
+        Box::pin(async move {
+            self.ledger
+                .write()
+                .expect("ledger lock")
+                .check_tx(&tx)
+                .map_err(SubmitError::Rejected)?;
+            let (reply, answer) = oneshot::channel();
+            {
+                let mut pool = self.mempool.lock().expect("mempool lock");
+                pool.insert(tx.clone())?;
+                pool.wait(tx.hash(), reply);
+            }
+            self.gossip.publish(tx);
+            answer
+                .await
+                .map_err(|_| SubmitError::Stopped("consensus is gone".into()))?
+        })
+    }
+}

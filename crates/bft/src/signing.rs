@@ -1,0 +1,152 @@
+//! Consensus signatures: ed25519 with the validators' account keys, over
+//! domain-separated borsh encodings that name the chain, so a vote can neither
+//! pass for another kind of message nor be replayed on another chain.
+
+use crate::context::{GpunetContext, NoExtension, Proposal, ProposalPart, Vote};
+use borsh::BorshSerialize;
+use gpunet_primitives::{Address, Keypair, Signature};
+use malachitebft_app_channel::app::types::core::{SignedMessage, SigningProvider, SigningScheme};
+
+/// The signing scheme: gpunet's ed25519 keys and signatures.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ed25519;
+
+impl SigningScheme for Ed25519 {
+    type DecodingError = String;
+    type Signature = Signature;
+    type PublicKey = Address;
+    type PrivateKey = Keypair;
+
+    fn decode_signature(bytes: &[u8]) -> Result<Signature, String> {
+        let bytes: [u8; 64] = bytes
+            .try_into()
+            .map_err(|_| format!("a signature is 64 bytes, not {}", bytes.len()))?;
+        Ok(Signature(bytes))
+    }
+
+    fn encode_signature(signature: &Signature) -> Vec<u8> {
+        signature.0.to_vec()
+    }
+}
+
+/// Signs with this validator's key and checks others' signatures.
+pub struct Signer {
+    key: Keypair,
+    chain_id: String,
+}
+
+impl Signer {
+    pub fn new(key: Keypair, chain_id: &str) -> Signer {
+        Signer {
+            key,
+            chain_id: chain_id.to_string(),
+        }
+    }
+
+    fn bytes(&self, domain: &str, message: &impl BorshSerialize) -> Vec<u8> {
+        borsh::to_vec(&(domain, &self.chain_id, message)).expect("consensus messages encode")
+    }
+
+    fn sign<M: BorshSerialize>(&self, domain: &str, message: M) -> SignedMessage<GpunetContext, M> {
+        let signature = self.key.sign(&self.bytes(domain, &message));
+        SignedMessage::new(message, signature)
+    }
+
+    fn verify(
+        &self,
+        domain: &str,
+        message: &impl BorshSerialize,
+        signature: &Signature,
+        key: &Address,
+    ) -> bool {
+        key.verify(&self.bytes(domain, message), signature)
+    }
+}
+
+const VOTE: &str = "gpunet/vote";
+const PROPOSAL: &str = "gpunet/proposal";
+const PART: &str = "gpunet/proposal-part";
+const EXTENSION: &str = "gpunet/vote-extension";
+
+/// What a vote signature covers: everything but the (unused) extension, so a
+/// commit certificate's signatures check against rebuilt precommits.
+fn vote_content(vote: &Vote) -> impl BorshSerialize + '_ {
+    (
+        vote.vote_type,
+        vote.height,
+        vote.round,
+        &vote.value,
+        vote.validator,
+    )
+}
+
+impl SigningProvider<GpunetContext> for Signer {
+    fn sign_vote(&self, vote: Vote) -> SignedMessage<GpunetContext, Vote> {
+        let signature = self.key.sign(&self.bytes(VOTE, &vote_content(&vote)));
+        SignedMessage::new(vote, signature)
+    }
+
+    fn verify_signed_vote(&self, vote: &Vote, signature: &Signature, key: &Address) -> bool {
+        self.verify(VOTE, &vote_content(vote), signature, key)
+    }
+
+    fn sign_proposal(&self, proposal: Proposal) -> SignedMessage<GpunetContext, Proposal> {
+        self.sign(PROPOSAL, proposal)
+    }
+
+    fn verify_signed_proposal(
+        &self,
+        proposal: &Proposal,
+        signature: &Signature,
+        key: &Address,
+    ) -> bool {
+        self.verify(PROPOSAL, proposal, signature, key)
+    }
+
+    fn sign_proposal_part(&self, part: ProposalPart) -> SignedMessage<GpunetContext, ProposalPart> {
+        self.sign(PART, part)
+    }
+
+    fn verify_signed_proposal_part(
+        &self,
+        part: &ProposalPart,
+        signature: &Signature,
+        key: &Address,
+    ) -> bool {
+        self.verify(PART, part, signature, key)
+    }
+
+    fn sign_vote_extension(
+        &self,
+        extension: NoExtension,
+    ) -> SignedMessage<GpunetContext, NoExtension> {
+        self.sign(EXTENSION, extension)
+    }
+
+    fn verify_signed_vote_extension(
+        &self,
+        extension: &NoExtension,
+        signature: &Signature,
+        key: &Address,
+    ) -> bool {
+        self.verify(EXTENSION, extension, signature, key)
+    }
+}
+
+impl Signer {
+    /// The proposer's signature over a streamed proposal: what the `Init` part
+    /// says and the block's id.
+    pub fn sign_stream(&self, init: &ProposalPart, block: &crate::context::BlockId) -> Signature {
+        self.key.sign(&self.bytes(PART, &(init, block)))
+    }
+
+    pub fn verify_stream(
+        &self,
+        init: &ProposalPart,
+        block: &crate::context::BlockId,
+        signature: &Signature,
+        key: &Address,
+    ) -> bool {
+        self.verify(PART, &(init, block), signature, key)
+    }
+}

@@ -1,0 +1,208 @@
+//! Validators on loopback, each with its own ledger, deciding blocks together
+//! through Malachite over real sockets.
+
+use gpunet_bft::{BftConfig, BftConsensus, Multiaddr};
+use gpunet_ledger::{Genesis, GenesisAccount, Params};
+use gpunet_node::{Consensus, NodeBase};
+use gpunet_primitives::{Keypair, SignedTx, Tx, TxBody, UNIT};
+use std::sync::Arc;
+use std::time::Duration;
+use tempfile::TempDir;
+
+const CHAIN: &str = "bft-test";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn addr(port: u16) -> Multiaddr {
+    format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap()
+}
+
+struct Validator {
+    key: Keypair,
+    consensus_port: u16,
+    gossip_port: u16,
+    dir: TempDir,
+}
+
+struct Running {
+    base: NodeBase,
+    consensus: Arc<BftConsensus>,
+}
+
+struct Testnet {
+    genesis: Genesis,
+    validators: Vec<Validator>,
+    running: Vec<Option<Running>>,
+}
+
+impl Testnet {
+    fn new(n: usize, clients: &[&Keypair]) -> Testnet {
+        let validators: Vec<Validator> = (0..n)
+            .map(|i| Validator {
+                key: Keypair::from_label(&format!("validator-{i}")),
+                consensus_port: free_port(),
+                gossip_port: free_port(),
+                dir: TempDir::new().unwrap(),
+            })
+            .collect();
+        let genesis = Genesis {
+            chain_id: CHAIN.into(),
+            genesis_time_ms: 1_000,
+            accounts: clients
+                .iter()
+                .map(|k| GenesisAccount {
+                    address: k.address(),
+                    balance: 1_000 * UNIT,
+                })
+                .collect(),
+            validators: validators.iter().map(|v| v.key.address()).collect(),
+            params: Params::default(),
+        };
+        Testnet {
+            genesis,
+            running: (0..n).map(|_| None).collect(),
+            validators,
+        }
+    }
+
+    async fn start(&mut self, i: usize) {
+        let v = &self.validators[i];
+        let base = NodeBase::open(v.dir.path(), &self.genesis, 1 << 20).unwrap();
+        let mut config = BftConfig::new(
+            v.dir.path().join("consensus"),
+            addr(v.consensus_port),
+            addr(v.gossip_port),
+        );
+        config.consensus_peers = self
+            .validators
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, o)| addr(o.consensus_port))
+            .collect();
+        // Transaction gossip starts from one bootstrap peer and discovers the rest.
+        if i != 0 {
+            config.gossip.bootstrap = vec![addr(self.validators[0].gossip_port)];
+        }
+        let consensus = gpunet_bft::start(
+            base.ledger.clone(),
+            v.key.clone(),
+            config,
+            base.events.clone(),
+        )
+        .await
+        .unwrap();
+        self.running[i] = Some(Running {
+            base,
+            consensus: Arc::new(consensus),
+        });
+    }
+
+    fn node(&self, i: usize) -> &Running {
+        self.running[i].as_ref().expect("node is running")
+    }
+
+    fn height(&self, i: usize) -> u64 {
+        self.node(i).base.ledger.read().unwrap().head().height
+    }
+
+    /// Waits until every running node has committed `height`.
+    async fn wait_for_height(&self, height: u64) {
+        tokio::time::timeout(Duration::from_secs(60), async {
+            loop {
+                let lowest = (0..self.running.len())
+                    .filter(|i| self.running[*i].is_some())
+                    .map(|i| self.height(i))
+                    .min()
+                    .unwrap();
+                if lowest >= height {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("nodes did not reach height {height}"));
+    }
+
+    /// Every running node holds the same blocks (and so the same state roots) up to `height`.
+    fn assert_agree(&self, height: u64) {
+        let first = self.running.iter().flatten().next().unwrap();
+        for h in 1..=height {
+            let block = first.base.ledger.read().unwrap().block(h).unwrap().unwrap();
+            for node in self.running.iter().flatten() {
+                let other = node.base.ledger.read().unwrap().block(h).unwrap().unwrap();
+                assert_eq!(other.header, block.header, "nodes disagree at height {h}");
+            }
+        }
+    }
+}
+
+fn transfer(from: &Keypair, nonce: u64, to: &Keypair, amount: u128) -> SignedTx {
+    Tx {
+        chain_id: CHAIN.into(),
+        sender: from.address(),
+        nonce,
+        fee: Params::default().min_fee,
+        body: TxBody::Transfer {
+            to: to.address(),
+            amount,
+        },
+    }
+    .sign(from)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn four_validators_finalize_gossiped_transactions_to_one_state_root() {
+    let clients: Vec<Keypair> = (0..4)
+        .map(|i| Keypair::from_label(&format!("client-{i}")))
+        .collect();
+    let sink = Keypair::from_label("sink");
+    let mut net = Testnet::new(4, &clients.iter().collect::<Vec<_>>());
+    for i in 0..4 {
+        net.start(i).await;
+    }
+    // Each client submits through a different node, one transfer after another,
+    // all clients at once; every node's transactions must reach the proposers.
+    let mut tasks = Vec::new();
+    for (k, client) in clients.iter().enumerate() {
+        let consensus = net.node((k + 1) % 4).consensus.clone();
+        let (client, sink) = (client.clone(), sink.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut heights = Vec::new();
+            for nonce in 0..5 {
+                let included = consensus
+                    .submit(transfer(&client, nonce, &sink, UNIT))
+                    .await
+                    .unwrap();
+                heights.push(included.height);
+            }
+            heights
+        }));
+    }
+    let mut top = 0;
+    for task in tasks {
+        let heights = tokio::time::timeout(Duration::from_secs(60), task)
+            .await
+            .expect("transactions are finalized")
+            .unwrap();
+        assert!(heights.windows(2).all(|w| w[0] < w[1]));
+        top = top.max(*heights.last().unwrap());
+    }
+    net.wait_for_height(top).await;
+    net.assert_agree(top);
+    for i in 0..4 {
+        let ledger = net.node(i).base.ledger.read().unwrap();
+        assert_eq!(ledger.account(&sink.address()).balance, 20 * UNIT);
+    }
+    // A replayed transaction is refused at once by any node.
+    let replay = transfer(&clients[0], 0, &sink, UNIT);
+    let refused = net.node(2).consensus.submit(replay).await.unwrap_err();
+    assert!(refused.to_string().contains("nonce"), "{refused}");
+}
