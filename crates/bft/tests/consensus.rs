@@ -104,6 +104,15 @@ impl Testnet {
         });
     }
 
+    /// Stops a node as a crash would: its engine dies, its storage stays.
+    async fn kill(&mut self, i: usize) {
+        let running = self.running[i].take().expect("node is running");
+        running.consensus.stop().await;
+        drop(running);
+        // The ledger's database is released once the node's tasks have wound down.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
     fn node(&self, i: usize) -> &Running {
         self.running[i].as_ref().expect("node is running")
     }
@@ -205,4 +214,78 @@ async fn four_validators_finalize_gossiped_transactions_to_one_state_root() {
     let replay = transfer(&clients[0], 0, &sink, UNIT);
     let refused = net.node(2).consensus.submit(replay).await.unwrap_err();
     assert!(refused.to_string().contains("nonce"), "{refused}");
+}
+
+/// Submits `count` transfers from `client` through node `via`, one after another.
+async fn transfers(
+    net: &Testnet,
+    via: usize,
+    client: &Keypair,
+    first_nonce: u64,
+    count: u64,
+    to: &Keypair,
+) -> u64 {
+    let mut top = 0;
+    for nonce in first_nonce..first_nonce + count {
+        let included = tokio::time::timeout(
+            Duration::from_secs(30),
+            net.node(via)
+                .consensus
+                .submit(transfer(client, nonce, to, UNIT)),
+        )
+        .await
+        .expect("the transfer is finalized in time")
+        .unwrap();
+        top = included.height;
+    }
+    top
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_chain_survives_a_dead_validator_which_catches_up_after_restart() {
+    let client = Keypair::from_label("client");
+    let sink = Keypair::from_label("sink");
+    let mut net = Testnet::new(4, &[&client]);
+    for i in 0..4 {
+        net.start(i).await;
+    }
+    transfers(&net, 0, &client, 0, 3, &sink).await;
+    net.kill(3).await;
+    // Three of four validators hold more than two thirds of the power.
+    let top = transfers(&net, 1, &client, 3, 5, &sink).await;
+    net.wait_for_height(top + 3).await;
+    net.start(3).await;
+    let now = net.height(0);
+    net.wait_for_height(now).await;
+    net.assert_agree(now);
+    let ledger = net.node(3).base.ledger.read().unwrap();
+    assert_eq!(ledger.account(&sink.address()).balance, 8 * UNIT);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn all_validators_restarted_keep_every_finalized_transaction() {
+    let client = Keypair::from_label("client");
+    let sink = Keypair::from_label("sink");
+    let mut net = Testnet::new(4, &[&client]);
+    for i in 0..4 {
+        net.start(i).await;
+    }
+    let top = transfers(&net, 2, &client, 0, 4, &sink).await;
+    net.wait_for_height(top).await;
+    for i in 0..4 {
+        net.kill(i).await;
+    }
+    for i in 0..4 {
+        net.start(i).await;
+    }
+    // Each node resumes from its own storage with the same state at `top`...
+    net.assert_agree(top);
+    // ...and the restarted network goes on finalizing.
+    let after = transfers(&net, 3, &client, 4, 2, &sink).await;
+    net.wait_for_height(after).await;
+    net.assert_agree(after);
+    for i in 0..4 {
+        let ledger = net.node(i).base.ledger.read().unwrap();
+        assert_eq!(ledger.account(&sink.address()).balance, 6 * UNIT);
+    }
 }
