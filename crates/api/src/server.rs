@@ -75,7 +75,11 @@ async fn status(State(node): State<Node>) -> Json<Status> {
         block_hash: l.head().hash(),
         state_root: l.state_root(),
         time_ms: l.head().time_ms,
-        validators: l.state().validators.clone(),
+        validators: l
+            .validator_set(l.head().height + 1)
+            .into_iter()
+            .map(|(v, _)| v)
+            .collect(),
         params: l.state().params.clone(),
         supply: Supply {
             genesis: g.genesis_supply,

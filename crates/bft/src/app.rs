@@ -98,9 +98,9 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// The validator set that decides `height`. Every validator has one vote.
-pub(crate) fn validator_set(ledger: &Ledger) -> ValidatorSet {
-    ValidatorSet::new(ledger.state().validators.iter().map(|a| (*a, 1)))
+/// The validator set that decides `height`, as the ledger recorded it.
+pub(crate) fn validator_set(ledger: &Ledger, height: Height) -> ValidatorSet {
+    ValidatorSet::new(ledger.validator_set(height.0))
 }
 
 impl App {
@@ -132,8 +132,8 @@ impl App {
         Height(self.ledger.read().expect("ledger lock").head().height + 1)
     }
 
-    fn validators(&self) -> ValidatorSet {
-        validator_set(&self.ledger.read().expect("ledger lock"))
+    fn validators(&self, height: Height) -> ValidatorSet {
+        validator_set(&self.ledger.read().expect("ledger lock"), height)
     }
 
     /// Serves consensus until its channel closes.
@@ -141,7 +141,8 @@ impl App {
         while let Some(msg) = channels.consensus.recv().await {
             match msg {
                 AppMsg::ConsensusReady { reply } => {
-                    let _ = reply.send((self.next_height(), self.validators()));
+                    let next = self.next_height();
+                    let _ = reply.send((next, self.validators(next)));
                 }
                 AppMsg::StartedRound {
                     height,
@@ -215,8 +216,9 @@ impl App {
                         .and_then(|received| self.judge(received));
                     let _ = reply.send(value);
                 }
-                AppMsg::GetValidatorSet { reply, .. } => {
-                    let _ = reply.send(Some(self.validators()));
+                AppMsg::GetValidatorSet { height, reply } => {
+                    let set = self.validators(height);
+                    let _ = reply.send((!set.is_empty()).then_some(set));
                 }
                 AppMsg::Decided {
                     certificate, reply, ..
@@ -224,11 +226,12 @@ impl App {
                     let height = certificate.height;
                     match self.commit(certificate) {
                         Ok(()) => {
-                            let _ = reply.send(Next::Start(height.increment(), self.validators()));
+                            let next = height.increment();
+                            let _ = reply.send(Next::Start(next, self.validators(next)));
                         }
                         Err(e) => {
                             tracing::error!(%height, "could not commit the decided block: {e}");
-                            let _ = reply.send(Next::Restart(height, self.validators()));
+                            let _ = reply.send(Next::Restart(height, self.validators(height)));
                         }
                     }
                 }
@@ -494,7 +497,7 @@ impl App {
 
     fn is_valid(&self, p: &ReceivedProposal) -> bool {
         let block = p.value.block();
-        let validators = self.validators();
+        let validators = self.validators(p.height);
         let expected = GpunetContext.select_proposer(&validators, p.height, p.round);
         if *expected.address() != p.proposer || block.header.proposer != p.proposer.0 {
             tracing::warn!(height = %p.height, round = %p.round, proposer = %p.proposer, "proposal from a validator whose turn it is not");

@@ -121,6 +121,10 @@ impl ValidatorSet {
         }
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.validators.is_empty()
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &Validator> {
         self.validators.iter()
     }

@@ -5,6 +5,7 @@
 use crate::app::App;
 use crate::codec::BorshCodec;
 use crate::context::{GpunetContext, Height, ValidatorAddress, ValidatorSet};
+use crate::evidence::WatchingCodec;
 use crate::signing::Signer;
 use async_trait::async_trait;
 use gpunet_primitives::{Address, Keypair};
@@ -48,6 +49,9 @@ pub(crate) struct EngineNode {
     pub config: EngineConfig,
     pub start_height: Height,
     pub validators: ValidatorSet,
+    /// This node's network identity, apart from its validator key.
+    pub peer_secret: [u8; 32],
+    pub net_codec: WatchingCodec,
     pub app: Arc<Mutex<Option<App>>>,
 }
 
@@ -93,7 +97,7 @@ impl node::Node for EngineNode {
             self.clone(),
             self.config.clone(),
             BorshCodec,
-            BorshCodec,
+            self.net_codec.clone(),
             Some(self.start_height),
             self.validators.clone(),
         )
@@ -133,8 +137,9 @@ impl node::Node for EngineNode {
         key.address()
     }
 
-    fn get_keypair(&self, key: Keypair) -> PeerKeypair {
-        PeerKeypair::ed25519_from_bytes(key.secret_bytes())
+    /// The network identity is the node's own, not its validator key's.
+    fn get_keypair(&self, _validator_key: Keypair) -> PeerKeypair {
+        PeerKeypair::ed25519_from_bytes(self.peer_secret)
             .expect("32-byte ed25519 secrets are valid")
     }
 

@@ -53,12 +53,11 @@ impl Gossip {
 /// Starts the gossip task. Transactions heard from peers come out of the returned
 /// receiver, unchecked: the caller admits them to its mempool.
 pub fn spawn(
-    key: &gpunet_primitives::Keypair,
+    peer_secret: [u8; 32],
     chain_id: &str,
     config: GossipConfig,
 ) -> Result<(Gossip, mpsc::Receiver<Vec<SignedTx>>), GossipError> {
-    let identity =
-        libp2p::identity::Keypair::ed25519_from_bytes(key.secret_bytes()).map_err(err)?;
+    let identity = libp2p::identity::Keypair::ed25519_from_bytes(peer_secret).map_err(err)?;
     let topic = gossipsub::IdentTopic::new(format!("gpunet/{chain_id}/txs"));
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(identity)
         .with_tokio()

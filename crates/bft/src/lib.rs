@@ -10,6 +10,7 @@ mod certificates;
 mod codec;
 mod context;
 mod engine;
+mod evidence;
 mod gossip;
 mod mempool;
 mod signing;
@@ -27,14 +28,18 @@ pub use signing::{Ed25519, Signer};
 use app::App;
 use certificates::CertificateStore;
 use engine::EngineNode;
+use evidence::{VoteWatch, WatchingCodec};
 use gossip::Gossip;
 use gpunet_ledger::Ledger;
 use gpunet_node::{BlockEvent, Consensus, SubmitError, SubmitFuture};
-use gpunet_primitives::{Keypair, SignedTx};
+use gpunet_primitives::{DoubleSign, Keypair, SignedTx, Tx, TxBody};
 use malachitebft_app_channel::app::config::{
     ConsensusConfig, DiscoveryConfig, P2pConfig, TimeoutConfig, ValuePayload, ValueSyncConfig,
 };
 use malachitebft_app_channel::app::node::{Node as _, NodeHandle as _};
+use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::Path;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -99,10 +104,36 @@ pub enum BftError {
 /// A node's consensus: submitted transactions enter the mempool, are gossiped,
 /// and resolve once a decided block includes them.
 pub struct BftConsensus {
+    submitter: Submitter,
+    engine: Engine,
+}
+
+/// Admits a transaction to this node's mempool and the network's.
+#[derive(Clone)]
+struct Submitter {
     ledger: Arc<RwLock<Ledger>>,
     mempool: Arc<Mutex<Mempool>>,
     gossip: Gossip,
-    engine: Engine,
+}
+
+impl Submitter {
+    async fn submit(&self, tx: SignedTx) -> Result<gpunet_node::Included, SubmitError> {
+        self.ledger
+            .write()
+            .expect("ledger lock")
+            .check_tx(&tx)
+            .map_err(SubmitError::Rejected)?;
+        let (reply, answer) = oneshot::channel();
+        {
+            let mut pool = self.mempool.lock().expect("mempool lock");
+            pool.insert(tx.clone())?;
+            pool.wait(tx.hash(), reply);
+        }
+        self.gossip.publish(tx);
+        answer
+            .await
+            .map_err(|_| SubmitError::Stopped("consensus is gone".into()))?
+    }
 }
 
 impl BftConsensus {
@@ -124,12 +155,25 @@ pub async fn start(
     let chain_id = ledger.read().expect("ledger lock").chain_id().to_string();
     let (start_height, validators) = {
         let l = ledger.read().expect("ledger lock");
-        (Height(l.head().height + 1), app::validator_set(&l))
+        let next = Height(l.head().height + 1);
+        (next, app::validator_set(&l, next))
     };
+    let peer_secret = peer_secret(&config.home)?;
     let mempool = Arc::new(Mutex::new(Mempool::new(config.mempool_capacity)));
-    let (gossip, inbound) = gossip::spawn(&key, &chain_id, config.gossip.clone())?;
+    let (gossip, inbound) = gossip::spawn(peer_secret, &chain_id, config.gossip.clone())?;
     tokio::spawn(admit_gossip(ledger.clone(), mempool.clone(), inbound));
     tokio::spawn(expire(Arc::downgrade(&mempool), config.tx_ttl));
+    let (watch, double_signs) = VoteWatch::new(&chain_id);
+    let submitter = Submitter {
+        ledger: ledger.clone(),
+        mempool: mempool.clone(),
+        gossip: gossip.clone(),
+    };
+    tokio::spawn(report_double_signs(
+        submitter.clone(),
+        key.clone(),
+        double_signs,
+    ));
 
     let app = App::new(
         ledger.clone(),
@@ -172,18 +216,68 @@ pub async fn start(
         config: engine_config,
         start_height,
         validators,
+        peer_secret,
+        net_codec: WatchingCodec { watch },
         app: Arc::new(Mutex::new(Some(app))),
     };
     let engine = node
         .start()
         .await
         .map_err(|e| BftError::Engine(format!("{e:#}")))?;
-    Ok(BftConsensus {
-        ledger,
-        mempool,
-        gossip,
-        engine,
-    })
+    Ok(BftConsensus { submitter, engine })
+}
+
+/// This node's network identity, made on first start: separate from the
+/// validator key, so the key never leaves the signer and two processes never
+/// share a peer id.
+fn peer_secret(home: &Path) -> Result<[u8; 32], BftError> {
+    let path = home.join("peer.key");
+    let io = |e: std::io::Error| BftError::Engine(format!("{}: {e}", path.display()));
+    match std::fs::read(&path) {
+        Ok(bytes) => bytes
+            .try_into()
+            .map_err(|_| BftError::Engine(format!("{} is not a 32-byte key", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let secret = Keypair::generate().secret_bytes();
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(io)?;
+            file.write_all(&secret).map_err(io)?;
+            Ok(secret)
+        }
+        Err(e) => Err(io(e)),
+    }
+}
+
+/// Reports each double-signing this node witnesses, from its validator account.
+async fn report_double_signs(
+    submitter: Submitter,
+    key: Keypair,
+    mut found: mpsc::UnboundedReceiver<DoubleSign>,
+) {
+    while let Some(evidence) = found.recv().await {
+        let tx = {
+            let l = submitter.ledger.read().expect("ledger lock");
+            Tx {
+                chain_id: l.chain_id().to_string(),
+                sender: key.address(),
+                nonce: l.account(&key.address()).nonce,
+                fee: l.state().params.min_fee,
+                body: TxBody::ReportDoubleSign {
+                    evidence: Box::new(evidence),
+                },
+            }
+            .sign(&key)
+        };
+        let offender = tx.tx.body.kind();
+        match submitter.submit(tx).await {
+            Ok(included) => tracing::info!(height = included.height, "{offender} recorded"),
+            Err(e) => tracing::warn!("{offender} not recorded: {e}"),
+        }
+    }
 }
 
 /// Admits gossiped transactions that pass the ledger's admission check.
@@ -220,22 +314,6 @@ async fn expire(mempool: std::sync::Weak<Mutex<Mempool>>, ttl: Duration) {
 
 impl Consensus for BftConsensus {
     fn submit(&self, tx: SignedTx) -> SubmitFuture<'_> {
-        Box::pin(async move {
-            self.ledger
-                .write()
-                .expect("ledger lock")
-                .check_tx(&tx)
-                .map_err(SubmitError::Rejected)?;
-            let (reply, answer) = oneshot::channel();
-            {
-                let mut pool = self.mempool.lock().expect("mempool lock");
-                pool.insert(tx.clone())?;
-                pool.wait(tx.hash(), reply);
-            }
-            self.gossip.publish(tx);
-            answer
-                .await
-                .map_err(|_| SubmitError::Stopped("consensus is gone".into()))?
-        })
+        Box::pin(self.submitter.submit(tx))
     }
 }

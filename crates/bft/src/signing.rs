@@ -4,8 +4,10 @@
 
 use crate::context::{GpunetContext, NoExtension, Proposal, ProposalPart, Vote};
 use borsh::BorshSerialize;
-use gpunet_primitives::{Address, Keypair, Signature};
-use malachitebft_app_channel::app::types::core::{SignedMessage, SigningProvider, SigningScheme};
+use gpunet_primitives::{Address, Keypair, Signature, VoteKind};
+use malachitebft_app_channel::app::types::core::{
+    NilOrVal, SignedMessage, SigningProvider, SigningScheme, VoteType,
+};
 
 /// The signing scheme: gpunet's ed25519 keys and signatures.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,31 +65,39 @@ impl Signer {
     }
 }
 
-const VOTE: &str = "gpunet/vote";
 const PROPOSAL: &str = "gpunet/proposal";
 const PART: &str = "gpunet/proposal-part";
 const EXTENSION: &str = "gpunet/vote-extension";
 
-/// What a vote signature covers: everything but the (unused) extension, so a
-/// commit certificate's signatures check against rebuilt precommits.
-fn vote_content(vote: &Vote) -> impl BorshSerialize + '_ {
-    (
-        vote.vote_type,
-        vote.height,
-        vote.round,
-        &vote.value,
-        vote.validator,
-    )
+/// A vote as the ledger reads it in evidence of double-signing; a vote's
+/// signature covers these bytes (not the unused extension), so commit
+/// certificates check against rebuilt precommits and the ledger can check votes.
+pub fn ledger_vote(vote: &Vote) -> gpunet_primitives::Vote {
+    gpunet_primitives::Vote {
+        kind: match vote.vote_type {
+            VoteType::Prevote => VoteKind::Prevote,
+            VoteType::Precommit => VoteKind::Precommit,
+        },
+        height: vote.height.0,
+        round: vote.round.as_i64(),
+        block: match vote.value {
+            NilOrVal::Nil => None,
+            NilOrVal::Val(id) => Some(id.0),
+        },
+        validator: vote.validator.0,
+    }
 }
 
 impl SigningProvider<GpunetContext> for Signer {
     fn sign_vote(&self, vote: Vote) -> SignedMessage<GpunetContext, Vote> {
-        let signature = self.key.sign(&self.bytes(VOTE, &vote_content(&vote)));
+        let signature = self
+            .key
+            .sign(&ledger_vote(&vote).sign_bytes(&self.chain_id));
         SignedMessage::new(vote, signature)
     }
 
     fn verify_signed_vote(&self, vote: &Vote, signature: &Signature, key: &Address) -> bool {
-        self.verify(VOTE, &vote_content(vote), signature, key)
+        key.verify(&ledger_vote(vote).sign_bytes(&self.chain_id), signature)
     }
 
     fn sign_proposal(&self, proposal: Proposal) -> SignedMessage<GpunetContext, Proposal> {

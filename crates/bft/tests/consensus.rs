@@ -54,8 +54,11 @@ impl Testnet {
         let genesis = Genesis {
             chain_id: CHAIN.into(),
             genesis_time_ms: 1_000,
+            // Validators hold a balance too: reporting evidence costs a fee.
             accounts: clients
                 .iter()
+                .copied()
+                .chain(validators.iter().map(|v| &v.key))
                 .map(|k| GenesisAccount {
                     address: k.address(),
                     balance: 1_000 * UNIT,
@@ -104,6 +107,21 @@ impl Testnet {
         });
     }
 
+    /// Runs a second, independent node with validator `i`'s key: the way a
+    /// validator ends up signing two conflicting votes.
+    async fn start_twin(&mut self, i: usize) -> usize {
+        self.validators.push(Validator {
+            key: self.validators[i].key.clone(),
+            consensus_port: free_port(),
+            gossip_port: free_port(),
+            dir: TempDir::new().unwrap(),
+        });
+        self.running.push(None);
+        let twin = self.validators.len() - 1;
+        self.start(twin).await;
+        twin
+    }
+
     /// Stops a node as a crash would: its engine dies, its storage stays.
     async fn kill(&mut self, i: usize) {
         let running = self.running[i].take().expect("node is running");
@@ -142,10 +160,15 @@ impl Testnet {
 
     /// Every running node holds the same blocks (and so the same state roots) up to `height`.
     fn assert_agree(&self, height: u64) {
-        let first = self.running.iter().flatten().next().unwrap();
+        self.assert_agree_among(height, 0..self.running.len());
+    }
+
+    fn assert_agree_among(&self, height: u64, nodes: impl Iterator<Item = usize> + Clone) {
+        let mut running = nodes.filter_map(|i| self.running[i].as_ref());
+        let first = running.clone().next().unwrap();
         for h in 1..=height {
             let block = first.base.ledger.read().unwrap().block(h).unwrap().unwrap();
-            for node in self.running.iter().flatten() {
+            for node in running.by_ref() {
                 let other = node.base.ledger.read().unwrap().block(h).unwrap().unwrap();
                 assert_eq!(other.header, block.header, "nodes disagree at height {h}");
             }
@@ -288,4 +311,59 @@ async fn all_validators_restarted_keep_every_finalized_transaction() {
         let ledger = net.node(i).base.ledger.read().unwrap();
         assert_eq!(ledger.account(&sink.address()).balance, 6 * UNIT);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_double_signing_validator_is_slashed_and_no_conflicting_blocks_are_finalized() {
+    let client = Keypair::from_label("client");
+    let sink = Keypair::from_label("sink");
+    let mut net = Testnet::new(4, &[&client]);
+    for i in 0..4 {
+        net.start(i).await;
+    }
+    let byzantine = net.validators[3].key.address();
+    let mut events = net.node(0).base.events.subscribe();
+    net.start_twin(3).await;
+    // Whenever validator 3 proposes, its two nodes propose and vote for two
+    // different blocks; the honest nodes witness it and report it.
+    let mut nonce = 0;
+    let punished = tokio::time::timeout(Duration::from_secs(90), async {
+        loop {
+            transfers(&net, 0, &client, nonce, 1, &sink).await;
+            nonce += 1;
+            while let Ok(e) = events.try_recv() {
+                if let gpunet_ledger::Event::DoubleSignPunished {
+                    validator, slashed, ..
+                } = e.event
+                {
+                    return (validator, slashed, e.height);
+                }
+            }
+        }
+    })
+    .await
+    .expect("the double-signing is punished");
+    assert_eq!(punished.0, byzantine);
+    let stake = Params::default().stake_per_vote;
+    assert_eq!(punished.1, stake / 10, "slash_double_sign_bps of its stake");
+    // The honest validators decided one chain, and went on without validator 3.
+    let top = transfers(&net, 1, &client, nonce, 2, &sink).await;
+    net.wait_for_height(top).await;
+    net.assert_agree_among(top, 0..3);
+    let ledger = net.node(0).base.ledger.read().unwrap();
+    let next = ledger.validator_set(ledger.head().height + 1);
+    assert_eq!(next.len(), 3);
+    assert!(next.iter().all(|(v, _)| *v != byzantine));
+    assert!(ledger
+        .validator_set(punished.2)
+        .iter()
+        .any(|(v, _)| *v == byzantine));
+    let account = ledger.account(&byzantine);
+    assert_eq!(account.validator_bonded, 0);
+    assert_eq!(
+        account.unbonding_total(),
+        stake - stake / 10,
+        "the rest unbonds"
+    );
+    assert!(ledger.check_invariants().is_ok());
 }

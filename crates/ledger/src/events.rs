@@ -62,6 +62,13 @@ pub enum Event {
         amount: Amount,
         reason: String,
     },
+    /// A validator signed conflicting votes at `height`: slashed and out of the set for good.
+    DoubleSignPunished {
+        validator: Address,
+        slashed: Amount,
+        height: u64,
+        reporter: Address,
+    },
     /// The renter reported the machine unreachable: its owner must answer by `deadline_ms`.
     LivenessProbe {
         order: OrderId,
@@ -154,6 +161,7 @@ impl Event {
             Event::MachineRegistered { .. }
             | Event::EpochRewarded { .. }
             | Event::Slashed { .. }
+            | Event::DoubleSignPunished { .. }
             | Event::ChallengeIssued { .. }
             | Event::ChallengeRowsDrawn { .. }
             | Event::ChallengePassed { .. }
@@ -186,6 +194,11 @@ impl Event {
             | Event::ChallengePassed { owner, .. }
             | Event::ChallengeFailed { owner, .. } => owner == address,
             Event::Slashed { provider, .. } => provider == address,
+            Event::DoubleSignPunished {
+                validator,
+                reporter,
+                ..
+            } => validator == address || reporter == address,
             Event::OrderSubmitted { client, .. }
             | Event::OrderExpired { client, .. }
             | Event::OrderCancelled { client, .. } => client == address,

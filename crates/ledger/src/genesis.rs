@@ -70,6 +70,21 @@ pub struct Params {
     /// Minted each epoch to the owners of listed, verified machines, in
     /// proportion to their compute scores.
     pub epoch_reward: Amount,
+    /// Validator stake per unit of voting power. Each genesis validator starts
+    /// with this much stake (one vote), issued at genesis.
+    #[serde(default = "default_stake_per_vote")]
+    pub stake_per_vote: Amount,
+    /// Share of a double-signing validator's stake that is slashed, in basis points.
+    #[serde(default = "default_slash_double_sign_bps")]
+    pub slash_double_sign_bps: u32,
+}
+
+fn default_stake_per_vote() -> Amount {
+    1_000 * gpunet_primitives::UNIT
+}
+
+fn default_slash_double_sign_bps() -> u32 {
+    1_000
 }
 
 impl Default for Params {
@@ -104,6 +119,8 @@ impl Default for Params {
             slash_down_per_hour: 5 * gpn,
             epoch_ms: 24 * 3_600_000,
             epoch_reward: 1_000 * gpn,
+            stake_per_vote: default_stake_per_vote(),
+            slash_double_sign_bps: default_slash_double_sign_bps(),
         }
     }
 }
@@ -144,8 +161,11 @@ impl Genesis {
         if self.validators.is_empty() {
             return err("at least one validator is required");
         }
-        if self.params.burn_bps > 10_000 {
-            return err("burn_bps must be at most 10000");
+        if self.params.stake_per_vote == 0 {
+            return err("stake_per_vote must be positive");
+        }
+        if self.params.burn_bps > 10_000 || self.params.slash_double_sign_bps > 10_000 {
+            return err("burn_bps and slash_double_sign_bps must be at most 10000");
         }
         if self.params.challenge_openings == 0 || self.params.challenge_openings > 8 {
             return err("challenge_openings must be 1..=8 (openings travel in one transaction)");
@@ -157,7 +177,15 @@ impl Genesis {
             return err("challenge_interval_ms, epoch_ms and rental_billing_ms must be positive");
         }
         let mut seen = std::collections::BTreeSet::new();
-        let mut total: Amount = 0;
+        let founding = std::collections::BTreeSet::from_iter(&self.validators);
+        if founding.len() != self.validators.len() {
+            return err("a validator appears twice");
+        }
+        let mut total: Amount = self
+            .params
+            .stake_per_vote
+            .checked_mul(self.validators.len() as Amount)
+            .ok_or_else(|| LedgerError::Genesis("validator stake overflows".into()))?;
         for a in &self.accounts {
             if !seen.insert(a.address) {
                 return err("an account appears twice");
@@ -169,8 +197,10 @@ impl Genesis {
         Ok(())
     }
 
+    /// Balances plus the genesis validators' stake.
     pub fn total_supply(&self) -> Amount {
-        self.accounts.iter().map(|a| a.balance).sum()
+        let stake = self.params.stake_per_vote * self.validators.len() as Amount;
+        self.accounts.iter().map(|a| a.balance).sum::<Amount>() + stake
     }
 
     /// Hash identifying this genesis; a database made from another genesis is refused.

@@ -15,6 +15,7 @@ pub fn check(state: &State) -> Result<(), String> {
         balances = balances.checked_add(a.balance).ok_or("balances overflow")?;
         staked = staked
             .checked_add(a.bonded)
+            .and_then(|s| s.checked_add(a.validator_bonded))
             .and_then(|s| s.checked_add(a.unbonding_total()))
             .ok_or("stake overflows")?;
     }
@@ -135,6 +136,28 @@ pub fn check(state: &State) -> Result<(), String> {
             "supply not conserved: balances {balances} + stake {staked} + escrow {escrow} + burned {} = {held}, issued {issued}",
             g.burned
         ));
+    }
+    let stake_per_vote = state.params.stake_per_vote;
+    for (address, v) in state.validators.iter() {
+        let bonded = state.account(address).validator_bonded;
+        let power = if v.tombstoned {
+            0
+        } else {
+            bonded / stake_per_vote
+        };
+        if u128::from(v.power) != power {
+            return Err(format!(
+                "validator {address} has power {} for stake {bonded}",
+                v.power
+            ));
+        }
+    }
+    let current = state.current_validators();
+    if current.is_empty() {
+        return Err("the validator set is empty".into());
+    }
+    if state.validator_sets.iter().next_back().map(|(_, s)| s) != Some(&current) {
+        return Err("the recorded next validator set is not the current one".into());
     }
     for (id, m) in state.machines.iter() {
         let expect = allocated.remove(id).unwrap_or_default();

@@ -5,7 +5,9 @@ use crate::events::Event;
 use crate::exec::Exec;
 use crate::genesis::Genesis;
 use crate::lthash::LtHash;
-use crate::state::{Account, Globals, HardwareChallenge, Machine, Order, State};
+use crate::state::{
+    Account, Globals, HardwareChallenge, Machine, Order, State, ValidatorEntry, ValidatorSet,
+};
 use crate::store::Store;
 use crate::table::Write;
 use gpunet_primitives::{
@@ -55,7 +57,7 @@ impl Ledger {
     pub fn open(path: Option<&Path>, genesis: &Genesis) -> Result<Ledger, LedgerError> {
         genesis.validate()?;
         let store = Store::open(path)?;
-        let mut state = State::new(genesis.params.clone(), genesis.validators.clone());
+        let mut state = State::new(genesis.params.clone());
         let mut lthash = LtHash::default();
         let head = match store.genesis_hash()? {
             Some(stored) if stored != genesis.hash() => {
@@ -90,6 +92,20 @@ impl Ledger {
                         },
                     );
                 }
+                for v in &genesis.validators {
+                    let mut account = state.account(v);
+                    account.validator_bonded = genesis.params.stake_per_vote;
+                    state.put_account(*v, account);
+                    state.validators.insert(
+                        *v,
+                        ValidatorEntry {
+                            power: 1,
+                            tombstoned: false,
+                        },
+                    );
+                }
+                let set = state.current_validators();
+                state.validator_sets.insert(1, set);
                 state.globals.insert(
                     (),
                     Globals {
@@ -141,8 +157,14 @@ impl Ledger {
         self.head.state_root
     }
 
+    /// The validator set deciding `height`: (validator, voting power).
+    pub fn validator_set(&self, height: u64) -> ValidatorSet {
+        self.state.validator_set(height)
+    }
+
     fn check_header_time(&self, proposer: &Address, time_ms: u64) -> Result<(), LedgerError> {
-        if !self.state.validators.contains(proposer) {
+        let set = self.state.validator_set(self.head.height + 1);
+        if !set.iter().any(|(v, _)| v == proposer) {
             return Err(LedgerError::BadBlock(format!(
                 "{proposer} is not a validator"
             )));

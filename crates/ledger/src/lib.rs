@@ -27,5 +27,6 @@ pub use genesis::{Genesis, GenesisAccount, Params};
 pub use ledger::{Ledger, ProducedBlock};
 pub use state::{
     Account, Allocation, AuditVerdict, ChallengePhase, Globals, HardwareChallenge, HardwareStatus,
-    Lease, Machine, Order, OrderStatus, Report, Settlement, State, Unbonding,
+    Lease, Machine, Order, OrderStatus, Report, Settlement, State, Unbonding, ValidatorEntry,
+    ValidatorSet,
 };

@@ -21,7 +21,7 @@ pub struct Simulation {
 impl Simulation {
     pub fn new(params: Params, start_ms: u64) -> Simulation {
         Simulation {
-            state: State::new(params, Vec::new()),
+            state: State::new(params),
             now_ms: start_ms,
             height: 1,
             parent: Hash::ZERO,

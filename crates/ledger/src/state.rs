@@ -33,6 +33,8 @@ pub struct Account {
     /// Machines and GPUs this account has registered (they set its required stake).
     pub machines: u32,
     pub gpus: u32,
+    /// Stake bonded as a validator; slashable for double-signing.
+    pub validator_bonded: Amount,
 }
 
 impl Account {
@@ -304,10 +306,26 @@ pub struct Globals {
     pub match_cursor: Option<(u64, OrderId)>,
 }
 
+/// An account that bonded validator stake.
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+pub struct ValidatorEntry {
+    /// Voting power: whole multiples of `stake_per_vote` bonded; 0 once tombstoned.
+    pub power: u64,
+    /// Punished for double-signing: out of the set for good.
+    pub tombstoned: bool,
+}
+
+/// A validator set: (validator, voting power) by address.
+pub type ValidatorSet = Vec<(Address, u64)>;
+
 /// Every table of the state. Index tables map a sortable key to `()`.
 pub struct State {
     pub params: Params,
-    pub validators: Vec<Address>,
+    pub validators: Table<Address, ValidatorEntry>,
+    /// Each validator set and the first height it decides: (height, set).
+    pub validator_sets: Table<u64, ValidatorSet>,
     pub globals: Table<(), Globals>,
     pub accounts: Table<Address, Account>,
     pub machines: Table<MachineId, Machine>,
@@ -370,7 +388,7 @@ macro_rules! for_each_table {
     ($state:expr, |$t:ident| $body:expr) => {{
         for_each_table!(@each $state, $t, $body, globals accounts machines orders pending
             deadlines settle_queue unbonding_queue provider_leases receipts challenges
-            challenge_deadlines awaiting_beacon challenge_schedule rental_billing probe_deadlines offers cheap_offers gpu_models);
+            challenge_deadlines awaiting_beacon challenge_schedule rental_billing probe_deadlines offers cheap_offers gpu_models validators validator_sets);
     }};
     (@each $state:expr, $t:ident, $body:expr, $($field:ident)*) => {
         $( { let $t = &mut $state.$field; $body; } )*
@@ -381,7 +399,7 @@ macro_rules! for_each_table_ref {
     ($state:expr, |$t:ident| $body:expr) => {{
         for_each_table_ref!(@each $state, $t, $body, globals accounts machines orders pending
             deadlines settle_queue unbonding_queue provider_leases receipts challenges
-            challenge_deadlines awaiting_beacon challenge_schedule rental_billing probe_deadlines offers cheap_offers gpu_models);
+            challenge_deadlines awaiting_beacon challenge_schedule rental_billing probe_deadlines offers cheap_offers gpu_models validators validator_sets);
     }};
     (@each $state:expr, $t:ident, $body:expr, $($field:ident)*) => {
         $( { let $t = &$state.$field; $body; } )*
@@ -389,10 +407,11 @@ macro_rules! for_each_table_ref {
 }
 
 impl State {
-    pub fn new(params: Params, validators: Vec<Address>) -> State {
+    pub fn new(params: Params) -> State {
         State {
             params,
-            validators,
+            validators: Table::new(20),
+            validator_sets: Table::new(21),
             globals: Table::new(1),
             accounts: Table::new(2),
             machines: Table::new(3),
@@ -413,6 +432,24 @@ impl State {
             cheap_offers: Table::new(18),
             gpu_models: Table::new(19),
         }
+    }
+
+    /// The validator set deciding `height`.
+    pub fn validator_set(&self, height: u64) -> ValidatorSet {
+        self.validator_sets
+            .range(..=height)
+            .next_back()
+            .map(|(_, set)| set.clone())
+            .unwrap_or_default()
+    }
+
+    /// The set the validators table describes now.
+    pub(crate) fn current_validators(&self) -> ValidatorSet {
+        self.validators
+            .iter()
+            .filter(|(_, v)| v.power > 0)
+            .map(|(a, v)| (*a, v.power))
+            .collect()
     }
 
     pub fn globals(&self) -> Globals {

@@ -3,8 +3,8 @@
 
 use gpunet_ledger::{Genesis, GenesisAccount, Ledger, Params};
 use gpunet_primitives::{
-    GpuRequirement, GpuSpec, Hash, JobOutcome, JobSpec, Keypair, MachineSpec, Resources, SignedTx,
-    Tx, TxBody, UNIT,
+    DoubleSign, GpuRequirement, GpuSpec, Hash, JobOutcome, JobSpec, Keypair, MachineSpec,
+    Resources, SignedTx, SignedVote, Tx, TxBody, Vote, VoteKind, UNIT,
 };
 use proptest::prelude::*;
 
@@ -81,6 +81,19 @@ enum Op {
     AnswerProbe {
         order: u64,
     },
+    BondValidator {
+        who: usize,
+        amount: u128,
+    },
+    UnbondValidator {
+        who: usize,
+        amount: u128,
+    },
+    /// `who` reports `offender` for two conflicting votes at height 1.
+    ReportDoubleSign {
+        who: usize,
+        offender: usize,
+    },
 }
 
 fn amount() -> impl Strategy<Value = u128> {
@@ -146,11 +159,15 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (who.clone(), 0..10u64).prop_map(|(who, order)| Op::Fail { who, order }),
         1 => who.clone().prop_map(|who| Op::BadNonce { who }),
         3 => (1..5_000u64).prop_map(|ms| Op::Wait { ms }),
-        2 => (who, 1..20u64).prop_map(|(who, secs)| Op::Rent { who, secs }),
+        2 => (who.clone(), 1..20u64).prop_map(|(who, secs)| Op::Rent { who, secs }),
         1 => (0..24u64, 1..20u64).prop_map(|(order, secs)| Op::Renew { order, secs }),
         1 => (0..24u64).prop_map(|order| Op::EndRental { order }),
         1 => (0..24u64).prop_map(|order| Op::ReportOffline { order }),
         1 => (0..24u64).prop_map(|order| Op::AnswerProbe { order }),
+        1 => (who.clone(), prop_oneof![amount(), (1..3u128).prop_map(|n| n * 1_000 * UNIT)])
+            .prop_map(|(who, amount)| Op::BondValidator { who, amount }),
+        1 => (who.clone(), amount()).prop_map(|(who, amount)| Op::UnbondValidator { who, amount }),
+        1 => (who, 0..ACTORS).prop_map(|(who, offender)| Op::ReportDoubleSign { who, offender }),
     ]
 }
 
@@ -298,6 +315,28 @@ fn body(op: &Op, keys: &[Keypair]) -> Option<(usize, TxBody)> {
         Op::EndRental { order } => (0, TxBody::EndRental { order }),
         Op::ReportOffline { order } => (0, TxBody::ReportOffline { order }),
         Op::AnswerProbe { order } => (0, TxBody::AnswerProbe { order }),
+        Op::BondValidator { who, amount } => (who, TxBody::BondValidator { amount }),
+        Op::UnbondValidator { who, amount } => (who, TxBody::UnbondValidator { amount }),
+        Op::ReportDoubleSign { who, offender } => {
+            let vote = |block: &[u8]| {
+                let vote = Vote {
+                    kind: VoteKind::Prevote,
+                    height: 1,
+                    round: 0,
+                    block: Some(Hash::digest(block)),
+                    validator: keys[offender].address(),
+                };
+                SignedVote {
+                    signature: keys[offender].sign(&vote.sign_bytes("prop")),
+                    vote,
+                }
+            };
+            let evidence = Box::new(DoubleSign {
+                first: vote(b"a"),
+                second: vote(b"b"),
+            });
+            (who, TxBody::ReportDoubleSign { evidence })
+        }
         Op::BadNonce { .. } | Op::Wait { .. } => return None,
     })
 }

@@ -6,6 +6,7 @@
 
 mod amount;
 mod block;
+mod consensus;
 mod crypto;
 mod merkle;
 mod spec;
@@ -13,6 +14,7 @@ mod tx;
 
 pub use amount::{format_amount, parse_amount, Amount, AmountParseError, DECIMALS, UNIT};
 pub use block::{Block, BlockHeader};
+pub use consensus::{DoubleSign, SignedVote, Vote, VoteKind};
 pub use crypto::{Address, Hash, KeyError, Keypair, Signature};
 pub use merkle::{merkle_root, verify_merkle_proof, MerkleTree};
 pub use spec::{

@@ -118,6 +118,21 @@ pub enum TxBody {
         challenge: ChallengeId,
         openings: Vec<RowOpening>,
     },
+    /// Bonds stake as a validator: voting power is whole multiples of the
+    /// ledger's `stake_per_vote`, from the next height on.
+    BondValidator {
+        amount: Amount,
+    },
+    /// Starts unbonding validator stake (released after the unbonding delay,
+    /// slashable until then).
+    UnbondValidator {
+        amount: Amount,
+    },
+    /// Evidence that a validator signed conflicting votes; it is slashed and
+    /// removed from the validator set.
+    ReportDoubleSign {
+        evidence: Box<crate::DoubleSign>,
+    },
 }
 
 impl TxBody {
@@ -140,6 +155,9 @@ impl TxBody {
             TxBody::ReportResult { .. } => "report_result",
             TxBody::CommitChallenge { .. } => "commit_challenge",
             TxBody::OpenChallenge { .. } => "open_challenge",
+            TxBody::BondValidator { .. } => "bond_validator",
+            TxBody::UnbondValidator { .. } => "unbond_validator",
+            TxBody::ReportDoubleSign { .. } => "report_double_sign",
         }
     }
 }

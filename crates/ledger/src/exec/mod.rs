@@ -10,6 +10,7 @@ mod rentals;
 mod rewards;
 mod settlement;
 mod staking;
+mod validators;
 
 use crate::error::TxError;
 use crate::events::Event;
@@ -98,6 +99,9 @@ impl Exec<'_> {
     pub(crate) fn apply_body(&mut self, sender: Address, body: &TxBody) -> Result<(), TxError> {
         match body {
             TxBody::Transfer { to, amount } => self.transfer(sender, *to, *amount),
+            TxBody::BondValidator { amount } => self.bond_validator(sender, *amount),
+            TxBody::UnbondValidator { amount } => self.unbond_validator(sender, *amount),
+            TxBody::ReportDoubleSign { evidence } => self.punish_double_sign(sender, evidence),
             TxBody::Stake { amount } => self.stake(sender, *amount),
             TxBody::Unstake { amount } => self.unstake(sender, *amount),
             TxBody::RegisterMachine {
@@ -158,6 +162,7 @@ impl Exec<'_> {
         self.expire_deadlines()?;
         self.release_unbonded()?;
         self.match_pending()?;
+        self.update_validator_set();
         self.state.commit_tx();
         Ok(())
     }
