@@ -3,15 +3,17 @@
 use crate::output::{gpn, Output};
 use anyhow::{bail, Context};
 use clap::Subcommand;
+use gpunet_bft::{BftConfig, Multiaddr};
 use gpunet_client::jobfile::JobFile;
 use gpunet_client::jobs::{fetch_outputs, is_final, read_output, submit_job, wait_for_order};
 use gpunet_client::{Keystore, NodeClient, Wallet};
 use gpunet_ledger::{Genesis, GenesisAccount, Order, OrderStatus, Params};
-use gpunet_node::{Node, NodeConfig, SoloProducerConfig};
+use gpunet_node::{Node, NodeBase, NodeConfig, SoloProducerConfig};
 use gpunet_primitives::{parse_amount, Address, Keypair, OrderId, TxBody};
 use gpunet_provider::executor::ExecutorKind;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub struct Ctx {
@@ -359,32 +361,75 @@ pub async fn devnet(
     Ok(())
 }
 
-pub async fn node(
+#[derive(clap::Args)]
+pub struct NodeArgs {
+    #[arg(long)]
     genesis: PathBuf,
+    #[arg(long, default_value = ".gpunet/node")]
     data_dir: PathBuf,
+    #[arg(long, default_value = "127.0.0.1:8645")]
     listen: SocketAddr,
+    /// Keystore of this validator's key (signs blocks and votes, receives fees).
+    #[arg(long)]
     validator_keystore: PathBuf,
+    /// Block interval of the single-validator producer (without --bft).
+    #[arg(long, default_value_t = 200)]
     block_ms: u64,
-) -> anyhow::Result<()> {
-    let genesis = Genesis::from_file(&genesis)?;
-    let key = Keystore::load(&validator_keystore)?;
-    let node = Node::start(NodeConfig {
-        data_dir,
-        genesis,
-        validator_key: key,
-        producer: SoloProducerConfig {
-            block_interval: Duration::from_millis(block_ms),
-            ..SoloProducerConfig::default()
-        },
-        max_blob_bytes: 4 << 30,
-    })?;
-    let listener = tokio::net::TcpListener::bind(listen)
+    /// Decide blocks with the genesis validators through BFT consensus
+    /// (Malachite) instead of producing them alone.
+    #[arg(long)]
+    bft: bool,
+    /// Where consensus traffic is accepted (with --bft).
+    #[arg(long, default_value = "/ip4/0.0.0.0/tcp/26656")]
+    p2p_listen: Multiaddr,
+    /// Where transaction gossip is accepted (with --bft).
+    #[arg(long, default_value = "/ip4/0.0.0.0/tcp/26657")]
+    gossip_listen: Multiaddr,
+    /// A consensus peer to reach first (repeatable); the rest are discovered.
+    #[arg(long = "peer")]
+    peers: Vec<Multiaddr>,
+    /// A gossip peer to bootstrap from (repeatable); the rest are discovered.
+    #[arg(long = "gossip-peer")]
+    gossip_peers: Vec<Multiaddr>,
+}
+
+pub async fn node(args: NodeArgs) -> anyhow::Result<()> {
+    let genesis = Genesis::from_file(&args.genesis)?;
+    let key = Keystore::load(&args.validator_keystore)?;
+    let node = if args.bft {
+        let base = NodeBase::open(&args.data_dir, &genesis, MAX_BLOB_BYTES)?;
+        let mut config = BftConfig::new(
+            args.data_dir.join("consensus"),
+            args.p2p_listen,
+            args.gossip_listen,
+        );
+        config.consensus_peers = args.peers;
+        config.gossip.bootstrap = args.gossip_peers;
+        let consensus =
+            gpunet_bft::start(base.ledger.clone(), key, config, base.events.clone()).await?;
+        base.with_consensus(Arc::new(consensus))
+    } else {
+        Node::start(NodeConfig {
+            data_dir: args.data_dir,
+            genesis,
+            validator_key: key,
+            producer: SoloProducerConfig {
+                block_interval: Duration::from_millis(args.block_ms),
+                ..SoloProducerConfig::default()
+            },
+            max_blob_bytes: MAX_BLOB_BYTES,
+        })?
+    };
+    let listener = tokio::net::TcpListener::bind(args.listen)
         .await
-        .with_context(|| format!("binding {listen}"))?;
+        .with_context(|| format!("binding {}", args.listen))?;
     eprintln!("gpunet node serving http://{}", listener.local_addr()?);
     gpunet_api::serve(listener, node).await?;
     Ok(())
 }
+
+/// Largest job input or output a node stores.
+const MAX_BLOB_BYTES: u64 = 4 << 30;
 
 pub fn genesis(
     chain_id: String,

@@ -70,19 +70,7 @@ enum Command {
         executor: ExecutorKind,
     },
     /// Run a validator node with the HTTP API.
-    Node {
-        #[arg(long)]
-        genesis: PathBuf,
-        #[arg(long, default_value = ".gpunet/node")]
-        data_dir: PathBuf,
-        #[arg(long, default_value = "127.0.0.1:8645")]
-        listen: SocketAddr,
-        /// Keystore of the validator key that produces blocks.
-        #[arg(long)]
-        validator_keystore: PathBuf,
-        #[arg(long, default_value_t = 200)]
-        block_ms: u64,
-    },
+    Node(commands::NodeArgs),
     /// Write a genesis file for a new network.
     Genesis {
         #[arg(long)]
@@ -148,13 +136,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             providers,
             executor,
         } => commands::devnet(data_dir, listen, providers, executor).await,
-        Command::Node {
-            genesis,
-            data_dir,
-            listen,
-            validator_keystore,
-            block_ms,
-        } => commands::node(genesis, data_dir, listen, validator_keystore, block_ms).await,
+        Command::Node(args) => commands::node(args).await,
         Command::Genesis {
             chain_id,
             validator,

@@ -1,0 +1,194 @@
+//! The Docker testnet of scripts/testnet.sh: four BFT validators and two
+//! provider agents, each in its own container on a private network. Faults are
+//! real: a validator's container is cut off the network and reconnected, or
+//! killed and started again.
+
+use gpunet_client::NodeClient;
+use std::process::Command;
+use std::time::Duration;
+
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+
+struct Testnet {
+    project: String,
+    dir: tempfile::TempDir,
+    ports: Vec<u16>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("runs docker");
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+impl Testnet {
+    fn script(&self, command: &str) -> std::process::Output {
+        let mut cmd = Command::new("bash");
+        cmd.arg(format!("{ROOT}/scripts/testnet.sh"))
+            .arg(command)
+            .arg(self.dir.path())
+            .env("GPUNET_BIN", env!("CARGO_BIN_EXE_gpunet"))
+            .env("GPUNET_IMAGE", format!("gpunet/node:{}", self.project))
+            .env("GPUNET_PROJECT", &self.project);
+        for (i, port) in self.ports.iter().enumerate() {
+            cmd.env(format!("API_PORT_{}", i + 1), port.to_string());
+        }
+        cmd.output().expect("runs scripts/testnet.sh")
+    }
+
+    fn up() -> Testnet {
+        let net = Testnet {
+            project: format!("gpunet-test-{}", std::process::id()),
+            dir: tempfile::tempdir().unwrap(),
+            ports: (0..4).map(|_| free_port()).collect(),
+        };
+        let out = net.script("up");
+        assert!(
+            out.status.success(),
+            "testnet up: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        net
+    }
+
+    fn client(&self, validator: usize) -> NodeClient {
+        NodeClient::new(&format!("http://127.0.0.1:{}", self.ports[validator]))
+    }
+
+    fn container(&self, service: &str) -> String {
+        docker(&[
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=com.docker.compose.project={}", self.project),
+            "--filter",
+            &format!("label=com.docker.compose.service={service}"),
+        ])
+    }
+
+    fn network(&self) -> String {
+        format!("{}_testnet", self.project)
+    }
+
+    async fn height(&self, validator: usize) -> Option<u64> {
+        self.client(validator).status().await.ok().map(|s| s.height)
+    }
+
+    /// Waits until `validator` has committed `height`.
+    async fn wait_height(&self, validator: usize, height: u64) {
+        let reached = tokio::time::timeout(Duration::from_secs(120), async {
+            while self.height(validator).await.is_none_or(|h| h < height) {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        })
+        .await;
+        assert!(
+            reached.is_ok(),
+            "validator {} did not reach height {height}",
+            validator + 1
+        );
+    }
+
+    /// Every validator in `which` holds the same block at `height`.
+    async fn assert_same_block(&self, which: &[usize], height: u64) {
+        let mut hashes = Vec::new();
+        for &v in which {
+            self.wait_height(v, height).await;
+            hashes.push(self.client(v).block(height).await.unwrap().hash);
+        }
+        assert!(
+            hashes.windows(2).all(|w| w[0] == w[1]),
+            "blocks at {height} differ: {hashes:?}"
+        );
+    }
+}
+
+impl Drop for Testnet {
+    fn drop(&mut self) {
+        let _ = self.script("down");
+        let _ = Command::new("docker")
+            .args([
+                "image",
+                "rm",
+                "-f",
+                &format!("gpunet/node:{}", self.project),
+            ])
+            .output();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_testnet_rides_out_a_partition_and_a_killed_validator() {
+    if gpunet_provider::testing::docker_or_skip(Default::default())
+        .await
+        .is_none()
+    {
+        return;
+    }
+    let net = Testnet::up();
+    for v in 0..4 {
+        net.wait_height(v, 3).await;
+    }
+    net.assert_same_block(&[0, 1, 2, 3], 3).await;
+
+    // Validator 4 is cut off: the other three (three quarters of the power) go on.
+    let v4 = net.container("validator4");
+    docker(&["network", "disconnect", &net.network(), &v4]);
+    let cut_at = net.height(0).await.unwrap();
+    net.wait_height(0, cut_at + 5).await;
+    // Its published port went with the network: ask from inside its container.
+    let status = docker(&["exec", &v4, "wget", "-qO-", "http://127.0.0.1:8645/v1/status"]);
+    let stalled = serde_json::from_str::<serde_json::Value>(&status).unwrap()["height"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        stalled <= cut_at + 1,
+        "a partitioned validator cannot finalize alone"
+    );
+    // Healed, it syncs the blocks it missed and agrees with the rest.
+    docker(&[
+        "network",
+        "connect",
+        "--ip",
+        "172.29.0.14",
+        &net.network(),
+        &v4,
+    ]);
+    let now = net.height(0).await.unwrap();
+    net.assert_same_block(&[0, 1, 2, 3], now).await;
+
+    // Validator 2 dies; the chain keeps finalizing; restarted, it catches up.
+    let v2 = net.container("validator2");
+    docker(&["kill", &v2]);
+    let killed_at = net.height(0).await.unwrap();
+    net.wait_height(0, killed_at + 5).await;
+    docker(&["start", &v2]);
+    let now = net.height(0).await.unwrap();
+    net.assert_same_block(&[0, 1, 2, 3], now).await;
+
+    // Both provider agents registered their machines through whichever
+    // validator they talk to.
+    let registered = tokio::time::timeout(Duration::from_secs(120), async {
+        while net.client(0).machines().await.map_or(0, |m| m.len()) < 2 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    })
+    .await;
+    assert!(registered.is_ok(), "both providers register a machine");
+}

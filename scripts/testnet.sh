@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# A four-validator BFT testnet with two provider agents, in Docker containers
+# built here (no registry). Usage:
+#   scripts/testnet.sh up [DIR]    keys and genesis under DIR (default .gpunet/testnet), image, start
+#   scripts/testnet.sh down [DIR]  stop and remove containers and volumes
+# GPUNET_BIN picks the binary to package (default: a release build);
+# GPUNET_PROJECT the compose project name (default gpunet-testnet).
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")/.." && pwd)"
+CMD="${1:?usage: testnet.sh up|down [DIR]}"
+DIR="$(mkdir -p "${2:-.gpunet/testnet}" && cd "${2:-.gpunet/testnet}" && pwd)"
+export TESTNET_DIR="$DIR"
+export GPUNET_IMAGE="${GPUNET_IMAGE:-gpunet/node:latest}"
+PROJECT="${GPUNET_PROJECT:-gpunet-testnet}"
+COMPOSE=(docker compose)
+docker compose version >/dev/null 2>&1 || COMPOSE=(docker-compose)
+COMPOSE+=(-p "$PROJECT" -f "$HERE/testnet/docker-compose.yml")
+
+case "$CMD" in
+up)
+    if [ -z "${GPUNET_BIN:-}" ]; then
+        (cd "$HERE" && cargo build --release --locked --bin gpunet)
+        GPUNET_BIN="$HERE/target/release/gpunet"
+    fi
+    "$HERE/scripts/node-image.sh" "$GPUNET_BIN" "$GPUNET_IMAGE"
+    if [ ! -f "$DIR/genesis.json" ]; then
+        args=()
+        for name in validator1 validator2 validator3 validator4 provider1 provider2 client; do
+            addr="$("$GPUNET_BIN" --keystore "$DIR/$name.key" --output json wallet new | sed -n 's/.*"address": *"\([0-9a-f]*\)".*/\1/p')"
+            case "$name" in
+            validator*) args+=(--validator "$addr" --fund "$addr=1000") ;;
+            *) args+=(--fund "$addr=100000") ;;
+            esac
+        done
+        "$GPUNET_BIN" genesis --chain-id gpunet-testnet "${args[@]}" --out "$DIR/genesis.json"
+    fi
+    "${COMPOSE[@]}" up -d
+    echo "testnet up: APIs on http://127.0.0.1:${API_PORT_1:-18641} .. ${API_PORT_4:-18644}; keys in $DIR"
+    ;;
+down)
+    "${COMPOSE[@]}" down -v --remove-orphans
+    ;;
+*)
+    echo "usage: testnet.sh up|down [DIR]" >&2
+    exit 2
+    ;;
+esac
