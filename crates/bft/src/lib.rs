@@ -91,6 +91,41 @@ impl BftConfig {
     }
 }
 
+/// Configurations for `n` validators on this machine's loopback, homes under
+/// `dir`: free ports, every validator a consensus peer of the others, gossip
+/// bootstrapped from the first (the rest is discovered). For tests and benchmarks.
+pub fn loopback_configs(dir: &Path, n: usize) -> Vec<BftConfig> {
+    let port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free loopback port")
+    };
+    let addr = |port: u16| -> Multiaddr {
+        format!("/ip4/127.0.0.1/tcp/{port}")
+            .parse()
+            .expect("a valid multiaddr")
+    };
+    let ports: Vec<(u16, u16)> = (0..n).map(|_| (port(), port())).collect();
+    (0..n)
+        .map(|i| {
+            let mut config = BftConfig::new(
+                dir.join(format!("validator-{i}")),
+                addr(ports[i].0),
+                addr(ports[i].1),
+            );
+            config.consensus_peers = (0..n)
+                .filter(|j| *j != i)
+                .map(|j| addr(ports[j].0))
+                .collect();
+            if i > 0 {
+                config.gossip.bootstrap = vec![addr(ports[0].1)];
+            }
+            config
+        })
+        .collect()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum BftError {
     #[error(transparent)]

@@ -1,33 +1,21 @@
 //! Validators on loopback, each with its own ledger, deciding blocks together
 //! through Malachite over real sockets.
 
-use gpunet_bft::{BftConfig, BftConsensus, Multiaddr};
+use gpunet_bft::{BftConfig, BftConsensus};
 use gpunet_ledger::{Genesis, GenesisAccount, Params};
 use gpunet_node::{Consensus, NodeBase};
 use gpunet_primitives::{Keypair, SignedTx, Tx, TxBody, UNIT};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tempfile::TempDir;
 
 const CHAIN: &str = "bft-test";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn addr(port: u16) -> Multiaddr {
-    format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap()
-}
-
 struct Validator {
     key: Keypair,
-    consensus_port: u16,
-    gossip_port: u16,
-    dir: TempDir,
+    config: BftConfig,
+    base_dir: PathBuf,
 }
 
 struct Running {
@@ -37,18 +25,21 @@ struct Running {
 
 struct Testnet {
     genesis: Genesis,
+    dir: TempDir,
     validators: Vec<Validator>,
     running: Vec<Option<Running>>,
 }
 
 impl Testnet {
     fn new(n: usize, clients: &[&Keypair]) -> Testnet {
-        let validators: Vec<Validator> = (0..n)
-            .map(|i| Validator {
+        let dir = TempDir::new().unwrap();
+        let validators: Vec<Validator> = gpunet_bft::loopback_configs(dir.path(), n)
+            .into_iter()
+            .enumerate()
+            .map(|(i, config)| Validator {
                 key: Keypair::from_label(&format!("validator-{i}")),
-                consensus_port: free_port(),
-                gossip_port: free_port(),
-                dir: TempDir::new().unwrap(),
+                base_dir: config.home.with_extension("node"),
+                config,
             })
             .collect();
         let genesis = Genesis {
@@ -69,6 +60,7 @@ impl Testnet {
         };
         Testnet {
             genesis,
+            dir,
             running: (0..n).map(|_| None).collect(),
             validators,
         }
@@ -76,27 +68,11 @@ impl Testnet {
 
     async fn start(&mut self, i: usize) {
         let v = &self.validators[i];
-        let base = NodeBase::open(v.dir.path(), &self.genesis, 1 << 20).unwrap();
-        let mut config = BftConfig::new(
-            v.dir.path().join("consensus"),
-            addr(v.consensus_port),
-            addr(v.gossip_port),
-        );
-        config.consensus_peers = self
-            .validators
-            .iter()
-            .enumerate()
-            .filter(|(j, _)| *j != i)
-            .map(|(_, o)| addr(o.consensus_port))
-            .collect();
-        // Transaction gossip starts from one bootstrap peer and discovers the rest.
-        if i != 0 {
-            config.gossip.bootstrap = vec![addr(self.validators[0].gossip_port)];
-        }
+        let base = NodeBase::open(&v.base_dir, &self.genesis, 1 << 20).unwrap();
         let consensus = gpunet_bft::start(
             base.ledger.clone(),
             v.key.clone(),
-            config,
+            v.config.clone(),
             base.events.clone(),
         )
         .await
@@ -110,11 +86,17 @@ impl Testnet {
     /// Runs a second, independent node with validator `i`'s key: the way a
     /// validator ends up signing two conflicting votes.
     async fn start_twin(&mut self, i: usize) -> usize {
+        let mut twin = gpunet_bft::loopback_configs(&self.dir.path().join("twin"), 1).remove(0);
+        twin.consensus_peers = self
+            .validators
+            .iter()
+            .map(|v| v.config.consensus_listen.clone())
+            .collect();
+        twin.gossip.bootstrap = vec![self.validators[0].config.gossip.listen.clone()];
         self.validators.push(Validator {
             key: self.validators[i].key.clone(),
-            consensus_port: free_port(),
-            gossip_port: free_port(),
-            dir: TempDir::new().unwrap(),
+            base_dir: twin.home.with_extension("node"),
+            config: twin,
         });
         self.running.push(None);
         let twin = self.validators.len() - 1;

@@ -149,7 +149,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Job(cmd) => commands::job(&ctx, cmd).await,
         Command::Rent(cmd) => rent::rent(&ctx, cmd).await,
         Command::Hardware { data_dir } => commands::hardware(&ctx, &data_dir),
-        Command::Bench(cmd) => bench::run(cmd, ctx.output),
+        Command::Bench(cmd) => bench::run(cmd, ctx.output).await,
         Command::Sim(args) => sim::run(args, ctx.output),
     }
 }

@@ -153,7 +153,13 @@ async fn the_testnet_rides_out_a_partition_and_a_killed_validator() {
     let cut_at = net.height(0).await.unwrap();
     net.wait_height(0, cut_at + 5).await;
     // Its published port went with the network: ask from inside its container.
-    let status = docker(&["exec", &v4, "wget", "-qO-", "http://127.0.0.1:8645/v1/status"]);
+    let status = docker(&[
+        "exec",
+        &v4,
+        "wget",
+        "-qO-",
+        "http://127.0.0.1:8645/v1/status",
+    ]);
     let stalled = serde_json::from_str::<serde_json::Value>(&status).unwrap()["height"]
         .as_u64()
         .unwrap();

@@ -5,6 +5,7 @@ use crate::events::Event;
 use crate::exec::Exec;
 use crate::genesis::Genesis;
 use crate::lthash::LtHash;
+use crate::sigcache::SigCache;
 use crate::state::{
     Account, Globals, HardwareChallenge, Machine, Order, State, ValidatorEntry, ValidatorSet,
 };
@@ -36,6 +37,9 @@ impl ProducedBlock {
     }
 }
 
+/// Transactions whose verified signatures are remembered: a few blocks' worth.
+const SIG_CACHE_CAPACITY: usize = 1 << 18;
+
 /// An executed block with the writes that persist it, not yet committed.
 struct Sealed {
     block: Block,
@@ -49,6 +53,7 @@ pub struct Ledger {
     state: State,
     lthash: LtHash,
     head: BlockHeader,
+    sigs: SigCache,
 }
 
 impl Ledger {
@@ -138,6 +143,7 @@ impl Ledger {
             state,
             lthash,
             head,
+            sigs: SigCache::new(SIG_CACHE_CAPACITY),
         })
     }
 
@@ -245,7 +251,8 @@ impl Ledger {
     pub fn check_tx(&mut self, tx: &SignedTx) -> Result<(), TxError> {
         let expected = self.state.account(&tx.tx.sender).nonce;
         if tx.tx.nonce > expected {
-            return crate::exec::check_envelope(tx, &self.chain_id, self.state.params.min_fee);
+            let min_fee = self.state.params.min_fee;
+            return crate::exec::check_envelope(tx, &self.chain_id, min_fee, &mut self.sigs);
         }
         let mut events = Vec::new();
         let result = Exec {
@@ -256,6 +263,7 @@ impl Ledger {
             height: self.head.height + 1,
             parent: self.head.hash(),
             events: &mut events,
+            sigs: &mut self.sigs,
         }
         .apply_tx(tx);
         self.state.rollback_block();
@@ -284,6 +292,7 @@ impl Ledger {
             height: self.head.height + 1,
             parent: self.head.hash(),
             events: &mut events,
+            sigs: &mut self.sigs,
         };
         exec.begin_block();
         let mut block_events = std::mem::take(exec.events);
@@ -331,6 +340,7 @@ impl Ledger {
             height: h.height,
             parent: h.parent,
             events: &mut events,
+            sigs: &mut self.sigs,
         };
         exec.begin_block();
         let mut block_events = std::mem::take(exec.events);

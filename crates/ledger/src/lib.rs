@@ -14,6 +14,7 @@ mod genesis;
 pub mod invariants;
 mod ledger;
 pub mod lthash;
+mod sigcache;
 #[cfg(feature = "sim")]
 pub mod sim;
 mod state;

@@ -7,6 +7,7 @@ use crate::error::TxError;
 use crate::events::Event;
 use crate::exec::Exec;
 use crate::genesis::Params;
+use crate::sigcache::SigCache;
 use crate::state::State;
 use gpunet_primitives::{hash_of, Address, Amount, Hash, MachineId, TxBody};
 
@@ -16,6 +17,7 @@ pub struct Simulation {
     height: u64,
     parent: Hash,
     events: Vec<Event>,
+    sigs: SigCache,
 }
 
 impl Simulation {
@@ -26,6 +28,8 @@ impl Simulation {
             height: 1,
             parent: Hash::ZERO,
             events: Vec::new(),
+            // The simulation applies bodies directly; nothing is signed.
+            sigs: SigCache::new(0),
         }
     }
 
@@ -46,6 +50,7 @@ impl Simulation {
             height: self.height,
             parent: self.parent,
             events: &mut self.events,
+            sigs: &mut self.sigs,
         }
     }
 

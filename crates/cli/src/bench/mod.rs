@@ -1,6 +1,7 @@
 //! `gpunet bench`: measurements recorded in BENCHMARKS.md, each against a
 //! baseline taken in the same run.
 
+mod consensus;
 mod ledger;
 mod matching;
 mod poc;
@@ -25,6 +26,15 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 1_000_000)]
         orders: usize,
     },
+    /// Consensus: finalized transfers per second and finality latency for four
+    /// BFT validators on loopback, against the single-validator producer.
+    Consensus {
+        #[arg(long, default_value_t = 20_000)]
+        txs: usize,
+        /// Transactions in flight at once.
+        #[arg(long, default_value_t = 4_000)]
+        window: usize,
+    },
     /// Proof of compute: prover work and verifier time per challenge, per class.
     Poc {
         /// Rows opened per challenge.
@@ -36,8 +46,9 @@ pub enum BenchCmd {
     },
 }
 
-pub fn run(cmd: BenchCmd, output: Output) -> anyhow::Result<()> {
+pub async fn run(cmd: BenchCmd, output: Output) -> anyhow::Result<()> {
     match cmd {
+        BenchCmd::Consensus { txs, window } => consensus::run(txs, window, output).await,
         BenchCmd::Ledger { txs, block_size } => ledger::run(txs, block_size, output),
         BenchCmd::Match { machines, orders } => matching::run(machines, orders, output),
         BenchCmd::Poc {

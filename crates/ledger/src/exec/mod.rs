@@ -14,6 +14,7 @@ mod validators;
 
 use crate::error::TxError;
 use crate::events::Event;
+use crate::sigcache::SigCache;
 use crate::state::State;
 use gpunet_primitives::{Address, Amount, Hash, SignedTx, TxBody};
 
@@ -26,6 +27,7 @@ pub(crate) fn check_envelope(
     signed: &SignedTx,
     chain_id: &str,
     min_fee: Amount,
+    sigs: &mut SigCache,
 ) -> Result<(), TxError> {
     let tx = &signed.tx;
     if tx.chain_id != chain_id {
@@ -34,7 +36,7 @@ pub(crate) fn check_envelope(
             got: tx.chain_id.clone(),
         });
     }
-    if !signed.verify_signature() {
+    if !sigs.verify(signed) {
         return Err(TxError::BadSignature);
     }
     if tx.fee < min_fee {
@@ -57,6 +59,7 @@ pub struct Exec<'a> {
     pub height: u64,
     pub parent: Hash,
     pub events: &'a mut Vec<Event>,
+    pub sigs: &'a mut SigCache,
 }
 
 impl Exec<'_> {
@@ -80,7 +83,7 @@ impl Exec<'_> {
 
     fn apply_tx_inner(&mut self, signed: &SignedTx) -> Result<(), TxError> {
         let tx = &signed.tx;
-        check_envelope(signed, self.chain_id, self.state.params.min_fee)?;
+        check_envelope(signed, self.chain_id, self.state.params.min_fee, self.sigs)?;
         let sender = tx.sender;
         let mut account = self.state.account(&sender);
         if tx.nonce != account.nonce {

@@ -1,0 +1,195 @@
+//! `gpunet bench consensus`: finalized transfers per second and finality
+//! latency (submission to inclusion in a decided block) for four BFT
+//! validators on loopback, against the single-validator producer, in one run
+//! on the same machine.
+
+use crate::output::Output;
+use gpunet_bft::BftConfig;
+use gpunet_ledger::{Genesis, GenesisAccount, Params};
+use gpunet_node::{Consensus, NodeBase, SoloProducer, SoloProducerConfig};
+use gpunet_primitives::{Keypair, SignedTx, Tx, TxBody, UNIT};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+
+#[derive(serde::Serialize)]
+struct Run {
+    setup: String,
+    txs: usize,
+    blocks: u64,
+    tx_per_sec: f64,
+    finality_p50_ms: f64,
+    finality_p99_ms: f64,
+}
+
+#[derive(serde::Serialize)]
+struct BenchResult {
+    solo: Run,
+    bft: Run,
+    throughput_ratio: f64,
+}
+
+/// Transfers from `n` distinct senders (one each, so none waits on another's nonce).
+fn workload(n: usize) -> (Genesis, Vec<Keypair>, Vec<SignedTx>) {
+    let validators: Vec<Keypair> = (0..4)
+        .map(|i| Keypair::from_label(&format!("bench/validator-{i}")))
+        .collect();
+    let senders: Vec<Keypair> = (0..n)
+        .map(|i| Keypair::from_label(&format!("bench/sender-{i}")))
+        .collect();
+    let genesis = Genesis {
+        chain_id: "bench".into(),
+        genesis_time_ms: 0,
+        accounts: senders
+            .iter()
+            .map(|k| GenesisAccount {
+                address: k.address(),
+                balance: 10 * UNIT,
+            })
+            .collect(),
+        validators: validators.iter().map(|k| k.address()).collect(),
+        params: Params::default(),
+    };
+    let fee = genesis.params.min_fee;
+    let txs = senders
+        .iter()
+        .enumerate()
+        .map(|(i, from)| {
+            Tx {
+                chain_id: "bench".into(),
+                sender: from.address(),
+                nonce: 0,
+                fee,
+                body: TxBody::Transfer {
+                    to: senders[(i + 1) % n].address(),
+                    amount: 1,
+                },
+            }
+            .sign(from)
+        })
+        .collect();
+    (genesis, validators, txs)
+}
+
+/// Submits every transaction, at most `window` in flight, spread over the
+/// nodes; returns (elapsed, per-transaction finality latencies).
+async fn drive(
+    nodes: &[Arc<dyn Consensus>],
+    txs: Vec<SignedTx>,
+    window: usize,
+) -> anyhow::Result<(Duration, Vec<Duration>)> {
+    let permits = Arc::new(Semaphore::new(window));
+    let start = Instant::now();
+    let mut tasks = Vec::with_capacity(txs.len());
+    for (i, tx) in txs.into_iter().enumerate() {
+        let permit = permits.clone().acquire_owned().await?;
+        let node = nodes[i % nodes.len()].clone();
+        tasks.push(tokio::spawn(async move {
+            let t = Instant::now();
+            let included = node.submit(tx).await;
+            drop(permit);
+            included.map(|_| t.elapsed())
+        }));
+    }
+    let mut latencies = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        latencies.push(task.await??);
+    }
+    Ok((start.elapsed(), latencies))
+}
+
+fn summarize(setup: &str, blocks: u64, elapsed: Duration, mut latencies: Vec<Duration>) -> Run {
+    latencies.sort();
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e3;
+    Run {
+        setup: setup.into(),
+        txs: latencies.len(),
+        blocks,
+        tx_per_sec: latencies.len() as f64 / elapsed.as_secs_f64(),
+        finality_p50_ms: at(0.5),
+        finality_p99_ms: at(0.99),
+    }
+}
+
+pub async fn run(n: usize, window: usize, output: Output) -> anyhow::Result<()> {
+    let (genesis, validators, txs) = workload(n);
+    let dir = tempfile::tempdir()?;
+
+    let solo_base = NodeBase::open(&dir.path().join("solo"), &genesis, 1 << 20)?;
+    let producer = SoloProducer::start(
+        solo_base.ledger.clone(),
+        validators[0].clone(),
+        SoloProducerConfig {
+            block_interval: Duration::from_millis(100),
+            ..SoloProducerConfig::default()
+        },
+        solo_base.events.clone(),
+    );
+    let (elapsed, latencies) = drive(&[Arc::new(producer)], txs.clone(), window).await?;
+    let blocks = solo_base.ledger.read().expect("ledger lock").head().height;
+    let solo = summarize(
+        "1 validator (solo producer, 100 ms blocks)",
+        blocks,
+        elapsed,
+        latencies,
+    );
+
+    let configs: Vec<BftConfig> = gpunet_bft::loopback_configs(dir.path(), validators.len());
+    let mut nodes: Vec<Arc<dyn Consensus>> = Vec::new();
+    let mut bases = Vec::new();
+    for (key, config) in validators.iter().zip(configs) {
+        let base = NodeBase::open(&config.home.with_extension("node"), &genesis, 1 << 20)?;
+        let consensus = gpunet_bft::start(
+            base.ledger.clone(),
+            key.clone(),
+            config,
+            base.events.clone(),
+        )
+        .await?;
+        nodes.push(Arc::new(consensus));
+        bases.push(base);
+    }
+    let (elapsed, latencies) = drive(&nodes, txs, window).await?;
+    let blocks = bases[0].ledger.read().expect("ledger lock").head().height;
+    let bft = summarize(
+        "4 validators (Malachite BFT, loopback)",
+        blocks,
+        elapsed,
+        latencies,
+    );
+    // The validators agree on every block, up to the lowest head among them.
+    let height = bases
+        .iter()
+        .map(|b| b.ledger.read().expect("ledger lock").head().height)
+        .min()
+        .unwrap_or(0);
+    let headers: Vec<_> = bases
+        .iter()
+        .map(|b| b.ledger.read().expect("ledger lock").block(height))
+        .collect::<Result<_, _>>()?;
+    anyhow::ensure!(
+        headers.windows(2).all(|w| w[0] == w[1]),
+        "validators disagree at height {height}"
+    );
+
+    let result = BenchResult {
+        throughput_ratio: bft.tx_per_sec / solo.tx_per_sec,
+        solo,
+        bft,
+    };
+    output.print(&result, || {
+        let line = |r: &Run| {
+            format!(
+                "  {:<44} {:>8.0} tx/s   finality p50 {:>6.0} ms   p99 {:>6.0} ms   {} blocks",
+                r.setup, r.tx_per_sec, r.finality_p50_ms, r.finality_p99_ms, r.blocks
+            )
+        };
+        format!(
+            "{n} signed transfers, {window} in flight\n{}\n{}\n  BFT throughput is {:.2}x the single validator's",
+            line(&result.solo),
+            line(&result.bft),
+            result.throughput_ratio
+        )
+    });
+    Ok(())
+}
