@@ -191,15 +191,7 @@ impl Ledger {
         time_ms: u64,
         candidates: &[SignedTx],
     ) -> Result<ProducedBlock, LedgerError> {
-        let (txs, results, block_events) =
-            self.execute_candidates(proposer, time_ms, candidates)?;
-        let sealed = self.seal(proposer, time_ms, txs);
-        let block = self.persist(sealed)?;
-        Ok(ProducedBlock {
-            block,
-            results,
-            block_events,
-        })
+        self.make_block(proposer, time_ms, candidates, true)
     }
 
     /// Builds the block `produce_block` would commit, without committing it: a
@@ -211,12 +203,27 @@ impl Ledger {
         time_ms: u64,
         candidates: &[SignedTx],
     ) -> Result<ProducedBlock, LedgerError> {
+        self.make_block(proposer, time_ms, candidates, false)
+    }
+
+    fn make_block(
+        &mut self,
+        proposer: Address,
+        time_ms: u64,
+        candidates: &[SignedTx],
+        commit: bool,
+    ) -> Result<ProducedBlock, LedgerError> {
         let (txs, results, block_events) =
             self.execute_candidates(proposer, time_ms, candidates)?;
         let sealed = self.seal(proposer, time_ms, txs);
-        self.state.rollback_block();
+        let block = if commit {
+            self.persist(sealed)?
+        } else {
+            self.state.rollback_block();
+            sealed.block
+        };
         Ok(ProducedBlock {
-            block: sealed.block,
+            block,
             results,
             block_events,
         })

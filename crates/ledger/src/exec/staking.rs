@@ -43,12 +43,17 @@ impl Exec<'_> {
         if left < need {
             return Err(TxError::InsufficientStake { need, have: left });
         }
-        let release_ms = self.now_ms.saturating_add(self.state.params.unbonding_ms);
         account.bonded = left;
-        account.unbonding.push(Unbonding { amount, release_ms });
+        self.start_unbonding(who, &mut account, amount);
         self.state.put_account(who, account);
-        self.state.unbonding_queue.insert((release_ms, who), ());
         Ok(())
+    }
+
+    /// Adds `amount` to the account's unbonding stake, released after the delay.
+    pub(crate) fn start_unbonding(&mut self, who: Address, account: &mut Account, amount: Amount) {
+        let release_ms = self.now_ms.saturating_add(self.state.params.unbonding_ms);
+        account.unbonding.push(Unbonding { amount, release_ms });
+        self.state.unbonding_queue.insert((release_ms, who), ());
     }
 
     /// Moves stake whose unbonding delay has passed back to balances.
@@ -86,22 +91,10 @@ impl Exec<'_> {
         reason: &str,
     ) -> Result<Amount, TxError> {
         let mut account = self.state.account(&who);
-        let from_bonded = amount.min(account.bonded);
-        account.bonded -= from_bonded;
-        let mut left = amount - from_bonded;
-        // Newest unbonding entries first: they are the furthest from release.
-        for entry in account.unbonding.iter_mut().rev() {
-            let take = left.min(entry.amount);
-            entry.amount -= take;
-            left -= take;
-        }
-        account.unbonding.retain(|u| u.amount > 0);
-        let slashed = amount - left;
+        let slashed = take_stake(&mut account.bonded, &mut account.unbonding, amount);
         self.state.put_account(who, account);
         if slashed > 0 {
-            self.burn(slashed)?;
-            let total = self.state.globals().slashed.add_or(slashed)?;
-            self.state.update_globals(|g| g.slashed = total);
+            self.burn_slashed(slashed)?;
             self.emit(Event::Slashed {
                 provider: who,
                 amount: slashed,
@@ -110,4 +103,33 @@ impl Exec<'_> {
         }
         Ok(slashed)
     }
+}
+
+impl Exec<'_> {
+    /// Burns slashed stake and counts it as slashed.
+    pub(crate) fn burn_slashed(&mut self, amount: Amount) -> Result<(), TxError> {
+        self.burn(amount)?;
+        let total = self.state.globals().slashed.add_or(amount)?;
+        self.state.update_globals(|g| g.slashed = total);
+        Ok(())
+    }
+}
+
+/// Takes up to `amount` from `bonded`, then from the newest `unbonding` entries
+/// (the furthest from release); returns what was taken.
+pub(crate) fn take_stake(
+    bonded: &mut Amount,
+    unbonding: &mut Vec<Unbonding>,
+    amount: Amount,
+) -> Amount {
+    let from_bonded = amount.min(*bonded);
+    *bonded -= from_bonded;
+    let mut left = amount - from_bonded;
+    for entry in unbonding.iter_mut().rev() {
+        let take = left.min(entry.amount);
+        entry.amount -= take;
+        left -= take;
+    }
+    unbonding.retain(|u| u.amount > 0);
+    amount - left
 }

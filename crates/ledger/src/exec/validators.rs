@@ -1,10 +1,11 @@
 //! Validators: stake bonded for voting power, unbonding, and punishment of
 //! double-signing. The set a block leaves behind decides the next height.
 
+use super::staking::take_stake;
 use super::Exec;
 use crate::error::{CheckedAmount, TxError};
 use crate::events::Event;
-use crate::state::{Unbonding, ValidatorEntry};
+use crate::state::ValidatorEntry;
 use gpunet_primitives::{Address, Amount, DoubleSign};
 
 impl Exec<'_> {
@@ -65,17 +66,6 @@ impl Exec<'_> {
         self.set_validator_stake(who, bonded)
     }
 
-    fn start_unbonding(
-        &mut self,
-        who: Address,
-        account: &mut crate::state::Account,
-        amount: Amount,
-    ) {
-        let release_ms = self.now_ms.saturating_add(self.state.params.unbonding_ms);
-        account.unbonding.push(Unbonding { amount, release_ms });
-        self.state.unbonding_queue.insert((release_ms, who), ());
-    }
-
     /// Slashes a share of the offender's validator stake (bonded first, then
     /// unbonding), tombstones it and starts unbonding the rest.
     pub(crate) fn punish_double_sign(
@@ -105,24 +95,17 @@ impl Exec<'_> {
         let mut account = self.state.account(&offender);
         let stake = account.validator_bonded.add_or(account.unbonding_total())?;
         let amount = stake.mul_or(self.state.params.slash_double_sign_bps as Amount)? / 10_000;
-        let from_bonded = amount.min(account.validator_bonded);
-        account.validator_bonded -= from_bonded;
-        let mut left = amount - from_bonded;
-        for entry in account.unbonding.iter_mut().rev() {
-            let take = left.min(entry.amount);
-            entry.amount -= take;
-            left -= take;
-        }
-        account.unbonding.retain(|u| u.amount > 0);
+        let slashed = take_stake(
+            &mut account.validator_bonded,
+            &mut account.unbonding,
+            amount,
+        );
         let rest = std::mem::take(&mut account.validator_bonded);
         if rest > 0 {
             self.start_unbonding(offender, &mut account, rest);
         }
         self.state.put_account(offender, account);
-        let slashed = amount - left;
-        self.burn(slashed)?;
-        let total = self.state.globals().slashed.add_or(slashed)?;
-        self.state.update_globals(|g| g.slashed = total);
+        self.burn_slashed(slashed)?;
         entry.tombstoned = true;
         entry.power = 0;
         self.state.validators.insert(offender, entry);
