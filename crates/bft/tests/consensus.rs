@@ -52,7 +52,7 @@ impl Testnet {
                 .chain(validators.iter().map(|v| &v.key))
                 .map(|k| GenesisAccount {
                     address: k.address(),
-                    balance: 1_000 * UNIT,
+                    balance: 10_000 * UNIT,
                 })
                 .collect(),
             validators: validators.iter().map(|v| v.key.address()).collect(),
@@ -348,4 +348,39 @@ async fn a_double_signing_validator_is_slashed_and_no_conflicting_blocks_are_fin
         "the rest unbonds"
     );
     assert!(ledger.check_invariants().is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_that_bonds_validator_stake_votes_from_the_next_height() {
+    let client = Keypair::from_label("client");
+    let sink = Keypair::from_label("sink");
+    let mut net = Testnet::new(5, &[&client]);
+    // The fifth node follows the chain without a vote until it bonds stake.
+    net.genesis.validators.truncate(4);
+    for i in 0..5 {
+        net.start(i).await;
+    }
+    let joiner = net.validators[4].key.clone();
+    let bond = Tx {
+        chain_id: CHAIN.into(),
+        sender: joiner.address(),
+        nonce: 0,
+        fee: Params::default().min_fee,
+        body: TxBody::BondValidator {
+            amount: Params::default().stake_per_vote,
+        },
+    }
+    .sign(&joiner);
+    let included = net.node(4).consensus.submit(bond).await.unwrap();
+    {
+        let ledger = net.node(0).base.ledger.read().unwrap();
+        assert_eq!(ledger.validator_set(included.height).len(), 4);
+        assert_eq!(ledger.validator_set(included.height + 1).len(), 5);
+    }
+    net.wait_for_height(included.height + 1).await;
+    // Four of five votes are needed now: without the joiner's the chain would stop.
+    net.kill(0).await;
+    let top = transfers(&net, 1, &client, 0, 3, &sink).await;
+    net.wait_for_height(top).await;
+    net.assert_agree_among(top, 1..5);
 }
