@@ -1,6 +1,6 @@
 //! Routes of the node API.
 
-use crate::types::{AccountView, ApiError, BlobInfo, BlockView, Status, SubmitTx, Supply};
+use crate::types::{AccountView, ApiError, BlobInfo, BlockView, Peers, Status, SubmitTx, Supply};
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -57,6 +57,7 @@ pub fn router(node: Node) -> Router {
         .route("/v1/events", get(events))
         .route("/v1/blobs", put(put_blob))
         .route("/v1/blobs/{hash}", get(get_blob))
+        .route("/v1/peers", get(peers))
         .layer(DefaultBodyLimit::disable())
         .with_state(node)
 }
@@ -282,8 +283,20 @@ async fn put_blob(
     Ok(Json(BlobInfo { hash, size }))
 }
 
-async fn get_blob(State(node): State<Node>, Path(raw): Path<String>) -> ApiResult<Response> {
+/// Asked by a node of its peers: answer from the local store only, so a blob
+/// nobody has does not send requests round the network.
+const LOCAL_ONLY: &str = "x-gpunet-local-only";
+
+async fn get_blob(
+    State(node): State<Node>,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let hash: Hash = parse("hash", &raw)?;
+    if !node.blobs.contains(&hash) && !headers.contains_key(LOCAL_ONLY) {
+        // A provider may have uploaded its outputs to another node.
+        fetch_from_peers(&node, hash).await;
+    }
     let file = tokio::fs::File::open(node.blobs.path(&hash))
         .await
         .map_err(|_| not_found(format!("no blob {hash}")))?;
@@ -293,4 +306,47 @@ async fn get_blob(State(node): State<Node>, Path(raw): Path<String>) -> ApiResul
         Body::from_stream(stream),
     )
         .into_response())
+}
+
+/// Copies a blob from the first peer node that has it, verified against its hash.
+async fn fetch_from_peers(node: &Node, hash: Hash) {
+    let http = reqwest::Client::new();
+    for api in node.consensus.peer_apis() {
+        let Ok(resp) = http
+            .get(format!("{api}/v1/blobs/{hash}"))
+            .header(LOCAL_ONLY, "1")
+            .send()
+            .await
+        else {
+            continue;
+        };
+        if !resp.status().is_success() {
+            continue;
+        }
+        let Ok(mut writer) = node.blobs.writer().await else {
+            return;
+        };
+        let mut body = resp.bytes_stream();
+        let mut complete = true;
+        while let Some(chunk) = body.next().await {
+            let written = match chunk {
+                Ok(chunk) => writer.write(&chunk).await.is_ok(),
+                Err(_) => false,
+            };
+            if !written {
+                complete = false;
+                break;
+            }
+        }
+        if complete && writer.finish(Some(hash)).await.is_ok() {
+            return;
+        }
+    }
+}
+
+/// Other nodes' APIs this node knows (empty with a single validator).
+async fn peers(State(node): State<Node>) -> Json<Peers> {
+    Json(Peers {
+        apis: node.consensus.peer_apis(),
+    })
 }

@@ -69,6 +69,12 @@ pub struct BlockView {
     pub block: Block,
 }
 
+/// Other nodes a client can turn to.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Peers {
+    pub apis: Vec<String>,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BlobInfo {
     pub hash: Hash,

@@ -6,7 +6,11 @@
 use gpunet_primitives::SignedTx;
 use libp2p::futures::StreamExt;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{gossipsub, identify, kad, noise, tcp, yamux, Multiaddr, StreamProtocol, Swarm};
+use libp2p::{
+    gossipsub, identify, kad, noise, tcp, yamux, Multiaddr, PeerId, StreamProtocol, Swarm,
+};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -28,7 +32,13 @@ pub struct GossipConfig {
     pub listen: Multiaddr,
     /// A few peers to start from; the rest are found through Kademlia.
     pub bootstrap: Vec<Multiaddr>,
+    /// This node's HTTP API as others can reach it, told to peers so clients
+    /// and providers can find other nodes (and nodes fetch blobs they lack).
+    pub api_url: Option<String>,
 }
+
+/// What a node's identify agent version starts with; its API URL follows.
+const AGENT: &str = "gpunet-node/1";
 
 #[derive(Debug, thiserror::Error)]
 #[error("transaction gossip: {0}")]
@@ -42,11 +52,24 @@ fn err(e: impl std::fmt::Display) -> GossipError {
 #[derive(Clone)]
 pub struct Gossip {
     outbound: mpsc::UnboundedSender<SignedTx>,
+    apis: PeerApis,
 }
+
+/// The API URLs connected peers announced, by peer.
+type PeerApis = Arc<Mutex<BTreeMap<PeerId, String>>>;
 
 impl Gossip {
     pub fn publish(&self, tx: SignedTx) {
         let _ = self.outbound.send(tx);
+    }
+
+    /// API URLs of the nodes this one is connected to.
+    pub fn peer_apis(&self) -> Vec<String> {
+        let apis = self.apis.lock().expect("peer apis lock");
+        let mut urls: Vec<String> = apis.values().cloned().collect();
+        urls.sort();
+        urls.dedup();
+        urls
     }
 }
 
@@ -90,10 +113,11 @@ pub fn spawn(
             let mut kademlia =
                 kad::Behaviour::with_config(peer, kad::store::MemoryStore::new(peer), kad_config);
             kademlia.set_mode(Some(kad::Mode::Server));
-            let identify = identify::Behaviour::new(identify::Config::new(
-                "/gpunet/1.0.0".into(),
-                key.public(),
-            ));
+            let agent = format!("{AGENT} {}", config.api_url.as_deref().unwrap_or(""));
+            let identify = identify::Behaviour::new(
+                identify::Config::new("/gpunet/1.0.0".into(), key.public())
+                    .with_agent_version(agent.trim_end().to_string()),
+            );
             Ok(Behaviour {
                 gossipsub,
                 kademlia,
@@ -114,8 +138,9 @@ pub fn spawn(
     }
     let (outbound, outbound_rx) = mpsc::unbounded_channel();
     let (inbound, inbound_rx) = mpsc::channel(1024);
-    tokio::spawn(run(swarm, topic, outbound_rx, inbound));
-    Ok((Gossip { outbound }, inbound_rx))
+    let apis = PeerApis::default();
+    tokio::spawn(run(swarm, topic, outbound_rx, inbound, apis.clone()));
+    Ok((Gossip { outbound, apis }, inbound_rx))
 }
 
 async fn run(
@@ -123,6 +148,7 @@ async fn run(
     topic: gossipsub::IdentTopic,
     mut outbound: mpsc::UnboundedReceiver<SignedTx>,
     inbound: mpsc::Sender<Vec<SignedTx>>,
+    apis: PeerApis,
 ) {
     // Batches that found no subscribed peer yet are published again later.
     let mut unsent: Vec<Vec<u8>> = Vec::new();
@@ -145,7 +171,7 @@ async fn run(
                     }
                 }
             }
-            event = swarm.select_next_some() => handle_event(&mut swarm, event, &inbound).await,
+            event = swarm.select_next_some() => handle_event(&mut swarm, event, &inbound, &apis).await,
             _ = tick.tick() => {
                 ticks += 1;
                 unsent.retain(|m| swarm.behaviour_mut().gossipsub.publish(topic.clone(), m.clone()).is_err());
@@ -183,6 +209,7 @@ async fn handle_event(
     swarm: &mut Swarm<Behaviour>,
     event: SwarmEvent<BehaviourEvent>,
     inbound: &mpsc::Sender<Vec<SignedTx>>,
+    apis: &PeerApis,
 ) {
     match event {
         SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
@@ -202,6 +229,20 @@ async fn handle_event(
             for addr in info.listen_addrs {
                 swarm.behaviour_mut().kademlia.add_address(&peer_id, addr);
             }
+            let api = info.agent_version.strip_prefix(AGENT).map(str::trim);
+            if let Some(url) = api.filter(|u| u.starts_with("http://") || u.starts_with("https://"))
+            {
+                apis.lock()
+                    .expect("peer apis lock")
+                    .insert(peer_id, url.to_string());
+            }
+        }
+        SwarmEvent::ConnectionClosed {
+            peer_id,
+            num_established: 0,
+            ..
+        } => {
+            apis.lock().expect("peer apis lock").remove(&peer_id);
         }
         SwarmEvent::Behaviour(BehaviourEvent::Kademlia(kad::Event::RoutingUpdated {
             peer,

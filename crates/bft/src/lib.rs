@@ -74,6 +74,7 @@ impl BftConfig {
             gossip: GossipConfig {
                 listen: gossip_listen,
                 bootstrap: Vec::new(),
+                api_url: None,
             },
             timeouts: TimeoutConfig {
                 timeout_propose: Duration::from_millis(2_000),
@@ -350,5 +351,9 @@ async fn expire(mempool: std::sync::Weak<Mutex<Mempool>>, ttl: Duration) {
 impl Consensus for BftConsensus {
     fn submit(&self, tx: SignedTx) -> SubmitFuture<'_> {
         Box::pin(self.submitter.submit(tx))
+    }
+
+    fn peer_apis(&self) -> Vec<String> {
+        self.submitter.gossip.peer_apis()
     }
 }

@@ -391,6 +391,10 @@ pub struct NodeArgs {
     /// A gossip peer to bootstrap from (repeatable); the rest are discovered.
     #[arg(long = "gossip-peer")]
     gossip_peers: Vec<Multiaddr>,
+    /// This node's API URL as other nodes, clients and providers reach it,
+    /// announced to peers (with --bft).
+    #[arg(long)]
+    advertise_api: Option<String>,
 }
 
 pub async fn node(args: NodeArgs) -> anyhow::Result<()> {
@@ -405,6 +409,7 @@ pub async fn node(args: NodeArgs) -> anyhow::Result<()> {
         );
         config.consensus_peers = args.peers;
         config.gossip.bootstrap = args.gossip_peers;
+        config.gossip.api_url = args.advertise_api;
         let consensus =
             gpunet_bft::start(base.ledger.clone(), key, config, base.events.clone()).await?;
         base.with_consensus(Arc::new(consensus))

@@ -188,13 +188,43 @@ async fn the_testnet_rides_out_a_partition_and_a_killed_validator() {
     let now = net.height(0).await.unwrap();
     net.assert_same_block(&[0, 1, 2, 3], now).await;
 
-    // Both provider agents registered their machines through whichever
-    // validator they talk to.
-    let registered = tokio::time::timeout(Duration::from_secs(120), async {
-        while net.client(0).machines().await.map_or(0, |m| m.len()) < 2 {
+    // Validator 1 knows the other three's APIs (announced over the gossip
+    // network), so a client that starts from it can turn to them.
+    let discovered = tokio::time::timeout(Duration::from_secs(60), async {
+        while net.client(0).discover().await.unwrap_or(0) < 3 {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     })
     .await;
-    assert!(registered.is_ok(), "both providers register a machine");
+    assert!(discovered.is_ok(), "validator 1 learns the other nodes' APIs");
+    // A client whose node is down moves on to the next it knows.
+    let v2_url = format!("http://127.0.0.1:{}", net.ports[1]);
+    docker(&["stop", &v2]);
+    let failover = NodeClient::new(&format!("{v2_url},http://127.0.0.1:{}", net.ports[0]));
+    failover.status().await.expect("the second node answers");
+    assert_ne!(failover.base_url(), v2_url);
+    docker(&["start", &v2]);
+    // A blob stored on one node can be read from any other.
+    let blob = b"inputs live where the client uploaded them".to_vec();
+    let info = net.client(0).put_blob(blob.clone()).await.unwrap();
+    assert_eq!(net.client(2).get_blob(&info.hash).await.unwrap(), blob);
+
+    // A real job across nodes: the client talks to validator 1, the providers
+    // to validators 3 and 4; inputs and outputs cross between nodes' stores.
+    let out = Command::new(env!("CARGO_BIN_EXE_gpunet"))
+        .args(["--node", &format!("http://127.0.0.1:{}", net.ports[0])])
+        .args([
+            "--keystore",
+            &net.dir.path().join("client.key").to_string_lossy(),
+        ])
+        .args(["job", "run", &format!("{ROOT}/examples/hello.toml")])
+        .args(["--wait", "--wait-secs", "240"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("sum: 500000500000"),
+        "job run: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

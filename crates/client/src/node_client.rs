@@ -3,19 +3,29 @@
 use crate::error::ClientError;
 use crate::manifest::Manifest;
 use futures_util::StreamExt;
-use gpunet_api::types::{AccountView, BlobInfo, BlockView, Status};
+use gpunet_api::types::{AccountView, BlobInfo, BlockView, Peers, Status};
 use gpunet_api::ApiError;
 use gpunet_ledger::{HardwareChallenge, Machine, Order};
 use gpunet_node::{BlockEvent, Included};
 use gpunet_primitives::{Address, ChallengeId, Hash, MachineId, OrderId, SignedTx};
 use serde::de::DeserializeOwned;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
 use tokio::io::AsyncWriteExt;
 
+/// A client of one node at a time, with others to turn to: when a node cannot
+/// be reached the client moves on to the next it knows (given, or learned from
+/// a node's peers with [`NodeClient::discover`]).
 #[derive(Clone)]
 pub struct NodeClient {
-    base: String,
+    nodes: Arc<Nodes>,
     http: reqwest::Client,
+}
+
+struct Nodes {
+    urls: RwLock<Vec<String>>,
+    current: AtomicUsize,
 }
 
 /// One item of the event stream.
@@ -27,29 +37,60 @@ pub enum StreamItem {
 }
 
 impl NodeClient {
-    pub fn new(base: &str) -> NodeClient {
+    /// A client of the node at `urls`: one base URL, or several separated by commas.
+    pub fn new(urls: &str) -> NodeClient {
+        let urls: Vec<String> = urls
+            .split(',')
+            .map(|u| u.trim().trim_end_matches('/').to_string())
+            .filter(|u| !u.is_empty())
+            .collect();
         NodeClient {
-            base: base.trim_end_matches('/').to_string(),
+            nodes: Arc::new(Nodes {
+                urls: RwLock::new(urls),
+                current: AtomicUsize::new(0),
+            }),
             http: reqwest::Client::new(),
         }
     }
 
-    pub fn base_url(&self) -> &str {
-        &self.base
+    /// The node requests go to now.
+    pub fn base_url(&self) -> String {
+        let urls = self.nodes.urls.read().expect("node list lock");
+        let i = self.nodes.current.load(Ordering::Relaxed);
+        urls.get(i % urls.len().max(1)).cloned().unwrap_or_default()
     }
 
     fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+        format!("{}{path}", self.base_url())
+    }
+
+    fn node_count(&self) -> usize {
+        self.nodes.urls.read().expect("node list lock").len()
+    }
+
+    /// Adds the nodes the current node knows of; returns how many were new.
+    pub async fn discover(&self) -> Result<usize, ClientError> {
+        let peers: Peers = self.get("/v1/peers").await?;
+        let mut urls = self.nodes.urls.write().expect("node list lock");
+        let before = urls.len();
+        for api in peers.apis {
+            let api = api.trim_end_matches('/').to_string();
+            if !urls.contains(&api) {
+                urls.push(api);
+            }
+        }
+        Ok(urls.len() - before)
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, ClientError> {
-        let resp = req
-            .send()
-            .await
-            .map_err(|source| ClientError::Unreachable {
-                url: self.base.clone(),
-                source,
-            })?;
+        let resp = req.send().await.map_err(|source| {
+            let url = self.base_url();
+            if source.is_connect() {
+                // Later requests go to the next node.
+                self.nodes.current.fetch_add(1, Ordering::Relaxed);
+            }
+            ClientError::Unreachable { url, source }
+        })?;
         if resp.status().is_success() {
             return Ok(resp);
         }
@@ -74,8 +115,16 @@ impl NodeClient {
             .map_err(|e| ClientError::BadResponse(e.to_string()))
     }
 
+    /// Reads are retried on each known node in turn while they cannot be reached.
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
-        self.json(self.http.get(self.url(path))).await
+        let mut attempts = self.node_count();
+        loop {
+            attempts = attempts.saturating_sub(1);
+            match self.json(self.http.get(self.url(path))).await {
+                Err(ClientError::Unreachable { .. }) if attempts > 0 => continue,
+                result => return result,
+            }
+        }
     }
 
     pub async fn status(&self) -> Result<Status, ClientError> {

@@ -122,6 +122,13 @@ impl BlobWriter {
     }
 }
 
+/// An unfinished blob (an interrupted upload or fetch) leaves nothing behind.
+impl Drop for BlobWriter {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.tmp);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,5 +150,12 @@ mod tests {
             store.put(&[0; 11]).await,
             Err(BlobError::TooLarge { .. })
         ));
+        let mut w = store.writer().await.unwrap();
+        w.write(b"part").await.unwrap();
+        drop(w);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0
+        );
     }
 }

@@ -78,6 +78,12 @@ pub type SubmitFuture<'a> =
 pub trait Consensus: Send + Sync {
     /// Submits a transaction and resolves once it is in a committed block or rejected.
     fn submit(&self, tx: SignedTx) -> SubmitFuture<'_>;
+
+    /// HTTP APIs of other nodes this one knows, for clients and providers to
+    /// fail over to and for fetching blobs this node lacks. None for one validator.
+    fn peer_apis(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 #[derive(Clone, Debug)]

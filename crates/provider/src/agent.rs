@@ -88,6 +88,8 @@ impl Agent {
                 .max_by_key(|m| m.id)
         };
         let params = node.status().await?.params;
+        // Other nodes to turn to if this one goes away (none with one validator).
+        let _ = node.discover().await;
         let machine = match mine(node.machines().await?) {
             Some(m) => {
                 if m.price_per_hour != config.price_per_hour
