@@ -1,7 +1,8 @@
 //! The Docker testnet of scripts/testnet.sh: four BFT validators and two
 //! provider agents, each in its own container on a private network. Faults are
-//! real: a validator's container is cut off the network and reconnected, or
-//! killed and started again.
+//! real: a validator's container is cut off the network and reconnected,
+//! killed and started again, all four restarted at once, and a second copy of
+//! one validator started to make it double-sign.
 
 use gpunet_client::NodeClient;
 use std::process::Command;
@@ -134,7 +135,7 @@ impl Drop for Testnet {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_testnet_rides_out_a_partition_and_a_killed_validator() {
+async fn the_testnet_rides_out_faults_and_a_byzantine_validator_and_runs_a_job_across_nodes() {
     if gpunet_provider::testing::docker_or_skip(Default::default())
         .await
         .is_none()
@@ -188,6 +189,74 @@ async fn the_testnet_rides_out_a_partition_and_a_killed_validator() {
     let now = net.height(0).await.unwrap();
     net.assert_same_block(&[0, 1, 2, 3], now).await;
 
+    // All four restart at once: each resumes from its own storage, they agree
+    // on what was final, and go on finalizing.
+    let before = net.height(0).await.unwrap();
+    let all: Vec<String> = (1..=4)
+        .map(|i| net.container(&format!("validator{i}")))
+        .collect();
+    docker(
+        &[
+            &["restart"][..],
+            &all.iter().map(String::as_str).collect::<Vec<_>>(),
+        ]
+        .concat(),
+    );
+    net.assert_same_block(&[0, 1, 2, 3], before + 2).await;
+
+    // Validator 4's key is run a second time, by a Byzantine operator: when
+    // it proposes, its two nodes sign conflicting votes. The others record
+    // the evidence, slash it and drop it from the set; the chain goes on.
+    let v4_key = net.dir.path().join("validator4.key");
+    let v4_address = {
+        let key = gpunet_client::Keystore::load(&v4_key).unwrap();
+        key.address()
+    };
+    let twin = docker(&[
+        "run",
+        "-d",
+        "--network",
+        &net.network(),
+        "--ip",
+        "172.29.0.15",
+        "--label",
+        &format!("com.docker.compose.project={}", net.project),
+        "-v",
+        &format!("{}:/testnet:ro", net.dir.path().display()),
+        &format!("gpunet/node:{}", net.project),
+        "node",
+        "--bft",
+        "--genesis=/testnet/genesis.json",
+        "--data-dir=/data",
+        "--listen=0.0.0.0:8645",
+        "--validator-keystore=/testnet/validator4.key",
+        "--peer=/ip4/172.29.0.11/tcp/26656",
+        "--peer=/ip4/172.29.0.12/tcp/26656",
+        "--gossip-peer=/ip4/172.29.0.11/tcp/26657",
+    ]);
+    let punished = tokio::time::timeout(Duration::from_secs(180), async {
+        loop {
+            if let Ok(status) = net.client(0).status().await {
+                if !status.validators.contains(&v4_address) {
+                    return status.height;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    })
+    .await
+    .expect("the double-signing validator is punished");
+    docker(&["rm", "-f", &twin]);
+    let account = net.client(0).account(&v4_address).await.unwrap().account;
+    assert_eq!(account.validator_bonded, 0, "tombstoned, its stake unbonds");
+    let stake = gpunet_ledger::Params::default().stake_per_vote;
+    assert_eq!(
+        account.unbonding_total(),
+        stake - stake / 10,
+        "a tenth was slashed"
+    );
+    net.assert_same_block(&[0, 1, 2], punished + 2).await;
+
     // Validator 1 knows the other three's APIs (announced over the gossip
     // network), so a client that starts from it can turn to them.
     let discovered = tokio::time::timeout(Duration::from_secs(60), async {
@@ -196,7 +265,10 @@ async fn the_testnet_rides_out_a_partition_and_a_killed_validator() {
         }
     })
     .await;
-    assert!(discovered.is_ok(), "validator 1 learns the other nodes' APIs");
+    assert!(
+        discovered.is_ok(),
+        "validator 1 learns the other nodes' APIs"
+    );
     // A client whose node is down moves on to the next it knows.
     let v2_url = format!("http://127.0.0.1:{}", net.ports[1]);
     docker(&["stop", &v2]);
