@@ -73,13 +73,13 @@ struct ReceivedProposal {
 }
 
 pub(crate) struct App {
-    pub ledger: Arc<RwLock<Ledger>>,
-    pub signer: Signer,
-    pub address: ValidatorAddress,
-    pub mempool: Arc<Mutex<Mempool>>,
-    pub certificates: CertificateStore,
-    pub events: broadcast::Sender<BlockEvent>,
-    pub config: ProposalConfig,
+    ledger: Arc<RwLock<Ledger>>,
+    signer: Signer,
+    address: ValidatorAddress,
+    mempool: Arc<Mutex<Mempool>>,
+    certificates: CertificateStore,
+    events: broadcast::Sender<BlockEvent>,
+    config: ProposalConfig,
     /// Values built or received for heights not yet decided, by (height, round).
     proposals: BTreeMap<(Height, u32), Vec<ProposedValue<GpunetContext>>>,
     /// Proposals for heights this node has not reached yet, judged when it does.

@@ -1,7 +1,7 @@
 //! Byzantine-fault-tolerant consensus for gpunet (see README.md).
 //!
-//! [`start`] runs one node: Malachite decides blocks among the validators of
-//! the ledger's genesis, the [`mempool`](Mempool) collects transactions from
+//! [`start`] runs one node: Malachite decides blocks among the ledger's
+//! validators (from genesis and stake), a mempool collects transactions from
 //! this node's API and from gossip, and every decided block is applied to the
 //! ledger. [`BftConsensus`] is the node's `Consensus`.
 
@@ -16,14 +16,15 @@ mod mempool;
 mod signing;
 
 pub use app::ProposalConfig;
-pub use codec::BorshCodec;
-pub use context::{BlockId, BlockValue, GpunetContext, Height, ValidatorAddress, ValidatorSet};
-pub use engine::{Engine, EngineConfig};
 pub use gossip::{GossipConfig, GossipError};
 pub use libp2p::Multiaddr;
+/// Malachite's configuration types (`TimeoutConfig` for [`BftConfig::timeouts`]).
 pub use malachitebft_app_channel::app::config as engine_config;
-pub use mempool::Mempool;
-pub use signing::{Ed25519, Signer};
+
+use context::{Height, ValidatorAddress};
+use engine::{Engine, EngineConfig};
+use mempool::Mempool;
+use signing::Signer;
 
 use app::App;
 use certificates::CertificateStore;

@@ -38,10 +38,6 @@ impl Mempool {
         }
     }
 
-    pub fn len(&self) -> usize {
-        self.by_arrival.len()
-    }
-
     pub fn is_empty(&self) -> bool {
         self.by_arrival.is_empty()
     }
@@ -189,9 +185,13 @@ mod tests {
                 got: 1,
             },
         );
-        assert_eq!(pool.len(), 3, "a transaction ahead of its nonce waits");
+        assert_eq!(
+            pool.candidates(10).len(),
+            3,
+            "a transaction ahead of its nonce waits"
+        );
         pool.reject(&future.hash(), TxError::BadSignature);
-        assert_eq!(pool.len(), 2);
+        assert_eq!(pool.candidates(10).len(), 2);
         assert!(matches!(
             answer.blocking_recv().unwrap(),
             Err(SubmitError::Rejected(TxError::BadSignature))

@@ -12,6 +12,10 @@ use tempfile::TempDir;
 
 const CHAIN: &str = "bft-test";
 
+/// One network at a time: each test runs four or five validators, and on a
+/// two-core machine several networks at once would starve each other.
+static ONE_NETWORK_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 struct Validator {
     key: Keypair,
     config: BftConfig,
@@ -174,6 +178,7 @@ fn transfer(from: &Keypair, nonce: u64, to: &Keypair, amount: u128) -> SignedTx 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn four_validators_finalize_gossiped_transactions_to_one_state_root() {
+    let _serial = ONE_NETWORK_AT_A_TIME.lock().await;
     let clients: Vec<Keypair> = (0..4)
         .map(|i| Keypair::from_label(&format!("client-{i}")))
         .collect();
@@ -248,6 +253,7 @@ async fn transfers(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_chain_survives_a_dead_validator_which_catches_up_after_restart() {
+    let _serial = ONE_NETWORK_AT_A_TIME.lock().await;
     let client = Keypair::from_label("client");
     let sink = Keypair::from_label("sink");
     let mut net = Testnet::new(4, &[&client]);
@@ -269,6 +275,7 @@ async fn the_chain_survives_a_dead_validator_which_catches_up_after_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn all_validators_restarted_keep_every_finalized_transaction() {
+    let _serial = ONE_NETWORK_AT_A_TIME.lock().await;
     let client = Keypair::from_label("client");
     let sink = Keypair::from_label("sink");
     let mut net = Testnet::new(4, &[&client]);
@@ -297,6 +304,7 @@ async fn all_validators_restarted_keep_every_finalized_transaction() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_double_signing_validator_is_slashed_and_no_conflicting_blocks_are_finalized() {
+    let _serial = ONE_NETWORK_AT_A_TIME.lock().await;
     let client = Keypair::from_label("client");
     let sink = Keypair::from_label("sink");
     let mut net = Testnet::new(4, &[&client]);
@@ -352,6 +360,7 @@ async fn a_double_signing_validator_is_slashed_and_no_conflicting_blocks_are_fin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_node_that_bonds_validator_stake_votes_from_the_next_height() {
+    let _serial = ONE_NETWORK_AT_A_TIME.lock().await;
     let client = Keypair::from_label("client");
     let sink = Keypair::from_label("sink");
     let mut net = Testnet::new(5, &[&client]);
@@ -372,6 +381,7 @@ async fn a_node_that_bonds_validator_stake_votes_from_the_next_height() {
     }
     .sign(&joiner);
     let included = net.node(4).consensus.submit(bond).await.unwrap();
+    net.wait_for_height(included.height).await;
     {
         let ledger = net.node(0).base.ledger.read().unwrap();
         assert_eq!(ledger.validator_set(included.height).len(), 4);
