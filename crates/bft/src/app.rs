@@ -9,7 +9,10 @@ use crate::context::{
 use crate::mempool::Mempool;
 use crate::signing::Signer;
 use gpunet_ledger::Ledger;
-use gpunet_node::{inclusions, publish_block_events, BlockEvent, SubmitError};
+use gpunet_node::{
+    inclusions, next_block_time_ms, publish_block_events, wall_clock_ms, work_due, BlockEvent,
+    SubmitError,
+};
 use gpunet_primitives::Block;
 use malachitebft_app_channel::app::engine::host::Next;
 use malachitebft_app_channel::app::streaming::{StreamContent, StreamId, StreamMessage};
@@ -90,12 +93,6 @@ pub(crate) struct App {
 
 fn round_key(round: Round) -> u32 {
     round.as_u32().unwrap_or(u32::MAX)
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// The validator set that decides `height`, as the ledger recorded it.
@@ -287,10 +284,7 @@ impl App {
                 .saturating_sub(self.last_block.elapsed()),
         );
         while waited.elapsed() < patience {
-            let due = {
-                let l = self.ledger.read().expect("ledger lock");
-                l.next_due_ms().is_some_and(|t| t <= now_ms())
-            };
+            let due = work_due(&self.ledger.read().expect("ledger lock"));
             if due || !self.mempool.lock().expect("mempool lock").is_empty() {
                 break;
             }
@@ -303,7 +297,7 @@ impl App {
             .candidates(self.config.max_block_txs);
         let built = {
             let mut l = self.ledger.write().expect("ledger lock");
-            let time = now_ms().max(l.head().time_ms + 1);
+            let time = next_block_time_ms(&l);
             l.build_block(self.address.0, time, &candidates)
         };
         let built = match built {
@@ -503,7 +497,7 @@ impl App {
             tracing::warn!(height = %p.height, round = %p.round, proposer = %p.proposer, "proposal from a validator whose turn it is not");
             return false;
         }
-        if block.header.time_ms > now_ms() + self.config.max_clock_drift.as_millis() as u64 {
+        if block.header.time_ms > wall_clock_ms() + self.config.max_clock_drift.as_millis() as u64 {
             tracing::warn!(height = %p.height, "proposal timed too far in the future");
             return false;
         }

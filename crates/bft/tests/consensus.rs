@@ -70,6 +70,15 @@ impl Testnet {
         }
     }
 
+    /// `n` validators from genesis, all running.
+    async fn running(n: usize, clients: &[&Keypair]) -> Testnet {
+        let mut net = Testnet::new(n, clients);
+        for i in 0..n {
+            net.start(i).await;
+        }
+        net
+    }
+
     async fn start(&mut self, i: usize) {
         let v = &self.validators[i];
         let base = NodeBase::open(&v.base_dir, &self.genesis, 1 << 20).unwrap();
@@ -183,10 +192,7 @@ async fn four_validators_finalize_gossiped_transactions_to_one_state_root() {
         .map(|i| Keypair::from_label(&format!("client-{i}")))
         .collect();
     let sink = Keypair::from_label("sink");
-    let mut net = Testnet::new(4, &clients.iter().collect::<Vec<_>>());
-    for i in 0..4 {
-        net.start(i).await;
-    }
+    let net = Testnet::running(4, &clients.iter().collect::<Vec<_>>()).await;
     // Each client submits through a different node, one transfer after another,
     // all clients at once; every node's transactions must reach the proposers.
     let mut tasks = Vec::new();
@@ -256,10 +262,7 @@ async fn the_chain_survives_a_dead_validator_which_catches_up_after_restart() {
     let _serial = ONE_NETWORK_AT_A_TIME.lock().await;
     let client = Keypair::from_label("client");
     let sink = Keypair::from_label("sink");
-    let mut net = Testnet::new(4, &[&client]);
-    for i in 0..4 {
-        net.start(i).await;
-    }
+    let mut net = Testnet::running(4, &[&client]).await;
     transfers(&net, 0, &client, 0, 3, &sink).await;
     net.kill(3).await;
     // Three of four validators hold more than two thirds of the power.
@@ -278,10 +281,7 @@ async fn all_validators_restarted_keep_every_finalized_transaction() {
     let _serial = ONE_NETWORK_AT_A_TIME.lock().await;
     let client = Keypair::from_label("client");
     let sink = Keypair::from_label("sink");
-    let mut net = Testnet::new(4, &[&client]);
-    for i in 0..4 {
-        net.start(i).await;
-    }
+    let mut net = Testnet::running(4, &[&client]).await;
     let top = transfers(&net, 2, &client, 0, 4, &sink).await;
     net.wait_for_height(top).await;
     for i in 0..4 {
@@ -307,10 +307,7 @@ async fn a_double_signing_validator_is_slashed_and_no_conflicting_blocks_are_fin
     let _serial = ONE_NETWORK_AT_A_TIME.lock().await;
     let client = Keypair::from_label("client");
     let sink = Keypair::from_label("sink");
-    let mut net = Testnet::new(4, &[&client]);
-    for i in 0..4 {
-        net.start(i).await;
-    }
+    let mut net = Testnet::running(4, &[&client]).await;
     let byzantine = net.validators[3].key.address();
     let mut events = net.node(0).base.events.subscribe();
     net.start_twin(3).await;

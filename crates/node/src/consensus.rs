@@ -114,10 +114,23 @@ pub struct SoloProducer {
     queue: mpsc::Sender<Pending>,
 }
 
-fn now_ms() -> u64 {
+/// This node's clock, in milliseconds since the Unix epoch.
+pub fn wall_clock_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// What a block producer stamps its next block with: its clock, but always
+/// after the parent's time (block time must strictly increase).
+pub fn next_block_time_ms(ledger: &Ledger) -> u64 {
+    wall_clock_ms().max(ledger.head().time_ms + 1)
+}
+
+/// Whether time-driven ledger work (settlement, deadlines, challenges) is due
+/// by this node's clock, so a block is worth making even without transactions.
+pub fn work_due(ledger: &Ledger) -> bool {
+    ledger.next_due_ms().is_some_and(|t| t <= wall_clock_ms())
 }
 
 impl SoloProducer {
@@ -158,18 +171,14 @@ async fn run(
                 }
             }
         }
-        let now = now_ms();
-        let (head_time, due) = {
-            let l = ledger.read().expect("ledger lock");
-            (l.head().time_ms, l.next_due_ms().is_some_and(|t| t <= now))
-        };
+        let due = work_due(&ledger.read().expect("ledger lock"));
         if batch.is_empty() && !due && last_block.elapsed() < config.heartbeat {
             continue;
         }
-        let time = now.max(head_time + 1);
         let txs: Vec<SignedTx> = batch.iter().map(|(tx, _)| tx.clone()).collect();
         let produced = {
             let mut l = ledger.write().expect("ledger lock");
+            let time = next_block_time_ms(&l);
             let produced = l.produce_block(key.address(), time, &txs);
             if config.check_invariants {
                 if let Err(violation) = l.check_invariants() {

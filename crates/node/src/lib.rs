@@ -7,7 +7,7 @@ mod node;
 
 pub use blobs::{file_chunks, BlobError, BlobStore};
 pub use consensus::{
-    inclusions, publish_block_events, Consensus, Included, SoloProducer, SoloProducerConfig,
-    SubmitError, SubmitFuture,
+    inclusions, next_block_time_ms, publish_block_events, wall_clock_ms, work_due, Consensus,
+    Included, SoloProducer, SoloProducerConfig, SubmitError, SubmitFuture,
 };
 pub use node::{BlockEvent, Node, NodeBase, NodeConfig};

@@ -5,9 +5,9 @@
 
 use crate::output::Output;
 use gpunet_bft::BftConfig;
-use gpunet_ledger::{Genesis, GenesisAccount, Params};
+use gpunet_ledger::Genesis;
 use gpunet_node::{Consensus, NodeBase, SoloProducer, SoloProducerConfig};
-use gpunet_primitives::{Keypair, SignedTx, Tx, TxBody, UNIT};
+use gpunet_primitives::{Keypair, SignedTx, UNIT};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
@@ -37,36 +37,11 @@ fn workload(n: usize) -> (Genesis, Vec<Keypair>, Vec<SignedTx>) {
     let senders: Vec<Keypair> = (0..n)
         .map(|i| Keypair::from_label(&format!("bench/sender-{i}")))
         .collect();
-    let genesis = Genesis {
-        chain_id: "bench".into(),
-        genesis_time_ms: 0,
-        accounts: senders
-            .iter()
-            .map(|k| GenesisAccount {
-                address: k.address(),
-                balance: 10 * UNIT,
-            })
-            .collect(),
-        validators: validators.iter().map(|k| k.address()).collect(),
-        params: Params::default(),
-    };
-    let fee = genesis.params.min_fee;
+    let genesis = super::genesis(&validators, &senders, 10 * UNIT);
     let txs = senders
         .iter()
         .enumerate()
-        .map(|(i, from)| {
-            Tx {
-                chain_id: "bench".into(),
-                sender: from.address(),
-                nonce: 0,
-                fee,
-                body: TxBody::Transfer {
-                    to: senders[(i + 1) % n].address(),
-                    amount: 1,
-                },
-            }
-            .sign(from)
-        })
+        .map(|(i, from)| super::transfer(from, 0, senders[(i + 1) % n].address()))
         .collect();
     (genesis, validators, txs)
 }

@@ -3,8 +3,8 @@
 //! ed25519 verification of the same transactions in the same run.
 
 use crate::output::Output;
-use gpunet_ledger::{Genesis, GenesisAccount, Ledger, Params};
-use gpunet_primitives::{Keypair, SignedTx, Tx, TxBody, UNIT};
+use gpunet_ledger::Ledger;
+use gpunet_primitives::{Keypair, SignedTx, UNIT};
 use std::time::Instant;
 
 const SENDERS: usize = 1_000;
@@ -23,32 +23,11 @@ pub fn run(n: usize, block_size: usize, output: Output) -> anyhow::Result<()> {
         .map(|i| Keypair::from_label(&format!("bench/{i}")))
         .collect();
     let validator = Keypair::from_label("bench/validator");
-    let genesis = Genesis {
-        chain_id: "bench".into(),
-        genesis_time_ms: 0,
-        accounts: senders
-            .iter()
-            .map(|k| GenesisAccount {
-                address: k.address(),
-                balance: 1_000_000 * UNIT,
-            })
-            .collect(),
-        validators: vec![validator.address()],
-        params: Params::default(),
-    };
-    let fee = genesis.params.min_fee;
+    let genesis = super::genesis(std::slice::from_ref(&validator), &senders, 1_000_000 * UNIT);
     let txs: Vec<SignedTx> = (0..n)
         .map(|i| {
-            let from = &senders[i % SENDERS];
             let to = senders[(i * 7 + 1) % SENDERS].address();
-            Tx {
-                chain_id: "bench".into(),
-                sender: from.address(),
-                nonce: (i / SENDERS) as u64,
-                fee,
-                body: TxBody::Transfer { to, amount: 1 },
-            }
-            .sign(from)
+            super::transfer(&senders[i % SENDERS], (i / SENDERS) as u64, to)
         })
         .collect();
 

@@ -8,6 +8,39 @@ mod poc;
 
 use crate::output::Output;
 use clap::Subcommand;
+use gpunet_ledger::{Genesis, GenesisAccount, Params};
+use gpunet_primitives::{Address, Amount, Keypair, SignedTx, Tx, TxBody};
+
+const CHAIN_ID: &str = "bench";
+
+/// The benchmarks' chain: each of `funded` holds `balance`; `validators` validate.
+fn genesis(validators: &[Keypair], funded: &[Keypair], balance: Amount) -> Genesis {
+    Genesis {
+        chain_id: CHAIN_ID.into(),
+        genesis_time_ms: 0,
+        accounts: funded
+            .iter()
+            .map(|k| GenesisAccount {
+                address: k.address(),
+                balance,
+            })
+            .collect(),
+        validators: validators.iter().map(|k| k.address()).collect(),
+        params: Params::default(),
+    }
+}
+
+/// A transfer of one base unit on the benchmarks' chain, at the minimum fee.
+fn transfer(from: &Keypair, nonce: u64, to: Address) -> SignedTx {
+    Tx {
+        chain_id: CHAIN_ID.into(),
+        sender: from.address(),
+        nonce,
+        fee: Params::default().min_fee,
+        body: TxBody::Transfer { to, amount: 1 },
+    }
+    .sign(from)
+}
 
 #[derive(Subcommand)]
 pub enum BenchCmd {
