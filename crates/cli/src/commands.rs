@@ -199,6 +199,9 @@ pub fn describe(order: &Order) -> String {
             gpn(l.price_per_hour)
         );
     }
+    for d in &order.declines {
+        s += &format!("declined  by machine {}: {}\n", d.machine, d.reason);
+    }
     if let Some(r) = &order.report {
         match &r.outcome {
             gpunet_primitives::JobOutcome::Completed { exit_code, output_root, output_bytes, duration_ms } => {

@@ -298,6 +298,7 @@ mod tests {
             active_leases: 0,
             completed: id * 3,
             failed: id % 3,
+            declined: 0,
             gpu_model_id: 0,
             hardware: if gops > 0 {
                 HardwareStatus::Verified

@@ -4,7 +4,7 @@
 
 use gpunet_client::jobfile::JobFile;
 use gpunet_client::jobs::{fetch_outputs, submit_job};
-use gpunet_devnet::{provider_key, Devnet};
+use gpunet_devnet::{provider_key, Devnet, DevnetConfig};
 use gpunet_ledger::OrderStatus;
 use gpunet_primitives::JobOutcome;
 use gpunet_provider::executor::{DockerConfig, ExecutorKind, BUSYBOX_IMAGE};
@@ -16,18 +16,28 @@ mod common;
 use common::*;
 
 async fn docker_devnet(dir: &Path) -> Option<Devnet> {
+    docker_devnet_with(dir, |_| {}).await
+}
+
+/// A one-provider devnet on the Docker executor, with `adjust`'s changes.
+async fn docker_devnet_with(dir: &Path, adjust: impl FnOnce(&mut DevnetConfig)) -> Option<Devnet> {
     docker_or_skip(DockerConfig::default()).await?;
     let mut config = config(dir, 1);
     config.executor = ExecutorKind::Docker;
+    adjust(&mut config);
     Some(Devnet::start(config).await.expect("devnet starts"))
 }
 
 fn container_job(dir: &Path, name: &str, script: &str, timeout_secs: u64) -> JobFile {
+    image_job(dir, name, BUSYBOX_IMAGE, script, timeout_secs)
+}
+
+fn image_job(dir: &Path, name: &str, image: &str, script: &str, timeout_secs: u64) -> JobFile {
     let path = dir.join(format!("{name}.toml"));
     std::fs::write(
         &path,
         format!(
-            "name = \"{name}\"\nimage = \"{BUSYBOX_IMAGE}\"\ncommand = [\"sh\", \"-c\", {script:?}]\n\
+            "name = \"{name}\"\nimage = \"{image}\"\ncommand = [\"sh\", \"-c\", {script:?}]\n\
              timeout_secs = {timeout_secs}\n[resources]\nmemory_mb = 64\n[price]\nmax_per_hour = \"50\"\n"
         ),
     )
@@ -147,4 +157,27 @@ async fn an_agent_crash_leaves_no_container_behind_and_nothing_is_lost() {
     let job = container_job(dir.path(), "after", "echo ok > $GPUNET_OUTPUT_DIR/ok", 60);
     let id = submit_job(&net.client_wallet(), &job).await.unwrap();
     assert_eq!(wait_final(&node, id).await.status, OrderStatus::Settled);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_image_is_missing_is_declined_refunded_and_nobody_slashed() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(net) = docker_devnet_with(dir.path(), |c| c.params.max_declines = 1).await else {
+        return;
+    };
+    let node = net.client();
+    let stake = bonded(&node, &provider_key(0)).await;
+    let job = image_job(dir.path(), "missing", "gpunet/does-not-exist:1", "true", 60);
+    let id = submit_job(&net.client_wallet(), &job).await.unwrap();
+    let order = wait_final(&node, id).await;
+    assert_eq!(order.status, OrderStatus::Declined, "{order:?}");
+    assert!(
+        order.declines[0].reason.contains("gpunet/does-not-exist:1"),
+        "{order:?}"
+    );
+    assert_eq!(order.settlement.unwrap().refunded, order.deposit);
+    assert_eq!(bonded(&node, &provider_key(0)).await, stake);
+    let container = net.provider(0).unwrap().run_name(id);
+    assert!(!docker_has("container", &container));
+    assert!(!docker_has("volume", &container));
 }

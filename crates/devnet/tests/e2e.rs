@@ -10,6 +10,7 @@ use gpunet_primitives::{
 };
 use gpunet_provider::executor::group_alive;
 use gpunet_provider::journal::Journal;
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 mod common;
@@ -229,38 +230,45 @@ async fn a_live_provider_answers_probes_and_a_dead_one_is_held_down_and_slashed(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failing_job_refunds_the_client_and_slashes_the_provider() {
+async fn a_job_that_cannot_start_is_declined_by_each_machine_refunded_and_nobody_slashed() {
     let dir = tempfile::tempdir().unwrap();
-    let net = devnet(dir.path(), 1).await;
+    let net = devnet(dir.path(), 3).await;
     let node = net.client();
     let params = node.status().await.unwrap().params;
     let client_before = balance(&node, &client_key()).await;
-    let bonded_before = node
-        .account(&provider_key(0).address())
-        .await
-        .unwrap()
-        .account
-        .bonded;
+    let mut stakes_before = Vec::new();
+    for i in 0..3 {
+        stakes_before.push(bonded(&node, &provider_key(i)).await);
+    }
 
     let job = job_file(dir.path(), "broken", "/nonexistent/program", 30);
     let id = submit_job(&net.client_wallet(), &job).await.unwrap();
     let order = wait_final(&node, id).await;
-    assert_eq!(order.status, OrderStatus::Failed, "{order:?}");
+    assert_eq!(order.status, OrderStatus::Declined, "{order:?}");
+    let machines: BTreeSet<u64> = order.declines.iter().map(|d| d.machine).collect();
+    assert_eq!(machines.len(), 3, "each machine declined once: {order:?}");
+    assert!(
+        order
+            .declines
+            .iter()
+            .all(|d| d.reason.contains("/nonexistent/program")),
+        "{order:?}"
+    );
     let s = order.settlement.unwrap();
-    assert_eq!(s.slashed, params.slash_failed);
-    assert_eq!(s.refunded, order.deposit);
+    assert_eq!((s.refunded, s.slashed), (order.deposit, 0));
     assert_eq!(
         balance(&node, &client_key()).await,
         client_before - params.min_fee
     );
-    let bonded = node
-        .account(&provider_key(0).address())
-        .await
-        .unwrap()
-        .account
-        .bonded;
-    assert_eq!(bonded, bonded_before - params.slash_failed);
-    assert_eq!(node.machine(0).await.unwrap().failed, 1);
+    for (i, before) in stakes_before.into_iter().enumerate() {
+        assert_eq!(
+            bonded(&node, &provider_key(i)).await,
+            before,
+            "provider {i} not slashed"
+        );
+        let machine = node.machine(i as u64).await.unwrap();
+        assert_eq!((machine.declined, machine.failed), (1, 0));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -57,6 +57,18 @@ pub enum Event {
         client: Address,
         refunded: Amount,
     },
+    /// The provider handed the lease back unstarted. `requeued`: the order is
+    /// matching again without that machine; otherwise it closed `Declined`
+    /// with `refunded` returned to the client.
+    OrderDeclined {
+        order: OrderId,
+        client: Address,
+        provider: Address,
+        machine: MachineId,
+        reason: String,
+        requeued: bool,
+        refunded: Amount,
+    },
     Slashed {
         provider: Address,
         amount: Amount,
@@ -174,6 +186,7 @@ impl Event {
             | Event::OrderTimedOut { order, .. }
             | Event::OrderExpired { order, .. }
             | Event::OrderCancelled { order, .. }
+            | Event::OrderDeclined { order, .. }
             | Event::LivenessProbe { order, .. }
             | Event::MachineDown { order, .. }
             | Event::MachineBackUp { order, .. }
@@ -215,6 +228,9 @@ impl Event {
                 client, provider, ..
             }
             | Event::OrderTimedOut {
+                client, provider, ..
+            }
+            | Event::OrderDeclined {
                 client, provider, ..
             }
             | Event::LivenessProbe {

@@ -77,6 +77,22 @@ pub struct Params {
     /// Share of a double-signing validator's stake that is slashed, in basis points.
     #[serde(default = "default_slash_double_sign_bps")]
     pub slash_double_sign_bps: u32,
+    /// Time after a lease starts during which its provider may decline it
+    /// (the job cannot start on its machine) without being slashed.
+    #[serde(default = "default_decline_window_ms")]
+    pub decline_window_ms: u64,
+    /// Declines after which an order closes, refunded, instead of going back
+    /// to matching.
+    #[serde(default = "default_max_declines")]
+    pub max_declines: u32,
+}
+
+fn default_decline_window_ms() -> u64 {
+    300_000
+}
+
+fn default_max_declines() -> u32 {
+    3
 }
 
 fn default_stake_per_vote() -> Amount {
@@ -121,6 +137,8 @@ impl Default for Params {
             epoch_reward: 1_000 * gpn,
             stake_per_vote: default_stake_per_vote(),
             slash_double_sign_bps: default_slash_double_sign_bps(),
+            decline_window_ms: default_decline_window_ms(),
+            max_declines: default_max_declines(),
         }
     }
 }
@@ -175,6 +193,9 @@ impl Genesis {
             || self.params.rental_billing_ms == 0
         {
             return err("challenge_interval_ms, epoch_ms and rental_billing_ms must be positive");
+        }
+        if self.params.max_declines == 0 || self.params.max_declines > 16 {
+            return err("max_declines must be 1..=16 (an order keeps each decline)");
         }
         let mut seen = std::collections::BTreeSet::new();
         let founding = std::collections::BTreeSet::from_iter(&self.validators);

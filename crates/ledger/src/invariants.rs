@@ -45,7 +45,19 @@ pub fn check(state: &State) -> Result<(), String> {
             }
         };
         indexed(state.pending.contains(&(o.submitted_ms, *id)), "pending")?;
+        if o.status.is_open() && o.declines.len() >= state.params.max_declines as usize {
+            return Err(format!(
+                "open order {id} has {} declines; it should have closed",
+                o.declines.len()
+            ));
+        }
         if let Some(lease) = &o.lease {
+            if o.declines.iter().any(|d| d.machine == lease.machine) {
+                return Err(format!(
+                    "order {id} is leased to machine {}, which declined it",
+                    lease.machine
+                ));
+            }
             if lease.price_per_hour > o.max_price_per_hour {
                 return Err(format!("order {id} leased above its max price"));
             }

@@ -68,6 +68,8 @@ pub struct Machine {
     pub active_leases: u32,
     pub completed: u64,
     pub failed: u64,
+    /// Leases it handed back unstarted (not failures: see `exec::declines`).
+    pub declined: u64,
     /// Its GPU model's interned id (`State::gpu_models`); 0 without a GPU.
     pub gpu_model_id: u32,
     /// Whether its hardware claims are proven (see `exec::challenges`).
@@ -162,6 +164,9 @@ pub enum OrderStatus {
     Expired,
     /// The client cancelled it while pending: client refunded.
     Cancelled,
+    /// Every machine it was leased to declined it (it could not start
+    /// there), `max_declines` times: client refunded.
+    Declined,
 }
 
 impl OrderStatus {
@@ -227,6 +232,15 @@ pub struct Order {
     /// For an audited order: its audit runs, in order.
     pub audit_runs: Vec<OrderId>,
     pub audit_verdict: Option<AuditVerdict>,
+    /// Machines that declined it, with their reasons; matching skips them.
+    pub declines: Vec<Decline>,
+}
+
+/// A provider's refusal of a lease its machine could not start.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Decline {
+    pub machine: MachineId,
+    pub reason: String,
 }
 
 /// A rental's streaming state.

@@ -58,6 +58,10 @@ enum Op {
         who: usize,
         order: u64,
     },
+    /// The lease's provider hands it back (jobs, rentals and audit runs).
+    Decline {
+        order: u64,
+    },
     BadNonce {
         who: usize,
     },
@@ -157,6 +161,7 @@ fn op() -> impl Strategy<Value = Op> {
             }
         ),
         1 => (who.clone(), 0..10u64).prop_map(|(who, order)| Op::Fail { who, order }),
+        1 => (0..24u64).prop_map(|order| Op::Decline { order }),
         1 => who.clone().prop_map(|who| Op::BadNonce { who }),
         3 => (1..5_000u64).prop_map(|ms| Op::Wait { ms }),
         2 => (who.clone(), 1..20u64).prop_map(|(who, secs)| Op::Rent { who, secs }),
@@ -197,6 +202,8 @@ fn genesis(validator: &Keypair) -> Genesis {
             // Machines are eligible at once, so orders get matched; hardware
             // challenges have their own tests (tests/challenges.rs).
             hardware_challenges: false,
+            // Low, so that orders also close declined, not only go back to matching.
+            max_declines: 2,
             ..Params::default()
         },
     }
@@ -296,6 +303,13 @@ fn body(op: &Op, keys: &[Keypair]) -> Option<(usize, TxBody)> {
                 outcome: JobOutcome::Failed { reason: "x".into() },
             },
         ),
+        Op::Decline { order } => (
+            0,
+            TxBody::DeclineLease {
+                order,
+                reason: "image missing".into(),
+            },
+        ),
         Op::Rent { who, secs } => (
             who,
             TxBody::Rent {
@@ -382,7 +396,7 @@ proptest! {
                         let (mut who, body) = body(op, &keys).unwrap();
                         // Reports come from the lease's provider, so jobs (and their
                         // audits) actually complete; Fail keeps the random sender.
-                        if let Op::Complete { order, .. } | Op::AnswerProbe { order } = op {
+                        if let Op::Complete { order, .. } | Op::AnswerProbe { order } | Op::Decline { order } = op {
                             let provider = ledger.order(*order).and_then(|o| o.lease.as_ref()).map(|l| l.provider);
                             who = keys.iter().position(|k| Some(k.address()) == provider).unwrap_or(who);
                         }

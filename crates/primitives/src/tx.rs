@@ -133,6 +133,14 @@ pub enum TxBody {
     ReportDoubleSign {
         evidence: Box<crate::DoubleSign>,
     },
+    /// The provider hands back a lease its machine cannot start (image or
+    /// program missing, an input that cannot be fetched). Nothing ran, so
+    /// nobody pays and nobody is slashed: the order goes back to matching
+    /// without this machine.
+    DeclineLease {
+        order: OrderId,
+        reason: String,
+    },
 }
 
 impl TxBody {
@@ -158,6 +166,7 @@ impl TxBody {
             TxBody::BondValidator { .. } => "bond_validator",
             TxBody::UnbondValidator { .. } => "unbond_validator",
             TxBody::ReportDoubleSign { .. } => "report_double_sign",
+            TxBody::DeclineLease { .. } => "decline_lease",
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The agent loop: register, recover, follow leases, run jobs, report results.
 
-use crate::executor::{ExecOutcome, Executor, JobRun, Limits};
+use crate::executor::{ExecError, ExecOutcome, Executor, JobRun, Limits};
 use crate::hardware::Hardware;
 use crate::journal::{JobRecord, Journal};
 use gpunet_client::manifest::Manifest;
@@ -33,6 +33,16 @@ pub enum AgentError {
     Client(#[from] ClientError),
     #[error("provider data directory: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// Why a run ended without a result.
+enum RunError {
+    /// Nothing started: the image, the program or an input is not to be had
+    /// on this machine. The lease is declined, so no one is slashed for a
+    /// spec that cannot run.
+    CannotStart(String),
+    /// It started and broke on this machine's side: reported failed.
+    Failed(String),
 }
 
 /// A registered provider agent, ready to [`run`](Agent::run).
@@ -271,6 +281,22 @@ const RENTAL_RUN_LIMIT: Duration = Duration::from_secs(366 * 24 * 3600);
 /// Smallest memory limit a job gets, whatever it asks.
 const MIN_MEMORY_MB: u64 = 16;
 
+/// Cuts a failure or decline reason to what the ledger takes (1024 bytes;
+/// 250 characters are at most 1000).
+fn clip(reason: &str) -> String {
+    reason.chars().take(250).collect()
+}
+
+/// Sorts an executor error: a job that could not start (bad image or
+/// program) is the spec's doing, anything else is this machine's.
+fn run_error(e: ExecError) -> RunError {
+    if e.is_job_error() {
+        RunError::CannotStart(format!("job could not start: {e}"))
+    } else {
+        RunError::Failed(format!("executor failed: {e}"))
+    }
+}
+
 /// GPUs held by one running job; they return to the pool when it is dropped.
 struct GpuLease<'a> {
     pool: &'a Mutex<Vec<String>>,
@@ -495,9 +521,14 @@ impl Inner {
         log(self, &format!("running order {id} ({})", order.spec.name));
         let outcome = match self.execute(&order).await {
             Ok(outcome) => outcome,
-            Err(reason) => {
+            Err(RunError::CannotStart(reason)) if self.decline(id, &reason).await => {
+                return self.forget(id).await;
+            }
+            Err(RunError::CannotStart(reason) | RunError::Failed(reason)) => {
                 log(self, &format!("order {id} failed: {reason}"));
-                JobOutcome::Failed { reason }
+                JobOutcome::Failed {
+                    reason: clip(&reason),
+                }
             }
         };
         self.journal.write(&JobRecord::Finished {
@@ -505,9 +536,35 @@ impl Inner {
             outcome: outcome.clone(),
         })?;
         self.report(id, outcome).await?;
+        self.forget(id).await
+    }
+
+    /// Drops what the agent kept of a run: its journal record and its files.
+    async fn forget(&self, id: OrderId) -> Result<(), AgentError> {
+        self.journal.remove(id)?;
         let _ =
             tokio::fs::remove_dir_all(self.config.data_dir.join("jobs").join(id.to_string())).await;
         Ok(())
+    }
+
+    /// Hands a lease that cannot start here back to the ledger. Returns
+    /// whether it was declined; `false` when the ledger refused (too late:
+    /// the caller reports the run instead).
+    async fn decline(&self, order: OrderId, reason: &str) -> bool {
+        log(
+            self,
+            &format!("order {order} cannot start here ({reason}); declining it"),
+        );
+        let declined = self
+            .send_until_answered(TxBody::DeclineLease {
+                order,
+                reason: clip(reason),
+            })
+            .await;
+        if declined {
+            log(self, &format!("declined order {order}"));
+        }
+        declined
     }
 
     /// Runs a rental's container until the ledger ends the rental (its time
@@ -521,7 +578,10 @@ impl Inner {
         // The run's handle, to stop it when the rental ends.
         let handle = Arc::new(Mutex::new(None::<String>));
         let outcome = async {
-            let (run, gpus) = self.prepare(order, RENTAL_RUN_LIMIT).await?;
+            let (run, gpus) = self
+                .prepare(order, RENTAL_RUN_LIMIT)
+                .await
+                .map_err(RunError::CannotStart)?;
             let journal_start = self.journal_start(id);
             let slot = handle.clone();
             let started = Box::new(move |h: String| {
@@ -530,13 +590,21 @@ impl Inner {
             });
             let result = self.executor.run(&run, started).await;
             drop(gpus);
-            result.map_err(|e| e.to_string())
+            result.map_err(run_error)
         };
         tokio::select! {
-            result = outcome => {
-                log(self, &format!("rental {id}'s container stopped ({result:?}); the lease runs on until the rental ends"));
-                self.wait_rental_end(id, &ended).await;
-            }
+            result = outcome => match result {
+                // Declined before its first bill: the renter pays nothing.
+                Err(RunError::CannotStart(reason)) if self.decline(id, &reason).await => {}
+                result => {
+                    let how = match result {
+                        Ok(exit) => format!("exit code {}", exit.exit_code),
+                        Err(RunError::CannotStart(e) | RunError::Failed(e)) => e,
+                    };
+                    log(self, &format!("rental {id}'s container stopped ({how}); the lease runs on until the rental ends"));
+                    self.wait_rental_end(id, &ended).await;
+                }
+            },
             () = self.wait_rental_end(id, &ended) => {}
         }
         let handle = handle.lock().expect("handle slot").clone();
@@ -547,10 +615,7 @@ impl Inner {
         }
         log(self, &format!("rental {id} ended"));
         self.rentals.lock().expect("rentals").remove(&id);
-        self.journal.remove(id)?;
-        let _ =
-            tokio::fs::remove_dir_all(self.config.data_dir.join("jobs").join(id.to_string())).await;
-        Ok(())
+        self.forget(id).await
     }
 
     /// Journals a run's executor handle as soon as it exists (the executor's
@@ -647,25 +712,27 @@ impl Inner {
         Ok((run, gpus))
     }
 
-    /// Fetches inputs, runs the job, uploads logs and outputs. An `Err` is a
-    /// failure, reported as such.
-    async fn execute(&self, order: &Order) -> Result<JobOutcome, String> {
-        let node = self.wallet.node();
+    /// Fetches inputs, runs the job, uploads logs and outputs.
+    async fn execute(&self, order: &Order) -> Result<JobOutcome, RunError> {
         let timeout = Duration::from_secs(order.spec.timeout_secs);
-        let (run, gpus) = self.prepare(order, timeout).await?;
+        let (run, gpus) = self
+            .prepare(order, timeout)
+            .await
+            .map_err(RunError::CannotStart)?;
         let result = self
             .executor
             .run(&run, Box::new(self.journal_start(order.id)))
             .await;
         drop(gpus);
-        let result = result.map_err(|e| {
-            if e.is_job_error() {
-                format!("job could not start: {e}")
-            } else {
-                format!("executor failed: {e}")
-            }
-        })?;
-        note_abnormal_end(&run, &result).map_err(|e| format!("cannot write the job's log: {e}"))?;
+        let result = result.map_err(run_error)?;
+        self.deliver(&run, &result).await.map_err(RunError::Failed)
+    }
+
+    /// Uploads a finished run's logs, outputs and manifest; the manifest's
+    /// root is the output root the result commits to.
+    async fn deliver(&self, run: &JobRun, result: &ExecOutcome) -> Result<JobOutcome, String> {
+        let node = self.wallet.node();
+        note_abnormal_end(run, result).map_err(|e| format!("cannot write the job's log: {e}"))?;
         let outputs = &run.outputs;
         let mut manifest = Manifest::default();
         let mut collect = || -> std::io::Result<Vec<(PathBuf, Hash)>> {
@@ -699,38 +766,37 @@ impl Inner {
         })
     }
 
-    /// Reports a result, retrying while the node is unreachable. A report the
-    /// ledger refuses (the lease already timed out) is dropped with a note.
+    /// Reports a result. A report the ledger refuses (the lease already timed
+    /// out) is dropped with a note.
     async fn report(&self, order: OrderId, outcome: JobOutcome) -> Result<(), AgentError> {
+        if self
+            .send_until_answered(TxBody::ReportResult { order, outcome })
+            .await
+        {
+            log(self, &format!("reported order {order}"));
+        }
+        self.journal.remove(order)?;
+        Ok(())
+    }
+
+    /// Sends `body`, retrying while the node is unreachable. Returns whether
+    /// the ledger accepted it; a refusal is logged.
+    async fn send_until_answered(&self, body: TxBody) -> bool {
+        let kind = body.kind();
         let mut delay = Duration::from_millis(200);
         loop {
-            match self
-                .wallet
-                .send(TxBody::ReportResult {
-                    order,
-                    outcome: outcome.clone(),
-                })
-                .await
-            {
-                Ok(_) => {
-                    log(self, &format!("reported order {order}"));
-                    break;
-                }
+            match self.wallet.send(body.clone()).await {
+                Ok(_) => return true,
                 Err(ClientError::Api(e)) => {
-                    log(self, &format!("report for order {order} refused: {e}"));
-                    break;
+                    log(self, &format!("{kind} refused: {e}"));
+                    return false;
                 }
                 Err(e) => {
-                    log(
-                        self,
-                        &format!("report for order {order} failed ({e}); retrying"),
-                    );
+                    log(self, &format!("{kind} failed ({e}); retrying"));
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(5));
                 }
             }
         }
-        self.journal.remove(order)?;
-        Ok(())
     }
 }

@@ -113,3 +113,7 @@ pub async fn wait_journal_empty(journal_dir: &Path) {
 pub async fn balance(node: &NodeClient, key: &Keypair) -> u128 {
     node.account(&key.address()).await.unwrap().account.balance
 }
+
+pub async fn bonded(node: &NodeClient, key: &Keypair) -> u128 {
+    node.account(&key.address()).await.unwrap().account.bonded
+}

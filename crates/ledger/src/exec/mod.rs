@@ -4,6 +4,7 @@
 mod audits;
 mod bank;
 mod challenges;
+mod declines;
 mod orders;
 mod registry;
 mod rentals;
@@ -139,6 +140,7 @@ impl Exec<'_> {
             TxBody::AnswerProbe { order } => self.answer_probe(sender, *order),
             TxBody::CancelOrder { order } => self.cancel_order(sender, *order),
             TxBody::ReportResult { order, outcome } => self.report_result(sender, *order, outcome),
+            TxBody::DeclineLease { order, reason } => self.decline_lease(sender, *order, reason),
             TxBody::CommitChallenge { challenge, root } => {
                 self.commit_challenge(sender, *challenge, *root)
             }

@@ -160,6 +160,14 @@ fn fits(machine: &Machine, spec: &JobSpec) -> bool {
         && spec.region.as_ref().is_none_or(|reg| reg == &s.region)
 }
 
+/// How a lease ended, for the machine's record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LeaseEnd {
+    Completed,
+    Failed,
+    Declined,
+}
+
 impl Exec<'_> {
     pub(crate) fn order(&self, id: OrderId) -> Result<Order, TxError> {
         self.state
@@ -238,6 +246,7 @@ impl Exec<'_> {
                 audit_of,
                 audit_runs: Vec::new(),
                 audit_verdict: None,
+                declines: Vec::new(),
             },
         );
         self.state.pending.insert((self.now_ms, id), ());
@@ -309,6 +318,7 @@ impl Exec<'_> {
             && fits(m, &order.spec)
             && m.reliability_bps() >= order.spec.min_reliability_bps
             && !excluded.contains(&m.owner)
+            && !order.declines.iter().any(|d| d.machine == m.id)
             && staked)
             .then_some(price)
     }
@@ -492,8 +502,9 @@ impl Exec<'_> {
         Ok(())
     }
 
-    /// Returns a lease's resources to its machine and drops its indexes.
-    pub(crate) fn end_lease(&mut self, order: &Order, succeeded: bool) {
+    /// Returns a lease's resources to its machine, counts how it ended in the
+    /// machine's record and drops its indexes.
+    pub(crate) fn end_lease(&mut self, order: &Order, end: LeaseEnd) {
         let Some(lease) = &order.lease else { return };
         self.state.deadlines.remove(&(lease.deadline_ms, order.id));
         self.state
@@ -506,10 +517,10 @@ impl Exec<'_> {
             machine.allocated.disk_mb -= r.disk_mb;
             machine.allocated.gpus -= r.gpu.count;
             machine.active_leases -= 1;
-            if succeeded {
-                machine.completed += 1;
-            } else {
-                machine.failed += 1;
+            match end {
+                LeaseEnd::Completed => machine.completed += 1,
+                LeaseEnd::Failed => machine.failed += 1,
+                LeaseEnd::Declined => machine.declined += 1,
             }
             self.state.put_machine(machine);
         }

@@ -95,6 +95,7 @@ impl Exec<'_> {
             active_leases: 0,
             completed: 0,
             failed: 0,
+            declined: 0,
             gpu_model_id,
             hardware: if challenged {
                 HardwareStatus::Unverified

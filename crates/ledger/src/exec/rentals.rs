@@ -12,7 +12,7 @@
 //! the end), delisted, and its owner slashed `slash_down_per_hour` per started
 //! hour down, settled when it answers again or the rental ends.
 
-use super::orders::{max_payment, payment};
+use super::orders::{max_payment, payment, LeaseEnd};
 use super::Exec;
 use crate::error::{CheckedAmount, TxError};
 use crate::events::Event;
@@ -123,7 +123,7 @@ impl Exec<'_> {
             self.state.probe_deadlines.remove(&(deadline, order.id));
         }
         self.end_downtime(&mut order)?;
-        self.end_lease(&order, true);
+        self.end_lease(&order, LeaseEnd::Completed);
         let rental = order.rental.clone().expect("a rental");
         let provider = order.lease.as_ref().expect("leased").provider;
         let refunded = order.escrow;

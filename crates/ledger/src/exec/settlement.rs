@@ -1,13 +1,14 @@
 //! Results, settlement and failure: who gets paid, what is burned, who is slashed.
 
-use super::orders::payment;
+use super::orders::{payment, LeaseEnd};
 use super::Exec;
 use crate::error::{CheckedAmount, TxError};
 use crate::events::Event;
 use crate::state::{OrderStatus, Report, Settlement};
 use gpunet_primitives::{Address, JobOutcome, OrderId};
 
-const MAX_REASON_LEN: usize = 1024;
+/// Longest failure or decline reason a provider may give.
+pub(crate) const MAX_REASON_LEN: usize = 1024;
 
 impl Exec<'_> {
     pub(crate) fn report_result(
@@ -42,7 +43,7 @@ impl Exec<'_> {
                 duration_ms,
                 ..
             } => {
-                self.end_lease(&order, true);
+                self.end_lease(&order, LeaseEnd::Completed);
                 let elapsed = self.now_ms.saturating_sub(lease.start_ms);
                 let billable_ms = (*duration_ms)
                     .min(order.spec.timeout_secs.saturating_mul(1000))
@@ -74,7 +75,7 @@ impl Exec<'_> {
                         "failure reason is over {MAX_REASON_LEN} bytes"
                     )));
                 }
-                self.end_lease(&order, false);
+                self.end_lease(&order, LeaseEnd::Failed);
                 order.report = Some(Report {
                     outcome: outcome.clone(),
                     reported_ms: self.now_ms,
@@ -154,7 +155,7 @@ impl Exec<'_> {
         for (_, id) in due {
             let order = self.order(id)?;
             let lease = order.lease.clone().expect("running orders have a lease");
-            self.end_lease(&order, false);
+            self.end_lease(&order, LeaseEnd::Failed);
             let slashed = self.slash(
                 lease.provider,
                 self.state.params.slash_timeout,

@@ -1,0 +1,101 @@
+//! Declines: a provider hands back a lease its machine cannot start (the
+//! image or program is missing, an input cannot be fetched).
+//!
+//! Such a job would otherwise be reported `Failed` and its provider slashed,
+//! so a client could grief any provider for a transaction fee with a spec
+//! that cannot run. A decline instead costs nobody anything: nothing ran, so
+//! nothing is paid, the machine's record counts a decline (not a failure),
+//! and the order goes back to matching without that machine. After
+//! `max_declines` it closes `Declined`, refunded. A provider can decline only
+//! within `decline_window_ms` of the lease's start (and a rental only before
+//! its first bill), so a job that ran and broke is still a failure.
+
+use super::orders::LeaseEnd;
+use super::settlement::MAX_REASON_LEN;
+use super::Exec;
+use crate::error::TxError;
+use crate::events::Event;
+use crate::state::{Decline, OrderStatus, Rental};
+use gpunet_primitives::{Address, OrderId};
+
+impl Exec<'_> {
+    pub(crate) fn decline_lease(
+        &mut self,
+        provider: Address,
+        id: OrderId,
+        reason: &str,
+    ) -> Result<(), TxError> {
+        let mut order = self.order(id)?;
+        let Some(lease) = order.lease.clone() else {
+            return Err(TxError::InvalidState(format!("order {id} has no lease")));
+        };
+        if lease.provider != provider {
+            return Err(TxError::NotAuthorized(format!(
+                "order {id} is leased to another provider"
+            )));
+        }
+        if order.status != OrderStatus::Running {
+            return Err(TxError::InvalidState(format!(
+                "order {id} is {:?}, not running",
+                order.status
+            )));
+        }
+        if reason.len() > MAX_REASON_LEN {
+            return Err(TxError::Invalid(format!(
+                "decline reason is over {MAX_REASON_LEN} bytes"
+            )));
+        }
+        let window = self.state.params.decline_window_ms;
+        if self.now_ms > lease.start_ms.saturating_add(window) {
+            return Err(TxError::InvalidState(format!(
+                "order {id} was leased over {window} ms ago: too late to decline, report its result"
+            )));
+        }
+        if let Some(rental) = &order.rental {
+            if rental.paid_until_ms > lease.start_ms {
+                return Err(TxError::InvalidState(format!(
+                    "rental {id} has been billed already: too late to decline"
+                )));
+            }
+            if rental.probe_deadline_ms.is_some() || rental.down_since_ms.is_some() {
+                return Err(TxError::InvalidState(format!(
+                    "rental {id} has an open liveness probe: answer it first"
+                )));
+            }
+            self.state.rental_billing.remove(&(rental.next_bill_ms, id));
+            // The next machine gets all the time bought, renewals included.
+            order.spec.timeout_secs = (rental.ends_ms - lease.start_ms) / 1000;
+            order.rental = Some(Rental::default());
+        }
+        self.end_lease(&order, LeaseEnd::Declined);
+        order.lease = None;
+        order.declines.push(Decline {
+            machine: lease.machine,
+            reason: reason.to_string(),
+        });
+        let client = order.client;
+        let requeued = order.declines.len() < self.state.params.max_declines as usize;
+        let audited = order.audit_of;
+        let refunded = if requeued {
+            order.status = OrderStatus::Pending;
+            self.state.pending.insert((order.submitted_ms, id), ());
+            self.state.orders.insert(id, order);
+            0
+        } else {
+            self.close_with_refund(order, OrderStatus::Declined, 0)?
+        };
+        self.emit(Event::OrderDeclined {
+            order: id,
+            client,
+            provider,
+            machine: lease.machine,
+            reason: reason.to_string(),
+            requeued,
+            refunded,
+        });
+        if let (false, Some(parent)) = (requeued, audited) {
+            self.advance_audit(parent)?;
+        }
+        Ok(())
+    }
+}
