@@ -5,11 +5,14 @@ use anyhow::{bail, Context};
 use clap::Subcommand;
 use gpunet_bft::{BftConfig, Multiaddr};
 use gpunet_client::jobfile::JobFile;
-use gpunet_client::jobs::{fetch_outputs, is_final, read_output, submit_job, wait_for_order};
+use gpunet_client::jobs::{
+    dispute_result, fetch_outputs, is_final, read_output, submit_job, wait_for_order,
+};
+use gpunet_client::manifest::Manifest;
 use gpunet_client::{Keystore, NodeClient, Wallet};
 use gpunet_ledger::{Genesis, GenesisAccount, Order, OrderStatus, Params};
 use gpunet_node::{Node, NodeBase, NodeConfig, SoloProducerConfig};
-use gpunet_primitives::{parse_amount, Address, Keypair, OrderId, TxBody};
+use gpunet_primitives::{parse_amount, Address, Hash, Keypair, OrderId, TxBody};
 use gpunet_provider::executor::ExecutorKind;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -85,6 +88,17 @@ pub enum JobCmd {
     },
     /// Cancel a job that is still waiting for a machine.
     Cancel { id: OrderId },
+    /// Print the output root of a result in DIR (as `job get` writes it):
+    /// keep a canary job's known answer with it.
+    Root { dir: PathBuf },
+    /// Dispute a job's reported result within its dispute window, naming the
+    /// output root you hold right (a canary's known answer). A referee run on
+    /// another provider decides; you pay for it unless the provider was wrong.
+    Dispute {
+        id: OrderId,
+        #[arg(long)]
+        expected_root: String,
+    },
 }
 
 pub async fn wallet(ctx: &Ctx, cmd: WalletCmd) -> anyhow::Result<()> {
@@ -228,6 +242,9 @@ pub fn describe(order: &Order) -> String {
             gpn(r.burned)
         );
     }
+    if let Some(root) = order.disputed_root {
+        s += &format!("disputed  the client holds output root {root} right\n");
+    }
     if let Some(of) = order.audit_of {
         s += &format!("audit     run of order {of}\n");
     }
@@ -333,6 +350,26 @@ pub async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
                 .await?;
             ctx.output.print(&included, || {
                 format!("cancelled order {id}; deposit refunded")
+            });
+        }
+        JobCmd::Root { dir } => {
+            let root = Manifest::of_result_dir(&dir)
+                .with_context(|| format!("cannot read the result in {}", dir.display()))?
+                .root();
+            ctx.output
+                .print(&serde_json::json!({ "output_root": root }), || {
+                    root.to_string()
+                });
+        }
+        JobCmd::Dispute { id, expected_root } => {
+            let expected: Hash = expected_root
+                .parse()
+                .context("--expected-root is not a hash (64 hex digits)")?;
+            dispute_result(&ctx.wallet()?, id, expected).await?;
+            ctx.output.print(&serde_json::json!({ "order": id, "disputed": true }), || {
+                format!(
+                    "disputed order {id}: a referee run decides; follow it with `gpunet job describe {id}`"
+                )
             });
         }
     }

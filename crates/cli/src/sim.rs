@@ -16,6 +16,10 @@ pub struct SimArgs {
     orders: usize,
     #[arg(long, default_value_t = 7)]
     days: u64,
+    /// Share of non-deterministic jobs that are canaries (known answer,
+    /// disputed when wrong), in percent.
+    #[arg(long, default_value_t = gpunet_sim::Config::default().canary_pct)]
+    canary_pct: u32,
     /// Where to write the plot (SVG).
     #[arg(long, default_value = "sim.svg")]
     plot: PathBuf,
@@ -27,6 +31,7 @@ pub fn run(args: SimArgs, output: Output) -> anyhow::Result<()> {
         machines: args.machines,
         orders: args.orders,
         days: args.days,
+        canary_pct: args.canary_pct,
         ..Default::default()
     };
     let start = Instant::now();

@@ -171,6 +171,52 @@ fn wallet_genesis_node_and_jobs_through_the_binary() {
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown order 999"));
     let poor = gpunet(&with(&["wallet", "transfer", &validator, "1000"]));
     assert!(String::from_utf8_lossy(&poor.stderr).contains("insufficient_funds"));
+    let pending = order.to_string();
+    let root = "0".repeat(64);
+    let early = gpunet(&with(&[
+        "job",
+        "dispute",
+        &pending,
+        "--expected-root",
+        &root,
+    ]));
+    assert!(
+        String::from_utf8_lossy(&early.stderr).contains("only a reported"),
+        "{early:?}"
+    );
+    let garbled = gpunet(&with(&[
+        "job",
+        "dispute",
+        &pending,
+        "--expected-root",
+        "zz",
+    ]));
+    assert!(String::from_utf8_lossy(&garbled.stderr).contains("is not a hash"));
+}
+
+#[test]
+fn job_root_prints_the_output_root_of_a_result_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = gpunet(&["job", "root", path(dir.path())]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read the result"));
+    std::fs::create_dir_all(dir.path().join("logs")).unwrap();
+    std::fs::create_dir_all(dir.path().join("outputs/sub")).unwrap();
+    std::fs::write(dir.path().join("logs/stdout.log"), "hi\n").unwrap();
+    std::fs::write(dir.path().join("logs/stderr.log"), "").unwrap();
+    std::fs::write(dir.path().join("outputs/sub/a.txt"), "a").unwrap();
+    let root = json(&["--output", "json", "job", "root", path(dir.path())])["output_root"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(root.len(), 64);
+    assert_eq!(ok(&["job", "root", path(dir.path())]).trim(), root);
+    std::fs::write(dir.path().join("outputs/sub/a.txt"), "b").unwrap();
+    assert_ne!(
+        ok(&["job", "root", path(dir.path())]).trim(),
+        root,
+        "any byte changes it"
+    );
 }
 
 #[test]

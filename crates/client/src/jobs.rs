@@ -6,7 +6,7 @@ use crate::manifest::Manifest;
 use crate::node_client::NodeClient;
 use crate::wallet::Wallet;
 use gpunet_ledger::{Event, Order, OrderStatus};
-use gpunet_primitives::{JobOutcome, OrderId, TxBody};
+use gpunet_primitives::{Hash, JobOutcome, OrderId, TxBody};
 use std::path::Path;
 use std::time::Duration;
 
@@ -51,6 +51,27 @@ async fn submit(wallet: &Wallet, job: &JobFile, rental: bool) -> Result<OrderId,
         .ok_or_else(|| {
             ClientError::BadResponse("the node did not report the new order's id".into())
         })
+}
+
+/// Disputes order `id`'s reported result, naming `expected_root` as the
+/// right output (a canary job's known answer, e.g. the root of
+/// [`Manifest::of_result_dir`]); pays the deposit a referee run needs.
+pub async fn dispute_result(
+    wallet: &Wallet,
+    id: OrderId,
+    expected_root: Hash,
+) -> Result<(), ClientError> {
+    let order = wallet.node().order(id).await?;
+    let deposit = gpunet_ledger::max_job_cost(order.max_price_per_hour, order.spec.timeout_secs)
+        .map_err(|e| ClientError::Invalid(e.to_string()))?;
+    wallet
+        .send(TxBody::DisputeResult {
+            order: id,
+            expected_root,
+            deposit,
+        })
+        .await?;
+    Ok(())
 }
 
 /// Whether an order has reached a state it will not leave.

@@ -36,6 +36,44 @@ pub fn hash_file(path: &Path) -> std::io::Result<(Hash, u64)> {
 }
 
 impl Manifest {
+    /// The manifest of a job's result: its two logs and every file under
+    /// `outputs` (absent: none), named as agents name them (`logs/stdout.log`,
+    /// `logs/stderr.log`, `outputs/...`). Returns it with each file and its hash.
+    pub fn of_result(
+        stdout: &Path,
+        stderr: &Path,
+        outputs: &Path,
+    ) -> std::io::Result<(Manifest, Vec<(PathBuf, Hash)>)> {
+        let mut manifest = Manifest::default();
+        let mut files = vec![
+            (
+                stdout.to_path_buf(),
+                manifest.add_file("logs/stdout.log", stdout)?,
+            ),
+            (
+                stderr.to_path_buf(),
+                manifest.add_file("logs/stderr.log", stderr)?,
+            ),
+        ];
+        if outputs.exists() {
+            files.extend(manifest.add_dir(outputs, "outputs/")?);
+        }
+        Ok((manifest, files))
+    }
+
+    /// The manifest of a result laid out in `dir` as `gpunet job get` writes
+    /// it; its root is the output root the job's provider reported, if the
+    /// files are the same. A canary's issuer keeps the known answer this way.
+    pub fn of_result_dir(dir: &Path) -> std::io::Result<Manifest> {
+        let logs = dir.join("logs");
+        Manifest::of_result(
+            &logs.join("stdout.log"),
+            &logs.join("stderr.log"),
+            &dir.join("outputs"),
+        )
+        .map(|(manifest, _)| manifest)
+    }
+
     /// Builds the manifest of every regular file under `root`, named relative to it
     /// and prefixed with `prefix`, and returns each file with its hash.
     /// Symbolic links are refused.

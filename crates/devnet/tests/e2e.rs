@@ -2,11 +2,12 @@
 //! real processes) driven through the client library, as users drive it.
 
 use gpunet_client::jobfile::JobFile;
-use gpunet_client::jobs::{fetch_outputs, submit_job, wait_for_order};
+use gpunet_client::jobs::{dispute_result, fetch_outputs, submit_job, wait_for_order};
+use gpunet_client::manifest::Manifest;
 use gpunet_devnet::{client_key, provider_key};
 use gpunet_ledger::OrderStatus;
 use gpunet_primitives::{
-    GpuRequirement, JobSpec, Keypair, Resources, Tx, TxBody, MAX_TX_BYTES, UNIT,
+    GpuRequirement, Hash, JobOutcome, JobSpec, Keypair, Resources, Tx, TxBody, MAX_TX_BYTES, UNIT,
 };
 use gpunet_provider::executor::group_alive;
 use gpunet_provider::journal::Journal;
@@ -58,6 +59,13 @@ async fn successful_job_is_verified_paid_burned_and_refunded() {
         .unwrap()
         .contains(&format!("hello from gpunet order {id}")));
     assert!(manifest.get("logs/stderr.log").is_some());
+    // A downloaded result gives back the reported root (`gpunet job root`):
+    // how a canary's issuer keeps its known answer.
+    let Some(JobOutcome::Completed { output_root, .. }) = order.report.as_ref().map(|r| &r.outcome)
+    else {
+        panic!("completed")
+    };
+    assert_eq!(Manifest::of_result_dir(&out).unwrap().root(), *output_root);
 
     let s = order.settlement.unwrap();
     let lease = order.lease.unwrap();
@@ -88,6 +96,44 @@ async fn successful_job_is_verified_paid_burned_and_refunded() {
         burned_before + s.burned
     );
     net.node.ledger.read().unwrap().check_invariants().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_false_dispute_is_refereed_by_the_other_provider_and_the_provider_paid() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path(), 2);
+    // Room to dispute after seeing the report.
+    config.params.dispute_window_ms = 10_000;
+    let net = gpunet_devnet::Devnet::start(config).await.unwrap();
+    let node = net.client();
+    let job = JobFile::load(&examples().join("hello.toml")).unwrap();
+    let id = submit_job(&net.client_wallet(), &job).await.unwrap();
+    wait_for_order(
+        &node,
+        id,
+        Duration::from_secs(60),
+        |o| o.status == OrderStatus::Reported,
+        |_| {},
+    )
+    .await
+    .unwrap();
+    dispute_result(&net.client_wallet(), id, Hash::digest(b"not the output"))
+        .await
+        .unwrap();
+    let order = wait_final(&node, id).await;
+    assert_eq!(order.status, OrderStatus::Settled, "{order:?}");
+    assert_eq!(
+        order.audit_verdict,
+        Some(gpunet_ledger::AuditVerdict::DisputeRejected)
+    );
+    let referee = wait_final(&node, order.audit_runs[0]).await;
+    assert_eq!(referee.status, OrderStatus::Settled, "{referee:?}");
+    assert_ne!(
+        referee.lease.unwrap().provider,
+        order.lease.unwrap().provider,
+        "refereed by the other provider"
+    );
+    assert_eq!(order.settlement.unwrap().slashed, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -234,6 +234,9 @@ pub struct Order {
     pub audit_verdict: Option<AuditVerdict>,
     /// Machines that declined it, with their reasons; matching skips them.
     pub declines: Vec<Decline>,
+    /// The output root its client holds right, when it disputed the reported
+    /// one (`exec::disputes`).
+    pub disputed_root: Option<Hash>,
 }
 
 /// A provider's refusal of a lease its machine could not start.
@@ -280,6 +283,9 @@ pub enum AuditVerdict {
     NonDeterministicMismatch,
     /// No majority, or the audit runs did not finish: everyone is paid.
     Inconclusive,
+    /// The referee of a client's dispute agreed with the provider: it is
+    /// paid, and the client's dispute deposit paid the referee.
+    DisputeRejected,
 }
 
 impl Machine {

@@ -1,7 +1,7 @@
 //! Property tests: ledger invariants hold after every block of random transaction
 //! sequences (valid and invalid), and identical sequences give identical roots.
 
-use gpunet_ledger::{Genesis, GenesisAccount, Ledger, Params};
+use gpunet_ledger::{Genesis, GenesisAccount, Ledger, OrderStatus, Params};
 use gpunet_primitives::{
     DoubleSign, GpuRequirement, GpuSpec, Hash, JobOutcome, JobSpec, Keypair, MachineSpec,
     Resources, SignedTx, SignedVote, Tx, TxBody, Vote, VoteKind, UNIT,
@@ -61,6 +61,11 @@ enum Op {
     /// The lease's provider hands it back (jobs, rentals and audit runs).
     Decline {
         order: u64,
+    },
+    /// The order's client disputes its result, expecting one of the two outputs.
+    Dispute {
+        order: u64,
+        output: u8,
     },
     BadNonce {
         who: usize,
@@ -162,6 +167,7 @@ fn op() -> impl Strategy<Value = Op> {
         ),
         1 => (who.clone(), 0..10u64).prop_map(|(who, order)| Op::Fail { who, order }),
         1 => (0..24u64).prop_map(|order| Op::Decline { order }),
+        1 => (0..24u64, 0..2u8).prop_map(|(order, output)| Op::Dispute { order, output }),
         1 => who.clone().prop_map(|who| Op::BadNonce { who }),
         3 => (1..5_000u64).prop_map(|ms| Op::Wait { ms }),
         2 => (who.clone(), 1..20u64).prop_map(|(who, secs)| Op::Rent { who, secs }),
@@ -310,6 +316,14 @@ fn body(op: &Op, keys: &[Keypair]) -> Option<(usize, TxBody)> {
                 reason: "image missing".into(),
             },
         ),
+        Op::Dispute { order, output } => (
+            0,
+            TxBody::DisputeResult {
+                order,
+                expected_root: Hash::digest(&[output]),
+                deposit: 2 * UNIT,
+            },
+        ),
         Op::Rent { who, secs } => (
             who,
             TxBody::Rent {
@@ -393,6 +407,13 @@ proptest! {
                             .sign(&keys[*who]),
                     ),
                     _ => {
+                        // A dispute goes to a result still in its window, when there is one.
+                        let disputable = ledger.state().orders.iter().filter(|(_, o)| o.status == OrderStatus::Reported && o.audit_runs.is_empty() && o.audit_of.is_none()).map(|(id, _)| *id).collect::<Vec<_>>();
+                        let retargeted = match op {
+                            Op::Dispute { order, output } if !disputable.is_empty() => Op::Dispute { order: disputable[*order as usize % disputable.len()], output: *output },
+                            op => op.clone(),
+                        };
+                        let op = &retargeted;
                         let (mut who, body) = body(op, &keys).unwrap();
                         // Reports come from the lease's provider, so jobs (and their
                         // audits) actually complete; Fail keeps the random sender.
@@ -401,7 +422,7 @@ proptest! {
                             who = keys.iter().position(|k| Some(k.address()) == provider).unwrap_or(who);
                         }
                         // Renewals and early ends come from the renter.
-                        if let Op::Renew { order, .. } | Op::EndRental { order } | Op::ReportOffline { order } = op {
+                        if let Op::Renew { order, .. } | Op::EndRental { order } | Op::ReportOffline { order } | Op::Dispute { order, .. } = op {
                             let client = ledger.order(*order).map(|o| o.client);
                             who = keys.iter().position(|k| Some(k.address()) == client).unwrap_or(who);
                         }

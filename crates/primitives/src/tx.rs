@@ -141,6 +141,17 @@ pub enum TxBody {
         order: OrderId,
         reason: String,
     },
+    /// The client disputes a reported result within its dispute window,
+    /// naming the output root it holds right (a canary job's known answer)
+    /// and paying `deposit` for a referee run on another provider's machine.
+    /// The referee decides: the client's root, and the provider is slashed
+    /// and unpaid; the provider's, and the deposit pays the referee; neither,
+    /// and the provider is paid.
+    DisputeResult {
+        order: OrderId,
+        expected_root: Hash,
+        deposit: Amount,
+    },
 }
 
 impl TxBody {
@@ -167,6 +178,7 @@ impl TxBody {
             TxBody::UnbondValidator { .. } => "unbond_validator",
             TxBody::ReportDoubleSign { .. } => "report_double_sign",
             TxBody::DeclineLease { .. } => "decline_lease",
+            TxBody::DisputeResult { .. } => "dispute_result",
         }
     }
 }

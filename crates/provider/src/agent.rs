@@ -7,7 +7,7 @@ use gpunet_client::manifest::Manifest;
 use gpunet_client::{ClientError, NodeClient, StreamItem, Wallet};
 use gpunet_ledger::{required_stake, Account, Event, Order, OrderStatus, Params};
 use gpunet_primitives::{
-    Amount, ChallengeId, Hash, JobOutcome, Keypair, MachineId, OrderId, ResourcePrices, TxBody,
+    Amount, ChallengeId, JobOutcome, Keypair, MachineId, OrderId, ResourcePrices, TxBody,
 };
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -733,23 +733,8 @@ impl Inner {
     async fn deliver(&self, run: &JobRun, result: &ExecOutcome) -> Result<JobOutcome, String> {
         let node = self.wallet.node();
         note_abnormal_end(run, result).map_err(|e| format!("cannot write the job's log: {e}"))?;
-        let outputs = &run.outputs;
-        let mut manifest = Manifest::default();
-        let mut collect = || -> std::io::Result<Vec<(PathBuf, Hash)>> {
-            let mut files = vec![
-                (
-                    run.stdout.clone(),
-                    manifest.add_file("logs/stdout.log", &run.stdout)?,
-                ),
-                (
-                    run.stderr.clone(),
-                    manifest.add_file("logs/stderr.log", &run.stderr)?,
-                ),
-            ];
-            files.extend(manifest.add_dir(outputs, "outputs/")?);
-            Ok(files)
-        };
-        let files = collect().map_err(|e| format!("cannot collect outputs: {e}"))?;
+        let (manifest, files) = Manifest::of_result(&run.stdout, &run.stderr, &run.outputs)
+            .map_err(|e| format!("cannot collect outputs: {e}"))?;
         for (path, hash) in files {
             node.put_blob_file(&path, hash)
                 .await

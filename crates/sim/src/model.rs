@@ -119,6 +119,9 @@ pub enum Strategy {
     Honest,
     /// Reports every job done at once with a made-up output, saving the compute.
     SkipWork,
+    /// Skips only the jobs audits cannot check (not deterministic): only
+    /// canary jobs, whose clients know the answer and dispute, catch it.
+    SelectiveSkip,
     /// Claims a faster GPU than it has: cannot pass its hardware challenges.
     FakeHardware,
     /// Goes dark for hours during rentals, saving the running cost.
@@ -128,8 +131,9 @@ pub enum Strategy {
 }
 
 pub const STRATEGIES: &[(Strategy, u32)] = &[
-    (Strategy::Honest, 85),
+    (Strategy::Honest, 81),
     (Strategy::SkipWork, 4),
+    (Strategy::SelectiveSkip, 4),
     (Strategy::FakeHardware, 3),
     (Strategy::OfflineWhileRented, 4),
     (Strategy::LazyAuditor, 4),
@@ -140,6 +144,7 @@ impl Strategy {
         match self {
             Strategy::Honest => "honest",
             Strategy::SkipWork => "skip-work",
+            Strategy::SelectiveSkip => "selective skip-work",
             Strategy::FakeHardware => "fake hardware",
             Strategy::OfflineWhileRented => "offline while rented",
             Strategy::LazyAuditor => "lazy auditor",

@@ -21,6 +21,9 @@ pub struct Config {
     pub days: u64,
     /// Simulated time per block.
     pub block_ms: u64,
+    /// Share of non-deterministic jobs that are canaries, in percent: their
+    /// clients know the answer and dispute a wrong one.
+    pub canary_pct: u32,
 }
 
 impl Default for Config {
@@ -31,6 +34,7 @@ impl Default for Config {
             orders: 1_000_000,
             days: 7,
             block_ms: 60_000,
+            canary_pct: 10,
         }
     }
 }
@@ -56,6 +60,9 @@ struct OrderMeta {
     duration_ms: u64,
     submitted_ms: u64,
     rental: bool,
+    deterministic: bool,
+    /// A canary: its client knows the true output and disputes any other.
+    canary: bool,
 }
 
 enum Action {
@@ -76,6 +83,10 @@ enum Action {
     Relist {
         machine: MachineId,
         owner: Address,
+    },
+    Dispute {
+        order: OrderId,
+        client: Address,
     },
 }
 
@@ -134,6 +145,17 @@ impl Sim {
             Event::OrderLeased {
                 order, provider, ..
             } => self.leased(order, provider, now),
+            Event::OrderReported { order, client, .. } if self.meta(order).canary => {
+                let wrong = self.ledger.state().orders.get(&order).is_some_and(|o| {
+                    o.report.as_ref().is_some_and(|r| {
+                        !matches!(r.outcome, JobOutcome::Completed { output_root, .. }
+                            if output_root == true_root(order))
+                    })
+                });
+                if wrong {
+                    self.at(now + 60_000, Action::Dispute { order, client });
+                }
+            }
             Event::ChallengeIssued { machine, owner, .. } => {
                 let pass = self.strategy(&owner) != Strategy::FakeHardware;
                 let gops = self.ledger.state().machines.get(&machine).map_or(0, |m| {
@@ -200,7 +222,8 @@ impl Sim {
             self.charge_running_cost(provider, price, up_ms);
             return;
         }
-        let cheats = strategy == Strategy::SkipWork;
+        let cheats = strategy == Strategy::SkipWork
+            || (strategy == Strategy::SelectiveSkip && !meta.deterministic);
         self.work(order, provider, price, order, meta.duration_ms, cheats);
     }
 
@@ -260,6 +283,20 @@ impl Sim {
             }
             Action::AnswerProbe { order, provider } => {
                 self.ledger.apply(provider, &TxBody::AnswerProbe { order })
+            }
+            Action::Dispute { order, client } => {
+                let deposit = self.ledger.state().orders.get(&order).map_or(0, |o| {
+                    gpunet_ledger::max_job_cost(o.max_price_per_hour, o.spec.timeout_secs)
+                        .unwrap_or(0)
+                });
+                self.ledger.apply(
+                    client,
+                    &TxBody::DisputeResult {
+                        order,
+                        expected_root: true_root(order),
+                        deposit,
+                    },
+                )
             }
             Action::Relist { machine, owner } => {
                 let m = self.ledger.state().machines.get(&machine).cloned();
@@ -400,6 +437,8 @@ pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Report, Si
         }
         for _ in 0..arrivals.min(config.orders - submitted) {
             let d = demand(&mut sim.rng);
+            let deterministic = d.spec.is_deterministic();
+            let canary = !d.rental && !deterministic && sim.rng.gen_ratio(config.canary_pct, 100);
             let client = clients[sim.rng.gen_range(0..clients.len())];
             let deposit = gpunet_ledger::min_deposit(d.max_price_per_hour, &d.spec).unwrap_or(0);
             let id = sim.ledger.state().globals().next_order_id;
@@ -421,6 +460,8 @@ pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Report, Si
                     duration_ms: d.duration_ms,
                     submitted_ms: now,
                     rental: d.rental,
+                    deterministic,
+                    canary,
                 };
                 submitted += 1;
             }

@@ -25,7 +25,7 @@ fn cheating_loses_money_and_runs_are_reproducible() {
     assert_eq!(days, 2, "progress is reported every simulated day");
     assert!(report.orders_placed >= 11_000, "{}", report.orders_placed);
     assert!(report.orders_settled > 0);
-    assert_eq!(report.strategies.len(), 5, "every strategy is present");
+    assert_eq!(report.strategies.len(), 6, "every strategy is present");
     for s in &report.strategies {
         if s.strategy != "honest" {
             assert!(s.versus_honest < 0.0, "{} pays: {s:?}", s.strategy);
@@ -43,4 +43,26 @@ fn cheating_loses_money_and_runs_are_reproducible() {
         serde_json::to_string(&report).unwrap(),
         "the same seed gives the same run"
     );
+}
+
+#[test]
+fn selective_skipping_pays_without_canaries_and_loses_with_them() {
+    let selective = |canary_pct| {
+        let report = run(
+            &Config {
+                canary_pct,
+                ..small(7)
+            },
+            |_| {},
+        )
+        .unwrap();
+        report
+            .strategies
+            .iter()
+            .find(|s| s.strategy == "selective skip-work")
+            .unwrap()
+            .versus_honest
+    };
+    assert!(selective(0) > 0.0, "audits alone never see it");
+    assert!(selective(Config::default().canary_pct) < 0.0);
 }

@@ -65,8 +65,8 @@ impl Exec<'_> {
         Ok(())
     }
 
-    /// Providers an audit run of `order` must not go to: the audited provider
-    /// and those of its earlier runs.
+    /// Providers an audit run of `order` must not go to: the audited provider,
+    /// those of its earlier runs, and its client (who may dispute the result).
     pub(crate) fn audit_exclusions(&self, run: &Order) -> Vec<Address> {
         let Some(parent) = run.audit_of.and_then(|p| self.state.orders.get(&p)) else {
             return Vec::new();
@@ -79,6 +79,7 @@ impl Exec<'_> {
                     .filter_map(|r| self.state.orders.get(r)),
             )
             .filter_map(|o| o.lease.as_ref().map(|l| l.provider))
+            .chain([parent.client])
             .collect()
     }
 
@@ -104,6 +105,15 @@ impl Exec<'_> {
             .iter()
             .filter_map(|r| output_root(r).map(|root| (r, root)))
             .collect();
+        if let Some(expected) = parent.disputed_root {
+            let referee = answered.first().map(|(_, root)| *root);
+            let verdict = super::disputes::dispute_verdict(provider_root, expected, referee);
+            return self.conclude_audit(
+                parent,
+                answered.iter().map(|(r, _)| r.id).collect(),
+                verdict,
+            );
+        }
         let roots: Vec<Hash> = std::iter::once(provider_root)
             .chain(answered.iter().map(|(_, root)| *root))
             .collect();
@@ -190,7 +200,12 @@ impl Exec<'_> {
         let (order, client) = (parent.id, parent.client);
         if verdict == AuditVerdict::ProviderWrong {
             self.count_as_failed(&parent);
-            let slashed = self.slash(provider, slash, "job output contradicted by two audits")?;
+            let why = if parent.disputed_root.is_some() {
+                "job output contradicted by its client's dispute and a referee run"
+            } else {
+                "job output contradicted by two audits"
+            };
+            let slashed = self.slash(provider, slash, why)?;
             self.close_with_refund(parent, OrderStatus::Failed, slashed)?;
         } else {
             self.queue_settlement(parent);

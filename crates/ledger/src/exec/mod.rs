@@ -5,6 +5,7 @@ mod audits;
 mod bank;
 mod challenges;
 mod declines;
+mod disputes;
 mod orders;
 mod registry;
 mod rentals;
@@ -141,6 +142,11 @@ impl Exec<'_> {
             TxBody::CancelOrder { order } => self.cancel_order(sender, *order),
             TxBody::ReportResult { order, outcome } => self.report_result(sender, *order, outcome),
             TxBody::DeclineLease { order, reason } => self.decline_lease(sender, *order, reason),
+            TxBody::DisputeResult {
+                order,
+                expected_root,
+                deposit,
+            } => self.dispute_result(sender, *order, *expected_root, *deposit),
             TxBody::CommitChallenge { challenge, root } => {
                 self.commit_challenge(sender, *challenge, *root)
             }

@@ -247,6 +247,7 @@ impl Exec<'_> {
                 audit_runs: Vec::new(),
                 audit_verdict: None,
                 declines: Vec::new(),
+                disputed_root: None,
             },
         );
         self.state.pending.insert((self.now_ms, id), ());

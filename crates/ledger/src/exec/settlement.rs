@@ -101,11 +101,17 @@ impl Exec<'_> {
 
     /// Marks a reported order for payment at the end of its dispute window.
     pub(crate) fn queue_settlement(&mut self, mut order: crate::state::Order) {
+        order.status = OrderStatus::Reported;
+        self.state.settle_queue.insert(self.settle_key(&order), ());
+        self.state.orders.insert(order.id, order);
+    }
+
+    /// A reported order's key in the settlement queue: it settles when its
+    /// dispute window ends.
+    pub(crate) fn settle_key(&self, order: &crate::state::Order) -> (u64, OrderId) {
         let reported_ms = order.report.as_ref().map_or(self.now_ms, |r| r.reported_ms);
         let settle_at = reported_ms.saturating_add(self.state.params.dispute_window_ms);
-        order.status = OrderStatus::Reported;
-        self.state.settle_queue.insert((settle_at, order.id), ());
-        self.state.orders.insert(order.id, order);
+        (settle_at, order.id)
     }
 
     /// Pays out reported orders whose dispute window has passed.

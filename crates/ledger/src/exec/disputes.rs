@@ -1,0 +1,87 @@
+//! Client disputes: within a result's dispute window its client may name the
+//! output root it holds right and pay for a referee run. This is what makes
+//! canary jobs (jobs whose answer the client knows) bite: a provider that
+//! skips or fakes work on a job it cannot tell from others is caught whether
+//! or not the job is deterministic, because the client named the answer
+//! before the referee ran.
+//!
+//! The referee is an audit run (`exec::audits`): another provider's machine,
+//! drawn at random, paid from the client's dispute deposit. Its root decides
+//! (`dispute_verdict`): the client's → `ProviderWrong` (slashed
+//! `slash_audit`, unpaid, client refunded); the provider's →
+//! `DisputeRejected` (provider paid; the dispute cost the client the
+//! referee's pay, which is what stops disputes from griefing honest
+//! providers); neither, or no referee finished → `Inconclusive`, provider paid.
+
+use super::orders::max_payment;
+use super::Exec;
+use crate::error::{CheckedAmount, TxError};
+use crate::state::{AuditVerdict, OrderStatus};
+use gpunet_primitives::{Address, Amount, Hash, JobOutcome, OrderId};
+
+/// The verdict on a dispute from the roots of the provider, the client and
+/// the referee (if one answered).
+pub(crate) fn dispute_verdict(provider: Hash, client: Hash, referee: Option<Hash>) -> AuditVerdict {
+    match referee {
+        Some(r) if r == client => AuditVerdict::ProviderWrong,
+        Some(r) if r == provider => AuditVerdict::DisputeRejected,
+        _ => AuditVerdict::Inconclusive,
+    }
+}
+
+impl Exec<'_> {
+    pub(crate) fn dispute_result(
+        &mut self,
+        client: Address,
+        id: OrderId,
+        expected_root: Hash,
+        deposit: Amount,
+    ) -> Result<(), TxError> {
+        let mut order = self.order(id)?;
+        if order.client != client {
+            return Err(TxError::NotAuthorized(format!(
+                "order {id} belongs to another account"
+            )));
+        }
+        if order.audit_of.is_some() {
+            return Err(TxError::InvalidState(format!(
+                "order {id} is an audit run; dispute the order it re-runs"
+            )));
+        }
+        if order.status != OrderStatus::Reported || !order.audit_runs.is_empty() {
+            return Err(TxError::InvalidState(format!(
+                "order {id} is {:?}{}: only a reported, unaudited result can be disputed, \
+                 within its dispute window",
+                order.status,
+                if order.audit_runs.is_empty() {
+                    ""
+                } else {
+                    " and was audited"
+                }
+            )));
+        }
+        let Some(JobOutcome::Completed { output_root, .. }) =
+            order.report.as_ref().map(|r| &r.outcome)
+        else {
+            return Err(TxError::InvalidState(format!("order {id} has no output")));
+        };
+        if *output_root == expected_root {
+            return Err(TxError::Invalid(
+                "the expected root is the reported one: nothing to dispute".into(),
+            ));
+        }
+        let need = max_payment(order.max_price_per_hour, order.spec.timeout_secs)?;
+        if deposit < need {
+            return Err(TxError::Invalid(format!(
+                "deposit {deposit} does not cover a referee run at the order's max price ({need})"
+            )));
+        }
+        self.debit(client, deposit)?;
+        order.escrow = order.escrow.add_or(deposit)?;
+        self.state.settle_queue.remove(&self.settle_key(&order));
+        order.disputed_root = Some(expected_root);
+        self.start_audit_run(&mut order)?;
+        self.state.orders.insert(id, order);
+        Ok(())
+    }
+}
