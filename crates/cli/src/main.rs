@@ -1,6 +1,7 @@
 //! `gpunet`: run a node, a provider agent or a whole devnet; manage a wallet; run jobs.
 
 mod bench;
+mod canary;
 mod commands;
 mod demo;
 mod output;
@@ -98,6 +99,9 @@ enum Command {
     /// Rent a machine, or some of its GPUs, for a time.
     #[command(subcommand)]
     Rent(rent::RentCmd),
+    /// Submit a job as a canary: run it here too to know its answer, and
+    /// dispute the provider's result if it differs (a referee run decides).
+    Canary(canary::CanaryArgs),
     /// Show this machine's hardware as the provider agent detects it, and the
     /// compute class its hardware challenges will hold it to.
     Hardware {
@@ -148,6 +152,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Machines(cmd) => commands::machines(&ctx, cmd).await,
         Command::Job(cmd) => commands::job(&ctx, cmd).await,
         Command::Rent(cmd) => rent::rent(&ctx, cmd).await,
+        Command::Canary(args) => canary::run(&ctx, args).await,
         Command::Hardware { data_dir } => commands::hardware(&ctx, &data_dir),
         Command::Bench(cmd) => bench::run(cmd, ctx.output).await,
         Command::Sim(args) => sim::run(args, ctx.output),

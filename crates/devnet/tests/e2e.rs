@@ -4,12 +4,16 @@
 use gpunet_client::jobfile::JobFile;
 use gpunet_client::jobs::{dispute_result, fetch_outputs, submit_job, wait_for_order};
 use gpunet_client::manifest::Manifest;
+use gpunet_client::Wallet;
 use gpunet_devnet::{client_key, provider_key};
 use gpunet_ledger::OrderStatus;
 use gpunet_primitives::{
-    GpuRequirement, Hash, JobOutcome, JobSpec, Keypair, Resources, Tx, TxBody, MAX_TX_BYTES, UNIT,
+    GpuRequirement, Hash, JobOutcome, JobSpec, Keypair, MachineSpec, Resources, Tx, TxBody,
+    MAX_TX_BYTES, UNIT,
 };
+use gpunet_provider::canary::{check, known_answer, CanaryVerdict};
 use gpunet_provider::executor::group_alive;
+use gpunet_provider::executor::ExecutorKind;
 use gpunet_provider::journal::Journal;
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -134,6 +138,120 @@ async fn a_false_dispute_is_refereed_by_the_other_provider_and_the_provider_paid
         "refereed by the other provider"
     );
     assert_eq!(order.settlement.unwrap().slashed, 0);
+}
+
+/// A provider that reports a made-up output for every lease of its machine
+/// without running anything: the adversary canary jobs are for.
+async fn fake_results(wallet: std::sync::Arc<Wallet>) {
+    loop {
+        let leases = wallet
+            .node()
+            .provider_leases(&wallet.address())
+            .await
+            .unwrap_or_default();
+        for order in leases {
+            if order.status == OrderStatus::Running {
+                let outcome = JobOutcome::Completed {
+                    exit_code: 0,
+                    output_root: Hash::digest(b"made up"),
+                    output_bytes: 1,
+                    duration_ms: 30_000,
+                };
+                let _ = wallet
+                    .send(TxBody::ReportResult {
+                        order: order.id,
+                        outcome,
+                    })
+                    .await;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_catches_a_provider_that_fakes_results_and_it_is_slashed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path(), 1);
+    // The faker registers by hand, with no agent to answer challenges.
+    config.params.hardware_challenges = false;
+    config.params.dispute_window_ms = 10_000;
+    let net = gpunet_devnet::Devnet::start(config).await.unwrap();
+    let node = net.client();
+    let client = net.client_wallet();
+    let faker = std::sync::Arc::new(Wallet::new(Keypair::from_label("faker"), node.clone()));
+    client
+        .send(TxBody::Transfer {
+            to: faker.address(),
+            amount: 600 * UNIT,
+        })
+        .await
+        .unwrap();
+    faker
+        .send(TxBody::Stake { amount: 500 * UNIT })
+        .await
+        .unwrap();
+    faker
+        .send(TxBody::RegisterMachine {
+            spec: MachineSpec {
+                cpu_cores: 8,
+                memory_mb: 16_000,
+                disk_mb: 100_000,
+                gpu: None,
+                region: "local".into(),
+                executor: "process".into(),
+            },
+            // Cheaper than the honest agent, so the job goes to it.
+            price_per_hour: UNIT,
+            resource_prices: Default::default(),
+        })
+        .await
+        .unwrap();
+    let stake = bonded(&node, faker.key()).await;
+    let faking = tokio::spawn(fake_results(faker.clone()));
+
+    let job = JobFile::load(&examples().join("hello.toml")).unwrap();
+    let id = submit_job(&client, &job).await.unwrap();
+    let order = node.order(id).await.unwrap();
+    let executor = ExecutorKind::Process.connect().await.unwrap();
+    let expected = known_answer(
+        &client,
+        executor.as_ref(),
+        &order,
+        &dir.path().join("canary"),
+    )
+    .await
+    .unwrap();
+    let order = wait_for_order(
+        &node,
+        id,
+        Duration::from_secs(60),
+        |o| o.status == OrderStatus::Reported,
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(order.lease.unwrap().provider, faker.address());
+    assert!(matches!(
+        check(&client, id, expected).await.unwrap(),
+        CanaryVerdict::Disputed { .. }
+    ));
+    let order = wait_final(&node, id).await;
+    faking.abort();
+    assert_eq!(order.status, OrderStatus::Failed, "{order:?}");
+    assert_eq!(
+        order.audit_verdict,
+        Some(gpunet_ledger::AuditVerdict::ProviderWrong)
+    );
+    let params = node.status().await.unwrap().params;
+    assert_eq!(bonded(&node, faker.key()).await, stake - params.slash_audit);
+    // The honest agent refereed: its run gave the canary's known answer.
+    let referee = wait_final(&node, order.audit_runs[0]).await;
+    assert_eq!(referee.lease.unwrap().provider, provider_key(0).address());
+    let Some(JobOutcome::Completed { output_root, .. }) = referee.report.map(|r| r.outcome) else {
+        panic!("the referee completed")
+    };
+    assert_eq!(output_root, expected);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,9 +1,8 @@
 //! The agent loop: register, recover, follow leases, run jobs, report results.
 
-use crate::executor::{ExecError, ExecOutcome, Executor, JobRun, Limits};
+use crate::executor::{ExecError, ExecOutcome, Executor, JobRun};
 use crate::hardware::Hardware;
 use crate::journal::{JobRecord, Journal};
-use gpunet_client::manifest::Manifest;
 use gpunet_client::{ClientError, NodeClient, StreamItem, Wallet};
 use gpunet_ledger::{required_stake, Account, Event, Order, OrderStatus, Params};
 use gpunet_primitives::{
@@ -278,9 +277,6 @@ impl Agent {
 /// this only bounds a container the agent lost track of.
 const RENTAL_RUN_LIMIT: Duration = Duration::from_secs(366 * 24 * 3600);
 
-/// Smallest memory limit a job gets, whatever it asks.
-const MIN_MEMORY_MB: u64 = 16;
-
 /// Cuts a failure or decline reason to what the ledger takes (1024 bytes;
 /// 250 characters are at most 1000).
 fn clip(reason: &str) -> String {
@@ -325,29 +321,6 @@ impl Drop for GpuLease<'_> {
         free.append(&mut self.uuids);
         free.sort();
     }
-}
-
-/// Tells the job's owner, in its stderr log, why the job was cut short.
-fn note_abnormal_end(run: &JobRun, outcome: &ExecOutcome) -> std::io::Result<()> {
-    use std::io::Write;
-    let note = if outcome.timed_out {
-        format!(
-            "gpunet: the job was stopped at its timeout of {} s\n",
-            run.timeout.as_secs()
-        )
-    } else if outcome.oom_killed {
-        format!(
-            "gpunet: the job was killed for exceeding its memory limit of {} MiB\n",
-            run.limits.memory_mb
-        )
-    } else {
-        return Ok(());
-    };
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&run.stderr)?
-        .write_all(note.as_bytes())
 }
 
 /// Bonds what `account` lacks of the stake its machines require.
@@ -657,53 +630,21 @@ impl Inner {
         }
     }
 
-    /// Lays out a run of `order`: directories, verified inputs, the lease's GPUs.
+    /// Lays out a run of `order` (`run::lay_out`) and takes the lease's GPUs.
     async fn prepare(
         &self,
         order: &Order,
         timeout: Duration,
     ) -> Result<(JobRun, GpuLease<'_>), String> {
-        let node = self.wallet.node();
         let job_dir = self.config.data_dir.join("jobs").join(order.id.to_string());
-        let logs = job_dir.join("logs");
-        let run = JobRun {
-            name: self.run_name(order.id),
-            image: order.spec.image.clone(),
-            command: order.spec.command.clone(),
-            env: order
-                .spec
-                .env
-                .iter()
-                .cloned()
-                // An audit run sees the environment of the run it checks.
-                .chain([(
-                    "GPUNET_ORDER_ID".to_string(),
-                    order.audit_of.unwrap_or(order.id).to_string(),
-                )])
-                .collect(),
-            inputs: job_dir.join("inputs"),
-            outputs: job_dir.join("outputs"),
-            scratch: job_dir.join("work"),
-            stdout: logs.join("stdout.log"),
-            stderr: logs.join("stderr.log"),
+        let run = crate::run::lay_out(
+            self.wallet.node(),
+            order,
+            self.run_name(order.id),
+            &job_dir,
             timeout,
-            limits: Limits {
-                cpu_cores: order.spec.resources.cpu_cores,
-                // The engine refuses limits under 6 MiB.
-                memory_mb: order.spec.resources.memory_mb.max(MIN_MEMORY_MB),
-            },
-            network: order.spec.network,
-            gpus: Vec::new(),
-        };
-        for dir in [&run.inputs, &run.outputs, &run.scratch, &logs] {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot prepare {}: {e}", dir.display()))?;
-        }
-        for input in &order.spec.inputs {
-            node.download_blob(&input.hash, &run.inputs.join(&input.path))
-                .await
-                .map_err(|e| format!("cannot fetch input {}: {e}", input.path))?;
-        }
+        )
+        .await?;
         let gpus = GpuLease::take(&self.free_gpus, order.spec.resources.gpu.count)?;
         let run = JobRun {
             gpus: gpus.uuids.clone(),
@@ -732,9 +673,7 @@ impl Inner {
     /// root is the output root the result commits to.
     async fn deliver(&self, run: &JobRun, result: &ExecOutcome) -> Result<JobOutcome, String> {
         let node = self.wallet.node();
-        note_abnormal_end(run, result).map_err(|e| format!("cannot write the job's log: {e}"))?;
-        let (manifest, files) = Manifest::of_result(&run.stdout, &run.stderr, &run.outputs)
-            .map_err(|e| format!("cannot collect outputs: {e}"))?;
+        let (manifest, files) = crate::run::collect(run, result)?;
         for (path, hash) in files {
             node.put_blob_file(&path, hash)
                 .await

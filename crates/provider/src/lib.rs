@@ -8,10 +8,12 @@
 //! restart: a job in flight when the agent died is reported, never lost.
 
 mod agent;
+pub mod canary;
 pub mod challenge;
 pub mod executor;
 pub mod hardware;
 pub mod journal;
+pub mod run;
 pub mod testing;
 
 pub use agent::{Agent, AgentConfig, AgentError};

@@ -1,0 +1,72 @@
+//! Canary jobs from their issuer's side. A canary is an ordinary job whose
+//! answer its client knows: here the client learns it by running the same job
+//! on a machine it trusts, laid out exactly as a provider lays it out
+//! ([`crate::run`]), while the provider works. If the provider reports another
+//! output root, the client disputes it (`DisputeResult`) and a referee run on
+//! a third machine decides; a provider that skips or fakes work it cannot
+//! tell from canaries is slashed.
+
+use crate::executor::Executor;
+use gpunet_client::jobs::dispute_result;
+use gpunet_client::{ClientError, Wallet};
+use gpunet_ledger::{Order, OrderStatus};
+use gpunet_primitives::{Hash, JobOutcome};
+use serde::Serialize;
+use std::path::Path;
+use std::time::Duration;
+
+/// What a canary check found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CanaryVerdict {
+    /// The provider reported the known answer.
+    Honest,
+    /// It reported another root: disputed.
+    Disputed { reported: Hash },
+    /// No result to compare (the order ended otherwise).
+    NoResult { status: OrderStatus },
+}
+
+/// Runs `order` here with `executor` under `work_dir` and returns the output
+/// root an honest provider reports for it. The run's files are removed after.
+pub async fn known_answer(
+    wallet: &Wallet,
+    executor: &dyn Executor,
+    order: &Order,
+    work_dir: &Path,
+) -> Result<Hash, String> {
+    let dir = work_dir.join(format!("canary-{}", order.id));
+    let instance = blake3::hash(work_dir.as_os_str().as_encoded_bytes()).to_hex();
+    let name = format!("gpunet-canary-{}-order-{}", &instance[..8], order.id);
+    let timeout = Duration::from_secs(order.spec.timeout_secs);
+    let run = crate::run::lay_out(wallet.node(), order, name, &dir, timeout).await?;
+    let root = match executor.run(&run, Box::new(|_| {})).await {
+        Ok(result) => crate::run::collect(&run, &result).map(|(manifest, _)| manifest.root()),
+        Err(e) => Err(format!("the canary could not run here: {e}")),
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    root
+}
+
+/// Compares the result reported for order `id` with the `expected` root and
+/// disputes a different one.
+pub async fn check(
+    wallet: &Wallet,
+    id: gpunet_primitives::OrderId,
+    expected: Hash,
+) -> Result<CanaryVerdict, ClientError> {
+    let order = wallet.node().order(id).await?;
+    let reported = match order.report.as_ref().map(|r| &r.outcome) {
+        Some(JobOutcome::Completed { output_root, .. }) => *output_root,
+        _ => {
+            return Ok(CanaryVerdict::NoResult {
+                status: order.status,
+            })
+        }
+    };
+    if reported == expected {
+        return Ok(CanaryVerdict::Honest);
+    }
+    dispute_result(wallet, id, expected).await?;
+    Ok(CanaryVerdict::Disputed { reported })
+}

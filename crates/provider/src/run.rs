@@ -1,0 +1,101 @@
+//! How a lease becomes a run and a run becomes a result: the run's
+//! directory, environment and limits, and the manifest of what it left.
+//! The agent runs leases this way, and a canary's issuer reruns a job the
+//! same way to know its answer (`canary`), so both get the same output root.
+
+use crate::executor::{ExecOutcome, JobRun, Limits};
+use gpunet_client::manifest::Manifest;
+use gpunet_client::NodeClient;
+use gpunet_ledger::Order;
+use gpunet_primitives::Hash;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Smallest memory limit a job gets, whatever it asks.
+const MIN_MEMORY_MB: u64 = 16;
+
+/// Lays out a run of `order` named `name` under `job_dir` (inputs fetched and
+/// verified, `logs/`, `outputs/`, `work/`), with no GPUs yet. An `Err` says
+/// why the job cannot start here.
+pub async fn lay_out(
+    node: &NodeClient,
+    order: &Order,
+    name: String,
+    job_dir: &Path,
+    timeout: Duration,
+) -> Result<JobRun, String> {
+    let logs = job_dir.join("logs");
+    let run = JobRun {
+        name,
+        image: order.spec.image.clone(),
+        command: order.spec.command.clone(),
+        env: order
+            .spec
+            .env
+            .iter()
+            .cloned()
+            // An audit run sees the environment of the run it checks.
+            .chain([(
+                "GPUNET_ORDER_ID".to_string(),
+                order.audit_of.unwrap_or(order.id).to_string(),
+            )])
+            .collect(),
+        inputs: job_dir.join("inputs"),
+        outputs: job_dir.join("outputs"),
+        scratch: job_dir.join("work"),
+        stdout: logs.join("stdout.log"),
+        stderr: logs.join("stderr.log"),
+        timeout,
+        limits: Limits {
+            cpu_cores: order.spec.resources.cpu_cores,
+            // The engine refuses limits under 6 MiB.
+            memory_mb: order.spec.resources.memory_mb.max(MIN_MEMORY_MB),
+        },
+        network: order.spec.network,
+        gpus: Vec::new(),
+    };
+    for dir in [&run.inputs, &run.outputs, &run.scratch, &logs] {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot prepare {}: {e}", dir.display()))?;
+    }
+    for input in &order.spec.inputs {
+        node.download_blob(&input.hash, &run.inputs.join(&input.path))
+            .await
+            .map_err(|e| format!("cannot fetch input {}: {e}", input.path))?;
+    }
+    Ok(run)
+}
+
+/// The manifest of a finished run (its root is the output root) with each
+/// file to upload, after noting in stderr why the run was cut short, if it was.
+pub fn collect(
+    run: &JobRun,
+    result: &ExecOutcome,
+) -> Result<(Manifest, Vec<(PathBuf, Hash)>), String> {
+    note_abnormal_end(run, result).map_err(|e| format!("cannot write the job's log: {e}"))?;
+    Manifest::of_result(&run.stdout, &run.stderr, &run.outputs)
+        .map_err(|e| format!("cannot collect outputs: {e}"))
+}
+
+/// Tells the job's owner, in its stderr log, why the job was cut short.
+fn note_abnormal_end(run: &JobRun, outcome: &ExecOutcome) -> std::io::Result<()> {
+    use std::io::Write;
+    let note = if outcome.timed_out {
+        format!(
+            "gpunet: the job was stopped at its timeout of {} s\n",
+            run.timeout.as_secs()
+        )
+    } else if outcome.oom_killed {
+        format!(
+            "gpunet: the job was killed for exceeding its memory limit of {} MiB\n",
+            run.limits.memory_mb
+        )
+    } else {
+        return Ok(());
+    };
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&run.stderr)?
+        .write_all(note.as_bytes())
+}
