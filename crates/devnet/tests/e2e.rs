@@ -112,15 +112,7 @@ async fn a_false_dispute_is_refereed_by_the_other_provider_and_the_provider_paid
     let node = net.client();
     let job = JobFile::load(&examples().join("hello.toml")).unwrap();
     let id = submit_job(&net.client_wallet(), &job).await.unwrap();
-    wait_for_order(
-        &node,
-        id,
-        Duration::from_secs(60),
-        |o| o.status == OrderStatus::Reported,
-        |_| {},
-    )
-    .await
-    .unwrap();
+    wait_reported(&node, id).await;
     dispute_result(&net.client_wallet(), id, Hash::digest(b"not the output"))
         .await
         .unwrap();
@@ -222,15 +214,7 @@ async fn a_canary_catches_a_provider_that_fakes_results_and_it_is_slashed() {
     )
     .await
     .unwrap();
-    let order = wait_for_order(
-        &node,
-        id,
-        Duration::from_secs(60),
-        |o| o.status == OrderStatus::Reported,
-        |_| {},
-    )
-    .await
-    .unwrap();
+    let order = wait_reported(&node, id).await;
     assert_eq!(order.lease.unwrap().provider, faker.address());
     assert!(matches!(
         check(&client, id, expected).await.unwrap(),

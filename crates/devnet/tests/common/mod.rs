@@ -60,6 +60,19 @@ pub async fn wait_final(node: &NodeClient, id: u64) -> Order {
     .unwrap()
 }
 
+/// Waits until order `id`'s result is reported (its dispute window open).
+pub async fn wait_reported(node: &NodeClient, id: u64) -> Order {
+    wait_for_order(
+        node,
+        id,
+        Duration::from_secs(60),
+        |o| o.status == OrderStatus::Reported,
+        |_| {},
+    )
+    .await
+    .unwrap()
+}
+
 /// Waits until order `id` runs on the provider and returns the executor's handle
 /// for it from the provider's journal.
 pub async fn wait_started(node: &NodeClient, journal_dir: &Path, id: u64) -> String {

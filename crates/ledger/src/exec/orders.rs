@@ -177,6 +177,30 @@ impl Exec<'_> {
             .ok_or(TxError::UnknownOrder(id))
     }
 
+    /// Order `id` with its lease, when it is running on a machine of `provider`.
+    pub(crate) fn running_lease(
+        &self,
+        provider: Address,
+        id: OrderId,
+    ) -> Result<(Order, Lease), TxError> {
+        let order = self.order(id)?;
+        let Some(lease) = order.lease.clone() else {
+            return Err(TxError::InvalidState(format!("order {id} has no lease")));
+        };
+        if lease.provider != provider {
+            return Err(TxError::NotAuthorized(format!(
+                "order {id} is leased to another provider"
+            )));
+        }
+        if order.status != OrderStatus::Running {
+            return Err(TxError::InvalidState(format!(
+                "order {id} is {:?}, not running",
+                order.status
+            )));
+        }
+        Ok((order, lease))
+    }
+
     pub(crate) fn submit_order(
         &mut self,
         client: Address,

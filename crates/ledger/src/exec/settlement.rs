@@ -17,21 +17,7 @@ impl Exec<'_> {
         id: OrderId,
         outcome: &JobOutcome,
     ) -> Result<(), TxError> {
-        let mut order = self.order(id)?;
-        let Some(lease) = order.lease.clone() else {
-            return Err(TxError::InvalidState(format!("order {id} has no lease")));
-        };
-        if lease.provider != provider {
-            return Err(TxError::NotAuthorized(format!(
-                "order {id} is leased to another provider"
-            )));
-        }
-        if order.status != OrderStatus::Running {
-            return Err(TxError::InvalidState(format!(
-                "order {id} is {:?}, not running",
-                order.status
-            )));
-        }
+        let (mut order, lease) = self.running_lease(provider, id)?;
         if order.rental.is_some() {
             return Err(TxError::InvalidState(format!(
                 "order {id} is a rental: it is billed by time, with no result to report"
