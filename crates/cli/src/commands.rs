@@ -241,6 +241,9 @@ pub fn describe(order: &Order) -> String {
             gpn(r.paid),
             gpn(r.burned)
         );
+        for (port, endpoint) in order.spec.ports.iter().zip(&r.endpoints) {
+            s += &format!("port      {port} at {endpoint}\n");
+        }
     }
     if let Some(root) = order.disputed_root {
         s += &format!("disputed  the client holds output root {root} right\n");
@@ -591,6 +594,10 @@ pub struct ProviderArgs {
     /// How jobs run: "docker" (sandboxed containers) or "process" (no sandbox).
     #[arg(long, default_value = "docker")]
     executor: ExecutorKind,
+    /// The address renters reach this machine at: a rental's exposed ports
+    /// are announced as HOST:PORT.
+    #[arg(long, default_value = "127.0.0.1")]
+    public_host: String,
 }
 
 pub async fn provider(ctx: &Ctx, args: ProviderArgs) -> anyhow::Result<()> {
@@ -607,6 +614,7 @@ pub async fn provider(ctx: &Ctx, args: ProviderArgs) -> anyhow::Result<()> {
             per_cpu_hour: price("--price-per-cpu", &args.price_per_cpu)?,
             per_gb_ram_hour: price("--price-per-gb-ram", &args.price_per_gb_ram)?,
         },
+        public_host: args.public_host,
     };
     let executor =
         args.executor.connect().await.context(

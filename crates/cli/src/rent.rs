@@ -62,18 +62,21 @@ pub async fn rent(ctx: &Ctx, cmd: RentCmd) -> anyhow::Result<()> {
             let mut job = JobFile::load(&file)?;
             job.timeout_secs = duration;
             let id = submit_rental(&wallet, &job).await?;
-            // A rental is useful once it has a machine: wait for the lease.
-            let order = wait_for_order(
-                &client,
-                id,
-                Duration::from_secs(60),
-                |o| o.status != OrderStatus::Pending,
-                |_| {},
-            )
-            .await
-            .with_context(|| {
-                format!("rental {id} found no machine yet; see `gpunet job describe {id}`")
-            })?;
+            // A rental is useful once it has a machine, and its exposed
+            // ports an address: wait for both.
+            let ready = |o: &gpunet_ledger::Order| match o.status {
+                OrderStatus::Pending => false,
+                OrderStatus::Running => o
+                    .rental
+                    .as_ref()
+                    .is_some_and(|r| r.endpoints.len() == o.spec.ports.len()),
+                _ => true,
+            };
+            let order = wait_for_order(&client, id, Duration::from_secs(60), ready, |_| {})
+                .await
+                .with_context(|| {
+                    format!("rental {id} found no machine yet; see `gpunet job describe {id}`")
+                })?;
             ctx.output.print(&order, || describe(&order));
         }
         RentCmd::Renew { id, duration } => {

@@ -9,6 +9,7 @@
 //! network = false                   # optional; true gives the container a network
 //! min_reliability_bps = 9500        # optional; only machines that completed 95 % of leases
 //! placement = "cheapest"            # optional; default "spread" (least loaded first)
+//! ports = [8888]                    # rentals only, with network = true: exposed to the renter
 //! audit_bps = 1000                  # optional; 10 % chance a random auditor re-runs it
 //!                                   # (deposit must cover 3 runs; pin the image by
 //!                                   # digest and keep network off to make it slashable)
@@ -64,6 +65,9 @@ pub struct JobFile {
     /// "spread" (default: least loaded first) or "cheapest".
     #[serde(default)]
     pub placement: Placement,
+    /// Container ports a rental exposes to its renter.
+    #[serde(default)]
+    pub ports: Vec<u16>,
     #[serde(default)]
     pub resources: ResourcesFile,
     #[serde(default)]
@@ -174,6 +178,7 @@ impl JobFile {
             audit_bps: self.audit_bps,
             min_reliability_bps: self.min_reliability_bps,
             placement: self.placement,
+            ports: self.ports.clone(),
         };
         let full_cost = gpunet_ledger::min_deposit(max_price_per_hour, &spec)
             .map_err(|e| invalid(format!("price: {e}")))?;

@@ -198,6 +198,7 @@ impl Devnet {
             region: "local".into(),
             price_per_hour: self.config.provider_price,
             resource_prices: Default::default(),
+            public_host: "127.0.0.1".into(),
         };
         let agent = Agent::register(provider_key(i), config, self.executor.clone())
             .await

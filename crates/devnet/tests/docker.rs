@@ -3,12 +3,12 @@
 //! Without a Docker engine these tests skip, except under `CI=true`.
 
 use gpunet_client::jobfile::JobFile;
-use gpunet_client::jobs::{fetch_outputs, submit_job};
+use gpunet_client::jobs::{fetch_outputs, submit_job, submit_rental, wait_for_order};
 use gpunet_devnet::{provider_key, Devnet, DevnetConfig};
 use gpunet_ledger::OrderStatus;
-use gpunet_primitives::JobOutcome;
+use gpunet_primitives::{JobOutcome, TxBody};
 use gpunet_provider::executor::{DockerConfig, ExecutorKind, BUSYBOX_IMAGE};
-use gpunet_provider::testing::docker_or_skip;
+use gpunet_provider::testing::{docker_or_skip, http_get};
 use std::path::Path;
 use std::time::Duration;
 
@@ -180,4 +180,54 @@ async fn a_job_whose_image_is_missing_is_declined_refunded_and_nobody_slashed() 
     let container = net.provider(0).unwrap().run_name(id);
     assert!(!docker_has("container", &container));
     assert!(!docker_has("volume", &container));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renter_reaches_the_port_its_rental_exposes_until_it_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(net) = docker_devnet(dir.path()).await else {
+        return;
+    };
+    let node = net.client();
+    let wallet = net.client_wallet();
+    let serve = "mkdir /tmp/www && echo hello-renter > /tmp/www/index.html \
+                 && exec httpd -f -p 8080 -h /tmp/www";
+    let path = dir.path().join("serve.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "name = \"serve\"\nimage = \"{BUSYBOX_IMAGE}\"\ncommand = [\"sh\", \"-c\", {serve:?}]\n\
+             timeout_secs = 600\nnetwork = true\nports = [8080]\n[resources]\nmemory_mb = 64\n\
+             [price]\nmax_per_hour = \"50\"\n"
+        ),
+    )
+    .unwrap();
+    let id = submit_rental(&wallet, &JobFile::load(&path).unwrap())
+        .await
+        .unwrap();
+    let order = wait_for_order(
+        &node,
+        id,
+        Duration::from_secs(60),
+        |o| o.rental.as_ref().is_some_and(|r| !r.endpoints.is_empty()),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let endpoint = &order.rental.unwrap().endpoints[0];
+    assert!(endpoint.starts_with("127.0.0.1:"), "{endpoint}");
+    assert!(http_get(endpoint).await.contains("hello-renter"));
+
+    wallet.send(TxBody::EndRental { order: id }).await.unwrap();
+    let container = net.provider(0).unwrap().run_name(id);
+    for _ in 0..200 {
+        if !docker_has("container", &container) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!docker_has("container", &container), "stopped at the end");
+    assert!(tokio::net::TcpStream::connect(endpoint.as_str())
+        .await
+        .is_err());
 }

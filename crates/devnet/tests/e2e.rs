@@ -510,6 +510,7 @@ fn spec(gpus: u32, timeout_secs: u64) -> JobSpec {
         network: false,
         audit_bps: 0,
         min_reliability_bps: 0,
+        ports: Vec::new(),
         placement: Default::default(),
     }
 }

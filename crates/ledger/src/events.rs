@@ -81,6 +81,12 @@ pub enum Event {
         height: u64,
         reporter: Address,
     },
+    /// The provider announced where the renter reaches the rental's ports.
+    EndpointsAnnounced {
+        order: OrderId,
+        client: Address,
+        provider: Address,
+    },
     /// The renter reported the machine unreachable: its owner must answer by `deadline_ms`.
     LivenessProbe {
         order: OrderId,
@@ -187,6 +193,7 @@ impl Event {
             | Event::OrderExpired { order, .. }
             | Event::OrderCancelled { order, .. }
             | Event::OrderDeclined { order, .. }
+            | Event::EndpointsAnnounced { order, .. }
             | Event::LivenessProbe { order, .. }
             | Event::MachineDown { order, .. }
             | Event::MachineBackUp { order, .. }
@@ -231,6 +238,9 @@ impl Event {
                 client, provider, ..
             }
             | Event::OrderDeclined {
+                client, provider, ..
+            }
+            | Event::EndpointsAnnounced {
                 client, provider, ..
             }
             | Event::LivenessProbe {

@@ -264,6 +264,9 @@ pub struct Rental {
     pub probe_deadline_ms: Option<u64>,
     /// Since when the machine has been held down (probe unanswered).
     pub down_since_ms: Option<u64>,
+    /// Where the renter reaches each of `spec.ports`, as its provider
+    /// announced (`host:port`, in the order of `spec.ports`).
+    pub endpoints: Vec<String>,
     /// Downtime so far (not billed).
     pub down_ms: u64,
     pub slashed: Amount,

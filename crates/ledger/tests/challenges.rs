@@ -144,6 +144,7 @@ fn small_job() -> JobSpec {
         network: false,
         audit_bps: 0,
         min_reliability_bps: 0,
+        ports: Vec::new(),
         placement: Default::default(),
     }
 }

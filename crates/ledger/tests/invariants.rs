@@ -236,6 +236,7 @@ fn body(op: &Op, keys: &[Keypair]) -> Option<(usize, TxBody)> {
         network: false,
         audit_bps,
         min_reliability_bps: 0,
+        ports: Vec::new(),
         placement: Default::default(),
     };
     Some(match op.clone() {

@@ -241,6 +241,7 @@ fn spec(deterministic: bool, audit_bps: u32) -> JobSpec {
         network: false,
         audit_bps,
         min_reliability_bps: 0,
+        ports: Vec::new(),
         placement: Default::default(),
     }
 }
@@ -1080,4 +1081,82 @@ fn only_the_client_disputes_and_only_a_reported_result_in_its_window() {
         matches!(net.dispute(audited, b"x"), Err(TxError::InvalidState(_))),
         "audited already"
     );
+}
+
+#[test]
+fn a_rental_exposes_ports_its_provider_announces_and_jobs_cannot_expose_any() {
+    let mut net = Net::new(2);
+    let client = net.client.clone();
+    let ten_minutes = gpunet_ledger::max_job_cost(PRICE, 600).unwrap();
+    let mut exposed = spec(false, 0);
+    exposed.timeout_secs = 600;
+    exposed.ports = vec![8888, 22];
+    let rent_with = |net: &mut Net, spec: JobSpec| {
+        net.send(
+            &client,
+            TxBody::Rent {
+                spec,
+                max_price_per_hour: PRICE,
+                deposit: ten_minutes,
+            },
+        )
+    };
+    let impossible = |r: Result<(), TxError>| matches!(r, Err(TxError::ImpossibleSpec(_)));
+    assert!(
+        impossible(rent_with(&mut net, exposed.clone())),
+        "no network"
+    );
+    exposed.network = true;
+    for ports in [vec![8888, 8888], vec![0], (1..=17).collect()] {
+        let bad = JobSpec {
+            ports,
+            ..exposed.clone()
+        };
+        assert!(impossible(rent_with(&mut net, bad)));
+    }
+    let job = TxBody::SubmitOrder {
+        spec: exposed.clone(),
+        max_price_per_hour: PRICE,
+        deposit: ten_minutes,
+    };
+    assert!(impossible(net.send(&client, job)), "jobs expose no ports");
+
+    rent_with(&mut net, exposed).unwrap();
+    let id = net.ledger.state().globals().next_order_id - 1;
+    let provider = net.provider_of(id);
+    let announce = |endpoints: &[&str]| TxBody::AnnounceEndpoints {
+        order: id,
+        endpoints: endpoints.iter().map(|e| e.to_string()).collect(),
+    };
+    assert!(
+        matches!(
+            net.send(&provider, announce(&["h:1"])),
+            Err(TxError::Invalid(_))
+        ),
+        "one endpoint per port"
+    );
+    assert!(matches!(
+        net.send(&client, announce(&["h:1", "h:2"])),
+        Err(TxError::NotAuthorized(_))
+    ));
+    let long = "h".repeat(300);
+    assert!(matches!(
+        net.send(&provider, announce(&["h:1", &long])),
+        Err(TxError::Invalid(_))
+    ));
+    net.send(
+        &provider,
+        announce(&["203.0.113.5:32768", "203.0.113.5:32769"]),
+    )
+    .unwrap();
+    let rental = net.ledger.order(id).unwrap().rental.clone().unwrap();
+    assert_eq!(rental.endpoints, ["203.0.113.5:32768", "203.0.113.5:32769"]);
+    assert!(net
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::EndpointsAnnounced { order, .. } if *order == id)));
+    // Handed to another machine, the old endpoints are gone.
+    net.decline(id, "image missing").unwrap();
+    let rental = net.ledger.order(id).unwrap().rental.clone().unwrap();
+    assert!(rental.endpoints.is_empty());
 }

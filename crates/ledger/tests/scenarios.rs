@@ -79,6 +79,7 @@ fn job(timeout_secs: u64, gpus: u32) -> JobSpec {
         network: false,
         audit_bps: 0,
         min_reliability_bps: 0,
+        ports: Vec::new(),
         placement: Default::default(),
     }
 }

@@ -128,6 +128,10 @@ pub struct JobSpec {
     /// machine needs to take the job; 0 accepts any.
     pub min_reliability_bps: u32,
     pub placement: Placement,
+    /// Container ports a rental exposes to its renter (needs `network`): its
+    /// provider publishes each and announces where to reach it.
+    #[serde(default)]
+    pub ports: Vec<u16>,
 }
 
 /// How the ledger picks among the machines that can take a job.

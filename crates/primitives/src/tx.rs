@@ -152,6 +152,12 @@ pub enum TxBody {
         expected_root: Hash,
         deposit: Amount,
     },
+    /// The provider of a running rental says where its renter reaches the
+    /// ports the rental exposes: one `host:port` per `spec.ports` entry.
+    AnnounceEndpoints {
+        order: OrderId,
+        endpoints: Vec<String>,
+    },
 }
 
 impl TxBody {
@@ -179,6 +185,7 @@ impl TxBody {
             TxBody::ReportDoubleSign { .. } => "report_double_sign",
             TxBody::DeclineLease { .. } => "decline_lease",
             TxBody::DisputeResult { .. } => "dispute_result",
+            TxBody::AnnounceEndpoints { .. } => "announce_endpoints",
         }
     }
 }

@@ -24,6 +24,9 @@ pub struct AgentConfig {
     pub price_per_hour: Amount,
     /// Added per GPU, core and GiB of memory a job asks for.
     pub resource_prices: ResourcePrices,
+    /// Where renters reach this machine: a rental's exposed ports are
+    /// announced as `public_host:port`.
+    pub public_host: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -561,7 +564,12 @@ impl Inner {
                 *slot.lock().expect("handle slot") = Some(h.clone());
                 journal_start(h);
             });
-            let result = self.executor.run(&run, started).await;
+            let running = self.executor.run(&run, started);
+            tokio::pin!(running);
+            let result = tokio::select! {
+                result = &mut running => result,
+                () = self.announce_endpoints(id, &run) => running.await,
+            };
             drop(gpus);
             result.map_err(run_error)
         };
@@ -589,6 +597,33 @@ impl Inner {
         log(self, &format!("rental {id} ended"));
         self.rentals.lock().expect("rentals").remove(&id);
         self.forget(id).await
+    }
+
+    /// Tells the ledger where the renter reaches the rental's ports, once the
+    /// executor has published them. Returns when announced (or refused).
+    async fn announce_endpoints(&self, order: OrderId, run: &JobRun) {
+        if run.ports.is_empty() {
+            return;
+        }
+        loop {
+            match self.executor.published_ports(run).await {
+                Ok(Some(ports)) => {
+                    let host = &self.config.public_host;
+                    let endpoints = ports.iter().map(|p| format!("{host}:{p}")).collect();
+                    let body = TxBody::AnnounceEndpoints { order, endpoints };
+                    if self.send_until_answered(body).await {
+                        log(self, &format!("announced rental {order}'s endpoints"));
+                    }
+                    return;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    log(self, &format!("cannot find rental {order}'s ports: {e}"));
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
     }
 
     /// Journals a run's executor handle as soon as it exists (the executor's

@@ -31,3 +31,23 @@ pub async fn docker_or_skip(config: DockerConfig) -> Option<DockerExecutor> {
     assert!(status.success(), "building {BUSYBOX_IMAGE} failed");
     Some(executor)
 }
+
+/// The response to `GET /` from `address` (`host:port`), retried for up to
+/// ten seconds while the server starts.
+pub async fn http_get(address: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    for _ in 0..100 {
+        if let Ok(mut stream) = tokio::net::TcpStream::connect(address).await {
+            let request = b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n";
+            let mut response = String::new();
+            if stream.write_all(request).await.is_ok()
+                && stream.read_to_string(&mut response).await.is_ok()
+                && !response.is_empty()
+            {
+                return response;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("nothing answered at {address}")
+}

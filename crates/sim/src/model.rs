@@ -227,6 +227,7 @@ pub fn demand(rng: &mut StdRng) -> Demand {
         network: false,
         audit_bps: if deterministic { 1_000 } else { 0 },
         min_reliability_bps: 0,
+        ports: Vec::new(),
         placement: if rng.gen_ratio(1, 5) {
             Placement::Cheapest
         } else {

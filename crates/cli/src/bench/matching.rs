@@ -66,6 +66,7 @@ fn job(i: usize) -> JobSpec {
         network: false,
         audit_bps: 0,
         min_reliability_bps: 0,
+        ports: Vec::new(),
         placement: if i.is_multiple_of(10) {
             Placement::Cheapest
         } else {

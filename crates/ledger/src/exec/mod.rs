@@ -147,6 +147,9 @@ impl Exec<'_> {
                 expected_root,
                 deposit,
             } => self.dispute_result(sender, *order, *expected_root, *deposit),
+            TxBody::AnnounceEndpoints { order, endpoints } => {
+                self.announce_endpoints(sender, *order, endpoints)
+            }
             TxBody::CommitChallenge { challenge, root } => {
                 self.commit_challenge(sender, *challenge, *root)
             }

@@ -16,6 +16,8 @@ const MAX_NAME_LEN: usize = 128;
 const MAX_ARG_LEN: usize = 4096;
 const MAX_ARGS: usize = 256;
 const MAX_ENV: usize = 128;
+/// Ports a rental may expose.
+const MAX_PORTS: usize = 16;
 /// Pending orders examined per block, so one block's work stays bounded.
 const MATCH_BATCH: usize = 1024;
 /// Orders machines by id where ranks tie (ids as big-endian hash bytes).
@@ -112,6 +114,17 @@ pub(crate) fn validate_job(params: &Params, spec: &JobSpec) -> Result<(), TxErro
     }
     if spec.inputs.len() > params.max_inputs as usize {
         return bad(format!("more than {} inputs", params.max_inputs));
+    }
+    if !spec.ports.is_empty() {
+        let unique: std::collections::BTreeSet<_> = spec.ports.iter().collect();
+        if spec.ports.len() > MAX_PORTS || unique.len() != spec.ports.len() || unique.contains(&0) {
+            return bad(format!(
+                "ports must be at most {MAX_PORTS} distinct, non-zero port numbers"
+            ));
+        }
+        if !spec.network {
+            return bad("exposing ports needs network = true".into());
+        }
     }
     let mut paths = std::collections::BTreeSet::new();
     for input in &spec.inputs {
@@ -213,6 +226,11 @@ impl Exec<'_> {
         if rental && spec.audit_bps > 0 {
             return Err(TxError::ImpossibleSpec(
                 "rentals have no result to audit; audit_bps must be 0".into(),
+            ));
+        }
+        if !rental && !spec.ports.is_empty() {
+            return Err(TxError::ImpossibleSpec(
+                "only rentals expose ports; a job's results come back as outputs".into(),
             ));
         }
         let need = min_deposit(max_price_per_hour, spec)?;

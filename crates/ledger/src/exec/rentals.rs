@@ -19,6 +19,9 @@ use crate::events::Event;
 use crate::state::{Order, OrderStatus, Rental, Settlement};
 use gpunet_primitives::{Address, Amount, OrderId};
 
+/// Longest `host:port` a provider may announce.
+const MAX_ENDPOINT_LEN: usize = 255;
+
 impl Exec<'_> {
     fn running_rental(&self, client: Address, id: OrderId) -> Result<Order, TxError> {
         let order = self.order(id)?;
@@ -207,6 +210,44 @@ impl Exec<'_> {
             client,
             provider: lease.provider,
             ends_ms,
+        });
+        self.state.orders.insert(id, order);
+        Ok(())
+    }
+
+    /// Records where the renter reaches the rental's ports (`spec.ports`).
+    pub(crate) fn announce_endpoints(
+        &mut self,
+        provider: Address,
+        id: OrderId,
+        endpoints: &[String],
+    ) -> Result<(), TxError> {
+        let (mut order, _) = self.running_lease(provider, id)?;
+        if endpoints.len() != order.spec.ports.len() {
+            return Err(TxError::Invalid(format!(
+                "order {id} exposes {} ports; {} endpoints announced",
+                order.spec.ports.len(),
+                endpoints.len()
+            )));
+        }
+        if endpoints
+            .iter()
+            .any(|e| e.is_empty() || e.len() > MAX_ENDPOINT_LEN)
+        {
+            return Err(TxError::Invalid(format!(
+                "an endpoint is empty or over {MAX_ENDPOINT_LEN} bytes"
+            )));
+        }
+        let Some(rental) = order.rental.as_mut() else {
+            return Err(TxError::InvalidState(format!(
+                "order {id} is not a rental: only rentals expose ports"
+            )));
+        };
+        rental.endpoints = endpoints.to_vec();
+        self.emit(Event::EndpointsAnnounced {
+            order: id,
+            client: order.client,
+            provider,
         });
         self.state.orders.insert(id, order);
         Ok(())

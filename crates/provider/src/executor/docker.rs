@@ -22,7 +22,7 @@ use super::{
 use bollard::errors::Error as DockerError;
 use bollard::models::{
     ContainerCreateBody, DeviceRequest, HostConfig, HostConfigLogConfig, Mount, MountType,
-    VolumeCreateRequest,
+    PortBinding, PortMap, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
     AttachContainerOptions, CreateContainerOptions, CreateImageOptions, KillContainerOptions,
@@ -143,6 +143,18 @@ fn container_body(job: &JobRun, config: &DockerConfig) -> ContainerCreateBody {
             ..Default::default()
         }]
     });
+    // Each exposed port is published on a free host port (see `published_ports`).
+    let port_bindings: PortMap = job
+        .ports
+        .iter()
+        .map(|p| {
+            let binding = PortBinding {
+                host_ip: None,
+                host_port: Some(String::new()),
+            };
+            (format!("{p}/tcp"), Some(vec![binding]))
+        })
+        .collect();
     let mut env: Vec<String> = job.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     env.push(format!("{INPUT_DIR_VAR}={INPUTS_MOUNT}"));
     env.push(format!("{OUTPUT_DIR_VAR}={OUTPUTS_MOUNT}"));
@@ -155,6 +167,8 @@ fn container_body(job: &JobRun, config: &DockerConfig) -> ContainerCreateBody {
         attach_stdout: Some(true),
         attach_stderr: Some(true),
         network_disabled: Some(!job.network),
+        exposed_ports: (!job.ports.is_empty())
+            .then(|| job.ports.iter().map(|p| format!("{p}/tcp")).collect()),
         host_config: Some(HostConfig {
             memory: Some(mib(job.limits.memory_mb)),
             memory_swap: Some(mib(job.limits.memory_mb)),
@@ -174,6 +188,7 @@ fn container_body(job: &JobRun, config: &DockerConfig) -> ContainerCreateBody {
                 config: None,
             }),
             device_requests,
+            port_bindings: (!job.ports.is_empty()).then_some(port_bindings),
             ..Default::default()
         }),
         ..Default::default()
@@ -364,13 +379,34 @@ impl Executor for DockerExecutor {
     fn cleanup<'a>(&'a self, handle: &'a str) -> ExecFuture<'a, ()> {
         Box::pin(self.remove(handle))
     }
+
+    fn published_ports<'a>(&'a self, run: &'a JobRun) -> ExecFuture<'a, Option<Vec<u16>>> {
+        Box::pin(async move {
+            let container = match self.docker.inspect_container(&run.name, None).await {
+                Ok(c) => c,
+                Err(e) if is_not_found(&e) => return Ok(None),
+                Err(e) => return Err(engine(e)),
+            };
+            let published = container
+                .network_settings
+                .and_then(|n| n.ports)
+                .unwrap_or_default();
+            // The first binding of each port: one per address family, same port.
+            let host_port = |port: &u16| {
+                published
+                    .get(&format!("{port}/tcp"))
+                    .and_then(|b| b.as_ref()?.first()?.host_port.as_ref()?.parse().ok())
+            };
+            Ok(run.ports.iter().map(host_port).collect())
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::executor::test_job;
-    use crate::testing::docker_or_skip;
+    use crate::testing::{docker_or_skip, http_get};
 
     fn read(path: &Path) -> String {
         std::fs::read_to_string(path).unwrap_or_default()
@@ -536,6 +572,36 @@ mod tests {
         let out = docker.run(&job, Box::new(|_| {})).await.unwrap();
         assert_eq!(out.exit_code, 0);
         assert_eq!(read(&job.stdout), "pinned\n");
+    }
+
+    #[tokio::test]
+    async fn an_exposed_port_is_published_and_reaches_the_container() {
+        let Some(docker) = docker_or_skip(DockerConfig::default()).await else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let serve = "mkdir /tmp/www && echo hello-renter > /tmp/www/index.html \
+                     && exec httpd -f -p 8080 -h /tmp/www";
+        let mut job = test_job(dir.path(), serve, 60_000);
+        job.network = true;
+        job.ports = vec![8080];
+        let running = docker.run(&job, Box::new(|_| {}));
+        let visit = async {
+            let ports = loop {
+                if let Some(ports) = docker.published_ports(&job).await.unwrap() {
+                    break ports;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            };
+            assert_eq!(ports.len(), 1);
+            assert_ne!(ports[0], 0);
+            let response = http_get(&format!("127.0.0.1:{}", ports[0])).await;
+            docker.cleanup(&job.name).await.unwrap();
+            response
+        };
+        let (_, response) = tokio::join!(running, visit);
+        assert!(response.contains("hello-renter"), "{response}");
+        assert_eq!(exists(&docker, &job.name).await, (false, false));
     }
 
     #[tokio::test]

@@ -78,6 +78,8 @@ pub struct JobRun {
     pub network: bool,
     /// UUIDs of the GPUs of this job's lease; the job sees exactly these.
     pub gpus: Vec<String>,
+    /// Ports the run exposes (a rental's); see [`Executor::published_ports`].
+    pub ports: Vec<u16>,
 }
 
 /// Resource limits of one run.
@@ -141,6 +143,9 @@ pub trait Executor: Send + Sync {
     /// Stops and removes whatever a run with this handle left behind (after an
     /// agent crash). Removing nothing is not an error.
     fn cleanup<'a>(&'a self, handle: &'a str) -> ExecFuture<'a, ()>;
+    /// The host port each of `run.ports` is reachable on while the run is up,
+    /// in the same order; `None` while they are not published yet.
+    fn published_ports<'a>(&'a self, run: &'a JobRun) -> ExecFuture<'a, Option<Vec<u16>>>;
 }
 
 /// A `sh -c script` run laid out under `dir` the way the agent lays out a job.
@@ -169,5 +174,6 @@ pub(crate) fn test_job(dir: &std::path::Path, script: &str, timeout_ms: u64) -> 
         },
         network: false,
         gpus: vec![],
+        ports: vec![],
     }
 }

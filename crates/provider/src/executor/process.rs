@@ -102,6 +102,11 @@ impl Executor for ProcessExecutor {
         })
     }
 
+    /// A process listens on the host itself: its ports are the host's.
+    fn published_ports<'a>(&'a self, run: &'a JobRun) -> ExecFuture<'a, Option<Vec<u16>>> {
+        Box::pin(async move { Ok(Some(run.ports.clone())) })
+    }
+
     fn cleanup<'a>(&'a self, handle: &'a str) -> ExecFuture<'a, ()> {
         Box::pin(async move {
             if let Some(pgid) = handle.parse::<i32>().ok().filter(|p| group_alive(*p)) {
