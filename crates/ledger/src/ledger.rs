@@ -288,6 +288,7 @@ impl Ledger {
         candidates: &[SignedTx],
     ) -> Result<(Vec<SignedTx>, Vec<Result<Vec<Event>, TxError>>, Vec<Event>), LedgerError> {
         self.check_header_time(&proposer, time_ms)?;
+        self.sigs.verify_many(candidates);
         let mut events = Vec::new();
         let mut results = Vec::with_capacity(candidates.len());
         let mut txs = Vec::new();
@@ -338,6 +339,7 @@ impl Ledger {
         if Block::txs_root(&block.txs) != h.txs_root {
             return Err(LedgerError::BadBlock("transactions root mismatch".into()));
         }
+        self.sigs.verify_many(&block.txs);
         let mut events = Vec::new();
         let mut exec = Exec {
             state: &mut self.state,

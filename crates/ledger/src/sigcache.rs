@@ -34,6 +34,54 @@ impl SigCache {
         if !tx.verify_signature() {
             return false;
         }
+        self.insert(hash);
+        true
+    }
+
+    /// Verifies the signatures of `txs` not cached yet on all cores and caches
+    /// the valid ones, so that executing them one by one afterwards finds
+    /// them verified. Each signature gets the same check `verify` makes (no
+    /// batch equation, whose verdicts can differ), so results do not depend
+    /// on which path verified a transaction.
+    pub fn verify_many(&mut self, txs: &[SignedTx]) {
+        if self.capacity == 0 {
+            return;
+        }
+        let mut seen = HashSet::new();
+        let pending: Vec<(Hash, &SignedTx)> = txs
+            .iter()
+            .map(|tx| (tx.hash(), tx))
+            .filter(|(hash, _)| !self.verified.contains(hash) && seen.insert(*hash))
+            .take(self.capacity)
+            .collect();
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if pending.len() < PARALLEL_FROM || threads < 2 {
+            return;
+        }
+        let chunk = pending.len().div_ceil(threads);
+        let valid: Vec<Hash> = std::thread::scope(|scope| {
+            let workers: Vec<_> = pending
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .filter(|(_, tx)| tx.verify_signature())
+                            .map(|(hash, _)| *hash)
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().expect("signature worker"))
+                .collect()
+        });
+        for hash in valid {
+            self.insert(hash);
+        }
+    }
+
+    fn insert(&mut self, hash: Hash) {
         if self.order.len() == self.capacity {
             if let Some(oldest) = self.order.pop_front() {
                 self.verified.remove(&oldest);
@@ -41,9 +89,12 @@ impl SigCache {
         }
         self.verified.insert(hash);
         self.order.push_back(hash);
-        true
     }
 }
+
+/// Fewer unverified signatures than this are left to `verify`: threads would
+/// cost more than they save.
+const PARALLEL_FROM: usize = 64;
 
 #[cfg(test)]
 mod tests {
@@ -67,5 +118,32 @@ mod tests {
         forged.tx.body = TxBody::Stake { amount: 2 };
         assert!(!cache.verify(&forged));
         assert!(cache.verify(&tx));
+    }
+
+    #[test]
+    fn verifying_many_caches_exactly_the_valid_signatures() {
+        let key = Keypair::from_label("k");
+        let mut txs: Vec<_> = (0..200)
+            .map(|nonce| {
+                Tx {
+                    chain_id: "c".into(),
+                    sender: key.address(),
+                    nonce,
+                    fee: 1,
+                    body: TxBody::Stake { amount: 1 },
+                }
+                .sign(&key)
+            })
+            .collect();
+        txs[7].tx.fee = 2; // signature no longer matches
+        let mut cache = SigCache::new(1 << 10);
+        cache.verify_many(&txs);
+        if std::thread::available_parallelism().map_or(1, |n| n.get()) > 1 {
+            assert_eq!(cache.verified.len(), 199);
+        }
+        assert!(!cache.verified.contains(&txs[7].hash()));
+        for (i, tx) in txs.iter().enumerate() {
+            assert_eq!(cache.verify(tx), i != 7);
+        }
     }
 }
