@@ -41,10 +41,22 @@ impl ProducedBlock {
 const SIG_CACHE_CAPACITY: usize = 1 << 18;
 
 /// An executed block with the writes that persist it, not yet committed.
+#[derive(Clone)]
 struct Sealed {
     block: Block,
     writes: Vec<Write>,
     lthash: LtHash,
+}
+
+/// The last block executed without being committed (checked by a validator,
+/// or built by a proposer), kept so that committing it once consensus decides
+/// replays its writes instead of executing it again.
+struct Validated {
+    /// The head it was executed on: the writes hold only on that state.
+    parent: Hash,
+    sealed: Sealed,
+    tx_events: Vec<Vec<Event>>,
+    block_events: Vec<Event>,
 }
 
 pub struct Ledger {
@@ -54,6 +66,7 @@ pub struct Ledger {
     lthash: LtHash,
     head: BlockHeader,
     sigs: SigCache,
+    validated: Option<Validated>,
 }
 
 impl Ledger {
@@ -144,6 +157,7 @@ impl Ledger {
             lthash,
             head,
             sigs: SigCache::new(SIG_CACHE_CAPACITY),
+            validated: None,
         })
     }
 
@@ -220,6 +234,8 @@ impl Ledger {
             self.persist(sealed)?
         } else {
             self.state.rollback_block();
+            let tx_events = results.iter().filter_map(|r| r.clone().ok()).collect();
+            self.keep_validated(sealed.clone(), tx_events, block_events.clone());
             sealed.block
         };
         Ok(ProducedBlock {
@@ -233,7 +249,16 @@ impl Ledger {
     /// and the resulting state root must match the header. A bad block changes nothing.
     /// Returns the block with its events, as `produce_block` does.
     pub fn apply_block(&mut self, block: &Block) -> Result<ProducedBlock, LedgerError> {
-        let (sealed, tx_events, block_events) = self.execute_block(block)?;
+        let (sealed, tx_events, block_events) = match self.take_validated(block) {
+            Some(v) => {
+                if let Err(e) = self.state.replay(&v.sealed.writes) {
+                    self.state.rollback_block();
+                    return Err(LedgerError::Storage(format!("replaying block writes: {e}")));
+                }
+                (v.sealed, v.tx_events, v.block_events)
+            }
+            None => self.execute_block(block)?,
+        };
         let block = self.persist(sealed)?;
         Ok(ProducedBlock {
             block,
@@ -245,9 +270,34 @@ impl Ledger {
     /// Checks that `block` would apply on top of the head (the checks of
     /// `apply_block`) without applying it. The ledger is left unchanged.
     pub fn check_block(&mut self, block: &Block) -> Result<(), LedgerError> {
-        self.execute_block(block)?;
+        let (sealed, tx_events, block_events) = self.execute_block(block)?;
         self.state.rollback_block();
+        self.keep_validated(sealed, tx_events, block_events);
         Ok(())
+    }
+
+    fn keep_validated(
+        &mut self,
+        sealed: Sealed,
+        tx_events: Vec<Vec<Event>>,
+        block_events: Vec<Event>,
+    ) {
+        self.validated = Some(Validated {
+            parent: self.head.hash(),
+            sealed,
+            tx_events,
+            block_events,
+        });
+    }
+
+    /// The kept execution of `block`, if it is the block last validated or
+    /// built on the current head.
+    fn take_validated(&mut self, block: &Block) -> Option<Validated> {
+        let v = self.validated.take()?;
+        let same = v.parent == self.head.hash()
+            && v.sealed.block.header == block.header
+            && Block::txs_root(&block.txs) == block.header.txs_root;
+        same.then_some(v)
     }
 
     /// Checks a transaction against the committed state before it enters a mempool:

@@ -568,6 +568,21 @@ impl State {
         for_each_table!(self, |t| t.finish_block());
     }
 
+    /// Applies writes made by `block_changes` from this same state, as
+    /// changes of the current block (so a failed commit still rolls back).
+    pub fn replay(&mut self, writes: &[Write]) -> Result<(), String> {
+        for (stored_key, value) in writes {
+            let (id, key) = stored_key.split_first().ok_or("empty key")?;
+            let mut result = Err(format!("unknown table {id}"));
+            for_each_table!(self, |t| if t.id() == *id {
+                result = t.replay(key, value.as_deref()).map_err(|e| e.to_string());
+            });
+            result?;
+        }
+        self.commit_tx();
+        Ok(())
+    }
+
     /// Loads one stored entry at startup.
     pub fn load(&mut self, stored_key: &[u8], value: &[u8]) -> Result<(), String> {
         let (id, key) = stored_key.split_first().ok_or("empty key")?;

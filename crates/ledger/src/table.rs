@@ -154,6 +154,19 @@ impl<K: Key, V: Value> Table<K, V> {
         self.block_before.clear();
     }
 
+    /// Applies one write of `block_changes` (key without its table prefix;
+    /// `None` deletes) as a change of the current block.
+    pub fn replay(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), borsh::io::Error> {
+        let k: K = borsh::from_slice(key)?;
+        match value {
+            Some(v) => self.insert(k, borsh::from_slice(v)?),
+            None => {
+                self.remove(&k);
+            }
+        }
+        Ok(())
+    }
+
     /// Loads one stored entry (key without its table prefix) at startup.
     pub fn load(&mut self, key: &[u8], value: &[u8]) -> Result<(), borsh::io::Error> {
         let k = borsh::from_slice(key)?;
