@@ -247,7 +247,9 @@ impl Ledger {
 
     /// Verifies and applies a block made elsewhere; every transaction must succeed
     /// and the resulting state root must match the header. A bad block changes nothing.
-    /// Returns the block with its events, as `produce_block` does.
+    /// Returns the block with its events, as `produce_block` does. The block
+    /// last checked or built on this head is not executed again: its kept
+    /// writes are replayed.
     pub fn apply_block(&mut self, block: &Block) -> Result<ProducedBlock, LedgerError> {
         let (sealed, tx_events, block_events) = match self.take_validated(block) {
             Some(v) => {
