@@ -290,6 +290,7 @@ fn an_agreeing_audit_pays_everyone_and_runs_on_another_provider() {
 #[test]
 fn a_provider_two_runs_contradict_is_slashed_and_unpaid() {
     let mut net = Net::new(3);
+    let funds = net.ledger.account(&net.client.address()).balance;
     let job = net.submit(spec(true, 10_000));
     let cheat = net.provider_of(job);
     let before = net.bonded(&cheat);
@@ -330,6 +331,11 @@ fn a_provider_two_runs_contradict_is_slashed_and_unpaid() {
     net.block(params().dispute_window_ms, &[]);
     assert_eq!(net.status(audit), OrderStatus::Settled);
     assert_eq!(net.status(tie), OrderStatus::Settled);
+    assert_eq!(
+        net.ledger.account(&net.client.address()).balance,
+        funds - params().min_fee,
+        "the cheat's stake paid for both runs that caught it"
+    );
 }
 
 #[test]
@@ -975,8 +981,14 @@ fn a_canary_dispute_catches_a_faked_result_even_on_a_non_deterministic_job() {
     assert!(s.paid_to_provider > 0, "the referee is paid");
     assert_eq!(
         net.ledger.account(&client).balance,
-        funds - 2 * params().min_fee - s.paid_to_provider - s.burned,
-        "the job refunded; the client paid its fees and the referee"
+        funds - 2 * params().min_fee,
+        "the job refunded, the referee repaid out of the cheat's stake: only fees spent"
+    );
+    let burned = net.ledger.state().globals().slashed;
+    assert_eq!(
+        burned,
+        params().slash_audit - s.paid_to_provider - s.burned,
+        "the rest of the slash is burned"
     );
 }
 

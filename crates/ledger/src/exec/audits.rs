@@ -8,15 +8,17 @@
 //!   random among the feasible ones.
 //! - Same output root: everyone is paid. Different, for a deterministic job
 //!   (image pinned by digest, no network): a tie-break run; the party the two
-//!   others agree against is slashed `slash_audit` and not paid. Different for
+//!   others agree against is slashed `slash_audit` and not paid (a provider
+//!   found wrong also repays the client the runs that caught it, out of the
+//!   slashed stake; only the rest is burned). Different for
 //!   a non-deterministic job: nobody is slashed, everyone is paid.
 
-use super::orders::{max_payment, MAX_AUDIT_RUNS};
+use super::orders::{max_payment, payment, MAX_AUDIT_RUNS};
 use super::Exec;
 use crate::error::TxError;
 use crate::events::Event;
 use crate::state::{AuditVerdict, Order, OrderStatus};
-use gpunet_primitives::{hash_of, Address, Hash, JobOutcome, OrderId};
+use gpunet_primitives::{hash_of, Address, Amount, Hash, JobOutcome, OrderId};
 
 fn output_root(order: &Order) -> Option<Hash> {
     match order.report.as_ref().map(|r| &r.outcome) {
@@ -181,6 +183,15 @@ impl Exec<'_> {
             .as_ref()
             .expect("reported orders have a lease")
             .provider;
+        // What the client pays for the runs that checked the job.
+        let mut runs_cost: Amount = 0;
+        for id in &answered {
+            let run = self.order(*id)?;
+            let lease = run.lease.as_ref().expect("answered runs had a lease");
+            let billable = run.report.as_ref().map_or(0, |r| r.billable_ms);
+            let cost = payment(lease.price_per_hour, billable)?.min(run.escrow);
+            runs_cost = runs_cost.saturating_add(cost);
+        }
         for id in answered {
             let run = self.order(id)?;
             let auditor = run
@@ -205,7 +216,9 @@ impl Exec<'_> {
             } else {
                 "job output contradicted by two audits"
             };
-            let slashed = self.slash(provider, slash, why)?;
+            // The cheat pays for the runs that caught it, out of its stake.
+            let compensation = Some((client, runs_cost));
+            let slashed = self.slash_paying(provider, slash, why, compensation)?;
             self.close_with_refund(parent, OrderStatus::Failed, slashed)?;
         } else {
             self.queue_settlement(parent);

@@ -8,7 +8,8 @@
 //! The referee is an audit run (`exec::audits`): another provider's machine,
 //! drawn at random, paid from the client's dispute deposit. Its root decides
 //! (`dispute_verdict`): the client's → `ProviderWrong` (slashed
-//! `slash_audit`, unpaid, client refunded); the provider's →
+//! `slash_audit`, unpaid, client refunded and repaid the referee out of the
+//! slash); the provider's →
 //! `DisputeRejected` (provider paid; the dispute cost the client the
 //! referee's pay, which is what stops disputes from griefing honest
 //! providers); neither, or no referee finished → `Inconclusive`, provider paid.

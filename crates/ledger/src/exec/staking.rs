@@ -90,11 +90,29 @@ impl Exec<'_> {
         amount: Amount,
         reason: &str,
     ) -> Result<Amount, TxError> {
+        self.slash_paying(who, amount, reason, None)
+    }
+
+    /// Slashes as [`Exec::slash`] does, but first pays `(payee, owed)` out of
+    /// what was taken (up to all of it); the rest is burned.
+    pub(crate) fn slash_paying(
+        &mut self,
+        who: Address,
+        amount: Amount,
+        reason: &str,
+        compensation: Option<(Address, Amount)>,
+    ) -> Result<Amount, TxError> {
         let mut account = self.state.account(&who);
         let slashed = take_stake(&mut account.bonded, &mut account.unbonding, amount);
         self.state.put_account(who, account);
         if slashed > 0 {
-            self.burn_slashed(slashed)?;
+            let mut burned = slashed;
+            if let Some((payee, owed)) = compensation {
+                let paid = owed.min(slashed);
+                self.credit(payee, paid)?;
+                burned -= paid;
+            }
+            self.burn_slashed(burned)?;
             self.emit(Event::Slashed {
                 provider: who,
                 amount: slashed,
