@@ -90,6 +90,10 @@ enum Op {
     AnswerProbe {
         order: u64,
     },
+    /// The lease's provider says where the rental's port is reached.
+    Announce {
+        order: u64,
+    },
     BondValidator {
         who: usize,
         amount: u128,
@@ -175,6 +179,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..24u64).prop_map(|order| Op::EndRental { order }),
         1 => (0..24u64).prop_map(|order| Op::ReportOffline { order }),
         1 => (0..24u64).prop_map(|order| Op::AnswerProbe { order }),
+        1 => (0..24u64).prop_map(|order| Op::Announce { order }),
         1 => (who.clone(), prop_oneof![amount(), (1..3u128).prop_map(|n| n * 1_000 * UNIT)])
             .prop_map(|(who, amount)| Op::BondValidator { who, amount }),
         1 => (who.clone(), amount()).prop_map(|(who, amount)| Op::UnbondValidator { who, amount }),
@@ -328,7 +333,12 @@ fn body(op: &Op, keys: &[Keypair]) -> Option<(usize, TxBody)> {
         Op::Rent { who, secs } => (
             who,
             TxBody::Rent {
-                spec: spec(0, secs, 0),
+                // Rentals expose a port, announced by `Op::Announce`.
+                spec: JobSpec {
+                    network: true,
+                    ports: vec![8080],
+                    ..spec(0, secs, 0)
+                },
                 max_price_per_hour: 2 * UNIT,
                 deposit: gpunet_ledger::max_job_cost(2 * UNIT, secs).unwrap(),
             },
@@ -344,6 +354,13 @@ fn body(op: &Op, keys: &[Keypair]) -> Option<(usize, TxBody)> {
         Op::EndRental { order } => (0, TxBody::EndRental { order }),
         Op::ReportOffline { order } => (0, TxBody::ReportOffline { order }),
         Op::AnswerProbe { order } => (0, TxBody::AnswerProbe { order }),
+        Op::Announce { order } => (
+            0,
+            TxBody::AnnounceEndpoints {
+                order,
+                endpoints: vec!["203.0.113.5:32768".into()],
+            },
+        ),
         Op::BondValidator { who, amount } => (who, TxBody::BondValidator { amount }),
         Op::UnbondValidator { who, amount } => (who, TxBody::UnbondValidator { amount }),
         Op::ReportDoubleSign { who, offender } => {
@@ -418,7 +435,7 @@ proptest! {
                         let (mut who, body) = body(op, &keys).unwrap();
                         // Reports come from the lease's provider, so jobs (and their
                         // audits) actually complete; Fail keeps the random sender.
-                        if let Op::Complete { order, .. } | Op::AnswerProbe { order } | Op::Decline { order } = op {
+                        if let Op::Complete { order, .. } | Op::AnswerProbe { order } | Op::Decline { order } | Op::Announce { order } = op {
                             let provider = ledger.order(*order).and_then(|o| o.lease.as_ref()).map(|l| l.provider);
                             who = keys.iter().position(|k| Some(k.address()) == provider).unwrap_or(who);
                         }
