@@ -235,3 +235,56 @@ fn hardware_reports_this_machine_and_explains_a_missing_gpu() {
     let text = ok(&["hardware", "--data-dir", "/"]);
     assert!(text.contains("claims until proven"), "{text}");
 }
+
+#[test]
+fn a_canary_on_the_devnet_knows_the_answer_and_finds_the_provider_honest() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("devnet");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let _devnet = Node(
+        Command::new(env!("CARGO_BIN_EXE_gpunet"))
+            .args(["devnet", "--data-dir", path(&data), "--listen", &listen])
+            .args(["--providers", "1", "--executor", "process"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let url = format!("http://{listen}");
+    let keystore = data.join("wallets/client.json");
+    let global = [
+        "--node",
+        &url,
+        "--keystore",
+        path(&keystore),
+        "--output",
+        "json",
+    ];
+    let mut up = false;
+    for _ in 0..300 {
+        if keystore.exists()
+            && gpunet(&[&global[..], &["wallet", "balance"]].concat())
+                .status
+                .success()
+        {
+            up = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(up, "the devnet came up");
+    let hello = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/hello.toml");
+    let work = dir.path().join("canary");
+    let canary = json(
+        &[
+            &global[..],
+            &["canary", path(&hello), "--executor", "process"],
+            &["--work-dir", path(&work), "--wait-secs", "120"],
+        ]
+        .concat(),
+    );
+    // The local rerun gave the root the honest agent reported: nothing disputed.
+    assert_eq!(canary["verdict"], "honest", "{canary}");
+    assert_eq!(canary["expected_root"].as_str().unwrap().len(), 64);
+    assert!(canary["audit_verdict"].is_null(), "{canary}");
+}
