@@ -62,8 +62,8 @@ pub async fn dispute_result(
     expected_root: Hash,
 ) -> Result<(), ClientError> {
     let order = wallet.node().order(id).await?;
-    let deposit = gpunet_ledger::max_job_cost(order.max_price_per_hour, order.spec.timeout_secs)
-        .map_err(|e| ClientError::Invalid(e.to_string()))?;
+    let deposit =
+        gpunet_ledger::run_cost(&order).map_err(|e| ClientError::Invalid(e.to_string()))?;
     wallet
         .send(TxBody::DisputeResult {
             order: id,

@@ -572,12 +572,7 @@ impl State {
     /// changes of the current block (so a failed commit still rolls back).
     pub fn replay(&mut self, writes: &[Write]) -> Result<(), String> {
         for (stored_key, value) in writes {
-            let (id, key) = stored_key.split_first().ok_or("empty key")?;
-            let mut result = Err(format!("unknown table {id}"));
-            for_each_table!(self, |t| if t.id() == *id {
-                result = t.replay(key, value.as_deref()).map_err(|e| e.to_string());
-            });
-            result?;
+            self.apply_stored(stored_key, value.as_deref(), true)?;
         }
         self.commit_tx();
         Ok(())
@@ -585,10 +580,24 @@ impl State {
 
     /// Loads one stored entry at startup.
     pub fn load(&mut self, stored_key: &[u8], value: &[u8]) -> Result<(), String> {
+        self.apply_stored(stored_key, Some(value), false)
+    }
+
+    /// Hands a stored entry (table-prefixed key, value; `None` deletes) to its
+    /// table: as a change of the current block when `tracked`, else as
+    /// loaded state.
+    fn apply_stored(
+        &mut self,
+        stored_key: &[u8],
+        value: Option<&[u8]>,
+        tracked: bool,
+    ) -> Result<(), String> {
         let (id, key) = stored_key.split_first().ok_or("empty key")?;
         let mut result = Err(format!("unknown table {id}"));
         for_each_table!(self, |t| if t.id() == *id {
-            result = t.load(key, value).map_err(|e| e.to_string());
+            result = t
+                .apply_stored(key, value, tracked)
+                .map_err(|e| e.to_string());
         });
         result
     }

@@ -154,24 +154,29 @@ impl<K: Key, V: Value> Table<K, V> {
         self.block_before.clear();
     }
 
-    /// Applies one write of `block_changes` (key without its table prefix;
-    /// `None` deletes) as a change of the current block.
-    pub fn replay(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), borsh::io::Error> {
+    /// Applies one stored entry (key without its table prefix; `None`
+    /// deletes): as a change of the current block when `tracked` (replaying
+    /// `block_changes`), else straight into the map (loading at startup).
+    pub fn apply_stored(
+        &mut self,
+        key: &[u8],
+        value: Option<&[u8]>,
+        tracked: bool,
+    ) -> Result<(), borsh::io::Error> {
         let k: K = borsh::from_slice(key)?;
-        match value {
-            Some(v) => self.insert(k, borsh::from_slice(v)?),
-            None => {
+        let v: Option<V> = value.map(borsh::from_slice).transpose()?;
+        match (v, tracked) {
+            (Some(v), true) => self.insert(k, v),
+            (None, true) => {
                 self.remove(&k);
             }
+            (Some(v), false) => {
+                self.map.insert(k, v);
+            }
+            (None, false) => {
+                self.map.remove(&k);
+            }
         }
-        Ok(())
-    }
-
-    /// Loads one stored entry (key without its table prefix) at startup.
-    pub fn load(&mut self, key: &[u8], value: &[u8]) -> Result<(), borsh::io::Error> {
-        let k = borsh::from_slice(key)?;
-        let v = borsh::from_slice(value)?;
-        self.map.insert(k, v);
         Ok(())
     }
 }

@@ -349,11 +349,8 @@ impl Inner {
     /// stable across restarts, so a restarted agent finds what a run left behind
     /// and agents sharing a Docker engine never collide.
     fn run_name(&self, order: OrderId) -> String {
-        let dir = std::fs::canonicalize(&self.config.data_dir)
-            .unwrap_or_else(|_| self.config.data_dir.clone());
-        let instance = blake3::hash(dir.as_os_str().as_encoded_bytes()).to_hex();
         let provider = self.wallet.address().to_string();
-        format!("gpunet-{}-{}-order-{order}", &provider[..8], &instance[..8])
+        crate::run::run_name(&provider[..8], &self.config.data_dir, order)
     }
 
     /// Restores the required stake after a slash; without it the machine gets no work.

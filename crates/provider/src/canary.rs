@@ -36,8 +36,7 @@ pub async fn known_answer(
     work_dir: &Path,
 ) -> Result<Hash, String> {
     let dir = work_dir.join(format!("canary-{}", order.id));
-    let instance = blake3::hash(work_dir.as_os_str().as_encoded_bytes()).to_hex();
-    let name = format!("gpunet-canary-{}-order-{}", &instance[..8], order.id);
+    let name = crate::run::run_name("canary", work_dir, order.id);
     let timeout = Duration::from_secs(order.spec.timeout_secs);
     let run = crate::run::lay_out(wallet.node(), order, name, &dir, timeout).await?;
     let root = match executor.run(&run, Box::new(|_| {})).await {

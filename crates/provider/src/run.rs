@@ -7,12 +7,20 @@ use crate::executor::{ExecOutcome, JobRun, Limits};
 use gpunet_client::manifest::Manifest;
 use gpunet_client::NodeClient;
 use gpunet_ledger::Order;
-use gpunet_primitives::Hash;
+use gpunet_primitives::{Hash, OrderId};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Smallest memory limit a job gets, whatever it asks.
 const MIN_MEMORY_MB: u64 = 16;
+
+/// A run's name (its container's and volume's), `gpunet-{owner}-{dir}-order-{order}`:
+/// unique per owner, data directory and order, and stable across restarts.
+pub fn run_name(owner: &str, dir: &Path, order: OrderId) -> String {
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let instance = blake3::hash(dir.as_os_str().as_encoded_bytes()).to_hex();
+    format!("gpunet-{owner}-{}-order-{order}", &instance[..8])
+}
 
 /// Lays out a run of `order` named `name` under `job_dir` (inputs fetched and
 /// verified, `logs/`, `outputs/`, `work/`), with no GPUs yet. An `Err` says

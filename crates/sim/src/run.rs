@@ -285,10 +285,12 @@ impl Sim {
                 self.ledger.apply(provider, &TxBody::AnswerProbe { order })
             }
             Action::Dispute { order, client } => {
-                let deposit = self.ledger.state().orders.get(&order).map_or(0, |o| {
-                    gpunet_ledger::max_job_cost(o.max_price_per_hour, o.spec.timeout_secs)
-                        .unwrap_or(0)
-                });
+                let deposit = self
+                    .ledger
+                    .state()
+                    .orders
+                    .get(&order)
+                    .map_or(0, |o| gpunet_ledger::run_cost(o).unwrap_or(0));
                 self.ledger.apply(
                     client,
                     &TxBody::DisputeResult {

@@ -13,7 +13,7 @@
 //!   slashed stake; only the rest is burned). Different for
 //!   a non-deterministic job: nobody is slashed, everyone is paid.
 
-use super::orders::{max_payment, payment, MAX_AUDIT_RUNS};
+use super::orders::{payment, run_cost, MAX_AUDIT_RUNS};
 use super::Exec;
 use crate::error::TxError;
 use crate::events::Event;
@@ -45,7 +45,7 @@ impl Exec<'_> {
     /// Starts one more audit run of `order`, funded from its escrow, and holds
     /// the order (status `Auditing`). The caller stores `order`.
     pub(crate) fn start_audit_run(&mut self, order: &mut Order) -> Result<(), TxError> {
-        let amount = max_payment(order.max_price_per_hour, order.spec.timeout_secs)?;
+        let amount = run_cost(order)?;
         // Submission required a deposit covering every possible run.
         order.escrow = order.escrow.checked_sub(amount).ok_or(TxError::Overflow)?;
         let id = self.queue_order(

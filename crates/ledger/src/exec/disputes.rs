@@ -14,7 +14,7 @@
 //! referee's pay, which is what stops disputes from griefing honest
 //! providers); neither, or no referee finished → `Inconclusive`, provider paid.
 
-use super::orders::max_payment;
+use super::orders::run_cost;
 use super::Exec;
 use crate::error::{CheckedAmount, TxError};
 use crate::state::{AuditVerdict, OrderStatus};
@@ -38,12 +38,7 @@ impl Exec<'_> {
         expected_root: Hash,
         deposit: Amount,
     ) -> Result<(), TxError> {
-        let mut order = self.order(id)?;
-        if order.client != client {
-            return Err(TxError::NotAuthorized(format!(
-                "order {id} belongs to another account"
-            )));
-        }
+        let mut order = self.clients_order(client, id)?;
         if order.audit_of.is_some() {
             return Err(TxError::InvalidState(format!(
                 "order {id} is an audit run; dispute the order it re-runs"
@@ -71,7 +66,7 @@ impl Exec<'_> {
                 "the expected root is the reported one: nothing to dispute".into(),
             ));
         }
-        let need = max_payment(order.max_price_per_hour, order.spec.timeout_secs)?;
+        let need = run_cost(&order)?;
         if deposit < need {
             return Err(TxError::Invalid(format!(
                 "deposit {deposit} does not cover a referee run at the order's max price ({need})"

@@ -21,7 +21,7 @@ use crate::state::State;
 use gpunet_primitives::{Address, Amount, Hash, SignedTx, TxBody};
 
 pub(crate) use orders::payment;
-pub use orders::{max_payment, min_deposit};
+pub use orders::{max_payment, min_deposit, run_cost};
 pub use staking::required_stake;
 
 /// The checks that need no state: chain, signature and least fee.

@@ -39,6 +39,13 @@ pub fn max_payment(price_per_hour: Amount, timeout_secs: u64) -> Result<Amount, 
     Ok(price_per_hour.mul_or(ms)?.div_ceil(MS_PER_HOUR))
 }
 
+/// The most one run of `order` can cost: its whole timeout at its max price.
+/// An audit or referee run is funded with this much, and a dispute of
+/// `order`'s result must deposit it.
+pub fn run_cost(order: &Order) -> Result<Amount, TxError> {
+    max_payment(order.max_price_per_hour, order.spec.timeout_secs)
+}
+
 /// The least deposit an order for `spec` at `max_price_per_hour` needs: the
 /// whole timeout at the max price, for each run the job may get (an audited
 /// job may run three times: the job, an audit and a tie-break).
@@ -190,6 +197,17 @@ impl Exec<'_> {
             .ok_or(TxError::UnknownOrder(id))
     }
 
+    /// Order `id`, when `client` placed it.
+    pub(crate) fn clients_order(&self, client: Address, id: OrderId) -> Result<Order, TxError> {
+        let order = self.order(id)?;
+        if order.client != client {
+            return Err(TxError::NotAuthorized(format!(
+                "order {id} belongs to another account"
+            )));
+        }
+        Ok(order)
+    }
+
     /// Order `id` with its lease, when it is running on a machine of `provider`.
     pub(crate) fn running_lease(
         &self,
@@ -297,12 +315,7 @@ impl Exec<'_> {
     }
 
     pub(crate) fn cancel_order(&mut self, client: Address, id: OrderId) -> Result<(), TxError> {
-        let order = self.order(id)?;
-        if order.client != client {
-            return Err(TxError::NotAuthorized(format!(
-                "order {id} belongs to another account"
-            )));
-        }
+        let order = self.clients_order(client, id)?;
         if order.status != OrderStatus::Pending {
             return Err(TxError::InvalidState(format!(
                 "order {id} is {:?}; only pending orders can be cancelled",

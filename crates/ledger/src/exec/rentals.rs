@@ -24,12 +24,7 @@ const MAX_ENDPOINT_LEN: usize = 255;
 
 impl Exec<'_> {
     fn running_rental(&self, client: Address, id: OrderId) -> Result<Order, TxError> {
-        let order = self.order(id)?;
-        if order.client != client {
-            return Err(TxError::NotAuthorized(format!(
-                "order {id} belongs to another account"
-            )));
-        }
+        let order = self.clients_order(client, id)?;
         if order.rental.is_none() {
             return Err(TxError::InvalidState(format!("order {id} is not a rental")));
         }
