@@ -4,6 +4,9 @@
 # Tests and the devnet's Docker executor use it. Idempotent.
 set -euo pipefail
 IMAGE="${1:-gpunet/busybox:latest}"
+# Tests build it concurrently on a fresh machine; apt and the import run once.
+exec 9>"${TMPDIR:-/tmp}/gpunet-busybox-image.lock"
+flock 9
 if docker image inspect "$IMAGE" >/dev/null 2>&1; then
     exit 0
 fi

@@ -20,7 +20,7 @@
 //! [resources]
 //! cpu = 1
 //! memory_mb = 256
-//! disk_mb = 100
+//! disk_mb = 100                     # what it may write; default 1024
 //! gpu = { count = 1, vendor = "nvidia", model = "H100", min_vram_mb = 80000 }  # optional
 //!
 //! [[inputs]]
@@ -84,7 +84,7 @@ pub struct ResourcesFile {
     pub cpu: u32,
     #[serde(default = "default_memory")]
     pub memory_mb: u64,
-    #[serde(default)]
+    #[serde(default = "default_disk")]
     pub disk_mb: u64,
     #[serde(default)]
     pub gpu: GpuRequirement,
@@ -96,13 +96,16 @@ fn one() -> u32 {
 fn default_memory() -> u64 {
     256
 }
+fn default_disk() -> u64 {
+    1024
+}
 
 impl Default for ResourcesFile {
     fn default() -> Self {
         ResourcesFile {
             cpu: 1,
             memory_mb: default_memory(),
-            disk_mb: 0,
+            disk_mb: default_disk(),
             gpu: GpuRequirement::default(),
         }
     }

@@ -91,6 +91,8 @@ pub struct GpuRequirement {
 pub struct Resources {
     pub cpu_cores: u32,
     pub memory_mb: u64,
+    /// Most the job may write (working directory, outputs and logs together),
+    /// in MiB; executors stop it past that, and give it at least 64.
     pub disk_mb: u64,
     pub gpu: GpuRequirement,
 }

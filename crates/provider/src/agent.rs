@@ -172,8 +172,8 @@ impl Agent {
         &self.inner.hardware
     }
 
-    /// The name of this agent's run of `order` (its container and volume with
-    /// the Docker executor).
+    /// The name of this agent's run of `order` (its container's with the
+    /// Docker executor).
     pub fn run_name(&self, order: OrderId) -> String {
         self.inner.run_name(order)
     }
@@ -384,7 +384,7 @@ impl Inner {
                         .await
                         .is_ok_and(|o| o.rental.is_some())
                     {
-                        self.journal.remove(order)?;
+                        self.forget(order).await?;
                         continue;
                     }
                     log(
@@ -403,7 +403,8 @@ impl Inner {
                     outcome
                 }
             };
-            self.report(order, outcome).await?;
+            self.report(order, outcome).await;
+            self.forget(order).await?;
         }
         Ok(())
     }
@@ -508,7 +509,7 @@ impl Inner {
             order: id,
             outcome: outcome.clone(),
         })?;
-        self.report(id, outcome).await?;
+        self.report(id, outcome).await;
         self.forget(id).await
     }
 
@@ -724,15 +725,13 @@ impl Inner {
 
     /// Reports a result. A report the ledger refuses (the lease already timed
     /// out) is dropped with a note.
-    async fn report(&self, order: OrderId, outcome: JobOutcome) -> Result<(), AgentError> {
+    async fn report(&self, order: OrderId, outcome: JobOutcome) {
         if self
             .send_until_answered(TxBody::ReportResult { order, outcome })
             .await
         {
             log(self, &format!("reported order {order}"));
         }
-        self.journal.remove(order)?;
-        Ok(())
     }
 
     /// Sends `body`, retrying while the node is unreachable. Returns whether

@@ -3,7 +3,7 @@
 //! The agent runs leases this way, and a canary's issuer reruns a job the
 //! same way to know its answer (`canary`), so both get the same output root.
 
-use crate::executor::{ExecOutcome, JobRun, Limits};
+use crate::executor::{ExecOutcome, JobRun, Limits, Stop};
 use gpunet_client::manifest::Manifest;
 use gpunet_client::NodeClient;
 use gpunet_ledger::Order;
@@ -13,8 +13,10 @@ use std::time::Duration;
 
 /// Smallest memory limit a job gets, whatever it asks.
 const MIN_MEMORY_MB: u64 = 16;
+/// Smallest disk limit a job gets, whatever it asks (room for its logs).
+const MIN_DISK_MB: u64 = 64;
 
-/// A run's name (its container's and volume's), `gpunet-{owner}-{dir}-order-{order}`:
+/// A run's name (its container's), `gpunet-{owner}-{dir}-order-{order}`:
 /// unique per owner, data directory and order, and stable across restarts.
 pub fn run_name(owner: &str, dir: &Path, order: OrderId) -> String {
     let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
@@ -58,6 +60,7 @@ pub async fn lay_out(
             cpu_cores: order.spec.resources.cpu_cores,
             // The engine refuses limits under 6 MiB.
             memory_mb: order.spec.resources.memory_mb.max(MIN_MEMORY_MB),
+            disk_mb: order.spec.resources.disk_mb.max(MIN_DISK_MB),
         },
         network: order.spec.network,
         gpus: Vec::new(),
@@ -89,18 +92,20 @@ pub fn collect(
 /// Tells the job's owner, in its stderr log, why the job was cut short.
 fn note_abnormal_end(run: &JobRun, outcome: &ExecOutcome) -> std::io::Result<()> {
     use std::io::Write;
-    let note = if outcome.timed_out {
-        format!(
+    let note = match outcome.stopped {
+        Some(Stop::Timeout) => format!(
             "gpunet: the job was stopped at its timeout of {} s\n",
             run.timeout.as_secs()
-        )
-    } else if outcome.oom_killed {
-        format!(
+        ),
+        Some(Stop::Memory) => format!(
             "gpunet: the job was killed for exceeding its memory limit of {} MiB\n",
             run.limits.memory_mb
-        )
-    } else {
-        return Ok(());
+        ),
+        Some(Stop::Disk) => format!(
+            "gpunet: the job was stopped for writing more than its disk limit of {} MiB\n",
+            run.limits.disk_mb
+        ),
+        None => return Ok(()),
     };
     std::fs::OpenOptions::new()
         .create(true)

@@ -2,31 +2,31 @@
 //! API (bollard).
 //!
 //! The sandbox of a run:
-//! - the image's root filesystem read-only; `/gpunet/work` (the working
-//!   directory) is a fresh volume and `/tmp` a tmpfs, both private to the run;
-//! - `/gpunet/inputs` bound read-only, `/gpunet/outputs` bound writable; no
-//!   other host path is mounted;
+//! - the image's root filesystem read-only; `/tmp` a tmpfs private to the run;
+//! - `/gpunet/inputs` bound read-only, `/gpunet/outputs` and `/gpunet/work`
+//!   (the working directory) bound writable, all three the run's own
+//!   directories; no other host path is mounted;
 //! - no network unless the job asks for it;
 //! - memory (no swap), CPU and PID limits; all capabilities dropped and
-//!   `no-new-privileges`;
+//!   `no-new-privileges`; the disk limit by measurement (`disk.rs`);
 //! - exactly the lease's GPUs, by NVIDIA device request.
 //!
 //! Logs are attached before the container starts and streamed to the run's log
-//! files (the engine keeps no copy: log driver `none`). Container and volume
-//! are named after the run, so [`Executor::cleanup`] finds them after a crash.
+//! files (the engine keeps no copy: log driver `none`). The container is named
+//! after the run, so [`Executor::cleanup`] finds it after a crash.
 
 use super::{
-    ExecError, ExecFuture, ExecOutcome, Executor, JobRun, Started, INPUT_DIR_VAR, OUTPUT_DIR_VAR,
-    TIMEOUT_EXIT_CODE,
+    disk, ExecError, ExecFuture, ExecOutcome, Executor, JobRun, Started, Stop, INPUT_DIR_VAR,
+    OUTPUT_DIR_VAR, TIMEOUT_EXIT_CODE,
 };
 use bollard::errors::Error as DockerError;
 use bollard::models::{
     ContainerCreateBody, DeviceRequest, HostConfig, HostConfigLogConfig, Mount, MountType,
-    PortBinding, PortMap, VolumeCreateRequest,
+    PortBinding, PortMap,
 };
 use bollard::query_parameters::{
     AttachContainerOptions, CreateContainerOptions, CreateImageOptions, KillContainerOptions,
-    RemoveContainerOptions, RemoveVolumeOptions, WaitContainerOptions,
+    RemoveContainerOptions, WaitContainerOptions,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -71,6 +71,17 @@ fn is_not_found(e: &DockerError) -> bool {
         e,
         DockerError::DockerResponseServerError {
             status_code: 404,
+            ..
+        }
+    )
+}
+
+/// The engine's answer to killing a container that has already stopped.
+fn is_not_running(e: &DockerError) -> bool {
+    matches!(
+        e,
+        DockerError::DockerResponseServerError {
+            status_code: 409,
             ..
         }
     )
@@ -127,13 +138,7 @@ fn container_body(job: &JobRun, config: &DockerConfig) -> ContainerCreateBody {
     let mounts = vec![
         bind(&job.inputs, INPUTS_MOUNT, true),
         bind(&job.outputs, OUTPUTS_MOUNT, false),
-        Mount {
-            typ: Some(MountType::VOLUME),
-            source: Some(job.name.clone()),
-            target: Some(WORK_MOUNT.to_string()),
-            read_only: Some(false),
-            ..Default::default()
-        },
+        bind(&job.scratch, WORK_MOUNT, false),
     ];
     let device_requests = (!job.gpus.is_empty()).then(|| {
         vec![DeviceRequest {
@@ -196,22 +201,13 @@ fn container_body(job: &JobRun, config: &DockerConfig) -> ContainerCreateBody {
 }
 
 impl DockerExecutor {
-    /// Creates the run's volume and container, attaches its output and starts it.
+    /// Creates the run's container, attaches its output and starts it.
     async fn run_container(&self, job: &JobRun) -> Result<ExecOutcome, ExecError> {
         self.ensure_image(&job.image).await?;
         // The job may run as any user of its image.
-        std::fs::set_permissions(
-            &job.outputs,
-            std::os::unix::fs::PermissionsExt::from_mode(0o777),
-        )?;
-        self.docker
-            .create_volume(VolumeCreateRequest {
-                name: Some(job.name.clone()),
-                labels: Some(HashMap::from([(RUN_LABEL.to_string(), job.name.clone())])),
-                ..Default::default()
-            })
-            .await
-            .map_err(engine)?;
+        for dir in [&job.outputs, &job.scratch] {
+            std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o777))?;
+        }
         let options = CreateContainerOptions {
             name: Some(job.name.clone()),
             ..Default::default()
@@ -250,23 +246,22 @@ impl DockerExecutor {
             })?;
         let copy_logs = copy_output(output, &job.stdout, &job.stderr);
         let wait = async {
-            let waited = tokio::time::timeout(job.timeout, self.wait(&job.name)).await;
-            let timed_out = waited.is_err();
-            if timed_out {
-                let kill = KillContainerOptions {
-                    signal: "SIGKILL".into(),
-                };
-                match self.docker.kill_container(&job.name, Some(kill)).await {
-                    Err(e) if !is_not_found(&e) => return Err(engine(e)),
-                    _ => self.wait(&job.name).await?,
-                }
-            } else {
-                waited.expect("not timed out")?;
+            let stopped = tokio::select! {
+                exited = self.wait(&job.name) => return exited.map(|()| None),
+                () = tokio::time::sleep(job.timeout) => Stop::Timeout,
+                () = disk::exceeded(job) => Stop::Disk,
+            };
+            let kill = KillContainerOptions {
+                signal: "SIGKILL".into(),
+            };
+            match self.docker.kill_container(&job.name, Some(kill)).await {
+                Err(e) if !is_not_found(&e) && !is_not_running(&e) => return Err(engine(e)),
+                _ => self.wait(&job.name).await?,
             }
-            Ok::<bool, ExecError>(timed_out)
+            Ok::<_, ExecError>(Some(stopped))
         };
-        let (logs, timed_out) = tokio::join!(copy_logs, wait);
-        let timed_out = timed_out?;
+        let (logs, stopped) = tokio::join!(copy_logs, wait);
+        let stopped = stopped?;
         logs?;
         let duration_ms = begin.elapsed().as_millis() as u64;
         let state = self
@@ -276,8 +271,8 @@ impl DockerExecutor {
             .map_err(engine)?
             .state
             .unwrap_or_default();
-        let oom_killed = state.oom_killed.unwrap_or(false);
-        let exit_code = if timed_out {
+        let stopped = stopped.or(state.oom_killed.unwrap_or(false).then_some(Stop::Memory));
+        let exit_code = if stopped == Some(Stop::Timeout) {
             TIMEOUT_EXIT_CODE
         } else {
             state
@@ -287,8 +282,7 @@ impl DockerExecutor {
         };
         Ok(ExecOutcome {
             exit_code,
-            timed_out,
-            oom_killed: oom_killed && !timed_out,
+            stopped,
             duration_ms,
         })
     }
@@ -317,11 +311,6 @@ impl DockerExecutor {
             ..Default::default()
         };
         match self.docker.remove_container(name, Some(container)).await {
-            Err(e) if !is_not_found(&e) => return Err(engine(e)),
-            _ => {}
-        }
-        let volume = RemoveVolumeOptions { force: true };
-        match self.docker.remove_volume(name, Some(volume)).await {
             Err(e) if !is_not_found(&e) => Err(engine(e)),
             _ => Ok(()),
         }
@@ -412,10 +401,8 @@ mod tests {
         std::fs::read_to_string(path).unwrap_or_default()
     }
 
-    async fn exists(docker: &DockerExecutor, name: &str) -> (bool, bool) {
-        let container = docker.docker.inspect_container(name, None).await.is_ok();
-        let volume = docker.docker.inspect_volume(name).await.is_ok();
-        (container, volume)
+    async fn exists(docker: &DockerExecutor, name: &str) -> bool {
+        docker.docker.inspect_container(name, None).await.is_ok()
     }
 
     #[tokio::test]
@@ -436,20 +423,13 @@ mod tests {
         std::fs::write(job.inputs.join("in.txt"), "input\n").unwrap();
         let mut handle = String::new();
         let out = docker.run(&job, Box::new(|h| handle = h)).await.unwrap();
-        assert_eq!(
-            (out.exit_code, out.timed_out, out.oom_killed),
-            (3, false, false)
-        );
+        assert_eq!((out.exit_code, out.stopped), (3, None));
         assert_eq!(read(&job.stdout), "hi from /gpunet/work\n");
         assert_eq!(read(&job.stderr), "oops\n");
         assert_eq!(read(&job.outputs.join("copy.txt")), "input\nscratch\ntmp\n");
         assert_eq!(read(&job.inputs.join("in.txt")), "input\n");
         assert_eq!(handle, job.name);
-        assert_eq!(
-            exists(&docker, &job.name).await,
-            (false, false),
-            "cleaned up"
-        );
+        assert!(!exists(&docker, &job.name).await, "cleaned up");
     }
 
     #[tokio::test]
@@ -479,8 +459,44 @@ mod tests {
             30_000,
         );
         let out = docker.run(&job, Box::new(|_| {})).await.unwrap();
-        assert!(out.oom_killed, "{out:?}");
+        assert_eq!(out.stopped, Some(Stop::Memory), "{out:?}");
         assert_eq!(out.exit_code, 137);
+    }
+
+    #[tokio::test]
+    async fn a_job_writing_past_its_disk_limit_is_stopped() {
+        let Some(docker) = docker_or_skip(DockerConfig::default()).await else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        // Writes 1 MiB a step, up to 200 MiB, into its working directory; it may have 8.
+        let script = "i=0; while [ $i -lt 200 ]; do \
+                      dd if=/dev/zero bs=1M count=1 >> fill 2>/dev/null; i=$((i+1)); \
+                      sleep 0.01; done; echo filled";
+        let mut job = test_job(dir.path(), script, 60_000);
+        job.limits.disk_mb = 8;
+        let out = docker.run(&job, Box::new(|_| {})).await.unwrap();
+        assert_eq!(out.stopped, Some(Stop::Disk), "{out:?}");
+        assert_eq!(out.exit_code, 137);
+        assert_eq!(read(&job.stdout), "", "stopped before it finished");
+        let written = disk::usage(&job.scratch);
+        assert!(written > 8 << 20 && written < 100 << 20, "{written}");
+        assert!(!exists(&docker, &job.name).await);
+    }
+
+    #[tokio::test]
+    async fn a_job_within_its_disk_limit_runs_to_its_end() {
+        let Some(docker) = docker_or_skip(DockerConfig::default()).await else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let script = "dd if=/dev/zero of=$GPUNET_OUTPUT_DIR/out bs=1M count=4 2>/dev/null; \
+                      sleep 1; echo done";
+        let mut job = test_job(dir.path(), script, 60_000);
+        job.limits.disk_mb = 8;
+        let out = docker.run(&job, Box::new(|_| {})).await.unwrap();
+        assert_eq!((out.exit_code, out.stopped), (0, None));
+        assert_eq!(read(&job.stdout), "done\n");
     }
 
     #[tokio::test]
@@ -491,11 +507,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let job = test_job(dir.path(), "echo started; sleep 60", 1_000);
         let out = docker.run(&job, Box::new(|_| {})).await.unwrap();
-        assert!(out.timed_out);
+        assert_eq!(out.stopped, Some(Stop::Timeout));
         assert_eq!(out.exit_code, TIMEOUT_EXIT_CODE);
         assert!(out.duration_ms < 30_000, "{out:?}");
         assert_eq!(read(&job.stdout), "started\n");
-        assert_eq!(exists(&docker, &job.name).await, (false, false));
+        assert!(!exists(&docker, &job.name).await);
     }
 
     #[tokio::test]
@@ -547,9 +563,9 @@ mod tests {
         // The agent dies: its future is dropped, the container keeps running.
         task.abort();
         let _ = task.await;
-        assert_eq!(exists(&docker, &name).await, (true, true));
+        assert!(exists(&docker, &name).await);
         docker.cleanup(&name).await.unwrap();
-        assert_eq!(exists(&docker, &name).await, (false, false));
+        assert!(!exists(&docker, &name).await);
         docker.cleanup(&name).await.unwrap();
     }
 
@@ -601,7 +617,7 @@ mod tests {
         };
         let (_, response) = tokio::join!(running, visit);
         assert!(response.contains("hello-renter"), "{response}");
-        assert_eq!(exists(&docker, &job.name).await, (false, false));
+        assert!(!exists(&docker, &job.name).await);
     }
 
     #[tokio::test]
@@ -615,7 +631,7 @@ mod tests {
         let err = docker.run(&job, Box::new(|_| {})).await.unwrap_err();
         assert!(matches!(err, ExecError::Image { .. }), "{err}");
         assert!(err.is_job_error());
-        assert_eq!(exists(&docker, &job.name).await, (false, false));
+        assert!(!exists(&docker, &job.name).await);
     }
 
     #[test]

@@ -6,8 +6,11 @@
 //!   (read-only root, no network unless asked, CPU/memory/PID limits, GPUs by
 //!   device request);
 //! - [`ProcessExecutor`]: a local process in its own process group, for machines
-//!   without Docker. It enforces the time limit but is not a sandbox.
+//!   without Docker. It enforces the time and disk limits but is not a sandbox.
+//!
+//! Both stop a run that writes more than its disk limit (`disk.rs`).
 
+mod disk;
 mod docker;
 mod process;
 
@@ -68,7 +71,7 @@ pub struct JobRun {
     pub inputs: PathBuf,
     /// Where the job writes its results.
     pub outputs: PathBuf,
-    /// Working directory of the process executor (containers get a volume instead).
+    /// The job's working directory (a container sees it as `/gpunet/work`).
     pub scratch: PathBuf,
     pub stdout: PathBuf,
     pub stderr: PathBuf,
@@ -87,6 +90,9 @@ pub struct JobRun {
 pub struct Limits {
     pub cpu_cores: u32,
     pub memory_mb: u64,
+    /// Most MiB the run may write (working directory, outputs and logs
+    /// together); 0: no limit.
+    pub disk_mb: u64,
 }
 
 /// Environment variables that tell a job where its inputs and outputs are.
@@ -97,10 +103,20 @@ pub const OUTPUT_DIR_VAR: &str = "GPUNET_OUTPUT_DIR";
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExecOutcome {
     pub exit_code: i32,
-    pub timed_out: bool,
-    /// Killed by the kernel for exceeding its memory limit.
-    pub oom_killed: bool,
+    /// Why the run was cut short, if it was.
+    pub stopped: Option<Stop>,
     pub duration_ms: u64,
+}
+
+/// A limit a run was stopped at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// Still running at its timeout; killed by the executor.
+    Timeout,
+    /// Killed by the kernel for exceeding its memory limit.
+    Memory,
+    /// Wrote more than its disk limit; killed by the executor.
+    Disk,
 }
 
 /// Exit code reported for a job killed at its timeout (as `timeout(1)` does).
@@ -171,6 +187,7 @@ pub(crate) fn test_job(dir: &std::path::Path, script: &str, timeout_ms: u64) -> 
         limits: Limits {
             cpu_cores: 1,
             memory_mb: 64,
+            disk_mb: 0,
         },
         network: false,
         gpus: vec![],

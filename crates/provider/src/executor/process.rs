@@ -1,9 +1,10 @@
 //! The process executor: a local process in its own process group with a clean
-//! environment and a hard timeout. Not a sandbox; for machines without Docker.
+//! environment, a hard timeout and a disk limit. Not a sandbox; for machines
+//! without Docker.
 
 use super::{
-    ExecError, ExecFuture, ExecOutcome, Executor, JobRun, Started, INPUT_DIR_VAR, OUTPUT_DIR_VAR,
-    TIMEOUT_EXIT_CODE,
+    disk, ExecError, ExecFuture, ExecOutcome, Executor, JobRun, Started, Stop, INPUT_DIR_VAR,
+    OUTPUT_DIR_VAR, TIMEOUT_EXIT_CODE,
 };
 use std::path::Path;
 use std::process::Stdio;
@@ -76,16 +77,18 @@ impl Executor for ProcessExecutor {
                 .map_err(|source| ExecError::Spawn { program, source })?;
             let pgid = child.id().map_or(0, |p| p as i32);
             started(pgid.to_string());
-            let (status, timed_out) = match tokio::time::timeout(job.timeout, child.wait()).await {
-                Ok(status) => (status?, false),
-                Err(_) => {
-                    kill_group(pgid);
-                    (child.wait().await?, true)
+            let stopped = tokio::select! {
+                status = child.wait() => {
+                    status?;
+                    None
                 }
+                () = tokio::time::sleep(job.timeout) => Some(Stop::Timeout),
+                () = disk::exceeded(job) => Some(Stop::Disk),
             };
             // Children the job left behind die with it.
             kill_group(pgid);
-            let exit_code = if timed_out {
+            let status = child.wait().await?;
+            let exit_code = if stopped == Some(Stop::Timeout) {
                 TIMEOUT_EXIT_CODE
             } else {
                 use std::os::unix::process::ExitStatusExt;
@@ -95,8 +98,7 @@ impl Executor for ProcessExecutor {
             };
             Ok(ExecOutcome {
                 exit_code,
-                timed_out,
-                oom_killed: false,
+                stopped,
                 duration_ms: begin.elapsed().as_millis() as u64,
             })
         })
@@ -140,7 +142,7 @@ mod tests {
             10_000,
         );
         let out = ProcessExecutor.run(&j, Box::new(|_| {})).await.unwrap();
-        assert_eq!((out.exit_code, out.timed_out), (3, false));
+        assert_eq!((out.exit_code, out.stopped), (3, None));
         assert_eq!(
             std::fs::read_to_string(dir.path().join("stdout.log")).unwrap(),
             "hi\n"
@@ -168,11 +170,34 @@ mod tests {
             .await
             .unwrap();
         let pgid: i32 = handle.parse().unwrap();
-        assert!(out.timed_out);
+        assert_eq!(out.stopped, Some(Stop::Timeout));
         assert_eq!(out.exit_code, TIMEOUT_EXIT_CODE);
         assert!(out.duration_ms < 10_000);
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert!(!group_alive(pgid), "background child survived the timeout");
+    }
+
+    #[tokio::test]
+    async fn a_job_writing_past_its_disk_limit_is_stopped_with_its_children() {
+        let dir = tempfile::tempdir().unwrap();
+        // A background child writes 1 MiB a step into the outputs; the job may have 4 MiB.
+        let script = "(while true; do head -c 1048576 /dev/zero >> $GPUNET_OUTPUT_DIR/fill; \
+                      sleep 0.01; done) & wait";
+        let mut j = job(dir.path(), script, 60_000);
+        j.limits.disk_mb = 4;
+        let mut handle = String::new();
+        let out = ProcessExecutor
+            .run(&j, Box::new(|h| handle = h))
+            .await
+            .unwrap();
+        assert_eq!(out.stopped, Some(Stop::Disk), "{out:?}");
+        assert!(out.duration_ms < 30_000);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!group_alive(handle.parse().unwrap()), "the writer survived");
+        let written = disk::usage(&j.outputs);
+        assert!(written > 4 << 20, "{written}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(disk::usage(&j.outputs), written, "still writing");
     }
 
     #[tokio::test]
