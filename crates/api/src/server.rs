@@ -1,6 +1,8 @@
 //! Routes of the node API.
 
-use crate::types::{AccountView, ApiError, BlobInfo, BlockView, Peers, Status, SubmitTx, Supply};
+use crate::types::{
+    AccountView, ApiError, BlobInfo, BlockView, Peers, Status, SubmitTx, Supply, LOG_OFFSET_HEADER,
+};
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -10,8 +12,11 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use futures_util::{Stream, StreamExt};
 use gpunet_ledger::{HardwareChallenge, Machine, Order, TxError};
-use gpunet_node::{BlobError, Node, SubmitError};
-use gpunet_primitives::{decode_signed_tx, Address, ChallengeId, Hash, MachineId, OrderId};
+use gpunet_node::{BlobError, LiveLogError, Node, SubmitError};
+use gpunet_primitives::{
+    decode_signed_tx, Address, ChallengeId, Hash, LogStream, MachineId, OrderId, SignedLogChunk,
+    MAX_LOG_CHUNK_BYTES, MAX_TX_BYTES,
+};
 use serde::Deserialize;
 use std::convert::Infallible;
 use tokio_stream::wrappers::BroadcastStream;
@@ -47,10 +52,19 @@ pub fn router(node: Node) -> Router {
     Router::new()
         .route("/v1/status", get(status))
         .route("/v1/accounts/{address}", get(account))
-        .route("/v1/tx", post(submit_tx))
+        // Hex in JSON doubles a transaction's size.
+        .route(
+            "/v1/tx",
+            post(submit_tx).layer(DefaultBodyLimit::max(2 * MAX_TX_BYTES + 1024)),
+        )
         .route("/v1/machines", get(machines))
         .route("/v1/machines/{id}", get(machine))
         .route("/v1/orders/{id}", get(order))
+        .route(
+            "/v1/orders/{id}/logs",
+            post(push_live_log).layer(DefaultBodyLimit::max(MAX_LOG_CHUNK_BYTES + 1024)),
+        )
+        .route("/v1/orders/{id}/logs/{stream}", get(live_log))
         .route("/v1/challenges/{id}", get(challenge))
         .route("/v1/providers/{address}/leases", get(provider_leases))
         .route("/v1/blocks/{height}", get(block))
@@ -342,6 +356,111 @@ async fn fetch_from_peers(node: &Node, hash: Hash) {
             return;
         }
     }
+}
+
+/// Takes a chunk of a running job's log from the provider running it
+/// (borsh-encoded [`SignedLogChunk`]).
+async fn push_live_log(
+    State(node): State<Node>,
+    Path(raw): Path<String>,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    let id: OrderId = parse("order id", &raw)?;
+    let signed: SignedLogChunk =
+        borsh::from_slice(&body).map_err(|e| bad_request(format!("malformed log chunk: {e}")))?;
+    if signed.chunk.order != id {
+        return Err(bad_request(format!(
+            "the chunk is for order {}, not {id}",
+            signed.chunk.order
+        )));
+    }
+    let ledger = node.ledger.read().expect("ledger lock");
+    node.live_logs.push(&ledger, &signed).map_err(|e| {
+        let (status, code) = match e {
+            LiveLogError::BadSignature | LiveLogError::WrongChain(_) => {
+                (StatusCode::BAD_REQUEST, "bad_chunk")
+            }
+            LiveLogError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            LiveLogError::UnknownOrder(_) => (StatusCode::NOT_FOUND, "not_found"),
+            LiveLogError::NotTheProvider(_) => (StatusCode::FORBIDDEN, "not_the_provider"),
+            LiveLogError::NotRunning(_) => (StatusCode::CONFLICT, "not_running"),
+        };
+        fail(status, code, e.to_string())
+    })?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct LiveLogQuery {
+    #[serde(default)]
+    from: u64,
+}
+
+/// What is kept of a running job's log from byte `from` on (the body), and
+/// the offset it starts at (header [`LOG_OFFSET_HEADER`]): later than `from`
+/// when bytes in between were not kept, earlier when this node holds less
+/// than the reader has seen. Asks the peers when this node holds nothing of
+/// the order (its provider may push to another node).
+async fn live_log(
+    State(node): State<Node>,
+    Path((raw, stream)): Path<(String, String)>,
+    Query(q): Query<LiveLogQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let id: OrderId = parse("order id", &raw)?;
+    let stream: LogStream = parse("log", &stream)?;
+    let kept = match node.live_logs.read(id, stream, q.from) {
+        Some(kept) => Some(kept),
+        None if !headers.contains_key(LOCAL_ONLY) => {
+            live_log_from_peers(&node, id, stream, q.from).await
+        }
+        None => None,
+    };
+    let (offset, bytes) =
+        kept.ok_or_else(|| not_found(format!("no live log of order {id} here")))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (
+                header::HeaderName::from_static(LOG_OFFSET_HEADER),
+                offset.to_string(),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+async fn live_log_from_peers(
+    node: &Node,
+    id: OrderId,
+    stream: LogStream,
+    from: u64,
+) -> Option<(u64, Vec<u8>)> {
+    let http = reqwest::Client::new();
+    for api in node.consensus.peer_apis() {
+        let Ok(resp) = http
+            .get(format!(
+                "{api}/v1/orders/{id}/logs/{}?from={from}",
+                stream.name()
+            ))
+            .header(LOCAL_ONLY, "1")
+            .send()
+            .await
+        else {
+            continue;
+        };
+        let offset = resp
+            .headers()
+            .get(LOG_OFFSET_HEADER)
+            .and_then(|v| v.to_str().ok()?.parse().ok());
+        if let (true, Some(offset)) = (resp.status().is_success(), offset) {
+            if let Ok(bytes) = resp.bytes().await {
+                return Some((offset, bytes.to_vec()));
+            }
+        }
+    }
+    None
 }
 
 /// Other nodes' APIs this node knows (empty with a single validator).

@@ -4,6 +4,10 @@ use gpunet_ledger::{Account, Params};
 use gpunet_primitives::{Address, Block, Hash};
 use serde::{Deserialize, Serialize};
 
+/// The header of a live-log response (`GET /v1/orders/{id}/logs/{stream}`)
+/// that says at which byte of the log its body starts.
+pub const LOG_OFFSET_HEADER: &str = "x-gpunet-log-offset";
+
 /// Every error the API returns, as JSON.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {

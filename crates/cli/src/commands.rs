@@ -8,11 +8,12 @@ use gpunet_client::jobfile::JobFile;
 use gpunet_client::jobs::{
     dispute_result, fetch_outputs, is_final, read_output, submit_job, wait_for_order,
 };
+use gpunet_client::logs::{current_logs, follow_logs, LogPiece};
 use gpunet_client::manifest::Manifest;
 use gpunet_client::{Keystore, NodeClient, Wallet};
 use gpunet_ledger::{Genesis, GenesisAccount, Order, OrderStatus, Params};
 use gpunet_node::{Node, NodeBase, NodeConfig, SoloProducerConfig};
-use gpunet_primitives::{parse_amount, Address, Hash, Keypair, OrderId, TxBody};
+use gpunet_primitives::{parse_amount, Address, Hash, Keypair, LogStream, OrderId, TxBody};
 use gpunet_provider::executor::ExecutorKind;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -78,8 +79,14 @@ pub enum JobCmd {
     },
     /// Show an order: status, lease, result and settlement.
     Describe { id: OrderId },
-    /// Print a job's stdout and stderr.
-    Logs { id: OrderId },
+    /// Print a job's stdout and stderr: the result's (verified) once it
+    /// reported, else what nodes keep of the running job's live logs
+    Logs {
+        id: OrderId,
+        /// Keep printing what the job writes, as it writes it, until it reports
+        #[arg(short, long)]
+        follow: bool,
+    },
     /// Download a job's outputs and logs into DIR, verified against the output root.
     Get {
         id: OrderId,
@@ -313,16 +320,25 @@ pub async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
             let order = client.order(id).await?;
             ctx.output.print(&order, || describe(&order));
         }
-        JobCmd::Logs { id } => {
+        JobCmd::Logs { id, follow: true } => follow_job_logs(&client, id).await?,
+        JobCmd::Logs { id, follow: false } => {
             let order = client.order(id).await?;
-            let stdout = read_output(&client, &order, "logs/stdout.log").await?;
-            let stderr = read_output(&client, &order, "logs/stderr.log").await?;
-            let out = serde_json::json!({ "stdout": String::from_utf8_lossy(&stdout), "stderr": String::from_utf8_lossy(&stderr) });
+            let logs = current_logs(&client, &order).await?;
+            let (stdout, stderr) = (
+                String::from_utf8_lossy(&logs.stdout),
+                String::from_utf8_lossy(&logs.stderr),
+            );
+            let out = serde_json::json!({ "live": logs.live, "stdout": stdout, "stderr": stderr });
             ctx.output.print(&out, || {
+                let live = if logs.live {
+                    " (live, unverified: the job is running)"
+                } else {
+                    ""
+                };
                 format!(
-                    "--- stdout ---\n{}\n--- stderr ---\n{}",
-                    String::from_utf8_lossy(&stdout).trim_end(),
-                    String::from_utf8_lossy(&stderr).trim_end()
+                    "--- stdout{live} ---\n{}\n--- stderr{live} ---\n{}",
+                    stdout.trim_end(),
+                    stderr.trim_end()
                 )
             });
         }
@@ -634,5 +650,31 @@ pub async fn provider(ctx: &Ctx, args: ProviderArgs) -> anyhow::Result<()> {
             .unwrap_or_default()
     );
     agent.run().await?;
+    Ok(())
+}
+
+/// Copies what job `id` writes to its logs onto this process's stdout and
+/// stderr as it comes, like `docker logs --follow`, until the job reports.
+async fn follow_job_logs(client: &NodeClient, id: OrderId) -> anyhow::Result<()> {
+    use std::io::Write;
+    let order = follow_logs(client, id, Duration::from_millis(500), |piece| {
+        // A closed pipe (`| head`) is no reason to stop following.
+        let _ = match piece {
+            LogPiece::Bytes(LogStream::Stdout, bytes) => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(&bytes).and_then(|()| out.flush())
+            }
+            LogPiece::Bytes(LogStream::Stderr, bytes) => std::io::stderr().write_all(&bytes),
+            LogPiece::Skipped(stream, n) => {
+                writeln!(
+                    std::io::stderr(),
+                    "[gpunet: {n} bytes of {} not kept]",
+                    stream.name()
+                )
+            }
+        };
+    })
+    .await?;
+    eprintln!("[gpunet: order {id} is {:?}]", order.status);
     Ok(())
 }

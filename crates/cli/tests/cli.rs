@@ -236,12 +236,12 @@ fn hardware_reports_this_machine_and_explains_a_missing_gpu() {
     assert!(text.contains("claims until proven"), "{text}");
 }
 
-#[test]
-fn a_canary_on_the_devnet_knows_the_answer_and_finds_the_provider_honest() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("devnet");
+/// A `gpunet devnet` process with one process-executor provider, and the
+/// global options (JSON output) of its client wallet.
+fn devnet_process(dir: &Path) -> (Node, Vec<String>) {
+    let data = dir.join("devnet");
     let listen = format!("127.0.0.1:{}", free_port());
-    let _devnet = Node(
+    let devnet = Node(
         Command::new(env!("CARGO_BIN_EXE_gpunet"))
             .args(["devnet", "--data-dir", path(&data), "--listen", &listen])
             .args(["--providers", "1", "--executor", "process"])
@@ -250,20 +250,21 @@ fn a_canary_on_the_devnet_knows_the_answer_and_finds_the_provider_honest() {
             .spawn()
             .unwrap(),
     );
-    let url = format!("http://{listen}");
     let keystore = data.join("wallets/client.json");
-    let global = [
+    let global: Vec<String> = [
         "--node",
-        &url,
+        &format!("http://{listen}"),
         "--keystore",
         path(&keystore),
         "--output",
         "json",
-    ];
+    ]
+    .map(String::from)
+    .to_vec();
     let mut up = false;
     for _ in 0..300 {
         if keystore.exists()
-            && gpunet(&[&global[..], &["wallet", "balance"]].concat())
+            && gpunet(&[&global[..], &["wallet".into(), "balance".into()]].concat())
                 .status
                 .success()
         {
@@ -273,6 +274,14 @@ fn a_canary_on_the_devnet_knows_the_answer_and_finds_the_provider_honest() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(up, "the devnet came up");
+    (devnet, global)
+}
+
+#[test]
+fn a_canary_on_the_devnet_knows_the_answer_and_finds_the_provider_honest() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_devnet, global) = devnet_process(dir.path());
+    let global: Vec<&str> = global.iter().map(String::as_str).collect();
     let hello = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/hello.toml");
     let work = dir.path().join("canary");
     let canary = json(
@@ -287,4 +296,36 @@ fn a_canary_on_the_devnet_knows_the_answer_and_finds_the_provider_honest() {
     assert_eq!(canary["verdict"], "honest", "{canary}");
     assert_eq!(canary["expected_root"].as_str().unwrap().len(), 64);
     assert!(canary["audit_verdict"].is_null(), "{canary}");
+}
+
+#[test]
+fn job_logs_follow_prints_a_running_job_as_it_writes_then_its_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_devnet, global) = devnet_process(dir.path());
+    let global: Vec<&str> = global.iter().map(String::as_str).collect();
+    let spec = dir.path().join("count.toml");
+    std::fs::write(
+        &spec,
+        "name = \"count\"\ncommand = [\"sh\", \"-c\", \"for i in 1 2 3; do echo line $i; sleep 1; done; echo oops >&2\"]\n\
+         timeout_secs = 60\n[price]\nmax_per_hour = \"50\"\n",
+    )
+    .unwrap();
+    let submitted = json(&[&global[..], &["job", "run", path(&spec)]].concat());
+    let id = submitted["order"].to_string();
+    let follow = gpunet(&[&global[..], &["job", "logs", &id, "--follow"]].concat());
+    assert!(follow.status.success(), "{follow:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&follow.stdout),
+        "line 1\nline 2\nline 3\n"
+    );
+    let stderr = String::from_utf8_lossy(&follow.stderr);
+    assert!(stderr.starts_with("oops\n"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("[gpunet: order {id} is ")),
+        "{stderr}"
+    );
+    // Once reported, `job logs` prints the result's logs.
+    let logs = json(&[&global[..], &["job", "logs", &id]].concat());
+    assert_eq!(logs["live"], false);
+    assert_eq!(logs["stdout"], "line 1\nline 2\nline 3\n");
 }

@@ -3,11 +3,13 @@
 use crate::error::ClientError;
 use crate::manifest::Manifest;
 use futures_util::StreamExt;
-use gpunet_api::types::{AccountView, BlobInfo, BlockView, Peers, Status};
+use gpunet_api::types::{AccountView, BlobInfo, BlockView, Peers, Status, LOG_OFFSET_HEADER};
 use gpunet_api::ApiError;
 use gpunet_ledger::{HardwareChallenge, Machine, Order};
 use gpunet_node::{BlockEvent, Included};
-use gpunet_primitives::{Address, ChallengeId, Hash, MachineId, OrderId, SignedTx};
+use gpunet_primitives::{
+    Address, ChallengeId, Hash, LogStream, MachineId, OrderId, SignedLogChunk, SignedTx,
+};
 use serde::de::DeserializeOwned;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -241,6 +243,42 @@ impl NodeClient {
             )));
         }
         Ok(size)
+    }
+
+    /// Pushes a chunk of a running job's log (the provider's side of live logs).
+    pub async fn push_live_log(&self, chunk: &SignedLogChunk) -> Result<(), ClientError> {
+        let url = self.url(&format!("/v1/orders/{}/logs", chunk.chunk.order));
+        self.send(self.http.post(url).body(gpunet_primitives::encode(chunk)))
+            .await?;
+        Ok(())
+    }
+
+    /// What the node keeps of running order `id`'s `stream` from byte `from`
+    /// on, and the offset it starts at; `None` while no node has any of it.
+    pub async fn live_log(
+        &self,
+        id: OrderId,
+        stream: LogStream,
+        from: u64,
+    ) -> Result<Option<(u64, Vec<u8>)>, ClientError> {
+        let url = self.url(&format!(
+            "/v1/orders/{id}/logs/{}?from={from}",
+            stream.name()
+        ));
+        let resp = match self.send(self.http.get(url)).await {
+            Err(ClientError::Api(e)) if e.code == "not_found" => return Ok(None),
+            resp => resp?,
+        };
+        let offset = resp
+            .headers()
+            .get(LOG_OFFSET_HEADER)
+            .and_then(|v| v.to_str().ok()?.parse().ok())
+            .ok_or_else(|| ClientError::BadResponse(format!("no {LOG_OFFSET_HEADER} header")))?;
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| ClientError::BadResponse(e.to_string()))?;
+        Ok(Some((offset, bytes.to_vec())))
     }
 
     /// Fetches and decodes the output manifest whose hash is `root`.

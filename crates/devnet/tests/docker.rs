@@ -4,9 +4,10 @@
 
 use gpunet_client::jobfile::JobFile;
 use gpunet_client::jobs::{fetch_outputs, submit_job, submit_rental, wait_for_order};
+use gpunet_client::logs::current_logs;
 use gpunet_devnet::{provider_key, Devnet, DevnetConfig};
 use gpunet_ledger::OrderStatus;
-use gpunet_primitives::{JobOutcome, TxBody};
+use gpunet_primitives::{JobOutcome, LogStream, TxBody};
 use gpunet_provider::executor::{DockerConfig, ExecutorKind, BUSYBOX_IMAGE};
 use gpunet_provider::testing::{docker_or_skip, http_get};
 use std::path::Path;
@@ -151,6 +152,27 @@ async fn a_job_writing_past_its_disk_limit_is_stopped_told_why_and_paid_for() {
     let stderr = std::fs::read_to_string(out.join("logs/stderr.log")).unwrap();
     assert!(stderr.contains("disk limit of 64 MiB"), "{stderr}");
     assert!(order.settlement.unwrap().paid_to_provider > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_containers_output_is_seen_live_while_it_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(net) = docker_devnet(dir.path()).await else {
+        return;
+    };
+    let node = net.client();
+    let job = container_job(dir.path(), "live", "echo started; sleep 5; echo done", 60);
+    let id = submit_job(&net.client_wallet(), &job).await.unwrap();
+    assert_eq!(
+        wait_live_log(&node, id, LogStream::Stdout, "started").await,
+        OrderStatus::Running
+    );
+    let order = wait_final(&node, id).await;
+    let logs = current_logs(&node, &order).await.unwrap();
+    assert_eq!(
+        (logs.live, logs.stdout),
+        (false, b"started\ndone\n".to_vec())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

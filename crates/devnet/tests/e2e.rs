@@ -3,13 +3,14 @@
 
 use gpunet_client::jobfile::JobFile;
 use gpunet_client::jobs::{dispute_result, fetch_outputs, submit_job, wait_for_order};
+use gpunet_client::logs::{current_logs, follow_logs, LogPiece};
 use gpunet_client::manifest::Manifest;
-use gpunet_client::Wallet;
+use gpunet_client::{ClientError, NodeClient, Wallet};
 use gpunet_devnet::{client_key, provider_key};
 use gpunet_ledger::OrderStatus;
 use gpunet_primitives::{
-    GpuRequirement, Hash, JobOutcome, JobSpec, Keypair, MachineSpec, Resources, Tx, TxBody,
-    MAX_TX_BYTES, UNIT,
+    GpuRequirement, Hash, JobOutcome, JobSpec, Keypair, LogChunk, LogStream, MachineSpec,
+    Resources, Tx, TxBody, MAX_LOG_CHUNK_BYTES, MAX_TX_BYTES, UNIT,
 };
 use gpunet_provider::canary::{check, known_answer, CanaryVerdict};
 use gpunet_provider::executor::group_alive;
@@ -692,4 +693,132 @@ async fn bad_input_gets_a_json_error_and_changes_nothing() {
         node.machine(12345).await.unwrap_err().code(),
         Some("not_found")
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_jobs_logs_are_followed_live_then_completed_from_the_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = devnet(dir.path(), 1).await;
+    let node = net.client();
+    let go = dir.path().join("go");
+    // The job writes, then waits for the test to have seen its output live.
+    let script = format!(
+        "echo started; echo warming >&2; \
+         i=0; while [ ! -e {go} ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; \
+         echo done",
+        go = go.display()
+    );
+    let job = job_file(dir.path(), "chatty", &script, 120);
+    let id = submit_job(&net.client_wallet(), &job).await.unwrap();
+
+    let following = tokio::spawn({
+        let node = node.clone();
+        async move {
+            let mut pieces = Vec::new();
+            let order = follow_logs(&node, id, Duration::from_millis(100), |p| pieces.push(p))
+                .await
+                .unwrap();
+            (order, pieces)
+        }
+    });
+    assert_eq!(
+        wait_live_log(&node, id, LogStream::Stdout, "started").await,
+        OrderStatus::Running
+    );
+    assert_eq!(
+        wait_live_log(&node, id, LogStream::Stderr, "warming").await,
+        OrderStatus::Running
+    );
+    let order = node.order(id).await.unwrap();
+    let logs = current_logs(&node, &order).await.unwrap();
+    assert!(logs.live);
+    assert_eq!(logs.stdout, b"started\n");
+
+    std::fs::write(&go, "").unwrap();
+    let (order, pieces) = following.await.unwrap();
+    assert!(order.report.is_some(), "{order:?}");
+    let text = |stream| {
+        pieces
+            .iter()
+            .filter_map(|p| match p {
+                LogPiece::Bytes(s, b) if *s == stream => Some(String::from_utf8_lossy(b)),
+                LogPiece::Skipped(..) => panic!("nothing was skipped: {pieces:?}"),
+                _ => None,
+            })
+            .collect::<String>()
+    };
+    // Every byte once, live bytes first and the rest from the verified result.
+    assert_eq!(text(LogStream::Stdout), "started\ndone\n");
+    assert_eq!(text(LogStream::Stderr), "warming\n");
+    let logs = current_logs(&node, &order).await.unwrap();
+    assert!(!logs.live);
+    assert_eq!(logs.stdout, b"started\ndone\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_take_live_logs_only_from_the_provider_running_the_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = devnet(dir.path(), 1).await;
+    let node = net.client();
+    let chain_id = node.status().await.unwrap().chain_id;
+    let job = job_file(dir.path(), "quiet", "sleep 3", 60);
+    let id = submit_job(&net.client_wallet(), &job).await.unwrap();
+    wait_running(&node, id).await;
+    let chunk = |order, offset: u64, bytes: &[u8]| LogChunk {
+        chain_id: chain_id.clone(),
+        order,
+        stream: LogStream::Stdout,
+        offset,
+        bytes: bytes.to_vec(),
+    };
+    let code = |r: Result<(), ClientError>| match r {
+        Err(ClientError::Api(e)) => e.code,
+        other => panic!("{other:?}"),
+    };
+    let provider = provider_key(0);
+    let stranger = client_key();
+    assert_eq!(
+        code(
+            node.push_live_log(&chunk(id, 0, b"fake\n").sign(&stranger))
+                .await
+        ),
+        "not_the_provider"
+    );
+    let mut forged = chunk(id, 0, b"fake\n").sign(&provider);
+    forged.chunk.bytes = b"forged\n".to_vec();
+    assert_eq!(code(node.push_live_log(&forged).await), "bad_chunk");
+    let mut other_chain = chunk(id, 0, b"x").sign(&provider);
+    other_chain.chunk.chain_id = "elsewhere".into();
+    assert_eq!(code(node.push_live_log(&other_chain).await), "bad_chunk");
+    assert_eq!(
+        code(
+            node.push_live_log(&chunk(id + 1000, 0, b"x").sign(&provider))
+                .await
+        ),
+        "not_found"
+    );
+    let huge = vec![b'x'; MAX_LOG_CHUNK_BYTES + 1];
+    assert_eq!(
+        code(
+            node.push_live_log(&chunk(id, 0, &huge).sign(&provider))
+                .await
+        ),
+        "too_large"
+    );
+    // None of it was kept.
+    assert!(!live_text(&node, id).await.contains("fake"));
+
+    wait_final(&node, id).await;
+    assert_eq!(
+        code(
+            node.push_live_log(&chunk(id, 0, b"late\n").sign(&provider))
+                .await
+        ),
+        "not_running"
+    );
+}
+
+async fn live_text(node: &NodeClient, id: u64) -> String {
+    let kept = node.live_log(id, LogStream::Stdout, 0).await.unwrap();
+    String::from_utf8_lossy(&kept.unwrap_or_default().1).into_owned()
 }

@@ -1,8 +1,10 @@
 //! A gpunet node: the ledger behind a consensus interface, an event bus for
-//! subscribers and a content-addressed blob store for job inputs and outputs.
+//! subscribers, a content-addressed blob store for job inputs and outputs and
+//! the live logs of running jobs.
 
 mod blobs;
 mod consensus;
+mod live_logs;
 mod node;
 
 pub use blobs::{file_chunks, BlobError, BlobStore};
@@ -10,4 +12,5 @@ pub use consensus::{
     inclusions, next_block_time_ms, publish_block_events, wall_clock_ms, work_due, Consensus,
     Included, SoloProducer, SoloProducerConfig, SubmitError, SubmitFuture,
 };
+pub use live_logs::{LiveLogError, LiveLogs, LIVE_LOG_ORDERS};
 pub use node::{BlockEvent, Node, NodeBase, NodeConfig};

@@ -2,6 +2,7 @@
 
 use crate::blobs::BlobStore;
 use crate::consensus::{Consensus, SoloProducer, SoloProducerConfig};
+use crate::live_logs::LiveLogs;
 use gpunet_ledger::{Event, Genesis, Ledger, LedgerError};
 use gpunet_primitives::Keypair;
 use std::path::{Path, PathBuf};
@@ -32,6 +33,7 @@ pub struct Node {
     pub consensus: Arc<dyn Consensus>,
     pub events: broadcast::Sender<BlockEvent>,
     pub blobs: BlobStore,
+    pub live_logs: Arc<LiveLogs>,
 }
 
 impl Node {
@@ -80,6 +82,7 @@ impl NodeBase {
             consensus,
             events: self.events,
             blobs: self.blobs,
+            live_logs: Arc::default(),
         }
     }
 }

@@ -8,6 +8,7 @@ mod amount;
 mod block;
 mod consensus;
 mod crypto;
+mod live_log;
 mod merkle;
 mod spec;
 mod tx;
@@ -16,6 +17,7 @@ pub use amount::{format_amount, parse_amount, Amount, AmountParseError, DECIMALS
 pub use block::{Block, BlockHeader};
 pub use consensus::{DoubleSign, SignedVote, Vote, VoteKind};
 pub use crypto::{Address, Hash, KeyError, Keypair, Signature};
+pub use live_log::{LogChunk, LogStream, SignedLogChunk, LIVE_LOG_TAIL_BYTES, MAX_LOG_CHUNK_BYTES};
 pub use merkle::{merkle_root, verify_merkle_proof, MerkleTree};
 pub use spec::{
     GpuRequirement, GpuSpec, InputRef, JobSpec, MachineSpec, Placement, ResourcePrices, Resources,

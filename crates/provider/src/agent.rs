@@ -1,6 +1,6 @@
 //! The agent loop: register, recover, follow leases, run jobs, report results.
 
-use crate::executor::{ExecError, ExecOutcome, Executor, JobRun};
+use crate::executor::{ExecError, ExecOutcome, Executor, JobRun, Started};
 use crate::hardware::Hardware;
 use crate::journal::{JobRecord, Journal};
 use gpunet_client::{ClientError, NodeClient, StreamItem, Wallet};
@@ -562,12 +562,13 @@ impl Inner {
                 *slot.lock().expect("handle slot") = Some(h.clone());
                 journal_start(h);
             });
-            let running = self.executor.run(&run, started);
-            tokio::pin!(running);
-            let result = tokio::select! {
-                result = &mut running => result,
-                () = self.announce_endpoints(id, &run) => running.await,
+            let beside = async {
+                tokio::join!(
+                    self.announce_endpoints(id, &run),
+                    self.push_live_logs(id, &run)
+                );
             };
+            let result = self.run_beside(&run, started, beside).await;
             drop(gpus);
             result.map_err(run_error)
         };
@@ -595,6 +596,28 @@ impl Inner {
         log(self, &format!("rental {id} ended"));
         self.rentals.lock().expect("rentals").remove(&id);
         self.forget(id).await
+    }
+
+    /// Runs `run` to its end with `beside` going on meanwhile (dropped if
+    /// still going when the run ends).
+    async fn run_beside(
+        &self,
+        run: &JobRun,
+        started: Started<'_>,
+        beside: impl std::future::Future<Output = ()>,
+    ) -> Result<ExecOutcome, ExecError> {
+        let running = self.executor.run(run, started);
+        tokio::pin!(running);
+        tokio::select! {
+            result = &mut running => result,
+            () = beside => running.await,
+        }
+    }
+
+    /// Pushes `run`'s logs to the node while it runs (`live_logs`).
+    async fn push_live_logs(&self, order: OrderId, run: &JobRun) {
+        let node = self.wallet.node();
+        crate::live_logs::push(node, self.wallet.key(), order, run, |m| log(self, m)).await
     }
 
     /// Tells the ledger where the renter reaches the rental's ports, once the
@@ -693,9 +716,9 @@ impl Inner {
             .prepare(order, timeout)
             .await
             .map_err(RunError::CannotStart)?;
+        let started = Box::new(self.journal_start(order.id));
         let result = self
-            .executor
-            .run(&run, Box::new(self.journal_start(order.id)))
+            .run_beside(&run, started, self.push_live_logs(order.id, &run))
             .await;
         drop(gpus);
         let result = result.map_err(run_error)?;

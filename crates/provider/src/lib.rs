@@ -13,6 +13,7 @@ pub mod challenge;
 pub mod executor;
 pub mod hardware;
 pub mod journal;
+mod live_logs;
 pub mod run;
 pub mod testing;
 

@@ -6,7 +6,7 @@ use gpunet_client::jobs::{is_final, wait_for_order};
 use gpunet_client::NodeClient;
 use gpunet_devnet::{Devnet, DevnetConfig};
 use gpunet_ledger::{Order, OrderStatus};
-use gpunet_primitives::Keypair;
+use gpunet_primitives::{Keypair, LogStream};
 use gpunet_provider::journal::{JobRecord, Journal};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -76,15 +76,7 @@ pub async fn wait_reported(node: &NodeClient, id: u64) -> Order {
 /// Waits until order `id` runs on the provider and returns the executor's handle
 /// for it from the provider's journal.
 pub async fn wait_started(node: &NodeClient, journal_dir: &Path, id: u64) -> String {
-    wait_for_order(
-        node,
-        id,
-        Duration::from_secs(30),
-        |o| o.status == OrderStatus::Running,
-        |_| {},
-    )
-    .await
-    .unwrap();
+    wait_running(node, id).await;
     for _ in 0..200 {
         if let Ok(records) = Journal::open(journal_dir).unwrap().all() {
             if let Some(JobRecord::Started {
@@ -129,4 +121,39 @@ pub async fn balance(node: &NodeClient, key: &Keypair) -> u128 {
 
 pub async fn bonded(node: &NodeClient, key: &Keypair) -> u128 {
     node.account(&key.address()).await.unwrap().account.bonded
+}
+
+/// Polls order `id`'s live `stream` until it contains `text`; returns the order's
+/// status at that moment.
+pub async fn wait_live_log(
+    node: &NodeClient,
+    id: u64,
+    stream: LogStream,
+    text: &str,
+) -> OrderStatus {
+    for _ in 0..300 {
+        if let Some((_, bytes)) = node.live_log(id, stream, 0).await.unwrap() {
+            if String::from_utf8_lossy(&bytes).contains(text) {
+                return node.order(id).await.unwrap().status;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "{text:?} never showed in order {id}'s live {}",
+        stream.name()
+    );
+}
+
+/// Waits until order `id` runs on a machine.
+pub async fn wait_running(node: &NodeClient, id: u64) {
+    wait_for_order(
+        node,
+        id,
+        Duration::from_secs(30),
+        |o| o.status == OrderStatus::Running,
+        |_| {},
+    )
+    .await
+    .unwrap();
 }

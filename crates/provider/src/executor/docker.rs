@@ -317,7 +317,8 @@ impl DockerExecutor {
     }
 }
 
-/// Streams the container's demultiplexed output into the two log files.
+/// Streams the container's demultiplexed output into the two log files, each
+/// piece written through as it comes, so live logs see it.
 async fn copy_output(
     mut output: std::pin::Pin<
         Box<
@@ -329,19 +330,17 @@ async fn copy_output(
     stderr: &Path,
 ) -> Result<(), ExecError> {
     use bollard::container::LogOutput;
-    let mut out = tokio::io::BufWriter::new(tokio::fs::File::create(stdout).await?);
-    let mut err = tokio::io::BufWriter::new(tokio::fs::File::create(stderr).await?);
+    let mut out = tokio::fs::File::create(stdout).await?;
+    let mut err = tokio::fs::File::create(stderr).await?;
     while let Some(chunk) = output.next().await {
-        match chunk.map_err(engine)? {
-            LogOutput::StdErr { message } => err.write_all(&message).await?,
-            LogOutput::StdOut { message } | LogOutput::Console { message } => {
-                out.write_all(&message).await?
-            }
-            LogOutput::StdIn { .. } => {}
-        }
+        let (file, message) = match chunk.map_err(engine)? {
+            LogOutput::StdErr { message } => (&mut err, message),
+            LogOutput::StdOut { message } | LogOutput::Console { message } => (&mut out, message),
+            LogOutput::StdIn { .. } => continue,
+        };
+        file.write_all(&message).await?;
+        file.flush().await?;
     }
-    out.flush().await?;
-    err.flush().await?;
     Ok(())
 }
 

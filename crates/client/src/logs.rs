@@ -1,0 +1,179 @@
+//! A job's logs: live while it runs (pushed by its provider, kept by nodes,
+//! not verified), then the result's (verified against the output root).
+
+use crate::error::ClientError;
+use crate::jobs::read_output;
+use crate::node_client::NodeClient;
+use gpunet_ledger::{Order, OrderStatus};
+use gpunet_primitives::{JobOutcome, LogStream, OrderId};
+use std::time::Duration;
+
+/// What following a log yields, in the order the job wrote it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LogPiece {
+    Bytes(LogStream, Vec<u8>),
+    /// Bytes written that no node kept (the job wrote faster than it was followed).
+    Skipped(LogStream, u64),
+}
+
+/// The path of a log in a result's manifest.
+pub fn result_path(stream: LogStream) -> String {
+    format!("logs/{}.log", stream.name())
+}
+
+/// Where a reader of both logs is: the next byte it wants of each.
+#[derive(Default)]
+struct Position([u64; 2]);
+
+impl Position {
+    fn at(&mut self, stream: LogStream) -> &mut u64 {
+        &mut self.0[stream as usize]
+    }
+
+    /// The new part of `bytes`, which start at `offset` of `stream`.
+    fn advance(&mut self, stream: LogStream, offset: u64, bytes: Vec<u8>) -> Vec<LogPiece> {
+        let seen = self.at(stream);
+        let mut pieces = Vec::new();
+        if offset > *seen {
+            pieces.push(LogPiece::Skipped(stream, offset - *seen));
+        }
+        let known = usize::try_from(seen.saturating_sub(offset)).unwrap_or(usize::MAX);
+        let end = offset + bytes.len() as u64;
+        if bytes.len() > known {
+            pieces.push(LogPiece::Bytes(stream, bytes[known..].to_vec()));
+        }
+        *seen = (*seen).max(end);
+        pieces
+    }
+}
+
+/// Whether `order`'s logs can change no more: it reported, or closed without running.
+fn logs_done(order: &Order) -> bool {
+    order.report.is_some() || !order.status.is_open()
+}
+
+/// The result's logs of `order`, verified, if it reported any.
+async fn result_logs(
+    node: &NodeClient,
+    order: &Order,
+) -> Result<Option<[Vec<u8>; 2]>, ClientError> {
+    if !matches!(
+        order.report.as_ref().map(|r| &r.outcome),
+        Some(JobOutcome::Completed { .. })
+    ) {
+        return Ok(None);
+    }
+    let stdout = read_output(node, order, &result_path(LogStream::Stdout)).await?;
+    let stderr = read_output(node, order, &result_path(LogStream::Stderr)).await?;
+    Ok(Some([stdout, stderr]))
+}
+
+/// Calls `sink` with what order `id` writes to its logs, as it writes it,
+/// until the order reports (the rest then comes from the result's logs) or
+/// closes without a result. Polls live logs every `poll`. Returns the order
+/// as it was last read.
+pub async fn follow_logs(
+    node: &NodeClient,
+    id: OrderId,
+    poll: Duration,
+    mut sink: impl FnMut(LogPiece),
+) -> Result<Order, ClientError> {
+    let mut position = Position::default();
+    loop {
+        let order = node.order(id).await?;
+        if logs_done(&order) {
+            if let Some(logs) = result_logs(node, &order).await? {
+                for (stream, bytes) in LogStream::BOTH.into_iter().zip(logs) {
+                    let resumed = position.advance(stream, 0, bytes);
+                    // The result's logs are complete: nothing in them was skipped.
+                    resumed.into_iter().for_each(&mut sink);
+                }
+            }
+            return Ok(order);
+        }
+        if order.status == OrderStatus::Running {
+            for stream in LogStream::BOTH {
+                let from = *position.at(stream);
+                if let Some((offset, bytes)) = node.live_log(id, stream, from).await? {
+                    position
+                        .advance(stream, offset, bytes)
+                        .into_iter()
+                        .for_each(&mut sink);
+                }
+            }
+        }
+        tokio::time::sleep(poll).await;
+    }
+}
+
+/// A job's logs as they are now: the result's (verified) once it reported,
+/// else what nodes keep of the live ones; `live` says which.
+pub async fn current_logs(node: &NodeClient, order: &Order) -> Result<CurrentLogs, ClientError> {
+    if let Some([stdout, stderr]) = result_logs(node, order).await? {
+        return Ok(CurrentLogs {
+            live: false,
+            stdout,
+            stderr,
+        });
+    }
+    if order.status != OrderStatus::Running {
+        return Err(ClientError::Invalid(format!(
+            "order {} has no logs (status {:?})",
+            order.id, order.status
+        )));
+    }
+    let live = |stream| async move {
+        let kept = node.live_log(order.id, stream, 0).await?;
+        Ok::<_, ClientError>(kept.map(|(_, bytes)| bytes).unwrap_or_default())
+    };
+    Ok(CurrentLogs {
+        live: true,
+        stdout: live(LogStream::Stdout).await?,
+        stderr: live(LogStream::Stderr).await?,
+    })
+}
+
+/// See [`current_logs`].
+pub struct CurrentLogs {
+    /// Whether these are a running job's live logs (unverified, maybe only their end).
+    pub live: bool,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes(stream: LogStream, b: &[u8]) -> LogPiece {
+        LogPiece::Bytes(stream, b.to_vec())
+    }
+
+    #[test]
+    fn a_reader_gets_each_byte_once_and_hears_of_gaps() {
+        use LogStream::{Stderr, Stdout};
+        let mut p = Position::default();
+        assert_eq!(
+            p.advance(Stdout, 0, b"abc".to_vec()),
+            [bytes(Stdout, b"abc")]
+        );
+        // A node holding less than the reader has seen, then more.
+        assert_eq!(p.advance(Stdout, 1, b"bc".to_vec()), []);
+        assert_eq!(
+            p.advance(Stdout, 1, b"bcde".to_vec()),
+            [bytes(Stdout, b"de")]
+        );
+        // Bytes 5..8 were never kept.
+        assert_eq!(
+            p.advance(Stdout, 8, b"xy".to_vec()),
+            [LogPiece::Skipped(Stdout, 3), bytes(Stdout, b"xy")]
+        );
+        assert_eq!(p.advance(Stderr, 0, Vec::new()), []);
+        assert_eq!(p.advance(Stderr, 0, b"e".to_vec()), [bytes(Stderr, b"e")]);
+        // The complete result's logs: only what was not printed yet.
+        assert_eq!(
+            p.advance(Stdout, 0, b"abcde---xyz\n".to_vec()),
+            [bytes(Stdout, b"z\n")]
+        );
+    }
+}

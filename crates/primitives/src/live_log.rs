@@ -1,0 +1,140 @@
+//! Live logs: what a running job writes to its stdout and stderr, pushed by
+//! its provider to a node as it comes, so the job's owner can follow it
+//! before the result (whose logs are the verified ones) exists.
+
+use crate::{encode, Address, Keypair, OrderId, Signature};
+use borsh::{BorshDeserialize, BorshSerialize};
+use serde::{Deserialize, Serialize};
+
+/// Most bytes one chunk carries.
+pub const MAX_LOG_CHUNK_BYTES: usize = 64 * 1024;
+/// Bytes a node keeps of each live log (its end): a follower polling every
+/// second keeps up with a job writing less than this per second.
+pub const LIVE_LOG_TAIL_BYTES: usize = 256 * 1024;
+
+/// Which of a job's two logs.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    BorshSerialize,
+    BorshDeserialize,
+    Serialize,
+    Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum LogStream {
+    Stdout,
+    Stderr,
+}
+
+impl LogStream {
+    pub const BOTH: [LogStream; 2] = [LogStream::Stdout, LogStream::Stderr];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            LogStream::Stdout => "stdout",
+            LogStream::Stderr => "stderr",
+        }
+    }
+}
+
+impl std::str::FromStr for LogStream {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "stdout" => Ok(LogStream::Stdout),
+            "stderr" => Ok(LogStream::Stderr),
+            other => Err(format!("unknown log {other:?} (expected stdout or stderr)")),
+        }
+    }
+}
+
+/// Bytes a running job wrote to one of its logs, starting `offset` bytes into it.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct LogChunk {
+    /// So a chunk of one network's order passes for no other's.
+    pub chain_id: String,
+    pub order: OrderId,
+    pub stream: LogStream,
+    pub offset: u64,
+    pub bytes: Vec<u8>,
+}
+
+/// A chunk signed by the provider whose machine runs the job: a node takes
+/// live logs of an order only from the provider of its lease.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct SignedLogChunk {
+    pub chunk: LogChunk,
+    pub provider: Address,
+    pub signature: Signature,
+}
+
+impl LogChunk {
+    fn sign_bytes(&self) -> Vec<u8> {
+        encode(&("gpunet/log-chunk", self))
+    }
+
+    pub fn sign(self, key: &Keypair) -> SignedLogChunk {
+        SignedLogChunk {
+            signature: key.sign(&self.sign_bytes()),
+            provider: key.address(),
+            chunk: self,
+        }
+    }
+}
+
+impl SignedLogChunk {
+    pub fn verify(&self) -> bool {
+        self.provider
+            .verify(&self.chunk.sign_bytes(), &self.signature)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk() -> LogChunk {
+        LogChunk {
+            chain_id: "test".into(),
+            order: 7,
+            stream: LogStream::Stdout,
+            offset: 3,
+            bytes: b"hello\n".to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_signed_chunk_verifies_and_any_change_breaks_it() {
+        let key = Keypair::from_label("provider");
+        let signed = chunk().sign(&key);
+        assert!(signed.verify());
+        assert_eq!(signed.provider, key.address());
+        let mut moved = signed.clone();
+        moved.chunk.offset = 4;
+        assert!(!moved.verify());
+        let mut other_order = signed.clone();
+        other_order.chunk.order = 8;
+        assert!(!other_order.verify());
+        let mut other_chain = signed.clone();
+        other_chain.chunk.chain_id = "main".into();
+        assert!(!other_chain.verify());
+        let mut impostor = signed;
+        impostor.provider = Keypair::from_label("someone").address();
+        assert!(!impostor.verify());
+    }
+
+    #[test]
+    fn streams_parse_by_name() {
+        for stream in LogStream::BOTH {
+            assert_eq!(stream.name().parse::<LogStream>(), Ok(stream));
+        }
+        assert!("stdin".parse::<LogStream>().is_err());
+    }
+}
