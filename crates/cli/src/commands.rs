@@ -9,10 +9,10 @@ use gpunet_client::jobs::{
     dispute_result, fetch_outputs, is_final, read_output, submit_job, wait_for_order,
 };
 use gpunet_client::logs::{current_logs, follow_logs, LogPiece};
-use gpunet_client::manifest::Manifest;
 use gpunet_client::{Keystore, NodeClient, Wallet};
 use gpunet_ledger::{Genesis, GenesisAccount, Order, OrderStatus, Params};
-use gpunet_node::{Node, NodeBase, NodeConfig, SoloProducerConfig};
+use gpunet_node::{BlobRetention, Node, NodeBase, NodeConfig, SoloProducerConfig};
+use gpunet_primitives::manifest::Manifest;
 use gpunet_primitives::{parse_amount, Address, Hash, Keypair, LogStream, OrderId, TxBody};
 use gpunet_provider::executor::ExecutorKind;
 use std::net::SocketAddr;
@@ -454,9 +454,17 @@ pub struct NodeArgs {
     /// announced to peers (with --bft).
     #[arg(long)]
     advertise_api: Option<String>,
+    /// How long a closed order's inputs and results stay in this node's blob
+    /// store for its client to fetch (hours; open orders' always stay).
+    #[arg(long, default_value_t = 7 * 24)]
+    blob_retention_hours: u64,
 }
 
 pub async fn node(args: NodeArgs) -> anyhow::Result<()> {
+    let retention = BlobRetention {
+        after_close: Duration::from_secs(args.blob_retention_hours.saturating_mul(3600)),
+        ..BlobRetention::default()
+    };
     let genesis = Genesis::from_file(&args.genesis)?;
     let key = Keystore::load(&args.validator_keystore)?;
     let node = if args.bft {
@@ -484,6 +492,7 @@ pub async fn node(args: NodeArgs) -> anyhow::Result<()> {
             max_blob_bytes: MAX_BLOB_BYTES,
         })?
     };
+    node.spawn_blob_collection(retention);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;

@@ -33,8 +33,8 @@
 //! ```
 
 use crate::error::ClientError;
-use crate::manifest::hash_file;
 use crate::node_client::NodeClient;
+use gpunet_primitives::manifest::hash_file;
 use gpunet_primitives::{
     parse_amount, Amount, GpuRequirement, InputRef, JobSpec, Placement, Resources,
 };

@@ -2,10 +2,10 @@
 
 use crate::error::ClientError;
 use crate::jobfile::JobFile;
-use crate::manifest::Manifest;
 use crate::node_client::NodeClient;
 use crate::wallet::Wallet;
 use gpunet_ledger::{Event, Order, OrderStatus};
+use gpunet_primitives::manifest::Manifest;
 use gpunet_primitives::{Hash, JobOutcome, OrderId, TxBody};
 use std::path::Path;
 use std::time::Duration;

@@ -3,14 +3,12 @@
 //! - [`NodeClient`]: typed calls to the node API, including the event stream and blobs.
 //! - [`Wallet`]: a key in a 0600 keystore file that signs and submits transactions.
 //! - [`jobfile`]: the TOML job spec users write, turned into an on-chain [`gpunet_primitives::JobSpec`].
-//! - [`manifest`]: the output manifest whose hash is a job's output root.
 //! - [`logs`]: a job's logs, followed live while it runs, then verified.
 
 mod error;
 pub mod jobfile;
 pub mod jobs;
 pub mod logs;
-pub mod manifest;
 mod node_client;
 pub mod offers;
 mod wallet;

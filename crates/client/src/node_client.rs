@@ -1,12 +1,12 @@
 //! Typed access to a node's HTTP API.
 
 use crate::error::ClientError;
-use crate::manifest::Manifest;
 use futures_util::StreamExt;
 use gpunet_api::types::{AccountView, BlobInfo, BlockView, Peers, Status, LOG_OFFSET_HEADER};
 use gpunet_api::ApiError;
 use gpunet_ledger::{HardwareChallenge, Machine, Order};
 use gpunet_node::{BlockEvent, Included};
+use gpunet_primitives::manifest::Manifest;
 use gpunet_primitives::{
     Address, ChallengeId, Hash, LogStream, MachineId, OrderId, SignedLogChunk, SignedTx,
 };

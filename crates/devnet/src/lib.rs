@@ -9,7 +9,7 @@
 use anyhow::Context;
 use gpunet_client::{Keystore, NodeClient, Wallet};
 use gpunet_ledger::{Genesis, GenesisAccount, HardwareStatus, Params};
-use gpunet_node::{Node, NodeConfig, SoloProducerConfig};
+use gpunet_node::{BlobRetention, Node, NodeConfig, SoloProducerConfig};
 use gpunet_primitives::{Amount, Keypair, UNIT};
 use gpunet_provider::executor::{Executor, ExecutorKind};
 use gpunet_provider::{Agent, AgentConfig};
@@ -138,6 +138,7 @@ impl Devnet {
         .context(
             "starting the node (delete the devnet directory if it was made by another version)",
         )?;
+        node.spawn_blob_collection(BlobRetention::default());
         let listener = tokio::net::TcpListener::bind(config.api_addr)
             .await
             .with_context(|| format!("binding the API to {}", config.api_addr))?;

@@ -4,10 +4,11 @@
 use gpunet_client::jobfile::JobFile;
 use gpunet_client::jobs::{dispute_result, fetch_outputs, submit_job, wait_for_order};
 use gpunet_client::logs::{current_logs, follow_logs, LogPiece};
-use gpunet_client::manifest::Manifest;
 use gpunet_client::{ClientError, NodeClient, Wallet};
 use gpunet_devnet::{client_key, provider_key};
 use gpunet_ledger::OrderStatus;
+use gpunet_node::BlobRetention;
+use gpunet_primitives::manifest::Manifest;
 use gpunet_primitives::{
     GpuRequirement, Hash, JobOutcome, JobSpec, Keypair, LogChunk, LogStream, MachineSpec,
     Resources, Tx, TxBody, MAX_LOG_CHUNK_BYTES, MAX_TX_BYTES, UNIT,
@@ -821,4 +822,72 @@ async fn nodes_take_live_logs_only_from_the_provider_running_the_order() {
 async fn live_text(node: &NodeClient, id: u64) -> String {
     let kept = node.live_log(id, LogStream::Stdout, 0).await.unwrap();
     String::from_utf8_lossy(&kept.unwrap_or_default().1).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_drop_blobs_no_order_needs_and_keep_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = devnet(dir.path(), 2).await;
+    let node = net.client();
+    let wallet = net.client_wallet();
+    let hello = JobFile::load(&examples().join("hello.toml")).unwrap();
+    let done = wait_final(&node, submit_job(&wallet, &hello).await.unwrap()).await;
+    assert_eq!(done.status, OrderStatus::Settled, "{done:?}");
+    // An open order with an input of its own.
+    std::fs::write(dir.path().join("data.txt"), "still needed\n").unwrap();
+    let spec = dir.path().join("open.toml");
+    std::fs::write(
+        &spec,
+        "name = \"open\"\ncommand = [\"sleep\", \"60\"]\ntimeout_secs = 120\n\
+         [[inputs]]\npath = \"data.txt\"\nsource = \"data.txt\"\n[price]\nmax_per_hour = \"50\"\n",
+    )
+    .unwrap();
+    let open = submit_job(&wallet, &JobFile::load(&spec).unwrap())
+        .await
+        .unwrap();
+    wait_running(&node, open).await;
+    let open_input = node.order(open).await.unwrap().spec.inputs[0].hash;
+    let stray = node.put_blob(b"nobody's".to_vec()).await.unwrap().hash;
+
+    let store = &net.node.blobs;
+    let settled_blobs: Vec<Hash> = {
+        let out = dir.path().join("before");
+        let manifest = fetch_outputs(&node, &done, &out).await.unwrap();
+        let Some(JobOutcome::Completed { output_root, .. }) =
+            done.report.as_ref().map(|r| &r.outcome)
+        else {
+            panic!("{done:?}")
+        };
+        let mut hashes: Vec<Hash> = manifest.files.iter().map(|f| f.hash).collect();
+        hashes.push(*output_root);
+        hashes.push(done.spec.inputs[0].hash);
+        hashes
+    };
+    let collect = |after_close_secs, grace_secs| {
+        net.node
+            .collect_blobs(&BlobRetention {
+                after_close: Duration::from_secs(after_close_secs),
+                grace: Duration::from_secs(grace_secs),
+                every: Duration::from_secs(600),
+            })
+            .unwrap()
+    };
+
+    // A fresh upload no order names yet is kept through its grace.
+    assert_eq!(collect(3600, 3600).blobs, 0);
+    assert!(store.contains(&stray));
+    // Past it, only the stray blob goes: the settled job is within retention.
+    assert_eq!(collect(3600, 0).blobs, 1);
+    assert!(!store.contains(&stray));
+    assert!(settled_blobs.iter().all(|h| store.contains(h)));
+    assert!(store.contains(&open_input));
+
+    // Past retention, the settled job's input, manifest and files go; the
+    // open order's input stays.
+    let removed = collect(0, 0);
+    assert_eq!(removed.blobs as usize, settled_blobs.len(), "{removed:?}");
+    assert!(settled_blobs.iter().all(|h| !store.contains(h)));
+    assert!(store.contains(&open_input));
+    let gone = fetch_outputs(&node, &done, &dir.path().join("after")).await;
+    assert!(gone.unwrap_err().to_string().contains("no blob"));
 }

@@ -489,6 +489,11 @@ impl Ledger {
         self.state.orders.get(&id)
     }
 
+    /// Every order ever submitted, by id.
+    pub fn orders(&self) -> impl Iterator<Item = &Order> {
+        self.state.orders.iter().map(|(_, o)| o)
+    }
+
     /// Orders currently leased to `provider`'s machines and not yet reported.
     pub fn open_leases(&self, provider: &Address) -> Vec<&Order> {
         self.state

@@ -1,7 +1,9 @@
 //! Content-addressed storage of job inputs and outputs: files named by their BLAKE3.
 
 use gpunet_primitives::Hash;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 use tokio::io::AsyncWriteExt;
 
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +89,46 @@ pub fn file_chunks(
     })
 }
 
+/// What a collection removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Removed {
+    pub blobs: u64,
+    pub bytes: u64,
+}
+
+impl BlobStore {
+    /// Removes every blob not in `keep` that was written before
+    /// `written_before`, and unfinished uploads older than that. Blocking.
+    pub fn remove_unreferenced(
+        &self,
+        keep: &BTreeSet<Hash>,
+        written_before: SystemTime,
+    ) -> Result<Removed, BlobError> {
+        let mut removed = Removed::default();
+        let stale = |meta: &std::fs::Metadata| meta.modified().is_ok_and(|t| t < written_before);
+        for entry in std::fs::read_dir(&self.dir)?.chain(std::fs::read_dir(self.dir.join("tmp"))?) {
+            let entry = entry?;
+            let Ok(meta) = entry.metadata() else {
+                continue;
+            };
+            let in_use = entry
+                .file_name()
+                .to_str()
+                .and_then(|name| name.parse::<Hash>().ok())
+                .is_some_and(|hash| keep.contains(&hash));
+            if meta.is_file()
+                && !in_use
+                && stale(&meta)
+                && std::fs::remove_file(entry.path()).is_ok()
+            {
+                removed.blobs += 1;
+                removed.bytes += meta.len();
+            }
+        }
+        Ok(removed)
+    }
+}
+
 fn rand_suffix() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -132,6 +174,36 @@ impl Drop for BlobWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn removes_only_old_unreferenced_blobs_and_stale_uploads() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path(), 1 << 20).unwrap();
+        let (kept, _) = store.put(b"kept").await.unwrap();
+        let (dropped, _) = store.put(b"dropped").await.unwrap();
+        let stale_upload = dir.path().join("tmp").join("interrupted");
+        std::fs::write(&stale_upload, b"part").unwrap();
+        let keep = BTreeSet::from([kept]);
+        let past = SystemTime::now() - Duration::from_secs(3600);
+        // Written after the cutoff: all kept.
+        assert_eq!(
+            store.remove_unreferenced(&keep, past).unwrap(),
+            Removed::default()
+        );
+        let future = SystemTime::now() + Duration::from_secs(3600);
+        let removed = store.remove_unreferenced(&keep, future).unwrap();
+        assert_eq!(
+            removed,
+            Removed {
+                blobs: 2,
+                bytes: 7 + 4
+            }
+        );
+        assert!(store.contains(&kept));
+        assert!(!store.contains(&dropped));
+        assert!(!stale_upload.exists());
+    }
 
     #[tokio::test]
     async fn stores_by_hash_and_refuses_mismatch_and_oversize() {

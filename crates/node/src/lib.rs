@@ -2,12 +2,14 @@
 //! subscribers, a content-addressed blob store for job inputs and outputs and
 //! the live logs of running jobs.
 
+mod blob_retention;
 mod blobs;
 mod consensus;
 mod live_logs;
 mod node;
 
-pub use blobs::{file_chunks, BlobError, BlobStore};
+pub use blob_retention::{referenced_blobs, BlobRetention};
+pub use blobs::{file_chunks, BlobError, BlobStore, Removed};
 pub use consensus::{
     inclusions, next_block_time_ms, publish_block_events, wall_clock_ms, work_due, Consensus,
     Included, SoloProducer, SoloProducerConfig, SubmitError, SubmitFuture,

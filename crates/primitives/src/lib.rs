@@ -9,6 +9,7 @@ mod block;
 mod consensus;
 mod crypto;
 mod live_log;
+pub mod manifest;
 mod merkle;
 mod spec;
 mod tx;

@@ -4,9 +4,9 @@
 //! same way to know its answer (`canary`), so both get the same output root.
 
 use crate::executor::{ExecOutcome, JobRun, Limits, Stop};
-use gpunet_client::manifest::Manifest;
 use gpunet_client::NodeClient;
 use gpunet_ledger::Order;
+use gpunet_primitives::manifest::Manifest;
 use gpunet_primitives::{Hash, OrderId};
 use std::path::{Path, PathBuf};
 use std::time::Duration;

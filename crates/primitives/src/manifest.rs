@@ -2,8 +2,8 @@
 //! Its canonical encoding is stored as a blob; the hash of that blob is the job's
 //! output root, so one hash on chain commits to every byte of output.
 
+use crate::Hash;
 use borsh::{BorshDeserialize, BorshSerialize};
-use gpunet_primitives::Hash;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -119,7 +119,7 @@ impl Manifest {
     }
 
     pub fn encode(&self) -> Vec<u8> {
-        gpunet_primitives::encode(self)
+        crate::encode(self)
     }
 
     /// The output root: hash of the canonical encoding.
