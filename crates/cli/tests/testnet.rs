@@ -4,7 +4,11 @@
 //! killed and started again, all four restarted at once, and a second copy of
 //! one validator started to make it double-sign.
 
-use gpunet_client::NodeClient;
+use gpunet_client::jobfile::JobFile;
+use gpunet_client::jobs::submit_job;
+use gpunet_client::{Keystore, NodeClient, Wallet};
+use gpunet_ledger::OrderStatus;
+use gpunet_primitives::LogStream;
 use std::process::Command;
 use std::time::Duration;
 
@@ -298,5 +302,36 @@ async fn the_testnet_rides_out_faults_and_a_byzantine_validator_and_runs_a_job_a
         out.status.success() && stdout.contains("sum: 500000500000"),
         "job run: {stdout}{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Live logs cross nodes too: a provider pushes them to its node (3 or 4),
+    // the client reads them from validator 1 while the job runs.
+    let spec = net.dir.path().join("live.toml");
+    std::fs::write(
+        &spec,
+        "name = \"live\"\ncommand = [\"sh\", \"-c\", \"echo started; sleep 20; echo done\"]\n\
+         timeout_secs = 120\n[price]\nmax_per_hour = \"50\"\n",
+    )
+    .unwrap();
+    let key = Keystore::load(&net.dir.path().join("client.key")).unwrap();
+    let wallet = Wallet::new(key, net.client(0));
+    let id = submit_job(&wallet, &JobFile::load(&spec).unwrap())
+        .await
+        .unwrap();
+    let client = net.client(0);
+    let mut seen = None;
+    for _ in 0..600 {
+        if let Some((_, bytes)) = client.live_log(id, LogStream::Stdout, 0).await.unwrap() {
+            if bytes == b"started\n" {
+                seen = Some(client.order(id).await.unwrap().status);
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        seen,
+        Some(OrderStatus::Running),
+        "the live log never reached validator 1"
     );
 }

@@ -79,8 +79,15 @@ pub async fn follow_logs(
     mut sink: impl FnMut(LogPiece),
 ) -> Result<Order, ClientError> {
     let mut position = Position::default();
+    let mut lease_start = None;
     loop {
         let order = node.order(id).await?;
+        let start = order.lease.as_ref().map(|l| l.start_ms);
+        if start != lease_start {
+            // Declined and leased again: the new run's logs start afresh.
+            position = Position::default();
+            lease_start = start;
+        }
         if logs_done(&order) {
             if let Some(logs) = result_logs(node, &order).await? {
                 for (stream, bytes) in LogStream::BOTH.into_iter().zip(logs) {
