@@ -35,7 +35,8 @@ use gpunet_ledger::Ledger;
 use gpunet_node::{BlockEvent, Consensus, SubmitError, SubmitFuture};
 use gpunet_primitives::{DoubleSign, Keypair, SignedTx, Tx, TxBody};
 use malachitebft_app_channel::app::config::{
-    ConsensusConfig, DiscoveryConfig, P2pConfig, TimeoutConfig, ValuePayload, ValueSyncConfig,
+    BootstrapProtocol, ConsensusConfig, DiscoveryConfig, P2pConfig, TimeoutConfig, ValuePayload,
+    ValueSyncConfig,
 };
 use malachitebft_app_channel::app::node::{Node as _, NodeHandle as _};
 use std::io::Write as _;
@@ -230,6 +231,10 @@ pub async fn start(
                 persistent_peers: config.consensus_peers.clone(),
                 discovery: DiscoveryConfig {
                     enabled: true,
+                    // Malachite 0.5's Kademlia bootstrap panics on a peer
+                    // that identifies with no listen address (any peer can):
+                    // its own peer exchange does not.
+                    bootstrap_protocol: BootstrapProtocol::Full,
                     num_outbound_peers: 20,
                     num_inbound_peers: 40,
                     ephemeral_connection_timeout: Duration::from_secs(5),
