@@ -2,20 +2,21 @@
 
 use crate::types::{
     AccountView, ApiError, BlobInfo, BlockView, Peers, Status, SubmitTx, Supply, LOG_OFFSET_HEADER,
+    LOG_READ_HEADER,
 };
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use futures_util::{Stream, StreamExt};
 use gpunet_ledger::{HardwareChallenge, Machine, Order, TxError};
-use gpunet_node::{BlobError, LiveLogError, Node, SubmitError};
+use gpunet_node::{wall_clock_ms, BlobError, LiveLogError, LiveLogs, Node, SubmitError};
 use gpunet_primitives::{
     decode_signed_tx, Address, ChallengeId, Hash, LogStream, MachineId, OrderId, SignedLogChunk,
-    MAX_LOG_CHUNK_BYTES, MAX_TX_BYTES,
+    SignedLogRead, MAX_LOG_CHUNK_BYTES, MAX_TX_BYTES,
 };
 use serde::Deserialize;
 use std::convert::Infallible;
@@ -375,19 +376,52 @@ async fn push_live_log(
         )));
     }
     let ledger = node.ledger.read().expect("ledger lock");
-    node.live_logs.push(&ledger, &signed).map_err(|e| {
-        let (status, code) = match e {
-            LiveLogError::BadSignature | LiveLogError::WrongChain(_) => {
-                (StatusCode::BAD_REQUEST, "bad_chunk")
-            }
-            LiveLogError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
-            LiveLogError::UnknownOrder(_) => (StatusCode::NOT_FOUND, "not_found"),
-            LiveLogError::NotTheProvider(_) => (StatusCode::FORBIDDEN, "not_the_provider"),
-            LiveLogError::NotRunning(_) => (StatusCode::CONFLICT, "not_running"),
-        };
-        fail(status, code, e.to_string())
-    })?;
+    node.live_logs
+        .push(&ledger, &signed)
+        .map_err(live_log_error)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+fn live_log_error(e: LiveLogError) -> (StatusCode, Json<ApiError>) {
+    let (status, code) = match e {
+        LiveLogError::BadSignature | LiveLogError::WrongChain(_) => {
+            (StatusCode::BAD_REQUEST, "bad_signature")
+        }
+        LiveLogError::ReadExpired(_) => (StatusCode::UNAUTHORIZED, "expired"),
+        LiveLogError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+        LiveLogError::UnknownOrder(_) => (StatusCode::NOT_FOUND, "not_found"),
+        LiveLogError::NotTheProvider(_) => (StatusCode::FORBIDDEN, "not_the_provider"),
+        LiveLogError::NotTheOwner(_) => (StatusCode::FORBIDDEN, "not_the_owner"),
+        LiveLogError::NotRunning(_) => (StatusCode::CONFLICT, "not_running"),
+    };
+    fail(status, code, e.to_string())
+}
+
+/// The signed read request of a live-log request (header [`LOG_READ_HEADER`]),
+/// checked: the order's client's, current, for order `id`.
+fn authorized_read(node: &Node, headers: &HeaderMap, id: OrderId) -> ApiResult<HeaderValue> {
+    let raw = headers.get(LOG_READ_HEADER).ok_or_else(|| {
+        fail(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            format!("live logs are read with a request signed by the order's client ({LOG_READ_HEADER})"),
+        )
+    })?;
+    let read: SignedLogRead = raw
+        .to_str()
+        .ok()
+        .and_then(|hex_read| hex::decode(hex_read).ok())
+        .and_then(|bytes| borsh::from_slice(&bytes).ok())
+        .ok_or_else(|| bad_request(format!("malformed {LOG_READ_HEADER}")))?;
+    if read.read.order != id {
+        return Err(bad_request(format!(
+            "the read request is for order {}, not {id}",
+            read.read.order
+        )));
+    }
+    let ledger = node.ledger.read().expect("ledger lock");
+    LiveLogs::authorize(&ledger, &read, wall_clock_ms()).map_err(live_log_error)?;
+    Ok(raw.clone())
 }
 
 #[derive(Deserialize)]
@@ -399,8 +433,9 @@ struct LiveLogQuery {
 /// What is kept of a running job's log from byte `from` on (the body), and
 /// the offset it starts at (header [`LOG_OFFSET_HEADER`]): later than `from`
 /// when bytes in between were not kept, earlier when this node holds less
-/// than the reader has seen. Asks the peers when this node holds nothing of
-/// the order (its provider may push to another node).
+/// than the reader has seen. Only for the order's client (a signed request,
+/// header [`LOG_READ_HEADER`]). Asks the peers when this node holds nothing
+/// of the order (its provider may push to another node).
 async fn live_log(
     State(node): State<Node>,
     Path((raw, stream)): Path<(String, String)>,
@@ -409,10 +444,11 @@ async fn live_log(
 ) -> ApiResult<Response> {
     let id: OrderId = parse("order id", &raw)?;
     let stream: LogStream = parse("log", &stream)?;
+    let read = authorized_read(&node, &headers, id)?;
     let kept = match node.live_logs.read(id, stream, q.from) {
         Some(kept) => Some(kept),
         None if !headers.contains_key(LOCAL_ONLY) => {
-            live_log_from_peers(&node, id, stream, q.from).await
+            live_log_from_peers(&node, id, stream, q.from, read).await
         }
         None => None,
     };
@@ -436,6 +472,7 @@ async fn live_log_from_peers(
     id: OrderId,
     stream: LogStream,
     from: u64,
+    read: HeaderValue,
 ) -> Option<(u64, Vec<u8>)> {
     let http = reqwest::Client::new();
     for api in node.consensus.peer_apis() {
@@ -445,6 +482,7 @@ async fn live_log_from_peers(
                 stream.name()
             ))
             .header(LOCAL_ONLY, "1")
+            .header(LOG_READ_HEADER, read.clone())
             .send()
             .await
         else {

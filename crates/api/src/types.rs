@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 /// that says at which byte of the log its body starts.
 pub const LOG_OFFSET_HEADER: &str = "x-gpunet-log-offset";
 
+/// The header of a live-log request carrying the order client's signed
+/// `SignedLogRead`, borsh-encoded, in hex.
+pub const LOG_READ_HEADER: &str = "x-gpunet-log-read";
+
 /// Every error the API returns, as JSON.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {

@@ -73,6 +73,10 @@ pub enum JobCmd {
         /// Wait until the job is settled and print its output.
         #[arg(long)]
         wait: bool,
+        /// Print the job's stdout and stderr as it writes them, until it
+        /// reports (as `job logs --follow`); with --wait, then wait on.
+        #[arg(long)]
+        follow: bool,
         /// Give up waiting after this many seconds.
         #[arg(long, default_value_t = 3600)]
         wait_secs: u64,
@@ -283,11 +287,19 @@ pub async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
         JobCmd::Run {
             file,
             wait,
+            follow,
             wait_secs,
         } => {
             let job = JobFile::load(&file)?;
             let wallet = ctx.wallet()?;
             let id = submit_job(&wallet, &job).await?;
+            if follow {
+                eprintln!("[gpunet: submitted order {id}]");
+                follow_job_logs(&wallet, id).await?;
+                if !wait {
+                    return Ok(());
+                }
+            }
             if !wait {
                 ctx.output.print(&serde_json::json!({ "order": id }), || {
                     format!("submitted order {id}; follow it with `gpunet job describe {id}`")
@@ -308,7 +320,8 @@ pub async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
             )
             .await?;
             ctx.output.print(&order, || describe(&order));
-            if order.status == OrderStatus::Settled && text {
+            // Followed, its output has been printed already.
+            if order.status == OrderStatus::Settled && text && !follow {
                 let stdout = read_output(&client, &order, "logs/stdout.log").await?;
                 println!(
                     "--- stdout ---\n{}",
@@ -320,10 +333,10 @@ pub async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
             let order = client.order(id).await?;
             ctx.output.print(&order, || describe(&order));
         }
-        JobCmd::Logs { id, follow: true } => follow_job_logs(&client, id).await?,
+        JobCmd::Logs { id, follow: true } => follow_job_logs(&ctx.wallet()?, id).await?,
         JobCmd::Logs { id, follow: false } => {
             let order = client.order(id).await?;
-            let logs = current_logs(&client, &order).await?;
+            let logs = current_logs(&ctx.wallet()?, &order).await?;
             let (stdout, stderr) = (
                 String::from_utf8_lossy(&logs.stdout),
                 String::from_utf8_lossy(&logs.stderr),
@@ -664,9 +677,9 @@ pub async fn provider(ctx: &Ctx, args: ProviderArgs) -> anyhow::Result<()> {
 
 /// Copies what job `id` writes to its logs onto this process's stdout and
 /// stderr as it comes, like `docker logs --follow`, until the job reports.
-async fn follow_job_logs(client: &NodeClient, id: OrderId) -> anyhow::Result<()> {
+async fn follow_job_logs(wallet: &Wallet, id: OrderId) -> anyhow::Result<()> {
     use std::io::Write;
-    let order = follow_logs(client, id, Duration::from_millis(500), |piece| {
+    let order = follow_logs(wallet, id, Duration::from_millis(500), |piece| {
         // A closed pipe (`| head`) is no reason to stop following.
         let _ = match piece {
             LogPiece::Bytes(LogStream::Stdout, bytes) => {

@@ -299,7 +299,7 @@ fn a_canary_on_the_devnet_knows_the_answer_and_finds_the_provider_honest() {
 }
 
 #[test]
-fn job_logs_follow_prints_a_running_job_as_it_writes_then_its_end() {
+fn job_run_follow_streams_a_running_jobs_logs_and_job_logs_prints_them_after() {
     let dir = tempfile::tempdir().unwrap();
     let (_devnet, global) = devnet_process(dir.path());
     let global: Vec<&str> = global.iter().map(String::as_str).collect();
@@ -310,19 +310,29 @@ fn job_logs_follow_prints_a_running_job_as_it_writes_then_its_end() {
          timeout_secs = 60\n[price]\nmax_per_hour = \"50\"\n",
     )
     .unwrap();
-    let submitted = json(&[&global[..], &["job", "run", path(&spec)]].concat());
-    let id = submitted["order"].to_string();
+    let run = gpunet(&[&global[..], &["job", "run", path(&spec), "--follow"]].concat());
+    assert!(run.status.success(), "{run:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout),
+        "line 1\nline 2\nline 3\n"
+    );
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    let id = stderr
+        .strip_prefix("[gpunet: submitted order ")
+        .and_then(|rest| rest.split(']').next())
+        .unwrap_or_else(|| panic!("{stderr}"))
+        .to_string();
+    assert!(stderr.contains("\noops\n"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("[gpunet: order {id} is ")),
+        "{stderr}"
+    );
+    // Followed after it reported, the job's logs come whole from its result.
     let follow = gpunet(&[&global[..], &["job", "logs", &id, "--follow"]].concat());
     assert!(follow.status.success(), "{follow:?}");
     assert_eq!(
         String::from_utf8_lossy(&follow.stdout),
         "line 1\nline 2\nline 3\n"
-    );
-    let stderr = String::from_utf8_lossy(&follow.stderr);
-    assert!(stderr.starts_with("oops\n"), "{stderr}");
-    assert!(
-        stderr.contains(&format!("[gpunet: order {id} is ")),
-        "{stderr}"
     );
     // Once reported, `job logs` prints the result's logs.
     let logs = json(&[&global[..], &["job", "logs", &id]].concat());

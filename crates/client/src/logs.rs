@@ -1,12 +1,14 @@
 //! A job's logs: live while it runs (pushed by its provider, kept by nodes,
-//! not verified), then the result's (verified against the output root).
+//! not verified, for its client only), then the result's (verified against
+//! the output root).
 
 use crate::error::ClientError;
 use crate::jobs::read_output;
 use crate::node_client::NodeClient;
+use crate::wallet::Wallet;
 use gpunet_ledger::{Order, OrderStatus};
-use gpunet_primitives::{JobOutcome, LogStream, OrderId};
-use std::time::Duration;
+use gpunet_primitives::{JobOutcome, LogRead, LogStream, OrderId, SignedLogRead};
+use std::time::{Duration, SystemTime};
 
 /// What following a log yields, in the order the job wrote it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,6 +49,60 @@ impl Position {
     }
 }
 
+/// How long a signed read request is made valid for, and how long before its
+/// end it is renewed.
+const READ_VALIDITY: Duration = Duration::from_secs(300);
+const READ_RENEWAL: Duration = Duration::from_secs(60);
+
+/// The order's client reading its live logs: signs read requests, renewed
+/// before they expire.
+struct LiveReader<'a> {
+    wallet: &'a Wallet,
+    chain_id: String,
+    order: OrderId,
+    signed: Option<SignedLogRead>,
+}
+
+fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl<'a> LiveReader<'a> {
+    async fn new(wallet: &'a Wallet, order: OrderId) -> Result<LiveReader<'a>, ClientError> {
+        Ok(LiveReader {
+            chain_id: wallet.node().status().await?.chain_id,
+            wallet,
+            order,
+            signed: None,
+        })
+    }
+
+    async fn read(
+        &mut self,
+        stream: LogStream,
+        from: u64,
+    ) -> Result<Option<(u64, Vec<u8>)>, ClientError> {
+        let now = SystemTime::now();
+        let renew_by = unix_ms(now + READ_RENEWAL);
+        if self
+            .signed
+            .as_ref()
+            .is_none_or(|s| s.read.not_after_ms < renew_by)
+        {
+            let read = LogRead {
+                chain_id: self.chain_id.clone(),
+                order: self.order,
+                reader: self.wallet.address(),
+                not_after_ms: unix_ms(now + READ_VALIDITY),
+            };
+            self.signed = Some(read.sign(self.wallet.key()));
+        }
+        let signed = self.signed.as_ref().expect("signed above");
+        self.wallet.node().live_log(signed, stream, from).await
+    }
+}
+
 /// Whether `order`'s logs can change no more: it reported, or closed without running.
 fn logs_done(order: &Order) -> bool {
     order.report.is_some() || !order.status.is_open()
@@ -68,16 +124,18 @@ async fn result_logs(
     Ok(Some([stdout, stderr]))
 }
 
-/// Calls `sink` with what order `id` writes to its logs, as it writes it,
-/// until the order reports (the rest then comes from the result's logs) or
-/// closes without a result. Polls live logs every `poll`. Returns the order
-/// as it was last read.
+/// Calls `sink` with what order `id` (of `wallet`'s account) writes to its
+/// logs, as it writes it, until the order reports (the rest then comes from
+/// the result's logs) or closes without a result. Polls live logs every
+/// `poll`. Returns the order as it was last read.
 pub async fn follow_logs(
-    node: &NodeClient,
+    wallet: &Wallet,
     id: OrderId,
     poll: Duration,
     mut sink: impl FnMut(LogPiece),
 ) -> Result<Order, ClientError> {
+    let node = wallet.node();
+    let mut reader = LiveReader::new(wallet, id).await?;
     let mut position = Position::default();
     let mut lease_start = None;
     loop {
@@ -101,7 +159,7 @@ pub async fn follow_logs(
         if order.status == OrderStatus::Running {
             for stream in LogStream::BOTH {
                 let from = *position.at(stream);
-                if let Some((offset, bytes)) = node.live_log(id, stream, from).await? {
+                if let Some((offset, bytes)) = reader.read(stream, from).await? {
                     position
                         .advance(stream, offset, bytes)
                         .into_iter()
@@ -114,9 +172,10 @@ pub async fn follow_logs(
 }
 
 /// A job's logs as they are now: the result's (verified) once it reported,
-/// else what nodes keep of the live ones; `live` says which.
-pub async fn current_logs(node: &NodeClient, order: &Order) -> Result<CurrentLogs, ClientError> {
-    if let Some([stdout, stderr]) = result_logs(node, order).await? {
+/// else what nodes keep of the live ones (for the order's client, `wallet`);
+/// `live` says which.
+pub async fn current_logs(wallet: &Wallet, order: &Order) -> Result<CurrentLogs, ClientError> {
+    if let Some([stdout, stderr]) = result_logs(wallet.node(), order).await? {
         return Ok(CurrentLogs {
             live: false,
             stdout,
@@ -129,14 +188,18 @@ pub async fn current_logs(node: &NodeClient, order: &Order) -> Result<CurrentLog
             order.id, order.status
         )));
     }
-    let live = |stream| async move {
-        let kept = node.live_log(order.id, stream, 0).await?;
-        Ok::<_, ClientError>(kept.map(|(_, bytes)| bytes).unwrap_or_default())
-    };
+    let mut reader = LiveReader::new(wallet, order.id).await?;
+    let mut live = [Vec::new(), Vec::new()];
+    for stream in LogStream::BOTH {
+        if let Some((_, bytes)) = reader.read(stream, 0).await? {
+            live[stream as usize] = bytes;
+        }
+    }
+    let [stdout, stderr] = live;
     Ok(CurrentLogs {
         live: true,
-        stdout: live(LogStream::Stdout).await?,
-        stderr: live(LogStream::Stderr).await?,
+        stdout,
+        stderr,
     })
 }
 

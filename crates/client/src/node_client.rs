@@ -2,13 +2,16 @@
 
 use crate::error::ClientError;
 use futures_util::StreamExt;
-use gpunet_api::types::{AccountView, BlobInfo, BlockView, Peers, Status, LOG_OFFSET_HEADER};
+use gpunet_api::types::{
+    AccountView, BlobInfo, BlockView, Peers, Status, LOG_OFFSET_HEADER, LOG_READ_HEADER,
+};
 use gpunet_api::ApiError;
 use gpunet_ledger::{HardwareChallenge, Machine, Order};
 use gpunet_node::{BlockEvent, Included};
 use gpunet_primitives::manifest::Manifest;
 use gpunet_primitives::{
-    Address, ChallengeId, Hash, LogStream, MachineId, OrderId, SignedLogChunk, SignedTx,
+    Address, ChallengeId, Hash, LogStream, MachineId, OrderId, SignedLogChunk, SignedLogRead,
+    SignedTx,
 };
 use serde::de::DeserializeOwned;
 use std::path::Path;
@@ -253,19 +256,25 @@ impl NodeClient {
         Ok(())
     }
 
-    /// What the node keeps of running order `id`'s `stream` from byte `from`
+    /// What the nodes keep of the running order's `stream` from byte `from`
     /// on, and the offset it starts at; `None` while no node has any of it.
+    /// `read` is the order's client's signed request.
     pub async fn live_log(
         &self,
-        id: OrderId,
+        read: &SignedLogRead,
         stream: LogStream,
         from: u64,
     ) -> Result<Option<(u64, Vec<u8>)>, ClientError> {
+        let id = read.read.order;
         let url = self.url(&format!(
             "/v1/orders/{id}/logs/{}?from={from}",
             stream.name()
         ));
-        let resp = match self.send(self.http.get(url)).await {
+        let req = self.http.get(url).header(
+            LOG_READ_HEADER,
+            hex::encode(gpunet_primitives::encode(read)),
+        );
+        let resp = match self.send(req).await {
             Err(ClientError::Api(e)) if e.code == "not_found" => return Ok(None),
             resp => resp?,
         };

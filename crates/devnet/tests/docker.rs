@@ -164,11 +164,11 @@ async fn a_containers_output_is_seen_live_while_it_runs() {
     let job = container_job(dir.path(), "live", "echo started; sleep 5; echo done", 60);
     let id = submit_job(&net.client_wallet(), &job).await.unwrap();
     assert_eq!(
-        wait_live_log(&node, id, LogStream::Stdout, "started").await,
+        wait_live_log(&net.client_wallet(), id, LogStream::Stdout, "started").await,
         OrderStatus::Running
     );
     let order = wait_final(&node, id).await;
-    let logs = current_logs(&node, &order).await.unwrap();
+    let logs = current_logs(&net.client_wallet(), &order).await.unwrap();
     assert_eq!(
         (logs.live, logs.stdout),
         (false, b"started\ndone\n".to_vec())

@@ -4,13 +4,13 @@
 use gpunet_client::jobfile::JobFile;
 use gpunet_client::jobs::{dispute_result, fetch_outputs, submit_job, wait_for_order};
 use gpunet_client::logs::{current_logs, follow_logs, LogPiece};
-use gpunet_client::{ClientError, NodeClient, Wallet};
+use gpunet_client::{ClientError, Wallet};
 use gpunet_devnet::{client_key, provider_key};
 use gpunet_ledger::OrderStatus;
 use gpunet_node::BlobRetention;
 use gpunet_primitives::manifest::Manifest;
 use gpunet_primitives::{
-    GpuRequirement, Hash, JobOutcome, JobSpec, Keypair, LogChunk, LogStream, MachineSpec,
+    GpuRequirement, Hash, JobOutcome, JobSpec, Keypair, LogChunk, LogRead, LogStream, MachineSpec,
     Resources, Tx, TxBody, MAX_LOG_CHUNK_BYTES, MAX_TX_BYTES, UNIT,
 };
 use gpunet_provider::canary::{check, known_answer, CanaryVerdict};
@@ -18,7 +18,7 @@ use gpunet_provider::executor::group_alive;
 use gpunet_provider::executor::ExecutorKind;
 use gpunet_provider::journal::Journal;
 use std::collections::BTreeSet;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 mod common;
 use common::*;
@@ -701,6 +701,7 @@ async fn a_running_jobs_logs_are_followed_live_then_completed_from_the_result() 
     let dir = tempfile::tempdir().unwrap();
     let net = devnet(dir.path(), 1).await;
     let node = net.client();
+    let wallet = net.client_wallet();
     let go = dir.path().join("go");
     // The job writes, then waits for the test to have seen its output live.
     let script = format!(
@@ -710,28 +711,28 @@ async fn a_running_jobs_logs_are_followed_live_then_completed_from_the_result() 
         go = go.display()
     );
     let job = job_file(dir.path(), "chatty", &script, 120);
-    let id = submit_job(&net.client_wallet(), &job).await.unwrap();
+    let id = submit_job(&wallet, &job).await.unwrap();
 
     let following = tokio::spawn({
-        let node = node.clone();
+        let wallet = net.client_wallet();
         async move {
             let mut pieces = Vec::new();
-            let order = follow_logs(&node, id, Duration::from_millis(100), |p| pieces.push(p))
+            let order = follow_logs(&wallet, id, Duration::from_millis(100), |p| pieces.push(p))
                 .await
                 .unwrap();
             (order, pieces)
         }
     });
     assert_eq!(
-        wait_live_log(&node, id, LogStream::Stdout, "started").await,
+        wait_live_log(&wallet, id, LogStream::Stdout, "started").await,
         OrderStatus::Running
     );
     assert_eq!(
-        wait_live_log(&node, id, LogStream::Stderr, "warming").await,
+        wait_live_log(&wallet, id, LogStream::Stderr, "warming").await,
         OrderStatus::Running
     );
     let order = node.order(id).await.unwrap();
-    let logs = current_logs(&node, &order).await.unwrap();
+    let logs = current_logs(&wallet, &order).await.unwrap();
     assert!(logs.live);
     assert_eq!(logs.stdout, b"started\n");
 
@@ -751,16 +752,17 @@ async fn a_running_jobs_logs_are_followed_live_then_completed_from_the_result() 
     // Every byte once, live bytes first and the rest from the verified result.
     assert_eq!(text(LogStream::Stdout), "started\ndone\n");
     assert_eq!(text(LogStream::Stderr), "warming\n");
-    let logs = current_logs(&node, &order).await.unwrap();
+    let logs = current_logs(&wallet, &order).await.unwrap();
     assert!(!logs.live);
     assert_eq!(logs.stdout, b"started\ndone\n");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nodes_take_live_logs_only_from_the_provider_running_the_order() {
+async fn live_logs_come_only_from_the_orders_provider_and_go_only_to_its_client() {
     let dir = tempfile::tempdir().unwrap();
     let net = devnet(dir.path(), 1).await;
     let node = net.client();
+    let wallet = net.client_wallet();
     let chain_id = node.status().await.unwrap().chain_id;
     let job = job_file(dir.path(), "quiet", "sleep 3", 60);
     let id = submit_job(&net.client_wallet(), &job).await.unwrap();
@@ -787,10 +789,13 @@ async fn nodes_take_live_logs_only_from_the_provider_running_the_order() {
     );
     let mut forged = chunk(id, 0, b"fake\n").sign(&provider);
     forged.chunk.bytes = b"forged\n".to_vec();
-    assert_eq!(code(node.push_live_log(&forged).await), "bad_chunk");
+    assert_eq!(code(node.push_live_log(&forged).await), "bad_signature");
     let mut other_chain = chunk(id, 0, b"x").sign(&provider);
     other_chain.chunk.chain_id = "elsewhere".into();
-    assert_eq!(code(node.push_live_log(&other_chain).await), "bad_chunk");
+    assert_eq!(
+        code(node.push_live_log(&other_chain).await),
+        "bad_signature"
+    );
     assert_eq!(
         code(
             node.push_live_log(&chunk(id + 1000, 0, b"x").sign(&provider))
@@ -807,7 +812,43 @@ async fn nodes_take_live_logs_only_from_the_provider_running_the_order() {
         "too_large"
     );
     // None of it was kept.
-    assert!(!live_text(&node, id).await.contains("fake"));
+    let order = node.order(id).await.unwrap();
+    let kept = current_logs(&wallet, &order).await.unwrap();
+    assert!(kept.live && kept.stdout.is_empty(), "{:?}", kept.stdout);
+
+    // Reads: the order's client's, signed, current.
+    let now_ms = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let read = |reader: &Keypair, not_after_ms, key: &Keypair| {
+        LogRead {
+            chain_id: chain_id.clone(),
+            order: id,
+            reader: reader.address(),
+            not_after_ms,
+        }
+        .sign(key)
+    };
+    let read_code = |r: Result<Option<(u64, Vec<u8>)>, ClientError>| match r {
+        Err(ClientError::Api(e)) => e.code,
+        other => panic!("{other:?}"),
+    };
+    let owner = client_key();
+    let in_a_minute = now_ms + 60_000;
+    for (request, refused) in [
+        (read(&provider, in_a_minute, &provider), "not_the_owner"),
+        (read(&owner, in_a_minute, &provider), "bad_signature"),
+        (read(&owner, now_ms - 1_000, &owner), "expired"),
+        (read(&owner, now_ms + 24 * 3600 * 1000, &owner), "expired"),
+    ] {
+        let answer = node.live_log(&request, LogStream::Stdout, 0).await;
+        assert_eq!(read_code(answer), refused);
+    }
+    let own = node
+        .live_log(&read(&owner, in_a_minute, &owner), LogStream::Stdout, 0)
+        .await;
+    assert!(own.is_ok(), "{own:?}");
 
     wait_final(&node, id).await;
     assert_eq!(
@@ -817,11 +858,6 @@ async fn nodes_take_live_logs_only_from_the_provider_running_the_order() {
         ),
         "not_running"
     );
-}
-
-async fn live_text(node: &NodeClient, id: u64) -> String {
-    let kept = node.live_log(id, LogStream::Stdout, 0).await.unwrap();
-    String::from_utf8_lossy(&kept.unwrap_or_default().1).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

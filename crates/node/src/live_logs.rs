@@ -1,11 +1,13 @@
 //! Live logs of running jobs, kept in memory: the last bytes of each log of
 //! the most recently active orders. Neither replicated nor persisted: the
 //! verified logs are the result's; these only let a job's owner follow it
-//! while it runs (`gpunet job logs --follow`).
+//! while it runs (`gpunet job logs --follow`). Written only by the order's
+//! provider, read only by its client.
 
 use gpunet_ledger::{Ledger, OrderStatus};
 use gpunet_primitives::{
-    LogStream, OrderId, SignedLogChunk, LIVE_LOG_TAIL_BYTES, MAX_LOG_CHUNK_BYTES,
+    LogStream, OrderId, SignedLogChunk, SignedLogRead, LIVE_LOG_TAIL_BYTES, MAX_LOG_CHUNK_BYTES,
+    MAX_LOG_READ_VALIDITY_MS,
 };
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
@@ -27,6 +29,10 @@ pub enum LiveLogError {
     NotTheProvider(OrderId),
     #[error("order {0} is not running")]
     NotRunning(OrderId),
+    #[error("only the client of order {0} reads its live logs")]
+    NotTheOwner(OrderId),
+    #[error("the read request is expired or valid too far ahead (its end: {0} ms)")]
+    ReadExpired(u64),
 }
 
 /// The kept end of one log: bytes `start..start + bytes.len()` of it.
@@ -128,6 +134,31 @@ impl LiveLogs {
         }
         entry.touched = touched;
         entry.tails[chunk.stream as usize].append(chunk.offset, &chunk.bytes);
+        Ok(())
+    }
+
+    /// Checks that `read` is a current, signed request of the order's client.
+    pub fn authorize(
+        ledger: &Ledger,
+        read: &SignedLogRead,
+        now_ms: u64,
+    ) -> Result<(), LiveLogError> {
+        let r = &read.read;
+        if r.chain_id != ledger.chain_id() {
+            return Err(LiveLogError::WrongChain(r.chain_id.clone()));
+        }
+        if r.not_after_ms < now_ms || r.not_after_ms > now_ms + MAX_LOG_READ_VALIDITY_MS {
+            return Err(LiveLogError::ReadExpired(r.not_after_ms));
+        }
+        if !read.verify() {
+            return Err(LiveLogError::BadSignature);
+        }
+        let order = ledger
+            .order(r.order)
+            .ok_or(LiveLogError::UnknownOrder(r.order))?;
+        if order.client != r.reader {
+            return Err(LiveLogError::NotTheOwner(r.order));
+        }
         Ok(())
     }
 

@@ -18,7 +18,10 @@ pub use amount::{format_amount, parse_amount, Amount, AmountParseError, DECIMALS
 pub use block::{Block, BlockHeader};
 pub use consensus::{DoubleSign, SignedVote, Vote, VoteKind};
 pub use crypto::{Address, Hash, KeyError, Keypair, Signature};
-pub use live_log::{LogChunk, LogStream, SignedLogChunk, LIVE_LOG_TAIL_BYTES, MAX_LOG_CHUNK_BYTES};
+pub use live_log::{
+    LogChunk, LogRead, LogStream, SignedLogChunk, SignedLogRead, LIVE_LOG_TAIL_BYTES,
+    MAX_LOG_CHUNK_BYTES, MAX_LOG_READ_VALIDITY_MS,
+};
 pub use merkle::{merkle_root, verify_merkle_proof, MerkleTree};
 pub use spec::{
     GpuRequirement, GpuSpec, InputRef, JobSpec, MachineSpec, Placement, ResourcePrices, Resources,

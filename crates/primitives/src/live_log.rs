@@ -1,6 +1,8 @@
 //! Live logs: what a running job writes to its stdout and stderr, pushed by
 //! its provider to a node as it comes, so the job's owner can follow it
-//! before the result (whose logs are the verified ones) exists.
+//! before the result (whose logs are the verified ones) exists. Only the
+//! owner reads them: a rental's container may print secrets (a notebook's
+//! token) to its logs.
 
 use crate::{encode, Address, Keypair, OrderId, Signature};
 use borsh::{BorshDeserialize, BorshSerialize};
@@ -96,6 +98,47 @@ impl SignedLogChunk {
     }
 }
 
+/// Most a [`LogRead`] may be valid ahead of a node's clock.
+pub const MAX_LOG_READ_VALIDITY_MS: u64 = 10 * 60 * 1000;
+
+/// An order's owner asking for its live logs, until `not_after_ms` (Unix
+/// time, by the node's clock).
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct LogRead {
+    pub chain_id: String,
+    pub order: OrderId,
+    pub reader: Address,
+    pub not_after_ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct SignedLogRead {
+    pub read: LogRead,
+    pub signature: Signature,
+}
+
+impl LogRead {
+    fn sign_bytes(&self) -> Vec<u8> {
+        encode(&("gpunet/log-read", self))
+    }
+
+    /// Signed by `key`, whose address must be `reader`.
+    pub fn sign(self, key: &Keypair) -> SignedLogRead {
+        SignedLogRead {
+            signature: key.sign(&self.sign_bytes()),
+            read: self,
+        }
+    }
+}
+
+impl SignedLogRead {
+    pub fn verify(&self) -> bool {
+        self.read
+            .reader
+            .verify(&self.read.sign_bytes(), &self.signature)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,6 +171,31 @@ mod tests {
         let mut impostor = signed;
         impostor.provider = Keypair::from_label("someone").address();
         assert!(!impostor.verify());
+    }
+
+    #[test]
+    fn a_signed_read_verifies_only_as_signed() {
+        let key = Keypair::from_label("client");
+        let read = LogRead {
+            chain_id: "test".into(),
+            order: 7,
+            reader: key.address(),
+            not_after_ms: 1_000,
+        };
+        let signed = read.clone().sign(&key);
+        assert!(signed.verify());
+        let mut longer = signed.clone();
+        longer.read.not_after_ms = 2_000;
+        assert!(!longer.verify());
+        let mut other = signed;
+        other.read.order = 8;
+        assert!(!other.verify());
+        let forged = LogRead {
+            reader: Keypair::from_label("someone").address(),
+            ..read
+        }
+        .sign(&key);
+        assert!(!forged.verify());
     }
 
     #[test]

@@ -3,7 +3,8 @@
 
 use gpunet_client::jobfile::JobFile;
 use gpunet_client::jobs::{is_final, wait_for_order};
-use gpunet_client::NodeClient;
+use gpunet_client::logs::current_logs;
+use gpunet_client::{NodeClient, Wallet};
 use gpunet_devnet::{Devnet, DevnetConfig};
 use gpunet_ledger::{Order, OrderStatus};
 use gpunet_primitives::{Keypair, LogStream};
@@ -123,18 +124,19 @@ pub async fn bonded(node: &NodeClient, key: &Keypair) -> u128 {
     node.account(&key.address()).await.unwrap().account.bonded
 }
 
-/// Polls order `id`'s live `stream` until it contains `text`; returns the order's
-/// status at that moment.
-pub async fn wait_live_log(
-    node: &NodeClient,
-    id: u64,
-    stream: LogStream,
-    text: &str,
-) -> OrderStatus {
+/// Polls order `id`'s live `stream`, as its client `wallet` reads it, until
+/// it contains `text`; returns the order's status at that moment.
+pub async fn wait_live_log(wallet: &Wallet, id: u64, stream: LogStream, text: &str) -> OrderStatus {
     for _ in 0..300 {
-        if let Some((_, bytes)) = node.live_log(id, stream, 0).await.unwrap() {
-            if String::from_utf8_lossy(&bytes).contains(text) {
-                return node.order(id).await.unwrap().status;
+        let order = wallet.node().order(id).await.unwrap();
+        if order.status == OrderStatus::Running {
+            let logs = current_logs(wallet, &order).await.unwrap();
+            let kept = match stream {
+                LogStream::Stdout => logs.stdout,
+                LogStream::Stderr => logs.stderr,
+            };
+            if String::from_utf8_lossy(&kept).contains(text) {
+                return wallet.node().order(id).await.unwrap().status;
             }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
