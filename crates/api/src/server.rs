@@ -2,7 +2,7 @@
 
 use crate::types::{
     AccountView, ApiError, BlobInfo, BlockView, Peers, Status, SubmitTx, Supply, LOG_OFFSET_HEADER,
-    LOG_READ_HEADER,
+    LOG_READ_HEADER, UPLOAD_HEADER,
 };
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
@@ -13,10 +13,12 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use futures_util::{Stream, StreamExt};
 use gpunet_ledger::{HardwareChallenge, Machine, Order, TxError};
-use gpunet_node::{wall_clock_ms, BlobError, LiveLogError, LiveLogs, Node, SubmitError};
+use gpunet_node::{
+    wall_clock_ms, BlobError, LiveLogError, LiveLogs, Node, SubmitError, UploadError,
+};
 use gpunet_primitives::{
-    decode_signed_tx, Address, ChallengeId, Hash, LogStream, MachineId, OrderId, SignedLogChunk,
-    SignedLogRead, MAX_LOG_CHUNK_BYTES, MAX_TX_BYTES,
+    decode_signed_tx, Address, ChallengeId, Hash, LogStream, MachineId, OrderId, SignedBlobUpload,
+    SignedLogChunk, SignedLogRead, MAX_LOG_CHUNK_BYTES, MAX_TX_BYTES,
 };
 use serde::Deserialize;
 use std::convert::Infallible;
@@ -262,11 +264,6 @@ async fn events(
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
-#[derive(Deserialize)]
-struct PutBlob {
-    hash: Option<String>,
-}
-
 fn blob_error(e: BlobError) -> (StatusCode, Json<ApiError>) {
     match e {
         BlobError::HashMismatch { .. } => fail(
@@ -281,20 +278,70 @@ fn blob_error(e: BlobError) -> (StatusCode, Json<ApiError>) {
     }
 }
 
-/// Streams an upload into the blob store; `?hash=` makes the node verify it.
+fn upload_error(e: UploadError) -> (StatusCode, Json<ApiError>) {
+    let (status, code) = match e {
+        UploadError::BadSignature | UploadError::WrongChain(_) => {
+            (StatusCode::BAD_REQUEST, "bad_signature")
+        }
+        UploadError::Expired(_) => (StatusCode::UNAUTHORIZED, "expired"),
+        UploadError::Unfunded(_) => (StatusCode::FORBIDDEN, "unfunded"),
+        UploadError::OverQuota { .. } => (StatusCode::TOO_MANY_REQUESTS, "over_quota"),
+    };
+    fail(status, code, e.to_string())
+}
+
+/// The upload request of `PUT /v1/blobs` (header [`UPLOAD_HEADER`]), admitted:
+/// a current request of a funded account within its quota.
+fn admitted_upload(node: &Node, headers: &HeaderMap) -> ApiResult<SignedBlobUpload> {
+    let raw = headers.get(UPLOAD_HEADER).ok_or_else(|| {
+        fail(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            format!("blobs are stored for an account's signed request ({UPLOAD_HEADER})"),
+        )
+    })?;
+    let upload: SignedBlobUpload =
+        signed_header(raw).ok_or_else(|| bad_request(format!("malformed {UPLOAD_HEADER}")))?;
+    let ledger = node.ledger.read().expect("ledger lock");
+    node.uploads
+        .admit(&ledger, &upload, wall_clock_ms())
+        .map_err(upload_error)?;
+    Ok(upload)
+}
+
+/// A borsh value sent hex-encoded in a header.
+fn signed_header<T: borsh::BorshDeserialize>(raw: &HeaderValue) -> Option<T> {
+    let bytes = hex::decode(raw.to_str().ok()?).ok()?;
+    borsh::from_slice(&bytes).ok()
+}
+
+/// Streams an upload into the blob store, for the account that signed its
+/// request, and verifies it against the hash and size the request names.
 async fn put_blob(
     State(node): State<Node>,
-    Query(q): Query<PutBlob>,
+    headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<BlobInfo>> {
-    let expected: Option<Hash> = q.hash.as_deref().map(|h| parse("hash", h)).transpose()?;
+    let upload = admitted_upload(&node, &headers)?.upload;
     let mut writer = node.blobs.writer().await.map_err(blob_error)?;
     let mut stream = body.into_data_stream();
+    let mut received = 0u64;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| bad_request(format!("upload interrupted: {e}")))?;
+        received += chunk.len() as u64;
+        if received > upload.size {
+            return Err(fail(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!(
+                    "the upload is larger than the {} bytes it announced",
+                    upload.size
+                ),
+            ));
+        }
         writer.write(&chunk).await.map_err(blob_error)?;
     }
-    let (hash, size) = writer.finish(expected).await.map_err(blob_error)?;
+    let (hash, size) = writer.finish(Some(upload.hash)).await.map_err(blob_error)?;
     Ok(Json(BlobInfo { hash, size }))
 }
 
@@ -407,12 +454,8 @@ fn authorized_read(node: &Node, headers: &HeaderMap, id: OrderId) -> ApiResult<H
             format!("live logs are read with a request signed by the order's client ({LOG_READ_HEADER})"),
         )
     })?;
-    let read: SignedLogRead = raw
-        .to_str()
-        .ok()
-        .and_then(|hex_read| hex::decode(hex_read).ok())
-        .and_then(|bytes| borsh::from_slice(&bytes).ok())
-        .ok_or_else(|| bad_request(format!("malformed {LOG_READ_HEADER}")))?;
+    let read: SignedLogRead =
+        signed_header(raw).ok_or_else(|| bad_request(format!("malformed {LOG_READ_HEADER}")))?;
     if read.read.order != id {
         return Err(bad_request(format!(
             "the read request is for order {}, not {id}",

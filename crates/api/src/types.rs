@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 /// that says at which byte of the log its body starts.
 pub const LOG_OFFSET_HEADER: &str = "x-gpunet-log-offset";
 
+/// The header of a blob upload (`PUT /v1/blobs`) carrying the uploader's
+/// `SignedBlobUpload`, borsh-encoded, in hex.
+pub const UPLOAD_HEADER: &str = "x-gpunet-upload";
+
 /// The header of a live-log request carrying the order client's signed
 /// `SignedLogRead`, borsh-encoded, in hex.
 pub const LOG_READ_HEADER: &str = "x-gpunet-log-read";

@@ -285,7 +285,9 @@ async fn the_testnet_rides_out_faults_and_a_byzantine_validator_and_runs_a_job_a
     docker(&["start", &v2]);
     // A blob stored on one node can be read from any other.
     let blob = b"inputs live where the client uploaded them".to_vec();
-    let info = net.client(0).put_blob(blob.clone()).await.unwrap();
+    let key = Keystore::load(&net.dir.path().join("client.key")).unwrap();
+    let wallet = Wallet::new(key, net.client(0));
+    let info = wallet.put_blob(blob.clone()).await.unwrap();
     assert_eq!(net.client(2).get_blob(&info.hash).await.unwrap(), blob);
 
     // A real job across nodes: the client talks to validator 1, the providers
@@ -316,8 +318,6 @@ async fn the_testnet_rides_out_faults_and_a_byzantine_validator_and_runs_a_job_a
          timeout_secs = 120\n[price]\nmax_per_hour = \"50\"\n",
     )
     .unwrap();
-    let key = Keystore::load(&net.dir.path().join("client.key")).unwrap();
-    let wallet = Wallet::new(key, net.client(0));
     let id = submit_job(&wallet, &JobFile::load(&spec).unwrap())
         .await
         .unwrap();

@@ -33,7 +33,7 @@
 //! ```
 
 use crate::error::ClientError;
-use crate::node_client::NodeClient;
+use crate::wallet::Wallet;
 use gpunet_primitives::manifest::hash_file;
 use gpunet_primitives::{
     parse_amount, Amount, GpuRequirement, InputRef, JobSpec, Placement, Resources,
@@ -203,14 +203,15 @@ impl JobFile {
         })
     }
 
-    /// Uploads the inputs to the node's blob store (the node verifies each hash).
+    /// Uploads the inputs to the node's blob store as `wallet`'s account
+    /// (the node verifies each hash).
     pub async fn upload_inputs(
         &self,
-        node: &NodeClient,
+        wallet: &Wallet,
         prepared: &PreparedJob,
     ) -> Result<(), ClientError> {
         for (input, r) in self.inputs.iter().zip(&prepared.spec.inputs) {
-            node.put_blob_file(&self.source(input), r.hash).await?;
+            wallet.put_blob_file(&self.source(input), r.hash).await?;
         }
         Ok(())
     }

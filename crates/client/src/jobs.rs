@@ -24,7 +24,7 @@ pub async fn submit_rental(wallet: &Wallet, job: &JobFile) -> Result<OrderId, Cl
 
 async fn submit(wallet: &Wallet, job: &JobFile, rental: bool) -> Result<OrderId, ClientError> {
     let prepared = job.prepare()?;
-    job.upload_inputs(wallet.node(), &prepared).await?;
+    job.upload_inputs(wallet, &prepared).await?;
     let (spec, max_price_per_hour, deposit) =
         (prepared.spec, prepared.max_price_per_hour, prepared.deposit);
     let body = if rental {

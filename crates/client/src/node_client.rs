@@ -4,14 +4,15 @@ use crate::error::ClientError;
 use futures_util::StreamExt;
 use gpunet_api::types::{
     AccountView, BlobInfo, BlockView, Peers, Status, LOG_OFFSET_HEADER, LOG_READ_HEADER,
+    UPLOAD_HEADER,
 };
 use gpunet_api::ApiError;
 use gpunet_ledger::{HardwareChallenge, Machine, Order};
 use gpunet_node::{BlockEvent, Included};
 use gpunet_primitives::manifest::Manifest;
 use gpunet_primitives::{
-    Address, ChallengeId, Hash, LogStream, MachineId, OrderId, SignedLogChunk, SignedLogRead,
-    SignedTx,
+    Address, ChallengeId, Hash, LogStream, MachineId, OrderId, SignedBlobUpload, SignedLogChunk,
+    SignedLogRead, SignedTx,
 };
 use serde::de::DeserializeOwned;
 use std::path::Path;
@@ -180,25 +181,38 @@ impl NodeClient {
         self.get(&format!("/v1/blocks/{height}")).await
     }
 
-    pub async fn put_blob(&self, bytes: Vec<u8>) -> Result<BlobInfo, ClientError> {
-        let hash = Hash::digest(&bytes);
-        self.json(
-            self.http
-                .put(self.url(&format!("/v1/blobs?hash={hash}")))
-                .body(bytes),
-        )
-        .await
+    /// Stores `bytes` in the node's blob store for the account that signed
+    /// `upload` (see [`crate::Wallet::put_blob`]).
+    pub async fn put_blob(
+        &self,
+        upload: &SignedBlobUpload,
+        bytes: Vec<u8>,
+    ) -> Result<BlobInfo, ClientError> {
+        self.json(self.blob_upload(upload).body(bytes)).await
     }
 
-    /// Streams a file to the node's blob store, which verifies `hash`.
-    pub async fn put_blob_file(&self, path: &Path, hash: Hash) -> Result<BlobInfo, ClientError> {
+    /// Streams a file to the node's blob store, which verifies it against
+    /// the hash and size `upload` names.
+    pub async fn put_blob_file(
+        &self,
+        upload: &SignedBlobUpload,
+        path: &Path,
+    ) -> Result<BlobInfo, ClientError> {
         let file = tokio::fs::File::open(path).await?;
         let stream = gpunet_node::file_chunks(file);
         let req = self
-            .http
-            .put(self.url(&format!("/v1/blobs?hash={hash}")))
+            .blob_upload(upload)
             .body(reqwest::Body::wrap_stream(stream));
         self.json(req).await
+    }
+
+    fn blob_upload(&self, upload: &SignedBlobUpload) -> reqwest::RequestBuilder {
+        self.http
+            .put(self.url(&format!("/v1/blobs?hash={}", upload.upload.hash)))
+            .header(
+                UPLOAD_HEADER,
+                hex::encode(gpunet_primitives::encode(upload)),
+            )
     }
 
     pub async fn get_blob(&self, hash: &Hash) -> Result<Vec<u8>, ClientError> {

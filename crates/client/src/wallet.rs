@@ -2,12 +2,18 @@
 
 use crate::error::ClientError;
 use crate::node_client::NodeClient;
+use gpunet_api::types::BlobInfo;
 use gpunet_node::Included;
-use gpunet_primitives::{Address, Keypair, Tx, TxBody};
+use gpunet_primitives::{Address, BlobUpload, Hash, Keypair, SignedBlobUpload, Tx, TxBody};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+/// How long a signed upload request stays valid (the node refuses more than
+/// ten minutes).
+const UPLOAD_VALIDITY: Duration = Duration::from_secs(300);
 
 /// A keystore file: JSON with the address and the secret key, readable by its owner only.
 #[derive(Serialize, Deserialize)]
@@ -88,6 +94,7 @@ pub struct Wallet {
     key: Keypair,
     node: NodeClient,
     lock: tokio::sync::Mutex<()>,
+    chain_id: std::sync::OnceLock<String>,
 }
 
 impl Wallet {
@@ -96,7 +103,48 @@ impl Wallet {
             key,
             node,
             lock: tokio::sync::Mutex::new(()),
+            chain_id: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The chain the node serves, asked once.
+    pub async fn chain_id(&self) -> Result<String, ClientError> {
+        if let Some(id) = self.chain_id.get() {
+            return Ok(id.clone());
+        }
+        let id = self.node.status().await?.chain_id;
+        Ok(self.chain_id.get_or_init(|| id).clone())
+    }
+
+    /// A request, signed by this account, to store blob `hash` of `size` bytes.
+    async fn upload_request(&self, hash: Hash, size: u64) -> Result<SignedBlobUpload, ClientError> {
+        let not_after = SystemTime::now() + UPLOAD_VALIDITY;
+        Ok(BlobUpload {
+            chain_id: self.chain_id().await?,
+            uploader: self.address(),
+            hash,
+            size,
+            not_after_ms: not_after
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+        }
+        .sign(&self.key))
+    }
+
+    /// Stores `bytes` in the node's blob store as this account.
+    pub async fn put_blob(&self, bytes: Vec<u8>) -> Result<BlobInfo, ClientError> {
+        let upload = self
+            .upload_request(Hash::digest(&bytes), bytes.len() as u64)
+            .await?;
+        self.node.put_blob(&upload, bytes).await
+    }
+
+    /// Streams the file at `path`, whose BLAKE3 is `hash`, to the node's blob
+    /// store as this account.
+    pub async fn put_blob_file(&self, path: &Path, hash: Hash) -> Result<BlobInfo, ClientError> {
+        let size = tokio::fs::metadata(path).await?.len();
+        let upload = self.upload_request(hash, size).await?;
+        self.node.put_blob_file(&upload, path).await
     }
 
     pub fn address(&self) -> Address {

@@ -5,6 +5,7 @@
 use gpunet_client::jobfile::JobFile;
 use gpunet_client::jobs::{fetch_outputs, submit_job, submit_rental, wait_for_order};
 use gpunet_client::logs::current_logs;
+use gpunet_client::Wallet;
 use gpunet_devnet::{provider_key, Devnet, DevnetConfig};
 use gpunet_ledger::OrderStatus;
 use gpunet_primitives::{JobOutcome, LogStream, TxBody};
@@ -246,14 +247,15 @@ async fn a_job_whose_image_is_missing_is_declined_refunded_and_nobody_slashed() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_renter_reaches_the_port_its_rental_exposes_until_it_ends() {
+async fn a_renter_reaches_the_port_its_rental_exposes_and_reads_its_logs_until_it_ends() {
     let dir = tempfile::tempdir().unwrap();
     let Some(net) = docker_devnet(dir.path()).await else {
         return;
     };
     let node = net.client();
     let wallet = net.client_wallet();
-    let serve = "mkdir /tmp/www && echo hello-renter > /tmp/www/index.html \
+    // Like a notebook printing its access token.
+    let serve = "echo token=s3cret; mkdir /tmp/www && echo hello-renter > /tmp/www/index.html \
                  && exec httpd -f -p 8080 -h /tmp/www";
     let path = dir.path().join("serve.toml");
     std::fs::write(
@@ -280,6 +282,23 @@ async fn a_renter_reaches_the_port_its_rental_exposes_until_it_ends() {
     let endpoint = &order.rental.unwrap().endpoints[0];
     assert!(endpoint.starts_with("127.0.0.1:"), "{endpoint}");
     assert!(http_get(endpoint).await.contains("hello-renter"));
+    // The renter reads the container's logs; nobody else can.
+    assert_eq!(
+        wait_live_log(&wallet, id, LogStream::Stdout, "token=s3cret").await,
+        OrderStatus::Running
+    );
+    let stranger = Wallet::new(provider_key(0), node.clone());
+    let order = node.order(id).await.unwrap();
+    let refused = current_logs(&stranger, &order)
+        .await
+        .err()
+        .map(|e| e.to_string());
+    assert!(
+        refused
+            .as_deref()
+            .is_some_and(|e| e.contains("not_the_owner")),
+        "{refused:?}"
+    );
 
     wallet.send(TxBody::EndRental { order: id }).await.unwrap();
     let container = net.provider(0).unwrap().run_name(id);

@@ -10,8 +10,8 @@ use gpunet_ledger::OrderStatus;
 use gpunet_node::BlobRetention;
 use gpunet_primitives::manifest::Manifest;
 use gpunet_primitives::{
-    GpuRequirement, Hash, JobOutcome, JobSpec, Keypair, LogChunk, LogRead, LogStream, MachineSpec,
-    Resources, Tx, TxBody, MAX_LOG_CHUNK_BYTES, MAX_TX_BYTES, UNIT,
+    BlobUpload, GpuRequirement, Hash, JobOutcome, JobSpec, Keypair, LogChunk, LogRead, LogStream,
+    MachineSpec, Resources, Tx, TxBody, MAX_LOG_CHUNK_BYTES, MAX_TX_BYTES, UNIT,
 };
 use gpunet_provider::canary::{check, known_answer, CanaryVerdict};
 use gpunet_provider::executor::group_alive;
@@ -883,7 +883,7 @@ async fn nodes_drop_blobs_no_order_needs_and_keep_the_rest() {
         .unwrap();
     wait_running(&node, open).await;
     let open_input = node.order(open).await.unwrap().spec.inputs[0].hash;
-    let stray = node.put_blob(b"nobody's".to_vec()).await.unwrap().hash;
+    let stray = wallet.put_blob(b"nobody's".to_vec()).await.unwrap().hash;
 
     let store = &net.node.blobs;
     let settled_blobs: Vec<Hash> = {
@@ -926,4 +926,64 @@ async fn nodes_drop_blobs_no_order_needs_and_keep_the_rest() {
     assert!(store.contains(&open_input));
     let gone = fetch_outputs(&node, &done, &dir.path().join("after")).await;
     assert!(gone.unwrap_err().to_string().contains("no blob"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_stores_blobs_only_for_funded_accounts_as_they_announced_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = devnet(dir.path(), 1).await;
+    let node = net.client();
+    let chain_id = node.status().await.unwrap().chain_id;
+    let soon = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+        + 60_000;
+    let request = |key: &Keypair, bytes: &[u8], size: u64| {
+        BlobUpload {
+            chain_id: chain_id.clone(),
+            uploader: key.address(),
+            hash: Hash::digest(bytes),
+            size,
+            not_after_ms: soon,
+        }
+        .sign(key)
+    };
+    let code = |r: Result<_, ClientError>| match r {
+        Err(ClientError::Api(e)) => e.code,
+        other => panic!("{other:?}"),
+    };
+    let client = client_key();
+    let data = b"some input".to_vec();
+    let len = data.len() as u64;
+    let poor = Keypair::from_label("poor");
+    assert_eq!(
+        code(
+            node.put_blob(&request(&poor, &data, len), data.clone())
+                .await
+        ),
+        "unfunded"
+    );
+    // More bytes than announced, or other bytes than named.
+    assert_eq!(
+        code(
+            node.put_blob(&request(&client, &data, len - 1), data.clone())
+                .await
+        ),
+        "too_large"
+    );
+    assert_eq!(
+        code(
+            node.put_blob(&request(&client, b"other", len), data.clone())
+                .await
+        ),
+        "hash_mismatch"
+    );
+    assert!(!net.node.blobs.contains(&Hash::digest(&data)));
+    let stored = node
+        .put_blob(&request(&client, &data, len), data.clone())
+        .await
+        .unwrap();
+    assert_eq!(stored.hash, Hash::digest(&data));
+    assert_eq!(node.get_blob(&stored.hash).await.unwrap(), data);
 }

@@ -7,6 +7,7 @@ mod blobs;
 mod consensus;
 mod live_logs;
 mod node;
+mod uploads;
 
 pub use blob_retention::{referenced_blobs, BlobRetention};
 pub use blobs::{file_chunks, BlobError, BlobStore, Removed};
@@ -16,3 +17,4 @@ pub use consensus::{
 };
 pub use live_logs::{LiveLogError, LiveLogs, LIVE_LOG_ORDERS};
 pub use node::{BlockEvent, Node, NodeBase, NodeConfig};
+pub use uploads::{UploadError, Uploads, UPLOAD_BYTES_PER_HOUR};

@@ -3,6 +3,7 @@
 use crate::blobs::BlobStore;
 use crate::consensus::{Consensus, SoloProducer, SoloProducerConfig};
 use crate::live_logs::LiveLogs;
+use crate::uploads::Uploads;
 use gpunet_ledger::{Event, Genesis, Ledger, LedgerError};
 use gpunet_primitives::Keypair;
 use std::path::{Path, PathBuf};
@@ -34,6 +35,7 @@ pub struct Node {
     pub events: broadcast::Sender<BlockEvent>,
     pub blobs: BlobStore,
     pub live_logs: Arc<LiveLogs>,
+    pub uploads: Arc<Uploads>,
 }
 
 impl Node {
@@ -83,6 +85,7 @@ impl NodeBase {
             events: self.events,
             blobs: self.blobs,
             live_logs: Arc::default(),
+            uploads: Arc::default(),
         }
     }
 }

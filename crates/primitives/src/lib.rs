@@ -13,6 +13,7 @@ pub mod manifest;
 mod merkle;
 mod spec;
 mod tx;
+mod upload;
 
 pub use amount::{format_amount, parse_amount, Amount, AmountParseError, DECIMALS, UNIT};
 pub use block::{Block, BlockHeader};
@@ -30,6 +31,7 @@ pub use tx::{
     decode_signed_tx, ChallengeId, JobOutcome, MachineId, OrderId, RowOpening, SignedTx, Tx,
     TxBody, TxDecodeError, MAX_TX_BYTES,
 };
+pub use upload::{BlobUpload, SignedBlobUpload, MAX_UPLOAD_VALIDITY_MS};
 
 /// Encodes a value canonically (borsh).
 pub fn encode<T: borsh::BorshSerialize>(value: &T) -> Vec<u8> {

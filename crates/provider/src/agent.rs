@@ -728,14 +728,15 @@ impl Inner {
     /// Uploads a finished run's logs, outputs and manifest; the manifest's
     /// root is the output root the result commits to.
     async fn deliver(&self, run: &JobRun, result: &ExecOutcome) -> Result<JobOutcome, String> {
-        let node = self.wallet.node();
         let (manifest, files) = crate::run::collect(run, result)?;
         for (path, hash) in files {
-            node.put_blob_file(&path, hash)
+            self.wallet
+                .put_blob_file(&path, hash)
                 .await
                 .map_err(|e| format!("cannot upload {}: {e}", path.display()))?;
         }
-        node.put_blob(manifest.encode())
+        self.wallet
+            .put_blob(manifest.encode())
             .await
             .map_err(|e| format!("cannot upload the manifest: {e}"))?;
         Ok(JobOutcome::Completed {

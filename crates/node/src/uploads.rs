@@ -1,0 +1,172 @@
+//! Who may fill this node's blob store: uploads are signed by an account
+//! that holds funds or stake, and each account stores at most
+//! [`UPLOAD_BYTES_PER_HOUR`] an hour. With blob retention (unreferenced
+//! uploads go after an hour) this bounds what a spammer can leave on disk.
+
+use gpunet_ledger::Ledger;
+use gpunet_primitives::{Address, SignedBlobUpload, MAX_UPLOAD_VALIDITY_MS};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+/// Bytes one account may upload to one node per clock hour: far above what
+/// a job's inputs or a provider's results take, far below a disk.
+pub const UPLOAD_BYTES_PER_HOUR: u64 = 64 << 30;
+
+const HOUR_MS: u64 = 3_600_000;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum UploadError {
+    #[error("the upload request's signature does not verify")]
+    BadSignature,
+    #[error("the upload request is for chain {0:?}, not this one")]
+    WrongChain(String),
+    #[error("the upload request is expired or valid too far ahead (its end: {0} ms)")]
+    Expired(u64),
+    #[error("account {0} holds neither funds nor stake: it cannot store blobs")]
+    Unfunded(Address),
+    #[error("account {uploader} would exceed its {limit}-byte upload quota this hour")]
+    OverQuota { uploader: Address, limit: u64 },
+}
+
+/// Bytes uploaded per account in the current hour, against a quota.
+pub struct Uploads {
+    bytes_per_hour: u64,
+    used: Mutex<BTreeMap<Address, (u64, u64)>>,
+}
+
+impl Default for Uploads {
+    fn default() -> Self {
+        Uploads::with_quota(UPLOAD_BYTES_PER_HOUR)
+    }
+}
+
+impl Uploads {
+    pub fn with_quota(bytes_per_hour: u64) -> Uploads {
+        Uploads {
+            bytes_per_hour,
+            used: Mutex::default(),
+        }
+    }
+
+    /// Admits `upload` at `now_ms` (a current request, signed by a funded
+    /// account, within its quota) and counts its size against the quota.
+    pub fn admit(
+        &self,
+        ledger: &Ledger,
+        signed: &SignedBlobUpload,
+        now_ms: u64,
+    ) -> Result<(), UploadError> {
+        let upload = &signed.upload;
+        if upload.chain_id != ledger.chain_id() {
+            return Err(UploadError::WrongChain(upload.chain_id.clone()));
+        }
+        if upload.not_after_ms < now_ms || upload.not_after_ms > now_ms + MAX_UPLOAD_VALIDITY_MS {
+            return Err(UploadError::Expired(upload.not_after_ms));
+        }
+        if !signed.verify() {
+            return Err(UploadError::BadSignature);
+        }
+        let account = ledger.account(&upload.uploader);
+        if account.balance < ledger.state().params.min_fee.max(1) && account.bonded == 0 {
+            return Err(UploadError::Unfunded(upload.uploader));
+        }
+        let hour = now_ms / HOUR_MS;
+        let mut used = self.used.lock().expect("upload quota lock");
+        used.retain(|_, (h, _)| *h == hour);
+        let (_, bytes) = used.entry(upload.uploader).or_insert((hour, 0));
+        let after = bytes.saturating_add(upload.size);
+        if after > self.bytes_per_hour {
+            return Err(UploadError::OverQuota {
+                uploader: upload.uploader,
+                limit: self.bytes_per_hour,
+            });
+        }
+        *bytes = after;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gpunet_ledger::{Genesis, GenesisAccount, Params};
+    use gpunet_primitives::{BlobUpload, Hash, Keypair, UNIT};
+
+    const NOW: u64 = 10 * HOUR_MS;
+
+    fn ledger(funded: &Keypair) -> Ledger {
+        let validator = Keypair::from_label("validator");
+        let genesis = Genesis {
+            chain_id: "test".into(),
+            genesis_time_ms: 0,
+            accounts: vec![GenesisAccount {
+                address: funded.address(),
+                balance: UNIT,
+            }],
+            validators: vec![validator.address()],
+            params: Params::default(),
+        };
+        Ledger::open(None, &genesis).unwrap()
+    }
+
+    fn upload(key: &Keypair, size: u64, not_after_ms: u64) -> SignedBlobUpload {
+        BlobUpload {
+            chain_id: "test".into(),
+            uploader: key.address(),
+            hash: Hash::digest(b"x"),
+            size,
+            not_after_ms,
+        }
+        .sign(key)
+    }
+
+    #[test]
+    fn admits_funded_signed_current_uploads_within_the_hourly_quota() {
+        let client = Keypair::from_label("client");
+        let ledger = ledger(&client);
+        let uploads = Uploads::with_quota(100);
+        let soon = NOW + 60_000;
+        assert_eq!(
+            uploads.admit(&ledger, &upload(&client, 60, soon), NOW),
+            Ok(())
+        );
+        assert_eq!(
+            uploads.admit(&ledger, &upload(&client, 41, soon), NOW),
+            Err(UploadError::OverQuota {
+                uploader: client.address(),
+                limit: 100
+            })
+        );
+        assert_eq!(
+            uploads.admit(&ledger, &upload(&client, 40, soon), NOW),
+            Ok(())
+        );
+        // A new hour, a new quota.
+        let later = NOW + HOUR_MS;
+        assert_eq!(
+            uploads.admit(&ledger, &upload(&client, 100, later + 1), later),
+            Ok(())
+        );
+
+        let stranger = Keypair::from_label("stranger");
+        assert_eq!(
+            uploads.admit(&ledger, &upload(&stranger, 1, soon), NOW),
+            Err(UploadError::Unfunded(stranger.address()))
+        );
+        let mut forged = upload(&client, 1, soon);
+        forged.upload.size = 2;
+        assert_eq!(
+            uploads.admit(&ledger, &forged, NOW),
+            Err(UploadError::BadSignature)
+        );
+        assert_eq!(
+            uploads.admit(&ledger, &upload(&client, 1, NOW - 1), NOW),
+            Err(UploadError::Expired(NOW - 1))
+        );
+        let far = NOW + MAX_UPLOAD_VALIDITY_MS + 1;
+        assert_eq!(
+            uploads.admit(&ledger, &upload(&client, 1, far), NOW),
+            Err(UploadError::Expired(far))
+        );
+    }
+}
