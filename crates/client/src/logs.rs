@@ -5,7 +5,7 @@
 use crate::error::ClientError;
 use crate::jobs::read_output;
 use crate::node_client::NodeClient;
-use crate::wallet::Wallet;
+use crate::wallet::{unix_ms, Wallet};
 use gpunet_ledger::{Order, OrderStatus};
 use gpunet_primitives::{JobOutcome, LogRead, LogStream, OrderId, SignedLogRead};
 use std::time::{Duration, SystemTime};
@@ -63,15 +63,10 @@ struct LiveReader<'a> {
     signed: Option<SignedLogRead>,
 }
 
-fn unix_ms(t: SystemTime) -> u64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 impl<'a> LiveReader<'a> {
     async fn new(wallet: &'a Wallet, order: OrderId) -> Result<LiveReader<'a>, ClientError> {
         Ok(LiveReader {
-            chain_id: wallet.node().status().await?.chain_id,
+            chain_id: wallet.chain_id().await?,
             wallet,
             order,
             signed: None,

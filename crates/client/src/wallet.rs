@@ -11,6 +11,12 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
+/// `t` as Unix milliseconds, the clock nodes check signed requests' expiry by.
+pub(crate) fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// How long a signed upload request stays valid (the node refuses more than
 /// ten minutes).
 const UPLOAD_VALIDITY: Duration = Duration::from_secs(300);
@@ -118,15 +124,12 @@ impl Wallet {
 
     /// A request, signed by this account, to store blob `hash` of `size` bytes.
     async fn upload_request(&self, hash: Hash, size: u64) -> Result<SignedBlobUpload, ClientError> {
-        let not_after = SystemTime::now() + UPLOAD_VALIDITY;
         Ok(BlobUpload {
             chain_id: self.chain_id().await?,
             uploader: self.address(),
             hash,
             size,
-            not_after_ms: not_after
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64),
+            not_after_ms: unix_ms(SystemTime::now() + UPLOAD_VALIDITY),
         }
         .sign(&self.key))
     }
