@@ -17,8 +17,8 @@ use gpunet_node::{
     wall_clock_ms, BlobError, LiveLogError, LiveLogs, Node, SubmitError, UploadError,
 };
 use gpunet_primitives::{
-    decode_signed_tx, Address, ChallengeId, Hash, LogStream, MachineId, OrderId, SignedBlobUpload,
-    SignedLogChunk, SignedLogRead, MAX_LOG_CHUNK_BYTES, MAX_TX_BYTES,
+    decode_signed_tx, Address, ChallengeId, Hash, LogStream, MachineId, OrderId, RequestError,
+    SignedBlobUpload, SignedLogChunk, SignedLogRead, MAX_LOG_CHUNK_BYTES, MAX_TX_BYTES,
 };
 use serde::Deserialize;
 use std::convert::Infallible;
@@ -278,12 +278,19 @@ fn blob_error(e: BlobError) -> (StatusCode, Json<ApiError>) {
     }
 }
 
-fn upload_error(e: UploadError) -> (StatusCode, Json<ApiError>) {
-    let (status, code) = match e {
-        UploadError::BadSignature | UploadError::WrongChain(_) => {
+/// Why a signed request failed the checks every kind shares.
+fn request_error(e: &RequestError) -> (StatusCode, &'static str) {
+    match e {
+        RequestError::BadSignature | RequestError::WrongChain(_) => {
             (StatusCode::BAD_REQUEST, "bad_signature")
         }
-        UploadError::Expired(_) => (StatusCode::UNAUTHORIZED, "expired"),
+        RequestError::Expired { .. } => (StatusCode::UNAUTHORIZED, "expired"),
+    }
+}
+
+fn upload_error(e: UploadError) -> (StatusCode, Json<ApiError>) {
+    let (status, code) = match &e {
+        UploadError::Request(e) => request_error(e),
         UploadError::Unfunded(_) => (StatusCode::FORBIDDEN, "unfunded"),
         UploadError::OverQuota { .. } => (StatusCode::TOO_MANY_REQUESTS, "over_quota"),
     };
@@ -322,7 +329,7 @@ async fn put_blob(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<BlobInfo>> {
-    let upload = admitted_upload(&node, &headers)?.upload;
+    let upload = admitted_upload(&node, &headers)?.body;
     let mut writer = node.blobs.writer().await.map_err(blob_error)?;
     let mut stream = body.into_data_stream();
     let mut received = 0u64;
@@ -416,25 +423,22 @@ async fn push_live_log(
     let id: OrderId = parse("order id", &raw)?;
     let signed: SignedLogChunk =
         borsh::from_slice(&body).map_err(|e| bad_request(format!("malformed log chunk: {e}")))?;
-    if signed.chunk.order != id {
+    if signed.body.order != id {
         return Err(bad_request(format!(
             "the chunk is for order {}, not {id}",
-            signed.chunk.order
+            signed.body.order
         )));
     }
     let ledger = node.ledger.read().expect("ledger lock");
     node.live_logs
-        .push(&ledger, &signed)
+        .push(&ledger, &signed, wall_clock_ms())
         .map_err(live_log_error)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 fn live_log_error(e: LiveLogError) -> (StatusCode, Json<ApiError>) {
-    let (status, code) = match e {
-        LiveLogError::BadSignature | LiveLogError::WrongChain(_) => {
-            (StatusCode::BAD_REQUEST, "bad_signature")
-        }
-        LiveLogError::ReadExpired(_) => (StatusCode::UNAUTHORIZED, "expired"),
+    let (status, code) = match &e {
+        LiveLogError::Request(e) => request_error(e),
         LiveLogError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
         LiveLogError::UnknownOrder(_) => (StatusCode::NOT_FOUND, "not_found"),
         LiveLogError::NotTheProvider(_) => (StatusCode::FORBIDDEN, "not_the_provider"),
@@ -456,10 +460,10 @@ fn authorized_read(node: &Node, headers: &HeaderMap, id: OrderId) -> ApiResult<H
     })?;
     let read: SignedLogRead =
         signed_header(raw).ok_or_else(|| bad_request(format!("malformed {LOG_READ_HEADER}")))?;
-    if read.read.order != id {
+    if read.body.order != id {
         return Err(bad_request(format!(
             "the read request is for order {}, not {id}",
-            read.read.order
+            read.body.order
         )));
     }
     let ledger = node.ledger.read().expect("ledger lock");

@@ -49,28 +49,24 @@ impl Position {
     }
 }
 
-/// How long a signed read request is made valid for, and how long before its
-/// end it is renewed.
-const READ_VALIDITY: Duration = Duration::from_secs(300);
+/// How long before its end a signed read request is renewed.
 const READ_RENEWAL: Duration = Duration::from_secs(60);
 
 /// The order's client reading its live logs: signs read requests, renewed
 /// before they expire.
 struct LiveReader<'a> {
     wallet: &'a Wallet,
-    chain_id: String,
     order: OrderId,
     signed: Option<SignedLogRead>,
 }
 
 impl<'a> LiveReader<'a> {
-    async fn new(wallet: &'a Wallet, order: OrderId) -> Result<LiveReader<'a>, ClientError> {
-        Ok(LiveReader {
-            chain_id: wallet.chain_id().await?,
+    fn new(wallet: &'a Wallet, order: OrderId) -> LiveReader<'a> {
+        LiveReader {
             wallet,
             order,
             signed: None,
-        })
+        }
     }
 
     async fn read(
@@ -78,20 +74,14 @@ impl<'a> LiveReader<'a> {
         stream: LogStream,
         from: u64,
     ) -> Result<Option<(u64, Vec<u8>)>, ClientError> {
-        let now = SystemTime::now();
-        let renew_by = unix_ms(now + READ_RENEWAL);
+        let renew_by = unix_ms(SystemTime::now() + READ_RENEWAL);
         if self
             .signed
             .as_ref()
-            .is_none_or(|s| s.read.not_after_ms < renew_by)
+            .is_none_or(|s| s.not_after_ms < renew_by)
         {
-            let read = LogRead {
-                chain_id: self.chain_id.clone(),
-                order: self.order,
-                reader: self.wallet.address(),
-                not_after_ms: unix_ms(now + READ_VALIDITY),
-            };
-            self.signed = Some(read.sign(self.wallet.key()));
+            let read = LogRead { order: self.order };
+            self.signed = Some(self.wallet.sign_request(read).await?);
         }
         let signed = self.signed.as_ref().expect("signed above");
         self.wallet.node().live_log(signed, stream, from).await
@@ -130,7 +120,7 @@ pub async fn follow_logs(
     mut sink: impl FnMut(LogPiece),
 ) -> Result<Order, ClientError> {
     let node = wallet.node();
-    let mut reader = LiveReader::new(wallet, id).await?;
+    let mut reader = LiveReader::new(wallet, id);
     let mut position = Position::default();
     let mut lease_start = None;
     loop {
@@ -183,7 +173,7 @@ pub async fn current_logs(wallet: &Wallet, order: &Order) -> Result<CurrentLogs,
             order.id, order.status
         )));
     }
-    let mut reader = LiveReader::new(wallet, order.id).await?;
+    let mut reader = LiveReader::new(wallet, order.id);
     let mut live = [Vec::new(), Vec::new()];
     for stream in LogStream::BOTH {
         if let Some((_, bytes)) = reader.read(stream, 0).await? {

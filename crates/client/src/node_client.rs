@@ -208,7 +208,7 @@ impl NodeClient {
 
     fn blob_upload(&self, upload: &SignedBlobUpload) -> reqwest::RequestBuilder {
         self.http
-            .put(self.url(&format!("/v1/blobs?hash={}", upload.upload.hash)))
+            .put(self.url(&format!("/v1/blobs?hash={}", upload.body.hash)))
             .header(
                 UPLOAD_HEADER,
                 hex::encode(gpunet_primitives::encode(upload)),
@@ -264,7 +264,7 @@ impl NodeClient {
 
     /// Pushes a chunk of a running job's log (the provider's side of live logs).
     pub async fn push_live_log(&self, chunk: &SignedLogChunk) -> Result<(), ClientError> {
-        let url = self.url(&format!("/v1/orders/{}/logs", chunk.chunk.order));
+        let url = self.url(&format!("/v1/orders/{}/logs", chunk.body.order));
         self.send(self.http.post(url).body(gpunet_primitives::encode(chunk)))
             .await?;
         Ok(())
@@ -279,7 +279,7 @@ impl NodeClient {
         stream: LogStream,
         from: u64,
     ) -> Result<Option<(u64, Vec<u8>)>, ClientError> {
-        let id = read.read.order;
+        let id = read.body.order;
         let url = self.url(&format!(
             "/v1/orders/{id}/logs/{}?from={from}",
             stream.name()

@@ -4,7 +4,9 @@ use crate::error::ClientError;
 use crate::node_client::NodeClient;
 use gpunet_api::types::BlobInfo;
 use gpunet_node::Included;
-use gpunet_primitives::{Address, BlobUpload, Hash, Keypair, SignedBlobUpload, Tx, TxBody};
+use gpunet_primitives::{
+    Address, BlobUpload, Hash, Keypair, RequestBody, SignedRequest, Tx, TxBody,
+};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -17,9 +19,10 @@ pub(crate) fn unix_ms(t: SystemTime) -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// How long a signed upload request stays valid (the node refuses more than
-/// ten minutes).
-const UPLOAD_VALIDITY: Duration = Duration::from_secs(300);
+/// How long a signed request stays valid: half what nodes accept
+/// ([`gpunet_primitives::MAX_REQUEST_VALIDITY_MS`]), so a node whose clock
+/// is minutes behind still takes it.
+const REQUEST_VALIDITY: Duration = Duration::from_secs(300);
 
 /// A keystore file: JSON with the address and the secret key, readable by its owner only.
 #[derive(Serialize, Deserialize)]
@@ -122,23 +125,29 @@ impl Wallet {
         Ok(self.chain_id.get_or_init(|| id).clone())
     }
 
-    /// A request, signed by this account, to store blob `hash` of `size` bytes.
-    async fn upload_request(&self, hash: Hash, size: u64) -> Result<SignedBlobUpload, ClientError> {
-        Ok(BlobUpload {
-            chain_id: self.chain_id().await?,
-            uploader: self.address(),
-            hash,
-            size,
-            not_after_ms: unix_ms(SystemTime::now() + UPLOAD_VALIDITY),
-        }
-        .sign(&self.key))
+    /// `body`, signed by this account for the node's chain, valid for five
+    /// minutes from now.
+    pub async fn sign_request<B: RequestBody>(
+        &self,
+        body: B,
+    ) -> Result<SignedRequest<B>, ClientError> {
+        let chain_id = self.chain_id().await?;
+        let not_after_ms = unix_ms(SystemTime::now() + REQUEST_VALIDITY);
+        Ok(SignedRequest::sign(
+            body,
+            &chain_id,
+            not_after_ms,
+            &self.key,
+        ))
     }
 
     /// Stores `bytes` in the node's blob store as this account.
     pub async fn put_blob(&self, bytes: Vec<u8>) -> Result<BlobInfo, ClientError> {
-        let upload = self
-            .upload_request(Hash::digest(&bytes), bytes.len() as u64)
-            .await?;
+        let upload = BlobUpload {
+            hash: Hash::digest(&bytes),
+            size: bytes.len() as u64,
+        };
+        let upload = self.sign_request(upload).await?;
         self.node.put_blob(&upload, bytes).await
     }
 
@@ -146,7 +155,7 @@ impl Wallet {
     /// store as this account.
     pub async fn put_blob_file(&self, path: &Path, hash: Hash) -> Result<BlobInfo, ClientError> {
         let size = tokio::fs::metadata(path).await?.len();
-        let upload = self.upload_request(hash, size).await?;
+        let upload = self.sign_request(BlobUpload { hash, size }).await?;
         self.node.put_blob_file(&upload, path).await
     }
 

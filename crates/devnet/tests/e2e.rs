@@ -11,7 +11,7 @@ use gpunet_node::BlobRetention;
 use gpunet_primitives::manifest::Manifest;
 use gpunet_primitives::{
     BlobUpload, GpuRequirement, Hash, JobOutcome, JobSpec, Keypair, LogChunk, LogRead, LogStream,
-    MachineSpec, Resources, Tx, TxBody, MAX_LOG_CHUNK_BYTES, MAX_TX_BYTES, UNIT,
+    MachineSpec, Resources, SignedRequest, Tx, TxBody, MAX_LOG_CHUNK_BYTES, MAX_TX_BYTES, UNIT,
 };
 use gpunet_provider::canary::{check, known_answer, CanaryVerdict};
 use gpunet_provider::executor::group_alive;
@@ -767,12 +767,19 @@ async fn live_logs_come_only_from_the_orders_provider_and_go_only_to_its_client(
     let job = job_file(dir.path(), "quiet", "sleep 3", 60);
     let id = submit_job(&net.client_wallet(), &job).await.unwrap();
     wait_running(&node, id).await;
-    let chunk = |order, offset: u64, bytes: &[u8]| LogChunk {
-        chain_id: chain_id.clone(),
-        order,
-        stream: LogStream::Stdout,
-        offset,
-        bytes: bytes.to_vec(),
+    let now_ms = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let in_a_minute = now_ms + 60_000;
+    let chunk = |order, offset: u64, bytes: &[u8], key: &Keypair| {
+        let chunk = LogChunk {
+            order,
+            stream: LogStream::Stdout,
+            offset,
+            bytes: bytes.to_vec(),
+        };
+        SignedRequest::sign(chunk, &chain_id, in_a_minute, key)
     };
     let code = |r: Result<(), ClientError>| match r {
         Err(ClientError::Api(e)) => e.code,
@@ -782,33 +789,31 @@ async fn live_logs_come_only_from_the_orders_provider_and_go_only_to_its_client(
     let stranger = client_key();
     assert_eq!(
         code(
-            node.push_live_log(&chunk(id, 0, b"fake\n").sign(&stranger))
+            node.push_live_log(&chunk(id, 0, b"fake\n", &stranger))
                 .await
         ),
         "not_the_provider"
     );
-    let mut forged = chunk(id, 0, b"fake\n").sign(&provider);
-    forged.chunk.bytes = b"forged\n".to_vec();
+    let mut forged = chunk(id, 0, b"fake\n", &provider);
+    forged.body.bytes = b"forged\n".to_vec();
     assert_eq!(code(node.push_live_log(&forged).await), "bad_signature");
-    let mut other_chain = chunk(id, 0, b"x").sign(&provider);
-    other_chain.chunk.chain_id = "elsewhere".into();
+    let other_chain = SignedRequest::sign(forged.body.clone(), "elsewhere", in_a_minute, &provider);
     assert_eq!(
         code(node.push_live_log(&other_chain).await),
         "bad_signature"
     );
+    let stale = SignedRequest::sign(forged.body.clone(), &chain_id, now_ms - 1_000, &provider);
+    assert_eq!(code(node.push_live_log(&stale).await), "expired");
     assert_eq!(
         code(
-            node.push_live_log(&chunk(id + 1000, 0, b"x").sign(&provider))
+            node.push_live_log(&chunk(id + 1000, 0, b"x", &provider))
                 .await
         ),
         "not_found"
     );
     let huge = vec![b'x'; MAX_LOG_CHUNK_BYTES + 1];
     assert_eq!(
-        code(
-            node.push_live_log(&chunk(id, 0, &huge).sign(&provider))
-                .await
-        ),
+        code(node.push_live_log(&chunk(id, 0, &huge, &provider)).await),
         "too_large"
     );
     // None of it was kept.
@@ -817,43 +822,34 @@ async fn live_logs_come_only_from_the_orders_provider_and_go_only_to_its_client(
     assert!(kept.live && kept.stdout.is_empty(), "{:?}", kept.stdout);
 
     // Reads: the order's client's, signed, current.
-    let now_ms = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
-    let read = |reader: &Keypair, not_after_ms, key: &Keypair| {
-        LogRead {
-            chain_id: chain_id.clone(),
-            order: id,
-            reader: reader.address(),
-            not_after_ms,
-        }
-        .sign(key)
+    let read = |not_after_ms, key: &Keypair| {
+        SignedRequest::sign(LogRead { order: id }, &chain_id, not_after_ms, key)
     };
     let read_code = |r: Result<Option<(u64, Vec<u8>)>, ClientError>| match r {
         Err(ClientError::Api(e)) => e.code,
         other => panic!("{other:?}"),
     };
     let owner = client_key();
-    let in_a_minute = now_ms + 60_000;
+    let mut impostor = read(in_a_minute, &provider);
+    impostor.signer = owner.address();
     for (request, refused) in [
-        (read(&provider, in_a_minute, &provider), "not_the_owner"),
-        (read(&owner, in_a_minute, &provider), "bad_signature"),
-        (read(&owner, now_ms - 1_000, &owner), "expired"),
-        (read(&owner, now_ms + 24 * 3600 * 1000, &owner), "expired"),
+        (read(in_a_minute, &provider), "not_the_owner"),
+        (impostor, "bad_signature"),
+        (read(now_ms - 1_000, &owner), "expired"),
+        (read(now_ms + 24 * 3600 * 1000, &owner), "expired"),
     ] {
         let answer = node.live_log(&request, LogStream::Stdout, 0).await;
         assert_eq!(read_code(answer), refused);
     }
     let own = node
-        .live_log(&read(&owner, in_a_minute, &owner), LogStream::Stdout, 0)
+        .live_log(&read(in_a_minute, &owner), LogStream::Stdout, 0)
         .await;
     assert!(own.is_ok(), "{own:?}");
 
     wait_final(&node, id).await;
     assert_eq!(
         code(
-            node.push_live_log(&chunk(id, 0, b"late\n").sign(&provider))
+            node.push_live_log(&chunk(id, 0, b"late\n", &provider))
                 .await
         ),
         "not_running"
@@ -940,14 +936,11 @@ async fn a_node_stores_blobs_only_for_funded_accounts_as_they_announced_them() {
         .as_millis() as u64
         + 60_000;
     let request = |key: &Keypair, bytes: &[u8], size: u64| {
-        BlobUpload {
-            chain_id: chain_id.clone(),
-            uploader: key.address(),
+        let upload = BlobUpload {
             hash: Hash::digest(bytes),
             size,
-            not_after_ms: soon,
-        }
-        .sign(key)
+        };
+        SignedRequest::sign(upload, &chain_id, soon, key)
     };
     let code = |r: Result<_, ClientError>| match r {
         Err(ClientError::Api(e)) => e.code,

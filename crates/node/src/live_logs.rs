@@ -6,8 +6,8 @@
 
 use gpunet_ledger::{Ledger, OrderStatus};
 use gpunet_primitives::{
-    LogStream, OrderId, SignedLogChunk, SignedLogRead, LIVE_LOG_TAIL_BYTES, MAX_LOG_CHUNK_BYTES,
-    MAX_LOG_READ_VALIDITY_MS,
+    LogStream, OrderId, RequestError, SignedLogChunk, SignedLogRead, LIVE_LOG_TAIL_BYTES,
+    MAX_LOG_CHUNK_BYTES,
 };
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
@@ -17,10 +17,8 @@ pub const LIVE_LOG_ORDERS: usize = 1024;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum LiveLogError {
-    #[error("the log chunk's signature does not verify")]
-    BadSignature,
-    #[error("the log chunk is for chain {0:?}, not this one")]
-    WrongChain(String),
+    #[error(transparent)]
+    Request(#[from] RequestError),
     #[error("a log chunk carries at most {MAX_LOG_CHUNK_BYTES} bytes; this one has {0}")]
     TooLarge(usize),
     #[error("unknown order {0}")]
@@ -31,8 +29,6 @@ pub enum LiveLogError {
     NotRunning(OrderId),
     #[error("only the client of order {0} reads its live logs")]
     NotTheOwner(OrderId),
-    #[error("the read request is expired or valid too far ahead (its end: {0} ms)")]
-    ReadExpired(u64),
 }
 
 /// The kept end of one log: bytes `start..start + bytes.len()` of it.
@@ -89,25 +85,25 @@ pub struct LiveLogs {
 }
 
 impl LiveLogs {
-    /// Keeps a chunk pushed by the provider running its order.
-    pub fn push(&self, ledger: &Ledger, signed: &SignedLogChunk) -> Result<(), LiveLogError> {
-        let chunk = &signed.chunk;
+    /// Keeps a chunk pushed at `now_ms` by the provider running its order.
+    pub fn push(
+        &self,
+        ledger: &Ledger,
+        signed: &SignedLogChunk,
+        now_ms: u64,
+    ) -> Result<(), LiveLogError> {
+        let chunk = &signed.body;
         if chunk.bytes.len() > MAX_LOG_CHUNK_BYTES {
             return Err(LiveLogError::TooLarge(chunk.bytes.len()));
         }
-        if chunk.chain_id != ledger.chain_id() {
-            return Err(LiveLogError::WrongChain(chunk.chain_id.clone()));
-        }
-        if !signed.verify() {
-            return Err(LiveLogError::BadSignature);
-        }
+        signed.check(ledger.chain_id(), now_ms)?;
         let order = ledger
             .order(chunk.order)
             .ok_or(LiveLogError::UnknownOrder(chunk.order))?;
         let lease = order
             .lease
             .as_ref()
-            .filter(|l| l.provider == signed.provider)
+            .filter(|l| l.provider == signed.signer)
             .ok_or(LiveLogError::NotTheProvider(chunk.order))?;
         if order.status != OrderStatus::Running {
             return Err(LiveLogError::NotRunning(chunk.order));
@@ -143,21 +139,11 @@ impl LiveLogs {
         read: &SignedLogRead,
         now_ms: u64,
     ) -> Result<(), LiveLogError> {
-        let r = &read.read;
-        if r.chain_id != ledger.chain_id() {
-            return Err(LiveLogError::WrongChain(r.chain_id.clone()));
-        }
-        if r.not_after_ms < now_ms || r.not_after_ms > now_ms + MAX_LOG_READ_VALIDITY_MS {
-            return Err(LiveLogError::ReadExpired(r.not_after_ms));
-        }
-        if !read.verify() {
-            return Err(LiveLogError::BadSignature);
-        }
-        let order = ledger
-            .order(r.order)
-            .ok_or(LiveLogError::UnknownOrder(r.order))?;
-        if order.client != r.reader {
-            return Err(LiveLogError::NotTheOwner(r.order));
+        read.check(ledger.chain_id(), now_ms)?;
+        let id = read.body.order;
+        let order = ledger.order(id).ok_or(LiveLogError::UnknownOrder(id))?;
+        if order.client != read.signer {
+            return Err(LiveLogError::NotTheOwner(id));
         }
         Ok(())
     }

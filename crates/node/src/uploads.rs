@@ -4,7 +4,7 @@
 //! uploads go after an hour) this bounds what a spammer can leave on disk.
 
 use gpunet_ledger::Ledger;
-use gpunet_primitives::{Address, SignedBlobUpload, MAX_UPLOAD_VALIDITY_MS};
+use gpunet_primitives::{Address, RequestError, SignedBlobUpload};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
@@ -16,12 +16,8 @@ const HOUR_MS: u64 = 3_600_000;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum UploadError {
-    #[error("the upload request's signature does not verify")]
-    BadSignature,
-    #[error("the upload request is for chain {0:?}, not this one")]
-    WrongChain(String),
-    #[error("the upload request is expired or valid too far ahead (its end: {0} ms)")]
-    Expired(u64),
+    #[error(transparent)]
+    Request(#[from] RequestError),
     #[error("account {0} holds neither funds nor stake: it cannot store blobs")]
     Unfunded(Address),
     #[error("account {uploader} would exceed its {limit}-byte upload quota this hour")]
@@ -56,28 +52,20 @@ impl Uploads {
         signed: &SignedBlobUpload,
         now_ms: u64,
     ) -> Result<(), UploadError> {
-        let upload = &signed.upload;
-        if upload.chain_id != ledger.chain_id() {
-            return Err(UploadError::WrongChain(upload.chain_id.clone()));
-        }
-        if upload.not_after_ms < now_ms || upload.not_after_ms > now_ms + MAX_UPLOAD_VALIDITY_MS {
-            return Err(UploadError::Expired(upload.not_after_ms));
-        }
-        if !signed.verify() {
-            return Err(UploadError::BadSignature);
-        }
-        let account = ledger.account(&upload.uploader);
+        signed.check(ledger.chain_id(), now_ms)?;
+        let uploader = signed.signer;
+        let account = ledger.account(&uploader);
         if account.balance < ledger.state().params.min_fee.max(1) && account.bonded == 0 {
-            return Err(UploadError::Unfunded(upload.uploader));
+            return Err(UploadError::Unfunded(uploader));
         }
         let hour = now_ms / HOUR_MS;
         let mut used = self.used.lock().expect("upload quota lock");
         used.retain(|_, (h, _)| *h == hour);
-        let (_, bytes) = used.entry(upload.uploader).or_insert((hour, 0));
-        let after = bytes.saturating_add(upload.size);
+        let (_, bytes) = used.entry(uploader).or_insert((hour, 0));
+        let after = bytes.saturating_add(signed.body.size);
         if after > self.bytes_per_hour {
             return Err(UploadError::OverQuota {
-                uploader: upload.uploader,
+                uploader,
                 limit: self.bytes_per_hour,
             });
         }
@@ -90,7 +78,9 @@ impl Uploads {
 mod tests {
     use super::*;
     use gpunet_ledger::{Genesis, GenesisAccount, Params};
-    use gpunet_primitives::{BlobUpload, Hash, Keypair, UNIT};
+    use gpunet_primitives::{
+        BlobUpload, Hash, Keypair, SignedRequest, MAX_REQUEST_VALIDITY_MS, UNIT,
+    };
 
     const NOW: u64 = 10 * HOUR_MS;
 
@@ -110,14 +100,11 @@ mod tests {
     }
 
     fn upload(key: &Keypair, size: u64, not_after_ms: u64) -> SignedBlobUpload {
-        BlobUpload {
-            chain_id: "test".into(),
-            uploader: key.address(),
+        let upload = BlobUpload {
             hash: Hash::digest(b"x"),
             size,
-            not_after_ms,
-        }
-        .sign(key)
+        };
+        SignedRequest::sign(upload, "test", not_after_ms, key)
     }
 
     #[test]
@@ -154,19 +141,26 @@ mod tests {
             Err(UploadError::Unfunded(stranger.address()))
         );
         let mut forged = upload(&client, 1, soon);
-        forged.upload.size = 2;
+        forged.body.size = 2;
         assert_eq!(
             uploads.admit(&ledger, &forged, NOW),
-            Err(UploadError::BadSignature)
+            Err(RequestError::BadSignature.into())
         );
+        let expired = |not_after_ms| {
+            Err(RequestError::Expired {
+                not_after_ms,
+                now_ms: NOW,
+            }
+            .into())
+        };
         assert_eq!(
             uploads.admit(&ledger, &upload(&client, 1, NOW - 1), NOW),
-            Err(UploadError::Expired(NOW - 1))
+            expired(NOW - 1)
         );
-        let far = NOW + MAX_UPLOAD_VALIDITY_MS + 1;
+        let far = NOW + MAX_REQUEST_VALIDITY_MS + 1;
         assert_eq!(
             uploads.admit(&ledger, &upload(&client, 1, far), NOW),
-            Err(UploadError::Expired(far))
+            expired(far)
         );
     }
 }

@@ -11,6 +11,7 @@ mod crypto;
 mod live_log;
 pub mod manifest;
 mod merkle;
+mod request;
 mod spec;
 mod tx;
 mod upload;
@@ -21,9 +22,10 @@ pub use consensus::{DoubleSign, SignedVote, Vote, VoteKind};
 pub use crypto::{Address, Hash, KeyError, Keypair, Signature};
 pub use live_log::{
     LogChunk, LogRead, LogStream, SignedLogChunk, SignedLogRead, LIVE_LOG_TAIL_BYTES,
-    MAX_LOG_CHUNK_BYTES, MAX_LOG_READ_VALIDITY_MS,
+    MAX_LOG_CHUNK_BYTES,
 };
 pub use merkle::{merkle_root, verify_merkle_proof, MerkleTree};
+pub use request::{RequestBody, RequestError, SignedRequest, MAX_REQUEST_VALIDITY_MS};
 pub use spec::{
     GpuRequirement, GpuSpec, InputRef, JobSpec, MachineSpec, Placement, ResourcePrices, Resources,
 };
@@ -31,7 +33,7 @@ pub use tx::{
     decode_signed_tx, ChallengeId, JobOutcome, MachineId, OrderId, RowOpening, SignedTx, Tx,
     TxBody, TxDecodeError, MAX_TX_BYTES,
 };
-pub use upload::{BlobUpload, SignedBlobUpload, MAX_UPLOAD_VALIDITY_MS};
+pub use upload::{BlobUpload, SignedBlobUpload};
 
 /// Encodes a value canonically (borsh).
 pub fn encode<T: borsh::BorshSerialize>(value: &T) -> Vec<u8> {

@@ -616,8 +616,7 @@ impl Inner {
 
     /// Pushes `run`'s logs to the node while it runs (`live_logs`).
     async fn push_live_logs(&self, order: OrderId, run: &JobRun) {
-        let node = self.wallet.node();
-        crate::live_logs::push(node, self.wallet.key(), order, run, |m| log(self, m)).await
+        crate::live_logs::push(&self.wallet, order, run, |m| log(self, m)).await
     }
 
     /// Tells the ledger where the renter reaches the rental's ports, once the

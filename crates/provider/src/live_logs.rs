@@ -4,10 +4,8 @@
 //! The verified logs remain the result's.
 
 use crate::executor::JobRun;
-use gpunet_client::{ClientError, NodeClient};
-use gpunet_primitives::{
-    Keypair, LogChunk, LogStream, OrderId, LIVE_LOG_TAIL_BYTES, MAX_LOG_CHUNK_BYTES,
-};
+use gpunet_client::{ClientError, Wallet};
+use gpunet_primitives::{LogChunk, LogStream, OrderId, LIVE_LOG_TAIL_BYTES, MAX_LOG_CHUNK_BYTES};
 use std::path::Path;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
@@ -32,23 +30,10 @@ async fn next_chunk(path: &Path, from: u64) -> std::io::Result<(u64, Vec<u8>)> {
 /// Pushes `run`'s logs as they grow until the node refuses them (the order is
 /// no longer running on this machine); a node out of reach is retried next
 /// period. Runs until dropped otherwise.
-pub async fn push(
-    node: &NodeClient,
-    key: &Keypair,
-    order: OrderId,
-    run: &JobRun,
-    log: impl Fn(&str),
-) {
-    let mut chain_id = None;
+pub async fn push(wallet: &Wallet, order: OrderId, run: &JobRun, log: impl Fn(&str)) {
     let mut pushed = [0u64; 2];
     loop {
         tokio::time::sleep(PUSH_PERIOD).await;
-        if chain_id.is_none() {
-            chain_id = node.status().await.ok().map(|s| s.chain_id);
-        }
-        let Some(chain_id) = &chain_id else {
-            continue;
-        };
         for (stream, path) in [
             (LogStream::Stdout, &run.stdout),
             (LogStream::Stderr, &run.stderr),
@@ -63,13 +48,15 @@ pub async fn push(
                 let end = offset + bytes.len() as u64;
                 let full = bytes.len() == MAX_LOG_CHUNK_BYTES;
                 let chunk = LogChunk {
-                    chain_id: chain_id.clone(),
                     order,
                     stream,
                     offset,
                     bytes,
                 };
-                match node.push_live_log(&chunk.sign(key)).await {
+                let Ok(chunk) = wallet.sign_request(chunk).await else {
+                    break;
+                };
+                match wallet.node().push_live_log(&chunk).await {
                     Ok(()) => pushed[stream as usize] = end,
                     Err(ClientError::Api(e)) => {
                         log(&format!("stopped pushing order {order}'s live logs: {e}"));
