@@ -229,10 +229,24 @@ pub fn describe(order: &Order) -> String {
     }
     if let Some(r) = &order.report {
         match &r.outcome {
-            gpunet_primitives::JobOutcome::Completed { exit_code, output_root, output_bytes, duration_ms } => {
-                s += &format!("exit code {exit_code}\nran       {duration_ms} ms (billed {} ms)\noutputs   {output_bytes} bytes, root {output_root}\n", r.billable_ms)
+            gpunet_primitives::JobOutcome::Completed {
+                exit_code,
+                output_root,
+                output_bytes,
+                duration_ms,
+                stopped,
+            } => {
+                s += &format!("exit code {exit_code}\nran       {duration_ms} ms (billed {} ms)\noutputs   {output_bytes} bytes, root {output_root}\n", r.billable_ms);
+                if let Some(stop) = stopped {
+                    s += &format!(
+                        "stopped   at its {} limit (outputs are partial)\n",
+                        stop.name()
+                    );
+                }
             }
-            gpunet_primitives::JobOutcome::Failed { reason } => s += &format!("failed    {reason}\n"),
+            gpunet_primitives::JobOutcome::Failed { reason } => {
+                s += &format!("failed    {reason}\n")
+            }
         }
     }
     if let Some(st) = &order.settlement {

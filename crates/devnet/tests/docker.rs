@@ -8,7 +8,7 @@ use gpunet_client::logs::current_logs;
 use gpunet_client::Wallet;
 use gpunet_devnet::{provider_key, Devnet, DevnetConfig};
 use gpunet_ledger::OrderStatus;
-use gpunet_primitives::{JobOutcome, LogStream, TxBody};
+use gpunet_primitives::{JobOutcome, LogStream, Stop, TxBody};
 use gpunet_provider::executor::{DockerConfig, ExecutorKind, BUSYBOX_IMAGE};
 use gpunet_provider::testing::{docker_or_skip, http_get};
 use std::path::Path;
@@ -137,12 +137,13 @@ async fn a_job_writing_past_its_disk_limit_is_stopped_told_why_and_paid_for() {
     let Some(JobOutcome::Completed {
         exit_code,
         output_bytes,
+        stopped,
         ..
     }) = order.report.clone().map(|r| r.outcome)
     else {
         panic!("{order:?}")
     };
-    assert_eq!(exit_code, 137);
+    assert_eq!((exit_code, stopped), (137, Some(Stop::Disk)));
     assert!(output_bytes < 1000 << 20, "stopped early: {output_bytes}");
     let out = dir.path().join("hog-out");
     fetch_outputs(&node, &order, &out).await.unwrap();

@@ -11,7 +11,8 @@ use gpunet_node::BlobRetention;
 use gpunet_primitives::manifest::Manifest;
 use gpunet_primitives::{
     BlobUpload, GpuRequirement, Hash, JobOutcome, JobSpec, Keypair, LogChunk, LogRead, LogStream,
-    MachineSpec, Resources, SignedRequest, Tx, TxBody, MAX_LOG_CHUNK_BYTES, MAX_TX_BYTES, UNIT,
+    MachineSpec, Resources, SignedRequest, Stop, Tx, TxBody, MAX_LOG_CHUNK_BYTES, MAX_TX_BYTES,
+    UNIT,
 };
 use gpunet_provider::canary::{check, known_answer, CanaryVerdict};
 use gpunet_provider::executor::group_alive;
@@ -150,6 +151,7 @@ async fn fake_results(wallet: std::sync::Arc<Wallet>) {
                     output_root: Hash::digest(b"made up"),
                     output_bytes: 1,
                     duration_ms: 30_000,
+                    stopped: None,
                 };
                 let _ = wallet
                     .send(TxBody::ReportResult {
@@ -281,6 +283,61 @@ async fn an_audited_deterministic_job_is_rerun_by_the_other_provider_and_agreed(
         other => panic!("{other:?}"),
     };
     assert_eq!(root(&run), root(&node.order(id).await.unwrap()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audited_runs_both_stopped_at_the_timeout_agree_though_their_outputs_differ() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = devnet(dir.path(), 2).await;
+    let node = net.client();
+    let path = dir.path().join("endless.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "name = \"endless\"\nimage = \"sha256:{}\"\ncommand = {}\ntimeout_secs = 2\n\
+             audit_bps = 10000\n[price]\nmax_per_hour = \"50\"\ndeposit = \"2\"\n",
+            "ab".repeat(32),
+            toml_command("while true; do date +%s%N; sleep 0.1; done")
+        ),
+    )
+    .unwrap();
+    let job = JobFile::load(&path).unwrap();
+    let id = submit_job(&net.client_wallet(), &job).await.unwrap();
+    let order = wait_final(&node, id).await;
+    assert_eq!(order.status, OrderStatus::Settled, "{order:?}");
+    assert_eq!(
+        order.audit_verdict,
+        Some(gpunet_ledger::AuditVerdict::Agreed)
+    );
+    assert_eq!(order.audit_runs.len(), 1, "no tie-break");
+    let run = wait_final(&node, order.audit_runs[0]).await;
+    let reported = |o: &gpunet_ledger::Order| match &o.report.as_ref().unwrap().outcome {
+        JobOutcome::Completed {
+            output_root,
+            stopped,
+            ..
+        } => (*output_root, *stopped),
+        other => panic!("{other:?}"),
+    };
+    let (root, stopped) = reported(&order);
+    let (run_root, run_stopped) = reported(&run);
+    assert_eq!(
+        (stopped, run_stopped),
+        (Some(Stop::Timeout), Some(Stop::Timeout))
+    );
+    assert_ne!(root, run_root, "each run printed its own clock");
+
+    // Nor has such a job a known answer for a canary issuer to dispute with.
+    let executor = ExecutorKind::Process.connect().await.unwrap();
+    let wallet = net.client_wallet();
+    let work = dir.path().join("canary");
+    let refused = known_answer(&wallet, executor.as_ref(), &order, &work)
+        .await
+        .unwrap_err();
+    assert!(
+        refused.contains("stopped at its timeout limit"),
+        "{refused}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

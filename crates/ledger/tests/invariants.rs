@@ -4,7 +4,7 @@
 use gpunet_ledger::{Genesis, GenesisAccount, Ledger, OrderStatus, Params};
 use gpunet_primitives::{
     DoubleSign, GpuRequirement, GpuSpec, Hash, JobOutcome, JobSpec, Keypair, MachineSpec,
-    Resources, SignedTx, SignedVote, Tx, TxBody, Vote, VoteKind, UNIT,
+    Resources, SignedTx, SignedVote, Stop, Tx, TxBody, Vote, VoteKind, UNIT,
 };
 use proptest::prelude::*;
 
@@ -51,7 +51,9 @@ enum Op {
         who: usize,
         order: u64,
         duration_ms: u64,
-        /// Which of two outputs it reports, so audits see both agreement and mismatch.
+        /// Which of four outputs it reports, so audits see both agreement and
+        /// mismatch: 2 and 3 are runs stopped at their timeout, whose partial
+        /// outputs differ but which agree.
         output: u8,
     },
     Fail {
@@ -161,7 +163,7 @@ fn op() -> impl Strategy<Value = Op> {
                 }
             ),
         1 => (who.clone(), 0..10u64).prop_map(|(who, order)| Op::Cancel { who, order }),
-        6 => (who.clone(), 0..24u64, 0..40_000u64, 0..2u8).prop_map(
+        6 => (who.clone(), 0..24u64, 0..40_000u64, 0..4u8).prop_map(
             |(who, order, duration_ms, output)| Op::Complete {
                 who,
                 order,
@@ -305,6 +307,7 @@ fn body(op: &Op, keys: &[Keypair]) -> Option<(usize, TxBody)> {
                     output_root: Hash::digest(&[output]),
                     output_bytes: 1,
                     duration_ms,
+                    stopped: (output >= 2).then_some(Stop::Timeout),
                 },
             },
         ),

@@ -6,7 +6,7 @@
 use gpunet_ledger::{AuditVerdict, Event, OrderStatus, Params, TxError};
 use gpunet_primitives::{
     Address, GpuRequirement, Hash, JobOutcome, JobSpec, Keypair, MachineSpec, Placement,
-    ResourcePrices, Resources, SignedTx, Tx, TxBody, UNIT,
+    ResourcePrices, Resources, SignedTx, Stop, Tx, TxBody, UNIT,
 };
 
 const PRICE: u128 = 36 * UNIT;
@@ -182,6 +182,12 @@ impl Net {
 
     /// The order's provider reports `root` as its output.
     fn report(&mut self, order: u64, root: &[u8]) {
+        self.report_run(order, root, None);
+    }
+
+    /// The order's provider reports `root` as the output of a run stopped at
+    /// `stopped` (if stopped).
+    fn report_run(&mut self, order: u64, root: &[u8], stopped: Option<Stop>) {
         let provider = self.provider_of(order);
         self.send(
             &provider,
@@ -192,6 +198,7 @@ impl Net {
                     output_root: Hash::digest(root),
                     output_bytes: 1,
                     duration_ms: 1_000,
+                    stopped,
                 },
             },
         )
@@ -361,6 +368,74 @@ fn an_auditor_two_runs_contradict_is_slashed_and_the_provider_paid() {
     net.block(params().dispute_window_ms, &[]);
     assert_eq!(net.status(job), OrderStatus::Settled);
     assert_eq!(net.status(tie), OrderStatus::Settled);
+}
+
+#[test]
+fn runs_stopped_at_the_same_limit_agree_whatever_they_wrote() {
+    let mut net = Net::new(3);
+    let stakes: Vec<u128> = net.providers.iter().map(|p| net.bonded(p)).collect();
+    let job = net.submit(spec(true, 10_000));
+    net.report_run(job, b"partial, cut at 60 s", Some(Stop::Timeout));
+    let audit = net.end_dispute_window(job).unwrap();
+    net.report_run(audit, b"less, on a slower machine", Some(Stop::Timeout));
+    assert_eq!(net.verdict(job), Some(AuditVerdict::Agreed));
+    assert_eq!(
+        net.ledger.order(job).unwrap().audit_runs.len(),
+        1,
+        "no tie-break"
+    );
+    net.block(params().dispute_window_ms, &[]);
+    assert_eq!(net.status(job), OrderStatus::Settled);
+    assert_eq!(net.status(audit), OrderStatus::Settled);
+    let after: Vec<u128> = net.providers.iter().map(|p| net.bonded(p)).collect();
+    assert_eq!(stakes, after, "nobody slashed");
+}
+
+#[test]
+fn a_provider_claiming_a_limit_for_a_job_two_others_finish_is_slashed() {
+    let mut net = Net::new(3);
+    let job = net.submit(spec(true, 10_000));
+    let cheat = net.provider_of(job);
+    let before = net.bonded(&cheat);
+    // The claimed timeout hides skipped work, whatever it uploaded.
+    net.report_run(job, b"true output", Some(Stop::Timeout));
+    let audit = net.end_dispute_window(job).unwrap();
+    net.report(audit, b"true output");
+    net.block(10, &[]);
+    let runs = net.ledger.order(job).unwrap().audit_runs.clone();
+    assert_eq!(runs.len(), 2, "a stopped run and a finished one disagree");
+    net.report(runs[1], b"true output");
+    assert_eq!(net.verdict(job), Some(AuditVerdict::ProviderWrong));
+    assert_eq!(net.bonded(&cheat), before - params().slash_audit);
+    assert_eq!(net.status(job), OrderStatus::Failed);
+}
+
+#[test]
+fn a_referee_stopped_at_the_providers_limit_rejects_the_dispute() {
+    let mut net = Net::new(3);
+    let stakes: Vec<u128> = net.providers.iter().map(|p| net.bonded(p)).collect();
+    let job = net.submit(spec(false, 0));
+    net.report_run(job, b"partial", Some(Stop::Memory));
+    net.dispute(job, b"what the client hoped for").unwrap();
+    let run = net.referee(job);
+    net.report_run(run, b"other partial", Some(Stop::Memory));
+    assert_eq!(net.verdict(job), Some(AuditVerdict::DisputeRejected));
+    net.block(params().dispute_window_ms, &[]);
+    assert_eq!(net.status(job), OrderStatus::Settled);
+    let after: Vec<u128> = net.providers.iter().map(|p| net.bonded(p)).collect();
+    assert_eq!(stakes, after, "nobody slashed");
+
+    // A referee that finishes with the client's root convicts a provider
+    // that claimed a limit.
+    let job = net.submit(spec(false, 0));
+    let cheat = net.provider_of(job);
+    let before = net.bonded(&cheat);
+    net.report_run(job, b"partial", Some(Stop::Timeout));
+    net.dispute(job, b"known answer").unwrap();
+    let run = net.referee(job);
+    net.report(run, b"known answer");
+    assert_eq!(net.verdict(job), Some(AuditVerdict::ProviderWrong));
+    assert_eq!(net.bonded(&cheat), before - params().slash_audit);
 }
 
 #[test]

@@ -132,6 +132,7 @@ fn successful_job_pays_provider_burns_share_and_refunds_rest() {
         output_root: gpunet_primitives::Hash::digest(b"out"),
         output_bytes: 3,
         duration_ms: 2_000,
+        stopped: None,
     };
     net.submit(
         &key("provider"),
@@ -171,6 +172,7 @@ fn billing_is_capped_by_block_time_elapsed() {
         output_root: Default::default(),
         output_bytes: 0,
         duration_ms: 59_000,
+        stopped: None,
     };
     net.submit(
         &key("provider"),

@@ -30,7 +30,7 @@ pub use spec::{
     GpuRequirement, GpuSpec, InputRef, JobSpec, MachineSpec, Placement, ResourcePrices, Resources,
 };
 pub use tx::{
-    decode_signed_tx, ChallengeId, JobOutcome, MachineId, OrderId, RowOpening, SignedTx, Tx,
+    decode_signed_tx, ChallengeId, JobOutcome, MachineId, OrderId, RowOpening, SignedTx, Stop, Tx,
     TxBody, TxDecodeError, MAX_TX_BYTES,
 };
 pub use upload::{BlobUpload, SignedBlobUpload};

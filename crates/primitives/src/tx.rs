@@ -23,6 +23,30 @@ pub const MAX_TX_BYTES: usize = 64 * 1024;
 /// Domain separator so a transaction signature can never be reused as another message.
 const SIGNING_DOMAIN: &[u8] = b"gpunet-tx-v1";
 
+/// A limit a run was stopped at before its command ended by itself.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Stop {
+    /// Still running at its timeout; killed by the executor.
+    Timeout,
+    /// Killed by the kernel for exceeding its memory limit.
+    Memory,
+    /// Wrote more than its disk limit; killed by the executor.
+    Disk,
+}
+
+impl Stop {
+    pub fn name(self) -> &'static str {
+        match self {
+            Stop::Timeout => "timeout",
+            Stop::Memory => "memory",
+            Stop::Disk => "disk",
+        }
+    }
+}
+
 /// What a provider reports at the end of a lease.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub enum JobOutcome {
@@ -34,6 +58,9 @@ pub enum JobOutcome {
         output_root: Hash,
         output_bytes: u64,
         duration_ms: u64,
+        /// The limit the run was stopped at, if it was: its outputs are then
+        /// partial, and audits compare runs by the limit, not the outputs.
+        stopped: Option<Stop>,
     },
     /// The provider could not run the job (executor error, agent restart mid-job).
     /// The client is refunded and the provider slashed.

@@ -743,6 +743,7 @@ impl Inner {
             output_root: manifest.root(),
             output_bytes: manifest.total_bytes(),
             duration_ms: result.duration_ms,
+            stopped: result.stopped,
         })
     }
 

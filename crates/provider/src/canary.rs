@@ -29,6 +29,8 @@ pub enum CanaryVerdict {
 
 /// Runs `order` here with `executor` under `work_dir` and returns the output
 /// root an honest provider reports for it. The run's files are removed after.
+/// A run stopped at a limit has no known answer (its outputs are partial,
+/// and a referee compares stopped runs by their limit): that is an error.
 pub async fn known_answer(
     wallet: &Wallet,
     executor: &dyn Executor,
@@ -40,7 +42,14 @@ pub async fn known_answer(
     let timeout = Duration::from_secs(order.spec.timeout_secs);
     let run = crate::run::lay_out(wallet.node(), order, name, &dir, timeout).await?;
     let root = match executor.run(&run, Box::new(|_| {})).await {
-        Ok(result) => crate::run::collect(&run, &result).map(|(manifest, _)| manifest.root()),
+        Ok(result) => match result.stopped {
+            Some(stop) => Err(format!(
+                "the canary was stopped at its {} limit here, so it has no known answer: \
+                 give it a longer timeout or more resources",
+                stop.name()
+            )),
+            None => crate::run::collect(&run, &result).map(|(manifest, _)| manifest.root()),
+        },
         Err(e) => Err(format!("the canary could not run here: {e}")),
     };
     let _ = std::fs::remove_dir_all(&dir);

@@ -275,6 +275,7 @@ impl Sim {
                         output_root: root,
                         output_bytes: 1,
                         duration_ms,
+                        stopped: None,
                     },
                 },
             ),

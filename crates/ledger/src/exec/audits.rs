@@ -6,7 +6,10 @@
 //! - An audit run is an order of its own (`audit_of`), paid from the audited
 //!   order's escrow and leased to a machine of another provider, uniformly at
 //!   random among the feasible ones.
-//! - Same output root: everyone is paid. Different, for a deterministic job
+//! - Runs are compared by their [`Answer`]: the output root, or for a run
+//!   stopped at a limit (timeout, memory, disk) that limit, since its
+//!   partial outputs depend on when it was stopped.
+//! - Same answer: everyone is paid. Different, for a deterministic job
 //!   (image pinned by digest, no network): a tie-break run; the party the two
 //!   others agree against is slashed `slash_audit` and not paid (a provider
 //!   found wrong also repays the client the runs that caught it, out of the
@@ -18,15 +21,31 @@ use super::Exec;
 use crate::error::TxError;
 use crate::events::Event;
 use crate::state::{AuditVerdict, Order, OrderStatus};
-use gpunet_primitives::{hash_of, Address, Amount, Hash, JobOutcome, OrderId};
+use gpunet_primitives::{hash_of, Address, Amount, Hash, JobOutcome, OrderId, Stop};
 
-fn output_root(order: &Order) -> Option<Hash> {
+/// What runs of a job are compared by: the output root of a run that ended
+/// by itself, the limit of one stopped at a limit. A stopped run's outputs
+/// are partial and depend on when it was stopped (a slower machine times out
+/// earlier in the job), so two honest runs stopped at the same limit agree
+/// whatever they wrote, and one stopped at a limit disagrees with one that
+/// finished.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Answer {
+    Output(Hash),
+    Stopped(Stop),
+}
+
+/// `order`'s answer, once it reported a completed run and awaits the audit.
+pub(crate) fn answer(order: &Order) -> Option<Answer> {
     match order.report.as_ref().map(|r| &r.outcome) {
-        Some(JobOutcome::Completed { output_root, .. })
-            if order.status == OrderStatus::Auditing =>
-        {
-            Some(*output_root)
-        }
+        Some(JobOutcome::Completed {
+            output_root,
+            stopped,
+            ..
+        }) if order.status == OrderStatus::Auditing => Some(match stopped {
+            Some(stop) => Answer::Stopped(*stop),
+            None => Answer::Output(*output_root),
+        }),
         _ => None,
     }
 }
@@ -100,45 +119,45 @@ impl Exec<'_> {
         {
             return Ok(());
         }
-        let Some(provider_root) = output_root(&parent) else {
+        let Some(provider_answer) = answer(&parent) else {
             return Ok(());
         };
-        let answered: Vec<(&Order, Hash)> = runs
+        let answered: Vec<(&Order, Answer)> = runs
             .iter()
-            .filter_map(|r| output_root(r).map(|root| (r, root)))
+            .filter_map(|r| answer(r).map(|a| (r, a)))
             .collect();
         if let Some(expected) = parent.disputed_root {
-            let referee = answered.first().map(|(_, root)| *root);
-            let verdict = super::disputes::dispute_verdict(provider_root, expected, referee);
+            let referee = answered.first().map(|(_, a)| *a);
+            let verdict = super::disputes::dispute_verdict(provider_answer, expected, referee);
             return self.conclude_audit(
                 parent,
                 answered.iter().map(|(r, _)| r.id).collect(),
                 verdict,
             );
         }
-        let roots: Vec<Hash> = std::iter::once(provider_root)
-            .chain(answered.iter().map(|(_, root)| *root))
+        let answers: Vec<Answer> = std::iter::once(provider_answer)
+            .chain(answered.iter().map(|(_, a)| *a))
             .collect();
-        let majority = roots
+        let majority = answers
             .iter()
-            .find(|r| roots.iter().filter(|x| x == r).count() * 2 > roots.len());
+            .find(|a| answers.iter().filter(|x| x == a).count() * 2 > answers.len());
         let verdict = if answered.is_empty() {
             AuditVerdict::Inconclusive
-        } else if roots.iter().all(|r| *r == provider_root) {
+        } else if answers.iter().all(|a| *a == provider_answer) {
             AuditVerdict::Agreed
         } else if !parent.spec.is_deterministic() {
             AuditVerdict::NonDeterministicMismatch
-        } else if roots.len() == 2 && (parent.audit_runs.len() as u128) < MAX_AUDIT_RUNS {
+        } else if answers.len() == 2 && (parent.audit_runs.len() as u128) < MAX_AUDIT_RUNS {
             self.start_audit_run(&mut parent)?;
             self.state.orders.insert(parent.id, parent);
             return Ok(());
         } else {
             match majority {
-                Some(m) if *m != provider_root => AuditVerdict::ProviderWrong,
+                Some(m) if *m != provider_answer => AuditVerdict::ProviderWrong,
                 Some(m) => {
                     let (loser, _) = answered
                         .iter()
-                        .find(|(_, root)| root != m)
+                        .find(|(_, a)| a != m)
                         .expect("not all agree");
                     AuditVerdict::AuditorWrong {
                         auditor: loser

@@ -7,24 +7,30 @@
 //!
 //! The referee is an audit run (`exec::audits`): another provider's machine,
 //! drawn at random, paid from the client's dispute deposit. Its root decides
-//! (`dispute_verdict`): the client's → `ProviderWrong` (slashed
+//! (`dispute_verdict`, by the answers of `exec::audits`: a run stopped at a
+//! limit answers by that limit): the client's root → `ProviderWrong` (slashed
 //! `slash_audit`, unpaid, client refunded and repaid the referee out of the
 //! slash); the provider's →
 //! `DisputeRejected` (provider paid; the dispute cost the client the
 //! referee's pay, which is what stops disputes from griefing honest
 //! providers); neither, or no referee finished → `Inconclusive`, provider paid.
 
+use super::audits::Answer;
 use super::orders::run_cost;
 use super::Exec;
 use crate::error::{CheckedAmount, TxError};
 use crate::state::{AuditVerdict, OrderStatus};
 use gpunet_primitives::{Address, Amount, Hash, JobOutcome, OrderId};
 
-/// The verdict on a dispute from the roots of the provider, the client and
-/// the referee (if one answered).
-pub(crate) fn dispute_verdict(provider: Hash, client: Hash, referee: Option<Hash>) -> AuditVerdict {
+/// The verdict on a dispute from the answers of the provider and the
+/// referee (if one answered) and the root the client expects.
+pub(crate) fn dispute_verdict(
+    provider: Answer,
+    client: Hash,
+    referee: Option<Answer>,
+) -> AuditVerdict {
     match referee {
-        Some(r) if r == client => AuditVerdict::ProviderWrong,
+        Some(r) if r == Answer::Output(client) => AuditVerdict::ProviderWrong,
         Some(r) if r == provider => AuditVerdict::DisputeRejected,
         _ => AuditVerdict::Inconclusive,
     }

@@ -108,16 +108,7 @@ pub struct ExecOutcome {
     pub duration_ms: u64,
 }
 
-/// A limit a run was stopped at.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stop {
-    /// Still running at its timeout; killed by the executor.
-    Timeout,
-    /// Killed by the kernel for exceeding its memory limit.
-    Memory,
-    /// Wrote more than its disk limit; killed by the executor.
-    Disk,
-}
+pub use gpunet_primitives::Stop;
 
 /// Exit code reported for a job killed at its timeout (as `timeout(1)` does).
 pub const TIMEOUT_EXIT_CODE: i32 = 124;
