@@ -274,6 +274,9 @@ fn blob_error(e: BlobError) -> (StatusCode, Json<ApiError>) {
         BlobError::TooLarge { .. } => {
             fail(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string())
         }
+        BlobError::DiskFull { .. } => {
+            fail(StatusCode::INSUFFICIENT_STORAGE, "disk_full", e.to_string())
+        }
         BlobError::Io(_) => fail(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string()),
     }
 }
@@ -330,7 +333,7 @@ async fn put_blob(
     body: Body,
 ) -> ApiResult<Json<BlobInfo>> {
     let upload = admitted_upload(&node, &headers)?.body;
-    let mut writer = node.blobs.writer().await.map_err(blob_error)?;
+    let mut writer = node.blobs.writer(upload.size).await.map_err(blob_error)?;
     let mut stream = body.into_data_stream();
     let mut received = 0u64;
     while let Some(chunk) = stream.next().await {
@@ -392,7 +395,8 @@ async fn fetch_from_peers(node: &Node, hash: Hash) {
         if !resp.status().is_success() {
             continue;
         }
-        let Ok(mut writer) = node.blobs.writer().await else {
+        let size = resp.content_length().unwrap_or(0);
+        let Ok(mut writer) = node.blobs.writer(size).await else {
             return;
         };
         let mut body = resp.bytes_stream();

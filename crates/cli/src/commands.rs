@@ -11,7 +11,9 @@ use gpunet_client::jobs::{
 use gpunet_client::logs::{current_logs, follow_logs, LogPiece};
 use gpunet_client::{Keystore, NodeClient, Wallet};
 use gpunet_ledger::{Genesis, GenesisAccount, Order, OrderStatus, Params};
-use gpunet_node::{BlobRetention, Node, NodeBase, NodeConfig, SoloProducerConfig};
+use gpunet_node::{
+    BlobRetention, Node, NodeBase, NodeConfig, SoloProducerConfig, DEFAULT_MIN_FREE_BYTES,
+};
 use gpunet_primitives::manifest::Manifest;
 use gpunet_primitives::{parse_amount, Address, Hash, Keypair, LogStream, OrderId, TxBody};
 use gpunet_provider::executor::ExecutorKind;
@@ -485,6 +487,10 @@ pub struct NodeArgs {
     /// store for its client to fetch (hours; open orders' always stay).
     #[arg(long, default_value_t = 7 * 24)]
     blob_retention_hours: u64,
+    /// Disk space (MiB) the blob store leaves free for the ledger: uploads
+    /// that would eat into it are refused.
+    #[arg(long, default_value_t = DEFAULT_MIN_FREE_BYTES >> 20)]
+    min_free_disk_mb: u64,
 }
 
 pub async fn node(args: NodeArgs) -> anyhow::Result<()> {
@@ -494,7 +500,7 @@ pub async fn node(args: NodeArgs) -> anyhow::Result<()> {
     };
     let genesis = Genesis::from_file(&args.genesis)?;
     let key = Keystore::load(&args.validator_keystore)?;
-    let node = if args.bft {
+    let mut node = if args.bft {
         let base = NodeBase::open(&args.data_dir, &genesis, MAX_BLOB_BYTES)?;
         let mut config = BftConfig::new(
             args.data_dir.join("consensus"),
@@ -519,6 +525,10 @@ pub async fn node(args: NodeArgs) -> anyhow::Result<()> {
             max_blob_bytes: MAX_BLOB_BYTES,
         })?
     };
+    node.blobs = node
+        .blobs
+        .clone()
+        .with_min_free(args.min_free_disk_mb.saturating_mul(1 << 20));
     node.spawn_blob_collection(retention);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -48,81 +48,103 @@ fn path(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// A `gpunet node` process on a fresh genesis that funds a client with 100.
+struct SoloNode {
+    _node: Node,
+    validator: String,
+    validator_keystore: std::path::PathBuf,
+    /// The global options (node, client keystore, JSON output) of client commands.
+    global: Vec<String>,
+}
+
+impl SoloNode {
+    fn start(dir: &Path, node_args: &[&str]) -> SoloNode {
+        let (v, c) = (dir.join("validator.json"), dir.join("client.json"));
+        let address = |keystore: &Path| {
+            json(&[
+                "wallet",
+                "new",
+                "--keystore",
+                path(keystore),
+                "--output",
+                "json",
+            ])["address"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        let (validator, client) = (address(&v), address(&c));
+        let genesis = dir.join("genesis.json");
+        ok(&[
+            "genesis",
+            "--chain-id",
+            "cli-test",
+            "--validator",
+            &validator,
+            "--fund",
+            &format!("{client}=100"),
+            "--out",
+            path(&genesis),
+        ]);
+        let listen = format!("127.0.0.1:{}", free_port());
+        let node = Node(
+            Command::new(env!("CARGO_BIN_EXE_gpunet"))
+                .args(["node", "--genesis", path(&genesis)])
+                .args(["--validator-keystore", path(&v), "--listen", &listen])
+                .args(["--block-ms", "50", "--data-dir", path(&dir.join("node"))])
+                .args(node_args)
+                .spawn()
+                .unwrap(),
+        );
+        let global = [
+            "--node",
+            &format!("http://{listen}"),
+            "--keystore",
+            path(&c),
+            "--output",
+            "json",
+        ]
+        .map(String::from)
+        .to_vec();
+        let net = SoloNode {
+            _node: node,
+            validator,
+            validator_keystore: v,
+            global,
+        };
+        let up = (0..100).any(|_| {
+            std::thread::sleep(Duration::from_millis(100));
+            gpunet(&net.with(&["wallet", "balance"])).status.success()
+        });
+        assert!(up, "the node came up");
+        net
+    }
+
+    /// `args` followed by the client's global options.
+    fn with(&self, args: &[&str]) -> Vec<String> {
+        args.iter()
+            .map(|s| s.to_string())
+            .chain(self.global.iter().cloned())
+            .collect()
+    }
+}
+
 #[test]
 fn wallet_genesis_node_and_jobs_through_the_binary() {
     let dir = tempfile::tempdir().unwrap();
-    let (v, c) = (
-        dir.path().join("validator.json"),
-        dir.path().join("client.json"),
-    );
-    let validator = json(&["wallet", "new", "--keystore", path(&v), "--output", "json"])["address"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let client = json(&["wallet", "new", "--keystore", path(&c), "--output", "json"])["address"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let net = SoloNode::start(dir.path(), &[]);
+    let validator = net.validator.clone();
+    let v = &net.validator_keystore;
     assert_eq!(
-        std::fs::metadata(&v).unwrap().permissions().mode() & 0o777,
+        std::fs::metadata(v).unwrap().permissions().mode() & 0o777,
         0o600
     );
-    let again = gpunet(&["wallet", "new", "--keystore", path(&v)]);
+    let again = gpunet(&["wallet", "new", "--keystore", path(v)]);
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
 
-    let genesis = dir.path().join("genesis.json");
-    ok(&[
-        "genesis",
-        "--chain-id",
-        "cli-test",
-        "--validator",
-        &validator,
-        "--fund",
-        &format!("{client}=100"),
-        "--out",
-        path(&genesis),
-    ]);
-    let url = format!("http://127.0.0.1:{}", free_port());
-    let listen = url.trim_start_matches("http://").to_string();
-    let _node = Node(
-        Command::new(env!("CARGO_BIN_EXE_gpunet"))
-            .args([
-                "node",
-                "--genesis",
-                path(&genesis),
-                "--validator-keystore",
-                path(&v),
-                "--listen",
-                &listen,
-                "--block-ms",
-                "50",
-            ])
-            .args(["--data-dir", path(&dir.path().join("node"))])
-            .spawn()
-            .unwrap(),
-    );
-    let common = [
-        "--node",
-        url.as_str(),
-        "--keystore",
-        path(&c),
-        "--output",
-        "json",
-    ];
-    let with = |args: &[&str]| -> Vec<String> {
-        args.iter().chain(&common).map(|s| s.to_string()).collect()
-    };
-    let mut balance = None;
-    for _ in 0..100 {
-        let out = gpunet(&with(&["wallet", "balance"]));
-        if out.status.success() {
-            balance = Some(serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap());
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let balance = balance.expect("node came up");
+    let with = |args: &[&str]| net.with(args);
+    let balance = json(&with(&["wallet", "balance"]));
     assert_eq!(balance["account"]["balance"].as_u64(), Some(100_000_000));
 
     ok(&with(&["wallet", "transfer", &validator, "1.5"]));
@@ -192,6 +214,24 @@ fn wallet_genesis_node_and_jobs_through_the_binary() {
         "zz",
     ]));
     assert!(String::from_utf8_lossy(&garbled.stderr).contains("is not a hash"));
+}
+
+#[test]
+fn a_node_short_of_disk_refuses_uploads_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    // A reserve larger than any disk here: every upload would eat into it.
+    let net = SoloNode::start(dir.path(), &["--min-free-disk-mb", "100000000"]);
+    let hello = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/hello.toml");
+    let out = gpunet(&net.with(&["job", "run", path(&hello)]));
+    let refused = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{out:?}");
+    assert!(refused.contains("disk is full"), "{refused}");
+    let balance = json(&net.with(&["wallet", "balance"]));
+    assert_eq!(
+        balance["account"]["balance"].as_u64(),
+        Some(100_000_000),
+        "nothing was submitted"
+    );
 }
 
 #[test]

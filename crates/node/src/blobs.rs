@@ -12,14 +12,26 @@ pub enum BlobError {
     HashMismatch { expected: Hash, actual: Hash },
     #[error("blob is larger than the {limit}-byte limit")]
     TooLarge { limit: u64 },
+    #[error(
+        "this node's disk is full: {available} bytes free, {reserve} kept free for its ledger"
+    )]
+    DiskFull { available: u64, reserve: u64 },
     #[error("blob store I/O: {0}")]
     Io(#[from] std::io::Error),
 }
+
+/// Disk space a blob store leaves free by default: the ledger's database
+/// shares the disk, and a node that cannot write its ledger stops.
+pub const DEFAULT_MIN_FREE_BYTES: u64 = 1 << 30;
+
+/// How often a long write checks the free space again (other writes share it).
+const FREE_SPACE_CHECK_BYTES: u64 = 64 << 20;
 
 #[derive(Clone)]
 pub struct BlobStore {
     dir: PathBuf,
     max_size: u64,
+    min_free: u64,
 }
 
 /// An upload in progress: chunks are hashed as they are written to a temporary file.
@@ -29,15 +41,40 @@ pub struct BlobWriter {
     file: tokio::fs::File,
     hasher: blake3::Hasher,
     size: u64,
+    /// `size` at which free space is checked next.
+    next_space_check: u64,
 }
 
 impl BlobStore {
+    /// A store in `dir` taking blobs of at most `max_size` bytes and leaving
+    /// [`DEFAULT_MIN_FREE_BYTES`] of its disk free.
     pub fn open(dir: &Path, max_size: u64) -> Result<BlobStore, BlobError> {
         std::fs::create_dir_all(dir.join("tmp"))?;
         Ok(BlobStore {
             dir: dir.to_path_buf(),
             max_size,
+            min_free: DEFAULT_MIN_FREE_BYTES,
         })
+    }
+
+    /// The store, leaving `bytes` of its disk free instead.
+    pub fn with_min_free(self, bytes: u64) -> BlobStore {
+        BlobStore {
+            min_free: bytes,
+            ..self
+        }
+    }
+
+    /// Checks that `more` bytes fit on the disk with the reserve left free.
+    fn check_space(&self, more: u64) -> Result<(), BlobError> {
+        let available = available_bytes(&self.dir)?;
+        if available.saturating_sub(more) < self.min_free {
+            return Err(BlobError::DiskFull {
+                available,
+                reserve: self.min_free,
+            });
+        }
+        Ok(())
     }
 
     pub fn path(&self, hash: &Hash) -> PathBuf {
@@ -48,7 +85,10 @@ impl BlobStore {
         self.path(hash).is_file()
     }
 
-    pub async fn writer(&self) -> Result<BlobWriter, BlobError> {
+    /// Starts writing a blob expected to be `size` bytes long (0 if
+    /// unknown): refused when that would leave less than the reserve free.
+    pub async fn writer(&self, size: u64) -> Result<BlobWriter, BlobError> {
+        self.check_space(size)?;
         let tmp = self
             .dir
             .join("tmp")
@@ -60,11 +100,12 @@ impl BlobStore {
             file,
             hasher: blake3::Hasher::new(),
             size: 0,
+            next_space_check: FREE_SPACE_CHECK_BYTES,
         })
     }
 
     pub async fn put(&self, bytes: &[u8]) -> Result<(Hash, u64), BlobError> {
-        let mut w = self.writer().await?;
+        let mut w = self.writer(bytes.len() as u64).await?;
         w.write(bytes).await?;
         w.finish(None).await
     }
@@ -129,6 +170,19 @@ impl BlobStore {
     }
 }
 
+/// Bytes an unprivileged process may still write on the filesystem of `dir`.
+fn available_bytes(dir: &Path) -> std::io::Result<u64> {
+    let path = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())
+        .map_err(std::io::Error::other)?;
+    // SAFETY: an all-zero statvfs is a valid value of this plain C struct.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `path` is a valid NUL-terminated string and `st` a writable statvfs.
+    if unsafe { libc::statvfs(path.as_ptr(), &mut st) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
+}
+
 fn rand_suffix() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -143,6 +197,10 @@ impl BlobWriter {
             return Err(BlobError::TooLarge {
                 limit: self.store.max_size,
             });
+        }
+        if self.size >= self.next_space_check {
+            self.next_space_check = self.size + FREE_SPACE_CHECK_BYTES;
+            self.store.check_space(chunk.len() as u64)?;
         }
         self.hasher.update(chunk);
         self.file.write_all(chunk).await?;
@@ -212,7 +270,7 @@ mod tests {
         let (hash, size) = store.put(b"hello").await.unwrap();
         assert_eq!((hash, size), (Hash::digest(b"hello"), 5));
         assert_eq!(std::fs::read(store.path(&hash)).unwrap(), b"hello");
-        let mut w = store.writer().await.unwrap();
+        let mut w = store.writer(0).await.unwrap();
         w.write(b"abc").await.unwrap();
         assert!(matches!(
             w.finish(Some(hash)).await,
@@ -222,9 +280,14 @@ mod tests {
             store.put(&[0; 11]).await,
             Err(BlobError::TooLarge { .. })
         ));
-        let mut w = store.writer().await.unwrap();
+        let mut w = store.writer(0).await.unwrap();
         w.write(b"part").await.unwrap();
         drop(w);
+        let full = store.with_min_free(available_bytes(dir.path()).unwrap() + (1 << 30));
+        assert!(matches!(
+            full.put(b"x").await,
+            Err(BlobError::DiskFull { .. })
+        ));
         assert_eq!(
             std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
             0

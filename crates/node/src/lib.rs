@@ -10,7 +10,7 @@ mod node;
 mod uploads;
 
 pub use blob_retention::{referenced_blobs, BlobRetention};
-pub use blobs::{file_chunks, BlobError, BlobStore, Removed};
+pub use blobs::{file_chunks, BlobError, BlobStore, Removed, DEFAULT_MIN_FREE_BYTES};
 pub use consensus::{
     inclusions, next_block_time_ms, publish_block_events, wall_clock_ms, work_due, Consensus,
     Included, SoloProducer, SoloProducerConfig, SubmitError, SubmitFuture,
