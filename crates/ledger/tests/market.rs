@@ -597,9 +597,35 @@ fn linear_resource_prices_set_the_lease_price_and_the_max_price_filters_on_it() 
 
     // Twice the cores: the per-core term doubles, and now machine 0 is cheaper.
     cheapest.resources.cpu_cores = 2;
-    let j = net.submit(cheapest);
+    let j = net.submit(cheapest.clone());
     let lease = net.ledger.order(j).unwrap().lease.clone().unwrap();
     assert_eq!((lease.machine, lease.price_per_hour), (0, PRICE));
+}
+
+#[test]
+fn matching_ranks_by_the_jobs_price_not_the_base_price() {
+    for placement in [Placement::Cheapest, Placement::Spread] {
+        let mut net = Net::new(3);
+        // Lowest base price, but 20 GPN a core on top: 21 GPN for the job.
+        let per_core = ResourcePrices {
+            per_gpu_hour: 0,
+            per_cpu_hour: 20 * UNIT,
+            per_gb_ram_hour: 0,
+        };
+        net.set_prices(0, 0, UNIT, per_core);
+        // A higher base price and nothing on top: 10 GPN for the job.
+        net.set_price(1, 1, 10 * UNIT);
+        net.set_price(2, 2, 30 * UNIT);
+        let mut job = spec(false, 0);
+        job.placement = placement;
+        let j = net.submit(job);
+        let lease = net.ledger.order(j).unwrap().lease.clone().unwrap();
+        assert_eq!(
+            (lease.machine, lease.price_per_hour),
+            (1, 10 * UNIT),
+            "{placement:?}"
+        );
+    }
 }
 
 fn rent(net: &mut Net, secs: u64, deposit: u128) -> Result<u64, TxError> {

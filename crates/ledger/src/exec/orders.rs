@@ -29,6 +29,10 @@ fn id_rank(id: MachineId) -> Hash {
 
 /// Offers examined per GPU-model group when matching one order.
 const SCAN_PER_GROUP: usize = 64;
+
+/// How offers compare for an order, lowest first: the placement's two terms
+/// (load and the job's price), then the machine's id rank.
+type Rank = (u128, u128, Hash);
 /// Audit runs of one job at most: the audit and a tie-break.
 pub(crate) const MAX_AUDIT_RUNS: u128 = 2;
 
@@ -382,13 +386,15 @@ impl Exec<'_> {
     /// Picks a machine for `order` and returns it with the job's hourly price.
     ///
     /// Jobs and rentals walk the offer index (machines that can take work,
-    /// grouped by GPU model, each group ordered least loaded then cheapest, or
-    /// cheapest then least loaded for `Placement::Cheapest`): in every group
-    /// whose model the job accepts, the first of at most `SCAN_PER_GROUP`
-    /// offers that fits; the best of those wins, by the placement's order,
-    /// then by machine id. So a block's matching costs O(groups · log n) per
-    /// order, not O(machines). The order uses the base price; the job's price
-    /// with resource terms must be within its max.
+    /// grouped by GPU model, each group ordered least loaded then by base
+    /// price, or by base price then least loaded for `Placement::Cheapest`):
+    /// among at most `SCAN_PER_GROUP` offers of every group whose model the
+    /// job accepts, the best fitting one wins, by the placement's order on the
+    /// job's price (base plus resource terms, within its max), then by machine
+    /// id. The scan of a group stops at the first offer whose index terms are
+    /// past the best rank found, since a job's price is never below the base:
+    /// with plain base prices that is the first fitting offer, so matching
+    /// costs O(groups · log n) per order, not O(machines).
     ///
     /// An audit run goes to a machine of another provider than those it
     /// checks, drawn at random (by a hash of the parent block, the order and
@@ -406,7 +412,7 @@ impl Exec<'_> {
         };
         let gpu = &order.spec.resources.gpu;
         let wanted_model = gpu.model.as_ref().map(|m| m.to_lowercase());
-        let mut best: Option<((u128, u128, Hash), Machine, Amount)> = None;
+        let mut best: Option<(Rank, &Machine, Amount)> = None;
         let mut next_group = index.iter().next().map(|(k, _)| k.0);
         while let Some(model) = next_group.take() {
             let accepts = if gpu.count == 0 {
@@ -424,7 +430,20 @@ impl Exec<'_> {
                     .range(first..)
                     .take_while(|(k, _)| k.0 == model)
                     .take(SCAN_PER_GROUP);
-                for ((_, _, _, id), _) in group {
+                let mut group_best: Option<(Rank, &Machine, Amount)> = None;
+                for ((_, first_term, second_term, id), _) in group {
+                    // The index terms bound the rank from below (a job's price
+                    // is never below the base price) and ascend, so the scan
+                    // stops once they reach the group's best rank or pass the
+                    // best rank of the groups before.
+                    let bound = (*first_term, *second_term);
+                    let done = group_best
+                        .as_ref()
+                        .is_some_and(|(r, ..)| bound >= (r.0, r.1))
+                        || best.as_ref().is_some_and(|(r, ..)| bound > (r.0, r.1));
+                    if !audit && done {
+                        break;
+                    }
                     let Some(m) = self.state.machines.get(id) else {
                         continue;
                     };
@@ -437,11 +456,13 @@ impl Exec<'_> {
                         (false, Placement::Spread) => (leases, price, id_rank(m.id)),
                         (false, Placement::Cheapest) => (price, leases, id_rank(m.id)),
                     };
-                    if best.as_ref().is_none_or(|(r, _, _)| rank < *r) {
-                        best = Some((rank, m.clone(), price));
+                    if group_best.as_ref().is_none_or(|(r, ..)| rank < *r) {
+                        group_best = Some((rank, m, price));
                     }
-                    if !audit {
-                        break;
+                }
+                if let Some(candidate) = group_best {
+                    if best.as_ref().is_none_or(|(r, ..)| candidate.0 < *r) {
+                        best = Some(candidate);
                     }
                 }
             }
@@ -451,7 +472,7 @@ impl Exec<'_> {
                 .next()
                 .map(|(k, _)| k.0);
         }
-        best.map(|(_, m, price)| (m, price))
+        best.map(|(_, m, price)| (m.clone(), price))
     }
 
     /// Expires pending orders past their TTL, then leases those of a window of
