@@ -242,36 +242,50 @@ async fn a_canary_catches_a_provider_that_fakes_results_and_it_is_slashed() {
     assert_eq!(output_root, expected);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_audited_deterministic_job_is_rerun_by_the_other_provider_and_agreed() {
-    let dir = tempfile::tempdir().unwrap();
-    let net = devnet(dir.path(), 2).await;
-    let node = net.client();
-    let path = dir.path().join("audited.toml");
-    // Pinned by content id and without network: deterministic, so slashable.
+/// A deterministic job (pinned by content id, without network, so
+/// slashable) running `script`, audited every time.
+fn always_audited_job(dir: &std::path::Path, script: &str, timeout_secs: u64) -> JobFile {
+    let path = dir.join("audited.toml");
     std::fs::write(
         &path,
         format!(
-            "name = \"audited\"\nimage = \"sha256:{}\"\ncommand = {}\ntimeout_secs = 30\n\
-             audit_bps = 10000\n[price]\nmax_per_hour = \"50\"\ndeposit = \"2\"\n",
+            "name = \"audited\"\nimage = \"sha256:{}\"\ncommand = {}\n\
+             timeout_secs = {timeout_secs}\naudit_bps = 10000\n\
+             [price]\nmax_per_hour = \"50\"\ndeposit = \"2\"\n",
             "ab".repeat(32),
-            toml_command(
-                "echo order $GPUNET_ORDER_ID > $GPUNET_OUTPUT_DIR/out; seq 1 1000 | wc -l"
-            )
+            toml_command(script)
         ),
     )
     .unwrap();
-    let job = JobFile::load(&path).unwrap();
-    let id = submit_job(&net.client_wallet(), &job).await.unwrap();
+    JobFile::load(&path).unwrap()
+}
+
+/// Runs `job` (always audited) to its end and checks the audit agreed and
+/// the job and its audit run were both paid. Returns both, settled.
+async fn agreed_audit(
+    net: &gpunet_devnet::Devnet,
+    job: &JobFile,
+) -> (gpunet_ledger::Order, gpunet_ledger::Order) {
+    let node = net.client();
+    let id = submit_job(&net.client_wallet(), job).await.unwrap();
     let order = wait_final(&node, id).await;
     assert_eq!(order.status, OrderStatus::Settled, "{order:?}");
     assert_eq!(
         order.audit_verdict,
         Some(gpunet_ledger::AuditVerdict::Agreed)
     );
-    let run = node.order(order.audit_runs[0]).await.unwrap();
-    let run = wait_final(&node, run.id).await;
+    let run = wait_final(&node, order.audit_runs[0]).await;
     assert_eq!(run.status, OrderStatus::Settled, "{run:?}");
+    (order, run)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_audited_deterministic_job_is_rerun_by_the_other_provider_and_agreed() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = devnet(dir.path(), 2).await;
+    let script = "echo order $GPUNET_ORDER_ID > $GPUNET_OUTPUT_DIR/out; seq 1 1000 | wc -l";
+    let job = always_audited_job(dir.path(), script, 30);
+    let (order, run) = agreed_audit(&net, &job).await;
     assert_ne!(
         run.lease.as_ref().unwrap().provider,
         order.lease.as_ref().unwrap().provider,
@@ -282,35 +296,16 @@ async fn an_audited_deterministic_job_is_rerun_by_the_other_provider_and_agreed(
         gpunet_primitives::JobOutcome::Completed { output_root, .. } => *output_root,
         other => panic!("{other:?}"),
     };
-    assert_eq!(root(&run), root(&node.order(id).await.unwrap()));
+    assert_eq!(root(&run), root(&order));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audited_runs_both_stopped_at_the_timeout_agree_though_their_outputs_differ() {
     let dir = tempfile::tempdir().unwrap();
     let net = devnet(dir.path(), 2).await;
-    let node = net.client();
-    let path = dir.path().join("endless.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "name = \"endless\"\nimage = \"sha256:{}\"\ncommand = {}\ntimeout_secs = 2\n\
-             audit_bps = 10000\n[price]\nmax_per_hour = \"50\"\ndeposit = \"2\"\n",
-            "ab".repeat(32),
-            toml_command("while true; do date +%s%N; sleep 0.1; done")
-        ),
-    )
-    .unwrap();
-    let job = JobFile::load(&path).unwrap();
-    let id = submit_job(&net.client_wallet(), &job).await.unwrap();
-    let order = wait_final(&node, id).await;
-    assert_eq!(order.status, OrderStatus::Settled, "{order:?}");
-    assert_eq!(
-        order.audit_verdict,
-        Some(gpunet_ledger::AuditVerdict::Agreed)
-    );
+    let job = always_audited_job(dir.path(), "while true; do date +%s%N; sleep 0.1; done", 2);
+    let (order, run) = agreed_audit(&net, &job).await;
     assert_eq!(order.audit_runs.len(), 1, "no tie-break");
-    let run = wait_final(&node, order.audit_runs[0]).await;
     let reported = |o: &gpunet_ledger::Order| match &o.report.as_ref().unwrap().outcome {
         JobOutcome::Completed {
             output_root,

@@ -220,6 +220,11 @@ impl Net {
         self.ledger.account(&who.address()).bonded
     }
 
+    /// Every provider's bonded stake.
+    fn stakes(&self) -> Vec<u128> {
+        self.providers.iter().map(|p| self.bonded(p)).collect()
+    }
+
     fn verdict(&self, order: u64) -> Option<AuditVerdict> {
         self.ledger.order(order).unwrap().audit_verdict.clone()
     }
@@ -373,7 +378,7 @@ fn an_auditor_two_runs_contradict_is_slashed_and_the_provider_paid() {
 #[test]
 fn runs_stopped_at_the_same_limit_agree_whatever_they_wrote() {
     let mut net = Net::new(3);
-    let stakes: Vec<u128> = net.providers.iter().map(|p| net.bonded(p)).collect();
+    let stakes = net.stakes();
     let job = net.submit(spec(true, 10_000));
     net.report_run(job, b"partial, cut at 60 s", Some(Stop::Timeout));
     let audit = net.end_dispute_window(job).unwrap();
@@ -387,8 +392,7 @@ fn runs_stopped_at_the_same_limit_agree_whatever_they_wrote() {
     net.block(params().dispute_window_ms, &[]);
     assert_eq!(net.status(job), OrderStatus::Settled);
     assert_eq!(net.status(audit), OrderStatus::Settled);
-    let after: Vec<u128> = net.providers.iter().map(|p| net.bonded(p)).collect();
-    assert_eq!(stakes, after, "nobody slashed");
+    assert_eq!(net.stakes(), stakes, "nobody slashed");
 }
 
 #[test]
@@ -413,7 +417,7 @@ fn a_provider_claiming_a_limit_for_a_job_two_others_finish_is_slashed() {
 #[test]
 fn a_referee_stopped_at_the_providers_limit_rejects_the_dispute() {
     let mut net = Net::new(3);
-    let stakes: Vec<u128> = net.providers.iter().map(|p| net.bonded(p)).collect();
+    let stakes = net.stakes();
     let job = net.submit(spec(false, 0));
     net.report_run(job, b"partial", Some(Stop::Memory));
     net.dispute(job, b"what the client hoped for").unwrap();
@@ -422,8 +426,7 @@ fn a_referee_stopped_at_the_providers_limit_rejects_the_dispute() {
     assert_eq!(net.verdict(job), Some(AuditVerdict::DisputeRejected));
     net.block(params().dispute_window_ms, &[]);
     assert_eq!(net.status(job), OrderStatus::Settled);
-    let after: Vec<u128> = net.providers.iter().map(|p| net.bonded(p)).collect();
-    assert_eq!(stakes, after, "nobody slashed");
+    assert_eq!(net.stakes(), stakes, "nobody slashed");
 
     // A referee that finishes with the client's root convicts a provider
     // that claimed a limit.
@@ -442,7 +445,7 @@ fn a_referee_stopped_at_the_providers_limit_rejects_the_dispute() {
 fn a_non_deterministic_mismatch_slashes_nobody() {
     let mut net = Net::new(3);
     let job = net.submit(spec(false, 10_000));
-    let stakes: Vec<u128> = net.providers.iter().map(|p| net.bonded(p)).collect();
+    let stakes = net.stakes();
     net.report(job, b"sample 1");
     let audit = net.end_dispute_window(job).unwrap();
     net.report(audit, b"sample 2");
@@ -458,8 +461,7 @@ fn a_non_deterministic_mismatch_slashes_nobody() {
     net.block(params().dispute_window_ms, &[]);
     assert_eq!(net.status(job), OrderStatus::Settled);
     assert_eq!(net.status(audit), OrderStatus::Settled);
-    let after: Vec<u128> = net.providers.iter().map(|p| net.bonded(p)).collect();
-    assert_eq!(stakes, after);
+    assert_eq!(net.stakes(), stakes);
 }
 
 #[test]
@@ -909,7 +911,7 @@ fn a_declined_job_moves_to_another_machine_and_closes_refunded_after_max_decline
     let mut net = Net::new(3);
     let client = net.client.address();
     let funds_before = net.ledger.account(&client).balance;
-    let stakes: Vec<u128> = net.providers.iter().map(|p| net.bonded(p)).collect();
+    let stakes = net.stakes();
     let job = net.submit(spec(false, 0));
     let deposit = net.ledger.order(job).unwrap().deposit;
     let mut declined = Vec::new();
@@ -941,8 +943,7 @@ fn a_declined_job_moves_to_another_machine_and_closes_refunded_after_max_decline
         funds_before - params().min_fee,
         "refunded all but the fee of its one transaction"
     );
-    let after: Vec<u128> = net.providers.iter().map(|p| net.bonded(p)).collect();
-    assert_eq!(stakes, after, "nobody slashed");
+    assert_eq!(net.stakes(), stakes, "nobody slashed");
     assert!(net.events.iter().any(|e| matches!(
         e,
         Event::OrderDeclined { order, requeued: false, refunded, .. }
@@ -1100,7 +1101,7 @@ fn a_dispute_the_referee_rejects_pays_the_provider_and_costs_the_client_the_refe
     let funds = net.ledger.account(&client).balance;
     let job = net.submit(spec(false, 0));
     let honest = net.provider_of(job);
-    let stakes: Vec<u128> = net.providers.iter().map(|p| net.bonded(p)).collect();
+    let stakes = net.stakes();
     net.report(job, b"true output");
     net.dispute(job, b"a griefer's claim").unwrap();
     let run = net.referee(job);
@@ -1112,8 +1113,7 @@ fn a_dispute_the_referee_rejects_pays_the_provider_and_costs_the_client_the_refe
     let paid = order.settlement.unwrap();
     assert!(paid.paid_to_provider > 0);
     assert_eq!(lessee(&net, job), honest.address());
-    let after: Vec<u128> = net.providers.iter().map(|p| net.bonded(p)).collect();
-    assert_eq!(stakes, after, "nobody slashed");
+    assert_eq!(net.stakes(), stakes, "nobody slashed");
     let referee = net.ledger.order(run).unwrap().settlement.clone().unwrap();
     assert_eq!(
         net.ledger.account(&client).balance,
