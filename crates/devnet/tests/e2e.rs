@@ -395,11 +395,7 @@ async fn a_live_provider_answers_probes_and_a_dead_one_is_held_down_and_slashed(
         .send(TxBody::ReportOffline { order: id })
         .await
         .unwrap();
-    let probed = |o: &gpunet_ledger::Order| {
-        o.rental
-            .as_ref()
-            .is_some_and(|r| r.probe_deadline_ms.is_none() && r.down_since_ms.is_none())
-    };
+    let probed = |o: &gpunet_ledger::Order| o.rental.as_ref().is_some_and(|r| !r.awaits_answer());
     wait_for_order(&node, id, Duration::from_secs(10), probed, |_| {})
         .await
         .unwrap();

@@ -70,8 +70,8 @@ pub fn check(state: &State) -> Result<(), String> {
                     state.rental_billing.contains(&(r.next_bill_ms, *id)),
                     "rental_billing",
                 )?;
-                if let Some(deadline) = r.probe_deadline_ms {
-                    if !state.probe_deadlines.contains(&(deadline, *id)) {
+                if let Some(probe) = r.probe {
+                    if !state.probe_deadlines.contains(&(probe.deadline_ms, *id)) {
                         return Err(format!("rental {id}'s liveness probe is not indexed"));
                     }
                 }

@@ -28,6 +28,6 @@ pub use genesis::{Genesis, GenesisAccount, Params};
 pub use ledger::{Ledger, ProducedBlock};
 pub use state::{
     Account, Allocation, AuditVerdict, ChallengePhase, Globals, HardwareChallenge, HardwareStatus,
-    Lease, Machine, Order, OrderStatus, Report, Settlement, State, Unbonding, ValidatorEntry,
-    ValidatorSet,
+    Lease, Machine, Order, OrderStatus, Probe, Rental, Report, Settlement, State, Unbonding,
+    ValidatorEntry, ValidatorSet,
 };

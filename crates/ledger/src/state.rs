@@ -260,9 +260,10 @@ pub struct Rental {
     /// Streamed to the provider so far (net of the burn).
     pub paid: Amount,
     pub burned: Amount,
-    /// An unanswered liveness probe's deadline.
-    pub probe_deadline_ms: Option<u64>,
-    /// Since when the machine has been held down (probe unanswered).
+    /// An unanswered liveness probe.
+    pub probe: Option<Probe>,
+    /// Since when the machine has been held down: the report of the probe
+    /// it left unanswered.
     pub down_since_ms: Option<u64>,
     /// Where the renter reaches each of `spec.ports`, as its provider
     /// announced (`host:port`, in the order of `spec.ports`).
@@ -270,6 +271,26 @@ pub struct Rental {
     /// Downtime so far (not billed).
     pub down_ms: u64,
     pub slashed: Amount,
+}
+
+/// A renter's report that it cannot reach a rented machine, which its
+/// provider must answer by `deadline_ms`. The time from the report on is
+/// billed only once the provider answers; unanswered, the machine counts as
+/// down from the report.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+pub struct Probe {
+    pub reported_ms: u64,
+    pub deadline_ms: u64,
+}
+
+impl Rental {
+    /// Whether its provider must answer a probe: one is open, or the machine
+    /// is held down until it answers.
+    pub fn awaits_answer(&self) -> bool {
+        self.probe.is_some() || self.down_since_ms.is_some()
+    }
 }
 
 /// How an audit ended.

@@ -805,6 +805,28 @@ fn bad_rental_requests_are_refused() {
 }
 
 #[test]
+fn a_rental_ended_under_an_open_probe_is_billed_to_its_end() {
+    let mut net = Net::new(1);
+    let client = net.client.clone();
+    let hour = gpunet_ledger::max_job_cost(PRICE, 3_600).unwrap();
+    let id = rent(&mut net, 3_600, hour).unwrap();
+    net.block(600_000, &[]);
+    net.send(&client, TxBody::ReportOffline { order: id })
+        .unwrap();
+    net.block(params().probe_answer_ms / 2, &[]);
+    net.send(&client, TxBody::EndRental { order: id }).unwrap();
+    let order = net.ledger.order(id).unwrap().clone();
+    let start = order.lease.unwrap().start_ms;
+    let s = order.settlement.unwrap();
+    assert_eq!(
+        s.paid_to_provider + s.burned,
+        PRICE * u128::from(s.settled_ms - start) / 3_600_000,
+        "the report did not take the last minutes off the bill"
+    );
+    assert!(net.ledger.state().probe_deadlines.is_empty());
+}
+
+#[test]
 fn an_offline_rented_machine_is_held_down_unbilled_and_slashed_by_the_hour() {
     let mut net = Net::new(1);
     let provider = net.providers[0].clone();
@@ -828,14 +850,18 @@ fn an_offline_rented_machine_is_held_down_unbilled_and_slashed_by_the_hour() {
     assert_eq!(net.bonded(&provider), stake);
     assert!(net.ledger.machines().next().unwrap().online);
 
-    // Really down: unanswered, the machine is held down and delisted.
+    // Really down: unanswered, the machine is held down and delisted, down
+    // since the report, and billed no further than that.
     net.send(&client, TxBody::ReportOffline { order: id })
         .unwrap();
+    let rental = net.ledger.order(id).unwrap().rental.clone().unwrap();
+    let reported_ms = rental.probe.unwrap().reported_ms;
     net.block(probe + 1, &[]);
     let machine = net.ledger.machines().next().unwrap().clone();
     assert!(!machine.online, "delisted while down");
     let rental = net.ledger.order(id).unwrap().rental.clone().unwrap();
-    assert!(rental.down_since_ms.is_some(), "held down");
+    assert_eq!(rental.down_since_ms, Some(reported_ms), "held down");
+    assert!(rental.paid_until_ms <= reported_ms, "{rental:?}");
     let paid_while_up = rental.paid + rental.burned;
     // Two and a half hours later nothing more was billed.
     net.block(hours(2) + hours(1) / 2, &[]);
@@ -853,7 +879,7 @@ fn an_offline_rented_machine_is_held_down_unbilled_and_slashed_by_the_hour() {
     assert!(net.ledger.machines().next().unwrap().online);
     let rental = net.ledger.order(id).unwrap().rental.clone().unwrap();
     let down_ms = rental.down_ms;
-    assert!(down_ms >= hours(2) + hours(1) / 2 && rental.down_since_ms.is_none());
+    assert!(down_ms >= hours(2) + hours(1) / 2 + probe && rental.down_since_ms.is_none());
     assert!(net.events.iter().any(|e| matches!(
         e,
         Event::MachineBackUp { slashed, .. } if *slashed == 3 * per_hour

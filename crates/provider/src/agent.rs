@@ -4,7 +4,7 @@ use crate::executor::{ExecError, ExecOutcome, Executor, JobRun, Started};
 use crate::hardware::Hardware;
 use crate::journal::{JobRecord, Journal};
 use gpunet_client::{ClientError, NodeClient, StreamItem, Wallet};
-use gpunet_ledger::{required_stake, Account, Event, Order, OrderStatus, Params};
+use gpunet_ledger::{required_stake, Account, Event, Order, OrderStatus, Params, Rental};
 use gpunet_primitives::{
     Amount, ChallengeId, JobOutcome, Keypair, MachineId, OrderId, ResourcePrices, TxBody,
 };
@@ -449,11 +449,7 @@ impl Inner {
             .await?
         {
             // A probe sent while this agent was away: answer it now.
-            if order
-                .rental
-                .as_ref()
-                .is_some_and(|r| r.probe_deadline_ms.is_some() || r.down_since_ms.is_some())
-            {
+            if order.rental.as_ref().is_some_and(Rental::awaits_answer) {
                 self.clone().answer_probe(order.id, jobs);
             }
             if order.status == OrderStatus::Running && !self.journal.contains(order.id) {

@@ -43,7 +43,7 @@ impl Exec<'_> {
                     "rental {id} has been billed already: too late to decline"
                 )));
             }
-            if rental.probe_deadline_ms.is_some() || rental.down_since_ms.is_some() {
+            if rental.awaits_answer() {
                 return Err(TxError::InvalidState(format!(
                     "rental {id} has an open liveness probe: answer it first"
                 )));

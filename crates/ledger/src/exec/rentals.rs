@@ -7,16 +7,19 @@
 //! runs out it closes by itself: no free compute, no stranded lease.
 //!
 //! A renter who cannot reach the machine reports it; the provider must answer
-//! a liveness probe within `probe_answer_ms`. Unanswered, the machine is held
-//! down from the deadline on: not billed (the renter gets that time back at
-//! the end), delisted, and its owner slashed `slash_down_per_hour` per started
-//! hour down, settled when it answers again or the rental ends.
+//! a liveness probe within `probe_answer_ms`, and the time from the report on
+//! is billed only once it does. Unanswered, the machine is held down from the
+//! report on: not billed (the renter gets that time back at the end),
+//! delisted, and its owner slashed `slash_down_per_hour` per started hour
+//! down, settled when it answers again or the rental ends. A rental that ends
+//! with a probe still open is billed to its end: the provider was not shown
+//! down, and a renter cannot skip paying its last minutes by reporting them.
 
 use super::orders::{max_payment, payment, LeaseEnd};
 use super::Exec;
 use crate::error::{CheckedAmount, TxError};
 use crate::events::Event;
-use crate::state::{Order, OrderStatus, Rental, Settlement};
+use crate::state::{Order, OrderStatus, Probe, Rental, Settlement};
 use gpunet_primitives::{Address, Amount, OrderId};
 
 /// Longest `host:port` a provider may announce.
@@ -62,10 +65,11 @@ impl Exec<'_> {
     fn bill(&mut self, order: &mut Order, upto: u64) -> Result<(), TxError> {
         let lease = order.lease.clone().expect("running rentals have a lease");
         let rental = order.rental.as_mut().expect("a rental");
-        // Time held down is not billed.
+        // Time held down is not billed, nor time under a probe until answered.
         let upto = upto
             .min(rental.ends_ms)
-            .min(rental.down_since_ms.unwrap_or(u64::MAX));
+            .min(rental.down_since_ms.unwrap_or(u64::MAX))
+            .min(rental.probe.map_or(u64::MAX, |p| p.reported_ms));
         if upto <= rental.paid_until_ms {
             return Ok(());
         }
@@ -111,15 +115,16 @@ impl Exec<'_> {
         Ok(())
     }
 
-    /// Frees the machine and refunds what escrow is left.
+    /// Bills what is left up to now, frees the machine and refunds what
+    /// escrow is left.
     fn close_rental(&mut self, mut order: Order) -> Result<(), TxError> {
-        let probe = order
-            .rental
-            .as_mut()
-            .and_then(|r| r.probe_deadline_ms.take());
-        if let Some(deadline) = probe {
-            self.state.probe_deadlines.remove(&(deadline, order.id));
+        let probe = order.rental.as_mut().and_then(|r| r.probe.take());
+        if let Some(probe) = probe {
+            self.state
+                .probe_deadlines
+                .remove(&(probe.deadline_ms, order.id));
         }
+        self.bill(&mut order, self.now_ms)?;
         self.end_downtime(&mut order)?;
         self.end_lease(&order, LeaseEnd::Completed);
         let rental = order.rental.clone().expect("a rental");
@@ -249,10 +254,9 @@ impl Exec<'_> {
     }
 
     pub(crate) fn end_rental(&mut self, client: Address, id: OrderId) -> Result<(), TxError> {
-        let mut order = self.running_rental(client, id)?;
+        let order = self.running_rental(client, id)?;
         let next = order.rental.as_ref().expect("a rental").next_bill_ms;
         self.state.rental_billing.remove(&(next, id));
-        self.bill(&mut order, self.now_ms)?;
         self.close_rental(order)
     }
 
@@ -260,7 +264,7 @@ impl Exec<'_> {
         let mut order = self.running_rental(client, id)?;
         let provider = order.lease.as_ref().expect("leased").provider;
         let rental = order.rental.as_mut().expect("a rental");
-        if rental.probe_deadline_ms.is_some() || rental.down_since_ms.is_some() {
+        if rental.awaits_answer() {
             return Err(TxError::InvalidState(format!(
                 "rental {id}'s machine is already being probed or held down"
             )));
@@ -268,7 +272,10 @@ impl Exec<'_> {
         let deadline_ms = self
             .now_ms
             .saturating_add(self.state.params.probe_answer_ms);
-        rental.probe_deadline_ms = Some(deadline_ms);
+        rental.probe = Some(Probe {
+            reported_ms: self.now_ms,
+            deadline_ms,
+        });
         self.state.probe_deadlines.insert((deadline_ms, id), ());
         self.emit(Event::LivenessProbe {
             order: id,
@@ -297,8 +304,8 @@ impl Exec<'_> {
                 "order {id} is not a running rental"
             )));
         };
-        if let Some(deadline) = rental.probe_deadline_ms.take() {
-            self.state.probe_deadlines.remove(&(deadline, id));
+        if let Some(probe) = rental.probe.take() {
+            self.state.probe_deadlines.remove(&(probe.deadline_ms, id));
         } else if rental.down_since_ms.is_some() {
             self.end_downtime(&mut order)?;
             let machine_id = lease.expect("leased").machine;
@@ -321,11 +328,10 @@ impl Exec<'_> {
         for key in due {
             self.state.probe_deadlines.remove(&key);
             let mut order = self.order(key.1)?;
-            // Billed up to the deadline; from there on, the time is not.
-            self.bill(&mut order, key.0)?;
             let rental = order.rental.as_mut().expect("a rental");
-            rental.probe_deadline_ms = None;
-            rental.down_since_ms = Some(key.0);
+            // Down since the report: billing stopped there already.
+            let probe = rental.probe.take().expect("an indexed probe");
+            rental.down_since_ms = Some(probe.reported_ms);
             let lease = order.lease.clone().expect("leased");
             if let Some(mut machine) = self.state.machines.get(&lease.machine).cloned() {
                 machine.online = false;
