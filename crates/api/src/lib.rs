@@ -1,8 +1,10 @@
 //! The HTTP JSON API of a gpunet node.
 //!
 //! [`types`] holds the wire types, shared with clients; [`server`] serves them
-//! with axum. Every error is JSON `{code, message}`.
+//! with axum; [`offers`] is the machine search both sides speak. Every error
+//! is JSON `{code, message}`.
 
+pub mod offers;
 pub mod server;
 pub mod types;
 

@@ -1,8 +1,9 @@
 //! Routes of the node API.
 
+use crate::offers;
 use crate::types::{
-    AccountView, ApiError, BlobInfo, BlockView, Peers, Status, SubmitTx, Supply, LOG_OFFSET_HEADER,
-    LOG_READ_HEADER, UPLOAD_HEADER,
+    AccountView, ApiError, BlobInfo, BlockView, MachineSearch, Peers, Status, SubmitTx, Supply,
+    LOG_OFFSET_HEADER, LOG_READ_HEADER, MATCHED_HEADER, UPLOAD_HEADER,
 };
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
@@ -168,15 +169,28 @@ async fn submit_tx(
     Ok(Json(included))
 }
 
-async fn machines(State(node): State<Node>) -> Json<Vec<Machine>> {
-    Json(
-        node.ledger
-            .read()
-            .expect("ledger lock")
-            .machines()
-            .cloned()
-            .collect(),
-    )
+/// The machines a search matches, in its order, at most `limit` of them;
+/// header [`MATCHED_HEADER`] says how many matched.
+async fn machines(
+    State(node): State<Node>,
+    Query(search): Query<MachineSearch>,
+) -> ApiResult<([(&'static str, String); 1], Json<Vec<Machine>>)> {
+    let terms: Vec<String> = search.q.into_iter().collect();
+    let query = offers::Query::parse(&terms, search.order.as_deref())
+        .map_err(|e| bad_request(e.to_string()))?;
+    // Only the matches are copied under the ledger's lock; sorting waits.
+    let mut found: Vec<Machine> = node
+        .ledger
+        .read()
+        .expect("ledger lock")
+        .machines()
+        .filter(|m| query.matches(m))
+        .cloned()
+        .collect();
+    query.sort(&mut found);
+    let matched = found.len();
+    found.truncate(search.limit.unwrap_or(usize::MAX));
+    Ok(([(MATCHED_HEADER, matched.to_string())], Json(found)))
 }
 
 async fn machine(State(node): State<Node>, Path(raw): Path<String>) -> ApiResult<Json<Machine>> {

@@ -16,6 +16,23 @@ pub const UPLOAD_HEADER: &str = "x-gpunet-upload";
 /// `SignedLogRead`, borsh-encoded, in hex.
 pub const LOG_READ_HEADER: &str = "x-gpunet-log-read";
 
+/// The header of a machine search (`GET /v1/machines`) that says how many
+/// machines matched, when `limit` cut the list short.
+pub const MATCHED_HEADER: &str = "x-gpunet-matched";
+
+/// A machine search (`GET /v1/machines`): filter terms separated by spaces
+/// (`q=gpu_model=H100 vram>=80`), sort keys (`order=-gops,price`) and the
+/// most machines to return (all when absent). See [`crate::offers`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MachineSearch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub q: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+}
+
 /// Every error the API returns, as JSON.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {

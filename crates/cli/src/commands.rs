@@ -9,7 +9,7 @@ use gpunet_client::jobs::{
     dispute_result, fetch_outputs, is_final, read_output, submit_job, wait_for_order,
 };
 use gpunet_client::logs::{current_logs, follow_logs, LogPiece};
-use gpunet_client::{Keystore, NodeClient, Wallet};
+use gpunet_client::{Keystore, MachineSearch, NodeClient, Wallet};
 use gpunet_ledger::{Genesis, GenesisAccount, Order, OrderStatus, Params};
 use gpunet_node::{
     BlobRetention, Node, NodeBase, NodeConfig, SoloProducerConfig, DEFAULT_MIN_FREE_BYTES,
@@ -57,13 +57,17 @@ pub enum MachinesCmd {
     /// Fields: id, gpu_model (substring), gpu_vendor, num_gpus, vram (GB per
     /// GPU), cpu, ram (GB), disk (GB), region, price (base GPN/hour), gpu_price
     /// (GPN per GPU-hour), online,
-    /// verified, gops, reliability, leases. Operators: = != >= <= > <.
+    /// verified, gops, reliability, leases, owner. Operators: = != >= <= > <.
+    /// The node runs the search and sends only what it returns.
     List {
         /// Filters, e.g. `num_gpus>=2 verified=true`.
         query: Vec<String>,
         /// Sort keys, comma-separated; `-` for descending, e.g. `-gops,price`.
         #[arg(short = 'o', long = "order", allow_hyphen_values = true)]
         order: Option<String>,
+        /// Show at most this many machines (the first in the order).
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
     },
 }
 
@@ -165,9 +169,25 @@ pub async fn wallet(ctx: &Ctx, cmd: WalletCmd) -> anyhow::Result<()> {
 }
 
 pub async fn machines(ctx: &Ctx, cmd: MachinesCmd) -> anyhow::Result<()> {
-    let MachinesCmd::List { query, order } = cmd;
-    let query = gpunet_client::offers::Query::parse(&query, order.as_deref())?;
-    let machines = query.apply(ctx.client().machines().await?);
+    let MachinesCmd::List {
+        query,
+        order,
+        limit,
+    } = cmd;
+    // Checked here first, to say what is wrong without asking the node.
+    gpunet_client::offers::Query::parse(&query, order.as_deref())?;
+    let search = MachineSearch {
+        q: Some(query.join(" ")),
+        order,
+        limit: Some(limit),
+    };
+    let (machines, matched) = ctx.client().find_machines(&search).await?;
+    if matched > machines.len() {
+        eprintln!(
+            "showing {} of {matched} matching machines (--limit to see more)",
+            machines.len()
+        );
+    }
     ctx.output.print(&machines, || {
         let mut s = format!(
             "{:>4}  {:<10} {:>5} {:>9} {:<28} {:>6}  {:<8} {:>14}  {:<6} {:<10} {:>8} {:>6}\n",

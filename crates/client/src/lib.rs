@@ -10,9 +10,10 @@ pub mod jobfile;
 pub mod jobs;
 pub mod logs;
 mod node_client;
-pub mod offers;
 mod wallet;
 
 pub use error::ClientError;
+pub use gpunet_api::offers;
+pub use gpunet_api::types::MachineSearch;
 pub use node_client::{EventStream, NodeClient, StreamItem};
 pub use wallet::{Keystore, Wallet};

@@ -3,8 +3,8 @@
 use crate::error::ClientError;
 use futures_util::StreamExt;
 use gpunet_api::types::{
-    AccountView, BlobInfo, BlockView, Peers, Status, LOG_OFFSET_HEADER, LOG_READ_HEADER,
-    UPLOAD_HEADER,
+    AccountView, BlobInfo, BlockView, MachineSearch, Peers, Status, LOG_OFFSET_HEADER,
+    LOG_READ_HEADER, MATCHED_HEADER, UPLOAD_HEADER,
 };
 use gpunet_api::ApiError;
 use gpunet_ledger::{HardwareChallenge, Machine, Order};
@@ -121,16 +121,28 @@ impl NodeClient {
             .map_err(|e| ClientError::BadResponse(e.to_string()))
     }
 
-    /// Reads are retried on each known node in turn while they cannot be reached.
-    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+    /// Sends the read `request` builds, on each known node in turn while
+    /// they cannot be reached.
+    async fn read(
+        &self,
+        request: impl Fn(&NodeClient) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ClientError> {
         let mut attempts = self.node_count();
         loop {
             attempts = attempts.saturating_sub(1);
-            match self.json(self.http.get(self.url(path))).await {
+            match self.send(request(self)).await {
                 Err(ClientError::Unreachable { .. }) if attempts > 0 => continue,
                 result => return result,
             }
         }
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.read(|c| c.http.get(c.url(path)))
+            .await?
+            .json()
+            .await
+            .map_err(|e| ClientError::BadResponse(e.to_string()))
     }
 
     pub async fn status(&self) -> Result<Status, ClientError> {
@@ -158,6 +170,28 @@ impl NodeClient {
 
     pub async fn machines(&self) -> Result<Vec<Machine>, ClientError> {
         self.get("/v1/machines").await
+    }
+
+    /// The machines `search` finds (see [`gpunet_api::offers`]), searched by
+    /// the node, and how many matched in all (more than returned when its
+    /// `limit` cut the list short).
+    pub async fn find_machines(
+        &self,
+        search: &MachineSearch,
+    ) -> Result<(Vec<Machine>, usize), ClientError> {
+        let resp = self
+            .read(|c| c.http.get(c.url("/v1/machines")).query(search))
+            .await?;
+        let matched = resp
+            .headers()
+            .get(MATCHED_HEADER)
+            .and_then(|v| v.to_str().ok()?.parse().ok())
+            .ok_or_else(|| ClientError::BadResponse(format!("no {MATCHED_HEADER} header")))?;
+        let machines = resp
+            .json()
+            .await
+            .map_err(|e| ClientError::BadResponse(e.to_string()))?;
+        Ok((machines, matched))
     }
 
     pub async fn machine(&self, id: MachineId) -> Result<Machine, ClientError> {

@@ -4,7 +4,7 @@
 use gpunet_client::jobfile::JobFile;
 use gpunet_client::jobs::{dispute_result, fetch_outputs, submit_job, wait_for_order};
 use gpunet_client::logs::{current_logs, follow_logs, LogPiece};
-use gpunet_client::{ClientError, Wallet};
+use gpunet_client::{ClientError, MachineSearch, Wallet};
 use gpunet_devnet::{client_key, provider_key};
 use gpunet_ledger::OrderStatus;
 use gpunet_node::BlobRetention;
@@ -38,10 +38,39 @@ async fn successful_job_is_verified_paid_burned_and_refunded() {
     ];
     let burned_before = node.status().await.unwrap().supply.burned;
     // Both machines proved their hardware before taking work.
-    for m in node.machines().await.unwrap() {
+    let machines = node.machines().await.unwrap();
+    for m in &machines {
         assert_eq!(m.hardware, gpunet_ledger::HardwareStatus::Verified, "{m:?}");
         assert!(m.challenges_passed >= 1 && m.compute_gops > 0, "{m:?}");
     }
+    // The node searches them and returns only what was asked.
+    let search = |q: String, order: Option<&str>, limit| MachineSearch {
+        q: Some(q),
+        order: order.map(str::to_string),
+        limit,
+    };
+    let owner = provider_key(1).address();
+    let (found, matched) = node
+        .find_machines(&search(format!("owner={owner}"), None, None))
+        .await
+        .unwrap();
+    assert_eq!(matched, 1);
+    assert_eq!(found.iter().map(|m| m.owner).collect::<Vec<_>>(), [owner]);
+    let (found, matched) = node
+        .find_machines(&search("verified=true".into(), Some("-id"), Some(1)))
+        .await
+        .unwrap();
+    assert_eq!(matched, 2);
+    assert_eq!(
+        found.iter().map(|m| m.id).collect::<Vec<_>>(),
+        [machines.iter().map(|m| m.id).max().unwrap()]
+    );
+    let refused = node
+        .find_machines(&search("colour=red".into(), None, None))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some("bad_request"));
+    assert!(refused.to_string().contains("unknown field"), "{refused}");
 
     let job = JobFile::load(&examples().join("hello.toml")).unwrap();
     let id = submit_job(&wallet, &job).await.unwrap();

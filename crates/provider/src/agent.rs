@@ -3,7 +3,7 @@
 use crate::executor::{ExecError, ExecOutcome, Executor, JobRun, Started};
 use crate::hardware::Hardware;
 use crate::journal::{JobRecord, Journal};
-use gpunet_client::{ClientError, NodeClient, StreamItem, Wallet};
+use gpunet_client::{ClientError, MachineSearch, NodeClient, StreamItem, Wallet};
 use gpunet_ledger::{required_stake, Account, Event, Order, OrderStatus, Params, Rental};
 use gpunet_primitives::{
     Amount, ChallengeId, JobOutcome, Keypair, MachineId, OrderId, ResourcePrices, TxBody,
@@ -93,16 +93,20 @@ impl Agent {
         let hardware = crate::hardware::detect(&config.data_dir);
         let spec = hardware.machine_spec(&config.region, executor.name());
         let me = wallet.address();
-        let mine = |machines: Vec<gpunet_ledger::Machine>| {
-            machines
-                .into_iter()
-                .filter(|m| m.owner == me)
-                .max_by_key(|m| m.id)
+        // This provider's newest machine, searched by the node.
+        let newest_of_mine = MachineSearch {
+            q: Some(format!("owner={me}")),
+            order: Some("-id".into()),
+            limit: Some(1),
+        };
+        let mine = || async {
+            let (machines, _) = node.find_machines(&newest_of_mine).await?;
+            Ok::<_, ClientError>(machines.into_iter().next())
         };
         let params = node.status().await?.params;
         // Other nodes to turn to if this one goes away (none with one validator).
         let _ = node.discover().await;
-        let machine = match mine(node.machines().await?) {
+        let machine = match mine().await? {
             Some(m) => {
                 if m.price_per_hour != config.price_per_hour
                     || m.resource_prices != config.resource_prices
@@ -138,7 +142,8 @@ impl Agent {
                         resource_prices: config.resource_prices,
                     })
                     .await?;
-                mine(node.machines().await?)
+                mine()
+                    .await?
                     .ok_or_else(|| {
                         ClientError::BadResponse("registered machine is not listed".into())
                     })?

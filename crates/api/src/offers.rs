@@ -7,13 +7,21 @@
 //! `gpu_price` (GPN per GPU-hour on top of the base), `online`,
 //! `verified` (passed its hardware challenge), `gops` (proven int8 giga-ops/s),
 //! `reliability` (completed / (completed + failed) leases, 1 without history),
-//! `leases` (running now). Text fields compare case-insensitively, and `=` on
-//! `gpu_model` matches a substring ("H100" finds "NVIDIA H100 80GB HBM3").
+//! `leases` (running now), `owner` (the provider's address). Text fields
+//! compare case-insensitively, and `=` on `gpu_model` matches a substring
+//! ("H100" finds "NVIDIA H100 80GB HBM3").
+//!
+//! Nodes run the search (`GET /v1/machines?q=…&order=…&limit=…`), so a
+//! client of a large network downloads only what it asked for.
 
-use crate::error::ClientError;
 use gpunet_ledger::{HardwareStatus, Machine};
 use gpunet_primitives::UNIT;
 use std::cmp::Ordering;
+
+/// A query that does not parse, and why.
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{0}")]
+pub struct QueryError(String);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Field {
@@ -33,6 +41,7 @@ enum Field {
     Gops,
     Reliability,
     Leases,
+    Owner,
 }
 
 const FIELDS: &[(&str, Field)] = &[
@@ -52,6 +61,7 @@ const FIELDS: &[(&str, Field)] = &[
     ("gops", Field::Gops),
     ("reliability", Field::Reliability),
     ("leases", Field::Leases),
+    ("owner", Field::Owner),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,6 +110,7 @@ fn value(m: &Machine, field: Field) -> Value {
         Field::Gops => Value::Num(m.compute_gops as f64),
         Field::Reliability => Value::Num(reliability(m)),
         Field::Leases => Value::Num(f64::from(m.active_leases)),
+        Field::Owner => Value::Text(m.owner.to_string()),
     }
 }
 
@@ -139,21 +150,21 @@ impl Filter {
     }
 }
 
-fn field(name: &str) -> Result<Field, ClientError> {
+fn field(name: &str) -> Result<Field, QueryError> {
     FIELDS
         .iter()
         .find(|(n, _)| *n == name)
         .map(|(_, f)| *f)
         .ok_or_else(|| {
             let known: Vec<&str> = FIELDS.iter().map(|(n, _)| *n).collect();
-            ClientError::Invalid(format!(
+            QueryError(format!(
                 "unknown field {name:?}; fields are {}",
                 known.join(", ")
             ))
         })
 }
 
-fn parse_filter(term: &str) -> Result<Filter, ClientError> {
+fn parse_filter(term: &str) -> Result<Filter, QueryError> {
     // Two-character operators first, so ">=" is not read as ">".
     const OPS: [(&str, Op); 6] = [
         (">=", Op::Ge),
@@ -168,7 +179,7 @@ fn parse_filter(term: &str) -> Result<Filter, ClientError> {
         .filter_map(|(sym, op)| term.find(sym).map(|at| (at, *sym, *op)))
         .min_by_key(|(at, sym, _)| (*at, std::cmp::Reverse(sym.len())))
         .ok_or_else(|| {
-            ClientError::Invalid(format!(
+            QueryError(format!(
                 "{term:?} is not a filter: write FIELD OP VALUE with OP one of = != >= <= > <"
             ))
         })?;
@@ -178,16 +189,12 @@ fn parse_filter(term: &str) -> Result<Filter, ClientError> {
     let value = match value_kind(field) {
         Kind::Num => Value::Num(
             raw.parse::<f64>()
-                .map_err(|_| ClientError::Invalid(format!("{name} takes a number, not {raw:?}")))?,
+                .map_err(|_| QueryError(format!("{name} takes a number, not {raw:?}")))?,
         ),
         Kind::Bool => Value::Bool(match raw {
             "true" | "yes" | "1" => true,
             "false" | "no" | "0" => false,
-            _ => {
-                return Err(ClientError::Invalid(format!(
-                    "{name} is true or false, not {raw:?}"
-                )))
-            }
+            _ => return Err(QueryError(format!("{name} is true or false, not {raw:?}"))),
         }),
         Kind::Text => Value::Text(raw.to_string()),
     };
@@ -202,7 +209,7 @@ enum Kind {
 
 fn value_kind(field: Field) -> Kind {
     match field {
-        Field::GpuModel | Field::GpuVendor | Field::Region => Kind::Text,
+        Field::GpuModel | Field::GpuVendor | Field::Region | Field::Owner => Kind::Text,
         Field::Online | Field::Verified => Kind::Bool,
         _ => Kind::Num,
     }
@@ -219,7 +226,7 @@ pub struct Query {
 impl Query {
     /// Parses filter terms (`vram>=80`; terms may also be separated by spaces
     /// inside one argument) and an order (`price` or `-gops,price`).
-    pub fn parse(terms: &[String], order: Option<&str>) -> Result<Query, ClientError> {
+    pub fn parse(terms: &[String], order: Option<&str>) -> Result<Query, QueryError> {
         let filters = terms
             .iter()
             .flat_map(|t| t.split_whitespace())
@@ -238,13 +245,14 @@ impl Query {
         Ok(Query { filters, order })
     }
 
-    /// The machines that pass every filter, in the requested order (then by id).
-    pub fn apply(&self, machines: Vec<Machine>) -> Vec<Machine> {
-        let mut found: Vec<Machine> = machines
-            .into_iter()
-            .filter(|m| self.filters.iter().all(|f| f.matches(m)))
-            .collect();
-        found.sort_by(|a, b| {
+    /// Whether `m` passes every filter.
+    pub fn matches(&self, m: &Machine) -> bool {
+        self.filters.iter().all(|f| f.matches(m))
+    }
+
+    /// Puts `machines` in the requested order (then by id).
+    pub fn sort(&self, machines: &mut [Machine]) {
+        machines.sort_by(|a, b| {
             self.order
                 .iter()
                 .map(|(f, desc)| {
@@ -258,6 +266,12 @@ impl Query {
                 .find(|o| *o != Ordering::Equal)
                 .unwrap_or_else(|| a.id.cmp(&b.id))
         });
+    }
+
+    /// The machines that pass every filter, in the requested order.
+    pub fn apply(&self, machines: Vec<Machine>) -> Vec<Machine> {
+        let mut found: Vec<Machine> = machines.into_iter().filter(|m| self.matches(m)).collect();
+        self.sort(&mut found);
         found
     }
 }
@@ -343,6 +357,8 @@ mod tests {
         assert_eq!(ids(&["region=EU-WEST"], None), [0, 2, 4]);
         assert_eq!(ids(&["gpu_vendor!=nvidia"], None), [4]);
         assert_eq!(ids(&["reliability>0.8", "ram>=64"], None), [0, 3, 4]);
+        let owner = Address([2; 32]).to_string().to_uppercase();
+        assert_eq!(ids(&[&format!("owner={owner}")], None), [2]);
     }
 
     #[test]
