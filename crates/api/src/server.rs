@@ -2,8 +2,9 @@
 
 use crate::offers;
 use crate::types::{
-    AccountView, ApiError, BlobInfo, BlockView, MachineSearch, Peers, Status, SubmitTx, Supply,
-    LOG_OFFSET_HEADER, LOG_READ_HEADER, MATCHED_HEADER, UPLOAD_HEADER,
+    AccountView, ApiError, BlobInfo, BlockView, MachineSearch, OrdersPage, Peers, Status, SubmitTx,
+    Supply, LOG_OFFSET_HEADER, LOG_READ_HEADER, MATCHED_HEADER, MAX_ORDERS_PAGE, ORDERS_PAGE,
+    UPLOAD_HEADER,
 };
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
@@ -56,6 +57,7 @@ pub fn router(node: Node) -> Router {
     Router::new()
         .route("/v1/status", get(status))
         .route("/v1/accounts/{address}", get(account))
+        .route("/v1/accounts/{address}/orders", get(account_orders))
         // Hex in JSON doubles a transaction's size.
         .route(
             "/v1/tx",
@@ -117,6 +119,19 @@ async fn account(
     let address: Address = parse("address", &raw)?;
     let account = node.ledger.read().expect("ledger lock").account(&address);
     Ok(Json(AccountView { address, account }))
+}
+
+/// A page of the account's orders, newest first (see [`OrdersPage`]).
+async fn account_orders(
+    State(node): State<Node>,
+    Path(raw): Path<String>,
+    Query(page): Query<OrdersPage>,
+) -> ApiResult<Json<Vec<Order>>> {
+    let address: Address = parse("address", &raw)?;
+    let limit = page.limit.unwrap_or(ORDERS_PAGE).min(MAX_ORDERS_PAGE);
+    let l = node.ledger.read().expect("ledger lock");
+    let orders = l.client_orders(&address, page.before, limit);
+    Ok(Json(orders.into_iter().cloned().collect()))
 }
 
 fn tx_error(e: SubmitError) -> (StatusCode, Json<ApiError>) {

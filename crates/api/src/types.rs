@@ -33,6 +33,20 @@ pub struct MachineSearch {
     pub limit: Option<usize>,
 }
 
+/// A page of an account's orders (`GET /v1/accounts/{address}/orders`),
+/// newest first: those before order `before` (the newest without it), at
+/// most `limit` (default [`ORDERS_PAGE`], at most [`MAX_ORDERS_PAGE`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrdersPage {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+}
+
+pub const ORDERS_PAGE: usize = 50;
+pub const MAX_ORDERS_PAGE: usize = 1000;
+
 /// Every error the API returns, as JSON.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {

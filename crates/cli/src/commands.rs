@@ -9,7 +9,7 @@ use gpunet_client::jobs::{
     dispute_result, fetch_outputs, is_final, read_output, submit_job, wait_for_order,
 };
 use gpunet_client::logs::{current_logs, follow_logs, LogPiece};
-use gpunet_client::{Keystore, MachineSearch, NodeClient, Wallet};
+use gpunet_client::{Keystore, MachineSearch, NodeClient, OrdersPage, Wallet};
 use gpunet_ledger::{Genesis, GenesisAccount, Order, OrderStatus, Params};
 use gpunet_node::{
     BlobRetention, Node, NodeBase, NodeConfig, SoloProducerConfig, DEFAULT_MIN_FREE_BYTES,
@@ -86,6 +86,15 @@ pub enum JobCmd {
         /// Give up waiting after this many seconds.
         #[arg(long, default_value_t = 3600)]
         wait_secs: u64,
+    },
+    /// List your orders (jobs, rentals, audit runs of your jobs), newest first.
+    List {
+        /// Show at most this many.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Start below this order id (the next page: the last id shown).
+        #[arg(long)]
+        before: Option<OrderId>,
     },
     /// Show an order: status, lease, result and settlement.
     Describe { id: OrderId },
@@ -229,6 +238,35 @@ pub async fn machines(ctx: &Ctx, cmd: MachinesCmd) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One line per order: what it is, where it stands, what it cost.
+fn list_orders(orders: &[Order]) -> String {
+    let mut s = format!(
+        "{:>6}  {:<20} {:<9} {:<10} {:>8}  {:>14}  {:>14}\n",
+        "id", "name", "kind", "status", "machine", "price/hour", "paid"
+    );
+    for o in orders {
+        let kind = match (&o.rental, o.audit_of) {
+            (Some(_), _) => "rental".to_string(),
+            (None, Some(parent)) => format!("audit {parent}"),
+            (None, None) => "job".to_string(),
+        };
+        let lease = o.lease.as_ref();
+        s += &format!(
+            "{:>6}  {:<20} {:<9} {:<10} {:>8}  {:>14}  {:>14}\n",
+            o.id,
+            o.spec.name.chars().take(20).collect::<String>(),
+            kind,
+            format!("{:?}", o.status).to_lowercase(),
+            lease.map_or("-".into(), |l| l.machine.to_string()),
+            lease.map_or("-".into(), |l| gpn(l.price_per_hour)),
+            o.settlement
+                .as_ref()
+                .map_or("-".into(), |st| gpn(st.paid_to_provider + st.burned)),
+        );
+    }
+    s.trim_end().to_string()
+}
+
 pub fn describe(order: &Order) -> String {
     let mut s = format!(
         "order     {}\nname      {}\nstatus    {:?}\nclient    {}\ndeposit   {}\n",
@@ -364,6 +402,15 @@ pub async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
                     String::from_utf8_lossy(&stdout).trim_end()
                 );
             }
+        }
+        JobCmd::List { limit, before } => {
+            let me = ctx.wallet()?.address();
+            let page = OrdersPage {
+                before,
+                limit: Some(limit),
+            };
+            let orders = client.orders_of(&me, &page).await?;
+            ctx.output.print(&orders, || list_orders(&orders));
         }
         JobCmd::Describe { id } => {
             let order = client.order(id).await?;

@@ -169,6 +169,30 @@ fn wallet_genesis_node_and_jobs_through_the_binary() {
         json(&with(&["job", "describe", &order.to_string()]))["status"],
         "cancelled"
     );
+    let second = json(&with(&["job", "run", path(&examples)]))["order"]
+        .as_u64()
+        .unwrap();
+    let listed = |args: &[&str]| -> Vec<(u64, String)> {
+        let orders = json(&with(&[&["job", "list"], args].concat()));
+        orders
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| (o["id"].as_u64().unwrap(), o["status"].to_string()))
+            .collect()
+    };
+    let (pending, cancelled) = ("\"pending\"".to_string(), "\"cancelled\"".to_string());
+    assert_eq!(
+        listed(&[]),
+        [(second, pending.clone()), (order, cancelled.clone())],
+        "newest first"
+    );
+    assert_eq!(listed(&["--limit", "1"]), [(second, pending)]);
+    assert_eq!(
+        listed(&["--before", &second.to_string()]),
+        [(order, cancelled)]
+    );
+    ok(&with(&["job", "cancel", &second.to_string()]));
     assert_eq!(json(&with(&["machines", "list"])), serde_json::json!([]));
     assert_eq!(
         json(&with(&[

@@ -14,6 +14,6 @@ mod wallet;
 
 pub use error::ClientError;
 pub use gpunet_api::offers;
-pub use gpunet_api::types::MachineSearch;
+pub use gpunet_api::types::{MachineSearch, OrdersPage};
 pub use node_client::{EventStream, NodeClient, StreamItem};
 pub use wallet::{Keystore, Wallet};

@@ -3,7 +3,7 @@
 use crate::error::ClientError;
 use futures_util::StreamExt;
 use gpunet_api::types::{
-    AccountView, BlobInfo, BlockView, MachineSearch, Peers, Status, LOG_OFFSET_HEADER,
+    AccountView, BlobInfo, BlockView, MachineSearch, OrdersPage, Peers, Status, LOG_OFFSET_HEADER,
     LOG_READ_HEADER, MATCHED_HEADER, UPLOAD_HEADER,
 };
 use gpunet_api::ApiError;
@@ -32,6 +32,13 @@ pub struct NodeClient {
 struct Nodes {
     urls: RwLock<Vec<String>>,
     current: AtomicUsize,
+}
+
+/// A successful response's JSON body.
+async fn decode<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T, ClientError> {
+    resp.json()
+        .await
+        .map_err(|e| ClientError::BadResponse(e.to_string()))
 }
 
 /// One item of the event stream.
@@ -115,10 +122,7 @@ impl NodeClient {
         &self,
         req: reqwest::RequestBuilder,
     ) -> Result<T, ClientError> {
-        let resp = self.send(req).await?;
-        resp.json()
-            .await
-            .map_err(|e| ClientError::BadResponse(e.to_string()))
+        decode(self.send(req).await?).await
     }
 
     /// Sends the read `request` builds, on each known node in turn while
@@ -138,11 +142,7 @@ impl NodeClient {
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
-        self.read(|c| c.http.get(c.url(path)))
-            .await?
-            .json()
-            .await
-            .map_err(|e| ClientError::BadResponse(e.to_string()))
+        decode(self.read(|c| c.http.get(c.url(path))).await?).await
     }
 
     pub async fn status(&self) -> Result<Status, ClientError> {
@@ -168,6 +168,16 @@ impl NodeClient {
         self.json(req).await
     }
 
+    /// A page of `client`'s orders, newest first (see [`OrdersPage`]).
+    pub async fn orders_of(
+        &self,
+        client: &Address,
+        page: &OrdersPage,
+    ) -> Result<Vec<Order>, ClientError> {
+        let path = format!("/v1/accounts/{client}/orders");
+        decode(self.read(|c| c.http.get(c.url(&path)).query(page)).await?).await
+    }
+
     pub async fn machines(&self) -> Result<Vec<Machine>, ClientError> {
         self.get("/v1/machines").await
     }
@@ -187,11 +197,7 @@ impl NodeClient {
             .get(MATCHED_HEADER)
             .and_then(|v| v.to_str().ok()?.parse().ok())
             .ok_or_else(|| ClientError::BadResponse(format!("no {MATCHED_HEADER} header")))?;
-        let machines = resp
-            .json()
-            .await
-            .map_err(|e| ClientError::BadResponse(e.to_string()))?;
-        Ok((machines, matched))
+        Ok((decode(resp).await?, matched))
     }
 
     pub async fn machine(&self, id: MachineId) -> Result<Machine, ClientError> {

@@ -21,6 +21,9 @@ pub fn check(state: &State) -> Result<(), String> {
     }
     let mut escrow: Amount = 0;
     let mut allocated: BTreeMap<MachineId, Allocation> = BTreeMap::new();
+    if state.client_orders.len() != state.orders.len() {
+        return Err("the client index does not hold exactly the orders".into());
+    }
     for (id, o) in state.orders.iter() {
         escrow = escrow.checked_add(o.escrow).ok_or("escrow overflows")?;
         if !o.status.is_open() && o.escrow != 0 {
@@ -101,6 +104,9 @@ pub fn check(state: &State) -> Result<(), String> {
                 a.disk_mb += r.disk_mb;
                 a.gpus += r.gpu.count;
             }
+        }
+        if !state.client_orders.contains(&(o.client, *id)) {
+            return Err(format!("order {id} is not indexed under its client"));
         }
         if let Some(parent) = o.audit_of {
             if !state

@@ -494,6 +494,25 @@ impl Ledger {
         self.state.orders.iter().map(|(_, o)| o)
     }
 
+    /// `client`'s orders (audit runs of its jobs included), newest first,
+    /// from the one before `before` on (from the newest without it), at most
+    /// `limit` of them.
+    pub fn client_orders(
+        &self,
+        client: &Address,
+        before: Option<OrderId>,
+        limit: usize,
+    ) -> Vec<&Order> {
+        let end = (*client, before.unwrap_or(OrderId::MAX));
+        self.state
+            .client_orders
+            .range((*client, 0)..end)
+            .rev()
+            .take(limit)
+            .filter_map(|((_, id), _)| self.state.orders.get(id))
+            .collect()
+    }
+
     /// Orders currently leased to `provider`'s machines and not yet reported.
     pub fn open_leases(&self, provider: &Address) -> Vec<&Order> {
         self.state

@@ -384,6 +384,8 @@ pub struct State {
     pub unbonding_queue: Table<(u64, Address), ()>,
     /// Open leases of each provider: (provider, order).
     pub provider_leases: Table<(Address, OrderId), ()>,
+    /// Every order of each client, audit runs included: (client, order).
+    pub client_orders: Table<(Address, OrderId), ()>,
     /// Transaction receipts: tx hash -> (height, index).
     pub receipts: Table<Hash, (u64, u32)>,
     /// Open hardware challenges.
@@ -431,7 +433,7 @@ fn offer_keys(m: &Machine) -> Option<(OfferKey, OfferKey)> {
 macro_rules! for_each_table {
     ($state:expr, |$t:ident| $body:expr) => {{
         for_each_table!(@each $state, $t, $body, globals accounts machines orders pending
-            deadlines settle_queue unbonding_queue provider_leases receipts challenges
+            deadlines settle_queue unbonding_queue provider_leases client_orders receipts challenges
             challenge_deadlines awaiting_beacon challenge_schedule rental_billing probe_deadlines offers cheap_offers gpu_models validators validator_sets);
     }};
     (@each $state:expr, $t:ident, $body:expr, $($field:ident)*) => {
@@ -442,7 +444,7 @@ macro_rules! for_each_table {
 macro_rules! for_each_table_ref {
     ($state:expr, |$t:ident| $body:expr) => {{
         for_each_table_ref!(@each $state, $t, $body, globals accounts machines orders pending
-            deadlines settle_queue unbonding_queue provider_leases receipts challenges
+            deadlines settle_queue unbonding_queue provider_leases client_orders receipts challenges
             challenge_deadlines awaiting_beacon challenge_schedule rental_billing probe_deadlines offers cheap_offers gpu_models validators validator_sets);
     }};
     (@each $state:expr, $t:ident, $body:expr, $($field:ident)*) => {
@@ -475,6 +477,7 @@ impl State {
             offers: Table::new(17),
             cheap_offers: Table::new(18),
             gpu_models: Table::new(19),
+            client_orders: Table::new(22),
         }
     }
 

@@ -465,6 +465,25 @@ fn a_non_deterministic_mismatch_slashes_nobody() {
 }
 
 #[test]
+fn a_clients_orders_are_listed_newest_first_page_by_page() {
+    let mut net = Net::new(3);
+    let audited = net.submit(spec(true, 10_000));
+    let other = net.submit(spec(false, 0));
+    net.report(audited, b"out");
+    let run = net.end_dispute_window(audited).unwrap();
+    let client = net.client.address();
+    let ids = |before, limit| -> Vec<u64> {
+        let orders = net.ledger.client_orders(&client, before, limit);
+        orders.iter().map(|o| o.id).collect()
+    };
+    assert_eq!(ids(None, 10), [run, other, audited], "audit runs included");
+    assert_eq!(ids(None, 2), [run, other]);
+    assert_eq!(ids(Some(other), 10), [audited]);
+    let provider = net.providers[0].address();
+    assert!(net.ledger.client_orders(&provider, None, 10).is_empty());
+}
+
+#[test]
 fn with_no_other_provider_the_audit_expires_and_the_provider_is_paid() {
     let mut net = Net::new(1);
     let job = net.submit(spec(true, 10_000));

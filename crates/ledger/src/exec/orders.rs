@@ -315,6 +315,7 @@ impl Exec<'_> {
             },
         );
         self.state.pending.insert((self.now_ms, id), ());
+        self.state.client_orders.insert((client, id), ());
         id
     }
 
