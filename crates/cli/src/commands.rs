@@ -238,11 +238,12 @@ pub async fn machines(ctx: &Ctx, cmd: MachinesCmd) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One line per order: what it is, where it stands, what it cost.
+/// One line per order: what it is, where it stands, what it cost its client
+/// (the provider's pay and the burn).
 fn list_orders(orders: &[Order]) -> String {
     let mut s = format!(
         "{:>6}  {:<20} {:<9} {:<10} {:>8}  {:>14}  {:>14}\n",
-        "id", "name", "kind", "status", "machine", "price/hour", "paid"
+        "id", "name", "kind", "status", "machine", "price/hour", "cost"
     );
     for o in orders {
         let kind = match (&o.rental, o.audit_of) {

@@ -33,6 +33,7 @@ const SCAN_PER_GROUP: usize = 64;
 /// How offers compare for an order, lowest first: the placement's two terms
 /// (load and the job's price), then the machine's id rank.
 type Rank = (u128, u128, Hash);
+
 /// Audit runs of one job at most: the audit and a tie-break.
 pub(crate) const MAX_AUDIT_RUNS: u128 = 2;
 
