@@ -178,8 +178,9 @@ impl NodeClient {
         decode(self.read(|c| c.http.get(c.url(&path)).query(page)).await?).await
     }
 
+    /// Every registered machine (a search with no filter and no limit).
     pub async fn machines(&self) -> Result<Vec<Machine>, ClientError> {
-        self.get("/v1/machines").await
+        Ok(self.find_machines(&MachineSearch::default()).await?.0)
     }
 
     /// The machines `search` finds (see [`gpunet_api::offers`]), searched by
