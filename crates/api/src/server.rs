@@ -354,6 +354,9 @@ fn signed_header<T: borsh::BorshDeserialize>(raw: &HeaderValue) -> Option<T> {
     borsh::from_slice(&bytes).ok()
 }
 
+/// Bytes of a refused upload read before the refusal is sent.
+const REFUSED_BODY_DRAIN: usize = 1 << 20;
+
 /// Streams an upload into the blob store, for the account that signed its
 /// request, and verifies it against the hash and size the request names.
 async fn put_blob(
@@ -361,9 +364,32 @@ async fn put_blob(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<BlobInfo>> {
-    let upload = admitted_upload(&node, &headers)?.body;
-    let mut writer = node.blobs.writer(upload.size).await.map_err(blob_error)?;
     let mut stream = body.into_data_stream();
+    let admitted = match admitted_upload(&node, &headers) {
+        Ok(signed) => node
+            .blobs
+            .writer(signed.body.size)
+            .await
+            .map(|writer| (signed.body, writer))
+            .map_err(blob_error),
+        Err(refused) => Err(refused),
+    };
+    let (upload, mut writer) = match admitted {
+        Ok(admitted) => admitted,
+        Err(refused) => {
+            // Read what a small upload sent before answering: a server that
+            // closes on a client still writing leaves it a broken pipe
+            // instead of the reason.
+            let mut drained = 0;
+            while drained < REFUSED_BODY_DRAIN {
+                match stream.next().await {
+                    Some(Ok(chunk)) => drained += chunk.len(),
+                    _ => break,
+                }
+            }
+            return Err(refused);
+        }
+    };
     let mut received = 0u64;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| bad_request(format!("upload interrupted: {e}")))?;
