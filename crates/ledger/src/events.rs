@@ -130,6 +130,15 @@ pub enum Event {
         client: Address,
         provider: Address,
     },
+    /// A duration check found `order`'s run padded: billed `bound_ms`
+    /// instead of `claimed_ms`, and its provider slashed.
+    RunPadded {
+        order: OrderId,
+        client: Address,
+        provider: Address,
+        claimed_ms: u64,
+        bound_ms: u64,
+    },
     AuditConcluded {
         order: OrderId,
         client: Address,
@@ -200,6 +209,7 @@ impl Event {
             | Event::RentalRenewed { order, .. }
             | Event::RentalEnded { order, .. }
             | Event::AuditStarted { order, .. }
+            | Event::RunPadded { order, .. }
             | Event::AuditConcluded { order, .. } => Some(*order),
         }
     }
@@ -259,6 +269,9 @@ impl Event {
                 client, provider, ..
             }
             | Event::AuditStarted {
+                client, provider, ..
+            }
+            | Event::RunPadded {
                 client, provider, ..
             }
             | Event::AuditConcluded {

@@ -85,6 +85,14 @@ pub struct Params {
     /// to matching.
     #[serde(default = "default_max_declines")]
     pub max_declines: u32,
+    /// How much longer than an agreeing run of the same job a run may bill,
+    /// in basis points of that run's time (after scaling it by the machines'
+    /// compute scores), before it counts as padded (see `exec::durations`).
+    #[serde(default = "default_duration_tolerance_bps")]
+    pub duration_tolerance_bps: u32,
+    /// Allowance on top of that for starting and stopping a container.
+    #[serde(default = "default_duration_slack_ms")]
+    pub duration_slack_ms: u64,
 }
 
 fn default_decline_window_ms() -> u64 {
@@ -93,6 +101,14 @@ fn default_decline_window_ms() -> u64 {
 
 fn default_max_declines() -> u32 {
     3
+}
+
+fn default_duration_tolerance_bps() -> u32 {
+    20_000
+}
+
+fn default_duration_slack_ms() -> u64 {
+    60_000
 }
 
 fn default_stake_per_vote() -> Amount {
@@ -139,6 +155,8 @@ impl Default for Params {
             slash_double_sign_bps: default_slash_double_sign_bps(),
             decline_window_ms: default_decline_window_ms(),
             max_declines: default_max_declines(),
+            duration_tolerance_bps: default_duration_tolerance_bps(),
+            duration_slack_ms: default_duration_slack_ms(),
         }
     }
 }
@@ -196,6 +214,11 @@ impl Genesis {
         }
         if self.params.max_declines == 0 || self.params.max_declines > 16 {
             return err("max_declines must be 1..=16 (an order keeps each decline)");
+        }
+        if self.params.duration_tolerance_bps < 10_000 {
+            return err(
+                "duration_tolerance_bps must be at least 10000 (a run may bill what another took)",
+            );
         }
         let mut seen = std::collections::BTreeSet::new();
         let founding = std::collections::BTreeSet::from_iter(&self.validators);

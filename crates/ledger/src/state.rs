@@ -196,8 +196,13 @@ pub struct Lease {
 pub struct Report {
     pub outcome: JobOutcome,
     pub reported_ms: u64,
-    /// Time billed: the reported duration capped by the timeout and by block time elapsed.
+    /// Time billed: the reported duration capped by the timeout and by block
+    /// time elapsed, and by what agreeing runs allow if it was padded.
     pub billable_ms: u64,
+    /// Whether a duration check found the run padded (`exec::durations`):
+    /// it billed far longer than another run that agreed with it.
+    #[serde(default)]
+    pub padded: bool,
 }
 
 #[derive(

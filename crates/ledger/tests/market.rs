@@ -122,7 +122,7 @@ impl Net {
     /// The client disputes the order's result, naming `expected` as its output.
     fn dispute(&mut self, order: u64, expected: &[u8]) -> Result<(), TxError> {
         let client = self.client.clone();
-        let deposit = gpunet_ledger::max_job_cost(PRICE, 60).unwrap();
+        let deposit = gpunet_ledger::run_cost(self.ledger.order(order).unwrap()).unwrap();
         self.send(
             &client,
             TxBody::DisputeResult {
@@ -188,6 +188,17 @@ impl Net {
     /// The order's provider reports `root` as the output of a run stopped at
     /// `stopped` (if stopped).
     fn report_run(&mut self, order: u64, root: &[u8], stopped: Option<Stop>) {
+        self.report_timed(order, root, stopped, 1_000);
+    }
+
+    /// The order's provider reports a run that took `duration_ms`, after
+    /// letting that much block time pass.
+    fn report_after(&mut self, order: u64, root: &[u8], duration_ms: u64) {
+        self.block(duration_ms, &[]);
+        self.report_timed(order, root, None, duration_ms);
+    }
+
+    fn report_timed(&mut self, order: u64, root: &[u8], stopped: Option<Stop>, duration_ms: u64) {
         let provider = self.provider_of(order);
         self.send(
             &provider,
@@ -197,7 +208,7 @@ impl Net {
                     exit_code: 0,
                     output_root: Hash::digest(root),
                     output_bytes: 1,
-                    duration_ms: 1_000,
+                    duration_ms,
                     stopped,
                 },
             },
@@ -1206,13 +1217,6 @@ fn only_the_client_disputes_and_only_a_reported_result_in_its_window() {
     let client = net.client.clone();
     assert!(
         matches!(
-            net.send(&client, body(b"out", deposit)),
-            Err(TxError::Invalid(_))
-        ),
-        "the reported root"
-    );
-    assert!(
-        matches!(
             net.send(&client, body(b"x", deposit - 1)),
             Err(TxError::Invalid(_))
         ),
@@ -1238,6 +1242,184 @@ fn only_the_client_disputes_and_only_a_reported_result_in_its_window() {
     assert!(
         matches!(net.dispute(audited, b"x"), Err(TxError::InvalidState(_))),
         "audited already"
+    );
+}
+
+const MINUTE: u64 = 60_000;
+
+/// A job that may run an hour.
+fn hour_long(deterministic: bool, audit_bps: u32) -> JobSpec {
+    JobSpec {
+        timeout_secs: 3_600,
+        ..spec(deterministic, audit_bps)
+    }
+}
+
+fn billed_ms(net: &Net, order: u64) -> u64 {
+    net.ledger
+        .order(order)
+        .unwrap()
+        .report
+        .clone()
+        .unwrap()
+        .billable_ms
+}
+
+fn padded_events(net: &Net) -> Vec<(u64, u64, u64)> {
+    net.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::RunPadded {
+                order,
+                claimed_ms,
+                bound_ms,
+                ..
+            } => Some((*order, *claimed_ms, *bound_ms)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_provider_billing_far_longer_than_its_auditor_is_billed_the_bound_and_slashed() {
+    let mut net = Net::new(3);
+    let client = net.client.address();
+    let funds = net.ledger.account(&client).balance;
+    let job = net.submit(hour_long(true, 10_000));
+    let padder = net.provider_of(job);
+    let stake = net.bonded(&padder);
+    // Ran ten minutes, then reported fifty.
+    net.report_after(job, b"out", 50 * MINUTE);
+    let run = net.end_dispute_window(job).unwrap();
+    let auditor = net.provider_of(run);
+    net.report_after(run, b"out", 10 * MINUTE);
+    assert_eq!(
+        net.verdict(job),
+        Some(AuditVerdict::Agreed),
+        "the output is right"
+    );
+    let bound = 2 * 10 * MINUTE + MINUTE;
+    assert_eq!(billed_ms(&net, job), bound);
+    assert!(
+        net.ledger
+            .order(job)
+            .unwrap()
+            .report
+            .clone()
+            .unwrap()
+            .padded
+    );
+    assert_eq!(padded_events(&net), vec![(job, 50 * MINUTE, bound)]);
+    assert_eq!(net.bonded(&padder), stake - params().slash_audit);
+    assert_eq!(net.bonded(&auditor), 500 * UNIT, "the auditor is not");
+    net.block(params().dispute_window_ms, &[]);
+    let job_paid = net.ledger.order(job).unwrap().settlement.clone().unwrap();
+    let run_paid = net.ledger.order(run).unwrap().settlement.clone().unwrap();
+    let at_bound = gpunet_ledger::max_job_cost(PRICE, bound / 1_000).unwrap();
+    assert_eq!(job_paid.paid_to_provider + job_paid.burned, at_bound);
+    assert_eq!(
+        net.ledger.account(&client).balance,
+        funds - params().min_fee - at_bound,
+        "the client paid the bound; the padder repaid the audit run"
+    );
+    assert!(run_paid.paid_to_provider > 0, "the auditor is paid");
+}
+
+#[test]
+fn a_slower_run_within_the_tolerance_is_paid_in_full_and_a_padding_auditor_is_caught() {
+    let mut net = Net::new(3);
+    let job = net.submit(hour_long(true, 10_000));
+    net.report_after(job, b"out", 18 * MINUTE);
+    let run = net.end_dispute_window(job).unwrap();
+    net.report_after(run, b"out", 10 * MINUTE);
+    assert_eq!(net.verdict(job), Some(AuditVerdict::Agreed));
+    assert_eq!(
+        billed_ms(&net, job),
+        18 * MINUTE,
+        "within twice plus a minute"
+    );
+    assert!(padded_events(&net).is_empty());
+
+    let stakes = net.stakes();
+    let job = net.submit(hour_long(true, 10_000));
+    net.report_after(job, b"out", 10 * MINUTE);
+    let run = net.end_dispute_window(job).unwrap();
+    let auditor = net.provider_of(run);
+    net.report_after(run, b"out", 40 * MINUTE);
+    assert_eq!(billed_ms(&net, job), 10 * MINUTE);
+    assert_eq!(
+        billed_ms(&net, run),
+        21 * MINUTE,
+        "the auditor's time is checked too"
+    );
+    let slashed: Vec<u128> = net
+        .providers
+        .iter()
+        .zip(&stakes)
+        .map(|(p, before)| before - net.bonded(p))
+        .collect();
+    let who = net
+        .providers
+        .iter()
+        .position(|p| p.address() == auditor.address())
+        .unwrap();
+    for (i, s) in slashed.iter().enumerate() {
+        let expected = if i == who { params().slash_audit } else { 0 };
+        assert_eq!(*s, expected, "provider {i}");
+    }
+}
+
+#[test]
+fn a_duration_dispute_lets_a_referee_run_check_the_time_of_any_job() {
+    let mut net = Net::new(3);
+    let client = net.client.address();
+    // Not deterministic, never audited: only its client can check its time.
+    let job = net.submit(hour_long(false, 0));
+    let padder = net.provider_of(job);
+    let stake = net.bonded(&padder);
+    net.report_after(job, b"out", 50 * MINUTE);
+    let funds = net.ledger.account(&client).balance;
+    net.dispute(job, b"out")
+        .expect("naming the reported root disputes the time");
+    let run = net.referee(job);
+    net.report_after(run, b"out", 10 * MINUTE);
+    assert_eq!(
+        net.verdict(job),
+        Some(AuditVerdict::DisputeRejected),
+        "the output stands"
+    );
+    assert_eq!(billed_ms(&net, job), 21 * MINUTE);
+    assert_eq!(net.bonded(&padder), stake - params().slash_audit);
+    net.block(params().dispute_window_ms, &[]);
+    let job_paid = net.ledger.order(job).unwrap().settlement.clone().unwrap();
+    assert_eq!(
+        net.ledger.account(&client).balance,
+        funds - params().min_fee + job_paid.refunded,
+        "the referee repaid out of the padder's stake"
+    );
+
+    // An honest provider's time stands; the client paid for the referee.
+    let job = net.submit(hour_long(false, 0));
+    let stakes = net.stakes();
+    net.report_after(job, b"out", 15 * MINUTE);
+    net.dispute(job, b"out").unwrap();
+    let run = net.referee(job);
+    net.report_after(run, b"out", 10 * MINUTE);
+    assert_eq!(net.verdict(job), Some(AuditVerdict::DisputeRejected));
+    assert_eq!(billed_ms(&net, job), 15 * MINUTE);
+    assert_eq!(net.stakes(), stakes, "nobody slashed");
+
+    // A run stopped at its limit billed the limit: no time to dispute.
+    let job = net.submit(hour_long(false, 0));
+    net.block(MINUTE, &[]);
+    net.report_run(job, b"partial", Some(Stop::Memory));
+    assert!(matches!(
+        net.dispute(job, b"partial"),
+        Err(TxError::Invalid(_))
+    ));
+    assert!(
+        net.dispute(job, b"finished").is_ok(),
+        "its stop can be disputed"
     );
 }
 

@@ -173,7 +173,9 @@ pub enum TxBody {
     /// and paying `deposit` for a referee run on another provider's machine.
     /// The referee decides: the client's root, and the provider is slashed
     /// and unpaid; the provider's, and the deposit pays the referee; neither,
-    /// and the provider is paid.
+    /// and the provider is paid. Naming the reported root disputes only the
+    /// time billed: the referee's run is what the provider's time is checked
+    /// against.
     DisputeResult {
         order: OrderId,
         expected_root: Hash,

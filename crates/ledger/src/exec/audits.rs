@@ -15,7 +15,10 @@
 //!   found wrong also repays the client the runs that caught it, out of the
 //!   slashed stake; only the rest is burned). Different for
 //!   a non-deterministic job: nobody is slashed, everyone is paid.
+//! - Every run paid is billed no more than the runs that agree with it allow
+//!   (`exec::durations`): a run that padded its time is slashed.
 
+use super::durations::{self, RunTime};
 use super::orders::{payment, run_cost, MAX_AUDIT_RUNS};
 use super::Exec;
 use crate::error::TxError;
@@ -177,6 +180,59 @@ impl Exec<'_> {
         )
     }
 
+    /// Bills each run `verdict` pays (the audited order's and its audit
+    /// runs') no more than the runs agreeing with it allow, marking and
+    /// announcing the padded ones.
+    fn cap_padded(&mut self, parent: &mut Order, runs: &mut [Order], verdict: &AuditVerdict) {
+        let gpu_job = parent.spec.resources.gpu.count > 0;
+        let provider_paid = *verdict != AuditVerdict::ProviderWrong;
+        let paid = provider_paid
+            .then_some(parent)
+            .into_iter()
+            .chain(runs.iter_mut().filter(|run| {
+                !matches!(verdict, AuditVerdict::AuditorWrong { auditor }
+                    if run.lease.as_ref().is_some_and(|l| l.provider == *auditor))
+            }));
+        let (orders, times): (Vec<&mut Order>, Vec<RunTime>) = paid
+            .filter_map(|order| {
+                let time = self.run_time(order)?;
+                Some((order, time))
+            })
+            .unzip();
+        let bounds = durations::padded(&self.state.params, gpu_job, &times);
+        for (order, bound) in orders.into_iter().zip(bounds) {
+            let (Some(bound), Some(report), Some(lease)) =
+                (bound, order.report.as_mut(), order.lease.as_ref())
+            else {
+                continue;
+            };
+            let claimed_ms = report.billable_ms;
+            report.billable_ms = bound;
+            report.padded = true;
+            self.emit(Event::RunPadded {
+                order: order.id,
+                client: order.client,
+                provider: lease.provider,
+                claimed_ms,
+                bound_ms: bound,
+            });
+        }
+    }
+
+    /// What a duration check compares of `order`'s run.
+    fn run_time(&self, order: &Order) -> Option<RunTime> {
+        let lease = order.lease.as_ref()?;
+        Some(RunTime {
+            billed_ms: order.report.as_ref()?.billable_ms,
+            gops: self
+                .state
+                .machines
+                .get(&lease.machine)
+                .map_or(0, |m| m.compute_gops),
+            answer: answer(order)?,
+        })
+    }
+
     /// A lease counted as completed at its report turned out wrong: its
     /// machine's reliability says so.
     fn count_as_failed(&mut self, order: &Order) {
@@ -189,7 +245,9 @@ impl Exec<'_> {
     }
 
     /// Applies a verdict: the party it contradicts is slashed and refunded
-    /// nothing of its pay; everyone else is queued for settlement.
+    /// nothing of its pay; everyone else is queued for settlement, billed no
+    /// more than the runs agreeing with it allow (a padded run's provider is
+    /// slashed too, see `exec::durations`).
     fn conclude_audit(
         &mut self,
         mut parent: Order,
@@ -202,17 +260,20 @@ impl Exec<'_> {
             .as_ref()
             .expect("reported orders have a lease")
             .provider;
+        let mut runs: Vec<Order> = answered
+            .iter()
+            .map(|id| self.order(*id))
+            .collect::<Result<_, _>>()?;
+        self.cap_padded(&mut parent, &mut runs, &verdict);
         // What the client pays for the runs that checked the job.
         let mut runs_cost: Amount = 0;
-        for id in &answered {
-            let run = self.order(*id)?;
+        for run in &runs {
             let lease = run.lease.as_ref().expect("answered runs had a lease");
             let billable = run.report.as_ref().map_or(0, |r| r.billable_ms);
             let cost = payment(lease.price_per_hour, billable)?.min(run.escrow);
             runs_cost = runs_cost.saturating_add(cost);
         }
-        for id in answered {
-            let run = self.order(id)?;
+        for run in runs {
             let auditor = run
                 .lease
                 .as_ref()
@@ -223,6 +284,9 @@ impl Exec<'_> {
                 let slashed = self.slash(auditor, slash, "audit run contradicted by two others")?;
                 self.close_with_refund(run, OrderStatus::Failed, slashed)?;
             } else {
+                if is_padded(&run) {
+                    self.slash(auditor, slash, &padding_reason(run.id))?;
+                }
                 self.queue_settlement(run);
             }
         }
@@ -240,6 +304,10 @@ impl Exec<'_> {
             let slashed = self.slash_paying(provider, slash, why, compensation)?;
             self.close_with_refund(parent, OrderStatus::Failed, slashed)?;
         } else {
+            if is_padded(&parent) {
+                let compensation = Some((client, runs_cost));
+                self.slash_paying(provider, slash, &padding_reason(order), compensation)?;
+            }
             self.queue_settlement(parent);
         }
         self.emit(Event::AuditConcluded {
@@ -250,4 +318,12 @@ impl Exec<'_> {
         });
         Ok(())
     }
+}
+
+fn is_padded(order: &Order) -> bool {
+    order.report.as_ref().is_some_and(|r| r.padded)
+}
+
+fn padding_reason(order: OrderId) -> String {
+    format!("padded the time billed for order {order} (far over an agreeing run's)")
 }

@@ -14,6 +14,13 @@
 //! `DisputeRejected` (provider paid; the dispute cost the client the
 //! referee's pay, which is what stops disputes from griefing honest
 //! providers); neither, or no referee finished → `Inconclusive`, provider paid.
+//!
+//! A dispute naming the reported root itself disputes only the time billed:
+//! the referee re-runs the job so that the duration check
+//! (`exec::durations`) has an agreeing run to hold the provider's time
+//! against. A padded provider is slashed and billed the bound, and repays the
+//! referee; otherwise the verdict is `DisputeRejected` and the client paid for
+//! the referee, as for any dispute.
 
 use super::audits::Answer;
 use super::orders::run_cost;
@@ -29,9 +36,10 @@ pub(crate) fn dispute_verdict(
     client: Hash,
     referee: Option<Answer>,
 ) -> AuditVerdict {
+    // The provider's answer first: a duration dispute names it as the client's.
     match referee {
-        Some(r) if r == Answer::Output(client) => AuditVerdict::ProviderWrong,
         Some(r) if r == provider => AuditVerdict::DisputeRejected,
+        Some(r) if r == Answer::Output(client) => AuditVerdict::ProviderWrong,
         _ => AuditVerdict::Inconclusive,
     }
 }
@@ -62,15 +70,20 @@ impl Exec<'_> {
                 }
             )));
         }
-        let Some(JobOutcome::Completed { output_root, .. }) =
-            order.report.as_ref().map(|r| &r.outcome)
+        let Some(JobOutcome::Completed {
+            output_root,
+            stopped,
+            ..
+        }) = order.report.as_ref().map(|r| &r.outcome)
         else {
             return Err(TxError::InvalidState(format!("order {id} has no output")));
         };
-        if *output_root == expected_root {
-            return Err(TxError::Invalid(
-                "the expected root is the reported one: nothing to dispute".into(),
-            ));
+        if let (true, Some(stop)) = (*output_root == expected_root, stopped) {
+            return Err(TxError::Invalid(format!(
+                "order {id} was stopped at its {} limit, which set its time: no duration to \
+                 dispute (name the root of a finished run to dispute the stop)",
+                stop.name()
+            )));
         }
         let need = run_cost(&order)?;
         if deposit < need {

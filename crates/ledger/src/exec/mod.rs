@@ -6,6 +6,7 @@ mod bank;
 mod challenges;
 mod declines;
 mod disputes;
+mod durations;
 mod orders;
 mod registry;
 mod rentals;

@@ -38,6 +38,7 @@ impl Exec<'_> {
                     outcome: outcome.clone(),
                     reported_ms: self.now_ms,
                     billable_ms,
+                    padded: false,
                 });
                 self.emit(Event::OrderReported {
                     order: id,
@@ -66,6 +67,7 @@ impl Exec<'_> {
                     outcome: outcome.clone(),
                     reported_ms: self.now_ms,
                     billable_ms: 0,
+                    padded: false,
                 });
                 let (client, audited) = (order.client, order.audit_of);
                 let slashed = self.slash(provider, self.state.params.slash_failed, "job failed")?;
