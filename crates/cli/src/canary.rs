@@ -1,5 +1,6 @@
-//! `gpunet canary`: submit a job as a canary, learn its answer by running it
-//! here, and dispute the provider's result if it differs.
+//! `gpunet canary`: submit a job as a canary, learn its answer and time by
+//! running it here, and dispute the provider's result if it differs, or its
+//! time if padded.
 
 use crate::commands::{describe, Ctx};
 use anyhow::{bail, Context};
@@ -51,14 +52,15 @@ pub async fn run(ctx: &Ctx, args: CanaryArgs) -> anyhow::Result<()> {
     wait_for_order(wallet.node(), id, wait, reported, |_| {}).await?;
     let verdict = check(&wallet, id, expected).await?;
     let order = match verdict {
-        CanaryVerdict::Disputed { .. } => {
+        CanaryVerdict::Disputed { .. } | CanaryVerdict::DisputedTime { .. } => {
             wait_for_order(wallet.node(), id, wait, |o| is_final(o.status), |_| {}).await?
         }
         _ => wallet.node().order(id).await?,
     };
     let out = serde_json::json!({
         "order": id,
-        "expected_root": expected,
+        "expected_root": expected.root,
+        "expected_duration_ms": expected.duration_ms,
         "verdict": verdict,
         "status": order.status,
         "audit_verdict": order.audit_verdict,
@@ -67,8 +69,19 @@ pub async fn run(ctx: &Ctx, args: CanaryArgs) -> anyhow::Result<()> {
         let found = match &verdict {
             CanaryVerdict::Honest => "the provider reported the known answer".to_string(),
             CanaryVerdict::Disputed { reported } => {
-                format!("the provider reported {reported}, not {expected}: disputed")
+                format!(
+                    "the provider reported {reported}, not {}: disputed",
+                    expected.root
+                )
             }
+            CanaryVerdict::DisputedTime {
+                billed_ms,
+                allowed_ms,
+            } => format!(
+                "the provider reported the known answer but billed {billed_ms} ms, over the \
+                 {allowed_ms} ms a run taking {} ms here allows: its time is disputed",
+                expected.duration_ms
+            ),
             CanaryVerdict::NoResult { status } => format!("no result to check ({status:?})"),
         };
         format!("canary order {id}: {found}\n{}", describe(&order))

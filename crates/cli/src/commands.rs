@@ -6,7 +6,8 @@ use clap::Subcommand;
 use gpunet_bft::{BftConfig, Multiaddr};
 use gpunet_client::jobfile::JobFile;
 use gpunet_client::jobs::{
-    dispute_result, fetch_outputs, is_final, read_output, submit_job, wait_for_order,
+    dispute_duration, dispute_result, fetch_outputs, is_final, read_output, submit_job,
+    wait_for_order,
 };
 use gpunet_client::logs::{current_logs, follow_logs, LogPiece};
 use gpunet_client::{Keystore, MachineSearch, NodeClient, OrdersPage, Wallet};
@@ -118,12 +119,17 @@ pub enum JobCmd {
     /// keep a canary job's known answer with it.
     Root { dir: PathBuf },
     /// Dispute a job's reported result within its dispute window, naming the
-    /// output root you hold right (a canary's known answer). A referee run on
-    /// another provider decides; you pay for it unless the provider was wrong.
+    /// output root you hold right (a canary's known answer), or only the time
+    /// it billed (--duration). A referee run on another provider decides; you
+    /// pay for it unless the provider was wrong or padded its time.
     Dispute {
         id: OrderId,
-        #[arg(long)]
-        expected_root: String,
+        #[arg(long, required_unless_present = "duration")]
+        expected_root: Option<String>,
+        /// The output is right but the time billed is far over what the job
+        /// takes: the referee's run is what the provider's time is held to.
+        #[arg(long, conflicts_with = "expected_root")]
+        duration: bool,
     },
 }
 
@@ -304,6 +310,10 @@ pub fn describe(order: &Order) -> String {
                         stop.name()
                     );
                 }
+                if r.padded {
+                    s += "padded    billed far longer than an agreeing run took: billed what that \
+                          run allows, provider slashed\n";
+                }
             }
             gpunet_primitives::JobOutcome::Failed { reason } => {
                 s += &format!("failed    {reason}\n")
@@ -477,11 +487,20 @@ pub async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
                     root.to_string()
                 });
         }
-        JobCmd::Dispute { id, expected_root } => {
-            let expected: Hash = expected_root
-                .parse()
-                .context("--expected-root is not a hash (64 hex digits)")?;
-            dispute_result(&ctx.wallet()?, id, expected).await?;
+        JobCmd::Dispute {
+            id, expected_root, ..
+        } => {
+            let wallet = ctx.wallet()?;
+            // clap lets exactly one of the two through.
+            match expected_root {
+                Some(root) => {
+                    let expected: Hash = root
+                        .parse()
+                        .context("--expected-root is not a hash (64 hex digits)")?;
+                    dispute_result(&wallet, id, expected).await?
+                }
+                None => dispute_duration(&wallet, id).await?,
+            }
             ctx.output.print(&serde_json::json!({ "order": id, "disputed": true }), || {
                 format!(
                     "disputed order {id}: a referee run decides; follow it with `gpunet job describe {id}`"

@@ -99,8 +99,9 @@ enum Command {
     /// Rent a machine, or some of its GPUs, for a time.
     #[command(subcommand)]
     Rent(rent::RentCmd),
-    /// Submit a job as a canary: run it here too to know its answer, and
-    /// dispute the provider's result if it differs (a referee run decides).
+    /// Submit a job as a canary: run it here too to know its answer and time,
+    /// and dispute the provider's result if it differs or its time if padded
+    /// (a referee run decides).
     Canary(canary::CanaryArgs),
     /// Show this machine's hardware as the provider agent detects it, and the
     /// compute class its hardware challenges will hold it to.

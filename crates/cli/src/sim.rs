@@ -16,8 +16,8 @@ pub struct SimArgs {
     orders: usize,
     #[arg(long, default_value_t = 7)]
     days: u64,
-    /// Share of non-deterministic jobs that are canaries (known answer,
-    /// disputed when wrong), in percent.
+    /// Share of non-deterministic jobs that are canaries (known answer and
+    /// time, disputed when wrong or padded), in percent.
     #[arg(long, default_value_t = gpunet_sim::Config::default().canary_pct)]
     canary_pct: u32,
     /// Where to write the plot (SVG).

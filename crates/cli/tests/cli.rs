@@ -238,6 +238,19 @@ fn wallet_genesis_node_and_jobs_through_the_binary() {
         "zz",
     ]));
     assert!(String::from_utf8_lossy(&garbled.stderr).contains("is not a hash"));
+    let timeless = gpunet(&with(&["job", "dispute", &pending, "--duration"]));
+    assert!(
+        String::from_utf8_lossy(&timeless.stderr).contains("no completed result"),
+        "{timeless:?}"
+    );
+    for args in [&["--duration", "--expected-root", &root][..], &[]] {
+        let unclear = gpunet(&with(&[&["job", "dispute", &pending][..], args].concat()));
+        assert!(!unclear.status.success());
+        assert!(
+            String::from_utf8_lossy(&unclear.stderr).contains("Usage"),
+            "{unclear:?}"
+        );
+    }
 }
 
 #[test]
@@ -359,6 +372,7 @@ fn a_canary_on_the_devnet_knows_the_answer_and_finds_the_provider_honest() {
     // The local rerun gave the root the honest agent reported: nothing disputed.
     assert_eq!(canary["verdict"], "honest", "{canary}");
     assert_eq!(canary["expected_root"].as_str().unwrap().len(), 64);
+    assert!(canary["expected_duration_ms"].is_u64(), "{canary}");
     assert!(canary["audit_verdict"].is_null(), "{canary}");
 }
 

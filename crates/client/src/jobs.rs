@@ -62,8 +62,28 @@ pub async fn dispute_result(
     expected_root: Hash,
 ) -> Result<(), ClientError> {
     let order = wallet.node().order(id).await?;
+    dispute(wallet, &order, expected_root).await
+}
+
+/// Disputes only the time order `id` billed: a referee re-runs the job, and
+/// a provider whose time is far over the referee's is billed what the
+/// referee's run allows and slashed (see the ledger's duration checks).
+pub async fn dispute_duration(wallet: &Wallet, id: OrderId) -> Result<(), ClientError> {
+    let order = wallet.node().order(id).await?;
+    let Some(JobOutcome::Completed { output_root, .. }) = order.report.as_ref().map(|r| &r.outcome)
+    else {
+        return Err(ClientError::Invalid(format!(
+            "order {id} has no completed result whose time could be disputed"
+        )));
+    };
+    let root = *output_root;
+    dispute(wallet, &order, root).await
+}
+
+async fn dispute(wallet: &Wallet, order: &Order, expected_root: Hash) -> Result<(), ClientError> {
+    let id = order.id;
     let deposit =
-        gpunet_ledger::run_cost(&order).map_err(|e| ClientError::Invalid(e.to_string()))?;
+        gpunet_ledger::run_cost(order).map_err(|e| ClientError::Invalid(e.to_string()))?;
     wallet
         .send(TxBody::DisputeResult {
             order: id,

@@ -164,22 +164,29 @@ async fn a_false_dispute_is_refereed_by_the_other_provider_and_the_provider_paid
     assert_eq!(order.settlement.unwrap().slashed, 0);
 }
 
-/// A provider that reports a made-up output for every lease of its machine
-/// without running anything: the adversary canary jobs are for.
-async fn fake_results(wallet: std::sync::Arc<Wallet>) {
+/// A provider that runs nothing: it reports every lease of its machine as
+/// `root`, claiming `duration_ms`, once that much block time has passed since
+/// the lease began. With a made-up root it fakes results, the adversary
+/// canary jobs are for; with the right one, it pads its time.
+async fn rogue_results(wallet: std::sync::Arc<Wallet>, root: Hash, duration_ms: u64) {
     loop {
+        let now = wallet.node().status().await.map_or(0, |s| s.time_ms);
         let leases = wallet
             .node()
             .provider_leases(&wallet.address())
             .await
             .unwrap_or_default();
         for order in leases {
-            if order.status == OrderStatus::Running {
+            let due = order
+                .lease
+                .as_ref()
+                .is_some_and(|l| l.start_ms + duration_ms <= now);
+            if order.status == OrderStatus::Running && due {
                 let outcome = JobOutcome::Completed {
                     exit_code: 0,
-                    output_root: Hash::digest(b"made up"),
+                    output_root: root,
                     output_bytes: 1,
-                    duration_ms: 30_000,
+                    duration_ms,
                     stopped: None,
                 };
                 let _ = wallet
@@ -194,29 +201,32 @@ async fn fake_results(wallet: std::sync::Arc<Wallet>) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_canary_catches_a_provider_that_fakes_results_and_it_is_slashed() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = config(dir.path(), 1);
-    // The faker registers by hand, with no agent to answer challenges.
+/// A devnet with one honest agent and a machine of `label`'s, registered by
+/// hand (no agent answers its challenges, so challenges are off) and cheaper,
+/// so jobs go to it. Returns the devnet and the rogue's wallet.
+async fn devnet_with_rogue(
+    dir: &std::path::Path,
+    label: &str,
+    tune: impl FnOnce(&mut gpunet_ledger::Params),
+) -> (gpunet_devnet::Devnet, std::sync::Arc<Wallet>) {
+    let mut config = config(dir, 1);
     config.params.hardware_challenges = false;
     config.params.dispute_window_ms = 10_000;
+    tune(&mut config.params);
     let net = gpunet_devnet::Devnet::start(config).await.unwrap();
-    let node = net.client();
-    let client = net.client_wallet();
-    let faker = std::sync::Arc::new(Wallet::new(Keypair::from_label("faker"), node.clone()));
-    client
+    let rogue = std::sync::Arc::new(Wallet::new(Keypair::from_label(label), net.client()));
+    net.client_wallet()
         .send(TxBody::Transfer {
-            to: faker.address(),
+            to: rogue.address(),
             amount: 600 * UNIT,
         })
         .await
         .unwrap();
-    faker
+    rogue
         .send(TxBody::Stake { amount: 500 * UNIT })
         .await
         .unwrap();
-    faker
+    rogue
         .send(TxBody::RegisterMachine {
             spec: MachineSpec {
                 cpu_cores: 8,
@@ -226,27 +236,39 @@ async fn a_canary_catches_a_provider_that_fakes_results_and_it_is_slashed() {
                 region: "local".into(),
                 executor: "process".into(),
             },
-            // Cheaper than the honest agent, so the job goes to it.
             price_per_hour: UNIT,
             resource_prices: Default::default(),
         })
         .await
         .unwrap();
-    let stake = bonded(&node, faker.key()).await;
-    let faking = tokio::spawn(fake_results(faker.clone()));
+    (net, rogue)
+}
 
+/// Submits the hello example as a canary and learns its answer by running it here.
+async fn canary_job(
+    net: &gpunet_devnet::Devnet,
+    dir: &std::path::Path,
+) -> (u64, gpunet_provider::canary::KnownAnswer) {
+    let client = net.client_wallet();
     let job = JobFile::load(&examples().join("hello.toml")).unwrap();
     let id = submit_job(&client, &job).await.unwrap();
-    let order = node.order(id).await.unwrap();
+    let order = net.client().order(id).await.unwrap();
     let executor = ExecutorKind::Process.connect().await.unwrap();
-    let expected = known_answer(
-        &client,
-        executor.as_ref(),
-        &order,
-        &dir.path().join("canary"),
-    )
-    .await
-    .unwrap();
+    let known = known_answer(&client, executor.as_ref(), &order, &dir.join("canary"))
+        .await
+        .unwrap();
+    (id, known)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_catches_a_provider_that_fakes_results_and_it_is_slashed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (net, faker) = devnet_with_rogue(dir.path(), "faker", |_| {}).await;
+    let node = net.client();
+    let client = net.client_wallet();
+    let stake = bonded(&node, faker.key()).await;
+    let faking = tokio::spawn(rogue_results(faker.clone(), Hash::digest(b"made up"), 0));
+    let (id, expected) = canary_job(&net, dir.path()).await;
     let order = wait_reported(&node, id).await;
     assert_eq!(order.lease.unwrap().provider, faker.address());
     assert!(matches!(
@@ -268,7 +290,46 @@ async fn a_canary_catches_a_provider_that_fakes_results_and_it_is_slashed() {
     let Some(JobOutcome::Completed { output_root, .. }) = referee.report.map(|r| r.outcome) else {
         panic!("the referee completed")
     };
-    assert_eq!(output_root, expected);
+    assert_eq!(output_root, expected.root);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_catches_a_provider_that_pads_its_time_and_it_is_billed_the_referees() {
+    let dir = tempfile::tempdir().unwrap();
+    // A second of slack: the hello job takes milliseconds.
+    let (net, padder) =
+        devnet_with_rogue(dir.path(), "padder", |p| p.duration_slack_ms = 1_000).await;
+    let node = net.client();
+    let client = net.client_wallet();
+    let stake = bonded(&node, padder.key()).await;
+    let (id, known) = canary_job(&net, dir.path()).await;
+    // It reports the right output (it could have run the job) five seconds in.
+    let padding = tokio::spawn(rogue_results(padder.clone(), known.root, 5_000));
+    let order = wait_reported(&node, id).await;
+    assert_eq!(order.lease.unwrap().provider, padder.address());
+    let verdict = check(&client, id, known).await.unwrap();
+    assert!(
+        matches!(verdict, CanaryVerdict::DisputedTime { billed_ms: 5_000, allowed_ms } if allowed_ms < 5_000),
+        "{verdict:?}"
+    );
+    let order = wait_final(&node, id).await;
+    padding.abort();
+    assert_eq!(order.status, OrderStatus::Settled, "{order:?}");
+    assert_eq!(
+        order.audit_verdict,
+        Some(gpunet_ledger::AuditVerdict::DisputeRejected),
+        "the output was right"
+    );
+    let report = order.report.unwrap();
+    assert!(report.padded && report.billable_ms < 5_000, "{report:?}");
+    let params = node.status().await.unwrap().params;
+    assert_eq!(
+        bonded(&node, padder.key()).await,
+        stake - params.slash_audit
+    );
+    let referee = wait_final(&node, order.audit_runs[0]).await;
+    let referee_ms = referee.report.unwrap().billable_ms;
+    assert_eq!(report.billable_ms, params.duration_bound(referee_ms));
 }
 
 /// A deterministic job (pinned by content id, without network, so

@@ -161,6 +161,16 @@ impl Default for Params {
     }
 }
 
+impl Params {
+    /// The most time a run may bill next to an agreeing run of the same job
+    /// that billed `agreeing_ms` on a machine as fast (`exec::durations`).
+    pub fn duration_bound(&self, agreeing_ms: u64) -> u64 {
+        let allowed = u128::from(agreeing_ms) * u128::from(self.duration_tolerance_bps) / 10_000
+            + u128::from(self.duration_slack_ms);
+        u64::try_from(allowed).unwrap_or(u64::MAX)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GenesisAccount {
     pub address: Address,

@@ -4,12 +4,14 @@
 //! ([`crate::run`]), while the provider works. If the provider reports another
 //! output root, the client disputes it (`DisputeResult`) and a referee run on
 //! a third machine decides; a provider that skips or fakes work it cannot
-//! tell from canaries is slashed.
+//! tell from canaries is slashed. The client also knows how long the job
+//! takes: a right output billed far longer than that (more than the ledger's
+//! duration bound allows over the client's own run) is disputed for its time.
 
 use crate::executor::Executor;
-use gpunet_client::jobs::dispute_result;
+use gpunet_client::jobs::{dispute_duration, dispute_result};
 use gpunet_client::{ClientError, Wallet};
-use gpunet_ledger::{Order, OrderStatus};
+use gpunet_ledger::{Order, OrderStatus, Report};
 use gpunet_primitives::{Hash, JobOutcome};
 use serde::Serialize;
 use std::path::Path;
@@ -23,12 +25,23 @@ pub enum CanaryVerdict {
     Honest,
     /// It reported another root: disputed.
     Disputed { reported: Hash },
+    /// It reported the known answer, billed far longer than the job took
+    /// here: its time is disputed.
+    DisputedTime { billed_ms: u64, allowed_ms: u64 },
     /// No result to compare (the order ended otherwise).
     NoResult { status: OrderStatus },
 }
 
-/// Runs `order` here with `executor` under `work_dir` and returns the output
-/// root an honest provider reports for it. The run's files are removed after.
+/// What an honest run of a canary gives: its output root, and how long it
+/// took on the client's machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct KnownAnswer {
+    pub root: Hash,
+    pub duration_ms: u64,
+}
+
+/// Runs `order` here with `executor` under `work_dir` and returns the answer
+/// an honest provider reports for it. The run's files are removed after.
 /// A run stopped at a limit has no known answer (its outputs are partial,
 /// and a referee compares stopped runs by their limit): that is an error.
 pub async fn known_answer(
@@ -36,7 +49,7 @@ pub async fn known_answer(
     executor: &dyn Executor,
     order: &Order,
     work_dir: &Path,
-) -> Result<Hash, String> {
+) -> Result<KnownAnswer, String> {
     let dir = work_dir.join(format!("canary-{}", order.id));
     let name = crate::run::run_name("canary", work_dir, order.id);
     let timeout = Duration::from_secs(order.spec.timeout_secs);
@@ -48,7 +61,10 @@ pub async fn known_answer(
                  give it a longer timeout or more resources",
                 stop.name()
             )),
-            None => crate::run::collect(&run, &result).map(|(manifest, _)| manifest.root()),
+            None => crate::run::collect(&run, &result).map(|(manifest, _)| KnownAnswer {
+                root: manifest.root(),
+                duration_ms: result.duration_ms,
+            }),
         },
         Err(e) => Err(format!("the canary could not run here: {e}")),
     };
@@ -56,25 +72,39 @@ pub async fn known_answer(
     root
 }
 
-/// Compares the result reported for order `id` with the `expected` root and
-/// disputes a different one.
+/// Compares the result reported for order `id` with the `known` answer:
+/// disputes another root, or the time of the right one billed past what the
+/// ledger allows next to the known run's time.
 pub async fn check(
     wallet: &Wallet,
     id: gpunet_primitives::OrderId,
-    expected: Hash,
+    known: KnownAnswer,
 ) -> Result<CanaryVerdict, ClientError> {
     let order = wallet.node().order(id).await?;
-    let reported = match order.report.as_ref().map(|r| &r.outcome) {
-        Some(JobOutcome::Completed { output_root, .. }) => *output_root,
+    let (reported, billed_ms) = match order.report.as_ref() {
+        Some(Report {
+            outcome: JobOutcome::Completed { output_root, .. },
+            billable_ms,
+            ..
+        }) => (*output_root, *billable_ms),
         _ => {
             return Ok(CanaryVerdict::NoResult {
                 status: order.status,
             })
         }
     };
-    if reported == expected {
+    if reported != known.root {
+        dispute_result(wallet, id, known.root).await?;
+        return Ok(CanaryVerdict::Disputed { reported });
+    }
+    let params = wallet.node().status().await?.params;
+    let allowed_ms = params.duration_bound(known.duration_ms);
+    if billed_ms <= allowed_ms {
         return Ok(CanaryVerdict::Honest);
     }
-    dispute_result(wallet, id, expected).await?;
-    Ok(CanaryVerdict::Disputed { reported })
+    dispute_duration(wallet, id).await?;
+    Ok(CanaryVerdict::DisputedTime {
+        billed_ms,
+        allowed_ms,
+    })
 }

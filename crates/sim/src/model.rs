@@ -117,7 +117,8 @@ impl Class {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Strategy {
     Honest,
-    /// Reports every job done at once with a made-up output, saving the compute.
+    /// Reports every job with a made-up output, saving the compute (but
+    /// waiting as long as the work takes, to bill it).
     SkipWork,
     /// Skips only the jobs audits cannot check (not deterministic): only
     /// canary jobs, whose clients know the answer and dispute, catch it.
@@ -128,15 +129,23 @@ pub enum Strategy {
     OfflineWhileRented,
     /// As an auditor, reports a made-up output without running the job.
     LazyAuditor,
+    /// Runs every job (and audit run) honestly but reports it a minute before
+    /// its timeout, billing the whole timeout.
+    PadBilling,
+    /// Pads only the jobs audits cannot check (not deterministic): only
+    /// canary clients, who know how long their job takes, catch it.
+    SelectivePadding,
 }
 
 pub const STRATEGIES: &[(Strategy, u32)] = &[
-    (Strategy::Honest, 81),
+    (Strategy::Honest, 73),
     (Strategy::SkipWork, 4),
     (Strategy::SelectiveSkip, 4),
     (Strategy::FakeHardware, 3),
     (Strategy::OfflineWhileRented, 4),
     (Strategy::LazyAuditor, 4),
+    (Strategy::PadBilling, 4),
+    (Strategy::SelectivePadding, 4),
 ];
 
 impl Strategy {
@@ -148,6 +157,8 @@ impl Strategy {
             Strategy::FakeHardware => "fake hardware",
             Strategy::OfflineWhileRented => "offline while rented",
             Strategy::LazyAuditor => "lazy auditor",
+            Strategy::PadBilling => "pad billing",
+            Strategy::SelectivePadding => "selective padding",
         }
     }
 }

@@ -22,7 +22,8 @@ pub struct Config {
     /// Simulated time per block.
     pub block_ms: u64,
     /// Share of non-deterministic jobs that are canaries, in percent: their
-    /// clients know the answer and dispute a wrong one.
+    /// clients know the answer and how long the job takes, and dispute a
+    /// wrong output or a padded time.
     pub canary_pct: u32,
 }
 
@@ -61,8 +62,19 @@ struct OrderMeta {
     submitted_ms: u64,
     rental: bool,
     deterministic: bool,
-    /// A canary: its client knows the true output and disputes any other.
+    /// A canary: its client knows the true output and how long the job
+    /// takes, and disputes another output or a padded time.
     canary: bool,
+}
+
+/// How a provider does one run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Run {
+    Honest,
+    /// Reports a made-up output without the running cost.
+    Skip,
+    /// Runs it, then reports it a minute before its timeout, claiming that long.
+    Pad,
 }
 
 enum Action {
@@ -146,9 +158,13 @@ impl Sim {
                 order, provider, ..
             } => self.leased(order, provider, now),
             Event::OrderReported { order, client, .. } if self.meta(order).canary => {
+                let took = self.meta(order).duration_ms;
+                // What a referee as fast as the canary's own run lets it bill.
+                let allowed = self.ledger.state().params.duration_bound(took);
                 let wrong = self.ledger.state().orders.get(&order).is_some_and(|o| {
                     o.report.as_ref().is_some_and(|r| {
-                        !matches!(r.outcome, JobOutcome::Completed { output_root, .. }
+                        r.billable_ms > allowed
+                            || !matches!(r.outcome, JobOutcome::Completed { output_root, .. }
                             if output_root == true_root(order))
                     })
                 });
@@ -199,8 +215,12 @@ impl Sim {
         let strategy = self.strategy(&provider);
         if let Some(parent) = o.audit_of {
             let duration = self.meta(parent).duration_ms;
-            let cheats = strategy == Strategy::LazyAuditor;
-            self.work(order, provider, price, parent, duration, cheats);
+            let run = match strategy {
+                Strategy::LazyAuditor => Run::Skip,
+                Strategy::PadBilling => Run::Pad,
+                _ => Run::Honest,
+            };
+            self.work(order, provider, price, parent, duration, run);
             return;
         }
         let meta = *self.meta(order);
@@ -222,15 +242,21 @@ impl Sim {
             self.charge_running_cost(provider, price, up_ms);
             return;
         }
-        let cheats = strategy == Strategy::SkipWork
-            || (strategy == Strategy::SelectiveSkip && !meta.deterministic);
-        self.work(order, provider, price, order, meta.duration_ms, cheats);
+        let unchecked = !meta.deterministic;
+        let run = match strategy {
+            Strategy::SkipWork => Run::Skip,
+            Strategy::SelectiveSkip if unchecked => Run::Skip,
+            Strategy::PadBilling => Run::Pad,
+            Strategy::SelectivePadding if unchecked => Run::Pad,
+            _ => Run::Honest,
+        };
+        self.work(order, provider, price, order, meta.duration_ms, run);
     }
 
     /// Runs the job whose output `order` must reproduce (`job`: itself, or the
-    /// order an audit run checks) and reports it; a cheat reports a made-up
-    /// output a minute in without the running cost. Either way it claims the
-    /// real duration: that is what it bills.
+    /// order an audit run checks) the way `run` says and reports it. A skipped
+    /// run is reported when the work would have ended, claiming its real
+    /// duration; a padded one a minute before the timeout, claiming that.
     fn work(
         &mut self,
         order: OrderId,
@@ -238,13 +264,25 @@ impl Sim {
         price: Amount,
         job: OrderId,
         duration_ms: u64,
-        cheats: bool,
+        run: Run,
     ) {
-        let (root, after) = if cheats {
-            (made_up_root(job), 60_000)
-        } else {
-            self.charge_running_cost(provider, price, duration_ms);
-            (true_root(job), duration_ms)
+        let timeout_ms = self
+            .ledger
+            .state()
+            .orders
+            .get(&order)
+            .map_or(0, |o| o.spec.timeout_secs * 1_000);
+        let (root, after, claimed_ms) = match run {
+            // Waits as long as the work takes, to bill it.
+            Run::Skip => (made_up_root(job), duration_ms, duration_ms),
+            Run::Honest | Run::Pad => {
+                self.charge_running_cost(provider, price, duration_ms);
+                let claimed_ms = match run {
+                    Run::Pad => duration_ms.max(timeout_ms.saturating_sub(60_000)),
+                    _ => duration_ms,
+                };
+                (true_root(job), claimed_ms, claimed_ms)
+            }
         };
         let now = self.ledger.now_ms();
         self.at(
@@ -253,7 +291,7 @@ impl Sim {
                 order,
                 provider,
                 root,
-                duration_ms,
+                duration_ms: claimed_ms,
             },
         );
     }

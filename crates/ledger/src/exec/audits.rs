@@ -184,7 +184,6 @@ impl Exec<'_> {
     /// runs') no more than the runs agreeing with it allow, marking and
     /// announcing the padded ones.
     fn cap_padded(&mut self, parent: &mut Order, runs: &mut [Order], verdict: &AuditVerdict) {
-        let gpu_job = parent.spec.resources.gpu.count > 0;
         let provider_paid = *verdict != AuditVerdict::ProviderWrong;
         let paid = provider_paid
             .then_some(parent)
@@ -199,7 +198,7 @@ impl Exec<'_> {
                 Some((order, time))
             })
             .unzip();
-        let bounds = durations::padded(&self.state.params, gpu_job, &times);
+        let bounds = durations::padded(&self.state.params, &times);
         for (order, bound) in orders.into_iter().zip(bounds) {
             let (Some(bound), Some(report), Some(lease)) =
                 (bound, order.report.as_mut(), order.lease.as_ref())
@@ -222,13 +221,17 @@ impl Exec<'_> {
     /// What a duration check compares of `order`'s run.
     fn run_time(&self, order: &Order) -> Option<RunTime> {
         let lease = order.lease.as_ref()?;
+        let gpu_job = order.spec.resources.gpu.count > 0;
+        // A score measures a machine's GPUs if it has any, else its CPUs.
+        let gops = self
+            .state
+            .machines
+            .get(&lease.machine)
+            .filter(|m| m.spec.gpu.is_some() == gpu_job)
+            .map_or(0, |m| m.compute_gops);
         Some(RunTime {
             billed_ms: order.report.as_ref()?.billable_ms,
-            gops: self
-                .state
-                .machines
-                .get(&lease.machine)
-                .map_or(0, |m| m.compute_gops),
+            gops,
             answer: answer(order)?,
         })
     }

@@ -4,10 +4,11 @@
 //! audit or a dispute concludes, every run it pays is checked against the
 //! runs that agree with it.
 //!
-//! - A run's bound is the longest agreeing run's billed time, scaled up for a
-//!   GPU job by how much faster that run's machine proved to be (compute
-//!   scores; a run is never assumed faster than the one it is checked
-//!   against), times `duration_tolerance_bps`, plus `duration_slack_ms`.
+//! - A run's bound is the longest agreeing run's billed time, scaled up by
+//!   how much faster that run's machine proved to be (compute scores, where
+//!   they measure what the job runs on; a run is never assumed faster than
+//!   the one it is checked against), times `duration_tolerance_bps`, plus
+//!   `duration_slack_ms`.
 //! - A run billing more than its bound is padded: it is billed its bound, and
 //!   its provider is slashed `slash_audit` (an audited provider's slash first
 //!   repays its client the runs that checked the job).
@@ -25,15 +26,16 @@ use crate::genesis::Params;
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct RunTime {
     pub billed_ms: u64,
-    /// Its machine's compute score; 0 when unproven.
+    /// Its machine's compute score where it measures what the job runs on
+    /// (GPUs for a GPU job, CPUs for a CPU job on a machine without GPUs);
+    /// 0 otherwise or when unproven.
     pub gops: u64,
     pub answer: Answer,
 }
 
 /// For each of `runs` (of one job), the time it may bill if it billed more:
-/// `Some(bound)` marks a padded run. `gpu_job` says whether compute scores,
-/// which measure GPUs, tell the machines' speeds apart for this job.
-pub(crate) fn padded(params: &Params, gpu_job: bool, runs: &[RunTime]) -> Vec<Option<u64>> {
+/// `Some(bound)` marks a padded run.
+pub(crate) fn padded(params: &Params, runs: &[RunTime]) -> Vec<Option<u64>> {
     runs.iter()
         .enumerate()
         .map(|(i, run)| {
@@ -41,7 +43,7 @@ pub(crate) fn padded(params: &Params, gpu_job: bool, runs: &[RunTime]) -> Vec<Op
                 .iter()
                 .enumerate()
                 .filter(|(j, other)| *j != i && other.answer == run.answer)
-                .map(|(_, other)| bound(params, gpu_job, run, other))
+                .map(|(_, other)| bound(params, run, other))
                 .max()?;
             (run.billed_ms > bound).then_some(bound)
         })
@@ -49,14 +51,12 @@ pub(crate) fn padded(params: &Params, gpu_job: bool, runs: &[RunTime]) -> Vec<Op
 }
 
 /// The most `run` may bill given `other`, an agreeing run.
-fn bound(params: &Params, gpu_job: bool, run: &RunTime, other: &RunTime) -> u64 {
+fn bound(params: &Params, run: &RunTime, other: &RunTime) -> u64 {
     let mut scaled = u128::from(other.billed_ms);
-    if gpu_job && run.gops > 0 && other.gops > run.gops {
+    if run.gops > 0 && other.gops > run.gops {
         scaled = scaled * u128::from(other.gops) / u128::from(run.gops);
     }
-    let allowed = scaled * u128::from(params.duration_tolerance_bps) / 10_000
-        + u128::from(params.duration_slack_ms);
-    u64::try_from(allowed).unwrap_or(u64::MAX)
+    params.duration_bound(u64::try_from(scaled).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
@@ -78,11 +78,11 @@ mod tests {
         // 2x the other run plus a minute.
         let bound = 2 * 10 * 60_000 + 60_000;
         assert_eq!(
-            padded(&p, false, &[run(30, 100, 1), run(10, 100, 1)]),
+            padded(&p, &[run(30, 100, 1), run(10, 100, 1)]),
             vec![Some(bound), None]
         );
         assert_eq!(
-            padded(&p, false, &[run(21, 100, 1), run(10, 100, 1)]),
+            padded(&p, &[run(21, 100, 1), run(10, 100, 1)]),
             vec![None, None],
             "within the tolerance"
         );
@@ -92,43 +92,41 @@ mod tests {
     fn only_agreeing_runs_bound_a_run_and_the_most_generous_one_counts() {
         let p = Params::default();
         assert_eq!(
-            padded(&p, false, &[run(30, 100, 1), run(1, 100, 2)]),
+            padded(&p, &[run(30, 100, 1), run(1, 100, 2)]),
             vec![None, None],
             "a different answer says nothing about the time"
         );
         assert_eq!(
-            padded(&p, false, &[run(30, 100, 1), run(1, 100, 1)]),
+            padded(&p, &[run(30, 100, 1), run(1, 100, 1)]),
             vec![Some(3 * 60_000), None]
         );
         assert_eq!(
-            padded(
-                &p,
-                false,
-                &[run(30, 100, 1), run(1, 100, 1), run(15, 100, 1)]
-            ),
+            padded(&p, &[run(30, 100, 1), run(1, 100, 1), run(15, 100, 1)]),
             vec![None, None, None],
             "one agreeing run as slow clears a run"
         );
     }
 
     #[test]
-    fn a_gpu_job_scales_by_how_much_faster_the_other_machine_proved() {
+    fn times_scale_by_how_much_faster_the_other_machine_proved() {
         let p = Params::default();
         // The other machine is 4x faster: 10 minutes there are 40 here.
-        let slow_provider = [run(60, 100, 1), run(10, 400, 1)];
-        assert_eq!(padded(&p, true, &slow_provider), vec![None, None]);
         assert_eq!(
-            padded(&p, false, &slow_provider),
-            vec![Some(21 * 60_000), None],
-            "compute scores measure GPUs, not what a CPU job runs on"
+            padded(&p, &[run(60, 100, 1), run(10, 400, 1)]),
+            vec![None, None]
         );
         assert_eq!(
-            padded(&p, true, &[run(90, 100, 1), run(10, 400, 1)]),
+            padded(&p, &[run(60, 0, 1), run(10, 400, 1)]),
+            vec![Some(21 * 60_000), None],
+            "without a score for what the job runs on, times count as they are"
+        );
+        assert_eq!(
+            padded(&p, &[run(90, 100, 1), run(10, 400, 1)]),
             vec![Some(81 * 60_000), None]
         );
         // Never assumed faster than the other: a slower auditor's time counts as is.
         assert_eq!(
-            padded(&p, true, &[run(10, 400, 1), run(30, 100, 1)]),
+            padded(&p, &[run(10, 400, 1), run(30, 100, 1)]),
             vec![None, None]
         );
     }
