@@ -310,7 +310,7 @@ pub fn describe(order: &Order) -> String {
                         stop.name()
                     );
                 }
-                if r.padded {
+                if r.padded.is_some() {
                     s += "padded    billed far longer than an agreeing run took: billed what that \
                           run allows, provider slashed\n";
                 }

@@ -320,9 +320,11 @@ async fn a_canary_catches_a_provider_that_pads_its_time_and_it_is_billed_the_ref
         Some(gpunet_ledger::AuditVerdict::DisputeRejected),
         "the output was right"
     );
-    let report = order.report.unwrap();
-    assert!(report.padded && report.billable_ms < 5_000, "{report:?}");
     let params = node.status().await.unwrap().params;
+    let report = order.report.unwrap();
+    assert_eq!(report.padded, Some(params.slash_audit), "{report:?}");
+    assert!(report.billable_ms < 5_000, "{report:?}");
+    assert_eq!(order.settlement.unwrap().slashed, params.slash_audit);
     assert_eq!(
         bonded(&node, padder.key()).await,
         stake - params.slash_audit

@@ -199,10 +199,11 @@ pub struct Report {
     /// Time billed: the reported duration capped by the timeout and by block
     /// time elapsed, and by what agreeing runs allow if it was padded.
     pub billable_ms: u64,
-    /// Whether a duration check found the run padded (`exec::durations`):
-    /// it billed far longer than another run that agreed with it.
+    /// Set when a duration check found the run padded (`exec::durations`:
+    /// it billed far longer than another run that agreed with it): what its
+    /// provider was slashed for it.
     #[serde(default)]
-    pub padded: bool,
+    pub padded: Option<Amount>,
 }
 
 #[derive(

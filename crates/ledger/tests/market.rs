@@ -1300,15 +1300,8 @@ fn a_provider_billing_far_longer_than_its_auditor_is_billed_the_bound_and_slashe
     );
     let bound = 2 * 10 * MINUTE + MINUTE;
     assert_eq!(billed_ms(&net, job), bound);
-    assert!(
-        net.ledger
-            .order(job)
-            .unwrap()
-            .report
-            .clone()
-            .unwrap()
-            .padded
-    );
+    let report = net.ledger.order(job).unwrap().report.clone().unwrap();
+    assert_eq!(report.padded, Some(params().slash_audit));
     assert_eq!(padded_events(&net), vec![(job, 50 * MINUTE, bound)]);
     assert_eq!(net.bonded(&padder), stake - params().slash_audit);
     assert_eq!(net.bonded(&auditor), 500 * UNIT, "the auditor is not");
@@ -1317,6 +1310,7 @@ fn a_provider_billing_far_longer_than_its_auditor_is_billed_the_bound_and_slashe
     let run_paid = net.ledger.order(run).unwrap().settlement.clone().unwrap();
     let at_bound = gpunet_ledger::max_job_cost(PRICE, bound / 1_000).unwrap();
     assert_eq!(job_paid.paid_to_provider + job_paid.burned, at_bound);
+    assert_eq!(job_paid.slashed, params().slash_audit);
     assert_eq!(
         net.ledger.account(&client).balance,
         funds - params().min_fee - at_bound,

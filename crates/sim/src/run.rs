@@ -254,9 +254,9 @@ impl Sim {
     }
 
     /// Runs the job whose output `order` must reproduce (`job`: itself, or the
-    /// order an audit run checks) the way `run` says and reports it. A skipped
-    /// run is reported when the work would have ended, claiming its real
-    /// duration; a padded one a minute before the timeout, claiming that.
+    /// order an audit run checks) the way `run` says and reports it: a
+    /// skipped run claims the real duration, a padded one a minute less than
+    /// the timeout.
     fn work(
         &mut self,
         order: OrderId,
@@ -266,27 +266,30 @@ impl Sim {
         duration_ms: u64,
         run: Run,
     ) {
-        let timeout_ms = self
-            .ledger
-            .state()
-            .orders
-            .get(&order)
-            .map_or(0, |o| o.spec.timeout_secs * 1_000);
-        let (root, after, claimed_ms) = match run {
-            // Waits as long as the work takes, to bill it.
-            Run::Skip => (made_up_root(job), duration_ms, duration_ms),
-            Run::Honest | Run::Pad => {
+        let (root, claimed_ms) = match run {
+            Run::Skip => (made_up_root(job), duration_ms),
+            Run::Honest => {
                 self.charge_running_cost(provider, price, duration_ms);
-                let claimed_ms = match run {
-                    Run::Pad => duration_ms.max(timeout_ms.saturating_sub(60_000)),
-                    _ => duration_ms,
-                };
-                (true_root(job), claimed_ms, claimed_ms)
+                (true_root(job), duration_ms)
+            }
+            Run::Pad => {
+                self.charge_running_cost(provider, price, duration_ms);
+                let timeout_ms = self
+                    .ledger
+                    .state()
+                    .orders
+                    .get(&order)
+                    .map_or(0, |o| o.spec.timeout_secs * 1_000);
+                (
+                    true_root(job),
+                    duration_ms.max(timeout_ms.saturating_sub(60_000)),
+                )
             }
         };
+        // Reported once the claimed time has passed, so that all of it is billed.
         let now = self.ledger.now_ms();
         self.at(
-            now + after,
+            now + claimed_ms,
             Action::Report {
                 order,
                 provider,

@@ -207,7 +207,7 @@ impl Exec<'_> {
             };
             let claimed_ms = report.billable_ms;
             report.billable_ms = bound;
-            report.padded = true;
+            report.padded = Some(0);
             self.emit(Event::RunPadded {
                 order: order.id,
                 client: order.client,
@@ -216,6 +216,28 @@ impl Exec<'_> {
                 bound_ms: bound,
             });
         }
+    }
+
+    /// Slashes `order`'s provider if its run was found padded, first paying
+    /// `compensation` out of the slash, and records what was taken.
+    fn slash_padded(
+        &mut self,
+        order: &mut Order,
+        compensation: Option<(Address, Amount)>,
+    ) -> Result<(), TxError> {
+        let (Some(report), Some(lease)) = (order.report.as_mut(), order.lease.as_ref()) else {
+            return Ok(());
+        };
+        if report.padded.is_none() {
+            return Ok(());
+        }
+        let why = format!(
+            "padded the time billed for order {} (far over an agreeing run's)",
+            order.id
+        );
+        let slash = self.state.params.slash_audit;
+        report.padded = Some(self.slash_paying(lease.provider, slash, &why, compensation)?);
+        Ok(())
     }
 
     /// What a duration check compares of `order`'s run.
@@ -276,7 +298,7 @@ impl Exec<'_> {
             let cost = payment(lease.price_per_hour, billable)?.min(run.escrow);
             runs_cost = runs_cost.saturating_add(cost);
         }
-        for run in runs {
+        for mut run in runs {
             let auditor = run
                 .lease
                 .as_ref()
@@ -287,9 +309,7 @@ impl Exec<'_> {
                 let slashed = self.slash(auditor, slash, "audit run contradicted by two others")?;
                 self.close_with_refund(run, OrderStatus::Failed, slashed)?;
             } else {
-                if is_padded(&run) {
-                    self.slash(auditor, slash, &padding_reason(run.id))?;
-                }
+                self.slash_padded(&mut run, None)?;
                 self.queue_settlement(run);
             }
         }
@@ -307,10 +327,7 @@ impl Exec<'_> {
             let slashed = self.slash_paying(provider, slash, why, compensation)?;
             self.close_with_refund(parent, OrderStatus::Failed, slashed)?;
         } else {
-            if is_padded(&parent) {
-                let compensation = Some((client, runs_cost));
-                self.slash_paying(provider, slash, &padding_reason(order), compensation)?;
-            }
+            self.slash_padded(&mut parent, Some((client, runs_cost)))?;
             self.queue_settlement(parent);
         }
         self.emit(Event::AuditConcluded {
@@ -321,12 +338,4 @@ impl Exec<'_> {
         });
         Ok(())
     }
-}
-
-fn is_padded(order: &Order) -> bool {
-    order.report.as_ref().is_some_and(|r| r.padded)
-}
-
-fn padding_reason(order: OrderId) -> String {
-    format!("padded the time billed for order {order} (far over an agreeing run's)")
 }

@@ -38,7 +38,7 @@ impl Exec<'_> {
                     outcome: outcome.clone(),
                     reported_ms: self.now_ms,
                     billable_ms,
-                    padded: false,
+                    padded: None,
                 });
                 self.emit(Event::OrderReported {
                     order: id,
@@ -67,7 +67,7 @@ impl Exec<'_> {
                     outcome: outcome.clone(),
                     reported_ms: self.now_ms,
                     billable_ms: 0,
-                    padded: false,
+                    padded: None,
                 });
                 let (client, audited) = (order.client, order.audit_of);
                 let slashed = self.slash(provider, self.state.params.slash_failed, "job failed")?;
@@ -127,7 +127,7 @@ impl Exec<'_> {
                 paid_to_provider: paid - burned,
                 burned,
                 refunded,
-                slashed: 0,
+                slashed: order.report.as_ref().and_then(|r| r.padded).unwrap_or(0),
                 settled_ms: self.now_ms,
             });
             self.emit(Event::OrderSettled {
