@@ -267,13 +267,6 @@ impl Query {
                 .unwrap_or_else(|| a.id.cmp(&b.id))
         });
     }
-
-    /// The machines that pass every filter, in the requested order.
-    pub fn apply(&self, machines: Vec<Machine>) -> Vec<Machine> {
-        let mut found: Vec<Machine> = machines.into_iter().filter(|m| self.matches(m)).collect();
-        self.sort(&mut found);
-        found
-    }
 }
 
 #[cfg(test)]
@@ -337,12 +330,10 @@ mod tests {
 
     fn ids(terms: &[&str], order: Option<&str>) -> Vec<u64> {
         let terms: Vec<String> = terms.iter().map(|t| t.to_string()).collect();
-        Query::parse(&terms, order)
-            .unwrap()
-            .apply(market())
-            .iter()
-            .map(|m| m.id)
-            .collect()
+        let query = Query::parse(&terms, order).unwrap();
+        let mut found: Vec<Machine> = market().into_iter().filter(|m| query.matches(m)).collect();
+        query.sort(&mut found);
+        found.iter().map(|m| m.id).collect()
     }
 
     #[test]

@@ -115,15 +115,22 @@ impl Exec<'_> {
         Ok(())
     }
 
+    /// Closes `order`'s open liveness probe, if it has one, with its
+    /// deadline's index entry; says whether it had one.
+    fn close_probe(&mut self, order: &mut Order) -> bool {
+        let Some(probe) = order.rental.as_mut().and_then(|r| r.probe.take()) else {
+            return false;
+        };
+        self.state
+            .probe_deadlines
+            .remove(&(probe.deadline_ms, order.id));
+        true
+    }
+
     /// Bills what is left up to now, frees the machine and refunds what
     /// escrow is left.
     fn close_rental(&mut self, mut order: Order) -> Result<(), TxError> {
-        let probe = order.rental.as_mut().and_then(|r| r.probe.take());
-        if let Some(probe) = probe {
-            self.state
-                .probe_deadlines
-                .remove(&(probe.deadline_ms, order.id));
-        }
+        self.close_probe(&mut order);
         self.bill(&mut order, self.now_ms)?;
         self.end_downtime(&mut order)?;
         self.end_lease(&order, LeaseEnd::Completed);
@@ -297,26 +304,27 @@ impl Exec<'_> {
         }
         let Some(rental) = order
             .rental
-            .as_mut()
+            .as_ref()
             .filter(|_| order.status == OrderStatus::Running)
         else {
             return Err(TxError::InvalidState(format!(
                 "order {id} is not a running rental"
             )));
         };
-        if let Some(probe) = rental.probe.take() {
-            self.state.probe_deadlines.remove(&(probe.deadline_ms, id));
-        } else if rental.down_since_ms.is_some() {
+        let down = rental.down_since_ms.is_some();
+        // An open probe is answered in time; otherwise the machine comes back up.
+        if !self.close_probe(&mut order) {
+            if !down {
+                return Err(TxError::InvalidState(format!(
+                    "rental {id} has no liveness probe to answer"
+                )));
+            }
             self.end_downtime(&mut order)?;
             let machine_id = lease.expect("leased").machine;
             if let Some(mut machine) = self.state.machines.get(&machine_id).cloned() {
                 machine.online = true;
                 self.state.put_machine(machine);
             }
-        } else {
-            return Err(TxError::InvalidState(format!(
-                "rental {id} has no liveness probe to answer"
-            )));
         }
         self.state.orders.insert(id, order);
         Ok(())
