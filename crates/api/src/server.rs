@@ -1,11 +1,11 @@
 //! Routes of the node API.
 
-use crate::offers;
 use crate::types::{
     AccountView, ApiError, BlobInfo, BlockView, MachineSearch, OrdersPage, Peers, Status, SubmitTx,
-    Supply, LOG_OFFSET_HEADER, LOG_READ_HEADER, MATCHED_HEADER, MAX_ORDERS_PAGE, ORDERS_PAGE,
-    UPLOAD_HEADER,
+    Supply, LOCAL_ONLY_HEADER, LOG_OFFSET_HEADER, LOG_READ_HEADER, MATCHED_HEADER, MAX_ORDERS_PAGE,
+    ORDERS_PAGE, UPLOAD_HEADER,
 };
+use crate::{blob_replication, offers};
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -410,19 +410,15 @@ async fn put_blob(
     Ok(Json(BlobInfo { hash, size }))
 }
 
-/// Asked by a node of its peers: answer from the local store only, so a blob
-/// nobody has does not send requests round the network.
-const LOCAL_ONLY: &str = "x-gpunet-local-only";
-
 async fn get_blob(
     State(node): State<Node>,
     Path(raw): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let hash: Hash = parse("hash", &raw)?;
-    if !node.blobs.contains(&hash) && !headers.contains_key(LOCAL_ONLY) {
+    if !node.blobs.contains(&hash) && !headers.contains_key(LOCAL_ONLY_HEADER) {
         // A provider may have uploaded its outputs to another node.
-        fetch_from_peers(&node, hash).await;
+        blob_replication::fetch_from_peers(&node, hash).await;
     }
     let file = tokio::fs::File::open(node.blobs.path(&hash))
         .await
@@ -433,43 +429,6 @@ async fn get_blob(
         Body::from_stream(stream),
     )
         .into_response())
-}
-
-/// Copies a blob from the first peer node that has it, verified against its hash.
-async fn fetch_from_peers(node: &Node, hash: Hash) {
-    let http = reqwest::Client::new();
-    for api in node.consensus.peer_apis() {
-        let Ok(resp) = http
-            .get(format!("{api}/v1/blobs/{hash}"))
-            .header(LOCAL_ONLY, "1")
-            .send()
-            .await
-        else {
-            continue;
-        };
-        if !resp.status().is_success() {
-            continue;
-        }
-        let size = resp.content_length().unwrap_or(0);
-        let Ok(mut writer) = node.blobs.writer(size).await else {
-            return;
-        };
-        let mut body = resp.bytes_stream();
-        let mut complete = true;
-        while let Some(chunk) = body.next().await {
-            let written = match chunk {
-                Ok(chunk) => writer.write(&chunk).await.is_ok(),
-                Err(_) => false,
-            };
-            if !written {
-                complete = false;
-                break;
-            }
-        }
-        if complete && writer.finish(Some(hash)).await.is_ok() {
-            return;
-        }
-    }
 }
 
 /// Takes a chunk of a running job's log from the provider running it
@@ -553,7 +512,7 @@ async fn live_log(
     let read = authorized_read(&node, &headers, id)?;
     let kept = match node.live_logs.read(id, stream, q.from) {
         Some(kept) => Some(kept),
-        None if !headers.contains_key(LOCAL_ONLY) => {
+        None if !headers.contains_key(LOCAL_ONLY_HEADER) => {
             live_log_from_peers(&node, id, stream, q.from, read).await
         }
         None => None,
@@ -587,7 +546,7 @@ async fn live_log_from_peers(
                 "{api}/v1/orders/{id}/logs/{}?from={from}",
                 stream.name()
             ))
-            .header(LOCAL_ONLY, "1")
+            .header(LOCAL_ONLY_HEADER, "1")
             .header(LOG_READ_HEADER, read.clone())
             .send()
             .await

@@ -16,6 +16,11 @@ pub const UPLOAD_HEADER: &str = "x-gpunet-upload";
 /// `SignedLogRead`, borsh-encoded, in hex.
 pub const LOG_READ_HEADER: &str = "x-gpunet-log-read";
 
+/// A request header that asks a node to answer from what it holds itself
+/// (blobs, live logs) and not ask its peers: nodes send it to each other, so
+/// a request for something nobody has does not travel round the network.
+pub const LOCAL_ONLY_HEADER: &str = "x-gpunet-local-only";
+
 /// The header of a machine search (`GET /v1/machines`) that says how many
 /// machines matched, when `limit` cut the list short.
 pub const MATCHED_HEADER: &str = "x-gpunet-matched";

@@ -1,10 +1,15 @@
 //! Validators on loopback, each with its own ledger, deciding blocks together
 //! through Malachite over real sockets.
 
+use gpunet_api::blob_replication::holders;
+use gpunet_api::BlobReplication;
 use gpunet_bft::{BftConfig, BftConsensus};
+use gpunet_client::jobfile::JobFile;
+use gpunet_client::jobs::submit_job;
+use gpunet_client::{NodeClient, Wallet};
 use gpunet_ledger::{Genesis, GenesisAccount, Params};
-use gpunet_node::{Consensus, NodeBase};
-use gpunet_primitives::{Keypair, SignedTx, Tx, TxBody, UNIT};
+use gpunet_node::{BlobRetention, Consensus, NodeBase};
+use gpunet_primitives::{Address, Hash, Keypair, SignedTx, Tx, TxBody, UNIT};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +30,8 @@ struct Validator {
 struct Running {
     base: NodeBase,
     consensus: Arc<BftConsensus>,
+    /// The node's API server and blob replication, for tests that serve them.
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 struct Testnet {
@@ -93,7 +100,35 @@ impl Testnet {
         self.running[i] = Some(Running {
             base,
             consensus: Arc::new(consensus),
+            tasks: Vec::new(),
         });
+    }
+
+    /// Starts validator `i` with its API served on loopback (announced to its
+    /// peers) and its share of blob copies kept; returns the API's URL.
+    async fn start_with_api(&mut self, i: usize, replication: BlobReplication) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        self.validators[i].config.gossip.api_url = Some(url.clone());
+        self.start(i).await;
+        let me = self.validators[i].key.address();
+        let running = self.running[i].as_mut().unwrap();
+        let node = NodeBase {
+            ledger: running.base.ledger.clone(),
+            events: running.base.events.clone(),
+            blobs: running.base.blobs.clone(),
+        }
+        .with_consensus(running.consensus.clone());
+        running.tasks.push(gpunet_api::spawn_blob_replication(
+            node.clone(),
+            me,
+            replication,
+            BlobRetention::default(),
+        ));
+        running.tasks.push(tokio::spawn(async move {
+            gpunet_api::serve(listener, node).await.unwrap();
+        }));
+        url
     }
 
     /// Runs a second, independent node with validator `i`'s key: the way a
@@ -120,6 +155,7 @@ impl Testnet {
     /// Stops a node as a crash would: its engine dies, its storage stays.
     async fn kill(&mut self, i: usize) {
         let running = self.running[i].take().expect("node is running");
+        running.tasks.iter().for_each(|task| task.abort());
         running.consensus.stop().await;
         drop(running);
         // The ledger's database is released once the node's tasks have wound down.
@@ -392,4 +428,80 @@ async fn a_node_that_bonds_validator_stake_votes_from_the_next_height() {
     let top = transfers(&net, 1, &client, 0, 3, &sink).await;
     net.wait_for_height(top).await;
     net.assert_agree_among(top, 1..5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn job_inputs_are_copied_to_their_holders_and_outlive_the_node_they_were_uploaded_to() {
+    let _serial = ONE_NETWORK_AT_A_TIME.lock().await;
+    let client = Keypair::from_label("client");
+    let mut net = Testnet::new(4, &[&client]);
+    let replication = BlobReplication {
+        replicas: 2,
+        sweep_every: Duration::from_secs(3600),
+    };
+    let mut apis = Vec::new();
+    for i in 0..4 {
+        apis.push(net.start_with_api(i, replication).await);
+    }
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while (0..4).any(|i| net.node(i).consensus.peer_apis().len() < 3) {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .expect("the nodes learn each other's APIs");
+
+    // An input whose two holders are not node 0, the node it is uploaded to.
+    let validators: Vec<Address> = net.validators.iter().map(|v| v.key.address()).collect();
+    let (words, held_by) = (0..)
+        .map(|take| format!("words worth keeping, take {take}\n"))
+        .map(|words| {
+            let held_by = holders(&Hash::digest(words.as_bytes()), &validators, 2);
+            (words, held_by)
+        })
+        .find(|(_, held_by)| !held_by.contains(&validators[0]))
+        .unwrap();
+    let dir = net.dir.path().join("job");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("words.txt"), &words).unwrap();
+    std::fs::write(
+        dir.join("job.toml"),
+        "name = \"kept\"\ncommand = [\"true\"]\ntimeout_secs = 60\n\
+         [[inputs]]\npath = \"words.txt\"\nsource = \"words.txt\"\n\
+         [price]\nmax_per_hour = \"5\"\n",
+    )
+    .unwrap();
+    let wallet = Wallet::new(client, NodeClient::new(&apis[0]));
+    submit_job(&wallet, &JobFile::load(&dir.join("job.toml")).unwrap())
+        .await
+        .unwrap();
+
+    // No machine takes the order, nobody reads the input: its holders copy
+    // it anyway, and only they do.
+    let hash = Hash::digest(words.as_bytes());
+    let holder_nodes: Vec<usize> = (0..4)
+        .filter(|i| held_by.contains(&validators[*i]))
+        .collect();
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while !holder_nodes
+            .iter()
+            .all(|i| net.node(*i).base.blobs.contains(&hash))
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("its holders copy the input ahead of any read");
+    let other = (1..4).find(|i| !holder_nodes.contains(i)).unwrap();
+    assert!(
+        !net.node(other).base.blobs.contains(&hash),
+        "a node that is not a holder copies a blob only when it is read"
+    );
+
+    // The node it was uploaded to dies: the input is still read from every other.
+    net.kill(0).await;
+    for api in &apis[1..] {
+        let read = NodeClient::new(api).get_blob(&hash).await.unwrap();
+        assert_eq!(read, words.as_bytes());
+    }
 }

@@ -3,6 +3,7 @@
 use crate::output::{gpn, Output};
 use anyhow::{bail, Context};
 use clap::Subcommand;
+use gpunet_api::BlobReplication;
 use gpunet_bft::{BftConfig, Multiaddr};
 use gpunet_client::jobfile::JobFile;
 use gpunet_client::jobs::{
@@ -578,6 +579,11 @@ pub struct NodeArgs {
     /// that would eat into it are refused.
     #[arg(long, default_value_t = DEFAULT_MIN_FREE_BYTES >> 20)]
     min_free_disk_mb: u64,
+    /// How many validators keep a copy of each job input and result ahead
+    /// of any read, besides the node it was uploaded to (with --bft; 0: copy
+    /// only when read).
+    #[arg(long, default_value_t = BlobReplication::default().replicas)]
+    blob_replicas: usize,
 }
 
 pub async fn node(args: NodeArgs) -> anyhow::Result<()> {
@@ -587,6 +593,7 @@ pub async fn node(args: NodeArgs) -> anyhow::Result<()> {
     };
     let genesis = Genesis::from_file(&args.genesis)?;
     let key = Keystore::load(&args.validator_keystore)?;
+    let me = key.address();
     let mut node = if args.bft {
         let base = NodeBase::open(&args.data_dir, &genesis, MAX_BLOB_BYTES)?;
         let mut config = BftConfig::new(
@@ -617,6 +624,13 @@ pub async fn node(args: NodeArgs) -> anyhow::Result<()> {
         .clone()
         .with_min_free(args.min_free_disk_mb.saturating_mul(1 << 20));
     node.spawn_blob_collection(retention);
+    if args.bft && args.blob_replicas > 0 {
+        let replication = BlobReplication {
+            replicas: args.blob_replicas,
+            ..BlobReplication::default()
+        };
+        gpunet_api::spawn_blob_replication(node.clone(), me, replication, retention);
+    }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;

@@ -309,6 +309,41 @@ async fn the_testnet_rides_out_faults_and_a_byzantine_validator_and_runs_a_job_a
         String::from_utf8_lossy(&out.stderr)
     );
 
+    // Its result lives on more than the provider's node: every validator
+    // left (three, the default number of copies) holds the manifest and its
+    // files itself, copied ahead of any read.
+    let order = wallet
+        .node()
+        .orders_of(&wallet.address(), &Default::default())
+        .await
+        .unwrap()
+        .remove(0);
+    let root = order.output_root().expect("the job completed");
+    let manifest = net.client(0).manifest(&root).await.unwrap();
+    let blobs: Vec<_> = std::iter::once(root)
+        .chain(manifest.files.iter().map(|f| f.hash))
+        .collect();
+    let http = reqwest::Client::new();
+    let held = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let mut all = true;
+            for (v, blob) in (0..3).flat_map(|v| blobs.iter().map(move |b| (v, b))) {
+                let local = http
+                    .get(format!("http://127.0.0.1:{}/v1/blobs/{blob}", net.ports[v]))
+                    .header(gpunet_api::types::LOCAL_ONLY_HEADER, "1")
+                    .send()
+                    .await;
+                all &= local.is_ok_and(|r| r.status().is_success());
+            }
+            if all {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    })
+    .await;
+    assert!(held.is_ok(), "validators 1-3 each hold the result");
+
     // Live logs cross nodes too: a provider pushes them to its node (3 or 4),
     // the client reads them from validator 1 while the job runs.
     let spec = net.dir.path().join("live.toml");

@@ -70,13 +70,11 @@ pub async fn dispute_result(
 /// referee's run allows and slashed (see the ledger's duration checks).
 pub async fn dispute_duration(wallet: &Wallet, id: OrderId) -> Result<(), ClientError> {
     let order = wallet.node().order(id).await?;
-    let Some(JobOutcome::Completed { output_root, .. }) = order.report.as_ref().map(|r| &r.outcome)
-    else {
+    let Some(root) = order.output_root() else {
         return Err(ClientError::Invalid(format!(
             "order {id} has no completed result whose time could be disputed"
         )));
     };
-    let root = *output_root;
     dispute(wallet, &order, root).await
 }
 
@@ -179,14 +177,13 @@ pub async fn read_output(
     order: &Order,
     path: &str,
 ) -> Result<Vec<u8>, ClientError> {
-    let Some(JobOutcome::Completed { output_root, .. }) = order.report.as_ref().map(|r| &r.outcome)
-    else {
+    let Some(output_root) = order.output_root() else {
         return Err(ClientError::Invalid(format!(
             "order {} has no outputs (status {:?})",
             order.id, order.status
         )));
     };
-    let manifest = node.manifest(output_root).await?;
+    let manifest = node.manifest(&output_root).await?;
     let entry = manifest
         .get(path)
         .ok_or_else(|| ClientError::Invalid(format!("order {} has no output {path}", order.id)))?;

@@ -333,6 +333,14 @@ impl Order {
     pub fn expires_ms(&self, params: &Params) -> u64 {
         self.submitted_ms.saturating_add(params.order_ttl_ms)
     }
+
+    /// The output root its provider reported, if the job completed.
+    pub fn output_root(&self) -> Option<Hash> {
+        match self.report.as_ref().map(|r| &r.outcome) {
+            Some(JobOutcome::Completed { output_root, .. }) => Some(*output_root),
+            _ => None,
+        }
+    }
 }
 
 /// Chain-wide counters and totals.

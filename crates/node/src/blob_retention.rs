@@ -11,7 +11,7 @@ use crate::blobs::{BlobError, BlobStore, Removed};
 use crate::node::Node;
 use gpunet_ledger::Ledger;
 use gpunet_primitives::manifest::Manifest;
-use gpunet_primitives::{Hash, JobOutcome};
+use gpunet_primitives::Hash;
 use std::collections::BTreeSet;
 use std::sync::RwLock;
 use std::time::{Duration, SystemTime};
@@ -33,13 +33,20 @@ impl Default for BlobRetention {
     }
 }
 
+/// The blobs the ledger's orders name: inputs, and output roots (each a
+/// manifest naming the result's files).
+#[derive(Debug, Default)]
+pub struct NamedBlobs {
+    pub inputs: BTreeSet<Hash>,
+    pub roots: Vec<Hash>,
+}
+
 /// Inputs and output roots of the orders open now or closed less than
 /// `after_close` ago (block time).
-fn named_by_orders(ledger: &Ledger, after_close: Duration) -> (BTreeSet<Hash>, Vec<Hash>) {
+pub fn named_by_orders(ledger: &Ledger, after_close: Duration) -> NamedBlobs {
     let now_ms = ledger.head().time_ms;
     let after_close_ms = u64::try_from(after_close.as_millis()).unwrap_or(u64::MAX);
-    let mut inputs = BTreeSet::new();
-    let mut roots = Vec::new();
+    let mut named = NamedBlobs::default();
     let wanted = ledger.orders().filter(|o| {
         o.status.is_open()
             || o.settlement
@@ -47,30 +54,36 @@ fn named_by_orders(ledger: &Ledger, after_close: Duration) -> (BTreeSet<Hash>, V
                 .is_some_and(|s| s.settled_ms.saturating_add(after_close_ms) > now_ms)
     });
     for order in wanted {
-        inputs.extend(order.spec.inputs.iter().map(|i| i.hash));
-        if let Some(JobOutcome::Completed { output_root, .. }) =
-            order.report.as_ref().map(|r| &r.outcome)
-        {
-            roots.push(*output_root);
-        }
+        named
+            .inputs
+            .extend(order.spec.inputs.iter().map(|i| i.hash));
+        named.roots.extend(order.output_root());
     }
-    (inputs, roots)
+    named
+}
+
+/// The files a manifest stored in `blobs` lists (none if it is missing or
+/// not a manifest). Blocking.
+pub fn manifest_files(blobs: &BlobStore, root: &Hash) -> Vec<Hash> {
+    std::fs::read(blobs.path(root))
+        .ok()
+        .and_then(|bytes| Manifest::decode(&bytes).ok())
+        .map(|m| m.files.iter().map(|f| f.hash).collect())
+        .unwrap_or_default()
 }
 
 /// The blobs `blobs` must keep: what orders name, and the files of the
 /// results whose manifests it holds. Blocking (reads manifests).
-pub fn referenced_blobs(
+fn referenced_blobs(
     ledger: &RwLock<Ledger>,
     blobs: &BlobStore,
     after_close: Duration,
 ) -> BTreeSet<Hash> {
-    let (mut keep, roots) = named_by_orders(&ledger.read().expect("ledger lock"), after_close);
-    for root in roots {
+    let named = named_by_orders(&ledger.read().expect("ledger lock"), after_close);
+    let mut keep = named.inputs;
+    for root in named.roots {
         keep.insert(root);
-        let manifest = std::fs::read(blobs.path(&root))
-            .ok()
-            .and_then(|bytes| Manifest::decode(&bytes).ok());
-        keep.extend(manifest.iter().flat_map(|m| m.files.iter().map(|f| f.hash)));
+        keep.extend(manifest_files(blobs, &root));
     }
     keep
 }

@@ -9,7 +9,7 @@ mod live_logs;
 mod node;
 mod uploads;
 
-pub use blob_retention::{referenced_blobs, BlobRetention};
+pub use blob_retention::{manifest_files, named_by_orders, BlobRetention, NamedBlobs};
 pub use blobs::{file_chunks, BlobError, BlobStore, Removed, DEFAULT_MIN_FREE_BYTES};
 pub use consensus::{
     inclusions, next_block_time_ms, publish_block_events, wall_clock_ms, work_due, Consensus,
