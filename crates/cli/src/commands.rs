@@ -1,6 +1,7 @@
 //! Every subcommand except `demo` and `bench`.
 
-use crate::output::{gpn, Output};
+use crate::output::{gpn, time_until, Output};
+use crate::owner;
 use anyhow::{bail, Context};
 use clap::Subcommand;
 use gpunet_api::BlobReplication;
@@ -17,7 +18,9 @@ use gpunet_node::{
     BlobRetention, Node, NodeBase, NodeConfig, SoloProducerConfig, DEFAULT_MIN_FREE_BYTES,
 };
 use gpunet_primitives::manifest::Manifest;
-use gpunet_primitives::{parse_amount, Address, Hash, Keypair, LogStream, OrderId, TxBody};
+use gpunet_primitives::{
+    parse_amount, Address, Hash, Keypair, LogStream, MachineId, OrderId, TxBody,
+};
 use gpunet_provider::executor::ExecutorKind;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -49,6 +52,11 @@ pub enum WalletCmd {
     Balance { address: Option<String> },
     /// Send GPN to another account.
     Transfer { to: String, amount: String },
+    /// Bond provider stake (the agent bonds what its machines require by itself).
+    Stake { amount: String },
+    /// Start unbonding provider stake: without AMOUNT, all that your machines
+    /// do not require. It returns to your balance after the unbonding delay.
+    Unstake { amount: Option<String> },
 }
 
 #[derive(Subcommand)]
@@ -70,6 +78,22 @@ pub enum MachinesCmd {
         /// Show at most this many machines (the first in the order).
         #[arg(long, default_value_t = 100)]
         limit: usize,
+    },
+    /// Take your machine off the market: no new work; what runs goes on.
+    Pause { id: MachineId },
+    /// List your paused machine again (a delisted one after a new hardware challenge).
+    Resume { id: MachineId },
+    /// Remove your machine for good: it goes offline, its leases run out and
+    /// its open hardware challenge is answered (keep the agent running), then
+    /// it is deregistered and the stake it freed starts unbonding.
+    Remove {
+        id: MachineId,
+        /// How long to wait for its leases and challenge to end.
+        #[arg(long, default_value_t = 3600)]
+        wait_secs: u64,
+        /// Keep the freed stake bonded (for another machine).
+        #[arg(long)]
+        keep_stake: bool,
     },
 }
 
@@ -161,15 +185,24 @@ pub async fn wallet(ctx: &Ctx, cmd: WalletCmd) -> anyhow::Result<()> {
                 None => Keystore::load(&ctx.keystore)?.address(),
             };
             let view = ctx.client().account(&address).await?;
+            let now_ms = ctx.client().status().await?.time_ms;
             let a = &view.account;
             ctx.output.print(&view, || {
-                format!(
-                    "address   {address}\nbalance   {}\nbonded    {}\nunbonding {}\nnonce     {}",
+                let mut text = format!(
+                    "address   {address}\nbalance   {}\nbonded    {} (provider), {} (validator)\nunbonding {}",
                     gpn(a.balance),
                     gpn(a.bonded),
+                    gpn(a.validator_bonded),
                     gpn(a.unbonding_total()),
-                    a.nonce
-                )
+                );
+                for u in &a.unbonding {
+                    text += &format!(
+                        "\n          {} back in {}",
+                        gpn(u.amount),
+                        time_until(now_ms, u.release_ms)
+                    );
+                }
+                text + &format!("\nnonce     {}", a.nonce)
             });
         }
         WalletCmd::Transfer { to, amount } => {
@@ -180,16 +213,27 @@ pub async fn wallet(ctx: &Ctx, cmd: WalletCmd) -> anyhow::Result<()> {
                 format!("sent {} to {to} in block {}", gpn(amount), included.height)
             });
         }
+        WalletCmd::Stake { amount } => owner::stake(ctx, &amount).await?,
+        WalletCmd::Unstake { amount } => owner::unstake(ctx, amount.as_deref()).await?,
     }
     Ok(())
 }
 
 pub async fn machines(ctx: &Ctx, cmd: MachinesCmd) -> anyhow::Result<()> {
-    let MachinesCmd::List {
-        query,
-        order,
-        limit,
-    } = cmd;
+    let (query, order, limit) = match cmd {
+        MachinesCmd::List {
+            query,
+            order,
+            limit,
+        } => (query, order, limit),
+        MachinesCmd::Pause { id } => return owner::set_online(ctx, id, false).await,
+        MachinesCmd::Resume { id } => return owner::set_online(ctx, id, true).await,
+        MachinesCmd::Remove {
+            id,
+            wait_secs,
+            keep_stake,
+        } => return owner::remove(ctx, id, wait_secs, keep_stake).await,
+    };
     // Checked here first, to say what is wrong without asking the node.
     gpunet_client::offers::Query::parse(&query, order.as_deref())?;
     let search = MachineSearch {

@@ -5,6 +5,7 @@ mod canary;
 mod commands;
 mod demo;
 mod output;
+mod owner;
 mod rent;
 mod sim;
 
@@ -90,9 +91,12 @@ enum Command {
     /// Manage your wallet.
     #[command(subcommand)]
     Wallet(commands::WalletCmd),
-    /// Inspect machines offered on the network.
+    /// Inspect machines offered on the network; pause, resume or remove yours.
     #[command(subcommand)]
     Machines(commands::MachinesCmd),
+    /// Bond or unbond validator stake.
+    #[command(subcommand)]
+    Validator(owner::ValidatorCmd),
     /// Submit and follow jobs.
     #[command(subcommand)]
     Job(commands::JobCmd),
@@ -151,6 +155,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Provider(args) => commands::provider(&ctx, args).await,
         Command::Wallet(cmd) => commands::wallet(&ctx, cmd).await,
         Command::Machines(cmd) => commands::machines(&ctx, cmd).await,
+        Command::Validator(cmd) => owner::validator(&ctx, cmd).await,
         Command::Job(cmd) => commands::job(&ctx, cmd).await,
         Command::Rent(cmd) => rent::rent(&ctx, cmd).await,
         Command::Canary(args) => canary::run(&ctx, args).await,

@@ -24,3 +24,29 @@ impl Output {
 pub fn gpn(amount: Amount) -> String {
     format!("{} GPN", format_amount(amount))
 }
+
+/// How long from block time `now_ms` to `until_ms`, roughly: `6d 23h`, `5h 3m`, `42s`.
+pub fn time_until(now_ms: u64, until_ms: u64) -> String {
+    let secs = until_ms.saturating_sub(now_ms) / 1000;
+    let (d, h, m) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{secs}s"),
+        (0, 0, _) => format!("{m}m {}s", secs % 60),
+        (0, _, _) => format!("{h}h {m}m"),
+        _ => format!("{d}d {h}h"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::time_until;
+
+    #[test]
+    fn times_until_read_at_a_glance() {
+        assert_eq!(time_until(0, 42_000), "42s");
+        assert_eq!(time_until(0, 303_000), "5m 3s");
+        assert_eq!(time_until(0, (5 * 3600 + 180) * 1000), "5h 3m");
+        assert_eq!(time_until(0, 7 * 86_400_000 - 1), "6d 23h");
+        assert_eq!(time_until(10, 5), "0s", "already past");
+    }
+}

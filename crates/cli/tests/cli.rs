@@ -48,18 +48,25 @@ fn path(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// A `gpunet node` process on a fresh genesis that funds a client with 100.
+/// A `gpunet node` process on a fresh genesis that funds a client with 100
+/// and a provider with 1000.
 struct SoloNode {
     _node: Node,
     validator: String,
     validator_keystore: std::path::PathBuf,
+    provider_keystore: std::path::PathBuf,
+    listen: String,
     /// The global options (node, client keystore, JSON output) of client commands.
     global: Vec<String>,
 }
 
 impl SoloNode {
     fn start(dir: &Path, node_args: &[&str]) -> SoloNode {
-        let (v, c) = (dir.join("validator.json"), dir.join("client.json"));
+        let (v, c, p) = (
+            dir.join("validator.json"),
+            dir.join("client.json"),
+            dir.join("provider.json"),
+        );
         let address = |keystore: &Path| {
             json(&[
                 "wallet",
@@ -73,7 +80,7 @@ impl SoloNode {
                 .unwrap()
                 .to_string()
         };
-        let (validator, client) = (address(&v), address(&c));
+        let (validator, client, provider) = (address(&v), address(&c), address(&p));
         let genesis = dir.join("genesis.json");
         ok(&[
             "genesis",
@@ -83,6 +90,8 @@ impl SoloNode {
             &validator,
             "--fund",
             &format!("{client}=100"),
+            "--fund",
+            &format!("{provider}=1000"),
             "--out",
             path(&genesis),
         ]);
@@ -110,6 +119,8 @@ impl SoloNode {
             _node: node,
             validator,
             validator_keystore: v,
+            provider_keystore: p,
+            listen,
             global,
         };
         let up = (0..100).any(|_| {
@@ -126,6 +137,14 @@ impl SoloNode {
             .map(|s| s.to_string())
             .chain(self.global.iter().cloned())
             .collect()
+    }
+
+    /// `args` followed by the global options, as the provider.
+    fn as_provider(&self, args: &[&str]) -> Vec<String> {
+        let mut args = self.with(args);
+        let keystore = args.iter().position(|a| a == "--keystore").unwrap() + 1;
+        args[keystore] = path(&self.provider_keystore).into();
+        args
     }
 }
 
@@ -416,4 +435,109 @@ fn job_run_follow_streams_a_running_jobs_logs_and_job_logs_prints_them_after() {
     let logs = json(&[&global[..], &["job", "logs", &id]].concat());
     assert_eq!(logs["live"], false);
     assert_eq!(logs["stdout"], "line 1\nline 2\nline 3\n");
+}
+
+#[test]
+fn a_provider_pauses_and_removes_its_machine_and_gets_its_stake_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = SoloNode::start(dir.path(), &[]);
+    let mut agent = Node(
+        Command::new(env!("CARGO_BIN_EXE_gpunet"))
+            .args(["provider", "--executor", "process", "--price", "1"])
+            .args(["--data-dir", path(&dir.path().join("agent"))])
+            .args(["--node", &format!("http://{}", net.listen)])
+            .args(["--keystore", path(&net.provider_keystore)])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let machines = |query: &[&str]| -> Vec<serde_json::Value> {
+        let listed = json(&net.with(&[&["machines", "list"], query].concat()));
+        listed.as_array().unwrap().clone()
+    };
+    let verified = (0..600).find_map(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        machines(&["verified=true"]).pop()
+    });
+    let id = verified.expect("the agent registers its machine and proves it")["id"]
+        .as_u64()
+        .unwrap()
+        .to_string();
+    let id = id.as_str();
+
+    // Only its owner manages a machine.
+    let foreign = gpunet(&net.with(&["machines", "pause", id]));
+    assert!(
+        String::from_utf8_lossy(&foreign.stderr).contains("not to this wallet"),
+        "{foreign:?}"
+    );
+    ok(&net.as_provider(&["machines", "pause", id]));
+    assert!(machines(&["online=true"]).is_empty(), "paused: not offered");
+    ok(&net.as_provider(&["machines", "resume", id]));
+    assert_eq!(machines(&["online=true"]).len(), 1, "offered again");
+
+    // Its machine requires all the provider bonded: nothing to unstake.
+    let account = |who: &[String]| {
+        json(
+            &[
+                &["wallet", "balance"][..],
+                &who.iter().map(String::as_str).collect::<Vec<_>>(),
+            ]
+            .concat(),
+        )["account"]
+            .clone()
+    };
+    let provider = net.as_provider(&[]);
+    let stake = account(&provider)["bonded"].as_u64().unwrap();
+    assert_eq!(
+        stake, 100_000_000,
+        "stake_per_machine for a machine without GPUs"
+    );
+    assert_eq!(
+        json(&net.as_provider(&["wallet", "unstake"])),
+        serde_json::Value::Null
+    );
+
+    // Removed, its stake unbonds: back in the balance after the delay.
+    let removal = json(&net.as_provider(&["machines", "remove", id]));
+    assert_eq!(removal["machine"].as_u64(), id.parse().ok());
+    assert_eq!(removal["unbonded"]["amount"].as_u64(), Some(stake));
+    assert!(machines(&[]).is_empty());
+    let after = account(&provider);
+    assert_eq!(after["bonded"].as_u64(), Some(0));
+    assert_eq!(after["unbonding"][0]["amount"].as_u64(), Some(stake));
+    let stopped = (0..100).find_map(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        agent.0.try_wait().unwrap()
+    });
+    assert!(
+        stopped.is_some_and(|s| s.success()),
+        "its agent sees the removal and stops: {stopped:?}"
+    );
+    let gone = gpunet(&net.as_provider(&["machines", "remove", id]));
+    assert!(
+        String::from_utf8_lossy(&gone.stderr).contains("unknown machine"),
+        "{gone:?}"
+    );
+
+    // Validator stake bonds and unbonds the same way.
+    let client = net.with(&[]);
+    ok(&net.with(&["validator", "bond", "1"]));
+    assert_eq!(
+        account(&client)["validator_bonded"].as_u64(),
+        Some(1_000_000)
+    );
+    ok(&net.with(&["validator", "unbond", "1"]));
+    let unbonding = account(&client);
+    assert_eq!(unbonding["validator_bonded"].as_u64(), Some(0));
+    assert_eq!(
+        unbonding["unbonding"][0]["amount"].as_u64(),
+        Some(1_000_000)
+    );
+    let more = gpunet(&net.with(&["validator", "unbond", "1"]));
+    assert!(
+        String::from_utf8_lossy(&more.stderr).contains("insufficient"),
+        "{more:?}"
+    );
 }

@@ -4,12 +4,14 @@
 //! - [`Wallet`]: a key in a 0600 keystore file that signs and submits transactions.
 //! - [`jobfile`]: the TOML job spec users write, turned into an on-chain [`gpunet_primitives::JobSpec`].
 //! - [`logs`]: a job's logs, followed live while it runs, then verified.
+//! - [`owner`]: a machine owner's actions: offline and back, removal, unstaking.
 
 mod error;
 pub mod jobfile;
 pub mod jobs;
 pub mod logs;
 mod node_client;
+pub mod owner;
 mod wallet;
 
 pub use error::ClientError;

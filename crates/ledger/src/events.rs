@@ -10,6 +10,11 @@ pub enum Event {
         machine: MachineId,
         owner: Address,
     },
+    /// Its owner removed it (no lease or challenge was open).
+    MachineDeregistered {
+        machine: MachineId,
+        owner: Address,
+    },
     OrderSubmitted {
         order: OrderId,
         client: Address,
@@ -186,6 +191,7 @@ impl Event {
     pub fn order(&self) -> Option<OrderId> {
         match self {
             Event::MachineRegistered { .. }
+            | Event::MachineDeregistered { .. }
             | Event::EpochRewarded { .. }
             | Event::Slashed { .. }
             | Event::DoubleSignPunished { .. }
@@ -219,6 +225,7 @@ impl Event {
         match self {
             Event::EpochRewarded { .. } => false,
             Event::MachineRegistered { owner, .. }
+            | Event::MachineDeregistered { owner, .. }
             | Event::ChallengeIssued { owner, .. }
             | Event::ChallengeRowsDrawn { owner, .. }
             | Event::ChallengePassed { owner, .. }

@@ -196,6 +196,36 @@ fn an_honest_machine_is_verified_then_leased_then_challenged_again() {
 }
 
 #[test]
+fn a_paused_machine_skips_challenges_and_proves_itself_again_when_it_resumes() {
+    let mut net = Net::new();
+    let (machine, challenge) = net.register(None);
+    net.answer_honestly(challenge);
+    let update = |online| TxBody::UpdateMachine {
+        machine,
+        price_per_hour: UNIT,
+        resource_prices: Default::default(),
+        online,
+    };
+    net.provider_sends(update(false)).unwrap();
+    // Its scheduled challenge falls while it is paused: none is issued.
+    net.block(params().challenge_interval_ms * 2, &[]);
+    assert_eq!(net.ledger.machine(machine).unwrap().challenge, None);
+    net.provider_sends(update(true)).unwrap();
+    let m = net.ledger.machine(machine).unwrap();
+    let again = m.challenge.expect("challenged on resuming");
+    assert_eq!(m.hardware, HardwareStatus::Verified, "listed meanwhile");
+    net.answer_honestly(again);
+    // And challenged on schedule again after that.
+    net.block(params().challenge_interval_ms * 3 / 2, &[]);
+    assert!(net.ledger.machine(machine).unwrap().challenge.is_some());
+    // A price change of a listed machine is not a resume: no challenge.
+    let open = net.ledger.machine(machine).unwrap().challenge;
+    net.answer_honestly(open.unwrap());
+    net.provider_sends(update(true)).unwrap();
+    assert_eq!(net.ledger.machine(machine).unwrap().challenge, None);
+}
+
+#[test]
 fn a_wrong_row_is_slashed_and_delisted_until_a_new_challenge_passes() {
     let mut net = Net::new();
     let (machine, challenge) = net.register(None);

@@ -1,6 +1,6 @@
 //! Ledger behaviour through signed transactions and blocks, as a node sees it.
 
-use gpunet_ledger::{Ledger, OrderStatus, Params, TxError};
+use gpunet_ledger::{Event, Ledger, OrderStatus, Params, TxError};
 use gpunet_primitives::{
     GpuRequirement, GpuSpec, JobOutcome, JobSpec, Keypair, MachineSpec, Resources, SignedTx,
     TxBody, UNIT,
@@ -279,6 +279,14 @@ fn unstake_waits_for_unbonding_and_respects_machine_stake() {
     );
     net.submit(&p, TxBody::DeregisterMachine { machine: 0 })
         .unwrap();
+    assert_eq!(
+        net.events.last(),
+        Some(&Event::MachineDeregistered {
+            machine: 0,
+            owner: p.address()
+        }),
+        "its agent learns it was removed"
+    );
     let before = net.ledger.account(&p.address()).balance;
     net.submit(&p, TxBody::Unstake { amount: 200 * UNIT })
         .unwrap();

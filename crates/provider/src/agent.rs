@@ -260,6 +260,15 @@ impl Agent {
                                 ),
                             );
                         }
+                        Event::MachineDeregistered { machine, .. } if machine == inner.machine => {
+                            log(
+                                &inner,
+                                &format!(
+                                    "machine {machine} was removed from the network; stopping"
+                                ),
+                            );
+                            return Ok(());
+                        }
                         Event::Slashed { provider, .. } if provider == me => {
                             if let Err(e) = inner.ensure_stake().await {
                                 log(&inner, &format!("cannot restore stake after a slash: {e}"));

@@ -123,12 +123,17 @@ impl Exec<'_> {
         online: bool,
     ) -> Result<(), TxError> {
         let mut machine = self.owned_machine(owner, id)?;
+        let resumed = online && !machine.online;
         machine.price_per_hour = price_per_hour;
         machine.resource_prices = resource_prices;
         machine.online = online;
-        // A delisted machine comes back only through a new challenge.
-        if online && machine.hardware == HardwareStatus::Failed {
-            machine.hardware = HardwareStatus::Unverified;
+        // A delisted machine comes back only through a new challenge; a paused
+        // one proves itself again too, or pausing over its scheduled challenge
+        // (skipped while offline) would end its challenges.
+        if resumed {
+            if machine.hardware == HardwareStatus::Failed {
+                machine.hardware = HardwareStatus::Unverified;
+            }
             self.issue_challenge(&mut machine);
         }
         self.state.put_machine(machine);
@@ -158,6 +163,7 @@ impl Exec<'_> {
         account.machines -= 1;
         account.gpus -= machine.spec.gpu_count();
         self.state.put_account(owner, account);
+        self.emit(Event::MachineDeregistered { machine: id, owner });
         Ok(())
     }
 }
