@@ -423,23 +423,38 @@ pub struct State {
     pub gpu_models: Table<u32, String>,
 }
 
-/// (GPU model id, see `gpu_models`; 0 for none, first order term, second
-/// order term, machine): the terms are (leases, base price) in `offers` and
-/// (base price, leases) in `cheap_offers`. Models are interned so index
-/// writes compare integers, not names.
-pub type OfferKey = (u32, u128, u128, MachineId);
+/// (GPU model id, see `gpu_models`, 0 for none; size class, see
+/// `size_class`; first order term; second order term; machine): the terms
+/// are (leases, base price) in `offers` and (base price, leases) in
+/// `cheap_offers`. Models are interned so index writes compare integers, not
+/// names. Within a model, machines are kept apart by size class so a job
+/// that needs many cores or GPUs skips the machines too small for it instead
+/// of scanning past them.
+pub type OfferKey = (u32, u8, u128, u128, MachineId);
+
+/// The size class of a machine's free resources in its GPU model's group of
+/// the offer index, or of a job's needs there: the bit length (0 for none, 1
+/// for 1, 2 for 2-3, 3 for 4-7, ...) of its GPUs in a GPU model's group, of
+/// its cores among machines without GPUs. Monotone, so a machine whose class
+/// is below a job's cannot hold it.
+pub(crate) fn size_class(gpu_model: u32, cores: u32, gpus: u32) -> u8 {
+    let sized = if gpu_model == 0 { cores } else { gpus };
+    (u32::BITS - sized.leading_zeros()) as u8
+}
 
 /// The machine's keys in the two offer indexes, if it can take work.
 fn offer_keys(m: &Machine) -> Option<(OfferKey, OfferKey)> {
-    let free = m.allocated.cpu_cores < m.spec.cpu_cores;
-    if !(m.online && m.hardware == HardwareStatus::Verified && free) {
+    let free_cores = m.spec.cpu_cores.saturating_sub(m.allocated.cpu_cores);
+    if !(m.online && m.hardware == HardwareStatus::Verified && free_cores > 0) {
         return None;
     }
     let model = m.gpu_model_id;
+    let free_gpus = m.spec.gpu_count().saturating_sub(m.allocated.gpus);
+    let class = size_class(model, free_cores, free_gpus);
     let leases = u128::from(m.active_leases);
     Some((
-        (model, leases, m.price_per_hour, m.id),
-        (model, m.price_per_hour, leases, m.id),
+        (model, class, leases, m.price_per_hour, m.id),
+        (model, class, m.price_per_hour, leases, m.id),
     ))
 }
 

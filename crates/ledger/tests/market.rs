@@ -5,7 +5,7 @@
 
 use gpunet_ledger::{AuditVerdict, Event, OrderStatus, Params, TxError};
 use gpunet_primitives::{
-    Address, GpuRequirement, Hash, JobOutcome, JobSpec, Keypair, MachineSpec, Placement,
+    Address, GpuRequirement, GpuSpec, Hash, JobOutcome, JobSpec, Keypair, MachineSpec, Placement,
     ResourcePrices, Resources, SignedTx, Stop, Tx, TxBody, UNIT,
 };
 
@@ -1493,4 +1493,65 @@ fn a_rental_exposes_ports_its_provider_announces_and_jobs_cannot_expose_any() {
     net.decline(id, "image missing").unwrap();
     let rental = net.ledger.order(id).unwrap().rental.clone().unwrap();
     assert!(rental.endpoints.is_empty());
+}
+
+/// A new owner, funded by provider `funder`, registering a machine with
+/// `cores` and `gpus` H100s.
+fn register_big(net: &mut Net, funder: usize, cores: u32, gpus: u32, price: u128) -> u64 {
+    let owner = Keypair::from_label(&format!("owner {}", net.ledger.machines().count()));
+    let stake = (100 + 100 * u128::from(gpus)) * UNIT;
+    let funder = net.providers[funder].clone();
+    net.send(
+        &funder,
+        TxBody::Transfer {
+            to: owner.address(),
+            amount: stake + 10 * UNIT,
+        },
+    )
+    .unwrap();
+    net.send(&owner, TxBody::Stake { amount: stake }).unwrap();
+    net.send(
+        &owner,
+        TxBody::RegisterMachine {
+            spec: MachineSpec {
+                cpu_cores: cores,
+                memory_mb: 512_000,
+                disk_mb: 10_000,
+                gpu: (gpus > 0).then(|| GpuSpec {
+                    vendor: "nvidia".into(),
+                    model: "H100".into(),
+                    count: gpus,
+                    vram_mb: 80_000,
+                }),
+                region: "eu".into(),
+                executor: "docker".into(),
+            },
+            price_per_hour: price,
+            resource_prices: Default::default(),
+        },
+    )
+    .unwrap();
+    net.ledger.machines().last().unwrap().id
+}
+
+#[test]
+fn a_big_job_finds_the_one_machine_it_fits_behind_many_cheaper_small_ones() {
+    // 80 4-core machines and 70 cheaper one-GPU ones, more than matching
+    // looks at in one group, and a dearer machine with 64 cores and 8 GPUs.
+    let mut net = Net::new(80);
+    let big = register_big(&mut net, 0, 64, 8, PRICE);
+    for i in 0..70 {
+        register_big(&mut net, i, 8, 1, PRICE / 2);
+    }
+    let mut cores = spec(false, 0);
+    cores.resources.cpu_cores = 32;
+    let j = net.submit(cores);
+    assert_eq!(net.machine_of(j), big, "32 cores fit only the big machine");
+    let mut gpus = spec(false, 0);
+    gpus.resources.gpu = GpuRequirement {
+        count: 8,
+        ..GpuRequirement::default()
+    };
+    let g = net.submit(gpus);
+    assert_eq!(net.machine_of(g), big, "8 GPUs fit only the big machine");
 }

@@ -4,7 +4,9 @@ use super::staking::required_stake;
 use super::Exec;
 use crate::error::{CheckedAmount, TxError};
 use crate::events::Event;
-use crate::state::{HardwareStatus, Lease, Machine, Order, OrderStatus, Rental};
+use crate::state::{
+    size_class, HardwareStatus, Lease, Machine, OfferKey, Order, OrderStatus, Rental,
+};
 use crate::Params;
 use gpunet_primitives::{
     hash_of, Address, Amount, Hash, JobSpec, MachineId, OrderId, Placement, Resources,
@@ -27,8 +29,13 @@ fn id_rank(id: MachineId) -> Hash {
     Hash(bytes)
 }
 
-/// Offers examined per GPU-model group when matching one order.
+/// Offers examined per group (GPU model and size class) when matching one order.
 const SCAN_PER_GROUP: usize = 64;
+
+/// The last key an offer of `model` and size `class` could have.
+fn group_end(model: u32, class: u8) -> OfferKey {
+    (model, class, u128::MAX, u128::MAX, MachineId::MAX)
+}
 
 /// How offers compare for an order, lowest first: the placement's two terms
 /// (load and the job's price), then the machine's id rank.
@@ -388,10 +395,12 @@ impl Exec<'_> {
     /// Picks a machine for `order` and returns it with the job's hourly price.
     ///
     /// Jobs and rentals walk the offer index (machines that can take work,
-    /// grouped by GPU model, each group ordered least loaded then by base
-    /// price, or by base price then least loaded for `Placement::Cheapest`):
-    /// among at most `SCAN_PER_GROUP` offers of every group whose model the
-    /// job accepts, the best fitting one wins, by the placement's order on the
+    /// grouped by GPU model and size class of their free GPUs, or cores
+    /// without GPUs, each group ordered least loaded then by base price, or
+    /// by base price then least loaded for `Placement::Cheapest`): among at
+    /// most `SCAN_PER_GROUP` offers of every group whose model the job
+    /// accepts and whose class is not too small for it, the best fitting one
+    /// wins, by the placement's order on the
     /// job's price (base plus resource terms, within its max), then by machine
     /// id. The scan of a group stops at the first offer whose index terms are
     /// past the best rank found, since a job's price is never below the base:
@@ -415,8 +424,14 @@ impl Exec<'_> {
         let gpu = &order.spec.resources.gpu;
         let wanted_model = gpu.model.as_ref().map(|m| m.to_lowercase());
         let mut best: Option<(Rank, &Machine, Amount)> = None;
-        let mut next_group = index.iter().next().map(|(k, _)| k.0);
-        while let Some(model) = next_group.take() {
+        let first_group = |from: Bound<OfferKey>| {
+            index
+                .range((from, Bound::Unbounded))
+                .next()
+                .map(|(k, _)| (k.0, k.1))
+        };
+        let mut next_group = first_group(Bound::Unbounded);
+        while let Some((model, class)) = next_group.take() {
             let accepts = if gpu.count == 0 {
                 true
             } else {
@@ -426,53 +441,56 @@ impl Exec<'_> {
                         .as_ref()
                         .is_none_or(|w| name.is_some_and(|n| n.contains(w.as_str())))
             };
-            if accepts {
-                let first = (model, 0, 0, 0);
-                let group = index
-                    .range(first..)
-                    .take_while(|(k, _)| k.0 == model)
-                    .take(SCAN_PER_GROUP);
-                let mut group_best: Option<(Rank, &Machine, Amount)> = None;
-                for ((_, first_term, second_term, id), _) in group {
-                    // The index terms bound the rank from below (a job's price
-                    // is never below the base price) and ascend, so the scan
-                    // stops once they reach the group's best rank or pass the
-                    // best rank of the groups before.
-                    let bound = (*first_term, *second_term);
-                    let done = group_best
-                        .as_ref()
-                        .is_some_and(|(r, ..)| bound >= (r.0, r.1))
-                        || best.as_ref().is_some_and(|(r, ..)| bound > (r.0, r.1));
-                    if !audit && done {
-                        break;
-                    }
-                    let Some(m) = self.state.machines.get(id) else {
-                        continue;
-                    };
-                    let Some(price) = self.offer_for(order, m, &excluded) else {
-                        continue;
-                    };
-                    let leases = u128::from(m.active_leases);
-                    let rank = match (audit, order.spec.placement) {
-                        (true, _) => (0, 0, hash_of(&(self.parent, order.id, m.id))),
-                        (false, Placement::Spread) => (leases, price, id_rank(m.id)),
-                        (false, Placement::Cheapest) => (price, leases, id_rank(m.id)),
-                    };
-                    if group_best.as_ref().is_none_or(|(r, ..)| rank < *r) {
-                        group_best = Some((rank, m, price));
-                    }
+            let needed = size_class(model, order.spec.resources.cpu_cores, gpu.count);
+            if !accepts {
+                next_group = first_group(Bound::Excluded(group_end(model, u8::MAX)));
+                continue;
+            }
+            if class < needed {
+                // Every machine in the classes below is too small for the job.
+                next_group = first_group(Bound::Included((model, needed, 0, 0, 0)));
+                continue;
+            }
+            let group = index
+                .range((model, class, 0, 0, 0)..)
+                .take_while(|(k, _)| (k.0, k.1) == (model, class))
+                .take(SCAN_PER_GROUP);
+            let mut group_best: Option<(Rank, &Machine, Amount)> = None;
+            for ((.., first_term, second_term, id), _) in group {
+                // The index terms bound the rank from below (a job's price
+                // is never below the base price) and ascend, so the scan
+                // stops once they reach the group's best rank or pass the
+                // best rank of the groups before.
+                let bound = (*first_term, *second_term);
+                let done = group_best
+                    .as_ref()
+                    .is_some_and(|(r, ..)| bound >= (r.0, r.1))
+                    || best.as_ref().is_some_and(|(r, ..)| bound > (r.0, r.1));
+                if !audit && done {
+                    break;
                 }
-                if let Some(candidate) = group_best {
-                    if best.as_ref().is_none_or(|(r, ..)| candidate.0 < *r) {
-                        best = Some(candidate);
-                    }
+                let Some(m) = self.state.machines.get(id) else {
+                    continue;
+                };
+                let Some(price) = self.offer_for(order, m, &excluded) else {
+                    continue;
+                };
+                let leases = u128::from(m.active_leases);
+                let rank = match (audit, order.spec.placement) {
+                    (true, _) => (0, 0, hash_of(&(self.parent, order.id, m.id))),
+                    (false, Placement::Spread) => (leases, price, id_rank(m.id)),
+                    (false, Placement::Cheapest) => (price, leases, id_rank(m.id)),
+                };
+                if group_best.as_ref().is_none_or(|(r, ..)| rank < *r) {
+                    group_best = Some((rank, m, price));
                 }
             }
-            let last = (model, u128::MAX, u128::MAX, MachineId::MAX);
-            next_group = index
-                .range((std::ops::Bound::Excluded(last), std::ops::Bound::Unbounded))
-                .next()
-                .map(|(k, _)| k.0);
+            if let Some(candidate) = group_best {
+                if best.as_ref().is_none_or(|(r, ..)| candidate.0 < *r) {
+                    best = Some(candidate);
+                }
+            }
+            next_group = first_group(Bound::Excluded(group_end(model, class)));
         }
         best.map(|(_, m, price)| (m.clone(), price))
     }
