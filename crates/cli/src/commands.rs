@@ -81,7 +81,8 @@ pub enum MachinesCmd {
     },
     /// Take your machine off the market: no new work; what runs goes on.
     Pause { id: MachineId },
-    /// List your paused machine again (a delisted one after a new hardware challenge).
+    /// List your paused (or delisted) machine again: it proves its hardware
+    /// again first, so keep its agent running.
     Resume { id: MachineId },
     /// Remove your machine for good: it goes offline, its leases run out and
     /// its open hardware challenge is answered (keep the agent running), then

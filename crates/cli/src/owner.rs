@@ -13,8 +13,9 @@ pub enum ValidatorCmd {
     /// Bond validator stake: voting power is each whole `stake_per_vote`
     /// bonded, from the next block on (run a `gpunet node --bft` with this key).
     Bond { amount: String },
-    /// Start unbonding validator stake: it leaves the voting power at once and
-    /// returns to the balance after the unbonding delay (slashable until then).
+    /// Start unbonding validator stake: it leaves the voting power from the
+    /// next block on and returns to the balance after the unbonding delay
+    /// (slashable until then).
     Unbond { amount: String },
 }
 
@@ -23,7 +24,11 @@ pub async fn set_online(ctx: &Ctx, id: MachineId, online: bool) -> anyhow::Resul
     let included = owner::set_online(&ctx.wallet()?, id, online).await?;
     ctx.output.print(&included, || {
         if online {
-            format!("machine {id} is listed again (block {})", included.height)
+            format!(
+                "machine {id} is listed again once it passes a new hardware challenge \
+                 (keep its agent running; block {})",
+                included.height
+            )
         } else {
             format!(
                 "machine {id} is offline: it takes no new work, what runs goes on (block {})",
