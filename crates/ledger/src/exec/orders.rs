@@ -424,48 +424,55 @@ impl Exec<'_> {
         let gpu = &order.spec.resources.gpu;
         let wanted_model = gpu.model.as_ref().map(|m| m.to_lowercase());
         let mut best: Option<(Rank, &Machine, Amount)> = None;
-        let first_group = |from: Bound<OfferKey>| {
-            index
-                .range((from, Bound::Unbounded))
-                .next()
-                .map(|(k, _)| (k.0, k.1))
+        let accepts = |model: u32| {
+            gpu.count == 0
+                || model != 0
+                    && wanted_model.as_ref().is_none_or(|w| {
+                        let name = self.state.gpu_models.get(&model);
+                        name.is_some_and(|n| n.contains(w.as_str()))
+                    })
         };
-        let mut next_group = first_group(Bound::Unbounded);
-        while let Some((model, class)) = next_group.take() {
-            let accepts = if gpu.count == 0 {
-                true
-            } else {
-                let name = self.state.gpu_models.get(&model);
-                model != 0
-                    && wanted_model
-                        .as_ref()
-                        .is_none_or(|w| name.is_some_and(|n| n.contains(w.as_str())))
+        // Each pass looks the index up once: its first offer names the group.
+        let mut from = Bound::Unbounded;
+        // An audit run, which cannot stop early, looks at SCAN_PER_GROUP
+        // offers per model whatever their classes: (model, offers seen).
+        let mut audit_scanned = (u32::MAX, 0);
+        loop {
+            let mut offers = index.range((from, Bound::Unbounded)).peekable();
+            let Some(&(&(model, class, ..), _)) = offers.peek() else {
+                break;
             };
-            let needed = size_class(model, order.spec.resources.cpu_cores, gpu.count);
-            if !accepts {
-                next_group = first_group(Bound::Excluded(group_end(model, u8::MAX)));
+            if !accepts(model) {
+                from = Bound::Excluded(group_end(model, u8::MAX));
                 continue;
             }
+            let needed = size_class(model, order.spec.resources.cpu_cores, gpu.count);
             if class < needed {
                 // Every machine in the classes below is too small for the job.
-                next_group = first_group(Bound::Included((model, needed, 0, 0, 0)));
+                from = Bound::Included((model, needed, 0, 0, 0));
                 continue;
             }
-            let group = index
-                .range((model, class, 0, 0, 0)..)
+            let budget = if !audit {
+                SCAN_PER_GROUP
+            } else {
+                if audit_scanned.0 != model {
+                    audit_scanned = (model, 0);
+                }
+                SCAN_PER_GROUP - audit_scanned.1
+            };
+            let group = offers
                 .take_while(|(k, _)| (k.0, k.1) == (model, class))
-                .take(SCAN_PER_GROUP);
+                .take(budget);
             let mut group_best: Option<(Rank, &Machine, Amount)> = None;
             for ((.., first_term, second_term, id), _) in group {
-                // The index terms bound the rank from below (a job's price
-                // is never below the base price) and ascend, so the scan
-                // stops once they reach the group's best rank or pass the
-                // best rank of the groups before.
-                let bound = (*first_term, *second_term);
-                let done = group_best
-                    .as_ref()
-                    .is_some_and(|(r, ..)| bound >= (r.0, r.1))
-                    || best.as_ref().is_some_and(|(r, ..)| bound > (r.0, r.1));
+                audit_scanned.1 += 1;
+                // The index terms and the id bound the rank from below (a
+                // job's price is never below the base price) and ascend, so
+                // the scan stops once they reach the best rank found.
+                let bound: Rank = (*first_term, *second_term, id_rank(*id));
+                let done = [&group_best, &best]
+                    .iter()
+                    .any(|b| b.as_ref().is_some_and(|(r, ..)| bound >= *r));
                 if !audit && done {
                     break;
                 }
@@ -490,7 +497,7 @@ impl Exec<'_> {
                     best = Some(candidate);
                 }
             }
-            next_group = first_group(Bound::Excluded(group_end(model, class)));
+            from = Bound::Excluded(group_end(model, class));
         }
         best.map(|(_, m, price)| (m.clone(), price))
     }
