@@ -841,7 +841,19 @@ pub async fn provider(ctx: &Ctx, args: ProviderArgs) -> anyhow::Result<()> {
             .map(|n| format!("; {n}"))
             .unwrap_or_default()
     );
-    agent.run().await?;
+    // Ctrl-C drains (the machine is paused, running work finishes); a
+    // second one stops at once.
+    let stop = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let second_stop = async {
+        let _ = tokio::signal::ctrl_c().await;
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    tokio::select! {
+        ran = agent.run_until(stop) => ran?,
+        () = second_stop => bail!("stopped before running work finished: it is reported failed when the agent restarts"),
+    }
     Ok(())
 }
 

@@ -86,7 +86,8 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Run the provider agent for this machine.
+    /// Run the provider agent for this machine. Ctrl-C pauses the machine
+    /// (no new work) and stops once what runs has finished; twice stops at once.
     Provider(commands::ProviderArgs),
     /// Manage your wallet.
     #[command(subcommand)]

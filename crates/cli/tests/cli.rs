@@ -541,3 +541,76 @@ fn a_provider_pauses_and_removes_its_machine_and_gets_its_stake_back() {
         "{more:?}"
     );
 }
+
+#[test]
+fn ctrl_c_pauses_the_provider_and_lets_its_running_job_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = SoloNode::start(dir.path(), &[]);
+    let mut agent = Node(
+        Command::new(env!("CARGO_BIN_EXE_gpunet"))
+            .args(["provider", "--executor", "process", "--price", "1"])
+            .args(["--data-dir", path(&dir.path().join("agent"))])
+            .args(["--node", &format!("http://{}", net.listen)])
+            .args(["--keystore", path(&net.provider_keystore)])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let online = || {
+        json(&net.with(&["machines", "list", "verified=true", "online=true"]))
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert!(
+        (0..600).any(|_| {
+            std::thread::sleep(Duration::from_millis(100));
+            online() == 1
+        }),
+        "the agent registers its machine and proves it"
+    );
+    let job = dir.path().join("slow.toml");
+    std::fs::write(
+        &job,
+        "name = \"slow\"\ncommand = [\"sh\", \"-c\", \"sleep 4; echo finished\"]\n\
+         timeout_secs = 60\n[price]\nmax_per_hour = \"5\"\n",
+    )
+    .unwrap();
+    let id = json(&net.with(&["job", "run", path(&job)]))["order"]
+        .as_u64()
+        .unwrap()
+        .to_string();
+    let status = || json(&net.with(&["job", "describe", &id]))["status"].clone();
+    assert!(
+        (0..300).any(|_| {
+            std::thread::sleep(Duration::from_millis(100));
+            status() == "running"
+        }),
+        "the job starts"
+    );
+
+    // Ctrl-C: the machine leaves the market at once, the job runs on.
+    unsafe { libc::kill(agent.0.id() as i32, libc::SIGINT) };
+    assert!(
+        (0..100).any(|_| {
+            std::thread::sleep(Duration::from_millis(100));
+            online() == 0
+        }),
+        "paused on Ctrl-C"
+    );
+    assert_eq!(status(), "running", "the job was not cut short");
+    let stopped = (0..300).find_map(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        agent.0.try_wait().unwrap()
+    });
+    assert!(
+        stopped.is_some_and(|s| s.success()),
+        "the agent stops once the job reported: {stopped:?}"
+    );
+    let described = json(&net.with(&["job", "describe", &id]));
+    assert!(
+        described["report"]["outcome"]["Completed"].is_object(),
+        "{described}"
+    );
+}

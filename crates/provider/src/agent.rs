@@ -9,6 +9,7 @@ use gpunet_primitives::{
     Amount, ChallengeId, JobOutcome, Keypair, MachineId, OrderId, ResourcePrices, TxBody,
 };
 use std::collections::BTreeSet;
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -185,6 +186,14 @@ impl Agent {
 
     /// Recovers jobs from the journal, then serves leases until the task is dropped.
     pub async fn run(self) -> Result<(), AgentError> {
+        self.run_until(std::future::pending()).await
+    }
+
+    /// Serves leases as [`Agent::run`] does until `stop` resolves, then
+    /// drains: the machine is paused (no new work) and the agent returns once
+    /// its running jobs, rentals and challenges are done, so stopping it
+    /// fails nothing that was given to it.
+    pub async fn run_until(self, stop: impl Future<Output = ()>) -> Result<(), AgentError> {
         let inner = self.inner.clone();
         inner.recover().await?;
         inner.ensure_stake().await?;
@@ -193,6 +202,8 @@ impl Agent {
         // Job tasks live in this set: if the agent's task ends or is aborted, its
         // jobs' tasks go with it (their processes stay, and the journal has them).
         let mut jobs: JoinSet<()> = JoinSet::new();
+        let mut stop = std::pin::pin!(stop);
+        let mut draining = false;
         loop {
             // Subscribe before catching up, so no lease falls between the two.
             let mut stream = match node.events(None, Some(&me)).await {
@@ -206,8 +217,27 @@ impl Agent {
             if let Err(e) = inner.catch_up(&mut jobs).await {
                 log(&inner, &format!("cannot list leases: {e}"));
             }
-            while let Some(item) = stream.next().await {
+            loop {
                 while jobs.try_join_next().is_some() {}
+                if draining && jobs.is_empty() {
+                    log(&inner, "nothing left running; stopped");
+                    return Ok(());
+                }
+                let item = tokio::select! {
+                    () = &mut stop, if !draining => {
+                        draining = true;
+                        inner.pause().await;
+                        log(&inner, &format!(
+                            "stopping: the machine is paused (no new work); waiting for {} running \
+                             task(s) to finish and report",
+                            jobs.len()
+                        ));
+                        continue;
+                    }
+                    Some(_) = jobs.join_next(), if draining => continue,
+                    item = stream.next() => item,
+                };
+                let Some(item) = item else { break };
                 match item {
                     Ok(StreamItem::Event(e)) => match e.event {
                         Event::OrderLeased {
@@ -373,6 +403,14 @@ impl Inner {
         let params = node.status().await?.params;
         let account = node.account(&self.wallet.address()).await?.account;
         top_up_stake(&self.wallet, &params, &account).await
+    }
+
+    /// Takes the machine off the market, so the ledger leases it nothing
+    /// while the agent is away (its restart lists it again).
+    async fn pause(&self) {
+        if let Err(e) = gpunet_client::owner::set_online(&self.wallet, self.machine, false).await {
+            log(self, &format!("cannot pause the machine: {e}"));
+        }
     }
 
     /// Reports every job the journal holds from before a restart.
