@@ -78,6 +78,9 @@ pub enum MachinesCmd {
         /// Show at most this many machines (the first in the order).
         #[arg(long, default_value_t = 100)]
         limit: usize,
+        /// Only your machines (owned by the wallet's address).
+        #[arg(long)]
+        mine: bool,
     },
     /// Take your machine off the market: no new work; what runs goes on.
     Pause { id: MachineId },
@@ -223,10 +226,19 @@ pub async fn wallet(ctx: &Ctx, cmd: WalletCmd) -> anyhow::Result<()> {
 pub async fn machines(ctx: &Ctx, cmd: MachinesCmd) -> anyhow::Result<()> {
     let (query, order, limit) = match cmd {
         MachinesCmd::List {
-            query,
+            mut query,
             order,
             limit,
-        } => (query, order, limit),
+            mine,
+        } => {
+            if mine {
+                query.push(format!(
+                    "owner={}",
+                    Keystore::load(&ctx.keystore)?.address()
+                ));
+            }
+            (query, order, limit)
+        }
         MachinesCmd::Pause { id } => return owner::set_online(ctx, id, false).await,
         MachinesCmd::Resume { id } => return owner::set_online(ctx, id, true).await,
         MachinesCmd::Remove {

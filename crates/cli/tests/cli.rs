@@ -465,6 +465,18 @@ fn a_provider_pauses_and_removes_its_machine_and_gets_its_stake_back() {
         .unwrap()
         .to_string();
     let id = id.as_str();
+    assert_eq!(
+        json(&net.as_provider(&["machines", "list", "--mine"]))
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        json(&net.with(&["machines", "list", "--mine"])),
+        serde_json::json!([]),
+        "the client owns none"
+    );
 
     // Only its owner manages a machine.
     let foreign = gpunet(&net.with(&["machines", "pause", id]));
