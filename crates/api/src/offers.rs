@@ -314,6 +314,7 @@ mod tests {
             },
             challenge: None,
             compute_gops: gops,
+            cpu_mops: 0,
             challenges_passed: u32::from(gops > 0),
         }
     }

@@ -92,7 +92,7 @@ impl Simulation {
         };
         let mut exec = self.exec();
         let result = if pass {
-            exec.pass_challenge(&ch, gops)
+            exec.pass_challenge(&ch, gops.saturating_mul(1_000))
         } else {
             exec.fail_challenge(&ch, "simulated")
         };

@@ -76,9 +76,22 @@ pub struct Machine {
     pub hardware: HardwareStatus,
     /// The hardware challenge it is answering now, if any.
     pub challenge: Option<ChallengeId>,
-    /// Throughput achieved in its last passed challenge, in giga-ops/s: its compute score.
+    /// Throughput achieved in its last passed challenge of its class (its
+    /// GPUs', or its CPUs' without GPUs), in giga-ops/s: its compute score.
     pub compute_gops: u64,
+    /// Throughput of its CPUs (all cores) in its last passed CPU-class
+    /// challenge, in mega-ops/s: what CPU jobs run on. A machine with GPUs
+    /// answers CPU-class challenges in turn with GPU ones.
+    pub cpu_mops: u64,
     pub challenges_passed: u32,
+}
+
+impl Machine {
+    /// Its CPU throughput per core, in kilo-ops/s (0 until measured): how
+    /// fast a CPU job given some of its cores runs.
+    pub fn cpu_kops_per_core(&self) -> u64 {
+        self.cpu_mops.saturating_mul(1000) / u64::from(self.spec.cpu_cores.max(1))
+    }
 }
 
 #[derive(

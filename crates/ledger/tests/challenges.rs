@@ -34,12 +34,16 @@ fn params() -> Params {
 
 impl Net {
     fn new() -> Net {
+        Net::with_params(params())
+    }
+
+    fn with_params(params: Params) -> Net {
         let (validator, provider, client) = (
             Keypair::from_label("validator"),
             Keypair::from_label("provider"),
             Keypair::from_label("client"),
         );
-        let g = genesis(&validator, &[&provider, &client], params());
+        let g = genesis(&validator, &[&provider, &client], params);
         Net {
             chain: Chain::new(&g, validator),
             provider,
@@ -223,6 +227,49 @@ fn a_paused_machine_skips_challenges_and_proves_itself_again_when_it_resumes() {
     net.answer_honestly(open.unwrap());
     net.provider_sends(update(true)).unwrap();
     assert_eq!(net.ledger.machine(machine).unwrap().challenge, None);
+}
+
+#[test]
+fn a_gpu_machine_has_its_cpus_measured_in_turn_with_its_gpus() {
+    // The smallest GPU class and the shortest work, so the CPU prover here
+    // answers its GPU challenges in seconds.
+    let mut net = Net::with_params(Params {
+        challenge_work_ms: 1,
+        ..params()
+    });
+    let (machine, first) = net.register(Some("Tesla T4"));
+    assert_eq!(net.ledger.challenge(first).unwrap().class, "T4");
+    net.answer_honestly(first);
+    let m = net.ledger.machine(machine).unwrap().clone();
+    assert_eq!(m.hardware, HardwareStatus::Verified);
+    let gpu_score = m.compute_gops;
+    assert!(gpu_score > 0);
+    assert_eq!(m.cpu_mops, 0);
+    // Right after its GPUs, its CPUs: a CPU-class challenge, sized for one device.
+    let cpus = m.challenge.expect("its CPUs are challenged next");
+    assert_eq!(net.ledger.challenge(cpus).unwrap().class, "CPU");
+    net.answer_honestly(cpus);
+    let m = net.ledger.machine(machine).unwrap().clone();
+    assert!(m.cpu_mops > 0, "its CPU throughput is recorded");
+    assert_eq!(
+        m.compute_gops, gpu_score,
+        "its compute score stays its GPUs'"
+    );
+    assert!(m.cpu_kops_per_core() > 0);
+    assert_eq!(m.challenge, None, "then on schedule");
+    // The scheduled ones alternate: GPUs, then CPUs.
+    for class in ["T4", "CPU"] {
+        net.block(params().challenge_interval_ms * 3 / 2, &[]);
+        let next = net.ledger.machine(machine).unwrap().challenge.unwrap();
+        assert_eq!(net.ledger.challenge(next).unwrap().class, class);
+        net.answer_honestly(next);
+    }
+    // A machine without GPUs is held to the CPU class, whose score is both.
+    let (cpu_machine, only) = net.register(None);
+    net.answer_honestly(only);
+    let m = net.ledger.machine(cpu_machine).unwrap();
+    assert_eq!(m.cpu_mops / 1_000, m.compute_gops);
+    assert_eq!(m.challenge, None);
 }
 
 #[test]

@@ -104,11 +104,12 @@ impl ComputeClass {
         latency_ms.saturating_add(u64::try_from(work).unwrap_or(u64::MAX))
     }
 
-    /// Achieved throughput in giga-ops/s of a commitment made in `elapsed_ms`:
-    /// the compute score a passed challenge earns.
-    pub fn achieved_gops(challenge: &Challenge, elapsed_ms: u64) -> u64 {
-        let gops = challenge.ops() / u128::from(elapsed_ms.max(1)) / 1_000_000;
-        u64::try_from(gops).unwrap_or(u64::MAX)
+    /// Achieved throughput in mega-ops/s of a commitment made in
+    /// `elapsed_ms`: what a passed challenge measures (its compute score is
+    /// this in giga-ops/s).
+    pub fn achieved_mops(challenge: &Challenge, elapsed_ms: u64) -> u64 {
+        let mops = challenge.ops() / u128::from(elapsed_ms.max(1)) / 1_000;
+        u64::try_from(mops).unwrap_or(u64::MAX)
     }
 }
 
@@ -140,7 +141,7 @@ mod tests {
         let t4 = ComputeClass::of_model(Some("Tesla T4"));
         assert!(t4.deadline_ms(&one, 1, 500) > 10 * (d1 - 500));
         assert_eq!(
-            ComputeClass::achieved_gops(&one, 1_000) as u128,
+            (ComputeClass::achieved_mops(&one, 1_000) / 1_000) as u128,
             one.ops() / 1_000_000_000
         );
     }

@@ -39,6 +39,8 @@ async fn blocking<T: Send + 'static>(
 
 /// Answers challenge `id` to the end, from whatever phase it is in (after a
 /// restart the commitment is recomputed: it is a function of the challenge).
+/// `backend` proves its own class; a CPU-class challenge (which measures a
+/// GPU machine's CPUs in turn) is always proven on the CPU.
 pub async fn answer(
     wallet: &Wallet,
     backend: Arc<dyn Backend>,
@@ -46,6 +48,11 @@ pub async fn answer(
 ) -> Result<(), ChallengeError> {
     let node = wallet.node();
     let open = node.challenge(id).await?;
+    let backend: Arc<dyn Backend> = if open.class == gpunet_poc::CPU_CLASS.name {
+        Arc::new(gpunet_poc::CpuBackend::default())
+    } else {
+        backend
+    };
     let challenge = open.challenge;
     let prover = backend.clone();
     let commitment =

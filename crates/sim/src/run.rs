@@ -172,14 +172,30 @@ impl Sim {
                     self.at(now + 60_000, Action::Dispute { order, client });
                 }
             }
-            Event::ChallengeIssued { machine, owner, .. } => {
+            Event::ChallengeIssued {
+                challenge,
+                machine,
+                owner,
+                ..
+            } => {
                 let pass = self.strategy(&owner) != Strategy::FakeHardware;
-                let gops = self.ledger.state().machines.get(&machine).map_or(0, |m| {
-                    let class = m.spec.gpu.as_ref().map(|g| g.model.as_str());
-                    CLASSES
-                        .iter()
-                        .find(|c| c.model == class)
-                        .map_or(20, |c| c.gops)
+                let state = self.ledger.state();
+                let of_cpus = state
+                    .challenges
+                    .get(&challenge)
+                    .is_some_and(|ch| ch.class == gpunet_poc::CPU_CLASS.name);
+                let gops = state.machines.get(&machine).map_or(0, |m| {
+                    let model = m.spec.gpu.as_ref().map(|g| g.model.as_str());
+                    let class = CLASSES.iter().find(|c| c.model == model);
+                    let cpus = CLASSES.iter().find(|c| c.model.is_none());
+                    match (class, cpus) {
+                        // Every machine's cores as fast as a CPU machine's.
+                        (_, Some(cpus)) if of_cpus => {
+                            cpus.gops * u64::from(m.spec.cpu_cores) / u64::from(cpus.cores)
+                        }
+                        (Some(class), _) => class.gops,
+                        _ => 0,
+                    }
                 });
                 self.ledger.settle_challenge(machine, pass, gops);
             }

@@ -18,7 +18,7 @@
 //! - Every run paid is billed no more than the runs that agree with it allow
 //!   (`exec::durations`): a run that padded its time is slashed.
 
-use super::durations::{self, RunTime};
+use super::durations::{self, run_speed, RunTime};
 use super::orders::{payment, run_cost, MAX_AUDIT_RUNS};
 use super::Exec;
 use crate::error::TxError;
@@ -244,16 +244,14 @@ impl Exec<'_> {
     fn run_time(&self, order: &Order) -> Option<RunTime> {
         let lease = order.lease.as_ref()?;
         let gpu_job = order.spec.resources.gpu.count > 0;
-        // A score measures a machine's GPUs if it has any, else its CPUs.
-        let gops = self
+        let speed = self
             .state
             .machines
             .get(&lease.machine)
-            .filter(|m| m.spec.gpu.is_some() == gpu_job)
-            .map_or(0, |m| m.compute_gops);
+            .map_or(0, |m| run_speed(m, gpu_job));
         Some(RunTime {
             billed_ms: order.report.as_ref()?.billable_ms,
-            gops,
+            speed,
             answer: answer(order)?,
         })
     }

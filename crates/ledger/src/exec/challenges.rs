@@ -13,8 +13,24 @@ use super::Exec;
 use crate::error::TxError;
 use crate::events::Event;
 use crate::state::{ChallengePhase, HardwareChallenge, HardwareStatus, Machine};
-use gpunet_poc::{sample_rows, verify_openings, ComputeClass};
+use gpunet_poc::{sample_rows, verify_openings, ComputeClass, CPU_CLASS};
 use gpunet_primitives::{hash_of, Address, ChallengeId, Hash, RowOpening};
+
+/// The class a machine claims: its GPU model's, or the CPU class.
+fn own_class(machine: &Machine) -> ComputeClass {
+    ComputeClass::of_model(machine.spec.gpu.as_ref().map(|g| g.model.as_str()))
+}
+
+/// The class of a machine's next challenge: a machine of a GPU class
+/// alternates between it and the CPU class (odd challenges measure its
+/// CPUs, what CPU jobs run on), any other is always held to the CPU class.
+fn challenge_class(machine: &Machine) -> ComputeClass {
+    if machine.challenges_passed % 2 == 1 {
+        CPU_CLASS
+    } else {
+        own_class(machine)
+    }
+}
 
 impl Exec<'_> {
     /// Issues a challenge to `machine` unless one is already open. The caller
@@ -26,11 +42,16 @@ impl Exec<'_> {
         let id = self.state.globals().next_challenge_id;
         self.state.update_globals(|g| g.next_challenge_id += 1);
         let params = &self.state.params;
-        let class = ComputeClass::of_model(machine.spec.gpu.as_ref().map(|g| g.model.as_str()));
+        let class = challenge_class(machine);
         let seed = hash_of(&(b"gpunet-challenge", self.parent, id, machine.id));
+        let devices = if class == CPU_CLASS {
+            1
+        } else {
+            machine.spec.gpu_count()
+        };
         let (challenge, allowed_ms) = class.plan(
             seed,
-            machine.spec.gpu_count().max(1),
+            devices,
             params.challenge_work_ms,
             params.challenge_latency_ms,
         );
@@ -181,8 +202,8 @@ impl Exec<'_> {
         }
         match verify_openings(&ch.challenge, root, beacon, rows, openings) {
             Ok(()) => {
-                let gops = ComputeClass::achieved_gops(&ch.challenge, committed_ms - ch.issued_ms);
-                self.pass_challenge(&ch, gops)
+                let mops = ComputeClass::achieved_mops(&ch.challenge, committed_ms - ch.issued_ms);
+                self.pass_challenge(&ch, mops)
             }
             Err(fault) => self.fail_challenge(&ch, &fault.to_string()),
         }
@@ -202,31 +223,44 @@ impl Exec<'_> {
         }
     }
 
+    /// Records a passed challenge that measured `mops` mega-ops/s.
     pub(crate) fn pass_challenge(
         &mut self,
         ch: &HardwareChallenge,
-        gops: u64,
+        mops: u64,
     ) -> Result<(), TxError> {
+        let gops = mops / 1_000;
         self.close_challenge(ch);
         let mut machine = self.machine(ch.machine)?;
         machine.challenge = None;
         machine.hardware = HardwareStatus::Verified;
-        machine.compute_gops = gops;
+        let own = own_class(&machine);
+        if ch.class == own.name {
+            machine.compute_gops = gops;
+        }
+        if ch.class == CPU_CLASS.name {
+            machine.cpu_mops = mops;
+        }
         machine.challenges_passed += 1;
-        self.state.put_machine(machine);
-        // The next challenge comes at a time the owner cannot predict:
-        // uniformly within [interval/2, 3·interval/2).
-        let interval = self.state.params.challenge_interval_ms;
-        let draw = hash_of(&(b"gpunet-next-challenge", self.parent, ch.id));
-        let jitter = u64::from_le_bytes(draw.0[..8].try_into().expect("8 bytes")) % interval;
-        let due = self.now_ms.saturating_add(interval / 2 + jitter);
-        self.state.challenge_schedule.insert((due, ch.machine), ());
         self.emit(Event::ChallengePassed {
             challenge: ch.id,
             machine: ch.machine,
             owner: ch.owner,
             gops,
         });
+        if own != CPU_CLASS && machine.challenges_passed == 1 {
+            // Its CPUs are measured right after its GPUs were first proven.
+            self.issue_challenge(&mut machine);
+        } else {
+            // The next challenge comes at a time the owner cannot predict:
+            // uniformly within [interval/2, 3·interval/2).
+            let interval = self.state.params.challenge_interval_ms;
+            let draw = hash_of(&(b"gpunet-next-challenge", self.parent, ch.id));
+            let jitter = u64::from_le_bytes(draw.0[..8].try_into().expect("8 bytes")) % interval;
+            let due = self.now_ms.saturating_add(interval / 2 + jitter);
+            self.state.challenge_schedule.insert((due, ch.machine), ());
+        }
+        self.state.put_machine(machine);
         Ok(())
     }
 

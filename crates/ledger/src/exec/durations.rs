@@ -5,10 +5,10 @@
 //! runs that agree with it.
 //!
 //! - A run's bound is the longest agreeing run's billed time, scaled up by
-//!   how much faster that run's machine proved to be (compute scores, where
-//!   they measure what the job runs on; a run is never assumed faster than
-//!   the one it is checked against), times `duration_tolerance_bps`, plus
-//!   `duration_slack_ms`.
+//!   how much faster that run's machine proved to be at what the job runs on
+//!   (GPU compute scores for GPU jobs, CPU throughput per core for CPU jobs;
+//!   a run is never assumed faster than the one it is checked against), times
+//!   `duration_tolerance_bps`, plus `duration_slack_ms`.
 //! - A run billing more than its bound is padded: it is billed its bound, and
 //!   its provider is slashed `slash_audit` (an audited provider's slash first
 //!   repays its client the runs that checked the job).
@@ -21,16 +21,28 @@
 
 use super::audits::Answer;
 use crate::genesis::Params;
+use crate::state::Machine;
 
 /// What a duration check knows of one run.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct RunTime {
     pub billed_ms: u64,
-    /// Its machine's compute score where it measures what the job runs on
-    /// (GPUs for a GPU job, CPUs for a CPU job on a machine without GPUs);
-    /// 0 otherwise or when unproven.
-    pub gops: u64,
+    /// How fast its machine proved at what the job runs on: its GPU compute
+    /// score for a GPU job, its CPU throughput per core for a CPU job; 0 when
+    /// unproven. Only ratios of speeds of one job's runs are used.
+    pub speed: u64,
     pub answer: Answer,
+}
+
+/// How fast `machine` proved at what a job runs on: a GPU job as fast as its
+/// GPUs (its compute score; 0 without GPUs), a CPU job as fast as each of
+/// the cores it was given (its CPU throughput per core).
+pub(crate) fn run_speed(machine: &Machine, gpu_job: bool) -> u64 {
+    match (gpu_job, &machine.spec.gpu) {
+        (false, _) => machine.cpu_kops_per_core(),
+        (true, Some(_)) => machine.compute_gops,
+        (true, None) => 0,
+    }
 }
 
 /// For each of `runs` (of one job), the time it may bill if it billed more:
@@ -53,8 +65,8 @@ pub(crate) fn padded(params: &Params, runs: &[RunTime]) -> Vec<Option<u64>> {
 /// The most `run` may bill given `other`, an agreeing run.
 fn bound(params: &Params, run: &RunTime, other: &RunTime) -> u64 {
     let mut scaled = u128::from(other.billed_ms);
-    if run.gops > 0 && other.gops > run.gops {
-        scaled = scaled * u128::from(other.gops) / u128::from(run.gops);
+    if run.speed > 0 && other.speed > run.speed {
+        scaled = scaled * u128::from(other.speed) / u128::from(run.speed);
     }
     params.duration_bound(u64::try_from(scaled).unwrap_or(u64::MAX))
 }
@@ -64,10 +76,10 @@ mod tests {
     use super::*;
     use gpunet_primitives::Hash;
 
-    fn run(billed_min: u64, gops: u64, answer: u8) -> RunTime {
+    fn run(billed_min: u64, speed: u64, answer: u8) -> RunTime {
         RunTime {
             billed_ms: billed_min * 60_000,
-            gops,
+            speed,
             answer: Answer::Output(Hash([answer; 32])),
         }
     }
@@ -105,6 +117,49 @@ mod tests {
             vec![None, None, None],
             "one agreeing run as slow clears a run"
         );
+    }
+
+    #[test]
+    fn gpu_jobs_run_at_gpu_speed_and_cpu_jobs_at_cpu_speed_per_core() {
+        let machine = |gpus: u32, cores: u32| Machine {
+            id: 0,
+            owner: gpunet_primitives::Address([0; 32]),
+            spec: gpunet_primitives::MachineSpec {
+                cpu_cores: cores,
+                memory_mb: 1_000,
+                disk_mb: 1_000,
+                gpu: (gpus > 0).then(|| gpunet_primitives::GpuSpec {
+                    vendor: "nvidia".into(),
+                    model: "H100".into(),
+                    count: gpus,
+                    vram_mb: 80_000,
+                }),
+                region: "eu".into(),
+                executor: "docker".into(),
+            },
+            price_per_hour: 1,
+            resource_prices: Default::default(),
+            online: true,
+            registered_ms: 0,
+            allocated: Default::default(),
+            active_leases: 0,
+            completed: 0,
+            failed: 0,
+            declined: 0,
+            gpu_model_id: 0,
+            hardware: crate::state::HardwareStatus::Verified,
+            challenge: None,
+            compute_gops: 400_000,
+            cpu_mops: 64_000,
+            challenges_passed: 2,
+        };
+        let (gpu_box, big_cpu_box) = (machine(8, 64), machine(0, 128));
+        assert_eq!(run_speed(&gpu_box, true), 400_000);
+        // 64 GOPS over 64 cores: 1 GOPS a core, in kilo-ops.
+        assert_eq!(run_speed(&gpu_box, false), 1_000_000);
+        // Twice the cores for the same throughput: each core half as fast.
+        assert_eq!(run_speed(&big_cpu_box, false), 500_000);
+        assert_eq!(run_speed(&big_cpu_box, true), 0, "no GPUs to measure");
     }
 
     #[test]

@@ -104,6 +104,7 @@ impl Exec<'_> {
             },
             challenge: None,
             compute_gops: 0,
+            cpu_mops: 0,
             challenges_passed: 0,
         };
         self.emit(Event::MachineRegistered { machine: id, owner });
