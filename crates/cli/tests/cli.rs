@@ -29,6 +29,20 @@ fn json<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[S]) -> serde_json::
 
 struct Node(Child);
 
+impl Node {
+    /// Its exit status, if it exits within `limit`.
+    fn exit_within(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let start = std::time::Instant::now();
+        while start.elapsed() < limit {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
+}
+
 impl Drop for Node {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -137,6 +151,22 @@ impl SoloNode {
             .map(|s| s.to_string())
             .chain(self.global.iter().cloned())
             .collect()
+    }
+
+    /// A `gpunet provider` agent (process executor) of the funded provider,
+    /// keeping its data in `data_dir`.
+    fn start_agent(&self, data_dir: &Path) -> Node {
+        Node(
+            Command::new(env!("CARGO_BIN_EXE_gpunet"))
+                .args(["provider", "--executor", "process", "--price", "1"])
+                .args(["--data-dir", path(data_dir)])
+                .args(["--node", &format!("http://{}", self.listen)])
+                .args(["--keystore", path(&self.provider_keystore)])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
     }
 
     /// `args` followed by the global options, as the provider.
@@ -441,17 +471,7 @@ fn job_run_follow_streams_a_running_jobs_logs_and_job_logs_prints_them_after() {
 fn a_provider_pauses_and_removes_its_machine_and_gets_its_stake_back() {
     let dir = tempfile::tempdir().unwrap();
     let net = SoloNode::start(dir.path(), &[]);
-    let mut agent = Node(
-        Command::new(env!("CARGO_BIN_EXE_gpunet"))
-            .args(["provider", "--executor", "process", "--price", "1"])
-            .args(["--data-dir", path(&dir.path().join("agent"))])
-            .args(["--node", &format!("http://{}", net.listen)])
-            .args(["--keystore", path(&net.provider_keystore)])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let mut agent = net.start_agent(&dir.path().join("agent"));
     let machines = |query: &[&str]| -> Vec<serde_json::Value> {
         let listed = json(&net.with(&[&["machines", "list"], query].concat()));
         listed.as_array().unwrap().clone()
@@ -519,10 +539,7 @@ fn a_provider_pauses_and_removes_its_machine_and_gets_its_stake_back() {
     let after = account(&provider);
     assert_eq!(after["bonded"].as_u64(), Some(0));
     assert_eq!(after["unbonding"][0]["amount"].as_u64(), Some(stake));
-    let stopped = (0..100).find_map(|_| {
-        std::thread::sleep(Duration::from_millis(100));
-        agent.0.try_wait().unwrap()
-    });
+    let stopped = agent.exit_within(Duration::from_secs(10));
     assert!(
         stopped.is_some_and(|s| s.success()),
         "its agent sees the removal and stops: {stopped:?}"
@@ -558,17 +575,7 @@ fn a_provider_pauses_and_removes_its_machine_and_gets_its_stake_back() {
 fn ctrl_c_pauses_the_provider_and_lets_its_running_job_finish() {
     let dir = tempfile::tempdir().unwrap();
     let net = SoloNode::start(dir.path(), &[]);
-    let mut agent = Node(
-        Command::new(env!("CARGO_BIN_EXE_gpunet"))
-            .args(["provider", "--executor", "process", "--price", "1"])
-            .args(["--data-dir", path(&dir.path().join("agent"))])
-            .args(["--node", &format!("http://{}", net.listen)])
-            .args(["--keystore", path(&net.provider_keystore)])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let mut agent = net.start_agent(&dir.path().join("agent"));
     let online = || {
         json(&net.with(&["machines", "list", "verified=true", "online=true"]))
             .as_array()
@@ -612,10 +619,7 @@ fn ctrl_c_pauses_the_provider_and_lets_its_running_job_finish() {
         "paused on Ctrl-C"
     );
     assert_eq!(status(), "running", "the job was not cut short");
-    let stopped = (0..300).find_map(|_| {
-        std::thread::sleep(Duration::from_millis(100));
-        agent.0.try_wait().unwrap()
-    });
+    let stopped = agent.exit_within(Duration::from_secs(30));
     assert!(
         stopped.is_some_and(|s| s.success()),
         "the agent stops once the job reported: {stopped:?}"
