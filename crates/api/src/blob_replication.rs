@@ -18,11 +18,14 @@
 //! Nothing here is consensus: a node that does not replicate only makes the
 //! network's copies fewer.
 
-use crate::types::LOCAL_ONLY_HEADER;
+use crate::types::{BLOB_READ_HEADER, LOCAL_ONLY_HEADER};
+use axum::http::HeaderValue;
 use futures_util::StreamExt;
 use gpunet_ledger::Event;
-use gpunet_node::{manifest_files, named_by_orders, BlobRetention, BlockEvent, NamedBlobs, Node};
-use gpunet_primitives::{Address, Hash};
+use gpunet_node::{
+    manifest_files, named_by_orders, wall_clock_ms, BlobRetention, BlockEvent, NamedBlobs, Node,
+};
+use gpunet_primitives::{Address, BlobRead, Hash, Keypair, SignedBlobRead};
 use std::collections::BTreeSet;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
@@ -59,14 +62,17 @@ pub fn holders(blob: &Hash, validators: &[Address], replicas: usize) -> Vec<Addr
     ranked.into_iter().take(replicas).map(|(_, v)| v).collect()
 }
 
-/// Copies a blob from the first peer node that has it, verified against its
-/// hash: its size, or None if no peer had it (or it could not be stored).
-pub(crate) async fn fetch_from_peers(node: &Node, hash: Hash) -> Option<u64> {
+/// Copies a blob from the first peer node that has it and lets `read` (a
+/// signed `BlobRead`, encoded as in [`BLOB_READ_HEADER`]) read it, verified
+/// against its hash: its size, or None if no peer had it (or it could not
+/// be stored).
+pub(crate) async fn fetch_from_peers(node: &Node, hash: Hash, read: &HeaderValue) -> Option<u64> {
     let http = reqwest::Client::new();
     for api in node.consensus.peer_apis() {
         let Ok(resp) = http
             .get(format!("{api}/v1/blobs/{hash}"))
             .header(LOCAL_ONLY_HEADER, "1")
+            .header(BLOB_READ_HEADER, read.clone())
             .send()
             .await
         else {
@@ -98,12 +104,13 @@ pub(crate) async fn fetch_from_peers(node: &Node, hash: Hash) -> Option<u64> {
     None
 }
 
-/// Keeps this node's share of copies (it is validator `me`) for as long as
-/// the runtime runs: on every order submitted or reported, and every
-/// `replication.sweep_every` for everything `retention` keeps.
+/// Keeps this node's share of copies (it is the validator of `key`, which
+/// signs its reads) for as long as the runtime runs: on every order
+/// submitted or reported, and every `replication.sweep_every` for everything
+/// `retention` keeps.
 pub fn spawn_blob_replication(
     node: Node,
-    me: Address,
+    key: Keypair,
     replication: BlobReplication,
     retention: BlobRetention,
 ) -> tokio::task::JoinHandle<()> {
@@ -134,7 +141,7 @@ pub fn spawn_blob_replication(
                     Err(RecvError::Closed) => return,
                 },
             };
-            let copied = replicate(&node, &me, replication.replicas, named, &mut whole).await;
+            let copied = replicate(&node, &key, replication.replicas, named, &mut whole).await;
             if copied.missing > 0 || copied.blobs > 0 {
                 eprintln!(
                     "blob replication copied {} blobs ({} bytes); {} found on no peer, retried at the next sweep",
@@ -179,7 +186,7 @@ struct Copied {
 /// `whole`: the results it holds with all their files, skipped.
 async fn replicate(
     node: &Node,
-    me: &Address,
+    key: &Keypair,
     replicas: usize,
     named: NamedBlobs,
     whole: &mut BTreeSet<Hash>,
@@ -193,13 +200,14 @@ async fn replicate(
             .map(|(v, _)| v)
             .collect()
     };
-    let mine = |blob: &Hash| holders(blob, &validators, replicas).contains(me);
+    let me = key.address();
+    let mine = |blob: &Hash| holders(blob, &validators, replicas).contains(&me);
     let mut copied = Copied::default();
     for input in named.inputs.iter().filter(|h| mine(h)) {
-        ensure(node, *input, &mut copied).await;
+        ensure(node, key, *input, &mut copied).await;
     }
     for root in named.roots {
-        if !mine(&root) || whole.contains(&root) || !ensure(node, root, &mut copied).await {
+        if !mine(&root) || whole.contains(&root) || !ensure(node, key, root, &mut copied).await {
             continue;
         }
         let blobs = node.blobs.clone();
@@ -208,7 +216,7 @@ async fn replicate(
             .unwrap_or_default();
         let mut all = true;
         for file in files {
-            all &= ensure(node, file, &mut copied).await;
+            all &= ensure(node, key, file, &mut copied).await;
         }
         if all {
             whole.insert(root);
@@ -217,12 +225,30 @@ async fn replicate(
     copied
 }
 
-/// Whether this node holds `blob`, fetching it from its peers if it lacks it.
-async fn ensure(node: &Node, blob: Hash, copied: &mut Copied) -> bool {
+/// How long a validator's own read request is valid.
+const READ_VALIDITY_MS: u64 = 5 * 60 * 1000;
+
+/// A read of any blob, signed by validator `key`.
+fn validator_read(node: &Node, key: &Keypair) -> HeaderValue {
+    let chain_id = node
+        .ledger
+        .read()
+        .expect("ledger lock")
+        .chain_id()
+        .to_owned();
+    let not_after_ms = wall_clock_ms() + READ_VALIDITY_MS;
+    let read = SignedBlobRead::sign(BlobRead { order: None }, &chain_id, not_after_ms, key);
+    HeaderValue::try_from(hex::encode(gpunet_primitives::encode(&read)))
+        .expect("hex is a valid header value")
+}
+
+/// Whether this node holds `blob`, fetching it from its peers (as the
+/// validator of `key`) if it lacks it.
+async fn ensure(node: &Node, key: &Keypair, blob: Hash, copied: &mut Copied) -> bool {
     if node.blobs.contains(&blob) {
         return true;
     }
-    match fetch_from_peers(node, blob).await {
+    match fetch_from_peers(node, blob, &validator_read(node, key)).await {
         Some(size) => {
             copied.blobs += 1;
             copied.bytes += size;

@@ -2,8 +2,8 @@
 
 use crate::types::{
     AccountView, ApiError, BlobInfo, BlockView, MachineSearch, OrdersPage, Peers, Status, SubmitTx,
-    Supply, LOCAL_ONLY_HEADER, LOG_OFFSET_HEADER, LOG_READ_HEADER, MATCHED_HEADER, MAX_ORDERS_PAGE,
-    ORDERS_PAGE, UPLOAD_HEADER,
+    Supply, BLOB_READ_HEADER, LOCAL_ONLY_HEADER, LOG_OFFSET_HEADER, LOG_READ_HEADER,
+    MATCHED_HEADER, MAX_ORDERS_PAGE, ORDERS_PAGE, UPLOAD_HEADER,
 };
 use crate::{blob_replication, offers};
 use axum::body::{Body, Bytes};
@@ -16,11 +16,13 @@ use axum::{Json, Router};
 use futures_util::{Stream, StreamExt};
 use gpunet_ledger::{HardwareChallenge, Machine, Order, TxError};
 use gpunet_node::{
-    wall_clock_ms, BlobError, LiveLogError, LiveLogs, Node, SubmitError, UploadError,
+    wall_clock_ms, BlobError, BlobReadError, LiveLogError, LiveLogs, Node, ReadScope, SubmitError,
+    UploadError,
 };
 use gpunet_primitives::{
     decode_signed_tx, Address, ChallengeId, Hash, LogStream, MachineId, OrderId, RequestError,
-    SignedBlobUpload, SignedLogChunk, SignedLogRead, MAX_LOG_CHUNK_BYTES, MAX_TX_BYTES,
+    SignedBlobRead, SignedBlobUpload, SignedLogChunk, SignedLogRead, MAX_LOG_CHUNK_BYTES,
+    MAX_TX_BYTES,
 };
 use serde::Deserialize;
 use std::convert::Infallible;
@@ -410,16 +412,63 @@ async fn put_blob(
     Ok(Json(BlobInfo { hash, size }))
 }
 
+fn blob_read_error(e: BlobReadError) -> (StatusCode, Json<ApiError>) {
+    let (status, code) = match &e {
+        BlobReadError::Request(e) => request_error(e),
+        BlobReadError::UnknownOrder(_) | BlobReadError::Missing(_) => {
+            (StatusCode::NOT_FOUND, "not_found")
+        }
+        BlobReadError::NotAValidator(_)
+        | BlobReadError::NotAParty { .. }
+        | BlobReadError::NoHolderProof { .. }
+        | BlobReadError::NotNamed { .. } => (StatusCode::FORBIDDEN, "forbidden"),
+    };
+    fail(status, code, e.to_string())
+}
+
+/// The read request of `GET /v1/blobs/{hash}` (header [`BLOB_READ_HEADER`]),
+/// checked, with what it may reach.
+fn blob_read_scope(node: &Node, headers: &HeaderMap) -> ApiResult<(HeaderValue, ReadScope)> {
+    let raw = headers.get(BLOB_READ_HEADER).ok_or_else(|| {
+        fail(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            format!(
+                "blobs are read with a request signed by a party to an order that names them ({BLOB_READ_HEADER})"
+            ),
+        )
+    })?;
+    let read: SignedBlobRead =
+        signed_header(raw).ok_or_else(|| bad_request(format!("malformed {BLOB_READ_HEADER}")))?;
+    let ledger = node.ledger.read().expect("ledger lock");
+    let scope = ReadScope::of(&ledger, &read, wall_clock_ms()).map_err(blob_read_error)?;
+    Ok((raw.clone(), scope))
+}
+
+/// Streams blob `hash` to a reader it is in scope for (see
+/// [`gpunet_node::ReadScope`]). A blob, or the manifest that decides, that
+/// this node lacks is first copied from a peer, which checks the same
+/// request.
 async fn get_blob(
     State(node): State<Node>,
     Path(raw): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let hash: Hash = parse("hash", &raw)?;
-    if !node.blobs.contains(&hash) && !headers.contains_key(LOCAL_ONLY_HEADER) {
+    let (read, scope) = blob_read_scope(&node, &headers)?;
+    if !headers.contains_key(LOCAL_ONLY_HEADER) {
         // A provider may have uploaded its outputs to another node.
-        blob_replication::fetch_from_peers(&node, hash).await;
+        for needed in std::iter::once(hash).chain(scope.manifest_for(&hash)) {
+            if !node.blobs.contains(&needed) {
+                blob_replication::fetch_from_peers(&node, needed, &read).await;
+            }
+        }
     }
+    let blobs = node.blobs.clone();
+    tokio::task::spawn_blocking(move || scope.allows(&blobs, &hash))
+        .await
+        .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+        .map_err(blob_read_error)?;
     let file = tokio::fs::File::open(node.blobs.path(&hash))
         .await
         .map_err(|_| not_found(format!("no blob {hash}")))?;

@@ -12,6 +12,11 @@ pub const LOG_OFFSET_HEADER: &str = "x-gpunet-log-offset";
 /// `SignedBlobUpload`, borsh-encoded, in hex.
 pub const UPLOAD_HEADER: &str = "x-gpunet-upload";
 
+/// The header of a blob read (`GET /v1/blobs/{hash}`) carrying the reader's
+/// `SignedBlobRead`, borsh-encoded, in hex: a validator's, or a party's to an
+/// order that names the blob.
+pub const BLOB_READ_HEADER: &str = "x-gpunet-blob-read";
+
 /// The header of a live-log request carrying the order client's signed
 /// `SignedLogRead`, borsh-encoded, in hex.
 pub const LOG_READ_HEADER: &str = "x-gpunet-log-read";

@@ -111,7 +111,7 @@ impl Testnet {
         let url = format!("http://{}", listener.local_addr().unwrap());
         self.validators[i].config.gossip.api_url = Some(url.clone());
         self.start(i).await;
-        let me = self.validators[i].key.address();
+        let key = self.validators[i].key.clone();
         let running = self.running[i].as_mut().unwrap();
         let node = NodeBase {
             ledger: running.base.ledger.clone(),
@@ -121,7 +121,7 @@ impl Testnet {
         .with_consensus(running.consensus.clone());
         running.tasks.push(gpunet_api::spawn_blob_replication(
             node.clone(),
-            me,
+            key,
             replication,
             BlobRetention::default(),
         ));
@@ -472,9 +472,10 @@ async fn job_inputs_are_copied_to_their_holders_and_outlive_the_node_they_were_u
     )
     .unwrap();
     let wallet = Wallet::new(client, NodeClient::new(&apis[0]));
-    submit_job(&wallet, &JobFile::load(&dir.join("job.toml")).unwrap())
+    let id = submit_job(&wallet, &JobFile::load(&dir.join("job.toml")).unwrap())
         .await
         .unwrap();
+    let read = wallet.blob_read(id).await.unwrap();
 
     // No machine takes the order, nobody reads the input: its holders copy
     // it anyway, and only they do.
@@ -501,7 +502,7 @@ async fn job_inputs_are_copied_to_their_holders_and_outlive_the_node_they_were_u
     // The node it was uploaded to dies: the input is still read from every other.
     net.kill(0).await;
     for api in &apis[1..] {
-        let read = NodeClient::new(api).get_blob(&hash).await.unwrap();
-        assert_eq!(read, words.as_bytes());
+        let bytes = NodeClient::new(api).get_blob(&hash, &read).await.unwrap();
+        assert_eq!(bytes, words.as_bytes());
     }
 }

@@ -465,7 +465,7 @@ pub async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
             ctx.output.print(&order, || describe(&order));
             // Followed, its output has been printed already.
             if order.status == OrderStatus::Settled && text && !follow {
-                let stdout = read_output(&client, &order, "logs/stdout.log").await?;
+                let stdout = read_output(&wallet, &order, "logs/stdout.log").await?;
                 println!(
                     "--- stdout ---\n{}",
                     String::from_utf8_lossy(&stdout).trim_end()
@@ -509,7 +509,7 @@ pub async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
         }
         JobCmd::Get { id, dir } => {
             let order = client.order(id).await?;
-            let manifest = fetch_outputs(&client, &order, &dir).await?;
+            let manifest = fetch_outputs(&ctx.wallet()?, &order, &dir).await?;
             ctx.output.print(&manifest, || {
                 let mut s = String::new();
                 for f in &manifest.files {
@@ -650,7 +650,7 @@ pub async fn node(args: NodeArgs) -> anyhow::Result<()> {
     };
     let genesis = Genesis::from_file(&args.genesis)?;
     let key = Keystore::load(&args.validator_keystore)?;
-    let me = key.address();
+    let replication_key = key.clone();
     let mut node = if args.bft {
         let base = NodeBase::open(&args.data_dir, &genesis, MAX_BLOB_BYTES)?;
         let mut config = BftConfig::new(
@@ -686,7 +686,7 @@ pub async fn node(args: NodeArgs) -> anyhow::Result<()> {
             replicas: args.blob_replicas,
             ..BlobReplication::default()
         };
-        gpunet_api::spawn_blob_replication(node.clone(), me, replication, retention);
+        gpunet_api::spawn_blob_replication(node.clone(), replication_key, replication, retention);
     }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

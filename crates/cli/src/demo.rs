@@ -116,7 +116,7 @@ async fn narrate(job: &JobFile, dir: &Path) -> anyhow::Result<()> {
 
     println!("\n==> Fetching outputs and verifying them against the output root on chain");
     let out_dir = dir.join("outputs").join(id.to_string());
-    let manifest = fetch_outputs(&node, &order, &out_dir).await?;
+    let manifest = fetch_outputs(&wallet, &order, &out_dir).await?;
     for f in &manifest.files {
         println!(
             "    {:>8} bytes  {}  {}",

@@ -283,12 +283,8 @@ async fn the_testnet_rides_out_faults_and_a_byzantine_validator_and_runs_a_job_a
     failover.status().await.expect("the second node answers");
     assert_ne!(failover.base_url(), v2_url);
     docker(&["start", &v2]);
-    // A blob stored on one node can be read from any other.
-    let blob = b"inputs live where the client uploaded them".to_vec();
     let key = Keystore::load(&net.dir.path().join("client.key")).unwrap();
     let wallet = Wallet::new(key, net.client(0));
-    let info = wallet.put_blob(blob.clone()).await.unwrap();
-    assert_eq!(net.client(2).get_blob(&info.hash).await.unwrap(), blob);
 
     // A real job across nodes: the client talks to validator 1, the providers
     // to validators 3 and 4; inputs and outputs cross between nodes' stores.
@@ -319,7 +315,9 @@ async fn the_testnet_rides_out_faults_and_a_byzantine_validator_and_runs_a_job_a
         .unwrap()
         .remove(0);
     let root = order.output_root().expect("the job completed");
-    let manifest = net.client(0).manifest(&root).await.unwrap();
+    let read = wallet.blob_read(order.id).await.unwrap();
+    let manifest = net.client(0).manifest(&root, &read).await.unwrap();
+    let read = hex::encode(gpunet_primitives::encode(&read));
     let blobs: Vec<_> = std::iter::once(root)
         .chain(manifest.files.iter().map(|f| f.hash))
         .collect();
@@ -331,6 +329,7 @@ async fn the_testnet_rides_out_faults_and_a_byzantine_validator_and_runs_a_job_a
                 let local = http
                     .get(format!("http://127.0.0.1:{}/v1/blobs/{blob}", net.ports[v]))
                     .header(gpunet_api::types::LOCAL_ONLY_HEADER, "1")
+                    .header(gpunet_api::types::BLOB_READ_HEADER, &read)
                     .send()
                     .await;
                 all &= local.is_ok_and(|r| r.status().is_success());

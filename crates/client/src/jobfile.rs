@@ -34,9 +34,9 @@
 
 use crate::error::ClientError;
 use crate::wallet::Wallet;
-use gpunet_primitives::manifest::hash_file;
 use gpunet_primitives::{
-    parse_amount, Amount, GpuRequirement, InputRef, JobSpec, Placement, Resources,
+    parse_amount, Address, Amount, BlobHasher, GpuRequirement, InputRef, JobSpec, Placement,
+    Resources,
 };
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -148,19 +148,21 @@ impl JobFile {
         self.base_dir.join(&input.source)
     }
 
-    /// Checks the spec locally and builds its on-chain form, hashing inputs.
-    pub fn prepare(&self) -> Result<PreparedJob, ClientError> {
+    /// Checks the spec locally and builds its on-chain form for `client`,
+    /// hashing inputs (each with the proof that `client` holds it).
+    pub fn prepare(&self, client: &Address) -> Result<PreparedJob, ClientError> {
         let invalid = |m: String| ClientError::Invalid(format!("job {:?}: {m}", self.name));
         let max_price_per_hour =
             parse_amount(&self.price.max_per_hour).map_err(|e| invalid(e.to_string()))?;
         let mut inputs = Vec::new();
         for input in &self.inputs {
-            let (hash, size) = hash_file(&self.source(input))
+            let (hash, secret, size) = BlobHasher::of_file(&self.source(input))
                 .map_err(|e| invalid(format!("input {}: {e}", self.source(input).display())))?;
             inputs.push(InputRef {
                 path: input.path.clone(),
                 hash,
                 size,
+                holder_proof: secret.proof_for(client),
             });
         }
         let spec = JobSpec {

@@ -23,7 +23,7 @@ pub async fn submit_rental(wallet: &Wallet, job: &JobFile) -> Result<OrderId, Cl
 }
 
 async fn submit(wallet: &Wallet, job: &JobFile, rental: bool) -> Result<OrderId, ClientError> {
-    let prepared = job.prepare()?;
+    let prepared = job.prepare(&wallet.address())?;
     job.upload_inputs(wallet, &prepared).await?;
     let (spec, max_price_per_hour, deposit) =
         (prepared.spec, prepared.max_price_per_hour, prepared.deposit);
@@ -135,9 +135,10 @@ pub async fn wait_for_order(
 }
 
 /// Downloads every output of a completed order into `dir`, verifying each file
-/// and the manifest against the output root recorded on chain.
+/// and the manifest against the output root recorded on chain. `wallet`'s
+/// account reads them: the order's client (or the provider that ran it).
 pub async fn fetch_outputs(
-    node: &NodeClient,
+    wallet: &Wallet,
     order: &Order,
     dir: &Path,
 ) -> Result<Manifest, ClientError> {
@@ -156,10 +157,15 @@ pub async fn fetch_outputs(
             )))
         }
     };
-    let manifest = node.manifest(&root).await?;
+    let node = wallet.node();
+    let manifest = node
+        .manifest(&root, &wallet.blob_read(order.id).await?)
+        .await?;
     for file in &manifest.files {
+        // Signed per file: a long download outlives a request's validity.
+        let read = wallet.blob_read(order.id).await?;
         let size = node
-            .download_blob(&file.hash, &dir.join(&file.path))
+            .download_blob(&file.hash, &dir.join(&file.path), &read)
             .await?;
         if size != file.size {
             return Err(ClientError::BadResponse(format!(
@@ -171,9 +177,10 @@ pub async fn fetch_outputs(
     Ok(manifest)
 }
 
-/// Reads one file of an order's outputs (e.g. `logs/stdout.log`) into memory.
+/// Reads one file of an order's outputs (e.g. `logs/stdout.log`) into
+/// memory, as `wallet`'s account (the order's client or provider).
 pub async fn read_output(
-    node: &NodeClient,
+    wallet: &Wallet,
     order: &Order,
     path: &str,
 ) -> Result<Vec<u8>, ClientError> {
@@ -183,9 +190,10 @@ pub async fn read_output(
             order.id, order.status
         )));
     };
-    let manifest = node.manifest(&output_root).await?;
+    let read = wallet.blob_read(order.id).await?;
+    let manifest = wallet.node().manifest(&output_root, &read).await?;
     let entry = manifest
         .get(path)
         .ok_or_else(|| ClientError::Invalid(format!("order {} has no output {path}", order.id)))?;
-    node.get_blob(&entry.hash).await
+    wallet.node().get_blob(&entry.hash, &read).await
 }

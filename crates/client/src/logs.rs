@@ -4,7 +4,6 @@
 
 use crate::error::ClientError;
 use crate::jobs::read_output;
-use crate::node_client::NodeClient;
 use crate::wallet::{unix_ms, Wallet};
 use gpunet_ledger::{Order, OrderStatus};
 use gpunet_primitives::{JobOutcome, LogRead, LogStream, OrderId, SignedLogRead};
@@ -94,18 +93,15 @@ fn logs_done(order: &Order) -> bool {
 }
 
 /// The result's logs of `order`, verified, if it reported any.
-async fn result_logs(
-    node: &NodeClient,
-    order: &Order,
-) -> Result<Option<[Vec<u8>; 2]>, ClientError> {
+async fn result_logs(wallet: &Wallet, order: &Order) -> Result<Option<[Vec<u8>; 2]>, ClientError> {
     if !matches!(
         order.report.as_ref().map(|r| &r.outcome),
         Some(JobOutcome::Completed { .. })
     ) {
         return Ok(None);
     }
-    let stdout = read_output(node, order, &result_path(LogStream::Stdout)).await?;
-    let stderr = read_output(node, order, &result_path(LogStream::Stderr)).await?;
+    let stdout = read_output(wallet, order, &result_path(LogStream::Stdout)).await?;
+    let stderr = read_output(wallet, order, &result_path(LogStream::Stderr)).await?;
     Ok(Some([stdout, stderr]))
 }
 
@@ -132,7 +128,7 @@ pub async fn follow_logs(
             lease_start = start;
         }
         if logs_done(&order) {
-            if let Some(logs) = result_logs(node, &order).await? {
+            if let Some(logs) = result_logs(wallet, &order).await? {
                 for (stream, bytes) in LogStream::BOTH.into_iter().zip(logs) {
                     let resumed = position.advance(stream, 0, bytes);
                     // The result's logs are complete: nothing in them was skipped.
@@ -160,7 +156,7 @@ pub async fn follow_logs(
 /// else what nodes keep of the live ones (for the order's client, `wallet`);
 /// `live` says which.
 pub async fn current_logs(wallet: &Wallet, order: &Order) -> Result<CurrentLogs, ClientError> {
-    if let Some([stdout, stderr]) = result_logs(wallet.node(), order).await? {
+    if let Some([stdout, stderr]) = result_logs(wallet, order).await? {
         return Ok(CurrentLogs {
             live: false,
             stdout,

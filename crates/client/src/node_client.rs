@@ -3,16 +3,16 @@
 use crate::error::ClientError;
 use futures_util::StreamExt;
 use gpunet_api::types::{
-    AccountView, BlobInfo, BlockView, MachineSearch, OrdersPage, Peers, Status, LOG_OFFSET_HEADER,
-    LOG_READ_HEADER, MATCHED_HEADER, UPLOAD_HEADER,
+    AccountView, BlobInfo, BlockView, MachineSearch, OrdersPage, Peers, Status, BLOB_READ_HEADER,
+    LOG_OFFSET_HEADER, LOG_READ_HEADER, MATCHED_HEADER, UPLOAD_HEADER,
 };
 use gpunet_api::ApiError;
 use gpunet_ledger::{HardwareChallenge, Machine, Order};
 use gpunet_node::{BlockEvent, Included};
 use gpunet_primitives::manifest::Manifest;
 use gpunet_primitives::{
-    Address, ChallengeId, Hash, LogStream, MachineId, OrderId, SignedBlobUpload, SignedLogChunk,
-    SignedLogRead, SignedTx,
+    Address, ChallengeId, Hash, LogStream, MachineId, OrderId, SignedBlobRead, SignedBlobUpload,
+    SignedLogChunk, SignedLogRead, SignedTx,
 };
 use serde::de::DeserializeOwned;
 use std::path::Path;
@@ -256,10 +256,23 @@ impl NodeClient {
             )
     }
 
-    pub async fn get_blob(&self, hash: &Hash) -> Result<Vec<u8>, ClientError> {
-        let resp = self
-            .send(self.http.get(self.url(&format!("/v1/blobs/{hash}"))))
-            .await?;
+    fn blob_get(&self, hash: &Hash, read: &SignedBlobRead) -> reqwest::RequestBuilder {
+        self.http
+            .get(self.url(&format!("/v1/blobs/{hash}")))
+            .header(
+                BLOB_READ_HEADER,
+                hex::encode(gpunet_primitives::encode(read)),
+            )
+    }
+
+    /// Reads blob `hash` into memory, verified, as `read`'s signer (a party
+    /// to an order that names it, or a validator).
+    pub async fn get_blob(
+        &self,
+        hash: &Hash,
+        read: &SignedBlobRead,
+    ) -> Result<Vec<u8>, ClientError> {
+        let resp = self.send(self.blob_get(hash, read)).await?;
         let bytes = resp
             .bytes()
             .await
@@ -272,12 +285,15 @@ impl NodeClient {
         Ok(bytes.to_vec())
     }
 
-    /// Streams blob `hash` into `dest`, verifying it on the way; a corrupt
-    /// download is deleted and reported.
-    pub async fn download_blob(&self, hash: &Hash, dest: &Path) -> Result<u64, ClientError> {
-        let resp = self
-            .send(self.http.get(self.url(&format!("/v1/blobs/{hash}"))))
-            .await?;
+    /// Streams blob `hash` into `dest` as `read`'s signer, verifying it on
+    /// the way; a corrupt download is deleted and reported.
+    pub async fn download_blob(
+        &self,
+        hash: &Hash,
+        dest: &Path,
+        read: &SignedBlobRead,
+    ) -> Result<u64, ClientError> {
+        let resp = self.send(self.blob_get(hash, read)).await?;
         if let Some(dir) = dest.parent() {
             tokio::fs::create_dir_all(dir).await?;
         }
@@ -346,8 +362,12 @@ impl NodeClient {
     }
 
     /// Fetches and decodes the output manifest whose hash is `root`.
-    pub async fn manifest(&self, root: &Hash) -> Result<Manifest, ClientError> {
-        let bytes = self.get_blob(root).await?;
+    pub async fn manifest(
+        &self,
+        root: &Hash,
+        read: &SignedBlobRead,
+    ) -> Result<Manifest, ClientError> {
+        let bytes = self.get_blob(root, read).await?;
         Manifest::decode(&bytes).map_err(ClientError::BadResponse)
     }
 

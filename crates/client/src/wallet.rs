@@ -5,7 +5,8 @@ use crate::node_client::NodeClient;
 use gpunet_api::types::BlobInfo;
 use gpunet_node::Included;
 use gpunet_primitives::{
-    Address, BlobUpload, Hash, Keypair, RequestBody, SignedRequest, Tx, TxBody,
+    Address, BlobRead, BlobUpload, Hash, Keypair, OrderId, RequestBody, SignedBlobRead,
+    SignedRequest, Tx, TxBody,
 };
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -139,6 +140,12 @@ impl Wallet {
             not_after_ms,
             &self.key,
         ))
+    }
+
+    /// A request to read the blobs order `id` names, as its client or its
+    /// provider, valid for five minutes.
+    pub async fn blob_read(&self, id: OrderId) -> Result<SignedBlobRead, ClientError> {
+        self.sign_request(BlobRead { order: Some(id) }).await
     }
 
     /// Stores `bytes` in the node's blob store as this account.

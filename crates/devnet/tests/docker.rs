@@ -96,7 +96,9 @@ async fn a_200_mb_container_output_streams_to_the_client_verified_and_paid() {
     assert!(output_bytes >= 200 << 20);
 
     let out = dir.path().join("out");
-    let manifest = fetch_outputs(&node, &order, &out).await.unwrap();
+    let manifest = fetch_outputs(&net.client_wallet(), &order, &out)
+        .await
+        .unwrap();
     assert_eq!(manifest.get("outputs/big.bin").unwrap().size, 200 << 20);
     assert_eq!(
         std::fs::metadata(out.join("outputs/big.bin"))
@@ -146,7 +148,9 @@ async fn a_job_writing_past_its_disk_limit_is_stopped_told_why_and_paid_for() {
     assert_eq!((exit_code, stopped), (137, Some(Stop::Disk)));
     assert!(output_bytes < 1000 << 20, "stopped early: {output_bytes}");
     let out = dir.path().join("hog-out");
-    fetch_outputs(&node, &order, &out).await.unwrap();
+    fetch_outputs(&net.client_wallet(), &order, &out)
+        .await
+        .unwrap();
     assert_eq!(
         std::fs::read_to_string(out.join("logs/stdout.log")).unwrap(),
         "writing\n"

@@ -10,9 +10,9 @@ use gpunet_ledger::OrderStatus;
 use gpunet_node::BlobRetention;
 use gpunet_primitives::manifest::Manifest;
 use gpunet_primitives::{
-    BlobUpload, GpuRequirement, Hash, JobOutcome, JobSpec, Keypair, LogChunk, LogRead, LogStream,
-    MachineSpec, Resources, SignedRequest, Stop, Tx, TxBody, MAX_LOG_CHUNK_BYTES, MAX_TX_BYTES,
-    UNIT,
+    BlobRead, BlobUpload, GpuRequirement, Hash, JobOutcome, JobSpec, Keypair, LogChunk, LogRead,
+    LogStream, MachineSpec, Resources, SignedRequest, Stop, Tx, TxBody, MAX_LOG_CHUNK_BYTES,
+    MAX_TX_BYTES, UNIT,
 };
 use gpunet_provider::canary::{check, known_answer, CanaryVerdict};
 use gpunet_provider::executor::group_alive;
@@ -78,7 +78,7 @@ async fn successful_job_is_verified_paid_burned_and_refunded() {
     assert_eq!(order.status, OrderStatus::Settled, "{order:?}");
 
     let out = dir.path().join("out");
-    let manifest = fetch_outputs(&node, &order, &out).await.unwrap();
+    let manifest = fetch_outputs(&wallet, &order, &out).await.unwrap();
     assert_eq!(
         std::fs::read_to_string(out.join("outputs/sum.txt"))
             .unwrap()
@@ -1024,7 +1024,7 @@ async fn nodes_drop_blobs_no_order_needs_and_keep_the_rest() {
     let store = &net.node.blobs;
     let settled_blobs: Vec<Hash> = {
         let out = dir.path().join("before");
-        let manifest = fetch_outputs(&node, &done, &out).await.unwrap();
+        let manifest = fetch_outputs(&wallet, &done, &out).await.unwrap();
         let Some(JobOutcome::Completed { output_root, .. }) =
             done.report.as_ref().map(|r| &r.outcome)
         else {
@@ -1060,7 +1060,7 @@ async fn nodes_drop_blobs_no_order_needs_and_keep_the_rest() {
     assert_eq!(removed.blobs as usize, settled_blobs.len(), "{removed:?}");
     assert!(settled_blobs.iter().all(|h| !store.contains(h)));
     assert!(store.contains(&open_input));
-    let gone = fetch_outputs(&node, &done, &dir.path().join("after")).await;
+    let gone = fetch_outputs(&wallet, &done, &dir.path().join("after")).await;
     assert!(gone.unwrap_err().to_string().contains("no blob"));
 }
 
@@ -1118,5 +1118,116 @@ async fn a_node_stores_blobs_only_for_funded_accounts_as_they_announced_them() {
         .await
         .unwrap();
     assert_eq!(stored.hash, Hash::digest(&data));
-    assert_eq!(node.get_blob(&stored.hash).await.unwrap(), data);
+    assert_eq!(
+        std::fs::read(net.node.blobs.path(&stored.hash)).unwrap(),
+        data
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jobs_inputs_and_results_are_read_only_by_its_client_and_provider() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = devnet(dir.path(), 1).await;
+    let node = net.client();
+    let wallet = net.client_wallet();
+    let hello = JobFile::load(&examples().join("hello.toml")).unwrap();
+    let done = wait_final(&node, submit_job(&wallet, &hello).await.unwrap()).await;
+    assert_eq!(done.status, OrderStatus::Settled, "{done:?}");
+    let input = done.spec.inputs[0].clone();
+    let root = done.output_root().unwrap();
+    let read = wallet.blob_read(done.id).await.unwrap();
+    let output = node
+        .manifest(&root, &read)
+        .await
+        .unwrap()
+        .get("outputs/sum.txt")
+        .unwrap()
+        .hash;
+    let named = [input.hash, root, output];
+    let refusal = |r: Result<Vec<u8>, ClientError>| match r {
+        Err(ClientError::Api(e)) => (e.code, e.message),
+        other => panic!("{other:?}"),
+    };
+
+    // Its client and the provider that ran it read its input and its result.
+    let provider = Wallet::new(provider_key(0), node.clone());
+    for reader in [&wallet, &provider] {
+        let read = reader.blob_read(done.id).await.unwrap();
+        for blob in named {
+            assert_eq!(
+                Hash::digest(&node.get_blob(&blob, &read).await.unwrap()),
+                blob
+            );
+        }
+    }
+    // Knowing the hashes is not enough: no request, a stranger's naming the
+    // order, a stranger's as the validator it is not.
+    let unsigned = reqwest::get(format!("{}/v1/blobs/{output}", node.base_url()))
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), reqwest::StatusCode::UNAUTHORIZED);
+    let stranger = Wallet::new(Keypair::from_label("stranger"), node.clone());
+    let as_party = stranger.blob_read(done.id).await.unwrap();
+    let as_validator = stranger
+        .sign_request(BlobRead { order: None })
+        .await
+        .unwrap();
+    for blob in named {
+        for read in [&as_party, &as_validator] {
+            assert_eq!(refusal(node.get_blob(&blob, read).await).0, "forbidden");
+        }
+    }
+    // A party reads through an order only what the order names.
+    let stray = wallet
+        .put_blob(b"named by no order".to_vec())
+        .await
+        .unwrap()
+        .hash;
+    let (code, message) = refusal(node.get_blob(&stray, &read).await);
+    assert_eq!(code, "forbidden");
+    assert!(message.contains("names no blob"), "{message}");
+
+    // An order of its own naming the job's input (its holder proof copied)
+    // and output gets the stranger nothing: it cannot prove it holds them.
+    wallet
+        .send(TxBody::Transfer {
+            to: stranger.address(),
+            amount: 100 * UNIT,
+        })
+        .await
+        .unwrap();
+    let as_input = |path: &str, hash, holder_proof| gpunet_primitives::InputRef {
+        path: path.into(),
+        hash,
+        size: 1,
+        holder_proof,
+    };
+    let mut copycat = spec(0, 60);
+    copycat.region = Some("nowhere".into());
+    copycat.inputs = vec![
+        as_input("stolen", input.hash, input.holder_proof),
+        as_input("result", output, Hash::digest(b"a guess")),
+    ];
+    let included = stranger
+        .send(TxBody::SubmitOrder {
+            spec: copycat,
+            max_price_per_hour: UNIT,
+            deposit: UNIT,
+        })
+        .await
+        .unwrap();
+    let own = included
+        .events
+        .iter()
+        .find_map(|e| match e {
+            gpunet_ledger::Event::OrderSubmitted { order, .. } => Some(*order),
+            _ => None,
+        })
+        .unwrap();
+    let as_client = stranger.blob_read(own).await.unwrap();
+    for blob in [input.hash, output] {
+        let (code, message) = refusal(node.get_blob(&blob, &as_client).await);
+        assert_eq!(code, "forbidden");
+        assert!(message.contains("holder proof"), "{message}");
+    }
 }

@@ -1,8 +1,9 @@
 //! Content-addressed storage of job inputs and outputs: files named by their BLAKE3.
 
-use gpunet_primitives::Hash;
-use std::collections::BTreeSet;
+use gpunet_primitives::{BlobHasher, Hash, ReadSecret};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 use tokio::io::AsyncWriteExt;
 
@@ -27,11 +28,16 @@ pub const DEFAULT_MIN_FREE_BYTES: u64 = 1 << 30;
 /// How often a long write checks the free space again (other writes share it).
 const FREE_SPACE_CHECK_BYTES: u64 = 64 << 20;
 
+/// Read secrets kept in memory (64 bytes each), so a blob is hashed again
+/// only when it was written before this process started or dropped since.
+const CACHED_SECRETS: usize = 1 << 16;
+
 #[derive(Clone)]
 pub struct BlobStore {
     dir: PathBuf,
     max_size: u64,
     min_free: u64,
+    secrets: Arc<Mutex<BTreeMap<Hash, ReadSecret>>>,
 }
 
 /// An upload in progress: chunks are hashed as they are written to a temporary file.
@@ -39,7 +45,7 @@ pub struct BlobWriter {
     store: BlobStore,
     tmp: PathBuf,
     file: tokio::fs::File,
-    hasher: blake3::Hasher,
+    hasher: BlobHasher,
     size: u64,
     /// `size` at which free space is checked next.
     next_space_check: u64,
@@ -54,6 +60,7 @@ impl BlobStore {
             dir: dir.to_path_buf(),
             max_size,
             min_free: DEFAULT_MIN_FREE_BYTES,
+            secrets: Arc::default(),
         })
     }
 
@@ -98,10 +105,32 @@ impl BlobStore {
             store: self.clone(),
             tmp,
             file,
-            hasher: blake3::Hasher::new(),
+            hasher: BlobHasher::default(),
             size: 0,
             next_space_check: FREE_SPACE_CHECK_BYTES,
         })
+    }
+
+    /// The read secret of blob `hash` (see `gpunet_primitives::BlobHasher`),
+    /// or `None` if this store does not hold it. Blocking: may hash the blob.
+    pub fn read_secret(&self, hash: &Hash) -> Option<ReadSecret> {
+        if let Some(secret) = self.secrets.lock().expect("secrets lock").get(hash) {
+            return Some(*secret);
+        }
+        let (actual, secret, _) = BlobHasher::of_file(&self.path(hash)).ok()?;
+        // A blob altered on disk is not the blob its name says.
+        (actual == *hash).then(|| {
+            self.remember_secret(actual, secret);
+            secret
+        })
+    }
+
+    fn remember_secret(&self, hash: Hash, secret: ReadSecret) {
+        let mut secrets = self.secrets.lock().expect("secrets lock");
+        if secrets.len() >= CACHED_SECRETS {
+            secrets.pop_first();
+        }
+        secrets.insert(hash, secret);
     }
 
     pub async fn put(&self, bytes: &[u8]) -> Result<(Hash, u64), BlobError> {
@@ -212,12 +241,13 @@ impl BlobWriter {
     pub async fn finish(mut self, expected: Option<Hash>) -> Result<(Hash, u64), BlobError> {
         self.file.flush().await?;
         self.file.sync_all().await?;
-        let actual = Hash(*self.hasher.finalize().as_bytes());
+        let (actual, secret) = self.hasher.finalize();
         if let Some(expected) = expected.filter(|e| *e != actual) {
             let _ = tokio::fs::remove_file(&self.tmp).await;
             return Err(BlobError::HashMismatch { expected, actual });
         }
         tokio::fs::rename(&self.tmp, self.store.path(&actual)).await?;
+        self.store.remember_secret(actual, secret);
         Ok((actual, self.size))
     }
 }

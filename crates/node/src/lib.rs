@@ -2,6 +2,7 @@
 //! subscribers, a content-addressed blob store for job inputs and outputs and
 //! the live logs of running jobs.
 
+mod blob_access;
 mod blob_retention;
 mod blobs;
 mod consensus;
@@ -9,6 +10,7 @@ mod live_logs;
 mod node;
 mod uploads;
 
+pub use blob_access::{BlobReadError, ReadScope};
 pub use blob_retention::{manifest_files, named_by_orders, BlobRetention, NamedBlobs};
 pub use blobs::{file_chunks, BlobError, BlobStore, Removed, DEFAULT_MIN_FREE_BYTES};
 pub use consensus::{

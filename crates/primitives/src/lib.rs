@@ -5,6 +5,7 @@
 //! same bytes and the same hashes.
 
 mod amount;
+mod blob_read;
 mod block;
 mod consensus;
 mod crypto;
@@ -17,6 +18,7 @@ mod tx;
 mod upload;
 
 pub use amount::{format_amount, parse_amount, Amount, AmountParseError, DECIMALS, UNIT};
+pub use blob_read::{BlobHasher, BlobRead, ReadSecret, SignedBlobRead};
 pub use block::{Block, BlockHeader};
 pub use consensus::{DoubleSign, SignedVote, Vote, VoteKind};
 pub use crypto::{Address, Hash, KeyError, Keypair, Signature};

@@ -104,6 +104,11 @@ pub struct InputRef {
     pub path: String,
     pub hash: Hash,
     pub size: u64,
+    /// That the order's client holds the file ([`ReadSecret::proof_for`]):
+    /// without it, nodes serve the file to no party of the order.
+    ///
+    /// [`ReadSecret::proof_for`]: crate::ReadSecret::proof_for
+    pub holder_proof: Hash,
 }
 
 /// A job as recorded on the ledger.

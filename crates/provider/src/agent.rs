@@ -741,7 +741,7 @@ impl Inner {
     ) -> Result<(JobRun, GpuLease<'_>), String> {
         let job_dir = self.config.data_dir.join("jobs").join(order.id.to_string());
         let run = crate::run::lay_out(
-            self.wallet.node(),
+            &self.wallet,
             order,
             self.run_name(order.id),
             &job_dir,

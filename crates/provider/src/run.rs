@@ -4,7 +4,7 @@
 //! same way to know its answer (`canary`), so both get the same output root.
 
 use crate::executor::{ExecOutcome, JobRun, Limits, Stop};
-use gpunet_client::NodeClient;
+use gpunet_client::Wallet;
 use gpunet_ledger::Order;
 use gpunet_primitives::manifest::Manifest;
 use gpunet_primitives::{Hash, OrderId};
@@ -25,10 +25,11 @@ pub fn run_name(owner: &str, dir: &Path, order: OrderId) -> String {
 }
 
 /// Lays out a run of `order` named `name` under `job_dir` (inputs fetched and
-/// verified, `logs/`, `outputs/`, `work/`), with no GPUs yet. An `Err` says
-/// why the job cannot start here.
+/// verified, `logs/`, `outputs/`, `work/`), with no GPUs yet; `wallet`'s
+/// account reads the inputs, as the order's provider or client. An `Err`
+/// says why the job cannot start here.
 pub async fn lay_out(
-    node: &NodeClient,
+    wallet: &Wallet,
     order: &Order,
     name: String,
     job_dir: &Path,
@@ -71,7 +72,13 @@ pub async fn lay_out(
             .map_err(|e| format!("cannot prepare {}: {e}", dir.display()))?;
     }
     for input in &order.spec.inputs {
-        node.download_blob(&input.hash, &run.inputs.join(&input.path))
+        let read = wallet
+            .blob_read(order.id)
+            .await
+            .map_err(|e| format!("cannot sign a read of input {}: {e}", input.path))?;
+        wallet
+            .node()
+            .download_blob(&input.hash, &run.inputs.join(&input.path), &read)
             .await
             .map_err(|e| format!("cannot fetch input {}: {e}", input.path))?;
     }

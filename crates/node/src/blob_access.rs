@@ -1,0 +1,212 @@
+//! Who may read which blob from this node. The rules (a validator reads
+//! everything, a party to an order what the order names) and why inputs need
+//! a holder proof are in `gpunet_primitives::BlobRead`'s module docs.
+//!
+//! Deciding takes two steps so the ledger's lock is never held over disk
+//! reads: [`ReadScope::of`] takes what the request may reach from the ledger,
+//! then [`ReadScope::allows`] decides per blob from the store (it may hash an
+//! input to check its proof, or read a result's manifest).
+
+use crate::blob_retention::manifest_files;
+use crate::blobs::BlobStore;
+use gpunet_ledger::Ledger;
+use gpunet_primitives::{Address, Hash, InputRef, OrderId, RequestError, SignedBlobRead};
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum BlobReadError {
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    #[error(
+        "account {0} is not a validator: blobs are read as a party to an order that names them"
+    )]
+    NotAValidator(Address),
+    #[error("no order {0}")]
+    UnknownOrder(OrderId),
+    #[error(
+        "account {reader} is neither the client of order {order} nor the provider it is leased to"
+    )]
+    NotAParty { reader: Address, order: OrderId },
+    #[error("order {order} names blob {blob} as an input, but its holder proof is not its client's: nobody reads it through this order")]
+    NoHolderProof { order: OrderId, blob: Hash },
+    #[error("order {order} names no blob {blob} (neither as an input nor in its result)")]
+    NotNamed { order: OrderId, blob: Hash },
+    #[error("no blob {0} on this node")]
+    Missing(Hash),
+}
+
+/// What a checked read request may reach.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReadScope {
+    /// A validator's request: every blob (copies between nodes).
+    Everything,
+    /// A party's request: the order's inputs and its result.
+    Order {
+        id: OrderId,
+        client: Address,
+        inputs: Vec<InputRef>,
+        output_root: Option<Hash>,
+    },
+}
+
+impl ReadScope {
+    /// Checks `read` at `now_ms` (current, signed, for this chain; by a
+    /// validator, or by a party to the order it names) and takes its scope.
+    pub fn of(
+        ledger: &Ledger,
+        read: &SignedBlobRead,
+        now_ms: u64,
+    ) -> Result<ReadScope, BlobReadError> {
+        read.check(ledger.chain_id(), now_ms)?;
+        let reader = read.signer;
+        let Some(id) = read.body.order else {
+            let validators = ledger.validator_set(ledger.head().height + 1);
+            return match validators.iter().any(|(v, _)| *v == reader) {
+                true => Ok(ReadScope::Everything),
+                false => Err(BlobReadError::NotAValidator(reader)),
+            };
+        };
+        let order = ledger.order(id).ok_or(BlobReadError::UnknownOrder(id))?;
+        let provider = order.lease.as_ref().map(|l| l.provider);
+        if reader != order.client && Some(reader) != provider {
+            return Err(BlobReadError::NotAParty { reader, order: id });
+        }
+        Ok(ReadScope::Order {
+            id,
+            client: order.client,
+            inputs: order.spec.inputs.clone(),
+            output_root: order.output_root(),
+        })
+    }
+
+    /// The result manifest that decides whether `blob` is in scope, when it
+    /// is neither an input nor the root itself: a node must hold it first.
+    pub fn manifest_for(&self, blob: &Hash) -> Option<Hash> {
+        match self {
+            ReadScope::Everything => None,
+            ReadScope::Order {
+                inputs,
+                output_root,
+                ..
+            } => output_root.filter(|root| root != blob && !inputs.iter().any(|i| i.hash == *blob)),
+        }
+    }
+
+    /// Whether `blob`, held in `blobs`, is in scope. Blocking: may hash the
+    /// blob (an input's proof) or read the result's manifest.
+    pub fn allows(&self, blobs: &BlobStore, blob: &Hash) -> Result<(), BlobReadError> {
+        let ReadScope::Order {
+            id,
+            client,
+            inputs,
+            output_root,
+        } = self
+        else {
+            return Ok(());
+        };
+        if *output_root == Some(*blob) {
+            return Ok(());
+        }
+        let mut proofs = inputs.iter().filter(|i| i.hash == *blob).peekable();
+        if proofs.peek().is_some() {
+            let secret = blobs
+                .read_secret(blob)
+                .ok_or(BlobReadError::Missing(*blob))?;
+            let expected = secret.proof_for(client);
+            return match proofs.any(|i| i.holder_proof == expected) {
+                true => Ok(()),
+                false => Err(BlobReadError::NoHolderProof {
+                    order: *id,
+                    blob: *blob,
+                }),
+            };
+        }
+        match output_root {
+            Some(root) if !blobs.contains(root) => Err(BlobReadError::Missing(*root)),
+            Some(root) if manifest_files(blobs, root).contains(blob) => Ok(()),
+            _ => Err(BlobReadError::NotNamed {
+                order: *id,
+                blob: *blob,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gpunet_primitives::manifest::{Manifest, ManifestEntry};
+    use gpunet_primitives::{BlobHasher, Keypair};
+
+    fn input(bytes: &[u8], client: &Address) -> InputRef {
+        let (hash, secret) = BlobHasher::of(bytes);
+        InputRef {
+            path: "in".into(),
+            hash,
+            size: bytes.len() as u64,
+            holder_proof: secret.proof_for(client),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_party_reads_the_inputs_its_client_holds_and_the_files_of_its_result() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path(), 1 << 20).unwrap();
+        let alice = Keypair::from_label("alice").address();
+        let mallory = Keypair::from_label("mallory").address();
+        // An input written before this process started: its secret is not
+        // remembered, so checking the proof hashes it from disk.
+        let data = b"alice's dataset";
+        std::fs::write(store.path(&Hash::digest(data)), data).unwrap();
+        let (file, _) = store.put(b"result file").await.unwrap();
+        let manifest = Manifest {
+            files: vec![ManifestEntry {
+                path: "outputs/r".into(),
+                size: 11,
+                hash: file,
+            }],
+        };
+        let (root, _) = store.put(&manifest.encode()).await.unwrap();
+        let (unnamed, _) = store.put(b"someone else's").await.unwrap();
+        let scope = |client: Address, input: InputRef, output_root| ReadScope::Order {
+            id: 7,
+            client,
+            inputs: vec![input],
+            output_root,
+        };
+
+        let alices = scope(alice, input(data, &alice), Some(root));
+        for blob in [Hash::digest(data), root, file] {
+            assert_eq!(alices.allows(&store, &blob), Ok(()));
+        }
+        assert_eq!(alices.manifest_for(&file), Some(root));
+        assert_eq!(alices.manifest_for(&root), None);
+        assert_eq!(
+            alices.allows(&store, &unnamed),
+            Err(BlobReadError::NotNamed {
+                order: 7,
+                blob: unnamed
+            })
+        );
+        // Mallory's order names Alice's input with Alice's proof, or with one
+        // of its own made up: neither is Mallory's.
+        let copied = scope(mallory, input(data, &alice), None);
+        let mut made_up = input(data, &mallory);
+        made_up.holder_proof = Hash::digest(b"guess");
+        for stolen in [copied, scope(mallory, made_up, None)] {
+            assert_eq!(
+                stolen.allows(&store, &Hash::digest(data)),
+                Err(BlobReadError::NoHolderProof {
+                    order: 7,
+                    blob: Hash::digest(data)
+                })
+            );
+        }
+        // The result's files are decided by its manifest, which must be here.
+        let (elsewhere, _) = BlobHasher::of(b"a manifest on another node");
+        assert_eq!(
+            scope(alice, input(data, &alice), Some(elsewhere)).allows(&store, &file),
+            Err(BlobReadError::Missing(elsewhere))
+        );
+        assert_eq!(ReadScope::Everything.allows(&store, &unnamed), Ok(()));
+    }
+}
