@@ -14,7 +14,7 @@
 //!                                   # (deposit must cover 3 runs; pin the image by
 //!                                   # digest and keep network off to make it slashable)
 //!
-//! [env]
+//! [env]                             # public: every spec is on chain
 //! GREETING = "hello"
 //!
 //! [resources]
@@ -26,6 +26,8 @@
 //! [[inputs]]
 //! path = "words.txt"                # where the job sees it, under $GPUNET_INPUT_DIR
 //! source = "data/words.txt"         # local file, relative to this spec
+//!                                   # (read only by this job's provider: where
+//!                                   # secrets such as tokens and keys go)
 //!
 //! [price]
 //! max_per_hour = "2.5"              # GPN per hour

@@ -4,10 +4,10 @@
 //! same way to know its answer (`canary`), so both get the same output root.
 
 use crate::executor::{ExecOutcome, JobRun, Limits, Stop};
-use gpunet_client::Wallet;
+use gpunet_client::{ClientError, Wallet};
 use gpunet_ledger::Order;
 use gpunet_primitives::manifest::Manifest;
-use gpunet_primitives::{Hash, OrderId};
+use gpunet_primitives::{Hash, InputRef, OrderId};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -72,17 +72,36 @@ pub async fn lay_out(
             .map_err(|e| format!("cannot prepare {}: {e}", dir.display()))?;
     }
     for input in &order.spec.inputs {
-        let read = wallet
-            .blob_read(order.id)
-            .await
-            .map_err(|e| format!("cannot sign a read of input {}: {e}", input.path))?;
-        wallet
-            .node()
-            .download_blob(&input.hash, &run.inputs.join(&input.path), &read)
+        fetch_input(wallet, order.id, input, &run.inputs.join(&input.path))
             .await
             .map_err(|e| format!("cannot fetch input {}: {e}", input.path))?;
     }
     Ok(run)
+}
+
+/// Tries to fetch an input, a second apart: the node this agent talks to may
+/// have to ask the node the client uploaded to, whose ledger may not show the
+/// lease yet (and refuses the read until it does).
+const INPUT_FETCH_TRIES: u32 = 5;
+
+/// Downloads `input` of `order` to `dest` as the order's provider (or client).
+async fn fetch_input(
+    wallet: &Wallet,
+    order: OrderId,
+    input: &InputRef,
+    dest: &Path,
+) -> Result<u64, ClientError> {
+    let mut tries = 1;
+    loop {
+        let read = wallet.blob_read(order).await?;
+        match wallet.node().download_blob(&input.hash, dest, &read).await {
+            Err(_) if tries < INPUT_FETCH_TRIES => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            done => return done,
+        }
+    }
 }
 
 /// The manifest of a finished run (its root is the output root) with each
