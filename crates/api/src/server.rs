@@ -1,9 +1,9 @@
 //! Routes of the node API.
 
 use crate::types::{
-    AccountView, ApiError, BlobInfo, BlockView, MachineSearch, OrdersPage, Peers, Status, SubmitTx,
-    Supply, BLOB_READ_HEADER, LOCAL_ONLY_HEADER, LOG_OFFSET_HEADER, LOG_READ_HEADER,
-    MATCHED_HEADER, MAX_ORDERS_PAGE, ORDERS_PAGE, UPLOAD_HEADER,
+    AccountView, ApiError, BlobInfo, BlockView, HolderProof, MachineSearch, OrdersPage, Peers,
+    Status, SubmitTx, Supply, BLOB_READ_HEADER, LOCAL_ONLY_HEADER, LOG_OFFSET_HEADER,
+    LOG_READ_HEADER, MATCHED_HEADER, MAX_ORDERS_PAGE, ORDERS_PAGE, UPLOAD_HEADER,
 };
 use crate::{blob_replication, offers};
 use axum::body::{Body, Bytes};
@@ -79,6 +79,7 @@ pub fn router(node: Node) -> Router {
         .route("/v1/events", get(events))
         .route("/v1/blobs", put(put_blob))
         .route("/v1/blobs/{hash}", get(get_blob))
+        .route("/v1/blobs/{hash}/holder-proof", get(holder_proof))
         .route("/v1/peers", get(peers))
         .layer(DefaultBodyLimit::disable())
         .with_state(node)
@@ -426,9 +427,11 @@ fn blob_read_error(e: BlobReadError) -> (StatusCode, Json<ApiError>) {
     fail(status, code, e.to_string())
 }
 
-/// The read request of `GET /v1/blobs/{hash}` (header [`BLOB_READ_HEADER`]),
-/// checked, with what it may reach.
-fn blob_read_scope(node: &Node, headers: &HeaderMap) -> ApiResult<(HeaderValue, ReadScope)> {
+/// Checks the read request of a blob request (header [`BLOB_READ_HEADER`])
+/// and that blob `hash` is in its scope (see [`gpunet_node::ReadScope`]);
+/// returns the request. A blob, or the manifest that decides, that this node
+/// lacks is first copied from a peer, which checks the same request.
+async fn readable(node: &Node, headers: &HeaderMap, hash: Hash) -> ApiResult<SignedBlobRead> {
     let raw = headers.get(BLOB_READ_HEADER).ok_or_else(|| {
         fail(
             StatusCode::UNAUTHORIZED,
@@ -440,27 +443,15 @@ fn blob_read_scope(node: &Node, headers: &HeaderMap) -> ApiResult<(HeaderValue, 
     })?;
     let read: SignedBlobRead =
         signed_header(raw).ok_or_else(|| bad_request(format!("malformed {BLOB_READ_HEADER}")))?;
-    let ledger = node.ledger.read().expect("ledger lock");
-    let scope = ReadScope::of(&ledger, &read, wall_clock_ms()).map_err(blob_read_error)?;
-    Ok((raw.clone(), scope))
-}
-
-/// Streams blob `hash` to a reader it is in scope for (see
-/// [`gpunet_node::ReadScope`]). A blob, or the manifest that decides, that
-/// this node lacks is first copied from a peer, which checks the same
-/// request.
-async fn get_blob(
-    State(node): State<Node>,
-    Path(raw): Path<String>,
-    headers: HeaderMap,
-) -> ApiResult<Response> {
-    let hash: Hash = parse("hash", &raw)?;
-    let (read, scope) = blob_read_scope(&node, &headers)?;
+    let scope = {
+        let ledger = node.ledger.read().expect("ledger lock");
+        ReadScope::of(&ledger, &read, wall_clock_ms()).map_err(blob_read_error)?
+    };
     if !headers.contains_key(LOCAL_ONLY_HEADER) {
         // A provider may have uploaded its outputs to another node.
         for needed in std::iter::once(hash).chain(scope.manifest_for(&hash)) {
             if !node.blobs.contains(&needed) {
-                blob_replication::fetch_from_peers(&node, needed, &read).await;
+                blob_replication::fetch_from_peers(node, needed, raw).await;
             }
         }
     }
@@ -469,6 +460,17 @@ async fn get_blob(
         .await
         .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
         .map_err(blob_read_error)?;
+    Ok(read)
+}
+
+/// Streams blob `hash` to a reader it is in scope for.
+async fn get_blob(
+    State(node): State<Node>,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let hash: Hash = parse("hash", &raw)?;
+    readable(&node, &headers, hash).await?;
     let file = tokio::fs::File::open(node.blobs.path(&hash))
         .await
         .map_err(|_| not_found(format!("no blob {hash}")))?;
@@ -478,6 +480,28 @@ async fn get_blob(
         Body::from_stream(stream),
     )
         .into_response())
+}
+
+/// The proof that the reader holds blob `hash` (an input's `holder_proof`),
+/// for a reader it is in scope for: a client names a file of one order's
+/// result as an input of the next without downloading it.
+async fn holder_proof(
+    State(node): State<Node>,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Json<HolderProof>> {
+    let hash: Hash = parse("hash", &raw)?;
+    let holder = readable(&node, &headers, hash).await?.signer;
+    let blobs = node.blobs.clone();
+    let secret = tokio::task::spawn_blocking(move || blobs.read_secret(&hash))
+        .await
+        .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+        .ok_or_else(|| not_found(format!("no blob {hash}")))?;
+    Ok(Json(HolderProof {
+        blob: hash,
+        holder,
+        proof: secret.proof_for(&holder),
+    }))
 }
 
 /// Takes a chunk of a running job's log from the provider running it

@@ -57,6 +57,15 @@ pub struct OrdersPage {
 pub const ORDERS_PAGE: usize = 50;
 pub const MAX_ORDERS_PAGE: usize = 1000;
 
+/// `GET /v1/blobs/{hash}/holder-proof`: what names `blob` as an input of
+/// `holder`'s orders (`InputRef::holder_proof`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HolderProof {
+    pub blob: Hash,
+    pub holder: Address,
+    pub proof: Hash,
+}
+
 /// Every error the API returns, as JSON.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {

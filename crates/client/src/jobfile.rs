@@ -29,15 +29,21 @@
 //!                                   # (read only by this job's provider: where
 //!                                   # secrets such as tokens and keys go)
 //!
+//! [[inputs]]                        # a file of one of your earlier jobs' results:
+//! path = "model.bin"                # it stays on the nodes, no download
+//! from_order = 12
+//! from_output = "outputs/model.bin"
+//!
 //! [price]
 //! max_per_hour = "2.5"              # GPN per hour
 //! deposit = "1"                     # optional; defaults to the cost of the whole timeout
 //! ```
 
 use crate::error::ClientError;
+use crate::jobs::output_entry;
 use crate::wallet::Wallet;
 use gpunet_primitives::{
-    parse_amount, Address, Amount, BlobHasher, GpuRequirement, InputRef, JobSpec, Placement,
+    parse_amount, Amount, BlobHasher, GpuRequirement, InputRef, JobSpec, OrderId, Placement,
     Resources,
 };
 use serde::Deserialize;
@@ -113,11 +119,21 @@ impl Default for ResourcesFile {
     }
 }
 
+/// One input: a local file (`source`), or a file of an earlier order's
+/// result (`from_order` and `from_output`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InputFile {
     pub path: String,
-    pub source: PathBuf,
+    pub source: Option<PathBuf>,
+    pub from_order: Option<OrderId>,
+    pub from_output: Option<String>,
+}
+
+/// Where an input comes from.
+enum InputOrigin<'a> {
+    Local(PathBuf),
+    Result { order: OrderId, path: &'a str },
 }
 
 #[derive(Debug, Deserialize)]
@@ -146,25 +162,46 @@ impl JobFile {
         Ok(job)
     }
 
-    fn source(&self, input: &InputFile) -> PathBuf {
-        self.base_dir.join(&input.source)
+    fn origin<'a>(&self, input: &'a InputFile) -> Result<InputOrigin<'a>, String> {
+        match (&input.source, input.from_order, &input.from_output) {
+            (Some(source), None, None) => Ok(InputOrigin::Local(self.base_dir.join(source))),
+            (None, Some(order), Some(path)) => Ok(InputOrigin::Result { order, path }),
+            _ => Err(format!(
+                "input {} needs either `source` (a local file) or both `from_order` and \
+                 `from_output` (a file of an earlier order's result)",
+                input.path
+            )),
+        }
     }
 
-    /// Checks the spec locally and builds its on-chain form for `client`,
-    /// hashing inputs (each with the proof that `client` holds it).
-    pub fn prepare(&self, client: &Address) -> Result<PreparedJob, ClientError> {
+    /// Checks the spec and builds its on-chain form for `wallet`'s account:
+    /// local inputs are hashed, earlier results' files looked up on the
+    /// node, each named with the proof that the account holds it.
+    pub async fn prepare(&self, wallet: &Wallet) -> Result<PreparedJob, ClientError> {
         let invalid = |m: String| ClientError::Invalid(format!("job {:?}: {m}", self.name));
         let max_price_per_hour =
             parse_amount(&self.price.max_per_hour).map_err(|e| invalid(e.to_string()))?;
         let mut inputs = Vec::new();
         for input in &self.inputs {
-            let (hash, secret, size) = BlobHasher::of_file(&self.source(input))
-                .map_err(|e| invalid(format!("input {}: {e}", self.source(input).display())))?;
+            let (hash, size, holder_proof) = match self.origin(input).map_err(invalid)? {
+                InputOrigin::Local(source) => {
+                    let (hash, secret, size) = BlobHasher::of_file(&source)
+                        .map_err(|e| invalid(format!("input {}: {e}", source.display())))?;
+                    (hash, size, secret.proof_for(&wallet.address()))
+                }
+                InputOrigin::Result { order, path } => {
+                    let earlier = wallet.node().order(order).await?;
+                    let file = output_entry(wallet, &earlier, path).await?;
+                    let read = wallet.blob_read(order).await?;
+                    let proof = wallet.node().holder_proof(&file.hash, &read).await?;
+                    (file.hash, file.size, proof.proof)
+                }
+            };
             inputs.push(InputRef {
                 path: input.path.clone(),
                 hash,
                 size,
-                holder_proof: secret.proof_for(client),
+                holder_proof,
             });
         }
         let spec = JobSpec {
@@ -215,7 +252,9 @@ impl JobFile {
         prepared: &PreparedJob,
     ) -> Result<(), ClientError> {
         for (input, r) in self.inputs.iter().zip(&prepared.spec.inputs) {
-            wallet.put_blob_file(&self.source(input), r.hash).await?;
+            if let Ok(InputOrigin::Local(source)) = self.origin(input) {
+                wallet.put_blob_file(&source, r.hash).await?;
+            }
         }
         Ok(())
     }

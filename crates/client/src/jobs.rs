@@ -5,7 +5,7 @@ use crate::jobfile::JobFile;
 use crate::node_client::NodeClient;
 use crate::wallet::Wallet;
 use gpunet_ledger::{Event, Order, OrderStatus};
-use gpunet_primitives::manifest::Manifest;
+use gpunet_primitives::manifest::{Manifest, ManifestEntry};
 use gpunet_primitives::{Hash, JobOutcome, OrderId, TxBody};
 use std::path::Path;
 use std::time::Duration;
@@ -23,7 +23,7 @@ pub async fn submit_rental(wallet: &Wallet, job: &JobFile) -> Result<OrderId, Cl
 }
 
 async fn submit(wallet: &Wallet, job: &JobFile, rental: bool) -> Result<OrderId, ClientError> {
-    let prepared = job.prepare(&wallet.address())?;
+    let prepared = job.prepare(wallet).await?;
     job.upload_inputs(wallet, &prepared).await?;
     let (spec, max_price_per_hour, deposit) =
         (prepared.spec, prepared.max_price_per_hour, prepared.deposit);
@@ -177,13 +177,13 @@ pub async fn fetch_outputs(
     Ok(manifest)
 }
 
-/// Reads one file of an order's outputs (e.g. `logs/stdout.log`) into
-/// memory, as `wallet`'s account (the order's client or provider).
-pub async fn read_output(
+/// The entry `path` (e.g. `outputs/model.bin`) of `order`'s result, read
+/// as `wallet`'s account (the order's client or provider).
+pub async fn output_entry(
     wallet: &Wallet,
     order: &Order,
     path: &str,
-) -> Result<Vec<u8>, ClientError> {
+) -> Result<ManifestEntry, ClientError> {
     let Some(output_root) = order.output_root() else {
         return Err(ClientError::Invalid(format!(
             "order {} has no outputs (status {:?})",
@@ -192,8 +192,24 @@ pub async fn read_output(
     };
     let read = wallet.blob_read(order.id).await?;
     let manifest = wallet.node().manifest(&output_root, &read).await?;
-    let entry = manifest
-        .get(path)
-        .ok_or_else(|| ClientError::Invalid(format!("order {} has no output {path}", order.id)))?;
+    manifest.get(path).cloned().ok_or_else(|| {
+        let paths: Vec<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
+        ClientError::Invalid(format!(
+            "order {} has no output {path} (it has {})",
+            order.id,
+            paths.join(", ")
+        ))
+    })
+}
+
+/// Reads one file of an order's outputs (e.g. `logs/stdout.log`) into
+/// memory, as `wallet`'s account (the order's client or provider).
+pub async fn read_output(
+    wallet: &Wallet,
+    order: &Order,
+    path: &str,
+) -> Result<Vec<u8>, ClientError> {
+    let entry = output_entry(wallet, order, path).await?;
+    let read = wallet.blob_read(order.id).await?;
     wallet.node().get_blob(&entry.hash, &read).await
 }

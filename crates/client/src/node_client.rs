@@ -3,8 +3,8 @@
 use crate::error::ClientError;
 use futures_util::StreamExt;
 use gpunet_api::types::{
-    AccountView, BlobInfo, BlockView, MachineSearch, OrdersPage, Peers, Status, BLOB_READ_HEADER,
-    LOG_OFFSET_HEADER, LOG_READ_HEADER, MATCHED_HEADER, UPLOAD_HEADER,
+    AccountView, BlobInfo, BlockView, HolderProof, MachineSearch, OrdersPage, Peers, Status,
+    BLOB_READ_HEADER, LOG_OFFSET_HEADER, LOG_READ_HEADER, MATCHED_HEADER, UPLOAD_HEADER,
 };
 use gpunet_api::ApiError;
 use gpunet_ledger::{HardwareChallenge, Machine, Order};
@@ -256,9 +256,10 @@ impl NodeClient {
             )
     }
 
-    fn blob_get(&self, hash: &Hash, read: &SignedBlobRead) -> reqwest::RequestBuilder {
+    /// `GET /v1/blobs/{hash}{rest}` with `read` in its header.
+    fn blob_get(&self, hash: &Hash, rest: &str, read: &SignedBlobRead) -> reqwest::RequestBuilder {
         self.http
-            .get(self.url(&format!("/v1/blobs/{hash}")))
+            .get(self.url(&format!("/v1/blobs/{hash}{rest}")))
             .header(
                 BLOB_READ_HEADER,
                 hex::encode(gpunet_primitives::encode(read)),
@@ -272,7 +273,7 @@ impl NodeClient {
         hash: &Hash,
         read: &SignedBlobRead,
     ) -> Result<Vec<u8>, ClientError> {
-        let resp = self.send(self.blob_get(hash, read)).await?;
+        let resp = self.read(|c| c.blob_get(hash, "", read)).await?;
         let bytes = resp
             .bytes()
             .await
@@ -285,6 +286,19 @@ impl NodeClient {
         Ok(bytes.to_vec())
     }
 
+    /// The proof that `read`'s signer holds blob `hash`, which it may read:
+    /// what names the blob as an input of its orders.
+    pub async fn holder_proof(
+        &self,
+        hash: &Hash,
+        read: &SignedBlobRead,
+    ) -> Result<HolderProof, ClientError> {
+        let resp = self
+            .read(|c| c.blob_get(hash, "/holder-proof", read))
+            .await?;
+        decode(resp).await
+    }
+
     /// Streams blob `hash` into `dest` as `read`'s signer, verifying it on
     /// the way; a corrupt download is deleted and reported.
     pub async fn download_blob(
@@ -293,7 +307,7 @@ impl NodeClient {
         dest: &Path,
         read: &SignedBlobRead,
     ) -> Result<u64, ClientError> {
-        let resp = self.send(self.blob_get(hash, read)).await?;
+        let resp = self.read(|c| c.blob_get(hash, "", read)).await?;
         if let Some(dir) = dest.parent() {
             tokio::fs::create_dir_all(dir).await?;
         }

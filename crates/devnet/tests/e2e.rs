@@ -1,8 +1,10 @@
 //! End-to-end: a real devnet (node, API over loopback, provider agents running
 //! real processes) driven through the client library, as users drive it.
 
-use gpunet_client::jobfile::JobFile;
-use gpunet_client::jobs::{dispute_result, fetch_outputs, submit_job, wait_for_order};
+use gpunet_client::jobfile::{InputFile, JobFile};
+use gpunet_client::jobs::{
+    dispute_result, fetch_outputs, output_entry, read_output, submit_job, wait_for_order,
+};
 use gpunet_client::logs::{current_logs, follow_logs, LogPiece};
 use gpunet_client::{ClientError, MachineSearch, Wallet};
 use gpunet_devnet::{client_key, provider_key};
@@ -1230,4 +1232,55 @@ async fn a_jobs_inputs_and_results_are_read_only_by_its_client_and_provider() {
         assert_eq!(code, "forbidden");
         assert!(message.contains("holder proof"), "{message}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jobs_result_feeds_the_next_job_without_passing_through_the_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = devnet(dir.path(), 1).await;
+    let node = net.client();
+    let wallet = net.client_wallet();
+    let hello = JobFile::load(&examples().join("hello.toml")).unwrap();
+    let first = wait_final(&node, submit_job(&wallet, &hello).await.unwrap()).await;
+    assert_eq!(first.status, OrderStatus::Settled, "{first:?}");
+
+    let from_first = |output: &str| InputFile {
+        path: "sum.txt".into(),
+        source: None,
+        from_order: Some(first.id),
+        from_output: Some(output.into()),
+    };
+    let mut next = job_file(dir.path(), "next", "cat $GPUNET_INPUT_DIR/sum.txt", 60);
+    next.inputs = vec![from_first("outputs/sum.txt")];
+    let second = wait_final(&node, submit_job(&wallet, &next).await.unwrap()).await;
+    assert_eq!(second.status, OrderStatus::Settled, "{second:?}");
+    let stdout = read_output(&wallet, &second, "logs/stdout.log")
+        .await
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&stdout).trim(), "500000500000");
+    let sum = output_entry(&wallet, &first, "outputs/sum.txt")
+        .await
+        .unwrap();
+    assert_eq!(second.spec.inputs[0].hash, sum.hash);
+
+    // Clear errors: a file the result lacks, an input with two origins, an
+    // order of someone else's.
+    next.inputs = vec![from_first("outputs/missing.txt")];
+    let err = submit_job(&wallet, &next).await.unwrap_err().to_string();
+    assert!(
+        err.contains("has no output outputs/missing.txt") && err.contains("outputs/sum.txt"),
+        "{err}"
+    );
+    let mut both = from_first("outputs/sum.txt");
+    both.source = Some("sum.txt".into());
+    next.inputs = vec![both];
+    let err = submit_job(&wallet, &next).await.unwrap_err().to_string();
+    assert!(err.contains("needs either `source`"), "{err}");
+    let stranger = Wallet::new(Keypair::from_label("stranger"), node.clone());
+    let as_stranger = stranger.blob_read(first.id).await.unwrap();
+    let refused = node
+        .holder_proof(&sum.hash, &as_stranger)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some("forbidden"), "{refused}");
 }
