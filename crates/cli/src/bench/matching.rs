@@ -121,8 +121,17 @@ pub fn run(machines: usize, orders: usize, output: Output) -> anyhow::Result<()>
         }
     }
     let ids: Vec<u64> = sim.state().machines.iter().map(|(id, _)| *id).collect();
-    for id in ids {
-        sim.settle_challenge(id, true, 1_000);
+    // Machines with GPUs are proven twice on joining: their GPUs, then their
+    // CPUs; a challenge left unanswered would delist them during the run.
+    loop {
+        let settled = ids
+            .iter()
+            .filter(|id| sim.settle_challenge(**id, true, 1_000))
+            .count();
+        if settled == 0 {
+            break;
+        }
+        sim.next_block(sim.now_ms() + 100)?;
     }
     sim.flush();
     eprintln!("queueing {orders} orders...");
