@@ -1555,3 +1555,37 @@ fn a_big_job_finds_the_one_machine_it_fits_behind_many_cheaper_small_ones() {
     let g = net.submit(gpus);
     assert_eq!(net.machine_of(g), big, "8 GPUs fit only the big machine");
 }
+
+#[test]
+fn the_walk_over_groups_passes_cheap_groups_that_cannot_fit_and_stops_at_the_best() {
+    // 80 cheap 4-core machines with 8 GB, then two big-memory ones in groups
+    // whose first offers come later: one with a GPU, one dearer without.
+    let mut net = Net::new(80);
+    let cheap: Vec<(usize, u64)> = net.ledger.machines().map(|m| m.id).enumerate().collect();
+    for (provider, machine) in cheap {
+        net.set_price(provider, machine, PRICE / 4);
+    }
+    let with_gpu = register_big(&mut net, 0, 8, 1, PRICE / 2);
+    let without = register_big(&mut net, 1, 64, 0, PRICE);
+    for placement in [Placement::Spread, Placement::Cheapest] {
+        let mut job = spec(false, 0);
+        job.resources.memory_mb = 200_000;
+        job.placement = placement;
+        let id = net.submit(job);
+        assert_eq!(
+            net.machine_of(id),
+            with_gpu,
+            "{placement:?}: the cheaper that fits"
+        );
+    }
+    // Two of the GPU machine's cores are taken: a big job for 7 goes to the
+    // dearer one.
+    let mut job = spec(false, 0);
+    job.resources.memory_mb = 100_000;
+    job.resources.cpu_cores = 7;
+    let id = net.submit(job);
+    assert_eq!(net.machine_of(id), without);
+    // A small job takes a cheap machine: the big ones' groups are never looked at.
+    let small = net.submit(spec(false, 0));
+    assert!(![with_gpu, without].contains(&net.machine_of(small)));
+}

@@ -378,9 +378,13 @@ impl Exec<'_> {
         let price = m
             .resource_prices
             .job_price(m.price_per_hour, &order.spec.resources)?;
-        let staked = self.state.accounts.get(&m.owner).is_some_and(|owner| {
-            required_stake(&self.state.params, owner).is_ok_and(|need| owner.bonded >= need)
-        });
+        // The owner's account is looked up last: most offers a scan passes
+        // over fail a cheaper check first.
+        let staked = || {
+            self.state.accounts.get(&m.owner).is_some_and(|owner| {
+                required_stake(&self.state.params, owner).is_ok_and(|need| owner.bonded >= need)
+            })
+        };
         (price <= order.max_price_per_hour
             && m.online
             && m.hardware == HardwareStatus::Verified
@@ -388,8 +392,8 @@ impl Exec<'_> {
             && m.reliability_bps() >= order.spec.min_reliability_bps
             && !excluded.contains(&m.owner)
             && !order.declines.iter().any(|d| d.machine == m.id)
-            && staked)
-            .then_some(price)
+            && staked())
+        .then_some(price)
     }
 
     /// Picks a machine for `order` and returns it with the job's hourly price.
