@@ -1001,12 +1001,9 @@ async fn live_logs_come_only_from_the_orders_provider_and_go_only_to_its_client(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_drop_blobs_no_order_needs_and_keep_the_rest() {
     let dir = tempfile::tempdir().unwrap();
-    let net = devnet(dir.path(), 2).await;
+    let (net, done) = devnet_with_hello(dir.path(), 2).await;
     let node = net.client();
     let wallet = net.client_wallet();
-    let hello = JobFile::load(&examples().join("hello.toml")).unwrap();
-    let done = wait_final(&node, submit_job(&wallet, &hello).await.unwrap()).await;
-    assert_eq!(done.status, OrderStatus::Settled, "{done:?}");
     // An open order with an input of its own.
     std::fs::write(dir.path().join("data.txt"), "still needed\n").unwrap();
     let spec = dir.path().join("open.toml");
@@ -1129,12 +1126,9 @@ async fn a_node_stores_blobs_only_for_funded_accounts_as_they_announced_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_jobs_inputs_and_results_are_read_only_by_its_client_and_provider() {
     let dir = tempfile::tempdir().unwrap();
-    let net = devnet(dir.path(), 1).await;
+    let (net, done) = devnet_with_hello(dir.path(), 1).await;
     let node = net.client();
     let wallet = net.client_wallet();
-    let hello = JobFile::load(&examples().join("hello.toml")).unwrap();
-    let done = wait_final(&node, submit_job(&wallet, &hello).await.unwrap()).await;
-    assert_eq!(done.status, OrderStatus::Settled, "{done:?}");
     let input = done.spec.inputs[0].clone();
     let root = done.output_root().unwrap();
     let read = wallet.blob_read(done.id).await.unwrap();
@@ -1237,12 +1231,9 @@ async fn a_jobs_inputs_and_results_are_read_only_by_its_client_and_provider() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_jobs_result_feeds_the_next_job_without_passing_through_the_client() {
     let dir = tempfile::tempdir().unwrap();
-    let net = devnet(dir.path(), 1).await;
+    let (net, first) = devnet_with_hello(dir.path(), 1).await;
     let node = net.client();
     let wallet = net.client_wallet();
-    let hello = JobFile::load(&examples().join("hello.toml")).unwrap();
-    let first = wait_final(&node, submit_job(&wallet, &hello).await.unwrap()).await;
-    assert_eq!(first.status, OrderStatus::Settled, "{first:?}");
 
     let from_first = |output: &str| InputFile {
         path: "sum.txt".into(),

@@ -25,6 +25,19 @@ pub async fn devnet(dir: &Path, providers: usize) -> Devnet {
         .expect("devnet starts")
 }
 
+/// A devnet of `providers` on which the client's examples/hello.toml has
+/// run and settled; the order.
+pub async fn devnet_with_hello(dir: &Path, providers: usize) -> (Devnet, Order) {
+    let net = devnet(dir, providers).await;
+    let hello = JobFile::load(&examples().join("hello.toml")).unwrap();
+    let id = gpunet_client::jobs::submit_job(&net.client_wallet(), &hello)
+        .await
+        .unwrap();
+    let done = wait_final(&net.client(), id).await;
+    assert_eq!(done.status, OrderStatus::Settled, "{done:?}");
+    (net, done)
+}
+
 pub fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
 }
