@@ -413,6 +413,11 @@ async fn put_blob(
     Ok(Json(BlobInfo { hash, size }))
 }
 
+/// A blocking task that panicked or was cancelled.
+fn blocking_failed(e: tokio::task::JoinError) -> (StatusCode, Json<ApiError>) {
+    fail(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+}
+
 fn blob_read_error(e: BlobReadError) -> (StatusCode, Json<ApiError>) {
     let (status, code) = match &e {
         BlobReadError::Request(e) => request_error(e),
@@ -458,7 +463,7 @@ async fn readable(node: &Node, headers: &HeaderMap, hash: Hash) -> ApiResult<Sig
     let blobs = node.blobs.clone();
     tokio::task::spawn_blocking(move || scope.allows(&blobs, &hash))
         .await
-        .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+        .map_err(blocking_failed)?
         .map_err(blob_read_error)?;
     Ok(read)
 }
@@ -495,7 +500,7 @@ async fn holder_proof(
     let blobs = node.blobs.clone();
     let secret = tokio::task::spawn_blocking(move || blobs.read_secret(&hash))
         .await
-        .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+        .map_err(blocking_failed)?
         .ok_or_else(|| not_found(format!("no blob {hash}")))?;
     Ok(Json(HolderProof {
         blob: hash,
