@@ -18,7 +18,7 @@
 //! Nothing here is consensus: a node that does not replicate only makes the
 //! network's copies fewer.
 
-use crate::types::{BLOB_READ_HEADER, LOCAL_ONLY_HEADER};
+use crate::types::{header_value, BLOB_READ_HEADER, LOCAL_ONLY_HEADER};
 use axum::http::HeaderValue;
 use futures_util::StreamExt;
 use gpunet_ledger::Event;
@@ -238,8 +238,7 @@ fn validator_read(node: &Node, key: &Keypair) -> HeaderValue {
         .to_owned();
     let not_after_ms = wall_clock_ms() + READ_VALIDITY_MS;
     let read = SignedBlobRead::sign(BlobRead { order: None }, &chain_id, not_after_ms, key);
-    HeaderValue::try_from(hex::encode(gpunet_primitives::encode(&read)))
-        .expect("hex is a valid header value")
+    HeaderValue::try_from(header_value(&read)).expect("hex is a valid header value")
 }
 
 /// Whether this node holds `blob`, fetching it from its peers (as the

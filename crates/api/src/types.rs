@@ -8,6 +8,11 @@ use serde::{Deserialize, Serialize};
 /// that says at which byte of the log its body starts.
 pub const LOG_OFFSET_HEADER: &str = "x-gpunet-log-offset";
 
+/// A signed request as the headers below carry it: borsh, in hex.
+pub fn header_value<T: borsh::BorshSerialize>(request: &T) -> String {
+    hex::encode(gpunet_primitives::encode(request))
+}
+
 /// The header of a blob upload (`PUT /v1/blobs`) carrying the uploader's
 /// `SignedBlobUpload`, borsh-encoded, in hex.
 pub const UPLOAD_HEADER: &str = "x-gpunet-upload";

@@ -317,7 +317,7 @@ async fn the_testnet_rides_out_faults_and_a_byzantine_validator_and_runs_a_job_a
     let root = order.output_root().expect("the job completed");
     let read = wallet.blob_read(order.id).await.unwrap();
     let manifest = net.client(0).manifest(&root, &read).await.unwrap();
-    let read = hex::encode(gpunet_primitives::encode(&read));
+    let read = gpunet_api::types::header_value(&read);
     let blobs: Vec<_> = std::iter::once(root)
         .chain(manifest.files.iter().map(|f| f.hash))
         .collect();

@@ -3,8 +3,8 @@
 use crate::error::ClientError;
 use futures_util::StreamExt;
 use gpunet_api::types::{
-    AccountView, BlobInfo, BlockView, HolderProof, MachineSearch, OrdersPage, Peers, Status,
-    BLOB_READ_HEADER, LOG_OFFSET_HEADER, LOG_READ_HEADER, MATCHED_HEADER, UPLOAD_HEADER,
+    header_value, AccountView, BlobInfo, BlockView, HolderProof, MachineSearch, OrdersPage, Peers,
+    Status, BLOB_READ_HEADER, LOG_OFFSET_HEADER, LOG_READ_HEADER, MATCHED_HEADER, UPLOAD_HEADER,
 };
 use gpunet_api::ApiError;
 use gpunet_ledger::{HardwareChallenge, Machine, Order};
@@ -250,20 +250,14 @@ impl NodeClient {
     fn blob_upload(&self, upload: &SignedBlobUpload) -> reqwest::RequestBuilder {
         self.http
             .put(self.url(&format!("/v1/blobs?hash={}", upload.body.hash)))
-            .header(
-                UPLOAD_HEADER,
-                hex::encode(gpunet_primitives::encode(upload)),
-            )
+            .header(UPLOAD_HEADER, header_value(upload))
     }
 
     /// `GET /v1/blobs/{hash}{rest}` with `read` in its header.
     fn blob_get(&self, hash: &Hash, rest: &str, read: &SignedBlobRead) -> reqwest::RequestBuilder {
         self.http
             .get(self.url(&format!("/v1/blobs/{hash}{rest}")))
-            .header(
-                BLOB_READ_HEADER,
-                hex::encode(gpunet_primitives::encode(read)),
-            )
+            .header(BLOB_READ_HEADER, header_value(read))
     }
 
     /// Reads blob `hash` into memory, verified, as `read`'s signer (a party
@@ -355,10 +349,10 @@ impl NodeClient {
             "/v1/orders/{id}/logs/{}?from={from}",
             stream.name()
         ));
-        let req = self.http.get(url).header(
-            LOG_READ_HEADER,
-            hex::encode(gpunet_primitives::encode(read)),
-        );
+        let req = self
+            .http
+            .get(url)
+            .header(LOG_READ_HEADER, header_value(read));
         let resp = match self.send(req).await {
             Err(ClientError::Api(e)) if e.code == "not_found" => return Ok(None),
             resp => resp?,
