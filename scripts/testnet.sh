@@ -25,17 +25,25 @@ up)
     "$HERE/scripts/node-image.sh" "$GPUNET_BIN" "$GPUNET_IMAGE"
     if [ ! -f "$DIR/genesis.json" ]; then
         args=()
-        for name in validator1 validator2 validator3 validator4 provider1 provider2 client; do
+        for name in validator1-api validator2-api validator3-api validator4-api \
+            validator1 validator2 validator3 validator4 provider1 provider2 client; do
             addr="$("$GPUNET_BIN" --keystore "$DIR/$name.key" --output json wallet new | sed -n 's/.*"address": *"\([0-9a-f]*\)".*/\1/p')"
             case "$name" in
+            *-api) ;;
             validator*) args+=(--validator "$addr" --fund "$addr=1000") ;;
             *) args+=(--fund "$addr=100000") ;;
             esac
         done
         "$GPUNET_BIN" genesis --chain-id gpunet-testnet "${args[@]}" --out "$DIR/genesis.json"
     fi
+    # The keys the validators' API certificates carry, which clients pin.
+    for i in 1 2 3 4; do
+        key="$(sed -n 's/.*"address": *"\([0-9a-f]*\)".*/\1/p' "$DIR/validator$i-api.key" 2>/dev/null || true)"
+        [ -n "$key" ] || { echo "no API key in $DIR/validator$i-api.key (made by an older version? delete $DIR)" >&2; exit 1; }
+        export "API_KEY_$i=$key"
+    done
     "${COMPOSE[@]}" up -d
-    echo "testnet up: APIs on http://127.0.0.1:${API_PORT_1:-18641} .. ${API_PORT_4:-18644}; keys in $DIR"
+    echo "testnet up: APIs on https://127.0.0.1:${API_PORT_1:-18641}#$API_KEY_1 .. https://127.0.0.1:${API_PORT_4:-18644}#$API_KEY_4; keys in $DIR"
     ;;
 down)
     "${COMPOSE[@]}" down -v --remove-orphans

@@ -19,6 +19,7 @@
 //! network's copies fewer.
 
 use crate::types::{header_value, BLOB_READ_HEADER, LOCAL_ONLY_HEADER};
+use crate::{server, tls};
 use axum::http::HeaderValue;
 use futures_util::StreamExt;
 use gpunet_ledger::Event;
@@ -67,10 +68,11 @@ pub fn holders(blob: &Hash, validators: &[Address], replicas: usize) -> Vec<Addr
 /// against its hash: its size, or None if no peer had it (or it could not
 /// be stored).
 pub(crate) async fn fetch_from_peers(node: &Node, hash: Hash, read: &HeaderValue) -> Option<u64> {
-    let http = reqwest::Client::new();
-    for api in node.consensus.peer_apis() {
+    let peers = server::peer_addresses(node);
+    let http = tls::http_client_for(&peers);
+    for peer in &peers {
         let Ok(resp) = http
-            .get(format!("{api}/v1/blobs/{hash}"))
+            .get(format!("{}/v1/blobs/{hash}", peer.url))
             .header(LOCAL_ONLY_HEADER, "1")
             .header(BLOB_READ_HEADER, read.clone())
             .send()

@@ -8,8 +8,10 @@
 pub mod blob_replication;
 pub mod offers;
 pub mod server;
+pub mod tls;
 pub mod types;
 
 pub use blob_replication::{spawn_blob_replication, BlobReplication};
 pub use server::{router, serve};
+pub use tls::NodeAddress;
 pub use types::ApiError;

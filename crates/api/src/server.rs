@@ -1,5 +1,6 @@
 //! Routes of the node API.
 
+use crate::tls::{self, NodeAddress, TlsListener};
 use crate::types::{
     AccountView, ApiError, BlobInfo, BlockView, HolderProof, MachineSearch, OrdersPage, Peers,
     Status, SubmitTx, Supply, BLOB_READ_HEADER, LOCAL_ONLY_HEADER, LOG_OFFSET_HEADER,
@@ -20,9 +21,9 @@ use gpunet_node::{
     UploadError,
 };
 use gpunet_primitives::{
-    decode_signed_tx, Address, ChallengeId, Hash, LogStream, MachineId, OrderId, RequestError,
-    SignedBlobRead, SignedBlobUpload, SignedLogChunk, SignedLogRead, MAX_LOG_CHUNK_BYTES,
-    MAX_TX_BYTES,
+    decode_signed_tx, Address, ChallengeId, Hash, Keypair, LogStream, MachineId, OrderId,
+    RequestError, SignedBlobRead, SignedBlobUpload, SignedLogChunk, SignedLogRead,
+    MAX_LOG_CHUNK_BYTES, MAX_TX_BYTES,
 };
 use serde::Deserialize;
 use std::convert::Infallible;
@@ -85,9 +86,24 @@ pub fn router(node: Node) -> Router {
         .with_state(node)
 }
 
-/// Serves the API on `listener` until the process ends.
-pub async fn serve(listener: tokio::net::TcpListener, node: Node) -> std::io::Result<()> {
-    axum::serve(listener, router(node)).await
+/// Serves the API over TLS on `listener`, with a certificate of `key` (the
+/// node's API key), until the process ends.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    node: Node,
+    key: &Keypair,
+) -> std::io::Result<()> {
+    let config = tls::server_config(key).map_err(std::io::Error::other)?;
+    axum::serve(TlsListener::new(listener, config)?, router(node)).await
+}
+
+/// The peers' API addresses, each with the key their certificates carry.
+pub(crate) fn peer_addresses(node: &Node) -> Vec<NodeAddress> {
+    node.consensus
+        .peer_apis()
+        .iter()
+        .filter_map(|api| api.parse().ok())
+        .collect()
 }
 
 async fn status(State(node): State<Node>) -> Json<Status> {
@@ -617,11 +633,13 @@ async fn live_log_from_peers(
     from: u64,
     read: HeaderValue,
 ) -> Option<(u64, Vec<u8>)> {
-    let http = reqwest::Client::new();
-    for api in node.consensus.peer_apis() {
+    let peers = peer_addresses(node);
+    let http = tls::http_client_for(&peers);
+    for peer in &peers {
         let Ok(resp) = http
             .get(format!(
-                "{api}/v1/orders/{id}/logs/{}?from={from}",
+                "{}/v1/orders/{id}/logs/{}?from={from}",
+                peer.url,
                 stream.name()
             ))
             .header(LOCAL_ONLY_HEADER, "1")

@@ -139,6 +139,7 @@ pub struct BlockView {
 /// Other nodes a client can turn to.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Peers {
+    /// Their addresses, `https://HOST:PORT#KEY` (see [`crate::NodeAddress`]).
     pub apis: Vec<String>,
 }
 

@@ -32,8 +32,9 @@ pub struct GossipConfig {
     pub listen: Multiaddr,
     /// A few peers to start from; the rest are found through Kademlia.
     pub bootstrap: Vec<Multiaddr>,
-    /// This node's HTTP API as others can reach it, told to peers so clients
-    /// and providers can find other nodes (and nodes fetch blobs they lack).
+    /// This node's API address as others can reach it (`https://HOST:PORT#KEY`),
+    /// told to peers so clients and providers can find other nodes (and nodes
+    /// fetch blobs they lack).
     pub api_url: Option<String>,
 }
 
@@ -230,8 +231,8 @@ async fn handle_event(
                 swarm.behaviour_mut().kademlia.add_address(&peer_id, addr);
             }
             let api = info.agent_version.strip_prefix(AGENT).map(str::trim);
-            if let Some(url) = api.filter(|u| u.starts_with("http://") || u.starts_with("https://"))
-            {
+            // An address is `https://HOST:PORT#KEY`: clients pin the key.
+            if let Some(url) = api.filter(|u| u.starts_with("https://") && u.contains('#')) {
                 apis.lock()
                     .expect("peer apis lock")
                     .insert(peer_id, url.to_string());

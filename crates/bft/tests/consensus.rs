@@ -2,7 +2,7 @@
 //! through Malachite over real sockets.
 
 use gpunet_api::blob_replication::holders;
-use gpunet_api::BlobReplication;
+use gpunet_api::{BlobReplication, NodeAddress};
 use gpunet_bft::{BftConfig, BftConsensus};
 use gpunet_client::jobfile::JobFile;
 use gpunet_client::jobs::submit_job;
@@ -105,11 +105,16 @@ impl Testnet {
     }
 
     /// Starts validator `i` with its API served on loopback (announced to its
-    /// peers) and its share of blob copies kept; returns the API's URL.
+    /// peers) and its share of blob copies kept; returns the API's address.
     async fn start_with_api(&mut self, i: usize, replication: BlobReplication) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        self.validators[i].config.gossip.api_url = Some(url.clone());
+        let api_key = Keypair::from_label(&format!("api-{i}"));
+        let address = NodeAddress::new(
+            &format!("https://{}", listener.local_addr().unwrap()),
+            api_key.address(),
+        )
+        .to_string();
+        self.validators[i].config.gossip.api_url = Some(address.clone());
         self.start(i).await;
         let key = self.validators[i].key.clone();
         let running = self.running[i].as_mut().unwrap();
@@ -126,9 +131,9 @@ impl Testnet {
             BlobRetention::default(),
         ));
         running.tasks.push(tokio::spawn(async move {
-            gpunet_api::serve(listener, node).await.unwrap();
+            gpunet_api::serve(listener, node, &api_key).await.unwrap();
         }));
-        url
+        address
     }
 
     /// Runs a second, independent node with validator `i`'s key: the way a
@@ -471,7 +476,7 @@ async fn job_inputs_are_copied_to_their_holders_and_outlive_the_node_they_were_u
          [price]\nmax_per_hour = \"5\"\n",
     )
     .unwrap();
-    let wallet = Wallet::new(client, NodeClient::new(&apis[0]));
+    let wallet = Wallet::new(client, NodeClient::new(&apis[0]).unwrap());
     let id = submit_job(&wallet, &JobFile::load(&dir.join("job.toml")).unwrap())
         .await
         .unwrap();
@@ -502,7 +507,11 @@ async fn job_inputs_are_copied_to_their_holders_and_outlive_the_node_they_were_u
     // The node it was uploaded to dies: the input is still read from every other.
     net.kill(0).await;
     for api in &apis[1..] {
-        let bytes = NodeClient::new(api).get_blob(&hash, &read).await.unwrap();
+        let bytes = NodeClient::new(api)
+            .unwrap()
+            .get_blob(&hash, &read)
+            .await
+            .unwrap();
         assert_eq!(bytes, words.as_bytes());
     }
 }

@@ -4,7 +4,7 @@ use crate::output::{gpn, time_until, Output};
 use crate::owner;
 use anyhow::{bail, Context};
 use clap::Subcommand;
-use gpunet_api::BlobReplication;
+use gpunet_api::{BlobReplication, NodeAddress};
 use gpunet_bft::{BftConfig, Multiaddr};
 use gpunet_client::jobfile::JobFile;
 use gpunet_client::jobs::{
@@ -23,22 +23,42 @@ use gpunet_primitives::{
 };
 use gpunet_provider::executor::ExecutorKind;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 pub struct Ctx {
-    pub node: String,
+    pub node: Option<String>,
     pub keystore: PathBuf,
     pub output: Output,
 }
 
+/// Where `gpunet devnet` keeps its data by default.
+pub const DEVNET_DIR: &str = ".gpunet/devnet";
+
 impl Ctx {
-    fn client(&self) -> NodeClient {
-        NodeClient::new(&self.node)
+    /// The node addresses given, or else the local devnet's.
+    fn node_addresses(&self) -> anyhow::Result<String> {
+        if let Some(node) = &self.node {
+            return Ok(node.clone());
+        }
+        let path = Path::new(DEVNET_DIR).join(NodeAddress::FILE);
+        let address = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "no --node given and no local devnet address in {}: pass --node \
+                 https://HOST:PORT#KEY (or set GPUNET_NODE), or start `gpunet devnet` here",
+                path.display()
+            )
+        })?;
+        Ok(address.trim().to_string())
     }
+
+    fn client(&self) -> anyhow::Result<NodeClient> {
+        Ok(NodeClient::new(&self.node_addresses()?)?)
+    }
+
     pub fn wallet(&self) -> anyhow::Result<Wallet> {
-        Ok(Wallet::new(Keystore::load(&self.keystore)?, self.client()))
+        Ok(Wallet::new(Keystore::load(&self.keystore)?, self.client()?))
     }
 }
 
@@ -144,6 +164,14 @@ pub enum JobCmd {
     },
     /// Cancel a job that is still waiting for a machine.
     Cancel { id: OrderId },
+    /// Let another account read a job's result (outputs and logs, not its
+    /// inputs) with `gpunet job get`, or stop letting it (--revoke).
+    Share {
+        id: OrderId,
+        reader: Address,
+        #[arg(long)]
+        revoke: bool,
+    },
     /// Print the output root of a result in DIR (as `job get` writes it):
     /// keep a canary job's known answer with it.
     Root { dir: PathBuf },
@@ -188,8 +216,9 @@ pub async fn wallet(ctx: &Ctx, cmd: WalletCmd) -> anyhow::Result<()> {
                 Some(a) => a.parse().context("invalid address")?,
                 None => Keystore::load(&ctx.keystore)?.address(),
             };
-            let view = ctx.client().account(&address).await?;
-            let now_ms = ctx.client().status().await?.time_ms;
+            let client = ctx.client()?;
+            let view = client.account(&address).await?;
+            let now_ms = client.status().await?.time_ms;
             let a = &view.account;
             ctx.output.print(&view, || {
                 let mut text = format!(
@@ -254,7 +283,7 @@ pub async fn machines(ctx: &Ctx, cmd: MachinesCmd) -> anyhow::Result<()> {
         order,
         limit: Some(limit),
     };
-    let (machines, matched) = ctx.client().find_machines(&search).await?;
+    let (machines, matched) = ctx.client()?.find_machines(&search).await?;
     if matched > machines.len() {
         eprintln!(
             "showing {} of {matched} matching machines (--limit to see more)",
@@ -352,6 +381,9 @@ pub fn describe(order: &Order) -> String {
     for d in &order.declines {
         s += &format!("declined  by machine {}: {}\n", d.machine, d.reason);
     }
+    for reader in &order.result_readers {
+        s += &format!("shared    with {reader}\n");
+    }
     if let Some(r) = &order.report {
         match &r.outcome {
             gpunet_primitives::JobOutcome::Completed {
@@ -425,7 +457,6 @@ pub fn describe(order: &Order) -> String {
 }
 
 pub async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
-    let client = ctx.client();
     match cmd {
         JobCmd::Run {
             file,
@@ -451,7 +482,7 @@ pub async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
             }
             let text = ctx.output == Output::Text;
             let order = wait_for_order(
-                &client,
+                wallet.node(),
                 id,
                 Duration::from_secs(wait_secs),
                 |o| is_final(o.status),
@@ -478,16 +509,16 @@ pub async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
                 before,
                 limit: Some(limit),
             };
-            let orders = client.orders_of(&me, &page).await?;
+            let orders = ctx.client()?.orders_of(&me, &page).await?;
             ctx.output.print(&orders, || list_orders(&orders));
         }
         JobCmd::Describe { id } => {
-            let order = client.order(id).await?;
+            let order = ctx.client()?.order(id).await?;
             ctx.output.print(&order, || describe(&order));
         }
         JobCmd::Logs { id, follow: true } => follow_job_logs(&ctx.wallet()?, id).await?,
         JobCmd::Logs { id, follow: false } => {
-            let order = client.order(id).await?;
+            let order = ctx.client()?.order(id).await?;
             let logs = current_logs(&ctx.wallet()?, &order).await?;
             let (stdout, stderr) = (
                 String::from_utf8_lossy(&logs.stdout),
@@ -508,7 +539,7 @@ pub async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
             });
         }
         JobCmd::Get { id, dir } => {
-            let order = client.order(id).await?;
+            let order = ctx.client()?.order(id).await?;
             let manifest = fetch_outputs(&ctx.wallet()?, &order, &dir).await?;
             ctx.output.print(&manifest, || {
                 let mut s = String::new();
@@ -534,6 +565,22 @@ pub async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
                 .await?;
             ctx.output.print(&included, || {
                 format!("cancelled order {id}; deposit refunded")
+            });
+        }
+        JobCmd::Share { id, reader, revoke } => {
+            let included = ctx
+                .wallet()?
+                .send(TxBody::ShareResult {
+                    order: id,
+                    reader,
+                    shared: !revoke,
+                })
+                .await?;
+            ctx.output.print(&included, || match revoke {
+                false => {
+                    format!("{reader} may now read order {id}'s result (`gpunet job get {id}`)")
+                }
+                true => format!("{reader} may no longer read order {id}'s result"),
             });
         }
         JobCmd::Root { dir } => {
@@ -575,19 +622,25 @@ pub async fn devnet(
     providers: usize,
     executor: ExecutorKind,
 ) -> anyhow::Result<()> {
+    let default_dir = data_dir == Path::new(DEVNET_DIR);
     let mut config = gpunet_devnet::DevnetConfig::new(data_dir);
     config.api_addr = listen;
     config.providers = providers;
     config.executor = executor;
     let devnet = gpunet_devnet::Devnet::start(config).await?;
-    println!("gpunet devnet serving {}", devnet.url);
+    println!("gpunet devnet serving {}", devnet.address);
     println!(
         "client wallet keystore: {} (funded)",
         devnet.client_keystore.display()
     );
+    // From this directory the CLI finds the default devnet on its own.
+    let node = if default_dir {
+        String::new()
+    } else {
+        format!("--node {} ", devnet.address)
+    };
     println!(
-        "try: gpunet --node {} --keystore {} job run examples/hello.toml --wait",
-        devnet.url,
+        "try: gpunet {node}--keystore {} job run examples/hello.toml --wait",
         devnet.client_keystore.display()
     );
     tokio::signal::ctrl_c().await?;
@@ -624,10 +677,14 @@ pub struct NodeArgs {
     /// A gossip peer to bootstrap from (repeatable); the rest are discovered.
     #[arg(long = "gossip-peer")]
     gossip_peers: Vec<Multiaddr>,
-    /// This node's API URL as other nodes, clients and providers reach it,
-    /// announced to peers (with --bft).
+    /// This node's API URL (https://HOST:PORT) as other nodes, clients and
+    /// providers reach it, announced to peers with its key (with --bft).
     #[arg(long)]
     advertise_api: Option<String>,
+    /// Keystore of the key the API's TLS certificate carries, which clients
+    /// pin (made on first start; default: api-key.json in --data-dir).
+    #[arg(long)]
+    api_keystore: Option<PathBuf>,
     /// How long a closed order's inputs and results stay in this node's blob
     /// store for its client to fetch (hours; open orders' always stay).
     #[arg(long, default_value_t = 7 * 24)]
@@ -651,6 +708,24 @@ pub async fn node(args: NodeArgs) -> anyhow::Result<()> {
     let genesis = Genesis::from_file(&args.genesis)?;
     let key = Keystore::load(&args.validator_keystore)?;
     let replication_key = key.clone();
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating {}", args.data_dir.display()))?;
+    let api_key = Keystore::load_or_create(
+        &args
+            .api_keystore
+            .unwrap_or_else(|| args.data_dir.join("api-key.json")),
+    )?;
+    let advertised = args.advertise_api.is_some();
+    let url = args
+        .advertise_api
+        .unwrap_or_else(|| format!("https://{}", args.listen));
+    if !url.starts_with("https://") {
+        bail!("--advertise-api takes https://HOST:PORT, got {url:?}");
+    }
+    let address = NodeAddress::new(&url, api_key.address());
+    address
+        .save(&args.data_dir)
+        .with_context(|| format!("writing the API address to {}", args.data_dir.display()))?;
     let mut node = if args.bft {
         let base = NodeBase::open(&args.data_dir, &genesis, MAX_BLOB_BYTES)?;
         let mut config = BftConfig::new(
@@ -660,7 +735,7 @@ pub async fn node(args: NodeArgs) -> anyhow::Result<()> {
         );
         config.consensus_peers = args.peers;
         config.gossip.bootstrap = args.gossip_peers;
-        config.gossip.api_url = args.advertise_api;
+        config.gossip.api_url = advertised.then(|| address.to_string());
         let consensus =
             gpunet_bft::start(base.ledger.clone(), key, config, base.events.clone()).await?;
         base.with_consensus(Arc::new(consensus))
@@ -691,8 +766,8 @@ pub async fn node(args: NodeArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
-    eprintln!("gpunet node serving http://{}", listener.local_addr()?);
-    gpunet_api::serve(listener, node).await?;
+    eprintln!("gpunet node serving {address} (clients: --node {address})");
+    gpunet_api::serve(listener, node, &api_key).await?;
     Ok(())
 }
 
@@ -735,6 +810,33 @@ pub fn genesis(
     std::fs::write(&out, genesis.to_json())
         .with_context(|| format!("writing {}", out.display()))?;
     eprintln!("wrote {}", out.display());
+    Ok(())
+}
+
+pub async fn status(ctx: &Ctx) -> anyhow::Result<()> {
+    let client = ctx.client()?;
+    let status = client.status().await?;
+    ctx.output.print(&status, || {
+        let supply = &status.supply;
+        let mut text = format!(
+            "node        {}\nchain       {}\nheight      {} (block {})\nblock time  {} ms since the epoch\n\
+             state root  {}\nsupply      {} at genesis, {} minted, {} burned, {} slashed\nvalidators\n",
+            client.address(),
+            status.chain_id,
+            status.height,
+            status.block_hash,
+            status.time_ms,
+            status.state_root,
+            gpn(supply.genesis),
+            gpn(supply.minted),
+            gpn(supply.burned),
+            gpn(supply.slashed),
+        );
+        for v in &status.validators {
+            text.push_str(&format!("  {v}\n"));
+        }
+        text
+    });
     Ok(())
 }
 
@@ -825,7 +927,7 @@ pub async fn provider(ctx: &Ctx, args: ProviderArgs) -> anyhow::Result<()> {
     let price =
         |what: &str, value: &str| parse_amount(value).with_context(|| format!("{what} {value:?}"));
     let config = gpunet_provider::AgentConfig {
-        node_url: ctx.node.clone(),
+        node: ctx.node_addresses()?,
         data_dir: args.data_dir,
         region: args.region,
         price_per_hour: price("--price", &args.price)?,

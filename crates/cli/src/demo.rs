@@ -36,7 +36,7 @@ async fn narrate(job: &JobFile, dir: &Path) -> anyhow::Result<()> {
     let status = node.status().await?;
     println!(
         "    chain {}, validator {}, API {}",
-        status.chain_id, status.validators[0], devnet.url
+        status.chain_id, status.validators[0], devnet.address
     );
     for m in node.machines().await? {
         let gpu = m.spec.gpu.as_ref().map_or("no GPU".to_string(), |g| {

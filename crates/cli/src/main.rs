@@ -22,14 +22,11 @@ use std::path::PathBuf;
     about = "A decentralized GPU compute network"
 )]
 struct Cli {
-    /// Node API to talk to.
-    #[arg(
-        long,
-        global = true,
-        env = "GPUNET_NODE",
-        default_value = "http://127.0.0.1:8645"
-    )]
-    node: String,
+    /// Node to talk to: https://HOST:PORT#KEY, with the key of the node's API
+    /// (it prints its address when it starts); several, comma-separated, to
+    /// fail over. Default: the local devnet's, from .gpunet/devnet/api-url.
+    #[arg(long, global = true, env = "GPUNET_NODE")]
+    node: Option<String>,
     /// Keystore file of your wallet.
     #[arg(long, global = true, env = "GPUNET_KEYSTORE", default_value_os_t = default_keystore())]
     keystore: PathBuf,
@@ -61,7 +58,7 @@ enum Command {
     },
     /// Run a one-process local network (validator, API, faucet wallet, providers) until Ctrl-C.
     Devnet {
-        #[arg(long, default_value = ".gpunet/devnet")]
+        #[arg(long, default_value = commands::DEVNET_DIR)]
         data_dir: PathBuf,
         #[arg(long, default_value = "127.0.0.1:8645")]
         listen: SocketAddr,
@@ -108,6 +105,8 @@ enum Command {
     /// and dispute the provider's result if it differs or its time if padded
     /// (a referee run decides).
     Canary(canary::CanaryArgs),
+    /// Show the chain as the node sees it: height, time, validators, supply.
+    Status,
     /// Show this machine's hardware as the provider agent detects it, and the
     /// compute class its hardware challenges will hold it to.
     Hardware {
@@ -126,10 +125,27 @@ enum Command {
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
+    init_logs(&cli.command);
     if let Err(e) = run(cli).await {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
+}
+
+/// Logs go to stderr, filtered by `RUST_LOG` (e.g. `RUST_LOG=info,gpunet_bft=debug`).
+/// Without it, the long-running commands report warnings (a peer lost, a bad
+/// proposal) and the others only errors, so their output stays theirs.
+fn init_logs(command: &Command) {
+    let default = match command {
+        Command::Node(_) | Command::Devnet { .. } | Command::Provider(_) => "warn",
+        _ => "error",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -160,6 +176,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Job(cmd) => commands::job(&ctx, cmd).await,
         Command::Rent(cmd) => rent::rent(&ctx, cmd).await,
         Command::Canary(args) => canary::run(&ctx, args).await,
+        Command::Status => commands::status(&ctx).await,
         Command::Hardware { data_dir } => commands::hardware(&ctx, &data_dir),
         Command::Bench(cmd) => bench::run(cmd, ctx.output).await,
         Command::Sim(args) => sim::run(args, ctx.output),

@@ -65,16 +65,46 @@ fn path(p: &Path) -> &str {
 /// A `gpunet node` process on a fresh genesis that funds a client with 100
 /// and a provider with 1000.
 struct SoloNode {
-    _node: Node,
+    node: Node,
+    /// The `gpunet` arguments that start the node.
+    node_command: Vec<String>,
     validator: String,
     validator_keystore: std::path::PathBuf,
     provider_keystore: std::path::PathBuf,
-    listen: String,
+    /// The node's API address, with its key.
+    address: String,
     /// The global options (node, client keystore, JSON output) of client commands.
     global: Vec<String>,
 }
 
+fn spawn_node(args: &[String]) -> Node {
+    Node(
+        Command::new(env!("CARGO_BIN_EXE_gpunet"))
+            .args(args)
+            .spawn()
+            .unwrap(),
+    )
+}
+
 impl SoloNode {
+    /// Kills the node (its data stays); `restart_node` starts it again.
+    fn stop_node(&mut self) {
+        let _ = self.node.0.kill();
+        let _ = self.node.0.wait();
+    }
+
+    fn restart_node(&mut self) {
+        self.node = spawn_node(&self.node_command);
+    }
+
+    /// How many verified machines are online (offered work).
+    fn online_machines(&self) -> usize {
+        json(&self.with(&["machines", "list", "verified=true", "online=true"]))
+            .as_array()
+            .unwrap()
+            .len()
+    }
+
     fn start(dir: &Path, node_args: &[&str]) -> SoloNode {
         let (v, c, p) = (
             dir.join("validator.json"),
@@ -110,18 +140,28 @@ impl SoloNode {
             path(&genesis),
         ]);
         let listen = format!("127.0.0.1:{}", free_port());
-        let node = Node(
-            Command::new(env!("CARGO_BIN_EXE_gpunet"))
-                .args(["node", "--genesis", path(&genesis)])
-                .args(["--validator-keystore", path(&v), "--listen", &listen])
-                .args(["--block-ms", "50", "--data-dir", path(&dir.join("node"))])
-                .args(node_args)
-                .spawn()
-                .unwrap(),
-        );
+        let node_command: Vec<String> = [
+            "node",
+            "--genesis",
+            path(&genesis),
+            "--validator-keystore",
+            path(&v),
+            "--listen",
+            &listen,
+            "--block-ms",
+            "50",
+            "--data-dir",
+            path(&dir.join("node")),
+        ]
+        .iter()
+        .chain(node_args)
+        .map(|a| a.to_string())
+        .collect();
+        let node = spawn_node(&node_command);
+        let address = api_address(&dir.join("node"));
         let global = [
             "--node",
-            &format!("http://{listen}"),
+            &address,
             "--keystore",
             path(&c),
             "--output",
@@ -130,11 +170,12 @@ impl SoloNode {
         .map(String::from)
         .to_vec();
         let net = SoloNode {
-            _node: node,
+            node,
+            node_command,
             validator,
             validator_keystore: v,
             provider_keystore: p,
-            listen,
+            address,
             global,
         };
         let up = (0..100).any(|_| {
@@ -154,16 +195,17 @@ impl SoloNode {
     }
 
     /// A `gpunet provider` agent (process executor) of the funded provider,
-    /// keeping its data in `data_dir`.
+    /// keeping its data in `data_dir` and its log in `data_dir`.log.
     fn start_agent(&self, data_dir: &Path) -> Node {
+        let log = std::fs::File::create(data_dir.with_extension("log")).unwrap();
         Node(
             Command::new(env!("CARGO_BIN_EXE_gpunet"))
                 .args(["provider", "--executor", "process", "--price", "1"])
                 .args(["--data-dir", path(data_dir)])
-                .args(["--node", &format!("http://{}", self.listen)])
+                .args(["--node", &self.address])
                 .args(["--keystore", path(&self.provider_keystore)])
                 .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
+                .stderr(log)
                 .spawn()
                 .unwrap(),
         )
@@ -176,6 +218,60 @@ impl SoloNode {
         args[keystore] = path(&self.provider_keystore).into();
         args
     }
+}
+
+#[test]
+fn the_cli_talks_only_to_a_node_whose_key_it_pinned_and_says_why_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = SoloNode::start(dir.path(), &[]);
+    let status = json(&net.with(&["status"]));
+    assert_eq!(status["chain_id"], "cli-test");
+    assert_eq!(status["validators"][0], net.validator.as_str());
+
+    let (url, key) = net.address.split_once('#').unwrap();
+    let refused = |node: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_gpunet"))
+            .args(["--node", node, "status"])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{node}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    // Another key at the node's address: an impostor, as far as the client knows.
+    let other = net.validator.as_str();
+    assert_ne!(other, key);
+    let err = refused(&format!("{url}#{other}"));
+    assert!(
+        err.contains(&format!("certificate key {key} is not the key pinned")),
+        "{err}"
+    );
+    assert!(refused(url).contains("no key pinned"));
+    assert!(refused(&format!("http://{}#{key}", &url["https://".len()..])).contains("https://"));
+    // No --node, and no devnet in the working directory.
+    let out = Command::new(env!("CARGO_BIN_EXE_gpunet"))
+        .arg("status")
+        .env_remove("GPUNET_NODE")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no --node given"), "{err}");
+    // Where a devnet started by default would write its address, it is found.
+    let devnet_dir = dir.path().join(".gpunet/devnet");
+    std::fs::create_dir_all(&devnet_dir).unwrap();
+    std::fs::write(devnet_dir.join("api-url"), format!("{}\n", net.address)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gpunet"))
+        .args(["--output", "json", "status"])
+        .env_remove("GPUNET_NODE")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -362,6 +458,21 @@ fn hardware_reports_this_machine_and_explains_a_missing_gpu() {
     assert!(text.contains("claims until proven"), "{text}");
 }
 
+/// The API address (with its key) a node or devnet started in `data_dir`
+/// writes there, once it has.
+fn api_address(data_dir: &Path) -> String {
+    let file = data_dir.join(gpunet_api::NodeAddress::FILE);
+    for _ in 0..300 {
+        if let Ok(address) = std::fs::read_to_string(&file) {
+            if address.ends_with('\n') {
+                return address.trim().to_string();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{} never appeared", file.display())
+}
+
 /// A `gpunet devnet` process with one process-executor provider, and the
 /// global options (JSON output) of its client wallet.
 fn devnet_process(dir: &Path) -> (Node, Vec<String>) {
@@ -379,7 +490,7 @@ fn devnet_process(dir: &Path) -> (Node, Vec<String>) {
     let keystore = data.join("wallets/client.json");
     let global: Vec<String> = [
         "--node",
-        &format!("http://{listen}"),
+        &api_address(&data),
         "--keystore",
         path(&keystore),
         "--output",
@@ -576,16 +687,10 @@ fn ctrl_c_pauses_the_provider_and_lets_its_running_job_finish() {
     let dir = tempfile::tempdir().unwrap();
     let net = SoloNode::start(dir.path(), &[]);
     let mut agent = net.start_agent(&dir.path().join("agent"));
-    let online = || {
-        json(&net.with(&["machines", "list", "verified=true", "online=true"]))
-            .as_array()
-            .unwrap()
-            .len()
-    };
     assert!(
         (0..600).any(|_| {
             std::thread::sleep(Duration::from_millis(100));
-            online() == 1
+            net.online_machines() == 1
         }),
         "the agent registers its machine and proves it"
     );
@@ -614,7 +719,7 @@ fn ctrl_c_pauses_the_provider_and_lets_its_running_job_finish() {
     assert!(
         (0..100).any(|_| {
             std::thread::sleep(Duration::from_millis(100));
-            online() == 0
+            net.online_machines() == 0
         }),
         "paused on Ctrl-C"
     );
@@ -629,4 +734,52 @@ fn ctrl_c_pauses_the_provider_and_lets_its_running_job_finish() {
         described["report"]["outcome"]["Completed"].is_object(),
         "{described}"
     );
+}
+
+#[test]
+fn ctrl_c_while_the_node_is_down_is_acknowledged_and_pauses_once_it_is_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut net = SoloNode::start(dir.path(), &[]);
+    let agent_dir = dir.path().join("agent");
+    let mut agent = net.start_agent(&agent_dir);
+    assert!(
+        (0..600).any(|_| {
+            std::thread::sleep(Duration::from_millis(100));
+            net.online_machines() == 1
+        }),
+        "the agent registers its machine and proves it"
+    );
+    let log = || std::fs::read_to_string(agent_dir.with_extension("log")).unwrap();
+
+    net.stop_node();
+    assert!(
+        (0..100).any(|_| {
+            std::thread::sleep(Duration::from_millis(100));
+            log().contains("event stream unavailable")
+        }),
+        "the agent notices its node is gone: {}",
+        log()
+    );
+    unsafe { libc::kill(agent.0.id() as i32, libc::SIGINT) };
+    assert!(
+        (0..50).any(|_| {
+            std::thread::sleep(Duration::from_millis(100));
+            log().contains("paused as soon as its node answers")
+        }),
+        "Ctrl-C is acknowledged while the node is down: {}",
+        log()
+    );
+    assert!(
+        agent.exit_within(Duration::from_secs(2)).is_none(),
+        "the agent does not leave its machine listed"
+    );
+
+    net.restart_node();
+    let stopped = agent.exit_within(Duration::from_secs(60));
+    assert!(
+        stopped.is_some_and(|s| s.success()),
+        "the agent pauses the machine and stops once its node is back: {stopped:?} {}",
+        log()
+    );
+    assert_eq!(net.online_machines(), 0, "paused");
 }

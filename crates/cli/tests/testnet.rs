@@ -4,11 +4,13 @@
 //! killed and started again, all four restarted at once, and a second copy of
 //! one validator started to make it double-sign.
 
+use gpunet_api::NodeAddress;
 use gpunet_client::jobfile::JobFile;
 use gpunet_client::jobs::submit_job;
 use gpunet_client::logs::current_logs;
 use gpunet_client::{Keystore, NodeClient, Wallet};
 use gpunet_ledger::OrderStatus;
+use gpunet_primitives::Address;
 use std::process::Command;
 use std::time::Duration;
 
@@ -72,8 +74,25 @@ impl Testnet {
         net
     }
 
+    /// The key validator `validator`'s API certificate carries (made by scripts/testnet.sh).
+    fn api_key(&self, validator: usize) -> Address {
+        let keystore = self
+            .dir
+            .path()
+            .join(format!("validator{}-api.key", validator + 1));
+        Keystore::load(&keystore).unwrap().address()
+    }
+
+    /// Validator `validator`'s API address, through its published port.
+    fn address(&self, validator: usize) -> NodeAddress {
+        NodeAddress::new(
+            &format!("https://127.0.0.1:{}", self.ports[validator]),
+            self.api_key(validator),
+        )
+    }
+
     fn client(&self, validator: usize) -> NodeClient {
-        NodeClient::new(&format!("http://127.0.0.1:{}", self.ports[validator]))
+        NodeClient::new(&self.address(validator).to_string()).unwrap()
     }
 
     fn container(&self, service: &str) -> String {
@@ -97,15 +116,25 @@ impl Testnet {
 
     /// Waits until `validator` has committed `height`.
     async fn wait_height(&self, validator: usize, height: u64) {
+        let mut last = Err("not asked yet".to_string());
         let reached = tokio::time::timeout(Duration::from_secs(120), async {
-            while self.height(validator).await.is_none_or(|h| h < height) {
+            loop {
+                last = self
+                    .client(validator)
+                    .status()
+                    .await
+                    .map(|s| s.height)
+                    .map_err(|e| e.to_string());
+                if last.as_ref().is_ok_and(|h| *h >= height) {
+                    break;
+                }
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
         })
         .await;
         assert!(
             reached.is_ok(),
-            "validator {} did not reach height {height}",
+            "validator {} did not reach height {height}; it last answered {last:?}",
             validator + 1
         );
     }
@@ -126,6 +155,20 @@ impl Testnet {
 
 impl Drop for Testnet {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            for service in ["validator1", "validator2", "validator3", "validator4"] {
+                let logs = Command::new("docker")
+                    .args(["logs", "--tail", "60", &self.container(service)])
+                    .output();
+                if let Ok(logs) = logs {
+                    eprintln!(
+                        "---- {service}'s last log lines\n{}{}",
+                        String::from_utf8_lossy(&logs.stdout),
+                        String::from_utf8_lossy(&logs.stderr)
+                    );
+                }
+            }
+        }
         let _ = self.script("down");
         let _ = Command::new("docker")
             .args([
@@ -161,9 +204,12 @@ async fn the_testnet_rides_out_faults_and_a_byzantine_validator_and_runs_a_job_a
     let status = docker(&[
         "exec",
         &v4,
-        "wget",
-        "-qO-",
-        "http://127.0.0.1:8645/v1/status",
+        "gpunet",
+        "--node",
+        &format!("https://127.0.0.1:8645#{}", net.api_key(3)),
+        "--output",
+        "json",
+        "status",
     ]);
     let stalled = serde_json::from_str::<serde_json::Value>(&status).unwrap()["height"]
         .as_u64()
@@ -216,7 +262,7 @@ async fn the_testnet_rides_out_faults_and_a_byzantine_validator_and_runs_a_job_a
     // the evidence, slash it and drop it from the set; the chain goes on.
     let v4_key = net.dir.path().join("validator4.key");
     let v4_address = {
-        let key = gpunet_client::Keystore::load(&v4_key).unwrap();
+        let key = Keystore::load(&v4_key).unwrap();
         key.address()
     };
     let twin = docker(&[
@@ -277,11 +323,10 @@ async fn the_testnet_rides_out_faults_and_a_byzantine_validator_and_runs_a_job_a
         "validator 1 learns the other nodes' APIs"
     );
     // A client whose node is down moves on to the next it knows.
-    let v2_url = format!("http://127.0.0.1:{}", net.ports[1]);
     docker(&["stop", &v2]);
-    let failover = NodeClient::new(&format!("{v2_url},http://127.0.0.1:{}", net.ports[0]));
+    let failover = NodeClient::new(&format!("{},{}", net.address(1), net.address(0))).unwrap();
     failover.status().await.expect("the second node answers");
-    assert_ne!(failover.base_url(), v2_url);
+    assert_eq!(failover.address(), net.address(0));
     docker(&["start", &v2]);
     let key = Keystore::load(&net.dir.path().join("client.key")).unwrap();
     let wallet = Wallet::new(key, net.client(0));
@@ -289,7 +334,7 @@ async fn the_testnet_rides_out_faults_and_a_byzantine_validator_and_runs_a_job_a
     // A real job across nodes: the client talks to validator 1, the providers
     // to validators 3 and 4; inputs and outputs cross between nodes' stores.
     let out = Command::new(env!("CARGO_BIN_EXE_gpunet"))
-        .args(["--node", &format!("http://127.0.0.1:{}", net.ports[0])])
+        .args(["--node", &net.address(0).to_string()])
         .args([
             "--keystore",
             &net.dir.path().join("client.key").to_string_lossy(),
@@ -321,13 +366,17 @@ async fn the_testnet_rides_out_faults_and_a_byzantine_validator_and_runs_a_job_a
     let blobs: Vec<_> = std::iter::once(root)
         .chain(manifest.files.iter().map(|f| f.hash))
         .collect();
-    let http = reqwest::Client::new();
+    let addresses: Vec<NodeAddress> = (0..3).map(|v| net.address(v)).collect();
+    let http = gpunet_api::tls::http_client_for(&addresses);
     let held = tokio::time::timeout(Duration::from_secs(60), async {
         loop {
             let mut all = true;
-            for (v, blob) in (0..3).flat_map(|v| blobs.iter().map(move |b| (v, b))) {
+            for (node, blob) in addresses
+                .iter()
+                .flat_map(|a| blobs.iter().map(move |b| (a, b)))
+            {
                 let local = http
-                    .get(format!("http://127.0.0.1:{}/v1/blobs/{blob}", net.ports[v]))
+                    .get(format!("{}/v1/blobs/{blob}", node.url))
                     .header(gpunet_api::types::LOCAL_ONLY_HEADER, "1")
                     .header(gpunet_api::types::BLOB_READ_HEADER, &read)
                     .send()

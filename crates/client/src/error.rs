@@ -5,14 +5,29 @@ pub enum ClientError {
     /// The node answered with an error.
     #[error("node refused: {0}")]
     Api(ApiError),
-    #[error("cannot reach the node at {url}: {source}. Is `gpunet node` or `gpunet devnet` running there?")]
-    Unreachable { url: String, source: reqwest::Error },
+    #[error("cannot reach the node at {url}: {}. Is `gpunet node` or `gpunet devnet` running there, with the key in its address?", with_causes(error))]
+    Unreachable { url: String, error: reqwest::Error },
     #[error("bad response from the node: {0}")]
     BadResponse(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
     #[error("{0}")]
     Invalid(String),
+}
+
+/// An error and its causes, outermost first: reqwest's own message hides
+/// why a connection failed (refused, or a TLS key that is not the pinned one).
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        let message = c.to_string();
+        if !text.contains(&message) {
+            text = format!("{text}: {message}");
+        }
+        cause = c.source();
+    }
+    text
 }
 
 impl ClientError {

@@ -2,6 +2,7 @@
 
 use crate::error::ClientError;
 use futures_util::StreamExt;
+use gpunet_api::tls::{self, NodeAddress, TlsError, TrustedKeys};
 use gpunet_api::types::{
     header_value, AccountView, BlobInfo, BlockView, HolderProof, MachineSearch, OrdersPage, Peers,
     Status, BLOB_READ_HEADER, LOG_OFFSET_HEADER, LOG_READ_HEADER, MATCHED_HEADER, UPLOAD_HEADER,
@@ -30,8 +31,10 @@ pub struct NodeClient {
 }
 
 struct Nodes {
-    urls: RwLock<Vec<String>>,
+    addresses: RwLock<Vec<NodeAddress>>,
     current: AtomicUsize,
+    /// The keys of `addresses`: TLS talks only to servers holding one.
+    trusted: TrustedKeys,
 }
 
 /// A successful response's JSON body.
@@ -50,27 +53,46 @@ pub enum StreamItem {
 }
 
 impl NodeClient {
-    /// A client of the node at `urls`: one base URL, or several separated by commas.
-    pub fn new(urls: &str) -> NodeClient {
-        let urls: Vec<String> = urls
+    /// A client of the nodes at `addresses`: one `https://HOST:PORT#KEY`, or
+    /// several separated by commas.
+    pub fn new(addresses: &str) -> Result<NodeClient, ClientError> {
+        let addresses = addresses
             .split(',')
-            .map(|u| u.trim().trim_end_matches('/').to_string())
-            .filter(|u| !u.is_empty())
-            .collect();
-        NodeClient {
-            nodes: Arc::new(Nodes {
-                urls: RwLock::new(urls),
-                current: AtomicUsize::new(0),
-            }),
-            http: reqwest::Client::new(),
+            .filter(|a| !a.trim().is_empty())
+            .map(|a| {
+                a.parse()
+                    .map_err(|e: TlsError| ClientError::Invalid(e.to_string()))
+            })
+            .collect::<Result<Vec<NodeAddress>, _>>()?;
+        if addresses.is_empty() {
+            return Err(ClientError::Invalid("no node address given".into()));
         }
+        let trusted = TrustedKeys::of(&addresses);
+        Ok(NodeClient {
+            http: tls::http_client(trusted.clone()),
+            nodes: Arc::new(Nodes {
+                addresses: RwLock::new(addresses),
+                current: AtomicUsize::new(0),
+                trusted,
+            }),
+        })
     }
 
     /// The node requests go to now.
-    pub fn base_url(&self) -> String {
-        let urls = self.nodes.urls.read().expect("node list lock");
+    pub fn address(&self) -> NodeAddress {
+        let addresses = self.nodes.addresses.read().expect("node list lock");
         let i = self.nodes.current.load(Ordering::Relaxed);
-        urls.get(i % urls.len().max(1)).cloned().unwrap_or_default()
+        addresses[i % addresses.len()].clone()
+    }
+
+    /// The base URL of the node requests go to now.
+    pub fn base_url(&self) -> String {
+        self.address().url
+    }
+
+    /// The HTTP client this client sends with: it talks only to the nodes it knows.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     fn url(&self, path: &str) -> String {
@@ -78,31 +100,36 @@ impl NodeClient {
     }
 
     fn node_count(&self) -> usize {
-        self.nodes.urls.read().expect("node list lock").len()
+        self.nodes.addresses.read().expect("node list lock").len()
     }
 
-    /// Adds the nodes the current node knows of; returns how many were new.
+    /// Adds the nodes the current node knows of (trusting the keys it
+    /// gives for them); returns how many were new.
     pub async fn discover(&self) -> Result<usize, ClientError> {
         let peers: Peers = self.get("/v1/peers").await?;
-        let mut urls = self.nodes.urls.write().expect("node list lock");
-        let before = urls.len();
-        for api in peers.apis {
-            let api = api.trim_end_matches('/').to_string();
-            if !urls.contains(&api) {
-                urls.push(api);
+        let mut addresses = self.nodes.addresses.write().expect("node list lock");
+        let before = addresses.len();
+        for peer in peers
+            .apis
+            .iter()
+            .filter_map(|a| a.parse::<NodeAddress>().ok())
+        {
+            if !addresses.contains(&peer) {
+                self.nodes.trusted.insert(peer.key);
+                addresses.push(peer);
             }
         }
-        Ok(urls.len() - before)
+        Ok(addresses.len() - before)
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, ClientError> {
-        let resp = req.send().await.map_err(|source| {
+        let resp = req.send().await.map_err(|error| {
             let url = self.base_url();
-            if source.is_connect() {
+            if error.is_connect() {
                 // Later requests go to the next node.
                 self.nodes.current.fetch_add(1, Ordering::Relaxed);
             }
-            ClientError::Unreachable { url, source }
+            ClientError::Unreachable { url, error }
         })?;
         if resp.status().is_success() {
             return Ok(resp);

@@ -96,6 +96,17 @@ impl Keystore {
         }
         Ok(key)
     }
+
+    /// Loads the key at `path`, or makes one there if there is no file yet
+    /// (a node's API key, made on its first start).
+    pub fn load_or_create(path: &Path) -> Result<Keypair, ClientError> {
+        if path.exists() {
+            return Keystore::load(path);
+        }
+        let key = Keypair::generate();
+        Keystore::create(path, &key)?;
+        Ok(key)
+    }
 }
 
 /// Signs transactions with one key and submits them to a node, one at a time so

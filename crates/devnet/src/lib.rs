@@ -7,6 +7,7 @@
 //! resumes its chain.
 
 use anyhow::Context;
+use gpunet_api::NodeAddress;
 use gpunet_client::{Keystore, NodeClient, Wallet};
 use gpunet_ledger::{Genesis, GenesisAccount, HardwareStatus, Params};
 use gpunet_node::{BlobRetention, Node, NodeConfig, SoloProducerConfig};
@@ -109,7 +110,8 @@ pub fn genesis(providers: usize, params: Params) -> Genesis {
 
 pub struct Devnet {
     pub config: DevnetConfig,
-    pub url: String,
+    /// The API's address (also saved in the data directory, see [`NodeAddress::save`]).
+    pub address: NodeAddress,
     pub node: Node,
     /// Path of the client wallet's keystore file.
     pub client_keystore: PathBuf,
@@ -142,10 +144,17 @@ impl Devnet {
         let listener = tokio::net::TcpListener::bind(config.api_addr)
             .await
             .with_context(|| format!("binding the API to {}", config.api_addr))?;
-        let url = format!("http://{}", listener.local_addr()?);
+        let api_key = Keystore::load_or_create(&config.data_dir.join("node").join("api-key.json"))?;
+        let address = NodeAddress::new(
+            &format!("https://{}", listener.local_addr()?),
+            api_key.address(),
+        );
+        address
+            .save(&config.data_dir)
+            .with_context(|| format!("writing the API address to {}", config.data_dir.display()))?;
         let served = node.clone();
         let server = tokio::spawn(async move {
-            if let Err(e) = gpunet_api::serve(listener, served).await {
+            if let Err(e) = gpunet_api::serve(listener, served, &api_key).await {
                 eprintln!("API server stopped: {e}");
             }
         });
@@ -161,7 +170,7 @@ impl Devnet {
         let mut devnet = Devnet {
             executor,
             config,
-            url,
+            address,
             node,
             client_keystore,
             providers: Vec::new(),
@@ -176,7 +185,7 @@ impl Devnet {
     }
 
     pub fn client(&self) -> NodeClient {
-        NodeClient::new(&self.url)
+        NodeClient::new(&self.address.to_string()).expect("the devnet's own address parses")
     }
 
     pub fn client_wallet(&self) -> Wallet {
@@ -194,7 +203,7 @@ impl Devnet {
     /// (Re)starts provider `i`; it recovers its journal and resumes serving leases.
     pub async fn start_provider(&mut self, i: usize) -> anyhow::Result<()> {
         let config = AgentConfig {
-            node_url: self.url.clone(),
+            node: self.address.to_string(),
             data_dir: self.provider_dir(i),
             region: "local".into(),
             price_per_hour: self.config.provider_price,

@@ -1158,7 +1158,10 @@ async fn a_jobs_inputs_and_results_are_read_only_by_its_client_and_provider() {
     }
     // Knowing the hashes is not enough: no request, a stranger's naming the
     // order, a stranger's as the validator it is not.
-    let unsigned = reqwest::get(format!("{}/v1/blobs/{output}", node.base_url()))
+    let unsigned = node
+        .http()
+        .get(format!("{}/v1/blobs/{output}", node.base_url()))
+        .send()
         .await
         .unwrap();
     assert_eq!(unsigned.status(), reqwest::StatusCode::UNAUTHORIZED);
@@ -1226,6 +1229,43 @@ async fn a_jobs_inputs_and_results_are_read_only_by_its_client_and_provider() {
         assert_eq!(code, "forbidden");
         assert!(message.contains("holder proof"), "{message}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_shared_with_another_account_is_read_by_it_until_its_client_stops_sharing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (net, done) = devnet_with_hello(dir.path(), 1).await;
+    let wallet = net.client_wallet();
+    let colleague = Wallet::new(Keypair::from_label("colleague"), net.client());
+    let out = dir.path().join("shared");
+    let forbidden = |r: Result<Manifest, ClientError>| matches!(r, Err(ClientError::Api(e)) if e.code == "forbidden");
+    assert!(forbidden(fetch_outputs(&colleague, &done, &out).await));
+
+    let share = |shared| TxBody::ShareResult {
+        order: done.id,
+        reader: colleague.address(),
+        shared,
+    };
+    wallet.send(share(true)).await.unwrap();
+    let manifest = fetch_outputs(&colleague, &done, &out).await.unwrap();
+    assert_eq!(manifest.root(), done.output_root().unwrap());
+    assert!(std::fs::read_to_string(out.join("outputs/sum.txt"))
+        .unwrap()
+        .contains("500000500000"));
+    // The result, not the inputs.
+    let read = colleague.blob_read(done.id).await.unwrap();
+    let input = net
+        .client()
+        .get_blob(&done.spec.inputs[0].hash, &read)
+        .await;
+    assert!(
+        matches!(&input, Err(ClientError::Api(e)) if e.code == "forbidden"),
+        "{input:?}"
+    );
+
+    wallet.send(share(false)).await.unwrap();
+    std::fs::remove_dir_all(&out).unwrap();
+    assert!(forbidden(fetch_outputs(&colleague, &done, &out).await));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -256,6 +256,8 @@ pub struct Order {
     /// The output root its client holds right, when it disputed the reported
     /// one (`exec::disputes`).
     pub disputed_root: Option<Hash>,
+    /// Accounts its client lets read its result (`ShareResult`), sorted.
+    pub result_readers: Vec<Address>,
 }
 
 /// A provider's refusal of a lease its machine could not start.

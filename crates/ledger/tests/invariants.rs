@@ -47,6 +47,12 @@ enum Op {
         who: usize,
         order: u64,
     },
+    Share {
+        who: usize,
+        order: u64,
+        reader: usize,
+        shared: bool,
+    },
     Complete {
         who: usize,
         order: u64,
@@ -163,6 +169,9 @@ fn op() -> impl Strategy<Value = Op> {
                 }
             ),
         1 => (who.clone(), 0..10u64).prop_map(|(who, order)| Op::Cancel { who, order }),
+        1 => (who.clone(), 0..10u64, who.clone(), any::<bool>()).prop_map(
+            |(who, order, reader, shared)| Op::Share { who, order, reader, shared }
+        ),
         6 => (who.clone(), 0..24u64, 0..40_000u64, 0..4u8).prop_map(
             |(who, order, duration_ms, output)| Op::Complete {
                 who,
@@ -296,6 +305,19 @@ fn body(op: &Op, keys: &[Keypair]) -> Option<(usize, TxBody)> {
             },
         ),
         Op::Cancel { who, order } => (who, TxBody::CancelOrder { order }),
+        Op::Share {
+            who,
+            order,
+            reader,
+            shared,
+        } => (
+            who,
+            TxBody::ShareResult {
+                order,
+                reader: keys[reader].address(),
+                shared,
+            },
+        ),
         Op::Complete {
             who,
             order,

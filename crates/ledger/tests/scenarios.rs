@@ -268,6 +268,61 @@ fn unmatched_order_expires_and_cancel_refunds() {
 }
 
 #[test]
+fn a_client_shares_its_result_with_other_accounts_and_stops_sharing_it() {
+    let mut net = Net::new();
+    let id = submit_job(&mut net, 60);
+    let client = key("client");
+    let share = |net: &mut Net, signer: &Keypair, reader: &str, shared: bool| {
+        net.submit(
+            signer,
+            TxBody::ShareResult {
+                order: id,
+                reader: key(reader).address(),
+                shared,
+            },
+        )
+    };
+    share(&mut net, &client, "zed", true).unwrap();
+    share(&mut net, &client, "amy", true).unwrap();
+    let readers = net.ledger.order(id).unwrap().result_readers.clone();
+    let mut expected = vec![key("zed").address(), key("amy").address()];
+    expected.sort();
+    assert_eq!(readers, expected, "kept sorted");
+
+    // Only the client shares; twice is an error, so is revoking what was not shared.
+    let stranger = share(&mut net, &key("provider"), "provider", true);
+    assert!(
+        matches!(stranger, Err(TxError::NotAuthorized(_))),
+        "{stranger:?}"
+    );
+    assert!(matches!(
+        share(&mut net, &client, "amy", true),
+        Err(TxError::InvalidState(_))
+    ));
+    assert!(matches!(
+        share(&mut net, &client, "nobody", false),
+        Err(TxError::InvalidState(_))
+    ));
+    share(&mut net, &client, "amy", false).unwrap();
+    assert_eq!(
+        net.ledger.order(id).unwrap().result_readers,
+        vec![key("zed").address()]
+    );
+
+    // At most 16 readers.
+    for i in 1..16 {
+        share(&mut net, &client, &format!("reader-{i}"), true).unwrap();
+    }
+    let full = share(&mut net, &client, "one-too-many", true);
+    assert!(
+        matches!(&full, Err(TxError::InvalidState(m)) if m.contains("16")),
+        "{full:?}"
+    );
+    assert_eq!(net.ledger.order(id).unwrap().result_readers.len(), 16);
+    net.ledger.check_invariants().unwrap();
+}
+
+#[test]
 fn unstake_waits_for_unbonding_and_respects_machine_stake() {
     let mut net = Net::new();
     with_provider(&mut net);

@@ -23,7 +23,7 @@ pub enum BlobReadError {
     #[error("no order {0}")]
     UnknownOrder(OrderId),
     #[error(
-        "account {reader} is neither the client of order {order} nor the provider it is leased to"
+        "account {reader} is neither the client of order {order}, nor the provider it is leased to, nor a reader its client shared the result with"
     )]
     NotAParty { reader: Address, order: OrderId },
     #[error("order {order} names blob {blob} as an input, but its holder proof is not its client's: nobody reads it through this order")]
@@ -39,7 +39,8 @@ pub enum BlobReadError {
 pub enum ReadScope {
     /// A validator's request: every blob (copies between nodes).
     Everything,
-    /// A party's request: the order's inputs and its result.
+    /// A party's request: the order's inputs and its result (its result
+    /// only, for a reader the client shared it with).
     Order {
         id: OrderId,
         client: Address,
@@ -67,13 +68,18 @@ impl ReadScope {
         };
         let order = ledger.order(id).ok_or(BlobReadError::UnknownOrder(id))?;
         let provider = order.lease.as_ref().map(|l| l.provider);
-        if reader != order.client && Some(reader) != provider {
+        let inputs = if reader == order.client || Some(reader) == provider {
+            order.spec.inputs.clone()
+        } else if order.result_readers.binary_search(&reader).is_ok() {
+            // A reader the result is shared with reads the result only.
+            Vec::new()
+        } else {
             return Err(BlobReadError::NotAParty { reader, order: id });
-        }
+        };
         Ok(ReadScope::Order {
             id,
             client: order.client,
-            inputs: order.spec.inputs.clone(),
+            inputs,
             output_root: order.output_root(),
         })
     }

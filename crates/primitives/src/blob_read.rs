@@ -2,7 +2,8 @@
 //! public (orders carry them on chain), so knowing a hash must not be enough
 //! to read one: a node serves a blob only to a request signed by a validator
 //! (copies between nodes) or by a party to an order that names it (its
-//! client, the provider it is leased to).
+//! client, the provider it is leased to, or, for its result only, an account
+//! its client shared the result with).
 //!
 //! Anyone may submit an order naming a hash seen on chain, so an input counts
 //! as named by an order only with proof that the order's client holds its

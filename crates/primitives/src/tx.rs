@@ -103,6 +103,14 @@ pub enum TxBody {
     CancelOrder {
         order: OrderId,
     },
+    /// The client lets `reader` read the order's result (its manifest and
+    /// files, not its inputs) from the nodes, or stops letting it
+    /// (`shared: false`).
+    ShareResult {
+        order: OrderId,
+        reader: Address,
+        shared: bool,
+    },
     /// Rents a machine (or the resources `spec` asks, GPUs included) for
     /// `spec.timeout_secs`, running `spec`'s container for the renter; escrow
     /// streams to the provider as time passes.
@@ -201,6 +209,7 @@ impl TxBody {
             TxBody::DeregisterMachine { .. } => "deregister_machine",
             TxBody::SubmitOrder { .. } => "submit_order",
             TxBody::CancelOrder { .. } => "cancel_order",
+            TxBody::ShareResult { .. } => "share_result",
             TxBody::Rent { .. } => "rent",
             TxBody::RenewRental { .. } => "renew_rental",
             TxBody::EndRental { .. } => "end_rental",

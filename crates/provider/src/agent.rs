@@ -17,7 +17,8 @@ use tokio::task::JoinSet;
 
 #[derive(Clone, Debug)]
 pub struct AgentConfig {
-    pub node_url: String,
+    /// The nodes to talk to: `https://HOST:PORT#KEY`, comma-separated.
+    pub node: String,
     /// Jobs, the journal and outputs live here.
     pub data_dir: PathBuf,
     pub region: String,
@@ -87,7 +88,7 @@ impl Agent {
         config: AgentConfig,
         executor: Arc<dyn Executor>,
     ) -> Result<Agent, AgentError> {
-        let node = NodeClient::new(&config.node_url);
+        let node = NodeClient::new(&config.node)?;
         let wallet = Wallet::new(key, node.clone());
         let jobs_dir = config.data_dir.join("jobs");
         std::fs::create_dir_all(&jobs_dir)?;
@@ -203,6 +204,9 @@ impl Agent {
         // jobs' tasks go with it (their processes stay, and the journal has them).
         let mut jobs: JoinSet<()> = JoinSet::new();
         let mut stop = std::pin::pin!(stop);
+        // `stop` resolved (it is not polled again); `draining` once the
+        // machine was paused because of it.
+        let mut stop_seen = false;
         let mut draining = false;
         loop {
             // Subscribe before catching up, so no lease falls between the two.
@@ -210,7 +214,13 @@ impl Agent {
                 Ok(s) => s,
                 Err(e) => {
                     log(&inner, &format!("event stream unavailable ({e}); retrying"));
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    tokio::select! {
+                        () = &mut stop, if !stop_seen => {
+                            stop_seen = true;
+                            log(&inner, "stopping: the machine is paused as soon as its node answers");
+                        }
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
                     continue;
                 }
             };
@@ -219,19 +229,25 @@ impl Agent {
             }
             loop {
                 while jobs.try_join_next().is_some() {}
+                if stop_seen && !draining {
+                    draining = true;
+                    inner.pause().await;
+                    let running = jobs.len();
+                    log(
+                        &inner,
+                        &format!(
+                            "stopping: the machine is paused (no new work); waiting for {running} \
+                         running task(s) to finish and report"
+                        ),
+                    );
+                }
                 if draining && jobs.is_empty() {
                     log(&inner, "nothing left running; stopped");
                     return Ok(());
                 }
                 let item = tokio::select! {
-                    () = &mut stop, if !draining => {
-                        draining = true;
-                        inner.pause().await;
-                        log(&inner, &format!(
-                            "stopping: the machine is paused (no new work); waiting for {} running \
-                             task(s) to finish and report",
-                            jobs.len()
-                        ));
+                    () = &mut stop, if !stop_seen => {
+                        stop_seen = true;
                         continue;
                     }
                     Some(_) = jobs.join_next(), if draining => continue,

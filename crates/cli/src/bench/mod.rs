@@ -1,6 +1,7 @@
 //! `gpunet bench`: measurements recorded in BENCHMARKS.md, each against a
 //! baseline taken in the same run.
 
+mod api;
 mod consensus;
 mod ledger;
 mod matching;
@@ -68,6 +69,18 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 4_000)]
         window: usize,
     },
+    /// Node API: a blob download and small requests over TLS, against
+    /// plain HTTP from the same node.
+    Api {
+        /// Size of the downloaded blob.
+        #[arg(long, default_value_t = 256)]
+        mib: u64,
+        /// Small requests per measurement.
+        #[arg(long, default_value_t = 500)]
+        requests: usize,
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
     /// Proof of compute: prover work and verifier time per challenge, per class.
     Poc {
         /// Rows opened per challenge.
@@ -81,6 +94,11 @@ pub enum BenchCmd {
 
 pub async fn run(cmd: BenchCmd, output: Output) -> anyhow::Result<()> {
     match cmd {
+        BenchCmd::Api {
+            mib,
+            requests,
+            rounds,
+        } => api::run(mib, requests, rounds, output).await,
         BenchCmd::Consensus { txs, window } => consensus::run(txs, window, output).await,
         BenchCmd::Ledger { txs, block_size } => ledger::run(txs, block_size, output),
         BenchCmd::Match { machines, orders } => matching::run(machines, orders, output),

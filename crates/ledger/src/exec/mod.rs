@@ -141,6 +141,11 @@ impl Exec<'_> {
             TxBody::ReportOffline { order } => self.report_offline(sender, *order),
             TxBody::AnswerProbe { order } => self.answer_probe(sender, *order),
             TxBody::CancelOrder { order } => self.cancel_order(sender, *order),
+            TxBody::ShareResult {
+                order,
+                reader,
+                shared,
+            } => self.share_result(sender, *order, *reader, *shared),
             TxBody::ReportResult { order, outcome } => self.report_result(sender, *order, outcome),
             TxBody::DeclineLease { order, reason } => self.decline_lease(sender, *order, reason),
             TxBody::DisputeResult {

@@ -29,6 +29,9 @@ fn id_rank(id: MachineId) -> Hash {
     Hash(bytes)
 }
 
+/// Most accounts one order's result is shared with.
+pub(crate) const MAX_RESULT_READERS: usize = 16;
+
 /// Offers examined per group (GPU model and size class) when matching one order.
 const SCAN_PER_GROUP: usize = 64;
 
@@ -320,6 +323,7 @@ impl Exec<'_> {
                 audit_verdict: None,
                 declines: Vec::new(),
                 disputed_root: None,
+                result_readers: Vec::new(),
             },
         );
         self.state.pending.insert((self.now_ms, id), ());
@@ -347,6 +351,46 @@ impl Exec<'_> {
             client,
             refunded,
         });
+        Ok(())
+    }
+
+    /// Lets `reader` read order `id`'s result, or stops letting it. Any
+    /// order of the client's, in any state: a result shared before it exists
+    /// is readable once it does.
+    pub(crate) fn share_result(
+        &mut self,
+        client: Address,
+        id: OrderId,
+        reader: Address,
+        shared: bool,
+    ) -> Result<(), TxError> {
+        let mut order = self.clients_order(client, id)?;
+        let at = order.result_readers.binary_search(&reader);
+        match (shared, at) {
+            (true, Err(i)) => {
+                if order.result_readers.len() >= MAX_RESULT_READERS {
+                    return Err(TxError::InvalidState(format!(
+                        "order {id}'s result is shared with {MAX_RESULT_READERS} accounts already; \
+                         stop sharing it with one first"
+                    )));
+                }
+                order.result_readers.insert(i, reader);
+            }
+            (false, Ok(i)) => {
+                order.result_readers.remove(i);
+            }
+            (true, Ok(_)) => {
+                return Err(TxError::InvalidState(format!(
+                    "order {id}'s result is already shared with {reader}"
+                )))
+            }
+            (false, Err(_)) => {
+                return Err(TxError::InvalidState(format!(
+                    "order {id}'s result is not shared with {reader}"
+                )))
+            }
+        }
+        self.state.orders.insert(id, order);
         Ok(())
     }
 
