@@ -110,8 +110,17 @@ impl Testnet {
         format!("{}_testnet", self.project)
     }
 
+    /// `validator`'s committed height, or why it did not answer.
+    async fn answer(&self, validator: usize) -> Result<u64, String> {
+        self.client(validator)
+            .status()
+            .await
+            .map(|s| s.height)
+            .map_err(|e| e.to_string())
+    }
+
     async fn height(&self, validator: usize) -> Option<u64> {
-        self.client(validator).status().await.ok().map(|s| s.height)
+        self.answer(validator).await.ok()
     }
 
     /// Waits until `validator` has committed `height`.
@@ -119,12 +128,7 @@ impl Testnet {
         let mut last = Err("not asked yet".to_string());
         let reached = tokio::time::timeout(Duration::from_secs(120), async {
             loop {
-                last = self
-                    .client(validator)
-                    .status()
-                    .await
-                    .map(|s| s.height)
-                    .map_err(|e| e.to_string());
+                last = self.answer(validator).await;
                 if last.as_ref().is_ok_and(|h| *h >= height) {
                     break;
                 }
