@@ -133,8 +133,9 @@ impl App {
         validator_set(&self.ledger.read().expect("ledger lock"), height)
     }
 
-    /// Serves consensus until its channel closes.
-    pub async fn run(mut self, mut channels: Channels<GpunetContext>) -> eyre::Result<()> {
+    /// Serves one engine until its channel closes. The application outlives the
+    /// engine: a restarted engine is served by the same one.
+    pub async fn run(&mut self, channels: &mut Channels<GpunetContext>) -> eyre::Result<()> {
         while let Some(msg) = channels.consensus.recv().await {
             match msg {
                 AppMsg::ConsensusReady { reply } => {
@@ -257,7 +258,7 @@ impl App {
                 }
             }
         }
-        Err(eyre::eyre!("the consensus engine stopped"))
+        Ok(())
     }
 
     /// Builds this validator's proposal for (height, round), or returns the one

@@ -1,22 +1,23 @@
 //! Starting Malachite: the `Node` description its channel interface asks for
-//! (configuration, keys, where the write-ahead log lives) and the task that
-//! serves it.
+//! (configuration, keys, where the write-ahead log lives) and the running
+//! engine with the channels the application serves.
 
-use crate::app::App;
+use crate::app;
 use crate::codec::BorshCodec;
-use crate::context::{GpunetContext, Height, ValidatorAddress, ValidatorSet};
+use crate::context::{GpunetContext, Height, ValidatorAddress};
 use crate::evidence::WatchingCodec;
 use crate::signing::Signer;
 use async_trait::async_trait;
+use gpunet_ledger::Ledger;
 use gpunet_primitives::{Address, Keypair};
 use malachitebft_app_channel::app::config::{ConsensusConfig, ValueSyncConfig};
 use malachitebft_app_channel::app::events::RxEvent;
 use malachitebft_app_channel::app::node::{self, EngineHandle, NodeConfig, NodeHandle};
 use malachitebft_app_channel::app::types::Keypair as PeerKeypair;
+use malachitebft_app_channel::Channels;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-use tokio::task::JoinHandle;
+use std::sync::{Arc, RwLock};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EngineConfig {
@@ -40,38 +41,34 @@ impl NodeConfig for EngineConfig {
 }
 
 /// One validator's engine: its key, home directory and configuration, and the
-/// application it serves (taken when the engine starts).
+/// ledger it starts from (each start resumes at the ledger's next height).
 #[derive(Clone)]
 pub(crate) struct EngineNode {
     pub home: PathBuf,
     pub key: Keypair,
     pub chain_id: String,
     pub config: EngineConfig,
-    pub start_height: Height,
-    pub validators: ValidatorSet,
+    pub ledger: Arc<RwLock<Ledger>>,
     /// This node's network identity, apart from its validator key.
     pub peer_secret: [u8; 32],
     pub net_codec: WatchingCodec,
-    pub app: Arc<Mutex<Option<App>>>,
 }
 
-/// A running engine and its application task.
-pub struct Engine {
+/// A running engine and the channels through which the application serves it.
+pub(crate) struct Engine {
     engine: EngineHandle,
-    app: JoinHandle<()>,
-    events: malachitebft_app_channel::app::events::TxEvent<GpunetContext>,
+    pub channels: Channels<GpunetContext>,
 }
 
 #[async_trait]
 impl NodeHandle<GpunetContext> for Engine {
     fn subscribe(&self) -> RxEvent<GpunetContext> {
-        self.events.subscribe()
+        self.channels.events.subscribe()
     }
 
     async fn kill(&self, _reason: Option<String>) -> eyre::Result<()> {
         self.engine.actor.kill_and_wait(None).await?;
         self.engine.handle.abort();
-        self.app.abort();
         Ok(())
     }
 }
@@ -86,39 +83,29 @@ impl node::Node for EngineNode {
     type NodeHandle = Engine;
 
     async fn start(&self) -> eyre::Result<Engine> {
-        let app = self
-            .app
-            .lock()
-            .expect("app lock")
-            .take()
-            .ok_or_else(|| eyre::eyre!("the engine was already started"))?;
+        let (start_height, validators) = {
+            let ledger = self.ledger.read().expect("ledger lock");
+            let next = Height(ledger.head().height + 1);
+            (next, app::validator_set(&ledger, next))
+        };
         let (channels, engine) = malachitebft_app_channel::start_engine(
             GpunetContext,
             self.clone(),
             self.config.clone(),
             BorshCodec,
             self.net_codec.clone(),
-            Some(self.start_height),
-            self.validators.clone(),
+            Some(start_height),
+            validators,
         )
         .await?;
-        let events = channels.events.clone();
-        let app = tokio::spawn(async move {
-            if let Err(e) = app.run(channels).await {
-                tracing::error!("consensus application stopped: {e}");
-            }
-        });
-        Ok(Engine {
-            engine,
-            app,
-            events,
-        })
+        Ok(Engine { engine, channels })
     }
 
+    /// An engine alone cannot run: `supervisor` serves it with the application.
     async fn run(self) -> eyre::Result<()> {
-        let engine = self.start().await?;
-        engine.app.await?;
-        Ok(())
+        Err(eyre::eyre!(
+            "gpunet runs its engine through gpunet_bft::start"
+        ))
     }
 
     fn get_home_dir(&self) -> PathBuf {

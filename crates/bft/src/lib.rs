@@ -14,6 +14,7 @@ mod evidence;
 mod gossip;
 mod mempool;
 mod signing;
+mod supervisor;
 
 pub use app::ProposalConfig;
 pub use gossip::{GossipConfig, GossipError};
@@ -21,10 +22,11 @@ pub use libp2p::Multiaddr;
 /// Malachite's configuration types (`TimeoutConfig` for [`BftConfig::timeouts`]).
 pub use malachitebft_app_channel::app::config as engine_config;
 
-use context::{Height, ValidatorAddress};
-use engine::{Engine, EngineConfig};
+use context::ValidatorAddress;
+use engine::EngineConfig;
 use mempool::Mempool;
 use signing::Signer;
+use supervisor::Supervisor;
 
 use app::App;
 use certificates::CertificateStore;
@@ -38,7 +40,6 @@ use malachitebft_app_channel::app::config::{
     BootstrapProtocol, ConsensusConfig, DiscoveryConfig, P2pConfig, TimeoutConfig, ValuePayload,
     ValueSyncConfig,
 };
-use malachitebft_app_channel::app::node::{Node as _, NodeHandle as _};
 use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
@@ -63,6 +64,9 @@ pub struct BftConfig {
     pub mempool_capacity: usize,
     /// A transaction not included within this long is dropped and its submitter told.
     pub tx_ttl: Duration,
+    /// With no block committed for this long, the engine restarts and dials
+    /// its peers anew (see `supervisor`); the wait doubles while it brings none.
+    pub restart_after_stall: Duration,
 }
 
 impl BftConfig {
@@ -90,6 +94,7 @@ impl BftConfig {
             proposals: ProposalConfig::default(),
             mempool_capacity: 100_000,
             tx_ttl: Duration::from_secs(120),
+            restart_after_stall: Duration::from_secs(30),
         }
     }
 }
@@ -143,7 +148,7 @@ pub enum BftError {
 /// and resolve once a decided block includes them.
 pub struct BftConsensus {
     submitter: Submitter,
-    engine: Engine,
+    supervisor: Supervisor,
 }
 
 /// Admits a transaction to this node's mempool and the network's.
@@ -177,7 +182,7 @@ impl Submitter {
 impl BftConsensus {
     /// Stops the engine (as a crash would: the write-ahead log stays).
     pub async fn stop(&self) {
-        let _ = self.engine.kill(Some("stopped".into())).await;
+        self.supervisor.stop().await;
     }
 }
 
@@ -191,11 +196,6 @@ pub async fn start(
 ) -> Result<BftConsensus, BftError> {
     std::fs::create_dir_all(&config.home).map_err(|e| BftError::Engine(e.to_string()))?;
     let chain_id = ledger.read().expect("ledger lock").chain_id().to_string();
-    let (start_height, validators) = {
-        let l = ledger.read().expect("ledger lock");
-        let next = Height(l.head().height + 1);
-        (next, app::validator_set(&l, next))
-    };
     let peer_secret = peer_secret(&config.home)?;
     let mempool = Arc::new(Mutex::new(Mempool::new(config.mempool_capacity)));
     let (gossip, inbound) = gossip::spawn(peer_secret, &chain_id, config.gossip.clone())?;
@@ -256,17 +256,17 @@ pub async fn start(
         key,
         chain_id,
         config: engine_config,
-        start_height,
-        validators,
+        ledger,
         peer_secret,
         net_codec: WatchingCodec { watch },
-        app: Arc::new(Mutex::new(Some(app))),
     };
-    let engine = node
-        .start()
+    let supervisor = Supervisor::start(node, app, config.restart_after_stall)
         .await
         .map_err(|e| BftError::Engine(format!("{e:#}")))?;
-    Ok(BftConsensus { submitter, engine })
+    Ok(BftConsensus {
+        submitter,
+        supervisor,
+    })
 }
 
 /// This node's network identity, made on first start: separate from the

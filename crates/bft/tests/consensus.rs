@@ -317,6 +317,30 @@ async fn the_chain_survives_a_dead_validator_which_catches_up_after_restart() {
     assert_eq!(ledger.account(&sink.address()).balance, 8 * UNIT);
 }
 
+/// Malachite dials its consensus peers only when it starts, and gives up after
+/// five tries (about 19 s). A validator whose peers were unreachable that long,
+/// and whom no peer dials, is left alone however long the network is whole
+/// again; the stall watchdog restarts its engine, which dials them anew.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_validator_that_gave_up_dialing_its_peers_rejoins_once_they_are_reachable() {
+    let _serial = ONE_NETWORK_AT_A_TIME.lock().await;
+    let mut net = Testnet::new(4, &[]);
+    // Only the lone validator knows the others' addresses: they never dial it.
+    let lone = net.validators[3].config.consensus_listen.clone();
+    for v in &mut net.validators[..3] {
+        v.config.consensus_peers.retain(|peer| *peer != lone);
+    }
+    net.validators[3].config.restart_after_stall = Duration::from_secs(5);
+    net.start(3).await;
+    tokio::time::sleep(Duration::from_secs(25)).await;
+    assert_eq!(net.height(3), 0, "one validator of four cannot finalize");
+    for i in 0..3 {
+        net.start(i).await;
+    }
+    net.wait_for_height(5).await;
+    net.assert_agree(5);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn all_validators_restarted_keep_every_finalized_transaction() {
     let _serial = ONE_NETWORK_AT_A_TIME.lock().await;
@@ -359,8 +383,12 @@ async fn a_double_signing_validator_is_slashed_and_no_conflicting_blocks_are_fin
     // rounds in which validator 3 proposes can take minutes to come.
     let punished = tokio::time::timeout(Duration::from_secs(240), async {
         loop {
-            transfers(&net, 0, &client, nonce, 1, &sink).await;
+            let top = transfers(&net, 0, &client, nonce, 1, &sink).await;
             nonce += 1;
+            // Back-to-back transfers make blocks faster than a node that fell
+            // behind can sync; the twin must be at the chain's height for its
+            // votes to conflict with the original's.
+            net.wait_for_height(top).await;
             while let Ok(e) = events.try_recv() {
                 if let gpunet_ledger::Event::DoubleSignPunished {
                     validator, slashed, ..

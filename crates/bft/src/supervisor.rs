@@ -1,0 +1,126 @@
+//! Keeps the consensus engine serving the application, and restarts it when
+//! the chain stalls.
+//!
+//! Malachite 0.5 dials its consensus peers only when it starts and gives up
+//! after five tries (about 19 s); nothing in its configuration changes that. A
+//! validator whose connections died while its peers were out of reach (a
+//! partition, a network blip longer than the connections live) is left alone
+//! however long the network is whole again, unless a peer dials it. So when no
+//! block is committed for a while, the engine restarts from its write-ahead
+//! log, which dials every peer anew. A network that stalls for want of
+//! validators restarts too: that costs a log replay and reconnections, never
+//! safety (the log keeps this validator's votes), and the wait doubles after
+//! each restart that brought no block, up to [`MAX_BACKOFF`] times.
+
+use crate::app::App;
+use crate::engine::{Engine, EngineNode};
+use gpunet_ledger::Ledger;
+use malachitebft_app_channel::app::node::{Node as _, NodeHandle as _};
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+
+/// The longest wait between restarts, as a multiple of the configured one.
+const MAX_BACKOFF: u32 = 8;
+
+/// A failed start is retried after this long (its port may not be free yet).
+const RETRY_START: Duration = Duration::from_secs(1);
+
+/// The running supervisor; dropping it stops the engine as [`Supervisor::stop`] does.
+pub(crate) struct Supervisor {
+    stop: mpsc::Sender<oneshot::Sender<()>>,
+}
+
+impl Supervisor {
+    /// Starts the engine and the task that serves and watches it. An engine
+    /// that cannot start the first time is an error for the caller.
+    pub async fn start(
+        node: EngineNode,
+        app: App,
+        restart_after_stall: Duration,
+    ) -> eyre::Result<Supervisor> {
+        let engine = node.start().await?;
+        let (stop, stopped) = mpsc::channel(1);
+        tokio::spawn(supervise(node, app, engine, restart_after_stall, stopped));
+        Ok(Supervisor { stop })
+    }
+
+    /// Stops the engine as a crash would (the write-ahead log stays) and drops
+    /// the application, releasing its stores.
+    pub async fn stop(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.stop.send(done).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+}
+
+async fn supervise(
+    node: EngineNode,
+    mut app: App,
+    mut engine: Engine,
+    restart_after_stall: Duration,
+    mut stop: mpsc::Receiver<oneshot::Sender<()>>,
+) {
+    let mut backoff = 1;
+    loop {
+        let height = head(&node.ledger);
+        let wait = restart_after_stall * backoff;
+        tokio::select! {
+            served = app.run(&mut engine.channels) => match served {
+                Ok(()) => tracing::warn!("the consensus engine stopped; restarting it"),
+                Err(e) => {
+                    tracing::error!("serving the consensus engine failed: {e:#}; restarting it");
+                    tokio::time::sleep(RETRY_START).await;
+                }
+            },
+            () = stalled(&node.ledger, wait) => tracing::warn!(
+                height,
+                "no block committed for {wait:?}; restarting the consensus engine to redial its peers"
+            ),
+            done = stop.recv() => {
+                let _ = engine.kill(None).await;
+                drop(app);
+                if let Some(done) = done {
+                    let _ = done.send(());
+                }
+                return;
+            }
+        }
+        backoff = if head(&node.ledger) == height {
+            (backoff * 2).min(MAX_BACKOFF)
+        } else {
+            1
+        };
+        let _ = engine.kill(None).await;
+        engine = loop {
+            match node.start().await {
+                Ok(engine) => break engine,
+                Err(e) => {
+                    tracing::error!("restarting the consensus engine failed: {e:#}");
+                    tokio::time::sleep(RETRY_START).await;
+                }
+            }
+        };
+    }
+}
+
+fn head(ledger: &RwLock<Ledger>) -> u64 {
+    ledger.read().expect("ledger lock").head().height
+}
+
+/// Returns once the ledger has not moved for `after`.
+async fn stalled(ledger: &RwLock<Ledger>, after: Duration) {
+    let mut height = head(ledger);
+    let mut since = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_secs(1).min(after));
+    loop {
+        tick.tick().await;
+        let now = head(ledger);
+        if now != height {
+            (height, since) = (now, Instant::now());
+        } else if since.elapsed() >= after {
+            return;
+        }
+    }
+}
