@@ -43,7 +43,11 @@ up)
         export "API_KEY_$i=$key"
     done
     "${COMPOSE[@]}" up -d
-    echo "testnet up: APIs on https://127.0.0.1:${API_PORT_1:-18641}#$API_KEY_1 .. https://127.0.0.1:${API_PORT_4:-18644}#$API_KEY_4; keys in $DIR"
+    echo "testnet up; keys in $DIR; the validators' APIs (for gpunet --node):"
+    for i in 1 2 3 4; do
+        port="API_PORT_$i" key="API_KEY_$i"
+        echo "  validator$i https://127.0.0.1:${!port:-1864$i}#${!key}"
+    done
     ;;
 down)
     "${COMPOSE[@]}" down -v --remove-orphans
