@@ -246,7 +246,10 @@ pub async fn start(
             queue_capacity: 0,
         },
         value_sync: ValueSyncConfig {
-            status_update_interval: Duration::from_secs(1),
+            // A node behind syncs up to the tips its peers announce: announced
+            // once a second, a node started under load trails the chain by a
+            // second's blocks (tens) as long as the load lasts.
+            status_update_interval: Duration::from_millis(100),
             request_timeout: Duration::from_secs(5),
             ..ValueSyncConfig::default()
         },

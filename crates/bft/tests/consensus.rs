@@ -139,22 +139,28 @@ impl Testnet {
     /// Runs a second, independent node with validator `i`'s key: the way a
     /// validator ends up signing two conflicting votes.
     async fn start_twin(&mut self, i: usize) -> usize {
-        let mut twin = gpunet_bft::loopback_configs(&self.dir.path().join("twin"), 1).remove(0);
-        twin.consensus_peers = self
+        let key = self.validators[i].key.clone();
+        self.start_another(key, "twin").await
+    }
+
+    /// Runs one more node, with `key`, whose consensus peers are the validators.
+    async fn start_another(&mut self, key: Keypair, name: &str) -> usize {
+        let mut config = gpunet_bft::loopback_configs(&self.dir.path().join(name), 1).remove(0);
+        config.consensus_peers = self
             .validators
             .iter()
             .map(|v| v.config.consensus_listen.clone())
             .collect();
-        twin.gossip.bootstrap = vec![self.validators[0].config.gossip.listen.clone()];
+        config.gossip.bootstrap = vec![self.validators[0].config.gossip.listen.clone()];
         self.validators.push(Validator {
-            key: self.validators[i].key.clone(),
-            base_dir: twin.home.with_extension("node"),
-            config: twin,
+            key,
+            base_dir: config.home.with_extension("node"),
+            config,
         });
         self.running.push(None);
-        let twin = self.validators.len() - 1;
-        self.start(twin).await;
-        twin
+        let node = self.validators.len() - 1;
+        self.start(node).await;
+        node
     }
 
     /// Stops a node as a crash would: its engine dies, its storage stays.
@@ -315,6 +321,44 @@ async fn the_chain_survives_a_dead_validator_which_catches_up_after_restart() {
     net.assert_agree(now);
     let ledger = net.node(3).base.ledger.read().unwrap();
     assert_eq!(ledger.account(&sink.address()).balance, 8 * UNIT);
+}
+
+/// Under back-to-back transactions blocks come many times a second. A node
+/// that starts then syncs up to the tips its peers announce; if they announced
+/// them once a second it would trail the chain by a second's blocks for as
+/// long as the load lasts (it did: about 30 blocks for a whole minute), never
+/// at the live height where it can take part in consensus.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_started_under_load_catches_up_with_the_live_chain() {
+    let _serial = ONE_NETWORK_AT_A_TIME.lock().await;
+    let client = Keypair::from_label("client");
+    let sink = Keypair::from_label("sink");
+    let mut net = Testnet::running(4, &[&client]).await;
+    let consensus = net.node(0).consensus.clone();
+    let load = tokio::spawn(async move {
+        for nonce in 0.. {
+            consensus
+                .submit(transfer(&client, nonce, &sink, 1))
+                .await
+                .unwrap();
+        }
+    });
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let follower = net
+        .start_another(Keypair::from_label("follower"), "follower")
+        .await;
+    let caught_up = tokio::time::timeout(Duration::from_secs(60), async {
+        while net.height(follower) < net.height(0) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    let (behind, head) = (net.height(follower), net.height(0));
+    load.abort();
+    assert!(
+        caught_up.is_ok(),
+        "the new node trails the chain under load: at {behind} of {head}"
+    );
 }
 
 /// Malachite dials its consensus peers only when it starts, and gives up after
