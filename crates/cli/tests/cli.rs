@@ -32,15 +32,27 @@ struct Node(Child);
 impl Node {
     /// Its exit status, if it exits within `limit`.
     fn exit_within(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
-        let start = std::time::Instant::now();
-        while start.elapsed() < limit {
-            if let Some(status) = self.0.try_wait().unwrap() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        None
+        poll(limit, || self.0.try_wait().unwrap())
     }
+}
+
+/// What `probe` finds, asked every 100 ms until it finds something or `limit` passes.
+fn poll<T>(limit: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(found) = probe() {
+            return Some(found);
+        }
+        if start.elapsed() >= limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Whether `condition` comes to hold within `limit` (asked every 100 ms).
+fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    poll(limit, || condition().then_some(())).is_some()
 }
 
 impl Drop for Node {
@@ -178,8 +190,7 @@ impl SoloNode {
             address,
             global,
         };
-        let up = (0..100).any(|_| {
-            std::thread::sleep(Duration::from_millis(100));
+        let up = eventually(Duration::from_secs(20), || {
             gpunet(&net.with(&["wallet", "balance"])).status.success()
         });
         assert!(up, "the node came up");
@@ -462,15 +473,14 @@ fn hardware_reports_this_machine_and_explains_a_missing_gpu() {
 /// writes there, once it has.
 fn api_address(data_dir: &Path) -> String {
     let file = data_dir.join(gpunet_api::NodeAddress::FILE);
-    for _ in 0..300 {
-        if let Ok(address) = std::fs::read_to_string(&file) {
-            if address.ends_with('\n') {
-                return address.trim().to_string();
-            }
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("{} never appeared", file.display())
+    poll(Duration::from_secs(30), || {
+        std::fs::read_to_string(&file)
+            .ok()
+            .filter(|address| address.ends_with('\n'))
+    })
+    .unwrap_or_else(|| panic!("{} never appeared", file.display()))
+    .trim()
+    .to_string()
 }
 
 /// A `gpunet devnet` process with one process-executor provider, and the
@@ -498,18 +508,12 @@ fn devnet_process(dir: &Path) -> (Node, Vec<String>) {
     ]
     .map(String::from)
     .to_vec();
-    let mut up = false;
-    for _ in 0..300 {
-        if keystore.exists()
+    let up = eventually(Duration::from_secs(60), || {
+        keystore.exists()
             && gpunet(&[&global[..], &["wallet".into(), "balance".into()]].concat())
                 .status
                 .success()
-        {
-            up = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    });
     assert!(up, "the devnet came up");
     (devnet, global)
 }
@@ -587,8 +591,7 @@ fn a_provider_pauses_and_removes_its_machine_and_gets_its_stake_back() {
         let listed = json(&net.with(&[&["machines", "list"], query].concat()));
         listed.as_array().unwrap().clone()
     };
-    let verified = (0..600).find_map(|_| {
-        std::thread::sleep(Duration::from_millis(100));
+    let verified = poll(Duration::from_secs(120), || {
         machines(&["verified=true"]).pop()
     });
     let id = verified.expect("the agent registers its machine and proves it")["id"]
@@ -688,10 +691,7 @@ fn ctrl_c_pauses_the_provider_and_lets_its_running_job_finish() {
     let net = SoloNode::start(dir.path(), &[]);
     let mut agent = net.start_agent(&dir.path().join("agent"));
     assert!(
-        (0..600).any(|_| {
-            std::thread::sleep(Duration::from_millis(100));
-            net.online_machines() == 1
-        }),
+        eventually(Duration::from_secs(120), || net.online_machines() == 1),
         "the agent registers its machine and proves it"
     );
     let job = dir.path().join("slow.toml");
@@ -707,20 +707,14 @@ fn ctrl_c_pauses_the_provider_and_lets_its_running_job_finish() {
         .to_string();
     let status = || json(&net.with(&["job", "describe", &id]))["status"].clone();
     assert!(
-        (0..300).any(|_| {
-            std::thread::sleep(Duration::from_millis(100));
-            status() == "running"
-        }),
+        eventually(Duration::from_secs(60), || status() == "running"),
         "the job starts"
     );
 
     // Ctrl-C: the machine leaves the market at once, the job runs on.
     unsafe { libc::kill(agent.0.id() as i32, libc::SIGINT) };
     assert!(
-        (0..100).any(|_| {
-            std::thread::sleep(Duration::from_millis(100));
-            net.online_machines() == 0
-        }),
+        eventually(Duration::from_secs(20), || net.online_machines() == 0),
         "paused on Ctrl-C"
     );
     assert_eq!(status(), "running", "the job was not cut short");
@@ -743,29 +737,22 @@ fn ctrl_c_while_the_node_is_down_is_acknowledged_and_pauses_once_it_is_back() {
     let agent_dir = dir.path().join("agent");
     let mut agent = net.start_agent(&agent_dir);
     assert!(
-        (0..600).any(|_| {
-            std::thread::sleep(Duration::from_millis(100));
-            net.online_machines() == 1
-        }),
+        eventually(Duration::from_secs(120), || net.online_machines() == 1),
         "the agent registers its machine and proves it"
     );
     let log = || std::fs::read_to_string(agent_dir.with_extension("log")).unwrap();
 
     net.stop_node();
     assert!(
-        (0..100).any(|_| {
-            std::thread::sleep(Duration::from_millis(100));
-            log().contains("event stream unavailable")
-        }),
+        eventually(Duration::from_secs(10), || log()
+            .contains("event stream unavailable")),
         "the agent notices its node is gone: {}",
         log()
     );
     unsafe { libc::kill(agent.0.id() as i32, libc::SIGINT) };
     assert!(
-        (0..50).any(|_| {
-            std::thread::sleep(Duration::from_millis(100));
-            log().contains("paused as soon as its node answers")
-        }),
+        eventually(Duration::from_secs(5), || log()
+            .contains("paused as soon as its node answers")),
         "Ctrl-C is acknowledged while the node is down: {}",
         log()
     );
