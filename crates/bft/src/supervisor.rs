@@ -67,13 +67,16 @@ async fn supervise(
         let height = head(&node.ledger);
         let wait = restart_after_stall * backoff;
         tokio::select! {
-            served = app.run(&mut engine.channels) => match served {
-                Ok(()) => tracing::warn!("the consensus engine stopped; restarting it"),
-                Err(e) => {
-                    tracing::error!("serving the consensus engine failed: {e:#}; restarting it");
-                    tokio::time::sleep(RETRY_START).await;
+            served = app.run(&mut engine.channels) => {
+                match served {
+                    Ok(()) => tracing::warn!("the consensus engine stopped; restarting it"),
+                    Err(e) => tracing::error!(
+                        "serving the consensus engine failed: {e:#}; restarting it"
+                    ),
                 }
-            },
+                // Not at once: whatever stopped it may stop the next one too.
+                tokio::time::sleep(RETRY_START).await;
+            }
             () = stalled(&node.ledger, wait) => tracing::warn!(
                 height,
                 "no block committed for {wait:?}; restarting the consensus engine to redial its peers"
