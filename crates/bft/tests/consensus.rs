@@ -364,7 +364,7 @@ async fn a_node_started_under_load_catches_up_with_the_live_chain() {
 /// Malachite dials its consensus peers only when it starts, and gives up after
 /// five tries (about 19 s). A validator whose peers were unreachable that long,
 /// and whom no peer dials, is left alone however long the network is whole
-/// again; the stall watchdog restarts its engine, which dials them anew.
+/// again; the supervisor restarts its stalled engine, which dials them anew.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_validator_that_gave_up_dialing_its_peers_rejoins_once_they_are_reachable() {
     let _serial = ONE_NETWORK_AT_A_TIME.lock().await;
