@@ -78,7 +78,7 @@ async fn supervise(
                 tokio::time::sleep(RETRY_START).await;
             }
             () = stalled(&node.ledger, wait) => tracing::warn!(
-                height,
+                height = head(&node.ledger),
                 "no block committed for {wait:?}; restarting the consensus engine to redial its peers"
             ),
             done = stop.recv() => {
