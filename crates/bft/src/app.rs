@@ -100,6 +100,13 @@ pub(crate) fn validator_set(ledger: &Ledger, height: Height) -> ValidatorSet {
     ValidatorSet::new(ledger.validator_set(height.0))
 }
 
+/// Where consensus (re)starts: the height after the ledger's head, and the
+/// validators that decide it.
+pub(crate) fn resume_point(ledger: &Ledger) -> (Height, ValidatorSet) {
+    let next = Height(ledger.head().height + 1);
+    (next, validator_set(ledger, next))
+}
+
 impl App {
     pub fn new(
         ledger: Arc<RwLock<Ledger>>,
@@ -139,8 +146,7 @@ impl App {
         while let Some(msg) = channels.consensus.recv().await {
             match msg {
                 AppMsg::ConsensusReady { reply } => {
-                    let next = self.next_height();
-                    let _ = reply.send((next, self.validators(next)));
+                    let _ = reply.send(resume_point(&self.ledger.read().expect("ledger lock")));
                 }
                 AppMsg::StartedRound {
                     height,

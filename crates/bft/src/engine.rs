@@ -4,7 +4,7 @@
 
 use crate::app;
 use crate::codec::BorshCodec;
-use crate::context::{GpunetContext, Height, ValidatorAddress};
+use crate::context::{GpunetContext, ValidatorAddress};
 use crate::evidence::WatchingCodec;
 use crate::signing::Signer;
 use async_trait::async_trait;
@@ -83,11 +83,8 @@ impl node::Node for EngineNode {
     type NodeHandle = Engine;
 
     async fn start(&self) -> eyre::Result<Engine> {
-        let (start_height, validators) = {
-            let ledger = self.ledger.read().expect("ledger lock");
-            let next = Height(ledger.head().height + 1);
-            (next, app::validator_set(&ledger, next))
-        };
+        let (start_height, validators) =
+            app::resume_point(&self.ledger.read().expect("ledger lock"));
         let (channels, engine) = malachitebft_app_channel::start_engine(
             GpunetContext,
             self.clone(),
