@@ -117,7 +117,7 @@ impl Net {
     fn answer_honestly(&mut self, id: ChallengeId) {
         let commitment = self.commit(id);
         let rows = self.drawn_rows(id);
-        let openings = commitment.open(&CpuBackend::default(), &rows);
+        let openings = commitment.open(&CpuBackend::default(), &rows).unwrap();
         self.provider_sends(TxBody::OpenChallenge {
             challenge: id,
             openings,
@@ -279,7 +279,7 @@ fn a_wrong_row_is_slashed_and_delisted_until_a_new_challenge_passes() {
     let before = net.bonded();
     let commitment = net.commit(challenge);
     let rows = net.drawn_rows(challenge);
-    let mut openings = commitment.open(&CpuBackend::default(), &rows);
+    let mut openings = commitment.open(&CpuBackend::default(), &rows).unwrap();
     openings[3].row[0] += 1;
     // The answer is recorded (not rejected): the verdict is on chain.
     net.provider_sends(TxBody::OpenChallenge {

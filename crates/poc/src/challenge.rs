@@ -19,6 +19,13 @@ pub const MAX_ROWS: u32 = 1 << 31;
 /// Largest row width.
 pub const MAX_COLS: u32 = 1 << 14;
 
+/// Domain of the challenge's keyed XOFs (key: the seed).
+const DOMAIN: &[u8] = b"gpunet-poc-v1";
+/// Row `i` of A is the keyed XOF of this prefix (`DOMAIN || "A"`), then `i` (u32 LE).
+pub(crate) const A_ROW_PREFIX: &[u8] = b"gpunet-poc-v1A";
+/// Row `i` of C hashes (unkeyed) as this prefix, then `i` (u32 LE), then its entries (i32 LE).
+pub(crate) const ROW_HASH_PREFIX: &[u8] = b"gpunet-poc-row-v1";
+
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
 )]
@@ -68,10 +75,11 @@ impl Challenge {
         2 * u128::from(self.rows) * u128::from(self.inner) * u128::from(self.cols)
     }
 
-    fn xof(&self, tag: &[u8]) -> blake3::OutputReader {
+    fn xof(&self, parts: &[&[u8]]) -> blake3::OutputReader {
         let mut h = blake3::Hasher::new_keyed(&self.seed.0);
-        h.update(b"gpunet-poc-v1");
-        h.update(tag);
+        for part in parts {
+            h.update(part);
+        }
         h.finalize_xof()
     }
 
@@ -79,23 +87,20 @@ impl Challenge {
     /// complement, see [`entry`]).
     pub fn fill_a_row(&self, i: u32, out: &mut [u8]) {
         debug_assert_eq!(out.len(), self.inner as usize);
-        let mut tag = [0u8; 5];
-        tag[0] = b'A';
-        tag[1..].copy_from_slice(&i.to_le_bytes());
-        self.xof(&tag).fill(out);
+        self.xof(&[A_ROW_PREFIX, &i.to_le_bytes()]).fill(out);
     }
 
     /// The whole of B, row-major (`inner × cols`), as bytes (see [`entry`]).
     pub fn b(&self) -> Vec<u8> {
         let mut b = vec![0u8; self.inner as usize * self.cols as usize];
-        self.xof(b"B").fill(&mut b);
+        self.xof(&[DOMAIN, b"B"]).fill(&mut b);
         b
     }
 
     /// The hash of row `i` of C that the commitment's leaf holds.
     pub fn row_hash(&self, i: u32, row: &[i32]) -> Hash {
         let mut h = blake3::Hasher::new();
-        h.update(b"gpunet-poc-row-v1");
+        h.update(ROW_HASH_PREFIX);
         h.update(&i.to_le_bytes());
         for v in row {
             h.update(&v.to_le_bytes());
@@ -106,12 +111,7 @@ impl Challenge {
     /// A keyed XOF of this challenge bound to extra context (for the verifier's
     /// randomness, drawn after the commitment).
     pub(crate) fn bound_xof(&self, tag: &[u8], root: &Hash, beacon: &Hash) -> blake3::OutputReader {
-        let mut h = blake3::Hasher::new_keyed(&self.seed.0);
-        h.update(b"gpunet-poc-v1");
-        h.update(tag);
-        h.update(&root.0);
-        h.update(&beacon.0);
-        h.finalize_xof()
+        self.xof(&[DOMAIN, tag, &root.0, &beacon.0])
     }
 }
 
@@ -139,6 +139,11 @@ mod tests {
         let other = Challenge::new(Hash::digest(b"t"), 4, 8, 3).unwrap();
         assert_ne!(ch.b(), other.b());
         assert_eq!(ch.b().len(), 24);
+    }
+
+    #[test]
+    fn the_a_row_prefix_is_the_domain_then_a() {
+        assert_eq!(A_ROW_PREFIX, [DOMAIN, b"A"].concat());
     }
 
     #[test]

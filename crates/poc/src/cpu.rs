@@ -3,6 +3,7 @@
 use crate::challenge::{entry, Challenge};
 use crate::prover::{Backend, Cancelled};
 use gpunet_primitives::Hash;
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Computes C on every core of this machine, row by row.
@@ -46,11 +47,16 @@ impl Backend for CpuBackend {
         "cpu"
     }
 
-    fn row_hashes(&self, ch: &Challenge, cancel: &AtomicBool) -> Result<Vec<Hash>, Cancelled> {
+    fn row_hashes(
+        &self,
+        ch: &Challenge,
+        rows: Range<u32>,
+        cancel: &AtomicBool,
+    ) -> Result<Vec<Hash>, Cancelled> {
         let b = ch.b();
-        let rows = ch.rows as usize;
-        let mut hashes = vec![Hash::ZERO; rows];
-        let per_thread = rows.div_ceil(self.threads);
+        let first = rows.start as usize;
+        let mut hashes = vec![Hash::ZERO; rows.len()];
+        let per_thread = hashes.len().div_ceil(self.threads).max(1);
         std::thread::scope(|scope| {
             for (t, chunk) in hashes.chunks_mut(per_thread).enumerate() {
                 let b = &b;
@@ -61,7 +67,7 @@ impl Backend for CpuBackend {
                         if j % 64 == 0 && cancel.load(Ordering::Relaxed) {
                             return;
                         }
-                        let i = (t * per_thread + j) as u32;
+                        let i = (first + t * per_thread + j) as u32;
                         product_row(ch, b, i, &mut a_row, &mut row);
                         *slot = ch.row_hash(i, &row);
                     }

@@ -5,32 +5,96 @@
 
 use gpunet_poc::cuda::CudaBackend;
 use gpunet_poc::{sample_rows, verify_openings, Backend, Challenge, Commitment, CpuBackend};
-use gpunet_primitives::Hash;
+use gpunet_primitives::{verify_merkle_proof, Hash};
 use std::sync::atomic::AtomicBool;
 
-#[test]
-fn gpu_rows_equal_the_cpu_reference_and_pass_verification() {
-    let gpu = match CudaBackend::new(0) {
-        Ok(gpu) => gpu,
+fn gpu() -> Option<CudaBackend> {
+    match CudaBackend::new(0) {
+        Ok(gpu) => Some(gpu),
         Err(e) => {
             eprintln!("no GPU here ({e}); the CUDA backend is exercised on GPU machines");
-            return;
+            None
         }
-    };
-    // Shapes that are not multiples of the GEMM block size, and one that spans blocks.
-    for (rows, inner, cols) in [(100, 256, 256), (20_000, 512, 128), (7, 4096, 1024)] {
-        let ch = Challenge::new(Hash::digest(b"cuda"), rows, inner, cols).unwrap();
-        let no = AtomicBool::new(false);
+    }
+}
+
+/// Shapes that exercise the kernels' edges: a row message of one BLAKE3 chunk
+/// (its hash is the chunk's root) and of several, a partial last chunk, rows
+/// of A that are not whole 64-byte XOF blocks, and the GPU classes' shape.
+const SHAPES: [(u32, u32, u32); 7] = [
+    (100, 256, 256),
+    (3_000, 512, 128),
+    (77, 100, 250),
+    (50, 64, 1_019),
+    (9, 1_000, 2_000),
+    (7, 4_096, 1_024),
+    (5, 16_384, 1_024),
+];
+
+#[test]
+fn gpu_row_hashes_equal_the_cpu_reference() {
+    let Some(gpu) = gpu() else { return };
+    let (cpu, no) = (CpuBackend::default(), AtomicBool::new(false));
+    for (rows, inner, cols) in SHAPES {
+        let ch = Challenge::new(Hash::digest(&inner.to_le_bytes()), rows, inner, cols).unwrap();
+        for range in [0..rows, rows / 3..rows, 1..2] {
+            assert_eq!(
+                gpu.row_hashes(&ch, range.clone(), &no).unwrap(),
+                cpu.row_hashes(&ch, range.clone(), &no).unwrap(),
+                "{} disagrees with the CPU on rows {range:?} of {rows}x{inner}x{cols}",
+                gpu.device_name()
+            );
+        }
+    }
+}
+
+#[test]
+fn gpu_subtree_roots_equal_the_cpu_reduction() {
+    let Some(gpu) = gpu() else { return };
+    let no = AtomicBool::new(false);
+    let ch = Challenge::new(Hash::digest(b"subtrees"), 3_001, 256, 64).unwrap();
+    for depth in [0, 1, 3, 10, 12] {
         assert_eq!(
-            gpu.row_hashes(&ch, &no).unwrap(),
-            CpuBackend::default().row_hashes(&ch, &no).unwrap(),
-            "{} disagrees with the CPU on {rows}x{inner}x{cols}",
-            gpu.device_name()
+            gpu.subtree_roots(&ch, depth, &no).unwrap(),
+            CpuBackend::default()
+                .subtree_roots(&ch, depth, &no)
+                .unwrap(),
+            "subtrees of 2^{depth} rows"
         );
-        let commitment = Commitment::compute(&gpu, &ch, &no).unwrap();
-        let beacon = Hash::digest(b"beacon");
-        let opened = sample_rows(&ch, &commitment.root(), &beacon, 8);
-        let openings = commitment.open(&gpu, &opened);
-        verify_openings(&ch, &commitment.root(), &beacon, &opened, &openings).unwrap();
+    }
+}
+
+#[test]
+fn gpu_commitments_equal_the_cpu_ones_and_pass_verification() {
+    let Some(gpu) = gpu() else { return };
+    let (cpu, no) = (CpuBackend::default(), AtomicBool::new(false));
+    let beacon = Hash::digest(b"beacon");
+    // The last is past the rows a commitment keeps every hash of: the GPU
+    // reduces subtrees and rebuilds one to open a row.
+    for (rows, inner, cols) in [
+        (20_000, 512, 128),
+        (7, 4_096, 1_024),
+        ((1 << 20) + 4_321, 64, 32),
+    ] {
+        let ch = Challenge::new(Hash::digest(b"cuda"), rows, inner, cols).unwrap();
+        let on_gpu = Commitment::compute(&gpu, &ch, &no).unwrap();
+        assert_eq!(
+            on_gpu.root(),
+            Commitment::compute(&cpu, &ch, &no).unwrap().root()
+        );
+        let opened = sample_rows(&ch, &on_gpu.root(), &beacon, 8);
+        let openings = on_gpu.open(&gpu, &opened).unwrap();
+        verify_openings(&ch, &on_gpu.root(), &beacon, &opened, &openings).unwrap();
+        // The last row sits in the only subtree that is not whole.
+        let last = on_gpu.open(&gpu, &[rows - 1]).unwrap().remove(0);
+        let leaf = ch.row_hash(last.index, &last.row);
+        let root = on_gpu.root();
+        assert!(verify_merkle_proof(
+            &root,
+            &leaf,
+            last.index as usize,
+            rows as usize,
+            &last.path
+        ));
     }
 }

@@ -5,6 +5,7 @@ use gpunet_poc::{
     ComputeClass, CpuBackend, Fault, Opening,
 };
 use gpunet_primitives::Hash;
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,7 +18,7 @@ fn challenge(n: u32, rows: u32) -> Challenge {
 fn run(backend: &dyn Backend, ch: &Challenge, beacon: &Hash, count: u32) -> Result<(), Fault> {
     let commitment = Commitment::compute(backend, ch, &AtomicBool::new(false)).unwrap();
     let rows = sample_rows(ch, &commitment.root(), beacon, count);
-    let openings = commitment.open(backend, &rows);
+    let openings = commitment.open(backend, &rows).unwrap();
     verify_openings(ch, &commitment.root(), beacon, &rows, &openings)
 }
 
@@ -64,14 +65,18 @@ impl Backend for Skipper {
     fn name(&self) -> &'static str {
         "skipper"
     }
-    fn row_hashes(&self, ch: &Challenge, cancel: &AtomicBool) -> Result<Vec<Hash>, Cancelled> {
-        let honest = CpuBackend::default().row_hashes(ch, cancel)?;
-        Ok(honest
-            .into_iter()
-            .enumerate()
+    fn row_hashes(
+        &self,
+        ch: &Challenge,
+        rows: Range<u32>,
+        cancel: &AtomicBool,
+    ) -> Result<Vec<Hash>, Cancelled> {
+        let honest = CpuBackend::default().row_hashes(ch, rows.clone(), cancel)?;
+        Ok(rows
+            .zip(honest)
             .map(|(i, h)| {
-                if (self.skip)(i as u32) {
-                    ch.row_hash(i as u32, &Self::fake_row(ch))
+                if (self.skip)(i) {
+                    ch.row_hash(i, &Self::fake_row(ch))
                 } else {
                     h
                 }
@@ -155,16 +160,19 @@ fn forged_rows_fail_freivalds_even_with_a_valid_merkle_path() {
     let commitment = Commitment::compute(&backend, &ch, &AtomicBool::new(false)).unwrap();
     let beacon = Hash::digest(b"b");
     let rows = sample_rows(&ch, &commitment.root(), &beacon, 4);
-    let mut openings = commitment.open(&backend, &rows);
+    let mut openings = commitment.open(&backend, &rows).unwrap();
     // A forged row with a forged tree: the path checks against the forged root.
     let mut forged = openings[0].row.clone();
     forged[5] += 1;
-    let mut leaves: Vec<Hash> = backend.row_hashes(&ch, &AtomicBool::new(false)).unwrap();
+    let mut leaves: Vec<Hash> = backend
+        .row_hashes(&ch, 0..ch.rows, &AtomicBool::new(false))
+        .unwrap();
     leaves[rows[0] as usize] = ch.row_hash(rows[0], &forged);
     let tree = gpunet_primitives::MerkleTree::new(leaves);
     let forged_rows = sample_rows(&ch, &tree.root(), &beacon, 4);
     let forged_openings: Vec<Opening> = commitment
         .open(&backend, &forged_rows)
+        .unwrap()
         .into_iter()
         .map(|mut o| {
             o.path = tree.proof(o.index as usize).unwrap();
@@ -195,14 +203,14 @@ fn refusing_or_choosing_openings_is_a_fault() {
     let commitment = Commitment::compute(&backend, &ch, &AtomicBool::new(false)).unwrap();
     let beacon = Hash::digest(b"b");
     let rows = sample_rows(&ch, &commitment.root(), &beacon, 6);
-    let openings = commitment.open(&backend, &rows);
+    let openings = commitment.open(&backend, &rows).unwrap();
     let root = commitment.root();
     assert!(matches!(
         verify_openings(&ch, &root, &beacon, &rows, &openings[..5]),
         Err(Fault::WrongRows { .. })
     ));
     let other: Vec<u32> = rows.iter().map(|r| (r + 1) % 50).collect();
-    let chosen = commitment.open(&backend, &other);
+    let chosen = commitment.open(&backend, &other).unwrap();
     assert!(matches!(
         verify_openings(&ch, &root, &beacon, &rows, &chosen),
         Err(Fault::WrongRows { .. })
@@ -260,4 +268,25 @@ fn a_cpu_claiming_to_be_an_h100_misses_the_deadline() {
     timer.join().unwrap();
     assert!(result.is_err(), "a CPU matched an H100's deadline");
     assert!(begin.elapsed() < Duration::from_millis(deadline_ms) + Duration::from_secs(5));
+}
+
+#[test]
+fn a_commitment_too_large_to_keep_every_row_hash_still_opens_any_row() {
+    // Past 2^20 rows the prover keeps subtree roots and rebuilds a subtree to
+    // open a row in it; proofs are the same as from the whole tree.
+    let ch = Challenge::new(Hash::digest(b"large"), (1 << 20) + 4_321, 8, 8).unwrap();
+    let backend = CpuBackend::default();
+    let commitment = Commitment::compute(&backend, &ch, &AtomicBool::new(false)).unwrap();
+    let beacon = Hash::digest(b"beacon");
+    let rows = sample_rows(&ch, &commitment.root(), &beacon, 8);
+    let openings = commitment.open(&backend, &rows).unwrap();
+    verify_openings(&ch, &commitment.root(), &beacon, &rows, &openings).unwrap();
+    let last = commitment.open(&backend, &[ch.rows - 1]).unwrap().remove(0);
+    let whole = gpunet_primitives::MerkleTree::new(
+        backend
+            .row_hashes(&ch, 0..ch.rows, &AtomicBool::new(false))
+            .unwrap(),
+    );
+    assert_eq!(commitment.root(), whole.root());
+    assert_eq!(Some(last.path), whole.proof(ch.rows as usize - 1));
 }

@@ -26,7 +26,7 @@ pub use live_log::{
     LogChunk, LogRead, LogStream, SignedLogChunk, SignedLogRead, LIVE_LOG_TAIL_BYTES,
     MAX_LOG_CHUNK_BYTES,
 };
-pub use merkle::{merkle_root, verify_merkle_proof, MerkleTree};
+pub use merkle::{merkle_root, tree_depth, verify_merkle_proof, MerkleTree};
 pub use request::{RequestBody, RequestError, SignedRequest, MAX_REQUEST_VALIDITY_MS};
 pub use spec::{
     GpuRequirement, GpuSpec, InputRef, JobSpec, MachineSpec, Placement, ResourcePrices, Resources,

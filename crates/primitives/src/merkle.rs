@@ -20,6 +20,17 @@ fn next_level(level: &[Hash]) -> Vec<Hash> {
         .collect()
 }
 
+/// Levels above `leaf_count` leaves: the length of every proof.
+pub fn tree_depth(leaf_count: usize) -> usize {
+    let mut depth = 0;
+    let mut width = leaf_count;
+    while width > 1 {
+        width = width.div_ceil(2);
+        depth += 1;
+    }
+    depth
+}
+
 /// Merkle root over leaf hashes. The empty tree has root [`Hash::ZERO`].
 pub fn merkle_root(leaves: &[Hash]) -> Hash {
     if leaves.is_empty() {
@@ -40,8 +51,18 @@ pub struct MerkleTree {
 
 impl MerkleTree {
     pub fn new(leaves: Vec<Hash>) -> MerkleTree {
+        let depth = tree_depth(leaves.len());
+        MerkleTree::with_depth(leaves, depth)
+    }
+
+    /// Exactly `depth` levels above the leaves (a lone node pairs with itself
+    /// on the way up). With `2^depth` leaves or fewer, this is the subtree a
+    /// larger tree holds over them when they start at a multiple of
+    /// `2^depth`: provers keep only such subtrees' roots and rebuild one to
+    /// prove a leaf in it.
+    pub fn with_depth(leaves: Vec<Hash>, depth: usize) -> MerkleTree {
         let mut levels = vec![leaves];
-        while levels.last().is_some_and(|l| l.len() > 1) {
+        for _ in 0..depth {
             let next = next_level(levels.last().expect("non-empty"));
             levels.push(next);
         }
@@ -88,13 +109,7 @@ pub fn verify_merkle_proof(
         return false;
     }
     // The path length is fixed by the tree's shape.
-    let mut depth = 0;
-    let mut width = leaf_count;
-    while width > 1 {
-        width = width.div_ceil(2);
-        depth += 1;
-    }
-    if path.len() != depth {
+    if path.len() != tree_depth(leaf_count) {
         return false;
     }
     let (mut hash, mut i) = (*leaf, index);
@@ -145,6 +160,37 @@ mod tests {
                 assert!(!verify_merkle_proof(&tree.root(), leaf, i, n + 9, &path));
             }
             assert!(tree.proof(n).is_none());
+        }
+    }
+
+    #[test]
+    fn aligned_subtrees_are_the_inner_nodes_of_the_whole_tree() {
+        for n in [5usize, 8, 13, 17, 32, 33] {
+            let leaves: Vec<Hash> = (0..n as u32)
+                .map(|i| Hash::digest(&i.to_le_bytes()))
+                .collect();
+            let whole = MerkleTree::new(leaves.clone());
+            for depth in 0..=2 {
+                let roots: Vec<Hash> = leaves
+                    .chunks(1 << depth)
+                    .map(|sub| MerkleTree::with_depth(sub.to_vec(), depth).root())
+                    .collect();
+                assert_eq!(
+                    MerkleTree::new(roots.clone()).root(),
+                    whole.root(),
+                    "{n} leaves, depth {depth}"
+                );
+                // A proof in a subtree, then the subtree's proof among the roots, proves the leaf.
+                let i = n - 1;
+                let start = i >> depth << depth;
+                let sub = MerkleTree::with_depth(
+                    leaves[start..(start + (1 << depth)).min(n)].to_vec(),
+                    depth,
+                );
+                let mut path = sub.proof(i - start).unwrap();
+                path.extend(MerkleTree::new(roots).proof(i >> depth).unwrap());
+                assert_eq!(path, whole.proof(i).unwrap());
+            }
         }
     }
 }

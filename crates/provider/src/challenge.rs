@@ -77,7 +77,9 @@ pub async fn answer(
     };
     let openings = {
         let commitment = commitment.clone();
-        blocking(move || commitment.open(backend.as_ref(), &rows)).await?
+        blocking(move || commitment.open(backend.as_ref(), &rows))
+            .await?
+            .map_err(|e| ChallengeError::Prover(e.to_string()))?
     };
     wallet
         .send(TxBody::OpenChallenge {

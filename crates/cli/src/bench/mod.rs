@@ -3,6 +3,8 @@
 
 mod api;
 mod consensus;
+#[cfg(feature = "cuda")]
+mod gpu;
 mod ledger;
 mod matching;
 mod poc;
@@ -90,6 +92,22 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 10)]
         work_secs: u64,
     },
+    /// Proof of compute on this machine's first GPU (built with `--features
+    /// cuda`): each stage's time and the int8 throughput reached, against the
+    /// class's datasheet peak and deadline.
+    #[cfg(feature = "cuda")]
+    Gpu {
+        /// Seconds of required work the class challenge is sized for.
+        #[arg(long, default_value_t = 10)]
+        work_secs: u64,
+        /// Timed runs of each shape (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+        /// Inner dimension of the challenge instead of the class's (rows sized
+        /// for the same work), to compare shapes.
+        #[arg(long)]
+        inner: Option<u32>,
+    },
 }
 
 pub async fn run(cmd: BenchCmd, output: Output) -> anyhow::Result<()> {
@@ -106,5 +124,11 @@ pub async fn run(cmd: BenchCmd, output: Output) -> anyhow::Result<()> {
             openings,
             work_secs,
         } => poc::run(openings, work_secs, output),
+        #[cfg(feature = "cuda")]
+        BenchCmd::Gpu {
+            work_secs,
+            repeat,
+            inner,
+        } => gpu::run(work_secs, repeat, inner, output),
     }
 }

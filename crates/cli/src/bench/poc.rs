@@ -71,7 +71,7 @@ pub fn run(openings: u32, work_secs: u64, output: Output) -> anyhow::Result<()> 
     let commitment = Commitment::compute(&cpu, &ch, &AtomicBool::new(false))?;
     let prover_ms = t.elapsed().as_secs_f64() * 1e3;
     let rows = sample_rows(&ch, &commitment.root(), &beacon, openings);
-    let opened = commitment.open(&cpu, &rows);
+    let opened = commitment.open(&cpu, &rows)?;
     let t = Instant::now();
     verify_openings(&ch, &commitment.root(), &beacon, &rows, &opened)?;
     let verifier_ms = t.elapsed().as_secs_f64() * 1e3;
