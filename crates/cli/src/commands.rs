@@ -937,6 +937,7 @@ pub async fn provider(ctx: &Ctx, args: ProviderArgs) -> anyhow::Result<()> {
             per_gb_ram_hour: price("--price-per-gb-ram", &args.price_per_gb_ram)?,
         },
         public_host: args.public_host,
+        unproven_gpus: gpunet_provider::UnprovenGpus::Refuse,
     };
     let executor =
         args.executor.connect().await.context(

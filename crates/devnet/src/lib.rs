@@ -13,7 +13,7 @@ use gpunet_ledger::{Genesis, GenesisAccount, HardwareStatus, Params};
 use gpunet_node::{BlobRetention, Node, NodeConfig, SoloProducerConfig};
 use gpunet_primitives::{Amount, Keypair, UNIT};
 use gpunet_provider::executor::{Executor, ExecutorKind};
-use gpunet_provider::{Agent, AgentConfig};
+use gpunet_provider::{Agent, AgentConfig, UnprovenGpus};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -209,6 +209,7 @@ impl Devnet {
             price_per_hour: self.config.provider_price,
             resource_prices: Default::default(),
             public_host: "127.0.0.1".into(),
+            unproven_gpus: UnprovenGpus::OfferCpuOnly,
         };
         let agent = Agent::register(provider_key(i), config, self.executor.clone())
             .await

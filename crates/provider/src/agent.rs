@@ -29,6 +29,20 @@ pub struct AgentConfig {
     /// Where renters reach this machine: a rental's exposed ports are
     /// announced as `public_host:port`.
     pub public_host: String,
+    /// What to do when this machine's GPUs cannot be proven (the agent has
+    /// no GPU prover): a provider means to offer them, so by default it stops.
+    pub unproven_gpus: UnprovenGpus,
+}
+
+/// See [`AgentConfig::unproven_gpus`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum UnprovenGpus {
+    /// Registering fails with the reason.
+    #[default]
+    Refuse,
+    /// The machine is offered without its GPUs (a local devnet's choice, so
+    /// that its demo runs on any machine).
+    OfferCpuOnly,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +51,8 @@ pub enum AgentError {
     Client(#[from] ClientError),
     #[error("provider data directory: {0}")]
     Io(#[from] std::io::Error),
+    #[error("hardware challenges: {0}")]
+    Prover(String),
 }
 
 /// Why a run ended without a result.
@@ -92,7 +108,17 @@ impl Agent {
         let wallet = Wallet::new(key, node.clone());
         let jobs_dir = config.data_dir.join("jobs");
         std::fs::create_dir_all(&jobs_dir)?;
-        let hardware = crate::hardware::detect(&config.data_dir);
+        let mut hardware = crate::hardware::detect(&config.data_dir);
+        let prover: Arc<dyn gpunet_poc::Backend> = match crate::challenge::local_backend(&hardware)
+        {
+            Ok(prover) => prover,
+            Err(why) if config.unproven_gpus == UnprovenGpus::OfferCpuOnly => {
+                hardware.gpus.clear();
+                hardware.gpu_note = Some(format!("GPUs not offered: {why}"));
+                Arc::new(gpunet_poc::CpuBackend::default())
+            }
+            Err(why) => return Err(AgentError::Prover(why)),
+        };
         let spec = hardware.machine_spec(&config.region, executor.name());
         let me = wallet.address();
         // This provider's newest machine, searched by the node.
@@ -165,7 +191,7 @@ impl Agent {
                 running: Mutex::new(BTreeSet::new()),
                 answering: Mutex::new(BTreeSet::new()),
                 rentals: Mutex::new(Default::default()),
-                prover: crate::challenge::local_backend(),
+                prover,
                 free_gpus,
             }),
         })

@@ -1,23 +1,39 @@
 //! Answering hardware challenges: compute the commitment on this machine's
 //! hardware, commit, wait for the drawn rows, open them.
 
+use crate::hardware::Hardware;
 use gpunet_client::{ClientError, Wallet};
 use gpunet_ledger::ChallengePhase;
-use gpunet_poc::{Backend, Commitment};
+use gpunet_poc::{Backend, Commitment, ComputeClass, CPU_CLASS};
 use gpunet_primitives::{ChallengeId, TxBody};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// The backend this machine proves with: its first GPU when the agent is built
-/// with the `cuda` feature and one answers, else the CPU.
-pub fn local_backend() -> Arc<dyn Backend> {
+/// with the `cuda` feature and one answers, else the CPU. A machine that
+/// offers GPUs of a GPU class must prove on a GPU: on the CPU every challenge
+/// of its class would miss its deadline and be slashed, so that is an error,
+/// raised before anything is staked.
+pub fn local_backend(hardware: &Hardware) -> Result<Arc<dyn Backend>, String> {
     #[cfg(feature = "cuda")]
-    match gpunet_poc::cuda::CudaBackend::new(0) {
-        Ok(gpu) => return Arc::new(gpu),
-        Err(e) => eprintln!("proving on the CPU: {e}"),
+    let no_gpu_prover = match gpunet_poc::cuda::CudaBackend::new(0) {
+        Ok(gpu) => return Ok(Arc::new(gpu)),
+        Err(e) => e.to_string(),
+    };
+    #[cfg(not(feature = "cuda"))]
+    let no_gpu_prover = "this agent was built without the `cuda` feature".to_string();
+    match hardware.offered_gpus().next() {
+        Some(gpu) if ComputeClass::of_model(Some(&gpu.name)) != CPU_CLASS => Err(format!(
+            "this machine offers {} GPUs, proven as class {}, but the agent can only prove \
+             on the CPU ({no_gpu_prover}), which cannot meet that class's challenge \
+             deadlines: build it with `--features cuda` where the NVIDIA driver, cuBLASLt \
+             and NVRTC are installed",
+            gpu.name,
+            ComputeClass::of_model(Some(&gpu.name)).name,
+        )),
+        _ => Ok(Arc::new(gpunet_poc::CpuBackend::default())),
     }
-    Arc::new(gpunet_poc::CpuBackend::default())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,4 +104,43 @@ pub async fn answer(
         })
         .await?;
     Ok(())
+}
+
+/// An agent built without the `cuda` feature (with it, a GPU that answers
+/// proves whatever the machine offers).
+#[cfg(all(test, not(feature = "cuda")))]
+mod tests {
+    use super::*;
+    use crate::hardware::GpuInfo;
+
+    fn with_gpu(name: &str) -> Hardware {
+        let mut hardware = crate::hardware::detect(std::path::Path::new("/"));
+        hardware.gpus = vec![GpuInfo {
+            name: name.into(),
+            uuid: "GPU-0".into(),
+            vram_mb: 81_559,
+            compute_capability: Some("9.0".into()),
+            utilization_pct: None,
+        }];
+        hardware
+    }
+
+    #[test]
+    fn a_machine_without_a_gpu_class_proves_on_the_cpu() {
+        let mut hardware = with_gpu("Some Unknown Accelerator");
+        assert_eq!(local_backend(&hardware).unwrap().name(), "cpu");
+        hardware.gpus.clear();
+        assert_eq!(local_backend(&hardware).unwrap().name(), "cpu");
+    }
+
+    #[test]
+    fn an_agent_that_cannot_prove_on_its_gpus_refuses_to_offer_them() {
+        let Err(e) = local_backend(&with_gpu("NVIDIA H100 80GB HBM3")) else {
+            panic!("an H100 machine proving on the CPU would be slashed at its first challenge");
+        };
+        assert!(
+            e.contains("class H100") && e.contains("--features cuda"),
+            "{e}"
+        );
+    }
 }

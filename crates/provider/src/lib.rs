@@ -17,4 +17,4 @@ mod live_logs;
 pub mod run;
 pub mod testing;
 
-pub use agent::{Agent, AgentConfig, AgentError};
+pub use agent::{Agent, AgentConfig, AgentError, UnprovenGpus};
