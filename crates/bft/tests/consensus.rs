@@ -397,6 +397,10 @@ async fn all_validators_restarted_keep_every_finalized_transaction() {
         net.kill(i).await;
     }
     for i in 0..4 {
+        // Started one after another, a node may give up dialing peers not yet
+        // up (once, under CI load); its supervisor restarts it after a stall,
+        // well inside the transfers' timeout.
+        net.validators[i].config.restart_after_stall = Duration::from_secs(5);
         net.start(i).await;
     }
     // Each node resumes from its own storage with the same state at `top`...

@@ -2,7 +2,7 @@
 
 use crate::challenge::Challenge;
 use gpunet_primitives::{tree_depth, Hash, MerkleTree};
-use std::collections::BTreeMap;
+use std::collections::btree_map::{BTreeMap, Entry};
 use std::ops::Range;
 use std::sync::atomic::AtomicBool;
 
@@ -108,7 +108,7 @@ impl Commitment {
         if self.depth > 0 {
             for &i in &indices {
                 let s = i >> self.depth;
-                if let std::collections::btree_map::Entry::Vacant(slot) = subtrees.entry(s) {
+                if let Entry::Vacant(slot) = subtrees.entry(s) {
                     let start = s << self.depth;
                     let end = ch.rows.min(start + (1 << self.depth));
                     let leaves = backend.row_hashes(ch, start..end, &AtomicBool::new(false))?;
@@ -122,11 +122,13 @@ impl Commitment {
             .zip(rows)
             .map(|(index, row)| {
                 let s = index >> self.depth;
+                // Depth 0 keeps every leaf: the upper tree's path is the whole path.
                 let mut path = match subtrees.get(&s) {
-                    Some(sub) => sub.proof((index - (s << self.depth)) as usize),
-                    None => Some(Vec::new()),
-                }
-                .expect("index checked");
+                    Some(sub) => sub
+                        .proof((index - (s << self.depth)) as usize)
+                        .expect("index in its subtree"),
+                    None => Vec::new(),
+                };
                 path.extend(self.upper.proof(s as usize).expect("index checked"));
                 debug_assert_eq!(path.len(), tree_depth(ch.rows as usize));
                 Opening { index, path, row }
