@@ -98,3 +98,30 @@ fn gpu_commitments_equal_the_cpu_ones_and_pass_verification() {
         ));
     }
 }
+
+#[test]
+fn several_gpus_share_a_proof_and_agree_with_the_cpu() {
+    let Some(gpu) = gpu() else { return };
+    // This machine's GPU twice, as two devices: what is tested is how rows
+    // are shared out and the parts joined in order.
+    let pair = CudaBackend::with_devices(&[0, 0]).unwrap();
+    assert_eq!(pair.devices(), 2);
+    let (cpu, no) = (CpuBackend::default(), AtomicBool::new(false));
+    let ch = Challenge::new(Hash::digest(b"pair"), 3_001, 256, 64).unwrap();
+    for depth in [0, 3, 10, 12] {
+        assert_eq!(
+            pair.subtree_roots(&ch, depth, &no).unwrap(),
+            cpu.subtree_roots(&ch, depth, &no).unwrap(),
+            "subtrees of 2^{depth} rows over two devices"
+        );
+    }
+    assert_eq!(
+        pair.row_hashes(&ch, 5..2_000, &no).unwrap(),
+        cpu.row_hashes(&ch, 5..2_000, &no).unwrap()
+    );
+    // A machine's GPUs are found by the model name NVML gives, as many as it offers.
+    let name = gpu.device_name();
+    assert_eq!(CudaBackend::of_model(name, 1).unwrap().devices(), 1);
+    assert!(CudaBackend::of_model(name, 1_000).is_err());
+    assert!(CudaBackend::of_model("No Such GPU", 1).is_err());
+}

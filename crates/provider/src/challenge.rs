@@ -10,30 +10,36 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The backend this machine proves with: its first GPU when the agent is built
-/// with the `cuda` feature and one answers, else the CPU. A machine that
-/// offers GPUs of a GPU class must prove on a GPU: on the CPU every challenge
-/// of its class would miss its deadline and be slashed, so that is an error,
-/// raised before anything is staked.
+/// The backend this machine proves with: the GPUs it offers, when they are of
+/// a GPU class (the agent needs the `cuda` feature), else its CPUs. A machine
+/// that offers GPUs of a GPU class must prove on them: on the CPU every
+/// challenge of its class would miss its deadline and be slashed, so that is
+/// an error, raised before anything is staked.
 pub fn local_backend(hardware: &Hardware) -> Result<Arc<dyn Backend>, String> {
-    #[cfg(feature = "cuda")]
-    let no_gpu_prover = match gpunet_poc::cuda::CudaBackend::new(0) {
-        Ok(gpu) => return Ok(Arc::new(gpu)),
-        Err(e) => e.to_string(),
+    let cpu = || -> Arc<dyn Backend> { Arc::new(gpunet_poc::CpuBackend::default()) };
+    let Some(gpu) = hardware.offered_gpus().next() else {
+        return Ok(cpu());
     };
+    let class = ComputeClass::of_model(Some(&gpu.name));
+    if class == CPU_CLASS {
+        // An unknown model is judged, and proven, as a CPU.
+        return Ok(cpu());
+    }
+    #[cfg(feature = "cuda")]
+    let no_gpu_prover =
+        match gpunet_poc::cuda::CudaBackend::of_model(&gpu.name, hardware.offered_gpus().count()) {
+            Ok(gpus) => return Ok(Arc::new(gpus)),
+            Err(e) => e.to_string(),
+        };
     #[cfg(not(feature = "cuda"))]
     let no_gpu_prover = "this agent was built without the `cuda` feature".to_string();
-    match hardware.offered_gpus().next() {
-        Some(gpu) if ComputeClass::of_model(Some(&gpu.name)) != CPU_CLASS => Err(format!(
-            "this machine offers {} GPUs, proven as class {}, but the agent can only prove \
-             on the CPU ({no_gpu_prover}), which cannot meet that class's challenge \
-             deadlines: build it with `--features cuda` where the NVIDIA driver, cuBLASLt \
-             and NVRTC are installed",
-            gpu.name,
-            ComputeClass::of_model(Some(&gpu.name)).name,
-        )),
-        _ => Ok(Arc::new(gpunet_poc::CpuBackend::default())),
-    }
+    Err(format!(
+        "this machine offers {} GPUs, proven as class {}, but the agent can only prove \
+         on the CPU ({no_gpu_prover}), which cannot meet that class's challenge \
+         deadlines: build it with `--features cuda` where the NVIDIA driver, cuBLASLt \
+         and NVRTC are installed",
+        gpu.name, class.name,
+    ))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -106,8 +112,8 @@ pub async fn answer(
     Ok(())
 }
 
-/// An agent built without the `cuda` feature (with it, a GPU that answers
-/// proves whatever the machine offers).
+/// An agent built without the `cuda` feature (with it, the GPUs of this
+/// machine, if any, would answer).
 #[cfg(all(test, not(feature = "cuda")))]
 mod tests {
     use super::*;

@@ -7,7 +7,8 @@
 //! with exact int32 accumulation ([`gemm`]), C's rows hashed, and the Merkle
 //! levels above them reduced to the block's subtree roots. Only those roots
 //! (32 bytes per `2^depth` rows) come back to the host. B is generated on the
-//! host once per proof.
+//! host once per proof. A machine's GPUs each prove an equal share of the
+//! subtrees at once, as the ledger sizes its challenge for all of them.
 
 mod gemm;
 mod kernels;
@@ -85,8 +86,131 @@ struct Workspace {
     events: Option<[CudaEvent; 4]>,
 }
 
-/// One GPU and the BLAKE3 kernels compiled for it.
+/// Fails clearly where a CUDA library is missing: cudarc panics on first use
+/// of a library it cannot load.
+fn check_libraries() -> Result<(), CudaError> {
+    // SAFETY: these only try to load the shared libraries.
+    let present = unsafe {
+        [
+            (
+                "the CUDA driver library (libcuda)",
+                cudarc::driver::sys::is_culib_present(),
+            ),
+            (
+                "cuBLASLt (libcublasLt)",
+                cudarc::cublaslt::sys::is_culib_present(),
+            ),
+            ("NVRTC (libnvrtc)", cudarc::nvrtc::sys::is_culib_present()),
+        ]
+    };
+    match present.iter().find(|(_, present)| !present) {
+        Some((missing, _)) => Err(CudaError(format!("{missing} is not installed"))),
+        None => Ok(()),
+    }
+}
+
+/// The GPUs a machine proves with. The ledger sizes a machine's challenge for
+/// all its GPUs, so each takes an equal share of the subtrees, all at once.
 pub struct CudaBackend {
+    gpus: Vec<Gpu>,
+}
+
+impl CudaBackend {
+    /// GPU `ordinal` alone; fails clearly without a driver, cuBLASLt, NVRTC or a GPU.
+    pub fn new(ordinal: usize) -> Result<CudaBackend, CudaError> {
+        CudaBackend::with_devices(&[ordinal])
+    }
+
+    /// The first `count` GPUs named `model` (the name NVML and CUDA both give).
+    pub fn of_model(model: &str, count: usize) -> Result<CudaBackend, CudaError> {
+        check_libraries()?;
+        let total = CudaContext::device_count().map_err(cuda)?;
+        let mut ordinals = Vec::new();
+        for ordinal in 0..total.max(0) as usize {
+            if CudaContext::new(ordinal)
+                .and_then(|c| c.name())
+                .map_err(cuda)?
+                == model
+            {
+                ordinals.push(ordinal);
+            }
+        }
+        if ordinals.len() < count.max(1) {
+            return Err(CudaError(format!(
+                "{count} {model} GPUs are offered, CUDA sees {}",
+                ordinals.len()
+            )));
+        }
+        ordinals.truncate(count.max(1));
+        CudaBackend::with_devices(&ordinals)
+    }
+
+    /// The GPUs `ordinals`, each with its own kernels and streams (an ordinal
+    /// may repeat: its GPU then takes two shares).
+    pub fn with_devices(ordinals: &[usize]) -> Result<CudaBackend, CudaError> {
+        check_libraries()?;
+        if ordinals.is_empty() {
+            return Err(CudaError("no GPU to prove with".into()));
+        }
+        let gpus = ordinals
+            .iter()
+            .map(|&ordinal| Gpu::open(ordinal))
+            .collect::<Result<_, _>>()?;
+        Ok(CudaBackend { gpus })
+    }
+
+    /// The first GPU's name.
+    pub fn device_name(&self) -> &str {
+        &self.gpus[0].device_name
+    }
+
+    pub fn devices(&self) -> usize {
+        self.gpus.len()
+    }
+
+    /// [`Backend::subtree_roots`] on the first GPU alone, with where the time went.
+    pub fn profile(
+        &self,
+        ch: &Challenge,
+        depth: u32,
+    ) -> Result<(Vec<Hash>, StageTimes), CudaError> {
+        self.gpus[0].profile(ch, depth)
+    }
+
+    /// The roots of the aligned subtrees of `2^depth` rows within `rows`,
+    /// each GPU proving an equal share of them on its own thread.
+    fn prove(
+        &self,
+        ch: &Challenge,
+        rows: Range<u32>,
+        depth: u32,
+        cancel: &AtomicBool,
+    ) -> Result<Vec<Hash>, Cancelled> {
+        let (start, end, run) = (u64::from(rows.start), u64::from(rows.end), 1u64 << depth);
+        let (subtrees, gpus) = ((end - start).div_ceil(run), self.gpus.len() as u64);
+        let boundary = |d: u64| (start + subtrees * d / gpus * run).min(end) as u32;
+        std::thread::scope(|scope| {
+            let shares: Vec<_> = (0..gpus)
+                .map(|d| boundary(d)..boundary(d + 1))
+                .zip(&self.gpus)
+                .filter(|(share, _)| !share.is_empty())
+                .map(|(share, gpu)| scope.spawn(move || gpu.prove(ch, share, depth, cancel, None)))
+                .collect();
+            let mut roots = Vec::with_capacity(subtrees as usize);
+            for share in shares {
+                // A GPU fault mid-proof cannot be answered in time either.
+                match share.join() {
+                    Ok(Ok(Ok(part))) => roots.extend(part),
+                    _ => return Err(Cancelled),
+                }
+            }
+            Ok(roots)
+        })
+    }
+}
+
+/// One GPU and the BLAKE3 kernels compiled for it.
+struct Gpu {
     context: Arc<CudaContext>,
     kernels: Kernels,
     device_name: String,
@@ -94,31 +218,12 @@ pub struct CudaBackend {
     busy: Mutex<()>,
 }
 
-impl CudaBackend {
-    /// Opens GPU `ordinal`; fails clearly without a driver, cuBLASLt, NVRTC or a GPU.
-    pub fn new(ordinal: usize) -> Result<CudaBackend, CudaError> {
-        // cudarc panics on first use of a library it cannot load: look first.
-        // SAFETY: these only try to load the shared libraries.
-        let present = unsafe {
-            [
-                (
-                    "the CUDA driver library (libcuda)",
-                    cudarc::driver::sys::is_culib_present(),
-                ),
-                (
-                    "cuBLASLt (libcublasLt)",
-                    cudarc::cublaslt::sys::is_culib_present(),
-                ),
-                ("NVRTC (libnvrtc)", cudarc::nvrtc::sys::is_culib_present()),
-            ]
-        };
-        if let Some((missing, _)) = present.iter().find(|(_, present)| !present) {
-            return Err(CudaError(format!("{missing} is not installed")));
-        }
+impl Gpu {
+    fn open(ordinal: usize) -> Result<Gpu, CudaError> {
         let context = CudaContext::new(ordinal).map_err(cuda)?;
         let device_name = context.name().map_err(cuda)?;
         let kernels = Kernels::compile(&context)?;
-        Ok(CudaBackend {
+        Ok(Gpu {
             context,
             kernels,
             device_name,
@@ -126,16 +231,7 @@ impl CudaBackend {
         })
     }
 
-    pub fn device_name(&self) -> &str {
-        &self.device_name
-    }
-
-    /// [`Backend::subtree_roots`], with where the time went.
-    pub fn profile(
-        &self,
-        ch: &Challenge,
-        depth: u32,
-    ) -> Result<(Vec<Hash>, StageTimes), CudaError> {
+    fn profile(&self, ch: &Challenge, depth: u32) -> Result<(Vec<Hash>, StageTimes), CudaError> {
         let mut times = StageTimes::default();
         let roots = self
             .prove(
@@ -307,9 +403,7 @@ impl Backend for CudaBackend {
         rows: Range<u32>,
         cancel: &AtomicBool,
     ) -> Result<Vec<Hash>, Cancelled> {
-        // A GPU fault mid-proof cannot be answered in time either.
-        self.prove(ch, rows, 0, cancel, None)
-            .unwrap_or(Err(Cancelled))
+        self.prove(ch, rows, 0, cancel)
     }
 
     fn subtree_roots(
@@ -318,8 +412,7 @@ impl Backend for CudaBackend {
         depth: u32,
         cancel: &AtomicBool,
     ) -> Result<Vec<Hash>, Cancelled> {
-        self.prove(ch, 0..ch.rows, depth, cancel, None)
-            .unwrap_or(Err(Cancelled))
+        self.prove(ch, 0..ch.rows, depth, cancel)
     }
 
     fn rows(&self, ch: &Challenge, indices: &[u32]) -> Vec<Vec<i32>> {
