@@ -34,7 +34,10 @@ up)
             *) args+=(--fund "$addr=100000") ;;
             esac
         done
-        "$GPUNET_BIN" genesis --chain-id gpunet-testnet "${args[@]}" --out "$DIR/genesis.json"
+        # Short proofs of compute, as on the devnet: four validators and two
+        # providers share this one machine.
+        "$GPUNET_BIN" genesis --chain-id gpunet-testnet "${args[@]}" \
+            --challenge-work-ms 2000 --out "$DIR/genesis.json"
     fi
     # The keys the validators' API certificates carry, which clients pin.
     for i in 1 2 3 4; do

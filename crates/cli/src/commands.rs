@@ -778,6 +778,7 @@ pub fn genesis(
     chain_id: String,
     validators: Vec<String>,
     fund: Vec<String>,
+    challenge_work_ms: Option<u64>,
     out: PathBuf,
 ) -> anyhow::Result<()> {
     let validators = validators
@@ -804,7 +805,10 @@ pub fn genesis(
         genesis_time_ms: now,
         accounts,
         validators,
-        params: Params::default(),
+        params: Params {
+            challenge_work_ms: challenge_work_ms.unwrap_or(Params::default().challenge_work_ms),
+            ..Params::default()
+        },
     };
     genesis.validate()?;
     std::fs::write(&out, genesis.to_json())

@@ -80,6 +80,11 @@ enum Command {
         /// Funded accounts, as ADDRESS=GPN.
         #[arg(long)]
         fund: Vec<String>,
+        /// Required work a hardware challenge is sized for, in ms, instead
+        /// of the default (a local network's proofs can be short; a public
+        /// one's must outweigh the latency allowance).
+        #[arg(long)]
+        challenge_work_ms: Option<u64>,
         #[arg(long)]
         out: PathBuf,
     },
@@ -167,8 +172,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             chain_id,
             validator,
             fund,
+            challenge_work_ms,
             out,
-        } => commands::genesis(chain_id, validator, fund, out),
+        } => commands::genesis(chain_id, validator, fund, challenge_work_ms, out),
         Command::Provider(args) => commands::provider(&ctx, args).await,
         Command::Wallet(cmd) => commands::wallet(&ctx, cmd).await,
         Command::Machines(cmd) => commands::machines(&ctx, cmd).await,

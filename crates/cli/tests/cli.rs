@@ -148,6 +148,9 @@ impl SoloNode {
             &format!("{client}=100"),
             "--fund",
             &format!("{provider}=1000"),
+            // Short proofs of compute: ten tests share two cores here.
+            "--challenge-work-ms",
+            "1000",
             "--out",
             path(&genesis),
         ]);
