@@ -1,6 +1,6 @@
 //! Why a transaction or block was rejected.
 
-use gpunet_primitives::{Amount, ChallengeId, MachineId, OrderId};
+use gpunet_primitives::{Address, Amount, ChallengeId, MachineId, OrderId};
 
 /// A rejected transaction. Rejection changes nothing in the state.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -21,6 +21,8 @@ pub enum TxError {
     InsufficientStake { need: Amount, have: Amount },
     #[error("amount overflow")]
     Overflow,
+    #[error("{0} is not an account's key: {1}")]
+    BadAddress(Address, gpunet_primitives::KeyError),
     #[error("unknown machine {0}")]
     UnknownMachine(MachineId),
     #[error("unknown order {0}")]
@@ -50,6 +52,7 @@ impl TxError {
             TxError::InsufficientFunds { .. } => "insufficient_funds",
             TxError::InsufficientStake { .. } => "insufficient_stake",
             TxError::Overflow => "overflow",
+            TxError::BadAddress(..) => "bad_address",
             TxError::UnknownMachine(_) => "unknown_machine",
             TxError::UnknownOrder(_) => "unknown_order",
             TxError::UnknownChallenge(_) => "unknown_challenge",

@@ -40,6 +40,13 @@ pub struct Params {
     pub max_gpus_per_machine: u32,
     pub max_cpu_cores: u32,
     pub max_memory_mb: u64,
+    /// Most disk a machine may declare or a job ask for, in MiB. With it no
+    /// machine's allocation sum can come near `u64::MAX`.
+    #[serde(default = "default_max_disk_mb")]
+    pub max_disk_mb: u64,
+    /// Most memory a GPU may declare or a job ask of one, in MiB.
+    #[serde(default = "default_max_vram_mb")]
+    pub max_vram_mb: u64,
     pub max_job_timeout_secs: u64,
     pub max_inputs: u32,
     /// Whether machines must pass hardware challenges (proof of compute) to be
@@ -98,6 +105,16 @@ pub struct Params {
     pub duration_slack_ms: u64,
 }
 
+fn default_max_disk_mb() -> u64 {
+    // 1 PiB.
+    1 << 30
+}
+
+fn default_max_vram_mb() -> u64 {
+    // 1 TiB.
+    1 << 20
+}
+
 fn default_decline_window_ms() -> u64 {
     300_000
 }
@@ -139,6 +156,8 @@ impl Default for Params {
             max_gpus_per_machine: 16,
             max_cpu_cores: 1024,
             max_memory_mb: 16 * 1024 * 1024,
+            max_disk_mb: default_max_disk_mb(),
+            max_vram_mb: default_max_vram_mb(),
             max_job_timeout_secs: 7 * 24 * 3600,
             max_inputs: 256,
             hardware_challenges: true,
@@ -235,6 +254,15 @@ impl Genesis {
             return err(
                 "duration_tolerance_bps must be at least 10000 (a run may bill what another took)",
             );
+        }
+        for address in self
+            .validators
+            .iter()
+            .chain(self.accounts.iter().map(|a| &a.address))
+        {
+            if let Err(e) = address.key() {
+                return Err(LedgerError::Genesis(format!("{address}: {e}")));
+            }
         }
         let mut seen = std::collections::BTreeSet::new();
         let founding = std::collections::BTreeSet::from_iter(&self.validators);

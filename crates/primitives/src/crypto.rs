@@ -1,16 +1,20 @@
 //! Keys, signatures and hashes.
 
 use borsh::{BorshDeserialize, BorshSerialize};
-use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use std::fmt;
 use std::str::FromStr;
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum KeyError {
     #[error("expected {expected} hex characters, got {got:?}")]
     BadHex { expected: usize, got: String },
     #[error("not a valid ed25519 public key")]
     BadPublicKey,
+    /// A point of small order (the identity among them): signatures under
+    /// it can be forged without a private key, so no account may use it.
+    #[error("a weak ed25519 public key (a point of small order): no one holds its private key")]
+    WeakPublicKey,
 }
 
 fn decode_hex_array<const N: usize>(s: &str) -> Result<[u8; N], KeyError> {
@@ -83,20 +87,33 @@ hex_newtype!(Address, 32);
 impl FromStr for Address {
     type Err = KeyError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bytes = decode_hex_array(s)?;
-        VerifyingKey::from_bytes(&bytes).map_err(|_| KeyError::BadPublicKey)?;
-        Ok(Address(bytes))
+        let address = Address(decode_hex_array(s)?);
+        address.key()?;
+        Ok(address)
     }
 }
 
 impl Address {
-    /// Checks `signature` over `message` against this address's key.
+    /// This address's key, if it is a point of the curve that is not of
+    /// small order (weak keys are refused: see [`KeyError::WeakPublicKey`]).
+    pub fn key(&self) -> Result<VerifyingKey, KeyError> {
+        let key = VerifyingKey::from_bytes(&self.0).map_err(|_| KeyError::BadPublicKey)?;
+        if key.is_weak() {
+            return Err(KeyError::WeakPublicKey);
+        }
+        Ok(key)
+    }
+
+    /// Checks `signature` over `message` against this address's key, strictly:
+    /// weak keys, a small-order `R` and non-canonical encodings all fail, so a
+    /// signature verifies only if the key's holder made it (RFC 8032's
+    /// cofactorless check, as ed25519-dalek's `verify_strict`).
     pub fn verify(&self, message: &[u8], signature: &Signature) -> bool {
-        let Ok(key) = VerifyingKey::from_bytes(&self.0) else {
+        let Ok(key) = self.key() else {
             return false;
         };
         let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
-        key.verify(message, &sig).is_ok()
+        key.verify_strict(message, &sig).is_ok()
     }
 }
 
@@ -177,5 +194,73 @@ mod tests {
         let json = serde_json::to_string(&a).unwrap();
         assert_eq!(serde_json::from_str::<Address>(&json).unwrap(), a);
         assert!("zz".parse::<Address>().is_err());
+    }
+
+    /// The identity point, encoded: y = 1, sign bit 0.
+    fn identity() -> [u8; 32] {
+        let mut bytes = [0u8; 32];
+        bytes[0] = 1;
+        bytes
+    }
+
+    #[test]
+    fn a_signature_with_no_private_key_under_the_identity_key_is_refused() {
+        // R = identity and S = 0 satisfy the cofactored equation for the
+        // identity key on any message: the forgery an attacker's client used.
+        let mut forged = [0u8; 64];
+        forged[..32].copy_from_slice(&identity());
+        let forged = Signature(forged);
+        let weak = Address(identity());
+        assert!(!weak.verify(b"any message", &forged));
+        assert!(!weak.verify(b"another", &forged));
+        assert_eq!(weak.key().unwrap_err(), KeyError::WeakPublicKey);
+        assert_eq!(
+            hex::encode(identity()).parse::<Address>().unwrap_err(),
+            KeyError::WeakPublicKey
+        );
+    }
+
+    #[test]
+    fn every_small_order_point_is_refused_as_an_address() {
+        // The eight points of order dividing 8 (their canonical encodings).
+        let small_order = [
+            "0100000000000000000000000000000000000000000000000000000000000000",
+            "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+            "0000000000000000000000000000000000000000000000000000000000000000",
+            "0000000000000000000000000000000000000000000000000000000000000080",
+            "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+            "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85",
+            "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+            "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",
+        ];
+        for hex in small_order {
+            let parsed = hex.parse::<Address>();
+            assert!(
+                matches!(
+                    parsed,
+                    Err(KeyError::WeakPublicKey) | Err(KeyError::BadPublicKey)
+                ),
+                "{hex} was accepted as an address: {parsed:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_signature_with_a_non_canonical_s_is_refused() {
+        let a = Keypair::from_label("a");
+        let mut sig = a.sign(b"hello");
+        // S + L, where L is the group order: the same scalar, not canonical.
+        const L: [u8; 32] = [
+            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9,
+            0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+        ];
+        let mut carry = 0u16;
+        for (s, l) in sig.0[32..].iter_mut().zip(L) {
+            let sum = u16::from(*s) + u16::from(l) + carry;
+            *s = sum as u8;
+            carry = sum >> 8;
+        }
+        assert_eq!(carry, 0);
+        assert!(!a.address().verify(b"hello", &sig));
     }
 }

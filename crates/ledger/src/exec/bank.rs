@@ -52,6 +52,9 @@ impl Exec<'_> {
         if amount == 0 {
             return Err(TxError::Invalid("transfer amount must be positive".into()));
         }
+        // Tokens sent to a key no one holds (a weak point) are lost, and
+        // before signatures were checked strictly anyone could spend them.
+        to.key().map_err(|e| TxError::BadAddress(to, e))?;
         self.debit(from, amount)?;
         self.credit(to, amount)
     }

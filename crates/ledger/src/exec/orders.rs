@@ -22,6 +22,8 @@ const MAX_ENV: usize = 128;
 const MAX_PORTS: usize = 16;
 /// Pending orders examined per block, so one block's work stays bounded.
 const MATCH_BATCH: usize = 1024;
+/// Of those, the oldest pending orders, examined on every block.
+const MATCH_HEAD: usize = MATCH_BATCH / 2;
 /// Orders machines by id where ranks tie (ids as big-endian hash bytes).
 fn id_rank(id: MachineId) -> Hash {
     let mut bytes = [0u8; 32];
@@ -120,6 +122,15 @@ pub(crate) fn validate_job(params: &Params, spec: &JobSpec) -> Result<(), TxErro
     if r.memory_mb == 0 || r.memory_mb > params.max_memory_mb {
         return bad(format!("memory must be 1..={} MiB", params.max_memory_mb));
     }
+    if r.disk_mb > params.max_disk_mb {
+        return bad(format!("disk must be at most {} MiB", params.max_disk_mb));
+    }
+    if r.gpu.min_vram_mb > params.max_vram_mb {
+        return bad(format!(
+            "GPU memory must be at most {} MiB",
+            params.max_vram_mb
+        ));
+    }
     if r.gpu.count > params.max_gpus_per_machine {
         return bad(format!(
             "{} GPUs requested; no machine may have more than {}",
@@ -164,6 +175,16 @@ fn contains_ci(haystack: &str, needle: &str) -> bool {
     haystack.to_lowercase().contains(&needle.to_lowercase())
 }
 
+/// Whether `asked` more on top of `allocated` stays within `total`; a sum
+/// that would overflow does not (validation bounds every resource, so none
+/// should, but a wrapped sum once leased a huge job onto a busy machine).
+fn within(allocated: impl Into<u64>, asked: impl Into<u64>, total: impl Into<u64>) -> bool {
+    allocated
+        .into()
+        .checked_add(asked.into())
+        .is_some_and(|sum| sum <= total.into())
+}
+
 /// Whether `machine` can take a job needing `r` right now.
 fn fits(machine: &Machine, spec: &JobSpec) -> bool {
     let r: &Resources = &spec.resources;
@@ -175,7 +196,7 @@ fn fits(machine: &Machine, spec: &JobSpec) -> bool {
         match &s.gpu {
             None => false,
             Some(g) => {
-                a.gpus + r.gpu.count <= g.count
+                within(a.gpus, r.gpu.count, g.count)
                     && g.vram_mb >= r.gpu.min_vram_mb
                     && r.gpu
                         .vendor
@@ -189,9 +210,9 @@ fn fits(machine: &Machine, spec: &JobSpec) -> bool {
         }
     };
     gpu_ok
-        && a.cpu_cores + r.cpu_cores <= s.cpu_cores
-        && a.memory_mb + r.memory_mb <= s.memory_mb
-        && a.disk_mb + r.disk_mb <= s.disk_mb
+        && within(a.cpu_cores, r.cpu_cores, s.cpu_cores)
+        && within(a.memory_mb, r.memory_mb, s.memory_mb)
+        && within(a.disk_mb, r.disk_mb, s.disk_mb)
         && spec.region.as_ref().is_none_or(|reg| reg == &s.region)
 }
 
@@ -364,6 +385,7 @@ impl Exec<'_> {
         reader: Address,
         shared: bool,
     ) -> Result<(), TxError> {
+        reader.key().map_err(|e| TxError::BadAddress(reader, e))?;
         let mut order = self.clients_order(client, id)?;
         let at = order.result_readers.binary_search(&reader);
         match (shared, at) {
@@ -550,8 +572,9 @@ impl Exec<'_> {
         best.map(|(_, m, price)| (m.clone(), price))
     }
 
-    /// Expires pending orders past their TTL, then leases those of a window of
-    /// `MATCH_BATCH` pending orders (moving on every block) that a machine can take.
+    /// Expires pending orders past their TTL, then leases, oldest first, those
+    /// of the `MATCH_HEAD` oldest pending orders that a machine can take, and
+    /// then those of a window of the rest (moving on every block).
     pub(crate) fn match_pending(&mut self) -> Result<(), TxError> {
         // Expire from the front: the queue is ordered by submission time.
         let ttl = self.state.params.order_ttl_ms;
@@ -577,29 +600,44 @@ impl Exec<'_> {
                 self.advance_audit(parent)?;
             }
         }
-        // A window of the queue that moves on every block, wrapping around:
-        // orders that cannot be served now do not hold back those behind them.
-        let cursor = self.state.globals().match_cursor;
-        let mut queue: Vec<(u64, OrderId)> = match cursor {
-            Some(c) => self
+        // The oldest orders first, so that work freed up goes to those that
+        // waited longest; then a window that moves on every block, wrapping
+        // around, so that orders nothing can serve now (at the head or not)
+        // do not hold back those behind them.
+        let mut queue: Vec<(u64, OrderId)> = self
+            .state
+            .pending
+            .iter()
+            .take(MATCH_HEAD)
+            .map(|(k, _)| *k)
+            .collect();
+        let mut next_cursor = None;
+        if let (Some(&head_end), true) = (queue.last(), self.state.pending.len() > MATCH_HEAD) {
+            let start = self
+                .state
+                .globals()
+                .match_cursor
+                .filter(|c| *c > head_end)
+                .unwrap_or(head_end);
+            let room = MATCH_BATCH - queue.len();
+            let after: Vec<_> = self
                 .state
                 .pending
-                .range((Bound::Excluded(c), Bound::Unbounded))
-                .take(MATCH_BATCH)
+                .range((Bound::Excluded(start), Bound::Unbounded))
+                .take(room)
                 .map(|(k, _)| *k)
-                .collect(),
-            None => Vec::new(),
-        };
-        let room = MATCH_BATCH - queue.len();
-        queue.extend(
-            self.state
+                .collect();
+            let wrapped: Vec<_> = self
+                .state
                 .pending
-                .iter()
+                .range((Bound::Excluded(head_end), Bound::Included(start)))
+                .take(room - after.len())
                 .map(|(k, _)| *k)
-                .take_while(|k| cursor.is_none_or(|c| *k <= c))
-                .take(room),
-        );
-        let next_cursor = queue.last().copied();
+                .collect();
+            next_cursor = wrapped.last().or(after.last()).copied();
+            queue.extend(after);
+            queue.extend(wrapped);
+        }
         self.state.update_globals(|g| g.match_cursor = next_cursor);
         for key in queue {
             let order = self.order(key.1)?;
@@ -617,11 +655,18 @@ impl Exec<'_> {
         mut machine: Machine,
         price_per_hour: Amount,
     ) -> Result<(), TxError> {
-        let r = &order.spec.resources;
-        machine.allocated.cpu_cores += r.cpu_cores;
-        machine.allocated.memory_mb += r.memory_mb;
-        machine.allocated.disk_mb += r.disk_mb;
-        machine.allocated.gpus += r.gpu.count;
+        let (r, a) = (&order.spec.resources, &mut machine.allocated);
+        // `fits` held, so none of these overflows; checked all the same.
+        a.cpu_cores = a
+            .cpu_cores
+            .checked_add(r.cpu_cores)
+            .ok_or(TxError::Overflow)?;
+        a.memory_mb = a
+            .memory_mb
+            .checked_add(r.memory_mb)
+            .ok_or(TxError::Overflow)?;
+        a.disk_mb = a.disk_mb.checked_add(r.disk_mb).ok_or(TxError::Overflow)?;
+        a.gpus = a.gpus.checked_add(r.gpu.count).ok_or(TxError::Overflow)?;
         machine.active_leases += 1;
         let deadline_ms = self
             .now_ms
@@ -663,12 +708,13 @@ impl Exec<'_> {
             .provider_leases
             .remove(&(lease.provider, order.id));
         if let Some(mut machine) = self.state.machines.get(&lease.machine).cloned() {
-            let r = &order.spec.resources;
-            machine.allocated.cpu_cores -= r.cpu_cores;
-            machine.allocated.memory_mb -= r.memory_mb;
-            machine.allocated.disk_mb -= r.disk_mb;
-            machine.allocated.gpus -= r.gpu.count;
-            machine.active_leases -= 1;
+            let (r, a) = (&order.spec.resources, &mut machine.allocated);
+            // The lease added exactly these, so nothing saturates.
+            a.cpu_cores = a.cpu_cores.saturating_sub(r.cpu_cores);
+            a.memory_mb = a.memory_mb.saturating_sub(r.memory_mb);
+            a.disk_mb = a.disk_mb.saturating_sub(r.disk_mb);
+            a.gpus = a.gpus.saturating_sub(r.gpu.count);
+            machine.active_leases = machine.active_leases.saturating_sub(1);
             match end {
                 LeaseEnd::Completed => machine.completed += 1,
                 LeaseEnd::Failed => machine.failed += 1,

@@ -18,6 +18,9 @@ fn validate_machine(params: &crate::Params, spec: &MachineSpec) -> Result<(), Tx
     if spec.memory_mb == 0 || spec.memory_mb > params.max_memory_mb {
         return bad(format!("memory_mb must be 1..={}", params.max_memory_mb));
     }
+    if spec.disk_mb > params.max_disk_mb {
+        return bad(format!("disk_mb must be at most {}", params.max_disk_mb));
+    }
     if !EXECUTORS.contains(&spec.executor.as_str()) {
         return bad(format!("executor must be one of {EXECUTORS:?}"));
     }
@@ -30,6 +33,9 @@ fn validate_machine(params: &crate::Params, spec: &MachineSpec) -> Result<(), Tx
                 "a machine has 1..={} GPUs, not {}",
                 params.max_gpus_per_machine, gpu.count
             ));
+        }
+        if gpu.vram_mb > params.max_vram_mb {
+            return bad(format!("vram_mb must be at most {}", params.max_vram_mb));
         }
         if gpu.model.len() > MAX_LABEL_LEN || gpu.vendor.len() > MAX_LABEL_LEN {
             return bad("GPU label is too long".into());

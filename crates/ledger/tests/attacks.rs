@@ -1,0 +1,297 @@
+//! What an attacker's client found, each a regression test: a forgery with
+//! small-order keys, resource arithmetic that wrapped, and the oldest order
+//! starved by the newer ones behind it.
+
+use gpunet_ledger::{OrderStatus, Params, TxError};
+use gpunet_primitives::{
+    Address, GpuRequirement, GpuSpec, Hash, JobOutcome, JobSpec, Keypair, MachineSpec, Resources,
+    Signature, Tx, TxBody, UNIT,
+};
+
+#[macro_use]
+mod common;
+use common::{genesis, Chain, CHAIN_ID};
+
+const PRICE: u128 = 36 * UNIT;
+
+struct Net {
+    chain: Chain,
+    client: Keypair,
+    provider: Keypair,
+}
+
+deref_chain!(Net, chain);
+
+fn params() -> Params {
+    Params {
+        hardware_challenges: false,
+        ..Params::default()
+    }
+}
+
+/// A machine with `cores` cores and no GPU.
+fn machine(cores: u32, disk_mb: u64) -> MachineSpec {
+    MachineSpec {
+        cpu_cores: cores,
+        memory_mb: 8_000,
+        disk_mb,
+        gpu: None,
+        region: "eu".into(),
+        executor: "process".into(),
+    }
+}
+
+fn job(cores: u32, disk_mb: u64) -> JobSpec {
+    JobSpec {
+        name: "job".into(),
+        image: "gpunet/busybox:latest".into(),
+        command: vec!["true".into()],
+        env: vec![],
+        resources: Resources {
+            cpu_cores: cores,
+            memory_mb: 100,
+            disk_mb,
+            gpu: GpuRequirement::default(),
+        },
+        inputs: vec![],
+        timeout_secs: 60,
+        region: None,
+        network: false,
+        audit_bps: 0,
+        min_reliability_bps: 0,
+        ports: Vec::new(),
+        placement: Default::default(),
+    }
+}
+
+impl Net {
+    /// One provider with no machine yet.
+    fn new() -> Net {
+        let validator = Keypair::from_label("validator");
+        let client = Keypair::from_label("client");
+        let provider = Keypair::from_label("provider");
+        let g = genesis(&validator, &[&client, &provider], params());
+        let mut net = Net {
+            chain: Chain::new(&g, validator),
+            client,
+            provider,
+        };
+        let provider = net.provider.clone();
+        net.send(&provider, TxBody::Stake { amount: 500 * UNIT })
+            .unwrap();
+        net
+    }
+
+    fn register(&mut self, spec: MachineSpec) -> Result<(), TxError> {
+        let provider = self.provider.clone();
+        self.send(
+            &provider,
+            TxBody::RegisterMachine {
+                spec,
+                price_per_hour: PRICE,
+                resource_prices: Default::default(),
+            },
+        )
+    }
+
+    fn submit(&mut self, spec: JobSpec) -> Result<u64, TxError> {
+        let client = self.client.clone();
+        let deposit = gpunet_ledger::min_deposit(PRICE, &spec).unwrap();
+        self.send(
+            &client,
+            TxBody::SubmitOrder {
+                spec,
+                max_price_per_hour: PRICE,
+                deposit,
+            },
+        )?;
+        Ok(self.ledger.state().globals().next_order_id - 1)
+    }
+
+    fn complete(&mut self, order: u64) {
+        let provider = self.provider.clone();
+        self.send(
+            &provider,
+            TxBody::ReportResult {
+                order,
+                outcome: JobOutcome::Completed {
+                    exit_code: 0,
+                    output_root: Hash::digest(b"out"),
+                    output_bytes: 1,
+                    duration_ms: 1_000,
+                    stopped: None,
+                },
+            },
+        )
+        .unwrap();
+    }
+
+    fn status(&self, order: u64) -> OrderStatus {
+        self.ledger.order(order).unwrap().status
+    }
+}
+
+/// The identity point of the curve, encoded (y = 1): a key of small order.
+fn identity_point() -> Address {
+    let mut bytes = [0u8; 32];
+    bytes[0] = 1;
+    Address(bytes)
+}
+
+#[test]
+fn a_spend_signed_without_a_private_key_under_a_weak_key_is_refused() {
+    let mut net = Net::new();
+    let weak = identity_point();
+    let client = net.client.clone();
+    // Nothing can be sent to a key no one holds.
+    let sent = net.send(
+        &client,
+        TxBody::Transfer {
+            to: weak,
+            amount: 10 * UNIT,
+        },
+    );
+    assert!(
+        matches!(sent, Err(TxError::BadAddress(to, _)) if to == weak),
+        "{sent:?}"
+    );
+    assert_eq!(net.ledger.account(&weak).balance, 0);
+    // R = identity and S = 0: valid for the identity key under the
+    // cofactored check, on any message, with no private key at all.
+    let mut forged = [0u8; 64];
+    forged[0] = 1;
+    let tx = gpunet_primitives::SignedTx {
+        tx: Tx {
+            chain_id: CHAIN_ID.into(),
+            sender: weak,
+            nonce: 0,
+            fee: params().min_fee,
+            body: TxBody::Transfer {
+                to: client.address(),
+                amount: 1,
+            },
+        },
+        signature: Signature(forged),
+    };
+    let result = net.block(10, &[tx]).remove(0);
+    assert_eq!(result, Err(TxError::BadSignature));
+    // Nor can a result be shared with such a key.
+    let order = {
+        net.register(machine(4, 10_000)).unwrap();
+        net.submit(job(1, 100)).unwrap()
+    };
+    let shared = net.send(
+        &client,
+        TxBody::ShareResult {
+            order,
+            reader: weak,
+            shared: true,
+        },
+    );
+    assert!(matches!(shared, Err(TxError::BadAddress(..))), "{shared:?}");
+}
+
+#[test]
+fn resources_near_the_integer_limit_are_refused_at_registration_and_submission() {
+    let mut net = Net::new();
+    for disk_mb in [u64::MAX, u64::MAX - 10, 1 << 63] {
+        let registered = net.register(machine(4, disk_mb));
+        assert!(
+            matches!(registered, Err(TxError::ImpossibleSpec(_))),
+            "machine disk {disk_mb}: {registered:?}"
+        );
+    }
+    let mut gpu_machine = machine(4, 10_000);
+    gpu_machine.gpu = Some(GpuSpec {
+        vendor: "nvidia".into(),
+        model: "H100".into(),
+        count: 1,
+        vram_mb: u64::MAX,
+    });
+    assert!(matches!(
+        net.register(gpu_machine),
+        Err(TxError::ImpossibleSpec(_))
+    ));
+    net.register(machine(4, 79_000)).unwrap();
+    let first = net.submit(job(1, 1_000)).unwrap();
+    assert_eq!(net.status(first), OrderStatus::Running);
+    // `allocated + asked` wrapped: this job was once leased beside the first.
+    for disk_mb in [u64::MAX - 500, u64::MAX] {
+        let submitted = net.submit(job(1, disk_mb));
+        assert!(
+            matches!(submitted, Err(TxError::ImpossibleSpec(_))),
+            "job disk {disk_mb}: {submitted:?}"
+        );
+    }
+    let mut vram = job(1, 100);
+    vram.resources.gpu = GpuRequirement {
+        count: 1,
+        min_vram_mb: u64::MAX,
+        ..GpuRequirement::default()
+    };
+    assert!(matches!(net.submit(vram), Err(TxError::ImpossibleSpec(_))));
+    let machine = net.ledger.machines().next().unwrap();
+    assert_eq!(machine.allocated.disk_mb, 1_000);
+}
+
+#[test]
+fn freed_capacity_goes_to_the_oldest_pending_order() {
+    let mut net = Net::new();
+    net.register(machine(4, 10_000)).unwrap();
+    let running = net.submit(job(4, 100)).unwrap();
+    assert_eq!(net.status(running), OrderStatus::Running);
+    // The machine is full: the first waiting order, then newer ones, each in
+    // a block of its own.
+    let oldest = net.submit(job(4, 100)).unwrap();
+    let newer: Vec<u64> = (0..5).map(|_| net.submit(job(4, 100)).unwrap()).collect();
+    for &order in std::iter::once(&oldest).chain(&newer) {
+        assert_eq!(net.status(order), OrderStatus::Pending);
+    }
+    net.complete(running);
+    assert_eq!(
+        net.status(oldest),
+        OrderStatus::Running,
+        "the order that waited longest takes the freed machine"
+    );
+    for order in newer {
+        assert_eq!(net.status(order), OrderStatus::Pending);
+    }
+}
+
+#[test]
+fn orders_that_fit_nothing_do_not_hold_back_those_behind_them() {
+    let mut net = Net::new();
+    net.register(machine(4, 10_000)).unwrap();
+    // More orders than one block examines from the head of the queue, none
+    // of which any machine can take, in one block...
+    let client = net.client.clone();
+    let spec = job(64, 100);
+    let deposit = gpunet_ledger::min_deposit(PRICE, &spec).unwrap();
+    let nonce = net.ledger.account(&client.address()).nonce;
+    let stuck: Vec<_> = (0..1100)
+        .map(|i| {
+            Tx {
+                chain_id: CHAIN_ID.into(),
+                sender: client.address(),
+                nonce: nonce + i,
+                fee: params().min_fee,
+                body: TxBody::SubmitOrder {
+                    spec: spec.clone(),
+                    max_price_per_hour: PRICE,
+                    deposit,
+                },
+            }
+            .sign(&client)
+        })
+        .collect();
+    assert!(net.block(10, &stuck).iter().all(Result::is_ok));
+    // ...then one that fits: it is served within a few blocks.
+    let fits = net.submit(job(1, 100)).unwrap();
+    for _ in 0..3 {
+        if net.status(fits) == OrderStatus::Running {
+            break;
+        }
+        net.block(10, &[]);
+    }
+    assert_eq!(net.status(fits), OrderStatus::Running);
+}
