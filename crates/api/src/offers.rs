@@ -128,6 +128,8 @@ struct Filter {
     field: Field,
     op: Op,
     value: Value,
+    /// The filter as the user wrote it, to say which ones a machine misses.
+    term: String,
 }
 
 impl Filter {
@@ -198,7 +200,12 @@ fn parse_filter(term: &str) -> Result<Filter, QueryError> {
         }),
         Kind::Text => Value::Text(raw.to_string()),
     };
-    Ok(Filter { field, op, value })
+    Ok(Filter {
+        field,
+        op,
+        value,
+        term: term.trim().to_string(),
+    })
 }
 
 enum Kind {
@@ -250,23 +257,67 @@ impl Query {
         self.filters.iter().all(|f| f.matches(m))
     }
 
+    /// The filters `m` does not pass, as the user wrote them.
+    pub fn unmet(&self, m: &Machine) -> Vec<String> {
+        self.filters
+            .iter()
+            .filter(|f| !f.matches(m))
+            .map(|f| f.term.clone())
+            .collect()
+    }
+
+    /// The `limit` machines that miss the fewest filters (then in the
+    /// query's order), each with the filters it misses: what a search that
+    /// found nothing comes closest to.
+    pub fn closest<'m>(
+        &self,
+        machines: impl Iterator<Item = &'m Machine>,
+        limit: usize,
+    ) -> Vec<NearMiss> {
+        // Counted first, named only for the machines returned: a search runs
+        // over every registered machine under the ledger's lock.
+        let mut misses: Vec<(usize, &Machine)> = machines
+            .map(|m| (self.filters.iter().filter(|f| !f.matches(m)).count(), m))
+            .collect();
+        misses.sort_by(|(a, am), (b, bm)| a.cmp(b).then_with(|| self.compare(am, bm)));
+        misses
+            .into_iter()
+            .take(limit)
+            .map(|(_, m)| NearMiss {
+                machine: m.clone(),
+                unmet: self.unmet(m),
+            })
+            .collect()
+    }
+
+    /// How `a` and `b` compare in the requested order (then by id).
+    fn compare(&self, a: &Machine, b: &Machine) -> Ordering {
+        self.order
+            .iter()
+            .map(|(f, desc)| {
+                let ord = compare(&value(a, *f), &value(b, *f));
+                if *desc {
+                    ord.reverse()
+                } else {
+                    ord
+                }
+            })
+            .find(|o| *o != Ordering::Equal)
+            .unwrap_or_else(|| a.id.cmp(&b.id))
+    }
+
     /// Puts `machines` in the requested order (then by id).
     pub fn sort(&self, machines: &mut [Machine]) {
-        machines.sort_by(|a, b| {
-            self.order
-                .iter()
-                .map(|(f, desc)| {
-                    let ord = compare(&value(a, *f), &value(b, *f));
-                    if *desc {
-                        ord.reverse()
-                    } else {
-                        ord
-                    }
-                })
-                .find(|o| *o != Ordering::Equal)
-                .unwrap_or_else(|| a.id.cmp(&b.id))
-        });
+        machines.sort_by(|a, b| self.compare(a, b));
     }
+}
+
+/// A machine a search did not find, and the filters it missed
+/// (`GET /v1/machines/closest`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct NearMiss {
+    pub machine: Machine,
+    pub unmet: Vec<String>,
 }
 
 #[cfg(test)]
@@ -358,6 +409,27 @@ mod tests {
         assert_eq!(ids(&[], Some("price")), [4, 2, 3, 1, 0]);
         assert_eq!(ids(&[], Some("-gops")), [0, 1, 2, 4, 3]);
         assert_eq!(ids(&["num_gpus<=1"], Some("vram,-price")), [4, 2, 1]);
+    }
+
+    #[test]
+    fn the_closest_offers_miss_the_fewest_filters_and_say_which() {
+        let terms = ["gpu_model=H100 vram>=100 price<=2.2".to_string()];
+        let query = Query::parse(&terms, Some("price")).unwrap();
+        let market = market();
+        assert!(market.iter().all(|m| !query.matches(m)));
+        let closest = query.closest(market.iter(), 3);
+        let found: Vec<(u64, Vec<String>)> = closest
+            .into_iter()
+            .map(|n| (n.machine.id, n.unmet))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (1, vec!["vram>=100".to_string()]),
+                (4, vec!["gpu_model=H100".into(), "vram>=100".into()]),
+                (2, vec!["gpu_model=H100".into(), "vram>=100".into()]),
+            ]
+        );
     }
 
     #[test]

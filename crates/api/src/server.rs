@@ -67,6 +67,7 @@ pub fn router(node: Node) -> Router {
             post(submit_tx).layer(DefaultBodyLimit::max(2 * MAX_TX_BYTES + 1024)),
         )
         .route("/v1/machines", get(machines))
+        .route("/v1/machines/closest", get(closest_machines))
         .route("/v1/machines/{id}", get(machine))
         .route("/v1/orders/{id}", get(order))
         .route(
@@ -226,6 +227,23 @@ async fn machines(
     found.truncate(search.limit.unwrap_or(usize::MAX));
     Ok(([(MATCHED_HEADER, matched.to_string())], Json(found)))
 }
+
+/// The machines that come closest to a search (fewest filters missed), at
+/// most `limit` (default 3), each with the filters it misses.
+async fn closest_machines(
+    State(node): State<Node>,
+    Query(search): Query<MachineSearch>,
+) -> ApiResult<Json<Vec<offers::NearMiss>>> {
+    let terms: Vec<String> = search.q.into_iter().collect();
+    let query = offers::Query::parse(&terms, search.order.as_deref())
+        .map_err(|e| bad_request(e.to_string()))?;
+    let ledger = node.ledger.read().expect("ledger lock");
+    let limit = search.limit.unwrap_or(3).min(MAX_CLOSEST);
+    Ok(Json(query.closest(ledger.machines(), limit)))
+}
+
+/// Most machines `GET /v1/machines/closest` returns.
+const MAX_CLOSEST: usize = 100;
 
 async fn machine(State(node): State<Node>, Path(raw): Path<String>) -> ApiResult<Json<Machine>> {
     let id: MachineId = parse("machine id", &raw)?;
@@ -424,6 +442,18 @@ async fn put_blob(
             ));
         }
         writer.write(&chunk).await.map_err(blob_error)?;
+    }
+    // The quota was charged for the announced size, and a reader trusts the
+    // size an input names: a shorter body with the right hash is refused too.
+    if received != upload.size {
+        return Err(fail(
+            StatusCode::BAD_REQUEST,
+            "size_mismatch",
+            format!(
+                "the upload is {received} bytes, not the {} it announced",
+                upload.size
+            ),
+        ));
     }
     let (hash, size) = writer.finish(Some(upload.hash)).await.map_err(blob_error)?;
     Ok(Json(BlobInfo { hash, size }))

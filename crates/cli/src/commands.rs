@@ -82,7 +82,9 @@ pub enum WalletCmd {
 #[derive(Subcommand)]
 pub enum MachinesCmd {
     /// List registered machines, filtered and sorted like an offer search:
-    /// `gpunet machines list gpu_model=H100 vram>=80 price<=2.5 -o price`.
+    /// `gpunet machines list 'gpu_model=H100 vram>=80 price<=2.5' -o price`
+    /// (quote the query: `>` and `<` redirect in a shell). When nothing
+    /// matches, it says which machines come closest and what they miss.
     ///
     /// Fields: id, gpu_model (substring), gpu_vendor, num_gpus, vram (GB per
     /// GPU), cpu, ram (GB), disk (GB), region, price (base GPN/hour), gpu_price
@@ -252,6 +254,38 @@ pub async fn wallet(ctx: &Ctx, cmd: WalletCmd) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Says on stderr that `search` found nothing, and which machines come
+/// closest and what they miss.
+async fn explain_no_match(client: &NodeClient, search: &MachineSearch) -> anyhow::Result<()> {
+    let query = search.q.as_deref().unwrap_or_default();
+    let closest = client
+        .closest_machines(&MachineSearch {
+            limit: Some(3),
+            ..search.clone()
+        })
+        .await?;
+    if closest.is_empty() {
+        eprintln!("no machine matches `{query}`: no machine is registered");
+        return Ok(());
+    }
+    eprintln!("no machine matches `{query}`; the closest offers:");
+    for near in closest {
+        let m = &near.machine;
+        let gpu = m.spec.gpu.as_ref().map_or("no GPU".to_string(), |g| {
+            format!("{}x {} {}G", g.count, g.model, g.vram_mb / 1024)
+        });
+        eprintln!(
+            "  machine {}: {gpu}, {} cores, {} GPN/hour, {}; misses {}",
+            m.id,
+            m.spec.cpu_cores,
+            gpn(m.price_per_hour),
+            m.spec.region,
+            near.unmet.join(" ")
+        );
+    }
+    Ok(())
+}
+
 pub async fn machines(ctx: &Ctx, cmd: MachinesCmd) -> anyhow::Result<()> {
     let (query, order, limit) = match cmd {
         MachinesCmd::List {
@@ -283,7 +317,11 @@ pub async fn machines(ctx: &Ctx, cmd: MachinesCmd) -> anyhow::Result<()> {
         order,
         limit: Some(limit),
     };
-    let (machines, matched) = ctx.client()?.find_machines(&search).await?;
+    let client = ctx.client()?;
+    let (machines, matched) = client.find_machines(&search).await?;
+    if matched == 0 && !query.is_empty() {
+        explain_no_match(&client, &search).await?;
+    }
     if matched > machines.len() {
         eprintln!(
             "showing {} of {matched} matching machines (--limit to see more)",

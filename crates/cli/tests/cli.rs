@@ -773,3 +773,102 @@ fn ctrl_c_while_the_node_is_down_is_acknowledged_and_pauses_once_it_is_back() {
     );
     assert_eq!(net.online_machines(), 0, "paused");
 }
+
+/// README's "Using it", as a user types it in a fresh shell: `gpunet devnet`
+/// with its default (relative) data directory, then `job run` and `canary`
+/// from the same directory, finding the devnet and its wallet by relative
+/// paths. The process executor once started the job in its scratch
+/// directory with relative input paths: the job read nothing, printed
+/// `words: , sum:`, and was paid; the canary then disputed an honest provider.
+#[test]
+fn the_readme_flow_from_a_relative_devnet_directory_settles_the_right_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    std::fs::create_dir_all(dir.path().join("examples/data")).unwrap();
+    for file in ["examples/hello.toml", "examples/data/words.txt"] {
+        std::fs::copy(repo.join(file), dir.path().join(file)).unwrap();
+    }
+    let in_dir = |args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gpunet"));
+        cmd.args(args)
+            .current_dir(dir.path())
+            .env_remove("GPUNET_NODE")
+            .env("GPUNET_KEYSTORE", ".gpunet/devnet/wallets/client.json");
+        cmd
+    };
+    let listen = format!("127.0.0.1:{}", free_port());
+    let _devnet = Node(
+        in_dir(&["devnet", "--listen", &listen, "--providers", "1"])
+            .args(["--executor", "process"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let up = eventually(Duration::from_secs(60), || {
+        in_dir(&["wallet", "balance"])
+            .output()
+            .is_ok_and(|out| out.status.success())
+    });
+    assert!(up, "the devnet came up");
+    let run = in_dir(&["job", "run", "examples/hello.toml", "--wait"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr),
+    );
+    assert!(run.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("words: 34, sum: 500000500000"),
+        "stdout: {stdout}\nstderr: {stderr}"
+    );
+    assert!(!stderr.contains("cannot open"), "{stderr}");
+    // README's offer search, run by a shell exactly as written there.
+    let readme = std::fs::read_to_string(repo.join("README.md")).unwrap();
+    let search = readme
+        .lines()
+        .find(|l| l.starts_with("gpunet machines list 'gpu_model="))
+        .expect("README shows an offer search")
+        .split("  #")
+        .next()
+        .unwrap();
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_gpunet")).parent().unwrap();
+    let shell = Command::new("bash")
+        .args(["-c", search])
+        .current_dir(dir.path())
+        .env(
+            "PATH",
+            format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap()),
+        )
+        .env_remove("GPUNET_NODE")
+        .env("GPUNET_KEYSTORE", ".gpunet/devnet/wallets/client.json")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&shell.stderr);
+    assert!(shell.status.success(), "{search}: {stderr}");
+    // Nothing the shell took for a redirection: no file named `=80`.
+    let strays: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with('='))
+        .collect();
+    assert!(strays.is_empty(), "{search} wrote {strays:?}");
+    // The devnet offers no H100: the closest offer and what it misses.
+    assert!(
+        stderr.contains("no machine matches `gpu_model=H100 vram>=80 price<=2.5 verified=true`; the closest offers:"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("misses gpu_model=H100 vram>=80"),
+        "{stderr}"
+    );
+    // The canary's default work directory is relative too.
+    let canary = in_dir(&["--output", "json", "canary", "examples/hello.toml"])
+        .args(["--executor", "process", "--wait-secs", "120"])
+        .output()
+        .unwrap();
+    let answer: serde_json::Value =
+        serde_json::from_slice(&canary.stdout).unwrap_or_else(|_| panic!("{canary:?}"));
+    assert_eq!(answer["verdict"], "honest", "{answer}");
+}

@@ -228,6 +228,18 @@ impl NodeClient {
         Ok((decode(resp).await?, matched))
     }
 
+    /// The machines that come closest to `search` when it finds none: those
+    /// missing the fewest of its filters, each with the filters it misses.
+    pub async fn closest_machines(
+        &self,
+        search: &MachineSearch,
+    ) -> Result<Vec<gpunet_api::offers::NearMiss>, ClientError> {
+        let resp = self
+            .read(|c| c.http.get(c.url("/v1/machines/closest")).query(search))
+            .await?;
+        decode(resp).await
+    }
+
     pub async fn machine(&self, id: MachineId) -> Result<Machine, ClientError> {
         self.get(&format!("/v1/machines/{id}")).await
     }

@@ -1111,6 +1111,14 @@ async fn a_node_stores_blobs_only_for_funded_accounts_as_they_announced_them() {
         ),
         "hash_mismatch"
     );
+    // Fewer bytes than announced, with the right hash: once stored.
+    assert_eq!(
+        code(
+            node.put_blob(&request(&client, &data, 1_000), data.clone())
+                .await
+        ),
+        "size_mismatch"
+    );
     assert!(!net.node.blobs.contains(&Hash::digest(&data)));
     let stored = node
         .put_blob(&request(&client, &data, len), data.clone())

@@ -101,9 +101,12 @@ impl Agent {
     /// Detects the hardware, then stakes and registers the machine if needed.
     pub async fn register(
         key: Keypair,
-        config: AgentConfig,
+        mut config: AgentConfig,
         executor: Arc<dyn Executor>,
     ) -> Result<Agent, AgentError> {
+        // Jobs, the journal and run names keep paths under it: absolute, so
+        // that none depends on the directory the agent was started from.
+        config.data_dir = std::path::absolute(&config.data_dir)?;
         let node = NodeClient::new(&config.node)?;
         let wallet = Wallet::new(key, node.clone());
         let jobs_dir = config.data_dir.join("jobs");

@@ -35,6 +35,10 @@ pub async fn lay_out(
     job_dir: &Path,
     timeout: Duration,
 ) -> Result<JobRun, String> {
+    // The process executor starts the job in its scratch directory, and a
+    // container mounts these paths: relative ones would name nothing there.
+    let job_dir = std::path::absolute(job_dir)
+        .map_err(|e| format!("cannot resolve {}: {e}", job_dir.display()))?;
     let logs = job_dir.join("logs");
     let run = JobRun {
         name,
