@@ -547,7 +547,7 @@ async fn job_inputs_are_copied_to_their_holders_and_outlive_the_node_they_were_u
     std::fs::write(dir.join("words.txt"), &words).unwrap();
     std::fs::write(
         dir.join("job.toml"),
-        "name = \"kept\"\ncommand = [\"true\"]\ntimeout_secs = 60\n\
+        "name = \"kept\"\nimage = \"gpunet/busybox\"\ncommand = [\"true\"]\ntimeout_secs = 60\n\
          [[inputs]]\npath = \"words.txt\"\nsource = \"words.txt\"\n\
          [price]\nmax_per_hour = \"5\"\n",
     )

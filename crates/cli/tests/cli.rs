@@ -551,7 +551,7 @@ fn job_run_follow_streams_a_running_jobs_logs_and_job_logs_prints_them_after() {
     let spec = dir.path().join("count.toml");
     std::fs::write(
         &spec,
-        "name = \"count\"\ncommand = [\"sh\", \"-c\", \"for i in 1 2 3; do echo line $i; sleep 1; done; echo oops >&2\"]\n\
+        "name = \"count\"\nimage = \"gpunet/busybox\"\ncommand = [\"sh\", \"-c\", \"for i in 1 2 3; do echo line $i; sleep 1; done; echo oops >&2\"]\n\
          timeout_secs = 60\n[price]\nmax_per_hour = \"50\"\n",
     )
     .unwrap();
@@ -700,7 +700,7 @@ fn ctrl_c_pauses_the_provider_and_lets_its_running_job_finish() {
     let job = dir.path().join("slow.toml");
     std::fs::write(
         &job,
-        "name = \"slow\"\ncommand = [\"sh\", \"-c\", \"sleep 4; echo finished\"]\n\
+        "name = \"slow\"\nimage = \"gpunet/busybox\"\ncommand = [\"sh\", \"-c\", \"sleep 4; echo finished\"]\n\
          timeout_secs = 60\n[price]\nmax_per_hour = \"5\"\n",
     )
     .unwrap();

@@ -402,7 +402,7 @@ async fn the_testnet_rides_out_faults_and_a_byzantine_validator_and_runs_a_job_a
     let spec = net.dir.path().join("live.toml");
     std::fs::write(
         &spec,
-        "name = \"live\"\ncommand = [\"sh\", \"-c\", \"echo started; sleep 20; echo done\"]\n\
+        "name = \"live\"\nimage = \"gpunet/busybox\"\ncommand = [\"sh\", \"-c\", \"echo started; sleep 20; echo done\"]\n\
          timeout_secs = 120\n[price]\nmax_per_hour = \"50\"\n",
     )
     .unwrap();

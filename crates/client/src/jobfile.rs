@@ -2,7 +2,7 @@
 //!
 //! ```toml
 //! name = "hello"
-//! image = "gpunet/busybox"          # used by the docker executor
+//! image = "gpunet/busybox"          # required; the process executor ignores it
 //! command = ["sh", "-c", "echo hi > $GPUNET_OUTPUT_DIR/hi.txt"]
 //! timeout_secs = 60
 //! region = "eu-west"                # optional
@@ -54,7 +54,7 @@ use std::path::{Path, PathBuf};
 #[serde(deny_unknown_fields)]
 pub struct JobFile {
     pub name: String,
-    #[serde(default)]
+    /// The container image; required, though the process executor ignores it.
     pub image: String,
     pub command: Vec<String>,
     #[serde(default)]

@@ -319,8 +319,8 @@ async fn a_canary_catches_a_provider_that_pads_its_time_and_it_is_billed_the_ref
     assert_eq!(order.status, OrderStatus::Settled, "{order:?}");
     assert_eq!(
         order.audit_verdict,
-        Some(gpunet_ledger::AuditVerdict::DisputeRejected),
-        "the output was right"
+        Some(gpunet_ledger::AuditVerdict::ProviderPadded),
+        "the output was right, the time padded"
     );
     let params = node.status().await.unwrap().params;
     let report = order.report.unwrap();
@@ -636,13 +636,13 @@ async fn a_provider_restarted_mid_job_reports_it_failed_and_nothing_is_lost() {
 fn spec(gpus: u32, timeout_secs: u64) -> JobSpec {
     JobSpec {
         name: "x".into(),
-        image: String::new(),
+        image: "gpunet/busybox".into(),
         command: vec!["true".into()],
         env: vec![],
         resources: Resources {
             cpu_cores: 1,
             memory_mb: 1,
-            disk_mb: 0,
+            disk_mb: 100,
             gpu: GpuRequirement {
                 count: gpus,
                 ..Default::default()
@@ -1009,7 +1009,7 @@ async fn nodes_drop_blobs_no_order_needs_and_keep_the_rest() {
     let spec = dir.path().join("open.toml");
     std::fs::write(
         &spec,
-        "name = \"open\"\ncommand = [\"sleep\", \"60\"]\ntimeout_secs = 120\n\
+        "name = \"open\"\nimage = \"gpunet/busybox\"\ncommand = [\"sleep\", \"60\"]\ntimeout_secs = 120\n\
          [[inputs]]\npath = \"data.txt\"\nsource = \"data.txt\"\n[price]\nmax_per_hour = \"50\"\n",
     )
     .unwrap();

@@ -32,7 +32,7 @@ pub enum TxError {
     #[error("{0}")]
     NotAuthorized(String),
     #[error("impossible spec: {0}")]
-    ImpossibleSpec(String),
+    ImpossibleSpec(#[from] crate::SpecError),
     #[error("{0}")]
     InvalidState(String),
     #[error("invalid transaction: {0}")]

@@ -331,6 +331,10 @@ pub enum AuditVerdict {
     /// The referee of a client's dispute agreed with the provider: it is
     /// paid, and the client's dispute deposit paid the referee.
     DisputeRejected,
+    /// The output stands (an audit or a referee agreed with it), but the
+    /// provider billed far more time than the agreeing run allows: it is
+    /// billed that bound, slashed, and pays for the runs that checked it.
+    ProviderPadded,
 }
 
 impl Machine {

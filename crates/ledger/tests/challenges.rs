@@ -133,13 +133,13 @@ impl Net {
 fn small_job() -> JobSpec {
     JobSpec {
         name: "j".into(),
-        image: String::new(),
+        image: "gpunet/busybox".into(),
         command: vec!["true".into()],
         env: vec![],
         resources: Resources {
             cpu_cores: 1,
             memory_mb: 100,
-            disk_mb: 0,
+            disk_mb: 100,
             gpu: GpuRequirement::default(),
         },
         inputs: vec![],

@@ -225,7 +225,7 @@ pub fn demand(rng: &mut StdRng) -> Demand {
         resources: Resources {
             cpu_cores: if gpus == 0 { 2 } else { 4 * gpus },
             memory_mb: 8 * 1024,
-            disk_mb: 0,
+            disk_mb: 100,
             gpu: GpuRequirement {
                 count: gpus,
                 model: model.map(str::to_string),

@@ -53,7 +53,7 @@ fn job(i: usize) -> JobSpec {
         resources: Resources {
             cpu_cores: 1,
             memory_mb: 1024,
-            disk_mb: 0,
+            disk_mb: 100,
             gpu: GpuRequirement {
                 count: gpus,
                 model,

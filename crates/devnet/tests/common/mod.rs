@@ -47,7 +47,7 @@ pub fn job_file(dir: &Path, name: &str, command: &str, timeout_secs: u64) -> Job
     let command = toml_command(command);
     std::fs::write(
         &path,
-        format!("name = \"{name}\"\ncommand = {command}\ntimeout_secs = {timeout_secs}\n[price]\nmax_per_hour = \"50\"\n"),
+        format!("name = \"{name}\"\nimage = \"gpunet/busybox\"\ncommand = {command}\ntimeout_secs = {timeout_secs}\n[price]\nmax_per_hour = \"50\"\n"),
     )
     .unwrap();
     JobFile::load(&path).unwrap()

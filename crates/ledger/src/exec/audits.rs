@@ -288,6 +288,15 @@ impl Exec<'_> {
             .map(|id| self.order(*id))
             .collect::<Result<_, _>>()?;
         self.cap_padded(&mut parent, &mut runs, &verdict);
+        // An output that stands is not the whole story when its time was
+        // padded: the verdict names what happened to the provider.
+        let padded = parent.report.as_ref().is_some_and(|r| r.padded.is_some());
+        let verdict = match verdict {
+            AuditVerdict::Agreed | AuditVerdict::DisputeRejected if padded => {
+                AuditVerdict::ProviderPadded
+            }
+            verdict => verdict,
+        };
         // What the client pays for the runs that checked the job.
         let mut runs_cost: Amount = 0;
         for run in &runs {

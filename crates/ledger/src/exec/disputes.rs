@@ -19,8 +19,8 @@
 //! the referee re-runs the job so that the duration check
 //! (`exec::durations`) has an agreeing run to hold the provider's time
 //! against. A padded provider is slashed and billed the bound, and repays the
-//! referee; otherwise the verdict is `DisputeRejected` and the client paid for
-//! the referee, as for any dispute.
+//! referee (`ProviderPadded`); otherwise the verdict is `DisputeRejected` and
+//! the client paid for the referee, as for any dispute.
 
 use super::audits::Answer;
 use super::orders::run_cost;

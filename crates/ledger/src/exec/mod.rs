@@ -12,6 +12,7 @@ mod registry;
 mod rentals;
 mod rewards;
 mod settlement;
+mod specs;
 mod staking;
 mod validators;
 
@@ -23,6 +24,7 @@ use gpunet_primitives::{Address, Amount, Hash, SignedTx, TxBody};
 
 pub(crate) use orders::payment;
 pub use orders::{max_payment, min_deposit, run_cost};
+pub use specs::SpecError;
 pub use staking::required_stake;
 
 /// The checks that need no state: chain, signature and least fee.

@@ -1,5 +1,6 @@
 //! Orders: validation, escrow at submission, deterministic matching to machines.
 
+use super::specs::check_order;
 use super::staking::required_stake;
 use super::Exec;
 use crate::error::{CheckedAmount, TxError};
@@ -7,19 +8,12 @@ use crate::events::Event;
 use crate::state::{
     size_class, HardwareStatus, Lease, Machine, OfferKey, Order, OrderStatus, Rental,
 };
-use crate::Params;
 use gpunet_primitives::{
     hash_of, Address, Amount, Hash, JobSpec, MachineId, OrderId, Placement, Resources,
 };
 use std::ops::Bound;
 
 const MS_PER_HOUR: Amount = 3_600_000;
-const MAX_NAME_LEN: usize = 128;
-const MAX_ARG_LEN: usize = 4096;
-const MAX_ARGS: usize = 256;
-const MAX_ENV: usize = 128;
-/// Ports a rental may expose.
-const MAX_PORTS: usize = 16;
 /// Pending orders examined per block, so one block's work stays bounded.
 const MATCH_BATCH: usize = 1024;
 /// Of those, the oldest pending orders, examined on every block.
@@ -78,97 +72,6 @@ pub fn min_deposit(max_price_per_hour: Amount, spec: &JobSpec) -> Result<Amount,
 /// What `billable_ms` of work costs at `price_per_hour` (rounded down).
 pub(crate) fn payment(price_per_hour: Amount, billable_ms: u64) -> Result<Amount, TxError> {
     Ok(price_per_hour.mul_or(billable_ms as Amount)? / MS_PER_HOUR)
-}
-
-fn validate_path(path: &str) -> bool {
-    !path.is_empty()
-        && path.len() <= MAX_ARG_LEN
-        && !path.starts_with('/')
-        && path
-            .split('/')
-            .all(|c| !c.is_empty() && c != "." && c != "..")
-}
-
-pub(crate) fn validate_job(params: &Params, spec: &JobSpec) -> Result<(), TxError> {
-    let bad = |m: String| Err(TxError::ImpossibleSpec(m));
-    let r = &spec.resources;
-    if spec.name.len() > MAX_NAME_LEN || spec.image.len() > MAX_ARG_LEN {
-        return bad("name or image is too long".into());
-    }
-    if spec.command.is_empty() || spec.command[0].is_empty() {
-        return bad("command is empty".into());
-    }
-    if spec.command.len() > MAX_ARGS || spec.command.iter().any(|a| a.len() > MAX_ARG_LEN) {
-        return bad(format!(
-            "command has more than {MAX_ARGS} arguments or an argument over {MAX_ARG_LEN} bytes"
-        ));
-    }
-    if spec.env.len() > MAX_ENV
-        || spec.env.iter().any(|(k, v)| {
-            k.is_empty() || k.contains('=') || k.len() > MAX_NAME_LEN || v.len() > MAX_ARG_LEN
-        })
-    {
-        return bad("environment has an invalid or oversized variable".into());
-    }
-    if spec.timeout_secs == 0 || spec.timeout_secs > params.max_job_timeout_secs {
-        return bad(format!(
-            "timeout must be 1..={} seconds",
-            params.max_job_timeout_secs
-        ));
-    }
-    if r.cpu_cores == 0 || r.cpu_cores > params.max_cpu_cores {
-        return bad(format!("cpu must be 1..={} cores", params.max_cpu_cores));
-    }
-    if r.memory_mb == 0 || r.memory_mb > params.max_memory_mb {
-        return bad(format!("memory must be 1..={} MiB", params.max_memory_mb));
-    }
-    if r.disk_mb > params.max_disk_mb {
-        return bad(format!("disk must be at most {} MiB", params.max_disk_mb));
-    }
-    if r.gpu.min_vram_mb > params.max_vram_mb {
-        return bad(format!(
-            "GPU memory must be at most {} MiB",
-            params.max_vram_mb
-        ));
-    }
-    if r.gpu.count > params.max_gpus_per_machine {
-        return bad(format!(
-            "{} GPUs requested; no machine may have more than {}",
-            r.gpu.count, params.max_gpus_per_machine
-        ));
-    }
-    if r.gpu.count == 0
-        && (r.gpu.vendor.is_some() || r.gpu.model.is_some() || r.gpu.min_vram_mb > 0)
-    {
-        return bad("GPU constraints given but gpu count is 0".into());
-    }
-    if spec.audit_bps > 10_000 || spec.min_reliability_bps > 10_000 {
-        return bad("audit_bps and min_reliability_bps are basis points: at most 10000".into());
-    }
-    if spec.inputs.len() > params.max_inputs as usize {
-        return bad(format!("more than {} inputs", params.max_inputs));
-    }
-    if !spec.ports.is_empty() {
-        let unique: std::collections::BTreeSet<_> = spec.ports.iter().collect();
-        if spec.ports.len() > MAX_PORTS || unique.len() != spec.ports.len() || unique.contains(&0) {
-            return bad(format!(
-                "ports must be at most {MAX_PORTS} distinct, non-zero port numbers"
-            ));
-        }
-        if !spec.network {
-            return bad("exposing ports needs network = true".into());
-        }
-    }
-    let mut paths = std::collections::BTreeSet::new();
-    for input in &spec.inputs {
-        if !validate_path(&input.path) || !paths.insert(&input.path) {
-            return bad(format!(
-                "input path {:?} is not a unique relative path",
-                input.path
-            ));
-        }
-    }
-    Ok(())
 }
 
 fn contains_ci(haystack: &str, needle: &str) -> bool {
@@ -276,17 +179,7 @@ impl Exec<'_> {
         deposit: Amount,
         rental: bool,
     ) -> Result<(), TxError> {
-        validate_job(&self.state.params, spec)?;
-        if rental && spec.audit_bps > 0 {
-            return Err(TxError::ImpossibleSpec(
-                "rentals have no result to audit; audit_bps must be 0".into(),
-            ));
-        }
-        if !rental && !spec.ports.is_empty() {
-            return Err(TxError::ImpossibleSpec(
-                "only rentals expose ports; a job's results come back as outputs".into(),
-            ));
-        }
+        check_order(&self.state.params, spec, max_price_per_hour, rental)?;
         let need = min_deposit(max_price_per_hour, spec)?;
         if deposit < need {
             return Err(TxError::Invalid(format!(

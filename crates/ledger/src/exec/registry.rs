@@ -1,48 +1,12 @@
 //! The machine registry: providers declare machines, their prices and availability.
 
+use super::specs::check_machine;
 use super::staking::required_stake;
 use super::Exec;
 use crate::error::TxError;
 use crate::events::Event;
 use crate::state::{Allocation, HardwareStatus, Machine};
 use gpunet_primitives::{Address, Amount, MachineId, MachineSpec, ResourcePrices};
-
-pub(crate) const MAX_LABEL_LEN: usize = 128;
-pub(crate) const EXECUTORS: [&str; 2] = ["process", "docker"];
-
-fn validate_machine(params: &crate::Params, spec: &MachineSpec) -> Result<(), TxError> {
-    let bad = |m: String| Err(TxError::ImpossibleSpec(m));
-    if spec.cpu_cores == 0 || spec.cpu_cores > params.max_cpu_cores {
-        return bad(format!("cpu_cores must be 1..={}", params.max_cpu_cores));
-    }
-    if spec.memory_mb == 0 || spec.memory_mb > params.max_memory_mb {
-        return bad(format!("memory_mb must be 1..={}", params.max_memory_mb));
-    }
-    if spec.disk_mb > params.max_disk_mb {
-        return bad(format!("disk_mb must be at most {}", params.max_disk_mb));
-    }
-    if !EXECUTORS.contains(&spec.executor.as_str()) {
-        return bad(format!("executor must be one of {EXECUTORS:?}"));
-    }
-    if spec.region.len() > MAX_LABEL_LEN {
-        return bad("region label is too long".into());
-    }
-    if let Some(gpu) = &spec.gpu {
-        if gpu.count == 0 || gpu.count > params.max_gpus_per_machine {
-            return bad(format!(
-                "a machine has 1..={} GPUs, not {}",
-                params.max_gpus_per_machine, gpu.count
-            ));
-        }
-        if gpu.vram_mb > params.max_vram_mb {
-            return bad(format!("vram_mb must be at most {}", params.max_vram_mb));
-        }
-        if gpu.model.len() > MAX_LABEL_LEN || gpu.vendor.len() > MAX_LABEL_LEN {
-            return bad("GPU label is too long".into());
-        }
-    }
-    Ok(())
-}
 
 impl Exec<'_> {
     pub(crate) fn machine(&self, id: MachineId) -> Result<Machine, TxError> {
@@ -70,7 +34,7 @@ impl Exec<'_> {
         price_per_hour: Amount,
         resource_prices: ResourcePrices,
     ) -> Result<(), TxError> {
-        validate_machine(&self.state.params, spec)?;
+        check_machine(&self.state.params, spec)?;
         let mut account = self.state.account(&owner);
         account.machines += 1;
         account.gpus += spec.gpu_count();

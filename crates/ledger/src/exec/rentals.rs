@@ -20,6 +20,7 @@ use super::Exec;
 use crate::error::{CheckedAmount, TxError};
 use crate::events::Event;
 use crate::state::{Order, OrderStatus, Probe, Rental, Settlement};
+use crate::SpecError;
 use gpunet_primitives::{Address, Amount, OrderId};
 
 /// Longest `host:port` a provider may announce.
@@ -198,10 +199,12 @@ impl Exec<'_> {
             .ends_ms
             .saturating_add(extra_secs.saturating_mul(1000));
         if extra_secs == 0 || ends_ms - lease.start_ms > max_ms {
-            return Err(TxError::ImpossibleSpec(format!(
-                "a rental lasts at most {} seconds in all",
-                self.state.params.max_job_timeout_secs
-            )));
+            return Err(TxError::ImpossibleSpec(SpecError::OutOfRange {
+                field: "rental length in seconds",
+                got: (ends_ms - lease.start_ms) / 1000,
+                min: 1,
+                max: self.state.params.max_job_timeout_secs,
+            }));
         }
         let need = max_payment(lease.price_per_hour, extra_secs)?;
         if deposit < need {

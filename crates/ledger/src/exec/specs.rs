@@ -1,0 +1,365 @@
+//! What a job may ask for and a machine may declare: every field bounded,
+//! every label printable, so that nothing on chain can overflow the ledger's
+//! sums, hide text in a provider's log or wait forever for an input no one
+//! can read. One [`SpecError`] per cause.
+
+use crate::Params;
+use gpunet_primitives::{Amount, Hash, JobSpec, MachineSpec};
+use std::collections::BTreeSet;
+
+const MAX_NAME_LEN: usize = 128;
+const MAX_ARG_LEN: usize = 4096;
+const MAX_ARGS: usize = 256;
+const MAX_ENV: usize = 128;
+/// Ports a rental may expose.
+const MAX_PORTS: usize = 16;
+pub(crate) const MAX_LABEL_LEN: usize = 128;
+pub(crate) const EXECUTORS: [&str; 2] = ["process", "docker"];
+
+/// Why a job or machine spec is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpecError {
+    #[error("{field} is longer than {max} bytes")]
+    TooLong { field: &'static str, max: usize },
+    /// A control character (NUL, newline, escape...) or a bidirectional
+    /// override (U+202E...) in a name or label: text that would rewrite a
+    /// log line or read differently from what it is.
+    #[error("{field} holds a control or bidirectional-formatting character")]
+    HiddenCharacter { field: &'static str },
+    #[error("{field} is empty")]
+    Empty { field: &'static str },
+    #[error("command has more than {MAX_ARGS} arguments or an argument over {MAX_ARG_LEN} bytes")]
+    CommandTooLong,
+    #[error("environment has more than {MAX_ENV} variables or an invalid or oversized one")]
+    BadEnvironment,
+    #[error("{field} must be {min}..={max}, not {got}")]
+    OutOfRange {
+        field: &'static str,
+        got: u64,
+        min: u64,
+        max: u64,
+    },
+    #[error("GPU constraints given but gpu count is 0")]
+    GpuConstraintsWithoutGpu,
+    #[error("{field} is in basis points: at most 10000, not {got}")]
+    NotBasisPoints { field: &'static str, got: u32 },
+    #[error("ports must be at most {MAX_PORTS} distinct, non-zero port numbers")]
+    BadPorts,
+    #[error("exposing ports needs network = true")]
+    PortsWithoutNetwork,
+    #[error("only rentals expose ports; a job's results come back as outputs")]
+    PortsOnAJob,
+    #[error("rentals have no result to audit; audit_bps must be 0")]
+    AuditedRental,
+    #[error("input path {0:?} is not a unique relative path")]
+    BadInputPath(String),
+    /// A zero hash or holder proof: no one can hold such a file, so every
+    /// machine would decline the job and it would wait until it expired.
+    #[error("input {0:?} names no file: its hash or holder proof is all zeros")]
+    NoInputContent(String),
+    #[error("executor must be one of {EXECUTORS:?}, not {0:?}")]
+    UnknownExecutor(String),
+    /// A pending order that pays nothing costs its client one fee and
+    /// every validator a slot in the queue until it expires.
+    #[error("the max price per hour must be positive")]
+    FreeOrder,
+}
+
+/// Whether `c` is a control character or one that reorders text.
+fn hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// A name or label: at most `max` bytes, nothing hidden in it.
+fn label(field: &'static str, text: &str, max: usize) -> Result<(), SpecError> {
+    if text.len() > max {
+        return Err(SpecError::TooLong { field, max });
+    }
+    if text.chars().any(hidden) {
+        return Err(SpecError::HiddenCharacter { field });
+    }
+    Ok(())
+}
+
+fn in_range(field: &'static str, got: u64, min: u64, max: u64) -> Result<(), SpecError> {
+    if got < min || got > max {
+        return Err(SpecError::OutOfRange {
+            field,
+            got,
+            min,
+            max,
+        });
+    }
+    Ok(())
+}
+
+fn basis_points(field: &'static str, got: u32) -> Result<(), SpecError> {
+    if got > 10_000 {
+        return Err(SpecError::NotBasisPoints { field, got });
+    }
+    Ok(())
+}
+
+fn relative_path(path: &str) -> bool {
+    !path.is_empty()
+        && path.len() <= MAX_ARG_LEN
+        && !path.starts_with('/')
+        && !path.chars().any(hidden)
+        && path
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..")
+}
+
+/// Checks an order for `spec` at `max_price_per_hour`, a rental or a job.
+pub(crate) fn check_order(
+    params: &Params,
+    spec: &JobSpec,
+    max_price_per_hour: Amount,
+    rental: bool,
+) -> Result<(), SpecError> {
+    check_job(params, spec)?;
+    if max_price_per_hour == 0 {
+        return Err(SpecError::FreeOrder);
+    }
+    if rental && spec.audit_bps > 0 {
+        return Err(SpecError::AuditedRental);
+    }
+    if !rental && !spec.ports.is_empty() {
+        return Err(SpecError::PortsOnAJob);
+    }
+    Ok(())
+}
+
+/// Checks what a job asks for, whatever runs it (a client's order, an audit
+/// or a referee run).
+pub(crate) fn check_job(params: &Params, spec: &JobSpec) -> Result<(), SpecError> {
+    let r = &spec.resources;
+    label("name", &spec.name, MAX_NAME_LEN)?;
+    if spec.image.is_empty() {
+        return Err(SpecError::Empty { field: "image" });
+    }
+    label("image", &spec.image, MAX_ARG_LEN)?;
+    if spec.image.contains(char::is_whitespace) {
+        return Err(SpecError::HiddenCharacter { field: "image" });
+    }
+    if spec.command.first().is_none_or(String::is_empty) {
+        return Err(SpecError::Empty { field: "command" });
+    }
+    if spec.command.len() > MAX_ARGS || spec.command.iter().any(|a| a.len() > MAX_ARG_LEN) {
+        return Err(SpecError::CommandTooLong);
+    }
+    if spec.env.len() > MAX_ENV
+        || spec.env.iter().any(|(k, v)| {
+            k.is_empty()
+                || k.contains('=')
+                || k.len() > MAX_NAME_LEN
+                || k.chars().any(hidden)
+                || v.len() > MAX_ARG_LEN
+        })
+    {
+        return Err(SpecError::BadEnvironment);
+    }
+    in_range(
+        "timeout_secs",
+        spec.timeout_secs,
+        1,
+        params.max_job_timeout_secs,
+    )?;
+    in_range(
+        "cpu",
+        u64::from(r.cpu_cores),
+        1,
+        u64::from(params.max_cpu_cores),
+    )?;
+    in_range("memory_mb", r.memory_mb, 1, params.max_memory_mb)?;
+    in_range("disk_mb", r.disk_mb, 1, params.max_disk_mb)?;
+    in_range("min_vram_mb", r.gpu.min_vram_mb, 0, params.max_vram_mb)?;
+    in_range(
+        "gpu count",
+        u64::from(r.gpu.count),
+        0,
+        u64::from(params.max_gpus_per_machine),
+    )?;
+    if r.gpu.count == 0
+        && (r.gpu.vendor.is_some() || r.gpu.model.is_some() || r.gpu.min_vram_mb > 0)
+    {
+        return Err(SpecError::GpuConstraintsWithoutGpu);
+    }
+    for (field, text) in [("gpu vendor", &r.gpu.vendor), ("gpu model", &r.gpu.model)] {
+        if let Some(text) = text {
+            label(field, text, MAX_LABEL_LEN)?;
+        }
+    }
+    if let Some(region) = &spec.region {
+        label("region", region, MAX_LABEL_LEN)?;
+    }
+    basis_points("audit_bps", spec.audit_bps)?;
+    basis_points("min_reliability_bps", spec.min_reliability_bps)?;
+    in_range(
+        "inputs",
+        spec.inputs.len() as u64,
+        0,
+        u64::from(params.max_inputs),
+    )?;
+    if !spec.ports.is_empty() {
+        let unique: BTreeSet<_> = spec.ports.iter().collect();
+        if spec.ports.len() > MAX_PORTS || unique.len() != spec.ports.len() || unique.contains(&0) {
+            return Err(SpecError::BadPorts);
+        }
+        if !spec.network {
+            return Err(SpecError::PortsWithoutNetwork);
+        }
+    }
+    let mut paths = BTreeSet::new();
+    for input in &spec.inputs {
+        if !relative_path(&input.path) || !paths.insert(&input.path) {
+            return Err(SpecError::BadInputPath(input.path.clone()));
+        }
+        if input.hash == Hash::ZERO || input.holder_proof == Hash::ZERO {
+            return Err(SpecError::NoInputContent(input.path.clone()));
+        }
+    }
+    Ok(())
+}
+
+/// Checks the hardware a provider declares for a machine.
+pub(crate) fn check_machine(params: &Params, spec: &MachineSpec) -> Result<(), SpecError> {
+    in_range(
+        "cpu_cores",
+        u64::from(spec.cpu_cores),
+        1,
+        u64::from(params.max_cpu_cores),
+    )?;
+    in_range("memory_mb", spec.memory_mb, 1, params.max_memory_mb)?;
+    in_range("disk_mb", spec.disk_mb, 0, params.max_disk_mb)?;
+    if !EXECUTORS.contains(&spec.executor.as_str()) {
+        return Err(SpecError::UnknownExecutor(
+            spec.executor.chars().take(MAX_LABEL_LEN).collect(),
+        ));
+    }
+    label("region", &spec.region, MAX_LABEL_LEN)?;
+    if let Some(gpu) = &spec.gpu {
+        in_range(
+            "gpu count",
+            u64::from(gpu.count),
+            1,
+            u64::from(params.max_gpus_per_machine),
+        )?;
+        in_range("vram_mb", gpu.vram_mb, 0, params.max_vram_mb)?;
+        label("gpu model", &gpu.model, MAX_LABEL_LEN)?;
+        label("gpu vendor", &gpu.vendor, MAX_LABEL_LEN)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gpunet_primitives::{GpuRequirement, InputRef, Resources};
+
+    fn job() -> JobSpec {
+        JobSpec {
+            name: "job".into(),
+            image: "gpunet/busybox".into(),
+            command: vec!["true".into()],
+            env: vec![],
+            resources: Resources {
+                cpu_cores: 1,
+                memory_mb: 100,
+                disk_mb: 100,
+                gpu: GpuRequirement::default(),
+            },
+            inputs: vec![],
+            timeout_secs: 60,
+            region: None,
+            network: false,
+            audit_bps: 0,
+            min_reliability_bps: 0,
+            ports: Vec::new(),
+            placement: Default::default(),
+        }
+    }
+
+    fn refused(change: impl FnOnce(&mut JobSpec)) -> SpecError {
+        let mut spec = job();
+        change(&mut spec);
+        check_order(&Params::default(), &spec, 1, false).unwrap_err()
+    }
+
+    #[test]
+    fn the_gaps_an_attacker_found_are_closed() {
+        check_order(&Params::default(), &job(), 1, false).unwrap();
+        assert_eq!(
+            refused(|s| s.image.clear()),
+            SpecError::Empty { field: "image" }
+        );
+        assert!(matches!(
+            refused(|s| s.resources.disk_mb = 0),
+            SpecError::OutOfRange {
+                field: "disk_mb",
+                ..
+            }
+        ));
+        assert_eq!(
+            check_order(&Params::default(), &job(), 0, false),
+            Err(SpecError::FreeOrder)
+        );
+        for evil in ["a\0b", "abc\u{202e}gpj.exe", "line\nbreak", "\u{1b}[31mred"] {
+            assert_eq!(
+                refused(|s| s.name = evil.into()),
+                SpecError::HiddenCharacter { field: "name" }
+            );
+            assert_eq!(
+                refused(|s| s.region = Some(evil.into())),
+                SpecError::HiddenCharacter { field: "region" }
+            );
+        }
+        let input = |hash: Hash, holder_proof: Hash| InputRef {
+            path: "data.bin".into(),
+            hash,
+            size: 1,
+            holder_proof,
+        };
+        assert_eq!(
+            refused(|s| s.inputs = vec![input(Hash::ZERO, Hash::ZERO)]),
+            SpecError::NoInputContent("data.bin".into())
+        );
+        assert_eq!(
+            refused(|s| s.inputs = vec![input(Hash::digest(b"x"), Hash::ZERO)]),
+            SpecError::NoInputContent("data.bin".into())
+        );
+        // Commands keep their newlines: a shell script is one argument.
+        let mut script = job();
+        script.command = vec!["sh".into(), "-c".into(), "echo a\necho b".into()];
+        check_order(&Params::default(), &script, 1, false).unwrap();
+    }
+
+    #[test]
+    fn machines_declare_printable_labels_within_bounds() {
+        let machine = MachineSpec {
+            cpu_cores: 4,
+            memory_mb: 8_000,
+            disk_mb: 10_000,
+            gpu: None,
+            region: "eu-west".into(),
+            executor: "docker".into(),
+        };
+        check_machine(&Params::default(), &machine).unwrap();
+        let mut evil = machine.clone();
+        evil.region = "eu\0west".into();
+        assert_eq!(
+            check_machine(&Params::default(), &evil),
+            Err(SpecError::HiddenCharacter { field: "region" })
+        );
+        let mut huge = machine;
+        huge.disk_mb = u64::MAX;
+        assert!(matches!(
+            check_machine(&Params::default(), &huge),
+            Err(SpecError::OutOfRange {
+                field: "disk_mb",
+                ..
+            })
+        ));
+    }
+}
