@@ -12,6 +12,6 @@ pub mod tls;
 pub mod types;
 
 pub use blob_replication::{spawn_blob_replication, BlobReplication};
-pub use server::{router, serve};
+pub use server::{router, serve, serve_with, ServeLimits};
 pub use tls::NodeAddress;
 pub use types::ApiError;

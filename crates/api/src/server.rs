@@ -25,9 +25,13 @@ use gpunet_primitives::{
     RequestError, SignedBlobRead, SignedBlobUpload, SignedLogChunk, SignedLogRead,
     MAX_LOG_CHUNK_BYTES, MAX_TX_BYTES,
 };
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use serde::Deserialize;
 use std::convert::Infallible;
+use std::time::Duration;
 use tokio_stream::wrappers::BroadcastStream;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 
 type ApiResult<T> = Result<T, (StatusCode, Json<ApiError>)>;
 
@@ -83,8 +87,33 @@ pub fn router(node: Node) -> Router {
         .route("/v1/blobs/{hash}", get(get_blob))
         .route("/v1/blobs/{hash}/holder-proof", get(holder_proof))
         .route("/v1/peers", get(peers))
+        .fallback(no_such_route)
         .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::map_response(errors_as_json))
         .with_state(node)
+}
+
+/// How long and how much a client may take: a slow or greedy client holds
+/// a file descriptor and a task for no longer than these allow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServeLimits {
+    /// From a connection's first byte (or the end of its previous request)
+    /// to the end of a request's headers.
+    pub header_read: Duration,
+    /// Longest wait for the next piece of a request body.
+    pub body_idle: Duration,
+    /// Connections one address may hold open at once.
+    pub per_peer: usize,
+}
+
+impl Default for ServeLimits {
+    fn default() -> Self {
+        ServeLimits {
+            header_read: Duration::from_secs(10),
+            body_idle: Duration::from_secs(30),
+            per_peer: tls::MAX_CONNECTIONS_PER_PEER,
+        }
+    }
 }
 
 /// Serves the API over TLS on `listener`, with a certificate of `key` (the
@@ -94,8 +123,80 @@ pub async fn serve(
     node: Node,
     key: &Keypair,
 ) -> std::io::Result<()> {
+    serve_with(listener, node, key, ServeLimits::default()).await
+}
+
+/// [`serve`] within `limits`.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    node: Node,
+    key: &Keypair,
+    limits: ServeLimits,
+) -> std::io::Result<()> {
     let config = tls::server_config(key).map_err(std::io::Error::other)?;
-    axum::serve(TlsListener::new(listener, config)?, router(node)).await
+    let mut connections = TlsListener::with_peer_limit(listener, config, limits.per_peer)?;
+    let app = router(node).layer(RequestBodyTimeoutLayer::new(limits.body_idle));
+    loop {
+        let (conn, _peer) = axum::serve::Listener::accept(&mut connections).await;
+        let service = TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            // axum::serve sets no timer, so hyper enforces no header timeout:
+            // a client trickling a header byte now and then held its
+            // connection for good.
+            let served = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_read)
+                .serve_connection(TokioIo::new(conn), service)
+                .await;
+            if let Err(e) = served {
+                tracing::debug!("API connection ended: {e}");
+            }
+        });
+    }
+}
+
+/// Every error the API answers is JSON `{code, message}`, including those
+/// axum's extractors and routing make (a bad query string, a body over its
+/// limit, an unknown route), which are plain text or empty otherwise.
+async fn errors_as_json(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let code = match status {
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::REQUEST_TIMEOUT => "timeout",
+        s if s.is_server_error() => "internal",
+        _ => "bad_request",
+    };
+    let text = axum::body::to_bytes(response.into_body(), MAX_ERROR_TEXT)
+        .await
+        .unwrap_or_default();
+    let message = match String::from_utf8_lossy(&text).trim() {
+        "" => status
+            .canonical_reason()
+            .unwrap_or("request failed")
+            .to_string(),
+        text => text.to_string(),
+    };
+    fail(status, code, message).into_response()
+}
+
+/// Longest text of an error axum made that is carried into its JSON.
+const MAX_ERROR_TEXT: usize = 4096;
+
+async fn no_such_route(uri: axum::http::Uri) -> (StatusCode, Json<ApiError>) {
+    not_found(format!(
+        "no such route: {}",
+        uri.path().chars().take(200).collect::<String>()
+    ))
 }
 
 /// The peers' API addresses, each with the key their certificates carry.

@@ -14,13 +14,16 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
+use std::pin::Pin;
 use std::str::FromStr;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::server::TlsStream;
@@ -225,17 +228,22 @@ impl ServerCertVerifier for PinnedKeys {
     }
 }
 
-/// An HTTP client that talks TLS 1.3 only to servers holding a trusted key.
-pub fn http_client(trusted: TrustedKeys) -> reqwest::Client {
+/// A TLS 1.3 client configuration that accepts only servers holding a
+/// trusted key.
+pub fn client_config(trusted: TrustedKeys) -> rustls::ClientConfig {
     let provider = provider();
-    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+    rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .expect("the ring provider supports TLS 1.3")
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(PinnedKeys { trusted, provider }))
-        .with_no_client_auth();
+        .with_no_client_auth()
+}
+
+/// An HTTP client that talks TLS 1.3 only to servers holding a trusted key.
+pub fn http_client(trusted: TrustedKeys) -> reqwest::Client {
     reqwest::Client::builder()
-        .use_preconfigured_tls(config)
+        .use_preconfigured_tls(client_config(trusted))
         .build()
         .expect("a client with a preconfigured TLS config builds")
 }
@@ -253,16 +261,115 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A TCP listener whose connections come out with their TLS handshake done.
 /// Handshakes run in their own tasks, so a slow client holds up no one.
 pub struct TlsListener {
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    ready: mpsc::Receiver<(PeerConnection, SocketAddr)>,
     local: SocketAddr,
 }
 
+/// Connections one address may hold open at once by default: every client
+/// of a machine (its agent, CLI and notebook) shares it, and an attacker
+/// trickling bytes over hundreds of connections cannot hold more.
+pub const MAX_CONNECTIONS_PER_PEER: usize = 64;
+
+/// Open connections per address.
+type PeerCounts = Arc<Mutex<BTreeMap<IpAddr, usize>>>;
+
+/// A TLS connection that counts against its peer's address until dropped.
+pub struct PeerConnection {
+    tls: TlsStream<TcpStream>,
+    _slot: PeerSlot,
+}
+
+struct PeerSlot {
+    counts: PeerCounts,
+    ip: IpAddr,
+}
+
+impl PeerSlot {
+    /// A slot for `ip`, unless it holds `max` connections already.
+    fn take(counts: &PeerCounts, ip: IpAddr, max: usize) -> Option<PeerSlot> {
+        let mut held = counts.lock().unwrap_or_else(|e| e.into_inner());
+        let n = held.entry(ip).or_default();
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(PeerSlot {
+            counts: counts.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut held = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = held.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                held.remove(&self.ip);
+            }
+        }
+    }
+}
+
+impl AsyncRead for PeerConnection {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.tls).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for PeerConnection {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.tls).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.tls).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.tls).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.tls).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.tls.is_write_vectored()
+    }
+}
+
 impl TlsListener {
-    /// Starts accepting on `listener`; must be called inside a Tokio runtime.
+    /// Starts accepting on `listener`, at most [`MAX_CONNECTIONS_PER_PEER`]
+    /// connections per address; must be called inside a Tokio runtime.
     pub fn new(listener: TcpListener, config: Arc<rustls::ServerConfig>) -> std::io::Result<Self> {
+        Self::with_peer_limit(listener, config, MAX_CONNECTIONS_PER_PEER)
+    }
+
+    /// As [`TlsListener::new`], with at most `per_peer` connections per
+    /// address: one more is closed before its handshake.
+    pub fn with_peer_limit(
+        listener: TcpListener,
+        config: Arc<rustls::ServerConfig>,
+        per_peer: usize,
+    ) -> std::io::Result<Self> {
         let local = listener.local_addr()?;
         let (ready_tx, ready) = mpsc::channel(64);
         let acceptor = TlsAcceptor::from(config);
+        let counts = PeerCounts::default();
         tokio::spawn(async move {
             loop {
                 let (tcp, peer) = match listener.accept().await {
@@ -276,6 +383,10 @@ impl TlsListener {
                 if ready_tx.is_closed() {
                     return;
                 }
+                // Dropping the stream closes it: the peer holds enough.
+                let Some(slot) = PeerSlot::take(&counts, peer.ip(), per_peer) else {
+                    continue;
+                };
                 let _ = tcp.set_nodelay(true);
                 let acceptor = acceptor.clone();
                 let ready = ready_tx.clone();
@@ -283,7 +394,8 @@ impl TlsListener {
                     if let Ok(Ok(tls)) =
                         tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
                     {
-                        let _ = ready.send((tls, peer)).await;
+                        let conn = PeerConnection { tls, _slot: slot };
+                        let _ = ready.send((conn, peer)).await;
                     }
                 });
             }
@@ -293,7 +405,7 @@ impl TlsListener {
 }
 
 impl Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
+    type Io = PeerConnection;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {

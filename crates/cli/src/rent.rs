@@ -18,6 +18,10 @@ pub enum RentCmd {
         file: PathBuf,
         #[arg(long, value_parser = parse_duration)]
         duration: u64,
+        /// How long to wait for a machine (and its ports' addresses); the
+        /// rental stays pending after it, until ended or expired.
+        #[arg(long, default_value_t = 60)]
+        wait_secs: u64,
     },
     /// Extend a running rental by DURATION, paying for it into escrow.
     Renew {
@@ -58,7 +62,11 @@ pub async fn rent(ctx: &Ctx, cmd: RentCmd) -> anyhow::Result<()> {
     let wallet = ctx.wallet()?;
     let client = wallet.node().clone();
     match cmd {
-        RentCmd::Start { file, duration } => {
+        RentCmd::Start {
+            file,
+            duration,
+            wait_secs,
+        } => {
             let mut job = JobFile::load(&file)?;
             job.timeout_secs = duration;
             let id = submit_rental(&wallet, &job).await?;
@@ -72,11 +80,8 @@ pub async fn rent(ctx: &Ctx, cmd: RentCmd) -> anyhow::Result<()> {
                     .is_some_and(|r| r.endpoints.len() == o.spec.ports.len()),
                 _ => true,
             };
-            let order = wait_for_order(&client, id, Duration::from_secs(60), ready, |_| {})
-                .await
-                .with_context(|| {
-                    format!("rental {id} found no machine yet; see `gpunet job describe {id}`")
-                })?;
+            let wait = Duration::from_secs(wait_secs);
+            let order = wait_for_order(&client, id, wait, ready, |_| {}).await?;
             ctx.output.print(&order, || describe(&order));
         }
         RentCmd::Renew { id, duration } => {

@@ -785,7 +785,11 @@ fn the_readme_flow_from_a_relative_devnet_directory_settles_the_right_result() {
     let dir = tempfile::tempdir().unwrap();
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     std::fs::create_dir_all(dir.path().join("examples/data")).unwrap();
-    for file in ["examples/hello.toml", "examples/data/words.txt"] {
+    for file in [
+        "examples/hello.toml",
+        "examples/rental.toml",
+        "examples/data/words.txt",
+    ] {
         std::fs::copy(repo.join(file), dir.path().join(file)).unwrap();
     }
     let in_dir = |args: &[&str]| {
@@ -863,6 +867,27 @@ fn the_readme_flow_from_a_relative_devnet_directory_settles_the_right_result() {
         stderr.contains("misses gpu_model=H100 vram>=80"),
         "{stderr}"
     );
+    // A rental of README's example stays up until it is ended.
+    let rented = in_dir(&["--output", "json", "rent", "start", "examples/rental.toml"])
+        .args(["--duration", "30m"])
+        .output()
+        .unwrap();
+    let rental: serde_json::Value =
+        serde_json::from_slice(&rented.stdout).unwrap_or_else(|_| panic!("{rented:?}"));
+    assert_eq!(rental["status"], "running", "{rental}");
+    let id = rental["id"].to_string();
+    for command in [
+        &["rent", "renew", &id, "--duration", "10m"][..],
+        &["rent", "end", &id],
+    ] {
+        let out = in_dir(command).output().unwrap();
+        assert!(out.status.success(), "{command:?}: {out:?}");
+    }
+    let ended = in_dir(&["--output", "json", "job", "describe", &id])
+        .output()
+        .unwrap();
+    let ended: serde_json::Value = serde_json::from_slice(&ended.stdout).unwrap();
+    assert_eq!(ended["status"], "settled", "{ended}");
     // The canary's default work directory is relative too.
     let canary = in_dir(&["--output", "json", "canary", "examples/hello.toml"])
         .args(["--executor", "process", "--wait-secs", "120"])
@@ -871,4 +896,54 @@ fn the_readme_flow_from_a_relative_devnet_directory_settles_the_right_result() {
     let answer: serde_json::Value =
         serde_json::from_slice(&canary.stdout).unwrap_or_else(|_| panic!("{canary:?}"));
     assert_eq!(answer["verdict"], "honest", "{answer}");
+}
+
+/// A rental no machine can take: `rent start` says, when its wait runs out,
+/// that the order stays pending with its deposit, and how to take it back;
+/// `rent end` then cancels it and refunds the whole deposit.
+#[test]
+fn a_rental_no_machine_takes_is_explained_and_ended_with_its_deposit_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_devnet, global) = devnet_process(dir.path());
+    let global: Vec<&str> = global.iter().map(String::as_str).collect();
+    let spec = dir.path().join("huge.toml");
+    std::fs::write(
+        &spec,
+        "name = \"huge\"\nimage = \"gpunet/busybox\"\ncommand = [\"sleep\", \"600\"]\n\
+         timeout_secs = 60\n[resources]\ncpu = 512\n[price]\nmax_per_hour = \"50\"\n",
+    )
+    .unwrap();
+    let balance = || {
+        json(&[&global[..], &["wallet", "balance"]].concat())["account"]["balance"]
+            .as_u64()
+            .unwrap()
+    };
+    let before = balance();
+    let start = gpunet(
+        &[
+            &global[..],
+            &["rent", "start", path(&spec), "--duration", "1h"],
+            &["--wait-secs", "2"],
+        ]
+        .concat(),
+    );
+    assert!(!start.status.success());
+    let stderr = String::from_utf8_lossy(&start.stderr);
+    let id = stderr
+        .split("order ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("{stderr}"))
+        .to_string();
+    assert!(stderr.contains("is still pending after 2s"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("`gpunet rent end {id}`")),
+        "{stderr}"
+    );
+    assert_ne!(balance(), before, "the deposit is in escrow");
+    ok(&[&global[..], &["rent", "end", &id]].concat());
+    let order = json(&[&global[..], &["job", "describe", &id]].concat());
+    assert_eq!(order["status"], "cancelled", "{order}");
+    let refunded = order["settlement"]["refunded"].as_u64();
+    assert!(refunded.is_some_and(|r| r > 0), "{order}");
 }

@@ -97,6 +97,31 @@ pub fn is_final(status: OrderStatus) -> bool {
     !status.is_open()
 }
 
+/// What a wait that ran out leaves behind, and what its client can do.
+fn left_behind(order: &Order, waited: Duration) -> String {
+    let (id, secs) = (order.id, waited.as_secs());
+    let end = if order.rental.is_some() {
+        format!("`gpunet rent end {id}`")
+    } else {
+        format!("`gpunet job cancel {id}`")
+    };
+    match order.status {
+        OrderStatus::Pending => format!(
+            "order {id} is still pending after {secs}s: no machine has taken it yet, and its \
+             deposit stays in escrow until one does or the order expires; see why with \
+             `gpunet job describe {id}`, or take the deposit back with {end}"
+        ),
+        OrderStatus::Running if order.rental.is_some() => format!(
+            "rental {id} is running but not ready after {secs}s (its ports are not announced \
+             yet); see `gpunet job describe {id}`, or end it with {end}"
+        ),
+        status => format!(
+            "order {id} is still {status:?} after {secs}s and goes on; follow it with \
+             `gpunet job describe {id}` and `gpunet job logs {id} --follow`"
+        ),
+    }
+}
+
 /// Follows an order until `done(order)` holds, calling `progress` on every status
 /// change. Uses the event stream, with a slow poll in case the stream breaks.
 pub async fn wait_for_order(
@@ -121,10 +146,7 @@ pub async fn wait_for_order(
         let wake = tokio::time::sleep(Duration::from_secs(2));
         tokio::select! {
             _ = tokio::time::sleep_until(deadline) => {
-                return Err(ClientError::Invalid(format!(
-                    "order {id} is still {:?} after {}s; check it later with `gpunet job describe {id}`",
-                    order.status, timeout.as_secs()
-                )));
+                return Err(ClientError::Invalid(left_behind(&order, timeout)));
             }
             _ = wake => {}
             item = async { match stream.as_mut() { Some(s) => s.next().await, None => std::future::pending().await } } => {

@@ -12,9 +12,9 @@ use gpunet_ledger::OrderStatus;
 use gpunet_node::BlobRetention;
 use gpunet_primitives::manifest::Manifest;
 use gpunet_primitives::{
-    BlobRead, BlobUpload, GpuRequirement, Hash, JobOutcome, JobSpec, Keypair, LogChunk, LogRead,
-    LogStream, MachineSpec, Resources, SignedRequest, Stop, Tx, TxBody, MAX_LOG_CHUNK_BYTES,
-    MAX_TX_BYTES, UNIT,
+    BlobRead, BlobUpload, ContainerStop, GpuRequirement, Hash, JobOutcome, JobSpec, Keypair,
+    LogChunk, LogRead, LogStream, MachineSpec, Resources, SignedRequest, Stop, Tx, TxBody,
+    MAX_LOG_CHUNK_BYTES, MAX_TX_BYTES, UNIT,
 };
 use gpunet_provider::canary::{check, known_answer, CanaryVerdict};
 use gpunet_provider::executor::group_alive;
@@ -468,6 +468,27 @@ async fn a_rental_runs_until_its_time_is_up_and_the_renter_can_end_one_early() {
     assert!(s.refunded > order.deposit * 9 / 10, "{s:?}");
     wait_journal_empty(&journal).await;
     assert!(!group_alive(pgid), "the service outlived its rental");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rental_whose_container_exits_ends_and_stops_billing() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = devnet(dir.path(), 1).await;
+    let node = net.client();
+    // An hour booked; its program ends after a second.
+    let job = job_file(dir.path(), "short", "sleep 1; exit 3", 3_600);
+    let id = gpunet_client::jobs::submit_rental(&net.client_wallet(), &job)
+        .await
+        .unwrap();
+    let order = wait_final(&node, id).await;
+    assert_eq!(order.status, OrderStatus::Settled, "{order:?}");
+    assert_eq!(
+        order.rental.as_ref().unwrap().stopped,
+        Some(ContainerStop::Exited { exit_code: 3 })
+    );
+    let s = order.settlement.unwrap();
+    assert!(s.refunded > order.deposit * 9 / 10, "{s:?}");
+    wait_journal_empty(&net.provider_dir(0).join("journal")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,8 +6,8 @@ use crate::table::{Table, Write};
 use borsh::{BorshDeserialize, BorshSerialize};
 use gpunet_poc::Challenge;
 use gpunet_primitives::{
-    Address, Amount, ChallengeId, Hash, JobOutcome, JobSpec, MachineId, MachineSpec, OrderId,
-    ResourcePrices,
+    Address, Amount, ChallengeId, ContainerStop, Hash, JobOutcome, JobSpec, MachineId, MachineSpec,
+    OrderId, ResourcePrices,
 };
 use serde::{Deserialize, Serialize};
 
@@ -292,6 +292,10 @@ pub struct Rental {
     /// Downtime so far (not billed).
     pub down_ms: u64,
     pub slashed: Amount,
+    /// How its container stopped, when it stopped by itself and so ended
+    /// the rental.
+    #[serde(default)]
+    pub stopped: Option<ContainerStop>,
 }
 
 /// A renter's report that it cannot reach a rented machine, which its

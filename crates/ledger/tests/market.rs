@@ -5,8 +5,8 @@
 
 use gpunet_ledger::{AuditVerdict, Event, OrderStatus, Params, TxError};
 use gpunet_primitives::{
-    Address, GpuRequirement, GpuSpec, Hash, JobOutcome, JobSpec, Keypair, MachineSpec, Placement,
-    ResourcePrices, Resources, SignedTx, Stop, Tx, TxBody, UNIT,
+    Address, ContainerStop, GpuRequirement, GpuSpec, Hash, JobOutcome, JobSpec, Keypair,
+    MachineSpec, Placement, ResourcePrices, Resources, SignedTx, Stop, Tx, TxBody, UNIT,
 };
 
 const PRICE: u128 = 36 * UNIT;
@@ -786,6 +786,75 @@ fn renewals_extend_a_rental_and_ending_early_refunds_the_unused_part() {
         net.send(&client, TxBody::EndRental { order: id }),
         Err(TxError::InvalidState(_))
     ));
+}
+
+#[test]
+fn a_rental_whose_container_stops_ends_billed_to_then_and_a_pending_one_can_be_ended() {
+    let mut net = Net::new(1);
+    let hour = gpunet_ledger::max_job_cost(PRICE, 3_600).unwrap();
+    let id = rent(&mut net, 3_600, hour).unwrap();
+    let provider = net.provider_of(id);
+    net.block(60_000, &[]);
+    let client = net.client.clone();
+    // Only its provider says the container stopped.
+    assert!(matches!(
+        net.send(
+            &client,
+            TxBody::RentalStopped {
+                order: id,
+                how: ContainerStop::Exited { exit_code: 3 }
+            }
+        ),
+        Err(TxError::NotAuthorized(_))
+    ));
+    net.send(
+        &provider,
+        TxBody::RentalStopped {
+            order: id,
+            how: ContainerStop::Exited { exit_code: 3 },
+        },
+    )
+    .unwrap();
+    let order = net.ledger.order(id).unwrap().clone();
+    assert_eq!(order.status, OrderStatus::Settled);
+    let rental = order.rental.unwrap();
+    assert_eq!(rental.stopped, Some(ContainerStop::Exited { exit_code: 3 }));
+    let s = order.settlement.unwrap();
+    let used = gpunet_ledger::max_job_cost(PRICE, 60).unwrap();
+    assert!(s.paid_to_provider + s.burned <= used + used / 10, "{s:?}");
+    assert_eq!(s.refunded + s.paid_to_provider + s.burned, hour);
+    // Billing stopped with it: time passing bills nothing more.
+    net.block(rental_billing_ms() * 3, &[]);
+    assert_eq!(net.ledger.order(id).unwrap().settlement.clone().unwrap(), s);
+
+    // A rental no machine can take is ended (cancelled) whole.
+    let mut huge = spec(false, 0);
+    huge.resources.cpu_cores = 64;
+    huge.timeout_secs = 3_600;
+    let funds = net.ledger.account(&client.address()).balance;
+    net.send(
+        &client,
+        TxBody::Rent {
+            spec: huge,
+            max_price_per_hour: PRICE,
+            deposit: hour,
+        },
+    )
+    .unwrap();
+    let pending = net.ledger.state().globals().next_order_id - 1;
+    assert_eq!(net.status(pending), OrderStatus::Pending);
+    net.send(&client, TxBody::EndRental { order: pending })
+        .unwrap();
+    assert_eq!(net.status(pending), OrderStatus::Cancelled);
+    assert_eq!(
+        net.ledger.account(&client.address()).balance,
+        funds - 2 * params().min_fee,
+        "the whole deposit came back"
+    );
+}
+
+fn rental_billing_ms() -> u64 {
+    params().rental_billing_ms
 }
 
 #[test]

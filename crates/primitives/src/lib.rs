@@ -32,8 +32,8 @@ pub use spec::{
     GpuRequirement, GpuSpec, InputRef, JobSpec, MachineSpec, Placement, ResourcePrices, Resources,
 };
 pub use tx::{
-    decode_signed_tx, ChallengeId, JobOutcome, MachineId, OrderId, RowOpening, SignedTx, Stop, Tx,
-    TxBody, TxDecodeError, MAX_TX_BYTES,
+    decode_signed_tx, ChallengeId, ContainerStop, JobOutcome, MachineId, OrderId, RowOpening,
+    SignedTx, Stop, Tx, TxBody, TxDecodeError, MAX_TX_BYTES,
 };
 pub use upload::{BlobUpload, SignedBlobUpload};
 

@@ -47,6 +47,18 @@ impl Stop {
     }
 }
 
+/// How a rental's container stopped by itself.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ContainerStop {
+    /// Its program ended, with this exit code.
+    Exited { exit_code: i32 },
+    /// The executor lost it (the container could not run on).
+    Failed,
+}
+
 /// What a provider reports at the end of a lease.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub enum JobOutcome {
@@ -195,6 +207,13 @@ pub enum TxBody {
         order: OrderId,
         endpoints: Vec<String>,
     },
+    /// The provider of a running rental says its container stopped by
+    /// itself: the rental ends now, billed to now, and its renter is
+    /// refunded the rest.
+    RentalStopped {
+        order: OrderId,
+        how: ContainerStop,
+    },
 }
 
 impl TxBody {
@@ -224,6 +243,7 @@ impl TxBody {
             TxBody::DeclineLease { .. } => "decline_lease",
             TxBody::DisputeResult { .. } => "dispute_result",
             TxBody::AnnounceEndpoints { .. } => "announce_endpoints",
+            TxBody::RentalStopped { .. } => "rental_stopped",
         }
     }
 }

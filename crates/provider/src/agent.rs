@@ -6,7 +6,8 @@ use crate::journal::{JobRecord, Journal};
 use gpunet_client::{ClientError, MachineSearch, NodeClient, StreamItem, Wallet};
 use gpunet_ledger::{required_stake, Account, Event, Order, OrderStatus, Params, Rental};
 use gpunet_primitives::{
-    Amount, ChallengeId, JobOutcome, Keypair, MachineId, OrderId, ResourcePrices, TxBody,
+    Amount, ChallengeId, ContainerStop, JobOutcome, Keypair, MachineId, OrderId, ResourcePrices,
+    TxBody,
 };
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -635,8 +636,9 @@ impl Inner {
     }
 
     /// Runs a rental's container until the ledger ends the rental (its time
-    /// ran out or the renter ended it); the ledger bills it by time, so there
-    /// is nothing to report.
+    /// ran out or the renter ended it), or until the container stops by
+    /// itself, which ends the rental; the ledger bills it by time, so there
+    /// is nothing else to report.
     async fn run_rental(&self, order: &Order) -> Result<(), AgentError> {
         let id = order.id;
         let ends = order.rental.as_ref().map_or(0, |r| r.ends_ms);
@@ -670,12 +672,24 @@ impl Inner {
                 // Declined before its first bill: the renter pays nothing.
                 Err(RunError::CannotStart(reason)) if self.decline(id, &reason).await => {}
                 result => {
-                    let how = match result {
-                        Ok(exit) => format!("exit code {}", exit.exit_code),
-                        Err(RunError::CannotStart(e) | RunError::Failed(e)) => e,
+                    // Nothing runs for the renter any more: the rental ends
+                    // here rather than bill the renter for an empty machine.
+                    let (how, note) = match result {
+                        Ok(exit) => (
+                            ContainerStop::Exited { exit_code: exit.exit_code },
+                            format!("exit code {}", exit.exit_code),
+                        ),
+                        Err(RunError::CannotStart(e) | RunError::Failed(e)) => {
+                            (ContainerStop::Failed, e)
+                        }
                     };
-                    log(self, &format!("rental {id}'s container stopped ({how}); the lease runs on until the rental ends"));
-                    self.wait_rental_end(id, &ended).await;
+                    log(self, &format!("rental {id}'s container stopped ({note}); ending the rental"));
+                    if !self
+                        .send_until_answered(TxBody::RentalStopped { order: id, how })
+                        .await
+                    {
+                        self.wait_rental_end(id, &ended).await;
+                    }
                 }
             },
             () = self.wait_rental_end(id, &ended) => {}

@@ -158,6 +158,7 @@ impl Exec<'_> {
             TxBody::AnnounceEndpoints { order, endpoints } => {
                 self.announce_endpoints(sender, *order, endpoints)
             }
+            TxBody::RentalStopped { order, how } => self.rental_stopped(sender, *order, *how),
             TxBody::CommitChallenge { challenge, root } => {
                 self.commit_challenge(sender, *challenge, *root)
             }

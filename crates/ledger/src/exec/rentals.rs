@@ -21,7 +21,7 @@ use crate::error::{CheckedAmount, TxError};
 use crate::events::Event;
 use crate::state::{Order, OrderStatus, Probe, Rental, Settlement};
 use crate::SpecError;
-use gpunet_primitives::{Address, Amount, OrderId};
+use gpunet_primitives::{Address, Amount, ContainerStop, OrderId};
 
 /// Longest `host:port` a provider may announce.
 const MAX_ENDPOINT_LEN: usize = 255;
@@ -263,9 +263,34 @@ impl Exec<'_> {
         Ok(())
     }
 
+    /// Ends a rental now: a running one is billed to now and its unused
+    /// escrow refunded; one still waiting for a machine is cancelled, its
+    /// whole deposit refunded (no machine may ever take it).
     pub(crate) fn end_rental(&mut self, client: Address, id: OrderId) -> Result<(), TxError> {
+        let pending = self.clients_order(client, id)?;
+        if pending.rental.is_some() && pending.status == OrderStatus::Pending {
+            return self.cancel_order(client, id);
+        }
         let order = self.running_rental(client, id)?;
         let next = order.rental.as_ref().expect("a rental").next_bill_ms;
+        self.state.rental_billing.remove(&(next, id));
+        self.close_rental(order)
+    }
+
+    /// The provider says the rental's container stopped by itself: nothing
+    /// runs for the renter any more, so the rental ends now, billed to now.
+    pub(crate) fn rental_stopped(
+        &mut self,
+        provider: Address,
+        id: OrderId,
+        how: ContainerStop,
+    ) -> Result<(), TxError> {
+        let (mut order, _) = self.running_lease(provider, id)?;
+        let Some(rental) = order.rental.as_mut() else {
+            return Err(TxError::InvalidState(format!("order {id} is not a rental")));
+        };
+        rental.stopped = Some(how);
+        let next = rental.next_bill_ms;
         self.state.rental_billing.remove(&(next, id));
         self.close_rental(order)
     }
