@@ -7,6 +7,7 @@ use crate::codec::BorshCodec;
 use crate::context::{GpunetContext, ValidatorAddress};
 use crate::evidence::WatchingCodec;
 use crate::signing::Signer;
+use crate::vote_guard::VoteGuard;
 use async_trait::async_trait;
 use gpunet_ledger::Ledger;
 use gpunet_primitives::{Address, Keypair};
@@ -52,6 +53,8 @@ pub(crate) struct EngineNode {
     /// This node's network identity, apart from its validator key.
     pub peer_secret: [u8; 32],
     pub net_codec: WatchingCodec,
+    /// What this validator signed, shared by every engine it starts.
+    pub vote_guard: Arc<VoteGuard>,
 }
 
 /// A running engine and the channels through which the application serves it.
@@ -140,6 +143,6 @@ impl node::Node for EngineNode {
     }
 
     fn get_signing_provider(&self, key: Keypair) -> Signer {
-        Signer::new(key, &self.chain_id)
+        Signer::new(key, &self.chain_id, self.vote_guard.clone())
     }
 }

@@ -15,6 +15,7 @@ mod gossip;
 mod mempool;
 mod signing;
 mod supervisor;
+mod vote_guard;
 
 pub use app::ProposalConfig;
 pub use gossip::{GossipConfig, GossipError};
@@ -27,6 +28,7 @@ use engine::EngineConfig;
 use mempool::Mempool;
 use signing::Signer;
 use supervisor::Supervisor;
+use vote_guard::VoteGuard;
 
 use app::App;
 use certificates::CertificateStore;
@@ -213,9 +215,11 @@ pub async fn start(
         double_signs,
     ));
 
+    let vote_guard =
+        Arc::new(VoteGuard::open(&config.home).map_err(|e| BftError::Engine(e.to_string()))?);
     let app = App::new(
         ledger.clone(),
-        Signer::new(key.clone(), &chain_id),
+        Signer::new(key.clone(), &chain_id, vote_guard.clone()),
         ValidatorAddress(key.address()),
         mempool.clone(),
         CertificateStore::open(&config.home.join("certificates.redb"))?,
@@ -262,6 +266,7 @@ pub async fn start(
         ledger,
         peer_secret,
         net_codec: WatchingCodec { watch },
+        vote_guard,
     };
     let supervisor = Supervisor::start(node, app, config.restart_after_stall)
         .await

@@ -3,11 +3,14 @@
 //! pass for another kind of message nor be replayed on another chain.
 
 use crate::context::{GpunetContext, NoExtension, Proposal, ProposalPart, Vote};
+use crate::vote_guard::{Refusal, VoteGuard};
 use borsh::BorshSerialize;
 use gpunet_primitives::{Address, Keypair, Signature, VoteKind};
 use malachitebft_app_channel::app::types::core::{
     NilOrVal, SignedMessage, SigningProvider, SigningScheme, VoteType,
 };
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// The signing scheme: gpunet's ed25519 keys and signatures.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,18 +34,43 @@ impl SigningScheme for Ed25519 {
     }
 }
 
-/// Signs with this validator's key and checks others' signatures.
+/// Signs with this validator's key, never a vote that could conflict with
+/// one it signed before (`vote_guard`), and checks others' signatures.
 pub struct Signer {
     key: Keypair,
     chain_id: String,
+    guard: Arc<VoteGuard>,
+    /// When a refusal was last logged, and how many went unlogged since.
+    refusals: Mutex<(Option<Instant>, u64)>,
 }
 
+/// Refused votes are logged at most this often: a node catching up past
+/// the heights it signed at refuses every vote until it has.
+const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
 impl Signer {
-    pub fn new(key: Keypair, chain_id: &str) -> Signer {
+    pub fn new(key: Keypair, chain_id: &str, guard: Arc<VoteGuard>) -> Signer {
         Signer {
             key,
             chain_id: chain_id.to_string(),
+            guard,
+            refusals: Mutex::new((None, 0)),
         }
+    }
+
+    fn log_refusal(&self, refusal: &Refusal) {
+        let mut refusals = self.refusals.lock().unwrap_or_else(|e| e.into_inner());
+        let (last, unlogged) = &mut *refusals;
+        if last.is_some_and(|at| at.elapsed() < REFUSAL_LOG_INTERVAL) {
+            *unlogged += 1;
+            return;
+        }
+        tracing::warn!(
+            "not signing a vote that could conflict with one signed before: {refusal} \
+             ({unlogged} more refused since the last warning)"
+        );
+        *last = Some(Instant::now());
+        *unlogged = 0;
     }
 
     fn bytes(&self, domain: &str, message: &impl BorshSerialize) -> Vec<u8> {
@@ -89,11 +117,20 @@ pub fn ledger_vote(vote: &Vote) -> gpunet_primitives::Vote {
 }
 
 impl SigningProvider<GpunetContext> for Signer {
+    /// A vote the guard refuses goes out with no valid signature (Malachite
+    /// cannot be told "no"): no peer counts it, nothing conflicts.
     fn sign_vote(&self, vote: Vote) -> SignedMessage<GpunetContext, Vote> {
-        let signature = self
-            .key
-            .sign(&ledger_vote(&vote).sign_bytes(&self.chain_id));
-        SignedMessage::new(vote, signature)
+        let ledger = ledger_vote(&vote);
+        match self.guard.admit(&ledger) {
+            Ok(()) => {
+                let signature = self.key.sign(&ledger.sign_bytes(&self.chain_id));
+                SignedMessage::new(vote, signature)
+            }
+            Err(refusal) => {
+                self.log_refusal(&refusal);
+                SignedMessage::new(vote, Signature([0; 64]))
+            }
+        }
     }
 
     fn verify_signed_vote(&self, vote: &Vote, signature: &Signature, key: &Address) -> bool {

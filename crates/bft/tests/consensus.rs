@@ -474,6 +474,85 @@ async fn a_double_signing_validator_is_slashed_and_no_conflicting_blocks_are_fin
     assert!(ledger.check_invariants().is_ok());
 }
 
+/// Copies directory `from` to `to` (which must not exist), files only.
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// An operator restores a validator's ledger and certificate stores from a
+/// backup some blocks old: the validator comes back at heights it already
+/// voted on, and once voted again there, with nil where it had voted for a
+/// block, and was slashed. Its own record of what it signed stops it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_validator_restored_from_a_stale_backup_does_not_sign_twice() {
+    let _serial = ONE_NETWORK_AT_A_TIME.lock().await;
+    let client = Keypair::from_label("client");
+    let sink = Keypair::from_label("sink");
+    let mut net = Testnet::running(4, &[&client]).await;
+    let mut events = net.node(0).base.events.subscribe();
+    let mut nonce = 0;
+    let top = transfers(&net, 0, &client, nonce, 3, &sink).await;
+    nonce += 3;
+    net.wait_for_height(top).await;
+    // The backup.
+    net.kill(3).await;
+    let backup = net.dir.path().join("backup");
+    let v3 = &net.validators[3];
+    let (ledger_dir, certificates) = (
+        v3.base_dir.clone(),
+        v3.config.home.join("certificates.redb"),
+    );
+    copy_dir(&ledger_dir, &backup.join("node"));
+    std::fs::copy(&certificates, backup.join("certificates.redb")).unwrap();
+    let backed_up = {
+        net.start(3).await;
+        net.height(3)
+    };
+    // Validator 3 votes on a dozen more blocks...
+    let top = transfers(&net, 0, &client, nonce, 12, &sink).await;
+    nonce += 12;
+    net.wait_for_height(top).await;
+    // ...then is restored from the backup.
+    net.kill(3).await;
+    std::fs::remove_dir_all(&ledger_dir).unwrap();
+    copy_dir(&backup.join("node"), &ledger_dir);
+    std::fs::copy(backup.join("certificates.redb"), &certificates).unwrap();
+    net.start(3).await;
+    assert_eq!(net.height(3), backed_up, "the backup was restored");
+    // It catches up, and the chain goes on with it.
+    let top = transfers(&net, 0, &client, nonce, 6, &sink).await;
+    net.wait_for_height(top).await;
+    net.assert_agree(top);
+    while let Ok(e) = events.try_recv() {
+        assert!(
+            !matches!(e.event, gpunet_ledger::Event::DoubleSignPunished { .. }),
+            "a double-sign was punished at height {}: {:?}",
+            e.height,
+            e.event
+        );
+    }
+    let ledger = net.node(0).base.ledger.read().unwrap();
+    let validator = net.validators[3].key.address();
+    assert!(ledger
+        .validator_set(ledger.head().height + 1)
+        .iter()
+        .any(|(v, _)| *v == validator));
+    assert_eq!(
+        ledger.account(&validator).validator_bonded,
+        Params::default().stake_per_vote,
+        "nothing slashed"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_node_that_bonds_validator_stake_votes_from_the_next_height() {
     let _serial = ONE_NETWORK_AT_A_TIME.lock().await;
