@@ -166,6 +166,10 @@ pub enum JobCmd {
     },
     /// Cancel a job that is still waiting for a machine.
     Cancel { id: OrderId },
+    /// Stop a running job: its provider stops the run and is paid the time
+    /// it ran; the rest of the deposit comes back; nobody is slashed; there
+    /// is no result. Example: `gpunet job stop 7`.
+    Stop { id: OrderId },
     /// Let another account read a job's result (outputs and logs, not its
     /// inputs) with `gpunet job get`, or stop letting it (--revoke).
     Share {
@@ -494,6 +498,27 @@ pub fn describe(order: &Order) -> String {
     s.trim_end().to_string()
 }
 
+/// Runs `work` (following order `id`) unless Ctrl-C comes first: then says
+/// that the order goes on without the command, and how to follow or stop
+/// it, and ends the process as an interrupted one does (exit code 130).
+async fn until_interrupted<T>(
+    id: OrderId,
+    work: impl std::future::Future<Output = T>,
+) -> anyhow::Result<T> {
+    tokio::select! {
+        done = work => Ok(done),
+        interrupted = tokio::signal::ctrl_c() => {
+            interrupted?;
+            eprintln!(
+                "\ninterrupted: order {id} goes on without this command; follow it with \
+                 `gpunet job logs {id} --follow` or `gpunet job describe {id}`, stop it with \
+                 `gpunet job stop {id}` (it is paid for the time it ran)"
+            );
+            std::process::exit(130);
+        }
+    }
+}
+
 pub async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
     match cmd {
         JobCmd::Run {
@@ -507,7 +532,7 @@ pub async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
             let id = submit_job(&wallet, &job).await?;
             if follow {
                 eprintln!("[gpunet: submitted order {id}]");
-                follow_job_logs(&wallet, id).await?;
+                until_interrupted(id, follow_job_logs(&wallet, id)).await??;
                 if !wait {
                     return Ok(());
                 }
@@ -519,7 +544,7 @@ pub async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
                 return Ok(());
             }
             let text = ctx.output == Output::Text;
-            let order = wait_for_order(
+            let waited = wait_for_order(
                 wallet.node(),
                 id,
                 Duration::from_secs(wait_secs),
@@ -529,8 +554,8 @@ pub async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
                         eprintln!("order {id}: {:?}", o.status);
                     }
                 },
-            )
-            .await?;
+            );
+            let order = until_interrupted(id, waited).await??;
             ctx.output.print(&order, || describe(&order));
             // Followed, its output has been printed already.
             if order.status == OrderStatus::Settled && text && !follow {
@@ -603,6 +628,26 @@ pub async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
                 .await?;
             ctx.output.print(&included, || {
                 format!("cancelled order {id}; deposit refunded")
+            });
+        }
+        JobCmd::Stop { id } => {
+            let included = ctx.wallet()?.send(TxBody::StopJob { order: id }).await?;
+            let stopped = included.events.iter().find_map(|e| match e {
+                gpunet_ledger::Event::JobStopped {
+                    paid,
+                    burned,
+                    refunded,
+                    ..
+                } => Some((*paid + *burned, *refunded)),
+                _ => None,
+            });
+            ctx.output.print(&included, || match stopped {
+                Some((paid, refunded)) => format!(
+                    "stopped order {id}: {} GPN paid for the time it ran, {} GPN refunded",
+                    gpn(paid),
+                    gpn(refunded)
+                ),
+                None => format!("stopped order {id}"),
             });
         }
         JobCmd::Share { id, reader, revoke } => {

@@ -947,3 +947,79 @@ fn a_rental_no_machine_takes_is_explained_and_ended_with_its_deposit_back() {
     let refunded = order["settlement"]["refunded"].as_u64();
     assert!(refunded.is_some_and(|r| r > 0), "{order}");
 }
+
+/// Whether a process whose command line holds `needle` is alive.
+fn process_alive(needle: &str) -> bool {
+    std::fs::read_dir("/proc").unwrap().any(|entry| {
+        let cmdline = entry.unwrap().path().join("cmdline");
+        std::fs::read(cmdline)
+            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+            .is_ok_and(|c| c.contains(needle) && !c.contains("gpunet"))
+    })
+}
+
+/// `job run --wait` interrupted says the job goes on and how to stop it;
+/// `job stop` then stops the run on the provider, pays the time it ran and
+/// refunds the rest, with nobody slashed.
+#[test]
+fn an_interrupted_wait_leaves_the_job_running_and_job_stop_ends_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_devnet, global) = devnet_process(dir.path());
+    let global: Vec<&str> = global.iter().map(String::as_str).collect();
+    let spec = dir.path().join("long.toml");
+    // A sleep no other test runs, to find it among the machine's processes.
+    std::fs::write(
+        &spec,
+        "name = \"long\"\nimage = \"gpunet/busybox\"\ncommand = [\"sleep\", \"4711\"]\n\
+         timeout_secs = 6000\n[price]\nmax_per_hour = \"50\"\n",
+    )
+    .unwrap();
+    let mut waiting = Command::new(env!("CARGO_BIN_EXE_gpunet"))
+        .args([&global[..], &["job", "run", path(&spec), "--wait"]].concat())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(
+        eventually(Duration::from_secs(60), || process_alive("sleep 4711")),
+        "the job started"
+    );
+    unsafe { libc::kill(waiting.id() as i32, libc::SIGINT) };
+    let out = poll(Duration::from_secs(10), || waiting.try_wait().unwrap())
+        .expect("the interrupted wait ends");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(waiting.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert_eq!(out.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("interrupted: order 0 goes on without this command"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("`gpunet job stop 0`"), "{stderr}");
+    assert!(process_alive("sleep 4711"), "the job goes on");
+
+    let text: Vec<&str> = global[..global.len() - 2].to_vec();
+    assert_eq!(global[global.len() - 2..], ["--output", "json"]);
+    let stopped = ok(&[&text[..], &["job", "stop", "0"]].concat());
+    assert!(stopped.contains("stopped order 0:"), "{stopped}");
+    assert!(stopped.contains("GPN refunded"), "{stopped}");
+    let order = json(&[&global[..], &["job", "describe", "0"]].concat());
+    assert_eq!(order["status"], "stopped", "{order}");
+    let s = &order["settlement"];
+    assert_eq!(s["slashed"], 0, "{order}");
+    assert!(s["paid_to_provider"].as_u64().unwrap() > 0, "{order}");
+    assert!(
+        s["refunded"].as_u64().unwrap() > order["deposit"].as_u64().unwrap() / 2,
+        "{order}"
+    );
+    assert!(
+        eventually(Duration::from_secs(20), || !process_alive("sleep 4711")),
+        "the provider stopped the run"
+    );
+    // Stopping it again says why not.
+    let again = gpunet(&[&global[..], &["job", "stop", "0"]].concat());
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("only a running job can be stopped"),
+        "{again:?}"
+    );
+}

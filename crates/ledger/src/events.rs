@@ -119,6 +119,16 @@ pub enum Event {
         provider: Address,
         ends_ms: u64,
     },
+    /// The client stopped its running job: the provider is paid the time it
+    /// ran, the rest refunded, nobody slashed; its provider stops the run.
+    JobStopped {
+        order: OrderId,
+        client: Address,
+        provider: Address,
+        paid: Amount,
+        burned: Amount,
+        refunded: Amount,
+    },
     /// The rented time ran out or the renter ended it; the machine is free.
     RentalEnded {
         order: OrderId,
@@ -214,6 +224,7 @@ impl Event {
             | Event::MachineBackUp { order, .. }
             | Event::RentalRenewed { order, .. }
             | Event::RentalEnded { order, .. }
+            | Event::JobStopped { order, .. }
             | Event::AuditStarted { order, .. }
             | Event::RunPadded { order, .. }
             | Event::AuditConcluded { order, .. } => Some(*order),
@@ -273,6 +284,9 @@ impl Event {
                 client, provider, ..
             }
             | Event::RentalEnded {
+                client, provider, ..
+            }
+            | Event::JobStopped {
                 client, provider, ..
             }
             | Event::AuditStarted {

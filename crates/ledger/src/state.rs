@@ -180,6 +180,9 @@ pub enum OrderStatus {
     /// Every machine it was leased to declined it (it could not start
     /// there), `max_declines` times: client refunded.
     Declined,
+    /// Its client stopped it while it ran: the provider was paid the time
+    /// it ran, the rest refunded, nobody slashed; there is no result.
+    Stopped,
 }
 
 impl OrderStatus {

@@ -47,6 +47,10 @@ enum Op {
         who: usize,
         order: u64,
     },
+    Stop {
+        who: usize,
+        order: u64,
+    },
     Share {
         who: usize,
         order: u64,
@@ -169,6 +173,7 @@ fn op() -> impl Strategy<Value = Op> {
                 }
             ),
         1 => (who.clone(), 0..10u64).prop_map(|(who, order)| Op::Cancel { who, order }),
+        1 => (who.clone(), 0..10u64).prop_map(|(who, order)| Op::Stop { who, order }),
         1 => (who.clone(), 0..10u64, who.clone(), any::<bool>()).prop_map(
             |(who, order, reader, shared)| Op::Share { who, order, reader, shared }
         ),
@@ -305,6 +310,7 @@ fn body(op: &Op, keys: &[Keypair]) -> Option<(usize, TxBody)> {
             },
         ),
         Op::Cancel { who, order } => (who, TxBody::CancelOrder { order }),
+        Op::Stop { who, order } => (who, TxBody::StopJob { order }),
         Op::Share {
             who,
             order,

@@ -214,6 +214,13 @@ pub enum TxBody {
         order: OrderId,
         how: ContainerStop,
     },
+    /// The client stops its running job: its provider is paid the time it
+    /// ran so far (block time since the lease), the rest of the escrow is
+    /// refunded, nobody is slashed, and the order ends `Stopped`, without
+    /// a result.
+    StopJob {
+        order: OrderId,
+    },
 }
 
 impl TxBody {
@@ -244,6 +251,7 @@ impl TxBody {
             TxBody::DisputeResult { .. } => "dispute_result",
             TxBody::AnnounceEndpoints { .. } => "announce_endpoints",
             TxBody::RentalStopped { .. } => "rental_stopped",
+            TxBody::StopJob { .. } => "stop_job",
         }
     }
 }

@@ -82,8 +82,9 @@ struct Inner {
     running: Mutex<BTreeSet<OrderId>>,
     /// Hardware challenges being answered.
     answering: Mutex<BTreeSet<ChallengeId>>,
-    /// Running rentals, each with the signal that it ended.
-    rentals: Mutex<std::collections::BTreeMap<OrderId, Arc<tokio::sync::Notify>>>,
+    /// Leases running here, each with the signal that the ledger ended it
+    /// (a rental's time ran out or its renter ended it, a job was stopped).
+    ending: Mutex<std::collections::BTreeMap<OrderId, Arc<tokio::sync::Notify>>>,
     /// Computes proofs of compute.
     prover: Arc<dyn gpunet_poc::Backend>,
     /// UUIDs of the offered GPUs no running job holds.
@@ -194,7 +195,7 @@ impl Agent {
                 hardware,
                 running: Mutex::new(BTreeSet::new()),
                 answering: Mutex::new(BTreeSet::new()),
-                rentals: Mutex::new(Default::default()),
+                ending: Mutex::new(Default::default()),
                 prover,
                 free_gpus,
             }),
@@ -298,11 +299,13 @@ impl Agent {
                         }
                         Event::RentalEnded {
                             order, provider, ..
+                        }
+                        | Event::JobStopped {
+                            order, provider, ..
                         } if provider == me => {
                             // notify_one keeps the signal if the task is not waiting
-                            // yet; a rental not registered yet finds out by polling.
-                            if let Some(ended) = inner.rentals.lock().expect("rentals").get(&order)
-                            {
+                            // yet; a lease not registered yet finds out by polling.
+                            if let Some(ended) = inner.ending.lock().expect("ending").get(&order) {
                                 ended.notify_one();
                             }
                         }
@@ -365,6 +368,9 @@ impl Agent {
         }
     }
 }
+
+/// Where a run's executor handle is kept once it starts.
+type HandleSlot = Arc<Mutex<Option<String>>>;
 
 /// Longest a rental's container may run: rentals end by the ledger's word,
 /// this only bounds a container the agent lost track of.
@@ -587,7 +593,19 @@ impl Inner {
             return self.run_rental(&order).await;
         }
         log(self, &format!("running order {id} ({})", order.spec.name));
-        let outcome = match self.execute(&order).await {
+        let ended = self.lease_ended(id);
+        let handle = HandleSlot::default();
+        let outcome = tokio::select! {
+            outcome = self.execute(&order, handle.clone()) => outcome,
+            // Its client stopped it: the ledger paid for the time it ran.
+            () = self.wait_lease_end(id, &ended) => {
+                self.stop_run(id, &handle).await;
+                log(self, &format!("order {id} was stopped by its client"));
+                return self.forget(id).await;
+            }
+        };
+        self.ending.lock().expect("ending").remove(&id);
+        let outcome = match outcome {
             Ok(outcome) => outcome,
             Err(RunError::CannotStart(reason)) if self.decline(id, &reason).await => {
                 return self.forget(id).await;
@@ -643,20 +661,15 @@ impl Inner {
         let id = order.id;
         let ends = order.rental.as_ref().map_or(0, |r| r.ends_ms);
         log(self, &format!("starting rental {id} (until {ends} ms)"));
-        let ended = self.rental_ended(id);
+        let ended = self.lease_ended(id);
         // The run's handle, to stop it when the rental ends.
-        let handle = Arc::new(Mutex::new(None::<String>));
+        let handle = HandleSlot::default();
         let outcome = async {
             let (run, gpus) = self
                 .prepare(order, RENTAL_RUN_LIMIT)
                 .await
                 .map_err(RunError::CannotStart)?;
-            let journal_start = self.journal_start(id);
-            let slot = handle.clone();
-            let started = Box::new(move |h: String| {
-                *slot.lock().expect("handle slot") = Some(h.clone());
-                journal_start(h);
-            });
+            let started = Box::new(self.journal_start(id, handle.clone()));
             let beside = async {
                 tokio::join!(
                     self.announce_endpoints(id, &run),
@@ -688,21 +701,30 @@ impl Inner {
                         .send_until_answered(TxBody::RentalStopped { order: id, how })
                         .await
                     {
-                        self.wait_rental_end(id, &ended).await;
+                        self.wait_lease_end(id, &ended).await;
                     }
                 }
             },
-            () = self.wait_rental_end(id, &ended) => {}
+            () = self.wait_lease_end(id, &ended) => {}
         }
+        self.stop_run(id, &handle).await;
+        log(self, &format!("rental {id} ended"));
+        self.forget(id).await
+    }
+
+    /// Stops what still runs of lease `id` (its executor handle in `handle`)
+    /// and forgets its end signal.
+    async fn stop_run(&self, id: OrderId, handle: &HandleSlot) {
         let handle = handle.lock().expect("handle slot").clone();
         if let Some(handle) = handle {
             if let Err(e) = self.executor.cleanup(&handle).await {
-                log(self, &format!("cannot stop rental {id} ({handle}): {e}"));
+                log(
+                    self,
+                    &format!("cannot stop order {id}'s run ({handle}): {e}"),
+                );
             }
         }
-        log(self, &format!("rental {id} ended"));
-        self.rentals.lock().expect("rentals").remove(&id);
-        self.forget(id).await
+        self.ending.lock().expect("ending").remove(&id);
     }
 
     /// Runs `run` to its end with `beside` going on meanwhile (dropped if
@@ -754,10 +776,16 @@ impl Inner {
     }
 
     /// Journals a run's executor handle as soon as it exists (the executor's
-    /// `started` callback), so a restart can clean up after it.
-    fn journal_start(&self, order: OrderId) -> impl FnOnce(String) + Send + 'static {
+    /// `started` callback), so a restart can clean up after it, and keeps it
+    /// in `slot`, so the run can be stopped when the ledger ends its lease.
+    fn journal_start(
+        &self,
+        order: OrderId,
+        slot: HandleSlot,
+    ) -> impl FnOnce(String) + Send + 'static {
         let journal = self.journal.clone();
         move |handle| {
+            *slot.lock().expect("handle slot") = Some(handle.clone());
             let _ = journal.write(&JobRecord::Started {
                 order,
                 handle: Some(handle),
@@ -765,19 +793,19 @@ impl Inner {
         }
     }
 
-    /// The signal that rental `id` ended, registered before the rental runs.
-    fn rental_ended(&self, id: OrderId) -> Arc<tokio::sync::Notify> {
-        self.rentals
+    /// The signal that the ledger ended lease `id`, registered before it runs.
+    fn lease_ended(&self, id: OrderId) -> Arc<tokio::sync::Notify> {
+        self.ending
             .lock()
-            .expect("rentals")
+            .expect("ending")
             .entry(id)
             .or_default()
             .clone()
     }
 
-    /// Returns once the ledger no longer has rental `id` running: told by the
+    /// Returns once the ledger no longer has lease `id` running: told by the
     /// event stream, or found by asking the node (events can be missed).
-    async fn wait_rental_end(&self, id: OrderId, ended: &tokio::sync::Notify) {
+    async fn wait_lease_end(&self, id: OrderId, ended: &tokio::sync::Notify) {
         loop {
             tokio::select! {
                 () = ended.notified() => return,
@@ -816,13 +844,13 @@ impl Inner {
     }
 
     /// Fetches inputs, runs the job, uploads logs and outputs.
-    async fn execute(&self, order: &Order) -> Result<JobOutcome, RunError> {
+    async fn execute(&self, order: &Order, handle: HandleSlot) -> Result<JobOutcome, RunError> {
         let timeout = Duration::from_secs(order.spec.timeout_secs);
         let (run, gpus) = self
             .prepare(order, timeout)
             .await
             .map_err(RunError::CannotStart)?;
-        let started = Box::new(self.journal_start(order.id));
+        let started = Box::new(self.journal_start(order.id, handle));
         let result = self
             .run_beside(&run, started, self.push_live_logs(order.id, &run))
             .await;

@@ -159,6 +159,7 @@ impl Exec<'_> {
                 self.announce_endpoints(sender, *order, endpoints)
             }
             TxBody::RentalStopped { order, how } => self.rental_stopped(sender, *order, *how),
+            TxBody::StopJob { order } => self.stop_job(sender, *order),
             TxBody::CommitChallenge { challenge, root } => {
                 self.commit_challenge(sender, *challenge, *root)
             }

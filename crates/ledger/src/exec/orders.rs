@@ -125,6 +125,8 @@ pub(crate) enum LeaseEnd {
     Completed,
     Failed,
     Declined,
+    /// Its client stopped it: counts neither for nor against the machine.
+    Stopped,
 }
 
 impl Exec<'_> {
@@ -612,6 +614,7 @@ impl Exec<'_> {
                 LeaseEnd::Completed => machine.completed += 1,
                 LeaseEnd::Failed => machine.failed += 1,
                 LeaseEnd::Declined => machine.declined += 1,
+                LeaseEnd::Stopped => {}
             }
             self.state.put_machine(machine);
         }

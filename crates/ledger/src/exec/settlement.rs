@@ -4,8 +4,8 @@ use super::orders::{payment, LeaseEnd};
 use super::Exec;
 use crate::error::{CheckedAmount, TxError};
 use crate::events::Event;
-use crate::state::{OrderStatus, Report, Settlement};
-use gpunet_primitives::{Address, JobOutcome, OrderId};
+use crate::state::{Lease, Order, OrderStatus, Report, Settlement};
+use gpunet_primitives::{Address, Amount, JobOutcome, OrderId};
 
 /// Longest failure or decline reason a provider may give.
 pub(crate) const MAX_REASON_LEN: usize = 1024;
@@ -115,31 +115,93 @@ impl Exec<'_> {
             }
             let lease = order.lease.clone().expect("reported orders have a lease");
             let billable = order.report.as_ref().map_or(0, |r| r.billable_ms);
-            let paid = payment(lease.price_per_hour, billable)?.min(order.escrow);
-            let burned = paid.mul_or(self.state.params.burn_bps as u128)? / 10_000;
-            let refunded = order.escrow - paid;
-            self.credit(lease.provider, paid - burned)?;
-            self.burn(burned)?;
-            self.credit(order.client, refunded)?;
-            order.escrow = 0;
-            order.status = OrderStatus::Settled;
-            order.settlement = Some(Settlement {
-                paid_to_provider: paid - burned,
-                burned,
-                refunded,
-                slashed: order.report.as_ref().and_then(|r| r.padded).unwrap_or(0),
-                settled_ms: self.now_ms,
-            });
+            let slashed = order.report.as_ref().and_then(|r| r.padded).unwrap_or(0);
+            let s = self.pay_out(&mut order, &lease, billable, OrderStatus::Settled, slashed)?;
             self.emit(Event::OrderSettled {
                 order: order.id,
                 client: order.client,
                 provider: lease.provider,
-                paid: paid - burned,
-                burned,
-                refunded,
+                paid: s.paid_to_provider,
+                burned: s.burned,
+                refunded: s.refunded,
             });
             self.state.orders.insert(order.id, order);
         }
+        Ok(())
+    }
+
+    /// Pays `lease`'s provider for `billable_ms` out of `order`'s escrow (the
+    /// protocol's share burned), refunds the rest to the client, and closes
+    /// the order as `status` with that settlement, which it returns.
+    fn pay_out(
+        &mut self,
+        order: &mut Order,
+        lease: &Lease,
+        billable_ms: u64,
+        status: OrderStatus,
+        slashed: Amount,
+    ) -> Result<Settlement, TxError> {
+        let paid = payment(lease.price_per_hour, billable_ms)?.min(order.escrow);
+        let burned = paid.mul_or(self.state.params.burn_bps as u128)? / 10_000;
+        let refunded = order.escrow - paid;
+        self.credit(lease.provider, paid - burned)?;
+        self.burn(burned)?;
+        self.credit(order.client, refunded)?;
+        order.escrow = 0;
+        order.status = status;
+        let settlement = Settlement {
+            paid_to_provider: paid - burned,
+            burned,
+            refunded,
+            slashed,
+            settled_ms: self.now_ms,
+        };
+        order.settlement = Some(settlement.clone());
+        Ok(settlement)
+    }
+
+    /// The client stops its running job: the provider is paid the block time
+    /// since its lease began (at most the job's timeout), nobody is slashed,
+    /// and the provider's agent stops the run when it sees `JobStopped`.
+    pub(crate) fn stop_job(&mut self, client: Address, id: OrderId) -> Result<(), TxError> {
+        let mut order = self.clients_order(client, id)?;
+        if order.rental.is_some() {
+            return Err(TxError::InvalidState(format!(
+                "order {id} is a rental: end it with `gpunet rent end {id}`"
+            )));
+        }
+        if order.audit_of.is_some() {
+            return Err(TxError::InvalidState(format!(
+                "order {id} is an audit run; it cannot be stopped"
+            )));
+        }
+        if order.status != OrderStatus::Running {
+            let hint = if order.status == OrderStatus::Pending {
+                " (cancel a pending one)"
+            } else {
+                ""
+            };
+            return Err(TxError::InvalidState(format!(
+                "order {id} is {:?}: only a running job can be stopped{hint}",
+                order.status
+            )));
+        }
+        let lease = order.lease.clone().expect("running orders have a lease");
+        self.end_lease(&order, LeaseEnd::Stopped);
+        let ran_ms = self
+            .now_ms
+            .saturating_sub(lease.start_ms)
+            .min(order.spec.timeout_secs.saturating_mul(1000));
+        let s = self.pay_out(&mut order, &lease, ran_ms, OrderStatus::Stopped, 0)?;
+        self.emit(Event::JobStopped {
+            order: id,
+            client,
+            provider: lease.provider,
+            paid: s.paid_to_provider,
+            burned: s.burned,
+            refunded: s.refunded,
+        });
+        self.state.orders.insert(id, order);
         Ok(())
     }
 
