@@ -74,6 +74,7 @@ pub fn router(node: Node) -> Router {
         .route("/v1/machines/closest", get(closest_machines))
         .route("/v1/machines/{id}", get(machine))
         .route("/v1/orders/{id}", get(order))
+        .route("/v1/orders/{id}/unmatched", get(order_unmatched))
         .route(
             "/v1/orders/{id}/logs",
             post(push_live_log).layer(DefaultBodyLimit::max(MAX_LOG_CHUNK_BYTES + 1024)),
@@ -353,6 +354,26 @@ async fn machine(State(node): State<Node>, Path(raw): Path<String>) -> ApiResult
         .cloned()
         .map(Json)
         .ok_or_else(|| not_found(format!("unknown machine {id}")))
+}
+
+/// Why an order finds no machine: how many machines miss each of its
+/// requirements, and the `closest` (default 3, at most 100) that miss fewest.
+async fn order_unmatched(
+    State(node): State<Node>,
+    Path(raw): Path<String>,
+    Query(query): Query<UnmatchedQuery>,
+) -> ApiResult<Json<gpunet_ledger::Unmatched>> {
+    let id: OrderId = parse("order id", &raw)?;
+    let closest = query.closest.unwrap_or(3).min(MAX_CLOSEST);
+    let l = node.ledger.read().expect("ledger lock");
+    l.unmatched(id, closest)
+        .map(Json)
+        .ok_or_else(|| not_found(format!("unknown order {id}")))
+}
+
+#[derive(Deserialize)]
+struct UnmatchedQuery {
+    closest: Option<usize>,
 }
 
 async fn order(State(node): State<Node>, Path(raw): Path<String>) -> ApiResult<Json<Order>> {

@@ -498,6 +498,30 @@ pub fn describe(order: &Order) -> String {
     s.trim_end().to_string()
 }
 
+/// Says on stderr why order `id` waits, if no machine can take it now (it
+/// waits all the same: a machine may come or free up).
+pub async fn warn_if_unmatched(node: &NodeClient, id: OrderId) {
+    let Ok(order) = node.order(id).await else {
+        return;
+    };
+    if order.status != OrderStatus::Pending {
+        return;
+    }
+    if let Ok(unmatched) = node.unmatched(id).await {
+        if let Some(why) = gpunet_client::jobs::explain_unmatched(&order, &unmatched) {
+            let end = if order.rental.is_some() {
+                format!("gpunet rent end {id}")
+            } else {
+                format!("gpunet job cancel {id}")
+            };
+            eprintln!(
+                "{why}\nthe order waits until a machine can take it or it expires; \
+                 `{end}` takes the deposit back"
+            );
+        }
+    }
+}
+
 /// Runs `work` (following order `id`) unless Ctrl-C comes first: then says
 /// that the order goes on without the command, and how to follow or stop
 /// it, and ends the process as an interrupted one does (exit code 130).
@@ -530,6 +554,7 @@ pub async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
             let job = JobFile::load(&file)?;
             let wallet = ctx.wallet()?;
             let id = submit_job(&wallet, &job).await?;
+            warn_if_unmatched(wallet.node(), id).await;
             if follow {
                 eprintln!("[gpunet: submitted order {id}]");
                 until_interrupted(id, follow_job_logs(&wallet, id)).await??;
@@ -550,6 +575,16 @@ pub async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
                 Duration::from_secs(wait_secs),
                 |o| is_final(o.status),
                 |o| {
+                    if let Some(d) = o
+                        .declines
+                        .last()
+                        .filter(|_| o.status == OrderStatus::Pending)
+                    {
+                        eprintln!(
+                            "order {id}: machine {} declined it: {}",
+                            d.machine, d.reason
+                        );
+                    }
                     if text {
                         eprintln!("order {id}: {:?}", o.status);
                     }
@@ -576,8 +611,12 @@ pub async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
             ctx.output.print(&orders, || list_orders(&orders));
         }
         JobCmd::Describe { id } => {
-            let order = ctx.client()?.order(id).await?;
+            let client = ctx.client()?;
+            let order = client.order(id).await?;
             ctx.output.print(&order, || describe(&order));
+            if ctx.output == Output::Text {
+                warn_if_unmatched(&client, id).await;
+            }
         }
         JobCmd::Logs { id, follow: true } => follow_job_logs(&ctx.wallet()?, id).await?,
         JobCmd::Logs { id, follow: false } => {

@@ -70,6 +70,7 @@ pub async fn rent(ctx: &Ctx, cmd: RentCmd) -> anyhow::Result<()> {
             let mut job = JobFile::load(&file)?;
             job.timeout_secs = duration;
             let id = submit_rental(&wallet, &job).await?;
+            crate::commands::warn_if_unmatched(&client, id).await;
             // A rental is useful once it has a machine, and its exposed
             // ports an address: wait for both.
             let ready = |o: &gpunet_ledger::Order| match o.status {

@@ -936,6 +936,14 @@ fn a_rental_no_machine_takes_is_explained_and_ended_with_its_deposit_back() {
         .unwrap_or_else(|| panic!("{stderr}"))
         .to_string();
     assert!(stderr.contains("is still pending after 2s"), "{stderr}");
+    // Why, at once: what every machine misses, and the closest one.
+    assert!(
+        stderr.contains(&format!(
+            "no machine can take order {id} now (none of 1 machines):"
+        )) && stderr.contains("\n  1 with fewer than 512 free cores\n"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("closest:\n  machine 0 ("), "{stderr}");
     assert!(
         stderr.contains(&format!("`gpunet rent end {id}`")),
         "{stderr}"
@@ -1022,4 +1030,37 @@ fn an_interrupted_wait_leaves_the_job_running_and_job_stop_ends_it() {
         String::from_utf8_lossy(&again.stderr).contains("only a running job can be stopped"),
         "{again:?}"
     );
+}
+
+/// A job its provider cannot start: `--wait` shows the provider's reason as
+/// it declines, then why no machine is left to take it.
+#[test]
+fn a_declined_job_shows_the_reason_while_waiting() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_devnet, global) = devnet_process(dir.path());
+    let global: Vec<&str> = global.iter().map(String::as_str).collect();
+    let spec = dir.path().join("missing.toml");
+    std::fs::write(
+        &spec,
+        "name = \"missing\"\nimage = \"gpunet/busybox\"\ncommand = [\"no-such-program-here\"]\n\
+         timeout_secs = 60\n[price]\nmax_per_hour = \"50\"\n",
+    )
+    .unwrap();
+    let run = gpunet(
+        &[
+            &global[..],
+            &["job", "run", path(&spec), "--wait", "--wait-secs", "5"],
+        ]
+        .concat(),
+    );
+    assert!(!run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("order 0: machine 0 declined it: ")
+            && stderr.contains("no-such-program-here"),
+        "{stderr}"
+    );
+    let describe = gpunet(&[&global[..global.len() - 2], &["job", "describe", "0"]].concat());
+    let why = String::from_utf8_lossy(&describe.stderr);
+    assert!(why.contains("1 with it declined this order"), "{why}");
 }

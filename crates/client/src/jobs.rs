@@ -4,7 +4,7 @@ use crate::error::ClientError;
 use crate::jobfile::JobFile;
 use crate::node_client::NodeClient;
 use crate::wallet::Wallet;
-use gpunet_ledger::{Event, Order, OrderStatus};
+use gpunet_ledger::{Event, Misfit, Order, OrderStatus, Unmatched};
 use gpunet_primitives::manifest::{Manifest, ManifestEntry};
 use gpunet_primitives::{Hash, JobOutcome, OrderId, TxBody};
 use std::path::Path;
@@ -97,6 +97,74 @@ pub fn is_final(status: OrderStatus) -> bool {
     !status.is_open()
 }
 
+/// What `misfit` means for `order`, in words.
+fn misfit_text(misfit: Misfit, order: &Order) -> String {
+    let r = &order.spec.resources;
+    match misfit {
+        Misfit::Price => format!(
+            "the job costs more on it than your max of {} GPN/hour",
+            gpunet_primitives::format_amount(order.max_price_per_hour)
+        ),
+        Misfit::Offline => "paused or held down".into(),
+        Misfit::Unverified => "its hardware is not proven".into(),
+        Misfit::GpuCount => format!("fewer than {} free GPUs", r.gpu.count),
+        Misfit::GpuVendor => format!("no {} GPUs", r.gpu.vendor.as_deref().unwrap_or("")),
+        Misfit::GpuModel => format!("no {} GPUs", r.gpu.model.as_deref().unwrap_or("")),
+        Misfit::GpuMemory => format!("GPUs of under {} MiB", r.gpu.min_vram_mb),
+        Misfit::Cpu => format!("fewer than {} free cores", r.cpu_cores),
+        Misfit::Memory => format!("under {} MiB of free memory", r.memory_mb),
+        Misfit::Disk => format!("under {} MiB of free disk", r.disk_mb),
+        Misfit::Region => format!(
+            "not in region {}",
+            order.spec.region.as_deref().unwrap_or("")
+        ),
+        Misfit::Reliability => format!(
+            "reliability under {}%",
+            order.spec.min_reliability_bps / 100
+        ),
+        Misfit::Stake => "its owner's stake is short".into(),
+        Misfit::Declined => "it declined this order".into(),
+        Misfit::Audited => "it is the provider being checked".into(),
+    }
+}
+
+/// Why `order` waits, from what `unmatched` found: `None` when some machine
+/// can take it (it is matched at the next block).
+pub fn explain_unmatched(order: &Order, unmatched: &Unmatched) -> Option<String> {
+    if unmatched.fitting > 0 {
+        return None;
+    }
+    let id = order.id;
+    if unmatched.machines == 0 {
+        return Some(format!(
+            "no machine can take order {id}: no machine is registered"
+        ));
+    }
+    let mut text = format!(
+        "no machine can take order {id} now (none of {} machines):",
+        unmatched.machines
+    );
+    for (misfit, count) in &unmatched.missed {
+        text += &format!("\n  {count} with {}", misfit_text(*misfit, order));
+    }
+    text += "\nclosest:";
+    for (m, misses) in &unmatched.closest {
+        let gpu = m.spec.gpu.as_ref().map_or("no GPU".to_string(), |g| {
+            format!("{}x {} {} MiB", g.count, g.model, g.vram_mb)
+        });
+        let misses: Vec<String> = misses.iter().map(|x| misfit_text(*x, order)).collect();
+        text += &format!(
+            "\n  machine {} ({} cores, {} MiB, {gpu}, {}): {}",
+            m.id,
+            m.spec.cpu_cores,
+            m.spec.memory_mb,
+            m.spec.region,
+            misses.join("; ")
+        );
+    }
+    Some(text)
+}
+
 /// What a wait that ran out leaves behind, and what its client can do.
 fn left_behind(order: &Order, waited: Duration) -> String {
     let (id, secs) = (order.id, waited.as_secs());
@@ -123,7 +191,7 @@ fn left_behind(order: &Order, waited: Duration) -> String {
 }
 
 /// Follows an order until `done(order)` holds, calling `progress` on every status
-/// change. Uses the event stream, with a slow poll in case the stream breaks.
+/// change and every decline. Uses the event stream, with a slow poll in case the stream breaks.
 pub async fn wait_for_order(
     node: &NodeClient,
     id: OrderId,
@@ -136,9 +204,11 @@ pub async fn wait_for_order(
     let mut last = None;
     loop {
         let order = node.order(id).await?;
-        if last != Some(order.status) {
+        // A decline sends the order back to pending: a change too.
+        let now = (order.status, order.declines.len());
+        if last != Some(now) {
             progress(&order);
-            last = Some(order.status);
+            last = Some(now);
         }
         if done(&order) {
             return Ok(order);

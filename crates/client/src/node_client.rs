@@ -248,6 +248,12 @@ impl NodeClient {
         self.get(&format!("/v1/orders/{id}")).await
     }
 
+    /// Why order `id` finds no machine now, naming the 3 machines closest to
+    /// taking it.
+    pub async fn unmatched(&self, id: OrderId) -> Result<gpunet_ledger::Unmatched, ClientError> {
+        self.get(&format!("/v1/orders/{id}/unmatched")).await
+    }
+
     /// An open hardware challenge (answered or failed ones are gone).
     pub async fn challenge(&self, id: ChallengeId) -> Result<HardwareChallenge, ClientError> {
         self.get(&format!("/v1/challenges/{id}")).await

@@ -489,6 +489,13 @@ impl Ledger {
         self.state.orders.get(&id)
     }
 
+    /// Why order `id` finds no machine now, over every registered machine,
+    /// naming the `closest` that miss the fewest requirements.
+    pub fn unmatched(&self, id: OrderId, closest: usize) -> Option<crate::Unmatched> {
+        let order = self.state.orders.get(&id)?;
+        Some(crate::exec::unmatched(&self.state, order, closest))
+    }
+
     /// Every order ever submitted, by id.
     pub fn orders(&self) -> impl Iterator<Item = &Order> {
         self.state.orders.iter().map(|(_, o)| o)

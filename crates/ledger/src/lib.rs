@@ -23,7 +23,10 @@ mod table;
 
 pub use error::{LedgerError, TxError};
 pub use events::Event;
-pub use exec::{max_payment as max_job_cost, min_deposit, required_stake, run_cost, SpecError};
+pub use exec::{
+    max_payment as max_job_cost, min_deposit, required_stake, run_cost, Misfit, SpecError,
+    Unmatched,
+};
 pub use genesis::{Genesis, GenesisAccount, Params};
 pub use ledger::{Ledger, ProducedBlock};
 pub use state::{

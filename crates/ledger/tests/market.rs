@@ -3,7 +3,7 @@
 //! providers; for deterministic jobs the party two runs contradict is slashed,
 //! for non-deterministic ones nobody is).
 
-use gpunet_ledger::{AuditVerdict, Event, OrderStatus, Params, TxError};
+use gpunet_ledger::{AuditVerdict, Event, Misfit, OrderStatus, Params, TxError};
 use gpunet_primitives::{
     Address, ContainerStop, GpuRequirement, GpuSpec, Hash, JobOutcome, JobSpec, Keypair,
     MachineSpec, Placement, ResourcePrices, Resources, SignedTx, Stop, Tx, TxBody, UNIT,
@@ -904,6 +904,36 @@ fn a_stopped_job_pays_the_time_it_ran_refunds_the_rest_and_slashes_nobody() {
         net.send(&client, TxBody::StopJob { order: rental }),
         Err(TxError::InvalidState(m)) if m.contains("rent end")
     ));
+}
+
+#[test]
+fn a_pending_order_says_what_each_machine_misses() {
+    let mut net = Net::new(3);
+    net.set_price(2, 2, 2 * PRICE);
+    let mut big = spec(false, 0);
+    big.resources.cpu_cores = 64;
+    let id = net.submit(big);
+    assert_eq!(net.status(id), OrderStatus::Pending);
+    let why = net.ledger.unmatched(id, 2).unwrap();
+    assert_eq!((why.machines, why.fitting), (3, 0));
+    assert_eq!(why.missed, vec![(Misfit::Price, 1), (Misfit::Cpu, 3)]);
+    let closest: Vec<(u64, Vec<Misfit>)> = why
+        .closest
+        .iter()
+        .map(|(m, misses)| (m.id, misses.clone()))
+        .collect();
+    assert_eq!(
+        closest,
+        vec![(0, vec![Misfit::Cpu]), (1, vec![Misfit::Cpu])],
+        "fewest misses first, then by id"
+    );
+    // An order that fits: machines can take it (the pricey one cannot).
+    let small = net.submit(spec(false, 0));
+    let fits = net.ledger.unmatched(small, 3).unwrap();
+    assert_eq!(
+        (fits.fitting, fits.missed.clone()),
+        (2, vec![(Misfit::Price, 1)])
+    );
 }
 
 fn rental_billing_ms() -> u64 {

@@ -7,6 +7,7 @@ mod challenges;
 mod declines;
 mod disputes;
 mod durations;
+mod fit;
 mod orders;
 mod registry;
 mod rentals;
@@ -22,6 +23,8 @@ use crate::sigcache::SigCache;
 use crate::state::State;
 use gpunet_primitives::{Address, Amount, Hash, SignedTx, TxBody};
 
+pub(crate) use fit::unmatched;
+pub use fit::{Misfit, Unmatched};
 pub(crate) use orders::payment;
 pub use orders::{max_payment, min_deposit, run_cost};
 pub use specs::SpecError;

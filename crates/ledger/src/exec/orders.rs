@@ -1,16 +1,12 @@
 //! Orders: validation, escrow at submission, deterministic matching to machines.
 
+use super::fit::{misfits, price_on};
 use super::specs::check_order;
-use super::staking::required_stake;
 use super::Exec;
 use crate::error::{CheckedAmount, TxError};
 use crate::events::Event;
-use crate::state::{
-    size_class, HardwareStatus, Lease, Machine, OfferKey, Order, OrderStatus, Rental,
-};
-use gpunet_primitives::{
-    hash_of, Address, Amount, Hash, JobSpec, MachineId, OrderId, Placement, Resources,
-};
+use crate::state::{size_class, Lease, Machine, OfferKey, Order, OrderStatus, Rental};
+use gpunet_primitives::{hash_of, Address, Amount, Hash, JobSpec, MachineId, OrderId, Placement};
 use std::ops::Bound;
 
 const MS_PER_HOUR: Amount = 3_600_000;
@@ -72,51 +68,6 @@ pub fn min_deposit(max_price_per_hour: Amount, spec: &JobSpec) -> Result<Amount,
 /// What `billable_ms` of work costs at `price_per_hour` (rounded down).
 pub(crate) fn payment(price_per_hour: Amount, billable_ms: u64) -> Result<Amount, TxError> {
     Ok(price_per_hour.mul_or(billable_ms as Amount)? / MS_PER_HOUR)
-}
-
-fn contains_ci(haystack: &str, needle: &str) -> bool {
-    haystack.to_lowercase().contains(&needle.to_lowercase())
-}
-
-/// Whether `asked` more on top of `allocated` stays within `total`; a sum
-/// that would overflow does not (validation bounds every resource, so none
-/// should, but a wrapped sum once leased a huge job onto a busy machine).
-fn within(allocated: impl Into<u64>, asked: impl Into<u64>, total: impl Into<u64>) -> bool {
-    allocated
-        .into()
-        .checked_add(asked.into())
-        .is_some_and(|sum| sum <= total.into())
-}
-
-/// Whether `machine` can take a job needing `r` right now.
-fn fits(machine: &Machine, spec: &JobSpec) -> bool {
-    let r: &Resources = &spec.resources;
-    let s = &machine.spec;
-    let a = &machine.allocated;
-    let gpu_ok = if r.gpu.count == 0 {
-        true
-    } else {
-        match &s.gpu {
-            None => false,
-            Some(g) => {
-                within(a.gpus, r.gpu.count, g.count)
-                    && g.vram_mb >= r.gpu.min_vram_mb
-                    && r.gpu
-                        .vendor
-                        .as_ref()
-                        .is_none_or(|v| g.vendor.eq_ignore_ascii_case(v))
-                    && r.gpu
-                        .model
-                        .as_ref()
-                        .is_none_or(|m| contains_ci(&g.model, m))
-            }
-        }
-    };
-    gpu_ok
-        && within(a.cpu_cores, r.cpu_cores, s.cpu_cores)
-        && within(a.memory_mb, r.memory_mb, s.memory_mb)
-        && within(a.disk_mb, r.disk_mb, s.disk_mb)
-        && spec.region.as_ref().is_none_or(|reg| reg == &s.region)
 }
 
 /// How a lease ended, for the machine's record.
@@ -332,29 +283,15 @@ impl Exec<'_> {
         Ok(refunded)
     }
 
-    /// The job's hourly price on `m` if `m` can take `order` now: resources
-    /// free, reliable enough, the price within the order's max, the owner's
-    /// stake sufficient, not one of the providers an audit run must avoid.
+    /// The job's hourly price on `m` if `m` can take `order` now (see
+    /// `exec::fit`: resources free, online, verified, reliable enough, the
+    /// price within the order's max, the owner's stake sufficient, not one
+    /// of the providers an audit run must avoid).
     fn offer_for(&self, order: &Order, m: &Machine, excluded: &[Address]) -> Option<Amount> {
-        let price = m
-            .resource_prices
-            .job_price(m.price_per_hour, &order.spec.resources)?;
-        // The owner's account is looked up last: most offers a scan passes
-        // over fail a cheaper check first.
-        let staked = || {
-            self.state.accounts.get(&m.owner).is_some_and(|owner| {
-                required_stake(&self.state.params, owner).is_ok_and(|need| owner.bonded >= need)
-            })
-        };
-        (price <= order.max_price_per_hour
-            && m.online
-            && m.hardware == HardwareStatus::Verified
-            && fits(m, &order.spec)
-            && m.reliability_bps() >= order.spec.min_reliability_bps
-            && !excluded.contains(&m.owner)
-            && !order.declines.iter().any(|d| d.machine == m.id)
-            && staked())
-        .then_some(price)
+        misfits(self.state, order, m, excluded, false)
+            .is_empty()
+            .then(|| price_on(m, &order.spec.resources))
+            .flatten()
     }
 
     /// Picks a machine for `order` and returns it with the job's hourly price.

@@ -1,0 +1,235 @@
+//! Whether a machine can take an order now, and if not, why: matching asks
+//! only whether (stopping at the first reason, cheapest checks first), and a
+//! client whose order waits asks why, of every machine (`Ledger::unmatched`).
+//! One function answers both, so the reasons given are the rules applied.
+
+use super::staking::required_stake;
+use crate::state::{HardwareStatus, Machine, Order, State};
+use gpunet_primitives::{Address, Amount, Resources};
+use serde::{Deserialize, Serialize};
+
+/// A reason a machine cannot take an order now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Misfit {
+    /// The job's price on it is over the order's max price.
+    Price,
+    /// Its owner paused it, or it is held down.
+    Offline,
+    /// It has not proven its hardware (or failed its last challenge).
+    Unverified,
+    /// Too few GPUs free (or none at all).
+    GpuCount,
+    GpuVendor,
+    GpuModel,
+    /// Too little memory per GPU.
+    GpuMemory,
+    /// Too few cores free.
+    Cpu,
+    /// Too little memory free.
+    Memory,
+    /// Too little disk free.
+    Disk,
+    Region,
+    /// Its completed share of leases is under the order's minimum.
+    Reliability,
+    /// Its owner's stake is under what its machines require.
+    Stake,
+    /// It declined this order before.
+    Declined,
+    /// An audit run must go to another provider than those it checks.
+    Audited,
+}
+
+/// The reasons a machine cannot take an order, as a set.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Misfits(u32);
+
+impl Misfits {
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    pub fn len(self) -> u32 {
+        self.0.count_ones()
+    }
+
+    fn add(&mut self, m: Misfit) {
+        self.0 |= 1 << m as u32;
+    }
+
+    pub fn contains(self, m: Misfit) -> bool {
+        self.0 & (1 << m as u32) != 0
+    }
+
+    /// Its reasons, in declaration order.
+    pub fn iter(self) -> impl Iterator<Item = Misfit> {
+        ALL.into_iter().filter(move |m| self.contains(*m))
+    }
+}
+
+const ALL: [Misfit; 15] = [
+    Misfit::Price,
+    Misfit::Offline,
+    Misfit::Unverified,
+    Misfit::GpuCount,
+    Misfit::GpuVendor,
+    Misfit::GpuModel,
+    Misfit::GpuMemory,
+    Misfit::Cpu,
+    Misfit::Memory,
+    Misfit::Disk,
+    Misfit::Region,
+    Misfit::Reliability,
+    Misfit::Stake,
+    Misfit::Declined,
+    Misfit::Audited,
+];
+
+/// Whether `asked` more on top of `allocated` stays within `total`; a sum
+/// that would overflow does not (validation bounds every resource, so none
+/// should, but a wrapped sum once leased a huge job onto a busy machine).
+fn within(allocated: impl Into<u64>, asked: impl Into<u64>, total: impl Into<u64>) -> bool {
+    allocated
+        .into()
+        .checked_add(asked.into())
+        .is_some_and(|sum| sum <= total.into())
+}
+
+fn contains_ci(haystack: &str, needle: &str) -> bool {
+    haystack.to_lowercase().contains(&needle.to_lowercase())
+}
+
+/// The job's hourly price on `m`; `None` on overflow.
+pub(crate) fn price_on(m: &Machine, r: &Resources) -> Option<Amount> {
+    m.resource_prices.job_price(m.price_per_hour, r)
+}
+
+/// Why `m` cannot take `order` now (none: it can). With `all`, every reason;
+/// without, at most the first found, the owner's stake (an account lookup)
+/// checked last, as matching needs.
+pub(crate) fn misfits(
+    state: &State,
+    order: &Order,
+    m: &Machine,
+    excluded: &[Address],
+    all: bool,
+) -> Misfits {
+    let mut found = Misfits::default();
+    let r = &order.spec.resources;
+    let s = &m.spec;
+    let a = &m.allocated;
+    let gpu = &r.gpu;
+    let checks: [(Misfit, &dyn Fn() -> bool); 15] = [
+        (Misfit::Price, &|| {
+            price_on(m, r).is_some_and(|p| p <= order.max_price_per_hour)
+        }),
+        (Misfit::Offline, &|| m.online),
+        (Misfit::Unverified, &|| {
+            m.hardware == HardwareStatus::Verified
+        }),
+        (Misfit::GpuCount, &|| {
+            gpu.count == 0
+                || s.gpu
+                    .as_ref()
+                    .is_some_and(|g| within(a.gpus, gpu.count, g.count))
+        }),
+        (Misfit::GpuVendor, &|| {
+            gpu.count == 0
+                || gpu.vendor.as_ref().is_none_or(|v| {
+                    s.gpu
+                        .as_ref()
+                        .is_some_and(|g| g.vendor.eq_ignore_ascii_case(v))
+                })
+        }),
+        (Misfit::GpuModel, &|| {
+            gpu.count == 0
+                || gpu
+                    .model
+                    .as_ref()
+                    .is_none_or(|w| s.gpu.as_ref().is_some_and(|g| contains_ci(&g.model, w)))
+        }),
+        (Misfit::GpuMemory, &|| {
+            gpu.count == 0 || s.gpu.as_ref().is_some_and(|g| g.vram_mb >= gpu.min_vram_mb)
+        }),
+        (Misfit::Cpu, &|| {
+            within(a.cpu_cores, r.cpu_cores, s.cpu_cores)
+        }),
+        (Misfit::Memory, &|| {
+            within(a.memory_mb, r.memory_mb, s.memory_mb)
+        }),
+        (Misfit::Disk, &|| within(a.disk_mb, r.disk_mb, s.disk_mb)),
+        (Misfit::Region, &|| {
+            order
+                .spec
+                .region
+                .as_ref()
+                .is_none_or(|reg| reg == &s.region)
+        }),
+        (Misfit::Reliability, &|| {
+            m.reliability_bps() >= order.spec.min_reliability_bps
+        }),
+        (Misfit::Declined, &|| {
+            !order.declines.iter().any(|d| d.machine == m.id)
+        }),
+        (Misfit::Audited, &|| !excluded.contains(&m.owner)),
+        // Last: the only check that looks anything up.
+        (Misfit::Stake, &|| {
+            state.accounts.get(&m.owner).is_some_and(|owner| {
+                required_stake(&state.params, owner).is_ok_and(|need| owner.bonded >= need)
+            })
+        }),
+    ];
+    for (misfit, holds) in checks {
+        if !holds() {
+            found.add(misfit);
+            if !all {
+                break;
+            }
+        }
+    }
+    found
+}
+
+/// Why a pending order finds no machine: how many machines miss each
+/// requirement, and those that miss the fewest (`GET
+/// /v1/orders/{id}/unmatched`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unmatched {
+    /// Registered machines.
+    pub machines: usize,
+    /// Machines that could take it now (it waits for the next block).
+    pub fitting: usize,
+    /// For each requirement some machine misses, how many miss it.
+    pub missed: Vec<(Misfit, usize)>,
+    /// The machines that miss the fewest requirements, with them.
+    pub closest: Vec<(crate::state::Machine, Vec<Misfit>)>,
+}
+
+/// [`Unmatched`] of `order` over every machine in `state`, with at most
+/// `closest` machines named.
+pub(crate) fn unmatched(state: &State, order: &Order, closest: usize) -> Unmatched {
+    let mut missed = std::collections::BTreeMap::<Misfit, usize>::new();
+    let mut ranked: Vec<(u32, &Machine, Misfits)> = Vec::new();
+    let mut machines = 0;
+    for (_, m) in state.machines.iter() {
+        machines += 1;
+        let found = misfits(state, order, m, &[], true);
+        for misfit in found.iter() {
+            *missed.entry(misfit).or_default() += 1;
+        }
+        ranked.push((found.len(), m, found));
+    }
+    let fitting = ranked.iter().filter(|(n, ..)| *n == 0).count();
+    ranked.sort_by_key(|(n, m, _)| (*n, m.id));
+    Unmatched {
+        machines,
+        fitting,
+        missed: missed.into_iter().collect(),
+        closest: ranked
+            .into_iter()
+            .take(closest)
+            .map(|(_, m, found)| (m.clone(), found.iter().collect()))
+            .collect(),
+    }
+}
