@@ -245,7 +245,7 @@ fn a_gpu_machine_has_its_cpus_measured_in_turn_with_its_gpus() {
     let gpu_score = m.compute_gops;
     assert!(gpu_score > 0);
     assert_eq!(m.cpu_mops, 0);
-    // Right after its GPUs, its CPUs: a CPU-class challenge, sized for one device.
+    // Right after its GPUs, its CPUs: a CPU-class challenge, sized for its cores.
     let cpus = m.challenge.expect("its CPUs are challenged next");
     assert_eq!(net.ledger.challenge(cpus).unwrap().class, "CPU");
     net.answer_honestly(cpus);
@@ -430,4 +430,52 @@ fn epochs_mint_rewards_to_verified_online_machines_only() {
     net.block(epoch, &[]);
     assert_eq!(net.hardware(verified), HardwareStatus::Failed);
     assert_eq!(net.ledger.state().globals().minted, reward);
+}
+
+/// A 2-core machine claimed 64 cores, passed CPU challenges sized for one
+/// device, and took (and was paid for) a 32-core job. CPU challenges are
+/// sized for every core claimed: claiming 16 times the cores asks 16 times
+/// the work in the same time.
+#[test]
+fn cpu_challenges_are_sized_for_every_core_claimed() {
+    let mut net = Net::new();
+    let rows_for = |net: &mut Net, cores: u32| {
+        let key = Keypair::from_label(&format!("owner of {cores} cores"));
+        let provider = net.provider.clone();
+        net.send(
+            &provider,
+            TxBody::Transfer {
+                to: key.address(),
+                amount: 500 * UNIT,
+            },
+        )
+        .unwrap();
+        net.send(&key, TxBody::Stake { amount: 200 * UNIT }).unwrap();
+        net.send(
+            &key,
+            TxBody::RegisterMachine {
+                spec: MachineSpec {
+                    cpu_cores: cores,
+                    memory_mb: 8_000,
+                    disk_mb: 10_000,
+                    gpu: None,
+                    region: "eu".into(),
+                    executor: "docker".into(),
+                },
+                price_per_hour: UNIT,
+                resource_prices: Default::default(),
+            },
+        )
+        .unwrap();
+        let machine = net.ledger.machines().last().unwrap();
+        let ch = net.ledger.challenge(machine.challenge.unwrap()).unwrap();
+        (ch.challenge.rows, ch.commit_deadline_ms - ch.issued_ms)
+    };
+    let (four, four_deadline) = rows_for(&mut net, 4);
+    let (many, many_deadline) = rows_for(&mut net, 64);
+    assert_eq!(four_deadline, many_deadline, "the same time allowed");
+    assert!(
+        u64::from(many) >= 16 * u64::from(four) - 16,
+        "64 cores: {many} rows, 4 cores: {four}"
+    );
 }

@@ -64,9 +64,10 @@ pub fn run(openings: u32, work_secs: u64, output: Output) -> anyhow::Result<()> 
     let work_ms = work_secs * 1000;
     let mut results = Vec::new();
 
-    // CPU class: the whole protocol on this machine.
+    // CPU class: the whole protocol on this machine, sized for its cores.
     let cpu = CpuBackend::default();
-    let (ch, deadline_ms) = CPU_CLASS.plan(Hash::digest(b"bench cpu"), 1, work_ms, 1000);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+    let (ch, deadline_ms) = CPU_CLASS.plan(Hash::digest(b"bench cpu"), cores, work_ms, 1000);
     let t = Instant::now();
     let commitment = Commitment::compute(&cpu, &ch, &AtomicBool::new(false))?;
     let prover_ms = t.elapsed().as_secs_f64() * 1e3;

@@ -44,8 +44,11 @@ impl Exec<'_> {
         let params = &self.state.params;
         let class = challenge_class(machine);
         let seed = hash_of(&(b"gpunet-challenge", self.parent, id, machine.id));
+        // A CPU challenge is sized for every core claimed: the throughput
+        // per core the ledger records (and bounds CPU jobs' time by) is then
+        // proven, not divided by an unproven claim.
         let devices = if class == CPU_CLASS {
-            1
+            machine.spec.cpu_cores
         } else {
             machine.spec.gpu_count()
         };
