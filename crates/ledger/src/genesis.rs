@@ -69,6 +69,12 @@ pub struct Params {
     pub slash_challenge: Amount,
     /// Slashed from the party that two audit runs contradict.
     pub slash_audit: Amount,
+    /// Least an audit or referee run is paid (out of its escrow, which
+    /// covers its whole timeout): a run of a tiny job billed by its few
+    /// milliseconds paid less than the fee of reporting it, so honest
+    /// auditors ran at a loss.
+    #[serde(default = "default_audit_pay_floor")]
+    pub audit_pay_floor: Amount,
     /// How often a rental's escrow streams to its provider.
     pub rental_billing_ms: u64,
     /// Time a provider has to answer a liveness probe of a rented machine.
@@ -113,6 +119,11 @@ fn default_max_disk_mb() -> u64 {
 fn default_max_vram_mb() -> u64 {
     // 1 TiB.
     1 << 20
+}
+
+fn default_audit_pay_floor() -> Amount {
+    // Ten times the default fee of reporting the run.
+    gpunet_primitives::UNIT / 100
 }
 
 fn default_decline_window_ms() -> u64 {
@@ -171,6 +182,7 @@ impl Default for Params {
             challenge_interval_ms: 24 * 3600 * 1000,
             slash_challenge: 50 * gpn,
             slash_audit: 100 * gpn,
+            audit_pay_floor: default_audit_pay_floor(),
             rental_billing_ms: 60_000,
             probe_answer_ms: 120_000,
             slash_down_per_hour: 5 * gpn,

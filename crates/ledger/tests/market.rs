@@ -311,6 +311,30 @@ fn an_agreeing_audit_pays_everyone_and_runs_on_another_provider() {
 }
 
 #[test]
+fn an_audit_of_a_tiny_job_pays_the_auditor_more_than_reporting_costs() {
+    let mut net = Net::new(3);
+    let job = net.submit(spec(true, 10_000));
+    // A job of a few milliseconds: its time pays under the fee of a report.
+    net.report_timed(job, b"out", None, 10);
+    let run = net.end_dispute_window(job).unwrap();
+    net.report_timed(run, b"out", None, 10);
+    assert_eq!(net.verdict(job), Some(AuditVerdict::Agreed));
+    net.block(params().dispute_window_ms, &[]);
+    let paid = |id: u64| {
+        let s = net.ledger.order(id).unwrap().settlement.clone().unwrap();
+        s.paid_to_provider + s.burned
+    };
+    assert!(PRICE * 10 / 3_600_000 < params().min_fee, "the job's time pays less");
+    assert_eq!(paid(job), PRICE * 10 / 3_600_000, "the job is paid its time");
+    assert_eq!(
+        paid(run),
+        params().audit_pay_floor,
+        "the auditor is paid the floor"
+    );
+    assert!(paid(run) > params().min_fee);
+}
+
+#[test]
 fn a_provider_two_runs_contradict_is_slashed_and_unpaid() {
     let mut net = Net::new(3);
     let funds = net.ledger.account(&net.client.address()).balance;

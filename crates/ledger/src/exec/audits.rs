@@ -19,7 +19,7 @@
 //!   (`exec::durations`): a run that padded its time is slashed.
 
 use super::durations::{self, run_speed, RunTime};
-use super::orders::{payment, run_cost, MAX_AUDIT_RUNS};
+use super::orders::{run_cost, run_pay, MAX_AUDIT_RUNS};
 use super::Exec;
 use crate::error::TxError;
 use crate::events::Event;
@@ -302,7 +302,7 @@ impl Exec<'_> {
         for run in &runs {
             let lease = run.lease.as_ref().expect("answered runs had a lease");
             let billable = run.report.as_ref().map_or(0, |r| r.billable_ms);
-            let cost = payment(lease.price_per_hour, billable)?.min(run.escrow);
+            let cost = run_pay(&self.state.params, run, lease.price_per_hour, billable)?;
             runs_cost = runs_cost.saturating_add(cost);
         }
         for mut run in runs {

@@ -4,6 +4,7 @@ use super::fit::{misfits, price_on};
 use super::specs::check_order;
 use super::Exec;
 use crate::error::{CheckedAmount, TxError};
+use crate::Params;
 use crate::events::Event;
 use crate::state::{size_class, Lease, Machine, OfferKey, Order, OrderStatus, Rental};
 use gpunet_primitives::{hash_of, Address, Amount, Hash, JobSpec, MachineId, OrderId, Placement};
@@ -63,6 +64,22 @@ pub fn min_deposit(max_price_per_hour: Amount, spec: &JobSpec) -> Result<Amount,
         1
     };
     max_payment(max_price_per_hour, spec.timeout_secs)?.mul_or(runs)
+}
+
+/// What a provider is paid for `run` (leased at `price_per_hour`) billing
+/// `billable_ms`: its time at that price, at least `audit_pay_floor` for an
+/// audit or referee run, never more than the run's escrow.
+pub(crate) fn run_pay(
+    params: &Params,
+    run: &Order,
+    price_per_hour: Amount,
+    billable_ms: u64,
+) -> Result<Amount, TxError> {
+    let mut paid = payment(price_per_hour, billable_ms)?;
+    if run.audit_of.is_some() {
+        paid = paid.max(params.audit_pay_floor);
+    }
+    Ok(paid.min(run.escrow))
 }
 
 /// What `billable_ms` of work costs at `price_per_hour` (rounded down).

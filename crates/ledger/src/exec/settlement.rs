@@ -1,6 +1,6 @@
 //! Results, settlement and failure: who gets paid, what is burned, who is slashed.
 
-use super::orders::{payment, LeaseEnd};
+use super::orders::{run_pay, LeaseEnd};
 use super::Exec;
 use crate::error::{CheckedAmount, TxError};
 use crate::events::Event;
@@ -141,7 +141,7 @@ impl Exec<'_> {
         status: OrderStatus,
         slashed: Amount,
     ) -> Result<Settlement, TxError> {
-        let paid = payment(lease.price_per_hour, billable_ms)?.min(order.escrow);
+        let paid = run_pay(&self.state.params, order, lease.price_per_hour, billable_ms)?;
         let burned = paid.mul_or(self.state.params.burn_bps as u128)? / 10_000;
         let refunded = order.escrow - paid;
         self.credit(lease.provider, paid - burned)?;
