@@ -15,20 +15,35 @@
 //! the heights it voted on. This is CometBFT's `priv_validator_state.json`.
 
 use gpunet_primitives::{Vote, VoteKind};
-use serde::{Deserialize, Serialize};
+use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-/// The file in the consensus home holding what was signed.
-pub const FILE: &str = "signed-votes.json";
+/// The file in the consensus home holding what was signed: one JSON vote a
+/// line, appended and synced (one `fdatasync` a vote), compacted to the
+/// current height's votes once it passes [`COMPACT_BYTES`].
+pub const FILE: &str = "signed-votes.jsonl";
+
+/// Size past which the file is rewritten with the current height's votes.
+const COMPACT_BYTES: u64 = 256 << 10;
 
 /// What this validator signed at its highest height.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct Signed {
     height: u64,
     /// Every vote signed at `height`, by round and step.
     votes: Vec<Vote>,
+}
+
+impl Signed {
+    fn record(&mut self, vote: Vote) {
+        if vote.height > self.height {
+            self.height = vote.height;
+            self.votes.clear();
+        }
+        self.votes.push(vote);
+    }
 }
 
 /// Why a vote was not signed.
@@ -53,89 +68,119 @@ pub enum Refusal {
 
 pub struct VoteGuard {
     path: PathBuf,
-    signed: Mutex<Signed>,
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    signed: Signed,
+    file: File,
+    bytes: u64,
 }
 
 impl VoteGuard {
     /// The guard of the validator whose consensus home is `home`.
     pub fn open(home: &Path) -> std::io::Result<VoteGuard> {
         let path = home.join(FILE);
-        let signed = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                std::io::Error::other(format!(
-                    "{} is unreadable ({e}); without it this validator could sign twice: \
-                     restore it, or remove it only once the chain is past every height it \
-                     signed at",
-                    path.display()
-                ))
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Signed::default(),
+        let text = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(e),
         };
+        // A line cut short by a crash was never synced, so its signature
+        // never left: it is dropped. Any other bad line is a damaged record.
+        let whole = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let mut signed = Signed::default();
+        for (n, line) in text[..whole].split(|b| *b == b'\n').enumerate() {
+            if line.is_empty() {
+                continue;
+            }
+            let vote: Vote = serde_json::from_slice(line).map_err(|e| {
+                std::io::Error::other(format!(
+                    "{} is damaged at line {} ({e}); without it this validator could sign \
+                     twice: restore it, or remove it only once the chain is past every height \
+                     it signed at",
+                    path.display(),
+                    n + 1
+                ))
+            })?;
+            signed.record(vote);
+        }
+        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        file.set_len(whole as u64)?;
         Ok(VoteGuard {
             path,
-            signed: Mutex::new(signed),
+            inner: Mutex::new(Inner {
+                signed,
+                file,
+                bytes: whole as u64,
+            }),
         })
     }
 
     /// Records `vote` as signed, on disk, unless signing it could conflict
     /// with a vote signed before.
     pub fn admit(&self, vote: &Vote) -> Result<(), Refusal> {
-        let mut signed = self.signed.lock().unwrap_or_else(|e| e.into_inner());
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let signed = &inner.signed;
         if vote.height < signed.height {
             return Err(Refusal::BelowSignedHeight {
                 height: vote.height,
                 signed: signed.height,
             });
         }
-        let mut next = if vote.height > signed.height {
-            Signed {
-                height: vote.height,
-                votes: Vec::new(),
+        if vote.height == signed.height {
+            let same_slot = signed
+                .votes
+                .iter()
+                .find(|v| v.round == vote.round && v.kind == vote.kind);
+            match same_slot {
+                Some(earlier) if earlier.block == vote.block => return Ok(()),
+                Some(earlier) => {
+                    return Err(Refusal::Conflicting {
+                        height: vote.height,
+                        round: vote.round,
+                        kind: vote.kind,
+                        signed: earlier.block,
+                        asked: vote.block,
+                    })
+                }
+                None => {}
             }
-        } else {
-            signed.clone()
-        };
-        let same_slot = next
-            .votes
-            .iter()
-            .find(|v| v.round == vote.round && v.kind == vote.kind);
-        match same_slot {
-            Some(earlier) if earlier.block == vote.block => return Ok(()),
-            Some(earlier) => {
-                return Err(Refusal::Conflicting {
-                    height: vote.height,
-                    round: vote.round,
-                    kind: vote.kind,
-                    signed: earlier.block,
-                    asked: vote.block,
-                })
-            }
-            None => next.votes.push(vote.clone()),
         }
-        self.persist(&next)?;
-        *signed = next;
-        Ok(())
-    }
-
-    /// Writes `signed` in place of the file, synced: written whole to a
-    /// temporary file, synced, renamed over it, and the directory synced.
-    fn persist(&self, signed: &Signed) -> Result<(), Refusal> {
         let io = |e: std::io::Error| Refusal::Io {
             path: self.path.clone(),
             reason: e.to_string(),
         };
-        let tmp = self.path.with_extension("json.tmp");
-        let bytes = serde_json::to_vec(signed).map_err(|e| io(std::io::Error::other(e)))?;
-        let mut file = std::fs::File::create(&tmp).map_err(io)?;
-        file.write_all(&bytes).map_err(io)?;
-        file.sync_all().map_err(io)?;
-        std::fs::rename(&tmp, &self.path).map_err(io)?;
-        if let Some(dir) = self.path.parent() {
-            std::fs::File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(io)?;
+        let mut line = serde_json::to_vec(vote).map_err(|e| io(std::io::Error::other(e)))?;
+        line.push(b'\n');
+        inner.file.write_all(&line).map_err(io)?;
+        inner.file.sync_data().map_err(io)?;
+        inner.bytes += line.len() as u64;
+        inner.signed.record(vote.clone());
+        if inner.bytes > COMPACT_BYTES {
+            self.compact(&mut inner).map_err(io)?;
         }
+        Ok(())
+    }
+
+    /// Rewrites the file with only the current height's votes: written
+    /// whole to a temporary file, synced, renamed over it, directory synced.
+    fn compact(&self, inner: &mut Inner) -> std::io::Result<()> {
+        let tmp = self.path.with_extension("jsonl.tmp");
+        let mut bytes = Vec::new();
+        for vote in &inner.signed.votes {
+            bytes.extend(serde_json::to_vec(vote).map_err(std::io::Error::other)?);
+            bytes.push(b'\n');
+        }
+        let mut file = File::create(&tmp)?;
+        file.write_all(&bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, &self.path)?;
+        if let Some(dir) = self.path.parent() {
+            File::open(dir)?.sync_all()?;
+        }
+        inner.file = OpenOptions::new().append(true).open(&self.path)?;
+        inner.bytes = bytes.len() as u64;
         Ok(())
     }
 }
@@ -144,6 +189,7 @@ impl VoteGuard {
 mod tests {
     use super::*;
     use gpunet_primitives::{Hash, Keypair};
+    use std::io::Write;
 
     fn vote(height: u64, round: i64, kind: VoteKind, block: Option<u8>) -> Vote {
         Vote {
@@ -195,10 +241,57 @@ mod tests {
     }
 
     #[test]
-    fn an_unreadable_record_stops_the_node_rather_than_forget() {
+    fn a_damaged_record_stops_the_node_rather_than_forget() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join(FILE), b"{not json").unwrap();
+        std::fs::write(dir.path().join(FILE), b"{not json\n").unwrap();
         let err = VoteGuard::open(dir.path()).err().unwrap().to_string();
         assert!(err.contains("could sign twice"), "{err}");
+    }
+
+    #[test]
+    fn a_line_cut_short_by_a_crash_is_dropped_and_the_record_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let guard = VoteGuard::open(dir.path()).unwrap();
+        guard
+            .admit(&vote(5, 0, VoteKind::Prevote, Some(1)))
+            .unwrap();
+        drop(guard);
+        let mut file = OpenOptions::new()
+            .append(true)
+            .open(dir.path().join(FILE))
+            .unwrap();
+        file.write_all(b"{\"kind\":\"Prec").unwrap();
+        let guard = VoteGuard::open(dir.path()).unwrap();
+        guard.admit(&vote(5, 0, VoteKind::Precommit, None)).unwrap();
+        drop(guard);
+        let guard = VoteGuard::open(dir.path()).unwrap();
+        assert!(guard
+            .admit(&vote(5, 0, VoteKind::Precommit, Some(1)))
+            .is_err());
+        assert!(guard.admit(&vote(5, 0, VoteKind::Prevote, None)).is_err());
+    }
+
+    #[test]
+    fn the_record_is_compacted_to_its_highest_height() {
+        let dir = tempfile::tempdir().unwrap();
+        let guard = VoteGuard::open(dir.path()).unwrap();
+        for height in 1..=2_000 {
+            guard
+                .admit(&vote(height, 0, VoteKind::Prevote, Some(1)))
+                .unwrap();
+        }
+        let size = std::fs::metadata(dir.path().join(FILE)).unwrap().len();
+        assert!(size <= COMPACT_BYTES, "{size} bytes");
+        drop(guard);
+        let guard = VoteGuard::open(dir.path()).unwrap();
+        assert!(guard
+            .admit(&vote(1_999, 0, VoteKind::Prevote, None))
+            .is_err());
+        assert!(guard
+            .admit(&vote(2_000, 0, VoteKind::Prevote, None))
+            .is_err());
+        guard
+            .admit(&vote(2_000, 0, VoteKind::Prevote, Some(1)))
+            .unwrap();
     }
 }

@@ -450,7 +450,8 @@ fn cpu_challenges_are_sized_for_every_core_claimed() {
             },
         )
         .unwrap();
-        net.send(&key, TxBody::Stake { amount: 200 * UNIT }).unwrap();
+        net.send(&key, TxBody::Stake { amount: 200 * UNIT })
+            .unwrap();
         net.send(
             &key,
             TxBody::RegisterMachine {

@@ -324,8 +324,15 @@ fn an_audit_of_a_tiny_job_pays_the_auditor_more_than_reporting_costs() {
         let s = net.ledger.order(id).unwrap().settlement.clone().unwrap();
         s.paid_to_provider + s.burned
     };
-    assert!(PRICE * 10 / 3_600_000 < params().min_fee, "the job's time pays less");
-    assert_eq!(paid(job), PRICE * 10 / 3_600_000, "the job is paid its time");
+    assert!(
+        PRICE * 10 / 3_600_000 < params().min_fee,
+        "the job's time pays less"
+    );
+    assert_eq!(
+        paid(job),
+        PRICE * 10 / 3_600_000,
+        "the job is paid its time"
+    );
     assert_eq!(
         paid(run),
         params().audit_pay_floor,

@@ -4,9 +4,9 @@ use super::fit::{misfits, price_on};
 use super::specs::check_order;
 use super::Exec;
 use crate::error::{CheckedAmount, TxError};
-use crate::Params;
 use crate::events::Event;
 use crate::state::{size_class, Lease, Machine, OfferKey, Order, OrderStatus, Rental};
+use crate::Params;
 use gpunet_primitives::{hash_of, Address, Amount, Hash, JobSpec, MachineId, OrderId, Placement};
 use std::ops::Bound;
 
