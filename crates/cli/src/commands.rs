@@ -274,16 +274,10 @@ async fn explain_no_match(client: &NodeClient, search: &MachineSearch) -> anyhow
     }
     eprintln!("no machine matches `{query}`; the closest offers:");
     for near in closest {
-        let m = &near.machine;
-        let gpu = m.spec.gpu.as_ref().map_or("no GPU".to_string(), |g| {
-            format!("{}x {} {}G", g.count, g.model, g.vram_mb / 1024)
-        });
         eprintln!(
-            "  machine {}: {gpu}, {} cores, {} GPN/hour, {}; misses {}",
-            m.id,
-            m.spec.cpu_cores,
-            gpn(m.price_per_hour),
-            m.spec.region,
+            "  machine {} ({}): misses {}",
+            near.machine.id,
+            gpunet_client::jobs::machine_summary(&near.machine),
             near.unmet.join(" ")
         );
     }

@@ -149,20 +149,29 @@ pub fn explain_unmatched(order: &Order, unmatched: &Unmatched) -> Option<String>
     }
     text += "\nclosest:";
     for (m, misses) in &unmatched.closest {
-        let gpu = m.spec.gpu.as_ref().map_or("no GPU".to_string(), |g| {
-            format!("{}x {} {} MiB", g.count, g.model, g.vram_mb)
-        });
         let misses: Vec<String> = misses.iter().map(|x| misfit_text(*x, order)).collect();
         text += &format!(
-            "\n  machine {} ({} cores, {} MiB, {gpu}, {}): {}",
+            "\n  machine {} ({}): {}",
             m.id,
-            m.spec.cpu_cores,
-            m.spec.memory_mb,
-            m.spec.region,
+            machine_summary(m),
             misses.join("; ")
         );
     }
     Some(text)
+}
+
+/// A machine in a few words: its GPUs, cores, memory, base price and region.
+pub fn machine_summary(m: &gpunet_ledger::Machine) -> String {
+    let gpu = m.spec.gpu.as_ref().map_or("no GPU".to_string(), |g| {
+        format!("{}x {} {} MiB", g.count, g.model, g.vram_mb)
+    });
+    format!(
+        "{gpu}, {} cores, {} MiB, {} GPN/hour, {}",
+        m.spec.cpu_cores,
+        m.spec.memory_mb,
+        gpunet_primitives::format_amount(m.price_per_hour),
+        m.spec.region
+    )
 }
 
 /// What a wait that ran out leaves behind, and what its client can do.

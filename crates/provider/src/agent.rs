@@ -597,10 +597,11 @@ impl Inner {
         let handle = HandleSlot::default();
         let outcome = tokio::select! {
             outcome = self.execute(&order, handle.clone()) => outcome,
-            // Its client stopped it: the ledger paid for the time it ran.
+            // Its client stopped it (the ledger paid for the time it ran),
+            // or its lease ran out: nothing is left to run it for.
             () = self.wait_lease_end(id, &ended) => {
                 self.stop_run(id, &handle).await;
-                log(self, &format!("order {id} was stopped by its client"));
+                log(self, &format!("order {id} no longer runs on the ledger (stopped by its client, or past its deadline); its run is stopped"));
                 return self.forget(id).await;
             }
         };
