@@ -548,9 +548,11 @@ pub async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
             let job = JobFile::load(&file)?;
             let wallet = ctx.wallet()?;
             let id = submit_job(&wallet, &job).await?;
-            warn_if_unmatched(wallet.node(), id).await;
             if follow {
                 eprintln!("[gpunet: submitted order {id}]");
+            }
+            warn_if_unmatched(wallet.node(), id).await;
+            if follow {
                 until_interrupted(id, follow_job_logs(&wallet, id)).await??;
                 if !wait {
                     return Ok(());
