@@ -399,8 +399,12 @@ async fn all_validators_restarted_keep_every_finalized_transaction() {
     for i in 0..4 {
         // Started one after another, a node may give up dialing peers not yet
         // up (once, under CI load); its supervisor restarts it after a stall,
-        // well inside the transfers' timeout.
-        net.validators[i].config.restart_after_stall = Duration::from_secs(5);
+        // well inside the transfers' timeout. Not sooner than rounds 0 and 1
+        // take (3 + 4 s): the interrupted height's round 0 is lost when its
+        // proposer, restarted, proposes a new block that the others' recorded
+        // votes forbid them to vote for (`bft::vote_guard`), and a restart
+        // within round 1 would cut it short too.
+        net.validators[i].config.restart_after_stall = Duration::from_secs(10);
         net.start(i).await;
     }
     // Each node resumes from its own storage with the same state at `top`...
