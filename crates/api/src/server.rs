@@ -66,10 +66,7 @@ pub fn router(node: Node) -> Router {
         .route("/v1/accounts/{address}", get(account))
         .route("/v1/accounts/{address}/orders", get(account_orders))
         // Hex in JSON doubles a transaction's size.
-        .route(
-            "/v1/tx",
-            post(submit_tx).layer(DefaultBodyLimit::max(2 * MAX_TX_BYTES + 1024)),
-        )
+        .route("/v1/tx", post(submit_tx))
         .route("/v1/machines", get(machines))
         .route("/v1/machines/closest", get(closest_machines))
         .route("/v1/machines/{id}", get(machine))
@@ -277,8 +274,10 @@ fn tx_error(e: SubmitError) -> (StatusCode, Json<ApiError>) {
 async fn submit_tx(
     State(node): State<Node>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> ApiResult<Json<gpunet_node::Included>> {
+    // Hex in JSON doubles a transaction's size.
+    let body = read_limited(body, 2 * MAX_TX_BYTES + 1024).await?;
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -515,6 +514,34 @@ fn signed_header<T: borsh::BorshDeserialize>(raw: &HeaderValue) -> Option<T> {
 
 /// Bytes of a refused upload read before the refusal is sent.
 const REFUSED_BODY_DRAIN: usize = 1 << 20;
+
+/// Reads a request body of at most `limit` bytes. A longer one is refused
+/// (413) once up to [`REFUSED_BODY_DRAIN`] more of it is read: a server that
+/// answers a client still writing and closes leaves it a broken pipe
+/// instead of the reason.
+async fn read_limited(body: Body, limit: usize) -> ApiResult<Bytes> {
+    let mut stream = body.into_data_stream();
+    let mut read = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| bad_request(format!("request interrupted: {e}")))?;
+        if read.len() + chunk.len() > limit {
+            let mut drained = 0;
+            while drained < REFUSED_BODY_DRAIN {
+                match stream.next().await {
+                    Some(Ok(chunk)) => drained += chunk.len(),
+                    _ => break,
+                }
+            }
+            return Err(fail(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("the request body is over its {limit}-byte limit"),
+            ));
+        }
+        read.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(read))
+}
 
 /// Streams an upload into the blob store, for the account that signed its
 /// request, and verifies it against the hash and size the request names.

@@ -121,7 +121,7 @@ async fn every_error_is_json_with_a_code() {
         (
             http.post(url("/v1/tx"))
                 .header("content-type", "application/json")
-                .body(vec![b' '; 1 << 20]),
+                .body(vec![b' '; 300 << 10]),
             413,
             "too_large",
         ),
