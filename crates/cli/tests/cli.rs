@@ -511,11 +511,16 @@ fn devnet_process(dir: &Path) -> (Node, Vec<String>) {
     ]
     .map(String::from)
     .to_vec();
+    // Up: its client wallet is funded and its provider's machine registered.
     let up = eventually(Duration::from_secs(60), || {
         keystore.exists()
             && gpunet(&[&global[..], &["wallet".into(), "balance".into()]].concat())
                 .status
                 .success()
+            && serde_json::from_slice::<serde_json::Value>(
+                &gpunet(&[&global[..], &["machines".into(), "list".into()]].concat()).stdout,
+            )
+            .is_ok_and(|m| m.as_array().is_some_and(|a| !a.is_empty()))
     });
     assert!(up, "the devnet came up");
     (devnet, global)
