@@ -305,15 +305,19 @@ async fn submit_tx(
     Ok(Json(included))
 }
 
+/// The filters and order of `search`, parsed.
+fn offer_query(search: &MachineSearch) -> ApiResult<offers::Query> {
+    let terms: Vec<String> = search.q.iter().cloned().collect();
+    offers::Query::parse(&terms, search.order.as_deref()).map_err(|e| bad_request(e.to_string()))
+}
+
 /// The machines a search matches, in its order, at most `limit` of them;
 /// header [`MATCHED_HEADER`] says how many matched.
 async fn machines(
     State(node): State<Node>,
     Query(search): Query<MachineSearch>,
 ) -> ApiResult<([(&'static str, String); 1], Json<Vec<Machine>>)> {
-    let terms: Vec<String> = search.q.into_iter().collect();
-    let query = offers::Query::parse(&terms, search.order.as_deref())
-        .map_err(|e| bad_request(e.to_string()))?;
+    let query = offer_query(&search)?;
     // Only the matches are copied under the ledger's lock; sorting waits.
     let mut found: Vec<Machine> = node
         .ledger
@@ -335,9 +339,7 @@ async fn closest_machines(
     State(node): State<Node>,
     Query(search): Query<MachineSearch>,
 ) -> ApiResult<Json<Vec<offers::NearMiss>>> {
-    let terms: Vec<String> = search.q.into_iter().collect();
-    let query = offers::Query::parse(&terms, search.order.as_deref())
-        .map_err(|e| bad_request(e.to_string()))?;
+    let query = offer_query(&search)?;
     let ledger = node.ledger.read().expect("ledger lock");
     let limit = search.limit.unwrap_or(3).min(MAX_CLOSEST);
     Ok(Json(query.closest(ledger.machines(), limit)))
@@ -515,23 +517,28 @@ fn signed_header<T: borsh::BorshDeserialize>(raw: &HeaderValue) -> Option<T> {
 /// Bytes of a refused upload read before the refusal is sent.
 const REFUSED_BODY_DRAIN: usize = 1 << 20;
 
-/// Reads a request body of at most `limit` bytes. A longer one is refused
-/// (413) once up to [`REFUSED_BODY_DRAIN`] more of it is read: a server that
-/// answers a client still writing and closes leaves it a broken pipe
-/// instead of the reason.
+/// Reads up to [`REFUSED_BODY_DRAIN`] bytes of a refused request's body
+/// before the refusal is sent: a server that answers a client still writing
+/// and closes leaves it a broken pipe instead of the reason.
+async fn drain_refused(stream: &mut axum::body::BodyDataStream) {
+    let mut drained = 0;
+    while drained < REFUSED_BODY_DRAIN {
+        match stream.next().await {
+            Some(Ok(chunk)) => drained += chunk.len(),
+            _ => break,
+        }
+    }
+}
+
+/// Reads a request body of at most `limit` bytes; a longer one is refused
+/// (413) once drained.
 async fn read_limited(body: Body, limit: usize) -> ApiResult<Bytes> {
     let mut stream = body.into_data_stream();
     let mut read = Vec::new();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| bad_request(format!("request interrupted: {e}")))?;
         if read.len() + chunk.len() > limit {
-            let mut drained = 0;
-            while drained < REFUSED_BODY_DRAIN {
-                match stream.next().await {
-                    Some(Ok(chunk)) => drained += chunk.len(),
-                    _ => break,
-                }
-            }
+            drain_refused(&mut stream).await;
             return Err(fail(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "too_large",
@@ -563,16 +570,7 @@ async fn put_blob(
     let (upload, mut writer) = match admitted {
         Ok(admitted) => admitted,
         Err(refused) => {
-            // Read what a small upload sent before answering: a server that
-            // closes on a client still writing leaves it a broken pipe
-            // instead of the reason.
-            let mut drained = 0;
-            while drained < REFUSED_BODY_DRAIN {
-                match stream.next().await {
-                    Some(Ok(chunk)) => drained += chunk.len(),
-                    _ => break,
-                }
-            }
+            drain_refused(&mut stream).await;
             return Err(refused);
         }
     };

@@ -503,11 +503,7 @@ pub async fn warn_if_unmatched(node: &NodeClient, id: OrderId) {
     }
     if let Ok(unmatched) = node.unmatched(id).await {
         if let Some(why) = gpunet_client::jobs::explain_unmatched(&order, &unmatched) {
-            let end = if order.rental.is_some() {
-                format!("gpunet rent end {id}")
-            } else {
-                format!("gpunet job cancel {id}")
-            };
+            let end = gpunet_client::jobs::end_command(&order);
             eprintln!(
                 "{why}\nthe order waits until a machine can take it or it expires; \
                  `{end}` takes the deposit back"

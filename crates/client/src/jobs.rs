@@ -174,14 +174,19 @@ pub fn machine_summary(m: &gpunet_ledger::Machine) -> String {
     )
 }
 
+/// The command that ends a pending `order` and refunds its deposit.
+pub fn end_command(order: &Order) -> String {
+    if order.rental.is_some() {
+        format!("gpunet rent end {}", order.id)
+    } else {
+        format!("gpunet job cancel {}", order.id)
+    }
+}
+
 /// What a wait that ran out leaves behind, and what its client can do.
 fn left_behind(order: &Order, waited: Duration) -> String {
     let (id, secs) = (order.id, waited.as_secs());
-    let end = if order.rental.is_some() {
-        format!("`gpunet rent end {id}`")
-    } else {
-        format!("`gpunet job cancel {id}`")
-    };
+    let end = format!("`{}`", end_command(order));
     match order.status {
         OrderStatus::Pending => format!(
             "order {id} is still pending after {secs}s: no machine has taken it yet, and its \

@@ -272,8 +272,14 @@ impl Exec<'_> {
             return self.cancel_order(client, id);
         }
         let order = self.running_rental(client, id)?;
+        self.close_rental_early(order)
+    }
+
+    /// Closes a running rental before its time: drops its next bill from the
+    /// billing queue, then bills it to now and closes it.
+    fn close_rental_early(&mut self, order: Order) -> Result<(), TxError> {
         let next = order.rental.as_ref().expect("a rental").next_bill_ms;
-        self.state.rental_billing.remove(&(next, id));
+        self.state.rental_billing.remove(&(next, order.id));
         self.close_rental(order)
     }
 
@@ -290,9 +296,7 @@ impl Exec<'_> {
             return Err(TxError::InvalidState(format!("order {id} is not a rental")));
         };
         rental.stopped = Some(how);
-        let next = rental.next_bill_ms;
-        self.state.rental_billing.remove(&(next, id));
-        self.close_rental(order)
+        self.close_rental_early(order)
     }
 
     pub(crate) fn report_offline(&mut self, client: Address, id: OrderId) -> Result<(), TxError> {
