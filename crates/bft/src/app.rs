@@ -13,7 +13,7 @@ use gpunet_node::{
     inclusions, next_block_time_ms, publish_block_events, wall_clock_ms, work_due, BlockEvent,
     SubmitError,
 };
-use gpunet_primitives::Block;
+use gpunet_primitives::{Block, BlockHeader, Hash};
 use malachitebft_app_channel::app::engine::host::Next;
 use malachitebft_app_channel::app::streaming::{StreamContent, StreamId, StreamMessage};
 use malachitebft_app_channel::app::types::core::{
@@ -105,6 +105,23 @@ pub(crate) fn validator_set(ledger: &Ledger, height: Height) -> ValidatorSet {
 pub(crate) fn resume_point(ledger: &Ledger) -> (Height, ValidatorSet) {
     let next = Height(ledger.head().height + 1);
     (next, validator_set(ledger, next))
+}
+
+/// A block no certificate can name (its roots are zero), standing for one a
+/// peer sent that this node cannot take.
+fn unmatched_block(height: Height, proposer: ValidatorAddress) -> Block {
+    Block {
+        header: BlockHeader {
+            chain_id: String::new(),
+            height: height.0,
+            parent: Hash::ZERO,
+            time_ms: 0,
+            proposer: proposer.0,
+            txs_root: Hash::ZERO,
+            state_root: Hash::ZERO,
+        },
+        txs: Vec::new(),
+    }
 }
 
 impl App {
@@ -249,18 +266,8 @@ impl App {
                     value_bytes,
                     reply,
                 } => {
-                    let value = borsh::from_slice::<Block>(&value_bytes)
-                        .ok()
-                        .and_then(|block| {
-                            self.judge(ReceivedProposal {
-                                height,
-                                round,
-                                pol_round: Round::Nil,
-                                proposer,
-                                value: BlockValue::new(block),
-                            })
-                        });
-                    let _ = reply.send(value);
+                    let value = self.judge_synced(height, round, proposer, &value_bytes);
+                    let _ = reply.send(Some(value));
                 }
             }
         }
@@ -488,6 +495,56 @@ impl App {
         Some(value)
     }
 
+    /// Judges a block a peer sent with its commit certificate, for a node that
+    /// syncs. Every answer is a value: Malachite 0.5 drops a sync request
+    /// answered with none without asking another peer, and the node then
+    /// waits for that height until its engine restarts (any peer could hold a
+    /// syncing node back by sending bytes that do not decode). A value whose
+    /// id is not the certificate's makes the engine ask another peer.
+    fn judge_synced(
+        &mut self,
+        height: Height,
+        round: Round,
+        proposer: ValidatorAddress,
+        bytes: &[u8],
+    ) -> ProposedValue<GpunetContext> {
+        let refused = |block: Block| ProposedValue {
+            height,
+            round,
+            valid_round: Round::Nil,
+            proposer,
+            value: BlockValue::new(block),
+            validity: Validity::Invalid,
+        };
+        let next = self.next_height();
+        if height < next {
+            // Decided here already (through consensus, while the sync request
+            // was under way): this node's own block answers.
+            let ours = self.ledger.read().expect("ledger lock").block(height.0);
+            if let Ok(Some(block)) = ours {
+                return ProposedValue {
+                    validity: Validity::Valid,
+                    ..refused(block)
+                };
+            }
+        }
+        let block = match borsh::from_slice::<Block>(bytes) {
+            Ok(block) if height == next => block,
+            Ok(_) | Err(_) => {
+                tracing::warn!(%height, next = %next, "a synced block that does not decode or is not for the next height");
+                return refused(unmatched_block(height, proposer));
+            }
+        };
+        self.judge(ReceivedProposal {
+            height,
+            round,
+            pol_round: Round::Nil,
+            proposer,
+            value: BlockValue::new(block),
+        })
+        .unwrap_or_else(|| refused(unmatched_block(height, proposer)))
+    }
+
     fn judge_future(&mut self, height: Height) {
         let waiting = self.future.remove(&height).unwrap_or_default();
         self.future.retain(|h, _| *h > height);
@@ -565,5 +622,72 @@ impl App {
             value_bytes: encode_block(&block),
             certificate,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vote_guard::VoteGuard;
+    use gpunet_ledger::{Genesis, Params};
+    use gpunet_primitives::Keypair;
+
+    /// An application for a one-validator chain, its ledger at genesis.
+    fn app(dir: &std::path::Path) -> (App, Keypair) {
+        let key = Keypair::from_label("validator");
+        let genesis = Genesis {
+            chain_id: "sync-test".into(),
+            genesis_time_ms: 1_000,
+            accounts: Vec::new(),
+            validators: vec![key.address()],
+            params: Params::default(),
+        };
+        let ledger = Arc::new(RwLock::new(Ledger::open(None, &genesis).unwrap()));
+        let guard = Arc::new(VoteGuard::open(dir).unwrap());
+        let app = App::new(
+            ledger,
+            Signer::new(key.clone(), "sync-test", guard),
+            ValidatorAddress(key.address()),
+            Arc::new(Mutex::new(Mempool::new(16))),
+            CertificateStore::open(&dir.join("certificates.redb")).unwrap(),
+            broadcast::channel(16).0,
+            ProposalConfig::default(),
+        );
+        (app, key)
+    }
+
+    fn next_block(app: &App, key: &Keypair) -> Block {
+        let mut ledger = app.ledger.write().unwrap();
+        let time = next_block_time_ms(&ledger);
+        ledger.build_block(key.address(), time, &[]).unwrap().block
+    }
+
+    /// Malachite 0.5 drops a sync request answered with no value and never asks
+    /// again for that height: every answer must be a value, and one that is
+    /// not the certified block must not pass for it.
+    #[test]
+    fn every_synced_block_gets_a_value_and_only_the_right_one_is_valid() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut app, key) = app(dir.path());
+        let proposer = ValidatorAddress(key.address());
+        let block = next_block(&app, &key);
+        let id = BlockValue::new(block.clone()).id();
+
+        // Bytes that do not decode: a refused value no certificate names.
+        let garbage = app.judge_synced(Height(1), Round::new(0), proposer, b"\xff\x00garbage");
+        assert_eq!(garbage.validity, Validity::Invalid);
+        assert_ne!(garbage.value.id(), id);
+        // A block for another height than the next.
+        let later = app.judge_synced(Height(2), Round::new(0), proposer, &encode_block(&block));
+        assert_eq!(later.validity, Validity::Invalid);
+        assert_ne!(later.value.id(), id);
+        // The next block, whole.
+        let next = app.judge_synced(Height(1), Round::new(0), proposer, &encode_block(&block));
+        assert_eq!((next.validity, next.value.id()), (Validity::Valid, id));
+
+        // Once decided here, a late answer for it is this node's own block.
+        app.ledger.write().unwrap().apply_block(&block).unwrap();
+        let late = app.judge_synced(Height(1), Round::new(0), proposer, b"anything");
+        assert_eq!((late.validity, late.value.id()), (Validity::Valid, id));
     }
 }

@@ -23,6 +23,7 @@ pub use libp2p::Multiaddr;
 /// Malachite's configuration types (`TimeoutConfig` for [`BftConfig::timeouts`]).
 pub use malachitebft_app_channel::app::config as engine_config;
 
+use bytesize::ByteSize;
 use context::ValidatorAddress;
 use engine::EngineConfig;
 use mempool::Mempool;
@@ -144,6 +145,15 @@ pub enum BftError {
     Store(#[from] certificates::StoreError),
     #[error("consensus engine: {0}")]
     Engine(String),
+    /// The ledger and the certificate store under `home` come from different
+    /// moments or chains (a partial restore): the node would serve peers
+    /// blocks its certificates do not name. Rebuilding both from peers
+    /// ([`resync`]) is the way out.
+    #[error("this node's stores disagree: {disagreement} (stores under {})", home.display())]
+    StoresDisagree {
+        disagreement: certificates::StoresDisagree,
+        home: PathBuf,
+    },
 }
 
 /// A node's consensus: submitted transactions enter the mempool, are gossiped,
@@ -197,6 +207,14 @@ pub async fn start(
     events: broadcast::Sender<BlockEvent>,
 ) -> Result<BftConsensus, BftError> {
     std::fs::create_dir_all(&config.home).map_err(|e| BftError::Engine(e.to_string()))?;
+    // Before anything listens: a node whose stores disagree does not start.
+    let certificates = CertificateStore::open(&config.home.join(CERTIFICATES_FILE))?;
+    certificates
+        .check_agrees_with(&ledger.read().expect("ledger lock"))
+        .map_err(|disagreement| BftError::StoresDisagree {
+            disagreement,
+            home: config.home.clone(),
+        })?;
     let chain_id = ledger.read().expect("ledger lock").chain_id().to_string();
     let peer_secret = peer_secret(&config.home)?;
     let mempool = Arc::new(Mutex::new(Mempool::new(config.mempool_capacity)));
@@ -222,7 +240,7 @@ pub async fn start(
         Signer::new(key.clone(), &chain_id, vote_guard.clone()),
         ValidatorAddress(key.address()),
         mempool.clone(),
-        CertificateStore::open(&config.home.join("certificates.redb"))?,
+        certificates,
         events,
         config.proposals.clone(),
     );
@@ -244,6 +262,7 @@ pub async fn start(
                     ephemeral_connection_timeout: Duration::from_secs(5),
                     ..DiscoveryConfig::default()
                 },
+                rpc_max_size: sync_response_limit(&config.proposals),
                 ..P2pConfig::default()
             },
             value_payload: ValuePayload::PartsOnly,
@@ -275,6 +294,44 @@ pub async fn start(
         submitter,
         supervisor,
     })
+}
+
+/// The commit certificates of decided blocks, under a node's consensus home.
+const CERTIFICATES_FILE: &str = "certificates.redb";
+
+/// Malachite's write-ahead log, under a node's consensus home (Malachite names it).
+const WAL_DIR: &str = "wal";
+
+/// Moves what a node rebuilds from its peers out of its consensus `home`
+/// into `aside`: the commit certificates and the write-ahead log. Its network
+/// identity and its record of signed votes stay, so that a node started
+/// afresh from genesis syncs to the tip without ever signing a vote that
+/// conflicts with one it signed before. The caller sets its ledger aside too.
+pub fn set_aside_rebuilt_stores(home: &Path, aside: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(aside)?;
+    for name in [CERTIFICATES_FILE, WAL_DIR] {
+        match std::fs::rename(home.join(name), aside.join(name)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Room in a sync response for the commit certificate and the framing
+/// around the block (a certificate holds one signature per validator).
+const SYNC_RESPONSE_SLACK: usize = 1 << 20;
+
+/// The largest sync response: a decided block travels to a peer that syncs
+/// whole, with its certificate, in one response. Malachite's default (10 MiB)
+/// is below the largest block a proposer may build, and a block that cannot be
+/// served would hold every node behind it at that height for good.
+fn sync_response_limit(proposals: &ProposalConfig) -> ByteSize {
+    ByteSize::b(
+        proposals
+            .max_block_bytes
+            .saturating_add(SYNC_RESPONSE_SLACK) as u64,
+    )
 }
 
 /// This node's network identity, made on first start: separate from the

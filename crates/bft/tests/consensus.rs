@@ -492,6 +492,27 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     }
 }
 
+/// Where a validator keeps its ledger and its commit certificates: what an
+/// operator backs up and restores.
+fn stores(v: &Validator) -> (PathBuf, PathBuf) {
+    (v.base_dir.clone(), v.config.home.join("certificates.redb"))
+}
+
+/// Copies a stopped validator's stores to `to`.
+fn back_up(v: &Validator, to: &std::path::Path) {
+    let (ledger, certificates) = stores(v);
+    copy_dir(&ledger, &to.join("node"));
+    std::fs::copy(&certificates, to.join("certificates.redb")).unwrap();
+}
+
+/// Replaces a stopped validator's stores by those copied to `from`.
+fn restore(v: &Validator, from: &std::path::Path) {
+    let (ledger, certificates) = stores(v);
+    std::fs::remove_dir_all(&ledger).unwrap();
+    copy_dir(&from.join("node"), &ledger);
+    std::fs::copy(from.join("certificates.redb"), &certificates).unwrap();
+}
+
 /// An operator restores a validator's ledger and certificate stores from a
 /// backup some blocks old: the validator comes back at heights it already
 /// voted on, and once voted again there, with nil where it had voted for a
@@ -510,13 +531,7 @@ async fn a_validator_restored_from_a_stale_backup_does_not_sign_twice() {
     // The backup.
     net.kill(3).await;
     let backup = net.dir.path().join("backup");
-    let v3 = &net.validators[3];
-    let (ledger_dir, certificates) = (
-        v3.base_dir.clone(),
-        v3.config.home.join("certificates.redb"),
-    );
-    copy_dir(&ledger_dir, &backup.join("node"));
-    std::fs::copy(&certificates, backup.join("certificates.redb")).unwrap();
+    back_up(&net.validators[3], &backup);
     let backed_up = {
         net.start(3).await;
         net.height(3)
@@ -527,9 +542,7 @@ async fn a_validator_restored_from_a_stale_backup_does_not_sign_twice() {
     net.wait_for_height(top).await;
     // ...then is restored from the backup.
     net.kill(3).await;
-    std::fs::remove_dir_all(&ledger_dir).unwrap();
-    copy_dir(&backup.join("node"), &ledger_dir);
-    std::fs::copy(backup.join("certificates.redb"), &certificates).unwrap();
+    restore(&net.validators[3], &backup);
     net.start(3).await;
     assert_eq!(net.height(3), backed_up, "the backup was restored");
     // It catches up, and the chain goes on with it.
@@ -555,6 +568,106 @@ async fn a_validator_restored_from_a_stale_backup_does_not_sign_twice() {
         Params::default().stake_per_vote,
         "nothing slashed"
     );
+}
+
+/// The sequel of the stale backup in the Docker testnet: the operator stops
+/// the validator again and puts back the stores it had before the restore,
+/// while the chain goes on without it. It stayed at that height for half an
+/// hour, its peers far ahead; it must sync to the tip.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_validator_whose_newer_stores_are_put_back_syncs_to_the_tip() {
+    let _serial = ONE_NETWORK_AT_A_TIME.lock().await;
+    let client = Keypair::from_label("client");
+    let sink = Keypair::from_label("sink");
+    let mut net = Testnet::running(4, &[&client]).await;
+    let dir = net.dir.path().to_path_buf();
+    let mut nonce = 0;
+    let top = transfers(&net, 0, &client, nonce, 2, &sink).await;
+    nonce += 2;
+    net.wait_for_height(top).await;
+    net.kill(3).await;
+    back_up(&net.validators[3], &dir.join("older"));
+    net.start(3).await;
+    let top = transfers(&net, 0, &client, nonce, 6, &sink).await;
+    nonce += 6;
+    net.wait_for_height(top).await;
+    // The stores it runs on now, kept aside; the older ones restored.
+    net.kill(3).await;
+    back_up(&net.validators[3], &dir.join("newer"));
+    let newer = net.height(0);
+    restore(&net.validators[3], &dir.join("older"));
+    net.start(3).await;
+    let top = transfers(&net, 0, &client, nonce, 6, &sink).await;
+    nonce += 6;
+    net.wait_for_height(top).await;
+    // Put back; the chain goes on while it is down, and after.
+    net.kill(3).await;
+    restore(&net.validators[3], &dir.join("newer"));
+    transfers(&net, 0, &client, nonce, 6, &sink).await;
+    nonce += 6;
+    net.start(3).await;
+    assert_eq!(net.height(3), newer, "the newer stores were put back");
+    let top = transfers(&net, 0, &client, nonce, 2, &sink).await;
+    net.wait_for_height(top).await;
+    net.assert_agree(top);
+}
+
+/// Half a restore: the ledger is current, the certificate store a copy from
+/// blocks ago. The node would serve peers blocks without their certificates;
+/// it refuses to start and says why. Its stores set aside, it rebuilds them
+/// from its peers, keeping its record of signed votes: nothing is slashed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_validator_whose_stores_disagree_refuses_to_start_and_is_rebuilt_from_peers() {
+    let _serial = ONE_NETWORK_AT_A_TIME.lock().await;
+    let client = Keypair::from_label("client");
+    let sink = Keypair::from_label("sink");
+    let mut net = Testnet::running(4, &[&client]).await;
+    let mut events = net.node(0).base.events.subscribe();
+    let dir = net.dir.path().to_path_buf();
+    let top = transfers(&net, 0, &client, 0, 2, &sink).await;
+    net.wait_for_height(top).await;
+    net.kill(3).await;
+    back_up(&net.validators[3], &dir.join("older"));
+    net.start(3).await;
+    let top = transfers(&net, 0, &client, 2, 4, &sink).await;
+    net.wait_for_height(top).await;
+    net.kill(3).await;
+    let v3 = &net.validators[3];
+    let (ledger_dir, certificates) = stores(v3);
+    std::fs::copy(dir.join("older/certificates.redb"), &certificates).unwrap();
+    let base = NodeBase::open(&ledger_dir, &net.genesis, 1 << 20).unwrap();
+    let refused = gpunet_bft::start(
+        base.ledger.clone(),
+        v3.key.clone(),
+        v3.config.clone(),
+        base.events.clone(),
+    )
+    .await
+    .err()
+    .expect("a node whose stores disagree does not start");
+    let message = refused.to_string();
+    assert!(
+        matches!(refused, gpunet_bft::BftError::StoresDisagree { .. })
+            && message.contains(&format!("the ledger is at height {top}"))
+            && message.contains("no certificate for it"),
+        "{message}"
+    );
+    drop(base);
+    // Set aside, as `gpunet node --resync` does: the node starts from genesis.
+    gpunet_bft::set_aside_rebuilt_stores(&v3.config.home, &dir.join("aside")).unwrap();
+    std::fs::remove_dir_all(&ledger_dir).unwrap();
+    net.start(3).await;
+    assert_eq!(net.height(3), 0);
+    let top = transfers(&net, 0, &client, 6, 3, &sink).await;
+    net.wait_for_height(top).await;
+    net.assert_agree(top);
+    while let Ok(e) = events.try_recv() {
+        assert!(
+            !matches!(e.event, gpunet_ledger::Event::DoubleSignPunished { .. }),
+            "a double-sign was punished at height {}",
+            e.height
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -5,7 +5,7 @@ use crate::owner;
 use anyhow::{bail, Context};
 use clap::Subcommand;
 use gpunet_api::{BlobReplication, NodeAddress};
-use gpunet_bft::{BftConfig, Multiaddr};
+use gpunet_bft::{BftConfig, BftError, Multiaddr};
 use gpunet_client::jobfile::JobFile;
 use gpunet_client::jobs::{
     dispute_duration, dispute_result, fetch_outputs, is_final, read_output, submit_job,
@@ -16,6 +16,7 @@ use gpunet_client::{Keystore, MachineSearch, NodeClient, OrdersPage, Wallet};
 use gpunet_ledger::{Genesis, GenesisAccount, Order, OrderStatus, Params};
 use gpunet_node::{
     BlobRetention, Node, NodeBase, NodeConfig, SoloProducerConfig, DEFAULT_MIN_FREE_BYTES,
+    LEDGER_FILE,
 };
 use gpunet_primitives::manifest::Manifest;
 use gpunet_primitives::{
@@ -812,6 +813,12 @@ pub struct NodeArgs {
     /// only when read).
     #[arg(long, default_value_t = BlobReplication::default().replicas)]
     blob_replicas: usize,
+    /// Rebuild this node's ledger and consensus stores from its peers (with
+    /// --bft): the ones it has are moved aside under --data-dir, its keys
+    /// and its record of signed votes stay. The way out when its stores
+    /// disagree, as after restoring only part of a backup.
+    #[arg(long, requires = "bft")]
+    resync: bool,
 }
 
 pub async fn node(args: NodeArgs) -> anyhow::Result<()> {
@@ -841,17 +848,24 @@ pub async fn node(args: NodeArgs) -> anyhow::Result<()> {
         .save(&args.data_dir)
         .with_context(|| format!("writing the API address to {}", args.data_dir.display()))?;
     let mut node = if args.bft {
+        let consensus_home = args.data_dir.join("consensus");
+        if args.resync {
+            set_aside_stores(&args.data_dir, &consensus_home)?;
+        }
         let base = NodeBase::open(&args.data_dir, &genesis, MAX_BLOB_BYTES)?;
-        let mut config = BftConfig::new(
-            args.data_dir.join("consensus"),
-            args.p2p_listen,
-            args.gossip_listen,
-        );
+        let mut config = BftConfig::new(consensus_home, args.p2p_listen, args.gossip_listen);
         config.consensus_peers = args.peers;
         config.gossip.bootstrap = args.gossip_peers;
         config.gossip.api_url = advertised.then(|| address.to_string());
-        let consensus =
-            gpunet_bft::start(base.ledger.clone(), key, config, base.events.clone()).await?;
+        let consensus = gpunet_bft::start(base.ledger.clone(), key, config, base.events.clone())
+            .await
+            .map_err(|e| match e {
+                BftError::StoresDisagree { .. } => anyhow::anyhow!(
+                    "{e}.\nStart it once with --resync to rebuild them from its peers: \
+                     they are moved aside, its keys and its record of signed votes stay."
+                ),
+                e => e.into(),
+            })?;
         base.with_consensus(Arc::new(consensus))
     } else {
         Node::start(NodeConfig {
@@ -882,6 +896,28 @@ pub async fn node(args: NodeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", args.listen))?;
     eprintln!("gpunet node serving {address} (clients: --node {address})");
     gpunet_api::serve(listener, node, &api_key).await?;
+    Ok(())
+}
+
+/// Moves a node's ledger and the consensus stores its peers can rebuild into
+/// `resync-<unix seconds>/` under its data directory, and says so.
+fn set_aside_stores(data_dir: &Path, consensus_home: &Path) -> anyhow::Result<()> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    let aside = data_dir.join(format!("resync-{now}"));
+    gpunet_bft::set_aside_rebuilt_stores(consensus_home, &aside.join("consensus"))
+        .and_then(
+            |()| match std::fs::rename(data_dir.join(LEDGER_FILE), aside.join(LEDGER_FILE)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            },
+        )
+        .with_context(|| format!("moving this node's stores to {}", aside.display()))?;
+    eprintln!(
+        "resync: the ledger and consensus stores were moved to {}; rebuilding them from peers",
+        aside.display()
+    );
     Ok(())
 }
 

@@ -4,6 +4,7 @@ mod bench;
 mod canary;
 mod commands;
 mod demo;
+mod logs;
 mod output;
 mod owner;
 mod rent;
@@ -137,20 +138,13 @@ async fn main() {
     }
 }
 
-/// Logs go to stderr, filtered by `RUST_LOG` (e.g. `RUST_LOG=info,gpunet_bft=debug`).
-/// Without it, the long-running commands report warnings (a peer lost, a bad
-/// proposal) and the others only errors, so their output stays theirs.
+/// Without `RUST_LOG`, the long-running commands report warnings (a peer
+/// lost, a bad proposal) and the others only errors, so their output stays theirs.
 fn init_logs(command: &Command) {
-    let default = match command {
+    logs::init(match command {
         Command::Node(_) | Command::Devnet { .. } | Command::Provider(_) => "warn",
         _ => "error",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    });
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {

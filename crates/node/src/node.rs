@@ -53,6 +53,9 @@ impl Node {
     }
 }
 
+/// The ledger's database, under a node's data directory.
+pub const LEDGER_FILE: &str = "ledger.redb";
+
 /// What a node holds before its consensus runs: the ledger, the event bus and
 /// the blob store. A consensus engine is started on these, then joined to them.
 pub struct NodeBase {
@@ -67,7 +70,7 @@ impl NodeBase {
         genesis: &Genesis,
         max_blob_bytes: u64,
     ) -> Result<NodeBase, LedgerError> {
-        let ledger = Ledger::open(Some(&data_dir.join("ledger.redb")), genesis)?;
+        let ledger = Ledger::open(Some(&data_dir.join(LEDGER_FILE)), genesis)?;
         let blobs = BlobStore::open(&data_dir.join("blobs"), max_blob_bytes)
             .map_err(|e| LedgerError::Storage(e.to_string()))?;
         let (events, _) = broadcast::channel(16_384);
