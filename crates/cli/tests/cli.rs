@@ -1069,3 +1069,210 @@ fn a_declined_job_shows_the_reason_while_waiting() {
     let why = String::from_utf8_lossy(&describe.stderr);
     assert!(why.contains("1 with it declined this order"), "{why}");
 }
+
+/// Four `gpunet node --bft` validators on loopback, from one genesis.
+struct BftNet {
+    dir: std::path::PathBuf,
+    commands: Vec<Vec<String>>,
+}
+
+impl BftNet {
+    fn new(dir: &Path) -> BftNet {
+        let keystores: Vec<_> = (0..4).map(|i| dir.join(format!("v{i}.json"))).collect();
+        let mut genesis_args: Vec<String> = ["genesis", "--chain-id", "bft-cli-test"]
+            .map(String::from)
+            .to_vec();
+        for keystore in &keystores {
+            let address = json(&[
+                "wallet",
+                "new",
+                "--keystore",
+                path(keystore),
+                "--output",
+                "json",
+            ])["address"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            genesis_args.extend(["--validator".into(), address.clone()]);
+            genesis_args.extend(["--fund".into(), format!("{address}=1000")]);
+        }
+        let genesis = dir.join("genesis.json");
+        genesis_args.extend(["--out".into(), path(&genesis).into()]);
+        ok(&genesis_args);
+        let tcp = |port: u16| format!("/ip4/127.0.0.1/tcp/{port}");
+        let ports: Vec<(u16, u16, u16)> = (0..4)
+            .map(|_| (free_port(), free_port(), free_port()))
+            .collect();
+        let commands = (0..4)
+            .map(|i| {
+                let (api, p2p, gossip) = ports[i];
+                let mut command: Vec<String> = vec![
+                    "node".into(),
+                    "--bft".into(),
+                    "--genesis".into(),
+                    path(&genesis).into(),
+                    "--validator-keystore".into(),
+                    path(&keystores[i]).into(),
+                    "--data-dir".into(),
+                    path(&dir.join(format!("node{i}"))).into(),
+                    "--listen".into(),
+                    format!("127.0.0.1:{api}"),
+                    "--p2p-listen".into(),
+                    tcp(p2p),
+                    "--gossip-listen".into(),
+                    tcp(gossip),
+                ];
+                for (j, (_, peer, _)) in ports.iter().enumerate() {
+                    if j != i {
+                        command.extend(["--peer".into(), tcp(*peer)]);
+                    }
+                }
+                if i > 0 {
+                    command.extend(["--gossip-peer".into(), tcp(ports[0].2)]);
+                }
+                command
+            })
+            .collect();
+        BftNet {
+            dir: dir.to_path_buf(),
+            commands,
+        }
+    }
+
+    /// Starts validator `i` with `extra` arguments, its log in `node<i>.log`.
+    fn start(&self, i: usize, extra: &[&str]) -> Node {
+        let log = std::fs::File::create(self.log(i)).unwrap();
+        Node(
+            Command::new(env!("CARGO_BIN_EXE_gpunet"))
+                .args(&self.commands[i])
+                .args(extra)
+                .stdout(std::process::Stdio::null())
+                .stderr(log)
+                .spawn()
+                .unwrap(),
+        )
+    }
+
+    fn log(&self, i: usize) -> std::path::PathBuf {
+        self.dir.join(format!("node{i}.log"))
+    }
+
+    fn certificates(&self, i: usize) -> std::path::PathBuf {
+        self.dir
+            .join(format!("node{i}/consensus/certificates.redb"))
+    }
+
+    /// Validator `i`'s committed height, if its API answers.
+    fn height(&self, i: usize) -> Option<u64> {
+        let node = api_address(&self.dir.join(format!("node{i}")));
+        let out = gpunet(&["--node", &node, "--output", "json", "status"]);
+        out.status.success().then(|| {
+            serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["height"]
+                .as_u64()
+                .unwrap()
+        })
+    }
+
+    /// Waits until validator `i` has committed `height`.
+    fn wait_height(&self, i: usize, height: u64) {
+        let reached = eventually(Duration::from_secs(90), || {
+            self.height(i).is_some_and(|h| h >= height)
+        });
+        assert!(
+            reached,
+            "validator {i} did not reach height {height}: at {:?}; its log:\n{}",
+            self.height(i),
+            std::fs::read_to_string(self.log(i)).unwrap_or_default()
+        );
+    }
+}
+
+/// An operator restores only part of a backup: the ledger is current, the
+/// certificate store is from blocks ago. The node says, in one error, that its
+/// stores disagree and how to get out; `--resync` rebuilds them from its peers.
+#[test]
+fn a_validator_whose_stores_disagree_says_so_and_resync_rebuilds_them_from_peers() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = BftNet::new(dir.path());
+    let mut nodes: Vec<Node> = (0..4).map(|i| net.start(i, &[])).collect();
+    net.wait_height(3, 3);
+    drop(nodes.pop());
+    let backup = dir.path().join("certificates.backup");
+    std::fs::copy(net.certificates(3), &backup).unwrap();
+    let at = net.height(0).unwrap();
+    nodes.push(net.start(3, &[]));
+    net.wait_height(3, at + 3);
+    drop(nodes.pop());
+    std::fs::copy(&backup, net.certificates(3)).unwrap();
+
+    let mut refused = net.start(3, &[]);
+    let status = refused
+        .exit_within(Duration::from_secs(30))
+        .expect("a node whose stores disagree stops");
+    let log = std::fs::read_to_string(net.log(3)).unwrap();
+    assert!(!status.success());
+    assert!(
+        log.contains("error: this node's stores disagree: the ledger is at height")
+            && log.contains("no certificate for it")
+            && log.contains("Start it once with --resync"),
+        "{log}"
+    );
+
+    nodes.push(net.start(3, &["--resync"]));
+    let tip = net.height(0).unwrap();
+    net.wait_height(3, tip + 2);
+    let log = std::fs::read_to_string(net.log(3)).unwrap();
+    assert!(
+        log.contains("resync: the ledger and consensus stores were moved to"),
+        "{log}"
+    );
+    // What was set aside is kept, not deleted.
+    let aside = std::fs::read_dir(dir.path().join("node3"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("resync-")
+        })
+        .expect("the old stores are kept");
+    assert!(aside.join("ledger.redb").exists());
+    assert!(aside.join("consensus/certificates.redb").exists());
+}
+
+/// Ten commands from one wallet at once, as a shell loop with `&` runs them:
+/// each reads the same nonce, and the block takes one of each clash. Every
+/// one must go through (nine of ten failed with `bad_nonce`).
+#[test]
+fn ten_commands_from_one_wallet_at_once_all_go_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = SoloNode::start(dir.path(), &[]);
+    let before = json(&net.with(&["wallet", "balance"]))["account"]["balance"]
+        .as_u64()
+        .unwrap();
+    let sent: Vec<Child> = (0..10)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_gpunet"))
+                .args(net.with(&["wallet", "transfer", &net.validator, "1"]))
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in sent {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let after = json(&net.with(&["wallet", "balance"]))["account"]["balance"]
+        .as_u64()
+        .unwrap();
+    let fee = 1_000; // Params::default().min_fee
+    assert_eq!(before - after, 10 * (1_000_000 + fee));
+}
