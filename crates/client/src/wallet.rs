@@ -190,21 +190,42 @@ impl Wallet {
     }
 
     /// Signs `body` with the next nonce and the minimum fee, submits it and waits for its block.
+    ///
+    /// Other processes may send from the same key at the same time (ten
+    /// `gpunet job run` in a shell loop): two that read the same nonce both
+    /// get in the mempool, the block takes one and refuses the other with
+    /// `bad_nonce`, which was then never included and never can be. The
+    /// refused one signs again with the nonce the block left.
     pub async fn send(&self, body: TxBody) -> Result<Included, ClientError> {
         let _guard = self.lock.lock().await;
-        let status = self.node.status().await?;
-        let account = self.node.account(&self.key.address()).await?;
-        let tx = Tx {
-            chain_id: status.chain_id,
-            sender: self.key.address(),
-            nonce: account.account.nonce,
-            fee: status.params.min_fee,
-            body,
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let status = self.node.status().await?;
+            let account = self.node.account(&self.key.address()).await?;
+            let tx = Tx {
+                chain_id: status.chain_id,
+                sender: self.key.address(),
+                nonce: account.account.nonce,
+                fee: status.params.min_fee,
+                body: body.clone(),
+            }
+            .sign(&self.key);
+            match self.node.submit(&tx).await {
+                Err(e) if e.code() == Some(BAD_NONCE) && attempts < NONCE_ATTEMPTS => continue,
+                sent => return sent,
+            }
         }
-        .sign(&self.key);
-        self.node.submit(&tx).await
     }
 }
+
+/// The API's code for a transaction whose nonce another took first.
+const BAD_NONCE: &str = "bad_nonce";
+
+/// How many times [`Wallet::send`] signs a transaction with a fresh nonce: each
+/// refusal means another transaction from the key was included, so this
+/// bounds how many may race with one.
+const NONCE_ATTEMPTS: usize = 64;
 
 #[cfg(test)]
 mod tests {
