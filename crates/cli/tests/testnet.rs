@@ -314,6 +314,10 @@ async fn the_testnet_rides_out_faults_and_a_byzantine_validator_and_runs_a_job_a
         "a tenth was slashed"
     );
     net.assert_same_block(&[0, 1, 2], punished + 2).await;
+    // The punished validator's own node, no longer voting, still follows the
+    // chain (one left behind like this once stayed at its height for good).
+    let now = net.height(0).await.unwrap();
+    net.assert_same_block(&[0, 3], now).await;
 
     // Validator 1 knows the other three's APIs (announced over the gossip
     // network), so a client that starts from it can turn to them.
