@@ -22,11 +22,24 @@ struct Run {
     finality_p99_ms: f64,
 }
 
+/// A node started from genesis after the run, syncing the chain it made.
+#[derive(serde::Serialize)]
+struct CatchUp {
+    blocks: u64,
+    txs: usize,
+    secs: f64,
+    blocks_per_sec: f64,
+    tx_per_sec: f64,
+    /// Blocks per second synced, against those the validators produced.
+    ratio_to_production: f64,
+}
+
 #[derive(serde::Serialize)]
 struct BenchResult {
     solo: Run,
     bft: Run,
     throughput_ratio: f64,
+    catch_up: CatchUp,
 }
 
 /// Transfers from `n` distinct senders (one each, so none waits on another's nonce).
@@ -110,6 +123,7 @@ pub async fn run(n: usize, window: usize, output: Output) -> anyhow::Result<()> 
     );
 
     let configs: Vec<BftConfig> = gpunet_bft::loopback_configs(dir.path(), validators.len());
+    let follower_config = follower(dir.path(), &configs);
     let mut nodes: Vec<Arc<dyn Consensus>> = Vec::new();
     let mut bases = Vec::new();
     for (key, config) in validators.iter().zip(configs) {
@@ -147,10 +161,12 @@ pub async fn run(n: usize, window: usize, output: Output) -> anyhow::Result<()> 
         "validators disagree at height {height}"
     );
 
+    let catch_up = catch_up(&genesis, follower_config, height, elapsed).await?;
     let result = BenchResult {
         throughput_ratio: bft.tx_per_sec / solo.tx_per_sec,
         solo,
         bft,
+        catch_up,
     };
     output.print(&result, || {
         let line = |r: &Run| {
@@ -159,12 +175,77 @@ pub async fn run(n: usize, window: usize, output: Output) -> anyhow::Result<()> 
                 r.setup, r.tx_per_sec, r.finality_p50_ms, r.finality_p99_ms, r.blocks
             )
         };
+        let c = &result.catch_up;
         format!(
-            "{n} signed transfers, {window} in flight\n{}\n{}\n  BFT throughput is {:.2}x the single validator's",
+            "{n} signed transfers, {window} in flight\n{}\n{}\n  BFT throughput is {:.2}x the single validator's\n\
+             a node started from genesis after the run synced {} blocks ({} transactions) in {:.1} s: \
+             {:.0} blocks/s, {:.0} tx/s, {:.1}x the rate the validators produced them",
             line(&result.solo),
             line(&result.bft),
-            result.throughput_ratio
+            result.throughput_ratio,
+            c.blocks,
+            c.txs,
+            c.secs,
+            c.blocks_per_sec,
+            c.tx_per_sec,
+            c.ratio_to_production,
         )
     });
     Ok(())
+}
+
+/// A node that follows the validators without a vote: they are its peers.
+fn follower(dir: &std::path::Path, validators: &[BftConfig]) -> BftConfig {
+    let mut config = gpunet_bft::loopback_configs(&dir.join("follower"), 1).remove(0);
+    config.consensus_peers = validators
+        .iter()
+        .map(|v| v.consensus_listen.clone())
+        .collect();
+    config.gossip.bootstrap = validators
+        .iter()
+        .map(|v| v.gossip.listen.clone())
+        .take(1)
+        .collect();
+    config
+}
+
+/// Starts the follower from genesis once the validators made `height` blocks
+/// in `produced_in`, and times its sync up to that height.
+async fn catch_up(
+    genesis: &Genesis,
+    config: BftConfig,
+    height: u64,
+    produced_in: Duration,
+) -> anyhow::Result<CatchUp> {
+    let base = NodeBase::open(&config.home.with_extension("node"), genesis, 1 << 20)?;
+    let start = Instant::now();
+    let _follower = gpunet_bft::start(
+        base.ledger.clone(),
+        Keypair::from_label("bench/follower"),
+        config,
+        base.events.clone(),
+    )
+    .await?;
+    while base.ledger.read().expect("ledger lock").head().height < height {
+        anyhow::ensure!(
+            start.elapsed() < Duration::from_secs(600),
+            "the follower did not reach height {height} in 10 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let ledger = base.ledger.read().expect("ledger lock");
+    let mut txs = 0;
+    for h in 1..=height {
+        txs += ledger.block(h)?.map_or(0, |b| b.txs.len());
+    }
+    let blocks_per_sec = height as f64 / secs;
+    Ok(CatchUp {
+        blocks: height,
+        txs,
+        secs,
+        blocks_per_sec,
+        tx_per_sec: txs as f64 / secs,
+        ratio_to_production: blocks_per_sec / (height as f64 / produced_in.as_secs_f64()),
+    })
 }

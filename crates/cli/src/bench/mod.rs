@@ -63,7 +63,8 @@ pub enum BenchCmd {
         orders: usize,
     },
     /// Consensus: finalized transfers per second and finality latency for four
-    /// BFT validators on loopback, against the single-validator producer.
+    /// BFT validators on loopback, against the single-validator producer; then
+    /// how fast a node started from genesis syncs the chain they made.
     Consensus {
         #[arg(long, default_value_t = 20_000)]
         txs: usize,
