@@ -2,7 +2,8 @@
 //! running it here, and dispute the provider's result if it differs, or its
 //! time if padded.
 
-use crate::commands::{describe, Ctx};
+use crate::ctx::Ctx;
+use crate::job::describe;
 use anyhow::{bail, Context};
 use clap::Args;
 use gpunet_client::jobfile::JobFile;

@@ -1,6 +1,6 @@
 //! `gpunet demo`: the embedded default, end to end, narrated.
 
-use crate::commands::describe;
+use crate::job::describe;
 use crate::output::gpn;
 use anyhow::{bail, Context};
 use gpunet_client::jobfile::JobFile;

@@ -2,13 +2,18 @@
 
 mod bench;
 mod canary;
-mod commands;
+mod ctx;
 mod demo;
+mod job;
 mod logs;
+mod machines;
+mod node;
 mod output;
 mod owner;
+mod provider;
 mod rent;
 mod sim;
+mod wallet;
 
 use clap::{Parser, Subcommand};
 use gpunet_provider::executor::ExecutorKind;
@@ -59,7 +64,7 @@ enum Command {
     },
     /// Run a one-process local network (validator, API, faucet wallet, providers) until Ctrl-C.
     Devnet {
-        #[arg(long, default_value = commands::DEVNET_DIR)]
+        #[arg(long, default_value = ctx::DEVNET_DIR)]
         data_dir: PathBuf,
         #[arg(long, default_value = "127.0.0.1:8645")]
         listen: SocketAddr,
@@ -70,7 +75,7 @@ enum Command {
         executor: ExecutorKind,
     },
     /// Run a validator node with the HTTP API.
-    Node(commands::NodeArgs),
+    Node(node::NodeArgs),
     /// Write a genesis file for a new network.
     Genesis {
         #[arg(long)]
@@ -91,19 +96,19 @@ enum Command {
     },
     /// Run the provider agent for this machine. Ctrl-C pauses the machine
     /// (no new work) and stops once what runs has finished; twice stops at once.
-    Provider(commands::ProviderArgs),
+    Provider(provider::ProviderArgs),
     /// Manage your wallet.
     #[command(subcommand)]
-    Wallet(commands::WalletCmd),
+    Wallet(wallet::WalletCmd),
     /// Inspect machines offered on the network; pause, resume or remove yours.
     #[command(subcommand)]
-    Machines(commands::MachinesCmd),
+    Machines(machines::MachinesCmd),
     /// Bond or unbond validator stake.
     #[command(subcommand)]
     Validator(owner::ValidatorCmd),
     /// Submit and follow jobs.
     #[command(subcommand)]
-    Job(commands::JobCmd),
+    Job(job::JobCmd),
     /// Rent a machine, or some of its GPUs, for a time.
     #[command(subcommand)]
     Rent(rent::RentCmd),
@@ -148,7 +153,7 @@ fn init_logs(command: &Command) {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let ctx = commands::Ctx {
+    let ctx = ctx::Ctx {
         node: cli.node,
         keystore: cli.keystore,
         output: cli.output,
@@ -160,24 +165,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             listen,
             providers,
             executor,
-        } => commands::devnet(data_dir, listen, providers, executor).await,
-        Command::Node(args) => commands::node(args).await,
+        } => node::devnet(data_dir, listen, providers, executor).await,
+        Command::Node(args) => node::node(args).await,
         Command::Genesis {
             chain_id,
             validator,
             fund,
             challenge_work_ms,
             out,
-        } => commands::genesis(chain_id, validator, fund, challenge_work_ms, out),
-        Command::Provider(args) => commands::provider(&ctx, args).await,
-        Command::Wallet(cmd) => commands::wallet(&ctx, cmd).await,
-        Command::Machines(cmd) => commands::machines(&ctx, cmd).await,
+        } => node::genesis(chain_id, validator, fund, challenge_work_ms, out),
+        Command::Provider(args) => provider::provider(&ctx, args).await,
+        Command::Wallet(cmd) => wallet::wallet(&ctx, cmd).await,
+        Command::Machines(cmd) => machines::machines(&ctx, cmd).await,
         Command::Validator(cmd) => owner::validator(&ctx, cmd).await,
-        Command::Job(cmd) => commands::job(&ctx, cmd).await,
+        Command::Job(cmd) => job::job(&ctx, cmd).await,
         Command::Rent(cmd) => rent::rent(&ctx, cmd).await,
         Command::Canary(args) => canary::run(&ctx, args).await,
-        Command::Status => commands::status(&ctx).await,
-        Command::Hardware { data_dir } => commands::hardware(&ctx, &data_dir),
+        Command::Status => node::status(&ctx).await,
+        Command::Hardware { data_dir } => provider::hardware(&ctx, &data_dir),
         Command::Bench(cmd) => bench::run(cmd, ctx.output).await,
         Command::Sim(args) => sim::run(args, ctx.output),
     }

@@ -1,7 +1,7 @@
 //! Machine owners' and validators' commands: a machine offline and back,
 //! removed with its stake returned; provider and validator stake.
 
-use crate::commands::Ctx;
+use crate::ctx::Ctx;
 use crate::output::{gpn, time_until};
 use clap::Subcommand;
 use gpunet_client::owner::{self, Unbonded};

@@ -1,6 +1,7 @@
 //! `gpunet rent`: rent a machine (or some of its GPUs) for a time.
 
-use crate::commands::{describe, Ctx};
+use crate::ctx::Ctx;
+use crate::job::describe;
 use anyhow::Context;
 use clap::Subcommand;
 use gpunet_client::jobfile::JobFile;
@@ -70,7 +71,7 @@ pub async fn rent(ctx: &Ctx, cmd: RentCmd) -> anyhow::Result<()> {
             let mut job = JobFile::load(&file)?;
             job.timeout_secs = duration;
             let id = submit_rental(&wallet, &job).await?;
-            crate::commands::warn_if_unmatched(&client, id).await;
+            crate::job::warn_if_unmatched(&client, id).await;
             // A rental is useful once it has a machine, and its exposed
             // ports an address: wait for both.
             let ready = |o: &gpunet_ledger::Order| match o.status {

@@ -135,7 +135,7 @@ impl Devnet {
                 check_invariants: true,
                 ..SoloProducerConfig::default()
             },
-            max_blob_bytes: 4 << 30,
+            max_blob_bytes: gpunet_node::DEFAULT_MAX_BLOB_BYTES,
         })
         .context(
             "starting the node (delete the devnet directory if it was made by another version)",

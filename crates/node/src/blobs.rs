@@ -25,6 +25,9 @@ pub enum BlobError {
 /// shares the disk, and a node that cannot write its ledger stops.
 pub const DEFAULT_MIN_FREE_BYTES: u64 = 1 << 30;
 
+/// The largest job input or output a node stores, unless told otherwise.
+pub const DEFAULT_MAX_BLOB_BYTES: u64 = 4 << 30;
+
 /// How often a long write checks the free space again (other writes share it).
 const FREE_SPACE_CHECK_BYTES: u64 = 64 << 20;
 

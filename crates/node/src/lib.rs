@@ -12,7 +12,9 @@ mod uploads;
 
 pub use blob_access::{BlobReadError, ReadScope};
 pub use blob_retention::{manifest_files, named_by_orders, BlobRetention, NamedBlobs};
-pub use blobs::{file_chunks, BlobError, BlobStore, Removed, DEFAULT_MIN_FREE_BYTES};
+pub use blobs::{
+    file_chunks, BlobError, BlobStore, Removed, DEFAULT_MAX_BLOB_BYTES, DEFAULT_MIN_FREE_BYTES,
+};
 pub use consensus::{
     inclusions, next_block_time_ms, publish_block_events, wall_clock_ms, work_due, Consensus,
     Included, SoloProducer, SoloProducerConfig, SubmitError, SubmitFuture,

@@ -1,0 +1,480 @@
+//! `gpunet job`: submit, follow, fetch, stop and dispute jobs; how an order reads.
+
+use crate::ctx::Ctx;
+use crate::output::{gpn, Output};
+use anyhow::Context;
+use clap::Subcommand;
+use gpunet_client::jobfile::JobFile;
+use gpunet_client::jobs::{
+    dispute_duration, dispute_result, fetch_outputs, is_final, read_output, submit_job,
+    wait_for_order,
+};
+use gpunet_client::logs::{current_logs, follow_logs, LogPiece};
+use gpunet_client::{NodeClient, OrdersPage, Wallet};
+use gpunet_ledger::{Order, OrderStatus};
+use gpunet_primitives::manifest::Manifest;
+use gpunet_primitives::{Address, Hash, LogStream, OrderId, TxBody};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Subcommand)]
+pub enum JobCmd {
+    /// Submit the job described in FILE (TOML).
+    Run {
+        file: PathBuf,
+        /// Wait until the job is settled and print its output.
+        #[arg(long)]
+        wait: bool,
+        /// Print the job's stdout and stderr as it writes them, until it
+        /// reports (as `job logs --follow`); with --wait, then wait on.
+        #[arg(long)]
+        follow: bool,
+        /// Give up waiting after this many seconds.
+        #[arg(long, default_value_t = 3600)]
+        wait_secs: u64,
+    },
+    /// List your orders (jobs, rentals, audit runs of your jobs), newest first.
+    List {
+        /// Show at most this many.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Start below this order id (the next page: the last id shown).
+        #[arg(long)]
+        before: Option<OrderId>,
+    },
+    /// Show an order: status, lease, result and settlement.
+    Describe { id: OrderId },
+    /// Print a job's stdout and stderr: the result's (verified) once it
+    /// reported, else what nodes keep of the running job's live logs
+    Logs {
+        id: OrderId,
+        /// Keep printing what the job writes, as it writes it, until it reports
+        #[arg(short, long)]
+        follow: bool,
+    },
+    /// Download a job's outputs and logs into DIR, verified against the output root.
+    Get {
+        id: OrderId,
+        #[arg(short = 'o', long = "out", default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Cancel a job that is still waiting for a machine.
+    Cancel { id: OrderId },
+    /// Stop a running job: its provider stops the run and is paid the time
+    /// it ran; the rest of the deposit comes back; nobody is slashed; there
+    /// is no result. Example: `gpunet job stop 7`.
+    Stop { id: OrderId },
+    /// Let another account read a job's result (outputs and logs, not its
+    /// inputs) with `gpunet job get`, or stop letting it (--revoke).
+    Share {
+        id: OrderId,
+        reader: Address,
+        #[arg(long)]
+        revoke: bool,
+    },
+    /// Print the output root of a result in DIR (as `job get` writes it):
+    /// keep a canary job's known answer with it.
+    Root { dir: PathBuf },
+    /// Dispute a job's reported result within its dispute window, naming the
+    /// output root you hold right (a canary's known answer), or only the time
+    /// it billed (--duration). A referee run on another provider decides; you
+    /// pay for it unless the provider was wrong or padded its time.
+    Dispute {
+        id: OrderId,
+        #[arg(long, required_unless_present = "duration")]
+        expected_root: Option<String>,
+        /// The output is right but the time billed is far over what the job
+        /// takes: the referee's run is what the provider's time is held to.
+        #[arg(long, conflicts_with = "expected_root")]
+        duration: bool,
+    },
+}
+
+/// One line per order: what it is, where it stands, what it cost its client
+/// (the provider's pay and the burn).
+fn list_orders(orders: &[Order]) -> String {
+    let mut s = format!(
+        "{:>6}  {:<20} {:<9} {:<10} {:>8}  {:>14}  {:>14}\n",
+        "id", "name", "kind", "status", "machine", "price/hour", "cost"
+    );
+    for o in orders {
+        let kind = match (&o.rental, o.audit_of) {
+            (Some(_), _) => "rental".to_string(),
+            (None, Some(parent)) => format!("audit {parent}"),
+            (None, None) => "job".to_string(),
+        };
+        let lease = o.lease.as_ref();
+        s += &format!(
+            "{:>6}  {:<20} {:<9} {:<10} {:>8}  {:>14}  {:>14}\n",
+            o.id,
+            o.spec.name.chars().take(20).collect::<String>(),
+            kind,
+            format!("{:?}", o.status).to_lowercase(),
+            lease.map_or("-".into(), |l| l.machine.to_string()),
+            lease.map_or("-".into(), |l| gpn(l.price_per_hour)),
+            o.settlement
+                .as_ref()
+                .map_or("-".into(), |st| gpn(st.paid_to_provider + st.burned)),
+        );
+    }
+    s.trim_end().to_string()
+}
+
+pub fn describe(order: &Order) -> String {
+    let mut s = format!(
+        "order     {}\nname      {}\nstatus    {:?}\nclient    {}\ndeposit   {}\n",
+        order.id,
+        order.spec.name,
+        order.status,
+        order.client,
+        gpn(order.deposit)
+    );
+    if let Some(l) = &order.lease {
+        s += &format!(
+            "machine   {} (provider {})\nprice     {}/hour\n",
+            l.machine,
+            l.provider,
+            gpn(l.price_per_hour)
+        );
+    }
+    for d in &order.declines {
+        s += &format!("declined  by machine {}: {}\n", d.machine, d.reason);
+    }
+    for reader in &order.result_readers {
+        s += &format!("shared    with {reader}\n");
+    }
+    if let Some(r) = &order.report {
+        match &r.outcome {
+            gpunet_primitives::JobOutcome::Completed {
+                exit_code,
+                output_root,
+                output_bytes,
+                duration_ms,
+                stopped,
+            } => {
+                s += &format!("exit code {exit_code}\nran       {duration_ms} ms (billed {} ms)\noutputs   {output_bytes} bytes, root {output_root}\n", r.billable_ms);
+                if let Some(stop) = stopped {
+                    s += &format!(
+                        "stopped   at its {} limit (outputs are partial)\n",
+                        stop.name()
+                    );
+                }
+                if r.padded.is_some() {
+                    s += "padded    billed far longer than an agreeing run took: billed what that \
+                          run allows, provider slashed\n";
+                }
+            }
+            gpunet_primitives::JobOutcome::Failed { reason } => {
+                s += &format!("failed    {reason}\n")
+            }
+        }
+    }
+    if let Some(st) = &order.settlement {
+        s += &format!(
+            "paid      {} to the provider\nburned    {}\nrefunded  {}\nslashed   {} from the provider\n",
+            gpn(st.paid_to_provider),
+            gpn(st.burned),
+            gpn(st.refunded),
+            gpn(st.slashed)
+        );
+    }
+    if let Some(r) = &order.rental {
+        s += &format!(
+            "rental    ends at {} ms; billed up to {} ms: {} streamed to the provider, {} burned\n",
+            r.ends_ms,
+            r.paid_until_ms,
+            gpn(r.paid),
+            gpn(r.burned)
+        );
+        for (port, endpoint) in order.spec.ports.iter().zip(&r.endpoints) {
+            s += &format!("port      {port} at {endpoint}\n");
+        }
+    }
+    if let Some(root) = order.disputed_root {
+        s += &format!("disputed  the client holds output root {root} right\n");
+    }
+    if let Some(of) = order.audit_of {
+        s += &format!("audit     run of order {of}\n");
+    }
+    if !order.audit_runs.is_empty() || order.spec.audit_bps > 0 {
+        s += &format!(
+            "audit     {} % chance, {}; runs {:?}, verdict {}\n",
+            order.spec.audit_bps as f64 / 100.0,
+            if order.spec.is_deterministic() {
+                "deterministic (mismatches are slashed)"
+            } else {
+                "not deterministic (never slashed)"
+            },
+            order.audit_runs,
+            order
+                .audit_verdict
+                .as_ref()
+                .map_or("pending".to_string(), |v| format!("{v:?}"))
+        );
+    }
+    s.trim_end().to_string()
+}
+
+/// Says on stderr why order `id` waits, if no machine can take it now (it
+/// waits all the same: a machine may come or free up).
+pub async fn warn_if_unmatched(node: &NodeClient, id: OrderId) {
+    let Ok(order) = node.order(id).await else {
+        return;
+    };
+    if order.status != OrderStatus::Pending {
+        return;
+    }
+    if let Ok(unmatched) = node.unmatched(id).await {
+        if let Some(why) = gpunet_client::jobs::explain_unmatched(&order, &unmatched) {
+            let end = gpunet_client::jobs::end_command(&order);
+            eprintln!(
+                "{why}\nthe order waits until a machine can take it or it expires; \
+                 `{end}` takes the deposit back"
+            );
+        }
+    }
+}
+
+/// Runs `work` (following order `id`) unless Ctrl-C comes first: then says
+/// that the order goes on without the command, and how to follow or stop
+/// it, and ends the process as an interrupted one does (exit code 130).
+async fn until_interrupted<T>(
+    id: OrderId,
+    work: impl std::future::Future<Output = T>,
+) -> anyhow::Result<T> {
+    tokio::select! {
+        done = work => Ok(done),
+        interrupted = tokio::signal::ctrl_c() => {
+            interrupted?;
+            eprintln!(
+                "\ninterrupted: order {id} goes on without this command; follow it with \
+                 `gpunet job logs {id} --follow` or `gpunet job describe {id}`, stop it with \
+                 `gpunet job stop {id}` (it is paid for the time it ran)"
+            );
+            std::process::exit(130);
+        }
+    }
+}
+
+pub async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
+    match cmd {
+        JobCmd::Run {
+            file,
+            wait,
+            follow,
+            wait_secs,
+        } => {
+            let job = JobFile::load(&file)?;
+            let wallet = ctx.wallet()?;
+            let id = submit_job(&wallet, &job).await?;
+            if follow {
+                eprintln!("[gpunet: submitted order {id}]");
+            }
+            warn_if_unmatched(wallet.node(), id).await;
+            if follow {
+                until_interrupted(id, follow_job_logs(&wallet, id)).await??;
+                if !wait {
+                    return Ok(());
+                }
+            }
+            if !wait {
+                ctx.output.print(&serde_json::json!({ "order": id }), || {
+                    format!("submitted order {id}; follow it with `gpunet job describe {id}`")
+                });
+                return Ok(());
+            }
+            let text = ctx.output == Output::Text;
+            let waited = wait_for_order(
+                wallet.node(),
+                id,
+                Duration::from_secs(wait_secs),
+                |o| is_final(o.status),
+                |o| {
+                    if let Some(d) = o
+                        .declines
+                        .last()
+                        .filter(|_| o.status == OrderStatus::Pending)
+                    {
+                        eprintln!(
+                            "order {id}: machine {} declined it: {}",
+                            d.machine, d.reason
+                        );
+                    }
+                    if text {
+                        eprintln!("order {id}: {:?}", o.status);
+                    }
+                },
+            );
+            let order = until_interrupted(id, waited).await??;
+            ctx.output.print(&order, || describe(&order));
+            // Followed, its output has been printed already.
+            if order.status == OrderStatus::Settled && text && !follow {
+                let stdout = read_output(&wallet, &order, "logs/stdout.log").await?;
+                println!(
+                    "--- stdout ---\n{}",
+                    String::from_utf8_lossy(&stdout).trim_end()
+                );
+            }
+        }
+        JobCmd::List { limit, before } => {
+            let me = ctx.wallet()?.address();
+            let page = OrdersPage {
+                before,
+                limit: Some(limit),
+            };
+            let orders = ctx.client()?.orders_of(&me, &page).await?;
+            ctx.output.print(&orders, || list_orders(&orders));
+        }
+        JobCmd::Describe { id } => {
+            let client = ctx.client()?;
+            let order = client.order(id).await?;
+            ctx.output.print(&order, || describe(&order));
+            if ctx.output == Output::Text {
+                warn_if_unmatched(&client, id).await;
+            }
+        }
+        JobCmd::Logs { id, follow: true } => follow_job_logs(&ctx.wallet()?, id).await?,
+        JobCmd::Logs { id, follow: false } => {
+            let order = ctx.client()?.order(id).await?;
+            let logs = current_logs(&ctx.wallet()?, &order).await?;
+            let (stdout, stderr) = (
+                String::from_utf8_lossy(&logs.stdout),
+                String::from_utf8_lossy(&logs.stderr),
+            );
+            let out = serde_json::json!({ "live": logs.live, "stdout": stdout, "stderr": stderr });
+            ctx.output.print(&out, || {
+                let live = if logs.live {
+                    " (live, unverified: the job is running)"
+                } else {
+                    ""
+                };
+                format!(
+                    "--- stdout{live} ---\n{}\n--- stderr{live} ---\n{}",
+                    stdout.trim_end(),
+                    stderr.trim_end()
+                )
+            });
+        }
+        JobCmd::Get { id, dir } => {
+            let order = ctx.client()?.order(id).await?;
+            let manifest = fetch_outputs(&ctx.wallet()?, &order, &dir).await?;
+            ctx.output.print(&manifest, || {
+                let mut s = String::new();
+                for f in &manifest.files {
+                    s += &format!(
+                        "{:>10}  {}  {}\n",
+                        f.size,
+                        f.hash,
+                        dir.join(&f.path).display()
+                    );
+                }
+                s + &format!(
+                    "verified {} files against output root {}",
+                    manifest.files.len(),
+                    manifest.root()
+                )
+            });
+        }
+        JobCmd::Cancel { id } => {
+            let included = ctx
+                .wallet()?
+                .send(TxBody::CancelOrder { order: id })
+                .await?;
+            ctx.output.print(&included, || {
+                format!("cancelled order {id}; deposit refunded")
+            });
+        }
+        JobCmd::Stop { id } => {
+            let included = ctx.wallet()?.send(TxBody::StopJob { order: id }).await?;
+            let stopped = included.events.iter().find_map(|e| match e {
+                gpunet_ledger::Event::JobStopped {
+                    paid,
+                    burned,
+                    refunded,
+                    ..
+                } => Some((*paid + *burned, *refunded)),
+                _ => None,
+            });
+            ctx.output.print(&included, || match stopped {
+                Some((paid, refunded)) => format!(
+                    "stopped order {id}: {} GPN paid for the time it ran, {} GPN refunded",
+                    gpn(paid),
+                    gpn(refunded)
+                ),
+                None => format!("stopped order {id}"),
+            });
+        }
+        JobCmd::Share { id, reader, revoke } => {
+            let included = ctx
+                .wallet()?
+                .send(TxBody::ShareResult {
+                    order: id,
+                    reader,
+                    shared: !revoke,
+                })
+                .await?;
+            ctx.output.print(&included, || match revoke {
+                false => {
+                    format!("{reader} may now read order {id}'s result (`gpunet job get {id}`)")
+                }
+                true => format!("{reader} may no longer read order {id}'s result"),
+            });
+        }
+        JobCmd::Root { dir } => {
+            let root = Manifest::of_result_dir(&dir)
+                .with_context(|| format!("cannot read the result in {}", dir.display()))?
+                .root();
+            ctx.output
+                .print(&serde_json::json!({ "output_root": root }), || {
+                    root.to_string()
+                });
+        }
+        JobCmd::Dispute {
+            id, expected_root, ..
+        } => {
+            let wallet = ctx.wallet()?;
+            // clap lets exactly one of the two through.
+            match expected_root {
+                Some(root) => {
+                    let expected: Hash = root
+                        .parse()
+                        .context("--expected-root is not a hash (64 hex digits)")?;
+                    dispute_result(&wallet, id, expected).await?
+                }
+                None => dispute_duration(&wallet, id).await?,
+            }
+            ctx.output.print(&serde_json::json!({ "order": id, "disputed": true }), || {
+                format!(
+                    "disputed order {id}: a referee run decides; follow it with `gpunet job describe {id}`"
+                )
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Copies what job `id` writes to its logs onto this process's stdout and
+/// stderr as it comes, like `docker logs --follow`, until the job reports.
+async fn follow_job_logs(wallet: &Wallet, id: OrderId) -> anyhow::Result<()> {
+    use std::io::Write;
+    let order = follow_logs(wallet, id, Duration::from_millis(500), |piece| {
+        // A closed pipe (`| head`) is no reason to stop following.
+        let _ = match piece {
+            LogPiece::Bytes(LogStream::Stdout, bytes) => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(&bytes).and_then(|()| out.flush())
+            }
+            LogPiece::Bytes(LogStream::Stderr, bytes) => std::io::stderr().write_all(&bytes),
+            LogPiece::Skipped(stream, n) => {
+                writeln!(
+                    std::io::stderr(),
+                    "[gpunet: {n} bytes of {} not kept]",
+                    stream.name()
+                )
+            }
+        };
+    })
+    .await?;
+    eprintln!("[gpunet: order {id} is {:?}]", order.status);
+    Ok(())
+}

@@ -1,0 +1,280 @@
+//! Running the network: `gpunet node`, `gpunet devnet`, `gpunet genesis`,
+//! and `gpunet status`, which asks a node where the chain stands.
+
+use crate::ctx::{Ctx, DEVNET_DIR};
+use crate::output::gpn;
+use anyhow::{bail, Context};
+use gpunet_api::{BlobReplication, NodeAddress};
+use gpunet_bft::{BftConfig, BftError, Multiaddr};
+use gpunet_client::Keystore;
+use gpunet_ledger::{Genesis, GenesisAccount, Params};
+use gpunet_node::{
+    BlobRetention, Node, NodeBase, NodeConfig, SoloProducerConfig, DEFAULT_MAX_BLOB_BYTES,
+    DEFAULT_MIN_FREE_BYTES, LEDGER_FILE,
+};
+use gpunet_primitives::{parse_amount, Address};
+use gpunet_provider::executor::ExecutorKind;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub async fn devnet(
+    data_dir: PathBuf,
+    listen: SocketAddr,
+    providers: usize,
+    executor: ExecutorKind,
+) -> anyhow::Result<()> {
+    let default_dir = data_dir == Path::new(DEVNET_DIR);
+    let mut config = gpunet_devnet::DevnetConfig::new(data_dir);
+    config.api_addr = listen;
+    config.providers = providers;
+    config.executor = executor;
+    let devnet = gpunet_devnet::Devnet::start(config).await?;
+    println!("gpunet devnet serving {}", devnet.address);
+    println!(
+        "client wallet keystore: {} (funded)",
+        devnet.client_keystore.display()
+    );
+    // From this directory the CLI finds the default devnet on its own.
+    let node = if default_dir {
+        String::new()
+    } else {
+        format!("--node {} ", devnet.address)
+    };
+    println!(
+        "try: gpunet {node}--keystore {} job run examples/hello.toml --wait",
+        devnet.client_keystore.display()
+    );
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct NodeArgs {
+    #[arg(long)]
+    genesis: PathBuf,
+    #[arg(long, default_value = ".gpunet/node")]
+    data_dir: PathBuf,
+    #[arg(long, default_value = "127.0.0.1:8645")]
+    listen: SocketAddr,
+    /// Keystore of this validator's key (signs blocks and votes, receives fees).
+    #[arg(long)]
+    validator_keystore: PathBuf,
+    /// Block interval of the single-validator producer (without --bft).
+    #[arg(long, default_value_t = 200)]
+    block_ms: u64,
+    /// Decide blocks with the genesis validators through BFT consensus
+    /// (Malachite) instead of producing them alone.
+    #[arg(long)]
+    bft: bool,
+    /// Where consensus traffic is accepted (with --bft).
+    #[arg(long, default_value = "/ip4/0.0.0.0/tcp/26656")]
+    p2p_listen: Multiaddr,
+    /// Where transaction gossip is accepted (with --bft).
+    #[arg(long, default_value = "/ip4/0.0.0.0/tcp/26657")]
+    gossip_listen: Multiaddr,
+    /// A consensus peer to reach first (repeatable); the rest are discovered.
+    #[arg(long = "peer")]
+    peers: Vec<Multiaddr>,
+    /// A gossip peer to bootstrap from (repeatable); the rest are discovered.
+    #[arg(long = "gossip-peer")]
+    gossip_peers: Vec<Multiaddr>,
+    /// This node's API URL (https://HOST:PORT) as other nodes, clients and
+    /// providers reach it, announced to peers with its key (with --bft).
+    #[arg(long)]
+    advertise_api: Option<String>,
+    /// Keystore of the key the API's TLS certificate carries, which clients
+    /// pin (made on first start; default: api-key.json in --data-dir).
+    #[arg(long)]
+    api_keystore: Option<PathBuf>,
+    /// How long a closed order's inputs and results stay in this node's blob
+    /// store for its client to fetch (hours; open orders' always stay).
+    #[arg(long, default_value_t = 7 * 24)]
+    blob_retention_hours: u64,
+    /// Disk space (MiB) the blob store leaves free for the ledger: uploads
+    /// that would eat into it are refused.
+    #[arg(long, default_value_t = DEFAULT_MIN_FREE_BYTES >> 20)]
+    min_free_disk_mb: u64,
+    /// How many validators keep a copy of each job input and result ahead
+    /// of any read, besides the node it was uploaded to (with --bft; 0: copy
+    /// only when read).
+    #[arg(long, default_value_t = BlobReplication::default().replicas)]
+    blob_replicas: usize,
+    /// Rebuild this node's ledger and consensus stores from its peers (with
+    /// --bft): the ones it has are moved aside under --data-dir, its keys
+    /// and its record of signed votes stay. The way out when its stores
+    /// disagree, as after restoring only part of a backup.
+    #[arg(long, requires = "bft")]
+    resync: bool,
+}
+
+pub async fn node(args: NodeArgs) -> anyhow::Result<()> {
+    let retention = BlobRetention {
+        after_close: Duration::from_secs(args.blob_retention_hours.saturating_mul(3600)),
+        ..BlobRetention::default()
+    };
+    let genesis = Genesis::from_file(&args.genesis)?;
+    let key = Keystore::load(&args.validator_keystore)?;
+    let replication_key = key.clone();
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating {}", args.data_dir.display()))?;
+    let api_key = Keystore::load_or_create(
+        &args
+            .api_keystore
+            .unwrap_or_else(|| args.data_dir.join("api-key.json")),
+    )?;
+    let advertised = args.advertise_api.is_some();
+    let url = args
+        .advertise_api
+        .unwrap_or_else(|| format!("https://{}", args.listen));
+    if !url.starts_with("https://") {
+        bail!("--advertise-api takes https://HOST:PORT, got {url:?}");
+    }
+    let address = NodeAddress::new(&url, api_key.address());
+    address
+        .save(&args.data_dir)
+        .with_context(|| format!("writing the API address to {}", args.data_dir.display()))?;
+    let mut node = if args.bft {
+        let consensus_home = args.data_dir.join("consensus");
+        if args.resync {
+            set_aside_stores(&args.data_dir, &consensus_home)?;
+        }
+        let base = NodeBase::open(&args.data_dir, &genesis, DEFAULT_MAX_BLOB_BYTES)?;
+        let mut config = BftConfig::new(consensus_home, args.p2p_listen, args.gossip_listen);
+        config.consensus_peers = args.peers;
+        config.gossip.bootstrap = args.gossip_peers;
+        config.gossip.api_url = advertised.then(|| address.to_string());
+        let consensus = gpunet_bft::start(base.ledger.clone(), key, config, base.events.clone())
+            .await
+            .map_err(|e| match e {
+                BftError::StoresDisagree { .. } => anyhow::anyhow!(
+                    "{e}.\nStart it once with --resync to rebuild them from its peers: \
+                     they are moved aside, its keys and its record of signed votes stay."
+                ),
+                e => e.into(),
+            })?;
+        base.with_consensus(Arc::new(consensus))
+    } else {
+        Node::start(NodeConfig {
+            data_dir: args.data_dir,
+            genesis,
+            validator_key: key,
+            producer: SoloProducerConfig {
+                block_interval: Duration::from_millis(args.block_ms),
+                ..SoloProducerConfig::default()
+            },
+            max_blob_bytes: DEFAULT_MAX_BLOB_BYTES,
+        })?
+    };
+    node.blobs = node
+        .blobs
+        .clone()
+        .with_min_free(args.min_free_disk_mb.saturating_mul(1 << 20));
+    node.spawn_blob_collection(retention);
+    if args.bft && args.blob_replicas > 0 {
+        let replication = BlobReplication {
+            replicas: args.blob_replicas,
+            ..BlobReplication::default()
+        };
+        gpunet_api::spawn_blob_replication(node.clone(), replication_key, replication, retention);
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    eprintln!("gpunet node serving {address} (clients: --node {address})");
+    gpunet_api::serve(listener, node, &api_key).await?;
+    Ok(())
+}
+
+/// Moves a node's ledger and the consensus stores its peers can rebuild into
+/// `resync-<unix seconds>/` under its data directory, and says so.
+fn set_aside_stores(data_dir: &Path, consensus_home: &Path) -> anyhow::Result<()> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    let aside = data_dir.join(format!("resync-{now}"));
+    gpunet_bft::set_aside_rebuilt_stores(consensus_home, &aside.join("consensus"))
+        .and_then(
+            |()| match std::fs::rename(data_dir.join(LEDGER_FILE), aside.join(LEDGER_FILE)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            },
+        )
+        .with_context(|| format!("moving this node's stores to {}", aside.display()))?;
+    eprintln!(
+        "resync: the ledger and consensus stores were moved to {}; rebuilding them from peers",
+        aside.display()
+    );
+    Ok(())
+}
+
+pub fn genesis(
+    chain_id: String,
+    validators: Vec<String>,
+    fund: Vec<String>,
+    challenge_work_ms: Option<u64>,
+    out: PathBuf,
+) -> anyhow::Result<()> {
+    let validators = validators
+        .iter()
+        .map(|v| v.parse().with_context(|| format!("invalid validator {v}")))
+        .collect::<anyhow::Result<Vec<Address>>>()?;
+    let mut accounts = Vec::new();
+    for f in fund {
+        let Some((addr, amount)) = f.split_once('=') else {
+            bail!("--fund takes ADDRESS=GPN, got {f:?}")
+        };
+        accounts.push(GenesisAccount {
+            address: addr
+                .parse()
+                .with_context(|| format!("invalid address {addr}"))?,
+            balance: parse_amount(amount)?,
+        });
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as u64;
+    let genesis = Genesis {
+        chain_id,
+        genesis_time_ms: now,
+        accounts,
+        validators,
+        params: Params {
+            challenge_work_ms: challenge_work_ms.unwrap_or(Params::default().challenge_work_ms),
+            ..Params::default()
+        },
+    };
+    genesis.validate()?;
+    std::fs::write(&out, genesis.to_json())
+        .with_context(|| format!("writing {}", out.display()))?;
+    eprintln!("wrote {}", out.display());
+    Ok(())
+}
+
+pub async fn status(ctx: &Ctx) -> anyhow::Result<()> {
+    let client = ctx.client()?;
+    let status = client.status().await?;
+    ctx.output.print(&status, || {
+        let supply = &status.supply;
+        let mut text = format!(
+            "node        {}\nchain       {}\nheight      {} (block {})\nblock time  {} ms since the epoch\n\
+             state root  {}\nsupply      {} at genesis, {} minted, {} burned, {} slashed\nvalidators\n",
+            client.address(),
+            status.chain_id,
+            status.height,
+            status.block_hash,
+            status.time_ms,
+            status.state_root,
+            gpn(supply.genesis),
+            gpn(supply.minted),
+            gpn(supply.burned),
+            gpn(supply.slashed),
+        );
+        for v in &status.validators {
+            text.push_str(&format!("  {v}\n"));
+        }
+        text
+    });
+    Ok(())
+}

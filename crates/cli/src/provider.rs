@@ -1,0 +1,140 @@
+//! `gpunet provider` (the agent) and `gpunet hardware` (what it would offer).
+
+use crate::ctx::Ctx;
+use anyhow::{bail, Context};
+use gpunet_client::Keystore;
+use gpunet_primitives::parse_amount;
+use gpunet_provider::executor::ExecutorKind;
+use std::path::PathBuf;
+
+pub fn hardware(ctx: &Ctx, data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let hw = gpunet_provider::hardware::detect(data_dir);
+    let offered = hw.gpus.first().map(|g| g.name.as_str());
+    let class = gpunet_poc::ComputeClass::of_model(offered);
+    #[derive(serde::Serialize)]
+    struct View<'a> {
+        hardware: &'a gpunet_provider::hardware::Hardware,
+        compute_class: &'static str,
+        class_peak_int8_gops: u64,
+    }
+    let view = View {
+        hardware: &hw,
+        compute_class: class.name,
+        class_peak_int8_gops: class.peak_int8_gops,
+    };
+    ctx.output.print(&view, || {
+        let or_unknown = |v: Option<String>| v.unwrap_or_else(|| "unknown".into());
+        let mut text = format!(
+            "CPU      {} ({} cores)\nmemory   {} MiB\ndisk     {} MiB free in {}\nnetwork  {}\n",
+            or_unknown(hw.cpu_model.clone()),
+            hw.cpu_cores,
+            hw.memory_mb,
+            hw.disk_mb,
+            data_dir.display(),
+            hw.network_link_mbps
+                .map_or("link speed unknown".into(), |m| format!("{m} Mbit/s link")),
+        );
+        for (i, g) in hw.gpus.iter().enumerate() {
+            text += &format!(
+                "GPU {i}    {} ({} MiB, compute {}, {}% busy) {}\n",
+                g.name,
+                g.vram_mb,
+                or_unknown(g.compute_capability.clone()),
+                g.utilization_pct.map_or("?".into(), |u| u.to_string()),
+                g.uuid
+            );
+        }
+        if let Some(note) = &hw.gpu_note {
+            text += &format!("GPU      none: {note}\n");
+        } else {
+            text += &format!(
+                "driver   {} (CUDA {})\n",
+                or_unknown(hw.driver_version.clone()),
+                or_unknown(hw.cuda_version.clone())
+            );
+        }
+        text += &format!(
+            "class    {} (challenged at {} GOPS int8 peak per device); these are claims until proven",
+            class.name, class.peak_int8_gops
+        );
+        text
+    });
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct ProviderArgs {
+    #[arg(long, default_value = ".gpunet/provider")]
+    data_dir: PathBuf,
+    /// Base price per hour in GPN that every job on this machine pays.
+    #[arg(long, default_value = "3.6")]
+    price: String,
+    /// Added per GPU a job asks for, in GPN per hour.
+    #[arg(long, default_value = "0")]
+    price_per_gpu: String,
+    /// Added per CPU core a job asks for, in GPN per hour.
+    #[arg(long, default_value = "0")]
+    price_per_cpu: String,
+    /// Added per GiB of memory a job asks for, in GPN per hour.
+    #[arg(long, default_value = "0")]
+    price_per_gb_ram: String,
+    #[arg(long, default_value = "local")]
+    region: String,
+    /// How jobs run: "docker" (sandboxed containers) or "process" (no sandbox).
+    #[arg(long, default_value = "docker")]
+    executor: ExecutorKind,
+    /// The address renters reach this machine at: a rental's exposed ports
+    /// are announced as HOST:PORT.
+    #[arg(long, default_value = "127.0.0.1")]
+    public_host: String,
+}
+
+pub async fn provider(ctx: &Ctx, args: ProviderArgs) -> anyhow::Result<()> {
+    let key = Keystore::load(&ctx.keystore)?;
+    let price =
+        |what: &str, value: &str| parse_amount(value).with_context(|| format!("{what} {value:?}"));
+    let config = gpunet_provider::AgentConfig {
+        node: ctx.node_addresses()?,
+        data_dir: args.data_dir,
+        region: args.region,
+        price_per_hour: price("--price", &args.price)?,
+        resource_prices: gpunet_primitives::ResourcePrices {
+            per_gpu_hour: price("--price-per-gpu", &args.price_per_gpu)?,
+            per_cpu_hour: price("--price-per-cpu", &args.price_per_cpu)?,
+            per_gb_ram_hour: price("--price-per-gb-ram", &args.price_per_gb_ram)?,
+        },
+        public_host: args.public_host,
+        unproven_gpus: gpunet_provider::UnprovenGpus::Refuse,
+    };
+    let executor =
+        args.executor.connect().await.context(
+            "preparing the executor (use --executor process on a machine without Docker)",
+        )?;
+    let agent = gpunet_provider::Agent::register(key, config, executor).await?;
+    let hw = agent.hardware();
+    eprintln!(
+        "provider serving machine {} ({} cores, {} MiB, {} GPU(s){})",
+        agent.machine_id(),
+        hw.cpu_cores,
+        hw.memory_mb,
+        hw.gpus.len(),
+        hw.gpu_note
+            .as_deref()
+            .map(|n| format!("; {n}"))
+            .unwrap_or_default()
+    );
+    // Ctrl-C drains (the machine is paused, running work finishes); a
+    // second one stops at once.
+    let stop = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let second_stop = async {
+        let _ = tokio::signal::ctrl_c().await;
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    tokio::select! {
+        ran = agent.run_until(stop) => ran?,
+        () = second_stop => bail!("stopped before running work finished: it is reported failed when the agent restarts"),
+    }
+    Ok(())
+}

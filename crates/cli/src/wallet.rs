@@ -1,0 +1,88 @@
+//! `gpunet wallet`: keys, balances and transfers.
+
+use crate::ctx::Ctx;
+use crate::output::{gpn, time_until};
+use crate::owner;
+use anyhow::Context;
+use clap::Subcommand;
+use gpunet_client::Keystore;
+use gpunet_primitives::{parse_amount, Address, Keypair, TxBody};
+
+#[derive(Subcommand)]
+pub enum WalletCmd {
+    /// Create a new key in the keystore file (mode 0600).
+    New,
+    /// Show your address.
+    Show,
+    /// Show balance, stake and nonce (yours, or ADDRESS's).
+    Balance { address: Option<String> },
+    /// Send GPN to another account.
+    Transfer { to: String, amount: String },
+    /// Bond provider stake (the agent bonds what its machines require by itself).
+    Stake { amount: String },
+    /// Start unbonding provider stake: without AMOUNT, all that your machines
+    /// do not require. It returns to your balance after the unbonding delay.
+    Unstake { amount: Option<String> },
+}
+
+pub async fn wallet(ctx: &Ctx, cmd: WalletCmd) -> anyhow::Result<()> {
+    match cmd {
+        WalletCmd::New => {
+            let key = Keypair::generate();
+            Keystore::create(&ctx.keystore, &key)?;
+            let out = serde_json::json!({ "address": key.address(), "keystore": ctx.keystore });
+            ctx.output.print(&out, || {
+                format!(
+                    "new wallet {}\nkeystore  {} (mode 0600)",
+                    key.address(),
+                    ctx.keystore.display()
+                )
+            });
+        }
+        WalletCmd::Show => {
+            let key = Keystore::load(&ctx.keystore)?;
+            ctx.output
+                .print(&serde_json::json!({ "address": key.address() }), || {
+                    key.address().to_string()
+                });
+        }
+        WalletCmd::Balance { address } => {
+            let address: Address = match address {
+                Some(a) => a.parse().context("invalid address")?,
+                None => Keystore::load(&ctx.keystore)?.address(),
+            };
+            let client = ctx.client()?;
+            let view = client.account(&address).await?;
+            let now_ms = client.status().await?.time_ms;
+            let a = &view.account;
+            ctx.output.print(&view, || {
+                let mut text = format!(
+                    "address   {address}\nbalance   {}\nbonded    {} (provider), {} (validator)\nunbonding {}",
+                    gpn(a.balance),
+                    gpn(a.bonded),
+                    gpn(a.validator_bonded),
+                    gpn(a.unbonding_total()),
+                );
+                for u in &a.unbonding {
+                    text += &format!(
+                        "\n          {} back in {}",
+                        gpn(u.amount),
+                        time_until(now_ms, u.release_ms)
+                    );
+                }
+                text + &format!("\nnonce     {}", a.nonce)
+            });
+        }
+        WalletCmd::Transfer { to, amount } => {
+            let to: Address = to.parse().context("invalid recipient address")?;
+            let amount = parse_amount(&amount)?;
+            let included = ctx.wallet()?.send(TxBody::Transfer { to, amount }).await?;
+            ctx.output.print(&included, || {
+                format!("sent {} to {to} in block {}", gpn(amount), included.height)
+            });
+        }
+        WalletCmd::Stake { amount } => owner::stake(ctx, &amount).await?,
+        WalletCmd::Unstake { amount } => owner::unstake(ctx, amount.as_deref()).await?,
+    }
+    Ok(())
+}
