@@ -109,7 +109,7 @@ fn list_orders(orders: &[Order]) -> String {
             o.id,
             o.spec.name.chars().take(20).collect::<String>(),
             kind,
-            format!("{:?}", o.status).to_lowercase(),
+            o.status.to_string(),
             lease.map_or("-".into(), |l| l.machine.to_string()),
             lease.map_or("-".into(), |l| gpn(l.price_per_hour)),
             o.settlement
@@ -122,7 +122,7 @@ fn list_orders(orders: &[Order]) -> String {
 
 pub fn describe(order: &Order) -> String {
     let mut s = format!(
-        "order     {}\nname      {}\nstatus    {:?}\nclient    {}\ndeposit   {}\n",
+        "order     {}\nname      {}\nstatus    {}\nclient    {}\ndeposit   {}\n",
         order.id,
         order.spec.name,
         order.status,
@@ -301,7 +301,7 @@ pub async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
                         );
                     }
                     if text {
-                        eprintln!("order {id}: {:?}", o.status);
+                        eprintln!("order {id}: {}", o.status);
                     }
                 },
             );
@@ -475,6 +475,6 @@ async fn follow_job_logs(wallet: &Wallet, id: OrderId) -> anyhow::Result<()> {
         };
     })
     .await?;
-    eprintln!("[gpunet: order {id} is {:?}]", order.status);
+    eprintln!("[gpunet: order {id} is {}]", order.status);
     Ok(())
 }

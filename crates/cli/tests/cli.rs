@@ -328,6 +328,10 @@ fn wallet_genesis_node_and_jobs_through_the_binary() {
         json(&with(&["job", "describe", &order.to_string()]))["status"],
         "cancelled"
     );
+    // Text spells a status as JSON does.
+    let mut text = with(&["job", "describe", &order.to_string()]);
+    text.truncate(text.len() - 2);
+    assert!(ok(&text).contains("status    cancelled\n"));
     let second = json(&with(&["job", "run", path(&examples)]))["order"]
         .as_u64()
         .unwrap();

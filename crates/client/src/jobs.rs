@@ -258,7 +258,7 @@ pub async fn fetch_outputs(
         }
         None => {
             return Err(ClientError::Invalid(format!(
-                "order {} has no result yet (status {:?}); wait with `gpunet job describe {}`",
+                "order {} has no result yet (status {}); wait with `gpunet job describe {}`",
                 order.id, order.status, order.id
             )))
         }
@@ -292,7 +292,7 @@ pub async fn output_entry(
 ) -> Result<ManifestEntry, ClientError> {
     let Some(output_root) = order.output_root() else {
         return Err(ClientError::Invalid(format!(
-            "order {} has no outputs (status {:?})",
+            "order {} has no outputs (status {})",
             order.id, order.status
         )));
     };

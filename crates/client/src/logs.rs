@@ -165,7 +165,7 @@ pub async fn current_logs(wallet: &Wallet, order: &Order) -> Result<CurrentLogs,
     }
     if order.status != OrderStatus::Running {
         return Err(ClientError::Invalid(format!(
-            "order {} has no logs (status {:?})",
+            "order {} has no logs (status {})",
             order.id, order.status
         )));
     }

@@ -186,6 +186,38 @@ pub enum OrderStatus {
 }
 
 impl OrderStatus {
+    /// Every status, in lifecycle order.
+    pub const ALL: [OrderStatus; 11] = [
+        OrderStatus::Pending,
+        OrderStatus::Running,
+        OrderStatus::Reported,
+        OrderStatus::Auditing,
+        OrderStatus::Settled,
+        OrderStatus::Failed,
+        OrderStatus::TimedOut,
+        OrderStatus::Expired,
+        OrderStatus::Cancelled,
+        OrderStatus::Declined,
+        OrderStatus::Stopped,
+    ];
+
+    /// The status as JSON spells it, for text output to spell it the same.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Pending => "pending",
+            OrderStatus::Running => "running",
+            OrderStatus::Reported => "reported",
+            OrderStatus::Auditing => "auditing",
+            OrderStatus::Settled => "settled",
+            OrderStatus::Failed => "failed",
+            OrderStatus::TimedOut => "timed_out",
+            OrderStatus::Expired => "expired",
+            OrderStatus::Cancelled => "cancelled",
+            OrderStatus::Declined => "declined",
+            OrderStatus::Stopped => "stopped",
+        }
+    }
+
     /// Whether the order still holds escrow.
     pub fn is_open(self) -> bool {
         matches!(
@@ -195,6 +227,12 @@ impl OrderStatus {
                 | OrderStatus::Reported
                 | OrderStatus::Auditing
         )
+    }
+}
+
+impl std::fmt::Display for OrderStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -679,5 +717,20 @@ impl State {
                 .map_err(|e| e.to_string());
         });
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_order_status_reads_the_same_in_text_and_json() {
+        for status in OrderStatus::ALL {
+            assert_eq!(
+                serde_json::to_value(status).unwrap(),
+                serde_json::Value::String(status.to_string())
+            );
+        }
     }
 }
