@@ -55,7 +55,7 @@ pub enum JobCmd {
     /// Download a job's outputs and logs into DIR, verified against the output root.
     Get {
         id: OrderId,
-        #[arg(short = 'o', long = "out", default_value = ".")]
+        #[arg(long = "out", default_value = ".")]
         dir: PathBuf,
     },
     /// Cancel a job that is still waiting for a machine.

@@ -23,7 +23,12 @@ pub enum MachinesCmd {
         /// Filters, e.g. `num_gpus>=2 verified=true`.
         query: Vec<String>,
         /// Sort keys, comma-separated; `-` for descending, e.g. `-gops,price`.
-        #[arg(short = 'o', long = "order", allow_hyphen_values = true)]
+        #[arg(
+            short = 's',
+            long = "sort",
+            alias = "order",
+            allow_hyphen_values = true
+        )]
         order: Option<String>,
         /// Show at most this many machines (the first in the order).
         #[arg(long, default_value_t = 100)]

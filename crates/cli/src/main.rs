@@ -15,7 +15,7 @@ mod rent;
 mod sim;
 mod wallet;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 use gpunet_provider::executor::ExecutorKind;
 use output::Output;
 use std::net::SocketAddr;
@@ -36,8 +36,8 @@ struct Cli {
     /// Keystore file of your wallet.
     #[arg(long, global = true, env = "GPUNET_KEYSTORE", default_value_os_t = default_keystore())]
     keystore: PathBuf,
-    /// Output format.
-    #[arg(long, global = true, value_enum, default_value = "text")]
+    /// Output format: text for people, JSON for programs.
+    #[arg(short, long, global = true, value_enum, default_value = "text")]
     output: Output,
     #[command(subcommand)]
     command: Command,
@@ -131,14 +131,18 @@ enum Command {
     /// Measure performance (results go in BENCHMARKS.md).
     #[command(subcommand)]
     Bench(bench::BenchCmd),
+    /// Print a completion script for SHELL, e.g. `gpunet completions bash >
+    /// ~/.local/share/bash-completion/completions/gpunet`.
+    Completions { shell: clap_complete::Shell },
 }
 
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
     init_logs(&cli.command);
+    let output = cli.output;
     if let Err(e) = run(cli).await {
-        eprintln!("error: {e:#}");
+        output.print_error(&e);
         std::process::exit(1);
     }
 }
@@ -185,5 +189,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Hardware { data_dir } => provider::hardware(&ctx, &data_dir),
         Command::Bench(cmd) => bench::run(cmd, ctx.output).await,
         Command::Sim(args) => sim::run(args, ctx.output),
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "gpunet", &mut script);
+            // A closed pipe (`| head`) is the reader's choice, not an error.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), &script);
+            Ok(())
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! Text or JSON output for every command.
 
+use gpunet_client::ClientError;
 use gpunet_primitives::{format_amount, Amount};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -17,6 +18,33 @@ impl Output {
                 serde_json::to_string_pretty(value).expect("serializable")
             ),
             Output::Text => println!("{}", text()),
+        }
+    }
+}
+
+/// An error as a program reads it: a stable code and the message.
+#[derive(serde::Serialize)]
+struct ErrorOutput<'a> {
+    code: &'a str,
+    message: String,
+}
+
+impl Output {
+    /// Prints `error` to stderr: `error: MESSAGE` for people, or
+    /// `{"code", "message"}` in JSON (the node's code when it refused).
+    pub fn print_error(self, error: &anyhow::Error) {
+        let message = format!("{error:#}");
+        match self {
+            Output::Text => eprintln!("error: {message}"),
+            Output::Json => {
+                let code = error
+                    .chain()
+                    .find_map(|cause| cause.downcast_ref::<ClientError>())
+                    .map_or("error", ClientError::stable_code);
+                let json =
+                    serde_json::to_string(&ErrorOutput { code, message }).expect("serializable");
+                eprintln!("{json}");
+            }
         }
     }
 }

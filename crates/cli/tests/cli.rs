@@ -363,7 +363,7 @@ fn wallet_genesis_node_and_jobs_through_the_binary() {
             "list",
             "gpu_model=H100",
             "vram>=80",
-            "-o",
+            "-s",
             "-gops"
         ])),
         serde_json::json!([])
@@ -1279,4 +1279,57 @@ fn ten_commands_from_one_wallet_at_once_all_go_through() {
         .unwrap();
     let fee = 1_000; // Params::default().min_fee
     assert_eq!(before - after, 10 * (1_000_000 + fee));
+}
+
+/// Under `--output json` (`-o json`) errors are JSON too, on stderr, with a
+/// stable code: the node's when it refused, the client's otherwise.
+#[test]
+fn errors_under_json_output_carry_a_stable_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = SoloNode::start(dir.path(), &[]);
+    let error = |args: &[String]| -> serde_json::Value {
+        let out = gpunet(args);
+        assert!(!out.status.success());
+        serde_json::from_slice(&out.stderr)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+    };
+    // The client holds 100 GPN.
+    let refused = error(&net.with(&["wallet", "transfer", &net.validator, "5000"]));
+    assert_eq!(refused["code"], "insufficient_funds", "{refused}");
+    assert!(refused["message"]
+        .as_str()
+        .unwrap()
+        .contains("node refused"));
+    let (url, key) = net.address.split_once('#').unwrap();
+    let closed = format!("https://127.0.0.1:{}#{key}", free_port());
+    assert_ne!(closed.split_once('#').unwrap().0, url);
+    let unreachable = error(&["--node", &closed, "-o", "json", "status"].map(String::from));
+    assert_eq!(unreachable["code"], "unreachable", "{unreachable}");
+    // Text output keeps its one line for people.
+    let out = gpunet(&["--node", &closed, "status"]);
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: cannot reach the node"));
+}
+
+/// `gpunet completions bash`, sourced by bash, completes subcommands.
+#[test]
+fn bash_completes_gpunet_commands_from_the_script_it_prints() {
+    let script = ok(&["completions", "bash"]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gpunet.bash");
+    std::fs::write(&file, script).unwrap();
+    let complete = |words: &str| {
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "source {}; COMP_LINE='{words}'; COMP_POINT=${{#COMP_LINE}}; \
+                 read -ra COMP_WORDS <<< \"$COMP_LINE\"; COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); \
+                 _gpunet gpunet \"${{COMP_WORDS[-1]}}\" \"${{COMP_WORDS[-2]}}\"; echo \"${{COMPREPLY[@]}}\"",
+                file.display()
+            ))
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    assert_eq!(complete("gpunet job de"), "describe");
+    assert_eq!(complete("gpunet mach"), "machines");
 }

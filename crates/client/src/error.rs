@@ -31,6 +31,18 @@ fn with_causes(error: &dyn std::error::Error) -> String {
 }
 
 impl ClientError {
+    /// A stable code for what went wrong: the node's own when it refused
+    /// (see the API's error codes), else one per kind of failure here.
+    pub fn stable_code(&self) -> &str {
+        match self {
+            ClientError::Api(e) => &e.code,
+            ClientError::Unreachable { .. } => "unreachable",
+            ClientError::BadResponse(_) => "bad_response",
+            ClientError::Io(_) => "io",
+            ClientError::Invalid(_) => "invalid",
+        }
+    }
+
     /// The API error code, when the node refused the request.
     pub fn code(&self) -> Option<&str> {
         match self {
