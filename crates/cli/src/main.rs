@@ -62,8 +62,12 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
-    /// Run a one-process local network (validator, API, faucet wallet, providers) until Ctrl-C.
+    /// Run a one-process local network (validator, API, faucet wallet, providers) until Ctrl-C;
+    /// `gpunet devnet fund ADDRESS GPN` sends from its faucet.
+    #[command(args_conflicts_with_subcommands = true)]
     Devnet {
+        #[command(subcommand)]
+        action: Option<node::DevnetCmd>,
         #[arg(long, default_value = ctx::DEVNET_DIR)]
         data_dir: PathBuf,
         #[arg(long, default_value = "127.0.0.1:8645")]
@@ -165,6 +169,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Demo { job, data_dir } => demo::run(&job, data_dir).await,
         Command::Devnet {
+            action: Some(action),
+            ..
+        } => node::devnet_action(&ctx, action).await,
+        Command::Devnet {
+            action: None,
             data_dir,
             listen,
             providers,

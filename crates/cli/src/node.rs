@@ -6,13 +6,13 @@ use crate::output::gpn;
 use anyhow::{bail, Context};
 use gpunet_api::{BlobReplication, NodeAddress};
 use gpunet_bft::{BftConfig, BftError, Multiaddr};
-use gpunet_client::Keystore;
+use gpunet_client::{Keystore, Wallet};
 use gpunet_ledger::{Genesis, GenesisAccount, Params};
 use gpunet_node::{
     BlobRetention, Node, NodeBase, NodeConfig, SoloProducerConfig, DEFAULT_MAX_BLOB_BYTES,
     DEFAULT_MIN_FREE_BYTES, LEDGER_FILE,
 };
-use gpunet_primitives::{parse_amount, Address};
+use gpunet_primitives::{parse_amount, Address, TxBody};
 use gpunet_provider::executor::ExecutorKind;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -46,7 +46,40 @@ pub async fn devnet(
         "try: gpunet {node}--keystore {} job run examples/hello.toml --wait",
         devnet.client_keystore.display()
     );
+    println!("fund any wallet: gpunet {node}devnet fund ADDRESS GPN");
     tokio::signal::ctrl_c().await?;
+    Ok(())
+}
+
+/// What to do with a running devnet.
+#[derive(clap::Subcommand)]
+pub enum DevnetCmd {
+    /// Send GPN from the devnet's faucet to ADDRESS, e.g.
+    /// `gpunet devnet fund $(gpunet wallet show) 50`.
+    Fund { address: String, amount: String },
+}
+
+/// Runs `action` against the devnet the global `--node` names (by default
+/// the one started from this directory).
+pub async fn devnet_action(ctx: &Ctx, action: DevnetCmd) -> anyhow::Result<()> {
+    match action {
+        DevnetCmd::Fund { address, amount } => {
+            let to: Address = address.parse().context("invalid address")?;
+            let amount = parse_amount(&amount)?;
+            let faucet = Wallet::new(gpunet_devnet::faucet_key(), ctx.client()?);
+            let included = faucet
+                .send(TxBody::Transfer { to, amount })
+                .await
+                .context("the devnet faucet could not send (is this node a devnet?)")?;
+            ctx.output.print(&included, || {
+                format!(
+                    "sent {} from the devnet faucet to {to} in block {}",
+                    gpn(amount),
+                    included.height
+                )
+            });
+        }
+    }
     Ok(())
 }
 

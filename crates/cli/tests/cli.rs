@@ -1333,3 +1333,36 @@ fn bash_completes_gpunet_commands_from_the_script_it_prints() {
     assert_eq!(complete("gpunet job de"), "describe");
     assert_eq!(complete("gpunet mach"), "machines");
 }
+
+/// The devnet's faucet funds any wallet a user makes.
+#[test]
+fn the_devnet_faucet_funds_a_new_wallet() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_devnet, global) = devnet_process(dir.path());
+    let node = &global[..2];
+    let keystore = dir.path().join("mine.json");
+    let address = ok(&["wallet", "new", "--keystore", path(&keystore), "-o", "json"]);
+    let address = serde_json::from_str::<serde_json::Value>(&address).unwrap()["address"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let sent = ok(&[
+        node,
+        &["devnet".into(), "fund".into(), address.clone(), "25".into()],
+    ]
+    .concat());
+    assert!(
+        sent.starts_with(&format!(
+            "sent 25.000000 GPN from the devnet faucet to {address} in block "
+        )),
+        "{sent}"
+    );
+    let balance = json(
+        &[
+            node,
+            &["-o", "json", "wallet", "balance", &address].map(String::from),
+        ]
+        .concat(),
+    );
+    assert_eq!(balance["account"]["balance"].as_u64(), Some(25_000_000));
+}
