@@ -13,7 +13,7 @@ use gpunet_client::logs::{current_logs, follow_logs, LogPiece};
 use gpunet_client::{NodeClient, OrdersPage, Wallet};
 use gpunet_ledger::{Order, OrderStatus};
 use gpunet_primitives::manifest::Manifest;
-use gpunet_primitives::{Address, Hash, LogStream, OrderId, TxBody};
+use gpunet_primitives::{Address, Hash, JobOutcome, LogStream, OrderId, TxBody};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -145,7 +145,7 @@ pub fn describe(order: &Order) -> String {
     }
     if let Some(r) = &order.report {
         match &r.outcome {
-            gpunet_primitives::JobOutcome::Completed {
+            JobOutcome::Completed {
                 exit_code,
                 output_root,
                 output_bytes,
@@ -164,9 +164,7 @@ pub fn describe(order: &Order) -> String {
                           run allows, provider slashed\n";
                 }
             }
-            gpunet_primitives::JobOutcome::Failed { reason } => {
-                s += &format!("failed    {reason}\n")
-            }
+            JobOutcome::Failed { reason } => s += &format!("failed    {reason}\n"),
         }
     }
     if let Some(st) = &order.settlement {
@@ -475,6 +473,11 @@ async fn follow_job_logs(wallet: &Wallet, id: OrderId) -> anyhow::Result<()> {
         };
     })
     .await?;
-    eprintln!("[gpunet: order {id} is {}]", order.status);
+    let ended = match order.report.as_ref().map(|r| &r.outcome) {
+        Some(JobOutcome::Completed { exit_code, .. }) => format!(", exit code {exit_code}"),
+        Some(JobOutcome::Failed { reason }) => format!(", it failed: {reason}"),
+        None => String::new(),
+    };
+    eprintln!("[gpunet: order {id} is {}{ended}]", order.status);
     Ok(())
 }

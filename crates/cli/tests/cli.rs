@@ -560,7 +560,7 @@ fn job_run_follow_streams_a_running_jobs_logs_and_job_logs_prints_them_after() {
     let spec = dir.path().join("count.toml");
     std::fs::write(
         &spec,
-        "name = \"count\"\nimage = \"gpunet/busybox\"\ncommand = [\"sh\", \"-c\", \"for i in 1 2 3; do echo line $i; sleep 1; done; echo oops >&2\"]\n\
+        "name = \"count\"\nimage = \"gpunet/busybox\"\ncommand = [\"sh\", \"-c\", \"for i in 1 2 3; do echo line $i; sleep 1; done; echo oops >&2; exit 3\"]\n\
          timeout_secs = 60\n[price]\nmax_per_hour = \"50\"\n",
     )
     .unwrap();
@@ -578,7 +578,7 @@ fn job_run_follow_streams_a_running_jobs_logs_and_job_logs_prints_them_after() {
         .to_string();
     assert!(stderr.contains("\noops\n"), "{stderr}");
     assert!(
-        stderr.contains(&format!("[gpunet: order {id} is ")),
+        stderr.contains(&format!("[gpunet: order {id} is reported, exit code 3]")),
         "{stderr}"
     );
     // Followed after it reported, the job's logs come whole from its result.
