@@ -1,7 +1,7 @@
 //! `gpunet job`: submit, follow, fetch, stop and dispute jobs; how an order reads.
 
 use crate::ctx::Ctx;
-use crate::output::{gpn, Output};
+use crate::output::{gpn, Output, WaitLine};
 use anyhow::Context;
 use clap::Subcommand;
 use gpunet_client::jobfile::JobFile;
@@ -282,6 +282,7 @@ pub async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
                 return Ok(());
             }
             let text = ctx.output == Output::Text;
+            let line = WaitLine::new(format!("order {id}"));
             let waited = wait_for_order(
                 wallet.node(),
                 id,
@@ -293,17 +294,19 @@ pub async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
                         .last()
                         .filter(|_| o.status == OrderStatus::Pending)
                     {
-                        eprintln!(
+                        line.say(&format!(
                             "order {id}: machine {} declined it: {}",
                             d.machine, d.reason
-                        );
+                        ));
                     }
                     if text {
-                        eprintln!("order {id}: {}", o.status);
+                        line.say(&format!("order {id}: {}", o.status));
                     }
+                    line.state(o.status);
                 },
             );
             let order = until_interrupted(id, waited).await??;
+            drop(line);
             ctx.output.print(&order, || describe(&order));
             // Followed, its output has been printed already.
             if order.status == OrderStatus::Settled && text && !follow {

@@ -49,6 +49,43 @@ impl Output {
     }
 }
 
+/// A spinner on stderr while a command waits on an order: its state and the
+/// time waited, redrawn in place (indicatif). Drawn only on a terminal;
+/// lines said through it print above it, and to a pipe as they are.
+pub struct WaitLine {
+    bar: indicatif::ProgressBar,
+}
+
+impl WaitLine {
+    pub fn new(what: String) -> WaitLine {
+        let bar = indicatif::ProgressBar::new_spinner();
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{spinner} {prefix}: {msg} ({elapsed})")
+        {
+            bar.set_style(style);
+        }
+        bar.set_prefix(what);
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        WaitLine { bar }
+    }
+
+    /// What the spinner says the order is doing.
+    pub fn state(&self, state: impl std::fmt::Display) {
+        self.bar.set_message(state.to_string());
+    }
+
+    /// A line that stays (a state change, a decline), above the spinner.
+    pub fn say(&self, line: &str) {
+        self.bar.suspend(|| eprintln!("{line}"));
+    }
+}
+
+impl Drop for WaitLine {
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
+    }
+}
+
 pub fn gpn(amount: Amount) -> String {
     format!("{} GPN", format_amount(amount))
 }

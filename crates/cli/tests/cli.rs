@@ -1366,3 +1366,32 @@ fn the_devnet_faucet_funds_a_new_wallet() {
     );
     assert_eq!(balance["account"]["balance"].as_u64(), Some(25_000_000));
 }
+
+/// On a terminal, `job run --wait` shows a spinner with the order's state and
+/// the time waited, redrawn in place (`script` gives it a terminal); piped,
+/// it prints plain lines (the other tests read those).
+#[test]
+fn a_wait_on_a_terminal_shows_the_state_and_time_waited() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_devnet, global) = devnet_process(dir.path());
+    let hello = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/hello.toml");
+    let command = format!(
+        "'{}' --node '{}' --keystore '{}' job run '{}' --wait",
+        env!("CARGO_BIN_EXE_gpunet"),
+        global[1],
+        global[3],
+        hello.display()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .expect("script (util-linux) runs");
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{screen}");
+    assert!(
+        screen.contains("order 0: settled (") && screen.contains("s)"),
+        "{screen}"
+    );
+    assert!(screen.contains("\r\u{1b}[2K"), "redrawn in place: {screen}");
+    assert!(screen.contains("sum: 500000500000"), "{screen}");
+}
