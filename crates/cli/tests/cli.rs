@@ -1395,3 +1395,21 @@ fn a_wait_on_a_terminal_shows_the_state_and_time_waited() {
     assert!(screen.contains("\r\u{1b}[2K"), "redrawn in place: {screen}");
     assert!(screen.contains("sum: 500000500000"), "{screen}");
 }
+
+/// A mistyped command or flag gets the one meant as a tip.
+#[test]
+fn a_typo_is_answered_with_the_command_meant() {
+    let out = gpunet(&["job", "descrbe", "1"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("a similar subcommand exists: 'describe'"),
+        "{stderr}"
+    );
+    let out = gpunet(&["job", "run", "x.toml", "--wiat"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("a similar argument exists: '--wait'"),
+        "{stderr}"
+    );
+}
