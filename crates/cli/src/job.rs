@@ -20,6 +20,9 @@ use std::time::Duration;
 #[derive(Subcommand)]
 pub enum JobCmd {
     /// Submit the job described in FILE (TOML).
+    #[command(
+        after_help = "Examples:\n  gpunet job run examples/hello.toml --wait\n  gpunet job run examples/gpu.toml --follow"
+    )]
     Run {
         file: PathBuf,
         /// Wait until the job is settled and print its output.
@@ -34,6 +37,7 @@ pub enum JobCmd {
         wait_secs: u64,
     },
     /// List your orders (jobs, rentals, audit runs of your jobs), newest first.
+    #[command(after_help = "Example:\n  gpunet job list --limit 20")]
     List {
         /// Show at most this many.
         #[arg(long, default_value_t = 20)]
@@ -43,9 +47,11 @@ pub enum JobCmd {
         before: Option<OrderId>,
     },
     /// Show an order: status, lease, result and settlement.
+    #[command(after_help = "Example:\n  gpunet job describe 7")]
     Describe { id: OrderId },
     /// Print a job's stdout and stderr: the result's (verified) once it
     /// reported, else what nodes keep of the running job's live logs
+    #[command(after_help = "Example:\n  gpunet job logs 7 --follow")]
     Logs {
         id: OrderId,
         /// Keep printing what the job writes, as it writes it, until it reports
@@ -53,19 +59,25 @@ pub enum JobCmd {
         follow: bool,
     },
     /// Download a job's outputs and logs into DIR, verified against the output root.
+    #[command(after_help = "Example:\n  gpunet job get 7 --out results/")]
     Get {
         id: OrderId,
         #[arg(long = "out", default_value = ".")]
         dir: PathBuf,
     },
     /// Cancel a job that is still waiting for a machine.
+    #[command(after_help = "Example:\n  gpunet job cancel 7")]
     Cancel { id: OrderId },
     /// Stop a running job: its provider stops the run and is paid the time
     /// it ran; the rest of the deposit comes back; nobody is slashed; there
     /// is no result. Example: `gpunet job stop 7`.
+    #[command(after_help = "Example:\n  gpunet job stop 7")]
     Stop { id: OrderId },
     /// Let another account read a job's result (outputs and logs, not its
     /// inputs) with `gpunet job get`, or stop letting it (--revoke).
+    #[command(
+        after_help = "Examples:\n  gpunet job share 7 $(gpunet --keystore friend.json wallet show)\n  gpunet job share 7 $(gpunet --keystore friend.json wallet show) --revoke"
+    )]
     Share {
         id: OrderId,
         reader: Address,
@@ -74,11 +86,15 @@ pub enum JobCmd {
     },
     /// Print the output root of a result in DIR (as `job get` writes it):
     /// keep a canary job's known answer with it.
+    #[command(after_help = "Example:\n  gpunet job root results/")]
     Root { dir: PathBuf },
     /// Dispute a job's reported result within its dispute window, naming the
     /// output root you hold right (a canary's known answer), or only the time
     /// it billed (--duration). A referee run on another provider decides; you
     /// pay for it unless the provider was wrong or padded its time.
+    #[command(
+        after_help = "Examples:\n  gpunet job dispute 7 --expected-root $(gpunet job root known-answer/)\n  gpunet job dispute 7 --duration"
+    )]
     Dispute {
         id: OrderId,
         #[arg(long, required_unless_present = "duration")]

@@ -19,6 +19,9 @@ pub enum MachinesCmd {
     /// (GPN per GPU-hour), online,
     /// verified, gops, reliability, leases, owner. Operators: = != >= <= > <.
     /// The node runs the search and sends only what it returns.
+    #[command(
+        after_help = "Example:\n  gpunet machines list 'gpu_model=H100 vram>=80 price<=2.5 verified=true' --sort price --limit 20"
+    )]
     List {
         /// Filters, e.g. `num_gpus>=2 verified=true`.
         query: Vec<String>,
@@ -38,13 +41,16 @@ pub enum MachinesCmd {
         mine: bool,
     },
     /// Take your machine off the market: no new work; what runs goes on.
+    #[command(after_help = "Example:\n  gpunet machines pause 3")]
     Pause { id: MachineId },
     /// List your paused (or delisted) machine again: it proves its hardware
     /// again first, so keep its agent running.
+    #[command(after_help = "Example:\n  gpunet machines resume 3")]
     Resume { id: MachineId },
     /// Remove your machine for good: it goes offline, its leases run out and
     /// its open hardware challenge is answered (keep the agent running), then
     /// it is deregistered and the stake it freed starts unbonding.
+    #[command(after_help = "Example:\n  gpunet machines remove 3")]
     Remove {
         id: MachineId,
         /// How long to wait for its leases and challenge to end.

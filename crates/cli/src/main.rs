@@ -55,6 +55,7 @@ fn default_keystore() -> PathBuf {
 #[derive(Subcommand)]
 enum Command {
     /// Start a local network, run an example job end to end and show who got paid.
+    #[command(after_help = "Example:\n  gpunet demo")]
     Demo {
         #[arg(long, default_value = "examples/hello.toml")]
         job: PathBuf,
@@ -65,6 +66,9 @@ enum Command {
     /// Run a one-process local network (validator, API, faucet wallet, providers) until Ctrl-C;
     /// `gpunet devnet fund ADDRESS GPN` sends from its faucet.
     #[command(args_conflicts_with_subcommands = true)]
+    #[command(
+        after_help = "Examples:\n  gpunet devnet\n  gpunet devnet --executor docker --providers 3"
+    )]
     Devnet {
         #[command(subcommand)]
         action: Option<node::DevnetCmd>,
@@ -79,8 +83,14 @@ enum Command {
         executor: ExecutorKind,
     },
     /// Run a validator node with the HTTP API.
+    #[command(
+        after_help = "Example:\n  gpunet node --genesis genesis.json --validator-keystore v1.json --bft --peer /ip4/10.0.0.2/tcp/26656"
+    )]
     Node(node::NodeArgs),
     /// Write a genesis file for a new network.
+    #[command(
+        after_help = "Example:\n  gpunet genesis --chain-id mynet --validator $(gpunet --keystore v1.json wallet show) --fund ADDRESS=1000 --out genesis.json"
+    )]
     Genesis {
         #[arg(long)]
         chain_id: String,
@@ -100,30 +110,39 @@ enum Command {
     },
     /// Run the provider agent for this machine. Ctrl-C pauses the machine
     /// (no new work) and stops once what runs has finished; twice stops at once.
+    #[command(after_help = "Example:\n  gpunet provider --executor docker --price 2.5")]
     Provider(provider::ProviderArgs),
     /// Manage your wallet.
     #[command(subcommand)]
+    #[command(after_help = "Example:\n  gpunet wallet balance")]
     Wallet(wallet::WalletCmd),
     /// Inspect machines offered on the network; pause, resume or remove yours.
     #[command(subcommand)]
+    #[command(after_help = "Example:\n  gpunet machines list 'num_gpus>=2 verified=true'")]
     Machines(machines::MachinesCmd),
     /// Bond or unbond validator stake.
     #[command(subcommand)]
+    #[command(after_help = "Example:\n  gpunet validator bond 1000")]
     Validator(owner::ValidatorCmd),
     /// Submit and follow jobs.
     #[command(subcommand)]
+    #[command(after_help = "Example:\n  gpunet job run examples/hello.toml --wait")]
     Job(job::JobCmd),
     /// Rent a machine, or some of its GPUs, for a time.
     #[command(subcommand)]
+    #[command(after_help = "Example:\n  gpunet rent start examples/rental.toml --duration 2h")]
     Rent(rent::RentCmd),
     /// Submit a job as a canary: run it here too to know its answer and time,
     /// and dispute the provider's result if it differs or its time if padded
     /// (a referee run decides).
+    #[command(after_help = "Example:\n  gpunet canary examples/hello.toml")]
     Canary(canary::CanaryArgs),
     /// Show the chain as the node sees it: height, time, validators, supply.
+    #[command(after_help = "Example:\n  gpunet status -o json")]
     Status,
     /// Show this machine's hardware as the provider agent detects it, and the
     /// compute class its hardware challenges will hold it to.
+    #[command(after_help = "Example:\n  gpunet hardware --data-dir /var/lib/gpunet")]
     Hardware {
         /// Where jobs would run (its free space is the offered disk).
         #[arg(long, default_value = ".")]
@@ -131,12 +150,15 @@ enum Command {
     },
     /// Simulate a large market with honest and cheating providers, through the
     /// ledger's real matching and settlement (deterministic for a seed).
+    #[command(after_help = "Example:\n  gpunet sim --seed 42")]
     Sim(sim::SimArgs),
     /// Measure performance (results go in BENCHMARKS.md).
     #[command(subcommand)]
+    #[command(after_help = "Example:\n  gpunet bench consensus")]
     Bench(bench::BenchCmd),
     /// Print a completion script for SHELL, e.g. `gpunet completions bash >
     /// ~/.local/share/bash-completion/completions/gpunet`.
+    #[command(after_help = "Example:\n  gpunet completions zsh > ~/.zfunc/_gpunet")]
     Completions { shell: clap_complete::Shell },
 }
 
@@ -204,6 +226,69 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             // A closed pipe (`| head`) is the reader's choice, not an error.
             let _ = std::io::Write::write_all(&mut std::io::stdout(), &script);
             Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::{CommandFactory as _, Parser as _};
+
+    /// Splits an example as a shell would, enough for these: single quotes
+    /// group words, a `$(...)` stands for an address, `>` ends the command.
+    fn words(example: &str) -> Vec<String> {
+        let address = gpunet_primitives::Keypair::from_label("example").address();
+        let mut words = Vec::new();
+        let mut rest = example.trim();
+        while !rest.is_empty() && !rest.starts_with('>') {
+            let (word, after) = if let Some(quoted) = rest.strip_prefix('\'') {
+                quoted.split_once('\'').expect("a closing quote")
+            } else if rest.starts_with("$(") {
+                let end = rest.find(')').expect("a closing parenthesis");
+                words.push(address.to_string());
+                rest = rest[end + 1..].trim_start();
+                continue;
+            } else {
+                rest.split_once(' ').unwrap_or((rest, ""))
+            };
+            words.push(word.to_string());
+            rest = after.trim_start();
+        }
+        words
+    }
+
+    /// Every command's --help ends on an example, and every example parses.
+    #[test]
+    fn every_command_shows_an_example_that_parses() {
+        fn walk(command: &clap::Command, path: &str, examples: &mut Vec<String>) {
+            for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
+                let path = format!("{path} {}", sub.get_name());
+                let help = sub
+                    .get_after_help()
+                    .map(|h| h.to_string())
+                    .unwrap_or_default();
+                assert!(
+                    help.starts_with("Example"),
+                    "`{path} --help` has no example"
+                );
+                examples.extend(
+                    help.lines()
+                        .filter_map(|l| l.strip_prefix("  "))
+                        .map(str::to_string),
+                );
+                walk(sub, &path, examples);
+            }
+        }
+        let mut examples = Vec::new();
+        walk(&Cli::command(), "gpunet", &mut examples);
+        assert!(examples.len() > 40);
+        for example in examples {
+            let words = words(&example);
+            assert_eq!(words[0], "gpunet", "{example}");
+            if let Err(e) = Cli::try_parse_from(&words) {
+                panic!("`{example}` does not parse: {e}");
+            }
         }
     }
 }

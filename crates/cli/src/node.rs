@@ -56,6 +56,7 @@ pub async fn devnet(
 pub enum DevnetCmd {
     /// Send GPN from the devnet's faucet to ADDRESS, e.g.
     /// `gpunet devnet fund $(gpunet wallet show) 50`.
+    #[command(after_help = "Example:\n  gpunet devnet fund $(gpunet wallet show) 50")]
     Fund { address: String, amount: String },
 }
 

@@ -12,10 +12,12 @@ use std::time::Duration;
 pub enum ValidatorCmd {
     /// Bond validator stake: voting power is each whole `stake_per_vote`
     /// bonded, from the next block on (run a `gpunet node --bft` with this key).
+    #[command(after_help = "Example:\n  gpunet validator bond 1000")]
     Bond { amount: String },
     /// Start unbonding validator stake: it leaves the voting power from the
     /// next block on and returns to the balance after the unbonding delay
     /// (slashable until then).
+    #[command(after_help = "Example:\n  gpunet validator unbond 1000")]
     Unbond { amount: String },
 }
 

@@ -15,6 +15,7 @@ use std::time::Duration;
 pub enum RentCmd {
     /// Rent the resources FILE asks for (TOML job file; its container runs for
     /// you until the rental ends) for DURATION, e.g. `90s`, `30m`, `2h`.
+    #[command(after_help = "Example:\n  gpunet rent start examples/rental.toml --duration 2h")]
     Start {
         file: PathBuf,
         #[arg(long, value_parser = parse_duration)]
@@ -25,15 +26,18 @@ pub enum RentCmd {
         wait_secs: u64,
     },
     /// Extend a running rental by DURATION, paying for it into escrow.
+    #[command(after_help = "Example:\n  gpunet rent renew 8 --duration 30m")]
     Renew {
         id: OrderId,
         #[arg(long, value_parser = parse_duration)]
         duration: u64,
     },
     /// End a rental now; the unused escrow is refunded.
+    #[command(after_help = "Example:\n  gpunet rent end 8")]
     End { id: OrderId },
     /// Report the rented machine unreachable: unless its provider answers a
     /// liveness probe in time, it is held down (not billed) and slashed.
+    #[command(after_help = "Example:\n  gpunet rent report-offline 8")]
     ReportOffline { id: OrderId },
 }
 

@@ -11,17 +11,27 @@ use gpunet_primitives::{parse_amount, Address, Keypair, TxBody};
 #[derive(Subcommand)]
 pub enum WalletCmd {
     /// Create a new key in the keystore file (mode 0600).
+    #[command(after_help = "Example:\n  gpunet wallet new --keystore ~/.gpunet/wallet.json")]
     New,
     /// Show your address.
+    #[command(after_help = "Example:\n  gpunet wallet show")]
     Show,
     /// Show balance, stake and nonce (yours, or ADDRESS's).
+    #[command(
+        after_help = "Examples:\n  gpunet wallet balance\n  gpunet wallet balance $(gpunet --keystore friend.json wallet show) -o json"
+    )]
     Balance { address: Option<String> },
     /// Send GPN to another account.
+    #[command(
+        after_help = "Example:\n  gpunet wallet transfer $(gpunet --keystore friend.json wallet show) 12.5"
+    )]
     Transfer { to: String, amount: String },
     /// Bond provider stake (the agent bonds what its machines require by itself).
+    #[command(after_help = "Example:\n  gpunet wallet stake 100")]
     Stake { amount: String },
     /// Start unbonding provider stake: without AMOUNT, all that your machines
     /// do not require. It returns to your balance after the unbonding delay.
+    #[command(after_help = "Example:\n  gpunet wallet unstake 40")]
     Unstake { amount: Option<String> },
 }
 

@@ -48,6 +48,7 @@ fn transfer(from: &Keypair, nonce: u64, to: Address) -> SignedTx {
 #[derive(Subcommand)]
 pub enum BenchCmd {
     /// Signed transfers applied and committed per second, against raw ed25519 verification.
+    #[command(after_help = "Example:\n  gpunet bench ledger")]
     Ledger {
         #[arg(long, default_value_t = 20_000)]
         txs: usize,
@@ -56,6 +57,7 @@ pub enum BenchCmd {
     },
     /// Matching: orders matched per second with many machines listed and
     /// many orders queued.
+    #[command(after_help = "Example:\n  gpunet bench match")]
     Match {
         #[arg(long, default_value_t = 100_000)]
         machines: usize,
@@ -65,6 +67,7 @@ pub enum BenchCmd {
     /// Consensus: finalized transfers per second and finality latency for four
     /// BFT validators on loopback, against the single-validator producer; then
     /// how fast a node started from genesis syncs the chain they made.
+    #[command(after_help = "Example:\n  gpunet bench consensus --txs 20000")]
     Consensus {
         #[arg(long, default_value_t = 20_000)]
         txs: usize,
@@ -74,6 +77,7 @@ pub enum BenchCmd {
     },
     /// Node API: a blob download and small requests over TLS, against
     /// plain HTTP from the same node.
+    #[command(after_help = "Example:\n  gpunet bench api")]
     Api {
         /// Size of the downloaded blob.
         #[arg(long, default_value_t = 256)]
@@ -85,6 +89,7 @@ pub enum BenchCmd {
         rounds: usize,
     },
     /// Proof of compute: prover work and verifier time per challenge, per class.
+    #[command(after_help = "Example:\n  gpunet bench poc")]
     Poc {
         /// Rows opened per challenge.
         #[arg(long, default_value_t = 8)]
@@ -97,6 +102,7 @@ pub enum BenchCmd {
     /// cuda`): each stage's time and the int8 throughput reached, against the
     /// class's datasheet peak and deadline.
     #[cfg(feature = "cuda")]
+    #[command(after_help = "Example:\n  gpunet bench gpu")]
     Gpu {
         /// Seconds of required work the class challenge is sized for.
         #[arg(long, default_value_t = 10)]
