@@ -1412,4 +1412,11 @@ fn a_typo_is_answered_with_the_command_meant() {
         stderr.contains("a similar argument exists: '--wait'"),
         "{stderr}"
     );
+    // And every command's help ends on an example (the binary's unit tests
+    // parse them all).
+    let help = ok(&["rent", "start", "--help"]);
+    assert!(
+        help.contains("Example:\n  gpunet rent start examples/rental.toml --duration 2h"),
+        "{help}"
+    );
 }
