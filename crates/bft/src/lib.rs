@@ -148,7 +148,7 @@ pub enum BftError {
     /// The ledger and the certificate store under `home` come from different
     /// moments or chains (a partial restore): the node would serve peers
     /// blocks its certificates do not name. Rebuilding both from peers
-    /// ([`resync`]) is the way out.
+    /// ([`set_aside_rebuilt_stores`], then a start from genesis) is the way out.
     #[error("this node's stores disagree: {disagreement} (stores under {})", home.display())]
     StoresDisagree {
         disagreement: certificates::StoresDisagree,
