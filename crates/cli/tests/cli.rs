@@ -370,7 +370,15 @@ fn wallet_genesis_node_and_jobs_through_the_binary() {
     );
     let query = gpunet(&with(&["machines", "list", "colour=red"]));
     assert!(!query.status.success());
-    assert!(String::from_utf8_lossy(&query.stderr).contains("unknown field \"colour\""));
+    // Under -o json the error is JSON, with the reason in its message.
+    let error: serde_json::Value = serde_json::from_slice(&query.stderr).unwrap();
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field \"colour\""),
+        "{error}"
+    );
 
     // Bad input gets a clear error.
     let bad = gpunet(&with(&["wallet", "transfer", "zz", "1"]));
