@@ -2,7 +2,7 @@
 
 use crate::ctx::Ctx;
 use crate::output::{gpn, Output, WaitLine};
-use anyhow::Context;
+use anyhow::{bail, Context};
 use clap::Subcommand;
 use gpunet_client::jobfile::JobFile;
 use gpunet_client::jobs::{
@@ -17,14 +17,119 @@ use gpunet_primitives::{Address, Hash, JobOutcome, LogStream, OrderId, TxBody};
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// A job told with flags, as `docker run` takes one.
+#[derive(clap::Args)]
+#[command(next_help_heading = "A job from flags (instead of FILE)")]
+pub struct JobFlags {
+    /// The container image (the process executor ignores it).
+    #[arg(long)]
+    image: Option<String>,
+    /// Most GPN per hour you pay (required with --image).
+    #[arg(long)]
+    max_price: Option<String>,
+    /// How long it may run, e.g. 90s, 30m, 2h.
+    #[arg(long, default_value = "10m", value_parser = crate::rent::parse_duration)]
+    timeout: u64,
+    #[arg(long, default_value_t = 1)]
+    cpu: u32,
+    #[arg(long, default_value_t = 256)]
+    memory_mb: u64,
+    /// What it may write.
+    #[arg(long, default_value_t = 1024)]
+    disk_mb: u64,
+    #[arg(long, default_value_t = 0)]
+    gpus: u32,
+    /// A substring the GPU model must contain, e.g. H100.
+    #[arg(long)]
+    gpu_model: Option<String>,
+    /// Least memory per GPU, in MiB.
+    #[arg(long, default_value_t = 0)]
+    min_vram_mb: u64,
+    /// A local file or directory the job reads under $GPUNET_INPUT_DIR (repeatable).
+    #[arg(long = "input")]
+    inputs: Vec<PathBuf>,
+    /// NAME=VALUE in its environment (repeatable; public, on chain).
+    #[arg(long = "env", value_parser = parse_env)]
+    env: Vec<(String, String)>,
+    /// Give the container a network.
+    #[arg(long)]
+    network: bool,
+    /// The job's name (default: the program's).
+    #[arg(long)]
+    name: Option<String>,
+}
+
+impl JobFlags {
+    /// The flags' ids: a FILE tells the job instead.
+    const IDS: [&'static str; 13] = [
+        "image",
+        "max_price",
+        "timeout",
+        "cpu",
+        "memory_mb",
+        "disk_mb",
+        "gpus",
+        "gpu_model",
+        "min_vram_mb",
+        "inputs",
+        "env",
+        "network",
+        "name",
+    ];
+}
+
+fn parse_env(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("{text:?} is not NAME=VALUE"))
+}
+
+impl JobFlags {
+    /// The job these flags and `command` tell, inputs relative to the working directory.
+    fn job(self, command: Vec<String>) -> anyhow::Result<JobFile> {
+        let image = self.image.context("a job needs FILE or --image")?;
+        if command.is_empty() {
+            bail!(
+                "what should the job run? Give the command after `--`, e.g. `-- sh -c 'echo hi'`"
+            );
+        }
+        let max_price = self
+            .max_price
+            .context("--max-price (GPN per hour) is required with --image")?;
+        let mut job = JobFile::from_command(image, command, self.timeout, max_price, ".".into());
+        if let Some(name) = self.name {
+            job.name = name;
+        }
+        job.env = self.env.into_iter().collect();
+        job.network = self.network;
+        job.resources.cpu = self.cpu;
+        job.resources.memory_mb = self.memory_mb;
+        job.resources.disk_mb = self.disk_mb;
+        job.resources.gpu.count = self.gpus;
+        job.resources.gpu.model = self.gpu_model;
+        job.resources.gpu.min_vram_mb = self.min_vram_mb;
+        for input in &self.inputs {
+            job.add_local_input(input)?;
+        }
+        Ok(job)
+    }
+}
+
+// Parsed once per process: the size of its largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 pub enum JobCmd {
-    /// Submit the job described in FILE (TOML).
+    /// Submit the job described in FILE (TOML), or on the command line:
+    /// --image, resources and inputs as flags, the command after `--`.
     #[command(
-        after_help = "Examples:\n  gpunet job run examples/hello.toml --wait\n  gpunet job run examples/gpu.toml --follow"
+        after_help = "Examples:\n  gpunet job run examples/hello.toml --wait\n  gpunet job run examples/gpu.toml --follow\n  gpunet job run --image gpunet/busybox --cpu 2 --input examples/data/ --max-price 50 --wait -- sh -c 'wc -w $GPUNET_INPUT_DIR/words.txt'"
     )]
     Run {
-        file: PathBuf,
+        #[arg(required_unless_present = "image", conflicts_with_all = JobFlags::IDS)]
+        file: Option<PathBuf>,
+        /// The command and its arguments (with --image), after `--`.
+        #[arg(last = true)]
+        command: Vec<String>,
         /// Wait until the job is settled and print its output.
         #[arg(long)]
         wait: bool,
@@ -35,6 +140,8 @@ pub enum JobCmd {
         /// Give up waiting after this many seconds.
         #[arg(long, default_value_t = 3600)]
         wait_secs: u64,
+        #[command(flatten)]
+        flags: JobFlags,
     },
     /// List your orders (jobs, rentals, audit runs of your jobs), newest first.
     #[command(after_help = "Example:\n  gpunet job list --limit 20")]
@@ -274,11 +381,19 @@ pub async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
     match cmd {
         JobCmd::Run {
             file,
+            flags,
+            command,
             wait,
             follow,
             wait_secs,
         } => {
-            let job = JobFile::load(&file)?;
+            let job = match file {
+                Some(_) if !command.is_empty() => {
+                    bail!("a command after `--` goes with --image, not with a job file")
+                }
+                Some(file) => JobFile::load(&file)?,
+                None => flags.job(command)?,
+            };
             let wallet = ctx.wallet()?;
             let id = submit_job(&wallet, &job).await?;
             if follow {
@@ -499,4 +614,24 @@ async fn follow_job_logs(wallet: &Wallet, id: OrderId) -> anyhow::Result<()> {
     };
     eprintln!("[gpunet: order {id} is {}{ended}]", order.status);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::JobFlags;
+    use clap::Args as _;
+
+    /// A job file conflicts with every job flag, listed by hand in `IDS`.
+    #[test]
+    fn every_job_flag_conflicts_with_a_job_file() {
+        let command = JobFlags::augment_args(clap::Command::new("run"));
+        let mut ids: Vec<&str> = command
+            .get_arguments()
+            .map(|a| a.get_id().as_str())
+            .collect();
+        let mut listed = JobFlags::IDS.to_vec();
+        ids.sort();
+        listed.sort();
+        assert_eq!(ids, listed);
+    }
 }

@@ -1428,3 +1428,50 @@ fn a_typo_is_answered_with_the_command_meant() {
         "{help}"
     );
 }
+
+/// A job told with flags, as `docker run` users write one: image, resources,
+/// a directory of inputs, and the command after `--`.
+#[test]
+fn a_job_from_flags_runs_like_one_from_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_devnet, global) = devnet_process(dir.path());
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(data.join("more")).unwrap();
+    std::fs::write(data.join("a.txt"), "one two three\n").unwrap();
+    std::fs::write(data.join("more/b.txt"), "four five\n").unwrap();
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_gpunet"))
+            .args(&global[..4])
+            .args(["job", "run", "--image", "gpunet/busybox", "--cpu", "1"])
+            .args(extra)
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    let out = run(&[
+        "--input",
+        "data",
+        "--env",
+        "GREETING=hi",
+        "--max-price",
+        "50",
+        "--wait",
+        "--",
+        "sh",
+        "-c",
+        "echo $GREETING; cat $GPUNET_INPUT_DIR/a.txt $GPUNET_INPUT_DIR/more/b.txt | wc -w",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("status    settled"), "{stdout}");
+    assert!(stdout.contains("--- stdout ---\nhi\n5"), "{stdout}");
+    // Told wrong, it says what is missing.
+    let out = run(&["--", "true"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--max-price"));
+    let out = run(&["--max-price", "50"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("after `--`"));
+}

@@ -162,6 +162,90 @@ impl JobFile {
         Ok(job)
     }
 
+    /// A job told on a command line rather than in a file (`gpunet job run
+    /// --image IMG -- CMD ARGS`): a file's defaults, local inputs relative to
+    /// `base_dir`, the whole timeout's cost as deposit.
+    pub fn from_command(
+        image: String,
+        command: Vec<String>,
+        timeout_secs: u64,
+        max_per_hour: String,
+        base_dir: PathBuf,
+    ) -> JobFile {
+        let name = command
+            .first()
+            .and_then(|program| Path::new(program).file_name())
+            .map_or_else(|| "job".to_string(), |n| n.to_string_lossy().into_owned());
+        JobFile {
+            name,
+            image,
+            command,
+            env: BTreeMap::new(),
+            timeout_secs,
+            region: None,
+            network: false,
+            audit_bps: 0,
+            min_reliability_bps: 0,
+            placement: Placement::default(),
+            ports: Vec::new(),
+            resources: ResourcesFile::default(),
+            inputs: Vec::new(),
+            price: PriceFile {
+                max_per_hour,
+                deposit: None,
+            },
+            base_dir,
+        }
+    }
+
+    /// Adds `source` (relative to the job's directory) as an input: a file
+    /// under its own name, or every file under a directory by its path
+    /// within it, as the job sees them under `$GPUNET_INPUT_DIR`.
+    pub fn add_local_input(&mut self, source: &Path) -> Result<(), ClientError> {
+        let given = self.base_dir.join(source);
+        let unreadable =
+            |e: std::io::Error| ClientError::Invalid(format!("input {}: {e}", given.display()));
+        // Absolute, as every source is kept: joined to the job's directory
+        // again, an absolute path stays itself.
+        let full = std::fs::canonicalize(&given).map_err(unreadable)?;
+        if !full.is_dir() {
+            let name = full.file_name().ok_or_else(|| {
+                ClientError::Invalid(format!("input {} names no file", full.display()))
+            })?;
+            self.inputs.push(InputFile {
+                path: name.to_string_lossy().into_owned(),
+                source: Some(full.clone()),
+                from_order: None,
+                from_output: None,
+            });
+            return Ok(());
+        }
+        let mut pending = vec![full.clone()];
+        let mut files = Vec::new();
+        while let Some(dir) = pending.pop() {
+            for entry in std::fs::read_dir(&dir).map_err(unreadable)? {
+                let path = entry.map_err(unreadable)?.path();
+                if path.is_dir() {
+                    pending.push(path);
+                } else {
+                    files.push(path);
+                }
+            }
+        }
+        // In a stable order: the spec (and so its hash) does not depend on the directory listing's.
+        files.sort();
+        for path in files {
+            let within = path.strip_prefix(&full).unwrap_or(&path);
+            self.inputs.push(InputFile {
+                path: within.to_string_lossy().into_owned(),
+                source: Some(path.clone()),
+                from_order: None,
+                from_output: None,
+            });
+        }
+        Ok(())
+    }
+
     fn origin<'a>(&self, input: &'a InputFile) -> Result<InputOrigin<'a>, String> {
         match (&input.source, input.from_order, &input.from_output) {
             (Some(source), None, None) => Ok(InputOrigin::Local(self.base_dir.join(source))),
