@@ -144,10 +144,16 @@ pub fn spawn_blob_replication(
                 },
             };
             let copied = replicate(&node, &key, replication.replicas, named, &mut whole).await;
-            if copied.missing > 0 || copied.blobs > 0 {
-                eprintln!(
+            if copied.missing > 0 {
+                tracing::warn!(
                     "blob replication copied {} blobs ({} bytes); {} found on no peer, retried at the next sweep",
                     copied.blobs, copied.bytes, copied.missing
+                );
+            } else if copied.blobs > 0 {
+                tracing::info!(
+                    "blob replication copied {} blobs ({} bytes)",
+                    copied.blobs,
+                    copied.bytes
                 );
             }
         }

@@ -177,7 +177,9 @@ async fn main() {
 /// lost, a bad proposal) and the others only errors, so their output stays theirs.
 fn init_logs(command: &Command) {
     logs::init(match command {
-        Command::Node(_) | Command::Devnet { .. } | Command::Provider(_) => "warn",
+        // What the agent does is its operator's to see.
+        Command::Provider(_) => "warn,gpunet_provider=info",
+        Command::Node(_) | Command::Devnet { .. } => "warn",
         _ => "error",
     });
 }

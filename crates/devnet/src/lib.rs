@@ -155,7 +155,7 @@ impl Devnet {
         let served = node.clone();
         let server = tokio::spawn(async move {
             if let Err(e) = gpunet_api::serve(listener, served, &api_key).await {
-                eprintln!("API server stopped: {e}");
+                tracing::error!("API server stopped: {e}");
             }
         });
         let client_keystore = config.data_dir.join("wallets").join("client.json");
@@ -217,7 +217,7 @@ impl Devnet {
         let running = agent.clone();
         let handle = tokio::spawn(async move {
             if let Err(e) = running.run().await {
-                eprintln!("provider {i} stopped: {e}");
+                tracing::error!("provider {i} stopped: {e}");
             }
         });
         self.providers[i] = Some((agent, handle));

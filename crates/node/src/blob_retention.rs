@@ -106,11 +106,12 @@ impl Node {
                 tokio::time::sleep(retention.every).await;
                 let node = node.clone();
                 match tokio::task::spawn_blocking(move || node.collect_blobs(&retention)).await {
-                    Ok(Ok(removed)) if removed.blobs > 0 => eprintln!(
+                    Ok(Ok(removed)) if removed.blobs > 0 => tracing::info!(
                         "blob collection removed {} blobs ({} bytes)",
-                        removed.blobs, removed.bytes
+                        removed.blobs,
+                        removed.bytes
                     ),
-                    Ok(Err(e)) => eprintln!("blob collection failed: {e}"),
+                    Ok(Err(e)) => tracing::warn!("blob collection failed: {e}"),
                     _ => {}
                 }
             }

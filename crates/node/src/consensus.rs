@@ -203,7 +203,7 @@ async fn run(
                 for (_, reply) in batch {
                     let _ = reply.send(Err(SubmitError::Stopped(e.to_string())));
                 }
-                eprintln!("block production stopped: {e}");
+                tracing::error!("block production stopped: {e}");
                 return;
             }
         }

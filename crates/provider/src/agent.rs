@@ -91,12 +91,17 @@ struct Inner {
     free_gpus: Mutex<Vec<String>>,
 }
 
+/// What the agent does, for its operator: `gpunet provider` shows these by
+/// default (`RUST_LOG` chooses otherwise), with the account and machine.
 fn log(agent: &Inner, msg: &str) {
-    eprintln!(
-        "[provider {} m{}] {msg}",
-        &agent.wallet.address().to_string()[..8],
-        agent.machine
-    );
+    let account = agent.wallet.address().to_string();
+    tracing::info!(provider = &account[..8], machine = %agent.machine, "{msg}");
+}
+
+/// Something that went wrong and that the agent rides out.
+fn warn(agent: &Inner, msg: &str) {
+    let account = agent.wallet.address().to_string();
+    tracing::warn!(provider = &account[..8], machine = %agent.machine, "{msg}");
 }
 
 impl Agent {
@@ -244,7 +249,7 @@ impl Agent {
             let mut stream = match node.events(None, Some(&me)).await {
                 Ok(s) => s,
                 Err(e) => {
-                    log(&inner, &format!("event stream unavailable ({e}); retrying"));
+                    warn(&inner, &format!("event stream unavailable ({e}); retrying"));
                     tokio::select! {
                         () = &mut stop, if !stop_seen => {
                             stop_seen = true;
@@ -256,7 +261,7 @@ impl Agent {
                 }
             };
             if let Err(e) = inner.catch_up(&mut jobs).await {
-                log(&inner, &format!("cannot list leases: {e}"));
+                warn(&inner, &format!("cannot list leases: {e}"));
             }
             loop {
                 while jobs.try_join_next().is_some() {}
@@ -350,7 +355,7 @@ impl Agent {
                         }
                         Event::Slashed { provider, .. } if provider == me => {
                             if let Err(e) = inner.ensure_stake().await {
-                                log(&inner, &format!("cannot restore stake after a slash: {e}"));
+                                warn(&inner, &format!("cannot restore stake after a slash: {e}"));
                             }
                         }
                         _ => {}
@@ -359,7 +364,7 @@ impl Agent {
                         let _ = inner.catch_up(&mut jobs).await;
                     }
                     Err(e) => {
-                        log(&inner, &format!("{e}"));
+                        warn(&inner, &format!("{e}"));
                         break;
                     }
                 }
@@ -536,7 +541,7 @@ impl Inner {
         tasks.spawn(async move {
             log(&self, &format!("answering hardware challenge {id}"));
             if let Err(e) = crate::challenge::answer(&self.wallet, self.prover.clone(), id).await {
-                log(&self, &format!("challenge {id}: {e}"));
+                warn(&self, &format!("challenge {id}: {e}"));
             }
             self.answering.lock().expect("answering set").remove(&id);
         });
@@ -569,7 +574,7 @@ impl Inner {
         }
         jobs.spawn(async move {
             if let Err(e) = self.run_job(order).await {
-                log(&self, &format!("order {order}: {e}"));
+                warn(&self, &format!("order {order}: {e}"));
             }
             self.running.lock().expect("running set").remove(&order);
         });
