@@ -25,8 +25,8 @@ pub struct CanaryArgs {
     /// Where the local run keeps its files while it runs.
     #[arg(long, default_value = ".gpunet/canary")]
     work_dir: PathBuf,
-    /// Give up waiting after this many seconds.
-    #[arg(long, default_value_t = 3600)]
+    /// Give up waiting after this long, e.g. 90s, 30m, 1h (a bare number is seconds).
+    #[arg(long = "wait-for", alias = "wait-secs", default_value = "1h", value_parser = crate::rent::parse_duration)]
     wait_secs: u64,
 }
 

@@ -137,8 +137,8 @@ pub enum JobCmd {
         /// reports (as `job logs --follow`); with --wait, then wait on.
         #[arg(long)]
         follow: bool,
-        /// Give up waiting after this many seconds.
-        #[arg(long, default_value_t = 3600)]
+        /// Give up waiting after this long, e.g. 90s, 30m, 1h (a bare number is seconds).
+        #[arg(long = "wait-for", alias = "wait-secs", default_value = "1h", value_parser = crate::rent::parse_duration)]
         wait_secs: u64,
         #[command(flatten)]
         flags: JobFlags,

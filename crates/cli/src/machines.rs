@@ -53,8 +53,8 @@ pub enum MachinesCmd {
     #[command(after_help = "Example:\n  gpunet machines remove 3")]
     Remove {
         id: MachineId,
-        /// How long to wait for its leases and challenge to end.
-        #[arg(long, default_value_t = 3600)]
+        /// How long to wait for its leases and challenge to end, e.g. 30m.
+        #[arg(long = "wait-for", alias = "wait-secs", default_value = "1h", value_parser = crate::rent::parse_duration)]
         wait_secs: u64,
         /// Keep the freed stake bonded (for another machine).
         #[arg(long)]

@@ -1066,7 +1066,7 @@ fn a_declined_job_shows_the_reason_while_waiting() {
     let run = gpunet(
         &[
             &global[..],
-            &["job", "run", path(&spec), "--wait", "--wait-secs", "5"],
+            &["job", "run", path(&spec), "--wait", "--wait-for", "5s"],
         ]
         .concat(),
     );

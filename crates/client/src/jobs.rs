@@ -198,7 +198,7 @@ fn left_behind(order: &Order, waited: Duration) -> String {
              yet); see `gpunet job describe {id}`, or end it with {end}"
         ),
         status => format!(
-            "order {id} is still {status:?} after {secs}s and goes on; follow it with \
+            "order {id} is still {status} after {secs}s and goes on; follow it with \
              `gpunet job describe {id}` and `gpunet job logs {id} --follow`"
         ),
     }
