@@ -2,14 +2,17 @@
 //!
 //! A node that cannot make progress tends to say so at the rate of its loop:
 //! Malachite's "SYNC REQUIRED: Falling behind" came ten times a second for
-//! half an hour, burying everything else. [`Throttle`] lets each call site
-//! (one `warn!` in the source, whatever its field values) log a few lines
-//! per window, mutes the rest, and says how many it muted when the site
-//! speaks again. tracing-throttle was considered: it keys on the message and
-//! every field value, so a warning repeated with a changing height passes
-//! every time.
+//! half an hour, burying everything else. [`Throttle`] lets each line (one
+//! call site and message, whatever its field values) be logged a few times
+//! per window, mutes the rest, and says how many it muted when the line
+//! comes again. Keying on the message too keeps apart the lines that one
+//! helper logs for many causes (the provider agent's). tracing-throttle was
+//! considered: it keys on every field value as well, so a warning repeated
+//! with a changing height passes every time.
 
+use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
+use std::hash::{Hash as _, Hasher as _};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tracing::callsite::Identifier;
@@ -17,9 +20,12 @@ use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt as _};
 use tracing_subscriber::util::SubscriberInitExt as _;
 
-/// Lines one call site may log per [`WINDOW`].
+/// Times one line may be logged per [`WINDOW`].
 const LINES_PER_WINDOW: u32 = 3;
 const WINDOW: Duration = Duration::from_secs(10);
+
+/// Lines remembered at most; past it, those whose window is over are forgotten.
+const MAX_LINES: usize = 4096;
 
 /// Logs go to stderr, filtered by `RUST_LOG` (or `default` without it), throttled.
 pub fn init(default: &str) {
@@ -32,10 +38,22 @@ pub fn init(default: &str) {
         .init();
 }
 
-/// Mutes a call site past [`LINES_PER_WINDOW`] lines in a [`WINDOW`].
+/// Mutes a line past [`LINES_PER_WINDOW`] times in a [`WINDOW`].
 #[derive(Default)]
 pub struct Throttle {
-    sites: Mutex<HashMap<Identifier, Site>>,
+    sites: Mutex<HashMap<(Identifier, u64), Site>>,
+}
+
+/// The hash of an event's message (its fields aside).
+#[derive(Default)]
+struct MessageHash(DefaultHasher);
+
+impl tracing::field::Visit for MessageHash {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            format!("{value:?}").hash(&mut self.0);
+        }
+    }
 }
 
 struct Site {
@@ -47,8 +65,11 @@ struct Site {
 impl Throttle {
     /// Whether an event from `site` at `now` is logged, and how many lines
     /// from it were muted before it (reported with it).
-    fn admit(&self, site: Identifier, now: Instant) -> (bool, u64) {
+    fn admit(&self, site: (Identifier, u64), now: Instant) -> (bool, u64) {
         let mut sites = self.sites.lock().unwrap_or_else(|e| e.into_inner());
+        if sites.len() >= MAX_LINES {
+            sites.retain(|_, s| now.duration_since(s.since) < WINDOW);
+        }
         let site = sites.entry(site).or_insert(Site {
             since: now,
             logged: 0,
@@ -71,7 +92,10 @@ impl Throttle {
 impl<S: Subscriber> Layer<S> for Throttle {
     fn event_enabled(&self, event: &Event<'_>, _: Context<'_, S>) -> bool {
         let meta = event.metadata();
-        let (logged, muted) = self.admit(meta.callsite(), Instant::now());
+        let mut message = MessageHash::default();
+        event.record(&mut message);
+        let line = (meta.callsite(), message.0.finish());
+        let (logged, muted) = self.admit(line, Instant::now());
         if logged && muted > 0 {
             // Written apart from the event: a filter must not log through
             // the subscriber that is asking it.
@@ -88,8 +112,8 @@ impl<S: Subscriber> Layer<S> for Throttle {
 mod tests {
     use super::*;
 
-    fn site() -> Identifier {
-        tracing::callsite::Identifier(&CALLSITE)
+    fn site() -> (Identifier, u64) {
+        (tracing::callsite::Identifier(&CALLSITE), 0)
     }
 
     struct Callsite;
@@ -115,5 +139,43 @@ mod tests {
         // The next window: the first line says how many were muted.
         assert_eq!(throttle.admit(site(), at(10_000)), (true, 97));
         assert_eq!(throttle.admit(site(), at(10_100)), (true, 0));
+        // Another message from the same call site is a line of its own.
+        let other = (site().0, 1);
+        assert_eq!(throttle.admit(other, at(10_200)), (true, 0));
+    }
+
+    /// Through a real subscriber: a warning repeated ten times a second with
+    /// a changing field is printed three times; others still get through.
+    #[test]
+    fn a_repeated_warning_is_muted_whatever_its_fields() {
+        #[derive(Clone, Default)]
+        struct Buffer(std::sync::Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buffer {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::registry()
+            .with(Throttle::default())
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(false)
+                    .with_writer(move || writer.clone()),
+            );
+        tracing::subscriber::with_default(subscriber, || {
+            for height in 0..100 {
+                tracing::warn!(height, "falling behind");
+                tracing::warn!("order {height}: declined");
+            }
+        });
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.matches("falling behind").count(), 3, "{text}");
+        assert_eq!(text.matches("declined").count(), 100, "{text}");
     }
 }
