@@ -2,6 +2,7 @@
 
 use gpunet_client::ClientError;
 use gpunet_primitives::{format_amount, Amount};
+use std::io::Write as _;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Output {
@@ -10,14 +11,20 @@ pub enum Output {
 }
 
 impl Output {
-    /// Prints `value` as JSON, or `text()` for humans.
+    /// Prints `value` as JSON, or `text()` for humans. A reader that stops
+    /// reading (`| head`) ends the command quietly, as it does other tools.
     pub fn print<T: serde::Serialize>(self, value: &T, text: impl FnOnce() -> String) {
-        match self {
-            Output::Json => println!(
-                "{}",
-                serde_json::to_string_pretty(value).expect("serializable")
-            ),
-            Output::Text => println!("{}", text()),
+        let printed = match self {
+            Output::Json => serde_json::to_string_pretty(value).expect("serializable"),
+            Output::Text => text(),
+        };
+        let mut stdout = std::io::stdout().lock();
+        if let Err(e) = writeln!(stdout, "{printed}").and_then(|()| stdout.flush()) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            eprintln!("error: cannot write the output: {e}");
+            std::process::exit(1);
         }
     }
 }

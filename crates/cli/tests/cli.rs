@@ -74,6 +74,14 @@ fn path(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// Makes a wallet at `keystore` with `gpunet wallet new`; returns its address.
+fn new_wallet(keystore: &Path) -> String {
+    json(&["wallet", "new", "--keystore", path(keystore), "-o", "json"])["address"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 /// A `gpunet node` process on a fresh genesis that funds a client with 100
 /// and a provider with 1000.
 struct SoloNode {
@@ -123,20 +131,7 @@ impl SoloNode {
             dir.join("client.json"),
             dir.join("provider.json"),
         );
-        let address = |keystore: &Path| {
-            json(&[
-                "wallet",
-                "new",
-                "--keystore",
-                path(keystore),
-                "--output",
-                "json",
-            ])["address"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        };
-        let (validator, client, provider) = (address(&v), address(&c), address(&p));
+        let (validator, client, provider) = (new_wallet(&v), new_wallet(&c), new_wallet(&p));
         let genesis = dir.join("genesis.json");
         ok(&[
             "genesis",
@@ -1095,17 +1090,7 @@ impl BftNet {
             .map(String::from)
             .to_vec();
         for keystore in &keystores {
-            let address = json(&[
-                "wallet",
-                "new",
-                "--keystore",
-                path(keystore),
-                "--output",
-                "json",
-            ])["address"]
-                .as_str()
-                .unwrap()
-                .to_string();
+            let address = new_wallet(keystore);
             genesis_args.extend(["--validator".into(), address.clone()]);
             genesis_args.extend(["--fund".into(), format!("{address}=1000")]);
         }
@@ -1349,11 +1334,7 @@ fn the_devnet_faucet_funds_a_new_wallet() {
     let (_devnet, global) = devnet_process(dir.path());
     let node = &global[..2];
     let keystore = dir.path().join("mine.json");
-    let address = ok(&["wallet", "new", "--keystore", path(&keystore), "-o", "json"]);
-    let address = serde_json::from_str::<serde_json::Value>(&address).unwrap()["address"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let address = new_wallet(&keystore);
     let sent = ok(&[
         node,
         &["devnet".into(), "fund".into(), address.clone(), "25".into()],
@@ -1474,4 +1455,29 @@ fn a_job_from_flags_runs_like_one_from_a_file() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--max-price"));
     let out = run(&["--max-price", "50"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("after `--`"));
+}
+
+/// Output piped to a reader that stops reading (`| head`, `| true`) ends the
+/// command quietly: it panicked with "failed printing to stdout".
+#[test]
+fn output_to_a_closed_pipe_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let keystore = dir.path().join("k.json");
+    new_wallet(&keystore);
+    for _ in 0..5 {
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "'{}' wallet show --keystore '{}' | true; exit ${{PIPESTATUS[0]}}",
+                env!("CARGO_BIN_EXE_gpunet"),
+                keystore.display()
+            ))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && !stderr.contains("panicked"),
+            "{stderr}"
+        );
+    }
 }
