@@ -280,6 +280,22 @@ async fn four_validators_finalize_gossiped_transactions_to_one_state_root() {
 }
 
 /// Submits `count` transfers from `client` through node `via`, one after another.
+/// `count` transfers from `client` through node `via`, its nonce moved on
+/// past them, and every running node at the height that includes the last.
+async fn finalized_transfers(
+    net: &Testnet,
+    via: usize,
+    client: &Keypair,
+    nonce: &mut u64,
+    count: u64,
+    to: &Keypair,
+) -> u64 {
+    let top = transfers(net, via, client, *nonce, count, to).await;
+    *nonce += count;
+    net.wait_for_height(top).await;
+    top
+}
+
 async fn transfers(
     net: &Testnet,
     via: usize,
@@ -525,9 +541,7 @@ async fn a_validator_restored_from_a_stale_backup_does_not_sign_twice() {
     let mut net = Testnet::running(4, &[&client]).await;
     let mut events = net.node(0).base.events.subscribe();
     let mut nonce = 0;
-    let top = transfers(&net, 0, &client, nonce, 3, &sink).await;
-    nonce += 3;
-    net.wait_for_height(top).await;
+    finalized_transfers(&net, 0, &client, &mut nonce, 3, &sink).await;
     // The backup.
     net.kill(3).await;
     let backup = net.dir.path().join("backup");
@@ -537,9 +551,7 @@ async fn a_validator_restored_from_a_stale_backup_does_not_sign_twice() {
         net.height(3)
     };
     // Validator 3 votes on a dozen more blocks...
-    let top = transfers(&net, 0, &client, nonce, 12, &sink).await;
-    nonce += 12;
-    net.wait_for_height(top).await;
+    finalized_transfers(&net, 0, &client, &mut nonce, 12, &sink).await;
     // ...then is restored from the backup.
     net.kill(3).await;
     restore(&net.validators[3], &backup);
@@ -582,24 +594,18 @@ async fn a_validator_whose_newer_stores_are_put_back_syncs_to_the_tip() {
     let mut net = Testnet::running(4, &[&client]).await;
     let dir = net.dir.path().to_path_buf();
     let mut nonce = 0;
-    let top = transfers(&net, 0, &client, nonce, 2, &sink).await;
-    nonce += 2;
-    net.wait_for_height(top).await;
+    finalized_transfers(&net, 0, &client, &mut nonce, 2, &sink).await;
     net.kill(3).await;
     back_up(&net.validators[3], &dir.join("older"));
     net.start(3).await;
-    let top = transfers(&net, 0, &client, nonce, 6, &sink).await;
-    nonce += 6;
-    net.wait_for_height(top).await;
+    finalized_transfers(&net, 0, &client, &mut nonce, 6, &sink).await;
     // The stores it runs on now, kept aside; the older ones restored.
     net.kill(3).await;
     back_up(&net.validators[3], &dir.join("newer"));
     let newer = net.height(0);
     restore(&net.validators[3], &dir.join("older"));
     net.start(3).await;
-    let top = transfers(&net, 0, &client, nonce, 6, &sink).await;
-    nonce += 6;
-    net.wait_for_height(top).await;
+    finalized_transfers(&net, 0, &client, &mut nonce, 6, &sink).await;
     // Put back; the chain goes on while it is down, and after.
     net.kill(3).await;
     restore(&net.validators[3], &dir.join("newer"));
