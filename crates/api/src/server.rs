@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use futures_util::{Stream, StreamExt};
-use gpunet_ledger::{HardwareChallenge, Machine, Order, TxError};
+use gpunet_ledger::{HardwareChallenge, Machine, Order, OrderView, TxError};
 use gpunet_node::{
     wall_clock_ms, BlobError, BlobReadError, LiveLogError, LiveLogs, Node, ReadScope, SubmitError,
     UploadError,
@@ -245,12 +245,12 @@ async fn account_orders(
     State(node): State<Node>,
     Path(raw): Path<String>,
     Query(page): Query<OrdersPage>,
-) -> ApiResult<Json<Vec<Order>>> {
+) -> ApiResult<Json<Vec<OrderView>>> {
     let address: Address = parse("address", &raw)?;
     let limit = page.limit.unwrap_or(ORDERS_PAGE).min(MAX_ORDERS_PAGE);
     let l = node.ledger.read().expect("ledger lock");
     let orders = l.client_orders(&address, page.before, limit);
-    Ok(Json(orders.into_iter().cloned().collect()))
+    Ok(Json(orders.into_iter().map(Order::view).collect()))
 }
 
 fn tx_error(e: SubmitError) -> (StatusCode, Json<ApiError>) {
@@ -377,12 +377,11 @@ struct UnmatchedQuery {
     closest: Option<usize>,
 }
 
-async fn order(State(node): State<Node>, Path(raw): Path<String>) -> ApiResult<Json<Order>> {
+async fn order(State(node): State<Node>, Path(raw): Path<String>) -> ApiResult<Json<OrderView>> {
     let id: OrderId = parse("order id", &raw)?;
     let l = node.ledger.read().expect("ledger lock");
     l.order(id)
-        .cloned()
-        .map(Json)
+        .map(|o| Json(o.view()))
         .ok_or_else(|| not_found(format!("unknown order {id}")))
 }
 
@@ -401,10 +400,15 @@ async fn challenge(
 async fn provider_leases(
     State(node): State<Node>,
     Path(raw): Path<String>,
-) -> ApiResult<Json<Vec<Order>>> {
+) -> ApiResult<Json<Vec<OrderView>>> {
     let address: Address = parse("address", &raw)?;
     let l = node.ledger.read().expect("ledger lock");
-    Ok(Json(l.open_leases(&address).into_iter().cloned().collect()))
+    Ok(Json(
+        l.open_leases(&address)
+            .into_iter()
+            .map(Order::view)
+            .collect(),
+    ))
 }
 
 async fn block(State(node): State<Node>, Path(raw): Path<String>) -> ApiResult<Json<BlockView>> {

@@ -11,7 +11,7 @@ use gpunet_client::jobs::{
 };
 use gpunet_client::logs::{current_logs, follow_logs, LogPiece};
 use gpunet_client::{NodeClient, OrdersPage, Wallet};
-use gpunet_ledger::{Order, OrderStatus};
+use gpunet_ledger::{OrderStatus, OrderView};
 use gpunet_primitives::manifest::Manifest;
 use gpunet_primitives::{Address, Hash, JobOutcome, LogStream, OrderId, TxBody};
 use std::path::PathBuf;
@@ -215,7 +215,7 @@ pub enum JobCmd {
 
 /// One line per order: what it is, where it stands, what it cost its client
 /// (the provider's pay and the burn).
-fn list_orders(orders: &[Order]) -> String {
+fn list_orders(orders: &[OrderView]) -> String {
     let mut s = format!(
         "{:>6}  {:<20} {:<9} {:<10} {:>8}  {:>14}  {:>14}\n",
         "id", "name", "kind", "status", "machine", "price/hour", "cost"
@@ -243,7 +243,7 @@ fn list_orders(orders: &[Order]) -> String {
     s.trim_end().to_string()
 }
 
-pub fn describe(order: &Order) -> String {
+pub fn describe(order: &OrderView) -> String {
     let mut s = format!(
         "order     {}\nname      {}\nstatus    {}\nclient    {}\ndeposit   {}\n",
         order.id,

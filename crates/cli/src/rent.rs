@@ -72,7 +72,7 @@ pub async fn rent(ctx: &Ctx, cmd: RentCmd) -> anyhow::Result<()> {
             crate::job::warn_if_unmatched(&client, id).await;
             // A rental is useful once it has a machine, and its exposed
             // ports an address: wait for both.
-            let ready = |o: &gpunet_ledger::Order| match o.status {
+            let ready = |o: &gpunet_ledger::OrderView| match o.status {
                 OrderStatus::Pending => false,
                 OrderStatus::Running => o
                     .rental

@@ -4,7 +4,7 @@ use crate::error::ClientError;
 use crate::jobfile::JobFile;
 use crate::node_client::NodeClient;
 use crate::wallet::Wallet;
-use gpunet_ledger::{Event, Misfit, Order, OrderStatus, Unmatched};
+use gpunet_ledger::{Event, Misfit, OrderStatus, OrderView, Unmatched};
 use gpunet_primitives::manifest::{Manifest, ManifestEntry};
 use gpunet_primitives::{Hash, JobOutcome, OrderId, TxBody};
 use std::path::Path;
@@ -78,10 +78,14 @@ pub async fn dispute_duration(wallet: &Wallet, id: OrderId) -> Result<(), Client
     dispute(wallet, &order, root).await
 }
 
-async fn dispute(wallet: &Wallet, order: &Order, expected_root: Hash) -> Result<(), ClientError> {
+async fn dispute(
+    wallet: &Wallet,
+    order: &OrderView,
+    expected_root: Hash,
+) -> Result<(), ClientError> {
     let id = order.id;
-    let deposit =
-        gpunet_ledger::run_cost(order).map_err(|e| ClientError::Invalid(e.to_string()))?;
+    let deposit = gpunet_ledger::run_cost(order.max_price_per_hour, &order.spec)
+        .map_err(|e| ClientError::Invalid(e.to_string()))?;
     wallet
         .send(TxBody::DisputeResult {
             order: id,
@@ -98,7 +102,7 @@ pub fn is_final(status: OrderStatus) -> bool {
 }
 
 /// What `misfit` means for `order`, in words.
-fn misfit_text(misfit: Misfit, order: &Order) -> String {
+fn misfit_text(misfit: Misfit, order: &OrderView) -> String {
     let r = &order.spec.resources;
     match misfit {
         Misfit::Price => format!(
@@ -130,7 +134,7 @@ fn misfit_text(misfit: Misfit, order: &Order) -> String {
 
 /// Why `order` waits, from what `unmatched` found: `None` when some machine
 /// can take it (it is matched at the next block).
-pub fn explain_unmatched(order: &Order, unmatched: &Unmatched) -> Option<String> {
+pub fn explain_unmatched(order: &OrderView, unmatched: &Unmatched) -> Option<String> {
     if unmatched.fitting > 0 {
         return None;
     }
@@ -175,7 +179,7 @@ pub fn machine_summary(m: &gpunet_ledger::Machine) -> String {
 }
 
 /// The command that ends a pending `order` and refunds its deposit.
-pub fn end_command(order: &Order) -> String {
+pub fn end_command(order: &OrderView) -> String {
     if order.rental.is_some() {
         format!("gpunet rent end {}", order.id)
     } else {
@@ -184,7 +188,7 @@ pub fn end_command(order: &Order) -> String {
 }
 
 /// What a wait that ran out leaves behind, and what its client can do.
-fn left_behind(order: &Order, waited: Duration) -> String {
+fn left_behind(order: &OrderView, waited: Duration) -> String {
     let (id, secs) = (order.id, waited.as_secs());
     let end = format!("`{}`", end_command(order));
     match order.status {
@@ -210,9 +214,9 @@ pub async fn wait_for_order(
     node: &NodeClient,
     id: OrderId,
     timeout: Duration,
-    done: impl Fn(&Order) -> bool,
-    mut progress: impl FnMut(&Order),
-) -> Result<Order, ClientError> {
+    done: impl Fn(&OrderView) -> bool,
+    mut progress: impl FnMut(&OrderView),
+) -> Result<OrderView, ClientError> {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut stream = node.events(Some(id), None).await.ok();
     let mut last = None;
@@ -245,7 +249,7 @@ pub async fn wait_for_order(
 /// account reads them: the order's client (or the provider that ran it).
 pub async fn fetch_outputs(
     wallet: &Wallet,
-    order: &Order,
+    order: &OrderView,
     dir: &Path,
 ) -> Result<Manifest, ClientError> {
     let root = match order.report.as_ref().map(|r| &r.outcome) {
@@ -287,7 +291,7 @@ pub async fn fetch_outputs(
 /// as `wallet`'s account (the order's client or provider).
 pub async fn output_entry(
     wallet: &Wallet,
-    order: &Order,
+    order: &OrderView,
     path: &str,
 ) -> Result<ManifestEntry, ClientError> {
     let Some(output_root) = order.output_root() else {
@@ -312,7 +316,7 @@ pub async fn output_entry(
 /// memory, as `wallet`'s account (the order's client or provider).
 pub async fn read_output(
     wallet: &Wallet,
-    order: &Order,
+    order: &OrderView,
     path: &str,
 ) -> Result<Vec<u8>, ClientError> {
     let entry = output_entry(wallet, order, path).await?;

@@ -5,7 +5,7 @@
 use crate::error::ClientError;
 use crate::jobs::read_output;
 use crate::wallet::{unix_ms, Wallet};
-use gpunet_ledger::{Order, OrderStatus};
+use gpunet_ledger::{OrderStatus, OrderView};
 use gpunet_primitives::{JobOutcome, LogRead, LogStream, OrderId, SignedLogRead};
 use std::time::{Duration, SystemTime};
 
@@ -88,12 +88,15 @@ impl<'a> LiveReader<'a> {
 }
 
 /// Whether `order`'s logs can change no more: it reported, or closed without running.
-fn logs_done(order: &Order) -> bool {
+fn logs_done(order: &OrderView) -> bool {
     order.report.is_some() || !order.status.is_open()
 }
 
 /// The result's logs of `order`, verified, if it reported any.
-async fn result_logs(wallet: &Wallet, order: &Order) -> Result<Option<[Vec<u8>; 2]>, ClientError> {
+async fn result_logs(
+    wallet: &Wallet,
+    order: &OrderView,
+) -> Result<Option<[Vec<u8>; 2]>, ClientError> {
     if !matches!(
         order.report.as_ref().map(|r| &r.outcome),
         Some(JobOutcome::Completed { .. })
@@ -114,7 +117,7 @@ pub async fn follow_logs(
     id: OrderId,
     poll: Duration,
     mut sink: impl FnMut(LogPiece),
-) -> Result<Order, ClientError> {
+) -> Result<OrderView, ClientError> {
     let node = wallet.node();
     let mut reader = LiveReader::new(wallet, id);
     let mut position = Position::default();
@@ -155,7 +158,7 @@ pub async fn follow_logs(
 /// A job's logs as they are now: the result's (verified) once it reported,
 /// else what nodes keep of the live ones (for the order's client, `wallet`);
 /// `live` says which.
-pub async fn current_logs(wallet: &Wallet, order: &Order) -> Result<CurrentLogs, ClientError> {
+pub async fn current_logs(wallet: &Wallet, order: &OrderView) -> Result<CurrentLogs, ClientError> {
     if let Some([stdout, stderr]) = result_logs(wallet, order).await? {
         return Ok(CurrentLogs {
             live: false,

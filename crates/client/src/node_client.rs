@@ -8,7 +8,7 @@ use gpunet_api::types::{
     Status, BLOB_READ_HEADER, LOG_OFFSET_HEADER, LOG_READ_HEADER, MATCHED_HEADER, UPLOAD_HEADER,
 };
 use gpunet_api::ApiError;
-use gpunet_ledger::{HardwareChallenge, Machine, Order};
+use gpunet_ledger::{HardwareChallenge, Machine, OrderView};
 use gpunet_node::{BlockEvent, Included};
 use gpunet_primitives::manifest::Manifest;
 use gpunet_primitives::{
@@ -200,7 +200,7 @@ impl NodeClient {
         &self,
         client: &Address,
         page: &OrdersPage,
-    ) -> Result<Vec<Order>, ClientError> {
+    ) -> Result<Vec<OrderView>, ClientError> {
         let path = format!("/v1/accounts/{client}/orders");
         decode(self.read(|c| c.http.get(c.url(&path)).query(page)).await?).await
     }
@@ -244,7 +244,7 @@ impl NodeClient {
         self.get(&format!("/v1/machines/{id}")).await
     }
 
-    pub async fn order(&self, id: OrderId) -> Result<Order, ClientError> {
+    pub async fn order(&self, id: OrderId) -> Result<OrderView, ClientError> {
         self.get(&format!("/v1/orders/{id}")).await
     }
 
@@ -259,7 +259,7 @@ impl NodeClient {
         self.get(&format!("/v1/challenges/{id}")).await
     }
 
-    pub async fn provider_leases(&self, provider: &Address) -> Result<Vec<Order>, ClientError> {
+    pub async fn provider_leases(&self, provider: &Address) -> Result<Vec<OrderView>, ClientError> {
         self.get(&format!("/v1/providers/{provider}/leases")).await
     }
 

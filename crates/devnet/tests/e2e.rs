@@ -359,7 +359,7 @@ fn always_audited_job(dir: &std::path::Path, script: &str, timeout_secs: u64) ->
 async fn agreed_audit(
     net: &gpunet_devnet::Devnet,
     job: &JobFile,
-) -> (gpunet_ledger::Order, gpunet_ledger::Order) {
+) -> (gpunet_ledger::OrderView, gpunet_ledger::OrderView) {
     let node = net.client();
     let id = submit_job(&net.client_wallet(), job).await.unwrap();
     let order = wait_final(&node, id).await;
@@ -386,7 +386,7 @@ async fn an_audited_deterministic_job_is_rerun_by_the_other_provider_and_agreed(
         "audited by the other provider"
     );
     // Both runs produced the same outputs, byte for byte.
-    let root = |o: &gpunet_ledger::Order| match &o.report.as_ref().unwrap().outcome {
+    let root = |o: &gpunet_ledger::OrderView| match &o.report.as_ref().unwrap().outcome {
         gpunet_primitives::JobOutcome::Completed { output_root, .. } => *output_root,
         other => panic!("{other:?}"),
     };
@@ -400,7 +400,7 @@ async fn audited_runs_both_stopped_at_the_timeout_agree_though_their_outputs_dif
     let job = always_audited_job(dir.path(), "while true; do date +%s%N; sleep 0.1; done", 2);
     let (order, run) = agreed_audit(&net, &job).await;
     assert_eq!(order.audit_runs.len(), 1, "no tie-break");
-    let reported = |o: &gpunet_ledger::Order| match &o.report.as_ref().unwrap().outcome {
+    let reported = |o: &gpunet_ledger::OrderView| match &o.report.as_ref().unwrap().outcome {
         JobOutcome::Completed {
             output_root,
             stopped,
@@ -510,7 +510,8 @@ async fn a_live_provider_answers_probes_and_a_dead_one_is_held_down_and_slashed(
         .send(TxBody::ReportOffline { order: id })
         .await
         .unwrap();
-    let probed = |o: &gpunet_ledger::Order| o.rental.as_ref().is_some_and(|r| !r.awaits_answer());
+    let probed =
+        |o: &gpunet_ledger::OrderView| o.rental.as_ref().is_some_and(|r| !r.awaits_answer());
     wait_for_order(&node, id, Duration::from_secs(10), probed, |_| {})
         .await
         .unwrap();

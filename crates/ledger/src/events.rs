@@ -158,7 +158,7 @@ pub enum Event {
         order: OrderId,
         client: Address,
         provider: Address,
-        verdict: crate::state::AuditVerdict,
+        verdict: crate::order::AuditVerdict,
     },
     /// The epoch's reward was minted to the owners of `machines` machines.
     EpochRewarded {

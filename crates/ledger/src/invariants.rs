@@ -2,7 +2,8 @@
 //! over random transaction sequences and the node can check them at runtime.
 
 use crate::exec::max_payment;
-use crate::state::{Allocation, OrderStatus, State};
+use crate::order::OrderStatus;
+use crate::state::{Allocation, State};
 use gpunet_primitives::{Amount, MachineId};
 use std::collections::BTreeMap;
 
@@ -26,13 +27,13 @@ pub fn check(state: &State) -> Result<(), String> {
     }
     for (id, o) in state.orders.iter() {
         escrow = escrow.checked_add(o.escrow).ok_or("escrow overflows")?;
-        if !o.status.is_open() && o.escrow != 0 {
+        if !o.status().is_open() && o.escrow != 0 {
             return Err(format!("closed order {id} still holds escrow {}", o.escrow));
         }
-        let rental = o.rental.is_some();
+        let rental = o.is_rental();
         let indexed = |t: bool, name: &str| {
             if t != matches!(
-                (o.status, name, rental),
+                (o.status(), name, rental),
                 (OrderStatus::Pending, "pending", _)
                     | (OrderStatus::Running, "deadlines", false)
                     | (OrderStatus::Running, "rental_billing", true)
@@ -40,7 +41,7 @@ pub fn check(state: &State) -> Result<(), String> {
             ) {
                 Err(format!(
                     "order {id} ({:?}) is {}in the {name} index",
-                    o.status,
+                    o.status(),
                     if t { "" } else { "not " }
                 ))
             } else {
@@ -48,13 +49,13 @@ pub fn check(state: &State) -> Result<(), String> {
             }
         };
         indexed(state.pending.contains(&(o.submitted_ms, *id)), "pending")?;
-        if o.status.is_open() && o.declines.len() >= state.params.max_declines as usize {
+        if o.status().is_open() && o.declines.len() >= state.params.max_declines as usize {
             return Err(format!(
                 "open order {id} has {} declines; it should have closed",
                 o.declines.len()
             ));
         }
-        if let Some(lease) = &o.lease {
+        if let Some(lease) = o.lease() {
             if o.declines.iter().any(|d| d.machine == lease.machine) {
                 return Err(format!(
                     "order {id} is leased to machine {}, which declined it",
@@ -68,7 +69,7 @@ pub fn check(state: &State) -> Result<(), String> {
                 state.deadlines.contains(&(lease.deadline_ms, *id)),
                 "deadlines",
             )?;
-            if let Some(r) = &o.rental {
+            if let Some(r) = o.rental() {
                 indexed(
                     state.rental_billing.contains(&(r.next_bill_ms, *id)),
                     "rental_billing",
@@ -79,8 +80,8 @@ pub fn check(state: &State) -> Result<(), String> {
                     }
                 }
             }
-            if o.status == OrderStatus::Running {
-                let cap = match &o.rental {
+            if o.status() == OrderStatus::Running {
+                let cap = match o.rental() {
                     // What the rest of the rented time will cost.
                     Some(r) => crate::exec::payment(
                         lease.price_per_hour,
@@ -108,18 +109,18 @@ pub fn check(state: &State) -> Result<(), String> {
         if !state.client_orders.contains(&(o.client, *id)) {
             return Err(format!("order {id} is not indexed under its client"));
         }
-        if let Some(parent) = o.audit_of {
+        if let Some(parent) = o.audit_of() {
             if !state
                 .orders
                 .get(&parent)
-                .is_some_and(|p| p.audit_runs.contains(id))
+                .is_some_and(|p| p.audit_runs().contains(id))
             {
                 return Err(format!("audit run {id} is not listed by order {parent}"));
             }
         }
-        if o.status == OrderStatus::Auditing {
+        if o.status() == OrderStatus::Auditing {
             // Held for an audit: its escrow still covers its own provider's pay.
-            let (Some(lease), Some(report)) = (&o.lease, &o.report) else {
+            let (Some(lease), Some(report)) = (o.lease(), o.report()) else {
                 return Err(format!("order {id} is audited without a report"));
             };
             let owed = crate::exec::payment(lease.price_per_hour, report.billable_ms)
@@ -131,8 +132,8 @@ pub fn check(state: &State) -> Result<(), String> {
                 ));
             }
         }
-        if o.status == OrderStatus::Reported {
-            let settle_at = o.report.as_ref().map_or(0, |r| {
+        if o.status() == OrderStatus::Reported {
+            let settle_at = o.report().map_or(0, |r| {
                 r.reported_ms.saturating_add(state.params.dispute_window_ms)
             });
             if !state.settle_queue.contains(&(settle_at, *id)) {

@@ -5,9 +5,10 @@ use crate::events::Event;
 use crate::exec::Exec;
 use crate::genesis::Genesis;
 use crate::lthash::LtHash;
+use crate::order::Order;
 use crate::sigcache::SigCache;
 use crate::state::{
-    Account, Globals, HardwareChallenge, Machine, Order, State, ValidatorEntry, ValidatorSet,
+    Account, Globals, HardwareChallenge, Machine, State, ValidatorEntry, ValidatorSet,
 };
 use crate::store::Store;
 use crate::table::Write;
@@ -86,7 +87,9 @@ impl Ledger {
             Some(_) => {
                 store.for_each_entry(|k, v| {
                     state.load(k, v)?;
-                    lthash.insert(&crate::table::entry_bytes(k[0], &k[1..], v));
+                    if let Some((table, key)) = k.split_first() {
+                        lthash.insert(&crate::table::entry_bytes(*table, key, v));
+                    }
                     Ok(())
                 })?;
                 let head = store
@@ -138,7 +141,9 @@ impl Ledger {
                     height: 0,
                     parent: genesis.hash(),
                     time_ms: genesis.genesis_time_ms,
-                    proposer: genesis.validators[0],
+                    proposer: *genesis.validators.first().ok_or_else(|| {
+                        LedgerError::Genesis("a genesis needs a validator".into())
+                    })?,
                     txs_root: Hash::ZERO,
                     state_root: lthash.root(),
                 };

@@ -7,6 +7,16 @@
 //! written to redb in one transaction. [`invariants::check`] states what must
 //! hold after every block.
 
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
 mod error;
 mod events;
 mod exec;
@@ -14,6 +24,7 @@ mod genesis;
 pub mod invariants;
 mod ledger;
 pub mod lthash;
+mod order;
 mod sigcache;
 #[cfg(feature = "sim")]
 pub mod sim;
@@ -29,8 +40,11 @@ pub use exec::{
 };
 pub use genesis::{Genesis, GenesisAccount, Params};
 pub use ledger::{Ledger, ProducedBlock};
+pub use order::{
+    AuditVerdict, Checks, Decline, JobEnd, JobPhase, Lease, Order, OrderKind, OrderStatus,
+    OrderView, Probe, Rental, RentalEnd, RentalPhase, Report, Settlement,
+};
 pub use state::{
-    Account, Allocation, AuditVerdict, ChallengePhase, Globals, HardwareChallenge, HardwareStatus,
-    Lease, Machine, Order, OrderStatus, Probe, Rental, Report, Settlement, State, Unbonding,
-    ValidatorEntry, ValidatorSet,
+    Account, Allocation, ChallengePhase, Globals, HardwareChallenge, HardwareStatus, Machine,
+    State, Unbonding, ValidatorEntry, ValidatorSet,
 };

@@ -31,8 +31,8 @@ impl LtHash {
             .finalize_xof()
             .fill(&mut bytes);
         let mut lanes = [0u16; LANES];
-        for (lane, pair) in lanes.iter_mut().zip(bytes.chunks_exact(2)) {
-            *lane = u16::from_le_bytes([pair[0], pair[1]]);
+        for (lane, pair) in lanes.iter_mut().zip(bytes.as_chunks::<2>().0) {
+            *lane = u16::from_le_bytes(*pair);
         }
         lanes
     }
@@ -62,8 +62,8 @@ impl LtHash {
             return None;
         }
         let mut h = LtHash::default();
-        for (lane, pair) in h.lanes.iter_mut().zip(bytes.chunks_exact(2)) {
-            *lane = u16::from_le_bytes([pair[0], pair[1]]);
+        for (lane, pair) in h.lanes.iter_mut().zip(bytes.as_chunks::<2>().0) {
+            *lane = u16::from_le_bytes(*pair);
         }
         Some(h)
     }

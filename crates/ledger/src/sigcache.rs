@@ -73,7 +73,8 @@ impl SigCache {
                 .collect();
             workers
                 .into_iter()
-                .flat_map(|w| w.join().expect("signature worker"))
+                // A worker's panic is re-raised here, as if it had run inline.
+                .flat_map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
                 .collect()
         });
         for hash in valid {

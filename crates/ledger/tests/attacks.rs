@@ -127,7 +127,7 @@ impl Net {
     }
 
     fn status(&self, order: u64) -> OrderStatus {
-        self.ledger.order(order).unwrap().status
+        self.ledger.order(order).unwrap().status()
     }
 }
 

@@ -171,7 +171,7 @@ fn an_honest_machine_is_verified_then_leased_then_challenged_again() {
     )
     .unwrap();
     net.block(10, &[]);
-    assert_eq!(net.ledger.order(0).unwrap().status, OrderStatus::Pending);
+    assert_eq!(net.ledger.order(0).unwrap().status(), OrderStatus::Pending);
 
     net.answer_honestly(challenge);
     let m = net.ledger.machine(machine).unwrap().clone();
@@ -183,7 +183,7 @@ fn an_honest_machine_is_verified_then_leased_then_challenged_again() {
         Event::ChallengePassed { challenge: c, gops, .. } if *c == challenge && *gops == m.compute_gops
     )));
     net.block(10, &[]);
-    assert_eq!(net.ledger.order(0).unwrap().status, OrderStatus::Running);
+    assert_eq!(net.ledger.order(0).unwrap().status(), OrderStatus::Running);
 
     // Within 1.5 intervals a new challenge comes; the machine stays listed meanwhile.
     net.block(params().challenge_interval_ms * 3 / 2, &[]);

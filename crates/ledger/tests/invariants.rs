@@ -460,7 +460,7 @@ proptest! {
                     ),
                     _ => {
                         // A dispute goes to a result still in its window, when there is one.
-                        let disputable = ledger.state().orders.iter().filter(|(_, o)| o.status == OrderStatus::Reported && o.audit_runs.is_empty() && o.audit_of.is_none()).map(|(id, _)| *id).collect::<Vec<_>>();
+                        let disputable = ledger.state().orders.iter().filter(|(_, o)| o.status() == OrderStatus::Reported && o.audit_runs().is_empty() && o.audit_of().is_none()).map(|(id, _)| *id).collect::<Vec<_>>();
                         let retargeted = match op {
                             Op::Dispute { order, output } if !disputable.is_empty() => Op::Dispute { order: disputable[*order as usize % disputable.len()], output: *output },
                             op => op.clone(),
@@ -470,7 +470,7 @@ proptest! {
                         // Reports come from the lease's provider, so jobs (and their
                         // audits) actually complete; Fail keeps the random sender.
                         if let Op::Complete { order, .. } | Op::AnswerProbe { order } | Op::Decline { order } | Op::Announce { order } = op {
-                            let provider = ledger.order(*order).and_then(|o| o.lease.as_ref()).map(|l| l.provider);
+                            let provider = ledger.order(*order).and_then(|o| o.lease()).map(|l| l.provider);
                             who = keys.iter().position(|k| Some(k.address()) == provider).unwrap_or(who);
                         }
                         // Renewals and early ends come from the renter.

@@ -122,7 +122,11 @@ impl Net {
     /// The client disputes the order's result, naming `expected` as its output.
     fn dispute(&mut self, order: u64, expected: &[u8]) -> Result<(), TxError> {
         let client = self.client.clone();
-        let deposit = gpunet_ledger::run_cost(self.ledger.order(order).unwrap()).unwrap();
+        let deposit = {
+            let o = self.ledger.order(order).unwrap();
+            gpunet_ledger::run_cost(o.max_price_per_hour, &o.spec)
+        }
+        .unwrap();
         self.send(
             &client,
             TxBody::DisputeResult {
@@ -135,7 +139,7 @@ impl Net {
 
     /// The referee run of a disputed order, once matched.
     fn referee(&self, order: u64) -> u64 {
-        let runs = &self.ledger.order(order).unwrap().audit_runs;
+        let runs = &self.ledger.order(order).unwrap().audit_runs();
         assert_eq!(runs.len(), 1, "one referee run");
         runs[0]
     }
@@ -144,8 +148,8 @@ impl Net {
         self.ledger
             .order(order)
             .unwrap()
-            .lease
-            .clone()
+            .lease()
+            .cloned()
             .unwrap()
             .machine
     }
@@ -170,8 +174,8 @@ impl Net {
             .ledger
             .order(order)
             .unwrap()
-            .lease
-            .clone()
+            .lease()
+            .cloned()
             .expect("leased");
         self.providers
             .iter()
@@ -220,11 +224,16 @@ impl Net {
     fn end_dispute_window(&mut self, order: u64) -> Option<u64> {
         self.block(params().dispute_window_ms, &[]);
         self.block(10, &[]); // the run is matched at the end of a block
-        self.ledger.order(order).unwrap().audit_runs.last().copied()
+        self.ledger
+            .order(order)
+            .unwrap()
+            .audit_runs()
+            .last()
+            .copied()
     }
 
     fn status(&self, order: u64) -> OrderStatus {
-        self.ledger.order(order).unwrap().status
+        self.ledger.order(order).unwrap().status()
     }
 
     fn bonded(&self, who: &Keypair) -> u128 {
@@ -237,7 +246,7 @@ impl Net {
     }
 
     fn verdict(&self, order: u64) -> Option<AuditVerdict> {
-        self.ledger.order(order).unwrap().audit_verdict.clone()
+        self.ledger.order(order).unwrap().audit_verdict().cloned()
     }
 }
 
@@ -273,8 +282,8 @@ fn lessee(net: &Net, order: u64) -> Address {
     net.ledger
         .order(order)
         .unwrap()
-        .lease
-        .clone()
+        .lease()
+        .cloned()
         .unwrap()
         .provider
 }
@@ -302,8 +311,7 @@ fn an_agreeing_audit_pays_everyone_and_runs_on_another_provider() {
         net.ledger
             .order(run)
             .unwrap()
-            .settlement
-            .as_ref()
+            .settlement()
             .unwrap()
             .paid_to_provider
             > 0
@@ -321,7 +329,7 @@ fn an_audit_of_a_tiny_job_pays_the_auditor_more_than_reporting_costs() {
     assert_eq!(net.verdict(job), Some(AuditVerdict::Agreed));
     net.block(params().dispute_window_ms, &[]);
     let paid = |id: u64| {
-        let s = net.ledger.order(id).unwrap().settlement.clone().unwrap();
+        let s = net.ledger.order(id).unwrap().settlement().cloned().unwrap();
         s.paid_to_provider + s.burned
     };
     assert!(
@@ -353,7 +361,7 @@ fn a_provider_two_runs_contradict_is_slashed_and_unpaid() {
     net.report(audit, b"true output");
     // Disagreement on a deterministic job: a tie-break run on a third provider.
     net.block(10, &[]);
-    let runs = net.ledger.order(job).unwrap().audit_runs.clone();
+    let runs = net.ledger.order(job).unwrap().audit_runs().to_vec();
     assert_eq!(runs.len(), 2);
     let tie = runs[1];
     let three = [lessee(&net, job), lessee(&net, audit), lessee(&net, tie)];
@@ -376,8 +384,7 @@ fn a_provider_two_runs_contradict_is_slashed_and_unpaid() {
         net.ledger
             .order(job)
             .unwrap()
-            .settlement
-            .as_ref()
+            .settlement()
             .unwrap()
             .paid_to_provider,
         0
@@ -402,7 +409,7 @@ fn an_auditor_two_runs_contradict_is_slashed_and_the_provider_paid() {
     let before = net.bonded(&lazy);
     net.report(audit, b"lazy auditor");
     net.block(10, &[]);
-    let tie = net.ledger.order(job).unwrap().audit_runs[1];
+    let tie = net.ledger.order(job).unwrap().audit_runs()[1];
     net.report(tie, b"true output");
     assert_eq!(
         net.verdict(job),
@@ -427,7 +434,7 @@ fn runs_stopped_at_the_same_limit_agree_whatever_they_wrote() {
     net.report_run(audit, b"less, on a slower machine", Some(Stop::Timeout));
     assert_eq!(net.verdict(job), Some(AuditVerdict::Agreed));
     assert_eq!(
-        net.ledger.order(job).unwrap().audit_runs.len(),
+        net.ledger.order(job).unwrap().audit_runs().len(),
         1,
         "no tie-break"
     );
@@ -448,7 +455,7 @@ fn a_provider_claiming_a_limit_for_a_job_two_others_finish_is_slashed() {
     let audit = net.end_dispute_window(job).unwrap();
     net.report(audit, b"true output");
     net.block(10, &[]);
-    let runs = net.ledger.order(job).unwrap().audit_runs.clone();
+    let runs = net.ledger.order(job).unwrap().audit_runs().to_vec();
     assert_eq!(runs.len(), 2, "a stopped run and a finished one disagree");
     net.report(runs[1], b"true output");
     assert_eq!(net.verdict(job), Some(AuditVerdict::ProviderWrong));
@@ -496,7 +503,7 @@ fn a_non_deterministic_mismatch_slashes_nobody() {
         Some(AuditVerdict::NonDeterministicMismatch)
     );
     assert_eq!(
-        net.ledger.order(job).unwrap().audit_runs.len(),
+        net.ledger.order(job).unwrap().audit_runs().len(),
         1,
         "no tie-break"
     );
@@ -556,7 +563,7 @@ fn the_audit_rate_follows_the_spec_and_bad_audit_requests_are_refused() {
         net.block(params().dispute_window_ms, &[]);
         let n = jobs
             .iter()
-            .filter(|j| !net.ledger.order(**j).unwrap().audit_runs.is_empty())
+            .filter(|j| !net.ledger.order(**j).unwrap().audit_runs().is_empty())
             .count();
         assert!(jobs.len() >= 20, "only {} jobs ran", jobs.len());
         if bps == 0 {
@@ -655,13 +662,13 @@ fn linear_resource_prices_set_the_lease_price_and_the_max_price_filters_on_it() 
     let mut cheapest = spec(false, 0);
     cheapest.placement = Placement::Cheapest;
     let j = net.submit(cheapest.clone());
-    let lease = net.ledger.order(j).unwrap().lease.clone().unwrap();
+    let lease = net.ledger.order(j).unwrap().lease().cloned().unwrap();
     assert_eq!((lease.machine, lease.price_per_hour), (1, expected));
 
     // Twice the cores: the per-core term doubles, and now machine 0 is cheaper.
     cheapest.resources.cpu_cores = 2;
     let j = net.submit(cheapest.clone());
-    let lease = net.ledger.order(j).unwrap().lease.clone().unwrap();
+    let lease = net.ledger.order(j).unwrap().lease().cloned().unwrap();
     assert_eq!((lease.machine, lease.price_per_hour), (0, PRICE));
 }
 
@@ -682,7 +689,7 @@ fn matching_ranks_by_the_jobs_price_not_the_base_price() {
         let mut job = spec(false, 0);
         job.placement = placement;
         let j = net.submit(job);
-        let lease = net.ledger.order(j).unwrap().lease.clone().unwrap();
+        let lease = net.ledger.order(j).unwrap().lease().cloned().unwrap();
         assert_eq!(
             (lease.machine, lease.price_per_hour),
             (1, 10 * UNIT),
@@ -717,8 +724,8 @@ fn a_rental_streams_escrow_and_closes_cleanly_when_its_time_runs_out() {
         .ledger
         .order(id)
         .unwrap()
-        .lease
-        .clone()
+        .lease()
+        .cloned()
         .unwrap()
         .start_ms;
     let balance = |net: &Net| net.ledger.account(&provider).balance;
@@ -734,8 +741,8 @@ fn a_rental_streams_escrow_and_closes_cleanly_when_its_time_runs_out() {
     // At the end it closes by itself: the rest streamed, the surplus refunded.
     net.block(1_800_000 + params().rental_billing_ms, &[]);
     let order = net.ledger.order(id).unwrap().clone();
-    assert_eq!(order.status, OrderStatus::Settled);
-    let s = order.settlement.unwrap();
+    assert_eq!(order.status(), OrderStatus::Settled);
+    let s = order.settlement().unwrap();
     assert_eq!(
         s.paid_to_provider + s.burned,
         hour_cost,
@@ -777,8 +784,8 @@ fn renewals_extend_a_rental_and_ending_early_refunds_the_unused_part() {
         .ledger
         .order(id)
         .unwrap()
-        .rental
-        .clone()
+        .rental()
+        .cloned()
         .unwrap()
         .ends_ms;
     net.send(
@@ -790,7 +797,7 @@ fn renewals_extend_a_rental_and_ending_early_refunds_the_unused_part() {
         },
     )
     .unwrap();
-    let rental = net.ledger.order(id).unwrap().rental.clone().unwrap();
+    let rental = net.ledger.order(id).unwrap().rental().cloned().unwrap();
     assert_eq!(rental.ends_ms, ends + 600_000);
     // Past the original end it still runs.
     net.block(700_000, &[]);
@@ -799,14 +806,14 @@ fn renewals_extend_a_rental_and_ending_early_refunds_the_unused_part() {
         .ledger
         .order(id)
         .unwrap()
-        .lease
-        .clone()
+        .lease()
+        .cloned()
         .unwrap()
         .start_ms;
     net.send(&client, TxBody::EndRental { order: id }).unwrap();
     let order = net.ledger.order(id).unwrap().clone();
-    assert_eq!(order.status, OrderStatus::Settled);
-    let s = order.settlement.unwrap();
+    assert_eq!(order.status(), OrderStatus::Settled);
+    let s = order.settlement().unwrap();
     let used_ms = s.settled_ms - start;
     assert_eq!(
         s.paid_to_provider + s.burned,
@@ -847,16 +854,16 @@ fn a_rental_whose_container_stops_ends_billed_to_then_and_a_pending_one_can_be_e
     )
     .unwrap();
     let order = net.ledger.order(id).unwrap().clone();
-    assert_eq!(order.status, OrderStatus::Settled);
-    let rental = order.rental.unwrap();
+    assert_eq!(order.status(), OrderStatus::Settled);
+    let rental = order.rental().unwrap();
     assert_eq!(rental.stopped, Some(ContainerStop::Exited { exit_code: 3 }));
-    let s = order.settlement.unwrap();
+    let s = order.settlement().unwrap();
     let used = gpunet_ledger::max_job_cost(PRICE, 60).unwrap();
     assert!(s.paid_to_provider + s.burned <= used + used / 10, "{s:?}");
     assert_eq!(s.refunded + s.paid_to_provider + s.burned, hour);
     // Billing stopped with it: time passing bills nothing more.
     net.block(rental_billing_ms() * 3, &[]);
-    assert_eq!(net.ledger.order(id).unwrap().settlement.clone().unwrap(), s);
+    assert_eq!(net.ledger.order(id).unwrap().settlement().unwrap(), s);
 
     // A rental no machine can take is ended (cancelled) whole.
     let mut huge = spec(false, 0);
@@ -904,10 +911,10 @@ fn a_stopped_job_pays_the_time_it_ran_refunds_the_rest_and_slashes_nobody() {
     net.block(6 * 60_000, &[]);
     net.send(&client, TxBody::StopJob { order: job }).unwrap();
     let order = net.ledger.order(job).unwrap().clone();
-    assert_eq!(order.status, OrderStatus::Stopped);
-    let s = order.settlement.clone().unwrap();
+    assert_eq!(order.status(), OrderStatus::Stopped);
+    let s = order.settlement().cloned().unwrap();
     // It ran six minutes and the blocks that carried the transactions.
-    let ran_ms = net.time - order.lease.as_ref().unwrap().start_ms;
+    let ran_ms = net.time - order.lease().unwrap().start_ms;
     let owed = PRICE * u128::from(ran_ms) / 3_600_000;
     assert_eq!(s.paid_to_provider + s.burned, owed);
     assert_eq!(s.refunded, order.deposit - owed);
@@ -1029,8 +1036,8 @@ fn a_rental_ended_under_an_open_probe_is_billed_to_its_end() {
     net.block(params().probe_answer_ms / 2, &[]);
     net.send(&client, TxBody::EndRental { order: id }).unwrap();
     let order = net.ledger.order(id).unwrap().clone();
-    let start = order.lease.unwrap().start_ms;
-    let s = order.settlement.unwrap();
+    let start = order.lease().unwrap().start_ms;
+    let s = order.settlement().unwrap();
     assert_eq!(
         s.paid_to_provider + s.burned,
         PRICE * u128::from(s.settled_ms - start) / 3_600_000,
@@ -1067,18 +1074,18 @@ fn an_offline_rented_machine_is_held_down_unbilled_and_slashed_by_the_hour() {
     // since the report, and billed no further than that.
     net.send(&client, TxBody::ReportOffline { order: id })
         .unwrap();
-    let rental = net.ledger.order(id).unwrap().rental.clone().unwrap();
+    let rental = net.ledger.order(id).unwrap().rental().cloned().unwrap();
     let reported_ms = rental.probe.unwrap().reported_ms;
     net.block(probe + 1, &[]);
     let machine = net.ledger.machines().next().unwrap().clone();
     assert!(!machine.online, "delisted while down");
-    let rental = net.ledger.order(id).unwrap().rental.clone().unwrap();
+    let rental = net.ledger.order(id).unwrap().rental().cloned().unwrap();
     assert_eq!(rental.down_since_ms, Some(reported_ms), "held down");
     assert!(rental.paid_until_ms <= reported_ms, "{rental:?}");
     let paid_while_up = rental.paid + rental.burned;
     // Two and a half hours later nothing more was billed.
     net.block(hours(2) + hours(1) / 2, &[]);
-    let rental = net.ledger.order(id).unwrap().rental.clone().unwrap();
+    let rental = net.ledger.order(id).unwrap().rental().cloned().unwrap();
     assert_eq!(
         rental.paid + rental.burned,
         paid_while_up,
@@ -1090,7 +1097,7 @@ fn an_offline_rented_machine_is_held_down_unbilled_and_slashed_by_the_hour() {
     let per_hour = params().slash_down_per_hour;
     assert_eq!(net.bonded(&provider), stake - 3 * per_hour);
     assert!(net.ledger.machines().next().unwrap().online);
-    let rental = net.ledger.order(id).unwrap().rental.clone().unwrap();
+    let rental = net.ledger.order(id).unwrap().rental().cloned().unwrap();
     let down_ms = rental.down_ms;
     assert!(down_ms >= hours(2) + hours(1) / 2 + probe && rental.down_since_ms.is_none());
     assert!(net.events.iter().any(|e| matches!(
@@ -1101,8 +1108,8 @@ fn an_offline_rented_machine_is_held_down_unbilled_and_slashed_by_the_hour() {
     // At the end the renter paid only for the time the machine was up.
     net.block(hours(5), &[]);
     let order = net.ledger.order(id).unwrap().clone();
-    assert_eq!(order.status, OrderStatus::Settled);
-    let s = order.settlement.unwrap();
+    assert_eq!(order.status(), OrderStatus::Settled);
+    let s = order.settlement().unwrap();
     assert_eq!(
         s.paid_to_provider + s.burned,
         PRICE * u128::from(hours(5) - down_ms) / 3_600_000
@@ -1171,12 +1178,12 @@ fn a_declined_job_moves_to_another_machine_and_closes_refunded_after_max_decline
         assert_eq!(order.declines.last().unwrap().machine, machine);
         if round < params().max_declines {
             // Matched again at the end of the same block.
-            assert_eq!(order.status, OrderStatus::Running);
+            assert_eq!(order.status(), OrderStatus::Running);
         }
     }
     let order = net.ledger.order(job).unwrap().clone();
-    assert_eq!(order.status, OrderStatus::Declined);
-    assert_eq!(order.settlement.unwrap().refunded, deposit);
+    assert_eq!(order.status(), OrderStatus::Declined);
+    assert_eq!(order.settlement().unwrap().refunded, deposit);
     assert_eq!(
         net.ledger.account(&client).balance,
         funds_before - params().min_fee,
@@ -1262,16 +1269,25 @@ fn a_declined_rental_keeps_its_time_bought_and_a_billed_one_cannot_be_declined()
     let first = net.machine_of(id);
     net.decline(id, "image missing").unwrap();
     let order = net.ledger.order(id).unwrap().clone();
-    assert_eq!(order.status, OrderStatus::Running);
-    let lease = order.lease.clone().unwrap();
+    assert_eq!(order.status(), OrderStatus::Running);
+    let lease = order.lease().cloned().unwrap();
     assert_ne!(lease.machine, first);
-    let rental = order.rental.unwrap();
+    let rental = order.rental().unwrap();
     assert_eq!(rental.ends_ms - lease.start_ms, 900_000, "renewal kept");
     assert_eq!((rental.paid, rental.burned), (0, 0));
     assert_eq!(order.escrow, 3 * ten_minutes, "nothing billed");
 
     net.block(params().rental_billing_ms, &[]);
-    assert!(net.ledger.order(id).unwrap().rental.clone().unwrap().paid > 0);
+    assert!(
+        net.ledger
+            .order(id)
+            .unwrap()
+            .rental()
+            .cloned()
+            .unwrap()
+            .paid
+            > 0
+    );
     assert!(matches!(
         net.decline(id, "changed my mind"),
         Err(TxError::InvalidState(_))
@@ -1317,8 +1333,8 @@ fn a_canary_dispute_catches_a_faked_result_even_on_a_non_deterministic_job() {
     assert_eq!((m.completed, m.failed), (0, 1));
     net.block(params().dispute_window_ms, &[]);
     let referee = net.ledger.order(run).unwrap().clone();
-    assert_eq!(referee.status, OrderStatus::Settled);
-    let s = referee.settlement.unwrap();
+    assert_eq!(referee.status(), OrderStatus::Settled);
+    let s = referee.settlement().unwrap();
     assert!(s.paid_to_provider > 0, "the referee is paid");
     assert_eq!(
         net.ledger.account(&client).balance,
@@ -1348,12 +1364,18 @@ fn a_dispute_the_referee_rejects_pays_the_provider_and_costs_the_client_the_refe
     assert_eq!(net.verdict(job), Some(AuditVerdict::DisputeRejected));
     net.block(params().dispute_window_ms, &[]);
     let order = net.ledger.order(job).unwrap().clone();
-    assert_eq!(order.status, OrderStatus::Settled);
-    let paid = order.settlement.unwrap();
+    assert_eq!(order.status(), OrderStatus::Settled);
+    let paid = order.settlement().unwrap();
     assert!(paid.paid_to_provider > 0);
     assert_eq!(lessee(&net, job), honest.address());
     assert_eq!(net.stakes(), stakes, "nobody slashed");
-    let referee = net.ledger.order(run).unwrap().settlement.clone().unwrap();
+    let referee = net
+        .ledger
+        .order(run)
+        .unwrap()
+        .settlement()
+        .cloned()
+        .unwrap();
     assert_eq!(
         net.ledger.account(&client).balance,
         funds
@@ -1442,8 +1464,8 @@ fn billed_ms(net: &Net, order: u64) -> u64 {
     net.ledger
         .order(order)
         .unwrap()
-        .report
-        .clone()
+        .report()
+        .cloned()
         .unwrap()
         .billable_ms
 }
@@ -1483,14 +1505,26 @@ fn a_provider_billing_far_longer_than_its_auditor_is_billed_the_bound_and_slashe
     );
     let bound = 2 * 10 * MINUTE + MINUTE;
     assert_eq!(billed_ms(&net, job), bound);
-    let report = net.ledger.order(job).unwrap().report.clone().unwrap();
+    let report = net.ledger.order(job).unwrap().report().cloned().unwrap();
     assert_eq!(report.padded, Some(params().slash_audit));
     assert_eq!(padded_events(&net), vec![(job, 50 * MINUTE, bound)]);
     assert_eq!(net.bonded(&padder), stake - params().slash_audit);
     assert_eq!(net.bonded(&auditor), 500 * UNIT, "the auditor is not");
     net.block(params().dispute_window_ms, &[]);
-    let job_paid = net.ledger.order(job).unwrap().settlement.clone().unwrap();
-    let run_paid = net.ledger.order(run).unwrap().settlement.clone().unwrap();
+    let job_paid = net
+        .ledger
+        .order(job)
+        .unwrap()
+        .settlement()
+        .cloned()
+        .unwrap();
+    let run_paid = net
+        .ledger
+        .order(run)
+        .unwrap()
+        .settlement()
+        .cloned()
+        .unwrap();
     let at_bound = gpunet_ledger::max_job_cost(PRICE, bound / 1_000).unwrap();
     assert_eq!(job_paid.paid_to_provider + job_paid.burned, at_bound);
     assert_eq!(job_paid.slashed, params().slash_audit);
@@ -1568,7 +1602,13 @@ fn a_duration_dispute_lets_a_referee_run_check_the_time_of_any_job() {
     assert_eq!(billed_ms(&net, job), 21 * MINUTE);
     assert_eq!(net.bonded(&padder), stake - params().slash_audit);
     net.block(params().dispute_window_ms, &[]);
-    let job_paid = net.ledger.order(job).unwrap().settlement.clone().unwrap();
+    let job_paid = net
+        .ledger
+        .order(job)
+        .unwrap()
+        .settlement()
+        .cloned()
+        .unwrap();
     assert_eq!(
         net.ledger.account(&client).balance,
         funds - params().min_fee + job_paid.refunded,
@@ -1666,7 +1706,7 @@ fn a_rental_exposes_ports_its_provider_announces_and_jobs_cannot_expose_any() {
         announce(&["203.0.113.5:32768", "203.0.113.5:32769"]),
     )
     .unwrap();
-    let rental = net.ledger.order(id).unwrap().rental.clone().unwrap();
+    let rental = net.ledger.order(id).unwrap().rental().cloned().unwrap();
     assert_eq!(rental.endpoints, ["203.0.113.5:32768", "203.0.113.5:32769"]);
     assert!(net
         .events
@@ -1674,7 +1714,7 @@ fn a_rental_exposes_ports_its_provider_announces_and_jobs_cannot_expose_any() {
         .any(|e| matches!(e, Event::EndpointsAnnounced { order, .. } if *order == id)));
     // Handed to another machine, the old endpoints are gone.
     net.decline(id, "image missing").unwrap();
-    let rental = net.ledger.order(id).unwrap().rental.clone().unwrap();
+    let rental = net.ledger.order(id).unwrap().rental().cloned().unwrap();
     assert!(rental.endpoints.is_empty());
 }
 

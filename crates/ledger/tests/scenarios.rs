@@ -122,7 +122,7 @@ fn successful_job_pays_provider_burns_share_and_refunds_rest() {
     let provider_before = net.ledger.account(&key("provider").address()).balance;
     let id = submit_job(&mut net, 60);
     assert_eq!(
-        net.ledger.order(id).unwrap().status,
+        net.ledger.order(id).unwrap().status(),
         OrderStatus::Running,
         "matched at the end of its block"
     );
@@ -139,11 +139,14 @@ fn successful_job_pays_provider_burns_share_and_refunds_rest() {
         TxBody::ReportResult { order: id, outcome },
     )
     .unwrap();
-    assert_eq!(net.ledger.order(id).unwrap().status, OrderStatus::Reported);
+    assert_eq!(
+        net.ledger.order(id).unwrap().status(),
+        OrderStatus::Reported
+    );
     net.block(1_000, &[]);
     let order = net.ledger.order(id).unwrap();
-    assert_eq!(order.status, OrderStatus::Settled);
-    let s = order.settlement.clone().unwrap();
+    assert_eq!(order.status(), OrderStatus::Settled);
+    let s = order.settlement().cloned().unwrap();
     // 2000 ms at 1 unit/ms = 2000 units; 10% burned.
     assert_eq!(s.paid_to_provider + s.burned, 2_000);
     assert_eq!(s.burned, 200);
@@ -180,13 +183,7 @@ fn billing_is_capped_by_block_time_elapsed() {
     )
     .unwrap();
     assert_eq!(
-        net.ledger
-            .order(id)
-            .unwrap()
-            .report
-            .as_ref()
-            .unwrap()
-            .billable_ms,
+        net.ledger.order(id).unwrap().report().unwrap().billable_ms,
         10,
         "only 10 ms of block time passed"
     );
@@ -209,9 +206,9 @@ fn failed_job_refunds_client_and_slashes_provider() {
     )
     .unwrap();
     let order = net.ledger.order(id).unwrap();
-    assert_eq!(order.status, OrderStatus::Failed);
+    assert_eq!(order.status(), OrderStatus::Failed);
     assert_eq!(
-        order.settlement.as_ref().unwrap().slashed,
+        order.settlement().unwrap().slashed,
         Params::default().slash_failed
     );
     assert_eq!(
@@ -230,12 +227,12 @@ fn missed_deadline_times_out_refunds_and_slashes() {
     with_provider(&mut net);
     let id = submit_job(&mut net, 2);
     net.block(2_000, &[]);
-    assert_eq!(net.ledger.order(id).unwrap().status, OrderStatus::Running);
+    assert_eq!(net.ledger.order(id).unwrap().status(), OrderStatus::Running);
     net.block(1_000, &[]);
     let order = net.ledger.order(id).unwrap();
-    assert_eq!(order.status, OrderStatus::TimedOut);
+    assert_eq!(order.status(), OrderStatus::TimedOut);
     assert_eq!(
-        order.settlement.as_ref().unwrap().slashed,
+        order.settlement().unwrap().slashed,
         Params::default().slash_timeout
     );
     let late = net.submit(
@@ -254,16 +251,16 @@ fn missed_deadline_times_out_refunds_and_slashes() {
 fn unmatched_order_expires_and_cancel_refunds() {
     let mut net = Net::new();
     let id = submit_job(&mut net, 60);
-    assert_eq!(net.ledger.order(id).unwrap().status, OrderStatus::Pending);
+    assert_eq!(net.ledger.order(id).unwrap().status(), OrderStatus::Pending);
     let id2 = submit_job(&mut net, 60);
     net.submit(&key("client"), TxBody::CancelOrder { order: id2 })
         .unwrap();
     assert_eq!(
-        net.ledger.order(id2).unwrap().status,
+        net.ledger.order(id2).unwrap().status(),
         OrderStatus::Cancelled
     );
     net.block(Params::default().order_ttl_ms, &[]);
-    assert_eq!(net.ledger.order(id).unwrap().status, OrderStatus::Expired);
+    assert_eq!(net.ledger.order(id).unwrap().status(), OrderStatus::Expired);
     assert_eq!(net.ledger.order(id).unwrap().escrow, 0);
 }
 
@@ -563,7 +560,7 @@ fn restart_resumes_with_the_same_state_root_and_refuses_other_genesis() {
         reopened.block(height).unwrap().unwrap().header.state_root,
         root
     );
-    assert_eq!(reopened.order(0).unwrap().status, OrderStatus::Running);
+    assert_eq!(reopened.order(0).unwrap().status(), OrderStatus::Running);
     drop(reopened);
     let mut other = g.clone();
     other.chain_id = "other".into();

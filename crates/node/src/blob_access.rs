@@ -67,7 +67,7 @@ impl ReadScope {
             };
         };
         let order = ledger.order(id).ok_or(BlobReadError::UnknownOrder(id))?;
-        let provider = order.lease.as_ref().map(|l| l.provider);
+        let provider = order.lease().map(|l| l.provider);
         let inputs = if reader == order.client || Some(reader) == provider {
             order.spec.inputs.clone()
         } else if order.result_readers.binary_search(&reader).is_ok() {

@@ -48,9 +48,8 @@ pub fn named_by_orders(ledger: &Ledger, after_close: Duration) -> NamedBlobs {
     let after_close_ms = u64::try_from(after_close.as_millis()).unwrap_or(u64::MAX);
     let mut named = NamedBlobs::default();
     let wanted = ledger.orders().filter(|o| {
-        o.status.is_open()
-            || o.settlement
-                .as_ref()
+        o.status().is_open()
+            || o.settlement()
                 .is_some_and(|s| s.settled_ms.saturating_add(after_close_ms) > now_ms)
     });
     for order in wanted {

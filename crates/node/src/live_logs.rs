@@ -101,11 +101,10 @@ impl LiveLogs {
             .order(chunk.order)
             .ok_or(LiveLogError::UnknownOrder(chunk.order))?;
         let lease = order
-            .lease
-            .as_ref()
+            .lease()
             .filter(|l| l.provider == signed.signer)
             .ok_or(LiveLogError::NotTheProvider(chunk.order))?;
-        if order.status != OrderStatus::Running {
+        if order.status() != OrderStatus::Running {
             return Err(LiveLogError::NotRunning(chunk.order));
         }
         let mut logs = self.logs.lock().expect("live logs lock");

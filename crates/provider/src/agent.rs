@@ -4,7 +4,7 @@ use crate::executor::{ExecError, ExecOutcome, Executor, JobRun, Started};
 use crate::hardware::Hardware;
 use crate::journal::{JobRecord, Journal};
 use gpunet_client::{ClientError, MachineSearch, NodeClient, StreamItem, Wallet};
-use gpunet_ledger::{required_stake, Account, Event, Order, OrderStatus, Params, Rental};
+use gpunet_ledger::{required_stake, Account, Event, OrderStatus, OrderView, Params, Rental};
 use gpunet_primitives::{
     Amount, ChallengeId, ContainerStop, JobOutcome, Keypair, MachineId, OrderId, ResourcePrices,
     TxBody,
@@ -663,7 +663,7 @@ impl Inner {
     /// ran out or the renter ended it), or until the container stops by
     /// itself, which ends the rental; the ledger bills it by time, so there
     /// is nothing else to report.
-    async fn run_rental(&self, order: &Order) -> Result<(), AgentError> {
+    async fn run_rental(&self, order: &OrderView) -> Result<(), AgentError> {
         let id = order.id;
         let ends = order.rental.as_ref().map_or(0, |r| r.ends_ms);
         log(self, &format!("starting rental {id} (until {ends} ms)"));
@@ -829,7 +829,7 @@ impl Inner {
     /// Lays out a run of `order` (`run::lay_out`) and takes the lease's GPUs.
     async fn prepare(
         &self,
-        order: &Order,
+        order: &OrderView,
         timeout: Duration,
     ) -> Result<(JobRun, GpuLease<'_>), String> {
         let job_dir = self.config.data_dir.join("jobs").join(order.id.to_string());
@@ -850,7 +850,7 @@ impl Inner {
     }
 
     /// Fetches inputs, runs the job, uploads logs and outputs.
-    async fn execute(&self, order: &Order, handle: HandleSlot) -> Result<JobOutcome, RunError> {
+    async fn execute(&self, order: &OrderView, handle: HandleSlot) -> Result<JobOutcome, RunError> {
         let timeout = Duration::from_secs(order.spec.timeout_secs);
         let (run, gpus) = self
             .prepare(order, timeout)

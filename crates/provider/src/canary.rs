@@ -11,7 +11,7 @@
 use crate::executor::Executor;
 use gpunet_client::jobs::{dispute_duration, dispute_result};
 use gpunet_client::{ClientError, Wallet};
-use gpunet_ledger::{Order, OrderStatus, Report};
+use gpunet_ledger::{OrderStatus, OrderView, Report};
 use gpunet_primitives::{Hash, JobOutcome};
 use serde::Serialize;
 use std::path::Path;
@@ -47,7 +47,7 @@ pub struct KnownAnswer {
 pub async fn known_answer(
     wallet: &Wallet,
     executor: &dyn Executor,
-    order: &Order,
+    order: &OrderView,
     work_dir: &Path,
 ) -> Result<KnownAnswer, String> {
     let dir = work_dir.join(format!("canary-{}", order.id));

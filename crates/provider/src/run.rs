@@ -5,7 +5,7 @@
 
 use crate::executor::{ExecOutcome, JobRun, Limits, Stop};
 use gpunet_client::{ClientError, Wallet};
-use gpunet_ledger::Order;
+use gpunet_ledger::OrderView;
 use gpunet_primitives::manifest::Manifest;
 use gpunet_primitives::{Hash, InputRef, OrderId};
 use std::path::{Path, PathBuf};
@@ -30,7 +30,7 @@ pub fn run_name(owner: &str, dir: &Path, order: OrderId) -> String {
 /// says why the job cannot start here.
 pub async fn lay_out(
     wallet: &Wallet,
-    order: &Order,
+    order: &OrderView,
     name: String,
     job_dir: &Path,
     timeout: Duration,

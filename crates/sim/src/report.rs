@@ -92,7 +92,7 @@ impl Report {
         self.orders_settled = state
             .orders
             .iter()
-            .filter(|(_, o)| o.status == OrderStatus::Settled)
+            .filter(|(_, o)| o.status() == OrderStatus::Settled)
             .count();
         self.mean_gpu_utilization = self.samples.iter().map(|s| s.gpu_utilization).sum::<f64>()
             / self.samples.len().max(1) as f64;
@@ -110,7 +110,7 @@ impl Report {
         let mut orders_of: BTreeMap<Address, u64> = BTreeMap::new();
         for (_, o) in state.orders.iter() {
             *escrow.entry(o.client).or_default() += o.escrow;
-            if o.audit_of.is_none() {
+            if o.audit_of().is_none() {
                 *orders_of.entry(o.client).or_default() += 1;
             }
         }

@@ -162,7 +162,7 @@ impl Sim {
                 // What a referee as fast as the canary's own run lets it bill.
                 let allowed = self.ledger.state().params.duration_bound(took);
                 let wrong = self.ledger.state().orders.get(&order).is_some_and(|o| {
-                    o.report.as_ref().is_some_and(|r| {
+                    o.report().is_some_and(|r| {
                         r.billable_ms > allowed
                             || !matches!(r.outcome, JobOutcome::Completed { output_root, .. }
                             if output_root == true_root(order))
@@ -227,9 +227,9 @@ impl Sim {
         let Some(o) = self.ledger.state().orders.get(&order).cloned() else {
             return;
         };
-        let price = o.lease.as_ref().map_or(0, |l| l.price_per_hour);
+        let price = o.lease().map_or(0, |l| l.price_per_hour);
         let strategy = self.strategy(&provider);
-        if let Some(parent) = o.audit_of {
+        if let Some(parent) = o.audit_of() {
             let duration = self.meta(parent).duration_ms;
             let run = match strategy {
                 Strategy::LazyAuditor => Run::Skip,
@@ -343,12 +343,9 @@ impl Sim {
                 self.ledger.apply(provider, &TxBody::AnswerProbe { order })
             }
             Action::Dispute { order, client } => {
-                let deposit = self
-                    .ledger
-                    .state()
-                    .orders
-                    .get(&order)
-                    .map_or(0, |o| gpunet_ledger::run_cost(o).unwrap_or(0));
+                let deposit = self.ledger.state().orders.get(&order).map_or(0, |o| {
+                    gpunet_ledger::run_cost(o.max_price_per_hour, &o.spec).unwrap_or(0)
+                });
                 self.ledger.apply(
                     client,
                     &TxBody::DisputeResult {

@@ -183,7 +183,7 @@ pub fn run(machines: usize, orders: usize, output: Output) -> anyhow::Result<()>
         .state()
         .orders
         .iter()
-        .filter(|(_, o)| o.status == OrderStatus::Running)
+        .filter(|(_, o)| o.status() == OrderStatus::Running)
         .count();
     anyhow::ensure!(running == matched, "matched orders are running");
     let result = MatchResult {

@@ -6,7 +6,7 @@ use gpunet_client::jobs::{is_final, wait_for_order};
 use gpunet_client::logs::current_logs;
 use gpunet_client::{NodeClient, Wallet};
 use gpunet_devnet::{Devnet, DevnetConfig};
-use gpunet_ledger::{Order, OrderStatus};
+use gpunet_ledger::{OrderStatus, OrderView};
 use gpunet_primitives::{Keypair, LogStream};
 use gpunet_provider::journal::{JobRecord, Journal};
 use std::path::{Path, PathBuf};
@@ -27,7 +27,7 @@ pub async fn devnet(dir: &Path, providers: usize) -> Devnet {
 
 /// A devnet of `providers` on which the client's examples/hello.toml has
 /// run and settled; the order.
-pub async fn devnet_with_hello(dir: &Path, providers: usize) -> (Devnet, Order) {
+pub async fn devnet_with_hello(dir: &Path, providers: usize) -> (Devnet, OrderView) {
     let net = devnet(dir, providers).await;
     let hello = JobFile::load(&examples().join("hello.toml")).unwrap();
     let id = gpunet_client::jobs::submit_job(&net.client_wallet(), &hello)
@@ -62,7 +62,7 @@ pub fn toml_command(command: &str) -> String {
     }
 }
 
-pub async fn wait_final(node: &NodeClient, id: u64) -> Order {
+pub async fn wait_final(node: &NodeClient, id: u64) -> OrderView {
     wait_for_order(
         node,
         id,
@@ -75,7 +75,7 @@ pub async fn wait_final(node: &NodeClient, id: u64) -> Order {
 }
 
 /// Waits until order `id`'s result is reported (its dispute window open).
-pub async fn wait_reported(node: &NodeClient, id: u64) -> Order {
+pub async fn wait_reported(node: &NodeClient, id: u64) -> OrderView {
     wait_for_order(
         node,
         id,

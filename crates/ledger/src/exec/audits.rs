@@ -3,7 +3,7 @@
 //!
 //! - The draw happens when the dispute window ends, from that block's parent
 //!   hash: the provider could not know it when it reported.
-//! - An audit run is an order of its own (`audit_of`), paid from the audited
+//! - An audit run is an order of its own (`OrderKind::AuditRun`), paid from the audited
 //!   order's escrow and leased to a machine of another provider, uniformly at
 //!   random among the feasible ones.
 //! - Runs are compared by their [`Answer`]: the output root, or for a run
@@ -20,10 +20,10 @@
 
 use super::durations::{self, run_speed, RunTime};
 use super::orders::{run_cost, run_pay, MAX_AUDIT_RUNS};
-use super::Exec;
+use super::{draw, Exec};
 use crate::error::TxError;
 use crate::events::Event;
-use crate::state::{AuditVerdict, Order, OrderStatus};
+use crate::order::{AuditVerdict, JobPhase, Order, OrderKind, OrderStatus};
 use gpunet_primitives::{hash_of, Address, Amount, Hash, JobOutcome, OrderId, Stop};
 
 /// What runs of a job are compared by: the output root of a run that ended
@@ -40,51 +40,56 @@ pub(crate) enum Answer {
 
 /// `order`'s answer, once it reported a completed run and awaits the audit.
 pub(crate) fn answer(order: &Order) -> Option<Answer> {
-    match order.report.as_ref().map(|r| &r.outcome) {
-        Some(JobOutcome::Completed {
+    let Some(JobPhase::Auditing { report, .. }) = order.job_phase() else {
+        return None;
+    };
+    match &report.outcome {
+        JobOutcome::Completed {
             output_root,
             stopped,
             ..
-        }) if order.status == OrderStatus::Auditing => Some(match stopped {
+        } => Some(match stopped {
             Some(stop) => Answer::Stopped(*stop),
             None => Answer::Output(*output_root),
         }),
-        _ => None,
+        JobOutcome::Failed { .. } => None,
     }
 }
 
 impl Exec<'_> {
     /// Whether `order`, at the end of its dispute window, is drawn for an audit.
     pub(crate) fn draws_audit(&self, order: &Order) -> bool {
-        if order.spec.audit_bps == 0 || order.audit_of.is_some() || !order.audit_runs.is_empty() {
+        let unaudited_job = order.checks().is_some_and(|c| c.audit_runs.is_empty());
+        if order.spec.audit_bps == 0 || !unaudited_job {
             return false;
         }
-        let draw = hash_of(&(b"gpunet-audit", self.parent, order.id));
-        let draw = u64::from_le_bytes(draw.0[..8].try_into().expect("8 bytes"));
+        let draw = draw(hash_of(&(b"gpunet-audit", self.parent, order.id)));
         draw % 10_000 < u64::from(order.spec.audit_bps)
     }
 
     /// Starts one more audit run of `order`, funded from its escrow, and holds
     /// the order (status `Auditing`). The caller stores `order`.
     pub(crate) fn start_audit_run(&mut self, order: &mut Order) -> Result<(), TxError> {
-        let amount = run_cost(order)?;
+        let amount = run_cost(order.max_price_per_hour, &order.spec)?;
         // Submission required a deposit covering every possible run.
         order.escrow = order.escrow.checked_sub(amount).ok_or(TxError::Overflow)?;
+        order.hold(true)?;
         let id = self.queue_order(
             order.client,
             order.spec.clone(),
             order.max_price_per_hour,
             amount,
-            None,
-            Some(order.id),
+            OrderKind::AuditRun {
+                of: order.id,
+                phase: JobPhase::Pending,
+            },
         );
-        order.audit_runs.push(id);
-        order.status = OrderStatus::Auditing;
+        order.checks_mut()?.audit_runs.push(id);
         self.emit(Event::AuditStarted {
             order: order.id,
             run: id,
             client: order.client,
-            provider: order.lease.as_ref().map_or(order.client, |l| l.provider),
+            provider: order.lease().map_or(order.client, |l| l.provider),
         });
         Ok(())
     }
@@ -92,17 +97,17 @@ impl Exec<'_> {
     /// Providers an audit run of `order` must not go to: the audited provider,
     /// those of its earlier runs, and its client (who may dispute the result).
     pub(crate) fn audit_exclusions(&self, run: &Order) -> Vec<Address> {
-        let Some(parent) = run.audit_of.and_then(|p| self.state.orders.get(&p)) else {
+        let Some(parent) = run.audit_of().and_then(|p| self.state.orders.get(&p)) else {
             return Vec::new();
         };
         std::iter::once(parent)
             .chain(
                 parent
-                    .audit_runs
+                    .audit_runs()
                     .iter()
                     .filter_map(|r| self.state.orders.get(r)),
             )
-            .filter_map(|o| o.lease.as_ref().map(|l| l.provider))
+            .filter_map(|o| o.lease().map(|l| l.provider))
             .chain([parent.client])
             .collect()
     }
@@ -112,13 +117,13 @@ impl Exec<'_> {
     pub(crate) fn advance_audit(&mut self, parent_id: OrderId) -> Result<(), TxError> {
         let mut parent = self.order(parent_id)?;
         let runs: Vec<Order> = parent
-            .audit_runs
+            .audit_runs()
             .iter()
             .map(|id| self.order(*id))
             .collect::<Result<_, _>>()?;
         if runs
             .iter()
-            .any(|r| matches!(r.status, OrderStatus::Pending | OrderStatus::Running))
+            .any(|r| matches!(r.status(), OrderStatus::Pending | OrderStatus::Running))
         {
             return Ok(());
         }
@@ -129,7 +134,7 @@ impl Exec<'_> {
             .iter()
             .filter_map(|r| answer(r).map(|a| (r, a)))
             .collect();
-        if let Some(expected) = parent.disputed_root {
+        if let Some(expected) = parent.checks().and_then(|c| c.disputed_root) {
             let referee = answered.first().map(|(_, a)| *a);
             let verdict = super::disputes::dispute_verdict(provider_answer, expected, referee);
             return self.conclude_audit(
@@ -150,7 +155,7 @@ impl Exec<'_> {
             AuditVerdict::Agreed
         } else if !parent.spec.is_deterministic() {
             AuditVerdict::NonDeterministicMismatch
-        } else if answers.len() == 2 && (parent.audit_runs.len() as u128) < MAX_AUDIT_RUNS {
+        } else if answers.len() == 2 && (parent.audit_runs().len() as u128) < MAX_AUDIT_RUNS {
             self.start_audit_run(&mut parent)?;
             self.state.orders.insert(parent.id, parent);
             return Ok(());
@@ -158,16 +163,14 @@ impl Exec<'_> {
             match majority {
                 Some(m) if *m != provider_answer => AuditVerdict::ProviderWrong,
                 Some(m) => {
-                    let (loser, _) = answered
-                        .iter()
-                        .find(|(_, a)| a != m)
-                        .expect("not all agree");
-                    AuditVerdict::AuditorWrong {
-                        auditor: loser
-                            .lease
-                            .as_ref()
-                            .expect("answered runs had a lease")
-                            .provider,
+                    // Not all agree, and the provider is with the majority:
+                    // an answered run is not.
+                    let loser = answered.iter().find(|(_, a)| a != m);
+                    match loser.and_then(|(run, _)| run.lease()) {
+                        Some(lease) => AuditVerdict::AuditorWrong {
+                            auditor: lease.provider,
+                        },
+                        None => AuditVerdict::Inconclusive,
                     }
                 }
                 None => AuditVerdict::Inconclusive,
@@ -190,7 +193,7 @@ impl Exec<'_> {
             .into_iter()
             .chain(runs.iter_mut().filter(|run| {
                 !matches!(verdict, AuditVerdict::AuditorWrong { auditor }
-                    if run.lease.as_ref().is_some_and(|l| l.provider == *auditor))
+                    if run.lease().is_some_and(|l| l.provider == *auditor))
             }));
         let (orders, times): (Vec<&mut Order>, Vec<RunTime>) = paid
             .filter_map(|order| {
@@ -200,9 +203,10 @@ impl Exec<'_> {
             .unzip();
         let bounds = durations::padded(&self.state.params, &times);
         for (order, bound) in orders.into_iter().zip(bounds) {
-            let (Some(bound), Some(report), Some(lease)) =
-                (bound, order.report.as_mut(), order.lease.as_ref())
-            else {
+            let (Some(bound), Some(provider)) = (bound, order.lease().map(|l| l.provider)) else {
+                continue;
+            };
+            let Some(report) = order.report_mut() else {
                 continue;
             };
             let claimed_ms = report.billable_ms;
@@ -211,7 +215,7 @@ impl Exec<'_> {
             self.emit(Event::RunPadded {
                 order: order.id,
                 client: order.client,
-                provider: lease.provider,
+                provider,
                 claimed_ms,
                 bound_ms: bound,
             });
@@ -225,24 +229,21 @@ impl Exec<'_> {
         order: &mut Order,
         compensation: Option<(Address, Amount)>,
     ) -> Result<(), TxError> {
-        let (Some(report), Some(lease)) = (order.report.as_mut(), order.lease.as_ref()) else {
+        let (Some(provider), id) = (order.lease().map(|l| l.provider), order.id) else {
             return Ok(());
         };
-        if report.padded.is_none() {
+        let Some(report) = order.report_mut().filter(|r| r.padded.is_some()) else {
             return Ok(());
-        }
-        let why = format!(
-            "padded the time billed for order {} (far over an agreeing run's)",
-            order.id
-        );
+        };
+        let why = format!("padded the time billed for order {id} (far over an agreeing run's)");
         let slash = self.state.params.slash_audit;
-        report.padded = Some(self.slash_paying(lease.provider, slash, &why, compensation)?);
+        report.padded = Some(self.slash_paying(provider, slash, &why, compensation)?);
         Ok(())
     }
 
     /// What a duration check compares of `order`'s run.
     fn run_time(&self, order: &Order) -> Option<RunTime> {
-        let lease = order.lease.as_ref()?;
+        let lease = order.lease()?;
         let gpu_job = order.spec.resources.gpu.count > 0;
         let speed = self
             .state
@@ -250,7 +251,7 @@ impl Exec<'_> {
             .get(&lease.machine)
             .map_or(0, |m| run_speed(m, gpu_job));
         Some(RunTime {
-            billed_ms: order.report.as_ref()?.billable_ms,
+            billed_ms: order.report()?.billable_ms,
             speed,
             answer: answer(order)?,
         })
@@ -259,7 +260,7 @@ impl Exec<'_> {
     /// A lease counted as completed at its report turned out wrong: its
     /// machine's reliability says so.
     fn count_as_failed(&mut self, order: &Order) {
-        let Some(lease) = &order.lease else { return };
+        let Some(lease) = order.lease() else { return };
         if let Some(mut machine) = self.state.machines.get(&lease.machine).cloned() {
             machine.completed = machine.completed.saturating_sub(1);
             machine.failed += 1;
@@ -278,11 +279,12 @@ impl Exec<'_> {
         verdict: AuditVerdict,
     ) -> Result<(), TxError> {
         let slash = self.state.params.slash_audit;
-        let provider = parent
-            .lease
-            .as_ref()
-            .expect("reported orders have a lease")
-            .provider;
+        let Some(provider) = parent.lease().map(|l| l.provider) else {
+            return Err(TxError::InvalidState(format!(
+                "order {} is audited without a lease",
+                parent.id
+            )));
+        };
         let mut runs: Vec<Order> = answered
             .iter()
             .map(|id| self.order(*id))
@@ -290,7 +292,7 @@ impl Exec<'_> {
         self.cap_padded(&mut parent, &mut runs, &verdict);
         // An output that stands is not the whole story when its time was
         // padded: the verdict names what happened to the provider.
-        let padded = parent.report.as_ref().is_some_and(|r| r.padded.is_some());
+        let padded = parent.report().is_some_and(|r| r.padded.is_some());
         let verdict = match verdict {
             AuditVerdict::Agreed | AuditVerdict::DisputeRejected if padded => {
                 AuditVerdict::ProviderPadded
@@ -299,32 +301,39 @@ impl Exec<'_> {
         };
         // What the client pays for the runs that checked the job.
         let mut runs_cost: Amount = 0;
+        // Answered runs are audited ones, so each has a lease and a report.
         for run in &runs {
-            let lease = run.lease.as_ref().expect("answered runs had a lease");
-            let billable = run.report.as_ref().map_or(0, |r| r.billable_ms);
-            let cost = run_pay(&self.state.params, run, lease.price_per_hour, billable)?;
+            let (Some(lease), Some(report)) = (run.lease(), run.report()) else {
+                continue;
+            };
+            let cost = run_pay(
+                &self.state.params,
+                run,
+                lease.price_per_hour,
+                report.billable_ms,
+            )?;
             runs_cost = runs_cost.saturating_add(cost);
         }
         for mut run in runs {
-            let auditor = run
-                .lease
-                .as_ref()
-                .expect("answered runs had a lease")
-                .provider;
+            let Some(auditor) = run.lease().map(|l| l.provider) else {
+                continue;
+            };
             if verdict == (AuditVerdict::AuditorWrong { auditor }) {
                 self.count_as_failed(&run);
                 let slashed = self.slash(auditor, slash, "audit run contradicted by two others")?;
                 self.close_with_refund(run, OrderStatus::Failed, slashed)?;
             } else {
                 self.slash_padded(&mut run, None)?;
-                self.queue_settlement(run);
+                self.queue_settlement(run)?;
             }
         }
-        parent.audit_verdict = Some(verdict.clone());
+        let checks = parent.checks_mut()?;
+        checks.verdict = Some(verdict.clone());
+        let disputed = checks.disputed_root.is_some();
         let (order, client) = (parent.id, parent.client);
         if verdict == AuditVerdict::ProviderWrong {
             self.count_as_failed(&parent);
-            let why = if parent.disputed_root.is_some() {
+            let why = if disputed {
                 "job output contradicted by its client's dispute and a referee run"
             } else {
                 "job output contradicted by two audits"
@@ -335,7 +344,7 @@ impl Exec<'_> {
             self.close_with_refund(parent, OrderStatus::Failed, slashed)?;
         } else {
             self.slash_padded(&mut parent, Some((client, runs_cost)))?;
-            self.queue_settlement(parent);
+            self.queue_settlement(parent)?;
         }
         self.emit(Event::AuditConcluded {
             order,

@@ -9,7 +9,7 @@
 //! delists the machine; a pass makes it eligible for leases and sets its
 //! compute score.
 
-use super::Exec;
+use super::{draw, Exec};
 use crate::error::TxError;
 use crate::events::Event;
 use crate::state::{ChallengePhase, HardwareChallenge, HardwareStatus, Machine};
@@ -258,8 +258,7 @@ impl Exec<'_> {
             // The next challenge comes at a time the owner cannot predict:
             // uniformly within [interval/2, 3·interval/2).
             let interval = self.state.params.challenge_interval_ms;
-            let draw = hash_of(&(b"gpunet-next-challenge", self.parent, ch.id));
-            let jitter = u64::from_le_bytes(draw.0[..8].try_into().expect("8 bytes")) % interval;
+            let jitter = draw(hash_of(&(b"gpunet-next-challenge", self.parent, ch.id))) % interval;
             let due = self.now_ms.saturating_add(interval / 2 + jitter);
             self.state.challenge_schedule.insert((due, ch.machine), ());
         }

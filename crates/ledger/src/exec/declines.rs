@@ -15,7 +15,7 @@ use super::settlement::MAX_REASON_LEN;
 use super::Exec;
 use crate::error::TxError;
 use crate::events::Event;
-use crate::state::{Decline, OrderStatus, Rental};
+use crate::order::{Decline, OrderStatus};
 use gpunet_primitives::{Address, OrderId};
 
 impl Exec<'_> {
@@ -37,7 +37,7 @@ impl Exec<'_> {
                 "order {id} was leased over {window} ms ago: too late to decline, report its result"
             )));
         }
-        if let Some(rental) = &order.rental {
+        if let Some(rental) = order.rental() {
             if rental.paid_until_ms > lease.start_ms {
                 return Err(TxError::InvalidState(format!(
                     "rental {id} has been billed already: too late to decline"
@@ -51,19 +51,17 @@ impl Exec<'_> {
             self.state.rental_billing.remove(&(rental.next_bill_ms, id));
             // The next machine gets all the time bought, renewals included.
             order.spec.timeout_secs = (rental.ends_ms - lease.start_ms) / 1000;
-            order.rental = Some(Rental::default());
         }
         self.end_lease(&order, LeaseEnd::Declined);
-        order.lease = None;
+        order.requeue()?;
         order.declines.push(Decline {
             machine: lease.machine,
             reason: reason.to_string(),
         });
         let client = order.client;
         let requeued = order.declines.len() < self.state.params.max_declines as usize;
-        let audited = order.audit_of;
+        let audited = order.audit_of();
         let refunded = if requeued {
-            order.status = OrderStatus::Pending;
             self.state.pending.insert((order.submitted_ms, id), ());
             self.state.orders.insert(id, order);
             0

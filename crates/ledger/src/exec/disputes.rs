@@ -26,7 +26,7 @@ use super::audits::Answer;
 use super::orders::run_cost;
 use super::Exec;
 use crate::error::{CheckedAmount, TxError};
-use crate::state::{AuditVerdict, OrderStatus};
+use crate::order::{AuditVerdict, OrderStatus};
 use gpunet_primitives::{Address, Amount, Hash, JobOutcome, OrderId};
 
 /// The verdict on a dispute from the answers of the provider and the
@@ -53,17 +53,17 @@ impl Exec<'_> {
         deposit: Amount,
     ) -> Result<(), TxError> {
         let mut order = self.clients_order(client, id)?;
-        if order.audit_of.is_some() {
+        if order.audit_of().is_some() {
             return Err(TxError::InvalidState(format!(
                 "order {id} is an audit run; dispute the order it re-runs"
             )));
         }
-        if order.status != OrderStatus::Reported || !order.audit_runs.is_empty() {
+        if order.status() != OrderStatus::Reported || !order.audit_runs().is_empty() {
             return Err(TxError::InvalidState(format!(
                 "order {id} is {:?}{}: only a reported, unaudited result can be disputed, \
                  within its dispute window",
-                order.status,
-                if order.audit_runs.is_empty() {
+                order.status(),
+                if order.audit_runs().is_empty() {
                     ""
                 } else {
                     " and was audited"
@@ -74,7 +74,7 @@ impl Exec<'_> {
             output_root,
             stopped,
             ..
-        }) = order.report.as_ref().map(|r| &r.outcome)
+        }) = order.report().map(|r| &r.outcome)
         else {
             return Err(TxError::InvalidState(format!("order {id} has no output")));
         };
@@ -85,7 +85,7 @@ impl Exec<'_> {
                 stop.name()
             )));
         }
-        let need = run_cost(&order)?;
+        let need = run_cost(order.max_price_per_hour, &order.spec)?;
         if deposit < need {
             return Err(TxError::Invalid(format!(
                 "deposit {deposit} does not cover a referee run at the order's max price ({need})"
@@ -94,7 +94,7 @@ impl Exec<'_> {
         self.debit(client, deposit)?;
         order.escrow = order.escrow.add_or(deposit)?;
         self.state.settle_queue.remove(&self.settle_key(&order));
-        order.disputed_root = Some(expected_root);
+        order.checks_mut()?.disputed_root = Some(expected_root);
         self.start_audit_run(&mut order)?;
         self.state.orders.insert(id, order);
         Ok(())

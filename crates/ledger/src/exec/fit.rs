@@ -4,7 +4,8 @@
 //! One function answers both, so the reasons given are the rules applied.
 
 use super::staking::required_stake;
-use crate::state::{HardwareStatus, Machine, Order, State};
+use crate::order::Order;
+use crate::state::{HardwareStatus, Machine, State};
 use gpunet_primitives::{Address, Amount, Resources};
 use serde::{Deserialize, Serialize};
 

@@ -27,8 +27,17 @@ pub(crate) use fit::unmatched;
 pub use fit::{Misfit, Unmatched};
 pub(crate) use orders::payment;
 pub use orders::{max_payment, min_deposit, run_cost};
+#[cfg(test)]
+pub(crate) use specs::tests::job as test_spec;
 pub use specs::SpecError;
 pub use staking::required_stake;
+
+/// A number drawn from `hash` (its first eight bytes): what a block's
+/// parent hash decides, which nobody could predict when it mattered.
+pub(crate) fn draw(hash: Hash) -> u64 {
+    let [b0, b1, b2, b3, b4, b5, b6, b7, ..] = hash.0;
+    u64::from_le_bytes([b0, b1, b2, b3, b4, b5, b6, b7])
+}
 
 /// The checks that need no state: chain, signature and least fee.
 pub(crate) fn check_envelope(

@@ -5,7 +5,10 @@ use super::specs::check_order;
 use super::Exec;
 use crate::error::{CheckedAmount, TxError};
 use crate::events::Event;
-use crate::state::{size_class, Lease, Machine, OfferKey, Order, OrderStatus, Rental};
+use crate::order::{
+    Checks, JobPhase, Lease, Order, OrderKind, OrderStatus, RentalPhase, Settlement,
+};
+use crate::state::{size_class, Machine, OfferKey};
 use crate::Params;
 use gpunet_primitives::{hash_of, Address, Amount, Hash, JobSpec, MachineId, OrderId, Placement};
 use std::ops::Bound;
@@ -47,11 +50,11 @@ pub fn max_payment(price_per_hour: Amount, timeout_secs: u64) -> Result<Amount, 
     Ok(price_per_hour.mul_or(ms)?.div_ceil(MS_PER_HOUR))
 }
 
-/// The most one run of `order` can cost: its whole timeout at its max price.
-/// An audit or referee run is funded with this much, and a dispute of
-/// `order`'s result must deposit it.
-pub fn run_cost(order: &Order) -> Result<Amount, TxError> {
-    max_payment(order.max_price_per_hour, order.spec.timeout_secs)
+/// The most one run of a job for `spec` at `max_price_per_hour` can cost:
+/// its whole timeout at its max price. An audit or referee run is funded
+/// with this much, and a dispute of the job's result must deposit it.
+pub fn run_cost(max_price_per_hour: Amount, spec: &JobSpec) -> Result<Amount, TxError> {
+    max_payment(max_price_per_hour, spec.timeout_secs)
 }
 
 /// The least deposit an order for `spec` at `max_price_per_hour` needs: the
@@ -76,7 +79,7 @@ pub(crate) fn run_pay(
     billable_ms: u64,
 ) -> Result<Amount, TxError> {
     let mut paid = payment(price_per_hour, billable_ms)?;
-    if run.audit_of.is_some() {
+    if run.audit_of().is_some() {
         paid = paid.max(params.audit_pay_floor);
     }
     Ok(paid.min(run.escrow))
@@ -124,7 +127,7 @@ impl Exec<'_> {
         id: OrderId,
     ) -> Result<(Order, Lease), TxError> {
         let order = self.order(id)?;
-        let Some(lease) = order.lease.clone() else {
+        let Some(lease) = order.lease().cloned() else {
             return Err(TxError::InvalidState(format!("order {id} has no lease")));
         };
         if lease.provider != provider {
@@ -132,10 +135,10 @@ impl Exec<'_> {
                 "order {id} is leased to another provider"
             )));
         }
-        if order.status != OrderStatus::Running {
+        if order.status() != OrderStatus::Running {
             return Err(TxError::InvalidState(format!(
                 "order {id} is {:?}, not running",
-                order.status
+                order.status()
             )));
         }
         Ok((order, lease))
@@ -168,22 +171,28 @@ impl Exec<'_> {
             spec.clone(),
             max_price_per_hour,
             deposit,
-            rental.then(Rental::default),
-            None,
+            if rental {
+                OrderKind::Rental(RentalPhase::Pending)
+            } else {
+                OrderKind::Job {
+                    phase: JobPhase::Pending,
+                    checks: Checks::default(),
+                }
+            },
         );
         self.emit(Event::OrderSubmitted { order: id, client });
         Ok(())
     }
 
-    /// Records a new pending order holding `deposit` in escrow; returns its id.
+    /// Records a new order of `kind`, pending, holding `deposit` in escrow;
+    /// returns its id.
     pub(crate) fn queue_order(
         &mut self,
         client: Address,
         spec: JobSpec,
         max_price_per_hour: Amount,
         deposit: Amount,
-        rental: Option<Rental>,
-        audit_of: Option<OrderId>,
+        kind: OrderKind,
     ) -> OrderId {
         let id = self.state.globals().next_order_id;
         self.state.update_globals(|g| g.next_order_id += 1);
@@ -196,17 +205,9 @@ impl Exec<'_> {
                 max_price_per_hour,
                 deposit,
                 escrow: deposit,
-                status: OrderStatus::Pending,
                 submitted_ms: self.now_ms,
-                lease: None,
-                report: None,
-                settlement: None,
-                rental,
-                audit_of,
-                audit_runs: Vec::new(),
-                audit_verdict: None,
+                kind,
                 declines: Vec::new(),
-                disputed_root: None,
                 result_readers: Vec::new(),
             },
         );
@@ -217,13 +218,13 @@ impl Exec<'_> {
 
     pub(crate) fn cancel_order(&mut self, client: Address, id: OrderId) -> Result<(), TxError> {
         let order = self.clients_order(client, id)?;
-        if order.status != OrderStatus::Pending {
+        if order.status() != OrderStatus::Pending {
             return Err(TxError::InvalidState(format!(
                 "order {id} is {:?}; only pending orders can be cancelled",
-                order.status
+                order.status()
             )));
         }
-        if let Some(parent) = order.audit_of {
+        if let Some(parent) = order.audit_of() {
             return Err(TxError::InvalidState(format!(
                 "order {id} is an audit of order {parent}; audits cannot be cancelled"
             )));
@@ -287,15 +288,17 @@ impl Exec<'_> {
         slashed: Amount,
     ) -> Result<Amount, TxError> {
         let refunded = order.escrow;
+        order.close(
+            status,
+            Settlement {
+                refunded,
+                slashed,
+                settled_ms: self.now_ms,
+                ..Default::default()
+            },
+        )?;
         self.credit(order.client, refunded)?;
         order.escrow = 0;
-        order.status = status;
-        order.settlement = Some(crate::state::Settlement {
-            refunded,
-            slashed,
-            settled_ms: self.now_ms,
-            ..Default::default()
-        });
         self.state.orders.insert(order.id, order);
         Ok(refunded)
     }
@@ -330,7 +333,7 @@ impl Exec<'_> {
     /// checks, drawn at random (by a hash of the parent block, the order and
     /// the machine) among the first `SCAN_PER_GROUP` that fit in each group.
     fn choose_machine(&self, order: &Order) -> Option<(Machine, Amount)> {
-        let audit = order.audit_of.is_some();
+        let audit = order.audit_of().is_some();
         let excluded = if audit {
             self.audit_exclusions(order)
         } else {
@@ -438,7 +441,7 @@ impl Exec<'_> {
         for key in expired {
             self.state.pending.remove(&key);
             let order = self.order(key.1)?;
-            let (client, audited) = (order.client, order.audit_of);
+            let (client, audited) = (order.client, order.audit_of());
             let refunded = self.close_with_refund(order, OrderStatus::Expired, 0)?;
             self.emit(Event::OrderExpired {
                 order: key.1,
@@ -521,17 +524,17 @@ impl Exec<'_> {
             .now_ms
             .saturating_add(order.spec.timeout_secs.saturating_mul(1000))
             .saturating_add(self.state.params.report_grace_ms);
-        order.lease = Some(Lease {
+        let lease = Lease {
             machine: machine.id,
             provider: machine.owner,
             price_per_hour,
             start_ms: self.now_ms,
             deadline_ms,
-        });
-        order.status = OrderStatus::Running;
-        if order.rental.is_some() {
-            self.start_rental(&mut order);
+        };
+        if order.is_rental() {
+            self.start_rental(&mut order, lease)?;
         } else {
+            order.run_on(lease)?;
             self.state.deadlines.insert((deadline_ms, order.id), ());
         }
         self.state
@@ -551,7 +554,7 @@ impl Exec<'_> {
     /// Returns a lease's resources to its machine, counts how it ended in the
     /// machine's record and drops its indexes.
     pub(crate) fn end_lease(&mut self, order: &Order, end: LeaseEnd) {
-        let Some(lease) = &order.lease else { return };
+        let Some(lease) = order.lease() else { return };
         self.state.deadlines.remove(&(lease.deadline_ms, order.id));
         self.state
             .provider_leases

@@ -1,6 +1,6 @@
 //! Rentals: a lease with a time budget instead of a command's result.
 //!
-//! A rental is an order (`Order::rental`) matched like a job; once leased, its
+//! A rental is an order (`OrderKind::Rental`) matched like a job; once leased, its
 //! escrow streams to the provider every `rental_billing_ms` of block time
 //! (the burn share taken each time), renewals extend it with more escrow, the
 //! renter may end it early (the unused escrow is refunded), and when its time
@@ -19,7 +19,7 @@ use super::orders::{max_payment, payment, LeaseEnd};
 use super::Exec;
 use crate::error::{CheckedAmount, TxError};
 use crate::events::Event;
-use crate::state::{Order, OrderStatus, Probe, Rental, Settlement};
+use crate::order::{Lease, Order, OrderStatus, Probe, Rental, Settlement};
 use crate::SpecError;
 use gpunet_primitives::{Address, Amount, ContainerStop, OrderId};
 
@@ -28,21 +28,14 @@ const MAX_ENDPOINT_LEN: usize = 255;
 
 impl Exec<'_> {
     fn running_rental(&self, client: Address, id: OrderId) -> Result<Order, TxError> {
-        let order = self.clients_order(client, id)?;
-        if order.rental.is_none() {
-            return Err(TxError::InvalidState(format!("order {id} is not a rental")));
-        }
-        if order.status != OrderStatus::Running {
-            return Err(TxError::InvalidState(format!(
-                "rental {id} is {:?}, not running",
-                order.status
-            )));
-        }
+        let mut order = self.clients_order(client, id)?;
+        order.active_rental()?;
         Ok(order)
     }
 
-    /// Starts the clock of a rental being leased now. The caller stores it.
-    pub(crate) fn start_rental(&mut self, order: &mut Order) {
+    /// Starts the clock of a rental being leased now on `lease`. The caller
+    /// stores it.
+    pub(crate) fn start_rental(&mut self, order: &mut Order, lease: Lease) -> Result<(), TxError> {
         let ends_ms = self
             .now_ms
             .saturating_add(order.spec.timeout_secs.saturating_mul(1000));
@@ -50,22 +43,27 @@ impl Exec<'_> {
             .now_ms
             .saturating_add(self.state.params.rental_billing_ms)
             .min(ends_ms);
-        order.rental = Some(Rental {
-            ends_ms,
-            paid_until_ms: self.now_ms,
-            next_bill_ms,
-            ..Rental::default()
-        });
+        order.rent_out(
+            lease,
+            Rental {
+                ends_ms,
+                paid_until_ms: self.now_ms,
+                next_bill_ms,
+                ..Rental::default()
+            },
+        )?;
         self.state
             .rental_billing
             .insert((next_bill_ms, order.id), ());
+        Ok(())
     }
 
     /// Streams what the rental owes up to `upto` (capped at its end) from
     /// escrow to the provider, burning the protocol's share.
     fn bill(&mut self, order: &mut Order, upto: u64) -> Result<(), TxError> {
-        let lease = order.lease.clone().expect("running rentals have a lease");
-        let rental = order.rental.as_mut().expect("a rental");
+        let escrow = order.escrow;
+        let (lease, rental) = order.active_rental()?;
+        let (provider, start_ms, price) = (lease.provider, lease.start_ms, lease.price_per_hour);
         // Time held down is not billed, nor time under a probe until answered.
         let upto = upto
             .min(rental.ends_ms)
@@ -75,25 +73,25 @@ impl Exec<'_> {
             return Ok(());
         }
         // Owed from the start, minus what was streamed: no rounding drift.
-        let billable = (upto - lease.start_ms).saturating_sub(rental.down_ms);
-        let owed = payment(lease.price_per_hour, billable)?;
+        let billable = (upto - start_ms).saturating_sub(rental.down_ms);
+        let owed = payment(price, billable)?;
         let due = owed
             .saturating_sub(rental.paid.add_or(rental.burned)?)
-            .min(order.escrow);
+            .min(escrow);
         let burned = due.mul_or(self.state.params.burn_bps as u128)? / 10_000;
         rental.paid = rental.paid.add_or(due - burned)?;
         rental.burned = rental.burned.add_or(burned)?;
         rental.paid_until_ms = upto;
         order.escrow -= due;
-        self.credit(lease.provider, due - burned)?;
+        self.credit(provider, due - burned)?;
         self.burn(burned)
     }
 
     /// Ends a hold-down: the downtime is added up and the owner slashed per
     /// started hour of it.
     fn end_downtime(&mut self, order: &mut Order) -> Result<(), TxError> {
-        let provider = order.lease.as_ref().expect("leased").provider;
-        let rental = order.rental.as_mut().expect("a rental");
+        let (lease, rental) = order.active_rental()?;
+        let provider = lease.provider;
         let Some(since) = rental.down_since_ms.take() else {
             return Ok(());
         };
@@ -119,7 +117,7 @@ impl Exec<'_> {
     /// Closes `order`'s open liveness probe, if it has one, with its
     /// deadline's index entry; says whether it had one.
     fn close_probe(&mut self, order: &mut Order) -> bool {
-        let Some(probe) = order.rental.as_mut().and_then(|r| r.probe.take()) else {
+        let Some(probe) = order.active_rental().ok().and_then(|(_, r)| r.probe.take()) else {
             return false;
         };
         self.state
@@ -135,19 +133,21 @@ impl Exec<'_> {
         self.bill(&mut order, self.now_ms)?;
         self.end_downtime(&mut order)?;
         self.end_lease(&order, LeaseEnd::Completed);
-        let rental = order.rental.clone().expect("a rental");
-        let provider = order.lease.as_ref().expect("leased").provider;
+        let (lease, rental) = order.active_rental()?;
+        let (provider, rental) = (lease.provider, rental.clone());
         let refunded = order.escrow;
+        order.close(
+            OrderStatus::Settled,
+            Settlement {
+                paid_to_provider: rental.paid,
+                burned: rental.burned,
+                refunded,
+                slashed: rental.slashed,
+                settled_ms: self.now_ms,
+            },
+        )?;
         self.credit(order.client, refunded)?;
         order.escrow = 0;
-        order.status = OrderStatus::Settled;
-        order.settlement = Some(Settlement {
-            paid_to_provider: rental.paid,
-            burned: rental.burned,
-            refunded,
-            slashed: rental.slashed,
-            settled_ms: self.now_ms,
-        });
         self.emit(Event::RentalEnded {
             order: order.id,
             client: order.client,
@@ -167,7 +167,7 @@ impl Exec<'_> {
             self.state.rental_billing.remove(&key);
             let mut order = self.order(key.1)?;
             self.bill(&mut order, self.now_ms)?;
-            let rental = order.rental.as_mut().expect("a rental");
+            let (_, rental) = order.active_rental()?;
             if self.now_ms >= rental.ends_ms {
                 self.close_rental(order)?;
             } else {
@@ -192,8 +192,8 @@ impl Exec<'_> {
         deposit: Amount,
     ) -> Result<(), TxError> {
         let mut order = self.running_rental(client, id)?;
-        let lease = order.lease.clone().expect("running rentals have a lease");
-        let rental = order.rental.as_mut().expect("a rental");
+        let (lease, rental) = order.active_rental()?;
+        let lease = lease.clone();
         let max_ms = self.state.params.max_job_timeout_secs.saturating_mul(1000);
         let ends_ms = rental
             .ends_ms
@@ -248,7 +248,7 @@ impl Exec<'_> {
                 "an endpoint is empty or over {MAX_ENDPOINT_LEN} bytes"
             )));
         }
-        let Some(rental) = order.rental.as_mut() else {
+        let Ok((_, rental)) = order.active_rental() else {
             return Err(TxError::InvalidState(format!(
                 "order {id} is not a rental: only rentals expose ports"
             )));
@@ -268,7 +268,7 @@ impl Exec<'_> {
     /// whole deposit refunded (no machine may ever take it).
     pub(crate) fn end_rental(&mut self, client: Address, id: OrderId) -> Result<(), TxError> {
         let pending = self.clients_order(client, id)?;
-        if pending.rental.is_some() && pending.status == OrderStatus::Pending {
+        if pending.is_rental() && pending.status() == OrderStatus::Pending {
             return self.cancel_order(client, id);
         }
         let order = self.running_rental(client, id)?;
@@ -277,8 +277,8 @@ impl Exec<'_> {
 
     /// Closes a running rental before its time: drops its next bill from the
     /// billing queue, then bills it to now and closes it.
-    fn close_rental_early(&mut self, order: Order) -> Result<(), TxError> {
-        let next = order.rental.as_ref().expect("a rental").next_bill_ms;
+    fn close_rental_early(&mut self, mut order: Order) -> Result<(), TxError> {
+        let next = order.active_rental()?.1.next_bill_ms;
         self.state.rental_billing.remove(&(next, order.id));
         self.close_rental(order)
     }
@@ -292,17 +292,15 @@ impl Exec<'_> {
         how: ContainerStop,
     ) -> Result<(), TxError> {
         let (mut order, _) = self.running_lease(provider, id)?;
-        let Some(rental) = order.rental.as_mut() else {
-            return Err(TxError::InvalidState(format!("order {id} is not a rental")));
-        };
+        let (_, rental) = order.active_rental()?;
         rental.stopped = Some(how);
         self.close_rental_early(order)
     }
 
     pub(crate) fn report_offline(&mut self, client: Address, id: OrderId) -> Result<(), TxError> {
         let mut order = self.running_rental(client, id)?;
-        let provider = order.lease.as_ref().expect("leased").provider;
-        let rental = order.rental.as_mut().expect("a rental");
+        let (lease, rental) = order.active_rental()?;
+        let provider = lease.provider;
         if rental.awaits_answer() {
             return Err(TxError::InvalidState(format!(
                 "rental {id}'s machine is already being probed or held down"
@@ -328,22 +326,17 @@ impl Exec<'_> {
 
     pub(crate) fn answer_probe(&mut self, provider: Address, id: OrderId) -> Result<(), TxError> {
         let mut order = self.order(id)?;
-        let lease = order.lease.clone();
-        if lease.as_ref().is_none_or(|l| l.provider != provider) {
+        if order.lease().is_none_or(|l| l.provider != provider) {
             return Err(TxError::NotAuthorized(format!(
                 "order {id} is not leased to you"
             )));
         }
-        let Some(rental) = order
-            .rental
-            .as_ref()
-            .filter(|_| order.status == OrderStatus::Running)
-        else {
+        let Ok((lease, rental)) = order.active_rental() else {
             return Err(TxError::InvalidState(format!(
                 "order {id} is not a running rental"
             )));
         };
-        let down = rental.down_since_ms.is_some();
+        let (machine_id, down) = (lease.machine, rental.down_since_ms.is_some());
         // An open probe is answered in time; otherwise the machine comes back up.
         if !self.close_probe(&mut order) {
             if !down {
@@ -352,7 +345,6 @@ impl Exec<'_> {
                 )));
             }
             self.end_downtime(&mut order)?;
-            let machine_id = lease.expect("leased").machine;
             if let Some(mut machine) = self.state.machines.get(&machine_id).cloned() {
                 machine.online = true;
                 self.state.put_machine(machine);
@@ -368,11 +360,14 @@ impl Exec<'_> {
         for key in due {
             self.state.probe_deadlines.remove(&key);
             let mut order = self.order(key.1)?;
-            let rental = order.rental.as_mut().expect("a rental");
-            // Down since the report: billing stopped there already.
-            let probe = rental.probe.take().expect("an indexed probe");
+            let (lease, rental) = order.active_rental()?;
+            let lease = lease.clone();
+            // Down since the report: billing stopped there already. The
+            // index names only open probes; one that is not is skipped.
+            let Some(probe) = rental.probe.take() else {
+                continue;
+            };
             rental.down_since_ms = Some(probe.reported_ms);
-            let lease = order.lease.clone().expect("leased");
             if let Some(mut machine) = self.state.machines.get(&lease.machine).cloned() {
                 machine.online = false;
                 self.state.put_machine(machine);

@@ -4,7 +4,7 @@ use super::orders::{run_pay, LeaseEnd};
 use super::Exec;
 use crate::error::{CheckedAmount, TxError};
 use crate::events::Event;
-use crate::state::{Lease, Order, OrderStatus, Report, Settlement};
+use crate::order::{JobPhase, Lease, Order, OrderStatus, Report, Settlement};
 use gpunet_primitives::{Address, Amount, JobOutcome, OrderId};
 
 /// Longest failure or decline reason a provider may give.
@@ -18,7 +18,7 @@ impl Exec<'_> {
         outcome: &JobOutcome,
     ) -> Result<(), TxError> {
         let (mut order, lease) = self.running_lease(provider, id)?;
-        if order.rental.is_some() {
+        if order.is_rental() {
             return Err(TxError::InvalidState(format!(
                 "order {id} is a rental: it is billed by time, with no result to report"
             )));
@@ -34,26 +34,29 @@ impl Exec<'_> {
                 let billable_ms = (*duration_ms)
                     .min(order.spec.timeout_secs.saturating_mul(1000))
                     .min(elapsed);
-                order.report = Some(Report {
-                    outcome: outcome.clone(),
-                    reported_ms: self.now_ms,
-                    billable_ms,
-                    padded: None,
-                });
+                let audited = order.audit_of();
+                // An audit run waits for the verdict on the order it re-ran.
+                order.record_report(
+                    Report {
+                        outcome: outcome.clone(),
+                        reported_ms: self.now_ms,
+                        billable_ms,
+                        padded: None,
+                    },
+                    audited.is_some(),
+                )?;
                 self.emit(Event::OrderReported {
                     order: id,
                     client: order.client,
                     provider,
                     exit_code: *exit_code,
                 });
-                match order.audit_of {
-                    // An audit run waits for the verdict on the order it re-ran.
+                match audited {
                     Some(parent) => {
-                        order.status = OrderStatus::Auditing;
                         self.state.orders.insert(id, order);
                         self.advance_audit(parent)?;
                     }
-                    None => self.queue_settlement(order),
+                    None => self.queue_settlement(order)?,
                 }
             }
             JobOutcome::Failed { reason } => {
@@ -63,13 +66,16 @@ impl Exec<'_> {
                     )));
                 }
                 self.end_lease(&order, LeaseEnd::Failed);
-                order.report = Some(Report {
-                    outcome: outcome.clone(),
-                    reported_ms: self.now_ms,
-                    billable_ms: 0,
-                    padded: None,
-                });
-                let (client, audited) = (order.client, order.audit_of);
+                order.record_report(
+                    Report {
+                        outcome: outcome.clone(),
+                        reported_ms: self.now_ms,
+                        billable_ms: 0,
+                        padded: None,
+                    },
+                    false,
+                )?;
+                let (client, audited) = (order.client, order.audit_of());
                 let slashed = self.slash(provider, self.state.params.slash_failed, "job failed")?;
                 let refunded = self.close_with_refund(order, OrderStatus::Failed, slashed)?;
                 if let Some(parent) = audited {
@@ -88,16 +94,17 @@ impl Exec<'_> {
     }
 
     /// Marks a reported order for payment at the end of its dispute window.
-    pub(crate) fn queue_settlement(&mut self, mut order: crate::state::Order) {
-        order.status = OrderStatus::Reported;
+    pub(crate) fn queue_settlement(&mut self, mut order: Order) -> Result<(), TxError> {
+        order.hold(false)?;
         self.state.settle_queue.insert(self.settle_key(&order), ());
         self.state.orders.insert(order.id, order);
+        Ok(())
     }
 
     /// A reported order's key in the settlement queue: it settles when its
     /// dispute window ends.
-    pub(crate) fn settle_key(&self, order: &crate::state::Order) -> (u64, OrderId) {
-        let reported_ms = order.report.as_ref().map_or(self.now_ms, |r| r.reported_ms);
+    pub(crate) fn settle_key(&self, order: &Order) -> (u64, OrderId) {
+        let reported_ms = order.report().map_or(self.now_ms, |r| r.reported_ms);
         let settle_at = reported_ms.saturating_add(self.state.params.dispute_window_ms);
         (settle_at, order.id)
     }
@@ -113,9 +120,14 @@ impl Exec<'_> {
                 self.state.orders.insert(order.id, order);
                 continue;
             }
-            let lease = order.lease.clone().expect("reported orders have a lease");
-            let billable = order.report.as_ref().map_or(0, |r| r.billable_ms);
-            let slashed = order.report.as_ref().and_then(|r| r.padded).unwrap_or(0);
+            let (Some(lease), Some(report)) = (order.lease().cloned(), order.report()) else {
+                return Err(TxError::InvalidState(format!(
+                    "order {} is queued for settlement but {:?}",
+                    order.id,
+                    order.status()
+                )));
+            };
+            let (billable, slashed) = (report.billable_ms, report.padded.unwrap_or(0));
             let s = self.pay_out(&mut order, &lease, billable, OrderStatus::Settled, slashed)?;
             self.emit(Event::OrderSettled {
                 order: order.id,
@@ -144,11 +156,6 @@ impl Exec<'_> {
         let paid = run_pay(&self.state.params, order, lease.price_per_hour, billable_ms)?;
         let burned = paid.mul_or(self.state.params.burn_bps as u128)? / 10_000;
         let refunded = order.escrow - paid;
-        self.credit(lease.provider, paid - burned)?;
-        self.burn(burned)?;
-        self.credit(order.client, refunded)?;
-        order.escrow = 0;
-        order.status = status;
         let settlement = Settlement {
             paid_to_provider: paid - burned,
             burned,
@@ -156,7 +163,11 @@ impl Exec<'_> {
             slashed,
             settled_ms: self.now_ms,
         };
-        order.settlement = Some(settlement.clone());
+        order.close(status, settlement.clone())?;
+        self.credit(lease.provider, paid - burned)?;
+        self.burn(burned)?;
+        self.credit(order.client, refunded)?;
+        order.escrow = 0;
         Ok(settlement)
     }
 
@@ -165,28 +176,30 @@ impl Exec<'_> {
     /// and the provider's agent stops the run when it sees `JobStopped`.
     pub(crate) fn stop_job(&mut self, client: Address, id: OrderId) -> Result<(), TxError> {
         let mut order = self.clients_order(client, id)?;
-        if order.rental.is_some() {
+        if order.is_rental() {
             return Err(TxError::InvalidState(format!(
                 "order {id} is a rental: end it with `gpunet rent end {id}`"
             )));
         }
-        if order.audit_of.is_some() {
+        if order.audit_of().is_some() {
             return Err(TxError::InvalidState(format!(
                 "order {id} is an audit run; it cannot be stopped"
             )));
         }
-        if order.status != OrderStatus::Running {
-            let hint = if order.status == OrderStatus::Pending {
-                " (cancel a pending one)"
-            } else {
-                ""
-            };
-            return Err(TxError::InvalidState(format!(
-                "order {id} is {:?}: only a running job can be stopped{hint}",
-                order.status
-            )));
-        }
-        let lease = order.lease.clone().expect("running orders have a lease");
+        let lease = match order.job_phase() {
+            Some(JobPhase::Running { lease }) => lease.clone(),
+            _ => {
+                let status = order.status();
+                let hint = if status == OrderStatus::Pending {
+                    " (cancel a pending one)"
+                } else {
+                    ""
+                };
+                return Err(TxError::InvalidState(format!(
+                    "order {id} is {status:?}: only a running job can be stopped{hint}"
+                )));
+            }
+        };
         self.end_lease(&order, LeaseEnd::Stopped);
         let ran_ms = self
             .now_ms
@@ -210,14 +223,19 @@ impl Exec<'_> {
         let due = self.state.deadlines.due(self.now_ms);
         for (_, id) in due {
             let order = self.order(id)?;
-            let lease = order.lease.clone().expect("running orders have a lease");
+            let Some(JobPhase::Running { lease }) = order.job_phase().cloned() else {
+                return Err(TxError::InvalidState(format!(
+                    "order {id} has a lease deadline but is {:?}",
+                    order.status()
+                )));
+            };
             self.end_lease(&order, LeaseEnd::Failed);
             let slashed = self.slash(
                 lease.provider,
                 self.state.params.slash_timeout,
                 "missed lease deadline",
             )?;
-            let (client, audited) = (order.client, order.audit_of);
+            let (client, audited) = (order.client, order.audit_of());
             let refunded = self.close_with_refund(order, OrderStatus::TimedOut, slashed)?;
             if let Some(parent) = audited {
                 self.advance_audit(parent)?;

@@ -254,11 +254,12 @@ pub(crate) fn check_machine(params: &Params, spec: &MachineSpec) -> Result<(), S
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use gpunet_primitives::{GpuRequirement, InputRef, Resources};
 
-    fn job() -> JobSpec {
+    /// A small valid spec: one core, no GPU, a minute.
+    pub(crate) fn job() -> JobSpec {
         JobSpec {
             name: "job".into(),
             image: "gpunet/busybox".into(),

@@ -1,0 +1,939 @@
+//! Orders: what a client asked for, escrowed and got, through each kind's
+//! lifecycle. The stored [`Order`] holds what only some states have (a
+//! lease, a report, a settlement, a rental's meter) in the variant for
+//! those states; [`Order`]'s transitions are the only way between them, so
+//! execution code matches on phases instead of trusting `Option`s set by a
+//! status. The API shows the flat [`OrderView`].
+
+use crate::error::TxError;
+use crate::genesis::Params;
+use borsh::{BorshDeserialize, BorshSerialize};
+use gpunet_primitives::{
+    Address, Amount, ContainerStop, Hash, JobOutcome, JobSpec, MachineId, OrderId,
+};
+use serde::{Deserialize, Serialize};
+
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    /// Waiting for a machine.
+    Pending,
+    /// Leased to a machine; the provider is running it.
+    Running,
+    /// The provider reported a result; settlement follows the dispute window.
+    Reported,
+    /// Reported, and held until the audit runs of the job are compared.
+    Auditing,
+    /// Paid: the provider was paid, a share burned, the rest refunded.
+    Settled,
+    /// The provider failed the job: client refunded, provider slashed.
+    Failed,
+    /// The provider missed its deadline: client refunded, provider slashed.
+    TimedOut,
+    /// No machine took the order before its expiry: client refunded.
+    Expired,
+    /// The client cancelled it while pending: client refunded.
+    Cancelled,
+    /// Every machine it was leased to declined it (it could not start
+    /// there), `max_declines` times: client refunded.
+    Declined,
+    /// Its client stopped it while it ran: the provider was paid the time
+    /// it ran, the rest refunded, nobody slashed; there is no result.
+    Stopped,
+}
+
+impl OrderStatus {
+    /// Every status, in lifecycle order.
+    pub const ALL: [OrderStatus; 11] = [
+        OrderStatus::Pending,
+        OrderStatus::Running,
+        OrderStatus::Reported,
+        OrderStatus::Auditing,
+        OrderStatus::Settled,
+        OrderStatus::Failed,
+        OrderStatus::TimedOut,
+        OrderStatus::Expired,
+        OrderStatus::Cancelled,
+        OrderStatus::Declined,
+        OrderStatus::Stopped,
+    ];
+
+    /// The status as JSON spells it, for text output to spell it the same.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Pending => "pending",
+            OrderStatus::Running => "running",
+            OrderStatus::Reported => "reported",
+            OrderStatus::Auditing => "auditing",
+            OrderStatus::Settled => "settled",
+            OrderStatus::Failed => "failed",
+            OrderStatus::TimedOut => "timed_out",
+            OrderStatus::Expired => "expired",
+            OrderStatus::Cancelled => "cancelled",
+            OrderStatus::Declined => "declined",
+            OrderStatus::Stopped => "stopped",
+        }
+    }
+
+    /// Whether the order still holds escrow.
+    pub fn is_open(self) -> bool {
+        matches!(
+            self,
+            OrderStatus::Pending
+                | OrderStatus::Running
+                | OrderStatus::Reported
+                | OrderStatus::Auditing
+        )
+    }
+}
+
+impl std::fmt::Display for OrderStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Lease {
+    pub machine: MachineId,
+    pub provider: Address,
+    pub price_per_hour: Amount,
+    pub start_ms: u64,
+    /// The provider must report by then or be slashed.
+    pub deadline_ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Report {
+    pub outcome: JobOutcome,
+    pub reported_ms: u64,
+    /// Time billed: the reported duration capped by the timeout and by block
+    /// time elapsed, and by what agreeing runs allow if it was padded.
+    pub billable_ms: u64,
+    /// Set when a duration check found the run padded (`exec::durations`:
+    /// it billed far longer than another run that agreed with it): what its
+    /// provider was slashed for it.
+    #[serde(default)]
+    pub padded: Option<Amount>,
+}
+
+impl Report {
+    /// The output root reported, if the job completed.
+    pub fn output_root(&self) -> Option<Hash> {
+        match &self.outcome {
+            JobOutcome::Completed { output_root, .. } => Some(*output_root),
+            JobOutcome::Failed { .. } => None,
+        }
+    }
+}
+
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+pub struct Settlement {
+    pub paid_to_provider: Amount,
+    pub burned: Amount,
+    pub refunded: Amount,
+    pub slashed: Amount,
+    pub settled_ms: u64,
+}
+
+/// An order: what its client asked for and escrowed, and where it stands.
+/// What exists only in some states (a lease, a report, a settlement, a
+/// rental's meter) lives in the variant of [`OrderKind`] for those states,
+/// so no code can find it missing; the API's flat record is [`OrderView`].
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Order {
+    pub id: OrderId,
+    pub client: Address,
+    pub spec: JobSpec,
+    pub max_price_per_hour: Amount,
+    pub deposit: Amount,
+    /// What the order still holds in escrow (the deposit while open, 0 once closed).
+    pub escrow: Amount,
+    pub submitted_ms: u64,
+    pub kind: OrderKind,
+    /// Machines that declined it, with their reasons; matching skips them.
+    pub declines: Vec<Decline>,
+    /// Accounts its client lets read its result (`ShareResult`), sorted.
+    pub result_readers: Vec<Address>,
+}
+
+/// What an order is for, with where it is in that kind's lifecycle.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub enum OrderKind {
+    /// A job: a command whose result is reported, and may be audited or disputed.
+    Job { phase: JobPhase, checks: Checks },
+    /// A re-run of job `of`, checking its result (`exec::audits`).
+    AuditRun { of: OrderId, phase: JobPhase },
+    /// A machine rented for a time, billed as it runs (`exec::rentals`).
+    Rental(RentalPhase),
+}
+
+/// The audits and the dispute of a job.
+#[derive(Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Checks {
+    /// Its audit runs (a dispute's referee among them), in order.
+    pub audit_runs: Vec<OrderId>,
+    /// How its audit ended, once it has.
+    pub verdict: Option<AuditVerdict>,
+    /// The output root its client holds right, when it disputed the
+    /// reported one (`exec::disputes`).
+    pub disputed_root: Option<Hash>,
+}
+
+/// Where a job or an audit run is.
+///
+/// ```text
+/// Pending ──lease──▶ Running ──report──▶ Reported ◀──▶ Auditing
+///    ▲                  │                   │
+///    └────decline───────┤                   │ paid, or found wrong
+///                       ▼                   ▼
+///             Closed: timed out, stopped    Closed: settled, failed
+/// ```
+/// A pending one closes expired, cancelled or (after `max_declines`) declined.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub enum JobPhase {
+    /// Waiting for a machine.
+    Pending,
+    /// Leased; its provider runs it.
+    Running { lease: Lease },
+    /// Reported: in its dispute window, or audited and due to be paid.
+    Reported { lease: Lease, report: Report },
+    /// Reported and held: an audited job until its audit runs are compared,
+    /// an audit run until the verdict on the job it re-ran.
+    Auditing { lease: Lease, report: Report },
+    /// Closed: nothing left in escrow.
+    Closed { end: JobEnd, settlement: Settlement },
+}
+
+/// How a job or an audit run closed, with what it had by then.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub enum JobEnd {
+    Settled {
+        lease: Lease,
+        report: Report,
+    },
+    /// Its run failed, or its result was found wrong.
+    Failed {
+        lease: Lease,
+        report: Report,
+    },
+    TimedOut {
+        lease: Lease,
+    },
+    Stopped {
+        lease: Lease,
+    },
+    Expired,
+    Cancelled,
+    Declined,
+}
+
+/// Where a rental is: pending, active (billed as it runs; back to pending
+/// when its machine declines it), closed.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub enum RentalPhase {
+    /// Waiting for a machine.
+    Pending,
+    /// Leased and billed as it runs.
+    Active { lease: Lease, rental: Rental },
+    /// Closed: nothing left in escrow.
+    Closed {
+        end: RentalEnd,
+        settlement: Settlement,
+    },
+}
+
+/// How a rental closed.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "an order's size is set by its spec and live phases; boxing would only add an allocation"
+)]
+pub enum RentalEnd {
+    /// Its time ran out, its renter ended it or its container stopped.
+    Ended {
+        lease: Lease,
+        rental: Rental,
+    },
+    Expired,
+    Cancelled,
+    Declined,
+}
+
+/// A provider's refusal of a lease its machine could not start.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Decline {
+    pub machine: MachineId,
+    pub reason: String,
+}
+
+/// A rental's streaming state.
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+pub struct Rental {
+    /// When the rented time runs out (set when leased, moved by renewals).
+    pub ends_ms: u64,
+    /// Billed up to this time.
+    pub paid_until_ms: u64,
+    /// When it is billed next (its key in the billing queue).
+    pub next_bill_ms: u64,
+    /// Streamed to the provider so far (net of the burn).
+    pub paid: Amount,
+    pub burned: Amount,
+    /// An unanswered liveness probe.
+    pub probe: Option<Probe>,
+    /// Since when the machine has been held down: the report of the probe
+    /// it left unanswered.
+    pub down_since_ms: Option<u64>,
+    /// Where the renter reaches each of `spec.ports`, as its provider
+    /// announced (`host:port`, in the order of `spec.ports`).
+    pub endpoints: Vec<String>,
+    /// Downtime so far (not billed).
+    pub down_ms: u64,
+    pub slashed: Amount,
+    /// How its container stopped, when it stopped by itself and so ended
+    /// the rental.
+    #[serde(default)]
+    pub stopped: Option<ContainerStop>,
+}
+
+/// A renter's report that it cannot reach a rented machine, which its
+/// provider must answer by `deadline_ms`. The time from the report on is
+/// billed only once the provider answers; unanswered, the machine counts as
+/// down from the report.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+pub struct Probe {
+    pub reported_ms: u64,
+    pub deadline_ms: u64,
+}
+
+impl Rental {
+    /// Whether its provider must answer a probe: one is open, or the machine
+    /// is held down until it answers.
+    pub fn awaits_answer(&self) -> bool {
+        self.probe.is_some() || self.down_since_ms.is_some()
+    }
+}
+
+/// How an audit ended.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditVerdict {
+    /// The audit run gave the same output root.
+    Agreed,
+    /// Two runs agreed against the provider: it is slashed and not paid.
+    ProviderWrong,
+    /// Two runs agreed against this auditor: it is slashed and not paid.
+    AuditorWrong { auditor: Address },
+    /// The outputs differ but the job is not deterministic: nobody is slashed.
+    NonDeterministicMismatch,
+    /// No majority, or the audit runs did not finish: everyone is paid.
+    Inconclusive,
+    /// The referee of a client's dispute agreed with the provider: it is
+    /// paid, and the client's dispute deposit paid the referee.
+    DisputeRejected,
+    /// The output stands (an audit or a referee agreed with it), but the
+    /// provider billed far more time than the agreeing run allows: it is
+    /// billed that bound, slashed, and pays for the runs that checked it.
+    ProviderPadded,
+}
+
+impl Order {
+    pub fn expires_ms(&self, params: &Params) -> u64 {
+        self.submitted_ms.saturating_add(params.order_ttl_ms)
+    }
+
+    /// Where the order stands, as the API and the CLI name it.
+    pub fn status(&self) -> OrderStatus {
+        match &self.kind {
+            OrderKind::Job { phase, .. } | OrderKind::AuditRun { phase, .. } => match phase {
+                JobPhase::Pending => OrderStatus::Pending,
+                JobPhase::Running { .. } => OrderStatus::Running,
+                JobPhase::Reported { .. } => OrderStatus::Reported,
+                JobPhase::Auditing { .. } => OrderStatus::Auditing,
+                JobPhase::Closed { end, .. } => match end {
+                    JobEnd::Settled { .. } => OrderStatus::Settled,
+                    JobEnd::Failed { .. } => OrderStatus::Failed,
+                    JobEnd::TimedOut { .. } => OrderStatus::TimedOut,
+                    JobEnd::Stopped { .. } => OrderStatus::Stopped,
+                    JobEnd::Expired => OrderStatus::Expired,
+                    JobEnd::Cancelled => OrderStatus::Cancelled,
+                    JobEnd::Declined => OrderStatus::Declined,
+                },
+            },
+            OrderKind::Rental(phase) => match phase {
+                RentalPhase::Pending => OrderStatus::Pending,
+                RentalPhase::Active { .. } => OrderStatus::Running,
+                RentalPhase::Closed { end, .. } => match end {
+                    RentalEnd::Ended { .. } => OrderStatus::Settled,
+                    RentalEnd::Expired => OrderStatus::Expired,
+                    RentalEnd::Cancelled => OrderStatus::Cancelled,
+                    RentalEnd::Declined => OrderStatus::Declined,
+                },
+            },
+        }
+    }
+
+    /// The phase of a job or an audit run; `None` for a rental.
+    pub fn job_phase(&self) -> Option<&JobPhase> {
+        match &self.kind {
+            OrderKind::Job { phase, .. } | OrderKind::AuditRun { phase, .. } => Some(phase),
+            OrderKind::Rental(_) => None,
+        }
+    }
+
+    pub fn is_rental(&self) -> bool {
+        matches!(self.kind, OrderKind::Rental(_))
+    }
+
+    /// The job this order re-runs, for an audit run.
+    pub fn audit_of(&self) -> Option<OrderId> {
+        match self.kind {
+            OrderKind::AuditRun { of, .. } => Some(of),
+            _ => None,
+        }
+    }
+
+    /// A job's audits and dispute; `None` for audit runs and rentals.
+    pub fn checks(&self) -> Option<&Checks> {
+        match &self.kind {
+            OrderKind::Job { checks, .. } => Some(checks),
+            _ => None,
+        }
+    }
+
+    /// A job's audit runs, in order; empty for audit runs and rentals.
+    pub fn audit_runs(&self) -> &[OrderId] {
+        self.checks().map_or(&[], |c| &c.audit_runs)
+    }
+
+    /// How a job's audit ended, once it has.
+    pub fn audit_verdict(&self) -> Option<&AuditVerdict> {
+        self.checks()?.verdict.as_ref()
+    }
+
+    /// The root a job's client disputed its result with, if it did.
+    pub fn disputed_root(&self) -> Option<Hash> {
+        self.checks()?.disputed_root
+    }
+
+    /// Its lease: the current one while running, reported or audited, the
+    /// last one once closed after running.
+    pub fn lease(&self) -> Option<&Lease> {
+        match &self.kind {
+            OrderKind::Job { phase, .. } | OrderKind::AuditRun { phase, .. } => match phase {
+                JobPhase::Pending => None,
+                JobPhase::Running { lease }
+                | JobPhase::Reported { lease, .. }
+                | JobPhase::Auditing { lease, .. } => Some(lease),
+                JobPhase::Closed { end, .. } => match end {
+                    JobEnd::Settled { lease, .. }
+                    | JobEnd::Failed { lease, .. }
+                    | JobEnd::TimedOut { lease }
+                    | JobEnd::Stopped { lease } => Some(lease),
+                    JobEnd::Expired | JobEnd::Cancelled | JobEnd::Declined => None,
+                },
+            },
+            OrderKind::Rental(phase) => match phase {
+                RentalPhase::Active { lease, .. }
+                | RentalPhase::Closed {
+                    end: RentalEnd::Ended { lease, .. },
+                    ..
+                } => Some(lease),
+                _ => None,
+            },
+        }
+    }
+
+    /// Its provider's report, once it reported.
+    pub fn report(&self) -> Option<&Report> {
+        match self.job_phase()? {
+            JobPhase::Reported { report, .. }
+            | JobPhase::Auditing { report, .. }
+            | JobPhase::Closed {
+                end: JobEnd::Settled { report, .. } | JobEnd::Failed { report, .. },
+                ..
+            } => Some(report),
+            _ => None,
+        }
+    }
+
+    /// How it was paid out, once closed.
+    pub fn settlement(&self) -> Option<&Settlement> {
+        match &self.kind {
+            OrderKind::Job { phase, .. } | OrderKind::AuditRun { phase, .. } => match phase {
+                JobPhase::Closed { settlement, .. } => Some(settlement),
+                _ => None,
+            },
+            OrderKind::Rental(RentalPhase::Closed { settlement, .. }) => Some(settlement),
+            OrderKind::Rental(_) => None,
+        }
+    }
+
+    /// A rental's meter, once it was leased.
+    pub fn rental(&self) -> Option<&Rental> {
+        match &self.kind {
+            OrderKind::Rental(
+                RentalPhase::Active { rental, .. }
+                | RentalPhase::Closed {
+                    end: RentalEnd::Ended { rental, .. },
+                    ..
+                },
+            ) => Some(rental),
+            _ => None,
+        }
+    }
+
+    /// The output root its provider reported, if the job completed.
+    pub fn output_root(&self) -> Option<Hash> {
+        self.report()?.output_root()
+    }
+
+    /// The order as the API shows it.
+    pub fn view(&self) -> OrderView {
+        OrderView {
+            id: self.id,
+            client: self.client,
+            spec: self.spec.clone(),
+            max_price_per_hour: self.max_price_per_hour,
+            deposit: self.deposit,
+            escrow: self.escrow,
+            status: self.status(),
+            submitted_ms: self.submitted_ms,
+            lease: self.lease().cloned(),
+            report: self.report().cloned(),
+            settlement: self.settlement().cloned(),
+            rental: match self.rental() {
+                Some(rental) => Some(rental.clone()),
+                None => self.is_rental().then(Rental::default),
+            },
+            audit_of: self.audit_of(),
+            audit_runs: self.audit_runs().to_vec(),
+            audit_verdict: self.audit_verdict().cloned(),
+            declines: self.declines.clone(),
+            disputed_root: self.disputed_root(),
+            result_readers: self.result_readers.clone(),
+        }
+    }
+
+    /// Its id and status, for [`wrong_status`] once it is borrowed.
+    fn id_status(&self) -> (OrderId, OrderStatus) {
+        (self.id, self.status())
+    }
+
+    /// A job's audits and dispute, to change them.
+    pub(crate) fn checks_mut(&mut self) -> Result<&mut Checks, TxError> {
+        match &mut self.kind {
+            OrderKind::Job { checks, .. } => Ok(checks),
+            _ => Err(TxError::InvalidState(format!(
+                "order {} is not a job: it has no audits",
+                self.id
+            ))),
+        }
+    }
+
+    /// The report of a reported or audited run, to bill it differently.
+    pub(crate) fn report_mut(&mut self) -> Option<&mut Report> {
+        match &mut self.kind {
+            OrderKind::Job { phase, .. } | OrderKind::AuditRun { phase, .. } => match phase {
+                JobPhase::Reported { report, .. } | JobPhase::Auditing { report, .. } => {
+                    Some(report)
+                }
+                _ => None,
+            },
+            OrderKind::Rental(_) => None,
+        }
+    }
+
+    /// An active rental's lease and meter.
+    pub(crate) fn active_rental(&mut self) -> Result<(&Lease, &mut Rental), TxError> {
+        let (id, status) = self.id_status();
+        match &mut self.kind {
+            OrderKind::Rental(RentalPhase::Active { lease, rental }) => Ok((lease, rental)),
+            OrderKind::Rental(_) => Err(TxError::InvalidState(format!(
+                "rental {id} is {status:?}, not running"
+            ))),
+            _ => Err(TxError::InvalidState(format!("order {id} is not a rental"))),
+        }
+    }
+
+    /// A pending job or audit run → running on `lease`.
+    pub(crate) fn run_on(&mut self, lease: Lease) -> Result<(), TxError> {
+        let now = self.id_status();
+        match &mut self.kind {
+            OrderKind::Job { phase, .. } | OrderKind::AuditRun { phase, .. }
+                if *phase == JobPhase::Pending =>
+            {
+                *phase = JobPhase::Running { lease };
+                Ok(())
+            }
+            _ => Err(wrong_status(now, "run as a job")),
+        }
+    }
+
+    /// A pending rental → active on `lease`, its meter starting at `rental`.
+    pub(crate) fn rent_out(&mut self, lease: Lease, rental: Rental) -> Result<(), TxError> {
+        let now = self.id_status();
+        match &mut self.kind {
+            OrderKind::Rental(phase) if *phase == RentalPhase::Pending => {
+                *phase = RentalPhase::Active { lease, rental };
+                Ok(())
+            }
+            _ => Err(wrong_status(now, "rented out")),
+        }
+    }
+
+    /// Running → back to pending: its machine declined it.
+    pub(crate) fn requeue(&mut self) -> Result<(), TxError> {
+        let now = self.id_status();
+        match &mut self.kind {
+            OrderKind::Job { phase, .. } | OrderKind::AuditRun { phase, .. }
+                if matches!(phase, JobPhase::Running { .. }) =>
+            {
+                *phase = JobPhase::Pending;
+            }
+            OrderKind::Rental(phase) if matches!(phase, RentalPhase::Active { .. }) => {
+                *phase = RentalPhase::Pending;
+            }
+            _ => return Err(wrong_status(now, "declined")),
+        }
+        Ok(())
+    }
+
+    /// Running → reported with `report`, held (`Auditing`) when `held`.
+    pub(crate) fn record_report(&mut self, report: Report, held: bool) -> Result<(), TxError> {
+        let Some(JobPhase::Running { lease }) = self.job_phase() else {
+            return Err(wrong_status(self.id_status(), "reported"));
+        };
+        let lease = lease.clone();
+        self.set_job_phase(if held {
+            JobPhase::Auditing { lease, report }
+        } else {
+            JobPhase::Reported { lease, report }
+        });
+        Ok(())
+    }
+
+    /// Reported or auditing → `Auditing` when `held`, else `Reported`.
+    pub(crate) fn hold(&mut self, held: bool) -> Result<(), TxError> {
+        let Some(JobPhase::Reported { lease, report } | JobPhase::Auditing { lease, report }) =
+            self.job_phase()
+        else {
+            return Err(wrong_status(
+                self.id_status(),
+                if held { "audited" } else { "settled" },
+            ));
+        };
+        let (lease, report) = (lease.clone(), report.clone());
+        self.set_job_phase(if held {
+            JobPhase::Auditing { lease, report }
+        } else {
+            JobPhase::Reported { lease, report }
+        });
+        Ok(())
+    }
+
+    fn set_job_phase(&mut self, new: JobPhase) {
+        if let OrderKind::Job { phase, .. } | OrderKind::AuditRun { phase, .. } = &mut self.kind {
+            *phase = new;
+        }
+    }
+
+    /// Closes the order as `status` with `settlement`, keeping what it had
+    /// that `status` shows (its lease, report, rental meter). The escrow is
+    /// the caller's to pay out.
+    pub(crate) fn close(
+        &mut self,
+        status: OrderStatus,
+        settlement: Settlement,
+    ) -> Result<(), TxError> {
+        let now = self.id_status();
+        let change = match status {
+            OrderStatus::Settled => "settled",
+            OrderStatus::Failed => "failed",
+            OrderStatus::TimedOut => "timed out",
+            OrderStatus::Stopped => "stopped",
+            OrderStatus::Expired => "expired",
+            OrderStatus::Cancelled => "cancelled",
+            OrderStatus::Declined => "declined",
+            _ => "closed as an open status",
+        };
+        match &mut self.kind {
+            OrderKind::Job { phase, .. } | OrderKind::AuditRun { phase, .. } => {
+                let (lease, report) = match phase {
+                    JobPhase::Pending => (None, None),
+                    JobPhase::Running { lease } => (Some(lease.clone()), None),
+                    JobPhase::Reported { lease, report } | JobPhase::Auditing { lease, report } => {
+                        (Some(lease.clone()), Some(report.clone()))
+                    }
+                    JobPhase::Closed { .. } => return Err(wrong_status(now, change)),
+                };
+                let end = match (status, lease, report) {
+                    (OrderStatus::Settled, Some(lease), Some(report)) => {
+                        JobEnd::Settled { lease, report }
+                    }
+                    (OrderStatus::Failed, Some(lease), Some(report)) => {
+                        JobEnd::Failed { lease, report }
+                    }
+                    (OrderStatus::TimedOut, Some(lease), None) => JobEnd::TimedOut { lease },
+                    (OrderStatus::Stopped, Some(lease), None) => JobEnd::Stopped { lease },
+                    (OrderStatus::Expired, None, None) => JobEnd::Expired,
+                    (OrderStatus::Cancelled, None, None) => JobEnd::Cancelled,
+                    (OrderStatus::Declined, None, None) => JobEnd::Declined,
+                    _ => return Err(wrong_status(now, change)),
+                };
+                *phase = JobPhase::Closed { end, settlement };
+            }
+            OrderKind::Rental(phase) => {
+                let end = match (status, &*phase) {
+                    (OrderStatus::Settled, RentalPhase::Active { lease, rental }) => {
+                        RentalEnd::Ended {
+                            lease: lease.clone(),
+                            rental: rental.clone(),
+                        }
+                    }
+                    (OrderStatus::Expired, RentalPhase::Pending) => RentalEnd::Expired,
+                    (OrderStatus::Cancelled, RentalPhase::Pending) => RentalEnd::Cancelled,
+                    (OrderStatus::Declined, RentalPhase::Pending) => RentalEnd::Declined,
+                    _ => return Err(wrong_status(now, change)),
+                };
+                *phase = RentalPhase::Closed { end, settlement };
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The error for a change that an order's status does not allow.
+fn wrong_status((id, status): (OrderId, OrderStatus), change: &str) -> TxError {
+    TxError::InvalidState(format!("order {id} is {status:?}: it cannot be {change}"))
+}
+
+/// An order as the API shows it: one flat record, each part present when
+/// the order's status has it (`rental` for every rental, all zero until it
+/// is leased). Built by [`Order::view`]; never stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderView {
+    pub id: OrderId,
+    pub client: Address,
+    pub spec: JobSpec,
+    pub max_price_per_hour: Amount,
+    pub deposit: Amount,
+    /// What the order still holds in escrow (the deposit while open, 0 once closed).
+    pub escrow: Amount,
+    pub status: OrderStatus,
+    pub submitted_ms: u64,
+    pub lease: Option<Lease>,
+    pub report: Option<Report>,
+    pub settlement: Option<Settlement>,
+    /// For a rental: its time budget and what has streamed out of escrow.
+    pub rental: Option<Rental>,
+    /// For an audit run: the order it re-runs.
+    pub audit_of: Option<OrderId>,
+    /// For an audited order: its audit runs, in order.
+    pub audit_runs: Vec<OrderId>,
+    pub audit_verdict: Option<AuditVerdict>,
+    /// Machines that declined it, with their reasons; matching skips them.
+    pub declines: Vec<Decline>,
+    /// The output root its client holds right, when it disputed the reported
+    /// one (`exec::disputes`).
+    pub disputed_root: Option<Hash>,
+    /// Accounts its client lets read its result (`ShareResult`), sorted.
+    pub result_readers: Vec<Address>,
+}
+
+impl OrderView {
+    /// The output root its provider reported, if the job completed.
+    pub fn output_root(&self) -> Option<Hash> {
+        self.report.as_ref()?.output_root()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gpunet_primitives::{ContainerStop, JobOutcome, Keypair};
+
+    fn order(kind: OrderKind) -> Order {
+        Order {
+            id: 7,
+            client: Keypair::from_label("client").address(),
+            spec: crate::exec::test_spec(),
+            max_price_per_hour: 10,
+            deposit: 100,
+            escrow: 100,
+            submitted_ms: 0,
+            kind,
+            declines: Vec::new(),
+            result_readers: Vec::new(),
+        }
+    }
+
+    fn job() -> Order {
+        order(OrderKind::Job {
+            phase: JobPhase::Pending,
+            checks: Checks::default(),
+        })
+    }
+
+    fn lease() -> Lease {
+        Lease {
+            machine: 3,
+            provider: Keypair::from_label("provider").address(),
+            price_per_hour: 5,
+            start_ms: 1_000,
+            deadline_ms: 61_000,
+        }
+    }
+
+    fn report() -> Report {
+        Report {
+            outcome: JobOutcome::Failed {
+                reason: "broke".into(),
+            },
+            reported_ms: 2_000,
+            billable_ms: 0,
+            padded: None,
+        }
+    }
+
+    #[test]
+    fn a_job_moves_through_its_phases_keeping_what_each_shows() {
+        let mut o = job();
+        assert_eq!((o.status(), o.lease()), (OrderStatus::Pending, None));
+        o.run_on(lease()).unwrap();
+        assert_eq!(
+            (o.status(), o.lease()),
+            (OrderStatus::Running, Some(&lease()))
+        );
+        o.record_report(report(), false).unwrap();
+        assert_eq!(
+            (o.status(), o.report()),
+            (OrderStatus::Reported, Some(&report()))
+        );
+        o.hold(true).unwrap();
+        assert_eq!(o.status(), OrderStatus::Auditing);
+        o.close(OrderStatus::Failed, Settlement::default()).unwrap();
+        assert_eq!(o.status(), OrderStatus::Failed);
+        assert_eq!((o.lease(), o.report()), (Some(&lease()), Some(&report())));
+        assert_eq!(o.settlement(), Some(&Settlement::default()));
+    }
+
+    #[test]
+    fn a_change_its_phase_does_not_allow_is_refused_and_changes_nothing() {
+        let pending = job();
+        for change in [
+            |o: &mut Order| o.close(OrderStatus::TimedOut, Settlement::default()),
+            |o: &mut Order| o.close(OrderStatus::Running, Settlement::default()),
+            |o: &mut Order| o.record_report(report(), false),
+            |o: &mut Order| o.hold(false),
+            |o: &mut Order| o.requeue(),
+            |o: &mut Order| o.rent_out(lease(), Rental::default()),
+        ] {
+            let mut o = pending.clone();
+            let err = change(&mut o).unwrap_err();
+            assert_eq!(err.code(), "invalid_state");
+            assert!(
+                err.to_string()
+                    .starts_with("order 7 is Pending: it cannot be"),
+                "{err}"
+            );
+            assert_eq!(o, pending);
+        }
+        let mut running = job();
+        running.run_on(lease()).unwrap();
+        let mut closed = running.clone();
+        closed
+            .close(OrderStatus::Stopped, Settlement::default())
+            .unwrap();
+        assert_eq!(closed.lease(), Some(&lease()));
+        assert!(closed
+            .close(OrderStatus::Stopped, Settlement::default())
+            .is_err());
+        assert!(running
+            .clone()
+            .close(OrderStatus::Settled, Settlement::default())
+            .is_err());
+    }
+
+    #[test]
+    fn a_rental_is_shown_with_a_meter_even_before_it_is_leased() {
+        let mut o = order(OrderKind::Rental(RentalPhase::Pending));
+        let view = o.view();
+        assert_eq!(
+            (view.status, view.rental),
+            (OrderStatus::Pending, Some(Rental::default()))
+        );
+        assert!(o.run_on(lease()).is_err(), "a rental is not run as a job");
+        let meter = Rental {
+            ends_ms: 61_000,
+            stopped: Some(ContainerStop::Exited { exit_code: 0 }),
+            ..Rental::default()
+        };
+        o.rent_out(lease(), meter.clone()).unwrap();
+        assert_eq!(o.active_rental().unwrap().1, &meter);
+        o.close(OrderStatus::Settled, Settlement::default())
+            .unwrap();
+        let view = o.view();
+        assert_eq!(view.status, OrderStatus::Settled);
+        assert_eq!((view.lease, view.rental), (Some(lease()), Some(meter)));
+        assert!(view.report.is_none() && view.audit_runs.is_empty());
+    }
+
+    #[test]
+    fn the_view_keeps_the_api_field_names() {
+        let mut o = job();
+        o.run_on(lease()).unwrap();
+        let json = serde_json::to_value(o.view()).unwrap();
+        let keys: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut expected = [
+            "id",
+            "client",
+            "spec",
+            "max_price_per_hour",
+            "deposit",
+            "escrow",
+            "status",
+            "submitted_ms",
+            "lease",
+            "report",
+            "settlement",
+            "rental",
+            "audit_of",
+            "audit_runs",
+            "audit_verdict",
+            "declines",
+            "disputed_root",
+            "result_readers",
+        ];
+        expected.sort_unstable();
+        let mut keys = keys;
+        keys.sort_unstable();
+        assert_eq!(keys, expected);
+        assert_eq!(json["status"], "running");
+        let back: OrderView = serde_json::from_value(json).unwrap();
+        assert_eq!(back, o.view());
+    }
+
+    #[test]
+    fn an_order_status_reads_the_same_in_text_and_json() {
+        for status in OrderStatus::ALL {
+            assert_eq!(
+                serde_json::to_value(status).unwrap(),
+                serde_json::Value::String(status.to_string())
+            );
+        }
+    }
+}
