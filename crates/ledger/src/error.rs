@@ -1,8 +1,11 @@
 //! Why a transaction or block was rejected.
 
-use gpunet_primitives::{Address, Amount, ChallengeId, MachineId, OrderId};
+use crate::order::status::OrderStatus;
+use gpunet_primitives::{Address, Amount, ChallengeId, MachineId, OrderId, Stop};
 
-/// A rejected transaction. Rejection changes nothing in the state.
+/// A rejected transaction: one variant per cause, carrying what the message
+/// needs. Rejection changes nothing in the state. [`TxError::code`] is the
+/// stable code the API returns; README's "Error codes" lists them all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TxError {
     #[error("{0}")]
@@ -21,22 +24,174 @@ pub enum TxError {
     InsufficientStake { need: Amount, have: Amount },
     #[error("amount overflow")]
     Overflow,
+    #[error("{what} amount must be positive")]
+    ZeroAmount { what: &'static str },
+    #[error("deposit {deposit} does not cover {covers} ({need})")]
+    DepositTooSmall {
+        deposit: Amount,
+        need: Amount,
+        covers: Covers,
+    },
     #[error("{0} is not an account's key: {1}")]
     BadAddress(Address, gpunet_primitives::KeyError),
-    #[error("unknown machine {0}")]
-    UnknownMachine(MachineId),
-    #[error("unknown order {0}")]
-    UnknownOrder(OrderId),
-    #[error("unknown hardware challenge {0}")]
-    UnknownChallenge(ChallengeId),
-    #[error("{0}")]
-    NotAuthorized(String),
     #[error("impossible spec: {0}")]
     ImpossibleSpec(#[from] crate::SpecError),
-    #[error("{0}")]
-    InvalidState(String),
-    #[error("invalid transaction: {0}")]
-    Invalid(String),
+    #[error("{what} is over {max} bytes")]
+    TooLong { what: &'static str, max: usize },
+
+    #[error("unknown machine {0}")]
+    UnknownMachine(MachineId),
+    #[error("machine {0} belongs to another account")]
+    NotYourMachine(MachineId),
+    #[error("machine {machine} still has {leases} open lease(s)")]
+    MachineBusy { machine: MachineId, leases: u32 },
+    #[error("machine {machine} has an open hardware challenge ({challenge}); answer it first")]
+    ChallengeOpen {
+        machine: MachineId,
+        challenge: ChallengeId,
+    },
+
+    #[error("unknown hardware challenge {0}")]
+    UnknownChallenge(ChallengeId),
+    #[error("challenge {0} is for another account's machine")]
+    NotYourChallenge(ChallengeId),
+    #[error("challenge {0} is already committed")]
+    ChallengeCommitted(ChallengeId),
+    #[error("challenge {0} has no rows to open yet")]
+    ChallengeNotDrawn(ChallengeId),
+    #[error("challenge {0}'s deadline has passed")]
+    ChallengeLate(ChallengeId),
+
+    #[error("unknown order {0}")]
+    UnknownOrder(OrderId),
+    #[error("order {0} belongs to another account")]
+    NotYourOrder(OrderId),
+    #[error("order {0} is not leased to you")]
+    NotYourLease(OrderId),
+    #[error("order {order} is {status:?}: {wanted}")]
+    WrongStatus {
+        order: OrderId,
+        status: OrderStatus,
+        wanted: Wanted,
+    },
+    #[error("order {order} is an audit run; {refused}")]
+    AuditRun {
+        order: OrderId,
+        refused: &'static str,
+    },
+    #[error("order {0} is a rental: it is billed by time, with no result to report")]
+    RentalHasNoResult(OrderId),
+    #[error("order {0} is a rental: end it with `gpunet rent end {0}`")]
+    RentalNotStopped(OrderId),
+    #[error("order {0} is not a rental")]
+    NotARental(OrderId),
+    #[error("order {0} has no output")]
+    NoOutput(OrderId),
+    #[error("order {0} was audited: its audit decides, it cannot be disputed")]
+    AlreadyAudited(OrderId),
+    #[error(
+        "order {order} was stopped at its {} limit, which set its time: no duration to dispute \
+         (name the root of a finished run to dispute the stop)",
+        limit.name()
+    )]
+    StoppedAtLimit { order: OrderId, limit: Stop },
+    #[error(
+        "order {order} was leased over {window_ms} ms ago: too late to decline, report its result"
+    )]
+    DeclineTooLate { order: OrderId, window_ms: u64 },
+    #[error("rental {0} has been billed already: too late to decline")]
+    RentalBilled(OrderId),
+    #[error("rental {0} has an open liveness probe: answer it first")]
+    ProbeOpen(OrderId),
+    #[error("rental {0}'s machine is already being probed or held down")]
+    AlreadyProbed(OrderId),
+    #[error("rental {0} has no liveness probe to answer")]
+    NoProbe(OrderId),
+    #[error("order {order} exposes {ports} ports; {endpoints} endpoints announced")]
+    EndpointCount {
+        order: OrderId,
+        ports: usize,
+        endpoints: usize,
+    },
+    #[error("an endpoint is empty or over {max} bytes")]
+    BadEndpoint { max: usize },
+    #[error("order {order}'s result is shared with {max} accounts already; stop sharing it with one first")]
+    TooManyReaders { order: OrderId, max: usize },
+    #[error("order {order}'s result is already shared with {reader}")]
+    AlreadyShared { order: OrderId, reader: Address },
+    #[error("order {order}'s result is not shared with {reader}")]
+    NotShared { order: OrderId, reader: Address },
+
+    #[error("{0} was never a validator")]
+    NotAValidator(Address),
+    #[error("{0} was punished for double-signing")]
+    Tombstoned(Address),
+    #[error("the last validator cannot leave: the chain would halt")]
+    LastValidator,
+    #[error("not evidence of double-signing: {0}")]
+    BadEvidence(&'static str),
+    #[error("the evidence is from a future height")]
+    FutureEvidence,
+
+    /// An order in a phase that the state's indexes say it cannot be in: a
+    /// ledger bug, refused instead of stopping every validator with a panic.
+    #[error("order {order} is {status:?}: it cannot be {change}")]
+    WrongPhase {
+        order: OrderId,
+        status: OrderStatus,
+        change: &'static str,
+    },
+}
+
+/// What a deposit must cover (see [`TxError::DepositTooSmall`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Covers {
+    /// A job's max price for its whole timeout, for each run it may get.
+    WholeTimeout { runs: u128 },
+    /// More seconds of a rental at its lease price.
+    Renewal { secs: u64 },
+    /// A referee run of a disputed job at the job's max price.
+    Referee,
+}
+
+impl std::fmt::Display for Covers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Covers::WholeTimeout { runs: 1 } => f.write_str("the max price for the whole timeout"),
+            Covers::WholeTimeout { runs } => write!(
+                f,
+                "the max price for the whole timeout, for each of {runs} possible runs of an \
+                 audited job"
+            ),
+            Covers::Renewal { secs } => write!(f, "{secs} more seconds at the lease price"),
+            Covers::Referee => f.write_str("a referee run at the order's max price"),
+        }
+    }
+}
+
+/// What a change needed an order's status to be (see [`TxError::WrongStatus`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wanted {
+    Running,
+    /// Cancelling: only a pending order.
+    Pending,
+    /// Stopping: only a running job.
+    RunningJob,
+    /// Disputing: a reported result, not yet audited, within its window.
+    Disputable,
+}
+
+impl std::fmt::Display for Wanted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Wanted::Running => "it is not running",
+            Wanted::Pending => "only pending orders can be cancelled",
+            Wanted::RunningJob => "only a running job can be stopped (cancel a pending one)",
+            Wanted::Disputable => {
+                "only a reported, unaudited result can be disputed, within its dispute window"
+            }
+        })
+    }
 }
 
 impl TxError {
@@ -52,14 +207,47 @@ impl TxError {
             TxError::InsufficientFunds { .. } => "insufficient_funds",
             TxError::InsufficientStake { .. } => "insufficient_stake",
             TxError::Overflow => "overflow",
+            TxError::ZeroAmount { .. } => "zero_amount",
+            TxError::DepositTooSmall { .. } => "deposit_too_small",
             TxError::BadAddress(..) => "bad_address",
-            TxError::UnknownMachine(_) => "unknown_machine",
-            TxError::UnknownOrder(_) => "unknown_order",
-            TxError::UnknownChallenge(_) => "unknown_challenge",
-            TxError::NotAuthorized(_) => "not_authorized",
             TxError::ImpossibleSpec(_) => "impossible_spec",
-            TxError::InvalidState(_) => "invalid_state",
-            TxError::Invalid(_) => "invalid",
+            TxError::TooLong { .. } => "too_long",
+            TxError::UnknownMachine(_) => "unknown_machine",
+            TxError::NotYourMachine(_) => "not_your_machine",
+            TxError::MachineBusy { .. } => "machine_busy",
+            TxError::ChallengeOpen { .. } => "challenge_open",
+            TxError::UnknownChallenge(_) => "unknown_challenge",
+            TxError::NotYourChallenge(_) => "not_your_challenge",
+            TxError::ChallengeCommitted(_) => "challenge_committed",
+            TxError::ChallengeNotDrawn(_) => "challenge_not_drawn",
+            TxError::ChallengeLate(_) => "challenge_late",
+            TxError::UnknownOrder(_) => "unknown_order",
+            TxError::NotYourOrder(_) => "not_your_order",
+            TxError::NotYourLease(_) => "not_your_lease",
+            TxError::WrongStatus { .. } => "wrong_status",
+            TxError::AuditRun { .. } => "audit_run",
+            TxError::RentalHasNoResult(_) => "rental_has_no_result",
+            TxError::RentalNotStopped(_) => "rental_not_stopped",
+            TxError::NotARental(_) => "not_a_rental",
+            TxError::NoOutput(_) => "no_output",
+            TxError::AlreadyAudited(_) => "already_audited",
+            TxError::StoppedAtLimit { .. } => "stopped_at_limit",
+            TxError::DeclineTooLate { .. } => "decline_too_late",
+            TxError::RentalBilled(_) => "rental_billed",
+            TxError::ProbeOpen(_) => "probe_open",
+            TxError::AlreadyProbed(_) => "already_probed",
+            TxError::NoProbe(_) => "no_probe",
+            TxError::EndpointCount { .. } => "endpoint_count",
+            TxError::BadEndpoint { .. } => "bad_endpoint",
+            TxError::TooManyReaders { .. } => "too_many_readers",
+            TxError::AlreadyShared { .. } => "already_shared",
+            TxError::NotShared { .. } => "not_shared",
+            TxError::NotAValidator(_) => "not_a_validator",
+            TxError::Tombstoned(_) => "tombstoned",
+            TxError::LastValidator => "last_validator",
+            TxError::BadEvidence(_) => "bad_evidence",
+            TxError::FutureEvidence => "future_evidence",
+            TxError::WrongPhase { .. } => "wrong_phase",
         }
     }
 }
@@ -67,18 +255,34 @@ impl TxError {
 /// A ledger-level failure: storage, genesis or a block that does not verify.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
+    /// Boxed: redb's errors are large, and every ledger call returns this.
     #[error("storage: {0}")]
-    Storage(String),
+    Storage(Box<redb::Error>),
+    #[error("storage: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("stored {what} does not decode: {source}")]
+    Undecodable {
+        what: &'static str,
+        source: std::io::Error,
+    },
+    #[error("stored state: {0}")]
+    Entry(#[from] EntryError),
+    #[error("the database holds no head block")]
+    NoHead,
+    #[error("stored state does not match the head's state root at height {height}")]
+    StateRootMismatch { height: u64 },
+    #[error("genesis: the database was created from a different genesis")]
+    OtherGenesis,
     #[error("genesis: {0}")]
-    Genesis(String),
+    Genesis(#[from] GenesisError),
     #[error("block rejected: {0}")]
-    BadBlock(String),
+    BadBlock(#[from] BlockError),
 }
 
 macro_rules! storage_from {
     ($($t:ty),*) => {$(
         impl From<$t> for LedgerError {
-            fn from(e: $t) -> Self { LedgerError::Storage(e.to_string()) }
+            fn from(e: $t) -> Self { LedgerError::Storage(Box::new(e.into())) }
         }
     )*};
 }
@@ -88,9 +292,70 @@ storage_from!(
     redb::TransactionError,
     redb::TableError,
     redb::StorageError,
-    redb::CommitError,
-    std::io::Error
+    redb::CommitError
 );
+
+/// A stored state entry that the state cannot take (`State::load`, `State::replay`).
+#[derive(Debug, thiserror::Error)]
+pub enum EntryError {
+    #[error("an entry has an empty key")]
+    EmptyKey,
+    #[error("an entry names unknown table {0}")]
+    UnknownTable(u8),
+    #[error("an entry of table {table} does not decode: {source}")]
+    Undecodable { table: u8, source: std::io::Error },
+}
+
+/// A genesis that cannot start a chain.
+#[derive(Debug, thiserror::Error)]
+pub enum GenesisError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Parse {
+        path: std::path::PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("chain_id is empty")]
+    EmptyChainId,
+    #[error("at least one validator is required")]
+    NoValidator,
+    #[error("{param} {rule}")]
+    Param {
+        param: &'static str,
+        rule: &'static str,
+    },
+    #[error("{0}: {1}")]
+    BadKey(Address, gpunet_primitives::KeyError),
+    #[error("validator {0} appears twice")]
+    DuplicateValidator(Address),
+    #[error("account {0} appears twice")]
+    DuplicateAccount(Address),
+    #[error("the total supply overflows")]
+    SupplyOverflows,
+}
+
+/// Why a block made elsewhere is refused (it changes nothing).
+#[derive(Debug, thiserror::Error)]
+pub enum BlockError {
+    #[error("block does not extend the head")]
+    NotOnHead,
+    #[error("{0} is not a validator")]
+    NotAValidator(Address),
+    #[error("block time {time_ms} is not after its parent's {parent_ms}")]
+    TimeNotAfterParent { time_ms: u64, parent_ms: u64 },
+    #[error("transactions root mismatch")]
+    TxsRoot,
+    #[error("transaction {index} failed: {error}")]
+    Tx { index: usize, error: TxError },
+    #[error("end of block failed: {0}")]
+    EndOfBlock(TxError),
+    #[error("state root mismatch")]
+    StateRoot,
+}
 
 /// Checked arithmetic helpers that turn overflow into [`TxError::Overflow`].
 pub(crate) trait CheckedAmount: Sized {
@@ -104,5 +369,33 @@ impl CheckedAmount for Amount {
     }
     fn mul_or(self, other: Self) -> Result<Self, TxError> {
         self.checked_mul(other).ok_or(TxError::Overflow)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every code `TxError::code` returns, read off this file's source, is
+    /// listed in README's "Error codes": the list cannot fall behind.
+    #[test]
+    fn the_readme_lists_every_transaction_error_code() {
+        let readme = include_str!("../../../README.md");
+        let source = include_str!("error.rs");
+        let code_fn = source
+            .split("pub fn code(&self)")
+            .nth(1)
+            .and_then(|rest| rest.split("\n    }\n").next())
+            .unwrap();
+        let codes: Vec<&str> = code_fn
+            .split("=> \"")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .collect();
+        assert!(codes.len() > 40, "{codes:?}");
+        for code in codes {
+            assert!(
+                readme.contains(&format!("`{code}`")),
+                "README's error codes lack `{code}`"
+            );
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! Genesis: the chain's first accounts, validators and parameters, read from a JSON file.
 
-use crate::error::LedgerError;
+use crate::error::GenesisError;
 use gpunet_primitives::{Address, Amount, Hash};
 use serde::{Deserialize, Serialize};
 
@@ -227,44 +227,63 @@ pub struct Genesis {
 }
 
 impl Genesis {
-    pub fn from_file(path: &std::path::Path) -> Result<Genesis, LedgerError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| LedgerError::Genesis(format!("cannot read {}: {e}", path.display())))?;
-        let genesis: Genesis = serde_json::from_str(&text)
-            .map_err(|e| LedgerError::Genesis(format!("{}: {e}", path.display())))?;
+    pub fn from_file(path: &std::path::Path) -> Result<Genesis, GenesisError> {
+        let text = std::fs::read_to_string(path).map_err(|source| GenesisError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let genesis: Genesis =
+            serde_json::from_str(&text).map_err(|source| GenesisError::Parse {
+                path: path.to_path_buf(),
+                source,
+            })?;
         genesis.validate()?;
         Ok(genesis)
     }
 
-    pub fn validate(&self) -> Result<(), LedgerError> {
-        let err = |m: &str| Err(LedgerError::Genesis(m.to_string()));
+    pub fn validate(&self) -> Result<(), GenesisError> {
+        let p = &self.params;
+        let param = |param, rule| Err(GenesisError::Param { param, rule });
         if self.chain_id.is_empty() {
-            return err("chain_id is empty");
+            return Err(GenesisError::EmptyChainId);
         }
         if self.validators.is_empty() {
-            return err("at least one validator is required");
+            return Err(GenesisError::NoValidator);
         }
-        if self.params.stake_per_vote == 0 {
-            return err("stake_per_vote must be positive");
+        if p.stake_per_vote == 0 {
+            return param("stake_per_vote", "must be positive");
         }
-        if self.params.burn_bps > 10_000 || self.params.slash_double_sign_bps > 10_000 {
-            return err("burn_bps and slash_double_sign_bps must be at most 10000");
+        if p.burn_bps > 10_000 {
+            return param("burn_bps", "must be at most 10000");
         }
-        if self.params.challenge_openings == 0 || self.params.challenge_openings > 8 {
-            return err("challenge_openings must be 1..=8 (openings travel in one transaction)");
+        if p.slash_double_sign_bps > 10_000 {
+            return param("slash_double_sign_bps", "must be at most 10000");
         }
-        if self.params.challenge_interval_ms == 0
-            || self.params.epoch_ms == 0
-            || self.params.rental_billing_ms == 0
-        {
-            return err("challenge_interval_ms, epoch_ms and rental_billing_ms must be positive");
+        if p.challenge_openings == 0 || p.challenge_openings > 8 {
+            return param(
+                "challenge_openings",
+                "must be 1..=8 (openings travel in one transaction)",
+            );
         }
-        if self.params.max_declines == 0 || self.params.max_declines > 16 {
-            return err("max_declines must be 1..=16 (an order keeps each decline)");
+        for (name, value) in [
+            ("challenge_interval_ms", p.challenge_interval_ms),
+            ("epoch_ms", p.epoch_ms),
+            ("rental_billing_ms", p.rental_billing_ms),
+        ] {
+            if value == 0 {
+                return param(name, "must be positive");
+            }
         }
-        if self.params.duration_tolerance_bps < 10_000 {
-            return err(
-                "duration_tolerance_bps must be at least 10000 (a run may bill what another took)",
+        if p.max_declines == 0 || p.max_declines > 16 {
+            return param(
+                "max_declines",
+                "must be 1..=16 (an order keeps each decline)",
+            );
+        }
+        if p.duration_tolerance_bps < 10_000 {
+            return param(
+                "duration_tolerance_bps",
+                "must be at least 10000 (a run may bill what another took)",
             );
         }
         for address in self
@@ -272,27 +291,26 @@ impl Genesis {
             .iter()
             .chain(self.accounts.iter().map(|a| &a.address))
         {
-            if let Err(e) = address.key() {
-                return Err(LedgerError::Genesis(format!("{address}: {e}")));
-            }
+            address
+                .key()
+                .map_err(|e| GenesisError::BadKey(*address, e))?;
         }
-        let mut seen = std::collections::BTreeSet::new();
-        let founding = std::collections::BTreeSet::from_iter(&self.validators);
-        if founding.len() != self.validators.len() {
-            return err("a validator appears twice");
+        let mut founding = std::collections::BTreeSet::new();
+        if let Some(twice) = self.validators.iter().find(|v| !founding.insert(**v)) {
+            return Err(GenesisError::DuplicateValidator(*twice));
         }
-        let mut total: Amount = self
-            .params
+        let mut total: Amount = p
             .stake_per_vote
             .checked_mul(self.validators.len() as Amount)
-            .ok_or_else(|| LedgerError::Genesis("validator stake overflows".into()))?;
+            .ok_or(GenesisError::SupplyOverflows)?;
+        let mut seen = std::collections::BTreeSet::new();
         for a in &self.accounts {
             if !seen.insert(a.address) {
-                return err("an account appears twice");
+                return Err(GenesisError::DuplicateAccount(a.address));
             }
             total = total
                 .checked_add(a.balance)
-                .ok_or_else(|| LedgerError::Genesis("total supply overflows".into()))?;
+                .ok_or(GenesisError::SupplyOverflows)?;
         }
         Ok(())
     }

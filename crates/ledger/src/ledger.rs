@@ -1,6 +1,6 @@
 //! The ledger: state, storage and block execution put together.
 
-use crate::error::{LedgerError, TxError};
+use crate::error::{BlockError, GenesisError, LedgerError, TxError};
 use crate::events::Event;
 use crate::exec::Exec;
 use crate::genesis::Genesis;
@@ -79,11 +79,7 @@ impl Ledger {
         let mut state = State::new(genesis.params.clone());
         let mut lthash = LtHash::default();
         let head = match store.genesis_hash()? {
-            Some(stored) if stored != genesis.hash() => {
-                return Err(LedgerError::Genesis(
-                    "the database was created from a different genesis".into(),
-                ))
-            }
+            Some(stored) if stored != genesis.hash() => return Err(LedgerError::OtherGenesis),
             Some(_) => {
                 store.for_each_entry(|k, v| {
                     state.load(k, v)?;
@@ -92,14 +88,11 @@ impl Ledger {
                     }
                     Ok(())
                 })?;
-                let head = store
-                    .head()?
-                    .ok_or_else(|| LedgerError::Storage("no head block".into()))?;
+                let head = store.head()?.ok_or(LedgerError::NoHead)?;
                 if head.state_root != lthash.root() {
-                    return Err(LedgerError::Storage(format!(
-                        "stored state does not match the head's state root at height {}",
-                        head.height
-                    )));
+                    return Err(LedgerError::StateRootMismatch {
+                        height: head.height,
+                    });
                 }
                 head
             }
@@ -141,9 +134,10 @@ impl Ledger {
                     height: 0,
                     parent: genesis.hash(),
                     time_ms: genesis.genesis_time_ms,
-                    proposer: *genesis.validators.first().ok_or_else(|| {
-                        LedgerError::Genesis("a genesis needs a validator".into())
-                    })?,
+                    proposer: *genesis
+                        .validators
+                        .first()
+                        .ok_or_else(|| LedgerError::Genesis(GenesisError::NoValidator))?,
                     txs_root: Hash::ZERO,
                     state_root: lthash.root(),
                 };
@@ -190,15 +184,14 @@ impl Ledger {
     fn check_header_time(&self, proposer: &Address, time_ms: u64) -> Result<(), LedgerError> {
         let set = self.state.validator_set(self.head.height + 1);
         if !set.iter().any(|(v, _)| v == proposer) {
-            return Err(LedgerError::BadBlock(format!(
-                "{proposer} is not a validator"
-            )));
+            return Err(BlockError::NotAValidator(*proposer).into());
         }
         if time_ms <= self.head.time_ms {
-            return Err(LedgerError::BadBlock(format!(
-                "block time {time_ms} is not after its parent's {}",
-                self.head.time_ms
-            )));
+            return Err(BlockError::TimeNotAfterParent {
+                time_ms,
+                parent_ms: self.head.time_ms,
+            }
+            .into());
         }
         Ok(())
     }
@@ -260,7 +253,7 @@ impl Ledger {
             Some(v) => {
                 if let Err(e) = self.state.replay(&v.sealed.writes) {
                     self.state.rollback_block();
-                    return Err(LedgerError::Storage(format!("replaying block writes: {e}")));
+                    return Err(e.into());
                 }
                 (v.sealed, v.tx_events, v.block_events)
             }
@@ -370,7 +363,7 @@ impl Ledger {
         }
         if let Err(e) = exec.end_block() {
             self.state.rollback_block();
-            return Err(LedgerError::BadBlock(format!("end of block failed: {e}")));
+            return Err(BlockError::EndOfBlock(e).into());
         }
         block_events.extend(events);
         Ok((txs, results, block_events))
@@ -388,13 +381,11 @@ impl Ledger {
             || h.height != self.head.height + 1
             || h.parent != self.head.hash()
         {
-            return Err(LedgerError::BadBlock(
-                "block does not extend the head".into(),
-            ));
+            return Err(BlockError::NotOnHead.into());
         }
         self.check_header_time(&h.proposer, h.time_ms)?;
         if Block::txs_root(&block.txs) != h.txs_root {
-            return Err(LedgerError::BadBlock("transactions root mismatch".into()));
+            return Err(BlockError::TxsRoot.into());
         }
         self.sigs.verify_many(&block.txs);
         let mut events = Vec::new();
@@ -413,25 +404,25 @@ impl Ledger {
         let mut tx_events = Vec::with_capacity(block.txs.len());
         let mut failure = None;
         for (i, tx) in block.txs.iter().enumerate() {
-            if let Err(e) = exec.apply_tx(tx) {
-                failure = Some(format!("transaction {i} failed: {e}"));
+            if let Err(error) = exec.apply_tx(tx) {
+                failure = Some(BlockError::Tx { index: i, error });
                 break;
             }
             tx_events.push(std::mem::take(&mut *exec.events));
         }
         if failure.is_none() {
             if let Err(e) = exec.end_block() {
-                failure = Some(format!("end of block failed: {e}"));
+                failure = Some(BlockError::EndOfBlock(e));
             }
         }
         if let Some(reason) = failure {
             self.state.rollback_block();
-            return Err(LedgerError::BadBlock(reason));
+            return Err(reason.into());
         }
         let sealed = self.seal(h.proposer, h.time_ms, block.txs.clone());
         if sealed.block.header.state_root != h.state_root {
             self.state.rollback_block();
-            return Err(LedgerError::BadBlock("state root mismatch".into()));
+            return Err(BlockError::StateRoot.into());
         }
         block_events.extend(events);
         Ok((sealed, tx_events, block_events))

@@ -32,7 +32,7 @@ mod state;
 mod store;
 mod table;
 
-pub use error::{LedgerError, TxError};
+pub use error::{BlockError, Covers, EntryError, GenesisError, LedgerError, TxError, Wanted};
 pub use events::Event;
 pub use exec::{
     max_payment as max_job_cost, min_deposit, required_stake, run_cost, Misfit, SpecError,

@@ -1,5 +1,6 @@
 //! The ledger's state: typed tables and the records they hold.
 
+use crate::error::EntryError;
 use crate::genesis::Params;
 use crate::lthash::LtHash;
 use crate::order::Order;
@@ -445,7 +446,7 @@ impl State {
 
     /// Applies writes made by `block_changes` from this same state, as
     /// changes of the current block (so a failed commit still rolls back).
-    pub fn replay(&mut self, writes: &[Write]) -> Result<(), String> {
+    pub fn replay(&mut self, writes: &[Write]) -> Result<(), EntryError> {
         for (stored_key, value) in writes {
             self.apply_stored(stored_key, value.as_deref(), true)?;
         }
@@ -454,7 +455,7 @@ impl State {
     }
 
     /// Loads one stored entry at startup.
-    pub fn load(&mut self, stored_key: &[u8], value: &[u8]) -> Result<(), String> {
+    pub fn load(&mut self, stored_key: &[u8], value: &[u8]) -> Result<(), EntryError> {
         self.apply_stored(stored_key, Some(value), false)
     }
 
@@ -466,13 +467,13 @@ impl State {
         stored_key: &[u8],
         value: Option<&[u8]>,
         tracked: bool,
-    ) -> Result<(), String> {
-        let (id, key) = stored_key.split_first().ok_or("empty key")?;
-        let mut result = Err(format!("unknown table {id}"));
-        for_each_table!(self, |t| if t.id() == *id {
+    ) -> Result<(), EntryError> {
+        let (&table, key) = stored_key.split_first().ok_or(EntryError::EmptyKey)?;
+        let mut result = Err(EntryError::UnknownTable(table));
+        for_each_table!(self, |t| if t.id() == table {
             result = t
                 .apply_stored(key, value, tracked)
-                .map_err(|e| e.to_string());
+                .map_err(|source| EntryError::Undecodable { table, source });
         });
         result
     }

@@ -1,6 +1,6 @@
 //! Persistence in redb: state entries, blocks and the head, one write transaction per block.
 
-use crate::error::LedgerError;
+use crate::error::{EntryError, LedgerError};
 use crate::table::Write;
 use gpunet_primitives::{Block, BlockHeader, Hash};
 use redb::{Database, ReadableTable, TableDefinition};
@@ -43,31 +43,41 @@ impl Store {
     pub fn genesis_hash(&self) -> Result<Option<Hash>, LedgerError> {
         let tx = self.db.begin_read()?;
         let meta = tx.open_table(META)?;
-        Ok(meta.get(GENESIS_HASH)?.map(|v| {
-            let mut h = [0u8; 32];
-            h.copy_from_slice(v.value());
-            Hash(h)
-        }))
+        meta.get(GENESIS_HASH)?
+            .map(|v| {
+                <[u8; 32]>::try_from(v.value())
+                    .map(Hash)
+                    .map_err(|_| LedgerError::Undecodable {
+                        what: "genesis hash",
+                        source: std::io::ErrorKind::InvalidData.into(),
+                    })
+            })
+            .transpose()
     }
 
     pub fn head(&self) -> Result<Option<BlockHeader>, LedgerError> {
         let tx = self.db.begin_read()?;
         let meta = tx.open_table(META)?;
         meta.get(HEAD)?
-            .map(|v| borsh::from_slice(v.value()).map_err(|e| LedgerError::Storage(e.to_string())))
+            .map(|v| {
+                borsh::from_slice(v.value()).map_err(|source| LedgerError::Undecodable {
+                    what: "head block header",
+                    source,
+                })
+            })
             .transpose()
     }
 
     /// Calls `f` with every stored state entry.
     pub fn for_each_entry(
         &self,
-        mut f: impl FnMut(&[u8], &[u8]) -> Result<(), String>,
+        mut f: impl FnMut(&[u8], &[u8]) -> Result<(), EntryError>,
     ) -> Result<(), LedgerError> {
         let tx = self.db.begin_read()?;
         let state = tx.open_table(STATE)?;
         for entry in state.iter()? {
             let (k, v) = entry?;
-            f(k.value(), v.value()).map_err(LedgerError::Storage)?;
+            f(k.value(), v.value())?;
         }
         Ok(())
     }
@@ -108,7 +118,12 @@ impl Store {
         let blocks = tx.open_table(BLOCKS)?;
         blocks
             .get(height)?
-            .map(|v| borsh::from_slice(v.value()).map_err(|e| LedgerError::Storage(e.to_string())))
+            .map(|v| {
+                borsh::from_slice(v.value()).map_err(|source| LedgerError::Undecodable {
+                    what: "block",
+                    source,
+                })
+            })
             .transpose()
     }
 }

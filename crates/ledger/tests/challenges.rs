@@ -357,10 +357,10 @@ fn bad_challenge_transactions_are_refused_and_change_nothing() {
         challenge,
         root: Hash::ZERO,
     };
-    assert!(matches!(
+    assert_eq!(
         net.send(&client, commit(challenge)),
-        Err(TxError::NotAuthorized(_))
-    ));
+        Err(TxError::NotYourChallenge(challenge))
+    );
     assert_eq!(
         net.provider_sends(commit(999)),
         Err(TxError::UnknownChallenge(999))
@@ -370,11 +370,11 @@ fn bad_challenge_transactions_are_refused_and_change_nothing() {
             challenge,
             openings: vec![]
         }),
-        Err(TxError::InvalidState(_))
+        Err(TxError::ChallengeNotDrawn(_))
     ));
     assert!(matches!(
         net.provider_sends(TxBody::DeregisterMachine { machine }),
-        Err(TxError::InvalidState(m)) if m.contains("challenge")
+        Err(TxError::ChallengeOpen { challenge: c, .. }) if c == challenge
     ));
     assert_eq!(
         net.ledger.state_root(),
@@ -382,10 +382,10 @@ fn bad_challenge_transactions_are_refused_and_change_nothing() {
         "refused: no fee, no change"
     );
     net.commit(challenge);
-    assert!(matches!(
+    assert_eq!(
         net.provider_sends(commit(challenge)),
-        Err(TxError::InvalidState(_))
-    ));
+        Err(TxError::ChallengeCommitted(challenge))
+    );
     assert_eq!(net.hardware(machine), HardwareStatus::Unverified);
 }
 

@@ -3,7 +3,7 @@
 //! providers; for deterministic jobs the party two runs contradict is slashed,
 //! for non-deterministic ones nobody is).
 
-use gpunet_ledger::{AuditVerdict, Event, Misfit, OrderStatus, Params, TxError};
+use gpunet_ledger::{AuditVerdict, Covers, Event, Misfit, OrderStatus, Params, TxError, Wanted};
 use gpunet_primitives::{
     Address, ContainerStop, GpuRequirement, GpuSpec, Hash, JobOutcome, JobSpec, Keypair,
     MachineSpec, Placement, ResourcePrices, Resources, SignedTx, Stop, Tx, TxBody, UNIT,
@@ -585,7 +585,10 @@ fn the_audit_rate_follows_the_spec_and_bad_audit_requests_are_refused() {
                 deposit: 2 * one_run,
             },
         ),
-        Err(TxError::Invalid(m)) if m.contains("3 possible runs")
+        Err(TxError::DepositTooSmall {
+            covers: Covers::WholeTimeout { runs: 3 },
+            ..
+        })
     ));
     assert!(matches!(
         net.send(
@@ -778,7 +781,10 @@ fn renewals_extend_a_rental_and_ending_early_refunds_the_unused_part() {
                 deposit: ten_minutes - 1
             }
         ),
-        Err(TxError::Invalid(_))
+        Err(TxError::DepositTooSmall {
+            covers: Covers::Renewal { secs: 600 },
+            ..
+        })
     ));
     let ends = net
         .ledger
@@ -822,7 +828,10 @@ fn renewals_extend_a_rental_and_ending_early_refunds_the_unused_part() {
     assert_eq!(s.paid_to_provider + s.burned + s.refunded, 2 * ten_minutes);
     assert!(matches!(
         net.send(&client, TxBody::EndRental { order: id }),
-        Err(TxError::InvalidState(_))
+        Err(TxError::WrongStatus {
+            status: OrderStatus::Settled,
+            ..
+        })
     ));
 }
 
@@ -843,7 +852,7 @@ fn a_rental_whose_container_stops_ends_billed_to_then_and_a_pending_one_can_be_e
                 how: ContainerStop::Exited { exit_code: 3 }
             }
         ),
-        Err(TxError::NotAuthorized(_))
+        Err(TxError::NotYourLease(_))
     ));
     net.send(
         &provider,
@@ -906,7 +915,7 @@ fn a_stopped_job_pays_the_time_it_ran_refunds_the_rest_and_slashes_nobody() {
     let provider = net.provider_of(job);
     assert!(matches!(
         net.send(&provider, TxBody::StopJob { order: job }),
-        Err(TxError::NotAuthorized(_))
+        Err(TxError::NotYourOrder(_))
     ));
     net.block(6 * 60_000, &[]);
     net.send(&client, TxBody::StopJob { order: job }).unwrap();
@@ -934,13 +943,16 @@ fn a_stopped_job_pays_the_time_it_ran_refunds_the_rest_and_slashes_nobody() {
         .any(|e| matches!(e, Event::JobStopped { order, .. } if *order == job)));
     assert!(matches!(
         net.send(&client, TxBody::StopJob { order: job }),
-        Err(TxError::InvalidState(m)) if m.contains("only a running job")
+        Err(TxError::WrongStatus {
+            wanted: Wanted::RunningJob,
+            ..
+        })
     ));
     let hour = gpunet_ledger::max_job_cost(PRICE, 3_600).unwrap();
     let rental = rent(&mut net, 3_600, hour).unwrap();
     assert!(matches!(
         net.send(&client, TxBody::StopJob { order: rental }),
-        Err(TxError::InvalidState(m)) if m.contains("rent end")
+        Err(TxError::RentalNotStopped(_))
     ));
 }
 
@@ -984,7 +996,7 @@ fn bad_rental_requests_are_refused() {
     let hour = gpunet_ledger::max_job_cost(PRICE, 3_600).unwrap();
     assert!(matches!(
         rent(&mut net, 3_600, hour - 1),
-        Err(TxError::Invalid(_))
+        Err(TxError::DepositTooSmall { .. })
     ));
     let id = rent(&mut net, 3_600, hour).unwrap();
     let provider = net.provider_of(id);
@@ -997,17 +1009,17 @@ fn bad_rental_requests_are_refused() {
                 outcome: JobOutcome::Failed { reason: "x".into() }
             }
         ),
-        Err(TxError::InvalidState(_))
+        Err(TxError::RentalHasNoResult(_))
     ));
     assert!(matches!(
         net.send(&provider, TxBody::EndRental { order: id }),
-        Err(TxError::NotAuthorized(_))
+        Err(TxError::NotYourOrder(_))
     ));
     let job = net.submit(spec(false, 0));
     let client = net.client.clone();
     assert!(matches!(
         net.send(&client, TxBody::EndRental { order: job }),
-        Err(TxError::InvalidState(m)) if m.contains("not a rental")
+        Err(TxError::NotARental(_))
     ));
     let mut audited = spec(true, 100);
     audited.timeout_secs = 60;
@@ -1062,7 +1074,7 @@ fn an_offline_rented_machine_is_held_down_unbilled_and_slashed_by_the_hour() {
         .unwrap();
     assert!(matches!(
         net.send(&client, TxBody::ReportOffline { order: id }),
-        Err(TxError::InvalidState(_))
+        Err(TxError::AlreadyProbed(_))
     ));
     net.send(&provider, TxBody::AnswerProbe { order: id })
         .unwrap();
@@ -1214,11 +1226,11 @@ fn a_lease_can_be_declined_only_by_its_provider_early_and_with_a_short_reason() 
     let decline = |reason: String| TxBody::DeclineLease { order: job, reason };
     assert!(matches!(
         net.send(&other, decline("no".into())),
-        Err(TxError::NotAuthorized(_))
+        Err(TxError::NotYourLease(_))
     ));
     assert!(matches!(
         net.send(&lessee, decline("x".repeat(1025))),
-        Err(TxError::Invalid(_))
+        Err(TxError::TooLong { .. })
     ));
     assert!(matches!(
         net.send(
@@ -1238,7 +1250,7 @@ fn a_lease_can_be_declined_only_by_its_provider_early_and_with_a_short_reason() 
     net.block(params().decline_window_ms, &[]);
     assert!(matches!(
         net.send(&lessee, decline("too late".into())),
-        Err(TxError::InvalidState(_))
+        Err(TxError::DeclineTooLate { .. })
     ));
     assert_eq!(net.ledger.order(job).unwrap(), &before);
 
@@ -1247,7 +1259,10 @@ fn a_lease_can_be_declined_only_by_its_provider_early_and_with_a_short_reason() 
     net.report(job, b"out");
     assert!(matches!(
         net.decline(job, "late"),
-        Err(TxError::InvalidState(_))
+        Err(TxError::WrongStatus {
+            status: OrderStatus::Reported,
+            ..
+        })
     ));
 }
 
@@ -1290,7 +1305,7 @@ fn a_declined_rental_keeps_its_time_bought_and_a_billed_one_cannot_be_declined()
     );
     assert!(matches!(
         net.decline(id, "changed my mind"),
-        Err(TxError::InvalidState(_))
+        Err(TxError::RentalBilled(_))
     ));
 }
 
@@ -1404,7 +1419,13 @@ fn only_the_client_disputes_and_only_a_reported_result_in_its_window() {
     let mut net = Net::new(3);
     let job = net.submit(spec(false, 0));
     assert!(
-        matches!(net.dispute(job, b"x"), Err(TxError::InvalidState(_))),
+        matches!(
+            net.dispute(job, b"x"),
+            Err(TxError::WrongStatus {
+                wanted: Wanted::Disputable,
+                ..
+            })
+        ),
         "running: nothing reported yet"
     );
     net.report(job, b"out");
@@ -1417,13 +1438,16 @@ fn only_the_client_disputes_and_only_a_reported_result_in_its_window() {
     };
     assert!(matches!(
         net.send(&provider, body(b"x", deposit)),
-        Err(TxError::NotAuthorized(_))
+        Err(TxError::NotYourOrder(_))
     ));
     let client = net.client.clone();
     assert!(
         matches!(
             net.send(&client, body(b"x", deposit - 1)),
-            Err(TxError::Invalid(_))
+            Err(TxError::DepositTooSmall {
+                covers: Covers::Referee,
+                ..
+            })
         ),
         "too small a deposit"
     );
@@ -1431,7 +1455,13 @@ fn only_the_client_disputes_and_only_a_reported_result_in_its_window() {
     net.block(params().dispute_window_ms, &[]);
     assert_eq!(net.status(job), OrderStatus::Settled);
     assert!(
-        matches!(net.dispute(job, b"x"), Err(TxError::InvalidState(_))),
+        matches!(
+            net.dispute(job, b"x"),
+            Err(TxError::WrongStatus {
+                status: OrderStatus::Settled,
+                ..
+            })
+        ),
         "too late"
     );
 
@@ -1442,10 +1472,10 @@ fn only_the_client_disputes_and_only_a_reported_result_in_its_window() {
     net.report(run, b"out");
     assert!(matches!(
         net.dispute(run, b"x"),
-        Err(TxError::InvalidState(_))
+        Err(TxError::AuditRun { .. })
     ));
     assert!(
-        matches!(net.dispute(audited, b"x"), Err(TxError::InvalidState(_))),
+        matches!(net.dispute(audited, b"x"), Err(TxError::AlreadyAudited(_))),
         "audited already"
     );
 }
@@ -1632,7 +1662,10 @@ fn a_duration_dispute_lets_a_referee_run_check_the_time_of_any_job() {
     net.report_run(job, b"partial", Some(Stop::Memory));
     assert!(matches!(
         net.dispute(job, b"partial"),
-        Err(TxError::Invalid(_))
+        Err(TxError::StoppedAtLimit {
+            limit: Stop::Memory,
+            ..
+        })
     ));
     assert!(
         net.dispute(job, b"finished").is_ok(),
@@ -1688,18 +1721,22 @@ fn a_rental_exposes_ports_its_provider_announces_and_jobs_cannot_expose_any() {
     assert!(
         matches!(
             net.send(&provider, announce(&["h:1"])),
-            Err(TxError::Invalid(_))
+            Err(TxError::EndpointCount {
+                ports: 2,
+                endpoints: 1,
+                ..
+            })
         ),
         "one endpoint per port"
     );
     assert!(matches!(
         net.send(&client, announce(&["h:1", "h:2"])),
-        Err(TxError::NotAuthorized(_))
+        Err(TxError::NotYourLease(_))
     ));
     let long = "h".repeat(300);
     assert!(matches!(
         net.send(&provider, announce(&["h:1", &long])),
-        Err(TxError::Invalid(_))
+        Err(TxError::BadEndpoint { .. })
     ));
     net.send(
         &provider,

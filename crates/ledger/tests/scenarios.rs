@@ -244,7 +244,16 @@ fn missed_deadline_times_out_refunds_and_slashes() {
             },
         },
     );
-    assert!(matches!(late, Err(TxError::InvalidState(_))));
+    assert!(
+        matches!(
+            late,
+            Err(TxError::WrongStatus {
+                status: OrderStatus::TimedOut,
+                ..
+            })
+        ),
+        "{late:?}"
+    );
 }
 
 #[test]
@@ -289,16 +298,16 @@ fn a_client_shares_its_result_with_other_accounts_and_stops_sharing_it() {
     // Only the client shares; twice is an error, so is revoking what was not shared.
     let stranger = share(&mut net, &key("provider"), "provider", true);
     assert!(
-        matches!(stranger, Err(TxError::NotAuthorized(_))),
+        matches!(stranger, Err(TxError::NotYourOrder(_))),
         "{stranger:?}"
     );
     assert!(matches!(
         share(&mut net, &client, "amy", true),
-        Err(TxError::InvalidState(_))
+        Err(TxError::AlreadyShared { .. })
     ));
     assert!(matches!(
         share(&mut net, &client, "nobody", false),
-        Err(TxError::InvalidState(_))
+        Err(TxError::NotShared { .. })
     ));
     share(&mut net, &client, "amy", false).unwrap();
     assert_eq!(
@@ -312,7 +321,7 @@ fn a_client_shares_its_result_with_other_accounts_and_stops_sharing_it() {
     }
     let full = share(&mut net, &client, "one-too-many", true);
     assert!(
-        matches!(&full, Err(TxError::InvalidState(m)) if m.contains("16")),
+        matches!(full, Err(TxError::TooManyReaders { max: 16, .. })),
         "{full:?}"
     );
     assert_eq!(net.ledger.order(id).unwrap().result_readers.len(), 16);
@@ -438,7 +447,7 @@ fn bad_transactions_are_rejected_and_change_nothing() {
                     online: true,
                 },
             ),
-            "not_authorized",
+            "not_your_machine",
         ),
         (
             net.tx(
@@ -498,7 +507,7 @@ fn bad_transactions_are_rejected_and_change_nothing() {
                     deposit: UNIT,
                 },
             ),
-            "invalid",
+            "deposit_too_small",
         ),
     ];
     for (tx, code) in cases {

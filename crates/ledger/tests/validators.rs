@@ -97,7 +97,7 @@ fn the_last_validator_cannot_leave() {
             },
         )
         .unwrap_err();
-    assert_eq!(err.code(), "invalid");
+    assert_eq!(err.code(), "last_validator");
     assert_eq!(c.ledger.validator_set(c.ledger.head().height + 1).len(), 1);
 }
 
@@ -120,7 +120,7 @@ fn double_signing_is_slashed_once_and_the_validator_leaves_the_set() {
     let err = c
         .send(&founder, TxBody::ReportDoubleSign { evidence: forged })
         .unwrap_err();
-    assert_eq!(err.code(), "invalid");
+    assert_eq!(err.code(), "bad_evidence");
     let stranger = Keypair::from_label("stranger");
     let err = c
         .send(
@@ -130,7 +130,7 @@ fn double_signing_is_slashed_once_and_the_validator_leaves_the_set() {
             },
         )
         .unwrap_err();
-    assert_eq!(err.code(), "invalid", "{err}");
+    assert_eq!(err.code(), "not_a_validator", "{err}");
 
     let burned = c.ledger.state().globals().burned;
     c.send(
@@ -163,11 +163,11 @@ fn double_signing_is_slashed_once_and_the_validator_leaves_the_set() {
             },
         )
         .unwrap_err();
-    assert_eq!(err.code(), "invalid_state");
+    assert_eq!(err.code(), "tombstoned");
     let err = c
         .send(&joiner, TxBody::BondValidator { amount: per_vote })
         .unwrap_err();
-    assert_eq!(err.code(), "not_authorized");
+    assert_eq!(err.code(), "tombstoned");
     // Double-signing the only validator out would halt the chain: refused.
     let err = c
         .send(
@@ -177,5 +177,5 @@ fn double_signing_is_slashed_once_and_the_validator_leaves_the_set() {
             },
         )
         .unwrap_err();
-    assert_eq!(err.code(), "invalid_state");
+    assert_eq!(err.code(), "last_validator");
 }

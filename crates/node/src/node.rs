@@ -41,7 +41,7 @@ pub struct Node {
 impl Node {
     /// Opens the ledger under `data_dir` (creating it from genesis) and starts producing blocks.
     /// Must be called inside a Tokio runtime.
-    pub fn start(config: NodeConfig) -> Result<Node, LedgerError> {
+    pub fn start(config: NodeConfig) -> Result<Node, NodeError> {
         let base = NodeBase::open(&config.data_dir, &config.genesis, config.max_blob_bytes)?;
         let producer = SoloProducer::start(
             base.ledger.clone(),
@@ -51,6 +51,15 @@ impl Node {
         );
         Ok(base.with_consensus(Arc::new(producer)))
     }
+}
+
+/// Why a node's stores do not open.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("ledger: {0}")]
+    Ledger(#[from] LedgerError),
+    #[error("blob store: {0}")]
+    Blobs(#[from] crate::BlobError),
 }
 
 /// The ledger's database, under a node's data directory.
@@ -69,10 +78,9 @@ impl NodeBase {
         data_dir: &Path,
         genesis: &Genesis,
         max_blob_bytes: u64,
-    ) -> Result<NodeBase, LedgerError> {
+    ) -> Result<NodeBase, NodeError> {
         let ledger = Ledger::open(Some(&data_dir.join(LEDGER_FILE)), genesis)?;
-        let blobs = BlobStore::open(&data_dir.join("blobs"), max_blob_bytes)
-            .map_err(|e| LedgerError::Storage(e.to_string()))?;
+        let blobs = BlobStore::open(&data_dir.join("blobs"), max_blob_bytes)?;
         let (events, _) = broadcast::channel(16_384);
         Ok(NodeBase {
             ledger: Arc::new(RwLock::new(ledger)),

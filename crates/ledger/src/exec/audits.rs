@@ -6,7 +6,7 @@
 //! - An audit run is an order of its own (`OrderKind::AuditRun`), paid from the audited
 //!   order's escrow and leased to a machine of another provider, uniformly at
 //!   random among the feasible ones.
-//! - Runs are compared by their [`Answer`]: the output root, or for a run
+//! - Runs are compared by their answers (`exec::answers`): the output root, or for a run
 //!   stopped at a limit (timeout, memory, disk) that limit, since its
 //!   partial outputs depend on when it was stopped.
 //! - Same answer: everyone is paid. Different, for a deterministic job
@@ -18,43 +18,14 @@
 //! - Every run paid is billed no more than the runs that agree with it allow
 //!   (`exec::durations`): a run that padded its time is slashed.
 
+use super::answers::{answer, Answer};
 use super::durations::{self, run_speed, RunTime};
 use super::orders::{run_cost, run_pay, MAX_AUDIT_RUNS};
 use super::{draw, Exec};
 use crate::error::TxError;
 use crate::events::Event;
 use crate::order::{AuditVerdict, JobPhase, Order, OrderKind, OrderStatus};
-use gpunet_primitives::{hash_of, Address, Amount, Hash, JobOutcome, OrderId, Stop};
-
-/// What runs of a job are compared by: the output root of a run that ended
-/// by itself, the limit of one stopped at a limit. A stopped run's outputs
-/// are partial and depend on when it was stopped (a slower machine times out
-/// earlier in the job), so two honest runs stopped at the same limit agree
-/// whatever they wrote, and one stopped at a limit disagrees with one that
-/// finished.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Answer {
-    Output(Hash),
-    Stopped(Stop),
-}
-
-/// `order`'s answer, once it reported a completed run and awaits the audit.
-pub(crate) fn answer(order: &Order) -> Option<Answer> {
-    let Some(JobPhase::Auditing { report, .. }) = order.job_phase() else {
-        return None;
-    };
-    match &report.outcome {
-        JobOutcome::Completed {
-            output_root,
-            stopped,
-            ..
-        } => Some(match stopped {
-            Some(stop) => Answer::Stopped(*stop),
-            None => Answer::Output(*output_root),
-        }),
-        JobOutcome::Failed { .. } => None,
-    }
-}
+use gpunet_primitives::{hash_of, Address, Amount, OrderId};
 
 impl Exec<'_> {
     /// Whether `order`, at the end of its dispute window, is drawn for an audit.
@@ -280,10 +251,11 @@ impl Exec<'_> {
     ) -> Result<(), TxError> {
         let slash = self.state.params.slash_audit;
         let Some(provider) = parent.lease().map(|l| l.provider) else {
-            return Err(TxError::InvalidState(format!(
-                "order {} is audited without a lease",
-                parent.id
-            )));
+            return Err(TxError::WrongPhase {
+                order: parent.id,
+                status: parent.status(),
+                change: "audited without a lease",
+            });
         };
         let mut runs: Vec<Order> = answered
             .iter()

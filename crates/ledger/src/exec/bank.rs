@@ -50,7 +50,7 @@ impl Exec<'_> {
         amount: Amount,
     ) -> Result<(), TxError> {
         if amount == 0 {
-            return Err(TxError::Invalid("transfer amount must be positive".into()));
+            return Err(TxError::ZeroAmount { what: "transfer" });
         }
         // Tokens sent to a key no one holds (a weak point) are lost, and
         // before signatures were checked strictly anyone could spend them.

@@ -90,9 +90,7 @@ impl Exec<'_> {
             .cloned()
             .ok_or(TxError::UnknownChallenge(id))?;
         if ch.owner != who {
-            return Err(TxError::NotAuthorized(format!(
-                "challenge {id} is for another account's machine"
-            )));
+            return Err(TxError::NotYourChallenge(id));
         }
         Ok(ch)
     }
@@ -105,14 +103,10 @@ impl Exec<'_> {
     ) -> Result<(), TxError> {
         let mut ch = self.owned_challenge(owner, id)?;
         if ch.phase != ChallengePhase::AwaitingCommit {
-            return Err(TxError::InvalidState(format!(
-                "challenge {id} is already committed"
-            )));
+            return Err(TxError::ChallengeCommitted(id));
         }
         if self.now_ms > ch.commit_deadline_ms {
-            return Err(TxError::InvalidState(format!(
-                "challenge {id}'s deadline has passed"
-            )));
+            return Err(TxError::ChallengeLate(id));
         }
         self.state
             .challenge_deadlines
@@ -194,14 +188,10 @@ impl Exec<'_> {
             deadline_ms,
         } = &ch.phase
         else {
-            return Err(TxError::InvalidState(format!(
-                "challenge {id} has no rows to open yet"
-            )));
+            return Err(TxError::ChallengeNotDrawn(id));
         };
         if self.now_ms > *deadline_ms {
-            return Err(TxError::InvalidState(format!(
-                "challenge {id}'s deadline has passed"
-            )));
+            return Err(TxError::ChallengeLate(id));
         }
         match verify_openings(&ch.challenge, root, beacon, rows, openings) {
             Ok(()) => {

@@ -27,26 +27,24 @@ impl Exec<'_> {
     ) -> Result<(), TxError> {
         let (mut order, lease) = self.running_lease(provider, id)?;
         if reason.len() > MAX_REASON_LEN {
-            return Err(TxError::Invalid(format!(
-                "decline reason is over {MAX_REASON_LEN} bytes"
-            )));
+            return Err(TxError::TooLong {
+                what: "a decline reason",
+                max: MAX_REASON_LEN,
+            });
         }
         let window = self.state.params.decline_window_ms;
         if self.now_ms > lease.start_ms.saturating_add(window) {
-            return Err(TxError::InvalidState(format!(
-                "order {id} was leased over {window} ms ago: too late to decline, report its result"
-            )));
+            return Err(TxError::DeclineTooLate {
+                order: id,
+                window_ms: window,
+            });
         }
         if let Some(rental) = order.rental() {
             if rental.paid_until_ms > lease.start_ms {
-                return Err(TxError::InvalidState(format!(
-                    "rental {id} has been billed already: too late to decline"
-                )));
+                return Err(TxError::RentalBilled(id));
             }
             if rental.awaits_answer() {
-                return Err(TxError::InvalidState(format!(
-                    "rental {id} has an open liveness probe: answer it first"
-                )));
+                return Err(TxError::ProbeOpen(id));
             }
             self.state.rental_billing.remove(&(rental.next_bill_ms, id));
             // The next machine gets all the time bought, renewals included.

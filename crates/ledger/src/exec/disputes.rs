@@ -22,10 +22,10 @@
 //! referee (`ProviderPadded`); otherwise the verdict is `DisputeRejected` and
 //! the client paid for the referee, as for any dispute.
 
-use super::audits::Answer;
+use super::answers::Answer;
 use super::orders::run_cost;
 use super::Exec;
-use crate::error::{CheckedAmount, TxError};
+use crate::error::{CheckedAmount, Covers, TxError, Wanted};
 use crate::order::{AuditVerdict, OrderStatus};
 use gpunet_primitives::{Address, Amount, Hash, JobOutcome, OrderId};
 
@@ -54,21 +54,20 @@ impl Exec<'_> {
     ) -> Result<(), TxError> {
         let mut order = self.clients_order(client, id)?;
         if order.audit_of().is_some() {
-            return Err(TxError::InvalidState(format!(
-                "order {id} is an audit run; dispute the order it re-runs"
-            )));
+            return Err(TxError::AuditRun {
+                order: id,
+                refused: "dispute the order it re-runs",
+            });
         }
-        if order.status() != OrderStatus::Reported || !order.audit_runs().is_empty() {
-            return Err(TxError::InvalidState(format!(
-                "order {id} is {:?}{}: only a reported, unaudited result can be disputed, \
-                 within its dispute window",
-                order.status(),
-                if order.audit_runs().is_empty() {
-                    ""
-                } else {
-                    " and was audited"
-                }
-            )));
+        if !order.audit_runs().is_empty() {
+            return Err(TxError::AlreadyAudited(id));
+        }
+        if order.status() != OrderStatus::Reported {
+            return Err(TxError::WrongStatus {
+                order: id,
+                status: order.status(),
+                wanted: Wanted::Disputable,
+            });
         }
         let Some(JobOutcome::Completed {
             output_root,
@@ -76,20 +75,21 @@ impl Exec<'_> {
             ..
         }) = order.report().map(|r| &r.outcome)
         else {
-            return Err(TxError::InvalidState(format!("order {id} has no output")));
+            return Err(TxError::NoOutput(id));
         };
         if let (true, Some(stop)) = (*output_root == expected_root, stopped) {
-            return Err(TxError::Invalid(format!(
-                "order {id} was stopped at its {} limit, which set its time: no duration to \
-                 dispute (name the root of a finished run to dispute the stop)",
-                stop.name()
-            )));
+            return Err(TxError::StoppedAtLimit {
+                order: id,
+                limit: *stop,
+            });
         }
         let need = run_cost(order.max_price_per_hour, &order.spec)?;
         if deposit < need {
-            return Err(TxError::Invalid(format!(
-                "deposit {deposit} does not cover a referee run at the order's max price ({need})"
-            )));
+            return Err(TxError::DepositTooSmall {
+                deposit,
+                need,
+                covers: Covers::Referee,
+            });
         }
         self.debit(client, deposit)?;
         order.escrow = order.escrow.add_or(deposit)?;

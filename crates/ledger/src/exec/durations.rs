@@ -19,7 +19,7 @@
 //! only to check its time (`exec::disputes`), which is how canary issuers,
 //! who know how long their job takes, catch padding of any job.
 
-use super::audits::Answer;
+use super::answers::Answer;
 use crate::genesis::Params;
 use crate::state::Machine;
 

@@ -1,6 +1,7 @@
 //! Transaction execution, one module per concern. Every function here is
 //! deterministic: it reads only the state, the transaction and the block time.
 
+mod answers;
 mod audits;
 mod bank;
 mod challenges;

@@ -3,7 +3,7 @@
 use super::fit::{misfits, price_on};
 use super::specs::check_order;
 use super::Exec;
-use crate::error::{CheckedAmount, TxError};
+use crate::error::{CheckedAmount, Covers, TxError, Wanted};
 use crate::events::Event;
 use crate::order::{
     Checks, JobPhase, Lease, Order, OrderKind, OrderStatus, RentalPhase, Settlement,
@@ -61,12 +61,16 @@ pub fn run_cost(max_price_per_hour: Amount, spec: &JobSpec) -> Result<Amount, Tx
 /// whole timeout at the max price, for each run the job may get (an audited
 /// job may run three times: the job, an audit and a tie-break).
 pub fn min_deposit(max_price_per_hour: Amount, spec: &JobSpec) -> Result<Amount, TxError> {
-    let runs = if spec.audit_bps > 0 {
+    max_payment(max_price_per_hour, spec.timeout_secs)?.mul_or(runs_of(spec))
+}
+
+/// How many runs a job for `spec` may get.
+fn runs_of(spec: &JobSpec) -> u128 {
+    if spec.audit_bps > 0 {
         MAX_AUDIT_RUNS + 1
     } else {
         1
-    };
-    max_payment(max_price_per_hour, spec.timeout_secs)?.mul_or(runs)
+    }
 }
 
 /// What a provider is paid for `run` (leased at `price_per_hour`) billing
@@ -113,9 +117,7 @@ impl Exec<'_> {
     pub(crate) fn clients_order(&self, client: Address, id: OrderId) -> Result<Order, TxError> {
         let order = self.order(id)?;
         if order.client != client {
-            return Err(TxError::NotAuthorized(format!(
-                "order {id} belongs to another account"
-            )));
+            return Err(TxError::NotYourOrder(id));
         }
         Ok(order)
     }
@@ -127,19 +129,19 @@ impl Exec<'_> {
         id: OrderId,
     ) -> Result<(Order, Lease), TxError> {
         let order = self.order(id)?;
+        let not_running = TxError::WrongStatus {
+            order: id,
+            status: order.status(),
+            wanted: Wanted::Running,
+        };
         let Some(lease) = order.lease().cloned() else {
-            return Err(TxError::InvalidState(format!("order {id} has no lease")));
+            return Err(not_running);
         };
         if lease.provider != provider {
-            return Err(TxError::NotAuthorized(format!(
-                "order {id} is leased to another provider"
-            )));
+            return Err(TxError::NotYourLease(id));
         }
         if order.status() != OrderStatus::Running {
-            return Err(TxError::InvalidState(format!(
-                "order {id} is {:?}, not running",
-                order.status()
-            )));
+            return Err(not_running);
         }
         Ok((order, lease))
     }
@@ -155,15 +157,13 @@ impl Exec<'_> {
         check_order(&self.state.params, spec, max_price_per_hour, rental)?;
         let need = min_deposit(max_price_per_hour, spec)?;
         if deposit < need {
-            return Err(TxError::Invalid(format!(
-                "deposit {deposit} does not cover the max price for the whole timeout \
-                 ({need}{})",
-                if spec.audit_bps > 0 {
-                    ", for each of 3 possible runs of an audited job"
-                } else {
-                    ""
-                }
-            )));
+            return Err(TxError::DepositTooSmall {
+                deposit,
+                need,
+                covers: Covers::WholeTimeout {
+                    runs: runs_of(spec),
+                },
+            });
         }
         self.debit(client, deposit)?;
         let id = self.queue_order(
@@ -219,15 +219,17 @@ impl Exec<'_> {
     pub(crate) fn cancel_order(&mut self, client: Address, id: OrderId) -> Result<(), TxError> {
         let order = self.clients_order(client, id)?;
         if order.status() != OrderStatus::Pending {
-            return Err(TxError::InvalidState(format!(
-                "order {id} is {:?}; only pending orders can be cancelled",
-                order.status()
-            )));
+            return Err(TxError::WrongStatus {
+                order: id,
+                status: order.status(),
+                wanted: Wanted::Pending,
+            });
         }
-        if let Some(parent) = order.audit_of() {
-            return Err(TxError::InvalidState(format!(
-                "order {id} is an audit of order {parent}; audits cannot be cancelled"
-            )));
+        if order.audit_of().is_some() {
+            return Err(TxError::AuditRun {
+                order: id,
+                refused: "audits cannot be cancelled",
+            });
         }
         self.state.pending.remove(&(order.submitted_ms, id));
         let refunded = self.close_with_refund(order, OrderStatus::Cancelled, 0)?;
@@ -255,26 +257,18 @@ impl Exec<'_> {
         match (shared, at) {
             (true, Err(i)) => {
                 if order.result_readers.len() >= MAX_RESULT_READERS {
-                    return Err(TxError::InvalidState(format!(
-                        "order {id}'s result is shared with {MAX_RESULT_READERS} accounts already; \
-                         stop sharing it with one first"
-                    )));
+                    return Err(TxError::TooManyReaders {
+                        order: id,
+                        max: MAX_RESULT_READERS,
+                    });
                 }
                 order.result_readers.insert(i, reader);
             }
             (false, Ok(i)) => {
                 order.result_readers.remove(i);
             }
-            (true, Ok(_)) => {
-                return Err(TxError::InvalidState(format!(
-                    "order {id}'s result is already shared with {reader}"
-                )))
-            }
-            (false, Err(_)) => {
-                return Err(TxError::InvalidState(format!(
-                    "order {id}'s result is not shared with {reader}"
-                )))
-            }
+            (true, Ok(_)) => return Err(TxError::AlreadyShared { order: id, reader }),
+            (false, Err(_)) => return Err(TxError::NotShared { order: id, reader }),
         }
         self.state.orders.insert(id, order);
         Ok(())

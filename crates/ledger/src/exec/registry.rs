@@ -20,9 +20,7 @@ impl Exec<'_> {
     fn owned_machine(&self, who: Address, id: MachineId) -> Result<Machine, TxError> {
         let machine = self.machine(id)?;
         if machine.owner != who {
-            return Err(TxError::NotAuthorized(format!(
-                "machine {id} belongs to another account"
-            )));
+            return Err(TxError::NotYourMachine(id));
         }
         Ok(machine)
     }
@@ -118,16 +116,17 @@ impl Exec<'_> {
     ) -> Result<(), TxError> {
         let machine = self.owned_machine(owner, id)?;
         if machine.active_leases > 0 {
-            return Err(TxError::InvalidState(format!(
-                "machine {id} still has {} open lease(s)",
-                machine.active_leases
-            )));
+            return Err(TxError::MachineBusy {
+                machine: id,
+                leases: machine.active_leases,
+            });
         }
         // Leaving must not be a way out of a challenge it is about to fail.
         if let Some(challenge) = machine.challenge {
-            return Err(TxError::InvalidState(format!(
-                "machine {id} has an open hardware challenge ({challenge}); answer it first"
-            )));
+            return Err(TxError::ChallengeOpen {
+                machine: id,
+                challenge,
+            });
         }
         self.state.remove_machine(id);
         let mut account = self.state.account(&owner);

@@ -17,7 +17,7 @@
 
 use super::orders::{max_payment, payment, LeaseEnd};
 use super::Exec;
-use crate::error::{CheckedAmount, TxError};
+use crate::error::{CheckedAmount, Covers, TxError};
 use crate::events::Event;
 use crate::order::{Lease, Order, OrderStatus, Probe, Rental, Settlement};
 use crate::SpecError;
@@ -208,9 +208,11 @@ impl Exec<'_> {
         }
         let need = max_payment(lease.price_per_hour, extra_secs)?;
         if deposit < need {
-            return Err(TxError::Invalid(format!(
-                "deposit {deposit} does not cover {extra_secs} more seconds at the lease price ({need})"
-            )));
+            return Err(TxError::DepositTooSmall {
+                deposit,
+                need,
+                covers: Covers::Renewal { secs: extra_secs },
+            });
         }
         self.debit(client, deposit)?;
         rental.ends_ms = ends_ms;
@@ -234,25 +236,21 @@ impl Exec<'_> {
     ) -> Result<(), TxError> {
         let (mut order, _) = self.running_lease(provider, id)?;
         if endpoints.len() != order.spec.ports.len() {
-            return Err(TxError::Invalid(format!(
-                "order {id} exposes {} ports; {} endpoints announced",
-                order.spec.ports.len(),
-                endpoints.len()
-            )));
+            return Err(TxError::EndpointCount {
+                order: id,
+                ports: order.spec.ports.len(),
+                endpoints: endpoints.len(),
+            });
         }
         if endpoints
             .iter()
             .any(|e| e.is_empty() || e.len() > MAX_ENDPOINT_LEN)
         {
-            return Err(TxError::Invalid(format!(
-                "an endpoint is empty or over {MAX_ENDPOINT_LEN} bytes"
-            )));
+            return Err(TxError::BadEndpoint {
+                max: MAX_ENDPOINT_LEN,
+            });
         }
-        let Ok((_, rental)) = order.active_rental() else {
-            return Err(TxError::InvalidState(format!(
-                "order {id} is not a rental: only rentals expose ports"
-            )));
-        };
+        let (_, rental) = order.active_rental()?;
         rental.endpoints = endpoints.to_vec();
         self.emit(Event::EndpointsAnnounced {
             order: id,
@@ -302,9 +300,7 @@ impl Exec<'_> {
         let (lease, rental) = order.active_rental()?;
         let provider = lease.provider;
         if rental.awaits_answer() {
-            return Err(TxError::InvalidState(format!(
-                "rental {id}'s machine is already being probed or held down"
-            )));
+            return Err(TxError::AlreadyProbed(id));
         }
         let deadline_ms = self
             .now_ms
@@ -327,22 +323,14 @@ impl Exec<'_> {
     pub(crate) fn answer_probe(&mut self, provider: Address, id: OrderId) -> Result<(), TxError> {
         let mut order = self.order(id)?;
         if order.lease().is_none_or(|l| l.provider != provider) {
-            return Err(TxError::NotAuthorized(format!(
-                "order {id} is not leased to you"
-            )));
+            return Err(TxError::NotYourLease(id));
         }
-        let Ok((lease, rental)) = order.active_rental() else {
-            return Err(TxError::InvalidState(format!(
-                "order {id} is not a running rental"
-            )));
-        };
+        let (lease, rental) = order.active_rental()?;
         let (machine_id, down) = (lease.machine, rental.down_since_ms.is_some());
         // An open probe is answered in time; otherwise the machine comes back up.
         if !self.close_probe(&mut order) {
             if !down {
-                return Err(TxError::InvalidState(format!(
-                    "rental {id} has no liveness probe to answer"
-                )));
+                return Err(TxError::NoProbe(id));
             }
             self.end_downtime(&mut order)?;
             if let Some(mut machine) = self.state.machines.get(&machine_id).cloned() {

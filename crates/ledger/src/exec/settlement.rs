@@ -2,7 +2,7 @@
 
 use super::orders::{run_pay, LeaseEnd};
 use super::Exec;
-use crate::error::{CheckedAmount, TxError};
+use crate::error::{CheckedAmount, TxError, Wanted};
 use crate::events::Event;
 use crate::order::{JobPhase, Lease, Order, OrderStatus, Report, Settlement};
 use gpunet_primitives::{Address, Amount, JobOutcome, OrderId};
@@ -19,9 +19,7 @@ impl Exec<'_> {
     ) -> Result<(), TxError> {
         let (mut order, lease) = self.running_lease(provider, id)?;
         if order.is_rental() {
-            return Err(TxError::InvalidState(format!(
-                "order {id} is a rental: it is billed by time, with no result to report"
-            )));
+            return Err(TxError::RentalHasNoResult(id));
         }
         match outcome {
             JobOutcome::Completed {
@@ -61,9 +59,10 @@ impl Exec<'_> {
             }
             JobOutcome::Failed { reason } => {
                 if reason.len() > MAX_REASON_LEN {
-                    return Err(TxError::Invalid(format!(
-                        "failure reason is over {MAX_REASON_LEN} bytes"
-                    )));
+                    return Err(TxError::TooLong {
+                        what: "a failure reason",
+                        max: MAX_REASON_LEN,
+                    });
                 }
                 self.end_lease(&order, LeaseEnd::Failed);
                 order.record_report(
@@ -121,11 +120,11 @@ impl Exec<'_> {
                 continue;
             }
             let (Some(lease), Some(report)) = (order.lease().cloned(), order.report()) else {
-                return Err(TxError::InvalidState(format!(
-                    "order {} is queued for settlement but {:?}",
-                    order.id,
-                    order.status()
-                )));
+                return Err(TxError::WrongPhase {
+                    order: order.id,
+                    status: order.status(),
+                    change: "settled from the settlement queue",
+                });
             };
             let (billable, slashed) = (report.billable_ms, report.padded.unwrap_or(0));
             let s = self.pay_out(&mut order, &lease, billable, OrderStatus::Settled, slashed)?;
@@ -177,27 +176,22 @@ impl Exec<'_> {
     pub(crate) fn stop_job(&mut self, client: Address, id: OrderId) -> Result<(), TxError> {
         let mut order = self.clients_order(client, id)?;
         if order.is_rental() {
-            return Err(TxError::InvalidState(format!(
-                "order {id} is a rental: end it with `gpunet rent end {id}`"
-            )));
+            return Err(TxError::RentalNotStopped(id));
         }
         if order.audit_of().is_some() {
-            return Err(TxError::InvalidState(format!(
-                "order {id} is an audit run; it cannot be stopped"
-            )));
+            return Err(TxError::AuditRun {
+                order: id,
+                refused: "it cannot be stopped",
+            });
         }
         let lease = match order.job_phase() {
             Some(JobPhase::Running { lease }) => lease.clone(),
             _ => {
-                let status = order.status();
-                let hint = if status == OrderStatus::Pending {
-                    " (cancel a pending one)"
-                } else {
-                    ""
-                };
-                return Err(TxError::InvalidState(format!(
-                    "order {id} is {status:?}: only a running job can be stopped{hint}"
-                )));
+                return Err(TxError::WrongStatus {
+                    order: id,
+                    status: order.status(),
+                    wanted: Wanted::RunningJob,
+                })
             }
         };
         self.end_lease(&order, LeaseEnd::Stopped);
@@ -224,10 +218,11 @@ impl Exec<'_> {
         for (_, id) in due {
             let order = self.order(id)?;
             let Some(JobPhase::Running { lease }) = order.job_phase().cloned() else {
-                return Err(TxError::InvalidState(format!(
-                    "order {id} has a lease deadline but is {:?}",
-                    order.status()
-                )));
+                return Err(TxError::WrongPhase {
+                    order: id,
+                    status: order.status(),
+                    change: "timed out at a lease deadline",
+                });
             };
             self.end_lease(&order, LeaseEnd::Failed);
             let slashed = self.slash(

@@ -18,7 +18,7 @@ pub fn required_stake(params: &crate::Params, account: &Account) -> Result<Amoun
 impl Exec<'_> {
     pub(crate) fn stake(&mut self, who: Address, amount: Amount) -> Result<(), TxError> {
         if amount == 0 {
-            return Err(TxError::Invalid("stake amount must be positive".into()));
+            return Err(TxError::ZeroAmount { what: "stake" });
         }
         self.debit(who, amount)?;
         let mut account = self.state.account(&who);
@@ -29,7 +29,7 @@ impl Exec<'_> {
 
     pub(crate) fn unstake(&mut self, who: Address, amount: Amount) -> Result<(), TxError> {
         if amount == 0 {
-            return Err(TxError::Invalid("unstake amount must be positive".into()));
+            return Err(TxError::ZeroAmount { what: "unstake" });
         }
         let mut account = self.state.account(&who);
         if account.bonded < amount {

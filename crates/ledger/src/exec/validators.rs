@@ -19,16 +19,14 @@ impl Exec<'_> {
         };
         self.state.validators.insert(who, entry);
         if self.state.current_validators().is_empty() {
-            return Err(TxError::Invalid(
-                "the last validator's power cannot drop to zero".into(),
-            ));
+            return Err(TxError::LastValidator);
         }
         Ok(())
     }
 
     pub(crate) fn bond_validator(&mut self, who: Address, amount: Amount) -> Result<(), TxError> {
         if amount == 0 {
-            return Err(TxError::Invalid("bond amount must be positive".into()));
+            return Err(TxError::ZeroAmount { what: "bond" });
         }
         if self
             .state
@@ -36,9 +34,7 @@ impl Exec<'_> {
             .get(&who)
             .is_some_and(|v| v.tombstoned)
         {
-            return Err(TxError::NotAuthorized(
-                "this validator was punished for double-signing".into(),
-            ));
+            return Err(TxError::Tombstoned(who));
         }
         self.debit(who, amount)?;
         let mut account = self.state.account(&who);
@@ -50,7 +46,7 @@ impl Exec<'_> {
 
     pub(crate) fn unbond_validator(&mut self, who: Address, amount: Amount) -> Result<(), TxError> {
         if amount == 0 {
-            return Err(TxError::Invalid("unbond amount must be positive".into()));
+            return Err(TxError::ZeroAmount { what: "unbond" });
         }
         let mut account = self.state.account(&who);
         if account.validator_bonded < amount {
@@ -75,22 +71,18 @@ impl Exec<'_> {
     ) -> Result<(), TxError> {
         let offender = evidence
             .offender(self.chain_id)
-            .map_err(|e| TxError::Invalid(format!("not evidence of double-signing: {e}")))?;
+            .map_err(TxError::BadEvidence)?;
         if evidence.first.vote.height > self.height {
-            return Err(TxError::Invalid(
-                "the evidence is from a future height".into(),
-            ));
+            return Err(TxError::FutureEvidence);
         }
         let mut entry: ValidatorEntry = self
             .state
             .validators
             .get(&offender)
             .cloned()
-            .ok_or_else(|| TxError::Invalid(format!("{offender} was never a validator")))?;
+            .ok_or(TxError::NotAValidator(offender))?;
         if entry.tombstoned {
-            return Err(TxError::InvalidState(format!(
-                "{offender} was already punished for double-signing"
-            )));
+            return Err(TxError::Tombstoned(offender));
         }
         let mut account = self.state.account(&offender);
         let stake = account.validator_bonded.add_or(account.unbonding_total())?;
@@ -110,9 +102,7 @@ impl Exec<'_> {
         entry.power = 0;
         self.state.validators.insert(offender, entry);
         if self.state.current_validators().is_empty() {
-            return Err(TxError::InvalidState(
-                "the only validator cannot be removed; the chain would halt".into(),
-            ));
+            return Err(TxError::LastValidator);
         }
         self.emit(Event::DoubleSignPunished {
             validator: offender,
