@@ -125,7 +125,7 @@ fn unmatched_block(height: Height, proposer: ValidatorAddress) -> Block {
 }
 
 impl App {
-    pub fn new(
+    pub(crate) fn new(
         ledger: Arc<RwLock<Ledger>>,
         signer: Signer,
         address: ValidatorAddress,
@@ -159,7 +159,7 @@ impl App {
 
     /// Serves one engine until its channel closes. The application outlives the
     /// engine: a restarted engine is served by the same one.
-    pub async fn run(&mut self, channels: &mut Channels<GpunetContext>) -> eyre::Result<()> {
+    pub(crate) async fn run(&mut self, channels: &mut Channels<GpunetContext>) -> eyre::Result<()> {
         while let Some(msg) = channels.consensus.recv().await {
             match msg {
                 AppMsg::ConsensusReady { reply } => {

@@ -33,12 +33,12 @@ pub enum StoresDisagree {
     Unreadable(StoreError),
 }
 
-pub struct CertificateStore {
+pub(crate) struct CertificateStore {
     db: Database,
 }
 
 impl CertificateStore {
-    pub fn open(path: &Path) -> Result<CertificateStore, StoreError> {
+    pub(crate) fn open(path: &Path) -> Result<CertificateStore, StoreError> {
         let db = Database::create(path).map_err(err)?;
         let txn = db.begin_write().map_err(err)?;
         txn.open_table(CERTIFICATES).map_err(err)?;
@@ -46,7 +46,10 @@ impl CertificateStore {
         Ok(CertificateStore { db })
     }
 
-    pub fn put(&self, certificate: &CommitCertificate<GpunetContext>) -> Result<(), StoreError> {
+    pub(crate) fn put(
+        &self,
+        certificate: &CommitCertificate<GpunetContext>,
+    ) -> Result<(), StoreError> {
         let bytes = borsh::to_vec(certificate).map_err(err)?;
         let txn = self.db.begin_write().map_err(err)?;
         txn.open_table(CERTIFICATES)
@@ -56,7 +59,10 @@ impl CertificateStore {
         txn.commit().map_err(err)
     }
 
-    pub fn get(&self, height: u64) -> Result<Option<CommitCertificate<GpunetContext>>, StoreError> {
+    pub(crate) fn get(
+        &self,
+        height: u64,
+    ) -> Result<Option<CommitCertificate<GpunetContext>>, StoreError> {
         let txn = self.db.begin_read().map_err(err)?;
         let table = txn.open_table(CERTIFICATES).map_err(err)?;
         match table.get(height).map_err(err)? {
@@ -66,7 +72,7 @@ impl CertificateStore {
     }
 
     /// The highest height with a certificate, if any.
-    pub fn last_height(&self) -> Result<Option<u64>, StoreError> {
+    pub(crate) fn last_height(&self) -> Result<Option<u64>, StoreError> {
         let txn = self.db.begin_read().map_err(err)?;
         let table = txn.open_table(CERTIFICATES).map_err(err)?;
         let last = table.last().map_err(err)?.map(|(k, _)| k.value());
@@ -78,7 +84,7 @@ impl CertificateStore {
     /// only after its certificate is stored, so the store is never behind the
     /// ledger; it can be ahead (a crash between the two, or a ledger restored
     /// from an older copy), which syncing overwrites with the same certificates.
-    pub fn check_agrees_with(&self, ledger: &Ledger) -> Result<(), StoresDisagree> {
+    pub(crate) fn check_agrees_with(&self, ledger: &Ledger) -> Result<(), StoresDisagree> {
         let head = ledger.head();
         if head.height == 0 {
             return Ok(());
@@ -102,7 +108,7 @@ impl CertificateStore {
     }
 
     /// The lowest height with a certificate, if any.
-    pub fn first_height(&self) -> Result<Option<u64>, StoreError> {
+    pub(crate) fn first_height(&self) -> Result<Option<u64>, StoreError> {
         let txn = self.db.begin_read().map_err(err)?;
         let table = txn.open_table(CERTIFICATES).map_err(err)?;
         let first = table.first().map_err(err)?.map(|(k, _)| k.value());

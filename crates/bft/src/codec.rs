@@ -6,7 +6,7 @@ use bytes::Bytes;
 use malachitebft_app_channel::app::types::codec::Codec;
 
 #[derive(Clone, Copy, Debug, Default)]
-pub struct BorshCodec;
+pub(crate) struct BorshCodec;
 
 impl<T: BorshSerialize + BorshDeserialize + 'static> Codec<T> for BorshCodec {
     type Error = std::io::Error;

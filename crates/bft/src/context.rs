@@ -15,7 +15,7 @@ use crate::signing::Ed25519;
 
 /// The consensus context: how proposers are chosen and messages built.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct GpunetContext;
+pub(crate) struct GpunetContext;
 
 #[derive(
     Clone,
@@ -30,7 +30,7 @@ pub struct GpunetContext;
     BorshSerialize,
     BorshDeserialize,
 )]
-pub struct Height(pub u64);
+pub(crate) struct Height(pub u64);
 
 impl fmt::Display for Height {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -57,7 +57,7 @@ impl mc::Height for Height {
 
 /// A validator's address: its ed25519 public key, as for accounts.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize, BorshDeserialize)]
-pub struct ValidatorAddress(pub Address);
+pub(crate) struct ValidatorAddress(pub Address);
 
 impl fmt::Display for ValidatorAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -74,7 +74,7 @@ impl fmt::Debug for ValidatorAddress {
 impl mc::Address for ValidatorAddress {}
 
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
-pub struct Validator {
+pub(crate) struct Validator {
     pub address: ValidatorAddress,
     pub voting_power: VotingPower,
 }
@@ -95,13 +95,15 @@ impl mc::Validator<GpunetContext> for Validator {
 
 /// Validators sorted by power (descending), then address, as Malachite requires.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ValidatorSet {
+pub(crate) struct ValidatorSet {
     validators: Arc<Vec<Validator>>,
 }
 
 impl ValidatorSet {
     /// Builds a set from (address, power) pairs; zero-power entries are left out.
-    pub fn new(validators: impl IntoIterator<Item = (Address, VotingPower)>) -> ValidatorSet {
+    pub(crate) fn new(
+        validators: impl IntoIterator<Item = (Address, VotingPower)>,
+    ) -> ValidatorSet {
         let mut validators: Vec<Validator> = validators
             .into_iter()
             .filter(|(_, power)| *power > 0)
@@ -121,11 +123,11 @@ impl ValidatorSet {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.validators.is_empty()
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &Validator> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Validator> {
         self.validators.iter()
     }
 }
@@ -153,7 +155,7 @@ impl mc::ValidatorSet<GpunetContext> for ValidatorSet {
 #[derive(
     Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, BorshSerialize, BorshDeserialize,
 )]
-pub struct BlockId(pub Hash);
+pub(crate) struct BlockId(pub Hash);
 
 impl fmt::Display for BlockId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -164,20 +166,20 @@ impl fmt::Display for BlockId {
 /// The value decided on: a whole block, shared rather than copied as consensus
 /// passes it around. Identity, equality and order are its header hash.
 #[derive(Clone, Debug)]
-pub struct BlockValue {
+pub(crate) struct BlockValue {
     id: BlockId,
     block: Arc<Block>,
 }
 
 impl BlockValue {
-    pub fn new(block: Block) -> BlockValue {
+    pub(crate) fn new(block: Block) -> BlockValue {
         BlockValue {
             id: BlockId(block.header.hash()),
             block: Arc::new(block),
         }
     }
 
-    pub fn block(&self) -> &Block {
+    pub(crate) fn block(&self) -> &Block {
         &self.block
     }
 }
@@ -223,7 +225,7 @@ impl mc::Value for BlockValue {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
-pub struct Proposal {
+pub(crate) struct Proposal {
     pub height: Height,
     pub round: Round,
     pub value: BlockValue,
@@ -260,7 +262,7 @@ impl mc::Proposal<GpunetContext> for Proposal {
 /// A proposed block travels as a stream: who proposes what where, the borsh
 /// bytes of the block in chunks, and the proposer's signature over it all.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
-pub enum ProposalPart {
+pub(crate) enum ProposalPart {
     Init {
         height: Height,
         round: Round,
@@ -285,7 +287,7 @@ impl mc::ProposalPart<GpunetContext> for ProposalPart {
 
 /// Votes carry no extension; the type exists because Malachite asks for one.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
-pub struct NoExtension;
+pub(crate) struct NoExtension;
 
 impl mc::Extension for NoExtension {
     fn size_bytes(&self) -> usize {
@@ -294,7 +296,7 @@ impl mc::Extension for NoExtension {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
-pub struct Vote {
+pub(crate) struct Vote {
     pub vote_type: VoteType,
     pub height: Height,
     pub round: Round,
@@ -459,6 +461,6 @@ impl mc::Context for GpunetContext {
 }
 
 /// Bytes of a block as they travel in proposal parts and sync responses.
-pub fn encode_block(block: &Block) -> Bytes {
+pub(crate) fn encode_block(block: &Block) -> Bytes {
     Bytes::from(borsh::to_vec(block).expect("blocks encode"))
 }

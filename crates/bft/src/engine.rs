@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct EngineConfig {
+pub(crate) struct EngineConfig {
     pub moniker: String,
     pub consensus: ConsensusConfig,
     pub value_sync: ValueSyncConfig,

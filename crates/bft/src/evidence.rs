@@ -23,7 +23,7 @@ const KEEP_HEIGHTS: u64 = 32;
 
 type VoteSlot = (u64, i64, VoteKind, Address);
 
-pub struct VoteWatch {
+pub(crate) struct VoteWatch {
     chain_id: String,
     seen: Mutex<Seen>,
     found: mpsc::UnboundedSender<DoubleSign>,
@@ -36,7 +36,7 @@ struct Seen {
 }
 
 impl VoteWatch {
-    pub fn new(chain_id: &str) -> (Arc<VoteWatch>, mpsc::UnboundedReceiver<DoubleSign>) {
+    pub(crate) fn new(chain_id: &str) -> (Arc<VoteWatch>, mpsc::UnboundedReceiver<DoubleSign>) {
         let (found, rx) = mpsc::unbounded_channel();
         let watch = VoteWatch {
             chain_id: chain_id.to_string(),
@@ -46,7 +46,7 @@ impl VoteWatch {
         (Arc::new(watch), rx)
     }
 
-    pub fn observe(&self, vote: &EngineVote<GpunetContext>) {
+    pub(crate) fn observe(&self, vote: &EngineVote<GpunetContext>) {
         let vote = SignedVote {
             vote: ledger_vote(&vote.message),
             signature: vote.signature,
@@ -89,7 +89,7 @@ impl VoteWatch {
 
 /// The network codec: borsh, with every decoded vote shown to the watch.
 #[derive(Clone)]
-pub struct WatchingCodec {
+pub(crate) struct WatchingCodec {
     pub watch: Arc<VoteWatch>,
 }
 

@@ -51,7 +51,7 @@ fn err(e: impl std::fmt::Display) -> GossipError {
 
 /// Sends transactions to the network; dropping it stops the gossip task.
 #[derive(Clone)]
-pub struct Gossip {
+pub(crate) struct Gossip {
     outbound: mpsc::UnboundedSender<SignedTx>,
     apis: PeerApis,
 }
@@ -60,12 +60,12 @@ pub struct Gossip {
 type PeerApis = Arc<Mutex<BTreeMap<PeerId, String>>>;
 
 impl Gossip {
-    pub fn publish(&self, tx: SignedTx) {
+    pub(crate) fn publish(&self, tx: SignedTx) {
         let _ = self.outbound.send(tx);
     }
 
     /// API URLs of the nodes this one is connected to.
-    pub fn peer_apis(&self) -> Vec<String> {
+    pub(crate) fn peer_apis(&self) -> Vec<String> {
         let apis = self.apis.lock().expect("peer apis lock");
         let mut urls: Vec<String> = apis.values().cloned().collect();
         urls.sort();
@@ -76,7 +76,7 @@ impl Gossip {
 
 /// Starts the gossip task. Transactions heard from peers come out of the returned
 /// receiver, unchecked: the caller admits them to its mempool.
-pub fn spawn(
+pub(crate) fn spawn(
     peer_secret: [u8; 32],
     chain_id: &str,
     config: GossipConfig,

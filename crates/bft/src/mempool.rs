@@ -11,14 +11,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
-pub type Reply = oneshot::Sender<Result<Included, SubmitError>>;
+pub(crate) type Reply = oneshot::Sender<Result<Included, SubmitError>>;
 
 struct Entry {
     tx: SignedTx,
     added: Instant,
 }
 
-pub struct Mempool {
+pub(crate) struct Mempool {
     next_seq: u64,
     /// Arrival order, so the oldest transactions are proposed first.
     by_arrival: BTreeMap<u64, Entry>,
@@ -28,7 +28,7 @@ pub struct Mempool {
 }
 
 impl Mempool {
-    pub fn new(capacity: usize) -> Mempool {
+    pub(crate) fn new(capacity: usize) -> Mempool {
         Mempool {
             next_seq: 0,
             by_arrival: BTreeMap::new(),
@@ -38,12 +38,12 @@ impl Mempool {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.by_arrival.is_empty()
     }
 
     /// Adds a transaction; false when it was already here. A full mempool refuses.
-    pub fn insert(&mut self, tx: SignedTx) -> Result<bool, SubmitError> {
+    pub(crate) fn insert(&mut self, tx: SignedTx) -> Result<bool, SubmitError> {
         let hash = tx.hash();
         if self.seq_of.contains_key(&hash) {
             return Ok(false);
@@ -65,13 +65,13 @@ impl Mempool {
     }
 
     /// Registers a submitter to be told what became of the transaction.
-    pub fn wait(&mut self, hash: Hash, reply: Reply) {
+    pub(crate) fn wait(&mut self, hash: Hash, reply: Reply) {
         self.waiters.entry(hash).or_default().push(reply);
     }
 
     /// Up to `max` of the oldest transactions, each sender's in nonce order so that
     /// a sender's later transactions do not fail for coming before earlier ones.
-    pub fn candidates(&self, max: usize) -> Vec<SignedTx> {
+    pub(crate) fn candidates(&self, max: usize) -> Vec<SignedTx> {
         let mut txs: Vec<SignedTx> = self
             .by_arrival
             .values()
@@ -83,7 +83,7 @@ impl Mempool {
     }
 
     /// Removes a transaction and answers its submitters.
-    pub fn resolve(&mut self, hash: &Hash, answer: Result<Included, SubmitError>) {
+    pub(crate) fn resolve(&mut self, hash: &Hash, answer: Result<Included, SubmitError>) {
         if let Some(seq) = self.seq_of.remove(hash) {
             self.by_arrival.remove(&seq);
         }
@@ -94,7 +94,7 @@ impl Mempool {
 
     /// Drops a transaction that cannot be included, unless it only waits for the
     /// sender's earlier transactions (a nonce ahead of the account's).
-    pub fn reject(&mut self, hash: &Hash, error: TxError) {
+    pub(crate) fn reject(&mut self, hash: &Hash, error: TxError) {
         if let TxError::BadNonce { expected, got } = error {
             if got > expected {
                 return;
@@ -104,7 +104,7 @@ impl Mempool {
     }
 
     /// Transactions somebody on this node is waiting for.
-    pub fn awaited(&self) -> Vec<SignedTx> {
+    pub(crate) fn awaited(&self) -> Vec<SignedTx> {
         self.waiters
             .keys()
             .filter_map(|h| self.seq_of.get(h))
@@ -114,7 +114,7 @@ impl Mempool {
     }
 
     /// Drops what waited longer than `ttl`; their submitters learn it expired.
-    pub fn expire(&mut self, ttl: Duration) {
+    pub(crate) fn expire(&mut self, ttl: Duration) {
         let now = Instant::now();
         let expired: Vec<Hash> = self
             .by_arrival

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 /// The signing scheme: gpunet's ed25519 keys and signatures.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Ed25519;
+pub(crate) struct Ed25519;
 
 impl SigningScheme for Ed25519 {
     type DecodingError = String;
@@ -36,7 +36,7 @@ impl SigningScheme for Ed25519 {
 
 /// Signs with this validator's key, never a vote that could conflict with
 /// one it signed before (`vote_guard`), and checks others' signatures.
-pub struct Signer {
+pub(crate) struct Signer {
     key: Keypair,
     chain_id: String,
     guard: Arc<VoteGuard>,
@@ -49,7 +49,7 @@ pub struct Signer {
 const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 impl Signer {
-    pub fn new(key: Keypair, chain_id: &str, guard: Arc<VoteGuard>) -> Signer {
+    pub(crate) fn new(key: Keypair, chain_id: &str, guard: Arc<VoteGuard>) -> Signer {
         Signer {
             key,
             chain_id: chain_id.to_string(),
@@ -100,7 +100,7 @@ const EXTENSION: &str = "gpunet/vote-extension";
 /// A vote as the ledger reads it in evidence of double-signing; a vote's
 /// signature covers these bytes (not the unused extension), so commit
 /// certificates check against rebuilt precommits and the ledger can check votes.
-pub fn ledger_vote(vote: &Vote) -> gpunet_primitives::Vote {
+pub(crate) fn ledger_vote(vote: &Vote) -> gpunet_primitives::Vote {
     gpunet_primitives::Vote {
         kind: match vote.vote_type {
             VoteType::Prevote => VoteKind::Prevote,
@@ -183,11 +183,15 @@ impl SigningProvider<GpunetContext> for Signer {
 impl Signer {
     /// The proposer's signature over a streamed proposal: what the `Init` part
     /// says and the block's id.
-    pub fn sign_stream(&self, init: &ProposalPart, block: &crate::context::BlockId) -> Signature {
+    pub(crate) fn sign_stream(
+        &self,
+        init: &ProposalPart,
+        block: &crate::context::BlockId,
+    ) -> Signature {
         self.key.sign(&self.bytes(PART, &(init, block)))
     }
 
-    pub fn verify_stream(
+    pub(crate) fn verify_stream(
         &self,
         init: &ProposalPart,
         block: &crate::context::BlockId,

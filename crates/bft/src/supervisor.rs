@@ -34,7 +34,7 @@ pub(crate) struct Supervisor {
 impl Supervisor {
     /// Starts the engine and the task that serves and watches it. An engine
     /// that cannot start the first time is an error for the caller.
-    pub async fn start(
+    pub(crate) async fn start(
         node: EngineNode,
         app: App,
         restart_after_stall: Duration,
@@ -47,7 +47,7 @@ impl Supervisor {
 
     /// Stops the engine as a crash would (the write-ahead log stays) and drops
     /// the application, releasing its stores.
-    pub async fn stop(&self) {
+    pub(crate) async fn stop(&self) {
         let (done, wait) = oneshot::channel();
         if self.stop.send(done).await.is_ok() {
             let _ = wait.await;

@@ -23,7 +23,7 @@ use std::sync::Mutex;
 /// The file in the consensus home holding what was signed: one JSON vote a
 /// line, appended and synced (one `fdatasync` a vote), compacted to the
 /// current height's votes once it passes [`COMPACT_BYTES`].
-pub const FILE: &str = "signed-votes.jsonl";
+pub(crate) const FILE: &str = "signed-votes.jsonl";
 
 /// Size past which the file is rewritten with the current height's votes.
 const COMPACT_BYTES: u64 = 256 << 10;
@@ -48,7 +48,7 @@ impl Signed {
 
 /// Why a vote was not signed.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     #[error("already signed at height {signed}, above {height}")]
     BelowSignedHeight { height: u64, signed: u64 },
     #[error(
@@ -66,7 +66,7 @@ pub enum Refusal {
     Io { path: PathBuf, reason: String },
 }
 
-pub struct VoteGuard {
+pub(crate) struct VoteGuard {
     path: PathBuf,
     inner: Mutex<Inner>,
 }
@@ -79,7 +79,7 @@ struct Inner {
 
 impl VoteGuard {
     /// The guard of the validator whose consensus home is `home`.
-    pub fn open(home: &Path) -> std::io::Result<VoteGuard> {
+    pub(crate) fn open(home: &Path) -> std::io::Result<VoteGuard> {
         let path = home.join(FILE);
         let text = match std::fs::read(&path) {
             Ok(bytes) => bytes,
@@ -119,7 +119,7 @@ impl VoteGuard {
 
     /// Records `vote` as signed, on disk, unless signing it could conflict
     /// with a vote signed before.
-    pub fn admit(&self, vote: &Vote) -> Result<(), Refusal> {
+    pub(crate) fn admit(&self, vote: &Vote) -> Result<(), Refusal> {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let signed = &inner.signed;
         if vote.height < signed.height {

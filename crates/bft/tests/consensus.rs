@@ -8,7 +8,7 @@ use gpunet_client::jobfile::JobFile;
 use gpunet_client::jobs::submit_job;
 use gpunet_client::{NodeClient, Wallet};
 use gpunet_ledger::{Genesis, GenesisAccount, Params};
-use gpunet_node::{BlobRetention, Consensus, NodeBase};
+use gpunet_node::{BlobRetention, Consensus, NodeBase, NodeBuilder};
 use gpunet_primitives::{Address, Hash, Keypair, SignedTx, Tx, TxBody, UNIT};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -88,7 +88,10 @@ impl Testnet {
 
     async fn start(&mut self, i: usize) {
         let v = &self.validators[i];
-        let base = NodeBase::open(&v.base_dir, &self.genesis, 1 << 20).unwrap();
+        let base = NodeBuilder::new(&v.base_dir, self.genesis.clone())
+            .max_blob_bytes(1 << 20)
+            .open()
+            .unwrap();
         let consensus = gpunet_bft::start(
             base.ledger.clone(),
             v.key.clone(),
@@ -641,7 +644,10 @@ async fn a_validator_whose_stores_disagree_refuses_to_start_and_is_rebuilt_from_
     let v3 = &net.validators[3];
     let (ledger_dir, certificates) = stores(v3);
     std::fs::copy(dir.join("older/certificates.redb"), &certificates).unwrap();
-    let base = NodeBase::open(&ledger_dir, &net.genesis, 1 << 20).unwrap();
+    let base = NodeBuilder::new(&ledger_dir, net.genesis.clone())
+        .max_blob_bytes(1 << 20)
+        .open()
+        .unwrap();
     let refused = gpunet_bft::start(
         base.ledger.clone(),
         v3.key.clone(),

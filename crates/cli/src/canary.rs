@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Args)]
-pub struct CanaryArgs {
+pub(crate) struct CanaryArgs {
     /// The job (TOML job file). Its outputs must depend only on its spec and
     /// inputs, so this machine's run gives the answer an honest provider gives.
     file: PathBuf,
@@ -30,7 +30,7 @@ pub struct CanaryArgs {
     wait_secs: u64,
 }
 
-pub async fn run(ctx: &Ctx, args: CanaryArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(ctx: &Ctx, args: CanaryArgs) -> anyhow::Result<()> {
     let job = JobFile::load(&args.file)?;
     let wallet = ctx.wallet()?;
     let executor = args

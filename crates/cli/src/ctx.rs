@@ -8,18 +8,18 @@ use gpunet_client::{Keystore, NodeClient, Wallet};
 use std::path::{Path, PathBuf};
 
 /// The global options every client command takes.
-pub struct Ctx {
+pub(crate) struct Ctx {
     pub node: Option<String>,
     pub keystore: PathBuf,
     pub output: Output,
 }
 
 /// Where `gpunet devnet` keeps its data by default.
-pub const DEVNET_DIR: &str = ".gpunet/devnet";
+pub(crate) const DEVNET_DIR: &str = ".gpunet/devnet";
 
 impl Ctx {
     /// The node addresses given, or else the local devnet's.
-    pub fn node_addresses(&self) -> anyhow::Result<String> {
+    pub(crate) fn node_addresses(&self) -> anyhow::Result<String> {
         if let Some(node) = &self.node {
             return Ok(node.clone());
         }
@@ -34,11 +34,11 @@ impl Ctx {
         Ok(address.trim().to_string())
     }
 
-    pub fn client(&self) -> anyhow::Result<NodeClient> {
+    pub(crate) fn client(&self) -> anyhow::Result<NodeClient> {
         Ok(NodeClient::new(&self.node_addresses()?)?)
     }
 
-    pub fn wallet(&self) -> anyhow::Result<Wallet> {
+    pub(crate) fn wallet(&self) -> anyhow::Result<Wallet> {
         Ok(Wallet::new(Keystore::load(&self.keystore)?, self.client()?))
     }
 }

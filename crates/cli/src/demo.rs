@@ -11,7 +11,7 @@ use gpunet_primitives::{Address, Amount};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-pub async fn run(job_path: &Path, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
+pub(crate) async fn run(job_path: &Path, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
     let job = JobFile::load(job_path)
         .context("run the demo from the repository root, or pass --job FILE")?;
     let (dir, temporary) = match data_dir {

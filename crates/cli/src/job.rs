@@ -20,7 +20,7 @@ use std::time::Duration;
 /// A job told with flags, as `docker run` takes one.
 #[derive(clap::Args)]
 #[command(next_help_heading = "A job from flags (instead of FILE)")]
-pub struct JobFlags {
+pub(crate) struct JobFlags {
     /// The container image (the process executor ignores it).
     #[arg(long)]
     image: Option<String>,
@@ -118,7 +118,7 @@ impl JobFlags {
 // Parsed once per process: the size of its largest variant costs nothing.
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
-pub enum JobCmd {
+pub(crate) enum JobCmd {
     /// Submit the job described in FILE (TOML), or on the command line:
     /// --image, resources and inputs as flags, the command after `--`.
     #[command(
@@ -243,7 +243,7 @@ fn list_orders(orders: &[OrderView]) -> String {
     s.trim_end().to_string()
 }
 
-pub fn describe(order: &OrderView) -> String {
+pub(crate) fn describe(order: &OrderView) -> String {
     let mut s = format!(
         "order     {}\nname      {}\nstatus    {}\nclient    {}\ndeposit   {}\n",
         order.id,
@@ -338,7 +338,7 @@ pub fn describe(order: &OrderView) -> String {
 
 /// Says on stderr why order `id` waits, if no machine can take it now (it
 /// waits all the same: a machine may come or free up).
-pub async fn warn_if_unmatched(node: &NodeClient, id: OrderId) {
+pub(crate) async fn warn_if_unmatched(node: &NodeClient, id: OrderId) {
     let Ok(order) = node.order(id).await else {
         return;
     };
@@ -377,7 +377,7 @@ async fn until_interrupted<T>(
     }
 }
 
-pub async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
+pub(crate) async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
     match cmd {
         JobCmd::Run {
             file,

@@ -28,7 +28,7 @@ const WINDOW: Duration = Duration::from_secs(10);
 const MAX_LINES: usize = 4096;
 
 /// Logs go to stderr, filtered by `RUST_LOG` (or `default` without it), throttled.
-pub fn init(default: &str) {
+pub(crate) fn init(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::registry()
@@ -40,7 +40,7 @@ pub fn init(default: &str) {
 
 /// Mutes a line past [`LINES_PER_WINDOW`] times in a [`WINDOW`].
 #[derive(Default)]
-pub struct Throttle {
+pub(crate) struct Throttle {
     sites: Mutex<HashMap<(Identifier, u64), Site>>,
 }
 

@@ -8,7 +8,7 @@ use gpunet_client::{Keystore, MachineSearch, NodeClient};
 use gpunet_primitives::MachineId;
 
 #[derive(Subcommand)]
-pub enum MachinesCmd {
+pub(crate) enum MachinesCmd {
     /// List registered machines, filtered and sorted like an offer search:
     /// `gpunet machines list 'gpu_model=H100 vram>=80 price<=2.5' -o price`
     /// (quote the query: `>` and `<` redirect in a shell). When nothing
@@ -88,7 +88,7 @@ async fn explain_no_match(client: &NodeClient, search: &MachineSearch) -> anyhow
     Ok(())
 }
 
-pub async fn machines(ctx: &Ctx, cmd: MachinesCmd) -> anyhow::Result<()> {
+pub(crate) async fn machines(ctx: &Ctx, cmd: MachinesCmd) -> anyhow::Result<()> {
     let (query, order, limit) = match cmd {
         MachinesCmd::List {
             mut query,

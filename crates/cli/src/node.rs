@@ -9,8 +9,7 @@ use gpunet_bft::{BftConfig, BftError, Multiaddr};
 use gpunet_client::{Keystore, Wallet};
 use gpunet_ledger::{Genesis, GenesisAccount, Params};
 use gpunet_node::{
-    BlobRetention, Node, NodeBase, NodeConfig, SoloProducerConfig, DEFAULT_MAX_BLOB_BYTES,
-    DEFAULT_MIN_FREE_BYTES, LEDGER_FILE,
+    BlobRetention, NodeBuilder, SoloProducerConfig, DEFAULT_MIN_FREE_BYTES, LEDGER_FILE,
 };
 use gpunet_primitives::{parse_amount, Address, TxBody};
 use gpunet_provider::executor::ExecutorKind;
@@ -19,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub async fn devnet(
+pub(crate) async fn devnet(
     data_dir: PathBuf,
     listen: SocketAddr,
     providers: usize,
@@ -53,7 +52,7 @@ pub async fn devnet(
 
 /// What to do with a running devnet.
 #[derive(clap::Subcommand)]
-pub enum DevnetCmd {
+pub(crate) enum DevnetCmd {
     /// Send GPN from the devnet's faucet to ADDRESS, e.g.
     /// `gpunet devnet fund $(gpunet wallet show) 50`.
     #[command(after_help = "Example:\n  gpunet devnet fund $(gpunet wallet show) 50")]
@@ -62,7 +61,7 @@ pub enum DevnetCmd {
 
 /// Runs `action` against the devnet the global `--node` names (by default
 /// the one started from this directory).
-pub async fn devnet_action(ctx: &Ctx, action: DevnetCmd) -> anyhow::Result<()> {
+pub(crate) async fn devnet_action(ctx: &Ctx, action: DevnetCmd) -> anyhow::Result<()> {
     match action {
         DevnetCmd::Fund { address, amount } => {
             let to: Address = address.parse().context("invalid address")?;
@@ -85,7 +84,7 @@ pub async fn devnet_action(ctx: &Ctx, action: DevnetCmd) -> anyhow::Result<()> {
 }
 
 #[derive(clap::Args)]
-pub struct NodeArgs {
+pub(crate) struct NodeArgs {
     #[arg(long)]
     genesis: PathBuf,
     #[arg(long, default_value = ".gpunet/node")]
@@ -143,7 +142,7 @@ pub struct NodeArgs {
     resync: bool,
 }
 
-pub async fn node(args: NodeArgs) -> anyhow::Result<()> {
+pub(crate) async fn node(args: NodeArgs) -> anyhow::Result<()> {
     let retention = BlobRetention {
         after_close: Duration::from_secs(args.blob_retention_hours.saturating_mul(3600)),
         ..BlobRetention::default()
@@ -169,12 +168,15 @@ pub async fn node(args: NodeArgs) -> anyhow::Result<()> {
     address
         .save(&args.data_dir)
         .with_context(|| format!("writing the API address to {}", args.data_dir.display()))?;
-    let mut node = if args.bft {
+    let min_free_disk = args.min_free_disk_mb.saturating_mul(1 << 20);
+    let node = if args.bft {
         let consensus_home = args.data_dir.join("consensus");
         if args.resync {
             set_aside_stores(&args.data_dir, &consensus_home)?;
         }
-        let base = NodeBase::open(&args.data_dir, &genesis, DEFAULT_MAX_BLOB_BYTES)?;
+        let base = NodeBuilder::new(&args.data_dir, genesis)
+            .min_free_disk(min_free_disk)
+            .open()?;
         let mut config = BftConfig::new(consensus_home, args.p2p_listen, args.gossip_listen);
         config.consensus_peers = args.peers;
         config.gossip.bootstrap = args.gossip_peers;
@@ -190,21 +192,16 @@ pub async fn node(args: NodeArgs) -> anyhow::Result<()> {
             })?;
         base.with_consensus(Arc::new(consensus))
     } else {
-        Node::start(NodeConfig {
-            data_dir: args.data_dir,
-            genesis,
-            validator_key: key,
-            producer: SoloProducerConfig {
-                block_interval: Duration::from_millis(args.block_ms),
-                ..SoloProducerConfig::default()
-            },
-            max_blob_bytes: DEFAULT_MAX_BLOB_BYTES,
-        })?
+        NodeBuilder::new(&args.data_dir, genesis)
+            .min_free_disk(min_free_disk)
+            .start_solo(
+                key,
+                SoloProducerConfig {
+                    block_interval: Duration::from_millis(args.block_ms),
+                    ..SoloProducerConfig::default()
+                },
+            )?
     };
-    node.blobs = node
-        .blobs
-        .clone()
-        .with_min_free(args.min_free_disk_mb.saturating_mul(1 << 20));
     node.spawn_blob_collection(retention);
     if args.bft && args.blob_replicas > 0 {
         let replication = BlobReplication {
@@ -243,7 +240,7 @@ fn set_aside_stores(data_dir: &Path, consensus_home: &Path) -> anyhow::Result<()
     Ok(())
 }
 
-pub fn genesis(
+pub(crate) fn genesis(
     chain_id: String,
     validators: Vec<String>,
     fund: Vec<String>,
@@ -286,7 +283,7 @@ pub fn genesis(
     Ok(())
 }
 
-pub async fn status(ctx: &Ctx) -> anyhow::Result<()> {
+pub(crate) async fn status(ctx: &Ctx) -> anyhow::Result<()> {
     let client = ctx.client()?;
     let status = client.status().await?;
     ctx.output.print(&status, || {

@@ -5,7 +5,7 @@ use gpunet_primitives::{format_amount, Amount};
 use std::io::Write as _;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Output {
+pub(crate) enum Output {
     Text,
     Json,
 }
@@ -13,7 +13,7 @@ pub enum Output {
 impl Output {
     /// Prints `value` as JSON, or `text()` for humans. A reader that stops
     /// reading (`| head`) ends the command quietly, as it does other tools.
-    pub fn print<T: serde::Serialize>(self, value: &T, text: impl FnOnce() -> String) {
+    pub(crate) fn print<T: serde::Serialize>(self, value: &T, text: impl FnOnce() -> String) {
         let printed = match self {
             Output::Json => serde_json::to_string_pretty(value).expect("serializable"),
             Output::Text => text(),
@@ -39,7 +39,7 @@ struct ErrorOutput<'a> {
 impl Output {
     /// Prints `error` to stderr: `error: MESSAGE` for people, or
     /// `{"code", "message"}` in JSON (the node's code when it refused).
-    pub fn print_error(self, error: &anyhow::Error) {
+    pub(crate) fn print_error(self, error: &anyhow::Error) {
         let message = format!("{error:#}");
         match self {
             Output::Text => eprintln!("error: {message}"),
@@ -59,12 +59,12 @@ impl Output {
 /// A spinner on stderr while a command waits on an order: its state and the
 /// time waited, redrawn in place (indicatif). Drawn only on a terminal;
 /// lines said through it print above it, and to a pipe as they are.
-pub struct WaitLine {
+pub(crate) struct WaitLine {
     bar: indicatif::ProgressBar,
 }
 
 impl WaitLine {
-    pub fn new(what: String) -> WaitLine {
+    pub(crate) fn new(what: String) -> WaitLine {
         let bar = indicatif::ProgressBar::new_spinner();
         if let Ok(style) =
             indicatif::ProgressStyle::with_template("{spinner} {prefix}: {msg} ({elapsed})")
@@ -77,12 +77,12 @@ impl WaitLine {
     }
 
     /// What the spinner says the order is doing.
-    pub fn state(&self, state: impl std::fmt::Display) {
+    pub(crate) fn state(&self, state: impl std::fmt::Display) {
         self.bar.set_message(state.to_string());
     }
 
     /// A line that stays (a state change, a decline), above the spinner.
-    pub fn say(&self, line: &str) {
+    pub(crate) fn say(&self, line: &str) {
         self.bar.suspend(|| eprintln!("{line}"));
     }
 }
@@ -93,12 +93,12 @@ impl Drop for WaitLine {
     }
 }
 
-pub fn gpn(amount: Amount) -> String {
+pub(crate) fn gpn(amount: Amount) -> String {
     format!("{} GPN", format_amount(amount))
 }
 
 /// How long from block time `now_ms` to `until_ms`, roughly: `6d 23h`, `5h 3m`, `42s`.
-pub fn time_until(now_ms: u64, until_ms: u64) -> String {
+pub(crate) fn time_until(now_ms: u64, until_ms: u64) -> String {
     let secs = until_ms.saturating_sub(now_ms) / 1000;
     let (d, h, m) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60);
     match (d, h, m) {

@@ -9,7 +9,7 @@ use gpunet_primitives::{parse_amount, MachineId, TxBody};
 use std::time::Duration;
 
 #[derive(Subcommand)]
-pub enum ValidatorCmd {
+pub(crate) enum ValidatorCmd {
     /// Bond validator stake: voting power is each whole `stake_per_vote`
     /// bonded, from the next block on (run a `gpunet node --bft` with this key).
     #[command(after_help = "Example:\n  gpunet validator bond 1000")]
@@ -22,7 +22,7 @@ pub enum ValidatorCmd {
 }
 
 /// Takes machine `id` off the market (`online: false`) or lists it again.
-pub async fn set_online(ctx: &Ctx, id: MachineId, online: bool) -> anyhow::Result<()> {
+pub(crate) async fn set_online(ctx: &Ctx, id: MachineId, online: bool) -> anyhow::Result<()> {
     let included = owner::set_online(&ctx.wallet()?, id, online).await?;
     ctx.output.print(&included, || {
         if online {
@@ -41,7 +41,7 @@ pub async fn set_online(ctx: &Ctx, id: MachineId, online: bool) -> anyhow::Resul
     Ok(())
 }
 
-pub async fn remove(
+pub(crate) async fn remove(
     ctx: &Ctx,
     id: MachineId,
     wait_secs: u64,
@@ -64,7 +64,7 @@ pub async fn remove(
 }
 
 /// `gpunet wallet stake`: bonds provider stake ahead of registering machines.
-pub async fn stake(ctx: &Ctx, amount: &str) -> anyhow::Result<()> {
+pub(crate) async fn stake(ctx: &Ctx, amount: &str) -> anyhow::Result<()> {
     let amount = parse_amount(amount)?;
     let included = ctx.wallet()?.send(TxBody::Stake { amount }).await?;
     ctx.output.print(&included, || {
@@ -75,7 +75,7 @@ pub async fn stake(ctx: &Ctx, amount: &str) -> anyhow::Result<()> {
 
 /// `gpunet wallet unstake`: unbonds provider stake (all its machines do not
 /// require, without an amount).
-pub async fn unstake(ctx: &Ctx, amount: Option<&str>) -> anyhow::Result<()> {
+pub(crate) async fn unstake(ctx: &Ctx, amount: Option<&str>) -> anyhow::Result<()> {
     let amount = amount.map(parse_amount).transpose()?;
     let wallet = ctx.wallet()?;
     let unbonded = owner::unstake(&wallet, amount).await?;
@@ -85,7 +85,7 @@ pub async fn unstake(ctx: &Ctx, amount: Option<&str>) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn validator(ctx: &Ctx, cmd: ValidatorCmd) -> anyhow::Result<()> {
+pub(crate) async fn validator(ctx: &Ctx, cmd: ValidatorCmd) -> anyhow::Result<()> {
     let (body, verb) = match cmd {
         ValidatorCmd::Bond { amount } => (
             TxBody::BondValidator {

@@ -7,7 +7,7 @@ use gpunet_primitives::parse_amount;
 use gpunet_provider::executor::ExecutorKind;
 use std::path::PathBuf;
 
-pub fn hardware(ctx: &Ctx, data_dir: &std::path::Path) -> anyhow::Result<()> {
+pub(crate) fn hardware(ctx: &Ctx, data_dir: &std::path::Path) -> anyhow::Result<()> {
     let hw = gpunet_provider::hardware::detect(data_dir);
     let offered = hw.gpus.first().map(|g| g.name.as_str());
     let class = gpunet_poc::ComputeClass::of_model(offered);
@@ -63,7 +63,7 @@ pub fn hardware(ctx: &Ctx, data_dir: &std::path::Path) -> anyhow::Result<()> {
 }
 
 #[derive(clap::Args)]
-pub struct ProviderArgs {
+pub(crate) struct ProviderArgs {
     #[arg(long, default_value = ".gpunet/provider")]
     data_dir: PathBuf,
     /// Base price per hour in GPN that every job on this machine pays.
@@ -89,7 +89,7 @@ pub struct ProviderArgs {
     public_host: String,
 }
 
-pub async fn provider(ctx: &Ctx, args: ProviderArgs) -> anyhow::Result<()> {
+pub(crate) async fn provider(ctx: &Ctx, args: ProviderArgs) -> anyhow::Result<()> {
     let key = Keystore::load(&ctx.keystore)?;
     let price =
         |what: &str, value: &str| parse_amount(value).with_context(|| format!("{what} {value:?}"));

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Subcommand)]
-pub enum RentCmd {
+pub(crate) enum RentCmd {
     /// Rent the resources FILE asks for (TOML job file; its container runs for
     /// you until the rental ends) for DURATION, e.g. `90s`, `30m`, `2h`.
     #[command(after_help = "Example:\n  gpunet rent start examples/rental.toml --duration 2h")]
@@ -43,7 +43,7 @@ pub enum RentCmd {
 
 /// Whole seconds from a duration as people write it: `90s`, `30m`, `2h`,
 /// `1d`, `1h 30m` (humantime), or a bare number of seconds.
-pub fn parse_duration(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<u64, String> {
     let text = text.trim();
     let secs = match text.parse::<u64>() {
         Ok(secs) => secs,
@@ -57,7 +57,7 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
     Ok(secs)
 }
 
-pub async fn rent(ctx: &Ctx, cmd: RentCmd) -> anyhow::Result<()> {
+pub(crate) async fn rent(ctx: &Ctx, cmd: RentCmd) -> anyhow::Result<()> {
     let wallet = ctx.wallet()?;
     let client = wallet.node().clone();
     match cmd {

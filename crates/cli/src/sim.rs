@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 #[derive(clap::Args)]
-pub struct SimArgs {
+pub(crate) struct SimArgs {
     #[arg(long, default_value_t = 42)]
     seed: u64,
     #[arg(long, default_value_t = 100_000)]
@@ -25,7 +25,7 @@ pub struct SimArgs {
     plot: PathBuf,
 }
 
-pub fn run(args: SimArgs, output: Output) -> anyhow::Result<()> {
+pub(crate) fn run(args: SimArgs, output: Output) -> anyhow::Result<()> {
     let config = gpunet_sim::Config {
         seed: args.seed,
         machines: args.machines,

@@ -9,7 +9,7 @@ use gpunet_client::Keystore;
 use gpunet_primitives::{parse_amount, Address, Keypair, TxBody};
 
 #[derive(Subcommand)]
-pub enum WalletCmd {
+pub(crate) enum WalletCmd {
     /// Create a new key in the keystore file (mode 0600).
     #[command(after_help = "Example:\n  gpunet wallet new --keystore ~/.gpunet/wallet.json")]
     New,
@@ -35,7 +35,7 @@ pub enum WalletCmd {
     Unstake { amount: Option<String> },
 }
 
-pub async fn wallet(ctx: &Ctx, cmd: WalletCmd) -> anyhow::Result<()> {
+pub(crate) async fn wallet(ctx: &Ctx, cmd: WalletCmd) -> anyhow::Result<()> {
     match cmd {
         WalletCmd::New => {
             let key = Keypair::generate();

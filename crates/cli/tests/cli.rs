@@ -1171,6 +1171,22 @@ impl BftNet {
         })
     }
 
+    /// Validator `i`'s height, asked until it answers (a busy node may miss
+    /// one status request).
+    fn tip(&self, i: usize) -> u64 {
+        let mut height = None;
+        let answered = eventually(Duration::from_secs(30), || {
+            height = self.height(i);
+            height.is_some()
+        });
+        assert!(
+            answered,
+            "validator {i} does not answer; its log:\n{}",
+            std::fs::read_to_string(self.log(i)).unwrap_or_default()
+        );
+        height.unwrap_or_default()
+    }
+
     /// Waits until validator `i` has committed `height`.
     fn wait_height(&self, i: usize, height: u64) {
         let reached = eventually(Duration::from_secs(90), || {
@@ -1197,7 +1213,7 @@ fn a_validator_whose_stores_disagree_says_so_and_resync_rebuilds_them_from_peers
     drop(nodes.pop());
     let backup = dir.path().join("certificates.backup");
     std::fs::copy(net.certificates(3), &backup).unwrap();
-    let at = net.height(0).unwrap();
+    let at = net.tip(0);
     nodes.push(net.start(3, &[]));
     net.wait_height(3, at + 3);
     drop(nodes.pop());
@@ -1217,7 +1233,7 @@ fn a_validator_whose_stores_disagree_says_so_and_resync_rebuilds_them_from_peers
     );
 
     nodes.push(net.start(3, &["--resync"]));
-    let tip = net.height(0).unwrap();
+    let tip = net.tip(0);
     net.wait_height(3, tip + 2);
     let log = std::fs::read_to_string(net.log(3)).unwrap();
     assert!(

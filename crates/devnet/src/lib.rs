@@ -10,7 +10,7 @@ use anyhow::Context;
 use gpunet_api::NodeAddress;
 use gpunet_client::{Keystore, NodeClient, Wallet};
 use gpunet_ledger::{Genesis, GenesisAccount, HardwareStatus, Params};
-use gpunet_node::{BlobRetention, Node, NodeConfig, SoloProducerConfig};
+use gpunet_node::{BlobRetention, Node, NodeBuilder, SoloProducerConfig};
 use gpunet_primitives::{Amount, Keypair, UNIT};
 use gpunet_provider::executor::{Executor, ExecutorKind};
 use gpunet_provider::{Agent, AgentConfig, UnprovenGpus};
@@ -125,18 +125,19 @@ impl Devnet {
     pub async fn start(config: DevnetConfig) -> anyhow::Result<Devnet> {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating {}", config.data_dir.display()))?;
-        let node = Node::start(NodeConfig {
-            data_dir: config.data_dir.join("node"),
-            genesis: genesis(config.providers, config.params.clone()),
-            validator_key: validator_key(),
-            producer: SoloProducerConfig {
+        let node = NodeBuilder::new(
+            config.data_dir.join("node"),
+            genesis(config.providers, config.params.clone()),
+        )
+        .start_solo(
+            validator_key(),
+            SoloProducerConfig {
                 block_interval: config.block_interval,
                 heartbeat: Duration::from_secs(1),
                 check_invariants: true,
                 ..SoloProducerConfig::default()
             },
-            max_blob_bytes: gpunet_node::DEFAULT_MAX_BLOB_BYTES,
-        })
+        )
         .context(
             "starting the node (delete the devnet directory if it was made by another version)",
         )?;

@@ -7,14 +7,14 @@
 use gpunet_primitives::{Hash, SignedTx};
 use std::collections::{HashSet, VecDeque};
 
-pub struct SigCache {
+pub(crate) struct SigCache {
     verified: HashSet<Hash>,
     order: VecDeque<Hash>,
     capacity: usize,
 }
 
 impl SigCache {
-    pub fn new(capacity: usize) -> SigCache {
+    pub(crate) fn new(capacity: usize) -> SigCache {
         SigCache {
             verified: HashSet::with_capacity(capacity),
             order: VecDeque::with_capacity(capacity),
@@ -23,7 +23,7 @@ impl SigCache {
     }
 
     /// Whether the transaction's signature is valid, verifying it at most once.
-    pub fn verify(&mut self, tx: &SignedTx) -> bool {
+    pub(crate) fn verify(&mut self, tx: &SignedTx) -> bool {
         if self.capacity == 0 {
             return tx.verify_signature();
         }
@@ -43,7 +43,7 @@ impl SigCache {
     /// them verified. Each signature gets the same check `verify` makes (no
     /// batch equation, whose verdicts can differ), so results do not depend
     /// on which path verified a transaction.
-    pub fn verify_many(&mut self, txs: &[SignedTx]) {
+    pub(crate) fn verify_many(&mut self, txs: &[SignedTx]) {
         if self.capacity == 0 {
             return;
         }

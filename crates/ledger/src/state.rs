@@ -238,7 +238,7 @@ pub struct State {
     /// Rentals with an unanswered liveness probe: (deadline_ms, order).
     pub probe_deadlines: Table<(u64, OrderId), ()>,
     /// Machines that can take work (online, verified, a core free), by GPU
-    /// model and then least loaded, cheapest: see [`OfferKey`].
+    /// model and then least loaded, cheapest: see `OfferKey`.
     pub offers: Table<OfferKey, ()>,
     /// The same machines by GPU model and then cheapest, least loaded.
     pub cheap_offers: Table<OfferKey, ()>,
@@ -253,7 +253,7 @@ pub struct State {
 /// names. Within a model, machines are kept apart by size class so a job
 /// that needs many cores or GPUs skips the machines too small for it instead
 /// of scanning past them.
-pub type OfferKey = (u32, u8, u128, u128, MachineId);
+pub(crate) type OfferKey = (u32, u8, u128, u128, MachineId);
 
 /// The size class of a machine's free resources in its GPU model's group of
 /// the offer index, or of a job's needs there: the bit length (0 for none, 1

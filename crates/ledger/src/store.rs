@@ -13,13 +13,13 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const GENESIS_HASH: &str = "genesis_hash";
 const HEAD: &str = "head";
 
-pub struct Store {
+pub(crate) struct Store {
     db: Database,
 }
 
 impl Store {
     /// Opens (or creates) the database at `path`; `None` keeps it in memory.
-    pub fn open(path: Option<&Path>) -> Result<Store, LedgerError> {
+    pub(crate) fn open(path: Option<&Path>) -> Result<Store, LedgerError> {
         let db = match path {
             Some(p) => {
                 if let Some(dir) = p.parent() {
@@ -40,7 +40,7 @@ impl Store {
         Ok(store)
     }
 
-    pub fn genesis_hash(&self) -> Result<Option<Hash>, LedgerError> {
+    pub(crate) fn genesis_hash(&self) -> Result<Option<Hash>, LedgerError> {
         let tx = self.db.begin_read()?;
         let meta = tx.open_table(META)?;
         meta.get(GENESIS_HASH)?
@@ -55,7 +55,7 @@ impl Store {
             .transpose()
     }
 
-    pub fn head(&self) -> Result<Option<BlockHeader>, LedgerError> {
+    pub(crate) fn head(&self) -> Result<Option<BlockHeader>, LedgerError> {
         let tx = self.db.begin_read()?;
         let meta = tx.open_table(META)?;
         meta.get(HEAD)?
@@ -69,7 +69,7 @@ impl Store {
     }
 
     /// Calls `f` with every stored state entry.
-    pub fn for_each_entry(
+    pub(crate) fn for_each_entry(
         &self,
         mut f: impl FnMut(&[u8], &[u8]) -> Result<(), EntryError>,
     ) -> Result<(), LedgerError> {
@@ -83,7 +83,7 @@ impl Store {
     }
 
     /// Persists a block, the state writes it caused and the new head, atomically.
-    pub fn commit_block(
+    pub(crate) fn commit_block(
         &self,
         block: &Block,
         writes: &[Write],
@@ -113,7 +113,7 @@ impl Store {
         Ok(())
     }
 
-    pub fn block(&self, height: u64) -> Result<Option<Block>, LedgerError> {
+    pub(crate) fn block(&self, height: u64) -> Result<Option<Block>, LedgerError> {
         let tx = self.db.begin_read()?;
         let blocks = tx.open_table(BLOCKS)?;
         blocks

@@ -16,11 +16,11 @@ pub trait Value: Clone + PartialEq + BorshSerialize + BorshDeserialize {}
 impl<T: Clone + PartialEq + BorshSerialize + BorshDeserialize> Value for T {}
 
 /// One persisted change: the table-prefixed key and the new value (None = deleted).
-pub type Write = (Vec<u8>, Option<Vec<u8>>);
+pub(crate) type Write = (Vec<u8>, Option<Vec<u8>>);
 
 /// The bytes one state entry contributes to the state hash: table id,
 /// length-prefixed key, value. Used when committing and when reloading.
-pub fn entry_bytes(table: u8, key: &[u8], value: &[u8]) -> Vec<u8> {
+pub(crate) fn entry_bytes(table: u8, key: &[u8], value: &[u8]) -> Vec<u8> {
     let mut e = Vec::with_capacity(1 + 4 + key.len() + value.len());
     e.push(table);
     e.extend((key.len() as u32).to_le_bytes());

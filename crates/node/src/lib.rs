@@ -20,5 +20,5 @@ pub use consensus::{
     Included, SoloProducer, SoloProducerConfig, SubmitError, SubmitFuture,
 };
 pub use live_logs::{LiveLogError, LiveLogs, LIVE_LOG_ORDERS};
-pub use node::{BlockEvent, Node, NodeBase, NodeConfig, NodeError, LEDGER_FILE};
+pub use node::{BlockEvent, Node, NodeBase, NodeBuilder, NodeError, LEDGER_FILE};
 pub use uploads::{UploadError, Uploads, UPLOAD_BYTES_PER_HOUR};

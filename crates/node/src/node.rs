@@ -1,12 +1,12 @@
 //! Assembles a node: ledger, block producer, event bus and blob store.
 
-use crate::blobs::BlobStore;
+use crate::blobs::{BlobStore, DEFAULT_MAX_BLOB_BYTES, DEFAULT_MIN_FREE_BYTES};
 use crate::consensus::{Consensus, SoloProducer, SoloProducerConfig};
 use crate::live_logs::LiveLogs;
 use crate::uploads::Uploads;
 use gpunet_ledger::{Event, Genesis, Ledger, LedgerError};
 use gpunet_primitives::Keypair;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use tokio::sync::broadcast;
 
@@ -15,16 +15,6 @@ use tokio::sync::broadcast;
 pub struct BlockEvent {
     pub height: u64,
     pub event: Event,
-}
-
-pub struct NodeConfig {
-    pub data_dir: PathBuf,
-    pub genesis: Genesis,
-    /// The validator key that signs produced blocks and receives fees.
-    pub validator_key: Keypair,
-    pub producer: SoloProducerConfig,
-    /// Largest blob (job input or output) the node accepts.
-    pub max_blob_bytes: u64,
 }
 
 /// A running node. Cheap to clone; every clone shares the same ledger.
@@ -36,21 +26,6 @@ pub struct Node {
     pub blobs: BlobStore,
     pub live_logs: Arc<LiveLogs>,
     pub uploads: Arc<Uploads>,
-}
-
-impl Node {
-    /// Opens the ledger under `data_dir` (creating it from genesis) and starts producing blocks.
-    /// Must be called inside a Tokio runtime.
-    pub fn start(config: NodeConfig) -> Result<Node, NodeError> {
-        let base = NodeBase::open(&config.data_dir, &config.genesis, config.max_blob_bytes)?;
-        let producer = SoloProducer::start(
-            base.ledger.clone(),
-            config.validator_key,
-            config.producer,
-            base.events.clone(),
-        );
-        Ok(base.with_consensus(Arc::new(producer)))
-    }
 }
 
 /// Why a node's stores do not open.
@@ -73,14 +48,46 @@ pub struct NodeBase {
     pub blobs: BlobStore,
 }
 
-impl NodeBase {
-    pub fn open(
-        data_dir: &Path,
-        genesis: &Genesis,
-        max_blob_bytes: u64,
-    ) -> Result<NodeBase, NodeError> {
-        let ledger = Ledger::open(Some(&data_dir.join(LEDGER_FILE)), genesis)?;
-        let blobs = BlobStore::open(&data_dir.join("blobs"), max_blob_bytes)?;
+/// Assembles a node: its ledger under `data_dir` (created from `genesis`
+/// on first start), its blob store and its event bus. The one way every
+/// node is put together, by `gpunet node` (solo or BFT), the devnet, the
+/// benchmarks and the tests.
+pub struct NodeBuilder {
+    data_dir: PathBuf,
+    genesis: Genesis,
+    max_blob_bytes: u64,
+    min_free_disk: u64,
+}
+
+impl NodeBuilder {
+    pub fn new(data_dir: impl Into<PathBuf>, genesis: Genesis) -> NodeBuilder {
+        NodeBuilder {
+            data_dir: data_dir.into(),
+            genesis,
+            max_blob_bytes: DEFAULT_MAX_BLOB_BYTES,
+            min_free_disk: DEFAULT_MIN_FREE_BYTES,
+        }
+    }
+
+    /// Largest blob (job input or output) the node accepts.
+    pub fn max_blob_bytes(mut self, bytes: u64) -> NodeBuilder {
+        self.max_blob_bytes = bytes;
+        self
+    }
+
+    /// Disk the blob store leaves free for the ledger (`DEFAULT_MIN_FREE_BYTES`
+    /// unless set).
+    pub fn min_free_disk(mut self, bytes: u64) -> NodeBuilder {
+        self.min_free_disk = bytes;
+        self
+    }
+
+    /// Opens the stores, for a consensus to be started on them and joined
+    /// with [`NodeBase::with_consensus`].
+    pub fn open(self) -> Result<NodeBase, NodeError> {
+        let ledger = Ledger::open(Some(&self.data_dir.join(LEDGER_FILE)), &self.genesis)?;
+        let blobs = BlobStore::open(&self.data_dir.join("blobs"), self.max_blob_bytes)?
+            .with_min_free(self.min_free_disk);
         let (events, _) = broadcast::channel(16_384);
         Ok(NodeBase {
             ledger: Arc::new(RwLock::new(ledger)),
@@ -89,6 +96,26 @@ impl NodeBase {
         })
     }
 
+    /// Opens the stores and starts producing blocks alone, signed by
+    /// `validator_key` (one validator: the devnet's and `gpunet node`'s
+    /// without `--bft`). Must be called inside a Tokio runtime.
+    pub fn start_solo(
+        self,
+        validator_key: Keypair,
+        producer: SoloProducerConfig,
+    ) -> Result<Node, NodeError> {
+        let base = self.open()?;
+        let producer = SoloProducer::start(
+            base.ledger.clone(),
+            validator_key,
+            producer,
+            base.events.clone(),
+        );
+        Ok(base.with_consensus(Arc::new(producer)))
+    }
+}
+
+impl NodeBase {
     pub fn with_consensus(self, consensus: Arc<dyn Consensus>) -> Node {
         Node {
             ledger: self.ledger,

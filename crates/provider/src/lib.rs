@@ -15,6 +15,7 @@ pub mod hardware;
 pub mod journal;
 mod live_logs;
 pub mod run;
+#[cfg(any(test, feature = "test-utils"))]
 pub mod testing;
 
 pub use agent::{Agent, AgentConfig, AgentError, UnprovenGpus};

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-pub const PUSH_PERIOD: Duration = Duration::from_millis(500);
+pub(crate) const PUSH_PERIOD: Duration = Duration::from_millis(500);
 
 /// Up to [`MAX_LOG_CHUNK_BYTES`] of the log at `path` from `from` on, and the
 /// offset they start at: no earlier than the last bytes a node keeps, since
@@ -30,7 +30,7 @@ async fn next_chunk(path: &Path, from: u64) -> std::io::Result<(u64, Vec<u8>)> {
 /// Pushes `run`'s logs as they grow until the node refuses them (the order is
 /// no longer running on this machine); a node out of reach is retried next
 /// period. Runs until dropped otherwise.
-pub async fn push(wallet: &Wallet, order: OrderId, run: &JobRun, log: impl Fn(&str)) {
+pub(crate) async fn push(wallet: &Wallet, order: OrderId, run: &JobRun, log: impl Fn(&str)) {
     let mut pushed = [0u64; 2];
     loop {
         tokio::time::sleep(PUSH_PERIOD).await;

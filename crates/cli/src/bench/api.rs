@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use gpunet_api::types::{header_value, BLOB_READ_HEADER};
 use gpunet_api::{tls, NodeAddress};
 use gpunet_client::{NodeClient, Wallet};
-use gpunet_node::{Node, NodeConfig, SoloProducerConfig};
+use gpunet_node::{NodeBuilder, SoloProducerConfig};
 use gpunet_primitives::{BlobRead, Hash, Keypair, UNIT};
 use rand::RngCore;
 use std::time::{Duration, Instant};
@@ -73,16 +73,20 @@ impl Target {
     }
 }
 
-pub async fn run(mib: u64, requests: usize, rounds: usize, output: Output) -> anyhow::Result<()> {
+pub(super) async fn run(
+    mib: u64,
+    requests: usize,
+    rounds: usize,
+    output: Output,
+) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let validator = Keypair::from_label("bench/validator");
-    let node = Node::start(NodeConfig {
-        data_dir: dir.path().join("node"),
-        genesis: super::genesis(std::slice::from_ref(&validator), &[], UNIT),
-        validator_key: validator.clone(),
-        producer: SoloProducerConfig::default(),
-        max_blob_bytes: mib << 20,
-    })?;
+    let node = NodeBuilder::new(
+        dir.path().join("node"),
+        super::genesis(std::slice::from_ref(&validator), &[], UNIT),
+    )
+    .max_blob_bytes(mib << 20)
+    .start_solo(validator.clone(), SoloProducerConfig::default())?;
 
     // The blob, written to the node's store directly.
     let size = mib << 20;

@@ -6,7 +6,7 @@
 use crate::output::Output;
 use gpunet_bft::BftConfig;
 use gpunet_ledger::Genesis;
-use gpunet_node::{Consensus, NodeBase, SoloProducer, SoloProducerConfig};
+use gpunet_node::{Consensus, NodeBuilder, SoloProducerConfig};
 use gpunet_primitives::{Keypair, SignedTx, UNIT};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -99,22 +99,22 @@ fn summarize(setup: &str, blocks: u64, elapsed: Duration, mut latencies: Vec<Dur
     }
 }
 
-pub async fn run(n: usize, window: usize, output: Output) -> anyhow::Result<()> {
+pub(super) async fn run(n: usize, window: usize, output: Output) -> anyhow::Result<()> {
     let (genesis, validators, txs) = workload(n);
     let dir = tempfile::tempdir()?;
 
-    let solo_base = NodeBase::open(&dir.path().join("solo"), &genesis, 1 << 20)?;
-    let producer = SoloProducer::start(
-        solo_base.ledger.clone(),
-        validators[0].clone(),
-        SoloProducerConfig {
-            block_interval: Duration::from_millis(100),
-            ..SoloProducerConfig::default()
-        },
-        solo_base.events.clone(),
-    );
-    let (elapsed, latencies) = drive(&[Arc::new(producer)], txs.clone(), window).await?;
-    let blocks = solo_base.ledger.read().expect("ledger lock").head().height;
+    let solo = NodeBuilder::new(dir.path().join("solo"), genesis.clone())
+        .max_blob_bytes(1 << 20)
+        .start_solo(
+            validators[0].clone(),
+            SoloProducerConfig {
+                block_interval: Duration::from_millis(100),
+                ..SoloProducerConfig::default()
+            },
+        )?;
+    let (elapsed, latencies) =
+        drive(std::slice::from_ref(&solo.consensus), txs.clone(), window).await?;
+    let blocks = solo.ledger.read().expect("ledger lock").head().height;
     let solo = summarize(
         "1 validator (solo producer, 100 ms blocks)",
         blocks,
@@ -127,7 +127,9 @@ pub async fn run(n: usize, window: usize, output: Output) -> anyhow::Result<()> 
     let mut nodes: Vec<Arc<dyn Consensus>> = Vec::new();
     let mut bases = Vec::new();
     for (key, config) in validators.iter().zip(configs) {
-        let base = NodeBase::open(&config.home.with_extension("node"), &genesis, 1 << 20)?;
+        let base = NodeBuilder::new(config.home.with_extension("node"), genesis.clone())
+            .max_blob_bytes(1 << 20)
+            .open()?;
         let consensus = gpunet_bft::start(
             base.ledger.clone(),
             key.clone(),
@@ -217,7 +219,9 @@ async fn catch_up(
     height: u64,
     produced_in: Duration,
 ) -> anyhow::Result<CatchUp> {
-    let base = NodeBase::open(&config.home.with_extension("node"), genesis, 1 << 20)?;
+    let base = NodeBuilder::new(config.home.with_extension("node"), genesis.clone())
+        .max_blob_bytes(1 << 20)
+        .open()?;
     let start = Instant::now();
     let _follower = gpunet_bft::start(
         base.ledger.clone(),

@@ -77,7 +77,7 @@ fn measure(
     })
 }
 
-pub fn run(
+pub(super) fn run(
     work_secs: u64,
     repeat: usize,
     inner: Option<u32>,

@@ -18,7 +18,7 @@ struct BenchResult {
     ratio: f64,
 }
 
-pub fn run(n: usize, block_size: usize, output: Output) -> anyhow::Result<()> {
+pub(super) fn run(n: usize, block_size: usize, output: Output) -> anyhow::Result<()> {
     let senders: Vec<Keypair> = (0..SENDERS)
         .map(|i| Keypair::from_label(&format!("bench/{i}")))
         .collect();

@@ -75,7 +75,7 @@ fn job(i: usize) -> JobSpec {
     }
 }
 
-pub fn run(machines: usize, orders: usize, output: Output) -> anyhow::Result<()> {
+pub(super) fn run(machines: usize, orders: usize, output: Output) -> anyhow::Result<()> {
     let params = Params {
         order_ttl_ms: u64::MAX / 4,
         ..Params::default()

@@ -46,7 +46,7 @@ fn transfer(from: &Keypair, nonce: u64, to: Address) -> SignedTx {
 }
 
 #[derive(Subcommand)]
-pub enum BenchCmd {
+pub(crate) enum BenchCmd {
     /// Signed transfers applied and committed per second, against raw ed25519 verification.
     #[command(after_help = "Example:\n  gpunet bench ledger")]
     Ledger {
@@ -117,7 +117,7 @@ pub enum BenchCmd {
     },
 }
 
-pub async fn run(cmd: BenchCmd, output: Output) -> anyhow::Result<()> {
+pub(crate) async fn run(cmd: BenchCmd, output: Output) -> anyhow::Result<()> {
     match cmd {
         BenchCmd::Api {
             mib,

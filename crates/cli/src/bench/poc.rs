@@ -59,7 +59,7 @@ fn result(
     }
 }
 
-pub fn run(openings: u32, work_secs: u64, output: Output) -> anyhow::Result<()> {
+pub(super) fn run(openings: u32, work_secs: u64, output: Output) -> anyhow::Result<()> {
     let beacon = Hash::digest(b"bench beacon");
     let work_ms = work_secs * 1000;
     let mut results = Vec::new();

@@ -12,14 +12,14 @@ use gpunet_provider::journal::{JobRecord, Journal};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub fn config(dir: &Path, providers: usize) -> DevnetConfig {
+pub(crate) fn config(dir: &Path, providers: usize) -> DevnetConfig {
     let mut config = DevnetConfig::new(dir.to_path_buf());
     config.providers = providers;
     config.block_interval = Duration::from_millis(50);
     config
 }
 
-pub async fn devnet(dir: &Path, providers: usize) -> Devnet {
+pub(crate) async fn devnet(dir: &Path, providers: usize) -> Devnet {
     Devnet::start(config(dir, providers))
         .await
         .expect("devnet starts")
@@ -27,7 +27,7 @@ pub async fn devnet(dir: &Path, providers: usize) -> Devnet {
 
 /// A devnet of `providers` on which the client's examples/hello.toml has
 /// run and settled; the order.
-pub async fn devnet_with_hello(dir: &Path, providers: usize) -> (Devnet, OrderView) {
+pub(crate) async fn devnet_with_hello(dir: &Path, providers: usize) -> (Devnet, OrderView) {
     let net = devnet(dir, providers).await;
     let hello = JobFile::load(&examples().join("hello.toml")).unwrap();
     let id = gpunet_client::jobs::submit_job(&net.client_wallet(), &hello)
@@ -38,11 +38,11 @@ pub async fn devnet_with_hello(dir: &Path, providers: usize) -> (Devnet, OrderVi
     (net, done)
 }
 
-pub fn examples() -> PathBuf {
+pub(crate) fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
 }
 
-pub fn job_file(dir: &Path, name: &str, command: &str, timeout_secs: u64) -> JobFile {
+pub(crate) fn job_file(dir: &Path, name: &str, command: &str, timeout_secs: u64) -> JobFile {
     let path = dir.join(format!("{name}.toml"));
     let command = toml_command(command);
     std::fs::write(
@@ -54,7 +54,7 @@ pub fn job_file(dir: &Path, name: &str, command: &str, timeout_secs: u64) -> Job
 }
 
 /// A TOML array of strings for `sh -c <script>` (or a bare program when it starts with '/').
-pub fn toml_command(command: &str) -> String {
+pub(crate) fn toml_command(command: &str) -> String {
     if command.starts_with('/') {
         format!("[{command:?}]")
     } else {
@@ -62,7 +62,7 @@ pub fn toml_command(command: &str) -> String {
     }
 }
 
-pub async fn wait_final(node: &NodeClient, id: u64) -> OrderView {
+pub(crate) async fn wait_final(node: &NodeClient, id: u64) -> OrderView {
     wait_for_order(
         node,
         id,
@@ -75,7 +75,7 @@ pub async fn wait_final(node: &NodeClient, id: u64) -> OrderView {
 }
 
 /// Waits until order `id`'s result is reported (its dispute window open).
-pub async fn wait_reported(node: &NodeClient, id: u64) -> OrderView {
+pub(crate) async fn wait_reported(node: &NodeClient, id: u64) -> OrderView {
     wait_for_order(
         node,
         id,
@@ -89,7 +89,7 @@ pub async fn wait_reported(node: &NodeClient, id: u64) -> OrderView {
 
 /// Waits until order `id` runs on the provider and returns the executor's handle
 /// for it from the provider's journal.
-pub async fn wait_started(node: &NodeClient, journal_dir: &Path, id: u64) -> String {
+pub(crate) async fn wait_started(node: &NodeClient, journal_dir: &Path, id: u64) -> String {
     wait_running(node, id).await;
     for _ in 0..200 {
         if let Ok(records) = Journal::open(journal_dir).unwrap().all() {
@@ -106,7 +106,7 @@ pub async fn wait_started(node: &NodeClient, journal_dir: &Path, id: u64) -> Str
     panic!("order {id} never started on the provider");
 }
 
-pub async fn wait_running_with_pgid(node: &NodeClient, journal_dir: &Path, id: u64) -> i32 {
+pub(crate) async fn wait_running_with_pgid(node: &NodeClient, journal_dir: &Path, id: u64) -> i32 {
     let handle = wait_started(node, journal_dir, id).await;
     handle
         .parse()
@@ -114,7 +114,7 @@ pub async fn wait_running_with_pgid(node: &NodeClient, journal_dir: &Path, id: u
 }
 
 /// Waits until the provider's journal is empty (every job reported).
-pub async fn wait_journal_empty(journal_dir: &Path) {
+pub(crate) async fn wait_journal_empty(journal_dir: &Path) {
     for _ in 0..200 {
         if Journal::open(journal_dir)
             .unwrap()
@@ -129,17 +129,22 @@ pub async fn wait_journal_empty(journal_dir: &Path) {
     panic!("the provider never reported its journaled jobs");
 }
 
-pub async fn balance(node: &NodeClient, key: &Keypair) -> u128 {
+pub(crate) async fn balance(node: &NodeClient, key: &Keypair) -> u128 {
     node.account(&key.address()).await.unwrap().account.balance
 }
 
-pub async fn bonded(node: &NodeClient, key: &Keypair) -> u128 {
+pub(crate) async fn bonded(node: &NodeClient, key: &Keypair) -> u128 {
     node.account(&key.address()).await.unwrap().account.bonded
 }
 
 /// Polls order `id`'s live `stream`, as its client `wallet` reads it, until
 /// it contains `text`; returns the order's status at that moment.
-pub async fn wait_live_log(wallet: &Wallet, id: u64, stream: LogStream, text: &str) -> OrderStatus {
+pub(crate) async fn wait_live_log(
+    wallet: &Wallet,
+    id: u64,
+    stream: LogStream,
+    text: &str,
+) -> OrderStatus {
     for _ in 0..300 {
         let order = wallet.node().order(id).await.unwrap();
         if order.status == OrderStatus::Running {
@@ -161,7 +166,7 @@ pub async fn wait_live_log(wallet: &Wallet, id: u64, stream: LogStream, text: &s
 }
 
 /// Waits until order `id` runs on a machine.
-pub async fn wait_running(node: &NodeClient, id: u64) {
+pub(crate) async fn wait_running(node: &NodeClient, id: u64) {
     wait_for_order(
         node,
         id,

@@ -44,14 +44,14 @@ pub enum Misfit {
 
 /// The reasons a machine cannot take an order, as a set.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Misfits(u32);
+pub(super) struct Misfits(u32);
 
 impl Misfits {
-    pub fn is_empty(self) -> bool {
+    pub(super) fn is_empty(self) -> bool {
         self.0 == 0
     }
 
-    pub fn len(self) -> u32 {
+    pub(super) fn len(self) -> u32 {
         self.0.count_ones()
     }
 
@@ -59,12 +59,12 @@ impl Misfits {
         self.0 |= 1 << m as u32;
     }
 
-    pub fn contains(self, m: Misfit) -> bool {
+    pub(super) fn contains(self, m: Misfit) -> bool {
         self.0 & (1 << m as u32) != 0
     }
 
     /// Its reasons, in declaration order.
-    pub fn iter(self) -> impl Iterator<Item = Misfit> {
+    pub(super) fn iter(self) -> impl Iterator<Item = Misfit> {
         ALL.into_iter().filter(move |m| self.contains(*m))
     }
 }

@@ -67,7 +67,7 @@ pub(crate) fn check_envelope(
 }
 
 /// Execution context of one block.
-pub struct Exec<'a> {
+pub(crate) struct Exec<'a> {
     pub state: &'a mut State,
     pub chain_id: &'a str,
     pub proposer: Address,
@@ -86,7 +86,7 @@ impl Exec<'_> {
     }
 
     /// Applies one signed transaction, all or nothing.
-    pub fn apply_tx(&mut self, signed: &SignedTx) -> Result<(), TxError> {
+    pub(crate) fn apply_tx(&mut self, signed: &SignedTx) -> Result<(), TxError> {
         let events_before = self.events.len();
         let result = self.apply_tx_inner(signed);
         match result {
@@ -184,13 +184,13 @@ impl Exec<'_> {
     }
 
     /// Work at the start of every block, before its transactions.
-    pub fn begin_block(&mut self) {
+    pub(crate) fn begin_block(&mut self) {
         self.draw_challenge_rows();
         self.state.commit_tx();
     }
 
     /// Time-driven work at the end of every block, in a fixed order.
-    pub fn end_block(&mut self) -> Result<(), TxError> {
+    pub(crate) fn end_block(&mut self) -> Result<(), TxError> {
         self.run_challenges()?;
         self.pay_epoch_rewards()?;
         self.expire_probes()?;

@@ -4,7 +4,7 @@
 use gpunet_ledger::{Event, Genesis, GenesisAccount, Ledger, Params, TxError};
 use gpunet_primitives::{Keypair, SignedTx, Tx, TxBody, UNIT};
 
-pub const CHAIN_ID: &str = "test";
+pub(crate) const CHAIN_ID: &str = "test";
 
 /// Lets a test's network type, whose field `$field` is its [`Chain`], be
 /// used as the chain itself.
@@ -26,7 +26,7 @@ macro_rules! deref_chain {
 }
 
 /// A genesis where each of `funded` holds 10,000 GPN.
-pub fn genesis(validator: &Keypair, funded: &[&Keypair], params: Params) -> Genesis {
+pub(crate) fn genesis(validator: &Keypair, funded: &[&Keypair], params: Params) -> Genesis {
     Genesis {
         chain_id: CHAIN_ID.into(),
         genesis_time_ms: 1_000,
@@ -42,7 +42,7 @@ pub fn genesis(validator: &Keypair, funded: &[&Keypair], params: Params) -> Gene
     }
 }
 
-pub struct Chain {
+pub(crate) struct Chain {
     pub ledger: Ledger,
     pub validator: Keypair,
     pub time: u64,
@@ -51,7 +51,7 @@ pub struct Chain {
 }
 
 impl Chain {
-    pub fn new(genesis: &Genesis, validator: Keypair) -> Chain {
+    pub(crate) fn new(genesis: &Genesis, validator: Keypair) -> Chain {
         Chain {
             ledger: Ledger::open(None, genesis).unwrap(),
             validator,
@@ -61,7 +61,7 @@ impl Chain {
     }
 
     /// `body` signed by `signer` with its next nonce and the minimum fee.
-    pub fn tx(&self, signer: &Keypair, body: TxBody) -> SignedTx {
+    pub(crate) fn tx(&self, signer: &Keypair, body: TxBody) -> SignedTx {
         Tx {
             chain_id: CHAIN_ID.into(),
             sender: signer.address(),
@@ -74,7 +74,7 @@ impl Chain {
 
     /// Advances block time by `ms`, produces a block with `txs` and checks
     /// the ledger's invariants.
-    pub fn block(&mut self, ms: u64, txs: &[SignedTx]) -> Vec<Result<(), TxError>> {
+    pub(crate) fn block(&mut self, ms: u64, txs: &[SignedTx]) -> Vec<Result<(), TxError>> {
         self.time += ms;
         let produced = self
             .ledger
@@ -90,7 +90,7 @@ impl Chain {
     }
 
     /// `body` from `signer`, alone in a block 10 ms later.
-    pub fn send(&mut self, signer: &Keypair, body: TxBody) -> Result<(), TxError> {
+    pub(crate) fn send(&mut self, signer: &Keypair, body: TxBody) -> Result<(), TxError> {
         let tx = self.tx(signer, body);
         self.block(10, &[tx]).remove(0)
     }

@@ -16,7 +16,7 @@ pub(super) struct Gemm {
 }
 
 impl Gemm {
-    pub fn new(stream: &Arc<CudaStream>) -> Result<Gemm, CudaError> {
+    pub(super) fn new(stream: &Arc<CudaStream>) -> Result<Gemm, CudaError> {
         Ok(Gemm {
             handle: lt::create_handle().map_err(cuda)?,
             workspace: stream.alloc_zeros::<u8>(WORKSPACE_BYTES).map_err(cuda)?,
@@ -27,7 +27,7 @@ impl Gemm {
     /// Bᵀ (`n × k`, row-major): the "TN" layout int8 tensor-core GEMMs require.
     /// Enqueued on `stream`.
     #[allow(clippy::too_many_arguments)]
-    pub fn multiply(
+    pub(super) fn multiply(
         &self,
         stream: &CudaStream,
         b_t: &CudaSlice<i8>,

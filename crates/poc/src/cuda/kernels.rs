@@ -68,7 +68,7 @@ pub(super) struct Kernels {
 }
 
 impl Kernels {
-    pub fn compile(context: &Arc<CudaContext>) -> Result<Kernels, CudaError> {
+    pub(super) fn compile(context: &Arc<CudaContext>) -> Result<Kernels, CudaError> {
         let (major, minor) = context.compute_capability().map_err(cuda)?;
         let options = CompileOptions {
             options: vec![
@@ -92,7 +92,7 @@ impl Kernels {
     }
 
     /// Rows `rows` of A into `a` (row-major, `inner` bytes each).
-    pub fn gen_a(
+    pub(super) fn gen_a(
         &self,
         stream: &CudaStream,
         ch: &Challenge,
@@ -122,7 +122,7 @@ impl Kernels {
 
     /// The hashes of rows `rows` of C, given those rows in `c`, into `hashes`
     /// (8 words each); `cvs` holds the chunks' chaining values.
-    pub fn hash_rows(
+    pub(super) fn hash_rows(
         &self,
         stream: &CudaStream,
         ch: &Challenge,
@@ -157,7 +157,7 @@ impl Kernels {
 
     /// The parents of `count` Merkle nodes in `nodes` into `parents`
     /// (`count.div_ceil(2)` nodes).
-    pub fn merkle_level(
+    pub(super) fn merkle_level(
         &self,
         stream: &CudaStream,
         nodes: &CudaSlice<u32>,

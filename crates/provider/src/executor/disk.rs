@@ -13,12 +13,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// How often a running job's usage is measured.
-pub const POLL: Duration = Duration::from_millis(200);
+pub(super) const POLL: Duration = Duration::from_millis(200);
 
 /// Bytes of the files under `path` (a file or a directory), by apparent size:
 /// a sparse file counts in full, as it would be hashed and uploaded in full.
 /// Symbolic links are not followed; what vanishes while being read counts 0.
-pub fn usage(path: &Path) -> u64 {
+pub(super) fn usage(path: &Path) -> u64 {
     let Ok(meta) = std::fs::symlink_metadata(path) else {
         return 0;
     };
@@ -46,7 +46,7 @@ fn written_by(job: &JobRun) -> [PathBuf; 4] {
 
 /// Resolves once `job` has written more than its disk limit; never if the
 /// limit is 0 (none).
-pub async fn exceeded(job: &JobRun) {
+pub(super) async fn exceeded(job: &JobRun) {
     let limit = job.limits.disk_mb.saturating_mul(1 << 20);
     if limit == 0 {
         return std::future::pending().await;

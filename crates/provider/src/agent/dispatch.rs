@@ -1,0 +1,91 @@
+//! Dispatch: each ledger event about this provider becomes the task it calls
+//! for (a lease to run, a probe to answer, a challenge to prove) or a note.
+
+use super::{log, warn, Inner};
+use gpunet_ledger::Event;
+use std::sync::Arc;
+use tokio::task::JoinSet;
+
+/// Whether the agent goes on after an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Flow {
+    Continue,
+    /// Its machine was removed from the network: nothing is left to serve.
+    Removed,
+}
+
+impl Inner {
+    /// Acts on one event of this provider's event stream; tasks it starts
+    /// go into `jobs`.
+    pub(super) async fn dispatch(self: &Arc<Self>, event: Event, jobs: &mut JoinSet<()>) -> Flow {
+        let me = self.wallet.address();
+        match event {
+            Event::OrderLeased {
+                order, provider, ..
+            } if provider == me => {
+                self.clone().spawn_job(order, jobs);
+            }
+            Event::LivenessProbe {
+                order, provider, ..
+            } if provider == me => {
+                self.clone().answer_probe(order, jobs);
+            }
+            Event::RentalEnded {
+                order, provider, ..
+            }
+            | Event::JobStopped {
+                order, provider, ..
+            } if provider == me => {
+                // notify_one keeps the signal if the task is not waiting
+                // yet; a lease not registered yet finds out by polling.
+                if let Some(ended) = self.ending.lock().expect("ending").get(&order) {
+                    ended.notify_one();
+                }
+            }
+            Event::ChallengeIssued {
+                challenge, owner, ..
+            } if owner == me => {
+                self.clone().spawn_challenge(challenge, jobs);
+            }
+            Event::ChallengePassed {
+                challenge,
+                owner,
+                gops,
+                ..
+            } if owner == me => {
+                log(
+                    self,
+                    &format!("passed hardware challenge {challenge} ({gops} GOPS)"),
+                );
+            }
+            Event::ChallengeFailed {
+                challenge,
+                owner,
+                reason,
+                ..
+            } if owner == me => {
+                log(
+                    self,
+                    &format!(
+                        "FAILED hardware challenge {challenge}: {reason}; the machine is \
+                         delisted until the agent restarts and passes a new one"
+                    ),
+                );
+            }
+            Event::MachineDeregistered { machine, .. } if machine == self.machine => {
+                log(
+                    self,
+                    &format!("machine {machine} was removed from the network; stopping"),
+                );
+                return Flow::Removed;
+            }
+            Event::Slashed { provider, .. } if provider == me => {
+                if let Err(e) = self.ensure_stake().await {
+                    warn(self, &format!("cannot restore stake after a slash: {e}"));
+                }
+            }
+            _ => {}
+        }
+        Flow::Continue
+    }
+}

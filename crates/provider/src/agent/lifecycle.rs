@@ -1,0 +1,126 @@
+//! The agent's lifecycle: its stake, pausing, recovery after a restart and
+//! catching up with the leases the ledger gave it while it was away.
+
+use super::{log, AgentError, Inner};
+use crate::journal::JobRecord;
+use gpunet_client::{ClientError, Wallet};
+use gpunet_ledger::{required_stake, Account, OrderStatus, Params, Rental};
+use gpunet_primitives::{JobOutcome, OrderId, TxBody};
+use std::sync::Arc;
+use tokio::task::JoinSet;
+
+/// Bonds what `account` lacks of the stake its machines require.
+pub(super) async fn top_up_stake(
+    wallet: &Wallet,
+    params: &Params,
+    account: &Account,
+) -> Result<(), ClientError> {
+    let required =
+        required_stake(params, account).map_err(|e| ClientError::Invalid(e.to_string()))?;
+    if account.bonded < required {
+        wallet
+            .send(TxBody::Stake {
+                amount: required - account.bonded,
+            })
+            .await?;
+    }
+    Ok(())
+}
+
+impl Inner {
+    /// Unique per agent (provider address and data directory) and order, and
+    /// stable across restarts, so a restarted agent finds what a run left behind
+    /// and agents sharing a Docker engine never collide.
+    pub(super) fn run_name(&self, order: OrderId) -> String {
+        let provider = self.wallet.address().to_string();
+        crate::run::run_name(&provider[..8], &self.config.data_dir, order)
+    }
+
+    /// Restores the required stake after a slash; without it the machine gets no work.
+    pub(super) async fn ensure_stake(&self) -> Result<(), ClientError> {
+        let node = self.wallet.node();
+        let params = node.status().await?.params;
+        let account = node.account(&self.wallet.address()).await?.account;
+        top_up_stake(&self.wallet, &params, &account).await
+    }
+
+    /// Takes the machine off the market, so the ledger leases it nothing
+    /// while the agent is away (its restart lists it again).
+    pub(super) async fn pause(&self) {
+        if let Err(e) = gpunet_client::owner::set_online(&self.wallet, self.machine, false).await {
+            log(self, &format!("cannot pause the machine: {e}"));
+        }
+    }
+
+    /// Reports every job the journal holds from before a restart.
+    pub(super) async fn recover(&self) -> Result<(), AgentError> {
+        for record in self.journal.all()? {
+            let order = record.order();
+            let outcome = match record {
+                JobRecord::Started { handle, .. } => {
+                    if let Some(handle) = handle {
+                        if let Err(e) = self.executor.cleanup(&handle).await {
+                            log(
+                                self,
+                                &format!("cannot clean up order {order} ({handle}): {e}"),
+                            );
+                        }
+                    }
+                    // A rental has nothing to report: catching up restarts it
+                    // if it is still running.
+                    if self
+                        .wallet
+                        .node()
+                        .order(order)
+                        .await
+                        .is_ok_and(|o| o.rental.is_some())
+                    {
+                        self.forget(order).await?;
+                        continue;
+                    }
+                    log(
+                        self,
+                        &format!("order {order} was interrupted by a restart; reporting it failed"),
+                    );
+                    JobOutcome::Failed {
+                        reason: "interrupted by a provider agent restart".into(),
+                    }
+                }
+                JobRecord::Finished { outcome, .. } => {
+                    log(
+                        self,
+                        &format!("order {order} finished before a restart; reporting it"),
+                    );
+                    outcome
+                }
+            };
+            self.report(order, outcome).await;
+            self.forget(order).await?;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn catch_up(
+        self: &Arc<Self>,
+        jobs: &mut JoinSet<()>,
+    ) -> Result<(), ClientError> {
+        if let Some(id) = self.wallet.node().machine(self.machine).await?.challenge {
+            self.clone().spawn_challenge(id, jobs);
+        }
+        for order in self
+            .wallet
+            .node()
+            .provider_leases(&self.wallet.address())
+            .await?
+        {
+            // A probe sent while this agent was away: answer it now.
+            if order.rental.as_ref().is_some_and(Rental::awaits_answer) {
+                self.clone().answer_probe(order.id, jobs);
+            }
+            if order.status == OrderStatus::Running && !self.journal.contains(order.id) {
+                self.clone().spawn_job(order.id, jobs);
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,325 @@
+//! The agent loop: register, recover, follow leases, run jobs, report results.
+
+mod challenges;
+mod dispatch;
+mod jobs;
+mod lifecycle;
+mod rentals;
+
+use dispatch::Flow;
+use lifecycle::top_up_stake;
+
+use crate::executor::Executor;
+use crate::hardware::Hardware;
+use crate::journal::Journal;
+use gpunet_client::{ClientError, MachineSearch, NodeClient, StreamItem, Wallet};
+use gpunet_primitives::{Amount, ChallengeId, Keypair, MachineId, OrderId, ResourcePrices, TxBody};
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::task::JoinSet;
+
+#[derive(Clone, Debug)]
+pub struct AgentConfig {
+    /// The nodes to talk to: `https://HOST:PORT#KEY`, comma-separated.
+    pub node: String,
+    /// Jobs, the journal and outputs live here.
+    pub data_dir: PathBuf,
+    pub region: String,
+    /// Base price of any job on this machine.
+    pub price_per_hour: Amount,
+    /// Added per GPU, core and GiB of memory a job asks for.
+    pub resource_prices: ResourcePrices,
+    /// Where renters reach this machine: a rental's exposed ports are
+    /// announced as `public_host:port`.
+    pub public_host: String,
+    /// What to do when this machine's GPUs cannot be proven (the agent has
+    /// no GPU prover): a provider means to offer them, so by default it stops.
+    pub unproven_gpus: UnprovenGpus,
+}
+
+/// See [`AgentConfig::unproven_gpus`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum UnprovenGpus {
+    /// Registering fails with the reason.
+    #[default]
+    Refuse,
+    /// The machine is offered without its GPUs (a local devnet's choice, so
+    /// that its demo runs on any machine).
+    OfferCpuOnly,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("provider data directory: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("hardware challenges: {0}")]
+    Prover(String),
+}
+
+/// Why a run ended without a result.
+enum RunError {
+    /// Nothing started: the image, the program or an input is not to be had
+    /// on this machine. The lease is declined, so no one is slashed for a
+    /// spec that cannot run.
+    CannotStart(String),
+    /// It started and broke on this machine's side: reported failed.
+    Failed(String),
+}
+
+/// A registered provider agent, ready to [`run`](Agent::run).
+#[derive(Clone)]
+pub struct Agent {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    wallet: Wallet,
+    config: AgentConfig,
+    executor: Arc<dyn Executor>,
+    journal: Journal,
+    machine: MachineId,
+    hardware: Hardware,
+    running: Mutex<BTreeSet<OrderId>>,
+    /// Hardware challenges being answered.
+    answering: Mutex<BTreeSet<ChallengeId>>,
+    /// Leases running here, each with the signal that the ledger ended it
+    /// (a rental's time ran out or its renter ended it, a job was stopped).
+    ending: Mutex<std::collections::BTreeMap<OrderId, Arc<tokio::sync::Notify>>>,
+    /// Computes proofs of compute.
+    prover: Arc<dyn gpunet_poc::Backend>,
+    /// UUIDs of the offered GPUs no running job holds.
+    free_gpus: Mutex<Vec<String>>,
+}
+
+/// What the agent does, for its operator: `gpunet provider` shows these by
+/// default (`RUST_LOG` chooses otherwise), with the account and machine.
+fn log(agent: &Inner, msg: &str) {
+    let account = agent.wallet.address().to_string();
+    tracing::info!(provider = &account[..8], machine = %agent.machine, "{msg}");
+}
+
+/// Something that went wrong and that the agent rides out.
+fn warn(agent: &Inner, msg: &str) {
+    let account = agent.wallet.address().to_string();
+    tracing::warn!(provider = &account[..8], machine = %agent.machine, "{msg}");
+}
+
+impl Agent {
+    /// Detects the hardware, then stakes and registers the machine if needed.
+    pub async fn register(
+        key: Keypair,
+        mut config: AgentConfig,
+        executor: Arc<dyn Executor>,
+    ) -> Result<Agent, AgentError> {
+        // Jobs, the journal and run names keep paths under it: absolute, so
+        // that none depends on the directory the agent was started from.
+        config.data_dir = std::path::absolute(&config.data_dir)?;
+        let node = NodeClient::new(&config.node)?;
+        let wallet = Wallet::new(key, node.clone());
+        let jobs_dir = config.data_dir.join("jobs");
+        std::fs::create_dir_all(&jobs_dir)?;
+        let mut hardware = crate::hardware::detect(&config.data_dir);
+        let prover: Arc<dyn gpunet_poc::Backend> = match crate::challenge::local_backend(&hardware)
+        {
+            Ok(prover) => prover,
+            Err(why) if config.unproven_gpus == UnprovenGpus::OfferCpuOnly => {
+                hardware.gpus.clear();
+                hardware.gpu_note = Some(format!("GPUs not offered: {why}"));
+                Arc::new(gpunet_poc::CpuBackend::default())
+            }
+            Err(why) => return Err(AgentError::Prover(why)),
+        };
+        let spec = hardware.machine_spec(&config.region, executor.name());
+        let me = wallet.address();
+        // This provider's newest machine, searched by the node.
+        let newest_of_mine = MachineSearch {
+            q: Some(format!("owner={me}")),
+            order: Some("-id".into()),
+            limit: Some(1),
+        };
+        let mine = || async {
+            let (machines, _) = node.find_machines(&newest_of_mine).await?;
+            Ok::<_, ClientError>(machines.into_iter().next())
+        };
+        let params = node.status().await?.params;
+        // Other nodes to turn to if this one goes away (none with one validator).
+        let _ = node.discover().await;
+        let machine = match mine().await? {
+            Some(m) => {
+                if m.price_per_hour != config.price_per_hour
+                    || m.resource_prices != config.resource_prices
+                    || !m.online
+                {
+                    wallet
+                        .send(TxBody::UpdateMachine {
+                            machine: m.id,
+                            price_per_hour: config.price_per_hour,
+                            resource_prices: config.resource_prices,
+                            online: true,
+                        })
+                        .await?;
+                }
+                Some(m.id)
+            }
+            None => None,
+        };
+        // Registering a new machine raises the stake the ledger requires.
+        let mut account = node.account(&me).await?.account;
+        if machine.is_none() {
+            account.machines += 1;
+            account.gpus += spec.gpu_count();
+        }
+        top_up_stake(&wallet, &params, &account).await?;
+        let machine = match machine {
+            Some(id) => id,
+            None => {
+                wallet
+                    .send(TxBody::RegisterMachine {
+                        spec,
+                        price_per_hour: config.price_per_hour,
+                        resource_prices: config.resource_prices,
+                    })
+                    .await?;
+                mine()
+                    .await?
+                    .ok_or_else(|| {
+                        ClientError::BadResponse("registered machine is not listed".into())
+                    })?
+                    .id
+            }
+        };
+        let journal = Journal::open(&config.data_dir.join("journal"))?;
+        let free_gpus = Mutex::new(hardware.offered_gpus().map(|g| g.uuid.clone()).collect());
+        Ok(Agent {
+            inner: Arc::new(Inner {
+                wallet,
+                config,
+                executor,
+                journal,
+                machine,
+                hardware,
+                running: Mutex::new(BTreeSet::new()),
+                answering: Mutex::new(BTreeSet::new()),
+                ending: Mutex::new(Default::default()),
+                prover,
+                free_gpus,
+            }),
+        })
+    }
+
+    pub fn machine_id(&self) -> MachineId {
+        self.inner.machine
+    }
+
+    pub fn hardware(&self) -> &Hardware {
+        &self.inner.hardware
+    }
+
+    /// The name of this agent's run of `order` (its container's with the
+    /// Docker executor).
+    pub fn run_name(&self, order: OrderId) -> String {
+        self.inner.run_name(order)
+    }
+
+    /// Recovers jobs from the journal, then serves leases until the task is dropped.
+    pub async fn run(self) -> Result<(), AgentError> {
+        self.run_until(std::future::pending()).await
+    }
+
+    /// Serves leases as [`Agent::run`] does until `stop` resolves, then
+    /// drains: the machine is paused (no new work) and the agent returns once
+    /// its running jobs, rentals and challenges are done, so stopping it
+    /// fails nothing that was given to it.
+    pub async fn run_until(self, stop: impl Future<Output = ()>) -> Result<(), AgentError> {
+        let inner = self.inner.clone();
+        inner.recover().await?;
+        inner.ensure_stake().await?;
+        let node = inner.wallet.node().clone();
+        let me = inner.wallet.address();
+        // Job tasks live in this set: if the agent's task ends or is aborted, its
+        // jobs' tasks go with it (their processes stay, and the journal has them).
+        let mut jobs: JoinSet<()> = JoinSet::new();
+        let mut stop = std::pin::pin!(stop);
+        let mut phase = Phase::Serving;
+        loop {
+            // Subscribe before catching up, so no lease falls between the two.
+            let mut stream = match node.events(None, Some(&me)).await {
+                Ok(s) => s,
+                Err(e) => {
+                    warn(&inner, &format!("event stream unavailable ({e}); retrying"));
+                    tokio::select! {
+                        () = &mut stop, if phase == Phase::Serving => {
+                            phase = Phase::StopAsked;
+                            log(&inner, "stopping: the machine is paused as soon as its node answers");
+                        }
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                    continue;
+                }
+            };
+            if let Err(e) = inner.catch_up(&mut jobs).await {
+                warn(&inner, &format!("cannot list leases: {e}"));
+            }
+            loop {
+                while jobs.try_join_next().is_some() {}
+                if phase == Phase::StopAsked {
+                    phase = Phase::Draining;
+                    inner.pause().await;
+                    let running = jobs.len();
+                    log(
+                        &inner,
+                        &format!(
+                            "stopping: the machine is paused (no new work); waiting for {running} \
+                             running task(s) to finish and report"
+                        ),
+                    );
+                }
+                if phase == Phase::Draining && jobs.is_empty() {
+                    log(&inner, "nothing left running; stopped");
+                    return Ok(());
+                }
+                let item = tokio::select! {
+                    () = &mut stop, if phase == Phase::Serving => {
+                        phase = Phase::StopAsked;
+                        continue;
+                    }
+                    Some(_) = jobs.join_next(), if phase == Phase::Draining => continue,
+                    item = stream.next() => item,
+                };
+                let Some(item) = item else { break };
+                match item {
+                    Ok(StreamItem::Event(e)) => {
+                        if inner.dispatch(e.event, &mut jobs).await == Flow::Removed {
+                            return Ok(());
+                        }
+                    }
+                    Ok(StreamItem::Lagged) => {
+                        let _ = inner.catch_up(&mut jobs).await;
+                    }
+                    Err(e) => {
+                        warn(&inner, &format!("{e}"));
+                        break;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
+
+/// Where the agent is in stopping (`Agent::run_until`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Taking work.
+    Serving,
+    /// Its stop signal came; the machine is paused once its node answers.
+    StopAsked,
+    /// The machine is paused (no new work): the agent returns once the tasks
+    /// it runs are done.
+    Draining,
+}
