@@ -30,6 +30,7 @@ use tokio::sync::broadcast;
 /// How proposals are built and judged.
 #[derive(Clone, Debug)]
 pub struct ProposalConfig {
+    /// Most transactions in one block.
     pub max_block_txs: usize,
     /// A proposer with nothing to include waits up to this long for transactions
     /// or due work before proposing an empty block, so block time keeps moving.
@@ -37,6 +38,7 @@ pub struct ProposalConfig {
     /// Blocks timed further ahead of this validator's clock are refused, so a
     /// proposer cannot fast-forward deadlines.
     pub max_clock_drift: Duration,
+    /// Size of the parts a proposal is streamed to peers in.
     pub part_bytes: usize,
     /// Largest block accepted from a proposer, in bytes.
     pub max_block_bytes: usize,

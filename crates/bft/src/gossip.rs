@@ -27,8 +27,10 @@ struct Behaviour {
     identify: identify::Behaviour,
 }
 
+/// The transaction gossip network of a node (libp2p gossipsub and Kademlia).
 #[derive(Clone, Debug)]
 pub struct GossipConfig {
+    /// Where this node listens for gossip.
     pub listen: Multiaddr,
     /// A few peers to start from; the rest are found through Kademlia.
     pub bootstrap: Vec<Multiaddr>,
@@ -41,6 +43,8 @@ pub struct GossipConfig {
 /// What a node's identify agent version starts with; its API URL follows.
 const AGENT: &str = "gpunet-node/1";
 
+/// The gossip network could not start: its transport, listen address or
+/// a bootstrap peer's address.
 #[derive(Debug, thiserror::Error)]
 #[error("transaction gossip: {0}")]
 pub struct GossipError(String);

@@ -5,6 +5,8 @@
 //! this node's API and from gossip, and every decided block is applied to the
 //! ledger. [`BftConsensus`] is the node's `Consensus`.
 
+#![warn(missing_docs)]
+
 mod app;
 mod certificates;
 mod codec;
@@ -62,8 +64,11 @@ pub struct BftConfig {
     pub consensus_peers: Vec<Multiaddr>,
     /// Transaction gossip.
     pub gossip: GossipConfig,
+    /// How long each consensus step waits before moving on (Malachite's).
     pub timeouts: TimeoutConfig,
+    /// How proposals are built and judged.
     pub proposals: ProposalConfig,
+    /// Most transactions the mempool holds; a submission beyond is refused as busy.
     pub mempool_capacity: usize,
     /// A transaction not included within this long is dropped and its submitter told.
     pub tx_ttl: Duration,
@@ -137,12 +142,16 @@ pub fn loopback_configs(dir: &Path, n: usize) -> Vec<BftConfig> {
         .collect()
 }
 
+/// Why a node's consensus does not start.
 #[derive(Debug, thiserror::Error)]
 pub enum BftError {
+    /// The transaction gossip network could not start (its listen address).
     #[error(transparent)]
     Gossip(#[from] GossipError),
+    /// The commit certificate store could not be opened or read.
     #[error(transparent)]
     Store(#[from] certificates::StoreError),
+    /// Malachite's engine did not start.
     #[error("consensus engine: {0}")]
     Engine(String),
     /// The ledger and the certificate store under `home` come from different
@@ -151,7 +160,9 @@ pub enum BftError {
     /// ([`set_aside_rebuilt_stores`], then a start from genesis) is the way out.
     #[error("this node's stores disagree: {disagreement} (stores under {})", home.display())]
     StoresDisagree {
+        /// Where the two stores part.
         disagreement: certificates::StoresDisagree,
+        /// The node's consensus directory.
         home: PathBuf,
     },
 }

@@ -6,6 +6,8 @@
 //! Keys derive from fixed labels, so a devnet restarted on the same directory
 //! resumes its chain.
 
+#![warn(missing_docs)]
+
 use anyhow::Context;
 use gpunet_api::NodeAddress;
 use gpunet_client::{Keystore, NodeClient, Wallet};
@@ -20,13 +22,18 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
+/// What a devnet is made of; [`DevnetConfig::new`] gives the embedded default.
 #[derive(Clone, Debug)]
 pub struct DevnetConfig {
+    /// The node, the providers and the wallets keep their files under it.
     pub data_dir: PathBuf,
     /// API address; port 0 picks a free one.
     pub api_addr: SocketAddr,
+    /// How many in-process providers serve jobs.
     pub providers: usize,
+    /// How often the node produces a block.
     pub block_interval: Duration,
+    /// The chain's parameters (see [`devnet_params`]).
     pub params: Params,
     /// Price of every devnet provider machine, per hour.
     pub provider_price: Amount,
@@ -35,6 +42,8 @@ pub struct DevnetConfig {
 }
 
 impl DevnetConfig {
+    /// Two providers running jobs as processes, 100 ms blocks, an API on a
+    /// free loopback port, everything under `data_dir`.
     pub fn new(data_dir: PathBuf) -> DevnetConfig {
         DevnetConfig {
             data_dir,
@@ -67,18 +76,25 @@ pub fn devnet_params() -> Params {
     }
 }
 
+/// The devnet's chain id.
 pub const CHAIN_ID: &str = "gpunet-devnet";
 const GENESIS_TIME_MS: u64 = 1_767_225_600_000; // 2026-01-01, before any devnet block
 
+/// The devnet's one validator, which produces every block. Devnet keys are
+/// derived from public labels: anyone can sign as them, which is the point
+/// of a local network and why no real network may use them.
 pub fn validator_key() -> Keypair {
     Keypair::from_label("gpunet-devnet/validator")
 }
+/// The funded account `gpunet devnet fund` pays from.
 pub fn faucet_key() -> Keypair {
     Keypair::from_label("gpunet-devnet/faucet")
 }
+/// The funded client wallet (`wallets/client.json` in the data directory).
 pub fn client_key() -> Keypair {
     Keypair::from_label("gpunet-devnet/client")
 }
+/// The account of provider `i`, funded to stake its machine.
 pub fn provider_key(i: usize) -> Keypair {
     Keypair::from_label(&format!("gpunet-devnet/provider/{i}"))
 }
@@ -108,10 +124,13 @@ pub fn genesis(providers: usize, params: Params) -> Genesis {
     }
 }
 
+/// A running devnet: its node and API, and its providers.
 pub struct Devnet {
+    /// What it was started with.
     pub config: DevnetConfig,
     /// The API's address (also saved in the data directory, see [`NodeAddress::save`]).
     pub address: NodeAddress,
+    /// The node itself, in this process.
     pub node: Node,
     /// Path of the client wallet's keystore file.
     pub client_keystore: PathBuf,
@@ -185,18 +204,22 @@ impl Devnet {
         Ok(devnet)
     }
 
+    /// A client of the devnet's API, pinned to its key.
     pub fn client(&self) -> NodeClient {
         NodeClient::new(&self.address.to_string()).expect("the devnet's own address parses")
     }
 
+    /// The funded client wallet, on [`Devnet::client`].
     pub fn client_wallet(&self) -> Wallet {
         Wallet::new(client_key(), self.client())
     }
 
+    /// Where provider `i` keeps its journal and runs.
     pub fn provider_dir(&self, i: usize) -> PathBuf {
         self.config.data_dir.join("providers").join(i.to_string())
     }
 
+    /// Provider `i`'s agent, while it runs.
     pub fn provider(&self, i: usize) -> Option<&Agent> {
         self.providers.get(i)?.as_ref().map(|(a, _)| a)
     }
