@@ -460,14 +460,9 @@ impl Order {
 
     /// The report of a reported or audited run, to bill it differently.
     pub(crate) fn report_mut(&mut self) -> Option<&mut Report> {
-        match &mut self.kind {
-            OrderKind::Job { phase, .. } | OrderKind::AuditRun { phase, .. } => match phase {
-                JobPhase::Reported { report, .. } | JobPhase::Auditing { report, .. } => {
-                    Some(report)
-                }
-                _ => None,
-            },
-            OrderKind::Rental(_) => None,
+        match self.job_phase_mut()? {
+            JobPhase::Reported { report, .. } | JobPhase::Auditing { report, .. } => Some(report),
+            _ => None,
         }
     }
 
@@ -530,40 +525,42 @@ impl Order {
 
     /// Running → reported with `report`, held (`Auditing`) when `held`.
     pub(crate) fn record_report(&mut self, report: Report, held: bool) -> Result<(), TxError> {
-        let Some(JobPhase::Running { lease }) = self.job_phase() else {
-            return Err(wrong_phase(self.id_status(), "reported"));
-        };
-        let lease = lease.clone();
-        self.set_job_phase(if held {
-            JobPhase::Auditing { lease, report }
-        } else {
-            JobPhase::Reported { lease, report }
-        });
-        Ok(())
+        let now = self.id_status();
+        let phase = self.job_phase_mut().ok_or(wrong_phase(now, "reported"))?;
+        match std::mem::replace(phase, JobPhase::Pending) {
+            JobPhase::Running { lease } => {
+                *phase = reported(lease, report, held);
+                Ok(())
+            }
+            other => {
+                *phase = other;
+                Err(wrong_phase(now, "reported"))
+            }
+        }
     }
 
     /// Reported or auditing → `Auditing` when `held`, else `Reported`.
     pub(crate) fn hold(&mut self, held: bool) -> Result<(), TxError> {
-        let Some(JobPhase::Reported { lease, report } | JobPhase::Auditing { lease, report }) =
-            self.job_phase()
-        else {
-            return Err(wrong_phase(
-                self.id_status(),
-                if held { "audited" } else { "settled" },
-            ));
-        };
-        let (lease, report) = (lease.clone(), report.clone());
-        self.set_job_phase(if held {
-            JobPhase::Auditing { lease, report }
-        } else {
-            JobPhase::Reported { lease, report }
-        });
-        Ok(())
+        let now = self.id_status();
+        let change = if held { "audited" } else { "settled" };
+        let phase = self.job_phase_mut().ok_or(wrong_phase(now, change))?;
+        match std::mem::replace(phase, JobPhase::Pending) {
+            JobPhase::Reported { lease, report } | JobPhase::Auditing { lease, report } => {
+                *phase = reported(lease, report, held);
+                Ok(())
+            }
+            other => {
+                *phase = other;
+                Err(wrong_phase(now, change))
+            }
+        }
     }
 
-    fn set_job_phase(&mut self, new: JobPhase) {
-        if let OrderKind::Job { phase, .. } | OrderKind::AuditRun { phase, .. } = &mut self.kind {
-            *phase = new;
+    /// The phase of a job or an audit run, to move it on; `None` for a rental.
+    fn job_phase_mut(&mut self) -> Option<&mut JobPhase> {
+        match &mut self.kind {
+            OrderKind::Job { phase, .. } | OrderKind::AuditRun { phase, .. } => Some(phase),
+            OrderKind::Rental(_) => None,
         }
     }
 
@@ -629,6 +626,15 @@ impl Order {
             }
         }
         Ok(())
+    }
+}
+
+/// A reported run's phase: held for an audit (`Auditing`) when `held`.
+fn reported(lease: Lease, report: Report, held: bool) -> JobPhase {
+    if held {
+        JobPhase::Auditing { lease, report }
+    } else {
+        JobPhase::Reported { lease, report }
     }
 }
 
