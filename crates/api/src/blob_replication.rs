@@ -18,15 +18,15 @@
 //! Nothing here is consensus: a node that does not replicate only makes the
 //! network's copies fewer.
 
-use crate::types::{header_value, BLOB_READ_HEADER, LOCAL_ONLY_HEADER};
-use crate::{server, tls};
+use crate::server;
 use axum::http::HeaderValue;
 use futures_util::StreamExt;
-use gpunet_ledger::Event;
 use gpunet_node::{
-    manifest_files, named_by_orders, wall_clock_ms, BlobRetention, BlockEvent, NamedBlobs, Node,
+    manifest_files, named_by_orders, wall_clock_ms, BlobRetention, NamedBlobs, Node,
 };
 use gpunet_primitives::{Address, BlobRead, Hash, Keypair, SignedBlobRead};
+use gpunet_types::Event;
+use gpunet_types::{api::header_value, api::BLOB_READ_HEADER, api::LOCAL_ONLY_HEADER, BlockEvent};
 use std::collections::BTreeSet;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
@@ -69,7 +69,7 @@ pub fn holders(blob: &Hash, validators: &[Address], replicas: usize) -> Vec<Addr
 /// be stored).
 pub(crate) async fn fetch_from_peers(node: &Node, hash: Hash, read: &HeaderValue) -> Option<u64> {
     let peers = server::peer_addresses(node);
-    let http = tls::http_client_for(&peers);
+    let http = gpunet_client::tls::http_client_for(&peers);
     for peer in &peers {
         let Ok(resp) = http
             .get(format!("{}/v1/blobs/{hash}", peer.url))

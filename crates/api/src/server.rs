@@ -1,12 +1,15 @@
 //! Routes of the node API.
 
-use crate::tls::{self, NodeAddress, TlsListener};
-use crate::types::{
-    AccountView, ApiError, BlobInfo, BlockView, HolderProof, MachineSearch, OrdersPage, Peers,
-    Status, SubmitTx, Supply, BLOB_READ_HEADER, LOCAL_ONLY_HEADER, LOG_OFFSET_HEADER,
-    LOG_READ_HEADER, MATCHED_HEADER, MAX_ORDERS_PAGE, ORDERS_PAGE, UPLOAD_HEADER,
+use crate::tls::{self, TlsListener};
+use gpunet_types::{
+    api::AccountView, api::BlobInfo, api::BlockView, api::HolderProof, api::MachineSearch,
+    api::OrdersPage, api::Peers, api::Status, api::SubmitTx, api::Supply, api::BLOB_READ_HEADER,
+    api::LOCAL_ONLY_HEADER, api::LOG_OFFSET_HEADER, api::LOG_READ_HEADER, api::MATCHED_HEADER,
+    api::MAX_ORDERS_PAGE, api::ORDERS_PAGE, api::UPLOAD_HEADER, ApiError, Machine, NodeAddress,
+    OrderView,
 };
-use crate::{blob_replication, offers};
+
+use crate::blob_replication;
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -15,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use futures_util::{Stream, StreamExt};
-use gpunet_ledger::{HardwareChallenge, Machine, Order, OrderView, TxError};
+use gpunet_ledger::{Order, TxError};
 use gpunet_node::{
     wall_clock_ms, BlobError, BlobReadError, LiveLogError, LiveLogs, Node, ReadScope, SubmitError,
     UploadError,
@@ -25,6 +28,8 @@ use gpunet_primitives::{
     RequestError, SignedBlobRead, SignedBlobUpload, SignedLogChunk, SignedLogRead,
     MAX_LOG_CHUNK_BYTES, MAX_TX_BYTES,
 };
+use gpunet_types::offers;
+use gpunet_types::ChallengeView;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use serde::Deserialize;
@@ -275,7 +280,7 @@ async fn submit_tx(
     State(node): State<Node>,
     headers: HeaderMap,
     body: Body,
-) -> ApiResult<Json<gpunet_node::Included>> {
+) -> ApiResult<Json<gpunet_types::Included>> {
     // Hex in JSON doubles a transaction's size.
     let body = read_limited(body, 2 * MAX_TX_BYTES + 1024).await?;
     let is_json = headers
@@ -363,7 +368,7 @@ async fn order_unmatched(
     State(node): State<Node>,
     Path(raw): Path<String>,
     Query(query): Query<UnmatchedQuery>,
-) -> ApiResult<Json<gpunet_ledger::Unmatched>> {
+) -> ApiResult<Json<gpunet_types::Unmatched>> {
     let id: OrderId = parse("order id", &raw)?;
     let closest = query.closest.unwrap_or(3).min(MAX_CLOSEST);
     let l = node.ledger.read().expect("ledger lock");
@@ -388,12 +393,11 @@ async fn order(State(node): State<Node>, Path(raw): Path<String>) -> ApiResult<J
 async fn challenge(
     State(node): State<Node>,
     Path(raw): Path<String>,
-) -> ApiResult<Json<HardwareChallenge>> {
+) -> ApiResult<Json<ChallengeView>> {
     let id: ChallengeId = parse("challenge id", &raw)?;
     let l = node.ledger.read().expect("ledger lock");
     l.challenge(id)
-        .cloned()
-        .map(Json)
+        .map(|c| Json(c.view()))
         .ok_or_else(|| not_found(format!("no open challenge {id}")))
 }
 
@@ -676,7 +680,7 @@ async fn get_blob(
     let file = tokio::fs::File::open(node.blobs.path(&hash))
         .await
         .map_err(|_| not_found(format!("no blob {hash}")))?;
-    let stream = gpunet_node::file_chunks(file);
+    let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024);
     Ok((
         [(header::CONTENT_TYPE, "application/octet-stream")],
         Body::from_stream(stream),
@@ -815,7 +819,7 @@ async fn live_log_from_peers(
     read: HeaderValue,
 ) -> Option<(u64, Vec<u8>)> {
     let peers = peer_addresses(node);
-    let http = tls::http_client_for(&peers);
+    let http = gpunet_client::tls::http_client_for(&peers);
     for peer in &peers {
         let Ok(resp) = http
             .get(format!(

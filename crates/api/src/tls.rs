@@ -7,20 +7,19 @@
 //!
 //! The API key is its own key, not the validator key: the validator key signs
 //! only consensus messages, never TLS handshakes.
+//!
+//! This is the server side; the client side (the pinned-key verifier) is
+//! `gpunet_client::tls`, and addresses are `gpunet_types::NodeAddress`.
 
 use axum::serve::Listener;
-use gpunet_primitives::{Address, Keypair};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
-use std::collections::{BTreeMap, BTreeSet};
+use gpunet_primitives::Keypair;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
 use std::pin::Pin;
-use std::str::FromStr;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -31,91 +30,8 @@ use tokio_rustls::TlsAcceptor;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("invalid node address {address:?}: {reason}")]
-    Address { address: String, reason: String },
     #[error("making the API certificate: {0}")]
     Certificate(String),
-}
-
-/// A node's API address: its base URL and the key its certificate carries.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NodeAddress {
-    /// `https://HOST:PORT`, without a trailing slash.
-    pub url: String,
-    pub key: Address,
-}
-
-impl NodeAddress {
-    pub fn new(url: &str, key: Address) -> NodeAddress {
-        NodeAddress {
-            url: url.trim_end_matches('/').to_string(),
-            key,
-        }
-    }
-}
-
-impl NodeAddress {
-    /// The file in a node's data directory that holds its API address.
-    pub const FILE: &'static str = "api-url";
-
-    /// Writes this address to [`Self::FILE`] in `data_dir`, where clients on
-    /// the same machine find it.
-    pub fn save(&self, data_dir: &Path) -> std::io::Result<()> {
-        std::fs::write(data_dir.join(Self::FILE), format!("{self}\n"))
-    }
-}
-
-impl fmt::Display for NodeAddress {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}#{}", self.url, self.key)
-    }
-}
-
-impl FromStr for NodeAddress {
-    type Err = TlsError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let invalid = |reason: &str| TlsError::Address {
-            address: s.to_string(),
-            reason: reason.to_string(),
-        };
-        let (url, key) = s.trim().split_once('#').ok_or_else(|| {
-            invalid(
-                "no key pinned: write it as https://HOST:PORT#KEY (a node prints its \
-                 address with its key when it starts, and writes it to api-url in its data directory)",
-            )
-        })?;
-        if !url.starts_with("https://") || url.len() == "https://".len() {
-            return Err(invalid("the URL must be https://HOST:PORT"));
-        }
-        let key = key
-            .parse()
-            .map_err(|e| invalid(&format!("the key after # is not a public key: {e}")))?;
-        Ok(NodeAddress::new(url, key))
-    }
-}
-
-/// The ed25519 public keys a client accepts from servers; shared, so keys
-/// learned later (from a node's peers) count for connections made after.
-#[derive(Clone, Debug, Default)]
-pub struct TrustedKeys(Arc<RwLock<BTreeSet<Address>>>);
-
-impl TrustedKeys {
-    /// The keys of `addresses`.
-    pub fn of<'a>(addresses: impl IntoIterator<Item = &'a NodeAddress>) -> TrustedKeys {
-        let trusted = TrustedKeys::default();
-        for address in addresses {
-            trusted.insert(address.key);
-        }
-        trusted
-    }
-
-    pub fn insert(&self, key: Address) {
-        self.0.write().expect("trusted keys lock").insert(key);
-    }
-
-    pub fn contains(&self, key: &Address) -> bool {
-        self.0.read().expect("trusted keys lock").contains(key)
-    }
 }
 
 fn provider() -> Arc<CryptoProvider> {
@@ -132,16 +48,6 @@ fn pkcs8(key: &Keypair) -> Vec<u8> {
     let mut der = PREFIX.to_vec();
     der.extend_from_slice(&key.secret_bytes());
     der
-}
-
-/// The ed25519 key of a DER SubjectPublicKeyInfo (RFC 8410: a fixed prefix,
-/// then the key), or None for any other kind of key.
-fn ed25519_key(spki: &[u8]) -> Option<Address> {
-    const PREFIX: [u8; 12] = [
-        0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
-    ];
-    let key = spki.strip_prefix(&PREFIX)?;
-    Some(Address(key.try_into().ok()?))
 }
 
 /// Server side of the API's TLS: TLS 1.3 with a certificate self-signed by `key`.
@@ -165,94 +71,6 @@ pub fn server_config(key: &Keypair) -> Result<Arc<rustls::ServerConfig>, TlsErro
         .map_err(|e| err(&e))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
-}
-
-/// Accepts a server whose certificate carries one of the trusted keys. The
-/// handshake's signature proves the server holds that key's secret.
-#[derive(Debug)]
-struct PinnedKeys {
-    trusted: TrustedKeys,
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for PinnedKeys {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let cert = rustls::server::ParsedCertificate::try_from(end_entity)?;
-        let key = ed25519_key(cert.subject_public_key_info().as_ref());
-        match key {
-            Some(key) if self.trusted.contains(&key) => Ok(ServerCertVerified::assertion()),
-            other => Err(rustls::Error::General(format!(
-                "the node's certificate key {} is not the key pinned in its address",
-                other.map_or_else(|| "(not ed25519)".to_string(), |k| k.to_string())
-            ))),
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        vec![SignatureScheme::ED25519]
-    }
-}
-
-/// A TLS 1.3 client configuration that accepts only servers holding a
-/// trusted key.
-pub fn client_config(trusted: TrustedKeys) -> rustls::ClientConfig {
-    let provider = provider();
-    rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .expect("the ring provider supports TLS 1.3")
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(PinnedKeys { trusted, provider }))
-        .with_no_client_auth()
-}
-
-/// An HTTP client that talks TLS 1.3 only to servers holding a trusted key.
-pub fn http_client(trusted: TrustedKeys) -> reqwest::Client {
-    reqwest::Client::builder()
-        .use_preconfigured_tls(client_config(trusted))
-        .build()
-        .expect("a client with a preconfigured TLS config builds")
-}
-
-/// An HTTP client for the nodes at `addresses` (others are refused).
-pub fn http_client_for<'a>(
-    addresses: impl IntoIterator<Item = &'a NodeAddress>,
-) -> reqwest::Client {
-    http_client(TrustedKeys::of(addresses))
 }
 
 /// How long a connection may take to finish its handshake.
@@ -424,25 +242,8 @@ impl Listener for TlsListener {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn addresses_need_https_and_a_pinned_key() {
-        let key = Keypair::from_label("node").address();
-        let address: NodeAddress = format!("https://127.0.0.1:8645/#{key}").parse().unwrap();
-        assert_eq!(address, NodeAddress::new("https://127.0.0.1:8645", key));
-        assert_eq!(address.to_string().parse::<NodeAddress>().unwrap(), address);
-        for bad in [
-            "https://127.0.0.1:8645".to_string(),
-            format!("http://127.0.0.1:8645#{key}"),
-            format!("https://#{key}"),
-            "https://127.0.0.1:8645#nothex".to_string(),
-        ] {
-            let err = bad.parse::<NodeAddress>().unwrap_err().to_string();
-            assert!(err.contains(&format!("{bad:?}")), "{err}");
-        }
-        let unpinned = "https://127.0.0.1:8645".parse::<NodeAddress>().unwrap_err();
-        assert!(unpinned.to_string().contains("no key pinned"));
-    }
+    use gpunet_client::tls::{http_client, http_client_for};
+    use gpunet_types::{NodeAddress, TrustedKeys};
 
     /// Serves one route over TLS with `key` on a loopback port; its base URL.
     async fn serve(key: &Keypair) -> String {

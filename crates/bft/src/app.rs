@@ -10,10 +10,10 @@ use crate::mempool::Mempool;
 use crate::signing::Signer;
 use gpunet_ledger::Ledger;
 use gpunet_node::{
-    inclusions, next_block_time_ms, publish_block_events, wall_clock_ms, work_due, BlockEvent,
-    SubmitError,
+    inclusions, next_block_time_ms, publish_block_events, wall_clock_ms, work_due, SubmitError,
 };
 use gpunet_primitives::{Block, BlockHeader, Hash};
+use gpunet_types::BlockEvent;
 use malachitebft_app_channel::app::engine::host::Next;
 use malachitebft_app_channel::app::streaming::{StreamContent, StreamId, StreamMessage};
 use malachitebft_app_channel::app::types::core::{
@@ -631,8 +631,9 @@ impl App {
 mod tests {
     use super::*;
     use crate::vote_guard::VoteGuard;
-    use gpunet_ledger::{Genesis, Params};
+    use gpunet_ledger::Genesis;
     use gpunet_primitives::Keypair;
+    use gpunet_types::Params;
 
     /// An application for a one-validator chain, its ledger at genesis.
     fn app(dir: &std::path::Path) -> (App, Keypair) {

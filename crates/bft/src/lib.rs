@@ -28,6 +28,7 @@ pub use malachitebft_app_channel::app::config as engine_config;
 use bytesize::ByteSize;
 use context::ValidatorAddress;
 use engine::EngineConfig;
+use gpunet_types::BlockEvent;
 use mempool::Mempool;
 use signing::Signer;
 use supervisor::Supervisor;
@@ -39,7 +40,7 @@ use engine::EngineNode;
 use evidence::{VoteWatch, WatchingCodec};
 use gossip::Gossip;
 use gpunet_ledger::Ledger;
-use gpunet_node::{BlockEvent, Consensus, SubmitError, SubmitFuture};
+use gpunet_node::{Consensus, SubmitError, SubmitFuture};
 use gpunet_primitives::{DoubleSign, Keypair, SignedTx, Tx, TxBody};
 use malachitebft_app_channel::app::config::{
     BootstrapProtocol, ConsensusConfig, DiscoveryConfig, P2pConfig, TimeoutConfig, ValuePayload,
@@ -183,7 +184,7 @@ struct Submitter {
 }
 
 impl Submitter {
-    async fn submit(&self, tx: SignedTx) -> Result<gpunet_node::Included, SubmitError> {
+    async fn submit(&self, tx: SignedTx) -> Result<gpunet_types::Included, SubmitError> {
         self.ledger
             .write()
             .expect("ledger lock")

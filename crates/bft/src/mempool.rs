@@ -5,8 +5,9 @@
 //! API (with a waiting submitter) or from gossip.
 
 use gpunet_ledger::TxError;
-use gpunet_node::{Included, SubmitError};
+use gpunet_node::SubmitError;
 use gpunet_primitives::{Hash, SignedTx};
+use gpunet_types::Included;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;

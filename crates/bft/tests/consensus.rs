@@ -2,14 +2,15 @@
 //! through Malachite over real sockets.
 
 use gpunet_api::blob_replication::holders;
-use gpunet_api::{BlobReplication, NodeAddress};
+use gpunet_api::BlobReplication;
 use gpunet_bft::{BftConfig, BftConsensus};
 use gpunet_client::jobfile::JobFile;
 use gpunet_client::jobs::submit_job;
 use gpunet_client::{NodeClient, Wallet};
-use gpunet_ledger::{Genesis, GenesisAccount, Params};
+use gpunet_ledger::{Genesis, GenesisAccount};
 use gpunet_node::{BlobRetention, Consensus, NodeBase, NodeBuilder};
 use gpunet_primitives::{Address, Hash, Keypair, SignedTx, Tx, TxBody, UNIT};
+use gpunet_types::{NodeAddress, Params};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -461,7 +462,7 @@ async fn a_double_signing_validator_is_slashed_and_no_conflicting_blocks_are_fin
             // votes to conflict with the original's.
             net.wait_for_height(top).await;
             while let Ok(e) = events.try_recv() {
-                if let gpunet_ledger::Event::DoubleSignPunished {
+                if let gpunet_types::Event::DoubleSignPunished {
                     validator, slashed, ..
                 } = e.event
                 {
@@ -566,7 +567,7 @@ async fn a_validator_restored_from_a_stale_backup_does_not_sign_twice() {
     net.assert_agree(top);
     while let Ok(e) = events.try_recv() {
         assert!(
-            !matches!(e.event, gpunet_ledger::Event::DoubleSignPunished { .. }),
+            !matches!(e.event, gpunet_types::Event::DoubleSignPunished { .. }),
             "a double-sign was punished at height {}: {:?}",
             e.height,
             e.event
@@ -675,7 +676,7 @@ async fn a_validator_whose_stores_disagree_refuses_to_start_and_is_rebuilt_from_
     net.assert_agree(top);
     while let Ok(e) = events.try_recv() {
         assert!(
-            !matches!(e.event, gpunet_ledger::Event::DoubleSignPunished { .. }),
+            !matches!(e.event, gpunet_types::Event::DoubleSignPunished { .. }),
             "a double-sign was punished at height {}",
             e.height
         );

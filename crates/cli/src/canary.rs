@@ -8,9 +8,9 @@ use anyhow::{bail, Context};
 use clap::Args;
 use gpunet_client::jobfile::JobFile;
 use gpunet_client::jobs::{is_final, submit_job, wait_for_order};
-use gpunet_ledger::OrderStatus;
 use gpunet_provider::canary::{check, known_answer, CanaryVerdict};
 use gpunet_provider::executor::ExecutorKind;
+use gpunet_types::OrderStatus;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -48,7 +48,7 @@ pub(crate) async fn run(ctx: &Ctx, args: CanaryArgs) -> anyhow::Result<()> {
         .await
         .map_err(anyhow::Error::msg)?;
     let wait = Duration::from_secs(args.wait_secs);
-    let reported = |o: &gpunet_ledger::OrderView| {
+    let reported = |o: &gpunet_types::OrderView| {
         !matches!(o.status, OrderStatus::Pending | OrderStatus::Running)
     };
     wait_for_order(wallet.node(), id, wait, reported, |_| {}).await?;

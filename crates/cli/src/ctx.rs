@@ -3,8 +3,8 @@
 
 use crate::output::Output;
 use anyhow::Context;
-use gpunet_api::NodeAddress;
 use gpunet_client::{Keystore, NodeClient, Wallet};
+use gpunet_types::NodeAddress;
 use std::path::{Path, PathBuf};
 
 /// The global options every client command takes.

@@ -6,8 +6,8 @@ use anyhow::{bail, Context};
 use gpunet_client::jobfile::JobFile;
 use gpunet_client::jobs::{fetch_outputs, is_final, submit_job, wait_for_order};
 use gpunet_devnet::{client_key, provider_key, Devnet, DevnetConfig};
-use gpunet_ledger::OrderStatus;
 use gpunet_primitives::{Address, Amount};
+use gpunet_types::OrderStatus;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 

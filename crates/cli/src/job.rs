@@ -10,8 +10,10 @@ use gpunet_client::jobs::{
     wait_for_order,
 };
 use gpunet_client::logs::{current_logs, follow_logs, LogPiece};
-use gpunet_client::{NodeClient, OrdersPage, Wallet};
-use gpunet_ledger::{OrderStatus, OrderView};
+use gpunet_client::{NodeClient, Wallet};
+use gpunet_types::api::OrdersPage;
+use gpunet_types::{OrderStatus, OrderView};
+
 use gpunet_primitives::manifest::Manifest;
 use gpunet_primitives::{Address, Hash, JobOutcome, LogStream, OrderId, TxBody};
 use std::path::PathBuf;
@@ -519,7 +521,7 @@ pub(crate) async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
         JobCmd::Stop { id } => {
             let included = ctx.wallet()?.send(TxBody::StopJob { order: id }).await?;
             let stopped = included.events.iter().find_map(|e| match e {
-                gpunet_ledger::Event::JobStopped {
+                gpunet_types::Event::JobStopped {
                     paid,
                     burned,
                     refunded,

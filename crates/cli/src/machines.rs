@@ -4,8 +4,9 @@ use crate::ctx::Ctx;
 use crate::output::gpn;
 use crate::owner;
 use clap::Subcommand;
-use gpunet_client::{Keystore, MachineSearch, NodeClient};
+use gpunet_client::{Keystore, NodeClient};
 use gpunet_primitives::MachineId;
+use gpunet_types::api::MachineSearch;
 
 #[derive(Subcommand)]
 pub(crate) enum MachinesCmd {
@@ -113,7 +114,7 @@ pub(crate) async fn machines(ctx: &Ctx, cmd: MachinesCmd) -> anyhow::Result<()> 
         } => return owner::remove(ctx, id, wait_secs, keep_stake).await,
     };
     // Checked here first, to say what is wrong without asking the node.
-    gpunet_client::offers::Query::parse(&query, order.as_deref())?;
+    gpunet_types::offers::Query::parse(&query, order.as_deref())?;
     let search = MachineSearch {
         q: Some(query.join(" ")),
         order,
@@ -163,7 +164,7 @@ pub(crate) async fn machines(ctx: &Ctx, cmd: MachinesCmd) -> anyhow::Result<()> 
                 m.online,
                 format!("{:?}", m.hardware).to_lowercase(),
                 m.compute_gops,
-                gpunet_client::offers::reliability(m) * 100.0
+                gpunet_types::offers::reliability(m) * 100.0
             );
         }
         s.trim_end().to_string()

@@ -4,15 +4,16 @@
 use crate::ctx::{Ctx, DEVNET_DIR};
 use crate::output::gpn;
 use anyhow::{bail, Context};
-use gpunet_api::{BlobReplication, NodeAddress};
+use gpunet_api::BlobReplication;
 use gpunet_bft::{BftConfig, BftError, Multiaddr};
 use gpunet_client::{Keystore, Wallet};
-use gpunet_ledger::{Genesis, GenesisAccount, Params};
+use gpunet_ledger::{Genesis, GenesisAccount};
 use gpunet_node::{
     BlobRetention, NodeBuilder, SoloProducerConfig, DEFAULT_MIN_FREE_BYTES, LEDGER_FILE,
 };
 use gpunet_primitives::{parse_amount, Address, TxBody};
 use gpunet_provider::executor::ExecutorKind;
+use gpunet_types::{NodeAddress, Params};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

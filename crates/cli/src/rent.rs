@@ -6,8 +6,8 @@ use anyhow::Context;
 use clap::Subcommand;
 use gpunet_client::jobfile::JobFile;
 use gpunet_client::jobs::{submit_rental, wait_for_order};
-use gpunet_ledger::OrderStatus;
 use gpunet_primitives::{format_amount, OrderId, TxBody};
+use gpunet_types::OrderStatus;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -72,7 +72,7 @@ pub(crate) async fn rent(ctx: &Ctx, cmd: RentCmd) -> anyhow::Result<()> {
             crate::job::warn_if_unmatched(&client, id).await;
             // A rental is useful once it has a machine, and its exposed
             // ports an address: wait for both.
-            let ready = |o: &gpunet_ledger::OrderView| match o.status {
+            let ready = |o: &gpunet_types::OrderView| match o.status {
                 OrderStatus::Pending => false,
                 OrderStatus::Running => o
                     .rental
@@ -90,7 +90,7 @@ pub(crate) async fn rent(ctx: &Ctx, cmd: RentCmd) -> anyhow::Result<()> {
                 .lease
                 .as_ref()
                 .with_context(|| format!("rental {id} has no machine yet"))?;
-            let deposit = gpunet_ledger::max_job_cost(lease.price_per_hour, duration)?;
+            let deposit = gpunet_types::max_payment(lease.price_per_hour, duration)?;
             let included = wallet
                 .send(TxBody::RenewRental {
                     order: id,

@@ -482,7 +482,7 @@ fn hardware_reports_this_machine_and_explains_a_missing_gpu() {
 /// The API address (with its key) a node or devnet started in `data_dir`
 /// writes there, once it has.
 fn api_address(data_dir: &Path) -> String {
-    let file = data_dir.join(gpunet_api::NodeAddress::FILE);
+    let file = data_dir.join(gpunet_types::NodeAddress::FILE);
     poll(Duration::from_secs(30), || {
         std::fs::read_to_string(&file)
             .ok()

@@ -4,13 +4,13 @@
 //! killed and started again, all four restarted at once, and a second copy of
 //! one validator started to make it double-sign.
 
-use gpunet_api::NodeAddress;
 use gpunet_client::jobfile::JobFile;
 use gpunet_client::jobs::submit_job;
 use gpunet_client::logs::current_logs;
 use gpunet_client::{Keystore, NodeClient, Wallet};
-use gpunet_ledger::OrderStatus;
 use gpunet_primitives::Address;
+use gpunet_types::NodeAddress;
+use gpunet_types::OrderStatus;
 use std::process::Command;
 use std::time::Duration;
 
@@ -307,7 +307,7 @@ async fn the_testnet_rides_out_faults_and_a_byzantine_validator_and_runs_a_job_a
     docker(&["rm", "-f", &twin]);
     let account = net.client(0).account(&v4_address).await.unwrap().account;
     assert_eq!(account.validator_bonded, 0, "tombstoned, its stake unbonds");
-    let stake = gpunet_ledger::Params::default().stake_per_vote;
+    let stake = gpunet_types::Params::default().stake_per_vote;
     assert_eq!(
         account.unbonding_total(),
         stake - stake / 10,
@@ -371,12 +371,12 @@ async fn the_testnet_rides_out_faults_and_a_byzantine_validator_and_runs_a_job_a
     let root = order.output_root().expect("the job completed");
     let read = wallet.blob_read(order.id).await.unwrap();
     let manifest = net.client(0).manifest(&root, &read).await.unwrap();
-    let read = gpunet_api::types::header_value(&read);
+    let read = gpunet_types::api::header_value(&read);
     let blobs: Vec<_> = std::iter::once(root)
         .chain(manifest.files.iter().map(|f| f.hash))
         .collect();
     let addresses: Vec<NodeAddress> = (0..3).map(|v| net.address(v)).collect();
-    let http = gpunet_api::tls::http_client_for(&addresses);
+    let http = gpunet_client::tls::http_client_for(&addresses);
     let held = tokio::time::timeout(Duration::from_secs(60), async {
         loop {
             let mut all = true;
@@ -386,8 +386,8 @@ async fn the_testnet_rides_out_faults_and_a_byzantine_validator_and_runs_a_job_a
             {
                 let local = http
                     .get(format!("{}/v1/blobs/{blob}", node.url))
-                    .header(gpunet_api::types::LOCAL_ONLY_HEADER, "1")
-                    .header(gpunet_api::types::BLOB_READ_HEADER, &read)
+                    .header(gpunet_types::api::LOCAL_ONLY_HEADER, "1")
+                    .header(gpunet_types::api::BLOB_READ_HEADER, &read)
                     .send()
                     .await;
                 all &= local.is_ok_and(|r| r.status().is_success());

@@ -1,4 +1,4 @@
-use gpunet_api::ApiError;
+use gpunet_types::ApiError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {

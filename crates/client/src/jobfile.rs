@@ -308,7 +308,7 @@ impl JobFile {
             placement: self.placement,
             ports: self.ports.clone(),
         };
-        let full_cost = gpunet_ledger::min_deposit(max_price_per_hour, &spec)
+        let full_cost = gpunet_types::min_deposit(max_price_per_hour, &spec)
             .map_err(|e| invalid(format!("price: {e}")))?;
         let deposit = match &self.price.deposit {
             Some(d) => parse_amount(d).map_err(|e| invalid(e.to_string()))?,

@@ -4,7 +4,8 @@ use crate::error::ClientError;
 use crate::jobfile::JobFile;
 use crate::node_client::NodeClient;
 use crate::wallet::Wallet;
-use gpunet_ledger::{Event, Misfit, OrderStatus, OrderView, Unmatched};
+use gpunet_types::{Event, Misfit, OrderStatus, OrderView, Unmatched};
+
 use gpunet_primitives::manifest::{Manifest, ManifestEntry};
 use gpunet_primitives::{Hash, JobOutcome, OrderId, TxBody};
 use std::path::Path;
@@ -84,7 +85,7 @@ async fn dispute(
     expected_root: Hash,
 ) -> Result<(), ClientError> {
     let id = order.id;
-    let deposit = gpunet_ledger::run_cost(order.max_price_per_hour, &order.spec)
+    let deposit = gpunet_types::run_cost(order.max_price_per_hour, &order.spec)
         .map_err(|e| ClientError::Invalid(e.to_string()))?;
     wallet
         .send(TxBody::DisputeResult {
@@ -165,7 +166,7 @@ pub fn explain_unmatched(order: &OrderView, unmatched: &Unmatched) -> Option<Str
 }
 
 /// A machine in a few words: its GPUs, cores, memory, base price and region.
-pub fn machine_summary(m: &gpunet_ledger::Machine) -> String {
+pub fn machine_summary(m: &gpunet_types::Machine) -> String {
     let gpu = m.spec.gpu.as_ref().map_or("no GPU".to_string(), |g| {
         format!("{}x {} {} MiB", g.count, g.model, g.vram_mb)
     });

@@ -5,6 +5,9 @@
 //! - [`jobfile`]: the TOML job spec users write, turned into an on-chain [`gpunet_primitives::JobSpec`].
 //! - [`logs`]: a job's logs, followed live while it runs, then verified.
 //! - [`owner`]: a machine owner's actions: offline and back, removal, unstaking.
+//! - [`tls`]: TLS that accepts a node only with the key pinned in its address.
+//!
+//! It speaks the types of `gpunet-types` and needs no ledger, node or server.
 
 mod error;
 pub mod jobfile;
@@ -12,10 +15,9 @@ pub mod jobs;
 pub mod logs;
 mod node_client;
 pub mod owner;
+pub mod tls;
 mod wallet;
 
 pub use error::ClientError;
-pub use gpunet_api::offers;
-pub use gpunet_api::types::{MachineSearch, OrdersPage};
 pub use node_client::{EventStream, NodeClient, StreamItem};
 pub use wallet::{Keystore, Wallet};

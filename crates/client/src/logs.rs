@@ -5,7 +5,8 @@
 use crate::error::ClientError;
 use crate::jobs::read_output;
 use crate::wallet::{unix_ms, Wallet};
-use gpunet_ledger::{OrderStatus, OrderView};
+use gpunet_types::{OrderStatus, OrderView};
+
 use gpunet_primitives::{JobOutcome, LogRead, LogStream, OrderId, SignedLogRead};
 use std::time::{Duration, SystemTime};
 

@@ -1,15 +1,16 @@
 //! Typed access to a node's HTTP API.
 
 use crate::error::ClientError;
+use crate::tls;
 use futures_util::StreamExt;
-use gpunet_api::tls::{self, NodeAddress, TlsError, TrustedKeys};
-use gpunet_api::types::{
+use gpunet_types::api::{
     header_value, AccountView, BlobInfo, BlockView, HolderProof, MachineSearch, OrdersPage, Peers,
     Status, BLOB_READ_HEADER, LOG_OFFSET_HEADER, LOG_READ_HEADER, MATCHED_HEADER, UPLOAD_HEADER,
 };
-use gpunet_api::ApiError;
-use gpunet_ledger::{HardwareChallenge, Machine, OrderView};
-use gpunet_node::{BlockEvent, Included};
+use gpunet_types::AddressError;
+use gpunet_types::ApiError;
+use gpunet_types::{BlockEvent, Included, Machine, NodeAddress, OrderView, TrustedKeys};
+
 use gpunet_primitives::manifest::Manifest;
 use gpunet_primitives::{
     Address, ChallengeId, Hash, LogStream, MachineId, OrderId, SignedBlobRead, SignedBlobUpload,
@@ -61,7 +62,7 @@ impl NodeClient {
             .filter(|a| !a.trim().is_empty())
             .map(|a| {
                 a.parse()
-                    .map_err(|e: TlsError| ClientError::Invalid(e.to_string()))
+                    .map_err(|e: AddressError| ClientError::Invalid(e.to_string()))
             })
             .collect::<Result<Vec<NodeAddress>, _>>()?;
         if addresses.is_empty() {
@@ -210,7 +211,7 @@ impl NodeClient {
         Ok(self.find_machines(&MachineSearch::default()).await?.0)
     }
 
-    /// The machines `search` finds (see [`gpunet_api::offers`]), searched by
+    /// The machines `search` finds (see [`gpunet_types::offers`]), searched by
     /// the node, and how many matched in all (more than returned when its
     /// `limit` cut the list short).
     pub async fn find_machines(
@@ -233,7 +234,7 @@ impl NodeClient {
     pub async fn closest_machines(
         &self,
         search: &MachineSearch,
-    ) -> Result<Vec<gpunet_api::offers::NearMiss>, ClientError> {
+    ) -> Result<Vec<gpunet_types::offers::NearMiss>, ClientError> {
         let resp = self
             .read(|c| c.http.get(c.url("/v1/machines/closest")).query(search))
             .await?;
@@ -250,12 +251,15 @@ impl NodeClient {
 
     /// Why order `id` finds no machine now, naming the 3 machines closest to
     /// taking it.
-    pub async fn unmatched(&self, id: OrderId) -> Result<gpunet_ledger::Unmatched, ClientError> {
+    pub async fn unmatched(&self, id: OrderId) -> Result<gpunet_types::Unmatched, ClientError> {
         self.get(&format!("/v1/orders/{id}/unmatched")).await
     }
 
     /// An open hardware challenge (answered or failed ones are gone).
-    pub async fn challenge(&self, id: ChallengeId) -> Result<HardwareChallenge, ClientError> {
+    pub async fn challenge(
+        &self,
+        id: ChallengeId,
+    ) -> Result<gpunet_types::ChallengeView, ClientError> {
         self.get(&format!("/v1/challenges/{id}")).await
     }
 
@@ -285,7 +289,7 @@ impl NodeClient {
         path: &Path,
     ) -> Result<BlobInfo, ClientError> {
         let file = tokio::fs::File::open(path).await?;
-        let stream = gpunet_node::file_chunks(file);
+        let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024);
         let req = self
             .blob_upload(upload)
             .body(reqwest::Body::wrap_stream(stream));

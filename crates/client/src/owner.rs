@@ -9,9 +9,10 @@
 //! challenge is not a way to escape its slashing.
 
 use crate::{ClientError, Wallet};
-use gpunet_ledger::{required_stake, Machine};
-use gpunet_node::Included;
+use gpunet_types::{required_stake, Machine};
+
 use gpunet_primitives::{Amount, MachineId, TxBody};
+use gpunet_types::Included;
 use serde::Serialize;
 use std::time::{Duration, Instant};
 

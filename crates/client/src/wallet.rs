@@ -2,12 +2,12 @@
 
 use crate::error::ClientError;
 use crate::node_client::NodeClient;
-use gpunet_api::types::BlobInfo;
-use gpunet_node::Included;
 use gpunet_primitives::{
     Address, BlobRead, BlobUpload, Hash, Keypair, OrderId, RequestBody, SignedBlobRead,
     SignedRequest, Tx, TxBody,
 };
+use gpunet_types::api::BlobInfo;
+use gpunet_types::Included;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};

@@ -9,13 +9,14 @@
 #![warn(missing_docs)]
 
 use anyhow::Context;
-use gpunet_api::NodeAddress;
 use gpunet_client::{Keystore, NodeClient, Wallet};
-use gpunet_ledger::{Genesis, GenesisAccount, HardwareStatus, Params};
+use gpunet_ledger::{Genesis, GenesisAccount};
 use gpunet_node::{BlobRetention, Node, NodeBuilder, SoloProducerConfig};
 use gpunet_primitives::{Amount, Keypair, UNIT};
 use gpunet_provider::executor::{Executor, ExecutorKind};
 use gpunet_provider::{Agent, AgentConfig, UnprovenGpus};
+use gpunet_types::NodeAddress;
+use gpunet_types::{HardwareStatus, Params};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -5,8 +5,10 @@
 mod common;
 
 use common::devnet;
-use gpunet_api::tls::{client_config, http_client_for, TrustedKeys, MAX_CONNECTIONS_PER_PEER};
-use gpunet_api::{ApiError, NodeAddress, ServeLimits};
+use gpunet_api::tls::MAX_CONNECTIONS_PER_PEER;
+use gpunet_api::ServeLimits;
+use gpunet_client::tls::{client_config, http_client_for};
+use gpunet_types::{ApiError, NodeAddress, TrustedKeys};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -7,10 +7,10 @@ use gpunet_client::jobs::{fetch_outputs, submit_job, submit_rental, wait_for_ord
 use gpunet_client::logs::current_logs;
 use gpunet_client::Wallet;
 use gpunet_devnet::{provider_key, Devnet, DevnetConfig};
-use gpunet_ledger::OrderStatus;
 use gpunet_primitives::{JobOutcome, LogStream, Stop, TxBody};
 use gpunet_provider::executor::{DockerConfig, ExecutorKind, BUSYBOX_IMAGE};
 use gpunet_provider::testing::{docker_or_skip, http_get};
+use gpunet_types::OrderStatus;
 use std::path::Path;
 use std::time::Duration;
 

@@ -6,9 +6,8 @@ use gpunet_client::jobs::{
     dispute_result, fetch_outputs, output_entry, read_output, submit_job, wait_for_order,
 };
 use gpunet_client::logs::{current_logs, follow_logs, LogPiece};
-use gpunet_client::{ClientError, MachineSearch, Wallet};
+use gpunet_client::{ClientError, Wallet};
 use gpunet_devnet::{client_key, provider_key};
-use gpunet_ledger::OrderStatus;
 use gpunet_node::BlobRetention;
 use gpunet_primitives::manifest::Manifest;
 use gpunet_primitives::{
@@ -20,6 +19,8 @@ use gpunet_provider::canary::{check, known_answer, CanaryVerdict};
 use gpunet_provider::executor::group_alive;
 use gpunet_provider::executor::ExecutorKind;
 use gpunet_provider::journal::Journal;
+use gpunet_types::api::MachineSearch;
+use gpunet_types::OrderStatus;
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
 
@@ -42,7 +43,7 @@ async fn successful_job_is_verified_paid_burned_and_refunded() {
     // Both machines proved their hardware before taking work.
     let machines = node.machines().await.unwrap();
     for m in &machines {
-        assert_eq!(m.hardware, gpunet_ledger::HardwareStatus::Verified, "{m:?}");
+        assert_eq!(m.hardware, gpunet_types::HardwareStatus::Verified, "{m:?}");
         // Measured: GOPS for its GPUs, or Mops/s for its CPUs (a CPU-only
         // machine's GOPS round to 0 when it is slow or busy).
         let measured = m.compute_gops > 0 || m.cpu_mops > 0;
@@ -157,7 +158,7 @@ async fn a_false_dispute_is_refereed_by_the_other_provider_and_the_provider_paid
     assert_eq!(order.status, OrderStatus::Settled, "{order:?}");
     assert_eq!(
         order.audit_verdict,
-        Some(gpunet_ledger::AuditVerdict::DisputeRejected)
+        Some(gpunet_types::AuditVerdict::DisputeRejected)
     );
     let referee = wait_final(&node, order.audit_runs[0]).await;
     assert_eq!(referee.status, OrderStatus::Settled, "{referee:?}");
@@ -212,7 +213,7 @@ async fn rogue_results(wallet: std::sync::Arc<Wallet>, root: Hash, duration_ms: 
 async fn devnet_with_rogue(
     dir: &std::path::Path,
     label: &str,
-    tune: impl FnOnce(&mut gpunet_ledger::Params),
+    tune: impl FnOnce(&mut gpunet_types::Params),
 ) -> (gpunet_devnet::Devnet, std::sync::Arc<Wallet>) {
     let mut config = config(dir, 1);
     config.params.hardware_challenges = false;
@@ -285,7 +286,7 @@ async fn a_canary_catches_a_provider_that_fakes_results_and_it_is_slashed() {
     assert_eq!(order.status, OrderStatus::Failed, "{order:?}");
     assert_eq!(
         order.audit_verdict,
-        Some(gpunet_ledger::AuditVerdict::ProviderWrong)
+        Some(gpunet_types::AuditVerdict::ProviderWrong)
     );
     let params = node.status().await.unwrap().params;
     assert_eq!(bonded(&node, faker.key()).await, stake - params.slash_audit);
@@ -322,7 +323,7 @@ async fn a_canary_catches_a_provider_that_pads_its_time_and_it_is_billed_the_ref
     assert_eq!(order.status, OrderStatus::Settled, "{order:?}");
     assert_eq!(
         order.audit_verdict,
-        Some(gpunet_ledger::AuditVerdict::ProviderPadded),
+        Some(gpunet_types::AuditVerdict::ProviderPadded),
         "the output was right, the time padded"
     );
     let params = node.status().await.unwrap().params;
@@ -362,14 +363,14 @@ fn always_audited_job(dir: &std::path::Path, script: &str, timeout_secs: u64) ->
 async fn agreed_audit(
     net: &gpunet_devnet::Devnet,
     job: &JobFile,
-) -> (gpunet_ledger::OrderView, gpunet_ledger::OrderView) {
+) -> (gpunet_types::OrderView, gpunet_types::OrderView) {
     let node = net.client();
     let id = submit_job(&net.client_wallet(), job).await.unwrap();
     let order = wait_final(&node, id).await;
     assert_eq!(order.status, OrderStatus::Settled, "{order:?}");
     assert_eq!(
         order.audit_verdict,
-        Some(gpunet_ledger::AuditVerdict::Agreed)
+        Some(gpunet_types::AuditVerdict::Agreed)
     );
     let run = wait_final(&node, order.audit_runs[0]).await;
     assert_eq!(run.status, OrderStatus::Settled, "{run:?}");
@@ -389,7 +390,7 @@ async fn an_audited_deterministic_job_is_rerun_by_the_other_provider_and_agreed(
         "audited by the other provider"
     );
     // Both runs produced the same outputs, byte for byte.
-    let root = |o: &gpunet_ledger::OrderView| match &o.report.as_ref().unwrap().outcome {
+    let root = |o: &gpunet_types::OrderView| match &o.report.as_ref().unwrap().outcome {
         gpunet_primitives::JobOutcome::Completed { output_root, .. } => *output_root,
         other => panic!("{other:?}"),
     };
@@ -403,7 +404,7 @@ async fn audited_runs_both_stopped_at_the_timeout_agree_though_their_outputs_dif
     let job = always_audited_job(dir.path(), "while true; do date +%s%N; sleep 0.1; done", 2);
     let (order, run) = agreed_audit(&net, &job).await;
     assert_eq!(order.audit_runs.len(), 1, "no tie-break");
-    let reported = |o: &gpunet_ledger::OrderView| match &o.report.as_ref().unwrap().outcome {
+    let reported = |o: &gpunet_types::OrderView| match &o.report.as_ref().unwrap().outcome {
         JobOutcome::Completed {
             output_root,
             stopped,
@@ -514,7 +515,7 @@ async fn a_live_provider_answers_probes_and_a_dead_one_is_held_down_and_slashed(
         .await
         .unwrap();
     let probed =
-        |o: &gpunet_ledger::OrderView| o.rental.as_ref().is_some_and(|r| !r.awaits_answer());
+        |o: &gpunet_types::OrderView| o.rental.as_ref().is_some_and(|r| !r.awaits_answer());
     wait_for_order(&node, id, Duration::from_secs(10), probed, |_| {})
         .await
         .unwrap();
@@ -1252,7 +1253,7 @@ async fn a_jobs_inputs_and_results_are_read_only_by_its_client_and_provider() {
         .events
         .iter()
         .find_map(|e| match e {
-            gpunet_ledger::Event::OrderSubmitted { order, .. } => Some(*order),
+            gpunet_types::Event::OrderSubmitted { order, .. } => Some(*order),
             _ => None,
         })
         .unwrap();

@@ -1,7 +1,7 @@
 //! Why a transaction or block was rejected.
 
-use crate::order::status::OrderStatus;
 use gpunet_primitives::{Address, Amount, ChallengeId, MachineId, OrderId, Stop};
+use gpunet_types::OrderStatus;
 
 /// A rejected transaction: one variant per cause, carrying what the message
 /// needs. Rejection changes nothing in the state. [`TxError::code`] is the
@@ -355,6 +355,12 @@ pub enum BlockError {
     EndOfBlock(TxError),
     #[error("state root mismatch")]
     StateRoot,
+}
+
+impl From<gpunet_types::Overflow> for TxError {
+    fn from(_: gpunet_types::Overflow) -> TxError {
+        TxError::Overflow
+    }
 }
 
 /// Checked arithmetic helpers that turn overflow into [`TxError::Overflow`].

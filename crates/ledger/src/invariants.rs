@@ -1,10 +1,9 @@
 //! Ledger invariants. They must hold after every block; property tests check them
 //! over random transaction sequences and the node can check them at runtime.
 
-use crate::exec::max_payment;
-use crate::order::OrderStatus;
-use crate::state::{Allocation, State};
+use crate::state::State;
 use gpunet_primitives::{Amount, MachineId};
+use gpunet_types::{max_payment, Allocation, ChallengePhase, OrderStatus};
 use std::collections::BTreeMap;
 
 /// Checks every invariant; returns a description of the first violation.
@@ -209,7 +208,6 @@ pub fn check(state: &State) -> Result<(), String> {
 /// Every open challenge belongs to its machine and sits in exactly the index
 /// its phase needs.
 fn check_challenges(state: &State) -> Result<(), String> {
-    use crate::state::ChallengePhase;
     let mut deadlines = 0;
     let mut awaiting = 0;
     for (id, ch) in state.challenges.iter() {

@@ -1,15 +1,14 @@
 //! The ledger: state, storage and block execution put together.
 
 use crate::error::{BlockError, GenesisError, LedgerError, TxError};
-use crate::events::Event;
+use gpunet_types::{Account, Event, Machine};
+
 use crate::exec::Exec;
 use crate::genesis::Genesis;
 use crate::lthash::LtHash;
 use crate::order::Order;
 use crate::sigcache::SigCache;
-use crate::state::{
-    Account, Globals, HardwareChallenge, Machine, State, ValidatorEntry, ValidatorSet,
-};
+use crate::state::{Globals, HardwareChallenge, State, ValidatorEntry, ValidatorSet};
 use crate::store::Store;
 use crate::table::Write;
 use gpunet_primitives::{
@@ -487,7 +486,7 @@ impl Ledger {
 
     /// Why order `id` finds no machine now, over every registered machine,
     /// naming the `closest` that miss the fewest requirements.
-    pub fn unmatched(&self, id: OrderId, closest: usize) -> Option<crate::Unmatched> {
+    pub fn unmatched(&self, id: OrderId, closest: usize) -> Option<gpunet_types::Unmatched> {
         let order = self.state.orders.get(&id)?;
         Some(crate::exec::unmatched(&self.state, order, closest))
     }

@@ -18,7 +18,6 @@
 )]
 
 mod error;
-mod events;
 mod exec;
 mod genesis;
 pub mod invariants;
@@ -33,18 +32,8 @@ mod store;
 mod table;
 
 pub use error::{BlockError, Covers, EntryError, GenesisError, LedgerError, TxError, Wanted};
-pub use events::Event;
-pub use exec::{
-    max_payment as max_job_cost, min_deposit, required_stake, run_cost, Misfit, SpecError,
-    Unmatched,
-};
-pub use genesis::{Genesis, GenesisAccount, Params};
+pub use exec::SpecError;
+pub use genesis::{Genesis, GenesisAccount};
 pub use ledger::{Ledger, ProducedBlock};
-pub use order::{
-    AuditVerdict, Checks, Decline, JobEnd, JobPhase, Lease, Order, OrderKind, OrderStatus,
-    OrderView, Probe, Rental, RentalEnd, RentalPhase, Report, Settlement,
-};
-pub use state::{
-    Account, Allocation, ChallengePhase, Globals, HardwareChallenge, HardwareStatus, Machine,
-    State, Unbonding, ValidatorEntry, ValidatorSet,
-};
+pub use order::{Checks, JobEnd, JobPhase, Order, OrderKind, RentalEnd, RentalPhase};
+pub use state::{Globals, HardwareChallenge, State, ValidatorEntry, ValidatorSet};

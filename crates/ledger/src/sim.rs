@@ -4,9 +4,10 @@
 //! A node never enables this feature.
 
 use crate::error::TxError;
-use crate::events::Event;
+use gpunet_types::{Event, Params};
+
 use crate::exec::Exec;
-use crate::genesis::Params;
+
 use crate::sigcache::SigCache;
 use crate::state::State;
 use gpunet_primitives::{hash_of, Address, Amount, Hash, MachineId, TxBody};
@@ -85,7 +86,7 @@ impl Simulation {
             .get(&machine)
             .and_then(|m| m.challenge)
             .and_then(|id| self.state.challenges.get(&id))
-            .filter(|ch| ch.phase == crate::state::ChallengePhase::AwaitingCommit)
+            .filter(|ch| ch.phase == gpunet_types::ChallengePhase::AwaitingCommit)
             .cloned()
         else {
             return false;

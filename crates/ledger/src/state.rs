@@ -1,115 +1,22 @@
 //! The ledger's state: typed tables and the records they hold.
 
 use crate::error::EntryError;
-use crate::genesis::Params;
+use gpunet_types::Params;
+use gpunet_types::{
+    Account, ChallengePhase, ChallengeTask, ChallengeView, HardwareStatus, Machine,
+};
+
 use crate::lthash::LtHash;
 use crate::order::Order;
 use crate::table::{Table, Write};
 use borsh::{BorshDeserialize, BorshSerialize};
 use gpunet_poc::Challenge;
-use gpunet_primitives::{
-    Address, Amount, ChallengeId, Hash, MachineId, MachineSpec, OrderId, ResourcePrices,
-};
+use gpunet_primitives::{Address, Amount, ChallengeId, Hash, MachineId, OrderId};
 use serde::{Deserialize, Serialize};
 
-#[derive(
-    Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
-)]
-pub struct Unbonding {
-    pub amount: Amount,
-    pub release_ms: u64,
-}
-
-#[derive(
-    Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
-)]
-pub struct Account {
-    pub balance: Amount,
-    /// The next nonce this account must use.
-    pub nonce: u64,
-    /// Stake backing this account's machines; slashable.
-    pub bonded: Amount,
-    /// Stake on its way out; still slashable until released.
-    pub unbonding: Vec<Unbonding>,
-    /// Machines and GPUs this account has registered (they set its required stake).
-    pub machines: u32,
-    pub gpus: u32,
-    /// Stake bonded as a validator; slashable for double-signing.
-    pub validator_bonded: Amount,
-}
-
-impl Account {
-    pub fn unbonding_total(&self) -> Amount {
-        self.unbonding.iter().map(|u| u.amount).sum()
-    }
-}
-
-/// Resources currently leased out of a machine.
-#[derive(
-    Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
-)]
-pub struct Allocation {
-    pub cpu_cores: u32,
-    pub memory_mb: u64,
-    pub disk_mb: u64,
-    pub gpus: u32,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
-pub struct Machine {
-    pub id: MachineId,
-    pub owner: Address,
-    pub spec: MachineSpec,
-    /// Base hourly price of any job on it.
-    pub price_per_hour: Amount,
-    pub resource_prices: ResourcePrices,
-    pub online: bool,
-    pub registered_ms: u64,
-    pub allocated: Allocation,
-    pub active_leases: u32,
-    pub completed: u64,
-    pub failed: u64,
-    /// Leases it handed back unstarted (not failures: see `exec::declines`).
-    pub declined: u64,
-    /// Its GPU model's interned id (`State::gpu_models`); 0 without a GPU.
-    pub gpu_model_id: u32,
-    /// Whether its hardware claims are proven (see `exec::challenges`).
-    pub hardware: HardwareStatus,
-    /// The hardware challenge it is answering now, if any.
-    pub challenge: Option<ChallengeId>,
-    /// Throughput achieved in its last passed challenge of its class (its
-    /// GPUs', or its CPUs' without GPUs), in giga-ops/s: its compute score.
-    pub compute_gops: u64,
-    /// Throughput of its CPUs (all cores) in its last passed CPU-class
-    /// challenge, in mega-ops/s: what CPU jobs run on. A machine with GPUs
-    /// answers CPU-class challenges in turn with GPU ones.
-    pub cpu_mops: u64,
-    pub challenges_passed: u32,
-}
-
-impl Machine {
-    /// Its CPU throughput per core, in kilo-ops/s (0 until measured): how
-    /// fast a CPU job given some of its cores runs.
-    pub fn cpu_kops_per_core(&self) -> u64 {
-        self.cpu_mops.saturating_mul(1000) / u64::from(self.spec.cpu_cores.max(1))
-    }
-}
-
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum HardwareStatus {
-    /// Registered (or re-listed); its first challenge is pending.
-    Unverified,
-    /// Passed its last challenge: eligible for leases.
-    Verified,
-    /// Failed a challenge: slashed and delisted until it passes a new one.
-    Failed,
-}
-
 /// A proof-of-compute challenge to one machine, from issue to verdict.
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+/// The API shows it as a [`ChallengeView`].
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct HardwareChallenge {
     pub id: ChallengeId,
     pub machine: MachineId,
@@ -132,37 +39,30 @@ impl HardwareChallenge {
             ChallengePhase::Opening { deadline_ms, .. } => Some((*deadline_ms, self.id)),
         }
     }
-}
 
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ChallengePhase {
-    /// The owner must commit a root by `commit_deadline_ms`.
-    AwaitingCommit,
-    /// Committed in block `height`; the rows are drawn from that block's hash.
-    Committed {
-        root: Hash,
-        committed_ms: u64,
-        height: u64,
-    },
-    /// The owner must open `rows` by `deadline_ms`.
-    Opening {
-        root: Hash,
-        committed_ms: u64,
-        beacon: Hash,
-        rows: Vec<u32>,
-        deadline_ms: u64,
-    },
-}
-
-impl Machine {
-    /// Completed leases over finished ones, in basis points; 10000 without history.
-    pub fn reliability_bps(&self) -> u32 {
-        let finished = self.completed + self.failed;
-        if finished == 0 {
-            return 10_000;
+    /// The challenge as the API shows it.
+    pub fn view(&self) -> ChallengeView {
+        let Challenge {
+            seed,
+            rows,
+            inner,
+            cols,
+        } = self.challenge;
+        ChallengeView {
+            id: self.id,
+            machine: self.machine,
+            owner: self.owner,
+            challenge: ChallengeTask {
+                seed,
+                rows,
+                inner,
+                cols,
+            },
+            class: self.class.clone(),
+            issued_ms: self.issued_ms,
+            commit_deadline_ms: self.commit_deadline_ms,
+            phase: self.phase.clone(),
         }
-        (u128::from(self.completed) * 10_000 / u128::from(finished)) as u32
     }
 }
 

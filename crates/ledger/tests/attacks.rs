@@ -2,11 +2,12 @@
 //! small-order keys, resource arithmetic that wrapped, and the oldest order
 //! starved by the newer ones behind it.
 
-use gpunet_ledger::{OrderStatus, Params, TxError};
+use gpunet_ledger::TxError;
 use gpunet_primitives::{
     Address, GpuRequirement, GpuSpec, Hash, JobOutcome, JobSpec, Keypair, MachineSpec, Resources,
     Signature, Tx, TxBody, UNIT,
 };
+use gpunet_types::{OrderStatus, Params};
 
 #[macro_use]
 mod common;
@@ -96,7 +97,7 @@ impl Net {
 
     fn submit(&mut self, spec: JobSpec) -> Result<u64, TxError> {
         let client = self.client.clone();
-        let deposit = gpunet_ledger::min_deposit(PRICE, &spec).unwrap();
+        let deposit = gpunet_types::min_deposit(PRICE, &spec).unwrap();
         self.send(
             &client,
             TxBody::SubmitOrder {
@@ -266,7 +267,7 @@ fn orders_that_fit_nothing_do_not_hold_back_those_behind_them() {
     // of which any machine can take, in one block...
     let client = net.client.clone();
     let spec = job(64, 100);
-    let deposit = gpunet_ledger::min_deposit(PRICE, &spec).unwrap();
+    let deposit = gpunet_types::min_deposit(PRICE, &spec).unwrap();
     let nonce = net.ledger.account(&client.address()).nonce;
     let stuck: Vec<_> = (0..1100)
         .map(|i| {

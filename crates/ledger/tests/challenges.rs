@@ -2,12 +2,13 @@
 //! registration and on schedule, answered by the real CPU prover, verified by
 //! the ledger; failures slash and delist.
 
-use gpunet_ledger::{ChallengePhase, Event, HardwareStatus, Ledger, OrderStatus, Params, TxError};
+use gpunet_ledger::{Ledger, TxError};
 use gpunet_poc::{Commitment, CpuBackend};
 use gpunet_primitives::{
     ChallengeId, GpuRequirement, GpuSpec, Hash, JobSpec, Keypair, MachineSpec, Resources, TxBody,
     UNIT,
 };
+use gpunet_types::{ChallengePhase, Event, HardwareStatus, OrderStatus, Params};
 use std::sync::atomic::AtomicBool;
 
 #[macro_use]

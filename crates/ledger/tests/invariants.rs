@@ -1,11 +1,12 @@
 //! Property tests: ledger invariants hold after every block of random transaction
 //! sequences (valid and invalid), and identical sequences give identical roots.
 
-use gpunet_ledger::{Genesis, GenesisAccount, Ledger, OrderStatus, Params};
+use gpunet_ledger::{Genesis, GenesisAccount, Ledger};
 use gpunet_primitives::{
     DoubleSign, GpuRequirement, GpuSpec, Hash, JobOutcome, JobSpec, Keypair, MachineSpec,
     Resources, SignedTx, SignedVote, Stop, Tx, TxBody, Vote, VoteKind, UNIT,
 };
+use gpunet_types::{OrderStatus, Params};
 use proptest::prelude::*;
 
 const ACTORS: usize = 4;
@@ -151,7 +152,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (who.clone(), 0..3u32, 1..30u64, prop_oneof![Just(0u32), Just(5_000), Just(10_000)])
             .prop_map(|(who, gpus, timeout, audit_bps)| {
                 let max_price = 2 * UNIT;
-                let deposit = 3 * gpunet_ledger::max_job_cost(max_price, timeout).unwrap();
+                let deposit = 3 * gpunet_types::max_payment(max_price, timeout).unwrap();
                 Op::Submit { who, gpus, timeout, max_price, deposit, audit_bps }
             }),
         1 => (
@@ -374,7 +375,7 @@ fn body(op: &Op, keys: &[Keypair]) -> Option<(usize, TxBody)> {
                     ..spec(0, secs, 0)
                 },
                 max_price_per_hour: 2 * UNIT,
-                deposit: gpunet_ledger::max_job_cost(2 * UNIT, secs).unwrap(),
+                deposit: gpunet_types::max_payment(2 * UNIT, secs).unwrap(),
             },
         ),
         Op::Renew { order, secs } => (
@@ -382,7 +383,7 @@ fn body(op: &Op, keys: &[Keypair]) -> Option<(usize, TxBody)> {
             TxBody::RenewRental {
                 order,
                 extra_secs: secs,
-                deposit: gpunet_ledger::max_job_cost(2 * UNIT, secs).unwrap(),
+                deposit: gpunet_types::max_payment(2 * UNIT, secs).unwrap(),
             },
         ),
         Op::EndRental { order } => (0, TxBody::EndRental { order }),

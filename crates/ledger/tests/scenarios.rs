@@ -1,10 +1,11 @@
 //! Ledger behaviour through signed transactions and blocks, as a node sees it.
 
-use gpunet_ledger::{Event, Ledger, OrderStatus, Params, TxError};
+use gpunet_ledger::{Ledger, TxError};
 use gpunet_primitives::{
     GpuRequirement, GpuSpec, JobOutcome, JobSpec, Keypair, MachineSpec, Resources, SignedTx,
     TxBody, UNIT,
 };
+use gpunet_types::{Event, OrderStatus, Params};
 
 #[macro_use]
 mod common;

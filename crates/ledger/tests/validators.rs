@@ -1,7 +1,7 @@
 //! Validator stake, voting power, set changes and double-sign punishment.
 
-use gpunet_ledger::{Event, Params};
 use gpunet_primitives::{DoubleSign, Hash, Keypair, SignedVote, TxBody, Vote, VoteKind};
+use gpunet_types::{Event, Params};
 
 #[allow(unused_macros)]
 mod common;

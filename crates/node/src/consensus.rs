@@ -5,23 +5,14 @@
 //! that batches submitted transactions into a block every interval; a BFT
 //! engine implements the same trait.
 
-use crate::node::BlockEvent;
-use gpunet_ledger::{Event, Ledger, ProducedBlock, TxError};
-use gpunet_primitives::{Hash, Keypair, SignedTx};
+use gpunet_ledger::{Ledger, ProducedBlock, TxError};
+use gpunet_primitives::{Keypair, SignedTx};
+use gpunet_types::{BlockEvent, Included};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot};
-
-/// Where a transaction landed and what it caused.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Included {
-    pub hash: Hash,
-    pub height: u64,
-    pub index: u32,
-    pub events: Vec<Event>,
-}
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SubmitError {

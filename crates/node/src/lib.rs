@@ -12,13 +12,11 @@ mod uploads;
 
 pub use blob_access::{BlobReadError, ReadScope};
 pub use blob_retention::{manifest_files, named_by_orders, BlobRetention, NamedBlobs};
-pub use blobs::{
-    file_chunks, BlobError, BlobStore, Removed, DEFAULT_MAX_BLOB_BYTES, DEFAULT_MIN_FREE_BYTES,
-};
+pub use blobs::{BlobError, BlobStore, Removed, DEFAULT_MAX_BLOB_BYTES, DEFAULT_MIN_FREE_BYTES};
 pub use consensus::{
     inclusions, next_block_time_ms, publish_block_events, wall_clock_ms, work_due, Consensus,
-    Included, SoloProducer, SoloProducerConfig, SubmitError, SubmitFuture,
+    SoloProducer, SoloProducerConfig, SubmitError, SubmitFuture,
 };
 pub use live_logs::{LiveLogError, LiveLogs, LIVE_LOG_ORDERS};
-pub use node::{BlockEvent, Node, NodeBase, NodeBuilder, NodeError, LEDGER_FILE};
+pub use node::{Node, NodeBase, NodeBuilder, NodeError, LEDGER_FILE};
 pub use uploads::{UploadError, Uploads, UPLOAD_BYTES_PER_HOUR};

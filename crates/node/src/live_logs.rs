@@ -4,11 +4,12 @@
 //! while it runs (`gpunet job logs --follow`). Written only by the order's
 //! provider, read only by its client.
 
-use gpunet_ledger::{Ledger, OrderStatus};
+use gpunet_ledger::Ledger;
 use gpunet_primitives::{
     LogStream, OrderId, RequestError, SignedLogChunk, SignedLogRead, LIVE_LOG_TAIL_BYTES,
     MAX_LOG_CHUNK_BYTES,
 };
+use gpunet_types::OrderStatus;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 

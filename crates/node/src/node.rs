@@ -4,18 +4,12 @@ use crate::blobs::{BlobStore, DEFAULT_MAX_BLOB_BYTES, DEFAULT_MIN_FREE_BYTES};
 use crate::consensus::{Consensus, SoloProducer, SoloProducerConfig};
 use crate::live_logs::LiveLogs;
 use crate::uploads::Uploads;
-use gpunet_ledger::{Event, Genesis, Ledger, LedgerError};
+use gpunet_ledger::{Genesis, Ledger, LedgerError};
 use gpunet_primitives::Keypair;
+use gpunet_types::BlockEvent;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use tokio::sync::broadcast;
-
-/// An event and the height of the block that caused it.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-pub struct BlockEvent {
-    pub height: u64,
-    pub event: Event,
-}
 
 /// A running node. Cheap to clone; every clone shares the same ledger.
 #[derive(Clone)]

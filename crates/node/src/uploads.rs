@@ -77,10 +77,11 @@ impl Uploads {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gpunet_ledger::{Genesis, GenesisAccount, Params};
+    use gpunet_ledger::{Genesis, GenesisAccount};
     use gpunet_primitives::{
         BlobUpload, Hash, Keypair, SignedRequest, MAX_REQUEST_VALIDITY_MS, UNIT,
     };
+    use gpunet_types::Params;
 
     const NOW: u64 = 10 * HOUR_MS;
 

@@ -11,7 +11,8 @@
 use crate::executor::Executor;
 use gpunet_client::jobs::{dispute_duration, dispute_result};
 use gpunet_client::{ClientError, Wallet};
-use gpunet_ledger::{OrderStatus, OrderView, Report};
+use gpunet_types::{OrderStatus, OrderView, Report};
+
 use gpunet_primitives::{Hash, JobOutcome};
 use serde::Serialize;
 use std::path::Path;

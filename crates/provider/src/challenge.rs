@@ -3,9 +3,9 @@
 
 use crate::hardware::Hardware;
 use gpunet_client::{ClientError, Wallet};
-use gpunet_ledger::ChallengePhase;
-use gpunet_poc::{Backend, Commitment, ComputeClass, CPU_CLASS};
+use gpunet_poc::{Backend, Challenge, Commitment, ComputeClass, CPU_CLASS};
 use gpunet_primitives::{ChallengeId, TxBody};
+use gpunet_types::ChallengePhase;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,6 +48,13 @@ pub enum ChallengeError {
     Client(#[from] ClientError),
     #[error("the prover stopped: {0}")]
     Prover(String),
+    /// The node sent a challenge no honest chain issues (its shape is out
+    /// of poc's bounds): it is not answered.
+    #[error("challenge {id} cannot be answered: {source}")]
+    Shape {
+        id: ChallengeId,
+        source: gpunet_poc::ShapeError,
+    },
 }
 
 /// Runs `work` on a blocking thread: proving takes whole cores for seconds.
@@ -75,7 +82,9 @@ pub async fn answer(
     } else {
         backend
     };
-    let challenge = open.challenge;
+    let task = open.challenge;
+    let challenge = Challenge::new(task.seed, task.rows, task.inner, task.cols)
+        .map_err(|source| ChallengeError::Shape { id, source })?;
     let prover = backend.clone();
     let commitment =
         blocking(move || Commitment::compute(prover.as_ref(), &challenge, &AtomicBool::new(false)))

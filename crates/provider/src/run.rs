@@ -5,9 +5,9 @@
 
 use crate::executor::{ExecOutcome, JobRun, Limits, Stop};
 use gpunet_client::{ClientError, Wallet};
-use gpunet_ledger::OrderView;
 use gpunet_primitives::manifest::Manifest;
 use gpunet_primitives::{Hash, InputRef, OrderId};
+use gpunet_types::OrderView;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

@@ -3,8 +3,9 @@
 
 use crate::model::Strategy;
 use crate::run::Provider;
-use gpunet_ledger::{OrderStatus, State};
+use gpunet_ledger::State;
 use gpunet_primitives::{format_amount, Address, Amount, UNIT};
+use gpunet_types::OrderStatus;
 use std::collections::BTreeMap;
 
 /// Hourly snapshot of the market.

@@ -6,7 +6,8 @@ use crate::model::{
 };
 use crate::report::{Report, Sample};
 use gpunet_ledger::sim::Simulation;
-use gpunet_ledger::{Event, Params};
+use gpunet_types::{Event, Params};
+
 use gpunet_primitives::{Address, Amount, Hash, JobOutcome, MachineId, OrderId, TxBody, UNIT};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -344,7 +345,7 @@ impl Sim {
             }
             Action::Dispute { order, client } => {
                 let deposit = self.ledger.state().orders.get(&order).map_or(0, |o| {
-                    gpunet_ledger::run_cost(o.max_price_per_hour, &o.spec).unwrap_or(0)
+                    gpunet_types::run_cost(o.max_price_per_hour, &o.spec).unwrap_or(0)
                 });
                 self.ledger.apply(
                     client,
@@ -497,7 +498,7 @@ pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Report, Si
             let deterministic = d.spec.is_deterministic();
             let canary = !d.rental && !deterministic && sim.rng.gen_ratio(config.canary_pct, 100);
             let client = clients[sim.rng.gen_range(0..clients.len())];
-            let deposit = gpunet_ledger::min_deposit(d.max_price_per_hour, &d.spec).unwrap_or(0);
+            let deposit = gpunet_types::min_deposit(d.max_price_per_hour, &d.spec).unwrap_or(0);
             let id = sim.ledger.state().globals().next_order_id;
             let body = if d.rental {
                 TxBody::Rent {

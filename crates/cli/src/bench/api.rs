@@ -8,11 +8,12 @@
 use crate::output::Output;
 use anyhow::Context;
 use futures_util::StreamExt;
-use gpunet_api::types::{header_value, BLOB_READ_HEADER};
-use gpunet_api::{tls, NodeAddress};
+use gpunet_client::tls;
 use gpunet_client::{NodeClient, Wallet};
 use gpunet_node::{NodeBuilder, SoloProducerConfig};
 use gpunet_primitives::{BlobRead, Hash, Keypair, UNIT};
+use gpunet_types::api::{header_value, BLOB_READ_HEADER};
+use gpunet_types::NodeAddress;
 use rand::RngCore;
 use std::time::{Duration, Instant};
 

@@ -4,7 +4,8 @@
 
 use crate::output::Output;
 use gpunet_ledger::sim::Simulation;
-use gpunet_ledger::{OrderStatus, Params};
+use gpunet_types::{OrderStatus, Params};
+
 use gpunet_primitives::{
     Address, GpuRequirement, GpuSpec, JobSpec, Keypair, MachineSpec, Placement, Resources, TxBody,
     UNIT,

@@ -11,8 +11,9 @@ mod poc;
 
 use crate::output::Output;
 use clap::Subcommand;
-use gpunet_ledger::{Genesis, GenesisAccount, Params};
+use gpunet_ledger::{Genesis, GenesisAccount};
 use gpunet_primitives::{Address, Amount, Keypair, SignedTx, Tx, TxBody};
+use gpunet_types::Params;
 
 const CHAIN_ID: &str = "bench";
 

@@ -6,7 +6,8 @@ use gpunet_client::jobs::{is_final, wait_for_order};
 use gpunet_client::logs::current_logs;
 use gpunet_client::{NodeClient, Wallet};
 use gpunet_devnet::{Devnet, DevnetConfig};
-use gpunet_ledger::{OrderStatus, OrderView};
+use gpunet_types::{OrderStatus, OrderView};
+
 use gpunet_primitives::{Keypair, LogStream};
 use gpunet_provider::journal::{JobRecord, Journal};
 use std::path::{Path, PathBuf};

@@ -20,11 +20,12 @@
 
 use super::answers::{answer, Answer};
 use super::durations::{self, run_speed, RunTime};
-use super::orders::{run_cost, run_pay, MAX_AUDIT_RUNS};
+use super::orders::run_pay;
 use super::{draw, Exec};
 use crate::error::TxError;
-use crate::events::Event;
-use crate::order::{AuditVerdict, JobPhase, Order, OrderKind, OrderStatus};
+use gpunet_types::{pricing::MAX_AUDIT_RUNS, run_cost, AuditVerdict, Event, OrderStatus};
+
+use crate::order::{JobPhase, Order, OrderKind};
 use gpunet_primitives::{hash_of, Address, Amount, OrderId};
 
 impl Exec<'_> {

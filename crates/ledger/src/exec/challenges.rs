@@ -11,8 +11,9 @@
 
 use super::{draw, Exec};
 use crate::error::TxError;
-use crate::events::Event;
-use crate::state::{ChallengePhase, HardwareChallenge, HardwareStatus, Machine};
+use gpunet_types::{ChallengePhase, Event, HardwareStatus, Machine};
+
+use crate::state::HardwareChallenge;
 use gpunet_poc::{sample_rows, verify_openings, ComputeClass, CPU_CLASS};
 use gpunet_primitives::{hash_of, Address, ChallengeId, Hash, RowOpening};
 

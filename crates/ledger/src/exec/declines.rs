@@ -14,8 +14,8 @@ use super::orders::LeaseEnd;
 use super::settlement::MAX_REASON_LEN;
 use super::Exec;
 use crate::error::TxError;
-use crate::events::Event;
-use crate::order::{Decline, OrderStatus};
+use gpunet_types::{Decline, Event, OrderStatus};
+
 use gpunet_primitives::{Address, OrderId};
 
 impl Exec<'_> {

@@ -23,10 +23,11 @@
 //! the client paid for the referee, as for any dispute.
 
 use super::answers::Answer;
-use super::orders::run_cost;
+use gpunet_types::{run_cost, AuditVerdict, OrderStatus};
+
 use super::Exec;
 use crate::error::{CheckedAmount, Covers, TxError, Wanted};
-use crate::order::{AuditVerdict, OrderStatus};
+
 use gpunet_primitives::{Address, Amount, Hash, JobOutcome, OrderId};
 
 /// The verdict on a dispute from the answers of the provider and the

@@ -20,8 +20,7 @@
 //! who know how long their job takes, catch padding of any job.
 
 use super::answers::Answer;
-use crate::genesis::Params;
-use crate::state::Machine;
+use gpunet_types::{Machine, Params};
 
 /// What a duration check knows of one run.
 #[derive(Clone, Copy, Debug)]
@@ -147,7 +146,7 @@ mod tests {
             failed: 0,
             declined: 0,
             gpu_model_id: 0,
-            hardware: crate::state::HardwareStatus::Verified,
+            hardware: gpunet_types::HardwareStatus::Verified,
             challenge: None,
             compute_gops: 400_000,
             cpu_mops: 64_000,

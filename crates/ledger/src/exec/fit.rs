@@ -3,44 +3,11 @@
 //! client whose order waits asks why, of every machine (`Ledger::unmatched`).
 //! One function answers both, so the reasons given are the rules applied.
 
-use super::staking::required_stake;
 use crate::order::Order;
-use crate::state::{HardwareStatus, Machine, State};
+use crate::state::State;
 use gpunet_primitives::{Address, Amount, Resources};
-use serde::{Deserialize, Serialize};
-
-/// A reason a machine cannot take an order now.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Misfit {
-    /// The job's price on it is over the order's max price.
-    Price,
-    /// Its owner paused it, or it is held down.
-    Offline,
-    /// It has not proven its hardware (or failed its last challenge).
-    Unverified,
-    /// Too few GPUs free (or none at all).
-    GpuCount,
-    GpuVendor,
-    GpuModel,
-    /// Too little memory per GPU.
-    GpuMemory,
-    /// Too few cores free.
-    Cpu,
-    /// Too little memory free.
-    Memory,
-    /// Too little disk free.
-    Disk,
-    Region,
-    /// Its completed share of leases is under the order's minimum.
-    Reliability,
-    /// Its owner's stake is under what its machines require.
-    Stake,
-    /// It declined this order before.
-    Declined,
-    /// An audit run must go to another provider than those it checks.
-    Audited,
-}
+use gpunet_types::{required_stake, HardwareStatus, Machine};
+use gpunet_types::{Misfit, Unmatched};
 
 /// The reasons a machine cannot take an order, as a set.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -65,27 +32,9 @@ impl Misfits {
 
     /// Its reasons, in declaration order.
     pub(super) fn iter(self) -> impl Iterator<Item = Misfit> {
-        ALL.into_iter().filter(move |m| self.contains(*m))
+        Misfit::ALL.into_iter().filter(move |m| self.contains(*m))
     }
 }
-
-const ALL: [Misfit; 15] = [
-    Misfit::Price,
-    Misfit::Offline,
-    Misfit::Unverified,
-    Misfit::GpuCount,
-    Misfit::GpuVendor,
-    Misfit::GpuModel,
-    Misfit::GpuMemory,
-    Misfit::Cpu,
-    Misfit::Memory,
-    Misfit::Disk,
-    Misfit::Region,
-    Misfit::Reliability,
-    Misfit::Stake,
-    Misfit::Declined,
-    Misfit::Audited,
-];
 
 /// Whether `asked` more on top of `allocated` stays within `total`; a sum
 /// that would overflow does not (validation bounds every resource, so none
@@ -190,21 +139,6 @@ pub(crate) fn misfits(
         }
     }
     found
-}
-
-/// Why a pending order finds no machine: how many machines miss each
-/// requirement, and those that miss the fewest (`GET
-/// /v1/orders/{id}/unmatched`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Unmatched {
-    /// Registered machines.
-    pub machines: usize,
-    /// Machines that could take it now (it waits for the next block).
-    pub fitting: usize,
-    /// For each requirement some machine misses, how many miss it.
-    pub missed: Vec<(Misfit, usize)>,
-    /// The machines that miss the fewest requirements, with them.
-    pub closest: Vec<(crate::state::Machine, Vec<Misfit>)>,
 }
 
 /// [`Unmatched`] of `order` over every machine in `state`, with at most

@@ -19,19 +19,17 @@ mod staking;
 mod validators;
 
 use crate::error::TxError;
-use crate::events::Event;
+use gpunet_types::Event;
+
 use crate::sigcache::SigCache;
 use crate::state::State;
 use gpunet_primitives::{Address, Amount, Hash, SignedTx, TxBody};
 
 pub(crate) use fit::unmatched;
-pub use fit::{Misfit, Unmatched};
 pub(crate) use orders::payment;
-pub use orders::{max_payment, min_deposit, run_cost};
 #[cfg(test)]
 pub(crate) use specs::tests::job as test_spec;
 pub use specs::SpecError;
-pub use staking::required_stake;
 
 /// A number drawn from `hash` (its first eight bytes): what a block's
 /// parent hash decides, which nobody could predict when it mattered.

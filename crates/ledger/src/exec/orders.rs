@@ -4,16 +4,15 @@ use super::fit::{misfits, price_on};
 use super::specs::check_order;
 use super::Exec;
 use crate::error::{CheckedAmount, Covers, TxError, Wanted};
-use crate::events::Event;
-use crate::order::{
-    Checks, JobPhase, Lease, Order, OrderKind, OrderStatus, RentalPhase, Settlement,
-};
-use crate::state::{size_class, Machine, OfferKey};
-use crate::Params;
+use gpunet_types::pricing::{min_deposit, runs_of, MS_PER_HOUR};
+use gpunet_types::{Event, Lease, Machine, OrderStatus, Params, Settlement};
+
+use crate::order::{Checks, JobPhase, Order, OrderKind, RentalPhase};
+use crate::state::{size_class, OfferKey};
+
 use gpunet_primitives::{hash_of, Address, Amount, Hash, JobSpec, MachineId, OrderId, Placement};
 use std::ops::Bound;
 
-const MS_PER_HOUR: Amount = 3_600_000;
 /// Pending orders examined per block, so one block's work stays bounded.
 const MATCH_BATCH: usize = 1024;
 /// Of those, the oldest pending orders, examined on every block.
@@ -39,39 +38,6 @@ fn group_end(model: u32, class: u8) -> OfferKey {
 /// How offers compare for an order, lowest first: the placement's two terms
 /// (load and the job's price), then the machine's id rank.
 type Rank = (u128, u128, Hash);
-
-/// Audit runs of one job at most: the audit and a tie-break.
-pub(crate) const MAX_AUDIT_RUNS: u128 = 2;
-
-/// The most a job can cost at `price_per_hour` if it runs for its whole timeout.
-pub fn max_payment(price_per_hour: Amount, timeout_secs: u64) -> Result<Amount, TxError> {
-    let ms = (timeout_secs as Amount).mul_or(1000)?;
-    // Rounded up, so escrow always covers the payment.
-    Ok(price_per_hour.mul_or(ms)?.div_ceil(MS_PER_HOUR))
-}
-
-/// The most one run of a job for `spec` at `max_price_per_hour` can cost:
-/// its whole timeout at its max price. An audit or referee run is funded
-/// with this much, and a dispute of the job's result must deposit it.
-pub fn run_cost(max_price_per_hour: Amount, spec: &JobSpec) -> Result<Amount, TxError> {
-    max_payment(max_price_per_hour, spec.timeout_secs)
-}
-
-/// The least deposit an order for `spec` at `max_price_per_hour` needs: the
-/// whole timeout at the max price, for each run the job may get (an audited
-/// job may run three times: the job, an audit and a tie-break).
-pub fn min_deposit(max_price_per_hour: Amount, spec: &JobSpec) -> Result<Amount, TxError> {
-    max_payment(max_price_per_hour, spec.timeout_secs)?.mul_or(runs_of(spec))
-}
-
-/// How many runs a job for `spec` may get.
-fn runs_of(spec: &JobSpec) -> u128 {
-    if spec.audit_bps > 0 {
-        MAX_AUDIT_RUNS + 1
-    } else {
-        1
-    }
-}
 
 /// What a provider is paid for `run` (leased at `price_per_hour`) billing
 /// `billable_ms`: its time at that price, at least `audit_pay_floor` for an

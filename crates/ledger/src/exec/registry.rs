@@ -1,11 +1,11 @@
 //! The machine registry: providers declare machines, their prices and availability.
 
 use super::specs::check_machine;
-use super::staking::required_stake;
+use gpunet_types::{required_stake, Allocation, Event, HardwareStatus, Machine};
+
 use super::Exec;
 use crate::error::TxError;
-use crate::events::Event;
-use crate::state::{Allocation, HardwareStatus, Machine};
+
 use gpunet_primitives::{Address, Amount, MachineId, MachineSpec, ResourcePrices};
 
 impl Exec<'_> {

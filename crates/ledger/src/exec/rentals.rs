@@ -15,11 +15,12 @@
 //! with a probe still open is billed to its end: the provider was not shown
 //! down, and a renter cannot skip paying its last minutes by reporting them.
 
-use super::orders::{max_payment, payment, LeaseEnd};
+use super::orders::{payment, LeaseEnd};
 use super::Exec;
 use crate::error::{CheckedAmount, Covers, TxError};
-use crate::events::Event;
-use crate::order::{Lease, Order, OrderStatus, Probe, Rental, Settlement};
+use gpunet_types::{max_payment, Event, Lease, OrderStatus, Probe, Rental, Settlement};
+
+use crate::order::Order;
 use crate::SpecError;
 use gpunet_primitives::{Address, Amount, ContainerStop, OrderId};
 

@@ -4,8 +4,8 @@
 
 use super::Exec;
 use crate::error::{CheckedAmount, TxError};
-use crate::events::Event;
-use crate::state::HardwareStatus;
+use gpunet_types::{Event, HardwareStatus};
+
 use gpunet_primitives::{Amount, MachineId};
 
 /// Splits `total` in proportion to `weights` (floor; the dust is not minted).

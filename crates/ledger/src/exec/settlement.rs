@@ -3,8 +3,9 @@
 use super::orders::{run_pay, LeaseEnd};
 use super::Exec;
 use crate::error::{CheckedAmount, TxError, Wanted};
-use crate::events::Event;
-use crate::order::{JobPhase, Lease, Order, OrderStatus, Report, Settlement};
+use gpunet_types::{Event, Lease, OrderStatus, Report, Settlement};
+
+use crate::order::{JobPhase, Order};
 use gpunet_primitives::{Address, Amount, JobOutcome, OrderId};
 
 /// Longest failure or decline reason a provider may give.

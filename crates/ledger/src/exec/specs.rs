@@ -3,8 +3,8 @@
 //! sums, hide text in a provider's log or wait forever for an input no one
 //! can read. One [`SpecError`] per cause.
 
-use crate::Params;
 use gpunet_primitives::{Amount, Hash, JobSpec, MachineSpec};
+use gpunet_types::Params;
 use std::collections::BTreeSet;
 
 const MAX_NAME_LEN: usize = 128;

@@ -2,18 +2,10 @@
 
 use super::Exec;
 use crate::error::{CheckedAmount, TxError};
-use crate::events::Event;
-use crate::state::{Account, Unbonding};
-use gpunet_primitives::{Address, Amount};
+use gpunet_types::required_stake;
+use gpunet_types::{Account, Event, Unbonding};
 
-/// Stake an account must keep bonded for the machines it has registered.
-pub fn required_stake(params: &crate::Params, account: &Account) -> Result<Amount, TxError> {
-    let machines = params
-        .stake_per_machine
-        .mul_or(account.machines as Amount)?;
-    let gpus = params.stake_per_gpu.mul_or(account.gpus as Amount)?;
-    machines.add_or(gpus)
-}
+use gpunet_primitives::{Address, Amount};
 
 impl Exec<'_> {
     pub(crate) fn stake(&mut self, who: Address, amount: Amount) -> Result<(), TxError> {

@@ -4,7 +4,8 @@
 use super::staking::take_stake;
 use super::Exec;
 use crate::error::{CheckedAmount, TxError};
-use crate::events::Event;
+use gpunet_types::Event;
+
 use crate::state::ValidatorEntry;
 use gpunet_primitives::{Address, Amount, DoubleSign};
 

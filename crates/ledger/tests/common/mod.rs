@@ -1,8 +1,9 @@
 //! A chain driven block by block, shared by the ledger's integration tests.
 #![allow(dead_code)] // each test binary uses a different part
 
-use gpunet_ledger::{Event, Genesis, GenesisAccount, Ledger, Params, TxError};
+use gpunet_ledger::{Genesis, GenesisAccount, Ledger, TxError};
 use gpunet_primitives::{Keypair, SignedTx, Tx, TxBody, UNIT};
+use gpunet_types::{Event, Params};
 
 pub(crate) const CHAIN_ID: &str = "test";
 

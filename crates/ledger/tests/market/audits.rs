@@ -2,8 +2,9 @@
 //! the party two runs contradict is slashed, for a non-deterministic one nobody is.
 
 use crate::net::*;
-use gpunet_ledger::{AuditVerdict, Covers, OrderStatus, TxError};
+use gpunet_ledger::{Covers, TxError};
 use gpunet_primitives::{Stop, TxBody};
+use gpunet_types::{AuditVerdict, OrderStatus};
 
 #[test]
 fn an_agreeing_audit_pays_everyone_and_runs_on_another_provider() {
@@ -273,7 +274,7 @@ fn the_audit_rate_follows_the_spec_and_bad_audit_requests_are_refused() {
     assert!((20..=80).contains(&audited), "{audited} % audited at 50 %");
 
     let client = net.client.clone();
-    let one_run = gpunet_ledger::max_job_cost(PRICE, 60).unwrap();
+    let one_run = gpunet_types::max_payment(PRICE, 60).unwrap();
     assert!(matches!(
         net.send(
             &client,

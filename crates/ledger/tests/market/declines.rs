@@ -1,8 +1,9 @@
 //! Declines: a lease its machine cannot start goes to another machine.
 
 use crate::net::*;
-use gpunet_ledger::{AuditVerdict, Event, OrderStatus, TxError};
+use gpunet_ledger::TxError;
 use gpunet_primitives::TxBody;
+use gpunet_types::{AuditVerdict, Event, OrderStatus};
 
 #[test]
 fn a_declined_job_moves_to_another_machine_and_closes_refunded_after_max_declines() {
@@ -109,7 +110,7 @@ fn a_lease_can_be_declined_only_by_its_provider_early_and_with_a_short_reason() 
 #[test]
 fn a_declined_rental_keeps_its_time_bought_and_a_billed_one_cannot_be_declined() {
     let mut net = Net::new(2);
-    let ten_minutes = gpunet_ledger::max_job_cost(PRICE, 600).unwrap();
+    let ten_minutes = gpunet_types::max_payment(PRICE, 600).unwrap();
     let id = rent(&mut net, 600, 2 * ten_minutes).unwrap();
     let client = net.client.clone();
     net.send(

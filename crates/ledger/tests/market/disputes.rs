@@ -1,8 +1,9 @@
 //! Client disputes: a referee run decides between the client and the provider.
 
 use crate::net::*;
-use gpunet_ledger::{AuditVerdict, Covers, OrderStatus, TxError, Wanted};
+use gpunet_ledger::{Covers, TxError, Wanted};
 use gpunet_primitives::{Hash, TxBody};
+use gpunet_types::{AuditVerdict, OrderStatus};
 
 #[test]
 fn a_canary_dispute_catches_a_faked_result_even_on_a_non_deterministic_job() {
@@ -110,7 +111,7 @@ fn only_the_client_disputes_and_only_a_reported_result_in_its_window() {
     );
     net.report(job, b"out");
     let provider = net.provider_of(job);
-    let deposit = gpunet_ledger::max_job_cost(PRICE, 60).unwrap();
+    let deposit = gpunet_types::max_payment(PRICE, 60).unwrap();
     let body = |expected: &[u8], deposit| TxBody::DisputeResult {
         order: job,
         expected_root: Hash::digest(expected),

@@ -1,8 +1,9 @@
 //! Duration checks: a run billed far longer than an agreeing one is capped and slashed.
 
 use crate::net::*;
-use gpunet_ledger::{AuditVerdict, TxError};
+use gpunet_ledger::TxError;
 use gpunet_primitives::{Stop, UNIT};
+use gpunet_types::AuditVerdict;
 
 #[test]
 fn a_provider_billing_far_longer_than_its_auditor_is_billed_the_bound_and_slashed() {
@@ -44,7 +45,7 @@ fn a_provider_billing_far_longer_than_its_auditor_is_billed_the_bound_and_slashe
         .settlement()
         .cloned()
         .unwrap();
-    let at_bound = gpunet_ledger::max_job_cost(PRICE, bound / 1_000).unwrap();
+    let at_bound = gpunet_types::max_payment(PRICE, bound / 1_000).unwrap();
     assert_eq!(job_paid.paid_to_provider + job_paid.burned, at_bound);
     assert_eq!(job_paid.slashed, params().slash_audit);
     assert_eq!(

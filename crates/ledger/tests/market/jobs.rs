@@ -1,8 +1,9 @@
 //! A client's orders: listed page by page, and a running job stopped.
 
 use crate::net::*;
-use gpunet_ledger::{Event, OrderStatus, TxError, Wanted};
+use gpunet_ledger::{TxError, Wanted};
 use gpunet_primitives::TxBody;
+use gpunet_types::{Event, OrderStatus};
 
 #[test]
 fn a_clients_orders_are_listed_newest_first_page_by_page() {
@@ -71,7 +72,7 @@ fn a_stopped_job_pays_the_time_it_ran_refunds_the_rest_and_slashes_nobody() {
             ..
         })
     ));
-    let hour = gpunet_ledger::max_job_cost(PRICE, 3_600).unwrap();
+    let hour = gpunet_types::max_payment(PRICE, 3_600).unwrap();
     let rental = rent(&mut net, 3_600, hour).unwrap();
     assert!(matches!(
         net.send(&client, TxBody::StopJob { order: rental }),

@@ -2,7 +2,8 @@
 //! and the walk over the offer index.
 
 use crate::net::*;
-use gpunet_ledger::{Misfit, OrderStatus, Params};
+use gpunet_types::{Misfit, OrderStatus, Params};
+
 use gpunet_primitives::{
     Address, GpuRequirement, Placement, ResourcePrices, SignedTx, Tx, TxBody, UNIT,
 };
@@ -143,7 +144,7 @@ fn orders_nobody_can_take_do_not_hold_back_those_behind_them() {
     // More GPU orders than one block looks at; the only machine has no GPU.
     let mut gpu_job = spec(false, 0);
     gpu_job.resources.gpu.count = 1;
-    let deposit = gpunet_ledger::max_job_cost(PRICE, gpu_job.timeout_secs).unwrap();
+    let deposit = gpunet_types::max_payment(PRICE, gpu_job.timeout_secs).unwrap();
     let txs: Vec<SignedTx> = (0..1_100)
         .map(|i| {
             Tx {

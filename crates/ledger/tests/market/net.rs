@@ -2,11 +2,12 @@
 //! the job and rental helpers the tests share.
 
 use crate::common::{self, genesis, Chain};
-use gpunet_ledger::{AuditVerdict, Event, OrderStatus, Params, TxError};
+use gpunet_ledger::TxError;
 use gpunet_primitives::{
     Address, GpuRequirement, GpuSpec, Hash, JobOutcome, JobSpec, Keypair, MachineSpec,
     ResourcePrices, Resources, Stop, TxBody, UNIT,
 };
+use gpunet_types::{AuditVerdict, Event, OrderStatus, Params};
 
 pub(crate) const PRICE: u128 = 36 * UNIT;
 
@@ -119,7 +120,7 @@ impl Net {
         let client = self.client.clone();
         let deposit = {
             let o = self.ledger.order(order).unwrap();
-            gpunet_ledger::run_cost(o.max_price_per_hour, &o.spec)
+            gpunet_types::run_cost(o.max_price_per_hour, &o.spec)
         }
         .unwrap();
         self.send(
@@ -151,7 +152,7 @@ impl Net {
 
     pub(crate) fn submit(&mut self, spec: JobSpec) -> u64 {
         let client = self.client.clone();
-        let deposit = 3 * gpunet_ledger::max_job_cost(PRICE, spec.timeout_secs).unwrap();
+        let deposit = 3 * gpunet_types::max_payment(PRICE, spec.timeout_secs).unwrap();
         self.send(
             &client,
             TxBody::SubmitOrder {

@@ -1,8 +1,9 @@
 //! Rentals: streamed billing, renewals, ending early, probes and ports.
 
 use crate::net::*;
-use gpunet_ledger::{Covers, Event, OrderStatus, TxError};
+use gpunet_ledger::{Covers, TxError};
 use gpunet_primitives::{ContainerStop, JobOutcome, JobSpec, TxBody, UNIT};
+use gpunet_types::{Event, OrderStatus};
 
 #[test]
 fn a_rental_streams_escrow_and_closes_cleanly_when_its_time_runs_out() {
@@ -56,7 +57,7 @@ fn a_rental_streams_escrow_and_closes_cleanly_when_its_time_runs_out() {
 #[test]
 fn renewals_extend_a_rental_and_ending_early_refunds_the_unused_part() {
     let mut net = Net::new(1);
-    let ten_minutes = gpunet_ledger::max_job_cost(PRICE, 600).unwrap();
+    let ten_minutes = gpunet_types::max_payment(PRICE, 600).unwrap();
     let id = rent(&mut net, 600, ten_minutes).unwrap();
     let client = net.client.clone();
     // Renewal without enough deposit is refused; with it, the end moves.
@@ -126,7 +127,7 @@ fn renewals_extend_a_rental_and_ending_early_refunds_the_unused_part() {
 #[test]
 fn a_rental_whose_container_stops_ends_billed_to_then_and_a_pending_one_can_be_ended() {
     let mut net = Net::new(1);
-    let hour = gpunet_ledger::max_job_cost(PRICE, 3_600).unwrap();
+    let hour = gpunet_types::max_payment(PRICE, 3_600).unwrap();
     let id = rent(&mut net, 3_600, hour).unwrap();
     let provider = net.provider_of(id);
     net.block(60_000, &[]);
@@ -155,7 +156,7 @@ fn a_rental_whose_container_stops_ends_billed_to_then_and_a_pending_one_can_be_e
     let rental = order.rental().unwrap();
     assert_eq!(rental.stopped, Some(ContainerStop::Exited { exit_code: 3 }));
     let s = order.settlement().unwrap();
-    let used = gpunet_ledger::max_job_cost(PRICE, 60).unwrap();
+    let used = gpunet_types::max_payment(PRICE, 60).unwrap();
     assert!(s.paid_to_provider + s.burned <= used + used / 10, "{s:?}");
     assert_eq!(s.refunded + s.paid_to_provider + s.burned, hour);
     // Billing stopped with it: time passing bills nothing more.
@@ -191,7 +192,7 @@ fn a_rental_whose_container_stops_ends_billed_to_then_and_a_pending_one_can_be_e
 #[test]
 fn bad_rental_requests_are_refused() {
     let mut net = Net::new(2);
-    let hour = gpunet_ledger::max_job_cost(PRICE, 3_600).unwrap();
+    let hour = gpunet_types::max_payment(PRICE, 3_600).unwrap();
     assert!(matches!(
         rent(&mut net, 3_600, hour - 1),
         Err(TxError::DepositTooSmall { .. })
@@ -238,7 +239,7 @@ fn bad_rental_requests_are_refused() {
 fn a_rental_ended_under_an_open_probe_is_billed_to_its_end() {
     let mut net = Net::new(1);
     let client = net.client.clone();
-    let hour = gpunet_ledger::max_job_cost(PRICE, 3_600).unwrap();
+    let hour = gpunet_types::max_payment(PRICE, 3_600).unwrap();
     let id = rent(&mut net, 3_600, hour).unwrap();
     net.block(600_000, &[]);
     net.send(&client, TxBody::ReportOffline { order: id })
@@ -262,7 +263,7 @@ fn an_offline_rented_machine_is_held_down_unbilled_and_slashed_by_the_hour() {
     let provider = net.providers[0].clone();
     let client = net.client.clone();
     let hours = |h: u64| h * 3_600_000;
-    let deposit = gpunet_ledger::max_job_cost(PRICE, 5 * 3_600).unwrap();
+    let deposit = gpunet_types::max_payment(PRICE, 5 * 3_600).unwrap();
     let id = rent(&mut net, 5 * 3_600, deposit).unwrap();
     let probe = params().probe_answer_ms;
 
@@ -332,7 +333,7 @@ fn an_offline_rented_machine_is_held_down_unbilled_and_slashed_by_the_hour() {
 fn a_rental_exposes_ports_its_provider_announces_and_jobs_cannot_expose_any() {
     let mut net = Net::new(2);
     let client = net.client.clone();
-    let ten_minutes = gpunet_ledger::max_job_cost(PRICE, 600).unwrap();
+    let ten_minutes = gpunet_types::max_payment(PRICE, 600).unwrap();
     let mut exposed = spec(false, 0);
     exposed.timeout_secs = 600;
     exposed.ports = vec![8888, 22];

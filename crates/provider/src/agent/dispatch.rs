@@ -2,7 +2,7 @@
 //! for (a lease to run, a probe to answer, a challenge to prove) or a note.
 
 use super::{log, warn, Inner};
-use gpunet_ledger::Event;
+use gpunet_types::Event;
 use std::sync::Arc;
 use tokio::task::JoinSet;
 

@@ -5,7 +5,8 @@ use super::{log, warn, AgentError, Inner, RunError};
 use crate::executor::{ExecError, ExecOutcome, JobRun, Started};
 use crate::journal::JobRecord;
 use gpunet_client::ClientError;
-use gpunet_ledger::{OrderStatus, OrderView};
+use gpunet_types::{OrderStatus, OrderView};
+
 use gpunet_primitives::{JobOutcome, OrderId, TxBody};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

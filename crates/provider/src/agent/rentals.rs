@@ -4,8 +4,8 @@
 use super::jobs::{run_error, HandleSlot};
 use super::{log, AgentError, Inner, RunError};
 use crate::executor::JobRun;
-use gpunet_ledger::OrderView;
 use gpunet_primitives::{ContainerStop, OrderId, TxBody};
+use gpunet_types::OrderView;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;

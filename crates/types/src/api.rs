@@ -1,6 +1,7 @@
 //! Request and response bodies of the API.
 
-use gpunet_ledger::{Account, Params};
+use crate::account::Account;
+use crate::params::Params;
 use gpunet_primitives::{Address, Block, Hash};
 use serde::{Deserialize, Serialize};
 

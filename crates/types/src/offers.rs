@@ -14,7 +14,7 @@
 //! Nodes run the search (`GET /v1/machines?q=…&order=…&limit=…`), so a
 //! client of a large network downloads only what it asked for.
 
-use gpunet_ledger::{HardwareStatus, Machine};
+use crate::machine::{HardwareStatus, Machine};
 use gpunet_primitives::UNIT;
 use std::cmp::Ordering;
 
@@ -323,7 +323,7 @@ pub struct NearMiss {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gpunet_ledger::Allocation;
+    use crate::machine::Allocation;
     use gpunet_primitives::{Address, GpuSpec, MachineSpec};
 
     fn machine(id: u64, model: Option<(&str, u32, u64)>, price: f64, gops: u64) -> Machine {

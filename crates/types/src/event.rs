@@ -1,6 +1,7 @@
-//! What happened in a block, for subscribers (provider agents, clients).
+//! What happened in a block, for subscribers (provider agents, clients), and
+//! where a transaction landed.
 
-use gpunet_primitives::{Address, Amount, ChallengeId, MachineId, OrderId};
+use gpunet_primitives::{Address, Amount, ChallengeId, Hash, MachineId, OrderId};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -300,4 +301,20 @@ impl Event {
             } => client == address || provider == address,
         }
     }
+}
+
+/// An event and the height of the block that caused it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BlockEvent {
+    pub height: u64,
+    pub event: Event,
+}
+
+/// Where a transaction landed and what it caused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Included {
+    pub hash: Hash,
+    pub height: u64,
+    pub index: u32,
+    pub events: Vec<Event>,
 }

@@ -1,0 +1,130 @@
+//! A machine on offer and its hardware challenges, as the ledger keeps them
+//! and clients read them.
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use gpunet_primitives::{
+    Address, Amount, ChallengeId, Hash, MachineId, MachineSpec, ResourcePrices,
+};
+use serde::{Deserialize, Serialize};
+
+/// Resources currently leased out of a machine.
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+pub struct Allocation {
+    pub cpu_cores: u32,
+    pub memory_mb: u64,
+    pub disk_mb: u64,
+    pub gpus: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Machine {
+    pub id: MachineId,
+    pub owner: Address,
+    pub spec: MachineSpec,
+    /// Base hourly price of any job on it.
+    pub price_per_hour: Amount,
+    pub resource_prices: ResourcePrices,
+    pub online: bool,
+    pub registered_ms: u64,
+    pub allocated: Allocation,
+    pub active_leases: u32,
+    pub completed: u64,
+    pub failed: u64,
+    /// Leases it handed back unstarted (not failures: see `exec::declines`).
+    pub declined: u64,
+    /// Its GPU model's interned id (`State::gpu_models`); 0 without a GPU.
+    pub gpu_model_id: u32,
+    /// Whether its hardware claims are proven (see `exec::challenges`).
+    pub hardware: HardwareStatus,
+    /// The hardware challenge it is answering now, if any.
+    pub challenge: Option<ChallengeId>,
+    /// Throughput achieved in its last passed challenge of its class (its
+    /// GPUs', or its CPUs' without GPUs), in giga-ops/s: its compute score.
+    pub compute_gops: u64,
+    /// Throughput of its CPUs (all cores) in its last passed CPU-class
+    /// challenge, in mega-ops/s: what CPU jobs run on. A machine with GPUs
+    /// answers CPU-class challenges in turn with GPU ones.
+    pub cpu_mops: u64,
+    pub challenges_passed: u32,
+}
+
+impl Machine {
+    /// Its CPU throughput per core, in kilo-ops/s (0 until measured): how
+    /// fast a CPU job given some of its cores runs.
+    pub fn cpu_kops_per_core(&self) -> u64 {
+        self.cpu_mops.saturating_mul(1000) / u64::from(self.spec.cpu_cores.max(1))
+    }
+}
+
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum HardwareStatus {
+    /// Registered (or re-listed); its first challenge is pending.
+    Unverified,
+    /// Passed its last challenge: eligible for leases.
+    Verified,
+    /// Failed a challenge: slashed and delisted until it passes a new one.
+    Failed,
+}
+
+impl Machine {
+    /// Completed leases over finished ones, in basis points; 10000 without history.
+    pub fn reliability_bps(&self) -> u32 {
+        let finished = self.completed + self.failed;
+        if finished == 0 {
+            return 10_000;
+        }
+        (u128::from(self.completed) * 10_000 / u128::from(finished)) as u32
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChallengePhase {
+    /// The owner must commit a root by `commit_deadline_ms`.
+    AwaitingCommit,
+    /// Committed in block `height`; the rows are drawn from that block's hash.
+    Committed {
+        root: Hash,
+        committed_ms: u64,
+        height: u64,
+    },
+    /// The owner must open `rows` by `deadline_ms`.
+    Opening {
+        root: Hash,
+        committed_ms: u64,
+        beacon: Hash,
+        rows: Vec<u32>,
+        deadline_ms: u64,
+    },
+}
+
+/// What a hardware challenge asks of a machine: the product C = A·B of an
+/// int8 `rows × inner` matrix A and an `inner × cols` matrix B, both drawn
+/// from `seed` (see `gpunet_poc::Challenge`, which checks the dimensions).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChallengeTask {
+    pub seed: Hash,
+    pub rows: u32,
+    pub inner: u32,
+    pub cols: u32,
+}
+
+/// A proof-of-compute challenge to one machine, from issue to verdict, as
+/// the API shows it (`GET /v1/challenges/{id}`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChallengeView {
+    pub id: ChallengeId,
+    pub machine: MachineId,
+    pub owner: Address,
+    pub challenge: ChallengeTask,
+    /// The compute class the machine's claimed hardware falls in.
+    pub class: String,
+    pub issued_ms: u64,
+    pub commit_deadline_ms: u64,
+    pub phase: ChallengePhase,
+}

@@ -1,0 +1,180 @@
+//! Orders as clients see them: [`OrderView`], one flat record per order,
+//! and the value records it is made of (a lease, a report, a settlement, a
+//! rental's meter). The ledger stores these records inside its own `Order`,
+//! whose phases hold each exactly where it exists; the view is built from it
+//! and never stored.
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use gpunet_primitives::{
+    Address, Amount, ContainerStop, Hash, JobOutcome, JobSpec, MachineId, OrderId,
+};
+use serde::{Deserialize, Serialize};
+
+mod status;
+pub use status::OrderStatus;
+
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Lease {
+    pub machine: MachineId,
+    pub provider: Address,
+    pub price_per_hour: Amount,
+    pub start_ms: u64,
+    /// The provider must report by then or be slashed.
+    pub deadline_ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Report {
+    pub outcome: JobOutcome,
+    pub reported_ms: u64,
+    /// Time billed: the reported duration capped by the timeout and by block
+    /// time elapsed, and by what agreeing runs allow if it was padded.
+    pub billable_ms: u64,
+    /// Set when a duration check found the run padded (`exec::durations`:
+    /// it billed far longer than another run that agreed with it): what its
+    /// provider was slashed for it.
+    #[serde(default)]
+    pub padded: Option<Amount>,
+}
+
+impl Report {
+    /// The output root reported, if the job completed.
+    pub fn output_root(&self) -> Option<Hash> {
+        match &self.outcome {
+            JobOutcome::Completed { output_root, .. } => Some(*output_root),
+            JobOutcome::Failed { .. } => None,
+        }
+    }
+}
+
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+pub struct Settlement {
+    pub paid_to_provider: Amount,
+    pub burned: Amount,
+    pub refunded: Amount,
+    pub slashed: Amount,
+    pub settled_ms: u64,
+}
+
+/// A provider's refusal of a lease its machine could not start.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Decline {
+    pub machine: MachineId,
+    pub reason: String,
+}
+
+/// A rental's streaming state.
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+pub struct Rental {
+    /// When the rented time runs out (set when leased, moved by renewals).
+    pub ends_ms: u64,
+    /// Billed up to this time.
+    pub paid_until_ms: u64,
+    /// When it is billed next (its key in the billing queue).
+    pub next_bill_ms: u64,
+    /// Streamed to the provider so far (net of the burn).
+    pub paid: Amount,
+    pub burned: Amount,
+    /// An unanswered liveness probe.
+    pub probe: Option<Probe>,
+    /// Since when the machine has been held down: the report of the probe
+    /// it left unanswered.
+    pub down_since_ms: Option<u64>,
+    /// Where the renter reaches each of `spec.ports`, as its provider
+    /// announced (`host:port`, in the order of `spec.ports`).
+    pub endpoints: Vec<String>,
+    /// Downtime so far (not billed).
+    pub down_ms: u64,
+    pub slashed: Amount,
+    /// How its container stopped, when it stopped by itself and so ended
+    /// the rental.
+    #[serde(default)]
+    pub stopped: Option<ContainerStop>,
+}
+
+/// A renter's report that it cannot reach a rented machine, which its
+/// provider must answer by `deadline_ms`. The time from the report on is
+/// billed only once the provider answers; unanswered, the machine counts as
+/// down from the report.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+pub struct Probe {
+    pub reported_ms: u64,
+    pub deadline_ms: u64,
+}
+
+impl Rental {
+    /// Whether its provider must answer a probe: one is open, or the machine
+    /// is held down until it answers.
+    pub fn awaits_answer(&self) -> bool {
+        self.probe.is_some() || self.down_since_ms.is_some()
+    }
+}
+
+/// How an audit ended.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditVerdict {
+    /// The audit run gave the same output root.
+    Agreed,
+    /// Two runs agreed against the provider: it is slashed and not paid.
+    ProviderWrong,
+    /// Two runs agreed against this auditor: it is slashed and not paid.
+    AuditorWrong { auditor: Address },
+    /// The outputs differ but the job is not deterministic: nobody is slashed.
+    NonDeterministicMismatch,
+    /// No majority, or the audit runs did not finish: everyone is paid.
+    Inconclusive,
+    /// The referee of a client's dispute agreed with the provider: it is
+    /// paid, and the client's dispute deposit paid the referee.
+    DisputeRejected,
+    /// The output stands (an audit or a referee agreed with it), but the
+    /// provider billed far more time than the agreeing run allows: it is
+    /// billed that bound, slashed, and pays for the runs that checked it.
+    ProviderPadded,
+}
+
+/// An order as the API shows it: one flat record, each part present when
+/// the order's status has it (`rental` for every rental, all zero until it
+/// is leased). Built by the ledger's `Order::view`; never stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderView {
+    pub id: OrderId,
+    pub client: Address,
+    pub spec: JobSpec,
+    pub max_price_per_hour: Amount,
+    pub deposit: Amount,
+    /// What the order still holds in escrow (the deposit while open, 0 once closed).
+    pub escrow: Amount,
+    pub status: OrderStatus,
+    pub submitted_ms: u64,
+    pub lease: Option<Lease>,
+    pub report: Option<Report>,
+    pub settlement: Option<Settlement>,
+    /// For a rental: its time budget and what has streamed out of escrow.
+    pub rental: Option<Rental>,
+    /// For an audit run: the order it re-runs.
+    pub audit_of: Option<OrderId>,
+    /// For an audited order: its audit runs, in order.
+    pub audit_runs: Vec<OrderId>,
+    pub audit_verdict: Option<AuditVerdict>,
+    /// Machines that declined it, with their reasons; matching skips them.
+    pub declines: Vec<Decline>,
+    /// The output root its client holds right, when it disputed the reported
+    /// one (`exec::disputes`).
+    pub disputed_root: Option<Hash>,
+    /// Accounts its client lets read its result (`ShareResult`), sorted.
+    pub result_readers: Vec<Address>,
+}
+
+impl OrderView {
+    /// The output root its provider reported, if the job completed.
+    pub fn output_root(&self) -> Option<Hash> {
+        self.report.as_ref()?.output_root()
+    }
+}
