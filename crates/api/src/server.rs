@@ -1,15 +1,7 @@
 //! Routes of the node API.
 
-use crate::tls::{self, TlsListener};
-use gpunet_types::{
-    api::AccountView, api::BlobInfo, api::BlockView, api::HolderProof, api::MachineSearch,
-    api::OrdersPage, api::Peers, api::Status, api::SubmitTx, api::Supply, api::BLOB_READ_HEADER,
-    api::LOCAL_ONLY_HEADER, api::LOG_OFFSET_HEADER, api::LOG_READ_HEADER, api::MATCHED_HEADER,
-    api::MAX_ORDERS_PAGE, api::ORDERS_PAGE, api::UPLOAD_HEADER, ApiError, Machine, NodeAddress,
-    OrderView,
-};
-
 use crate::blob_replication;
+use crate::tls::{self, TlsListener};
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -30,6 +22,13 @@ use gpunet_primitives::{
 };
 use gpunet_types::offers;
 use gpunet_types::ChallengeView;
+use gpunet_types::{
+    api::AccountView, api::BlobInfo, api::BlockView, api::HolderProof, api::MachineSearch,
+    api::OrdersPage, api::Peers, api::Status, api::SubmitTx, api::Supply, api::BLOB_READ_HEADER,
+    api::LOCAL_ONLY_HEADER, api::LOG_OFFSET_HEADER, api::LOG_READ_HEADER, api::MATCHED_HEADER,
+    api::MAX_ORDERS_PAGE, api::ORDERS_PAGE, api::UPLOAD_HEADER, ApiError, Machine, NodeAddress,
+    OrderView,
+};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use serde::Deserialize;

@@ -11,11 +11,10 @@ use gpunet_client::jobs::{
 };
 use gpunet_client::logs::{current_logs, follow_logs, LogPiece};
 use gpunet_client::{NodeClient, Wallet};
-use gpunet_types::api::OrdersPage;
-use gpunet_types::{OrderStatus, OrderView};
-
 use gpunet_primitives::manifest::Manifest;
 use gpunet_primitives::{Address, Hash, JobOutcome, LogStream, OrderId, TxBody};
+use gpunet_types::api::OrdersPage;
+use gpunet_types::{OrderStatus, OrderView};
 use std::path::PathBuf;
 use std::time::Duration;
 

@@ -4,10 +4,9 @@ use crate::error::ClientError;
 use crate::jobfile::JobFile;
 use crate::node_client::NodeClient;
 use crate::wallet::Wallet;
-use gpunet_types::{Event, Misfit, OrderStatus, OrderView, Unmatched};
-
 use gpunet_primitives::manifest::{Manifest, ManifestEntry};
 use gpunet_primitives::{Hash, JobOutcome, OrderId, TxBody};
+use gpunet_types::{Event, Misfit, OrderStatus, OrderView, Unmatched};
 use std::path::Path;
 use std::time::Duration;
 

@@ -5,9 +5,8 @@
 use crate::error::ClientError;
 use crate::jobs::read_output;
 use crate::wallet::{unix_ms, Wallet};
-use gpunet_types::{OrderStatus, OrderView};
-
 use gpunet_primitives::{JobOutcome, LogRead, LogStream, OrderId, SignedLogRead};
+use gpunet_types::{OrderStatus, OrderView};
 use std::time::{Duration, SystemTime};
 
 /// What following a log yields, in the order the job wrote it.

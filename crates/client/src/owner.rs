@@ -9,10 +9,9 @@
 //! challenge is not a way to escape its slashing.
 
 use crate::{ClientError, Wallet};
-use gpunet_types::{required_stake, Machine};
-
 use gpunet_primitives::{Amount, MachineId, TxBody};
 use gpunet_types::Included;
+use gpunet_types::{required_stake, Machine};
 use serde::Serialize;
 use std::time::{Duration, Instant};
 

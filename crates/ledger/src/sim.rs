@@ -4,13 +4,11 @@
 //! A node never enables this feature.
 
 use crate::error::TxError;
-use gpunet_types::{Event, Params};
-
-use crate::exec::Exec;
-
+use crate::exec::{fail_challenge, pass_challenge, Exec};
 use crate::sigcache::SigCache;
 use crate::state::State;
 use gpunet_primitives::{hash_of, Address, Amount, Hash, MachineId, TxBody};
+use gpunet_types::{Event, Params};
 
 pub struct Simulation {
     state: State,
@@ -93,9 +91,9 @@ impl Simulation {
         };
         let mut exec = self.exec();
         let result = if pass {
-            exec.pass_challenge(&ch, gops.saturating_mul(1_000))
+            pass_challenge(&mut exec, &ch, gops.saturating_mul(1_000))
         } else {
-            exec.fail_challenge(&ch, "simulated")
+            fail_challenge(&mut exec, &ch, "simulated")
         };
         match result {
             Ok(()) => self.state.commit_tx(),

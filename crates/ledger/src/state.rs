@@ -1,17 +1,16 @@
 //! The ledger's state: typed tables and the records they hold.
 
 use crate::error::EntryError;
-use gpunet_types::Params;
-use gpunet_types::{
-    Account, ChallengePhase, ChallengeTask, ChallengeView, HardwareStatus, Machine,
-};
-
 use crate::lthash::LtHash;
 use crate::order::Order;
 use crate::table::{Table, Write};
 use borsh::{BorshDeserialize, BorshSerialize};
 use gpunet_poc::Challenge;
 use gpunet_primitives::{Address, Amount, ChallengeId, Hash, MachineId, OrderId};
+use gpunet_types::Params;
+use gpunet_types::{
+    Account, ChallengePhase, ChallengeTask, ChallengeView, HardwareStatus, Machine,
+};
 use serde::{Deserialize, Serialize};
 
 /// A proof-of-compute challenge to one machine, from issue to verdict.

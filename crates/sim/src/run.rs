@@ -6,9 +6,8 @@ use crate::model::{
 };
 use crate::report::{Report, Sample};
 use gpunet_ledger::sim::Simulation;
-use gpunet_types::{Event, Params};
-
 use gpunet_primitives::{Address, Amount, Hash, JobOutcome, MachineId, OrderId, TxBody, UNIT};
+use gpunet_types::{Event, Params};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::cmp::Reverse;

@@ -4,12 +4,11 @@
 
 use crate::output::Output;
 use gpunet_ledger::sim::Simulation;
-use gpunet_types::{OrderStatus, Params};
-
 use gpunet_primitives::{
     Address, GpuRequirement, GpuSpec, JobSpec, Keypair, MachineSpec, Placement, Resources, TxBody,
     UNIT,
 };
+use gpunet_types::{OrderStatus, Params};
 use std::time::Instant;
 
 /// Machine classes of the synthetic market: (GPU model, GPUs, VRAM GiB, cores, price GPN/h).

@@ -6,10 +6,9 @@ use gpunet_client::jobs::{is_final, wait_for_order};
 use gpunet_client::logs::current_logs;
 use gpunet_client::{NodeClient, Wallet};
 use gpunet_devnet::{Devnet, DevnetConfig};
-use gpunet_types::{OrderStatus, OrderView};
-
 use gpunet_primitives::{Keypair, LogStream};
 use gpunet_provider::journal::{JobRecord, Journal};
+use gpunet_types::{OrderStatus, OrderView};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

@@ -4,6 +4,7 @@
 
 use crate::order::{JobPhase, Order};
 use gpunet_primitives::{Hash, JobOutcome, Stop};
+use gpunet_types::AuditVerdict;
 
 /// What runs of a job are compared by: the output root of a run that ended
 /// by itself, the limit of one stopped at a limit. A stopped run's outputs
@@ -32,5 +33,20 @@ pub(crate) fn answer(order: &Order) -> Option<Answer> {
             None => Answer::Output(*output_root),
         }),
         JobOutcome::Failed { .. } => None,
+    }
+}
+
+/// The verdict on a dispute from the answers of the provider and the
+/// referee (if one answered) and the root the client expects.
+pub(crate) fn dispute_verdict(
+    provider: Answer,
+    client: Hash,
+    referee: Option<Answer>,
+) -> AuditVerdict {
+    // The provider's answer first: a duration dispute names it as the client's.
+    match referee {
+        Some(r) if r == provider => AuditVerdict::DisputeRejected,
+        Some(r) if r == Answer::Output(client) => AuditVerdict::ProviderWrong,
+        _ => AuditVerdict::Inconclusive,
     }
 }

@@ -10,63 +10,67 @@
 //! within `decline_window_ms` of the lease's start (and a rental only before
 //! its first bill), so a job that ran and broke is still a failure.
 
+use super::audits::advance_audit;
+use super::emit;
 use super::orders::LeaseEnd;
+use super::orders::{close_with_refund, end_lease};
+use super::records::running_lease;
 use super::settlement::MAX_REASON_LEN;
 use super::Exec;
 use crate::error::TxError;
+use gpunet_primitives::{Address, OrderId};
 use gpunet_types::{Decline, Event, OrderStatus};
 
-use gpunet_primitives::{Address, OrderId};
-
-impl Exec<'_> {
-    pub(crate) fn decline_lease(
-        &mut self,
-        provider: Address,
-        id: OrderId,
-        reason: &str,
-    ) -> Result<(), TxError> {
-        let (mut order, lease) = self.running_lease(provider, id)?;
-        if reason.len() > MAX_REASON_LEN {
-            return Err(TxError::TooLong {
-                what: "a decline reason",
-                max: MAX_REASON_LEN,
-            });
-        }
-        let window = self.state.params.decline_window_ms;
-        if self.now_ms > lease.start_ms.saturating_add(window) {
-            return Err(TxError::DeclineTooLate {
-                order: id,
-                window_ms: window,
-            });
-        }
-        if let Some(rental) = order.rental() {
-            if rental.paid_until_ms > lease.start_ms {
-                return Err(TxError::RentalBilled(id));
-            }
-            if rental.awaits_answer() {
-                return Err(TxError::ProbeOpen(id));
-            }
-            self.state.rental_billing.remove(&(rental.next_bill_ms, id));
-            // The next machine gets all the time bought, renewals included.
-            order.spec.timeout_secs = (rental.ends_ms - lease.start_ms) / 1000;
-        }
-        self.end_lease(&order, LeaseEnd::Declined);
-        order.requeue()?;
-        order.declines.push(Decline {
-            machine: lease.machine,
-            reason: reason.to_string(),
+pub(crate) fn decline_lease(
+    ex: &mut Exec<'_>,
+    provider: Address,
+    id: OrderId,
+    reason: &str,
+) -> Result<(), TxError> {
+    let (mut order, lease) = running_lease(ex, provider, id)?;
+    if reason.len() > MAX_REASON_LEN {
+        return Err(TxError::TooLong {
+            what: "a decline reason",
+            max: MAX_REASON_LEN,
         });
-        let client = order.client;
-        let requeued = order.declines.len() < self.state.params.max_declines as usize;
-        let audited = order.audit_of();
-        let refunded = if requeued {
-            self.state.pending.insert((order.submitted_ms, id), ());
-            self.state.orders.insert(id, order);
-            0
-        } else {
-            self.close_with_refund(order, OrderStatus::Declined, 0)?
-        };
-        self.emit(Event::OrderDeclined {
+    }
+    let window = ex.state.params.decline_window_ms;
+    if ex.now_ms > lease.start_ms.saturating_add(window) {
+        return Err(TxError::DeclineTooLate {
+            order: id,
+            window_ms: window,
+        });
+    }
+    if let Some(rental) = order.rental() {
+        if rental.paid_until_ms > lease.start_ms {
+            return Err(TxError::RentalBilled(id));
+        }
+        if rental.awaits_answer() {
+            return Err(TxError::ProbeOpen(id));
+        }
+        ex.state.rental_billing.remove(&(rental.next_bill_ms, id));
+        // The next machine gets all the time bought, renewals included.
+        order.spec.timeout_secs = (rental.ends_ms - lease.start_ms) / 1000;
+    }
+    end_lease(ex, &order, LeaseEnd::Declined);
+    order.requeue()?;
+    order.declines.push(Decline {
+        machine: lease.machine,
+        reason: reason.to_string(),
+    });
+    let client = order.client;
+    let requeued = order.declines.len() < ex.state.params.max_declines as usize;
+    let audited = order.audit_of();
+    let refunded = if requeued {
+        ex.state.pending.insert((order.submitted_ms, id), ());
+        ex.state.orders.insert(id, order);
+        0
+    } else {
+        close_with_refund(ex, order, OrderStatus::Declined, 0)?
+    };
+    emit(
+        ex,
+        Event::OrderDeclined {
             order: id,
             client,
             provider,
@@ -74,10 +78,10 @@ impl Exec<'_> {
             reason: reason.to_string(),
             requeued,
             refunded,
-        });
-        if let (false, Some(parent)) = (requeued, audited) {
-            self.advance_audit(parent)?;
-        }
-        Ok(())
+        },
+    );
+    if let (false, Some(parent)) = (requeued, audited) {
+        advance_audit(ex, parent)?;
     }
+    Ok(())
 }

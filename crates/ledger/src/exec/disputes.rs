@@ -22,82 +22,66 @@
 //! referee (`ProviderPadded`); otherwise the verdict is `DisputeRejected` and
 //! the client paid for the referee, as for any dispute.
 
-use super::answers::Answer;
-use gpunet_types::{run_cost, AuditVerdict, OrderStatus};
-
+use super::audits::start_audit_run;
+use super::bank::debit;
+use super::records::clients_order;
+use super::settle_queue::settle_key;
 use super::Exec;
 use crate::error::{CheckedAmount, Covers, TxError, Wanted};
-
 use gpunet_primitives::{Address, Amount, Hash, JobOutcome, OrderId};
+use gpunet_types::{run_cost, OrderStatus};
 
-/// The verdict on a dispute from the answers of the provider and the
-/// referee (if one answered) and the root the client expects.
-pub(crate) fn dispute_verdict(
-    provider: Answer,
-    client: Hash,
-    referee: Option<Answer>,
-) -> AuditVerdict {
-    // The provider's answer first: a duration dispute names it as the client's.
-    match referee {
-        Some(r) if r == provider => AuditVerdict::DisputeRejected,
-        Some(r) if r == Answer::Output(client) => AuditVerdict::ProviderWrong,
-        _ => AuditVerdict::Inconclusive,
+pub(crate) fn dispute_result(
+    ex: &mut Exec<'_>,
+    client: Address,
+    id: OrderId,
+    expected_root: Hash,
+    deposit: Amount,
+) -> Result<(), TxError> {
+    let mut order = clients_order(ex, client, id)?;
+    if order.audit_of().is_some() {
+        return Err(TxError::AuditRun {
+            order: id,
+            refused: "dispute the order it re-runs",
+        });
     }
-}
-
-impl Exec<'_> {
-    pub(crate) fn dispute_result(
-        &mut self,
-        client: Address,
-        id: OrderId,
-        expected_root: Hash,
-        deposit: Amount,
-    ) -> Result<(), TxError> {
-        let mut order = self.clients_order(client, id)?;
-        if order.audit_of().is_some() {
-            return Err(TxError::AuditRun {
-                order: id,
-                refused: "dispute the order it re-runs",
-            });
-        }
-        if !order.audit_runs().is_empty() {
-            return Err(TxError::AlreadyAudited(id));
-        }
-        if order.status() != OrderStatus::Reported {
-            return Err(TxError::WrongStatus {
-                order: id,
-                status: order.status(),
-                wanted: Wanted::Disputable,
-            });
-        }
-        let Some(JobOutcome::Completed {
-            output_root,
-            stopped,
-            ..
-        }) = order.report().map(|r| &r.outcome)
-        else {
-            return Err(TxError::NoOutput(id));
-        };
-        if let (true, Some(stop)) = (*output_root == expected_root, stopped) {
-            return Err(TxError::StoppedAtLimit {
-                order: id,
-                limit: *stop,
-            });
-        }
-        let need = run_cost(order.max_price_per_hour, &order.spec)?;
-        if deposit < need {
-            return Err(TxError::DepositTooSmall {
-                deposit,
-                need,
-                covers: Covers::Referee,
-            });
-        }
-        self.debit(client, deposit)?;
-        order.escrow = order.escrow.add_or(deposit)?;
-        self.state.settle_queue.remove(&self.settle_key(&order));
-        order.checks_mut()?.disputed_root = Some(expected_root);
-        self.start_audit_run(&mut order)?;
-        self.state.orders.insert(id, order);
-        Ok(())
+    if !order.audit_runs().is_empty() {
+        return Err(TxError::AlreadyAudited(id));
     }
+    if order.status() != OrderStatus::Reported {
+        return Err(TxError::WrongStatus {
+            order: id,
+            status: order.status(),
+            wanted: Wanted::Disputable,
+        });
+    }
+    let Some(JobOutcome::Completed {
+        output_root,
+        stopped,
+        ..
+    }) = order.report().map(|r| &r.outcome)
+    else {
+        return Err(TxError::NoOutput(id));
+    };
+    if let (true, Some(stop)) = (*output_root == expected_root, stopped) {
+        return Err(TxError::StoppedAtLimit {
+            order: id,
+            limit: *stop,
+        });
+    }
+    let need = run_cost(order.max_price_per_hour, &order.spec)?;
+    if deposit < need {
+        return Err(TxError::DepositTooSmall {
+            deposit,
+            need,
+            covers: Covers::Referee,
+        });
+    }
+    debit(ex, client, deposit)?;
+    order.escrow = order.escrow.add_or(deposit)?;
+    ex.state.settle_queue.remove(&settle_key(ex, &order));
+    order.checks_mut()?.disputed_root = Some(expected_root);
+    start_audit_run(ex, &mut order)?;
+    ex.state.orders.insert(id, order);
+    Ok(())
 }

@@ -9,22 +9,26 @@ mod declines;
 mod disputes;
 mod durations;
 mod fit;
+mod matching;
 mod orders;
+mod records;
 mod registry;
 mod rentals;
 mod rewards;
+mod settle_queue;
 mod settlement;
 mod specs;
 mod staking;
 mod validators;
 
 use crate::error::TxError;
-use gpunet_types::Event;
-
 use crate::sigcache::SigCache;
 use crate::state::State;
 use gpunet_primitives::{Address, Amount, Hash, SignedTx, TxBody};
+use gpunet_types::Event;
 
+#[cfg(feature = "sim")]
+pub(crate) use challenges::{fail_challenge, pass_challenge};
 pub(crate) use fit::unmatched;
 pub(crate) use orders::payment;
 #[cfg(test)]
@@ -79,10 +83,6 @@ pub(crate) struct Exec<'a> {
 }
 
 impl Exec<'_> {
-    fn emit(&mut self, event: Event) {
-        self.events.push(event);
-    }
-
     /// Applies one signed transaction, all or nothing.
     pub(crate) fn apply_tx(&mut self, signed: &SignedTx) -> Result<(), TxError> {
         let events_before = self.events.len();
@@ -110,95 +110,119 @@ impl Exec<'_> {
         }
         account.nonce += 1;
         self.state.put_account(sender, account);
-        self.pay_fee(sender, tx.fee)?;
+        bank::pay_fee(self, sender, tx.fee)?;
         self.apply_body(sender, &tx.body)
     }
 
     /// Executes a transaction's body for `sender` (already authenticated).
     pub(crate) fn apply_body(&mut self, sender: Address, body: &TxBody) -> Result<(), TxError> {
         match body {
-            TxBody::Transfer { to, amount } => self.transfer(sender, *to, *amount),
-            TxBody::BondValidator { amount } => self.bond_validator(sender, *amount),
-            TxBody::UnbondValidator { amount } => self.unbond_validator(sender, *amount),
-            TxBody::ReportDoubleSign { evidence } => self.punish_double_sign(sender, evidence),
-            TxBody::Stake { amount } => self.stake(sender, *amount),
-            TxBody::Unstake { amount } => self.unstake(sender, *amount),
+            TxBody::Transfer { to, amount } => bank::transfer(self, sender, *to, *amount),
+            TxBody::BondValidator { amount } => validators::bond_validator(self, sender, *amount),
+            TxBody::UnbondValidator { amount } => {
+                validators::unbond_validator(self, sender, *amount)
+            }
+            TxBody::ReportDoubleSign { evidence } => {
+                validators::punish_double_sign(self, sender, evidence)
+            }
+            TxBody::Stake { amount } => staking::stake(self, sender, *amount),
+            TxBody::Unstake { amount } => staking::unstake(self, sender, *amount),
             TxBody::RegisterMachine {
                 spec,
                 price_per_hour,
                 resource_prices,
-            } => self.register_machine(sender, spec, *price_per_hour, *resource_prices),
+            } => registry::register_machine(self, sender, spec, *price_per_hour, *resource_prices),
             TxBody::UpdateMachine {
                 machine,
                 price_per_hour,
                 resource_prices,
                 online,
-            } => self.update_machine(sender, *machine, *price_per_hour, *resource_prices, *online),
-            TxBody::DeregisterMachine { machine } => self.deregister_machine(sender, *machine),
+            } => registry::update_machine(
+                self,
+                sender,
+                *machine,
+                *price_per_hour,
+                *resource_prices,
+                *online,
+            ),
+            TxBody::DeregisterMachine { machine } => {
+                registry::deregister_machine(self, sender, *machine)
+            }
             TxBody::SubmitOrder {
                 spec,
                 max_price_per_hour,
                 deposit,
-            } => self.submit_order(sender, spec, *max_price_per_hour, *deposit, false),
+            } => orders::submit_order(self, sender, spec, *max_price_per_hour, *deposit, false),
             TxBody::Rent {
                 spec,
                 max_price_per_hour,
                 deposit,
-            } => self.submit_order(sender, spec, *max_price_per_hour, *deposit, true),
+            } => orders::submit_order(self, sender, spec, *max_price_per_hour, *deposit, true),
             TxBody::RenewRental {
                 order,
                 extra_secs,
                 deposit,
-            } => self.renew_rental(sender, *order, *extra_secs, *deposit),
-            TxBody::EndRental { order } => self.end_rental(sender, *order),
-            TxBody::ReportOffline { order } => self.report_offline(sender, *order),
-            TxBody::AnswerProbe { order } => self.answer_probe(sender, *order),
-            TxBody::CancelOrder { order } => self.cancel_order(sender, *order),
+            } => rentals::renew_rental(self, sender, *order, *extra_secs, *deposit),
+            TxBody::EndRental { order } => rentals::end_rental(self, sender, *order),
+            TxBody::ReportOffline { order } => rentals::report_offline(self, sender, *order),
+            TxBody::AnswerProbe { order } => rentals::answer_probe(self, sender, *order),
+            TxBody::CancelOrder { order } => orders::cancel_order(self, sender, *order),
             TxBody::ShareResult {
                 order,
                 reader,
                 shared,
-            } => self.share_result(sender, *order, *reader, *shared),
-            TxBody::ReportResult { order, outcome } => self.report_result(sender, *order, outcome),
-            TxBody::DeclineLease { order, reason } => self.decline_lease(sender, *order, reason),
+            } => orders::share_result(self, sender, *order, *reader, *shared),
+            TxBody::ReportResult { order, outcome } => {
+                settlement::report_result(self, sender, *order, outcome)
+            }
+            TxBody::DeclineLease { order, reason } => {
+                declines::decline_lease(self, sender, *order, reason)
+            }
             TxBody::DisputeResult {
                 order,
                 expected_root,
                 deposit,
-            } => self.dispute_result(sender, *order, *expected_root, *deposit),
+            } => disputes::dispute_result(self, sender, *order, *expected_root, *deposit),
             TxBody::AnnounceEndpoints { order, endpoints } => {
-                self.announce_endpoints(sender, *order, endpoints)
+                rentals::announce_endpoints(self, sender, *order, endpoints)
             }
-            TxBody::RentalStopped { order, how } => self.rental_stopped(sender, *order, *how),
-            TxBody::StopJob { order } => self.stop_job(sender, *order),
+            TxBody::RentalStopped { order, how } => {
+                rentals::rental_stopped(self, sender, *order, *how)
+            }
+            TxBody::StopJob { order } => settlement::stop_job(self, sender, *order),
             TxBody::CommitChallenge { challenge, root } => {
-                self.commit_challenge(sender, *challenge, *root)
+                challenges::commit_challenge(self, sender, *challenge, *root)
             }
             TxBody::OpenChallenge {
                 challenge,
                 openings,
-            } => self.open_challenge(sender, *challenge, openings),
+            } => challenges::open_challenge(self, sender, *challenge, openings),
         }
     }
 
     /// Work at the start of every block, before its transactions.
     pub(crate) fn begin_block(&mut self) {
-        self.draw_challenge_rows();
+        challenges::draw_challenge_rows(self);
         self.state.commit_tx();
     }
 
     /// Time-driven work at the end of every block, in a fixed order.
     pub(crate) fn end_block(&mut self) -> Result<(), TxError> {
-        self.run_challenges()?;
-        self.pay_epoch_rewards()?;
-        self.expire_probes()?;
-        self.bill_rentals()?;
-        self.settle_due()?;
-        self.expire_deadlines()?;
-        self.release_unbonded()?;
-        self.match_pending()?;
-        self.update_validator_set();
+        challenges::run_challenges(self)?;
+        rewards::pay_epoch_rewards(self)?;
+        rentals::expire_probes(self)?;
+        rentals::bill_rentals(self)?;
+        settlement::settle_due(self)?;
+        settlement::expire_deadlines(self)?;
+        staking::release_unbonded(self)?;
+        matching::match_pending(self)?;
+        validators::update_validator_set(self);
         self.state.commit_tx();
         Ok(())
     }
+}
+
+/// Records `event` for the block's subscribers.
+pub(super) fn emit(ex: &mut Exec<'_>, event: Event) {
+    ex.events.push(event);
 }

@@ -2,11 +2,12 @@
 //! proven their hardware, weighted by the compute score their last passed
 //! challenge earned (`compute_gops`).
 
+use super::bank::credit;
+use super::emit;
 use super::Exec;
 use crate::error::{CheckedAmount, TxError};
-use gpunet_types::{Event, HardwareStatus};
-
 use gpunet_primitives::{Amount, MachineId};
+use gpunet_types::{Event, HardwareStatus};
 
 /// Splits `total` in proportion to `weights` (floor; the dust is not minted).
 pub(crate) fn split(total: Amount, weights: &[u64]) -> Vec<Amount> {
@@ -22,52 +23,53 @@ pub(crate) fn split(total: Amount, weights: &[u64]) -> Vec<Amount> {
         .collect()
 }
 
-impl Exec<'_> {
-    /// At each epoch boundary, mints `epoch_reward` to the owners of online,
-    /// verified machines in proportion to their compute scores.
-    pub(crate) fn pay_epoch_rewards(&mut self) -> Result<(), TxError> {
-        let params = &self.state.params;
-        let (epoch_ms, reward) = (params.epoch_ms, params.epoch_reward);
-        let globals = self.state.globals();
-        if globals.next_epoch_ms == 0 {
-            let first = self.now_ms.saturating_add(epoch_ms);
-            self.state.update_globals(|g| g.next_epoch_ms = first);
-            return Ok(());
+/// At each epoch boundary, mints `epoch_reward` to the owners of online,
+/// verified machines in proportion to their compute scores.
+pub(crate) fn pay_epoch_rewards(ex: &mut Exec<'_>) -> Result<(), TxError> {
+    let params = &ex.state.params;
+    let (epoch_ms, reward) = (params.epoch_ms, params.epoch_reward);
+    let globals = ex.state.globals();
+    if globals.next_epoch_ms == 0 {
+        let first = ex.now_ms.saturating_add(epoch_ms);
+        ex.state.update_globals(|g| g.next_epoch_ms = first);
+        return Ok(());
+    }
+    if ex.now_ms < globals.next_epoch_ms {
+        return Ok(());
+    }
+    // One payout per boundary reached; epochs a halted chain skipped are not paid.
+    let next = globals.next_epoch_ms.saturating_add(
+        epoch_ms.saturating_mul((ex.now_ms - globals.next_epoch_ms) / epoch_ms + 1),
+    );
+    let eligible: Vec<(MachineId, gpunet_primitives::Address, u64)> = ex
+        .state
+        .machines
+        .iter()
+        .filter(|(_, m)| m.online && m.hardware == HardwareStatus::Verified)
+        .map(|(id, m)| (*id, m.owner, m.compute_gops))
+        .collect();
+    let weights: Vec<u64> = eligible.iter().map(|(_, _, w)| *w).collect();
+    let shares = split(reward, &weights);
+    let mut minted: Amount = 0;
+    for ((_, owner, _), share) in eligible.iter().zip(&shares) {
+        if *share > 0 {
+            credit(ex, *owner, *share)?;
+            minted = minted.add_or(*share)?;
         }
-        if self.now_ms < globals.next_epoch_ms {
-            return Ok(());
-        }
-        // One payout per boundary reached; epochs a halted chain skipped are not paid.
-        let next = globals.next_epoch_ms.saturating_add(
-            epoch_ms.saturating_mul((self.now_ms - globals.next_epoch_ms) / epoch_ms + 1),
-        );
-        let eligible: Vec<(MachineId, gpunet_primitives::Address, u64)> = self
-            .state
-            .machines
-            .iter()
-            .filter(|(_, m)| m.online && m.hardware == HardwareStatus::Verified)
-            .map(|(id, m)| (*id, m.owner, m.compute_gops))
-            .collect();
-        let weights: Vec<u64> = eligible.iter().map(|(_, _, w)| *w).collect();
-        let shares = split(reward, &weights);
-        let mut minted: Amount = 0;
-        for ((_, owner, _), share) in eligible.iter().zip(&shares) {
-            if *share > 0 {
-                self.credit(*owner, *share)?;
-                minted = minted.add_or(*share)?;
-            }
-        }
-        let total_minted = globals.minted.add_or(minted)?;
-        self.state.update_globals(|g| {
-            g.minted = total_minted;
-            g.next_epoch_ms = next;
-        });
-        self.emit(Event::EpochRewarded {
+    }
+    let total_minted = globals.minted.add_or(minted)?;
+    ex.state.update_globals(|g| {
+        g.minted = total_minted;
+        g.next_epoch_ms = next;
+    });
+    emit(
+        ex,
+        Event::EpochRewarded {
             machines: shares.iter().filter(|s| **s > 0).count() as u32,
             minted,
-        });
-        Ok(())
-    }
+        },
+    );
+    Ok(())
 }
 
 #[cfg(test)]

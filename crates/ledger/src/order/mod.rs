@@ -6,13 +6,12 @@
 //! status. The API shows the flat [`OrderView`].
 
 use crate::error::{TxError, Wanted};
+use borsh::{BorshDeserialize, BorshSerialize};
+use gpunet_primitives::{Address, Amount, Hash, JobSpec, OrderId};
 use gpunet_types::Params;
 use gpunet_types::{
     AuditVerdict, Decline, Lease, OrderStatus, OrderView, Rental, Report, Settlement,
 };
-
-use borsh::{BorshDeserialize, BorshSerialize};
-use gpunet_primitives::{Address, Amount, Hash, JobSpec, OrderId};
 
 /// An order: what its client asked for and escrowed, and where it stands.
 /// What exists only in some states (a lease, a report, a settlement, a

@@ -2,11 +2,10 @@
 //! and the walk over the offer index.
 
 use crate::net::*;
-use gpunet_types::{Misfit, OrderStatus, Params};
-
 use gpunet_primitives::{
     Address, GpuRequirement, Placement, ResourcePrices, SignedTx, Tx, TxBody, UNIT,
 };
+use gpunet_types::{Misfit, OrderStatus, Params};
 
 #[test]
 fn spread_placement_shares_work_and_cheapest_placement_follows_price() {

@@ -4,9 +4,8 @@
 use super::{log, AgentError, Inner};
 use crate::journal::JobRecord;
 use gpunet_client::{ClientError, Wallet};
-use gpunet_types::{required_stake, Account, OrderStatus, Params, Rental};
-
 use gpunet_primitives::{JobOutcome, OrderId, TxBody};
+use gpunet_types::{required_stake, Account, OrderStatus, Params, Rental};
 use std::sync::Arc;
 use tokio::task::JoinSet;
 

@@ -1,0 +1,295 @@
+//! Deterministic matching of pending orders to machines, at the end of
+//! every block: which pending orders are looked at (the oldest, and a
+//! window that moves on), which offers of each group (GPU model and size
+//! class) are ranked by the order's placement, and the lease that results.
+
+use super::audits::{advance_audit, audit_exclusions};
+use super::emit;
+use super::fit::{misfits, price_on};
+use super::orders::close_with_refund;
+use super::records::order;
+use super::rentals::start_rental;
+use super::Exec;
+use crate::error::TxError;
+use crate::order::Order;
+use crate::state::{size_class, OfferKey};
+use gpunet_primitives::{hash_of, Address, Amount, Hash, MachineId, OrderId, Placement};
+use gpunet_types::{Event, Lease, Machine, OrderStatus};
+use std::ops::Bound;
+
+/// Pending orders examined per block, so one block's work stays bounded.
+const MATCH_BATCH: usize = 1024;
+/// Of those, the oldest pending orders, examined on every block.
+const MATCH_HEAD: usize = MATCH_BATCH / 2;
+/// Orders machines by id where ranks tie (ids as big-endian hash bytes).
+fn id_rank(id: MachineId) -> Hash {
+    let mut bytes = [0u8; 32];
+    bytes[..8].copy_from_slice(&id.to_be_bytes());
+    Hash(bytes)
+}
+
+/// Offers examined per group (GPU model and size class) when matching one order.
+const SCAN_PER_GROUP: usize = 64;
+
+/// The last key an offer of `model` and size `class` could have.
+fn group_end(model: u32, class: u8) -> OfferKey {
+    (model, class, u128::MAX, u128::MAX, MachineId::MAX)
+}
+
+/// How offers compare for an order, lowest first: the placement's two terms
+/// (load and the job's price), then the machine's id rank.
+type Rank = (u128, u128, Hash);
+
+/// The job's hourly price on `m` if `m` can take `order` now (see
+/// `exec::fit`: resources free, online, verified, reliable enough, the
+/// price within the order's max, the owner's stake sufficient, not one
+/// of the providers an audit run must avoid).
+fn offer_for(ex: &Exec<'_>, order: &Order, m: &Machine, excluded: &[Address]) -> Option<Amount> {
+    misfits(ex.state, order, m, excluded, false)
+        .is_empty()
+        .then(|| price_on(m, &order.spec.resources))
+        .flatten()
+}
+
+/// Picks a machine for `order` and returns it with the job's hourly price.
+///
+/// Jobs and rentals walk the offer index (machines that can take work,
+/// grouped by GPU model and size class of their free GPUs, or cores
+/// without GPUs, each group ordered least loaded then by base price, or
+/// by base price then least loaded for `Placement::Cheapest`): among at
+/// most `SCAN_PER_GROUP` offers of every group whose model the job
+/// accepts and whose class is not too small for it, the best fitting one
+/// wins, by the placement's order on the
+/// job's price (base plus resource terms, within its max), then by machine
+/// id. The scan of a group stops at the first offer whose index terms are
+/// past the best rank found, since a job's price is never below the base:
+/// with plain base prices that is the first fitting offer, so matching
+/// costs O(groups · log n) per order, not O(machines).
+///
+/// An audit run goes to a machine of another provider than those it
+/// checks, drawn at random (by a hash of the parent block, the order and
+/// the machine) among the first `SCAN_PER_GROUP` that fit in each group.
+fn choose_machine(ex: &Exec<'_>, order: &Order) -> Option<(Machine, Amount)> {
+    let audit = order.audit_of().is_some();
+    let excluded = if audit {
+        audit_exclusions(ex, order)
+    } else {
+        Vec::new()
+    };
+    let index = match order.spec.placement {
+        Placement::Spread => &ex.state.offers,
+        Placement::Cheapest => &ex.state.cheap_offers,
+    };
+    let gpu = &order.spec.resources.gpu;
+    let wanted_model = gpu.model.as_ref().map(|m| m.to_lowercase());
+    let mut best: Option<(Rank, &Machine, Amount)> = None;
+    let accepts = |model: u32| {
+        gpu.count == 0
+            || model != 0
+                && wanted_model.as_ref().is_none_or(|w| {
+                    let name = ex.state.gpu_models.get(&model);
+                    name.is_some_and(|n| n.contains(w.as_str()))
+                })
+    };
+    // Each pass looks the index up once: its first offer names the group.
+    let mut from = Bound::Unbounded;
+    // An audit run, which cannot stop early, looks at SCAN_PER_GROUP
+    // offers per model whatever their classes: (model, offers seen).
+    let mut audit_scanned = (u32::MAX, 0);
+    loop {
+        let mut offers = index.range((from, Bound::Unbounded)).peekable();
+        let Some(&(&(model, class, ..), _)) = offers.peek() else {
+            break;
+        };
+        if !accepts(model) {
+            from = Bound::Excluded(group_end(model, u8::MAX));
+            continue;
+        }
+        let needed = size_class(model, order.spec.resources.cpu_cores, gpu.count);
+        if class < needed {
+            // Every machine in the classes below is too small for the job.
+            from = Bound::Included((model, needed, 0, 0, 0));
+            continue;
+        }
+        let budget = if !audit {
+            SCAN_PER_GROUP
+        } else {
+            if audit_scanned.0 != model {
+                audit_scanned = (model, 0);
+            }
+            SCAN_PER_GROUP - audit_scanned.1
+        };
+        let group = offers
+            .take_while(|(k, _)| (k.0, k.1) == (model, class))
+            .take(budget);
+        let mut group_best: Option<(Rank, &Machine, Amount)> = None;
+        for ((.., first_term, second_term, id), _) in group {
+            audit_scanned.1 += 1;
+            // The index terms and the id bound the rank from below (a
+            // job's price is never below the base price) and ascend, so
+            // the scan stops once they reach the best rank found.
+            let bound: Rank = (*first_term, *second_term, id_rank(*id));
+            let done = [&group_best, &best]
+                .iter()
+                .any(|b| b.as_ref().is_some_and(|(r, ..)| bound >= *r));
+            if !audit && done {
+                break;
+            }
+            let Some(m) = ex.state.machines.get(id) else {
+                continue;
+            };
+            let Some(price) = offer_for(ex, order, m, &excluded) else {
+                continue;
+            };
+            let leases = u128::from(m.active_leases);
+            let rank = match (audit, order.spec.placement) {
+                (true, _) => (0, 0, hash_of(&(ex.parent, order.id, m.id))),
+                (false, Placement::Spread) => (leases, price, id_rank(m.id)),
+                (false, Placement::Cheapest) => (price, leases, id_rank(m.id)),
+            };
+            if group_best.as_ref().is_none_or(|(r, ..)| rank < *r) {
+                group_best = Some((rank, m, price));
+            }
+        }
+        if let Some(candidate) = group_best {
+            if best.as_ref().is_none_or(|(r, ..)| candidate.0 < *r) {
+                best = Some(candidate);
+            }
+        }
+        from = Bound::Excluded(group_end(model, class));
+    }
+    best.map(|(_, m, price)| (m.clone(), price))
+}
+
+/// Expires pending orders past their TTL, then leases, oldest first, those
+/// of the `MATCH_HEAD` oldest pending orders that a machine can take, and
+/// then those of a window of the rest (moving on every block).
+pub(crate) fn match_pending(ex: &mut Exec<'_>) -> Result<(), TxError> {
+    // Expire from the front: the queue is ordered by submission time.
+    let ttl = ex.state.params.order_ttl_ms;
+    let expired: Vec<(u64, OrderId)> = ex
+        .state
+        .pending
+        .iter()
+        .take_while(|((t, _), _)| t.saturating_add(ttl) <= ex.now_ms)
+        .take(MATCH_BATCH)
+        .map(|(k, _)| *k)
+        .collect();
+    for key in expired {
+        ex.state.pending.remove(&key);
+        let order = order(ex, key.1)?;
+        let (client, audited) = (order.client, order.audit_of());
+        let refunded = close_with_refund(ex, order, OrderStatus::Expired, 0)?;
+        emit(
+            ex,
+            Event::OrderExpired {
+                order: key.1,
+                client,
+                refunded,
+            },
+        );
+        if let Some(parent) = audited {
+            advance_audit(ex, parent)?;
+        }
+    }
+    // The oldest orders first, so that work freed up goes to those that
+    // waited longest; then a window that moves on every block, wrapping
+    // around, so that orders nothing can serve now (at the head or not)
+    // do not hold back those behind them.
+    let mut queue: Vec<(u64, OrderId)> = ex
+        .state
+        .pending
+        .iter()
+        .take(MATCH_HEAD)
+        .map(|(k, _)| *k)
+        .collect();
+    let mut next_cursor = None;
+    if let (Some(&head_end), true) = (queue.last(), ex.state.pending.len() > MATCH_HEAD) {
+        let start = ex
+            .state
+            .globals()
+            .match_cursor
+            .filter(|c| *c > head_end)
+            .unwrap_or(head_end);
+        let room = MATCH_BATCH - queue.len();
+        let after: Vec<_> = ex
+            .state
+            .pending
+            .range((Bound::Excluded(start), Bound::Unbounded))
+            .take(room)
+            .map(|(k, _)| *k)
+            .collect();
+        let wrapped: Vec<_> = ex
+            .state
+            .pending
+            .range((Bound::Excluded(head_end), Bound::Included(start)))
+            .take(room - after.len())
+            .map(|(k, _)| *k)
+            .collect();
+        next_cursor = wrapped.last().or(after.last()).copied();
+        queue.extend(after);
+        queue.extend(wrapped);
+    }
+    ex.state.update_globals(|g| g.match_cursor = next_cursor);
+    for key in queue {
+        let order = order(ex, key.1)?;
+        if let Some((machine, price)) = choose_machine(ex, &order) {
+            ex.state.pending.remove(&key);
+            lease(ex, order, machine, price)?;
+        }
+    }
+    Ok(())
+}
+
+fn lease(
+    ex: &mut Exec<'_>,
+    mut order: Order,
+    mut machine: Machine,
+    price_per_hour: Amount,
+) -> Result<(), TxError> {
+    let (r, a) = (&order.spec.resources, &mut machine.allocated);
+    // `fits` held, so none of these overflows; checked all the same.
+    a.cpu_cores = a
+        .cpu_cores
+        .checked_add(r.cpu_cores)
+        .ok_or(TxError::Overflow)?;
+    a.memory_mb = a
+        .memory_mb
+        .checked_add(r.memory_mb)
+        .ok_or(TxError::Overflow)?;
+    a.disk_mb = a.disk_mb.checked_add(r.disk_mb).ok_or(TxError::Overflow)?;
+    a.gpus = a.gpus.checked_add(r.gpu.count).ok_or(TxError::Overflow)?;
+    machine.active_leases += 1;
+    let deadline_ms = ex
+        .now_ms
+        .saturating_add(order.spec.timeout_secs.saturating_mul(1000))
+        .saturating_add(ex.state.params.report_grace_ms);
+    let lease = Lease {
+        machine: machine.id,
+        provider: machine.owner,
+        price_per_hour,
+        start_ms: ex.now_ms,
+        deadline_ms,
+    };
+    if order.is_rental() {
+        start_rental(ex, &mut order, lease)?;
+    } else {
+        order.run_on(lease)?;
+        ex.state.deadlines.insert((deadline_ms, order.id), ());
+    }
+    ex.state
+        .provider_leases
+        .insert((machine.owner, order.id), ());
+    emit(
+        ex,
+        Event::OrderLeased {
+            order: order.id,
+            client: order.client,
+            machine: machine.id,
+            provider: machine.owner,
+        },
+    );
+    ex.state.orders.insert(order.id, order);
+    ex.state.put_machine(machine);
+    Ok(())
+}
