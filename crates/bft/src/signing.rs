@@ -12,20 +12,23 @@ use malachitebft_app_channel::app::types::core::{
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// Bytes of the wrong length for a signature.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("a signature is 64 bytes, not {0}")]
+pub(crate) struct SignatureLength(usize);
+
 /// The signing scheme: gpunet's ed25519 keys and signatures.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Ed25519;
 
 impl SigningScheme for Ed25519 {
-    type DecodingError = String;
+    type DecodingError = SignatureLength;
     type Signature = Signature;
     type PublicKey = Address;
     type PrivateKey = Keypair;
 
-    fn decode_signature(bytes: &[u8]) -> Result<Signature, String> {
-        let bytes: [u8; 64] = bytes
-            .try_into()
-            .map_err(|_| format!("a signature is 64 bytes, not {}", bytes.len()))?;
+    fn decode_signature(bytes: &[u8]) -> Result<Signature, SignatureLength> {
+        let bytes: [u8; 64] = bytes.try_into().map_err(|_| SignatureLength(bytes.len()))?;
         Ok(Signature(bytes))
     }
 

@@ -172,8 +172,7 @@ async fn narrate(job: &JobFile, dir: &Path) -> anyhow::Result<()> {
         .ledger
         .read()
         .expect("ledger lock")
-        .check_invariants()
-        .map_err(anyhow::Error::msg)?;
+        .check_invariants()?;
     println!(
         "    ledger invariants hold at height {} (state root {})",
         status.height, status.state_root

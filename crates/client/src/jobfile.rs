@@ -130,6 +130,17 @@ pub struct InputFile {
     pub from_output: Option<String>,
 }
 
+/// An input that names neither a local file nor an earlier result's file,
+/// or parts of both.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "input {input} needs either `source` (a local file) or both `from_order` and \
+     `from_output` (a file of an earlier order's result)"
+)]
+struct UnclearOrigin {
+    input: String,
+}
+
 /// Where an input comes from.
 enum InputOrigin<'a> {
     Local(PathBuf),
@@ -246,15 +257,13 @@ impl JobFile {
         Ok(())
     }
 
-    fn origin<'a>(&self, input: &'a InputFile) -> Result<InputOrigin<'a>, String> {
+    fn origin<'a>(&self, input: &'a InputFile) -> Result<InputOrigin<'a>, UnclearOrigin> {
         match (&input.source, input.from_order, &input.from_output) {
             (Some(source), None, None) => Ok(InputOrigin::Local(self.base_dir.join(source))),
             (None, Some(order), Some(path)) => Ok(InputOrigin::Result { order, path }),
-            _ => Err(format!(
-                "input {} needs either `source` (a local file) or both `from_order` and \
-                 `from_output` (a file of an earlier order's result)",
-                input.path
-            )),
+            _ => Err(UnclearOrigin {
+                input: input.path.clone(),
+            }),
         }
     }
 
@@ -267,20 +276,21 @@ impl JobFile {
             parse_amount(&self.price.max_per_hour).map_err(|e| invalid(e.to_string()))?;
         let mut inputs = Vec::new();
         for input in &self.inputs {
-            let (hash, size, holder_proof) = match self.origin(input).map_err(invalid)? {
-                InputOrigin::Local(source) => {
-                    let (hash, secret, size) = BlobHasher::of_file(&source)
-                        .map_err(|e| invalid(format!("input {}: {e}", source.display())))?;
-                    (hash, size, secret.proof_for(&wallet.address()))
-                }
-                InputOrigin::Result { order, path } => {
-                    let earlier = wallet.node().order(order).await?;
-                    let file = output_entry(wallet, &earlier, path).await?;
-                    let read = wallet.blob_read(order).await?;
-                    let proof = wallet.node().holder_proof(&file.hash, &read).await?;
-                    (file.hash, file.size, proof.proof)
-                }
-            };
+            let (hash, size, holder_proof) =
+                match self.origin(input).map_err(|e| invalid(e.to_string()))? {
+                    InputOrigin::Local(source) => {
+                        let (hash, secret, size) = BlobHasher::of_file(&source)
+                            .map_err(|e| invalid(format!("input {}: {e}", source.display())))?;
+                        (hash, size, secret.proof_for(&wallet.address()))
+                    }
+                    InputOrigin::Result { order, path } => {
+                        let earlier = wallet.node().order(order).await?;
+                        let file = output_entry(wallet, &earlier, path).await?;
+                        let read = wallet.blob_read(order).await?;
+                        let proof = wallet.node().holder_proof(&file.hash, &read).await?;
+                        (file.hash, file.size, proof.proof)
+                    }
+                };
             inputs.push(InputRef {
                 path: input.path.clone(),
                 hash,

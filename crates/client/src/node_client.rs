@@ -3,6 +3,11 @@
 use crate::error::ClientError;
 use crate::tls;
 use futures_util::StreamExt;
+use gpunet_primitives::manifest::Manifest;
+use gpunet_primitives::{
+    Address, ChallengeId, Hash, LogStream, MachineId, OrderId, SignedBlobRead, SignedBlobUpload,
+    SignedLogChunk, SignedLogRead, SignedTx,
+};
 use gpunet_types::api::{
     header_value, AccountView, BlobInfo, BlockView, HolderProof, MachineSearch, OrdersPage, Peers,
     Status, BLOB_READ_HEADER, LOG_OFFSET_HEADER, LOG_READ_HEADER, MATCHED_HEADER, UPLOAD_HEADER,
@@ -10,12 +15,6 @@ use gpunet_types::api::{
 use gpunet_types::AddressError;
 use gpunet_types::ApiError;
 use gpunet_types::{BlockEvent, Included, Machine, NodeAddress, OrderView, TrustedKeys};
-
-use gpunet_primitives::manifest::Manifest;
-use gpunet_primitives::{
-    Address, ChallengeId, Hash, LogStream, MachineId, OrderId, SignedBlobRead, SignedBlobUpload,
-    SignedLogChunk, SignedLogRead, SignedTx,
-};
 use serde::de::DeserializeOwned;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -425,7 +424,7 @@ impl NodeClient {
         read: &SignedBlobRead,
     ) -> Result<Manifest, ClientError> {
         let bytes = self.get_blob(root, read).await?;
-        Manifest::decode(&bytes).map_err(ClientError::BadResponse)
+        Manifest::decode(&bytes).map_err(|e| ClientError::BadResponse(e.to_string()))
     }
 
     /// Subscribes to committed events, optionally only for one order or one party.

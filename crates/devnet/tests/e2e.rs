@@ -428,7 +428,7 @@ async fn audited_runs_both_stopped_at_the_timeout_agree_though_their_outputs_dif
         .await
         .unwrap_err();
     assert!(
-        refused.contains("stopped at its timeout limit"),
+        refused.to_string().contains("stopped at its timeout limit"),
         "{refused}"
     );
 }

@@ -2,35 +2,134 @@
 //! over random transaction sequences and the node can check them at runtime.
 
 use crate::state::State;
-use gpunet_primitives::{Amount, MachineId};
+use gpunet_primitives::{Address, Amount, ChallengeId, MachineId, OrderId};
 use gpunet_types::{max_payment, Allocation, ChallengePhase, OrderStatus};
 use std::collections::BTreeMap;
 
-/// Checks every invariant; returns a description of the first violation.
-pub fn check(state: &State) -> Result<(), String> {
+/// An invariant that does not hold, with what breaks it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Violation {
+    /// A total (balances, stake, escrow, supply, a lease's cost or
+    /// resources) does not fit its type.
+    #[error("{0} overflows")]
+    Overflow(&'static str),
+    #[error("the client index does not hold exactly the orders")]
+    ClientIndexSize,
+    #[error("closed order {order} still holds escrow {escrow}")]
+    ClosedWithEscrow { order: OrderId, escrow: Amount },
+    /// An order is in an index its status does not put it in, or missing
+    /// from one it does (`indexed` says which).
+    #[error("order {order} ({status:?}) is {}in the {index} index", if *indexed { "" } else { "not " })]
+    Index {
+        order: OrderId,
+        status: OrderStatus,
+        index: &'static str,
+        indexed: bool,
+    },
+    #[error("open order {order} has {declines} declines; it should have closed")]
+    TooManyDeclines { order: OrderId, declines: usize },
+    #[error("order {order} is leased to machine {machine}, which declined it")]
+    LeasedToDecliner { order: OrderId, machine: MachineId },
+    #[error("order {order} leased above its max price")]
+    OverMaxPrice { order: OrderId },
+    #[error("rental {order}'s liveness probe is not indexed")]
+    ProbeNotIndexed { order: OrderId },
+    #[error("open lease of order {order} is not covered by escrow ({escrow} < {cap})")]
+    LeaseUncovered {
+        order: OrderId,
+        escrow: Amount,
+        cap: Amount,
+    },
+    #[error("order {order} is not indexed under its client")]
+    NotUnderClient { order: OrderId },
+    #[error("audit run {run} is not listed by order {parent}")]
+    AuditRunUnlisted { run: OrderId, parent: OrderId },
+    #[error("order {order} is audited without a report")]
+    AuditedWithoutReport { order: OrderId },
+    #[error("audited order {order} holds {escrow} < its pay {owed}")]
+    AuditedUnderfunded {
+        order: OrderId,
+        escrow: Amount,
+        owed: Amount,
+    },
+    #[error("reported order {order} is not queued for settlement")]
+    NotQueued { order: OrderId },
+    #[error("supply not conserved: balances {balances} + stake {staked} + escrow {escrow} + burned {burned} = {held}, issued {issued}")]
+    SupplyNotConserved {
+        balances: Amount,
+        staked: Amount,
+        escrow: Amount,
+        burned: Amount,
+        held: Amount,
+        issued: Amount,
+    },
+    #[error("validator {validator} has power {power} for stake {bonded}")]
+    WrongPower {
+        validator: Address,
+        power: u64,
+        bonded: Amount,
+    },
+    #[error("the validator set is empty")]
+    NoValidators,
+    #[error("the recorded next validator set is not the current one")]
+    StaleValidatorSet,
+    #[error("machine {machine} allocation {allocated:?} differs from its leases {leased:?}")]
+    AllocationMismatch {
+        machine: MachineId,
+        allocated: Allocation,
+        leased: Allocation,
+    },
+    #[error("machine {machine} is over-allocated")]
+    OverAllocated { machine: MachineId },
+    #[error("machine {machine} points at challenge {challenge}, which is not its")]
+    ForeignChallenge {
+        machine: MachineId,
+        challenge: ChallengeId,
+    },
+    #[error("leases point at missing machine {machine}")]
+    LeaseOnMissingMachine { machine: MachineId },
+    #[error("the offer indexes differ from the machines that can take work")]
+    OfferIndex,
+    #[error("challenge {challenge} is not its machine's open challenge")]
+    OrphanChallenge { challenge: ChallengeId },
+    #[error("challenge {challenge} is missing from its deadline index")]
+    ChallengeNotIndexed { challenge: ChallengeId },
+    #[error("challenge indexes hold entries of no open challenge")]
+    StaleChallengeIndex,
+}
+
+/// Checks every invariant; returns the first violation.
+pub fn check(state: &State) -> Result<(), Violation> {
     let g = state.globals();
     let mut balances: Amount = 0;
     let mut staked: Amount = 0;
     for (_, a) in state.accounts.iter() {
-        balances = balances.checked_add(a.balance).ok_or("balances overflow")?;
+        balances = balances
+            .checked_add(a.balance)
+            .ok_or(Violation::Overflow("balances"))?;
         staked = staked
             .checked_add(a.bonded)
             .and_then(|s| s.checked_add(a.validator_bonded))
             .and_then(|s| s.checked_add(a.unbonding_total()))
-            .ok_or("stake overflows")?;
+            .ok_or(Violation::Overflow("stake"))?;
     }
     let mut escrow: Amount = 0;
     let mut allocated: BTreeMap<MachineId, Allocation> = BTreeMap::new();
     if state.client_orders.len() != state.orders.len() {
-        return Err("the client index does not hold exactly the orders".into());
+        return Err(Violation::ClientIndexSize);
     }
     for (id, o) in state.orders.iter() {
-        escrow = escrow.checked_add(o.escrow).ok_or("escrow overflows")?;
+        escrow = escrow
+            .checked_add(o.escrow)
+            .ok_or(Violation::Overflow("escrow"))?;
         if !o.status().is_open() && o.escrow != 0 {
-            return Err(format!("closed order {id} still holds escrow {}", o.escrow));
+            return Err(Violation::ClosedWithEscrow {
+                order: *id,
+                escrow: o.escrow,
+            });
         }
         let rental = o.is_rental();
-        let indexed = |t: bool, name: &str| {
+        let indexed = |t: bool, name: &'static str| {
             if t != matches!(
                 (o.status(), name, rental),
                 (OrderStatus::Pending, "pending", _)
@@ -38,31 +137,32 @@ pub fn check(state: &State) -> Result<(), String> {
                     | (OrderStatus::Running, "rental_billing", true)
                     | (OrderStatus::Reported, "settle_queue", _)
             ) {
-                Err(format!(
-                    "order {id} ({:?}) is {}in the {name} index",
-                    o.status(),
-                    if t { "" } else { "not " }
-                ))
+                Err(Violation::Index {
+                    order: *id,
+                    status: o.status(),
+                    index: name,
+                    indexed: t,
+                })
             } else {
                 Ok(())
             }
         };
         indexed(state.pending.contains(&(o.submitted_ms, *id)), "pending")?;
         if o.status().is_open() && o.declines.len() >= state.params.max_declines as usize {
-            return Err(format!(
-                "open order {id} has {} declines; it should have closed",
-                o.declines.len()
-            ));
+            return Err(Violation::TooManyDeclines {
+                order: *id,
+                declines: o.declines.len(),
+            });
         }
         if let Some(lease) = o.lease() {
             if o.declines.iter().any(|d| d.machine == lease.machine) {
-                return Err(format!(
-                    "order {id} is leased to machine {}, which declined it",
-                    lease.machine
-                ));
+                return Err(Violation::LeasedToDecliner {
+                    order: *id,
+                    machine: lease.machine,
+                });
             }
             if lease.price_per_hour > o.max_price_per_hour {
-                return Err(format!("order {id} leased above its max price"));
+                return Err(Violation::OverMaxPrice { order: *id });
             }
             indexed(
                 state.deadlines.contains(&(lease.deadline_ms, *id)),
@@ -75,7 +175,7 @@ pub fn check(state: &State) -> Result<(), String> {
                 )?;
                 if let Some(probe) = r.probe {
                     if !state.probe_deadlines.contains(&(probe.deadline_ms, *id)) {
-                        return Err(format!("rental {id}'s liveness probe is not indexed"));
+                        return Err(Violation::ProbeNotIndexed { order: *id });
                     }
                 }
             }
@@ -86,27 +186,29 @@ pub fn check(state: &State) -> Result<(), String> {
                         lease.price_per_hour,
                         r.ends_ms.saturating_sub(lease.start_ms),
                     )
-                    .map_err(|e| e.to_string())?
-                    .saturating_sub(r.paid + r.burned),
+                    .map_err(|_| Violation::Overflow("a rental's cost"))?
+                    .saturating_sub(r.paid.saturating_add(r.burned)),
                     None => max_payment(lease.price_per_hour, o.spec.timeout_secs)
-                        .map_err(|e| e.to_string())?,
+                        .map_err(|_| Violation::Overflow("a job's cost"))?,
                 };
                 if o.escrow < cap {
-                    return Err(format!(
-                        "open lease of order {id} is not covered by escrow ({} < {cap})",
-                        o.escrow
-                    ));
+                    return Err(Violation::LeaseUncovered {
+                        order: *id,
+                        escrow: o.escrow,
+                        cap,
+                    });
                 }
                 let a = allocated.entry(lease.machine).or_default();
                 let r = &o.spec.resources;
-                a.cpu_cores += r.cpu_cores;
-                a.memory_mb += r.memory_mb;
-                a.disk_mb += r.disk_mb;
-                a.gpus += r.gpu.count;
+                let overflow = || Violation::Overflow("a machine's leased resources");
+                a.cpu_cores = a.cpu_cores.checked_add(r.cpu_cores).ok_or_else(overflow)?;
+                a.memory_mb = a.memory_mb.checked_add(r.memory_mb).ok_or_else(overflow)?;
+                a.disk_mb = a.disk_mb.checked_add(r.disk_mb).ok_or_else(overflow)?;
+                a.gpus = a.gpus.checked_add(r.gpu.count).ok_or_else(overflow)?;
             }
         }
         if !state.client_orders.contains(&(o.client, *id)) {
-            return Err(format!("order {id} is not indexed under its client"));
+            return Err(Violation::NotUnderClient { order: *id });
         }
         if let Some(parent) = o.audit_of() {
             if !state
@@ -114,21 +216,22 @@ pub fn check(state: &State) -> Result<(), String> {
                 .get(&parent)
                 .is_some_and(|p| p.audit_runs().contains(id))
             {
-                return Err(format!("audit run {id} is not listed by order {parent}"));
+                return Err(Violation::AuditRunUnlisted { run: *id, parent });
             }
         }
         if o.status() == OrderStatus::Auditing {
             // Held for an audit: its escrow still covers its own provider's pay.
             let (Some(lease), Some(report)) = (o.lease(), o.report()) else {
-                return Err(format!("order {id} is audited without a report"));
+                return Err(Violation::AuditedWithoutReport { order: *id });
             };
             let owed = crate::exec::payment(lease.price_per_hour, report.billable_ms)
-                .map_err(|e| e.to_string())?;
+                .map_err(|_| Violation::Overflow("an audited job's pay"))?;
             if o.escrow < owed {
-                return Err(format!(
-                    "audited order {id} holds {} < its pay {owed}",
-                    o.escrow
-                ));
+                return Err(Violation::AuditedUnderfunded {
+                    order: *id,
+                    escrow: o.escrow,
+                    owed,
+                });
             }
         }
         if o.status() == OrderStatus::Reported {
@@ -136,7 +239,7 @@ pub fn check(state: &State) -> Result<(), String> {
                 r.reported_ms.saturating_add(state.params.dispute_window_ms)
             });
             if !state.settle_queue.contains(&(settle_at, *id)) {
-                return Err(format!("reported order {id} is not queued for settlement"));
+                return Err(Violation::NotQueued { order: *id });
             }
         }
     }
@@ -144,16 +247,20 @@ pub fn check(state: &State) -> Result<(), String> {
         .checked_add(staked)
         .and_then(|s| s.checked_add(escrow))
         .and_then(|s| s.checked_add(g.burned))
-        .ok_or("supply overflows")?;
+        .ok_or(Violation::Overflow("supply"))?;
     let issued = g
         .genesis_supply
         .checked_add(g.minted)
-        .ok_or("issued overflows")?;
+        .ok_or(Violation::Overflow("issued supply"))?;
     if held != issued {
-        return Err(format!(
-            "supply not conserved: balances {balances} + stake {staked} + escrow {escrow} + burned {} = {held}, issued {issued}",
-            g.burned
-        ));
+        return Err(Violation::SupplyNotConserved {
+            balances,
+            staked,
+            escrow,
+            burned: g.burned,
+            held,
+            issued,
+        });
     }
     let stake_per_vote = state.params.stake_per_vote;
     for (address, v) in state.validators.iter() {
@@ -164,57 +271,58 @@ pub fn check(state: &State) -> Result<(), String> {
             bonded / stake_per_vote
         };
         if u128::from(v.power) != power {
-            return Err(format!(
-                "validator {address} has power {} for stake {bonded}",
-                v.power
-            ));
+            return Err(Violation::WrongPower {
+                validator: *address,
+                power: v.power,
+                bonded,
+            });
         }
     }
     let current = state.current_validators();
     if current.is_empty() {
-        return Err("the validator set is empty".into());
+        return Err(Violation::NoValidators);
     }
     if state.validator_sets.iter().next_back().map(|(_, s)| s) != Some(&current) {
-        return Err("the recorded next validator set is not the current one".into());
+        return Err(Violation::StaleValidatorSet);
     }
     for (id, m) in state.machines.iter() {
         let expect = allocated.remove(id).unwrap_or_default();
         if m.allocated != expect {
-            return Err(format!(
-                "machine {id} allocation {:?} differs from its leases {expect:?}",
-                m.allocated
-            ));
+            return Err(Violation::AllocationMismatch {
+                machine: *id,
+                allocated: m.allocated.clone(),
+                leased: expect,
+            });
         }
         if m.allocated.gpus > m.spec.gpu_count() || m.allocated.cpu_cores > m.spec.cpu_cores {
-            return Err(format!("machine {id} is over-allocated"));
+            return Err(Violation::OverAllocated { machine: *id });
         }
         if let Some(c) = m.challenge {
             if state.challenges.get(&c).is_none_or(|ch| ch.machine != *id) {
-                return Err(format!(
-                    "machine {id} points at challenge {c}, which is not its"
-                ));
+                return Err(Violation::ForeignChallenge {
+                    machine: *id,
+                    challenge: c,
+                });
             }
         }
     }
     if let Some(id) = allocated.keys().next() {
-        return Err(format!("leases point at missing machine {id}"));
+        return Err(Violation::LeaseOnMissingMachine { machine: *id });
     }
     if !state.offers_consistent() {
-        return Err("the offer indexes differ from the machines that can take work".into());
+        return Err(Violation::OfferIndex);
     }
     check_challenges(state)
 }
 
 /// Every open challenge belongs to its machine and sits in exactly the index
 /// its phase needs.
-fn check_challenges(state: &State) -> Result<(), String> {
+fn check_challenges(state: &State) -> Result<(), Violation> {
     let mut deadlines = 0;
     let mut awaiting = 0;
     for (id, ch) in state.challenges.iter() {
         if state.machines.get(&ch.machine).and_then(|m| m.challenge) != Some(*id) {
-            return Err(format!(
-                "challenge {id} is not its machine's open challenge"
-            ));
+            return Err(Violation::OrphanChallenge { challenge: *id });
         }
         let indexed = match (&ch.phase, ch.deadline_key()) {
             (ChallengePhase::Committed { height, .. }, _) => {
@@ -227,11 +335,11 @@ fn check_challenges(state: &State) -> Result<(), String> {
             }
         };
         if !indexed {
-            return Err(format!("challenge {id} is missing from its deadline index"));
+            return Err(Violation::ChallengeNotIndexed { challenge: *id });
         }
     }
     if state.challenge_deadlines.len() != deadlines || state.awaiting_beacon.len() != awaiting {
-        return Err("challenge indexes hold entries of no open challenge".into());
+        return Err(Violation::StaleChallengeIndex);
     }
     Ok(())
 }

@@ -1,8 +1,6 @@
 //! The ledger: state, storage and block execution put together.
 
 use crate::error::{BlockError, GenesisError, LedgerError, TxError};
-use gpunet_types::{Account, Event, Machine};
-
 use crate::exec::Exec;
 use crate::genesis::Genesis;
 use crate::lthash::LtHash;
@@ -14,6 +12,7 @@ use crate::table::Write;
 use gpunet_primitives::{
     Address, Block, BlockHeader, ChallengeId, Hash, MachineId, OrderId, SignedTx,
 };
+use gpunet_types::{Account, Event, Machine};
 use std::path::Path;
 
 /// A block the ledger executed, with the fate of every candidate transaction.
@@ -558,7 +557,8 @@ impl Ledger {
         .min()
     }
 
-    pub fn check_invariants(&self) -> Result<(), String> {
+    /// Checks every invariant of the state (`invariants::check`).
+    pub fn check_invariants(&self) -> Result<(), crate::invariants::Violation> {
         crate::invariants::check(&self.state)
     }
 }

@@ -35,6 +35,19 @@ pub fn hash_file(path: &Path) -> std::io::Result<(Hash, u64)> {
     Ok((Hash(*hasher.finalize().as_bytes()), size))
 }
 
+/// Why bytes are not a manifest.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ManifestError {
+    #[error("malformed manifest: {0}")]
+    Malformed(String),
+    /// A path that could leave the directory it is written into (absolute,
+    /// `..`, empty parts).
+    #[error("manifest has an unsafe path {0:?}")]
+    UnsafePath(String),
+    #[error("manifest paths are not sorted and unique")]
+    Unsorted,
+}
+
 impl Manifest {
     /// The manifest of a job's result: its two logs and every file under
     /// `outputs` (absent: none), named as agents name them (`logs/stdout.log`,
@@ -132,14 +145,14 @@ impl Manifest {
     }
 
     /// Decodes a manifest, refusing unsafe, unsorted or duplicate paths.
-    pub fn decode(bytes: &[u8]) -> Result<Manifest, String> {
+    pub fn decode(bytes: &[u8]) -> Result<Manifest, ManifestError> {
         let m: Manifest =
-            borsh::from_slice(bytes).map_err(|e| format!("malformed manifest: {e}"))?;
-        if m.files.iter().any(|f| !safe_path(&f.path)) {
-            return Err("manifest has an unsafe path".into());
+            borsh::from_slice(bytes).map_err(|e| ManifestError::Malformed(e.to_string()))?;
+        if let Some(f) = m.files.iter().find(|f| !safe_path(&f.path)) {
+            return Err(ManifestError::UnsafePath(f.path.clone()));
         }
         if m.files.windows(2).any(|w| w[0].path >= w[1].path) {
-            return Err("manifest paths are not sorted and unique".into());
+            return Err(ManifestError::Unsorted);
         }
         Ok(m)
     }

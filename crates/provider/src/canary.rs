@@ -8,12 +8,12 @@
 //! takes: a right output billed far longer than that (more than the ledger's
 //! duration bound allows over the client's own run) is disputed for its time.
 
-use crate::executor::Executor;
+use crate::executor::{ExecError, Executor};
+use crate::run::{CollectError, LayoutError};
 use gpunet_client::jobs::{dispute_duration, dispute_result};
 use gpunet_client::{ClientError, Wallet};
-use gpunet_types::{OrderStatus, OrderView, Report};
-
 use gpunet_primitives::{Hash, JobOutcome};
+use gpunet_types::{OrderStatus, OrderView, Report};
 use serde::Serialize;
 use std::path::Path;
 use std::time::Duration;
@@ -41,6 +41,23 @@ pub struct KnownAnswer {
     pub duration_ms: u64,
 }
 
+/// Why a canary's answer could not be known here.
+#[derive(Debug, thiserror::Error)]
+pub enum CanaryError {
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+    /// Stopped at a limit: its outputs are partial, so there is no answer.
+    #[error(
+        "the canary was stopped at its {limit} limit here, so it has no known answer: \
+         give it a longer timeout or more resources"
+    )]
+    Stopped { limit: &'static str },
+    #[error(transparent)]
+    Collect(CollectError),
+    #[error("the canary could not run here: {0}")]
+    Run(ExecError),
+}
+
 /// Runs `order` here with `executor` under `work_dir` and returns the answer
 /// an honest provider reports for it. The run's files are removed after.
 /// A run stopped at a limit has no known answer (its outputs are partial,
@@ -50,24 +67,22 @@ pub async fn known_answer(
     executor: &dyn Executor,
     order: &OrderView,
     work_dir: &Path,
-) -> Result<KnownAnswer, String> {
+) -> Result<KnownAnswer, CanaryError> {
     let dir = work_dir.join(format!("canary-{}", order.id));
     let name = crate::run::run_name("canary", work_dir, order.id);
     let timeout = Duration::from_secs(order.spec.timeout_secs);
     let run = crate::run::lay_out(wallet, order, name, &dir, timeout).await?;
     let root = match executor.run(&run, Box::new(|_| {})).await {
         Ok(result) => match result.stopped {
-            Some(stop) => Err(format!(
-                "the canary was stopped at its {} limit here, so it has no known answer: \
-                 give it a longer timeout or more resources",
-                stop.name()
-            )),
-            None => crate::run::collect(&run, &result).map(|(manifest, _)| KnownAnswer {
-                root: manifest.root(),
-                duration_ms: result.duration_ms,
-            }),
+            Some(stop) => Err(CanaryError::Stopped { limit: stop.name() }),
+            None => crate::run::collect(&run, &result)
+                .map(|(manifest, _)| KnownAnswer {
+                    root: manifest.root(),
+                    duration_ms: result.duration_ms,
+                })
+                .map_err(CanaryError::Collect),
         },
-        Err(e) => Err(format!("the canary could not run here: {e}")),
+        Err(e) => Err(CanaryError::Run(e)),
     };
     let _ = std::fs::remove_dir_all(&dir);
     root

@@ -15,7 +15,7 @@ use std::time::Duration;
 /// that offers GPUs of a GPU class must prove on them: on the CPU every
 /// challenge of its class would miss its deadline and be slashed, so that is
 /// an error, raised before anything is staked.
-pub fn local_backend(hardware: &Hardware) -> Result<Arc<dyn Backend>, String> {
+pub fn local_backend(hardware: &Hardware) -> Result<Arc<dyn Backend>, NoGpuProver> {
     let cpu = || -> Arc<dyn Backend> { Arc::new(gpunet_poc::CpuBackend::default()) };
     let Some(gpu) = hardware.offered_gpus().next() else {
         return Ok(cpu());
@@ -33,13 +33,25 @@ pub fn local_backend(hardware: &Hardware) -> Result<Arc<dyn Backend>, String> {
         };
     #[cfg(not(feature = "cuda"))]
     let no_gpu_prover = "this agent was built without the `cuda` feature".to_string();
-    Err(format!(
-        "this machine offers {} GPUs, proven as class {}, but the agent can only prove \
-         on the CPU ({no_gpu_prover}), which cannot meet that class's challenge \
-         deadlines: build it with `--features cuda` where the NVIDIA driver, cuBLASLt \
-         and NVRTC are installed",
-        gpu.name, class.name,
-    ))
+    Err(NoGpuProver {
+        model: gpu.name.clone(),
+        class: class.name,
+        why: no_gpu_prover,
+    })
+}
+
+/// A machine that offers GPUs of a GPU class but cannot prove on them.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "this machine offers {model} GPUs, proven as class {class}, but the agent can only prove \
+     on the CPU ({why}), which cannot meet that class's challenge deadlines: build it with \
+     `--features cuda` where the NVIDIA driver, cuBLASLt and NVRTC are installed"
+)]
+pub struct NoGpuProver {
+    pub model: String,
+    pub class: &'static str,
+    /// Why no GPU prover could be made here.
+    pub why: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -153,6 +165,7 @@ mod tests {
         let Err(e) = local_backend(&with_gpu("NVIDIA H100 80GB HBM3")) else {
             panic!("an H100 machine proving on the CPU would be slashed at its first challenge");
         };
+        let e = e.to_string();
         assert!(
             e.contains("class H100") && e.contains("--features cuda"),
             "{e}"

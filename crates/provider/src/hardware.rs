@@ -2,6 +2,7 @@
 //! through NVML. Detected values are claims until proven by hardware challenges.
 
 use gpunet_primitives::{GpuSpec, MachineSpec};
+use nvml_wrapper::error::NvmlError;
 use std::path::Path;
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -82,18 +83,17 @@ struct NvidiaGpus {
     cuda: Option<String>,
 }
 
-fn nvidia_gpus() -> Result<NvidiaGpus, String> {
-    let nvml = nvml_wrapper::Nvml::init()
-        .map_err(|e| format!("NVML not available ({e}); no NVIDIA GPU will be offered"))?;
+fn nvidia_gpus() -> Result<NvidiaGpus, NvmlError> {
+    let nvml = nvml_wrapper::Nvml::init()?;
     let driver = nvml.sys_driver_version().unwrap_or_default();
     let cuda = nvml
         .sys_cuda_driver_version()
         .ok()
         .map(|v| format!("{}.{}", v / 1000, (v % 1000) / 10));
-    let count = nvml.device_count().map_err(|e| e.to_string())?;
+    let count = nvml.device_count()?;
     let mut gpus = Vec::new();
     for i in 0..count {
-        let d = nvml.device_by_index(i).map_err(|e| e.to_string())?;
+        let d = nvml.device_by_index(i)?;
         gpus.push(GpuInfo {
             name: d.name().unwrap_or_default(),
             uuid: d.uuid().unwrap_or_default(),
@@ -113,7 +113,12 @@ pub fn detect(work_dir: &Path) -> Hardware {
     let (nvidia, gpu_note) = match nvidia_gpus() {
         Ok(n) if n.gpus.is_empty() => (Some(n), Some("NVML found no GPU".to_string())),
         Ok(n) => (Some(n), None),
-        Err(note) => (None, Some(note)),
+        Err(e) => (
+            None,
+            Some(format!(
+                "NVML not available ({e}); no NVIDIA GPU will be offered"
+            )),
+        ),
     };
     let (gpus, driver_version, cuda_version) = match nvidia {
         Some(n) => (n.gpus, Some(n.driver), n.cuda),

@@ -34,11 +34,13 @@ pub async fn lay_out(
     name: String,
     job_dir: &Path,
     timeout: Duration,
-) -> Result<JobRun, String> {
+) -> Result<JobRun, LayoutError> {
     // The process executor starts the job in its scratch directory, and a
     // container mounts these paths: relative ones would name nothing there.
-    let job_dir = std::path::absolute(job_dir)
-        .map_err(|e| format!("cannot resolve {}: {e}", job_dir.display()))?;
+    let job_dir = std::path::absolute(job_dir).map_err(|source| LayoutError::Resolve {
+        path: job_dir.to_path_buf(),
+        source,
+    })?;
     let logs = job_dir.join("logs");
     let run = JobRun {
         name,
@@ -72,13 +74,18 @@ pub async fn lay_out(
         ports: order.spec.ports.clone(),
     };
     for dir in [&run.inputs, &run.outputs, &run.scratch, &logs] {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot prepare {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|source| LayoutError::Prepare {
+            dir: dir.clone(),
+            source,
+        })?;
     }
     for input in &order.spec.inputs {
         fetch_input(wallet, order.id, input, &run.inputs.join(&input.path))
             .await
-            .map_err(|e| format!("cannot fetch input {}: {e}", input.path))?;
+            .map_err(|source| LayoutError::FetchInput {
+                path: input.path.clone(),
+                source,
+            })?;
     }
     Ok(run)
 }
@@ -113,10 +120,36 @@ async fn fetch_input(
 pub fn collect(
     run: &JobRun,
     result: &ExecOutcome,
-) -> Result<(Manifest, Vec<(PathBuf, Hash)>), String> {
-    note_abnormal_end(run, result).map_err(|e| format!("cannot write the job's log: {e}"))?;
-    Manifest::of_result(&run.stdout, &run.stderr, &run.outputs)
-        .map_err(|e| format!("cannot collect outputs: {e}"))
+) -> Result<(Manifest, Vec<(PathBuf, Hash)>), CollectError> {
+    note_abnormal_end(run, result).map_err(CollectError::Log)?;
+    Manifest::of_result(&run.stdout, &run.stderr, &run.outputs).map_err(CollectError::Outputs)
+}
+
+/// Why a run could not be laid out here: its job then cannot start on this
+/// machine.
+#[derive(Debug, thiserror::Error)]
+pub enum LayoutError {
+    #[error("cannot resolve {}: {source}", path.display())]
+    Resolve {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot prepare {}: {source}", dir.display())]
+    Prepare {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot fetch input {path}: {source}")]
+    FetchInput { path: String, source: ClientError },
+}
+
+/// Why a finished run's result could not be collected.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    #[error("cannot write the job's log: {0}")]
+    Log(std::io::Error),
+    #[error("cannot collect outputs: {0}")]
+    Outputs(std::io::Error),
 }
 
 /// Tells the job's owner, in its stderr log, why the job was cut short.

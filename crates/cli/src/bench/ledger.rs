@@ -47,7 +47,7 @@ pub(super) fn run(n: usize, block_size: usize, output: Output) -> anyhow::Result
         );
     }
     let ledger_rate = n as f64 / t.elapsed().as_secs_f64();
-    ledger.check_invariants().map_err(anyhow::Error::msg)?;
+    ledger.check_invariants()?;
     drop(ledger);
     let _ = std::fs::remove_dir_all(&dir);
 

@@ -4,10 +4,11 @@
 use super::{log, warn, AgentError, Inner, RunError};
 use crate::executor::{ExecError, ExecOutcome, JobRun, Started};
 use crate::journal::JobRecord;
+use crate::run::{CollectError, LayoutError};
 use gpunet_client::ClientError;
-use gpunet_types::{OrderStatus, OrderView};
-
 use gpunet_primitives::{JobOutcome, OrderId, TxBody};
+use gpunet_types::{OrderStatus, OrderView};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::task::JoinSet;
@@ -32,6 +33,26 @@ pub(super) fn run_error(e: ExecError) -> RunError {
     }
 }
 
+/// Why a leased job cannot start on this machine (the lease is declined).
+#[derive(Debug, thiserror::Error)]
+pub(super) enum StartError {
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+    #[error("{leased} GPUs leased but only {free} are free on this machine")]
+    GpusBusy { leased: usize, free: usize },
+}
+
+/// Why a finished run's result could not be handed in (it is reported failed).
+#[derive(Debug, thiserror::Error)]
+pub(super) enum DeliverError {
+    #[error(transparent)]
+    Collect(#[from] CollectError),
+    #[error("cannot upload {}: {source}", path.display())]
+    Upload { path: PathBuf, source: ClientError },
+    #[error("cannot upload the manifest: {0}")]
+    Manifest(ClientError),
+}
+
 /// GPUs held by one running job; they return to the pool when it is dropped.
 pub(super) struct GpuLease<'a> {
     pool: &'a Mutex<Vec<String>>,
@@ -39,14 +60,14 @@ pub(super) struct GpuLease<'a> {
 }
 
 impl<'a> GpuLease<'a> {
-    fn take(pool: &'a Mutex<Vec<String>>, count: u32) -> Result<GpuLease<'a>, String> {
+    fn take(pool: &'a Mutex<Vec<String>>, count: u32) -> Result<GpuLease<'a>, StartError> {
         let mut free = pool.lock().expect("gpu pool");
         let count = count as usize;
         if free.len() < count {
-            return Err(format!(
-                "{count} GPUs leased but only {} are free on this machine",
-                free.len()
-            ));
+            return Err(StartError::GpusBusy {
+                leased: count,
+                free: free.len(),
+            });
         }
         let keep = free.len() - count;
         let uuids = free.split_off(keep);
@@ -245,7 +266,7 @@ impl Inner {
         &self,
         order: &OrderView,
         timeout: Duration,
-    ) -> Result<(JobRun, GpuLease<'_>), String> {
+    ) -> Result<(JobRun, GpuLease<'_>), StartError> {
         let job_dir = self.config.data_dir.join("jobs").join(order.id.to_string());
         let run = crate::run::lay_out(
             &self.wallet,
@@ -273,14 +294,16 @@ impl Inner {
         let (run, gpus) = self
             .prepare(order, timeout)
             .await
-            .map_err(RunError::CannotStart)?;
+            .map_err(|e| RunError::CannotStart(e.to_string()))?;
         let started = Box::new(self.journal_start(order.id, handle));
         let result = self
             .run_beside(&run, started, self.push_live_logs(order.id, &run))
             .await;
         drop(gpus);
         let result = result.map_err(run_error)?;
-        self.deliver(&run, &result).await.map_err(RunError::Failed)
+        self.deliver(&run, &result)
+            .await
+            .map_err(|e| RunError::Failed(e.to_string()))
     }
 
     /// Uploads a finished run's logs, outputs and manifest; the manifest's
@@ -289,18 +312,18 @@ impl Inner {
         &self,
         run: &JobRun,
         result: &ExecOutcome,
-    ) -> Result<JobOutcome, String> {
+    ) -> Result<JobOutcome, DeliverError> {
         let (manifest, files) = crate::run::collect(run, result)?;
         for (path, hash) in files {
             self.wallet
                 .put_blob_file(&path, hash)
                 .await
-                .map_err(|e| format!("cannot upload {}: {e}", path.display()))?;
+                .map_err(|source| DeliverError::Upload { path, source })?;
         }
         self.wallet
             .put_blob(manifest.encode())
             .await
-            .map_err(|e| format!("cannot upload the manifest: {e}"))?;
+            .map_err(DeliverError::Manifest)?;
         Ok(JobOutcome::Completed {
             exit_code: result.exit_code,
             output_root: manifest.root(),

@@ -6,15 +6,14 @@ mod jobs;
 mod lifecycle;
 mod rentals;
 
-use dispatch::Flow;
-use lifecycle::top_up_stake;
-
 use crate::executor::Executor;
 use crate::hardware::Hardware;
 use crate::journal::Journal;
+use dispatch::Flow;
 use gpunet_client::{ClientError, NodeClient, StreamItem, Wallet};
 use gpunet_primitives::{Amount, ChallengeId, Keypair, MachineId, OrderId, ResourcePrices, TxBody};
 use gpunet_types::api::MachineSearch;
+use lifecycle::top_up_stake;
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::path::PathBuf;
@@ -59,7 +58,7 @@ pub enum AgentError {
     #[error("provider data directory: {0}")]
     Io(#[from] std::io::Error),
     #[error("hardware challenges: {0}")]
-    Prover(String),
+    Prover(#[from] crate::challenge::NoGpuProver),
 }
 
 /// Why a run ended without a result.

@@ -46,7 +46,7 @@ impl Inner {
             let (run, gpus) = self
                 .prepare(order, RENTAL_RUN_LIMIT)
                 .await
-                .map_err(RunError::CannotStart)?;
+                .map_err(|e| RunError::CannotStart(e.to_string()))?;
             let started = Box::new(self.journal_start(id, handle.clone()));
             let beside = async {
                 tokio::join!(
