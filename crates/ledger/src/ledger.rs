@@ -562,3 +562,61 @@ impl Ledger {
         crate::invariants::check(&self.state)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::genesis::GenesisAccount;
+    use crate::invariants::Violation;
+    use gpunet_primitives::{Keypair, UNIT};
+    use gpunet_types::Params;
+
+    /// A ledger at genesis: one validator, one funded account.
+    fn ledger() -> (Ledger, Address, Address) {
+        let validator = Keypair::from_label("validator").address();
+        let rich = Keypair::from_label("rich").address();
+        let genesis = Genesis {
+            chain_id: "invariants".into(),
+            genesis_time_ms: 0,
+            accounts: vec![GenesisAccount {
+                address: rich,
+                balance: 10 * UNIT,
+            }],
+            validators: vec![validator],
+            params: Params::default(),
+        };
+        (Ledger::open(None, &genesis).unwrap(), validator, rich)
+    }
+
+    #[test]
+    fn a_token_from_nowhere_breaks_supply_conservation() {
+        let (mut ledger, _, rich) = ledger();
+        assert_eq!(ledger.check_invariants(), Ok(()));
+        let mut account = ledger.state.account(&rich);
+        account.balance += 1;
+        ledger.state.put_account(rich, account);
+        match ledger.check_invariants() {
+            Err(Violation::SupplyNotConserved { held, issued, .. }) => {
+                assert_eq!(held, issued + 1)
+            }
+            other => panic!("expected a broken supply, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn voting_power_that_stake_does_not_back_is_named() {
+        let (mut ledger, validator, _) = ledger();
+        let mut entry = ledger.state.validators.get(&validator).unwrap().clone();
+        entry.power += 1;
+        ledger.state.validators.insert(validator, entry.clone());
+        let violation = ledger.check_invariants().unwrap_err();
+        assert!(
+            matches!(violation, Violation::WrongPower { validator: v, power, .. }
+                if v == validator && power == entry.power),
+            "{violation:?}"
+        );
+        assert!(violation
+            .to_string()
+            .starts_with(&format!("validator {validator} has power")));
+    }
+}

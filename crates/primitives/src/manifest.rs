@@ -191,6 +191,19 @@ mod tests {
                 hash: Hash::ZERO,
             }],
         };
-        assert!(Manifest::decode(&evil.encode()).is_err());
+        assert_eq!(
+            Manifest::decode(&evil.encode()),
+            Err(ManifestError::UnsafePath("../etc/passwd".into()))
+        );
+        let mut unsorted = changed.clone();
+        unsorted.files.reverse();
+        assert_eq!(
+            Manifest::decode(&unsorted.encode()),
+            Err(ManifestError::Unsorted)
+        );
+        assert!(matches!(
+            Manifest::decode(b"\x01"),
+            Err(ManifestError::Malformed(_))
+        ));
     }
 }
