@@ -31,6 +31,12 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 
+/// How soon blobs found on no peer are looked for again; the wait doubles
+/// while they stay missing, up to `sweep_every`. A peer that was cut off or
+/// restarting usually answers within seconds, and a result should not wait
+/// a whole sweep for its copies.
+const FIRST_RETRY: Duration = Duration::from_secs(2);
+
 #[derive(Clone, Copy, Debug)]
 pub struct BlobReplication {
     /// Validators that keep a copy of each blob (besides its uploader's node).
@@ -123,6 +129,7 @@ pub fn spawn_blob_replication(
         // Results this node holds whole, so sweeps do not read their
         // manifests again.
         let mut whole = BTreeSet::new();
+        let mut retry = FIRST_RETRY;
         loop {
             let named = tokio::select! {
                 _ = sweep.tick() => {
@@ -146,10 +153,15 @@ pub fn spawn_blob_replication(
             let copied = replicate(&node, &key, replication.replicas, named, &mut whole).await;
             if copied.missing > 0 {
                 tracing::warn!(
-                    "blob replication copied {} blobs ({} bytes); {} found on no peer, retried at the next sweep",
+                    "blob replication copied {} blobs ({} bytes); {} found on no peer, retried in {retry:?}",
                     copied.blobs, copied.bytes, copied.missing
                 );
-            } else if copied.blobs > 0 {
+                sweep.reset_after(retry);
+                retry = (retry * 2).min(replication.sweep_every);
+                continue;
+            }
+            retry = FIRST_RETRY;
+            if copied.blobs > 0 {
                 tracing::info!(
                     "blob replication copied {} blobs ({} bytes)",
                     copied.blobs,
