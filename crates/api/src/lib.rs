@@ -1,8 +1,4 @@
-//! The HTTP JSON API of a gpunet node.
-//!
-//! [`server`] serves the wire types of `gpunet-types` with axum over
-//! [`tls`]; [`blob_replication`] copies blobs between nodes, when read and ahead of
-//! reads. Every error is JSON `{code, message}`.
+#![doc = include_str!("../README.md")]
 
 pub mod blob_replication;
 pub mod server;

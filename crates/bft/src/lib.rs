@@ -1,10 +1,4 @@
-//! Byzantine-fault-tolerant consensus for gpunet (see README.md).
-//!
-//! [`start`] runs one node: Malachite decides blocks among the ledger's
-//! validators (from genesis and stake), a mempool collects transactions from
-//! this node's API and from gossip, and every decided block is applied to the
-//! ledger. [`BftConsensus`] is the node's `Consensus`.
-
+#![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
 mod app;
@@ -25,34 +19,33 @@ pub use libp2p::Multiaddr;
 /// Malachite's configuration types (`TimeoutConfig` for [`BftConfig::timeouts`]).
 pub use malachitebft_app_channel::app::config as engine_config;
 
+use app::App;
 use bytesize::ByteSize;
+use certificates::CertificateStore;
 use context::ValidatorAddress;
 use engine::EngineConfig;
-use gpunet_types::BlockEvent;
-use mempool::Mempool;
-use signing::Signer;
-use supervisor::Supervisor;
-use vote_guard::VoteGuard;
-
-use app::App;
-use certificates::CertificateStore;
 use engine::EngineNode;
 use evidence::{VoteWatch, WatchingCodec};
 use gossip::Gossip;
 use gpunet_ledger::Ledger;
 use gpunet_node::{Consensus, SubmitError, SubmitFuture};
 use gpunet_primitives::{DoubleSign, Keypair, SignedTx, Tx, TxBody};
+use gpunet_types::BlockEvent;
 use malachitebft_app_channel::app::config::{
     BootstrapProtocol, ConsensusConfig, DiscoveryConfig, P2pConfig, TimeoutConfig, ValuePayload,
     ValueSyncConfig,
 };
+use mempool::Mempool;
+use signing::Signer;
 use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
+use supervisor::Supervisor;
 use tokio::sync::{broadcast, mpsc, oneshot};
+use vote_guard::VoteGuard;
 
 /// Everything one node needs to take part in consensus.
 #[derive(Clone, Debug)]

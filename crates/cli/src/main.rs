@@ -1,4 +1,4 @@
-//! `gpunet`: run a node, a provider agent or a whole devnet; manage a wallet; run jobs.
+#![doc = include_str!("../README.md")]
 
 mod bench;
 mod canary;

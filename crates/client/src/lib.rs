@@ -1,13 +1,4 @@
-//! Client side of gpunet: talk to a node, hold keys, describe jobs, verify outputs.
-//!
-//! - [`NodeClient`]: typed calls to the node API, including the event stream and blobs.
-//! - [`Wallet`]: a key in a 0600 keystore file that signs and submits transactions.
-//! - [`jobfile`]: the TOML job spec users write, turned into an on-chain [`gpunet_primitives::JobSpec`].
-//! - [`logs`]: a job's logs, followed live while it runs, then verified.
-//! - [`owner`]: a machine owner's actions: offline and back, removal, unstaking.
-//! - [`tls`]: TLS that accepts a node only with the key pinned in its address.
-//!
-//! It speaks the types of `gpunet-types` and needs no ledger, node or server.
+#![doc = include_str!("../README.md")]
 
 mod error;
 pub mod jobfile;

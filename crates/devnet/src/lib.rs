@@ -1,11 +1,4 @@
-//! The embedded default: a whole gpunet network in one process.
-//!
-//! One validator producing blocks into redb under `data_dir`, the HTTP API on a
-//! local port, a funded client wallet, and provider agents registered from this
-//! machine's real hardware, running jobs with the configured executor.
-//! Keys derive from fixed labels, so a devnet restarted on the same directory
-//! resumes its chain.
-
+#![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
 use anyhow::Context;

@@ -1,12 +1,4 @@
-//! The gpunet ledger: a deterministic state machine over signed transactions.
-//!
-//! [`Ledger`] owns the [`State`] (typed tables in memory), its redb `store`
-//! and the head block. Transactions execute in `exec`, one module per concern
-//! (bank, staking, registry, orders, settlement); every block's changes are
-//! folded into an [`lthash::LtHash`] whose digest is the state root, and
-//! written to redb in one transaction. [`invariants::check`] states what must
-//! hold after every block.
-
+#![doc = include_str!("../README.md")]
 #![cfg_attr(
     not(test),
     deny(

@@ -1,6 +1,4 @@
-//! A gpunet node: the ledger behind a consensus interface, an event bus for
-//! subscribers, a content-addressed blob store for job inputs and outputs and
-//! the live logs of running jobs.
+#![doc = include_str!("../README.md")]
 
 mod blob_access;
 mod blob_retention;

@@ -1,8 +1,4 @@
-//! Core types shared by every gpunet crate.
-//!
-//! Everything here has one canonical binary encoding (borsh), and every hash is
-//! BLAKE3 over that encoding, so two nodes that see the same values compute the
-//! same bytes and the same hashes.
+#![doc = include_str!("../README.md")]
 
 mod amount;
 mod blob_read;

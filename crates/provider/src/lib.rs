@@ -1,11 +1,4 @@
-//! The gpunet provider agent.
-//!
-//! It detects this machine's hardware ([`hardware`]), stakes and registers it,
-//! then follows the node's event stream for leases of its machines. Each lease
-//! runs through an [`executor::Executor`] in its own working directory; the
-//! outputs and logs are hashed into a manifest, uploaded, and the result is
-//! reported on chain. A [`journal`] on disk makes every job survive an agent
-//! restart: a job in flight when the agent died is reported, never lost.
+#![doc = include_str!("../README.md")]
 
 mod agent;
 pub mod canary;

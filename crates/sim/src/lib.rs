@@ -1,5 +1,4 @@
-//! `gpunet sim`: the ledger's real matching and settlement code over a
-//! synthetic network of honest and cheating providers (see README.md).
+#![doc = include_str!("../README.md")]
 
 pub mod model;
 mod report;
