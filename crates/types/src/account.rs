@@ -5,18 +5,23 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use gpunet_primitives::Amount;
 use serde::{Deserialize, Serialize};
 
+/// Stake on its way out of bonding.
 #[derive(
     Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
 )]
 pub struct Unbonding {
+    /// How much, in base units.
     pub amount: Amount,
+    /// Block time from which it returns to the balance.
     pub release_ms: u64,
 }
 
+/// An account: what it holds, its nonce, its stakes and what it registered.
 #[derive(
     Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
 )]
 pub struct Account {
+    /// Spendable tokens, in base units.
     pub balance: Amount,
     /// The next nonce this account must use.
     pub nonce: u64,
@@ -24,14 +29,16 @@ pub struct Account {
     pub bonded: Amount,
     /// Stake on its way out; still slashable until released.
     pub unbonding: Vec<Unbonding>,
-    /// Machines and GPUs this account has registered (they set its required stake).
+    /// Machines this account has registered (they set its required stake).
     pub machines: u32,
+    /// GPUs in the machines it has registered (they set its required stake too).
     pub gpus: u32,
     /// Stake bonded as a validator; slashable for double-signing.
     pub validator_bonded: Amount,
 }
 
 impl Account {
+    /// All its stake on its way out.
     pub fn unbonding_total(&self) -> Amount {
         self.unbonding.iter().map(|u| u.amount).sum()
     }

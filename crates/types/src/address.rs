@@ -14,7 +14,9 @@ use std::sync::{Arc, RwLock};
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("invalid node address {address:?}: {reason}")]
 pub struct AddressError {
+    /// The text given as an address.
     pub address: String,
+    /// What is wrong with it, and how to write it.
     pub reason: String,
 }
 
@@ -23,10 +25,12 @@ pub struct AddressError {
 pub struct NodeAddress {
     /// `https://HOST:PORT`, without a trailing slash.
     pub url: String,
+    /// The key its TLS certificate must carry.
     pub key: Address,
 }
 
 impl NodeAddress {
+    /// The node at `url` (a trailing slash is dropped) holding `key`.
     pub fn new(url: &str, key: Address) -> NodeAddress {
         NodeAddress {
             url: url.trim_end_matches('/').to_string(),
@@ -90,10 +94,12 @@ impl TrustedKeys {
         trusted
     }
 
+    /// Trusts `key` too, for connections made from now on.
     pub fn insert(&self, key: Address) {
         self.0.write().expect("trusted keys lock").insert(key);
     }
 
+    /// Whether `key` is trusted.
     pub fn contains(&self, key: &Address) -> bool {
         self.0.read().expect("trusted keys lock").contains(key)
     }

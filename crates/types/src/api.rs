@@ -41,10 +41,13 @@ pub const MATCHED_HEADER: &str = "x-gpunet-matched";
 /// most machines to return (all when absent). See [`crate::offers`].
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MachineSearch {
+    /// Filter terms, e.g. `gpu_model=H100 vram>=80`; every machine without.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub q: Option<String>,
+    /// Sort keys, `-` first for descending, e.g. `-gops,price`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order: Option<String>,
+    /// The most machines to return.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<usize>,
 }
@@ -54,21 +57,28 @@ pub struct MachineSearch {
 /// most `limit` (default [`ORDERS_PAGE`], at most [`MAX_ORDERS_PAGE`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrdersPage {
+    /// Only orders older than this one (its id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub before: Option<u64>,
+    /// The most orders to return.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<usize>,
 }
 
+/// Orders on a page when the request names no limit.
 pub const ORDERS_PAGE: usize = 50;
+/// The most orders one page holds, whatever the request asks.
 pub const MAX_ORDERS_PAGE: usize = 1000;
 
 /// `GET /v1/blobs/{hash}/holder-proof`: what names `blob` as an input of
 /// `holder`'s orders (`InputRef::holder_proof`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HolderProof {
+    /// The input blob.
     pub blob: Hash,
+    /// The account whose orders name it.
     pub holder: Address,
+    /// The proof that `holder` holds `blob`, to put in an input reference.
     pub proof: Hash,
 }
 
@@ -77,10 +87,12 @@ pub struct HolderProof {
 pub struct ApiError {
     /// Stable machine-readable code, e.g. `bad_nonce`, `not_found`.
     pub code: String,
+    /// What went wrong, for people: it may change between versions.
     pub message: String,
 }
 
 impl ApiError {
+    /// An error with stable `code` and `message` for people.
     pub fn new(code: &str, message: impl Into<String>) -> ApiError {
         ApiError {
             code: code.to_string(),
@@ -97,43 +109,64 @@ impl std::fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
+/// A node's view of the chain (`GET /v1/status`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Status {
+    /// The chain this node follows; transactions sign it.
     pub chain_id: String,
+    /// Height of its newest block.
     pub height: u64,
+    /// Hash of its newest block.
     pub block_hash: Hash,
+    /// State root after its newest block.
     pub state_root: Hash,
+    /// Block time of its newest block.
     pub time_ms: u64,
+    /// The validators that decide the next height.
     pub validators: Vec<Address>,
+    /// The chain's protocol parameters.
     pub params: Params,
+    /// Where the tokens are.
     pub supply: Supply,
 }
 
 /// Where every token is, from the chain's totals.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Supply {
+    /// Created at genesis.
     pub genesis: u128,
+    /// Created since, as rewards.
     pub minted: u128,
+    /// Destroyed: the burned share of payments and all slashed stake.
     pub burned: u128,
+    /// Of `burned`, what slashing took.
     pub slashed: u128,
+    /// Paid to block proposers as fees.
     pub fees_paid: u128,
 }
 
+/// An account and its address (`GET /v1/accounts/{address}`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AccountView {
+    /// Its address.
     pub address: Address,
+    /// What it holds (all zero for an account never used).
     pub account: Account,
 }
 
 /// A transaction submitted as JSON: its canonical bytes in hex.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SubmitTx {
+    /// The signed transaction, borsh-encoded, in hex.
     pub tx: String,
 }
 
+/// A block and its hash (`GET /v1/blocks/{height}`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BlockView {
+    /// Its header's hash.
     pub hash: Hash,
+    /// The block.
     pub block: Block,
 }
 
@@ -144,8 +177,11 @@ pub struct Peers {
     pub apis: Vec<String>,
 }
 
+/// A stored blob (`PUT /v1/blobs`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BlobInfo {
+    /// Its BLAKE3 hash.
     pub hash: Hash,
+    /// Its size in bytes.
     pub size: u64,
 }

@@ -4,195 +4,320 @@
 use gpunet_primitives::{Address, Amount, ChallengeId, Hash, MachineId, OrderId};
 use serde::{Deserialize, Serialize};
 
+/// Something a block did that a party may act on.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Event {
+    /// A machine was registered; its first hardware challenge follows.
     MachineRegistered {
+        /// The machine.
         machine: MachineId,
+        /// The machine's owner.
         owner: Address,
     },
     /// Its owner removed it (no lease or challenge was open).
     MachineDeregistered {
+        /// The machine.
         machine: MachineId,
+        /// The machine's owner.
         owner: Address,
     },
+    /// An order was placed, its deposit escrowed.
     OrderSubmitted {
+        /// The order.
         order: OrderId,
+        /// The order's client.
         client: Address,
     },
+    /// An order was leased to a machine, whose provider runs it now.
     OrderLeased {
+        /// The order.
         order: OrderId,
+        /// The order's client.
         client: Address,
+        /// The machine.
         machine: MachineId,
+        /// The provider (the machine's owner).
         provider: Address,
     },
+    /// The provider reported a run: settlement follows the dispute window (or an audit).
     OrderReported {
+        /// The order.
         order: OrderId,
+        /// The order's client.
         client: Address,
+        /// The provider (the machine's owner).
         provider: Address,
+        /// The run's exit code.
         exit_code: i32,
     },
+    /// An order was paid: its provider paid, a share burned, the rest refunded.
     OrderSettled {
+        /// The order.
         order: OrderId,
+        /// The order's client.
         client: Address,
+        /// The provider (the machine's owner).
         provider: Address,
+        /// Paid to the provider, net of the burn.
         paid: Amount,
+        /// The burned share of the payment.
         burned: Amount,
+        /// Returned to the client.
         refunded: Amount,
     },
+    /// A run failed or was found wrong: the client refunded, the provider slashed.
     OrderFailed {
+        /// The order.
         order: OrderId,
+        /// The order's client.
         client: Address,
+        /// The provider (the machine's owner).
         provider: Address,
+        /// Why, in words.
         reason: String,
+        /// Returned to the client.
         refunded: Amount,
     },
+    /// The provider missed its deadline: the client refunded, the provider slashed.
     OrderTimedOut {
+        /// The order.
         order: OrderId,
+        /// The order's client.
         client: Address,
+        /// The provider (the machine's owner).
         provider: Address,
+        /// Returned to the client.
         refunded: Amount,
     },
+    /// No machine took the order before it expired: the client refunded.
     OrderExpired {
+        /// The order.
         order: OrderId,
+        /// The order's client.
         client: Address,
+        /// Returned to the client.
         refunded: Amount,
     },
+    /// The client cancelled its pending order: refunded.
     OrderCancelled {
+        /// The order.
         order: OrderId,
+        /// The order's client.
         client: Address,
+        /// Returned to the client.
         refunded: Amount,
     },
     /// The provider handed the lease back unstarted. `requeued`: the order is
     /// matching again without that machine; otherwise it closed `Declined`
     /// with `refunded` returned to the client.
     OrderDeclined {
+        /// The order.
         order: OrderId,
+        /// The order's client.
         client: Address,
+        /// The provider (the machine's owner).
         provider: Address,
+        /// The machine.
         machine: MachineId,
+        /// Why, in words.
         reason: String,
+        /// Whether the order is matching again.
         requeued: bool,
+        /// Returned to the client.
         refunded: Amount,
     },
+    /// A provider's stake was slashed (burned).
     Slashed {
+        /// The provider (the machine's owner).
         provider: Address,
+        /// How much.
         amount: Amount,
+        /// Why, in words.
         reason: String,
     },
     /// A validator signed conflicting votes at `height`: slashed and out of the set for good.
     DoubleSignPunished {
+        /// The validator.
         validator: Address,
+        /// Taken from the stake and burned.
         slashed: Amount,
+        /// The height at which it signed twice.
         height: u64,
+        /// The account that reported the evidence.
         reporter: Address,
     },
     /// The provider announced where the renter reaches the rental's ports.
     EndpointsAnnounced {
+        /// The order.
         order: OrderId,
+        /// The order's client.
         client: Address,
+        /// The provider (the machine's owner).
         provider: Address,
     },
     /// The renter reported the machine unreachable: its owner must answer by `deadline_ms`.
     LivenessProbe {
+        /// The order.
         order: OrderId,
+        /// The order's client.
         client: Address,
+        /// The provider (the machine's owner).
         provider: Address,
+        /// When the answer is due.
         deadline_ms: u64,
     },
     /// The probe went unanswered: the machine is held down, unbilled and delisted.
     MachineDown {
+        /// The order.
         order: OrderId,
+        /// The order's client.
         client: Address,
+        /// The provider (the machine's owner).
         provider: Address,
     },
     /// The machine answered again after `down_ms` down; `slashed` by the hour.
     MachineBackUp {
+        /// The order.
         order: OrderId,
+        /// The order's client.
         client: Address,
+        /// The provider (the machine's owner).
         provider: Address,
+        /// How long it was down.
         down_ms: u64,
+        /// Taken from the stake and burned.
         slashed: Amount,
     },
+    /// The renter bought more time: the rental now ends at `ends_ms`.
     RentalRenewed {
+        /// The order.
         order: OrderId,
+        /// The order's client.
         client: Address,
+        /// The provider (the machine's owner).
         provider: Address,
+        /// When the rented time now runs out.
         ends_ms: u64,
     },
     /// The client stopped its running job: the provider is paid the time it
     /// ran, the rest refunded, nobody slashed; its provider stops the run.
     JobStopped {
+        /// The order.
         order: OrderId,
+        /// The order's client.
         client: Address,
+        /// The provider (the machine's owner).
         provider: Address,
+        /// Paid to the provider, net of the burn.
         paid: Amount,
+        /// The burned share of the payment.
         burned: Amount,
+        /// Returned to the client.
         refunded: Amount,
     },
     /// The rented time ran out or the renter ended it; the machine is free.
     RentalEnded {
+        /// The order.
         order: OrderId,
+        /// The order's client.
         client: Address,
+        /// The provider (the machine's owner).
         provider: Address,
+        /// Paid to the provider, net of the burn.
         paid: Amount,
+        /// The burned share of the payment.
         burned: Amount,
+        /// Returned to the client.
         refunded: Amount,
     },
     /// `run` re-runs `order` on another provider's machine before it is paid.
     AuditStarted {
+        /// The order.
         order: OrderId,
+        /// The audit run.
         run: OrderId,
+        /// The order's client.
         client: Address,
+        /// The provider (the machine's owner).
         provider: Address,
     },
     /// A duration check found `order`'s run padded: billed `bound_ms`
     /// instead of `claimed_ms`, and its provider slashed.
     RunPadded {
+        /// The order.
         order: OrderId,
+        /// The order's client.
         client: Address,
+        /// The provider (the machine's owner).
         provider: Address,
+        /// What its provider billed.
         claimed_ms: u64,
+        /// What it may bill next to the agreeing run.
         bound_ms: u64,
     },
+    /// The audit of `order` ended with `verdict`.
     AuditConcluded {
+        /// The order.
         order: OrderId,
+        /// The order's client.
         client: Address,
+        /// The provider (the machine's owner).
         provider: Address,
+        /// How the audit ended.
         verdict: crate::order::AuditVerdict,
     },
     /// The epoch's reward was minted to the owners of `machines` machines.
     EpochRewarded {
+        /// Machines rewarded.
         machines: u32,
+        /// Tokens minted for them.
         minted: Amount,
     },
     /// A hardware challenge for `machine`; its owner must commit by `deadline_ms`.
     ChallengeIssued {
+        /// The challenge.
         challenge: ChallengeId,
+        /// The machine.
         machine: MachineId,
+        /// The machine's owner.
         owner: Address,
+        /// When the answer is due.
         deadline_ms: u64,
     },
     /// The rows to open are drawn; the owner must open them by `deadline_ms`.
     ChallengeRowsDrawn {
+        /// The challenge.
         challenge: ChallengeId,
+        /// The machine.
         machine: MachineId,
+        /// The machine's owner.
         owner: Address,
+        /// When the answer is due.
         deadline_ms: u64,
     },
+    /// The machine proved its hardware: verified, and its compute score updated.
     ChallengePassed {
+        /// The challenge.
         challenge: ChallengeId,
+        /// The machine.
         machine: MachineId,
+        /// The machine's owner.
         owner: Address,
         /// Throughput the commitment proved, in giga-ops/s.
         gops: u64,
     },
     /// The machine is delisted and its owner slashed.
     ChallengeFailed {
+        /// The challenge.
         challenge: ChallengeId,
+        /// The machine.
         machine: MachineId,
+        /// The machine's owner.
         owner: Address,
+        /// Why, in words.
         reason: String,
+        /// Taken from the stake and burned.
         slashed: Amount,
     },
 }
@@ -306,15 +431,21 @@ impl Event {
 /// An event and the height of the block that caused it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BlockEvent {
+    /// The block's height.
     pub height: u64,
+    /// What happened.
     pub event: Event,
 }
 
 /// Where a transaction landed and what it caused.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Included {
+    /// The transaction's hash.
     pub hash: Hash,
+    /// The block it is in.
     pub height: u64,
+    /// Its place in that block.
     pub index: u32,
+    /// What it caused.
     pub events: Vec<Event>,
 }

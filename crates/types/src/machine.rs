@@ -12,25 +12,41 @@ use serde::{Deserialize, Serialize};
     Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
 )]
 pub struct Allocation {
+    /// CPU cores.
     pub cpu_cores: u32,
+    /// Memory, in MiB.
     pub memory_mb: u64,
+    /// Disk, in MiB.
     pub disk_mb: u64,
+    /// Whole GPUs.
     pub gpus: u32,
 }
 
+/// A registered machine: what it offers, at what price, what is leased out
+/// of it and what it has proven.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct Machine {
+    /// Its id, given at registration.
     pub id: MachineId,
+    /// The provider account that registered it and stakes for it.
     pub owner: Address,
+    /// The hardware it claims.
     pub spec: MachineSpec,
     /// Base hourly price of any job on it.
     pub price_per_hour: Amount,
+    /// Hourly prices per GPU, core, GiB of memory and of disk, on top of the base.
     pub resource_prices: ResourcePrices,
+    /// Whether it takes new leases (its owner paused it, or it is held down, when not).
     pub online: bool,
+    /// Block time of its registration.
     pub registered_ms: u64,
+    /// What its open leases hold.
     pub allocated: Allocation,
+    /// Its open leases.
     pub active_leases: u32,
+    /// Leases it completed (a run reported with a result, a rental that ran its course).
     pub completed: u64,
+    /// Leases it failed: reported failed, or timed out.
     pub failed: u64,
     /// Leases it handed back unstarted (not failures: see `exec::declines`).
     pub declined: u64,
@@ -47,6 +63,7 @@ pub struct Machine {
     /// challenge, in mega-ops/s: what CPU jobs run on. A machine with GPUs
     /// answers CPU-class challenges in turn with GPU ones.
     pub cpu_mops: u64,
+    /// Hardware challenges it has passed.
     pub challenges_passed: u32,
 }
 
@@ -58,6 +75,7 @@ impl Machine {
     }
 }
 
+/// Whether a machine's hardware claims are proven.
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
 )]
@@ -82,6 +100,7 @@ impl Machine {
     }
 }
 
+/// Where a hardware challenge is.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChallengePhase {
@@ -89,16 +108,24 @@ pub enum ChallengePhase {
     AwaitingCommit,
     /// Committed in block `height`; the rows are drawn from that block's hash.
     Committed {
+        /// The Merkle root of the product's row hashes.
         root: Hash,
+        /// Block time of the commitment.
         committed_ms: u64,
+        /// The block that took it.
         height: u64,
     },
     /// The owner must open `rows` by `deadline_ms`.
     Opening {
+        /// The Merkle root committed.
         root: Hash,
+        /// Block time of the commitment.
         committed_ms: u64,
+        /// The hash the rows were drawn from.
         beacon: Hash,
+        /// The rows to open, with their Merkle paths.
         rows: Vec<u32>,
+        /// When the openings are due.
         deadline_ms: u64,
     },
 }
@@ -108,9 +135,13 @@ pub enum ChallengePhase {
 /// from `seed` (see `gpunet_poc::Challenge`, which checks the dimensions).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChallengeTask {
+    /// What A and B are drawn from.
     pub seed: Hash,
+    /// Rows of A and of C.
     pub rows: u32,
+    /// Columns of A, rows of B.
     pub inner: u32,
+    /// Columns of B and of C.
     pub cols: u32,
 }
 
@@ -118,13 +149,20 @@ pub struct ChallengeTask {
 /// the API shows it (`GET /v1/challenges/{id}`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChallengeView {
+    /// Its id.
     pub id: ChallengeId,
+    /// The machine challenged.
     pub machine: MachineId,
+    /// The machine's owner, who answers.
     pub owner: Address,
+    /// What it asks.
     pub challenge: ChallengeTask,
     /// The compute class the machine's claimed hardware falls in.
     pub class: String,
+    /// Block time it was issued.
     pub issued_ms: u64,
+    /// When the commitment is due.
     pub commit_deadline_ms: u64,
+    /// Where it is.
     pub phase: ChallengePhase,
 }

@@ -16,7 +16,9 @@ pub enum Misfit {
     Unverified,
     /// Too few GPUs free (or none at all).
     GpuCount,
+    /// Its GPUs are not of the vendor the order asks.
     GpuVendor,
+    /// Its GPUs are not of the model the order asks.
     GpuModel,
     /// Too little memory per GPU.
     GpuMemory,
@@ -26,6 +28,7 @@ pub enum Misfit {
     Memory,
     /// Too little disk free.
     Disk,
+    /// It is not in the region the order asks.
     Region,
     /// Its completed share of leases is under the order's minimum.
     Reliability,

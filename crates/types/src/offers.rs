@@ -316,7 +316,9 @@ impl Query {
 /// (`GET /v1/machines/closest`).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NearMiss {
+    /// The machine.
     pub machine: Machine,
+    /// The filter terms it does not meet, as written in the query.
     pub unmet: Vec<String>,
 }
 

@@ -37,9 +37,11 @@ pub struct Params {
     pub report_grace_ms: u64,
     /// Time an unmatched order waits before it expires and is refunded.
     pub order_ttl_ms: u64,
-    /// Limits that make a spec impossible.
+    /// Most GPUs a machine may declare or a job ask for.
     pub max_gpus_per_machine: u32,
+    /// Most CPU cores a machine may declare or a job ask for.
     pub max_cpu_cores: u32,
+    /// Most memory a machine may declare or a job ask for, in MiB.
     pub max_memory_mb: u64,
     /// Most disk a machine may declare or a job ask for, in MiB. With it no
     /// machine's allocation sum can come near `u64::MAX`.
@@ -48,7 +50,9 @@ pub struct Params {
     /// Most memory a GPU may declare or a job ask of one, in MiB.
     #[serde(default = "default_max_vram_mb")]
     pub max_vram_mb: u64,
+    /// Longest timeout a job may ask for.
     pub max_job_timeout_secs: u64,
+    /// Most input files a job may name.
     pub max_inputs: u32,
     /// Whether machines must pass hardware challenges (proof of compute) to be
     /// matched. Off only in tests of other rules.

@@ -13,19 +13,27 @@ use serde::{Deserialize, Serialize};
 mod status;
 pub use status::OrderStatus;
 
+/// An order's lease of a machine.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct Lease {
+    /// The machine it runs on.
     pub machine: MachineId,
+    /// The machine's owner, who runs it and is paid.
     pub provider: Address,
+    /// The job's hourly price on that machine (at most the order's max).
     pub price_per_hour: Amount,
+    /// Block time of the lease.
     pub start_ms: u64,
     /// The provider must report by then or be slashed.
     pub deadline_ms: u64,
 }
 
+/// What a provider reported for a run.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct Report {
+    /// How the run ended: its output root, or why it failed.
     pub outcome: JobOutcome,
+    /// Block time of the report.
     pub reported_ms: u64,
     /// Time billed: the reported duration capped by the timeout and by block
     /// time elapsed, and by what agreeing runs allow if it was padded.
@@ -47,21 +55,29 @@ impl Report {
     }
 }
 
+/// Where a closed order's escrow went.
 #[derive(
     Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
 )]
 pub struct Settlement {
+    /// To the provider, net of the burn.
     pub paid_to_provider: Amount,
+    /// The burned share of the payment.
     pub burned: Amount,
+    /// Back to the client.
     pub refunded: Amount,
+    /// Taken from the provider's stake.
     pub slashed: Amount,
+    /// Block time it closed.
     pub settled_ms: u64,
 }
 
 /// A provider's refusal of a lease its machine could not start.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct Decline {
+    /// The machine that could not start it.
     pub machine: MachineId,
+    /// Why, in its provider's words.
     pub reason: String,
 }
 
@@ -78,6 +94,7 @@ pub struct Rental {
     pub next_bill_ms: u64,
     /// Streamed to the provider so far (net of the burn).
     pub paid: Amount,
+    /// The burned share of what streamed out.
     pub burned: Amount,
     /// An unanswered liveness probe.
     pub probe: Option<Probe>,
@@ -89,6 +106,7 @@ pub struct Rental {
     pub endpoints: Vec<String>,
     /// Downtime so far (not billed).
     pub down_ms: u64,
+    /// What its provider was slashed for downtime.
     pub slashed: Amount,
     /// How its container stopped, when it stopped by itself and so ended
     /// the rental.
@@ -104,7 +122,9 @@ pub struct Rental {
     Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
 )]
 pub struct Probe {
+    /// Block time of the renter's report.
     pub reported_ms: u64,
+    /// When the provider's answer is due.
     pub deadline_ms: u64,
 }
 
@@ -125,7 +145,10 @@ pub enum AuditVerdict {
     /// Two runs agreed against the provider: it is slashed and not paid.
     ProviderWrong,
     /// Two runs agreed against this auditor: it is slashed and not paid.
-    AuditorWrong { auditor: Address },
+    AuditorWrong {
+        /// The auditor's account.
+        auditor: Address,
+    },
     /// The outputs differ but the job is not deterministic: nobody is slashed.
     NonDeterministicMismatch,
     /// No majority, or the audit runs did not finish: everyone is paid.
@@ -144,17 +167,27 @@ pub enum AuditVerdict {
 /// is leased). Built by the ledger's `Order::view`; never stored.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderView {
+    /// Its id.
     pub id: OrderId,
+    /// The account that placed it and pays for it.
     pub client: Address,
+    /// What it asks to run, on what.
     pub spec: JobSpec,
+    /// The most it pays per hour.
     pub max_price_per_hour: Amount,
+    /// What its client escrowed when it placed it.
     pub deposit: Amount,
     /// What the order still holds in escrow (the deposit while open, 0 once closed).
     pub escrow: Amount,
+    /// Where it stands.
     pub status: OrderStatus,
+    /// Block time it was placed.
     pub submitted_ms: u64,
+    /// Its lease, once leased (kept when it closes).
     pub lease: Option<Lease>,
+    /// Its provider's report, once reported.
     pub report: Option<Report>,
+    /// Where its escrow went, once closed.
     pub settlement: Option<Settlement>,
     /// For a rental: its time budget and what has streamed out of escrow.
     pub rental: Option<Rental>,
@@ -162,6 +195,7 @@ pub struct OrderView {
     pub audit_of: Option<OrderId>,
     /// For an audited order: its audit runs, in order.
     pub audit_runs: Vec<OrderId>,
+    /// For an audited order: how its audit ended, once it has.
     pub audit_verdict: Option<AuditVerdict>,
     /// Machines that declined it, with their reasons; matching skips them.
     pub declines: Vec<Decline>,
