@@ -1,4 +1,5 @@
-//! Logs: stderr, filtered by `RUST_LOG`, each call site throttled.
+//! Logs: stderr, filtered by `RUST_LOG`, each call site throttled, as text
+//! or as JSON lines (`--log-format json`).
 //!
 //! A node that cannot make progress tends to say so at the rate of its loop:
 //! Malachite's "SYNC REQUIRED: Falling behind" came ten times a second for
@@ -27,21 +28,75 @@ const WINDOW: Duration = Duration::from_secs(10);
 /// Lines remembered at most; past it, those whose window is over are forgotten.
 const MAX_LINES: usize = 4096;
 
-/// Logs go to stderr, filtered by `RUST_LOG` (or `default` without it), throttled.
-pub(crate) fn init(default: &str) {
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum LogFormat {
+    /// One line of text per event, for people.
+    #[default]
+    Text,
+    /// One JSON object per event (`timestamp`, `level`, `target`, `fields`
+    /// with `message`, and the spans it happened in), for log collectors.
+    Json,
+}
+
+/// The format `init` chose, for the lines a service writes itself.
+static FORMAT: std::sync::OnceLock<LogFormat> = std::sync::OnceLock::new();
+
+/// Writes `message` to stderr the way log lines are written: as it is, or
+/// as a JSON log line. For what a long-running command (a node, an agent)
+/// says once of itself, such as the address it serves, so that under
+/// `--log-format json` its stderr holds nothing but JSON lines.
+pub(crate) fn announce(message: &str) {
+    eprintln!(
+        "{}",
+        log_line(FORMAT.get().copied().unwrap_or_default(), message, None)
+    );
+}
+
+/// `message` as a line of `format`, with `muted` (lines muted before it) in
+/// its fields when given.
+fn log_line(format: LogFormat, message: &str, muted: Option<u64>) -> String {
+    match format {
+        LogFormat::Text => message.to_string(),
+        LogFormat::Json => {
+            let mut fields = serde_json::json!({ "message": message });
+            if let Some(muted) = muted {
+                fields["muted"] = muted.into();
+            }
+            serde_json::json!({
+                "timestamp": humantime::format_rfc3339_micros(std::time::SystemTime::now())
+                    .to_string(),
+                "level": "INFO",
+                "fields": fields,
+                "target": "gpunet",
+            })
+            .to_string()
+        }
+    }
+}
+
+/// Logs go to stderr, filtered by `RUST_LOG` (or `default` without it),
+/// throttled, in `format`.
+pub(crate) fn init(default: &str, format: LogFormat) {
+    let _ = FORMAT.set(format);
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::registry()
+    let registry = tracing_subscriber::registry()
         .with(filter)
-        .with(Throttle::default())
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
-        .init();
+        .with(Throttle::new(format));
+    let lines = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => registry.with(lines).init(),
+        LogFormat::Json => registry.with(lines.json()).init(),
+    }
 }
 
 /// Mutes a line past [`LINES_PER_WINDOW`] times in a [`WINDOW`].
 #[derive(Default)]
 pub(crate) struct Throttle {
     sites: Mutex<HashMap<(Identifier, u64), Site>>,
+    /// How the note of muted lines is written: as the lines are.
+    format: LogFormat,
 }
 
 /// The hash of an event's message (its fields aside).
@@ -63,6 +118,19 @@ struct Site {
 }
 
 impl Throttle {
+    fn new(format: LogFormat) -> Throttle {
+        Throttle {
+            sites: Mutex::default(),
+            format,
+        }
+    }
+
+    /// The line that says `muted` lines like the next from `source` were muted.
+    fn muted_note(&self, muted: u64, source: &str) -> String {
+        let message = format!("({muted} more lines like the next from {source} were muted)");
+        log_line(self.format, &message, Some(muted))
+    }
+
     /// Whether an event from `site` at `now` is logged, and how many lines
     /// from it were muted before it (reported with it).
     fn admit(&self, site: (Identifier, u64), now: Instant) -> (bool, u64) {
@@ -99,10 +167,8 @@ impl<S: Subscriber> Layer<S> for Throttle {
         if logged && muted > 0 {
             // Written apart from the event: a filter must not log through
             // the subscriber that is asking it.
-            eprintln!(
-                "({muted} more lines like the next from {} were muted)",
-                meta.module_path().unwrap_or(meta.target())
-            );
+            let source = meta.module_path().unwrap_or(meta.target());
+            eprintln!("{}", self.muted_note(muted, source));
         }
         logged
     }
@@ -142,6 +208,21 @@ mod tests {
         // Another message from the same call site is a line of its own.
         let other = (site().0, 1);
         assert_eq!(throttle.admit(other, at(10_200)), (true, 0));
+    }
+
+    #[test]
+    fn the_note_of_muted_lines_is_written_as_the_lines_are() {
+        let text = Throttle::new(LogFormat::Text).muted_note(97, "gpunet_bft::app");
+        assert_eq!(
+            text,
+            "(97 more lines like the next from gpunet_bft::app were muted)"
+        );
+        let json = Throttle::new(LogFormat::Json).muted_note(97, "gpunet_bft::app");
+        let line: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(line["fields"]["message"], text);
+        assert_eq!(line["fields"]["muted"], 97);
+        assert_eq!(line["level"], "INFO");
+        assert!(line["timestamp"].as_str().unwrap().ends_with('Z'), "{line}");
     }
 
     /// Through a real subscriber: a warning repeated ten times a second with

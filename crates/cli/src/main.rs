@@ -39,6 +39,17 @@ struct Cli {
     /// Output format: text for people, JSON for programs.
     #[arg(short, long, global = true, value_enum, default_value = "text")]
     output: Output,
+    /// Log format on stderr: text lines for people, or one JSON object per
+    /// line for log collectors (Loki, Elasticsearch, journald). Which lines
+    /// is `RUST_LOG`'s to say.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "GPUNET_LOG_FORMAT",
+        default_value = "text"
+    )]
+    log_format: logs::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -165,7 +176,7 @@ enum Command {
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
-    init_logs(&cli.command);
+    init_logs(&cli.command, cli.log_format);
     let output = cli.output;
     if let Err(e) = run(cli).await {
         output.print_error(&e);
@@ -175,13 +186,14 @@ async fn main() {
 
 /// Without `RUST_LOG`, the long-running commands report warnings (a peer
 /// lost, a bad proposal) and the others only errors, so their output stays theirs.
-fn init_logs(command: &Command) {
-    logs::init(match command {
+fn init_logs(command: &Command, format: logs::LogFormat) {
+    let default = match command {
         // What the agent does is its operator's to see.
         Command::Provider(_) => "warn,gpunet_provider=info",
         Command::Node(_) | Command::Devnet { .. } => "warn",
         _ => "error",
-    });
+    };
+    logs::init(default, format);
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {

@@ -214,7 +214,9 @@ pub(crate) async fn node(args: NodeArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
-    eprintln!("gpunet node serving {address} (clients: --node {address})");
+    crate::logs::announce(&format!(
+        "gpunet node serving {address} (clients: --node {address})"
+    ));
     gpunet_api::serve(listener, node, &api_key).await?;
     Ok(())
 }
@@ -234,10 +236,10 @@ fn set_aside_stores(data_dir: &Path, consensus_home: &Path) -> anyhow::Result<()
             },
         )
         .with_context(|| format!("moving this node's stores to {}", aside.display()))?;
-    eprintln!(
+    crate::logs::announce(&format!(
         "resync: the ledger and consensus stores were moved to {}; rebuilding them from peers",
         aside.display()
-    );
+    ));
     Ok(())
 }
 

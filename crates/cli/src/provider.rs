@@ -112,7 +112,7 @@ pub(crate) async fn provider(ctx: &Ctx, args: ProviderArgs) -> anyhow::Result<()
         )?;
     let agent = gpunet_provider::Agent::register(key, config, executor).await?;
     let hw = agent.hardware();
-    eprintln!(
+    crate::logs::announce(&format!(
         "provider serving machine {} ({} cores, {} MiB, {} GPU(s){})",
         agent.machine_id(),
         hw.cpu_cores,
@@ -122,7 +122,7 @@ pub(crate) async fn provider(ctx: &Ctx, args: ProviderArgs) -> anyhow::Result<()
             .as_deref()
             .map(|n| format!("; {n}"))
             .unwrap_or_default()
-    );
+    ));
     // Ctrl-C drains (the machine is paused, running work finishes); a
     // second one stops at once.
     let stop = async {

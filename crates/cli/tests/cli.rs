@@ -206,10 +206,16 @@ impl SoloNode {
     /// A `gpunet provider` agent (process executor) of the funded provider,
     /// keeping its data in `data_dir` and its log in `data_dir`.log.
     fn start_agent(&self, data_dir: &Path) -> Node {
+        self.start_agent_with(data_dir, &[])
+    }
+
+    /// [`Self::start_agent`] with `extra` arguments.
+    fn start_agent_with(&self, data_dir: &Path, extra: &[&str]) -> Node {
         let log = std::fs::File::create(data_dir.with_extension("log")).unwrap();
         Node(
             Command::new(env!("CARGO_BIN_EXE_gpunet"))
                 .args(["provider", "--executor", "process", "--price", "1"])
+                .args(extra)
                 .args(["--data-dir", path(data_dir)])
                 .args(["--node", &self.address])
                 .args(["--keystore", path(&self.provider_keystore)])
@@ -704,7 +710,8 @@ fn a_provider_pauses_and_removes_its_machine_and_gets_its_stake_back() {
 fn ctrl_c_pauses_the_provider_and_lets_its_running_job_finish() {
     let dir = tempfile::tempdir().unwrap();
     let net = SoloNode::start(dir.path(), &[]);
-    let mut agent = net.start_agent(&dir.path().join("agent"));
+    let agent_dir = dir.path().join("agent");
+    let mut agent = net.start_agent_with(&agent_dir, &["--log-format", "json"]);
     assert!(
         eventually(Duration::from_secs(120), || net.online_machines() == 1),
         "the agent registers its machine and proves it"
@@ -743,6 +750,21 @@ fn ctrl_c_pauses_the_provider_and_lets_its_running_job_finish() {
         described["report"]["outcome"]["Completed"].is_object(),
         "{described}"
     );
+
+    // Under --log-format json every line the agent logged is a JSON object
+    // a log collector can take, its lease task's span named in it.
+    let log = std::fs::read_to_string(agent_dir.with_extension("log")).unwrap();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .collect();
+    let reported = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == format!("reported order {id}"))
+        .unwrap_or_else(|| panic!("no report logged: {log}"));
+    assert_eq!(reported["level"], "INFO", "{reported}");
+    assert_eq!(reported["target"], "gpunet_provider::agent", "{reported}");
+    assert_eq!(reported["span"]["name"], "lease", "{reported}");
 }
 
 #[test]
