@@ -25,8 +25,9 @@ use gpunet_node::{
     manifest_files, named_by_orders, wall_clock_ms, BlobRetention, NamedBlobs, Node,
 };
 use gpunet_primitives::{Address, BlobRead, Hash, Keypair, SignedBlobRead};
+use gpunet_types::api::{header_value, BLOB_READ_HEADER, LOCAL_ONLY_HEADER};
+use gpunet_types::BlockEvent;
 use gpunet_types::Event;
-use gpunet_types::{api::header_value, api::BLOB_READ_HEADER, api::LOCAL_ONLY_HEADER, BlockEvent};
 use std::collections::BTreeSet;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;

@@ -20,15 +20,13 @@ use gpunet_primitives::{
     RequestError, SignedBlobRead, SignedBlobUpload, SignedLogChunk, SignedLogRead,
     MAX_LOG_CHUNK_BYTES, MAX_TX_BYTES,
 };
-use gpunet_types::offers;
-use gpunet_types::ChallengeView;
-use gpunet_types::{
-    api::AccountView, api::BlobInfo, api::BlockView, api::HolderProof, api::MachineSearch,
-    api::OrdersPage, api::Peers, api::Status, api::SubmitTx, api::Supply, api::BLOB_READ_HEADER,
-    api::LOCAL_ONLY_HEADER, api::LOG_OFFSET_HEADER, api::LOG_READ_HEADER, api::MATCHED_HEADER,
-    api::MAX_ORDERS_PAGE, api::ORDERS_PAGE, api::UPLOAD_HEADER, ApiError, Machine, NodeAddress,
-    OrderView,
+use gpunet_types::api::DryRun;
+use gpunet_types::api::{
+    AccountView, BlobInfo, BlockView, HolderProof, MachineSearch, OrdersPage, Peers, Status,
+    SubmitTx, Supply, BLOB_READ_HEADER, LOCAL_ONLY_HEADER, LOG_OFFSET_HEADER, LOG_READ_HEADER,
+    MATCHED_HEADER, MAX_ORDERS_PAGE, ORDERS_PAGE, UPLOAD_HEADER,
 };
+use gpunet_types::{offers, ApiError, ChallengeView, Machine, NodeAddress, OrderView};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use serde::Deserialize;
@@ -74,6 +72,10 @@ pub fn router(node: Node) -> Router {
         .route("/v1/machines", get(machines))
         .route("/v1/machines/closest", get(closest_machines))
         .route("/v1/machines/{id}", get(machine))
+        .route(
+            "/v1/orders/dry-run",
+            post(order_dry_run).layer(DefaultBodyLimit::max(MAX_DRY_RUN_BYTES)),
+        )
         .route("/v1/orders/{id}", get(order))
         .route("/v1/orders/{id}/unmatched", get(order_unmatched))
         .route(
@@ -379,6 +381,29 @@ async fn order_unmatched(
 #[derive(Deserialize)]
 struct UnmatchedQuery {
     closest: Option<usize>,
+}
+
+/// Largest dry-run body: a spec as JSON is a few times its borsh size.
+const MAX_DRY_RUN_BYTES: usize = 4 * MAX_TX_BYTES;
+
+/// What matching would make of an order now, without placing it (see
+/// [`DryRun`]): the `closest` (default 3, at most 100) machines are those
+/// that could take it, cheapest first, or else those that miss fewest.
+async fn order_dry_run(
+    State(node): State<Node>,
+    Query(query): Query<UnmatchedQuery>,
+    Json(dry_run): Json<DryRun>,
+) -> ApiResult<Json<gpunet_types::Unmatched>> {
+    let closest = query.closest.unwrap_or(3).min(MAX_CLOSEST);
+    let l = node.ledger.read().expect("ledger lock");
+    l.dry_run(
+        &dry_run.spec,
+        dry_run.max_price_per_hour,
+        dry_run.rental,
+        closest,
+    )
+    .map(Json)
+    .map_err(|e| fail(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string()))
 }
 
 async fn order(State(node): State<Node>, Path(raw): Path<String>) -> ApiResult<Json<OrderView>> {

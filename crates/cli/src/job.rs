@@ -12,8 +12,10 @@ use gpunet_client::jobs::{
 use gpunet_client::logs::{current_logs, follow_logs, LogPiece};
 use gpunet_client::{NodeClient, Wallet};
 use gpunet_primitives::manifest::Manifest;
-use gpunet_primitives::{Address, Hash, JobOutcome, LogStream, OrderId, TxBody};
-use gpunet_types::api::OrdersPage;
+use gpunet_primitives::{
+    format_amount, Address, Amount, Hash, JobOutcome, LogStream, OrderId, TxBody,
+};
+use gpunet_types::api::{DryRun, OrdersPage};
 use gpunet_types::{OrderStatus, OrderView};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -141,6 +143,11 @@ pub(crate) enum JobCmd {
         /// Give up waiting after this long, e.g. 90s, 30m, 1h (a bare number is seconds).
         #[arg(long = "wait-for", alias = "wait-secs", default_value = "1h", value_parser = crate::rent::parse_duration)]
         wait_secs: u64,
+        /// Submit nothing: show the machines that could take the job now,
+        /// cheapest first, what it would cost on each and the deposit it
+        /// needs (or why no machine could take it).
+        #[arg(long, conflicts_with_all = ["wait", "follow"])]
+        dry_run: bool,
         #[command(flatten)]
         flags: JobFlags,
     },
@@ -378,6 +385,73 @@ async fn until_interrupted<T>(
     }
 }
 
+/// Offers shown by a dry run at most.
+const DRY_RUN_OFFERS: usize = 5;
+
+/// `gpunet job run --dry-run`: what matching would make of `job` now, and
+/// what it would cost; nothing is uploaded or submitted.
+async fn print_dry_run(ctx: &Ctx, wallet: &Wallet, job: &JobFile) -> anyhow::Result<()> {
+    let prepared = job.prepare(wallet).await?;
+    let unmatched = wallet
+        .node()
+        .dry_run(
+            &DryRun {
+                spec: prepared.spec.clone(),
+                max_price_per_hour: prepared.max_price_per_hour,
+                rental: false,
+            },
+            DRY_RUN_OFFERS,
+        )
+        .await?;
+    let offers = gpunet_client::jobs::offers(&prepared.spec, &unmatched);
+    let amount = |a: Amount| serde_json::json!({ "gpn": format_amount(a), "units": a.to_string() });
+    let json = serde_json::json!({
+        "submitted": false,
+        "machines": unmatched.machines,
+        "fitting": unmatched.fitting,
+        "offers": offers.iter().map(|o| serde_json::json!({
+            "machine": o.machine.id,
+            "price_per_hour": amount(o.price_per_hour),
+            "max_cost": amount(o.max_cost),
+        })).collect::<Vec<_>>(),
+        "deposit": amount(prepared.deposit),
+        "missed": unmatched.missed,
+    });
+    ctx.output.print(&json, || {
+        let what = format!("job {:?}", job.name);
+        let mut text = "dry run, nothing submitted: ".to_string();
+        if offers.is_empty() {
+            text += &gpunet_client::jobs::why_none_fits(
+                &what,
+                &prepared.spec,
+                prepared.max_price_per_hour,
+                &unmatched,
+            );
+        } else {
+            text += &format!(
+                "{} of {} machines could take {what} now; the cheapest:",
+                unmatched.fitting, unmatched.machines
+            );
+            for o in &offers {
+                text += &format!(
+                    "\n  machine {} ({}): {}/hour, at most {} for its {} s timeout",
+                    o.machine.id,
+                    gpunet_client::jobs::machine_summary(&o.machine),
+                    gpn(o.price_per_hour),
+                    gpn(o.max_cost),
+                    prepared.spec.timeout_secs
+                );
+            }
+        }
+        text + &format!(
+            "\ndeposit: {} (the whole timeout at your max price, for each run it may get; \
+             the rest is refunded)",
+            gpn(prepared.deposit)
+        )
+    });
+    Ok(())
+}
+
 pub(crate) async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
     match cmd {
         JobCmd::Run {
@@ -387,6 +461,7 @@ pub(crate) async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
             wait,
             follow,
             wait_secs,
+            dry_run,
         } => {
             let job = match file {
                 Some(_) if !command.is_empty() => {
@@ -396,6 +471,9 @@ pub(crate) async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
                 None => flags.job(command)?,
             };
             let wallet = ctx.wallet()?;
+            if dry_run {
+                return print_dry_run(ctx, &wallet, &job).await;
+            }
             let id = submit_job(&wallet, &job).await?;
             if follow {
                 eprintln!("[gpunet: submitted order {id}]");

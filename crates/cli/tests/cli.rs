@@ -1519,3 +1519,89 @@ fn output_to_a_closed_pipe_ends_quietly() {
         );
     }
 }
+
+#[test]
+fn a_dry_run_shows_the_offers_and_their_cost_and_submits_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = SoloNode::start(dir.path(), &[]);
+    let job = |extra: &[&str]| -> Vec<String> {
+        let flags = [
+            "job",
+            "run",
+            "--dry-run",
+            "--image",
+            "gpunet/busybox",
+            "--timeout",
+            "60s",
+        ];
+        // The command goes last, after the global options.
+        let mut args = net.with(&[&flags[..], extra].concat());
+        args.extend(["--".to_string(), "true".to_string()]);
+        args
+    };
+    // The client commands' global options ask for JSON; people read text.
+    let text = |mut args: Vec<String>| -> String {
+        let output = args.iter().position(|a| a == "--output").unwrap() + 1;
+        args[output] = "text".into();
+        ok(&args)
+    };
+    let balance = || json(&net.with(&["wallet", "balance"]))["account"]["balance"].clone();
+    let before = balance();
+
+    let none = text(job(&["--max-price", "5"]));
+    assert!(
+        none.starts_with("dry run, nothing submitted: no machine can take job \"true\": no machine is registered"),
+        "{none}"
+    );
+
+    let _agent = net.start_agent(&dir.path().join("agent"));
+    assert!(
+        eventually(Duration::from_secs(120), || net.online_machines() == 1),
+        "the agent registers its machine and proves it"
+    );
+    let machine = json(&net.with(&["machines", "list"]))[0]["id"].clone();
+
+    // The agent asks 1 GPN/hour: 60 s of it cost at most 1/60 GPN, the
+    // deposit covers the whole timeout at the max price.
+    let offered = json(&job(&["--max-price", "5"]));
+    assert_eq!(offered["submitted"], false);
+    assert_eq!(
+        (offered["machines"].as_u64(), offered["fitting"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(offered["offers"][0]["machine"], machine);
+    assert_eq!(offered["offers"][0]["price_per_hour"]["gpn"], "1.000000");
+    assert_eq!(offered["offers"][0]["max_cost"]["gpn"], "0.016667");
+    assert_eq!(offered["deposit"]["gpn"], "0.083334");
+    let shown = text(job(&["--max-price", "5"]));
+    assert!(
+        shown.contains("1 of 1 machines could take job \"true\" now; the cheapest:")
+            && shown.contains(&format!("machine {machine} ("))
+            && shown.contains("1.000000 GPN/hour, at most 0.016667 GPN for its 60 s timeout"),
+        "{shown}"
+    );
+
+    // Under its price, and asking more cores than it has: none fits, and why.
+    let cheap = text(job(&["--max-price", "0.5", "--cpu", "64"]));
+    assert!(
+        cheap.contains("no machine can take job \"true\" now (none of 1 machines):")
+            && cheap.contains("1 with the job costs more on it than your max of 0.500000 GPN/hour")
+            && cheap.contains("1 with fewer than 64 free cores"),
+        "{cheap}"
+    );
+    // A spec no order could have is refused as submitting it would be.
+    let impossible = gpunet(&job(&["--max-price", "5", "--cpu", "100000"]));
+    assert!(!impossible.status.success());
+    let refused: serde_json::Value = serde_json::from_slice(&impossible.stderr).unwrap();
+    assert_eq!(refused["code"], "impossible_spec", "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("cpu must be 1..=1024, not 100000"),
+        "{refused}"
+    );
+
+    assert_eq!(json(&net.with(&["job", "list"])), serde_json::json!([]));
+    assert_eq!(balance(), before, "a dry run costs nothing");
+}

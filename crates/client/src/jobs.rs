@@ -5,7 +5,7 @@ use crate::jobfile::JobFile;
 use crate::node_client::NodeClient;
 use crate::wallet::Wallet;
 use gpunet_primitives::manifest::{Manifest, ManifestEntry};
-use gpunet_primitives::{Hash, JobOutcome, OrderId, TxBody};
+use gpunet_primitives::{Amount, Hash, JobOutcome, JobSpec, OrderId, TxBody};
 use gpunet_types::{Event, Misfit, OrderStatus, OrderView, Unmatched};
 use std::path::Path;
 use std::time::Duration;
@@ -101,13 +101,44 @@ pub fn is_final(status: OrderStatus) -> bool {
     !status.is_open()
 }
 
-/// What `misfit` means for `order`, in words.
-fn misfit_text(misfit: Misfit, order: &OrderView) -> String {
-    let r = &order.spec.resources;
+/// A machine that could take a job now, as a dry run shows it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Offer {
+    /// The machine.
+    pub machine: gpunet_types::Machine,
+    /// The job's hourly price on it.
+    pub price_per_hour: Amount,
+    /// The most the job costs there: its whole timeout at that price.
+    pub max_cost: Amount,
+}
+
+/// The machines of `unmatched` that could take a job of `spec` now, with
+/// what it costs on each (cheapest first, as the node ranks them).
+pub fn offers(spec: &JobSpec, unmatched: &Unmatched) -> Vec<Offer> {
+    unmatched
+        .closest
+        .iter()
+        .filter(|(_, misses)| misses.is_empty())
+        .filter_map(|(m, _)| {
+            let price_per_hour = m
+                .resource_prices
+                .job_price(m.price_per_hour, &spec.resources)?;
+            Some(Offer {
+                machine: m.clone(),
+                price_per_hour,
+                max_cost: gpunet_types::max_payment(price_per_hour, spec.timeout_secs).ok()?,
+            })
+        })
+        .collect()
+}
+
+/// What `misfit` means for a job of `spec` at `max_price_per_hour`, in words.
+fn misfit_text(misfit: Misfit, spec: &JobSpec, max_price_per_hour: Amount) -> String {
+    let r = &spec.resources;
     match misfit {
         Misfit::Price => format!(
             "the job costs more on it than your max of {} GPN/hour",
-            gpunet_primitives::format_amount(order.max_price_per_hour)
+            gpunet_primitives::format_amount(max_price_per_hour)
         ),
         Misfit::Offline => "paused or held down".into(),
         Misfit::Unverified => "its hardware is not proven".into(),
@@ -118,14 +149,8 @@ fn misfit_text(misfit: Misfit, order: &OrderView) -> String {
         Misfit::Cpu => format!("fewer than {} free cores", r.cpu_cores),
         Misfit::Memory => format!("under {} MiB of free memory", r.memory_mb),
         Misfit::Disk => format!("under {} MiB of free disk", r.disk_mb),
-        Misfit::Region => format!(
-            "not in region {}",
-            order.spec.region.as_deref().unwrap_or("")
-        ),
-        Misfit::Reliability => format!(
-            "reliability under {}%",
-            order.spec.min_reliability_bps / 100
-        ),
+        Misfit::Region => format!("not in region {}", spec.region.as_deref().unwrap_or("")),
+        Misfit::Reliability => format!("reliability under {}%", spec.min_reliability_bps / 100),
         Misfit::Stake => "its owner's stake is short".into(),
         Misfit::Declined => "it declined this order".into(),
         Misfit::Audited => "it is the provider being checked".into(),
@@ -135,25 +160,44 @@ fn misfit_text(misfit: Misfit, order: &OrderView) -> String {
 /// Why `order` waits, from what `unmatched` found: `None` when some machine
 /// can take it (it is matched at the next block).
 pub fn explain_unmatched(order: &OrderView, unmatched: &Unmatched) -> Option<String> {
-    if unmatched.fitting > 0 {
-        return None;
-    }
-    let id = order.id;
+    (unmatched.fitting == 0).then(|| {
+        why_none_fits(
+            &format!("order {}", order.id),
+            &order.spec,
+            order.max_price_per_hour,
+            unmatched,
+        )
+    })
+}
+
+/// Why no machine can take `what` (a job of `spec` at `max_price_per_hour`),
+/// from what `unmatched` found: how many machines miss each requirement, and
+/// what the closest miss.
+pub fn why_none_fits(
+    what: &str,
+    spec: &JobSpec,
+    max_price_per_hour: Amount,
+    unmatched: &Unmatched,
+) -> String {
     if unmatched.machines == 0 {
-        return Some(format!(
-            "no machine can take order {id}: no machine is registered"
-        ));
+        return format!("no machine can take {what}: no machine is registered");
     }
     let mut text = format!(
-        "no machine can take order {id} now (none of {} machines):",
+        "no machine can take {what} now (none of {} machines):",
         unmatched.machines
     );
     for (misfit, count) in &unmatched.missed {
-        text += &format!("\n  {count} with {}", misfit_text(*misfit, order));
+        text += &format!(
+            "\n  {count} with {}",
+            misfit_text(*misfit, spec, max_price_per_hour)
+        );
     }
     text += "\nclosest:";
     for (m, misses) in &unmatched.closest {
-        let misses: Vec<String> = misses.iter().map(|x| misfit_text(*x, order)).collect();
+        let misses: Vec<String> = misses
+            .iter()
+            .map(|x| misfit_text(*x, spec, max_price_per_hour))
+            .collect();
         text += &format!(
             "\n  machine {} ({}): {}",
             m.id,
@@ -161,7 +205,7 @@ pub fn explain_unmatched(order: &OrderView, unmatched: &Unmatched) -> Option<Str
             misses.join("; ")
         );
     }
-    Some(text)
+    text
 }
 
 /// A machine in a few words: its GPUs, cores, memory, base price and region.

@@ -9,12 +9,13 @@ use gpunet_primitives::{
     SignedLogChunk, SignedLogRead, SignedTx,
 };
 use gpunet_types::api::{
-    header_value, AccountView, BlobInfo, BlockView, HolderProof, MachineSearch, OrdersPage, Peers,
-    Status, BLOB_READ_HEADER, LOG_OFFSET_HEADER, LOG_READ_HEADER, MATCHED_HEADER, UPLOAD_HEADER,
+    header_value, AccountView, BlobInfo, BlockView, DryRun, HolderProof, MachineSearch, OrdersPage,
+    Peers, Status, BLOB_READ_HEADER, LOG_OFFSET_HEADER, LOG_READ_HEADER, MATCHED_HEADER,
+    UPLOAD_HEADER,
 };
-use gpunet_types::AddressError;
-use gpunet_types::ApiError;
-use gpunet_types::{BlockEvent, Included, Machine, NodeAddress, OrderView, TrustedKeys};
+use gpunet_types::{
+    AddressError, ApiError, BlockEvent, Included, Machine, NodeAddress, OrderView, TrustedKeys,
+};
 use serde::de::DeserializeOwned;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -252,6 +253,17 @@ impl NodeClient {
     /// taking it.
     pub async fn unmatched(&self, id: OrderId) -> Result<gpunet_types::Unmatched, ClientError> {
         self.get(&format!("/v1/orders/{id}/unmatched")).await
+    }
+
+    /// What matching would make of `order` now, without placing it: the
+    /// `closest` machines are those that could take it, cheapest first.
+    pub async fn dry_run(
+        &self,
+        order: &DryRun,
+        closest: usize,
+    ) -> Result<gpunet_types::Unmatched, ClientError> {
+        let path = format!("/v1/orders/dry-run?closest={closest}");
+        decode(self.read(|c| c.http.post(c.url(&path)).json(order)).await?).await
     }
 
     /// An open hardware challenge (answered or failed ones are gone).

@@ -4,13 +4,13 @@ use crate::error::{BlockError, GenesisError, LedgerError, TxError};
 use crate::exec::Exec;
 use crate::genesis::Genesis;
 use crate::lthash::LtHash;
-use crate::order::Order;
+use crate::order::{Checks, JobPhase, Order, OrderKind, RentalPhase};
 use crate::sigcache::SigCache;
 use crate::state::{Globals, HardwareChallenge, State, ValidatorEntry, ValidatorSet};
 use crate::store::Store;
 use crate::table::Write;
 use gpunet_primitives::{
-    Address, Block, BlockHeader, ChallengeId, Hash, MachineId, OrderId, SignedTx,
+    Address, Amount, Block, BlockHeader, ChallengeId, Hash, JobSpec, MachineId, OrderId, SignedTx,
 };
 use gpunet_types::{Account, Event, Machine};
 use std::path::Path;
@@ -488,6 +488,43 @@ impl Ledger {
     pub fn unmatched(&self, id: OrderId, closest: usize) -> Option<gpunet_types::Unmatched> {
         let order = self.state.orders.get(&id)?;
         Some(crate::exec::unmatched(&self.state, order, closest))
+    }
+
+    /// What matching would make now of an order for `spec` at
+    /// `max_price_per_hour` (a rental with `rental`), without placing it:
+    /// [`Ledger::unmatched`] of that order, its `closest` machines those
+    /// that could take it first, cheapest first. A spec that placing the
+    /// order would refuse is refused the same way.
+    pub fn dry_run(
+        &self,
+        spec: &JobSpec,
+        max_price_per_hour: Amount,
+        rental: bool,
+        closest: usize,
+    ) -> Result<gpunet_types::Unmatched, TxError> {
+        crate::exec::check_order(&self.state.params, spec, max_price_per_hour, rental)?;
+        let deposit = gpunet_types::min_deposit(max_price_per_hour, spec)?;
+        let order = Order {
+            id: self.state.globals().next_order_id,
+            // Nobody's: what fits does not depend on who asks.
+            client: Address([0; 32]),
+            spec: spec.clone(),
+            max_price_per_hour,
+            deposit,
+            escrow: deposit,
+            submitted_ms: self.head.time_ms,
+            kind: if rental {
+                OrderKind::Rental(RentalPhase::Pending)
+            } else {
+                OrderKind::Job {
+                    phase: JobPhase::Pending,
+                    checks: Checks::default(),
+                }
+            },
+            declines: Vec::new(),
+            result_readers: Vec::new(),
+        };
+        Ok(crate::exec::unmatched(&self.state, &order, closest))
     }
 
     /// Every order ever submitted, by id.

@@ -2,7 +2,7 @@
 
 use crate::account::Account;
 use crate::params::Params;
-use gpunet_primitives::{Address, Block, Hash};
+use gpunet_primitives::{Address, Amount, Block, Hash, JobSpec};
 use serde::{Deserialize, Serialize};
 
 /// The header of a live-log response (`GET /v1/orders/{id}/logs/{stream}`)
@@ -50,6 +50,21 @@ pub struct MachineSearch {
     /// The most machines to return.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<usize>,
+}
+
+/// An order tried without placing it (`POST /v1/orders/dry-run`): the node
+/// answers with the [`Unmatched`](crate::Unmatched) tally matching would
+/// see now, the machines that could take it first (cheapest first), or a
+/// spec error as placing it would.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DryRun {
+    /// What the order would run, on what.
+    pub spec: JobSpec,
+    /// The most it would pay per hour.
+    pub max_price_per_hour: Amount,
+    /// Whether it would be a rental rather than a job.
+    #[serde(default)]
+    pub rental: bool,
 }
 
 /// A page of an account's orders (`GET /v1/accounts/{address}/orders`),

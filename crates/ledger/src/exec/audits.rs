@@ -31,7 +31,8 @@ use super::{draw, Exec};
 use crate::error::TxError;
 use crate::order::{JobPhase, Order, OrderKind};
 use gpunet_primitives::{hash_of, Address, Amount, OrderId};
-use gpunet_types::{pricing::MAX_AUDIT_RUNS, run_cost, AuditVerdict, Event, OrderStatus};
+use gpunet_types::pricing::MAX_AUDIT_RUNS;
+use gpunet_types::{run_cost, AuditVerdict, Event, OrderStatus};
 
 /// Whether `order`, at the end of its dispute window, is drawn for an audit.
 pub(crate) fn draws_audit(ex: &Exec<'_>, order: &Order) -> bool {

@@ -142,7 +142,8 @@ pub(crate) fn misfits(
 }
 
 /// [`Unmatched`] of `order` over every machine in `state`, with at most
-/// `closest` machines named.
+/// `closest` machines named: those that miss fewest, the cheapest for the
+/// job first among them.
 pub(crate) fn unmatched(state: &State, order: &Order, closest: usize) -> Unmatched {
     let mut missed = std::collections::BTreeMap::<Misfit, usize>::new();
     let mut ranked: Vec<(u32, &Machine, Misfits)> = Vec::new();
@@ -156,7 +157,10 @@ pub(crate) fn unmatched(state: &State, order: &Order, closest: usize) -> Unmatch
         ranked.push((found.len(), m, found));
     }
     let fitting = ranked.iter().filter(|(n, ..)| *n == 0).count();
-    ranked.sort_by_key(|(n, m, _)| (*n, m.id));
+    ranked.sort_by_key(|(n, m, _)| {
+        let price = price_on(m, &order.spec.resources).unwrap_or(Amount::MAX);
+        (*n, price, m.id)
+    });
     Unmatched {
         machines,
         fitting,

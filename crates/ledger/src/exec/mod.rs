@@ -31,6 +31,7 @@ use gpunet_types::Event;
 pub(crate) use challenges::{fail_challenge, pass_challenge};
 pub(crate) use fit::unmatched;
 pub(crate) use orders::payment;
+pub(crate) use specs::check_order;
 #[cfg(test)]
 pub(crate) use specs::tests::job as test_spec;
 pub use specs::SpecError;

@@ -124,7 +124,7 @@ fn a_pending_order_says_what_each_machine_misses() {
     assert_eq!(
         closest,
         vec![(0, vec![Misfit::Cpu]), (1, vec![Misfit::Cpu])],
-        "fewest misses first, then by id"
+        "fewest misses first, then the cheapest, then by id"
     );
     // An order that fits: machines can take it (the pricey one cannot).
     let small = net.submit(spec(false, 0));
@@ -133,6 +133,47 @@ fn a_pending_order_says_what_each_machine_misses() {
         (fits.fitting, fits.missed.clone()),
         (2, vec![(Misfit::Price, 1)])
     );
+}
+
+#[test]
+fn a_dry_run_names_the_machines_that_fit_cheapest_first_and_places_nothing() {
+    let mut net = Net::new(3);
+    net.set_price(1, 1, PRICE / 4);
+    net.set_price(2, 2, PRICE / 2);
+    let root = net.ledger.state_root();
+    let tried = net
+        .ledger
+        .dry_run(&spec(false, 0), PRICE, false, 3)
+        .unwrap();
+    assert_eq!((tried.machines, tried.fitting), (3, 3));
+    let ranked: Vec<u64> = tried.closest.iter().map(|(m, _)| m.id).collect();
+    assert_eq!(ranked, vec![1, 2, 0], "cheapest first");
+    // Too pricey for two of them: the one that fits first.
+    let tried = net
+        .ledger
+        .dry_run(&spec(false, 0), PRICE / 4, false, 3)
+        .unwrap();
+    assert_eq!(tried.fitting, 1);
+    assert_eq!(tried.closest[0].0.id, 1);
+    assert_eq!(tried.missed, vec![(Misfit::Price, 2)]);
+    // What an order could not ask for is refused, as it would be on submission.
+    let mut impossible = spec(false, 0);
+    impossible.resources.cpu_cores = 0;
+    let refused = net
+        .ledger
+        .dry_run(&impossible, PRICE, false, 3)
+        .unwrap_err();
+    assert_eq!(refused.code(), "impossible_spec");
+    assert_eq!(
+        net.ledger
+            .dry_run(&spec(false, 0), PRICE, true, 3)
+            .unwrap()
+            .fitting,
+        3,
+        "a rental of the same spec fits the same machines"
+    );
+    assert_eq!(net.ledger.state_root(), root, "nothing was placed");
+    assert!(net.ledger.orders().next().is_none());
 }
 
 #[test]
