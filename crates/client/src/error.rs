@@ -1,16 +1,27 @@
 use gpunet_types::ApiError;
 
+/// Why a client call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The node answered with an error.
     #[error("node refused: {0}")]
     Api(ApiError),
+    /// No node of the address list answered (refused, timed out, or a TLS
+    /// key other than the pinned one).
     #[error("cannot reach the node at {url}: {}. Is `gpunet node` or `gpunet devnet` running there, with the key in its address?", with_causes(error))]
-    Unreachable { url: String, error: reqwest::Error },
+    Unreachable {
+        /// The last node tried.
+        url: String,
+        /// Why it could not be reached.
+        error: reqwest::Error,
+    },
+    /// The node answered with something that is not what the API says.
     #[error("bad response from the node: {0}")]
     BadResponse(String),
+    /// A local file could not be read or written.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// What the caller gave is not usable (a job file, an address, an amount).
     #[error("{0}")]
     Invalid(String),
 }

@@ -50,16 +50,22 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// A job file (TOML) as people write it; see `examples/` and README.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobFile {
+    /// A label for people.
     pub name: String,
     /// The container image; required, though the process executor ignores it.
     pub image: String,
+    /// Program and arguments.
     pub command: Vec<String>,
+    /// Environment variables (public: they are on chain).
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Longest it may run, in seconds.
     pub timeout_secs: u64,
+    /// The region a machine must be in, if any.
     pub region: Option<String>,
     /// Whether the job needs network access; containers have none otherwise.
     #[serde(default)]
@@ -76,24 +82,32 @@ pub struct JobFile {
     /// Container ports a rental exposes to its renter.
     #[serde(default)]
     pub ports: Vec<u16>,
+    /// What it needs (`[resources]`).
     #[serde(default)]
     pub resources: ResourcesFile,
+    /// Files it reads (`[[inputs]]`).
     #[serde(default)]
     pub inputs: Vec<InputFile>,
+    /// What it pays (`[price]`).
     pub price: PriceFile,
     #[serde(skip)]
     base_dir: PathBuf,
 }
 
+/// A job file's `[resources]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResourcesFile {
+    /// CPU cores (default 1).
     #[serde(default = "one")]
     pub cpu: u32,
+    /// Memory in MiB (default 256).
     #[serde(default = "default_memory")]
     pub memory_mb: u64,
+    /// Most it may write, in MiB (default 1024).
     #[serde(default = "default_disk")]
     pub disk_mb: u64,
+    /// GPUs (`[resources.gpu]`; none by default).
     #[serde(default)]
     pub gpu: GpuRequirement,
 }
@@ -124,9 +138,13 @@ impl Default for ResourcesFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InputFile {
+    /// Where the job finds it, under `$GPUNET_INPUT_DIR`.
     pub path: String,
+    /// A local file, relative to the job file's directory.
     pub source: Option<PathBuf>,
+    /// An earlier order whose result holds it...
     pub from_order: Option<OrderId>,
+    /// ...at this path of that result.
     pub from_output: Option<String>,
 }
 
@@ -147,22 +165,29 @@ enum InputOrigin<'a> {
     Result { order: OrderId, path: &'a str },
 }
 
+/// A job file's `[price]`, in GPN.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PriceFile {
+    /// The most it pays per hour, e.g. `"2.5"`.
     pub max_per_hour: String,
+    /// What to escrow; the least the order needs when absent.
     pub deposit: Option<String>,
 }
 
 /// A job ready to submit: the on-chain spec, its price and deposit.
 #[derive(Debug, Clone)]
 pub struct PreparedJob {
+    /// The on-chain spec.
     pub spec: JobSpec,
+    /// The most it pays per hour, in base units.
     pub max_price_per_hour: Amount,
+    /// What it escrows, in base units.
     pub deposit: Amount,
 }
 
 impl JobFile {
+    /// Reads the job file at `path`; local inputs are relative to its directory.
     pub fn load(path: &Path) -> Result<JobFile, ClientError> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             ClientError::Invalid(format!("cannot read job spec {}: {e}", path.display()))

@@ -1,11 +1,17 @@
 #![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
 
 mod error;
+/// Job files (TOML) as people write them.
 pub mod jobfile;
+/// Submit, wait, fetch and verify; why an order waits.
 pub mod jobs;
+/// A job's logs: live while it runs, then its verified result's.
 pub mod logs;
 mod node_client;
+/// A machine owner's actions.
 pub mod owner;
+/// TLS that accepts a node only with the key pinned in its address.
 pub mod tls;
 mod wallet;
 

@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime};
 /// What following a log yields, in the order the job wrote it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LogPiece {
+    /// Bytes the job wrote to a log.
     Bytes(LogStream, Vec<u8>),
     /// Bytes written that no node kept (the job wrote faster than it was followed).
     Skipped(LogStream, u64),
@@ -191,7 +192,9 @@ pub async fn current_logs(wallet: &Wallet, order: &OrderView) -> Result<CurrentL
 pub struct CurrentLogs {
     /// Whether these are a running job's live logs (unverified, maybe only their end).
     pub live: bool,
+    /// What it wrote to stdout.
     pub stdout: Vec<u8>,
+    /// What it wrote to stderr.
     pub stderr: Vec<u8>,
 }
 

@@ -48,6 +48,7 @@ async fn decode<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T, Clien
 /// One item of the event stream.
 #[derive(Debug)]
 pub enum StreamItem {
+    /// A committed event.
     Event(BlockEvent),
     /// The subscriber fell behind and missed events; re-read the state it cares about.
     Lagged,
@@ -173,10 +174,12 @@ impl NodeClient {
         decode(self.read(|c| c.http.get(c.url(path))).await?).await
     }
 
+    /// The node's view of the chain.
     pub async fn status(&self) -> Result<Status, ClientError> {
         self.get("/v1/status").await
     }
 
+    /// An account (all zero if never used).
     pub async fn account(&self, address: &Address) -> Result<AccountView, ClientError> {
         self.get(&format!("/v1/accounts/{address}")).await
     }
@@ -241,10 +244,12 @@ impl NodeClient {
         decode(resp).await
     }
 
+    /// A registered machine.
     pub async fn machine(&self, id: MachineId) -> Result<Machine, ClientError> {
         self.get(&format!("/v1/machines/{id}")).await
     }
 
+    /// An order, as the API shows it.
     pub async fn order(&self, id: OrderId) -> Result<OrderView, ClientError> {
         self.get(&format!("/v1/orders/{id}")).await
     }
@@ -274,10 +279,12 @@ impl NodeClient {
         self.get(&format!("/v1/challenges/{id}")).await
     }
 
+    /// The open leases of `provider`'s machines.
     pub async fn provider_leases(&self, provider: &Address) -> Result<Vec<OrderView>, ClientError> {
         self.get(&format!("/v1/providers/{provider}/leases")).await
     }
 
+    /// The block at `height`.
     pub async fn block(&self, height: u64) -> Result<BlockView, ClientError> {
         self.get(&format!("/v1/blocks/{height}")).await
     }

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 /// Stake that started unbonding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Unbonded {
+    /// How much, in base units.
     pub amount: Amount,
     /// Block time (ms) at which it returns to the balance; slashable until then.
     pub release_ms: u64,
@@ -26,6 +27,7 @@ pub struct Unbonded {
 /// What removing a machine did.
 #[derive(Clone, Debug, Serialize)]
 pub struct Removal {
+    /// The machine removed.
     pub machine: MachineId,
     /// The block that deregistered it.
     pub height: u64,

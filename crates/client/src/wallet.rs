@@ -28,7 +28,9 @@ const REQUEST_VALIDITY: Duration = Duration::from_secs(300);
 /// A keystore file: JSON with the address and the secret key, readable by its owner only.
 #[derive(Serialize, Deserialize)]
 pub struct Keystore {
+    /// The key's address (checked against the secret when read).
     pub address: Address,
+    /// The secret seed, in hex.
     pub secret_key: String,
 }
 
@@ -119,6 +121,7 @@ pub struct Wallet {
 }
 
 impl Wallet {
+    /// A wallet that signs with `key` and talks to `node`.
     pub fn new(key: Keypair, node: NodeClient) -> Wallet {
         Wallet {
             key,
@@ -177,14 +180,17 @@ impl Wallet {
         self.node.put_blob_file(&upload, path).await
     }
 
+    /// Its account's address.
     pub fn address(&self) -> Address {
         self.key.address()
     }
 
+    /// Its key.
     pub fn key(&self) -> &Keypair {
         &self.key
     }
 
+    /// The node it talks to.
     pub fn node(&self) -> &NodeClient {
         &self.node
     }

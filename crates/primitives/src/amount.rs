@@ -18,9 +18,11 @@ pub fn format_amount(amount: Amount) -> String {
     )
 }
 
+/// Text that is not a GPN amount.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("invalid amount {input:?}: expected a decimal GPN amount with at most {DECIMALS} decimals, e.g. 12.5")]
 pub struct AmountParseError {
+    /// The text given.
     pub input: String,
 }
 

@@ -19,6 +19,7 @@ use std::path::Path;
 /// The signer asks to read blobs, as a party to `order` (`None`: as a validator).
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct BlobRead {
+    /// The order whose party the signer reads as; `None` for a validator.
     pub order: Option<OrderId>,
 }
 
@@ -26,6 +27,7 @@ impl RequestBody for BlobRead {
     const DOMAIN: &'static str = "gpunet/blob-read";
 }
 
+/// A [`BlobRead`], signed: what a blob read request carries.
 pub type SignedBlobRead = SignedRequest<BlobRead>;
 
 const READ_SECRET_CONTEXT: &str = "gpunet 2026-11-23 blob read secret";
@@ -65,6 +67,7 @@ impl Default for BlobHasher {
 }
 
 impl BlobHasher {
+    /// Hashes the next `bytes` of the blob.
     pub fn update(&mut self, bytes: &[u8]) {
         self.public.update(bytes);
         self.secret.update(bytes);

@@ -18,18 +18,26 @@ use serde::{Deserialize, Serialize};
     Serialize,
     Deserialize,
 )]
+/// The step a vote is cast in.
 pub enum VoteKind {
+    /// The first round of votes on a proposal.
     Prevote,
+    /// The second: a block with precommits of two thirds of the power is decided.
     Precommit,
 }
 
 /// A Tendermint vote: for a block (by header hash) or for nothing (`None`).
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct Vote {
+    /// Its step.
     pub kind: VoteKind,
+    /// The height voted on.
     pub height: u64,
+    /// The round within that height (Malachite's `Round`, -1 for none).
     pub round: i64,
+    /// The block's header hash; `None` votes for nothing.
     pub block: Option<Hash>,
+    /// Who votes.
     pub validator: Address,
 }
 
@@ -41,13 +49,17 @@ impl Vote {
     }
 }
 
+/// A vote and its validator's signature over [`Vote::sign_bytes`].
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct SignedVote {
+    /// The vote.
     pub vote: Vote,
+    /// Its validator's signature.
     pub signature: Signature,
 }
 
 impl SignedVote {
+    /// Whether the vote's validator signed it for `chain_id`.
     pub fn verify(&self, chain_id: &str) -> bool {
         self.vote
             .validator
@@ -59,7 +71,9 @@ impl SignedVote {
 /// blocks: something no honest validator ever signs.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct DoubleSign {
+    /// One vote.
     pub first: SignedVote,
+    /// The vote that conflicts with it.
     pub second: SignedVote,
 }
 

@@ -5,10 +5,18 @@ use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use std::fmt;
 use std::str::FromStr;
 
+/// Text or bytes that are not a usable key, hash or signature.
 #[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum KeyError {
+    /// Not hex of the right length.
     #[error("expected {expected} hex characters, got {got:?}")]
-    BadHex { expected: usize, got: String },
+    BadHex {
+        /// Hex characters expected.
+        expected: usize,
+        /// The text given.
+        got: String,
+    },
+    /// Bytes that encode no point of the curve.
     #[error("not a valid ed25519 public key")]
     BadPublicKey,
     /// A point of small order (the identity among them): signatures under
@@ -50,6 +58,7 @@ macro_rules! hex_newtype {
             }
         }
         impl $name {
+            /// Its raw bytes.
             pub fn as_bytes(&self) -> &[u8; $len] {
                 &self.0
             }
@@ -65,8 +74,10 @@ pub struct Hash(pub [u8; 32]);
 hex_newtype!(Hash, 32);
 
 impl Hash {
+    /// All zero bytes: the hash of nothing in particular (a genesis parent).
     pub const ZERO: Hash = Hash([0; 32]);
 
+    /// BLAKE3 of `bytes`.
     pub fn digest(bytes: &[u8]) -> Hash {
         Hash(*blake3::hash(bytes).as_bytes())
     }
@@ -136,6 +147,7 @@ pub struct Keypair {
 }
 
 impl Keypair {
+    /// A new keypair from the operating system's randomness.
     pub fn generate() -> Keypair {
         Keypair {
             signing: SigningKey::generate(&mut rand::rngs::OsRng),
@@ -154,14 +166,17 @@ impl Keypair {
         Keypair::from_seed(*blake3::hash(label.as_bytes()).as_bytes())
     }
 
+    /// Its secret seed: whoever has it signs as this key.
     pub fn secret_bytes(&self) -> [u8; 32] {
         self.signing.to_bytes()
     }
 
+    /// Its public key, which is the account's address.
     pub fn address(&self) -> Address {
         Address(self.signing.verifying_key().to_bytes())
     }
 
+    /// An ed25519 signature of `message`.
     pub fn sign(&self, message: &[u8]) -> Signature {
         Signature(self.signing.sign(message).to_bytes())
     }

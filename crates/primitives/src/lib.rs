@@ -1,4 +1,5 @@
 #![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
 
 mod amount;
 mod blob_read;
@@ -6,6 +7,7 @@ mod block;
 mod consensus;
 mod crypto;
 mod live_log;
+/// A job's result as a list of files, and its output root.
 pub mod manifest;
 mod merkle;
 mod request;

@@ -30,13 +30,17 @@ pub const LIVE_LOG_TAIL_BYTES: usize = 256 * 1024;
 )]
 #[serde(rename_all = "lowercase")]
 pub enum LogStream {
+    /// The job's standard output.
     Stdout,
+    /// The job's standard error.
     Stderr,
 }
 
 impl LogStream {
+    /// Both logs, stdout first.
     pub const BOTH: [LogStream; 2] = [LogStream::Stdout, LogStream::Stderr];
 
+    /// Its name in URLs and files: `stdout` or `stderr`.
     pub fn name(self) -> &'static str {
         match self {
             LogStream::Stdout => "stdout",
@@ -62,9 +66,13 @@ impl std::str::FromStr for LogStream {
 /// logs of an order only from the provider of its lease.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct LogChunk {
+    /// The running order.
     pub order: OrderId,
+    /// Which log.
     pub stream: LogStream,
+    /// Where in the log `bytes` start.
     pub offset: u64,
+    /// What the job wrote (at most `MAX_LOG_CHUNK_BYTES`).
     pub bytes: Vec<u8>,
 }
 
@@ -72,11 +80,13 @@ impl RequestBody for LogChunk {
     const DOMAIN: &'static str = "gpunet/log-chunk";
 }
 
+/// A [`LogChunk`], signed by the order's provider.
 pub type SignedLogChunk = SignedRequest<LogChunk>;
 
 /// An order's owner asking for its live logs.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct LogRead {
+    /// The order whose logs are read.
     pub order: OrderId,
 }
 
@@ -84,6 +94,7 @@ impl RequestBody for LogRead {
     const DOMAIN: &'static str = "gpunet/log-read";
 }
 
+/// A [`LogRead`], signed by the order's client.
 pub type SignedLogRead = SignedRequest<LogRead>;
 
 #[cfg(test)]

@@ -7,16 +7,22 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
+/// One file of a result.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize)]
 pub struct ManifestEntry {
     /// Relative path, `/`-separated, without `.` or `..` components.
     pub path: String,
+    /// Its size in bytes.
     pub size: u64,
+    /// BLAKE3 of its content: the blob it is stored as.
     pub hash: Hash,
 }
 
+/// The files of a job's result (its logs and outputs), sorted by path;
+/// its hash is the output root a provider reports.
 #[derive(Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize)]
 pub struct Manifest {
+    /// Its files, sorted by path, each path once.
     pub files: Vec<ManifestEntry>,
 }
 
@@ -38,12 +44,14 @@ pub fn hash_file(path: &Path) -> std::io::Result<(Hash, u64)> {
 /// Why bytes are not a manifest.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ManifestError {
+    /// Not the encoding of a manifest.
     #[error("malformed manifest: {0}")]
     Malformed(String),
     /// A path that could leave the directory it is written into (absolute,
     /// `..`, empty parts).
     #[error("manifest has an unsafe path {0:?}")]
     UnsafePath(String),
+    /// Paths out of order, or one listed twice.
     #[error("manifest paths are not sorted and unique")]
     Unsorted,
 }
@@ -131,6 +139,7 @@ impl Manifest {
         Ok(hash)
     }
 
+    /// Its canonical bytes (stored as the blob whose hash is the root).
     pub fn encode(&self) -> Vec<u8> {
         crate::encode(self)
     }
@@ -140,6 +149,7 @@ impl Manifest {
         Hash::digest(&self.encode())
     }
 
+    /// The size of all its files together.
     pub fn total_bytes(&self) -> u64 {
         self.files.iter().map(|f| f.size).sum()
     }
@@ -157,6 +167,7 @@ impl Manifest {
         Ok(m)
     }
 
+    /// The file at `path`, if it lists one.
     pub fn get(&self, path: &str) -> Option<&ManifestEntry> {
         self.files.iter().find(|f| f.path == path)
     }

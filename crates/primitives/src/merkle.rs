@@ -50,6 +50,7 @@ pub struct MerkleTree {
 }
 
 impl MerkleTree {
+    /// The tree over `leaves`, as deep as their count needs.
     pub fn new(leaves: Vec<Hash>) -> MerkleTree {
         let depth = tree_depth(leaves.len());
         MerkleTree::with_depth(leaves, depth)
@@ -69,6 +70,7 @@ impl MerkleTree {
         MerkleTree { levels }
     }
 
+    /// Its root ([`Hash::ZERO`] for no leaves).
     pub fn root(&self) -> Hash {
         self.levels
             .last()
@@ -77,6 +79,7 @@ impl MerkleTree {
             .unwrap_or(Hash::ZERO)
     }
 
+    /// How many leaves it holds.
     pub fn leaf_count(&self) -> usize {
         self.levels[0].len()
     }

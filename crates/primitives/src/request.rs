@@ -12,6 +12,7 @@ use borsh::{BorshDeserialize, BorshSerialize};
 pub const MAX_REQUEST_VALIDITY_MS: u64 = 10 * 60 * 1000;
 
 /// What one kind of request asks.
+/// What a [`SignedRequest`] can carry.
 pub trait RequestBody: BorshSerialize {
     /// Signed along with the request, so a signature over one kind passes
     /// for no other kind (nor for a transaction or a vote).
@@ -22,22 +23,36 @@ pub trait RequestBody: BorshSerialize {
 /// (Unix time, by the checking node's clock).
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct SignedRequest<B> {
+    /// The chain it is for.
     pub chain_id: String,
+    /// Who signed it.
     pub signer: Address,
+    /// Until when (Unix ms) it is valid.
     pub not_after_ms: u64,
+    /// What it asks.
     pub body: B,
+    /// The signer's signature over all of the above and the body's domain.
     pub signature: Signature,
 }
 
+/// Why a node refuses a signed request.
 #[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum RequestError {
+    /// Signed for another chain.
     #[error("the request is for chain {0:?}, not this one")]
     WrongChain(String),
+    /// Past its validity, or valid further ahead than a node accepts.
     #[error(
         "the request is expired or valid too far ahead (valid until {not_after_ms} ms, \
          this node's clock says {now_ms} ms, at most {MAX_REQUEST_VALIDITY_MS} ms ahead)"
     )]
-    Expired { not_after_ms: u64, now_ms: u64 },
+    Expired {
+        /// Until when it was valid.
+        not_after_ms: u64,
+        /// The checking node's clock.
+        now_ms: u64,
+    },
+    /// The signature is not its signer's.
     #[error("the request's signature does not verify")]
     BadSignature,
 }

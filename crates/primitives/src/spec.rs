@@ -11,6 +11,7 @@ pub struct GpuSpec {
     pub vendor: String,
     /// e.g. "NVIDIA H100 80GB HBM3"
     pub model: String,
+    /// How many.
     pub count: u32,
     /// Memory of one GPU in MiB.
     pub vram_mb: u64,
@@ -19,9 +20,13 @@ pub struct GpuSpec {
 /// Hardware a provider declares for a machine.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct MachineSpec {
+    /// CPU cores it offers.
     pub cpu_cores: u32,
+    /// Memory it offers, in MiB.
     pub memory_mb: u64,
+    /// Disk it offers to jobs, in MiB.
     pub disk_mb: u64,
+    /// Its GPUs; `None` for a CPU-only machine.
     pub gpu: Option<GpuSpec>,
     /// Free-form region label, e.g. "eu-west".
     pub region: String,
@@ -30,6 +35,7 @@ pub struct MachineSpec {
 }
 
 impl MachineSpec {
+    /// How many GPUs it has (0 without any).
     pub fn gpu_count(&self) -> u32 {
         self.gpu.as_ref().map_or(0, |g| g.count)
     }
@@ -51,7 +57,9 @@ impl MachineSpec {
     Deserialize,
 )]
 pub struct ResourcePrices {
+    /// Per GPU.
     pub per_gpu_hour: Amount,
+    /// Per CPU core.
     pub per_cpu_hour: Amount,
     /// Per GiB of memory.
     pub per_gb_ram_hour: Amount,
@@ -77,6 +85,7 @@ impl ResourcePrices {
     Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
 )]
 pub struct GpuRequirement {
+    /// GPUs it needs; 0 for none (and then no other constraint).
     pub count: u32,
     /// Required vendor (case-insensitive), if any.
     pub vendor: Option<String>,
@@ -89,11 +98,14 @@ pub struct GpuRequirement {
 /// Resources a job needs for its whole run.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct Resources {
+    /// CPU cores.
     pub cpu_cores: u32,
+    /// Memory, in MiB.
     pub memory_mb: u64,
     /// Most the job may write (working directory, outputs and logs together),
     /// in MiB; executors stop it past that, and give it at least 64.
     pub disk_mb: u64,
+    /// GPUs.
     pub gpu: GpuRequirement,
 }
 
@@ -102,7 +114,9 @@ pub struct Resources {
 pub struct InputRef {
     /// Relative path inside the job's input directory.
     pub path: String,
+    /// BLAKE3 of its content.
     pub hash: Hash,
+    /// Its size in bytes.
     pub size: u64,
     /// That the order's client holds the file ([`ReadSecret::proof_for`]):
     /// without it, nodes serve the file to no party of the order.
@@ -114,6 +128,7 @@ pub struct InputRef {
 /// A job as recorded on the ledger.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct JobSpec {
+    /// A label for people; not unique.
     pub name: String,
     /// Container image (used by the docker executor; informative for the process executor).
     pub image: String,
@@ -121,8 +136,11 @@ pub struct JobSpec {
     pub command: Vec<String>,
     /// Environment variables, sorted by name.
     pub env: Vec<(String, String)>,
+    /// What it needs for its whole run.
     pub resources: Resources,
+    /// Files it reads, fetched into its input directory before it starts.
     pub inputs: Vec<InputRef>,
+    /// Longest it may run; its provider stops it then, and is paid at most that.
     pub timeout_secs: u64,
     /// Required region, if any.
     pub region: Option<String>,
@@ -134,6 +152,7 @@ pub struct JobSpec {
     /// Least reliability (completed / finished leases, in basis points) a
     /// machine needs to take the job; 0 accepts any.
     pub min_reliability_bps: u32,
+    /// How matching chooses among the machines that fit.
     pub placement: Placement,
     /// Container ports a rental exposes to its renter (needs `network`): its
     /// provider publishes each and announces where to reach it.

@@ -4,16 +4,22 @@ use crate::{Address, Amount, Hash, JobSpec, MachineSpec, ResourcePrices, Signatu
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
+/// A machine's id, given in order of registration.
 pub type MachineId = u64;
+/// An order's id, given in order of submission.
 pub type OrderId = u64;
+/// A hardware challenge's id, given in order of issue.
 pub type ChallengeId = u64;
 
 /// One opened row of a hardware challenge's product: its values and its Merkle
 /// path to the committed root (see the `gpunet-poc` crate).
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct RowOpening {
+    /// Which row of C.
     pub index: u32,
+    /// Its values.
     pub row: Vec<i32>,
+    /// Its Merkle path, leaf to root.
     pub path: Vec<Hash>,
 }
 
@@ -38,6 +44,7 @@ pub enum Stop {
 }
 
 impl Stop {
+    /// Its name, as people read it.
     pub fn name(self) -> &'static str {
         match self {
             Stop::Timeout => "timeout",
@@ -54,7 +61,10 @@ impl Stop {
 #[serde(rename_all = "snake_case")]
 pub enum ContainerStop {
     /// Its program ended, with this exit code.
-    Exited { exit_code: i32 },
+    Exited {
+        /// The program's exit code.
+        exit_code: i32,
+    },
     /// The executor lost it (the container could not run on).
     Failed,
 }
@@ -65,10 +75,13 @@ pub enum JobOutcome {
     /// The job ran; `exit_code` is the program's. The client pays for the time used
     /// whatever the exit code, since the work was delivered.
     Completed {
+        /// The program's exit code.
         exit_code: i32,
         /// BLAKE3 root of the output manifest (logs and output files).
         output_root: Hash,
+        /// Bytes of logs and outputs the manifest lists.
         output_bytes: u64,
+        /// How long the run took, as the provider measured it.
         duration_ms: u64,
         /// The limit the run was stopped at, if it was: its outputs are then
         /// partial, and audits compare runs by the limit, not the outputs.
@@ -76,108 +89,157 @@ pub enum JobOutcome {
     },
     /// The provider could not run the job (executor error, agent restart mid-job).
     /// The client is refunded and the provider slashed.
-    Failed { reason: String },
+    Failed {
+        /// Why, in words.
+        reason: String,
+    },
 }
 
+/// What a transaction does.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub enum TxBody {
+    /// Moves `amount` from the sender to `to`.
     Transfer {
+        /// The recipient.
         to: Address,
+        /// How much, in base units.
         amount: Amount,
     },
+    /// Bonds `amount` as provider stake, backing the sender's machines.
     Stake {
+        /// How much, in base units.
         amount: Amount,
     },
+    /// Starts unbonding provider stake that its machines do not require (released after the unbonding delay, slashable until then).
     Unstake {
+        /// How much, in base units.
         amount: Amount,
     },
     /// `price_per_hour` is the base every job on the machine pays; resource
     /// prices add per GPU, core and GiB the job asks for.
     RegisterMachine {
+        /// The hardware it offers.
         spec: MachineSpec,
+        /// The base hourly price of any job on it.
         price_per_hour: Amount,
+        /// What a job pays on top, per resource.
         resource_prices: ResourcePrices,
     },
+    /// Changes a machine's prices, or takes it off the market (`online: false`) and back.
     UpdateMachine {
+        /// The machine.
         machine: MachineId,
+        /// The base hourly price of any job on it.
         price_per_hour: Amount,
+        /// What a job pays on top, per resource.
         resource_prices: ResourcePrices,
+        /// Whether it takes new leases.
         online: bool,
     },
+    /// Removes a machine with no open lease or challenge; the stake it required can be unbonded.
     DeregisterMachine {
+        /// The machine.
         machine: MachineId,
     },
+    /// Places a job order, escrowing `deposit` (at least its whole timeout at `max_price_per_hour` for each run it may get).
     SubmitOrder {
+        /// What to run, on what.
         spec: JobSpec,
+        /// The most it pays per hour.
         max_price_per_hour: Amount,
+        /// What it escrows, in base units.
         deposit: Amount,
     },
+    /// Cancels a pending order: its deposit is refunded.
     CancelOrder {
+        /// The order.
         order: OrderId,
     },
     /// The client lets `reader` read the order's result (its manifest and
     /// files, not its inputs) from the nodes, or stops letting it
     /// (`shared: false`).
     ShareResult {
+        /// The order.
         order: OrderId,
+        /// The account let in, or shut out.
         reader: Address,
+        /// Whether `reader` may read the result from now on.
         shared: bool,
     },
     /// Rents a machine (or the resources `spec` asks, GPUs included) for
     /// `spec.timeout_secs`, running `spec`'s container for the renter; escrow
     /// streams to the provider as time passes.
     Rent {
+        /// What to run for the renter, on what, and for how long (`timeout_secs`).
         spec: JobSpec,
+        /// The most it pays per hour.
         max_price_per_hour: Amount,
+        /// What it escrows, in base units.
         deposit: Amount,
     },
     /// Extends a running rental by `extra_secs`, paying `deposit` into escrow.
     RenewRental {
+        /// The order.
         order: OrderId,
+        /// How much longer it runs.
         extra_secs: u64,
+        /// What it escrows, in base units.
         deposit: Amount,
     },
     /// Ends a running rental now; the unused escrow is refunded.
     EndRental {
+        /// The order.
         order: OrderId,
     },
     /// The renter says the rented machine is unreachable: its provider must
     /// answer a liveness probe in time or the machine is held down (not billed,
     /// delisted) and slashed by the hour until it answers.
     ReportOffline {
+        /// The order.
         order: OrderId,
     },
     /// The provider's answer to a liveness probe of a rental.
     AnswerProbe {
+        /// The order.
         order: OrderId,
     },
+    /// The provider reports how a leased job's run ended.
     ReportResult {
+        /// The order.
         order: OrderId,
+        /// How the run ended.
         outcome: JobOutcome,
     },
     /// A machine owner's commitment (Merkle root of row hashes) to a hardware challenge.
     CommitChallenge {
+        /// The challenge.
         challenge: ChallengeId,
+        /// The Merkle root of the product's row hashes.
         root: Hash,
     },
     /// The rows the ledger drew after the commitment, opened.
     OpenChallenge {
+        /// The challenge.
         challenge: ChallengeId,
+        /// Each drawn row with its Merkle path.
         openings: Vec<RowOpening>,
     },
     /// Bonds stake as a validator: voting power is whole multiples of the
     /// ledger's `stake_per_vote`, from the next height on.
     BondValidator {
+        /// How much, in base units.
         amount: Amount,
     },
     /// Starts unbonding validator stake (released after the unbonding delay,
     /// slashable until then).
     UnbondValidator {
+        /// How much, in base units.
         amount: Amount,
     },
     /// Evidence that a validator signed conflicting votes; it is slashed and
     /// removed from the validator set.
     ReportDoubleSign {
+        /// The two conflicting signed votes.
         evidence: Box<crate::DoubleSign>,
     },
     /// The provider hands back a lease its machine cannot start (image or
@@ -185,7 +247,9 @@ pub enum TxBody {
     /// nobody pays and nobody is slashed: the order goes back to matching
     /// without this machine.
     DeclineLease {
+        /// The order.
         order: OrderId,
+        /// Why, in words (clipped to a limit).
         reason: String,
     },
     /// The client disputes a reported result within its dispute window,
@@ -197,21 +261,28 @@ pub enum TxBody {
     /// time billed: the referee's run is what the provider's time is checked
     /// against.
     DisputeResult {
+        /// The order.
         order: OrderId,
+        /// The output root the client holds right.
         expected_root: Hash,
+        /// What it escrows, in base units.
         deposit: Amount,
     },
     /// The provider of a running rental says where its renter reaches the
     /// ports the rental exposes: one `host:port` per `spec.ports` entry.
     AnnounceEndpoints {
+        /// The order.
         order: OrderId,
+        /// `host:port` for each of `spec.ports`, in order.
         endpoints: Vec<String>,
     },
     /// The provider of a running rental says its container stopped by
     /// itself: the rental ends now, billed to now, and its renter is
     /// refunded the rest.
     RentalStopped {
+        /// The order.
         order: OrderId,
+        /// How it stopped.
         how: ContainerStop,
     },
     /// The client stops its running job: its provider is paid the time it
@@ -219,6 +290,7 @@ pub enum TxBody {
     /// refunded, nobody is slashed, and the order ends `Stopped`, without
     /// a result.
     StopJob {
+        /// The order.
         order: OrderId,
     },
 }
@@ -259,11 +331,15 @@ impl TxBody {
 /// The signed part of a transaction.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct Tx {
+    /// The chain it is for: it is refused on any other.
     pub chain_id: String,
+    /// The account that signs and pays.
     pub sender: Address,
     /// Must equal the sender's next nonce: each nonce is usable once.
     pub nonce: u64,
+    /// Paid to the block's proposer; at least the chain's `min_fee`.
     pub fee: Amount,
+    /// What it does.
     pub body: TxBody,
 }
 
@@ -274,6 +350,7 @@ impl Tx {
         bytes
     }
 
+    /// The transaction signed by `key` (the sender's).
     pub fn sign(self, key: &crate::Keypair) -> SignedTx {
         let signature = key.sign(&self.signing_bytes());
         SignedTx {
@@ -283,32 +360,44 @@ impl Tx {
     }
 }
 
+/// A transaction and its sender's signature.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct SignedTx {
+    /// The transaction.
     pub tx: Tx,
+    /// The sender's signature over it (under a domain tag).
     pub signature: Signature,
 }
 
 impl SignedTx {
+    /// Its hash, by which receipts find it.
     pub fn hash(&self) -> Hash {
         crate::hash_of(self)
     }
 
+    /// Whether its sender signed it (strictly: no weak key, canonical encodings).
     pub fn verify_signature(&self) -> bool {
         self.tx
             .sender
             .verify(&self.tx.signing_bytes(), &self.signature)
     }
 
+    /// Its canonical bytes, as nodes take them.
     pub fn to_bytes(&self) -> Vec<u8> {
         crate::encode(self)
     }
 }
 
+/// Bytes that are not a transaction.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum TxDecodeError {
+    /// Over [`MAX_TX_BYTES`].
     #[error("transaction is {size} bytes; the limit is {MAX_TX_BYTES}")]
-    TooLarge { size: usize },
+    TooLarge {
+        /// Their size.
+        size: usize,
+    },
+    /// Not the canonical encoding of a signed transaction.
     #[error("malformed transaction bytes: {0}")]
     Malformed(String),
 }

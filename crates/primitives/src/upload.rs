@@ -9,7 +9,9 @@ use borsh::{BorshDeserialize, BorshSerialize};
 /// `size` bytes.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct BlobUpload {
+    /// BLAKE3 of the blob.
     pub hash: Hash,
+    /// Its exact size in bytes.
     pub size: u64,
 }
 
@@ -17,4 +19,5 @@ impl RequestBody for BlobUpload {
     const DOMAIN: &'static str = "gpunet/blob-upload";
 }
 
+/// A [`BlobUpload`], signed by the uploader.
 pub type SignedBlobUpload = SignedRequest<BlobUpload>;
