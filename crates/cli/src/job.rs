@@ -1,7 +1,7 @@
 //! `gpunet job`: submit, follow, fetch, stop and dispute jobs; how an order reads.
 
 use crate::ctx::Ctx;
-use crate::output::{gpn, Output, WaitLine};
+use crate::output::{gpn, table, Output, WaitLine};
 use anyhow::{bail, Context};
 use clap::Subcommand;
 use gpunet_client::jobfile::JobFile;
@@ -224,20 +224,15 @@ pub(crate) enum JobCmd {
 /// One line per order: what it is, where it stands, what it cost its client
 /// (the provider's pay and the burn).
 fn list_orders(orders: &[OrderView]) -> String {
-    let mut s = format!(
-        "{:>6}  {:<20} {:<9} {:<10} {:>8}  {:>14}  {:>14}\n",
-        "id", "name", "kind", "status", "machine", "price/hour", "cost"
-    );
-    for o in orders {
+    let rows = orders.iter().map(|o| {
         let kind = match (&o.rental, o.audit_of) {
             (Some(_), _) => "rental".to_string(),
             (None, Some(parent)) => format!("audit {parent}"),
             (None, None) => "job".to_string(),
         };
         let lease = o.lease.as_ref();
-        s += &format!(
-            "{:>6}  {:<20} {:<9} {:<10} {:>8}  {:>14}  {:>14}\n",
-            o.id,
+        [
+            o.id.to_string(),
             o.spec.name.chars().take(20).collect::<String>(),
             kind,
             o.status.to_string(),
@@ -246,9 +241,21 @@ fn list_orders(orders: &[OrderView]) -> String {
             o.settlement
                 .as_ref()
                 .map_or("-".into(), |st| gpn(st.paid_to_provider + st.burned)),
-        );
-    }
-    s.trim_end().to_string()
+        ]
+    });
+    table(
+        [
+            "id",
+            "name",
+            "kind",
+            "status",
+            "machine",
+            "price/hour",
+            "cost",
+        ],
+        [true, false, false, false, true, true, true],
+        rows,
+    )
 }
 
 pub(crate) fn describe(order: &OrderView) -> String {

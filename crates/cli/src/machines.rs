@@ -1,7 +1,7 @@
 //! `gpunet machines`: the offer search, and why nothing matches.
 
 use crate::ctx::Ctx;
-use crate::output::gpn;
+use crate::output::{gpn, table};
 use crate::owner;
 use clap::Subcommand;
 use gpunet_client::{Keystore, NodeClient};
@@ -132,42 +132,45 @@ pub(crate) async fn machines(ctx: &Ctx, cmd: MachinesCmd) -> anyhow::Result<()> 
         );
     }
     ctx.output.print(&machines, || {
-        let mut s = format!(
-            "{:>4}  {:<10} {:>5} {:>9} {:<28} {:>6}  {:<8} {:>14}  {:<6} {:<10} {:>8} {:>6}\n",
-            "id",
-            "owner",
-            "cpu",
-            "mem MiB",
-            "gpu",
-            "leases",
-            "region",
-            "price/hour",
-            "online",
-            "hardware",
-            "GOPS",
-            "reliab"
-        );
-        for m in &machines {
+        let rows = machines.iter().map(|m| {
             let gpu = m.spec.gpu.as_ref().map_or("-".to_string(), |g| {
                 format!("{}x {} {}G", g.count, g.model, g.vram_mb / 1024)
             });
-            s += &format!(
-                "{:>4}  {:<10} {:>5} {:>9} {:<28} {:>6}  {:<8} {:>14}  {:<6} {:<10} {:>8} {:>5.0}%\n",
-                m.id,
-                &m.owner.to_string()[..8],
-                m.spec.cpu_cores,
-                m.spec.memory_mb,
+            [
+                m.id.to_string(),
+                m.owner.to_string()[..8].to_string(),
+                m.spec.cpu_cores.to_string(),
+                m.spec.memory_mb.to_string(),
                 gpu,
-                m.active_leases,
-                m.spec.region,
+                m.active_leases.to_string(),
+                m.spec.region.clone(),
                 gpn(m.price_per_hour),
-                m.online,
+                m.online.to_string(),
                 format!("{:?}", m.hardware).to_lowercase(),
-                m.compute_gops,
-                gpunet_types::offers::reliability(m) * 100.0
-            );
-        }
-        s.trim_end().to_string()
+                m.compute_gops.to_string(),
+                format!("{:.0}%", gpunet_types::offers::reliability(m) * 100.0),
+            ]
+        });
+        table(
+            [
+                "id",
+                "owner",
+                "cpu",
+                "mem MiB",
+                "gpu",
+                "leases",
+                "region",
+                "price/hour",
+                "online",
+                "hardware",
+                "GOPS",
+                "reliab",
+            ],
+            [
+                true, false, true, true, false, true, false, true, false, false, true, true,
+            ],
+            rows,
+        )
     });
     Ok(())
 }

@@ -93,6 +93,32 @@ impl Drop for WaitLine {
     }
 }
 
+/// A table for people: a header, then one row per item; columns as wide
+/// as their content, numbers right-aligned, no borders.
+pub(crate) fn table<const N: usize>(
+    header: [&str; N],
+    right_aligned: [bool; N],
+    rows: impl IntoIterator<Item = [String; N]>,
+) -> String {
+    let mut table = comfy_table::Table::new();
+    table
+        .load_preset(comfy_table::presets::NOTHING)
+        .set_header(header);
+    for row in rows {
+        table.add_row(row);
+    }
+    for (column, right) in table.column_iter_mut().zip(right_aligned) {
+        if right {
+            column.set_cell_alignment(comfy_table::CellAlignment::Right);
+        }
+    }
+    table
+        .lines()
+        .map(|line| line.trim_end().to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 pub(crate) fn gpn(amount: Amount) -> String {
     format!("{} GPN", format_amount(amount))
 }
@@ -111,7 +137,7 @@ pub(crate) fn time_until(now_ms: u64, until_ms: u64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::time_until;
+    use super::{table, time_until};
 
     #[test]
     fn times_until_read_at_a_glance() {
@@ -120,5 +146,40 @@ mod tests {
         assert_eq!(time_until(0, (5 * 3600 + 180) * 1000), "5h 3m");
         assert_eq!(time_until(0, 7 * 86_400_000 - 1), "6d 23h");
         assert_eq!(time_until(10, 5), "0s", "already past");
+    }
+
+    #[test]
+    fn a_table_is_as_wide_as_its_content_with_numbers_to_the_right() {
+        let shown = table(
+            ["id", "gpu", "price/hour"],
+            [true, false, true],
+            [
+                [
+                    "7".into(),
+                    "1x NVIDIA H100 80GB HBM3 80G".into(),
+                    "2.5 GPN".into(),
+                ],
+                ["1234".into(), "-".into(), "10.25 GPN".into()],
+            ],
+        );
+        let lines: Vec<&str> = shown.lines().collect();
+        assert_eq!(lines.len(), 3, "{shown}");
+        assert!(lines.iter().all(|l| !l.ends_with(' ')), "{shown}");
+        // Each column starts where its header does: a long GPU name does
+        // not push its row out of line.
+        let gpu = lines[0].find("gpu").unwrap();
+        assert_eq!(lines[1].find("1x NVIDIA").unwrap(), gpu, "{shown}");
+        assert_eq!(lines[2].find('-').unwrap(), gpu, "{shown}");
+        // Numbers end where their column ends.
+        assert_eq!(
+            lines[1].find('7').unwrap(),
+            lines[2].find("1234").unwrap() + 3,
+            "{shown}"
+        );
+        assert_eq!(lines[1].len(), lines[2].len(), "{shown}");
+        assert!(
+            lines[0].ends_with("price/hour") && lines[2].ends_with("10.25 GPN"),
+            "{shown}"
+        );
     }
 }
