@@ -27,7 +27,7 @@ up)
         args=()
         for name in validator1-api validator2-api validator3-api validator4-api \
             validator1 validator2 validator3 validator4 provider1 provider2 client; do
-            addr="$("$GPUNET_BIN" --keystore "$DIR/$name.key" --output json wallet new | sed -n 's/.*"address": *"\([0-9a-f]*\)".*/\1/p')"
+            addr="$("$GPUNET_BIN" --keystore "$DIR/$name.key" --output json wallet new --plaintext | sed -n 's/.*"address": *"\([0-9a-f]*\)".*/\1/p')"
             case "$name" in
             *-api) ;;
             validator*) args+=(--validator "$addr" --fund "$addr=1000") ;;

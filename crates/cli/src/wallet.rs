@@ -5,14 +5,22 @@ use crate::output::{gpn, time_until};
 use crate::owner;
 use anyhow::Context;
 use clap::Subcommand;
-use gpunet_client::Keystore;
+use gpunet_client::{Keystore, Protection};
 use gpunet_primitives::{parse_amount, Address, Keypair, TxBody};
 
 #[derive(Subcommand)]
 pub(crate) enum WalletCmd {
-    /// Create a new key in the keystore file (mode 0600).
-    #[command(after_help = "Example:\n  gpunet wallet new --keystore ~/.gpunet/wallet.json")]
-    New,
+    /// Create a new key in the keystore file (mode 0600), sealed with a
+    /// passphrase: from GPUNET_PASSPHRASE, or asked twice on the terminal.
+    #[command(
+        after_help = "Examples:\n  gpunet wallet new --keystore ~/.gpunet/wallet.json\n  GPUNET_PASSPHRASE=... gpunet wallet new --keystore provider.json"
+    )]
+    New {
+        /// Keep the key unencrypted (for throwaway and test keys: anyone
+        /// who reads the file can spend from it).
+        #[arg(long)]
+        plaintext: bool,
+    },
     /// Show your address.
     #[command(after_help = "Example:\n  gpunet wallet show")]
     Show,
@@ -37,15 +45,30 @@ pub(crate) enum WalletCmd {
 
 pub(crate) async fn wallet(ctx: &Ctx, cmd: WalletCmd) -> anyhow::Result<()> {
     match cmd {
-        WalletCmd::New => {
+        WalletCmd::New { plaintext } => {
+            let protection = if plaintext {
+                Protection::Plaintext
+            } else {
+                Protection::passphrase_from_env_or_prompt()?
+            };
             let key = Keypair::generate();
-            Keystore::create(&ctx.keystore, &key)?;
-            let out = serde_json::json!({ "address": key.address(), "keystore": ctx.keystore });
+            Keystore::create(&ctx.keystore, &key, &protection)?;
+            let sealed = matches!(protection, Protection::Passphrase(_));
+            let out = serde_json::json!({
+                "address": key.address(),
+                "keystore": ctx.keystore,
+                "sealed": sealed,
+            });
             ctx.output.print(&out, || {
                 format!(
-                    "new wallet {}\nkeystore  {} (mode 0600)",
+                    "new wallet {}\nkeystore  {} (mode 0600, {})",
                     key.address(),
-                    ctx.keystore.display()
+                    ctx.keystore.display(),
+                    if sealed {
+                        "sealed with your passphrase"
+                    } else {
+                        "unencrypted"
+                    }
                 )
             });
         }

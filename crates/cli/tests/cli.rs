@@ -6,11 +6,18 @@ use std::path::Path;
 use std::process::{Child, Command, Output};
 use std::time::Duration;
 
+/// The passphrase the tests' keystores are sealed with.
+const PASSPHRASE: &str = "test passphrase, not a secret";
+
+/// The `gpunet` binary, with the tests' passphrase in its environment.
+fn gpunet_command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_gpunet"));
+    command.env("GPUNET_PASSPHRASE", PASSPHRASE);
+    command
+}
+
 fn gpunet<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gpunet"))
-        .args(args)
-        .output()
-        .expect("gpunet runs")
+    gpunet_command().args(args).output().expect("gpunet runs")
 }
 
 fn ok<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[S]) -> String {
@@ -98,12 +105,7 @@ struct SoloNode {
 }
 
 fn spawn_node(args: &[String]) -> Node {
-    Node(
-        Command::new(env!("CARGO_BIN_EXE_gpunet"))
-            .args(args)
-            .spawn()
-            .unwrap(),
-    )
+    Node(gpunet_command().args(args).spawn().unwrap())
 }
 
 impl SoloNode {
@@ -213,7 +215,7 @@ impl SoloNode {
     fn start_agent_with(&self, data_dir: &Path, extra: &[&str]) -> Node {
         let log = std::fs::File::create(data_dir.with_extension("log")).unwrap();
         Node(
-            Command::new(env!("CARGO_BIN_EXE_gpunet"))
+            gpunet_command()
                 .args(["provider", "--executor", "process", "--price", "1"])
                 .args(extra)
                 .args(["--data-dir", path(data_dir)])
@@ -245,7 +247,7 @@ fn the_cli_talks_only_to_a_node_whose_key_it_pinned_and_says_why_not() {
 
     let (url, key) = net.address.split_once('#').unwrap();
     let refused = |node: &str| {
-        let out = Command::new(env!("CARGO_BIN_EXE_gpunet"))
+        let out = gpunet_command()
             .args(["--node", node, "status"])
             .current_dir(dir.path())
             .output()
@@ -264,7 +266,7 @@ fn the_cli_talks_only_to_a_node_whose_key_it_pinned_and_says_why_not() {
     assert!(refused(url).contains("no key pinned"));
     assert!(refused(&format!("http://{}#{key}", &url["https://".len()..])).contains("https://"));
     // No --node, and no devnet in the working directory.
-    let out = Command::new(env!("CARGO_BIN_EXE_gpunet"))
+    let out = gpunet_command()
         .arg("status")
         .env_remove("GPUNET_NODE")
         .current_dir(dir.path())
@@ -276,7 +278,7 @@ fn the_cli_talks_only_to_a_node_whose_key_it_pinned_and_says_why_not() {
     let devnet_dir = dir.path().join(".gpunet/devnet");
     std::fs::create_dir_all(&devnet_dir).unwrap();
     std::fs::write(devnet_dir.join("api-url"), format!("{}\n", net.address)).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_gpunet"))
+    let out = gpunet_command()
         .args(["--output", "json", "status"])
         .env_remove("GPUNET_NODE")
         .current_dir(dir.path())
@@ -505,7 +507,7 @@ fn devnet_process(dir: &Path) -> (Node, Vec<String>) {
     let data = dir.join("devnet");
     let listen = format!("127.0.0.1:{}", free_port());
     let devnet = Node(
-        Command::new(env!("CARGO_BIN_EXE_gpunet"))
+        gpunet_command()
             .args(["devnet", "--data-dir", path(&data), "--listen", &listen])
             .args(["--providers", "1", "--executor", "process"])
             .stdout(std::process::Stdio::null())
@@ -827,7 +829,7 @@ fn the_readme_flow_from_a_relative_devnet_directory_settles_the_right_result() {
         std::fs::copy(repo.join(file), dir.path().join(file)).unwrap();
     }
     let in_dir = |args: &[&str]| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gpunet"));
+        let mut cmd = gpunet_command();
         cmd.args(args)
             .current_dir(dir.path())
             .env_remove("GPUNET_NODE")
@@ -1016,7 +1018,7 @@ fn an_interrupted_wait_leaves_the_job_running_and_job_stop_ends_it() {
          timeout_secs = 6000\n[price]\nmax_per_hour = \"50\"\n",
     )
     .unwrap();
-    let mut waiting = Command::new(env!("CARGO_BIN_EXE_gpunet"))
+    let mut waiting = gpunet_command()
         .args([&global[..], &["job", "run", path(&spec), "--wait"]].concat())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -1163,7 +1165,7 @@ impl BftNet {
     fn start(&self, i: usize, extra: &[&str]) -> Node {
         let log = std::fs::File::create(self.log(i)).unwrap();
         Node(
-            Command::new(env!("CARGO_BIN_EXE_gpunet"))
+            gpunet_command()
                 .args(&self.commands[i])
                 .args(extra)
                 .stdout(std::process::Stdio::null())
@@ -1289,7 +1291,7 @@ fn ten_commands_from_one_wallet_at_once_all_go_through() {
         .unwrap();
     let sent: Vec<Child> = (0..10)
         .map(|_| {
-            Command::new(env!("CARGO_BIN_EXE_gpunet"))
+            gpunet_command()
                 .args(net.with(&["wallet", "transfer", &net.validator, "1"]))
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
@@ -1459,7 +1461,7 @@ fn a_job_from_flags_runs_like_one_from_a_file() {
     std::fs::write(data.join("a.txt"), "one two three\n").unwrap();
     std::fs::write(data.join("more/b.txt"), "four five\n").unwrap();
     let run = |extra: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_gpunet"))
+        gpunet_command()
             .args(&global[..4])
             .args(["job", "run", "--image", "gpunet/busybox", "--cpu", "1"])
             .args(extra)
@@ -1510,6 +1512,7 @@ fn output_to_a_closed_pipe_ends_quietly() {
                 env!("CARGO_BIN_EXE_gpunet"),
                 keystore.display()
             ))
+            .env("GPUNET_PASSPHRASE", PASSPHRASE)
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -1604,4 +1607,83 @@ fn a_dry_run_shows_the_offers_and_their_cost_and_submits_nothing() {
 
     assert_eq!(json(&net.with(&["job", "list"])), serde_json::json!([]));
     assert_eq!(balance(), before, "a dry run costs nothing");
+}
+
+#[test]
+fn a_new_key_is_sealed_with_the_passphrase_and_opens_only_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let keystore = dir.path().join("me.json");
+    let address = new_wallet(&keystore);
+    let file = std::fs::read_to_string(&keystore).unwrap();
+    let sealed: serde_json::Value = serde_json::from_str(&file).unwrap();
+    assert_eq!(sealed["address"], address.as_str());
+    assert_eq!(sealed["crypto"]["kdf"], "argon2id", "{file}");
+    assert!(sealed.get("secret_key").is_none(), "{file}");
+    let show = |passphrase: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_gpunet"));
+        command.args([
+            "wallet",
+            "show",
+            "--keystore",
+            path(&keystore),
+            "-o",
+            "json",
+        ]);
+        match passphrase {
+            Some(p) => command.env("GPUNET_PASSPHRASE", p),
+            None => command.env_remove("GPUNET_PASSPHRASE"),
+        };
+        command.stdin(std::process::Stdio::null()).output().unwrap()
+    };
+    let shown = show(Some(PASSPHRASE));
+    assert!(shown.status.success(), "{shown:?}");
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(shown["address"], address.as_str());
+
+    let wrong = show(Some("not it"));
+    assert!(!wrong.status.success());
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("wrong passphrase"),
+        "{wrong:?}"
+    );
+    // No passphrase and no terminal to ask on: it says how to give one.
+    let none = show(None);
+    assert!(!none.status.success());
+    assert!(
+        String::from_utf8_lossy(&none.stderr).contains("set GPUNET_PASSPHRASE"),
+        "{none:?}"
+    );
+
+    // Without a passphrase a key is made only when asked to be plaintext.
+    let plain = dir.path().join("plain.json");
+    let refused = Command::new(env!("CARGO_BIN_EXE_gpunet"))
+        .args(["wallet", "new", "--keystore", path(&plain)])
+        .env_remove("GPUNET_PASSPHRASE")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!refused.status.success() && !plain.exists(), "{refused:?}");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("--plaintext"),
+        "{refused:?}"
+    );
+    let made = Command::new(env!("CARGO_BIN_EXE_gpunet"))
+        .args([
+            "wallet",
+            "new",
+            "--plaintext",
+            "--keystore",
+            path(&plain),
+            "-o",
+            "json",
+        ])
+        .env_remove("GPUNET_PASSPHRASE")
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let made: serde_json::Value = serde_json::from_slice(&made.stdout).unwrap();
+    assert_eq!(made["sealed"], false);
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&plain).unwrap()).unwrap();
+    assert!(file["secret_key"].is_string(), "{file}");
 }

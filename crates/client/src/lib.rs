@@ -6,6 +6,7 @@ mod error;
 pub mod jobfile;
 /// Submit, wait, fetch and verify; why an order waits.
 pub mod jobs;
+mod keystore;
 /// A job's logs: live while it runs, then its verified result's.
 pub mod logs;
 mod node_client;
@@ -16,5 +17,6 @@ pub mod tls;
 mod wallet;
 
 pub use error::ClientError;
+pub use keystore::{Keystore, Protection, PASSPHRASE_VAR};
 pub use node_client::{EventStream, NodeClient, StreamItem};
-pub use wallet::{Keystore, Wallet};
+pub use wallet::Wallet;

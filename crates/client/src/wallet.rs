@@ -1,4 +1,4 @@
-//! Keys on disk and a wallet that signs and submits transactions with them.
+//! A wallet that signs and submits transactions with a key.
 
 use crate::error::ClientError;
 use crate::node_client::NodeClient;
@@ -8,9 +8,6 @@ use gpunet_primitives::{
 };
 use gpunet_types::api::BlobInfo;
 use gpunet_types::Included;
-use serde::{Deserialize, Serialize};
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -24,92 +21,6 @@ pub(crate) fn unix_ms(t: SystemTime) -> u64 {
 /// ([`gpunet_primitives::MAX_REQUEST_VALIDITY_MS`]), so a node whose clock
 /// is minutes behind still takes it.
 const REQUEST_VALIDITY: Duration = Duration::from_secs(300);
-
-/// A keystore file: JSON with the address and the secret key, readable by its owner only.
-#[derive(Serialize, Deserialize)]
-pub struct Keystore {
-    /// The key's address (checked against the secret when read).
-    pub address: Address,
-    /// The secret seed, in hex.
-    pub secret_key: String,
-}
-
-impl Keystore {
-    /// Writes `key` to a new file at `path` with mode 0600; refuses to overwrite.
-    pub fn create(path: &Path, key: &Keypair) -> Result<(), ClientError> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::AlreadyExists => ClientError::Invalid(format!(
-                    "{} already exists; refusing to overwrite a key (use another --keystore path)",
-                    path.display()
-                )),
-                _ => ClientError::Io(e),
-            })?;
-        let ks = Keystore {
-            address: key.address(),
-            secret_key: hex::encode(key.secret_bytes()),
-        };
-        file.write_all(
-            serde_json::to_string_pretty(&ks)
-                .expect("keystore serializes")
-                .as_bytes(),
-        )?;
-        Ok(())
-    }
-
-    /// Loads the key at `path`; refuses files that others can read.
-    pub fn load(path: &Path) -> Result<Keypair, ClientError> {
-        let meta = std::fs::metadata(path).map_err(|e| {
-            ClientError::Invalid(format!(
-                "cannot read keystore {}: {e}. Create one with `gpunet wallet new`",
-                path.display()
-            ))
-        })?;
-        if meta.permissions().mode() & 0o077 != 0 {
-            return Err(ClientError::Invalid(format!(
-                "keystore {} is readable by others; run `chmod 600 {}`",
-                path.display(),
-                path.display()
-            )));
-        }
-        let ks: Keystore = serde_json::from_slice(&std::fs::read(path)?).map_err(|e| {
-            ClientError::Invalid(format!("keystore {} is malformed: {e}", path.display()))
-        })?;
-        let mut seed = [0u8; 32];
-        hex::decode_to_slice(&ks.secret_key, &mut seed).map_err(|_| {
-            ClientError::Invalid(format!(
-                "keystore {} has a malformed secret key",
-                path.display()
-            ))
-        })?;
-        let key = Keypair::from_seed(seed);
-        if key.address() != ks.address {
-            return Err(ClientError::Invalid(format!(
-                "keystore {}: the secret key does not match the address",
-                path.display()
-            )));
-        }
-        Ok(key)
-    }
-
-    /// Loads the key at `path`, or makes one there if there is no file yet
-    /// (a node's API key, made on its first start).
-    pub fn load_or_create(path: &Path) -> Result<Keypair, ClientError> {
-        if path.exists() {
-            return Keystore::load(path);
-        }
-        let key = Keypair::generate();
-        Keystore::create(path, &key)?;
-        Ok(key)
-    }
-}
 
 /// Signs transactions with one key and submits them to a node, one at a time so
 /// nonces never race.
@@ -232,28 +143,3 @@ const BAD_NONCE: &str = "bad_nonce";
 /// refusal means another transaction from the key was included, so this
 /// bounds how many may race with one.
 const NONCE_ATTEMPTS: usize = 64;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keystore_is_private_round_trips_and_is_never_overwritten() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("k.json");
-        let key = Keypair::generate();
-        Keystore::create(&path, &key).unwrap();
-        assert_eq!(
-            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
-        assert_eq!(Keystore::load(&path).unwrap().address(), key.address());
-        assert!(Keystore::create(&path, &Keypair::generate()).is_err());
-        assert_eq!(Keystore::load(&path).unwrap().address(), key.address());
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(Keystore::load(&path)
-            .unwrap_err()
-            .to_string()
-            .contains("chmod 600"));
-    }
-}

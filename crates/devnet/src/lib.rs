@@ -2,7 +2,7 @@
 #![warn(missing_docs)]
 
 use anyhow::Context;
-use gpunet_client::{Keystore, NodeClient, Wallet};
+use gpunet_client::{Keystore, NodeClient, Protection, Wallet};
 use gpunet_ledger::{Genesis, GenesisAccount};
 use gpunet_node::{BlobRetention, Node, NodeBuilder, SoloProducerConfig};
 use gpunet_primitives::{Amount, Keypair, UNIT};
@@ -174,7 +174,8 @@ impl Devnet {
         });
         let client_keystore = config.data_dir.join("wallets").join("client.json");
         if !client_keystore.exists() {
-            Keystore::create(&client_keystore, &client_key())?;
+            // Unencrypted: its key derives from a public label anyway.
+            Keystore::create(&client_keystore, &client_key(), &Protection::Plaintext)?;
         }
         let executor = config
             .executor
