@@ -13,7 +13,7 @@ pub(crate) enum WalletCmd {
     /// Create a new key in the keystore file (mode 0600), sealed with a
     /// passphrase: from GPUNET_PASSPHRASE, or asked twice on the terminal.
     #[command(
-        after_help = "Examples:\n  gpunet wallet new --keystore ~/.gpunet/wallet.json\n  GPUNET_PASSPHRASE=... gpunet wallet new --keystore provider.json"
+        after_help = "Examples:\n  gpunet wallet new --keystore ~/.gpunet/wallet.json\n  gpunet wallet new --plaintext --keystore throwaway.json"
     )]
     New {
         /// Keep the key unencrypted (for throwaway and test keys: anyone

@@ -118,13 +118,43 @@ fn non_empty(passphrase: String) -> Result<String, ClientError> {
     Ok(passphrase)
 }
 
+/// Why a sealed key cannot even be tried with a passphrase.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SealError {
+    /// A key derivation or cipher this version does not know.
+    #[error("unknown kdf {kdf:?} or cipher {cipher:?}")]
+    UnknownScheme {
+        /// The file's key derivation.
+        kdf: String,
+        /// The file's cipher.
+        cipher: String,
+    },
+    /// A salt, nonce or ciphertext that is not hex.
+    #[error("not hex: {0}")]
+    Hex(#[from] hex::FromHexError),
+    /// A nonce of the wrong length.
+    #[error("the nonce is {0} bytes, not 24")]
+    Nonce(usize),
+    /// Argon2 parameters out of its range (a salt too short, a cost too low).
+    #[error("key derivation: {0}")]
+    Kdf(#[from] argon2::Error),
+}
+
 /// The 32-byte key Argon2id derives from `passphrase` and `salt` at this cost.
-fn derive(passphrase: &str, salt: &[u8], m_kib: u32, t: u32, p: u32) -> Result<[u8; 32], String> {
-    let params = Params::new(m_kib, t, p, Some(32)).map_err(|e| e.to_string())?;
+fn derive(
+    passphrase: &str,
+    salt: &[u8],
+    m_kib: u32,
+    t: u32,
+    p: u32,
+) -> Result<[u8; 32], argon2::Error> {
+    let params = Params::new(m_kib, t, p, Some(32))?;
     let mut key = [0u8; 32];
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-        .hash_password_into(passphrase.as_bytes(), salt, &mut key)
-        .map_err(|e| e.to_string())?;
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params).hash_password_into(
+        passphrase.as_bytes(),
+        salt,
+        &mut key,
+    )?;
     Ok(key)
 }
 
@@ -160,21 +190,20 @@ impl Sealed {
 
     /// The seed sealed in `self` for `address`, opened with `passphrase`;
     /// `None` for a wrong passphrase or an altered file.
-    fn open(&self, address: &Address, passphrase: &str) -> Result<Option<[u8; 32]>, String> {
+    fn open(&self, address: &Address, passphrase: &str) -> Result<Option<[u8; 32]>, SealError> {
         if self.kdf != "argon2id" || self.cipher != "xchacha20poly1305" {
-            return Err(format!(
-                "unknown kdf {:?} or cipher {:?}",
-                self.kdf, self.cipher
-            ));
+            return Err(SealError::UnknownScheme {
+                kdf: self.kdf.clone(),
+                cipher: self.cipher.clone(),
+            });
         }
-        let bytes = |hex_text: &str| hex::decode(hex_text).map_err(|e| e.to_string());
         let (salt, nonce, ciphertext) = (
-            bytes(&self.salt)?,
-            bytes(&self.nonce)?,
-            bytes(&self.ciphertext)?,
+            hex::decode(&self.salt)?,
+            hex::decode(&self.nonce)?,
+            hex::decode(&self.ciphertext)?,
         );
         if nonce.len() != 24 {
-            return Err("the nonce is not 24 bytes".into());
+            return Err(SealError::Nonce(nonce.len()));
         }
         let key = derive(passphrase, &salt, self.m_kib, self.t, self.p)?;
         let opened = XChaCha20Poly1305::new(&key.into()).decrypt(
