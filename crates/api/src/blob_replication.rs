@@ -38,6 +38,7 @@ use tokio::sync::broadcast::error::RecvError;
 /// a whole sweep for its copies.
 const FIRST_RETRY: Duration = Duration::from_secs(2);
 
+/// How many copies of each blob validators keep, and how often they check.
 #[derive(Clone, Copy, Debug)]
 pub struct BlobReplication {
     /// Validators that keep a copy of each blob (besides its uploader's node).

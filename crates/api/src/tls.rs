@@ -28,8 +28,10 @@ use tokio::sync::mpsc;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
+/// Why a node cannot serve TLS.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
+    /// Its self-signed certificate could not be made from its key.
     #[error("making the API certificate: {0}")]
     Certificate(String),
 }

@@ -26,29 +26,49 @@ pub(crate) const A_ROW_PREFIX: &[u8] = b"gpunet-poc-v1A";
 /// Row `i` of C hashes (unkeyed) as this prefix, then `i` (u32 LE), then its entries (i32 LE).
 pub(crate) const ROW_HASH_PREFIX: &[u8] = b"gpunet-poc-row-v1";
 
+/// A challenge: the product of two int8 matrices drawn from `seed`.
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
 )]
 pub struct Challenge {
+    /// What A and B are drawn from.
     pub seed: Hash,
+    /// Rows of A and of C.
     pub rows: u32,
+    /// Columns of A, rows of B.
     pub inner: u32,
+    /// Columns of B and of C.
     pub cols: u32,
 }
 
+/// Dimensions no challenge may have.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ShapeError {
+    /// A dimension of zero.
     #[error("challenge dimensions must be positive, got {rows}x{inner}x{cols}")]
-    Empty { rows: u32, inner: u32, cols: u32 },
+    Empty {
+        /// Rows asked.
+        rows: u32,
+        /// Inner dimension asked.
+        inner: u32,
+        /// Columns asked.
+        cols: u32,
+    },
+    /// A dimension over its limit ([`MAX_ROWS`], [`MAX_INNER`], [`MAX_COLS`]).
     #[error("challenge {what} {got} is over the limit {max}")]
     TooLarge {
+        /// Which dimension.
         what: &'static str,
+        /// Its value.
         got: u32,
+        /// Its limit.
         max: u32,
     },
 }
 
 impl Challenge {
+    /// The challenge of this shape drawn from `seed`, if its dimensions are
+    /// positive and within their limits.
     pub fn new(seed: Hash, rows: u32, inner: u32, cols: u32) -> Result<Challenge, ShapeError> {
         if rows == 0 || inner == 0 || cols == 0 {
             return Err(ShapeError::Empty { rows, inner, cols });

@@ -12,6 +12,7 @@ use gpunet_primitives::Hash;
 /// A class of hardware, matched by GPU model name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ComputeClass {
+    /// Its name, as challenges and machines are labelled (e.g. `H100`).
     pub name: &'static str,
     /// Case-insensitive substring of the GPU model name; empty for the CPU class.
     pub model_pattern: &'static str,
@@ -19,6 +20,7 @@ pub struct ComputeClass {
     pub peak_int8_gops: u64,
     /// Inner dimension and row width of its challenges.
     pub inner: u32,
+    /// Row width of its challenges (columns of B and C).
     pub cols: u32,
 }
 

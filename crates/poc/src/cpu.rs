@@ -20,6 +20,7 @@ impl Default for CpuBackend {
 }
 
 impl CpuBackend {
+    /// A CPU prover on `threads` threads (at least one).
     pub fn with_threads(threads: usize) -> CpuBackend {
         CpuBackend {
             threads: threads.max(1),

@@ -13,6 +13,7 @@ pub struct Cancelled;
 
 /// Something that computes C = A·B: the CPU, or a GPU with the `cuda` feature.
 pub trait Backend: Send + Sync {
+    /// Its name, for logs and benchmarks (`cpu`, `cuda`).
     fn name(&self) -> &'static str;
     /// The hash of each row of C in `rows` ([`Challenge::row_hash`]), in
     /// order. Checks `cancel` as it goes.
@@ -69,6 +70,8 @@ pub struct Commitment {
 }
 
 impl Commitment {
+    /// The commitment to `challenge`'s product, computed by `backend`;
+    /// stops early (`Cancelled`) once `cancel` is set.
     pub fn compute(
         backend: &dyn Backend,
         challenge: &Challenge,

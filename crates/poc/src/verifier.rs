@@ -13,22 +13,47 @@ use gpunet_primitives::{verify_merkle_proof, Hash};
 /// The Mersenne prime 2^61 - 1.
 pub const FIELD_PRIME: u64 = (1 << 61) - 1;
 
+/// Why a challenge's answer fails.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Fault {
+    /// Openings of other rows than those drawn.
     #[error("expected openings of rows {expected:?}, got rows {got:?}")]
-    WrongRows { expected: Vec<u32>, got: Vec<u32> },
+    WrongRows {
+        /// The rows drawn.
+        expected: Vec<u32>,
+        /// The rows opened.
+        got: Vec<u32>,
+    },
+    /// A row of the wrong width.
     #[error("row {index} has {got} entries, expected {expected}")]
     WrongLength {
+        /// The row.
         index: u32,
+        /// Its entries.
         got: usize,
+        /// The challenge's row width.
         expected: usize,
     },
+    /// A row whose Merkle path does not lead to the committed root.
     #[error("row {index} does not match the committed root")]
-    NotCommitted { index: u32 },
+    NotCommitted {
+        /// The row.
+        index: u32,
+    },
+    /// A committed row that is not that row of the product (Freivalds).
     #[error("row {index} is not row {index} of A·B")]
-    WrongProduct { index: u32 },
+    WrongProduct {
+        /// The row.
+        index: u32,
+    },
+    /// Committed after the deadline of its class.
     #[error("committed at {committed_ms} ms, after the deadline at {deadline_ms} ms")]
-    Late { committed_ms: u64, deadline_ms: u64 },
+    Late {
+        /// When it committed.
+        committed_ms: u64,
+        /// When it had to.
+        deadline_ms: u64,
+    },
 }
 
 /// A commitment counts only if it arrived by the deadline.
@@ -70,6 +95,8 @@ pub struct Verifier {
 }
 
 impl Verifier {
+    /// A verifier of openings of `challenge` committed to `root`, its
+    /// randomness drawn from `beacon` (after the commitment).
     pub fn new(challenge: &Challenge, root: &Hash, beacon: &Hash) -> Verifier {
         let mut xof = challenge.bound_xof(b"freivalds", root, beacon);
         let mut word = [0u8; 8];

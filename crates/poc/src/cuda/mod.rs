@@ -28,6 +28,7 @@ use std::time::Instant;
 /// Device memory for A and C of one block of rows.
 const BLOCK_BYTES: usize = 512 << 20;
 
+/// A CUDA call that failed (no driver, no device, a kernel that did not build), as CUDA says it.
 #[derive(Debug, thiserror::Error)]
 #[error("CUDA: {0}")]
 pub struct CudaError(String);
@@ -43,7 +44,9 @@ pub struct StageTimes {
     /// Setting up: B generated and transposed on the host, uploaded, and the
     /// device buffers allocated.
     pub setup_ms: f64,
+    /// Generating the rows of A on the device (BLAKE3 kernels).
     pub gen_a_ms: f64,
+    /// The int8 GEMMs (cuBLASLt).
     pub gemm_ms: f64,
     /// Row hashes and the Merkle levels above them.
     pub hash_ms: f64,
@@ -164,6 +167,7 @@ impl CudaBackend {
         &self.gpus[0].device_name
     }
 
+    /// How many GPUs prove, each an equal share.
     pub fn devices(&self) -> usize {
         self.gpus.len()
     }
