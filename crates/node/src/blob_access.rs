@@ -12,24 +12,47 @@ use crate::blobs::BlobStore;
 use gpunet_ledger::Ledger;
 use gpunet_primitives::{Address, Hash, InputRef, OrderId, RequestError, SignedBlobRead};
 
+/// Why a blob read is refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum BlobReadError {
+    /// The signed request itself does not hold (chain, expiry, signature).
     #[error(transparent)]
     Request(#[from] RequestError),
+    /// A read as a validator by an account that is none.
     #[error(
         "account {0} is not a validator: blobs are read as a party to an order that names them"
     )]
     NotAValidator(Address),
+    /// A read through an order that does not exist.
     #[error("no order {0}")]
     UnknownOrder(OrderId),
+    /// A reader that is no party to the order.
     #[error(
         "account {reader} is neither the client of order {order}, nor the provider it is leased to, nor a reader its client shared the result with"
     )]
-    NotAParty { reader: Address, order: OrderId },
+    NotAParty {
+        /// Who asked.
+        reader: Address,
+        /// The order it named.
+        order: OrderId,
+    },
+    /// An input whose holder proof is not the order's client's.
     #[error("order {order} names blob {blob} as an input, but its holder proof is not its client's: nobody reads it through this order")]
-    NoHolderProof { order: OrderId, blob: Hash },
+    NoHolderProof {
+        /// The order.
+        order: OrderId,
+        /// The input.
+        blob: Hash,
+    },
+    /// A blob the order does not name.
     #[error("order {order} names no blob {blob} (neither as an input nor in its result)")]
-    NotNamed { order: OrderId, blob: Hash },
+    NotNamed {
+        /// The order.
+        order: OrderId,
+        /// The blob asked for.
+        blob: Hash,
+    },
+    /// A blob this node does not hold.
     #[error("no blob {0} on this node")]
     Missing(Hash),
 }
@@ -42,9 +65,13 @@ pub enum ReadScope {
     /// A party's request: the order's inputs and its result (its result
     /// only, for a reader the client shared it with).
     Order {
+        /// The order.
         id: OrderId,
+        /// Its client, whose holder proofs open its inputs.
         client: Address,
+        /// Its inputs (none for a reader the result was shared with).
         inputs: Vec<InputRef>,
+        /// Its result's manifest, once reported.
         output_root: Option<Hash>,
     },
 }

@@ -16,10 +16,14 @@ use std::collections::BTreeSet;
 use std::sync::RwLock;
 use std::time::{Duration, SystemTime};
 
+/// How long blobs are kept, and how often what is no longer needed goes.
 #[derive(Clone, Copy, Debug)]
 pub struct BlobRetention {
+    /// Blobs of an order are kept this long after it closed (block time).
     pub after_close: Duration,
+    /// An upload no order names yet is kept this long (the order may follow).
     pub grace: Duration,
+    /// How often blobs are collected.
     pub every: Duration,
 }
 
@@ -37,7 +41,9 @@ impl Default for BlobRetention {
 /// manifest naming the result's files).
 #[derive(Debug, Default)]
 pub struct NamedBlobs {
+    /// Input blobs.
     pub inputs: BTreeSet<Hash>,
+    /// Output roots (manifests).
     pub roots: Vec<Hash>,
 }
 

@@ -7,16 +7,34 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 use tokio::io::AsyncWriteExt;
 
+/// Why a blob was not stored.
 #[derive(Debug, thiserror::Error)]
 pub enum BlobError {
+    /// What arrived is not the blob announced.
     #[error("content hash {actual} does not match the expected {expected}")]
-    HashMismatch { expected: Hash, actual: Hash },
+    HashMismatch {
+        /// The hash announced.
+        expected: Hash,
+        /// The hash of what arrived.
+        actual: Hash,
+    },
+    /// Larger than this node stores.
     #[error("blob is larger than the {limit}-byte limit")]
-    TooLarge { limit: u64 },
+    TooLarge {
+        /// The node's limit.
+        limit: u64,
+    },
+    /// Storing it would eat into the disk space its ledger needs.
     #[error(
         "this node's disk is full: {available} bytes free, {reserve} kept free for its ledger"
     )]
-    DiskFull { available: u64, reserve: u64 },
+    DiskFull {
+        /// Bytes free.
+        available: u64,
+        /// Bytes kept free for the ledger.
+        reserve: u64,
+    },
+    /// The disk failed.
     #[error("blob store I/O: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -35,6 +53,7 @@ const FREE_SPACE_CHECK_BYTES: u64 = 64 << 20;
 /// only when it was written before this process started or dropped since.
 const CACHED_SECRETS: usize = 1 << 16;
 
+/// Content-addressed files in a directory, each named by its BLAKE3 hash.
 #[derive(Clone)]
 pub struct BlobStore {
     dir: PathBuf,
@@ -87,10 +106,12 @@ impl BlobStore {
         Ok(())
     }
 
+    /// Where blob `hash` is (or would be) stored.
     pub fn path(&self, hash: &Hash) -> PathBuf {
         self.dir.join(hash.to_string())
     }
 
+    /// Whether it holds blob `hash`.
     pub fn contains(&self, hash: &Hash) -> bool {
         self.path(hash).is_file()
     }
@@ -136,6 +157,7 @@ impl BlobStore {
         secrets.insert(hash, secret);
     }
 
+    /// Stores `bytes`; their hash and size.
     pub async fn put(&self, bytes: &[u8]) -> Result<(Hash, u64), BlobError> {
         let mut w = self.writer(bytes.len() as u64).await?;
         w.write(bytes).await?;
@@ -146,7 +168,9 @@ impl BlobStore {
 /// What a collection removed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Removed {
+    /// Blobs removed.
     pub blobs: u64,
+    /// Bytes freed.
     pub bytes: u64,
 }
 

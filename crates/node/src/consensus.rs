@@ -14,14 +14,19 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+/// Why a submitted transaction is not in a block.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SubmitError {
+    /// The ledger refused it.
     #[error(transparent)]
     Rejected(#[from] TxError),
+    /// The mempool is full.
     #[error("the node is overloaded; retry shortly")]
     Busy,
+    /// The block producer is gone.
     #[error("the block producer stopped: {0}")]
     Stopped(String),
+    /// It was dropped from the mempool without a block taking it.
     #[error("the transaction left the mempool without being included; resubmit it")]
     Expired,
 }
@@ -62,6 +67,7 @@ pub fn inclusions<'a>(
         })
 }
 
+/// What [`Consensus::submit`] returns.
 pub type SubmitFuture<'a> =
     Pin<Box<dyn Future<Output = Result<Included, SubmitError>> + Send + 'a>>;
 
@@ -77,11 +83,14 @@ pub trait Consensus: Send + Sync {
     }
 }
 
+/// How a single validator produces blocks.
 #[derive(Clone, Debug)]
 pub struct SoloProducerConfig {
+    /// How long transactions gather before a block takes them.
     pub block_interval: Duration,
     /// Produce an empty block at least this often, so block time keeps moving.
     pub heartbeat: Duration,
+    /// The most transactions one block takes.
     pub max_block_txs: usize,
     /// Check the ledger invariants after every block (costs O(state)).
     pub check_invariants: bool,

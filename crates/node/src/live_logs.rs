@@ -16,18 +16,25 @@ use std::sync::Mutex;
 /// Orders whose live logs are kept; the least recently written is dropped first.
 pub const LIVE_LOG_ORDERS: usize = 1024;
 
+/// Why a live-log chunk or read is refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum LiveLogError {
+    /// The signed request itself does not hold.
     #[error(transparent)]
     Request(#[from] RequestError),
+    /// A chunk over the limit.
     #[error("a log chunk carries at most {MAX_LOG_CHUNK_BYTES} bytes; this one has {0}")]
     TooLarge(usize),
+    /// No such order.
     #[error("unknown order {0}")]
     UnknownOrder(OrderId),
+    /// A chunk signed by someone else than the order's provider.
     #[error("order {0} is not leased to the chunk's signer")]
     NotTheProvider(OrderId),
+    /// A chunk for an order that does not run.
     #[error("order {0} is not running")]
     NotRunning(OrderId),
+    /// A read by someone else than the order's client.
     #[error("only the client of order {0} reads its live logs")]
     NotTheOwner(OrderId),
 }
@@ -80,6 +87,8 @@ struct Logs {
     writes: u64,
 }
 
+/// The live logs of running orders, in memory: the tail of each log of the
+/// most recently written orders.
 #[derive(Default)]
 pub struct LiveLogs {
     logs: Mutex<Logs>,

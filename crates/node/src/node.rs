@@ -14,19 +14,27 @@ use tokio::sync::broadcast;
 /// A running node. Cheap to clone; every clone shares the same ledger.
 #[derive(Clone)]
 pub struct Node {
+    /// The ledger; written only by committed blocks.
     pub ledger: Arc<RwLock<Ledger>>,
+    /// How transactions get into blocks.
     pub consensus: Arc<dyn Consensus>,
+    /// Every committed event, for subscribers.
     pub events: broadcast::Sender<BlockEvent>,
+    /// Job inputs and results.
     pub blobs: BlobStore,
+    /// Running jobs' logs.
     pub live_logs: Arc<LiveLogs>,
+    /// Each account's upload quota.
     pub uploads: Arc<Uploads>,
 }
 
 /// Why a node's stores do not open.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
+    /// The ledger's database.
     #[error("ledger: {0}")]
     Ledger(#[from] LedgerError),
+    /// The blob store's directory.
     #[error("blob store: {0}")]
     Blobs(#[from] crate::BlobError),
 }
@@ -37,8 +45,11 @@ pub const LEDGER_FILE: &str = "ledger.redb";
 /// What a node holds before its consensus runs: the ledger, the event bus and
 /// the blob store. A consensus engine is started on these, then joined to them.
 pub struct NodeBase {
+    /// The ledger, at its stored head.
     pub ledger: Arc<RwLock<Ledger>>,
+    /// The event bus.
     pub events: broadcast::Sender<BlockEvent>,
+    /// The blob store.
     pub blobs: BlobStore,
 }
 
@@ -54,6 +65,7 @@ pub struct NodeBuilder {
 }
 
 impl NodeBuilder {
+    /// A node under `data_dir`, of the chain `genesis` starts.
     pub fn new(data_dir: impl Into<PathBuf>, genesis: Genesis) -> NodeBuilder {
         NodeBuilder {
             data_dir: data_dir.into(),
@@ -110,6 +122,7 @@ impl NodeBuilder {
 }
 
 impl NodeBase {
+    /// The node, with `consensus` making its blocks.
     pub fn with_consensus(self, consensus: Arc<dyn Consensus>) -> Node {
         Node {
             ledger: self.ledger,

@@ -14,14 +14,23 @@ pub const UPLOAD_BYTES_PER_HOUR: u64 = 64 << 30;
 
 const HOUR_MS: u64 = 3_600_000;
 
+/// Why an upload is refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum UploadError {
+    /// The signed request itself does not hold.
     #[error(transparent)]
     Request(#[from] RequestError),
+    /// An account with nothing at stake: uploads would cost it nothing.
     #[error("account {0} holds neither funds nor stake: it cannot store blobs")]
     Unfunded(Address),
+    /// Over its hourly quota.
     #[error("account {uploader} would exceed its {limit}-byte upload quota this hour")]
-    OverQuota { uploader: Address, limit: u64 },
+    OverQuota {
+        /// Who uploads.
+        uploader: Address,
+        /// Its quota, in bytes per hour.
+        limit: u64,
+    },
 }
 
 /// Bytes uploaded per account in the current hour, against a quota.
@@ -37,6 +46,7 @@ impl Default for Uploads {
 }
 
 impl Uploads {
+    /// Uploads limited to `bytes_per_hour` per account.
     pub fn with_quota(bytes_per_hour: u64) -> Uploads {
         Uploads {
             bytes_per_hour,
