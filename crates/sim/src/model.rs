@@ -9,10 +9,15 @@ use rand::Rng;
 
 /// A kind of machine in the network, from datacenter nodes to single cards.
 pub struct Class {
+    /// Its name in reports.
     pub name: &'static str,
+    /// Its GPU model; `None` for a CPU-only machine.
     pub model: Option<&'static str>,
+    /// GPUs per machine.
     pub gpus: u32,
+    /// Memory per GPU, in GB.
     pub vram_gb: u64,
+    /// CPU cores per machine.
     pub cores: u32,
     /// Share of the machines, in percent.
     pub share: u32,
@@ -22,6 +27,7 @@ pub struct Class {
     pub gops: u64,
 }
 
+/// The classes of the simulated network.
 pub const CLASSES: &[Class] = &[
     Class {
         name: "H100x8",
@@ -76,6 +82,7 @@ pub const CLASSES: &[Class] = &[
 ];
 
 impl Class {
+    /// The machine spec a provider of this class registers.
     pub fn spec(&self) -> MachineSpec {
         MachineSpec {
             cpu_cores: self.cores,
@@ -116,6 +123,7 @@ impl Class {
 /// How a provider behaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Strategy {
+    /// Runs and reports every job and rental as it should.
     Honest,
     /// Reports every job with a made-up output, saving the compute (but
     /// waiting as long as the work takes, to bill it).
@@ -137,6 +145,7 @@ pub enum Strategy {
     SelectivePadding,
 }
 
+/// Each strategy with its share of providers, in percent.
 pub const STRATEGIES: &[(Strategy, u32)] = &[
     (Strategy::Honest, 73),
     (Strategy::SkipWork, 4),
@@ -149,6 +158,7 @@ pub const STRATEGIES: &[(Strategy, u32)] = &[
 ];
 
 impl Strategy {
+    /// Its name in reports.
     pub fn name(self) -> &'static str {
         match self {
             Strategy::Honest => "honest",
@@ -186,10 +196,13 @@ pub const RUNNING_COST_PCT: u128 = 50;
 
 /// One order a client places.
 pub struct Demand {
+    /// What it runs.
     pub spec: JobSpec,
+    /// Whether it is a rental.
     pub rental: bool,
     /// How long the work really takes (jobs) or is booked (rentals), in ms.
     pub duration_ms: u64,
+    /// The most it pays per hour.
     pub max_price_per_hour: Amount,
 }
 

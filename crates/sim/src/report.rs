@@ -11,15 +11,18 @@ use std::collections::BTreeMap;
 /// Hourly snapshot of the market.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct Sample {
+    /// Simulated hours since the start.
     pub hour: f64,
     /// Leased GPUs over listed GPUs.
     pub gpu_utilization: f64,
     /// Leased cores over listed cores.
     pub cpu_utilization: f64,
+    /// Open leases.
     pub running_leases: u64,
 }
 
 impl Sample {
+    /// The snapshot of `state` at `hour`.
     pub fn of(state: &State, hour: f64) -> Sample {
         let (mut gpus, mut used_gpus, mut cores, mut used_cores, mut leases) = (0, 0, 0, 0, 0);
         for (_, m) in state.machines.iter() {
@@ -38,10 +41,14 @@ impl Sample {
     }
 }
 
+/// How the providers of one strategy fared.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct StrategyResult {
+    /// The strategy's name.
     pub strategy: &'static str,
+    /// Its providers.
     pub providers: usize,
+    /// Their machines.
     pub machines: u64,
     /// Net result per machine over the run, in GPN: payments and rewards,
     /// minus slashes and the cost of the work actually done.
@@ -50,13 +57,20 @@ pub struct StrategyResult {
     pub versus_honest: f64,
 }
 
+/// What a simulation found.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct Report {
+    /// Hourly snapshots.
     pub samples: Vec<Sample>,
+    /// Orders clients placed.
     pub orders_placed: usize,
+    /// Orders paid out.
     pub orders_settled: usize,
+    /// GPU utilization averaged over the samples.
     pub mean_gpu_utilization: f64,
+    /// Median wait from placing an order to its lease, in seconds.
     pub wait_p50_s: f64,
+    /// 99th percentile of that wait, in seconds.
     pub wait_p99_s: f64,
     /// What clients paid per order, in GPN.
     pub cost_per_order: f64,
@@ -64,17 +78,23 @@ pub struct Report {
     pub cost_per_order_never_accepting: f64,
     /// Jain's index of honest providers' income per machine (1 = perfectly even).
     pub fairness: f64,
+    /// Tokens burned, in GPN.
     pub burned: String,
+    /// Of those, what slashing took, in GPN.
     pub slashed: String,
+    /// Tokens minted as rewards, in GPN.
     pub minted_rewards: String,
+    /// Each strategy's result.
     pub strategies: Vec<StrategyResult>,
 }
 
 impl Report {
+    /// Records an hourly snapshot.
     pub fn sample(&mut self, sample: Sample) {
         self.samples.push(sample);
     }
 
+    /// Open leases at the last snapshot.
     pub fn last_running(&self) -> u64 {
         self.samples.last().map_or(0, |s| s.running_leases)
     }
@@ -182,6 +202,7 @@ impl Report {
             .all(|s| s.versus_honest < 0.0)
     }
 
+    /// The report for people.
     pub fn text(&self) -> String {
         let mut t = format!(
             "orders placed {}, settled {}\n\

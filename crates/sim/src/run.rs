@@ -13,11 +13,16 @@ use rand::{Rng, SeedableRng};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 
+/// What to simulate.
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// The random seed: one seed, one report.
     pub seed: u64,
+    /// Machines in the network.
     pub machines: usize,
+    /// Orders clients place over the run.
     pub orders: usize,
+    /// Simulated days.
     pub days: u64,
     /// Simulated time per block.
     pub block_ms: u64,
@@ -40,10 +45,13 @@ impl Default for Config {
     }
 }
 
+/// Why a simulation stopped.
 #[derive(thiserror::Error, Debug)]
 pub enum SimError {
+    /// The ledger refused to set up the market (a machine, a stake).
     #[error("the ledger refused a setup transaction: {0}")]
     Setup(gpunet_ledger::TxError),
+    /// A block's time-driven work failed.
     #[error("a block failed: {0}")]
     Block(gpunet_ledger::TxError),
 }
