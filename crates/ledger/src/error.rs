@@ -363,21 +363,6 @@ impl From<gpunet_types::Overflow> for TxError {
     }
 }
 
-/// Checked arithmetic helpers that turn overflow into [`TxError::Overflow`].
-pub(crate) trait CheckedAmount: Sized {
-    fn add_or(self, other: Self) -> Result<Self, TxError>;
-    fn mul_or(self, other: Self) -> Result<Self, TxError>;
-}
-
-impl CheckedAmount for Amount {
-    fn add_or(self, other: Self) -> Result<Self, TxError> {
-        self.checked_add(other).ok_or(TxError::Overflow)
-    }
-    fn mul_or(self, other: Self) -> Result<Self, TxError> {
-        self.checked_mul(other).ok_or(TxError::Overflow)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     /// Every code `TxError::code` returns, read off this file's source, is

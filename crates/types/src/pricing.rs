@@ -15,12 +15,16 @@ pub const MS_PER_HOUR: Amount = 3_600_000;
 #[error("arithmetic overflow")]
 pub struct Overflow;
 
-trait Checked: Sized {
+/// Checked amount arithmetic that turns overflow into [`Overflow`] (the
+/// ledger's `TxError::Overflow` through `?`).
+pub trait CheckedAmount: Sized {
+    /// `self + other`, or [`Overflow`].
     fn add_or(self, other: Self) -> Result<Self, Overflow>;
+    /// `self * other`, or [`Overflow`].
     fn mul_or(self, other: Self) -> Result<Self, Overflow>;
 }
 
-impl Checked for Amount {
+impl CheckedAmount for Amount {
     fn add_or(self, other: Self) -> Result<Self, Overflow> {
         self.checked_add(other).ok_or(Overflow)
     }

@@ -1,8 +1,9 @@
 //! Balances, transfers, fees and burning.
 
 use super::Exec;
-use crate::error::{CheckedAmount, TxError};
+use crate::error::TxError;
 use gpunet_primitives::{Address, Amount};
+use gpunet_types::pricing::CheckedAmount;
 
 pub(crate) fn debit(ex: &mut Exec<'_>, who: Address, amount: Amount) -> Result<(), TxError> {
     let mut account = ex.state.account(&who);

@@ -27,8 +27,9 @@ use super::bank::debit;
 use super::records::clients_order;
 use super::settle_queue::settle_key;
 use super::Exec;
-use crate::error::{CheckedAmount, Covers, TxError, Wanted};
+use crate::error::{Covers, TxError, Wanted};
 use gpunet_primitives::{Address, Amount, Hash, JobOutcome, OrderId};
+use gpunet_types::pricing::CheckedAmount;
 use gpunet_types::{run_cost, OrderStatus};
 
 pub(crate) fn dispute_result(

@@ -6,9 +6,10 @@ use super::emit;
 use super::records::clients_order;
 use super::specs::check_order;
 use super::Exec;
-use crate::error::{CheckedAmount, Covers, TxError, Wanted};
+use crate::error::{Covers, TxError, Wanted};
 use crate::order::{Checks, JobPhase, Order, OrderKind, RentalPhase};
 use gpunet_primitives::{Address, Amount, JobSpec, OrderId};
+use gpunet_types::pricing::CheckedAmount;
 use gpunet_types::pricing::{min_deposit, runs_of, MS_PER_HOUR};
 use gpunet_types::{Event, OrderStatus, Params, Settlement};
 

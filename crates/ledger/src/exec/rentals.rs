@@ -24,10 +24,11 @@ use super::records::order;
 use super::records::running_lease;
 use super::staking::slash;
 use super::Exec;
-use crate::error::{CheckedAmount, Covers, TxError};
+use crate::error::{Covers, TxError};
 use crate::order::Order;
 use crate::SpecError;
 use gpunet_primitives::{Address, Amount, ContainerStop, OrderId};
+use gpunet_types::pricing::CheckedAmount;
 use gpunet_types::{max_payment, Event, Lease, OrderStatus, Probe, Rental, Settlement};
 
 /// Longest `host:port` a provider may announce.

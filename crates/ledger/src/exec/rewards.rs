@@ -5,8 +5,9 @@
 use super::bank::credit;
 use super::emit;
 use super::Exec;
-use crate::error::{CheckedAmount, TxError};
+use crate::error::TxError;
 use gpunet_primitives::{Amount, MachineId};
+use gpunet_types::pricing::CheckedAmount;
 use gpunet_types::{Event, HardwareStatus};
 
 /// Splits `total` in proportion to `weights` (floor; the dust is not minted).

@@ -11,9 +11,10 @@ use super::records::running_lease;
 use super::settle_queue::queue_settlement;
 use super::staking::slash;
 use super::Exec;
-use crate::error::{CheckedAmount, TxError, Wanted};
+use crate::error::{TxError, Wanted};
 use crate::order::{JobPhase, Order};
 use gpunet_primitives::{Address, Amount, JobOutcome, OrderId};
+use gpunet_types::pricing::CheckedAmount;
 use gpunet_types::{Event, Lease, OrderStatus, Report, Settlement};
 
 /// Longest failure or decline reason a provider may give.

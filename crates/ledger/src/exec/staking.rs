@@ -3,8 +3,9 @@
 use super::bank::{burn, credit, debit};
 use super::emit;
 use super::Exec;
-use crate::error::{CheckedAmount, TxError};
+use crate::error::TxError;
 use gpunet_primitives::{Address, Amount};
+use gpunet_types::pricing::CheckedAmount;
 use gpunet_types::required_stake;
 use gpunet_types::{Account, Event, Unbonding};
 

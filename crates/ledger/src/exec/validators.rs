@@ -6,9 +6,10 @@ use super::emit;
 use super::staking::take_stake;
 use super::staking::{burn_slashed, start_unbonding};
 use super::Exec;
-use crate::error::{CheckedAmount, TxError};
+use crate::error::TxError;
 use crate::state::ValidatorEntry;
 use gpunet_primitives::{Address, Amount, DoubleSign};
+use gpunet_types::pricing::CheckedAmount;
 use gpunet_types::Event;
 
 fn set_validator_stake(ex: &mut Exec<'_>, who: Address, bonded: Amount) -> Result<(), TxError> {
