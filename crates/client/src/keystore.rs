@@ -89,24 +89,41 @@ pub enum Protection {
 impl Protection {
     /// A passphrase from `GPUNET_PASSPHRASE`, or asked twice on the terminal.
     pub fn passphrase_from_env_or_prompt() -> Result<Protection, ClientError> {
-        if let Ok(passphrase) = std::env::var(PASSPHRASE_VAR) {
-            return non_empty(passphrase).map(Protection::Passphrase);
-        }
-        if !std::io::stdin().is_terminal() {
-            return Err(ClientError::Invalid(format!(
-                "a new keystore is sealed with a passphrase: set {PASSPHRASE_VAR}, run this \
-                 from a terminal, or pass --plaintext to keep the key unencrypted"
-            )));
-        }
-        let first = non_empty(rpassword::prompt_password("passphrase for the new key: ")?)?;
-        let again = rpassword::prompt_password("the same passphrase again: ")?;
-        if first != again {
-            return Err(ClientError::Invalid(
-                "the passphrases differ; nothing was written".into(),
-            ));
-        }
-        Ok(Protection::Passphrase(first))
+        let passphrase = from_env_or_terminal(
+            || {
+                let first = rpassword::prompt_password("passphrase for the new key: ")?;
+                let again = rpassword::prompt_password("the same passphrase again: ")?;
+                if first != again {
+                    return Err(ClientError::Invalid(
+                        "the passphrases differ; nothing was written".into(),
+                    ));
+                }
+                Ok(first)
+            },
+            || {
+                format!(
+                    "a new keystore is sealed with a passphrase: set {PASSPHRASE_VAR}, run this \
+                     from a terminal, or pass --plaintext to keep the key unencrypted"
+                )
+            },
+        )?;
+        non_empty(passphrase).map(Protection::Passphrase)
     }
+}
+
+/// The passphrase in `GPUNET_PASSPHRASE`, or the one `ask` reads on the
+/// terminal; without either, the error `refusal` says.
+fn from_env_or_terminal(
+    ask: impl FnOnce() -> Result<String, ClientError>,
+    refusal: impl FnOnce() -> String,
+) -> Result<String, ClientError> {
+    if let Ok(passphrase) = std::env::var(PASSPHRASE_VAR) {
+        return Ok(passphrase);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(ClientError::Invalid(refusal()));
+    }
+    ask()
 }
 
 fn non_empty(passphrase: String) -> Result<String, ClientError> {
@@ -309,19 +326,20 @@ impl Keystore {
 
 /// The passphrase for the sealed keystore at `path`.
 fn passphrase_for(path: &Path) -> Result<String, ClientError> {
-    if let Ok(passphrase) = std::env::var(PASSPHRASE_VAR) {
-        return Ok(passphrase);
-    }
-    if !std::io::stdin().is_terminal() {
-        return Err(ClientError::Invalid(format!(
-            "keystore {} is sealed with a passphrase: set {PASSPHRASE_VAR} or run this from a terminal",
-            path.display()
-        )));
-    }
-    Ok(rpassword::prompt_password(format!(
-        "passphrase for {}: ",
-        path.display()
-    ))?)
+    from_env_or_terminal(
+        || {
+            Ok(rpassword::prompt_password(format!(
+                "passphrase for {}: ",
+                path.display()
+            ))?)
+        },
+        || {
+            format!(
+                "keystore {} is sealed with a passphrase: set {PASSPHRASE_VAR} or run this from a terminal",
+                path.display()
+            )
+        },
+    )
 }
 
 #[cfg(test)]
