@@ -1,10 +1,10 @@
 //! The agent's lifecycle: its stake, pausing, recovery after a restart and
 //! catching up with the leases the ledger gave it while it was away.
 
-use super::{log, AgentError, Inner};
+use super::{log, AgentConfig, AgentError, Inner};
 use crate::journal::JobRecord;
 use gpunet_client::{ClientError, Wallet};
-use gpunet_primitives::{JobOutcome, OrderId, TxBody};
+use gpunet_primitives::{JobOutcome, MachineSpec, OrderId, TxBody};
 use gpunet_types::{required_stake, Account, OrderStatus, Params, Rental};
 use std::sync::Arc;
 use tokio::task::JoinSet;
@@ -25,6 +25,44 @@ pub(super) async fn top_up_stake(
             .await?;
     }
     Ok(())
+}
+
+/// Times registration is tried when another machine of the same account
+/// registers in between (see [`register`]).
+const REGISTER_TRIES: usize = 3;
+
+/// Registers a machine of `spec`, first staking what the account's machines
+/// need with it. Agents sharing one account that start together can each
+/// stake for their own machine and find, once the other registered first,
+/// that the ledger now asks for both: that refusal (`insufficient_stake`)
+/// tops the stake up again and registers anew.
+pub(super) async fn register(
+    wallet: &Wallet,
+    params: &Params,
+    spec: MachineSpec,
+    config: &AgentConfig,
+) -> Result<(), ClientError> {
+    let mut tries = 1;
+    loop {
+        // Registering a new machine raises the stake the ledger requires.
+        let mut account = wallet.node().account(&wallet.address()).await?.account;
+        account.machines += 1;
+        account.gpus += spec.gpu_count();
+        top_up_stake(wallet, params, &account).await?;
+        let sent = wallet
+            .send(TxBody::RegisterMachine {
+                spec: spec.clone(),
+                price_per_hour: config.price_per_hour,
+                resource_prices: config.resource_prices,
+            })
+            .await;
+        match sent {
+            Err(e) if e.code() == Some("insufficient_stake") && tries < REGISTER_TRIES => {
+                tries += 1;
+            }
+            other => return other.map(|_| ()),
+        }
+    }
 }
 
 impl Inner {

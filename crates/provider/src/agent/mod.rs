@@ -13,7 +13,7 @@ use dispatch::Flow;
 use gpunet_client::{ClientError, NodeClient, StreamItem, Wallet};
 use gpunet_primitives::{Amount, ChallengeId, Keypair, MachineId, OrderId, ResourcePrices, TxBody};
 use gpunet_types::api::MachineSearch;
-use lifecycle::top_up_stake;
+use lifecycle::{register, top_up_stake};
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::path::PathBuf;
@@ -168,23 +168,14 @@ impl Agent {
             }
             None => None,
         };
-        // Registering a new machine raises the stake the ledger requires.
-        let mut account = node.account(&me).await?.account;
-        if machine.is_none() {
-            account.machines += 1;
-            account.gpus += spec.gpu_count();
-        }
-        top_up_stake(&wallet, &params, &account).await?;
         let machine = match machine {
-            Some(id) => id,
+            Some(id) => {
+                let account = node.account(&me).await?.account;
+                top_up_stake(&wallet, &params, &account).await?;
+                id
+            }
             None => {
-                wallet
-                    .send(TxBody::RegisterMachine {
-                        spec,
-                        price_per_hour: config.price_per_hour,
-                        resource_prices: config.resource_prices,
-                    })
-                    .await?;
+                register(&wallet, &params, spec, &config).await?;
                 mine()
                     .await?
                     .ok_or_else(|| {
