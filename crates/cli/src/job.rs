@@ -60,11 +60,15 @@ pub(crate) struct JobFlags {
     /// The job's name (default: the program's).
     #[arg(long)]
     name: Option<String>,
+    /// Most runs it gets: a run whose provider fails it or lets it time out
+    /// is matched again to another machine until this many ran.
+    #[arg(long, default_value_t = 1)]
+    max_attempts: u32,
 }
 
 impl JobFlags {
     /// The flags' ids: a FILE tells the job instead.
-    const IDS: [&'static str; 13] = [
+    const IDS: [&'static str; 14] = [
         "image",
         "max_price",
         "timeout",
@@ -78,6 +82,7 @@ impl JobFlags {
         "env",
         "network",
         "name",
+        "max_attempts",
     ];
 }
 
@@ -105,6 +110,7 @@ impl JobFlags {
         }
         job.env = self.env.into_iter().collect();
         job.network = self.network;
+        job.max_attempts = self.max_attempts;
         job.resources.cpu = self.cpu;
         job.resources.memory_mb = self.memory_mb;
         job.resources.disk_mb = self.disk_mb;
@@ -277,6 +283,20 @@ pub(crate) fn describe(order: &OrderView) -> String {
     }
     for d in &order.declines {
         s += &format!("declined  by machine {}: {}\n", d.machine, d.reason);
+    }
+    for (n, a) in order.attempts.iter().enumerate() {
+        s += &format!(
+            "run {}     on machine {} (provider {}) {}; {} slashed\n",
+            n + 1,
+            a.machine,
+            a.provider,
+            a.failure,
+            gpn(a.slashed)
+        );
+    }
+    if order.spec.max_attempts > 1 {
+        let runs = order.attempts.len() + usize::from(order.lease.is_some());
+        s += &format!("runs      {runs} of at most {}\n", order.spec.max_attempts);
     }
     for reader in &order.result_readers {
         s += &format!("shared    with {reader}\n");
@@ -500,22 +520,30 @@ pub(crate) async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
             }
             let text = ctx.output == Output::Text;
             let line = WaitLine::new(format!("order {id}"));
+            // Declines and failed runs said so far.
+            let (mut declines, mut attempts) = (0, 0);
             let waited = wait_for_order(
                 wallet.node(),
                 id,
                 Duration::from_secs(wait_secs),
                 |o| is_final(o.status),
                 |o| {
-                    if let Some(d) = o
-                        .declines
-                        .last()
-                        .filter(|_| o.status == OrderStatus::Pending)
-                    {
+                    for d in o.declines.iter().skip(declines) {
                         line.say(&format!(
                             "order {id}: machine {} declined it: {}",
                             d.machine, d.reason
                         ));
                     }
+                    for (n, a) in o.attempts.iter().enumerate().skip(attempts) {
+                        line.say(&format!(
+                            "order {id}: run {} of {} on machine {} {}; matching it again",
+                            n + 1,
+                            o.spec.max_attempts,
+                            a.machine,
+                            a.failure
+                        ));
+                    }
+                    (declines, attempts) = (o.declines.len(), o.attempts.len());
                     if text {
                         line.say(&format!("order {id}: {}", o.status));
                     }

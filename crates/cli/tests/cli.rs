@@ -1068,6 +1068,96 @@ fn an_interrupted_wait_leaves_the_job_running_and_job_stop_ends_it() {
     );
 }
 
+/// A provider's agent dies under a job that may run twice: restarted, it
+/// reports the run failed, the job runs again on the other machine and
+/// reports, `--wait` says so as it happens and `job describe` shows both runs.
+#[test]
+fn a_job_whose_provider_fails_it_runs_again_on_another_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = SoloNode::start(dir.path(), &[]);
+    let data_dirs = [dir.path().join("a"), dir.path().join("b")];
+    let mut agents: Vec<Node> = data_dirs.iter().map(|d| net.start_agent(d)).collect();
+    let logs = || {
+        data_dirs
+            .iter()
+            .map(|d| std::fs::read_to_string(d.with_extension("log")).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n---\n")
+    };
+    assert!(
+        eventually(Duration::from_secs(90), || net.online_machines() == 2),
+        "both machines are verified and online; the agents' logs:\n{}",
+        logs()
+    );
+    let spec = dir.path().join("retried.toml");
+    std::fs::write(
+        &spec,
+        "name = \"retried\"\nimage = \"gpunet/busybox\"\n\
+         command = [\"sh\", \"-c\", \"sleep 4; echo ran > $GPUNET_OUTPUT_DIR/ran.txt\"]\n\
+         timeout_secs = 120\nmax_attempts = 2\n[price]\nmax_per_hour = \"5\"\n",
+    )
+    .unwrap();
+    let waiting_log = dir.path().join("wait.log");
+    let mut waiting = Node(
+        gpunet_command()
+            .args(net.with(&["job", "run", path(&spec), "--wait"]))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&waiting_log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let first = poll(Duration::from_secs(60), || {
+        (0..2).find(|&i| data_dirs[i].join("jobs/0").exists())
+    })
+    .expect("the job started on one of the machines");
+    let machine = json(&net.with(&["job", "describe", "0"]))["lease"]["machine"].clone();
+    // Its agent dies mid-run and comes back: it reports the run failed.
+    let _ = agents[first].0.kill();
+    let _ = agents[first].0.wait();
+    agents[first] = net.start_agent(&data_dirs[first]);
+    let reported = poll(Duration::from_secs(90), || {
+        let order = json(&net.with(&["job", "describe", "0"]));
+        (order["status"] == "reported").then_some(order)
+    })
+    .expect("the job ran again and reported");
+    let attempt = &reported["attempts"][0];
+    assert_eq!(attempt["machine"], machine, "{reported}");
+    assert_eq!(attempt["failure"]["kind"], "failed", "{reported}");
+    assert!(
+        attempt["failure"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("interrupted by a provider agent restart"),
+        "{reported}"
+    );
+    assert!(attempt["slashed"].as_u64().unwrap() > 0, "{reported}");
+    assert_ne!(reported["lease"]["machine"], machine, "{reported}");
+    let results = dir.path().join("results");
+    ok(&net.with(&["job", "get", "0", "--out", path(&results)]));
+    assert_eq!(
+        std::fs::read_to_string(results.join("outputs/ran.txt")).unwrap(),
+        "ran\n"
+    );
+    let text: Vec<String> = net.with(&["job", "describe", "0"]);
+    let described = ok(&text[..text.len() - 2]);
+    assert!(
+        described.contains(&format!("run 1     on machine {machine} (provider "))
+            && described.contains("failed: interrupted by a provider agent restart; 10.")
+            && described.contains(" GPN slashed\n")
+            && described.contains("runs      2 of at most 2"),
+        "{described}"
+    );
+    let _ = waiting.0.kill();
+    let _ = waiting.0.wait();
+    let said = std::fs::read_to_string(&waiting_log).unwrap();
+    assert!(
+        said.contains(&format!(
+            "order 0: run 1 of 2 on machine {machine} failed: interrupted by a provider agent restart; matching it again"
+        )),
+        "{said}"
+    );
+}
+
 /// A job its provider cannot start: `--wait` shows the provider's reason as
 /// it declines, then why no machine is left to take it.
 #[test]

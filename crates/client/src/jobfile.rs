@@ -13,6 +13,8 @@
 //! audit_bps = 1000                  # optional; 10 % chance a random auditor re-runs it
 //!                                   # (deposit must cover 3 runs; pin the image by
 //!                                   # digest and keep network off to make it slashable)
+//! max_attempts = 3                  # optional; default 1: a run its provider fails or
+//!                                   # lets time out goes to another machine, up to 3 runs
 //!
 //! [env]                             # public: every spec is on chain
 //! GREETING = "hello"
@@ -82,6 +84,10 @@ pub struct JobFile {
     /// Container ports a rental exposes to its renter.
     #[serde(default)]
     pub ports: Vec<u16>,
+    /// Most runs it gets (default 1): a run whose provider fails it or lets
+    /// it time out is matched again to another machine until this many ran.
+    #[serde(default = "one")]
+    pub max_attempts: u32,
     /// What it needs (`[resources]`).
     #[serde(default)]
     pub resources: ResourcesFile,
@@ -224,6 +230,7 @@ impl JobFile {
             min_reliability_bps: 0,
             placement: Placement::default(),
             ports: Vec::new(),
+            max_attempts: 1,
             resources: ResourcesFile::default(),
             inputs: Vec::new(),
             price: PriceFile {
@@ -342,6 +349,7 @@ impl JobFile {
             min_reliability_bps: self.min_reliability_bps,
             placement: self.placement,
             ports: self.ports.clone(),
+            max_attempts: self.max_attempts,
         };
         let full_cost = gpunet_types::min_deposit(max_price_per_hour, &spec)
             .map_err(|e| invalid(format!("price: {e}")))?;

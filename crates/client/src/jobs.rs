@@ -153,6 +153,7 @@ fn misfit_text(misfit: Misfit, spec: &JobSpec, max_price_per_hour: Amount) -> St
         Misfit::Reliability => format!("reliability under {}%", spec.min_reliability_bps / 100),
         Misfit::Stake => "its owner's stake is short".into(),
         Misfit::Declined => "it declined this order".into(),
+        Misfit::FailedBefore => "it failed this order before".into(),
         Misfit::Audited => "it is the provider being checked".into(),
     }
 }
@@ -266,8 +267,9 @@ pub async fn wait_for_order(
     let mut last = None;
     loop {
         let order = node.order(id).await?;
-        // A decline sends the order back to pending: a change too.
-        let now = (order.status, order.declines.len());
+        // A decline or a failed run sends the order back to pending: a
+        // change too.
+        let now = (order.status, order.declines.len(), order.attempts.len());
         if last != Some(now) {
             progress(&order);
             last = Some(now);

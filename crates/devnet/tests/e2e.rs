@@ -681,6 +681,7 @@ fn spec(gpus: u32, timeout_secs: u64) -> JobSpec {
         audit_bps: 0,
         min_reliability_bps: 0,
         ports: Vec::new(),
+        max_attempts: 1,
         placement: Default::default(),
     }
 }

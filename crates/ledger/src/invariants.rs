@@ -30,6 +30,14 @@ pub enum Violation {
     TooManyDeclines { order: OrderId, declines: usize },
     #[error("order {order} is leased to machine {machine}, which declined it")]
     LeasedToDecliner { order: OrderId, machine: MachineId },
+    #[error("open order {order} had {attempts} failed runs of the {max} it allows; it should have closed")]
+    TooManyAttempts {
+        order: OrderId,
+        attempts: usize,
+        max: u32,
+    },
+    #[error("order {order} is leased to machine {machine}, which failed it before")]
+    LeasedToFailedMachine { order: OrderId, machine: MachineId },
     #[error("order {order} leased above its max price")]
     OverMaxPrice { order: OrderId },
     #[error("rental {order}'s liveness probe is not indexed")]
@@ -147,7 +155,14 @@ pub fn check(state: &State) -> Result<(), Violation> {
                 Ok(())
             }
         };
-        indexed(state.pending.contains(&(o.submitted_ms, *id)), "pending")?;
+        indexed(state.pending.contains(&o.queue_key()), "pending")?;
+        if o.status().is_open() && o.attempts().len() >= o.spec.max_attempts as usize {
+            return Err(Violation::TooManyAttempts {
+                order: *id,
+                attempts: o.attempts().len(),
+                max: o.spec.max_attempts,
+            });
+        }
         if o.status().is_open() && o.declines.len() >= state.params.max_declines as usize {
             return Err(Violation::TooManyDeclines {
                 order: *id,
@@ -157,6 +172,12 @@ pub fn check(state: &State) -> Result<(), Violation> {
         if let Some(lease) = o.lease() {
             if o.declines.iter().any(|d| d.machine == lease.machine) {
                 return Err(Violation::LeasedToDecliner {
+                    order: *id,
+                    machine: lease.machine,
+                });
+            }
+            if o.attempts().iter().any(|a| a.machine == lease.machine) {
+                return Err(Violation::LeasedToFailedMachine {
                     order: *id,
                     machine: lease.machine,
                 });

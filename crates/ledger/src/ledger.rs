@@ -513,12 +513,14 @@ impl Ledger {
             deposit,
             escrow: deposit,
             submitted_ms: self.head.time_ms,
+            queued_ms: self.head.time_ms,
             kind: if rental {
                 OrderKind::Rental(RentalPhase::Pending)
             } else {
                 OrderKind::Job {
                     phase: JobPhase::Pending,
                     checks: Checks::default(),
+                    attempts: Vec::new(),
                 }
             },
             declines: Vec::new(),

@@ -110,7 +110,7 @@ pub struct State {
     pub accounts: Table<Address, Account>,
     pub machines: Table<MachineId, Machine>,
     pub orders: Table<OrderId, Order>,
-    /// Orders waiting for a machine, oldest first: (submitted_ms, order).
+    /// Orders waiting for a machine, oldest first: (queued_ms, order).
     pub pending: Table<(u64, OrderId), ()>,
     /// Running orders by lease deadline: (deadline_ms, order).
     pub deadlines: Table<(u64, OrderId), ()>,

@@ -61,6 +61,7 @@ fn job(cores: u32, disk_mb: u64) -> JobSpec {
         audit_bps: 0,
         min_reliability_bps: 0,
         ports: Vec::new(),
+        max_attempts: 1,
         placement: Default::default(),
     }
 }

@@ -150,6 +150,7 @@ fn small_job() -> JobSpec {
         audit_bps: 0,
         min_reliability_bps: 0,
         ports: Vec::new(),
+        max_attempts: 1,
         placement: Default::default(),
     }
 }

@@ -262,6 +262,7 @@ fn body(op: &Op, keys: &[Keypair]) -> Option<(usize, TxBody)> {
         audit_bps,
         min_reliability_bps: 0,
         ports: Vec::new(),
+        max_attempts: 1,
         placement: Default::default(),
     };
     Some(match op.clone() {
@@ -305,7 +306,11 @@ fn body(op: &Op, keys: &[Keypair]) -> Option<(usize, TxBody)> {
         } => (
             who,
             TxBody::SubmitOrder {
-                spec: spec(gpus, timeout, audit_bps),
+                // One to three runs: failed and timed-out runs are retried.
+                spec: JobSpec {
+                    max_attempts: 1 + (timeout % 3) as u32,
+                    ..spec(gpus, timeout, audit_bps)
+                },
                 max_price_per_hour: max_price,
                 deposit,
             },

@@ -81,6 +81,7 @@ fn job(timeout_secs: u64, gpus: u32) -> JobSpec {
         audit_bps: 0,
         min_reliability_bps: 0,
         ports: Vec::new(),
+        max_attempts: 1,
         placement: Default::default(),
     }
 }

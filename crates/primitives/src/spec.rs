@@ -158,6 +158,16 @@ pub struct JobSpec {
     /// provider publishes each and announces where to reach it.
     #[serde(default)]
     pub ports: Vec<u16>,
+    /// Most runs a job gets: a run whose provider reports it failed or lets
+    /// it time out (its provider is slashed either way) is matched again to
+    /// another machine until this many have run, and only then is the
+    /// client refunded. 1 (the default) never retries; rentals have 1.
+    #[serde(default = "one_attempt")]
+    pub max_attempts: u32,
+}
+
+fn one_attempt() -> u32 {
+    1
 }
 
 /// How the ledger picks among the machines that can take a job.

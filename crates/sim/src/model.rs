@@ -252,6 +252,7 @@ pub fn demand(rng: &mut StdRng) -> Demand {
         audit_bps: if deterministic { 1_000 } else { 0 },
         min_reliability_bps: 0,
         ports: Vec::new(),
+        max_attempts: 1,
         placement: if rng.gen_ratio(1, 5) {
             Placement::Cheapest
         } else {

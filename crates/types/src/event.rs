@@ -1,6 +1,7 @@
 //! What happened in a block, for subscribers (provider agents, clients), and
 //! where a transaction landed.
 
+use crate::order::AttemptFailure;
 use gpunet_primitives::{Address, Amount, ChallengeId, Hash, MachineId, OrderId};
 use serde::{Deserialize, Serialize};
 
@@ -89,6 +90,23 @@ pub enum Event {
         provider: Address,
         /// Returned to the client.
         refunded: Amount,
+    },
+    /// A run of a job failed or timed out and its spec allows another:
+    /// the provider slashed, the order back in matching without that
+    /// machine, its escrow untouched.
+    OrderRetried {
+        /// The order.
+        order: OrderId,
+        /// The order's client.
+        client: Address,
+        /// The provider (the machine's owner).
+        provider: Address,
+        /// The machine the run failed on.
+        machine: MachineId,
+        /// How the run ended.
+        failure: AttemptFailure,
+        /// Runs it has had so far, this one included.
+        attempts: u32,
     },
     /// No machine took the order before it expired: the client refunded.
     OrderExpired {
@@ -341,6 +359,7 @@ impl Event {
             | Event::OrderSettled { order, .. }
             | Event::OrderFailed { order, .. }
             | Event::OrderTimedOut { order, .. }
+            | Event::OrderRetried { order, .. }
             | Event::OrderExpired { order, .. }
             | Event::OrderCancelled { order, .. }
             | Event::OrderDeclined { order, .. }
@@ -389,6 +408,9 @@ impl Event {
                 client, provider, ..
             }
             | Event::OrderTimedOut {
+                client, provider, ..
+            }
+            | Event::OrderRetried {
                 client, provider, ..
             }
             | Event::OrderDeclined {

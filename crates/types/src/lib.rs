@@ -21,7 +21,8 @@ pub use machine::{
 };
 pub use matching::{Misfit, Unmatched};
 pub use order::{
-    AuditVerdict, Decline, Lease, OrderStatus, OrderView, Probe, Rental, Report, Settlement,
+    Attempt, AttemptFailure, AuditVerdict, Decline, Lease, OrderStatus, OrderView, Probe, Rental,
+    Report, Settlement,
 };
 pub use params::Params;
 pub use pricing::{max_payment, min_deposit, required_stake, run_cost, Overflow};

@@ -36,13 +36,15 @@ pub enum Misfit {
     Stake,
     /// It declined this order before.
     Declined,
+    /// It failed this order before, or let it time out.
+    FailedBefore,
     /// An audit run must go to another provider than those it checks.
     Audited,
 }
 
 impl Misfit {
     /// Every reason, in declaration order.
-    pub const ALL: [Misfit; 15] = [
+    pub const ALL: [Misfit; 16] = [
         Misfit::Price,
         Misfit::Offline,
         Misfit::Unverified,
@@ -57,6 +59,7 @@ impl Misfit {
         Misfit::Reliability,
         Misfit::Stake,
         Misfit::Declined,
+        Misfit::FailedBefore,
         Misfit::Audited,
     ];
 }

@@ -67,6 +67,7 @@ fn job(i: usize) -> JobSpec {
         audit_bps: 0,
         min_reliability_bps: 0,
         ports: Vec::new(),
+        max_attempts: 1,
         placement: if i.is_multiple_of(10) {
             Placement::Cheapest
         } else {

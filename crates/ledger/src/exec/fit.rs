@@ -70,7 +70,7 @@ pub(crate) fn misfits(
     let s = &m.spec;
     let a = &m.allocated;
     let gpu = &r.gpu;
-    let checks: [(Misfit, &dyn Fn() -> bool); 15] = [
+    let checks: [(Misfit, &dyn Fn() -> bool); 16] = [
         (Misfit::Price, &|| {
             price_on(m, r).is_some_and(|p| p <= order.max_price_per_hour)
         }),
@@ -121,6 +121,9 @@ pub(crate) fn misfits(
         }),
         (Misfit::Declined, &|| {
             !order.declines.iter().any(|d| d.machine == m.id)
+        }),
+        (Misfit::FailedBefore, &|| {
+            !order.attempts().iter().any(|a| a.machine == m.id)
         }),
         (Misfit::Audited, &|| !excluded.contains(&m.owner)),
         // Last: the only check that looks anything up.

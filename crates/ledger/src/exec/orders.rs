@@ -79,6 +79,7 @@ pub(crate) fn submit_order(
             OrderKind::Job {
                 phase: JobPhase::Pending,
                 checks: Checks::default(),
+                attempts: Vec::new(),
             }
         },
     );
@@ -108,6 +109,7 @@ pub(crate) fn queue_order(
             deposit,
             escrow: deposit,
             submitted_ms: ex.now_ms,
+            queued_ms: ex.now_ms,
             kind,
             declines: Vec::new(),
             result_readers: Vec::new(),
@@ -133,7 +135,7 @@ pub(crate) fn cancel_order(ex: &mut Exec<'_>, client: Address, id: OrderId) -> R
             refused: "audits cannot be cancelled",
         });
     }
-    ex.state.pending.remove(&(order.submitted_ms, id));
+    ex.state.pending.remove(&order.queue_key());
     let refunded = close_with_refund(ex, order, OrderStatus::Cancelled, 0)?;
     emit(
         ex,

@@ -15,7 +15,7 @@ use crate::error::{TxError, Wanted};
 use crate::order::{JobPhase, Order};
 use gpunet_primitives::{Address, Amount, JobOutcome, OrderId};
 use gpunet_types::pricing::CheckedAmount;
-use gpunet_types::{Event, Lease, OrderStatus, Report, Settlement};
+use gpunet_types::{AttemptFailure, Event, Lease, OrderStatus, Report, Settlement};
 
 /// Longest failure or decline reason a provider may give.
 pub(crate) const MAX_REASON_LEN: usize = 1024;
@@ -77,6 +77,13 @@ pub(crate) fn report_result(
                 });
             }
             end_lease(ex, &order, LeaseEnd::Failed);
+            let slashed = slash(ex, provider, ex.state.params.slash_failed, "job failed")?;
+            if order.retries_a_failed_run() {
+                let failure = AttemptFailure::Failed {
+                    reason: reason.clone(),
+                };
+                return retry(ex, order, lease, failure, slashed);
+            }
             order.record_report(
                 Report {
                     outcome: outcome.clone(),
@@ -87,7 +94,6 @@ pub(crate) fn report_result(
                 false,
             )?;
             let (client, audited) = (order.client, order.audit_of());
-            let slashed = slash(ex, provider, ex.state.params.slash_failed, "job failed")?;
             let refunded = close_with_refund(ex, order, OrderStatus::Failed, slashed)?;
             if let Some(parent) = audited {
                 advance_audit(ex, parent)?;
@@ -104,6 +110,33 @@ pub(crate) fn report_result(
             );
         }
     }
+    Ok(())
+}
+
+/// Sends a job whose run on `lease` ended in `failure` (its provider
+/// slashed `slashed` for it) back to matching, without that machine, its
+/// escrow untouched: nothing was paid for the run.
+fn retry(
+    ex: &mut Exec<'_>,
+    mut order: Order,
+    lease: Lease,
+    failure: AttemptFailure,
+    slashed: Amount,
+) -> Result<(), TxError> {
+    order.retry(failure.clone(), slashed, ex.now_ms)?;
+    ex.state.pending.insert(order.queue_key(), ());
+    emit(
+        ex,
+        Event::OrderRetried {
+            order: order.id,
+            client: order.client,
+            provider: lease.provider,
+            machine: lease.machine,
+            failure,
+            attempts: u32::try_from(order.attempts().len()).unwrap_or(u32::MAX),
+        },
+    );
+    ex.state.orders.insert(order.id, order);
     Ok(())
 }
 
@@ -224,7 +257,9 @@ pub(crate) fn stop_job(ex: &mut Exec<'_>, client: Address, id: OrderId) -> Resul
     Ok(())
 }
 
-/// Refunds clients and slashes providers whose leases passed their deadline unreported.
+/// Slashes providers whose leases passed their deadline unreported, and
+/// sends each such job back to matching if its spec allows another run,
+/// else refunds its client.
 pub(crate) fn expire_deadlines(ex: &mut Exec<'_>) -> Result<(), TxError> {
     let due = ex.state.deadlines.due(ex.now_ms);
     for (_, id) in due {
@@ -243,6 +278,10 @@ pub(crate) fn expire_deadlines(ex: &mut Exec<'_>) -> Result<(), TxError> {
             ex.state.params.slash_timeout,
             "missed lease deadline",
         )?;
+        if order.retries_a_failed_run() {
+            retry(ex, order, lease, AttemptFailure::TimedOut, slashed)?;
+            continue;
+        }
         let (client, audited) = (order.client, order.audit_of());
         let refunded = close_with_refund(ex, order, OrderStatus::TimedOut, slashed)?;
         if let Some(parent) = audited {

@@ -13,6 +13,9 @@ const MAX_ARGS: usize = 256;
 const MAX_ENV: usize = 128;
 /// Ports a rental may expose.
 const MAX_PORTS: usize = 16;
+/// Most runs a job may ask for (`max_attempts`): each failed run slashes a
+/// provider, and each waits out a lease, so a few are worth it, not many.
+pub(crate) const MAX_ATTEMPTS: u32 = 5;
 pub(crate) const MAX_LABEL_LEN: usize = 128;
 pub(crate) const EXECUTORS: [&str; 2] = ["process", "docker"];
 
@@ -51,6 +54,9 @@ pub enum SpecError {
     PortsOnAJob,
     #[error("rentals have no result to audit; audit_bps must be 0")]
     AuditedRental,
+    /// A rental that stops bills until then and ends; it is not run again.
+    #[error("a rental is not retried; max_attempts must be 1")]
+    RetriedRental,
     #[error("input path {0:?} is not a unique relative path")]
     BadInputPath(String),
     /// A zero hash or holder proof: no one can hold such a file, so every
@@ -125,6 +131,9 @@ pub(crate) fn check_order(
     if rental && spec.audit_bps > 0 {
         return Err(SpecError::AuditedRental);
     }
+    if rental && spec.max_attempts != 1 {
+        return Err(SpecError::RetriedRental);
+    }
     if !rental && !spec.ports.is_empty() {
         return Err(SpecError::PortsOnAJob);
     }
@@ -195,6 +204,12 @@ pub(crate) fn check_job(params: &Params, spec: &JobSpec) -> Result<(), SpecError
         label("region", region, MAX_LABEL_LEN)?;
     }
     basis_points("audit_bps", spec.audit_bps)?;
+    in_range(
+        "max_attempts",
+        u64::from(spec.max_attempts),
+        1,
+        u64::from(MAX_ATTEMPTS),
+    )?;
     basis_points("min_reliability_bps", spec.min_reliability_bps)?;
     in_range(
         "inputs",
@@ -278,6 +293,7 @@ pub(crate) mod tests {
             audit_bps: 0,
             min_reliability_bps: 0,
             ports: Vec::new(),
+            max_attempts: 1,
             placement: Default::default(),
         }
     }
@@ -334,6 +350,26 @@ pub(crate) mod tests {
         let mut script = job();
         script.command = vec!["sh".into(), "-c".into(), "echo a\necho b".into()];
         check_order(&Params::default(), &script, 1, false).unwrap();
+    }
+
+    #[test]
+    fn a_job_asks_for_one_to_max_attempts_runs_and_a_rental_for_one() {
+        for attempts in [0, MAX_ATTEMPTS + 1, u32::MAX] {
+            assert!(matches!(
+                refused(|s| s.max_attempts = attempts),
+                SpecError::OutOfRange {
+                    field: "max_attempts",
+                    ..
+                }
+            ));
+        }
+        let mut retried = job();
+        retried.max_attempts = MAX_ATTEMPTS;
+        check_order(&Params::default(), &retried, 1, false).unwrap();
+        assert_eq!(
+            check_order(&Params::default(), &retried, 1, true),
+            Err(SpecError::RetriedRental)
+        );
     }
 
     #[test]

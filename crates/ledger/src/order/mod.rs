@@ -10,7 +10,8 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use gpunet_primitives::{Address, Amount, Hash, JobSpec, OrderId};
 use gpunet_types::Params;
 use gpunet_types::{
-    AuditVerdict, Decline, Lease, OrderStatus, OrderView, Rental, Report, Settlement,
+    Attempt, AttemptFailure, AuditVerdict, Decline, Lease, OrderStatus, OrderView, Rental, Report,
+    Settlement,
 };
 
 /// An order: what its client asked for and escrowed, and where it stands.
@@ -27,6 +28,10 @@ pub struct Order {
     /// What the order still holds in escrow (the deposit while open, 0 once closed).
     pub escrow: Amount,
     pub submitted_ms: u64,
+    /// Block time it last entered the pending queue: when it was submitted,
+    /// or when a failed run sent it back (a decline keeps its place). The
+    /// queue's key, with its id; its time to live counts from here.
+    pub queued_ms: u64,
     pub kind: OrderKind,
     /// Machines that declined it, with their reasons; matching skips them.
     pub declines: Vec<Decline>,
@@ -37,8 +42,13 @@ pub struct Order {
 /// What an order is for, with where it is in that kind's lifecycle.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub enum OrderKind {
-    /// A job: a command whose result is reported, and may be audited or disputed.
-    Job { phase: JobPhase, checks: Checks },
+    /// A job: a command whose result is reported, and may be audited or
+    /// disputed; `attempts` are its earlier runs that failed or timed out.
+    Job {
+        phase: JobPhase,
+        checks: Checks,
+        attempts: Vec<Attempt>,
+    },
     /// A re-run of job `of`, checking its result (`exec::audits`).
     AuditRun { of: OrderId, phase: JobPhase },
     /// A machine rented for a time, billed as it runs (`exec::rentals`).
@@ -139,7 +149,28 @@ pub enum RentalEnd {
 
 impl Order {
     pub fn expires_ms(&self, params: &Params) -> u64 {
-        self.submitted_ms.saturating_add(params.order_ttl_ms)
+        self.queued_ms.saturating_add(params.order_ttl_ms)
+    }
+
+    /// Its key in the pending queue.
+    pub fn queue_key(&self) -> (u64, OrderId) {
+        (self.queued_ms, self.id)
+    }
+
+    /// A job's earlier runs that failed or timed out, oldest first; empty
+    /// for audit runs and rentals.
+    pub fn attempts(&self) -> &[Attempt] {
+        match &self.kind {
+            OrderKind::Job { attempts, .. } => attempts,
+            _ => &[],
+        }
+    }
+
+    /// Whether a run of this order that fails now goes back to matching:
+    /// a job whose spec allows another run after this one.
+    pub fn retries_a_failed_run(&self) -> bool {
+        matches!(self.kind, OrderKind::Job { .. })
+            && self.attempts().len().saturating_add(1) < self.spec.max_attempts as usize
     }
 
     /// Where the order stands, as the API and the CLI name it.
@@ -310,6 +341,7 @@ impl Order {
             audit_runs: self.audit_runs().to_vec(),
             audit_verdict: self.audit_verdict().cloned(),
             declines: self.declines.clone(),
+            attempts: self.attempts().to_vec(),
             disputed_root: self.disputed_root(),
             result_readers: self.result_readers.clone(),
         }
@@ -392,6 +424,40 @@ impl Order {
             _ => return Err(wrong_phase(now, "declined")),
         }
         Ok(())
+    }
+
+    /// A running job → pending again at `now_ms`, its run recorded as an
+    /// attempt that ended in `failure` and cost its provider `slashed`.
+    pub(crate) fn retry(
+        &mut self,
+        failure: AttemptFailure,
+        slashed: Amount,
+        now_ms: u64,
+    ) -> Result<(), TxError> {
+        let now = self.id_status();
+        match &mut self.kind {
+            OrderKind::Job {
+                phase, attempts, ..
+            } => match std::mem::replace(phase, JobPhase::Pending) {
+                JobPhase::Running { lease } => {
+                    attempts.push(Attempt {
+                        machine: lease.machine,
+                        provider: lease.provider,
+                        start_ms: lease.start_ms,
+                        ended_ms: now_ms,
+                        failure,
+                        slashed,
+                    });
+                    self.queued_ms = now_ms;
+                    Ok(())
+                }
+                other => {
+                    *phase = other;
+                    Err(wrong_phase(now, "run again"))
+                }
+            },
+            _ => Err(wrong_phase(now, "run again (only a job is)")),
+        }
     }
 
     /// Running → reported with `report`, held (`Auditing`) when `held`.
@@ -532,6 +598,7 @@ mod tests {
             deposit: 100,
             escrow: 100,
             submitted_ms: 0,
+            queued_ms: 0,
             kind,
             declines: Vec::new(),
             result_readers: Vec::new(),
@@ -542,6 +609,7 @@ mod tests {
         order(OrderKind::Job {
             phase: JobPhase::Pending,
             checks: Checks::default(),
+            attempts: Vec::new(),
         })
     }
 
@@ -597,6 +665,7 @@ mod tests {
             |o: &mut Order| o.record_report(report(), false),
             |o: &mut Order| o.hold(false),
             |o: &mut Order| o.requeue(),
+            |o: &mut Order| o.retry(AttemptFailure::TimedOut, 0, 9),
             |o: &mut Order| o.rent_out(lease(), Rental::default()),
         ] {
             let mut o = pending.clone();
@@ -623,6 +692,39 @@ mod tests {
             .clone()
             .close(OrderStatus::Settled, Settlement::default())
             .is_err());
+    }
+
+    #[test]
+    fn a_failed_run_of_a_job_is_kept_as_an_attempt_and_the_job_queued_again() {
+        let mut o = job();
+        o.spec.max_attempts = 2;
+        assert!(o.retries_a_failed_run());
+        o.run_on(lease()).unwrap();
+        let failure = AttemptFailure::Failed {
+            reason: "agent restarted".into(),
+        };
+        o.retry(failure.clone(), 10, 5_000).unwrap();
+        assert_eq!(
+            (o.status(), o.lease(), o.queued_ms),
+            (OrderStatus::Pending, None, 5_000)
+        );
+        assert_eq!(
+            o.view().attempts,
+            [Attempt {
+                machine: 3,
+                provider: lease().provider,
+                start_ms: 1_000,
+                ended_ms: 5_000,
+                failure,
+                slashed: 10,
+            }]
+        );
+        assert!(!o.retries_a_failed_run(), "two runs are all it asked for");
+        let mut rental = order(OrderKind::Rental(RentalPhase::Pending));
+        rental.spec.max_attempts = 2;
+        assert!(!rental.retries_a_failed_run());
+        rental.rent_out(lease(), Rental::default()).unwrap();
+        assert!(rental.retry(AttemptFailure::TimedOut, 0, 9).is_err());
     }
 
     #[test]
@@ -677,6 +779,7 @@ mod tests {
             "audit_runs",
             "audit_verdict",
             "declines",
+            "attempts",
             "disputed_root",
             "result_readers",
         ];

@@ -15,3 +15,4 @@ mod durations;
 mod jobs;
 mod matching;
 mod rentals;
+mod retries;

@@ -276,6 +276,7 @@ pub(crate) fn spec(deterministic: bool, audit_bps: u32) -> JobSpec {
         audit_bps,
         min_reliability_bps: 0,
         ports: Vec::new(),
+        max_attempts: 1,
         placement: Default::default(),
     }
 }

@@ -2,6 +2,7 @@
 //! for (a lease to run, a probe to answer, a challenge to prove) or a note.
 
 use super::{log, warn, Inner};
+use gpunet_primitives::OrderId;
 use gpunet_types::Event;
 use std::sync::Arc;
 use tokio::task::JoinSet;
@@ -35,13 +36,17 @@ impl Inner {
             }
             | Event::JobStopped {
                 order, provider, ..
-            } if provider == me => {
-                // notify_one keeps the signal if the task is not waiting
-                // yet; a lease not registered yet finds out by polling.
-                if let Some(ended) = self.ending.lock().expect("ending").get(&order) {
-                    ended.notify_one();
-                }
             }
+            | Event::OrderTimedOut {
+                order, provider, ..
+            } if provider == me => self.notify_lease_end(order),
+            // Timed out and matched again: gone from this machine.
+            Event::OrderRetried {
+                order,
+                provider,
+                machine,
+                ..
+            } if provider == me && machine == self.machine => self.notify_lease_end(order),
             Event::ChallengeIssued {
                 challenge, owner, ..
             } if owner == me => {
@@ -87,5 +92,14 @@ impl Inner {
             _ => {}
         }
         Flow::Continue
+    }
+
+    /// Tells the task running lease `order` that the ledger ended it.
+    fn notify_lease_end(&self, order: OrderId) {
+        // notify_one keeps the signal if the task is not waiting yet; a
+        // lease not registered yet finds out by polling.
+        if let Some(ended) = self.ending.lock().expect("ending").get(&order) {
+            ended.notify_one();
+        }
     }
 }

@@ -244,15 +244,17 @@ impl Inner {
             .clone()
     }
 
-    /// Returns once the ledger no longer has lease `id` running: told by the
-    /// event stream, or found by asking the node (events can be missed).
+    /// Returns once the ledger no longer has lease `id` running on this
+    /// machine: told by the event stream, or found by asking the node
+    /// (events can be missed; a timed-out job may run elsewhere by then).
     pub(super) async fn wait_lease_end(&self, id: OrderId, ended: &tokio::sync::Notify) {
         loop {
             tokio::select! {
                 () = ended.notified() => return,
                 () = tokio::time::sleep(Duration::from_secs(2)) => {
                     if let Ok(order) = self.wallet.node().order(id).await {
-                        if order.status != OrderStatus::Running {
+                        let here = order.lease.as_ref().is_some_and(|l| l.machine == self.machine);
+                        if order.status != OrderStatus::Running || !here {
                             return;
                         }
                     }

@@ -81,6 +81,47 @@ pub struct Decline {
     pub reason: String,
 }
 
+/// A run of a job that its provider did not deliver: the order went back
+/// to matching without that machine (the job's `max_attempts` allows more
+/// runs), and the provider was slashed.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Attempt {
+    /// The machine it ran on.
+    pub machine: MachineId,
+    /// That machine's owner.
+    pub provider: Address,
+    /// Block time its lease began.
+    pub start_ms: u64,
+    /// Block time it ended.
+    pub ended_ms: u64,
+    /// How it ended.
+    pub failure: AttemptFailure,
+    /// Taken from the provider's stake for it.
+    pub slashed: Amount,
+}
+
+/// How a run its provider did not deliver ended.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum AttemptFailure {
+    /// Its provider reported it failed, with why.
+    Failed {
+        /// Why, in the provider's words.
+        reason: String,
+    },
+    /// Its provider reported nothing by the lease's deadline.
+    TimedOut,
+}
+
+impl std::fmt::Display for AttemptFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AttemptFailure::Failed { reason } => write!(f, "failed: {reason}"),
+            AttemptFailure::TimedOut => f.write_str("timed out: no report by its deadline"),
+        }
+    }
+}
+
 /// A rental's streaming state.
 #[derive(
     Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
@@ -199,6 +240,11 @@ pub struct OrderView {
     pub audit_verdict: Option<AuditVerdict>,
     /// Machines that declined it, with their reasons; matching skips them.
     pub declines: Vec<Decline>,
+    /// Earlier runs of a job that their providers failed or let time out,
+    /// oldest first; matching skips their machines. The current run, if
+    /// any, is `lease`.
+    #[serde(default)]
+    pub attempts: Vec<Attempt>,
     /// The output root its client holds right, when it disputed the reported
     /// one (`exec::disputes`).
     pub disputed_root: Option<Hash>,
