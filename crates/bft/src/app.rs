@@ -9,9 +9,7 @@ use crate::context::{
 use crate::mempool::Mempool;
 use crate::signing::Signer;
 use gpunet_ledger::Ledger;
-use gpunet_node::{
-    inclusions, next_block_time_ms, publish_block_events, wall_clock_ms, work_due, SubmitError,
-};
+use gpunet_node::{inclusions, publish_block_events, Clock, SubmitError};
 use gpunet_primitives::{Block, BlockHeader, Hash};
 use gpunet_types::BlockEvent;
 use malachitebft_app_channel::app::engine::host::Next;
@@ -38,6 +36,8 @@ pub struct ProposalConfig {
     /// Blocks timed further ahead of this validator's clock are refused, so a
     /// proposer cannot fast-forward deadlines.
     pub max_clock_drift: Duration,
+    /// The clock blocks are stamped and judged by.
+    pub clock: Clock,
     /// Size of the parts a proposal is streamed to peers in.
     pub part_bytes: usize,
     /// Largest block accepted from a proposer, in bytes.
@@ -50,6 +50,7 @@ impl Default for ProposalConfig {
             max_block_txs: 5_000,
             heartbeat: Duration::from_secs(1),
             max_clock_drift: Duration::from_secs(5),
+            clock: Clock::system(),
             part_bytes: 256 * 1024,
             max_block_bytes: 32 << 20,
         }
@@ -300,7 +301,10 @@ impl App {
                 .saturating_sub(self.last_block.elapsed()),
         );
         while waited.elapsed() < patience {
-            let due = work_due(&self.ledger.read().expect("ledger lock"));
+            let due = self
+                .config
+                .clock
+                .work_due(&self.ledger.read().expect("ledger lock"));
             if due || !self.mempool.lock().expect("mempool lock").is_empty() {
                 break;
             }
@@ -313,7 +317,7 @@ impl App {
             .candidates(self.config.max_block_txs);
         let built = {
             let mut l = self.ledger.write().expect("ledger lock");
-            let time = next_block_time_ms(&l);
+            let time = self.config.clock.next_block_time_ms(&l);
             l.build_block(self.address.0, time, &candidates)
         };
         let built = match built {
@@ -563,8 +567,9 @@ impl App {
             tracing::warn!(height = %p.height, round = %p.round, proposer = %p.proposer, "proposal from a validator whose turn it is not");
             return false;
         }
-        if block.header.time_ms > wall_clock_ms() + self.config.max_clock_drift.as_millis() as u64 {
-            tracing::warn!(height = %p.height, "proposal timed too far in the future");
+        let (time, now) = (block.header.time_ms, self.config.clock.now_ms());
+        if time > now.saturating_add(self.config.max_clock_drift.as_millis() as u64) {
+            tracing::warn!(height = %p.height, proposer = %p.proposer, ahead_ms = time - now, "proposal timed too far in the future");
             return false;
         }
         match self.ledger.write().expect("ledger lock").check_block(block) {
@@ -661,7 +666,7 @@ mod tests {
 
     fn next_block(app: &App, key: &Keypair) -> Block {
         let mut ledger = app.ledger.write().unwrap();
-        let time = next_block_time_ms(&ledger);
+        let time = Clock::system().next_block_time_ms(&ledger);
         ledger.build_block(key.address(), time, &[]).unwrap().block
     }
 

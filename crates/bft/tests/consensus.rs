@@ -8,7 +8,7 @@ use gpunet_client::jobfile::JobFile;
 use gpunet_client::jobs::submit_job;
 use gpunet_client::{NodeClient, Wallet};
 use gpunet_ledger::{Genesis, GenesisAccount};
-use gpunet_node::{BlobRetention, Consensus, NodeBase, NodeBuilder};
+use gpunet_node::{wall_clock_ms, BlobRetention, Clock, Consensus, NodeBase, NodeBuilder};
 use gpunet_primitives::{Address, Hash, Keypair, SignedTx, Tx, TxBody, UNIT};
 use gpunet_types::{NodeAddress, Params};
 use std::path::PathBuf;
@@ -341,6 +341,45 @@ async fn the_chain_survives_a_dead_validator_which_catches_up_after_restart() {
     net.assert_agree(now);
     let ledger = net.node(3).base.ledger.read().unwrap();
     assert_eq!(ledger.account(&sink.address()).balance, 8 * UNIT);
+}
+
+/// One validator of four has a clock minutes ahead: its blocks would
+/// fast-forward every deadline, TTL and bill. The others refuse its
+/// proposals, a later round's proposer makes each block it would have made,
+/// the chain goes on with block times that keep to the honest clocks, and the
+/// skewed validator itself follows the chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_validator_whose_clock_is_minutes_ahead_neither_halts_the_chain_nor_sets_its_time() {
+    let _serial = ONE_NETWORK_AT_A_TIME.lock().await;
+    let mut net = Testnet::new(4, &[]);
+    net.validators[3].config.proposals.clock = Clock::skewed(3 * 60_000);
+    for i in 0..4 {
+        net.start(i).await;
+    }
+    let started = wall_clock_ms();
+    let heights = 12;
+    net.wait_for_height(heights).await;
+    let ended = wall_clock_ms();
+    net.assert_agree(heights);
+    let drift = net.validators[0]
+        .config
+        .proposals
+        .max_clock_drift
+        .as_millis() as u64;
+    let skewed = net.validators[3].key.address();
+    let ledger = net.node(0).base.ledger.read().unwrap();
+    let proposers: Vec<_> = (1..=heights)
+        .map(|h| {
+            let header = ledger.block(h).unwrap().unwrap().header;
+            assert!(
+                header.time_ms >= started && header.time_ms <= ended + drift,
+                "block {h} is timed {} in a run from {started} to {ended}",
+                header.time_ms
+            );
+            header.proposer
+        })
+        .collect();
+    assert!(!proposers.contains(&skewed), "{proposers:?}");
 }
 
 /// Under back-to-back transactions blocks come many times a second. A node

@@ -121,16 +121,43 @@ pub fn wall_clock_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// What a block producer stamps its next block with: its clock, but always
-/// after the parent's time (block time must strictly increase).
-pub fn next_block_time_ms(ledger: &Ledger) -> u64 {
-    wall_clock_ms().max(ledger.head().time_ms + 1)
+/// The clock a block producer stamps and judges blocks by: the system clock
+/// ([`Clock::system`], what every node runs on), or one off by a fixed
+/// offset ([`Clock::skewed`]), with which tests show what a validator whose
+/// clock is wrong can do to the chain.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Clock {
+    offset_ms: i64,
 }
 
-/// Whether time-driven ledger work (settlement, deadlines, challenges) is due
-/// by this node's clock, so a block is worth making even without transactions.
-pub fn work_due(ledger: &Ledger) -> bool {
-    ledger.next_due_ms().is_some_and(|t| t <= wall_clock_ms())
+impl Clock {
+    /// The system clock.
+    pub const fn system() -> Clock {
+        Clock { offset_ms: 0 }
+    }
+
+    /// The system clock, `offset_ms` ahead (behind when negative).
+    pub const fn skewed(offset_ms: i64) -> Clock {
+        Clock { offset_ms }
+    }
+
+    /// Milliseconds since the Unix epoch, by this clock.
+    pub fn now_ms(&self) -> u64 {
+        wall_clock_ms().saturating_add_signed(self.offset_ms)
+    }
+
+    /// What a block producer stamps its next block with: this clock, but
+    /// always after the parent's time (block time must strictly increase).
+    pub fn next_block_time_ms(&self, ledger: &Ledger) -> u64 {
+        self.now_ms().max(ledger.head().time_ms + 1)
+    }
+
+    /// Whether time-driven ledger work (settlement, deadlines, challenges)
+    /// is due by this clock, so a block is worth making even without
+    /// transactions.
+    pub fn work_due(&self, ledger: &Ledger) -> bool {
+        ledger.next_due_ms().is_some_and(|t| t <= self.now_ms())
+    }
 }
 
 impl SoloProducer {
@@ -171,14 +198,14 @@ async fn run(
                 }
             }
         }
-        let due = work_due(&ledger.read().expect("ledger lock"));
+        let due = Clock::system().work_due(&ledger.read().expect("ledger lock"));
         if batch.is_empty() && !due && last_block.elapsed() < config.heartbeat {
             continue;
         }
         let txs: Vec<SignedTx> = batch.iter().map(|(tx, _)| tx.clone()).collect();
         let produced = {
             let mut l = ledger.write().expect("ledger lock");
-            let time = next_block_time_ms(&l);
+            let time = Clock::system().next_block_time_ms(&l);
             let produced = l.produce_block(key.address(), time, &txs);
             if config.check_invariants {
                 if let Err(violation) = l.check_invariants() {

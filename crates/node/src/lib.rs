@@ -13,8 +13,8 @@ pub use blob_access::{BlobReadError, ReadScope};
 pub use blob_retention::{manifest_files, named_by_orders, BlobRetention, NamedBlobs};
 pub use blobs::{BlobError, BlobStore, Removed, DEFAULT_MAX_BLOB_BYTES, DEFAULT_MIN_FREE_BYTES};
 pub use consensus::{
-    inclusions, next_block_time_ms, publish_block_events, wall_clock_ms, work_due, Consensus,
-    SoloProducer, SoloProducerConfig, SubmitError, SubmitFuture,
+    inclusions, publish_block_events, wall_clock_ms, Clock, Consensus, SoloProducer,
+    SoloProducerConfig, SubmitError, SubmitFuture,
 };
 pub use live_logs::{LiveLogError, LiveLogs, LIVE_LOG_ORDERS};
 pub use node::{Node, NodeBase, NodeBuilder, NodeError, LEDGER_FILE};
