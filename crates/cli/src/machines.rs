@@ -100,7 +100,7 @@ pub(crate) async fn machines(ctx: &Ctx, cmd: MachinesCmd) -> anyhow::Result<()> 
             if mine {
                 query.push(format!(
                     "owner={}",
-                    Keystore::load(&ctx.keystore)?.address()
+                    Keystore::load(&ctx.keystore()?)?.address()
                 ));
             }
             (query, order, limit)

@@ -10,6 +10,7 @@ mod machines;
 mod node;
 mod output;
 mod owner;
+mod profile;
 mod provider;
 mod rent;
 mod sim;
@@ -30,12 +31,18 @@ use std::path::PathBuf;
 struct Cli {
     /// Node to talk to: https://HOST:PORT#KEY, with the key of the node's API
     /// (it prints its address when it starts); several, comma-separated, to
-    /// fail over. Default: the local devnet's, from .gpunet/devnet/api-url.
+    /// fail over. Default: the profile's, else the devnet started from this
+    /// directory (.gpunet/devnet/api-url).
     #[arg(long, global = true, env = "GPUNET_NODE")]
     node: Option<String>,
-    /// Keystore file of your wallet.
-    #[arg(long, global = true, env = "GPUNET_KEYSTORE", default_value_os_t = default_keystore())]
-    keystore: PathBuf,
+    /// Keystore file of your wallet. Default: the profile's, else
+    /// ~/.gpunet/wallet.json.
+    #[arg(long, global = true, env = "GPUNET_KEYSTORE")]
+    keystore: Option<PathBuf>,
+    /// The profile (node and keystore, written by `gpunet init` or `gpunet
+    /// devnet`) to use instead of the default one.
+    #[arg(long, global = true, env = "GPUNET_PROFILE")]
+    profile: Option<String>,
     /// Output format: text for people, JSON for programs.
     #[arg(short, long, global = true, value_enum, default_value = "text")]
     output: Output,
@@ -52,15 +59,6 @@ struct Cli {
     log_format: logs::LogFormat,
     #[command(subcommand)]
     command: Command,
-}
-
-fn default_keystore() -> PathBuf {
-    std::env::var_os("HOME")
-        .map_or_else(
-            || PathBuf::from(".gpunet"),
-            |h| PathBuf::from(h).join(".gpunet"),
-        )
-        .join("wallet.json")
 }
 
 #[derive(Subcommand)]
@@ -123,6 +121,25 @@ enum Command {
     /// (no new work) and stops once what runs has finished; twice stops at once.
     #[command(after_help = "Example:\n  gpunet provider --executor docker --price 2.5")]
     Provider(provider::ProviderArgs),
+    /// Write a profile (a node's address and your keystore) that commands
+    /// use from any directory: `--profile NAME` (default "default"), `--node`
+    /// (kept if the profile has one), `--keystore` (default
+    /// ~/.gpunet/wallet.json; a new sealed key is made there if it has none).
+    /// The first profile, or one given `--default`, is the default.
+    #[command(
+        after_help = "Examples:\n  gpunet init --node https://10.0.0.2:8645#5173d67290643433ddc177fb423f5cad8c0ebd975a441b0e010a491e6b0e436d\n  gpunet init --profile work --keystore work.json --default"
+    )]
+    Init {
+        /// Make it the default profile even if there is one.
+        #[arg(long)]
+        default: bool,
+        /// Store a new key unencrypted (throwaway keys only).
+        #[arg(long)]
+        plaintext: bool,
+    },
+    /// List your profiles (`gpunet init` and `gpunet devnet` write them).
+    #[command(after_help = "Example:\n  gpunet profiles")]
+    Profiles,
     /// Manage your wallet.
     #[command(subcommand)]
     #[command(after_help = "Example:\n  gpunet wallet balance")]
@@ -200,6 +217,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let ctx = ctx::Ctx {
         node: cli.node,
         keystore: cli.keystore,
+        profile: cli.profile,
         output: cli.output,
     };
     match cli.command {
@@ -223,6 +241,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             challenge_work_ms,
             out,
         } => node::genesis(chain_id, validator, fund, challenge_work_ms, out),
+        Command::Init { default, plaintext } => profile::init(&ctx, default, plaintext).await,
+        Command::Profiles => profile::list(&ctx),
         Command::Provider(args) => provider::provider(&ctx, args).await,
         Command::Wallet(cmd) => wallet::wallet(&ctx, cmd).await,
         Command::Machines(cmd) => machines::machines(&ctx, cmd).await,

@@ -3,6 +3,7 @@
 
 use crate::ctx::{Ctx, DEVNET_DIR};
 use crate::output::gpn;
+use crate::profile::DEVNET_PROFILE;
 use anyhow::{bail, Context};
 use gpunet_api::BlobReplication;
 use gpunet_bft::{BftConfig, BftError, Multiaddr};
@@ -36,17 +37,40 @@ pub(crate) async fn devnet(
         "client wallet keystore: {} (funded)",
         devnet.client_keystore.display()
     );
-    // From this directory the CLI finds the default devnet on its own.
-    let node = if default_dir {
-        String::new()
-    } else {
-        format!("--node {} ", devnet.address)
+    let address = devnet.address.to_string();
+    // Commands find it through its profile; failing that, from this
+    // directory when it is the default one.
+    let use_it = match crate::profile::register_devnet(&address, &devnet.client_keystore) {
+        Ok((path, true)) => {
+            println!(
+                "profile {DEVNET_PROFILE} (this node, this wallet) written to {}: the default, \
+                 so commands from any directory use it",
+                path.display()
+            );
+            String::new()
+        }
+        Ok((path, false)) => {
+            println!(
+                "profile {DEVNET_PROFILE} (this node, this wallet) written to {}; another \
+                 profile is the default",
+                path.display()
+            );
+            format!("--profile {DEVNET_PROFILE} ")
+        }
+        Err(e) => {
+            eprintln!("warning: cannot write the devnet's profile: {e:#}");
+            if default_dir {
+                format!("--keystore {} ", devnet.client_keystore.display())
+            } else {
+                format!(
+                    "--node {address} --keystore {} ",
+                    devnet.client_keystore.display()
+                )
+            }
+        }
     };
-    println!(
-        "try: gpunet {node}--keystore {} job run examples/hello.toml --wait",
-        devnet.client_keystore.display()
-    );
-    println!("fund any wallet: gpunet {node}devnet fund ADDRESS GPN");
+    println!("try: gpunet {use_it}job run examples/hello.toml --wait");
+    println!("fund any wallet: gpunet {use_it}devnet fund ADDRESS GPN");
     tokio::signal::ctrl_c().await?;
     Ok(())
 }

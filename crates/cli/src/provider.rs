@@ -90,7 +90,7 @@ pub(crate) struct ProviderArgs {
 }
 
 pub(crate) async fn provider(ctx: &Ctx, args: ProviderArgs) -> anyhow::Result<()> {
-    let key = Keystore::load(&ctx.keystore)?;
+    let key = Keystore::load(&ctx.keystore()?)?;
     let price =
         |what: &str, value: &str| parse_amount(value).with_context(|| format!("{what} {value:?}"));
     let config = gpunet_provider::AgentConfig {

@@ -52,18 +52,19 @@ pub(crate) async fn wallet(ctx: &Ctx, cmd: WalletCmd) -> anyhow::Result<()> {
                 Protection::passphrase_from_env_or_prompt()?
             };
             let key = Keypair::generate();
-            Keystore::create(&ctx.keystore, &key, &protection)?;
+            let keystore = ctx.keystore()?;
+            Keystore::create(&keystore, &key, &protection)?;
             let sealed = matches!(protection, Protection::Passphrase(_));
             let out = serde_json::json!({
                 "address": key.address(),
-                "keystore": ctx.keystore,
+                "keystore": keystore,
                 "sealed": sealed,
             });
             ctx.output.print(&out, || {
                 format!(
                     "new wallet {}\nkeystore  {} (mode 0600, {})",
                     key.address(),
-                    ctx.keystore.display(),
+                    keystore.display(),
                     if sealed {
                         "sealed with your passphrase"
                     } else {
@@ -73,7 +74,7 @@ pub(crate) async fn wallet(ctx: &Ctx, cmd: WalletCmd) -> anyhow::Result<()> {
             });
         }
         WalletCmd::Show => {
-            let key = Keystore::load(&ctx.keystore)?;
+            let key = Keystore::load(&ctx.keystore()?)?;
             ctx.output
                 .print(&serde_json::json!({ "address": key.address() }), || {
                     key.address().to_string()
@@ -82,7 +83,7 @@ pub(crate) async fn wallet(ctx: &Ctx, cmd: WalletCmd) -> anyhow::Result<()> {
         WalletCmd::Balance { address } => {
             let address: Address = match address {
                 Some(a) => a.parse().context("invalid address")?,
-                None => Keystore::load(&ctx.keystore)?.address(),
+                None => Keystore::load(&ctx.keystore()?)?.address(),
             };
             let client = ctx.client()?;
             let view = client.account(&address).await?;

@@ -9,11 +9,28 @@ use std::time::Duration;
 /// The passphrase the tests' keystores are sealed with.
 const PASSPHRASE: &str = "test passphrase, not a secret";
 
-/// The `gpunet` binary, with the tests' passphrase in its environment.
+/// The `gpunet` binary, with the tests' passphrase in its environment and
+/// the configuration file of the test calling it.
 fn gpunet_command() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_gpunet"));
-    command.env("GPUNET_PASSPHRASE", PASSPHRASE);
     command
+        .env("GPUNET_PASSPHRASE", PASSPHRASE)
+        .env("GPUNET_CONFIG", test_config());
+    command
+}
+
+/// A configuration file (profiles) for each test, named after its thread, so
+/// that the devnets tests start register themselves only where that test
+/// looks, never in the user's own configuration.
+fn test_config() -> std::path::PathBuf {
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("main")
+        .replace("::", "-");
+    std::env::temp_dir()
+        .join(format!("gpunet-cli-tests-{}", std::process::id()))
+        .join(test)
+        .join("config.toml")
 }
 
 fn gpunet<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
@@ -812,8 +829,8 @@ fn ctrl_c_while_the_node_is_down_is_acknowledged_and_pauses_once_it_is_back() {
 
 /// README's "Using it", as a user types it in a fresh shell: `gpunet devnet`
 /// with its default (relative) data directory, then `job run` and `canary`
-/// from the same directory, finding the devnet and its wallet by relative
-/// paths. The process executor once started the job in its scratch
+/// from the same directory, finding the devnet and its wallet through the
+/// profile it writes. The process executor once started the job in its scratch
 /// directory with relative input paths: the job read nothing, printed
 /// `words: , sum:`, and was paid; the canary then disputed an honest provider.
 #[test]
@@ -833,7 +850,7 @@ fn the_readme_flow_from_a_relative_devnet_directory_settles_the_right_result() {
         cmd.args(args)
             .current_dir(dir.path())
             .env_remove("GPUNET_NODE")
-            .env("GPUNET_KEYSTORE", ".gpunet/devnet/wallets/client.json");
+            .env_remove("GPUNET_KEYSTORE");
         cmd
     };
     let listen = format!("127.0.0.1:{}", free_port());
@@ -882,7 +899,8 @@ fn the_readme_flow_from_a_relative_devnet_directory_settles_the_right_result() {
             format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap()),
         )
         .env_remove("GPUNET_NODE")
-        .env("GPUNET_KEYSTORE", ".gpunet/devnet/wallets/client.json")
+        .env_remove("GPUNET_KEYSTORE")
+        .env("GPUNET_CONFIG", test_config())
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&shell.stderr);
@@ -1066,6 +1084,110 @@ fn an_interrupted_wait_leaves_the_job_running_and_job_stop_ends_it() {
         String::from_utf8_lossy(&again.stderr).contains("only a running job can be stopped"),
         "{again:?}"
     );
+}
+
+/// `gpunet devnet` registers itself as the default profile, so commands from
+/// any directory find it and its funded wallet; `gpunet init` writes another
+/// profile (with a new sealed key), `--profile` picks it, `--default` makes
+/// it the one used, and a profile that does not exist is named as such.
+#[test]
+fn profiles_let_commands_run_from_any_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_devnet, global) = devnet_process(dir.path());
+    let node = global[1].clone();
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let run = |args: &[&str]| {
+        let out = gpunet_command()
+            .args(args)
+            .current_dir(&elsewhere)
+            .env_remove("GPUNET_NODE")
+            .env_remove("GPUNET_KEYSTORE")
+            .env_remove("GPUNET_PROFILE")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // It writes its profile once it has started (its providers registered).
+    let registered = eventually(Duration::from_secs(30), || {
+        run(&["profiles"]).1.contains("devnet *")
+    });
+    assert!(registered, "{:?}", run(&["profiles"]));
+    let (ok, balance, err) = run(&["wallet", "balance", "-o", "json"]);
+    assert!(ok, "the devnet's profile is the default: {err}");
+    let balance: serde_json::Value = serde_json::from_str(&balance).unwrap();
+    assert!(
+        balance["account"]["balance"].as_u64().unwrap() > 0,
+        "its funded wallet: {balance}"
+    );
+    let (_, profiles, _) = run(&["profiles", "-o", "json"]);
+    let profiles: serde_json::Value = serde_json::from_str(&profiles).unwrap();
+    assert_eq!(profiles[0]["profile"], "devnet", "{profiles}");
+    assert_eq!(profiles[0]["default"], true, "{profiles}");
+    assert_eq!(
+        profiles[0]["keystore"],
+        path(&dir.path().join("devnet/wallets/client.json")),
+        "{profiles}"
+    );
+
+    let (ok, made, err) = run(&[
+        "init",
+        "--profile",
+        "work",
+        "--node",
+        &node,
+        "--keystore",
+        "work.json",
+        "-o",
+        "json",
+    ]);
+    assert!(ok, "{err}");
+    let made: serde_json::Value = serde_json::from_str(&made).unwrap();
+    assert_eq!(
+        (&made["new_key"], &made["default"], &made["chain"]),
+        (&true.into(), &false.into(), &"gpunet-devnet".into()),
+        "{made}"
+    );
+    let keystore = elsewhere.join("work.json");
+    assert_eq!(
+        made["keystore"],
+        path(&keystore),
+        "an absolute path: {made}"
+    );
+    assert!(
+        std::fs::read_to_string(&keystore)
+            .unwrap()
+            .contains("argon2id"),
+        "the new key is sealed"
+    );
+    let (ok, shown, err) = run(&["--profile", "work", "wallet", "show"]);
+    assert!(ok, "{err}");
+    assert_eq!(shown.trim(), made["address"].as_str().unwrap());
+    let (ok, _, err) = run(&["--profile", "nope", "wallet", "show"]);
+    assert!(!ok);
+    assert!(
+        err.contains("no profile \"nope\"") && err.contains("(profiles: devnet, work)"),
+        "{err}"
+    );
+    let (ok, text, err) = run(&["init", "--profile", "work", "--default"]);
+    assert!(ok, "{err}");
+    assert!(
+        text.contains("profile work written to") && text.contains("(the default:"),
+        "{text}"
+    );
+    assert!(text.contains("existing key"), "{text}");
+    let (_, shown, _) = run(&["wallet", "show"]);
+    assert_eq!(
+        shown.trim(),
+        made["address"].as_str().unwrap(),
+        "now the default"
+    );
+    let (ok, _, err) = run(&["init", "--profile", "new"]);
+    assert!(!ok && err.contains("needs the node's address"), "{err}");
 }
 
 /// A provider's agent dies under a job that may run twice: restarted, it

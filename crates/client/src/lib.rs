@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+/// The user's profiles: node addresses and keystores by name.
+pub mod config;
 mod error;
 /// Job files (TOML) as people write them.
 pub mod jobfile;
