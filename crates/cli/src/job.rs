@@ -643,7 +643,7 @@ pub(crate) async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
             });
             ctx.output.print(&included, || match stopped {
                 Some((paid, refunded)) => format!(
-                    "stopped order {id}: {} GPN paid for the time it ran, {} GPN refunded",
+                    "stopped order {id}: {} paid for the time it ran, {} refunded",
                     gpn(paid),
                     gpn(refunded)
                 ),

@@ -1064,6 +1064,7 @@ fn an_interrupted_wait_leaves_the_job_running_and_job_stop_ends_it() {
     let stopped = ok(&[&text[..], &["job", "stop", "0"]].concat());
     assert!(stopped.contains("stopped order 0:"), "{stopped}");
     assert!(stopped.contains("GPN refunded"), "{stopped}");
+    assert!(!stopped.contains("GPN GPN"), "{stopped}");
     let order = json(&[&global[..], &["job", "describe", "0"]].concat());
     assert_eq!(order["status"], "stopped", "{order}");
     let s = &order["settlement"];
