@@ -1238,6 +1238,17 @@ fn a_job_whose_provider_fails_it_runs_again_on_another_machine() {
     let _ = agents[first].0.kill();
     let _ = agents[first].0.wait();
     agents[first] = net.start_agent(&data_dirs[first]);
+    // It serves its own machine again, not the other agent's (one key runs both).
+    let log = data_dirs[first].with_extension("log");
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains(&format!("provider serving machine {machine} "))
+        }),
+        "{}",
+        logs()
+    );
     let reported = poll(Duration::from_secs(90), || {
         let order = json(&net.with(&["job", "describe", "0"]));
         (order["status"] == "reported").then_some(order)

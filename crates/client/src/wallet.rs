@@ -3,7 +3,7 @@
 use crate::error::ClientError;
 use crate::node_client::NodeClient;
 use gpunet_primitives::{
-    Address, BlobRead, BlobUpload, Hash, Keypair, OrderId, RequestBody, SignedBlobRead,
+    Address, Amount, BlobRead, BlobUpload, Hash, Keypair, OrderId, RequestBody, SignedBlobRead,
     SignedRequest, Tx, TxBody,
 };
 use gpunet_types::api::BlobInfo;
@@ -114,6 +114,23 @@ impl Wallet {
     /// `bad_nonce`, which was then never included and never can be. The
     /// refused one signs again with the nonce the block left.
     pub async fn send(&self, body: TxBody) -> Result<Included, ClientError> {
+        self.send_paying(body, 0).await
+    }
+
+    /// Sends `body` as [`Wallet::send`] does, as a transaction no other
+    /// process sends: two processes of one key sending the same body with
+    /// the same nonce sign the same bytes (signatures are deterministic), the
+    /// node takes them as one transaction, and both would be told they sent
+    /// it (two provider agents of one account registering alike machines
+    /// would get one machine between them). A random extra fee of at most
+    /// `MAX_DISTINCT_FEE` base units makes its bytes its own.
+    pub async fn send_distinct(&self, body: TxBody) -> Result<Included, ClientError> {
+        let extra = rand::RngCore::next_u64(&mut rand::rngs::OsRng) % (MAX_DISTINCT_FEE + 1);
+        self.send_paying(body, Amount::from(extra)).await
+    }
+
+    /// [`Wallet::send`], paying `extra_fee` over the minimum.
+    async fn send_paying(&self, body: TxBody, extra_fee: Amount) -> Result<Included, ClientError> {
         let _guard = self.lock.lock().await;
         let mut attempts = 0;
         loop {
@@ -124,7 +141,7 @@ impl Wallet {
                 chain_id: status.chain_id,
                 sender: self.key.address(),
                 nonce: account.account.nonce,
-                fee: status.params.min_fee,
+                fee: status.params.min_fee.saturating_add(extra_fee),
                 body: body.clone(),
             }
             .sign(&self.key);
@@ -135,6 +152,9 @@ impl Wallet {
         }
     }
 }
+
+/// Most base units [`Wallet::send_distinct`] adds to the fee.
+const MAX_DISTINCT_FEE: u64 = 1_000;
 
 /// The API's code for a transaction whose nonce another took first.
 const BAD_NONCE: &str = "bad_nonce";

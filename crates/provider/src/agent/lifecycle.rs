@@ -4,8 +4,9 @@
 use super::{log, AgentConfig, AgentError, Inner};
 use crate::journal::JobRecord;
 use gpunet_client::{ClientError, Wallet};
-use gpunet_primitives::{JobOutcome, MachineSpec, OrderId, TxBody};
-use gpunet_types::{required_stake, Account, OrderStatus, Params, Rental};
+use gpunet_primitives::{JobOutcome, MachineId, MachineSpec, OrderId, TxBody};
+use gpunet_types::{required_stake, Account, Event, OrderStatus, Params, Rental};
+use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::task::JoinSet;
 
@@ -31,17 +32,46 @@ pub(super) async fn top_up_stake(
 /// registers in between (see [`register`]).
 const REGISTER_TRIES: usize = 3;
 
+/// The file in an agent's data directory that names the machine it serves.
+pub(super) const MACHINE_RECORD: &str = "machine-id";
+
+/// Which machine an agent's data directory serves: registered once, then
+/// found again on every restart. Asking the node for the owner's newest
+/// machine instead would hand two agents of one account the same machine.
+pub(super) struct MachineRecord(pub(super) PathBuf);
+
+impl MachineRecord {
+    /// The machine recorded, if any.
+    pub(super) fn read(&self) -> Result<Option<MachineId>, AgentError> {
+        match std::fs::read_to_string(&self.0) {
+            Ok(text) => text.trim().parse().map(Some).map_err(|_| {
+                AgentError::Io(std::io::Error::other(format!(
+                    "{} does not name a machine: {text:?}",
+                    self.0.display()
+                )))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Records `machine`.
+    pub(super) fn write(&self, machine: MachineId) -> Result<(), AgentError> {
+        Ok(std::fs::write(&self.0, format!("{machine}\n"))?)
+    }
+}
+
 /// Registers a machine of `spec`, first staking what the account's machines
-/// need with it. Agents sharing one account that start together can each
-/// stake for their own machine and find, once the other registered first,
-/// that the ledger now asks for both: that refusal (`insufficient_stake`)
-/// tops the stake up again and registers anew.
+/// need with it, and returns its id. Agents sharing one account that start
+/// together can each stake for their own machine and find, once the other
+/// registered first, that the ledger now asks for both: that refusal
+/// (`insufficient_stake`) tops the stake up again and registers anew.
 pub(super) async fn register(
     wallet: &Wallet,
     params: &Params,
     spec: MachineSpec,
     config: &AgentConfig,
-) -> Result<(), ClientError> {
+) -> Result<MachineId, ClientError> {
     let mut tries = 1;
     loop {
         // Registering a new machine raises the stake the ledger requires.
@@ -49,8 +79,9 @@ pub(super) async fn register(
         account.machines += 1;
         account.gpus += spec.gpu_count();
         top_up_stake(wallet, params, &account).await?;
+        // Another agent of this account may be registering a machine alike.
         let sent = wallet
-            .send(TxBody::RegisterMachine {
+            .send_distinct(TxBody::RegisterMachine {
                 spec: spec.clone(),
                 price_per_hour: config.price_per_hour,
                 resource_prices: config.resource_prices,
@@ -60,7 +91,19 @@ pub(super) async fn register(
             Err(e) if e.code() == Some("insufficient_stake") && tries < REGISTER_TRIES => {
                 tries += 1;
             }
-            other => return other.map(|_| ()),
+            Err(e) => return Err(e),
+            Ok(included) => {
+                return included
+                    .events
+                    .iter()
+                    .find_map(|e| match e {
+                        Event::MachineRegistered { machine, .. } => Some(*machine),
+                        _ => None,
+                    })
+                    .ok_or_else(|| {
+                        ClientError::BadResponse("registration names no machine".into())
+                    })
+            }
         }
     }
 }

@@ -12,8 +12,7 @@ use crate::journal::Journal;
 use dispatch::Flow;
 use gpunet_client::{ClientError, NodeClient, StreamItem, Wallet};
 use gpunet_primitives::{Amount, ChallengeId, Keypair, MachineId, OrderId, ResourcePrices, TxBody};
-use gpunet_types::api::MachineSearch;
-use lifecycle::{register, top_up_stake};
+use lifecycle::{register, top_up_stake, MachineRecord, MACHINE_RECORD};
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::path::PathBuf;
@@ -136,20 +135,21 @@ impl Agent {
         };
         let spec = hardware.machine_spec(&config.region, executor.name());
         let me = wallet.address();
-        // This provider's newest machine, searched by the node.
-        let newest_of_mine = MachineSearch {
-            q: Some(format!("owner={me}")),
-            order: Some("-id".into()),
-            limit: Some(1),
-        };
-        let mine = || async {
-            let (machines, _) = node.find_machines(&newest_of_mine).await?;
-            Ok::<_, ClientError>(machines.into_iter().next())
+        // The machine this data directory serves, if it registered one that
+        // is still this provider's: one account may run many agents.
+        let record = MachineRecord(config.data_dir.join(MACHINE_RECORD));
+        let mine = match record.read()? {
+            Some(id) => match node.machine(id).await {
+                Ok(m) => (m.owner == me).then_some(m),
+                Err(e) if e.code() == Some("not_found") => None,
+                Err(e) => return Err(e.into()),
+            },
+            None => None,
         };
         let params = node.status().await?.params;
         // Other nodes to turn to if this one goes away (none with one validator).
         let _ = node.discover().await;
-        let machine = match mine().await? {
+        let machine = match mine {
             Some(m) => {
                 if m.price_per_hour != config.price_per_hour
                     || m.resource_prices != config.resource_prices
@@ -175,13 +175,9 @@ impl Agent {
                 id
             }
             None => {
-                register(&wallet, &params, spec, &config).await?;
-                mine()
-                    .await?
-                    .ok_or_else(|| {
-                        ClientError::BadResponse("registered machine is not listed".into())
-                    })?
-                    .id
+                let id = register(&wallet, &params, spec, &config).await?;
+                record.write(id)?;
+                id
             }
         };
         let journal = Journal::open(&config.data_dir.join("journal"))?;
