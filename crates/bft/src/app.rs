@@ -33,9 +33,16 @@ pub struct ProposalConfig {
     /// A proposer with nothing to include waits up to this long for transactions
     /// or due work before proposing an empty block, so block time keeps moving.
     pub heartbeat: Duration,
-    /// Blocks timed further ahead of this validator's clock are refused, so a
-    /// proposer cannot fast-forward deadlines.
+    /// How far apart two honest validators' clocks may be (PBTS's precision):
+    /// a fresh proposal timed further ahead of this validator's clock is not
+    /// voted for, so a proposer cannot fast-forward deadlines.
     pub max_clock_drift: Duration,
+    /// How long a proposal may take to reach a validator in round 0 (PBTS's
+    /// message delay; it grows by a tenth each round so that a network slower
+    /// than this still decides): a fresh proposal timed earlier than the
+    /// drift and this delay before it arrived is not voted for, so a proposer
+    /// cannot hold block time back.
+    pub max_message_delay: Duration,
     /// The clock blocks are stamped and judged by.
     pub clock: Clock,
     /// Size of the parts a proposal is streamed to peers in.
@@ -50,6 +57,7 @@ impl Default for ProposalConfig {
             max_block_txs: 5_000,
             heartbeat: Duration::from_secs(1),
             max_clock_drift: Duration::from_secs(5),
+            max_message_delay: Duration::from_secs(15),
             clock: Clock::system(),
             part_bytes: 256 * 1024,
             max_block_bytes: 32 << 20,
@@ -76,6 +84,57 @@ struct ReceivedProposal {
     pol_round: Round,
     proposer: ValidatorAddress,
     value: BlockValue,
+    arrival: Arrival,
+}
+
+/// How a proposal reached this node, which decides whether its time is judged
+/// against this node's clock.
+#[derive(Clone, Copy)]
+enum Arrival {
+    /// Streamed by its proposer while the height is decided, complete at
+    /// `at_ms` on this node's clock.
+    Live { at_ms: u64 },
+    /// Sent by a peer with a commit certificate: validators holding more than
+    /// two thirds of the voting power found its time timely, and the engine
+    /// checks the certificate, so this node's own clock has no say.
+    Synced,
+}
+
+/// Why a fresh proposal's time is not voted for.
+#[derive(Debug, PartialEq, Eq)]
+enum Untimely {
+    /// Timed this far beyond the latest time the receiver's clock allows.
+    Early { ahead_ms: u64 },
+    /// Timed this far before the earliest time the receiver's clock allows.
+    Late { behind_ms: u64 },
+}
+
+/// Judges a fresh proposal's time against the receiver's clock when it
+/// arrived, as CometBFT's proposer-based timestamps do: timely between
+/// `arrived - drift - delay` and `arrived + drift`, where the delay grows by a
+/// tenth of `max_message_delay` each round.
+fn timeliness(
+    time_ms: u64,
+    arrived_ms: u64,
+    round: Round,
+    config: &ProposalConfig,
+) -> Result<(), Untimely> {
+    let drift = config.max_clock_drift.as_millis() as u64;
+    let delay = config.max_message_delay.as_millis() as u64;
+    let grown = delay.saturating_add((delay / 10).saturating_mul(u64::from(round_key(round))));
+    let latest = arrived_ms.saturating_add(drift);
+    let earliest = arrived_ms.saturating_sub(drift.saturating_add(grown));
+    if time_ms > latest {
+        Err(Untimely::Early {
+            ahead_ms: time_ms - latest,
+        })
+    } else if time_ms < earliest {
+        Err(Untimely::Late {
+            behind_ms: earliest - time_ms,
+        })
+    } else {
+        Ok(())
+    }
 }
 
 pub(crate) struct App {
@@ -470,11 +529,23 @@ impl App {
             pol_round,
             proposer,
             value,
+            arrival: Arrival::Live {
+                at_ms: self.config.clock.now_ms(),
+            },
         })
     }
 
     /// Judges a proposal for the height being decided and remembers it; one for a
-    /// later height waits until this node gets there.
+    /// later height waits until this node gets there. A fresh live proposal
+    /// whose time is untimely here is neither voted for nor refused: this node
+    /// lets it go (its prevote is then nil), because Malachite 0.5 decides only
+    /// values judged valid and keeps the first judgement of a value, even
+    /// against a synced copy with a certificate. Refused, a proposal the others
+    /// decided would hold this node at that height for good; let go, the
+    /// node takes it by sync (a validator whose clock is wrong follows the
+    /// chain instead of stopping). A re-proposal (with a polka round) is not
+    /// timed again: validators holding over two thirds of the power already
+    /// prevoted for it.
     fn judge(&mut self, p: ReceivedProposal) -> Option<ProposedValue<GpunetContext>> {
         let next = self.next_height();
         if p.height > next {
@@ -483,6 +554,13 @@ impl App {
         }
         if p.height < next {
             return None;
+        }
+        if let (Arrival::Live { at_ms }, Round::Nil) = (p.arrival, p.pol_round) {
+            let time = p.value.block().header.time_ms;
+            if let Err(untimely) = timeliness(time, at_ms, p.round, &self.config) {
+                tracing::warn!(height = %p.height, round = %p.round, proposer = %p.proposer, ?untimely, "not voting for a proposal whose time this node's clock finds untimely; it follows the others' decision by sync");
+                return None;
+            }
         }
         let validity = if self.is_valid(&p) {
             Validity::Valid
@@ -547,6 +625,7 @@ impl App {
             pol_round: Round::Nil,
             proposer,
             value: BlockValue::new(block),
+            arrival: Arrival::Synced,
         })
         .unwrap_or_else(|| refused(unmatched_block(height, proposer)))
     }
@@ -565,11 +644,6 @@ impl App {
         let expected = GpunetContext.select_proposer(&validators, p.height, p.round);
         if *expected.address() != p.proposer || block.header.proposer != p.proposer.0 {
             tracing::warn!(height = %p.height, round = %p.round, proposer = %p.proposer, "proposal from a validator whose turn it is not");
-            return false;
-        }
-        let (time, now) = (block.header.time_ms, self.config.clock.now_ms());
-        if time > now.saturating_add(self.config.max_clock_drift.as_millis() as u64) {
-            tracing::warn!(height = %p.height, proposer = %p.proposer, ahead_ms = time - now, "proposal timed too far in the future");
             return false;
         }
         match self.ledger.write().expect("ledger lock").check_block(block) {
@@ -641,7 +715,7 @@ mod tests {
     use gpunet_types::Params;
 
     /// An application for a one-validator chain, its ledger at genesis.
-    fn app(dir: &std::path::Path) -> (App, Keypair) {
+    fn app(dir: &std::path::Path, config: ProposalConfig) -> (App, Keypair) {
         let key = Keypair::from_label("validator");
         let genesis = Genesis {
             chain_id: "sync-test".into(),
@@ -659,7 +733,7 @@ mod tests {
             Arc::new(Mutex::new(Mempool::new(16))),
             CertificateStore::open(&dir.join("certificates.redb")).unwrap(),
             broadcast::channel(16).0,
-            ProposalConfig::default(),
+            config,
         );
         (app, key)
     }
@@ -676,7 +750,7 @@ mod tests {
     #[test]
     fn every_synced_block_gets_a_value_and_only_the_right_one_is_valid() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut app, key) = app(dir.path());
+        let (mut app, key) = app(dir.path(), ProposalConfig::default());
         let proposer = ValidatorAddress(key.address());
         let block = next_block(&app, &key);
         let id = BlockValue::new(block.clone()).id();
@@ -697,5 +771,88 @@ mod tests {
         app.ledger.write().unwrap().apply_block(&block).unwrap();
         let late = app.judge_synced(Height(1), Round::new(0), proposer, b"anything");
         assert_eq!((late.validity, late.value.id()), (Validity::Valid, id));
+    }
+
+    #[test]
+    fn a_fresh_proposal_is_timely_from_drift_and_delay_before_its_arrival_to_drift_after() {
+        let config = ProposalConfig {
+            max_clock_drift: Duration::from_secs(5),
+            max_message_delay: Duration::from_secs(10),
+            ..ProposalConfig::default()
+        };
+        let arrived = 100_000;
+        let round0 = Round::new(0);
+        for time in [85_000, 100_000, 105_000] {
+            assert_eq!(timeliness(time, arrived, round0, &config), Ok(()), "{time}");
+        }
+        assert_eq!(
+            timeliness(105_001, arrived, round0, &config),
+            Err(Untimely::Early { ahead_ms: 1 })
+        );
+        assert_eq!(
+            timeliness(84_000, arrived, round0, &config),
+            Err(Untimely::Late { behind_ms: 1_000 })
+        );
+        // The delay grows by a tenth each round: round 2 allows 12 s.
+        assert_eq!(timeliness(83_000, arrived, Round::new(2), &config), Ok(()));
+        // Extreme times and rounds saturate instead of wrapping.
+        assert!(timeliness(u64::MAX, u64::MAX, Round::new(u32::MAX - 1), &config).is_ok());
+        assert_eq!(
+            timeliness(0, 0, round0, &config),
+            Ok(()),
+            "a clock at zero finds nothing late"
+        );
+    }
+
+    /// A validator whose clock is minutes behind must not refuse an honest
+    /// proposal (Malachite would then never take it, not even by sync): it
+    /// lets it go, and takes the same block once it comes with a certificate.
+    #[test]
+    fn a_proposal_untimely_here_is_let_go_live_and_taken_when_synced() {
+        let dir = tempfile::tempdir().unwrap();
+        let behind = ProposalConfig {
+            clock: Clock::skewed(-3 * 60_000),
+            ..ProposalConfig::default()
+        };
+        let (mut late, key) = app(dir.path(), behind);
+        let proposer = ValidatorAddress(key.address());
+        let block = next_block(&late, &key);
+        let id = BlockValue::new(block.clone()).id();
+        let live = ReceivedProposal {
+            height: Height(1),
+            round: Round::new(0),
+            pol_round: Round::Nil,
+            proposer,
+            value: BlockValue::new(block.clone()),
+            arrival: Arrival::Live {
+                at_ms: late.config.clock.now_ms(),
+            },
+        };
+        assert!(late.judge(live).is_none());
+        assert!(late.proposals.is_empty(), "nothing was judged");
+
+        let synced = late.judge_synced(Height(1), Round::new(0), proposer, &encode_block(&block));
+        assert_eq!((synced.validity, synced.value.id()), (Validity::Valid, id));
+
+        // A re-proposal of a value others prevoted for is not timed again.
+        let dir = tempfile::tempdir().unwrap();
+        let behind = ProposalConfig {
+            clock: Clock::skewed(-3 * 60_000),
+            ..ProposalConfig::default()
+        };
+        let (mut fresh, key) = app(dir.path(), behind);
+        let block = next_block(&fresh, &key);
+        let reproposed = ReceivedProposal {
+            height: Height(1),
+            round: Round::new(1),
+            pol_round: Round::new(0),
+            proposer: ValidatorAddress(key.address()),
+            value: BlockValue::new(block),
+            arrival: Arrival::Live {
+                at_ms: fresh.config.clock.now_ms(),
+            },
+        };
+        let judged = fresh.judge(reproposed).expect("judged");
+        assert_eq!(judged.validity, Validity::Valid);
     }
 }
