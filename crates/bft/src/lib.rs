@@ -7,6 +7,8 @@ mod codec;
 mod context;
 mod engine;
 mod evidence;
+#[doc(hidden)]
+pub mod fuzzing;
 mod gossip;
 mod mempool;
 mod signing;

@@ -304,8 +304,6 @@ impl JobFile {
     /// node, each named with the proof that the account holds it.
     pub async fn prepare(&self, wallet: &Wallet) -> Result<PreparedJob, ClientError> {
         let invalid = |m: String| ClientError::Invalid(format!("job {:?}: {m}", self.name));
-        let max_price_per_hour =
-            parse_amount(&self.price.max_per_hour).map_err(|e| invalid(e.to_string()))?;
         let mut inputs = Vec::new();
         for input in &self.inputs {
             let (hash, size, holder_proof) =
@@ -330,6 +328,16 @@ impl JobFile {
                 holder_proof,
             });
         }
+        self.with_inputs(inputs)
+    }
+
+    /// The on-chain form of this job with `inputs` already resolved: the
+    /// spec, its price and its deposit (checked to cover every run), without
+    /// touching files or the network.
+    pub fn with_inputs(&self, inputs: Vec<InputRef>) -> Result<PreparedJob, ClientError> {
+        let invalid = |m: String| ClientError::Invalid(format!("job {:?}: {m}", self.name));
+        let max_price_per_hour =
+            parse_amount(&self.price.max_per_hour).map_err(|e| invalid(e.to_string()))?;
         let spec = JobSpec {
             name: self.name.clone(),
             image: self.image.clone(),

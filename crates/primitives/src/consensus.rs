@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
     Deserialize,
 )]
 /// The step a vote is cast in.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum VoteKind {
     /// The first round of votes on a proposal.
     Prevote,
@@ -28,6 +29,7 @@ pub enum VoteKind {
 
 /// A Tendermint vote: for a block (by header hash) or for nothing (`None`).
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Vote {
     /// Its step.
     pub kind: VoteKind,
@@ -51,6 +53,7 @@ impl Vote {
 
 /// A vote and its validator's signature over [`Vote::sign_bytes`].
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct SignedVote {
     /// The vote.
     pub vote: Vote,
@@ -70,6 +73,7 @@ impl SignedVote {
 /// Two votes by one validator in the same height, round and step for different
 /// blocks: something no honest validator ever signs.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct DoubleSign {
     /// One vote.
     pub first: SignedVote,

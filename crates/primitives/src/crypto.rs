@@ -70,6 +70,7 @@ macro_rules! hex_newtype {
 #[derive(
     Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, BorshSerialize, BorshDeserialize,
 )]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Hash(pub [u8; 32]);
 hex_newtype!(Hash, 32);
 
@@ -92,6 +93,7 @@ impl FromStr for Hash {
 
 /// An account: the ed25519 public key that signs its transactions.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize, BorshDeserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Address(pub [u8; 32]);
 hex_newtype!(Address, 32);
 
@@ -130,6 +132,7 @@ impl Address {
 
 /// An ed25519 signature.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, BorshSerialize, BorshDeserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Signature(pub [u8; 64]);
 hex_newtype!(Signature, 64);
 

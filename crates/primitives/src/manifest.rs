@@ -54,6 +54,9 @@ pub enum ManifestError {
     /// Paths out of order, or one listed twice.
     #[error("manifest paths are not sorted and unique")]
     Unsorted,
+    /// Files whose sizes add up to more than 2^64 bytes: no result is that big.
+    #[error("manifest files add up to more than 2^64 bytes")]
+    TooLarge,
 }
 
 impl Manifest {
@@ -149,9 +152,12 @@ impl Manifest {
         Hash::digest(&self.encode())
     }
 
-    /// The size of all its files together.
+    /// The size of all its files together (at most `u64::MAX`: a decoded
+    /// manifest never adds up to more).
     pub fn total_bytes(&self) -> u64 {
-        self.files.iter().map(|f| f.size).sum()
+        self.files
+            .iter()
+            .fold(0u64, |total, f| total.saturating_add(f.size))
     }
 
     /// Decodes a manifest, refusing unsafe, unsorted or duplicate paths.
@@ -164,6 +170,11 @@ impl Manifest {
         if m.files.windows(2).any(|w| w[0].path >= w[1].path) {
             return Err(ManifestError::Unsorted);
         }
+        // Found by fuzzing: sizes that wrap summed to a small total.
+        m.files
+            .iter()
+            .try_fold(0u64, |total, f| total.checked_add(f.size))
+            .ok_or(ManifestError::TooLarge)?;
         Ok(m)
     }
 
@@ -216,5 +227,21 @@ mod tests {
             Manifest::decode(b"\x01"),
             Err(ManifestError::Malformed(_))
         ));
+        // Sizes that wrap in a sum would pass for a small result.
+        let wrapping = Manifest {
+            files: ["a", "b"]
+                .iter()
+                .map(|path| ManifestEntry {
+                    path: path.to_string(),
+                    size: u64::MAX / 2 + 1,
+                    hash: Hash::ZERO,
+                })
+                .collect(),
+        };
+        assert_eq!(wrapping.total_bytes(), u64::MAX);
+        assert_eq!(
+            Manifest::decode(&wrapping.encode()),
+            Err(ManifestError::TooLarge)
+        );
     }
 }

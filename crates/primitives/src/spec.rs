@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// The GPUs of one machine; a machine's GPUs are all of one model.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct GpuSpec {
     /// e.g. "nvidia"
     pub vendor: String,
@@ -19,6 +20,7 @@ pub struct GpuSpec {
 
 /// Hardware a provider declares for a machine.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct MachineSpec {
     /// CPU cores it offers.
     pub cpu_cores: u32,
@@ -56,6 +58,7 @@ impl MachineSpec {
     Serialize,
     Deserialize,
 )]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct ResourcePrices {
     /// Per GPU.
     pub per_gpu_hour: Amount,
@@ -84,6 +87,7 @@ impl ResourcePrices {
 #[derive(
     Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
 )]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct GpuRequirement {
     /// GPUs it needs; 0 for none (and then no other constraint).
     pub count: u32,
@@ -97,6 +101,7 @@ pub struct GpuRequirement {
 
 /// Resources a job needs for its whole run.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Resources {
     /// CPU cores.
     pub cpu_cores: u32,
@@ -111,6 +116,7 @@ pub struct Resources {
 
 /// An input file, stored by content hash; the provider fetches and verifies it.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct InputRef {
     /// Relative path inside the job's input directory.
     pub path: String,
@@ -127,6 +133,7 @@ pub struct InputRef {
 
 /// A job as recorded on the ledger.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct JobSpec {
     /// A label for people; not unique.
     pub name: String,
@@ -184,6 +191,7 @@ fn one_attempt() -> u32 {
     Deserialize,
 )]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Placement {
     /// The least loaded machine, then the cheapest: work spreads across
     /// providers when offers are alike.

@@ -14,6 +14,7 @@ pub type ChallengeId = u64;
 /// One opened row of a hardware challenge's product: its values and its Merkle
 /// path to the committed root (see the `gpunet-poc` crate).
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct RowOpening {
     /// Which row of C.
     pub index: u32,
@@ -34,6 +35,7 @@ const SIGNING_DOMAIN: &[u8] = b"gpunet-tx-v1";
     Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
 )]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Stop {
     /// Still running at its timeout; killed by the executor.
     Timeout,
@@ -59,6 +61,7 @@ impl Stop {
     Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
 )]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum ContainerStop {
     /// Its program ended, with this exit code.
     Exited {
@@ -71,6 +74,7 @@ pub enum ContainerStop {
 
 /// What a provider reports at the end of a lease.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum JobOutcome {
     /// The job ran; `exit_code` is the program's. The client pays for the time used
     /// whatever the exit code, since the work was delivered.
@@ -97,6 +101,7 @@ pub enum JobOutcome {
 
 /// What a transaction does.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum TxBody {
     /// Moves `amount` from the sender to `to`.
     Transfer {
