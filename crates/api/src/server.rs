@@ -12,8 +12,8 @@ use axum::{Json, Router};
 use futures_util::{Stream, StreamExt};
 use gpunet_ledger::{Order, TxError};
 use gpunet_node::{
-    wall_clock_ms, BlobError, BlobReadError, LiveLogError, LiveLogs, Node, ReadScope, SubmitError,
-    UploadError,
+    wall_clock_ms, BlobError, BlobReadError, LiveLogError, LiveLogs, Node, ReadScope, SnapshotFile,
+    SubmitError, UploadError,
 };
 use gpunet_primitives::{
     decode_signed_tx, Address, ChallengeId, Hash, Keypair, LogStream, MachineId, OrderId,
@@ -22,9 +22,9 @@ use gpunet_primitives::{
 };
 use gpunet_types::api::DryRun;
 use gpunet_types::api::{
-    AccountView, BlobInfo, BlockView, HolderProof, MachineSearch, OrdersPage, Peers, Status,
-    SubmitTx, Supply, BLOB_READ_HEADER, LOCAL_ONLY_HEADER, LOG_OFFSET_HEADER, LOG_READ_HEADER,
-    MATCHED_HEADER, MAX_ORDERS_PAGE, ORDERS_PAGE, UPLOAD_HEADER,
+    AccountView, BlobInfo, BlockView, HolderProof, MachineSearch, OrdersPage, Peers, SnapshotInfo,
+    Status, SubmitTx, Supply, BLOB_READ_HEADER, LOCAL_ONLY_HEADER, LOG_OFFSET_HEADER,
+    LOG_READ_HEADER, MATCHED_HEADER, MAX_ORDERS_PAGE, ORDERS_PAGE, UPLOAD_HEADER,
 };
 use gpunet_types::{offers, ApiError, ChallengeView, Machine, NodeAddress, OrderView};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -91,6 +91,8 @@ pub fn router(node: Node) -> Router {
         .route("/v1/blobs/{hash}", get(get_blob))
         .route("/v1/blobs/{hash}/holder-proof", get(holder_proof))
         .route("/v1/peers", get(peers))
+        .route("/v1/snapshots", get(snapshots))
+        .route("/v1/snapshots/{height}/{file}", get(snapshot_file))
         .fallback(no_such_route)
         .layer(DefaultBodyLimit::disable())
         .layer(axum::middleware::map_response(errors_as_json))
@@ -452,6 +454,33 @@ async fn block(State(node): State<Node>, Path(raw): Path<String>) -> ApiResult<J
         hash: block.header.hash(),
         block,
     }))
+}
+
+/// The state snapshots this node serves, newest first.
+async fn snapshots(State(node): State<Node>) -> Json<Vec<SnapshotInfo>> {
+    let snapshots = node.snapshots.clone();
+    Json(
+        tokio::task::spawn_blocking(move || snapshots.list())
+            .await
+            .unwrap_or_default(),
+    )
+}
+
+/// One file of a snapshot: its manifest, its block's certificate or a chunk.
+async fn snapshot_file(
+    State(node): State<Node>,
+    Path((raw_height, raw_file)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let height: u64 = parse("height", &raw_height)?;
+    let file: SnapshotFile = parse("snapshot file", &raw_file)?;
+    let snapshots = node.snapshots.clone();
+    let read = tokio::task::spawn_blocking(move || snapshots.read(height, file))
+        .await
+        .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+        .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string()))?;
+    let bytes =
+        read.ok_or_else(|| not_found(format!("no {file} of a snapshot at height {height}")))?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
 }
 
 #[derive(Deserialize)]

@@ -8,6 +8,7 @@ use crate::context::{
 };
 use crate::mempool::Mempool;
 use crate::signing::Signer;
+use crate::state_sync::SnapshotTaker;
 use gpunet_ledger::Ledger;
 use gpunet_node::{inclusions, publish_block_events, Clock, SubmitError};
 use gpunet_primitives::{Block, BlockHeader, Hash};
@@ -145,6 +146,8 @@ pub(crate) struct App {
     certificates: CertificateStore,
     events: broadcast::Sender<BlockEvent>,
     config: ProposalConfig,
+    /// Takes state snapshots for joining nodes, if this node serves them.
+    snapshots: Option<SnapshotTaker>,
     /// Values built or received for heights not yet decided, by (height, round).
     proposals: BTreeMap<(Height, u32), Vec<ProposedValue<GpunetContext>>>,
     /// Proposals for heights this node has not reached yet, judged when it does.
@@ -204,10 +207,19 @@ impl App {
             certificates,
             events,
             config,
+            snapshots: None,
             proposals: BTreeMap::new(),
             future: BTreeMap::new(),
             streams: BTreeMap::new(),
             last_block: Instant::now(),
+        }
+    }
+
+    /// The application, taking state snapshots with `taker`.
+    pub(crate) fn with_snapshots(self, taker: SnapshotTaker) -> App {
+        App {
+            snapshots: Some(taker),
+            ..self
         }
     }
 
@@ -683,6 +695,9 @@ impl App {
         }
         // Submitters here learn at once when their transaction can no longer be included.
         let mut ledger = self.ledger.write().expect("ledger lock");
+        if let Some(snapshots) = &self.snapshots {
+            snapshots.after_commit(&ledger, &certificate);
+        }
         for tx in pool.awaited() {
             if let Err(e) = ledger.check_tx(&tx) {
                 pool.reject(&tx.hash(), e);

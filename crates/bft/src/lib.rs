@@ -12,6 +12,7 @@ pub mod fuzzing;
 mod gossip;
 mod mempool;
 mod signing;
+mod state_sync;
 mod supervisor;
 mod vote_guard;
 
@@ -20,6 +21,7 @@ pub use gossip::{GossipConfig, GossipError};
 pub use libp2p::Multiaddr;
 /// Malachite's configuration types (`TimeoutConfig` for [`BftConfig::timeouts`]).
 pub use malachitebft_app_channel::app::config as engine_config;
+pub use state_sync::{restore_from_snapshot, Restored, StateSyncError};
 
 use app::App;
 use bytesize::ByteSize;
@@ -71,6 +73,9 @@ pub struct BftConfig {
     /// With no block committed for this long, the engine restarts and dials
     /// its peers anew (see `supervisor`); the wait doubles while it brings none.
     pub restart_after_stall: Duration,
+    /// Where and how often the node takes state snapshots for others to
+    /// join from (`None`: never).
+    pub snapshots: Option<gpunet_node::Snapshots>,
 }
 
 impl BftConfig {
@@ -99,6 +104,7 @@ impl BftConfig {
             mempool_capacity: 100_000,
             tx_ttl: Duration::from_secs(120),
             restart_after_stall: Duration::from_secs(30),
+            snapshots: None,
         }
     }
 }
@@ -242,7 +248,7 @@ pub async fn start(
 
     let vote_guard =
         Arc::new(VoteGuard::open(&config.home).map_err(|e| BftError::Engine(e.to_string()))?);
-    let app = App::new(
+    let mut app = App::new(
         ledger.clone(),
         Signer::new(key.clone(), &chain_id, vote_guard.clone()),
         ValidatorAddress(key.address()),
@@ -251,6 +257,9 @@ pub async fn start(
         events,
         config.proposals.clone(),
     );
+    if let Some(snapshots) = config.snapshots.clone() {
+        app = app.with_snapshots(state_sync::SnapshotTaker::new(snapshots));
+    }
     let engine_config = EngineConfig {
         moniker: key.address().to_string(),
         consensus: ConsensusConfig {
@@ -314,15 +323,17 @@ const WAL_DIR: &str = "wal";
 /// identity and its record of signed votes stay, so that a node started
 /// afresh from genesis syncs to the tip without ever signing a vote that
 /// conflicts with one it signed before. The caller sets its ledger aside too.
-pub fn set_aside_rebuilt_stores(home: &Path, aside: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(aside)?;
+/// Returns whether there was anything to move (`aside` is made only then).
+pub fn set_aside_rebuilt_stores(home: &Path, aside: &Path) -> std::io::Result<bool> {
+    let mut moved = false;
     for name in [CERTIFICATES_FILE, WAL_DIR] {
-        match std::fs::rename(home.join(name), aside.join(name)) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-            _ => {}
+        if home.join(name).exists() {
+            std::fs::create_dir_all(aside)?;
+            std::fs::rename(home.join(name), aside.join(name))?;
+            moved = true;
         }
     }
-    Ok(())
+    Ok(moved)
 }
 
 /// Room in a sync response for the commit certificate and the framing

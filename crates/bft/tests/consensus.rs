@@ -40,6 +40,8 @@ struct Testnet {
     dir: TempDir,
     validators: Vec<Validator>,
     running: Vec<Option<Running>>,
+    /// Blocks between the state snapshots nodes take (0: none).
+    snapshot_every: u64,
 }
 
 impl Testnet {
@@ -75,6 +77,7 @@ impl Testnet {
             dir,
             running: (0..n).map(|_| None).collect(),
             validators,
+            snapshot_every: 0,
         }
     }
 
@@ -91,12 +94,15 @@ impl Testnet {
         let v = &self.validators[i];
         let base = NodeBuilder::new(&v.base_dir, self.genesis.clone())
             .max_blob_bytes(1 << 20)
+            .snapshot_every(self.snapshot_every)
             .open()
             .unwrap();
+        let mut config = v.config.clone();
+        config.snapshots = Some(base.snapshots.clone());
         let consensus = gpunet_bft::start(
             base.ledger.clone(),
             v.key.clone(),
-            v.config.clone(),
+            config,
             base.events.clone(),
         )
         .await
@@ -126,6 +132,7 @@ impl Testnet {
             ledger: running.base.ledger.clone(),
             events: running.base.events.clone(),
             blobs: running.base.blobs.clone(),
+            snapshots: running.base.snapshots.clone(),
         }
         .with_consensus(running.consensus.clone());
         running.tasks.push(gpunet_api::spawn_blob_replication(
@@ -149,6 +156,14 @@ impl Testnet {
 
     /// Runs one more node, with `key`, whose consensus peers are the validators.
     async fn start_another(&mut self, key: Keypair, name: &str) -> usize {
+        let node = self.add_node(key, name);
+        self.start(node).await;
+        node
+    }
+
+    /// Adds one more node, with `key`, whose consensus peers are the
+    /// validators, without starting it.
+    fn add_node(&mut self, key: Keypair, name: &str) -> usize {
         let mut config = gpunet_bft::loopback_configs(&self.dir.path().join(name), 1).remove(0);
         config.consensus_peers = self
             .validators
@@ -162,9 +177,7 @@ impl Testnet {
             config,
         });
         self.running.push(None);
-        let node = self.validators.len() - 1;
-        self.start(node).await;
-        node
+        self.validators.len() - 1
     }
 
     /// Stops a node as a crash would: its engine dies, its storage stays.
@@ -206,13 +219,18 @@ impl Testnet {
 
     /// Every running node holds the same blocks (and so the same state roots) up to `height`.
     fn assert_agree(&self, height: u64) {
-        self.assert_agree_among(height, 0..self.running.len());
+        self.assert_agree_among(1..=height, 0..self.running.len());
     }
 
-    fn assert_agree_among(&self, height: u64, nodes: impl Iterator<Item = usize> + Clone) {
+    /// The running nodes among `nodes` hold the same blocks at `heights`.
+    fn assert_agree_among(
+        &self,
+        heights: std::ops::RangeInclusive<u64>,
+        nodes: impl Iterator<Item = usize> + Clone,
+    ) {
         let running: Vec<_> = nodes.filter_map(|i| self.running[i].as_ref()).collect();
         let first = running[0];
-        for h in 1..=height {
+        for h in heights {
             let block = first.base.ledger.read().unwrap().block(h).unwrap().unwrap();
             for node in &running {
                 let other = node.base.ledger.read().unwrap().block(h).unwrap().unwrap();
@@ -538,7 +556,7 @@ async fn a_double_signing_validator_is_slashed_and_no_conflicting_blocks_are_fin
     // The honest validators decided one chain, and went on without validator 3.
     let top = transfers(&net, 1, &client, nonce, 2, &sink).await;
     net.wait_for_height(top).await;
-    net.assert_agree_among(top, 0..3);
+    net.assert_agree_among(1..=top, 0..3);
     let ledger = net.node(0).base.ledger.read().unwrap();
     let next = ledger.validator_set(ledger.head().height + 1);
     assert_eq!(next.len(), 3);
@@ -742,6 +760,69 @@ async fn a_validator_whose_stores_disagree_refuses_to_start_and_is_rebuilt_from_
     }
 }
 
+/// A node joins a running chain from a validator's state snapshot: it
+/// fetches the state at the snapshot's block over the validator's API,
+/// checks it against that block's certificate, and follows the chain from
+/// there without replaying a block before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_joins_from_a_snapshot_without_replaying_the_chain() {
+    let _serial = ONE_NETWORK_AT_A_TIME.lock().await;
+    let client = Keypair::from_label("client");
+    let sink = Keypair::from_label("sink");
+    let mut net = Testnet::new(4, &[&client]);
+    net.snapshot_every = 10;
+    let api = net.start_with_api(0, BlobReplication::default()).await;
+    for i in 1..4 {
+        net.start(i).await;
+    }
+    let mut nonce = 0;
+    finalized_transfers(&net, 0, &client, &mut nonce, 4, &sink).await;
+    net.wait_for_height(21).await;
+    let peer = NodeClient::new(&api).unwrap();
+    let snapshot = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            if let Some(s) = peer.snapshots().await.unwrap().first().cloned() {
+                if s.height >= 20 {
+                    return s;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("validator 0 serves a snapshot past height 20");
+    assert!(snapshot.height.is_multiple_of(10));
+    assert!(snapshot.chunks >= 1);
+
+    let joiner = net.add_node(Keypair::from_label("joiner"), "joiner");
+    let (ledger_path, home) = {
+        let v = &net.validators[joiner];
+        (
+            v.base_dir.join(gpunet_node::LEDGER_FILE),
+            v.config.home.clone(),
+        )
+    };
+    let restored = gpunet_bft::restore_from_snapshot(&peer, &net.genesis, &ledger_path, &home)
+        .await
+        .unwrap();
+    assert!(restored.height >= snapshot.height);
+    net.start(joiner).await;
+    {
+        let ledger = net.node(joiner).base.ledger.read().unwrap();
+        assert!(ledger.head().height >= restored.height);
+        assert_eq!(
+            ledger.block(restored.height - 1).unwrap(),
+            None,
+            "not replayed"
+        );
+        assert_eq!(ledger.block(1).unwrap(), None, "not replayed");
+    }
+    let top = transfers(&net, 0, &client, nonce, 4, &sink).await;
+    net.wait_for_height(top).await;
+    // Block headers carry state roots: agreeing on them is agreeing on state.
+    net.assert_agree_among(restored.height..=top, 0..net.running.len());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_node_that_bonds_validator_stake_votes_from_the_next_height() {
     let _serial = ONE_NETWORK_AT_A_TIME.lock().await;
@@ -776,7 +857,7 @@ async fn a_node_that_bonds_validator_stake_votes_from_the_next_height() {
     net.kill(0).await;
     let top = transfers(&net, 1, &client, 0, 3, &sink).await;
     net.wait_for_height(top).await;
-    net.assert_agree_among(top, 1..5);
+    net.assert_agree_among(1..=top, 1..5);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

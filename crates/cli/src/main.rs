@@ -168,6 +168,13 @@ enum Command {
     /// Show the chain as the node sees it: height, time, validators, supply.
     #[command(after_help = "Example:\n  gpunet status -o json")]
     Status,
+    /// Show a block the node holds: its header and its transactions (a node
+    /// that joined from a snapshot holds none before it).
+    #[command(after_help = "Example:\n  gpunet block 1")]
+    Block {
+        /// Its height.
+        height: u64,
+    },
     /// Show this machine's hardware as the provider agent detects it, and the
     /// compute class its hardware challenges will hold it to.
     #[command(after_help = "Example:\n  gpunet hardware --data-dir /var/lib/gpunet")]
@@ -251,6 +258,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rent(cmd) => rent::rent(&ctx, cmd).await,
         Command::Canary(args) => canary::run(&ctx, args).await,
         Command::Status => node::status(&ctx).await,
+        Command::Block { height } => node::block(&ctx, height).await,
         Command::Hardware { data_dir } => provider::hardware(&ctx, &data_dir),
         Command::Bench(cmd) => bench::run(cmd, ctx.output).await,
         Command::Sim(args) => sim::run(args, ctx.output),

@@ -10,7 +10,8 @@ use gpunet_bft::{BftConfig, BftError, Multiaddr};
 use gpunet_client::{Keystore, Wallet};
 use gpunet_ledger::{Genesis, GenesisAccount};
 use gpunet_node::{
-    BlobRetention, NodeBuilder, SoloProducerConfig, DEFAULT_MIN_FREE_BYTES, LEDGER_FILE,
+    BlobRetention, NodeBuilder, SoloProducerConfig, DEFAULT_MIN_FREE_BYTES, DEFAULT_SNAPSHOT_EVERY,
+    LEDGER_FILE,
 };
 use gpunet_primitives::{parse_amount, Address, TxBody};
 use gpunet_provider::executor::ExecutorKind;
@@ -165,7 +166,23 @@ pub(crate) struct NodeArgs {
     /// disagree, as after restoring only part of a backup.
     #[arg(long, requires = "bft")]
     resync: bool,
+    /// Join from the newest state snapshot the node at NODE
+    /// (https://HOST:PORT#KEY) serves instead of replaying every block since
+    /// genesis (with --bft). Taken when this node's ledger is new, or more
+    /// than 10,000 blocks behind the snapshot (its stores are then moved
+    /// aside as with --resync); otherwise the node syncs blocks as usual.
+    /// The snapshot is checked against a certificate of the genesis validators.
+    #[arg(long, requires = "bft", value_name = "NODE")]
+    from_snapshot: Option<String>,
+    /// Blocks between the state snapshots this node takes for others to
+    /// join from (with --bft; 0: none).
+    #[arg(long, default_value_t = DEFAULT_SNAPSHOT_EVERY)]
+    snapshot_every: u64,
 }
+
+/// How far behind a peer's snapshot a node with a ledger must be for
+/// `--from-snapshot` to replace its stores rather than sync the blocks.
+const FAR_BEHIND_BLOCKS: u64 = 10_000;
 
 pub(crate) async fn node(args: NodeArgs) -> anyhow::Result<()> {
     let retention = BlobRetention {
@@ -199,10 +216,15 @@ pub(crate) async fn node(args: NodeArgs) -> anyhow::Result<()> {
         if args.resync {
             set_aside_stores(&args.data_dir, &consensus_home)?;
         }
+        if let Some(peer) = &args.from_snapshot {
+            join_from_snapshot(peer, &genesis, &args.data_dir, &consensus_home).await?;
+        }
         let base = NodeBuilder::new(&args.data_dir, genesis)
             .min_free_disk(min_free_disk)
+            .snapshot_every(args.snapshot_every)
             .open()?;
         let mut config = BftConfig::new(consensus_home, args.p2p_listen, args.gossip_listen);
+        config.snapshots = Some(base.snapshots.clone());
         config.consensus_peers = args.peers;
         config.gossip.bootstrap = args.gossip_peers;
         config.gossip.api_url = advertised.then(|| address.to_string());
@@ -245,20 +267,89 @@ pub(crate) async fn node(args: NodeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Moves a node's ledger and the consensus stores its peers can rebuild into
-/// `resync-<unix seconds>/` under its data directory, and says so.
-fn set_aside_stores(data_dir: &Path, consensus_home: &Path) -> anyhow::Result<()> {
+/// Restores this node's ledger from the newest snapshot `peer` serves when
+/// the node is new or far behind it (see `--from-snapshot`), and says what
+/// it did.
+async fn join_from_snapshot(
+    peer: &str,
+    genesis: &Genesis,
+    data_dir: &Path,
+    consensus_home: &Path,
+) -> anyhow::Result<()> {
+    let client = gpunet_client::NodeClient::new(peer)
+        .with_context(|| format!("--from-snapshot {peer:?}"))?;
+    let Some(offered) = client.snapshots().await?.into_iter().next() else {
+        crate::logs::announce(&format!(
+            "--from-snapshot: {peer} serves no snapshot yet; syncing blocks from genesis"
+        ));
+        return Ok(());
+    };
+    let ledger_path = data_dir.join(LEDGER_FILE);
+    let head = if ledger_path.exists() {
+        gpunet_ledger::Ledger::open(Some(&ledger_path), genesis)?
+            .head()
+            .height
+    } else {
+        0
+    };
+    if head > 0 && head.saturating_add(FAR_BEHIND_BLOCKS) >= offered.height {
+        crate::logs::announce(&format!(
+            "--from-snapshot: this node is at height {head}, its peer's snapshot at {}: \
+             syncing blocks instead",
+            offered.height
+        ));
+        return Ok(());
+    }
+    if head > 0 {
+        set_aside_stores(data_dir, consensus_home)?;
+    } else {
+        // A new node's stores hold nothing decided, but are kept all the same.
+        set_aside_consensus_stores(data_dir, consensus_home)?;
+    }
+    let restored =
+        gpunet_bft::restore_from_snapshot(&client, genesis, &ledger_path, consensus_home).await?;
+    crate::logs::announce(&format!(
+        "joined from the snapshot at height {} served by {peer} ({} chunks, {} bytes): \
+         following the chain from there",
+        restored.height, restored.chunks, restored.bytes
+    ));
+    Ok(())
+}
+
+/// Where a node's stores are moved aside: `resync-<unix seconds>/`.
+fn aside_dir(data_dir: &Path) -> anyhow::Result<PathBuf> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs();
-    let aside = data_dir.join(format!("resync-{now}"));
+    Ok(data_dir.join(format!("resync-{now}")))
+}
+
+/// Moves the consensus stores a node rebuilds from peers aside, if it has any.
+fn set_aside_consensus_stores(data_dir: &Path, consensus_home: &Path) -> anyhow::Result<()> {
+    let aside = aside_dir(data_dir)?;
+    if gpunet_bft::set_aside_rebuilt_stores(consensus_home, &aside.join("consensus"))
+        .with_context(|| format!("moving this node's stores to {}", aside.display()))?
+    {
+        crate::logs::announce(&format!(
+            "the consensus stores were moved to {}",
+            aside.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Moves a node's ledger and the consensus stores its peers can rebuild into
+/// `resync-<unix seconds>/` under its data directory, and says so.
+fn set_aside_stores(data_dir: &Path, consensus_home: &Path) -> anyhow::Result<()> {
+    let aside = aside_dir(data_dir)?;
     gpunet_bft::set_aside_rebuilt_stores(consensus_home, &aside.join("consensus"))
-        .and_then(
-            |()| match std::fs::rename(data_dir.join(LEDGER_FILE), aside.join(LEDGER_FILE)) {
+        .and_then(|_| {
+            std::fs::create_dir_all(&aside)?;
+            match std::fs::rename(data_dir.join(LEDGER_FILE), aside.join(LEDGER_FILE)) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
                 _ => Ok(()),
-            },
-        )
+            }
+        })
         .with_context(|| format!("moving this node's stores to {}", aside.display()))?;
     crate::logs::announce(&format!(
         "resync: the ledger and consensus stores were moved to {}; rebuilding them from peers",
@@ -307,6 +398,35 @@ pub(crate) fn genesis(
     std::fs::write(&out, genesis.to_json())
         .with_context(|| format!("writing {}", out.display()))?;
     eprintln!("wrote {}", out.display());
+    Ok(())
+}
+
+pub(crate) async fn block(ctx: &Ctx, height: u64) -> anyhow::Result<()> {
+    let view = ctx.client()?.block(height).await?;
+    ctx.output.print(&view, || {
+        let header = &view.block.header;
+        let mut text = format!(
+            "height        {}\nhash          {}\nparent        {}\ntime          {} ms since the epoch\n\
+             proposer      {}\nstate root    {}\ntransactions  {}\n",
+            header.height,
+            view.hash,
+            header.parent,
+            header.time_ms,
+            header.proposer,
+            header.state_root,
+            view.block.txs.len(),
+        );
+        for tx in &view.block.txs {
+            text.push_str(&format!(
+                "  {} {} from {} (nonce {})\n",
+                tx.hash(),
+                tx.tx.body.kind(),
+                tx.tx.sender,
+                tx.tx.nonce
+            ));
+        }
+        text
+    });
     Ok(())
 }
 

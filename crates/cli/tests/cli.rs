@@ -1503,6 +1503,85 @@ fn a_validator_whose_stores_disagree_says_so_and_resync_rebuilds_them_from_peers
     assert!(aside.join("consensus/certificates.redb").exists());
 }
 
+/// A new node joins with `--from-snapshot`: it takes the state of the
+/// newest snapshot a validator serves, verified, and follows the chain from
+/// there; restarted with the same command, it is no longer new and syncs
+/// blocks as any node does.
+#[test]
+fn a_new_node_joins_from_a_validators_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut net = BftNet::new(dir.path());
+    let every = ["--snapshot-every", "10"];
+    let _validators: Vec<Node> = (0..4).map(|i| net.start(i, &every)).collect();
+    net.wait_height(0, 25);
+
+    // A fifth node, not a validator, with its own key and ports.
+    let mut command = net.commands[3].clone();
+    let mut set = |flag: &str, value: String| {
+        let at = command.iter().position(|a| a == flag).unwrap();
+        command[at + 1] = value;
+    };
+    let keystore = dir.path().join("follower.json");
+    new_wallet(&keystore);
+    set("--validator-keystore", path(&keystore).into());
+    set("--data-dir", path(&dir.path().join("node4")).into());
+    set("--listen", format!("127.0.0.1:{}", free_port()));
+    set(
+        "--p2p-listen",
+        format!("/ip4/127.0.0.1/tcp/{}", free_port()),
+    );
+    set(
+        "--gossip-listen",
+        format!("/ip4/127.0.0.1/tcp/{}", free_port()),
+    );
+    net.commands.push(command);
+    let validator = api_address(&dir.path().join("node0"));
+    let join = ["--from-snapshot", validator.trim()];
+
+    let follower = net.start(4, &join);
+    let tip = net.tip(0);
+    net.wait_height(4, tip + 2);
+    let log = std::fs::read_to_string(net.log(4)).unwrap();
+    let joined_at: u64 = log
+        .split("joined from the snapshot at height ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{log}"))
+        .parse()
+        .unwrap();
+    assert!(joined_at >= 20 && joined_at.is_multiple_of(10), "{log}");
+    let follower_api = api_address(&dir.path().join("node4"));
+    let block = |height: u64| {
+        gpunet(&[
+            "--node",
+            follower_api.trim(),
+            "-o",
+            "json",
+            "block",
+            &height.to_string(),
+        ])
+    };
+    let replayed = block(1);
+    assert!(!replayed.status.success(), "block 1 was not replayed");
+    assert!(
+        String::from_utf8_lossy(&replayed.stderr).contains("no block at height 1"),
+        "{}",
+        String::from_utf8_lossy(&replayed.stderr)
+    );
+    assert!(block(joined_at).status.success());
+
+    drop(follower);
+    let _follower = net.start(4, &join);
+    let tip = net.tip(0);
+    net.wait_height(4, tip + 2);
+    let log = std::fs::read_to_string(net.log(4)).unwrap();
+    assert!(
+        log.contains("--from-snapshot: this node is at height")
+            && log.contains("syncing blocks instead"),
+        "{log}"
+    );
+}
+
 /// Ten commands from one wallet at once, as a shell loop with `&` runs them:
 /// each reads the same nonce, and the block takes one of each clash. Every
 /// one must go through (nine of ten failed with `bad_nonce`).

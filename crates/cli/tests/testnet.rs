@@ -1,8 +1,9 @@
 //! The Docker testnet of scripts/testnet.sh: four BFT validators and two
 //! provider agents, each in its own container on a private network. Faults are
 //! real: a validator's container is cut off the network and reconnected,
-//! killed and started again, all four restarted at once, and a second copy of
-//! one validator started to make it double-sign.
+//! killed and started again, all four restarted at once, a second copy of
+//! one validator started to make it double-sign, and a new node with nothing
+//! on disk joins from a validator's state snapshot.
 
 use gpunet_client::jobfile::JobFile;
 use gpunet_client::jobs::submit_job;
@@ -51,7 +52,9 @@ impl Testnet {
             .arg(self.dir.path())
             .env("GPUNET_BIN", env!("CARGO_BIN_EXE_gpunet"))
             .env("GPUNET_IMAGE", format!("gpunet/node:{}", self.project))
-            .env("GPUNET_PROJECT", &self.project);
+            .env("GPUNET_PROJECT", &self.project)
+            // Snapshots often enough for a node to join from one during the test.
+            .env("SNAPSHOT_EVERY", "20");
         for (i, port) in self.ports.iter().enumerate() {
             cmd.env(format!("API_PORT_{}", i + 1), port.to_string());
         }
@@ -429,4 +432,85 @@ async fn the_testnet_rides_out_faults_and_a_byzantine_validator_and_runs_a_job_a
         Some(OrderStatus::Running),
         "the live log never reached validator 1"
     );
+
+    // A new node, nothing on disk, joins from validator 1's newest snapshot
+    // and follows the chain from there, without the blocks before it.
+    let out = Command::new(env!("CARGO_BIN_EXE_gpunet"))
+        .args([
+            "--keystore",
+            &net.dir.path().join("joiner.key").to_string_lossy(),
+        ])
+        .args(["wallet", "new", "--plaintext"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let joiner = docker(&[
+        "run",
+        "-d",
+        "--network",
+        &net.network(),
+        "--ip",
+        "172.29.0.16",
+        "--label",
+        &format!("com.docker.compose.project={}", net.project),
+        "-v",
+        &format!("{}:/testnet:ro", net.dir.path().display()),
+        &format!("gpunet/node:{}", net.project),
+        "node",
+        "--bft",
+        "--genesis=/testnet/genesis.json",
+        "--data-dir=/data",
+        "--listen=0.0.0.0:8645",
+        "--validator-keystore=/testnet/joiner.key",
+        "--peer=/ip4/172.29.0.11/tcp/26656",
+        "--peer=/ip4/172.29.0.12/tcp/26656",
+        "--gossip-peer=/ip4/172.29.0.11/tcp/26657",
+        &format!(
+            "--from-snapshot=https://172.29.0.11:8645#{}",
+            net.api_key(0)
+        ),
+    ]);
+    let tip = net.height(0).await.unwrap();
+    let joined = tokio::time::timeout(Duration::from_secs(120), async {
+        loop {
+            let status = Command::new("docker")
+                .args(["exec", &joiner, "sh", "-c"])
+                .arg("gpunet --node \"$(cat /data/api-url)\" --output json status")
+                .output()
+                .unwrap();
+            let height = serde_json::from_slice::<serde_json::Value>(&status.stdout)
+                .ok()
+                .and_then(|s| s["height"].as_u64());
+            if height.is_some_and(|h| h > tip) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    })
+    .await;
+    let logs = Command::new("docker")
+        .args(["logs", &joiner])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&logs.stderr);
+    assert!(
+        joined.is_ok(),
+        "the new node did not pass height {tip}: {log}"
+    );
+    assert!(log.contains("joined from the snapshot at height"), "{log}");
+    let first_block = Command::new("docker")
+        .args(["exec", &joiner, "sh", "-c"])
+        .arg("gpunet --node \"$(cat /data/api-url)\" block 1")
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&first_block.stderr).contains("no block at height 1"),
+        "the new node replayed the chain: {}",
+        String::from_utf8_lossy(&first_block.stderr)
+    );
+    docker(&["rm", "-f", &joiner]);
 }

@@ -10,8 +10,8 @@ use gpunet_primitives::{
 };
 use gpunet_types::api::{
     header_value, AccountView, BlobInfo, BlockView, DryRun, HolderProof, MachineSearch, OrdersPage,
-    Peers, Status, BLOB_READ_HEADER, LOG_OFFSET_HEADER, LOG_READ_HEADER, MATCHED_HEADER,
-    UPLOAD_HEADER,
+    Peers, SnapshotInfo, Status, BLOB_READ_HEADER, LOG_OFFSET_HEADER, LOG_READ_HEADER,
+    MATCHED_HEADER, UPLOAD_HEADER,
 };
 use gpunet_types::{
     AddressError, ApiError, BlockEvent, Included, Machine, NodeAddress, OrderView, TrustedKeys,
@@ -287,6 +287,37 @@ impl NodeClient {
     /// The block at `height`.
     pub async fn block(&self, height: u64) -> Result<BlockView, ClientError> {
         self.get(&format!("/v1/blocks/{height}")).await
+    }
+
+    /// The state snapshots the node serves, newest first.
+    pub async fn snapshots(&self) -> Result<Vec<SnapshotInfo>, ClientError> {
+        self.get("/v1/snapshots").await
+    }
+
+    /// One file of the snapshot at `height` (`manifest`, `certificate` or
+    /// `chunk-N`), refused once it passes `max_bytes`: checking it is the
+    /// caller's (`gpunet_ledger::snapshot`).
+    pub async fn snapshot_file(
+        &self,
+        height: u64,
+        file: &str,
+        max_bytes: usize,
+    ) -> Result<Vec<u8>, ClientError> {
+        let path = format!("/v1/snapshots/{height}/{file}");
+        let resp = self.read(|c| c.http.get(c.url(&path))).await?;
+        let mut bytes = Vec::new();
+        let mut body = resp.bytes_stream();
+        while let Some(piece) = body.next().await {
+            let piece = piece
+                .map_err(|e| ClientError::BadResponse(format!("download interrupted: {e}")))?;
+            if bytes.len().saturating_add(piece.len()) > max_bytes {
+                return Err(ClientError::BadResponse(format!(
+                    "snapshot file {file} at height {height} is over {max_bytes} bytes"
+                )));
+            }
+            bytes.extend_from_slice(&piece);
+        }
+        Ok(bytes)
     }
 
     /// Stores `bytes` in the node's blob store for the account that signed

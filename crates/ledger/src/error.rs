@@ -390,3 +390,44 @@ mod tests {
         }
     }
 }
+
+/// Why a state snapshot is refused while it is restored (`snapshot::Restore`).
+/// Every variant but `Ledger` means the peer that served it is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("the snapshot's manifest is {bytes} bytes, over the {max} a node takes")]
+    ManifestTooLarge { bytes: usize, max: usize },
+    #[error("the snapshot's manifest does not decode: {0}")]
+    ManifestUndecodable(std::io::Error),
+    #[error("the snapshot is of chain {found:?}, not {expected:?}")]
+    OtherChain { expected: String, found: String },
+    #[error("the snapshot's block holds other transactions than its header names")]
+    TxsRoot,
+    #[error("chunk {index}'s summary is not an LtHash")]
+    BadSummary { index: usize },
+    #[error("the snapshot's chunks do not add up to the state root of block {height}")]
+    RootMismatch { height: u64 },
+    #[error("chunk {index} is {bytes} bytes, over the {max} a node takes")]
+    ChunkTooLarge {
+        index: usize,
+        bytes: usize,
+        max: usize,
+    },
+    #[error("chunk {index} is not the one the manifest names (its hash differs)")]
+    ChunkHash { index: usize },
+    #[error("chunk {index} does not decode: {source}")]
+    ChunkUndecodable {
+        index: usize,
+        source: std::io::Error,
+    },
+    #[error("chunk {index}'s entries are not in strictly increasing key order after the previous chunk's")]
+    ChunkUnsorted { index: usize },
+    #[error("chunk {index}'s entries are not the ones the manifest sums (their LtHash differs)")]
+    ChunkContent { index: usize },
+    #[error("the manifest names {chunks} chunks; no more are taken")]
+    NoMoreChunks { chunks: usize },
+    #[error("{received} of the snapshot's {chunks} chunks were restored")]
+    Incomplete { received: usize, chunks: usize },
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}

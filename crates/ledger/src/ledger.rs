@@ -467,6 +467,12 @@ impl Ledger {
         self.store.block(height)
     }
 
+    /// The state at the head, to be written as a snapshot: blocks committed
+    /// while it is written do not change it.
+    pub fn snapshot(&self) -> Result<crate::snapshot::SnapshotSource, LedgerError> {
+        crate::snapshot::SnapshotSource::new(self.store.frozen()?)
+    }
+
     pub fn account(&self, address: &Address) -> Account {
         self.state.account(address)
     }

@@ -19,11 +19,14 @@ mod order;
 mod sigcache;
 #[cfg(feature = "sim")]
 pub mod sim;
+pub mod snapshot;
 mod state;
 mod store;
 mod table;
 
-pub use error::{BlockError, Covers, EntryError, GenesisError, LedgerError, TxError, Wanted};
+pub use error::{
+    BlockError, Covers, EntryError, GenesisError, LedgerError, SnapshotError, TxError, Wanted,
+};
 pub use exec::SpecError;
 pub use genesis::{Genesis, GenesisAccount};
 pub use ledger::{Ledger, ProducedBlock};

@@ -49,6 +49,14 @@ impl LtHash {
         }
     }
 
+    /// Adds another accumulator's entries to this one: the hash of the
+    /// union of two disjoint sets is the sum of theirs.
+    pub fn add(&mut self, other: &LtHash) {
+        for (acc, x) in self.lanes.iter_mut().zip(other.lanes.iter()) {
+            *acc = acc.wrapping_add(*x);
+        }
+    }
+
     pub fn root(&self) -> Hash {
         Hash::digest(&self.to_bytes())
     }

@@ -126,4 +126,63 @@ impl Store {
             })
             .transpose()
     }
+
+    /// A view of the store as it is now, which blocks committed later do
+    /// not change (redb's read transactions are snapshots).
+    pub(crate) fn frozen(&self) -> Result<Frozen, LedgerError> {
+        Ok(Frozen {
+            tx: self.db.begin_read()?,
+        })
+    }
+
+    /// Adds state entries (table-prefixed keys) in one write transaction:
+    /// a snapshot being restored, chunk by chunk.
+    pub(crate) fn insert_entries(&self, entries: &[(Vec<u8>, Vec<u8>)]) -> Result<(), LedgerError> {
+        let tx = self.db.begin_write()?;
+        {
+            let mut state = tx.open_table(STATE)?;
+            for (key, value) in entries {
+                state.insert(key.as_slice(), value.as_slice())?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+/// The store at one moment (`Store::frozen`).
+pub(crate) struct Frozen {
+    tx: redb::ReadTransaction,
+}
+
+impl Frozen {
+    /// The head block, whole.
+    pub(crate) fn head_block(&self) -> Result<Block, LedgerError> {
+        let meta = self.tx.open_table(META)?;
+        let head = meta.get(HEAD)?.ok_or(LedgerError::NoHead)?;
+        let header: BlockHeader =
+            borsh::from_slice(head.value()).map_err(|source| LedgerError::Undecodable {
+                what: "head block header",
+                source,
+            })?;
+        let blocks = self.tx.open_table(BLOCKS)?;
+        let block = blocks.get(header.height)?.ok_or(LedgerError::NoHead)?;
+        borsh::from_slice(block.value()).map_err(|source| LedgerError::Undecodable {
+            what: "block",
+            source,
+        })
+    }
+
+    /// Calls `f` with every state entry, in key order.
+    pub(crate) fn for_each_entry(
+        &self,
+        mut f: impl FnMut(&[u8], &[u8]) -> Result<(), LedgerError>,
+    ) -> Result<(), LedgerError> {
+        let state = self.tx.open_table(STATE)?;
+        for entry in state.iter()? {
+            let (k, v) = entry?;
+            f(k.value(), v.value())?;
+        }
+        Ok(())
+    }
 }

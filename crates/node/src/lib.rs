@@ -7,6 +7,7 @@ mod blobs;
 mod consensus;
 mod live_logs;
 mod node;
+mod snapshots;
 mod uploads;
 
 pub use blob_access::{BlobReadError, ReadScope};
@@ -17,5 +18,8 @@ pub use consensus::{
     SoloProducerConfig, SubmitError, SubmitFuture,
 };
 pub use live_logs::{LiveLogError, LiveLogs, LIVE_LOG_ORDERS};
-pub use node::{Node, NodeBase, NodeBuilder, NodeError, LEDGER_FILE};
+pub use node::{Node, NodeBase, NodeBuilder, NodeError, LEDGER_FILE, SNAPSHOTS_DIR};
+pub use snapshots::{
+    NotASnapshotFile, SnapshotFile, Snapshots, DEFAULT_SNAPSHOTS_KEPT, DEFAULT_SNAPSHOT_EVERY,
+};
 pub use uploads::{UploadError, Uploads, UPLOAD_BYTES_PER_HOUR};

@@ -3,6 +3,7 @@
 use crate::blobs::{BlobStore, DEFAULT_MAX_BLOB_BYTES, DEFAULT_MIN_FREE_BYTES};
 use crate::consensus::{Consensus, SoloProducer, SoloProducerConfig};
 use crate::live_logs::LiveLogs;
+use crate::snapshots::Snapshots;
 use crate::uploads::Uploads;
 use gpunet_ledger::{Genesis, Ledger, LedgerError};
 use gpunet_primitives::Keypair;
@@ -26,6 +27,8 @@ pub struct Node {
     pub live_logs: Arc<LiveLogs>,
     /// Each account's upload quota.
     pub uploads: Arc<Uploads>,
+    /// The state snapshots it serves to joining nodes.
+    pub snapshots: Snapshots,
 }
 
 /// Why a node's stores do not open.
@@ -42,6 +45,9 @@ pub enum NodeError {
 /// The ledger's database, under a node's data directory.
 pub const LEDGER_FILE: &str = "ledger.redb";
 
+/// The state snapshots' directory, under a node's data directory.
+pub const SNAPSHOTS_DIR: &str = "snapshots";
+
 /// What a node holds before its consensus runs: the ledger, the event bus and
 /// the blob store. A consensus engine is started on these, then joined to them.
 pub struct NodeBase {
@@ -51,6 +57,8 @@ pub struct NodeBase {
     pub events: broadcast::Sender<BlockEvent>,
     /// The blob store.
     pub blobs: BlobStore,
+    /// The state snapshots it serves (consensus writes them).
+    pub snapshots: Snapshots,
 }
 
 /// Assembles a node: its ledger under `data_dir` (created from `genesis`
@@ -62,6 +70,7 @@ pub struct NodeBuilder {
     genesis: Genesis,
     max_blob_bytes: u64,
     min_free_disk: u64,
+    snapshot_every: u64,
 }
 
 impl NodeBuilder {
@@ -72,7 +81,15 @@ impl NodeBuilder {
             genesis,
             max_blob_bytes: DEFAULT_MAX_BLOB_BYTES,
             min_free_disk: DEFAULT_MIN_FREE_BYTES,
+            snapshot_every: crate::snapshots::DEFAULT_SNAPSHOT_EVERY,
         }
+    }
+
+    /// Blocks between state snapshots (0: none), taken where consensus
+    /// certifies blocks.
+    pub fn snapshot_every(mut self, blocks: u64) -> NodeBuilder {
+        self.snapshot_every = blocks;
+        self
     }
 
     /// Largest blob (job input or output) the node accepts.
@@ -95,10 +112,13 @@ impl NodeBuilder {
         let blobs = BlobStore::open(&self.data_dir.join("blobs"), self.max_blob_bytes)?
             .with_min_free(self.min_free_disk);
         let (events, _) = broadcast::channel(16_384);
+        let mut snapshots = Snapshots::new(self.data_dir.join(SNAPSHOTS_DIR));
+        snapshots.every = self.snapshot_every;
         Ok(NodeBase {
             ledger: Arc::new(RwLock::new(ledger)),
             events,
             blobs,
+            snapshots,
         })
     }
 
@@ -129,6 +149,7 @@ impl NodeBase {
             consensus,
             events: self.events,
             blobs: self.blobs,
+            snapshots: self.snapshots,
             live_logs: Arc::default(),
             uploads: Arc::default(),
         }

@@ -192,6 +192,21 @@ pub struct Peers {
     pub apis: Vec<String>,
 }
 
+/// A state snapshot a node serves (`GET /v1/snapshots`, newest first): its
+/// files are at `/v1/snapshots/{height}/manifest`, `.../certificate` and
+/// `.../chunk-{index}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotInfo {
+    /// The height of the block whose state it holds.
+    pub height: u64,
+    /// That block's hash.
+    pub block_hash: Hash,
+    /// How many chunks the state is cut into.
+    pub chunks: u32,
+    /// The chunks' total size in bytes.
+    pub bytes: u64,
+}
+
 /// A stored blob (`PUT /v1/blobs`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BlobInfo {

@@ -8,6 +8,7 @@ mod gpu;
 mod ledger;
 mod matching;
 mod poc;
+mod state_sync;
 
 use crate::output::Output;
 use clap::Subcommand;
@@ -76,6 +77,15 @@ pub(crate) enum BenchCmd {
         #[arg(long, default_value_t = 4_000)]
         window: usize,
     },
+    /// Joining a long chain: replaying every block from genesis against
+    /// restoring a state snapshot, with the chain's production as baseline.
+    #[command(after_help = "Example:\n  gpunet bench state-sync --blocks 100000")]
+    StateSync {
+        #[arg(long, default_value_t = 100_000)]
+        blocks: u64,
+        #[arg(long, default_value_t = 2)]
+        txs_per_block: usize,
+    },
     /// Node API: a blob download and small requests over TLS, against
     /// plain HTTP from the same node.
     #[command(after_help = "Example:\n  gpunet bench api")]
@@ -127,6 +137,10 @@ pub(crate) async fn run(cmd: BenchCmd, output: Output) -> anyhow::Result<()> {
         } => api::run(mib, requests, rounds, output).await,
         BenchCmd::Consensus { txs, window } => consensus::run(txs, window, output).await,
         BenchCmd::Ledger { txs, block_size } => ledger::run(txs, block_size, output),
+        BenchCmd::StateSync {
+            blocks,
+            txs_per_block,
+        } => state_sync::run(blocks, txs_per_block, output),
         BenchCmd::Match { machines, orders } => matching::run(machines, orders, output),
         BenchCmd::Poc {
             openings,
