@@ -24,14 +24,14 @@ struct Run {
 
 /// A node started from genesis after the run, syncing the chain it made.
 #[derive(serde::Serialize)]
-struct CatchUp {
-    blocks: u64,
-    txs: usize,
-    secs: f64,
-    blocks_per_sec: f64,
-    tx_per_sec: f64,
+pub(super) struct CatchUp {
+    pub(super) blocks: u64,
+    pub(super) txs: usize,
+    pub(super) secs: f64,
+    pub(super) blocks_per_sec: f64,
+    pub(super) tx_per_sec: f64,
     /// Blocks per second synced, against those the validators produced.
-    ratio_to_production: f64,
+    pub(super) ratio_to_production: f64,
 }
 
 #[derive(serde::Serialize)]
@@ -196,8 +196,8 @@ pub(super) async fn run(n: usize, window: usize, output: Output) -> anyhow::Resu
     Ok(())
 }
 
-/// A node that follows the validators without a vote: they are its peers.
-fn follower(dir: &std::path::Path, validators: &[BftConfig]) -> BftConfig {
+/// A node under `dir` that follows the validators without a vote: they are its peers.
+pub(super) fn follower(dir: &std::path::Path, validators: &[BftConfig]) -> BftConfig {
     let mut config = gpunet_bft::loopback_configs(&dir.join("follower"), 1).remove(0);
     config.consensus_peers = validators
         .iter()
@@ -213,7 +213,7 @@ fn follower(dir: &std::path::Path, validators: &[BftConfig]) -> BftConfig {
 
 /// Starts the follower from genesis once the validators made `height` blocks
 /// in `produced_in`, and times its sync up to that height.
-async fn catch_up(
+pub(super) async fn catch_up(
     genesis: &Genesis,
     config: BftConfig,
     height: u64,

@@ -2,6 +2,7 @@
 //! baseline taken in the same run.
 
 mod api;
+mod catch_up;
 mod consensus;
 #[cfg(feature = "cuda")]
 mod gpu;
@@ -86,6 +87,14 @@ pub(crate) enum BenchCmd {
         #[arg(long, default_value_t = 2)]
         txs_per_block: usize,
     },
+    /// Coming back after N blocks: syncing them from peers against joining
+    /// from a validator's snapshot, four BFT validators making blocks as
+    /// fast as they decide (the baseline).
+    #[command(after_help = "Example:\n  gpunet bench catch-up --blocks 10000")]
+    CatchUp {
+        #[arg(long, default_value_t = 10_000)]
+        blocks: u64,
+    },
     /// Node API: a blob download and small requests over TLS, against
     /// plain HTTP from the same node.
     #[command(after_help = "Example:\n  gpunet bench api")]
@@ -136,6 +145,7 @@ pub(crate) async fn run(cmd: BenchCmd, output: Output) -> anyhow::Result<()> {
             rounds,
         } => api::run(mib, requests, rounds, output).await,
         BenchCmd::Consensus { txs, window } => consensus::run(txs, window, output).await,
+        BenchCmd::CatchUp { blocks } => catch_up::run(blocks, output).await,
         BenchCmd::Ledger { txs, block_size } => ledger::run(txs, block_size, output),
         BenchCmd::StateSync {
             blocks,
