@@ -10,8 +10,8 @@ use gpunet_bft::{BftConfig, BftError, Multiaddr};
 use gpunet_client::{Keystore, Wallet};
 use gpunet_ledger::{Genesis, GenesisAccount};
 use gpunet_node::{
-    BlobRetention, NodeBuilder, SoloProducerConfig, DEFAULT_MIN_FREE_BYTES, DEFAULT_SNAPSHOT_EVERY,
-    LEDGER_FILE,
+    BlobRetention, NodeBuilder, SoloProducerConfig, Uploads, DEFAULT_MIN_FREE_BYTES,
+    DEFAULT_SNAPSHOT_EVERY, LEDGER_FILE, UPLOAD_BYTES_PER_HOUR,
 };
 use gpunet_primitives::{parse_amount, Address, TxBody};
 use gpunet_provider::executor::ExecutorKind;
@@ -178,6 +178,9 @@ pub(crate) struct NodeArgs {
     /// join from (with --bft; 0: none).
     #[arg(long, default_value_t = DEFAULT_SNAPSHOT_EVERY)]
     snapshot_every: u64,
+    /// MiB one account may upload to this node's blob store per hour.
+    #[arg(long, default_value_t = UPLOAD_BYTES_PER_HOUR >> 20)]
+    upload_quota_mb: u64,
 }
 
 /// How far behind a peer's snapshot a node with a ledger must be for
@@ -248,6 +251,12 @@ pub(crate) async fn node(args: NodeArgs) -> anyhow::Result<()> {
                     ..SoloProducerConfig::default()
                 },
             )?
+    };
+    let node = gpunet_node::Node {
+        uploads: Arc::new(Uploads::with_quota(
+            args.upload_quota_mb.saturating_mul(1 << 20),
+        )),
+        ..node
     };
     node.spawn_blob_collection(retention);
     if args.bft && args.blob_replicas > 0 {

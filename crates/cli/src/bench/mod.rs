@@ -6,6 +6,7 @@ mod catch_up;
 mod consensus;
 #[cfg(feature = "cuda")]
 mod gpu;
+mod hostile;
 mod ledger;
 mod matching;
 mod poc;
@@ -95,6 +96,19 @@ pub(crate) enum BenchCmd {
         #[arg(long, default_value_t = 10_000)]
         blocks: u64,
     },
+    /// A node process under abuse: its memory and disk idle (the baseline),
+    /// under stalled TLS handshakes from many addresses, after bad
+    /// transactions, and after an account uploads up to its quota.
+    #[command(after_help = "Example:\n  gpunet bench hostile")]
+    Hostile {
+        #[arg(long, default_value_t = 1_000)]
+        connections: usize,
+        #[arg(long, default_value_t = 20_000)]
+        bad_txs: usize,
+        /// The node's upload quota per account (MiB an hour).
+        #[arg(long, default_value_t = 256)]
+        quota_mib: u64,
+    },
     /// Node API: a blob download and small requests over TLS, against
     /// plain HTTP from the same node.
     #[command(after_help = "Example:\n  gpunet bench api")]
@@ -146,6 +160,11 @@ pub(crate) async fn run(cmd: BenchCmd, output: Output) -> anyhow::Result<()> {
         } => api::run(mib, requests, rounds, output).await,
         BenchCmd::Consensus { txs, window } => consensus::run(txs, window, output).await,
         BenchCmd::CatchUp { blocks } => catch_up::run(blocks, output).await,
+        BenchCmd::Hostile {
+            connections,
+            bad_txs,
+            quota_mib,
+        } => hostile::run(connections, bad_txs, quota_mib, output).await,
         BenchCmd::Ledger { txs, block_size } => ledger::run(txs, block_size, output),
         BenchCmd::StateSync {
             blocks,
