@@ -11,7 +11,6 @@ use malachitebft_app_channel::app::types::codec::Codec;
 use malachitebft_app_channel::app::types::core::Round;
 use malachitebft_app_channel::app::types::sync::{Request, Response, Status};
 use malachitebft_app_channel::app::types::SignedConsensusMsg;
-use std::sync::Arc;
 
 /// Decodes `bytes` as every kind of message a consensus peer sends, through
 /// the network codec (votes are shown to a double-sign watch, as on a live
@@ -20,9 +19,7 @@ use std::sync::Arc;
 /// could make one vote look like two.
 pub fn network_message(bytes: &[u8]) {
     let (watch, _found) = VoteWatch::new("fuzz");
-    let codec = WatchingCodec {
-        watch: Arc::clone(&watch),
-    };
+    let codec = WatchingCodec { watch };
     round_trip::<SignedConsensusMsg<GpunetContext>>(&codec, bytes);
     round_trip::<LivenessMsg<GpunetContext>>(&codec, bytes);
     round_trip::<StreamMessage<ProposalPart>>(&codec, bytes);

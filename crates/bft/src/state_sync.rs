@@ -161,19 +161,21 @@ pub async fn restore_from_snapshot(
     }
     let chunks = restore.chunks();
     let owned = genesis.clone();
-    let ledger = tokio::task::spawn_blocking(move || restore.finish(&owned))
+    let restored = tokio::task::spawn_blocking(move || restore.finish(&owned))
         .await
         .map_err(|e| SnapshotError::Ledger(std::io::Error::other(e).into()))??;
     check_certificate(
         &certificate,
         &block,
         &genesis.chain_id,
-        &ledger.validator_set(height),
+        &restored.ledger().validator_set(height),
         Trust::MoreThanTwoThirds,
     )?;
-    drop(ledger);
+    // The certificate first: a node's certificate store may be ahead of its
+    // ledger, never behind.
     std::fs::create_dir_all(home).map_err(|e| SnapshotError::Ledger(e.into()))?;
     CertificateStore::open(&home.join(CERTIFICATES_FILE))?.put(&certificate)?;
+    drop(restored.install().map_err(SnapshotError::Ledger)?);
     tracing::info!(
         height,
         chunks,

@@ -8,6 +8,23 @@ use gpunet_primitives::{
 };
 use std::path::Path;
 
+/// The manifest of a snapshot of a one-validator chain at genesis.
+fn genesis_snapshot_manifest(validator: &Keypair) -> std::io::Result<Vec<u8>> {
+    let genesis = gpunet_ledger::Genesis {
+        chain_id: "fuzz".into(),
+        genesis_time_ms: 0,
+        accounts: Vec::new(),
+        validators: vec![validator.address()],
+        params: gpunet_types::Params::default(),
+    };
+    let ledger = gpunet_ledger::Ledger::open(None, &genesis).map_err(std::io::Error::other)?;
+    let manifest = ledger
+        .snapshot()
+        .and_then(|s| s.write(256, |_, _| Ok(())))
+        .map_err(std::io::Error::other)?;
+    Ok(manifest.encode())
+}
+
 fn main() -> std::io::Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
     let key = Keypair::from_label("seed");
@@ -58,6 +75,11 @@ fn main() -> std::io::Result<()> {
         ("tx", "transfer".into(), transfer.to_bytes()),
         ("block", "one-transfer".into(), borsh::to_vec(&block)?),
         ("manifest", "two-files".into(), manifest.encode()),
+        (
+            "snapshot_manifest",
+            "genesis".into(),
+            genesis_snapshot_manifest(&key)?,
+        ),
         (
             "signed_request",
             "upload".into(),

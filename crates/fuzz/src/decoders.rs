@@ -1,8 +1,10 @@
-//! Targets for the decoders: transactions, blocks, manifests, signed
-//! requests, job files and offer queries.
+//! Targets for the decoders: transactions, blocks, manifests, snapshot
+//! manifests, signed requests, job files and offer queries.
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use gpunet_client::jobfile::JobFile;
+use gpunet_ledger::lthash::LtHash;
+use gpunet_ledger::snapshot::SnapshotManifest;
 use gpunet_primitives::manifest::Manifest;
 use gpunet_primitives::{
     decode_signed_tx, parse_amount, BlobRead, BlobUpload, Block, LogChunk, LogRead, RequestBody,
@@ -33,7 +35,6 @@ pub fn tx(data: &[u8]) {
         return;
     };
     assert_canonical(&tx, data);
-    assert_eq!(tx.to_bytes(), data);
     let _ = (tx.hash(), tx.verify_signature(), tx.tx.body.kind());
 }
 
@@ -60,6 +61,27 @@ pub fn manifest(data: &[u8]) {
     for file in &manifest.files {
         assert!(manifest.get(&file.path).is_some());
     }
+}
+
+/// A state snapshot's manifest, as a node joining from a peer's snapshot
+/// takes it: decoded, then its chunks' LtHashes summed into the root
+/// `Restore::begin` checks.
+pub fn snapshot_manifest(data: &[u8]) {
+    let Ok(manifest) = SnapshotManifest::decode(data) else {
+        return;
+    };
+    assert_eq!(
+        manifest.encode(),
+        data,
+        "a snapshot manifest decodes from bytes that are not its encoding"
+    );
+    let mut sum = LtHash::default();
+    for chunk in &manifest.chunks {
+        if let Some(lthash) = LtHash::from_bytes(&chunk.lthash) {
+            sum.add(&lthash);
+        }
+    }
+    let _ = (sum.root(), manifest.height(), manifest.block.header.hash());
 }
 
 /// A signed request (uploads, blob reads, live log pushes and reads), as

@@ -52,6 +52,10 @@ pub const TARGETS: &[Target] = &[
         run: decoders::manifest,
     },
     Target {
+        name: "snapshot_manifest",
+        run: decoders::snapshot_manifest,
+    },
+    Target {
         name: "signed_request",
         run: decoders::signed_request,
     },

@@ -15,7 +15,8 @@
 //!
 //! **Invariant:** a restored ledger's state hashes to the state root of the
 //! manifest's block, or no ledger is made (it is built beside its final path
-//! and moved there only once [`Ledger::open`] has checked it again). Whether
+//! and moved there, by [`RestoredLedger::install`], only once [`Ledger::open`]
+//! has checked it again). Whether
 //! the block itself was decided is the caller's to check: the ledger knows no
 //! commit certificates (`gpunet_bft::state_sync` does).
 
@@ -167,7 +168,7 @@ impl Restore {
     /// will live at `path`, once the manifest's block, its chunks'
     /// LtHashes and its state root agree. It is built at `path` with the
     /// extension `restoring` (what an earlier, interrupted restore left there
-    /// is dropped); `path` itself is replaced only by [`Restore::finish`].
+    /// is dropped); `path` itself is replaced only by [`RestoredLedger::install`].
     pub fn begin(
         path: &Path,
         genesis: &Genesis,
@@ -271,9 +272,9 @@ impl Restore {
     }
 
     /// Makes the restored state a ledger at the snapshot's block, checked
-    /// once more as every ledger is when opened, and moves it to its path
-    /// (replacing what was there).
-    pub fn finish(self, genesis: &Genesis) -> Result<Ledger, SnapshotError> {
+    /// once more as every ledger is when opened, still beside its path:
+    /// [`RestoredLedger::install`] moves it there.
+    pub fn finish(self, genesis: &Genesis) -> Result<RestoredLedger, SnapshotError> {
         if self.received != self.manifest.chunks.len() {
             return Err(SnapshotError::Incomplete {
                 received: self.received,
@@ -284,9 +285,32 @@ impl Restore {
             .commit_block(&self.manifest.block, &[], Some(genesis.hash()))?;
         drop(self.store);
         let ledger = Ledger::open(Some(&self.partial), genesis)?;
+        Ok(RestoredLedger {
+            ledger,
+            partial: self.partial,
+            path: self.path,
+        })
+    }
+}
+
+/// A restored ledger, checked, not yet at its path: what the caller still
+/// checks (who decided its block) comes before [`RestoredLedger::install`].
+pub struct RestoredLedger {
+    ledger: Ledger,
+    partial: PathBuf,
+    path: PathBuf,
+}
+
+impl RestoredLedger {
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// Moves the ledger to its path, replacing what was there.
+    pub fn install(self) -> Result<Ledger, LedgerError> {
         // The database stays open across the rename: it holds the file, not its name.
-        std::fs::rename(&self.partial, &self.path).map_err(LedgerError::from)?;
-        Ok(ledger)
+        std::fs::rename(&self.partial, &self.path)?;
+        Ok(self.ledger)
     }
 }
 
@@ -374,7 +398,7 @@ mod tests {
         for chunk in chunks {
             restore.add_chunk(chunk)?;
         }
-        restore.finish(&genesis())
+        Ok(restore.finish(&genesis())?.install()?)
     }
 
     #[test]

@@ -95,7 +95,7 @@ pub(super) fn run(blocks: u64, txs_per_block: usize, output: Output) -> anyhow::
             chunks_dir.join(restore.received().to_string()),
         )?)?;
     }
-    let joined = restore.finish(&genesis)?;
+    let joined = restore.finish(&genesis)?.install()?;
     let join_secs = started.elapsed().as_secs_f64();
     anyhow::ensure!(joined.state_root() == chain.state_root());
 
