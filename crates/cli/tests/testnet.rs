@@ -113,6 +113,40 @@ impl Testnet {
         format!("{}_testnet", self.project)
     }
 
+    /// Runs one more node container at `ip` on the testnet's network, with
+    /// the key in `keystore` (under the testnet directory) and `extra`
+    /// arguments, validators 1 and 2 its peers; returns its container id.
+    fn start_node(&self, ip: &str, keystore: &str, extra: &[&str]) -> String {
+        let keystore = format!("--validator-keystore=/testnet/{keystore}");
+        let network = self.network();
+        let label = format!("com.docker.compose.project={}", self.project);
+        let volume = format!("{}:/testnet:ro", self.dir.path().display());
+        let image = format!("gpunet/node:{}", self.project);
+        let args = [
+            "run",
+            "-d",
+            "--network",
+            &network,
+            "--ip",
+            ip,
+            "--label",
+            &label,
+            "-v",
+            &volume,
+            &image,
+            "node",
+            "--bft",
+            "--genesis=/testnet/genesis.json",
+            "--data-dir=/data",
+            "--listen=0.0.0.0:8645",
+            &keystore,
+            "--peer=/ip4/172.29.0.11/tcp/26656",
+            "--peer=/ip4/172.29.0.12/tcp/26656",
+            "--gossip-peer=/ip4/172.29.0.11/tcp/26657",
+        ];
+        docker(&[&args[..], extra].concat())
+    }
+
     /// `validator`'s committed height, or why it did not answer.
     async fn answer(&self, validator: usize) -> Result<u64, String> {
         self.client(validator)
@@ -273,28 +307,7 @@ async fn the_testnet_rides_out_faults_and_a_byzantine_validator_and_runs_a_job_a
         let key = Keystore::load(&v4_key).unwrap();
         key.address()
     };
-    let twin = docker(&[
-        "run",
-        "-d",
-        "--network",
-        &net.network(),
-        "--ip",
-        "172.29.0.15",
-        "--label",
-        &format!("com.docker.compose.project={}", net.project),
-        "-v",
-        &format!("{}:/testnet:ro", net.dir.path().display()),
-        &format!("gpunet/node:{}", net.project),
-        "node",
-        "--bft",
-        "--genesis=/testnet/genesis.json",
-        "--data-dir=/data",
-        "--listen=0.0.0.0:8645",
-        "--validator-keystore=/testnet/validator4.key",
-        "--peer=/ip4/172.29.0.11/tcp/26656",
-        "--peer=/ip4/172.29.0.12/tcp/26656",
-        "--gossip-peer=/ip4/172.29.0.11/tcp/26657",
-    ]);
+    let twin = net.start_node("172.29.0.15", "validator4.key", &[]);
     let punished = tokio::time::timeout(Duration::from_secs(180), async {
         loop {
             if let Ok(status) = net.client(0).status().await {
@@ -448,32 +461,14 @@ async fn the_testnet_rides_out_faults_and_a_byzantine_validator_and_runs_a_job_a
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let joiner = docker(&[
-        "run",
-        "-d",
-        "--network",
-        &net.network(),
-        "--ip",
+    let joiner = net.start_node(
         "172.29.0.16",
-        "--label",
-        &format!("com.docker.compose.project={}", net.project),
-        "-v",
-        &format!("{}:/testnet:ro", net.dir.path().display()),
-        &format!("gpunet/node:{}", net.project),
-        "node",
-        "--bft",
-        "--genesis=/testnet/genesis.json",
-        "--data-dir=/data",
-        "--listen=0.0.0.0:8645",
-        "--validator-keystore=/testnet/joiner.key",
-        "--peer=/ip4/172.29.0.11/tcp/26656",
-        "--peer=/ip4/172.29.0.12/tcp/26656",
-        "--gossip-peer=/ip4/172.29.0.11/tcp/26657",
-        &format!(
+        "joiner.key",
+        &[&format!(
             "--from-snapshot=https://172.29.0.11:8645#{}",
             net.api_key(0)
-        ),
-    ]);
+        )],
+    );
     let tip = net.height(0).await.unwrap();
     let joined = tokio::time::timeout(Duration::from_secs(120), async {
         loop {
