@@ -56,16 +56,7 @@ impl Store {
     }
 
     pub(crate) fn head(&self) -> Result<Option<BlockHeader>, LedgerError> {
-        let tx = self.db.begin_read()?;
-        let meta = tx.open_table(META)?;
-        meta.get(HEAD)?
-            .map(|v| {
-                borsh::from_slice(v.value()).map_err(|source| LedgerError::Undecodable {
-                    what: "head block header",
-                    source,
-                })
-            })
-            .transpose()
+        self.frozen()?.head()
     }
 
     /// Calls `f` with every stored state entry.
@@ -73,13 +64,8 @@ impl Store {
         &self,
         mut f: impl FnMut(&[u8], &[u8]) -> Result<(), EntryError>,
     ) -> Result<(), LedgerError> {
-        let tx = self.db.begin_read()?;
-        let state = tx.open_table(STATE)?;
-        for entry in state.iter()? {
-            let (k, v) = entry?;
-            f(k.value(), v.value())?;
-        }
-        Ok(())
+        self.frozen()?
+            .for_each_entry(|k, v| f(k, v).map_err(LedgerError::from))
     }
 
     /// Persists a block, the state writes it caused and the new head, atomically.
@@ -156,15 +142,21 @@ pub(crate) struct Frozen {
 }
 
 impl Frozen {
+    fn head(&self) -> Result<Option<BlockHeader>, LedgerError> {
+        let meta = self.tx.open_table(META)?;
+        meta.get(HEAD)?
+            .map(|v| {
+                borsh::from_slice(v.value()).map_err(|source| LedgerError::Undecodable {
+                    what: "head block header",
+                    source,
+                })
+            })
+            .transpose()
+    }
+
     /// The head block, whole.
     pub(crate) fn head_block(&self) -> Result<Block, LedgerError> {
-        let meta = self.tx.open_table(META)?;
-        let head = meta.get(HEAD)?.ok_or(LedgerError::NoHead)?;
-        let header: BlockHeader =
-            borsh::from_slice(head.value()).map_err(|source| LedgerError::Undecodable {
-                what: "head block header",
-                source,
-            })?;
+        let header = self.head()?.ok_or(LedgerError::NoHead)?;
         let blocks = self.tx.open_table(BLOCKS)?;
         let block = blocks.get(header.height)?.ok_or(LedgerError::NoHead)?;
         borsh::from_slice(block.value()).map_err(|source| LedgerError::Undecodable {
