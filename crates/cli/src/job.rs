@@ -179,12 +179,15 @@ pub(crate) enum JobCmd {
         #[arg(short, long)]
         follow: bool,
     },
-    /// Download a job's outputs and logs into DIR, verified against the output root.
-    #[command(after_help = "Example:\n  gpunet job get 7 --out results/")]
+    /// Download a job's outputs and logs into DIR (default: job-ID in this
+    /// directory), verified against the output root.
+    #[command(
+        after_help = "Examples:\n  gpunet job get 7             # into job-7/\n  gpunet job get 7 --out results/"
+    )]
     Get {
         id: OrderId,
-        #[arg(long = "out", default_value = ".")]
-        dir: PathBuf,
+        #[arg(long = "out", value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
     /// Cancel a job that is still waiting for a machine.
     #[command(after_help = "Example:\n  gpunet job cancel 7")]
@@ -602,6 +605,8 @@ pub(crate) async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
             });
         }
         JobCmd::Get { id, dir } => {
+            // Its own directory: a job's files never land among the user's.
+            let dir = dir.unwrap_or_else(|| PathBuf::from(format!("job-{id}")));
             let order = ctx.client()?.order(id).await?;
             let manifest = fetch_outputs(&ctx.wallet()?, &order, &dir).await?;
             ctx.output.print(&manifest, || {

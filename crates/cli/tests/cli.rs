@@ -881,6 +881,18 @@ fn the_readme_flow_from_a_relative_devnet_directory_settles_the_right_result() {
         "stdout: {stdout}\nstderr: {stderr}"
     );
     assert!(!stderr.contains("cannot open"), "{stderr}");
+    // Its files come down into a directory of their own, not among the user's.
+    let get = in_dir(&["job", "get", "0"]).output().unwrap();
+    assert!(get.status.success(), "{get:?}");
+    assert!(
+        String::from_utf8_lossy(&get.stdout).contains("job-0/outputs/sum.txt"),
+        "{get:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("job-0/outputs/sum.txt")).unwrap(),
+        "500000500000\n"
+    );
+    assert!(!dir.path().join("outputs").exists());
     // README's offer search, run by a shell exactly as written there.
     let readme = std::fs::read_to_string(repo.join("README.md")).unwrap();
     let search = readme
