@@ -181,9 +181,7 @@ pub(crate) enum JobCmd {
     },
     /// Download a job's outputs and logs into DIR (default: job-ID in this
     /// directory), verified against the output root.
-    #[command(
-        after_help = "Examples:\n  gpunet job get 7             # into job-7/\n  gpunet job get 7 --out results/"
-    )]
+    #[command(after_help = "Examples:\n  gpunet job get 7\n  gpunet job get 7 --out results/")]
     Get {
         id: OrderId,
         #[arg(long = "out", value_name = "DIR")]
