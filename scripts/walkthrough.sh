@@ -91,7 +91,7 @@ echo "== a job stopped while it runs"
 run gpunet -o json job run --image gpunet/busybox --max-price 50 --timeout 10m -- sleep 600
 long="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["order"])' "$out")"
 for _ in $(seq 120); do
-    gpunet -o json job describe "$long" | grep -q '"status":"running"' && break
+    gpunet -o json job describe "$long" | grep -q '"status": "running"' && break
     sleep 0.5
 done
 run gpunet job stop "$long"
@@ -103,7 +103,7 @@ expect "status    stopped"
 echo "== a rental, ended early"
 cd "$repo"
 run gpunet -o json rent start examples/rental.toml --duration 30m
-rental="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["id"])' "$out")"
+rental="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["order"])' "$out")"
 run gpunet rent end "$rental"
 run gpunet job describe "$rental"
 expect "status    settled"

@@ -12,9 +12,7 @@ use gpunet_client::jobs::{
 use gpunet_client::logs::{current_logs, follow_logs, LogPiece};
 use gpunet_client::{NodeClient, Wallet};
 use gpunet_primitives::manifest::Manifest;
-use gpunet_primitives::{
-    format_amount, Address, Amount, Hash, JobOutcome, LogStream, OrderId, TxBody,
-};
+use gpunet_primitives::{format_amount, Address, Hash, JobOutcome, LogStream, OrderId, TxBody};
 use gpunet_types::api::{DryRun, OrdersPage};
 use gpunet_types::{OrderStatus, OrderView};
 use std::path::PathBuf;
@@ -432,17 +430,16 @@ async fn print_dry_run(ctx: &Ctx, wallet: &Wallet, job: &JobFile) -> anyhow::Res
         )
         .await?;
     let offers = gpunet_client::jobs::offers(&prepared.spec, &unmatched);
-    let amount = |a: Amount| serde_json::json!({ "gpn": format_amount(a), "units": a.to_string() });
     let json = serde_json::json!({
         "submitted": false,
         "machines": unmatched.machines,
         "fitting": unmatched.fitting,
         "offers": offers.iter().map(|o| serde_json::json!({
             "machine": o.machine.id,
-            "price_per_hour": amount(o.price_per_hour),
-            "max_cost": amount(o.max_cost),
+            "price_per_hour": format_amount(o.price_per_hour),
+            "max_cost": format_amount(o.max_cost),
         })).collect::<Vec<_>>(),
-        "deposit": amount(prepared.deposit),
+        "deposit": format_amount(prepared.deposit),
         "missed": unmatched.missed,
     });
     ctx.output.print(&json, || {

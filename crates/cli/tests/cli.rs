@@ -6,6 +6,9 @@ use std::path::Path;
 use std::process::{Child, Command, Output};
 use std::time::Duration;
 
+use gpunet_primitives::json::parse_rfc3339;
+use gpunet_primitives::parse_amount;
+
 /// The passphrase the tests' keystores are sealed with.
 const PASSPHRASE: &str = "test passphrase, not a secret";
 
@@ -47,8 +50,101 @@ fn ok<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[S]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// An amount in JSON (an exact decimal GPN string) in base units.
+fn gpn(amount: &serde_json::Value) -> u128 {
+    let text = amount
+        .as_str()
+        .unwrap_or_else(|| panic!("{amount} is no GPN string"));
+    parse_amount(text).unwrap()
+}
+
+/// A command's JSON output, checked against the one schema every command
+/// follows (README, "JSON").
 fn json<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[S]) -> serde_json::Value {
-    serde_json::from_str(&ok(args)).unwrap()
+    let value = serde_json::from_str(&ok(args)).unwrap();
+    assert_one_schema(&value, &format!("gpunet {args:?}"));
+    value
+}
+
+/// Keys that hold an amount wherever they appear.
+const AMOUNT_KEYS: &[&str] = &[
+    "amount",
+    "balance",
+    "bonded",
+    "burned",
+    "deposit",
+    "escrow",
+    "fee",
+    "fees_paid",
+    "genesis",
+    "max_cost",
+    "max_price_per_hour",
+    "minted",
+    "padded",
+    "paid",
+    "paid_to_provider",
+    "per_cpu_hour",
+    "per_gb_ram_hour",
+    "per_gpu_hour",
+    "price_per_hour",
+    "refunded",
+    "slashed",
+    "validator_bonded",
+];
+
+/// Keys that hold an instant, besides those ending in `_at`.
+const INSTANT_KEYS: &[&str] = &[
+    "commit_deadline",
+    "deadline",
+    "down_since",
+    "paid_until",
+    "time",
+];
+
+/// Amounts are exact decimal GPN strings, instants RFC 3339, durations
+/// integers under `_ms` keys, ids named after what they name, and no number is
+/// too large for a reader that parses numbers as doubles.
+fn assert_one_schema(value: &serde_json::Value, what: &str) {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) => assert!(
+            n.as_u64().is_some_and(|n| n < 1 << 53)
+                || n.as_i64().is_some_and(|n| n.unsigned_abs() < 1 << 53),
+            "{what}: {n} is no integer a double holds exactly"
+        ),
+        Value::Array(items) => items.iter().for_each(|item| assert_one_schema(item, what)),
+        Value::Object(fields) => {
+            assert!(
+                !fields.contains_key("id"),
+                "{what}: an id is named after what it names (`order`, `machine`): {value}"
+            );
+            for (key, field) in fields {
+                let what = format!("{what}.{key}");
+                if field.is_null() {
+                    continue;
+                }
+                if AMOUNT_KEYS.contains(&key.as_str()) {
+                    let text = field.as_str().unwrap_or_default();
+                    let decimals = text.split_once('.').map_or(0, |(_, d)| d.len());
+                    assert!(
+                        decimals == 6 && parse_amount(text).is_ok(),
+                        "{what}: {field} is no exact GPN amount (\"12.500000\")"
+                    );
+                } else if key.ends_with("_at") || INSTANT_KEYS.contains(&key.as_str()) {
+                    let text = field.as_str().unwrap_or_default();
+                    assert!(
+                        text.ends_with('Z') && parse_rfc3339(text).is_ok(),
+                        "{what}: {field} is no RFC 3339 time"
+                    );
+                } else if key.ends_with("_ms") {
+                    assert!(field.is_u64(), "{what}: {field} is no duration in ms");
+                } else {
+                    assert_one_schema(field, &what);
+                }
+            }
+        }
+        Value::Null | Value::Bool(_) | Value::String(_) => {}
+    }
 }
 
 struct Node(Child);
@@ -324,14 +420,14 @@ fn wallet_genesis_node_and_jobs_through_the_binary() {
 
     let with = |args: &[&str]| net.with(args);
     let balance = json(&with(&["wallet", "balance"]));
-    assert_eq!(balance["account"]["balance"].as_u64(), Some(100_000_000));
+    assert_eq!(balance["account"]["balance"], "100.000000", "{balance}");
 
     ok(&with(&["wallet", "transfer", &validator, "1.5"]));
     let after = json(&with(&["wallet", "balance"]));
     let fee = 1_000; // Params::default().min_fee
     assert_eq!(
-        after["account"]["balance"].as_u64(),
-        Some(100_000_000 - 1_500_000 - fee)
+        gpn(&after["account"]["balance"]),
+        100_000_000 - 1_500_000 - fee
     );
 
     // No provider is online: the job waits in the queue and can be cancelled.
@@ -361,7 +457,7 @@ fn wallet_genesis_node_and_jobs_through_the_binary() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|o| (o["id"].as_u64().unwrap(), o["status"].to_string()))
+            .map(|o| (o["order"].as_u64().unwrap(), o["status"].to_string()))
             .collect()
     };
     let (pending, cancelled) = ("\"pending\"".to_string(), "\"cancelled\"".to_string());
@@ -456,8 +552,7 @@ fn a_node_short_of_disk_refuses_uploads_and_says_why() {
     assert!(refused.contains("disk is full"), "{refused}");
     let balance = json(&net.with(&["wallet", "balance"]));
     assert_eq!(
-        balance["account"]["balance"].as_u64(),
-        Some(100_000_000),
+        balance["account"]["balance"], "100.000000",
         "nothing was submitted"
     );
 }
@@ -634,7 +729,7 @@ fn a_provider_pauses_and_removes_its_machine_and_gets_its_stake_back() {
     let verified = poll(Duration::from_secs(120), || {
         machines(&["verified=true"]).pop()
     });
-    let id = verified.expect("the agent registers its machine and proves it")["id"]
+    let id = verified.expect("the agent registers its machine and proves it")["machine"]
         .as_u64()
         .unwrap()
         .to_string();
@@ -675,7 +770,7 @@ fn a_provider_pauses_and_removes_its_machine_and_gets_its_stake_back() {
             .clone()
     };
     let provider = net.as_provider(&[]);
-    let stake = account(&provider)["bonded"].as_u64().unwrap();
+    let stake = gpn(&account(&provider)["bonded"]);
     assert_eq!(
         stake, 100_000_000,
         "stake_per_machine for a machine without GPUs"
@@ -688,11 +783,11 @@ fn a_provider_pauses_and_removes_its_machine_and_gets_its_stake_back() {
     // Removed, its stake unbonds: back in the balance after the delay.
     let removal = json(&net.as_provider(&["machines", "remove", id]));
     assert_eq!(removal["machine"].as_u64(), id.parse().ok());
-    assert_eq!(removal["unbonded"]["amount"].as_u64(), Some(stake));
+    assert_eq!(gpn(&removal["unbonded"]["amount"]), stake);
     assert!(machines(&[]).is_empty());
     let after = account(&provider);
-    assert_eq!(after["bonded"].as_u64(), Some(0));
-    assert_eq!(after["unbonding"][0]["amount"].as_u64(), Some(stake));
+    assert_eq!(after["bonded"], "0.000000");
+    assert_eq!(gpn(&after["unbonding"][0]["amount"]), stake);
     let stopped = agent.exit_within(Duration::from_secs(10));
     assert!(
         stopped.is_some_and(|s| s.success()),
@@ -707,17 +802,11 @@ fn a_provider_pauses_and_removes_its_machine_and_gets_its_stake_back() {
     // Validator stake bonds and unbonds the same way.
     let client = net.with(&[]);
     ok(&net.with(&["validator", "bond", "1"]));
-    assert_eq!(
-        account(&client)["validator_bonded"].as_u64(),
-        Some(1_000_000)
-    );
+    assert_eq!(account(&client)["validator_bonded"], "1.000000");
     ok(&net.with(&["validator", "unbond", "1"]));
     let unbonding = account(&client);
-    assert_eq!(unbonding["validator_bonded"].as_u64(), Some(0));
-    assert_eq!(
-        unbonding["unbonding"][0]["amount"].as_u64(),
-        Some(1_000_000)
-    );
+    assert_eq!(unbonding["validator_bonded"], "0.000000");
+    assert_eq!(unbonding["unbonding"][0]["amount"], "1.000000");
     let more = gpunet(&net.with(&["validator", "unbond", "1"]));
     assert!(
         String::from_utf8_lossy(&more.stderr).contains("insufficient"),
@@ -941,7 +1030,7 @@ fn the_readme_flow_from_a_relative_devnet_directory_settles_the_right_result() {
     let rental: serde_json::Value =
         serde_json::from_slice(&rented.stdout).unwrap_or_else(|_| panic!("{rented:?}"));
     assert_eq!(rental["status"], "running", "{rental}");
-    let id = rental["id"].to_string();
+    let id = rental["order"].to_string();
     for command in [
         &["rent", "renew", &id, "--duration", "10m"][..],
         &["rent", "end", &id],
@@ -979,11 +1068,8 @@ fn a_rental_no_machine_takes_is_explained_and_ended_with_its_deposit_back() {
          timeout_secs = 60\n[resources]\ncpu = 512\n[price]\nmax_per_hour = \"50\"\n",
     )
     .unwrap();
-    let balance = || {
-        json(&[&global[..], &["wallet", "balance"]].concat())["account"]["balance"]
-            .as_u64()
-            .unwrap()
-    };
+    let balance =
+        || gpn(&json(&[&global[..], &["wallet", "balance"]].concat())["account"]["balance"]);
     let before = balance();
     let start = gpunet(
         &[
@@ -1018,8 +1104,7 @@ fn a_rental_no_machine_takes_is_explained_and_ended_with_its_deposit_back() {
     ok(&[&global[..], &["rent", "end", &id]].concat());
     let order = json(&[&global[..], &["job", "describe", &id]].concat());
     assert_eq!(order["status"], "cancelled", "{order}");
-    let refunded = order["settlement"]["refunded"].as_u64();
-    assert!(refunded.is_some_and(|r| r > 0), "{order}");
+    assert!(gpn(&order["settlement"]["refunded"]) > 0, "{order}");
 }
 
 /// Whether a process whose command line holds `needle` is alive.
@@ -1080,12 +1165,9 @@ fn an_interrupted_wait_leaves_the_job_running_and_job_stop_ends_it() {
     let order = json(&[&global[..], &["job", "describe", "0"]].concat());
     assert_eq!(order["status"], "stopped", "{order}");
     let s = &order["settlement"];
-    assert_eq!(s["slashed"], 0, "{order}");
-    assert!(s["paid_to_provider"].as_u64().unwrap() > 0, "{order}");
-    assert!(
-        s["refunded"].as_u64().unwrap() > order["deposit"].as_u64().unwrap() / 2,
-        "{order}"
-    );
+    assert_eq!(s["slashed"], "0.000000", "{order}");
+    assert!(gpn(&s["paid_to_provider"]) > 0, "{order}");
+    assert!(gpn(&s["refunded"]) > gpn(&order["deposit"]) / 2, "{order}");
     assert!(
         eventually(Duration::from_secs(20), || !process_alive("sleep 4711")),
         "the provider stopped the run"
@@ -1134,7 +1216,7 @@ fn profiles_let_commands_run_from_any_directory() {
     assert!(ok, "the devnet's profile is the default: {err}");
     let balance: serde_json::Value = serde_json::from_str(&balance).unwrap();
     assert!(
-        balance["account"]["balance"].as_u64().unwrap() > 0,
+        gpn(&balance["account"]["balance"]) > 0,
         "its funded wallet: {balance}"
     );
     let (_, profiles, _) = run(&["profiles", "-o", "json"]);
@@ -1276,7 +1358,7 @@ fn a_job_whose_provider_fails_it_runs_again_on_another_machine() {
             .contains("interrupted by a provider agent restart"),
         "{reported}"
     );
-    assert!(attempt["slashed"].as_u64().unwrap() > 0, "{reported}");
+    assert!(gpn(&attempt["slashed"]) > 0, "{reported}");
     assert_ne!(reported["lease"]["machine"], machine, "{reported}");
     let results = dir.path().join("results");
     ok(&net.with(&["job", "get", "0", "--out", path(&results)]));
@@ -1601,9 +1683,7 @@ fn a_new_node_joins_from_a_validators_snapshot() {
 fn ten_commands_from_one_wallet_at_once_all_go_through() {
     let dir = tempfile::tempdir().unwrap();
     let net = SoloNode::start(dir.path(), &[]);
-    let before = json(&net.with(&["wallet", "balance"]))["account"]["balance"]
-        .as_u64()
-        .unwrap();
+    let before = gpn(&json(&net.with(&["wallet", "balance"]))["account"]["balance"]);
     let sent: Vec<Child> = (0..10)
         .map(|_| {
             gpunet_command()
@@ -1622,9 +1702,7 @@ fn ten_commands_from_one_wallet_at_once_all_go_through() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let after = json(&net.with(&["wallet", "balance"]))["account"]["balance"]
-        .as_u64()
-        .unwrap();
+    let after = gpn(&json(&net.with(&["wallet", "balance"]))["account"]["balance"]);
     let fee = 1_000; // Params::default().min_fee
     assert_eq!(before - after, 10 * (1_000_000 + fee));
 }
@@ -1708,7 +1786,7 @@ fn the_devnet_faucet_funds_a_new_wallet() {
         ]
         .concat(),
     );
-    assert_eq!(balance["account"]["balance"].as_u64(), Some(25_000_000));
+    assert_eq!(balance["account"]["balance"], "25.000000", "{balance}");
 }
 
 /// On a terminal, `job run --wait` shows a spinner with the order's state and
@@ -1877,7 +1955,7 @@ fn a_dry_run_shows_the_offers_and_their_cost_and_submits_nothing() {
         eventually(Duration::from_secs(120), || net.online_machines() == 1),
         "the agent registers its machine and proves it"
     );
-    let machine = json(&net.with(&["machines", "list"]))[0]["id"].clone();
+    let machine = json(&net.with(&["machines", "list"]))[0]["machine"].clone();
 
     // The agent asks 1 GPN/hour: 60 s of it cost at most 1/60 GPN, the
     // deposit covers the whole timeout at the max price.
@@ -1888,9 +1966,9 @@ fn a_dry_run_shows_the_offers_and_their_cost_and_submits_nothing() {
         (Some(1), Some(1))
     );
     assert_eq!(offered["offers"][0]["machine"], machine);
-    assert_eq!(offered["offers"][0]["price_per_hour"]["gpn"], "1.000000");
-    assert_eq!(offered["offers"][0]["max_cost"]["gpn"], "0.016667");
-    assert_eq!(offered["deposit"]["gpn"], "0.083334");
+    assert_eq!(offered["offers"][0]["price_per_hour"], "1.000000");
+    assert_eq!(offered["offers"][0]["max_cost"], "0.016667");
+    assert_eq!(offered["deposit"], "0.083334");
     let shown = text(job(&["--max-price", "5"]));
     assert!(
         shown.contains("1 of 1 machines could take job \"true\" now; the cheapest:")

@@ -107,8 +107,10 @@ pub struct Offer {
     /// The machine.
     pub machine: gpunet_types::Machine,
     /// The job's hourly price on it.
+    #[serde(with = "gpunet_primitives::json::gpn")]
     pub price_per_hour: Amount,
     /// The most the job costs there: its whole timeout at that price.
+    #[serde(with = "gpunet_primitives::json::gpn")]
     pub max_cost: Amount,
 }
 

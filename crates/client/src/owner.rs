@@ -19,8 +19,10 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Unbonded {
     /// How much, in base units.
+    #[serde(with = "gpunet_primitives::json::gpn")]
     pub amount: Amount,
     /// Block time (ms) at which it returns to the balance; slashable until then.
+    #[serde(rename = "releases_at", with = "gpunet_primitives::json::rfc3339")]
     pub release_ms: u64,
 }
 

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GenesisAccount {
     pub address: Address,
+    #[serde(with = "gpunet_primitives::json::gpn")]
     pub balance: Amount,
 }
 
@@ -15,6 +16,7 @@ pub struct GenesisAccount {
 pub struct Genesis {
     pub chain_id: String,
     /// Block time of the genesis block.
+    #[serde(rename = "genesis_time", with = "gpunet_primitives::json::rfc3339")]
     pub genesis_time_ms: u64,
     pub accounts: Vec<GenesisAccount>,
     /// Addresses allowed to propose blocks.

@@ -17,6 +17,7 @@ pub struct BlockHeader {
     /// Block time in milliseconds since the Unix epoch, chosen by the proposer and
     /// strictly increasing. The ledger measures every deadline against it, never
     /// against a local clock.
+    #[serde(rename = "time", with = "crate::json::rfc3339")]
     pub time_ms: u64,
     /// The validator that proposed it (and is paid its fees).
     pub proposer: Address,

@@ -6,6 +6,7 @@ mod blob_read;
 mod block;
 mod consensus;
 mod crypto;
+pub mod json;
 mod live_log;
 /// A job's result as a list of files, and its output root.
 pub mod manifest;

@@ -61,10 +61,13 @@ impl MachineSpec {
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct ResourcePrices {
     /// Per GPU.
+    #[serde(with = "crate::json::gpn")]
     pub per_gpu_hour: Amount,
     /// Per CPU core.
+    #[serde(with = "crate::json::gpn")]
     pub per_cpu_hour: Amount,
     /// Per GiB of memory.
+    #[serde(with = "crate::json::gpn")]
     pub per_gb_ram_hour: Amount,
 }
 

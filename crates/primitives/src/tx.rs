@@ -108,16 +108,19 @@ pub enum TxBody {
         /// The recipient.
         to: Address,
         /// How much, in base units.
+        #[serde(with = "crate::json::gpn")]
         amount: Amount,
     },
     /// Bonds `amount` as provider stake, backing the sender's machines.
     Stake {
         /// How much, in base units.
+        #[serde(with = "crate::json::gpn")]
         amount: Amount,
     },
     /// Starts unbonding provider stake that its machines do not require (released after the unbonding delay, slashable until then).
     Unstake {
         /// How much, in base units.
+        #[serde(with = "crate::json::gpn")]
         amount: Amount,
     },
     /// `price_per_hour` is the base every job on the machine pays; resource
@@ -126,6 +129,7 @@ pub enum TxBody {
         /// The hardware it offers.
         spec: MachineSpec,
         /// The base hourly price of any job on it.
+        #[serde(with = "crate::json::gpn")]
         price_per_hour: Amount,
         /// What a job pays on top, per resource.
         resource_prices: ResourcePrices,
@@ -135,6 +139,7 @@ pub enum TxBody {
         /// The machine.
         machine: MachineId,
         /// The base hourly price of any job on it.
+        #[serde(with = "crate::json::gpn")]
         price_per_hour: Amount,
         /// What a job pays on top, per resource.
         resource_prices: ResourcePrices,
@@ -151,8 +156,10 @@ pub enum TxBody {
         /// What to run, on what.
         spec: JobSpec,
         /// The most it pays per hour.
+        #[serde(with = "crate::json::gpn")]
         max_price_per_hour: Amount,
         /// What it escrows, in base units.
+        #[serde(with = "crate::json::gpn")]
         deposit: Amount,
     },
     /// Cancels a pending order: its deposit is refunded.
@@ -178,8 +185,10 @@ pub enum TxBody {
         /// What to run for the renter, on what, and for how long (`timeout_secs`).
         spec: JobSpec,
         /// The most it pays per hour.
+        #[serde(with = "crate::json::gpn")]
         max_price_per_hour: Amount,
         /// What it escrows, in base units.
+        #[serde(with = "crate::json::gpn")]
         deposit: Amount,
     },
     /// Extends a running rental by `extra_secs`, paying `deposit` into escrow.
@@ -189,6 +198,7 @@ pub enum TxBody {
         /// How much longer it runs.
         extra_secs: u64,
         /// What it escrows, in base units.
+        #[serde(with = "crate::json::gpn")]
         deposit: Amount,
     },
     /// Ends a running rental now; the unused escrow is refunded.
@@ -233,12 +243,14 @@ pub enum TxBody {
     /// ledger's `stake_per_vote`, from the next height on.
     BondValidator {
         /// How much, in base units.
+        #[serde(with = "crate::json::gpn")]
         amount: Amount,
     },
     /// Starts unbonding validator stake (released after the unbonding delay,
     /// slashable until then).
     UnbondValidator {
         /// How much, in base units.
+        #[serde(with = "crate::json::gpn")]
         amount: Amount,
     },
     /// Evidence that a validator signed conflicting votes; it is slashed and
@@ -271,6 +283,7 @@ pub enum TxBody {
         /// The output root the client holds right.
         expected_root: Hash,
         /// What it escrows, in base units.
+        #[serde(with = "crate::json::gpn")]
         deposit: Amount,
     },
     /// The provider of a running rental says where its renter reaches the
@@ -343,6 +356,7 @@ pub struct Tx {
     /// Must equal the sender's next nonce: each nonce is usable once.
     pub nonce: u64,
     /// Paid to the block's proposer; at least the chain's `min_fee`.
+    #[serde(with = "crate::json::gpn")]
     pub fee: Amount,
     /// What it does.
     pub body: TxBody,

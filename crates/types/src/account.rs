@@ -11,8 +11,10 @@ use serde::{Deserialize, Serialize};
 )]
 pub struct Unbonding {
     /// How much, in base units.
+    #[serde(with = "gpunet_primitives::json::gpn")]
     pub amount: Amount,
     /// Block time from which it returns to the balance.
+    #[serde(rename = "releases_at", with = "gpunet_primitives::json::rfc3339")]
     pub release_ms: u64,
 }
 
@@ -22,10 +24,12 @@ pub struct Unbonding {
 )]
 pub struct Account {
     /// Spendable tokens, in base units.
+    #[serde(with = "gpunet_primitives::json::gpn")]
     pub balance: Amount,
     /// The next nonce this account must use.
     pub nonce: u64,
     /// Stake backing this account's machines; slashable.
+    #[serde(with = "gpunet_primitives::json::gpn")]
     pub bonded: Amount,
     /// Stake on its way out; still slashable until released.
     pub unbonding: Vec<Unbonding>,
@@ -34,6 +38,7 @@ pub struct Account {
     /// GPUs in the machines it has registered (they set its required stake too).
     pub gpus: u32,
     /// Stake bonded as a validator; slashable for double-signing.
+    #[serde(with = "gpunet_primitives::json::gpn")]
     pub validator_bonded: Amount,
 }
 

@@ -61,6 +61,7 @@ pub struct DryRun {
     /// What the order would run, on what.
     pub spec: JobSpec,
     /// The most it would pay per hour.
+    #[serde(with = "gpunet_primitives::json::gpn")]
     pub max_price_per_hour: Amount,
     /// Whether it would be a rental rather than a job.
     #[serde(default)]
@@ -136,6 +137,7 @@ pub struct Status {
     /// State root after its newest block.
     pub state_root: Hash,
     /// Block time of its newest block.
+    #[serde(rename = "time", with = "gpunet_primitives::json::rfc3339")]
     pub time_ms: u64,
     /// The validators that decide the next height.
     pub validators: Vec<Address>,
@@ -149,15 +151,20 @@ pub struct Status {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Supply {
     /// Created at genesis.
-    pub genesis: u128,
+    #[serde(with = "gpunet_primitives::json::gpn")]
+    pub genesis: Amount,
     /// Created since, as rewards.
-    pub minted: u128,
+    #[serde(with = "gpunet_primitives::json::gpn")]
+    pub minted: Amount,
     /// Destroyed: the burned share of payments and all slashed stake.
-    pub burned: u128,
+    #[serde(with = "gpunet_primitives::json::gpn")]
+    pub burned: Amount,
     /// Of `burned`, what slashing took.
-    pub slashed: u128,
+    #[serde(with = "gpunet_primitives::json::gpn")]
+    pub slashed: Amount,
     /// Paid to block proposers as fees.
-    pub fees_paid: u128,
+    #[serde(with = "gpunet_primitives::json::gpn")]
+    pub fees_paid: Amount,
 }
 
 /// An account and its address (`GET /v1/accounts/{address}`).

@@ -5,9 +5,11 @@ use crate::order::AttemptFailure;
 use gpunet_primitives::{Address, Amount, ChallengeId, Hash, MachineId, OrderId};
 use serde::{Deserialize, Serialize};
 
-/// Something a block did that a party may act on.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Something a block did that a party may act on. Its kind, as JSON
+/// spells it (`order_settled`), is `<&str>::from(&event)`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Event {
     /// A machine was registered; its first hardware challenge follows.
     MachineRegistered {
@@ -61,10 +63,13 @@ pub enum Event {
         /// The provider (the machine's owner).
         provider: Address,
         /// Paid to the provider, net of the burn.
+        #[serde(with = "gpunet_primitives::json::gpn")]
         paid: Amount,
         /// The burned share of the payment.
+        #[serde(with = "gpunet_primitives::json::gpn")]
         burned: Amount,
         /// Returned to the client.
+        #[serde(with = "gpunet_primitives::json::gpn")]
         refunded: Amount,
     },
     /// A run failed or was found wrong: the client refunded, the provider slashed.
@@ -78,6 +83,7 @@ pub enum Event {
         /// Why, in words.
         reason: String,
         /// Returned to the client.
+        #[serde(with = "gpunet_primitives::json::gpn")]
         refunded: Amount,
     },
     /// The provider missed its deadline: the client refunded, the provider slashed.
@@ -89,6 +95,7 @@ pub enum Event {
         /// The provider (the machine's owner).
         provider: Address,
         /// Returned to the client.
+        #[serde(with = "gpunet_primitives::json::gpn")]
         refunded: Amount,
     },
     /// A run of a job failed or timed out and its spec allows another:
@@ -115,6 +122,7 @@ pub enum Event {
         /// The order's client.
         client: Address,
         /// Returned to the client.
+        #[serde(with = "gpunet_primitives::json::gpn")]
         refunded: Amount,
     },
     /// The client cancelled its pending order: refunded.
@@ -124,6 +132,7 @@ pub enum Event {
         /// The order's client.
         client: Address,
         /// Returned to the client.
+        #[serde(with = "gpunet_primitives::json::gpn")]
         refunded: Amount,
     },
     /// The provider handed the lease back unstarted. `requeued`: the order is
@@ -143,6 +152,7 @@ pub enum Event {
         /// Whether the order is matching again.
         requeued: bool,
         /// Returned to the client.
+        #[serde(with = "gpunet_primitives::json::gpn")]
         refunded: Amount,
     },
     /// A provider's stake was slashed (burned).
@@ -150,6 +160,7 @@ pub enum Event {
         /// The provider (the machine's owner).
         provider: Address,
         /// How much.
+        #[serde(with = "gpunet_primitives::json::gpn")]
         amount: Amount,
         /// Why, in words.
         reason: String,
@@ -159,6 +170,7 @@ pub enum Event {
         /// The validator.
         validator: Address,
         /// Taken from the stake and burned.
+        #[serde(with = "gpunet_primitives::json::gpn")]
         slashed: Amount,
         /// The height at which it signed twice.
         height: u64,
@@ -183,6 +195,7 @@ pub enum Event {
         /// The provider (the machine's owner).
         provider: Address,
         /// When the answer is due.
+        #[serde(rename = "deadline", with = "gpunet_primitives::json::rfc3339")]
         deadline_ms: u64,
     },
     /// The probe went unanswered: the machine is held down, unbilled and delisted.
@@ -205,6 +218,7 @@ pub enum Event {
         /// How long it was down.
         down_ms: u64,
         /// Taken from the stake and burned.
+        #[serde(with = "gpunet_primitives::json::gpn")]
         slashed: Amount,
     },
     /// The renter bought more time: the rental now ends at `ends_ms`.
@@ -216,6 +230,7 @@ pub enum Event {
         /// The provider (the machine's owner).
         provider: Address,
         /// When the rented time now runs out.
+        #[serde(rename = "ends_at", with = "gpunet_primitives::json::rfc3339")]
         ends_ms: u64,
     },
     /// The client stopped its running job: the provider is paid the time it
@@ -228,10 +243,13 @@ pub enum Event {
         /// The provider (the machine's owner).
         provider: Address,
         /// Paid to the provider, net of the burn.
+        #[serde(with = "gpunet_primitives::json::gpn")]
         paid: Amount,
         /// The burned share of the payment.
+        #[serde(with = "gpunet_primitives::json::gpn")]
         burned: Amount,
         /// Returned to the client.
+        #[serde(with = "gpunet_primitives::json::gpn")]
         refunded: Amount,
     },
     /// The rented time ran out or the renter ended it; the machine is free.
@@ -243,10 +261,13 @@ pub enum Event {
         /// The provider (the machine's owner).
         provider: Address,
         /// Paid to the provider, net of the burn.
+        #[serde(with = "gpunet_primitives::json::gpn")]
         paid: Amount,
         /// The burned share of the payment.
+        #[serde(with = "gpunet_primitives::json::gpn")]
         burned: Amount,
         /// Returned to the client.
+        #[serde(with = "gpunet_primitives::json::gpn")]
         refunded: Amount,
     },
     /// `run` re-runs `order` on another provider's machine before it is paid.
@@ -290,6 +311,7 @@ pub enum Event {
         /// Machines rewarded.
         machines: u32,
         /// Tokens minted for them.
+        #[serde(with = "gpunet_primitives::json::gpn")]
         minted: Amount,
     },
     /// A hardware challenge for `machine`; its owner must commit by `deadline_ms`.
@@ -301,6 +323,7 @@ pub enum Event {
         /// The machine's owner.
         owner: Address,
         /// When the answer is due.
+        #[serde(rename = "deadline", with = "gpunet_primitives::json::rfc3339")]
         deadline_ms: u64,
     },
     /// The rows to open are drawn; the owner must open them by `deadline_ms`.
@@ -312,6 +335,7 @@ pub enum Event {
         /// The machine's owner.
         owner: Address,
         /// When the answer is due.
+        #[serde(rename = "deadline", with = "gpunet_primitives::json::rfc3339")]
         deadline_ms: u64,
     },
     /// The machine proved its hardware: verified, and its compute score updated.
@@ -336,6 +360,7 @@ pub enum Event {
         /// Why, in words.
         reason: String,
         /// Taken from the stake and burned.
+        #[serde(with = "gpunet_primitives::json::gpn")]
         slashed: Amount,
     },
 }
@@ -470,4 +495,37 @@ pub struct Included {
     pub index: u32,
     /// What it caused.
     pub events: Vec<Event>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_events_kind_is_its_json_key() {
+        let who = Address([1; 32]);
+        for event in [
+            Event::OrderSettled {
+                order: 1,
+                client: who,
+                provider: who,
+                paid: 9,
+                burned: 1,
+                refunded: 0,
+            },
+            Event::Slashed {
+                provider: who,
+                amount: 5,
+                reason: "late".into(),
+            },
+            Event::MachineRegistered {
+                machine: 2,
+                owner: who,
+            },
+        ] {
+            let json = serde_json::to_value(&event).unwrap();
+            let key = json.as_object().unwrap().keys().next().unwrap().clone();
+            assert_eq!(<&str>::from(&event), key);
+        }
+    }
 }

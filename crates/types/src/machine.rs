@@ -27,18 +27,21 @@ pub struct Allocation {
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct Machine {
     /// Its id, given at registration.
+    #[serde(rename = "machine", alias = "id")]
     pub id: MachineId,
     /// The provider account that registered it and stakes for it.
     pub owner: Address,
     /// The hardware it claims.
     pub spec: MachineSpec,
     /// Base hourly price of any job on it.
+    #[serde(with = "gpunet_primitives::json::gpn")]
     pub price_per_hour: Amount,
     /// Hourly prices per GPU, core, GiB of memory and of disk, on top of the base.
     pub resource_prices: ResourcePrices,
     /// Whether it takes new leases (its owner paused it, or it is held down, when not).
     pub online: bool,
     /// Block time of its registration.
+    #[serde(rename = "registered_at", with = "gpunet_primitives::json::rfc3339")]
     pub registered_ms: u64,
     /// What its open leases hold.
     pub allocated: Allocation,
@@ -111,6 +114,7 @@ pub enum ChallengePhase {
         /// The Merkle root of the product's row hashes.
         root: Hash,
         /// Block time of the commitment.
+        #[serde(rename = "committed_at", with = "gpunet_primitives::json::rfc3339")]
         committed_ms: u64,
         /// The block that took it.
         height: u64,
@@ -120,12 +124,14 @@ pub enum ChallengePhase {
         /// The Merkle root committed.
         root: Hash,
         /// Block time of the commitment.
+        #[serde(rename = "committed_at", with = "gpunet_primitives::json::rfc3339")]
         committed_ms: u64,
         /// The hash the rows were drawn from.
         beacon: Hash,
         /// The rows to open, with their Merkle paths.
         rows: Vec<u32>,
         /// When the openings are due.
+        #[serde(rename = "deadline", with = "gpunet_primitives::json::rfc3339")]
         deadline_ms: u64,
     },
 }
@@ -150,19 +156,65 @@ pub struct ChallengeTask {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChallengeView {
     /// Its id.
+    #[serde(rename = "challenge", alias = "id")]
     pub id: ChallengeId,
     /// The machine challenged.
     pub machine: MachineId,
     /// The machine's owner, who answers.
     pub owner: Address,
     /// What it asks.
+    #[serde(rename = "task")]
     pub challenge: ChallengeTask,
     /// The compute class the machine's claimed hardware falls in.
     pub class: String,
     /// Block time it was issued.
+    #[serde(rename = "issued_at", with = "gpunet_primitives::json::rfc3339")]
     pub issued_ms: u64,
     /// When the commitment is due.
+    #[serde(rename = "commit_deadline", with = "gpunet_primitives::json::rfc3339")]
     pub commit_deadline_ms: u64,
     /// Where it is.
     pub phase: ChallengePhase,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_challenge_view_round_trips_through_json_with_its_id_as_challenge() {
+        let view = ChallengeView {
+            id: 7,
+            machine: 3,
+            owner: Address([9; 32]),
+            challenge: ChallengeTask {
+                seed: Hash::digest(b"seed"),
+                rows: 8,
+                inner: 16,
+                cols: 8,
+            },
+            class: "cpu".into(),
+            issued_ms: 1_000,
+            commit_deadline_ms: 2_000,
+            phase: ChallengePhase::Opening {
+                root: Hash::digest(b"root"),
+                committed_ms: 1_500,
+                beacon: Hash::digest(b"beacon"),
+                rows: vec![1, 5],
+                deadline_ms: 3_000,
+            },
+        };
+        let json = serde_json::to_value(&view).unwrap();
+        assert_eq!(json["challenge"], 7, "{json}");
+        assert_eq!(json["task"]["rows"], 8, "{json}");
+        assert_eq!(
+            json["commit_deadline"], "1970-01-01T00:00:02.000Z",
+            "{json}"
+        );
+        assert_eq!(
+            json["phase"]["opening"]["deadline"],
+            "1970-01-01T00:00:03.000Z"
+        );
+        assert_eq!(serde_json::from_value::<ChallengeView>(json).unwrap(), view);
+    }
 }

@@ -763,14 +763,14 @@ mod tests {
             .map(String::as_str)
             .collect();
         let mut expected = [
-            "id",
+            "order",
             "client",
             "spec",
             "max_price_per_hour",
             "deposit",
             "escrow",
             "status",
-            "submitted_ms",
+            "submitted_at",
             "lease",
             "report",
             "settlement",

@@ -21,10 +21,13 @@ pub struct Lease {
     /// The machine's owner, who runs it and is paid.
     pub provider: Address,
     /// The job's hourly price on that machine (at most the order's max).
+    #[serde(with = "gpunet_primitives::json::gpn")]
     pub price_per_hour: Amount,
     /// Block time of the lease.
+    #[serde(rename = "started_at", with = "gpunet_primitives::json::rfc3339")]
     pub start_ms: u64,
     /// The provider must report by then or be slashed.
+    #[serde(rename = "deadline", with = "gpunet_primitives::json::rfc3339")]
     pub deadline_ms: u64,
 }
 
@@ -34,6 +37,7 @@ pub struct Report {
     /// How the run ended: its output root, or why it failed.
     pub outcome: JobOutcome,
     /// Block time of the report.
+    #[serde(rename = "reported_at", with = "gpunet_primitives::json::rfc3339")]
     pub reported_ms: u64,
     /// Time billed: the reported duration capped by the timeout and by block
     /// time elapsed, and by what agreeing runs allow if it was padded.
@@ -42,6 +46,7 @@ pub struct Report {
     /// it billed far longer than another run that agreed with it): what its
     /// provider was slashed for it.
     #[serde(default)]
+    #[serde(with = "gpunet_primitives::json::gpn_option")]
     pub padded: Option<Amount>,
 }
 
@@ -61,14 +66,19 @@ impl Report {
 )]
 pub struct Settlement {
     /// To the provider, net of the burn.
+    #[serde(with = "gpunet_primitives::json::gpn")]
     pub paid_to_provider: Amount,
     /// The burned share of the payment.
+    #[serde(with = "gpunet_primitives::json::gpn")]
     pub burned: Amount,
     /// Back to the client.
+    #[serde(with = "gpunet_primitives::json::gpn")]
     pub refunded: Amount,
     /// Taken from the provider's stake.
+    #[serde(with = "gpunet_primitives::json::gpn")]
     pub slashed: Amount,
     /// Block time it closed.
+    #[serde(rename = "settled_at", with = "gpunet_primitives::json::rfc3339")]
     pub settled_ms: u64,
 }
 
@@ -91,12 +101,15 @@ pub struct Attempt {
     /// That machine's owner.
     pub provider: Address,
     /// Block time its lease began.
+    #[serde(rename = "started_at", with = "gpunet_primitives::json::rfc3339")]
     pub start_ms: u64,
     /// Block time it ended.
+    #[serde(rename = "ended_at", with = "gpunet_primitives::json::rfc3339")]
     pub ended_ms: u64,
     /// How it ended.
     pub failure: AttemptFailure,
     /// Taken from the provider's stake for it.
+    #[serde(with = "gpunet_primitives::json::gpn")]
     pub slashed: Amount,
 }
 
@@ -128,19 +141,28 @@ impl std::fmt::Display for AttemptFailure {
 )]
 pub struct Rental {
     /// When the rented time runs out (set when leased, moved by renewals).
+    #[serde(rename = "ends_at", with = "gpunet_primitives::json::rfc3339")]
     pub ends_ms: u64,
     /// Billed up to this time.
+    #[serde(rename = "paid_until", with = "gpunet_primitives::json::rfc3339")]
     pub paid_until_ms: u64,
     /// When it is billed next (its key in the billing queue).
+    #[serde(rename = "next_bill_at", with = "gpunet_primitives::json::rfc3339")]
     pub next_bill_ms: u64,
     /// Streamed to the provider so far (net of the burn).
+    #[serde(with = "gpunet_primitives::json::gpn")]
     pub paid: Amount,
     /// The burned share of what streamed out.
+    #[serde(with = "gpunet_primitives::json::gpn")]
     pub burned: Amount,
     /// An unanswered liveness probe.
     pub probe: Option<Probe>,
     /// Since when the machine has been held down: the report of the probe
     /// it left unanswered.
+    #[serde(
+        rename = "down_since",
+        with = "gpunet_primitives::json::rfc3339_option"
+    )]
     pub down_since_ms: Option<u64>,
     /// Where the renter reaches each of `spec.ports`, as its provider
     /// announced (`host:port`, in the order of `spec.ports`).
@@ -148,6 +170,7 @@ pub struct Rental {
     /// Downtime so far (not billed).
     pub down_ms: u64,
     /// What its provider was slashed for downtime.
+    #[serde(with = "gpunet_primitives::json::gpn")]
     pub slashed: Amount,
     /// How its container stopped, when it stopped by itself and so ended
     /// the rental.
@@ -164,8 +187,10 @@ pub struct Rental {
 )]
 pub struct Probe {
     /// Block time of the renter's report.
+    #[serde(rename = "reported_at", with = "gpunet_primitives::json::rfc3339")]
     pub reported_ms: u64,
     /// When the provider's answer is due.
+    #[serde(rename = "deadline", with = "gpunet_primitives::json::rfc3339")]
     pub deadline_ms: u64,
 }
 
@@ -209,20 +234,25 @@ pub enum AuditVerdict {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderView {
     /// Its id.
+    #[serde(rename = "order", alias = "id")]
     pub id: OrderId,
     /// The account that placed it and pays for it.
     pub client: Address,
     /// What it asks to run, on what.
     pub spec: JobSpec,
     /// The most it pays per hour.
+    #[serde(with = "gpunet_primitives::json::gpn")]
     pub max_price_per_hour: Amount,
     /// What its client escrowed when it placed it.
+    #[serde(with = "gpunet_primitives::json::gpn")]
     pub deposit: Amount,
     /// What the order still holds in escrow (the deposit while open, 0 once closed).
+    #[serde(with = "gpunet_primitives::json::gpn")]
     pub escrow: Amount,
     /// Where it stands.
     pub status: OrderStatus,
     /// Block time it was placed.
+    #[serde(rename = "submitted_at", with = "gpunet_primitives::json::rfc3339")]
     pub submitted_ms: u64,
     /// Its lease, once leased (kept when it closes).
     pub lease: Option<Lease>,
