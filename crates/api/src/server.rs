@@ -11,6 +11,7 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use futures_util::{Stream, StreamExt};
 use gpunet_ledger::{Order, TxError};
+use gpunet_node::metrics::{LocalState, METRICS_CONTENT_TYPE};
 use gpunet_node::{
     wall_clock_ms, BlobError, BlobReadError, LiveLogError, LiveLogs, Node, ReadScope, SnapshotFile,
     SubmitError, UploadError,
@@ -64,6 +65,7 @@ where
 /// All routes, over `node`.
 pub fn router(node: Node) -> Router {
     Router::new()
+        .route("/metrics", get(metrics))
         .route("/v1/status", get(status))
         .route("/v1/accounts/{address}", get(account))
         .route("/v1/accounts/{address}/orders", get(account_orders))
@@ -261,6 +263,16 @@ async fn account_orders(
     Ok(Json(orders.into_iter().map(Order::view).collect()))
 }
 
+/// The stable code of a submission's failure, as [`tx_error`] answers it.
+fn submit_error_code(e: &SubmitError) -> &'static str {
+    match e {
+        SubmitError::Rejected(e) => e.code(),
+        SubmitError::Busy => "busy",
+        SubmitError::Stopped(_) => "stopped",
+        SubmitError::Expired => "expired",
+    }
+}
+
 fn tx_error(e: SubmitError) -> (StatusCode, Json<ApiError>) {
     match e {
         SubmitError::Rejected(e) => {
@@ -271,8 +283,11 @@ fn tx_error(e: SubmitError) -> (StatusCode, Json<ApiError>) {
             };
             fail(status, e.code(), e.to_string())
         }
-        SubmitError::Busy => fail(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string()),
-        SubmitError::Stopped(_) => fail(StatusCode::SERVICE_UNAVAILABLE, "stopped", e.to_string()),
+        SubmitError::Busy | SubmitError::Stopped(_) => fail(
+            StatusCode::SERVICE_UNAVAILABLE,
+            submit_error_code(&e),
+            e.to_string(),
+        ),
         SubmitError::Expired => fail(StatusCode::GATEWAY_TIMEOUT, "expired", e.to_string()),
     }
 }
@@ -308,9 +323,41 @@ async fn submit_tx(
     } else {
         body.to_vec()
     };
-    let tx = decode_signed_tx(&bytes).map_err(|e| tx_error(SubmitError::Rejected(e.into())))?;
-    let included = node.consensus.submit(tx).await.map_err(tx_error)?;
-    Ok(Json(included))
+    let tx = decode_signed_tx(&bytes).map_err(|e| {
+        node.metrics.count_refused("malformed");
+        tx_error(SubmitError::Rejected(e.into()))
+    })?;
+    let arrived = std::time::Instant::now();
+    match node.consensus.submit(tx).await {
+        Ok(included) => {
+            node.metrics.observe_included(arrived.elapsed());
+            Ok(Json(included))
+        }
+        Err(e) => {
+            node.metrics.count_refused(submit_error_code(&e));
+            Err(tx_error(e))
+        }
+    }
+}
+
+/// The metrics' own scrape, with the consensus engine's: OpenMetrics text.
+async fn metrics(State(node): State<Node>) -> ApiResult<Response> {
+    // A pass over every machine and a listing of the blob directory: off
+    // the async workers.
+    let text = tokio::task::spawn_blocking(move || {
+        let local = LocalState {
+            mempool_txs: node.consensus.mempool_txs(),
+            peers: node.consensus.peer_apis().len(),
+            blob_bytes: node.blobs.stored_bytes(),
+        };
+        let engine = node.consensus.engine_metrics();
+        let ledger = node.ledger.read().expect("ledger lock");
+        node.metrics
+            .render(ledger.head(), ledger.state(), &local, &engine)
+    })
+    .await
+    .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    Ok(([(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)], text).into_response())
 }
 
 /// The filters and order of `search`, parsed.

@@ -445,4 +445,19 @@ impl Consensus for BftConsensus {
     fn peer_apis(&self) -> Vec<String> {
         self.submitter.gossip.peer_apis()
     }
+
+    fn mempool_txs(&self) -> usize {
+        self.submitter.mempool.lock().expect("mempool lock").len()
+    }
+
+    /// Malachite's metrics (rounds, time per block, sync): the engine
+    /// registers them in its process-wide registry.
+    fn engine_metrics(&self) -> String {
+        let mut text = String::new();
+        malachitebft_app::metrics::export(&mut text);
+        match text.strip_suffix("# EOF\n") {
+            Some(body) => body.to_string(),
+            None => text,
+        }
+    }
 }

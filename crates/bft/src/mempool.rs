@@ -43,6 +43,10 @@ impl Mempool {
         self.by_arrival.is_empty()
     }
 
+    pub(crate) fn len(&self) -> usize {
+        self.by_arrival.len()
+    }
+
     /// Adds a transaction; false when it was already here. A full mempool refuses.
     pub(crate) fn insert(&mut self, tx: SignedTx) -> Result<bool, SubmitError> {
         let hash = tx.hash();

@@ -5,6 +5,7 @@ use anyhow::{bail, Context};
 use gpunet_client::Keystore;
 use gpunet_primitives::parse_amount;
 use gpunet_provider::executor::ExecutorKind;
+use gpunet_provider::metrics::METRICS_CONTENT_TYPE;
 use std::path::PathBuf;
 
 pub(crate) fn hardware(ctx: &Ctx, data_dir: &std::path::Path) -> anyhow::Result<()> {
@@ -87,6 +88,11 @@ pub(crate) struct ProviderArgs {
     /// are announced as HOST:PORT.
     #[arg(long, default_value = "127.0.0.1")]
     public_host: String,
+    /// Serve this agent's Prometheus metrics at http://ADDR/metrics (plain
+    /// HTTP, e.g. 127.0.0.1:9101): runs, challenges, executor errors,
+    /// earnings and slashes.
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<std::net::SocketAddr>,
 }
 
 pub(crate) async fn provider(ctx: &Ctx, args: ProviderArgs) -> anyhow::Result<()> {
@@ -110,7 +116,29 @@ pub(crate) async fn provider(ctx: &Ctx, args: ProviderArgs) -> anyhow::Result<()
         args.executor.connect().await.context(
             "preparing the executor (use --executor process on a machine without Docker)",
         )?;
+    // Bound before registering: a port in use fails the start, not later.
+    let metrics_listener = match args.metrics_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("--metrics-listen {addr}"))?,
+        ),
+        None => None,
+    };
     let agent = gpunet_provider::Agent::register(key, config, executor).await?;
+    if let Some(listener) = metrics_listener {
+        let metrics = agent.metrics();
+        let routes = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(move || async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, METRICS_CONTENT_TYPE)],
+                    metrics.render(),
+                )
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, routes).await });
+    }
     let hw = agent.hardware();
     crate::logs::announce(&format!(
         "provider serving machine {} ({} cores, {} MiB, {} GPU(s){})",

@@ -1552,6 +1552,17 @@ fn a_validator_whose_stores_disagree_says_so_and_resync_rebuilds_them_from_peers
     let net = BftNet::new(dir.path());
     let mut nodes: Vec<Node> = (0..4).map(|i| net.start(i, &[])).collect();
     net.wait_height(3, 3);
+    // A BFT node's /metrics carries the consensus engine's own beside its.
+    let api = api_address(&dir.path().join("node0"));
+    let metrics = scrape(&format!("{}/metrics", api.split('#').next().unwrap()));
+    assert_eq!(metrics.matches("# EOF\n").count(), 1, "{metrics}");
+    assert_eq!(
+        metrics.matches("gpunet_validator_power{").count(),
+        4,
+        "{metrics}"
+    );
+    let blocks = "malachitebft_core_consensus_time_per_block_count{moniker=";
+    assert!(metrics.contains(blocks), "{metrics}");
     drop(nodes.pop());
     let backup = dir.path().join("certificates.backup");
     std::fs::copy(net.certificates(3), &backup).unwrap();
@@ -2079,4 +2090,154 @@ fn a_new_key_is_sealed_with_the_passphrase_and_opens_only_with_it() {
     let file: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&plain).unwrap()).unwrap();
     assert!(file["secret_key"].is_string(), "{file}");
+}
+
+/// The value of the sample `series` (name and labels, as written) in a
+/// Prometheus text scrape.
+fn sample(scrape: &str, series: &str) -> Option<f64> {
+    scrape
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|value| value.parse().ok())
+}
+
+/// What Prometheus gets from `url` (curl, as an operator checks it).
+fn scrape(url: &str) -> String {
+    let out = Command::new("curl")
+        .args(["-sSk", "--max-time", "10", url])
+        .output()
+        .expect("curl runs");
+    assert!(out.status.success(), "{url}: {out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn the_node_and_the_agent_serve_prometheus_metrics_of_what_happened() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = SoloNode::start(dir.path(), &[]);
+    let agent_metrics = format!("127.0.0.1:{}", free_port());
+    let _agent = net.start_agent_with(
+        &dir.path().join("agent"),
+        &["--metrics-listen", &agent_metrics],
+    );
+    assert!(
+        eventually(Duration::from_secs(120), || net.online_machines() == 1),
+        "the agent registers its machine and proves it"
+    );
+    // The command goes last, after the global options.
+    let mut run = net.with(&[
+        "job",
+        "run",
+        "--image",
+        "gpunet/busybox",
+        "--max-price",
+        "50",
+        "--wait",
+    ]);
+    // Long enough to be paid for at 1 GPN an hour.
+    run.extend(["--", "sh", "-c", "sleep 3; echo hi"].map(String::from));
+    ok(&run);
+    let order = json(&net.with(&["job", "describe", "0"]));
+    assert_eq!(order["status"], "settled", "{order}");
+    assert_ne!(
+        order["settlement"]["paid_to_provider"], "0.000000",
+        "{order}"
+    );
+
+    let api = net.address.split('#').next().unwrap();
+    let node = scrape(&format!("{api}/metrics"));
+    assert!(node.ends_with("# EOF\n"), "{node}");
+    let status = json(&net.with(&["status"]));
+    assert!(
+        sample(&node, "gpunet_height").unwrap() >= status["height"].as_f64().unwrap() - 5.0,
+        "{node}"
+    );
+    for (series, expected) in [
+        ("gpunet_machines{state=\"registered\"}", 1.0),
+        ("gpunet_machines{state=\"verified\"}", 1.0),
+        ("gpunet_orders{state=\"pending\"}", 0.0),
+        ("gpunet_ledger_events_total{kind=\"order_settled\"}", 1.0),
+        ("gpunet_ledger_events_total{kind=\"challenge_passed\"}", 1.0),
+    ] {
+        assert_eq!(sample(&node, series), Some(expected), "{series} in\n{node}");
+    }
+    let gpn = |amount: &serde_json::Value| -> f64 { amount.as_str().unwrap().parse().unwrap() };
+    for kind in ["genesis", "burned", "minted"] {
+        assert_eq!(
+            sample(&node, &format!("gpunet_supply_gpn{{kind=\"{kind}\"}}")),
+            Some(gpn(&status["supply"][kind])),
+            "{kind} in\n{node}"
+        );
+    }
+    assert!(
+        sample(&node, "gpunet_txs_submitted_total{result=\"included\"}").unwrap() >= 3.0,
+        "register, the order, the report: {node}"
+    );
+    assert_eq!(
+        sample(&node, "gpunet_tx_finality_seconds_count"),
+        sample(&node, "gpunet_txs_submitted_total{result=\"included\"}"),
+        "{node}"
+    );
+    let power = format!("gpunet_validator_power{{validator=\"{}\"}}", net.validator);
+    assert!(sample(&node, &power).unwrap() >= 1.0, "{node}");
+
+    // A refused transaction is counted by its code.
+    let refused = gpunet(&net.with(&["wallet", "transfer", &net.validator, "1000000"]));
+    assert!(!refused.status.success());
+    let node = scrape(&format!("{api}/metrics"));
+    assert_eq!(
+        sample(
+            &node,
+            "gpunet_txs_submitted_total{result=\"insufficient_funds\"}"
+        ),
+        Some(1.0),
+        "{node}"
+    );
+
+    let agent = scrape(&format!("http://{agent_metrics}/metrics"));
+    assert!(agent.ends_with("# EOF\n"), "{agent}");
+    for (series, expected) in [
+        (
+            "gpunet_agent_runs_total{machine=\"0\",outcome=\"completed\"}",
+            1.0,
+        ),
+        (
+            "gpunet_agent_challenges_total{machine=\"0\",outcome=\"passed\"}",
+            1.0,
+        ),
+        ("gpunet_agent_leases{machine=\"0\",kind=\"job\"}", 0.0),
+    ] {
+        assert_eq!(
+            sample(&agent, series),
+            Some(expected),
+            "{series} in\n{agent}"
+        );
+    }
+    // Every metric the Grafana dashboard in the repository queries exists.
+    let dashboard = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/grafana/gpunet.json");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dashboard).unwrap()).unwrap();
+    let panels = dashboard["panels"].as_array().unwrap();
+    for expr in panels.iter().flat_map(|p| p["targets"].as_array().unwrap()) {
+        let expr = expr["expr"].as_str().unwrap();
+        for name in expr
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|word| word.starts_with("gpunet_"))
+        {
+            let family = ["_total", "_bucket", "_count", "_sum"]
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix))
+                .unwrap_or(name);
+            assert!(
+                node.contains(&format!("# TYPE {family} "))
+                    || agent.contains(&format!("# TYPE {family} ")),
+                "the dashboard queries {name}, which no scrape has"
+            );
+        }
+    }
+    assert_eq!(
+        sample(&agent, "gpunet_agent_earned_gpn_total{machine=\"0\"}"),
+        Some(gpn(&order["settlement"]["paid_to_provider"])),
+        "{agent}"
+    );
 }

@@ -1,7 +1,9 @@
 //! Simulation (feature `sim`): the real execution code (matching, escrow,
 //! settlement, audits, rentals, rewards, slashing) driven without signatures,
 //! nonces, fees or storage, for `gpunet sim` and the matching benchmark.
-//! A node never enables this feature.
+//! The `gpunet` binary enables the feature for those two commands; a node's
+//! code never calls it (only `cli::sim` and `cli::bench` do), and nothing it
+//! does reaches a stored ledger.
 
 use crate::error::TxError;
 use crate::exec::{fail_challenge, pass_challenge, Exec};

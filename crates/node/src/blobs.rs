@@ -111,6 +111,19 @@ impl BlobStore {
         self.dir.join(hash.to_string())
     }
 
+    /// Bytes of the blobs it holds (one directory listing: metrics read it
+    /// per scrape). Blocking.
+    pub fn stored_bytes(&self) -> u64 {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return 0;
+        };
+        entries
+            .filter_map(|entry| entry.ok()?.metadata().ok())
+            .filter(std::fs::Metadata::is_file)
+            .map(|meta| meta.len())
+            .sum()
+    }
+
     /// Whether it holds blob `hash`.
     pub fn contains(&self, hash: &Hash) -> bool {
         self.path(hash).is_file()

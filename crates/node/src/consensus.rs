@@ -81,6 +81,15 @@ pub trait Consensus: Send + Sync {
     fn peer_apis(&self) -> Vec<String> {
         Vec::new()
     }
+
+    /// Transactions waiting for a block on this node.
+    fn mempool_txs(&self) -> usize;
+
+    /// The engine's own metrics in the OpenMetrics text format, without
+    /// `# EOF`, for `/metrics` to append to the node's. Empty by default.
+    fn engine_metrics(&self) -> String {
+        String::new()
+    }
 }
 
 /// How a single validator produces blocks.
@@ -251,5 +260,9 @@ impl Consensus for SoloProducer {
                 .await
                 .map_err(|_| SubmitError::Stopped("producer is gone".into()))?
         })
+    }
+
+    fn mempool_txs(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
     }
 }

@@ -6,6 +6,7 @@ mod blob_retention;
 mod blobs;
 mod consensus;
 mod live_logs;
+pub mod metrics;
 mod node;
 mod snapshots;
 mod uploads;

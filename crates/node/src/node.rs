@@ -3,6 +3,7 @@
 use crate::blobs::{BlobStore, DEFAULT_MAX_BLOB_BYTES, DEFAULT_MIN_FREE_BYTES};
 use crate::consensus::{Consensus, SoloProducer, SoloProducerConfig};
 use crate::live_logs::LiveLogs;
+use crate::metrics::NodeMetrics;
 use crate::snapshots::Snapshots;
 use crate::uploads::Uploads;
 use gpunet_ledger::{Genesis, Ledger, LedgerError};
@@ -29,6 +30,8 @@ pub struct Node {
     pub uploads: Arc<Uploads>,
     /// The state snapshots it serves to joining nodes.
     pub snapshots: Snapshots,
+    /// What `/metrics` shows.
+    pub metrics: Arc<NodeMetrics>,
 }
 
 /// Why a node's stores do not open.
@@ -142,9 +145,13 @@ impl NodeBuilder {
 }
 
 impl NodeBase {
-    /// The node, with `consensus` making its blocks.
+    /// The node, with `consensus` making its blocks. Must be called inside
+    /// a Tokio runtime: a task counts the node's events for its metrics.
     pub fn with_consensus(self, consensus: Arc<dyn Consensus>) -> Node {
+        let metrics = Arc::new(NodeMetrics::new());
+        tokio::spawn(metrics.clone().count_events(self.events.subscribe()));
         Node {
+            metrics,
             ledger: self.ledger,
             consensus,
             events: self.events,

@@ -7,6 +7,7 @@ pub mod executor;
 pub mod hardware;
 pub mod journal;
 mod live_logs;
+pub mod metrics;
 pub mod run;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod testing;

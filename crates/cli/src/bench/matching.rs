@@ -76,7 +76,9 @@ fn job(i: usize) -> JobSpec {
     }
 }
 
-pub(super) fn run(machines: usize, orders: usize, output: Output) -> anyhow::Result<()> {
+/// The synthetic market: `machines` listed and proven (a mix of
+/// [`CLASSES`]), `orders` queued by 100 clients, nothing matched yet.
+pub(super) fn market(machines: usize, orders: usize) -> anyhow::Result<Simulation> {
     let params = Params {
         order_ttl_ms: u64::MAX / 4,
         ..Params::default()
@@ -156,6 +158,11 @@ pub(super) fn run(machines: usize, orders: usize, output: Output) -> anyhow::Res
         }
     }
     sim.flush();
+    Ok(sim)
+}
+
+pub(super) fn run(machines: usize, orders: usize, output: Output) -> anyhow::Result<()> {
+    let mut sim = market(machines, orders)?;
     eprintln!("matching...");
     let pending = |sim: &Simulation| sim.state().pending.len();
     let before = pending(&sim);

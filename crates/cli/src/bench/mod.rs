@@ -9,6 +9,7 @@ mod gpu;
 mod hostile;
 mod ledger;
 mod matching;
+mod metrics;
 mod poc;
 mod state_sync;
 
@@ -109,6 +110,17 @@ pub(crate) enum BenchCmd {
         #[arg(long, default_value_t = 256)]
         quota_mib: u64,
     },
+    /// `/metrics`: what a scrape costs with many machines and orders,
+    /// against one pass over the machines.
+    #[command(after_help = "Example:\n  gpunet bench metrics --machines 100000")]
+    Metrics {
+        #[arg(long, default_value_t = 100_000)]
+        machines: usize,
+        #[arg(long, default_value_t = 100_000)]
+        orders: usize,
+        #[arg(long, default_value_t = 50)]
+        scrapes: usize,
+    },
     /// Node API: a blob download and small requests over TLS, against
     /// plain HTTP from the same node.
     #[command(after_help = "Example:\n  gpunet bench api")]
@@ -171,6 +183,11 @@ pub(crate) async fn run(cmd: BenchCmd, output: Output) -> anyhow::Result<()> {
             txs_per_block,
         } => state_sync::run(blocks, txs_per_block, output),
         BenchCmd::Match { machines, orders } => matching::run(machines, orders, output),
+        BenchCmd::Metrics {
+            machines,
+            orders,
+            scrapes,
+        } => metrics::run(machines, orders, scrapes, output),
         BenchCmd::Poc {
             openings,
             work_secs,

@@ -2,6 +2,7 @@
 //! for (a lease to run, a probe to answer, a challenge to prove) or a note.
 
 use super::{log, warn, Inner};
+use crate::metrics::ChallengeOutcome;
 use gpunet_primitives::OrderId;
 use gpunet_types::Event;
 use std::sync::Arc;
@@ -31,22 +32,38 @@ impl Inner {
             } if provider == me => {
                 self.clone().answer_probe(order, jobs);
             }
-            Event::RentalEnded {
+            Event::OrderTimedOut {
                 order, provider, ..
+            } if provider == me => {
+                self.notify_lease_end(order);
+                self.paid(order, 0);
+            }
+            // Stopped, or a rental's time ran out: paid for the time it ran.
+            Event::RentalEnded {
+                order,
+                provider,
+                paid,
+                ..
             }
             | Event::JobStopped {
-                order, provider, ..
+                order,
+                provider,
+                paid,
+                ..
+            } if provider == me => {
+                self.notify_lease_end(order);
+                self.paid(order, paid);
             }
-            | Event::OrderTimedOut {
-                order, provider, ..
-            } if provider == me => self.notify_lease_end(order),
             // Timed out and matched again: gone from this machine.
             Event::OrderRetried {
                 order,
                 provider,
                 machine,
                 ..
-            } if provider == me && machine == self.machine => self.notify_lease_end(order),
+            } if provider == me && machine == self.machine => {
+                self.notify_lease_end(order);
+                self.paid(order, 0);
+            }
             Event::ChallengeIssued {
                 challenge, owner, ..
             } if owner == me => {
@@ -54,10 +71,13 @@ impl Inner {
             }
             Event::ChallengePassed {
                 challenge,
+                machine,
                 owner,
                 gops,
                 ..
-            } if owner == me => {
+            } if owner == me && machine == self.machine => {
+                self.metrics
+                    .challenge_ended(machine, ChallengeOutcome::Passed);
                 log(
                     self,
                     &format!("passed hardware challenge {challenge} ({gops} GOPS)"),
@@ -65,10 +85,13 @@ impl Inner {
             }
             Event::ChallengeFailed {
                 challenge,
+                machine,
                 owner,
                 reason,
                 ..
-            } if owner == me => {
+            } if owner == me && machine == self.machine => {
+                self.metrics
+                    .challenge_ended(machine, ChallengeOutcome::Failed);
                 log(
                     self,
                     &format!(
@@ -84,7 +107,22 @@ impl Inner {
                 );
                 return Flow::Removed;
             }
-            Event::Slashed { provider, .. } if provider == me => {
+            Event::OrderSettled {
+                order,
+                provider,
+                paid,
+                ..
+            } if provider == me => self.paid(order, paid),
+            Event::OrderFailed {
+                order, provider, ..
+            }
+            | Event::OrderDeclined {
+                order, provider, ..
+            } if provider == me => self.paid(order, 0),
+            Event::Slashed {
+                provider, amount, ..
+            } if provider == me => {
+                self.metrics.slashed(&me, amount);
                 if let Err(e) = self.ensure_stake().await {
                     warn(self, &format!("cannot restore stake after a slash: {e}"));
                 }
@@ -92,6 +130,14 @@ impl Inner {
             _ => {}
         }
         Flow::Continue
+    }
+
+    /// Counts what the provider was paid for `order`, when this machine ran
+    /// it; `paid` is 0 for a lease that ended unpaid.
+    fn paid(&self, order: OrderId, paid: gpunet_primitives::Amount) {
+        if self.unpaid.lock().expect("unpaid").remove(&order) {
+            self.metrics.earned(self.machine, paid);
+        }
     }
 
     /// Tells the task running lease `order` that the ledger ended it.

@@ -4,6 +4,7 @@
 use super::{log, warn, AgentError, Inner, RunError};
 use crate::executor::{ExecError, ExecOutcome, JobRun, Started};
 use crate::journal::JobRecord;
+use crate::metrics::{LeaseKind, RunOutcome};
 use crate::run::{CollectError, LayoutError};
 use gpunet_client::ClientError;
 use gpunet_primitives::{JobOutcome, OrderId, TxBody};
@@ -115,9 +116,11 @@ impl Inner {
             order: id,
             handle: None,
         })?;
+        self.unpaid.lock().expect("unpaid").insert(id);
         if order.rental.is_some() {
             return self.run_rental(&order).await;
         }
+        let _running = self.metrics.lease_running(self.machine, LeaseKind::Job);
         log(self, &format!("running order {id} ({})", order.spec.name));
         let ended = self.lease_ended(id);
         let handle = HandleSlot::default();
@@ -127,17 +130,26 @@ impl Inner {
             // or its lease ran out: nothing is left to run it for.
             () = self.wait_lease_end(id, &ended) => {
                 self.stop_run(id, &handle).await;
+                self.metrics.run_ended(self.machine, RunOutcome::Stopped);
                 log(self, &format!("order {id} no longer runs on the ledger (stopped by its client, or past its deadline); its run is stopped"));
                 return self.forget(id).await;
             }
         };
         self.ending.lock().expect("ending").remove(&id);
+        if let Err(e) = &outcome {
+            self.metrics.executor_error(self.machine, e.stage());
+        }
         let outcome = match outcome {
-            Ok(outcome) => outcome,
+            Ok(outcome) => {
+                self.metrics.run_ended(self.machine, RunOutcome::Completed);
+                outcome
+            }
             Err(RunError::CannotStart(reason)) if self.decline(id, &reason).await => {
+                self.metrics.run_ended(self.machine, RunOutcome::Declined);
                 return self.forget(id).await;
             }
             Err(RunError::CannotStart(reason) | RunError::Failed(reason)) => {
+                self.metrics.run_ended(self.machine, RunOutcome::Failed);
                 log(self, &format!("order {id} failed: {reason}"));
                 JobOutcome::Failed {
                     reason: clip(&reason),

@@ -9,6 +9,7 @@ mod rentals;
 use crate::executor::Executor;
 use crate::hardware::Hardware;
 use crate::journal::Journal;
+use crate::metrics::{AgentMetrics, ExecutorStage};
 use dispatch::Flow;
 use gpunet_client::{ClientError, NodeClient, StreamItem, Wallet};
 use gpunet_primitives::{Amount, ChallengeId, Keypair, MachineId, OrderId, ResourcePrices, TxBody};
@@ -70,6 +71,16 @@ enum RunError {
     Failed(String),
 }
 
+impl RunError {
+    /// Where the executor failed, for the metrics.
+    fn stage(&self) -> ExecutorStage {
+        match self {
+            RunError::CannotStart(_) => ExecutorStage::Start,
+            RunError::Failed(_) => ExecutorStage::Run,
+        }
+    }
+}
+
 /// A registered provider agent, ready to [`run`](Agent::run).
 #[derive(Clone)]
 pub struct Agent {
@@ -93,6 +104,12 @@ struct Inner {
     prover: Arc<dyn gpunet_poc::Backend>,
     /// UUIDs of the offered GPUs no running job holds.
     free_gpus: Mutex<Vec<String>>,
+    /// What `/metrics` shows.
+    metrics: Arc<AgentMetrics>,
+    /// Leases this machine ran whose payment is still to come, so that the
+    /// payment counts for this machine and not for another agent of the
+    /// same account.
+    unpaid: Mutex<BTreeSet<OrderId>>,
 }
 
 /// What the agent does, for its operator: `gpunet provider` shows these by
@@ -195,6 +212,8 @@ impl Agent {
                 ending: Mutex::new(Default::default()),
                 prover,
                 free_gpus,
+                metrics: Arc::default(),
+                unpaid: Mutex::new(BTreeSet::new()),
             }),
         })
     }
@@ -205,6 +224,11 @@ impl Agent {
 
     pub fn hardware(&self) -> &Hardware {
         &self.inner.hardware
+    }
+
+    /// Its metrics, for `/metrics`.
+    pub fn metrics(&self) -> Arc<AgentMetrics> {
+        self.inner.metrics.clone()
     }
 
     /// The name of this agent's run of `order` (its container's with the

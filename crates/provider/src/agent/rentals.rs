@@ -4,6 +4,7 @@
 use super::jobs::{run_error, HandleSlot};
 use super::{log, AgentError, Inner, RunError};
 use crate::executor::JobRun;
+use crate::metrics::{ExecutorStage, LeaseKind, RunOutcome};
 use gpunet_primitives::{ContainerStop, OrderId, TxBody};
 use gpunet_types::OrderView;
 use std::sync::Arc;
@@ -39,6 +40,7 @@ impl Inner {
         let id = order.id;
         let ends = order.rental.as_ref().map_or(0, |r| r.ends_ms);
         log(self, &format!("starting rental {id} (until {ends} ms)"));
+        let _running = self.metrics.lease_running(self.machine, LeaseKind::Rental);
         let ended = self.lease_ended(id);
         // The run's handle, to stop it when the rental ends.
         let handle = HandleSlot::default();
@@ -61,19 +63,27 @@ impl Inner {
         tokio::select! {
             result = outcome => match result {
                 // Declined before its first bill: the renter pays nothing.
-                Err(RunError::CannotStart(reason)) if self.decline(id, &reason).await => {}
+                Err(RunError::CannotStart(reason)) if self.decline(id, &reason).await => {
+                    self.metrics.executor_error(self.machine, ExecutorStage::Start);
+                    self.metrics.run_ended(self.machine, RunOutcome::Declined);
+                }
                 result => {
                     // Nothing runs for the renter any more: the rental ends
                     // here rather than bill the renter for an empty machine.
-                    let (how, note) = match result {
+                    if let Err(e) = &result {
+                        self.metrics.executor_error(self.machine, e.stage());
+                    }
+                    let (how, note, outcome) = match result {
                         Ok(exit) => (
                             ContainerStop::Exited { exit_code: exit.exit_code },
                             format!("exit code {}", exit.exit_code),
+                            RunOutcome::Completed,
                         ),
                         Err(RunError::CannotStart(e) | RunError::Failed(e)) => {
-                            (ContainerStop::Failed, e)
+                            (ContainerStop::Failed, e, RunOutcome::Failed)
                         }
                     };
+                    self.metrics.run_ended(self.machine, outcome);
                     log(self, &format!("rental {id}'s container stopped ({note}); ending the rental"));
                     if !self
                         .send_until_answered(TxBody::RentalStopped { order: id, how })
@@ -83,7 +93,10 @@ impl Inner {
                     }
                 }
             },
-            () = self.wait_lease_end(id, &ended) => {}
+            // Its time ran out, or its renter ended it.
+            () = self.wait_lease_end(id, &ended) => {
+                self.metrics.run_ended(self.machine, RunOutcome::Completed);
+            }
         }
         self.stop_run(id, &handle).await;
         log(self, &format!("rental {id} ended"));
