@@ -27,7 +27,7 @@ use gpunet_types::api::{
     Status, SubmitTx, Supply, BLOB_READ_HEADER, LOCAL_ONLY_HEADER, LOG_OFFSET_HEADER,
     LOG_READ_HEADER, MATCHED_HEADER, MAX_ORDERS_PAGE, ORDERS_PAGE, UPLOAD_HEADER,
 };
-use gpunet_types::{offers, ApiError, ChallengeView, Machine, NodeAddress, OrderView};
+use gpunet_types::{offers, ApiError, ChallengeView, ErrorCode, Machine, NodeAddress, OrderView};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use serde::Deserialize;
@@ -40,18 +40,18 @@ type ApiResult<T> = Result<T, (StatusCode, Json<ApiError>)>;
 
 fn fail(
     status: StatusCode,
-    code: &str,
+    code: ErrorCode,
     message: impl Into<String>,
 ) -> (StatusCode, Json<ApiError>) {
     (status, Json(ApiError::new(code, message)))
 }
 
 fn not_found(what: String) -> (StatusCode, Json<ApiError>) {
-    fail(StatusCode::NOT_FOUND, "not_found", what)
+    fail(StatusCode::NOT_FOUND, ErrorCode::NotFound, what)
 }
 
 fn bad_request(message: String) -> (StatusCode, Json<ApiError>) {
-    fail(StatusCode::BAD_REQUEST, "bad_request", message)
+    fail(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, message)
 }
 
 fn parse<T: std::str::FromStr>(what: &str, raw: &str) -> ApiResult<T>
@@ -176,13 +176,13 @@ async fn errors_as_json(response: Response) -> Response {
         return response;
     }
     let code = match status {
-        StatusCode::NOT_FOUND => "not_found",
-        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-        StatusCode::REQUEST_TIMEOUT => "timeout",
-        s if s.is_server_error() => "internal",
-        _ => "bad_request",
+        StatusCode::NOT_FOUND => ErrorCode::NotFound,
+        StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::TooLarge,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
+        StatusCode::REQUEST_TIMEOUT => ErrorCode::Timeout,
+        s if s.is_server_error() => ErrorCode::Internal,
+        _ => ErrorCode::BadRequest,
     };
     let text = axum::body::to_bytes(response.into_body(), MAX_ERROR_TEXT)
         .await
@@ -264,12 +264,12 @@ async fn account_orders(
 }
 
 /// The stable code of a submission's failure, as [`tx_error`] answers it.
-fn submit_error_code(e: &SubmitError) -> &'static str {
+fn submit_error_code(e: &SubmitError) -> ErrorCode {
     match e {
         SubmitError::Rejected(e) => e.code(),
-        SubmitError::Busy => "busy",
-        SubmitError::Stopped(_) => "stopped",
-        SubmitError::Expired => "expired",
+        SubmitError::Busy => ErrorCode::Busy,
+        SubmitError::Stopped(_) => ErrorCode::Stopped,
+        SubmitError::Expired => ErrorCode::Expired,
     }
 }
 
@@ -288,7 +288,11 @@ fn tx_error(e: SubmitError) -> (StatusCode, Json<ApiError>) {
             submit_error_code(&e),
             e.to_string(),
         ),
-        SubmitError::Expired => fail(StatusCode::GATEWAY_TIMEOUT, "expired", e.to_string()),
+        SubmitError::Expired => fail(
+            StatusCode::GATEWAY_TIMEOUT,
+            ErrorCode::Expired,
+            e.to_string(),
+        ),
     }
 }
 
@@ -309,14 +313,14 @@ async fn submit_tx(
         let req: SubmitTx = serde_json::from_slice(&body).map_err(|e| {
             fail(
                 StatusCode::BAD_REQUEST,
-                "malformed",
+                ErrorCode::Malformed,
                 format!("malformed JSON body: {e}"),
             )
         })?;
         hex::decode(req.tx.trim()).map_err(|e| {
             fail(
                 StatusCode::BAD_REQUEST,
-                "malformed",
+                ErrorCode::Malformed,
                 format!("tx is not hex: {e}"),
             )
         })?
@@ -324,7 +328,7 @@ async fn submit_tx(
         body.to_vec()
     };
     let tx = decode_signed_tx(&bytes).map_err(|e| {
-        node.metrics.count_refused("malformed");
+        node.metrics.count_refused(ErrorCode::Malformed);
         tx_error(SubmitError::Rejected(e.into()))
     })?;
     let arrived = std::time::Instant::now();
@@ -356,7 +360,13 @@ async fn metrics(State(node): State<Node>) -> ApiResult<Response> {
             .render(ledger.head(), ledger.state(), &local, &engine)
     })
     .await
-    .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    .map_err(|e| {
+        fail(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Internal,
+            e.to_string(),
+        )
+    })?;
     Ok(([(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)], text).into_response())
 }
 
@@ -495,7 +505,13 @@ async fn block(State(node): State<Node>, Path(raw): Path<String>) -> ApiResult<J
         .read()
         .expect("ledger lock")
         .block(height)
-        .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string()))?
+        .map_err(|e| {
+            fail(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::Storage,
+                e.to_string(),
+            )
+        })?
         .ok_or_else(|| not_found(format!("no block at height {height}")))?;
     Ok(Json(BlockView {
         hash: block.header.hash(),
@@ -523,8 +539,20 @@ async fn snapshot_file(
     let snapshots = node.snapshots.clone();
     let read = tokio::task::spawn_blocking(move || snapshots.read(height, file))
         .await
-        .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
-        .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string()))?;
+        .map_err(|e| {
+            fail(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::Internal,
+                e.to_string(),
+            )
+        })?
+        .map_err(|e| {
+            fail(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::Storage,
+                e.to_string(),
+            )
+        })?;
     let bytes =
         read.ok_or_else(|| not_found(format!("no {file} of a snapshot at height {height}")))?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
@@ -565,34 +593,42 @@ fn blob_error(e: BlobError) -> (StatusCode, Json<ApiError>) {
     match e {
         BlobError::HashMismatch { .. } => fail(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "hash_mismatch",
+            ErrorCode::HashMismatch,
             e.to_string(),
         ),
-        BlobError::TooLarge { .. } => {
-            fail(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string())
-        }
-        BlobError::DiskFull { .. } => {
-            fail(StatusCode::INSUFFICIENT_STORAGE, "disk_full", e.to_string())
-        }
-        BlobError::Io(_) => fail(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string()),
+        BlobError::TooLarge { .. } => fail(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::TooLarge,
+            e.to_string(),
+        ),
+        BlobError::DiskFull { .. } => fail(
+            StatusCode::INSUFFICIENT_STORAGE,
+            ErrorCode::DiskFull,
+            e.to_string(),
+        ),
+        BlobError::Io(_) => fail(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Storage,
+            e.to_string(),
+        ),
     }
 }
 
 /// Why a signed request failed the checks every kind shares.
-fn request_error(e: &RequestError) -> (StatusCode, &'static str) {
+fn request_error(e: &RequestError) -> (StatusCode, ErrorCode) {
     match e {
         RequestError::BadSignature | RequestError::WrongChain(_) => {
-            (StatusCode::BAD_REQUEST, "bad_signature")
+            (StatusCode::BAD_REQUEST, ErrorCode::BadSignature)
         }
-        RequestError::Expired { .. } => (StatusCode::UNAUTHORIZED, "expired"),
+        RequestError::Expired { .. } => (StatusCode::UNAUTHORIZED, ErrorCode::Expired),
     }
 }
 
 fn upload_error(e: UploadError) -> (StatusCode, Json<ApiError>) {
     let (status, code) = match &e {
         UploadError::Request(e) => request_error(e),
-        UploadError::Unfunded(_) => (StatusCode::FORBIDDEN, "unfunded"),
-        UploadError::OverQuota { .. } => (StatusCode::TOO_MANY_REQUESTS, "over_quota"),
+        UploadError::Unfunded(_) => (StatusCode::FORBIDDEN, ErrorCode::Unfunded),
+        UploadError::OverQuota { .. } => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::OverQuota),
     };
     fail(status, code, e.to_string())
 }
@@ -603,7 +639,7 @@ fn admitted_upload(node: &Node, headers: &HeaderMap) -> ApiResult<SignedBlobUplo
     let raw = headers.get(UPLOAD_HEADER).ok_or_else(|| {
         fail(
             StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            ErrorCode::Unauthorized,
             format!("blobs are stored for an account's signed request ({UPLOAD_HEADER})"),
         )
     })?;
@@ -649,7 +685,7 @@ async fn read_limited(body: Body, limit: usize) -> ApiResult<Bytes> {
             drain_refused(&mut stream).await;
             return Err(fail(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
+                ErrorCode::TooLarge,
                 format!("the request body is over its {limit}-byte limit"),
             ));
         }
@@ -689,7 +725,7 @@ async fn put_blob(
         if received > upload.size {
             return Err(fail(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
+                ErrorCode::TooLarge,
                 format!(
                     "the upload is larger than the {} bytes it announced",
                     upload.size
@@ -703,7 +739,7 @@ async fn put_blob(
     if received != upload.size {
         return Err(fail(
             StatusCode::BAD_REQUEST,
-            "size_mismatch",
+            ErrorCode::SizeMismatch,
             format!(
                 "the upload is {received} bytes, not the {} it announced",
                 upload.size
@@ -716,19 +752,23 @@ async fn put_blob(
 
 /// A blocking task that panicked or was cancelled.
 fn blocking_failed(e: tokio::task::JoinError) -> (StatusCode, Json<ApiError>) {
-    fail(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+    fail(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::Internal,
+        e.to_string(),
+    )
 }
 
 fn blob_read_error(e: BlobReadError) -> (StatusCode, Json<ApiError>) {
     let (status, code) = match &e {
         BlobReadError::Request(e) => request_error(e),
         BlobReadError::UnknownOrder(_) | BlobReadError::Missing(_) => {
-            (StatusCode::NOT_FOUND, "not_found")
+            (StatusCode::NOT_FOUND, ErrorCode::NotFound)
         }
         BlobReadError::NotAValidator(_)
         | BlobReadError::NotAParty { .. }
         | BlobReadError::NoHolderProof { .. }
-        | BlobReadError::NotNamed { .. } => (StatusCode::FORBIDDEN, "forbidden"),
+        | BlobReadError::NotNamed { .. } => (StatusCode::FORBIDDEN, ErrorCode::Forbidden),
     };
     fail(status, code, e.to_string())
 }
@@ -741,7 +781,7 @@ async fn readable(node: &Node, headers: &HeaderMap, hash: Hash) -> ApiResult<Sig
     let raw = headers.get(BLOB_READ_HEADER).ok_or_else(|| {
         fail(
             StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            ErrorCode::Unauthorized,
             format!(
                 "blobs are read with a request signed by a party to an order that names them ({BLOB_READ_HEADER})"
             ),
@@ -836,11 +876,11 @@ async fn push_live_log(
 fn live_log_error(e: LiveLogError) -> (StatusCode, Json<ApiError>) {
     let (status, code) = match &e {
         LiveLogError::Request(e) => request_error(e),
-        LiveLogError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
-        LiveLogError::UnknownOrder(_) => (StatusCode::NOT_FOUND, "not_found"),
-        LiveLogError::NotTheProvider(_) => (StatusCode::FORBIDDEN, "not_the_provider"),
-        LiveLogError::NotTheOwner(_) => (StatusCode::FORBIDDEN, "not_the_owner"),
-        LiveLogError::NotRunning(_) => (StatusCode::CONFLICT, "not_running"),
+        LiveLogError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::TooLarge),
+        LiveLogError::UnknownOrder(_) => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
+        LiveLogError::NotTheProvider(_) => (StatusCode::FORBIDDEN, ErrorCode::NotTheProvider),
+        LiveLogError::NotTheOwner(_) => (StatusCode::FORBIDDEN, ErrorCode::NotTheOwner),
+        LiveLogError::NotRunning(_) => (StatusCode::CONFLICT, ErrorCode::NotRunning),
     };
     fail(status, code, e.to_string())
 }
@@ -851,7 +891,7 @@ fn authorized_read(node: &Node, headers: &HeaderMap, id: OrderId) -> ApiResult<H
     let raw = headers.get(LOG_READ_HEADER).ok_or_else(|| {
         fail(
             StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            ErrorCode::Unauthorized,
             format!("live logs are read with a request signed by the order's client ({LOG_READ_HEADER})"),
         )
     })?;

@@ -381,7 +381,9 @@ fn mempool_admission_checks_leave_the_ledger_unchanged() {
     net.ledger.check_tx(&later.clone().sign(&c)).unwrap();
     later.fee = 0;
     assert_eq!(
-        net.ledger.check_tx(&later.sign(&c)).map_err(|e| e.code()),
+        net.ledger
+            .check_tx(&later.sign(&c))
+            .map_err(|e| e.code().as_str()),
         Err("fee_too_low")
     );
     assert_eq!(net.ledger.state_root(), root);
@@ -390,7 +392,7 @@ fn mempool_admission_checks_leave_the_ledger_unchanged() {
         .clone()
         .unwrap();
     assert_eq!(
-        net.ledger.check_tx(&next).map_err(|e| e.code()),
+        net.ledger.check_tx(&next).map_err(|e| e.code().as_str()),
         Err("bad_nonce"),
         "a replay is refused at admission"
     );
@@ -516,10 +518,13 @@ fn bad_transactions_are_rejected_and_change_nothing() {
         let root = net.ledger.state_root();
         let client = net.ledger.account(&c.address());
         // A mempool's admission check gives the same answer as execution.
-        assert_eq!(net.ledger.check_tx(&tx).map_err(|e| e.code()), Err(code));
+        assert_eq!(
+            net.ledger.check_tx(&tx).map_err(|e| e.code().as_str()),
+            Err(code)
+        );
         let r = net.block(10, std::slice::from_ref(&tx)).remove(0);
         assert_eq!(
-            r.as_ref().map_err(|e| e.code()),
+            r.as_ref().map_err(|e| e.code().as_str()),
             Err(code),
             "{:?}",
             tx.tx.body

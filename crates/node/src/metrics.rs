@@ -17,7 +17,7 @@
 
 use gpunet_ledger::State;
 use gpunet_primitives::{Amount, BlockHeader, UNIT};
-use gpunet_types::{BlockEvent, HardwareStatus};
+use gpunet_types::{BlockEvent, ErrorCode, HardwareStatus};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -215,9 +215,11 @@ impl NodeMetrics {
 
     /// Counts a transaction submitted through the API and refused, by the
     /// stable code it was refused with.
-    pub fn count_refused(&self, code: &'static str) {
+    pub fn count_refused(&self, code: ErrorCode) {
         self.submitted
-            .get_or_create(&ResultLabel { result: code })
+            .get_or_create(&ResultLabel {
+                result: code.as_str(),
+            })
             .inc();
     }
 

@@ -101,7 +101,9 @@ pub struct HolderProof {
 /// Every error the API returns, as JSON.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {
-    /// Stable machine-readable code, e.g. `bad_nonce`, `not_found`.
+    /// Stable machine-readable code, e.g. `bad_nonce`, `not_found`: one of
+    /// [`ErrorCode`](crate::ErrorCode), kept as text so that a client reads
+    /// codes newer than itself.
     pub code: String,
     /// What went wrong, for people: it may change between versions.
     pub message: String,
@@ -109,9 +111,9 @@ pub struct ApiError {
 
 impl ApiError {
     /// An error with stable `code` and `message` for people.
-    pub fn new(code: &str, message: impl Into<String>) -> ApiError {
+    pub fn new(code: crate::ErrorCode, message: impl Into<String>) -> ApiError {
         ApiError {
-            code: code.to_string(),
+            code: code.as_str().to_string(),
             message: message.into(),
         }
     }

@@ -4,6 +4,7 @@
 pub mod account;
 pub mod address;
 pub mod api;
+pub mod error_code;
 pub mod event;
 pub mod machine;
 pub mod matching;
@@ -15,6 +16,7 @@ pub mod pricing;
 pub use account::{Account, Unbonding};
 pub use address::{AddressError, NodeAddress, TrustedKeys};
 pub use api::ApiError;
+pub use error_code::ErrorCode;
 pub use event::{BlockEvent, Event, Included};
 pub use machine::{
     Allocation, ChallengePhase, ChallengeTask, ChallengeView, HardwareStatus, Machine,
