@@ -18,7 +18,6 @@
 //! Nothing here is consensus: a node that does not replicate only makes the
 //! network's copies fewer.
 
-use crate::server;
 use axum::http::HeaderValue;
 use futures_util::StreamExt;
 use gpunet_node::{
@@ -76,7 +75,7 @@ pub fn holders(blob: &Hash, validators: &[Address], replicas: usize) -> Vec<Addr
 /// against its hash: its size, or None if no peer had it (or it could not
 /// be stored).
 pub(crate) async fn fetch_from_peers(node: &Node, hash: Hash, read: &HeaderValue) -> Option<u64> {
-    let peers = server::peer_addresses(node);
+    let peers = crate::routes::peer_addresses(node);
     let http = gpunet_client::tls::http_client_for(&peers);
     for peer in &peers {
         let Ok(resp) = http

@@ -2,8 +2,10 @@
 #![warn(missing_docs)]
 
 pub mod blob_replication;
+mod routes;
 pub mod server;
 pub mod tls;
 
 pub use blob_replication::{spawn_blob_replication, BlobReplication};
+pub use routes::openapi;
 pub use server::{router, serve, serve_with, ServeLimits};

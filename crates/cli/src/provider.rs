@@ -5,7 +5,6 @@ use anyhow::{bail, Context};
 use gpunet_client::Keystore;
 use gpunet_primitives::parse_amount;
 use gpunet_provider::executor::ExecutorKind;
-use gpunet_provider::metrics::METRICS_CONTENT_TYPE;
 use std::path::PathBuf;
 
 pub(crate) fn hardware(ctx: &Ctx, data_dir: &std::path::Path) -> anyhow::Result<()> {
@@ -90,7 +89,8 @@ pub(crate) struct ProviderArgs {
     public_host: String,
     /// Serve this agent's Prometheus metrics at http://ADDR/metrics (plain
     /// HTTP, e.g. 127.0.0.1:9101): runs, challenges, executor errors,
-    /// earnings and slashes.
+    /// earnings and slashes; the endpoint's OpenAPI document at
+    /// /v1/openapi.json.
     #[arg(long, value_name = "ADDR")]
     metrics_listen: Option<std::net::SocketAddr>,
 }
@@ -127,17 +127,7 @@ pub(crate) async fn provider(ctx: &Ctx, args: ProviderArgs) -> anyhow::Result<()
     };
     let agent = gpunet_provider::Agent::register(key, config, executor).await?;
     if let Some(listener) = metrics_listener {
-        let metrics = agent.metrics();
-        let routes = axum::Router::new().route(
-            "/metrics",
-            axum::routing::get(move || async move {
-                (
-                    [(axum::http::header::CONTENT_TYPE, METRICS_CONTENT_TYPE)],
-                    metrics.render(),
-                )
-            }),
-        );
-        tokio::spawn(async move { axum::serve(listener, routes).await });
+        tokio::spawn(gpunet_provider::endpoint::serve(listener, agent.metrics()));
     }
     let hw = agent.hardware();
     crate::logs::announce(&format!(

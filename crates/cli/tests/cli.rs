@@ -2241,3 +2241,432 @@ fn the_node_and_the_agent_serve_prometheus_metrics_of_what_happened() {
         "{agent}"
     );
 }
+
+/// An API request as a user's program makes it (curl), and its answer:
+/// status, content type and body.
+struct Answer {
+    status: u16,
+    content_type: String,
+    body: Vec<u8>,
+}
+
+fn request(method: &str, url: &str, body: Option<(&str, &[u8])>) -> Answer {
+    let mut curl = Command::new("curl");
+    curl.args(["-sSk", "--max-time", "20", "-X", method, url])
+        .args(["-w", "%{stderr}%{http_code} %{content_type}"]);
+    if let Some((content_type, _)) = body {
+        curl.args(["-H", &format!("content-type: {content_type}")])
+            .args(["--data-binary", "@-"]);
+    }
+    let mut child = curl
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("curl runs");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        if let Some((_, bytes)) = body {
+            stdin.write_all(bytes).unwrap();
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    let written = String::from_utf8(out.stderr).unwrap();
+    let (status, content_type) = written.split_once(' ').unwrap_or((&written, ""));
+    Answer {
+        status: status
+            .parse()
+            .unwrap_or_else(|_| panic!("{method} {url}: {written}")),
+        content_type: content_type.to_string(),
+        body: out.stdout,
+    }
+}
+
+/// Checks `answer` against what `document` says operation `method
+/// template` answers with its status: a documented status, a documented
+/// content type, and a JSON body valid under the schema it names.
+fn assert_documented(document: &serde_json::Value, method: &str, template: &str, answer: &Answer) {
+    let what = format!("{method} {template} answering {}", answer.status);
+    let media = answer.content_type.split(';').next().unwrap().trim();
+    let content = documented_content(document, method, template, answer.status, media);
+    if media != "application/json" {
+        return;
+    }
+    let body: serde_json::Value =
+        serde_json::from_slice(&answer.body).unwrap_or_else(|e| panic!("{what}: not JSON ({e})"));
+    let errors = schema_errors(document, &content["schema"], &body);
+    assert!(errors.is_empty(), "{what}: {errors:#?}\nin {body:#}");
+}
+
+/// What `document` says operation `method template` answers with `status`
+/// in content type `media`.
+fn documented_content(
+    document: &serde_json::Value,
+    method: &str,
+    template: &str,
+    status: u16,
+    media: &str,
+) -> serde_json::Value {
+    let what = format!("{method} {template} answering {status}");
+    let operation = &document["paths"][template][method.to_lowercase()];
+    assert!(
+        operation.is_object(),
+        "{what}: no such operation documented"
+    );
+    let response = &operation["responses"][status.to_string()];
+    assert!(response.is_object(), "{what}: status not documented");
+    let content = &response["content"][media];
+    assert!(
+        content.is_object(),
+        "{what}: content type {media} not documented: {response}"
+    );
+    content.clone()
+}
+
+/// Why `body` is not valid under `schema`, whose `$ref`s point into
+/// `document`'s components (none when it is).
+fn schema_errors(
+    document: &serde_json::Value,
+    schema: &serde_json::Value,
+    body: &serde_json::Value,
+) -> Vec<String> {
+    let schema = serde_json::json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "components": document["components"],
+        "allOf": [schema],
+    });
+    let validator = jsonschema::draft202012::new(&schema)
+        .unwrap_or_else(|e| panic!("the document's schema does not compile: {e}"));
+    validator
+        .iter_errors(body)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
+}
+
+#[test]
+fn the_api_answers_as_its_openapi_document_says_on_every_route() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = SoloNode::start(dir.path(), &[]);
+    let agent_endpoint = format!("127.0.0.1:{}", free_port());
+    let _agent = net.start_agent_with(
+        &dir.path().join("agent"),
+        &["--metrics-listen", &agent_endpoint],
+    );
+    assert!(
+        eventually(Duration::from_secs(120), || net.online_machines() == 1),
+        "the agent registers its machine and proves it"
+    );
+    let mut run = net.with(&[
+        "job",
+        "run",
+        "--image",
+        "gpunet/busybox",
+        "--max-price",
+        "50",
+        "--wait",
+    ]);
+    run.extend(["--", "echo", "hi"].map(String::from));
+    ok(&run);
+
+    let api = net.address.split('#').next().unwrap();
+    let document: serde_json::Value =
+        serde_json::from_str(&scrape(&format!("{api}/v1/openapi.json"))).unwrap();
+    assert!(
+        document["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{document}"
+    );
+    let order: serde_json::Value =
+        serde_json::from_slice(&request("GET", &format!("{api}/v1/orders/0"), None).body).unwrap();
+    let client = order["client"].as_str().unwrap().to_string();
+    let provider = order["lease"]["provider"]
+        .as_str()
+        .or(order["provider"].as_str())
+        .map(String::from);
+    let machine: serde_json::Value =
+        serde_json::from_slice(&request("GET", &format!("{api}/v1/machines/0"), None).body)
+            .unwrap();
+    let provider = provider.unwrap_or_else(|| machine["owner"].as_str().unwrap().to_string());
+    let dry_run = |spec: &serde_json::Value| {
+        serde_json::json!({"spec": spec, "max_price_per_hour": "5", "rental": false}).to_string()
+    };
+    let mut impossible = order["spec"].clone();
+    impossible["audit_bps"] = 20_000.into();
+    let blob = "ab".repeat(32);
+    let json = "application/json";
+    let bytes = "application/octet-stream";
+
+    // A request's content type and bytes.
+    type Body = Option<(&'static str, Vec<u8>)>;
+    // (method, documented path, the path asked, body, status expected)
+    let calls: Vec<(&str, &str, String, Body, u16)> = vec![
+        (
+            "GET",
+            "/v1/openapi.json",
+            "/v1/openapi.json".into(),
+            None,
+            200,
+        ),
+        ("GET", "/metrics", "/metrics".into(), None, 200),
+        ("GET", "/v1/status", "/v1/status".into(), None, 200),
+        ("GET", "/v1/peers", "/v1/peers".into(), None, 200),
+        ("GET", "/v1/snapshots", "/v1/snapshots".into(), None, 200),
+        (
+            "GET",
+            "/v1/snapshots/{height}/{file}",
+            "/v1/snapshots/1/manifest".into(),
+            None,
+            404,
+        ),
+        (
+            "GET",
+            "/v1/snapshots/{height}/{file}",
+            "/v1/snapshots/1/nonsense".into(),
+            None,
+            400,
+        ),
+        (
+            "GET",
+            "/v1/blocks/{height}",
+            "/v1/blocks/1".into(),
+            None,
+            200,
+        ),
+        (
+            "GET",
+            "/v1/blocks/{height}",
+            "/v1/blocks/99999999".into(),
+            None,
+            404,
+        ),
+        (
+            "GET",
+            "/v1/blocks/{height}",
+            "/v1/blocks/first".into(),
+            None,
+            400,
+        ),
+        (
+            "GET",
+            "/v1/events",
+            "/v1/events?address=nobody".into(),
+            None,
+            400,
+        ),
+        (
+            "GET",
+            "/v1/accounts/{address}",
+            format!("/v1/accounts/{client}"),
+            None,
+            200,
+        ),
+        (
+            "GET",
+            "/v1/accounts/{address}",
+            format!("/v1/accounts/{}", "00".repeat(32)),
+            None,
+            400,
+        ),
+        (
+            "GET",
+            "/v1/accounts/{address}/orders",
+            format!("/v1/accounts/{client}/orders?limit=5"),
+            None,
+            200,
+        ),
+        (
+            "GET",
+            "/v1/providers/{address}/leases",
+            format!("/v1/providers/{provider}/leases"),
+            None,
+            200,
+        ),
+        ("GET", "/v1/machines", "/v1/machines".into(), None, 200),
+        (
+            "GET",
+            "/v1/machines",
+            "/v1/machines?q=cpu%3E%3D1&order=-gops&limit=1".into(),
+            None,
+            200,
+        ),
+        (
+            "GET",
+            "/v1/machines",
+            "/v1/machines?q=cpu%3E%3Dmany".into(),
+            None,
+            400,
+        ),
+        (
+            "GET",
+            "/v1/machines/closest",
+            "/v1/machines/closest?q=num_gpus%3E%3D8".into(),
+            None,
+            200,
+        ),
+        (
+            "GET",
+            "/v1/machines/{id}",
+            "/v1/machines/0".into(),
+            None,
+            200,
+        ),
+        (
+            "GET",
+            "/v1/machines/{id}",
+            "/v1/machines/7".into(),
+            None,
+            404,
+        ),
+        (
+            "GET",
+            "/v1/challenges/{id}",
+            "/v1/challenges/0".into(),
+            None,
+            404,
+        ),
+        (
+            "GET",
+            "/v1/challenges/{id}",
+            "/v1/challenges/zero".into(),
+            None,
+            400,
+        ),
+        ("GET", "/v1/orders/{id}", "/v1/orders/0".into(), None, 200),
+        ("GET", "/v1/orders/{id}", "/v1/orders/9".into(), None, 404),
+        (
+            "GET",
+            "/v1/orders/{id}/unmatched",
+            "/v1/orders/0/unmatched?closest=2".into(),
+            None,
+            200,
+        ),
+        (
+            "POST",
+            "/v1/orders/dry-run",
+            "/v1/orders/dry-run".into(),
+            Some((json, dry_run(&order["spec"]).into_bytes())),
+            200,
+        ),
+        (
+            "POST",
+            "/v1/orders/dry-run",
+            "/v1/orders/dry-run".into(),
+            Some((json, dry_run(&impossible).into_bytes())),
+            422,
+        ),
+        (
+            "POST",
+            "/v1/orders/dry-run",
+            "/v1/orders/dry-run".into(),
+            Some((json, b"{}".to_vec())),
+            422,
+        ),
+        (
+            "POST",
+            "/v1/tx",
+            "/v1/tx".into(),
+            Some((bytes, b"not a transaction".to_vec())),
+            400,
+        ),
+        (
+            "POST",
+            "/v1/tx",
+            "/v1/tx".into(),
+            Some((json, br#"{"tx": "zz"}"#.to_vec())),
+            400,
+        ),
+        (
+            "PUT",
+            "/v1/blobs",
+            "/v1/blobs".into(),
+            Some((bytes, b"data".to_vec())),
+            401,
+        ),
+        (
+            "GET",
+            "/v1/blobs/{hash}",
+            format!("/v1/blobs/{blob}"),
+            None,
+            401,
+        ),
+        (
+            "GET",
+            "/v1/blobs/{hash}/holder-proof",
+            format!("/v1/blobs/{blob}/holder-proof"),
+            None,
+            401,
+        ),
+        (
+            "POST",
+            "/v1/orders/{id}/logs",
+            "/v1/orders/0/logs".into(),
+            Some((bytes, b"no chunk".to_vec())),
+            400,
+        ),
+        (
+            "GET",
+            "/v1/orders/{id}/logs/{stream}",
+            "/v1/orders/0/logs/stdout".into(),
+            None,
+            401,
+        ),
+    ];
+    let mut asked = std::collections::BTreeSet::new();
+    for (method, template, path, body, expected) in &calls {
+        let answer = request(
+            method,
+            &format!("{api}{path}"),
+            body.as_ref().map(|(t, b)| (*t, b.as_slice())),
+        );
+        assert_eq!(
+            answer.status,
+            *expected,
+            "{method} {path}: {}",
+            String::from_utf8_lossy(&answer.body)
+        );
+        assert_documented(&document, method, template, &answer);
+        asked.insert((method.to_lowercase(), template.to_string()));
+    }
+    // The check can fail: an answer off its schema is caught.
+    let status = documented_content(&document, "GET", "/v1/status", 200, "application/json");
+    let mut wrong: serde_json::Value =
+        serde_json::from_slice(&request("GET", &format!("{api}/v1/status"), None).body).unwrap();
+    wrong["supply"]["burned"] = 12.into();
+    assert_eq!(
+        schema_errors(&document, &status["schema"], &wrong).len(),
+        1,
+        "an amount as a number is off the schema"
+    );
+    // Every operation the document lists was asked, and answered as it says.
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            assert!(
+                asked.contains(&(method.clone(), path.clone())),
+                "{method} {path} is documented but this test never asks it"
+            );
+        }
+    }
+    // What no route takes is an error of the documented shape too.
+    for (method, path, status) in [("GET", "/v1/nothing", 404), ("DELETE", "/v1/status", 405)] {
+        let answer = request(method, &format!("{api}{path}"), None);
+        assert_eq!(answer.status, status);
+        let error: serde_json::Value = serde_json::from_slice(&answer.body).unwrap();
+        let codes = &document["components"]["schemas"]["ErrorCode"]["enum"];
+        assert!(
+            codes.as_array().unwrap().contains(&error["code"]),
+            "{error} has a code the document lists"
+        );
+    }
+
+    // The agent's endpoint documents itself the same way.
+    let agent = format!("http://{agent_endpoint}");
+    let document: serde_json::Value =
+        serde_json::from_str(&scrape(&format!("{agent}/v1/openapi.json"))).unwrap();
+    let paths: Vec<&String> = document["paths"].as_object().unwrap().keys().collect();
+    assert_eq!(paths, ["/metrics", "/v1/openapi.json"], "{document}");
+    for path in paths {
+        let answer = request("GET", &format!("{agent}{path}"), None);
+        assert_eq!(answer.status, 200, "{path}");
+        assert_documented(&document, "GET", path, &answer);
+    }
+}

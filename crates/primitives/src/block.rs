@@ -6,7 +6,17 @@ use serde::{Deserialize, Serialize};
 
 /// What a block commits to: its place in the chain, its time, its
 /// proposer, its transactions and the state after them.
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Debug,
+    PartialEq,
+    Eq,
+    BorshSerialize,
+    BorshDeserialize,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 pub struct BlockHeader {
     /// The chain it belongs to.
     pub chain_id: String,
@@ -18,6 +28,7 @@ pub struct BlockHeader {
     /// strictly increasing. The ledger measures every deadline against it, never
     /// against a local clock.
     #[serde(rename = "time", with = "crate::json::rfc3339")]
+    #[schema(value_type = crate::json::Rfc3339)]
     pub time_ms: u64,
     /// The validator that proposed it (and is paid its fees).
     pub proposer: Address,
@@ -35,7 +46,17 @@ impl BlockHeader {
 }
 
 /// A block: its header and its transactions, in order.
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Debug,
+    PartialEq,
+    Eq,
+    BorshSerialize,
+    BorshDeserialize,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 pub struct Block {
     /// What it commits to.
     pub header: BlockHeader,

@@ -35,7 +35,15 @@ fn decode_hex_array<const N: usize>(s: &str) -> Result<[u8; N], KeyError> {
 }
 
 macro_rules! hex_newtype {
-    ($name:ident, $len:expr) => {
+    ($name:ident, $len:expr, $pattern:literal, $what:literal) => {
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                crate::json::string_schema($what)
+                    .pattern(Some($pattern))
+                    .into()
+            }
+        }
+        impl utoipa::ToSchema for $name {}
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(&hex::encode(self.0))
@@ -72,7 +80,12 @@ macro_rules! hex_newtype {
 )]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Hash(pub [u8; 32]);
-hex_newtype!(Hash, 32);
+hex_newtype!(
+    Hash,
+    32,
+    "^[0-9a-f]{64}$",
+    "A BLAKE3 hash, 32 bytes in lowercase hex."
+);
 
 impl Hash {
     /// All zero bytes: the hash of nothing in particular (a genesis parent).
@@ -95,7 +108,12 @@ impl FromStr for Hash {
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize, BorshDeserialize)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Address(pub [u8; 32]);
-hex_newtype!(Address, 32);
+hex_newtype!(
+    Address,
+    32,
+    "^[0-9a-f]{64}$",
+    "An account: its ed25519 public key, 32 bytes in lowercase hex."
+);
 
 impl FromStr for Address {
     type Err = KeyError;
@@ -134,7 +152,12 @@ impl Address {
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, BorshSerialize, BorshDeserialize)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Signature(pub [u8; 64]);
-hex_newtype!(Signature, 64);
+hex_newtype!(
+    Signature,
+    64,
+    "^[0-9a-f]{128}$",
+    "An ed25519 signature, 64 bytes in lowercase hex."
+);
 
 impl FromStr for Signature {
     type Err = KeyError;

@@ -14,7 +14,11 @@
 //! Use them as `#[serde(with = "gpunet_primitives::json::gpn")]` and
 //! `#[serde(rename = "submitted_at", with = "gpunet_primitives::json::rfc3339")]`.
 //! Only JSON changes: the canonical encoding (borsh) and every hash over it
-//! stay as they are.
+//! stay as they are. [`Gpn`] and [`Rfc3339`] say the same to the OpenAPI
+//! document: `#[schema(value_type = gpunet_primitives::json::Gpn)]`.
+
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
+use utoipa::openapi::RefOr;
 
 /// An [`Amount`](crate::Amount) as an exact decimal GPN string.
 pub mod gpn {
@@ -121,6 +125,48 @@ pub mod rfc3339_option {
             .map(|text| super::parse_rfc3339(&text).map_err(D::Error::custom))
             .transpose()
     }
+}
+
+/// The OpenAPI schema of a field written with [`gpn`]:
+/// `#[schema(value_type = gpunet_primitives::json::Gpn)]` beside its
+/// `#[serde(with = ...)]` (an [`Amount`](crate::Amount) alone would be
+/// documented as a number).
+pub struct Gpn;
+
+impl utoipa::PartialSchema for Gpn {
+    fn schema() -> RefOr<Schema> {
+        string_schema(
+            "An exact decimal amount of GPN, e.g. \"12.500000\" (six decimals when a node writes it).",
+        )
+        .pattern(Some(r"^[0-9]+(\.[0-9]{1,6})?$"))
+        .into()
+    }
+}
+
+impl utoipa::ToSchema for Gpn {}
+
+/// The OpenAPI schema of a field written with [`rfc3339`], as [`Gpn`] is of
+/// [`gpn`].
+pub struct Rfc3339;
+
+impl utoipa::PartialSchema for Rfc3339 {
+    fn schema() -> RefOr<Schema> {
+        string_schema(
+            "An instant in RFC 3339, UTC, with milliseconds, e.g. \"2026-12-03T22:55:00.123Z\".",
+        )
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+        .into()
+    }
+}
+
+impl utoipa::ToSchema for Rfc3339 {}
+
+/// A string schema described by `description`, for the schemas above and
+/// the hex newtypes.
+pub(crate) fn string_schema(description: &str) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(description))
 }
 
 #[cfg(test)]

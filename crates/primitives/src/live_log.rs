@@ -27,6 +27,7 @@ pub const LIVE_LOG_TAIL_BYTES: usize = 256 * 1024;
     BorshDeserialize,
     Serialize,
     Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum LogStream {

@@ -8,7 +8,9 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 
 /// One file of a result.
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, utoipa::ToSchema,
+)]
 pub struct ManifestEntry {
     /// Relative path, `/`-separated, without `.` or `..` components.
     pub path: String,
@@ -20,7 +22,17 @@ pub struct ManifestEntry {
 
 /// The files of a job's result (its logs and outputs), sorted by path;
 /// its hash is the output root a provider reports.
-#[derive(Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize)]
+#[derive(
+    Clone,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    BorshSerialize,
+    BorshDeserialize,
+    Serialize,
+    utoipa::ToSchema,
+)]
 pub struct Manifest {
     /// Its files, sorted by path, each path once.
     pub files: Vec<ManifestEntry>,

@@ -3,6 +3,7 @@
 mod agent;
 pub mod canary;
 pub mod challenge;
+pub mod endpoint;
 pub mod executor;
 pub mod hardware;
 pub mod journal;

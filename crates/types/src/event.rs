@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 
 /// Something a block did that a party may act on. Its kind, as JSON
 /// spells it (`order_settled`), is `<&str>::from(&event)`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
 pub enum Event {
@@ -64,12 +66,15 @@ pub enum Event {
         provider: Address,
         /// Paid to the provider, net of the burn.
         #[serde(with = "gpunet_primitives::json::gpn")]
+        #[schema(value_type = gpunet_primitives::json::Gpn)]
         paid: Amount,
         /// The burned share of the payment.
         #[serde(with = "gpunet_primitives::json::gpn")]
+        #[schema(value_type = gpunet_primitives::json::Gpn)]
         burned: Amount,
         /// Returned to the client.
         #[serde(with = "gpunet_primitives::json::gpn")]
+        #[schema(value_type = gpunet_primitives::json::Gpn)]
         refunded: Amount,
     },
     /// A run failed or was found wrong: the client refunded, the provider slashed.
@@ -84,6 +89,7 @@ pub enum Event {
         reason: String,
         /// Returned to the client.
         #[serde(with = "gpunet_primitives::json::gpn")]
+        #[schema(value_type = gpunet_primitives::json::Gpn)]
         refunded: Amount,
     },
     /// The provider missed its deadline: the client refunded, the provider slashed.
@@ -96,6 +102,7 @@ pub enum Event {
         provider: Address,
         /// Returned to the client.
         #[serde(with = "gpunet_primitives::json::gpn")]
+        #[schema(value_type = gpunet_primitives::json::Gpn)]
         refunded: Amount,
     },
     /// A run of a job failed or timed out and its spec allows another:
@@ -123,6 +130,7 @@ pub enum Event {
         client: Address,
         /// Returned to the client.
         #[serde(with = "gpunet_primitives::json::gpn")]
+        #[schema(value_type = gpunet_primitives::json::Gpn)]
         refunded: Amount,
     },
     /// The client cancelled its pending order: refunded.
@@ -133,6 +141,7 @@ pub enum Event {
         client: Address,
         /// Returned to the client.
         #[serde(with = "gpunet_primitives::json::gpn")]
+        #[schema(value_type = gpunet_primitives::json::Gpn)]
         refunded: Amount,
     },
     /// The provider handed the lease back unstarted. `requeued`: the order is
@@ -153,6 +162,7 @@ pub enum Event {
         requeued: bool,
         /// Returned to the client.
         #[serde(with = "gpunet_primitives::json::gpn")]
+        #[schema(value_type = gpunet_primitives::json::Gpn)]
         refunded: Amount,
     },
     /// A provider's stake was slashed (burned).
@@ -161,6 +171,7 @@ pub enum Event {
         provider: Address,
         /// How much.
         #[serde(with = "gpunet_primitives::json::gpn")]
+        #[schema(value_type = gpunet_primitives::json::Gpn)]
         amount: Amount,
         /// Why, in words.
         reason: String,
@@ -171,6 +182,7 @@ pub enum Event {
         validator: Address,
         /// Taken from the stake and burned.
         #[serde(with = "gpunet_primitives::json::gpn")]
+        #[schema(value_type = gpunet_primitives::json::Gpn)]
         slashed: Amount,
         /// The height at which it signed twice.
         height: u64,
@@ -196,6 +208,7 @@ pub enum Event {
         provider: Address,
         /// When the answer is due.
         #[serde(rename = "deadline", with = "gpunet_primitives::json::rfc3339")]
+        #[schema(value_type = gpunet_primitives::json::Rfc3339)]
         deadline_ms: u64,
     },
     /// The probe went unanswered: the machine is held down, unbilled and delisted.
@@ -219,6 +232,7 @@ pub enum Event {
         down_ms: u64,
         /// Taken from the stake and burned.
         #[serde(with = "gpunet_primitives::json::gpn")]
+        #[schema(value_type = gpunet_primitives::json::Gpn)]
         slashed: Amount,
     },
     /// The renter bought more time: the rental now ends at `ends_ms`.
@@ -231,6 +245,7 @@ pub enum Event {
         provider: Address,
         /// When the rented time now runs out.
         #[serde(rename = "ends_at", with = "gpunet_primitives::json::rfc3339")]
+        #[schema(value_type = gpunet_primitives::json::Rfc3339)]
         ends_ms: u64,
     },
     /// The client stopped its running job: the provider is paid the time it
@@ -244,12 +259,15 @@ pub enum Event {
         provider: Address,
         /// Paid to the provider, net of the burn.
         #[serde(with = "gpunet_primitives::json::gpn")]
+        #[schema(value_type = gpunet_primitives::json::Gpn)]
         paid: Amount,
         /// The burned share of the payment.
         #[serde(with = "gpunet_primitives::json::gpn")]
+        #[schema(value_type = gpunet_primitives::json::Gpn)]
         burned: Amount,
         /// Returned to the client.
         #[serde(with = "gpunet_primitives::json::gpn")]
+        #[schema(value_type = gpunet_primitives::json::Gpn)]
         refunded: Amount,
     },
     /// The rented time ran out or the renter ended it; the machine is free.
@@ -262,12 +280,15 @@ pub enum Event {
         provider: Address,
         /// Paid to the provider, net of the burn.
         #[serde(with = "gpunet_primitives::json::gpn")]
+        #[schema(value_type = gpunet_primitives::json::Gpn)]
         paid: Amount,
         /// The burned share of the payment.
         #[serde(with = "gpunet_primitives::json::gpn")]
+        #[schema(value_type = gpunet_primitives::json::Gpn)]
         burned: Amount,
         /// Returned to the client.
         #[serde(with = "gpunet_primitives::json::gpn")]
+        #[schema(value_type = gpunet_primitives::json::Gpn)]
         refunded: Amount,
     },
     /// `run` re-runs `order` on another provider's machine before it is paid.
@@ -312,6 +333,7 @@ pub enum Event {
         machines: u32,
         /// Tokens minted for them.
         #[serde(with = "gpunet_primitives::json::gpn")]
+        #[schema(value_type = gpunet_primitives::json::Gpn)]
         minted: Amount,
     },
     /// A hardware challenge for `machine`; its owner must commit by `deadline_ms`.
@@ -324,6 +346,7 @@ pub enum Event {
         owner: Address,
         /// When the answer is due.
         #[serde(rename = "deadline", with = "gpunet_primitives::json::rfc3339")]
+        #[schema(value_type = gpunet_primitives::json::Rfc3339)]
         deadline_ms: u64,
     },
     /// The rows to open are drawn; the owner must open them by `deadline_ms`.
@@ -336,6 +359,7 @@ pub enum Event {
         owner: Address,
         /// When the answer is due.
         #[serde(rename = "deadline", with = "gpunet_primitives::json::rfc3339")]
+        #[schema(value_type = gpunet_primitives::json::Rfc3339)]
         deadline_ms: u64,
     },
     /// The machine proved its hardware: verified, and its compute score updated.
@@ -361,6 +385,7 @@ pub enum Event {
         reason: String,
         /// Taken from the stake and burned.
         #[serde(with = "gpunet_primitives::json::gpn")]
+        #[schema(value_type = gpunet_primitives::json::Gpn)]
         slashed: Amount,
     },
 }
@@ -476,7 +501,7 @@ impl Event {
 }
 
 /// An event and the height of the block that caused it.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BlockEvent {
     /// The block's height.
     pub height: u64,
@@ -485,7 +510,7 @@ pub struct BlockEvent {
 }
 
 /// Where a transaction landed and what it caused.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Included {
     /// The transaction's hash.
     pub hash: Hash,

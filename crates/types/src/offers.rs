@@ -314,7 +314,7 @@ impl Query {
 
 /// A machine a search did not find, and the filters it missed
 /// (`GET /v1/machines/closest`).
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct NearMiss {
     /// The machine.
     pub machine: Machine,
