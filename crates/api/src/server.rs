@@ -2,6 +2,7 @@
 //! slow and greedy clients, and every error as JSON `{code, message}`. The
 //! handlers are in `routes`.
 
+use crate::console;
 use crate::routes::{self, fail, not_found};
 use crate::tls::{self, TlsListener};
 use axum::extract::DefaultBodyLimit;
@@ -16,14 +17,29 @@ use hyper_util::service::TowerToHyperService;
 use std::time::Duration;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 
-/// All routes, over `node`, as [`routes::openapi`] documents them.
+/// All routes, over `node`: the JSON API, as [`routes::openapi`] documents
+/// it, and the web console.
 pub fn router(node: Node) -> Router {
     let (routes, _) = routes::api().split_for_parts();
     routes
+        .with_state(node.clone())
+        .merge(console::routes(node))
         .fallback(no_such_route)
         .layer(DefaultBodyLimit::disable())
         .layer(axum::middleware::map_response(errors_as_json))
-        .with_state(node)
+}
+
+/// Serves the web console, `/metrics` and `/v1/openapi.json` over plain
+/// HTTP on `listener`, until the process ends: what a browser opens (none
+/// takes the API's certificate, whose key is ed25519) and Prometheus
+/// scrapes without skipping a certificate check. Public and read only;
+/// put a TLS proxy in front of it to expose it beyond the machine.
+pub async fn serve_console(listener: tokio::net::TcpListener, node: Node) -> std::io::Result<()> {
+    let app = routes::public()
+        .with_state(node.clone())
+        .merge(console::routes(node))
+        .fallback(console::not_found);
+    axum::serve(listener, app).await
 }
 
 /// How long and how much a client may take: a slow or greedy client holds
@@ -93,11 +109,14 @@ pub async fn serve_with(
 /// limit, an unknown route), which are plain text or empty otherwise.
 async fn errors_as_json(response: Response) -> Response {
     let status = response.status();
-    let is_json = response
+    // The console's pages answer their own errors, in HTML.
+    let is_typed = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        .is_some_and(|t| {
+            t.as_bytes().starts_with(b"application/json") || t.as_bytes().starts_with(b"text/html")
+        });
+    if !(status.is_client_error() || status.is_server_error()) || is_typed {
         return response;
     }
     let code = match status {

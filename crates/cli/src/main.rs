@@ -85,6 +85,9 @@ enum Command {
         data_dir: PathBuf,
         #[arg(long, default_value = "127.0.0.1:8645")]
         listen: SocketAddr,
+        /// The web console (with /metrics) over plain HTTP, for a browser.
+        #[arg(long, default_value = "127.0.0.1:8646")]
+        console_listen: SocketAddr,
         #[arg(long, default_value_t = 2)]
         providers: usize,
         /// How providers run jobs: "process", or "docker" (sandboxed containers).
@@ -237,9 +240,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             action: None,
             data_dir,
             listen,
+            console_listen,
             providers,
             executor,
-        } => node::devnet(data_dir, listen, providers, executor).await,
+        } => node::devnet(data_dir, listen, console_listen, providers, executor).await,
         Command::Node(args) => node::node(args).await,
         Command::Genesis {
             chain_id,

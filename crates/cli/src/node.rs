@@ -24,6 +24,7 @@ use std::time::Duration;
 pub(crate) async fn devnet(
     data_dir: PathBuf,
     listen: SocketAddr,
+    console_listen: SocketAddr,
     providers: usize,
     executor: ExecutorKind,
 ) -> anyhow::Result<()> {
@@ -34,6 +35,11 @@ pub(crate) async fn devnet(
     config.executor = executor;
     let devnet = gpunet_devnet::Devnet::start(config).await?;
     println!("gpunet devnet serving {}", devnet.address);
+    // A second devnet on another --listen still runs without its console.
+    match serve_console(console_listen, devnet.node.clone()).await {
+        Ok(console) => println!("web console: {console}"),
+        Err(e) => eprintln!("warning: no web console: {e:#} (--console-listen picks another)"),
+    }
     println!(
         "client wallet keystore: {} (funded)",
         devnet.client_keystore.display()
@@ -74,6 +80,21 @@ pub(crate) async fn devnet(
     println!("fund any wallet: gpunet {use_it}devnet fund ADDRESS GPN");
     tokio::signal::ctrl_c().await?;
     Ok(())
+}
+
+/// Binds `addr` and serves `node`'s web console there in the background;
+/// returns its URL. Bound before it returns: a port in use fails the start.
+async fn serve_console(addr: SocketAddr, node: gpunet_node::Node) -> anyhow::Result<String> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the web console to {addr}"))?;
+    let url = format!("http://{}/", listener.local_addr()?);
+    tokio::spawn(async move {
+        if let Err(e) = gpunet_api::serve_console(listener, node).await {
+            tracing::error!("web console stopped: {e}");
+        }
+    });
+    Ok(url)
 }
 
 /// What to do with a running devnet.
@@ -117,6 +138,10 @@ pub(crate) struct NodeArgs {
     data_dir: PathBuf,
     #[arg(long, default_value = "127.0.0.1:8645")]
     listen: SocketAddr,
+    /// Serve the web console, /metrics and the OpenAPI document over plain
+    /// HTTP here too (for browsers, which take no ed25519 certificate).
+    #[arg(long, value_name = "ADDR")]
+    console_listen: Option<SocketAddr>,
     /// Keystore of this validator's key (signs blocks and votes, receives fees).
     #[arg(long)]
     validator_keystore: PathBuf,
@@ -272,6 +297,10 @@ pub(crate) async fn node(args: NodeArgs) -> anyhow::Result<()> {
     crate::logs::announce(&format!(
         "gpunet node serving {address} (clients: --node {address})"
     ));
+    if let Some(addr) = args.console_listen {
+        let console = serve_console(addr, node.clone()).await?;
+        crate::logs::announce(&format!("web console: {console}"));
+    }
     gpunet_api::serve(listener, node, &api_key).await?;
     Ok(())
 }

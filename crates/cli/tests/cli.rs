@@ -2670,3 +2670,212 @@ fn the_api_answers_as_its_openapi_document_says_on_every_route() {
         assert_documented(&document, "GET", path, &answer);
     }
 }
+
+/// What headless Chromium makes of `url`: the page's DOM once loaded, and
+/// every message the page wrote to its console (errors, failed loads).
+/// With `screenshot`, a picture of the page is saved there too.
+fn browse(url: &str, screenshot: Option<&Path>) -> (String, Vec<String>) {
+    let chromium = |extra: &[String]| {
+        Command::new("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                // The node's certificate is its own key's, which a browser
+                // cannot pin.
+                "--ignore-certificate-errors",
+                "--enable-logging=stderr",
+                "--v=0",
+            ])
+            .args(extra)
+            .arg(url)
+            .output()
+            .expect("chromium runs (apt-get install chromium)")
+    };
+    let out = chromium(&["--dump-dom".to_string()]);
+    assert!(out.status.success(), "chromium on {url}: {out:?}");
+    let logged = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|line| line.contains(":CONSOLE") || line.contains("Failed to load"))
+        .map(String::from)
+        .collect();
+    if let Some(file) = screenshot {
+        let shot = chromium(&[
+            format!("--screenshot={}", file.display()),
+            "--window-size=1280,1400".to_string(),
+            "--hide-scrollbars".to_string(),
+        ]);
+        assert!(shot.status.success() && file.exists(), "{shot:?}");
+    }
+    (String::from_utf8(out.stdout).unwrap(), logged)
+}
+
+/// The texts of the elements `dom` marks `data-figure="name"`, in order.
+fn figures(dom: &str, name: &str) -> Vec<String> {
+    let marker = format!("data-figure=\"{name}\"");
+    dom.match_indices(&marker)
+        .filter_map(|(at, _)| {
+            let rest = &dom[at..];
+            let text = &rest[rest.find('>')? + 1..];
+            Some(text[..text.find('<')?].trim().to_string())
+        })
+        .collect()
+}
+
+/// The one figure `name` on a page.
+fn figure(dom: &str, name: &str) -> String {
+    let found = figures(dom, name);
+    assert_eq!(found.len(), 1, "figure {name}: {found:?}");
+    found[0].clone()
+}
+
+/// A console amount (`12.5 GPN`) in base units.
+fn console_gpn(text: &str) -> u128 {
+    parse_amount(text.strip_suffix(" GPN").unwrap()).unwrap()
+}
+
+#[test]
+fn the_web_console_shows_in_a_browser_what_the_api_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let console = format!("127.0.0.1:{}", free_port());
+    let net = SoloNode::start(dir.path(), &["--console-listen", &console]);
+    let _agent = net.start_agent(&dir.path().join("agent"));
+    assert!(
+        eventually(Duration::from_secs(120), || net.online_machines() == 1),
+        "the agent registers its machine and proves it"
+    );
+    let mut run = net.with(&[
+        "job",
+        "run",
+        "--image",
+        "gpunet/busybox",
+        "--max-price",
+        "50",
+        "--wait",
+    ]);
+    run.extend(["--", "sh", "-c", "sleep 2; echo hi"].map(String::from));
+    ok(&run);
+    let api = net.address.split('#').next().unwrap();
+    let get = |path: &str| -> serde_json::Value {
+        serde_json::from_str(&scrape(&format!("{api}{path}"))).unwrap()
+    };
+    let console = format!("http://{console}");
+    let order = get("/v1/orders/0");
+    assert_eq!(order["status"], "settled", "{order}");
+    let client = order["client"].as_str().unwrap().to_string();
+    let machine = get("/v1/machines/0");
+    let provider = machine["owner"].as_str().unwrap().to_string();
+    let screenshots = std::env::var_os("GPUNET_SCREENSHOTS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| dir.path().join("screenshots"));
+    std::fs::create_dir_all(&screenshots).unwrap();
+
+    // Every page loads with nothing logged to the browser's console.
+    let page = |name: &str, path: &str| -> String {
+        let (dom, logged) = browse(
+            &format!("{console}{path}"),
+            Some(&screenshots.join(format!("{name}.png"))),
+        );
+        assert!(logged.is_empty(), "{path} logged {logged:#?}");
+        assert!(dom.contains("<nav>"), "{path}: {dom}");
+        dom
+    };
+
+    let before = get("/v1/status");
+    let overview = page("overview", "/");
+    let after = get("/v1/status");
+    let height: u64 = figure(&overview, "height").parse().unwrap();
+    assert!(
+        (before["height"].as_u64().unwrap()..=after["height"].as_u64().unwrap()).contains(&height),
+        "{height} between {before} and {after}"
+    );
+    assert_eq!(figure(&overview, "machines"), "1");
+    assert_eq!(figure(&overview, "machines-verified"), "1");
+    assert_eq!(
+        console_gpn(&figure(&overview, "burned")),
+        gpn(&after["supply"]["burned"]),
+        "the job's burned share"
+    );
+    assert_eq!(figures(&overview, "validator-power").len(), 1);
+    assert!(overview.matches("<svg").count() >= 2, "two charts");
+
+    let machine_page = page("machine", "/machines/0");
+    assert_eq!(
+        figure(&machine_page, "gops"),
+        format!("{} Gops", machine["compute_gops"])
+    );
+    assert_eq!(
+        figure(&machine_page, "challenges-passed"),
+        machine["challenges_passed"].to_string()
+    );
+    assert_eq!(
+        figure(&machine_page, "completed"),
+        machine["completed"].to_string()
+    );
+
+    let search = page("machines", "/machines?q=cpu%3E%3D1&order=-gops");
+    assert_eq!(figure(&search, "matched"), "1");
+    let none = page("machines-none", "/machines?q=gpu_model%3DH100");
+    assert_eq!(figure(&none, "matched"), "0");
+    assert!(none.contains("Closest offers"), "{none}");
+
+    let order_page = page("order", "/orders/0");
+    assert_eq!(figure(&order_page, "status"), "settled");
+    assert_eq!(figure(&order_page, "outcome"), "completed");
+    assert_eq!(
+        console_gpn(&figure(&order_page, "paid-to-provider")),
+        gpn(&order["settlement"]["paid_to_provider"])
+    );
+    assert_eq!(
+        console_gpn(&figure(&order_page, "deposit")),
+        gpn(&order["deposit"])
+    );
+    assert!(page("orders", "/orders").contains("data-order=\"0\""));
+
+    let account = get(&format!("/v1/accounts/{client}"));
+    let account_page = page("account", &format!("/accounts/{client}"));
+    assert_eq!(
+        console_gpn(&figure(&account_page, "balance")),
+        gpn(&account["account"]["balance"])
+    );
+    let provider_page = page("provider", &format!("/accounts/{provider}"));
+    assert!(provider_page.contains("data-machine=\"0\""));
+
+    let blocks = page("blocks", "/blocks");
+    assert!(blocks.contains("/blocks/1\""), "{blocks}");
+    let block = get("/v1/blocks/1");
+    let block_page = page("block", "/blocks/1");
+    assert_eq!(figure(&block_page, "block-hash"), block["hash"]);
+    assert_eq!(
+        figures(&block_page, "tx-kind").len(),
+        block["block"]["txs"].as_array().unwrap().len()
+    );
+
+    let reference = page("api", "/api");
+    let document = get("/v1/openapi.json");
+    for path in document["paths"].as_object().unwrap().keys() {
+        assert!(reference.contains(path.as_str()), "/api lacks {path}");
+    }
+
+    // A page that is not there says so, in HTML, with its status.
+    for (path, status) in [
+        ("/machines/7", 404),
+        ("/orders/nine", 400),
+        ("/machines?q=cpu%3E%3Dmany", 400),
+    ] {
+        let answer = request("GET", &format!("{console}{path}"), None);
+        assert_eq!(answer.status, status, "{path}");
+        assert!(answer.content_type.starts_with("text/html"), "{path}");
+    }
+    // The API's TLS listener serves the same pages (to clients that pin its
+    // key), and the console's listener the metrics and the API document.
+    let over_tls = request("GET", &format!("{api}/machines/0"), None);
+    assert_eq!(over_tls.status, 200);
+    assert!(String::from_utf8_lossy(&over_tls.body).contains("Compute score"));
+    assert!(scrape(&format!("{console}/metrics")).contains("gpunet_height"));
+    assert_eq!(
+        get("/v1/openapi.json"),
+        serde_json::from_str::<serde_json::Value>(&scrape(&format!("{console}/v1/openapi.json")))
+            .unwrap()
+    );
+}

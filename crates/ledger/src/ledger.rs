@@ -536,7 +536,7 @@ impl Ledger {
     }
 
     /// Every order ever submitted, by id.
-    pub fn orders(&self) -> impl Iterator<Item = &Order> {
+    pub fn orders(&self) -> impl DoubleEndedIterator<Item = &Order> {
         self.state.orders.iter().map(|(_, o)| o)
     }
 

@@ -4,7 +4,9 @@
 mod blob_access;
 mod blob_retention;
 mod blobs;
+pub mod census;
 mod consensus;
+pub mod history;
 mod live_logs;
 pub mod metrics;
 mod node;

@@ -17,14 +17,14 @@
 
 use gpunet_ledger::State;
 use gpunet_primitives::{Amount, BlockHeader, UNIT};
-use gpunet_types::{BlockEvent, ErrorCode, HardwareStatus};
+use gpunet_types::{BlockEvent, ErrorCode};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 use std::sync::atomic::AtomicU64;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -84,8 +84,25 @@ pub struct NodeMetrics {
     events_missed: Counter,
     finality: Histogram,
     submitted: Family<ResultLabel, Counter>,
+    /// The latest finality times, newest last, at most [`RECENT_FINALITY`]:
+    /// the console's quantiles (a histogram's buckets are too coarse).
+    recent_finality: Mutex<VecDeque<Duration>>,
     /// One scrape at a time: the ledger gauges are set, then encoded.
     render: Mutex<()>,
+}
+
+/// Finality times kept for [`NodeMetrics::recent_finality`].
+pub const RECENT_FINALITY: usize = 1000;
+
+/// Quantiles of recent finality times.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FinalityQuantiles {
+    /// How many times they are taken from.
+    pub samples: usize,
+    /// The median.
+    pub p50: Duration,
+    /// The 99th percentile.
+    pub p99: Duration,
 }
 
 /// What a scrape needs to know that the ledger does not hold.
@@ -125,6 +142,7 @@ impl NodeMetrics {
             finality: Histogram::new(exponential_buckets(0.01, 2.0, 13)),
             submitted: Family::default(),
             registry: Registry::default(),
+            recent_finality: Mutex::new(VecDeque::with_capacity(RECENT_FINALITY)),
             render: Mutex::new(()),
         };
         let r = &mut registry;
@@ -211,6 +229,30 @@ impl NodeMetrics {
             .get_or_create(&ResultLabel { result: "included" })
             .inc();
         self.finality.observe(took.as_secs_f64());
+        let mut recent = self.recent_finality.lock().expect("finality lock");
+        if recent.len() == RECENT_FINALITY {
+            recent.pop_front();
+        }
+        recent.push_back(took);
+    }
+
+    /// The median and 99th percentile of the latest finality times (of
+    /// transactions submitted through this node), if there are any.
+    pub fn recent_finality(&self) -> Option<FinalityQuantiles> {
+        let mut times: Vec<Duration> = self
+            .recent_finality
+            .lock()
+            .expect("finality lock")
+            .iter()
+            .copied()
+            .collect();
+        times.sort_unstable();
+        let at = |q: usize| times[(times.len() - 1) * q / 100];
+        (!times.is_empty()).then(|| FinalityQuantiles {
+            samples: times.len(),
+            p50: at(50),
+            p99: at(99),
+        })
     }
 
     /// Counts a transaction submitted through the API and refused, by the
@@ -270,29 +312,11 @@ impl NodeMetrics {
         self.height.set(saturating_i64(head.height));
         self.block_time.set(head.time_ms as f64 / 1000.0);
 
-        let (mut all, mut online, mut verified) = (0, 0, 0);
-        // By interned model id (one integer lookup per machine), with the
-        // model's name as the first of its machines spells it; counts of
-        // GPUs registered, listed and rented.
-        let mut gpus: BTreeMap<u32, (&str, [u64; 3])> = BTreeMap::new();
-        for (_, machine) in state.machines.iter() {
-            all += 1;
-            let listed = machine.online && machine.hardware == HardwareStatus::Verified;
-            online += u64::from(machine.online);
-            verified += u64::from(machine.hardware == HardwareStatus::Verified);
-            if let Some(gpu) = &machine.spec.gpu {
-                let (_, counts) = gpus
-                    .entry(machine.gpu_model_id)
-                    .or_insert((gpu.model.as_str(), [0; 3]));
-                counts[0] += u64::from(gpu.count);
-                counts[1] += if listed { u64::from(gpu.count) } else { 0 };
-                counts[2] += u64::from(machine.allocated.gpus);
-            }
-        }
+        let census = crate::census::census(state);
         for (state, count) in [
-            ("registered", all),
-            ("online", online),
-            ("verified", verified),
+            ("registered", census.machines),
+            ("online", census.online),
+            ("verified", census.verified),
         ] {
             self.machines
                 .get_or_create(&StateLabel { state })
@@ -300,10 +324,14 @@ impl NodeMetrics {
         }
         // A model no machine has any more disappears from the scrape.
         self.gpus.clear();
-        for (model, counts) in gpus.into_values() {
-            for (state, count) in ["registered", "listed", "rented"].into_iter().zip(counts) {
+        for model in census.gpus {
+            for (state, count) in [
+                ("registered", model.registered),
+                ("listed", model.listed),
+                ("rented", model.rented),
+            ] {
                 let labels = GpuLabels {
-                    model: model.to_string(),
+                    model: model.model.clone(),
                     state,
                 };
                 self.gpus.get_or_create(&labels).set(saturating_i64(count));

@@ -2,6 +2,7 @@
 
 use crate::blobs::{BlobStore, DEFAULT_MAX_BLOB_BYTES, DEFAULT_MIN_FREE_BYTES};
 use crate::consensus::{Consensus, SoloProducer, SoloProducerConfig};
+use crate::history::UtilizationHistory;
 use crate::live_logs::LiveLogs;
 use crate::metrics::NodeMetrics;
 use crate::snapshots::Snapshots;
@@ -32,6 +33,8 @@ pub struct Node {
     pub snapshots: Snapshots,
     /// What `/metrics` shows.
     pub metrics: Arc<NodeMetrics>,
+    /// What the console charts over time.
+    pub history: Arc<UtilizationHistory>,
 }
 
 /// Why a node's stores do not open.
@@ -150,8 +153,11 @@ impl NodeBase {
     pub fn with_consensus(self, consensus: Arc<dyn Consensus>) -> Node {
         let metrics = Arc::new(NodeMetrics::new());
         tokio::spawn(metrics.clone().count_events(self.events.subscribe()));
+        let history = Arc::new(UtilizationHistory::default());
+        tokio::spawn(history.clone().sample_every_minute(self.ledger.clone()));
         Node {
             metrics,
+            history,
             ledger: self.ledger,
             consensus,
             events: self.events,

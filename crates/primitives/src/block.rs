@@ -6,17 +6,8 @@ use serde::{Deserialize, Serialize};
 
 /// What a block commits to: its place in the chain, its time, its
 /// proposer, its transactions and the state after them.
-#[derive(
-    Clone,
-    Debug,
-    PartialEq,
-    Eq,
-    BorshSerialize,
-    BorshDeserialize,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BlockHeader {
     /// The chain it belongs to.
     pub chain_id: String,
@@ -28,7 +19,7 @@ pub struct BlockHeader {
     /// strictly increasing. The ledger measures every deadline against it, never
     /// against a local clock.
     #[serde(rename = "time", with = "crate::json::rfc3339")]
-    #[schema(value_type = crate::json::Rfc3339)]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::json::Rfc3339))]
     pub time_ms: u64,
     /// The validator that proposed it (and is paid its fees).
     pub proposer: Address,
@@ -46,17 +37,8 @@ impl BlockHeader {
 }
 
 /// A block: its header and its transactions, in order.
-#[derive(
-    Clone,
-    Debug,
-    PartialEq,
-    Eq,
-    BorshSerialize,
-    BorshDeserialize,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Block {
     /// What it commits to.
     pub header: BlockHeader,

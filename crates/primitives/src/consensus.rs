@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
     BorshDeserialize,
     Serialize,
     Deserialize,
-    utoipa::ToSchema,
 )]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 /// The step a vote is cast in.
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum VoteKind {
@@ -29,17 +29,8 @@ pub enum VoteKind {
 }
 
 /// A Tendermint vote: for a block (by header hash) or for nothing (`None`).
-#[derive(
-    Clone,
-    Debug,
-    PartialEq,
-    Eq,
-    BorshSerialize,
-    BorshDeserialize,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Vote {
     /// Its step.
@@ -63,17 +54,8 @@ impl Vote {
 }
 
 /// A vote and its validator's signature over [`Vote::sign_bytes`].
-#[derive(
-    Clone,
-    Debug,
-    PartialEq,
-    Eq,
-    BorshSerialize,
-    BorshDeserialize,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct SignedVote {
     /// The vote.
@@ -93,17 +75,8 @@ impl SignedVote {
 
 /// Two votes by one validator in the same height, round and step for different
 /// blocks: something no honest validator ever signs.
-#[derive(
-    Clone,
-    Debug,
-    PartialEq,
-    Eq,
-    BorshSerialize,
-    BorshDeserialize,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct DoubleSign {
     /// One vote.

@@ -36,13 +36,15 @@ fn decode_hex_array<const N: usize>(s: &str) -> Result<[u8; N], KeyError> {
 
 macro_rules! hex_newtype {
     ($name:ident, $len:expr, $pattern:literal, $what:literal) => {
+        #[cfg(feature = "openapi")]
         impl utoipa::PartialSchema for $name {
             fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-                crate::json::string_schema($what)
+                crate::json::schema::string_schema($what)
                     .pattern(Some($pattern))
                     .into()
             }
         }
+        #[cfg(feature = "openapi")]
         impl utoipa::ToSchema for $name {}
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

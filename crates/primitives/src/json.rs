@@ -17,8 +17,8 @@
 //! stay as they are. [`Gpn`] and [`Rfc3339`] say the same to the OpenAPI
 //! document: `#[schema(value_type = gpunet_primitives::json::Gpn)]`.
 
-use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
-use utoipa::openapi::RefOr;
+#[cfg(feature = "openapi")]
+pub use schema::{Gpn, Rfc3339};
 
 /// An [`Amount`](crate::Amount) as an exact decimal GPN string.
 pub mod gpn {
@@ -127,46 +127,53 @@ pub mod rfc3339_option {
     }
 }
 
-/// The OpenAPI schema of a field written with [`gpn`]:
-/// `#[schema(value_type = gpunet_primitives::json::Gpn)]` beside its
-/// `#[serde(with = ...)]` (an [`Amount`](crate::Amount) alone would be
-/// documented as a number).
-pub struct Gpn;
+/// The OpenAPI schemas of the encodings above (with feature `openapi`).
+#[cfg(feature = "openapi")]
+pub(crate) mod schema {
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
+    use utoipa::openapi::RefOr;
 
-impl utoipa::PartialSchema for Gpn {
-    fn schema() -> RefOr<Schema> {
-        string_schema(
-            "An exact decimal amount of GPN, e.g. \"12.500000\" (six decimals when a node writes it).",
-        )
-        .pattern(Some(r"^[0-9]+(\.[0-9]{1,6})?$"))
-        .into()
+    /// The OpenAPI schema of a field written with [`gpn`](super::gpn):
+    /// `#[schema(value_type = gpunet_primitives::json::Gpn)]` beside its
+    /// `#[serde(with = ...)]` (an [`Amount`](crate::Amount) alone would be
+    /// documented as a number).
+    pub struct Gpn;
+
+    impl utoipa::PartialSchema for Gpn {
+        fn schema() -> RefOr<Schema> {
+            string_schema(
+                "An exact decimal amount of GPN, e.g. \"12.500000\" (six decimals when a node writes it).",
+            )
+            .pattern(Some(r"^[0-9]+(\.[0-9]{1,6})?$"))
+            .into()
+        }
     }
-}
 
-impl utoipa::ToSchema for Gpn {}
+    impl utoipa::ToSchema for Gpn {}
 
-/// The OpenAPI schema of a field written with [`rfc3339`], as [`Gpn`] is of
-/// [`gpn`].
-pub struct Rfc3339;
+    /// The OpenAPI schema of a field written with [`rfc3339`](super::rfc3339),
+    /// as [`Gpn`] is of [`gpn`](super::gpn).
+    pub struct Rfc3339;
 
-impl utoipa::PartialSchema for Rfc3339 {
-    fn schema() -> RefOr<Schema> {
-        string_schema(
-            "An instant in RFC 3339, UTC, with milliseconds, e.g. \"2026-12-03T22:55:00.123Z\".",
-        )
-        .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
-        .into()
+    impl utoipa::PartialSchema for Rfc3339 {
+        fn schema() -> RefOr<Schema> {
+            string_schema(
+                "An instant in RFC 3339, UTC, with milliseconds, e.g. \"2026-12-03T22:55:00.123Z\".",
+            )
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+            .into()
+        }
     }
-}
 
-impl utoipa::ToSchema for Rfc3339 {}
+    impl utoipa::ToSchema for Rfc3339 {}
 
-/// A string schema described by `description`, for the schemas above and
-/// the hex newtypes.
-pub(crate) fn string_schema(description: &str) -> ObjectBuilder {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .description(Some(description))
+    /// A string schema described by `description`, for the schemas above and
+    /// the hex newtypes.
+    pub(crate) fn string_schema(description: &str) -> ObjectBuilder {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(description))
+    }
 }
 
 #[cfg(test)]

@@ -27,8 +27,8 @@ pub const LIVE_LOG_TAIL_BYTES: usize = 256 * 1024;
     BorshDeserialize,
     Serialize,
     Deserialize,
-    utoipa::ToSchema,
 )]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum LogStream {
     /// The job's standard output.

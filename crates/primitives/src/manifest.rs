@@ -8,9 +8,8 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 
 /// One file of a result.
-#[derive(
-    Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, utoipa::ToSchema,
-)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ManifestEntry {
     /// Relative path, `/`-separated, without `.` or `..` components.
     pub path: String,
@@ -22,17 +21,8 @@ pub struct ManifestEntry {
 
 /// The files of a job's result (its logs and outputs), sorted by path;
 /// its hash is the output root a provider reports.
-#[derive(
-    Clone,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    BorshSerialize,
-    BorshDeserialize,
-    Serialize,
-    utoipa::ToSchema,
-)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Manifest {
     /// Its files, sorted by path, each path once.
     pub files: Vec<ManifestEntry>,

@@ -5,17 +5,8 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
 /// The GPUs of one machine; a machine's GPUs are all of one model.
-#[derive(
-    Clone,
-    Debug,
-    PartialEq,
-    Eq,
-    BorshSerialize,
-    BorshDeserialize,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct GpuSpec {
     /// e.g. "nvidia"
@@ -29,17 +20,8 @@ pub struct GpuSpec {
 }
 
 /// Hardware a provider declares for a machine.
-#[derive(
-    Clone,
-    Debug,
-    PartialEq,
-    Eq,
-    BorshSerialize,
-    BorshDeserialize,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct MachineSpec {
     /// CPU cores it offers.
@@ -77,21 +59,21 @@ impl MachineSpec {
     BorshDeserialize,
     Serialize,
     Deserialize,
-    utoipa::ToSchema,
 )]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct ResourcePrices {
     /// Per GPU.
     #[serde(with = "crate::json::gpn")]
-    #[schema(value_type = crate::json::Gpn)]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::json::Gpn))]
     pub per_gpu_hour: Amount,
     /// Per CPU core.
     #[serde(with = "crate::json::gpn")]
-    #[schema(value_type = crate::json::Gpn)]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::json::Gpn))]
     pub per_cpu_hour: Amount,
     /// Per GiB of memory.
     #[serde(with = "crate::json::gpn")]
-    #[schema(value_type = crate::json::Gpn)]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::json::Gpn))]
     pub per_gb_ram_hour: Amount,
 }
 
@@ -112,17 +94,9 @@ impl ResourcePrices {
 
 /// GPU constraints of a job.
 #[derive(
-    Clone,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    BorshSerialize,
-    BorshDeserialize,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
+    Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
 )]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct GpuRequirement {
     /// GPUs it needs; 0 for none (and then no other constraint).
@@ -136,17 +110,8 @@ pub struct GpuRequirement {
 }
 
 /// Resources a job needs for its whole run.
-#[derive(
-    Clone,
-    Debug,
-    PartialEq,
-    Eq,
-    BorshSerialize,
-    BorshDeserialize,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Resources {
     /// CPU cores.
@@ -161,17 +126,8 @@ pub struct Resources {
 }
 
 /// An input file, stored by content hash; the provider fetches and verifies it.
-#[derive(
-    Clone,
-    Debug,
-    PartialEq,
-    Eq,
-    BorshSerialize,
-    BorshDeserialize,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct InputRef {
     /// Relative path inside the job's input directory.
@@ -188,17 +144,8 @@ pub struct InputRef {
 }
 
 /// A job as recorded on the ledger.
-#[derive(
-    Clone,
-    Debug,
-    PartialEq,
-    Eq,
-    BorshSerialize,
-    BorshDeserialize,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct JobSpec {
     /// A label for people; not unique.
@@ -255,8 +202,8 @@ fn one_attempt() -> u32 {
     BorshDeserialize,
     Serialize,
     Deserialize,
-    utoipa::ToSchema,
 )]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Placement {

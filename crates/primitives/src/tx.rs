@@ -13,17 +13,8 @@ pub type ChallengeId = u64;
 
 /// One opened row of a hardware challenge's product: its values and its Merkle
 /// path to the committed root (see the `gpunet-poc` crate).
-#[derive(
-    Clone,
-    Debug,
-    PartialEq,
-    Eq,
-    BorshSerialize,
-    BorshDeserialize,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct RowOpening {
     /// Which row of C.
@@ -42,17 +33,9 @@ const SIGNING_DOMAIN: &[u8] = b"gpunet-tx-v1";
 
 /// A limit a run was stopped at before its command ended by itself.
 #[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    BorshSerialize,
-    BorshDeserialize,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
 )]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Stop {
@@ -77,17 +60,9 @@ impl Stop {
 
 /// How a rental's container stopped by itself.
 #[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    BorshSerialize,
-    BorshDeserialize,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
 )]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum ContainerStop {
@@ -101,17 +76,8 @@ pub enum ContainerStop {
 }
 
 /// What a provider reports at the end of a lease.
-#[derive(
-    Clone,
-    Debug,
-    PartialEq,
-    Eq,
-    BorshSerialize,
-    BorshDeserialize,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum JobOutcome {
     /// The job ran; `exit_code` is the program's. The client pays for the time used
@@ -138,17 +104,8 @@ pub enum JobOutcome {
 }
 
 /// What a transaction does.
-#[derive(
-    Clone,
-    Debug,
-    PartialEq,
-    Eq,
-    BorshSerialize,
-    BorshDeserialize,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum TxBody {
     /// Moves `amount` from the sender to `to`.
@@ -157,21 +114,21 @@ pub enum TxBody {
         to: Address,
         /// How much, in base units.
         #[serde(with = "crate::json::gpn")]
-        #[schema(value_type = crate::json::Gpn)]
+        #[cfg_attr(feature = "openapi", schema(value_type = crate::json::Gpn))]
         amount: Amount,
     },
     /// Bonds `amount` as provider stake, backing the sender's machines.
     Stake {
         /// How much, in base units.
         #[serde(with = "crate::json::gpn")]
-        #[schema(value_type = crate::json::Gpn)]
+        #[cfg_attr(feature = "openapi", schema(value_type = crate::json::Gpn))]
         amount: Amount,
     },
     /// Starts unbonding provider stake that its machines do not require (released after the unbonding delay, slashable until then).
     Unstake {
         /// How much, in base units.
         #[serde(with = "crate::json::gpn")]
-        #[schema(value_type = crate::json::Gpn)]
+        #[cfg_attr(feature = "openapi", schema(value_type = crate::json::Gpn))]
         amount: Amount,
     },
     /// `price_per_hour` is the base every job on the machine pays; resource
@@ -181,7 +138,7 @@ pub enum TxBody {
         spec: MachineSpec,
         /// The base hourly price of any job on it.
         #[serde(with = "crate::json::gpn")]
-        #[schema(value_type = crate::json::Gpn)]
+        #[cfg_attr(feature = "openapi", schema(value_type = crate::json::Gpn))]
         price_per_hour: Amount,
         /// What a job pays on top, per resource.
         resource_prices: ResourcePrices,
@@ -192,7 +149,7 @@ pub enum TxBody {
         machine: MachineId,
         /// The base hourly price of any job on it.
         #[serde(with = "crate::json::gpn")]
-        #[schema(value_type = crate::json::Gpn)]
+        #[cfg_attr(feature = "openapi", schema(value_type = crate::json::Gpn))]
         price_per_hour: Amount,
         /// What a job pays on top, per resource.
         resource_prices: ResourcePrices,
@@ -210,11 +167,11 @@ pub enum TxBody {
         spec: JobSpec,
         /// The most it pays per hour.
         #[serde(with = "crate::json::gpn")]
-        #[schema(value_type = crate::json::Gpn)]
+        #[cfg_attr(feature = "openapi", schema(value_type = crate::json::Gpn))]
         max_price_per_hour: Amount,
         /// What it escrows, in base units.
         #[serde(with = "crate::json::gpn")]
-        #[schema(value_type = crate::json::Gpn)]
+        #[cfg_attr(feature = "openapi", schema(value_type = crate::json::Gpn))]
         deposit: Amount,
     },
     /// Cancels a pending order: its deposit is refunded.
@@ -241,11 +198,11 @@ pub enum TxBody {
         spec: JobSpec,
         /// The most it pays per hour.
         #[serde(with = "crate::json::gpn")]
-        #[schema(value_type = crate::json::Gpn)]
+        #[cfg_attr(feature = "openapi", schema(value_type = crate::json::Gpn))]
         max_price_per_hour: Amount,
         /// What it escrows, in base units.
         #[serde(with = "crate::json::gpn")]
-        #[schema(value_type = crate::json::Gpn)]
+        #[cfg_attr(feature = "openapi", schema(value_type = crate::json::Gpn))]
         deposit: Amount,
     },
     /// Extends a running rental by `extra_secs`, paying `deposit` into escrow.
@@ -256,7 +213,7 @@ pub enum TxBody {
         extra_secs: u64,
         /// What it escrows, in base units.
         #[serde(with = "crate::json::gpn")]
-        #[schema(value_type = crate::json::Gpn)]
+        #[cfg_attr(feature = "openapi", schema(value_type = crate::json::Gpn))]
         deposit: Amount,
     },
     /// Ends a running rental now; the unused escrow is refunded.
@@ -302,7 +259,7 @@ pub enum TxBody {
     BondValidator {
         /// How much, in base units.
         #[serde(with = "crate::json::gpn")]
-        #[schema(value_type = crate::json::Gpn)]
+        #[cfg_attr(feature = "openapi", schema(value_type = crate::json::Gpn))]
         amount: Amount,
     },
     /// Starts unbonding validator stake (released after the unbonding delay,
@@ -310,7 +267,7 @@ pub enum TxBody {
     UnbondValidator {
         /// How much, in base units.
         #[serde(with = "crate::json::gpn")]
-        #[schema(value_type = crate::json::Gpn)]
+        #[cfg_attr(feature = "openapi", schema(value_type = crate::json::Gpn))]
         amount: Amount,
     },
     /// Evidence that a validator signed conflicting votes; it is slashed and
@@ -344,7 +301,7 @@ pub enum TxBody {
         expected_root: Hash,
         /// What it escrows, in base units.
         #[serde(with = "crate::json::gpn")]
-        #[schema(value_type = crate::json::Gpn)]
+        #[cfg_attr(feature = "openapi", schema(value_type = crate::json::Gpn))]
         deposit: Amount,
     },
     /// The provider of a running rental says where its renter reaches the
@@ -408,17 +365,8 @@ impl TxBody {
 }
 
 /// The signed part of a transaction.
-#[derive(
-    Clone,
-    Debug,
-    PartialEq,
-    Eq,
-    BorshSerialize,
-    BorshDeserialize,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Tx {
     /// The chain it is for: it is refused on any other.
     pub chain_id: String,
@@ -428,7 +376,7 @@ pub struct Tx {
     pub nonce: u64,
     /// Paid to the block's proposer; at least the chain's `min_fee`.
     #[serde(with = "crate::json::gpn")]
-    #[schema(value_type = crate::json::Gpn)]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::json::Gpn))]
     pub fee: Amount,
     /// What it does.
     pub body: TxBody,
@@ -452,17 +400,8 @@ impl Tx {
 }
 
 /// A transaction and its sender's signature.
-#[derive(
-    Clone,
-    Debug,
-    PartialEq,
-    Eq,
-    BorshSerialize,
-    BorshDeserialize,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SignedTx {
     /// The transaction.
     pub tx: Tx,

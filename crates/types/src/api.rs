@@ -39,8 +39,9 @@ pub const MATCHED_HEADER: &str = "x-gpunet-matched";
 /// A machine search (`GET /v1/machines`): filter terms separated by spaces
 /// (`q=gpu_model=H100 vram>=80`), sort keys (`order=-gops,price`) and the
 /// most machines to return (all when absent). See [`crate::offers`].
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct MachineSearch {
     /// Filter terms, e.g. `gpu_model=H100 vram>=80`; every machine without.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -57,13 +58,14 @@ pub struct MachineSearch {
 /// answers with the [`Unmatched`](crate::Unmatched) tally matching would
 /// see now, the machines that could take it first (cheapest first), or a
 /// spec error as placing it would.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DryRun {
     /// What the order would run, on what.
     pub spec: JobSpec,
     /// The most it would pay per hour.
     #[serde(with = "gpunet_primitives::json::gpn")]
-    #[schema(value_type = gpunet_primitives::json::Gpn)]
+    #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
     pub max_price_per_hour: Amount,
     /// Whether it would be a rental rather than a job.
     #[serde(default)]
@@ -73,8 +75,9 @@ pub struct DryRun {
 /// A page of an account's orders (`GET /v1/accounts/{address}/orders`),
 /// newest first: those before order `before` (the newest without it), at
 /// most `limit` (default [`ORDERS_PAGE`], at most [`MAX_ORDERS_PAGE`]).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct OrdersPage {
     /// Only orders older than this one (its id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -91,7 +94,8 @@ pub const MAX_ORDERS_PAGE: usize = 1000;
 
 /// `GET /v1/blobs/{hash}/holder-proof`: what names `blob` as an input of
 /// `holder`'s orders (`InputRef::holder_proof`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HolderProof {
     /// The input blob.
     pub blob: Hash,
@@ -102,12 +106,13 @@ pub struct HolderProof {
 }
 
 /// Every error the API returns, as JSON.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiError {
     /// Stable machine-readable code, e.g. `bad_nonce`, `not_found`: one of
     /// [`ErrorCode`](crate::ErrorCode), kept as text so that a client reads
     /// codes newer than itself.
-    #[schema(value_type = crate::ErrorCode)]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::ErrorCode))]
     pub code: String,
     /// What went wrong, for people: it may change between versions.
     pub message: String,
@@ -132,7 +137,8 @@ impl std::fmt::Display for ApiError {
 impl std::error::Error for ApiError {}
 
 /// A node's view of the chain (`GET /v1/status`).
-#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Status {
     /// The chain this node follows; transactions sign it.
     pub chain_id: String,
@@ -144,7 +150,7 @@ pub struct Status {
     pub state_root: Hash,
     /// Block time of its newest block.
     #[serde(rename = "time", with = "gpunet_primitives::json::rfc3339")]
-    #[schema(value_type = gpunet_primitives::json::Rfc3339)]
+    #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Rfc3339))]
     pub time_ms: u64,
     /// The validators that decide the next height.
     pub validators: Vec<Address>,
@@ -155,32 +161,34 @@ pub struct Status {
 }
 
 /// Where every token is, from the chain's totals.
-#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Supply {
     /// Created at genesis.
     #[serde(with = "gpunet_primitives::json::gpn")]
-    #[schema(value_type = gpunet_primitives::json::Gpn)]
+    #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
     pub genesis: Amount,
     /// Created since, as rewards.
     #[serde(with = "gpunet_primitives::json::gpn")]
-    #[schema(value_type = gpunet_primitives::json::Gpn)]
+    #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
     pub minted: Amount,
     /// Destroyed: the burned share of payments and all slashed stake.
     #[serde(with = "gpunet_primitives::json::gpn")]
-    #[schema(value_type = gpunet_primitives::json::Gpn)]
+    #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
     pub burned: Amount,
     /// Of `burned`, what slashing took.
     #[serde(with = "gpunet_primitives::json::gpn")]
-    #[schema(value_type = gpunet_primitives::json::Gpn)]
+    #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
     pub slashed: Amount,
     /// Paid to block proposers as fees.
     #[serde(with = "gpunet_primitives::json::gpn")]
-    #[schema(value_type = gpunet_primitives::json::Gpn)]
+    #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
     pub fees_paid: Amount,
 }
 
 /// An account and its address (`GET /v1/accounts/{address}`).
-#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AccountView {
     /// Its address.
     pub address: Address,
@@ -189,14 +197,16 @@ pub struct AccountView {
 }
 
 /// A transaction submitted as JSON: its canonical bytes in hex.
-#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SubmitTx {
     /// The signed transaction, borsh-encoded, in hex.
     pub tx: String,
 }
 
 /// A block and its hash (`GET /v1/blocks/{height}`).
-#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BlockView {
     /// Its header's hash.
     pub hash: Hash,
@@ -205,7 +215,8 @@ pub struct BlockView {
 }
 
 /// Other nodes a client can turn to.
-#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Peers {
     /// Their addresses, `https://HOST:PORT#KEY` (see [`crate::NodeAddress`]).
     pub apis: Vec<String>,
@@ -214,7 +225,8 @@ pub struct Peers {
 /// A state snapshot a node serves (`GET /v1/snapshots`, newest first): its
 /// files are at `/v1/snapshots/{height}/manifest`, `.../certificate` and
 /// `.../chunk-{index}`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SnapshotInfo {
     /// The height of the block whose state it holds.
     pub height: u64,
@@ -227,7 +239,8 @@ pub struct SnapshotInfo {
 }
 
 /// A stored blob (`PUT /v1/blobs`).
-#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BlobInfo {
     /// Its BLAKE3 hash.
     pub hash: Hash,

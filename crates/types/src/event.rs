@@ -7,9 +7,8 @@ use serde::{Deserialize, Serialize};
 
 /// Something a block did that a party may act on. Its kind, as JSON
 /// spells it (`order_settled`), is `<&str>::from(&event)`.
-#[derive(
-    Clone, Debug, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, utoipa::ToSchema,
-)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
 pub enum Event {
@@ -66,15 +65,15 @@ pub enum Event {
         provider: Address,
         /// Paid to the provider, net of the burn.
         #[serde(with = "gpunet_primitives::json::gpn")]
-        #[schema(value_type = gpunet_primitives::json::Gpn)]
+        #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
         paid: Amount,
         /// The burned share of the payment.
         #[serde(with = "gpunet_primitives::json::gpn")]
-        #[schema(value_type = gpunet_primitives::json::Gpn)]
+        #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
         burned: Amount,
         /// Returned to the client.
         #[serde(with = "gpunet_primitives::json::gpn")]
-        #[schema(value_type = gpunet_primitives::json::Gpn)]
+        #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
         refunded: Amount,
     },
     /// A run failed or was found wrong: the client refunded, the provider slashed.
@@ -89,7 +88,7 @@ pub enum Event {
         reason: String,
         /// Returned to the client.
         #[serde(with = "gpunet_primitives::json::gpn")]
-        #[schema(value_type = gpunet_primitives::json::Gpn)]
+        #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
         refunded: Amount,
     },
     /// The provider missed its deadline: the client refunded, the provider slashed.
@@ -102,7 +101,7 @@ pub enum Event {
         provider: Address,
         /// Returned to the client.
         #[serde(with = "gpunet_primitives::json::gpn")]
-        #[schema(value_type = gpunet_primitives::json::Gpn)]
+        #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
         refunded: Amount,
     },
     /// A run of a job failed or timed out and its spec allows another:
@@ -130,7 +129,7 @@ pub enum Event {
         client: Address,
         /// Returned to the client.
         #[serde(with = "gpunet_primitives::json::gpn")]
-        #[schema(value_type = gpunet_primitives::json::Gpn)]
+        #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
         refunded: Amount,
     },
     /// The client cancelled its pending order: refunded.
@@ -141,7 +140,7 @@ pub enum Event {
         client: Address,
         /// Returned to the client.
         #[serde(with = "gpunet_primitives::json::gpn")]
-        #[schema(value_type = gpunet_primitives::json::Gpn)]
+        #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
         refunded: Amount,
     },
     /// The provider handed the lease back unstarted. `requeued`: the order is
@@ -162,7 +161,7 @@ pub enum Event {
         requeued: bool,
         /// Returned to the client.
         #[serde(with = "gpunet_primitives::json::gpn")]
-        #[schema(value_type = gpunet_primitives::json::Gpn)]
+        #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
         refunded: Amount,
     },
     /// A provider's stake was slashed (burned).
@@ -171,7 +170,7 @@ pub enum Event {
         provider: Address,
         /// How much.
         #[serde(with = "gpunet_primitives::json::gpn")]
-        #[schema(value_type = gpunet_primitives::json::Gpn)]
+        #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
         amount: Amount,
         /// Why, in words.
         reason: String,
@@ -182,7 +181,7 @@ pub enum Event {
         validator: Address,
         /// Taken from the stake and burned.
         #[serde(with = "gpunet_primitives::json::gpn")]
-        #[schema(value_type = gpunet_primitives::json::Gpn)]
+        #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
         slashed: Amount,
         /// The height at which it signed twice.
         height: u64,
@@ -208,7 +207,7 @@ pub enum Event {
         provider: Address,
         /// When the answer is due.
         #[serde(rename = "deadline", with = "gpunet_primitives::json::rfc3339")]
-        #[schema(value_type = gpunet_primitives::json::Rfc3339)]
+        #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Rfc3339))]
         deadline_ms: u64,
     },
     /// The probe went unanswered: the machine is held down, unbilled and delisted.
@@ -232,7 +231,7 @@ pub enum Event {
         down_ms: u64,
         /// Taken from the stake and burned.
         #[serde(with = "gpunet_primitives::json::gpn")]
-        #[schema(value_type = gpunet_primitives::json::Gpn)]
+        #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
         slashed: Amount,
     },
     /// The renter bought more time: the rental now ends at `ends_ms`.
@@ -245,7 +244,7 @@ pub enum Event {
         provider: Address,
         /// When the rented time now runs out.
         #[serde(rename = "ends_at", with = "gpunet_primitives::json::rfc3339")]
-        #[schema(value_type = gpunet_primitives::json::Rfc3339)]
+        #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Rfc3339))]
         ends_ms: u64,
     },
     /// The client stopped its running job: the provider is paid the time it
@@ -259,15 +258,15 @@ pub enum Event {
         provider: Address,
         /// Paid to the provider, net of the burn.
         #[serde(with = "gpunet_primitives::json::gpn")]
-        #[schema(value_type = gpunet_primitives::json::Gpn)]
+        #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
         paid: Amount,
         /// The burned share of the payment.
         #[serde(with = "gpunet_primitives::json::gpn")]
-        #[schema(value_type = gpunet_primitives::json::Gpn)]
+        #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
         burned: Amount,
         /// Returned to the client.
         #[serde(with = "gpunet_primitives::json::gpn")]
-        #[schema(value_type = gpunet_primitives::json::Gpn)]
+        #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
         refunded: Amount,
     },
     /// The rented time ran out or the renter ended it; the machine is free.
@@ -280,15 +279,15 @@ pub enum Event {
         provider: Address,
         /// Paid to the provider, net of the burn.
         #[serde(with = "gpunet_primitives::json::gpn")]
-        #[schema(value_type = gpunet_primitives::json::Gpn)]
+        #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
         paid: Amount,
         /// The burned share of the payment.
         #[serde(with = "gpunet_primitives::json::gpn")]
-        #[schema(value_type = gpunet_primitives::json::Gpn)]
+        #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
         burned: Amount,
         /// Returned to the client.
         #[serde(with = "gpunet_primitives::json::gpn")]
-        #[schema(value_type = gpunet_primitives::json::Gpn)]
+        #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
         refunded: Amount,
     },
     /// `run` re-runs `order` on another provider's machine before it is paid.
@@ -333,7 +332,7 @@ pub enum Event {
         machines: u32,
         /// Tokens minted for them.
         #[serde(with = "gpunet_primitives::json::gpn")]
-        #[schema(value_type = gpunet_primitives::json::Gpn)]
+        #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
         minted: Amount,
     },
     /// A hardware challenge for `machine`; its owner must commit by `deadline_ms`.
@@ -346,7 +345,7 @@ pub enum Event {
         owner: Address,
         /// When the answer is due.
         #[serde(rename = "deadline", with = "gpunet_primitives::json::rfc3339")]
-        #[schema(value_type = gpunet_primitives::json::Rfc3339)]
+        #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Rfc3339))]
         deadline_ms: u64,
     },
     /// The rows to open are drawn; the owner must open them by `deadline_ms`.
@@ -359,7 +358,7 @@ pub enum Event {
         owner: Address,
         /// When the answer is due.
         #[serde(rename = "deadline", with = "gpunet_primitives::json::rfc3339")]
-        #[schema(value_type = gpunet_primitives::json::Rfc3339)]
+        #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Rfc3339))]
         deadline_ms: u64,
     },
     /// The machine proved its hardware: verified, and its compute score updated.
@@ -385,7 +384,7 @@ pub enum Event {
         reason: String,
         /// Taken from the stake and burned.
         #[serde(with = "gpunet_primitives::json::gpn")]
-        #[schema(value_type = gpunet_primitives::json::Gpn)]
+        #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
         slashed: Amount,
     },
 }
@@ -501,7 +500,8 @@ impl Event {
 }
 
 /// An event and the height of the block that caused it.
-#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BlockEvent {
     /// The block's height.
     pub height: u64,
@@ -510,7 +510,8 @@ pub struct BlockEvent {
 }
 
 /// Where a transaction landed and what it caused.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Included {
     /// The transaction's hash.
     pub hash: Hash,

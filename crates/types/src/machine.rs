@@ -9,17 +9,9 @@ use serde::{Deserialize, Serialize};
 
 /// Resources currently leased out of a machine.
 #[derive(
-    Clone,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    BorshSerialize,
-    BorshDeserialize,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
+    Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
 )]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Allocation {
     /// CPU cores.
     pub cpu_cores: u32,
@@ -33,17 +25,8 @@ pub struct Allocation {
 
 /// A registered machine: what it offers, at what price, what is leased out
 /// of it and what it has proven.
-#[derive(
-    Clone,
-    Debug,
-    PartialEq,
-    Eq,
-    BorshSerialize,
-    BorshDeserialize,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Machine {
     /// Its id, given at registration.
     #[serde(rename = "machine", alias = "id")]
@@ -54,7 +37,7 @@ pub struct Machine {
     pub spec: MachineSpec,
     /// Base hourly price of any job on it.
     #[serde(with = "gpunet_primitives::json::gpn")]
-    #[schema(value_type = gpunet_primitives::json::Gpn)]
+    #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
     pub price_per_hour: Amount,
     /// Hourly prices per GPU, core, GiB of memory and of disk, on top of the base.
     pub resource_prices: ResourcePrices,
@@ -62,7 +45,7 @@ pub struct Machine {
     pub online: bool,
     /// Block time of its registration.
     #[serde(rename = "registered_at", with = "gpunet_primitives::json::rfc3339")]
-    #[schema(value_type = gpunet_primitives::json::Rfc3339)]
+    #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Rfc3339))]
     pub registered_ms: u64,
     /// What its open leases hold.
     pub allocated: Allocation,
@@ -101,17 +84,9 @@ impl Machine {
 
 /// Whether a machine's hardware claims are proven.
 #[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    BorshSerialize,
-    BorshDeserialize,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
 )]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum HardwareStatus {
     /// Registered (or re-listed); its first challenge is pending.
@@ -134,17 +109,8 @@ impl Machine {
 }
 
 /// Where a hardware challenge is.
-#[derive(
-    Clone,
-    Debug,
-    PartialEq,
-    Eq,
-    BorshSerialize,
-    BorshDeserialize,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ChallengePhase {
     /// The owner must commit a root by `commit_deadline_ms`.
@@ -155,7 +121,7 @@ pub enum ChallengePhase {
         root: Hash,
         /// Block time of the commitment.
         #[serde(rename = "committed_at", with = "gpunet_primitives::json::rfc3339")]
-        #[schema(value_type = gpunet_primitives::json::Rfc3339)]
+        #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Rfc3339))]
         committed_ms: u64,
         /// The block that took it.
         height: u64,
@@ -166,7 +132,7 @@ pub enum ChallengePhase {
         root: Hash,
         /// Block time of the commitment.
         #[serde(rename = "committed_at", with = "gpunet_primitives::json::rfc3339")]
-        #[schema(value_type = gpunet_primitives::json::Rfc3339)]
+        #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Rfc3339))]
         committed_ms: u64,
         /// The hash the rows were drawn from.
         beacon: Hash,
@@ -174,7 +140,7 @@ pub enum ChallengePhase {
         rows: Vec<u32>,
         /// When the openings are due.
         #[serde(rename = "deadline", with = "gpunet_primitives::json::rfc3339")]
-        #[schema(value_type = gpunet_primitives::json::Rfc3339)]
+        #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Rfc3339))]
         deadline_ms: u64,
     },
 }
@@ -182,7 +148,8 @@ pub enum ChallengePhase {
 /// What a hardware challenge asks of a machine: the product C = A·B of an
 /// int8 `rows × inner` matrix A and an `inner × cols` matrix B, both drawn
 /// from `seed` (see `gpunet_poc::Challenge`, which checks the dimensions).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChallengeTask {
     /// What A and B are drawn from.
     pub seed: Hash,
@@ -196,7 +163,8 @@ pub struct ChallengeTask {
 
 /// A proof-of-compute challenge to one machine, from issue to verdict, as
 /// the API shows it (`GET /v1/challenges/{id}`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChallengeView {
     /// Its id.
     #[serde(rename = "challenge", alias = "id")]
@@ -212,11 +180,11 @@ pub struct ChallengeView {
     pub class: String,
     /// Block time it was issued.
     #[serde(rename = "issued_at", with = "gpunet_primitives::json::rfc3339")]
-    #[schema(value_type = gpunet_primitives::json::Rfc3339)]
+    #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Rfc3339))]
     pub issued_ms: u64,
     /// When the commitment is due.
     #[serde(rename = "commit_deadline", with = "gpunet_primitives::json::rfc3339")]
-    #[schema(value_type = gpunet_primitives::json::Rfc3339)]
+    #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Rfc3339))]
     pub commit_deadline_ms: u64,
     /// Where it is.
     pub phase: ChallengePhase,

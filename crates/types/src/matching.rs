@@ -5,19 +5,8 @@ use crate::machine::Machine;
 use serde::{Deserialize, Serialize};
 
 /// A reason a machine cannot take an order now.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Misfit {
     /// The job's price on it is over the order's max price.
@@ -79,7 +68,8 @@ impl Misfit {
 /// Why a pending order finds no machine: how many machines miss each
 /// requirement, and those that miss the fewest (`GET
 /// /v1/orders/{id}/unmatched`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Unmatched {
     /// Registered machines.
     pub machines: usize,

@@ -152,13 +152,18 @@ impl Filter {
     }
 }
 
+/// The fields a query filters and sorts on, as it spells them.
+pub fn field_names() -> impl Iterator<Item = &'static str> {
+    FIELDS.iter().map(|(name, _)| *name)
+}
+
 fn field(name: &str) -> Result<Field, QueryError> {
     FIELDS
         .iter()
         .find(|(n, _)| *n == name)
         .map(|(_, f)| *f)
         .ok_or_else(|| {
-            let known: Vec<&str> = FIELDS.iter().map(|(n, _)| *n).collect();
+            let known: Vec<&str> = field_names().collect();
             QueryError(format!(
                 "unknown field {name:?}; fields are {}",
                 known.join(", ")
@@ -307,14 +312,15 @@ impl Query {
     }
 
     /// Puts `machines` in the requested order (then by id).
-    pub fn sort(&self, machines: &mut [Machine]) {
-        machines.sort_by(|a, b| self.compare(a, b));
+    pub fn sort<M: std::borrow::Borrow<Machine>>(&self, machines: &mut [M]) {
+        machines.sort_by(|a, b| self.compare(a.borrow(), b.borrow()));
     }
 }
 
 /// A machine a search did not find, and the filters it missed
 /// (`GET /v1/machines/closest`).
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NearMiss {
     /// The machine.
     pub machine: Machine,

@@ -15,32 +15,32 @@ use serde::{Deserialize, Serialize};
     Deserialize,
     borsh::BorshSerialize,
     borsh::BorshDeserialize,
-    utoipa::ToSchema,
 )]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Params {
     /// Smallest fee a transaction may pay; fees go to the block's proposer.
     #[serde(with = "gpunet_primitives::json::gpn")]
-    #[schema(value_type = gpunet_primitives::json::Gpn)]
+    #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
     pub min_fee: Amount,
     /// Share of every job payment that is burned, in basis points (1/10000).
     pub burn_bps: u32,
     /// Stake a provider must bond for each registered machine.
     #[serde(with = "gpunet_primitives::json::gpn")]
-    #[schema(value_type = gpunet_primitives::json::Gpn)]
+    #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
     pub stake_per_machine: Amount,
     /// Additional stake per registered GPU.
     #[serde(with = "gpunet_primitives::json::gpn")]
-    #[schema(value_type = gpunet_primitives::json::Gpn)]
+    #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
     pub stake_per_gpu: Amount,
     /// How long unstaked tokens stay slashable before they are released.
     pub unbonding_ms: u64,
     /// Slashed from a provider whose job failed on its side.
     #[serde(with = "gpunet_primitives::json::gpn")]
-    #[schema(value_type = gpunet_primitives::json::Gpn)]
+    #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
     pub slash_failed: Amount,
     /// Slashed from a provider that did not report before its lease deadline.
     #[serde(with = "gpunet_primitives::json::gpn")]
-    #[schema(value_type = gpunet_primitives::json::Gpn)]
+    #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
     pub slash_timeout: Amount,
     /// Time after a reported result before it is settled.
     pub dispute_window_ms: u64,
@@ -83,11 +83,11 @@ pub struct Params {
     pub challenge_interval_ms: u64,
     /// Slashed for a missed deadline, a wrong row or a refused opening.
     #[serde(with = "gpunet_primitives::json::gpn")]
-    #[schema(value_type = gpunet_primitives::json::Gpn)]
+    #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
     pub slash_challenge: Amount,
     /// Slashed from the party that two audit runs contradict.
     #[serde(with = "gpunet_primitives::json::gpn")]
-    #[schema(value_type = gpunet_primitives::json::Gpn)]
+    #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
     pub slash_audit: Amount,
     /// Least an audit or referee run is paid (out of its escrow, which
     /// covers its whole timeout): a run of a tiny job billed by its few
@@ -95,7 +95,7 @@ pub struct Params {
     /// auditors ran at a loss.
     #[serde(default = "default_audit_pay_floor")]
     #[serde(with = "gpunet_primitives::json::gpn")]
-    #[schema(value_type = gpunet_primitives::json::Gpn)]
+    #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
     pub audit_pay_floor: Amount,
     /// How often a rental's escrow streams to its provider.
     pub rental_billing_ms: u64,
@@ -103,20 +103,20 @@ pub struct Params {
     pub probe_answer_ms: u64,
     /// Slashed per started hour a rented machine is held down.
     #[serde(with = "gpunet_primitives::json::gpn")]
-    #[schema(value_type = gpunet_primitives::json::Gpn)]
+    #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
     pub slash_down_per_hour: Amount,
     /// Length of a reward epoch.
     pub epoch_ms: u64,
     /// Minted each epoch to the owners of listed, verified machines, in
     /// proportion to their compute scores.
     #[serde(with = "gpunet_primitives::json::gpn")]
-    #[schema(value_type = gpunet_primitives::json::Gpn)]
+    #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
     pub epoch_reward: Amount,
     /// Validator stake per unit of voting power. Each genesis validator starts
     /// with this much stake (one vote), issued at genesis.
     #[serde(default = "default_stake_per_vote")]
     #[serde(with = "gpunet_primitives::json::gpn")]
-    #[schema(value_type = gpunet_primitives::json::Gpn)]
+    #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
     pub stake_per_vote: Amount,
     /// Share of a double-signing validator's stake that is slashed, in basis points.
     #[serde(default = "default_slash_double_sign_bps")]

@@ -21,14 +21,18 @@ use utoipa_axum::routes;
 
 /// This module's routes, each with its OpenAPI operation.
 pub(super) fn routes() -> OpenApiRouter<Node> {
-    OpenApiRouter::new()
+    metrics_route()
         .routes(routes!(status))
-        .routes(routes!(metrics))
         .routes(routes!(block))
         .routes(routes!(events))
         .routes(routes!(peers))
         .routes(routes!(snapshots))
         .routes(routes!(snapshot_file))
+}
+
+/// `/metrics` alone: the plain-HTTP listener serves it too.
+pub(super) fn metrics_route() -> OpenApiRouter<Node> {
+    OpenApiRouter::new().routes(routes!(metrics))
 }
 
 /// The chain as this node sees it: its newest block, the validators, the

@@ -63,6 +63,15 @@ pub(crate) fn api() -> OpenApiRouter<Node> {
         .merge(logs::routes())
 }
 
+/// What a node's plain-HTTP listener serves beside the console (see
+/// `serve_console`): its metrics and this document, public both.
+pub(crate) fn public() -> axum::Router<Node> {
+    chain::metrics_route()
+        .routes(routes!(openapi_json))
+        .split_for_parts()
+        .0
+}
+
 /// The API's OpenAPI 3.1 document, generated from the handlers and the wire
 /// types (what `GET /v1/openapi.json` answers).
 pub fn openapi() -> utoipa::openapi::OpenApi {

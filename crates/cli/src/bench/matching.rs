@@ -5,8 +5,8 @@
 use crate::output::Output;
 use gpunet_ledger::sim::Simulation;
 use gpunet_primitives::{
-    Address, GpuRequirement, GpuSpec, JobSpec, Keypair, MachineSpec, Placement, Resources, TxBody,
-    UNIT,
+    Address, BlockHeader, GpuRequirement, GpuSpec, Hash, JobSpec, Keypair, MachineSpec, Placement,
+    Resources, TxBody, UNIT,
 };
 use gpunet_types::{OrderStatus, Params};
 use std::time::Instant;
@@ -159,6 +159,30 @@ pub(super) fn market(machines: usize, orders: usize) -> anyhow::Result<Simulatio
     }
     sim.flush();
     Ok(sim)
+}
+
+/// [`market`] after 20 blocks of matching, and a head block to read it at:
+/// what `bench metrics` and `bench console` read.
+pub(super) fn matched_market(
+    machines: usize,
+    orders: usize,
+) -> anyhow::Result<(Simulation, BlockHeader)> {
+    let mut sim = market(machines, orders)?;
+    eprintln!("matching for 20 blocks...");
+    for _ in 0..20 {
+        sim.next_block(sim.now_ms() + 100)?;
+        sim.take_events();
+    }
+    let head = BlockHeader {
+        chain_id: "bench".into(),
+        height: 1_000,
+        parent: Hash::ZERO,
+        time_ms: sim.now_ms(),
+        proposer: Address([0; 32]),
+        txs_root: Hash::ZERO,
+        state_root: Hash::ZERO,
+    };
+    Ok((sim, head))
 }
 
 pub(super) fn run(machines: usize, orders: usize, output: Output) -> anyhow::Result<()> {

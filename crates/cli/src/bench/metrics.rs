@@ -4,9 +4,9 @@
 //! the supply, the validator set) and encodes the text; the baseline, in the
 //! same run, is the pass over the machines alone, which no scrape can avoid.
 
+use super::quantile;
 use crate::output::Output;
 use gpunet_node::metrics::{LocalState, NodeMetrics};
-use gpunet_primitives::{Address, BlockHeader, Hash};
 use std::time::Instant;
 
 #[derive(serde::Serialize)]
@@ -29,23 +29,9 @@ pub(super) fn run(
     scrapes: usize,
     output: Output,
 ) -> anyhow::Result<()> {
-    let mut sim = super::matching::market(machines, orders)?;
-    eprintln!("matching for 20 blocks...");
-    for _ in 0..20 {
-        sim.next_block(sim.now_ms() + 100)?;
-        sim.take_events();
-    }
+    let (sim, head) = super::matching::matched_market(machines, orders)?;
     let state = sim.state();
     let running = state.provider_leases.len();
-    let head = BlockHeader {
-        chain_id: "bench".into(),
-        height: 1_000,
-        parent: Hash::ZERO,
-        time_ms: sim.now_ms(),
-        proposer: Address([0; 32]),
-        txs_root: Hash::ZERO,
-        state_root: Hash::ZERO,
-    };
     let local = LocalState {
         mempool_txs: 0,
         peers: 3,
@@ -68,10 +54,6 @@ pub(super) fn run(
         std::hint::black_box(gpus);
         pass_ms.push(start.elapsed().as_secs_f64() * 1e3);
     }
-    let quantile = |v: &mut Vec<f64>, q: f64| {
-        v.sort_by(f64::total_cmp);
-        v[((v.len() - 1) as f64 * q).round() as usize]
-    };
     let (scrape_p50_ms, machine_pass_p50_ms) =
         (quantile(&mut scrape_ms, 0.5), quantile(&mut pass_ms, 0.5));
     let result = MetricsResult {

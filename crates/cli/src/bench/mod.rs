@@ -4,6 +4,7 @@
 mod api;
 mod catch_up;
 mod consensus;
+mod console;
 #[cfg(feature = "cuda")]
 mod gpu;
 mod hostile;
@@ -39,6 +40,12 @@ fn genesis(validators: &[Keypair], funded: &[Keypair], balance: Amount) -> Genes
 }
 
 /// A transfer of one base unit on the benchmarks' chain, at the minimum fee.
+/// The `q` quantile (0..=1) of `samples`, which it sorts.
+fn quantile(samples: &mut [f64], q: f64) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[((samples.len() - 1) as f64 * q).round() as usize]
+}
+
 fn transfer(from: &Keypair, nonce: u64, to: Address) -> SignedTx {
     Tx {
         chain_id: CHAIN_ID.into(),
@@ -121,6 +128,18 @@ pub(crate) enum BenchCmd {
         #[arg(long, default_value_t = 50)]
         scrapes: usize,
     },
+    /// The web console: how long its pages that read the whole ledger take
+    /// to render with many machines and orders, against one pass over the
+    /// machines.
+    #[command(after_help = "Example:\n  gpunet bench console --machines 100000 --orders 1000000")]
+    Console {
+        #[arg(long, default_value_t = 100_000)]
+        machines: usize,
+        #[arg(long, default_value_t = 100_000)]
+        orders: usize,
+        #[arg(long, default_value_t = 50)]
+        renders: usize,
+    },
     /// Node API: a blob download and small requests over TLS, against
     /// plain HTTP from the same node.
     #[command(after_help = "Example:\n  gpunet bench api")]
@@ -188,6 +207,11 @@ pub(crate) async fn run(cmd: BenchCmd, output: Output) -> anyhow::Result<()> {
             orders,
             scrapes,
         } => metrics::run(machines, orders, scrapes, output),
+        BenchCmd::Console {
+            machines,
+            orders,
+            renders,
+        } => console::run(machines, orders, renders, output),
         BenchCmd::Poc {
             openings,
             work_secs,

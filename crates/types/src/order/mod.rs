@@ -14,17 +14,8 @@ mod status;
 pub use status::OrderStatus;
 
 /// An order's lease of a machine.
-#[derive(
-    Clone,
-    Debug,
-    PartialEq,
-    Eq,
-    BorshSerialize,
-    BorshDeserialize,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Lease {
     /// The machine it runs on.
     pub machine: MachineId,
@@ -32,36 +23,27 @@ pub struct Lease {
     pub provider: Address,
     /// The job's hourly price on that machine (at most the order's max).
     #[serde(with = "gpunet_primitives::json::gpn")]
-    #[schema(value_type = gpunet_primitives::json::Gpn)]
+    #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
     pub price_per_hour: Amount,
     /// Block time of the lease.
     #[serde(rename = "started_at", with = "gpunet_primitives::json::rfc3339")]
-    #[schema(value_type = gpunet_primitives::json::Rfc3339)]
+    #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Rfc3339))]
     pub start_ms: u64,
     /// The provider must report by then or be slashed.
     #[serde(rename = "deadline", with = "gpunet_primitives::json::rfc3339")]
-    #[schema(value_type = gpunet_primitives::json::Rfc3339)]
+    #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Rfc3339))]
     pub deadline_ms: u64,
 }
 
 /// What a provider reported for a run.
-#[derive(
-    Clone,
-    Debug,
-    PartialEq,
-    Eq,
-    BorshSerialize,
-    BorshDeserialize,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Report {
     /// How the run ended: its output root, or why it failed.
     pub outcome: JobOutcome,
     /// Block time of the report.
     #[serde(rename = "reported_at", with = "gpunet_primitives::json::rfc3339")]
-    #[schema(value_type = gpunet_primitives::json::Rfc3339)]
+    #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Rfc3339))]
     pub reported_ms: u64,
     /// Time billed: the reported duration capped by the timeout and by block
     /// time elapsed, and by what agreeing runs allow if it was padded.
@@ -71,7 +53,7 @@ pub struct Report {
     /// provider was slashed for it.
     #[serde(default)]
     #[serde(with = "gpunet_primitives::json::gpn_option")]
-    #[schema(value_type = Option<gpunet_primitives::json::Gpn>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<gpunet_primitives::json::Gpn>))]
     pub padded: Option<Amount>,
 }
 
@@ -87,52 +69,35 @@ impl Report {
 
 /// Where a closed order's escrow went.
 #[derive(
-    Clone,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    BorshSerialize,
-    BorshDeserialize,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
+    Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
 )]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Settlement {
     /// To the provider, net of the burn.
     #[serde(with = "gpunet_primitives::json::gpn")]
-    #[schema(value_type = gpunet_primitives::json::Gpn)]
+    #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
     pub paid_to_provider: Amount,
     /// The burned share of the payment.
     #[serde(with = "gpunet_primitives::json::gpn")]
-    #[schema(value_type = gpunet_primitives::json::Gpn)]
+    #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
     pub burned: Amount,
     /// Back to the client.
     #[serde(with = "gpunet_primitives::json::gpn")]
-    #[schema(value_type = gpunet_primitives::json::Gpn)]
+    #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
     pub refunded: Amount,
     /// Taken from the provider's stake.
     #[serde(with = "gpunet_primitives::json::gpn")]
-    #[schema(value_type = gpunet_primitives::json::Gpn)]
+    #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
     pub slashed: Amount,
     /// Block time it closed.
     #[serde(rename = "settled_at", with = "gpunet_primitives::json::rfc3339")]
-    #[schema(value_type = gpunet_primitives::json::Rfc3339)]
+    #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Rfc3339))]
     pub settled_ms: u64,
 }
 
 /// A provider's refusal of a lease its machine could not start.
-#[derive(
-    Clone,
-    Debug,
-    PartialEq,
-    Eq,
-    BorshSerialize,
-    BorshDeserialize,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Decline {
     /// The machine that could not start it.
     pub machine: MachineId,
@@ -143,17 +108,8 @@ pub struct Decline {
 /// A run of a job that its provider did not deliver: the order went back
 /// to matching without that machine (the job's `max_attempts` allows more
 /// runs), and the provider was slashed.
-#[derive(
-    Clone,
-    Debug,
-    PartialEq,
-    Eq,
-    BorshSerialize,
-    BorshDeserialize,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Attempt {
     /// The machine it ran on.
     pub machine: MachineId,
@@ -161,32 +117,23 @@ pub struct Attempt {
     pub provider: Address,
     /// Block time its lease began.
     #[serde(rename = "started_at", with = "gpunet_primitives::json::rfc3339")]
-    #[schema(value_type = gpunet_primitives::json::Rfc3339)]
+    #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Rfc3339))]
     pub start_ms: u64,
     /// Block time it ended.
     #[serde(rename = "ended_at", with = "gpunet_primitives::json::rfc3339")]
-    #[schema(value_type = gpunet_primitives::json::Rfc3339)]
+    #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Rfc3339))]
     pub ended_ms: u64,
     /// How it ended.
     pub failure: AttemptFailure,
     /// Taken from the provider's stake for it.
     #[serde(with = "gpunet_primitives::json::gpn")]
-    #[schema(value_type = gpunet_primitives::json::Gpn)]
+    #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
     pub slashed: Amount,
 }
 
 /// How a run its provider did not deliver ended.
-#[derive(
-    Clone,
-    Debug,
-    PartialEq,
-    Eq,
-    BorshSerialize,
-    BorshDeserialize,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum AttemptFailure {
     /// Its provider reported it failed, with why.
@@ -209,37 +156,29 @@ impl std::fmt::Display for AttemptFailure {
 
 /// A rental's streaming state.
 #[derive(
-    Clone,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    BorshSerialize,
-    BorshDeserialize,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
+    Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
 )]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Rental {
     /// When the rented time runs out (set when leased, moved by renewals).
     #[serde(rename = "ends_at", with = "gpunet_primitives::json::rfc3339")]
-    #[schema(value_type = gpunet_primitives::json::Rfc3339)]
+    #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Rfc3339))]
     pub ends_ms: u64,
     /// Billed up to this time.
     #[serde(rename = "paid_until", with = "gpunet_primitives::json::rfc3339")]
-    #[schema(value_type = gpunet_primitives::json::Rfc3339)]
+    #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Rfc3339))]
     pub paid_until_ms: u64,
     /// When it is billed next (its key in the billing queue).
     #[serde(rename = "next_bill_at", with = "gpunet_primitives::json::rfc3339")]
-    #[schema(value_type = gpunet_primitives::json::Rfc3339)]
+    #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Rfc3339))]
     pub next_bill_ms: u64,
     /// Streamed to the provider so far (net of the burn).
     #[serde(with = "gpunet_primitives::json::gpn")]
-    #[schema(value_type = gpunet_primitives::json::Gpn)]
+    #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
     pub paid: Amount,
     /// The burned share of what streamed out.
     #[serde(with = "gpunet_primitives::json::gpn")]
-    #[schema(value_type = gpunet_primitives::json::Gpn)]
+    #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
     pub burned: Amount,
     /// An unanswered liveness probe.
     pub probe: Option<Probe>,
@@ -249,7 +188,7 @@ pub struct Rental {
         rename = "down_since",
         with = "gpunet_primitives::json::rfc3339_option"
     )]
-    #[schema(value_type = Option<gpunet_primitives::json::Rfc3339>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<gpunet_primitives::json::Rfc3339>))]
     pub down_since_ms: Option<u64>,
     /// Where the renter reaches each of `spec.ports`, as its provider
     /// announced (`host:port`, in the order of `spec.ports`).
@@ -258,7 +197,7 @@ pub struct Rental {
     pub down_ms: u64,
     /// What its provider was slashed for downtime.
     #[serde(with = "gpunet_primitives::json::gpn")]
-    #[schema(value_type = gpunet_primitives::json::Gpn)]
+    #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
     pub slashed: Amount,
     /// How its container stopped, when it stopped by itself and so ended
     /// the rental.
@@ -271,25 +210,17 @@ pub struct Rental {
 /// billed only once the provider answers; unanswered, the machine counts as
 /// down from the report.
 #[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    BorshSerialize,
-    BorshDeserialize,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
 )]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Probe {
     /// Block time of the renter's report.
     #[serde(rename = "reported_at", with = "gpunet_primitives::json::rfc3339")]
-    #[schema(value_type = gpunet_primitives::json::Rfc3339)]
+    #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Rfc3339))]
     pub reported_ms: u64,
     /// When the provider's answer is due.
     #[serde(rename = "deadline", with = "gpunet_primitives::json::rfc3339")]
-    #[schema(value_type = gpunet_primitives::json::Rfc3339)]
+    #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Rfc3339))]
     pub deadline_ms: u64,
 }
 
@@ -302,17 +233,8 @@ impl Rental {
 }
 
 /// How an audit ended.
-#[derive(
-    Clone,
-    Debug,
-    PartialEq,
-    Eq,
-    BorshSerialize,
-    BorshDeserialize,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AuditVerdict {
     /// The audit run gave the same output root.
@@ -340,7 +262,8 @@ pub enum AuditVerdict {
 /// An order as the API shows it: one flat record, each part present when
 /// the order's status has it (`rental` for every rental, all zero until it
 /// is leased). Built by the ledger's `Order::view`; never stored.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OrderView {
     /// Its id.
     #[serde(rename = "order", alias = "id")]
@@ -351,21 +274,21 @@ pub struct OrderView {
     pub spec: JobSpec,
     /// The most it pays per hour.
     #[serde(with = "gpunet_primitives::json::gpn")]
-    #[schema(value_type = gpunet_primitives::json::Gpn)]
+    #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
     pub max_price_per_hour: Amount,
     /// What its client escrowed when it placed it.
     #[serde(with = "gpunet_primitives::json::gpn")]
-    #[schema(value_type = gpunet_primitives::json::Gpn)]
+    #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
     pub deposit: Amount,
     /// What the order still holds in escrow (the deposit while open, 0 once closed).
     #[serde(with = "gpunet_primitives::json::gpn")]
-    #[schema(value_type = gpunet_primitives::json::Gpn)]
+    #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
     pub escrow: Amount,
     /// Where it stands.
     pub status: OrderStatus,
     /// Block time it was placed.
     #[serde(rename = "submitted_at", with = "gpunet_primitives::json::rfc3339")]
-    #[schema(value_type = gpunet_primitives::json::Rfc3339)]
+    #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Rfc3339))]
     pub submitted_ms: u64,
     /// Its lease, once leased (kept when it closes).
     pub lease: Option<Lease>,
