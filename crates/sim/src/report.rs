@@ -1,11 +1,13 @@
 //! What a run shows: utilization, waits, costs, fairness, burn and rewards,
-//! and whether cheating pays; as text, JSON and an SVG plot.
+//! and whether cheating pays; as text, JSON and an SVG plot (plotters).
 
 use crate::model::Strategy;
 use crate::run::Provider;
 use gpunet_ledger::State;
 use gpunet_primitives::{format_amount, Address, Amount, UNIT};
 use gpunet_types::OrderStatus;
+use plotters::coord::Shift;
+use plotters::prelude::*;
 use std::collections::BTreeMap;
 
 /// Hourly snapshot of the market.
@@ -243,104 +245,119 @@ impl Report {
         t
     }
 
-    /// Utilization over time and profit per strategy, as an SVG image.
+    /// Utilization over time and profit per strategy, as an SVG image
+    /// (plotters): a chart that fails to draw is left blank, not fatal.
     pub fn svg(&self) -> String {
-        let (w, h) = (960.0, 420.0);
-        let mut s = format!(
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n\
-             <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-        );
-        // Left: utilization over simulated hours.
-        let (x0, y0, pw, ph) = (50.0, 40.0, 420.0, 320.0);
-        s += &format!("<text x=\"{x0}\" y=\"25\">Utilization (rental rate) over time</text>\n");
-        s += &format!(
-            "<rect x=\"{x0}\" y=\"{y0}\" width=\"{pw}\" height=\"{ph}\" fill=\"none\" stroke=\"#888\"/>\n"
-        );
-        let max_hour = self.samples.last().map_or(1.0, |x| x.hour.max(1.0));
-        s += &format!(
-            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">100%</text><text x=\"{}\" y=\"{}\" text-anchor=\"end\">0%</text>\n",
-            x0 - 4.0,
-            y0 + 10.0,
-            x0 - 4.0,
-            y0 + ph
-        );
-        for (field, color) in [(0, "#1f77b4"), (1, "#ff7f0e")] {
-            let points: Vec<String> = self
+        let mut svg = String::new();
+        {
+            let root = SVGBackend::with_string(&mut svg, (1100, 440)).into_drawing_area();
+            let _ = root.fill(&WHITE);
+            let (left, right) = root.split_horizontally(520);
+            let _ = self.draw_utilization(&left);
+            let _ = self.draw_profits(&right);
+            let _ = root.present();
+        }
+        svg
+    }
+
+    /// GPU and core utilization (rental rate) over simulated hours.
+    fn draw_utilization(&self, area: &DrawingArea<SVGBackend, Shift>) -> Result<(), String> {
+        let hours = self.samples.last().map_or(1.0, |x| x.hour.max(1.0));
+        let mut chart = ChartBuilder::on(area)
+            .caption("Utilization (rental rate) over time", ("sans-serif", 16))
+            .margin(14)
+            .x_label_area_size(40)
+            .y_label_area_size(50)
+            .build_cartesian_2d(0.0..hours, 0.0..100.0)
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_desc("simulated hours")
+            .y_desc("% rented")
+            .draw()
+            .map_err(|e| e.to_string())?;
+        for (label, color, value) in [
+            (
+                "GPUs",
+                BLUE_SERIES,
+                (|s: &Sample| s.gpu_utilization) as fn(&Sample) -> f64,
+            ),
+            ("cores", ORANGE_SERIES, |s: &Sample| s.cpu_utilization),
+        ] {
+            let points = self
                 .samples
                 .iter()
-                .map(|p| {
-                    let v = if field == 0 {
-                        p.gpu_utilization
-                    } else {
-                        p.cpu_utilization
-                    };
-                    format!(
-                        "{:.1},{:.1}",
-                        x0 + p.hour / max_hour * pw,
-                        y0 + ph - v.clamp(0.0, 1.0) * ph
-                    )
-                })
-                .collect();
-            s += &format!(
-                "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\" points=\"{}\"/>\n",
-                points.join(" ")
-            );
+                .map(|s| (s.hour, value(s).clamp(0.0, 1.0) * 100.0));
+            chart
+                .draw_series(LineSeries::new(points, color.stroke_width(2)))
+                .map_err(|e| e.to_string())?
+                .label(label)
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color));
         }
-        s += &format!(
-            "<text x=\"{x0}\" y=\"{}\">0 h</text><text x=\"{}\" y=\"{}\" text-anchor=\"end\">{max_hour:.0} h</text>\n",
-            y0 + ph + 15.0,
-            x0 + pw,
-            y0 + ph + 15.0
-        );
-        s += &format!(
-            "<text x=\"{}\" y=\"{}\" fill=\"#1f77b4\">GPUs</text><text x=\"{}\" y=\"{}\" fill=\"#ff7f0e\">cores</text>\n",
-            x0 + 10.0,
-            y0 + 15.0,
-            x0 + 60.0,
-            y0 + 15.0
-        );
-        // Right: profit per machine by strategy.
-        let (x1, pw1) = (540.0, 380.0);
-        s += &format!("<text x=\"{x1}\" y=\"25\">Profit per machine by strategy (GPN)</text>\n");
-        let max = self
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE)
+            .border_style(BLACK.mix(0.3))
+            .draw()
+            .map_err(|e| e.to_string())
+    }
+
+    /// Profit per machine by strategy: horizontal bars, so that every
+    /// strategy's name reads in full beside its bar; honesty in green.
+    fn draw_profits(&self, area: &DrawingArea<SVGBackend, Shift>) -> Result<(), String> {
+        let bound = self
             .strategies
             .iter()
             .map(|r| r.profit_per_machine.abs())
-            .fold(1.0, f64::max);
-        let zero = y0 + ph / 2.0;
-        s += &format!(
-            "<line x1=\"{x1}\" y1=\"{zero}\" x2=\"{}\" y2=\"{zero}\" stroke=\"#444\"/>\n",
-            x1 + pw1
-        );
-        let bar = pw1 / self.strategies.len().max(1) as f64;
-        for (i, r) in self.strategies.iter().enumerate() {
-            let len = r.profit_per_machine / max * (ph / 2.0 - 20.0);
-            let (y, hgt) = if len >= 0.0 {
-                (zero - len, len)
-            } else {
-                (zero, -len)
-            };
-            let color = if r.strategy == "honest" {
-                "#2ca02c"
-            } else {
-                "#d62728"
-            };
-            let x = x1 + i as f64 * bar + 8.0;
-            s += &format!(
-                "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{hgt:.1}\" fill=\"{color}\"/>\n\
-                 <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"10\">{}</text>\n\
-                 <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"10\">{:.0}</text>\n",
-                bar - 16.0,
-                x + (bar - 16.0) / 2.0,
-                // Alternate rows so long names do not overlap.
-                y0 + ph + 15.0 + (i % 2) as f64 * 14.0,
-                r.strategy,
-                x + (bar - 16.0) / 2.0,
-                if len >= 0.0 { y - 4.0 } else { y + hgt + 12.0 },
-                r.profit_per_machine
-            );
-        }
-        s += "</svg>\n";
-        s
+            .fold(1.0, f64::max)
+            * 1.1;
+        let rows = self.strategies.len().max(1) as u32;
+        let mut chart = ChartBuilder::on(area)
+            .caption("Profit per machine by strategy (GPN)", ("sans-serif", 16))
+            .margin(14)
+            .x_label_area_size(40)
+            .y_label_area_size(150)
+            .build_cartesian_2d(-bound..bound, 0.0..f64::from(rows))
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            // Key points every half row: a name at each row's middle.
+            .y_labels(2 * rows as usize + 1)
+            .y_label_formatter(&|y| {
+                let halves = (y * 2.0).round() as u32;
+                // Rows count from the bottom; the first strategy goes on top.
+                let index = (halves % 2 == 1)
+                    .then(|| (rows - 1).checked_sub(halves / 2))
+                    .flatten();
+                index
+                    .and_then(|i| self.strategies.get(i as usize))
+                    .map_or(String::new(), |r| r.strategy.to_string())
+            })
+            .x_desc("GPN per machine over the run")
+            .draw()
+            .map_err(|e| e.to_string())?;
+        chart
+            .draw_series(self.strategies.iter().enumerate().map(|(i, r)| {
+                let row = rows - 1 - i as u32;
+                let color = if r.strategy == "honest" {
+                    GREEN_BAR
+                } else {
+                    RED_BAR
+                };
+                let row = f64::from(row);
+                Rectangle::new(
+                    [(0.0, row + 0.2), (r.profit_per_machine, row + 0.8)],
+                    color.filled(),
+                )
+            }))
+            .map_err(|e| e.to_string())?;
+        Ok(())
     }
 }
+
+const BLUE_SERIES: RGBColor = RGBColor(0x1f, 0x77, 0xb4);
+const ORANGE_SERIES: RGBColor = RGBColor(0xff, 0x7f, 0x0e);
+const GREEN_BAR: RGBColor = RGBColor(0x2c, 0xa0, 0x2c);
+const RED_BAR: RGBColor = RGBColor(0xd6, 0x27, 0x28);

@@ -35,7 +35,18 @@ fn cheating_loses_money_and_runs_are_reproducible() {
     // Clients who never accept results pay like everyone else.
     let ratio = report.cost_per_order_never_accepting / report.cost_per_order;
     assert!((0.7..1.3).contains(&ratio), "{ratio}");
-    assert!(report.svg().starts_with("<svg") && report.svg().contains("polyline"));
+    let svg = report.svg();
+    assert!(svg.starts_with("<svg") && svg.contains("polyline"), "{svg}");
+    // Every strategy is named in full beside its bar, each name once.
+    for s in &report.strategies {
+        assert_eq!(
+            svg.matches(&format!(">\n{}\n<", s.strategy)).count(),
+            1,
+            "{}",
+            s.strategy
+        );
+    }
+    assert!(svg.contains("simulated hours") && svg.contains("% rented"));
 
     let again = run(&small(7), |_| {}).unwrap();
     assert_eq!(
