@@ -204,6 +204,15 @@ impl JobFile {
         Ok(job)
     }
 
+    /// A job file's fields as JSON (what the Python package sends from a
+    /// dict); local inputs are relative to `base_dir`.
+    pub fn from_json(json: &str, base_dir: PathBuf) -> Result<JobFile, ClientError> {
+        let mut job: JobFile = serde_json::from_str(json)
+            .map_err(|e| ClientError::Invalid(format!("job spec: {e}")))?;
+        job.base_dir = base_dir;
+        Ok(job)
+    }
+
     /// A job told on a command line rather than in a file (`gpunet job run
     /// --image IMG -- CMD ARGS`): a file's defaults, local inputs relative to
     /// `base_dir`, the whole timeout's cost as deposit.

@@ -1,0 +1,223 @@
+"""gpunet from Python: run jobs on a decentralized GPU network and read
+their verified results.
+
+The client is the CLI's own, in Rust: signing, encoding, key pinning and
+the verification of every downloaded byte happen there; this module turns
+its answers (the API's JSON: amounts as exact decimal strings, instants as
+RFC 3339) into Python values.
+
+    import gpunet
+    client = gpunet.Client()                  # the CLI's default profile
+    result = client.run("examples/hello.toml")
+    print(result.stdout)                      # verified logs of the run
+    print(result.files)                       # verified outputs, in result.outputs
+
+Every failure raises :class:`GpunetError`, whose ``code`` is the node's
+stable error code (``insufficient_funds``, ``bad_nonce``...) or the
+client's (``unreachable``, ``invalid``...).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Mapping, Optional, Union
+
+from . import _native
+
+__all__ = ["Client", "GpunetError", "Logs", "Result"]
+
+
+class GpunetError(Exception):
+    """A call that failed: ``code`` is stable, ``message`` is for people."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{message} ({code})")
+        self.code = code
+        self.message = message
+
+
+def _call(function, *args):
+    try:
+        return function(*args)
+    except _native.NativeError as e:
+        code, message = e.args
+        raise GpunetError(code, message) from None
+
+
+@dataclass(frozen=True)
+class Logs:
+    """What a job wrote; ``live`` while it runs (the end of it, unverified),
+    else its result's, verified."""
+
+    stdout: str
+    stderr: str
+    live: bool
+
+
+@dataclass(frozen=True)
+class Result:
+    """A job that ended: its order as the node has it, its logs, and, when
+    it completed, its outputs downloaded into ``outputs`` and verified."""
+
+    order: dict
+    logs: Logs
+    outputs: Optional[Path]
+    files: list
+
+    @property
+    def id(self) -> int:
+        return self.order["order"]
+
+    @property
+    def status(self) -> str:
+        return self.order["status"]
+
+    @property
+    def stdout(self) -> str:
+        return self.logs.stdout
+
+
+JobLike = Union[Mapping[str, Any], str, os.PathLike]
+
+
+class Client:
+    """A wallet on a gpunet node.
+
+    ``Client()`` uses the CLI's default profile, ``Client("devnet")`` a named
+    one (``gpunet profiles`` lists them); ``node`` and ``keystore`` name them
+    directly. A sealed keystore opens with ``passphrase`` (or the
+    ``GPUNET_PASSPHRASE`` environment variable).
+    """
+
+    def __init__(
+        self,
+        profile: Optional[str] = None,
+        *,
+        node: Optional[str] = None,
+        keystore: Optional[Union[str, os.PathLike]] = None,
+        passphrase: Optional[str] = None,
+    ) -> None:
+        if node is None or keystore is None:
+            profile_node, profile_keystore = _call(_native.profile, profile)
+            node = node or profile_node
+            keystore = keystore or profile_keystore
+        if passphrase is not None:
+            os.environ["GPUNET_PASSPHRASE"] = passphrase
+        self._native = _call(_native.NativeClient, node, os.fspath(keystore))
+
+    @property
+    def address(self) -> str:
+        """This wallet's address."""
+        return self._native.address()
+
+    def status(self) -> dict:
+        """The node's view of the chain: height, validators, parameters, supply."""
+        return json.loads(_call(self._native.status))
+
+    def balance(self, address: Optional[str] = None) -> Decimal:
+        """The spendable GPN of ``address`` (this wallet's by default), exactly."""
+        account = json.loads(_call(self._native.account, address))
+        return Decimal(account["account"]["balance"])
+
+    def machines(
+        self, query: str = "", order: Optional[str] = None, limit: Optional[int] = None
+    ) -> list:
+        """The machines ``query`` matches, in the CLI's query language
+        (``"gpu_model=H100 vram>=80 price<=2.5"``), sorted by ``order``
+        (``"-gops,price"``): records ``pandas.DataFrame`` takes."""
+        machines, _matched = json.loads(_call(self._native.machines, query, order, limit))
+        return machines
+
+    def run(
+        self,
+        job: Optional[JobLike] = None,
+        *,
+        wait: bool = True,
+        timeout: int = 3600,
+        outputs: Optional[Union[str, os.PathLike]] = None,
+        **fields: Any,
+    ) -> Union[Result, int]:
+        """Runs a job: a job file's path (TOML), a dict of its fields, or the
+        fields as keyword arguments (``image``, ``command``, ``max_price``,
+        ``timeout_secs``, ``resources``, ``inputs``...).
+
+        With ``wait`` (the default) it returns the :class:`Result` once the
+        job ended, its outputs fetched into ``outputs`` (``job-ID`` in the
+        working directory by default) and verified; else the order's id.
+        """
+        spec, base_dir = _job_fields(job, fields)
+        order_id = _call(self._native.submit, json.dumps(spec), os.fspath(base_dir))
+        if not wait:
+            return order_id
+        return self.result(order_id, timeout=timeout, outputs=outputs)
+
+    def result(
+        self,
+        order: int,
+        *,
+        timeout: int = 3600,
+        outputs: Optional[Union[str, os.PathLike]] = None,
+    ) -> Result:
+        """Waits for job ``order`` to end and returns its :class:`Result`."""
+        view = json.loads(_call(self._native.wait, order, timeout))
+        logs = self.logs(order)
+        outcome = (view.get("report") or {}).get("outcome") or {}
+        if not any(kind.lower() == "completed" for kind in outcome):
+            return Result(order=view, logs=logs, outputs=None, files=[])
+        directory = Path(outputs if outputs is not None else f"job-{order}").absolute()
+        directory.mkdir(parents=True, exist_ok=True)
+        files = _call(self._native.fetch_outputs, order, os.fspath(directory))
+        return Result(order=view, logs=logs, outputs=directory, files=files)
+
+    def describe(self, order: int) -> dict:
+        """Order ``order`` as the node has it: status, lease, result, settlement."""
+        return json.loads(_call(self._native.describe, order))
+
+    def list(self, limit: int = 50) -> list:
+        """This wallet's orders, newest first."""
+        return json.loads(_call(self._native.orders, limit))
+
+    def stop(self, order: int) -> None:
+        """Stops running job ``order``: the provider is paid the time it ran."""
+        _call(self._native.stop, order)
+
+    def logs(self, order: int) -> Logs:
+        """What job ``order`` wrote (see :class:`Logs`)."""
+        stdout, stderr, live = _call(self._native.logs, order)
+        return Logs(
+            stdout=bytes(stdout).decode("utf-8", "replace"),
+            stderr=bytes(stderr).decode("utf-8", "replace"),
+            live=live,
+        )
+
+
+def _job_fields(job: Optional[JobLike], fields: Mapping[str, Any]) -> tuple:
+    """A job file's fields and the directory its local inputs are relative
+    to, from a path, a dict or keyword arguments."""
+    if isinstance(job, (str, os.PathLike)):
+        path = Path(job)
+        with open(path, "rb") as f:
+            spec = tomllib.load(f)
+        base_dir = path.parent.absolute()
+    else:
+        spec = dict(job or {})
+        base_dir = Path.cwd()
+    for key, value in fields.items():
+        if key == "max_price":
+            spec.setdefault("price", {})["max_per_hour"] = str(value)
+        else:
+            spec[key] = value
+    spec.setdefault("name", "python")
+    spec.setdefault("timeout_secs", 600)
+    if isinstance(spec.get("command"), str):
+        spec["command"] = ["sh", "-c", spec["command"]]
+    price = spec.get("price", {})
+    for key in ("max_per_hour", "deposit"):
+        if key in price:
+            price[key] = str(price[key])
+    return spec, base_dir

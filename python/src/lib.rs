@@ -1,0 +1,207 @@
+//! The native half of the `gpunet` Python package: the Rust client that
+//! the CLI uses (signing, encoding, key pinning, verified downloads), for
+//! Python. Every answer crosses as JSON text in the API's one schema, which
+//! `gpunet/__init__.py` turns into Python values; every failure is a
+//! `NativeError(code, message)` with the API's or the client's stable code.
+
+use gpunet_client::config::Config;
+use gpunet_client::jobfile::JobFile;
+use gpunet_client::{jobs, logs, ClientError, Keystore, NodeClient, Wallet};
+use gpunet_primitives::{OrderId, TxBody};
+use gpunet_types::api::{MachineSearch, OrdersPage};
+use pyo3::create_exception;
+use pyo3::exceptions::PyException;
+use pyo3::prelude::*;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+create_exception!(
+    _native,
+    NativeError,
+    PyException,
+    "(code, message) of a failed call."
+);
+
+fn failed(e: ClientError) -> PyErr {
+    NativeError::new_err((e.stable_code().to_string(), e.to_string()))
+}
+
+fn invalid(message: impl std::fmt::Display) -> PyErr {
+    NativeError::new_err(("invalid".to_string(), message.to_string()))
+}
+
+fn json<T: Serialize>(value: &T) -> PyResult<String> {
+    serde_json::to_string(value).map_err(invalid)
+}
+
+/// The node address and keystore of profile `name` (the default one when
+/// `None`) in the CLI's configuration (`GPUNET_CONFIG` or the user's).
+#[pyfunction]
+#[pyo3(signature = (name=None))]
+fn profile(name: Option<&str>) -> PyResult<(String, String)> {
+    let path = Config::path().map_err(invalid)?;
+    let config = Config::load(&path).map_err(invalid)?;
+    let profile = match name {
+        Some(name) => config.profile(name, &path).map_err(invalid)?,
+        None => config.default_entry().map(|(_, p)| p).ok_or_else(|| {
+            invalid(format!(
+                "no default profile in {}: run `gpunet init` or `gpunet devnet`, or name one",
+                path.display()
+            ))
+        })?,
+    };
+    Ok((profile.node.clone(), profile.keystore.display().to_string()))
+}
+
+/// A wallet on a node: what `gpunet.Client` calls.
+#[pyclass(frozen)]
+struct NativeClient {
+    wallet: Wallet,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl NativeClient {
+    /// Runs `call` on the client's runtime with the GIL released.
+    fn block<T: Send>(
+        &self,
+        py: Python<'_>,
+        call: impl std::future::Future<Output = Result<T, ClientError>> + Send,
+    ) -> PyResult<T> {
+        py.allow_threads(|| self.runtime.block_on(call))
+            .map_err(failed)
+    }
+}
+
+#[pymethods]
+impl NativeClient {
+    /// A client of the node at `node` (`https://HOST:PORT#KEY`, comma-separated
+    /// to fail over) signing with the key in `keystore` (sealed ones open
+    /// with `GPUNET_PASSPHRASE`).
+    #[new]
+    fn new(node: &str, keystore: &str) -> PyResult<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(invalid)?;
+        let key = Keystore::load(&PathBuf::from(keystore)).map_err(failed)?;
+        let node = {
+            let _entered = runtime.enter();
+            NodeClient::new(node).map_err(failed)?
+        };
+        Ok(NativeClient {
+            wallet: Wallet::new(key, node),
+            runtime,
+        })
+    }
+
+    /// This wallet's address.
+    fn address(&self) -> String {
+        self.wallet.address().to_string()
+    }
+
+    /// The node's view of the chain (JSON).
+    fn status(&self, py: Python<'_>) -> PyResult<String> {
+        json(&self.block(py, self.wallet.node().status())?)
+    }
+
+    /// The account at `address`, this wallet's by default (JSON).
+    #[pyo3(signature = (address=None))]
+    fn account(&self, py: Python<'_>, address: Option<&str>) -> PyResult<String> {
+        let address = match address {
+            Some(text) => text.parse().map_err(invalid)?,
+            None => self.wallet.address(),
+        };
+        json(&self.block(py, self.wallet.node().account(&address))?)
+    }
+
+    /// The machines `query` matches (the CLI's query language), sorted by
+    /// `order`, at most `limit` (JSON: `[machines, matched]`).
+    #[pyo3(signature = (query, order=None, limit=None))]
+    fn machines(
+        &self,
+        py: Python<'_>,
+        query: &str,
+        order: Option<String>,
+        limit: Option<usize>,
+    ) -> PyResult<String> {
+        let search = MachineSearch {
+            q: (!query.trim().is_empty()).then(|| query.to_string()),
+            order,
+            limit,
+        };
+        json(&self.block(py, self.wallet.node().find_machines(&search))?)
+    }
+
+    /// Uploads a job's inputs and places its order: `job` is a job file's
+    /// fields as JSON, local inputs relative to `base_dir`. Returns the id.
+    fn submit(&self, py: Python<'_>, job: &str, base_dir: &str) -> PyResult<OrderId> {
+        let job = JobFile::from_json(job, PathBuf::from(base_dir)).map_err(failed)?;
+        self.block(py, jobs::submit_job(&self.wallet, &job))
+    }
+
+    /// Waits up to `timeout_secs` for order `id` to end (JSON of the order).
+    fn wait(&self, py: Python<'_>, id: OrderId, timeout_secs: u64) -> PyResult<String> {
+        let node = self.wallet.node();
+        let order = self.block(
+            py,
+            jobs::wait_for_order(
+                node,
+                id,
+                Duration::from_secs(timeout_secs),
+                |o| jobs::is_final(o.status) || o.report.is_some(),
+                |_| {},
+            ),
+        )?;
+        json(&order)
+    }
+
+    /// Order `id` as the node has it (JSON).
+    fn describe(&self, py: Python<'_>, id: OrderId) -> PyResult<String> {
+        json(&self.block(py, self.wallet.node().order(id))?)
+    }
+
+    /// This wallet's orders, newest first, at most `limit` (JSON).
+    fn orders(&self, py: Python<'_>, limit: usize) -> PyResult<String> {
+        let page = OrdersPage {
+            before: None,
+            limit: Some(limit),
+        };
+        let address = self.wallet.address();
+        json(&self.block(py, self.wallet.node().orders_of(&address, &page))?)
+    }
+
+    /// Stops running job `id`: the provider is paid the time it ran.
+    fn stop(&self, py: Python<'_>, id: OrderId) -> PyResult<()> {
+        self.block(py, self.wallet.send(TxBody::StopJob { order: id }))?;
+        Ok(())
+    }
+
+    /// Job `id`'s logs: `(stdout, stderr, live)`, verified once it reported.
+    fn logs(&self, py: Python<'_>, id: OrderId) -> PyResult<(Vec<u8>, Vec<u8>, bool)> {
+        let logs = self.block(py, async {
+            let order = self.wallet.node().order(id).await?;
+            logs::current_logs(&self.wallet, &order).await
+        })?;
+        Ok((logs.stdout, logs.stderr, logs.live))
+    }
+
+    /// Downloads job `id`'s outputs into `dir`, each file verified against
+    /// the output root on chain; returns their paths, relative to `dir`.
+    fn fetch_outputs(&self, py: Python<'_>, id: OrderId, dir: &str) -> PyResult<Vec<String>> {
+        let manifest = self.block(py, async {
+            let order = self.wallet.node().order(id).await?;
+            jobs::fetch_outputs(&self.wallet, &order, &PathBuf::from(dir)).await
+        })?;
+        Ok(manifest.files.into_iter().map(|f| f.path).collect())
+    }
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<NativeClient>()?;
+    m.add_function(wrap_pyfunction!(profile, m)?)?;
+    m.add("NativeError", m.py().get_type::<NativeError>())?;
+    Ok(())
+}

@@ -1,0 +1,72 @@
+"""The Python package as a notebook uses it, against a real devnet."""
+
+import os
+from decimal import Decimal
+
+import pytest
+
+import gpunet
+
+from conftest import REPO
+
+
+def test_five_lines_run_a_job_and_read_its_verified_output(client, tmp_path):
+    result = client.run(REPO / "examples" / "hello.toml", outputs=tmp_path / "hello")
+    assert result.status in ("reported", "settled"), result.order
+    assert "sum: 500000500000" in result.stdout
+    assert result.outputs == tmp_path / "hello"
+    sums = [f for f in result.files if f.endswith("sum.txt")]
+    assert len(sums) == 1, result.files
+    assert (result.outputs / sums[0]).read_text().strip() == "500000500000"
+
+
+def test_a_job_from_keyword_arguments(client, tmp_path):
+    result = client.run(
+        image="gpunet/busybox",
+        command="echo hello from python",
+        max_price=50,
+        timeout_secs=60,
+        outputs=tmp_path / "kw",
+    )
+    assert result.stdout.strip() == "hello from python"
+    assert client.describe(result.id)["order"] == result.id
+    assert result.id in [o["order"] for o in client.list()]
+
+
+def test_machines_are_records_with_the_query_language(client):
+    machines = client.machines("verified=true cpu>=1", order="-gops")
+    assert len(machines) == 2
+    assert all({"machine", "owner", "price_per_hour", "spec"} <= m.keys() for m in machines)
+    assert client.machines("gpu_model=H100") == []
+    with pytest.raises(gpunet.GpunetError) as refused:
+        client.machines("cpus>=1")
+    assert refused.value.code == "bad_request"
+
+
+def test_balances_are_exact_and_errors_carry_the_api_code(client):
+    assert isinstance(client.balance(), Decimal) and client.balance() > 0
+    with pytest.raises(gpunet.GpunetError) as refused:
+        client.run(image="gpunet/busybox", command="true", max_price=10**12)
+    assert refused.value.code == "insufficient_funds", refused.value
+
+
+def test_a_running_job_stops_and_pays_the_time_it_ran(client):
+    order = client.run(image="gpunet/busybox", command="sleep 60", max_price=50, wait=False)
+    assert isinstance(order, int)
+    import time
+
+    deadline = time.monotonic() + 60
+    while client.describe(order)["status"] != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    client.stop(order)
+    while client.describe(order)["status"] == "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    assert client.describe(order)["status"] == "stopped"
+
+
+def test_a_missing_profile_is_a_clear_error(devnet):
+    with pytest.raises(gpunet.GpunetError) as refused:
+        gpunet.Client("nonesuch")
+    assert refused.value.code == "invalid" and "nonesuch" in refused.value.message
