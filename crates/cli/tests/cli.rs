@@ -341,6 +341,30 @@ impl SoloNode {
         )
     }
 
+    /// Starts an agent (with `agent_args`) of the funded provider, waits
+    /// for its machine to be proven, and runs job 0 there to its end:
+    /// `sh -c script`. Returns the agent.
+    fn run_one_job(&self, dir: &Path, agent_args: &[&str], script: &str) -> Node {
+        let agent = self.start_agent_with(&dir.join("agent"), agent_args);
+        assert!(
+            eventually(Duration::from_secs(120), || self.online_machines() == 1),
+            "the agent registers its machine and proves it"
+        );
+        // The command goes last, after the global options.
+        let mut run = self.with(&[
+            "job",
+            "run",
+            "--image",
+            "gpunet/busybox",
+            "--max-price",
+            "50",
+            "--wait",
+        ]);
+        run.extend(["--", "sh", "-c", script].map(String::from));
+        ok(&run);
+        agent
+    }
+
     /// `args` followed by the global options, as the provider.
     fn as_provider(&self, args: &[&str]) -> Vec<String> {
         let mut args = self.with(args);
@@ -2116,27 +2140,12 @@ fn the_node_and_the_agent_serve_prometheus_metrics_of_what_happened() {
     let dir = tempfile::tempdir().unwrap();
     let net = SoloNode::start(dir.path(), &[]);
     let agent_metrics = format!("127.0.0.1:{}", free_port());
-    let _agent = net.start_agent_with(
-        &dir.path().join("agent"),
-        &["--metrics-listen", &agent_metrics],
-    );
-    assert!(
-        eventually(Duration::from_secs(120), || net.online_machines() == 1),
-        "the agent registers its machine and proves it"
-    );
-    // The command goes last, after the global options.
-    let mut run = net.with(&[
-        "job",
-        "run",
-        "--image",
-        "gpunet/busybox",
-        "--max-price",
-        "50",
-        "--wait",
-    ]);
     // Long enough to be paid for at 1 GPN an hour.
-    run.extend(["--", "sh", "-c", "sleep 3; echo hi"].map(String::from));
-    ok(&run);
+    let _agent = net.run_one_job(
+        dir.path(),
+        &["--metrics-listen", &agent_metrics],
+        "sleep 3; echo hi",
+    );
     let order = json(&net.with(&["job", "describe", "0"]));
     assert_eq!(order["status"], "settled", "{order}");
     assert_ne!(
@@ -2349,25 +2358,11 @@ fn the_api_answers_as_its_openapi_document_says_on_every_route() {
     let dir = tempfile::tempdir().unwrap();
     let net = SoloNode::start(dir.path(), &[]);
     let agent_endpoint = format!("127.0.0.1:{}", free_port());
-    let _agent = net.start_agent_with(
-        &dir.path().join("agent"),
+    let _agent = net.run_one_job(
+        dir.path(),
         &["--metrics-listen", &agent_endpoint],
+        "echo hi",
     );
-    assert!(
-        eventually(Duration::from_secs(120), || net.online_machines() == 1),
-        "the agent registers its machine and proves it"
-    );
-    let mut run = net.with(&[
-        "job",
-        "run",
-        "--image",
-        "gpunet/busybox",
-        "--max-price",
-        "50",
-        "--wait",
-    ]);
-    run.extend(["--", "echo", "hi"].map(String::from));
-    ok(&run);
 
     let api = net.address.split('#').next().unwrap();
     let document: serde_json::Value =
@@ -2739,22 +2734,7 @@ fn the_web_console_shows_in_a_browser_what_the_api_says() {
     let dir = tempfile::tempdir().unwrap();
     let console = format!("127.0.0.1:{}", free_port());
     let net = SoloNode::start(dir.path(), &["--console-listen", &console]);
-    let _agent = net.start_agent(&dir.path().join("agent"));
-    assert!(
-        eventually(Duration::from_secs(120), || net.online_machines() == 1),
-        "the agent registers its machine and proves it"
-    );
-    let mut run = net.with(&[
-        "job",
-        "run",
-        "--image",
-        "gpunet/busybox",
-        "--max-price",
-        "50",
-        "--wait",
-    ]);
-    run.extend(["--", "sh", "-c", "sleep 2; echo hi"].map(String::from));
-    ok(&run);
+    let _agent = net.run_one_job(dir.path(), &[], "sleep 2; echo hi");
     let api = net.address.split('#').next().unwrap();
     let get = |path: &str| -> serde_json::Value {
         serde_json::from_str(&scrape(&format!("{api}{path}"))).unwrap()

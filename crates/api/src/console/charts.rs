@@ -64,12 +64,7 @@ pub(super) fn utilization(samples: &[Sample]) -> Result<String, String> {
                 )
                 .map_err(text)?;
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE)
-            .border_style(BLACK.mix(0.2))
-            .draw()
-            .map_err(text)?;
+        legend(&mut chart)?;
         root.present().map_err(text)?;
     }
     Ok(svg)
@@ -130,15 +125,22 @@ pub(super) fn gpus_by_model(models: &[ModelCensus]) -> Result<String, String> {
                     Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled())
                 });
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE)
-            .border_style(BLACK.mix(0.2))
-            .draw()
-            .map_err(text)?;
+        legend(&mut chart)?;
         root.present().map_err(text)?;
     }
     Ok(svg)
+}
+
+/// Draws `chart`'s legend, top right.
+fn legend<'a, X: Ranged, Y: Ranged>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
+) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .background_style(WHITE)
+        .border_style(BLACK.mix(0.2))
+        .draw()
+        .map_err(text)
 }
 
 fn text(e: impl std::fmt::Display) -> String {

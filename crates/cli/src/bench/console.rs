@@ -53,14 +53,7 @@ pub(super) fn run(
     let mut times = vec![Vec::new(); pages.len()];
     let mut bytes = vec![0; pages.len()];
     for _ in 0..renders {
-        let start = Instant::now();
-        let gpus: u64 = state
-            .machines
-            .iter()
-            .map(|(_, m)| u64::from(m.spec.gpu_count()))
-            .sum();
-        std::hint::black_box(gpus);
-        pass_ms.push(start.elapsed().as_secs_f64() * 1e3);
+        pass_ms.push(super::machine_pass_ms(state));
         for (i, (_, render)) in pages.iter().enumerate() {
             let start = Instant::now();
             let html = render();

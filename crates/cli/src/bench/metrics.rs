@@ -45,14 +45,7 @@ pub(super) fn run(
         let text = metrics.render(&head, state, &local, "");
         scrape_ms.push(start.elapsed().as_secs_f64() * 1e3);
         scrape_bytes = text.len();
-        let start = Instant::now();
-        let gpus: u64 = state
-            .machines
-            .iter()
-            .map(|(_, m)| u64::from(m.spec.gpu_count()))
-            .sum();
-        std::hint::black_box(gpus);
-        pass_ms.push(start.elapsed().as_secs_f64() * 1e3);
+        pass_ms.push(super::machine_pass_ms(state));
     }
     let (scrape_p50_ms, machine_pass_p50_ms) =
         (quantile(&mut scrape_ms, 0.5), quantile(&mut pass_ms, 0.5));

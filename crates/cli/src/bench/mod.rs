@@ -40,6 +40,19 @@ fn genesis(validators: &[Keypair], funded: &[Keypair], balance: Amount) -> Genes
 }
 
 /// A transfer of one base unit on the benchmarks' chain, at the minimum fee.
+/// Milliseconds one pass over `state`'s machines takes (summing their
+/// GPUs): the baseline of the benchmarks of what reads them all.
+fn machine_pass_ms(state: &gpunet_ledger::State) -> f64 {
+    let start = std::time::Instant::now();
+    let gpus: u64 = state
+        .machines
+        .iter()
+        .map(|(_, m)| u64::from(m.spec.gpu_count()))
+        .sum();
+    std::hint::black_box(gpus);
+    start.elapsed().as_secs_f64() * 1e3
+}
+
 /// The `q` quantile (0..=1) of `samples`, which it sorts.
 fn quantile(samples: &mut [f64], q: f64) -> f64 {
     samples.sort_by(f64::total_cmp);
