@@ -12,13 +12,16 @@ RFC 3339) into Python values.
     print(result.stdout)                      # verified logs of the run
     print(result.files)                       # verified outputs, in result.outputs
 
-Every failure raises :class:`GpunetError`, whose ``code`` is the node's
+:class:`AsyncClient` has the same methods for asyncio. Every failure
+raises :class:`GpunetError`, whose ``code`` is the node's
 stable error code (``insufficient_funds``, ``bad_nonce``...) or the
 client's (``unreachable``, ``invalid``...).
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import os
 import tomllib
@@ -29,7 +32,7 @@ from typing import Any, Mapping, Optional, Union
 
 from . import _native
 
-__all__ = ["Client", "GpunetError", "Logs", "Result"]
+__all__ = ["AsyncClient", "Client", "GpunetError", "Logs", "Result"]
 
 
 class GpunetError(Exception):
@@ -194,6 +197,35 @@ class Client:
             stderr=bytes(stderr).decode("utf-8", "replace"),
             live=live,
         )
+
+
+class AsyncClient:
+    """:class:`Client` for asyncio: the same methods, awaitable. Each call
+    runs on a worker thread with the interpreter's lock released while the
+    native client works, so calls made together (``asyncio.gather``) run
+    together.
+
+    ``AsyncClient(...)`` takes what :class:`Client` takes.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._client = Client(*args, **kwargs)
+
+    @property
+    def address(self) -> str:
+        """This wallet's address."""
+        return self._client.address
+
+    def __getattr__(self, name: str):
+        method = getattr(self._client, name)
+        if not callable(method):
+            return method
+
+        @functools.wraps(method)
+        async def call(*args: Any, **kwargs: Any):
+            return await asyncio.to_thread(method, *args, **kwargs)
+
+        return call
 
 
 def _job_fields(job: Optional[JobLike], fields: Mapping[str, Any]) -> tuple:

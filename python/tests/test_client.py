@@ -1,5 +1,6 @@
 """The Python package as a notebook uses it, against a real devnet."""
 
+import asyncio
 import os
 from decimal import Decimal
 
@@ -70,3 +71,26 @@ def test_a_missing_profile_is_a_clear_error(devnet):
     with pytest.raises(gpunet.GpunetError) as refused:
         gpunet.Client("nonesuch")
     assert refused.value.code == "invalid" and "nonesuch" in refused.value.message
+
+
+def test_asyncio_runs_jobs_together(client, tmp_path):
+    async def main():
+        async_client = gpunet.AsyncClient("devnet")
+        assert async_client.address == client.address
+        results = await asyncio.gather(
+            *(
+                async_client.run(
+                    image="gpunet/busybox",
+                    command=f"echo job {n}",
+                    max_price=50,
+                    outputs=tmp_path / f"job-{n}",
+                )
+                for n in range(3)
+            )
+        )
+        return async_client, results
+
+    async_client, results = asyncio.run(main())
+    assert sorted(r.stdout.strip() for r in results) == ["job 0", "job 1", "job 2"]
+    assert len({r.id for r in results}) == 3
+    assert asyncio.run(async_client.describe(results[0].id))["order"] == results[0].id
