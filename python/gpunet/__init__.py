@@ -28,7 +28,7 @@ import tomllib
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Mapping, Optional, Union
+from typing import Any, List, Mapping, Optional, Union
 
 from . import _native
 
@@ -143,8 +143,9 @@ class Client:
         wait: bool = True,
         timeout: int = 3600,
         outputs: Optional[Union[str, os.PathLike]] = None,
+        array: Optional[int] = None,
         **fields: Any,
-    ) -> Union[Result, int]:
+    ) -> Union[Result, int, List[Result], List[int]]:
         """Runs a job: a job file's path (TOML), a dict of its fields, or the
         fields as keyword arguments (``image``, ``command``, ``max_price``,
         ``timeout_secs``, ``resources``, ``inputs``...).
@@ -152,8 +153,22 @@ class Client:
         With ``wait`` (the default) it returns the :class:`Result` once the
         job ended, its outputs fetched into ``outputs`` (``job-ID`` in the
         working directory by default) and verified; else the order's id.
+
+        With ``array=N`` it runs N copies as a job array, each seeing its
+        index in ``GPUNET_ARRAY_INDEX``, and returns a list in index order:
+        results (each member's outputs in ``outputs/INDEX``, ``job-FIRST``
+        by default) or, without ``wait``, order ids.
         """
         spec, base_dir = _job_fields(job, fields)
+        if array is not None:
+            ids = _call(self._native.submit_array, json.dumps(spec), os.fspath(base_dir), array)
+            if not wait:
+                return ids
+            root = Path(outputs if outputs is not None else f"job-{ids[0]}")
+            return [
+                self.result(order, timeout=timeout, outputs=root / str(index))
+                for index, order in enumerate(ids)
+            ]
         order_id = _call(self._native.submit, json.dumps(spec), os.fspath(base_dir))
         if not wait:
             return order_id
@@ -170,7 +185,7 @@ class Client:
         view = json.loads(_call(self._native.wait, order, timeout))
         logs = self.logs(order)
         outcome = (view.get("report") or {}).get("outcome") or {}
-        if not any(kind.lower() == "completed" for kind in outcome):
+        if "completed" not in outcome:
             return Result(order=view, logs=logs, outputs=None, files=[])
         directory = Path(outputs if outputs is not None else f"job-{order}").absolute()
         directory.mkdir(parents=True, exist_ok=True)

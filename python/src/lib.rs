@@ -141,6 +141,19 @@ impl NativeClient {
         self.block(py, jobs::submit_job(&self.wallet, &job))
     }
 
+    /// Uploads a job's inputs once and places `size` copies of it as a job
+    /// array (see `submit`); returns the members' ids in index order.
+    fn submit_array(
+        &self,
+        py: Python<'_>,
+        job: &str,
+        base_dir: &str,
+        size: u32,
+    ) -> PyResult<Vec<OrderId>> {
+        let job = JobFile::from_json(job, PathBuf::from(base_dir)).map_err(failed)?;
+        self.block(py, jobs::submit_array(&self.wallet, &job, size))
+    }
+
     /// Waits up to `timeout_secs` for order `id` to end (JSON of the order).
     fn wait(&self, py: Python<'_>, id: OrderId, timeout_secs: u64) -> PyResult<String> {
         let node = self.wallet.node();

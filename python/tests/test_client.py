@@ -94,3 +94,19 @@ def test_asyncio_runs_jobs_together(client, tmp_path):
     assert sorted(r.stdout.strip() for r in results) == ["job 0", "job 1", "job 2"]
     assert len({r.id for r in results}) == 3
     assert asyncio.run(async_client.describe(results[0].id))["order"] == results[0].id
+
+
+def test_a_job_array_runs_each_index_and_returns_its_results_in_order(client, tmp_path):
+    results = client.run(
+        image="gpunet/busybox",
+        command=["sh", "-c", 'echo "$GPUNET_ARRAY_INDEX of $GPUNET_ARRAY_SIZE"'],
+        max_price=50,
+        timeout_secs=60,
+        outputs=tmp_path / "array",
+        array=3,
+    )
+    assert [r.stdout.strip() for r in results] == ["0 of 3", "1 of 3", "2 of 3"]
+    first = results[0].id
+    assert [r.id for r in results] == [first, first + 1, first + 2]
+    assert [r.order["array"]["index"] for r in results] == [0, 1, 2]
+    assert [r.outputs for r in results] == [tmp_path / "array" / str(i) for i in range(3)]

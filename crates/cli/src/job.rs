@@ -6,8 +6,8 @@ use anyhow::{bail, Context};
 use clap::Subcommand;
 use gpunet_client::jobfile::JobFile;
 use gpunet_client::jobs::{
-    dispute_duration, dispute_result, fetch_outputs, is_final, read_output, submit_job,
-    wait_for_order,
+    array_members, dispute_duration, dispute_result, fetch_outputs, is_final, read_output,
+    submit_array, submit_job, wait_for_order,
 };
 use gpunet_client::logs::{current_logs, follow_logs, LogPiece};
 use gpunet_client::{NodeClient, Wallet};
@@ -22,7 +22,9 @@ use std::time::Duration;
 #[derive(clap::Args)]
 #[command(next_help_heading = "A job from flags (instead of FILE)")]
 pub(crate) struct JobFlags {
-    /// The container image (the process executor ignores it).
+    /// The container image (the process executor ignores it); with FILE,
+    /// instead of the file's: by its id (`sha256:...`) it makes the job
+    /// deterministic, so audits can compare runs.
     #[arg(long)]
     image: Option<String>,
     /// Most GPN per hour you pay (required with --image).
@@ -65,9 +67,8 @@ pub(crate) struct JobFlags {
 }
 
 impl JobFlags {
-    /// The flags' ids: a FILE tells the job instead.
-    const IDS: [&'static str; 14] = [
-        "image",
+    /// The flags' ids a FILE tells instead (`--image` may replace a file's).
+    const IDS: [&'static str; 13] = [
         "max_price",
         "timeout",
         "cpu",
@@ -129,7 +130,7 @@ pub(crate) enum JobCmd {
     /// Submit the job described in FILE (TOML), or on the command line:
     /// --image, resources and inputs as flags, the command after `--`.
     #[command(
-        after_help = "Examples:\n  gpunet job run examples/hello.toml --wait\n  gpunet job run examples/gpu.toml --follow\n  gpunet job run --image gpunet/busybox --cpu 2 --input examples/data/ --max-price 50 --wait -- sh -c 'wc -w $GPUNET_INPUT_DIR/words.txt'"
+        after_help = "Examples:\n  gpunet job run examples/hello.toml --wait\n  gpunet job run examples/gpu.toml --follow\n  gpunet job run examples/inference/inference.toml --inputs-from 7 --wait\n  gpunet job run --image gpunet/busybox --cpu 2 --input examples/data/ --max-price 50 --wait -- sh -c 'wc -w $GPUNET_INPUT_DIR/words.txt'"
     )]
     Run {
         #[arg(required_unless_present = "image", conflicts_with_all = JobFlags::IDS)]
@@ -152,6 +153,18 @@ pub(crate) enum JobCmd {
         /// needs (or why no machine could take it).
         #[arg(long, conflicts_with_all = ["wait", "follow"])]
         dry_run: bool,
+        /// The earlier order whose result FILE's inputs read where they name
+        /// a file of it (`from_output`) but not the order: chains this job
+        /// to that one's outputs, which stay on the nodes.
+        #[arg(long, value_name = "ORDER", requires = "file")]
+        inputs_from: Option<OrderId>,
+        /// Submit N copies as a job array: each sees its index (0..N) in
+        /// $GPUNET_ARRAY_INDEX and N in $GPUNET_ARRAY_SIZE, is matched on its
+        /// own (spread over machines) and escrows what one job would; follow
+        /// and fetch them as one with `describe`, `logs` and `get --array`.
+        #[arg(long, value_name = "N", conflicts_with_all = ["follow", "dry_run"],
+              value_parser = clap::value_parser!(u32).range(1..=i64::from(gpunet_types::MAX_ARRAY_SIZE)))]
+        array: Option<u32>,
         #[command(flatten)]
         flags: JobFlags,
     },
@@ -166,24 +179,39 @@ pub(crate) enum JobCmd {
         before: Option<OrderId>,
     },
     /// Show an order: status, lease, result and settlement.
-    #[command(after_help = "Example:\n  gpunet job describe 7")]
-    Describe { id: OrderId },
+    #[command(after_help = "Examples:\n  gpunet job describe 7\n  gpunet job describe 7 --array")]
+    Describe {
+        id: OrderId,
+        /// Every member of the job array the order belongs to, one per line.
+        #[arg(long)]
+        array: bool,
+    },
     /// Print a job's stdout and stderr: the result's (verified) once it
     /// reported, else what nodes keep of the running job's live logs
-    #[command(after_help = "Example:\n  gpunet job logs 7 --follow")]
+    #[command(after_help = "Examples:\n  gpunet job logs 7 --follow\n  gpunet job logs 7 --array")]
     Logs {
         id: OrderId,
         /// Keep printing what the job writes, as it writes it, until it reports
         #[arg(short, long)]
         follow: bool,
+        /// The logs of every member of the job array the order belongs to,
+        /// each under a header.
+        #[arg(long, conflicts_with = "follow")]
+        array: bool,
     },
     /// Download a job's outputs and logs into DIR (default: job-ID in this
     /// directory), verified against the output root.
-    #[command(after_help = "Examples:\n  gpunet job get 7\n  gpunet job get 7 --out results/")]
+    #[command(
+        after_help = "Examples:\n  gpunet job get 7\n  gpunet job get 7 --out results/\n  gpunet job get 7 --array"
+    )]
     Get {
         id: OrderId,
         #[arg(long = "out", value_name = "DIR")]
         dir: Option<PathBuf>,
+        /// Every member of the job array the order belongs to, each into
+        /// DIR/INDEX (default DIR: job-FIRST), as one result.
+        #[arg(long)]
+        array: bool,
     },
     /// Cancel a job that is still waiting for a machine.
     #[command(after_help = "Example:\n  gpunet job cancel 7")]
@@ -230,10 +258,11 @@ pub(crate) enum JobCmd {
 /// (the provider's pay and the burn).
 fn list_orders(orders: &[OrderView]) -> String {
     let rows = orders.iter().map(|o| {
-        let kind = match (&o.rental, o.audit_of) {
-            (Some(_), _) => "rental".to_string(),
-            (None, Some(parent)) => format!("audit {parent}"),
-            (None, None) => "job".to_string(),
+        let kind = match (&o.rental, o.audit_of, o.array) {
+            (Some(_), _, _) => "rental".to_string(),
+            (None, Some(parent), _) => format!("audit {parent}"),
+            (None, None, Some(a)) => format!("array {} #{}", a.first, a.index),
+            (None, None, None) => "job".to_string(),
         };
         let lease = o.lease.as_ref();
         [
@@ -411,6 +440,53 @@ async fn until_interrupted<T>(
     }
 }
 
+/// `gpunet job run --array N`: submits the array and, with `wait_secs`,
+/// waits until every member has ended, then lists them.
+async fn run_array(
+    ctx: &Ctx,
+    wallet: &Wallet,
+    job: &JobFile,
+    size: u32,
+    wait_secs: Option<u64>,
+) -> anyhow::Result<()> {
+    let ids = submit_array(wallet, job, size).await?;
+    let (first, last) = (ids[0], ids[ids.len() - 1]);
+    let Some(wait_secs) = wait_secs else {
+        ctx.output
+            .print(&serde_json::json!({ "array": first, "orders": ids }), || {
+                format!(
+                    "submitted job array {first}: orders {first} to {last}; follow it with \
+                     `gpunet job describe {first} --array`, fetch it with `gpunet job get {first} --array`"
+                )
+            });
+        return Ok(());
+    };
+    let line = WaitLine::new(format!("array {first}"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(wait_secs);
+    let members = until_interrupted(first, async {
+        loop {
+            let members = array_members(wallet.node(), first).await?;
+            let ended = members.iter().filter(|o| is_final(o.status)).count();
+            line.state(format!("{ended} of {size} ended"));
+            if ended == members.len() {
+                return Ok(members);
+            }
+            if std::time::Instant::now() >= deadline {
+                bail!(
+                    "{ended} of the {size} members of array {first} ended in {}; the rest go on: \
+                     follow them with `gpunet job describe {first} --array`",
+                    humantime::format_duration(Duration::from_secs(wait_secs))
+                );
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    })
+    .await??;
+    drop(line);
+    ctx.output.print(&members, || list_orders(&members));
+    Ok(())
+}
+
 /// Offers shown by a dry run at most.
 const DRY_RUN_OFFERS: usize = 5;
 
@@ -487,17 +563,32 @@ pub(crate) async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
             follow,
             wait_secs,
             dry_run,
+            inputs_from,
+            array,
         } => {
             let job = match file {
                 Some(_) if !command.is_empty() => {
                     bail!("a command after `--` goes with --image, not with a job file")
                 }
-                Some(file) => JobFile::load(&file)?,
+                Some(file) => {
+                    let mut job = JobFile::load(&file)?;
+                    if let Some(image) = flags.image {
+                        job.image = image;
+                    }
+                    if let Some(order) = inputs_from {
+                        job.set_inputs_from(order)?;
+                    }
+                    job
+                }
                 None => flags.job(command)?,
             };
+            job.check_inputs()?;
             let wallet = ctx.wallet()?;
             if dry_run {
                 return print_dry_run(ctx, &wallet, &job).await;
+            }
+            if let Some(size) = array {
+                return run_array(ctx, &wallet, &job, size, wait.then_some(wait_secs)).await;
             }
             let id = submit_job(&wallet, &job).await?;
             if follow {
@@ -569,7 +660,11 @@ pub(crate) async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
             let orders = ctx.client()?.orders_of(&me, &page).await?;
             ctx.output.print(&orders, || list_orders(&orders));
         }
-        JobCmd::Describe { id } => {
+        JobCmd::Describe { id, array: true } => {
+            let members = array_members(&ctx.client()?, id).await?;
+            ctx.output.print(&members, || list_orders(&members));
+        }
+        JobCmd::Describe { id, array: false } => {
             let client = ctx.client()?;
             let order = client.order(id).await?;
             ctx.output.print(&order, || describe(&order));
@@ -577,8 +672,49 @@ pub(crate) async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
                 warn_if_unmatched(&client, id).await;
             }
         }
-        JobCmd::Logs { id, follow: true } => follow_job_logs(&ctx.wallet()?, id).await?,
-        JobCmd::Logs { id, follow: false } => {
+        JobCmd::Logs {
+            id, array: true, ..
+        } => {
+            let wallet = ctx.wallet()?;
+            let mut all = Vec::new();
+            for member in array_members(wallet.node(), id).await? {
+                let logs = current_logs(&wallet, &member).await?;
+                all.push((member, logs));
+            }
+            let out: Vec<_> = all
+                .iter()
+                .map(|(member, logs)| {
+                    serde_json::json!({
+                        "order": member.id,
+                        "index": member.array.map(|a| a.index),
+                        "live": logs.live,
+                        "stdout": String::from_utf8_lossy(&logs.stdout),
+                        "stderr": String::from_utf8_lossy(&logs.stderr),
+                    })
+                })
+                .collect();
+            ctx.output.print(&out, || {
+                all.iter()
+                    .map(|(member, logs)| {
+                        let index = member.array.map_or(0, |a| a.index);
+                        format!(
+                            "=== member {index}: order {} ({}) ===\n--- stdout ---\n{}\n--- stderr ---\n{}",
+                            member.id,
+                            member.status,
+                            String::from_utf8_lossy(&logs.stdout).trim_end(),
+                            String::from_utf8_lossy(&logs.stderr).trim_end()
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        JobCmd::Logs {
+            id, follow: true, ..
+        } => follow_job_logs(&ctx.wallet()?, id).await?,
+        JobCmd::Logs {
+            id, follow: false, ..
+        } => {
             let order = ctx.client()?.order(id).await?;
             let logs = current_logs(&ctx.wallet()?, &order).await?;
             let (stdout, stderr) = (
@@ -599,7 +735,41 @@ pub(crate) async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
                 )
             });
         }
-        JobCmd::Get { id, dir } => {
+        JobCmd::Get {
+            id,
+            dir,
+            array: true,
+        } => {
+            let wallet = ctx.wallet()?;
+            let members = array_members(wallet.node(), id).await?;
+            let first = members.first().map_or(id, |m| m.id);
+            let dir = dir.unwrap_or_else(|| PathBuf::from(format!("job-{first}")));
+            let mut fetched = Vec::new();
+            for member in &members {
+                let index = member.array.map_or(0, |a| a.index);
+                let manifest = fetch_outputs(&wallet, member, &dir.join(index.to_string()))
+                    .await
+                    .with_context(|| format!("member {index} (order {})", member.id))?;
+                fetched.push(serde_json::json!({
+                    "order": member.id,
+                    "index": index,
+                    "root": manifest.root(),
+                    "files": manifest.files.len(),
+                }));
+            }
+            ctx.output.print(&fetched, || {
+                format!(
+                    "verified the results of {} members of array {first} into {}/INDEX",
+                    members.len(),
+                    dir.display()
+                )
+            });
+        }
+        JobCmd::Get {
+            id,
+            dir,
+            array: false,
+        } => {
             // Its own directory: a job's files never land among the user's.
             let dir = dir.unwrap_or_else(|| PathBuf::from(format!("job-{id}")));
             let order = ctx.client()?.order(id).await?;

@@ -24,6 +24,8 @@
 //! memory_mb = 256
 //! disk_mb = 100                     # what it may write; default 1024
 //! gpu = { count = 1, vendor = "nvidia", model = "H100", min_vram_mb = 80000 }  # optional
+//! shm_mb = 8192                     # optional /dev/shm (Docker's default: 64), within memory_mb
+//! ulimits = { nofile = 65536, memlock_mb = 16384, stack_mb = 64 }   # optional process limits
 //!
 //! [[inputs]]
 //! path = "words.txt"                # where the job sees it, under $GPUNET_INPUT_DIR
@@ -33,7 +35,7 @@
 //!
 //! [[inputs]]                        # a file of one of your earlier jobs' results:
 //! path = "model.bin"                # it stays on the nodes, no download
-//! from_order = 12
+//! from_order = 12                   # or left out, and given by `job run --inputs-from 12`
 //! from_output = "outputs/model.bin"
 //!
 //! [price]
@@ -46,7 +48,7 @@ use crate::jobs::output_entry;
 use crate::wallet::Wallet;
 use gpunet_primitives::{
     parse_amount, Amount, BlobHasher, GpuRequirement, InputRef, JobSpec, OrderId, Placement,
-    Resources,
+    Resources, Ulimits,
 };
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -116,6 +118,12 @@ pub struct ResourcesFile {
     /// GPUs (`[resources.gpu]`; none by default).
     #[serde(default)]
     pub gpu: GpuRequirement,
+    /// Size of `/dev/shm` in MiB (0, the default: the executor's, 64 in Docker).
+    #[serde(default)]
+    pub shm_mb: u64,
+    /// Process limits (`[resources.ulimits]`: `nofile`, `memlock_mb`, `stack_mb`).
+    #[serde(default)]
+    pub ulimits: Ulimits,
 }
 
 fn one() -> u32 {
@@ -135,6 +143,8 @@ impl Default for ResourcesFile {
             memory_mb: default_memory(),
             disk_mb: default_disk(),
             gpu: GpuRequirement::default(),
+            shm_mb: 0,
+            ulimits: Ulimits::default(),
         }
     }
 }
@@ -159,7 +169,8 @@ pub struct InputFile {
 #[derive(Debug, thiserror::Error)]
 #[error(
     "input {input} needs either `source` (a local file) or both `from_order` and \
-     `from_output` (a file of an earlier order's result)"
+     `from_output` (a file of an earlier order's result; `gpunet job run --inputs-from ORDER` \
+     gives the order to every input that names only `from_output`)"
 )]
 struct UnclearOrigin {
     input: String,
@@ -298,6 +309,37 @@ impl JobFile {
         Ok(())
     }
 
+    /// Makes `order` the earlier order of every input that names a file of
+    /// a result (`from_output`) but not whose (`from_order`): a chained job's
+    /// file says what it reads, the command line which run made it.
+    pub fn set_inputs_from(&mut self, order: OrderId) -> Result<(), ClientError> {
+        let mut set = 0;
+        for input in &mut self.inputs {
+            if input.from_output.is_some() && input.from_order.is_none() {
+                input.from_order = Some(order);
+                set += 1;
+            }
+        }
+        if set == 0 {
+            return Err(ClientError::Invalid(format!(
+                "job {:?}: no input names a file of an earlier result without its order \
+                 (`from_output` without `from_order`), so there is nothing to read from order {order}",
+                self.name
+            )));
+        }
+        Ok(())
+    }
+
+    /// Checks that every input says where it comes from (a local file, or
+    /// an earlier order's result), before anything is read or sent.
+    pub fn check_inputs(&self) -> Result<(), ClientError> {
+        for input in &self.inputs {
+            self.origin(input)
+                .map_err(|e| ClientError::Invalid(format!("job {:?}: {e}", self.name)))?;
+        }
+        Ok(())
+    }
+
     fn origin<'a>(&self, input: &'a InputFile) -> Result<InputOrigin<'a>, UnclearOrigin> {
         match (&input.source, input.from_order, &input.from_output) {
             (Some(source), None, None) => Ok(InputOrigin::Local(self.base_dir.join(source))),
@@ -357,6 +399,8 @@ impl JobFile {
                 memory_mb: self.resources.memory_mb,
                 disk_mb: self.resources.disk_mb,
                 gpu: self.resources.gpu.clone(),
+                shm_mb: self.resources.shm_mb,
+                ulimits: self.resources.ulimits,
             },
             inputs,
             timeout_secs: self.timeout_secs,

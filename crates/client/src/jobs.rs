@@ -22,6 +22,55 @@ pub async fn submit_rental(wallet: &Wallet, job: &JobFile) -> Result<OrderId, Cl
     submit(wallet, job, true).await
 }
 
+/// Uploads a job's inputs once and submits `size` copies of it as a job
+/// array (`TxBody::SubmitArray`): each member sees its index in
+/// `GPUNET_ARRAY_INDEX` and escrows the deposit one job would. Returns the
+/// members' ids, in index order.
+pub async fn submit_array(
+    wallet: &Wallet,
+    job: &JobFile,
+    size: u32,
+) -> Result<Vec<OrderId>, ClientError> {
+    let prepared = job.prepare(wallet).await?;
+    job.upload_inputs(wallet, &prepared).await?;
+    let ids = submitted(
+        wallet,
+        TxBody::SubmitArray {
+            spec: prepared.spec,
+            max_price_per_hour: prepared.max_price_per_hour,
+            deposit_each: prepared.deposit,
+            size,
+        },
+    )
+    .await?;
+    if ids.len() != size as usize {
+        return Err(ClientError::BadResponse(format!(
+            "the node reported {} new orders for an array of {size}",
+            ids.len()
+        )));
+    }
+    Ok(ids)
+}
+
+/// The members of the job array order `id` belongs to, in index order.
+pub async fn array_members(node: &NodeClient, id: OrderId) -> Result<Vec<OrderView>, ClientError> {
+    let order = node.order(id).await?;
+    let Some(array) = order.array else {
+        return Err(ClientError::Invalid(format!(
+            "order {id} is not a member of a job array (`gpunet job run FILE --array N` makes one)"
+        )));
+    };
+    let mut members = Vec::with_capacity(array.size as usize);
+    for member in array.orders() {
+        members.push(if member == id {
+            order.clone()
+        } else {
+            node.order(member).await?
+        });
+    }
+    Ok(members)
+}
+
 async fn submit(wallet: &Wallet, job: &JobFile, rental: bool) -> Result<OrderId, ClientError> {
     let prepared = job.prepare(wallet).await?;
     job.upload_inputs(wallet, &prepared).await?;
@@ -40,17 +89,26 @@ async fn submit(wallet: &Wallet, job: &JobFile, rental: bool) -> Result<OrderId,
             deposit,
         }
     };
-    let included = wallet.send(body).await?;
-    included
-        .events
-        .iter()
-        .find_map(|e| match e {
-            Event::OrderSubmitted { order, .. } => Some(*order),
-            _ => None,
-        })
+    submitted(wallet, body)
+        .await?
+        .first()
+        .copied()
         .ok_or_else(|| {
             ClientError::BadResponse("the node did not report the new order's id".into())
         })
+}
+
+/// Sends `body` and returns the ids of the orders it placed.
+async fn submitted(wallet: &Wallet, body: TxBody) -> Result<Vec<OrderId>, ClientError> {
+    let included = wallet.send(body).await?;
+    Ok(included
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::OrderSubmitted { order, .. } => Some(*order),
+            _ => None,
+        })
+        .collect())
 }
 
 /// Disputes order `id`'s reported result, naming `expected_root` as the

@@ -673,6 +673,8 @@ fn spec(gpus: u32, timeout_secs: u64) -> JobSpec {
                 count: gpus,
                 ..Default::default()
             },
+            shm_mb: 0,
+            ulimits: Default::default(),
         },
         inputs: vec![],
         timeout_secs,

@@ -40,6 +40,13 @@ enum Move {
         audit: u8,
         attempts: u8,
     },
+    /// A job array of a few members, audited or not.
+    SubmitArray {
+        who: u8,
+        size: u8,
+        timeout_secs: u8,
+        audit: u8,
+    },
     /// A rental of a market machine.
     Rent { who: u8, secs: u8 },
     /// A run reported by its lease's provider.
@@ -247,6 +254,29 @@ impl Market {
                 };
                 (usize::from(who) % ACTORS, body)
             }
+            Move::SubmitArray {
+                who,
+                size,
+                timeout_secs,
+                audit,
+            } => {
+                let timeout = 1 + u64::from(timeout_secs % 30);
+                let max_price = 2 * UNIT;
+                let spec = JobSpec {
+                    audit_bps: [0, 10_000][usize::from(audit % 2)],
+                    ..job(0, timeout)
+                };
+                let deposit_each =
+                    3 * gpunet_types::max_payment(max_price, timeout).expect("small");
+                let body = TxBody::SubmitArray {
+                    spec,
+                    // Up to 9: 0 is refused, the rest spread over the market.
+                    size: u32::from(size % 10),
+                    max_price_per_hour: max_price,
+                    deposit_each,
+                };
+                (usize::from(who) % ACTORS, body)
+            }
             Move::Rent { who, secs } => {
                 let secs = 1 + u64::from(secs % 20);
                 let body = TxBody::Rent {
@@ -421,6 +451,8 @@ fn job(gpus: u32, timeout_secs: u64) -> JobSpec {
                 count: gpus,
                 ..Default::default()
             },
+            shm_mb: 0,
+            ulimits: Default::default(),
         },
         inputs: vec![],
         timeout_secs,

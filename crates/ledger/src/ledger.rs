@@ -527,6 +527,7 @@ impl Ledger {
                     phase: JobPhase::Pending,
                     checks: Checks::default(),
                     attempts: Vec::new(),
+                    array: None,
                 }
             },
             declines: Vec::new(),

@@ -53,6 +53,8 @@ fn job(cores: u32, disk_mb: u64) -> JobSpec {
             memory_mb: 100,
             disk_mb,
             gpu: GpuRequirement::default(),
+            shm_mb: 0,
+            ulimits: Default::default(),
         },
         inputs: vec![],
         timeout_secs: 60,

@@ -142,6 +142,8 @@ fn small_job() -> JobSpec {
             memory_mb: 100,
             disk_mb: 100,
             gpu: GpuRequirement::default(),
+            shm_mb: 0,
+            ulimits: Default::default(),
         },
         inputs: vec![],
         timeout_secs: 60,

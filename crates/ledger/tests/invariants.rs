@@ -254,6 +254,8 @@ fn body(op: &Op, keys: &[Keypair]) -> Option<(usize, TxBody)> {
                 count: gpus,
                 ..Default::default()
             },
+            shm_mb: 0,
+            ulimits: Default::default(),
         },
         inputs: vec![],
         timeout_secs: timeout,

@@ -73,6 +73,8 @@ fn job(timeout_secs: u64, gpus: u32) -> JobSpec {
                 count: gpus,
                 ..Default::default()
             },
+            shm_mb: 0,
+            ulimits: Default::default(),
         },
         inputs: vec![],
         timeout_secs,

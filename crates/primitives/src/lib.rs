@@ -29,6 +29,7 @@ pub use merkle::{merkle_root, tree_depth, verify_merkle_proof, MerkleTree};
 pub use request::{RequestBody, RequestError, SignedRequest, MAX_REQUEST_VALIDITY_MS};
 pub use spec::{
     GpuRequirement, GpuSpec, InputRef, JobSpec, MachineSpec, Placement, ResourcePrices, Resources,
+    Ulimits,
 };
 pub use tx::{
     decode_signed_tx, ChallengeId, ContainerStop, JobOutcome, MachineId, OrderId, RowOpening,

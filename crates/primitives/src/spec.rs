@@ -123,6 +123,41 @@ pub struct Resources {
     pub disk_mb: u64,
     /// GPUs.
     pub gpu: GpuRequirement,
+    /// Size of `/dev/shm` in MiB (PyTorch's data loaders and NCCL share
+    /// memory through it; Docker gives 64 without this); 0: the executor's
+    /// default. Counted within `memory_mb`.
+    #[serde(default)]
+    pub shm_mb: u64,
+    /// Process limits the job runs under, where it needs more than the
+    /// executor's defaults.
+    #[serde(default)]
+    pub ulimits: Ulimits,
+}
+
+/// Process limits (`setrlimit`, Docker's `--ulimit`), soft and hard alike;
+/// `None` leaves the executor's default.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    BorshSerialize,
+    BorshDeserialize,
+    Serialize,
+    Deserialize,
+)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[serde(deny_unknown_fields)]
+pub struct Ulimits {
+    /// Open files (`nofile`).
+    pub nofile: Option<u64>,
+    /// Locked memory in MiB (`memlock`: RDMA and NCCL pin buffers).
+    pub memlock_mb: Option<u64>,
+    /// Stack size in MiB (`stack`).
+    pub stack_mb: Option<u64>,
 }
 
 /// An input file, stored by content hash; the provider fetches and verifies it.
@@ -243,6 +278,8 @@ mod tests {
                 count: 2,
                 ..Default::default()
             },
+            shm_mb: 0,
+            ulimits: Ulimits::default(),
         };
         // 50 + 2·2000 + 4·100 + ceil(1024·2049/1024)
         assert_eq!(prices.job_price(50, &r), Some(50 + 4_000 + 400 + 2_049));

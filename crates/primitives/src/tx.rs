@@ -78,6 +78,7 @@ pub enum ContainerStop {
 /// What a provider reports at the end of a lease.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum JobOutcome {
     /// The job ran; `exit_code` is the program's. The client pays for the time used
@@ -329,6 +330,24 @@ pub enum TxBody {
         /// The order.
         order: OrderId,
     },
+    /// Places a job array: `size` orders of `spec` with consecutive ids,
+    /// member `i` seeing `GPUNET_ARRAY_INDEX=i` and `GPUNET_ARRAY_SIZE=size`
+    /// in its environment, each escrowing `deposit_each` (as `SubmitOrder`'s
+    /// deposit) and matched on its own, so the array spreads over machines.
+    SubmitArray {
+        /// What each member runs, on what.
+        spec: JobSpec,
+        /// The most each pays per hour.
+        #[serde(with = "crate::json::gpn")]
+        #[cfg_attr(feature = "openapi", schema(value_type = crate::json::Gpn))]
+        max_price_per_hour: Amount,
+        /// What each escrows, in base units.
+        #[serde(with = "crate::json::gpn")]
+        #[cfg_attr(feature = "openapi", schema(value_type = crate::json::Gpn))]
+        deposit_each: Amount,
+        /// How many members (at least 1, at most `MAX_ARRAY_SIZE`).
+        size: u32,
+    },
 }
 
 impl TxBody {
@@ -360,6 +379,7 @@ impl TxBody {
             TxBody::AnnounceEndpoints { .. } => "announce_endpoints",
             TxBody::RentalStopped { .. } => "rental_stopped",
             TxBody::StopJob { .. } => "stop_job",
+            TxBody::SubmitArray { .. } => "submit_array",
         }
     }
 }

@@ -68,6 +68,8 @@ pub async fn lay_out(
             // The engine refuses limits under 6 MiB.
             memory_mb: order.spec.resources.memory_mb.max(MIN_MEMORY_MB),
             disk_mb: order.spec.resources.disk_mb.max(MIN_DISK_MB),
+            shm_mb: order.spec.resources.shm_mb,
+            ulimits: order.spec.resources.ulimits,
         },
         network: order.spec.network,
         gpus: Vec::new(),

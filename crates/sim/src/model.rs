@@ -244,6 +244,8 @@ pub fn demand(rng: &mut StdRng) -> Demand {
                 model: model.map(str::to_string),
                 ..Default::default()
             },
+            shm_mb: 0,
+            ulimits: Default::default(),
         },
         inputs: vec![],
         timeout_secs,

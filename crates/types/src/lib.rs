@@ -23,8 +23,8 @@ pub use machine::{
 };
 pub use matching::{Misfit, Unmatched};
 pub use order::{
-    Attempt, AttemptFailure, AuditVerdict, Decline, Lease, OrderStatus, OrderView, Probe, Rental,
-    Report, Settlement,
+    ArrayPlace, Attempt, AttemptFailure, AuditVerdict, Decline, Lease, OrderStatus, OrderView,
+    Probe, Rental, Report, Settlement, ARRAY_INDEX_VAR, ARRAY_SIZE_VAR, MAX_ARRAY_SIZE,
 };
 pub use params::Params;
 pub use pricing::{max_payment, min_deposit, required_stake, run_cost, Overflow};

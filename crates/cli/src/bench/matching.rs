@@ -59,6 +59,8 @@ fn job(i: usize) -> JobSpec {
                 model,
                 ..Default::default()
             },
+            shm_mb: 0,
+            ulimits: Default::default(),
         },
         inputs: vec![],
         timeout_secs: 24 * 3600,

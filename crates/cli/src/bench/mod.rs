@@ -13,6 +13,7 @@ mod matching;
 mod metrics;
 mod poc;
 mod state_sync;
+mod workload;
 
 use crate::output::Output;
 use clap::Subcommand;
@@ -166,6 +167,21 @@ pub(crate) enum BenchCmd {
         #[arg(long, default_value_t = 3)]
         rounds: usize,
     },
+    /// The training example through a devnet whose provider runs Docker
+    /// (submitted to outputs verified on disk), against the same container
+    /// run directly with `docker run`. Needs gpunet/pytorch
+    /// (scripts/images/pytorch.sh).
+    #[command(after_help = "Example:\n  gpunet bench training --epochs 2000")]
+    Training {
+        /// The training job file (its train.py beside it).
+        #[arg(long, default_value = "examples/training/training.toml")]
+        job: std::path::PathBuf,
+        /// Epochs the job trains (its EPOCHS).
+        #[arg(long, default_value_t = 2000)]
+        epochs: u32,
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
     /// Proof of compute: prover work and verifier time per challenge, per class.
     #[command(after_help = "Example:\n  gpunet bench poc")]
     Poc {
@@ -225,6 +241,11 @@ pub(crate) async fn run(cmd: BenchCmd, output: Output) -> anyhow::Result<()> {
             orders,
             renders,
         } => console::run(machines, orders, renders, output),
+        BenchCmd::Training {
+            job,
+            epochs,
+            rounds,
+        } => workload::run(&job, epochs, rounds, output).await,
         BenchCmd::Poc {
             openings,
             work_secs,

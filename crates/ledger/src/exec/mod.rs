@@ -159,6 +159,19 @@ impl Exec<'_> {
                 max_price_per_hour,
                 deposit,
             } => orders::submit_order(self, sender, spec, *max_price_per_hour, *deposit, true),
+            TxBody::SubmitArray {
+                spec,
+                max_price_per_hour,
+                deposit_each,
+                size,
+            } => orders::submit_array(
+                self,
+                sender,
+                spec,
+                *max_price_per_hour,
+                *deposit_each,
+                *size,
+            ),
             TxBody::RenewRental {
                 order,
                 extra_secs,

@@ -4,14 +4,17 @@
 use super::bank::{credit, debit};
 use super::emit;
 use super::records::clients_order;
-use super::specs::check_order;
+use super::specs::{check_order, SpecError};
 use super::Exec;
 use crate::error::{Covers, TxError, Wanted};
 use crate::order::{Checks, JobPhase, Order, OrderKind, RentalPhase};
 use gpunet_primitives::{Address, Amount, JobSpec, OrderId};
 use gpunet_types::pricing::CheckedAmount;
 use gpunet_types::pricing::{min_deposit, runs_of, MS_PER_HOUR};
-use gpunet_types::{Event, OrderStatus, Params, Settlement};
+use gpunet_types::{
+    ArrayPlace, Event, OrderStatus, Params, Settlement, ARRAY_INDEX_VAR, ARRAY_SIZE_VAR,
+    MAX_ARRAY_SIZE,
+};
 
 /// Most accounts one order's result is shared with.
 pub(crate) const MAX_RESULT_READERS: usize = 16;
@@ -80,11 +83,86 @@ pub(crate) fn submit_order(
                 phase: JobPhase::Pending,
                 checks: Checks::default(),
                 attempts: Vec::new(),
+                array: None,
             }
         },
     );
     emit(ex, Event::OrderSubmitted { order: id, client });
     Ok(())
+}
+
+/// Places a job array (`TxBody::SubmitArray`): `size` jobs of `spec` with
+/// consecutive ids, member `i`'s environment holding its index and the
+/// size, each escrowing `deposit_each`. All or nothing: one member's spec
+/// stands for all (they differ only in the index's digits), and the whole
+/// deposit is debited before any is queued.
+pub(crate) fn submit_array(
+    ex: &mut Exec<'_>,
+    client: Address,
+    spec: &JobSpec,
+    max_price_per_hour: Amount,
+    deposit_each: Amount,
+    size: u32,
+) -> Result<(), TxError> {
+    if size == 0 || size > MAX_ARRAY_SIZE {
+        return Err(SpecError::ArraySize { got: size }.into());
+    }
+    if let Some(reserved) = [ARRAY_INDEX_VAR, ARRAY_SIZE_VAR]
+        .into_iter()
+        .find(|name| spec.env.iter().any(|(k, _)| k == name))
+    {
+        return Err(SpecError::ReservedVariable(reserved).into());
+    }
+    // The last member's spec: its index has the most digits.
+    check_order(
+        &ex.state.params,
+        &array_member(spec, size - 1, size),
+        max_price_per_hour,
+        false,
+    )?;
+    let need = min_deposit(max_price_per_hour, spec)?;
+    if deposit_each < need {
+        return Err(TxError::DepositTooSmall {
+            deposit: deposit_each,
+            need,
+            covers: Covers::WholeTimeout {
+                runs: runs_of(spec),
+            },
+        });
+    }
+    debit(ex, client, deposit_each.mul_or(Amount::from(size))?)?;
+    let first = ex.state.globals().next_order_id;
+    for index in 0..size {
+        let id = queue_order(
+            ex,
+            client,
+            array_member(spec, index, size),
+            max_price_per_hour,
+            deposit_each,
+            OrderKind::Job {
+                phase: JobPhase::Pending,
+                checks: Checks::default(),
+                attempts: Vec::new(),
+                array: Some(ArrayPlace { first, index, size }),
+            },
+        );
+        emit(ex, Event::OrderSubmitted { order: id, client });
+    }
+    Ok(())
+}
+
+/// Member `index` of an array of `size` jobs of `spec`: its environment
+/// gains the index and the size (kept sorted by name, as every spec's is).
+fn array_member(spec: &JobSpec, index: u32, size: u32) -> JobSpec {
+    let mut member = spec.clone();
+    member
+        .env
+        .push((ARRAY_INDEX_VAR.to_string(), index.to_string()));
+    member
+        .env
+        .push((ARRAY_SIZE_VAR.to_string(), size.to_string()));
+    member.env.sort();
+    member
 }
 
 /// Records a new order of `kind`, pending, holding `deposit` in escrow;

@@ -11,6 +11,9 @@ const MAX_NAME_LEN: usize = 128;
 const MAX_ARG_LEN: usize = 4096;
 const MAX_ARGS: usize = 256;
 const MAX_ENV: usize = 128;
+/// Most open files a job may ask for: Linux's default `nr_open`, which no
+/// container can exceed.
+const MAX_NOFILE: u64 = 1 << 20;
 /// Ports a rental may expose.
 const MAX_PORTS: usize = 16;
 /// Most runs a job may ask for (`max_attempts`): each failed run slashes a
@@ -69,6 +72,12 @@ pub enum SpecError {
     /// every validator a slot in the queue until it expires.
     #[error("the max price per hour must be positive")]
     FreeOrder,
+    /// The job array's size (`SubmitArray`).
+    #[error("a job array has 1..={max} members, not {got}", max = gpunet_types::MAX_ARRAY_SIZE)]
+    ArraySize { got: u32 },
+    /// A variable the ledger sets for each member of a job array.
+    #[error("{0} is set for each member of a job array; the spec may not set it")]
+    ReservedVariable(&'static str),
 }
 
 /// Whether `c` is a control character or one that reorders text.
@@ -183,6 +192,17 @@ pub(crate) fn check_job(params: &Params, spec: &JobSpec) -> Result<(), SpecError
     )?;
     in_range("memory_mb", r.memory_mb, 1, params.max_memory_mb)?;
     in_range("disk_mb", r.disk_mb, 1, params.max_disk_mb)?;
+    // Shared, locked and stack memory all count within the job's memory.
+    in_range("shm_mb", r.shm_mb, 0, r.memory_mb)?;
+    let u = &r.ulimits;
+    in_range("ulimits.nofile", u.nofile.unwrap_or(1), 1, MAX_NOFILE)?;
+    in_range(
+        "ulimits.memlock_mb",
+        u.memlock_mb.unwrap_or(0),
+        0,
+        r.memory_mb,
+    )?;
+    in_range("ulimits.stack_mb", u.stack_mb.unwrap_or(1), 1, r.memory_mb)?;
     in_range("min_vram_mb", r.gpu.min_vram_mb, 0, params.max_vram_mb)?;
     in_range(
         "gpu count",
@@ -285,6 +305,8 @@ pub(crate) mod tests {
                 memory_mb: 100,
                 disk_mb: 100,
                 gpu: GpuRequirement::default(),
+                shm_mb: 0,
+                ulimits: Default::default(),
             },
             inputs: vec![],
             timeout_secs: 60,
@@ -369,6 +391,44 @@ pub(crate) mod tests {
         assert_eq!(
             check_order(&Params::default(), &retried, 1, true),
             Err(SpecError::RetriedRental)
+        );
+    }
+
+    #[test]
+    fn shared_locked_and_stack_memory_stay_within_the_jobs_memory() {
+        let mut big = job();
+        big.resources.shm_mb = big.resources.memory_mb;
+        big.resources.ulimits = gpunet_primitives::Ulimits {
+            nofile: Some(MAX_NOFILE),
+            memlock_mb: Some(big.resources.memory_mb),
+            stack_mb: Some(64),
+        };
+        check_order(&Params::default(), &big, 1, false).unwrap();
+        let out_of_range = |e: SpecError| match e {
+            SpecError::OutOfRange { field, .. } => field,
+            other => panic!("{other}"),
+        };
+        assert_eq!(
+            out_of_range(refused(|s| s.resources.shm_mb = 101)),
+            "shm_mb"
+        );
+        assert_eq!(
+            out_of_range(refused(|s| s.resources.ulimits.memlock_mb = Some(u64::MAX))),
+            "ulimits.memlock_mb"
+        );
+        assert_eq!(
+            out_of_range(refused(|s| s.resources.ulimits.nofile = Some(0))),
+            "ulimits.nofile"
+        );
+        assert_eq!(
+            out_of_range(refused(
+                |s| s.resources.ulimits.nofile = Some(MAX_NOFILE + 1)
+            )),
+            "ulimits.nofile"
+        );
+        assert_eq!(
+            out_of_range(refused(|s| s.resources.ulimits.stack_mb = Some(0))),
+            "ulimits.stack_mb"
         );
     }
 

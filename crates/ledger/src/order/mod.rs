@@ -10,8 +10,8 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use gpunet_primitives::{Address, Amount, Hash, JobSpec, OrderId};
 use gpunet_types::Params;
 use gpunet_types::{
-    Attempt, AttemptFailure, AuditVerdict, Decline, Lease, OrderStatus, OrderView, Rental, Report,
-    Settlement,
+    ArrayPlace, Attempt, AttemptFailure, AuditVerdict, Decline, Lease, OrderStatus, OrderView,
+    Rental, Report, Settlement,
 };
 
 /// An order: what its client asked for and escrowed, and where it stands.
@@ -43,11 +43,13 @@ pub struct Order {
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub enum OrderKind {
     /// A job: a command whose result is reported, and may be audited or
-    /// disputed; `attempts` are its earlier runs that failed or timed out.
+    /// disputed; `attempts` are its earlier runs that failed or timed out;
+    /// `array` its place in the job array it was submitted with, if any.
     Job {
         phase: JobPhase,
         checks: Checks,
         attempts: Vec<Attempt>,
+        array: Option<ArrayPlace>,
     },
     /// A re-run of job `of`, checking its result (`exec::audits`).
     AuditRun { of: OrderId, phase: JobPhase },
@@ -163,6 +165,14 @@ impl Order {
         match &self.kind {
             OrderKind::Job { attempts, .. } => attempts,
             _ => &[],
+        }
+    }
+
+    /// A job's place in its job array, if it was submitted with one.
+    pub fn array(&self) -> Option<ArrayPlace> {
+        match &self.kind {
+            OrderKind::Job { array, .. } => *array,
+            _ => None,
         }
     }
 
@@ -344,6 +354,7 @@ impl Order {
             attempts: self.attempts().to_vec(),
             disputed_root: self.disputed_root(),
             result_readers: self.result_readers.clone(),
+            array: self.array(),
         }
     }
 
@@ -610,6 +621,7 @@ mod tests {
             phase: JobPhase::Pending,
             checks: Checks::default(),
             attempts: Vec::new(),
+            array: None,
         })
     }
 

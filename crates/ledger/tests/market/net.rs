@@ -268,6 +268,8 @@ pub(crate) fn spec(deterministic: bool, audit_bps: u32) -> JobSpec {
             memory_mb: 100,
             disk_mb: 100,
             gpu: GpuRequirement::default(),
+            shm_mb: 0,
+            ulimits: Default::default(),
         },
         inputs: vec![],
         timeout_secs: 60,

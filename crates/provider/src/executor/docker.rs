@@ -9,6 +9,7 @@
 //! - no network unless the job asks for it;
 //! - memory (no swap), CPU and PID limits; all capabilities dropped and
 //!   `no-new-privileges`; the disk limit by measurement (`disk.rs`);
+//! - `/dev/shm` and process limits (ulimits) as the job asks, within its memory;
 //! - exactly the lease's GPUs, by NVIDIA device request.
 //!
 //! Logs are attached before the container starts and streamed to the run's log
@@ -22,7 +23,7 @@ use super::{
 use bollard::errors::Error as DockerError;
 use bollard::models::{
     ContainerCreateBody, DeviceRequest, HostConfig, HostConfigLogConfig, Mount, MountType,
-    PortBinding, PortMap,
+    PortBinding, PortMap, ResourcesUlimits,
 };
 use bollard::query_parameters::{
     AttachContainerOptions, CreateContainerOptions, CreateImageOptions, KillContainerOptions,
@@ -30,6 +31,7 @@ use bollard::query_parameters::{
 };
 use bollard::Docker;
 use futures_util::StreamExt;
+use gpunet_primitives::Ulimits;
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
@@ -193,11 +195,35 @@ fn container_body(job: &JobRun, config: &DockerConfig) -> ContainerCreateBody {
                 config: None,
             }),
             device_requests,
+            shm_size: (job.limits.shm_mb > 0).then(|| mib(job.limits.shm_mb)),
+            ulimits: ulimits(&job.limits.ulimits),
             port_bindings: (!job.ports.is_empty()).then_some(port_bindings),
             ..Default::default()
         }),
         ..Default::default()
     }
+}
+
+/// The engine's ulimits for the ones a job asks for (soft and hard alike);
+/// `None` when it asks for none.
+fn ulimits(asked: &Ulimits) -> Option<Vec<ResourcesUlimits>> {
+    let bytes = |mb: u64| mb.saturating_mul(1 << 20);
+    let limits: Vec<ResourcesUlimits> = [
+        ("nofile", asked.nofile),
+        ("memlock", asked.memlock_mb.map(bytes)),
+        ("stack", asked.stack_mb.map(bytes)),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| {
+        let value = i64::try_from(value?).unwrap_or(i64::MAX);
+        Some(ResourcesUlimits {
+            name: Some(name.into()),
+            soft: Some(value),
+            hard: Some(value),
+        })
+    })
+    .collect();
+    (!limits.is_empty()).then_some(limits)
 }
 
 impl DockerExecutor {
@@ -481,6 +507,40 @@ mod tests {
         let written = disk::usage(&job.scratch);
         assert!(written > 8 << 20 && written < 100 << 20, "{written}");
         assert!(!exists(&docker, &job.name).await);
+    }
+
+    #[tokio::test]
+    async fn a_job_gets_the_shared_memory_and_process_limits_it_asks_for() {
+        let Some(docker) = docker_or_skip(DockerConfig::default()).await else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let script =
+            "df -m /dev/shm | tail -n 1 | awk '{print $2}'; ulimit -n; ulimit -l; ulimit -s";
+        let mut job = test_job(dir.path(), script, 30_000);
+        let out = docker.run(&job, Box::new(|_| {})).await.unwrap();
+        assert_eq!(out.exit_code, 0, "{}", read(&job.stderr));
+        let defaults = read(&job.stdout);
+        assert!(
+            defaults.starts_with("64\n"),
+            "Docker's /dev/shm: {defaults}"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        job = test_job(dir.path(), script, 30_000);
+        job.limits.memory_mb = 512;
+        job.limits.shm_mb = 300;
+        // Within what the engine itself may grant (its own hard limits:
+        // a job asking more cannot start, and its provider declines it).
+        job.limits.ulimits = Ulimits {
+            nofile: Some(4_321),
+            memlock_mb: Some(4),
+            stack_mb: Some(16),
+        };
+        let out = docker.run(&job, Box::new(|_| {})).await.unwrap();
+        assert_eq!(out.exit_code, 0, "{}", read(&job.stderr));
+        // /dev/shm in MiB, open files, locked memory and stack in KiB.
+        assert_eq!(read(&job.stdout), "300\n4321\n4096\n16384\n");
     }
 
     #[tokio::test]

@@ -17,6 +17,7 @@ mod process;
 pub use docker::{DockerConfig, DockerExecutor, BUSYBOX_IMAGE};
 pub use process::{group_alive, kill_group, ProcessExecutor};
 
+use gpunet_primitives::Ulimits;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -93,6 +94,11 @@ pub struct Limits {
     /// Most MiB the run may write (working directory, outputs and logs
     /// together); 0: no limit.
     pub disk_mb: u64,
+    /// Size of `/dev/shm` in MiB; 0: the executor's default.
+    pub shm_mb: u64,
+    /// Process limits beyond the executor's defaults (Docker only: the
+    /// process executor runs jobs under the agent's own).
+    pub ulimits: Ulimits,
 }
 
 /// Environment variables that tell a job where its inputs and outputs are.
@@ -179,6 +185,8 @@ pub(crate) fn test_job(dir: &std::path::Path, script: &str, timeout_ms: u64) -> 
             cpu_cores: 1,
             memory_mb: 64,
             disk_mb: 0,
+            shm_mb: 0,
+            ulimits: Ulimits::default(),
         },
         network: false,
         gpus: vec![],

@@ -232,6 +232,36 @@ impl Rental {
     }
 }
 
+/// The most members a job array has (`TxBody::SubmitArray`).
+pub const MAX_ARRAY_SIZE: u32 = 1_000;
+/// What a member of a job array finds its index in (0, 1, ...).
+pub const ARRAY_INDEX_VAR: &str = "GPUNET_ARRAY_INDEX";
+/// What a member of a job array finds the array's size in.
+pub const ARRAY_SIZE_VAR: &str = "GPUNET_ARRAY_SIZE";
+
+/// A job's place in the array it was submitted with: the array's orders are
+/// `first..first + size`, this one `first + index`.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ArrayPlace {
+    /// The array's first order.
+    pub first: OrderId,
+    /// This order's index in it.
+    pub index: u32,
+    /// How many orders it has.
+    pub size: u32,
+}
+
+impl ArrayPlace {
+    /// The array's orders, in index order.
+    pub fn orders(&self) -> impl Iterator<Item = OrderId> {
+        let first = self.first;
+        (0..u64::from(self.size)).map(move |i| first.saturating_add(i))
+    }
+}
+
 /// How an audit ended.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -316,6 +346,9 @@ pub struct OrderView {
     pub disputed_root: Option<Hash>,
     /// Accounts its client lets read its result (`ShareResult`), sorted.
     pub result_readers: Vec<Address>,
+    /// For a member of a job array: its place in it.
+    #[serde(default)]
+    pub array: Option<ArrayPlace>,
 }
 
 impl OrderView {

@@ -9,6 +9,8 @@ use std::time::Duration;
 use gpunet_primitives::json::parse_rfc3339;
 use gpunet_primitives::parse_amount;
 
+mod workloads;
+
 /// The passphrase the tests' keystores are sealed with.
 const PASSPHRASE: &str = "test passphrase, not a secret";
 
@@ -640,14 +642,25 @@ fn api_address(data_dir: &Path) -> String {
 /// A `gpunet devnet` process with one process-executor provider, and the
 /// global options (JSON output) of its client wallet.
 fn devnet_process(dir: &Path) -> (Node, Vec<String>) {
+    devnet_with(dir, 1, "process")
+}
+
+/// A `gpunet devnet` process with `providers` providers running jobs with
+/// `executor`, and the global options (JSON output) of its client wallet.
+fn devnet_with(dir: &Path, providers: usize, executor: &str) -> (Node, Vec<String>) {
     let data = dir.join("devnet");
     let listen = format!("127.0.0.1:{}", free_port());
     let devnet = Node(
         gpunet_command()
             .args(["devnet", "--data-dir", path(&data), "--listen", &listen])
-            .args(["--providers", "1", "--executor", "process"])
+            .args([
+                "--providers",
+                &providers.to_string(),
+                "--executor",
+                executor,
+            ])
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.join("devnet.log")).unwrap())
             .spawn()
             .unwrap(),
     );
@@ -662,18 +675,26 @@ fn devnet_process(dir: &Path) -> (Node, Vec<String>) {
     ]
     .map(String::from)
     .to_vec();
-    // Up: its client wallet is funded and its provider's machine registered.
-    let up = eventually(Duration::from_secs(60), || {
+    // Up: its client wallet is funded and its providers' machines verified
+    // and online.
+    let machines: Vec<String> = ["machines", "list", "verified=true online=true"]
+        .map(String::from)
+        .to_vec();
+    let up = eventually(Duration::from_secs(90), || {
         keystore.exists()
             && gpunet(&[&global[..], &["wallet".into(), "balance".into()]].concat())
                 .status
                 .success()
             && serde_json::from_slice::<serde_json::Value>(
-                &gpunet(&[&global[..], &["machines".into(), "list".into()]].concat()).stdout,
+                &gpunet(&[&global[..], &machines[..]].concat()).stdout,
             )
-            .is_ok_and(|m| m.as_array().is_some_and(|a| !a.is_empty()))
+            .is_ok_and(|m| m.as_array().is_some_and(|a| a.len() == providers))
     });
-    assert!(up, "the devnet came up");
+    assert!(
+        up,
+        "the devnet came up: {}",
+        std::fs::read_to_string(dir.join("devnet.log")).unwrap_or_default()
+    );
     (devnet, global)
 }
 
@@ -879,7 +900,7 @@ fn ctrl_c_pauses_the_provider_and_lets_its_running_job_finish() {
     );
     let described = json(&net.with(&["job", "describe", &id]));
     assert!(
-        described["report"]["outcome"]["Completed"].is_object(),
+        described["report"]["outcome"]["completed"].is_object(),
         "{described}"
     );
 

@@ -1,0 +1,265 @@
+//! Real workloads through a devnet whose providers run jobs in Docker
+//! containers: the examples under `examples/` as a user runs them.
+
+use super::*;
+
+/// Builds (once per machine: the image carries its script's hash) the
+/// PyTorch image the training and inference examples run in, and returns
+/// its id, which makes a job naming it deterministic.
+fn pytorch_image() -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/images/pytorch.sh");
+    let out = Command::new(&script)
+        .output()
+        .expect("the image script runs");
+    assert!(
+        out.status.success(),
+        "{} failed: {}",
+        script.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(
+        id.starts_with("sha256:"),
+        "the script prints the image id: {id}"
+    );
+    id
+}
+
+fn example(name: &str) -> String {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples")
+        .join(name);
+    path(&file).to_string()
+}
+
+/// The BLAKE3 of a file, as the API writes hashes.
+fn blake3_hex(file: &Path) -> String {
+    let (hash, _, _) = gpunet_primitives::BlobHasher::of_file(file).unwrap();
+    hash.to_string()
+}
+
+#[test]
+fn a_model_trained_and_audited_on_the_devnet_feeds_an_inference_job_chained_to_its_output() {
+    let image = pytorch_image();
+    let dir = tempfile::tempdir().unwrap();
+    let (_devnet, global) = devnet_with(dir.path(), 2, "docker");
+    let with = |args: &[&str]| -> Vec<String> {
+        global
+            .iter()
+            .map(String::as_str)
+            .chain(args.iter().copied())
+            .map(String::from)
+            .collect()
+    };
+
+    // Training, pinned by the image's id: deterministic, so audited.
+    let training = example("training/training.toml");
+    let trained = json(&with(&[
+        "job",
+        "run",
+        &training,
+        "--image",
+        &image,
+        "--wait",
+        "--wait-for",
+        "15m",
+    ]));
+    assert_eq!(trained["status"], "settled", "{trained}");
+    assert_eq!(trained["spec"]["image"], image.as_str(), "{trained}");
+    // The audit ran the job again on the other machine and got the same bytes.
+    assert_eq!(trained["audit_verdict"], "agreed", "{trained}");
+    let audit_id = trained["audit_runs"][0].to_string();
+    let audit = json(&with(&["job", "describe", &audit_id]));
+    assert_ne!(
+        audit["lease"]["machine"], trained["lease"]["machine"],
+        "the audit ran on another machine: {audit}"
+    );
+    assert_eq!(
+        audit["result"]["root"], trained["result"]["root"],
+        "{audit}"
+    );
+
+    let id = trained["order"].to_string();
+    let results = dir.path().join("training");
+    ok(&with(&["job", "get", &id, "--out", path(&results)]));
+    let metrics: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(results.join("outputs/metrics.json")).unwrap())
+            .unwrap();
+    let epochs = metrics["epochs"].as_array().unwrap();
+    assert_eq!(epochs.len(), 40, "{metrics}");
+    let (first, last) = (&epochs[0], &epochs[39]);
+    assert!(
+        last["loss"].as_f64() < first["loss"].as_f64(),
+        "the loss fell: {metrics}"
+    );
+    assert!(
+        last["test_accuracy"].as_f64().unwrap() > 0.9,
+        "it learned: {metrics}"
+    );
+
+    // Inference reads the model from the training job's result: the same
+    // bytes (by hash), which the client never downloaded for it.
+    let inference = example("inference/inference.toml");
+    let inferred = json(&with(&[
+        "job",
+        "run",
+        &inference,
+        "--inputs-from",
+        &id,
+        "--image",
+        &image,
+        "--wait",
+    ]));
+    assert_eq!(inferred["status"], "settled", "{inferred}");
+    let model_input = inferred["spec"]["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["path"] == "model.pt")
+        .unwrap_or_else(|| panic!("{inferred}"));
+    assert_eq!(
+        model_input["hash"].as_str().unwrap(),
+        blake3_hex(&results.join("outputs/model.pt")),
+        "{inferred}"
+    );
+    let predictions = dir.path().join("inference");
+    let inferred_id = inferred["order"].to_string();
+    ok(&with(&[
+        "job",
+        "get",
+        &inferred_id,
+        "--out",
+        path(&predictions),
+    ]));
+    let accuracy: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(predictions.join("outputs/accuracy.json")).unwrap())
+            .unwrap();
+    assert_eq!(accuracy["images"], 297, "{accuracy}");
+    let correct = accuracy["correct"].as_u64().unwrap();
+    // The model classifies the held-out images as well as its training measured.
+    let measured = (last["test_accuracy"].as_f64().unwrap() * 297.0).round() as u64;
+    assert_eq!(correct, measured, "{accuracy} {metrics}");
+    let csv = std::fs::read_to_string(predictions.join("outputs/predictions.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 297, "{csv}");
+}
+
+#[test]
+fn an_input_from_an_earlier_result_needs_the_order_it_comes_from() {
+    let inference = example("inference/inference.toml");
+    let out = gpunet(&["job", "run", &inference, "--dry-run"]);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("input model.pt needs either `source`")
+            && said.contains("--inputs-from ORDER"),
+        "{said}"
+    );
+    let hello = example("hello.toml");
+    let out = gpunet(&["job", "run", &hello, "--inputs-from", "3", "--dry-run"]);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("no input names a file of an earlier result"),
+        "{said}"
+    );
+}
+
+#[test]
+fn a_job_array_runs_every_index_over_the_machines_and_is_fetched_as_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_devnet, global) = devnet_with(dir.path(), 2, "process");
+    let with = |args: &[&str]| -> Vec<String> {
+        global
+            .iter()
+            .map(String::as_str)
+            .chain(args.iter().copied())
+            .map(String::from)
+            .collect()
+    };
+    let script = "echo \"member $GPUNET_ARRAY_INDEX of $GPUNET_ARRAY_SIZE\" \
+                  > \"$GPUNET_OUTPUT_DIR/member.txt\"; echo \"index $GPUNET_ARRAY_INDEX\"";
+    let members = json(&with(&[
+        "job",
+        "run",
+        "--image",
+        "gpunet/busybox",
+        "--max-price",
+        "50",
+        "--array",
+        "4",
+        "--wait",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]));
+    let members = members.as_array().unwrap_or_else(|| panic!("{members}"));
+    assert_eq!(members.len(), 4);
+    let first = members[0]["order"].as_u64().unwrap();
+    let mut machines = Vec::new();
+    for (index, member) in members.iter().enumerate() {
+        assert_eq!(member["status"], "settled", "{member}");
+        assert_eq!(member["order"], first + index as u64, "{member}");
+        assert_eq!(member["array"]["first"], first, "{member}");
+        assert_eq!(member["array"]["index"], index, "{member}");
+        assert_eq!(member["array"]["size"], 4, "{member}");
+        machines.push(member["lease"]["machine"].as_u64().unwrap());
+    }
+    machines.sort();
+    machines.dedup();
+    assert_eq!(machines.len(), 2, "spread over both machines: {members:?}");
+
+    // Any member names the array.
+    let last = (first + 3).to_string();
+    let described = json(&with(&["job", "describe", &last, "--array"]));
+    assert_eq!(&described, &serde_json::Value::Array(members.clone()));
+    let text: Vec<String> = with(&["job", "describe", &last, "--array"]);
+    let table = ok(&[&text[..4], &text[6..]].concat());
+    assert!(table.contains(&format!("array {first} #3")), "{table}");
+
+    let results = dir.path().join("array");
+    let fetched = json(&with(&[
+        "job",
+        "get",
+        &first.to_string(),
+        "--array",
+        "--out",
+        path(&results),
+    ]));
+    assert_eq!(fetched.as_array().unwrap().len(), 4, "{fetched}");
+    for index in 0..4 {
+        assert_eq!(
+            std::fs::read_to_string(results.join(format!("{index}/outputs/member.txt"))).unwrap(),
+            format!("member {index} of 4\n")
+        );
+    }
+    let logs = json(&with(&["job", "logs", &first.to_string(), "--array"]));
+    for (index, member) in logs.as_array().unwrap().iter().enumerate() {
+        assert_eq!(member["index"], index, "{logs}");
+        assert_eq!(member["stdout"], format!("index {index}\n"), "{logs}");
+    }
+
+    // A plain order is no array, and says how to make one.
+    let single = json(&with(&[
+        "job",
+        "run",
+        "--image",
+        "gpunet/busybox",
+        "--max-price",
+        "50",
+        "--",
+        "true",
+    ]));
+    let out = gpunet(&with(&[
+        "job",
+        "describe",
+        &single["order"].to_string(),
+        "--array",
+    ]));
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is not a member of a job array"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
