@@ -3,11 +3,13 @@
 
 use super::*;
 
-/// Builds (once per machine: the image carries its script's hash) the
-/// PyTorch image the training and inference examples run in, and returns
-/// its id, which makes a job naming it deterministic.
-fn pytorch_image() -> String {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/images/pytorch.sh");
+/// Builds (once per machine: the image carries its script's hash) an
+/// example's image with `scripts/images/NAME.sh`, and returns its id, which
+/// makes a job naming it deterministic.
+fn example_image(name: &str) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scripts/images")
+        .join(format!("{name}.sh"));
     let out = Command::new(&script)
         .output()
         .expect("the image script runs");
@@ -40,7 +42,7 @@ fn blake3_hex(file: &Path) -> String {
 
 #[test]
 fn a_model_trained_and_audited_on_the_devnet_feeds_an_inference_job_chained_to_its_output() {
-    let image = pytorch_image();
+    let image = example_image("pytorch");
     let dir = tempfile::tempdir().unwrap();
     let (_devnet, global) = devnet_with(dir.path(), 2, "docker");
     let with = |args: &[&str]| -> Vec<String> {
@@ -262,4 +264,73 @@ fn a_job_array_runs_every_index_over_the_machines_and_is_fetched_as_one() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn a_render_array_spreads_its_frames_over_the_machines_and_comes_back_as_one() {
+    example_image("blender");
+    let dir = tempfile::tempdir().unwrap();
+    let (_devnet, global) = devnet_with(dir.path(), 2, "docker");
+    let with = |args: &[&str]| -> Vec<String> {
+        global
+            .iter()
+            .map(String::as_str)
+            .chain(args.iter().copied())
+            .map(String::from)
+            .collect()
+    };
+    let render = example("render/render.toml");
+    let members = json(&with(&[
+        "job",
+        "run",
+        &render,
+        "--array",
+        "4",
+        "--wait",
+        "--wait-for",
+        "10m",
+    ]));
+    let members = members.as_array().unwrap_or_else(|| panic!("{members}"));
+    let mut machines: Vec<u64> = members
+        .iter()
+        .map(|m| {
+            assert_eq!(m["status"], "settled", "{m}");
+            assert_eq!(m["report"]["outcome"]["completed"]["exit_code"], 0, "{m}");
+            m["lease"]["machine"].as_u64().unwrap()
+        })
+        .collect();
+    machines.sort();
+    machines.dedup();
+    assert_eq!(machines.len(), 2, "the frames ran on both machines");
+
+    let first = members[0]["order"].to_string();
+    let frames = dir.path().join("frames");
+    ok(&with(&[
+        "job",
+        "get",
+        &first,
+        "--array",
+        "--out",
+        path(&frames),
+    ]));
+    let mut hashes = Vec::new();
+    for index in 0..4 {
+        let member = frames.join(index.to_string());
+        let png = member.join(format!("outputs/frame-{:04}.png", index + 1));
+        let bytes = std::fs::read(&png).unwrap_or_else(|e| panic!("{}: {e}", png.display()));
+        assert!(
+            bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
+            "{} is a PNG",
+            png.display()
+        );
+        let stdout = std::fs::read_to_string(member.join("logs/stdout.log")).unwrap();
+        assert!(
+            stdout.contains(&format!("rendered frame {} of 4", index + 1)),
+            "{stdout}"
+        );
+        hashes.push(blake3_hex(&png));
+    }
+    hashes.sort();
+    hashes.dedup();
+    assert_eq!(hashes.len(), 4, "four different views of the scene");
 }
