@@ -34,6 +34,16 @@ fn example(name: &str) -> String {
     path(&file).to_string()
 }
 
+/// `global` (a devnet's options) followed by `args`.
+fn with_global(global: &[String], args: &[&str]) -> Vec<String> {
+    global
+        .iter()
+        .map(String::as_str)
+        .chain(args.iter().copied())
+        .map(String::from)
+        .collect()
+}
+
 /// The BLAKE3 of a file, as the API writes hashes.
 fn blake3_hex(file: &Path) -> String {
     let (hash, _, _) = gpunet_primitives::BlobHasher::of_file(file).unwrap();
@@ -45,14 +55,7 @@ fn a_model_trained_and_audited_on_the_devnet_feeds_an_inference_job_chained_to_i
     let image = example_image("pytorch");
     let dir = tempfile::tempdir().unwrap();
     let (_devnet, global) = devnet_with(dir.path(), 2, "docker");
-    let with = |args: &[&str]| -> Vec<String> {
-        global
-            .iter()
-            .map(String::as_str)
-            .chain(args.iter().copied())
-            .map(String::from)
-            .collect()
-    };
+    let with = |args: &[&str]| with_global(&global, args);
 
     // Training, pinned by the image's id: deterministic, so audited.
     let training = example("training/training.toml");
@@ -170,14 +173,7 @@ fn an_input_from_an_earlier_result_needs_the_order_it_comes_from() {
 fn a_job_array_runs_every_index_over_the_machines_and_is_fetched_as_one() {
     let dir = tempfile::tempdir().unwrap();
     let (_devnet, global) = devnet_with(dir.path(), 2, "process");
-    let with = |args: &[&str]| -> Vec<String> {
-        global
-            .iter()
-            .map(String::as_str)
-            .chain(args.iter().copied())
-            .map(String::from)
-            .collect()
-    };
+    let with = |args: &[&str]| with_global(&global, args);
     let script = "echo \"member $GPUNET_ARRAY_INDEX of $GPUNET_ARRAY_SIZE\" \
                   > \"$GPUNET_OUTPUT_DIR/member.txt\"; echo \"index $GPUNET_ARRAY_INDEX\"";
     let members = json(&with(&[
@@ -271,14 +267,7 @@ fn a_render_array_spreads_its_frames_over_the_machines_and_comes_back_as_one() {
     example_image("blender");
     let dir = tempfile::tempdir().unwrap();
     let (_devnet, global) = devnet_with(dir.path(), 2, "docker");
-    let with = |args: &[&str]| -> Vec<String> {
-        global
-            .iter()
-            .map(String::as_str)
-            .chain(args.iter().copied())
-            .map(String::from)
-            .collect()
-    };
+    let with = |args: &[&str]| with_global(&global, args);
     let render = example("render/render.toml");
     let members = json(&with(&[
         "job",
