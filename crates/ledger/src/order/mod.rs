@@ -794,6 +794,7 @@ mod tests {
             "attempts",
             "disputed_root",
             "result_readers",
+            "array",
         ];
         expected.sort_unstable();
         let mut keys = keys;
