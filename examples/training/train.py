@@ -7,13 +7,16 @@ fixed and PyTorch runs one thread with deterministic kernels, so two honest
 machines write the same bytes, logs included (the speed, printed only with
 REPORT_SPEED set, would differ): the job is declared deterministic (image
 pinned by id, no network) and audits re-run it and compare. EPOCHS in the
-environment sets its length (default 40).
+environment sets its length (default 40); HIDDEN and BATCH its size.
 """
 
 import json
 import os
 import sys
 import time
+
+# cuBLAS is deterministic only with a fixed workspace, set before it starts.
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 import torch
 from sklearn.datasets import load_digits
@@ -30,17 +33,21 @@ y = torch.tensor(digits.target, dtype=torch.long)
 x_train, y_train = x[:1500].to(device), y[:1500].to(device)
 x_test, y_test = x[1500:].to(device), y[1500:].to(device)
 
+# HIDDEN (default 128) widens the network and BATCH (default 50) sets the
+# batch: a wide network in large batches is work a GPU is for, while the
+# default is so small that a GPU waits on kernel launches.
+hidden = int(os.environ.get("HIDDEN", "128"))
 model = torch.nn.Sequential(
-    torch.nn.Linear(64, 128),
+    torch.nn.Linear(64, hidden),
     torch.nn.ReLU(),
-    torch.nn.Linear(128, 64),
+    torch.nn.Linear(hidden, hidden // 2),
     torch.nn.ReLU(),
-    torch.nn.Linear(64, 10),
+    torch.nn.Linear(hidden // 2, 10),
 ).to(device)
 optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
 loss_fn = torch.nn.CrossEntropyLoss()
 epochs = int(os.environ.get("EPOCHS", "40"))
-batch = 50
+batch = int(os.environ.get("BATCH", "50"))
 
 metrics = []
 started = time.monotonic()

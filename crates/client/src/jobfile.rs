@@ -340,6 +340,15 @@ impl JobFile {
         Ok(())
     }
 
+    /// The local file `input` comes from (joined to the job's directory),
+    /// when it names one.
+    pub fn local_source(&self, input: &InputFile) -> Option<PathBuf> {
+        match self.origin(input) {
+            Ok(InputOrigin::Local(file)) => Some(file),
+            _ => None,
+        }
+    }
+
     fn origin<'a>(&self, input: &'a InputFile) -> Result<InputOrigin<'a>, UnclearOrigin> {
         match (&input.source, input.from_order, &input.from_output) {
             (Some(source), None, None) => Ok(InputOrigin::Local(self.base_dir.join(source))),

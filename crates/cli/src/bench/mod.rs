@@ -19,6 +19,7 @@ use crate::output::Output;
 use clap::Subcommand;
 use gpunet_ledger::{Genesis, GenesisAccount};
 use gpunet_primitives::{Address, Amount, Keypair, SignedTx, Tx, TxBody};
+use gpunet_provider::executor::ExecutorKind;
 use gpunet_types::Params;
 
 const CHAIN_ID: &str = "bench";
@@ -167,11 +168,12 @@ pub(crate) enum BenchCmd {
         #[arg(long, default_value_t = 3)]
         rounds: usize,
     },
-    /// The training example through a devnet whose provider runs Docker
-    /// (submitted to outputs verified on disk), against the same container
-    /// run directly with `docker run`. Needs gpunet/pytorch
-    /// (scripts/images/pytorch.sh).
-    #[command(after_help = "Example:\n  gpunet bench training --epochs 2000")]
+    /// The training example through a devnet (submitted to outputs verified
+    /// on disk), against the same job run directly: with the Docker executor
+    /// `docker run` of gpunet/pytorch (scripts/images/pytorch.sh), with the
+    /// process executor its command as a plain process.
+    #[command(after_help = "Examples:\n  gpunet bench training --epochs 2000\n  \
+                      gpunet bench training --executor process --gpus 1")]
     Training {
         /// The training job file (its train.py beside it).
         #[arg(long, default_value = "examples/training/training.toml")]
@@ -181,6 +183,17 @@ pub(crate) enum BenchCmd {
         epochs: u32,
         #[arg(long, default_value_t = 3)]
         rounds: usize,
+        /// How the devnet's provider runs the job: "docker" or "process".
+        #[arg(long, default_value = "docker")]
+        executor: ExecutorKind,
+        /// GPUs the job asks for; the provider offers only GPUs it can prove
+        /// (a binary built with `--features cuda`).
+        #[arg(long, default_value_t = 0)]
+        gpus: u32,
+        /// A variable added to the job's environment (repeatable), e.g.
+        /// `--env HIDDEN=2048`.
+        #[arg(long = "env", value_name = "NAME=VALUE", value_parser = crate::job::parse_env)]
+        env: Vec<(String, String)>,
     },
     /// Proof of compute: prover work and verifier time per challenge, per class.
     #[command(after_help = "Example:\n  gpunet bench poc")]
@@ -245,7 +258,20 @@ pub(crate) async fn run(cmd: BenchCmd, output: Output) -> anyhow::Result<()> {
             job,
             epochs,
             rounds,
-        } => workload::run(&job, epochs, rounds, output).await,
+            executor,
+            gpus,
+            env,
+        } => {
+            let bench = workload::Training {
+                job_path: &job,
+                epochs,
+                rounds,
+                executor,
+                gpus,
+                env,
+            };
+            workload::run(bench, output).await
+        }
         BenchCmd::Poc {
             openings,
             work_secs,

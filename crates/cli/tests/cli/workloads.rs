@@ -323,3 +323,67 @@ fn a_render_array_spreads_its_frames_over_the_machines_and_comes_back_as_one() {
     hashes.dedup();
     assert_eq!(hashes.len(), 4, "four different views of the scene");
 }
+
+#[test]
+fn the_training_benchmark_times_a_job_through_gpunet_against_the_same_process_run_directly() {
+    let dir = tempfile::tempdir().unwrap();
+    // A stand-in for train.py: says where it ran (a job without GPUs sees
+    // none), and reports the speed it is told to, so the test knows what
+    // the benchmark must read from each run's log.
+    std::fs::write(
+        dir.path().join("train.sh"),
+        r#"device=gpu; [ -z "$CUDA_VISIBLE_DEVICES" ] && device=cpu
+printf '{"device": "%s"}' "$device" > "$GPUNET_OUTPUT_DIR/metrics.json"
+echo "epochs $EPOCHS"
+[ -n "$REPORT_SPEED" ] && echo "trained $((1500 * EPOCHS)) samples in 1.00 s: $SPEED samples/s" >&2
+exit 0
+"#,
+    )
+    .unwrap();
+    let job = dir.path().join("training.toml");
+    std::fs::write(
+        &job,
+        r#"name = "stand-in"
+image = "gpunet/pytorch"
+command = ["sh", "-c", '. "$GPUNET_INPUT_DIR/train.sh"']
+timeout_secs = 60
+[[inputs]]
+path = "train.sh"
+source = "train.sh"
+[price]
+max_per_hour = "50"
+"#,
+    )
+    .unwrap();
+    let result = json(&[
+        "--output",
+        "json",
+        "bench",
+        "training",
+        "--job",
+        path(&job),
+        "--executor",
+        "process",
+        "--epochs",
+        "3",
+        "--rounds",
+        "2",
+        "--env",
+        "SPEED=4321",
+    ]);
+    assert_eq!(result["executor"], "process", "{result}");
+    assert_eq!(result["gpus"], 0, "{result}");
+    let rounds = result["rounds"].as_array().unwrap();
+    assert_eq!(rounds.len(), 2, "{result}");
+    for round in rounds {
+        assert_eq!(round["direct_samples_per_s"], 4321, "{result}");
+        assert_eq!(round["gpunet_samples_per_s"], 4321, "{result}");
+        assert_eq!(round["gpunet_device"], "cpu", "{result}");
+        assert!(
+            round["gpunet_ms"].as_u64() >= round["run_ms"].as_u64(),
+            "the whole includes the run: {result}"
+        );
+    }
+    let ratio: f64 = result["ratio"].as_str().unwrap().parse().unwrap();
+    assert!(ratio > 0.0, "{result}");
+}

@@ -15,7 +15,7 @@ mod docker;
 mod process;
 
 pub use docker::{DockerConfig, DockerExecutor, BUSYBOX_IMAGE};
-pub use process::{group_alive, kill_group, ProcessExecutor};
+pub use process::{group_alive, kill_group, ProcessExecutor, JOB_PATH};
 
 use gpunet_primitives::Ulimits;
 use std::future::Future;
@@ -25,7 +25,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Which executor a provider runs jobs with.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ExecutorKind {
     #[default]
     Process,

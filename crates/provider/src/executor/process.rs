@@ -13,6 +13,10 @@ use std::time::Instant;
 /// Runs jobs as local processes.
 pub struct ProcessExecutor;
 
+/// The `PATH` a job's process starts with (its own `PATH` variable replaces
+/// it): the system's programs, nothing of the agent's environment.
+pub const JOB_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
 /// Kills a whole process group; used at timeout and to clean up after a restart.
 pub fn kill_group(pgid: i32) {
     if pgid > 1 {
@@ -59,7 +63,7 @@ impl Executor for ProcessExecutor {
             cmd.args(&job.command[1..])
                 .current_dir(&job.scratch)
                 .env_clear()
-                .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+                .env("PATH", JOB_PATH)
                 .env("HOME", &job.scratch)
                 .envs(job.env.iter().map(|(k, v)| (k, v)))
                 .env(INPUT_DIR_VAR, &job.inputs)
