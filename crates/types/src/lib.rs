@@ -11,6 +11,7 @@ pub mod matching;
 pub mod offers;
 pub mod order;
 pub mod params;
+pub mod peer;
 pub mod pricing;
 
 pub use account::{Account, Unbonding};
@@ -27,4 +28,5 @@ pub use order::{
     Probe, Rental, Report, Settlement, ARRAY_INDEX_VAR, ARRAY_SIZE_VAR, MAX_ARRAY_SIZE,
 };
 pub use params::Params;
+pub use peer::PeerAddr;
 pub use pricing::{max_payment, min_deposit, required_stake, run_cost, Overflow};

@@ -1,0 +1,281 @@
+//! A peer of the data plane: an iroh endpoint keyed with the account's key,
+//! a blob store on disk, and iroh-blobs' protocol behind a [`ReadGate`].
+
+use crate::gate::{guarded, ReadGate};
+use crate::{from_iroh, to_iroh, P2pError, PeerAddr};
+use futures_util::StreamExt;
+use gpunet_primitives::{Address, Hash, Keypair};
+use iroh::endpoint::presets;
+use iroh::protocol::Router;
+use iroh::{Endpoint, EndpointAddr, PublicKey, RelayMap, RelayMode, RelayUrl, SecretKey};
+use iroh_blobs::api::blobs::BlobStatus;
+use iroh_blobs::api::remote::GetProgressItem;
+use iroh_blobs::store::fs::FsStore;
+use iroh_blobs::BlobsProtocol;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How a peer starts.
+#[derive(Clone, Debug)]
+pub struct PeerConfig {
+    /// Its blob store's directory (whole and partial blobs, which survive a
+    /// restart and let a cut download resume).
+    pub dir: PathBuf,
+    /// The socket address it listens on; port 0 picks a free one.
+    pub bind: SocketAddr,
+    /// The relay (an `http(s)://` URL) it keeps a connection to, so that
+    /// peers that cannot dial it directly reach it there; none: direct only.
+    pub relay: Option<String>,
+    /// How long dialling one peer may take before the next is tried: a peer
+    /// that is gone never answers, and QUIC's own idle timeout is long.
+    pub connect_timeout: Duration,
+}
+
+impl PeerConfig {
+    /// A peer storing under `dir`, listening on `bind`, without a relay,
+    /// giving up on a peer after [`PeerConfig::CONNECT_TIMEOUT`].
+    pub fn new(dir: PathBuf, bind: SocketAddr) -> PeerConfig {
+        PeerConfig {
+            dir,
+            bind,
+            relay: None,
+            connect_timeout: PeerConfig::CONNECT_TIMEOUT,
+        }
+    }
+
+    /// Enough for a handshake through a relay across continents.
+    pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+}
+
+/// What a fetch got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fetched {
+    /// The blob's size.
+    pub size: u64,
+    /// Payload bytes received for it this time: less than its size when an
+    /// earlier, cut transfer left part of it, none when it was held.
+    pub received: u64,
+}
+
+/// A running peer: serves the blobs it holds to whom its gate allows, and
+/// fetches blobs from other peers.
+pub struct Peer {
+    account: Address,
+    endpoint: Endpoint,
+    router: Router,
+    store: FsStore,
+    connect_timeout: Duration,
+}
+
+impl Peer {
+    /// Starts a peer that proves `key`'s account and serves through `gate`.
+    pub async fn start(
+        key: &Keypair,
+        config: PeerConfig,
+        gate: Arc<dyn ReadGate>,
+    ) -> Result<Peer, P2pError> {
+        let start = |what: &str, e: &dyn std::fmt::Display| P2pError::Start(format!("{what}: {e}"));
+        let store = FsStore::load(&config.dir)
+            .await
+            .map_err(|e| start(&format!("blob store at {}", config.dir.display()), &e))?;
+        let relay_mode = match &config.relay {
+            None => RelayMode::Disabled,
+            Some(url) => {
+                let url: RelayUrl = url.parse().map_err(|e| start("relay URL", &e))?;
+                RelayMode::Custom(RelayMap::from(url))
+            }
+        };
+        let endpoint = Endpoint::builder(presets::Minimal)
+            .secret_key(SecretKey::from_bytes(&key.secret_bytes()))
+            .relay_mode(relay_mode)
+            .clear_address_lookup()
+            .clear_ip_transports()
+            .bind_addr(config.bind)
+            .map_err(|e| start("listen address", &e))?
+            .bind()
+            .await
+            .map_err(|e| start("endpoint", &e))?;
+        if config.relay.is_some() {
+            // Reachable through the relay before anyone is told where it is.
+            endpoint.online().await;
+        }
+        let blobs = BlobsProtocol::new(&store, Some(guarded(gate)));
+        let router = Router::builder(endpoint.clone())
+            .accept(iroh_blobs::ALPN, blobs)
+            .spawn();
+        Ok(Peer {
+            account: key.address(),
+            endpoint,
+            router,
+            store,
+            connect_timeout: config.connect_timeout,
+        })
+    }
+
+    /// Its account, which is its peer id.
+    pub fn account(&self) -> Address {
+        self.account
+    }
+
+    /// Where other peers reach it now.
+    pub fn addr(&self) -> PeerAddr {
+        let addr = self.endpoint.addr();
+        let relay = addr.relay_urls().next().map(|url| url.to_string());
+        PeerAddr {
+            account: self.account,
+            direct: addr.ip_addrs().copied().collect(),
+            relay,
+        }
+    }
+
+    /// Adds the file at `path` to the store and returns its hash and size;
+    /// it is served from then on (to whom the gate allows).
+    pub async fn add_file(&self, path: &Path) -> Result<(Hash, u64), P2pError> {
+        let path = std::path::absolute(path).map_err(|e| P2pError::Store(e.to_string()))?;
+        let tag = self
+            .store
+            .blobs()
+            .add_path(&path)
+            .await
+            .map_err(|e| P2pError::Store(format!("adding {}: {e}", path.display())))?;
+        let hash = from_iroh(tag.hash);
+        let size = self
+            .size(hash)
+            .await?
+            .ok_or_else(|| P2pError::Store(format!("{hash} missing right after it was added")))?;
+        Ok((hash, size))
+    }
+
+    /// The size of `blob` when the store holds it whole.
+    pub async fn size(&self, blob: Hash) -> Result<Option<u64>, P2pError> {
+        match self.store.blobs().status(to_iroh(blob)).await {
+            Ok(BlobStatus::Complete { size }) => Ok(Some(size)),
+            Ok(_) => Ok(None),
+            Err(e) => Err(P2pError::Store(e.to_string())),
+        }
+    }
+
+    /// The bytes of `blob` the store holds, whole or in part (a cut
+    /// download's).
+    pub async fn local_bytes(&self, blob: Hash) -> Result<u64, P2pError> {
+        let local = self.store.remote().local(to_iroh(blob)).await;
+        local
+            .map(|info| info.local_bytes())
+            .map_err(|e| P2pError::Store(e.to_string()))
+    }
+
+    /// Fetches `blob` from the first of `from` that serves it, keeping what
+    /// earlier attempts got (only missing ranges are asked for). Every chunk
+    /// is verified against `blob` as it arrives; nothing unverified is kept.
+    /// `progress` hears the payload bytes received so far from the peer
+    /// being tried.
+    pub async fn fetch(
+        &self,
+        blob: Hash,
+        from: &[PeerAddr],
+        mut progress: impl FnMut(u64),
+    ) -> Result<Fetched, P2pError> {
+        if let Some(size) = self.size(blob).await? {
+            return Ok(Fetched { size, received: 0 });
+        }
+        let mut failure = P2pError::NoPeer(blob);
+        for peer in from {
+            match self.fetch_from(blob, peer, &mut progress).await {
+                Ok(fetched) => return Ok(fetched),
+                Err(e) => {
+                    tracing::debug!(%blob, peer = %peer.account, "fetch failed: {e}");
+                    failure = e;
+                }
+            }
+        }
+        Err(failure)
+    }
+
+    async fn fetch_from(
+        &self,
+        blob: Hash,
+        peer: &PeerAddr,
+        progress: &mut impl FnMut(u64),
+    ) -> Result<Fetched, P2pError> {
+        let addr = endpoint_addr(peer)?;
+        let connect = |why: String| P2pError::Connect {
+            account: peer.account,
+            why,
+        };
+        let connecting = self.endpoint.connect(addr, iroh_blobs::ALPN);
+        let connection = tokio::time::timeout(self.connect_timeout, connecting)
+            .await
+            .map_err(|_| connect(format!("no answer in {:?}", self.connect_timeout)))?
+            .map_err(|e| connect(e.to_string()))?;
+        let failed = |why: String| P2pError::Fetch {
+            blob,
+            account: peer.account,
+            why,
+        };
+        let items = self
+            .store
+            .remote()
+            .fetch(connection, to_iroh(blob))
+            .stream();
+        let mut items = std::pin::pin!(items);
+        let mut received = None;
+        while let Some(item) = items.next().await {
+            match item {
+                GetProgressItem::Progress(bytes) => progress(bytes),
+                GetProgressItem::Done(stats) => {
+                    received = Some(stats.payload_bytes_read);
+                    break;
+                }
+                GetProgressItem::Error(e) => return Err(failed(e.to_string())),
+            }
+        }
+        let received = received.ok_or_else(|| failed("the transfer ended unfinished".into()))?;
+        let size = self
+            .size(blob)
+            .await?
+            .ok_or_else(|| failed("the peer sent part of it".into()))?;
+        Ok(Fetched { size, received })
+    }
+
+    /// Writes `blob`, which the store holds whole, to the file `to`.
+    pub async fn export(&self, blob: Hash, to: &Path) -> Result<u64, P2pError> {
+        let to = std::path::absolute(to).map_err(|e| P2pError::Store(e.to_string()))?;
+        self.store
+            .blobs()
+            .export(to_iroh(blob), &to)
+            .await
+            .map_err(|e| P2pError::Store(format!("writing {blob} to {}: {e}", to.display())))
+    }
+
+    /// Stops serving and closes its connections and store.
+    pub async fn shutdown(self) {
+        if let Err(e) = self.router.shutdown().await {
+            tracing::debug!("closing the data plane's endpoint: {e}");
+        }
+        if let Err(e) = self.store.shutdown().await {
+            tracing::debug!("closing the blob store: {e}");
+        }
+    }
+}
+
+/// The iroh address of `peer`: its key, and where to try it.
+fn endpoint_addr(peer: &PeerAddr) -> Result<EndpointAddr, P2pError> {
+    let bad = |why: String| P2pError::BadAddress {
+        account: peer.account,
+        why,
+    };
+    let id = PublicKey::from_bytes(&peer.account.0).map_err(|e| bad(e.to_string()))?;
+    let mut addr = EndpointAddr::new(id);
+    for direct in &peer.direct {
+        addr = addr.with_ip_addr(*direct);
+    }
+    if let Some(relay) = &peer.relay {
+        let url: RelayUrl = relay
+            .parse()
+            .map_err(|e| bad(format!("relay {relay}: {e}")))?;
+        addr = addr.with_relay_url(url);
+    }
+    Ok(addr)
+}

@@ -1,0 +1,144 @@
+//! Peers on loopback sockets, each with its own store on disk: blobs move
+//! between them verified, only to readers the holder's gate allows, and a
+//! cut transfer resumes where it stopped.
+
+use gpunet_p2p::{AllowList, P2pError, Peer, PeerConfig};
+use gpunet_primitives::{Hash, Keypair};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Deterministic bytes that do not compress: BLAKE3's output stream.
+fn content(label: &str, len: usize) -> Vec<u8> {
+    let mut bytes = vec![0; len];
+    blake3::Hasher::new()
+        .update(label.as_bytes())
+        .finalize_xof()
+        .fill(&mut bytes);
+    bytes
+}
+
+async fn peer(label: &str, dir: &Path, gate: &AllowList) -> Peer {
+    let mut config = PeerConfig::new(dir.join(label), "127.0.0.1:0".parse().unwrap());
+    // Loopback answers at once; a gone peer should not hold the test long.
+    config.connect_timeout = std::time::Duration::from_secs(2);
+    Peer::start(&Keypair::from_label(label), config, Arc::new(gate.clone()))
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_the_gate_allows_fetches_a_blob_verified_and_a_stranger_gets_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let gate = AllowList::default();
+    let holder = peer("holder", dir.path(), &gate).await;
+    let reader = peer("reader", dir.path(), &AllowList::default()).await;
+    let stranger = peer("stranger", dir.path(), &AllowList::default()).await;
+    assert_eq!(holder.account(), Keypair::from_label("holder").address());
+    assert_eq!(holder.addr().account, holder.account());
+    assert!(!holder.addr().direct.is_empty(), "{:?}", holder.addr());
+
+    let bytes = content("dataset", 8 << 20);
+    let file = dir.path().join("dataset.bin");
+    std::fs::write(&file, &bytes).unwrap();
+    let (hash, size) = holder.add_file(&file).await.unwrap();
+    // The data plane's hash is the chain's: plain BLAKE3 of the content.
+    assert_eq!(hash, Hash::digest(&bytes));
+    assert_eq!(size, bytes.len() as u64);
+    gate.allow(reader.account(), hash);
+
+    let fetched = reader.fetch(hash, &[holder.addr()], |_| {}).await.unwrap();
+    assert_eq!(fetched.size, size);
+    assert_eq!(fetched.received, size);
+    let copy = dir.path().join("copy.bin");
+    assert_eq!(reader.export(hash, &copy).await.unwrap(), size);
+    assert_eq!(std::fs::read(&copy).unwrap(), bytes);
+    // Held now: fetching again receives nothing.
+    let again = reader.fetch(hash, &[holder.addr()], |_| {}).await.unwrap();
+    assert_eq!(again.received, 0);
+
+    // The same blob, asked for by an account the gate does not know.
+    let refused = stranger.fetch(hash, &[holder.addr()], |_| {}).await;
+    assert!(
+        matches!(refused, Err(P2pError::Fetch { account, .. }) if account == holder.account()),
+        "{refused:?}"
+    );
+    assert_eq!(stranger.local_bytes(hash).await.unwrap(), 0);
+    assert_eq!(stranger.size(hash).await.unwrap(), None);
+    // A reader allowed one blob reads no other.
+    let other = dir.path().join("other.bin");
+    std::fs::write(&other, content("other", 1 << 20)).unwrap();
+    let (other_hash, _) = holder.add_file(&other).await.unwrap();
+    assert!(reader
+        .fetch(other_hash, &[holder.addr()], |_| {})
+        .await
+        .is_err());
+
+    // A peer listed first that does not answer is given up on after the
+    // connect timeout, and the next one serves.
+    let gone = peer("gone", dir.path(), &AllowList::default()).await;
+    let gone_addr = gone.addr();
+    gone.shutdown().await;
+    let late = peer("late", dir.path(), &AllowList::default()).await;
+    gate.allow(late.account(), hash);
+    let fetched = late
+        .fetch(hash, &[gone_addr, holder.addr()], |_| {})
+        .await
+        .unwrap();
+    assert_eq!(fetched.size, size);
+
+    for peer in [holder, reader, stranger, late] {
+        peer.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_transfer_resumes_where_it_stopped_and_the_copy_is_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let gate = AllowList::default();
+    let holder = peer("holder", dir.path(), &gate).await;
+    let reader_dir = dir.path().join("reader-store");
+    let reader = peer("reader", &reader_dir, &AllowList::default()).await;
+
+    let bytes = content("image", 64 << 20);
+    let file = dir.path().join("image.tar");
+    std::fs::write(&file, &bytes).unwrap();
+    let (hash, size) = holder.add_file(&file).await.unwrap();
+    gate.allow(reader.account(), hash);
+
+    // Cut the transfer once 8 MiB have arrived: the fetch is dropped
+    // mid-stream, as when a connection breaks or the process stops.
+    let (seen, mut watch) = tokio::sync::watch::channel(0u64);
+    let cut = 8 << 20;
+    let from = [holder.addr()];
+    tokio::select! {
+        done = reader.fetch(hash, &from, |bytes| { seen.send_replace(bytes); }) => {
+            panic!("the transfer finished before the cut: {done:?}")
+        }
+        _ = watch.wait_for(|bytes| *bytes >= cut) => {}
+    }
+    let kept = reader.local_bytes(hash).await.unwrap();
+    assert!(kept >= cut && kept < size, "kept {kept} of {size}");
+    assert_eq!(reader.size(hash).await.unwrap(), None, "not whole yet");
+
+    // The reader restarts (same store) and fetches again: only the rest
+    // travels.
+    reader.shutdown().await;
+    let reader = peer("reader", &reader_dir, &AllowList::default()).await;
+    assert!(
+        reader.local_bytes(hash).await.unwrap() >= cut,
+        "kept across a restart"
+    );
+    let fetched = reader.fetch(hash, &[holder.addr()], |_| {}).await.unwrap();
+    assert_eq!(fetched.size, size);
+    assert!(
+        fetched.received < size && fetched.received + cut >= size - (1 << 20),
+        "received {} of {size} after keeping {kept}",
+        fetched.received
+    );
+    let copy = dir.path().join("copy.tar");
+    reader.export(hash, &copy).await.unwrap();
+    assert!(std::fs::read(&copy).unwrap() == bytes, "the copy is whole");
+
+    holder.shutdown().await;
+    reader.shutdown().await;
+}
