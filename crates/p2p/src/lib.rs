@@ -19,10 +19,14 @@
 
 mod gate;
 mod peer;
+#[cfg(feature = "relay")]
+mod relay;
 
 pub use gate::{AllowList, ReadGate};
 pub use gpunet_types::PeerAddr;
 pub use peer::{Fetched, Peer, PeerConfig};
+#[cfg(feature = "relay")]
+pub use relay::Relay;
 
 use gpunet_primitives::{Address, Hash};
 
