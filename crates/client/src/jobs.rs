@@ -6,6 +6,7 @@ use crate::node_client::NodeClient;
 use crate::wallet::Wallet;
 use gpunet_primitives::manifest::{Manifest, ManifestEntry};
 use gpunet_primitives::{Amount, Hash, JobOutcome, JobSpec, OrderId, TxBody};
+use gpunet_types::api::OrdersPage;
 use gpunet_types::{Event, Misfit, OrderStatus, OrderView, Unmatched};
 use std::path::Path;
 use std::time::Duration;
@@ -60,13 +61,30 @@ pub async fn array_members(node: &NodeClient, id: OrderId) -> Result<Vec<OrderVi
             "order {id} is not a member of a job array (`gpunet job run FILE --array N` makes one)"
         )));
     };
-    let mut members = Vec::with_capacity(array.size as usize);
-    for member in array.orders() {
-        members.push(if member == id {
-            order.clone()
-        } else {
-            node.order(member).await?
-        });
+    // Members have consecutive ids and one client (one transaction placed
+    // them all): they are one page of its orders, newest first.
+    let last = array
+        .first
+        .saturating_add(u64::from(array.size).saturating_sub(1));
+    let page = OrdersPage {
+        before: Some(last.saturating_add(1)),
+        limit: Some(array.size as usize),
+    };
+    let mut members: Vec<OrderView> = node
+        .orders_of(&order.client, &page)
+        .await?
+        .into_iter()
+        .filter(|o| o.array.as_ref().is_some_and(|a| a.first == array.first))
+        .collect();
+    members.reverse();
+    let ids_in_order = members.iter().map(|o| o.id).eq(array.orders());
+    if !ids_in_order {
+        return Err(ClientError::BadResponse(format!(
+            "the node listed {} orders of array {} for its {} members",
+            members.len(),
+            array.first,
+            array.size
+        )));
     }
     Ok(members)
 }
