@@ -21,6 +21,7 @@ client's (``unreachable``, ``invalid``...).
 from __future__ import annotations
 
 import asyncio
+import codecs
 import functools
 import json
 import os
@@ -28,11 +29,21 @@ import tomllib
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, List, Mapping, Optional, Union
+from typing import (
+    Any,
+    AsyncIterator,
+    Iterator,
+    List,
+    Literal,
+    Mapping,
+    Optional,
+    Union,
+    overload,
+)
 
 from . import _native
 
-__all__ = ["AsyncClient", "Client", "GpunetError", "Logs", "Result"]
+__all__ = ["AsyncClient", "Client", "GpunetError", "LogChunk", "Logs", "Result"]
 
 
 class GpunetError(Exception):
@@ -60,6 +71,17 @@ class Logs:
     stdout: str
     stderr: str
     live: bool
+
+
+@dataclass(frozen=True)
+class LogChunk:
+    """A piece of a job's log as it was written: ``stream`` is "stdout" or
+    "stderr"; ``skipped`` counts bytes written there that no node kept (the
+    job wrote faster than it was followed), with no ``text``."""
+
+    stream: str
+    text: str
+    skipped: int = 0
 
 
 @dataclass(frozen=True)
@@ -204,14 +226,50 @@ class Client:
         """Stops running job ``order``: the provider is paid the time it ran."""
         _call(self._native.stop, order)
 
-    def logs(self, order: int) -> Logs:
-        """What job ``order`` wrote (see :class:`Logs`)."""
+    @overload
+    def logs(self, order: int, follow: Literal[False] = False) -> Logs: ...
+
+    @overload
+    def logs(
+        self, order: int, follow: Literal[True], poll: float = 1.0
+    ) -> Iterator[LogChunk]: ...
+
+    def logs(
+        self, order: int, follow: bool = False, poll: float = 1.0
+    ) -> Union[Logs, Iterator[LogChunk]]:
+        """What job ``order`` wrote (see :class:`Logs`); with ``follow``, an
+        iterator of :class:`LogChunk` as the job writes them (polled every
+        ``poll`` seconds), which ends when the job has reported: what it
+        wrote last comes from its result's logs, verified.
+
+            for chunk in client.logs(order, follow=True):
+                print(chunk.text, end="")
+        """
+        if follow:
+            return self._follow_logs(order, poll)
         stdout, stderr, live = _call(self._native.logs, order)
         return Logs(
             stdout=bytes(stdout).decode("utf-8", "replace"),
             stderr=bytes(stderr).decode("utf-8", "replace"),
             live=live,
         )
+
+    def _follow_logs(self, order: int, poll: float) -> Iterator[LogChunk]:
+        follower = _call(self._native.follow_logs, order, max(1, int(poll * 1000)))
+        # Per stream, so that a character split between two pieces is whole.
+        decoders = {
+            stream: codecs.getincrementaldecoder("utf-8")("replace")
+            for stream in ("stdout", "stderr")
+        }
+        while (piece := _call(follower.next_piece)) is not None:
+            stream, data, skipped = piece
+            if skipped:
+                yield LogChunk(stream=stream, text="", skipped=skipped)
+            elif text := decoders[stream].decode(bytes(data)):
+                yield LogChunk(stream=stream, text=text)
+        for stream, decoder in decoders.items():
+            if rest := decoder.decode(b"", final=True):
+                yield LogChunk(stream=stream, text=rest)
 
 
 class AsyncClient:
@@ -230,6 +288,19 @@ class AsyncClient:
     def address(self) -> str:
         """This wallet's address."""
         return self._client.address
+
+    def logs(self, order: int, follow: bool = False, poll: float = 1.0):
+        """:meth:`Client.logs`: awaitable, or with ``follow`` an async
+        iterator of :class:`LogChunk` (``async for chunk in ...``)."""
+        if follow:
+            return self._follow_logs(order, poll)
+        return asyncio.to_thread(self._client.logs, order)
+
+    async def _follow_logs(self, order: int, poll: float) -> AsyncIterator[LogChunk]:
+        chunks = self._client.logs(order, follow=True, poll=poll)
+        done = object()
+        while (chunk := await asyncio.to_thread(next, chunks, done)) is not done:
+            yield chunk
 
     def __getattr__(self, name: str):
         method = getattr(self._client, name)

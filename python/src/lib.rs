@@ -14,6 +14,7 @@ use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use serde::Serialize;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 create_exception!(
@@ -57,8 +58,48 @@ fn profile(name: Option<&str>) -> PyResult<(String, String)> {
 /// A wallet on a node: what `gpunet.Client` calls.
 #[pyclass(frozen)]
 struct NativeClient {
-    wallet: Wallet,
+    /// Shared with the tasks that follow logs in the background.
+    wallet: Arc<Wallet>,
     runtime: tokio::runtime::Runtime,
+}
+
+/// What following a log yields: a piece, or why following stopped.
+type Followed = Result<logs::LogPiece, ClientError>;
+
+/// A job's logs as it writes them, followed in the background: what
+/// `Client.logs(order, follow=True)` iterates. Dropping it stops following.
+#[pyclass]
+struct LogFollower {
+    pieces: tokio::sync::mpsc::UnboundedReceiver<Followed>,
+    following: tokio::task::AbortHandle,
+}
+
+impl Drop for LogFollower {
+    fn drop(&mut self) {
+        self.following.abort();
+    }
+}
+
+#[pymethods]
+impl LogFollower {
+    /// The next piece: `(stream, bytes, skipped)`, `stream` being "stdout"
+    /// or "stderr", `skipped` the bytes written there that no node kept
+    /// (then `bytes` is empty); `None` once the job reported (its result's
+    /// logs, verified, completed what was followed) or closed unrun. Waits
+    /// with the GIL released.
+    fn next_piece(&mut self, py: Python<'_>) -> PyResult<Option<(String, Vec<u8>, u64)>> {
+        let pieces = &mut self.pieces;
+        match py.allow_threads(|| pieces.blocking_recv()) {
+            None => Ok(None),
+            Some(Err(e)) => Err(failed(e)),
+            Some(Ok(logs::LogPiece::Bytes(stream, bytes))) => {
+                Ok(Some((stream.name().to_string(), bytes, 0)))
+            }
+            Some(Ok(logs::LogPiece::Skipped(stream, skipped))) => {
+                Ok(Some((stream.name().to_string(), Vec::new(), skipped)))
+            }
+        }
+    }
 }
 
 impl NativeClient {
@@ -91,7 +132,7 @@ impl NativeClient {
             NodeClient::new(node).map_err(failed)?
         };
         Ok(NativeClient {
-            wallet: Wallet::new(key, node),
+            wallet: Arc::new(Wallet::new(key, node)),
             runtime,
         })
     }
@@ -200,6 +241,28 @@ impl NativeClient {
         Ok((logs.stdout, logs.stderr, logs.live))
     }
 
+    /// Follows job `id`'s logs, polling every `poll_ms`, until it reports.
+    fn follow_logs(&self, id: OrderId, poll_ms: u64) -> LogFollower {
+        let (send, pieces) = tokio::sync::mpsc::unbounded_channel::<Followed>();
+        let wallet = Arc::clone(&self.wallet);
+        let poll = Duration::from_millis(poll_ms.max(1));
+        let task = self.runtime.spawn(async move {
+            let sink = send.clone();
+            let followed = logs::follow_logs(&wallet, id, poll, move |piece| {
+                // A closed channel: the Python side let go; the task is aborted.
+                let _ = sink.send(Ok(piece));
+            })
+            .await;
+            if let Err(e) = followed {
+                let _ = send.send(Err(e));
+            }
+        });
+        LogFollower {
+            pieces,
+            following: task.abort_handle(),
+        }
+    }
+
     /// Downloads job `id`'s outputs into `dir`, each file verified against
     /// the output root on chain; returns their paths, relative to `dir`.
     fn fetch_outputs(&self, py: Python<'_>, id: OrderId, dir: &str) -> PyResult<Vec<String>> {
@@ -214,6 +277,7 @@ impl NativeClient {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeClient>()?;
+    m.add_class::<LogFollower>()?;
     m.add_function(wrap_pyfunction!(profile, m)?)?;
     m.add("NativeError", m.py().get_type::<NativeError>())?;
     Ok(())

@@ -110,3 +110,27 @@ def test_a_job_array_runs_each_index_and_returns_its_results_in_order(client, tm
     assert [r.id for r in results] == [first, first + 1, first + 2]
     assert [r.order["array"]["index"] for r in results] == [0, 1, 2]
     assert [r.outputs for r in results] == [tmp_path / "array" / str(i) for i in range(3)]
+
+
+def test_logs_are_followed_as_the_job_writes_them_until_it_reports(client):
+    script = 'for i in 1 2 3 4 5; do echo "line $i"; sleep 0.4; done; printf "fin \\303\\251\\n" >&2'
+    order = client.run(image="gpunet/busybox", command=script, max_price=50, wait=False)
+    chunks = list(client.logs(order, follow=True, poll=0.1))
+    stdout = [c for c in chunks if c.stream == "stdout"]
+    assert "".join(c.text for c in stdout) == "".join(f"line {i}\n" for i in range(1, 6))
+    # UTF-8 decoded whole, whatever the pieces.
+    assert "".join(c.text for c in chunks if c.stream == "stderr") == "fin \u00e9\n"
+    assert not any(c.skipped for c in chunks)
+    # Followed while it ran (pieces as they were written), and the iterator
+    # ended because the job reported.
+    assert len(stdout) > 1, chunks
+    assert client.describe(order)["report"] is not None
+
+    async def follow_async():
+        async_client = gpunet.AsyncClient("devnet")
+        order = await async_client.run(
+            image="gpunet/busybox", command="echo one; sleep 0.5; echo two", max_price=50, wait=False
+        )
+        return [c.text async for c in async_client.logs(order, follow=True, poll=0.1)]
+
+    assert "".join(asyncio.run(follow_async())) == "one\ntwo\n"
