@@ -14,7 +14,8 @@ use gpunet_types::api::{
     MATCHED_HEADER, UPLOAD_HEADER,
 };
 use gpunet_types::{
-    AddressError, ApiError, BlockEvent, Included, Machine, NodeAddress, OrderView, TrustedKeys,
+    AddressError, ApiError, BlockEvent, Included, Machine, NodeAddress, OrderView, PeerAddr,
+    TrustedKeys,
 };
 use serde::de::DeserializeOwned;
 use std::path::Path;
@@ -207,6 +208,16 @@ impl NodeClient {
     ) -> Result<Vec<OrderView>, ClientError> {
         let path = format!("/v1/accounts/{client}/orders");
         decode(self.read(|c| c.http.get(c.url(&path)).query(page)).await?).await
+    }
+
+    /// Where `account`'s data-plane peer is reached, if it announced one.
+    pub async fn peer(&self, account: &Address) -> Result<Option<PeerAddr>, ClientError> {
+        let path = format!("/v1/accounts/{account}/peer");
+        match decode(self.read(|c| c.http.get(c.url(&path))).await?).await {
+            Ok(peer) => Ok(Some(peer)),
+            Err(ClientError::Api(e)) if e.code == "not_found" => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Every registered machine (a search with no filter and no limit).

@@ -115,6 +115,12 @@ pub enum TxError {
     },
     #[error("an endpoint is empty or over {max} bytes")]
     BadEndpoint { max: usize },
+    #[error("a peer is announced at {given} direct addresses, at most {max}")]
+    TooManyPeerAddresses { given: usize, max: usize },
+    #[error("{address:?} is no socket address written as IP:port")]
+    BadPeerAddress { address: String },
+    #[error("a relay is an http:// or https:// URL of at most {max} printable bytes")]
+    BadRelayUrl { max: usize },
     #[error("order {order}'s result is shared with {max} accounts already; stop sharing it with one first")]
     TooManyReaders { order: OrderId, max: usize },
     #[error("order {order}'s result is already shared with {reader}")]
@@ -241,6 +247,9 @@ impl TxError {
             TxError::NoProbe(_) => ErrorCode::NoProbe,
             TxError::EndpointCount { .. } => ErrorCode::EndpointCount,
             TxError::BadEndpoint { .. } => ErrorCode::BadEndpoint,
+            TxError::TooManyPeerAddresses { .. } => ErrorCode::TooManyPeerAddresses,
+            TxError::BadPeerAddress { .. } => ErrorCode::BadPeerAddress,
+            TxError::BadRelayUrl { .. } => ErrorCode::BadRelayUrl,
             TxError::TooManyReaders { .. } => ErrorCode::TooManyReaders,
             TxError::AlreadyShared { .. } => ErrorCode::AlreadyShared,
             TxError::NotShared { .. } => ErrorCode::NotShared,

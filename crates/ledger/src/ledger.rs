@@ -12,7 +12,7 @@ use crate::table::Write;
 use gpunet_primitives::{
     Address, Amount, Block, BlockHeader, ChallengeId, Hash, JobSpec, MachineId, OrderId, SignedTx,
 };
-use gpunet_types::{Account, Event, Machine};
+use gpunet_types::{Account, Event, Machine, PeerAddr};
 use std::path::Path;
 
 /// A block the ledger executed, with the fate of every candidate transaction.
@@ -475,6 +475,21 @@ impl Ledger {
 
     pub fn account(&self, address: &Address) -> Account {
         self.state.account(address)
+    }
+
+    /// Where `account`'s data-plane peer is reached, as it last announced.
+    pub fn peer(&self, account: &Address) -> Option<PeerAddr> {
+        let record = self.state.peers.get(account)?;
+        Some(PeerAddr {
+            account: *account,
+            // Stored as `SocketAddr` wrote them: they parse back.
+            direct: record
+                .direct
+                .iter()
+                .filter_map(|a| a.parse().ok())
+                .collect(),
+            relay: record.relay.clone(),
+        })
     }
 
     pub fn machine(&self, id: MachineId) -> Option<&Machine> {

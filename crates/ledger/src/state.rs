@@ -86,6 +86,16 @@ pub struct Globals {
     pub match_cursor: Option<(u64, OrderId)>,
 }
 
+/// Where an account's data-plane peer is reached, as it announced
+/// (`TxBody::AnnouncePeer`): socket addresses in canonical form, a relay URL.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct PeerRecord {
+    /// `IP:port`, each as `SocketAddr` writes it.
+    pub direct: Vec<String>,
+    /// An `http://` or `https://` URL.
+    pub relay: Option<String>,
+}
+
 /// An account that bonded validator stake.
 #[derive(
     Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
@@ -143,6 +153,8 @@ pub struct State {
     pub cheap_offers: Table<OfferKey, ()>,
     /// Interned GPU models: id (from 1) to lowercase name.
     pub gpu_models: Table<u32, String>,
+    /// Where accounts' data-plane peers are reached.
+    pub peers: Table<Address, PeerRecord>,
 }
 
 /// (GPU model id, see `gpu_models`, 0 for none; size class, see
@@ -185,7 +197,7 @@ macro_rules! for_each_table {
     ($state:expr, |$t:ident| $body:expr) => {{
         for_each_table!(@each $state, $t, $body, globals accounts machines orders pending
             deadlines settle_queue unbonding_queue provider_leases client_orders receipts challenges
-            challenge_deadlines awaiting_beacon challenge_schedule rental_billing probe_deadlines offers cheap_offers gpu_models validators validator_sets);
+            challenge_deadlines awaiting_beacon challenge_schedule rental_billing probe_deadlines offers cheap_offers gpu_models validators validator_sets peers);
     }};
     (@each $state:expr, $t:ident, $body:expr, $($field:ident)*) => {
         $( { let $t = &mut $state.$field; $body; } )*
@@ -196,7 +208,7 @@ macro_rules! for_each_table_ref {
     ($state:expr, |$t:ident| $body:expr) => {{
         for_each_table_ref!(@each $state, $t, $body, globals accounts machines orders pending
             deadlines settle_queue unbonding_queue provider_leases client_orders receipts challenges
-            challenge_deadlines awaiting_beacon challenge_schedule rental_billing probe_deadlines offers cheap_offers gpu_models validators validator_sets);
+            challenge_deadlines awaiting_beacon challenge_schedule rental_billing probe_deadlines offers cheap_offers gpu_models validators validator_sets peers);
     }};
     (@each $state:expr, $t:ident, $body:expr, $($field:ident)*) => {
         $( { let $t = &$state.$field; $body; } )*
@@ -229,6 +241,7 @@ impl State {
             cheap_offers: Table::new(18),
             gpu_models: Table::new(19),
             client_orders: Table::new(22),
+            peers: Table::new(23),
         }
     }
 

@@ -348,6 +348,17 @@ pub enum TxBody {
         /// How many members (at least 1, at most `MAX_ARRAY_SIZE`).
         size: u32,
     },
+    /// Says where the sender's data-plane peer (crates/p2p) is reached,
+    /// replacing what it said before; nothing (no address, no relay)
+    /// withdraws it. Providers serve results and images there.
+    AnnouncePeer {
+        /// Socket addresses it is dialled at directly (`IP:port`, at most
+        /// eight).
+        direct: Vec<String>,
+        /// The relay it keeps a connection to (an `http://` or `https://`
+        /// URL), for peers that cannot dial it.
+        relay: Option<String>,
+    },
 }
 
 impl TxBody {
@@ -380,6 +391,7 @@ impl TxBody {
             TxBody::RentalStopped { .. } => "rental_stopped",
             TxBody::StopJob { .. } => "stop_job",
             TxBody::SubmitArray { .. } => "submit_array",
+            TxBody::AnnouncePeer { .. } => "announce_peer",
         }
     }
 }

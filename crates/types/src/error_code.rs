@@ -123,6 +123,14 @@ pub enum ErrorCode {
     /// An endpoint empty or too long.
     BadEndpoint,
 
+    // The data plane.
+    /// A peer announced at too many direct addresses.
+    TooManyPeerAddresses,
+    /// A peer address that is no `IP:port`.
+    BadPeerAddress,
+    /// A relay that is no http(s) URL, or too long.
+    BadRelayUrl,
+
     // Validators.
     /// Not a validator.
     NotAValidator,

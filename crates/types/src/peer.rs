@@ -8,11 +8,13 @@ use std::net::SocketAddr;
 /// the QUIC handshake, that the far end holds `account`'s key: addresses
 /// are hints, the account is the identity.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PeerAddr {
     /// Its account, whose ed25519 key is its peer id.
     pub account: Address,
-    /// Socket addresses it is dialled at directly.
+    /// Socket addresses it is dialled at directly (`IP:port`).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub direct: Vec<SocketAddr>,
     /// The relay it keeps a connection to, for peers that cannot dial it
     /// (no public address, no port forwarded): an `http(s)://` URL.

@@ -1,13 +1,13 @@
 //! Accounts and the orders they place or run.
 
-use super::{parse, ApiResult};
+use super::{not_found, parse, ApiResult};
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use gpunet_ledger::Order;
 use gpunet_node::Node;
 use gpunet_primitives::Address;
 use gpunet_types::api::{AccountView, OrdersPage, MAX_ORDERS_PAGE, ORDERS_PAGE};
-use gpunet_types::{ApiError, OrderView};
+use gpunet_types::{ApiError, OrderView, PeerAddr};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -17,6 +17,27 @@ pub(super) fn routes() -> OpenApiRouter<Node> {
         .routes(routes!(account))
         .routes(routes!(account_orders))
         .routes(routes!(provider_leases))
+        .routes(routes!(peer))
+}
+
+/// Where an account's data-plane peer is reached, as it last announced
+/// (`TxBody::AnnouncePeer`): a provider's results and images are fetched
+/// there.
+#[utoipa::path(
+    get, path = "/v1/accounts/{address}/peer",
+    tag = "accounts",
+    params(("address" = Address, Path, description = "The account.")),
+    responses(
+        (status = OK, description = "Its peer's addresses and relay.", body = PeerAddr),
+        (status = 400, description = "Not an account's key.", body = ApiError),
+        (status = 404, description = "It announced no peer.", body = ApiError),
+    )
+)]
+async fn peer(State(node): State<Node>, Path(raw): Path<String>) -> ApiResult<Json<PeerAddr>> {
+    let address: Address = parse("address", &raw)?;
+    let peer = node.ledger.read().expect("ledger lock").peer(&address);
+    peer.map(Json)
+        .ok_or_else(|| not_found(format!("account {address} announced no peer")))
 }
 
 /// What an account holds: balance, stake, nonce.

@@ -2497,6 +2497,21 @@ fn the_api_answers_as_its_openapi_document_says_on_every_route() {
             None,
             200,
         ),
+        // Nobody here announced a data-plane peer yet.
+        (
+            "GET",
+            "/v1/accounts/{address}/peer",
+            format!("/v1/accounts/{client}/peer"),
+            None,
+            404,
+        ),
+        (
+            "GET",
+            "/v1/accounts/{address}/peer",
+            "/v1/accounts/nobody/peer".into(),
+            None,
+            400,
+        ),
         ("GET", "/v1/machines", "/v1/machines".into(), None, 200),
         (
             "GET",

@@ -11,6 +11,7 @@ mod durations;
 mod fit;
 mod matching;
 mod orders;
+mod peers;
 mod records;
 mod registry;
 mod rentals;
@@ -204,6 +205,9 @@ impl Exec<'_> {
                 rentals::rental_stopped(self, sender, *order, *how)
             }
             TxBody::StopJob { order } => settlement::stop_job(self, sender, *order),
+            TxBody::AnnouncePeer { direct, relay } => {
+                peers::announce_peer(self, sender, direct, relay.as_deref())
+            }
             TxBody::CommitChallenge { challenge, root } => {
                 challenges::commit_challenge(self, sender, *challenge, *root)
             }
