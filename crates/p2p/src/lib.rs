@@ -11,7 +11,7 @@
 //!   is plain BLAKE3, the same as [`gpunet_primitives::Hash`].
 //! - **No lookup service**: iroh's public discovery and relays (n0's) are
 //!   off. A peer is dialled at the [`PeerAddr`] that names it, given by the
-//!   chain or a node; relays are the network's own ([`PeerConfig::relay`]).
+//!   chain or a node; relays are the network's own ([`Reach`]).
 //! - **Reads are gated per request**: every get or observe request is held
 //!   until the [`ReadGate`] has answered for the reader's account and the
 //!   hash; requests that name many blobs at once and pushes are refused
@@ -24,7 +24,7 @@ mod relay;
 
 pub use gate::{AllowList, ReadGate};
 pub use gpunet_types::PeerAddr;
-pub use peer::{Fetched, Peer, PeerConfig};
+pub use peer::{Fetched, Peer, PeerConfig, Reach};
 #[cfg(feature = "relay")]
 pub use relay::Relay;
 

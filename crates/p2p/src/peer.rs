@@ -23,14 +23,42 @@ pub struct PeerConfig {
     /// Its blob store's directory (whole and partial blobs, which survive a
     /// restart and let a cut download resume).
     pub dir: PathBuf,
-    /// The socket address it listens on; port 0 picks a free one.
-    pub bind: SocketAddr,
-    /// The relay (an `http(s)://` URL) it keeps a connection to, so that
-    /// peers that cannot dial it directly reach it there; none: direct only.
-    pub relay: Option<String>,
+    /// How other peers reach it.
+    pub reach: Reach,
     /// How long dialling one peer may take before the next is tried: a peer
     /// that is gone never answers, and QUIC's own idle timeout is long.
     pub connect_timeout: Duration,
+}
+
+/// How other peers reach a peer. A relay is an `http(s)://` URL: the peer
+/// keeps a connection to it, so that peers that cannot dial it reach it
+/// there.
+#[derive(Clone, Debug)]
+pub enum Reach {
+    /// It listens on `bind` (port 0 picks a free one), and keeps a
+    /// connection to `relay` too, if any.
+    Direct {
+        /// Where it listens.
+        bind: SocketAddr,
+        /// Its relay, if any.
+        relay: Option<String>,
+    },
+    /// It opens no socket of its own and is reached only through `relay`:
+    /// a machine that accepts no inbound connection and sends nothing
+    /// directly (all its traffic goes out to the relay).
+    RelayOnly {
+        /// Its relay.
+        relay: String,
+    },
+}
+
+impl Reach {
+    fn relay(&self) -> Option<&str> {
+        match self {
+            Reach::Direct { relay, .. } => relay.as_deref(),
+            Reach::RelayOnly { relay } => Some(relay),
+        }
+    }
 }
 
 impl PeerConfig {
@@ -39,8 +67,7 @@ impl PeerConfig {
     pub fn new(dir: PathBuf, bind: SocketAddr) -> PeerConfig {
         PeerConfig {
             dir,
-            bind,
-            relay: None,
+            reach: Reach::Direct { bind, relay: None },
             connect_timeout: PeerConfig::CONNECT_TIMEOUT,
         }
     }
@@ -80,24 +107,25 @@ impl Peer {
         let store = FsStore::load(&config.dir)
             .await
             .map_err(|e| start(&format!("blob store at {}", config.dir.display()), &e))?;
-        let relay_mode = match &config.relay {
+        let relay_mode = match config.reach.relay() {
             None => RelayMode::Disabled,
             Some(url) => {
                 let url: RelayUrl = url.parse().map_err(|e| start("relay URL", &e))?;
                 RelayMode::Custom(RelayMap::from(url))
             }
         };
-        let endpoint = Endpoint::builder(presets::Minimal)
+        let mut builder = Endpoint::builder(presets::Minimal)
             .secret_key(SecretKey::from_bytes(&key.secret_bytes()))
             .relay_mode(relay_mode)
             .clear_address_lookup()
-            .clear_ip_transports()
-            .bind_addr(config.bind)
-            .map_err(|e| start("listen address", &e))?
-            .bind()
-            .await
-            .map_err(|e| start("endpoint", &e))?;
-        if config.relay.is_some() {
+            .clear_ip_transports();
+        if let Reach::Direct { bind, .. } = &config.reach {
+            builder = builder
+                .bind_addr(*bind)
+                .map_err(|e| start("listen address", &e))?;
+        }
+        let endpoint = builder.bind().await.map_err(|e| start("endpoint", &e))?;
+        if config.reach.relay().is_some() {
             // Reachable through the relay before anyone is told where it is.
             endpoint.online().await;
         }

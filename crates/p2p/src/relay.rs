@@ -32,7 +32,7 @@ impl Relay {
         })
     }
 
-    /// The URL peers are configured with ([`crate::PeerConfig::relay`]).
+    /// The URL peers are configured with ([`crate::Reach`]).
     pub fn url(&self) -> &str {
         &self.url
     }

@@ -2,7 +2,7 @@
 //! between them verified, only to readers the holder's gate allows, and a
 //! cut transfer resumes where it stopped.
 
-use gpunet_p2p::{AllowList, P2pError, Peer, PeerAddr, PeerConfig, Relay};
+use gpunet_p2p::{AllowList, P2pError, Peer, PeerAddr, PeerConfig, Reach, Relay};
 use gpunet_primitives::{Hash, Keypair};
 use std::path::Path;
 use std::sync::Arc;
@@ -145,24 +145,38 @@ async fn a_cut_transfer_resumes_where_it_stopped_and_the_copy_is_whole() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_peer_known_only_by_its_relay_serves_through_it() {
+async fn a_peer_that_accepts_no_connection_serves_through_its_relay() {
     let dir = tempfile::tempdir().unwrap();
     let relay = Relay::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let on_relay = |label: &str| {
+    let config = |label: &str, reach: Reach| {
         let mut config = PeerConfig::new(dir.path().join(label), "127.0.0.1:0".parse().unwrap());
-        config.relay = Some(relay.url().to_string());
+        config.reach = reach;
         (Keypair::from_label(label), config)
     };
+    // The holder opens no socket of its own: nothing can connect to it, and
+    // it sends nothing directly; all it has is its connection to the relay.
     let gate = AllowList::default();
-    let (key, config) = on_relay("holder");
-    let holder = Peer::start(&key, config, Arc::new(gate.clone()))
+    let (key, holder_config) = config(
+        "holder",
+        Reach::RelayOnly {
+            relay: relay.url().to_string(),
+        },
+    );
+    let holder = Peer::start(&key, holder_config, Arc::new(gate.clone()))
         .await
         .unwrap();
-    let (key, config) = on_relay("reader");
-    let reader = Peer::start(&key, config, Arc::new(AllowList::default()))
+    let (key, reader_config) = config(
+        "reader",
+        Reach::Direct {
+            bind: "127.0.0.1:0".parse().unwrap(),
+            relay: Some(relay.url().to_string()),
+        },
+    );
+    let reader = Peer::start(&key, reader_config, Arc::new(AllowList::default()))
         .await
         .unwrap();
     let advertised = holder.addr();
+    assert!(advertised.direct.is_empty(), "{advertised:?}");
     assert_eq!(
         advertised.relay.as_deref(),
         Some(relay.url()),
@@ -175,18 +189,32 @@ async fn a_peer_known_only_by_its_relay_serves_through_it() {
     let (hash, size) = holder.add_file(&file).await.unwrap();
     gate.allow(reader.account(), hash);
 
-    // The reader is told of no direct address: the relay is the only way in.
-    let relayed_only = PeerAddr {
-        direct: Vec::new(),
-        ..advertised
-    };
-    let fetched = reader.fetch(hash, &[relayed_only], |_| {}).await.unwrap();
+    let fetched = reader.fetch(hash, &[advertised], |_| {}).await.unwrap();
     assert_eq!(fetched.size, size);
     let copy = dir.path().join("copy.bin");
     reader.export(hash, &copy).await.unwrap();
     assert!(std::fs::read(&copy).unwrap() == bytes);
 
-    holder.shutdown().await;
-    reader.shutdown().await;
+    // A peer without the relay has no way to it.
+    let (key, lone_config) = config(
+        "lone",
+        Reach::Direct {
+            bind: "127.0.0.1:0".parse().unwrap(),
+            relay: None,
+        },
+    );
+    let lone = Peer::start(&key, lone_config, Arc::new(AllowList::default()))
+        .await
+        .unwrap();
+    gate.allow(lone.account(), hash);
+    let unreachable = PeerAddr {
+        relay: None,
+        ..holder.addr()
+    };
+    assert!(lone.fetch(hash, &[unreachable], |_| {}).await.is_err());
+
+    for peer in [holder, reader, lone] {
+        peer.shutdown().await;
+    }
     relay.shutdown().await;
 }
