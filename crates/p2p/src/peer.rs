@@ -125,9 +125,14 @@ impl Peer {
                 .map_err(|e| start("listen address", &e))?;
         }
         let endpoint = builder.bind().await.map_err(|e| start("endpoint", &e))?;
-        if config.reach.relay().is_some() {
+        if let Some(relay) = config.reach.relay() {
             // Reachable through the relay before anyone is told where it is.
-            endpoint.online().await;
+            tokio::time::timeout(config.connect_timeout, endpoint.online())
+                .await
+                .map_err(|_| {
+                    let waited = config.connect_timeout;
+                    P2pError::Start(format!("relay {relay} did not answer in {waited:?}"))
+                })?;
         }
         let blobs = BlobsProtocol::new(&store, Some(guarded(gate)));
         let router = Router::builder(endpoint.clone())

@@ -218,3 +218,29 @@ async fn a_peer_that_accepts_no_connection_serves_through_its_relay() {
     }
     relay.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_whose_relay_does_not_answer_fails_to_start_instead_of_waiting() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port nothing listens on: bound, then let go.
+    let gone = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut config = PeerConfig::new(dir.path().join("peer"), "127.0.0.1:0".parse().unwrap());
+    config.reach = Reach::RelayOnly {
+        relay: format!("http://{gone}/"),
+    };
+    config.connect_timeout = std::time::Duration::from_secs(1);
+    let started = Peer::start(
+        &Keypair::from_label("peer"),
+        config,
+        Arc::new(AllowList::default()),
+    )
+    .await;
+    assert!(
+        matches!(&started, Err(P2pError::Start(why)) if why.contains("did not answer")),
+        "{:?}",
+        started.as_ref().err()
+    );
+}
