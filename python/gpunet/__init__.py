@@ -203,7 +203,10 @@ class Client:
         timeout: int = 3600,
         outputs: Optional[Union[str, os.PathLike]] = None,
     ) -> Result:
-        """Waits for job ``order`` to end and returns its :class:`Result`."""
+        """Waits for job ``order`` to report (or to close without running) and
+        returns its :class:`Result`. Its outputs are final then; settlement
+        may follow later (after an audit's second run, say): ``describe``
+        shows it."""
         view = json.loads(_call(self._native.wait, order, timeout))
         logs = self.logs(order)
         outcome = (view.get("report") or {}).get("outcome") or {}
