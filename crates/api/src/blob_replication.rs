@@ -186,9 +186,9 @@ fn named_by_event(node: &Node, event: &BlockEvent) -> NamedBlobs {
             }
         }
         Event::OrderReported { order, .. } => {
-            named
-                .roots
-                .extend(ledger.order(*order).and_then(|o| o.output_root()));
+            if let Some(report) = ledger.order(*order).as_ref().and_then(|o| o.report()) {
+                named.add_result(report);
+            }
         }
         _ => {}
     }
@@ -224,8 +224,14 @@ async fn replicate(
     let me = key.address();
     let mine = |blob: &Hash| holders(blob, &validators, replicas).contains(&me);
     let mut copied = Copied::default();
-    for input in named.inputs.iter().filter(|h| mine(h)) {
-        ensure(node, key, *input, &mut copied).await;
+    // Inputs, and the manifests of results their providers keep: one blob each.
+    for blob in named
+        .inputs
+        .iter()
+        .chain(&named.manifests)
+        .filter(|h| mine(h))
+    {
+        ensure(node, key, *blob, &mut copied).await;
     }
     for root in named.roots {
         if !mine(&root) || whole.contains(&root) || !ensure(node, key, root, &mut copied).await {

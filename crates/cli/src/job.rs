@@ -12,7 +12,9 @@ use gpunet_client::jobs::{
 use gpunet_client::logs::{current_logs, follow_logs, LogPiece};
 use gpunet_client::{NodeClient, Wallet};
 use gpunet_primitives::manifest::Manifest;
-use gpunet_primitives::{format_amount, Address, Hash, JobOutcome, LogStream, OrderId, TxBody};
+use gpunet_primitives::{
+    format_amount, Address, Hash, JobOutcome, LogStream, OrderId, OutputHolder, TxBody,
+};
 use gpunet_types::api::{DryRun, OrdersPage};
 use gpunet_types::{OrderStatus, OrderView};
 use std::path::PathBuf;
@@ -337,8 +339,13 @@ pub(crate) fn describe(order: &OrderView) -> String {
                 output_bytes,
                 duration_ms,
                 stopped,
+                held_by,
             } => {
-                s += &format!("exit code {exit_code}\nran       {duration_ms} ms (billed {} ms)\noutputs   {output_bytes} bytes, root {output_root}\n", r.billable_ms);
+                let kept_by = match held_by {
+                    OutputHolder::Nodes => "the validators' nodes",
+                    OutputHolder::Provider => "its provider",
+                };
+                s += &format!("exit code {exit_code}\nran       {duration_ms} ms (billed {} ms)\noutputs   {output_bytes} bytes, root {output_root}, kept by {kept_by}\n", r.billable_ms);
                 if let Some(stop) = stopped {
                     s += &format!(
                         "stopped   at its {} limit (outputs are partial)\n",

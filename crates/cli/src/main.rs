@@ -76,7 +76,7 @@ enum Command {
     /// `gpunet devnet fund ADDRESS GPN` sends from its faucet.
     #[command(args_conflicts_with_subcommands = true)]
     #[command(
-        after_help = "Examples:\n  gpunet devnet\n  gpunet devnet --executor docker --providers 3"
+        after_help = "Examples:\n  gpunet devnet\n  gpunet devnet --executor docker --providers 3\n  gpunet devnet --serve-outputs"
     )]
     Devnet {
         #[command(subcommand)]
@@ -93,6 +93,11 @@ enum Command {
         /// How providers run jobs: "process", or "docker" (sandboxed containers).
         #[arg(long, default_value = "process")]
         executor: ExecutorKind,
+        /// Providers keep their jobs' outputs and serve them peer to peer
+        /// (the node keeps manifests only), as `gpunet provider
+        /// --serve-outputs` does.
+        #[arg(long)]
+        serve_outputs: bool,
     },
     /// Run a validator node with the HTTP API.
     #[command(
@@ -124,6 +129,17 @@ enum Command {
     /// (no new work) and stops once what runs has finished; twice stops at once.
     #[command(after_help = "Example:\n  gpunet provider --executor docker --price 2.5")]
     Provider(provider::ProviderArgs),
+    /// Run a data-plane relay: providers that accept no inbound connection
+    /// (`gpunet provider --serve-outputs --relay URL --relay-only`) keep a
+    /// connection to it, and clients reach them through it. It forwards
+    /// end-to-end encrypted QUIC it cannot read. Plain HTTP: put it behind
+    /// a TLS terminator to serve the internet.
+    #[command(after_help = "Example:\n  gpunet relay --listen 0.0.0.0:3340")]
+    Relay {
+        /// Where it listens (HTTP).
+        #[arg(long, default_value = "127.0.0.1:3340")]
+        listen: SocketAddr,
+    },
     /// Write a profile (a node's address and your keystore) that commands
     /// use from any directory: `--profile NAME` (default "default"), `--node`
     /// (kept if the profile has one), `--keystore` (default
@@ -217,7 +233,7 @@ fn init_logs(command: &Command, format: logs::LogFormat) {
     let default = match command {
         // What the agent does is its operator's to see.
         Command::Provider(_) => "warn,gpunet_provider=info",
-        Command::Node(_) | Command::Devnet { .. } => "warn",
+        Command::Node(_) | Command::Devnet { .. } | Command::Relay { .. } => "warn",
         _ => "error",
     };
     logs::init(default, format);
@@ -243,7 +259,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             console_listen,
             providers,
             executor,
-        } => node::devnet(data_dir, listen, console_listen, providers, executor).await,
+            serve_outputs,
+        } => {
+            let devnet = node::DevnetArgs {
+                data_dir,
+                listen,
+                console_listen,
+                providers,
+                executor,
+                serve_outputs,
+            };
+            node::devnet(devnet).await
+        }
         Command::Node(args) => node::node(args).await,
         Command::Genesis {
             chain_id,
@@ -255,6 +282,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Init { default, plaintext } => profile::init(&ctx, default, plaintext).await,
         Command::Profiles => profile::list(&ctx),
         Command::Provider(args) => provider::provider(&ctx, args).await,
+        Command::Relay { listen } => provider::relay(listen).await,
         Command::Wallet(cmd) => wallet::wallet(&ctx, cmd).await,
         Command::Machines(cmd) => machines::machines(&ctx, cmd).await,
         Command::Validator(cmd) => owner::validator(&ctx, cmd).await,

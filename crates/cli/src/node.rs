@@ -13,26 +13,51 @@ use gpunet_node::{
     BlobRetention, NodeBuilder, SoloProducerConfig, Uploads, DEFAULT_MIN_FREE_BYTES,
     DEFAULT_SNAPSHOT_EVERY, LEDGER_FILE, UPLOAD_BYTES_PER_HOUR,
 };
+use gpunet_p2p::Reach;
 use gpunet_primitives::{parse_amount, Address, TxBody};
+use gpunet_provider::data_plane::DataPlaneConfig;
 use gpunet_provider::executor::ExecutorKind;
+use gpunet_provider::Outputs;
 use gpunet_types::{NodeAddress, Params};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub(crate) async fn devnet(
-    data_dir: PathBuf,
-    listen: SocketAddr,
-    console_listen: SocketAddr,
-    providers: usize,
-    executor: ExecutorKind,
-) -> anyhow::Result<()> {
+/// `gpunet devnet`'s options.
+pub(crate) struct DevnetArgs {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub console_listen: SocketAddr,
+    pub providers: usize,
+    pub executor: ExecutorKind,
+    pub serve_outputs: bool,
+}
+
+pub(crate) async fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
+    let DevnetArgs {
+        data_dir,
+        listen,
+        console_listen,
+        providers,
+        executor,
+        serve_outputs,
+    } = args;
     let default_dir = data_dir == Path::new(DEVNET_DIR);
     let mut config = gpunet_devnet::DevnetConfig::new(data_dir);
     config.api_addr = listen;
     config.providers = providers;
     config.executor = executor;
+    if serve_outputs {
+        // Each provider's peer on its own loopback port.
+        config.provider_outputs = Outputs::ServeFromPeer(DataPlaneConfig {
+            reach: Reach::Direct {
+                bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+                relay: None,
+            },
+            announce: Vec::new(),
+        });
+    }
     let devnet = gpunet_devnet::Devnet::start(config).await?;
     println!("gpunet devnet serving {}", devnet.address);
     // A second devnet on another --listen still runs without its console.

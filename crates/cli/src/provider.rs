@@ -3,8 +3,12 @@
 use crate::ctx::Ctx;
 use anyhow::{bail, Context};
 use gpunet_client::Keystore;
+use gpunet_p2p::Reach;
 use gpunet_primitives::parse_amount;
+use gpunet_provider::data_plane::DataPlaneConfig;
 use gpunet_provider::executor::ExecutorKind;
+use gpunet_provider::Outputs;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 pub(crate) fn hardware(ctx: &Ctx, data_dir: &std::path::Path) -> anyhow::Result<()> {
@@ -93,12 +97,62 @@ pub(crate) struct ProviderArgs {
     /// /v1/openapi.json.
     #[arg(long, value_name = "ADDR")]
     metrics_listen: Option<std::net::SocketAddr>,
+    /// Keep finished jobs' logs and outputs here and serve them peer to peer
+    /// to their readers (the nodes get manifests only); clients fetch them
+    /// from this machine while its agent runs.
+    #[arg(long)]
+    serve_outputs: bool,
+    /// Where the data-plane peer listens (UDP, QUIC).
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "0.0.0.0:0",
+        requires = "serve_outputs"
+    )]
+    data_listen: SocketAddr,
+    /// The address readers dial, announced on chain (repeat for several;
+    /// default: the listening socket's own addresses). A machine behind NAT
+    /// names its public address and forwarded port here, or uses a relay.
+    #[arg(long, value_name = "ADDR", requires = "serve_outputs")]
+    data_announce: Vec<SocketAddr>,
+    /// A relay (`gpunet relay` on a reachable machine) through which readers
+    /// reach this peer when they cannot dial it.
+    #[arg(long, value_name = "URL", requires = "serve_outputs")]
+    relay: Option<String>,
+    /// Open no socket of its own: readers reach the peer only through
+    /// --relay (a machine that accepts no inbound connection).
+    #[arg(long, requires = "relay")]
+    relay_only: bool,
+}
+
+impl ProviderArgs {
+    /// Where finished jobs' files go.
+    fn outputs(&self) -> anyhow::Result<Outputs> {
+        if !self.serve_outputs {
+            return Ok(Outputs::UploadToNodes);
+        }
+        let reach = match (&self.relay, self.relay_only) {
+            (Some(relay), true) => Reach::RelayOnly {
+                relay: relay.clone(),
+            },
+            (relay, false) => Reach::Direct {
+                bind: self.data_listen,
+                relay: relay.clone(),
+            },
+            (None, true) => bail!("--relay-only needs --relay"),
+        };
+        Ok(Outputs::ServeFromPeer(DataPlaneConfig {
+            reach,
+            announce: self.data_announce.clone(),
+        }))
+    }
 }
 
 pub(crate) async fn provider(ctx: &Ctx, args: ProviderArgs) -> anyhow::Result<()> {
     let key = Keystore::load(&ctx.keystore()?)?;
     let price =
         |what: &str, value: &str| parse_amount(value).with_context(|| format!("{what} {value:?}"));
+    let outputs = args.outputs()?;
     let config = gpunet_provider::AgentConfig {
         node: ctx.node_addresses()?,
         data_dir: args.data_dir,
@@ -111,6 +165,7 @@ pub(crate) async fn provider(ctx: &Ctx, args: ProviderArgs) -> anyhow::Result<()
         },
         public_host: args.public_host,
         unproven_gpus: gpunet_provider::UnprovenGpus::Refuse,
+        outputs,
     };
     let executor =
         args.executor.connect().await.context(
@@ -154,5 +209,19 @@ pub(crate) async fn provider(ctx: &Ctx, args: ProviderArgs) -> anyhow::Result<()
         ran = agent.run_until(stop) => ran?,
         () = second_stop => bail!("stopped before running work finished: it is reported failed when the agent restarts"),
     }
+    Ok(())
+}
+
+/// `gpunet relay`: serves until Ctrl-C.
+pub(crate) async fn relay(listen: SocketAddr) -> anyhow::Result<()> {
+    let relay = gpunet_p2p::Relay::start(listen)
+        .await
+        .with_context(|| format!("--listen {listen}"))?;
+    crate::logs::announce(&format!(
+        "relay serving {} (give it to providers with --relay)",
+        relay.url()
+    ));
+    let _ = tokio::signal::ctrl_c().await;
+    relay.shutdown().await;
     Ok(())
 }

@@ -24,6 +24,9 @@ pub enum ClientError {
     /// What the caller gave is not usable (a job file, an address, an amount).
     #[error("{0}")]
     Invalid(String),
+    /// A result's files could not be had from the peer that keeps them.
+    #[error("{0}")]
+    DataPlane(String),
 }
 
 /// An error and its causes, outermost first: reqwest's own message hides
@@ -51,6 +54,7 @@ impl ClientError {
             ClientError::BadResponse(_) => "bad_response",
             ClientError::Io(_) => "io",
             ClientError::Invalid(_) => "invalid",
+            ClientError::DataPlane(_) => "data_plane",
         }
     }
 

@@ -47,8 +47,8 @@ use crate::error::ClientError;
 use crate::jobs::output_entry;
 use crate::wallet::Wallet;
 use gpunet_primitives::{
-    parse_amount, Amount, BlobHasher, GpuRequirement, InputRef, JobSpec, OrderId, Placement,
-    Resources, Ulimits,
+    parse_amount, Amount, BlobHasher, GpuRequirement, InputRef, JobSpec, OrderId, OutputHolder,
+    Placement, Resources, Ulimits,
 };
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -375,6 +375,17 @@ impl JobFile {
                     }
                     InputOrigin::Result { order, path } => {
                         let earlier = wallet.node().order(order).await?;
+                        let kept_by_provider =
+                            earlier.report.as_ref().and_then(|r| r.files_held_by())
+                                == Some(OutputHolder::Provider);
+                        if kept_by_provider {
+                            return Err(invalid(format!(
+                                "input {}: order {order}'s outputs are kept by its provider, \
+                                 which cannot hand them to another job yet: fetch them with \
+                                 `gpunet job get {order}` and name the file as a local `source`",
+                                input.path
+                            )));
+                        }
                         let file = output_entry(wallet, &earlier, path).await?;
                         let read = wallet.blob_read(order).await?;
                         let proof = wallet.node().holder_proof(&file.hash, &read).await?;

@@ -5,7 +5,7 @@ use crate::jobfile::JobFile;
 use crate::node_client::NodeClient;
 use crate::wallet::Wallet;
 use gpunet_primitives::manifest::{Manifest, ManifestEntry};
-use gpunet_primitives::{Amount, Hash, JobOutcome, JobSpec, OrderId, TxBody};
+use gpunet_primitives::{Amount, Hash, JobOutcome, JobSpec, OrderId, OutputHolder, TxBody};
 use gpunet_types::api::OrdersPage;
 use gpunet_types::{Event, Misfit, OrderStatus, OrderView, Unmatched};
 use std::path::Path;
@@ -371,13 +371,19 @@ pub async fn wait_for_order(
 /// Downloads every output of a completed order into `dir`, verifying each file
 /// and the manifest against the output root recorded on chain. `wallet`'s
 /// account reads them: the order's client (or the provider that ran it).
+/// Files kept by the provider come from its peer ([`crate::peer_fetch`]),
+/// the others from the node.
 pub async fn fetch_outputs(
     wallet: &Wallet,
     order: &OrderView,
     dir: &Path,
 ) -> Result<Manifest, ClientError> {
-    let root = match order.report.as_ref().map(|r| &r.outcome) {
-        Some(JobOutcome::Completed { output_root, .. }) => *output_root,
+    let (root, held_by) = match order.report.as_ref().map(|r| &r.outcome) {
+        Some(JobOutcome::Completed {
+            output_root,
+            held_by,
+            ..
+        }) => (*output_root, *held_by),
         Some(JobOutcome::Failed { reason }) => {
             return Err(ClientError::Invalid(format!(
                 "order {} failed on the provider: {reason}",
@@ -395,6 +401,10 @@ pub async fn fetch_outputs(
     let manifest = node
         .manifest(&root, &wallet.blob_read(order.id).await?)
         .await?;
+    if held_by == OutputHolder::Provider {
+        crate::peer_fetch::fetch_result(wallet, order, &manifest, dir).await?;
+        return Ok(manifest);
+    }
     for file in &manifest.files {
         // Signed per file: a long download outlives a request's validity.
         let read = wallet.blob_read(order.id).await?;
@@ -444,6 +454,18 @@ pub async fn read_output(
     path: &str,
 ) -> Result<Vec<u8>, ClientError> {
     let entry = output_entry(wallet, order, path).await?;
+    if order.report.as_ref().and_then(|r| r.files_held_by()) == Some(OutputHolder::Provider) {
+        // Through a scratch directory: the peer verifies and stores it there.
+        let scratch =
+            std::env::temp_dir().join(format!("gpunet-read-{}-{}", std::process::id(), entry.hash));
+        let one = Manifest {
+            files: vec![entry.clone()],
+        };
+        let fetched = crate::peer_fetch::fetch_result(wallet, order, &one, &scratch).await;
+        let bytes = fetched.and_then(|()| Ok(std::fs::read(scratch.join(&entry.path))?));
+        let _ = std::fs::remove_dir_all(&scratch);
+        return bytes;
+    }
     let read = wallet.blob_read(order.id).await?;
     wallet.node().get_blob(&entry.hash, &read).await
 }

@@ -14,6 +14,7 @@ pub mod logs;
 mod node_client;
 /// A machine owner's actions.
 pub mod owner;
+pub mod peer_fetch;
 /// TLS that accepts a node only with the key pinned in its address.
 pub mod tls;
 mod wallet;

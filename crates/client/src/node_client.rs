@@ -213,7 +213,11 @@ impl NodeClient {
     /// Where `account`'s data-plane peer is reached, if it announced one.
     pub async fn peer(&self, account: &Address) -> Result<Option<PeerAddr>, ClientError> {
         let path = format!("/v1/accounts/{account}/peer");
-        match decode(self.read(|c| c.http.get(c.url(&path))).await?).await {
+        let answer = match self.read(|c| c.http.get(c.url(&path))).await {
+            Ok(response) => decode(response).await,
+            Err(e) => Err(e),
+        };
+        match answer {
             Ok(peer) => Ok(Some(peer)),
             Err(ClientError::Api(e)) if e.code == "not_found" => Ok(None),
             Err(e) => Err(e),

@@ -7,7 +7,7 @@ use gpunet_ledger::{Genesis, GenesisAccount};
 use gpunet_node::{BlobRetention, Node, NodeBuilder, SoloProducerConfig};
 use gpunet_primitives::{Amount, Keypair, UNIT};
 use gpunet_provider::executor::{Executor, ExecutorKind};
-use gpunet_provider::{Agent, AgentConfig, UnprovenGpus};
+use gpunet_provider::{Agent, AgentConfig, Outputs, UnprovenGpus};
 use gpunet_types::NodeAddress;
 use gpunet_types::{HardwareStatus, Params};
 use std::net::SocketAddr;
@@ -33,6 +33,8 @@ pub struct DevnetConfig {
     pub provider_price: Amount,
     /// How providers run jobs.
     pub executor: ExecutorKind,
+    /// Where providers put finished jobs' files.
+    pub provider_outputs: Outputs,
 }
 
 impl DevnetConfig {
@@ -47,6 +49,7 @@ impl DevnetConfig {
             params: devnet_params(),
             provider_price: 36 * UNIT,
             executor: ExecutorKind::Process,
+            provider_outputs: Outputs::UploadToNodes,
         }
     }
 }
@@ -229,6 +232,7 @@ impl Devnet {
             resource_prices: Default::default(),
             public_host: "127.0.0.1".into(),
             unproven_gpus: UnprovenGpus::OfferCpuOnly,
+            outputs: self.config.provider_outputs.clone(),
         };
         let agent = Agent::register(provider_key(i), config, self.executor.clone())
             .await

@@ -194,6 +194,7 @@ async fn rogue_results(wallet: std::sync::Arc<Wallet>, root: Hash, duration_ms: 
                     output_bytes: 1,
                     duration_ms,
                     stopped: None,
+                    held_by: gpunet_primitives::OutputHolder::Nodes,
                 };
                 let _ = wallet
                     .send(TxBody::ReportResult {

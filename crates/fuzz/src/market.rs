@@ -303,6 +303,7 @@ impl Market {
                     duration_ms: u64::from(duration_ms),
                     // Runs stopped at their timeout: partial outputs that differ agree.
                     stopped: (output % 4 >= 2).then_some(Stop::Timeout),
+                    held_by: gpunet_primitives::OutputHolder::Nodes,
                 };
                 (
                     self.provider(id),

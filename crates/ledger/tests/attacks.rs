@@ -124,6 +124,7 @@ impl Net {
                     output_bytes: 1,
                     duration_ms: 1_000,
                     stopped: None,
+                    held_by: gpunet_primitives::OutputHolder::Nodes,
                 },
             },
         )

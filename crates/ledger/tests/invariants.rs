@@ -347,6 +347,7 @@ fn body(op: &Op, keys: &[Keypair]) -> Option<(usize, TxBody)> {
                     output_bytes: 1,
                     duration_ms,
                     stopped: (output >= 2).then_some(Stop::Timeout),
+                    held_by: gpunet_primitives::OutputHolder::Nodes,
                 },
             },
         ),

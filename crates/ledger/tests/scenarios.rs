@@ -137,6 +137,7 @@ fn successful_job_pays_provider_burns_share_and_refunds_rest() {
         output_bytes: 3,
         duration_ms: 2_000,
         stopped: None,
+        held_by: gpunet_primitives::OutputHolder::Nodes,
     };
     net.submit(
         &key("provider"),
@@ -180,6 +181,7 @@ fn billing_is_capped_by_block_time_elapsed() {
         output_bytes: 0,
         duration_ms: 59_000,
         stopped: None,
+        held_by: gpunet_primitives::OutputHolder::Nodes,
     };
     net.submit(
         &key("provider"),

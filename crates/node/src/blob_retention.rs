@@ -11,7 +11,8 @@ use crate::blobs::{BlobError, BlobStore, Removed};
 use crate::node::Node;
 use gpunet_ledger::Ledger;
 use gpunet_primitives::manifest::Manifest;
-use gpunet_primitives::Hash;
+use gpunet_primitives::{Hash, OutputHolder};
+use gpunet_types::Report;
 use std::collections::BTreeSet;
 use std::sync::RwLock;
 use std::time::{Duration, SystemTime};
@@ -43,8 +44,26 @@ impl Default for BlobRetention {
 pub struct NamedBlobs {
     /// Input blobs.
     pub inputs: BTreeSet<Hash>,
-    /// Output roots (manifests).
+    /// Output roots (manifests) of results whose files nodes keep too.
     pub roots: Vec<Hash>,
+    /// Output roots of results whose providers keep the files
+    /// ([`OutputHolder::Provider`]): nodes keep the manifest alone.
+    pub manifests: BTreeSet<Hash>,
+}
+
+impl NamedBlobs {
+    /// Adds the result `report` names, if any.
+    pub fn add_result(&mut self, report: &Report) {
+        let (Some(root), Some(held_by)) = (report.output_root(), report.files_held_by()) else {
+            return;
+        };
+        match held_by {
+            OutputHolder::Nodes => self.roots.push(root),
+            OutputHolder::Provider => {
+                self.manifests.insert(root);
+            }
+        }
+    }
 }
 
 /// Inputs and output roots of the orders open now or closed less than
@@ -62,7 +81,9 @@ pub fn named_by_orders(ledger: &Ledger, after_close: Duration) -> NamedBlobs {
         named
             .inputs
             .extend(order.spec.inputs.iter().map(|i| i.hash));
-        named.roots.extend(order.output_root());
+        if let Some(report) = order.report() {
+            named.add_result(report);
+        }
     }
     named
 }
@@ -86,6 +107,7 @@ fn referenced_blobs(
 ) -> BTreeSet<Hash> {
     let named = named_by_orders(&ledger.read().expect("ledger lock"), after_close);
     let mut keep = named.inputs;
+    keep.extend(named.manifests);
     for root in named.roots {
         keep.insert(root);
         keep.extend(manifest_files(blobs, &root));

@@ -127,12 +127,16 @@ impl Peer {
         let endpoint = builder.bind().await.map_err(|e| start("endpoint", &e))?;
         if let Some(relay) = config.reach.relay() {
             // Reachable through the relay before anyone is told where it is.
-            tokio::time::timeout(config.connect_timeout, endpoint.online())
+            if tokio::time::timeout(config.connect_timeout, endpoint.online())
                 .await
-                .map_err(|_| {
-                    let waited = config.connect_timeout;
-                    P2pError::Start(format!("relay {relay} did not answer in {waited:?}"))
-                })?;
+                .is_err()
+            {
+                endpoint.close().await;
+                let waited = config.connect_timeout;
+                return Err(P2pError::Start(format!(
+                    "relay {relay} did not answer in {waited:?}"
+                )));
+            }
         }
         let blobs = BlobsProtocol::new(&store, Some(guarded(gate)));
         let router = Router::builder(endpoint.clone())
@@ -283,7 +287,7 @@ impl Peer {
     }
 
     /// Stops serving and closes its connections and store.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(&self) {
         if let Err(e) = self.router.shutdown().await {
             tracing::debug!("closing the data plane's endpoint: {e}");
         }

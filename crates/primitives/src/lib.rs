@@ -32,8 +32,8 @@ pub use spec::{
     Ulimits,
 };
 pub use tx::{
-    decode_signed_tx, ChallengeId, ContainerStop, JobOutcome, MachineId, OrderId, RowOpening,
-    SignedTx, Stop, Tx, TxBody, TxDecodeError, MAX_TX_BYTES,
+    decode_signed_tx, ChallengeId, ContainerStop, JobOutcome, MachineId, OrderId, OutputHolder,
+    RowOpening, SignedTx, Stop, Tx, TxBody, TxDecodeError, MAX_TX_BYTES,
 };
 pub use upload::{BlobUpload, SignedBlobUpload};
 

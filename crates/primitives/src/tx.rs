@@ -75,6 +75,32 @@ pub enum ContainerStop {
     Failed,
 }
 
+/// Who keeps a result's files for those who may read them.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    BorshSerialize,
+    BorshDeserialize,
+    Serialize,
+    Deserialize,
+)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum OutputHolder {
+    /// The validators' nodes: the provider uploaded every file, and nodes
+    /// replicate and serve them.
+    #[default]
+    Nodes,
+    /// The provider's own data-plane peer (announced on chain): nodes keep
+    /// the manifest alone, and readers fetch the files from the provider.
+    Provider,
+}
+
 /// What a provider reports at the end of a lease.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -95,6 +121,9 @@ pub enum JobOutcome {
         /// The limit the run was stopped at, if it was: its outputs are then
         /// partial, and audits compare runs by the limit, not the outputs.
         stopped: Option<Stop>,
+        /// Who keeps the files the manifest lists.
+        #[serde(default)]
+        held_by: OutputHolder,
     },
     /// The provider could not run the job (executor error, agent restart mid-job).
     /// The client is refunded and the provider slashed.

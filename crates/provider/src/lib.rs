@@ -3,6 +3,7 @@
 mod agent;
 pub mod canary;
 pub mod challenge;
+pub mod data_plane;
 pub mod endpoint;
 pub mod executor;
 pub mod hardware;
@@ -13,4 +14,4 @@ pub mod run;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod testing;
 
-pub use agent::{Agent, AgentConfig, AgentError, UnprovenGpus};
+pub use agent::{Agent, AgentConfig, AgentError, Outputs, UnprovenGpus};

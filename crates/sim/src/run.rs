@@ -341,6 +341,7 @@ impl Sim {
                         output_bytes: 1,
                         duration_ms,
                         stopped: None,
+                        held_by: gpunet_primitives::OutputHolder::Nodes,
                     },
                 },
             ),

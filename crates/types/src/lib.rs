@@ -28,5 +28,5 @@ pub use order::{
     Probe, Rental, Report, Settlement, ARRAY_INDEX_VAR, ARRAY_SIZE_VAR, MAX_ARRAY_SIZE,
 };
 pub use params::Params;
-pub use peer::PeerAddr;
+pub use peer::{PeerAddr, MAX_PEER_ADDRESSES};
 pub use pricing::{max_payment, min_deposit, required_stake, run_cost, Overflow};

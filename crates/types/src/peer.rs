@@ -4,6 +4,9 @@ use gpunet_primitives::Address;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 
+/// The most direct addresses the chain keeps for one peer.
+pub const MAX_PEER_ADDRESSES: usize = 8;
+
 /// A peer's account and the ways to reach it. Whoever dials it checks, in
 /// the QUIC handshake, that the far end holds `account`'s key: addresses
 /// are hints, the account is the identity.

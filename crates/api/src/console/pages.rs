@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use gpunet_ledger::{Order, State as LedgerState};
 use gpunet_node::Node;
-use gpunet_primitives::{Address, JobOutcome, MachineId, OrderId};
+use gpunet_primitives::{Address, JobOutcome, MachineId, OrderId, OutputHolder};
 use gpunet_types::{offers, Machine, OrderStatus, OrderView};
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -294,11 +294,12 @@ pub(super) async fn order(State(node): State<Node>, Path(raw): Path<String>) -> 
             table {
                 tr { th { "Reported" } td { (instant(report.reported_ms)) } }
                 @match &report.outcome {
-                    JobOutcome::Completed { exit_code, output_root, output_bytes, duration_ms, stopped } => {
+                    JobOutcome::Completed { exit_code, output_root, output_bytes, duration_ms, stopped, held_by } => {
                         tr { th { "Outcome" } td data-figure="outcome" { "completed" } }
                         tr { th { "Exit code" } td { (exit_code) } }
                         tr { th { "Ran" } td { (duration_ms) " ms" @if let Some(stop) = stopped { " (stopped at its " (stop.name()) " limit)" } } }
                         tr { th { "Output" } td { (output_bytes) " bytes, root " code { (output_root) } } }
+                        tr { th { "Files kept by" } td { (held_by_words(*held_by)) } }
                     }
                     JobOutcome::Failed { reason } => {
                         tr { th { "Outcome" } td data-figure="outcome" { "failed" } }
@@ -481,4 +482,12 @@ fn anchor(method: &str, path: &str) -> String {
         method.to_lowercase(),
         path.replace(['/', '{', '}', '.'], "-")
     )
+}
+
+/// Who keeps a result's files, for a reader deciding where to fetch them.
+fn held_by_words(held_by: OutputHolder) -> &'static str {
+    match held_by {
+        OutputHolder::Nodes => "the validators' nodes",
+        OutputHolder::Provider => "its provider (fetched peer to peer)",
+    }
 }

@@ -1792,6 +1792,133 @@ fn errors_under_json_output_carry_a_stable_code() {
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: cannot reach the node"));
 }
 
+/// Whether a file named `name` lies anywhere under `dir`.
+fn holds_file_named(dir: &Path, name: &str) -> bool {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|entry| {
+            let path = entry.path();
+            entry.file_name() == name || (path.is_dir() && holds_file_named(&path, name))
+        })
+}
+
+/// `gpunet provider --serve-outputs`: the agent keeps its jobs' files and
+/// serves them from its own peer; `job get` and `job logs` fetch them from
+/// it, verified, while the node holds the manifest alone. With the agent
+/// gone, `job get` says where the files are.
+#[test]
+fn a_provider_serving_its_outputs_hands_them_to_the_client_peer_to_peer() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = SoloNode::start(dir.path(), &[]);
+    let mut agent = net.run_one_job(
+        dir.path(),
+        &["--serve-outputs", "--data-listen", "127.0.0.1:0"],
+        "echo served by the provider; head -c 2000000 /dev/urandom > \"$GPUNET_OUTPUT_DIR/big.bin\"",
+    );
+    let order = json(&net.with(&["job", "describe", "0"]));
+    let completed = &order["report"]["outcome"]["completed"];
+    assert_eq!(completed["held_by"], "provider", "{order}");
+    let as_text = |args: &[&str]| {
+        let args = net.with(args);
+        // Without the trailing `--output json`.
+        ok(&args[..args.len() - 2])
+    };
+    let described = as_text(&["job", "describe", "0"]);
+    assert!(
+        described.contains(", kept by its provider\n"),
+        "{described}"
+    );
+
+    let results = dir.path().join("results");
+    ok(&net.with(&["job", "get", "0", "--out", path(&results)]));
+    let big = results.join("outputs/big.bin");
+    assert_eq!(std::fs::metadata(&big).unwrap().len(), 2_000_000);
+    assert_eq!(
+        std::fs::read_to_string(results.join("logs/stdout.log")).unwrap(),
+        "served by the provider\n"
+    );
+    assert!(!results.join(".gpunet-download").exists());
+    assert_eq!(
+        ok(&["job", "root", path(&results)]).trim(),
+        completed["output_root"].as_str().unwrap(),
+        "what arrived is what was reported"
+    );
+    let logs = as_text(&["job", "logs", "0"]);
+    assert!(logs.contains("served by the provider"), "{logs}");
+    // The node keeps the manifest, not the files.
+    let (hash, _) = gpunet_primitives::manifest::hash_file(&big).unwrap();
+    assert!(!holds_file_named(
+        &dir.path().join("node"),
+        &hash.to_string()
+    ));
+
+    let _ = agent.0.kill();
+    let _ = agent.0.wait();
+    let out = gpunet(&net.with(&["job", "get", "0", "--out", path(&dir.path().join("later"))]));
+    assert!(!out.status.success());
+    let error: serde_json::Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(error["code"], "data_plane", "{error}");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("kept by its provider") && message.contains("must be running"),
+        "{message}"
+    );
+}
+
+/// A provider that opens no socket of its own (`--relay-only`) serves its
+/// outputs through a `gpunet relay`: `job get` reaches it there, and not
+/// at all once the relay is gone.
+#[test]
+fn a_provider_reached_only_through_a_relay_serves_its_outputs_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = SoloNode::start(dir.path(), &[]);
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut relay = Node(
+        gpunet_command()
+            .args(["relay", "--listen", &listen])
+            .stderr(std::fs::File::create(dir.path().join("relay.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let url = format!("http://{listen}/");
+    assert!(
+        eventually(Duration::from_secs(20), || std::net::TcpStream::connect(
+            &listen
+        )
+        .is_ok()),
+        "the relay listens"
+    );
+    let _agent = net.run_one_job(
+        dir.path(),
+        &["--serve-outputs", "--relay", &url, "--relay-only"],
+        "echo through the relay > \"$GPUNET_OUTPUT_DIR/note.txt\"",
+    );
+    let results = dir.path().join("results");
+    ok(&net.with(&["job", "get", "0", "--out", path(&results)]));
+    assert_eq!(
+        std::fs::read_to_string(results.join("outputs/note.txt")).unwrap(),
+        "through the relay\n"
+    );
+
+    let _ = relay.0.kill();
+    let _ = relay.0.wait();
+    let out = gpunet(&net.with(&["job", "get", "0", "--out", path(&dir.path().join("later"))]));
+    assert!(
+        !out.status.success(),
+        "no way to the provider without its relay"
+    );
+    let error: serde_json::Value = serde_json::from_slice(&out.stderr)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(error["code"], "data_plane", "{error}");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("relay {url} did not answer")),
+        "{message}"
+    );
+}
+
 /// `gpunet completions bash`, sourced by bash, completes subcommands.
 #[test]
 fn bash_completes_gpunet_commands_from_the_script_it_prints() {

@@ -6,10 +6,9 @@ use super::Exec;
 use crate::error::TxError;
 use crate::state::PeerRecord;
 use gpunet_primitives::Address;
+use gpunet_types::MAX_PEER_ADDRESSES;
 use std::net::SocketAddr;
 
-/// The most direct addresses a peer is announced at.
-pub(crate) const MAX_PEER_ADDRESSES: usize = 8;
 /// The longest relay URL.
 pub(crate) const MAX_RELAY_URL_LEN: usize = 200;
 

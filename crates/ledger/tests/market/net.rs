@@ -216,6 +216,7 @@ impl Net {
                     output_bytes: 1,
                     duration_ms,
                     stopped,
+                    held_by: gpunet_primitives::OutputHolder::Nodes,
                 },
             },
         )

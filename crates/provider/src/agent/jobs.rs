@@ -1,13 +1,14 @@
 //! Jobs: a lease's run from its inputs to its reported result (or its
 //! decline, when it cannot start here), with the GPUs it holds.
 
-use super::{log, warn, AgentError, Inner, RunError};
+use super::{log, warn, AgentError, Inner, ResultSink, RunError};
+use crate::data_plane::KeepError;
 use crate::executor::{ExecError, ExecOutcome, JobRun, Started};
 use crate::journal::JobRecord;
 use crate::metrics::{LeaseKind, RunOutcome};
 use crate::run::{CollectError, LayoutError};
 use gpunet_client::ClientError;
-use gpunet_primitives::{JobOutcome, OrderId, TxBody};
+use gpunet_primitives::{JobOutcome, OrderId, OutputHolder, TxBody};
 use gpunet_types::{OrderStatus, OrderView};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -52,6 +53,8 @@ pub(super) enum DeliverError {
     Upload { path: PathBuf, source: ClientError },
     #[error("cannot upload the manifest: {0}")]
     Manifest(ClientError),
+    #[error("cannot keep the result for serving: {0}")]
+    Keep(#[from] KeepError),
 }
 
 /// GPUs held by one running job; they return to the pool when it is dropped.
@@ -315,25 +318,37 @@ impl Inner {
             .await;
         drop(gpus);
         let result = result.map_err(run_error)?;
-        self.deliver(&run, &result)
+        self.deliver(order.id, &run, &result)
             .await
             .map_err(|e| RunError::Failed(e.to_string()))
     }
 
-    /// Uploads a finished run's logs, outputs and manifest; the manifest's
-    /// root is the output root the result commits to.
+    /// Hands in a finished run of `order`: its logs and outputs are uploaded
+    /// to the node or kept by this agent's peer ([`ResultSink`]), its
+    /// manifest uploaded either way; the manifest's root is the output root
+    /// the result commits to.
     pub(super) async fn deliver(
         &self,
+        order: OrderId,
         run: &JobRun,
         result: &ExecOutcome,
     ) -> Result<JobOutcome, DeliverError> {
         let (manifest, files) = crate::run::collect(run, result)?;
-        for (path, hash) in files {
-            self.wallet
-                .put_blob_file(&path, hash)
-                .await
-                .map_err(|source| DeliverError::Upload { path, source })?;
-        }
+        let held_by = match &self.results {
+            ResultSink::Nodes => {
+                for (path, hash) in files {
+                    self.wallet
+                        .put_blob_file(&path, hash)
+                        .await
+                        .map_err(|source| DeliverError::Upload { path, source })?;
+                }
+                OutputHolder::Nodes
+            }
+            ResultSink::Peer(peer) => {
+                peer.keep(order, &manifest, &files).await?;
+                OutputHolder::Provider
+            }
+        };
         self.wallet
             .put_blob(manifest.encode())
             .await
@@ -344,6 +359,7 @@ impl Inner {
             output_bytes: manifest.total_bytes(),
             duration_ms: result.duration_ms,
             stopped: result.stopped,
+            held_by,
         })
     }
 

@@ -6,6 +6,7 @@ mod jobs;
 mod lifecycle;
 mod rentals;
 
+use crate::data_plane::{DataPlaneConfig, ResultPeer};
 use crate::executor::Executor;
 use crate::hardware::Hardware;
 use crate::journal::Journal;
@@ -13,7 +14,7 @@ use crate::metrics::{AgentMetrics, ExecutorStage};
 use dispatch::Flow;
 use gpunet_client::{ClientError, NodeClient, StreamItem, Wallet};
 use gpunet_primitives::{Amount, ChallengeId, Keypair, MachineId, OrderId, ResourcePrices, TxBody};
-use lifecycle::{register, top_up_stake, MachineRecord, MACHINE_RECORD};
+use lifecycle::{announce_peer, register, top_up_stake, MachineRecord, MACHINE_RECORD};
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::path::PathBuf;
@@ -38,6 +39,19 @@ pub struct AgentConfig {
     /// What to do when this machine's GPUs cannot be proven (the agent has
     /// no GPU prover): a provider means to offer them, so by default it stops.
     pub unproven_gpus: UnprovenGpus,
+    /// Where finished jobs' files go.
+    pub outputs: Outputs,
+}
+
+/// Where a finished job's files go; its manifest goes to the nodes either way.
+#[derive(Clone, Debug, Default)]
+pub enum Outputs {
+    /// Uploaded to the node, whose validators replicate and serve them.
+    #[default]
+    UploadToNodes,
+    /// Kept by this agent's data-plane peer and served from it peer to peer
+    /// ([`crate::data_plane`]): validators keep only manifests.
+    ServeFromPeer(DataPlaneConfig),
 }
 
 /// See [`AgentConfig::unproven_gpus`].
@@ -59,6 +73,8 @@ pub enum AgentError {
     Io(#[from] std::io::Error),
     #[error("hardware challenges: {0}")]
     Prover(#[from] crate::challenge::NoGpuProver),
+    #[error(transparent)]
+    DataPlane(#[from] gpunet_p2p::P2pError),
 }
 
 /// Why a run ended without a result.
@@ -110,6 +126,14 @@ struct Inner {
     /// payment counts for this machine and not for another agent of the
     /// same account.
     unpaid: Mutex<BTreeSet<OrderId>>,
+    /// Where finished jobs' files go.
+    results: ResultSink,
+}
+
+/// [`Outputs`], started.
+enum ResultSink {
+    Nodes,
+    Peer(ResultPeer),
 }
 
 /// What the agent does, for its operator: `gpunet provider` shows these by
@@ -198,6 +222,16 @@ impl Agent {
             }
         };
         let journal = Journal::open(&config.data_dir.join("journal"))?;
+        let results = match &config.outputs {
+            Outputs::UploadToNodes => ResultSink::Nodes,
+            Outputs::ServeFromPeer(data_plane) => {
+                let dir = config.data_dir.join("p2p");
+                let peer =
+                    ResultPeer::start(wallet.key(), &dir, data_plane.clone(), node.clone()).await?;
+                announce_peer(&wallet, peer.addr()).await?;
+                ResultSink::Peer(peer)
+            }
+        };
         let free_gpus = Mutex::new(hardware.offered_gpus().map(|g| g.uuid.clone()).collect());
         Ok(Agent {
             inner: Arc::new(Inner {
@@ -214,6 +248,7 @@ impl Agent {
                 free_gpus,
                 metrics: Arc::default(),
                 unpaid: Mutex::new(BTreeSet::new()),
+                results,
             }),
         })
     }
@@ -291,6 +326,9 @@ impl Agent {
                     );
                 }
                 if phase == Phase::Draining && jobs.is_empty() {
+                    if let ResultSink::Peer(peer) = &inner.results {
+                        peer.shutdown().await;
+                    }
                     log(&inner, "nothing left running; stopped");
                     return Ok(());
                 }

@@ -6,7 +6,7 @@
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use gpunet_primitives::{
-    Address, Amount, ContainerStop, Hash, JobOutcome, JobSpec, MachineId, OrderId,
+    Address, Amount, ContainerStop, Hash, JobOutcome, JobSpec, MachineId, OrderId, OutputHolder,
 };
 use serde::{Deserialize, Serialize};
 
@@ -62,6 +62,14 @@ impl Report {
     pub fn output_root(&self) -> Option<Hash> {
         match &self.outcome {
             JobOutcome::Completed { output_root, .. } => Some(*output_root),
+            JobOutcome::Failed { .. } => None,
+        }
+    }
+
+    /// Who keeps the result's files, if the job completed.
+    pub fn files_held_by(&self) -> Option<OutputHolder> {
+        match &self.outcome {
+            JobOutcome::Completed { held_by, .. } => Some(*held_by),
             JobOutcome::Failed { .. } => None,
         }
     }

@@ -1,0 +1,146 @@
+//! Results that providers keep and serve peer to peer: a devnet whose
+//! providers run with `Outputs::ServeFromPeer`, driven through the client
+//! library, with a stranger's peer knocking on the provider's door.
+
+use gpunet_client::jobfile::JobFile;
+use gpunet_client::jobs::{fetch_outputs, read_output, submit_job};
+use gpunet_client::Wallet;
+use gpunet_devnet::Devnet;
+use gpunet_p2p::{AllowList, Peer, PeerConfig, Reach};
+use gpunet_primitives::{Keypair, OutputHolder, TxBody};
+use gpunet_provider::data_plane::DataPlaneConfig;
+use gpunet_provider::Outputs;
+use gpunet_types::OrderStatus;
+use std::sync::Arc;
+
+mod common;
+use common::*;
+
+/// A devnet of one provider that keeps its results and serves them from a
+/// peer on loopback.
+async fn serving_devnet(dir: &std::path::Path) -> Devnet {
+    let mut config = config(dir, 1);
+    config.provider_outputs = Outputs::ServeFromPeer(DataPlaneConfig {
+        reach: Reach::Direct {
+            bind: "127.0.0.1:0".parse().unwrap(),
+            relay: None,
+        },
+        announce: Vec::new(),
+    });
+    Devnet::start(config).await.expect("devnet starts")
+}
+
+/// A peer of `key`'s account, as a reader would run one.
+async fn reader_peer(dir: &std::path::Path, key: &Keypair) -> Peer {
+    let config = PeerConfig::new(dir.to_path_buf(), "127.0.0.1:0".parse().unwrap());
+    Peer::start(key, config, Arc::new(AllowList::default()))
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_kept_by_its_provider_reaches_its_readers_and_nobody_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = serving_devnet(dir.path()).await;
+    let node = net.client();
+    let wallet = net.client_wallet();
+    let job = job_file(
+        dir.path(),
+        "kept",
+        "echo kept by the provider; head -c 3000000 /dev/urandom > $GPUNET_OUTPUT_DIR/big.bin",
+        60,
+    );
+    let id = submit_job(&wallet, &job).await.unwrap();
+    let order = wait_final(&node, id).await;
+    assert_eq!(order.status, OrderStatus::Settled, "{order:?}");
+    let report = order.report.as_ref().unwrap();
+    assert_eq!(report.files_held_by(), Some(OutputHolder::Provider));
+    let provider = order.lease.as_ref().unwrap().provider;
+    let announced = node.peer(&provider).await.unwrap().expect("announced");
+    assert!(!announced.direct.is_empty(), "{announced:?}");
+
+    // The client gets every file, verified, from the provider's peer.
+    let out = dir.path().join("out");
+    let manifest = fetch_outputs(&wallet, &order, &out).await.unwrap();
+    let big = manifest.get("outputs/big.bin").unwrap();
+    assert_eq!(big.size, 3_000_000);
+    assert_eq!(
+        std::fs::metadata(out.join("outputs/big.bin"))
+            .unwrap()
+            .len(),
+        3_000_000
+    );
+    let stdout = read_output(&wallet, &order, "logs/stdout.log")
+        .await
+        .unwrap();
+    assert_eq!(String::from_utf8(stdout).unwrap(), "kept by the provider\n");
+    assert!(
+        !out.join(gpunet_client::peer_fetch::DOWNLOAD_STORE).exists(),
+        "the download store goes once the result is whole"
+    );
+
+    // Chaining it into another job is refused with the way around.
+    let chained = dir.path().join("chained.toml");
+    std::fs::write(
+        &chained,
+        format!(
+            "name = \"chained\"\nimage = \"gpunet/busybox\"\ncommand = [\"true\"]\ntimeout_secs = 10\n\
+             [[inputs]]\npath = \"big.bin\"\nfrom_order = {id}\nfrom_output = \"outputs/big.bin\"\n\
+             [price]\nmax_per_hour = \"50\"\n"
+        ),
+    )
+    .unwrap();
+    let refused = JobFile::load(&chained)
+        .unwrap()
+        .prepare(&wallet)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("kept by its provider") && refused.contains("gpunet job get"),
+        "{refused}"
+    );
+
+    // The node keeps the manifest and none of the files.
+    let root = order.output_root().unwrap();
+    assert!(net.node.blobs.contains(&root));
+    for file in &manifest.files {
+        assert!(
+            !net.node.blobs.contains(&file.hash),
+            "{} on the node",
+            file.path
+        );
+    }
+
+    // A stranger that knows the hash (it is on chain) is refused by the
+    // provider's gate, until the client shares the result with it.
+    let stranger = Keypair::from_label("stranger");
+    let peer = reader_peer(&dir.path().join("stranger"), &stranger).await;
+    let refused = peer.fetch(big.hash, std::slice::from_ref(&announced), |_| {}).await;
+    assert!(refused.is_err(), "{refused:?}");
+    assert_eq!(peer.local_bytes(big.hash).await.unwrap(), 0);
+    wallet
+        .send(TxBody::ShareResult {
+            order: id,
+            reader: stranger.address(),
+            shared: true,
+        })
+        .await
+        .unwrap();
+    let fetched = peer.fetch(big.hash, &[announced], |_| {}).await.unwrap();
+    assert_eq!(fetched.size, 3_000_000);
+    peer.shutdown().await;
+
+    // The stranger, now a reader, fetches the whole result as the client
+    // does: the manifest from the node, the files from the provider.
+    let reader = Wallet::new(stranger, node.clone());
+    let shared = dir.path().join("shared");
+    assert_eq!(
+        fetch_outputs(&reader, &order, &shared).await.unwrap(),
+        manifest
+    );
+    assert_eq!(
+        std::fs::read(shared.join("outputs/big.bin")).unwrap(),
+        std::fs::read(out.join("outputs/big.bin")).unwrap()
+    );
+}

@@ -1,0 +1,203 @@
+//! The provider's data-plane peer: it keeps the results of the jobs this
+//! machine ran and serves them peer to peer, so that their files never pass
+//! through the validators' disks (they keep the manifest alone).
+//!
+//! Who may read a result is the chain's word, as on a node (its
+//! `ReadScope`): the order's client and the accounts it shared the result with. The peer
+//! asks its node about the orders a requested blob belongs to, per request;
+//! which blobs belong to which order it keeps in `results/`, one manifest
+//! per order, so that a restarted agent serves what it kept before.
+
+use gpunet_client::NodeClient;
+use gpunet_p2p::{P2pError, Peer, PeerAddr, PeerConfig, Reach, ReadGate};
+use gpunet_primitives::manifest::Manifest;
+use gpunet_primitives::{Address, Hash, Keypair, OrderId};
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+
+/// How the provider's peer is reached.
+#[derive(Clone, Debug)]
+pub struct DataPlaneConfig {
+    /// Where it listens, or the relay it is reached through.
+    pub reach: Reach,
+    /// The addresses announced on chain; empty: those its socket reports
+    /// (a machine behind NAT names its public address here).
+    pub announce: Vec<SocketAddr>,
+}
+
+/// Why a result could not be kept for serving.
+#[derive(Debug, thiserror::Error)]
+pub enum KeepError {
+    /// The peer's store refused a file.
+    #[error(transparent)]
+    Store(#[from] P2pError),
+    /// A file's content changed between hashing and keeping.
+    #[error("{} changed while it was kept ({kept}, the manifest says {listed})", path.display())]
+    Changed {
+        /// The file.
+        path: PathBuf,
+        /// What the store got.
+        kept: Hash,
+        /// What the manifest lists.
+        listed: Hash,
+    },
+    /// The order's record could not be written.
+    #[error("cannot record order {order}'s result: {source}")]
+    Record {
+        /// The order.
+        order: OrderId,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// The running peer with the results it keeps.
+pub struct ResultPeer {
+    peer: Peer,
+    gate: Arc<ResultGate>,
+    records: PathBuf,
+    announce: Vec<SocketAddr>,
+}
+
+impl ResultPeer {
+    /// Starts the peer of `key`'s account, storing under `dir`, serving the
+    /// results recorded there before.
+    pub async fn start(
+        key: &Keypair,
+        dir: &Path,
+        config: DataPlaneConfig,
+        node: NodeClient,
+    ) -> Result<ResultPeer, P2pError> {
+        let records = dir.join("results");
+        std::fs::create_dir_all(&records)
+            .map_err(|e| P2pError::Start(format!("{}: {e}", records.display())))?;
+        let gate = Arc::new(ResultGate {
+            node,
+            orders: RwLock::default(),
+        });
+        gate.load(&records)
+            .map_err(|e| P2pError::Start(format!("{}: {e}", records.display())))?;
+        let peer_config = PeerConfig {
+            dir: dir.join("store"),
+            reach: config.reach,
+            connect_timeout: PeerConfig::CONNECT_TIMEOUT,
+        };
+        let peer = Peer::start(key, peer_config, gate.clone()).await?;
+        Ok(ResultPeer {
+            peer,
+            gate,
+            records,
+            announce: config.announce,
+        })
+    }
+
+    /// Where readers reach it: the announced addresses, or those it has.
+    pub fn addr(&self) -> PeerAddr {
+        let mut addr = self.peer.addr();
+        if !self.announce.is_empty() {
+            addr.direct = self.announce.clone();
+        }
+        addr
+    }
+
+    /// Keeps `files` (each path with the hash `manifest` lists for it) of
+    /// `order`'s result, and serves them from now on.
+    pub async fn keep(
+        &self,
+        order: OrderId,
+        manifest: &Manifest,
+        files: &[(PathBuf, Hash)],
+    ) -> Result<(), KeepError> {
+        for (path, listed) in files {
+            let (kept, _) = self.peer.add_file(path).await?;
+            if kept != *listed {
+                return Err(KeepError::Changed {
+                    path: path.clone(),
+                    kept,
+                    listed: *listed,
+                });
+            }
+        }
+        let record = self.records.join(order.to_string());
+        std::fs::write(&record, manifest.encode())
+            .map_err(|source| KeepError::Record { order, source })?;
+        self.gate.add(order, manifest);
+        Ok(())
+    }
+
+    /// Stops serving.
+    pub async fn shutdown(&self) {
+        self.peer.shutdown().await;
+    }
+}
+
+/// Lets a reader have a blob when it belongs to the result of an order the
+/// reader may read on chain.
+struct ResultGate {
+    node: NodeClient,
+    /// The orders whose result each kept blob belongs to.
+    orders: RwLock<BTreeMap<Hash, BTreeSet<OrderId>>>,
+}
+
+impl ResultGate {
+    fn add(&self, order: OrderId, manifest: &Manifest) {
+        let mut orders = self.orders.write().unwrap_or_else(|p| p.into_inner());
+        for blob in manifest
+            .files
+            .iter()
+            .map(|f| f.hash)
+            .chain([manifest.root()])
+        {
+            orders.entry(blob).or_default().insert(order);
+        }
+    }
+
+    /// Reads the records kept before; one that does not decode is skipped
+    /// with a warning (its result is no longer served).
+    fn load(&self, records: &Path) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(records)? {
+            let path = entry?.path();
+            let order = path.file_name().and_then(|n| n.to_str()?.parse().ok());
+            let manifest = std::fs::read(&path)
+                .ok()
+                .and_then(|bytes| Manifest::decode(&bytes).ok());
+            match (order, manifest) {
+                (Some(order), Some(manifest)) => self.add(order, &manifest),
+                _ => tracing::warn!("skipping {}: not a kept result", path.display()),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ReadGate for ResultGate {
+    fn may_read(&self, reader: Address, blob: Hash) -> Pin<Box<dyn Future<Output = bool> + Send>> {
+        let orders: Vec<OrderId> = self
+            .orders
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&blob)
+            .map(|orders| orders.iter().copied().collect())
+            .unwrap_or_default();
+        let node = self.node.clone();
+        Box::pin(async move {
+            for id in orders {
+                match node.order(id).await {
+                    Ok(order)
+                        if order.client == reader
+                            || order.result_readers.binary_search(&reader).is_ok() =>
+                    {
+                        return true
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!("cannot ask the node about order {id}: {e}"),
+                }
+            }
+            false
+        })
+    }
+}
