@@ -50,13 +50,10 @@ pub(crate) async fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
     config.executor = executor;
     if serve_outputs {
         // Each provider's peer on its own loopback port.
-        config.provider_outputs = Outputs::ServeFromPeer(DataPlaneConfig {
-            reach: Reach::Direct {
-                bind: SocketAddr::from(([127, 0, 0, 1], 0)),
-                relay: None,
-            },
-            announce: Vec::new(),
-        });
+        config.provider_outputs = Outputs::ServeFromPeer(DataPlaneConfig::new(Reach::Direct {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            relay: None,
+        }));
     }
     let devnet = gpunet_devnet::Devnet::start(config).await?;
     println!("gpunet devnet serving {}", devnet.address);

@@ -123,6 +123,10 @@ pub(crate) struct ProviderArgs {
     /// --relay (a machine that accepts no inbound connection).
     #[arg(long, requires = "relay")]
     relay_only: bool,
+    /// How long a served result is kept after its job ended (e.g. 7d, 12h);
+    /// then its files are deleted here.
+    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = crate::rent::parse_duration, requires = "serve_outputs")]
+    keep_outputs: u64,
 }
 
 impl ProviderArgs {
@@ -142,8 +146,9 @@ impl ProviderArgs {
             (None, true) => bail!("--relay-only needs --relay"),
         };
         Ok(Outputs::ServeFromPeer(DataPlaneConfig {
-            reach,
             announce: self.data_announce.clone(),
+            keep_for: std::time::Duration::from_secs(self.keep_outputs),
+            ..DataPlaneConfig::new(reach)
         }))
     }
 }

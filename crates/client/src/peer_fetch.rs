@@ -52,6 +52,8 @@ pub(crate) async fn fetch_result(
             relay: holder.relay.clone(),
         },
         connect_timeout: PeerConfig::CONNECT_TIMEOUT,
+        // What a cut download left is kept for the next try.
+        collect_every: None,
     };
     let kept = |e: String| {
         failed(format!(

@@ -12,20 +12,22 @@ use gpunet_provider::data_plane::DataPlaneConfig;
 use gpunet_provider::Outputs;
 use gpunet_types::OrderStatus;
 use std::sync::Arc;
+use std::time::Duration;
 
 mod common;
 use common::*;
 
-/// A devnet of one provider that keeps its results and serves them from a
-/// peer on loopback.
-async fn serving_devnet(dir: &std::path::Path) -> Devnet {
+/// A devnet of one provider that keeps its results for `keep_for` and
+/// serves them from a peer on loopback.
+async fn serving_devnet(dir: &std::path::Path, keep_for: Duration) -> Devnet {
     let mut config = config(dir, 1);
     config.provider_outputs = Outputs::ServeFromPeer(DataPlaneConfig {
-        reach: Reach::Direct {
+        keep_for,
+        sweep_every: Duration::from_millis(500),
+        ..DataPlaneConfig::new(Reach::Direct {
             bind: "127.0.0.1:0".parse().unwrap(),
             relay: None,
-        },
-        announce: Vec::new(),
+        })
     });
     Devnet::start(config).await.expect("devnet starts")
 }
@@ -41,7 +43,7 @@ async fn reader_peer(dir: &std::path::Path, key: &Keypair) -> Peer {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_result_kept_by_its_provider_reaches_its_readers_and_nobody_else() {
     let dir = tempfile::tempdir().unwrap();
-    let net = serving_devnet(dir.path()).await;
+    let net = serving_devnet(dir.path(), DataPlaneConfig::KEEP_FOR).await;
     let node = net.client();
     let wallet = net.client_wallet();
     let job = job_file(
@@ -116,7 +118,9 @@ async fn a_result_kept_by_its_provider_reaches_its_readers_and_nobody_else() {
     // provider's gate, until the client shares the result with it.
     let stranger = Keypair::from_label("stranger");
     let peer = reader_peer(&dir.path().join("stranger"), &stranger).await;
-    let refused = peer.fetch(big.hash, std::slice::from_ref(&announced), |_| {}).await;
+    let refused = peer
+        .fetch(big.hash, std::slice::from_ref(&announced), |_| {})
+        .await;
     assert!(refused.is_err(), "{refused:?}");
     assert_eq!(peer.local_bytes(big.hash).await.unwrap(), 0);
     wallet
@@ -143,4 +147,41 @@ async fn a_result_kept_by_its_provider_reaches_its_readers_and_nobody_else() {
         std::fs::read(shared.join("outputs/big.bin")).unwrap(),
         std::fs::read(out.join("outputs/big.bin")).unwrap()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_drops_a_result_it_kept_past_its_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = serving_devnet(dir.path(), Duration::from_secs(2)).await;
+    let node = net.client();
+    let wallet = net.client_wallet();
+    let job = job_file(
+        dir.path(),
+        "brief",
+        "head -c 1000000 /dev/urandom > $GPUNET_OUTPUT_DIR/big.bin",
+        60,
+    );
+    let id = submit_job(&wallet, &job).await.unwrap();
+    let order = wait_final(&node, id).await;
+    let manifest = fetch_outputs(&wallet, &order, &dir.path().join("first"))
+        .await
+        .unwrap();
+    let big = manifest.get("outputs/big.bin").unwrap().hash;
+    let p2p = net.provider_dir(0).join("p2p");
+    // iroh's store names a blob's file by its hash in hex, as we write it.
+    let stored = p2p.join(format!("store/data/{big}.data"));
+    assert!(stored.exists(), "{} is kept", stored.display());
+
+    // Past its time, its record, its files and its service go.
+    let gone = tokio::time::timeout(Duration::from_secs(30), async {
+        while stored.exists() || p2p.join("results").join(id.to_string()).exists() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    assert!(gone.is_ok(), "{} was deleted", stored.display());
+    let refused = fetch_outputs(&wallet, &order, &dir.path().join("later"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.stable_code(), "data_plane", "{refused}");
 }

@@ -10,7 +10,9 @@ use iroh::protocol::Router;
 use iroh::{Endpoint, EndpointAddr, PublicKey, RelayMap, RelayMode, RelayUrl, SecretKey};
 use iroh_blobs::api::blobs::BlobStatus;
 use iroh_blobs::api::remote::GetProgressItem;
+use iroh_blobs::store::fs::options::Options;
 use iroh_blobs::store::fs::FsStore;
+use iroh_blobs::store::GcConfig;
 use iroh_blobs::BlobsProtocol;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -28,6 +30,10 @@ pub struct PeerConfig {
     /// How long dialling one peer may take before the next is tried: a peer
     /// that is gone never answers, and QUIC's own idle timeout is long.
     pub connect_timeout: Duration,
+    /// How often blobs no tag holds are deleted from the store, if ever
+    /// ([`Peer::add_file_tagged`], [`Peer::untag_prefix`]). Off for a peer
+    /// that fetches: an untagged blob may be a cut download to resume.
+    pub collect_every: Option<Duration>,
 }
 
 /// How other peers reach a peer. A relay is an `http(s)://` URL: the peer
@@ -69,6 +75,7 @@ impl PeerConfig {
             dir,
             reach: Reach::Direct { bind, relay: None },
             connect_timeout: PeerConfig::CONNECT_TIMEOUT,
+            collect_every: None,
         }
     }
 
@@ -104,7 +111,12 @@ impl Peer {
         gate: Arc<dyn ReadGate>,
     ) -> Result<Peer, P2pError> {
         let start = |what: &str, e: &dyn std::fmt::Display| P2pError::Start(format!("{what}: {e}"));
-        let store = FsStore::load(&config.dir)
+        let mut options = Options::new(&config.dir);
+        options.gc = config.collect_every.map(|interval| GcConfig {
+            interval,
+            add_protected: None,
+        });
+        let store = FsStore::load_with_opts(config.dir.join("blobs.db"), options)
             .await
             .map_err(|e| start(&format!("blob store at {}", config.dir.display()), &e))?;
         let relay_mode = match config.reach.relay() {
@@ -183,6 +195,42 @@ impl Peer {
             .await?
             .ok_or_else(|| P2pError::Store(format!("{hash} missing right after it was added")))?;
         Ok((hash, size))
+    }
+
+    /// Adds the file at `path` under the tag `tag` (replacing what the tag
+    /// held): it stays while some tag holds it, and goes at the next
+    /// collection once none does ([`PeerConfig::collect_every`]).
+    pub async fn add_file_tagged(&self, path: &Path, tag: &str) -> Result<(Hash, u64), P2pError> {
+        let path = std::path::absolute(path).map_err(|e| P2pError::Store(e.to_string()))?;
+        let adding =
+            |e: &dyn std::fmt::Display| P2pError::Store(format!("adding {}: {e}", path.display()));
+        let temp = self
+            .store
+            .blobs()
+            .add_path(&path)
+            .temp_tag()
+            .await
+            .map_err(|e| adding(&e))?;
+        self.store
+            .tags()
+            .set(tag, temp.hash_and_format())
+            .await
+            .map_err(|e| adding(&e))?;
+        let hash = from_iroh(temp.hash());
+        let size = self
+            .size(hash)
+            .await?
+            .ok_or_else(|| P2pError::Store(format!("{hash} missing right after it was added")))?;
+        Ok((hash, size))
+    }
+
+    /// Drops every tag whose name starts with `prefix`; returns how many.
+    pub async fn untag_prefix(&self, prefix: &str) -> Result<u64, P2pError> {
+        self.store
+            .tags()
+            .delete_prefix(prefix)
+            .await
+            .map_err(|e| P2pError::Store(format!("untagging {prefix}: {e}")))
     }
 
     /// The size of `blob` when the store holds it whole.

@@ -6,7 +6,10 @@
 //! `ReadScope`): the order's client and the accounts it shared the result with. The peer
 //! asks its node about the orders a requested blob belongs to, per request;
 //! which blobs belong to which order it keeps in `results/`, one manifest
-//! per order, so that a restarted agent serves what it kept before.
+//! per order, so that a restarted agent serves what it kept before. A
+//! result is kept [`DataPlaneConfig::keep_for`] after its job ended, then
+//! dropped; its files are tagged in the store by order, so a file that two
+//! results share stays while either does.
 
 use gpunet_client::NodeClient;
 use gpunet_p2p::{P2pError, Peer, PeerAddr, PeerConfig, Reach, ReadGate};
@@ -18,6 +21,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 /// How the provider's peer is reached.
 #[derive(Clone, Debug)]
@@ -27,6 +31,30 @@ pub struct DataPlaneConfig {
     /// The addresses announced on chain; empty: those its socket reports
     /// (a machine behind NAT names its public address here).
     pub announce: Vec<SocketAddr>,
+    /// How long a result is kept (and served) after its job ended.
+    pub keep_for: Duration,
+    /// How often results older than `keep_for` are dropped and their
+    /// files deleted.
+    pub sweep_every: Duration,
+}
+
+impl DataPlaneConfig {
+    /// A week: as long as nodes keep the files of results they hold
+    /// (`gpunet_node::BlobRetention`'s default).
+    pub const KEEP_FOR: Duration = Duration::from_secs(7 * 24 * 3600);
+    /// Every ten minutes.
+    pub const SWEEP_EVERY: Duration = Duration::from_secs(600);
+
+    /// Reached as `reach` says, announcing what the socket reports,
+    /// keeping results [`Self::KEEP_FOR`].
+    pub fn new(reach: Reach) -> DataPlaneConfig {
+        DataPlaneConfig {
+            reach,
+            announce: Vec::new(),
+            keep_for: Self::KEEP_FOR,
+            sweep_every: Self::SWEEP_EVERY,
+        }
+    }
 }
 
 /// Why a result could not be kept for serving.
@@ -57,15 +85,22 @@ pub enum KeepError {
 
 /// The running peer with the results it keeps.
 pub struct ResultPeer {
-    peer: Peer,
+    peer: Arc<Peer>,
     gate: Arc<ResultGate>,
     records: PathBuf,
     announce: Vec<SocketAddr>,
+    sweeper: tokio::task::JoinHandle<()>,
+}
+
+/// The store's tag prefix of `order`'s files.
+fn tag_prefix(order: OrderId) -> String {
+    format!("order/{order}/")
 }
 
 impl ResultPeer {
     /// Starts the peer of `key`'s account, storing under `dir`, serving the
-    /// results recorded there before.
+    /// results recorded there before and dropping them once they are older
+    /// than the config's `keep_for`.
     pub async fn start(
         key: &Keypair,
         dir: &Path,
@@ -85,13 +120,22 @@ impl ResultPeer {
             dir: dir.join("store"),
             reach: config.reach,
             connect_timeout: PeerConfig::CONNECT_TIMEOUT,
+            collect_every: Some(config.sweep_every),
         };
-        let peer = Peer::start(key, peer_config, gate.clone()).await?;
+        let peer = Arc::new(Peer::start(key, peer_config, gate.clone()).await?);
+        let sweeper = tokio::spawn(sweep_forever(
+            peer.clone(),
+            gate.clone(),
+            records.clone(),
+            config.keep_for,
+            config.sweep_every,
+        ));
         Ok(ResultPeer {
             peer,
             gate,
             records,
             announce: config.announce,
+            sweeper,
         })
     }
 
@@ -112,8 +156,12 @@ impl ResultPeer {
         manifest: &Manifest,
         files: &[(PathBuf, Hash)],
     ) -> Result<(), KeepError> {
-        for (path, listed) in files {
-            let (kept, _) = self.peer.add_file(path).await?;
+        let prefix = tag_prefix(order);
+        for (i, (path, listed)) in files.iter().enumerate() {
+            let (kept, _) = self
+                .peer
+                .add_file_tagged(path, &format!("{prefix}{i}"))
+                .await?;
             if kept != *listed {
                 return Err(KeepError::Changed {
                     path: path.clone(),
@@ -131,8 +179,53 @@ impl ResultPeer {
 
     /// Stops serving.
     pub async fn shutdown(&self) {
+        self.sweeper.abort();
         self.peer.shutdown().await;
     }
+}
+
+/// Drops the results kept longer than `keep_for`, every `every`: their
+/// records, their place in the gate and their tags (the store deletes the
+/// files no other result holds at its next collection).
+async fn sweep_forever(
+    peer: Arc<Peer>,
+    gate: Arc<ResultGate>,
+    records: PathBuf,
+    keep_for: Duration,
+    every: Duration,
+) {
+    loop {
+        for order in expired(&records, keep_for) {
+            gate.remove(order);
+            match peer.untag_prefix(&tag_prefix(order)).await {
+                Ok(_) => {
+                    let _ = std::fs::remove_file(records.join(order.to_string()));
+                    tracing::info!("order {order}'s result is no longer kept (kept {keep_for:?})");
+                }
+                Err(e) => tracing::warn!("cannot drop order {order}'s result: {e}"),
+            }
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// The orders whose records were written more than `keep_for` ago.
+fn expired(records: &Path, keep_for: Duration) -> Vec<OrderId> {
+    let Ok(entries) = std::fs::read_dir(records) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|entry| {
+            entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|written| written.elapsed().ok())
+                .is_some_and(|age| age > keep_for)
+        })
+        .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
+        .collect()
 }
 
 /// Lets a reader have a blob when it belongs to the result of an order the
@@ -154,6 +247,14 @@ impl ResultGate {
         {
             orders.entry(blob).or_default().insert(order);
         }
+    }
+
+    fn remove(&self, order: OrderId) {
+        let mut orders = self.orders.write().unwrap_or_else(|p| p.into_inner());
+        orders.retain(|_, of| {
+            of.remove(&order);
+            !of.is_empty()
+        });
     }
 
     /// Reads the records kept before; one that does not decode is skipped
