@@ -101,6 +101,7 @@ pub(crate) async fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
     println!("try: gpunet {use_it}job run examples/hello.toml --wait");
     println!("fund any wallet: gpunet {use_it}devnet fund ADDRESS GPN");
     tokio::signal::ctrl_c().await?;
+    devnet.shutdown().await;
     Ok(())
 }
 

@@ -277,6 +277,17 @@ impl Devnet {
     }
 }
 
+impl Devnet {
+    /// Stops the providers and closes their data-plane peers; the node and
+    /// its API stop when the devnet is dropped.
+    pub async fn shutdown(mut self) {
+        for (agent, handle) in self.providers.iter_mut().filter_map(Option::take) {
+            handle.abort();
+            agent.close().await;
+        }
+    }
+}
+
 impl Drop for Devnet {
     fn drop(&mut self) {
         self.server.abort();

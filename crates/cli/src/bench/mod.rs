@@ -12,6 +12,7 @@ mod ledger;
 mod matching;
 mod metrics;
 mod poc;
+mod results;
 mod state_sync;
 mod workload;
 
@@ -168,6 +169,17 @@ pub(crate) enum BenchCmd {
         #[arg(long, default_value_t = 3)]
         rounds: usize,
     },
+    /// A job's large result handed to its client: uploaded to the node and
+    /// downloaded from it, against kept by the provider and fetched from its
+    /// peer (`--serve-outputs`); and what the validator's disk holds after.
+    #[command(after_help = "Example:\n  gpunet bench results --mib 256")]
+    Results {
+        /// Size of the result each job writes, in MiB.
+        #[arg(long, default_value_t = 64)]
+        mib: u64,
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
     /// The training example through a devnet (submitted to outputs verified
     /// on disk), against the same job run directly: with the Docker executor
     /// `docker run` of gpunet/pytorch (scripts/images/pytorch.sh), with the
@@ -254,6 +266,7 @@ pub(crate) async fn run(cmd: BenchCmd, output: Output) -> anyhow::Result<()> {
             orders,
             renders,
         } => console::run(machines, orders, renders, output),
+        BenchCmd::Results { mib, rounds } => results::run(mib, rounds, output).await,
         BenchCmd::Training {
             job,
             epochs,

@@ -387,3 +387,28 @@ max_per_hour = "50"
     let ratio: f64 = result["ratio"].as_str().unwrap().parse().unwrap();
     assert!(ratio > 0.0, "{result}");
 }
+
+/// `gpunet bench results`: one result handed over both ways; the validator
+/// holds the files only when nodes keep them, and both fetches verified
+/// what they got.
+#[test]
+fn the_results_benchmark_hands_a_result_over_both_ways() {
+    let result = json(&[
+        "--output", "json", "bench", "results", "--mib", "2", "--rounds", "1",
+    ]);
+    let ways = result["ways"].as_array().unwrap();
+    assert_eq!(ways.len(), 2, "{result}");
+    assert_eq!(ways[0]["held_by"], "nodes", "{result}");
+    assert_eq!(ways[1]["held_by"], "provider", "{result}");
+    let held = |way: &serde_json::Value| way["validator_bytes"].as_u64().unwrap();
+    assert!(
+        held(&ways[0]) >= 2 << 20,
+        "the node holds the file: {result}"
+    );
+    assert!(held(&ways[1]) < 4096, "the node holds a manifest: {result}");
+    for way in ways {
+        assert_eq!(way["rounds"].as_array().unwrap().len(), 1, "{result}");
+    }
+    let ratio: f64 = result["fetch_ratio"].as_str().unwrap().parse().unwrap();
+    assert!(ratio > 0.0, "{result}");
+}

@@ -261,6 +261,15 @@ impl Agent {
         &self.inner.hardware
     }
 
+    /// Closes its data-plane peer, if it serves outputs, so that readers
+    /// see the connection end rather than time out. The agent's task should
+    /// have stopped first; its `run_until` does this itself when it drains.
+    pub async fn close(&self) {
+        if let ResultSink::Peer(peer) = &self.inner.results {
+            peer.shutdown().await;
+        }
+    }
+
     /// Its metrics, for `/metrics`.
     pub fn metrics(&self) -> Arc<AgentMetrics> {
         self.inner.metrics.clone()
