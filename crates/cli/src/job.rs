@@ -791,8 +791,12 @@ pub(crate) async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
                         dir.join(&f.path).display()
                     );
                 }
+                let from = match order.report.as_ref().and_then(|r| r.files_held_by()) {
+                    Some(OutputHolder::Provider) => "from its provider's peer",
+                    _ => "from the nodes",
+                };
                 s + &format!(
-                    "verified {} files against output root {}",
+                    "verified {} files ({from}) against output root {}",
                     manifest.files.len(),
                     manifest.root()
                 )

@@ -17,7 +17,6 @@ mod sim;
 mod wallet;
 
 use clap::{CommandFactory as _, Parser, Subcommand};
-use gpunet_provider::executor::ExecutorKind;
 use output::Output;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -81,23 +80,8 @@ enum Command {
     Devnet {
         #[command(subcommand)]
         action: Option<node::DevnetCmd>,
-        #[arg(long, default_value = ctx::DEVNET_DIR)]
-        data_dir: PathBuf,
-        #[arg(long, default_value = "127.0.0.1:8645")]
-        listen: SocketAddr,
-        /// The web console (with /metrics) over plain HTTP, for a browser.
-        #[arg(long, default_value = "127.0.0.1:8646")]
-        console_listen: SocketAddr,
-        #[arg(long, default_value_t = 2)]
-        providers: usize,
-        /// How providers run jobs: "process", or "docker" (sandboxed containers).
-        #[arg(long, default_value = "process")]
-        executor: ExecutorKind,
-        /// Providers keep their jobs' outputs and serve them peer to peer
-        /// (the node keeps manifests only), as `gpunet provider
-        /// --serve-outputs` does.
-        #[arg(long)]
-        serve_outputs: bool,
+        #[command(flatten)]
+        args: node::DevnetArgs,
     },
     /// Run a validator node with the HTTP API.
     #[command(
@@ -252,25 +236,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             action: Some(action),
             ..
         } => node::devnet_action(&ctx, action).await,
-        Command::Devnet {
-            action: None,
-            data_dir,
-            listen,
-            console_listen,
-            providers,
-            executor,
-            serve_outputs,
-        } => {
-            let devnet = node::DevnetArgs {
-                data_dir,
-                listen,
-                console_listen,
-                providers,
-                executor,
-                serve_outputs,
-            };
-            node::devnet(devnet).await
-        }
+        Command::Devnet { action: None, args } => node::devnet(args).await,
         Command::Node(args) => node::node(args).await,
         Command::Genesis {
             chain_id,

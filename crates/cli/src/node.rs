@@ -25,13 +25,25 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// `gpunet devnet`'s options.
+#[derive(clap::Args)]
 pub(crate) struct DevnetArgs {
-    pub data_dir: PathBuf,
-    pub listen: SocketAddr,
-    pub console_listen: SocketAddr,
-    pub providers: usize,
-    pub executor: ExecutorKind,
-    pub serve_outputs: bool,
+    #[arg(long, default_value = DEVNET_DIR)]
+    data_dir: PathBuf,
+    #[arg(long, default_value = "127.0.0.1:8645")]
+    listen: SocketAddr,
+    /// The web console (with /metrics) over plain HTTP, for a browser.
+    #[arg(long, default_value = "127.0.0.1:8646")]
+    console_listen: SocketAddr,
+    #[arg(long, default_value_t = 2)]
+    providers: usize,
+    /// How providers run jobs: "process", or "docker" (sandboxed containers).
+    #[arg(long, default_value = "process")]
+    executor: ExecutorKind,
+    /// Providers keep their jobs' outputs and serve them peer to peer
+    /// (the node keeps manifests only), as `gpunet provider
+    /// --serve-outputs` does.
+    #[arg(long)]
+    serve_outputs: bool,
 }
 
 pub(crate) async fn devnet(args: DevnetArgs) -> anyhow::Result<()> {

@@ -94,7 +94,8 @@ async fn fetch_files(
         if let Some(parent) = to.parent() {
             std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
         }
-        peer.export(file.hash, &to)
+        // The download store goes afterwards: the file moves out of it.
+        peer.move_out(file.hash, &to)
             .await
             .map_err(|e| format!("{}: {e}", file.path))?;
     }

@@ -8,7 +8,7 @@ use gpunet_primitives::{Address, Hash, Keypair};
 use iroh::endpoint::presets;
 use iroh::protocol::Router;
 use iroh::{Endpoint, EndpointAddr, PublicKey, RelayMap, RelayMode, RelayUrl, SecretKey};
-use iroh_blobs::api::blobs::BlobStatus;
+use iroh_blobs::api::blobs::{BlobStatus, ExportMode, ExportOptions};
 use iroh_blobs::api::remote::GetProgressItem;
 use iroh_blobs::store::fs::options::Options;
 use iroh_blobs::store::fs::FsStore;
@@ -326,10 +326,26 @@ impl Peer {
 
     /// Writes `blob`, which the store holds whole, to the file `to`.
     pub async fn export(&self, blob: Hash, to: &Path) -> Result<u64, P2pError> {
+        self.export_as(blob, to, ExportMode::Copy).await
+    }
+
+    /// Moves `blob`'s file out of the store to `to` where it can (the same
+    /// file system; small blobs are copied), for a store that is thrown away
+    /// after: no second copy of a large download is written. The store then
+    /// refers to the file at `to`.
+    pub async fn move_out(&self, blob: Hash, to: &Path) -> Result<u64, P2pError> {
+        self.export_as(blob, to, ExportMode::TryReference).await
+    }
+
+    async fn export_as(&self, blob: Hash, to: &Path, mode: ExportMode) -> Result<u64, P2pError> {
         let to = std::path::absolute(to).map_err(|e| P2pError::Store(e.to_string()))?;
         self.store
             .blobs()
-            .export(to_iroh(blob), &to)
+            .export_with_opts(ExportOptions {
+                hash: to_iroh(blob),
+                mode,
+                target: to.clone(),
+            })
             .await
             .map_err(|e| P2pError::Store(format!("writing {blob} to {}: {e}", to.display())))
     }

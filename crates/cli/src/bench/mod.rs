@@ -62,6 +62,24 @@ fn quantile(samples: &mut [f64], q: f64) -> f64 {
     samples[((samples.len() - 1) as f64 * q).round() as usize]
 }
 
+/// Order `id` of `job` once its result is reported (or it ended without
+/// one), given the job's timeout and two minutes to be placed and report.
+async fn until_reported(
+    wallet: &gpunet_client::Wallet,
+    id: gpunet_primitives::OrderId,
+    job: &gpunet_client::jobfile::JobFile,
+) -> anyhow::Result<gpunet_types::OrderView> {
+    let order = gpunet_client::jobs::wait_for_order(
+        wallet.node(),
+        id,
+        std::time::Duration::from_secs(job.timeout_secs + 120),
+        |o| o.report.is_some() || gpunet_client::jobs::is_final(o.status),
+        |_| {},
+    )
+    .await?;
+    Ok(order)
+}
+
 fn transfer(from: &Keypair, nonce: u64, to: Address) -> SignedTx {
     Tx {
         chain_id: CHAIN_ID.into(),

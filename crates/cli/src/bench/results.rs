@@ -8,17 +8,17 @@
 //! the client's disk; what the validator's blob store holds afterwards is
 //! the disk a result costs the chain's machines.
 
-use super::quantile;
+use super::{quantile, until_reported};
 use crate::output::Output;
 use gpunet_client::jobfile::JobFile;
-use gpunet_client::jobs::{fetch_outputs, is_final, submit_job, wait_for_order};
+use gpunet_client::jobs::{fetch_outputs, submit_job};
 use gpunet_devnet::{Devnet, DevnetConfig};
 use gpunet_p2p::Reach;
 use gpunet_primitives::JobOutcome;
 use gpunet_provider::data_plane::DataPlaneConfig;
 use gpunet_provider::Outputs;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// One round of one way.
 #[derive(serde::Serialize)]
@@ -119,14 +119,7 @@ async fn measure(
     let mut measured = Vec::new();
     for round in 0..rounds {
         let id = submit_job(&wallet, &job).await?;
-        let order = wait_for_order(
-            wallet.node(),
-            id,
-            Duration::from_secs(job.timeout_secs + 120),
-            |o| o.report.is_some() || is_final(o.status),
-            |_| {},
-        )
-        .await?;
+        let order = until_reported(&wallet, id, &job).await?;
         let reported = Instant::now();
         let out = dir.join(format!("round-{round}"));
         fetch_outputs(&wallet, &order, &out).await?;

@@ -9,11 +9,11 @@
 //! executor gives. With `--gpus N` the job asks for N GPUs, which the
 //! devnet's provider offers only when it can prove them (`--features cuda`).
 
-use super::quantile;
+use super::{quantile, until_reported};
 use crate::output::Output;
 use anyhow::{bail, Context};
 use gpunet_client::jobfile::JobFile;
-use gpunet_client::jobs::{fetch_outputs, is_final, submit_job, wait_for_order};
+use gpunet_client::jobs::{fetch_outputs, submit_job};
 use gpunet_devnet::{Devnet, DevnetConfig};
 use gpunet_primitives::JobOutcome;
 use gpunet_provider::executor::{ExecutorKind, INPUT_DIR_VAR, JOB_PATH, OUTPUT_DIR_VAR};
@@ -123,14 +123,7 @@ pub(super) async fn run(bench: Training<'_>, output: Output) -> anyhow::Result<(
         let started = Instant::now();
         let id = submit_job(&wallet, &job).await?;
         let submitted = started.elapsed();
-        let order = wait_for_order(
-            wallet.node(),
-            id,
-            Duration::from_secs(job.timeout_secs + 120),
-            |o| o.report.is_some() || is_final(o.status),
-            |_| {},
-        )
-        .await?;
+        let order = until_reported(&wallet, id, &job).await?;
         let reported = started.elapsed();
         let out = dir.path().join(format!("gpunet-{round}"));
         fetch_outputs(&wallet, &order, &out).await?;

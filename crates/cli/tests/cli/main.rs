@@ -1832,7 +1832,11 @@ fn a_provider_serving_its_outputs_hands_them_to_the_client_peer_to_peer() {
     );
 
     let results = dir.path().join("results");
-    ok(&net.with(&["job", "get", "0", "--out", path(&results)]));
+    let got = as_text(&["job", "get", "0", "--out", path(&results)]);
+    assert!(
+        got.contains("verified 3 files (from its provider's peer)"),
+        "{got}"
+    );
     let big = results.join("outputs/big.bin");
     assert_eq!(std::fs::metadata(&big).unwrap().len(), 2_000_000);
     assert_eq!(
