@@ -13,6 +13,7 @@ mod owner;
 mod profile;
 mod provider;
 mod rent;
+mod session;
 mod sim;
 mod wallet;
 

@@ -15,7 +15,7 @@ use gpunet_node::{
 };
 use gpunet_p2p::Reach;
 use gpunet_primitives::{parse_amount, Address, TxBody};
-use gpunet_provider::data_plane::DataPlaneConfig;
+use gpunet_provider::data_plane::{DataPlaneConfig, Retention};
 use gpunet_provider::executor::ExecutorKind;
 use gpunet_provider::Outputs;
 use gpunet_types::{NodeAddress, Params};
@@ -60,13 +60,16 @@ pub(crate) async fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
     config.api_addr = listen;
     config.providers = providers;
     config.executor = executor;
+    // Each provider's peer on its own loopback port, for renters'
+    // sessions, and to keep outputs with --serve-outputs.
+    let mut peer = DataPlaneConfig::new(Reach::Direct {
+        bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+        relay: None,
+    });
     if serve_outputs {
-        // Each provider's peer on its own loopback port.
-        config.provider_outputs = Outputs::ServeFromPeer(DataPlaneConfig::new(Reach::Direct {
-            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
-            relay: None,
-        }));
+        peer.outputs = Outputs::Keep(Retention::default());
     }
+    config.provider_peer = Some(peer);
     let devnet = gpunet_devnet::Devnet::start(config).await?;
     println!("gpunet devnet serving {}", devnet.address);
     // A second devnet on another --listen still runs without its console.

@@ -5,7 +5,7 @@ use anyhow::{bail, Context};
 use gpunet_client::Keystore;
 use gpunet_p2p::Reach;
 use gpunet_primitives::parse_amount;
-use gpunet_provider::data_plane::DataPlaneConfig;
+use gpunet_provider::data_plane::{DataPlaneConfig, Retention};
 use gpunet_provider::executor::ExecutorKind;
 use gpunet_provider::Outputs;
 use std::net::SocketAddr;
@@ -97,30 +97,31 @@ pub(crate) struct ProviderArgs {
     /// /v1/openapi.json.
     #[arg(long, value_name = "ADDR")]
     metrics_listen: Option<std::net::SocketAddr>,
+    /// Run no data-plane peer: renters get no sessions in their rentals
+    /// (`gpunet rent exec`, `rent shell`) and outputs go to the nodes.
+    #[arg(long, conflicts_with_all = ["serve_outputs", "data_announce", "relay"])]
+    no_peer: bool,
     /// Keep finished jobs' logs and outputs here and serve them peer to peer
     /// to their readers (the nodes get manifests only); clients fetch them
     /// from this machine while its agent runs.
     #[arg(long)]
     serve_outputs: bool,
-    /// Where the data-plane peer listens (UDP, QUIC).
-    #[arg(
-        long,
-        value_name = "ADDR",
-        default_value = "0.0.0.0:0",
-        requires = "serve_outputs"
-    )]
+    /// Where the data-plane peer listens (UDP, QUIC): renters' sessions and
+    /// served outputs arrive there.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:0")]
     data_listen: SocketAddr,
-    /// The address readers dial, announced on chain (repeat for several;
-    /// default: the listening socket's own addresses). A machine behind NAT
-    /// names its public address and forwarded port here, or uses a relay.
-    #[arg(long, value_name = "ADDR", requires = "serve_outputs")]
+    /// The address renters and readers dial, announced on chain (repeat for
+    /// several; default: the listening socket's own addresses). A machine
+    /// behind NAT names its public address and forwarded port here, or uses
+    /// a relay.
+    #[arg(long, value_name = "ADDR")]
     data_announce: Vec<SocketAddr>,
-    /// A relay (`gpunet relay` on a reachable machine) through which readers
-    /// reach this peer when they cannot dial it.
-    #[arg(long, value_name = "URL", requires = "serve_outputs")]
+    /// A relay (`gpunet relay` on a reachable machine) through which renters
+    /// and readers reach this peer when they cannot dial it.
+    #[arg(long, value_name = "URL")]
     relay: Option<String>,
-    /// Open no socket of its own: readers reach the peer only through
-    /// --relay (a machine that accepts no inbound connection).
+    /// Open no socket of its own: the peer is reached only through --relay
+    /// (a machine that accepts no inbound connection).
     #[arg(long, requires = "relay")]
     relay_only: bool,
     /// How long a served result is kept after its job ended (e.g. 7d, 12h);
@@ -130,10 +131,10 @@ pub(crate) struct ProviderArgs {
 }
 
 impl ProviderArgs {
-    /// Where finished jobs' files go.
-    fn outputs(&self) -> anyhow::Result<Outputs> {
-        if !self.serve_outputs {
-            return Ok(Outputs::UploadToNodes);
+    /// The agent's data-plane peer, unless --no-peer.
+    fn peer(&self) -> anyhow::Result<Option<DataPlaneConfig>> {
+        if self.no_peer {
+            return Ok(None);
         }
         let reach = match (&self.relay, self.relay_only) {
             (Some(relay), true) => Reach::RelayOnly {
@@ -145,9 +146,17 @@ impl ProviderArgs {
             },
             (None, true) => bail!("--relay-only needs --relay"),
         };
-        Ok(Outputs::ServeFromPeer(DataPlaneConfig {
+        let outputs = if self.serve_outputs {
+            Outputs::Keep(Retention {
+                keep_for: std::time::Duration::from_secs(self.keep_outputs),
+                ..Retention::default()
+            })
+        } else {
+            Outputs::UploadToNodes
+        };
+        Ok(Some(DataPlaneConfig {
             announce: self.data_announce.clone(),
-            keep_for: std::time::Duration::from_secs(self.keep_outputs),
+            outputs,
             ..DataPlaneConfig::new(reach)
         }))
     }
@@ -157,7 +166,7 @@ pub(crate) async fn provider(ctx: &Ctx, args: ProviderArgs) -> anyhow::Result<()
     let key = Keystore::load(&ctx.keystore()?)?;
     let price =
         |what: &str, value: &str| parse_amount(value).with_context(|| format!("{what} {value:?}"));
-    let outputs = args.outputs()?;
+    let peer = args.peer()?;
     let config = gpunet_provider::AgentConfig {
         node: ctx.node_addresses()?,
         data_dir: args.data_dir,
@@ -170,7 +179,7 @@ pub(crate) async fn provider(ctx: &Ctx, args: ProviderArgs) -> anyhow::Result<()
         },
         public_host: args.public_host,
         unproven_gpus: gpunet_provider::UnprovenGpus::Refuse,
-        outputs,
+        peer,
     };
     let executor =
         args.executor.connect().await.context(

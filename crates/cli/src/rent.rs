@@ -35,6 +35,21 @@ pub(crate) enum RentCmd {
     /// End a rental now; the unused escrow is refunded.
     #[command(after_help = "Example:\n  gpunet rent end 8")]
     End { id: OrderId },
+    /// Run a command in a running rental's container, its input, output and
+    /// exit code as if it ran here (only the renter's key gets in).
+    #[command(
+        after_help = "Examples:\n  gpunet rent exec 8 -- nvidia-smi\n  gpunet rent exec 8 -- sh -c 'cd /workspace && ls'\n  tar c data | gpunet rent exec 8 -- tar x -C /tmp"
+    )]
+    Exec {
+        id: OrderId,
+        /// The program and its arguments (after `--`).
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
+    /// Open an interactive shell in a running rental's container (bash if
+    /// its image has it, else sh); exit it to come back.
+    #[command(after_help = "Example:\n  gpunet rent shell 8")]
+    Shell { id: OrderId },
     /// Report the rented machine unreachable: unless its provider answers a
     /// liveness probe in time, it is held down (not billed) and slashed.
     #[command(after_help = "Example:\n  gpunet rent report-offline 8")]
@@ -110,6 +125,14 @@ pub(crate) async fn rent(ctx: &Ctx, cmd: RentCmd) -> anyhow::Result<()> {
             ctx.output.print(&included, || {
                 format!("reported rental {id}'s machine offline; its provider must answer a liveness probe")
             });
+        }
+        RentCmd::Exec { id, command } => {
+            let code = crate::session::run(&wallet, id, command, false).await?;
+            std::process::exit(code);
+        }
+        RentCmd::Shell { id } => {
+            let code = crate::session::run(&wallet, id, Vec::new(), true).await?;
+            std::process::exit(code);
         }
         RentCmd::End { id } => {
             wallet.send(TxBody::EndRental { order: id }).await?;

@@ -27,6 +27,10 @@ pub enum ClientError {
     /// A result's files could not be had from the peer that keeps them.
     #[error("{0}")]
     DataPlane(String),
+    /// A session in a rental could not open or broke: refused by its
+    /// provider, its provider unreachable, or the rental not running.
+    #[error("{0}")]
+    RentalSession(String),
 }
 
 /// An error and its causes, outermost first: reqwest's own message hides
@@ -55,6 +59,7 @@ impl ClientError {
             ClientError::Io(_) => "io",
             ClientError::Invalid(_) => "invalid",
             ClientError::DataPlane(_) => "data_plane",
+            ClientError::RentalSession(_) => "rental_session",
         }
     }
 

@@ -15,6 +15,9 @@ mod node_client;
 /// A machine owner's actions.
 pub mod owner;
 pub mod peer_fetch;
+/// Sessions in a rental: `rent exec` and `rent shell`.
+#[cfg(feature = "p2p")]
+pub mod rental_session;
 /// TLS that accepts a node only with the key pinned in its address.
 pub mod tls;
 mod wallet;

@@ -6,8 +6,9 @@ use gpunet_client::{Keystore, NodeClient, Protection, Wallet};
 use gpunet_ledger::{Genesis, GenesisAccount};
 use gpunet_node::{BlobRetention, Node, NodeBuilder, SoloProducerConfig};
 use gpunet_primitives::{Amount, Keypair, UNIT};
+use gpunet_provider::data_plane::DataPlaneConfig;
 use gpunet_provider::executor::{Executor, ExecutorKind};
-use gpunet_provider::{Agent, AgentConfig, Outputs, UnprovenGpus};
+use gpunet_provider::{Agent, AgentConfig, UnprovenGpus};
 use gpunet_types::NodeAddress;
 use gpunet_types::{HardwareStatus, Params};
 use std::net::SocketAddr;
@@ -33,8 +34,9 @@ pub struct DevnetConfig {
     pub provider_price: Amount,
     /// How providers run jobs.
     pub executor: ExecutorKind,
-    /// Where providers put finished jobs' files.
-    pub provider_outputs: Outputs,
+    /// Each provider's data-plane peer, if any (renters' sessions; kept
+    /// outputs when its config says so).
+    pub provider_peer: Option<DataPlaneConfig>,
 }
 
 impl DevnetConfig {
@@ -49,7 +51,7 @@ impl DevnetConfig {
             params: devnet_params(),
             provider_price: 36 * UNIT,
             executor: ExecutorKind::Process,
-            provider_outputs: Outputs::UploadToNodes,
+            provider_peer: None,
         }
     }
 }
@@ -232,7 +234,7 @@ impl Devnet {
             resource_prices: Default::default(),
             public_host: "127.0.0.1".into(),
             unproven_gpus: UnprovenGpus::OfferCpuOnly,
-            outputs: self.config.provider_outputs.clone(),
+            peer: self.config.provider_peer.clone(),
         };
         let agent = Agent::register(provider_key(i), config, self.executor.clone())
             .await

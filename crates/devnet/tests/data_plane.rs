@@ -1,5 +1,5 @@
 //! Results that providers keep and serve peer to peer: a devnet whose
-//! providers run with `Outputs::ServeFromPeer`, driven through the client
+//! providers run with `Outputs::Keep`, driven through the client
 //! library, with a stranger's peer knocking on the provider's door.
 
 use gpunet_client::jobfile::JobFile;
@@ -8,7 +8,7 @@ use gpunet_client::Wallet;
 use gpunet_devnet::Devnet;
 use gpunet_p2p::{AllowList, Peer, PeerConfig, Reach};
 use gpunet_primitives::{Keypair, OutputHolder, TxBody};
-use gpunet_provider::data_plane::DataPlaneConfig;
+use gpunet_provider::data_plane::{DataPlaneConfig, Retention};
 use gpunet_provider::Outputs;
 use gpunet_types::OrderStatus;
 use std::sync::Arc;
@@ -21,9 +21,11 @@ use common::*;
 /// serves them from a peer on loopback.
 async fn serving_devnet(dir: &std::path::Path, keep_for: Duration) -> Devnet {
     let mut config = config(dir, 1);
-    config.provider_outputs = Outputs::ServeFromPeer(DataPlaneConfig {
-        keep_for,
-        sweep_every: Duration::from_millis(500),
+    config.provider_peer = Some(DataPlaneConfig {
+        outputs: Outputs::Keep(Retention {
+            keep_for,
+            sweep_every: Duration::from_millis(500),
+        }),
         ..DataPlaneConfig::new(Reach::Direct {
             bind: "127.0.0.1:0".parse().unwrap(),
             relay: None,
@@ -43,7 +45,7 @@ async fn reader_peer(dir: &std::path::Path, key: &Keypair) -> Peer {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_result_kept_by_its_provider_reaches_its_readers_and_nobody_else() {
     let dir = tempfile::tempdir().unwrap();
-    let net = serving_devnet(dir.path(), DataPlaneConfig::KEEP_FOR).await;
+    let net = serving_devnet(dir.path(), Retention::KEEP_FOR).await;
     let node = net.client();
     let wallet = net.client_wallet();
     let job = job_file(

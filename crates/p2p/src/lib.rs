@@ -17,6 +17,7 @@
 //!   hash; requests that name many blobs at once and pushes are refused
 //!   outright, so that no request escapes the per-hash decision.
 
+pub mod access;
 mod gate;
 mod peer;
 #[cfg(feature = "relay")]
@@ -66,6 +67,10 @@ pub enum P2pError {
     /// No peer was given to fetch from.
     #[error("no peer to fetch {0} from")]
     NoPeer(Hash),
+    /// A rental-access session broke (the connection, or a frame that does
+    /// not decode).
+    #[error("rental access session: {0}")]
+    Session(String),
     /// The local store failed.
     #[error("the blob store failed: {0}")]
     Store(String),

@@ -1,6 +1,7 @@
 //! A peer of the data plane: an iroh endpoint keyed with the account's key,
 //! a blob store on disk, and iroh-blobs' protocol behind a [`ReadGate`].
 
+use crate::access::{AccessHandler, AccessProtocol, ACCESS_ALPN};
 use crate::gate::{guarded, ReadGate};
 use crate::{from_iroh, to_iroh, P2pError, PeerAddr};
 use futures_util::StreamExt;
@@ -110,6 +111,17 @@ impl Peer {
         config: PeerConfig,
         gate: Arc<dyn ReadGate>,
     ) -> Result<Peer, P2pError> {
+        Peer::start_with_access(key, config, gate, None).await
+    }
+
+    /// Starts a peer as [`Peer::start`] does that also serves renters'
+    /// sessions with `access`, if given ([`crate::access`]).
+    pub async fn start_with_access(
+        key: &Keypair,
+        config: PeerConfig,
+        gate: Arc<dyn ReadGate>,
+        access: Option<Arc<dyn AccessHandler>>,
+    ) -> Result<Peer, P2pError> {
         let start = |what: &str, e: &dyn std::fmt::Display| P2pError::Start(format!("{what}: {e}"));
         let mut options = Options::new(&config.dir);
         options.gc = config.collect_every.map(|interval| GcConfig {
@@ -119,41 +131,13 @@ impl Peer {
         let store = FsStore::load_with_opts(config.dir.join("blobs.db"), options)
             .await
             .map_err(|e| start(&format!("blob store at {}", config.dir.display()), &e))?;
-        let relay_mode = match config.reach.relay() {
-            None => RelayMode::Disabled,
-            Some(url) => {
-                let url: RelayUrl = url.parse().map_err(|e| start("relay URL", &e))?;
-                RelayMode::Custom(RelayMap::from(url))
-            }
-        };
-        let mut builder = Endpoint::builder(presets::Minimal)
-            .secret_key(SecretKey::from_bytes(&key.secret_bytes()))
-            .relay_mode(relay_mode)
-            .clear_address_lookup()
-            .clear_ip_transports();
-        if let Reach::Direct { bind, .. } = &config.reach {
-            builder = builder
-                .bind_addr(*bind)
-                .map_err(|e| start("listen address", &e))?;
-        }
-        let endpoint = builder.bind().await.map_err(|e| start("endpoint", &e))?;
-        if let Some(relay) = config.reach.relay() {
-            // Reachable through the relay before anyone is told where it is.
-            if tokio::time::timeout(config.connect_timeout, endpoint.online())
-                .await
-                .is_err()
-            {
-                endpoint.close().await;
-                let waited = config.connect_timeout;
-                return Err(P2pError::Start(format!(
-                    "relay {relay} did not answer in {waited:?}"
-                )));
-            }
-        }
+        let endpoint = bind_endpoint(key, &config.reach, config.connect_timeout).await?;
         let blobs = BlobsProtocol::new(&store, Some(guarded(gate)));
-        let router = Router::builder(endpoint.clone())
-            .accept(iroh_blobs::ALPN, blobs)
-            .spawn();
+        let mut router = Router::builder(endpoint.clone()).accept(iroh_blobs::ALPN, blobs);
+        if let Some(access) = access {
+            router = router.accept(ACCESS_ALPN, AccessProtocol(access));
+        }
+        let router = router.spawn();
         Ok(Peer {
             account: key.address(),
             endpoint,
@@ -361,8 +345,50 @@ impl Peer {
     }
 }
 
+/// An endpoint proving `key`'s account, reached as `reach` says; with a
+/// relay, once the relay has it (so that no one is told an address that
+/// does not answer yet).
+pub(crate) async fn bind_endpoint(
+    key: &Keypair,
+    reach: &Reach,
+    connect_timeout: Duration,
+) -> Result<Endpoint, P2pError> {
+    let start = |what: &str, e: &dyn std::fmt::Display| P2pError::Start(format!("{what}: {e}"));
+    let relay_mode = match reach.relay() {
+        None => RelayMode::Disabled,
+        Some(url) => {
+            let url: RelayUrl = url.parse().map_err(|e| start("relay URL", &e))?;
+            RelayMode::Custom(RelayMap::from(url))
+        }
+    };
+    let mut builder = Endpoint::builder(presets::Minimal)
+        .secret_key(SecretKey::from_bytes(&key.secret_bytes()))
+        .relay_mode(relay_mode)
+        .clear_address_lookup()
+        .clear_ip_transports();
+    if let Reach::Direct { bind, .. } = &reach {
+        builder = builder
+            .bind_addr(*bind)
+            .map_err(|e| start("listen address", &e))?;
+    }
+    let endpoint = builder.bind().await.map_err(|e| start("endpoint", &e))?;
+    if let Some(relay) = reach.relay() {
+        // Reachable through the relay before anyone is told where it is.
+        if tokio::time::timeout(connect_timeout, endpoint.online())
+            .await
+            .is_err()
+        {
+            endpoint.close().await;
+            return Err(P2pError::Start(format!(
+                "relay {relay} did not answer in {connect_timeout:?}"
+            )));
+        }
+    }
+    Ok(endpoint)
+}
+
 /// The iroh address of `peer`: its key, and where to try it.
-fn endpoint_addr(peer: &PeerAddr) -> Result<EndpointAddr, P2pError> {
+pub(crate) fn endpoint_addr(peer: &PeerAddr) -> Result<EndpointAddr, P2pError> {
     let bad = |why: String| P2pError::BadAddress {
         account: peer.account,
         why,

@@ -1,4 +1,6 @@
-//! The provider's data-plane peer: it keeps the results of the jobs this
+//! The provider's data-plane peer: renters' sessions in their rentals
+//! arrive on it (`rental_access`), and, when the provider keeps its
+//! outputs ([`Outputs::Keep`]), it keeps the results of the jobs this
 //! machine ran and serves them peer to peer, so that their files never pass
 //! through the validators' disks (they keep the manifest alone).
 //!
@@ -7,11 +9,12 @@
 //! asks its node about the orders a requested blob belongs to, per request;
 //! which blobs belong to which order it keeps in `results/`, one manifest
 //! per order, so that a restarted agent serves what it kept before. A
-//! result is kept [`DataPlaneConfig::keep_for`] after its job ended, then
+//! result is kept [`Retention::keep_for`] after its job ended, then
 //! dropped; its files are tagged in the store by order, so a file that two
 //! results share stays while either does.
 
 use gpunet_client::NodeClient;
+use gpunet_p2p::access::AccessHandler;
 use gpunet_p2p::{P2pError, Peer, PeerAddr, PeerConfig, Reach, ReadGate};
 use gpunet_primitives::manifest::Manifest;
 use gpunet_primitives::{Address, Hash, Keypair, OrderId};
@@ -23,7 +26,7 @@ use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-/// How the provider's peer is reached.
+/// How the provider's peer is reached, and what it keeps.
 #[derive(Clone, Debug)]
 pub struct DataPlaneConfig {
     /// Where it listens, or the relay it is reached through.
@@ -31,6 +34,36 @@ pub struct DataPlaneConfig {
     /// The addresses announced on chain; empty: those its socket reports
     /// (a machine behind NAT names its public address here).
     pub announce: Vec<SocketAddr>,
+    /// Where finished jobs' files go.
+    pub outputs: Outputs,
+}
+
+impl DataPlaneConfig {
+    /// Reached as `reach` says, announcing what the socket reports,
+    /// uploading outputs to the nodes.
+    pub fn new(reach: Reach) -> DataPlaneConfig {
+        DataPlaneConfig {
+            reach,
+            announce: Vec::new(),
+            outputs: Outputs::UploadToNodes,
+        }
+    }
+}
+
+/// Where a finished job's files go; its manifest goes to the nodes either way.
+#[derive(Clone, Debug, Default)]
+pub enum Outputs {
+    /// Uploaded to the node, whose validators replicate and serve them.
+    #[default]
+    UploadToNodes,
+    /// Kept by the agent's peer and served from it to their readers:
+    /// validators keep only manifests.
+    Keep(Retention),
+}
+
+/// How long kept results stay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention {
     /// How long a result is kept (and served) after its job ended.
     pub keep_for: Duration,
     /// How often results older than `keep_for` are dropped and their
@@ -38,23 +71,21 @@ pub struct DataPlaneConfig {
     pub sweep_every: Duration,
 }
 
-impl DataPlaneConfig {
+impl Default for Retention {
+    fn default() -> Retention {
+        Retention {
+            keep_for: Retention::KEEP_FOR,
+            sweep_every: Retention::SWEEP_EVERY,
+        }
+    }
+}
+
+impl Retention {
     /// A week: as long as nodes keep the files of results they hold
     /// (`gpunet_node::BlobRetention`'s default).
     pub const KEEP_FOR: Duration = Duration::from_secs(7 * 24 * 3600);
     /// Every ten minutes.
     pub const SWEEP_EVERY: Duration = Duration::from_secs(600);
-
-    /// Reached as `reach` says, announcing what the socket reports,
-    /// keeping results [`Self::KEEP_FOR`].
-    pub fn new(reach: Reach) -> DataPlaneConfig {
-        DataPlaneConfig {
-            reach,
-            announce: Vec::new(),
-            keep_for: Self::KEEP_FOR,
-            sweep_every: Self::SWEEP_EVERY,
-        }
-    }
 }
 
 /// Why a result could not be kept for serving.
@@ -83,13 +114,14 @@ pub enum KeepError {
     },
 }
 
-/// The running peer with the results it keeps.
-pub struct ResultPeer {
+/// The agent's running peer, with the results it keeps.
+pub struct AgentPeer {
     peer: Arc<Peer>,
     gate: Arc<ResultGate>,
     records: PathBuf,
     announce: Vec<SocketAddr>,
-    sweeper: tokio::task::JoinHandle<()>,
+    /// Drops expired results, when it keeps them.
+    sweeper: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// The store's tag prefix of `order`'s files.
@@ -97,16 +129,18 @@ fn tag_prefix(order: OrderId) -> String {
     format!("order/{order}/")
 }
 
-impl ResultPeer {
-    /// Starts the peer of `key`'s account, storing under `dir`, serving the
-    /// results recorded there before and dropping them once they are older
-    /// than the config's `keep_for`.
+impl AgentPeer {
+    /// Starts the peer of `key`'s account, storing under `dir`, serving
+    /// renters' sessions with `access` and the results recorded there
+    /// before, dropping them once they are older than the retention's
+    /// `keep_for`.
     pub async fn start(
         key: &Keypair,
         dir: &Path,
         config: DataPlaneConfig,
         node: NodeClient,
-    ) -> Result<ResultPeer, P2pError> {
+        access: Arc<dyn AccessHandler>,
+    ) -> Result<AgentPeer, P2pError> {
         let records = dir.join("results");
         std::fs::create_dir_all(&records)
             .map_err(|e| P2pError::Start(format!("{}: {e}", records.display())))?;
@@ -116,27 +150,40 @@ impl ResultPeer {
         });
         gate.load(&records)
             .map_err(|e| P2pError::Start(format!("{}: {e}", records.display())))?;
+        let retention = match config.outputs {
+            Outputs::UploadToNodes => None,
+            Outputs::Keep(retention) => Some(retention),
+        };
         let peer_config = PeerConfig {
             dir: dir.join("store"),
             reach: config.reach,
             connect_timeout: PeerConfig::CONNECT_TIMEOUT,
-            collect_every: Some(config.sweep_every),
+            collect_every: retention.map(|r| r.sweep_every),
         };
-        let peer = Arc::new(Peer::start(key, peer_config, gate.clone()).await?);
-        let sweeper = tokio::spawn(sweep_forever(
-            peer.clone(),
-            gate.clone(),
-            records.clone(),
-            config.keep_for,
-            config.sweep_every,
-        ));
-        Ok(ResultPeer {
+        let peer = Peer::start_with_access(key, peer_config, gate.clone(), Some(access)).await?;
+        let peer = Arc::new(peer);
+        // Results kept before, while outputs were kept, are still dropped
+        // on time.
+        let sweeper = retention.map(|retention| {
+            tokio::spawn(sweep_forever(
+                peer.clone(),
+                gate.clone(),
+                records.clone(),
+                retention,
+            ))
+        });
+        Ok(AgentPeer {
             peer,
             gate,
             records,
             announce: config.announce,
             sweeper,
         })
+    }
+
+    /// Whether it keeps finished jobs' files ([`Outputs::Keep`]).
+    pub fn keeps_outputs(&self) -> bool {
+        self.sweeper.is_some()
     }
 
     /// Where readers reach it: the announced addresses, or those it has.
@@ -179,20 +226,24 @@ impl ResultPeer {
 
     /// Stops serving.
     pub async fn shutdown(&self) {
-        self.sweeper.abort();
+        if let Some(sweeper) = &self.sweeper {
+            sweeper.abort();
+        }
         self.peer.shutdown().await;
     }
 }
 
-/// Drops the results kept longer than `keep_for`, every `every`: their
-/// records, their place in the gate and their tags (the store deletes the
-/// files no other result holds at its next collection).
+/// Drops the results kept longer than `keep_for`, every `sweep_every`:
+/// their records, their place in the gate and their tags (the store deletes
+/// the files no other result holds at its next collection).
 async fn sweep_forever(
     peer: Arc<Peer>,
     gate: Arc<ResultGate>,
     records: PathBuf,
-    keep_for: Duration,
-    every: Duration,
+    Retention {
+        keep_for,
+        sweep_every,
+    }: Retention,
 ) {
     loop {
         for order in expired(&records, keep_for) {
@@ -205,7 +256,7 @@ async fn sweep_forever(
                 Err(e) => tracing::warn!("cannot drop order {order}'s result: {e}"),
             }
         }
-        tokio::time::sleep(every).await;
+        tokio::time::sleep(sweep_every).await;
     }
 }
 

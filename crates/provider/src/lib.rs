@@ -10,8 +10,10 @@ pub mod hardware;
 pub mod journal;
 mod live_logs;
 pub mod metrics;
+mod rental_access;
 pub mod run;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod testing;
 
-pub use agent::{Agent, AgentConfig, AgentError, Outputs, UnprovenGpus};
+pub use agent::{Agent, AgentConfig, AgentError, UnprovenGpus};
+pub use data_plane::Outputs;

@@ -15,7 +15,7 @@ use gpunet_client::jobs::{fetch_outputs, submit_job};
 use gpunet_devnet::{Devnet, DevnetConfig};
 use gpunet_p2p::Reach;
 use gpunet_primitives::JobOutcome;
-use gpunet_provider::data_plane::DataPlaneConfig;
+use gpunet_provider::data_plane::{DataPlaneConfig, Retention};
 use gpunet_provider::Outputs;
 use std::path::Path;
 use std::time::Instant;
@@ -55,13 +55,7 @@ pub(super) async fn run(mib: u64, rounds: usize, output: Output) -> anyhow::Resu
     let mut ways = Vec::new();
     for (held_by, outputs) in [
         ("nodes", Outputs::UploadToNodes),
-        (
-            "provider",
-            Outputs::ServeFromPeer(DataPlaneConfig::new(Reach::Direct {
-                bind: "127.0.0.1:0".parse()?,
-                relay: None,
-            })),
-        ),
+        ("provider", Outputs::Keep(Retention::default())),
     ] {
         ways.push(measure(held_by, outputs, &dir.path().join(held_by), mib, rounds).await?);
     }
@@ -100,7 +94,13 @@ async fn measure(
 ) -> anyhow::Result<Way> {
     let mut config = DevnetConfig::new(dir.join("devnet"));
     config.providers = 1;
-    config.provider_outputs = outputs;
+    config.provider_peer = Some(DataPlaneConfig {
+        outputs,
+        ..DataPlaneConfig::new(Reach::Direct {
+            bind: "127.0.0.1:0".parse()?,
+            relay: None,
+        })
+    });
     let devnet = Devnet::start(config).await?;
     let wallet = devnet.client_wallet();
     let spec = dir.join("result.toml");

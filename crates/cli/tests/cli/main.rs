@@ -9,6 +9,7 @@ use std::time::Duration;
 use gpunet_primitives::json::parse_rfc3339;
 use gpunet_primitives::parse_amount;
 
+mod rentals;
 mod workloads;
 
 /// The passphrase the tests' keystores are sealed with.

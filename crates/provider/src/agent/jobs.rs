@@ -1,7 +1,7 @@
 //! Jobs: a lease's run from its inputs to its reported result (or its
 //! decline, when it cannot start here), with the GPUs it holds.
 
-use super::{log, warn, AgentError, Inner, ResultSink, RunError};
+use super::{log, warn, AgentError, Inner, RunError};
 use crate::data_plane::KeepError;
 use crate::executor::{ExecError, ExecOutcome, JobRun, Started};
 use crate::journal::JobRecord;
@@ -324,7 +324,7 @@ impl Inner {
     }
 
     /// Hands in a finished run of `order`: its logs and outputs are uploaded
-    /// to the node or kept by this agent's peer ([`ResultSink`]), its
+    /// to the node or kept by this agent's peer ([`Outputs`](crate::data_plane::Outputs)), its
     /// manifest uploaded either way; the manifest's root is the output root
     /// the result commits to.
     pub(super) async fn deliver(
@@ -334,8 +334,9 @@ impl Inner {
         result: &ExecOutcome,
     ) -> Result<JobOutcome, DeliverError> {
         let (manifest, files) = crate::run::collect(run, result)?;
-        let held_by = match &self.results {
-            ResultSink::Nodes => {
+        let keeper = self.peer.as_ref().filter(|peer| peer.keeps_outputs());
+        let held_by = match keeper {
+            None => {
                 for (path, hash) in files {
                     self.wallet
                         .put_blob_file(&path, hash)
@@ -344,7 +345,7 @@ impl Inner {
                 }
                 OutputHolder::Nodes
             }
-            ResultSink::Peer(peer) => {
+            Some(peer) => {
                 peer.keep(order, &manifest, &files).await?;
                 OutputHolder::Provider
             }

@@ -6,11 +6,12 @@ mod jobs;
 mod lifecycle;
 mod rentals;
 
-use crate::data_plane::{DataPlaneConfig, ResultPeer};
+use crate::data_plane::{AgentPeer, DataPlaneConfig};
 use crate::executor::Executor;
 use crate::hardware::Hardware;
 use crate::journal::Journal;
 use crate::metrics::{AgentMetrics, ExecutorStage};
+use crate::rental_access::{RentalAccess, RunningRentals};
 use dispatch::Flow;
 use gpunet_client::{ClientError, NodeClient, StreamItem, Wallet};
 use gpunet_primitives::{Amount, ChallengeId, Keypair, MachineId, OrderId, ResourcePrices, TxBody};
@@ -39,19 +40,10 @@ pub struct AgentConfig {
     /// What to do when this machine's GPUs cannot be proven (the agent has
     /// no GPU prover): a provider means to offer them, so by default it stops.
     pub unproven_gpus: UnprovenGpus,
-    /// Where finished jobs' files go.
-    pub outputs: Outputs,
-}
-
-/// Where a finished job's files go; its manifest goes to the nodes either way.
-#[derive(Clone, Debug, Default)]
-pub enum Outputs {
-    /// Uploaded to the node, whose validators replicate and serve them.
-    #[default]
-    UploadToNodes,
-    /// Kept by this agent's data-plane peer and served from it peer to peer
-    /// ([`crate::data_plane`]): validators keep only manifests.
-    ServeFromPeer(DataPlaneConfig),
+    /// The agent's data-plane peer, if it runs one: renters' sessions
+    /// (`rent exec`, `rent shell`) need it, and it keeps finished jobs'
+    /// files when its config says so. Without it, files go to the nodes.
+    pub peer: Option<DataPlaneConfig>,
 }
 
 /// See [`AgentConfig::unproven_gpus`].
@@ -126,14 +118,10 @@ struct Inner {
     /// payment counts for this machine and not for another agent of the
     /// same account.
     unpaid: Mutex<BTreeSet<OrderId>>,
-    /// Where finished jobs' files go.
-    results: ResultSink,
-}
-
-/// [`Outputs`], started.
-enum ResultSink {
-    Nodes,
-    Peer(ResultPeer),
+    /// Its data-plane peer, if it runs one.
+    peer: Option<AgentPeer>,
+    /// The rentals whose containers run here, for renters' sessions.
+    rentals: Arc<RunningRentals>,
 }
 
 /// What the agent does, for its operator: `gpunet provider` shows these by
@@ -222,14 +210,22 @@ impl Agent {
             }
         };
         let journal = Journal::open(&config.data_dir.join("journal"))?;
-        let results = match &config.outputs {
-            Outputs::UploadToNodes => ResultSink::Nodes,
-            Outputs::ServeFromPeer(data_plane) => {
+        let rentals = Arc::new(RunningRentals::default());
+        let peer = match &config.peer {
+            None => None,
+            Some(data_plane) => {
+                let access = Arc::new(RentalAccess {
+                    node: node.clone(),
+                    machine,
+                    executor: executor.clone(),
+                    rentals: rentals.clone(),
+                });
                 let dir = config.data_dir.join("p2p");
                 let peer =
-                    ResultPeer::start(wallet.key(), &dir, data_plane.clone(), node.clone()).await?;
+                    AgentPeer::start(wallet.key(), &dir, data_plane.clone(), node.clone(), access)
+                        .await?;
                 announce_peer(&wallet, peer.addr()).await?;
-                ResultSink::Peer(peer)
+                Some(peer)
             }
         };
         let free_gpus = Mutex::new(hardware.offered_gpus().map(|g| g.uuid.clone()).collect());
@@ -248,7 +244,8 @@ impl Agent {
                 free_gpus,
                 metrics: Arc::default(),
                 unpaid: Mutex::new(BTreeSet::new()),
-                results,
+                peer,
+                rentals,
             }),
         })
     }
@@ -261,11 +258,12 @@ impl Agent {
         &self.inner.hardware
     }
 
-    /// Closes its data-plane peer, if it serves outputs, so that readers
-    /// see the connection end rather than time out. The agent's task should
-    /// have stopped first; its `run_until` does this itself when it drains.
+    /// Closes its data-plane peer, if it runs one, so that readers and
+    /// renters see the connection end rather than time out. The agent's
+    /// task should have stopped first; its `run_until` does this itself
+    /// when it drains.
     pub async fn close(&self) {
-        if let ResultSink::Peer(peer) = &self.inner.results {
+        if let Some(peer) = &self.inner.peer {
             peer.shutdown().await;
         }
     }
@@ -335,7 +333,7 @@ impl Agent {
                     );
                 }
                 if phase == Phase::Draining && jobs.is_empty() {
-                    if let ResultSink::Peer(peer) = &inner.results {
+                    if let Some(peer) = &inner.peer {
                         peer.shutdown().await;
                     }
                     log(&inner, "nothing left running; stopped");

@@ -49,6 +49,8 @@ impl Inner {
                 .prepare(order, RENTAL_RUN_LIMIT)
                 .await
                 .map_err(|e| RunError::CannotStart(e.to_string()))?;
+            // Renters' sessions may open from here on (`rental_access`).
+            self.rentals.insert(id, run.clone());
             let started = Box::new(self.journal_start(id, handle.clone()));
             let beside = async {
                 tokio::join!(
@@ -98,6 +100,8 @@ impl Inner {
                 self.metrics.run_ended(self.machine, RunOutcome::Completed);
             }
         }
+        // Renters' sessions end before the container goes.
+        self.rentals.remove(id);
         self.stop_run(id, &handle).await;
         log(self, &format!("rental {id} ended"));
         self.forget(id).await

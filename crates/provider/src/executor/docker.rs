@@ -17,17 +17,19 @@
 //! after the run, so [`Executor::cleanup`] finds it after a crash.
 
 use super::{
-    disk, ExecError, ExecFuture, ExecOutcome, Executor, JobRun, Started, Stop, INPUT_DIR_VAR,
-    OUTPUT_DIR_VAR, TIMEOUT_EXIT_CODE,
+    disk, ExecCommand, ExecControl, ExecError, ExecFuture, ExecOutcome, ExecOutput, ExecSession,
+    Executor, JobRun, Started, Stop, INPUT_DIR_VAR, OUTPUT_DIR_VAR, TIMEOUT_EXIT_CODE,
 };
+use bollard::container::LogOutput;
 use bollard::errors::Error as DockerError;
+use bollard::exec::{StartExecOptions, StartExecResults};
 use bollard::models::{
-    ContainerCreateBody, DeviceRequest, HostConfig, HostConfigLogConfig, Mount, MountType,
-    PortBinding, PortMap, ResourcesUlimits,
+    ContainerCreateBody, DeviceRequest, ExecConfig, HostConfig, HostConfigLogConfig, Mount,
+    MountType, PortBinding, PortMap, ResourcesUlimits,
 };
 use bollard::query_parameters::{
     AttachContainerOptions, CreateContainerOptions, CreateImageOptions, KillContainerOptions,
-    RemoveContainerOptions, WaitContainerOptions,
+    RemoveContainerOptions, ResizeExecOptions, WaitContainerOptions,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -412,6 +414,103 @@ impl Executor for DockerExecutor {
                     .and_then(|b| b.as_ref()?.first()?.host_port.as_ref()?.parse().ok())
             };
             Ok(run.ports.iter().map(host_port).collect())
+        })
+    }
+
+    /// `docker exec` in the run's container, with a terminal if asked.
+    fn exec<'a>(&'a self, run: &'a JobRun, command: ExecCommand) -> ExecFuture<'a, ExecSession> {
+        Box::pin(async move {
+            let tty = command.terminal.as_ref();
+            let config = ExecConfig {
+                attach_stdin: Some(true),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                tty: Some(tty.is_some()),
+                env: tty.map(|t| vec![format!("TERM={}", t.term)]),
+                console_size: tty.map(|t| vec![usize::from(t.rows), usize::from(t.cols)]),
+                cmd: Some(command.argv.clone()),
+                ..Default::default()
+            };
+            let created = match self.docker.create_exec(&run.name, config).await {
+                Ok(created) => created,
+                Err(e) if is_not_found(&e) || is_not_running(&e) => {
+                    return Err(ExecError::Unsupported(
+                        "the rental's container is not running",
+                    ))
+                }
+                Err(e) => return Err(engine(e)),
+            };
+            let start = StartExecOptions {
+                detach: false,
+                tty: tty.is_some(),
+                output_capacity: None,
+            };
+            let started = self
+                .docker
+                .start_exec(&created.id, Some(start))
+                .await
+                .map_err(engine)?;
+            let StartExecResults::Attached { output, input } = started else {
+                return Err(ExecError::Docker("the exec started detached".into()));
+            };
+            let output = output.filter_map(|item| {
+                std::future::ready(match item {
+                    Ok(LogOutput::StdOut { message } | LogOutput::Console { message }) => {
+                        Some(Ok(ExecOutput::Stdout(message.to_vec())))
+                    }
+                    Ok(LogOutput::StdErr { message }) => {
+                        Some(Ok(ExecOutput::Stderr(message.to_vec())))
+                    }
+                    Ok(LogOutput::StdIn { .. }) => None,
+                    Err(e) => Some(Err(engine(e))),
+                })
+            });
+            Ok(ExecSession {
+                output: Box::pin(output),
+                input,
+                control: Box::new(DockerExec {
+                    docker: self.docker.clone(),
+                    id: created.id,
+                }),
+            })
+        })
+    }
+}
+
+/// A command [`DockerExecutor::exec`] started.
+struct DockerExec {
+    docker: Docker,
+    id: String,
+}
+
+impl ExecControl for DockerExec {
+    fn resize(&self, cols: u16, rows: u16) -> ExecFuture<'_, ()> {
+        Box::pin(async move {
+            let size = ResizeExecOptions {
+                h: i32::from(rows),
+                w: i32::from(cols),
+            };
+            self.docker
+                .resize_exec(&self.id, size)
+                .await
+                .map_err(engine)
+        })
+    }
+
+    fn exit_code(&mut self) -> ExecFuture<'_, i32> {
+        Box::pin(async move {
+            // The engine may still be reaping the process when its output
+            // ends: a few tries, then a plain failure.
+            for _ in 0..100 {
+                let inspected = self.docker.inspect_exec(&self.id).await.map_err(engine)?;
+                if inspected.running != Some(true) {
+                    if let Some(code) = inspected.exit_code {
+                        return Ok(i32::try_from(code).unwrap_or(-1));
+                    }
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            Err(ExecError::Docker(format!("exec {} did not end", self.id)))
         })
     }
 }

@@ -131,6 +131,12 @@ pub enum ExecError {
     Image { image: String, reason: String },
     #[error("Docker engine: {0}")]
     Docker(String),
+    /// The run is not up (not started yet, or gone).
+    #[error("the rental's container is not running")]
+    NotRunning,
+    /// What this executor cannot do (a terminal without Docker).
+    #[error("{0}")]
+    Unsupported(&'static str),
     #[error("executor I/O: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -160,6 +166,52 @@ pub trait Executor: Send + Sync {
     /// The host port each of `run.ports` is reachable on while the run is up,
     /// in the same order; `None` while they are not published yet.
     fn published_ports<'a>(&'a self, run: &'a JobRun) -> ExecFuture<'a, Option<Vec<u16>>>;
+    /// Starts `command` beside `run` while it is up (a renter's `rent exec`
+    /// or shell): in its container, with its environment and limits.
+    fn exec<'a>(&'a self, run: &'a JobRun, command: ExecCommand) -> ExecFuture<'a, ExecSession>;
+}
+
+/// A command run beside a running run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExecCommand {
+    /// The program and its arguments.
+    pub argv: Vec<String>,
+    /// A pseudo-terminal for it, or plain pipes.
+    pub terminal: Option<Tty>,
+}
+
+/// A pseudo-terminal's `TERM` and size.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tty {
+    pub term: String,
+    pub cols: u16,
+    pub rows: u16,
+}
+
+/// What a command beside a run writes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExecOutput {
+    /// To its standard output, or its terminal.
+    Stdout(Vec<u8>),
+    Stderr(Vec<u8>),
+}
+
+/// A command started by [`Executor::exec`].
+pub struct ExecSession {
+    /// What it writes, until it ends.
+    pub output: Pin<Box<dyn futures_util::Stream<Item = Result<ExecOutput, ExecError>> + Send>>,
+    /// Its standard input (its terminal's, with one); shut down to close it.
+    pub input: Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
+    /// Resizes its terminal and tells its exit code.
+    pub control: Box<dyn ExecControl>,
+}
+
+/// The control side of an [`ExecSession`].
+pub trait ExecControl: Send + Sync {
+    /// Resizes its terminal (nothing without one).
+    fn resize(&self, cols: u16, rows: u16) -> ExecFuture<'_, ()>;
+    /// Its exit code, once its output has ended.
+    fn exit_code(&mut self) -> ExecFuture<'_, i32>;
 }
 
 /// A `sh -c script` run laid out under `dir` the way the agent lays out a job.

@@ -3,12 +3,14 @@
 //! without Docker.
 
 use super::{
-    disk, ExecError, ExecFuture, ExecOutcome, Executor, JobRun, Started, Stop, INPUT_DIR_VAR,
-    OUTPUT_DIR_VAR, TIMEOUT_EXIT_CODE,
+    disk, ExecCommand, ExecControl, ExecError, ExecFuture, ExecOutcome, ExecOutput, ExecSession,
+    Executor, JobRun, Started, Stop, INPUT_DIR_VAR, OUTPUT_DIR_VAR, TIMEOUT_EXIT_CODE,
 };
+use futures_util::StreamExt;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Instant;
+use tokio_util::io::ReaderStream;
 
 /// Runs jobs as local processes.
 pub struct ProcessExecutor;
@@ -95,10 +97,7 @@ impl Executor for ProcessExecutor {
             let exit_code = if stopped == Some(Stop::Timeout) {
                 TIMEOUT_EXIT_CODE
             } else {
-                use std::os::unix::process::ExitStatusExt;
-                status
-                    .code()
-                    .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+                exit_code(status)
             };
             Ok(ExecOutcome {
                 exit_code,
@@ -111,6 +110,54 @@ impl Executor for ProcessExecutor {
     /// A process listens on the host itself: its ports are the host's.
     fn published_ports<'a>(&'a self, run: &'a JobRun) -> ExecFuture<'a, Option<Vec<u16>>> {
         Box::pin(async move { Ok(Some(run.ports.clone())) })
+    }
+
+    /// The command runs as the run does (its directory, environment and
+    /// GPUs) in a process group of its own, killed when the session is
+    /// dropped. No terminal: this executor has no pseudo-terminals to give.
+    fn exec<'a>(&'a self, run: &'a JobRun, command: ExecCommand) -> ExecFuture<'a, ExecSession> {
+        Box::pin(async move {
+            if command.terminal.is_some() {
+                return Err(ExecError::Unsupported(
+                    "a terminal needs a provider running the Docker executor; \
+                     commands without one (rent exec) run here",
+                ));
+            }
+            let Some((program, args)) = command.argv.split_first() else {
+                return Err(ExecError::Unsupported("an empty command"));
+            };
+            let mut child = tokio::process::Command::new(program)
+                .args(args)
+                .current_dir(&run.scratch)
+                .env_clear()
+                .env("PATH", JOB_PATH)
+                .env("HOME", &run.scratch)
+                .envs(run.env.iter().map(|(k, v)| (k, v)))
+                .env(INPUT_DIR_VAR, &run.inputs)
+                .env(OUTPUT_DIR_VAR, &run.outputs)
+                .env("CUDA_VISIBLE_DEVICES", run.gpus.join(","))
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .process_group(0)
+                .spawn()
+                .map_err(|source| ExecError::Spawn {
+                    program: program.clone(),
+                    source,
+                })?;
+            let pipes = (child.stdin.take(), child.stdout.take(), child.stderr.take());
+            let (Some(stdin), Some(stdout), Some(stderr)) = pipes else {
+                return Err(ExecError::Unsupported("a process without its pipes"));
+            };
+            let stdout = ReaderStream::new(stdout).map(|r| Ok(ExecOutput::Stdout(r?.to_vec())));
+            let stderr = ReaderStream::new(stderr).map(|r| Ok(ExecOutput::Stderr(r?.to_vec())));
+            let pgid = child.id().map_or(0, |p| p as i32);
+            Ok(ExecSession {
+                output: Box::pin(futures_util::stream::select(stdout, stderr)),
+                input: Box::pin(stdin),
+                control: Box::new(ExecProcess { child, pgid }),
+            })
+        })
     }
 
     fn cleanup<'a>(&'a self, handle: &'a str) -> ExecFuture<'a, ()> {
@@ -129,6 +176,40 @@ impl Executor for ProcessExecutor {
             Ok(())
         })
     }
+}
+
+/// A command [`ProcessExecutor::exec`] started; its group dies with it.
+struct ExecProcess {
+    child: tokio::process::Child,
+    pgid: i32,
+}
+
+impl ExecControl for ExecProcess {
+    fn resize(&self, _cols: u16, _rows: u16) -> ExecFuture<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn exit_code(&mut self) -> ExecFuture<'_, i32> {
+        Box::pin(async move {
+            let status = self.child.wait().await?;
+            Ok(exit_code(status))
+        })
+    }
+}
+
+impl Drop for ExecProcess {
+    fn drop(&mut self) {
+        kill_group(self.pgid);
+    }
+}
+
+/// A process's exit code; killed by a signal, 128 plus the signal, as
+/// shells report it.
+fn exit_code(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
 }
 
 #[cfg(test)]
