@@ -152,11 +152,15 @@ async fn exec_once_up(
     let started = tokio::time::Instant::now();
     loop {
         match executor.exec(run, command.clone()).await {
-            Err(ExecError::NotRunning)
-                if started.elapsed() < STARTING_WAIT && !ended.is_cancelled() =>
-            {
-                tokio::time::sleep(Duration::from_millis(200)).await;
+            Err(ExecError::NotRunning) if ended.is_cancelled() => {
+                return Err("the rental ended on this machine".into())
             }
+            Err(ExecError::NotRunning) if started.elapsed() >= STARTING_WAIT => {
+                return Err(format!(
+                    "the rental's container did not come up in {STARTING_WAIT:?}"
+                ))
+            }
+            Err(ExecError::NotRunning) => tokio::time::sleep(Duration::from_millis(200)).await,
             result => return result.map_err(|e| e.to_string()),
         }
     }

@@ -47,7 +47,13 @@ fn a_renter_runs_commands_and_a_shell_in_its_rental_and_no_one_else_does() {
 
     // Output and errors apart, the exit code as the command's.
     let out = gpunet(&exec(&["sh", "-c", "echo out; echo err >&2; exit 3"]));
-    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{out:?}\nthe rental: {}\nthe devnet's log: {}",
+        ok(&[&global[..], &["job".into(), "describe".into(), id.clone()]].concat()),
+        std::fs::read_to_string(dir.path().join("devnet.log")).unwrap_or_default()
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
     assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
 

@@ -434,9 +434,7 @@ impl Executor for DockerExecutor {
             let created = match self.docker.create_exec(&run.name, config).await {
                 Ok(created) => created,
                 Err(e) if is_not_found(&e) || is_not_running(&e) => {
-                    return Err(ExecError::Unsupported(
-                        "the rental's container is not running",
-                    ))
+                    return Err(ExecError::NotRunning)
                 }
                 Err(e) => return Err(engine(e)),
             };
