@@ -216,7 +216,55 @@ fn exit_code(status: std::process::ExitStatus) -> i32 {
 mod tests {
     use super::*;
     use crate::executor::test_job as job;
+    use crate::executor::Tty;
     use std::time::Duration;
+    use tokio::io::AsyncWriteExt;
+
+    /// A command beside a run: the run's directory and environment, its
+    /// input to its end, its output and errors apart, its exit code.
+    #[tokio::test]
+    async fn a_command_beside_a_run_gets_its_input_and_gives_its_output_and_exit_code() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = job(dir.path(), "true", 10_000);
+        let script = "cat > got; echo \"$GREETING $(cat got) in $(basename \"$PWD\")\"; \
+                      echo oops >&2; exit 7";
+        let command = ExecCommand {
+            argv: vec!["sh".into(), "-c".into(), script.into()],
+            terminal: None,
+        };
+        let mut session = ProcessExecutor.exec(&run, command).await.unwrap();
+        session.input.write_all(b"there").await.unwrap();
+        // Dropped, as the session does on the renter's end of input: a
+        // pipe ends when closed.
+        session.input = Box::pin(tokio::io::sink());
+        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        while let Some(item) = session.output.next().await {
+            match item.unwrap() {
+                ExecOutput::Stdout(bytes) => stdout.extend(bytes),
+                ExecOutput::Stderr(bytes) => stderr.extend(bytes),
+            }
+        }
+        assert_eq!(String::from_utf8(stdout).unwrap(), "hi there in work\n");
+        assert_eq!(String::from_utf8(stderr).unwrap(), "oops\n");
+        assert_eq!(session.control.exit_code().await.unwrap(), 7);
+    }
+
+    /// No pseudo-terminals here: a shell is refused with the way around.
+    #[tokio::test]
+    async fn a_terminal_is_refused_without_docker() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = job(dir.path(), "true", 10_000);
+        let command = ExecCommand {
+            argv: vec!["sh".into()],
+            terminal: Some(Tty {
+                term: "xterm".into(),
+                cols: 80,
+                rows: 24,
+            }),
+        };
+        let refused = ProcessExecutor.exec(&run, command).await.err().unwrap();
+        assert!(refused.to_string().contains("Docker executor"), "{refused}");
+    }
 
     #[tokio::test]
     async fn runs_in_its_directory_with_its_env_and_captures_logs() {
