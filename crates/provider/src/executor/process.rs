@@ -49,6 +49,23 @@ pub fn group_alive(pgid: i32) -> bool {
     })
 }
 
+/// `program` with `args`, run as `job` runs: in its working directory, with
+/// a clean environment that is its own and its GPUs, none of the agent's.
+fn as_the_job(program: &str, args: &[String], job: &JobRun) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args)
+        .current_dir(&job.scratch)
+        .env_clear()
+        .env("PATH", JOB_PATH)
+        .env("HOME", &job.scratch)
+        .envs(job.env.iter().map(|(k, v)| (k, v)))
+        .env(INPUT_DIR_VAR, &job.inputs)
+        .env(OUTPUT_DIR_VAR, &job.outputs)
+        // The job sees exactly the GPUs of its lease (none: an empty list).
+        .env("CUDA_VISIBLE_DEVICES", job.gpus.join(","));
+    cmd
+}
+
 fn open_log(path: &Path) -> Result<std::fs::File, ExecError> {
     Ok(std::fs::File::create(path)?)
 }
@@ -61,18 +78,8 @@ impl Executor for ProcessExecutor {
     fn run<'a>(&'a self, job: &'a JobRun, started: Started<'a>) -> ExecFuture<'a, ExecOutcome> {
         Box::pin(async move {
             let program = job.command.first().cloned().unwrap_or_default();
-            let mut cmd = tokio::process::Command::new(&program);
-            cmd.args(&job.command[1..])
-                .current_dir(&job.scratch)
-                .env_clear()
-                .env("PATH", JOB_PATH)
-                .env("HOME", &job.scratch)
-                .envs(job.env.iter().map(|(k, v)| (k, v)))
-                .env(INPUT_DIR_VAR, &job.inputs)
-                .env(OUTPUT_DIR_VAR, &job.outputs)
-                // The job sees exactly the GPUs of its lease (none: an empty list).
-                .env("CUDA_VISIBLE_DEVICES", job.gpus.join(","))
-                .stdin(Stdio::null())
+            let mut cmd = as_the_job(&program, &job.command[1..], job);
+            cmd.stdin(Stdio::null())
                 .stdout(open_log(&job.stdout)?)
                 .stderr(open_log(&job.stderr)?)
                 .process_group(0)
@@ -126,16 +133,7 @@ impl Executor for ProcessExecutor {
             let Some((program, args)) = command.argv.split_first() else {
                 return Err(ExecError::Unsupported("an empty command"));
             };
-            let mut child = tokio::process::Command::new(program)
-                .args(args)
-                .current_dir(&run.scratch)
-                .env_clear()
-                .env("PATH", JOB_PATH)
-                .env("HOME", &run.scratch)
-                .envs(run.env.iter().map(|(k, v)| (k, v)))
-                .env(INPUT_DIR_VAR, &run.inputs)
-                .env(OUTPUT_DIR_VAR, &run.outputs)
-                .env("CUDA_VISIBLE_DEVICES", run.gpus.join(","))
+            let mut child = as_the_job(program, args, run)
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
