@@ -281,8 +281,13 @@ mod tests {
     fn words(example: &str) -> Vec<String> {
         let address = gpunet_primitives::Keypair::from_label("example").address();
         let mut words = Vec::new();
-        let mut rest = example.trim();
-        while !rest.is_empty() && !rest.starts_with('>') {
+        // In a pipeline, the command is the part that starts with gpunet and
+        // ends at the next pipe or redirection.
+        let mut rest = example
+            .find("gpunet ")
+            .map_or(example, |start| &example[start..])
+            .trim();
+        while !rest.is_empty() && !rest.starts_with('>') && !rest.starts_with('|') {
             let (word, after) = if let Some(quoted) = rest.strip_prefix('\'') {
                 quoted.split_once('\'').expect("a closing quote")
             } else if rest.starts_with("$(") {
