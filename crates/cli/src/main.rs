@@ -4,6 +4,7 @@ mod bench;
 mod canary;
 mod ctx;
 mod demo;
+mod forward;
 mod job;
 mod logs;
 mod machines;

@@ -18,6 +18,20 @@ impl Output {
             Output::Json => serde_json::to_string_pretty(value).expect("serializable"),
             Output::Text => text(),
         };
+        Self::write(&printed);
+    }
+
+    /// Prints `value` as JSON on one line, or `text()` for humans: what a
+    /// command that goes on running says first (a program reads a line).
+    pub(crate) fn print_line<T: serde::Serialize>(self, value: &T, text: impl FnOnce() -> String) {
+        let printed = match self {
+            Output::Json => serde_json::to_string(value).expect("serializable"),
+            Output::Text => text(),
+        };
+        Self::write(&printed);
+    }
+
+    fn write(printed: &str) {
         let mut stdout = std::io::stdout().lock();
         if let Err(e) = writeln!(stdout, "{printed}").and_then(|()| stdout.flush()) {
             if e.kind() == std::io::ErrorKind::BrokenPipe {

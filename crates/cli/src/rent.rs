@@ -6,6 +6,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use gpunet_client::jobfile::JobFile;
 use gpunet_client::jobs::{submit_rental, wait_for_order};
+use gpunet_client::ClientError;
 use gpunet_primitives::{format_amount, OrderId, TxBody};
 use gpunet_types::OrderStatus;
 use std::path::PathBuf;
@@ -15,11 +16,18 @@ use std::time::Duration;
 pub(crate) enum RentCmd {
     /// Rent the resources FILE asks for (TOML job file; its container runs for
     /// you until the rental ends) for DURATION, e.g. `90s`, `30m`, `2h`.
-    #[command(after_help = "Example:\n  gpunet rent start examples/rental.toml --duration 2h")]
+    #[command(
+        after_help = "Examples:\n  gpunet rent start examples/rental.toml --duration 2h\n  gpunet rent start examples/rentals/ssh.toml --duration 2h --ssh-key ~/.ssh/id_ed25519.pub"
+    )]
     Start {
         file: PathBuf,
         #[arg(long, value_parser = parse_duration)]
         duration: u64,
+        /// A public key (its `.pub` file) the rental's sshd lets in, given
+        /// to the container as GPUNET_SSH_KEYS (public, like the whole
+        /// spec); repeat for more.
+        #[arg(long = "ssh-key", value_name = "FILE")]
+        ssh_keys: Vec<PathBuf>,
         /// How long to wait for a machine (and its ports' addresses), e.g.
         /// 90s; the rental stays pending after it, until ended or expired.
         #[arg(long = "wait-for", alias = "wait-secs", default_value = "60s", value_parser = crate::rent::parse_duration)]
@@ -50,10 +58,83 @@ pub(crate) enum RentCmd {
     /// its image has it, else sh); exit it to come back.
     #[command(after_help = "Example:\n  gpunet rent shell 8")]
     Shell { id: OrderId },
+    /// Forward a local port to a port in a running rental, reaching a
+    /// server that listens on the rental's localhost (Jupyter, TensorBoard)
+    /// without publishing it; until Ctrl-C.
+    #[command(
+        after_help = "Examples:\n  gpunet rent forward 8 8888\n  gpunet rent forward 8 9000:8888\n  gpunet rent forward 8 0.0.0.0:6006:6006"
+    )]
+    Forward {
+        id: OrderId,
+        /// `[[ADDRESS:]LOCAL:]REMOTE`: the port in the rental, and the local
+        /// port (the same by default, 0 for any free one) and address
+        /// (127.0.0.1 by default) to listen on.
+        forwarding: crate::forward::Forwarding,
+    },
+    /// Connect this command's input and output to a port in a running
+    /// rental (its sshd by default): OpenSSH's ProxyCommand.
+    #[command(
+        after_help = "Examples:\n  gpunet rent ssh-proxy 8\n  gpunet rent ssh-proxy 8 --port 2222"
+    )]
+    SshProxy {
+        id: OrderId,
+        /// The port in the rental.
+        #[arg(long, default_value_t = 22)]
+        port: u16,
+    },
+    /// Print the OpenSSH Host block that reaches a rental's sshd through
+    /// `rent ssh-proxy` (for ~/.ssh/config): then ssh, scp, rsync and VS
+    /// Code's Remote-SSH work with the key given to `rent start --ssh-key`.
+    #[command(
+        after_help = "Examples:\n  gpunet rent ssh-config 8 >> ~/.ssh/config\n  gpunet rent ssh-config 8 --host trainer"
+    )]
+    SshConfig {
+        id: OrderId,
+        /// The name ssh knows it by (default: gpunet-ID).
+        #[arg(long)]
+        host: Option<String>,
+    },
     /// Report the rented machine unreachable: unless its provider answers a
     /// liveness probe in time, it is held down (not billed) and slashed.
     #[command(after_help = "Example:\n  gpunet rent report-offline 8")]
     ReportOffline { id: OrderId },
+}
+
+/// The variable a rental's sshd reads its renter's public keys from (one
+/// per line), as examples/rentals/ssh.toml does.
+const SSH_KEYS_VAR: &str = "GPUNET_SSH_KEYS";
+
+/// The public keys in `files`, one per line; a private key is refused
+/// before it goes anywhere (a spec is public).
+fn read_public_keys(files: &[PathBuf]) -> anyhow::Result<String> {
+    let mut keys = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("reading the SSH key {}", file.display()))?;
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            if line.contains("PRIVATE KEY") {
+                anyhow::bail!(ClientError::Invalid(format!(
+                    "{} is a private key: give its public half ({}.pub), which is all a \
+                     rental needs and may be public",
+                    file.display(),
+                    file.display()
+                )));
+            }
+            let kind = line.split_whitespace().next().unwrap_or_default();
+            let known = kind.starts_with("ssh-")
+                || kind.starts_with("ecdsa-sha2-")
+                || kind.starts_with("sk-");
+            if !known || line.split_whitespace().count() < 2 {
+                anyhow::bail!(ClientError::Invalid(format!(
+                    "{} is not an OpenSSH public key (a line like `ssh-ed25519 AAAA... \
+                     you@host`)",
+                    file.display()
+                )));
+            }
+            keys.push(line.to_string());
+        }
+    }
+    Ok(keys.join("\n"))
 }
 
 /// Whole seconds from a duration as people write it: `90s`, `30m`, `2h`,
@@ -79,10 +160,15 @@ pub(crate) async fn rent(ctx: &Ctx, cmd: RentCmd) -> anyhow::Result<()> {
         RentCmd::Start {
             file,
             duration,
+            ssh_keys,
             wait_secs,
         } => {
             let mut job = JobFile::load(&file)?;
             job.timeout_secs = duration;
+            if !ssh_keys.is_empty() {
+                job.env
+                    .insert(SSH_KEYS_VAR.into(), read_public_keys(&ssh_keys)?);
+            }
             let id = submit_rental(&wallet, &job).await?;
             crate::job::warn_if_unmatched(&client, id).await;
             // A rental is useful once it has a machine, and its exposed
@@ -133,6 +219,16 @@ pub(crate) async fn rent(ctx: &Ctx, cmd: RentCmd) -> anyhow::Result<()> {
         RentCmd::Shell { id } => {
             let code = crate::session::run(&wallet, id, Vec::new(), true).await?;
             std::process::exit(code);
+        }
+        RentCmd::Forward { id, forwarding } => {
+            crate::forward::forward(ctx, &wallet, id, forwarding).await?;
+        }
+        RentCmd::SshProxy { id, port } => crate::forward::proxy(&wallet, id, port).await?,
+        RentCmd::SshConfig { id, host } => {
+            let host = host.unwrap_or_else(|| format!("gpunet-{id}"));
+            let config = crate::forward::ssh_config(ctx, id, &host)?;
+            let printed = serde_json::json!({ "host": host, "config": config });
+            ctx.output.print(&printed, || config.trim_end().to_string());
         }
         RentCmd::End { id } => {
             wallet.send(TxBody::EndRental { order: id }).await?;

@@ -6,7 +6,7 @@
 //! back as it was on the way out, and its size follows the window's.
 
 use anyhow::Context;
-use gpunet_client::rental_session::open_session;
+use gpunet_client::rental_session::RentalLink;
 use gpunet_client::{ClientError, Wallet};
 use gpunet_p2p::access::{AccessRequest, FrameSender, FromRental, Terminal, ToRental, WindowSize};
 use gpunet_primitives::OrderId;
@@ -48,8 +48,15 @@ pub(crate) async fn run(
         command,
         terminal: terminal.clone(),
     };
-    let opened = open_session(wallet, &request).await?;
-    let (sender, mut receiver) = opened.session.split();
+    let link = RentalLink::connect(wallet, order).await?;
+    let session = match link.open(&request).await {
+        Ok(session) => session,
+        Err(e) => {
+            link.close().await;
+            return Err(e.into());
+        }
+    };
+    let (sender, mut receiver) = session.split();
     // Raw from here to the end: restored when this returns, whatever happens.
     let _raw = match terminal {
         Some(_) => Some(RawMode::enter().context("putting the terminal in raw mode")?),
@@ -83,7 +90,7 @@ pub(crate) async fn run(
         }
     };
     input.abort();
-    opened.dialer.close().await;
+    link.close().await;
     Ok(ended?)
 }
 

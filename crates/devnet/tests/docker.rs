@@ -5,9 +5,13 @@
 use gpunet_client::jobfile::JobFile;
 use gpunet_client::jobs::{fetch_outputs, submit_job, submit_rental, wait_for_order};
 use gpunet_client::logs::current_logs;
-use gpunet_client::Wallet;
+use gpunet_client::rental_session::RentalLink;
+use gpunet_client::{ClientError, Wallet};
 use gpunet_devnet::{provider_key, Devnet, DevnetConfig};
-use gpunet_primitives::{JobOutcome, LogStream, Stop, TxBody};
+use gpunet_p2p::access::{AccessRequest, FromRental, ToRental};
+use gpunet_p2p::Reach;
+use gpunet_primitives::{JobOutcome, LogStream, OrderId, Stop, TxBody};
+use gpunet_provider::data_plane::DataPlaneConfig;
 use gpunet_provider::executor::{DockerConfig, ExecutorKind, BUSYBOX_IMAGE};
 use gpunet_provider::testing::{docker_or_skip, http_get};
 use gpunet_types::OrderStatus;
@@ -317,4 +321,121 @@ async fn a_renter_reaches_the_port_its_rental_exposes_and_reads_its_logs_until_i
     assert!(tokio::net::TcpStream::connect(endpoint.as_str())
         .await
         .is_err());
+}
+
+/// Runs `script` in rental `order` as its renter (`rent exec`), retrying
+/// while its provider is away or its container comes back up; its exit code
+/// and output.
+async fn exec_in(wallet: &Wallet, order: OrderId, script: &str) -> (i32, String) {
+    let request = AccessRequest::Exec {
+        order,
+        command: vec!["sh".into(), "-c".into(), script.into()],
+        terminal: None,
+    };
+    let mut last = String::new();
+    for _ in 0..120 {
+        let ran = async {
+            let link = RentalLink::connect(wallet, order).await?;
+            let session = link.open(&request).await;
+            // The sender stays open to the end: a renter's finished stream
+            // is the renter leaving.
+            let (mut sender, mut receiver) = session?.split();
+            let _ = sender.send(&ToRental::StdinClosed).await;
+            let mut stdout = Vec::new();
+            let ended = loop {
+                match receiver.recv().await {
+                    Ok(Some(FromRental::Stdout(bytes))) => stdout.extend(bytes),
+                    Ok(Some(FromRental::Stderr(_))) => {}
+                    Ok(Some(FromRental::Exited(code))) => break Ok(code),
+                    Ok(Some(FromRental::Failed(why))) => {
+                        break Err(ClientError::RentalSession(why))
+                    }
+                    Ok(None) => break Err(ClientError::RentalSession("cut".into())),
+                    Err(e) => break Err(ClientError::RentalSession(e.to_string())),
+                }
+            };
+            link.close().await;
+            ended.map(|code| (code, String::from_utf8_lossy(&stdout).into_owned()))
+        };
+        match ran.await {
+            Ok(done) => return done,
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("cannot run {script:?} in rental {order}: {last}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rentals_workspace_outlives_its_container_and_agent_and_goes_when_it_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(mut net) = docker_devnet_with(dir.path(), |c| {
+        c.provider_peer = Some(DataPlaneConfig::new(Reach::Direct {
+            bind: "127.0.0.1:0".parse().unwrap(),
+            relay: None,
+        }))
+    })
+    .await
+    else {
+        return;
+    };
+    let node = net.client();
+    let wallet = net.client_wallet();
+    let rental = container_job(dir.path(), "work", "exec sleep 2147483647", 600);
+    let id = submit_rental(&wallet, &rental).await.unwrap();
+    wait_for_order(
+        &node,
+        id,
+        Duration::from_secs(60),
+        |o| o.status != OrderStatus::Pending,
+        |_| {},
+    )
+    .await
+    .unwrap();
+
+    // Sessions start in the workspace, and the root takes new files.
+    let (code, out) = exec_in(
+        &wallet,
+        id,
+        "echo kept > notes && touch /etc/installed && pwd && ls /etc/installed",
+    )
+    .await;
+    assert_eq!((code, out.as_str()), (0, "/workspace\n/etc/installed\n"));
+    let workspace = net.provider_dir(0).join("workspaces").join(id.to_string());
+    assert_eq!(
+        std::fs::read_to_string(workspace.join("notes")).unwrap(),
+        "kept\n"
+    );
+
+    // The agent crashes and comes back: a new container, the same workspace.
+    net.kill_provider(0);
+    net.start_provider(0).await.unwrap();
+    let (code, out) = exec_in(&wallet, id, "cat /workspace/notes").await;
+    assert_eq!((code, out.as_str()), (0, "kept\n"));
+
+    // Renewed: still there.
+    wallet
+        .send(TxBody::RenewRental {
+            order: id,
+            extra_secs: 600,
+            deposit: gpunet_types::max_payment(
+                node.order(id).await.unwrap().lease.unwrap().price_per_hour,
+                600,
+            )
+            .unwrap(),
+        })
+        .await
+        .unwrap();
+    let (_, out) = exec_in(&wallet, id, "cat notes").await;
+    assert_eq!(out, "kept\n");
+
+    // Ended: the workspace goes with the rental.
+    wallet.send(TxBody::EndRental { order: id }).await.unwrap();
+    for _ in 0..200 {
+        if !workspace.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!workspace.exists(), "the workspace outlived its rental");
 }

@@ -1,5 +1,6 @@
-//! Rental access: a renter's commands run in the rented container, over a
-//! QUIC connection to the provider's peer.
+//! Rental access: a renter's commands run in the rented container, and its
+//! connections reach the container's ports, over a QUIC connection to the
+//! provider's peer.
 //!
 //! The connection is iroh's, so both ends are proven by their chain keys in
 //! its TLS handshake and everything on it is encrypted: the provider's
@@ -9,6 +10,12 @@
 //! [`FromRental`] frames the other, each a 4-byte big-endian length and its
 //! borsh encoding. A session ends with exactly one [`FromRental::Exited`] or
 //! [`FromRental::Failed`].
+//!
+//! A forwarded connection ([`AccessRequest::Forward`]) is a session too:
+//! its bytes travel as [`ToRental::Stdin`] and [`FromRental::Stdout`], the
+//! renter's end of its writing as [`ToRental::StdinClosed`], and the port's
+//! as [`FromRental::Exited`]. All of a renter's sessions with one provider
+//! share one connection (one handshake, then a stream each).
 
 use crate::peer::bind_endpoint;
 use crate::{P2pError, PeerAddr, Reach};
@@ -18,6 +25,7 @@ use gpunet_primitives::{Address, Keypair, OrderId};
 use iroh::endpoint::{Connection, RecvStream, SendStream};
 use iroh::protocol::{AcceptError, ProtocolHandler};
 use iroh::Endpoint;
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
@@ -49,13 +57,22 @@ pub enum AccessRequest {
         /// A pseudo-terminal for it (an interactive shell), or plain pipes.
         terminal: Option<Terminal>,
     },
+    /// Connect to `port` on the rental's own loopback, as a program in its
+    /// container would (`ssh -L PORT:localhost:PORT` does the same): a
+    /// server there need not listen on any outside address.
+    Forward {
+        /// The rental.
+        order: OrderId,
+        /// The TCP port in the rental.
+        port: u16,
+    },
 }
 
 impl AccessRequest {
     /// The rental it is about.
     pub fn order(&self) -> OrderId {
         match self {
-            AccessRequest::Exec { order, .. } => *order,
+            AccessRequest::Exec { order, .. } | AccessRequest::Forward { order, .. } => *order,
         }
     }
 }
@@ -81,9 +98,10 @@ pub struct WindowSize {
 /// From the renter to the command.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub enum ToRental {
-    /// Bytes for its standard input.
+    /// Bytes for its standard input (or for the forwarded port).
     Stdin(Vec<u8>),
-    /// Its standard input ends.
+    /// Its standard input ends (the renter's end of a connection is done
+    /// writing).
     StdinClosed,
     /// The renter's terminal was resized.
     Resize(WindowSize),
@@ -92,11 +110,13 @@ pub enum ToRental {
 /// From the command to the renter.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub enum FromRental {
-    /// Bytes it wrote to its standard output (or its terminal).
+    /// Bytes it wrote to its standard output or its terminal (or that the
+    /// forwarded port sent).
     Stdout(Vec<u8>),
     /// Bytes it wrote to its standard error.
     Stderr(Vec<u8>),
-    /// It ended with this exit code; the session is over.
+    /// It ended with this exit code (a forwarded port closed: 0); the
+    /// session is over.
     Exited(i32),
     /// The request was refused, the command could not start or it was cut
     /// off (the rental ended) before it exited: why. The session is over.
@@ -270,6 +290,9 @@ impl FrameReceiver<ToRental> {
 pub struct Dialer {
     endpoint: Endpoint,
     connect_timeout: Duration,
+    /// The connection to each provider dialled, which later sessions reuse
+    /// while it lasts.
+    connections: tokio::sync::Mutex<BTreeMap<Address, Connection>>,
 }
 
 impl Dialer {
@@ -285,6 +308,7 @@ impl Dialer {
         Ok(Dialer {
             endpoint,
             connect_timeout,
+            connections: Default::default(),
         })
     }
 
@@ -298,12 +322,7 @@ impl Dialer {
             account: provider.account,
             why,
         };
-        let addr = crate::peer::endpoint_addr(provider)?;
-        let connecting = self.endpoint.connect(addr, ACCESS_ALPN);
-        let connection = tokio::time::timeout(self.connect_timeout, connecting)
-            .await
-            .map_err(|_| connect(format!("no answer in {:?}", self.connect_timeout)))?
-            .map_err(|e| connect(e.to_string()))?;
+        let connection = self.connection(provider).await?;
         let (send, recv) = connection
             .open_bi()
             .await
@@ -316,6 +335,29 @@ impl Dialer {
         sender.send(request).await?;
         let send = sender.frames.into_inner();
         Ok(RenterSession::new(send, recv, connection))
+    }
+
+    /// The open connection to `provider`, or a new one.
+    async fn connection(&self, provider: &PeerAddr) -> Result<Connection, P2pError> {
+        let mut connections = self.connections.lock().await;
+        if let Some(open) = connections
+            .get(&provider.account)
+            .filter(|c| c.close_reason().is_none())
+        {
+            return Ok(open.clone());
+        }
+        let connect = |why: String| P2pError::Connect {
+            account: provider.account,
+            why,
+        };
+        let addr = crate::peer::endpoint_addr(provider)?;
+        let connecting = self.endpoint.connect(addr, ACCESS_ALPN);
+        let connection = tokio::time::timeout(self.connect_timeout, connecting)
+            .await
+            .map_err(|_| connect(format!("no answer in {:?}", self.connect_timeout)))?
+            .map_err(|e| connect(e.to_string()))?;
+        connections.insert(provider.account, connection.clone());
+        Ok(connection)
     }
 
     /// Closes its endpoint.

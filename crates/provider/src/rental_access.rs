@@ -1,13 +1,17 @@
-//! Renters' sessions in their rentals: `gpunet rent exec` and `rent shell`
-//! arrive on the agent's peer ([`gpunet_p2p::access`]) and run beside the
-//! rental's container through the executor.
+//! Renters' sessions in their rentals: `gpunet rent exec`, `rent shell` and
+//! each connection of `rent forward` arrive on the agent's peer
+//! ([`gpunet_p2p::access`]) and run beside the rental's container through
+//! the executor.
 //!
 //! Who gets in is the chain's word, asked per session: the order's client,
 //! while the order is a running rental leased to this machine. The account
 //! is the one the connection's handshake proved. A session ends when its
-//! command exits, its renter leaves, or the rental ends here.
+//! command exits (its port closes), its renter leaves, or the rental ends
+//! here.
 
-use crate::executor::{ExecCommand, ExecError, ExecOutput, ExecSession, Executor, JobRun, Tty};
+use crate::executor::{
+    ExecCommand, ExecError, ExecFuture, ExecOutput, ExecSession, Executor, JobRun, Tty,
+};
 use futures_util::StreamExt;
 use gpunet_client::NodeClient;
 use gpunet_p2p::access::{
@@ -76,19 +80,24 @@ impl AccessHandler for RentalAccess {
             let order = request.order();
             let started = async {
                 let (run, ended) = admit(&node, machine, &rentals, renter, order).await?;
-                let AccessRequest::Exec {
-                    command, terminal, ..
-                } = request;
-                let command = ExecCommand {
-                    argv: command,
-                    terminal: terminal.map(|t| Tty {
-                        term: t.term,
-                        cols: t.size.cols,
-                        rows: t.size.rows,
-                    }),
+                let start = || match &request {
+                    AccessRequest::Exec {
+                        command, terminal, ..
+                    } => executor.exec(
+                        &run,
+                        ExecCommand {
+                            argv: command.clone(),
+                            terminal: terminal.as_ref().map(|t| Tty {
+                                term: t.term.clone(),
+                                cols: t.size.cols,
+                                rows: t.size.rows,
+                            }),
+                        },
+                    ),
+                    AccessRequest::Forward { port, .. } => executor.connect_port(&run, *port),
                 };
-                let exec = exec_once_up(&*executor, &run, command, &ended).await?;
-                Ok::<_, String>((exec, ended))
+                let session = once_up(start, &ended).await?;
+                Ok::<_, String>((session, ended))
             };
             match started.await {
                 Ok((exec, ended)) => {
@@ -140,18 +149,16 @@ async fn admit(
         .ok_or_else(|| format!("rental {order}'s container is not up on this machine yet"))
 }
 
-/// Starts `command` beside `run`, waiting while its container is still
-/// starting (a renter may ask as soon as the chain says the rental runs,
-/// before its image is up), up to [`STARTING_WAIT`].
-async fn exec_once_up(
-    executor: &dyn Executor,
-    run: &JobRun,
-    command: ExecCommand,
+/// Starts a session beside a run with `start`, waiting while its container
+/// is still starting (a renter may ask as soon as the chain says the rental
+/// runs, before its image is up), up to [`STARTING_WAIT`].
+async fn once_up<'a>(
+    start: impl Fn() -> ExecFuture<'a, ExecSession>,
     ended: &CancellationToken,
 ) -> Result<ExecSession, String> {
     let started = tokio::time::Instant::now();
     loop {
-        match executor.exec(run, command.clone()).await {
+        match start().await {
             Err(ExecError::NotRunning) if ended.is_cancelled() => {
                 return Err("the rental ended on this machine".into())
             }

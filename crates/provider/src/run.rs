@@ -74,6 +74,7 @@ pub async fn lay_out(
         network: order.spec.network,
         gpus: Vec::new(),
         ports: order.spec.ports.clone(),
+        workspace: None,
     };
     for dir in [&run.inputs, &run.outputs, &run.scratch, &logs] {
         std::fs::create_dir_all(dir).map_err(|source| LayoutError::Prepare {

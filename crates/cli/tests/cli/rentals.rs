@@ -127,3 +127,242 @@ fn a_renter_runs_commands_and_a_shell_in_its_rental_and_no_one_else_does() {
         "{error}"
     );
 }
+
+/// `rent forward` reaches a server listening only on the rental's own
+/// localhost, a connection each time on one link, and `rent ssh-proxy`
+/// carries its input and output to a port the same way (its end of input a
+/// half-close the server answers); a port nobody listens on is said so, and
+/// another key, or the renter after the rental ended, is refused.
+#[test]
+fn a_renter_reaches_a_port_in_its_rental_and_no_one_else_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_devnet, global, id) = rented(dir.path());
+    let rent = |args: &[&str]| {
+        [
+            &global[..],
+            &["rent".to_string()],
+            &args.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+        ]
+        .concat()
+    };
+    // A web server on the rental's loopback only, as Jupyter's default is.
+    ok(&rent(&[
+        "exec",
+        &id,
+        "--",
+        "sh",
+        "-c",
+        "mkdir -p /tmp/www && echo hello from the rental > /tmp/www/index.html \
+         && httpd -p 127.0.0.1:8888 -h /tmp/www",
+    ]));
+    let get = |address: &str| {
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        stream
+            .write_all(b"GET /index.html HTTP/1.0\r\n\r\n")
+            .unwrap();
+        let mut answer = String::new();
+        std::io::Read::read_to_string(&mut stream, &mut answer).unwrap();
+        answer
+    };
+
+    let mut forward = gpunet_command()
+        .args(rent(&["forward", &id, "0:8888"]))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut listening = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(forward.stdout.take().unwrap()),
+        &mut listening,
+    )
+    .unwrap();
+    let listening: serde_json::Value =
+        serde_json::from_str(&listening).unwrap_or_else(|e| panic!("{e}: {listening:?}"));
+    assert_eq!(listening["port"], 8888, "{listening}");
+    let local = listening["local"].as_str().unwrap().to_string();
+    for _ in 0..3 {
+        let answer = get(&local);
+        assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+        assert!(answer.ends_with("hello from the rental\n"), "{answer}");
+    }
+    // Ctrl-C stops it.
+    let stopped = Command::new("kill")
+        .args(["-INT", &forward.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let out = forward.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+
+    // The proxy: a request, the end of input, and the whole answer.
+    let mut proxy = gpunet_command()
+        .args(rent(&["ssh-proxy", &id, "--port", "8888"]))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    proxy
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"GET /index.html HTTP/1.0\r\n\r\n")
+        .unwrap();
+    let out = proxy.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let answer = String::from_utf8_lossy(&out.stdout);
+    assert!(answer.ends_with("hello from the rental\n"), "{answer}");
+
+    // Nothing listens there.
+    let error = error_of(&gpunet(&rent(&["ssh-proxy", &id, "--port", "9"])));
+    assert_eq!(error["code"], "rental_session", "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("nothing listens on port 9 in the rental"),
+        "{error}"
+    );
+
+    // Another key: the provider refuses it.
+    let stranger = dir.path().join("stranger.json");
+    new_wallet(&stranger);
+    let mut as_stranger = rent(&["ssh-proxy", &id, "--port", "8888"]);
+    let at = as_stranger.iter().position(|a| a == "--keystore").unwrap();
+    as_stranger[at + 1] = path(&stranger).to_string();
+    let error = error_of(&gpunet(&as_stranger));
+    assert!(
+        error["message"].as_str().unwrap().contains(&format!(
+            "only rental {id}'s renter may open a session in it"
+        )),
+        "{error}"
+    );
+
+    // Ended: no more connections.
+    ok(&rent(&["end", &id]));
+    let error = error_of(&gpunet(&rent(&["ssh-proxy", &id, "--port", "8888"])));
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("sessions open only while it runs"),
+        "{error}"
+    );
+}
+
+/// A rental of the ssh template started with the renter's public key:
+/// `rent ssh-config` prints the Host block through which OpenSSH's own ssh
+/// and scp reach its sshd (no port published), files go both ways, and
+/// another key is not let in.
+#[test]
+fn ssh_and_scp_reach_a_rental_through_the_proxy_with_the_renters_key() {
+    super::workloads::example_image("ssh");
+    let dir = tempfile::tempdir().unwrap();
+    let (_devnet, global) = devnet_with(dir.path(), 1, "docker");
+    let keygen = |name: &str| {
+        let key = dir.path().join(name);
+        let made = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f", path(&key)])
+            .status()
+            .expect("ssh-keygen runs");
+        assert!(made.success());
+        key
+    };
+    let key = keygen("id_renter");
+    let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/rentals/ssh.toml");
+    let public = key.with_extension("pub");
+    let rental = json(
+        &[
+            &global[..],
+            &[
+                "rent",
+                "start",
+                path(&template),
+                "--duration",
+                "10m",
+                "--ssh-key",
+                path(&public),
+            ]
+            .map(String::from),
+        ]
+        .concat(),
+    );
+    assert_eq!(rental["status"], "running", "{rental}");
+    let id = rental["order"].to_string();
+    let host = format!("gpunet-{id}");
+    let printed = json(
+        &[
+            &global[..],
+            &["rent".into(), "ssh-config".into(), id.clone()],
+        ]
+        .concat(),
+    );
+    assert_eq!(printed["host"], host.as_str());
+    let config = dir.path().join("ssh_config");
+    std::fs::write(&config, printed["config"].as_str().unwrap()).unwrap();
+    // OpenSSH's client, as a person runs it (the proxy finds the passphrase
+    // in the environment ssh passes on).
+    let openssh = |program: &str, key: &Path| {
+        let mut command = Command::new(program);
+        command
+            .env("GPUNET_PASSPHRASE", PASSPHRASE)
+            .env("GPUNET_CONFIG", test_config())
+            .args(["-F", path(&config), "-i", path(key)])
+            .args(["-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes"]);
+        command
+    };
+
+    // The sshd is up once the rental's container has started it.
+    let mut last = None;
+    let logged_in = eventually(Duration::from_secs(90), || {
+        let out = openssh("ssh", &key)
+            .args([&host, "echo \"$(whoami):$((6*7))\"; pwd"])
+            .output()
+            .unwrap();
+        let done = out.status.success();
+        last = Some(out);
+        done
+    });
+    let out = last.unwrap();
+    assert!(
+        logged_in,
+        "{out:?}\nthe devnet's log: {}",
+        std::fs::read_to_string(dir.path().join("devnet.log")).unwrap_or_default()
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "root:42\n/root\n");
+
+    // Files both ways with scp.
+    let sent = dir.path().join("data.bin");
+    let bytes: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&sent, &bytes).unwrap();
+    let out = openssh("scp", &key)
+        .args([path(&sent), &format!("{host}:/workspace/data.bin")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let listed = ok(&[
+        &global[..],
+        &["rent", "exec", &id, "--", "wc", "-c", "/workspace/data.bin"].map(String::from),
+    ]
+    .concat());
+    assert_eq!(listed.trim(), "300000 /workspace/data.bin");
+    let back = dir.path().join("back.bin");
+    let out = openssh("scp", &key)
+        .args([&format!("{host}:/workspace/data.bin"), path(&back)])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(std::fs::read(&back).unwrap(), bytes);
+
+    // Another key pair: the sshd does not let it in.
+    let other = keygen("id_other");
+    let out = openssh("ssh", &other)
+        .args([&host, "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(255), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Permission denied"),
+        "{out:?}"
+    );
+}

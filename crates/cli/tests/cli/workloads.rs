@@ -6,7 +6,7 @@ use super::*;
 /// Builds (once per machine: the image carries its script's hash) an
 /// example's image with `scripts/images/NAME.sh`, and returns its id, which
 /// makes a job naming it deterministic.
-fn example_image(name: &str) -> String {
+pub(super) fn example_image(name: &str) -> String {
     let script = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../scripts/images")
         .join(format!("{name}.sh"));

@@ -167,6 +167,42 @@ impl Inner {
         self.forget(id).await
     }
 
+    /// Rental `order`'s workspace, made if new: it outlives the rental's
+    /// container and this agent, and goes when the rental ends
+    /// ([`Self::drop_workspace`]).
+    fn workspace(&self, order: OrderId) -> Result<PathBuf, LayoutError> {
+        let dir = self.workspace_dir(order);
+        let dir = std::path::absolute(&dir).map_err(|source| LayoutError::Resolve {
+            path: dir.clone(),
+            source,
+        })?;
+        std::fs::create_dir_all(&dir).map_err(|source| LayoutError::Prepare {
+            dir: dir.clone(),
+            source,
+        })?;
+        Ok(dir)
+    }
+
+    fn workspace_dir(&self, order: OrderId) -> PathBuf {
+        self.config
+            .data_dir
+            .join("workspaces")
+            .join(order.to_string())
+    }
+
+    /// Deletes rental `order`'s workspace: the rental ended.
+    pub(super) async fn drop_workspace(&self, order: OrderId) {
+        let dir = self.workspace_dir(order);
+        if let Err(e) = tokio::fs::remove_dir_all(&dir).await {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                log(
+                    self,
+                    &format!("cannot delete rental {order}'s workspace: {e}"),
+                );
+            }
+        }
+    }
+
     /// Drops what the agent kept of a run: its journal record and its files.
     pub(super) async fn forget(&self, id: OrderId) -> Result<(), AgentError> {
         self.journal.remove(id)?;
@@ -293,9 +329,14 @@ impl Inner {
             timeout,
         )
         .await?;
+        let workspace = match order.rental {
+            Some(_) => Some(self.workspace(order.id)?),
+            None => None,
+        };
         let gpus = GpuLease::take(&self.free_gpus, order.spec.resources.gpu.count)?;
         let run = JobRun {
             gpus: gpus.uuids.clone(),
+            workspace,
             ..run
         };
         Ok((run, gpus))

@@ -8,6 +8,7 @@ use gpunet_primitives::{JobOutcome, MachineId, MachineSpec, OrderId, TxBody};
 use gpunet_types::{
     required_stake, Account, Event, OrderStatus, Params, PeerAddr, Rental, MAX_PEER_ADDRESSES,
 };
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::task::JoinSet;
@@ -212,20 +213,47 @@ impl Inner {
         if let Some(id) = self.wallet.node().machine(self.machine).await?.challenge {
             self.clone().spawn_challenge(id, jobs);
         }
-        for order in self
+        let leases = self
             .wallet
             .node()
             .provider_leases(&self.wallet.address())
-            .await?
-        {
+            .await?;
+        let mut running_here = BTreeSet::new();
+        for order in leases {
             // A probe sent while this agent was away: answer it now.
             if order.rental.as_ref().is_some_and(Rental::awaits_answer) {
                 self.clone().answer_probe(order.id, jobs);
+            }
+            let here = order
+                .lease
+                .as_ref()
+                .is_some_and(|l| l.machine == self.machine);
+            if order.status == OrderStatus::Running && here {
+                running_here.insert(order.id);
             }
             if order.status == OrderStatus::Running && !self.journal.contains(order.id) {
                 self.clone().spawn_job(order.id, jobs);
             }
         }
+        self.drop_workspaces_but(&running_here).await;
         Ok(())
+    }
+
+    /// Deletes the workspaces of rentals that ended while this agent was
+    /// away: every one but those of `running` orders.
+    async fn drop_workspaces_but(&self, running: &BTreeSet<OrderId>) {
+        let Ok(mut dirs) = tokio::fs::read_dir(self.config.data_dir.join("workspaces")).await
+        else {
+            return;
+        };
+        while let Ok(Some(dir)) = dirs.next_entry().await {
+            let order = dir
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<OrderId>().ok());
+            if let Some(order) = order.filter(|o| !running.contains(o)) {
+                self.drop_workspace(order).await;
+            }
+        }
     }
 }

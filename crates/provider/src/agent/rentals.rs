@@ -103,6 +103,7 @@ impl Inner {
         // Renters' sessions end before the container goes.
         self.rentals.remove(id);
         self.stop_run(id, &handle).await;
+        self.drop_workspace(id).await;
         log(self, &format!("rental {id} ended"));
         self.forget(id).await
     }

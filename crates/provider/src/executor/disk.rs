@@ -3,17 +3,25 @@
 //! over. Neither Docker's local volumes nor plain directories have quotas, and
 //! a loop-mounted filesystem per run would need privileges most hosts refuse.
 //!
-//! A run can only write its working directory, its outputs, its logs and its
+//! A job can only write its working directory, its outputs, its logs and its
 //! `/tmp` (a tmpfs charged to its memory), so the first three are what it
-//! uses. Between two measurements a fast writer may overshoot by what it writes
-//! in [`POLL`]; the limit bounds the damage, not the exact byte.
+//! uses. A rental also writes its workspace and, in a container, its root
+//! filesystem, whose layer the engine measures (slowly: every
+//! [`LAYER_POLL`]). Between two measurements a fast writer may
+//! overshoot by what it writes meanwhile; the limit bounds the damage, not
+//! the exact byte.
 
 use super::JobRun;
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// How often a running job's usage is measured.
 pub(super) const POLL: Duration = Duration::from_millis(200);
+
+/// How often what the run wrote outside the host's paths is measured (a
+/// container's root layer: the engine walks it to answer).
+const LAYER_POLL: Duration = Duration::from_secs(5);
 
 /// Bytes of the files under `path` (a file or a directory), by apparent size:
 /// a sparse file counts in full, as it would be hashed and uploaded in full.
@@ -35,32 +43,41 @@ pub(super) fn usage(path: &Path) -> u64 {
 }
 
 /// Everything a run writes on the host's disk.
-fn written_by(job: &JobRun) -> [PathBuf; 4] {
-    [
-        job.scratch.clone(),
-        job.outputs.clone(),
-        job.stdout.clone(),
-        job.stderr.clone(),
-    ]
+fn written_by(job: &JobRun) -> Vec<PathBuf> {
+    let logs_and_files = [&job.scratch, &job.outputs, &job.stdout, &job.stderr];
+    logs_and_files
+        .into_iter()
+        .chain(job.workspace.as_ref())
+        .cloned()
+        .collect()
 }
 
-/// Resolves once `job` has written more than its disk limit; never if the
-/// limit is 0 (none).
-pub(super) async fn exceeded(job: &JobRun) {
+/// Resolves once `job` has written more than its disk limit, on the host
+/// and in what `layer` measures (a container's root layer; 0 for none);
+/// never if the limit is 0 (none).
+pub(super) async fn exceeded<Measured>(job: &JobRun, mut layer: impl FnMut() -> Measured)
+where
+    Measured: Future<Output = u64>,
+{
     let limit = job.limits.disk_mb.saturating_mul(1 << 20);
     if limit == 0 {
         return std::future::pending().await;
     }
     let paths = written_by(job);
+    let (mut in_layer, mut layer_measured) = (0, None::<tokio::time::Instant>);
     loop {
         tokio::time::sleep(POLL).await;
+        if layer_measured.is_none_or(|at| at.elapsed() >= LAYER_POLL) {
+            in_layer = layer().await;
+            layer_measured = Some(tokio::time::Instant::now());
+        }
         let paths = paths.clone();
-        let used = tokio::task::spawn_blocking(move || {
+        let on_host = tokio::task::spawn_blocking(move || {
             paths.iter().map(|p| usage(p)).fold(0, u64::saturating_add)
         })
         .await
         .unwrap_or(0);
-        if used > limit {
+        if on_host.saturating_add(in_layer) > limit {
             return;
         }
     }

@@ -28,8 +28,8 @@ use bollard::models::{
     MountType, PortBinding, PortMap, ResourcesUlimits,
 };
 use bollard::query_parameters::{
-    AttachContainerOptions, CreateContainerOptions, CreateImageOptions, KillContainerOptions,
-    RemoveContainerOptions, ResizeExecOptions, WaitContainerOptions,
+    AttachContainerOptions, CreateContainerOptions, CreateImageOptions, InspectContainerOptions,
+    KillContainerOptions, RemoveContainerOptions, ResizeExecOptions, WaitContainerOptions,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -46,6 +46,24 @@ pub const BUSYBOX_IMAGE: &str = "gpunet/busybox:latest";
 const INPUTS_MOUNT: &str = "/gpunet/inputs";
 const OUTPUTS_MOUNT: &str = "/gpunet/outputs";
 const WORK_MOUNT: &str = "/gpunet/work";
+/// Where a rental's workspace is mounted, and where its sessions start.
+const WORKSPACE_MOUNT: &str = "/workspace";
+
+/// What a rental's root user may do: own, and run as, other users (package
+/// managers drop privileges; sshd separates them and chroots), signal its
+/// processes and bind low ports. Docker's defaults, less raw sockets and
+/// device nodes.
+const RENTAL_CAPABILITIES: [&str; 9] = [
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "NET_BIND_SERVICE",
+    "SYS_CHROOT",
+];
 const RUN_LABEL: &str = "org.gpunet.run";
 
 /// Limits every container gets, whatever the job asks.
@@ -139,11 +157,16 @@ fn container_body(job: &JobRun, config: &DockerConfig) -> ContainerCreateBody {
         read_only: Some(read_only),
         ..Default::default()
     };
-    let mounts = vec![
+    let mut mounts = vec![
         bind(&job.inputs, INPUTS_MOUNT, true),
         bind(&job.outputs, OUTPUTS_MOUNT, false),
         bind(&job.scratch, WORK_MOUNT, false),
     ];
+    mounts.extend(
+        job.workspace
+            .as_ref()
+            .map(|workspace| bind(workspace, WORKSPACE_MOUNT, false)),
+    );
     let device_requests = (!job.gpus.is_empty()).then(|| {
         vec![DeviceRequest {
             driver: Some("nvidia".into()),
@@ -171,7 +194,13 @@ fn container_body(job: &JobRun, config: &DockerConfig) -> ContainerCreateBody {
         image: Some(job.image.clone()),
         cmd: (!job.command.is_empty()).then(|| job.command.clone()),
         env: Some(env),
-        working_dir: Some(WORK_MOUNT.to_string()),
+        working_dir: Some(
+            match job.workspace {
+                Some(_) => WORKSPACE_MOUNT,
+                None => WORK_MOUNT,
+            }
+            .to_string(),
+        ),
         labels: Some(HashMap::from([(RUN_LABEL.to_string(), job.name.clone())])),
         attach_stdout: Some(true),
         attach_stderr: Some(true),
@@ -183,9 +212,17 @@ fn container_body(job: &JobRun, config: &DockerConfig) -> ContainerCreateBody {
             memory_swap: Some(mib(job.limits.memory_mb)),
             nano_cpus: Some(i64::from(job.limits.cpu_cores.max(1)) * 1_000_000_000),
             pids_limit: Some(config.pids_limit),
-            readonly_rootfs: Some(true),
+            // A rental is a machine to work on: its root may install
+            // packages (within its disk limit, see `disk`), as its root user
+            // may with the capabilities that takes; a job's root is read-only
+            // and its user has none.
+            readonly_rootfs: Some(job.workspace.is_none()),
             network_mode: Some(if job.network { "bridge" } else { "none" }.into()),
             cap_drop: Some(vec!["ALL".into()]),
+            cap_add: job
+                .workspace
+                .is_some()
+                .then(|| RENTAL_CAPABILITIES.map(String::from).to_vec()),
             security_opt: Some(vec!["no-new-privileges".into()]),
             mounts: Some(mounts),
             tmpfs: Some(HashMap::from([(
@@ -229,11 +266,34 @@ fn ulimits(asked: &Ulimits) -> Option<Vec<ResourcesUlimits>> {
 }
 
 impl DockerExecutor {
+    /// Bytes a rental wrote to its container's root filesystem (0 for a
+    /// job, whose root is read-only, or when the engine cannot tell).
+    async fn root_layer_size(&self, job: &JobRun) -> u64 {
+        if job.workspace.is_none() {
+            return 0;
+        }
+        let options = InspectContainerOptions { size: true };
+        match self
+            .docker
+            .inspect_container(&job.name, Some(options))
+            .await
+        {
+            Ok(container) => container
+                .size_rw
+                .and_then(|bytes| u64::try_from(bytes).ok())
+                .unwrap_or(0),
+            Err(_) => 0,
+        }
+    }
+
     /// Creates the run's container, attaches its output and starts it.
     async fn run_container(&self, job: &JobRun) -> Result<ExecOutcome, ExecError> {
         self.ensure_image(&job.image).await?;
         // The job may run as any user of its image.
-        for dir in [&job.outputs, &job.scratch] {
+        for dir in [&job.outputs, &job.scratch]
+            .into_iter()
+            .chain(job.workspace.as_ref())
+        {
             std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o777))?;
         }
         let options = CreateContainerOptions {
@@ -277,7 +337,7 @@ impl DockerExecutor {
             let stopped = tokio::select! {
                 exited = self.wait(&job.name) => return exited.map(|()| None),
                 () = tokio::time::sleep(job.timeout) => Stop::Timeout,
-                () = disk::exceeded(job) => Stop::Disk,
+                () = disk::exceeded(job, || self.root_layer_size(job)) => Stop::Disk,
             };
             let kill = KillContainerOptions {
                 signal: "SIGKILL".into(),
@@ -414,6 +474,25 @@ impl Executor for DockerExecutor {
                     .and_then(|b| b.as_ref()?.first()?.host_port.as_ref()?.parse().ok())
             };
             Ok(run.ports.iter().map(host_port).collect())
+        })
+    }
+
+    /// From inside the container's network namespace, found through its
+    /// main process (the agent runs on the engine's host, as root).
+    fn connect_port<'a>(&'a self, run: &'a JobRun, port: u16) -> ExecFuture<'a, ExecSession> {
+        Box::pin(async move {
+            let container = match self.docker.inspect_container(&run.name, None).await {
+                Ok(c) => c,
+                Err(e) if is_not_found(&e) => return Err(ExecError::NotRunning),
+                Err(e) => return Err(engine(e)),
+            };
+            let pid = container
+                .state
+                .filter(|state| state.running == Some(true))
+                .and_then(|state| state.pid)
+                .filter(|pid| *pid > 0)
+                .ok_or(ExecError::NotRunning)?;
+            super::port::connect_in_namespace_of(pid, port).await
         })
     }
 
@@ -790,6 +869,96 @@ mod tests {
         assert!(!exists(&docker, &job.name).await);
     }
 
+    /// A renter's connection (`rent forward`) reaches a server listening on
+    /// the container's own loopback, in a container without any network; a
+    /// port nobody listens on, and a container that is gone, are told.
+    #[tokio::test]
+    async fn a_connection_reaches_a_port_on_the_containers_own_loopback() {
+        let Some(docker) = docker_or_skip(DockerConfig::default()).await else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let serve = "mkdir /tmp/www && echo hello-loopback > /tmp/www/index.html \
+                     && exec httpd -f -p 127.0.0.1:8080 -h /tmp/www";
+        let job = test_job(dir.path(), serve, 60_000);
+        let running = docker.run(&job, Box::new(|_| {}));
+        let visit = async {
+            let session = loop {
+                match docker.connect_port(&job, 8080).await {
+                    Ok(session) => break session,
+                    Err(ExecError::NotRunning | ExecError::NothingListening(_)) => {
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await
+                    }
+                    Err(e) => panic!("{e}"),
+                }
+            };
+            let ExecSession {
+                mut output,
+                mut input,
+                mut control,
+            } = session;
+            input
+                .write_all(b"GET /index.html HTTP/1.0\r\n\r\n")
+                .await
+                .unwrap();
+            let mut answer = Vec::new();
+            while let Some(piece) = output.next().await {
+                match piece.unwrap() {
+                    ExecOutput::Stdout(bytes) => answer.extend(bytes),
+                    ExecOutput::Stderr(_) => panic!("a connection has no stderr"),
+                }
+            }
+            assert_eq!(control.exit_code().await.unwrap(), 0);
+            let closed = docker.connect_port(&job, 9).await.err();
+            assert!(
+                matches!(closed, Some(ExecError::NothingListening(9))),
+                "{closed:?}"
+            );
+            docker.cleanup(&job.name).await.unwrap();
+            String::from_utf8(answer).unwrap()
+        };
+        let (_, answer) = tokio::join!(running, visit);
+        assert!(answer.ends_with("hello-loopback\n"), "{answer}");
+        let gone = docker.connect_port(&job, 8080).await.err();
+        assert!(matches!(gone, Some(ExecError::NotRunning)), "{gone:?}");
+    }
+
+    /// A rental's container may write its root, starts in its workspace,
+    /// and is stopped once its root layer and workspace hold more than its
+    /// disk limit.
+    #[tokio::test]
+    async fn a_rental_writes_its_root_and_workspace_within_its_disk_limit() {
+        let Some(docker) = docker_or_skip(DockerConfig::default()).await else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let script = "touch /etc/installed && pwd > notes && echo kept >> /workspace/notes";
+        let mut job = test_job(dir.path(), script, 30_000);
+        let workspace = dir.path().join("workspace");
+        std::fs::create_dir_all(&workspace).unwrap();
+        job.workspace = Some(workspace.clone());
+        let out = docker.run(&job, Box::new(|_| {})).await.unwrap();
+        assert_eq!(
+            (out.exit_code, out.stopped),
+            (0, None),
+            "{}",
+            read(&job.stderr)
+        );
+        assert_eq!(read(&workspace.join("notes")), "/workspace\nkept\n");
+
+        // 8 MiB in the root layer, 2 MiB in the workspace: over 8 MiB.
+        job.limits.disk_mb = 8;
+        job.command = vec![
+            "sh".into(),
+            "-c".into(),
+            "head -c 8000000 /dev/zero > /big && head -c 2000000 /dev/zero > more \
+             && sleep 60"
+                .into(),
+        ];
+        let out = docker.run(&job, Box::new(|_| {})).await.unwrap();
+        assert_eq!(out.stopped, Some(Stop::Disk), "{}", read(&job.stderr));
+    }
+
     #[test]
     fn a_job_gets_exactly_the_gpus_of_its_lease() {
         let dir = tempfile::tempdir().unwrap();
@@ -806,8 +975,31 @@ mod tests {
         assert_eq!(requests[0].device_ids, Some(job.gpus.clone()));
         assert_eq!(requests[0].count, None, "by id, not by count");
         assert_eq!(host.readonly_rootfs, Some(true));
+        assert_eq!(host.cap_add, None);
         assert_eq!(host.network_mode.as_deref(), Some("none"));
         assert_eq!(host.memory, Some(64 << 20));
         assert_eq!(host.memory_swap, host.memory, "no swap");
+    }
+
+    #[test]
+    fn a_rental_gets_a_writable_root_its_workspace_and_no_raw_sockets() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut job = test_job(dir.path(), "sleep 60", 1_000);
+        job.workspace = Some(dir.path().join("workspace"));
+        let body = container_body(&job, &DockerConfig::default());
+        assert_eq!(body.working_dir.as_deref(), Some(WORKSPACE_MOUNT));
+        let host = body.host_config.unwrap();
+        assert_eq!(host.readonly_rootfs, Some(false));
+        let caps = host.cap_add.unwrap();
+        assert!(caps.contains(&"SYS_CHROOT".to_string()), "{caps:?}");
+        assert!(!caps.contains(&"NET_RAW".to_string()), "{caps:?}");
+        assert_eq!(host.cap_drop, Some(vec!["ALL".to_string()]));
+        let workspace = host
+            .mounts
+            .unwrap()
+            .into_iter()
+            .find(|m| m.target.as_deref() == Some(WORKSPACE_MOUNT))
+            .expect("the workspace is mounted");
+        assert_eq!(workspace.read_only, Some(false));
     }
 }

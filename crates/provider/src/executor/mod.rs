@@ -12,6 +12,7 @@
 
 mod disk;
 mod docker;
+mod port;
 mod process;
 
 pub use docker::{DockerConfig, DockerExecutor, BUSYBOX_IMAGE};
@@ -85,6 +86,11 @@ pub struct JobRun {
     pub gpus: Vec<String>,
     /// Ports the run exposes (a rental's); see [`Executor::published_ports`].
     pub ports: Vec<u16>,
+    /// A rental's workspace, kept across container and agent restarts until
+    /// the rental ends: a container mounts it at `/workspace`, its working
+    /// directory, over a root filesystem it may write; the process executor
+    /// starts the rental in it. A job has none.
+    pub workspace: Option<PathBuf>,
 }
 
 /// Resource limits of one run.
@@ -134,6 +140,9 @@ pub enum ExecError {
     /// The run is not up (not started yet, or gone).
     #[error("the rental's container is not running")]
     NotRunning,
+    /// A renter's connection found no server on this port in its rental.
+    #[error("nothing listens on port {0} in the rental")]
+    NothingListening(u16),
     /// What this executor cannot do (a terminal without Docker).
     #[error("{0}")]
     Unsupported(&'static str),
@@ -169,6 +178,10 @@ pub trait Executor: Send + Sync {
     /// Starts `command` beside `run` while it is up (a renter's `rent exec`
     /// or shell): in its container, with its environment and limits.
     fn exec<'a>(&'a self, run: &'a JobRun, command: ExecCommand) -> ExecFuture<'a, ExecSession>;
+    /// Connects to `port` on `run`'s own loopback while it is up (a
+    /// renter's `rent forward`): the session's output is what the port
+    /// sends, its input what it receives, its exit code 0 once it closed.
+    fn connect_port<'a>(&'a self, run: &'a JobRun, port: u16) -> ExecFuture<'a, ExecSession>;
 }
 
 /// A command run beside a running run.
@@ -196,7 +209,8 @@ pub enum ExecOutput {
     Stderr(Vec<u8>),
 }
 
-/// A command started by [`Executor::exec`].
+/// A command started by [`Executor::exec`], or a connection
+/// [`Executor::connect_port`] made.
 pub struct ExecSession {
     /// What it writes, until it ends.
     pub output: Pin<Box<dyn futures_util::Stream<Item = Result<ExecOutput, ExecError>> + Send>>,
@@ -244,5 +258,6 @@ pub(crate) fn test_job(dir: &std::path::Path, script: &str, timeout_ms: u64) -> 
         network: false,
         gpus: vec![],
         ports: vec![],
+        workspace: None,
     }
 }

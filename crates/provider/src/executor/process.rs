@@ -54,7 +54,7 @@ pub fn group_alive(pgid: i32) -> bool {
 fn as_the_job(program: &str, args: &[String], job: &JobRun) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(program);
     cmd.args(args)
-        .current_dir(&job.scratch)
+        .current_dir(job.workspace.as_ref().unwrap_or(&job.scratch))
         .env_clear()
         .env("PATH", JOB_PATH)
         .env("HOME", &job.scratch)
@@ -96,7 +96,7 @@ impl Executor for ProcessExecutor {
                     None
                 }
                 () = tokio::time::sleep(job.timeout) => Some(Stop::Timeout),
-                () = disk::exceeded(job) => Some(Stop::Disk),
+                () = disk::exceeded(job, || std::future::ready(0)) => Some(Stop::Disk),
             };
             // Children the job left behind die with it.
             kill_group(pgid);
@@ -156,6 +156,11 @@ impl Executor for ProcessExecutor {
                 control: Box::new(ExecProcess { child, pgid }),
             })
         })
+    }
+
+    /// The run shares this host's network: its loopback is the host's.
+    fn connect_port<'a>(&'a self, _run: &'a JobRun, port: u16) -> ExecFuture<'a, ExecSession> {
+        Box::pin(super::port::connect_here(port))
     }
 
     fn cleanup<'a>(&'a self, handle: &'a str) -> ExecFuture<'a, ()> {
@@ -245,6 +250,42 @@ mod tests {
         assert_eq!(String::from_utf8(stdout).unwrap(), "hi there in work\n");
         assert_eq!(String::from_utf8(stderr).unwrap(), "oops\n");
         assert_eq!(session.control.exit_code().await.unwrap(), 7);
+    }
+
+    /// A renter's connection reaches a port on this host's loopback, its
+    /// end of writing a half-close the server still answers; a closed port
+    /// is told.
+    #[tokio::test]
+    async fn a_connection_reaches_a_port_here_and_half_closes() {
+        use tokio::io::AsyncReadExt;
+        let dir = tempfile::tempdir().unwrap();
+        let run = job(dir.path(), "true", 10_000);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut asked = Vec::new();
+            stream.read_to_end(&mut asked).await.unwrap();
+            stream.write_all(&asked.repeat(2)).await.unwrap();
+        });
+        let mut session = ProcessExecutor.connect_port(&run, port).await.unwrap();
+        session.input.write_all(b"echo").await.unwrap();
+        session.input.shutdown().await.unwrap();
+        let mut answer = Vec::new();
+        while let Some(item) = session.output.next().await {
+            match item.unwrap() {
+                ExecOutput::Stdout(bytes) => answer.extend(bytes),
+                ExecOutput::Stderr(_) => panic!("a connection has no stderr"),
+            }
+        }
+        assert_eq!(answer, b"echoecho");
+        assert_eq!(session.control.exit_code().await.unwrap(), 0);
+        server.await.unwrap();
+        let closed = ProcessExecutor.connect_port(&run, port).await.err();
+        assert!(
+            matches!(closed, Some(ExecError::NothingListening(p)) if p == port),
+            "{closed:?}"
+        );
     }
 
     /// No pseudo-terminals here: a shell is refused with the way around.
