@@ -193,7 +193,7 @@ async fn carry(
 
 /// Sends what `from_local` reads, then its end; and then waits for good, as
 /// a finished stream would end the session while the port still answers.
-async fn send_all(
+pub(crate) async fn send_all(
     from_local: &mut (impl AsyncRead + Unpin),
     sender: &mut FrameSender<ToRental>,
 ) -> Result<(), ClientError> {

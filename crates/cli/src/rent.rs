@@ -58,6 +58,20 @@ pub(crate) enum RentCmd {
     /// its image has it, else sh); exit it to come back.
     #[command(after_help = "Example:\n  gpunet rent shell 8")]
     Shell { id: OrderId },
+    /// Copy files or directories between here and a running rental (one
+    /// side written ID:PATH): verified by SHA-256; run it again after an
+    /// interruption and it goes on where it stopped (a directory: sends
+    /// only the files missing or different there).
+    #[command(
+        after_help = "Examples:\n  gpunet rent cp ./data 8:/workspace/\n  gpunet rent cp 8:/workspace/model.pt .\n  gpunet rent cp 8:/workspace/runs ./runs"
+    )]
+    Cp {
+        /// What to copy: a local path, or ID:PATH in rental ID.
+        from: crate::copy::Place,
+        /// Where to: a local path, or ID:PATH in rental ID (into it, when
+        /// it is a directory).
+        to: crate::copy::Place,
+    },
     /// Forward a local port to a port in a running rental, reaching a
     /// server that listens on the rental's localhost (Jupyter, TensorBoard)
     /// without publishing it; until Ctrl-C.
@@ -220,6 +234,7 @@ pub(crate) async fn rent(ctx: &Ctx, cmd: RentCmd) -> anyhow::Result<()> {
             let code = crate::session::run(&wallet, id, Vec::new(), true).await?;
             std::process::exit(code);
         }
+        RentCmd::Cp { from, to } => crate::copy::copy(ctx, &wallet, from, to).await?,
         RentCmd::Forward { id, forwarding } => {
             crate::forward::forward(ctx, &wallet, id, forwarding).await?;
         }

@@ -2026,7 +2026,7 @@ fn a_typo_is_answered_with_the_command_meant() {
     // parse them all).
     let help = ok(&["rent", "start", "--help"]);
     assert!(
-        help.contains("Example:\n  gpunet rent start examples/rental.toml --duration 2h"),
+        help.contains("Examples:\n  gpunet rent start examples/rental.toml --duration 2h"),
         "{help}"
     );
 }

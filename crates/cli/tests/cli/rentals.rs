@@ -366,3 +366,141 @@ fn ssh_and_scp_reach_a_rental_through_the_proxy_with_the_renters_key() {
         "{out:?}"
     );
 }
+
+/// `rent cp` copies a directory into a rental and back (empty directories
+/// and modes too), sends again only what changed, goes on with a file from
+/// where an interrupted copy left it (or from the start when what is there
+/// is not its beginning), and says what it cannot copy.
+#[test]
+fn a_renter_copies_files_and_directories_both_ways_resumably() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_devnet, global, id) = rented(dir.path());
+    let rent = |args: &[&str]| {
+        [
+            &global[..],
+            &["rent".to_string()],
+            &args.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+        ]
+        .concat()
+    };
+    let remote = |path: &str| format!("{id}:{path}");
+    let bytes =
+        |n: u32, seed: u32| -> Vec<u8> { (0..n).map(|i| ((i * seed) % 251) as u8).collect() };
+
+    // A tree: text, binary, an empty directory, an executable script.
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(data.join("sub")).unwrap();
+    std::fs::create_dir_all(data.join("empty")).unwrap();
+    std::fs::write(data.join("a.txt"), "alpha\n").unwrap();
+    std::fs::write(data.join("sub/b.bin"), bytes(300_000, 7)).unwrap();
+    std::fs::write(data.join("run.sh"), "#!/bin/sh\necho ran\n").unwrap();
+    std::fs::set_permissions(
+        data.join("run.sh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let copied = json(&rent(&["cp", path(&data), &remote("/workspace/")]));
+    assert_eq!(copied["files"], 3, "{copied}");
+    assert_eq!(copied["unchanged"], 0, "{copied}");
+    assert_eq!(copied["destination"], remote("/workspace/data").as_str());
+    let there = ok(&rent(&[
+        "exec",
+        &id,
+        "--",
+        "sh",
+        "-c",
+        "cd /workspace/data && cat a.txt && ./run.sh && test -d empty && wc -c < sub/b.bin",
+    ]));
+    assert_eq!(there, "alpha\nran\n300000\n");
+
+    // Again: nothing to send; one file changed: that one.
+    let copied = json(&rent(&["cp", path(&data), &remote("/workspace/")]));
+    assert_eq!(
+        (copied["files"].clone(), copied["unchanged"].clone()),
+        (0.into(), 3.into())
+    );
+    std::fs::write(data.join("a.txt"), "alpha, changed\n").unwrap();
+    let copied = json(&rent(&["cp", path(&data), &remote("/workspace/")]));
+    assert_eq!(
+        (copied["files"].clone(), copied["unchanged"].clone()),
+        (1.into(), 2.into())
+    );
+
+    // And back, into a directory that does not exist yet.
+    let back = dir.path().join("back");
+    let copied = json(&rent(&["cp", &remote("/workspace/data"), path(&back)]));
+    assert_eq!(copied["files"], 3, "{copied}");
+    assert_eq!(
+        std::fs::read_to_string(back.join("a.txt")).unwrap(),
+        "alpha, changed\n"
+    );
+    assert_eq!(
+        std::fs::read(back.join("sub/b.bin")).unwrap(),
+        bytes(300_000, 7)
+    );
+    assert!(back.join("empty").is_dir());
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(back.join("run.sh"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o755);
+
+    // A file whose copy stopped halfway goes on from there.
+    let big = dir.path().join("big.bin");
+    let content = bytes(2_000_000, 13);
+    std::fs::write(&big, &content).unwrap();
+    let put_partial = |partial: &[u8]| {
+        let mut cat = gpunet_command()
+            .args(rent(&[
+                "exec",
+                &id,
+                "--",
+                "sh",
+                "-c",
+                "cat > /workspace/big.bin.gpunet-partial",
+            ]))
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        cat.stdin.take().unwrap().write_all(partial).unwrap();
+        assert!(cat.wait().unwrap().success());
+    };
+    put_partial(&content[..1_000_000]);
+    let copied = json(&rent(&["cp", path(&big), &remote("/workspace/big.bin")]));
+    assert_eq!(copied["bytes"], 1_000_000, "{copied}");
+    // What is there is not its beginning: sent again whole, and right.
+    put_partial(&vec![0u8; 1_000_000]);
+    let copied = json(&rent(&["cp", path(&big), &remote("/workspace/big.bin")]));
+    assert_eq!(copied["bytes"], 3_000_000, "{copied}");
+    let got = dir.path().join("got.bin");
+    let mut partial = got.as_os_str().to_owned();
+    partial.push(".gpunet-partial");
+    std::fs::write(&partial, &content[..500_000]).unwrap();
+    let copied = json(&rent(&["cp", &remote("/workspace/big.bin"), path(&got)]));
+    assert_eq!(copied["bytes"], 1_500_000, "{copied}");
+    assert_eq!(std::fs::read(&got).unwrap(), content);
+    assert!(!Path::new(&partial).exists());
+
+    // What cannot be copied is said.
+    let error = error_of(&gpunet(&rent(&[
+        "cp",
+        &remote("/nowhere"),
+        path(dir.path()),
+    ])));
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("has no file or directory \"/nowhere\""),
+        "{error}"
+    );
+    let error = error_of(&gpunet(&rent(&["cp", path(&big), path(&got)])));
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("neither side is in a rental"),
+        "{error}"
+    );
+}
