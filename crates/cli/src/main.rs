@@ -17,6 +17,7 @@ mod provider;
 mod rent;
 mod session;
 mod sim;
+mod template;
 mod wallet;
 
 use clap::{CommandFactory as _, Parser, Subcommand};

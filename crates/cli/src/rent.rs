@@ -2,6 +2,7 @@
 
 use crate::ctx::Ctx;
 use crate::job::describe;
+use crate::template::Template;
 use anyhow::Context;
 use clap::Subcommand;
 use gpunet_client::jobfile::JobFile;
@@ -15,17 +16,24 @@ use std::time::Duration;
 #[derive(Subcommand)]
 pub(crate) enum RentCmd {
     /// Rent the resources FILE asks for (TOML job file; its container runs for
-    /// you until the rental ends) for DURATION, e.g. `90s`, `30m`, `2h`.
+    /// you until the rental ends), or a ready-made --template, for DURATION,
+    /// e.g. `90s`, `30m`, `2h`; prints how to connect once it is up.
     #[command(
-        after_help = "Examples:\n  gpunet rent start examples/rental.toml --duration 2h\n  gpunet rent start examples/rentals/ssh.toml --duration 2h --ssh-key ~/.ssh/id_ed25519.pub"
+        after_help = "Examples:\n  gpunet rent start examples/rental.toml --duration 2h\n  gpunet rent start --template jupyter --duration 2h\n  gpunet rent start --template shell --duration 2h --ssh-key ~/.ssh/id_ed25519.pub"
     )]
     Start {
-        file: PathBuf,
+        #[arg(required_unless_present = "template")]
+        file: Option<PathBuf>,
+        /// A ready-made rental instead of a file (examples/rentals/; its
+        /// image from scripts/images/ on the provider).
+        #[arg(long, value_enum, conflicts_with = "file")]
+        template: Option<Template>,
         #[arg(long, value_parser = parse_duration)]
         duration: u64,
         /// A public key (its `.pub` file) the rental's sshd lets in, given
         /// to the container as GPUNET_SSH_KEYS (public, like the whole
-        /// spec); repeat for more.
+        /// spec); repeat for more. The shell template takes
+        /// ~/.ssh/id_ed25519.pub (or ECDSA, or RSA) without it.
         #[arg(long = "ssh-key", value_name = "FILE")]
         ssh_keys: Vec<PathBuf>,
         /// How long to wait for a machine (and its ports' addresses), e.g.
@@ -115,7 +123,7 @@ pub(crate) enum RentCmd {
 }
 
 /// The variable a rental's sshd reads its renter's public keys from (one
-/// per line), as examples/rentals/ssh.toml does.
+/// per line), as examples/rentals/shell.toml does.
 const SSH_KEYS_VAR: &str = "GPUNET_SSH_KEYS";
 
 /// The public keys in `files`, one per line; a private key is refused
@@ -173,12 +181,22 @@ pub(crate) async fn rent(ctx: &Ctx, cmd: RentCmd) -> anyhow::Result<()> {
     match cmd {
         RentCmd::Start {
             file,
+            template,
             duration,
-            ssh_keys,
+            mut ssh_keys,
             wait_secs,
         } => {
-            let mut job = JobFile::load(&file)?;
+            let mut job = match (&file, template) {
+                (Some(file), _) => JobFile::load(file)?,
+                (None, Some(template)) => template.job_file()?,
+                (None, None) => anyhow::bail!(ClientError::Invalid(
+                    "name a job file or a --template".into()
+                )),
+            };
             job.timeout_secs = duration;
+            if ssh_keys.is_empty() && template.is_some_and(Template::takes_ssh_keys) {
+                ssh_keys.extend(crate::template::default_ssh_key());
+            }
             if !ssh_keys.is_empty() {
                 job.env
                     .insert(SSH_KEYS_VAR.into(), read_public_keys(&ssh_keys)?);
@@ -197,7 +215,18 @@ pub(crate) async fn rent(ctx: &Ctx, cmd: RentCmd) -> anyhow::Result<()> {
             };
             let wait = Duration::from_secs(wait_secs);
             let order = wait_for_order(&client, id, wait, ready, |_| {}).await?;
-            ctx.output.print(&order, || describe(&order));
+            ctx.output.print(&order, || {
+                let connect = match template {
+                    Some(template) => template.how_to_connect(id),
+                    None => format!(
+                        "connect: gpunet rent shell {id}\nfiles: gpunet rent cp ./data {id}:/workspace/"
+                    ),
+                };
+                match order.status {
+                    OrderStatus::Running => format!("{}\n{connect}", describe(&order)),
+                    _ => describe(&order),
+                }
+            });
         }
         RentCmd::Renew { id, duration } => {
             let order = client.order(id).await?;
@@ -238,7 +267,12 @@ pub(crate) async fn rent(ctx: &Ctx, cmd: RentCmd) -> anyhow::Result<()> {
         RentCmd::Forward { id, forwarding } => {
             crate::forward::forward(ctx, &wallet, id, forwarding).await?;
         }
-        RentCmd::SshProxy { id, port } => crate::forward::proxy(&wallet, id, port).await?,
+        RentCmd::SshProxy { id, port } => {
+            crate::forward::proxy(&wallet, id, port).await?;
+            // A read of the standard input may still be pending, which
+            // would hold the runtime open: the port is closed, so is this.
+            std::process::exit(0);
+        }
         RentCmd::SshConfig { id, host } => {
             let host = host.unwrap_or_else(|| format!("gpunet-{id}"));
             let config = crate::forward::ssh_config(ctx, id, &host)?;

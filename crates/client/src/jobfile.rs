@@ -209,9 +209,16 @@ impl JobFile {
         let text = std::fs::read_to_string(path).map_err(|e| {
             ClientError::Invalid(format!("cannot read job spec {}: {e}", path.display()))
         })?;
-        let mut job: JobFile = toml::from_str(&text)
-            .map_err(|e| ClientError::Invalid(format!("job spec {}: {e}", path.display())))?;
-        job.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        JobFile::from_toml(&text, &path.display().to_string(), base_dir)
+    }
+
+    /// A job file's text (`origin` names it in errors); local inputs are
+    /// relative to `base_dir`.
+    pub fn from_toml(text: &str, origin: &str, base_dir: PathBuf) -> Result<JobFile, ClientError> {
+        let mut job: JobFile = toml::from_str(text)
+            .map_err(|e| ClientError::Invalid(format!("job spec {origin}: {e}")))?;
+        job.base_dir = base_dir;
         Ok(job)
     }
 

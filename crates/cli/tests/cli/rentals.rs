@@ -269,7 +269,6 @@ fn ssh_and_scp_reach_a_rental_through_the_proxy_with_the_renters_key() {
         key
     };
     let key = keygen("id_renter");
-    let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/rentals/ssh.toml");
     let public = key.with_extension("pub");
     let rental = json(
         &[
@@ -277,7 +276,8 @@ fn ssh_and_scp_reach_a_rental_through_the_proxy_with_the_renters_key() {
             &[
                 "rent",
                 "start",
-                path(&template),
+                "--template",
+                "shell",
                 "--duration",
                 "10m",
                 "--ssh-key",
@@ -503,4 +503,80 @@ fn a_renter_copies_files_and_directories_both_ways_resumably() {
             .contains("neither side is in a rental"),
         "{error}"
     );
+}
+
+/// `rent start --template jupyter` says how to connect, and the notebook
+/// server, listening on the rental's localhost only, answers through
+/// `rent forward` as that says.
+#[test]
+fn the_jupyter_template_answers_through_the_forward_it_prints() {
+    super::workloads::example_image("jupyter");
+    let dir = tempfile::tempdir().unwrap();
+    let (_devnet, global) = devnet_with(dir.path(), 1, "docker");
+    // As a person reads it: text.
+    let text = &global[..global.len() - 2];
+    assert_eq!(&global[global.len() - 2..], ["--output", "json"]);
+    let started = ok(&[
+        text,
+        &[
+            "rent",
+            "start",
+            "--template",
+            "jupyter",
+            "--duration",
+            "10m",
+        ]
+        .map(String::from),
+    ]
+    .concat());
+    let hint = started
+        .lines()
+        .find_map(|l| l.strip_prefix("connect: gpunet rent forward "))
+        .unwrap_or_else(|| panic!("no way to connect printed: {started}"));
+    let id = hint.split_whitespace().next().unwrap().to_string();
+    assert!(
+        hint.starts_with(&format!("{id} 8888, then open http://127.0.0.1:8888")),
+        "{hint}"
+    );
+
+    let mut forward = gpunet_command()
+        .args(
+            [
+                &global[..],
+                &["rent", "forward", &id, "0:8888"].map(String::from),
+            ]
+            .concat(),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut listening = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(forward.stdout.take().unwrap()),
+        &mut listening,
+    )
+    .unwrap();
+    let listening: serde_json::Value = serde_json::from_str(&listening).unwrap();
+    let local = listening["local"].as_str().unwrap().to_string();
+    // The server takes a few seconds to start.
+    let mut answer = String::new();
+    let answered = eventually(Duration::from_secs(90), || {
+        let Ok(mut stream) = std::net::TcpStream::connect(&local) else {
+            return false;
+        };
+        answer.clear();
+        let asked = stream.write_all(b"GET /api HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+        asked.is_ok()
+            && std::io::Read::read_to_string(&mut stream, &mut answer).is_ok()
+            && answer.starts_with("HTTP/1.1 200")
+    });
+    let _ = forward.kill();
+    let _ = forward.wait();
+    assert!(
+        answered,
+        "{answer}\nthe devnet's log: {}",
+        std::fs::read_to_string(dir.path().join("devnet.log")).unwrap_or_default()
+    );
+    assert!(answer.contains("\"version\""), "{answer}");
 }
