@@ -388,14 +388,7 @@ impl Rental<'_> {
             .filter(|(file, hash)| arrived.get(*file) != Some(*hash))
             .map(|(file, _)| file.display().to_string())
             .collect();
-        if !different.is_empty() {
-            anyhow::bail!(ClientError::RentalSession(format!(
-                "{} file(s) arrived different in rental {} ({}); run the copy again to resend them",
-                different.len(),
-                self.order,
-                different.join(", ")
-            )));
-        }
+        all_arrived(self.order, &different)?;
         Ok(Copied {
             destination,
             files: wanted.len() as u64,
@@ -514,23 +507,18 @@ impl Rental<'_> {
                 batch_len = 0;
             }
         }
+        // The others were found identical before.
         let mut different = Vec::new();
-        for (file, hash) in &theirs {
+        for file in &wanted {
             let here = target.join(file);
+            let hash = theirs.get(file);
             if !tokio::fs::metadata(&here).await.is_ok_and(|m| m.is_file())
-                || sha256_of(&here).await? != *hash
+                || Some(&sha256_of(&here).await?) != hash
             {
                 different.push(file.display().to_string());
             }
         }
-        if !different.is_empty() {
-            anyhow::bail!(ClientError::RentalSession(format!(
-                "{} file(s) arrived different from rental {} ({}); run the copy again to fetch them",
-                different.len(),
-                self.order,
-                different.join(", ")
-            )));
-        }
+        all_arrived(self.order, &different)?;
         let bytes = total_size(target, &wanted)?;
         Ok(Copied {
             destination,
@@ -574,6 +562,19 @@ impl Rental<'_> {
         unpacked.context("unpacking the files")?;
         Ok(())
     }
+}
+
+/// Refuses a copy whose `different` files did not arrive as they left.
+fn all_arrived(order: OrderId, different: &[String]) -> anyhow::Result<()> {
+    if different.is_empty() {
+        return Ok(());
+    }
+    anyhow::bail!(ClientError::RentalSession(format!(
+        "{} file(s) arrived different, copying with rental {order} ({}); run the copy again \
+         to send them again",
+        different.len(),
+        different.join(", ")
+    )))
 }
 
 fn broke(order: OrderId, why: String) -> ClientError {

@@ -28,6 +28,48 @@ fn error_of(out: &Output) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
 }
 
+/// `global` (a devnet's options), then `gpunet rent ARGS`.
+fn rent_args(global: &[String], args: &[&str]) -> Vec<String> {
+    global
+        .iter()
+        .cloned()
+        .chain(std::iter::once("rent".to_string()))
+        .chain(args.iter().map(|a| a.to_string()))
+        .collect()
+}
+
+/// `args` with a new wallet's keystore (made under `dir`) instead.
+fn as_stranger(dir: &Path, mut args: Vec<String>) -> Vec<String> {
+    let stranger = dir.join("stranger.json");
+    new_wallet(&stranger);
+    let at = args.iter().position(|a| a == "--keystore").unwrap();
+    args[at + 1] = path(&stranger).to_string();
+    args
+}
+
+/// `gpunet rent forward ID FORWARDING` running, and the local address it
+/// said it listens on (its first line of JSON).
+fn start_forward(global: &[String], id: &str, forwarding: &str) -> (Child, String) {
+    let mut forward = gpunet_command()
+        .args(rent_args(global, &["forward", id, forwarding]))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut listening = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(forward.stdout.take().unwrap()),
+        &mut listening,
+    )
+    .unwrap();
+    let listening: serde_json::Value =
+        serde_json::from_str(&listening).unwrap_or_else(|e| panic!("{e}: {listening:?}"));
+    assert_eq!(listening["order"].to_string(), id, "{listening}");
+    let remote = forwarding.rsplit(':').next().unwrap();
+    assert_eq!(listening["port"].to_string(), remote, "{listening}");
+    (forward, listening["local"].as_str().unwrap().to_string())
+}
+
 /// `rent exec` runs a command in the renter's rental with its output,
 /// errors, input and exit code as if it ran here, and `rent shell` gives a
 /// shell on a terminal; another key is refused by the provider, and the
@@ -101,12 +143,7 @@ fn a_renter_runs_commands_and_a_shell_in_its_rental_and_no_one_else_does() {
     assert!(screen.contains("xterm-256color:42"), "{screen}");
 
     // Another key: the provider refuses it.
-    let stranger = dir.path().join("stranger.json");
-    new_wallet(&stranger);
-    let mut as_stranger = exec(&["true"]);
-    let at = as_stranger.iter().position(|a| a == "--keystore").unwrap();
-    as_stranger[at + 1] = path(&stranger).to_string();
-    let error = error_of(&gpunet(&as_stranger));
+    let error = error_of(&gpunet(&as_stranger(dir.path(), exec(&["true"]))));
     assert_eq!(error["code"], "rental_session", "{error}");
     assert!(
         error["message"].as_str().unwrap().contains(&format!(
@@ -137,14 +174,7 @@ fn a_renter_runs_commands_and_a_shell_in_its_rental_and_no_one_else_does() {
 fn a_renter_reaches_a_port_in_its_rental_and_no_one_else_does() {
     let dir = tempfile::tempdir().unwrap();
     let (_devnet, global, id) = rented(dir.path());
-    let rent = |args: &[&str]| {
-        [
-            &global[..],
-            &["rent".to_string()],
-            &args.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
-        ]
-        .concat()
-    };
+    let rent = |args: &[&str]| rent_args(&global, args);
     // A web server on the rental's loopback only, as Jupyter's default is.
     ok(&rent(&[
         "exec",
@@ -165,22 +195,7 @@ fn a_renter_reaches_a_port_in_its_rental_and_no_one_else_does() {
         answer
     };
 
-    let mut forward = gpunet_command()
-        .args(rent(&["forward", &id, "0:8888"]))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut listening = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(forward.stdout.take().unwrap()),
-        &mut listening,
-    )
-    .unwrap();
-    let listening: serde_json::Value =
-        serde_json::from_str(&listening).unwrap_or_else(|e| panic!("{e}: {listening:?}"));
-    assert_eq!(listening["port"], 8888, "{listening}");
-    let local = listening["local"].as_str().unwrap().to_string();
+    let (forward, local) = start_forward(&global, &id, "0:8888");
     for _ in 0..3 {
         let answer = get(&local);
         assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
@@ -225,12 +240,8 @@ fn a_renter_reaches_a_port_in_its_rental_and_no_one_else_does() {
     );
 
     // Another key: the provider refuses it.
-    let stranger = dir.path().join("stranger.json");
-    new_wallet(&stranger);
-    let mut as_stranger = rent(&["ssh-proxy", &id, "--port", "8888"]);
-    let at = as_stranger.iter().position(|a| a == "--keystore").unwrap();
-    as_stranger[at + 1] = path(&stranger).to_string();
-    let error = error_of(&gpunet(&as_stranger));
+    let stranger = as_stranger(dir.path(), rent(&["ssh-proxy", &id, "--port", "8888"]));
+    let error = error_of(&gpunet(&stranger));
     assert!(
         error["message"].as_str().unwrap().contains(&format!(
             "only rental {id}'s renter may open a session in it"
@@ -375,14 +386,7 @@ fn ssh_and_scp_reach_a_rental_through_the_proxy_with_the_renters_key() {
 fn a_renter_copies_files_and_directories_both_ways_resumably() {
     let dir = tempfile::tempdir().unwrap();
     let (_devnet, global, id) = rented(dir.path());
-    let rent = |args: &[&str]| {
-        [
-            &global[..],
-            &["rent".to_string()],
-            &args.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
-        ]
-        .concat()
-    };
+    let rent = |args: &[&str]| rent_args(&global, args);
     let remote = |path: &str| format!("{id}:{path}");
     let bytes =
         |n: u32, seed: u32| -> Vec<u8> { (0..n).map(|i| ((i * seed) % 251) as u8).collect() };
@@ -539,26 +543,7 @@ fn the_jupyter_template_answers_through_the_forward_it_prints() {
         "{hint}"
     );
 
-    let mut forward = gpunet_command()
-        .args(
-            [
-                &global[..],
-                &["rent", "forward", &id, "0:8888"].map(String::from),
-            ]
-            .concat(),
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut listening = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(forward.stdout.take().unwrap()),
-        &mut listening,
-    )
-    .unwrap();
-    let listening: serde_json::Value = serde_json::from_str(&listening).unwrap();
-    let local = listening["local"].as_str().unwrap().to_string();
+    let (mut forward, local) = start_forward(&global, &id, "0:8888");
     // The server takes a few seconds to start.
     let mut answer = String::new();
     let answered = eventually(Duration::from_secs(90), || {
