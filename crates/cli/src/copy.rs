@@ -126,6 +126,17 @@ pub(crate) async fn copy(ctx: &Ctx, wallet: &Wallet, from: Place, to: Place) -> 
     Ok(())
 }
 
+/// Copies local `from` to `to` in rental `order` through `link`, as
+/// `rent cp` does (the rentals benchmark times it).
+pub(crate) async fn upload(
+    link: &RentalLink,
+    order: OrderId,
+    from: &Path,
+    to: &str,
+) -> anyhow::Result<()> {
+    Rental { link, order }.upload(from, to).await.map(drop)
+}
+
 /// A rental, reached through its link.
 struct Rental<'a> {
     link: &'a RentalLink,

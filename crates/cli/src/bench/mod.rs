@@ -12,6 +12,7 @@ mod ledger;
 mod matching;
 mod metrics;
 mod poc;
+mod rentals;
 mod results;
 mod state_sync;
 mod workload;
@@ -198,6 +199,19 @@ pub(crate) enum BenchCmd {
         #[arg(long, default_value_t = 3)]
         rounds: usize,
     },
+    /// A renter's shell round trip (one byte echoed) and `rent cp` of a
+    /// file, through a Docker devnet's provider peer reached directly and
+    /// through a relay, against `docker exec -i` and `docker cp` on the
+    /// provider's host.
+    #[command(after_help = "Example:\n  gpunet bench rentals --mib 1024")]
+    Rentals {
+        /// Size of the copied file, in MiB.
+        #[arg(long, default_value_t = 256)]
+        mib: u64,
+        /// Round trips measured each way.
+        #[arg(long, default_value_t = 200)]
+        samples: usize,
+    },
     /// The training example through a devnet (submitted to outputs verified
     /// on disk), against the same job run directly: with the Docker executor
     /// `docker run` of gpunet/pytorch (scripts/images/pytorch.sh), with the
@@ -285,6 +299,7 @@ pub(crate) async fn run(cmd: BenchCmd, output: Output) -> anyhow::Result<()> {
             renders,
         } => console::run(machines, orders, renders, output),
         BenchCmd::Results { mib, rounds } => results::run(mib, rounds, output).await,
+        BenchCmd::Rentals { mib, samples } => rentals::run(mib, samples, output).await,
         BenchCmd::Training {
             job,
             epochs,
