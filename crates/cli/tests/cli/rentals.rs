@@ -28,6 +28,13 @@ fn error_of(out: &Output) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
 }
 
+/// The JSON error `gpunet ARGS` failed with, whose message says `why`.
+fn refused(args: &[String], why: &str) -> serde_json::Value {
+    let error = error_of(&gpunet(args));
+    assert!(error["message"].as_str().unwrap().contains(why), "{error}");
+    error
+}
+
 /// `global` (a devnet's options), then `gpunet rent ARGS`.
 fn rent_args(global: &[String], args: &[&str]) -> Vec<String> {
     global
@@ -143,26 +150,16 @@ fn a_renter_runs_commands_and_a_shell_in_its_rental_and_no_one_else_does() {
     assert!(screen.contains("xterm-256color:42"), "{screen}");
 
     // Another key: the provider refuses it.
-    let error = error_of(&gpunet(&as_stranger(dir.path(), exec(&["true"]))));
-    assert_eq!(error["code"], "rental_session", "{error}");
-    assert!(
-        error["message"].as_str().unwrap().contains(&format!(
-            "only rental {id}'s renter may open a session in it"
-        )),
-        "{error}"
+    let error = refused(
+        &as_stranger(dir.path(), exec(&["true"])),
+        &format!("only rental {id}'s renter may open a session in it"),
     );
+    assert_eq!(error["code"], "rental_session", "{error}");
 
     // Ended: no more sessions.
     ok(&[&global[..], &["rent".into(), "end".into(), id.clone()]].concat());
-    let error = error_of(&gpunet(&exec(&["true"])));
+    let error = refused(&exec(&["true"]), "sessions open only while it runs");
     assert_eq!(error["code"], "rental_session", "{error}");
-    assert!(
-        error["message"]
-            .as_str()
-            .unwrap()
-            .contains("sessions open only while it runs"),
-        "{error}"
-    );
 }
 
 /// `rent forward` reaches a server listening only on the rental's own
@@ -229,35 +226,24 @@ fn a_renter_reaches_a_port_in_its_rental_and_no_one_else_does() {
     assert!(answer.ends_with("hello from the rental\n"), "{answer}");
 
     // Nothing listens there.
-    let error = error_of(&gpunet(&rent(&["ssh-proxy", &id, "--port", "9"])));
-    assert_eq!(error["code"], "rental_session", "{error}");
-    assert!(
-        error["message"]
-            .as_str()
-            .unwrap()
-            .contains("nothing listens on port 9 in the rental"),
-        "{error}"
+    let error = refused(
+        &rent(&["ssh-proxy", &id, "--port", "9"]),
+        "nothing listens on port 9 in the rental",
     );
+    assert_eq!(error["code"], "rental_session", "{error}");
 
     // Another key: the provider refuses it.
     let stranger = as_stranger(dir.path(), rent(&["ssh-proxy", &id, "--port", "8888"]));
-    let error = error_of(&gpunet(&stranger));
-    assert!(
-        error["message"].as_str().unwrap().contains(&format!(
-            "only rental {id}'s renter may open a session in it"
-        )),
-        "{error}"
+    refused(
+        &stranger,
+        &format!("only rental {id}'s renter may open a session in it"),
     );
 
     // Ended: no more connections.
     ok(&rent(&["end", &id]));
-    let error = error_of(&gpunet(&rent(&["ssh-proxy", &id, "--port", "8888"])));
-    assert!(
-        error["message"]
-            .as_str()
-            .unwrap()
-            .contains("sessions open only while it runs"),
-        "{error}"
+    refused(
+        &rent(&["ssh-proxy", &id, "--port", "8888"]),
+        "sessions open only while it runs",
     );
 }
 
@@ -487,25 +473,13 @@ fn a_renter_copies_files_and_directories_both_ways_resumably() {
     assert!(!Path::new(&partial).exists());
 
     // What cannot be copied is said.
-    let error = error_of(&gpunet(&rent(&[
-        "cp",
-        &remote("/nowhere"),
-        path(dir.path()),
-    ])));
-    assert!(
-        error["message"]
-            .as_str()
-            .unwrap()
-            .contains("has no file or directory \"/nowhere\""),
-        "{error}"
+    refused(
+        &rent(&["cp", &remote("/nowhere"), path(dir.path())]),
+        "has no file or directory \"/nowhere\"",
     );
-    let error = error_of(&gpunet(&rent(&["cp", path(&big), path(&got)])));
-    assert!(
-        error["message"]
-            .as_str()
-            .unwrap()
-            .contains("neither side is in a rental"),
-        "{error}"
+    refused(
+        &rent(&["cp", path(&big), path(&got)]),
+        "neither side is in a rental",
     );
 }
 
