@@ -176,6 +176,11 @@ class Client:
         job ended, its outputs fetched into ``outputs`` (``job-ID`` in the
         working directory by default) and verified; else the order's id.
 
+        Secret environment variables go in ``secrets`` (``{"HF_TOKEN": {"env":
+        "HF_TOKEN"}}``, ``{"file": "token.txt"}`` or the value itself): only
+        their names are on chain; the values are sealed to the provider
+        once the job is leased, so ``run`` returns no sooner than that.
+
         With ``array=N`` it runs N copies as a job array, each seeing its
         index in ``GPUNET_ARRAY_INDEX``, and returns a list in index order:
         results (each member's outputs in ``outputs/INDEX``, ``job-FIRST``

@@ -6,6 +6,7 @@
 
 use gpunet_client::config::Config;
 use gpunet_client::jobfile::JobFile;
+use gpunet_client::secrets::{deliver_secrets, DeliverUntil, SecretValues};
 use gpunet_client::{jobs, logs, ClientError, Keystore, NodeClient, Wallet};
 use gpunet_primitives::{OrderId, TxBody};
 use gpunet_types::api::{MachineSearch, OrdersPage};
@@ -112,6 +113,23 @@ impl NativeClient {
         py.allow_threads(|| self.runtime.block_on(call))
             .map_err(failed)
     }
+
+    /// Seals `secrets` (if any) to the first lease of each of `orders`.
+    fn seal_first_leases(
+        &self,
+        py: Python<'_>,
+        orders: &[OrderId],
+        secrets: &SecretValues,
+    ) -> PyResult<()> {
+        if secrets.is_empty() {
+            return Ok(());
+        }
+        let until = DeliverUntil::FirstLease;
+        self.block(
+            py,
+            deliver_secrets(&self.wallet, orders, secrets, until, |_| {}),
+        )
+    }
 }
 
 #[pymethods]
@@ -177,10 +195,15 @@ impl NativeClient {
 
     /// Uploads a job's inputs and places its order: `job` is a job file's
     /// fields as JSON, local inputs relative to `base_dir`. Returns the id.
+    /// A job with `secrets` returns once they are sealed to its first lease.
     fn submit(&self, py: Python<'_>, job: &str, base_dir: &str) -> PyResult<OrderId> {
         let job = JobFile::from_json(job, PathBuf::from(base_dir)).map_err(failed)?;
-        self.block(py, jobs::submit_job(&self.wallet, &job))
+        let secrets = job.secret_values().map_err(failed)?;
+        let id = self.block(py, jobs::submit_job(&self.wallet, &job))?;
+        self.seal_first_leases(py, &[id], &secrets)?;
+        Ok(id)
     }
+
 
     /// Uploads a job's inputs once and places `size` copies of it as a job
     /// array (see `submit`); returns the members' ids in index order.
@@ -192,7 +215,10 @@ impl NativeClient {
         size: u32,
     ) -> PyResult<Vec<OrderId>> {
         let job = JobFile::from_json(job, PathBuf::from(base_dir)).map_err(failed)?;
-        self.block(py, jobs::submit_array(&self.wallet, &job, size))
+        let secrets = job.secret_values().map_err(failed)?;
+        let ids = self.block(py, jobs::submit_array(&self.wallet, &job, size))?;
+        self.seal_first_leases(py, &ids, &secrets)?;
+        Ok(ids)
     }
 
     /// Waits up to `timeout_secs` for order `id` to end (JSON of the order).

@@ -1,6 +1,7 @@
 """The Python package as a notebook uses it, against a real devnet."""
 
 import asyncio
+import json
 import os
 from decimal import Decimal
 
@@ -32,6 +33,23 @@ def test_a_job_from_keyword_arguments(client, tmp_path):
     assert result.stdout.strip() == "hello from python"
     assert client.describe(result.id)["order"] == result.id
     assert result.id in [o["order"] for o in client.list()]
+
+
+def test_a_secret_reaches_the_job_and_stays_off_the_chain(client, tmp_path, monkeypatch):
+    monkeypatch.setenv("PY_SECRET", "from-python-s3cr3t")
+    result = client.run(
+        image="gpunet/busybox",
+        command='echo "${#API_TOKEN} characters"',
+        max_price=50,
+        timeout_secs=60,
+        secrets={"API_TOKEN": {"env": "PY_SECRET"}},
+        outputs=tmp_path / "secret",
+    )
+    assert result.stdout.strip() == "18 characters"
+    order = client.describe(result.id)
+    assert order["spec"]["secrets"] == ["API_TOKEN"]
+    assert "from-python-s3cr3t" not in json.dumps(order)
+    assert order["lease"]["sealed_secrets"]
 
 
 def test_machines_are_records_with_the_query_language(client):

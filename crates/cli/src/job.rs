@@ -2,6 +2,7 @@
 
 use crate::ctx::Ctx;
 use crate::output::{gpn, table, Output, WaitLine};
+use crate::secrets::{delivering, sealed_line, SecretFlags};
 use anyhow::{bail, Context};
 use clap::Subcommand;
 use gpunet_client::jobfile::JobFile;
@@ -10,6 +11,7 @@ use gpunet_client::jobs::{
     submit_array, submit_job, wait_for_order,
 };
 use gpunet_client::logs::{current_logs, follow_logs, LogPiece};
+use gpunet_client::secrets::{deliver_secrets, DeliverUntil, SecretValues};
 use gpunet_client::{NodeClient, Wallet};
 use gpunet_primitives::manifest::Manifest;
 use gpunet_primitives::{
@@ -132,7 +134,7 @@ pub(crate) enum JobCmd {
     /// Submit the job described in FILE (TOML), or on the command line:
     /// --image, resources and inputs as flags, the command after `--`.
     #[command(
-        after_help = "Examples:\n  gpunet job run examples/hello.toml --wait\n  gpunet job run examples/gpu.toml --follow\n  gpunet job run examples/inference/inference.toml --inputs-from 7 --wait\n  gpunet job run --image gpunet/busybox --cpu 2 --input examples/data/ --max-price 50 --wait -- sh -c 'wc -w $GPUNET_INPUT_DIR/words.txt'"
+        after_help = "Examples:\n  gpunet job run examples/hello.toml --wait\n  gpunet job run examples/gpu.toml --follow\n  gpunet job run examples/inference/inference.toml --inputs-from 7 --wait\n  gpunet job run examples/secret.toml --secret-file .env --wait\n  gpunet job run --image gpunet/busybox --cpu 2 --input examples/data/ --max-price 50 --wait -- sh -c 'wc -w $GPUNET_INPUT_DIR/words.txt'"
     )]
     Run {
         #[arg(required_unless_present = "image", conflicts_with_all = JobFlags::IDS)]
@@ -169,6 +171,20 @@ pub(crate) enum JobCmd {
         array: Option<u32>,
         #[command(flatten)]
         flags: JobFlags,
+        #[command(flatten)]
+        secrets: SecretFlags,
+    },
+    /// Seal secrets to the lease of an order of yours that waits for them
+    /// (its provider declines a lease whose secrets do not come within 40
+    /// s): for a run matched again, or an audit run, after the command that
+    /// submitted it has gone. Returns once the current lease has them.
+    #[command(
+        after_help = "Examples:\n  gpunet job seal 7 --secret HF_TOKEN\n  gpunet job seal 7 --secret-file .env"
+    )]
+    Seal {
+        id: OrderId,
+        #[command(flatten)]
+        secrets: SecretFlags,
     },
     /// List your orders (jobs, rentals, audit runs of your jobs), newest first.
     #[command(after_help = "Example:\n  gpunet job list --limit 20")]
@@ -310,6 +326,14 @@ pub(crate) fn describe(order: &OrderView) -> String {
             l.provider,
             gpn(l.price_per_hour)
         );
+    }
+    if !order.spec.secrets.is_empty() {
+        let sealed = match &order.lease {
+            Some(l) if l.sealed_secrets.is_some() => "sealed to its provider",
+            Some(_) => "not sealed to this lease yet (`gpunet job seal`)",
+            None => "sealed once it is leased",
+        };
+        s += &format!("secrets   {} ({sealed})\n", order.spec.secrets.join(", "));
     }
     for d in &order.declines {
         s += &format!("declined  by machine {}: {}\n", d.machine, d.reason);
@@ -453,12 +477,16 @@ async fn run_array(
     ctx: &Ctx,
     wallet: &Wallet,
     job: &JobFile,
+    secrets: &SecretValues,
     size: u32,
     wait_secs: Option<u64>,
 ) -> anyhow::Result<()> {
     let ids = submit_array(wallet, job, size).await?;
     let (first, last) = (ids[0], ids[ids.len() - 1]);
     let Some(wait_secs) = wait_secs else {
+        if !secrets.is_empty() {
+            seal_first_lease(ctx, wallet, &ids, secrets).await?;
+        }
         ctx.output
             .print(&serde_json::json!({ "array": first, "orders": ids }), || {
                 format!(
@@ -470,27 +498,60 @@ async fn run_array(
     };
     let line = WaitLine::new(format!("array {first}"));
     let deadline = std::time::Instant::now() + Duration::from_secs(wait_secs);
-    let members = until_interrupted(first, async {
-        loop {
-            let members = array_members(wallet.node(), first).await?;
-            let ended = members.iter().filter(|o| is_final(o.status)).count();
-            line.state(format!("{ended} of {size} ended"));
-            if ended == members.len() {
-                return Ok(members);
-            }
-            if std::time::Instant::now() >= deadline {
-                bail!(
+    let members = until_interrupted(
+        first,
+        delivering(
+            wallet,
+            &ids,
+            secrets,
+            DeliverUntil::Closed,
+            ctx.output,
+            async {
+                loop {
+                    let members = array_members(wallet.node(), first).await?;
+                    let ended = members.iter().filter(|o| is_final(o.status)).count();
+                    line.state(format!("{ended} of {size} ended"));
+                    if ended == members.len() {
+                        return Ok(members);
+                    }
+                    if std::time::Instant::now() >= deadline {
+                        bail!(
                     "{ended} of the {size} members of array {first} ended in {}; the rest go on: \
                      follow them with `gpunet job describe {first} --array`",
                     humantime::format_duration(Duration::from_secs(wait_secs))
                 );
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-    })
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            },
+        ),
+    )
     .await??;
     drop(line);
     ctx.output.print(&members, || list_orders(&members));
+    Ok(())
+}
+
+/// Waits, saying so, until the first lease of each of `orders` has
+/// `secrets` sealed to it (`--no-wait`: the command may go then; a later
+/// lease needs `gpunet job seal`).
+async fn seal_first_lease(
+    ctx: &Ctx,
+    wallet: &Wallet,
+    orders: &[OrderId],
+    secrets: &SecretValues,
+) -> anyhow::Result<()> {
+    let first = orders.first().copied().unwrap_or_default();
+    let line = WaitLine::new(format!("order {first}"));
+    line.state("waiting for a machine to seal its secrets to");
+    let text = ctx.output == Output::Text;
+    let sealed = deliver_secrets(wallet, orders, secrets, DeliverUntil::FirstLease, |s| {
+        if text {
+            line.say(&sealed_line(s));
+        }
+    });
+    until_interrupted(first, sealed).await??;
+    drop(line);
     Ok(())
 }
 
@@ -572,8 +633,9 @@ pub(crate) async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
             dry_run,
             inputs_from,
             array,
+            secrets,
         } => {
-            let job = match file {
+            let mut job = match file {
                 Some(_) if !command.is_empty() => {
                     bail!("a command after `--` goes with --image, not with a job file")
                 }
@@ -590,25 +652,33 @@ pub(crate) async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
                 None => flags.job(command)?,
             };
             job.check_inputs()?;
+            let secrets = secrets.apply(&mut job)?;
             let wallet = ctx.wallet()?;
             if dry_run {
                 return print_dry_run(ctx, &wallet, &job).await;
             }
             if let Some(size) = array {
-                return run_array(ctx, &wallet, &job, size, wait.then_some(wait_secs)).await;
+                let wait_secs = wait.then_some(wait_secs);
+                return run_array(ctx, &wallet, &job, &secrets, size, wait_secs).await;
             }
             let id = submit_job(&wallet, &job).await?;
             if follow {
                 eprintln!("[gpunet: submitted order {id}]");
             }
             warn_if_unmatched(wallet.node(), id).await;
+            let (ids, until) = ([id], DeliverUntil::Closed);
             if follow {
-                until_interrupted(id, follow_job_logs(&wallet, id)).await??;
+                let followed = follow_job_logs(&wallet, id);
+                let followed = delivering(&wallet, &ids, &secrets, until, ctx.output, followed);
+                until_interrupted(id, followed).await??;
                 if !wait {
                     return Ok(());
                 }
             }
             if !wait {
+                if !secrets.is_empty() {
+                    seal_first_lease(ctx, &wallet, &[id], &secrets).await?;
+                }
                 ctx.output.print(&serde_json::json!({ "order": id }), || {
                     format!("submitted order {id}; follow it with `gpunet job describe {id}`")
                 });
@@ -646,6 +716,7 @@ pub(crate) async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
                     line.state(o.status);
                 },
             );
+            let waited = delivering(&wallet, &ids, &secrets, until, ctx.output, waited);
             let order = until_interrupted(id, waited).await??;
             drop(line);
             ctx.output.print(&order, || describe(&order));
@@ -657,6 +728,26 @@ pub(crate) async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
                     String::from_utf8_lossy(&stdout).trim_end()
                 );
             }
+        }
+        JobCmd::Seal { id, secrets } => {
+            let secrets = secrets.values()?;
+            if secrets.is_empty() {
+                bail!("which secrets? Give them with --secret NAME[=VALUE] or --secret-file FILE");
+            }
+            let wallet = ctx.wallet()?;
+            let order = wallet.node().order(id).await?;
+            if order.spec.secrets.is_empty() {
+                bail!("order {id}'s spec names no secrets: there is nothing to seal");
+            }
+            if is_final(order.status) {
+                bail!(
+                    "order {id} has closed ({}): nothing runs to seal secrets to",
+                    order.status
+                );
+            }
+            seal_first_lease(ctx, &wallet, &[id], &secrets).await?;
+            let order = wallet.node().order(id).await?;
+            ctx.output.print(&order, || describe(&order));
         }
         JobCmd::List { limit, before } => {
             let me = ctx.wallet()?.address();

@@ -15,6 +15,7 @@ mod owner;
 mod profile;
 mod provider;
 mod rent;
+mod secrets;
 mod session;
 mod sim;
 mod template;

@@ -2,11 +2,13 @@
 
 use crate::ctx::Ctx;
 use crate::job::describe;
+use crate::secrets::{delivering, SecretFlags};
 use crate::template::Template;
 use anyhow::Context;
 use clap::Subcommand;
 use gpunet_client::jobfile::JobFile;
 use gpunet_client::jobs::{submit_rental, wait_for_order};
+use gpunet_client::secrets::DeliverUntil;
 use gpunet_client::ClientError;
 use gpunet_primitives::{format_amount, OrderId, TxBody};
 use gpunet_types::OrderStatus;
@@ -19,7 +21,7 @@ pub(crate) enum RentCmd {
     /// you until the rental ends), or a ready-made --template, for DURATION,
     /// e.g. `90s`, `30m`, `2h`; prints how to connect once it is up.
     #[command(
-        after_help = "Examples:\n  gpunet rent start examples/rental.toml --duration 2h\n  gpunet rent start --template jupyter --duration 2h\n  gpunet rent start --template shell --duration 2h --ssh-key ~/.ssh/id_ed25519.pub"
+        after_help = "Examples:\n  gpunet rent start examples/rental.toml --duration 2h\n  gpunet rent start --template jupyter --duration 2h\n  gpunet rent start --template shell --duration 2h --ssh-key ~/.ssh/id_ed25519.pub\n  gpunet rent start --template pytorch --duration 2h --secret HF_TOKEN"
     )]
     Start {
         #[arg(required_unless_present = "template")]
@@ -40,6 +42,8 @@ pub(crate) enum RentCmd {
         /// 90s; the rental stays pending after it, until ended or expired.
         #[arg(long = "wait-for", alias = "wait-secs", default_value = "60s", value_parser = crate::rent::parse_duration)]
         wait_secs: u64,
+        #[command(flatten)]
+        secrets: SecretFlags,
     },
     /// Extend a running rental by DURATION, paying for it into escrow.
     #[command(after_help = "Example:\n  gpunet rent renew 8 --duration 30m")]
@@ -185,6 +189,7 @@ pub(crate) async fn rent(ctx: &Ctx, cmd: RentCmd) -> anyhow::Result<()> {
             duration,
             mut ssh_keys,
             wait_secs,
+            secrets,
         } => {
             let mut job = match (&file, template) {
                 (Some(file), _) => JobFile::load(file)?,
@@ -201,20 +206,28 @@ pub(crate) async fn rent(ctx: &Ctx, cmd: RentCmd) -> anyhow::Result<()> {
                 job.env
                     .insert(SSH_KEYS_VAR.into(), read_public_keys(&ssh_keys)?);
             }
+            let secrets = secrets.apply(&mut job)?;
             let id = submit_rental(&wallet, &job).await?;
             crate::job::warn_if_unmatched(&client, id).await;
-            // A rental is useful once it has a machine, and its exposed
-            // ports an address: wait for both.
+            // A rental is useful once it has a machine, its exposed ports
+            // an address and its secrets are sealed: wait for all three.
             let ready = |o: &gpunet_types::OrderView| match o.status {
                 OrderStatus::Pending => false,
-                OrderStatus::Running => o
-                    .rental
-                    .as_ref()
-                    .is_some_and(|r| r.endpoints.len() == o.spec.ports.len()),
+                OrderStatus::Running => {
+                    let sealed = o.spec.secrets.is_empty()
+                        || o.lease.as_ref().is_some_and(|l| l.sealed_secrets.is_some());
+                    let announced = o
+                        .rental
+                        .as_ref()
+                        .is_some_and(|r| r.endpoints.len() == o.spec.ports.len());
+                    sealed && announced
+                }
                 _ => true,
             };
             let wait = Duration::from_secs(wait_secs);
-            let order = wait_for_order(&client, id, wait, ready, |_| {}).await?;
+            let waited = wait_for_order(&client, id, wait, ready, |_| {});
+            let until = DeliverUntil::FirstLease;
+            let order = delivering(&wallet, &[id], &secrets, until, ctx.output, waited).await?;
             ctx.output.print(&order, || {
                 let connect = match template {
                     Some(template) => template.how_to_connect(id),

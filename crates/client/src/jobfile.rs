@@ -19,6 +19,13 @@
 //! [env]                             # public: every spec is on chain
 //! GREETING = "hello"
 //!
+//! [secrets]                         # only the names go on chain: the values are sealed
+//!                                   # to the provider of each run when it is leased
+//! HF_TOKEN = { env = "HF_TOKEN" }   # from your environment when you submit
+//! DB_PASSWORD = { file = "db.key" } # a file's content (relative to this spec; one
+//!                                   # trailing newline dropped)
+//! API_KEY = "sk-..."                # or the value itself (keep such a file private)
+//!
 //! [resources]
 //! cpu = 1
 //! memory_mb = 256
@@ -45,6 +52,7 @@
 
 use crate::error::ClientError;
 use crate::jobs::output_entry;
+use crate::secrets::SecretValues;
 use crate::wallet::Wallet;
 use gpunet_primitives::{
     parse_amount, Amount, BlobHasher, GpuRequirement, InputRef, JobSpec, OrderId, OutputHolder,
@@ -67,6 +75,10 @@ pub struct JobFile {
     /// Environment variables (public: they are on chain).
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Secret environment variables (`[secrets]`) and where their values
+    /// come from: only the names go on chain.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, SecretSource>,
     /// Longest it may run, in seconds.
     pub timeout_secs: u64,
     /// The region a machine must be in, if any.
@@ -182,6 +194,36 @@ enum InputOrigin<'a> {
     Result { order: OrderId, path: &'a str },
 }
 
+/// Where a secret's value comes from, read when the job is submitted.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum SecretSource {
+    /// The value itself: `NAME = "value"`.
+    Value(String),
+    /// The submitting shell's environment variable: `NAME = { env = "VAR" }`.
+    Env {
+        /// The variable.
+        env: String,
+    },
+    /// A file's content, relative to the job file, less one trailing
+    /// newline: `NAME = { file = "token.txt" }`.
+    File {
+        /// The file.
+        file: PathBuf,
+    },
+}
+
+/// Shows where a value comes from, never the value.
+impl std::fmt::Debug for SecretSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SecretSource::Value(_) => f.write_str("Value(..)"),
+            SecretSource::Env { env } => write!(f, "Env({env})"),
+            SecretSource::File { file } => write!(f, "File({})", file.display()),
+        }
+    }
+}
+
 /// A job file's `[price]`, in GPN.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -250,6 +292,7 @@ impl JobFile {
             image,
             command,
             env: BTreeMap::new(),
+            secrets: BTreeMap::new(),
             timeout_secs,
             region: None,
             network: false,
@@ -335,6 +378,31 @@ impl JobFile {
             )));
         }
         Ok(())
+    }
+
+    /// The values of the job's secrets, read from where `[secrets]` says
+    /// (the environment, files relative to the job file).
+    pub fn secret_values(&self) -> Result<SecretValues, ClientError> {
+        let mut vars = Vec::new();
+        for (name, source) in &self.secrets {
+            let value = match source {
+                SecretSource::Value(value) => value.clone(),
+                SecretSource::Env { env } => std::env::var(env).map_err(|_| {
+                    ClientError::Invalid(format!(
+                        "secret {name}: the environment variable {env} is not set (or not UTF-8)"
+                    ))
+                })?,
+                SecretSource::File { file } => {
+                    let path = self.base_dir.join(file);
+                    let text = std::fs::read_to_string(&path).map_err(|e| {
+                        ClientError::Invalid(format!("secret {name}: {}: {e}", path.display()))
+                    })?;
+                    text.strip_suffix('\n').unwrap_or(&text).to_string()
+                }
+            };
+            vars.push((name.clone(), value));
+        }
+        SecretValues::new(vars)
     }
 
     /// Checks that every input says where it comes from (a local file, or
@@ -438,6 +506,7 @@ impl JobFile {
             placement: self.placement,
             ports: self.ports.clone(),
             max_attempts: self.max_attempts,
+            secrets: self.secrets.keys().cloned().collect(),
         };
         let full_cost = gpunet_types::min_deposit(max_price_per_hour, &spec)
             .map_err(|e| invalid(format!("price: {e}")))?;

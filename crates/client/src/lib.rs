@@ -18,6 +18,8 @@ pub mod peer_fetch;
 /// Sessions in a rental: `rent exec` and `rent shell`.
 #[cfg(feature = "p2p")]
 pub mod rental_session;
+/// A job's secrets: their values, sealed to each lease's provider.
+pub mod secrets;
 /// TLS that accepts a node only with the key pinned in its address.
 pub mod tls;
 mod wallet;

@@ -685,6 +685,7 @@ fn spec(gpus: u32, timeout_secs: u64) -> JobSpec {
         min_reliability_bps: 0,
         ports: Vec::new(),
         max_attempts: 1,
+        secrets: Vec::new(),
         placement: Default::default(),
     }
 }

@@ -127,6 +127,10 @@ pub enum TxError {
     AlreadyShared { order: OrderId, reader: Address },
     #[error("order {order}'s result is not shared with {reader}")]
     NotShared { order: OrderId, reader: Address },
+    #[error("order {0}'s spec names no secrets")]
+    NoSecrets(OrderId),
+    #[error("order {0}'s secrets are sealed for its lease already")]
+    SecretsAlreadySealed(OrderId),
 
     #[error("{0} was never a validator")]
     NotAValidator(Address),
@@ -253,6 +257,8 @@ impl TxError {
             TxError::TooManyReaders { .. } => ErrorCode::TooManyReaders,
             TxError::AlreadyShared { .. } => ErrorCode::AlreadyShared,
             TxError::NotShared { .. } => ErrorCode::NotShared,
+            TxError::NoSecrets(_) => ErrorCode::NoSecrets,
+            TxError::SecretsAlreadySealed(_) => ErrorCode::SecretsAlreadySealed,
             TxError::NotAValidator(_) => ErrorCode::NotAValidator,
             TxError::Tombstoned(_) => ErrorCode::Tombstoned,
             TxError::LastValidator => ErrorCode::LastValidator,

@@ -64,6 +64,7 @@ fn job(cores: u32, disk_mb: u64) -> JobSpec {
         min_reliability_bps: 0,
         ports: Vec::new(),
         max_attempts: 1,
+        secrets: Vec::new(),
         placement: Default::default(),
     }
 }

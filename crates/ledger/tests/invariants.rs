@@ -265,6 +265,7 @@ fn body(op: &Op, keys: &[Keypair]) -> Option<(usize, TxBody)> {
         min_reliability_bps: 0,
         ports: Vec::new(),
         max_attempts: 1,
+        secrets: Vec::new(),
         placement: Default::default(),
     };
     Some(match op.clone() {

@@ -84,6 +84,7 @@ fn job(timeout_secs: u64, gpus: u32) -> JobSpec {
         min_reliability_bps: 0,
         ports: Vec::new(),
         max_attempts: 1,
+        secrets: Vec::new(),
         placement: Default::default(),
     }
 }

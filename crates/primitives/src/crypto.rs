@@ -204,6 +204,12 @@ impl Keypair {
         Address(self.signing.verifying_key().to_bytes())
     }
 
+    /// The ed25519 key itself, for the other uses of it in this crate
+    /// (opening secrets sealed to the account: `sealed`).
+    pub(crate) fn signing_key(&self) -> &SigningKey {
+        &self.signing
+    }
+
     /// An ed25519 signature of `message`.
     pub fn sign(&self, message: &[u8]) -> Signature {
         Signature(self.signing.sign(message).to_bytes())

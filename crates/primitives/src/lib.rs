@@ -12,6 +12,7 @@ mod live_log;
 pub mod manifest;
 mod merkle;
 mod request;
+mod sealed;
 mod spec;
 mod tx;
 mod upload;
@@ -27,6 +28,9 @@ pub use live_log::{
 };
 pub use merkle::{merkle_root, tree_depth, verify_merkle_proof, MerkleTree};
 pub use request::{RequestBody, RequestError, SignedRequest, MAX_REQUEST_VALIDITY_MS};
+pub use sealed::{
+    SealError, SealedSecrets, SecretEnv, SecretsMismatch, MAX_SEALED_SECRETS_BYTES, MAX_SECRETS,
+};
 pub use spec::{
     GpuRequirement, GpuSpec, InputRef, JobSpec, MachineSpec, Placement, ResourcePrices, Resources,
     Ulimits,

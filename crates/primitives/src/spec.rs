@@ -219,6 +219,12 @@ pub struct JobSpec {
     /// client refunded. 1 (the default) never retries; rentals have 1.
     #[serde(default = "one_attempt")]
     pub max_attempts: u32,
+    /// Names of environment variables whose values are secret: its client
+    /// seals them to the provider of each lease (`TxBody::SealSecrets`),
+    /// and no block, event or API answer holds them in the clear. Sorted;
+    /// none of them in `env`.
+    #[serde(default)]
+    pub secrets: Vec<String>,
 }
 
 fn one_attempt() -> u32 {

@@ -388,6 +388,17 @@ pub enum TxBody {
         /// URL), for peers that cannot dial it.
         relay: Option<String>,
     },
+    /// The client hands the provider of its leased order the values of the
+    /// spec's `secrets`, sealed to that provider's key (once per lease: a
+    /// run matched again elsewhere needs them sealed again). The provider's
+    /// agent waits for them before it starts the run, and declines the
+    /// lease if they do not come.
+    SealSecrets {
+        /// The order (a job, an audit run of one, or a rental).
+        order: OrderId,
+        /// The secret environment, sealed (at most `MAX_SEALED_SECRETS_BYTES`).
+        sealed: crate::SealedSecrets,
+    },
 }
 
 impl TxBody {
@@ -421,6 +432,7 @@ impl TxBody {
             TxBody::StopJob { .. } => "stop_job",
             TxBody::SubmitArray { .. } => "submit_array",
             TxBody::AnnouncePeer { .. } => "announce_peer",
+            TxBody::SealSecrets { .. } => "seal_secrets",
         }
     }
 }

@@ -144,9 +144,20 @@ async fn admit(
             view.status
         ));
     }
-    rentals
-        .get(order)
-        .ok_or_else(|| format!("rental {order}'s container is not up on this machine yet"))
+    // Leased, its run may still be preparing (its secrets awaited, its
+    // image pulled): a renter may ask as soon as the chain says it runs.
+    let started = tokio::time::Instant::now();
+    loop {
+        if let Some(run) = rentals.get(order) {
+            return Ok(run);
+        }
+        if started.elapsed() >= STARTING_WAIT {
+            return Err(format!(
+                "rental {order}'s container is not up on this machine after {STARTING_WAIT:?}"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Starts a session beside a run with `start`, waiting while its container

@@ -3,7 +3,7 @@
 //! The agent runs leases this way, and a canary's issuer reruns a job the
 //! same way to know its answer (`canary`), so both get the same output root.
 
-use crate::executor::{ExecOutcome, JobRun, Limits, Stop};
+use crate::executor::{ExecOutcome, JobRun, Limits, SecretVars, Stop};
 use gpunet_client::{ClientError, Wallet};
 use gpunet_primitives::manifest::Manifest;
 use gpunet_primitives::{Hash, InputRef, OrderId};
@@ -75,6 +75,7 @@ pub async fn lay_out(
         gpus: Vec::new(),
         ports: order.spec.ports.clone(),
         workspace: None,
+        secrets: SecretVars::default(),
     };
     for dir in [&run.inputs, &run.outputs, &run.scratch, &logs] {
         std::fs::create_dir_all(dir).map_err(|source| LayoutError::Prepare {

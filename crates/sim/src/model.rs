@@ -255,6 +255,7 @@ pub fn demand(rng: &mut StdRng) -> Demand {
         min_reliability_bps: 0,
         ports: Vec::new(),
         max_attempts: 1,
+        secrets: Vec::new(),
         placement: if rng.gen_ratio(1, 5) {
             Placement::Cheapest
         } else {

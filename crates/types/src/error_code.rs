@@ -102,6 +102,10 @@ pub enum ErrorCode {
     AlreadyShared,
     /// A result not shared with that account.
     NotShared,
+    /// Secrets sealed for an order whose spec names none.
+    NoSecrets,
+    /// Secrets sealed again for the same lease.
+    SecretsAlreadySealed,
 
     // Rentals.
     /// A rental has no result to report.

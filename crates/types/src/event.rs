@@ -197,6 +197,18 @@ pub enum Event {
         /// The provider (the machine's owner).
         provider: Address,
     },
+    /// The client sealed its secrets to the provider of its order's lease:
+    /// the run can start.
+    SecretsSealed {
+        /// The order.
+        order: OrderId,
+        /// The order's client.
+        client: Address,
+        /// The provider they are sealed to.
+        provider: Address,
+        /// The leased machine.
+        machine: MachineId,
+    },
     /// The renter reported the machine unreachable: its owner must answer by `deadline_ms`.
     LivenessProbe {
         /// The order.
@@ -413,6 +425,7 @@ impl Event {
             | Event::OrderCancelled { order, .. }
             | Event::OrderDeclined { order, .. }
             | Event::EndpointsAnnounced { order, .. }
+            | Event::SecretsSealed { order, .. }
             | Event::LivenessProbe { order, .. }
             | Event::MachineDown { order, .. }
             | Event::MachineBackUp { order, .. }
@@ -466,6 +479,9 @@ impl Event {
                 client, provider, ..
             }
             | Event::EndpointsAnnounced {
+                client, provider, ..
+            }
+            | Event::SecretsSealed {
                 client, provider, ..
             }
             | Event::LivenessProbe {

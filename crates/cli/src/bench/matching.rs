@@ -70,6 +70,7 @@ fn job(i: usize) -> JobSpec {
         min_reliability_bps: 0,
         ports: Vec::new(),
         max_attempts: 1,
+        secrets: Vec::new(),
         placement: if i.is_multiple_of(10) {
             Placement::Cheapest
         } else {

@@ -10,6 +10,7 @@ use gpunet_primitives::json::parse_rfc3339;
 use gpunet_primitives::parse_amount;
 
 mod rentals;
+mod secrets;
 mod workloads;
 
 /// The passphrase the tests' keystores are sealed with.

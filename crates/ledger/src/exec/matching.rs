@@ -270,6 +270,7 @@ fn lease(
         price_per_hour,
         start_ms: ex.now_ms,
         deadline_ms,
+        sealed_secrets: None,
     };
     if order.is_rental() {
         start_rental(ex, &mut order, lease)?;

@@ -16,6 +16,7 @@ mod records;
 mod registry;
 mod rentals;
 mod rewards;
+mod secrets;
 mod settle_queue;
 mod settlement;
 mod specs;
@@ -207,6 +208,9 @@ impl Exec<'_> {
             TxBody::StopJob { order } => settlement::stop_job(self, sender, *order),
             TxBody::AnnouncePeer { direct, relay } => {
                 peers::announce_peer(self, sender, direct, relay.as_deref())
+            }
+            TxBody::SealSecrets { order, sealed } => {
+                secrets::seal_secrets(self, sender, *order, sealed)
             }
             TxBody::CommitChallenge { challenge, root } => {
                 challenges::commit_challenge(self, sender, *challenge, *root)

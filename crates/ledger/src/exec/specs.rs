@@ -3,7 +3,7 @@
 //! sums, hide text in a provider's log or wait forever for an input no one
 //! can read. One [`SpecError`] per cause.
 
-use gpunet_primitives::{Amount, Hash, JobSpec, MachineSpec};
+use gpunet_primitives::{Amount, Hash, JobSpec, MachineSpec, MAX_SECRETS};
 use gpunet_types::Params;
 use std::collections::BTreeSet;
 
@@ -38,6 +38,10 @@ pub enum SpecError {
     CommandTooLong,
     #[error("environment has more than {MAX_ENV} variables or an invalid or oversized one")]
     BadEnvironment,
+    /// Secret names must be sorted, unique and usable as variable names,
+    /// and none may also be a public variable (which value would it get?).
+    #[error("secrets must be at most {MAX_SECRETS} sorted, distinct variable names, none of them also in env")]
+    BadSecrets,
     #[error("{field} must be {min}..={max}, not {got}")]
     OutOfRange {
         field: &'static str,
@@ -149,6 +153,34 @@ pub(crate) fn check_order(
     Ok(())
 }
 
+/// The names of a spec's secrets: each a variable name (letters, digits and
+/// `_`, not starting with a digit; the agent sets them as such), sorted and
+/// distinct, none in `env`.
+fn check_secret_names(spec: &JobSpec) -> Result<(), SpecError> {
+    let name_ok = |name: &str| {
+        name.len() <= MAX_NAME_LEN
+            && name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    let sorted = spec
+        .secrets
+        .iter()
+        .zip(spec.secrets.iter().skip(1))
+        .all(|(a, b)| a < b);
+    let public = |name: &String| spec.env.iter().any(|(k, _)| k == name);
+    if spec.secrets.len() > MAX_SECRETS
+        || !sorted
+        || !spec.secrets.iter().all(|n| name_ok(n))
+        || spec.secrets.iter().any(public)
+    {
+        return Err(SpecError::BadSecrets);
+    }
+    Ok(())
+}
+
 /// Checks what a job asks for, whatever runs it (a client's order, an audit
 /// or a referee run).
 pub(crate) fn check_job(params: &Params, spec: &JobSpec) -> Result<(), SpecError> {
@@ -178,6 +210,7 @@ pub(crate) fn check_job(params: &Params, spec: &JobSpec) -> Result<(), SpecError
     {
         return Err(SpecError::BadEnvironment);
     }
+    check_secret_names(spec)?;
     in_range(
         "timeout_secs",
         spec.timeout_secs,
@@ -316,6 +349,7 @@ pub(crate) mod tests {
             min_reliability_bps: 0,
             ports: Vec::new(),
             max_attempts: 1,
+            secrets: Vec::new(),
             placement: Default::default(),
         }
     }

@@ -394,6 +394,28 @@ impl Order {
         }
     }
 
+    /// The lease it runs on now (a running job or audit run, an active
+    /// rental), to change; refused in any other phase.
+    pub(crate) fn live_lease_mut(&mut self) -> Result<&mut Lease, TxError> {
+        let (id, status) = self.id_status();
+        match &mut self.kind {
+            OrderKind::Job {
+                phase: JobPhase::Running { lease },
+                ..
+            }
+            | OrderKind::AuditRun {
+                phase: JobPhase::Running { lease },
+                ..
+            }
+            | OrderKind::Rental(RentalPhase::Active { lease, .. }) => Ok(lease),
+            _ => Err(TxError::WrongStatus {
+                order: id,
+                status,
+                wanted: Wanted::Running,
+            }),
+        }
+    }
+
     /// A pending job or audit run → running on `lease`.
     pub(crate) fn run_on(&mut self, lease: Lease) -> Result<(), TxError> {
         let now = self.id_status();
@@ -632,6 +654,7 @@ mod tests {
             price_per_hour: 5,
             start_ms: 1_000,
             deadline_ms: 61_000,
+            sealed_secrets: None,
         }
     }
 

@@ -16,3 +16,4 @@ mod jobs;
 mod matching;
 mod rentals;
 mod retries;
+mod secrets;

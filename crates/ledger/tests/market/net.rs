@@ -280,6 +280,7 @@ pub(crate) fn spec(deterministic: bool, audit_bps: u32) -> JobSpec {
         min_reliability_bps: 0,
         ports: Vec::new(),
         max_attempts: 1,
+        secrets: Vec::new(),
         placement: Default::default(),
     }
 }

@@ -1,6 +1,7 @@
 //! Jobs: a lease's run from its inputs to its reported result (or its
 //! decline, when it cannot start here), with the GPUs it holds.
 
+use super::secrets::SecretsError;
 use super::{log, warn, AgentError, Inner, RunError};
 use crate::data_plane::KeepError;
 use crate::executor::{ExecError, ExecOutcome, JobRun, Started};
@@ -42,6 +43,8 @@ pub(super) enum StartError {
     Layout(#[from] LayoutError),
     #[error("{leased} GPUs leased but only {free} are free on this machine")]
     GpusBusy { leased: usize, free: usize },
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
 }
 
 /// Why a finished run's result could not be handed in (it is reported failed).
@@ -314,12 +317,15 @@ impl Inner {
         }
     }
 
-    /// Lays out a run of `order` (`run::lay_out`) and takes the lease's GPUs.
+    /// Lays out a run of `order` (`run::lay_out`) with its secrets, and
+    /// takes the lease's GPUs.
     pub(super) async fn prepare(
         &self,
         order: &OrderView,
         timeout: Duration,
     ) -> Result<(JobRun, GpuLease<'_>), StartError> {
+        // First: a run without its secrets is declined before anything is fetched.
+        let secrets = self.secrets_of(order).await?;
         let job_dir = self.config.data_dir.join("jobs").join(order.id.to_string());
         let run = crate::run::lay_out(
             &self.wallet,
@@ -337,6 +343,7 @@ impl Inner {
         let run = JobRun {
             gpus: gpus.uuids.clone(),
             workspace,
+            secrets,
             ..run
         };
         Ok((run, gpus))

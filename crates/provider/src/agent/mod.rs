@@ -5,6 +5,7 @@ mod dispatch;
 mod jobs;
 mod lifecycle;
 mod rentals;
+mod secrets;
 
 use crate::data_plane::{AgentPeer, DataPlaneConfig};
 use crate::executor::Executor;

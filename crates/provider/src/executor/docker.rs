@@ -187,7 +187,12 @@ fn container_body(job: &JobRun, config: &DockerConfig) -> ContainerCreateBody {
             (format!("{p}/tcp"), Some(vec![binding]))
         })
         .collect();
-    let mut env: Vec<String> = job.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut env: Vec<String> = job
+        .env
+        .iter()
+        .chain(&job.secrets.0)
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
     env.push(format!("{INPUT_DIR_VAR}={INPUTS_MOUNT}"));
     env.push(format!("{OUTPUT_DIR_VAR}={OUTPUTS_MOUNT}"));
     ContainerCreateBody {

@@ -91,6 +91,22 @@ pub struct JobRun {
     /// directory, over a root filesystem it may write; the process executor
     /// starts the rental in it. A job has none.
     pub workspace: Option<PathBuf>,
+    /// Secret environment variables (the spec's `secrets`, opened from what
+    /// its client sealed to this provider): set as `env` is, never shown.
+    pub secrets: SecretVars,
+}
+
+/// NAME and VALUE of a run's secret variables. Its `Debug` lists the names
+/// only, so no log line that shows a run shows a secret.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SecretVars(pub Vec<(String, String)>);
+
+impl std::fmt::Debug for SecretVars {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(name, _)| name))
+            .finish()
+    }
 }
 
 /// Resource limits of one run.
@@ -259,5 +275,6 @@ pub(crate) fn test_job(dir: &std::path::Path, script: &str, timeout_ms: u64) -> 
         gpus: vec![],
         ports: vec![],
         workspace: None,
+        secrets: SecretVars::default(),
     }
 }

@@ -58,7 +58,7 @@ fn as_the_job(program: &str, args: &[String], job: &JobRun) -> tokio::process::C
         .env_clear()
         .env("PATH", JOB_PATH)
         .env("HOME", &job.scratch)
-        .envs(job.env.iter().map(|(k, v)| (k, v)))
+        .envs(job.env.iter().chain(&job.secrets.0).map(|(k, v)| (k, v)))
         .env(INPUT_DIR_VAR, &job.inputs)
         .env(OUTPUT_DIR_VAR, &job.outputs)
         // The job sees exactly the GPUs of its lease (none: an empty list).

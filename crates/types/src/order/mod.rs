@@ -7,6 +7,7 @@
 use borsh::{BorshDeserialize, BorshSerialize};
 use gpunet_primitives::{
     Address, Amount, ContainerStop, Hash, JobOutcome, JobSpec, MachineId, OrderId, OutputHolder,
+    SealedSecrets,
 };
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +34,10 @@ pub struct Lease {
     #[serde(rename = "deadline", with = "gpunet_primitives::json::rfc3339")]
     #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Rfc3339))]
     pub deadline_ms: u64,
+    /// The spec's secrets, sealed by the client to this lease's provider
+    /// (`TxBody::SealSecrets`); none until then, or if the spec has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_secrets: Option<SealedSecrets>,
 }
 
 /// What a provider reported for a run.
