@@ -204,7 +204,6 @@ impl NativeClient {
         Ok(id)
     }
 
-
     /// Uploads a job's inputs once and places `size` copies of it as a job
     /// array (see `submit`); returns the members' ids in index order.
     fn submit_array(
