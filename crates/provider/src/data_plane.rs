@@ -196,8 +196,25 @@ impl AgentPeer {
     }
 
     /// Keeps `files` (each path with the hash `manifest` lists for it) of
-    /// `order`'s result, and serves them from now on.
+    /// `order`'s result, and serves them from now on. A result that cannot
+    /// be kept whole is not kept at all: the files it had tagged are let go,
+    /// as no record would ever sweep them.
     pub async fn keep(
+        &self,
+        order: OrderId,
+        manifest: &Manifest,
+        files: &[(PathBuf, Hash)],
+    ) -> Result<(), KeepError> {
+        let kept = self.keep_tagged(order, manifest, files).await;
+        if kept.is_err() {
+            if let Err(e) = self.peer.untag_prefix(&tag_prefix(order)).await {
+                tracing::warn!("cannot let go of order {order}'s partly kept result: {e}");
+            }
+        }
+        kept
+    }
+
+    async fn keep_tagged(
         &self,
         order: OrderId,
         manifest: &Manifest,
@@ -351,5 +368,79 @@ impl ReadGate for ResultGate {
             }
             false
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gpunet_p2p::access::{AccessRequest, ProviderSession};
+
+    /// Refuses every renter: these tests open no session.
+    struct NoSessions;
+
+    impl AccessHandler for NoSessions {
+        fn serve(
+            &self,
+            _: Address,
+            _: AccessRequest,
+            _: ProviderSession,
+        ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+            Box::pin(async {})
+        }
+    }
+
+    /// A result whose file changed after it was hashed is not kept, and
+    /// the files it had already put in the store go at the next collection
+    /// rather than stay tagged forever.
+    #[tokio::test]
+    async fn a_result_that_cannot_be_kept_whole_leaves_no_file_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = DataPlaneConfig {
+            outputs: Outputs::Keep(Retention {
+                keep_for: Duration::from_secs(3600),
+                sweep_every: Duration::from_millis(100),
+            }),
+            ..DataPlaneConfig::new(Reach::Direct {
+                bind: "127.0.0.1:0".parse().unwrap(),
+                relay: None,
+            })
+        };
+        // No node: nothing here is read.
+        let nobody = Keypair::generate().address();
+        let node = NodeClient::new(&format!("https://127.0.0.1:9#{nobody}")).unwrap();
+        let peer = AgentPeer::start(
+            &Keypair::generate(),
+            &dir.path().join("peer"),
+            config,
+            node,
+            Arc::new(NoSessions),
+        )
+        .await
+        .unwrap();
+        let outputs = dir.path().join("outputs");
+        std::fs::create_dir_all(&outputs).unwrap();
+        std::fs::write(outputs.join("a"), "first file").unwrap();
+        std::fs::write(outputs.join("b"), "second file").unwrap();
+        let mut manifest = Manifest::default();
+        let mut files = manifest.add_dir(&outputs, "outputs/").unwrap();
+        files.sort();
+        let first = files[0].1;
+        // The second changed after it was listed.
+        files[1].1 = Hash::digest(b"what it held before");
+
+        let kept = peer.keep(7, &manifest, &files).await;
+        assert!(matches!(kept, Err(KeepError::Changed { .. })), "{kept:?}");
+        let mut gone = false;
+        for _ in 0..100 {
+            if peer.peer.size(first).await.unwrap().is_none() {
+                gone = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(gone, "the first file stayed in the store");
+        assert!(!dir.path().join("peer/results/7").exists());
+        peer.shutdown().await;
     }
 }
