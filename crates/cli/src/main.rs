@@ -123,11 +123,17 @@ enum Command {
     /// connection to it, and clients reach them through it. It forwards
     /// end-to-end encrypted QUIC it cannot read. Plain HTTP: put it behind
     /// a TLS terminator to serve the internet.
-    #[command(after_help = "Example:\n  gpunet relay --listen 0.0.0.0:3340")]
+    #[command(
+        after_help = "Example:\n  gpunet relay --listen 0.0.0.0:3340 --public-host relay.example.org"
+    )]
     Relay {
         /// Where it listens (HTTP).
         #[arg(long, default_value = "127.0.0.1:3340")]
         listen: SocketAddr,
+        /// The name or address providers and clients reach it at, for the
+        /// URL it prints (needed with an unspecified --listen, 0.0.0.0).
+        #[arg(long, value_name = "HOST")]
+        public_host: Option<String>,
     },
     /// Write a profile (a node's address and your keystore) that commands
     /// use from any directory: `--profile NAME` (default "default"), `--node`
@@ -253,7 +259,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Init { default, plaintext } => profile::init(&ctx, default, plaintext).await,
         Command::Profiles => profile::list(&ctx),
         Command::Provider(args) => provider::provider(&ctx, args).await,
-        Command::Relay { listen } => provider::relay(listen).await,
+        Command::Relay {
+            listen,
+            public_host,
+        } => provider::relay(listen, public_host).await,
         Command::Wallet(cmd) => wallet::wallet(&ctx, cmd).await,
         Command::Machines(cmd) => machines::machines(&ctx, cmd).await,
         Command::Validator(cmd) => owner::validator(&ctx, cmd).await,

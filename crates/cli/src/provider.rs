@@ -227,15 +227,69 @@ pub(crate) async fn provider(ctx: &Ctx, args: ProviderArgs) -> anyhow::Result<()
 }
 
 /// `gpunet relay`: serves until Ctrl-C.
-pub(crate) async fn relay(listen: SocketAddr) -> anyhow::Result<()> {
+pub(crate) async fn relay(listen: SocketAddr, public_host: Option<String>) -> anyhow::Result<()> {
     let relay = gpunet_p2p::Relay::start(listen)
         .await
         .with_context(|| format!("--listen {listen}"))?;
-    crate::logs::announce(&format!(
-        "relay serving {} (give it to providers with --relay)",
-        relay.url()
-    ));
+    crate::logs::announce(&relay_banner(relay.addr(), public_host.as_deref()));
     let _ = tokio::signal::ctrl_c().await;
     relay.shutdown().await;
     Ok(())
+}
+
+/// What a relay listening on `addr` says about where to reach it: the URL
+/// to give providers, with `public_host` or the address it listens on, which
+/// is nobody's to dial when it listens on every interface (0.0.0.0, `::`).
+fn relay_banner(addr: SocketAddr, public_host: Option<&str>) -> String {
+    let port = addr.port();
+    let url = |host: &str| {
+        if host.contains(':') && !host.starts_with('[') {
+            format!("http://[{host}]:{port}/")
+        } else {
+            format!("http://{host}:{port}/")
+        }
+    };
+    match public_host {
+        Some(host) => format!(
+            "relay serving {} (give it to providers with --relay)",
+            url(host)
+        ),
+        None if addr.ip().is_unspecified() => format!(
+            "relay listening on every interface at port {port}: give providers --relay {} \
+             with HOST this machine's address (--public-host HOST prints it)",
+            url("HOST")
+        ),
+        None => format!(
+            "relay serving {} (give it to providers with --relay)",
+            url(&addr.ip().to_string())
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::relay_banner;
+
+    #[test]
+    fn a_relay_prints_a_url_others_can_dial() {
+        let on = |addr: &str| addr.parse().unwrap();
+        assert_eq!(
+            relay_banner(on("127.0.0.1:3340"), None),
+            "relay serving http://127.0.0.1:3340/ (give it to providers with --relay)"
+        );
+        assert_eq!(
+            relay_banner(on("0.0.0.0:3340"), Some("relay.example.org")),
+            "relay serving http://relay.example.org:3340/ (give it to providers with --relay)"
+        );
+        assert_eq!(
+            relay_banner(on("[::]:3340"), Some("2001:db8::1")),
+            "relay serving http://[2001:db8::1]:3340/ (give it to providers with --relay)"
+        );
+        let unspecified = relay_banner(on("0.0.0.0:3340"), None);
+        assert!(
+            unspecified.contains("--relay http://HOST:3340/ with HOST this machine's address"),
+            "{unspecified}"
+        );
+        assert!(!relay_banner(on("[::]:3340"), None).contains("http://[::]"));
+    }
 }

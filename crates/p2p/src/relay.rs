@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 /// A running relay.
 pub struct Relay {
     server: Server,
+    addr: SocketAddr,
     url: String,
 }
 
@@ -28,11 +29,18 @@ impl Relay {
             .ok_or_else(|| P2pError::Start(format!("the relay on {bind} has no HTTP address")))?;
         Ok(Relay {
             server,
+            addr,
             url: format!("http://{addr}/"),
         })
     }
 
-    /// The URL peers are configured with ([`crate::Reach`]).
+    /// Where it listens (the port chosen, if it was given 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The URL peers are configured with ([`crate::Reach`]), when they
+    /// reach it at the address it listens on.
     pub fn url(&self) -> &str {
         &self.url
     }

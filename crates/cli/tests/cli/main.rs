@@ -1883,19 +1883,19 @@ fn a_provider_reached_only_through_a_relay_serves_its_outputs_there() {
     let listen = format!("127.0.0.1:{}", free_port());
     let mut relay = Node(
         gpunet_command()
-            .args(["relay", "--listen", &listen])
+            .args(["relay", "--listen", &listen, "--public-host", "127.0.0.1"])
             .stderr(std::fs::File::create(dir.path().join("relay.log")).unwrap())
             .spawn()
             .unwrap(),
     );
-    let url = format!("http://{listen}/");
-    assert!(
-        eventually(Duration::from_secs(20), || std::net::TcpStream::connect(
-            &listen
-        )
-        .is_ok()),
-        "the relay listens"
-    );
+    // The URL it prints is the one providers are given.
+    let url = poll(Duration::from_secs(20), || {
+        let log = std::fs::read_to_string(dir.path().join("relay.log")).ok()?;
+        let url = log.split_whitespace().find(|w| w.starts_with("http://"))?;
+        Some(url.to_string())
+    })
+    .expect("the relay prints its URL");
+    assert_eq!(url, format!("http://{listen}/"));
     let _agent = net.run_one_job(
         dir.path(),
         &["--serve-outputs", "--relay", &url, "--relay-only"],
