@@ -15,7 +15,7 @@ use gpunet_client::secrets::{deliver_secrets, DeliverUntil, SecretValues};
 use gpunet_client::{NodeClient, Wallet};
 use gpunet_primitives::manifest::Manifest;
 use gpunet_primitives::{
-    format_amount, Address, Hash, JobOutcome, LogStream, OrderId, OutputHolder, TxBody,
+    format_amount, Address, Hash, JobOutcome, LogStream, OnExit, OrderId, OutputHolder, TxBody,
 };
 use gpunet_types::api::{DryRun, OrdersPage};
 use gpunet_types::{OrderStatus, OrderView};
@@ -403,6 +403,13 @@ pub(crate) fn describe(order: &OrderView) -> String {
         );
         for (port, endpoint) in order.spec.ports.iter().zip(&r.endpoints) {
             s += &format!("port      {port} at {endpoint}\n");
+        }
+        s += match order.spec.on_exit {
+            OnExit::End => "on exit   the rental ends when its program exits\n",
+            OnExit::Restart => "on exit   its container is started again when its program exits\n",
+        };
+        if let Some(how) = &r.stopped {
+            s += &format!("stopped   {how}: the rental ended\n");
         }
     }
     if let Some(root) = order.disputed_root {

@@ -10,6 +10,8 @@
 //! min_reliability_bps = 9500        # optional; only machines that completed 95 % of leases
 //! placement = "cheapest"            # optional; default "spread" (least loaded first)
 //! ports = [8888]                    # rentals only, with network = true: exposed to the renter
+//! on_exit = "restart"               # rentals only; default "end": the rental ends when its
+//!                                   # program exits ("restart": started again, same /workspace)
 //! audit_bps = 1000                  # optional; 10 % chance a random auditor re-runs it
 //!                                   # (deposit must cover 3 runs; pin the image by
 //!                                   # digest and keep network off to make it slashable)
@@ -55,8 +57,8 @@ use crate::jobs::output_entry;
 use crate::secrets::SecretValues;
 use crate::wallet::Wallet;
 use gpunet_primitives::{
-    parse_amount, Amount, BlobHasher, GpuRequirement, InputRef, JobSpec, OrderId, OutputHolder,
-    Placement, Resources, Ulimits,
+    parse_amount, Amount, BlobHasher, GpuRequirement, InputRef, JobSpec, OnExit, OrderId,
+    OutputHolder, Placement, Resources, Ulimits,
 };
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -102,6 +104,10 @@ pub struct JobFile {
     /// it time out is matched again to another machine until this many ran.
     #[serde(default = "one")]
     pub max_attempts: u32,
+    /// A rental's answer to its program exiting: end (the default) or
+    /// start the container again.
+    #[serde(default)]
+    pub on_exit: OnExit,
     /// What it needs (`[resources]`).
     #[serde(default)]
     pub resources: ResourcesFile,
@@ -301,6 +307,7 @@ impl JobFile {
             placement: Placement::default(),
             ports: Vec::new(),
             max_attempts: 1,
+            on_exit: OnExit::End,
             resources: ResourcesFile::default(),
             inputs: Vec::new(),
             price: PriceFile {
@@ -507,6 +514,7 @@ impl JobFile {
             ports: self.ports.clone(),
             max_attempts: self.max_attempts,
             secrets: self.secrets.keys().cloned().collect(),
+            on_exit: self.on_exit,
         };
         let full_cost = gpunet_types::min_deposit(max_price_per_hour, &spec)
             .map_err(|e| invalid(format!("price: {e}")))?;

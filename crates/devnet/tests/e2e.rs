@@ -686,6 +686,7 @@ fn spec(gpus: u32, timeout_secs: u64) -> JobSpec {
         ports: Vec::new(),
         max_attempts: 1,
         secrets: Vec::new(),
+        on_exit: Default::default(),
         placement: Default::default(),
     }
 }

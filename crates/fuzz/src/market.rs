@@ -12,8 +12,8 @@
 use arbitrary::{Arbitrary, Unstructured};
 use gpunet_ledger::{Genesis, GenesisAccount, Ledger};
 use gpunet_primitives::{
-    GpuRequirement, GpuSpec, Hash, JobOutcome, JobSpec, Keypair, MachineSpec, Resources, SignedTx,
-    Stop, Tx, TxBody, UNIT,
+    GpuRequirement, GpuSpec, Hash, JobOutcome, JobSpec, Keypair, MachineSpec, OnExit, Resources,
+    SealedSecrets, SignedTx, Stop, Tx, TxBody, UNIT,
 };
 use gpunet_types::{Machine, Params};
 use std::sync::OnceLock;
@@ -39,6 +39,8 @@ enum Move {
         timeout_secs: u8,
         audit: u8,
         attempts: u8,
+        /// Whether it names a secret variable (its client must seal it).
+        secret: bool,
     },
     /// A job array of a few members, audited or not.
     SubmitArray {
@@ -47,8 +49,16 @@ enum Move {
         timeout_secs: u8,
         audit: u8,
     },
-    /// A rental of a market machine.
-    Rent { who: u8, secs: u8 },
+    /// A rental of a market machine, naming a secret or not, restarting
+    /// its container or not.
+    Rent {
+        who: u8,
+        secs: u8,
+        secret: bool,
+        restart: bool,
+    },
+    /// A box of secrets sealed by an order's client, of `bytes` bytes.
+    Seal { order: u8, bytes: u8 },
     /// A run reported by its lease's provider.
     Complete {
         order: u8,
@@ -238,12 +248,14 @@ impl Market {
                 timeout_secs,
                 audit,
                 attempts,
+                secret,
             } => {
                 let timeout = 1 + u64::from(timeout_secs % 30);
                 let max_price = 2 * UNIT;
                 let spec = JobSpec {
                     max_attempts: 1 + u32::from(attempts % 3),
                     audit_bps: [0, 5_000, 10_000][usize::from(audit % 3)],
+                    secrets: secret_names(secret),
                     ..job(u32::from(gpus % 3), timeout)
                 };
                 let deposit = 3 * 3 * gpunet_types::max_payment(max_price, timeout).expect("small");
@@ -277,12 +289,23 @@ impl Market {
                 };
                 (usize::from(who) % ACTORS, body)
             }
-            Move::Rent { who, secs } => {
+            Move::Rent {
+                who,
+                secs,
+                secret,
+                restart,
+            } => {
                 let secs = 1 + u64::from(secs % 20);
                 let body = TxBody::Rent {
                     spec: JobSpec {
                         network: true,
                         ports: vec![8080],
+                        secrets: secret_names(secret),
+                        on_exit: if restart {
+                            OnExit::Restart
+                        } else {
+                            OnExit::End
+                        },
                         ..job(0, secs)
                     },
                     max_price_per_hour: 2 * UNIT,
@@ -359,6 +382,12 @@ impl Market {
             Move::ReportOffline { order } => {
                 let id = self.order(order)?;
                 (self.client(id), TxBody::ReportOffline { order: id })
+            }
+            Move::Seal { order, bytes } => {
+                let id = self.order(order)?;
+                let sealed = SealedSecrets::from_bytes(vec![bytes; usize::from(bytes)]);
+                let body = TxBody::SealSecrets { order: id, sealed };
+                (self.client(id), body)
             }
             Move::Wait { .. } | Move::EndBlock => return None,
         };
@@ -438,6 +467,15 @@ fn machine() -> TxBody {
     }
 }
 
+/// The secret variables a spec names: one, or none.
+fn secret_names(secret: bool) -> Vec<String> {
+    if secret {
+        vec!["TOKEN".into()]
+    } else {
+        Vec::new()
+    }
+}
+
 fn job(gpus: u32, timeout_secs: u64) -> JobSpec {
     JobSpec {
         name: "fuzz".into(),
@@ -464,6 +502,7 @@ fn job(gpus: u32, timeout_secs: u64) -> JobSpec {
         ports: Vec::new(),
         max_attempts: 1,
         secrets: Vec::new(),
+        on_exit: Default::default(),
         placement: Default::default(),
     }
 }

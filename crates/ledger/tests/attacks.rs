@@ -65,6 +65,7 @@ fn job(cores: u32, disk_mb: u64) -> JobSpec {
         ports: Vec::new(),
         max_attempts: 1,
         secrets: Vec::new(),
+        on_exit: Default::default(),
         placement: Default::default(),
     }
 }

@@ -154,6 +154,7 @@ fn small_job() -> JobSpec {
         ports: Vec::new(),
         max_attempts: 1,
         secrets: Vec::new(),
+        on_exit: Default::default(),
         placement: Default::default(),
     }
 }

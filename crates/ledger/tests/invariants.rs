@@ -266,6 +266,7 @@ fn body(op: &Op, keys: &[Keypair]) -> Option<(usize, TxBody)> {
         ports: Vec::new(),
         max_attempts: 1,
         secrets: Vec::new(),
+        on_exit: Default::default(),
         placement: Default::default(),
     };
     Some(match op.clone() {

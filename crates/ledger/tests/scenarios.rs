@@ -85,6 +85,7 @@ fn job(timeout_secs: u64, gpus: u32) -> JobSpec {
         ports: Vec::new(),
         max_attempts: 1,
         secrets: Vec::new(),
+        on_exit: Default::default(),
         placement: Default::default(),
     }
 }

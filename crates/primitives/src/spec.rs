@@ -225,10 +225,42 @@ pub struct JobSpec {
     /// none of them in `env`.
     #[serde(default)]
     pub secrets: Vec<String>,
+    /// What a rental's container does when its program exits: the rental
+    /// ends (the default) or the container is started again. A job ends
+    /// when its program does: only [`OnExit::End`].
+    #[serde(default)]
+    pub on_exit: OnExit,
 }
 
 fn one_attempt() -> u32 {
     1
+}
+
+/// What happens when a rental's program exits by itself.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    BorshSerialize,
+    BorshDeserialize,
+    Serialize,
+    Deserialize,
+)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum OnExit {
+    /// The rental ends, billed to that moment; the rest of its escrow is
+    /// refunded. Nobody pays for a machine that runs nothing.
+    #[default]
+    End,
+    /// Its provider starts the container again (a fresh root filesystem,
+    /// the same `/workspace`); one that keeps exiting soon after each start
+    /// ends the rental, as [`OnExit::End`] would.
+    Restart,
 }
 
 /// How the ledger picks among the machines that can take a job.

@@ -73,6 +73,30 @@ pub enum ContainerStop {
     },
     /// The executor lost it (the container could not run on).
     Failed,
+    /// A rental that restarts its container ([`OnExit::Restart`]) had it
+    /// stop soon after each of this many starts in a row: nothing ran for
+    /// the renter, so the rental ended.
+    ///
+    /// [`OnExit::Restart`]: crate::OnExit::Restart
+    KeptStopping {
+        /// Starts in a row that each stopped soon after.
+        starts: u32,
+    },
+}
+
+impl std::fmt::Display for ContainerStop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ContainerStop::Exited { exit_code } => {
+                write!(f, "its program exited with code {exit_code}")
+            }
+            ContainerStop::Failed => f.write_str("the provider's executor lost its container"),
+            ContainerStop::KeptStopping { starts } => write!(
+                f,
+                "its container stopped soon after each of {starts} starts in a row"
+            ),
+        }
+    }
 }
 
 /// Who keeps a result's files for those who may read them.

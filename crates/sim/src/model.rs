@@ -256,6 +256,7 @@ pub fn demand(rng: &mut StdRng) -> Demand {
         ports: Vec::new(),
         max_attempts: 1,
         secrets: Vec::new(),
+        on_exit: Default::default(),
         placement: if rng.gen_ratio(1, 5) {
             Placement::Cheapest
         } else {

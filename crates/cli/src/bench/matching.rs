@@ -71,6 +71,7 @@ fn job(i: usize) -> JobSpec {
         ports: Vec::new(),
         max_attempts: 1,
         secrets: Vec::new(),
+        on_exit: Default::default(),
         placement: if i.is_multiple_of(10) {
             Placement::Cheapest
         } else {

@@ -567,3 +567,99 @@ fn the_rentals_benchmark_measures_the_host_direct_and_relayed() {
     let ratio: f64 = result["shell_ratio"].as_str().unwrap().parse().unwrap();
     assert!(ratio > 0.0, "{result}");
 }
+
+/// A rental whose spec says `on_exit = "restart"` gets its container back
+/// when its program exits, with the same `/workspace`, and its renter reads
+/// why in its logs; one whose container keeps stopping ends, billed only
+/// to then, rather than bill its renter for a machine that runs nothing.
+#[test]
+fn a_restarting_rental_gets_its_container_back_and_one_that_keeps_stopping_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_devnet, global) = devnet_with(dir.path(), 1, "docker");
+    let start = |name: &str, script: &str| -> String {
+        let file = dir.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &file,
+            format!(
+                "name = \"{name}\"\nimage = \"gpunet/busybox\"\n\
+                 command = [\"sh\", \"-c\", {script:?}]\ntimeout_secs = 600\n\
+                 on_exit = \"restart\"\n[price]\nmax_per_hour = \"50\"\n"
+            ),
+        )
+        .unwrap();
+        let rental = json(&rent_args(
+            &global,
+            &["start", path(&file), "--duration", "10m"],
+        ));
+        assert_eq!(rental["status"], "running", "{rental}");
+        rental["order"].to_string()
+    };
+    let with = |args: &[&str]| -> Vec<String> {
+        [
+            &global[..],
+            &args.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+        ]
+        .concat()
+    };
+
+    // Its first start leaves a mark in /workspace and exits 3; the next
+    // start finds the mark and stays up.
+    let id = start(
+        "comeback",
+        "if [ -e /workspace/mark ]; then echo back; exec sleep 600; fi; \
+         touch /workspace/mark; echo first; exit 3",
+    );
+    let mut logs = serde_json::Value::Null;
+    let came_back = eventually(Duration::from_secs(60), || {
+        logs = json(&with(&["job", "logs", &id]));
+        logs["stdout"] == "first\nback\n"
+    });
+    assert!(came_back, "{logs}");
+    assert_eq!(
+        logs["stderr"],
+        "gpunet: its program exited with code 3; starting the container again in 1 s \
+         (on_exit = \"restart\")\n"
+    );
+    let out = gpunet(&rent_args(
+        &global,
+        &["exec", &id, "--", "ls", "/workspace"],
+    ));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "mark\n", "{out:?}");
+    let mut as_text = with(&["job", "describe", &id]);
+    let format = as_text.iter().position(|a| a == "--output").unwrap() + 1;
+    as_text[format] = "text".into();
+    let described = ok(&as_text);
+    assert!(
+        described.contains("on exit   its container is started again when its program exits"),
+        "{described}"
+    );
+    ok(&rent_args(&global, &["end", &id]));
+
+    // Stopping at once, each start: after five in a row the rental ends.
+    let id = start("broken", "echo cannot start; exit 1");
+    let (mut order, mut starts_seen) = (serde_json::Value::Null, 0);
+    let ended = eventually(Duration::from_secs(90), || {
+        // Its live logs, while it runs: a line per start.
+        let logs = gpunet(&with(&["job", "logs", &id]));
+        if let Ok(logs) = serde_json::from_slice::<serde_json::Value>(&logs.stdout) {
+            let stdout = logs["stdout"].as_str().unwrap_or_default();
+            starts_seen = starts_seen.max(stdout.matches("cannot start\n").count());
+        }
+        order = json(&with(&["job", "describe", &id]));
+        order["status"] == "settled"
+    });
+    assert!(ended, "{order}");
+    assert!(starts_seen >= 2, "started again: {starts_seen} starts seen");
+    assert_eq!(
+        order["rental"]["stopped"],
+        serde_json::json!({"kept_stopping": {"starts": 5}}),
+        "{order}"
+    );
+    // Billed for the seconds it tried, not the ten minutes booked.
+    let gpn = |v: &serde_json::Value| parse_amount(v.as_str().unwrap()).unwrap();
+    let (refunded, deposit) = (
+        gpn(&order["settlement"]["refunded"]),
+        gpn(&order["deposit"]),
+    );
+    assert!(refunded > deposit / 10 * 9, "{order}");
+}

@@ -3,7 +3,7 @@
 //! sums, hide text in a provider's log or wait forever for an input no one
 //! can read. One [`SpecError`] per cause.
 
-use gpunet_primitives::{Amount, Hash, JobSpec, MachineSpec, MAX_SECRETS};
+use gpunet_primitives::{Amount, Hash, JobSpec, MachineSpec, OnExit, MAX_SECRETS};
 use gpunet_types::Params;
 use std::collections::BTreeSet;
 
@@ -64,6 +64,9 @@ pub enum SpecError {
     /// A rental that stops bills until then and ends; it is not run again.
     #[error("a rental is not retried; max_attempts must be 1")]
     RetriedRental,
+    /// A job's run ends with its program: what it left is its result.
+    #[error("only a rental restarts its container; a job ends when its program exits (on_exit = \"end\")")]
+    RestartedJob,
     #[error("input path {0:?} is not a unique relative path")]
     BadInputPath(String),
     /// A zero hash or holder proof: no one can hold such a file, so every
@@ -149,6 +152,9 @@ pub(crate) fn check_order(
     }
     if !rental && !spec.ports.is_empty() {
         return Err(SpecError::PortsOnAJob);
+    }
+    if !rental && spec.on_exit == OnExit::Restart {
+        return Err(SpecError::RestartedJob);
     }
     Ok(())
 }
@@ -350,6 +356,7 @@ pub(crate) mod tests {
             ports: Vec::new(),
             max_attempts: 1,
             secrets: Vec::new(),
+            on_exit: Default::default(),
             placement: Default::default(),
         }
     }
@@ -426,6 +433,17 @@ pub(crate) mod tests {
             check_order(&Params::default(), &retried, 1, true),
             Err(SpecError::RetriedRental)
         );
+    }
+
+    #[test]
+    fn only_a_rental_restarts_its_container() {
+        let mut restarting = job();
+        restarting.on_exit = OnExit::Restart;
+        assert_eq!(
+            check_order(&Params::default(), &restarting, 1, false),
+            Err(SpecError::RestartedJob)
+        );
+        check_order(&Params::default(), &restarting, 1, true).unwrap();
     }
 
     #[test]

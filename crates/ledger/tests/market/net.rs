@@ -281,6 +281,7 @@ pub(crate) fn spec(deterministic: bool, audit_bps: u32) -> JobSpec {
         ports: Vec::new(),
         max_attempts: 1,
         secrets: Vec::new(),
+        on_exit: Default::default(),
         placement: Default::default(),
     }
 }

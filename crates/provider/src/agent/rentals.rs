@@ -5,11 +5,41 @@ use super::jobs::{run_error, HandleSlot};
 use super::{log, AgentError, Inner, RunError};
 use crate::executor::JobRun;
 use crate::metrics::{ExecutorStage, LeaseKind, RunOutcome};
-use gpunet_primitives::{ContainerStop, OrderId, TxBody};
+use gpunet_primitives::{ContainerStop, OnExit, OrderId, TxBody};
 use gpunet_types::OrderView;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
+
+/// A rental that restarts its container ([`OnExit::Restart`]) ends once its
+/// container stopped within `QUICK_STOP` of each of `MAX_QUICK_STOPS`
+/// starts in a row: nothing runs for the renter then, and an idle machine
+/// is not billed to the renter by surprise.
+const QUICK_STOP: Duration = Duration::from_secs(60);
+const MAX_QUICK_STOPS: u32 = 5;
+
+/// How long to wait before starting a container again that stopped quickly
+/// `quick_stops` times in a row: 1 s, then doubling (a program that fails at
+/// once is not restarted in a tight loop).
+fn restart_delay(quick_stops: u32) -> Duration {
+    Duration::from_secs(1 << quick_stops.saturating_sub(1).min(5))
+}
+
+/// Appends the agent's `note` to a rental's log, where its renter, following
+/// the log, sees why the container started again.
+async fn note_in_log(path: &std::path::Path, note: &str) {
+    use tokio::io::AsyncWriteExt;
+    let appended = async {
+        let mut file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .await?;
+        file.write_all(format!("{note}\n").as_bytes()).await
+    };
+    // The log is the renter's convenience; the agent's own log has the note.
+    let _ = appended.await;
+}
 
 /// Longest a rental's container may run: rentals end by the ledger's word,
 /// this only bounds a container the agent lost track of.
@@ -34,8 +64,9 @@ impl Inner {
 
     /// Runs a rental's container until the ledger ends the rental (its time
     /// ran out or the renter ended it), or until the container stops by
-    /// itself, which ends the rental; the ledger bills it by time, so there
-    /// is nothing else to report.
+    /// itself and is not to be started again ([`OnExit`]), which ends the
+    /// rental; the ledger bills it by time, so there is nothing else to
+    /// report.
     pub(super) async fn run_rental(&self, order: &OrderView) -> Result<(), AgentError> {
         let id = order.id;
         let ends = order.rental.as_ref().map_or(0, |r| r.ends_ms);
@@ -51,16 +82,15 @@ impl Inner {
                 .map_err(|e| RunError::CannotStart(e.to_string()))?;
             // Renters' sessions may open from here on (`rental_access`).
             self.rentals.insert(id, run.clone());
-            let started = Box::new(self.journal_start(id, handle.clone()));
-            let beside = async {
-                tokio::join!(
-                    self.announce_endpoints(id, &run),
-                    self.push_live_logs(id, &run)
-                );
+            let container = self.run_container(id, order.spec.on_exit, &run, &handle);
+            tokio::pin!(container);
+            // The live logs go on across the container's starts.
+            let stopped = tokio::select! {
+                stopped = &mut container => stopped,
+                () = self.push_live_logs(id, &run) => container.await,
             };
-            let result = self.run_beside(&run, started, beside).await;
             drop(gpus);
-            result.map_err(run_error)
+            stopped
         };
         tokio::select! {
             result = outcome => match result {
@@ -76,17 +106,13 @@ impl Inner {
                         self.metrics.executor_error(self.machine, e.stage());
                     }
                     let (how, note, outcome) = match result {
-                        Ok(exit) => (
-                            ContainerStop::Exited { exit_code: exit.exit_code },
-                            format!("exit code {}", exit.exit_code),
-                            RunOutcome::Completed,
-                        ),
+                        Ok(how) => (how, how.to_string(), RunOutcome::Completed),
                         Err(RunError::CannotStart(e) | RunError::Failed(e)) => {
                             (ContainerStop::Failed, e, RunOutcome::Failed)
                         }
                     };
                     self.metrics.run_ended(self.machine, outcome);
-                    log(self, &format!("rental {id}'s container stopped ({note}); ending the rental"));
+                    log(self, &format!("rental {id} stopped ({note}); ending the rental"));
                     if !self
                         .send_until_answered(TxBody::RentalStopped { order: id, how })
                         .await
@@ -106,6 +132,64 @@ impl Inner {
         self.drop_workspace(id).await;
         log(self, &format!("rental {id} ended"));
         self.forget(id).await
+    }
+
+    /// Runs rental `id`'s container until it stops for good: at once with
+    /// [`OnExit::End`]; with [`OnExit::Restart`], once it stopped soon
+    /// after each of [`MAX_QUICK_STOPS`] starts in a row. Each start
+    /// announces where the renter reaches its ports (they may move).
+    async fn run_container(
+        &self,
+        id: OrderId,
+        on_exit: OnExit,
+        run: &JobRun,
+        handle: &HandleSlot,
+    ) -> Result<ContainerStop, RunError> {
+        let mut quick_stops = 0;
+        let mut first_start = true;
+        loop {
+            let began = Instant::now();
+            let started = Box::new(self.journal_start(id, handle.clone()));
+            let result = self
+                .run_beside(run, started, self.announce_endpoints(id, run))
+                .await
+                .map_err(run_error);
+            let how = match (result, on_exit) {
+                (Ok(exit), _) => ContainerStop::Exited {
+                    exit_code: exit.exit_code,
+                },
+                // The first start may still be declined (`run_rental`).
+                (Err(e), OnExit::End) => return Err(e),
+                (Err(RunError::CannotStart(e)), OnExit::Restart) if first_start => {
+                    return Err(RunError::CannotStart(e))
+                }
+                (Err(RunError::CannotStart(_) | RunError::Failed(_)), OnExit::Restart) => {
+                    ContainerStop::Failed
+                }
+            };
+            if on_exit == OnExit::End {
+                return Ok(how);
+            }
+            first_start = false;
+            quick_stops = if began.elapsed() < QUICK_STOP {
+                quick_stops + 1
+            } else {
+                0
+            };
+            if quick_stops >= MAX_QUICK_STOPS {
+                return Ok(ContainerStop::KeptStopping {
+                    starts: quick_stops,
+                });
+            }
+            let delay = restart_delay(quick_stops);
+            let note = format!(
+                "gpunet: {how}; starting the container again in {} s (on_exit = \"restart\")",
+                delay.as_secs()
+            );
+            log(self, &format!("rental {id}: {note}"));
+            note_in_log(&run.stderr, &note).await;
+            tokio::time::sleep(delay).await;
+        }
     }
 
     /// Tells the ledger where the renter reaches the rental's ports, once the

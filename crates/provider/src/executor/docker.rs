@@ -337,7 +337,7 @@ impl DockerExecutor {
                 program: job.command.first().cloned().unwrap_or_default(),
                 source: std::io::Error::other(e.to_string()),
             })?;
-        let copy_logs = copy_output(output, &job.stdout, &job.stderr);
+        let copy_logs = copy_output(output, job);
         let wait = async {
             let stopped = tokio::select! {
                 exited = self.wait(&job.name) => return exited.map(|()| None),
@@ -419,12 +419,12 @@ async fn copy_output(
                 + Send,
         >,
     >,
-    stdout: &Path,
-    stderr: &Path,
+    job: &JobRun,
 ) -> Result<(), ExecError> {
     use bollard::container::LogOutput;
-    let mut out = tokio::fs::File::create(stdout).await?;
-    let mut err = tokio::fs::File::create(stderr).await?;
+    let open = tokio::fs::OpenOptions::from(job.log_options());
+    let mut out = open.open(&job.stdout).await?;
+    let mut err = open.open(&job.stderr).await?;
     while let Some(chunk) = output.next().await {
         let (file, message) = match chunk.map_err(engine)? {
             LogOutput::StdErr { message } => (&mut err, message),

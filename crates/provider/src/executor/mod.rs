@@ -96,6 +96,22 @@ pub struct JobRun {
     pub secrets: SecretVars,
 }
 
+impl JobRun {
+    /// How the run's logs are opened. A rental's are appended to: its
+    /// container may be started again (`OnExit::Restart`) and its renter
+    /// follows one log across its starts. A job's logs are part of its
+    /// result and start empty.
+    pub(crate) fn log_options(&self) -> std::fs::OpenOptions {
+        let mut options = std::fs::OpenOptions::new();
+        options.create(true);
+        match self.workspace {
+            Some(_) => options.append(true),
+            None => options.write(true).truncate(true),
+        };
+        options
+    }
+}
+
 /// NAME and VALUE of a run's secret variables. Its `Debug` lists the names
 /// only, so no log line that shows a run shows a secret.
 #[derive(Clone, Default, PartialEq, Eq)]

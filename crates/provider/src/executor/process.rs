@@ -66,8 +66,8 @@ fn as_the_job(program: &str, args: &[String], job: &JobRun) -> tokio::process::C
     cmd
 }
 
-fn open_log(path: &Path) -> Result<std::fs::File, ExecError> {
-    Ok(std::fs::File::create(path)?)
+fn open_log(job: &JobRun, path: &Path) -> Result<std::fs::File, ExecError> {
+    Ok(job.log_options().open(path)?)
 }
 
 impl Executor for ProcessExecutor {
@@ -80,8 +80,8 @@ impl Executor for ProcessExecutor {
             let program = job.command.first().cloned().unwrap_or_default();
             let mut cmd = as_the_job(&program, &job.command[1..], job);
             cmd.stdin(Stdio::null())
-                .stdout(open_log(&job.stdout)?)
-                .stderr(open_log(&job.stderr)?)
+                .stdout(open_log(job, &job.stdout)?)
+                .stderr(open_log(job, &job.stderr)?)
                 .process_group(0)
                 .kill_on_drop(false);
             let begin = Instant::now();
