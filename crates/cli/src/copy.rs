@@ -5,7 +5,8 @@
 //!
 //! - A file travels into `NAME.gpunet-partial` next to its destination and
 //!   is renamed once its SHA-256 matches the source's, so an interrupted copy
-//!   goes on from the partial file's length when run again.
+//!   goes on from the partial file's length when run again. Sent whole, it
+//!   is hashed here as it is read, not read twice.
 //! - A directory travels as one tar stream of the files the destination
 //!   lacks or holds differently (by SHA-256), so a rerun sends only what is
 //!   missing; every file is checked against the source's hashes after.
@@ -318,7 +319,6 @@ impl Rental<'_> {
     async fn upload_file(&self, local: &Path, target: &str) -> anyhow::Result<u64> {
         let partial = format!("{target}{PARTIAL}");
         let length = tokio::fs::metadata(local).await?.len();
-        let hash = sha256_of(local).await?;
         let mut sent = 0;
         for attempt in 0..2 {
             // A partial file longer than the source is from another one.
@@ -328,12 +328,16 @@ impl Rental<'_> {
             };
             let mut file = tokio::fs::File::open(local).await?;
             file.seek(std::io::SeekFrom::Start(from)).await?;
-            let write = if from == 0 { ">" } else { ">>" };
-            let script = format!(r#"mkdir -p "$(dirname "$1")" && cat {write} "$1""#);
-            self.run(&script, &[&partial], file, tokio::io::sink())
-                .await?;
+            let arrived = if from == 0 {
+                self.send_whole(file, &partial).await?
+            } else {
+                let script = r#"cat >> "$1""#;
+                self.run(script, &[&partial], file, tokio::io::sink())
+                    .await?;
+                self.sha256(&partial).await? == sha256_of(local).await?
+            };
             sent += length - from;
-            if self.sha256(&partial).await? == hash {
+            if arrived {
                 let mode = file_mode(local).await?;
                 self.output(
                     r#"chmod "$3" "$1" && mv -f "$1" "$2""#,
@@ -348,6 +352,28 @@ impl Rental<'_> {
             local.display(),
             self.order
         )))
+    }
+
+    /// Sends all of `file` into `partial`, hashing it here as it is read
+    /// and there once it is written, in one session: whether it arrived as
+    /// sent.
+    async fn send_whole(&self, file: tokio::fs::File, partial: &str) -> anyhow::Result<bool> {
+        let mut sending = Hashing::new(file);
+        let mut answer = Vec::new();
+        // Not `tee | sha256sum` there: busybox's tee is five times slower
+        // than cat, then sha256sum.
+        let script = r#"mkdir -p "$(dirname "$1")" && cat > "$1" && sha256sum "$1""#;
+        self.run(script, &[partial], &mut sending, &mut answer)
+            .await?;
+        let answer = String::from_utf8_lossy(&answer);
+        match answer.split_whitespace().next() {
+            Some(hash) if is_sha256(hash) => Ok(hash == sending.finish()),
+            _ => Err(broke(
+                self.order,
+                format!("an odd hash of {partial:?}: {answer:?}"),
+            )
+            .into()),
+        }
     }
 
     async fn upload_directory(
@@ -638,6 +664,43 @@ fn total_size(root: &Path, files: &[PathBuf]) -> std::io::Result<u64> {
     })
 }
 
+/// Reads through to its reader, hashing (SHA-256) what passes: a file is
+/// hashed as it is sent.
+struct Hashing<R> {
+    reader: R,
+    hasher: Sha256,
+}
+
+impl<R: AsyncRead + Unpin> Hashing<R> {
+    fn new(reader: R) -> Hashing<R> {
+        Hashing {
+            reader,
+            hasher: Sha256::new(),
+        }
+    }
+
+    /// The SHA-256 of what was read, as `sha256sum` prints it.
+    fn finish(self) -> String {
+        hex(&self.hasher.finalize())
+    }
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Hashing<R> {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut this.reader).poll_read(cx, buf);
+        if let std::task::Poll::Ready(Ok(())) = polled {
+            this.hasher.update(&buf.filled()[before..]);
+        }
+        polled
+    }
+}
+
 /// The file's SHA-256, as `sha256sum` prints it.
 async fn sha256_of(path: &Path) -> anyhow::Result<String> {
     let mut file = tokio::fs::File::open(path)
@@ -669,6 +732,21 @@ async fn file_mode(path: &Path) -> anyhow::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn what_is_read_through_hashing_is_hashed_as_sha256sum_prints() {
+        let bytes: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let mut hashing = Hashing::new(&bytes[..]);
+        let mut copied = Vec::new();
+        tokio::io::copy(&mut hashing, &mut copied).await.unwrap();
+        assert_eq!(copied, bytes);
+        assert_eq!(hashing.finish(), hex(&Sha256::digest(&bytes)));
+        // sha256sum of nothing:
+        assert_eq!(
+            Hashing::new(&b""[..]).finish(),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
 
     #[test]
     fn a_place_is_in_a_rental_when_it_starts_with_an_id() {
