@@ -249,21 +249,21 @@ fn relay_banner(addr: SocketAddr, public_host: Option<&str>) -> String {
             format!("http://{host}:{port}/")
         }
     };
-    match public_host {
-        Some(host) => format!(
-            "relay serving {} (give it to providers with --relay)",
-            url(host)
-        ),
-        None if addr.ip().is_unspecified() => format!(
-            "relay listening on every interface at port {port}: give providers --relay {} \
-             with HOST this machine's address (--public-host HOST prints it)",
-            url("HOST")
-        ),
-        None => format!(
-            "relay serving {} (give it to providers with --relay)",
-            url(&addr.ip().to_string())
-        ),
-    }
+    let host = match public_host {
+        Some(host) => host.to_string(),
+        None if addr.ip().is_unspecified() => {
+            return format!(
+                "relay listening on every interface at port {port}: give providers --relay {} \
+                 with HOST this machine's address (--public-host HOST prints it)",
+                url("HOST")
+            )
+        }
+        None => addr.ip().to_string(),
+    };
+    format!(
+        "relay serving {} (give it to providers with --relay)",
+        url(&host)
+    )
 }
 
 #[cfg(test)]

@@ -113,9 +113,7 @@ async fn main() {
         &gate,
     )
     .await;
-    let relay_only = Reach::RelayOnly {
-        relay: relay.url().to_string(),
-    };
+    let relay_only = Reach::RelayOnly { relay: relay.url() };
     let hidden = peer(
         &Keypair::from_label("hidden"),
         &dir.path().join("hidden"),
@@ -136,7 +134,7 @@ async fn main() {
         // A reader that can use the relay (it dials no relay otherwise).
         let with_relay = Reach::Direct {
             bind: "127.0.0.1:0".parse().unwrap(),
-            relay: Some(relay.url().to_string()),
+            relay: Some(relay.url()),
         };
         via_relay.push(fetch(dir.path(), &reader_key, with_relay, hash, &hidden).await);
     }

@@ -12,7 +12,6 @@ use std::net::SocketAddr;
 pub struct Relay {
     server: Server,
     addr: SocketAddr,
-    url: String,
 }
 
 impl Relay {
@@ -27,11 +26,7 @@ impl Relay {
         let addr = server
             .http_addr()
             .ok_or_else(|| P2pError::Start(format!("the relay on {bind} has no HTTP address")))?;
-        Ok(Relay {
-            server,
-            addr,
-            url: format!("http://{addr}/"),
-        })
+        Ok(Relay { server, addr })
     }
 
     /// Where it listens (the port chosen, if it was given 0).
@@ -41,8 +36,8 @@ impl Relay {
 
     /// The URL peers are configured with ([`crate::Reach`]), when they
     /// reach it at the address it listens on.
-    pub fn url(&self) -> &str {
-        &self.url
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.addr)
     }
 
     /// Stops relaying.

@@ -156,12 +156,7 @@ async fn a_peer_that_accepts_no_connection_serves_through_its_relay() {
     // The holder opens no socket of its own: nothing can connect to it, and
     // it sends nothing directly; all it has is its connection to the relay.
     let gate = AllowList::default();
-    let (key, holder_config) = config(
-        "holder",
-        Reach::RelayOnly {
-            relay: relay.url().to_string(),
-        },
-    );
+    let (key, holder_config) = config("holder", Reach::RelayOnly { relay: relay.url() });
     let holder = Peer::start(&key, holder_config, Arc::new(gate.clone()))
         .await
         .unwrap();
@@ -169,7 +164,7 @@ async fn a_peer_that_accepts_no_connection_serves_through_its_relay() {
         "reader",
         Reach::Direct {
             bind: "127.0.0.1:0".parse().unwrap(),
-            relay: Some(relay.url().to_string()),
+            relay: Some(relay.url()),
         },
     );
     let reader = Peer::start(&key, reader_config, Arc::new(AllowList::default()))
@@ -179,7 +174,7 @@ async fn a_peer_that_accepts_no_connection_serves_through_its_relay() {
     assert!(advertised.direct.is_empty(), "{advertised:?}");
     assert_eq!(
         advertised.relay.as_deref(),
-        Some(relay.url()),
+        Some(relay.url().as_str()),
         "{advertised:?}"
     );
 

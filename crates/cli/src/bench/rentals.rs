@@ -68,9 +68,7 @@ pub(super) async fn run(mib: u64, samples: usize, output: Output) -> anyhow::Res
         bind: "127.0.0.1:0".parse()?,
         relay: None,
     };
-    let relayed = Reach::RelayOnly {
-        relay: relay.url().to_string(),
-    };
+    let relayed = Reach::RelayOnly { relay: relay.url() };
     for (way, reach) in [("direct", direct), ("relayed", relayed)] {
         let measured = measure(way, reach, &dir.path().join(way), &file, samples, mib).await?;
         ways.extend(measured);

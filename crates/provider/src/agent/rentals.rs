@@ -25,15 +25,13 @@ fn restart_delay(quick_stops: u32) -> Duration {
     Duration::from_secs(1 << quick_stops.saturating_sub(1).min(5))
 }
 
-/// Appends the agent's `note` to a rental's log, where its renter, following
-/// the log, sees why the container started again.
-async fn note_in_log(path: &std::path::Path, note: &str) {
+/// Appends the agent's `note` to rental `run`'s stderr, where its renter,
+/// following the log, sees why the container started again.
+async fn note_in_log(run: &JobRun, note: &str) {
     use tokio::io::AsyncWriteExt;
     let appended = async {
-        let mut file = tokio::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
+        let mut file = tokio::fs::OpenOptions::from(run.log_options())
+            .open(&run.stderr)
             .await?;
         file.write_all(format!("{note}\n").as_bytes()).await
     };
@@ -187,7 +185,7 @@ impl Inner {
                 delay.as_secs()
             );
             log(self, &format!("rental {id}: {note}"));
-            note_in_log(&run.stderr, &note).await;
+            note_in_log(run, &note).await;
             tokio::time::sleep(delay).await;
         }
     }
