@@ -185,9 +185,10 @@ fn named_by_event(node: &Node, event: &BlockEvent) -> NamedBlobs {
                     .extend(order.spec.inputs.iter().map(|i| i.hash));
             }
         }
-        Event::OrderReported { order, .. } => {
-            if let Some(report) = ledger.order(*order).as_ref().and_then(|o| o.report()) {
-                named.add_result(report);
+        // A rental ended by its renter may have saved its workspace.
+        Event::OrderReported { order, .. } | Event::RentalEnded { order, .. } => {
+            if let Some(order) = ledger.order(*order) {
+                named.add_results_of(&ledger, order);
             }
         }
         _ => {}

@@ -18,7 +18,7 @@ use gpunet_primitives::{
     format_amount, Address, Hash, JobOutcome, LogStream, OnExit, OrderId, OutputHolder, TxBody,
 };
 use gpunet_types::api::{DryRun, OrdersPage};
-use gpunet_types::{OrderStatus, OrderView};
+use gpunet_types::{OrderStatus, OrderView, WorkspaceState};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -162,6 +162,11 @@ pub(crate) enum JobCmd {
         /// to that one's outputs, which stay on the nodes.
         #[arg(long, value_name = "ORDER", requires = "file")]
         inputs_from: Option<OrderId>,
+        /// A workspace one of your rentals saved (`gpunet rent end ID
+        /// --save` printed its root): the job starts in /workspace with its
+        /// files (its changes there are not kept: write outputs to keep).
+        #[arg(long, value_name = "ROOT")]
+        workspace: Option<gpunet_primitives::Hash>,
         /// Submit N copies as a job array: each sees its index (0..N) in
         /// $GPUNET_ARRAY_INDEX and N in $GPUNET_ARRAY_SIZE, is matched on its
         /// own (spread over machines) and escrows what one job would; follow
@@ -310,6 +315,14 @@ fn list_orders(orders: &[OrderView]) -> String {
     )
 }
 
+/// Who keeps a result's files, in words.
+pub(crate) fn kept_by(held_by: OutputHolder) -> &'static str {
+    match held_by {
+        OutputHolder::Nodes => "the validators' nodes",
+        OutputHolder::Provider => "its provider",
+    }
+}
+
 pub(crate) fn describe(order: &OrderView) -> String {
     let mut s = format!(
         "order     {}\nname      {}\nstatus    {}\nclient    {}\ndeposit   {}\n",
@@ -365,10 +378,7 @@ pub(crate) fn describe(order: &OrderView) -> String {
                 stopped,
                 held_by,
             } => {
-                let kept_by = match held_by {
-                    OutputHolder::Nodes => "the validators' nodes",
-                    OutputHolder::Provider => "its provider",
-                };
+                let kept_by = kept_by(*held_by);
                 s += &format!("exit code {exit_code}\nran       {duration_ms} ms (billed {} ms)\noutputs   {output_bytes} bytes, root {output_root}, kept by {kept_by}\n", r.billable_ms);
                 if let Some(stop) = stopped {
                     s += &format!(
@@ -410,6 +420,34 @@ pub(crate) fn describe(order: &OrderView) -> String {
         };
         if let Some(how) = &r.stopped {
             s += &format!("stopped   {how}: the rental ended\n");
+        }
+    }
+    if let Some(w) = &order.spec.workspace {
+        s += &format!(
+            "starts    with the workspace rental {} saved ({})\n",
+            w.order, w.root
+        );
+    }
+    match &order.workspace {
+        None => {}
+        Some(WorkspaceState::Saving { deadline_ms }) => {
+            s += &format!("workspace being saved by its provider (due at {deadline_ms} ms)\n");
+        }
+        Some(WorkspaceState::Saved {
+            root,
+            bytes,
+            held_by,
+        }) => {
+            s += &format!(
+                "workspace saved: {bytes} bytes, root {root}, kept by {}\n",
+                kept_by(*held_by)
+            );
+        }
+        Some(WorkspaceState::Failed { reason }) => {
+            s += &format!("workspace not saved: {reason}\n");
+        }
+        Some(WorkspaceState::NotReported) => {
+            s += "workspace not saved: its provider reported nothing in time\n";
         }
     }
     if let Some(root) = order.disputed_root {
@@ -639,6 +677,7 @@ pub(crate) async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
             wait_secs,
             dry_run,
             inputs_from,
+            workspace,
             array,
             secrets,
         } => {
@@ -658,6 +697,9 @@ pub(crate) async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
                 }
                 None => flags.job(command)?,
             };
+            if let Some(root) = workspace {
+                job.set_workspace(root);
+            }
             job.check_inputs()?;
             let secrets = secrets.apply(&mut job)?;
             let wallet = ctx.wallet()?;

@@ -10,8 +10,8 @@ use gpunet_client::jobfile::JobFile;
 use gpunet_client::jobs::{submit_rental, wait_for_order};
 use gpunet_client::secrets::DeliverUntil;
 use gpunet_client::ClientError;
-use gpunet_primitives::{format_amount, OrderId, TxBody};
-use gpunet_types::OrderStatus;
+use gpunet_primitives::{format_amount, Hash, OrderId, TxBody};
+use gpunet_types::{OrderStatus, WorkspaceState};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -38,6 +38,11 @@ pub(crate) enum RentCmd {
         /// ~/.ssh/id_ed25519.pub (or ECDSA, or RSA) without it.
         #[arg(long = "ssh-key", value_name = "FILE")]
         ssh_keys: Vec<PathBuf>,
+        /// A workspace one of your rentals saved (`gpunet rent end ID
+        /// --save` printed its root), in /workspace when the rental starts;
+        /// overrides the file's `workspace`.
+        #[arg(long, value_name = "ROOT")]
+        workspace: Option<Hash>,
         /// How long to wait for a machine (and its ports' addresses), e.g.
         /// 90s; the rental stays pending after it, until ended or expired.
         #[arg(long = "wait-for", alias = "wait-secs", default_value = "60s", value_parser = crate::rent::parse_duration)]
@@ -52,9 +57,25 @@ pub(crate) enum RentCmd {
         #[arg(long, value_parser = parse_duration)]
         duration: u64,
     },
-    /// End a rental now; the unused escrow is refunded.
-    #[command(after_help = "Example:\n  gpunet rent end 8")]
-    End { id: OrderId },
+    /// End a rental now; the unused escrow is refunded. With --save, its
+    /// provider first stores /workspace and this prints its root, which a
+    /// later rental or job starts with (`--workspace ROOT`, or `workspace =
+    /// "ROOT"` in its file); `gpunet job get ID --out DIR` fetches it. Saving is
+    /// not billed.
+    #[command(
+        after_help = "Examples:\n  gpunet rent end 8\n  gpunet rent end 8 --save\n  gpunet rent start --template jupyter --duration 2h --workspace 9f2c9f2c9f2c9f2c9f2c9f2c9f2c9f2c9f2c9f2c9f2c9f2c9f2c9f2c9f2c9f2c"
+    )]
+    End {
+        id: OrderId,
+        /// Save its /workspace before it ends, and print the saved root.
+        #[arg(long)]
+        save: bool,
+        /// How long to wait for the provider to save it, e.g. 10m; the
+        /// provider goes on saving after it (`gpunet job describe ID`
+        /// shows the root once saved).
+        #[arg(long = "wait-for", default_value = "10m", value_parser = parse_duration, requires = "save")]
+        wait_secs: u64,
+    },
     /// Run a command in a running rental's container, its input, output and
     /// exit code as if it ran here (only the renter's key gets in).
     #[command(
@@ -188,6 +209,7 @@ pub(crate) async fn rent(ctx: &Ctx, cmd: RentCmd) -> anyhow::Result<()> {
             template,
             duration,
             mut ssh_keys,
+            workspace,
             wait_secs,
             secrets,
         } => {
@@ -199,6 +221,9 @@ pub(crate) async fn rent(ctx: &Ctx, cmd: RentCmd) -> anyhow::Result<()> {
                 )),
             };
             job.timeout_secs = duration;
+            if let Some(root) = workspace {
+                job.set_workspace(root);
+            }
             if ssh_keys.is_empty() && template.is_some_and(Template::takes_ssh_keys) {
                 ssh_keys.extend(crate::template::default_ssh_key());
             }
@@ -292,13 +317,70 @@ pub(crate) async fn rent(ctx: &Ctx, cmd: RentCmd) -> anyhow::Result<()> {
             let printed = serde_json::json!({ "host": host, "config": config });
             ctx.output.print(&printed, || config.trim_end().to_string());
         }
-        RentCmd::End { id } => {
-            wallet.send(TxBody::EndRental { order: id }).await?;
+        RentCmd::End {
+            id, save: false, ..
+        } => {
+            wallet
+                .send(TxBody::EndRental {
+                    order: id,
+                    save: false,
+                })
+                .await?;
             let order = client.order(id).await?;
             ctx.output.print(&order, || describe(&order));
         }
+        RentCmd::End {
+            id,
+            save: true,
+            wait_secs,
+        } => {
+            wallet
+                .send(TxBody::EndRental {
+                    order: id,
+                    save: true,
+                })
+                .await?;
+            let wait = Duration::from_secs(wait_secs);
+            let saving = |o: &gpunet_types::OrderView| o.status != OrderStatus::Saving;
+            let order = wait_for_order(&client, id, wait, saving, |_| {}).await?;
+            ctx.output.print(&order, || saved_workspace(&order));
+            if !matches!(order.workspace, Some(WorkspaceState::Saved { .. })) {
+                anyhow::bail!(ClientError::Invalid(format!(
+                    "rental {id} ended without a saved workspace"
+                )));
+            }
+        }
     }
     Ok(())
+}
+
+/// What `rent end --save` says of the rental it ended: the saved root and
+/// how to use it, or why there is none.
+fn saved_workspace(order: &gpunet_types::OrderView) -> String {
+    let id = order.id;
+    match &order.workspace {
+        Some(WorkspaceState::Saved {
+            root,
+            bytes,
+            held_by,
+        }) => {
+            let kept = crate::job::kept_by(*held_by);
+            format!(
+                "rental {id} ended; its workspace is saved ({bytes} bytes, kept by {kept}):\n\
+                 {root}\n\
+                 start a rental with it: gpunet rent start FILE --duration 1h --workspace {root}\n\
+                 or a job: workspace = \"{root}\" in its file\n\
+                 fetch it here: gpunet job get {id} --out DIR"
+            )
+        }
+        Some(WorkspaceState::Failed { reason }) => {
+            format!("rental {id} ended; its provider could not save its workspace: {reason}")
+        }
+        Some(WorkspaceState::NotReported) => {
+            format!("rental {id} ended; its provider did not report its workspace saved in time")
+        }
+        Some(WorkspaceState::Saving { .. }) | None => describe(order),
+    }
 }
 
 #[cfg(test)]

@@ -17,6 +17,8 @@
 //!                                   # digest and keep network off to make it slashable)
 //! max_attempts = 3                  # optional; default 1: a run its provider fails or
 //!                                   # lets time out goes to another machine, up to 3 runs
+//! workspace = "9f2c…"               # optional: the root `gpunet rent end --save` printed;
+//!                                   # its files are in /workspace when the run starts
 //!
 //! [env]                             # public: every spec is on chain
 //! GREETING = "hello"
@@ -57,9 +59,10 @@ use crate::jobs::output_entry;
 use crate::secrets::SecretValues;
 use crate::wallet::Wallet;
 use gpunet_primitives::{
-    parse_amount, Amount, BlobHasher, GpuRequirement, InputRef, JobSpec, OnExit, OrderId,
-    OutputHolder, Placement, Resources, Ulimits,
+    parse_amount, Amount, BlobHasher, GpuRequirement, Hash, InputRef, JobSpec, OnExit, OrderId,
+    OutputHolder, Placement, Resources, Ulimits, WorkspaceRef,
 };
+use gpunet_types::api::{OrdersPage, MAX_ORDERS_PAGE};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -108,6 +111,10 @@ pub struct JobFile {
     /// start the container again.
     #[serde(default)]
     pub on_exit: OnExit,
+    /// The root of a workspace one of the client's rentals saved, put in
+    /// `/workspace` before the run starts.
+    #[serde(default)]
+    pub workspace: Option<Hash>,
     /// What it needs (`[resources]`).
     #[serde(default)]
     pub resources: ResourcesFile,
@@ -308,6 +315,7 @@ impl JobFile {
             ports: Vec::new(),
             max_attempts: 1,
             on_exit: OnExit::End,
+            workspace: None,
             resources: ResourcesFile::default(),
             inputs: Vec::new(),
             price: PriceFile {
@@ -481,13 +489,21 @@ impl JobFile {
                 holder_proof,
             });
         }
-        self.with_inputs(inputs)
+        let workspace = match self.workspace {
+            Some(root) => Some(saved_workspace(wallet, root).await?),
+            None => None,
+        };
+        self.resolved(inputs, workspace)
     }
 
-    /// The on-chain form of this job with `inputs` already resolved: the
-    /// spec, its price and its deposit (checked to cover every run), without
-    /// touching files or the network.
-    pub fn with_inputs(&self, inputs: Vec<InputRef>) -> Result<PreparedJob, ClientError> {
+    /// The on-chain form of this job with `inputs` and its `workspace`
+    /// already resolved: the spec, its price and its deposit (checked to
+    /// cover every run), without touching files or the network.
+    pub fn resolved(
+        &self,
+        inputs: Vec<InputRef>,
+        workspace: Option<WorkspaceRef>,
+    ) -> Result<PreparedJob, ClientError> {
         let invalid = |m: String| ClientError::Invalid(format!("job {:?}: {m}", self.name));
         let max_price_per_hour =
             parse_amount(&self.price.max_per_hour).map_err(|e| invalid(e.to_string()))?;
@@ -515,6 +531,7 @@ impl JobFile {
             max_attempts: self.max_attempts,
             secrets: self.secrets.keys().cloned().collect(),
             on_exit: self.on_exit,
+            workspace,
         };
         let full_cost = gpunet_types::min_deposit(max_price_per_hour, &spec)
             .map_err(|e| invalid(format!("price: {e}")))?;
@@ -536,6 +553,11 @@ impl JobFile {
         })
     }
 
+    /// Sets the workspace a run starts with: the root a saved rental printed.
+    pub fn set_workspace(&mut self, root: Hash) {
+        self.workspace = Some(root);
+    }
+
     /// Uploads the inputs to the node's blob store as `wallet`'s account
     /// (the node verifies each hash).
     pub async fn upload_inputs(
@@ -549,5 +571,37 @@ impl JobFile {
             }
         }
         Ok(())
+    }
+}
+
+/// The rental of `wallet`'s account that saved the workspace `root`,
+/// looked for among its orders, newest first.
+async fn saved_workspace(wallet: &Wallet, root: Hash) -> Result<WorkspaceRef, ClientError> {
+    let node = wallet.node();
+    let mut page = OrdersPage {
+        before: None,
+        limit: Some(MAX_ORDERS_PAGE),
+    };
+    loop {
+        let orders = node.orders_of(&wallet.address(), &page).await?;
+        if let Some(saved) = orders
+            .iter()
+            .find(|o| o.workspace.as_ref().and_then(|w| w.saved()).map(|(r, _)| r) == Some(root))
+        {
+            return Ok(WorkspaceRef {
+                order: saved.id,
+                root,
+            });
+        }
+        match orders.last() {
+            Some(oldest) if orders.len() == MAX_ORDERS_PAGE => page.before = Some(oldest.id),
+            _ => {
+                return Err(ClientError::Invalid(format!(
+                    "no rental of {} saved the workspace {root}: use the root that \
+                     `gpunet rent end ID --save` printed (`gpunet job describe ID` shows it)",
+                    wallet.address()
+                )))
+            }
+        }
     }
 }

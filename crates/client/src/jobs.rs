@@ -368,38 +368,61 @@ pub async fn wait_for_order(
     }
 }
 
-/// Downloads every output of a completed order into `dir`, verifying each file
-/// and the manifest against the output root recorded on chain. `wallet`'s
-/// account reads them: the order's client (or the provider that ran it).
-/// Files kept by the provider come from its peer ([`crate::peer_fetch`]),
-/// the others from the node.
+/// Downloads every output of a completed order (or the workspace a rental
+/// saved) into `dir`, verifying each file and the manifest against the
+/// root recorded on chain. `wallet`'s account reads them: the order's
+/// client (or the provider that ran it). Files kept by the provider come
+/// from its peer ([`crate::peer_fetch`]), the others from the node.
 pub async fn fetch_outputs(
     wallet: &Wallet,
     order: &OrderView,
     dir: &Path,
 ) -> Result<Manifest, ClientError> {
-    let (root, held_by) = match order.report.as_ref().map(|r| &r.outcome) {
-        Some(JobOutcome::Completed {
-            output_root,
-            held_by,
-            ..
-        }) => (*output_root, *held_by),
-        Some(JobOutcome::Failed { reason }) => {
-            return Err(ClientError::Invalid(format!(
+    let Some((root, held_by)) = order.result_files() else {
+        return Err(match order.report.as_ref().map(|r| &r.outcome) {
+            Some(JobOutcome::Failed { reason }) => ClientError::Invalid(format!(
                 "order {} failed on the provider: {reason}",
                 order.id
-            )))
-        }
-        None => {
-            return Err(ClientError::Invalid(format!(
+            )),
+            _ => ClientError::Invalid(format!(
                 "order {} has no result yet (status {}); wait with `gpunet job describe {}`",
                 order.id, order.status, order.id
-            )))
-        }
+            )),
+        });
     };
+    fetch_files(wallet, order, order.id, (root, held_by), dir).await
+}
+
+/// Downloads the workspace that rental `saved` saved into `dir` (its files
+/// under `workspace/`), read as a party to order `through`, whose spec
+/// starts with it: its provider, which puts them in the run's /workspace.
+pub async fn fetch_saved_workspace(
+    wallet: &Wallet,
+    saved: &OrderView,
+    through: OrderId,
+    dir: &Path,
+) -> Result<Manifest, ClientError> {
+    let Some(result) = saved.workspace.as_ref().and_then(|w| w.saved()) else {
+        return Err(ClientError::Invalid(format!(
+            "rental {} saved no workspace",
+            saved.id
+        )));
+    };
+    fetch_files(wallet, saved, through, result, dir).await
+}
+
+/// Fetches the files of `order`'s result (`root`, kept by `held_by`),
+/// signing reads as a party to order `through`.
+async fn fetch_files(
+    wallet: &Wallet,
+    order: &OrderView,
+    through: OrderId,
+    (root, held_by): (Hash, OutputHolder),
+    dir: &Path,
+) -> Result<Manifest, ClientError> {
     let node = wallet.node();
     let manifest = node
-        .manifest(&root, &wallet.blob_read(order.id).await?)
+        .manifest(&root, &wallet.blob_read(through).await?)
         .await?;
     if held_by == OutputHolder::Provider {
         crate::peer_fetch::fetch_result(wallet, order, &manifest, dir).await?;
@@ -407,7 +430,7 @@ pub async fn fetch_outputs(
     }
     for file in &manifest.files {
         // Signed per file: a long download outlives a request's validity.
-        let read = wallet.blob_read(order.id).await?;
+        let read = wallet.blob_read(through).await?;
         let size = node
             .download_blob(&file.hash, &dir.join(&file.path), &read)
             .await?;
@@ -454,7 +477,7 @@ pub async fn read_output(
     path: &str,
 ) -> Result<Vec<u8>, ClientError> {
     let entry = output_entry(wallet, order, path).await?;
-    if order.report.as_ref().and_then(|r| r.files_held_by()) == Some(OutputHolder::Provider) {
+    if order.result_files().map(|(_, held_by)| held_by) == Some(OutputHolder::Provider) {
         // Through a scratch directory: the peer verifies and stores it there.
         let scratch =
             std::env::temp_dir().join(format!("gpunet-read-{}-{}", std::process::id(), entry.hash));

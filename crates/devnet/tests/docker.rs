@@ -309,7 +309,13 @@ async fn a_renter_reaches_the_port_its_rental_exposes_and_reads_its_logs_until_i
         "{refused:?}"
     );
 
-    wallet.send(TxBody::EndRental { order: id }).await.unwrap();
+    wallet
+        .send(TxBody::EndRental {
+            order: id,
+            save: false,
+        })
+        .await
+        .unwrap();
     let container = net.provider(0).unwrap().run_name(id);
     for _ in 0..200 {
         if !docker_has("container", &container) {
@@ -430,7 +436,13 @@ async fn a_rentals_workspace_outlives_its_container_and_agent_and_goes_when_it_e
     assert_eq!(out, "kept\n");
 
     // Ended: the workspace goes with the rental.
-    wallet.send(TxBody::EndRental { order: id }).await.unwrap();
+    wallet
+        .send(TxBody::EndRental {
+            order: id,
+            save: false,
+        })
+        .await
+        .unwrap();
     for _ in 0..200 {
         if !workspace.exists() {
             break;

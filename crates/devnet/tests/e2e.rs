@@ -464,7 +464,10 @@ async fn a_rental_runs_until_its_time_is_up_and_the_renter_can_end_one_early() {
         .unwrap();
     let pgid = wait_running_with_pgid(&node, &journal, id).await;
     net.client_wallet()
-        .send(TxBody::EndRental { order: id })
+        .send(TxBody::EndRental {
+            order: id,
+            save: false,
+        })
         .await
         .unwrap();
     let order = node.order(id).await.unwrap();
@@ -545,7 +548,13 @@ async fn a_live_provider_answers_probes_and_a_dead_one_is_held_down_and_slashed(
     // The slash landed; the agent may have topped its stake up again since.
     let slashed = node.order(id).await.unwrap().rental.unwrap().slashed;
     assert_eq!(slashed, params.slash_down_per_hour);
-    client.send(TxBody::EndRental { order: id }).await.unwrap();
+    client
+        .send(TxBody::EndRental {
+            order: id,
+            save: false,
+        })
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -687,6 +696,7 @@ fn spec(gpus: u32, timeout_secs: u64) -> JobSpec {
         max_attempts: 1,
         secrets: Vec::new(),
         on_exit: Default::default(),
+        workspace: None,
         placement: Default::default(),
     }
 }

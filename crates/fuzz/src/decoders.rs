@@ -116,7 +116,7 @@ pub fn job_file(data: &[u8]) {
     let Ok(job) = toml::from_str::<JobFile>(text) else {
         return;
     };
-    if let Ok(prepared) = job.with_inputs(Vec::new()) {
+    if let Ok(prepared) = job.resolved(Vec::new(), None) {
         let bytes = borsh::to_vec(&prepared.spec).expect("encodes into a Vec");
         assert_eq!(
             borsh::from_slice::<gpunet_primitives::JobSpec>(&bytes).ok(),

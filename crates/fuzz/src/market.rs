@@ -13,7 +13,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use gpunet_ledger::{Genesis, GenesisAccount, Ledger};
 use gpunet_primitives::{
     GpuRequirement, GpuSpec, Hash, JobOutcome, JobSpec, Keypair, MachineSpec, OnExit, Resources,
-    SealedSecrets, SignedTx, Stop, Tx, TxBody, UNIT,
+    SealedSecrets, SignedTx, Stop, Tx, TxBody, WorkspaceSave, UNIT,
 };
 use gpunet_types::{Machine, Params};
 use std::sync::OnceLock;
@@ -79,8 +79,10 @@ enum Move {
     StopJob { order: u8 },
     /// A rental renewed by its renter.
     Renew { order: u8, secs: u8 },
-    /// A rental ended by its renter.
-    EndRental { order: u8 },
+    /// A rental ended by its renter, asking to save its workspace or not.
+    EndRental { order: u8, save: bool },
+    /// A saved workspace (or a failure to save it) reported by its provider.
+    ReportWorkspace { order: u8, saved: bool },
     /// A rental's machine reported offline by its renter.
     ReportOffline { order: u8 },
     /// Block time passes.
@@ -375,9 +377,26 @@ impl Market {
                 };
                 (self.client(id), body)
             }
-            Move::EndRental { order } => {
+            Move::EndRental { order, save } => {
                 let id = self.order(order)?;
-                (self.client(id), TxBody::EndRental { order: id })
+                (self.client(id), TxBody::EndRental { order: id, save })
+            }
+            Move::ReportWorkspace { order, saved } => {
+                let id = self.order(order)?;
+                let save = match saved {
+                    true => WorkspaceSave::Saved {
+                        root: Hash::digest(&id.to_le_bytes()),
+                        bytes: 1,
+                        held_by: gpunet_primitives::OutputHolder::Provider,
+                    },
+                    false => WorkspaceSave::Failed {
+                        reason: "disk full".into(),
+                    },
+                };
+                (
+                    self.provider(id),
+                    TxBody::ReportWorkspace { order: id, save },
+                )
             }
             Move::ReportOffline { order } => {
                 let id = self.order(order)?;
@@ -503,6 +522,7 @@ fn job(gpus: u32, timeout_secs: u64) -> JobSpec {
         max_attempts: 1,
         secrets: Vec::new(),
         on_exit: Default::default(),
+        workspace: None,
         placement: Default::default(),
     }
 }

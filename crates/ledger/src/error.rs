@@ -1,6 +1,6 @@
 //! Why a transaction or block was rejected.
 
-use gpunet_primitives::{Address, Amount, ChallengeId, MachineId, OrderId, Stop};
+use gpunet_primitives::{Address, Amount, ChallengeId, Hash, MachineId, OrderId, Stop};
 use gpunet_types::{ErrorCode, OrderStatus};
 
 /// A rejected transaction: one variant per cause, carrying what the message
@@ -115,6 +115,11 @@ pub enum TxError {
     },
     #[error("an endpoint is empty or over {max} bytes")]
     BadEndpoint { max: usize },
+    #[error(
+        "rental {order} of yours saved no workspace {root}: name one that `gpunet rent end --save` \
+         saved, by the root it printed"
+    )]
+    NoSavedWorkspace { order: OrderId, root: Hash },
     #[error("a peer is announced at {given} direct addresses, at most {max}")]
     TooManyPeerAddresses { given: usize, max: usize },
     #[error("{address:?} is no socket address written as IP:port")]
@@ -189,6 +194,8 @@ pub enum Wanted {
     RunningJob,
     /// Disputing: a reported result, not yet audited, within its window.
     Disputable,
+    /// Reporting a saved workspace: a rental its renter ended with `save`.
+    Saving,
 }
 
 impl std::fmt::Display for Wanted {
@@ -200,6 +207,7 @@ impl std::fmt::Display for Wanted {
             Wanted::Disputable => {
                 "only a reported, unaudited result can be disputed, within its dispute window"
             }
+            Wanted::Saving => "its renter did not end it asking to save its workspace",
         })
     }
 }
@@ -239,6 +247,7 @@ impl TxError {
             TxError::WrongStatus { .. } => ErrorCode::WrongStatus,
             TxError::AuditRun { .. } => ErrorCode::AuditRun,
             TxError::RentalHasNoResult(_) => ErrorCode::RentalHasNoResult,
+            TxError::NoSavedWorkspace { .. } => ErrorCode::NoSavedWorkspace,
             TxError::RentalNotStopped(_) => ErrorCode::RentalNotStopped,
             TxError::NotARental(_) => ErrorCode::NotARental,
             TxError::NoOutput(_) => ErrorCode::NoOutput,

@@ -142,7 +142,11 @@ pub fn check(state: &State) -> Result<(), Violation> {
                 (o.status(), name, rental),
                 (OrderStatus::Pending, "pending", _)
                     | (OrderStatus::Running, "deadlines", false)
-                    | (OrderStatus::Running, "rental_billing", true)
+                    | (
+                        OrderStatus::Running | OrderStatus::Saving,
+                        "rental_billing",
+                        true
+                    )
                     | (OrderStatus::Reported, "settle_queue", _)
             ) {
                 Err(Violation::Index {
@@ -191,7 +195,8 @@ pub fn check(state: &State) -> Result<(), Violation> {
             )?;
             if let Some(r) = o.rental() {
                 indexed(
-                    state.rental_billing.contains(&(r.next_bill_ms, *id)),
+                    o.billing_key()
+                        .is_some_and(|key| state.rental_billing.contains(&key)),
                     "rental_billing",
                 )?;
                 if let Some(probe) = r.probe {
@@ -219,6 +224,9 @@ pub fn check(state: &State) -> Result<(), Violation> {
                         cap,
                     });
                 }
+            }
+            // A rental saving its workspace holds its machine until saved.
+            if matches!(o.status(), OrderStatus::Running | OrderStatus::Saving) {
                 let a = allocated.entry(lease.machine).or_default();
                 let r = &o.spec.resources;
                 let overflow = || Violation::Overflow("a machine's leased resources");

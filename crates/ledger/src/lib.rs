@@ -30,5 +30,5 @@ pub use error::{
 pub use exec::SpecError;
 pub use genesis::{Genesis, GenesisAccount};
 pub use ledger::{Ledger, ProducedBlock};
-pub use order::{Checks, JobEnd, JobPhase, Order, OrderKind, RentalEnd, RentalPhase};
+pub use order::{Checks, JobEnd, JobPhase, Order, OrderKind, RentalEnd, RentalPhase, SaveEnd};
 pub use state::{Globals, HardwareChallenge, State, ValidatorEntry, ValidatorSet};

@@ -66,6 +66,7 @@ fn job(cores: u32, disk_mb: u64) -> JobSpec {
         max_attempts: 1,
         secrets: Vec::new(),
         on_exit: Default::default(),
+        workspace: None,
         placement: Default::default(),
     }
 }

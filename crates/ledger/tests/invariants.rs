@@ -4,7 +4,8 @@
 use gpunet_ledger::{Genesis, GenesisAccount, Ledger};
 use gpunet_primitives::{
     DoubleSign, GpuRequirement, GpuSpec, Hash, JobOutcome, JobSpec, Keypair, MachineSpec,
-    Resources, SignedTx, SignedVote, Stop, Tx, TxBody, Vote, VoteKind, UNIT,
+    OutputHolder, Resources, SignedTx, SignedVote, Stop, Tx, TxBody, Vote, VoteKind, WorkspaceSave,
+    UNIT,
 };
 use gpunet_types::{OrderStatus, Params};
 use proptest::prelude::*;
@@ -96,6 +97,12 @@ enum Op {
     },
     EndRental {
         order: u64,
+        save: bool,
+    },
+    /// The lease's provider reports the rental's workspace saved, or not.
+    ReportWorkspace {
+        order: u64,
+        saved: bool,
     },
     ReportOffline {
         order: u64,
@@ -193,7 +200,8 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (1..5_000u64).prop_map(|ms| Op::Wait { ms }),
         2 => (who.clone(), 1..20u64).prop_map(|(who, secs)| Op::Rent { who, secs }),
         1 => (0..24u64, 1..20u64).prop_map(|(order, secs)| Op::Renew { order, secs }),
-        1 => (0..24u64).prop_map(|order| Op::EndRental { order }),
+        1 => (0..24u64, any::<bool>()).prop_map(|(order, save)| Op::EndRental { order, save }),
+        1 => (0..24u64, any::<bool>()).prop_map(|(order, saved)| Op::ReportWorkspace { order, saved }),
         1 => (0..24u64).prop_map(|order| Op::ReportOffline { order }),
         1 => (0..24u64).prop_map(|order| Op::AnswerProbe { order }),
         1 => (0..24u64).prop_map(|order| Op::Announce { order }),
@@ -267,6 +275,7 @@ fn body(op: &Op, keys: &[Keypair]) -> Option<(usize, TxBody)> {
         max_attempts: 1,
         secrets: Vec::new(),
         on_exit: Default::default(),
+        workspace: None,
         placement: Default::default(),
     };
     Some(match op.clone() {
@@ -396,7 +405,23 @@ fn body(op: &Op, keys: &[Keypair]) -> Option<(usize, TxBody)> {
                 deposit: gpunet_types::max_payment(2 * UNIT, secs).unwrap(),
             },
         ),
-        Op::EndRental { order } => (0, TxBody::EndRental { order }),
+        Op::EndRental { order, save } => (0, TxBody::EndRental { order, save }),
+        Op::ReportWorkspace { order, saved } => (
+            0,
+            TxBody::ReportWorkspace {
+                order,
+                save: match saved {
+                    true => WorkspaceSave::Saved {
+                        root: Hash::digest(&order.to_le_bytes()),
+                        bytes: 1,
+                        held_by: OutputHolder::Nodes,
+                    },
+                    false => WorkspaceSave::Failed {
+                        reason: "disk full".into(),
+                    },
+                },
+            },
+        ),
         Op::ReportOffline { order } => (0, TxBody::ReportOffline { order }),
         Op::AnswerProbe { order } => (0, TxBody::AnswerProbe { order }),
         Op::Announce { order } => (
@@ -472,20 +497,23 @@ proptest! {
                     _ => {
                         // A dispute goes to a result still in its window, when there is one.
                         let disputable = ledger.state().orders.iter().filter(|(_, o)| o.status() == OrderStatus::Reported && o.audit_runs().is_empty() && o.audit_of().is_none()).map(|(id, _)| *id).collect::<Vec<_>>();
+                        // A saved workspace goes to a rental being saved, when there is one.
+                        let saving = ledger.state().orders.iter().filter(|(_, o)| o.status() == OrderStatus::Saving).map(|(id, _)| *id).collect::<Vec<_>>();
                         let retargeted = match op {
                             Op::Dispute { order, output } if !disputable.is_empty() => Op::Dispute { order: disputable[*order as usize % disputable.len()], output: *output },
+                            Op::ReportWorkspace { order, saved } if !saving.is_empty() => Op::ReportWorkspace { order: saving[*order as usize % saving.len()], saved: *saved },
                             op => op.clone(),
                         };
                         let op = &retargeted;
                         let (mut who, body) = body(op, &keys).unwrap();
                         // Reports come from the lease's provider, so jobs (and their
                         // audits) actually complete; Fail keeps the random sender.
-                        if let Op::Complete { order, .. } | Op::AnswerProbe { order } | Op::Decline { order } | Op::Announce { order } = op {
+                        if let Op::Complete { order, .. } | Op::AnswerProbe { order } | Op::Decline { order } | Op::Announce { order } | Op::ReportWorkspace { order, .. } = op {
                             let provider = ledger.order(*order).and_then(|o| o.lease()).map(|l| l.provider);
                             who = keys.iter().position(|k| Some(k.address()) == provider).unwrap_or(who);
                         }
                         // Renewals and early ends come from the renter.
-                        if let Op::Renew { order, .. } | Op::EndRental { order } | Op::ReportOffline { order } | Op::Dispute { order, .. } = op {
+                        if let Op::Renew { order, .. } | Op::EndRental { order, .. } | Op::ReportOffline { order } | Op::Dispute { order, .. } = op {
                             let client = ledger.order(*order).map(|o| o.client);
                             who = keys.iter().position(|k| Some(k.address()) == client).unwrap_or(who);
                         }

@@ -86,6 +86,7 @@ fn job(timeout_secs: u64, gpus: u32) -> JobSpec {
         max_attempts: 1,
         secrets: Vec::new(),
         on_exit: Default::default(),
+        workspace: None,
         placement: Default::default(),
     }
 }

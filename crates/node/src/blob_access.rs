@@ -62,8 +62,9 @@ pub enum BlobReadError {
 pub enum ReadScope {
     /// A validator's request: every blob (copies between nodes).
     Everything,
-    /// A party's request: the order's inputs and its result (its result
-    /// only, for a reader the client shared it with).
+    /// A party's request: the order's inputs, the workspace it starts
+    /// with and its result (its result only, for a reader the client shared
+    /// it with).
     Order {
         /// The order.
         id: OrderId,
@@ -71,8 +72,10 @@ pub enum ReadScope {
         client: Address,
         /// Its inputs (none for a reader the result was shared with).
         inputs: Vec<InputRef>,
-        /// Its result's manifest, once reported.
-        output_root: Option<Hash>,
+        /// Manifests whose files are in scope: its result's, once reported
+        /// (or its saved workspace's), and the saved workspace its spec
+        /// starts with (the ledger checked it is its client's).
+        manifests: Vec<Hash>,
     },
 }
 
@@ -95,11 +98,16 @@ impl ReadScope {
         };
         let order = ledger.order(id).ok_or(BlobReadError::UnknownOrder(id))?;
         let provider = order.lease().map(|l| l.provider);
-        let inputs = if reader == order.client || Some(reader) == provider {
-            order.spec.inputs.clone()
+        let result = order.result().map(|(root, _)| root);
+        let (inputs, manifests) = if reader == order.client || Some(reader) == provider {
+            let workspace = order.spec.workspace.map(|w| w.root);
+            (
+                order.spec.inputs.clone(),
+                result.into_iter().chain(workspace).collect(),
+            )
         } else if order.result_readers.binary_search(&reader).is_ok() {
             // A reader the result is shared with reads the result only.
-            Vec::new()
+            (Vec::new(), result.into_iter().collect())
         } else {
             return Err(BlobReadError::NotAParty { reader, order: id });
         };
@@ -107,20 +115,23 @@ impl ReadScope {
             id,
             client: order.client,
             inputs,
-            output_root: order.output_root(),
+            manifests,
         })
     }
 
-    /// The result manifest that decides whether `blob` is in scope, when it
-    /// is neither an input nor the root itself: a node must hold it first.
-    pub fn manifest_for(&self, blob: &Hash) -> Option<Hash> {
+    /// The manifests that decide whether `blob` is in scope, when it is
+    /// neither an input nor a manifest itself: a node must hold them first.
+    pub fn manifests_for(&self, blob: &Hash) -> Vec<Hash> {
         match self {
-            ReadScope::Everything => None,
+            ReadScope::Everything => Vec::new(),
             ReadScope::Order {
-                inputs,
-                output_root,
-                ..
-            } => output_root.filter(|root| root != blob && !inputs.iter().any(|i| i.hash == *blob)),
+                inputs, manifests, ..
+            } => {
+                if manifests.contains(blob) || inputs.iter().any(|i| i.hash == *blob) {
+                    return Vec::new();
+                }
+                manifests.clone()
+            }
         }
     }
 
@@ -131,12 +142,12 @@ impl ReadScope {
             id,
             client,
             inputs,
-            output_root,
+            manifests,
         } = self
         else {
             return Ok(());
         };
-        if *output_root == Some(*blob) {
+        if manifests.contains(blob) {
             return Ok(());
         }
         let mut proofs = inputs.iter().filter(|i| i.hash == *blob).peekable();
@@ -153,10 +164,17 @@ impl ReadScope {
                 }),
             };
         }
-        match output_root {
-            Some(root) if !blobs.contains(root) => Err(BlobReadError::Missing(*root)),
-            Some(root) if manifest_files(blobs, root).contains(blob) => Ok(()),
-            _ => Err(BlobReadError::NotNamed {
+        let mut missing = None;
+        for root in manifests {
+            if !blobs.contains(root) {
+                missing = missing.or(Some(*root));
+            } else if manifest_files(blobs, root).contains(blob) {
+                return Ok(());
+            }
+        }
+        match missing {
+            Some(root) => Err(BlobReadError::Missing(root)),
+            None => Err(BlobReadError::NotNamed {
                 order: *id,
                 blob: *blob,
             }),
@@ -200,19 +218,20 @@ mod tests {
         };
         let (root, _) = store.put(&manifest.encode()).await.unwrap();
         let (unnamed, _) = store.put(b"someone else's").await.unwrap();
-        let scope = |client: Address, input: InputRef, output_root| ReadScope::Order {
-            id: 7,
-            client,
-            inputs: vec![input],
-            output_root,
-        };
+        let scope =
+            |client: Address, input: InputRef, output_root: Option<Hash>| ReadScope::Order {
+                id: 7,
+                client,
+                inputs: vec![input],
+                manifests: output_root.into_iter().collect(),
+            };
 
         let alices = scope(alice, input(data, &alice), Some(root));
         for blob in [Hash::digest(data), root, file] {
             assert_eq!(alices.allows(&store, &blob), Ok(()));
         }
-        assert_eq!(alices.manifest_for(&file), Some(root));
-        assert_eq!(alices.manifest_for(&root), None);
+        assert_eq!(alices.manifests_for(&file), vec![root]);
+        assert_eq!(alices.manifests_for(&root), Vec::<Hash>::new());
         assert_eq!(
             alices.allows(&store, &unnamed),
             Err(BlobReadError::NotNamed {

@@ -1,6 +1,7 @@
 //! Which blobs a node keeps: what the ledger still needs, and for how long.
 //!
-//! A blob stays while an open order needs it (its inputs, its result) and for
+//! A blob stays while an open order needs it (its inputs, the saved
+//! workspace it starts with, its result) and for
 //! [`BlobRetention::after_close`] of block time after the order closed, so
 //! its client can fetch the result; a blob no order names (an upload whose
 //! order is not submitted yet) stays [`BlobRetention::grace`] after it was
@@ -12,7 +13,6 @@ use crate::node::Node;
 use gpunet_ledger::Ledger;
 use gpunet_primitives::manifest::Manifest;
 use gpunet_primitives::{Hash, OutputHolder};
-use gpunet_types::Report;
 use std::collections::BTreeSet;
 use std::sync::RwLock;
 use std::time::{Duration, SystemTime};
@@ -52,16 +52,31 @@ pub struct NamedBlobs {
 }
 
 impl NamedBlobs {
-    /// Adds the result `report` names, if any.
-    pub fn add_result(&mut self, report: &Report) {
-        let (Some(root), Some(held_by)) = (report.output_root(), report.files_held_by()) else {
-            return;
-        };
+    /// Adds a result (a job's outputs, a saved workspace): the manifest
+    /// `root` and, when nodes keep them, its files.
+    pub fn add_result(&mut self, (root, held_by): (Hash, OutputHolder)) {
         match held_by {
             OutputHolder::Nodes => self.roots.push(root),
             OutputHolder::Provider => {
                 self.manifests.insert(root);
             }
+        }
+    }
+}
+
+impl NamedBlobs {
+    /// Adds what `order` names besides its inputs: its result, and the
+    /// saved workspace its spec starts with.
+    pub fn add_results_of(&mut self, ledger: &Ledger, order: &gpunet_ledger::Order) {
+        if let Some(result) = order.result() {
+            self.add_result(result);
+        }
+        let saved = order
+            .spec
+            .workspace
+            .and_then(|w| ledger.order(w.order)?.result());
+        if let Some(saved) = saved {
+            self.add_result(saved);
         }
     }
 }
@@ -81,9 +96,7 @@ pub fn named_by_orders(ledger: &Ledger, after_close: Duration) -> NamedBlobs {
         named
             .inputs
             .extend(order.spec.inputs.iter().map(|i| i.hash));
-        if let Some(report) = order.report() {
-            named.add_result(report);
-        }
+        named.add_results_of(ledger, order);
     }
     named
 }

@@ -33,11 +33,11 @@ pub use sealed::{
 };
 pub use spec::{
     GpuRequirement, GpuSpec, InputRef, JobSpec, MachineSpec, OnExit, Placement, ResourcePrices,
-    Resources, Ulimits,
+    Resources, Ulimits, WorkspaceRef,
 };
 pub use tx::{
     decode_signed_tx, ChallengeId, ContainerStop, JobOutcome, MachineId, OrderId, OutputHolder,
-    RowOpening, SignedTx, Stop, Tx, TxBody, TxDecodeError, MAX_TX_BYTES,
+    RowOpening, SignedTx, Stop, Tx, TxBody, TxDecodeError, WorkspaceSave, MAX_TX_BYTES,
 };
 pub use upload::{BlobUpload, SignedBlobUpload};
 

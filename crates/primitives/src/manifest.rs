@@ -61,6 +61,15 @@ pub enum ManifestError {
     TooLarge,
 }
 
+/// What [`Manifest::add_tree`] found under a directory.
+#[derive(Debug, Default)]
+pub struct Tree {
+    /// Each regular file added, with its hash.
+    pub files: Vec<(PathBuf, Hash)>,
+    /// What was left out: symbolic links, sockets, devices.
+    pub not_files: Vec<PathBuf>,
+}
+
 impl Manifest {
     /// The manifest of a job's result: its two logs and every file under
     /// `outputs` (absent: none), named as agents name them (`logs/stdout.log`,
@@ -104,8 +113,24 @@ impl Manifest {
     /// and prefixed with `prefix`, and returns each file with its hash.
     /// Symbolic links are refused.
     pub fn add_dir(&mut self, root: &Path, prefix: &str) -> std::io::Result<Vec<(PathBuf, Hash)>> {
+        let tree = self.add_tree(root, prefix)?;
+        match tree.not_files.first() {
+            None => Ok(tree.files),
+            Some(path) => Err(std::io::Error::other(format!(
+                "output {} is not a regular file (links are not allowed)",
+                path.display()
+            ))),
+        }
+    }
+
+    /// Adds every regular file under `root`, named relative to it and
+    /// prefixed with `prefix`; returns what it added, and what it left out
+    /// for not being a regular file or a directory, which the caller
+    /// refuses or reports.
+    pub fn add_tree(&mut self, root: &Path, prefix: &str) -> std::io::Result<Tree> {
         let mut stack = vec![root.to_path_buf()];
         let mut added = Vec::new();
+        let mut not_files = Vec::new();
         while let Some(dir) = stack.pop() {
             for entry in std::fs::read_dir(&dir)? {
                 let entry = entry?;
@@ -116,31 +141,39 @@ impl Manifest {
                 } else if kind.is_file() {
                     let rel = path
                         .strip_prefix(root)
-                        .expect("under root")
+                        .map_err(std::io::Error::other)?
                         .to_string_lossy()
                         .replace('\\', "/");
-                    let hash = self.add_file(&format!("{prefix}{rel}"), &path)?;
+                    let hash = self.push_file(&format!("{prefix}{rel}"), &path)?;
                     added.push((path, hash));
                 } else {
-                    return Err(std::io::Error::other(format!(
-                        "output {} is not a regular file (links are not allowed)",
-                        path.display()
-                    )));
+                    not_files.push(path);
                 }
             }
         }
-        Ok(added)
+        // Sorted once: a tree may hold many thousands of files.
+        self.files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(Tree {
+            files: added,
+            not_files,
+        })
     }
 
     /// Adds one file under `name` and returns its hash.
     pub fn add_file(&mut self, name: &str, path: &Path) -> std::io::Result<Hash> {
+        let hash = self.push_file(name, path)?;
+        self.files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(hash)
+    }
+
+    /// Adds one file under `name`, leaving the list for the caller to sort.
+    fn push_file(&mut self, name: &str, path: &Path) -> std::io::Result<Hash> {
         let (hash, size) = hash_file(path)?;
         self.files.push(ManifestEntry {
             path: name.to_string(),
             size,
             hash,
         });
-        self.files.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(hash)
     }
 

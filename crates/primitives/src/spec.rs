@@ -230,6 +230,24 @@ pub struct JobSpec {
     /// when its program does: only [`OnExit::End`].
     #[serde(default)]
     pub on_exit: OnExit,
+    /// A workspace its client saved from an earlier rental
+    /// (`TxBody::EndRental` with `save`), put in the run's `/workspace`
+    /// before it starts.
+    #[serde(default)]
+    pub workspace: Option<WorkspaceRef>,
+}
+
+/// A saved workspace, by the rental that saved it and its root.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct WorkspaceRef {
+    /// The rental that saved it: a closed rental of the same client.
+    pub order: crate::OrderId,
+    /// The root of its manifest, as that rental's provider reported it.
+    pub root: Hash,
 }
 
 fn one_attempt() -> u32 {

@@ -125,6 +125,29 @@ pub enum OutputHolder {
     Provider,
 }
 
+/// How saving a rental's workspace went, as its provider reports it.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum WorkspaceSave {
+    /// Its files are stored, listed by a manifest (paths `workspace/...`)
+    /// whose root names the saved workspace.
+    Saved {
+        /// BLAKE3 root of the manifest.
+        root: Hash,
+        /// Bytes of the files it lists.
+        bytes: u64,
+        /// Who keeps the files.
+        held_by: OutputHolder,
+    },
+    /// It could not be saved.
+    Failed {
+        /// Why, in words (clipped to a limit).
+        reason: String,
+    },
+}
+
 /// What a provider reports at the end of a lease.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -270,10 +293,17 @@ pub enum TxBody {
         #[cfg_attr(feature = "openapi", schema(value_type = crate::json::Gpn))]
         deposit: Amount,
     },
-    /// Ends a running rental now; the unused escrow is refunded.
+    /// Ends a running rental now: it is billed to now and the unused escrow
+    /// is refunded. With `save`, its provider first stores the rental's
+    /// `/workspace` content-addressed and reports its root
+    /// (`ReportWorkspace`), which a later order of the same client mounts
+    /// (`JobSpec::workspace`); the time the save takes is not billed.
     EndRental {
         /// The order.
         order: OrderId,
+        /// Whether its workspace is saved before it ends.
+        #[serde(default)]
+        save: bool,
     },
     /// The renter says the rented machine is unreachable: its provider must
     /// answer a liveness probe in time or the machine is held down (not billed,
@@ -412,6 +442,14 @@ pub enum TxBody {
         /// URL), for peers that cannot dial it.
         relay: Option<String>,
     },
+    /// The provider of a rental its renter ended with `save` says how saving
+    /// its workspace went; the rental closes then.
+    ReportWorkspace {
+        /// The order.
+        order: OrderId,
+        /// The saved workspace, or why it could not be saved.
+        save: WorkspaceSave,
+    },
     /// The client hands the provider of its leased order the values of the
     /// spec's `secrets`, sealed to that provider's key (once per lease: a
     /// run matched again elsewhere needs them sealed again). The provider's
@@ -457,6 +495,7 @@ impl TxBody {
             TxBody::SubmitArray { .. } => "submit_array",
             TxBody::AnnouncePeer { .. } => "announce_peer",
             TxBody::SealSecrets { .. } => "seal_secrets",
+            TxBody::ReportWorkspace { .. } => "report_workspace",
         }
     }
 }

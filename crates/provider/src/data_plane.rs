@@ -354,6 +354,7 @@ impl ReadGate for ResultGate {
             .unwrap_or_default();
         let node = self.node.clone();
         Box::pin(async move {
+            let mut kept = Vec::new();
             for id in orders {
                 match node.order(id).await {
                     Ok(order)
@@ -362,13 +363,40 @@ impl ReadGate for ResultGate {
                     {
                         return true
                     }
-                    Ok(_) => {}
+                    Ok(order) => kept.push(order),
                     Err(e) => tracing::warn!("cannot ask the node about order {id}: {e}"),
                 }
             }
-            false
+            starts_with_a_kept_workspace(&node, reader, &kept).await
         })
     }
+}
+
+/// Whether `reader` is the provider of a lease that starts with the
+/// workspace one of `kept` saved, for the same client (the ledger checked
+/// that the lease's client saved it): that provider fetches it before the
+/// run starts.
+async fn starts_with_a_kept_workspace(
+    node: &NodeClient,
+    reader: Address,
+    kept: &[gpunet_types::OrderView],
+) -> bool {
+    if kept.iter().all(|o| o.workspace.is_none()) {
+        return false;
+    }
+    let leases = match node.provider_leases(&reader).await {
+        Ok(leases) => leases,
+        Err(e) => {
+            tracing::warn!("cannot ask the node about {reader}'s leases: {e}");
+            return false;
+        }
+    };
+    leases.iter().any(|lease| {
+        lease.spec.workspace.is_some_and(|w| {
+            kept.iter()
+                .any(|saved| saved.id == w.order && saved.client == lease.client)
+        })
+    })
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! The agent runs leases this way, and a canary's issuer reruns a job the
 //! same way to know its answer (`canary`), so both get the same output root.
 
-use crate::executor::{ExecOutcome, JobRun, Limits, SecretVars, Stop};
+use crate::executor::{ExecOutcome, JobRun, Limits, RunKind, SecretVars, Stop};
 use gpunet_client::{ClientError, Wallet};
 use gpunet_primitives::manifest::Manifest;
 use gpunet_primitives::{Hash, InputRef, OrderId};
@@ -74,6 +74,10 @@ pub async fn lay_out(
         network: order.spec.network,
         gpus: Vec::new(),
         ports: order.spec.ports.clone(),
+        kind: match order.rental {
+            Some(_) => RunKind::Rental,
+            None => RunKind::Job,
+        },
         workspace: None,
         secrets: SecretVars::default(),
     };
@@ -145,6 +149,8 @@ pub enum LayoutError {
     },
     #[error("cannot fetch input {path}: {source}")]
     FetchInput { path: String, source: ClientError },
+    #[error("cannot fetch the workspace rental {order} saved: {source}")]
+    FetchWorkspace { order: OrderId, source: ClientError },
 }
 
 /// Why a finished run's result could not be collected.

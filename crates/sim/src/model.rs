@@ -257,6 +257,7 @@ pub fn demand(rng: &mut StdRng) -> Demand {
         max_attempts: 1,
         secrets: Vec::new(),
         on_exit: Default::default(),
+        workspace: None,
         placement: if rng.gen_ratio(1, 5) {
             Placement::Cheapest
         } else {

@@ -126,6 +126,9 @@ pub enum ErrorCode {
     EndpointCount,
     /// An endpoint empty or too long.
     BadEndpoint,
+    /// A spec's workspace that the named rental of the same client did
+    /// not save.
+    NoSavedWorkspace,
 
     // The data plane.
     /// A peer announced at too many direct addresses.

@@ -222,6 +222,20 @@ pub enum Event {
         #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Rfc3339))]
         deadline_ms: u64,
     },
+    /// The renter ended a rental asking to save its workspace: its provider
+    /// stores it and reports its root by `deadline_ms`.
+    WorkspaceSaveAsked {
+        /// The order.
+        order: OrderId,
+        /// The order's client.
+        client: Address,
+        /// The provider (the machine's owner).
+        provider: Address,
+        /// When the report is due.
+        #[serde(rename = "deadline", with = "gpunet_primitives::json::rfc3339")]
+        #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Rfc3339))]
+        deadline_ms: u64,
+    },
     /// The probe went unanswered: the machine is held down, unbilled and delisted.
     MachineDown {
         /// The order.
@@ -427,6 +441,7 @@ impl Event {
             | Event::EndpointsAnnounced { order, .. }
             | Event::SecretsSealed { order, .. }
             | Event::LivenessProbe { order, .. }
+            | Event::WorkspaceSaveAsked { order, .. }
             | Event::MachineDown { order, .. }
             | Event::MachineBackUp { order, .. }
             | Event::RentalRenewed { order, .. }
@@ -485,6 +500,9 @@ impl Event {
                 client, provider, ..
             }
             | Event::LivenessProbe {
+                client, provider, ..
+            }
+            | Event::WorkspaceSaveAsked {
                 client, provider, ..
             }
             | Event::MachineDown {

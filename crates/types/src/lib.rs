@@ -25,7 +25,8 @@ pub use machine::{
 pub use matching::{Misfit, Unmatched};
 pub use order::{
     ArrayPlace, Attempt, AttemptFailure, AuditVerdict, Decline, Lease, OrderStatus, OrderView,
-    Probe, Rental, Report, Settlement, ARRAY_INDEX_VAR, ARRAY_SIZE_VAR, MAX_ARRAY_SIZE,
+    Probe, Rental, Report, Settlement, WorkspaceState, ARRAY_INDEX_VAR, ARRAY_SIZE_VAR,
+    MAX_ARRAY_SIZE,
 };
 pub use params::Params;
 pub use peer::{PeerAddr, MAX_PEER_ADDRESSES};

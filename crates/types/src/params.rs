@@ -101,6 +101,11 @@ pub struct Params {
     pub rental_billing_ms: u64,
     /// Time a provider has to answer a liveness probe of a rented machine.
     pub probe_answer_ms: u64,
+    /// Time a provider has to save a rental's workspace its renter asked
+    /// to save (`TxBody::EndRental` with `save`) and report its root; the
+    /// rental closes then without one.
+    #[serde(default = "default_workspace_save_ms")]
+    pub workspace_save_ms: u64,
     /// Slashed per started hour a rented machine is held down.
     #[serde(with = "gpunet_primitives::json::gpn")]
     #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
@@ -147,6 +152,11 @@ fn default_max_disk_mb() -> u64 {
 fn default_max_vram_mb() -> u64 {
     // 1 TiB.
     1 << 20
+}
+
+fn default_workspace_save_ms() -> u64 {
+    // An hour: hashing and storing a few hundred GB of workspace.
+    3_600_000
 }
 
 fn default_audit_pay_floor() -> Amount {
@@ -213,6 +223,7 @@ impl Default for Params {
             audit_pay_floor: default_audit_pay_floor(),
             rental_billing_ms: 60_000,
             probe_answer_ms: 120_000,
+            workspace_save_ms: default_workspace_save_ms(),
             slash_down_per_hour: 5 * gpn,
             epoch_ms: 24 * 3_600_000,
             epoch_reward: 1_000 * gpn,

@@ -8,7 +8,7 @@ use axum::response::Response;
 use gpunet_ledger::{Order, State as LedgerState};
 use gpunet_node::Node;
 use gpunet_primitives::{Address, JobOutcome, MachineId, OrderId, OutputHolder};
-use gpunet_types::{offers, Machine, OrderStatus, OrderView};
+use gpunet_types::{offers, Machine, OrderStatus, OrderView, WorkspaceState};
 use maud::{html, Markup};
 use serde::Deserialize;
 
@@ -304,6 +304,29 @@ pub(super) async fn order(State(node): State<Node>, Path(raw): Path<String>) -> 
                     JobOutcome::Failed { reason } => {
                         tr { th { "Outcome" } td data-figure="outcome" { "failed" } }
                         tr { th { "Reason" } td { (reason) } }
+                    }
+                }
+            }
+        }
+        @if let Some(workspace) = &o.workspace {
+            h2 { "Saved workspace" }
+            table {
+                @match workspace {
+                    WorkspaceState::Saving { deadline_ms } => {
+                        tr { th { "State" } td data-figure="workspace" { "saving" } }
+                        tr { th { "Due" } td { (instant(*deadline_ms)) } }
+                    }
+                    WorkspaceState::Saved { root, bytes, held_by } => {
+                        tr { th { "State" } td data-figure="workspace" { "saved" } }
+                        tr { th { "Root" } td { (bytes) " bytes, root " code { (root) } } }
+                        tr { th { "Files kept by" } td { (held_by_words(*held_by)) } }
+                    }
+                    WorkspaceState::Failed { reason } => {
+                        tr { th { "State" } td data-figure="workspace" { "failed" } }
+                        tr { th { "Reason" } td { (reason) } }
+                    }
+                    WorkspaceState::NotReported => {
+                        tr { th { "State" } td data-figure="workspace" { "not reported by its deadline" } }
                     }
                 }
             }

@@ -191,7 +191,7 @@ async fn readable(node: &Node, headers: &HeaderMap, hash: Hash) -> ApiResult<Sig
     };
     if !headers.contains_key(LOCAL_ONLY_HEADER) {
         // A provider may have uploaded its outputs to another node.
-        for needed in std::iter::once(hash).chain(scope.manifest_for(&hash)) {
+        for needed in std::iter::once(hash).chain(scope.manifests_for(&hash)) {
             if !node.blobs.contains(&needed) {
                 blob_replication::fetch_from_peers(node, needed, raw).await;
             }

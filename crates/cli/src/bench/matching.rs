@@ -72,6 +72,7 @@ fn job(i: usize) -> JobSpec {
         max_attempts: 1,
         secrets: Vec::new(),
         on_exit: Default::default(),
+        workspace: None,
         placement: if i.is_multiple_of(10) {
             Placement::Cheapest
         } else {

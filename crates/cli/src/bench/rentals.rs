@@ -178,7 +178,12 @@ async fn measure(
         measured.push(way_of("docker (host)", shell, started.elapsed(), mib));
     }
     measured.push(way_of(way, shell, Duration::from_millis(copy_ms), mib));
-    wallet.send(TxBody::EndRental { order: id }).await?;
+    wallet
+        .send(TxBody::EndRental {
+            order: id,
+            save: false,
+        })
+        .await?;
     devnet.shutdown().await;
     Ok(measured)
 }

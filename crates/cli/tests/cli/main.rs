@@ -650,6 +650,16 @@ fn devnet_process(dir: &Path) -> (Node, Vec<String>) {
 /// A `gpunet devnet` process with `providers` providers running jobs with
 /// `executor`, and the global options (JSON output) of its client wallet.
 fn devnet_with(dir: &Path, providers: usize, executor: &str) -> (Node, Vec<String>) {
+    devnet_with_args(dir, providers, executor, &[])
+}
+
+/// As [`devnet_with`], with more `gpunet devnet` options (`--serve-outputs`).
+fn devnet_with_args(
+    dir: &Path,
+    providers: usize,
+    executor: &str,
+    more: &[&str],
+) -> (Node, Vec<String>) {
     let data = dir.join("devnet");
     let listen = format!("127.0.0.1:{}", free_port());
     let devnet = Node(
@@ -661,6 +671,7 @@ fn devnet_with(dir: &Path, providers: usize, executor: &str) -> (Node, Vec<Strin
                 "--executor",
                 executor,
             ])
+            .args(more)
             .stdout(std::process::Stdio::null())
             .stderr(std::fs::File::create(dir.join("devnet.log")).unwrap())
             .spawn()

@@ -663,3 +663,146 @@ fn a_restarting_rental_gets_its_container_back_and_one_that_keeps_stopping_ends(
     );
     assert!(refunded > deposit / 10 * 9, "{order}");
 }
+
+/// `rent end --save` stores the rental's /workspace and prints its root;
+/// `job get` fetches it, and a later rental started `--workspace ROOT` on
+/// another machine (whose provider fetches it from the first one's peer)
+/// finds the files there, as does a job started `--workspace ROOT`. The
+/// root is its renter's only: another wallet cannot start with it.
+#[test]
+fn a_saved_workspace_moves_to_a_later_rental_on_another_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    // Providers keep what they save and serve it peer to peer.
+    let (_devnet, global) = devnet_with_args(dir.path(), 2, "docker", &["--serve-outputs"]);
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/rental.toml");
+    let start = |more: &[&str]| -> serde_json::Value {
+        let args = [&["start", path(&examples), "--duration", "10m"][..], more].concat();
+        let rental = json(&rent_args(&global, &args));
+        assert_eq!(rental["status"], "running", "{rental}");
+        rental
+    };
+    let exec = |id: &str, script: &str| -> String {
+        let out = gpunet(&rent_args(&global, &["exec", id, "--", "sh", "-c", script]));
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+
+    let first = start(&[]);
+    let id = first["order"].to_string();
+    exec(
+        &id,
+        "mkdir -p /workspace/notes && echo 'day one' > /workspace/notes/today.txt \
+         && head -c 100000 /dev/urandom > /workspace/weights.bin \
+         && ln -s notes/today.txt /workspace/latest && sha256sum /workspace/weights.bin",
+    );
+    let weights = exec(&id, "sha256sum < /workspace/weights.bin");
+
+    let ended = json(&rent_args(&global, &["end", &id, "--save"]));
+    assert_eq!(ended["status"], "settled", "{ended}");
+    let saved = &ended["workspace"];
+    assert_eq!(saved["state"], "saved", "{ended}");
+    assert_eq!(saved["held_by"], "provider", "{ended}");
+    assert_eq!(saved["bytes"], 100_000 + 8, "the link is left out: {ended}");
+    let root = saved["root"].as_str().unwrap().to_string();
+    let mut as_text = [&global[..], &["job".into(), "describe".into(), id.clone()]].concat();
+    let format = as_text.iter().position(|a| a == "--output").unwrap() + 1;
+    as_text[format] = "text".into();
+    let described = ok(&as_text);
+    assert!(
+        described.contains(&format!(
+            "workspace saved: 100008 bytes, root {root}, kept by its provider"
+        )),
+        "{described}"
+    );
+
+    // Its renter fetches it, verified, as a result.
+    let got = dir.path().join("got");
+    ok(&[
+        &global[..],
+        &[
+            "job".into(),
+            "get".into(),
+            id.clone(),
+            "--out".into(),
+            path(&got).into(),
+        ],
+    ]
+    .concat());
+    assert_eq!(
+        std::fs::read_to_string(got.join("workspace/notes/today.txt")).unwrap(),
+        "day one\n"
+    );
+
+    // A rental holding the first machine, so the next one lands elsewhere.
+    let holding = start(&[]);
+    let second = start(&["--workspace", &root]);
+    let machine = |order: &serde_json::Value| order["lease"]["machine"].clone();
+    assert_eq!(machine(&holding), machine(&first), "{holding}");
+    assert_ne!(machine(&second), machine(&first), "{second}");
+    let id2 = second["order"].to_string();
+    assert_eq!(
+        second["spec"]["workspace"],
+        serde_json::json!({"order": id.parse::<u64>().unwrap(), "root": root}),
+        "{second}"
+    );
+    assert_eq!(exec(&id2, "cat /workspace/notes/today.txt"), "day one\n");
+    assert_eq!(exec(&id2, "sha256sum < /workspace/weights.bin"), weights);
+
+    // A job starts with it too, in a sandbox still: its root stays read-only.
+    let job = json(
+        &[
+            &global[..],
+            &[
+                "job",
+                "run",
+                "--image",
+                "gpunet/busybox",
+                "--max-price",
+                "50",
+            ]
+            .map(String::from),
+            &[
+                "--workspace".into(),
+                root.clone(),
+                "--wait".into(),
+                "--".into(),
+            ],
+            &[
+                "sh",
+                "-c",
+                "cat notes/today.txt; touch /etc/x 2>/dev/null || echo read-only",
+            ]
+            .map(String::from),
+        ]
+        .concat(),
+    );
+    assert_eq!(job["status"], "settled", "{job}");
+    let logs = json(
+        &[
+            &global[..],
+            &["job".into(), "logs".into(), job["order"].to_string()],
+        ]
+        .concat(),
+    );
+    assert_eq!(logs["stdout"], "day one\nread-only\n", "{logs}");
+
+    // Another wallet has no rental that saved it.
+    let stranger = as_stranger(
+        dir.path(),
+        rent_args(
+            &global,
+            &[
+                "start",
+                path(&examples),
+                "--duration",
+                "10m",
+                "--workspace",
+                &root,
+            ],
+        ),
+    );
+    refused(&stranger, "saved the workspace");
+    for id in [holding["order"].to_string(), id2] {
+        ok(&rent_args(&global, &["end", &id]));
+    }
+}

@@ -179,7 +179,10 @@ impl Exec<'_> {
                 extra_secs,
                 deposit,
             } => rentals::renew_rental(self, sender, *order, *extra_secs, *deposit),
-            TxBody::EndRental { order } => rentals::end_rental(self, sender, *order),
+            TxBody::EndRental { order, save } => rentals::end_rental(self, sender, *order, *save),
+            TxBody::ReportWorkspace { order, save } => {
+                rentals::report_workspace(self, sender, *order, save)
+            }
             TxBody::ReportOffline { order } => rentals::report_offline(self, sender, *order),
             TxBody::AnswerProbe { order } => rentals::answer_probe(self, sender, *order),
             TxBody::CancelOrder { order } => orders::cancel_order(self, sender, *order),

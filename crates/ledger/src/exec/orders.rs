@@ -8,7 +8,7 @@ use super::specs::{check_order, SpecError};
 use super::Exec;
 use crate::error::{Covers, TxError, Wanted};
 use crate::order::{Checks, JobPhase, Order, OrderKind, RentalPhase};
-use gpunet_primitives::{Address, Amount, JobSpec, OrderId};
+use gpunet_primitives::{Address, Amount, JobSpec, OrderId, WorkspaceRef};
 use gpunet_types::pricing::CheckedAmount;
 use gpunet_types::pricing::{min_deposit, runs_of, MS_PER_HOUR};
 use gpunet_types::{
@@ -59,6 +59,7 @@ pub(crate) fn submit_order(
     rental: bool,
 ) -> Result<(), TxError> {
     check_order(&ex.state.params, spec, max_price_per_hour, rental)?;
+    check_workspace(ex, client, spec)?;
     let need = min_deposit(max_price_per_hour, spec)?;
     if deposit < need {
         return Err(TxError::DepositTooSmall {
@@ -91,6 +92,21 @@ pub(crate) fn submit_order(
     Ok(())
 }
 
+/// The workspace `spec` names, if any, must be one that a rental of
+/// `client`'s saved, with that root: a client mounts only its own work, and
+/// the provider of the order may then read it (as the nodes' and
+/// providers' read checks allow a party to an order naming it).
+fn check_workspace(ex: &Exec<'_>, client: Address, spec: &JobSpec) -> Result<(), TxError> {
+    let Some(WorkspaceRef { order: id, root }) = spec.workspace else {
+        return Ok(());
+    };
+    let saved = clients_order(ex, client, id)?;
+    match saved.workspace().and_then(|w| w.saved()) {
+        Some((saved_root, _)) if saved_root == root => Ok(()),
+        _ => Err(TxError::NoSavedWorkspace { order: id, root }),
+    }
+}
+
 /// Places a job array (`TxBody::SubmitArray`): `size` jobs of `spec` with
 /// consecutive ids, member `i`'s environment holding its index and the
 /// size, each escrowing `deposit_each`. All or nothing: one member's spec
@@ -120,6 +136,7 @@ pub(crate) fn submit_array(
         max_price_per_hour,
         false,
     )?;
+    check_workspace(ex, client, spec)?;
     let need = min_deposit(max_price_per_hour, spec)?;
     if deposit_each < need {
         return Err(TxError::DepositTooSmall {

@@ -14,6 +14,14 @@
 //! down, settled when it answers again or the rental ends. A rental that ends
 //! with a probe still open is billed to its end: the provider was not shown
 //! down, and a renter cannot skip paying its last minutes by reporting them.
+//!
+//! A renter may end a rental asking to save its workspace: it is billed to
+//! then, but its machine stays leased (`RentalPhase::Saving`) while the
+//! provider stores `/workspace` and reports its root (`ReportWorkspace`),
+//! at most `workspace_save_ms`; the billing queue times that deadline, and
+//! the rental closes without a saved workspace if no report came. Saving
+//! costs the renter nothing and earns the provider nothing: it is paid for
+//! the rented time, and its renter's next order may be its next lease.
 
 use super::bank::{burn, credit, debit};
 use super::emit;
@@ -22,12 +30,13 @@ use super::orders::{payment, LeaseEnd};
 use super::records::clients_order;
 use super::records::order;
 use super::records::running_lease;
+use super::settlement::MAX_REASON_LEN;
 use super::staking::slash;
 use super::Exec;
 use crate::error::{Covers, TxError};
-use crate::order::Order;
+use crate::order::{Order, SaveEnd};
 use crate::SpecError;
-use gpunet_primitives::{Address, Amount, ContainerStop, OrderId};
+use gpunet_primitives::{Address, Amount, ContainerStop, OrderId, WorkspaceSave};
 use gpunet_types::pricing::CheckedAmount;
 use gpunet_types::{max_payment, Event, Lease, OrderStatus, Probe, Rental, Settlement};
 
@@ -139,26 +148,45 @@ fn close_probe(ex: &mut Exec<'_>, order: &mut Order) -> bool {
     true
 }
 
+/// Bills an active rental up to now, closing its probe and its downtime:
+/// nothing is owed after this.
+fn bill_to_now(ex: &mut Exec<'_>, order: &mut Order) -> Result<(), TxError> {
+    close_probe(ex, order);
+    bill(ex, order, ex.now_ms)?;
+    end_downtime(ex, order)
+}
+
 /// Bills what is left up to now, frees the machine and refunds what
 /// escrow is left.
 fn close_rental(ex: &mut Exec<'_>, mut order: Order) -> Result<(), TxError> {
-    close_probe(ex, &mut order);
-    bill(ex, &mut order, ex.now_ms)?;
-    end_downtime(ex, &mut order)?;
+    bill_to_now(ex, &mut order)?;
+    finish_rental(ex, order, None)
+}
+
+/// Frees the machine of a rental billed to its end (an active one, or a
+/// saving one with how its `save` ended) and refunds what escrow is left.
+fn finish_rental(
+    ex: &mut Exec<'_>,
+    mut order: Order,
+    save: Option<SaveEnd>,
+) -> Result<(), TxError> {
     end_lease(ex, &order, LeaseEnd::Completed);
-    let (lease, rental) = order.active_rental()?;
+    let (Some(lease), Some(rental)) = (order.lease(), order.rental()) else {
+        return Err(TxError::NotARental(order.id));
+    };
     let (provider, rental) = (lease.provider, rental.clone());
     let refunded = order.escrow;
-    order.close(
-        OrderStatus::Settled,
-        Settlement {
-            paid_to_provider: rental.paid,
-            burned: rental.burned,
-            refunded,
-            slashed: rental.slashed,
-            settled_ms: ex.now_ms,
-        },
-    )?;
+    let settlement = Settlement {
+        paid_to_provider: rental.paid,
+        burned: rental.burned,
+        refunded,
+        slashed: rental.slashed,
+        settled_ms: ex.now_ms,
+    };
+    match save {
+        None => order.close(OrderStatus::Settled, settlement)?,
+        Some(save) => order.close_saved(save, settlement)?,
+    }
     credit(ex, order.client, refunded)?;
     order.escrow = 0;
     emit(
@@ -176,12 +204,17 @@ fn close_rental(ex: &mut Exec<'_>, mut order: Order) -> Result<(), TxError> {
     Ok(())
 }
 
-/// Bills the rentals that are due, and closes those whose time ran out.
+/// Bills the rentals that are due, and closes those whose time ran out
+/// and those whose workspace's save is past its deadline.
 pub(crate) fn bill_rentals(ex: &mut Exec<'_>) -> Result<(), TxError> {
     let due = ex.state.rental_billing.due(ex.now_ms);
     for key in due {
         ex.state.rental_billing.remove(&key);
         let mut order = order(ex, key.1)?;
+        if order.status() == OrderStatus::Saving {
+            finish_rental(ex, order, Some(SaveEnd::NotReported))?;
+            continue;
+        }
         bill(ex, &mut order, ex.now_ms)?;
         let (_, rental) = order.active_rental()?;
         if ex.now_ms >= rental.ends_ms {
@@ -284,23 +317,87 @@ pub(crate) fn announce_endpoints(
 }
 
 /// Ends a rental now: a running one is billed to now and its unused
-/// escrow refunded; one still waiting for a machine is cancelled, its
-/// whole deposit refunded (no machine may ever take it).
-pub(crate) fn end_rental(ex: &mut Exec<'_>, client: Address, id: OrderId) -> Result<(), TxError> {
+/// escrow refunded, after its provider saved its workspace when `save`
+/// asks it to; one still waiting for a machine is cancelled, its whole
+/// deposit refunded (no machine may ever take it, and it has no workspace).
+pub(crate) fn end_rental(
+    ex: &mut Exec<'_>,
+    client: Address,
+    id: OrderId,
+    save: bool,
+) -> Result<(), TxError> {
     let pending = clients_order(ex, client, id)?;
-    if pending.is_rental() && pending.status() == OrderStatus::Pending {
+    if pending.is_rental() && pending.status() == OrderStatus::Pending && !save {
         return cancel_order(ex, client, id);
     }
     let order = running_rental(ex, client, id)?;
-    close_rental_early(ex, order)
+    match save {
+        false => close_rental_early(ex, order),
+        true => start_saving(ex, order),
+    }
+}
+
+/// Drops an active rental's next bill from the billing queue.
+fn unqueue_bill(ex: &mut Exec<'_>, order: &mut Order) -> Result<(), TxError> {
+    let next = order.active_rental()?.1.next_bill_ms;
+    ex.state.rental_billing.remove(&(next, order.id));
+    Ok(())
 }
 
 /// Closes a running rental before its time: drops its next bill from the
 /// billing queue, then bills it to now and closes it.
 fn close_rental_early(ex: &mut Exec<'_>, mut order: Order) -> Result<(), TxError> {
-    let next = order.active_rental()?.1.next_bill_ms;
-    ex.state.rental_billing.remove(&(next, order.id));
+    unqueue_bill(ex, &mut order)?;
     close_rental(ex, order)
+}
+
+/// Bills a running rental to now and has its provider save its workspace,
+/// by the deadline the billing queue now holds for it.
+fn start_saving(ex: &mut Exec<'_>, mut order: Order) -> Result<(), TxError> {
+    unqueue_bill(ex, &mut order)?;
+    bill_to_now(ex, &mut order)?;
+    let deadline_ms = ex.now_ms.saturating_add(ex.state.params.workspace_save_ms);
+    order.start_saving(deadline_ms)?;
+    ex.state.rental_billing.insert((deadline_ms, order.id), ());
+    let provider = order.saving_rental()?.provider;
+    emit(
+        ex,
+        Event::WorkspaceSaveAsked {
+            order: order.id,
+            client: order.client,
+            provider,
+            deadline_ms,
+        },
+    );
+    ex.state.orders.insert(order.id, order);
+    Ok(())
+}
+
+/// The provider of a saving rental reports how saving its workspace went:
+/// the rental closes.
+pub(crate) fn report_workspace(
+    ex: &mut Exec<'_>,
+    provider: Address,
+    id: OrderId,
+    save: &WorkspaceSave,
+) -> Result<(), TxError> {
+    let order = order(ex, id)?;
+    if order.lease().is_none_or(|l| l.provider != provider) {
+        return Err(TxError::NotYourLease(id));
+    }
+    order.saving_rental()?;
+    if let WorkspaceSave::Failed { reason } = save {
+        if reason.len() > MAX_REASON_LEN {
+            return Err(TxError::TooLong {
+                what: "a failure reason",
+                max: MAX_REASON_LEN,
+            });
+        }
+    }
+    if let Some(key) = order.billing_key() {
+        ex.state.rental_billing.remove(&key);
+    }
+    finish_rental(ex, order, Some(SaveEnd::Reported(save.clone())))
 }
 
 /// The provider says the rental's container stopped by itself: nothing

@@ -357,6 +357,7 @@ pub(crate) mod tests {
             max_attempts: 1,
             secrets: Vec::new(),
             on_exit: Default::default(),
+            workspace: None,
             placement: Default::default(),
         }
     }

@@ -7,11 +7,11 @@
 
 use crate::error::{TxError, Wanted};
 use borsh::{BorshDeserialize, BorshSerialize};
-use gpunet_primitives::{Address, Amount, Hash, JobSpec, OrderId};
+use gpunet_primitives::{Address, Amount, Hash, JobSpec, OrderId, OutputHolder, WorkspaceSave};
 use gpunet_types::Params;
 use gpunet_types::{
     ArrayPlace, Attempt, AttemptFailure, AuditVerdict, Decline, Lease, OrderStatus, OrderView,
-    Rental, Report, Settlement,
+    Rental, Report, Settlement, WorkspaceState,
 };
 
 /// An order: what its client asked for and escrowed, and where it stands.
@@ -118,13 +118,21 @@ pub enum JobEnd {
 }
 
 /// Where a rental is: pending, active (billed as it runs; back to pending
-/// when its machine declines it), closed.
+/// when its machine declines it), saving its workspace (ended by its
+/// renter with `save`; no longer billed), closed.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub enum RentalPhase {
     /// Waiting for a machine.
     Pending,
     /// Leased and billed as it runs.
     Active { lease: Lease, rental: Rental },
+    /// Billed to when its renter ended it; its machine is still leased
+    /// while its provider saves the workspace, until `deadline_ms`.
+    Saving {
+        lease: Lease,
+        rental: Rental,
+        deadline_ms: u64,
+    },
     /// Closed: nothing left in escrow.
     Closed {
         end: RentalEnd,
@@ -144,9 +152,24 @@ pub enum RentalEnd {
         lease: Lease,
         rental: Rental,
     },
+    /// Its renter ended it asking to save its workspace.
+    Saved {
+        lease: Lease,
+        rental: Rental,
+        save: SaveEnd,
+    },
     Expired,
     Cancelled,
     Declined,
+}
+
+/// How saving a rental's workspace ended.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub enum SaveEnd {
+    /// Its provider reported it saved, or why it could not.
+    Reported(WorkspaceSave),
+    /// Its provider reported nothing by the deadline.
+    NotReported,
 }
 
 impl Order {
@@ -204,8 +227,9 @@ impl Order {
             OrderKind::Rental(phase) => match phase {
                 RentalPhase::Pending => OrderStatus::Pending,
                 RentalPhase::Active { .. } => OrderStatus::Running,
+                RentalPhase::Saving { .. } => OrderStatus::Saving,
                 RentalPhase::Closed { end, .. } => match end {
-                    RentalEnd::Ended { .. } => OrderStatus::Settled,
+                    RentalEnd::Ended { .. } | RentalEnd::Saved { .. } => OrderStatus::Settled,
                     RentalEnd::Expired => OrderStatus::Expired,
                     RentalEnd::Cancelled => OrderStatus::Cancelled,
                     RentalEnd::Declined => OrderStatus::Declined,
@@ -276,8 +300,9 @@ impl Order {
             },
             OrderKind::Rental(phase) => match phase {
                 RentalPhase::Active { lease, .. }
+                | RentalPhase::Saving { lease, .. }
                 | RentalPhase::Closed {
-                    end: RentalEnd::Ended { lease, .. },
+                    end: RentalEnd::Ended { lease, .. } | RentalEnd::Saved { lease, .. },
                     ..
                 } => Some(lease),
                 _ => None,
@@ -315,8 +340,9 @@ impl Order {
         match &self.kind {
             OrderKind::Rental(
                 RentalPhase::Active { rental, .. }
+                | RentalPhase::Saving { rental, .. }
                 | RentalPhase::Closed {
-                    end: RentalEnd::Ended { rental, .. },
+                    end: RentalEnd::Ended { rental, .. } | RentalEnd::Saved { rental, .. },
                     ..
                 },
             ) => Some(rental),
@@ -324,9 +350,51 @@ impl Order {
         }
     }
 
+    /// A rental's workspace, once its renter ended it asking to save it.
+    pub fn workspace(&self) -> Option<WorkspaceState> {
+        match &self.kind {
+            OrderKind::Rental(RentalPhase::Saving { deadline_ms, .. }) => {
+                Some(WorkspaceState::Saving {
+                    deadline_ms: *deadline_ms,
+                })
+            }
+            OrderKind::Rental(RentalPhase::Closed {
+                end: RentalEnd::Saved { save, .. },
+                ..
+            }) => Some(match save {
+                SaveEnd::Reported(save) => save.clone().into(),
+                SaveEnd::NotReported => WorkspaceState::NotReported,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Its key in the rental billing queue, which meters an active rental
+    /// (its next bill) and times a saving one (its deadline).
+    pub fn billing_key(&self) -> Option<(u64, OrderId)> {
+        match &self.kind {
+            OrderKind::Rental(RentalPhase::Active { rental, .. }) => {
+                Some((rental.next_bill_ms, self.id))
+            }
+            OrderKind::Rental(RentalPhase::Saving { deadline_ms, .. }) => {
+                Some((*deadline_ms, self.id))
+            }
+            _ => None,
+        }
+    }
+
     /// The output root its provider reported, if the job completed.
     pub fn output_root(&self) -> Option<Hash> {
         self.report()?.output_root()
+    }
+
+    /// Its result's root and who keeps the files it lists: a completed
+    /// job's outputs, or the workspace a rental saved.
+    pub fn result(&self) -> Option<(Hash, OutputHolder)> {
+        match self.report() {
+            Some(report) => Some((report.output_root()?, report.files_held_by()?)),
+            None => self.workspace()?.saved(),
+        }
     }
 
     /// The order as the API shows it.
@@ -355,6 +423,7 @@ impl Order {
             disputed_root: self.disputed_root(),
             result_readers: self.result_readers.clone(),
             array: self.array(),
+            workspace: self.workspace(),
         }
     }
 
@@ -391,6 +460,62 @@ impl Order {
                 wanted: Wanted::Running,
             }),
             _ => Err(TxError::NotARental(id)),
+        }
+    }
+
+    /// A saving rental's lease.
+    pub(crate) fn saving_rental(&self) -> Result<&Lease, TxError> {
+        let (id, status) = self.id_status();
+        match &self.kind {
+            OrderKind::Rental(RentalPhase::Saving { lease, .. }) => Ok(lease),
+            OrderKind::Rental(_) => Err(TxError::WrongStatus {
+                order: id,
+                status,
+                wanted: Wanted::Saving,
+            }),
+            _ => Err(TxError::NotARental(id)),
+        }
+    }
+
+    /// An active rental → saving its workspace until `deadline_ms`.
+    pub(crate) fn start_saving(&mut self, deadline_ms: u64) -> Result<(), TxError> {
+        let now = self.id_status();
+        match &mut self.kind {
+            OrderKind::Rental(phase) if matches!(phase, RentalPhase::Active { .. }) => {
+                if let RentalPhase::Active { lease, rental } =
+                    std::mem::replace(phase, RentalPhase::Pending)
+                {
+                    *phase = RentalPhase::Saving {
+                        lease,
+                        rental,
+                        deadline_ms,
+                    };
+                }
+                Ok(())
+            }
+            _ => Err(wrong_phase(now, "saved")),
+        }
+    }
+
+    /// A saving rental → closed with how its save ended and `settlement`.
+    /// The escrow is the caller's to pay out.
+    pub(crate) fn close_saved(
+        &mut self,
+        save: SaveEnd,
+        settlement: Settlement,
+    ) -> Result<(), TxError> {
+        let now = self.id_status();
+        match &mut self.kind {
+            OrderKind::Rental(RentalPhase::Saving { lease, rental, .. }) => {
+                let end = RentalEnd::Saved {
+                    lease: lease.clone(),
+                    rental: rental.clone(),
+                    save,
+                };
+                self.kind = OrderKind::Rental(RentalPhase::Closed { end, settlement });
+                Ok(())
+            }
+            _ => Err(wrong_phase(now, "closed after saving")),
         }
     }
 

@@ -17,3 +17,4 @@ mod matching;
 mod rentals;
 mod retries;
 mod secrets;
+mod workspaces;

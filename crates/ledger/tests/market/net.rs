@@ -282,6 +282,7 @@ pub(crate) fn spec(deterministic: bool, audit_bps: u32) -> JobSpec {
         max_attempts: 1,
         secrets: Vec::new(),
         on_exit: Default::default(),
+        workspace: None,
         placement: Default::default(),
     }
 }

@@ -105,7 +105,14 @@ fn renewals_extend_a_rental_and_ending_early_refunds_the_unused_part() {
         .cloned()
         .unwrap()
         .start_ms;
-    net.send(&client, TxBody::EndRental { order: id }).unwrap();
+    net.send(
+        &client,
+        TxBody::EndRental {
+            order: id,
+            save: false,
+        },
+    )
+    .unwrap();
     let order = net.ledger.order(id).unwrap().clone();
     assert_eq!(order.status(), OrderStatus::Settled);
     let s = order.settlement().unwrap();
@@ -116,7 +123,13 @@ fn renewals_extend_a_rental_and_ending_early_refunds_the_unused_part() {
     );
     assert_eq!(s.paid_to_provider + s.burned + s.refunded, 2 * ten_minutes);
     assert!(matches!(
-        net.send(&client, TxBody::EndRental { order: id }),
+        net.send(
+            &client,
+            TxBody::EndRental {
+                order: id,
+                save: false
+            }
+        ),
         Err(TxError::WrongStatus {
             status: OrderStatus::Settled,
             ..
@@ -179,8 +192,14 @@ fn a_rental_whose_container_stops_ends_billed_to_then_and_a_pending_one_can_be_e
     .unwrap();
     let pending = net.ledger.state().globals().next_order_id - 1;
     assert_eq!(net.status(pending), OrderStatus::Pending);
-    net.send(&client, TxBody::EndRental { order: pending })
-        .unwrap();
+    net.send(
+        &client,
+        TxBody::EndRental {
+            order: pending,
+            save: false,
+        },
+    )
+    .unwrap();
     assert_eq!(net.status(pending), OrderStatus::Cancelled);
     assert_eq!(
         net.ledger.account(&client.address()).balance,
@@ -211,13 +230,25 @@ fn bad_rental_requests_are_refused() {
         Err(TxError::RentalHasNoResult(_))
     ));
     assert!(matches!(
-        net.send(&provider, TxBody::EndRental { order: id }),
+        net.send(
+            &provider,
+            TxBody::EndRental {
+                order: id,
+                save: false
+            }
+        ),
         Err(TxError::NotYourOrder(_))
     ));
     let job = net.submit(spec(false, 0));
     let client = net.client.clone();
     assert!(matches!(
-        net.send(&client, TxBody::EndRental { order: job }),
+        net.send(
+            &client,
+            TxBody::EndRental {
+                order: job,
+                save: false
+            }
+        ),
         Err(TxError::NotARental(_))
     ));
     let mut audited = spec(true, 100);
@@ -245,7 +276,14 @@ fn a_rental_ended_under_an_open_probe_is_billed_to_its_end() {
     net.send(&client, TxBody::ReportOffline { order: id })
         .unwrap();
     net.block(params().probe_answer_ms / 2, &[]);
-    net.send(&client, TxBody::EndRental { order: id }).unwrap();
+    net.send(
+        &client,
+        TxBody::EndRental {
+            order: id,
+            save: false,
+        },
+    )
+    .unwrap();
     let order = net.ledger.order(id).unwrap().clone();
     let start = order.lease().unwrap().start_ms;
     let s = order.settlement().unwrap();

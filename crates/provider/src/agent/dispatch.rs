@@ -32,6 +32,11 @@ impl Inner {
             } if provider == me => {
                 self.clone().answer_probe(order, jobs);
             }
+            // Its renter ended it asking to save its workspace: the task
+            // running it stops the container and saves.
+            Event::WorkspaceSaveAsked {
+                order, provider, ..
+            } if provider == me => self.notify_lease_end(order),
             Event::OrderTimedOut {
                 order, provider, ..
             } if provider == me => {

@@ -9,7 +9,8 @@ use crate::journal::JobRecord;
 use crate::metrics::{LeaseKind, RunOutcome};
 use crate::run::{CollectError, LayoutError};
 use gpunet_client::ClientError;
-use gpunet_primitives::{JobOutcome, OrderId, OutputHolder, TxBody};
+use gpunet_primitives::manifest::Manifest;
+use gpunet_primitives::{Hash, JobOutcome, OrderId, OutputHolder, TxBody};
 use gpunet_types::{OrderStatus, OrderView};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -126,6 +127,11 @@ impl Inner {
         if order.rental.is_some() {
             return self.run_rental(&order).await;
         }
+        // A job's workspace (the saved one it started with) goes with it.
+        let _workspace = order
+            .spec
+            .workspace
+            .map(|_| super::workspaces::RemovedOnDrop(self.workspace_dir(id)));
         let _running = self.metrics.lease_running(self.machine, LeaseKind::Job);
         log(self, &format!("running order {id} ({})", order.spec.name));
         let ended = self.lease_ended(id);
@@ -168,42 +174,6 @@ impl Inner {
         })?;
         self.report(id, outcome).await;
         self.forget(id).await
-    }
-
-    /// Rental `order`'s workspace, made if new: it outlives the rental's
-    /// container and this agent, and goes when the rental ends
-    /// ([`Self::drop_workspace`]).
-    fn workspace(&self, order: OrderId) -> Result<PathBuf, LayoutError> {
-        let dir = self.workspace_dir(order);
-        let dir = std::path::absolute(&dir).map_err(|source| LayoutError::Resolve {
-            path: dir.clone(),
-            source,
-        })?;
-        std::fs::create_dir_all(&dir).map_err(|source| LayoutError::Prepare {
-            dir: dir.clone(),
-            source,
-        })?;
-        Ok(dir)
-    }
-
-    fn workspace_dir(&self, order: OrderId) -> PathBuf {
-        self.config
-            .data_dir
-            .join("workspaces")
-            .join(order.to_string())
-    }
-
-    /// Deletes rental `order`'s workspace: the rental ended.
-    pub(super) async fn drop_workspace(&self, order: OrderId) {
-        let dir = self.workspace_dir(order);
-        if let Err(e) = tokio::fs::remove_dir_all(&dir).await {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                log(
-                    self,
-                    &format!("cannot delete rental {order}'s workspace: {e}"),
-                );
-            }
-        }
     }
 
     /// Drops what the agent kept of a run: its journal record and its files.
@@ -335,9 +305,9 @@ impl Inner {
             timeout,
         )
         .await?;
-        let workspace = match order.rental {
-            Some(_) => Some(self.workspace(order.id)?),
-            None => None,
+        let workspace = match (&order.rental, order.spec.workspace) {
+            (Some(_), _) | (None, Some(_)) => Some(self.workspace(order).await?),
+            (None, None) => None,
         };
         let gpus = GpuLease::take(&self.free_gpus, order.spec.resources.gpu.count)?;
         let run = JobRun {
@@ -382,6 +352,27 @@ impl Inner {
         result: &ExecOutcome,
     ) -> Result<JobOutcome, DeliverError> {
         let (manifest, files) = crate::run::collect(run, result)?;
+        let held_by = self.store(order, &manifest, files).await?;
+        Ok(JobOutcome::Completed {
+            exit_code: result.exit_code,
+            output_root: manifest.root(),
+            output_bytes: manifest.total_bytes(),
+            duration_ms: result.duration_ms,
+            stopped: result.stopped,
+            held_by,
+        })
+    }
+
+    /// Stores the files of `order`'s result (its outputs, or a rental's
+    /// saved workspace) where its readers fetch them: kept by this agent's
+    /// peer, or uploaded to the node; its manifest goes to the node either
+    /// way. Returns who keeps the files.
+    pub(super) async fn store(
+        &self,
+        order: OrderId,
+        manifest: &Manifest,
+        files: Vec<(PathBuf, Hash)>,
+    ) -> Result<OutputHolder, DeliverError> {
         let keeper = self.peer.as_ref().filter(|peer| peer.keeps_outputs());
         let held_by = match keeper {
             None => {
@@ -394,7 +385,7 @@ impl Inner {
                 OutputHolder::Nodes
             }
             Some(peer) => {
-                peer.keep(order, &manifest, &files).await?;
+                peer.keep(order, manifest, &files).await?;
                 OutputHolder::Provider
             }
         };
@@ -402,14 +393,7 @@ impl Inner {
             .put_blob(manifest.encode())
             .await
             .map_err(DeliverError::Manifest)?;
-        Ok(JobOutcome::Completed {
-            exit_code: result.exit_code,
-            output_root: manifest.root(),
-            output_bytes: manifest.total_bytes(),
-            duration_ms: result.duration_ms,
-            stopped: result.stopped,
-            held_by,
-        })
+        Ok(held_by)
     }
 
     /// Reports a result. A report the ledger refuses (the lease already timed

@@ -228,8 +228,13 @@ impl Inner {
                 .lease
                 .as_ref()
                 .is_some_and(|l| l.machine == self.machine);
-            if order.status == OrderStatus::Running && here {
+            if matches!(order.status, OrderStatus::Running | OrderStatus::Saving) && here {
                 running_here.insert(order.id);
+            }
+            // Its renter ended it asking to save its workspace while this
+            // agent was away: save it now.
+            if order.status == OrderStatus::Saving && here {
+                self.clone().spawn_save(order.id, jobs);
             }
             if order.status == OrderStatus::Running && !self.journal.contains(order.id) {
                 self.clone().spawn_job(order.id, jobs);

@@ -6,6 +6,7 @@ mod jobs;
 mod lifecycle;
 mod rentals;
 mod secrets;
+mod workspaces;
 
 use crate::data_plane::{AgentPeer, DataPlaneConfig};
 use crate::executor::Executor;

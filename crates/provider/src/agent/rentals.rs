@@ -119,7 +119,8 @@ impl Inner {
                     }
                 }
             },
-            // Its time ran out, or its renter ended it.
+            // Its time ran out, or its renter ended it (saving its
+            // workspace or not).
             () = self.wait_lease_end(id, &ended) => {
                 self.metrics.run_ended(self.machine, RunOutcome::Completed);
             }
@@ -127,6 +128,11 @@ impl Inner {
         // Renters' sessions end before the container goes.
         self.rentals.remove(id);
         self.stop_run(id, &handle).await;
+        // Its renter may have ended it asking to save its workspace; the
+        // container is stopped, so the files hold still.
+        if self.is_saving(id).await {
+            self.save_workspace(id).await;
+        }
         self.drop_workspace(id).await;
         log(self, &format!("rental {id} ended"));
         self.forget(id).await

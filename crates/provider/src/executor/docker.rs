@@ -18,7 +18,7 @@
 
 use super::{
     disk, ExecCommand, ExecControl, ExecError, ExecFuture, ExecOutcome, ExecOutput, ExecSession,
-    Executor, JobRun, Started, Stop, INPUT_DIR_VAR, OUTPUT_DIR_VAR, TIMEOUT_EXIT_CODE,
+    Executor, JobRun, RunKind, Started, Stop, INPUT_DIR_VAR, OUTPUT_DIR_VAR, TIMEOUT_EXIT_CODE,
 };
 use bollard::container::LogOutput;
 use bollard::errors::Error as DockerError;
@@ -221,12 +221,10 @@ fn container_body(job: &JobRun, config: &DockerConfig) -> ContainerCreateBody {
             // packages (within its disk limit, see `disk`), as its root user
             // may with the capabilities that takes; a job's root is read-only
             // and its user has none.
-            readonly_rootfs: Some(job.workspace.is_none()),
+            readonly_rootfs: Some(job.kind == RunKind::Job),
             network_mode: Some(if job.network { "bridge" } else { "none" }.into()),
             cap_drop: Some(vec!["ALL".into()]),
-            cap_add: job
-                .workspace
-                .is_some()
+            cap_add: (job.kind == RunKind::Rental)
                 .then(|| RENTAL_CAPABILITIES.map(String::from).to_vec()),
             security_opt: Some(vec!["no-new-privileges".into()]),
             mounts: Some(mounts),
@@ -274,7 +272,7 @@ impl DockerExecutor {
     /// Bytes a rental wrote to its container's root filesystem (0 for a
     /// job, whose root is read-only, or when the engine cannot tell).
     async fn root_layer_size(&self, job: &JobRun) -> u64 {
-        if job.workspace.is_none() {
+        if job.kind == RunKind::Job {
             return 0;
         }
         let options = InspectContainerOptions { size: true };
@@ -941,6 +939,7 @@ mod tests {
         let mut job = test_job(dir.path(), script, 30_000);
         let workspace = dir.path().join("workspace");
         std::fs::create_dir_all(&workspace).unwrap();
+        job.kind = RunKind::Rental;
         job.workspace = Some(workspace.clone());
         let out = docker.run(&job, Box::new(|_| {})).await.unwrap();
         assert_eq!(
@@ -990,6 +989,7 @@ mod tests {
     fn a_rental_gets_a_writable_root_its_workspace_and_no_raw_sockets() {
         let dir = tempfile::tempdir().unwrap();
         let mut job = test_job(dir.path(), "sleep 60", 1_000);
+        job.kind = RunKind::Rental;
         job.workspace = Some(dir.path().join("workspace"));
         let body = container_body(&job, &DockerConfig::default());
         assert_eq!(body.working_dir.as_deref(), Some(WORKSPACE_MOUNT));

@@ -86,14 +86,29 @@ pub struct JobRun {
     pub gpus: Vec<String>,
     /// Ports the run exposes (a rental's); see [`Executor::published_ports`].
     pub ports: Vec<u16>,
-    /// A rental's workspace, kept across container and agent restarts until
-    /// the rental ends: a container mounts it at `/workspace`, its working
-    /// directory, over a root filesystem it may write; the process executor
-    /// starts the rental in it. A job has none.
+    /// Whether it is a job or a rental, which the executor sandboxes and
+    /// logs differently.
+    pub kind: RunKind,
+    /// Its workspace: a rental's, kept across container and agent restarts
+    /// until the rental ends, or the saved one a job starts with. A
+    /// container mounts it at `/workspace`, its working directory; the
+    /// process executor starts the run in it. Most jobs have none.
     pub workspace: Option<PathBuf>,
     /// Secret environment variables (the spec's `secrets`, opened from what
     /// its client sealed to this provider): set as `env` is, never shown.
     pub secrets: SecretVars,
+}
+
+/// What a run is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunKind {
+    /// A job: a read-only root and no capabilities; its logs are part of
+    /// its result.
+    Job,
+    /// A rental: a machine to work on, whose root its renter may write
+    /// (within its disk limit) with the capabilities installing packages
+    /// takes.
+    Rental,
 }
 
 impl JobRun {
@@ -104,9 +119,9 @@ impl JobRun {
     pub(crate) fn log_options(&self) -> std::fs::OpenOptions {
         let mut options = std::fs::OpenOptions::new();
         options.create(true);
-        match self.workspace {
-            Some(_) => options.append(true),
-            None => options.write(true).truncate(true),
+        match self.kind {
+            RunKind::Rental => options.append(true),
+            RunKind::Job => options.write(true).truncate(true),
         };
         options
     }
@@ -290,6 +305,7 @@ pub(crate) fn test_job(dir: &std::path::Path, script: &str, timeout_ms: u64) -> 
         network: false,
         gpus: vec![],
         ports: vec![],
+        kind: RunKind::Job,
         workspace: None,
         secrets: SecretVars::default(),
     }

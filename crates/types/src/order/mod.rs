@@ -7,7 +7,7 @@
 use borsh::{BorshDeserialize, BorshSerialize};
 use gpunet_primitives::{
     Address, Amount, ContainerStop, Hash, JobOutcome, JobSpec, MachineId, OrderId, OutputHolder,
-    SealedSecrets,
+    SealedSecrets, WorkspaceSave,
 };
 use serde::{Deserialize, Serialize};
 
@@ -245,6 +245,66 @@ impl Rental {
     }
 }
 
+/// A rental's workspace, once its renter ended it asking to save it
+/// (`TxBody::EndRental` with `save`).
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum WorkspaceState {
+    /// Its provider is saving it; billing stopped when it was asked.
+    Saving {
+        /// When the provider's report is due; the rental closes then
+        /// without a saved workspace if none came.
+        #[serde(rename = "deadline", with = "gpunet_primitives::json::rfc3339")]
+        #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Rfc3339))]
+        deadline_ms: u64,
+    },
+    /// Saved: a manifest (paths `workspace/...`) lists its files.
+    Saved {
+        /// BLAKE3 root of the manifest: what a later order names
+        /// (`JobSpec::workspace`).
+        root: Hash,
+        /// Bytes of the files it lists.
+        bytes: u64,
+        /// Who keeps the files.
+        held_by: OutputHolder,
+    },
+    /// Its provider could not save it.
+    Failed {
+        /// Why, in the provider's words.
+        reason: String,
+    },
+    /// Its provider reported nothing by the deadline.
+    NotReported,
+}
+
+impl WorkspaceState {
+    /// The saved workspace's root and who keeps its files, once saved.
+    pub fn saved(&self) -> Option<(Hash, OutputHolder)> {
+        match self {
+            WorkspaceState::Saved { root, held_by, .. } => Some((*root, *held_by)),
+            _ => None,
+        }
+    }
+}
+
+impl From<WorkspaceSave> for WorkspaceState {
+    fn from(save: WorkspaceSave) -> WorkspaceState {
+        match save {
+            WorkspaceSave::Saved {
+                root,
+                bytes,
+                held_by,
+            } => WorkspaceState::Saved {
+                root,
+                bytes,
+                held_by,
+            },
+            WorkspaceSave::Failed { reason } => WorkspaceState::Failed { reason },
+        }
+    }
+}
+
 /// The most members a job array has (`TxBody::SubmitArray`).
 pub const MAX_ARRAY_SIZE: u32 = 1_000;
 /// What a member of a job array finds its index in (0, 1, ...).
@@ -362,11 +422,26 @@ pub struct OrderView {
     /// For a member of a job array: its place in it.
     #[serde(default)]
     pub array: Option<ArrayPlace>,
+    /// For a rental its renter ended asking to save its workspace: how
+    /// that went.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<WorkspaceState>,
 }
 
 impl OrderView {
-    /// The output root its provider reported, if the job completed.
+    /// The root of its result: the output root its provider reported, if
+    /// the job completed, or the workspace a rental saved.
     pub fn output_root(&self) -> Option<Hash> {
-        self.report.as_ref()?.output_root()
+        self.result_files().map(|(root, _)| root)
+    }
+
+    /// Its result's root and who keeps the files it lists: a completed
+    /// job's outputs, or a rental's saved workspace.
+    pub fn result_files(&self) -> Option<(Hash, OutputHolder)> {
+        match (&self.report, &self.workspace) {
+            (Some(report), _) => Some((report.output_root()?, report.files_held_by()?)),
+            (None, Some(workspace)) => workspace.saved(),
+            (None, None) => None,
+        }
     }
 }

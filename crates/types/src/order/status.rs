@@ -15,6 +15,9 @@ pub enum OrderStatus {
     Pending,
     /// Leased to a machine; the provider is running it.
     Running,
+    /// A rental its renter ended asking to save its workspace: billing
+    /// stopped, its provider saves the workspace, and it closes then.
+    Saving,
     /// The provider reported a result; settlement follows the dispute window.
     Reported,
     /// Reported, and held until the audit runs of the job are compared.
@@ -39,9 +42,10 @@ pub enum OrderStatus {
 
 impl OrderStatus {
     /// Every status, in lifecycle order.
-    pub const ALL: [OrderStatus; 11] = [
+    pub const ALL: [OrderStatus; 12] = [
         OrderStatus::Pending,
         OrderStatus::Running,
+        OrderStatus::Saving,
         OrderStatus::Reported,
         OrderStatus::Auditing,
         OrderStatus::Settled,
@@ -58,6 +62,7 @@ impl OrderStatus {
         match self {
             OrderStatus::Pending => "pending",
             OrderStatus::Running => "running",
+            OrderStatus::Saving => "saving",
             OrderStatus::Reported => "reported",
             OrderStatus::Auditing => "auditing",
             OrderStatus::Settled => "settled",
@@ -76,6 +81,7 @@ impl OrderStatus {
             self,
             OrderStatus::Pending
                 | OrderStatus::Running
+                | OrderStatus::Saving
                 | OrderStatus::Reported
                 | OrderStatus::Auditing
         )
