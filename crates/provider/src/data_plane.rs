@@ -5,7 +5,9 @@
 //! through the validators' disks (they keep the manifest alone).
 //!
 //! Who may read a result is the chain's word, as on a node (its
-//! `ReadScope`): the order's client and the accounts it shared the result with. The peer
+//! `ReadScope`): the order's client and the accounts it shared the result with
+//! (and, for a saved workspace, the provider of a lease of the same client
+//! whose spec starts with it). The peer
 //! asks its node about the orders a requested blob belongs to, per request;
 //! which blobs belong to which order it keeps in `results/`, one manifest
 //! per order, so that a restarted agent serves what it kept before. A
