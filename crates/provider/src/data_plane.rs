@@ -183,6 +183,12 @@ impl AgentPeer {
         })
     }
 
+    /// Writes a file of a result this peer keeps to `to`, as its store
+    /// verified it when it was kept.
+    pub async fn export(&self, blob: Hash, to: &Path) -> Result<u64, P2pError> {
+        self.peer.export(blob, to).await
+    }
+
     /// Whether it keeps finished jobs' files ([`Outputs::Keep`]).
     pub fn keeps_outputs(&self) -> bool {
         self.sweeper.is_some()

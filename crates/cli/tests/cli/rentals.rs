@@ -667,8 +667,9 @@ fn a_restarting_rental_gets_its_container_back_and_one_that_keeps_stopping_ends(
 /// `rent end --save` stores the rental's /workspace and prints its root;
 /// `job get` fetches it, and a later rental started `--workspace ROOT` on
 /// another machine (whose provider fetches it from the first one's peer)
-/// finds the files there, as does a job started `--workspace ROOT`. The
-/// root is its renter's only: another wallet cannot start with it.
+/// finds the files there, as do a job started `--workspace ROOT` and a
+/// rental back on the first machine. The root is its renter's only:
+/// another wallet cannot start with it.
 #[test]
 fn a_saved_workspace_moves_to_a_later_rental_on_another_machine() {
     let dir = tempfile::tempdir().unwrap();
@@ -802,7 +803,14 @@ fn a_saved_workspace_moves_to_a_later_rental_on_another_machine() {
         ),
     );
     refused(&stranger, "saved the workspace");
-    for id in [holding["order"].to_string(), id2] {
+
+    // Back on the machine that saved it, its own provider hands it over.
+    ok(&rent_args(&global, &["end", &holding["order"].to_string()]));
+    let third = start(&["--workspace", &root]);
+    assert_eq!(machine(&third), machine(&first), "{third}");
+    let id3 = third["order"].to_string();
+    assert_eq!(exec(&id3, "cat /workspace/notes/today.txt"), "day one\n");
+    for id in [id2, id3] {
         ok(&rent_args(&global, &["end", &id]));
     }
 }

@@ -15,8 +15,9 @@
 use super::jobs::{clip, DeliverError};
 use super::{log, warn, Inner};
 use crate::run::LayoutError;
+use gpunet_client::ClientError;
 use gpunet_primitives::manifest::Manifest;
-use gpunet_primitives::{OrderId, TxBody, WorkspaceSave};
+use gpunet_primitives::{OrderId, OutputHolder, TxBody, WorkspaceSave};
 use gpunet_types::{OrderStatus, OrderView};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -89,9 +90,43 @@ impl Inner {
         let _ = tokio::fs::remove_dir_all(&staging).await;
         std::fs::create_dir_all(&staging).map_err(prepare(&staging))?;
         let saving = self.wallet.node().order(saved.order).await.map_err(fetch)?;
-        gpunet_client::jobs::fetch_saved_workspace(&self.wallet, &saving, order.id, &staging)
-            .await
-            .map_err(fetch)?;
+        let kept_here = saving
+            .lease
+            .as_ref()
+            .is_some_and(|l| l.provider == self.wallet.address())
+            && saving.result_files().map(|(_, held_by)| held_by) == Some(OutputHolder::Provider);
+        match self.peer.as_ref().filter(|_| kept_here) {
+            // This agent's own peer keeps it: copied out of its store, no
+            // second endpoint of the same key dialling the first.
+            Some(peer) => {
+                let read = self.wallet.blob_read(order.id).await.map_err(fetch)?;
+                let manifest = self
+                    .wallet
+                    .node()
+                    .manifest(&saved.root, &read)
+                    .await
+                    .map_err(fetch)?;
+                for file in &manifest.files {
+                    let to = staging.join(&file.path);
+                    if let Some(parent) = to.parent() {
+                        std::fs::create_dir_all(parent).map_err(prepare(parent))?;
+                    }
+                    peer.export(file.hash, &to)
+                        .await
+                        .map_err(|e| fetch(ClientError::DataPlane(e.to_string())))?;
+                }
+            }
+            None => {
+                gpunet_client::jobs::fetch_saved_workspace(
+                    &self.wallet,
+                    &saving,
+                    order.id,
+                    &staging,
+                )
+                .await
+                .map_err(fetch)?;
+            }
+        }
         let fetched = staging.join(SAVED_PREFIX);
         // A saved workspace without files has no directory in the manifest.
         std::fs::create_dir_all(&fetched).map_err(prepare(&fetched))?;
