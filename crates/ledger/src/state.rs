@@ -158,13 +158,15 @@ pub struct State {
 }
 
 /// (GPU model id, see `gpu_models`, 0 for none; size class, see
-/// `size_class`; first order term; second order term; machine): the terms
-/// are (leases, base price) in `offers` and (base price, leases) in
-/// `cheap_offers`. Models are interned so index writes compare integers, not
+/// `size_class`; first order term; second order term; block time of its
+/// last lease, 0 for never; machine): the terms are (leases, base price) in
+/// `offers` and (base price, leases) in `cheap_offers`. Among equal terms
+/// the machine leased longest ago comes first, so machines of the same load
+/// and price take work in turn rather than the lowest id taking it all. Models are interned so index writes compare integers, not
 /// names. Within a model, machines are kept apart by size class so a job
 /// that needs many cores or GPUs skips the machines too small for it instead
 /// of scanning past them.
-pub(crate) type OfferKey = (u32, u8, u128, u128, MachineId);
+pub(crate) type OfferKey = (u32, u8, u128, u128, u64, MachineId);
 
 /// The size class of a machine's free resources in its GPU model's group of
 /// the offer index, or of a job's needs there: the bit length (0 for none, 1
@@ -186,9 +188,10 @@ fn offer_keys(m: &Machine) -> Option<(OfferKey, OfferKey)> {
     let free_gpus = m.spec.gpu_count().saturating_sub(m.allocated.gpus);
     let class = size_class(model, free_cores, free_gpus);
     let leases = u128::from(m.active_leases);
+    let leased = m.last_leased_ms.unwrap_or(0);
     Some((
-        (model, class, leases, m.price_per_hour, m.id),
-        (model, class, m.price_per_hour, leases, m.id),
+        (model, class, leases, m.price_per_hour, leased, m.id),
+        (model, class, m.price_per_hour, leases, leased, m.id),
     ))
 }
 

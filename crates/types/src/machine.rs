@@ -51,6 +51,16 @@ pub struct Machine {
     pub allocated: Allocation,
     /// Its open leases.
     pub active_leases: u32,
+    /// Block time of its last lease; `None` until its first. Among offers
+    /// equal in load and price, the one leased longest ago wins, so that
+    /// machines of the same price take work in turn.
+    #[serde(
+        rename = "last_leased_at",
+        default,
+        with = "gpunet_primitives::json::rfc3339_option"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<gpunet_primitives::json::Rfc3339>))]
+    pub last_leased_ms: Option<u64>,
     /// Leases it completed (a run reported with a result, a rental that ran its course).
     pub completed: u64,
     /// Leases it failed: reported failed, or timed out.

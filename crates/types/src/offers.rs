@@ -362,6 +362,7 @@ mod tests {
             registered_ms: 0,
             allocated: Allocation::default(),
             active_leases: 0,
+            last_leased_ms: None,
             completed: id * 3,
             failed: id % 3,
             declined: 0,

@@ -142,6 +142,7 @@ mod tests {
             registered_ms: 0,
             allocated: Default::default(),
             active_leases: 0,
+            last_leased_ms: None,
             completed: 0,
             failed: 0,
             declined: 0,

@@ -33,12 +33,14 @@ const SCAN_PER_GROUP: usize = 64;
 
 /// The last key an offer of `model` and size `class` could have.
 fn group_end(model: u32, class: u8) -> OfferKey {
-    (model, class, u128::MAX, u128::MAX, MachineId::MAX)
+    (model, class, u128::MAX, u128::MAX, u64::MAX, MachineId::MAX)
 }
 
 /// How offers compare for an order, lowest first: the placement's two terms
-/// (load and the job's price), then the machine's id rank.
-type Rank = (u128, u128, Hash);
+/// (load and the job's price), then the time of the machine's last lease
+/// (longest ago first: machines of the same load and price take turns),
+/// then its id rank.
+type Rank = (u128, u128, u64, Hash);
 
 /// The job's hourly price on `m` if `m` can take `order` now (see
 /// `exec::fit`: resources free, online, verified, reliable enough, the
@@ -108,7 +110,7 @@ fn choose_machine(ex: &Exec<'_>, order: &Order) -> Option<(Machine, Amount)> {
         let needed = size_class(model, order.spec.resources.cpu_cores, gpu.count);
         if class < needed {
             // Every machine in the classes below is too small for the job.
-            from = Bound::Included((model, needed, 0, 0, 0));
+            from = Bound::Included((model, needed, 0, 0, 0, 0));
             continue;
         }
         let budget = if !audit {
@@ -123,12 +125,12 @@ fn choose_machine(ex: &Exec<'_>, order: &Order) -> Option<(Machine, Amount)> {
             .take_while(|(k, _)| (k.0, k.1) == (model, class))
             .take(budget);
         let mut group_best: Option<(Rank, &Machine, Amount)> = None;
-        for ((.., first_term, second_term, id), _) in group {
+        for ((.., first_term, second_term, leased, id), _) in group {
             audit_scanned.1 += 1;
             // The index terms and the id bound the rank from below (a
             // job's price is never below the base price) and ascend, so
             // the scan stops once they reach the best rank found.
-            let bound: Rank = (*first_term, *second_term, id_rank(*id));
+            let bound: Rank = (*first_term, *second_term, *leased, id_rank(*id));
             let done = [&group_best, &best]
                 .iter()
                 .any(|b| b.as_ref().is_some_and(|(r, ..)| bound >= *r));
@@ -142,10 +144,11 @@ fn choose_machine(ex: &Exec<'_>, order: &Order) -> Option<(Machine, Amount)> {
                 continue;
             };
             let leases = u128::from(m.active_leases);
+            let turn = m.last_leased_ms.unwrap_or(0);
             let rank = match (audit, order.spec.placement) {
-                (true, _) => (0, 0, hash_of(&(ex.parent, order.id, m.id))),
-                (false, Placement::Spread) => (leases, price, id_rank(m.id)),
-                (false, Placement::Cheapest) => (price, leases, id_rank(m.id)),
+                (true, _) => (0, 0, 0, hash_of(&(ex.parent, order.id, m.id))),
+                (false, Placement::Spread) => (leases, price, turn, id_rank(m.id)),
+                (false, Placement::Cheapest) => (price, leases, turn, id_rank(m.id)),
             };
             if group_best.as_ref().is_none_or(|(r, ..)| rank < *r) {
                 group_best = Some((rank, m, price));
@@ -260,6 +263,7 @@ fn lease(
     a.disk_mb = a.disk_mb.checked_add(r.disk_mb).ok_or(TxError::Overflow)?;
     a.gpus = a.gpus.checked_add(r.gpu.count).ok_or(TxError::Overflow)?;
     machine.active_leases += 1;
+    machine.last_leased_ms = Some(ex.now_ms);
     let deadline_ms = ex
         .now_ms
         .saturating_add(order.spec.timeout_secs.saturating_mul(1000))

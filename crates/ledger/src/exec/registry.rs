@@ -53,6 +53,7 @@ pub(crate) fn register_machine(
         registered_ms: ex.now_ms,
         allocated: Allocation::default(),
         active_leases: 0,
+        last_leased_ms: None,
         completed: 0,
         failed: 0,
         declined: 0,

@@ -33,6 +33,27 @@ fn spread_placement_shares_work_and_cheapest_placement_follows_price() {
 }
 
 #[test]
+fn machines_of_the_same_load_and_price_take_work_in_turn() {
+    // Three idle machines at one price: one job at a time, each done before
+    // the next. The lowest id used to take every one of them.
+    let mut net = Net::new(3);
+    let mut lessees = Vec::new();
+    for _ in 0..6 {
+        let job = net.submit(spec(false, 0));
+        lessees.push(lessee(&net, job));
+        net.report(job, b"ok");
+    }
+    let first_round = &lessees[..3];
+    for (i, who) in first_round.iter().enumerate() {
+        assert!(
+            !first_round[..i].contains(who),
+            "each machine once before any twice: {lessees:?}"
+        );
+    }
+    assert_eq!(&lessees[3..], first_round, "then again in the same turn");
+}
+
+#[test]
 fn min_reliability_keeps_jobs_off_machines_that_fail_them() {
     let mut net = Net::new(2);
     let first = net.submit(spec(false, 0));
