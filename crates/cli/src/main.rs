@@ -198,8 +198,13 @@ enum Command {
         data_dir: PathBuf,
     },
     /// Simulate a large market with honest and cheating providers, through the
-    /// ledger's real matching and settlement (deterministic for a seed).
-    #[command(after_help = "Example:\n  gpunet sim --seed 42")]
+    /// ledger's real matching and settlement (deterministic for a seed):
+    /// utilization, waits, prices against centralized markets, providers'
+    /// returns by class after power and stake, fairness, and every cheating
+    /// strategy's profit against honesty.
+    #[command(
+        after_help = "Examples:\n  gpunet sim --seed 42\n  gpunet sim --scenario peak --gpn-usd 2 --plot peak.svg"
+    )]
     Sim(sim::SimArgs),
     /// Measure performance (results go in BENCHMARKS.md).
     #[command(subcommand)]

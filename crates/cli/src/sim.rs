@@ -2,37 +2,74 @@
 
 use crate::output::Output;
 use anyhow::Context;
+use gpunet_sim::workload::SCENARIOS;
 use std::path::PathBuf;
 use std::time::Instant;
 
 #[derive(clap::Args)]
 pub(crate) struct SimArgs {
+    /// The market to simulate (see the list below).
+    #[arg(long, default_value = SCENARIOS[0].name, value_parser = scenario_names())]
+    scenario: String,
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    #[arg(long, default_value_t = 100_000)]
-    machines: usize,
-    /// Jobs and rentals placed over the run.
-    #[arg(long, default_value_t = 1_000_000)]
-    orders: usize,
+    /// Machines once every provider has joined [default: the scenario's].
+    #[arg(long)]
+    machines: Option<usize>,
+    /// Jobs and rentals placed over the run [default: what the scenario's load asks for].
+    #[arg(long)]
+    orders: Option<usize>,
     #[arg(long, default_value_t = 7)]
     days: u64,
     /// Share of non-deterministic jobs that are canaries (known answer and
     /// time, disputed when wrong or padded), in percent.
     #[arg(long, default_value_t = gpunet_sim::Config::default().canary_pct)]
     canary_pct: u32,
+    /// What one GPN is worth, in USD (for providers' returns and prices against centralized markets).
+    #[arg(long, default_value_t = gpunet_sim::model::Economics::default().gpn_usd)]
+    gpn_usd: f64,
+    /// What providers pay for power, in USD per kWh.
+    #[arg(long, default_value_t = gpunet_sim::model::Economics::default().power_usd_per_kwh)]
+    power_usd_per_kwh: f64,
+    /// What staked tokens would earn elsewhere, in percent a year.
+    #[arg(long, default_value_t = gpunet_sim::model::Economics::default().stake_apr_pct)]
+    stake_apr_pct: f64,
     /// Where to write the plot (SVG).
     #[arg(long, default_value = "sim.svg")]
     plot: PathBuf,
 }
 
+fn scenario_names() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(
+        SCENARIOS
+            .iter()
+            .map(|s| clap::builder::PossibleValue::new(s.name).help(s.about)),
+    )
+}
+
 pub(crate) fn run(args: SimArgs, output: Output) -> anyhow::Result<()> {
-    let config = gpunet_sim::Config {
-        seed: args.seed,
-        machines: args.machines,
-        orders: args.orders,
-        days: args.days,
-        canary_pct: args.canary_pct,
-        ..Default::default()
+    for (name, value) in [
+        ("--gpn-usd", args.gpn_usd),
+        ("--power-usd-per-kwh", args.power_usd_per_kwh),
+        ("--stake-apr-pct", args.stake_apr_pct),
+    ] {
+        anyhow::ensure!(
+            value.is_finite() && value >= 0.0 && (name != "--gpn-usd" || value > 0.0),
+            "{name} must be a positive number, not {value}"
+        );
+    }
+    let scenario = gpunet_sim::workload::scenario(&args.scenario)
+        .with_context(|| format!("no scenario called {}", args.scenario))?;
+    let mut config = gpunet_sim::Config::of(scenario);
+    config.seed = args.seed;
+    config.machines = args.machines.unwrap_or(scenario.machines);
+    config.orders = args.orders;
+    config.days = args.days;
+    config.canary_pct = args.canary_pct;
+    config.economics = gpunet_sim::model::Economics {
+        gpn_usd: args.gpn_usd,
+        power_usd_per_kwh: args.power_usd_per_kwh,
+        stake_apr_pct: args.stake_apr_pct,
     };
     let start = Instant::now();
     let report = gpunet_sim::run(&config, |line| {

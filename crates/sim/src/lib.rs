@@ -4,6 +4,7 @@
 pub mod model;
 mod report;
 mod run;
+pub mod workload;
 
-pub use report::{Report, Sample, StrategyResult};
+pub use report::{ClassResult, ClassSample, Report, Sample, StrategyResult, WorkResult};
 pub use run::{run, Config, SimError};

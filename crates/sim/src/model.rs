@@ -1,9 +1,6 @@
 //! The synthetic market: machine classes, provider strategies, the workload.
 
-use gpunet_primitives::{
-    Address, Amount, GpuRequirement, GpuSpec, JobSpec, MachineSpec, Placement, ResourcePrices,
-    Resources, UNIT,
-};
+use gpunet_primitives::{Address, Amount, GpuSpec, MachineSpec, ResourcePrices, UNIT};
 use rand::rngs::StdRng;
 use rand::Rng;
 
@@ -25,6 +22,13 @@ pub struct Class {
     pub unit_price_milli: u128,
     /// Proven int8 giga-ops/s (its compute score).
     pub gops: u64,
+    /// What the whole machine draws while it works, in watts.
+    pub busy_watts: u32,
+    /// What centralized markets asked per GPU-hour in 2026, in USD (low,
+    /// high): vast.ai's on-demand and interruptible listings (H100 2.5-4.0,
+    /// AWS 3.93; A100 80GB 0.78-1.21; RTX 4090 0.31-0.88; RTX 3090 from
+    /// 0.18, up to what a 4090 starts at). `None` for CPU machines.
+    pub reference_usd: Option<(f64, f64)>,
 }
 
 /// The classes of the simulated network.
@@ -38,6 +42,8 @@ pub const CLASSES: &[Class] = &[
         share: 4,
         unit_price_milli: 2_000,
         gops: 4_000_000,
+        busy_watts: 7_500,
+        reference_usd: Some((2.5, 4.0)),
     },
     Class {
         name: "A100x4",
@@ -46,8 +52,10 @@ pub const CLASSES: &[Class] = &[
         vram_gb: 80,
         cores: 48,
         share: 8,
-        unit_price_milli: 1_100,
+        unit_price_milli: 700,
         gops: 700_000,
+        busy_watts: 2_400,
+        reference_usd: Some((0.78, 1.21)),
     },
     Class {
         name: "RTX4090",
@@ -58,6 +66,8 @@ pub const CLASSES: &[Class] = &[
         share: 38,
         unit_price_milli: 400,
         gops: 200_000,
+        busy_watts: 600,
+        reference_usd: Some((0.31, 0.88)),
     },
     Class {
         name: "RTX3090",
@@ -66,8 +76,10 @@ pub const CLASSES: &[Class] = &[
         vram_gb: 24,
         cores: 12,
         share: 30,
-        unit_price_milli: 250,
+        unit_price_milli: 180,
         gops: 80_000,
+        busy_watts: 500,
+        reference_usd: Some((0.18, 0.31)),
     },
     Class {
         name: "CPU",
@@ -76,8 +88,10 @@ pub const CLASSES: &[Class] = &[
         vram_gb: 0,
         cores: 16,
         share: 20,
-        unit_price_milli: 20,
+        unit_price_milli: 5,
         gops: 20,
+        busy_watts: 200,
+        reference_usd: None,
     },
 ];
 
@@ -99,26 +113,43 @@ impl Class {
         }
     }
 
-    /// Linear prices: per GPU (or per core on CPU machines) plus a little per core.
-    pub fn prices(&self) -> (Amount, ResourcePrices) {
-        let unit = self.unit_price_milli * UNIT / 1000;
-        let per_cpu = UNIT / 100;
+    /// GPUs, or cores for a machine without GPUs: what its list price is per.
+    pub fn units(&self) -> u32 {
+        if self.gpus > 0 {
+            self.gpus
+        } else {
+            self.cores
+        }
+    }
+
+    /// Its list price per unit-hour (GPU-hour, or core-hour without GPUs).
+    pub fn unit_price(&self) -> Amount {
+        self.unit_price_milli * UNIT / 1000
+    }
+
+    /// Linear prices at `unit_price` per GPU (or per core on CPU machines),
+    /// plus a little per core on GPU machines, over the base price.
+    pub fn prices_at(&self, unit_price: Amount) -> (Amount, ResourcePrices) {
         let prices = if self.gpus > 0 {
             ResourcePrices {
-                per_gpu_hour: unit,
-                per_cpu_hour: per_cpu,
+                per_gpu_hour: unit_price,
+                per_cpu_hour: CORE_PRICE_ON_GPU_MACHINES,
                 per_gb_ram_hour: 0,
             }
         } else {
             ResourcePrices {
                 per_gpu_hour: 0,
-                per_cpu_hour: unit,
+                per_cpu_hour: unit_price,
                 per_gb_ram_hour: 0,
             }
         };
-        (UNIT / 100, prices)
+        (crate::workload::BASE_PRICE, prices)
     }
 }
+
+/// What a GPU machine asks per core-hour beside its GPUs (a CPU machine's
+/// cores are cheaper, so CPU work goes there first).
+pub const CORE_PRICE_ON_GPU_MACHINES: Amount = UNIT / 100;
 
 /// How a provider behaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -191,88 +222,47 @@ pub fn address(label: &str) -> Address {
     Address(*blake3::hash(label.as_bytes()).as_bytes())
 }
 
-/// The share of a provider's price that running a job costs it (power, wear).
-pub const RUNNING_COST_PCT: u128 = 50;
-
-/// One order a client places.
-pub struct Demand {
-    /// What it runs.
-    pub spec: JobSpec,
-    /// Whether it is a rental.
-    pub rental: bool,
-    /// How long the work really takes (jobs) or is booked (rentals), in ms.
-    pub duration_ms: u64,
-    /// The most it pays per hour.
-    pub max_price_per_hour: Amount,
+/// How an honest provider sets its prices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Pricing {
+    /// Keeps its class's list price.
+    Fixed,
+    /// Every few hours, lowers the price of an idle machine and raises that
+    /// of a full one (never below its power cost, never above three times
+    /// its list price).
+    Adaptive,
 }
 
-/// Draws a job or a rental: mostly small jobs, some multi-GPU work, some rentals.
-pub fn demand(rng: &mut StdRng) -> Demand {
-    let rental = rng.gen_ratio(15, 100);
-    let (gpus, model): (u32, Option<&str>) = match rng.gen_range(0..100) {
-        0..=34 => (0, None),
-        35..=69 => (1, None),
-        70..=84 => (1, Some("4090")),
-        85..=94 => (4, Some("A100")),
-        _ => (8, Some("H100")),
-    };
-    // Exponential durations: jobs about 40 minutes, rentals about 6 hours.
-    let mean_min = if rental { 360.0 } else { 40.0 };
-    let minutes = (-mean_min * (1.0 - rng.gen::<f64>()).ln()).clamp(1.0, 48.0 * 60.0);
-    let duration_ms = (minutes * 60_000.0) as u64;
-    let timeout_secs = if rental {
-        duration_ms / 1000
-    } else {
-        duration_ms * 2 / 1000 + 600
-    };
-    let deterministic = !rental && rng.gen_bool(0.5);
-    let spec = JobSpec {
-        name: if rental { "rental" } else { "job" }.into(),
-        image: if deterministic {
-            format!("sha256:{}", "ab".repeat(32))
-        } else {
-            "trainer:latest".into()
-        },
-        command: vec!["run".into()],
-        env: vec![],
-        resources: Resources {
-            cpu_cores: if gpus == 0 { 2 } else { 4 * gpus },
-            memory_mb: 8 * 1024,
-            disk_mb: 100,
-            gpu: GpuRequirement {
-                count: gpus,
-                model: model.map(str::to_string),
-                ..Default::default()
-            },
-            shm_mb: 0,
-            ulimits: Default::default(),
-        },
-        inputs: vec![],
-        timeout_secs,
-        region: None,
-        network: false,
-        audit_bps: if deterministic { 1_000 } else { 0 },
-        min_reliability_bps: 0,
-        ports: Vec::new(),
-        max_attempts: 1,
-        secrets: Vec::new(),
-        on_exit: Default::default(),
-        workspace: None,
-        placement: if rng.gen_ratio(1, 5) {
-            Placement::Cheapest
-        } else {
-            Placement::Spread
-        },
-    };
-    Demand {
-        spec,
-        rental,
-        duration_ms,
-        max_price_per_hour: 50 * UNIT,
+/// What the report's money figures assume, beside the ledger's parameters.
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct Economics {
+    /// What one GPN buys, in USD.
+    pub gpn_usd: f64,
+    /// What providers pay for power, in USD per kWh.
+    pub power_usd_per_kwh: f64,
+    /// What staked tokens would earn elsewhere, in percent a year.
+    pub stake_apr_pct: f64,
+}
+
+impl Default for Economics {
+    fn default() -> Self {
+        Economics {
+            gpn_usd: 1.5,
+            power_usd_per_kwh: 0.15,
+            stake_apr_pct: 10.0,
+        }
     }
 }
 
-/// Orders per hour at hour `h` of the day, relative to the mean (a daily rhythm).
-pub fn daily_rhythm(hour_of_day: f64) -> f64 {
-    1.0 + 0.5 * ((hour_of_day - 15.0) / 24.0 * std::f64::consts::TAU).cos()
+impl Economics {
+    /// What `class`'s power costs per hour of work, in GPN base units.
+    pub fn power_per_hour(&self, class: &Class) -> Amount {
+        let usd = f64::from(class.busy_watts) / 1000.0 * self.power_usd_per_kwh;
+        (usd / self.gpn_usd * UNIT as f64) as Amount
+    }
+
+    /// GPN base units in USD.
+    pub fn usd(&self, amount: f64) -> f64 {
+        amount / UNIT as f64 * self.gpn_usd
+    }
 }

@@ -6,8 +6,8 @@ use gpunet_sim::{run, Config};
 fn small(seed: u64) -> Config {
     Config {
         seed,
-        machines: 2_000,
-        orders: 12_000,
+        machines: 1_500,
+        orders: Some(8_000),
         days: 2,
         ..Config::default()
     }
@@ -23,7 +23,7 @@ fn cheating_loses_money_and_runs_are_reproducible() {
     })
     .unwrap();
     assert_eq!(days, 2, "progress is reported every simulated day");
-    assert!(report.orders_placed >= 11_000, "{}", report.orders_placed);
+    assert!(report.orders_placed >= 7_500, "{}", report.orders_placed);
     assert!(report.orders_settled > 0);
     assert_eq!(report.strategies.len(), 8, "every strategy is present");
     for s in &report.strategies {
@@ -32,9 +32,13 @@ fn cheating_loses_money_and_runs_are_reproducible() {
         }
     }
     assert!(report.cheating_loses());
-    // Clients who never accept results pay like everyone else.
-    let ratio = report.cost_per_order_never_accepting / report.cost_per_order;
-    assert!((0.7..1.3).contains(&ratio), "{ratio}");
+    // Clients who never accept results pay like everyone else: their
+    // orders that ran settle as often (all but those cheats failed).
+    for settled in [report.settled_pct, report.settled_pct_never_accepting] {
+        assert!(settled > 80.0, "{report:?}");
+    }
+    let gap = report.settled_pct - report.settled_pct_never_accepting;
+    assert!(gap.abs() < 5.0, "{gap}");
     let svg = report.svg();
     assert!(svg.starts_with("<svg") && svg.contains("polyline"), "{svg}");
     // Every strategy is named in full beside its bar, each name once.

@@ -11,6 +11,7 @@ use gpunet_primitives::parse_amount;
 
 mod rentals;
 mod secrets;
+mod sim;
 mod workloads;
 
 /// The passphrase the tests' keystores are sealed with.
@@ -113,8 +114,9 @@ fn assert_one_schema(value: &serde_json::Value, what: &str) {
     match value {
         Value::Number(n) => assert!(
             n.as_u64().is_some_and(|n| n < 1 << 53)
-                || n.as_i64().is_some_and(|n| n.unsigned_abs() < 1 << 53),
-            "{what}: {n} is no integer a double holds exactly"
+                || n.as_i64().is_some_and(|n| n.unsigned_abs() < 1 << 53)
+                || n.is_f64(),
+            "{what}: {n} is no number a double holds exactly"
         ),
         Value::Array(items) => items.iter().for_each(|item| assert_one_schema(item, what)),
         Value::Object(fields) => {
