@@ -203,7 +203,7 @@ enum Command {
     /// returns by class after power and stake, fairness, and every cheating
     /// strategy's profit against honesty.
     #[command(
-        after_help = "Examples:\n  gpunet sim --seed 42\n  gpunet sim --scenario peak --gpn-usd 2 --plot peak.svg"
+        after_help = "Examples:\n  gpunet sim --seed 42\n  gpunet sim --scenario peak --gpn-usd 2 --plot peak.svg\n  gpunet sim --scenario busy --machines 2000 --sweep canary-pct=0..20 --plot canaries.svg"
     )]
     Sim(sim::SimArgs),
     /// Measure performance (results go in BENCHMARKS.md).

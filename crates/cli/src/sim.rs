@@ -34,6 +34,19 @@ pub(crate) struct SimArgs {
     /// What staked tokens would earn elsewhere, in percent a year.
     #[arg(long, default_value_t = gpunet_sim::model::Economics::default().stake_apr_pct)]
     stake_apr_pct: f64,
+    /// Share of providers in a cartel that pads its jobs and confirms its
+    /// members' padded times when it audits them, in percent.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=100))]
+    collusion_pct: u32,
+    /// Run the market at evenly spaced values of one parameter instead:
+    /// KNOB=FROM..TO, the knob one of audit-pct, slash-audit (GPN),
+    /// canary-pct, stake-per-gpu (GPN), collusion-pct. Shows where each cheating strategy
+    /// starts to pay, simulated and by the bound P·(R+S) ≥ Δ.
+    #[arg(long, value_name = "KNOB=FROM..TO")]
+    sweep: Option<gpunet_sim::sweep::Sweep>,
+    /// Values a sweep runs at (the bounds included).
+    #[arg(long, default_value_t = 5, requires = "sweep", value_parser = clap::value_parser!(u32).range(2..=50))]
+    points: u32,
     /// Where to write the plot (SVG).
     #[arg(long, default_value = "sim.svg")]
     plot: PathBuf,
@@ -66,15 +79,29 @@ pub(crate) fn run(args: SimArgs, output: Output) -> anyhow::Result<()> {
     config.orders = args.orders;
     config.days = args.days;
     config.canary_pct = args.canary_pct;
+    config.collusion_pct = args.collusion_pct;
     config.economics = gpunet_sim::model::Economics {
         gpn_usd: args.gpn_usd,
         power_usd_per_kwh: args.power_usd_per_kwh,
         stake_apr_pct: args.stake_apr_pct,
     };
     let start = Instant::now();
-    let report = gpunet_sim::run(&config, |line| {
-        eprintln!("[{:>6.1} s] {line}", start.elapsed().as_secs_f64())
-    })?;
+    let progress = |line: &str| eprintln!("[{:>6.1} s] {line}", start.elapsed().as_secs_f64());
+    if let Some(sweep) = args.sweep {
+        let report = gpunet_sim::sweep::sweep(&config, sweep, args.points, progress)?;
+        std::fs::write(&args.plot, report.svg())
+            .with_context(|| format!("writing {}", args.plot.display()))?;
+        eprintln!(
+            "swept {} over {} runs in {:.1} s; plot in {}",
+            sweep.knob.name(),
+            args.points,
+            start.elapsed().as_secs_f64(),
+            args.plot.display()
+        );
+        output.print(&report, || report.text());
+        return Ok(());
+    }
+    let report = gpunet_sim::run(&config, progress)?;
     std::fs::write(&args.plot, report.svg())
         .with_context(|| format!("writing {}", args.plot.display()))?;
     eprintln!(

@@ -174,9 +174,16 @@ pub enum Strategy {
     /// Pads only the jobs audits cannot check (not deterministic): only
     /// canary clients, who know how long their job takes, catch it.
     SelectivePadding,
+    /// One of a cartel of providers under different accounts (a share of
+    /// the network set by `Config::collusion_pct`, none by default): pads
+    /// every job, and when it audits another member's job it pads that run
+    /// alike, so that the audit confirms the padded time. Only audits by
+    /// others and canaries catch it.
+    ColludingPadding,
 }
 
-/// Each strategy with its share of providers, in percent.
+/// Each strategy with its share of providers, in percent (colluders
+/// apart: see `Strategy::ColludingPadding`).
 pub const STRATEGIES: &[(Strategy, u32)] = &[
     (Strategy::Honest, 73),
     (Strategy::SkipWork, 4),
@@ -200,6 +207,7 @@ impl Strategy {
             Strategy::LazyAuditor => "lazy auditor",
             Strategy::PadBilling => "pad billing",
             Strategy::SelectivePadding => "selective padding",
+            Strategy::ColludingPadding => "colluding padding",
         }
     }
 }

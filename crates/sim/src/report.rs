@@ -21,8 +21,10 @@ const WEEK_MS: f64 = 7.0 * 24.0 * HOUR_MS;
 pub struct ClassSample {
     /// Leased GPUs (cores for CPU machines) over those of its machines that take work or hold leases.
     pub utilization: f64,
-    /// The median unit price (per GPU-hour, per core-hour for CPU machines) its machines ask, in GPN.
-    pub median_unit_price: f64,
+    /// The median unit price (per GPU-hour, per core-hour for CPU
+    /// machines) its adaptive machines ask, in GPN (the list price when it
+    /// has none): where the market's price settles.
+    pub median_adaptive_price: f64,
 }
 
 /// Hourly snapshot of the market.
@@ -83,7 +85,9 @@ impl Sample {
             };
             units[meta.class].0 += u64::from(used);
             units[meta.class].1 += u64::from(of);
-            prices[meta.class].push(price);
+            if meta.pricing == Pricing::Adaptive {
+                prices[meta.class].push(price);
+            }
         }
         let mean_wait_min = if waits_ms.is_empty() {
             0.0
@@ -101,13 +105,14 @@ impl Sample {
             classes: units
                 .iter()
                 .zip(prices.iter_mut())
-                .map(|((used, of), prices)| {
+                .zip(CLASSES)
+                .map(|(((used, of), prices), class)| {
                     prices.sort_unstable();
+                    let median = prices.get(prices.len() / 2).copied();
                     ClassSample {
                         utilization: *used as f64 / (*of).max(1) as f64,
-                        median_unit_price: prices
-                            .get(prices.len() / 2)
-                            .map_or(0.0, |p| *p as f64 / UNIT as f64),
+                        median_adaptive_price: median.unwrap_or(class.unit_price()) as f64
+                            / UNIT as f64,
                     }
                 })
                 .collect(),
@@ -128,7 +133,9 @@ pub struct StrategyResult {
     /// minus slashes, the power of the work actually done and what the
     /// stake would have earned elsewhere.
     pub profit_per_machine: f64,
-    /// Against an honest machine's.
+    /// Against what honest fixed-price machines of the same classes,
+    /// listed as long, netted (for honest providers: what adaptive prices
+    /// changed).
     pub versus_honest: f64,
 }
 
@@ -185,6 +192,28 @@ pub struct WorkResult {
     pub wait_p99_min: f64,
 }
 
+/// What the jobs leased to machines were worth, summed: what the
+/// simulator's analytic bound on cheating (`crate::sweep`) is computed from.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct JobStats {
+    /// Jobs leased (not audit runs, not rentals).
+    pub jobs: u64,
+    /// Their payments at their lease prices for the time they take, in GPN.
+    pub payment: f64,
+    /// The power running them cost, in GPN.
+    pub power: f64,
+    /// What reporting each a minute before its timeout would bill on top, in GPN.
+    pub pad_gain: f64,
+}
+
+impl JobStats {
+    /// Per job: (payment, power, padding gain), in GPN.
+    pub fn mean(&self) -> (f64, f64, f64) {
+        let n = self.jobs.max(1) as f64;
+        (self.payment / n, self.power / n, self.pad_gain / n)
+    }
+}
+
 /// What a simulation found.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct Report {
@@ -230,6 +259,10 @@ pub struct Report {
     pub classes: Vec<ClassResult>,
     /// Each kind of work's waits.
     pub works: Vec<WorkResult>,
+    /// Leased jobs that are not deterministic (only canaries check them).
+    pub unchecked_jobs: JobStats,
+    /// Leased deterministic jobs (audits check them).
+    pub deterministic_jobs: JobStats,
 }
 
 /// What `Report::finish` reads.
@@ -246,6 +279,8 @@ pub(crate) struct Finish<'a> {
     pub work_of: &'a [usize],
     /// Orders placed of each kind of work.
     pub placed_by_work: &'a [u64],
+    /// Leased jobs that are not, and that are, deterministic.
+    pub job_stats: [JobStats; 2],
     pub client_funds: Amount,
     pub clients: &'a [Address],
     pub placed: usize,
@@ -291,6 +326,7 @@ impl Report {
             class_sales,
             work_of,
             placed_by_work,
+            job_stats,
             client_funds,
             clients,
             placed,
@@ -299,6 +335,7 @@ impl Report {
         let economics = config.economics;
         let gpn = |a: i128| a as f64 / UNIT as f64;
         self.scenario = config.scenario.name;
+        [self.unchecked_jobs, self.deterministic_jobs] = job_stats;
         self.economics = economics;
         self.orders_placed = placed;
         let mut expired_by_work = vec![0u64; config.scenario.mix.len()];
@@ -394,7 +431,8 @@ impl Report {
             })
         };
         let mut across = Vec::new();
-        // What an honest machine of each class nets per listed ms.
+        // What an honest fixed-price machine of each class nets per listed
+        // ms: cheats keep list prices too, so that is what they compare with.
         let mut honest_rate = vec![0.0; CLASSES.len()];
         self.classes = CLASSES
             .iter()
@@ -402,7 +440,8 @@ impl Report {
             .map(|(c, class)| {
                 let mut weeks = 0.0;
                 let (mut income, mut power, mut stake) = (0.0, 0.0, 0.0);
-                let mut fixed = (0.0, 0.0);
+                // (earned, weeks listed, net)
+                let mut fixed = (0.0, 0.0, 0.0);
                 let mut adaptive = (0.0, 0.0);
                 let mut rates = Vec::new();
                 let mut honest_machines = 0;
@@ -426,6 +465,7 @@ impl Report {
                         Pricing::Fixed => {
                             fixed.0 += earned;
                             fixed.1 += listed / WEEK_MS;
+                            fixed.2 += earned - m.power as f64 - stake_cost(m);
                             if listed > 0.0 {
                                 let per_hour = m.income as f64 / (listed / HOUR_MS);
                                 rates.push(per_hour);
@@ -450,7 +490,7 @@ impl Report {
                     }
                 }
                 adaptive_prices.sort_by(f64::total_cmp);
-                honest_rate[c] = (income - power - stake) / (weeks * WEEK_MS).max(1.0);
+                honest_rate[c] = fixed.2 / (fixed.1 * WEEK_MS).max(1.0);
                 let per_week = |amount: f64, weeks: f64| economics.usd(amount) / weeks.max(1e-9);
                 let (paid, unit_hours) = class_sales[c];
                 let client_price_gpn = paid as f64 / UNIT as f64 / unit_hours.max(1e-9);
@@ -722,7 +762,7 @@ impl Report {
                 max_of(&waits),
                 &waits,
             );
-            let prices: Vec<Series> = per_class(|x| x.median_unit_price)
+            let prices: Vec<Series> = per_class(|x| x.median_adaptive_price)
                 .into_iter()
                 .zip(CLASSES)
                 .map(|(mut series, class)| {
@@ -735,7 +775,7 @@ impl Report {
                 .collect();
             let _ = draw_lines(
                 &areas[2],
-                "Median asked price, % of list",
+                "Median adaptive price, % of list",
                 "% of list price",
                 hours,
                 max_of(&prices).max(100.0),

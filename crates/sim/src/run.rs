@@ -2,7 +2,7 @@
 //! answer leases, challenges and probes by their strategy.
 
 use crate::model::{address, pick, Economics, Pricing, Strategy, CLASSES, STRATEGIES};
-use crate::report::{Report, Sample};
+use crate::report::{JobStats, Report, Sample};
 use crate::workload::{daily_rhythm, Rates, Scenario, SCENARIOS};
 use gpunet_ledger::sim::Simulation;
 use gpunet_primitives::{Address, Amount, Hash, JobOutcome, MachineId, OrderId, TxBody, UNIT};
@@ -31,6 +31,14 @@ pub struct Config {
     /// clients know the answer and how long the job takes, and dispute a
     /// wrong output or a padded time.
     pub canary_pct: u32,
+    /// Share of deterministic jobs audited (their `audit_bps`), in basis points.
+    pub audit_bps: u32,
+    /// Share of providers in a colluding cartel, in percent (drawn before
+    /// the other strategies; none by default).
+    pub collusion_pct: u32,
+    /// The ledger's parameters (genesis defaults, settling promptly and
+    /// billing rentals hourly: see `Config::of`).
+    pub params: Params,
     /// Prices of power, of tokens and of capital, for the money figures.
     pub economics: Economics,
 }
@@ -52,6 +60,17 @@ impl Config {
             days: 7,
             block_ms: 60_000,
             canary_pct: 10,
+            audit_bps: 1_000,
+            collusion_pct: 0,
+            params: Params {
+                // Simulated hours pass in minutes of blocks: settle promptly.
+                dispute_window_ms: 10 * 60_000,
+                // Rentals stream hourly (a real network may bill as coarsely).
+                rental_billing_ms: 3_600_000,
+                // Clients of days-long work wait for a machine longer than an hour.
+                order_ttl_ms: 12 * 3_600_000,
+                ..Params::default()
+            },
             economics: Economics::default(),
         }
     }
@@ -83,6 +102,8 @@ pub(crate) struct MachineMeta {
     pub owner: Address,
     /// Index into `CLASSES`.
     pub class: usize,
+    /// How its provider prices it.
+    pub pricing: Pricing,
     /// When it was listed and, if its provider left, when it went offline.
     pub listed_ms: u64,
     pub left_ms: Option<u64>,
@@ -167,6 +188,8 @@ struct Sim {
     class_sales: Vec<(Amount, f64)>,
     /// Orders placed of each kind of work.
     placed_by_work: Vec<u64>,
+    /// Leased jobs that are not, and that are, deterministic.
+    job_stats: [JobStats; 2],
     report: Report,
 }
 
@@ -202,12 +225,12 @@ impl Sim {
         &mut self.orders[i]
     }
 
-    /// Charges the machine the power `order` draws on its machine for `ms`:
-    /// the class's power in the share of its GPUs (or cores) the order holds.
-    fn charge_power(&mut self, order: OrderId, ms: u64) {
+    /// The power `order` draws on its machine in `ms`: the class's power
+    /// in the share of its GPUs (or cores) the order holds.
+    fn power_of(&mut self, order: OrderId, ms: u64) -> Amount {
         let machine = self.meta(order).machine;
         let Some(class) = self.machines.get(&machine).map(|m| &CLASSES[m.class]) else {
-            return;
+            return 0;
         };
         let Some(spec) = self
             .ledger
@@ -216,7 +239,7 @@ impl Sim {
             .get(&order)
             .map(|o| o.spec.resources.clone())
         else {
-            return;
+            return 0;
         };
         let (held, of) = if class.gpus > 0 && spec.gpu.count > 0 {
             (spec.gpu.count, class.gpus)
@@ -224,8 +247,14 @@ impl Sim {
             (spec.cpu_cores, class.cores)
         };
         let per_hour = self.economics.power_per_hour(class);
-        let cost = per_hour * Amount::from(ms) * Amount::from(held.min(of))
-            / (3_600_000 * Amount::from(of.max(1)));
+        per_hour * Amount::from(ms) * Amount::from(held.min(of))
+            / (3_600_000 * Amount::from(of.max(1)))
+    }
+
+    /// Charges `order`'s machine the power it draws in `ms`.
+    fn charge_power(&mut self, order: OrderId, ms: u64) {
+        let cost = self.power_of(order, ms);
+        let machine = self.meta(order).machine;
         if let Some(m) = self.machines.get_mut(&machine) {
             m.power += cost;
         }
@@ -366,9 +395,13 @@ impl Sim {
                 price_per_hour: price,
                 ..job
             };
+            let audited = self.machines.get(&job.machine).map(|m| m.owner);
+            let member = audited.is_some_and(|a| self.strategy(&a) == Strategy::ColludingPadding);
             let run = match strategy {
                 Strategy::LazyAuditor => Run::Skip,
                 Strategy::PadBilling => Run::Pad,
+                // Confirms a fellow member's padded time.
+                Strategy::ColludingPadding if member => Run::Pad,
                 _ => Run::Honest,
             };
             self.work(order, provider, parent, job.duration_ms, run);
@@ -398,12 +431,24 @@ impl Sim {
             self.charge_power(order, up_ms);
             return;
         }
+        let timeout_ms = o.spec.timeout_secs * 1_000;
+        let padded_ms = timeout_ms
+            .saturating_sub(60_000)
+            .saturating_sub(meta.duration_ms);
+        let power = self.power_of(order, meta.duration_ms);
+        let stats = &mut self.job_stats[usize::from(meta.deterministic)];
+        let gpn = |a: Amount| a as f64 / UNIT as f64;
+        stats.jobs += 1;
+        stats.payment += gpn(price) * meta.duration_ms as f64 / 3_600_000.0;
+        stats.pad_gain += gpn(price) * padded_ms as f64 / 3_600_000.0;
+        stats.power += gpn(power);
         let unchecked = !meta.deterministic;
         let run = match strategy {
             Strategy::SkipWork => Run::Skip,
             Strategy::SelectiveSkip if unchecked => Run::Skip,
             Strategy::PadBilling => Run::Pad,
             Strategy::SelectivePadding if unchecked => Run::Pad,
+            Strategy::ColludingPadding => Run::Pad,
             _ => Run::Honest,
         };
         self.work(order, provider, order, meta.duration_ms, run);
@@ -526,7 +571,11 @@ impl Sim {
 
     /// Stakes for `provider`'s machines and lists them.
     fn list(&mut self, provider: Address) -> Result<(), gpunet_ledger::TxError> {
-        let Some(classes) = self.providers.get(&provider).map(|p| p.classes.clone()) else {
+        let Some((classes, pricing)) = self
+            .providers
+            .get(&provider)
+            .map(|p| (p.classes.clone(), p.pricing))
+        else {
             return Ok(());
         };
         let params = &self.ledger.state().params;
@@ -553,6 +602,7 @@ impl Sim {
                 MachineMeta {
                     owner: provider,
                     class,
+                    pricing,
                     listed_ms: now,
                     left_ms: None,
                     income: 0,
@@ -662,15 +712,7 @@ const ADAPT_EVERY_HOURS: u64 = 6;
 /// Runs the simulation; `progress` hears about each simulated day.
 pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Report, SimError> {
     let scenario = config.scenario;
-    let params = Params {
-        // Simulated hours pass in minutes of blocks: settle promptly.
-        dispute_window_ms: 10 * 60_000,
-        // Rentals stream hourly (a real network may bill as coarsely).
-        rental_billing_ms: 3_600_000,
-        // Clients of days-long work wait for a machine longer than an hour.
-        order_ttl_ms: 12 * 3_600_000,
-        ..Params::default()
-    };
+    let params = config.params.clone();
     let max_timeout_secs = params.max_job_timeout_secs;
     let start_ms = 1_000;
     let end_ms = start_ms + config.days * 24 * 3_600_000;
@@ -688,6 +730,7 @@ pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Report, Si
         hour_waits_ms: Vec::new(),
         class_sales: vec![(0, 0.0); CLASSES.len()],
         placed_by_work: vec![0; scenario.mix.len()],
+        job_stats: [JobStats::default(); 2],
         report: Report::default(),
     };
     let class_table: Vec<(usize, u32)> = CLASSES
@@ -704,7 +747,12 @@ pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Report, Si
     while planned < config.machines {
         let owner = address(&format!("provider/{p}"));
         p += 1;
-        let strategy = pick(&mut sim.rng, STRATEGIES);
+        let strategy =
+            if config.collusion_pct > 0 && sim.rng.gen_ratio(config.collusion_pct.min(100), 100) {
+                Strategy::ColludingPadding
+            } else {
+                pick(&mut sim.rng, STRATEGIES)
+            };
         let pricing =
             if strategy == Strategy::Honest && sim.rng.gen_ratio(scenario.adaptive_pct, 100) {
                 Pricing::Adaptive
@@ -824,7 +872,9 @@ pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Report, Si
                 arrivals = arrivals.min(cap - submitted.min(cap));
             }
             for _ in 0..arrivals {
-                let d = scenario.mix[work].0.draw(&mut sim.rng, max_timeout_secs);
+                let d = scenario.mix[work]
+                    .0
+                    .draw(&mut sim.rng, max_timeout_secs, config.audit_bps);
                 let deterministic = d.spec.is_deterministic();
                 let canary =
                     !d.rental && !deterministic && sim.rng.gen_ratio(config.canary_pct, 100);
@@ -903,6 +953,7 @@ pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Report, Si
         class_sales: &sim.class_sales,
         work_of: &sim.orders.iter().map(|o| o.work).collect::<Vec<_>>(),
         placed_by_work: &sim.placed_by_work,
+        job_stats: sim.job_stats,
         client_funds,
         clients: &clients,
         placed: submitted,

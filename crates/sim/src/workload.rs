@@ -51,7 +51,7 @@ pub const TRAINING: Work = Work {
     mean_minutes: 30 * 60,
     max_minutes: 72 * 60,
     deterministic_pct: 0,
-    budget_milli: (1_700, 3_200),
+    budget_milli: (1_800, 3_500),
 };
 
 /// Whole H100 machines rented for a working day.
@@ -65,7 +65,7 @@ pub const CLUSTER_RENTAL: Work = Work {
     mean_minutes: 10 * 60,
     max_minutes: 48 * 60,
     deterministic_pct: 0,
-    budget_milli: (1_800, 3_500),
+    budget_milli: (1_900, 3_800),
 };
 
 /// Fine-tuning on four datacenter GPUs for hours.
@@ -79,7 +79,7 @@ pub const FINE_TUNING: Work = Work {
     mean_minutes: 4 * 60,
     max_minutes: 24 * 60,
     deterministic_pct: 0,
-    budget_milli: (550, 1_100),
+    budget_milli: (650, 1_300),
 };
 
 /// Batch inference on one datacenter GPU.
@@ -93,7 +93,7 @@ pub const BATCH_INFERENCE: Work = Work {
     mean_minutes: 60,
     max_minutes: 8 * 60,
     deterministic_pct: 50,
-    budget_milli: (550, 1_100),
+    budget_milli: (650, 1_300),
 };
 
 /// Inference and small fine-tunes on a consumer card.
@@ -107,7 +107,7 @@ pub const INFERENCE: Work = Work {
     mean_minutes: 45,
     max_minutes: 6 * 60,
     deterministic_pct: 50,
-    budget_milli: (300, 800),
+    budget_milli: (360, 900),
 };
 
 /// Zero-knowledge proofs: deterministic, so every one can be audited.
@@ -121,7 +121,7 @@ pub const ZK_PROVING: Work = Work {
     mean_minutes: 30,
     max_minutes: 4 * 60,
     deterministic_pct: 100,
-    budget_milli: (300, 900),
+    budget_milli: (360, 1_000),
 };
 
 /// Frames rendered on whatever GPU is free: deterministic.
@@ -135,7 +135,7 @@ pub const RENDERING: Work = Work {
     mean_minutes: 45,
     max_minutes: 4 * 60,
     deterministic_pct: 100,
-    budget_milli: (130, 400),
+    budget_milli: (170, 450),
 };
 
 /// A consumer card rented to work on (notebooks, experiments).
@@ -149,7 +149,7 @@ pub const CARD_RENTAL: Work = Work {
     mean_minutes: 6 * 60,
     max_minutes: 48 * 60,
     deterministic_pct: 0,
-    budget_milli: (150, 450),
+    budget_milli: (180, 500),
 };
 
 /// CPU-only work at the edge: data preparation, tests, small services.
@@ -163,7 +163,7 @@ pub const EDGE: Work = Work {
     mean_minutes: 90,
     max_minutes: 8 * 60,
     deterministic_pct: 50,
-    budget_milli: (4, 12),
+    budget_milli: (5, 12),
 };
 
 /// How much work a scenario places.
@@ -353,8 +353,8 @@ impl Work {
         mean * (1.0 - (-max / mean).exp()) / 60.0
     }
 
-    /// Draws one order of this kind.
-    pub fn draw(&self, rng: &mut StdRng, max_timeout_secs: u64) -> Demand {
+    /// Draws one order of this kind; a deterministic job is audited `audit_bps`.
+    pub fn draw(&self, rng: &mut StdRng, max_timeout_secs: u64, audit_bps: u32) -> Demand {
         let mean = f64::from(self.mean_minutes);
         let minutes =
             (-mean * (1.0 - rng.gen::<f64>()).ln()).clamp(1.0, f64::from(self.max_minutes));
@@ -404,7 +404,7 @@ impl Work {
             timeout_secs,
             region: None,
             network: false,
-            audit_bps: if deterministic { 1_000 } else { 0 },
+            audit_bps: if deterministic { audit_bps } else { 0 },
             min_reliability_bps: 0,
             ports: Vec::new(),
             max_attempts: 1,

@@ -93,3 +93,92 @@ fn canaries_make_selective_cheating_lose() {
         assert!(unseen - caught > 5.0, "{strategy}: {unseen} -> {caught}");
     }
 }
+
+#[test]
+fn the_analytic_bound_follows_detection_slash_and_stake() {
+    use gpunet_sim::model::Strategy;
+    use gpunet_sim::sweep::{analytic_gain, Knob, Sweep, SweepError};
+    use gpunet_sim::JobStats;
+
+    // 100 jobs of each kind: 5 GPN paid, 0.2 GPN of power and 6 GPN of
+    // padding each for those only canaries check; 3, 0.1 and 3 for the others.
+    let unchecked = JobStats {
+        jobs: 100,
+        payment: 500.0,
+        power: 20.0,
+        pad_gain: 600.0,
+    };
+    let deterministic = JobStats {
+        jobs: 100,
+        payment: 300.0,
+        power: 10.0,
+        pad_gain: 300.0,
+    };
+    let config = Config::default(); // 10 % canaries, 10 % audits, 100 GPN slash
+    let gain = |strategy, config: &Config| {
+        analytic_gain(strategy, config, &unchecked, &deterministic).unwrap()
+    };
+    let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+    // Δ − P·(R+S): the power saved against a tenth of payment and slash.
+    assert!(close(
+        gain(Strategy::SelectiveSkip, &config),
+        0.2 - 0.1 * 105.0
+    ));
+    // Without canaries nothing catches it: it keeps the power it saves.
+    let unseen = Knob::CanaryPct.set(&config, 0.0);
+    assert!(close(gain(Strategy::SelectiveSkip, &unseen), 0.2));
+    // Padding: what it bills on top against a tenth of that and the slash.
+    assert!(close(
+        gain(Strategy::SelectivePadding, &config),
+        6.0 - 0.1 * 106.0
+    ));
+    // A cartel as large as the network confirms every audit of its own:
+    // only canaries still catch its padding.
+    let everyone = Knob::CollusionPct.set(&config, 100.0);
+    assert!(close(
+        gain(Strategy::ColludingPadding, &everyone),
+        0.5 * 3.0 + 0.5 * (6.0 - 0.1 * 106.0)
+    ));
+    assert!(gain(Strategy::ColludingPadding, &everyone) > gain(Strategy::PadBilling, &config));
+    // A larger slash makes cheating dearer; a stake below the slash caps it.
+    let harsh = Knob::SlashAudit.set(&config, 200.0);
+    assert!(gain(Strategy::SkipWork, &harsh) < gain(Strategy::SkipWork, &config));
+    let thin = Knob::StakePerGpu.set(&Knob::SlashAudit.set(&config, 1_000.0), 0.0);
+    assert!(close(
+        gain(Strategy::SkipWork, &thin),
+        gain(Strategy::SkipWork, &config)
+    ));
+    assert!(close(gain(Strategy::FakeHardware, &config), -50.0));
+    assert_eq!(
+        analytic_gain(
+            Strategy::OfflineWhileRented,
+            &config,
+            &unchecked,
+            &deterministic
+        ),
+        None
+    );
+
+    let sweep: Sweep = "canary-pct=0..20".parse().unwrap();
+    assert_eq!(
+        (sweep.knob, sweep.from, sweep.to),
+        (Knob::CanaryPct, 0.0, 20.0)
+    );
+    assert_eq!(
+        "canary-pct".parse::<Sweep>().unwrap_err(),
+        SweepError::Shape
+    );
+    assert_eq!(
+        "nope=1..2".parse::<Sweep>().unwrap_err(),
+        SweepError::UnknownKnob("nope".into())
+    );
+    for range in ["5..1", "-1..3", "a..b", "1..inf"] {
+        assert!(
+            matches!(
+                format!("audit-pct={range}").parse::<Sweep>(),
+                Err(SweepError::Range(_))
+            ),
+            "{range}"
+        );
+    }
+}

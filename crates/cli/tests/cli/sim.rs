@@ -42,7 +42,7 @@ fn sim_scenarios_report_load_prices_returns_and_cheats_with_a_plot() {
         "scenario quiet",
         "Utilization (rental rate) by class",
         "Wait for a machine",
-        "Median asked price",
+        "Median adaptive price",
         "Profit per machine by strategy",
         "Honest net per machine-week",
         "Fairness within class",
@@ -92,6 +92,102 @@ fn sim_scenarios_report_load_prices_returns_and_cheats_with_a_plot() {
     assert!((1.0..6.0).contains(&paid), "{h100}");
     assert_eq!(h100["reference_usd"], serde_json::json!([2.5, 4.0]));
     assert_eq!(peak["works"].as_array().unwrap().len(), 9);
+}
+
+#[test]
+fn sim_sweep_marks_where_each_cheat_starts_to_pay_against_the_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let plot = dir.path().join("sweep.svg");
+    let out = ok(&[
+        "sim",
+        "--scenario",
+        "quiet",
+        "--machines",
+        "300",
+        "--days",
+        "1",
+        "--sweep",
+        "canary-pct=0..20",
+        "--points",
+        "3",
+        "--plot",
+        path(&plot),
+        "-o",
+        "json",
+    ]);
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_one_schema(&report, "gpunet sim --sweep");
+    assert_eq!(report["knob"], "canary-pct");
+    assert_eq!(report["default_value"], 10.0);
+    let points = report["points"].as_array().unwrap();
+    let values: Vec<f64> = points
+        .iter()
+        .map(|p| p["value"].as_f64().unwrap())
+        .collect();
+    assert_eq!(values, [0.0, 10.0, 20.0]);
+    assert!(points
+        .iter()
+        .all(|p| p["strategies"].as_array().unwrap().len() == 7));
+    // Without canaries nothing checks a job that is not deterministic:
+    // skipping those pays by the bound, and stops paying at a share of
+    // canaries inside the range.
+    let boundary = |name: &str| {
+        report["boundaries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["strategy"] == name)
+            .unwrap()
+            .clone()
+    };
+    let selective = boundary("selective skip-work");
+    let at: Vec<f64> = selective["analytic"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert!(at.len() == 1 && at[0] > 0.0 && at[0] < 10.0, "{selective}");
+    let first = &points[0]["strategies"].as_array().unwrap();
+    let gain = first
+        .iter()
+        .find(|m| m["strategy"] == "selective skip-work")
+        .unwrap()["analytic"]
+        .as_f64()
+        .unwrap();
+    assert!(gain > 0.0, "{gain}");
+    // A fake GPU never passes a challenge, whatever the canaries.
+    assert!(boundary("fake hardware")["analytic"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(svg.contains("gpunet sim --sweep canary-pct"), "{svg}");
+    assert!(svg.contains("selective skip-work") && svg.contains("lazy auditor"));
+
+    let text = ok(&[
+        "sim",
+        "--scenario",
+        "quiet",
+        "--machines",
+        "100",
+        "--days",
+        "1",
+        "--sweep",
+        "slash-audit=0..200",
+        "--points",
+        "2",
+        "--plot",
+        path(&plot),
+    ]);
+    for expected in [
+        "slash-audit 0",
+        "slash-audit 200",
+        "pays where (bound)",
+        "at default slash-audit 100",
+    ] {
+        assert!(text.contains(expected), "no {expected:?} in:\n{text}");
+    }
 }
 
 #[test]
