@@ -271,10 +271,14 @@ impl Devnet {
     }
 
     /// Stops provider `i` abruptly, as a crash would: its jobs' processes keep
-    /// running and nothing is reported.
-    pub fn kill_provider(&mut self, i: usize) {
-        if let Some((_, handle)) = self.providers[i].take() {
+    /// running and nothing is reported. Its data-plane peer is closed, as a
+    /// dead process's would be: tasks of the peer outlive the aborted agent
+    /// and held its blob store's lock, so that starting the provider again
+    /// at once failed now and then ("Database already open").
+    pub async fn kill_provider(&mut self, i: usize) {
+        if let Some((agent, handle)) = self.providers[i].take() {
             handle.abort();
+            agent.close().await;
         }
     }
 }

@@ -204,7 +204,7 @@ async fn an_agent_crash_leaves_no_container_behind_and_nothing_is_lost() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    net.kill_provider(0);
+    net.kill_provider(0).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
         docker_has("container", &container),
@@ -414,7 +414,7 @@ async fn a_rentals_workspace_outlives_its_container_and_agent_and_goes_when_it_e
     );
 
     // The agent crashes and comes back: a new container, the same workspace.
-    net.kill_provider(0);
+    net.kill_provider(0).await;
     net.start_provider(0).await.unwrap();
     let (code, out) = exec_in(&wallet, id, "cat /workspace/notes").await;
     assert_eq!((code, out.as_str()), (0, "kept\n"));

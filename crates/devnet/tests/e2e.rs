@@ -525,7 +525,7 @@ async fn a_live_provider_answers_probes_and_a_dead_one_is_held_down_and_slashed(
         .unwrap();
 
     // A dead agent does not: the machine is held down; back, it answers and is slashed.
-    net.kill_provider(0);
+    net.kill_provider(0).await;
     client
         .send(TxBody::ReportOffline { order: id })
         .await
@@ -610,7 +610,7 @@ async fn a_provider_that_never_reports_times_out_refunded_and_slashed() {
     let job = job_file(dir.path(), "sleepy", "sleep 30", 2);
     let id = submit_job(&net.client_wallet(), &job).await.unwrap();
     let pgid = wait_running_with_pgid(&node, &net.provider_dir(0).join("journal"), id).await;
-    net.kill_provider(0);
+    net.kill_provider(0).await;
     let order = wait_final(&node, id).await;
     assert_eq!(order.status, OrderStatus::TimedOut, "{order:?}");
     assert_eq!(
@@ -650,7 +650,7 @@ async fn a_provider_restarted_mid_job_reports_it_failed_and_nothing_is_lost() {
     let job = job_file(dir.path(), "long", "sleep 30", 60);
     let id = submit_job(&net.client_wallet(), &job).await.unwrap();
     let pgid = wait_running_with_pgid(&node, &net.provider_dir(0).join("journal"), id).await;
-    net.kill_provider(0);
+    net.kill_provider(0).await;
     assert!(group_alive(pgid), "a crashed agent leaves its job running");
     net.start_provider(0).await.unwrap();
     let order = wait_final(&node, id).await;
