@@ -524,7 +524,13 @@ impl Sim {
             Action::ReportOffline { order, client } => {
                 self.ledger.apply(client, &TxBody::ReportOffline { order })
             }
-            Action::Join { provider } => self.list(provider),
+            Action::Join { provider } => {
+                let listed = self.list(provider);
+                // Its machines' first challenges are answered now, before
+                // the block's time runs past their deadlines.
+                self.drain_events();
+                listed
+            }
             Action::Leave { provider } => {
                 let now = self.ledger.now_ms();
                 let machines = self
