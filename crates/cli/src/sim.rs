@@ -8,7 +8,7 @@ use std::time::Instant;
 
 #[derive(clap::Args)]
 pub(crate) struct SimArgs {
-    /// The market to simulate (see the list below).
+    /// The market to simulate: one of the scenarios below.
     #[arg(long, default_value = SCENARIOS[0].name, value_parser = scenario_names())]
     scenario: String,
     #[arg(long, default_value_t = 42)]

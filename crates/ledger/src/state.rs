@@ -178,6 +178,13 @@ pub(crate) fn size_class(gpu_model: u32, cores: u32, gpus: u32) -> u8 {
     (u32::BITS - sized.leading_zeros()) as u8
 }
 
+/// Its turn among offers equal in load and price: the block time of its
+/// last lease, 0 for never. The offer index and matching's rank both order
+/// by it, so that the index's terms bound the rank.
+pub(crate) fn lease_turn(m: &Machine) -> u64 {
+    m.last_leased_ms.unwrap_or(0)
+}
+
 /// The machine's keys in the two offer indexes, if it can take work.
 fn offer_keys(m: &Machine) -> Option<(OfferKey, OfferKey)> {
     let free_cores = m.spec.cpu_cores.saturating_sub(m.allocated.cpu_cores);
@@ -188,7 +195,7 @@ fn offer_keys(m: &Machine) -> Option<(OfferKey, OfferKey)> {
     let free_gpus = m.spec.gpu_count().saturating_sub(m.allocated.gpus);
     let class = size_class(model, free_cores, free_gpus);
     let leases = u128::from(m.active_leases);
-    let leased = m.last_leased_ms.unwrap_or(0);
+    let leased = lease_turn(m);
     Some((
         (model, class, leases, m.price_per_hour, leased, m.id),
         (model, class, m.price_per_hour, leases, leased, m.id),

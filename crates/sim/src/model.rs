@@ -122,6 +122,24 @@ impl Class {
         }
     }
 
+    /// Of machine `m` of this class: its units (GPUs, or cores without
+    /// GPUs) leased and listed, and the price it asks per unit-hour.
+    pub fn units_of(&self, m: &gpunet_types::Machine) -> (u32, u32, Amount) {
+        if self.gpus > 0 {
+            (
+                m.allocated.gpus,
+                m.spec.gpu_count(),
+                m.resource_prices.per_gpu_hour,
+            )
+        } else {
+            (
+                m.allocated.cpu_cores,
+                m.spec.cpu_cores,
+                m.resource_prices.per_cpu_hour,
+            )
+        }
+    }
+
     /// Its list price per unit-hour (GPU-hour, or core-hour without GPUs).
     pub fn unit_price(&self) -> Amount {
         self.unit_price_milli * UNIT / 1000

@@ -70,19 +70,7 @@ impl Sample {
             used_cores += u64::from(m.allocated.cpu_cores);
             leases += u64::from(m.active_leases);
             let class = &CLASSES[meta.class];
-            let (used, of, price) = if class.gpus > 0 {
-                (
-                    m.allocated.gpus,
-                    m.spec.gpu_count(),
-                    m.resource_prices.per_gpu_hour,
-                )
-            } else {
-                (
-                    m.allocated.cpu_cores,
-                    m.spec.cpu_cores,
-                    m.resource_prices.per_cpu_hour,
-                )
-            };
+            let (used, of, price) = class.units_of(m);
             units[meta.class].0 += u64::from(used);
             units[meta.class].1 += u64::from(of);
             if meta.pricing == Pricing::Adaptive {
@@ -207,6 +195,14 @@ pub struct JobStats {
 }
 
 impl JobStats {
+    /// Adds `other`'s jobs to these.
+    pub fn add(&mut self, other: &JobStats) {
+        self.jobs += other.jobs;
+        self.payment += other.payment;
+        self.power += other.power;
+        self.pad_gain += other.pad_gain;
+    }
+
     /// Per job: (payment, power, padding gain), in GPN.
     pub fn mean(&self) -> (f64, f64, f64) {
         let n = self.jobs.max(1) as f64;
@@ -478,11 +474,7 @@ impl Report {
                             adaptive.0 += earned;
                             adaptive.1 += listed / WEEK_MS;
                             if let Some(machine) = state.machines.get(id) {
-                                let unit = if class.gpus > 0 {
-                                    machine.resource_prices.per_gpu_hour
-                                } else {
-                                    machine.resource_prices.per_cpu_hour
-                                };
+                                let (.., unit) = class.units_of(machine);
                                 adaptive_prices
                                     .push(unit as f64 / class.unit_price() as f64 * 100.0);
                             }

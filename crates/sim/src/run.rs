@@ -670,17 +670,10 @@ impl Sim {
             if !m.online {
                 continue;
             }
-            let unit = if class.gpus > 0 {
-                m.resource_prices.per_gpu_hour
-            } else {
-                m.resource_prices.per_cpu_hour
-            };
-            let free = if class.gpus > 0 {
-                m.spec.gpu_count().saturating_sub(m.allocated.gpus)
-            } else {
-                // Less than the smallest CPU job is as good as full.
-                m.spec.cpu_cores.saturating_sub(m.allocated.cpu_cores) / 2
-            };
+            let (used, listed, unit) = class.units_of(m);
+            let free = listed.saturating_sub(used);
+            // Less than the smallest CPU job (two cores) is as good as full.
+            let free = if class.gpus > 0 { free } else { free / 2 };
             let floor = self.economics.power_per_hour(class) * 5 / 4 / Amount::from(class.units());
             let ceiling = class.unit_price() * 3;
             let next = if m.active_leases == 0 {

@@ -281,10 +281,7 @@ pub fn sweep(
             (&mut unchecked, &r.unchecked_jobs),
             (&mut deterministic, &r.deterministic_jobs),
         ] {
-            sum.jobs += one.jobs;
-            sum.payment += one.payment;
-            sum.power += one.power;
-            sum.pad_gain += one.pad_gain;
+            sum.add(one);
         }
     }
     let analytic_at =
@@ -403,32 +400,30 @@ impl SweepReport {
             t += &format!(
                 "{:<22} {:>24} {:>24} {:>28}\n",
                 b.strategy,
-                self.paying_ranges(&b.measured, |v| self.measured_pays(b.strategy, v)),
-                self.paying_ranges(&b.analytic, |v| self.analytic_pays(b.strategy, v)),
+                self.paying_ranges(&b.measured, |v| {
+                    self.pays(b.strategy, v, |m| m.versus_honest)
+                }),
+                self.paying_ranges(&b.analytic, |v| self.pays(b.strategy, v, |m| m.analytic)),
                 at_default
             );
         }
         t
     }
 
-    /// Whether the simulated `strategy` pays at the sweep point nearest `value`.
-    fn measured_pays(&self, strategy: &str, value: f64) -> Option<bool> {
+    /// Whether `strategy` pays at the sweep point nearest `value`, by
+    /// `gain` (its simulated or its analytic margin).
+    fn pays(
+        &self,
+        strategy: &str,
+        value: f64,
+        gain: impl Fn(&Margin) -> Option<f64>,
+    ) -> Option<bool> {
         let point = self
             .points
             .iter()
             .min_by(|a, b| (a.value - value).abs().total_cmp(&(b.value - value).abs()))?;
         let m = point.strategies.iter().find(|m| m.strategy == strategy)?;
-        m.versus_honest.map(|v| v >= 0.0)
-    }
-
-    /// Whether the bound says `strategy` pays at the first sweep point.
-    fn analytic_pays(&self, strategy: &str, value: f64) -> Option<bool> {
-        let point = self
-            .points
-            .iter()
-            .min_by(|a, b| (a.value - value).abs().total_cmp(&(b.value - value).abs()))?;
-        let m = point.strategies.iter().find(|m| m.strategy == strategy)?;
-        m.analytic.map(|a| a >= 0.0)
+        gain(m).map(|g| g >= 0.0)
     }
 
     /// Where a strategy pays, in words, from its crossings and whether it

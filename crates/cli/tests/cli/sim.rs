@@ -191,6 +191,18 @@ fn sim_sweep_marks_where_each_cheat_starts_to_pay_against_the_bound() {
 }
 
 #[test]
+fn sim_help_lists_every_scenario_with_what_it_models() {
+    // README sends users to `gpunet sim --help` for the scenarios.
+    let help = ok(&["sim", "--help"]);
+    // Clap pads the names into a column: compare words, not spaces.
+    let words = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    for scenario in gpunet_sim::workload::SCENARIOS {
+        let line = format!("- {}: {}", scenario.name, scenario.about);
+        assert!(words.contains(&line), "no {line:?} in:\n{help}");
+    }
+}
+
+#[test]
 fn sim_refuses_an_unknown_scenario_and_a_worthless_token() {
     let out = gpunet(&["sim", "--scenario", "boom"]);
     let stderr = String::from_utf8_lossy(&out.stderr);

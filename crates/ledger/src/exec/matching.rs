@@ -12,7 +12,7 @@ use super::rentals::start_rental;
 use super::Exec;
 use crate::error::TxError;
 use crate::order::Order;
-use crate::state::{size_class, OfferKey};
+use crate::state::{lease_turn, size_class, OfferKey};
 use gpunet_primitives::{hash_of, Address, Amount, Hash, MachineId, OrderId, Placement};
 use gpunet_types::{Event, Lease, Machine, OrderStatus};
 use std::ops::Bound;
@@ -144,7 +144,7 @@ fn choose_machine(ex: &Exec<'_>, order: &Order) -> Option<(Machine, Amount)> {
                 continue;
             };
             let leases = u128::from(m.active_leases);
-            let turn = m.last_leased_ms.unwrap_or(0);
+            let turn = lease_turn(m);
             let rank = match (audit, order.spec.placement) {
                 (true, _) => (0, 0, 0, hash_of(&(ex.parent, order.id, m.id))),
                 (false, Placement::Spread) => (leases, price, turn, id_rank(m.id)),
