@@ -96,6 +96,10 @@ pub enum Violation {
     },
     #[error("leases point at missing machine {machine}")]
     LeaseOnMissingMachine { machine: MachineId },
+    #[error("pending order {order} is missing from the index of what orders want")]
+    NotWanting { order: OrderId },
+    #[error("the index of what orders want holds {indexed} entries for {pending} pending orders")]
+    WantingSize { pending: usize, indexed: usize },
     #[error("the offer indexes differ from the machines that can take work")]
     OfferIndex,
     #[error("challenge {challenge} is not its machine's open challenge")]
@@ -123,6 +127,7 @@ pub fn check(state: &State) -> Result<(), Violation> {
     }
     let mut escrow: Amount = 0;
     let mut allocated: BTreeMap<MachineId, Allocation> = BTreeMap::new();
+    let mut wanting = 0;
     if state.client_orders.len() != state.orders.len() {
         return Err(Violation::ClientIndexSize);
     }
@@ -160,6 +165,12 @@ pub fn check(state: &State) -> Result<(), Violation> {
             }
         };
         indexed(state.pending.contains(&o.queue_key()), "pending")?;
+        if o.status() == OrderStatus::Pending && state.want_key(o).is_some() {
+            wanting += 1;
+            if !state.wanting_consistent(o) {
+                return Err(Violation::NotWanting { order: *id });
+            }
+        }
         if o.status().is_open() && o.attempts().len() >= o.spec.max_attempts as usize {
             return Err(Violation::TooManyAttempts {
                 order: *id,
@@ -337,6 +348,12 @@ pub fn check(state: &State) -> Result<(), Violation> {
     }
     if let Some(id) = allocated.keys().next() {
         return Err(Violation::LeaseOnMissingMachine { machine: *id });
+    }
+    if wanting != state.wanting.len() {
+        return Err(Violation::WantingSize {
+            pending: wanting,
+            indexed: state.wanting.len(),
+        });
     }
     if !state.offers_consistent() {
         return Err(Violation::OfferIndex);

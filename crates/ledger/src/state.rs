@@ -9,9 +9,10 @@ use gpunet_poc::Challenge;
 use gpunet_primitives::{Address, Amount, ChallengeId, Hash, MachineId, OrderId};
 use gpunet_types::Params;
 use gpunet_types::{
-    Account, ChallengePhase, ChallengeTask, ChallengeView, HardwareStatus, Machine,
+    Account, Allocation, ChallengePhase, ChallengeTask, ChallengeView, HardwareStatus, Machine,
 };
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 
 /// A proof-of-compute challenge to one machine, from issue to verdict.
 /// The API shows it as a [`ChallengeView`].
@@ -155,7 +156,32 @@ pub struct State {
     pub gpu_models: Table<u32, String>,
     /// Where accounts' data-plane peers are reached.
     pub peers: Table<Address, PeerRecord>,
+    /// Pending orders other than audit runs by what they ask, oldest first
+    /// within each bucket: see `WantKey`. Matching walks it from a machine
+    /// that freed up to the oldest order that machine can take.
+    pub wanting: Table<WantKey, ()>,
+    /// Machines that can take work whose offer appeared or improved during
+    /// the current block (anything but a lease stored for them): the
+    /// machines matching serves from `wanting` at its end. Not stored:
+    /// executing the block's transactions rebuilds it.
+    pub(crate) offered: BTreeSet<MachineId>,
 }
+
+/// (wanted GPU model: an id of `gpu_models`, `ANY_GPU` or `CPU_WORK`; size
+/// class of the GPUs asked, of the cores for CPU work, see `size_class`;
+/// queued_ms; order): a pending order's bucket by what it asks, in queue
+/// order. An order whose model filter names exactly one known model waits
+/// under that model; one with no filter, or a filter that names several,
+/// under `ANY_GPU`; one whose filter names no known model is not in the
+/// index (no machine can take it; the order-side passes look at it when a
+/// machine of such a model appears). The index only proposes candidates:
+/// matching checks every rule on each.
+pub(crate) type WantKey = (u32, u8, u64, OrderId);
+
+/// The `WantKey` model of orders that take any GPU model.
+pub(crate) const ANY_GPU: u32 = u32::MAX;
+/// The `WantKey` model of orders that ask for no GPU.
+pub(crate) const CPU_WORK: u32 = 0;
 
 /// (GPU model id, see `gpu_models`, 0 for none; size class, see
 /// `size_class`; first order term; second order term; block time of its
@@ -185,8 +211,16 @@ pub(crate) fn lease_turn(m: &Machine) -> u64 {
     m.last_leased_ms.unwrap_or(0)
 }
 
+/// Whether any resource of `new` is more allocated than in `old`.
+fn allocation_grew(old: &Allocation, new: &Allocation) -> bool {
+    new.cpu_cores > old.cpu_cores
+        || new.memory_mb > old.memory_mb
+        || new.disk_mb > old.disk_mb
+        || new.gpus > old.gpus
+}
+
 /// The machine's keys in the two offer indexes, if it can take work.
-fn offer_keys(m: &Machine) -> Option<(OfferKey, OfferKey)> {
+pub(crate) fn offer_keys(m: &Machine) -> Option<(OfferKey, OfferKey)> {
     let free_cores = m.spec.cpu_cores.saturating_sub(m.allocated.cpu_cores);
     if !(m.online && m.hardware == HardwareStatus::Verified && free_cores > 0) {
         return None;
@@ -207,7 +241,7 @@ macro_rules! for_each_table {
     ($state:expr, |$t:ident| $body:expr) => {{
         for_each_table!(@each $state, $t, $body, globals accounts machines orders pending
             deadlines settle_queue unbonding_queue provider_leases client_orders receipts challenges
-            challenge_deadlines awaiting_beacon challenge_schedule rental_billing probe_deadlines offers cheap_offers gpu_models validators validator_sets peers);
+            challenge_deadlines awaiting_beacon challenge_schedule rental_billing probe_deadlines offers cheap_offers gpu_models validators validator_sets peers wanting);
     }};
     (@each $state:expr, $t:ident, $body:expr, $($field:ident)*) => {
         $( { let $t = &mut $state.$field; $body; } )*
@@ -218,7 +252,7 @@ macro_rules! for_each_table_ref {
     ($state:expr, |$t:ident| $body:expr) => {{
         for_each_table_ref!(@each $state, $t, $body, globals accounts machines orders pending
             deadlines settle_queue unbonding_queue provider_leases client_orders receipts challenges
-            challenge_deadlines awaiting_beacon challenge_schedule rental_billing probe_deadlines offers cheap_offers gpu_models validators validator_sets peers);
+            challenge_deadlines awaiting_beacon challenge_schedule rental_billing probe_deadlines offers cheap_offers gpu_models validators validator_sets peers wanting);
     }};
     (@each $state:expr, $t:ident, $body:expr, $($field:ident)*) => {
         $( { let $t = &$state.$field; $body; } )*
@@ -252,6 +286,8 @@ impl State {
             gpu_models: Table::new(19),
             client_orders: Table::new(22),
             peers: Table::new(23),
+            wanting: Table::new(24),
+            offered: BTreeSet::new(),
         }
     }
 
@@ -306,12 +342,21 @@ impl State {
         id
     }
 
-    /// Stores a machine, keeping the offer indexes in step with it.
+    /// Stores a machine, keeping the offer indexes in step with it, and
+    /// notes it in `offered` if it can take work and was not just leased
+    /// more (its allocation grew): it may fit orders it did not fit before.
     pub fn put_machine(&mut self, machine: Machine) {
+        let leased_more = self
+            .machines
+            .get(&machine.id)
+            .is_some_and(|old| allocation_grew(&old.allocated, &machine.allocated));
         self.unindex_machine(machine.id);
         if let Some((spread, cheap)) = offer_keys(&machine) {
             self.offers.insert(spread, ());
             self.cheap_offers.insert(cheap, ());
+            if !leased_more {
+                self.offered.insert(machine.id);
+            }
         }
         self.machines.insert(machine.id, machine);
     }
@@ -326,6 +371,87 @@ impl State {
             self.offers.remove(&spread);
             self.cheap_offers.remove(&cheap);
         }
+    }
+
+    /// The GPU models whose names contain `filter`, as a job's model filter
+    /// is read (case-insensitively), by id.
+    fn models_matching(&self, filter: &str) -> Vec<u32> {
+        let filter = filter.to_lowercase();
+        self.gpu_models
+            .iter()
+            .filter(|(_, name)| name.contains(&filter))
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// `order`'s key in `wanting` if it belongs there now (see `WantKey`).
+    pub(crate) fn want_key(&self, order: &Order) -> Option<WantKey> {
+        if order.audit_of().is_some() {
+            return None;
+        }
+        let (queued_ms, id) = order.queue_key();
+        let r = &order.spec.resources;
+        if r.gpu.count == 0 {
+            let class = size_class(0, r.cpu_cores, 0);
+            return Some((CPU_WORK, class, queued_ms, id));
+        }
+        let class = size_class(ANY_GPU, 0, r.gpu.count);
+        let wanted = match &r.gpu.model {
+            None => ANY_GPU,
+            Some(filter) => match self.models_matching(filter)[..] {
+                [] => return None,
+                [one] => one,
+                _ => ANY_GPU,
+            },
+        };
+        Some((wanted, class, queued_ms, id))
+    }
+
+    /// Puts `order` in the pending queue and, if it belongs there, in `wanting`.
+    pub(crate) fn queue_order(&mut self, order: &Order) {
+        self.pending.insert(order.queue_key(), ());
+        if let Some(key) = self.want_key(order) {
+            self.wanting.insert(key, ());
+        }
+    }
+
+    /// Takes `order` out of the pending queue and `wanting`.
+    pub(crate) fn unqueue_order(&mut self, order: &Order) {
+        self.pending.remove(&order.queue_key());
+        let Some(key) = self.want_key(order) else {
+            return;
+        };
+        self.wanting.remove(&key);
+        // Models interned since it was queued can only have widened its
+        // filter's matches (from none or one to several): it may still wait
+        // under the one model it named then.
+        if let (ANY_GPU, Some(filter)) = (key.0, &order.spec.resources.gpu.model) {
+            for model in self.models_matching(filter) {
+                self.wanting.remove(&(model, key.1, key.2, key.3));
+            }
+        }
+    }
+
+    /// Whether `wanting` holds each pending order that belongs there once
+    /// (under its key now, or the one model its filter named when queued)
+    /// and nothing else.
+    pub(crate) fn wanting_consistent(&self, order: &Order) -> bool {
+        let Some(key) = self.want_key(order) else {
+            return true;
+        };
+        self.wanting.contains(&key)
+            || key.0 == ANY_GPU
+                && order
+                    .spec
+                    .resources
+                    .gpu
+                    .model
+                    .as_ref()
+                    .is_some_and(|filter| {
+                        self.models_matching(filter)
+                            .into_iter()
+                            .any(|model| self.wanting.contains(&(model, key.1, key.2, key.3)))
+                    })
     }
 
     /// Whether the offer indexes hold exactly the machines that can take work.
@@ -352,6 +478,7 @@ impl State {
 
     pub fn rollback_block(&mut self) {
         for_each_table!(self, |t| t.rollback_block());
+        self.offered.clear();
     }
 
     /// Folds the block's changes into `hash` and returns the writes to persist.

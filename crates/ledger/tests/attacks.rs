@@ -1,6 +1,7 @@
 //! What an attacker's client found, each a regression test: a forgery with
 //! small-order keys, resource arithmetic that wrapped, and the oldest order
-//! starved by the newer ones behind it.
+//! starved by the newer ones behind it (and, found by the simulator at 95 %
+//! load, a freed machine idle while an order it fits waits deep in the queue).
 
 use gpunet_ledger::TxError;
 use gpunet_primitives::{
@@ -266,17 +267,13 @@ fn freed_capacity_goes_to_the_oldest_pending_order() {
     }
 }
 
-#[test]
-fn orders_that_fit_nothing_do_not_hold_back_those_behind_them() {
-    let mut net = Net::new();
-    net.register(machine(4, 10_000)).unwrap();
-    // More orders than one block examines from the head of the queue, none
-    // of which any machine can take, in one block...
+/// `n` orders, in one block, that no machine of `machine(4, _)` can take.
+fn submit_unfit(net: &mut Net, n: u64) {
     let client = net.client.clone();
     let spec = job(64, 100);
     let deposit = gpunet_types::min_deposit(PRICE, &spec).unwrap();
     let nonce = net.ledger.account(&client.address()).nonce;
-    let stuck: Vec<_> = (0..1100)
+    let unfit: Vec<_> = (0..n)
         .map(|i| {
             Tx {
                 chain_id: CHAIN_ID.into(),
@@ -292,7 +289,16 @@ fn orders_that_fit_nothing_do_not_hold_back_those_behind_them() {
             .sign(&client)
         })
         .collect();
-    assert!(net.block(10, &stuck).iter().all(Result::is_ok));
+    assert!(net.block(10, &unfit).iter().all(Result::is_ok));
+}
+
+#[test]
+fn orders_that_fit_nothing_do_not_hold_back_those_behind_them() {
+    let mut net = Net::new();
+    net.register(machine(4, 10_000)).unwrap();
+    // More orders than one block examines from the head of the queue, none
+    // of which any machine can take, in one block...
+    submit_unfit(&mut net, 1100);
     // ...then one that fits: it is served within a few blocks.
     let fits = net.submit(job(1, 100)).unwrap();
     for _ in 0..3 {
@@ -302,4 +308,55 @@ fn orders_that_fit_nothing_do_not_hold_back_those_behind_them() {
         net.block(10, &[]);
     }
     assert_eq!(net.status(fits), OrderStatus::Running);
+}
+
+#[test]
+fn a_freed_machine_takes_the_oldest_order_it_fits_however_deep_in_the_queue() {
+    let mut net = Net::new();
+    net.register(machine(4, 10_000)).unwrap();
+    let running = net.submit(job(4, 100)).unwrap();
+    // An order waiting for the full machine, deep in a queue of orders that
+    // fit nothing: far behind the oldest, which matching looks at on every
+    // block, and outside the window that moves through the rest.
+    submit_unfit(&mut net, 1100);
+    let waiting = net.submit(job(4, 100)).unwrap();
+    submit_unfit(&mut net, 2000);
+    let newer = net.submit(job(4, 100)).unwrap();
+    assert_eq!(net.status(waiting), OrderStatus::Pending);
+    // The block that frees the machine leases it to the waiting order, not
+    // to the newer one, nor to one submitted in that very block.
+    let provider = net.provider.clone();
+    let report = net.tx(
+        &provider,
+        TxBody::ReportResult {
+            order: running,
+            outcome: JobOutcome::Completed {
+                exit_code: 0,
+                output_root: Hash::digest(b"out"),
+                output_bytes: 1,
+                duration_ms: 1_000,
+                stopped: None,
+                held_by: gpunet_primitives::OutputHolder::Nodes,
+            },
+        },
+    );
+    let client = net.client.clone();
+    let spec = job(4, 100);
+    let deposit = gpunet_types::min_deposit(PRICE, &spec).unwrap();
+    let same_block = net.tx(
+        &client,
+        TxBody::SubmitOrder {
+            spec,
+            max_price_per_hour: PRICE,
+            deposit,
+        },
+    );
+    assert!(net
+        .block(10, &[report, same_block])
+        .iter()
+        .all(Result::is_ok));
+    assert_eq!(net.status(waiting), OrderStatus::Running);
+    assert_eq!(net.status(newer), OrderStatus::Pending);
+    let last = net.ledger.state().globals().next_order_id - 1;
+    assert_eq!(net.status(last), OrderStatus::Pending);
 }

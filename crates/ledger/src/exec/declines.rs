@@ -62,7 +62,7 @@ pub(crate) fn decline_lease(
     let requeued = order.declines.len() < ex.state.params.max_declines as usize;
     let audited = order.audit_of();
     let refunded = if requeued {
-        ex.state.pending.insert(order.queue_key(), ());
+        ex.state.queue_order(&order);
         ex.state.orders.insert(id, order);
         0
     } else {

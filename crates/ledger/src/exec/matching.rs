@@ -1,7 +1,22 @@
 //! Deterministic matching of pending orders to machines, at the end of
-//! every block: which pending orders are looked at (the oldest, and a
-//! window that moves on), which offers of each group (GPU model and size
-//! class) are ranked by the order's placement, and the lease that results.
+//! every block, in four passes, each bounded:
+//!
+//! 1. the oldest pending orders look for a machine (order-side: the offers
+//!    of each group, GPU model and size class, ranked by the order's
+//!    placement);
+//! 2. machines that freed up during the block (`State::offered`) take the
+//!    oldest orders they can (machine-side, through `State::wanting`);
+//! 3. orders queued during the block look for a machine, order-side;
+//! 4. a window of the other pending orders, moving on every block, looks
+//!    for one, order-side.
+//!
+//! Passes 2 and 3 follow every change that can make an order fit: an order
+//! arrives, or a machine gains room, comes online, passes its challenge,
+//! lowers its price. So under load a freed machine goes to the oldest order
+//! it fits at once, however long the queue, instead of waiting for the
+//! window to reach that order; passes 1 and 4 catch what no stored change
+//! marks (a provider's stake bonded, a machine's reliability grown past an
+//! order's floor).
 
 use super::audits::{advance_audit, audit_exclusions};
 use super::emit;
@@ -12,9 +27,10 @@ use super::rentals::start_rental;
 use super::Exec;
 use crate::error::TxError;
 use crate::order::Order;
-use crate::state::{lease_turn, size_class, OfferKey};
+use crate::state::{lease_turn, offer_keys, size_class, OfferKey, ANY_GPU, CPU_WORK};
 use gpunet_primitives::{hash_of, Address, Amount, Hash, MachineId, OrderId, Placement};
 use gpunet_types::{Event, Lease, Machine, OrderStatus};
+use std::collections::BTreeSet;
 use std::ops::Bound;
 
 /// Pending orders examined per block, so one block's work stays bounded.
@@ -30,6 +46,16 @@ fn id_rank(id: MachineId) -> Hash {
 
 /// Offers examined per group (GPU model and size class) when matching one order.
 const SCAN_PER_GROUP: usize = 64;
+/// Orders queued during the block that pass 3 looks at.
+const MATCH_ARRIVALS: usize = 1024;
+/// Freed-up machines pass 2 serves per block, and orders it may examine in
+/// all: enough for every machine freed in a minute-long block of a
+/// 100,000-machine network, with one block's work still bounded.
+const SERVE_MACHINES: usize = 4096;
+const SERVE_EXAMINED: usize = 65_536;
+/// Orders pass 2 examines per bucket of `wanting` for one machine: a bucket
+/// whose oldest orders fit nothing yields to the next block's passes.
+const SCAN_PER_BUCKET: usize = 32;
 
 /// The last key an offer of `model` and size `class` could have.
 fn group_end(model: u32, class: u8) -> OfferKey {
@@ -164,10 +190,35 @@ fn choose_machine(ex: &Exec<'_>, order: &Order) -> Option<(Machine, Amount)> {
     best.map(|(_, m, price)| (m.clone(), price))
 }
 
-/// Expires pending orders past their TTL, then leases, oldest first, those
-/// of the `MATCH_HEAD` oldest pending orders that a machine can take, and
-/// then those of a window of the rest (moving on every block).
+/// Expires pending orders past their TTL, then matches in the four passes
+/// the module describes.
 pub(crate) fn match_pending(ex: &mut Exec<'_>) -> Result<(), TxError> {
+    expire_pending(ex)?;
+    let offered = std::mem::take(&mut ex.state.offered);
+    let head: Vec<(u64, OrderId)> = ex
+        .state
+        .pending
+        .iter()
+        .take(MATCH_HEAD)
+        .map(|(k, _)| *k)
+        .collect();
+    match_orders(ex, &head)?;
+    serve_machines(ex, offered)?;
+    let arrivals: Vec<(u64, OrderId)> = ex
+        .state
+        .pending
+        .range((ex.now_ms, 0)..)
+        .take(MATCH_ARRIVALS)
+        .map(|(k, _)| *k)
+        .collect();
+    match_orders(ex, &arrivals)?;
+    let window = moving_window(ex, head.last().copied());
+    match_orders(ex, &window)
+}
+
+/// Closes pending orders past their TTL (at most `MATCH_BATCH` a block),
+/// refunding their escrow.
+fn expire_pending(ex: &mut Exec<'_>) -> Result<(), TxError> {
     // Expire from the front: the queue is ordered by submission time.
     let ttl = ex.state.params.order_ttl_ms;
     let expired: Vec<(u64, OrderId)> = ex
@@ -179,8 +230,8 @@ pub(crate) fn match_pending(ex: &mut Exec<'_>) -> Result<(), TxError> {
         .map(|(k, _)| *k)
         .collect();
     for key in expired {
-        ex.state.pending.remove(&key);
         let order = order(ex, key.1)?;
+        ex.state.unqueue_order(&order);
         let (client, audited) = (order.client, order.audit_of());
         let refunded = close_with_refund(ex, order, OrderStatus::Expired, 0)?;
         emit(
@@ -195,53 +246,138 @@ pub(crate) fn match_pending(ex: &mut Exec<'_>) -> Result<(), TxError> {
             advance_audit(ex, parent)?;
         }
     }
-    // The oldest orders first, so that work freed up goes to those that
-    // waited longest; then a window that moves on every block, wrapping
-    // around, so that orders nothing can serve now (at the head or not)
-    // do not hold back those behind them.
-    let mut queue: Vec<(u64, OrderId)> = ex
-        .state
-        .pending
-        .iter()
-        .take(MATCH_HEAD)
-        .map(|(k, _)| *k)
-        .collect();
+    Ok(())
+}
+
+/// Leases, in turn, each of `keys` still pending that a machine can take.
+fn match_orders(ex: &mut Exec<'_>, keys: &[(u64, OrderId)]) -> Result<(), TxError> {
+    for key in keys {
+        if !ex.state.pending.contains(key) {
+            continue;
+        }
+        let order = order(ex, key.1)?;
+        if let Some((machine, price)) = choose_machine(ex, &order) {
+            ex.state.unqueue_order(&order);
+            lease(ex, order, machine, price)?;
+        }
+    }
+    Ok(())
+}
+
+/// Pass 4's orders: up to `MATCH_BATCH - MATCH_HEAD` pending orders after
+/// the head (which ends at `head_end`), from where the last block's window
+/// stopped, wrapping around, so that orders nothing can serve now (at the
+/// head or not) do not hold back those behind them.
+fn moving_window(ex: &mut Exec<'_>, head_end: Option<(u64, OrderId)>) -> Vec<(u64, OrderId)> {
+    let mut window = Vec::new();
     let mut next_cursor = None;
-    if let (Some(&head_end), true) = (queue.last(), ex.state.pending.len() > MATCH_HEAD) {
+    if let (Some(head_end), true) = (head_end, ex.state.pending.len() > MATCH_HEAD) {
         let start = ex
             .state
             .globals()
             .match_cursor
             .filter(|c| *c > head_end)
             .unwrap_or(head_end);
-        let room = MATCH_BATCH - queue.len();
-        let after: Vec<_> = ex
-            .state
-            .pending
-            .range((Bound::Excluded(start), Bound::Unbounded))
-            .take(room)
-            .map(|(k, _)| *k)
-            .collect();
-        let wrapped: Vec<_> = ex
-            .state
-            .pending
-            .range((Bound::Excluded(head_end), Bound::Included(start)))
-            .take(room - after.len())
-            .map(|(k, _)| *k)
-            .collect();
-        next_cursor = wrapped.last().or(after.last()).copied();
-        queue.extend(after);
-        queue.extend(wrapped);
+        let room = MATCH_BATCH - MATCH_HEAD;
+        window.extend(
+            ex.state
+                .pending
+                .range((Bound::Excluded(start), Bound::Unbounded))
+                .take(room)
+                .map(|(k, _)| *k),
+        );
+        let after = window.len();
+        window.extend(
+            ex.state
+                .pending
+                .range((Bound::Excluded(head_end), Bound::Included(start)))
+                .take(room - after)
+                .map(|(k, _)| *k),
+        );
+        next_cursor = window.last().copied();
     }
     ex.state.update_globals(|g| g.match_cursor = next_cursor);
-    for key in queue {
-        let order = order(ex, key.1)?;
-        if let Some((machine, price)) = choose_machine(ex, &order) {
-            ex.state.pending.remove(&key);
-            lease(ex, order, machine, price)?;
+    window
+}
+
+/// Pass 2: each machine in `offered` that can still take work, in the
+/// spread index's order (least loaded, cheapest, longest unleased first),
+/// takes the oldest waiting orders it can, one at a time, until it is full
+/// or none fits. Orders queued in this block are left to pass 3, which
+/// honours their placement; an order already waiting takes the first
+/// machine that frees up for it, whatever its placement, and audit runs,
+/// which draw their machine at random, are not in `wanting`.
+fn serve_machines(ex: &mut Exec<'_>, offered: BTreeSet<MachineId>) -> Result<(), TxError> {
+    let mut machines: Vec<OfferKey> = offered
+        .into_iter()
+        .filter_map(|id| ex.state.machines.get(&id).and_then(offer_keys))
+        .map(|(spread, _)| spread)
+        .collect();
+    machines.sort_unstable();
+    let mut budget = SERVE_EXAMINED;
+    for (.., id) in machines.into_iter().take(SERVE_MACHINES) {
+        while budget > 0 {
+            let Some(m) = ex
+                .state
+                .machines
+                .get(&id)
+                .filter(|m| offer_keys(m).is_some())
+            else {
+                break;
+            };
+            let m = m.clone();
+            let Some((order, price)) = oldest_taken_by(ex, &m, &mut budget)? else {
+                break;
+            };
+            ex.state.unqueue_order(&order);
+            lease(ex, order, m, price)?;
         }
     }
     Ok(())
+}
+
+/// The oldest order queued before this block that `m` can take, with the
+/// job's hourly price on it: the first that fits in each bucket of
+/// `wanting` that `m`'s free room and GPU model could serve, the oldest of
+/// those. Each order examined spends one of `budget`.
+fn oldest_taken_by(
+    ex: &Exec<'_>,
+    m: &Machine,
+    budget: &mut usize,
+) -> Result<Option<(Order, Amount)>, TxError> {
+    let free_cores = m.spec.cpu_cores.saturating_sub(m.allocated.cpu_cores);
+    let free_gpus = m.spec.gpu_count().saturating_sub(m.allocated.gpus);
+    let mut buckets = Vec::new();
+    if m.gpu_model_id != 0 {
+        let gpu_class = size_class(m.gpu_model_id, 0, free_gpus);
+        for wanted in [m.gpu_model_id, ANY_GPU] {
+            buckets.extend((1..=gpu_class).map(|class| (wanted, class)));
+        }
+    }
+    let cpu_class = size_class(0, free_cores, 0);
+    buckets.extend((0..=cpu_class).map(|class| (CPU_WORK, class)));
+    let mut best: Option<((u64, OrderId), Order, Amount)> = None;
+    for (wanted, class) in buckets {
+        let queued: Vec<(u64, OrderId)> = ex
+            .state
+            .wanting
+            .range((wanted, class, 0, 0)..(wanted, class, ex.now_ms, 0))
+            .take(SCAN_PER_BUCKET)
+            .map(|(&(.., t, id), _)| (t, id))
+            .collect();
+        for key in queued {
+            if *budget == 0 || best.as_ref().is_some_and(|(oldest, ..)| key >= *oldest) {
+                break;
+            }
+            *budget -= 1;
+            let order = order(ex, key.1)?;
+            if let Some(price) = offer_for(ex, &order, m, &[]) {
+                best = Some((key, order, price));
+                break;
+            }
+        }
+    }
+    Ok(best.map(|(_, order, price)| (order, price)))
 }
 
 fn lease(

@@ -194,23 +194,21 @@ pub(crate) fn queue_order(
 ) -> OrderId {
     let id = ex.state.globals().next_order_id;
     ex.state.update_globals(|g| g.next_order_id += 1);
-    ex.state.orders.insert(
+    let order = Order {
         id,
-        Order {
-            id,
-            client,
-            spec,
-            max_price_per_hour,
-            deposit,
-            escrow: deposit,
-            submitted_ms: ex.now_ms,
-            queued_ms: ex.now_ms,
-            kind,
-            declines: Vec::new(),
-            result_readers: Vec::new(),
-        },
-    );
-    ex.state.pending.insert((ex.now_ms, id), ());
+        client,
+        spec,
+        max_price_per_hour,
+        deposit,
+        escrow: deposit,
+        submitted_ms: ex.now_ms,
+        queued_ms: ex.now_ms,
+        kind,
+        declines: Vec::new(),
+        result_readers: Vec::new(),
+    };
+    ex.state.queue_order(&order);
+    ex.state.orders.insert(id, order);
     ex.state.client_orders.insert((client, id), ());
     id
 }
@@ -230,7 +228,7 @@ pub(crate) fn cancel_order(ex: &mut Exec<'_>, client: Address, id: OrderId) -> R
             refused: "audits cannot be cancelled",
         });
     }
-    ex.state.pending.remove(&order.queue_key());
+    ex.state.unqueue_order(&order);
     let refunded = close_with_refund(ex, order, OrderStatus::Cancelled, 0)?;
     emit(
         ex,

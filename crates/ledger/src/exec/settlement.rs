@@ -124,7 +124,7 @@ fn retry(
     slashed: Amount,
 ) -> Result<(), TxError> {
     order.retry(failure.clone(), slashed, ex.now_ms)?;
-    ex.state.pending.insert(order.queue_key(), ());
+    ex.state.queue_order(&order);
     emit(
         ex,
         Event::OrderRetried {
