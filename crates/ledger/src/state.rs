@@ -12,7 +12,6 @@ use gpunet_types::{
     Account, Allocation, ChallengePhase, ChallengeTask, ChallengeView, HardwareStatus, Machine,
 };
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
 
 /// A proof-of-compute challenge to one machine, from issue to verdict.
 /// The API shows it as a [`ChallengeView`].
@@ -160,11 +159,10 @@ pub struct State {
     /// within each bucket: see `WantKey`. Matching walks it from a machine
     /// that freed up to the oldest order that machine can take.
     pub wanting: Table<WantKey, ()>,
-    /// Machines that can take work whose offer appeared or improved during
-    /// the current block (anything but a lease stored for them): the
-    /// machines matching serves from `wanting` at its end. Not stored:
-    /// executing the block's transactions rebuilds it.
-    pub(crate) offered: BTreeSet<MachineId>,
+    /// Machines whose offer appeared or improved (anything but a lease
+    /// stored for them) since matching last served them from `wanting`:
+    /// the end of each block serves a bounded number and keeps the rest.
+    pub offered: Table<MachineId, ()>,
 }
 
 /// (wanted GPU model: an id of `gpu_models`, `ANY_GPU` or `CPU_WORK`; size
@@ -241,7 +239,7 @@ macro_rules! for_each_table {
     ($state:expr, |$t:ident| $body:expr) => {{
         for_each_table!(@each $state, $t, $body, globals accounts machines orders pending
             deadlines settle_queue unbonding_queue provider_leases client_orders receipts challenges
-            challenge_deadlines awaiting_beacon challenge_schedule rental_billing probe_deadlines offers cheap_offers gpu_models validators validator_sets peers wanting);
+            challenge_deadlines awaiting_beacon challenge_schedule rental_billing probe_deadlines offers cheap_offers gpu_models validators validator_sets peers wanting offered);
     }};
     (@each $state:expr, $t:ident, $body:expr, $($field:ident)*) => {
         $( { let $t = &mut $state.$field; $body; } )*
@@ -252,7 +250,7 @@ macro_rules! for_each_table_ref {
     ($state:expr, |$t:ident| $body:expr) => {{
         for_each_table_ref!(@each $state, $t, $body, globals accounts machines orders pending
             deadlines settle_queue unbonding_queue provider_leases client_orders receipts challenges
-            challenge_deadlines awaiting_beacon challenge_schedule rental_billing probe_deadlines offers cheap_offers gpu_models validators validator_sets peers wanting);
+            challenge_deadlines awaiting_beacon challenge_schedule rental_billing probe_deadlines offers cheap_offers gpu_models validators validator_sets peers wanting offered);
     }};
     (@each $state:expr, $t:ident, $body:expr, $($field:ident)*) => {
         $( { let $t = &$state.$field; $body; } )*
@@ -287,7 +285,7 @@ impl State {
             client_orders: Table::new(22),
             peers: Table::new(23),
             wanting: Table::new(24),
-            offered: BTreeSet::new(),
+            offered: Table::new(25),
         }
     }
 
@@ -355,7 +353,7 @@ impl State {
             self.offers.insert(spread, ());
             self.cheap_offers.insert(cheap, ());
             if !leased_more {
-                self.offered.insert(machine.id);
+                self.offered.insert(machine.id, ());
             }
         }
         self.machines.insert(machine.id, machine);
@@ -363,6 +361,7 @@ impl State {
 
     pub fn remove_machine(&mut self, id: MachineId) -> Option<Machine> {
         self.unindex_machine(id);
+        self.offered.remove(&id);
         self.machines.remove(&id)
     }
 
@@ -478,7 +477,6 @@ impl State {
 
     pub fn rollback_block(&mut self) {
         for_each_table!(self, |t| t.rollback_block());
-        self.offered.clear();
     }
 
     /// Folds the block's changes into `hash` and returns the writes to persist.

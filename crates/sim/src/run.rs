@@ -161,6 +161,11 @@ enum Action {
         order: OrderId,
         provider: Address,
     },
+    /// A renter ends a rental before its time (refunded the rest).
+    EndRental {
+        order: OrderId,
+        client: Address,
+    },
     Relist {
         machine: MachineId,
     },
@@ -363,14 +368,20 @@ impl Sim {
                 self.at(now + 6 * 3_600_000, Action::Relist { machine });
             }
             Event::LivenessProbe {
-                order, provider, ..
+                order,
+                provider,
+                client,
+                ..
             } => {
-                let delay = if self.strategy(&provider) == Strategy::OfflineWhileRented {
-                    3 * 3_600_000
+                if self.strategy(&provider) == Strategy::OfflineWhileRented {
+                    // It answers late, and the machine stays dark: the
+                    // renter, still unable to use it, ends the rental.
+                    let answered = now + 3 * 3_600_000;
+                    self.at(answered, Action::AnswerProbe { order, provider });
+                    self.at(answered + 60_000, Action::EndRental { order, client });
                 } else {
-                    60_000
-                };
-                self.at(now + delay, Action::AnswerProbe { order, provider });
+                    self.at(now + 60_000, Action::AnswerProbe { order, provider });
+                }
             }
             Event::Slashed {
                 provider, amount, ..
@@ -417,16 +428,16 @@ impl Sim {
         if meta.rental {
             let mut up_ms = meta.duration_ms;
             if strategy == Strategy::OfflineWhileRented && self.rng.gen_bool(0.5) {
-                // Goes dark an hour in; the renter notices and reports it.
-                let noticed = now + (meta.duration_ms / 2).min(3_600_000);
+                // Goes dark an hour in (halfway through a shorter rental),
+                // saving the power; the renter notices and reports it.
+                up_ms = (meta.duration_ms / 2).min(3_600_000);
                 self.at(
-                    noticed,
+                    now + up_ms,
                     Action::ReportOffline {
                         order,
                         client: o.client,
                     },
                 );
-                up_ms = meta.duration_ms / 2;
             }
             self.charge_power(order, up_ms);
             return;
@@ -549,6 +560,9 @@ impl Sim {
             Action::AnswerProbe { order, provider } => {
                 self.ledger.apply(provider, &TxBody::AnswerProbe { order })
             }
+            Action::EndRental { order, client } => self
+                .ledger
+                .apply(client, &TxBody::EndRental { order, save: false }),
             Action::Dispute { order, client } => {
                 let deposit = self.ledger.state().orders.get(&order).map_or(0, |o| {
                     gpunet_types::run_cost(o.max_price_per_hour, &o.spec).unwrap_or(0)

@@ -1,6 +1,9 @@
 //! `gpunet bench match`: orders matched per second by the ledger's matching
-//! (offer indexes) with many machines listed and many orders queued, through
-//! the real execution code (`gpunet_ledger::sim`, no signatures).
+//! with many machines listed and many orders queued, through the real
+//! execution code (`gpunet_ledger::sim`, no signatures), from both sides:
+//! orders arriving look for machines (the offer indexes), then machines
+//! coming back take the oldest orders they can (the index of what pending
+//! orders want).
 
 use crate::output::Output;
 use gpunet_ledger::sim::Simulation;
@@ -20,6 +23,9 @@ const CLASSES: &[(Option<&str>, u32, u64, u32, u128)] = &[
     (None, 0, 0, 8, 1),
 ];
 
+/// Paused machines put back online per block in the machine-side phase.
+const RESUMED_PER_BLOCK: usize = 500;
+
 #[derive(serde::Serialize)]
 struct MatchResult {
     machines: usize,
@@ -31,6 +37,22 @@ struct MatchResult {
     /// Then one pass over the orders nothing can take, to see it is idle.
     idle_pass_seconds: f64,
     blocks: usize,
+    machine_side: MachineSide,
+}
+
+/// The same market with every machine paused while the orders queue, then
+/// `RESUMED_PER_BLOCK` machines back online a block until all are.
+#[derive(serde::Serialize)]
+struct MachineSide {
+    matched: usize,
+    /// In the blocks' end (matching), not in applying the resumptions.
+    seconds: f64,
+    orders_matched_per_sec: f64,
+    blocks: usize,
+    /// Whether every lease went to the oldest order its machine could take:
+    /// no order left waiting is older than a leased one it was as fit for
+    /// (in this market every order of one kind fits every machine with room).
+    oldest_first: bool,
 }
 
 fn provider(i: usize) -> Address {
@@ -82,8 +104,9 @@ fn job(i: usize) -> JobSpec {
 }
 
 /// The synthetic market: `machines` listed and proven (a mix of
-/// [`CLASSES`]), `orders` queued by 100 clients, nothing matched yet.
-pub(super) fn market(machines: usize, orders: usize) -> anyhow::Result<Simulation> {
+/// [`CLASSES`]), paused if `paused`, `orders` queued by 100 clients,
+/// nothing matched yet.
+pub(super) fn market(machines: usize, orders: usize, paused: bool) -> anyhow::Result<Simulation> {
     let params = Params {
         order_ttl_ms: u64::MAX / 4,
         ..Params::default()
@@ -142,6 +165,9 @@ pub(super) fn market(machines: usize, orders: usize) -> anyhow::Result<Simulatio
         sim.next_block(sim.now_ms() + 100)?;
     }
     sim.flush();
+    if paused {
+        set_online(&mut sim, &ids, false)?;
+    }
     eprintln!("queueing {orders} orders...");
     let clients: Vec<Address> = (0..100)
         .map(|i| Keypair::from_label(&format!("bench-client/{i}")).address())
@@ -172,7 +198,7 @@ pub(super) fn matched_market(
     machines: usize,
     orders: usize,
 ) -> anyhow::Result<(Simulation, BlockHeader)> {
-    let mut sim = market(machines, orders)?;
+    let mut sim = market(machines, orders, false)?;
     eprintln!("matching for 20 blocks...");
     for _ in 0..20 {
         sim.next_block(sim.now_ms() + 100)?;
@@ -190,8 +216,82 @@ pub(super) fn matched_market(
     Ok((sim, head))
 }
 
+/// Pauses or resumes `ids` at their listed prices, as their owners would.
+fn set_online(sim: &mut Simulation, ids: &[u64], online: bool) -> anyhow::Result<()> {
+    for id in ids {
+        let m = sim.state().machines.get(id).cloned();
+        let m = m.ok_or_else(|| anyhow::anyhow!("machine {id} is gone"))?;
+        sim.apply(
+            m.owner,
+            &TxBody::UpdateMachine {
+                machine: *id,
+                price_per_hour: m.price_per_hour,
+                resource_prices: m.resource_prices,
+                online,
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// The machine-side phase: see [`MachineSide`].
+fn machine_side(machines: usize, orders: usize) -> anyhow::Result<MachineSide> {
+    let mut sim = market(machines, orders, true)?;
+    // The orders' own block: they look for machines and find none.
+    sim.next_block(sim.now_ms() + 100)?;
+    sim.take_events();
+    eprintln!("resuming machines, {RESUMED_PER_BLOCK} a block...");
+    let ids: Vec<u64> = sim.state().machines.iter().map(|(id, _)| *id).collect();
+    let before = sim.state().pending.len();
+    let mut seconds = 0.0;
+    let mut blocks = 0;
+    for batch in ids.chunks(RESUMED_PER_BLOCK) {
+        set_online(&mut sim, batch, true)?;
+        let start = Instant::now();
+        sim.next_block(sim.now_ms() + 100)?;
+        seconds += start.elapsed().as_secs_f64();
+        sim.take_events();
+        blocks += 1;
+    }
+    let matched = before - sim.state().pending.len();
+    Ok(MachineSide {
+        matched,
+        seconds,
+        orders_matched_per_sec: matched as f64 / f64::max(seconds, 1e-9),
+        blocks,
+        oldest_first: oldest_first(&sim),
+    })
+}
+
+/// Whether no pending order is older than a running one of the same kind
+/// (`job(i)` by `i % 4` and placement, read back from its spec).
+fn oldest_first(sim: &Simulation) -> bool {
+    let kind = |o: &gpunet_ledger::Order| {
+        let gpu = &o.spec.resources.gpu;
+        (gpu.count, gpu.model.clone())
+    };
+    let mut newest_running = std::collections::BTreeMap::new();
+    let mut oldest_waiting = std::collections::BTreeMap::new();
+    for (id, o) in sim.state().orders.iter() {
+        match o.status() {
+            OrderStatus::Running => {
+                let t = newest_running.entry(kind(o)).or_insert(*id);
+                *t = (*t).max(*id);
+            }
+            OrderStatus::Pending => {
+                let t = oldest_waiting.entry(kind(o)).or_insert(*id);
+                *t = (*t).min(*id);
+            }
+            _ => {}
+        }
+    }
+    newest_running
+        .iter()
+        .all(|(k, newest)| oldest_waiting.get(k).is_none_or(|oldest| oldest > newest))
+}
+
 pub(super) fn run(machines: usize, orders: usize, output: Output) -> anyhow::Result<()> {
-    let mut sim = market(machines, orders)?;
+    let mut sim = market(machines, orders, false)?;
     eprintln!("matching...");
     let pending = |sim: &Simulation| sim.state().pending.len();
     let before = pending(&sim);
@@ -223,6 +323,8 @@ pub(super) fn run(machines: usize, orders: usize, output: Output) -> anyhow::Res
         .filter(|(_, o)| o.status() == OrderStatus::Running)
         .count();
     anyhow::ensure!(running == matched, "matched orders are running");
+    drop(sim);
+    let machine_side = machine_side(machines, orders)?;
     let result = MatchResult {
         machines,
         queued: orders,
@@ -231,16 +333,34 @@ pub(super) fn run(machines: usize, orders: usize, output: Output) -> anyhow::Res
         orders_matched_per_sec: matched as f64 / f64::max(filled, 1e-9),
         idle_pass_seconds: seconds - filled,
         blocks,
+        machine_side,
     };
     output.print(&result, || {
+        let m = &result.machine_side;
         format!(
-            "{machines} machines, {orders} orders queued: {matched} matched in {filled:.2} s \
+            "{machines} machines, {orders} orders queued:\n\
+             orders looking for machines: {matched} matched in {filled:.2} s \
              ({:.0} orders matched/s, one core), then {:.2} s for one pass over the {} that \
-             the full market cannot take ({blocks} blocks in all)",
+             the full market cannot take ({blocks} blocks in all)\n\
+             machines coming back, {RESUMED_PER_BLOCK} a block: {} matched in {:.2} s \
+             ({:.0} orders matched/s, one core; {} blocks), {}",
             result.orders_matched_per_sec,
             result.idle_pass_seconds,
-            orders - matched
+            orders - matched,
+            m.matched,
+            m.seconds,
+            m.orders_matched_per_sec,
+            m.blocks,
+            if m.oldest_first {
+                "each taking the oldest orders it could"
+            } else {
+                "NOT oldest first: a newer order ran while an older one of its kind waits"
+            }
         )
     });
+    anyhow::ensure!(
+        result.machine_side.oldest_first,
+        "machine-side matching served a newer order before an older one of its kind"
+    );
     Ok(())
 }

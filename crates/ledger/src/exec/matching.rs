@@ -4,8 +4,8 @@
 //! 1. the oldest pending orders look for a machine (order-side: the offers
 //!    of each group, GPU model and size class, ranked by the order's
 //!    placement);
-//! 2. machines that freed up during the block (`State::offered`) take the
-//!    oldest orders they can (machine-side, through `State::wanting`);
+//! 2. machines that freed up (`State::offered`) take the oldest orders
+//!    they can (machine-side, through `State::wanting`);
 //! 3. orders queued during the block look for a machine, order-side;
 //! 4. a window of the other pending orders, moving on every block, looks
 //!    for one, order-side.
@@ -30,7 +30,6 @@ use crate::order::Order;
 use crate::state::{lease_turn, offer_keys, size_class, OfferKey, ANY_GPU, CPU_WORK};
 use gpunet_primitives::{hash_of, Address, Amount, Hash, MachineId, OrderId, Placement};
 use gpunet_types::{Event, Lease, Machine, OrderStatus};
-use std::collections::BTreeSet;
 use std::ops::Bound;
 
 /// Pending orders examined per block, so one block's work stays bounded.
@@ -194,7 +193,6 @@ fn choose_machine(ex: &Exec<'_>, order: &Order) -> Option<(Machine, Amount)> {
 /// the module describes.
 pub(crate) fn match_pending(ex: &mut Exec<'_>) -> Result<(), TxError> {
     expire_pending(ex)?;
-    let offered = std::mem::take(&mut ex.state.offered);
     let head: Vec<(u64, OrderId)> = ex
         .state
         .pending
@@ -203,7 +201,7 @@ pub(crate) fn match_pending(ex: &mut Exec<'_>) -> Result<(), TxError> {
         .map(|(k, _)| *k)
         .collect();
     match_orders(ex, &head)?;
-    serve_machines(ex, offered)?;
+    serve_machines(ex)?;
     let arrivals: Vec<(u64, OrderId)> = ex
         .state
         .pending
@@ -300,23 +298,35 @@ fn moving_window(ex: &mut Exec<'_>, head_end: Option<(u64, OrderId)>) -> Vec<(u6
     window
 }
 
-/// Pass 2: each machine in `offered` that can still take work, in the
-/// spread index's order (least loaded, cheapest, longest unleased first),
-/// takes the oldest waiting orders it can, one at a time, until it is full
-/// or none fits. Orders queued in this block are left to pass 3, which
-/// honours their placement; an order already waiting takes the first
-/// machine that frees up for it, whatever its placement, and audit runs,
-/// which draw their machine at random, are not in `wanting`.
-fn serve_machines(ex: &mut Exec<'_>, offered: BTreeSet<MachineId>) -> Result<(), TxError> {
-    let mut machines: Vec<OfferKey> = offered
-        .into_iter()
-        .filter_map(|id| ex.state.machines.get(&id).and_then(offer_keys))
-        .map(|(spread, _)| spread)
-        .collect();
+/// Pass 2: up to `SERVE_MACHINES` machines of `State::offered` that can
+/// take work, in the spread index's order (least loaded, cheapest, longest
+/// unleased first), each take the oldest waiting orders they can, one at a
+/// time, until full or none fits; those served leave `offered`, the rest
+/// (past a cap) wait for the next block. Orders queued in this block are
+/// left to pass 3, which honours their placement; an order already waiting
+/// takes the first machine that frees up for it, whatever its placement,
+/// and audit runs, which draw their machine at random, are not in
+/// `wanting`.
+fn serve_machines(ex: &mut Exec<'_>) -> Result<(), TxError> {
+    let mut machines = Vec::new();
+    let mut gone = Vec::new();
+    for (id, _) in ex.state.offered.iter() {
+        match ex.state.machines.get(id).and_then(offer_keys) {
+            Some((spread, _)) => machines.push(spread),
+            None => gone.push(*id),
+        }
+    }
+    for id in gone {
+        ex.state.offered.remove(&id);
+    }
     machines.sort_unstable();
     let mut budget = SERVE_EXAMINED;
     for (.., id) in machines.into_iter().take(SERVE_MACHINES) {
-        while budget > 0 {
+        loop {
+            if budget == 0 {
+                // Served in part: it keeps its place for the next block.
+                return Ok(());
+            }
             let Some(m) = ex
                 .state
                 .machines
@@ -327,11 +337,15 @@ fn serve_machines(ex: &mut Exec<'_>, offered: BTreeSet<MachineId>) -> Result<(),
             };
             let m = m.clone();
             let Some((order, price)) = oldest_taken_by(ex, &m, &mut budget)? else {
+                if budget == 0 {
+                    return Ok(());
+                }
                 break;
             };
             ex.state.unqueue_order(&order);
             lease(ex, order, m, price)?;
         }
+        ex.state.offered.remove(&id);
     }
     Ok(())
 }

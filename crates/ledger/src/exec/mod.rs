@@ -227,7 +227,6 @@ impl Exec<'_> {
 
     /// Work at the start of every block, before its transactions.
     pub(crate) fn begin_block(&mut self) {
-        self.state.offered.clear();
         challenges::draw_challenge_rows(self);
         self.state.commit_tx();
     }
