@@ -165,7 +165,7 @@ pub fn check(state: &State) -> Result<(), Violation> {
             }
         };
         indexed(state.pending.contains(&o.queue_key()), "pending")?;
-        if o.status() == OrderStatus::Pending && state.want_key(o).is_some() {
+        if o.status() == OrderStatus::Pending && state.is_wanting(o) {
             wanting += 1;
             if !state.wanting_consistent(o) {
                 return Err(Violation::NotWanting { order: *id });

@@ -383,33 +383,40 @@ impl State {
             .collect()
     }
 
-    /// `order`'s key in `wanting` if it belongs there now (see `WantKey`).
-    pub(crate) fn want_key(&self, order: &Order) -> Option<WantKey> {
+    /// `order`'s key in `wanting` if it belongs there now (see `WantKey`),
+    /// with the models its filter names now (none without a filter).
+    fn want_key(&self, order: &Order) -> (Option<WantKey>, Vec<u32>) {
         if order.audit_of().is_some() {
-            return None;
+            return (None, Vec::new());
         }
         let (queued_ms, id) = order.queue_key();
         let r = &order.spec.resources;
         if r.gpu.count == 0 {
             let class = size_class(0, r.cpu_cores, 0);
-            return Some((CPU_WORK, class, queued_ms, id));
+            return (Some((CPU_WORK, class, queued_ms, id)), Vec::new());
         }
         let class = size_class(ANY_GPU, 0, r.gpu.count);
-        let wanted = match &r.gpu.model {
-            None => ANY_GPU,
-            Some(filter) => match self.models_matching(filter)[..] {
-                [] => return None,
-                [one] => one,
-                _ => ANY_GPU,
-            },
+        let Some(filter) = &r.gpu.model else {
+            return (Some((ANY_GPU, class, queued_ms, id)), Vec::new());
         };
-        Some((wanted, class, queued_ms, id))
+        let named = self.models_matching(filter);
+        let wanted = match named[..] {
+            [] => return (None, named),
+            [one] => one,
+            _ => ANY_GPU,
+        };
+        (Some((wanted, class, queued_ms, id)), named)
+    }
+
+    /// Whether `order` has a place in `wanting` now.
+    pub(crate) fn is_wanting(&self, order: &Order) -> bool {
+        self.want_key(order).0.is_some()
     }
 
     /// Puts `order` in the pending queue and, if it belongs there, in `wanting`.
     pub(crate) fn queue_order(&mut self, order: &Order) {
         self.pending.insert(order.queue_key(), ());
-        if let Some(key) = self.want_key(order) {
+        if let (Some(key), _) = self.want_key(order) {
             self.wanting.insert(key, ());
         }
     }
@@ -417,15 +424,15 @@ impl State {
     /// Takes `order` out of the pending queue and `wanting`.
     pub(crate) fn unqueue_order(&mut self, order: &Order) {
         self.pending.remove(&order.queue_key());
-        let Some(key) = self.want_key(order) else {
+        let (Some(key), named) = self.want_key(order) else {
             return;
         };
         self.wanting.remove(&key);
         // Models interned since it was queued can only have widened its
         // filter's matches (from none or one to several): it may still wait
         // under the one model it named then.
-        if let (ANY_GPU, Some(filter)) = (key.0, &order.spec.resources.gpu.model) {
-            for model in self.models_matching(filter) {
+        if key.0 == ANY_GPU {
+            for model in named {
                 self.wanting.remove(&(model, key.1, key.2, key.3));
             }
         }
@@ -435,22 +442,14 @@ impl State {
     /// (under its key now, or the one model its filter named when queued)
     /// and nothing else.
     pub(crate) fn wanting_consistent(&self, order: &Order) -> bool {
-        let Some(key) = self.want_key(order) else {
+        let (Some(key), named) = self.want_key(order) else {
             return true;
         };
         self.wanting.contains(&key)
             || key.0 == ANY_GPU
-                && order
-                    .spec
-                    .resources
-                    .gpu
-                    .model
-                    .as_ref()
-                    .is_some_and(|filter| {
-                        self.models_matching(filter)
-                            .into_iter()
-                            .any(|model| self.wanting.contains(&(model, key.1, key.2, key.3)))
-                    })
+                && named
+                    .into_iter()
+                    .any(|model| self.wanting.contains(&(model, key.1, key.2, key.3)))
     }
 
     /// Whether the offer indexes hold exactly the machines that can take work.

@@ -360,3 +360,48 @@ fn a_freed_machine_takes_the_oldest_order_it_fits_however_deep_in_the_queue() {
     let last = net.ledger.state().globals().next_order_id - 1;
     assert_eq!(net.status(last), OrderStatus::Pending);
 }
+
+#[test]
+fn a_freed_machine_takes_the_oldest_orders_of_each_kind_it_can_serve() {
+    let mut net = Net::new();
+    let mut h100 = machine(8, 10_000);
+    h100.gpu = Some(GpuSpec {
+        vendor: "nvidia".into(),
+        model: "NVIDIA H100 80GB HBM3".into(),
+        count: 2,
+        vram_mb: 80_000,
+    });
+    net.register(h100).unwrap();
+    let gpus = |count, model: Option<&str>| {
+        let mut spec = job(1, 100);
+        spec.resources.gpu = GpuRequirement {
+            count,
+            model: model.map(str::to_string),
+            ..GpuRequirement::default()
+        };
+        spec
+    };
+    let mut whole = gpus(2, None);
+    whole.resources.cpu_cores = 8;
+    let running = net.submit(whole).unwrap();
+    assert_eq!(net.status(running), OrderStatus::Running);
+    // Deep in a queue of orders that fit nothing: a CPU job, a job for one
+    // H100 by name, one for two of any GPU, another CPU job.
+    submit_unfit(&mut net, 1100);
+    let cpu = net.submit(job(1, 100)).unwrap();
+    let named = net.submit(gpus(1, Some("h100"))).unwrap();
+    let pair = net.submit(gpus(2, None)).unwrap();
+    let cpu_again = net.submit(job(1, 100)).unwrap();
+    submit_unfit(&mut net, 1100);
+    net.complete(running);
+    // Oldest first while they fit: the pair no longer does once the named
+    // job holds a GPU, and the CPU job behind it still does.
+    for (order, status) in [
+        (cpu, OrderStatus::Running),
+        (named, OrderStatus::Running),
+        (pair, OrderStatus::Pending),
+        (cpu_again, OrderStatus::Running),
+    ] {
+        assert_eq!(net.status(order), status, "order {order}");
+    }
+}

@@ -168,6 +168,12 @@ pub(super) fn market(machines: usize, orders: usize, paused: bool) -> anyhow::Re
     if paused {
         set_online(&mut sim, &ids, false)?;
     }
+    // Matching serves machines listed or changed a bounded number a block:
+    // let it see them all before any order is queued.
+    while !sim.state().offered.is_empty() {
+        sim.next_block(sim.now_ms() + 100)?;
+    }
+    sim.flush();
     eprintln!("queueing {orders} orders...");
     let clients: Vec<Address> = (0..100)
         .map(|i| Keypair::from_label(&format!("bench-client/{i}")).address())

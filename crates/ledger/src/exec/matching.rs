@@ -299,18 +299,21 @@ fn moving_window(ex: &mut Exec<'_>, head_end: Option<(u64, OrderId)>) -> Vec<(u6
 }
 
 /// Pass 2: up to `SERVE_MACHINES` machines of `State::offered` that can
-/// take work, in the spread index's order (least loaded, cheapest, longest
-/// unleased first), each take the oldest waiting orders they can, one at a
-/// time, until full or none fits; those served leave `offered`, the rest
-/// (past a cap) wait for the next block. Orders queued in this block are
-/// left to pass 3, which honours their placement; an order already waiting
-/// takes the first machine that frees up for it, whatever its placement,
-/// and audit runs, which draw their machine at random, are not in
-/// `wanting`.
+/// take work (the first by id), in the spread index's order (least loaded,
+/// cheapest, longest unleased first), each take the oldest waiting orders
+/// they can, one at a time, until full or none fits; those served leave
+/// `offered`, the rest (past a cap) wait for the next block. Orders queued
+/// in this block are left to pass 3, which honours their placement; an
+/// order already waiting takes the first machine that frees up for it,
+/// whatever its placement, and audit runs, which draw their machine at
+/// random, are not in `wanting`.
 fn serve_machines(ex: &mut Exec<'_>) -> Result<(), TxError> {
     let mut machines = Vec::new();
     let mut gone = Vec::new();
     for (id, _) in ex.state.offered.iter() {
+        if machines.len() == SERVE_MACHINES {
+            break;
+        }
         match ex.state.machines.get(id).and_then(offer_keys) {
             Some((spread, _)) => machines.push(spread),
             None => gone.push(*id),
@@ -321,77 +324,130 @@ fn serve_machines(ex: &mut Exec<'_>) -> Result<(), TxError> {
     }
     machines.sort_unstable();
     let mut budget = SERVE_EXAMINED;
-    for (.., id) in machines.into_iter().take(SERVE_MACHINES) {
-        loop {
-            if budget == 0 {
-                // Served in part: it keeps its place for the next block.
-                return Ok(());
-            }
-            let Some(m) = ex
-                .state
-                .machines
-                .get(&id)
-                .filter(|m| offer_keys(m).is_some())
-            else {
-                break;
-            };
-            let m = m.clone();
-            let Some((order, price)) = oldest_taken_by(ex, &m, &mut budget)? else {
-                if budget == 0 {
-                    return Ok(());
-                }
-                break;
-            };
-            ex.state.unqueue_order(&order);
-            lease(ex, order, m, price)?;
+    for (.., id) in machines {
+        if !serve_machine(ex, id, &mut budget)? {
+            // Served in part: it keeps its place for the next block.
+            return Ok(());
         }
         ex.state.offered.remove(&id);
     }
     Ok(())
 }
 
-/// The oldest order queued before this block that `m` can take, with the
-/// job's hourly price on it: the first that fits in each bucket of
-/// `wanting` that `m`'s free room and GPU model could serve, the oldest of
-/// those. Each order examined spends one of `budget`.
-fn oldest_taken_by(
-    ex: &Exec<'_>,
-    m: &Machine,
-    budget: &mut usize,
-) -> Result<Option<(Order, Amount)>, TxError> {
+/// A bucket of `wanting` (wanted model, class) as one machine walks it:
+/// where the walk is, and the oldest order found there that fitted.
+struct Walk {
+    wanted: u32,
+    class: u8,
+    from: Bound<(u64, OrderId)>,
+    found: Option<(u64, OrderId)>,
+    /// Orders looked at that did not fit; at `SCAN_PER_BUCKET`, done.
+    missed: usize,
+}
+
+/// Leases the machine `id` the oldest orders queued before this block that
+/// it can take, one at a time, until it is full or none fits (true), or
+/// until `budget`, the orders it may examine, runs out (false).
+///
+/// Every bucket the machine's free room and GPU model could serve is
+/// walked once, oldest first: room only shrinks as it takes orders, so an
+/// order that did not fit never fits later, and the oldest of the buckets'
+/// first fitting orders, checked again when taken, is the oldest that fits.
+fn serve_machine(ex: &mut Exec<'_>, id: MachineId, budget: &mut usize) -> Result<bool, TxError> {
+    let Some(m) = ex.state.machines.get(&id) else {
+        return Ok(true);
+    };
     let free_cores = m.spec.cpu_cores.saturating_sub(m.allocated.cpu_cores);
     let free_gpus = m.spec.gpu_count().saturating_sub(m.allocated.gpus);
-    let mut buckets = Vec::new();
+    let mut walks = Vec::new();
+    let walk = |wanted, class| Walk {
+        wanted,
+        class,
+        from: Bound::Included((0, 0)),
+        found: None,
+        missed: 0,
+    };
     if m.gpu_model_id != 0 {
         let gpu_class = size_class(m.gpu_model_id, 0, free_gpus);
         for wanted in [m.gpu_model_id, ANY_GPU] {
-            buckets.extend((1..=gpu_class).map(|class| (wanted, class)));
+            walks.extend((1..=gpu_class).map(|class| walk(wanted, class)));
         }
     }
     let cpu_class = size_class(0, free_cores, 0);
-    buckets.extend((0..=cpu_class).map(|class| (CPU_WORK, class)));
-    let mut best: Option<((u64, OrderId), Order, Amount)> = None;
-    for (wanted, class) in buckets {
-        let queued: Vec<(u64, OrderId)> = ex
+    walks.extend((0..=cpu_class).map(|class| walk(CPU_WORK, class)));
+    loop {
+        let Some(m) = ex
             .state
-            .wanting
-            .range((wanted, class, 0, 0)..(wanted, class, ex.now_ms, 0))
-            .take(SCAN_PER_BUCKET)
-            .map(|(&(.., t, id), _)| (t, id))
-            .collect();
-        for key in queued {
-            if *budget == 0 || best.as_ref().is_some_and(|(oldest, ..)| key >= *oldest) {
-                break;
-            }
-            *budget -= 1;
-            let order = order(ex, key.1)?;
-            if let Some(price) = offer_for(ex, &order, m, &[]) {
-                best = Some((key, order, price));
-                break;
+            .machines
+            .get(&id)
+            .filter(|m| offer_keys(m).is_some())
+        else {
+            return Ok(true);
+        };
+        let m = m.clone();
+        for w in walks.iter_mut().filter(|w| w.found.is_none()) {
+            if !find_next(ex, &m, w, budget)? {
+                return Ok(false);
             }
         }
+        let Some(w) = walks
+            .iter_mut()
+            .filter(|w| w.found.is_some())
+            .min_by_key(|w| w.found)
+        else {
+            return Ok(true);
+        };
+        let Some(key) = w.found.take() else {
+            return Ok(true);
+        };
+        w.from = Bound::Excluded(key);
+        let queued = ex.state.orders.get(&key.1);
+        let queued = queued.ok_or(TxError::UnknownOrder(key.1))?;
+        // It fitted when found; the room taken since may leave it out.
+        match offer_for(ex, queued, &m, &[]) {
+            Some(price) => {
+                let order = queued.clone();
+                ex.state.unqueue_order(&order);
+                lease(ex, order, m, price)?;
+            }
+            None => w.missed += 1,
+        }
     }
-    Ok(best.map(|(_, order, price)| (order, price)))
+}
+
+/// Walks `w` on from where it stopped to the next order queued before this
+/// block that `m` can take, spending `budget`; false once it is spent.
+fn find_next(
+    ex: &Exec<'_>,
+    m: &Machine,
+    w: &mut Walk,
+    budget: &mut usize,
+) -> Result<bool, TxError> {
+    if w.missed >= SCAN_PER_BUCKET {
+        return Ok(true);
+    }
+    let lo = w.from.map(|(t, id)| (w.wanted, w.class, t, id));
+    let hi = Bound::Excluded((w.wanted, w.class, ex.now_ms, 0));
+    for (&(.., t, oid), _) in ex.state.wanting.range((lo, hi)) {
+        if w.missed >= SCAN_PER_BUCKET {
+            break;
+        }
+        if *budget == 0 {
+            return Ok(false);
+        }
+        *budget -= 1;
+        w.from = Bound::Excluded((t, oid));
+        let order = ex.state.orders.get(&oid);
+        let order = order.ok_or(TxError::UnknownOrder(oid))?;
+        if offer_for(ex, order, m, &[]).is_some() {
+            w.found = Some((t, oid));
+            return Ok(true);
+        }
+        w.missed += 1;
+    }
+    // Nothing more here for this machine.
+    w.missed = SCAN_PER_BUCKET;
+    Ok(true)
 }
 
 fn lease(
