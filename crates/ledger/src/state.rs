@@ -165,19 +165,21 @@ pub struct State {
     pub offered: Table<MachineId, ()>,
 }
 
-/// (wanted GPU model: an id of `gpu_models`, `ANY_GPU` or `CPU_WORK`; size
-/// class of the GPUs asked, of the cores for CPU work, see `size_class`;
-/// queued_ms; order): a pending order's bucket by what it asks, in queue
-/// order. An order whose model filter names exactly one known model waits
-/// under that model; one with no filter, or a filter that names several,
-/// under `ANY_GPU`; one whose filter names no known model is not in the
-/// index (no machine can take it; the order-side passes look at it when a
-/// machine of such a model appears). The index only proposes candidates:
-/// matching checks every rule on each.
+/// (wanted GPU model: an id of `gpu_models`, `ANY_GPU`, `UNKNOWN_GPU` or
+/// `CPU_WORK`; size class of the GPUs asked, of the cores for CPU work, see
+/// `size_class`; queued_ms; order): a pending order's bucket by what it
+/// asks, in queue order. An order whose model filter names exactly one
+/// known model waits under that model; one with no filter, or a filter
+/// that names several, under `ANY_GPU`; one whose filter names no known
+/// model under `UNKNOWN_GPU`, which no machine walks (the order-side passes
+/// find it once a machine of such a model appears). The index only
+/// proposes candidates: matching checks every rule on each.
 pub(crate) type WantKey = (u32, u8, u64, OrderId);
 
 /// The `WantKey` model of orders that take any GPU model.
 pub(crate) const ANY_GPU: u32 = u32::MAX;
+/// The `WantKey` model of orders whose filter named no known GPU model.
+const UNKNOWN_GPU: u32 = u32::MAX - 1;
 /// The `WantKey` model of orders that ask for no GPU.
 pub(crate) const CPU_WORK: u32 = 0;
 
@@ -383,40 +385,59 @@ impl State {
             .collect()
     }
 
-    /// `order`'s key in `wanting` if it belongs there now (see `WantKey`),
-    /// with the models its filter names now (none without a filter).
-    fn want_key(&self, order: &Order) -> (Option<WantKey>, Vec<u32>) {
+    /// `order`'s key in `wanting` as it would be queued now (see `WantKey`;
+    /// none for an audit run), with the models its filter names now.
+    fn want_key(&self, order: &Order) -> Option<(WantKey, Vec<u32>)> {
         if order.audit_of().is_some() {
-            return (None, Vec::new());
+            return None;
         }
         let (queued_ms, id) = order.queue_key();
         let r = &order.spec.resources;
         if r.gpu.count == 0 {
             let class = size_class(0, r.cpu_cores, 0);
-            return (Some((CPU_WORK, class, queued_ms, id)), Vec::new());
+            return Some(((CPU_WORK, class, queued_ms, id), Vec::new()));
         }
         let class = size_class(ANY_GPU, 0, r.gpu.count);
         let Some(filter) = &r.gpu.model else {
-            return (Some((ANY_GPU, class, queued_ms, id)), Vec::new());
+            return Some(((ANY_GPU, class, queued_ms, id), Vec::new()));
         };
         let named = self.models_matching(filter);
         let wanted = match named[..] {
-            [] => return (None, named),
+            [] => UNKNOWN_GPU,
             [one] => one,
             _ => ANY_GPU,
         };
-        (Some((wanted, class, queued_ms, id)), named)
+        Some(((wanted, class, queued_ms, id), named))
     }
 
-    /// Whether `order` has a place in `wanting` now.
+    /// The keys `order` may wait under in `wanting`: models interned since
+    /// it was queued can only have widened its filter's matches (from none
+    /// to one or several, from one to several), so under its key now, under
+    /// `UNKNOWN_GPU`, or under one of the models its filter names now.
+    fn wanting_keys(&self, order: &Order) -> Vec<WantKey> {
+        let Some((key, named)) = self.want_key(order) else {
+            return Vec::new();
+        };
+        let (_, class, queued_ms, id) = key;
+        let mut keys = vec![key];
+        if order.spec.resources.gpu.count > 0 && order.spec.resources.gpu.model.is_some() {
+            keys.push((UNKNOWN_GPU, class, queued_ms, id));
+            keys.extend(named.into_iter().map(|m| (m, class, queued_ms, id)));
+        }
+        keys
+    }
+
+    /// Whether `order` has a place in `wanting` while pending: all but
+    /// audit runs do.
     pub(crate) fn is_wanting(&self, order: &Order) -> bool {
-        self.want_key(order).0.is_some()
+        order.audit_of().is_none()
     }
 
-    /// Puts `order` in the pending queue and, if it belongs there, in `wanting`.
+    /// Puts `order` in the pending queue and, unless it is an audit run, in
+    /// `wanting`.
     pub(crate) fn queue_order(&mut self, order: &Order) {
         self.pending.insert(order.queue_key(), ());
-        if let (Some(key), _) = self.want_key(order) {
+        if let Some((key, _)) = self.want_key(order) {
             self.wanting.insert(key, ());
         }
     }
@@ -424,32 +445,18 @@ impl State {
     /// Takes `order` out of the pending queue and `wanting`.
     pub(crate) fn unqueue_order(&mut self, order: &Order) {
         self.pending.remove(&order.queue_key());
-        let (Some(key), named) = self.want_key(order) else {
-            return;
-        };
-        self.wanting.remove(&key);
-        // Models interned since it was queued can only have widened its
-        // filter's matches (from none or one to several): it may still wait
-        // under the one model it named then.
-        if key.0 == ANY_GPU {
-            for model in named {
-                self.wanting.remove(&(model, key.1, key.2, key.3));
-            }
+        for key in self.wanting_keys(order) {
+            self.wanting.remove(&key);
         }
     }
 
-    /// Whether `wanting` holds each pending order that belongs there once
-    /// (under its key now, or the one model its filter named when queued)
-    /// and nothing else.
+    /// Whether `wanting` holds `order`, a pending order that belongs there,
+    /// under one of the keys it may wait under (the count of entries,
+    /// checked apart, makes that exactly one).
     pub(crate) fn wanting_consistent(&self, order: &Order) -> bool {
-        let (Some(key), named) = self.want_key(order) else {
-            return true;
-        };
-        self.wanting.contains(&key)
-            || key.0 == ANY_GPU
-                && named
-                    .into_iter()
-                    .any(|model| self.wanting.contains(&(model, key.1, key.2, key.3)))
+        self.wanting_keys(order)
+            .iter()
+            .any(|key| self.wanting.contains(key))
     }
 
     /// Whether the offer indexes hold exactly the machines that can take work.

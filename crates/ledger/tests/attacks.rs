@@ -6,7 +6,7 @@
 use gpunet_ledger::TxError;
 use gpunet_primitives::{
     Address, GpuRequirement, GpuSpec, Hash, JobOutcome, JobSpec, Keypair, MachineSpec, Resources,
-    Signature, Tx, TxBody, UNIT,
+    Signature, SignedTx, Tx, TxBody, UNIT,
 };
 use gpunet_types::{OrderStatus, Params};
 
@@ -102,24 +102,29 @@ impl Net {
         )
     }
 
-    fn submit(&mut self, spec: JobSpec) -> Result<u64, TxError> {
-        let client = self.client.clone();
+    /// The client's order for `spec` at `PRICE`, signed.
+    fn submission(&self, spec: JobSpec) -> SignedTx {
         let deposit = gpunet_types::min_deposit(PRICE, &spec).unwrap();
-        self.send(
-            &client,
+        self.tx(
+            &self.client,
             TxBody::SubmitOrder {
                 spec,
                 max_price_per_hour: PRICE,
                 deposit,
             },
-        )?;
+        )
+    }
+
+    fn submit(&mut self, spec: JobSpec) -> Result<u64, TxError> {
+        let tx = self.submission(spec);
+        self.block(10, &[tx]).remove(0)?;
         Ok(self.ledger.state().globals().next_order_id - 1)
     }
 
-    fn complete(&mut self, order: u64) {
-        let provider = self.provider.clone();
-        self.send(
-            &provider,
+    /// The provider's report that `order` completed, signed.
+    fn completion(&self, order: u64) -> SignedTx {
+        self.tx(
+            &self.provider,
             TxBody::ReportResult {
                 order,
                 outcome: JobOutcome::Completed {
@@ -132,7 +137,11 @@ impl Net {
                 },
             },
         )
-        .unwrap();
+    }
+
+    fn complete(&mut self, order: u64) {
+        let tx = self.completion(order);
+        self.block(10, &[tx]).remove(0).unwrap();
     }
 
     fn status(&self, order: u64) -> OrderStatus {
@@ -325,32 +334,8 @@ fn a_freed_machine_takes_the_oldest_order_it_fits_however_deep_in_the_queue() {
     assert_eq!(net.status(waiting), OrderStatus::Pending);
     // The block that frees the machine leases it to the waiting order, not
     // to the newer one, nor to one submitted in that very block.
-    let provider = net.provider.clone();
-    let report = net.tx(
-        &provider,
-        TxBody::ReportResult {
-            order: running,
-            outcome: JobOutcome::Completed {
-                exit_code: 0,
-                output_root: Hash::digest(b"out"),
-                output_bytes: 1,
-                duration_ms: 1_000,
-                stopped: None,
-                held_by: gpunet_primitives::OutputHolder::Nodes,
-            },
-        },
-    );
-    let client = net.client.clone();
-    let spec = job(4, 100);
-    let deposit = gpunet_types::min_deposit(PRICE, &spec).unwrap();
-    let same_block = net.tx(
-        &client,
-        TxBody::SubmitOrder {
-            spec,
-            max_price_per_hour: PRICE,
-            deposit,
-        },
-    );
+    let report = net.completion(running);
+    let same_block = net.submission(job(4, 100));
     assert!(net
         .block(10, &[report, same_block])
         .iter()
@@ -404,4 +389,52 @@ fn a_freed_machine_takes_the_oldest_orders_of_each_kind_it_can_serve() {
     ] {
         assert_eq!(net.status(order), status, "order {order}");
     }
+}
+
+#[test]
+fn an_order_for_a_gpu_model_nobody_lists_yet_waits_for_one() {
+    let mut net = Net::new();
+    let mut spec = job(1, 100);
+    spec.resources.gpu = GpuRequirement {
+        count: 1,
+        model: Some("h200".into()),
+        ..GpuRequirement::default()
+    };
+    let order = net.submit(spec).unwrap();
+    assert_eq!(net.status(order), OrderStatus::Pending);
+    // The model appears on a machine too dear for the order: it keeps
+    // waiting (every block checks the ledger's invariants, the index of
+    // what orders want included)...
+    let mut h200 = machine(4, 10_000);
+    h200.gpu = Some(GpuSpec {
+        vendor: "nvidia".into(),
+        model: "NVIDIA H200".into(),
+        count: 1,
+        vram_mb: 141_000,
+    });
+    let provider = net.provider.clone();
+    net.send(
+        &provider,
+        TxBody::RegisterMachine {
+            spec: h200,
+            price_per_hour: 2 * PRICE,
+            resource_prices: Default::default(),
+        },
+    )
+    .unwrap();
+    net.block(10, &[]);
+    assert_eq!(net.status(order), OrderStatus::Pending);
+    // ...until its owner lowers the price.
+    let machine = net.ledger.machines().next().unwrap().id;
+    net.send(
+        &provider,
+        TxBody::UpdateMachine {
+            machine,
+            price_per_hour: PRICE,
+            resource_prices: Default::default(),
+            online: true,
+        },
+    )
+    .unwrap();
+    assert_eq!(net.status(order), OrderStatus::Running);
 }
