@@ -228,13 +228,16 @@ async fn main() {
 }
 
 /// Without `RUST_LOG`, the long-running commands report warnings (a peer
-/// lost, a bad proposal) and the others only errors, so their output stays theirs.
+/// lost, a bad proposal) and the others only errors, so their output stays
+/// theirs: not the data plane's own errors either (a relay gone logs one
+/// from iroh's internals beside the command's error, which says what
+/// failed, and broke `--output json`'s one JSON error on stderr).
 fn init_logs(command: &Command, format: logs::LogFormat) {
     let default = match command {
         // What the agent does is its operator's to see.
         Command::Provider(_) => "warn,gpunet_provider=info",
         Command::Node(_) | Command::Devnet { .. } | Command::Relay { .. } => "warn",
-        _ => "error",
+        _ => "error,iroh=off",
     };
     logs::init(default, format);
 }
