@@ -1,7 +1,11 @@
-//! `gpunet bench consensus`: finalized transfers per second and finality
-//! latency (submission to inclusion in a decided block) for four BFT
-//! validators on loopback, against the single-validator producer, in one run
-//! on the same machine.
+//! `gpunet bench consensus`: finalized transfers per second, finality
+//! latency (submission to inclusion in a decided block) and the process's
+//! CPU time per finalized transaction for four BFT validators on loopback,
+//! against the single-validator producer, in one run on the same machine.
+//! Four validators sharing two cores cannot show a throughput ratio; their
+//! CPU time per transaction against four times the solo producer's (the
+//! efficiency) says what consensus costs beyond executing every block four
+//! times.
 
 use crate::output::Output;
 use gpunet_bft::BftConfig;
@@ -20,6 +24,9 @@ struct Run {
     tx_per_sec: f64,
     finality_p50_ms: f64,
     finality_p99_ms: f64,
+    /// The process's CPU time (user and system, every thread) while the
+    /// transactions were submitted and finalized, per transaction.
+    cpu_ms_per_tx: f64,
 }
 
 /// A node started from genesis after the run, syncing the chain it made.
@@ -39,7 +46,31 @@ struct BenchResult {
     solo: Run,
     bft: Run,
     throughput_ratio: f64,
+    /// Four times the solo producer's CPU time per transaction over the
+    /// four validators': 1 when consensus costs nothing beyond four
+    /// executions of every block.
+    efficiency: f64,
     catch_up: CatchUp,
+}
+
+/// CPU time this process used so far, every thread, user and system: from
+/// `/proc/self/stat`, in clock ticks of 1/100 s (Linux's fixed `USER_HZ`).
+fn cpu_time() -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // Fields after the command name, which may hold spaces, in parentheses.
+    let after = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .ok_or_else(|| anyhow::anyhow!("unreadable /proc/self/stat"))?;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // utime and stime: fields 14 and 15 of the line, 12 and 13 after it.
+    let ticks = |i: usize| -> anyhow::Result<u64> {
+        let field = fields
+            .get(i)
+            .ok_or_else(|| anyhow::anyhow!("short /proc/self/stat"))?;
+        Ok(field.parse()?)
+    };
+    Ok(Duration::from_millis((ticks(11)? + ticks(12)?) * 10))
 }
 
 /// Transfers from `n` distinct senders (one each, so none waits on another's nonce).
@@ -59,17 +90,24 @@ fn workload(n: usize) -> (Genesis, Vec<Keypair>, Vec<SignedTx>) {
     (genesis, validators, txs)
 }
 
-/// Submits every transaction, at most `window` in flight, spread over the
-/// nodes; returns (elapsed, per-transaction finality latencies).
+/// Submits every transaction, at most `window` in flight (and, with
+/// `rate`, one every 1/rate s), spread over the nodes; returns (elapsed,
+/// per-transaction finality latencies, CPU time used meanwhile).
 async fn drive(
     nodes: &[Arc<dyn Consensus>],
     txs: Vec<SignedTx>,
     window: usize,
-) -> anyhow::Result<(Duration, Vec<Duration>)> {
+    rate: Option<u32>,
+) -> anyhow::Result<(Duration, Vec<Duration>, Duration)> {
     let permits = Arc::new(Semaphore::new(window));
+    let cpu_before = cpu_time()?;
     let start = Instant::now();
     let mut tasks = Vec::with_capacity(txs.len());
     for (i, tx) in txs.into_iter().enumerate() {
+        if let Some(rate) = rate {
+            let due = start + Duration::from_secs_f64(i as f64 / f64::from(rate.max(1)));
+            tokio::time::sleep_until(due.into()).await;
+        }
         let permit = permits.clone().acquire_owned().await?;
         let node = nodes[i % nodes.len()].clone();
         tasks.push(tokio::spawn(async move {
@@ -83,10 +121,17 @@ async fn drive(
     for task in tasks {
         latencies.push(task.await??);
     }
-    Ok((start.elapsed(), latencies))
+    let elapsed = start.elapsed();
+    Ok((elapsed, latencies, cpu_time()?.saturating_sub(cpu_before)))
 }
 
-fn summarize(setup: &str, blocks: u64, elapsed: Duration, mut latencies: Vec<Duration>) -> Run {
+fn summarize(
+    setup: &str,
+    blocks: u64,
+    elapsed: Duration,
+    mut latencies: Vec<Duration>,
+    cpu: Duration,
+) -> Run {
     latencies.sort();
     let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e3;
     Run {
@@ -96,14 +141,20 @@ fn summarize(setup: &str, blocks: u64, elapsed: Duration, mut latencies: Vec<Dur
         tx_per_sec: latencies.len() as f64 / elapsed.as_secs_f64(),
         finality_p50_ms: at(0.5),
         finality_p99_ms: at(0.99),
+        cpu_ms_per_tx: cpu.as_secs_f64() * 1e3 / latencies.len().max(1) as f64,
     }
 }
 
-pub(super) async fn run(n: usize, window: usize, output: Output) -> anyhow::Result<()> {
+pub(super) async fn run(
+    n: usize,
+    window: usize,
+    rate: Option<u32>,
+    output: Output,
+) -> anyhow::Result<()> {
     let (genesis, validators, txs) = workload(n);
     let dir = tempfile::tempdir()?;
 
-    let solo = NodeBuilder::new(dir.path().join("solo"), genesis.clone())
+    let solo_node = NodeBuilder::new(dir.path().join("solo"), genesis.clone())
         .max_blob_bytes(1 << 20)
         .start_solo(
             validators[0].clone(),
@@ -112,14 +163,22 @@ pub(super) async fn run(n: usize, window: usize, output: Output) -> anyhow::Resu
                 ..SoloProducerConfig::default()
             },
         )?;
-    let (elapsed, latencies) =
-        drive(std::slice::from_ref(&solo.consensus), txs.clone(), window).await?;
-    let blocks = solo.ledger.read().expect("ledger lock").head().height;
+    let (elapsed, latencies, cpu) = drive(
+        std::slice::from_ref(&solo_node.consensus),
+        txs.clone(),
+        window,
+        rate,
+    )
+    .await?;
+    let blocks = solo_node.ledger.read().expect("ledger lock").head().height;
+    // Its producer stops with it, and takes no CPU from the validators' run.
+    drop(solo_node);
     let solo = summarize(
         "1 validator (solo producer, 100 ms blocks)",
         blocks,
         elapsed,
         latencies,
+        cpu,
     );
 
     let configs: Vec<BftConfig> = gpunet_bft::loopback_configs(dir.path(), validators.len());
@@ -140,13 +199,14 @@ pub(super) async fn run(n: usize, window: usize, output: Output) -> anyhow::Resu
         nodes.push(Arc::new(consensus));
         bases.push(base);
     }
-    let (elapsed, latencies) = drive(&nodes, txs, window).await?;
+    let (elapsed, latencies, cpu) = drive(&nodes, txs, window, rate).await?;
     let blocks = bases[0].ledger.read().expect("ledger lock").head().height;
     let bft = summarize(
         "4 validators (Malachite BFT, loopback)",
         blocks,
         elapsed,
         latencies,
+        cpu,
     );
     // The validators agree on every block, up to the lowest head among them.
     let height = bases
@@ -166,6 +226,7 @@ pub(super) async fn run(n: usize, window: usize, output: Output) -> anyhow::Resu
     let catch_up = catch_up(&genesis, follower_config, height, elapsed).await?;
     let result = BenchResult {
         throughput_ratio: bft.tx_per_sec / solo.tx_per_sec,
+        efficiency: 4.0 * solo.cpu_ms_per_tx / bft.cpu_ms_per_tx.max(f64::MIN_POSITIVE),
         solo,
         bft,
         catch_up,
@@ -173,18 +234,21 @@ pub(super) async fn run(n: usize, window: usize, output: Output) -> anyhow::Resu
     output.print(&result, || {
         let line = |r: &Run| {
             format!(
-                "  {:<44} {:>8.0} tx/s   finality p50 {:>6.0} ms   p99 {:>6.0} ms   {} blocks",
-                r.setup, r.tx_per_sec, r.finality_p50_ms, r.finality_p99_ms, r.blocks
+                "  {:<44} {:>8.0} tx/s   finality p50 {:>6.0} ms   p99 {:>6.0} ms   {} blocks   CPU {:.3} ms/tx",
+                r.setup, r.tx_per_sec, r.finality_p50_ms, r.finality_p99_ms, r.blocks, r.cpu_ms_per_tx
             )
         };
         let c = &result.catch_up;
         format!(
-            "{n} signed transfers, {window} in flight\n{}\n{}\n  BFT throughput is {:.2}x the single validator's\n\
+            "{n} signed transfers, {window} in flight{}\n{}\n{}\n  BFT throughput is {:.2}x the single validator's; \
+             CPU efficiency (4 x solo CPU per tx / BFT CPU per tx) {:.2}\n\
              a node started from genesis after the run synced {} blocks ({} transactions) in {:.1} s: \
              {:.0} blocks/s, {:.0} tx/s, {:.1}x the rate the validators produced them",
+            rate.map_or(String::new(), |r| format!(", submitted at {r} a second")),
             line(&result.solo),
             line(&result.bft),
             result.throughput_ratio,
+            result.efficiency,
             c.blocks,
             c.txs,
             c.secs,

@@ -111,16 +111,23 @@ pub(crate) enum BenchCmd {
         #[arg(long, default_value_t = 1_000_000)]
         orders: usize,
     },
-    /// Consensus: finalized transfers per second and finality latency for four
-    /// BFT validators on loopback, against the single-validator producer; then
-    /// how fast a node started from genesis syncs the chain they made.
-    #[command(after_help = "Example:\n  gpunet bench consensus --txs 20000")]
+    /// Consensus: finalized transfers per second, finality latency and CPU
+    /// time per transaction for four BFT validators on loopback, against the
+    /// single-validator producer; then how fast a node started from genesis
+    /// syncs the chain they made.
+    #[command(
+        after_help = "Example:\n  gpunet bench consensus --txs 20000\n  gpunet bench consensus --txs 20000 --rate 1000"
+    )]
     Consensus {
         #[arg(long, default_value_t = 20_000)]
         txs: usize,
         /// Transactions in flight at once.
         #[arg(long, default_value_t = 4_000)]
         window: usize,
+        /// Submit at this sustained rate (transactions a second) instead of
+        /// as fast as the window allows.
+        #[arg(long)]
+        rate: Option<u32>,
     },
     /// Joining a long chain: replaying every block from genesis against
     /// restoring a state snapshot, with the chain's production as baseline.
@@ -275,7 +282,9 @@ pub(crate) async fn run(cmd: BenchCmd, output: Output) -> anyhow::Result<()> {
             requests,
             rounds,
         } => api::run(mib, requests, rounds, output).await,
-        BenchCmd::Consensus { txs, window } => consensus::run(txs, window, output).await,
+        BenchCmd::Consensus { txs, window, rate } => {
+            consensus::run(txs, window, rate, output).await
+        }
         BenchCmd::CatchUp { blocks } => catch_up::run(blocks, output).await,
         BenchCmd::Hostile {
             connections,
