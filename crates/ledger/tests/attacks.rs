@@ -43,6 +43,19 @@ fn machine(cores: u32, disk_mb: u64) -> MachineSpec {
     }
 }
 
+/// A machine with `cores` cores and `count` GPUs of `model`.
+fn gpu_machine(cores: u32, model: &str, count: u32, vram_mb: u64) -> MachineSpec {
+    MachineSpec {
+        gpu: Some(GpuSpec {
+            vendor: "nvidia".into(),
+            model: model.into(),
+            count,
+            vram_mb,
+        }),
+        ..machine(cores, 10_000)
+    }
+}
+
 fn job(cores: u32, disk_mb: u64) -> JobSpec {
     JobSpec {
         name: "job".into(),
@@ -349,14 +362,8 @@ fn a_freed_machine_takes_the_oldest_order_it_fits_however_deep_in_the_queue() {
 #[test]
 fn a_freed_machine_takes_the_oldest_orders_of_each_kind_it_can_serve() {
     let mut net = Net::new();
-    let mut h100 = machine(8, 10_000);
-    h100.gpu = Some(GpuSpec {
-        vendor: "nvidia".into(),
-        model: "NVIDIA H100 80GB HBM3".into(),
-        count: 2,
-        vram_mb: 80_000,
-    });
-    net.register(h100).unwrap();
+    net.register(gpu_machine(8, "NVIDIA H100 80GB HBM3", 2, 80_000))
+        .unwrap();
     let gpus = |count, model: Option<&str>| {
         let mut spec = job(1, 100);
         spec.resources.gpu = GpuRequirement {
@@ -405,13 +412,7 @@ fn an_order_for_a_gpu_model_nobody_lists_yet_waits_for_one() {
     // The model appears on a machine too dear for the order: it keeps
     // waiting (every block checks the ledger's invariants, the index of
     // what orders want included)...
-    let mut h200 = machine(4, 10_000);
-    h200.gpu = Some(GpuSpec {
-        vendor: "nvidia".into(),
-        model: "NVIDIA H200".into(),
-        count: 1,
-        vram_mb: 141_000,
-    });
+    let h200 = gpu_machine(4, "NVIDIA H200", 1, 141_000);
     let provider = net.provider.clone();
     net.send(
         &provider,

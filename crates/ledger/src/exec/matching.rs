@@ -390,16 +390,14 @@ fn serve_machine(ex: &mut Exec<'_>, id: MachineId, budget: &mut usize) -> Result
                 return Ok(false);
             }
         }
-        let Some(w) = walks
+        let Some((key, w)) = walks
             .iter_mut()
-            .filter(|w| w.found.is_some())
-            .min_by_key(|w| w.found)
+            .filter_map(|w| w.found.map(|key| (key, w)))
+            .min_by_key(|(key, _)| *key)
         else {
             return Ok(true);
         };
-        let Some(key) = w.found.take() else {
-            return Ok(true);
-        };
+        w.found = None;
         w.from = Bound::Excluded(key);
         let queued = ex.state.orders.get(&key.1);
         let queued = queued.ok_or(TxError::UnknownOrder(key.1))?;
