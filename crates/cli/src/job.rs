@@ -418,6 +418,9 @@ pub(crate) fn describe(order: &OrderView) -> String {
             OnExit::End => "on exit   the rental ends when its program exits\n",
             OnExit::Restart => "on exit   its container is started again when its program exits\n",
         };
+        if order.spec.save_on_end {
+            s += "on end    its workspace is saved when its time runs out or its container stops\n";
+        }
         if let Some(how) = &r.stopped {
             s += &format!("stopped   {how}: the rental ended\n");
         }

@@ -21,7 +21,7 @@ pub(crate) enum RentCmd {
     /// you until the rental ends), or a ready-made --template, for DURATION,
     /// e.g. `90s`, `30m`, `2h`; prints how to connect once it is up.
     #[command(
-        after_help = "Examples:\n  gpunet rent start examples/rental.toml --duration 2h\n  gpunet rent start --template jupyter --duration 2h\n  gpunet rent start --template shell --duration 2h --ssh-key ~/.ssh/id_ed25519.pub\n  gpunet rent start --template pytorch --duration 2h --secret HF_TOKEN"
+        after_help = "Examples:\n  gpunet rent start examples/rental.toml --duration 2h\n  gpunet rent start --template jupyter --duration 2h\n  gpunet rent start --template shell --duration 2h --ssh-key ~/.ssh/id_ed25519.pub\n  gpunet rent start --template pytorch --duration 2h --secret HF_TOKEN\n  gpunet rent start examples/rental.toml --duration 8h --save-on-end"
     )]
     Start {
         #[arg(required_unless_present = "template")]
@@ -43,6 +43,12 @@ pub(crate) enum RentCmd {
         /// overrides the file's `workspace`.
         #[arg(long, value_name = "ROOT")]
         workspace: Option<Hash>,
+        /// When its time runs out or its container stops for good, have
+        /// its provider save /workspace first (as `rent end ID --save`
+        /// does); `gpunet job describe ID` then shows the saved root.
+        /// Sets the file's `save_on_end`.
+        #[arg(long)]
+        save_on_end: bool,
         /// How long to wait for a machine (and its ports' addresses), e.g.
         /// 90s; the rental stays pending after it, until ended or expired.
         #[arg(long = "wait-for", alias = "wait-secs", default_value = "60s", value_parser = crate::rent::parse_duration)]
@@ -210,6 +216,7 @@ pub(crate) async fn rent(ctx: &Ctx, cmd: RentCmd) -> anyhow::Result<()> {
             duration,
             mut ssh_keys,
             workspace,
+            save_on_end,
             wait_secs,
             secrets,
         } => {
@@ -224,6 +231,7 @@ pub(crate) async fn rent(ctx: &Ctx, cmd: RentCmd) -> anyhow::Result<()> {
             if let Some(root) = workspace {
                 job.set_workspace(root);
             }
+            job.save_on_end |= save_on_end;
             if ssh_keys.is_empty() && template.is_some_and(Template::takes_ssh_keys) {
                 ssh_keys.extend(crate::template::default_ssh_key());
             }

@@ -19,6 +19,9 @@
 //!                                   # lets time out goes to another machine, up to 3 runs
 //! workspace = "9f2c…"               # optional: the root `gpunet rent end --save` printed;
 //!                                   # its files are in /workspace when the run starts
+//! save_on_end = true                # rentals only: when its time runs out or its container
+//!                                   # stops for good, /workspace is saved first (as
+//!                                   # `gpunet rent end --save` does)
 //!
 //! [env]                             # public: every spec is on chain
 //! GREETING = "hello"
@@ -115,6 +118,11 @@ pub struct JobFile {
     /// `/workspace` before the run starts.
     #[serde(default)]
     pub workspace: Option<Hash>,
+    /// A rental's `/workspace` is saved when it ends by itself (its time
+    /// runs out, its container stops for good), as `rent end --save` saves
+    /// it.
+    #[serde(default)]
+    pub save_on_end: bool,
     /// What it needs (`[resources]`).
     #[serde(default)]
     pub resources: ResourcesFile,
@@ -316,6 +324,7 @@ impl JobFile {
             max_attempts: 1,
             on_exit: OnExit::End,
             workspace: None,
+            save_on_end: false,
             resources: ResourcesFile::default(),
             inputs: Vec::new(),
             price: PriceFile {
@@ -532,6 +541,7 @@ impl JobFile {
             secrets: self.secrets.keys().cloned().collect(),
             on_exit: self.on_exit,
             workspace,
+            save_on_end: self.save_on_end,
         };
         let full_cost = gpunet_types::min_deposit(max_price_per_hour, &spec)
             .map_err(|e| invalid(format!("price: {e}")))?;

@@ -672,32 +672,18 @@ async fn a_provider_restarted_mid_job_reports_it_failed_and_nothing_is_lost() {
 fn spec(gpus: u32, timeout_secs: u64) -> JobSpec {
     JobSpec {
         name: "x".into(),
-        image: "gpunet/busybox".into(),
-        command: vec!["true".into()],
-        env: vec![],
-        resources: Resources {
-            cpu_cores: 1,
-            memory_mb: 1,
-            disk_mb: 100,
-            gpu: GpuRequirement {
-                count: gpus,
-                ..Default::default()
+        ..JobSpec::new(
+            "gpunet/busybox",
+            vec!["true".into()],
+            Resources {
+                gpu: GpuRequirement {
+                    count: gpus,
+                    ..Default::default()
+                },
+                ..Resources::new(1, 1, 100)
             },
-            shm_mb: 0,
-            ulimits: Default::default(),
-        },
-        inputs: vec![],
-        timeout_secs,
-        region: None,
-        network: false,
-        audit_bps: 0,
-        min_reliability_bps: 0,
-        ports: Vec::new(),
-        max_attempts: 1,
-        secrets: Vec::new(),
-        on_exit: Default::default(),
-        workspace: None,
-        placement: Default::default(),
+            timeout_secs,
+        )
     }
 }
 

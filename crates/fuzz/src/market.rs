@@ -56,6 +56,7 @@ enum Move {
         secs: u8,
         secret: bool,
         restart: bool,
+        save_on_end: bool,
     },
     /// A box of secrets sealed by an order's client, of `bytes` bytes.
     Seal { order: u8, bytes: u8 },
@@ -296,6 +297,7 @@ impl Market {
                 secs,
                 secret,
                 restart,
+                save_on_end,
             } => {
                 let secs = 1 + u64::from(secs % 20);
                 let body = TxBody::Rent {
@@ -308,6 +310,7 @@ impl Market {
                         } else {
                             OnExit::End
                         },
+                        save_on_end,
                         ..job(0, secs)
                     },
                     max_price_per_hour: 2 * UNIT,
@@ -498,31 +501,17 @@ fn secret_names(secret: bool) -> Vec<String> {
 fn job(gpus: u32, timeout_secs: u64) -> JobSpec {
     JobSpec {
         name: "fuzz".into(),
-        image: format!("sha256:{}", "0".repeat(64)),
-        command: vec!["run".into()],
-        env: vec![],
-        resources: Resources {
-            cpu_cores: 1,
-            memory_mb: 64,
-            disk_mb: 1,
-            gpu: GpuRequirement {
-                count: gpus,
-                ..Default::default()
+        ..JobSpec::new(
+            format!("sha256:{}", "0".repeat(64)),
+            vec!["run".into()],
+            Resources {
+                gpu: GpuRequirement {
+                    count: gpus,
+                    ..Default::default()
+                },
+                ..Resources::new(1, 64, 1)
             },
-            shm_mb: 0,
-            ulimits: Default::default(),
-        },
-        inputs: vec![],
-        timeout_secs,
-        region: None,
-        network: false,
-        audit_bps: 0,
-        min_reliability_bps: 0,
-        ports: Vec::new(),
-        max_attempts: 1,
-        secrets: Vec::new(),
-        on_exit: Default::default(),
-        workspace: None,
-        placement: Default::default(),
+            timeout_secs,
+        )
     }
 }

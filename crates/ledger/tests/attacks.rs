@@ -59,29 +59,12 @@ fn gpu_machine(cores: u32, model: &str, count: u32, vram_mb: u64) -> MachineSpec
 fn job(cores: u32, disk_mb: u64) -> JobSpec {
     JobSpec {
         name: "job".into(),
-        image: "gpunet/busybox:latest".into(),
-        command: vec!["true".into()],
-        env: vec![],
-        resources: Resources {
-            cpu_cores: cores,
-            memory_mb: 100,
-            disk_mb,
-            gpu: GpuRequirement::default(),
-            shm_mb: 0,
-            ulimits: Default::default(),
-        },
-        inputs: vec![],
-        timeout_secs: 60,
-        region: None,
-        network: false,
-        audit_bps: 0,
-        min_reliability_bps: 0,
-        ports: Vec::new(),
-        max_attempts: 1,
-        secrets: Vec::new(),
-        on_exit: Default::default(),
-        workspace: None,
-        placement: Default::default(),
+        ..JobSpec::new(
+            "gpunet/busybox:latest",
+            vec!["true".into()],
+            Resources::new(cores, 100, disk_mb),
+            60,
+        )
     }
 }
 

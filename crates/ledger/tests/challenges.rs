@@ -5,8 +5,7 @@
 use gpunet_ledger::{Ledger, TxError};
 use gpunet_poc::{Commitment, CpuBackend};
 use gpunet_primitives::{
-    ChallengeId, GpuRequirement, GpuSpec, Hash, JobSpec, Keypair, MachineSpec, Resources, TxBody,
-    UNIT,
+    ChallengeId, GpuSpec, Hash, JobSpec, Keypair, MachineSpec, Resources, TxBody, UNIT,
 };
 use gpunet_types::{ChallengePhase, Event, HardwareStatus, OrderStatus, Params};
 use std::sync::atomic::AtomicBool;
@@ -134,29 +133,12 @@ impl Net {
 fn small_job() -> JobSpec {
     JobSpec {
         name: "j".into(),
-        image: "gpunet/busybox".into(),
-        command: vec!["true".into()],
-        env: vec![],
-        resources: Resources {
-            cpu_cores: 1,
-            memory_mb: 100,
-            disk_mb: 100,
-            gpu: GpuRequirement::default(),
-            shm_mb: 0,
-            ulimits: Default::default(),
-        },
-        inputs: vec![],
-        timeout_secs: 60,
-        region: None,
-        network: false,
-        audit_bps: 0,
-        min_reliability_bps: 0,
-        ports: Vec::new(),
-        max_attempts: 1,
-        secrets: Vec::new(),
-        on_exit: Default::default(),
-        workspace: None,
-        placement: Default::default(),
+        ..JobSpec::new(
+            "gpunet/busybox",
+            vec!["true".into()],
+            Resources::new(1, 100, 100),
+            60,
+        )
     }
 }
 

@@ -90,6 +90,7 @@ enum Op {
     Rent {
         who: usize,
         secs: u64,
+        save_on_end: bool,
     },
     Renew {
         order: u64,
@@ -198,7 +199,11 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..24u64, 0..2u8).prop_map(|(order, output)| Op::Dispute { order, output }),
         1 => who.clone().prop_map(|who| Op::BadNonce { who }),
         3 => (1..5_000u64).prop_map(|ms| Op::Wait { ms }),
-        2 => (who.clone(), 1..20u64).prop_map(|(who, secs)| Op::Rent { who, secs }),
+        2 => (who.clone(), 1..20u64, any::<bool>()).prop_map(|(who, secs, save_on_end)| Op::Rent {
+            who,
+            secs,
+            save_on_end
+        }),
         1 => (0..24u64, 1..20u64).prop_map(|(order, secs)| Op::Renew { order, secs }),
         1 => (0..24u64, any::<bool>()).prop_map(|(order, save)| Op::EndRental { order, save }),
         1 => (0..24u64, any::<bool>()).prop_map(|(order, saved)| Op::ReportWorkspace { order, saved }),
@@ -251,32 +256,19 @@ fn genesis(validator: &Keypair) -> Genesis {
 fn body(op: &Op, keys: &[Keypair]) -> Option<(usize, TxBody)> {
     let spec = |gpus: u32, timeout: u64, audit_bps: u32| JobSpec {
         name: "p".into(),
-        image: format!("sha256:{}", "0".repeat(64)),
-        command: vec!["run".into()],
-        env: vec![],
-        resources: Resources {
-            cpu_cores: 1,
-            memory_mb: 64,
-            disk_mb: 1,
-            gpu: GpuRequirement {
-                count: gpus,
-                ..Default::default()
-            },
-            shm_mb: 0,
-            ulimits: Default::default(),
-        },
-        inputs: vec![],
-        timeout_secs: timeout,
-        region: None,
-        network: false,
         audit_bps,
-        min_reliability_bps: 0,
-        ports: Vec::new(),
-        max_attempts: 1,
-        secrets: Vec::new(),
-        on_exit: Default::default(),
-        workspace: None,
-        placement: Default::default(),
+        ..JobSpec::new(
+            format!("sha256:{}", "0".repeat(64)),
+            vec!["run".into()],
+            Resources {
+                gpu: GpuRequirement {
+                    count: gpus,
+                    ..Default::default()
+                },
+                ..Resources::new(1, 64, 1)
+            },
+            timeout,
+        )
     };
     Some(match op.clone() {
         Op::Transfer { from, to, amount } => (
@@ -384,13 +376,18 @@ fn body(op: &Op, keys: &[Keypair]) -> Option<(usize, TxBody)> {
                 deposit: 2 * UNIT,
             },
         ),
-        Op::Rent { who, secs } => (
+        Op::Rent {
+            who,
+            secs,
+            save_on_end,
+        } => (
             who,
             TxBody::Rent {
                 // Rentals expose a port, announced by `Op::Announce`.
                 spec: JobSpec {
                     network: true,
                     ports: vec![8080],
+                    save_on_end,
                     ..spec(0, secs, 0)
                 },
                 max_price_per_hour: 2 * UNIT,

@@ -62,32 +62,18 @@ fn machine_spec(gpus: u32) -> MachineSpec {
 fn job(timeout_secs: u64, gpus: u32) -> JobSpec {
     JobSpec {
         name: "j".into(),
-        image: "busybox".into(),
-        command: vec!["true".into()],
-        env: vec![],
-        resources: Resources {
-            cpu_cores: 1,
-            memory_mb: 100,
-            disk_mb: 10,
-            gpu: GpuRequirement {
-                count: gpus,
-                ..Default::default()
+        ..JobSpec::new(
+            "busybox",
+            vec!["true".into()],
+            Resources {
+                gpu: GpuRequirement {
+                    count: gpus,
+                    ..Default::default()
+                },
+                ..Resources::new(1, 100, 10)
             },
-            shm_mb: 0,
-            ulimits: Default::default(),
-        },
-        inputs: vec![],
-        timeout_secs,
-        region: None,
-        network: false,
-        audit_bps: 0,
-        min_reliability_bps: 0,
-        ports: Vec::new(),
-        max_attempts: 1,
-        secrets: Vec::new(),
-        on_exit: Default::default(),
-        workspace: None,
-        placement: Default::default(),
+            timeout_secs,
+        )
     }
 }
 

@@ -134,6 +134,21 @@ pub struct Resources {
     pub ulimits: Ulimits,
 }
 
+impl Resources {
+    /// `cpu_cores` cores, `memory_mb` of memory and `disk_mb` of disk (MiB),
+    /// no GPU, the executor's `/dev/shm` and process limits.
+    pub fn new(cpu_cores: u32, memory_mb: u64, disk_mb: u64) -> Resources {
+        Resources {
+            cpu_cores,
+            memory_mb,
+            disk_mb,
+            gpu: GpuRequirement::default(),
+            shm_mb: 0,
+            ulimits: Ulimits::default(),
+        }
+    }
+}
+
 /// Process limits (`setrlimit`, Docker's `--ulimit`), soft and hard alike;
 /// `None` leaves the executor's default.
 #[derive(
@@ -235,6 +250,12 @@ pub struct JobSpec {
     /// before it starts.
     #[serde(default)]
     pub workspace: Option<WorkspaceRef>,
+    /// Whether a rental that ends by itself (its time runs out, or its
+    /// container stops for good) has its provider save `/workspace` first,
+    /// as ending it with `TxBody::EndRental`'s `save` does: work is not lost
+    /// to a clock. Only rentals; a job's results are its outputs.
+    #[serde(default)]
+    pub save_on_end: bool,
 }
 
 /// A saved workspace, by the rental that saved it and its root.
@@ -307,6 +328,39 @@ pub enum Placement {
 }
 
 impl JobSpec {
+    /// `command` run in `image` with `resources` for at most `timeout_secs`,
+    /// every other choice at its default (as a job file that names only
+    /// those would have it): no name, environment, inputs, region, network,
+    /// ports, secrets or workspace; no audit; any machine's reliability;
+    /// spread placement; one attempt; it ends when its program exits.
+    pub fn new(
+        image: impl Into<String>,
+        command: Vec<String>,
+        resources: Resources,
+        timeout_secs: u64,
+    ) -> JobSpec {
+        JobSpec {
+            name: String::new(),
+            image: image.into(),
+            command,
+            env: Vec::new(),
+            resources,
+            inputs: Vec::new(),
+            timeout_secs,
+            region: None,
+            network: false,
+            audit_bps: 0,
+            min_reliability_bps: 0,
+            placement: Placement::default(),
+            ports: Vec::new(),
+            max_attempts: one_attempt(),
+            secrets: Vec::new(),
+            on_exit: OnExit::default(),
+            workspace: None,
+            save_on_end: false,
+        }
+    }
+
     /// Deterministic jobs (image pinned by digest, `name@sha256:…`, or by its
     /// content-addressed id, `sha256:…`; no network) must give the same outputs
     /// on every honest machine, so a mismatch is slashable.

@@ -381,41 +381,29 @@ impl Work {
             };
         let spec = JobSpec {
             name: self.name.into(),
-            image: if deterministic {
-                format!("sha256:{}", "ab".repeat(32))
-            } else {
-                "trainer:latest".into()
-            },
-            command: vec!["run".into()],
-            env: vec![],
-            resources: Resources {
-                cpu_cores: cores,
-                memory_mb: 8 * 1024,
-                disk_mb: 100,
-                gpu: GpuRequirement {
-                    count: self.gpus,
-                    model: self.model.map(str::to_string),
-                    ..Default::default()
-                },
-                shm_mb: 0,
-                ulimits: Default::default(),
-            },
-            inputs: vec![],
-            timeout_secs,
-            region: None,
-            network: false,
             audit_bps: if deterministic { audit_bps } else { 0 },
-            min_reliability_bps: 0,
-            ports: Vec::new(),
-            max_attempts: 1,
-            secrets: Vec::new(),
-            on_exit: Default::default(),
-            workspace: None,
             placement: if rng.gen_ratio(1, 5) {
                 Placement::Cheapest
             } else {
                 Placement::Spread
             },
+            ..JobSpec::new(
+                if deterministic {
+                    format!("sha256:{}", "ab".repeat(32))
+                } else {
+                    "trainer:latest".into()
+                },
+                vec!["run".into()],
+                Resources {
+                    gpu: GpuRequirement {
+                        count: self.gpus,
+                        model: self.model.map(str::to_string),
+                        ..Default::default()
+                    },
+                    ..Resources::new(cores, 8 * 1024, 100)
+                },
+                timeout_secs,
+            )
         };
         Demand {
             spec,

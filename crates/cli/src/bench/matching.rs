@@ -69,37 +69,24 @@ fn job(i: usize) -> JobSpec {
     };
     JobSpec {
         name: "bench".into(),
-        image: "bench".into(),
-        command: vec!["run".into()],
-        env: vec![],
-        resources: Resources {
-            cpu_cores: 1,
-            memory_mb: 1024,
-            disk_mb: 100,
-            gpu: GpuRequirement {
-                count: gpus,
-                model,
-                ..Default::default()
-            },
-            shm_mb: 0,
-            ulimits: Default::default(),
-        },
-        inputs: vec![],
-        timeout_secs: 24 * 3600,
-        region: None,
-        network: false,
-        audit_bps: 0,
-        min_reliability_bps: 0,
-        ports: Vec::new(),
-        max_attempts: 1,
-        secrets: Vec::new(),
-        on_exit: Default::default(),
-        workspace: None,
         placement: if i.is_multiple_of(10) {
             Placement::Cheapest
         } else {
             Placement::Spread
         },
+        ..JobSpec::new(
+            "bench",
+            vec!["run".into()],
+            Resources {
+                gpu: GpuRequirement {
+                    count: gpus,
+                    model,
+                    ..Default::default()
+                },
+                ..Resources::new(1, 1024, 100)
+            },
+            24 * 3600,
+        )
     }
 }
 

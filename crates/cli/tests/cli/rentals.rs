@@ -813,3 +813,81 @@ fn a_saved_workspace_moves_to_a_later_rental_on_another_machine() {
         ok(&rent_args(&global, &["end", &id]));
     }
 }
+
+/// A rental started with `--save-on-end` whose time runs out has its
+/// workspace saved, not deleted: `job describe` says so before and after,
+/// and its renter fetches the files with `job get`.
+#[test]
+fn a_rental_that_saves_on_end_keeps_its_workspace_when_its_time_runs_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_devnet, global) = devnet_with(dir.path(), 1, "docker");
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/rental.toml");
+    let rental = json(&rent_args(
+        &global,
+        &[
+            "start",
+            path(&example),
+            "--duration",
+            "20s",
+            "--save-on-end",
+        ],
+    ));
+    assert_eq!(rental["status"], "running", "{rental}");
+    assert_eq!(rental["spec"]["save_on_end"], true, "{rental}");
+    let id = rental["order"].to_string();
+    let out = gpunet(&rent_args(
+        &global,
+        &[
+            "exec",
+            &id,
+            "--",
+            "sh",
+            "-c",
+            "echo kept > /workspace/notes.txt",
+        ],
+    ));
+    assert!(out.status.success(), "{out:?}");
+    let describe = |format: &str| {
+        let mut args = [&global[..], &["job".into(), "describe".into(), id.clone()]].concat();
+        let at = args.iter().position(|a| a == "--output").unwrap() + 1;
+        args[at] = format.into();
+        ok(&args)
+    };
+    assert!(
+        describe("text").contains(
+            "on end    its workspace is saved when its time runs out or its container stops"
+        ),
+        "{}",
+        describe("text")
+    );
+
+    // Nobody ends it: its time runs out and its provider saves it.
+    let mut order = serde_json::Value::Null;
+    let saved = eventually(Duration::from_secs(90), || {
+        order = serde_json::from_str(&describe("json")).unwrap();
+        order["workspace"]["state"] == "saved"
+    });
+    assert!(
+        saved,
+        "{order}\nthe devnet's log: {}",
+        std::fs::read_to_string(dir.path().join("devnet.log")).unwrap_or_default()
+    );
+    assert_eq!(order["status"], "settled", "{order}");
+    assert_eq!(order["workspace"]["bytes"], 5, "{order}");
+    let got = dir.path().join("got");
+    ok(&[
+        &global[..],
+        &[
+            "job".into(),
+            "get".into(),
+            id,
+            "--out".into(),
+            path(&got).into(),
+        ],
+    ]
+    .concat());
+    assert_eq!(
+        std::fs::read_to_string(got.join("workspace/notes.txt")).unwrap(),
+        "kept\n"
+    );
+}

@@ -21,7 +21,9 @@
 //! at most `workspace_save_ms`; the billing queue times that deadline, and
 //! the rental closes without a saved workspace if no report came. Saving
 //! costs the renter nothing and earns the provider nothing: it is paid for
-//! the rented time, and its renter's next order may be its next lease.
+//! the rented time, and its renter's next order may be its next lease. A
+//! rental whose spec says `save_on_end` is saved the same way when it ends
+//! by itself (its time runs out, or its container stops for good).
 
 use super::bank::{burn, credit, debit};
 use super::emit;
@@ -218,7 +220,7 @@ pub(crate) fn bill_rentals(ex: &mut Exec<'_>) -> Result<(), TxError> {
         bill(ex, &mut order, ex.now_ms)?;
         let (_, rental) = order.active_rental()?;
         if ex.now_ms >= rental.ends_ms {
-            close_rental(ex, order)?;
+            end_by_itself(ex, order)?;
         } else {
             rental.next_bill_ms = ex
                 .now_ms
@@ -330,9 +332,10 @@ pub(crate) fn end_rental(
     if pending.is_rental() && pending.status() == OrderStatus::Pending && !save {
         return cancel_order(ex, client, id);
     }
-    let order = running_rental(ex, client, id)?;
+    let mut order = running_rental(ex, client, id)?;
+    unqueue_bill(ex, &mut order)?;
     match save {
-        false => close_rental_early(ex, order),
+        false => close_rental(ex, order),
         true => start_saving(ex, order),
     }
 }
@@ -344,17 +347,10 @@ fn unqueue_bill(ex: &mut Exec<'_>, order: &mut Order) -> Result<(), TxError> {
     Ok(())
 }
 
-/// Closes a running rental before its time: drops its next bill from the
-/// billing queue, then bills it to now and closes it.
-fn close_rental_early(ex: &mut Exec<'_>, mut order: Order) -> Result<(), TxError> {
-    unqueue_bill(ex, &mut order)?;
-    close_rental(ex, order)
-}
-
-/// Bills a running rental to now and has its provider save its workspace,
-/// by the deadline the billing queue now holds for it.
+/// Bills a running rental whose bill is off the billing queue to now and
+/// has its provider save its workspace, by the deadline the billing queue
+/// now holds for it.
 fn start_saving(ex: &mut Exec<'_>, mut order: Order) -> Result<(), TxError> {
-    unqueue_bill(ex, &mut order)?;
     bill_to_now(ex, &mut order)?;
     let deadline_ms = ex.now_ms.saturating_add(ex.state.params.workspace_save_ms);
     order.start_saving(deadline_ms)?;
@@ -411,7 +407,17 @@ pub(crate) fn rental_stopped(
     let (mut order, _) = running_lease(ex, provider, id)?;
     let (_, rental) = order.active_rental()?;
     rental.stopped = Some(how);
-    close_rental_early(ex, order)
+    unqueue_bill(ex, &mut order)?;
+    end_by_itself(ex, order)
+}
+
+/// Ends a rental whose bill is off the billing queue and that ends without
+/// its renter: its workspace is saved first if its spec asks so.
+fn end_by_itself(ex: &mut Exec<'_>, order: Order) -> Result<(), TxError> {
+    match order.spec.save_on_end {
+        true => start_saving(ex, order),
+        false => close_rental(ex, order),
+    }
 }
 
 pub(crate) fn report_offline(

@@ -67,6 +67,10 @@ pub enum SpecError {
     /// A job's run ends with its program: what it left is its result.
     #[error("only a rental restarts its container; a job ends when its program exits (on_exit = \"end\")")]
     RestartedJob,
+    /// A job's results are its outputs; only a rental has a workspace to
+    /// save when it ends.
+    #[error("only a rental saves its workspace when it ends; a job's results are its outputs (save_on_end = false)")]
+    SavedJob,
     #[error("input path {0:?} is not a unique relative path")]
     BadInputPath(String),
     /// A zero hash or holder proof: no one can hold such a file, so every
@@ -155,6 +159,9 @@ pub(crate) fn check_order(
     }
     if !rental && spec.on_exit == OnExit::Restart {
         return Err(SpecError::RestartedJob);
+    }
+    if !rental && spec.save_on_end {
+        return Err(SpecError::SavedJob);
     }
     Ok(())
 }
@@ -330,35 +337,18 @@ pub(crate) fn check_machine(params: &Params, spec: &MachineSpec) -> Result<(), S
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use gpunet_primitives::{GpuRequirement, InputRef, Resources};
+    use gpunet_primitives::{InputRef, Resources};
 
     /// A small valid spec: one core, no GPU, a minute.
     pub(crate) fn job() -> JobSpec {
         JobSpec {
             name: "job".into(),
-            image: "gpunet/busybox".into(),
-            command: vec!["true".into()],
-            env: vec![],
-            resources: Resources {
-                cpu_cores: 1,
-                memory_mb: 100,
-                disk_mb: 100,
-                gpu: GpuRequirement::default(),
-                shm_mb: 0,
-                ulimits: Default::default(),
-            },
-            inputs: vec![],
-            timeout_secs: 60,
-            region: None,
-            network: false,
-            audit_bps: 0,
-            min_reliability_bps: 0,
-            ports: Vec::new(),
-            max_attempts: 1,
-            secrets: Vec::new(),
-            on_exit: Default::default(),
-            workspace: None,
-            placement: Default::default(),
+            ..JobSpec::new(
+                "gpunet/busybox",
+                vec!["true".into()],
+                Resources::new(1, 100, 100),
+                60,
+            )
         }
     }
 
@@ -445,6 +435,19 @@ pub(crate) mod tests {
             Err(SpecError::RestartedJob)
         );
         check_order(&Params::default(), &restarting, 1, true).unwrap();
+    }
+
+    #[test]
+    fn only_a_rental_saves_its_workspace_when_it_ends() {
+        let saving = JobSpec {
+            save_on_end: true,
+            ..job()
+        };
+        assert_eq!(
+            check_order(&Params::default(), &saving, 1, false),
+            Err(SpecError::SavedJob)
+        );
+        check_order(&Params::default(), &saving, 1, true).unwrap();
     }
 
     #[test]

@@ -4,8 +4,8 @@
 use crate::common::{self, genesis, Chain};
 use gpunet_ledger::TxError;
 use gpunet_primitives::{
-    Address, GpuRequirement, GpuSpec, Hash, JobOutcome, JobSpec, Keypair, MachineSpec,
-    ResourcePrices, Resources, Stop, TxBody, UNIT,
+    Address, GpuSpec, Hash, JobOutcome, JobSpec, Keypair, MachineSpec, ResourcePrices, Resources,
+    Stop, TxBody, UNIT,
 };
 use gpunet_types::{AuditVerdict, Event, OrderStatus, Params};
 
@@ -256,34 +256,17 @@ impl Net {
 pub(crate) fn spec(deterministic: bool, audit_bps: u32) -> JobSpec {
     JobSpec {
         name: "audited".into(),
-        image: if deterministic {
-            "gpunet/busybox@sha256:1111111111111111111111111111111111111111111111111111111111111111"
-                .into()
-        } else {
-            "gpunet/busybox:latest".into()
-        },
-        command: vec!["true".into()],
-        env: vec![],
-        resources: Resources {
-            cpu_cores: 1,
-            memory_mb: 100,
-            disk_mb: 100,
-            gpu: GpuRequirement::default(),
-            shm_mb: 0,
-            ulimits: Default::default(),
-        },
-        inputs: vec![],
-        timeout_secs: 60,
-        region: None,
-        network: false,
         audit_bps,
-        min_reliability_bps: 0,
-        ports: Vec::new(),
-        max_attempts: 1,
-        secrets: Vec::new(),
-        on_exit: Default::default(),
-        workspace: None,
-        placement: Default::default(),
+        ..JobSpec::new(
+            if deterministic {
+                "gpunet/busybox@sha256:1111111111111111111111111111111111111111111111111111111111111111"
+            } else {
+                "gpunet/busybox:latest"
+            },
+            vec!["true".into()],
+            Resources::new(1, 100, 100),
+            60,
+        )
     }
 }
 

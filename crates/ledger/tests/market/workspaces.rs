@@ -204,3 +204,108 @@ fn only_its_client_starts_an_order_with_a_saved_workspace_and_only_by_its_root()
     let job = net.ledger.state().globals().next_order_id - 1;
     assert_eq!(net.ledger.order(job).unwrap().spec.workspace, Some(named));
 }
+
+/// A rental of `secs` whose spec says `save_on_end`, paid for in full.
+fn rent_saving_on_end(net: &mut Net, secs: u64) -> u64 {
+    let client = net.client.clone();
+    let spec = JobSpec {
+        save_on_end: true,
+        timeout_secs: secs,
+        ..spec(false, 0)
+    };
+    net.send(
+        &client,
+        TxBody::Rent {
+            spec,
+            max_price_per_hour: PRICE,
+            deposit: gpunet_types::max_payment(PRICE, secs).unwrap(),
+        },
+    )
+    .unwrap();
+    net.ledger.state().globals().next_order_id - 1
+}
+
+#[test]
+fn a_rental_that_saves_on_end_is_saved_when_its_time_runs_out_or_its_container_stops() {
+    let mut net = Net::new(2);
+    // Its time runs out: billed to its end, its machine kept while saving.
+    let id = rent_saving_on_end(&mut net, 1_800);
+    let ends_ms = net.ledger.order(id).unwrap().rental().unwrap().ends_ms;
+    net.block(31 * MINUTE, &[]);
+    let order = net.ledger.order(id).unwrap().clone();
+    assert_eq!(order.status(), OrderStatus::Saving);
+    assert_eq!(order.rental().unwrap().paid_until_ms, ends_ms);
+    let provider = lessee(&net, id);
+    assert!(net.events.iter().any(|e| matches!(
+        e,
+        Event::WorkspaceSaveAsked { order, provider: p, .. } if *order == id && *p == provider
+    )));
+    net.block(10 * MINUTE, &[]);
+    let during = net.ledger.order(id).unwrap().rental().unwrap().clone();
+    assert_eq!(
+        during.paid,
+        order.rental().unwrap().paid,
+        "saving is not billed"
+    );
+    let provider_key = net.provider_of(id);
+    let report = TxBody::ReportWorkspace {
+        order: id,
+        save: saved(b"ran out"),
+    };
+    net.send(&provider_key, report).unwrap();
+    let order = net.ledger.order(id).unwrap().clone();
+    assert_eq!(order.status(), OrderStatus::Settled);
+    assert_eq!(
+        order.view().result_files(),
+        Some((Hash::digest(b"ran out"), OutputHolder::Provider))
+    );
+    let s = order.settlement().unwrap();
+    assert_eq!(s.paid_to_provider + s.burned, PRICE / 2, "its half hour");
+    assert_eq!(s.refunded, 0);
+
+    // Its container stops for good: billed to then, saved the same way.
+    let id = rent_saving_on_end(&mut net, 3_600);
+    net.block(20 * MINUTE, &[]);
+    let provider_key = net.provider_of(id);
+    let stopped = TxBody::RentalStopped {
+        order: id,
+        how: gpunet_primitives::ContainerStop::Exited { exit_code: 0 },
+    };
+    net.send(&provider_key, stopped).unwrap();
+    let order = net.ledger.order(id).unwrap().clone();
+    assert_eq!(order.status(), OrderStatus::Saving);
+    net.block(params().workspace_save_ms + 1_000, &[]);
+    let order = net.ledger.order(id).unwrap().clone();
+    assert_eq!(order.status(), OrderStatus::Settled);
+    assert_eq!(order.workspace(), Some(WorkspaceState::NotReported));
+    let s = order.settlement().unwrap();
+    // Billed its 20 minutes, not the saving; its last 40 minutes back.
+    assert!(s.refunded > PRICE / 2, "{s:?}");
+    assert_eq!(s.paid_to_provider + s.burned + s.refunded, PRICE);
+
+    // Without it, a rental whose time runs out closes at once, unsaved.
+    let id = rent(&mut net, 600, PRICE).unwrap();
+    net.block(11 * MINUTE, &[]);
+    let order = net.ledger.order(id).unwrap().clone();
+    assert_eq!(order.status(), OrderStatus::Settled);
+    assert_eq!(order.workspace(), None);
+
+    // A job has outputs, not a workspace to save.
+    let job = JobSpec {
+        save_on_end: true,
+        ..spec(false, 0)
+    };
+    let client = net.client.clone();
+    let submitted = net.send(
+        &client,
+        TxBody::SubmitOrder {
+            spec: job,
+            max_price_per_hour: PRICE,
+            deposit: 100 * UNIT,
+        },
+    );
+    assert_eq!(
+        submitted,
+        Err(TxError::ImpossibleSpec(gpunet_ledger::SpecError::SavedJob))
+    );
+}
