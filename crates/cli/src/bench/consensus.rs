@@ -12,6 +12,7 @@ use gpunet_bft::BftConfig;
 use gpunet_ledger::Genesis;
 use gpunet_node::{Consensus, NodeBuilder, SoloProducerConfig};
 use gpunet_primitives::{Keypair, SignedTx, UNIT};
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
@@ -97,7 +98,7 @@ async fn drive(
     nodes: &[Arc<dyn Consensus>],
     txs: Vec<SignedTx>,
     window: usize,
-    rate: Option<u32>,
+    rate: Option<NonZeroU32>,
 ) -> anyhow::Result<(Duration, Vec<Duration>, Duration)> {
     let permits = Arc::new(Semaphore::new(window));
     let cpu_before = cpu_time()?;
@@ -105,7 +106,7 @@ async fn drive(
     let mut tasks = Vec::with_capacity(txs.len());
     for (i, tx) in txs.into_iter().enumerate() {
         if let Some(rate) = rate {
-            let due = start + Duration::from_secs_f64(i as f64 / f64::from(rate.max(1)));
+            let due = start + Duration::from_secs_f64(i as f64 / f64::from(rate.get()));
             tokio::time::sleep_until(due.into()).await;
         }
         let permit = permits.clone().acquire_owned().await?;
@@ -148,7 +149,7 @@ fn summarize(
 pub(super) async fn run(
     n: usize,
     window: usize,
-    rate: Option<u32>,
+    rate: Option<NonZeroU32>,
     output: Output,
 ) -> anyhow::Result<()> {
     let (genesis, validators, txs) = workload(n);

@@ -127,7 +127,7 @@ pub(crate) enum BenchCmd {
         /// Submit at this sustained rate (transactions a second) instead of
         /// as fast as the window allows.
         #[arg(long)]
-        rate: Option<u32>,
+        rate: Option<std::num::NonZeroU32>,
     },
     /// Joining a long chain: replaying every block from genesis against
     /// restoring a state snapshot, with the chain's production as baseline.
@@ -209,7 +209,8 @@ pub(crate) enum BenchCmd {
     /// A renter's shell round trip (one byte echoed) and `rent cp` of a
     /// file, through a Docker devnet's provider peer reached directly and
     /// through a relay, against `docker exec -i` and `docker cp` on the
-    /// provider's host.
+    /// provider's host and against OpenSSH's `ssh` and `scp` over loopback
+    /// (an sshd in a gpunet/ssh container: scripts/images/ssh.sh).
     #[command(after_help = "Example:\n  gpunet bench rentals --mib 1024")]
     Rentals {
         /// Size of the copied file, in MiB.

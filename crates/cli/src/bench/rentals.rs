@@ -6,6 +6,9 @@
 //!   a `rent exec` session, against `docker exec -i` on the host;
 //! - `rent cp` of a file into the rental's workspace (hashing on both sides
 //!   included), against `docker cp` on the host.
+//!
+//! A renter's own tools are the other baseline: OpenSSH's `ssh` and `scp`
+//! over loopback to an sshd in a container of gpunet/ssh on this host.
 
 use super::quantile;
 use crate::output::Output;
@@ -35,7 +38,7 @@ struct RoundTrips {
 /// One way of reaching the rental, measured.
 #[derive(serde::Serialize)]
 struct Way {
-    /// "docker (host)", "direct" or "relayed".
+    /// "docker (host)", "ssh (loopback)", "direct" or "relayed".
     way: &'static str,
     shell: RoundTrips,
     /// The file copied into the workspace, verified.
@@ -52,6 +55,12 @@ struct RentalsBench {
     shell_ratio: String,
     /// `rent cp` directly over `docker cp`.
     copy_ratio: String,
+    /// The shell's p50 through gpunet directly over `ssh`'s on loopback.
+    shell_vs_ssh: String,
+    /// `rent cp` directly over `scp` on loopback.
+    copy_vs_scp: String,
+    /// `rent cp` through a relay over `scp` on loopback.
+    relayed_copy_vs_scp: String,
 }
 
 pub(super) async fn run(mib: u64, samples: usize, output: Output) -> anyhow::Result<()> {
@@ -62,6 +71,7 @@ pub(super) async fn run(mib: u64, samples: usize, output: Output) -> anyhow::Res
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("payload.bin");
     write_payload(&file, mib)?;
+    let openssh = through_openssh(dir.path(), &file, samples, mib).await?;
     let relay = Relay::start("127.0.0.1:0".parse()?).await?;
     let mut ways = Vec::new();
     let direct = Reach::Direct {
@@ -74,25 +84,44 @@ pub(super) async fn run(mib: u64, samples: usize, output: Output) -> anyhow::Res
         ways.extend(measured);
     }
     relay.shutdown().await;
+    ways.insert(1, openssh);
+    let way = |name: &str| {
+        ways.iter()
+            .find(|w| w.way == name)
+            .context(name.to_string())
+    };
+    let (host, ssh, direct, relayed) = (
+        way("docker (host)")?,
+        way("ssh (loopback)")?,
+        way("direct")?,
+        way("relayed")?,
+    );
     let ratio = |a: u64, b: u64| format!("{:.3}", a as f64 / b.max(1) as f64);
     let result = RentalsBench {
         mib,
         samples,
-        shell_ratio: ratio(ways[1].shell.p50_us, ways[0].shell.p50_us),
-        copy_ratio: ratio(ways[1].copy_ms, ways[0].copy_ms),
+        shell_ratio: ratio(direct.shell.p50_us, host.shell.p50_us),
+        copy_ratio: ratio(direct.copy_ms, host.copy_ms),
+        shell_vs_ssh: ratio(direct.shell.p50_us, ssh.shell.p50_us),
+        copy_vs_scp: ratio(direct.copy_ms, ssh.copy_ms),
+        relayed_copy_vs_scp: ratio(relayed.copy_ms, ssh.copy_ms),
         ways,
     };
     output.print(&result, || {
         let mut text = format!("a rental's shell ({samples} round trips) and a {mib} MiB copy:\n");
         for way in &result.ways {
             text += &format!(
-                "  {:<14} shell p50 {:>6} us, p99 {:>6} us; copy {:>6} ms ({} MiB/s)\n",
+                "  {:<15} shell p50 {:>6} us, p99 {:>6} us; copy {:>6} ms ({} MiB/s)\n",
                 way.way, way.shell.p50_us, way.shell.p99_us, way.copy_ms, way.copy_mib_per_s
             );
         }
         text += &format!(
-            "  direct/host: shell {}, copy {}",
-            result.shell_ratio, result.copy_ratio
+            "  direct/host: shell {}, copy {}; direct/ssh: shell {}, copy {}; relayed/scp: copy {}",
+            result.shell_ratio,
+            result.copy_ratio,
+            result.shell_vs_ssh,
+            result.copy_vs_scp,
+            result.relayed_copy_vs_scp
         );
         text
     });
@@ -169,11 +198,14 @@ async fn measure(
     if way == "direct" {
         let shell = through_docker_exec(&container, samples).await?;
         let started = Instant::now();
-        docker(&[
-            "cp",
-            &file.display().to_string(),
-            &format!("{container}:/workspace/docker.bin"),
-        ])
+        output_of(
+            "docker",
+            &[
+                "cp",
+                &file.display().to_string(),
+                &format!("{container}:/workspace/docker.bin"),
+            ],
+        )
         .await?;
         measured.push(way_of("docker (host)", shell, started.elapsed(), mib));
     }
@@ -233,16 +265,31 @@ async fn through_gpunet(
 
 /// The same through `docker exec -i` on the provider's host.
 async fn through_docker_exec(container: &str, samples: usize) -> anyhow::Result<RoundTrips> {
-    let mut cat = tokio::process::Command::new("docker")
-        .args(["exec", "-i", container, "cat"])
+    let mut cat = tokio::process::Command::new("docker");
+    cat.args(["exec", "-i", container, "cat"]);
+    through_process(cat, samples).await
+}
+
+/// One byte echoed by `command` (a `cat` somewhere), `samples` times after
+/// one warm-up.
+async fn through_process(
+    mut command: tokio::process::Command,
+    samples: usize,
+) -> anyhow::Result<RoundTrips> {
+    let program = command
+        .as_std()
+        .get_program()
+        .to_string_lossy()
+        .into_owned();
+    let mut cat = command
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .context("running docker exec")?;
+        .with_context(|| format!("running {program}"))?;
     let (mut input, mut echoed) = (
-        cat.stdin.take().context("docker exec's input")?,
-        cat.stdout.take().context("docker exec's output")?,
+        cat.stdin.take().context("the echo's input")?,
+        cat.stdout.take().context("the echo's output")?,
     );
     let mut trips = Vec::with_capacity(samples);
     let mut byte = [0u8; 1];
@@ -250,7 +297,10 @@ async fn through_docker_exec(container: &str, samples: usize) -> anyhow::Result<
         let sent = Instant::now();
         input.write_all(b"x").await?;
         input.flush().await?;
-        echoed.read_exact(&mut byte).await?;
+        echoed
+            .read_exact(&mut byte)
+            .await
+            .with_context(|| format!("{program}'s echo ended"))?;
         if sample > 0 {
             trips.push(sent.elapsed().as_secs_f64() * 1e6);
         }
@@ -260,19 +310,141 @@ async fn through_docker_exec(container: &str, samples: usize) -> anyhow::Result<
     Ok(round_trips(&mut trips))
 }
 
+/// OpenSSH over loopback, as a renter uses it on a machine they reach
+/// directly: an sshd in a container of gpunet/ssh on this host (its port
+/// published on 127.0.0.1), a byte echoed by `ssh -T ... cat` and the file
+/// sent by `scp` (which, unlike `rent cp`, verifies nothing end to end).
+async fn through_openssh(dir: &Path, file: &Path, samples: usize, mib: u64) -> anyhow::Result<Way> {
+    let key = dir.join("ssh_key");
+    output_of(
+        "ssh-keygen",
+        &[
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-f",
+            &key.display().to_string(),
+        ],
+    )
+    .await
+    .context("the ssh baseline needs OpenSSH's client (ssh, scp, ssh-keygen)")?;
+    let public = std::fs::read_to_string(key.with_extension("pub"))?;
+    output_of("docker", &["image", "inspect", SSH_IMAGE])
+        .await
+        .with_context(|| {
+            format!("the ssh baseline runs {SSH_IMAGE}: build it with scripts/images/ssh.sh")
+        })?;
+    let sshd = Sshd(
+        output_of(
+            "docker",
+            &[
+                "run",
+                "-d",
+                "--rm",
+                "-p",
+                "127.0.0.1::22",
+                "-e",
+                &format!("GPUNET_SSH_KEYS={}", public.trim()),
+                SSH_IMAGE,
+                "sh",
+                "-c",
+                "mkdir -p /root/.ssh /run/sshd \
+                 && printf '%s\\n' \"$GPUNET_SSH_KEYS\" > /root/.ssh/authorized_keys \
+                 && chmod 700 /root/.ssh && chmod 600 /root/.ssh/authorized_keys \
+                 && ssh-keygen -A && exec /usr/sbin/sshd -D -e -o UsePAM=no",
+            ],
+        )
+        .await?
+        .trim()
+        .to_string(),
+    );
+    let published = output_of("docker", &["port", &sshd.0, "22/tcp"]).await?;
+    let port = published
+        .lines()
+        .next()
+        .and_then(|line| line.rsplit(':').next())
+        .context("the sshd's published port")?
+        .to_string();
+    let openssh = |program: &str, port_flag: &str| {
+        let mut command = tokio::process::Command::new(program);
+        command.args([port_flag, &port, "-i", &key.display().to_string()]);
+        for option in [
+            "StrictHostKeyChecking=no",
+            "UserKnownHostsFile=/dev/null",
+            "BatchMode=yes",
+            "LogLevel=ERROR",
+        ] {
+            command.args(["-o", option]);
+        }
+        command
+    };
+    let started = Instant::now();
+    loop {
+        let mut probe = openssh("ssh", "-p");
+        let up = probe
+            .args(["root@127.0.0.1", "true"])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .await?;
+        if up.success() {
+            break;
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(30),
+            "the sshd in {SSH_IMAGE} did not let the bench in within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut cat = openssh("ssh", "-p");
+    cat.args(["-T", "root@127.0.0.1", "cat"]);
+    let shell = through_process(cat, samples).await?;
+    let started = Instant::now();
+    let mut scp = openssh("scp", "-P");
+    let copied = scp
+        .args([&file.display().to_string(), "root@127.0.0.1:/root/scp.bin"])
+        .status()
+        .await
+        .context("running scp")?;
+    anyhow::ensure!(copied.success(), "scp failed: {copied}");
+    let copy = started.elapsed();
+    Ok(way_of("ssh (loopback)", shell, copy, mib))
+}
+
+/// The image of the ssh rental template (scripts/images/ssh.sh).
+const SSH_IMAGE: &str = "gpunet/ssh";
+
+/// A container of the ssh baseline, removed when dropped.
+struct Sshd(String);
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("docker")
+            .args(["rm", "-f", &self.0])
+            .output();
+    }
+}
+
+/// What `program args` printed, or why it failed.
+async fn output_of(program: &str, args: &[&str]) -> anyhow::Result<String> {
+    let out = tokio::process::Command::new(program)
+        .args(args)
+        .output()
+        .await
+        .with_context(|| format!("running {program}"))?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{program} {} failed: {}",
+        args.first().unwrap_or(&""),
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 fn round_trips(trips: &mut [f64]) -> RoundTrips {
     RoundTrips {
         p50_us: quantile(trips, 0.5) as u64,
         p99_us: quantile(trips, 0.99) as u64,
     }
-}
-
-async fn docker(args: &[&str]) -> anyhow::Result<()> {
-    let status = tokio::process::Command::new("docker")
-        .args(args)
-        .status()
-        .await
-        .context("running docker")?;
-    anyhow::ensure!(status.success(), "docker {args:?} failed: {status}");
-    Ok(())
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use gpunet_primitives::json::parse_rfc3339;
 use gpunet_primitives::parse_amount;
 
+mod behind_firewall;
 mod rentals;
 mod secrets;
 mod sim;
@@ -247,6 +248,11 @@ impl SoloNode {
     }
 
     fn start(dir: &Path, node_args: &[&str]) -> SoloNode {
+        Self::start_on(dir, "127.0.0.1", node_args)
+    }
+
+    /// [`Self::start`] with the node's API listening on `host`.
+    fn start_on(dir: &Path, host: &str, node_args: &[&str]) -> SoloNode {
         let (v, c, p) = (
             dir.join("validator.json"),
             dir.join("client.json"),
@@ -270,7 +276,7 @@ impl SoloNode {
             "--out",
             path(&genesis),
         ]);
-        let listen = format!("127.0.0.1:{}", free_port());
+        let listen = format!("{host}:{}", free_port());
         let node_command: Vec<String> = [
             "node",
             "--genesis",

@@ -540,11 +540,12 @@ fn the_jupyter_template_answers_through_the_forward_it_prints() {
     assert!(answer.contains("\"version\""), "{answer}");
 }
 
-/// `gpunet bench rentals`: a shell's round trips and a copy measured three
-/// ways (the host's engine, through the provider's peer directly and
-/// through a relay), each copy verified.
+/// `gpunet bench rentals`: a shell's round trips and a copy measured four
+/// ways (the host's engine, OpenSSH over loopback, through the provider's
+/// peer directly and through a relay), each copy through gpunet verified.
 #[test]
-fn the_rentals_benchmark_measures_the_host_direct_and_relayed() {
+fn the_rentals_benchmark_measures_the_host_ssh_direct_and_relayed() {
+    super::workloads::example_image("ssh");
     let result = json(&[
         "--output",
         "json",
@@ -557,15 +558,21 @@ fn the_rentals_benchmark_measures_the_host_direct_and_relayed() {
     ]);
     let ways = result["ways"].as_array().unwrap();
     let names: Vec<&str> = ways.iter().map(|w| w["way"].as_str().unwrap()).collect();
-    assert_eq!(names, ["docker (host)", "direct", "relayed"], "{result}");
+    assert_eq!(
+        names,
+        ["docker (host)", "ssh (loopback)", "direct", "relayed"],
+        "{result}"
+    );
     for way in ways {
         let (p50, p99) = (&way["shell"]["p50_us"], &way["shell"]["p99_us"]);
         assert!(p50.as_u64().unwrap() > 0, "{result}");
         assert!(p99.as_u64() >= p50.as_u64(), "{result}");
         assert!(way["copy_ms"].as_u64().unwrap() > 0, "{result}");
     }
-    let ratio: f64 = result["shell_ratio"].as_str().unwrap().parse().unwrap();
-    assert!(ratio > 0.0, "{result}");
+    for ratio in ["shell_ratio", "copy_ratio", "shell_vs_ssh", "copy_vs_scp"] {
+        let ratio: f64 = result[ratio].as_str().unwrap().parse().unwrap();
+        assert!(ratio > 0.0, "{result}");
+    }
 }
 
 /// A rental whose spec says `on_exit = "restart"` gets its container back
