@@ -291,6 +291,50 @@ async fn the_testnet_rides_out_faults_and_a_byzantine_validator_and_runs_a_job_a
     let now = net.height(0).await.unwrap();
     net.assert_same_block(&[0, 1, 2, 3], now).await;
 
+    // Validator 3's operator restores its ledger and certificate stores
+    // from a backup some blocks old (its record of signed votes is kept
+    // apart, and stays): it comes back at heights it already voted on,
+    // signs nothing twice, is not slashed, and catches up.
+    let v3 = net.container("validator3");
+    let v3_address = Keystore::load(&net.dir.path().join("validator3.key"))
+        .unwrap()
+        .address();
+    let backup = tempfile::tempdir().unwrap();
+    let (ledger, certificates) = (
+        backup.path().join("ledger.redb"),
+        backup.path().join("certificates.redb"),
+    );
+    let stores = [
+        ("/data/ledger.redb", &ledger),
+        ("/data/consensus/certificates.redb", &certificates),
+    ];
+    docker(&["stop", &v3]);
+    for (inside, copy) in stores {
+        docker(&["cp", &format!("{v3}:{inside}"), &copy.to_string_lossy()]);
+    }
+    docker(&["start", &v3]);
+    let backed_up_at = net.height(0).await.unwrap();
+    net.assert_same_block(&[0, 1, 2, 3], backed_up_at + 10)
+        .await;
+    docker(&["stop", &v3]);
+    for (inside, copy) in stores {
+        docker(&["cp", &copy.to_string_lossy(), &format!("{v3}:{inside}")]);
+    }
+    docker(&["start", &v3]);
+    let now = net.height(0).await.unwrap();
+    net.assert_same_block(&[0, 1, 2, 3], now + 3).await;
+    let status = net.client(0).status().await.unwrap();
+    assert!(
+        status.validators.contains(&v3_address),
+        "validator 3 still votes"
+    );
+    let account = net.client(0).account(&v3_address).await.unwrap().account;
+    assert_eq!(
+        account.validator_bonded,
+        gpunet_types::Params::default().stake_per_vote,
+        "no double-sign was found: nothing slashed"
+    );
+
     // All four restart at once: each resumes from its own storage, they agree
     // on what was final, and go on finalizing.
     let before = net.height(0).await.unwrap();

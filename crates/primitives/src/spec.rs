@@ -332,7 +332,8 @@ impl JobSpec {
     /// every other choice at its default (as a job file that names only
     /// those would have it): no name, environment, inputs, region, network,
     /// ports, secrets or workspace; no audit; any machine's reliability;
-    /// spread placement; one attempt; it ends when its program exits.
+    /// spread placement; one attempt; it ends when its program exits, its
+    /// workspace unsaved.
     pub fn new(
         image: impl Into<String>,
         command: Vec<String>,

@@ -247,4 +247,17 @@ fn a_provider_that_lets_nothing_in_is_reached_through_a_relay() {
         message.contains(&format!("relay {url} did not answer")),
         "{message}"
     );
+
+    // Ended through the node, which needs no relay: its agent stops the
+    // container (a killed agent would leave it running).
+    ok(&net.with(&["rent", "end", &id]));
+    let stopped = eventually(Duration::from_secs(60), || {
+        std::fs::read_to_string(&agent_log)
+            .is_ok_and(|log| log.contains(&format!("rental {id} ended")))
+    });
+    assert!(
+        stopped,
+        "{}",
+        std::fs::read_to_string(&agent_log).unwrap_or_default()
+    );
 }
