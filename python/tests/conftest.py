@@ -27,6 +27,9 @@ def _devnet(home: Path, *options: str):
     binary = os.environ.get("GPUNET_BIN") or str(REPO / "target" / "debug" / "gpunet")
     assert Path(binary).exists(), f"build the binary first (cargo build), or set GPUNET_BIN: {binary}"
     config = home / "config.toml"
+    console = f"127.0.0.1:{_free_port()}"
+    # Where the devnet's console (and its plain-HTTP /v1/openapi.json) answers.
+    (home / "console-url").write_text(f"http://{console}")
     log = open(home / "devnet.log", "w")
     process = subprocess.Popen(
         [
@@ -37,7 +40,7 @@ def _devnet(home: Path, *options: str):
             "--listen",
             f"127.0.0.1:{_free_port()}",
             "--console-listen",
-            f"127.0.0.1:{_free_port()}",
+            console,
             *options,
         ],
         stdout=log,
