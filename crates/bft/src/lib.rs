@@ -21,7 +21,9 @@ pub use gossip::{GossipConfig, GossipError};
 pub use libp2p::Multiaddr;
 /// Malachite's configuration types (`TimeoutConfig` for [`BftConfig::timeouts`]).
 pub use malachitebft_app_channel::app::config as engine_config;
-pub use state_sync::{restore_from_snapshot, Restored, StateSyncError};
+pub use state_sync::{
+    restore_from_snapshot, Restored, SnapshotPeer, StateSyncError, SNAPSHOT_RESTARTS,
+};
 
 use app::App;
 use bytesize::ByteSize;

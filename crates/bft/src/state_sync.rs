@@ -6,8 +6,9 @@
 //! consensus goes on: the ledger's read transaction keeps the state of that
 //! block. The snapshot carries the block's commit certificate.
 //!
-//! A joining node fetches the newest snapshot from one peer and trusts
-//! nothing it says:
+//! A joining node fetches the newest snapshot from one peer (a
+//! [`SnapshotPeer`]: a node's API, failing over along its address list) and
+//! trusts nothing it says:
 //! 1. the certificate must name the snapshot's block and carry valid
 //!    precommit signatures of genesis validators holding more than a third of
 //!    the genesis power: at least one of them is honest, so the block was
@@ -18,6 +19,10 @@
 //! 3. the certificate must then also carry more than two thirds of the power
 //!    of the set the restored state records for that height.
 //!
+//! A peer keeps its newest few snapshots only: one pruned while it is
+//! fetched (its chunks gone, its height no longer listed) sends the restore
+//! back to the peer's newest, at most [`SNAPSHOT_RESTARTS`] times.
+//!
 //! The certificate is stored, so the node's stores agree at the snapshot's
 //! height, serve blocks from there on, and consensus resumes at the next
 //! height. **Limit:** once validators holding two thirds of the genesis power
@@ -27,13 +32,15 @@
 use crate::certificates::CertificateStore;
 use crate::context::GpunetContext;
 use crate::CERTIFICATES_FILE;
-use gpunet_client::NodeClient;
+use gpunet_client::{ClientError, NodeClient};
 use gpunet_ledger::snapshot::{Restore, SnapshotManifest, MAX_CHUNK_BYTES, MAX_MANIFEST_BYTES};
 use gpunet_ledger::{Genesis, SnapshotError};
 use gpunet_node::{SnapshotFile, Snapshots};
 use gpunet_primitives::{Address, Block, VoteKind};
+use gpunet_types::api::SnapshotInfo;
 use malachitebft_app_channel::app::types::core::CommitCertificate;
 use std::collections::BTreeSet;
+use std::future::Future;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -46,12 +53,59 @@ const MAX_CERTIFICATE_BYTES: usize = 1 << 20;
 /// Tries per chunk before the restore gives up on its peer.
 const CHUNK_ATTEMPTS: usize = 3;
 
+/// How many times a restore starts over at its peer's newest snapshot when
+/// the one it was fetching was pruned under it.
+pub const SNAPSHOT_RESTARTS: usize = 3;
+
+/// Where a joining node fetches a snapshot: a node's API ([`NodeClient`]),
+/// or, in tests, a peer that prunes under it.
+pub trait SnapshotPeer: Sync {
+    /// The snapshots it serves, newest first.
+    fn snapshots(&self) -> impl Future<Output = Result<Vec<SnapshotInfo>, ClientError>> + Send;
+    /// One file of the snapshot at `height`, refused past `max_bytes`.
+    fn snapshot_file(
+        &self,
+        height: u64,
+        file: &str,
+        max_bytes: usize,
+    ) -> impl Future<Output = Result<Vec<u8>, ClientError>> + Send;
+    /// Who it is, for the log.
+    fn name(&self) -> String;
+}
+
+impl SnapshotPeer for NodeClient {
+    fn snapshots(&self) -> impl Future<Output = Result<Vec<SnapshotInfo>, ClientError>> + Send {
+        NodeClient::snapshots(self)
+    }
+
+    fn snapshot_file(
+        &self,
+        height: u64,
+        file: &str,
+        max_bytes: usize,
+    ) -> impl Future<Output = Result<Vec<u8>, ClientError>> + Send {
+        NodeClient::snapshot_file(self, height, file, max_bytes)
+    }
+
+    fn name(&self) -> String {
+        self.address().to_string()
+    }
+}
+
 /// Why a node could not join from a peer's snapshot.
 #[derive(Debug, thiserror::Error)]
 pub enum StateSyncError {
     /// The peer did not answer as a node does.
     #[error("the snapshot's peer: {0}")]
-    Peer(#[from] gpunet_client::ClientError),
+    Peer(#[from] ClientError),
+    /// The peer pruned the snapshot being fetched, again and again.
+    #[error("the peer pruned the snapshot at height {height} while it was fetched, {restarts} times in a row; try again, or join from another peer")]
+    Pruned {
+        /// The last snapshot pruned.
+        height: u64,
+        /// How many times the restore started over.
+        restarts: usize,
+    },
     /// The peer serves no snapshot.
     #[error("the peer serves no snapshot yet (nodes take one every so many blocks)")]
     NoSnapshot,
@@ -106,14 +160,56 @@ pub struct Restored {
 
 /// Restores the ledger at `ledger_path` (replacing what is there) and the
 /// certificate of its head under the consensus `home` from the newest
-/// snapshot `peer` serves, checked as the module says. A snapshot refused
+/// snapshot `peer` serves, checked as the module says; starts over at the
+/// newest when the peer prunes the one it fetches. A snapshot refused
 /// leaves `ledger_path` as it was.
 pub async fn restore_from_snapshot(
-    peer: &NodeClient,
+    peer: &impl SnapshotPeer,
     genesis: &Genesis,
     ledger_path: &Path,
     home: &Path,
 ) -> Result<Restored, StateSyncError> {
+    let mut restarts = 0;
+    loop {
+        match restore_newest(peer, genesis, ledger_path, home).await {
+            Err(Fetch::Pruned { height }) if restarts < SNAPSHOT_RESTARTS => {
+                restarts += 1;
+                tracing::warn!(
+                    "{} pruned the snapshot at {height} while it was fetched: starting over at its newest",
+                    peer.name()
+                );
+            }
+            Err(Fetch::Pruned { height }) => {
+                return Err(StateSyncError::Pruned { height, restarts })
+            }
+            Err(Fetch::Failed(e)) => return Err(e),
+            Ok(restored) => return Ok(restored),
+        }
+    }
+}
+
+/// How one attempt at a snapshot ended, when not restored.
+enum Fetch {
+    /// The peer no longer lists the snapshot: a newer one may do.
+    Pruned {
+        height: u64,
+    },
+    Failed(StateSyncError),
+}
+
+impl<E: Into<StateSyncError>> From<E> for Fetch {
+    fn from(e: E) -> Fetch {
+        Fetch::Failed(e.into())
+    }
+}
+
+/// [`restore_from_snapshot`] of the newest snapshot `peer` lists now.
+async fn restore_newest(
+    peer: &impl SnapshotPeer,
+    genesis: &Genesis,
+    ledger_path: &Path,
+    home: &Path,
+) -> Result<Restored, Fetch> {
     let newest = peer
         .snapshots()
         .await?
@@ -144,7 +240,7 @@ pub async fn restore_from_snapshot(
         height,
         chunks = manifest.chunks.len(),
         "restoring the state at height {height} from {}",
-        peer.address()
+        peer.name()
     );
     let started = Instant::now();
     let block = manifest.block.clone();
@@ -152,7 +248,15 @@ pub async fn restore_from_snapshot(
     let mut bytes = 0u64;
     while restore.received() < restore.chunks() {
         let index = restore.received();
-        let chunk = fetch_chunk(peer, height, index).await?;
+        let chunk = match fetch_chunk(peer, height, index).await {
+            Ok(chunk) => chunk,
+            // Gone from the list too: pruned, not a fault of the peer's.
+            Err(e) if !peer.snapshots().await?.iter().any(|s| s.height == height) => {
+                tracing::debug!("chunk {index} of the snapshot at {height}: {e}");
+                return Err(Fetch::Pruned { height });
+            }
+            Err(e) => return Err(e.into()),
+        };
         bytes = bytes.saturating_add(chunk.len() as u64);
         restore.add_chunk(&chunk)?;
         if (index + 1) % 16 == 0 {
@@ -163,7 +267,8 @@ pub async fn restore_from_snapshot(
     let owned = genesis.clone();
     let restored = tokio::task::spawn_blocking(move || restore.finish(&owned))
         .await
-        .map_err(|e| SnapshotError::Ledger(std::io::Error::other(e).into()))??;
+        .map_err(|e| SnapshotError::Ledger(std::io::Error::other(e).into()))?
+        .map_err(StateSyncError::from)?;
     check_certificate(
         &certificate,
         &block,
@@ -191,10 +296,10 @@ pub async fn restore_from_snapshot(
 }
 
 async fn fetch_chunk(
-    peer: &NodeClient,
+    peer: &impl SnapshotPeer,
     height: u64,
     index: usize,
-) -> Result<Vec<u8>, StateSyncError> {
+) -> Result<Vec<u8>, ClientError> {
     let name = SnapshotFile::Chunk(index as u32).to_string();
     let mut attempt = 1;
     loop {
@@ -204,7 +309,7 @@ async fn fetch_chunk(
                 tracing::warn!("fetching {name} of the snapshot at {height}: {e}; trying again");
                 attempt += 1;
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         }
     }
 }

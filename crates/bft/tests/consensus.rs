@@ -760,10 +760,52 @@ async fn a_validator_whose_stores_disagree_refuses_to_start_and_is_rebuilt_from_
     }
 }
 
+/// A node's API that prunes the snapshot a restore fetches from it when
+/// the first chunk is asked for, as a validator whose few kept snapshots
+/// turn over during a long download does.
+struct PrunesUnderFetch {
+    peer: NodeClient,
+    /// The validator's snapshot directory.
+    snapshots: PathBuf,
+    /// The snapshot it pruned.
+    pruned: std::sync::Mutex<Option<u64>>,
+}
+
+impl gpunet_bft::SnapshotPeer for PrunesUnderFetch {
+    fn snapshots(
+        &self,
+    ) -> impl std::future::Future<
+        Output = Result<Vec<gpunet_types::api::SnapshotInfo>, gpunet_client::ClientError>,
+    > + Send {
+        self.peer.snapshots()
+    }
+
+    fn snapshot_file(
+        &self,
+        height: u64,
+        file: &str,
+        max_bytes: usize,
+    ) -> impl std::future::Future<Output = Result<Vec<u8>, gpunet_client::ClientError>> + Send {
+        let mut pruned = self.pruned.lock().unwrap();
+        if pruned.is_none() && file.starts_with("chunk") {
+            // The node may have pruned it itself meanwhile: gone either way.
+            let _ = std::fs::remove_dir_all(self.snapshots.join(height.to_string()));
+            *pruned = Some(height);
+        }
+        drop(pruned);
+        self.peer.snapshot_file(height, file, max_bytes)
+    }
+
+    fn name(&self) -> String {
+        "a peer that prunes".into()
+    }
+}
+
 /// A node joins a running chain from a validator's state snapshot: it
 /// fetches the state at the snapshot's block over the validator's API,
 /// checks it against that block's certificate, and follows the chain from
-/// there without replaying a block before it.
+/// there without replaying a block before it. The snapshot it first fetches
+/// is pruned under it: it starts over at the validator's newest.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_node_joins_from_a_snapshot_without_replaying_the_chain() {
     let _serial = ONE_NETWORK_AT_A_TIME.lock().await;
@@ -802,10 +844,22 @@ async fn a_node_joins_from_a_snapshot_without_replaying_the_chain() {
             v.config.home.clone(),
         )
     };
-    let restored = gpunet_bft::restore_from_snapshot(&peer, &net.genesis, &ledger_path, &home)
+    let pruning = PrunesUnderFetch {
+        peer,
+        snapshots: net.validators[0].base_dir.join(gpunet_node::SNAPSHOTS_DIR),
+        pruned: Default::default(),
+    };
+    let restored = gpunet_bft::restore_from_snapshot(&pruning, &net.genesis, &ledger_path, &home)
         .await
         .unwrap();
-    assert!(restored.height >= snapshot.height);
+    let pruned = pruning
+        .pruned
+        .lock()
+        .unwrap()
+        .expect("a snapshot was pruned");
+    assert!(pruned >= snapshot.height);
+    assert_ne!(restored.height, pruned, "started over at another snapshot");
+    assert!(restored.height.is_multiple_of(10));
     net.start(joiner).await;
     {
         let ledger = net.node(joiner).base.ledger.read().unwrap();
