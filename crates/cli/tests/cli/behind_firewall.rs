@@ -133,34 +133,15 @@ fn a_provider_that_lets_nothing_in_is_reached_through_a_relay() {
     let wall = Firewalled::new();
     let dir = tempfile::tempdir().unwrap();
     let net = SoloNode::start_on(dir.path(), &wall.host_ip, &[]);
-    let listen = format!("{}:{}", wall.host_ip, free_port());
-    let mut relay = Node(
-        gpunet_command()
-            .args(["relay", "--listen", &listen, "--public-host", &wall.host_ip])
-            .stderr(std::fs::File::create(dir.path().join("relay.log")).unwrap())
-            .spawn()
-            .unwrap(),
-    );
-    let url = poll(Duration::from_secs(20), || {
-        let log = std::fs::read_to_string(dir.path().join("relay.log")).ok()?;
-        let url = log.split_whitespace().find(|w| w.starts_with("http://"))?;
-        Some(url.to_string())
-    })
-    .expect("the relay prints its URL");
+    let (mut relay, _, url) = start_relay(dir.path(), &wall.host_ip);
     // Not --relay-only: the agent listens as usual and announces its own
     // addresses; the firewall, not a flag, leaves the relay as the only way.
     let agent_log = dir.path().join("agent.log");
-    let _agent = Node(
-        wall.gpunet_command()
-            .args(["provider", "--executor", "docker", "--price", "1"])
-            .args(["--serve-outputs", "--relay", &url])
-            .args(["--data-dir", path(&dir.path().join("agent"))])
-            .args(["--node", &net.address])
-            .args(["--keystore", path(&net.provider_keystore)])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::create(&agent_log).unwrap())
-            .spawn()
-            .unwrap(),
+    let _agent = net.spawn_agent(
+        wall.gpunet_command(),
+        "docker",
+        &dir.path().join("agent"),
+        &["--serve-outputs", "--relay", &url],
     );
     assert!(
         eventually(Duration::from_secs(120), || net.online_machines() == 1),
@@ -169,25 +150,7 @@ fn a_provider_that_lets_nothing_in_is_reached_through_a_relay() {
     );
 
     // A job's outputs, kept by the provider and fetched from it.
-    let mut run = net.with(&[
-        "job",
-        "run",
-        "--image",
-        "gpunet/busybox",
-        "--max-price",
-        "50",
-        "--wait",
-    ]);
-    run.extend(
-        [
-            "--",
-            "sh",
-            "-c",
-            "echo behind the wall > \"$GPUNET_OUTPUT_DIR/note.txt\"",
-        ]
-        .map(String::from),
-    );
-    ok(&run);
+    net.run_job("echo behind the wall > \"$GPUNET_OUTPUT_DIR/note.txt\"");
     let results = dir.path().join("results");
     ok(&net.with(&["job", "get", "0", "--out", path(&results)]));
     assert_eq!(

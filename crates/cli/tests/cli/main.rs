@@ -338,10 +338,23 @@ impl SoloNode {
 
     /// [`Self::start_agent`] with `extra` arguments.
     fn start_agent_with(&self, data_dir: &Path, extra: &[&str]) -> Node {
+        self.spawn_agent(gpunet_command(), "process", data_dir, extra)
+    }
+
+    /// `gpunet provider` of the funded provider as `gpunet` runs it (here, or
+    /// in a network namespace), its jobs run by `executor`, with `extra`
+    /// arguments, keeping its data in `data_dir` and its log in `data_dir`.log.
+    fn spawn_agent(
+        &self,
+        mut gpunet: Command,
+        executor: &str,
+        data_dir: &Path,
+        extra: &[&str],
+    ) -> Node {
         let log = std::fs::File::create(data_dir.with_extension("log")).unwrap();
         Node(
-            gpunet_command()
-                .args(["provider", "--executor", "process", "--price", "1"])
+            gpunet
+                .args(["provider", "--executor", executor, "--price", "1"])
                 .args(extra)
                 .args(["--data-dir", path(data_dir)])
                 .args(["--node", &self.address])
@@ -362,6 +375,12 @@ impl SoloNode {
             eventually(Duration::from_secs(120), || self.online_machines() == 1),
             "the agent registers its machine and proves it"
         );
+        self.run_job(script);
+        agent
+    }
+
+    /// Runs the next job, `sh -c script` in gpunet/busybox, to its end.
+    fn run_job(&self, script: &str) {
         // The command goes last, after the global options.
         let mut run = self.with(&[
             "job",
@@ -374,7 +393,6 @@ impl SoloNode {
         ]);
         run.extend(["--", "sh", "-c", script].map(String::from));
         ok(&run);
-        agent
     }
 
     /// `args` followed by the global options, as the provider.
@@ -1899,21 +1917,8 @@ fn a_provider_serving_its_outputs_hands_them_to_the_client_peer_to_peer() {
 fn a_provider_reached_only_through_a_relay_serves_its_outputs_there() {
     let dir = tempfile::tempdir().unwrap();
     let net = SoloNode::start(dir.path(), &[]);
-    let listen = format!("127.0.0.1:{}", free_port());
-    let mut relay = Node(
-        gpunet_command()
-            .args(["relay", "--listen", &listen, "--public-host", "127.0.0.1"])
-            .stderr(std::fs::File::create(dir.path().join("relay.log")).unwrap())
-            .spawn()
-            .unwrap(),
-    );
+    let (mut relay, listen, url) = start_relay(dir.path(), "127.0.0.1");
     // The URL it prints is the one providers are given.
-    let url = poll(Duration::from_secs(20), || {
-        let log = std::fs::read_to_string(dir.path().join("relay.log")).ok()?;
-        let url = log.split_whitespace().find(|w| w.starts_with("http://"))?;
-        Some(url.to_string())
-    })
-    .expect("the relay prints its URL");
     assert_eq!(url, format!("http://{listen}/"));
     let _agent = net.run_one_job(
         dir.path(),
@@ -1942,6 +1947,26 @@ fn a_provider_reached_only_through_a_relay_serves_its_outputs_there() {
         message.contains(&format!("relay {url} did not answer")),
         "{message}"
     );
+}
+
+/// `gpunet relay` listening on `host` (its log in `dir`/relay.log): the
+/// process, where it listens and the URL it prints for providers.
+fn start_relay(dir: &Path, host: &str) -> (Node, String, String) {
+    let listen = format!("{host}:{}", free_port());
+    let relay = Node(
+        gpunet_command()
+            .args(["relay", "--listen", &listen, "--public-host", host])
+            .stderr(std::fs::File::create(dir.join("relay.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let url = poll(Duration::from_secs(20), || {
+        let log = std::fs::read_to_string(dir.join("relay.log")).ok()?;
+        let url = log.split_whitespace().find(|w| w.starts_with("http://"))?;
+        Some(url.to_string())
+    })
+    .expect("the relay prints its URL");
+    (relay, listen, url)
 }
 
 /// `gpunet completions bash`, sourced by bash, completes subcommands.
