@@ -25,25 +25,39 @@ pub enum CanaryVerdict {
     /// The provider reported the known answer.
     Honest,
     /// It reported another root: disputed.
-    Disputed { reported: Hash },
+    Disputed {
+        /// The root it reported.
+        reported: Hash,
+    },
     /// It reported the known answer, billed far longer than the job took
     /// here: its time is disputed.
-    DisputedTime { billed_ms: u64, allowed_ms: u64 },
+    DisputedTime {
+        /// The time it billed.
+        billed_ms: u64,
+        /// The most a dispute lets it bill, from the time here.
+        allowed_ms: u64,
+    },
     /// No result to compare (the order ended otherwise).
-    NoResult { status: OrderStatus },
+    NoResult {
+        /// How the order ended.
+        status: OrderStatus,
+    },
 }
 
 /// What an honest run of a canary gives: its output root, and how long it
 /// took on the client's machine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct KnownAnswer {
+    /// The root of its outputs.
     pub root: Hash,
+    /// How long it ran here.
     pub duration_ms: u64,
 }
 
 /// Why a canary's answer could not be known here.
 #[derive(Debug, thiserror::Error)]
 pub enum CanaryError {
+    /// Its run could not be laid out (an input, a directory).
     #[error(transparent)]
     Layout(#[from] LayoutError),
     /// Stopped at a limit: its outputs are partial, so there is no answer.
@@ -51,9 +65,14 @@ pub enum CanaryError {
         "the canary was stopped at its {limit} limit here, so it has no known answer: \
          give it a longer timeout or more resources"
     )]
-    Stopped { limit: &'static str },
+    Stopped {
+        /// Which limit: timeout, memory or disk.
+        limit: &'static str,
+    },
+    /// Its outputs could not be collected.
     #[error(transparent)]
     Collect(CollectError),
+    /// The executor could not run it.
     #[error("the canary could not run here: {0}")]
     Run(ExecError),
 }

@@ -48,23 +48,30 @@ pub fn local_backend(hardware: &Hardware) -> Result<Arc<dyn Backend>, NoGpuProve
      `--features cuda` where the NVIDIA driver, cuBLASLt and NVRTC are installed"
 )]
 pub struct NoGpuProver {
+    /// The GPU model offered.
     pub model: String,
+    /// The class the ledger proves that model as.
     pub class: &'static str,
     /// Why no GPU prover could be made here.
     pub why: String,
 }
 
+/// Why a hardware challenge went unanswered.
 #[derive(Debug, thiserror::Error)]
 pub enum ChallengeError {
+    /// The node could not be asked or told.
     #[error(transparent)]
     Client(#[from] ClientError),
+    /// The proving thread died.
     #[error("the prover stopped: {0}")]
     Prover(String),
     /// The node sent a challenge no honest chain issues (its shape is out
     /// of poc's bounds): it is not answered.
     #[error("challenge {id} cannot be answered: {source}")]
     Shape {
+        /// The challenge.
         id: ChallengeId,
+        /// What is out of bounds.
         source: gpunet_poc::ShapeError,
     },
 }

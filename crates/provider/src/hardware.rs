@@ -5,10 +5,14 @@ use gpunet_primitives::{GpuSpec, MachineSpec};
 use nvml_wrapper::error::NvmlError;
 use std::path::Path;
 
+/// One GPU, as NVML reports it.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct GpuInfo {
+    /// Its model name, e.g. "NVIDIA H100 80GB HBM3".
     pub name: String,
+    /// NVML's UUID of the device.
     pub uuid: String,
+    /// Its memory, in MiB.
     pub vram_mb: u64,
     /// CUDA compute capability, e.g. "9.0".
     pub compute_capability: Option<String>,
@@ -16,16 +20,22 @@ pub struct GpuInfo {
     pub utilization_pct: Option<u32>,
 }
 
+/// What this machine has, as detected (claims until proven).
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Hardware {
+    /// The CPU's model name, where the kernel names it.
     pub cpu_model: Option<String>,
+    /// Logical cores.
     pub cpu_cores: u32,
+    /// Total memory, in MiB.
     pub memory_mb: u64,
     /// Free space where jobs run.
     pub disk_mb: u64,
     /// Fastest network link, in Mbit/s, as the kernel reports it.
     pub network_link_mbps: Option<u64>,
+    /// Its NVIDIA GPUs.
     pub gpus: Vec<GpuInfo>,
+    /// The NVIDIA driver's version, with GPUs.
     pub driver_version: Option<String>,
     /// Highest CUDA version the driver supports, e.g. "12.4".
     pub cuda_version: Option<String>,

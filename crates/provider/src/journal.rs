@@ -7,20 +7,29 @@ use gpunet_primitives::{JobOutcome, OrderId};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+/// Where a job stands on this machine, as last written.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "phase", rename_all = "snake_case")]
 pub enum JobRecord {
     /// The job was accepted; `handle` is what the executor needs to clean up
     /// after it (a process group, a container name) once it exists.
     Started {
+        /// The job's order.
         order: OrderId,
+        /// The executor's handle of its run, once it has one.
         handle: Option<String>,
     },
     /// The job ended and its outputs are uploaded; the report is pending.
-    Finished { order: OrderId, outcome: JobOutcome },
+    Finished {
+        /// The job's order.
+        order: OrderId,
+        /// What is to be reported.
+        outcome: JobOutcome,
+    },
 }
 
 impl JobRecord {
+    /// The job's order.
     pub fn order(&self) -> OrderId {
         match self {
             JobRecord::Started { order, .. } | JobRecord::Finished { order, .. } => *order,
@@ -28,12 +37,14 @@ impl JobRecord {
     }
 }
 
+/// A directory of one record per job (`<order>.json`).
 #[derive(Clone)]
 pub struct Journal {
     dir: PathBuf,
 }
 
 impl Journal {
+    /// The journal in `dir`, made if new.
     pub fn open(dir: &Path) -> std::io::Result<Journal> {
         std::fs::create_dir_all(dir)?;
         Ok(Journal {
@@ -45,6 +56,7 @@ impl Journal {
         self.dir.join(format!("{order}.json"))
     }
 
+    /// Replaces its order's record by `record`, synced to disk.
     pub fn write(&self, record: &JobRecord) -> std::io::Result<()> {
         use std::io::Write;
         let path = self.path(record.order());
@@ -55,6 +67,7 @@ impl Journal {
         std::fs::rename(tmp, path)
     }
 
+    /// Deletes `order`'s record (none is not an error).
     pub fn remove(&self, order: OrderId) -> std::io::Result<()> {
         match std::fs::remove_file(self.path(order)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
@@ -62,6 +75,7 @@ impl Journal {
         }
     }
 
+    /// Whether `order` has a record.
     pub fn contains(&self, order: OrderId) -> bool {
         self.path(order).exists()
     }

@@ -137,27 +137,47 @@ pub fn collect(
 /// machine.
 #[derive(Debug, thiserror::Error)]
 pub enum LayoutError {
+    /// A directory of the run has no absolute path.
     #[error("cannot resolve {}: {source}", path.display())]
     Resolve {
+        /// The directory.
         path: PathBuf,
+        /// What the system said.
         source: std::io::Error,
     },
+    /// A directory of the run could not be made.
     #[error("cannot prepare {}: {source}", dir.display())]
     Prepare {
+        /// The directory.
         dir: PathBuf,
+        /// What the system said.
         source: std::io::Error,
     },
+    /// An input could not be fetched and verified.
     #[error("cannot fetch input {path}: {source}")]
-    FetchInput { path: String, source: ClientError },
+    FetchInput {
+        /// Its path among the inputs.
+        path: String,
+        /// Why.
+        source: ClientError,
+    },
+    /// The saved workspace the spec names could not be fetched.
     #[error("cannot fetch the workspace rental {order} saved: {source}")]
-    FetchWorkspace { order: OrderId, source: ClientError },
+    FetchWorkspace {
+        /// The rental that saved it.
+        order: OrderId,
+        /// Why.
+        source: ClientError,
+    },
 }
 
 /// Why a finished run's result could not be collected.
 #[derive(Debug, thiserror::Error)]
 pub enum CollectError {
+    /// Its log files could not be written.
     #[error("cannot write the job's log: {0}")]
     Log(std::io::Error),
+    /// Its output directory could not be read.
     #[error("cannot collect outputs: {0}")]
     Outputs(std::io::Error),
 }

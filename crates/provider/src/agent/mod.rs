@@ -25,12 +25,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::task::JoinSet;
 
+/// How a provider agent runs: where its node and data are, what it asks,
+/// and how renters and readers reach it.
 #[derive(Clone, Debug)]
 pub struct AgentConfig {
     /// The nodes to talk to: `https://HOST:PORT#KEY`, comma-separated.
     pub node: String,
     /// Jobs, the journal and outputs live here.
     pub data_dir: PathBuf,
+    /// The region the machine is listed in (orders may require one).
     pub region: String,
     /// Base price of any job on this machine.
     pub price_per_hour: Amount,
@@ -59,14 +62,19 @@ pub enum UnprovenGpus {
     OfferCpuOnly,
 }
 
+/// Why the agent could not register or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
+    /// Its node refused a request or could not be reached.
     #[error(transparent)]
     Client(#[from] ClientError),
+    /// Its data directory (journal, runs, outputs) could not be used.
     #[error("provider data directory: {0}")]
     Io(#[from] std::io::Error),
+    /// It has GPUs it cannot prove, and is not to offer the machine without.
     #[error("hardware challenges: {0}")]
     Prover(#[from] crate::challenge::NoGpuProver),
+    /// Its data-plane peer did not start.
     #[error(transparent)]
     DataPlane(#[from] gpunet_p2p::P2pError),
 }
@@ -252,10 +260,12 @@ impl Agent {
         })
     }
 
+    /// The machine this agent registered (or found registered) for its key.
     pub fn machine_id(&self) -> MachineId {
         self.inner.machine
     }
 
+    /// What it detected on this machine, as offered.
     pub fn hardware(&self) -> &Hardware {
         &self.inner.hardware
     }

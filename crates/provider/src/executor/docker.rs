@@ -79,6 +79,9 @@ impl Default for DockerConfig {
     }
 }
 
+/// Runs each job and rental in a sandboxed container of the local Docker
+/// engine (no network unless asked, read-only root for jobs, limits from
+/// the spec).
 pub struct DockerExecutor {
     docker: Docker,
     config: DockerConfig,

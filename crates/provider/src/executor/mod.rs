@@ -29,8 +29,10 @@ use std::time::Duration;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ExecutorKind {
+    /// Plain processes in their own process groups ([`ProcessExecutor`]).
     #[default]
     Process,
+    /// Sandboxed containers of the local engine ([`DockerExecutor`]).
     Docker,
 }
 
@@ -68,7 +70,9 @@ pub struct JobRun {
     pub name: String,
     /// Container image (tag or `name@sha256:digest`); the process executor ignores it.
     pub image: String,
+    /// Program and arguments.
     pub command: Vec<String>,
+    /// Its environment, secrets included (never logged).
     pub env: Vec<(String, String)>,
     /// Files the job reads; mounted read-only in a container.
     pub inputs: PathBuf,
@@ -76,9 +80,13 @@ pub struct JobRun {
     pub outputs: PathBuf,
     /// The job's working directory (a container sees it as `/gpunet/work`).
     pub scratch: PathBuf,
+    /// Where its standard output is written.
     pub stdout: PathBuf,
+    /// Where its standard error is written.
     pub stderr: PathBuf,
+    /// Longest it may run; stopped then ([`TIMEOUT_EXIT_CODE`]).
     pub timeout: Duration,
+    /// What it may use.
     pub limits: Limits,
     /// Whether the job may use the network (containers have none otherwise).
     pub network: bool,
@@ -143,7 +151,9 @@ impl std::fmt::Debug for SecretVars {
 /// Resource limits of one run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
+    /// CPU cores (a CPU quota in a container).
     pub cpu_cores: u32,
+    /// Memory, in MiB.
     pub memory_mb: u64,
     /// Most MiB the run may write (working directory, outputs and logs
     /// together); 0: no limit.
@@ -155,16 +165,19 @@ pub struct Limits {
     pub ulimits: Ulimits,
 }
 
-/// Environment variables that tell a job where its inputs and outputs are.
+/// The environment variable that tells a job where its inputs are.
 pub const INPUT_DIR_VAR: &str = "GPUNET_INPUT_DIR";
+/// The environment variable that tells a job where to write its outputs.
 pub const OUTPUT_DIR_VAR: &str = "GPUNET_OUTPUT_DIR";
 
 /// How a job ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExecOutcome {
+    /// Its program's exit code ([`TIMEOUT_EXIT_CODE`] when cut at its timeout).
     pub exit_code: i32,
     /// Why the run was cut short, if it was.
     pub stopped: Option<Stop>,
+    /// How long it ran, by this machine's clock.
     pub duration_ms: u64,
 }
 
@@ -173,15 +186,26 @@ pub use gpunet_primitives::Stop;
 /// Exit code reported for a job killed at its timeout (as `timeout(1)` does).
 pub const TIMEOUT_EXIT_CODE: i32 = 124;
 
+/// Why an executor could not run, reach or clean up a run.
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
+    /// The job's program could not be started (the job's fault).
     #[error("cannot start {program:?}: {source}")]
     Spawn {
+        /// The program.
         program: String,
+        /// What the system said.
         source: std::io::Error,
     },
+    /// The job's image is not in this machine's engine (the job's fault).
     #[error("image {image:?} is not available: {reason}")]
-    Image { image: String, reason: String },
+    Image {
+        /// The image the spec names.
+        image: String,
+        /// What the engine said.
+        reason: String,
+    },
+    /// The Docker engine refused or failed.
     #[error("Docker engine: {0}")]
     Docker(String),
     /// The run is not up (not started yet, or gone).
@@ -193,6 +217,7 @@ pub enum ExecError {
     /// What this executor cannot do (a terminal without Docker).
     #[error("{0}")]
     Unsupported(&'static str),
+    /// Files or processes on this machine.
     #[error("executor I/O: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -205,12 +230,17 @@ impl ExecError {
     }
 }
 
+/// What an executor's methods return: boxed, so that [`Executor`] is a
+/// trait object the agent holds whichever engine runs its jobs.
 pub type ExecFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, ExecError>> + Send + 'a>>;
 
 /// Called once with the run's handle as soon as it exists, so the agent can
 /// journal it and [`Executor::cleanup`] it after a crash.
 pub type Started<'a> = Box<dyn FnOnce(String) + Send + 'a>;
 
+/// Runs jobs and rentals on this machine: in Docker containers
+/// ([`DockerExecutor`]) or as plain processes
+/// ([`ProcessExecutor`]).
 pub trait Executor: Send + Sync {
     /// Name reported in the machine's registration ("process", "docker").
     fn name(&self) -> &'static str;
@@ -243,8 +273,11 @@ pub struct ExecCommand {
 /// A pseudo-terminal's `TERM` and size.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tty {
+    /// `TERM`, as the renter's terminal has it.
     pub term: String,
+    /// Columns.
     pub cols: u16,
+    /// Rows.
     pub rows: u16,
 }
 
@@ -253,6 +286,7 @@ pub struct Tty {
 pub enum ExecOutput {
     /// To its standard output, or its terminal.
     Stdout(Vec<u8>),
+    /// To its standard error (not with a terminal).
     Stderr(Vec<u8>),
 }
 
