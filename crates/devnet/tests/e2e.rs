@@ -11,9 +11,9 @@ use gpunet_devnet::{client_key, provider_key};
 use gpunet_node::BlobRetention;
 use gpunet_primitives::manifest::Manifest;
 use gpunet_primitives::{
-    BlobRead, BlobUpload, ContainerStop, GpuRequirement, Hash, JobOutcome, JobSpec, Keypair,
-    LogChunk, LogRead, LogStream, MachineSpec, Resources, SignedRequest, Stop, Tx, TxBody,
-    MAX_LOG_CHUNK_BYTES, MAX_TX_BYTES, UNIT,
+    BlobRead, BlobUpload, ContainerStop, Hash, JobOutcome, JobSpec, Keypair, LogChunk, LogRead,
+    LogStream, MachineSpec, Resources, SignedRequest, Stop, Tx, TxBody, MAX_LOG_CHUNK_BYTES,
+    MAX_TX_BYTES, UNIT,
 };
 use gpunet_provider::canary::{check, known_answer, CanaryVerdict};
 use gpunet_provider::executor::group_alive;
@@ -675,13 +675,7 @@ fn spec(gpus: u32, timeout_secs: u64) -> JobSpec {
         ..JobSpec::new(
             "gpunet/busybox",
             vec!["true".into()],
-            Resources {
-                gpu: GpuRequirement {
-                    count: gpus,
-                    ..Default::default()
-                },
-                ..Resources::new(1, 1, 100)
-            },
+            Resources::new(1, 1, 100).with_gpus(gpus),
             timeout_secs,
         )
     }

@@ -12,8 +12,8 @@
 use arbitrary::{Arbitrary, Unstructured};
 use gpunet_ledger::{Genesis, GenesisAccount, Ledger};
 use gpunet_primitives::{
-    GpuRequirement, GpuSpec, Hash, JobOutcome, JobSpec, Keypair, MachineSpec, OnExit, Resources,
-    SealedSecrets, SignedTx, Stop, Tx, TxBody, WorkspaceSave, UNIT,
+    GpuSpec, Hash, JobOutcome, JobSpec, Keypair, MachineSpec, OnExit, Resources, SealedSecrets,
+    SignedTx, Stop, Tx, TxBody, WorkspaceSave, UNIT,
 };
 use gpunet_types::{Machine, Params};
 use std::sync::OnceLock;
@@ -504,13 +504,7 @@ fn job(gpus: u32, timeout_secs: u64) -> JobSpec {
         ..JobSpec::new(
             format!("sha256:{}", "0".repeat(64)),
             vec!["run".into()],
-            Resources {
-                gpu: GpuRequirement {
-                    count: gpus,
-                    ..Default::default()
-                },
-                ..Resources::new(1, 64, 1)
-            },
+            Resources::new(1, 64, 1).with_gpus(gpus),
             timeout_secs,
         )
     }

@@ -3,9 +3,8 @@
 
 use gpunet_ledger::{Genesis, GenesisAccount, Ledger};
 use gpunet_primitives::{
-    DoubleSign, GpuRequirement, GpuSpec, Hash, JobOutcome, JobSpec, Keypair, MachineSpec,
-    OutputHolder, Resources, SignedTx, SignedVote, Stop, Tx, TxBody, Vote, VoteKind, WorkspaceSave,
-    UNIT,
+    DoubleSign, GpuSpec, Hash, JobOutcome, JobSpec, Keypair, MachineSpec, OutputHolder, Resources,
+    SignedTx, SignedVote, Stop, Tx, TxBody, Vote, VoteKind, WorkspaceSave, UNIT,
 };
 use gpunet_types::{OrderStatus, Params};
 use proptest::prelude::*;
@@ -260,13 +259,7 @@ fn body(op: &Op, keys: &[Keypair]) -> Option<(usize, TxBody)> {
         ..JobSpec::new(
             format!("sha256:{}", "0".repeat(64)),
             vec!["run".into()],
-            Resources {
-                gpu: GpuRequirement {
-                    count: gpus,
-                    ..Default::default()
-                },
-                ..Resources::new(1, 64, 1)
-            },
+            Resources::new(1, 64, 1).with_gpus(gpus),
             timeout,
         )
     };

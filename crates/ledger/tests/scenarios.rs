@@ -2,8 +2,7 @@
 
 use gpunet_ledger::{Ledger, TxError};
 use gpunet_primitives::{
-    GpuRequirement, GpuSpec, JobOutcome, JobSpec, Keypair, MachineSpec, Resources, SignedTx,
-    TxBody, UNIT,
+    GpuSpec, JobOutcome, JobSpec, Keypair, MachineSpec, Resources, SignedTx, TxBody, UNIT,
 };
 use gpunet_types::{Event, OrderStatus, Params};
 
@@ -65,13 +64,7 @@ fn job(timeout_secs: u64, gpus: u32) -> JobSpec {
         ..JobSpec::new(
             "busybox",
             vec!["true".into()],
-            Resources {
-                gpu: GpuRequirement {
-                    count: gpus,
-                    ..Default::default()
-                },
-                ..Resources::new(1, 100, 10)
-            },
+            Resources::new(1, 100, 10).with_gpus(gpus),
             timeout_secs,
         )
     }

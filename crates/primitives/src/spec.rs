@@ -147,6 +147,17 @@ impl Resources {
             ulimits: Ulimits::default(),
         }
     }
+
+    /// These resources with `count` GPUs of any model.
+    pub fn with_gpus(self, count: u32) -> Resources {
+        Resources {
+            gpu: GpuRequirement {
+                count,
+                ..GpuRequirement::default()
+            },
+            ..self
+        }
+    }
 }
 
 /// Process limits (`setrlimit`, Docker's `--ulimit`), soft and hard alike;
