@@ -17,6 +17,7 @@ mod provider;
 mod rent;
 mod secrets;
 mod session;
+mod signals;
 mod sim;
 mod template;
 mod wallet;

@@ -10,7 +10,7 @@ use gpunet_bft::{BftConfig, BftError, Multiaddr};
 use gpunet_client::{Keystore, Wallet};
 use gpunet_ledger::{Genesis, GenesisAccount};
 use gpunet_node::{
-    BlobRetention, NodeBuilder, SoloProducerConfig, Uploads, DEFAULT_MIN_FREE_BYTES,
+    BlobRetention, Clock, NodeBuilder, SoloProducerConfig, Uploads, DEFAULT_MIN_FREE_BYTES,
     DEFAULT_SNAPSHOT_EVERY, LEDGER_FILE, UPLOAD_BYTES_PER_HOUR,
 };
 use gpunet_p2p::Reach;
@@ -115,7 +115,7 @@ pub(crate) async fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
     };
     println!("try: gpunet {use_it}job run examples/hello.toml --wait");
     println!("fund any wallet: gpunet {use_it}devnet fund ADDRESS GPN");
-    tokio::signal::ctrl_c().await?;
+    crate::signals::stop_asked().await;
     devnet.shutdown().await;
     Ok(())
 }
@@ -244,6 +244,28 @@ pub(crate) struct NodeArgs {
     /// MiB one account may upload to this node's blob store per hour.
     #[arg(long, default_value_t = UPLOAD_BYTES_PER_HOUR >> 20)]
     upload_quota_mb: u64,
+    /// Stamp and judge blocks by a clock this far ahead of the system's
+    /// (behind with a leading minus: -3m), as a validator whose clock is
+    /// wrong would (with --bft). For fault drills: the others neither halt
+    /// nor take its block times.
+    #[arg(long, requires = "bft", value_name = "OFFSET", allow_hyphen_values = true,
+          value_parser = parse_clock_offset)]
+    clock_offset: Option<i64>,
+}
+
+/// `--clock-offset`: a duration (90s, 3m), a leading minus for behind; in
+/// milliseconds.
+fn parse_clock_offset(text: &str) -> Result<i64, String> {
+    let (sign, duration) = match text.trim().strip_prefix('-') {
+        Some(rest) => (-1, rest),
+        None => (1, text.trim().trim_start_matches('+')),
+    };
+    let ms = humantime::parse_duration(duration)
+        .map_err(|e| format!("{text:?} is not an offset like 3m, -90s or +1h: {e}"))?
+        .as_millis();
+    i64::try_from(ms)
+        .map(|ms| sign * ms)
+        .map_err(|_| format!("{text:?} is too far off"))
 }
 
 /// How far behind a peer's snapshot a node with a ledger must be for
@@ -294,6 +316,12 @@ pub(crate) async fn node(args: NodeArgs) -> anyhow::Result<()> {
         config.consensus_peers = args.peers;
         config.gossip.bootstrap = args.gossip_peers;
         config.gossip.api_url = advertised.then(|| address.to_string());
+        if let Some(offset_ms) = args.clock_offset {
+            config.proposals.clock = Clock::skewed(offset_ms);
+            tracing::warn!(
+                "this node's clock runs {offset_ms} ms off the system's (--clock-offset)"
+            );
+        }
         let consensus = gpunet_bft::start(base.ledger.clone(), key, config, base.events.clone())
             .await
             .map_err(|e| match e {
@@ -339,7 +367,11 @@ pub(crate) async fn node(args: NodeArgs) -> anyhow::Result<()> {
         let console = serve_console(addr, node.clone()).await?;
         crate::logs::announce(&format!("web console: {console}"));
     }
-    gpunet_api::serve(listener, node, &api_key).await?;
+    // Stopping is safe at any point: every store commits atomically.
+    tokio::select! {
+        served = gpunet_api::serve(listener, node, &api_key) => served?,
+        () = crate::signals::stop_asked() => crate::logs::announce("gpunet node stopped"),
+    }
     Ok(())
 }
 
@@ -531,4 +563,19 @@ pub(crate) async fn status(ctx: &Ctx) -> anyhow::Result<()> {
         text
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_clock_offset;
+
+    #[test]
+    fn clock_offsets_go_both_ways_and_refuse_what_is_not_one() {
+        assert_eq!(parse_clock_offset("3m"), Ok(180_000));
+        assert_eq!(parse_clock_offset("+90s"), Ok(90_000));
+        assert_eq!(parse_clock_offset("-3m"), Ok(-180_000));
+        assert!(parse_clock_offset("soon").is_err());
+        assert!(parse_clock_offset("--3m").is_err());
+        assert!(parse_clock_offset("999999999999999d").is_err());
+    }
 }

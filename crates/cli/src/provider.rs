@@ -210,14 +210,12 @@ pub(crate) async fn provider(ctx: &Ctx, args: ProviderArgs) -> anyhow::Result<()
             .map(|n| format!("; {n}"))
             .unwrap_or_default()
     ));
-    // Ctrl-C drains (the machine is paused, running work finishes); a
-    // second one stops at once.
-    let stop = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+    // Ctrl-C (or SIGTERM) drains (the machine is paused, running work
+    // finishes); a second one stops at once.
+    let stop = crate::signals::stop_asked();
     let second_stop = async {
-        let _ = tokio::signal::ctrl_c().await;
-        let _ = tokio::signal::ctrl_c().await;
+        crate::signals::stop_asked().await;
+        crate::signals::stop_asked().await;
     };
     tokio::select! {
         ran = agent.run_until(stop) => ran?,
@@ -232,7 +230,7 @@ pub(crate) async fn relay(listen: SocketAddr, public_host: Option<String>) -> an
         .await
         .with_context(|| format!("--listen {listen}"))?;
     crate::logs::announce(&relay_banner(relay.addr(), public_host.as_deref()));
-    let _ = tokio::signal::ctrl_c().await;
+    crate::signals::stop_asked().await;
     relay.shutdown().await;
     Ok(())
 }

@@ -284,11 +284,13 @@ impl Devnet {
 }
 
 impl Devnet {
-    /// Stops the providers and closes their data-plane peers; the node and
-    /// its API stop when the devnet is dropped.
+    /// Stops the providers, the runs they started (containers and
+    /// processes: none outlives the devnet) and their data-plane peers; the
+    /// node and its API stop when the devnet is dropped.
     pub async fn shutdown(mut self) {
         for (agent, handle) in self.providers.iter_mut().filter_map(Option::take) {
             handle.abort();
+            agent.stop_runs().await;
             agent.close().await;
         }
     }

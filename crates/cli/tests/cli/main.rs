@@ -157,6 +157,12 @@ fn assert_one_schema(value: &serde_json::Value, what: &str) {
 struct Node(Child);
 
 impl Node {
+    /// Ctrl-C, as its operator would press it.
+    fn interrupt(&self) {
+        // SAFETY: kill(2) with a child's pid and a signal number reads no memory.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGINT) };
+    }
+
     /// Its exit status, if it exits within `limit`.
     fn exit_within(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
         poll(limit, || self.0.try_wait().unwrap())
@@ -183,7 +189,16 @@ fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
 }
 
 impl Drop for Node {
+    /// Ctrl-C first, as a person stops it, so that a devnet removes the
+    /// containers its providers run; killed if it has not stopped soon after
+    /// (an agent that drains waits for its jobs).
     fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            self.interrupt();
+            if self.exit_within(Duration::from_secs(5)).is_some() {
+                return;
+            }
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -229,10 +244,16 @@ fn spawn_node(args: &[String]) -> Node {
 }
 
 impl SoloNode {
-    /// Kills the node (its data stays); `restart_node` starts it again.
+    /// Stops the node as `docker stop` and systemd do, with SIGTERM, which
+    /// it obeys at once (its data stays); `restart_node` starts it again.
     fn stop_node(&mut self) {
-        let _ = self.node.0.kill();
-        let _ = self.node.0.wait();
+        // SAFETY: kill(2) with a child's pid and a signal number reads no memory.
+        unsafe { libc::kill(self.node.0.id() as i32, libc::SIGTERM) };
+        let stopped = self.node.exit_within(Duration::from_secs(10));
+        assert!(
+            stopped.is_some_and(|s| s.success()),
+            "the node stops on SIGTERM: {stopped:?}"
+        );
     }
 
     fn restart_node(&mut self) {
@@ -926,7 +947,7 @@ fn ctrl_c_pauses_the_provider_and_lets_its_running_job_finish() {
     );
 
     // Ctrl-C: the machine leaves the market at once, the job runs on.
-    unsafe { libc::kill(agent.0.id() as i32, libc::SIGINT) };
+    agent.interrupt();
     assert!(
         eventually(Duration::from_secs(20), || net.online_machines() == 0),
         "paused on Ctrl-C"
@@ -978,7 +999,7 @@ fn ctrl_c_while_the_node_is_down_is_acknowledged_and_pauses_once_it_is_back() {
         "the agent notices its node is gone: {}",
         log()
     );
-    unsafe { libc::kill(agent.0.id() as i32, libc::SIGINT) };
+    agent.interrupt();
     assert!(
         eventually(Duration::from_secs(5), || log()
             .contains("paused as soon as its node answers")),

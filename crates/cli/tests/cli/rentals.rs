@@ -367,11 +367,12 @@ fn ssh_and_scp_reach_a_rental_through_the_proxy_with_the_renters_key() {
 /// `rent cp` copies a directory into a rental and back (empty directories
 /// and modes too), sends again only what changed, goes on with a file from
 /// where an interrupted copy left it (or from the start when what is there
-/// is not its beginning), and says what it cannot copy.
+/// is not its beginning), and says what it cannot copy. Ctrl-C on the
+/// devnet then removes the rental's container.
 #[test]
 fn a_renter_copies_files_and_directories_both_ways_resumably() {
     let dir = tempfile::tempdir().unwrap();
-    let (_devnet, global, id) = rented(dir.path());
+    let (mut devnet, global, id) = rented(dir.path());
     let rent = |args: &[&str]| rent_args(&global, args);
     let remote = |path: &str| format!("{id}:{path}");
     let bytes =
@@ -481,6 +482,35 @@ fn a_renter_copies_files_and_directories_both_ways_resumably() {
         &rent(&["cp", path(&big), path(&got)]),
         "neither side is in a rental",
     );
+
+    // Ctrl-C stops the devnet, and its provider's containers with it: the
+    // rental's (whose hostname is its container's id) is gone.
+    let container = ok(&rent(&["exec", &id, "--", "hostname"]));
+    let container = container.trim();
+    assert!(
+        docker_has(container),
+        "{container} is the rental's container"
+    );
+    devnet.interrupt();
+    let stopped = devnet.exit_within(Duration::from_secs(60));
+    assert!(stopped.is_some_and(|s| s.success()), "{stopped:?}");
+    assert!(
+        !docker_has(container),
+        "the rental's container {container} outlived its devnet"
+    );
+}
+
+/// Whether the Docker engine has a container (running or not) whose id
+/// starts with `id`.
+fn docker_has(id: &str) -> bool {
+    let all = Command::new("docker")
+        .args(["ps", "-aq", "--no-trunc"])
+        .output()
+        .unwrap();
+    assert!(all.status.success(), "{all:?}");
+    String::from_utf8_lossy(&all.stdout)
+        .lines()
+        .any(|c| c.starts_with(id))
 }
 
 /// `rent start --template jupyter` says how to connect, and the notebook

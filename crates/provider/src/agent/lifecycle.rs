@@ -1,7 +1,7 @@
 //! The agent's lifecycle: its stake, pausing, recovery after a restart and
 //! catching up with the leases the ledger gave it while it was away.
 
-use super::{log, AgentConfig, AgentError, Inner};
+use super::{log, warn, AgentConfig, AgentError, Inner};
 use crate::journal::JobRecord;
 use gpunet_client::{ClientError, Wallet};
 use gpunet_primitives::{JobOutcome, MachineId, MachineSpec, OrderId, TxBody};
@@ -204,6 +204,33 @@ impl Inner {
             self.forget(order).await?;
         }
         Ok(())
+    }
+
+    pub(super) async fn stop_runs(&self) {
+        let records = match self.journal.all() {
+            Ok(records) => records,
+            Err(e) => {
+                warn(
+                    self,
+                    &format!("cannot read the journal to stop its runs: {e}"),
+                );
+                return;
+            }
+        };
+        for record in records {
+            if let JobRecord::Started {
+                order,
+                handle: Some(handle),
+            } = record
+            {
+                if let Err(e) = self.executor.cleanup(&handle).await {
+                    warn(
+                        self,
+                        &format!("cannot stop order {order}'s run ({handle}): {e}"),
+                    );
+                }
+            }
+        }
     }
 
     pub(super) async fn catch_up(

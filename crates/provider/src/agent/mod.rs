@@ -280,6 +280,17 @@ impl Agent {
         }
     }
 
+    /// Stops and removes every run this agent started and has not finished
+    /// (a job's or a rental's container, a job's processes), for a devnet
+    /// that stops with its agents: an aborted agent task leaves its runs
+    /// going, and a Docker run would outlive the devnet that made it. The
+    /// journal keeps their records, so an agent started again on the same
+    /// data directory still reports the jobs failed. The agent's task should
+    /// have stopped first.
+    pub async fn stop_runs(&self) {
+        self.inner.stop_runs().await;
+    }
+
     /// Its metrics, for `/metrics`.
     pub fn metrics(&self) -> Arc<AgentMetrics> {
         self.inner.metrics.clone()
