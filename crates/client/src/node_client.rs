@@ -335,29 +335,66 @@ impl NodeClient {
         Ok(bytes)
     }
 
-    /// Stores `bytes` in the node's blob store for the account that signed
-    /// `upload` (see [`crate::Wallet::put_blob`]).
+    /// Stores `bytes` in a node's blob store for the account that signed
+    /// `upload` (see [`crate::Wallet::put_blob`]): the current node's, or
+    /// the next one's while they cannot be reached or have no room
+    /// ([`NodeClient::try_another_node`]).
     pub async fn put_blob(
         &self,
         upload: &SignedBlobUpload,
         bytes: Vec<u8>,
     ) -> Result<BlobInfo, ClientError> {
-        self.json(self.blob_upload(upload).body(bytes)).await
+        let bytes = bytes::Bytes::from(bytes);
+        let mut attempts = self.node_count();
+        loop {
+            attempts = attempts.saturating_sub(1);
+            match self
+                .json(self.blob_upload(upload).body(bytes.clone()))
+                .await
+            {
+                Err(e) if attempts > 0 && self.try_another_node(&e) => continue,
+                result => return result,
+            }
+        }
     }
 
-    /// Streams a file to the node's blob store, which verifies it against
-    /// the hash and size `upload` names.
+    /// Streams a file to a node's blob store, which verifies it against
+    /// the hash and size `upload` names; to the next node while they cannot
+    /// be reached or have no room, as [`NodeClient::put_blob`] does.
     pub async fn put_blob_file(
         &self,
         upload: &SignedBlobUpload,
         path: &Path,
     ) -> Result<BlobInfo, ClientError> {
-        let file = tokio::fs::File::open(path).await?;
-        let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024);
-        let req = self
-            .blob_upload(upload)
-            .body(reqwest::Body::wrap_stream(stream));
-        self.json(req).await
+        let mut attempts = self.node_count();
+        loop {
+            attempts = attempts.saturating_sub(1);
+            let file = tokio::fs::File::open(path).await?;
+            let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024);
+            let req = self
+                .blob_upload(upload)
+                .body(reqwest::Body::wrap_stream(stream));
+            match self.json(req).await {
+                Err(e) if attempts > 0 && self.try_another_node(&e) => continue,
+                result => return result,
+            }
+        }
+    }
+
+    /// Whether an upload that failed with `error` should go to another
+    /// node, and if so moves on to the next: its node could not be reached
+    /// (already moved on), or its disk is full. A blob stored on any node
+    /// reaches the others that need it, so a provider whose own node is out
+    /// of room still delivers its outputs rather than failing the job.
+    fn try_another_node(&self, error: &ClientError) -> bool {
+        match error {
+            ClientError::Unreachable { .. } => true,
+            ClientError::Api(e) if e.code == gpunet_types::ErrorCode::DiskFull.as_str() => {
+                self.nodes.current.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            _ => false,
+        }
     }
 
     fn blob_upload(&self, upload: &SignedBlobUpload) -> reqwest::RequestBuilder {
