@@ -17,8 +17,8 @@
 //! `GPUNET_CHAOS_SECS` sets how long faults are injected (default
 //! [`DEFAULT_SOAK_SECS`], CI's short schedule), `GPUNET_CHAOS_SEED` the
 //! schedule (default: a fixed one); both are printed, so a failing schedule
-//! can be run again. With `GPUNET_CHAOS_LOGS=DIR` the containers' logs are
-//! kept there.
+//! can be run again. With `GPUNET_TESTNET_LOGS=DIR` the containers' logs are
+//! kept there (as every testnet test keeps them when it fails).
 
 use super::*;
 use gpunet_ledger::{Genesis, Ledger};
@@ -289,23 +289,6 @@ async fn load(wallet: Arc<Wallet>, load: Arc<Load>, job: JobFile, rental: JobFil
             }
         }
         tokio::time::sleep(Duration::from_millis(1_500)).await;
-    }
-}
-
-/// Writes every container's log to `dir/SERVICE.log`, for a long run's record.
-fn save_logs(net: &Testnet, dir: &Path) {
-    std::fs::create_dir_all(dir).unwrap();
-    for service in ["validator1", "validator2", "validator3", "validator4"]
-        .into_iter()
-        .chain(PROVIDERS[..2].iter().copied())
-    {
-        let out = Command::new("docker")
-            .args(["logs", &net.container(service)])
-            .output()
-            .unwrap();
-        let mut log = out.stdout;
-        log.extend(out.stderr);
-        std::fs::write(dir.join(format!("{service}.log")), log).unwrap();
     }
 }
 
@@ -720,8 +703,8 @@ async fn the_testnet_under_load_and_a_seeded_fault_schedule_loses_nothing_and_le
     }
 
     // Down: no container or volume of the testnet's is left.
-    if let Ok(dir) = std::env::var("GPUNET_CHAOS_LOGS") {
-        save_logs(&net, Path::new(&dir));
+    if let Ok(dir) = std::env::var("GPUNET_TESTNET_LOGS") {
+        net.save_logs(Path::new(&dir));
     }
     net.down();
     let containers = docker(&[

@@ -97,6 +97,27 @@ impl Testnet {
         net
     }
 
+    /// Writes every container's whole log to `dir/SERVICE.log`.
+    fn save_logs(&self, dir: &std::path::Path) {
+        std::fs::create_dir_all(dir).unwrap();
+        for service in [
+            "validator1",
+            "validator2",
+            "validator3",
+            "validator4",
+            "provider1",
+            "provider2",
+        ] {
+            let out = Command::new("docker")
+                .args(["logs", &self.container(service)])
+                .output()
+                .unwrap();
+            let mut log = out.stdout;
+            log.extend(out.stderr);
+            std::fs::write(dir.join(format!("{service}.log")), log).unwrap();
+        }
+    }
+
     /// Stops and removes its containers, network and volumes.
     fn down(&self) {
         let out = self.script("down");
@@ -245,6 +266,9 @@ impl Testnet {
 impl Drop for Testnet {
     fn drop(&mut self) {
         if std::thread::panicking() {
+            if let Ok(dir) = std::env::var("GPUNET_TESTNET_LOGS") {
+                self.save_logs(std::path::Path::new(&dir));
+            }
             for service in ["validator1", "validator2", "validator3", "validator4"] {
                 let logs = Command::new("docker")
                     .args(["logs", "--tail", "60", &self.container(service)])
