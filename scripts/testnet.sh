@@ -2,12 +2,19 @@
 # A four-validator BFT testnet with two provider agents, in Docker containers
 # built here (no registry). Usage:
 #   scripts/testnet.sh up [DIR]    keys and genesis under DIR (default .gpunet/testnet), image, start
+#   scripts/testnet.sh apply SERVICE [DIR]
+#                                  recreate one service with the settings now in
+#                                  the environment (CLOCK_OFFSET_n...), its volume kept
 #   scripts/testnet.sh down [DIR]  stop and remove containers and volumes
 # GPUNET_BIN picks the binary to package (default: a release build);
 # GPUNET_PROJECT the compose project name (default gpunet-testnet).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")/.." && pwd)"
-CMD="${1:?usage: testnet.sh up|down [DIR]}"
+CMD="${1:?usage: testnet.sh up|apply SERVICE|down [DIR]}"
+if [ "$CMD" = apply ]; then
+    SERVICE="${2:?usage: testnet.sh apply SERVICE [DIR]}"
+    shift
+fi
 DIR="$(mkdir -p "${2:-.gpunet/testnet}" && cd "${2:-.gpunet/testnet}" && pwd)"
 export TESTNET_DIR="$DIR"
 export GPUNET_IMAGE="${GPUNET_IMAGE:-gpunet/node:latest}"
@@ -16,7 +23,20 @@ COMPOSE=(docker compose)
 docker compose version >/dev/null 2>&1 || COMPOSE=(docker-compose)
 COMPOSE+=(-p "$PROJECT" -f "$HERE/testnet/docker-compose.yml")
 
+# The keys the validators' API certificates carry, which clients pin.
+export_api_keys() {
+    for i in 1 2 3 4; do
+        key="$(sed -n 's/.*"address": *"\([0-9a-f]*\)".*/\1/p' "$DIR/validator$i-api.key" 2>/dev/null || true)"
+        [ -n "$key" ] || { echo "no API key in $DIR/validator$i-api.key (made by an older version? delete $DIR)" >&2; exit 1; }
+        export "API_KEY_$i=$key"
+    done
+}
+
 case "$CMD" in
+apply)
+    export_api_keys
+    "${COMPOSE[@]}" up -d --no-deps "$SERVICE"
+    ;;
 up)
     if [ -z "${GPUNET_BIN:-}" ]; then
         (cd "$HERE" && cargo build --release --locked --bin gpunet)
@@ -39,12 +59,7 @@ up)
         "$GPUNET_BIN" genesis --chain-id gpunet-testnet "${args[@]}" \
             --challenge-work-ms 2000 --out "$DIR/genesis.json"
     fi
-    # The keys the validators' API certificates carry, which clients pin.
-    for i in 1 2 3 4; do
-        key="$(sed -n 's/.*"address": *"\([0-9a-f]*\)".*/\1/p' "$DIR/validator$i-api.key" 2>/dev/null || true)"
-        [ -n "$key" ] || { echo "no API key in $DIR/validator$i-api.key (made by an older version? delete $DIR)" >&2; exit 1; }
-        export "API_KEY_$i=$key"
-    done
+    export_api_keys
     "${COMPOSE[@]}" up -d
     echo "testnet up; keys in $DIR; the validators' APIs (for gpunet --node):"
     for i in 1 2 3 4; do
@@ -56,7 +71,7 @@ down)
     "${COMPOSE[@]}" down -v --remove-orphans
     ;;
 *)
-    echo "usage: testnet.sh up|down [DIR]" >&2
+    echo "usage: testnet.sh up|apply SERVICE|down [DIR]" >&2
     exit 2
     ;;
 esac

@@ -54,10 +54,17 @@ fn docker(args: &[&str]) -> String {
 }
 
 impl Testnet {
-    fn script(&self, command: &str) -> std::process::Output {
+    /// Runs `scripts/testnet.sh ARGS DIR` with this testnet's settings.
+    fn script(&self, args: &[&str]) -> std::process::Output {
+        self.script_command(args)
+            .output()
+            .expect("runs scripts/testnet.sh")
+    }
+
+    fn script_command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new("bash");
         cmd.arg(format!("{ROOT}/scripts/testnet.sh"))
-            .arg(command)
+            .args(args)
             .arg(self.dir.path())
             .env("GPUNET_BIN", env!("CARGO_BIN_EXE_gpunet"))
             .env("GPUNET_IMAGE", format!("gpunet/node:{}", self.project))
@@ -68,7 +75,7 @@ impl Testnet {
             cmd.env(format!("API_PORT_{}", i + 1), port.to_string());
         }
         cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
-        cmd.output().expect("runs scripts/testnet.sh")
+        cmd
     }
 
     fn up() -> Testnet {
@@ -87,7 +94,7 @@ impl Testnet {
             env: env.to_vec(),
             _alone: alone,
         };
-        let out = net.script("up");
+        let out = net.script(&["up"]);
         assert!(
             out.status.success(),
             "testnet up: {}{}",
@@ -118,9 +125,24 @@ impl Testnet {
         }
     }
 
+    /// Recreates `service` with the setting `key=value` (its volume kept),
+    /// as `testnet.sh apply` does.
+    fn apply(&self, service: &str, key: &str, value: &str) {
+        let mut cmd = self.script_command(&["apply", service]);
+        let out = cmd
+            .env(key, value)
+            .output()
+            .expect("runs scripts/testnet.sh");
+        assert!(
+            out.status.success(),
+            "testnet.sh apply {service}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Stops and removes its containers, network and volumes.
     fn down(&self) {
-        let out = self.script("down");
+        let out = self.script(&["down"]);
         assert!(
             out.status.success(),
             "testnet down: {}",
@@ -282,7 +304,7 @@ impl Drop for Testnet {
                 }
             }
         }
-        let _ = self.script("down");
+        let _ = self.script(&["down"]);
         let _ = Command::new("docker")
             .args([
                 "image",
