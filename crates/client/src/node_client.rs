@@ -337,8 +337,8 @@ impl NodeClient {
 
     /// Stores `bytes` in a node's blob store for the account that signed
     /// `upload` (see [`crate::Wallet::put_blob`]): the current node's, or
-    /// the next one's while they cannot be reached or have no room
-    /// ([`NodeClient::try_another_node`]).
+    /// the next one's while they cannot be reached or their disk is full
+    /// (`disk_full`).
     pub async fn put_blob(
         &self,
         upload: &SignedBlobUpload,
