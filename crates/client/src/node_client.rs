@@ -344,18 +344,9 @@ impl NodeClient {
         upload: &SignedBlobUpload,
         bytes: Vec<u8>,
     ) -> Result<BlobInfo, ClientError> {
-        let bytes = bytes::Bytes::from(bytes);
-        let mut attempts = self.node_count();
-        loop {
-            attempts = attempts.saturating_sub(1);
-            match self
-                .json(self.blob_upload(upload).body(bytes.clone()))
-                .await
-            {
-                Err(e) if attempts > 0 && self.try_another_node(&e) => continue,
-                result => return result,
-            }
-        }
+        let bytes = &bytes::Bytes::from(bytes);
+        self.upload(|| async move { Ok(self.blob_upload(upload).body(bytes.clone())) })
+            .await
     }
 
     /// Streams a file to a node's blob store, which verifies it against
@@ -366,15 +357,28 @@ impl NodeClient {
         upload: &SignedBlobUpload,
         path: &Path,
     ) -> Result<BlobInfo, ClientError> {
+        self.upload(|| async move {
+            let file = tokio::fs::File::open(path).await?;
+            let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024);
+            Ok(self
+                .blob_upload(upload)
+                .body(reqwest::Body::wrap_stream(stream)))
+        })
+        .await
+    }
+
+    /// Sends the upload `request` builds (anew for each try: a body is
+    /// sent once), on each known node in turn while
+    /// [`NodeClient::try_another_node`] says so.
+    async fn upload<F, R>(&self, request: F) -> Result<BlobInfo, ClientError>
+    where
+        F: Fn() -> R,
+        R: std::future::Future<Output = Result<reqwest::RequestBuilder, ClientError>>,
+    {
         let mut attempts = self.node_count();
         loop {
             attempts = attempts.saturating_sub(1);
-            let file = tokio::fs::File::open(path).await?;
-            let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024);
-            let req = self
-                .blob_upload(upload)
-                .body(reqwest::Body::wrap_stream(stream));
-            match self.json(req).await {
+            match self.json(request().await?).await {
                 Err(e) if attempts > 0 && self.try_another_node(&e) => continue,
                 result => return result,
             }
