@@ -19,6 +19,7 @@ use malachitebft_app_channel::Channels;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct EngineConfig {
@@ -57,6 +58,10 @@ pub(crate) struct EngineNode {
     pub vote_guard: Arc<VoteGuard>,
 }
 
+/// How long the engine's actors get to stop (closing their connections and
+/// their log) before they are killed.
+const STOP_CHILDREN_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// A running engine and the channels through which the application serves it.
 pub(crate) struct Engine {
     engine: EngineHandle,
@@ -69,7 +74,18 @@ impl NodeHandle<GpunetContext> for Engine {
         self.channels.events.subscribe()
     }
 
-    async fn kill(&self, _reason: Option<String>) -> eyre::Result<()> {
+    /// Stops the engine's actors before the node actor that supervises them.
+    /// Killed with it, they would skip their `post_stop`: the network
+    /// actor's swarm task would live on, still listening on the consensus
+    /// port (libp2p binds it with port reuse) and holding connections that
+    /// no consensus reads, and the write-ahead log would stay locked. After
+    /// a few restarts most peers' connections landed on such dead swarms and
+    /// the chain stayed stalled for minutes.
+    async fn kill(&self, reason: Option<String>) -> eyre::Result<()> {
+        self.engine
+            .actor
+            .stop_children_and_wait(reason, Some(STOP_CHILDREN_TIMEOUT))
+            .await;
         self.engine.actor.kill_and_wait(None).await?;
         self.engine.handle.abort();
         Ok(())

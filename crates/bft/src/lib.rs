@@ -105,7 +105,7 @@ impl BftConfig {
             proposals: ProposalConfig::default(),
             mempool_capacity: 100_000,
             tx_ttl: Duration::from_secs(120),
-            restart_after_stall: Duration::from_secs(30),
+            restart_after_stall: Duration::from_secs(10),
             snapshots: None,
         }
     }

@@ -11,11 +11,19 @@
 //! validators restarts too: that costs a log replay and reconnections, never
 //! safety (the log keeps this validator's votes), and the wait doubles after
 //! each restart that brought no block, up to [`MAX_BACKOFF`] times.
+//!
+//! A split's connections die within seconds and stay dead when it heals, so
+//! every validator stalls at the same block at the same moment, and only a
+//! restart reconnects them: the wait is short (10 s by default), and has a
+//! random part of up to half of it, so that validators restarting on one
+//! clock do not all dial peers that are restarting too. A restart stops the
+//! old engine's network before starting the new one (`Engine::kill`).
 
 use crate::app::App;
 use crate::engine::{Engine, EngineNode};
 use gpunet_ledger::Ledger;
 use malachitebft_app_channel::app::node::{Node as _, NodeHandle as _};
+use rand::Rng as _;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
@@ -65,7 +73,7 @@ async fn supervise(
     let mut backoff = 1;
     loop {
         let height = head(&node.ledger);
-        let wait = restart_after_stall * backoff;
+        let wait = restart_after_stall * backoff + jitter(restart_after_stall / 2);
         tokio::select! {
             served = app.run(&mut engine.channels) => {
                 match served {
@@ -106,6 +114,12 @@ async fn supervise(
             }
         };
     }
+}
+
+/// A random duration of at most `most`.
+fn jitter(most: Duration) -> Duration {
+    let most = u64::try_from(most.as_millis()).unwrap_or(u64::MAX);
+    Duration::from_millis(rand::thread_rng().gen_range(0..=most))
 }
 
 fn head(ledger: &RwLock<Ledger>) -> u64 {

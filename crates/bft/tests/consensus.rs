@@ -482,6 +482,48 @@ async fn a_validator_that_gave_up_dialing_its_peers_rejoins_once_they_are_reacha
     net.assert_agree(5);
 }
 
+/// Sockets listening on TCP `port` on this machine (Linux's /proc/net/tcp).
+fn listeners_on(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("Linux's TCP table");
+    let port = format!(":{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.get(1).is_some_and(|local| local.ends_with(&port))
+                && fields.get(3) == Some(&"0A")
+        })
+        .count()
+}
+
+/// An engine restarted by its supervisor stops the old one's network first:
+/// killed with it, the old swarm kept listening on the consensus port (port
+/// reuse lets a new one bind beside it) and peers' connections landed on
+/// swarms no consensus read, which left the chain stalled for minutes after
+/// a split.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_restarted_engine_leaves_no_listener_of_the_old_one_behind() {
+    let _serial = ONE_NETWORK_AT_A_TIME.lock().await;
+    let mut net = Testnet::new(4, &[]);
+    net.validators[3].config.restart_after_stall = Duration::from_secs(1);
+    let port = net.validators[3]
+        .config
+        .consensus_listen
+        .iter()
+        .find_map(|p| match p {
+            libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
+            _ => None,
+        })
+        .expect("a TCP consensus address");
+    net.start(3).await;
+    // Alone, it cannot finalize: its engine restarts after 1-1.5 s, then
+    // after waits doubling up to 8 s. Eight seconds see three restarts.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert_eq!(net.height(3), 0, "one validator of four cannot finalize");
+    assert_eq!(listeners_on(port), 1, "listening on the consensus port");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn all_validators_restarted_keep_every_finalized_transaction() {
     let _serial = ONE_NETWORK_AT_A_TIME.lock().await;
