@@ -21,7 +21,7 @@
 use axum::http::HeaderValue;
 use futures_util::StreamExt;
 use gpunet_node::{
-    manifest_files, named_by_orders, wall_clock_ms, BlobRetention, NamedBlobs, Node,
+    manifest_files, named_by_orders, wall_clock_ms, BlobError, BlobRetention, NamedBlobs, Node,
 };
 use gpunet_primitives::{Address, BlobRead, Hash, Keypair, SignedBlobRead};
 use gpunet_types::api::{header_value, BLOB_READ_HEADER, LOCAL_ONLY_HEADER};
@@ -70,11 +70,24 @@ pub fn holders(blob: &Hash, validators: &[Address], replicas: usize) -> Vec<Addr
     ranked.into_iter().take(replicas).map(|(_, v)| v).collect()
 }
 
+/// Why [`fetch_from_peers`] brought no copy.
+#[derive(Debug)]
+pub(crate) enum PeerFetchError {
+    /// No peer answered with the whole blob under its hash.
+    NoPeerHasIt,
+    /// This node cannot store it (its disk below the free-space floor, the
+    /// blob over its limit, a failed write): no other peer would change that.
+    Store(BlobError),
+}
+
 /// Copies a blob from the first peer node that has it and lets `read` (a
 /// signed `BlobRead`, encoded as in [`BLOB_READ_HEADER`]) read it, verified
-/// against its hash: its size, or None if no peer had it (or it could not
-/// be stored).
-pub(crate) async fn fetch_from_peers(node: &Node, hash: Hash, read: &HeaderValue) -> Option<u64> {
+/// against its hash: its size.
+pub(crate) async fn fetch_from_peers(
+    node: &Node,
+    hash: Hash,
+    read: &HeaderValue,
+) -> Result<u64, PeerFetchError> {
     let peers = crate::routes::peer_addresses(node);
     let http = gpunet_client::tls::http_client_for(&peers);
     for peer in &peers {
@@ -91,26 +104,31 @@ pub(crate) async fn fetch_from_peers(node: &Node, hash: Hash, read: &HeaderValue
             continue;
         }
         let size = resp.content_length().unwrap_or(0);
-        let mut writer = node.blobs.writer(size).await.ok()?;
+        let mut writer = node
+            .blobs
+            .writer(size)
+            .await
+            .map_err(PeerFetchError::Store)?;
         let mut body = resp.bytes_stream();
         let mut complete = true;
         while let Some(chunk) = body.next().await {
-            let written = match chunk {
-                Ok(chunk) => writer.write(&chunk).await.is_ok(),
-                Err(_) => false,
-            };
-            if !written {
+            let Ok(chunk) = chunk else {
                 complete = false;
                 break;
-            }
+            };
+            writer.write(&chunk).await.map_err(PeerFetchError::Store)?;
         }
-        if complete {
-            if let Ok((_, size)) = writer.finish(Some(hash)).await {
-                return Some(size);
-            }
+        if !complete {
+            continue;
+        }
+        match writer.finish(Some(hash)).await {
+            Ok((_, size)) => return Ok(size),
+            // That peer sent something else: another may send the blob.
+            Err(BlobError::HashMismatch { .. }) => continue,
+            Err(e) => return Err(PeerFetchError::Store(e)),
         }
     }
-    None
+    Err(PeerFetchError::NoPeerHasIt)
 }
 
 /// Keeps this node's share of copies (it is the validator of `key`, which
@@ -152,9 +170,12 @@ pub fn spawn_blob_replication(
                 },
             };
             let copied = replicate(&node, &key, replication.replicas, named, &mut whole).await;
-            if copied.missing > 0 {
+            if copied.missing > 0 || copied.unstored.is_some() {
+                let unstored = copied.unstored.as_ref().map_or(String::new(), |(n, e)| {
+                    format!("; {n} could not be stored here ({e})")
+                });
                 tracing::warn!(
-                    "blob replication copied {} blobs ({} bytes); {} found on no peer, retried in {retry:?}",
+                    "blob replication copied {} blobs ({} bytes); {} found on no peer{unstored}, retried in {retry:?}",
                     copied.blobs, copied.bytes, copied.missing
                 );
                 sweep.reset_after(retry);
@@ -202,6 +223,8 @@ struct Copied {
     bytes: u64,
     /// Blobs this node should hold but no peer had.
     missing: u64,
+    /// Blobs this node could not store, and the last reason why.
+    unstored: Option<(u64, BlobError)>,
 }
 
 /// Fetches the blobs of `named` that this node is a holder of and lacks;
@@ -276,13 +299,18 @@ async fn ensure(node: &Node, key: &Keypair, blob: Hash, copied: &mut Copied) -> 
         return true;
     }
     match fetch_from_peers(node, blob, &validator_read(node, key)).await {
-        Some(size) => {
+        Ok(size) => {
             copied.blobs += 1;
             copied.bytes += size;
             true
         }
-        None => {
+        Err(PeerFetchError::NoPeerHasIt) => {
             copied.missing += 1;
+            false
+        }
+        Err(PeerFetchError::Store(e)) => {
+            let unstored = copied.unstored.take().map_or(0, |(n, _)| n);
+            copied.unstored = Some((unstored + 1, e));
             false
         }
     }

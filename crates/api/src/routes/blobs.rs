@@ -193,7 +193,10 @@ async fn readable(node: &Node, headers: &HeaderMap, hash: Hash) -> ApiResult<Sig
         // A provider may have uploaded its outputs to another node.
         for needed in std::iter::once(hash).chain(scope.manifests_for(&hash)) {
             if !node.blobs.contains(&needed) {
-                blob_replication::fetch_from_peers(node, needed, raw).await;
+                let fetched = blob_replication::fetch_from_peers(node, needed, raw).await;
+                if let Err(blob_replication::PeerFetchError::Store(e)) = fetched {
+                    tracing::warn!("blob {needed} cannot be stored here for its reader: {e}");
+                }
             }
         }
     }
