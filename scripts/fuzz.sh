@@ -6,6 +6,7 @@
 # target, executions, their rate and the coverage reached.
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
+#   scripts/fuzz.sh --build-only    installs cargo-afl and builds, runs nothing
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-60}"
@@ -22,6 +23,7 @@ export CARGO_TARGET_DIR="${FUZZ_TARGET_DIR:-target-fuzz}"
 echo "== cargo afl build (gpunet-fuzz)"
 cargo afl build --locked --profile fuzz -p gpunet-fuzz --features afl --bin gpunet-fuzz
 binary="$CARGO_TARGET_DIR/fuzz/gpunet-fuzz"
+[ "$seconds" != --build-only ] || exit 0
 
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
