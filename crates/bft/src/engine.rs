@@ -8,6 +8,7 @@ use crate::context::{GpunetContext, ValidatorAddress};
 use crate::evidence::WatchingCodec;
 use crate::signing::Signer;
 use crate::vote_guard::VoteGuard;
+use advisory_lock::{AdvisoryFileLock, FileLockMode};
 use async_trait::async_trait;
 use gpunet_ledger::Ledger;
 use gpunet_primitives::{Address, Keypair};
@@ -17,7 +18,7 @@ use malachitebft_app_channel::app::node::{self, EngineHandle, NodeConfig, NodeHa
 use malachitebft_app_channel::app::types::Keypair as PeerKeypair;
 use malachitebft_app_channel::Channels;
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -62,6 +63,30 @@ pub(crate) struct EngineNode {
 /// their log) before they are killed.
 const STOP_CHILDREN_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long a start waits for the previous engine's log thread to unlock the
+/// write-ahead log before trying anyway.
+const WAL_RELEASE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Returns once the write-ahead log at `path` is not locked (or does not
+/// exist), or after [`WAL_RELEASE_TIMEOUT`].
+async fn wal_released(path: &Path) {
+    let deadline = tokio::time::Instant::now() + WAL_RELEASE_TIMEOUT;
+    while tokio::time::Instant::now() < deadline {
+        let Ok(file) = std::fs::File::open(path) else {
+            return;
+        };
+        // Taken and let go at once (flock, as Malachite's own lock).
+        if AdvisoryFileLock::try_lock(&file, FileLockMode::Exclusive).is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tracing::warn!(
+        "the write-ahead log {} is still locked after {WAL_RELEASE_TIMEOUT:?}; starting anyway",
+        path.display()
+    );
+}
+
 /// A running engine and the channels through which the application serves it.
 pub(crate) struct Engine {
     engine: EngineHandle,
@@ -101,7 +126,13 @@ impl node::Node for EngineNode {
     type SigningProvider = Signer;
     type NodeHandle = Engine;
 
+    /// Waits for the previous engine's write-ahead log to be let go first:
+    /// its actor stops before its log thread unlocks the file, and a start
+    /// that finds it locked fails after it has spawned the network actor,
+    /// which then lives on with nothing to stop it (a swarm listening on the
+    /// consensus port that no consensus reads).
     async fn start(&self) -> eyre::Result<Engine> {
+        wal_released(&self.home.join(crate::WAL_DIR).join(crate::WAL_FILE)).await;
         let (start_height, validators) =
             app::resume_point(&self.ledger.read().expect("ledger lock"));
         let (channels, engine) = malachitebft_app_channel::start_engine(

@@ -320,6 +320,9 @@ const CERTIFICATES_FILE: &str = "certificates.redb";
 /// Malachite's write-ahead log, under a node's consensus home (Malachite names it).
 const WAL_DIR: &str = "wal";
 
+/// The write-ahead log's file in [`WAL_DIR`] (Malachite names it).
+const WAL_FILE: &str = "consensus.wal";
+
 /// Moves what a node rebuilds from its peers out of its consensus `home`
 /// into `aside`: the commit certificates and the write-ahead log. Its network
 /// identity and its record of signed votes stay, so that a node started
