@@ -2,7 +2,7 @@
 //! domain-separated borsh encodings that name the chain, so a vote can neither
 //! pass for another kind of message nor be replayed on another chain.
 
-use crate::context::{GpunetContext, NoExtension, Proposal, ProposalPart, Vote};
+use crate::context::{BlockId, GpunetContext, NoExtension, Proposal, ProposalPart, Vote};
 use crate::vote_guard::{Refusal, VoteGuard};
 use borsh::BorshSerialize;
 use gpunet_primitives::{Address, Keypair, Signature, VoteKind};
@@ -68,9 +68,13 @@ impl Signer {
             *unlogged += 1;
             return;
         }
+        let instead = match refusal {
+            Refusal::Conflicting { .. } => "the vote signed before goes out again",
+            Refusal::BelowSignedHeight { .. } | Refusal::Io { .. } => "it goes out unsigned",
+        };
         tracing::warn!(
-            "not signing a vote that could conflict with one signed before: {refusal} \
-             ({unlogged} more refused since the last warning)"
+            "not signing a vote that could conflict with one signed before ({instead}): \
+             {refusal} ({unlogged} more refused since the last warning)"
         );
         *last = Some(Instant::now());
         *unlogged = 0;
@@ -120,20 +124,37 @@ pub(crate) fn ledger_vote(vote: &Vote) -> gpunet_primitives::Vote {
 }
 
 impl SigningProvider<GpunetContext> for Signer {
-    /// A vote the guard refuses goes out with no valid signature (Malachite
-    /// cannot be told "no"): no peer counts it, nothing conflicts.
+    /// Malachite cannot be told "no". Where this validator already signed
+    /// another vote for the same height, round and step (its engine lost
+    /// that vote in a crash, or its round's proposer, restarted, proposed a
+    /// new block), that earlier vote goes out again, with the same signature:
+    /// peers count it, so the round can still end. Were it sent unsigned, two
+    /// validators of four in that state would leave too few votes for any
+    /// round-0 timeout to fire, and the chain would halt for good (seen when
+    /// a whole testnet restarted at once). A vote below the highest height
+    /// signed at goes out with no valid signature: no peer counts it, and the
+    /// node votes again once it has caught up.
     fn sign_vote(&self, vote: Vote) -> SignedMessage<GpunetContext, Vote> {
         let ledger = ledger_vote(&vote);
-        match self.guard.admit(&ledger) {
-            Ok(()) => {
-                let signature = self.key.sign(&ledger.sign_bytes(&self.chain_id));
-                SignedMessage::new(vote, signature)
-            }
+        let vote = match self.guard.admit(&ledger) {
+            Ok(()) => vote,
             Err(refusal) => {
                 self.log_refusal(&refusal);
-                SignedMessage::new(vote, Signature([0; 64]))
+                match refusal {
+                    Refusal::Conflicting { signed, .. } => Vote {
+                        value: signed.map_or(NilOrVal::Nil, |block| NilOrVal::Val(BlockId(block))),
+                        ..vote
+                    },
+                    Refusal::BelowSignedHeight { .. } | Refusal::Io { .. } => {
+                        return SignedMessage::new(vote, Signature([0; 64]))
+                    }
+                }
             }
-        }
+        };
+        let signature = self
+            .key
+            .sign(&ledger_vote(&vote).sign_bytes(&self.chain_id));
+        SignedMessage::new(vote, signature)
     }
 
     fn verify_signed_vote(&self, vote: &Vote, signature: &Signature, key: &Address) -> bool {
@@ -202,5 +223,45 @@ impl Signer {
         key: &Address,
     ) -> bool {
         self.verify(PART, &(init, block), signature, key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::{Height, ValidatorAddress};
+    use malachitebft_app_channel::app::types::core::Round;
+
+    fn prevote(key: &Keypair, height: u64, value: NilOrVal<BlockId>) -> Vote {
+        Vote {
+            vote_type: VoteType::Prevote,
+            height: Height(height),
+            round: Round::new(0),
+            value,
+            validator: ValidatorAddress(key.address()),
+            extension: None,
+        }
+    }
+
+    fn signer(key: &Keypair, home: &std::path::Path) -> Signer {
+        let guard = Arc::new(VoteGuard::open(home).unwrap());
+        Signer::new(key.clone(), "chain", guard)
+    }
+
+    #[test]
+    fn a_restarted_validator_asked_for_another_vote_in_a_slot_sends_the_one_it_signed() {
+        let home = tempfile::tempdir().unwrap();
+        let key = Keypair::from_label("validator");
+        let block = NilOrVal::Val(BlockId(gpunet_primitives::Hash([7; 32])));
+        let before = signer(&key, home.path()).sign_vote(prevote(&key, 5, block));
+        // Restarted, its engine forgot that vote and would prevote nil.
+        let signer = signer(&key, home.path());
+        let again = signer.sign_vote(prevote(&key, 5, NilOrVal::Nil));
+        assert_eq!(again.message.value, block, "the earlier vote, not nil");
+        assert_eq!(again.signature, before.signature, "the same signature");
+        assert!(signer.verify_signed_vote(&again.message, &again.signature, &key.address()));
+        // Below the height it signed at, nothing it could send counts.
+        let below = signer.sign_vote(prevote(&key, 4, block));
+        assert!(!signer.verify_signed_vote(&below.message, &below.signature, &key.address()));
     }
 }

@@ -10,9 +10,11 @@
 //! that height any vote for another block than the one it signed for the
 //! same round and step. The same vote again (the engine replaying its WAL)
 //! is signed again: ed25519 signatures are deterministic, so it is the same
-//! signature, no conflict. A refused vote goes out with no valid signature:
-//! no peer counts it, and the node votes again once it has caught up past
-//! the heights it voted on. This is CometBFT's `priv_validator_state.json`.
+//! signature, no conflict. In place of a conflicting vote the signer sends
+//! the one signed before again; a vote below the highest height goes out
+//! with no valid signature, no peer counts it, and the node votes again once
+//! it has caught up past the heights it voted on (`signing::Signer`). This is
+//! CometBFT's `priv_validator_state.json`.
 
 use gpunet_primitives::{Vote, VoteKind};
 use std::fs::{File, OpenOptions};

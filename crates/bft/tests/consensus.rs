@@ -9,7 +9,7 @@ use gpunet_client::jobs::submit_job;
 use gpunet_client::{NodeClient, Wallet};
 use gpunet_ledger::{Genesis, GenesisAccount};
 use gpunet_node::{wall_clock_ms, BlobRetention, Clock, Consensus, NodeBase, NodeBuilder};
-use gpunet_primitives::{Address, Hash, Keypair, SignedTx, Tx, TxBody, UNIT};
+use gpunet_primitives::{Address, Hash, Keypair, SignedTx, Tx, TxBody, VoteKind, UNIT};
 use gpunet_types::{NodeAddress, Params};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -181,13 +181,17 @@ impl Testnet {
     }
 
     /// Stops a node as a crash would: its engine dies, its storage stays.
-    async fn kill(&mut self, i: usize) {
+    /// Stops node `i`: the height its stores hold, read once its consensus
+    /// has stopped (the others go on finalizing meanwhile).
+    async fn kill(&mut self, i: usize) -> u64 {
         let running = self.running[i].take().expect("node is running");
         running.tasks.iter().for_each(|task| task.abort());
         running.consensus.stop().await;
+        let height = running.base.ledger.read().unwrap().head().height;
         drop(running);
         // The ledger's database is released once the node's tasks have wound down.
         tokio::time::sleep(Duration::from_millis(500)).await;
+        height
     }
 
     fn node(&self, i: usize) -> &Running {
@@ -482,6 +486,57 @@ async fn a_validator_that_gave_up_dialing_its_peers_rejoins_once_they_are_reacha
     net.assert_agree(5);
 }
 
+/// Two validators of four come back from a crash with votes on record
+/// (`vote_guard`) that their engines lost: at the height they resume, their
+/// engines would vote otherwise in round 0. Those votes went out unsigned,
+/// which left too few for any of round 0's timeouts to fire: the chain
+/// halted for good (a whole Docker testnet restarted at once did). Their
+/// earlier votes go out again instead, and the round ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn validators_whose_engines_lost_their_votes_send_them_again_and_the_chain_goes_on() {
+    let _serial = ONE_NETWORK_AT_A_TIME.lock().await;
+    let client = Keypair::from_label("client");
+    let sink = Keypair::from_label("sink");
+    let mut net = Testnet::running(4, &[&client]).await;
+    let mut nonce = 0;
+    finalized_transfers(&net, 0, &client, &mut nonce, 2, &sink).await;
+    let mut heights = Vec::new();
+    for i in 0..4 {
+        heights.push(net.kill(i).await);
+    }
+    // The height the network resumes at, where validators 1 and 2 signed a
+    // prevote and a precommit in round 0 for a block no one will propose.
+    let resumed = heights.iter().max().unwrap() + 1;
+    for i in [1, 2] {
+        let mut record = String::new();
+        for kind in [VoteKind::Prevote, VoteKind::Precommit] {
+            let vote = gpunet_primitives::Vote {
+                kind,
+                height: resumed,
+                round: 0,
+                block: Some(Hash([9; 32])),
+                validator: net.validators[i].key.address(),
+            };
+            record += &serde_json::to_string(&vote).unwrap();
+            record.push('\n');
+        }
+        // The guard's record (`vote_guard::FILE`).
+        let path = net.validators[i].config.home.join("signed-votes.jsonl");
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .unwrap();
+        std::io::Write::write_all(&mut file, record.as_bytes()).unwrap();
+    }
+    for i in 0..4 {
+        net.start(i).await;
+    }
+    let top = finalized_transfers(&net, 0, &client, &mut nonce, 2, &sink).await;
+    assert!(top > resumed);
+    net.assert_agree(top);
+}
+
 /// Sockets listening on TCP `port` on this machine (Linux's /proc/net/tcp).
 fn listeners_on(port: u16) -> usize {
     let table = std::fs::read_to_string("/proc/net/tcp").expect("Linux's TCP table");
@@ -724,9 +779,10 @@ async fn a_validator_whose_newer_stores_are_put_back_syncs_to_the_tip() {
     net.start(3).await;
     finalized_transfers(&net, 0, &client, &mut nonce, 6, &sink).await;
     // The stores it runs on now, kept aside; the older ones restored.
-    net.kill(3).await;
+    // Its own height, not validator 0's: the others finalize empty blocks
+    // while its engine stops.
+    let newer = net.kill(3).await;
     back_up(&net.validators[3], &dir.join("newer"));
-    let newer = net.height(0);
     restore(&net.validators[3], &dir.join("older"));
     net.start(3).await;
     finalized_transfers(&net, 0, &client, &mut nonce, 6, &sink).await;
