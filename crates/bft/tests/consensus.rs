@@ -6,7 +6,7 @@ use gpunet_api::BlobReplication;
 use gpunet_bft::{BftConfig, BftConsensus};
 use gpunet_client::jobfile::JobFile;
 use gpunet_client::jobs::submit_job;
-use gpunet_client::{NodeClient, Wallet};
+use gpunet_client::{ClientError, NodeClient, Wallet};
 use gpunet_ledger::{Genesis, GenesisAccount};
 use gpunet_node::{wall_clock_ms, BlobRetention, Clock, Consensus, NodeBase, NodeBuilder};
 use gpunet_primitives::{Address, Hash, Keypair, SignedTx, Tx, TxBody, VoteKind, UNIT};
@@ -535,6 +535,46 @@ async fn validators_whose_engines_lost_their_votes_send_them_again_and_the_chain
     let top = finalized_transfers(&net, 0, &client, &mut nonce, 2, &sink).await;
     assert!(top > resumed);
     net.assert_agree(top);
+}
+
+/// A node cut off from the chain still answers, from a ledger that no longer
+/// moves. A client that must see a block (a provider agent reading the lease
+/// an event at that block granted it, from the node it moved on to when the
+/// event's node went down) waits for it, then moves on to a node that has
+/// it; with none, it says which node is behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_read_that_must_see_a_block_moves_on_from_a_node_behind() {
+    let _serial = ONE_NETWORK_AT_A_TIME.lock().await;
+    let client = Keypair::from_label("client");
+    let sink = Keypair::from_label("sink");
+    let mut net = Testnet::new(4, &[&client]);
+    let tip = net.start_with_api(0, BlobReplication::default()).await;
+    net.start(1).await;
+    net.start(2).await;
+    let behind = net.start_with_api(3, BlobReplication::default()).await;
+    net.wait_for_height(2).await;
+    // Validator 3's engine stops; its API goes on answering.
+    net.node(3).consensus.stop().await;
+    let frozen = net.height(3);
+    let top = transfers(&net, 0, &client, 0, 1, &sink).await;
+    assert!(top > frozen);
+
+    let alone = NodeClient::new(&behind).unwrap();
+    match alone.caught_up_to(top, Duration::from_secs(2)).await {
+        Err(e @ ClientError::Behind { at, wanted, .. }) => {
+            assert_eq!((at, wanted), (frozen, top));
+            assert_eq!(e.stable_code(), "behind");
+        }
+        other => panic!("a lone node behind: {other:?}"),
+    }
+
+    let both = NodeClient::new(&format!("{behind},{tip}")).unwrap();
+    both.caught_up_to(top, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(both.address(), tip.parse().unwrap(), "moved on to the tip");
+    let account = both.account(&sink.address()).await.unwrap().account;
+    assert_eq!(account.balance, UNIT, "the read sees the transfer");
 }
 
 /// Sockets listening on TCP `port` on this machine (Linux's /proc/net/tcp).

@@ -31,6 +31,20 @@ pub enum ClientError {
     /// provider, its provider unreachable, or the rental not running.
     #[error("{0}")]
     RentalSession(String),
+    /// No node known had committed a block the caller saw (in an event, or
+    /// on another node) in the time it waited.
+    #[error(
+        "the node at {url} is at height {at}, behind height {wanted}, and no other known node \
+         caught up in time"
+    )]
+    Behind {
+        /// The last node asked.
+        url: String,
+        /// The height it was at.
+        at: u64,
+        /// The height the caller needs.
+        wanted: u64,
+    },
 }
 
 /// An error and its causes, outermost first: reqwest's own message hides
@@ -60,6 +74,7 @@ impl ClientError {
             ClientError::Invalid(_) => "invalid",
             ClientError::DataPlane(_) => "data_plane",
             ClientError::RentalSession(_) => "rental_session",
+            ClientError::Behind { .. } => "behind",
         }
     }
 

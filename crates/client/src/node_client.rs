@@ -21,6 +21,7 @@ use serde::de::DeserializeOwned;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
 /// A client of one node at a time, with others to turn to: when a node cannot
@@ -38,6 +39,14 @@ struct Nodes {
     /// The keys of `addresses`: TLS talks only to servers holding one.
     trusted: TrustedKeys,
 }
+
+/// How long [`NodeClient::caught_up_to`] waits for a node behind before it
+/// asks the next: a node that restarted catches up in seconds, one cut off
+/// from its peers does not.
+const BEHIND_PATIENCE: Duration = Duration::from_secs(5);
+
+/// How often [`NodeClient::caught_up_to`] asks a node behind for its height.
+const BEHIND_POLL: Duration = Duration::from_millis(250);
 
 /// A successful response's JSON body.
 async fn decode<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T, ClientError> {
@@ -178,6 +187,36 @@ impl NodeClient {
     /// The node's view of the chain.
     pub async fn status(&self) -> Result<Status, ClientError> {
         self.get("/v1/status").await
+    }
+
+    /// Waits until the node requests go to has committed block `height`, so
+    /// that a read sees what an event at that height did. The event may have
+    /// come from another node (this client moves on from one it cannot
+    /// reach, to a node that may be behind), or this node may have fallen
+    /// behind in a fault. A node still behind after 5 s (`BEHIND_PATIENCE`)
+    /// is left for the next one known; after `within`, [`ClientError::Behind`].
+    pub async fn caught_up_to(&self, height: u64, within: Duration) -> Result<(), ClientError> {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut behind_since = tokio::time::Instant::now();
+        loop {
+            let at = self.status().await?.height;
+            if at >= height {
+                return Ok(());
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Err(ClientError::Behind {
+                    url: self.base_url(),
+                    at,
+                    wanted: height,
+                });
+            }
+            if now.duration_since(behind_since) >= BEHIND_PATIENCE && self.node_count() > 1 {
+                self.nodes.current.fetch_add(1, Ordering::Relaxed);
+                behind_since = now;
+            }
+            tokio::time::sleep(BEHIND_POLL.min(deadline - now)).await;
+        }
     }
 
     /// An account (all zero if never used).

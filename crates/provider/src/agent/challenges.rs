@@ -7,7 +7,13 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 impl Inner {
-    pub(super) fn spawn_challenge(self: Arc<Self>, id: ChallengeId, tasks: &mut JoinSet<()>) {
+    /// Answers challenge `id`, issued at block `issued_at` or before.
+    pub(super) fn spawn_challenge(
+        self: Arc<Self>,
+        id: ChallengeId,
+        issued_at: u64,
+        tasks: &mut JoinSet<()>,
+    ) {
         if !self.answering.lock().expect("answering set").insert(id) {
             return;
         }
@@ -15,9 +21,13 @@ impl Inner {
         tasks.spawn(
             async move {
                 log(&self, &format!("answering hardware challenge {id}"));
-                if let Err(e) =
-                    crate::challenge::answer(&self.wallet, self.prover.clone(), id).await
-                {
+                let answered = match self.caught_up_to(issued_at).await {
+                    Ok(()) => crate::challenge::answer(&self.wallet, self.prover.clone(), id)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                if let Err(e) = answered {
                     warn(&self, &format!("challenge {id}: {e}"));
                 }
                 self.answering.lock().expect("answering set").remove(&id);

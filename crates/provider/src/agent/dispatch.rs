@@ -4,7 +4,7 @@
 use super::{log, warn, Inner};
 use crate::metrics::ChallengeOutcome;
 use gpunet_primitives::OrderId;
-use gpunet_types::Event;
+use gpunet_types::{BlockEvent, Event};
 use std::sync::Arc;
 use tokio::task::JoinSet;
 
@@ -18,19 +18,23 @@ pub(super) enum Flow {
 
 impl Inner {
     /// Acts on one event of this provider's event stream; tasks it starts
-    /// go into `jobs`.
-    pub(super) async fn dispatch(self: &Arc<Self>, event: Event, jobs: &mut JoinSet<()>) -> Flow {
+    /// go into `jobs`, and read the ledger as of the event's block or later.
+    pub(super) async fn dispatch(
+        self: &Arc<Self>,
+        BlockEvent { height, event }: BlockEvent,
+        jobs: &mut JoinSet<()>,
+    ) -> Flow {
         let me = self.wallet.address();
         match event {
             Event::OrderLeased {
                 order, provider, ..
             } if provider == me => {
-                self.clone().spawn_job(order, jobs);
+                self.clone().spawn_job(order, height, jobs);
             }
             Event::LivenessProbe {
                 order, provider, ..
             } if provider == me => {
-                self.clone().answer_probe(order, jobs);
+                self.clone().answer_probe(order, height, jobs);
             }
             // Its renter ended it asking to save its workspace: the task
             // running it stops the container and saves.
@@ -72,7 +76,7 @@ impl Inner {
             Event::ChallengeIssued {
                 challenge, owner, ..
             } if owner == me => {
-                self.clone().spawn_challenge(challenge, jobs);
+                self.clone().spawn_challenge(challenge, height, jobs);
             }
             Event::ChallengePassed {
                 challenge,

@@ -92,7 +92,13 @@ impl Drop for GpuLease<'_> {
 }
 
 impl Inner {
-    pub(super) fn spawn_job(self: Arc<Self>, order: OrderId, jobs: &mut JoinSet<()>) {
+    /// Runs lease `order`, granted at block `leased_at` or before.
+    pub(super) fn spawn_job(
+        self: Arc<Self>,
+        order: OrderId,
+        leased_at: u64,
+        jobs: &mut JoinSet<()>,
+    ) {
         if !self.running.lock().expect("running set").insert(order) {
             return;
         }
@@ -100,7 +106,7 @@ impl Inner {
         let span = tracing::info_span!("lease", order);
         jobs.spawn(
             async move {
-                if let Err(e) = self.run_job(order).await {
+                if let Err(e) = self.run_job(order, leased_at).await {
                     warn(&self, &format!("order {order}: {e}"));
                 }
                 self.running.lock().expect("running set").remove(&order);
@@ -109,7 +115,8 @@ impl Inner {
         );
     }
 
-    pub(super) async fn run_job(&self, id: OrderId) -> Result<(), AgentError> {
+    pub(super) async fn run_job(&self, id: OrderId, leased_at: u64) -> Result<(), AgentError> {
+        self.caught_up_to(leased_at).await?;
         let order = self.wallet.node().order(id).await?;
         if order.status != OrderStatus::Running
             || order

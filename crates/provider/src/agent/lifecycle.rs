@@ -237,8 +237,11 @@ impl Inner {
         self: &Arc<Self>,
         jobs: &mut JoinSet<()>,
     ) -> Result<(), ClientError> {
+        // What follows is read as of this height or later: the tasks it
+        // starts may ask another node, should this one go away.
+        let seen_at = self.wallet.node().status().await?.height;
         if let Some(id) = self.wallet.node().machine(self.machine).await?.challenge {
-            self.clone().spawn_challenge(id, jobs);
+            self.clone().spawn_challenge(id, seen_at, jobs);
         }
         let leases = self
             .wallet
@@ -249,7 +252,7 @@ impl Inner {
         for order in leases {
             // A probe sent while this agent was away: answer it now.
             if order.rental.as_ref().is_some_and(Rental::awaits_answer) {
-                self.clone().answer_probe(order.id, jobs);
+                self.clone().answer_probe(order.id, seen_at, jobs);
             }
             let here = order
                 .lease
@@ -264,7 +267,7 @@ impl Inner {
                 self.clone().spawn_save(order.id, jobs);
             }
             if order.status == OrderStatus::Running && !self.journal.contains(order.id) {
-                self.clone().spawn_job(order.id, jobs);
+                self.clone().spawn_job(order.id, seen_at, jobs);
             }
         }
         self.drop_workspaces_but(&running_here).await;

@@ -99,6 +99,11 @@ impl RunError {
     }
 }
 
+/// Longest the agent waits for a node that has committed the block an event
+/// it acts on came in: past it, the task gives up until the next catch-up
+/// (on the event stream's reconnection) starts it again.
+const CATCH_UP_PATIENCE: Duration = Duration::from_secs(300);
+
 /// A registered provider agent, ready to [`run`](Agent::run).
 #[derive(Clone)]
 pub struct Agent {
@@ -145,6 +150,19 @@ fn log(agent: &Inner, msg: &str) {
 fn warn(agent: &Inner, msg: &str) {
     let account = agent.wallet.address().to_string();
     tracing::warn!(provider = &account[..8], machine = %agent.machine, "{msg}");
+}
+
+impl Inner {
+    /// Waits until the node the agent asks has committed block `height`, the
+    /// one an event it acts on came in. Read from a node behind (the one the
+    /// client moved on to when the event's node went down, say), a lease
+    /// would look unknown or not yet granted, and be dropped.
+    async fn caught_up_to(&self, height: u64) -> Result<(), ClientError> {
+        self.wallet
+            .node()
+            .caught_up_to(height, CATCH_UP_PATIENCE)
+            .await
+    }
 }
 
 impl Agent {
@@ -373,7 +391,7 @@ impl Agent {
                 let Some(item) = item else { break };
                 match item {
                     Ok(StreamItem::Event(e)) => {
-                        if inner.dispatch(e.event, &mut jobs).await == Flow::Removed {
+                        if inner.dispatch(e, &mut jobs).await == Flow::Removed {
                             return Ok(());
                         }
                     }

@@ -45,9 +45,19 @@ pub(super) const RENTAL_RUN_LIMIT: Duration = Duration::from_secs(366 * 24 * 360
 
 impl Inner {
     /// Tells the ledger this machine is up, for a rental's liveness probe.
-    pub(super) fn answer_probe(self: Arc<Self>, order: OrderId, tasks: &mut JoinSet<()>) {
+    /// Answers the probe sent at block `sent_at` or before.
+    pub(super) fn answer_probe(
+        self: Arc<Self>,
+        order: OrderId,
+        sent_at: u64,
+        tasks: &mut JoinSet<()>,
+    ) {
         tasks.spawn(async move {
-            match self.wallet.send(TxBody::AnswerProbe { order }).await {
+            let answered = match self.caught_up_to(sent_at).await {
+                Ok(()) => self.wallet.send(TxBody::AnswerProbe { order }).await,
+                Err(e) => Err(e),
+            };
+            match answered {
                 Ok(_) => log(
                     &self,
                     &format!("answered the liveness probe of rental {order}"),
