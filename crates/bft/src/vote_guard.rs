@@ -76,7 +76,11 @@ pub(crate) struct VoteGuard {
 struct Inner {
     signed: Signed,
     file: File,
+    /// The length of the whole lines written.
     bytes: u64,
+    /// A failed append may have left part of a line past `bytes`, not cut
+    /// off yet.
+    torn: bool,
 }
 
 impl VoteGuard {
@@ -115,6 +119,7 @@ impl VoteGuard {
                 signed,
                 file,
                 bytes: whole as u64,
+                torn: false,
             }),
         })
     }
@@ -155,12 +160,30 @@ impl VoteGuard {
         };
         let mut line = serde_json::to_vec(vote).map_err(|e| io(std::io::Error::other(e)))?;
         line.push(b'\n');
-        inner.file.write_all(&line).map_err(io)?;
-        inner.file.sync_data().map_err(io)?;
+        // Part of a line written before a full disk stopped it would run into
+        // the next line appended, and the record would no longer read back:
+        // it is cut off first.
+        if inner.torn {
+            let whole = inner.bytes;
+            inner.file.set_len(whole).map_err(io)?;
+            inner.torn = false;
+        }
+        let appended = inner
+            .file
+            .write_all(&line)
+            .and_then(|()| inner.file.sync_data());
+        if let Err(e) = appended {
+            let whole = inner.bytes;
+            inner.torn = inner.file.set_len(whole).is_err();
+            return Err(io(e));
+        }
         inner.bytes += line.len() as u64;
         inner.signed.record(vote.clone());
         if inner.bytes > COMPACT_BYTES {
-            self.compact(&mut inner).map_err(io)?;
+            // The vote is recorded: a failed compaction is tried again at the next.
+            if let Err(e) = self.compact(&mut inner) {
+                tracing::warn!("cannot compact {}: {e}", self.path.display());
+            }
         }
         Ok(())
     }
@@ -271,6 +294,64 @@ mod tests {
             .admit(&vote(5, 0, VoteKind::Precommit, Some(1)))
             .is_err());
         assert!(guard.admit(&vote(5, 0, VoteKind::Prevote, None)).is_err());
+    }
+
+    /// A file system of two pages: one holds a filler, the record the other.
+    struct TinyDisk(tempfile::TempDir);
+
+    impl TinyDisk {
+        fn mount() -> TinyDisk {
+            let dir = tempfile::tempdir().unwrap();
+            let mounted = std::process::Command::new("mount")
+                .args(["-t", "tmpfs", "-o", "size=8k", "tmpfs"])
+                .arg(dir.path())
+                .status()
+                .unwrap();
+            assert!(mounted.success(), "mounting a tmpfs (run as root)");
+            std::fs::write(dir.path().join("filler"), [0; 4096]).unwrap();
+            TinyDisk(dir)
+        }
+    }
+
+    impl Drop for TinyDisk {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg(self.0.path())
+                .status();
+        }
+    }
+
+    /// The disk fills in the middle of a line: the line is cut off, the
+    /// vote refused, and once there is room the record goes on and reads
+    /// back (the part left behind once ran into the next line, and a
+    /// validator of the chaos soak no longer started).
+    #[test]
+    fn a_line_cut_short_by_a_full_disk_is_cut_off_and_the_record_reads_back() {
+        let disk = TinyDisk::mount();
+        let guard = VoteGuard::open(disk.0.path()).unwrap();
+        let mut height = 1;
+        let refused = loop {
+            match guard.admit(&vote(height, 0, VoteKind::Prevote, Some(1))) {
+                Ok(()) => height += 1,
+                Err(refusal) => break refusal,
+            }
+            assert!(height < 1_000, "the disk never filled");
+        };
+        assert!(matches!(refused, Refusal::Io { .. }), "{refused}");
+        std::fs::remove_file(disk.0.path().join("filler")).unwrap();
+        guard
+            .admit(&vote(height, 0, VoteKind::Prevote, Some(1)))
+            .unwrap();
+        drop(guard);
+        let guard = VoteGuard::open(disk.0.path()).unwrap();
+        assert!(matches!(
+            guard.admit(&vote(height, 0, VoteKind::Prevote, None)),
+            Err(Refusal::Conflicting { .. })
+        ));
+        assert!(matches!(
+            guard.admit(&vote(height - 1, 0, VoteKind::Prevote, Some(1))),
+            Err(Refusal::BelowSignedHeight { .. })
+        ));
     }
 
     #[test]

@@ -536,7 +536,12 @@ async fn the_testnet_under_load_and_a_seeded_fault_schedule_loses_nothing_and_le
                 tokio::time::sleep(hold).await;
                 std::fs::remove_file(disk.filler()).unwrap();
                 if !running(&net, SMALL_DISK) {
-                    let log = docker(&["logs", "--tail", "20", &validator(SMALL_DISK)]);
+                    // The node logs to stderr.
+                    let logs = Command::new("docker")
+                        .args(["logs", "--tail", "20", &validator(SMALL_DISK)])
+                        .output()
+                        .unwrap();
+                    let log = String::from_utf8_lossy(&logs.stderr);
                     panic!("validator {} stopped on a full disk: {log}", SMALL_DISK + 1);
                 }
             }
