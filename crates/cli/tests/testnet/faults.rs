@@ -102,6 +102,55 @@ async fn the_testnet_rides_out_faults_and_a_byzantine_validator_and_runs_a_job_a
         "no double-sign was found: nothing slashed"
     );
 
+    // Its operator then puts back only the old certificate store: the
+    // ledger's head has no certificate there, so the stores disagree and
+    // the node refuses to start, saying what to do...
+    docker(&["stop", &v3]);
+    docker(&[
+        "cp",
+        &certificates.to_string_lossy(),
+        &format!("{v3}:/data/consensus/certificates.redb"),
+    ]);
+    docker(&["start", &v3]);
+    let exit_code = docker(&["wait", &v3]);
+    let logs = Command::new("docker").args(["logs", &v3]).output().unwrap();
+    let log = String::from_utf8_lossy(&logs.stderr);
+    assert_ne!(
+        exit_code, "0",
+        "a node whose stores disagree started: {log}"
+    );
+    assert!(
+        log.contains("Start it once with --resync"),
+        "no way out was offered: {log}"
+    );
+    // ...and started once with --resync it moves its stores aside, rebuilds
+    // them from its peers, and reaches the tip; then it runs as before.
+    let resync = net.run_once_as(&v3, "172.29.0.13", &["--resync"]);
+    let tip = net.height(0).await.unwrap();
+    let resynced = tokio::time::timeout(Duration::from_secs(120), async {
+        while exec_height(&resync).is_none_or(|h| h <= tip) {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    })
+    .await;
+    let logs = Command::new("docker")
+        .args(["logs", &resync])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&logs.stderr);
+    assert!(
+        resynced.is_ok(),
+        "the resynced node did not pass {tip}: {log}"
+    );
+    assert!(
+        log.contains("resync: the ledger and consensus stores were moved to"),
+        "{log}"
+    );
+    docker(&["rm", "-f", &resync]);
+    docker(&["start", &v3]);
+    let now = net.height(0).await.unwrap();
+    net.assert_same_block(&[0, 1, 2, 3], now + 3).await;
+
     // All four restart at once: each resumes from its own storage, they agree
     // on what was final, and go on finalizing.
     let before = net.height(0).await.unwrap();
@@ -289,18 +338,7 @@ async fn the_testnet_rides_out_faults_and_a_byzantine_validator_and_runs_a_job_a
     );
     let tip = net.height(0).await.unwrap();
     let joined = tokio::time::timeout(Duration::from_secs(120), async {
-        loop {
-            let status = Command::new("docker")
-                .args(["exec", &joiner, "sh", "-c"])
-                .arg("gpunet --node \"$(cat /data/api-url)\" --output json status")
-                .output()
-                .unwrap();
-            let height = serde_json::from_slice::<serde_json::Value>(&status.stdout)
-                .ok()
-                .and_then(|s| s["height"].as_u64());
-            if height.is_some_and(|h| h > tip) {
-                return;
-            }
+        while exec_height(&joiner).is_none_or(|h| h <= tip) {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     })
@@ -326,4 +364,17 @@ async fn the_testnet_rides_out_faults_and_a_byzantine_validator_and_runs_a_job_a
         String::from_utf8_lossy(&first_block.stderr)
     );
     docker(&["rm", "-f", &joiner]);
+}
+
+/// The height the node in `container` has committed, asked from inside it
+/// (its API is not published on the host); `None` while it does not answer.
+fn exec_height(container: &str) -> Option<u64> {
+    let status = Command::new("docker")
+        .args(["exec", container, "sh", "-c"])
+        .arg("gpunet --node \"$(cat /data/api-url)\" --output json status")
+        .output()
+        .unwrap();
+    serde_json::from_slice::<serde_json::Value>(&status.stdout)
+        .ok()
+        .and_then(|s| s["height"].as_u64())
 }

@@ -220,6 +220,38 @@ impl Testnet {
         docker(&[&args[..], extra].concat())
     }
 
+    /// Runs stopped `container`'s command once more, with `extra` arguments,
+    /// in a new container with its volumes (stores and keys) at its address
+    /// `ip`: an operator starting a node once with a flag. Returns its id.
+    fn run_once_as(&self, container: &str, ip: &str, extra: &[&str]) -> String {
+        let image = docker(&["inspect", "--format", "{{.Config.Image}}", container]);
+        let command: Vec<String> = serde_json::from_str(&docker(&[
+            "inspect",
+            "--format",
+            "{{json .Config.Cmd}}",
+            container,
+        ]))
+        .unwrap();
+        let network = self.network();
+        let label = format!("com.docker.compose.project={}", self.project);
+        let mut args = vec![
+            "run",
+            "-d",
+            "--network",
+            &network,
+            "--ip",
+            ip,
+            "--label",
+            &label,
+            "--volumes-from",
+            container,
+            &image,
+        ];
+        args.extend(command.iter().map(String::as_str));
+        args.extend(extra);
+        docker(&args)
+    }
+
     /// `validator`'s committed height, or why it did not answer.
     async fn answer(&self, validator: usize) -> Result<u64, String> {
         self.client(validator)
