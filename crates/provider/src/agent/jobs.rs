@@ -115,9 +115,29 @@ impl Inner {
         );
     }
 
+    /// Lease `id` as a node at block `leased_at` or later has it, asked
+    /// again while no node can be reached: dropped on one failed read, the
+    /// lease would time out and its provider be slashed.
+    async fn leased_order(&self, id: OrderId, leased_at: u64) -> Result<OrderView, ClientError> {
+        let mut delay = Duration::from_millis(200);
+        loop {
+            let read = match self.caught_up_to(leased_at).await {
+                Ok(()) => self.wallet.node().order(id).await,
+                Err(e) => Err(e),
+            };
+            match read {
+                Err(e @ ClientError::Unreachable { .. }) => {
+                    warn(self, &format!("cannot read order {id} ({e}); retrying"));
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                read => return read,
+            }
+        }
+    }
+
     pub(super) async fn run_job(&self, id: OrderId, leased_at: u64) -> Result<(), AgentError> {
-        self.caught_up_to(leased_at).await?;
-        let order = self.wallet.node().order(id).await?;
+        let order = self.leased_order(id, leased_at).await?;
         if order.status != OrderStatus::Running
             || order
                 .lease
