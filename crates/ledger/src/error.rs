@@ -295,6 +295,10 @@ pub enum LedgerError {
     Entry(#[from] EntryError),
     #[error("the database holds no head block")]
     NoHead,
+    #[error(
+        "storage: the database was closed after an I/O error; it is opened again at the next block"
+    )]
+    StoreClosed,
     #[error("stored state does not match the head's state root at height {height}")]
     StateRootMismatch { height: u64 },
     #[error("genesis: the database was created from a different genesis")]

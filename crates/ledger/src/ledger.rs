@@ -73,7 +73,7 @@ impl Ledger {
     /// `genesis` when empty. A stored ledger must come from the same genesis.
     pub fn open(path: Option<&Path>, genesis: &Genesis) -> Result<Ledger, LedgerError> {
         genesis.validate()?;
-        let store = Store::open(path)?;
+        let mut store = Store::open(path)?;
         let mut state = State::new(genesis.params.clone());
         let mut lthash = LtHash::default();
         let head = match store.genesis_hash()? {

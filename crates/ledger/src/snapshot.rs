@@ -274,7 +274,7 @@ impl Restore {
     /// Makes the restored state a ledger at the snapshot's block, checked
     /// once more as every ledger is when opened, still beside its path:
     /// [`RestoredLedger::install`] moves it there.
-    pub fn finish(self, genesis: &Genesis) -> Result<RestoredLedger, SnapshotError> {
+    pub fn finish(mut self, genesis: &Genesis) -> Result<RestoredLedger, SnapshotError> {
         if self.received != self.manifest.chunks.len() {
             return Err(SnapshotError::Incomplete {
                 received: self.received,

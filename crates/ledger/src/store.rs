@@ -14,34 +14,80 @@ const GENESIS_HASH: &str = "genesis_hash";
 const HEAD: &str = "head";
 
 pub(crate) struct Store {
-    db: Database,
+    db: Handle,
+    /// Opens the database again, after an I/O error closed it.
+    reopen: Reopen,
+}
+
+/// Opens a store's database again.
+type Reopen = Box<dyn Fn() -> Result<Database, LedgerError> + Send + Sync>;
+
+/// The database, unless an I/O error closed it. After one (a full disk),
+/// redb refuses every later write ("Previous I/O error occurred. Please
+/// close and re-open the database"): a validator of the chaos soak retried
+/// its decided block for good. The handle is closed and opened again, at
+/// once or at the next commit, which then goes through once there is room.
+enum Handle {
+    Open(Database),
+    Closed,
 }
 
 impl Store {
     /// Opens (or creates) the database at `path`; `None` keeps it in memory.
     pub(crate) fn open(path: Option<&Path>) -> Result<Store, LedgerError> {
-        let db = match path {
+        let reopen: Reopen = match path {
             Some(p) => {
                 if let Some(dir) = p.parent() {
                     std::fs::create_dir_all(dir)?;
                 }
-                Database::create(p)?
+                let p = p.to_path_buf();
+                Box::new(move || Ok(Database::create(&p)?))
             }
+            // Memory has no I/O errors, and nothing to open again.
+            None => Box::new(|| Err(LedgerError::StoreClosed)),
+        };
+        let db = match path {
+            Some(_) => reopen()?,
             None => {
                 Database::builder().create_with_backend(redb::backends::InMemoryBackend::new())?
             }
         };
-        let store = Store { db };
-        let tx = store.db.begin_write()?;
+        Store::with(db, reopen)
+    }
+
+    /// The store in `db`, reopened by `reopen`.
+    fn with(db: Database, reopen: Reopen) -> Result<Store, LedgerError> {
+        let tx = db.begin_write()?;
         tx.open_table(STATE)?;
         tx.open_table(BLOCKS)?;
         tx.open_table(META)?;
         tx.commit()?;
-        Ok(store)
+        Ok(Store {
+            db: Handle::Open(db),
+            reopen,
+        })
+    }
+
+    fn db(&self) -> Result<&Database, LedgerError> {
+        match &self.db {
+            Handle::Open(db) => Ok(db),
+            Handle::Closed => Err(LedgerError::StoreClosed),
+        }
+    }
+
+    /// Closes the database after an I/O error and tries to open it again.
+    fn close_after_io_error(&mut self) {
+        // Dropped first: the file is locked while a handle has it.
+        self.db = Handle::Closed;
+        // Else it stays closed until the next commit (a snapshot being
+        // written may still hold the file).
+        if let Ok(db) = (self.reopen)() {
+            self.db = Handle::Open(db);
+        }
     }
 
     pub(crate) fn genesis_hash(&self) -> Result<Option<Hash>, LedgerError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.db()?.begin_read()?;
         let meta = tx.open_table(META)?;
         meta.get(GENESIS_HASH)?
             .map(|v| {
@@ -68,14 +114,33 @@ impl Store {
             .for_each_entry(|k, v| f(k, v).map_err(LedgerError::from))
     }
 
-    /// Persists a block, the state writes it caused and the new head, atomically.
+    /// Persists a block, the state writes it caused and the new head,
+    /// atomically. A database an I/O error closed is opened again first.
     pub(crate) fn commit_block(
+        &mut self,
+        block: &Block,
+        writes: &[Write],
+        genesis_hash: Option<Hash>,
+    ) -> Result<(), LedgerError> {
+        if matches!(self.db, Handle::Closed) {
+            self.db = Handle::Open((self.reopen)()?);
+        }
+        let written = self.write_block(block, writes, genesis_hash);
+        if let Err(LedgerError::Storage(e)) = &written {
+            if matches!(**e, redb::Error::Io(_) | redb::Error::PreviousIo) {
+                self.close_after_io_error();
+            }
+        }
+        written
+    }
+
+    fn write_block(
         &self,
         block: &Block,
         writes: &[Write],
         genesis_hash: Option<Hash>,
     ) -> Result<(), LedgerError> {
-        let tx = self.db.begin_write()?;
+        let tx = self.db()?.begin_write()?;
         {
             let mut state = tx.open_table(STATE)?;
             for (key, value) in writes {
@@ -100,7 +165,7 @@ impl Store {
     }
 
     pub(crate) fn block(&self, height: u64) -> Result<Option<Block>, LedgerError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.db()?.begin_read()?;
         let blocks = tx.open_table(BLOCKS)?;
         blocks
             .get(height)?
@@ -117,14 +182,14 @@ impl Store {
     /// not change (redb's read transactions are snapshots).
     pub(crate) fn frozen(&self) -> Result<Frozen, LedgerError> {
         Ok(Frozen {
-            tx: self.db.begin_read()?,
+            tx: self.db()?.begin_read()?,
         })
     }
 
     /// Adds state entries (table-prefixed keys) in one write transaction:
     /// a snapshot being restored, chunk by chunk.
     pub(crate) fn insert_entries(&self, entries: &[(Vec<u8>, Vec<u8>)]) -> Result<(), LedgerError> {
-        let tx = self.db.begin_write()?;
+        let tx = self.db()?.begin_write()?;
         {
             let mut state = tx.open_table(STATE)?;
             for (key, value) in entries {
@@ -176,5 +241,98 @@ impl Frozen {
             f(k.value(), v.value())?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gpunet_primitives::Address;
+    use std::io;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    /// A disk in memory whose writes fail while it is `full`.
+    #[derive(Clone, Debug, Default)]
+    struct Disk {
+        bytes: Arc<Mutex<Vec<u8>>>,
+        full: Arc<AtomicBool>,
+    }
+
+    impl Disk {
+        fn room(&self) -> io::Result<()> {
+            if self.full.load(Ordering::SeqCst) {
+                return Err(io::Error::new(
+                    io::ErrorKind::StorageFull,
+                    "no space left on device",
+                ));
+            }
+            Ok(())
+        }
+    }
+
+    impl redb::StorageBackend for Disk {
+        fn len(&self) -> io::Result<u64> {
+            Ok(self.bytes.lock().unwrap().len() as u64)
+        }
+
+        fn read(&self, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+            let offset = offset as usize;
+            Ok(self.bytes.lock().unwrap()[offset..offset + len].to_vec())
+        }
+
+        fn set_len(&self, len: u64) -> io::Result<()> {
+            self.room()?;
+            self.bytes.lock().unwrap().resize(len as usize, 0);
+            Ok(())
+        }
+
+        fn sync_data(&self, _eventual: bool) -> io::Result<()> {
+            self.room()
+        }
+
+        fn write(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+            self.room()?;
+            let mut bytes = self.bytes.lock().unwrap();
+            let (start, end) = (offset as usize, offset as usize + data.len());
+            if bytes.len() < end {
+                bytes.resize(end, 0);
+            }
+            bytes[start..end].copy_from_slice(data);
+            Ok(())
+        }
+    }
+
+    fn block(height: u64) -> Block {
+        Block {
+            header: BlockHeader {
+                chain_id: "test".into(),
+                height,
+                parent: Hash([0; 32]),
+                time_ms: height,
+                proposer: Address([0; 32]),
+                txs_root: Hash([0; 32]),
+                state_root: Hash([0; 32]),
+            },
+            txs: vec![],
+        }
+    }
+
+    #[test]
+    fn a_database_an_io_error_closed_is_opened_again_and_takes_the_next_block() {
+        let disk = Disk::default();
+        let open = {
+            let disk = disk.clone();
+            move || Ok(Database::builder().create_with_backend(disk.clone())?)
+        };
+        let mut store = Store::with(open().unwrap(), Box::new(open)).unwrap();
+        store.commit_block(&block(1), &[], None).unwrap();
+        disk.full.store(true, Ordering::SeqCst);
+        assert!(store.commit_block(&block(2), &[], None).is_err());
+        // Room again: the same block goes through, and nothing before it is lost.
+        disk.full.store(false, Ordering::SeqCst);
+        store.commit_block(&block(2), &[], None).unwrap();
+        assert_eq!(store.head().unwrap().map(|h| h.height), Some(2));
+        assert_eq!(store.block(1).unwrap(), Some(block(1)));
     }
 }
