@@ -6,7 +6,7 @@ use gpunet_ledger::Ledger;
 use gpunet_primitives::Hash;
 use malachitebft_app_channel::app::types::core::CommitCertificate;
 use redb::{Database, ReadableTable, TableDefinition};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 const CERTIFICATES: TableDefinition<u64, &[u8]> = TableDefinition::new("certificates");
 
@@ -16,6 +16,17 @@ pub struct StoreError(String);
 
 fn err(e: impl std::fmt::Display) -> StoreError {
     StoreError(e.to_string())
+}
+
+/// Writes `bytes` as the certificate at `height` (boxed: redb's errors are large).
+fn write(db: &Database, height: u64, bytes: &[u8]) -> Result<(), Box<redb::Error>> {
+    let boxed = |e: redb::Error| Box::new(e);
+    let txn = db.begin_write().map_err(|e| boxed(e.into()))?;
+    txn.open_table(CERTIFICATES)
+        .map_err(|e| boxed(e.into()))?
+        .insert(height, bytes)
+        .map_err(|e| boxed(e.into()))?;
+    txn.commit().map_err(|e| boxed(e.into()))
 }
 
 /// How a node's certificate store and its ledger tell different histories.
@@ -34,7 +45,12 @@ pub enum StoresDisagree {
 }
 
 pub(crate) struct CertificateStore {
-    db: Database,
+    path: PathBuf,
+    /// `None` once an I/O error closed it: after one (a full disk) redb
+    /// refuses every later write until the database is opened again, and a
+    /// validator of the chaos soak retried its decided block for good. It is
+    /// opened again at once, or before the next certificate.
+    db: Option<Database>,
 }
 
 impl CertificateStore {
@@ -43,27 +59,51 @@ impl CertificateStore {
         let txn = db.begin_write().map_err(err)?;
         txn.open_table(CERTIFICATES).map_err(err)?;
         txn.commit().map_err(err)?;
-        Ok(CertificateStore { db })
+        Ok(CertificateStore {
+            path: path.to_path_buf(),
+            db: Some(db),
+        })
+    }
+
+    fn db(&self) -> Result<&Database, StoreError> {
+        self.db.as_ref().ok_or_else(|| {
+            StoreError("closed after an I/O error; opened again at the next block".into())
+        })
     }
 
     pub(crate) fn put(
-        &self,
+        &mut self,
         certificate: &CommitCertificate<GpunetContext>,
     ) -> Result<(), StoreError> {
         let bytes = borsh::to_vec(certificate).map_err(err)?;
-        let txn = self.db.begin_write().map_err(err)?;
-        txn.open_table(CERTIFICATES)
-            .map_err(err)?
-            .insert(certificate.height.0, bytes.as_slice())
-            .map_err(err)?;
-        txn.commit().map_err(err)
+        self.insert(certificate.height.0, &bytes)
+    }
+
+    fn insert(&mut self, height: u64, bytes: &[u8]) -> Result<(), StoreError> {
+        let db = match self.db.take() {
+            Some(db) => db,
+            None => Database::create(&self.path).map_err(err)?,
+        };
+        let written = write(&db, height, bytes);
+        match written {
+            Err(e) if matches!(*e, redb::Error::Io(_) | redb::Error::PreviousIo) => {
+                // Dropped first: the file is locked while a handle has it.
+                drop(db);
+                self.db = Database::create(&self.path).ok();
+                Err(err(e))
+            }
+            written => {
+                self.db = Some(db);
+                written.map_err(err)
+            }
+        }
     }
 
     pub(crate) fn get(
         &self,
         height: u64,
     ) -> Result<Option<CommitCertificate<GpunetContext>>, StoreError> {
-        let txn = self.db.begin_read().map_err(err)?;
+        let txn = self.db()?.begin_read().map_err(err)?;
         let table = txn.open_table(CERTIFICATES).map_err(err)?;
         match table.get(height).map_err(err)? {
             Some(bytes) => borsh::from_slice(bytes.value()).map(Some).map_err(err),
@@ -73,7 +113,7 @@ impl CertificateStore {
 
     /// The highest height with a certificate, if any.
     pub(crate) fn last_height(&self) -> Result<Option<u64>, StoreError> {
-        let txn = self.db.begin_read().map_err(err)?;
+        let txn = self.db()?.begin_read().map_err(err)?;
         let table = txn.open_table(CERTIFICATES).map_err(err)?;
         let last = table.last().map_err(err)?.map(|(k, _)| k.value());
         Ok(last)
@@ -109,9 +149,53 @@ impl CertificateStore {
 
     /// The lowest height with a certificate, if any.
     pub(crate) fn first_height(&self) -> Result<Option<u64>, StoreError> {
-        let txn = self.db.begin_read().map_err(err)?;
+        let txn = self.db()?.begin_read().map_err(err)?;
         let table = txn.open_table(CERTIFICATES).map_err(err)?;
         let first = table.first().map_err(err)?.map(|(k, _)| k.value());
         Ok(first)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The disk fills while a certificate is written; once there is room,
+    /// the next goes through (redb refused every write after the first
+    /// error until the database was opened again).
+    #[test]
+    fn a_store_an_io_error_closed_takes_the_next_certificate_once_there_is_room() {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(mounted.success(), "mounting a tmpfs (run as root)");
+        let unmounted_at_the_end = Unmount(dir.path().to_path_buf());
+        let mut store = CertificateStore::open(&dir.path().join("certificates.redb")).unwrap();
+        store.insert(1, &[1; 1000]).unwrap();
+        // The rest of the disk filled.
+        let filler = dir.path().join("filler");
+        let _ = std::fs::write(&filler, vec![0; 4 << 20]);
+        let mut height = 2;
+        while store.insert(height, &[2; 100_000]).is_ok() {
+            height += 1;
+            assert!(height < 100, "the disk never filled");
+        }
+        std::fs::remove_file(&filler).unwrap();
+        store.insert(height, &[3; 1000]).unwrap();
+        assert_eq!(store.last_height().unwrap(), Some(height));
+        drop(store);
+        drop(unmounted_at_the_end);
+    }
+
+    /// Unmounts its path when dropped.
+    struct Unmount(PathBuf);
+
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
     }
 }
