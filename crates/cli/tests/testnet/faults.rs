@@ -113,8 +113,7 @@ async fn the_testnet_rides_out_faults_and_a_byzantine_validator_and_runs_a_job_a
     ]);
     docker(&["start", &v3]);
     let exit_code = docker(&["wait", &v3]);
-    let logs = Command::new("docker").args(["logs", &v3]).output().unwrap();
-    let log = String::from_utf8_lossy(&logs.stderr);
+    let log = node_log(&v3);
     assert_ne!(
         exit_code, "0",
         "a node whose stores disagree started: {log}"
@@ -127,21 +126,8 @@ async fn the_testnet_rides_out_faults_and_a_byzantine_validator_and_runs_a_job_a
     // them from its peers, and reaches the tip; then it runs as before.
     let resync = net.run_once_as(&v3, "172.29.0.13", &["--resync"]);
     let tip = net.height(0).await.unwrap();
-    let resynced = tokio::time::timeout(Duration::from_secs(120), async {
-        while exec_height(&resync).is_none_or(|h| h <= tip) {
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    })
-    .await;
-    let logs = Command::new("docker")
-        .args(["logs", &resync])
-        .output()
-        .unwrap();
-    let log = String::from_utf8_lossy(&logs.stderr);
-    assert!(
-        resynced.is_ok(),
-        "the resynced node did not pass {tip}: {log}"
-    );
+    let (resynced, log) = passes(&resync, tip).await;
+    assert!(resynced, "the resynced node did not pass {tip}: {log}");
     assert!(
         log.contains("resync: the ledger and consensus stores were moved to"),
         "{log}"
@@ -337,21 +323,8 @@ async fn the_testnet_rides_out_faults_and_a_byzantine_validator_and_runs_a_job_a
         )],
     );
     let tip = net.height(0).await.unwrap();
-    let joined = tokio::time::timeout(Duration::from_secs(120), async {
-        while exec_height(&joiner).is_none_or(|h| h <= tip) {
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    })
-    .await;
-    let logs = Command::new("docker")
-        .args(["logs", &joiner])
-        .output()
-        .unwrap();
-    let log = String::from_utf8_lossy(&logs.stderr);
-    assert!(
-        joined.is_ok(),
-        "the new node did not pass height {tip}: {log}"
-    );
+    let (joined, log) = passes(&joiner, tip).await;
+    assert!(joined, "the new node did not pass height {tip}: {log}");
     assert!(log.contains("joined from the snapshot at height"), "{log}");
     let first_block = Command::new("docker")
         .args(["exec", &joiner, "sh", "-c"])
@@ -364,6 +337,28 @@ async fn the_testnet_rides_out_faults_and_a_byzantine_validator_and_runs_a_job_a
         String::from_utf8_lossy(&first_block.stderr)
     );
     docker(&["rm", "-f", &joiner]);
+}
+
+/// Waits (two minutes at most) until the node in `container` has passed
+/// height `tip`; returns whether it did, and its log.
+async fn passes(container: &str, tip: u64) -> (bool, String) {
+    let passed = tokio::time::timeout(Duration::from_secs(120), async {
+        while exec_height(container).is_none_or(|h| h <= tip) {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    })
+    .await
+    .is_ok();
+    (passed, node_log(container))
+}
+
+/// What the node in `container` logged (to stderr).
+fn node_log(container: &str) -> String {
+    let logs = Command::new("docker")
+        .args(["logs", container])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&logs.stderr).into_owned()
 }
 
 /// The height the node in `container` has committed, asked from inside it

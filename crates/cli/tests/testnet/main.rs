@@ -191,19 +191,9 @@ impl Testnet {
     /// arguments, validators 1 and 2 its peers; returns its container id.
     fn start_node(&self, ip: &str, keystore: &str, extra: &[&str]) -> String {
         let keystore = format!("--validator-keystore=/testnet/{keystore}");
-        let network = self.network();
-        let label = format!("com.docker.compose.project={}", self.project);
         let volume = format!("{}:/testnet:ro", self.dir.path().display());
         let image = format!("gpunet/node:{}", self.project);
         let args = [
-            "run",
-            "-d",
-            "--network",
-            &network,
-            "--ip",
-            ip,
-            "--label",
-            &label,
             "-v",
             &volume,
             &image,
@@ -217,7 +207,26 @@ impl Testnet {
             "--peer=/ip4/172.29.0.12/tcp/26656",
             "--gossip-peer=/ip4/172.29.0.11/tcp/26657",
         ];
-        docker(&[&args[..], extra].concat())
+        self.docker_run(ip, &[&args[..], extra].concat())
+    }
+
+    /// `docker run -d` on the testnet's network at `ip`, with `args` (image
+    /// and command among them), labelled as the testnet's so that it goes
+    /// with it; returns the container's id.
+    fn docker_run(&self, ip: &str, args: &[&str]) -> String {
+        let network = self.network();
+        let label = format!("com.docker.compose.project={}", self.project);
+        let run = [
+            "run",
+            "-d",
+            "--network",
+            &network,
+            "--ip",
+            ip,
+            "--label",
+            &label,
+        ];
+        docker(&[&run[..], args].concat())
     }
 
     /// Runs stopped `container`'s command once more, with `extra` arguments,
@@ -232,24 +241,10 @@ impl Testnet {
             container,
         ]))
         .unwrap();
-        let network = self.network();
-        let label = format!("com.docker.compose.project={}", self.project);
-        let mut args = vec![
-            "run",
-            "-d",
-            "--network",
-            &network,
-            "--ip",
-            ip,
-            "--label",
-            &label,
-            "--volumes-from",
-            container,
-            &image,
-        ];
+        let mut args = vec!["--volumes-from", container, &image];
         args.extend(command.iter().map(String::as_str));
         args.extend(extra);
-        docker(&args)
+        self.docker_run(ip, &args)
     }
 
     /// `validator`'s committed height, or why it did not answer.
