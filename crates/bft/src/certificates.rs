@@ -159,24 +159,19 @@ impl CertificateStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::small_disk::SmallDisk;
 
     /// The disk fills while a certificate is written; once there is room,
     /// the next goes through (redb refused every write after the first
     /// error until the database was opened again).
     #[test]
     fn a_store_an_io_error_closed_takes_the_next_certificate_once_there_is_room() {
-        let dir = tempfile::tempdir().unwrap();
-        let mounted = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
-            .arg(dir.path())
-            .status()
-            .unwrap();
-        assert!(mounted.success(), "mounting a tmpfs (run as root)");
-        let unmounted_at_the_end = Unmount(dir.path().to_path_buf());
-        let mut store = CertificateStore::open(&dir.path().join("certificates.redb")).unwrap();
+        let disk = SmallDisk::mount("2m");
+        let dir = disk.path();
+        let mut store = CertificateStore::open(&dir.join("certificates.redb")).unwrap();
         store.insert(1, &[1; 1000]).unwrap();
         // The rest of the disk filled.
-        let filler = dir.path().join("filler");
+        let filler = dir.join("filler");
         let _ = std::fs::write(&filler, vec![0; 4 << 20]);
         let mut height = 2;
         while store.insert(height, &[2; 100_000]).is_ok() {
@@ -187,15 +182,5 @@ mod tests {
         store.insert(height, &[3; 1000]).unwrap();
         assert_eq!(store.last_height().unwrap(), Some(height));
         drop(store);
-        drop(unmounted_at_the_end);
-    }
-
-    /// Unmounts its path when dropped.
-    struct Unmount(PathBuf);
-
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount").arg(&self.0).status();
-        }
     }
 }

@@ -12,6 +12,8 @@ pub mod fuzzing;
 mod gossip;
 mod mempool;
 mod signing;
+#[cfg(test)]
+mod small_disk;
 mod state_sync;
 mod supervisor;
 mod vote_guard;

@@ -213,6 +213,7 @@ impl VoteGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::small_disk::SmallDisk;
     use gpunet_primitives::{Hash, Keypair};
     use std::io::Write;
 
@@ -296,39 +297,16 @@ mod tests {
         assert!(guard.admit(&vote(5, 0, VoteKind::Prevote, None)).is_err());
     }
 
-    /// A file system of two pages: one holds a filler, the record the other.
-    struct TinyDisk(tempfile::TempDir);
-
-    impl TinyDisk {
-        fn mount() -> TinyDisk {
-            let dir = tempfile::tempdir().unwrap();
-            let mounted = std::process::Command::new("mount")
-                .args(["-t", "tmpfs", "-o", "size=8k", "tmpfs"])
-                .arg(dir.path())
-                .status()
-                .unwrap();
-            assert!(mounted.success(), "mounting a tmpfs (run as root)");
-            std::fs::write(dir.path().join("filler"), [0; 4096]).unwrap();
-            TinyDisk(dir)
-        }
-    }
-
-    impl Drop for TinyDisk {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount")
-                .arg(self.0.path())
-                .status();
-        }
-    }
-
     /// The disk fills in the middle of a line: the line is cut off, the
     /// vote refused, and once there is room the record goes on and reads
     /// back (the part left behind once ran into the next line, and a
     /// validator of the chaos soak no longer started).
     #[test]
     fn a_line_cut_short_by_a_full_disk_is_cut_off_and_the_record_reads_back() {
-        let disk = TinyDisk::mount();
-        let guard = VoteGuard::open(disk.0.path()).unwrap();
+        // Two pages: one holds a filler, the record the other.
+        let disk = SmallDisk::mount("8k");
+        std::fs::write(disk.path().join("filler"), [0; 4096]).unwrap();
+        let guard = VoteGuard::open(disk.path()).unwrap();
         let mut height = 1;
         let refused = loop {
             match guard.admit(&vote(height, 0, VoteKind::Prevote, Some(1))) {
@@ -338,12 +316,12 @@ mod tests {
             assert!(height < 1_000, "the disk never filled");
         };
         assert!(matches!(refused, Refusal::Io { .. }), "{refused}");
-        std::fs::remove_file(disk.0.path().join("filler")).unwrap();
+        std::fs::remove_file(disk.path().join("filler")).unwrap();
         guard
             .admit(&vote(height, 0, VoteKind::Prevote, Some(1)))
             .unwrap();
         drop(guard);
-        let guard = VoteGuard::open(disk.0.path()).unwrap();
+        let guard = VoteGuard::open(disk.path()).unwrap();
         assert!(matches!(
             guard.admit(&vote(height, 0, VoteKind::Prevote, None)),
             Err(Refusal::Conflicting { .. })
