@@ -5,12 +5,14 @@ use gpunet_api::blob_replication::holders;
 use gpunet_api::BlobReplication;
 use gpunet_bft::{BftConfig, BftConsensus};
 use gpunet_client::jobfile::JobFile;
-use gpunet_client::jobs::submit_job;
+use gpunet_client::jobs::{submit_job, wait_for_order};
 use gpunet_client::{ClientError, NodeClient, Wallet};
 use gpunet_ledger::{Genesis, GenesisAccount};
 use gpunet_node::{wall_clock_ms, BlobRetention, Clock, Consensus, NodeBase, NodeBuilder};
-use gpunet_primitives::{Address, Hash, Keypair, SignedTx, Tx, TxBody, VoteKind, UNIT};
-use gpunet_types::{NodeAddress, Params};
+use gpunet_primitives::{Address, Hash, JobOutcome, Keypair, SignedTx, Tx, TxBody, VoteKind, UNIT};
+use gpunet_provider::executor::ProcessExecutor;
+use gpunet_provider::{Agent, AgentConfig, UnprovenGpus};
+use gpunet_types::{HardwareStatus, NodeAddress, Params};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -575,6 +577,100 @@ async fn a_read_that_must_see_a_block_moves_on_from_a_node_behind() {
     assert_eq!(both.address(), tip.parse().unwrap(), "moved on to the tip");
     let account = both.account(&sink.address()).await.unwrap().account;
     assert_eq!(account.balance, UNIT, "the read sees the transfer");
+}
+
+/// A provider agent hears of its leases from one node's event stream. That
+/// node's consensus stops (the 30-minute chaos soak's full-disk validator),
+/// its API still answering: its stream stays open and silent. The agent sees
+/// its node no longer move while another does, follows that one, and runs
+/// the job the chain leased it (left on the stalled node's stream, the lease
+/// timed out and the provider was slashed). A client following its job
+/// from that node moves on the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_provider_whose_node_stalls_follows_another_and_runs_its_lease() {
+    let _serial = ONE_NETWORK_AT_A_TIME.lock().await;
+    let client = Keypair::from_label("client");
+    let provider = Keypair::from_label("provider");
+    let mut net = Testnet::new(4, &[&client, &provider]);
+    // A small proof of compute: the machine is verified in seconds.
+    net.genesis.params.challenge_work_ms = 100;
+    net.genesis.params.challenge_latency_ms = 10_000;
+    net.genesis.params.challenge_open_ms = 10_000;
+    let tip = net.start_with_api(0, BlobReplication::default()).await;
+    net.start(1).await;
+    net.start(2).await;
+    let stalls = net.start_with_api(3, BlobReplication::default()).await;
+    net.wait_for_height(2).await;
+
+    let dir = TempDir::new().unwrap();
+    let config = AgentConfig {
+        // The node that will stall first: the agent streams its events.
+        node: format!("{stalls},{tip}"),
+        data_dir: dir.path().join("provider"),
+        region: "local".into(),
+        price_per_hour: UNIT,
+        resource_prices: Default::default(),
+        public_host: "127.0.0.1".into(),
+        unproven_gpus: UnprovenGpus::OfferCpuOnly,
+        peer: None,
+    };
+    let agent = Agent::register(provider, config, Arc::new(ProcessExecutor))
+        .await
+        .unwrap();
+    let agent_task = tokio::spawn(agent.clone().run());
+    let node = NodeClient::new(&tip).unwrap();
+    tokio::time::timeout(Duration::from_secs(90), async {
+        while !node
+            .machines()
+            .await
+            .unwrap()
+            .iter()
+            .any(|m| m.hardware == HardwareStatus::Verified)
+        {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .expect("the provider's machine passes its hardware challenge");
+
+    net.node(3).consensus.stop().await;
+    let job_file = dir.path().join("job.toml");
+    std::fs::write(
+        &job_file,
+        "name = \"stalled\"\nimage = \"gpunet/busybox\"\n\
+         command = [\"sh\", \"-c\", \"echo done > $GPUNET_OUTPUT_DIR/done.txt\"]\n\
+         timeout_secs = 60\n[resources]\ncpu = 1\nmemory_mb = 64\ndisk_mb = 10\n\
+         [price]\nmax_per_hour = \"50\"\n",
+    )
+    .unwrap();
+    let wallet = Wallet::new(client, node.clone());
+    let id = submit_job(&wallet, &JobFile::load(&job_file).unwrap())
+        .await
+        .unwrap();
+    // The client follows its job from the stalled node first, and moves on
+    // too. Well before the lease's deadline (its 60 s and the report's grace).
+    let follower = NodeClient::new(&format!("{stalls},{tip}")).unwrap();
+    let order = wait_for_order(
+        &follower,
+        id,
+        Duration::from_secs(60),
+        |o| o.report.is_some(),
+        |_| {},
+    )
+    .await
+    .unwrap_or_else(|e| panic!("the provider did not run its lease: {e}"));
+    assert_eq!(follower.address(), tip.parse().unwrap(), "followed the tip");
+    assert!(
+        matches!(
+            order.report.map(|r| r.outcome),
+            Some(JobOutcome::Completed { .. })
+        ),
+        "the job ran to completion"
+    );
+    assert!(net.height(0) > net.height(3), "the node stayed stalled");
+    agent_task.abort();
+    agent.stop_runs().await;
+    agent.close().await;
 }
 
 /// Sockets listening on TCP `port` on this machine (Linux's /proc/net/tcp).

@@ -3,6 +3,7 @@
 use crate::error::ClientError;
 use crate::jobfile::JobFile;
 use crate::node_client::NodeClient;
+use crate::stall_watch::{StallWatch, STALL_CHECK};
 use crate::wallet::Wallet;
 use gpunet_primitives::manifest::{Manifest, ManifestEntry};
 use gpunet_primitives::{Amount, Hash, JobOutcome, JobSpec, OrderId, OutputHolder, TxBody};
@@ -332,7 +333,9 @@ fn left_behind(order: &OrderView, waited: Duration) -> String {
 }
 
 /// Follows an order until `done(order)` holds, calling `progress` on every status
-/// change and every decline. Uses the event stream, with a slow poll in case the stream breaks.
+/// change and every decline. Uses the event stream, with a slow poll in case
+/// the stream breaks, and moves to another node when its node stops following
+/// the chain ([`crate::stall_watch`]).
 pub async fn wait_for_order(
     node: &NodeClient,
     id: OrderId,
@@ -342,9 +345,25 @@ pub async fn wait_for_order(
 ) -> Result<OrderView, ClientError> {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut stream = node.events(Some(id), None).await.ok();
+    let mut watch = StallWatch::default();
+    let mut check =
+        tokio::time::interval_at(tokio::time::Instant::now() + STALL_CHECK, STALL_CHECK);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last = None;
+    // Submitted through another node, the order may be unknown to one
+    // behind: asked once of the node furthest ahead.
+    let mut asked_ahead = false;
     loop {
-        let order = node.order(id).await?;
+        let order = match node.order(id).await {
+            Err(e) if e.code() == Some("not_found") && !asked_ahead => {
+                asked_ahead = true;
+                if node.move_to_furthest_ahead().await {
+                    stream = node.events(Some(id), None).await.ok();
+                }
+                continue;
+            }
+            read => read?,
+        };
         // A decline or a failed run sends the order back to pending: a
         // change too.
         let now = (order.status, order.declines.len(), order.attempts.len());
@@ -361,6 +380,14 @@ pub async fn wait_for_order(
                 return Err(ClientError::Invalid(left_behind(&order, timeout)));
             }
             _ = wake => {}
+            _ = check.tick() => {
+                // The node reads go to, which the stream came from unless a
+                // node could not be reached since.
+                if let Some(stalled) = watch.check(&node.address(), &node.heights().await) {
+                    node.prefer(&stalled.ahead);
+                    stream = node.events(Some(id), None).await.ok();
+                }
+            }
             item = async { match stream.as_mut() { Some(s) => s.next().await, None => std::future::pending().await } } => {
                 if item.is_none() { stream = None; }
             }

@@ -20,6 +20,7 @@ pub mod peer_fetch;
 pub mod rental_session;
 /// A job's secrets: their values, sealed to each lease's provider.
 pub mod secrets;
+pub mod stall_watch;
 /// TLS that accepts a node only with the key pinned in its address.
 pub mod tls;
 mod wallet;

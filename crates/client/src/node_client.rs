@@ -48,6 +48,9 @@ const BEHIND_PATIENCE: Duration = Duration::from_secs(5);
 /// How often [`NodeClient::caught_up_to`] asks a node behind for its height.
 const BEHIND_POLL: Duration = Duration::from_millis(250);
 
+/// How long [`NodeClient::heights`] waits for each node's answer.
+const STATUS_PATIENCE: Duration = Duration::from_secs(3);
+
 /// A successful response's JSON body.
 async fn decode<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T, ClientError> {
     resp.json()
@@ -216,6 +219,57 @@ impl NodeClient {
                 behind_since = now;
             }
             tokio::time::sleep(BEHIND_POLL.min(deadline - now)).await;
+        }
+    }
+
+    /// The height of every known node that answers within 3 s
+    /// (`STATUS_PATIENCE`), asked all at once: to tell a node that stopped
+    /// following the chain, its API still answering, from a chain with
+    /// nothing new.
+    pub async fn heights(&self) -> Vec<(NodeAddress, u64)> {
+        let addresses = self.nodes.addresses.read().expect("node list lock").clone();
+        let asked = addresses.into_iter().map(|address| async move {
+            let request = self
+                .http
+                .get(format!("{}/v1/status", address.url))
+                .timeout(STATUS_PATIENCE);
+            let status: Status = decode(request.send().await.ok()?.error_for_status().ok()?)
+                .await
+                .ok()?;
+            Some((address, status.height))
+        });
+        futures_util::future::join_all(asked)
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    /// Sends later requests to the known node furthest ahead, if it is
+    /// ahead of the current one (or the current one does not answer);
+    /// returns whether it moved. For a read that found nothing on a node
+    /// that may be behind (an order submitted through another node).
+    pub async fn move_to_furthest_ahead(&self) -> bool {
+        let current = self.address();
+        let heights = self.heights().await;
+        let at = heights
+            .iter()
+            .find(|(node, _)| *node == current)
+            .map(|(_, height)| *height);
+        match heights.iter().max_by_key(|(_, height)| *height) {
+            Some((ahead, height)) if at.is_none_or(|at| *height > at) => {
+                self.prefer(ahead);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Sends later requests to `node`, if it is one of the known nodes.
+    pub fn prefer(&self, node: &NodeAddress) {
+        let addresses = self.nodes.addresses.read().expect("node list lock");
+        if let Some(i) = addresses.iter().position(|a| a == node) {
+            self.nodes.current.store(i, Ordering::Relaxed);
         }
     }
 
@@ -585,10 +639,16 @@ impl NodeClient {
         if let Some(a) = address {
             query.push(("address", a.to_string()));
         }
+        let node = self.address();
         let resp = self
-            .send(self.http.get(self.url("/v1/events")).query(&query))
+            .send(
+                self.http
+                    .get(format!("{}/v1/events", node.url))
+                    .query(&query),
+            )
             .await?;
         Ok(EventStream {
+            node,
             body: Box::pin(resp.bytes_stream()),
             buf: Vec::new(),
         })
@@ -600,11 +660,17 @@ type ByteStream =
 
 /// Committed events from a node, as server-sent events.
 pub struct EventStream {
+    node: NodeAddress,
     body: ByteStream,
     buf: Vec<u8>,
 }
 
 impl EventStream {
+    /// The node the events come from.
+    pub fn node(&self) -> &NodeAddress {
+        &self.node
+    }
+
     /// The next event; `None` when the node closed the stream.
     pub async fn next(&mut self) -> Option<Result<StreamItem, ClientError>> {
         loop {

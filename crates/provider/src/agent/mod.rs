@@ -15,6 +15,7 @@ use crate::journal::Journal;
 use crate::metrics::{AgentMetrics, ExecutorStage};
 use crate::rental_access::{RentalAccess, RunningRentals};
 use dispatch::Flow;
+use gpunet_client::stall_watch::{StallWatch, STALL_CHECK};
 use gpunet_client::{ClientError, NodeClient, StreamItem, Wallet};
 use gpunet_primitives::{Amount, ChallengeId, Keypair, MachineId, OrderId, ResourcePrices, TxBody};
 use lifecycle::{announce_peer, register, top_up_stake, MachineRecord, MACHINE_RECORD};
@@ -359,6 +360,10 @@ impl Agent {
             if let Err(e) = inner.catch_up(&mut jobs).await {
                 warn(&inner, &format!("cannot list leases: {e}"));
             }
+            let mut watch = StallWatch::default();
+            let mut check =
+                tokio::time::interval_at(tokio::time::Instant::now() + STALL_CHECK, STALL_CHECK);
+            check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 while jobs.try_join_next().is_some() {}
                 if phase == Phase::StopAsked {
@@ -386,6 +391,22 @@ impl Agent {
                         continue;
                     }
                     Some(_) = jobs.join_next(), if phase == Phase::Draining => continue,
+                    _ = check.tick() => {
+                        let heights = node.heights().await;
+                        let Some(stalled) = watch.check(stream.node(), &heights) else {
+                            continue;
+                        };
+                        warn(
+                            &inner,
+                            &format!(
+                                "node {} stopped following the chain at height {} (node {} is \
+                                 at {}): following that one",
+                                stream.node().url, stalled.at, stalled.ahead.url, stalled.ahead_at
+                            ),
+                        );
+                        node.prefer(&stalled.ahead);
+                        break;
+                    }
                     item = stream.next() => item,
                 };
                 let Some(item) = item else { break };
