@@ -21,6 +21,7 @@
 //! Fuzz builds (profile `fuzz`: the dev profile, optimized) keep overflow
 //! checks on, so an arithmetic wrap is a crash here even where a release
 //! build would go on silently.
+#![warn(missing_docs)]
 
 pub mod decoders;
 pub mod market;

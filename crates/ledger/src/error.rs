@@ -7,6 +7,10 @@ use gpunet_types::{ErrorCode, OrderStatus};
 /// needs. Rejection changes nothing in the state. [`TxError::code`] is the
 /// stable code the API returns.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[allow(
+    missing_docs,
+    reason = "each variant's #[error] message says what it means; its fields are that message's parts"
+)]
 pub enum TxError {
     #[error("{0}")]
     Decode(#[from] gpunet_primitives::TxDecodeError),
@@ -162,9 +166,15 @@ pub enum TxError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Covers {
     /// A job's max price for its whole timeout, for each run it may get.
-    WholeTimeout { runs: u128 },
+    WholeTimeout {
+        /// Runs the job may get: audit runs bill its client too.
+        runs: u128,
+    },
     /// More seconds of a rental at its lease price.
-    Renewal { secs: u64 },
+    Renewal {
+        /// The seconds asked.
+        secs: u64,
+    },
     /// A referee run of a disputed job at the job's max price.
     Referee,
 }
@@ -187,6 +197,8 @@ impl std::fmt::Display for Covers {
 /// What a change needed an order's status to be (see [`TxError::WrongStatus`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wanted {
+    /// Most changes to a lease (reporting, declining, sealing secrets): a
+    /// running order.
     Running,
     /// Cancelling: only a pending order.
     Pending,
@@ -280,6 +292,10 @@ impl TxError {
 
 /// A ledger-level failure: storage, genesis or a block that does not verify.
 #[derive(Debug, thiserror::Error)]
+#[allow(
+    missing_docs,
+    reason = "each variant's #[error] message says what it means; its fields are that message's parts"
+)]
 pub enum LedgerError {
     /// Boxed: redb's errors are large, and every ledger call returns this.
     #[error("storage: {0}")]
@@ -327,6 +343,10 @@ storage_from!(
 
 /// A stored state entry that the state cannot take (`State::load`, `State::replay`).
 #[derive(Debug, thiserror::Error)]
+#[allow(
+    missing_docs,
+    reason = "each variant's #[error] message says what it means; its fields are that message's parts"
+)]
 pub enum EntryError {
     #[error("an entry has an empty key")]
     EmptyKey,
@@ -338,6 +358,10 @@ pub enum EntryError {
 
 /// A genesis that cannot start a chain.
 #[derive(Debug, thiserror::Error)]
+#[allow(
+    missing_docs,
+    reason = "each variant's #[error] message says what it means; its fields are that message's parts"
+)]
 pub enum GenesisError {
     #[error("cannot read {path}: {source}")]
     Read {
@@ -370,6 +394,10 @@ pub enum GenesisError {
 
 /// Why a block made elsewhere is refused (it changes nothing).
 #[derive(Debug, thiserror::Error)]
+#[allow(
+    missing_docs,
+    reason = "each variant's #[error] message says what it means; its fields are that message's parts"
+)]
 pub enum BlockError {
     #[error("block does not extend the head")]
     NotOnHead,
@@ -396,6 +424,10 @@ impl From<gpunet_types::Overflow> for TxError {
 /// Why a state snapshot is refused while it is restored (`snapshot::Restore`).
 /// Every variant but `Ledger` means the peer that served it is wrong.
 #[derive(Debug, thiserror::Error)]
+#[allow(
+    missing_docs,
+    reason = "each variant's #[error] message says what it means; its fields are that message's parts"
+)]
 pub enum SnapshotError {
     #[error("the snapshot's manifest is {bytes} bytes, over the {max} a node takes")]
     ManifestTooLarge { bytes: usize, max: usize },

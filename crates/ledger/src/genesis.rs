@@ -5,27 +5,37 @@ use gpunet_primitives::{Address, Amount, Hash};
 use gpunet_types::Params;
 use serde::{Deserialize, Serialize};
 
+/// An account funded at genesis.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GenesisAccount {
+    /// Its address (an ed25519 public key).
     pub address: Address,
+    /// What it holds, written in GPN in the JSON file.
     #[serde(with = "gpunet_primitives::json::gpn")]
     pub balance: Amount,
 }
 
+/// How a chain starts: every node of a chain holds the same genesis, and
+/// its hash names the chain's first state.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Genesis {
+    /// The chain's name: every transaction signs it, so none replays on
+    /// another chain.
     pub chain_id: String,
     /// Block time of the genesis block.
     #[serde(rename = "genesis_time", with = "gpunet_primitives::json::rfc3339")]
     pub genesis_time_ms: u64,
+    /// The accounts funded at genesis: the whole genesis supply.
     pub accounts: Vec<GenesisAccount>,
     /// Addresses allowed to propose blocks.
     pub validators: Vec<Address>,
+    /// The protocol's parameters (the defaults where the file names none).
     #[serde(default)]
     pub params: Params,
 }
 
 impl Genesis {
+    /// Reads a genesis JSON file and checks it ([`Genesis::validate`]).
     pub fn from_file(path: &std::path::Path) -> Result<Genesis, GenesisError> {
         let text = std::fs::read_to_string(path).map_err(|source| GenesisError::Read {
             path: path.to_path_buf(),
@@ -40,6 +50,9 @@ impl Genesis {
         Ok(genesis)
     }
 
+    /// Checks what the ledger relies on: a chain id, at least one
+    /// validator, parameters within their rules, every address a usable
+    /// key and none twice, a supply that fits.
     pub fn validate(&self) -> Result<(), GenesisError> {
         let p = &self.params;
         let param = |param, rule| Err(GenesisError::Param { param, rule });
@@ -129,6 +142,7 @@ impl Genesis {
         Hash::digest(&serde_json::to_vec(self).expect("genesis serializes"))
     }
 
+    /// The genesis as the JSON file [`Genesis::from_file`] reads.
     #[allow(
         clippy::expect_used,
         reason = "a Genesis has no map with non-string keys, the one thing serde_json refuses"

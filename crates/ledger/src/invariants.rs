@@ -8,6 +8,10 @@ use std::collections::BTreeMap;
 
 /// An invariant that does not hold, with what breaks it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[allow(
+    missing_docs,
+    reason = "each variant's #[error] message says what it means; its fields are that message's parts"
+)]
 pub enum Violation {
     /// A total (balances, stake, escrow, supply, a lease's cost or
     /// resources) does not fit its type.

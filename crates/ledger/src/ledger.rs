@@ -17,6 +17,7 @@ use std::path::Path;
 
 /// A block the ledger executed, with the fate of every candidate transaction.
 pub struct ProducedBlock {
+    /// The block: its header and the transactions that applied.
     pub block: Block,
     /// One result per candidate, in candidate order, with the events it caused;
     /// only the `Ok` ones are in the block.
@@ -58,6 +59,10 @@ struct Validated {
     block_events: Vec<Event>,
 }
 
+/// The replicated state machine: the committed blocks in their store, the
+/// state they lead to, and its root. Every node of a chain executes the
+/// same blocks to the same state; nothing here reads a clock, a random
+/// source or a hash map's order.
 pub struct Ledger {
     chain_id: String,
     store: Store,
@@ -158,18 +163,22 @@ impl Ledger {
         })
     }
 
+    /// The chain this ledger follows (its genesis's).
     pub fn chain_id(&self) -> &str {
         &self.chain_id
     }
 
+    /// The header of the newest committed block.
     pub fn head(&self) -> &BlockHeader {
         &self.head
     }
 
+    /// The state after the newest committed block.
     pub fn state(&self) -> &State {
         &self.state
     }
 
+    /// The state root after the newest committed block.
     pub fn state_root(&self) -> Hash {
         self.head.state_root
     }
@@ -463,6 +472,8 @@ impl Ledger {
         Ok(sealed.block)
     }
 
+    /// The committed block at `height`, if the store holds it (a node that
+    /// joined from a snapshot holds none before it).
     pub fn block(&self, height: u64) -> Result<Option<Block>, LedgerError> {
         self.store.block(height)
     }
@@ -473,6 +484,7 @@ impl Ledger {
         crate::snapshot::SnapshotSource::new(self.store.frozen()?)
     }
 
+    /// An account (all zero if never used).
     pub fn account(&self, address: &Address) -> Account {
         self.state.account(address)
     }
@@ -492,14 +504,17 @@ impl Ledger {
         })
     }
 
+    /// A registered machine.
     pub fn machine(&self, id: MachineId) -> Option<&Machine> {
         self.state.machines.get(&id)
     }
 
+    /// Every registered machine, by id.
     pub fn machines(&self) -> impl Iterator<Item = &Machine> {
         self.state.machines.iter().map(|(_, m)| m)
     }
 
+    /// An order, open or closed.
     pub fn order(&self, id: OrderId) -> Option<&Order> {
         self.state.orders.get(&id)
     }
@@ -589,6 +604,7 @@ impl Ledger {
         self.state.receipts.get(tx_hash).copied()
     }
 
+    /// A hardware challenge, open or decided.
     pub fn challenge(&self, id: ChallengeId) -> Option<&HardwareChallenge> {
         self.state.challenges.get(&id)
     }

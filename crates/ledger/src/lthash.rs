@@ -8,8 +8,11 @@
 
 use gpunet_primitives::Hash;
 
+/// 16-bit lanes per entry and in the accumulator: 2 KiB, the size at which
+/// LtHash's authors put finding a collision beyond reach.
 pub const LANES: usize = 1024;
 
+/// The accumulator: the lane-wise sum of every entry's lanes.
 #[derive(Clone, PartialEq, Eq)]
 pub struct LtHash {
     lanes: Box<[u16; LANES]>,
@@ -37,12 +40,14 @@ impl LtHash {
         lanes
     }
 
+    /// Adds `entry` to the set.
     pub fn insert(&mut self, entry: &[u8]) {
         for (acc, x) in self.lanes.iter_mut().zip(Self::expand(entry)) {
             *acc = acc.wrapping_add(x);
         }
     }
 
+    /// Takes `entry`, which must be in the set, out of it.
     pub fn remove(&mut self, entry: &[u8]) {
         for (acc, x) in self.lanes.iter_mut().zip(Self::expand(entry)) {
             *acc = acc.wrapping_sub(x);
@@ -57,14 +62,18 @@ impl LtHash {
         }
     }
 
+    /// The set's 32-byte digest: the state root.
     pub fn root(&self) -> Hash {
         Hash::digest(&self.to_bytes())
     }
 
+    /// The accumulator's lanes, little-endian (2 KiB).
     pub fn to_bytes(&self) -> Vec<u8> {
         self.lanes.iter().flat_map(|l| l.to_le_bytes()).collect()
     }
 
+    /// An accumulator from [`LtHash::to_bytes`]; `None` if the length is not
+    /// 2 KiB.
     pub fn from_bytes(bytes: &[u8]) -> Option<LtHash> {
         if bytes.len() != LANES * 2 {
             return None;

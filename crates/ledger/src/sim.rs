@@ -12,6 +12,8 @@ use crate::state::State;
 use gpunet_primitives::{hash_of, Address, Amount, Hash, MachineId, TxBody};
 use gpunet_types::{Event, Params};
 
+/// A market run through the ledger's execution code, one block at a time,
+/// from its own clock.
 pub struct Simulation {
     state: State,
     now_ms: u64,
@@ -22,6 +24,7 @@ pub struct Simulation {
 }
 
 impl Simulation {
+    /// An empty state under `params`, its clock at `start_ms`.
     pub fn new(params: Params, start_ms: u64) -> Simulation {
         Simulation {
             state: State::new(params),
@@ -34,10 +37,12 @@ impl Simulation {
         }
     }
 
+    /// The state after the last block.
     pub fn state(&self) -> &State {
         &self.state
     }
 
+    /// The simulated block time.
     pub fn now_ms(&self) -> u64 {
         self.now_ms
     }

@@ -68,6 +68,7 @@ impl SnapshotManifest {
         self.block.header.height
     }
 
+    /// Its canonical encoding: what a snapshot's manifest file holds.
     pub fn encode(&self) -> Vec<u8> {
         gpunet_primitives::encode(self)
     }
@@ -302,6 +303,7 @@ pub struct RestoredLedger {
 }
 
 impl RestoredLedger {
+    /// The ledger as restored, at the snapshot's height.
     pub fn ledger(&self) -> &Ledger {
         &self.ledger
     }

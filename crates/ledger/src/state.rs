@@ -17,14 +17,21 @@ use serde::{Deserialize, Serialize};
 /// The API shows it as a [`ChallengeView`].
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct HardwareChallenge {
+    /// Its id, in issue order.
     pub id: ChallengeId,
+    /// The machine challenged.
     pub machine: MachineId,
+    /// The machine's owner, who answers and is slashed for a miss.
     pub owner: Address,
+    /// The work asked: seed, size and rows to open.
     pub challenge: Challenge,
     /// The compute class the machine's claimed hardware falls in.
     pub class: String,
+    /// Block time it was issued.
     pub issued_ms: u64,
+    /// Block time by which the machine commits to its result.
     pub commit_deadline_ms: u64,
+    /// Where it is: awaiting the commitment, committed, opening rows.
     pub phase: ChallengePhase,
 }
 
@@ -70,15 +77,21 @@ impl HardwareChallenge {
     Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
 )]
 pub struct Globals {
+    /// Tokens created at genesis.
     pub genesis_supply: Amount,
     /// Tokens created after genesis (rewards); zero until rewards exist.
     pub minted: Amount,
     /// Tokens destroyed: the burned share of payments and all slashed stake.
     pub burned: Amount,
+    /// Of those burned, the stake slashed.
     pub slashed: Amount,
+    /// Transaction fees paid (burned).
     pub fees_paid: Amount,
+    /// The id the next registered machine gets.
     pub next_machine_id: MachineId,
+    /// The id the next submitted order gets.
     pub next_order_id: OrderId,
+    /// The id the next hardware challenge gets.
     pub next_challenge_id: ChallengeId,
     /// Block time of the next epoch boundary (rewards); 0 until the first block.
     pub next_epoch_ms: u64,
@@ -112,13 +125,19 @@ pub type ValidatorSet = Vec<(Address, u64)>;
 
 /// Every table of the state. Index tables map a sortable key to `()`.
 pub struct State {
+    /// The protocol's parameters (from genesis).
     pub params: Params,
+    /// Accounts that bonded validator stake.
     pub validators: Table<Address, ValidatorEntry>,
     /// Each validator set and the first height it decides: (height, set).
     pub validator_sets: Table<u64, ValidatorSet>,
+    /// Chain-wide counters and totals: one entry.
     pub globals: Table<(), Globals>,
+    /// Accounts with a balance, stake or nonce (an all-zero one is removed).
     pub accounts: Table<Address, Account>,
+    /// Registered machines.
     pub machines: Table<MachineId, Machine>,
+    /// Every order, open or closed.
     pub orders: Table<OrderId, Order>,
     /// Orders waiting for a machine, oldest first: (queued_ms, order).
     pub pending: Table<(u64, OrderId), ()>,
@@ -260,6 +279,7 @@ macro_rules! for_each_table_ref {
 }
 
 impl State {
+    /// An empty state under `params`.
     pub fn new(params: Params) -> State {
         State {
             params,
@@ -309,20 +329,24 @@ impl State {
             .collect()
     }
 
+    /// The chain-wide counters and totals.
     pub fn globals(&self) -> Globals {
         self.globals.get(&()).cloned().unwrap_or_default()
     }
 
+    /// Changes the chain-wide counters and totals with `f`.
     pub fn update_globals(&mut self, f: impl FnOnce(&mut Globals)) {
         let mut g = self.globals();
         f(&mut g);
         self.globals.insert((), g);
     }
 
+    /// An account (all zero if never used).
     pub fn account(&self, address: &Address) -> Account {
         self.accounts.get(address).cloned().unwrap_or_default()
     }
 
+    /// Stores an account; an all-zero one is removed, as if never used.
     pub fn put_account(&mut self, address: Address, account: Account) {
         if account == Account::default() {
             self.accounts.remove(&address);
@@ -361,6 +385,7 @@ impl State {
         self.machines.insert(machine.id, machine);
     }
 
+    /// Removes a machine and its entries in the offer indexes.
     pub fn remove_machine(&mut self, id: MachineId) -> Option<Machine> {
         self.unindex_machine(id);
         self.offered.remove(&id);
@@ -473,14 +498,17 @@ impl State {
                 .all(|(s, c)| self.offers.contains(s) && self.cheap_offers.contains(c))
     }
 
+    /// Keeps the current transaction's writes (in every table).
     pub fn commit_tx(&mut self) {
         for_each_table!(self, |t| t.commit_tx());
     }
 
+    /// Undoes the current transaction's writes: a rejected one changes nothing.
     pub fn rollback_tx(&mut self) {
         for_each_table!(self, |t| t.rollback_tx());
     }
 
+    /// Undoes every write of the block being built or checked.
     pub fn rollback_block(&mut self) {
         for_each_table!(self, |t| t.rollback_block());
     }

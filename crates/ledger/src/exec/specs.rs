@@ -24,6 +24,10 @@ pub(crate) const EXECUTORS: [&str; 2] = ["process", "docker"];
 
 /// Why a job or machine spec is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[allow(
+    missing_docs,
+    reason = "each variant's #[error] message says what it means; its fields are that message's parts"
+)]
 pub enum SpecError {
     #[error("{field} is longer than {max} bytes")]
     TooLong { field: &'static str, max: usize },

@@ -20,18 +20,25 @@ use gpunet_types::{
 /// so no code can find it missing; the API's flat record is [`OrderView`].
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct Order {
+    /// Its id, in submission order.
     pub id: OrderId,
+    /// Who submitted and pays for it.
     pub client: Address,
+    /// What it runs and on what.
     pub spec: JobSpec,
+    /// The most its client pays a machine per hour.
     pub max_price_per_hour: Amount,
+    /// What its client escrowed when submitting it.
     pub deposit: Amount,
     /// What the order still holds in escrow (the deposit while open, 0 once closed).
     pub escrow: Amount,
+    /// Block time of its submission.
     pub submitted_ms: u64,
     /// Block time it last entered the pending queue: when it was submitted,
     /// or when a failed run sent it back (a decline keeps its place). The
     /// queue's key, with its id; its time to live counts from here.
     pub queued_ms: u64,
+    /// A job, an audit run or a rental, and where it is.
     pub kind: OrderKind,
     /// Machines that declined it, with their reasons; matching skips them.
     pub declines: Vec<Decline>,
@@ -46,13 +53,22 @@ pub enum OrderKind {
     /// disputed; `attempts` are its earlier runs that failed or timed out;
     /// `array` its place in the job array it was submitted with, if any.
     Job {
+        /// Where it is.
         phase: JobPhase,
+        /// Its audits and dispute.
         checks: Checks,
+        /// Earlier runs that failed or timed out, oldest first.
         attempts: Vec<Attempt>,
+        /// Its job array and index there, if it has one.
         array: Option<ArrayPlace>,
     },
     /// A re-run of job `of`, checking its result (`exec::audits`).
-    AuditRun { of: OrderId, phase: JobPhase },
+    AuditRun {
+        /// The job it re-runs.
+        of: OrderId,
+        /// Where it is.
+        phase: JobPhase,
+    },
     /// A machine rented for a time, billed as it runs (`exec::rentals`).
     Rental(RentalPhase),
 }
@@ -84,36 +100,66 @@ pub enum JobPhase {
     /// Waiting for a machine.
     Pending,
     /// Leased; its provider runs it.
-    Running { lease: Lease },
+    Running {
+        /// Its machine, price and deadline.
+        lease: Lease,
+    },
     /// Reported: in its dispute window, or audited and due to be paid.
-    Reported { lease: Lease, report: Report },
+    Reported {
+        /// Its machine, price and deadline.
+        lease: Lease,
+        /// What its provider reported.
+        report: Report,
+    },
     /// Reported and held: an audited job until its audit runs are compared,
     /// an audit run until the verdict on the job it re-ran.
-    Auditing { lease: Lease, report: Report },
+    Auditing {
+        /// Its machine, price and deadline.
+        lease: Lease,
+        /// What its provider reported.
+        report: Report,
+    },
     /// Closed: nothing left in escrow.
-    Closed { end: JobEnd, settlement: Settlement },
+    Closed {
+        /// How it closed.
+        end: JobEnd,
+        /// Where its escrow went.
+        settlement: Settlement,
+    },
 }
 
 /// How a job or an audit run closed, with what it had by then.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub enum JobEnd {
+    /// Its provider was paid for the result it reported.
     Settled {
+        /// The lease it ran under.
         lease: Lease,
+        /// The result paid for.
         report: Report,
     },
     /// Its run failed, or its result was found wrong.
     Failed {
+        /// The lease it ran under.
         lease: Lease,
+        /// What its provider reported.
         report: Report,
     },
+    /// Its provider reported nothing by the lease's deadline.
     TimedOut {
+        /// The lease it missed.
         lease: Lease,
     },
+    /// Its client stopped it while it ran.
     Stopped {
+        /// The lease it ran under.
         lease: Lease,
     },
+    /// No machine took it within its time to live.
     Expired,
+    /// Its client cancelled it while pending.
     Cancelled,
+    /// Machines declined it `max_declines` times.
     Declined,
 }
 
@@ -125,17 +171,27 @@ pub enum RentalPhase {
     /// Waiting for a machine.
     Pending,
     /// Leased and billed as it runs.
-    Active { lease: Lease, rental: Rental },
+    Active {
+        /// Its machine, price and end.
+        lease: Lease,
+        /// Its billing, endpoints and probes.
+        rental: Rental,
+    },
     /// Billed to when its renter ended it; its machine is still leased
     /// while its provider saves the workspace, until `deadline_ms`.
     Saving {
+        /// Its machine, price and end.
         lease: Lease,
+        /// Its billing, endpoints and probes.
         rental: Rental,
+        /// Block time by which its provider reports the save.
         deadline_ms: u64,
     },
     /// Closed: nothing left in escrow.
     Closed {
+        /// How it closed.
         end: RentalEnd,
+        /// Where its escrow went.
         settlement: Settlement,
     },
 }
@@ -149,17 +205,25 @@ pub enum RentalPhase {
 pub enum RentalEnd {
     /// Its time ran out, its renter ended it or its container stopped.
     Ended {
+        /// The lease it ran under.
         lease: Lease,
+        /// Its billing as it ended.
         rental: Rental,
     },
     /// Its renter ended it asking to save its workspace.
     Saved {
+        /// The lease it ran under.
         lease: Lease,
+        /// Its billing as it ended.
         rental: Rental,
+        /// How the save went.
         save: SaveEnd,
     },
+    /// No machine took it within its time to live.
     Expired,
+    /// Its renter cancelled it while pending.
     Cancelled,
+    /// Machines declined it `max_declines` times.
     Declined,
 }
 
@@ -173,6 +237,7 @@ pub enum SaveEnd {
 }
 
 impl Order {
+    /// Block time at which it expires if still pending.
     pub fn expires_ms(&self, params: &Params) -> u64 {
         self.queued_ms.saturating_add(params.order_ttl_ms)
     }
@@ -246,6 +311,7 @@ impl Order {
         }
     }
 
+    /// Whether it is a rental (billed by time) rather than a job or audit run.
     pub fn is_rental(&self) -> bool {
         matches!(self.kind, OrderKind::Rental(_))
     }
