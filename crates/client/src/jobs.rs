@@ -3,7 +3,7 @@
 use crate::error::ClientError;
 use crate::jobfile::JobFile;
 use crate::node_client::NodeClient;
-use crate::stall_watch::{StallWatch, STALL_CHECK};
+use crate::stall_watch::{self, StallWatch};
 use crate::wallet::Wallet;
 use gpunet_primitives::manifest::{Manifest, ManifestEntry};
 use gpunet_primitives::{Amount, Hash, JobOutcome, JobSpec, OrderId, OutputHolder, TxBody};
@@ -346,9 +346,7 @@ pub async fn wait_for_order(
     let deadline = tokio::time::Instant::now() + timeout;
     let mut stream = node.events(Some(id), None).await.ok();
     let mut watch = StallWatch::default();
-    let mut check =
-        tokio::time::interval_at(tokio::time::Instant::now() + STALL_CHECK, STALL_CHECK);
-    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut check = stall_watch::checks();
     let mut last = None;
     // Submitted through another node, the order may be unknown to one
     // behind: asked once of the node furthest ahead.

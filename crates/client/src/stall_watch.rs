@@ -21,6 +21,16 @@ use std::time::Duration;
 /// block is not left.
 pub const STALL_CHECK: Duration = Duration::from_secs(10);
 
+/// The ticks a follower checks on: every [`STALL_CHECK`], the first one
+/// period from now (a check needs a height seen before it), a tick missed
+/// while the follower was busy coming late rather than in a burst.
+pub fn checks() -> tokio::time::Interval {
+    let first = tokio::time::Instant::now() + STALL_CHECK;
+    let mut checks = tokio::time::interval_at(first, STALL_CHECK);
+    checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    checks
+}
+
 /// Where the node a follower streams from was seen at the last check (see
 /// the module's doc).
 #[derive(Debug, Default)]

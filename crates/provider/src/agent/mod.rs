@@ -15,7 +15,7 @@ use crate::journal::Journal;
 use crate::metrics::{AgentMetrics, ExecutorStage};
 use crate::rental_access::{RentalAccess, RunningRentals};
 use dispatch::Flow;
-use gpunet_client::stall_watch::{StallWatch, STALL_CHECK};
+use gpunet_client::stall_watch::{self, StallWatch};
 use gpunet_client::{ClientError, NodeClient, StreamItem, Wallet};
 use gpunet_primitives::{Amount, ChallengeId, Keypair, MachineId, OrderId, ResourcePrices, TxBody};
 use lifecycle::{announce_peer, register, top_up_stake, MachineRecord, MACHINE_RECORD};
@@ -361,9 +361,7 @@ impl Agent {
                 warn(&inner, &format!("cannot list leases: {e}"));
             }
             let mut watch = StallWatch::default();
-            let mut check =
-                tokio::time::interval_at(tokio::time::Instant::now() + STALL_CHECK, STALL_CHECK);
-            check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut check = stall_watch::checks();
             loop {
                 while jobs.try_join_next().is_some() {}
                 if phase == Phase::StopAsked {
