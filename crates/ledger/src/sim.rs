@@ -26,8 +26,11 @@ pub struct Simulation {
 impl Simulation {
     /// An empty state under `params`, its clock at `start_ms`.
     pub fn new(params: Params, start_ms: u64) -> Simulation {
+        // Nothing here is hashed or stored: a block's changes need no copy.
+        let mut state = State::new(params);
+        state.stop_tracking_blocks();
         Simulation {
-            state: State::new(params),
+            state,
             now_ms: start_ms,
             height: 1,
             parent: Hash::ZERO,

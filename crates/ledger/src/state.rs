@@ -6,7 +6,7 @@ use crate::order::Order;
 use crate::table::{Table, Write};
 use borsh::{BorshDeserialize, BorshSerialize};
 use gpunet_poc::Challenge;
-use gpunet_primitives::{Address, Amount, ChallengeId, Hash, MachineId, OrderId};
+use gpunet_primitives::{Address, Amount, ChallengeId, Hash, MachineId, OrderId, ResourcePrices};
 use gpunet_types::Params;
 use gpunet_types::{
     Account, Allocation, ChallengePhase, ChallengeTask, ChallengeView, HardwareStatus, Machine,
@@ -166,10 +166,12 @@ pub struct State {
     /// Rentals with an unanswered liveness probe: (deadline_ms, order).
     pub probe_deadlines: Table<(u64, OrderId), ()>,
     /// Machines that can take work (online, verified, a core free), by GPU
-    /// model and then least loaded, cheapest: see `OfferKey`.
-    pub offers: Table<OfferKey, ()>,
+    /// model and then least loaded, cheapest: see `OfferKey`. Each holds
+    /// the machine's resource prices, so that matching quotes a job from
+    /// the index and looks up only the machines that could win it.
+    pub offers: Table<OfferKey, ResourcePrices>,
     /// The same machines by GPU model and then cheapest, least loaded.
-    pub cheap_offers: Table<OfferKey, ()>,
+    pub cheap_offers: Table<OfferKey, ResourcePrices>,
     /// Interned GPU models: id (from 1) to lowercase name.
     pub gpu_models: Table<u32, String>,
     /// Where accounts' data-plane peers are reached.
@@ -224,9 +226,9 @@ pub(crate) fn size_class(gpu_model: u32, cores: u32, gpus: u32) -> u8 {
 }
 
 /// Its turn among offers equal in load and price: the block time of its
-/// last lease, 0 for never. The offer index and matching's rank both order
-/// by it, so that the index's terms bound the rank.
-pub(crate) fn lease_turn(m: &Machine) -> u64 {
+/// last lease, 0 for never. The offer index orders by it, and matching
+/// ranks offers by it as the index holds it.
+fn lease_turn(m: &Machine) -> u64 {
     m.last_leased_ms.unwrap_or(0)
 }
 
@@ -370,17 +372,26 @@ impl State {
     /// notes it in `offered` if it can take work and was not just leased
     /// more (its allocation grew): it may fit orders it did not fit before.
     pub fn put_machine(&mut self, machine: Machine) {
-        let leased_more = self
-            .machines
-            .get(&machine.id)
-            .is_some_and(|old| allocation_grew(&old.allocated, &machine.allocated));
-        self.unindex_machine(machine.id);
-        if let Some((spread, cheap)) = offer_keys(&machine) {
-            self.offers.insert(spread, ());
-            self.cheap_offers.insert(cheap, ());
-            if !leased_more {
-                self.offered.insert(machine.id, ());
+        let old = self.machines.get(&machine.id);
+        let leased_more =
+            old.is_some_and(|old| allocation_grew(&old.allocated, &machine.allocated));
+        let (old_keys, new_keys) = (old.and_then(offer_keys), offer_keys(&machine));
+        // Most writes (a challenge passed, a result counted) leave the
+        // offer where it was: the indexes are touched only when it moves.
+        let moved = old_keys != new_keys
+            || old.is_some_and(|old| old.resource_prices != machine.resource_prices);
+        if moved {
+            if let Some((spread, cheap)) = old_keys {
+                self.offers.remove(&spread);
+                self.cheap_offers.remove(&cheap);
             }
+            if let Some((spread, cheap)) = new_keys {
+                self.offers.insert(spread, machine.resource_prices);
+                self.cheap_offers.insert(cheap, machine.resource_prices);
+            }
+        }
+        if new_keys.is_some() && !leased_more {
+            self.offered.insert(machine.id, ());
         }
         self.machines.insert(machine.id, machine);
     }
@@ -486,16 +497,22 @@ impl State {
 
     /// Whether the offer indexes hold exactly the machines that can take work.
     pub(crate) fn offers_consistent(&self) -> bool {
-        let expected: Vec<(OfferKey, OfferKey)> = self
-            .machines
-            .iter()
-            .filter_map(|(_, m)| offer_keys(m))
-            .collect();
-        expected.len() == self.offers.len()
-            && expected.len() == self.cheap_offers.len()
-            && expected
-                .iter()
-                .all(|(s, c)| self.offers.contains(s) && self.cheap_offers.contains(c))
+        let mut offering = 0;
+        let each_indexed = self.machines.iter().all(|(_, m)| {
+            offer_keys(m).is_none_or(|(spread, cheap)| {
+                offering += 1;
+                let prices = Some(&m.resource_prices);
+                self.offers.get(&spread) == prices && self.cheap_offers.get(&cheap) == prices
+            })
+        });
+        each_indexed && offering == self.offers.len() && offering == self.cheap_offers.len()
+    }
+
+    /// Stops recording each block's changes in every table, for a state
+    /// that is never hashed, persisted nor rolled back a block at a time.
+    #[cfg(feature = "sim")]
+    pub(crate) fn stop_tracking_blocks(&mut self) {
+        for_each_table!(self, |t| t.stop_tracking_blocks());
     }
 
     /// Keeps the current transaction's writes (in every table).

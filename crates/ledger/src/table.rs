@@ -34,6 +34,10 @@ pub struct Table<K, V> {
     map: BTreeMap<K, V>,
     tx_undo: Vec<(K, Option<V>)>,
     block_before: BTreeMap<K, Option<V>>,
+    /// Whether writes are recorded in `block_before`: always, but in a
+    /// state that is never hashed, persisted nor rolled back a block at a
+    /// time (the simulator's), where that copy is all cost.
+    tracks_blocks: bool,
 }
 
 impl<K: Key, V: Value> Table<K, V> {
@@ -43,7 +47,16 @@ impl<K: Key, V: Value> Table<K, V> {
             map: BTreeMap::new(),
             tx_undo: Vec::new(),
             block_before: BTreeMap::new(),
+            tracks_blocks: true,
         }
+    }
+
+    /// Stops recording the block's changes (see `tracks_blocks`): the
+    /// table then keeps only what rolls a transaction back.
+    #[cfg(feature = "sim")]
+    pub fn stop_tracking_blocks(&mut self) {
+        self.tracks_blocks = false;
+        self.block_before.clear();
     }
 
     pub fn id(&self) -> u8 {
@@ -91,9 +104,11 @@ impl<K: Key, V: Value> Table<K, V> {
     }
 
     fn record(&mut self, key: K, old: Option<V>) {
-        self.block_before
-            .entry(key.clone())
-            .or_insert_with(|| old.clone());
+        if self.tracks_blocks {
+            self.block_before
+                .entry(key.clone())
+                .or_insert_with(|| old.clone());
+        }
         self.tx_undo.push((key, old));
     }
 

@@ -27,7 +27,7 @@ use super::rentals::start_rental;
 use super::Exec;
 use crate::error::TxError;
 use crate::order::Order;
-use crate::state::{lease_turn, offer_keys, size_class, OfferKey, ANY_GPU, CPU_WORK};
+use crate::state::{offer_keys, size_class, OfferKey, ANY_GPU, CPU_WORK};
 use gpunet_primitives::{hash_of, Address, Amount, Hash, MachineId, OrderId, Placement};
 use gpunet_types::{Event, Lease, Machine, OrderStatus};
 use std::ops::Bound;
@@ -150,32 +150,44 @@ fn choose_machine(ex: &Exec<'_>, order: &Order) -> Option<(Machine, Amount)> {
             .take_while(|(k, _)| (k.0, k.1) == (model, class))
             .take(budget);
         let mut group_best: Option<(Rank, &Machine, Amount)> = None;
-        for ((.., first_term, second_term, leased, id), _) in group {
+        for (&(.., first_term, second_term, turn, id), prices) in group {
             audit_scanned.1 += 1;
             // The index terms and the id bound the rank from below (a
             // job's price is never below the base price) and ascend, so
             // the scan stops once they reach the best rank found.
-            let bound: Rank = (*first_term, *second_term, *leased, id_rank(*id));
+            let bound: Rank = (first_term, second_term, turn, id_rank(id));
             let done = [&group_best, &best]
                 .iter()
                 .any(|b| b.as_ref().is_some_and(|(r, ..)| bound >= *r));
             if !audit && done {
                 break;
             }
-            let Some(m) = ex.state.machines.get(id) else {
+            // Quoted and ranked from the index, so that only an offer that
+            // beats the best found is looked up and checked (most offers
+            // of an idle market would pass the checks, the owner's stake,
+            // an account lookup, among them).
+            let (leases, base) = match order.spec.placement {
+                Placement::Spread => (first_term, second_term),
+                Placement::Cheapest => (second_term, first_term),
+            };
+            let Some(price) = prices.job_price(base, &order.spec.resources) else {
                 continue;
             };
-            let Some(price) = offer_for(ex, order, m, &excluded) else {
-                continue;
-            };
-            let leases = u128::from(m.active_leases);
-            let turn = lease_turn(m);
             let rank = match (audit, order.spec.placement) {
-                (true, _) => (0, 0, 0, hash_of(&(ex.parent, order.id, m.id))),
-                (false, Placement::Spread) => (leases, price, turn, id_rank(m.id)),
-                (false, Placement::Cheapest) => (price, leases, turn, id_rank(m.id)),
+                (true, _) => (0, 0, 0, hash_of(&(ex.parent, order.id, id))),
+                (false, Placement::Spread) => (leases, price, turn, id_rank(id)),
+                (false, Placement::Cheapest) => (price, leases, turn, id_rank(id)),
             };
-            if group_best.as_ref().is_none_or(|(r, ..)| rank < *r) {
+            let beaten = [&group_best, &best]
+                .iter()
+                .any(|b| b.as_ref().is_some_and(|(r, ..)| rank >= *r));
+            if beaten {
+                continue;
+            }
+            let Some(m) = ex.state.machines.get(&id) else {
+                continue;
+            };
+            if offer_for(ex, order, m, &excluded).is_some() {
                 group_best = Some((rank, m, price));
             }
         }
