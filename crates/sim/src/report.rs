@@ -57,8 +57,11 @@ impl Sample {
         let (mut gpus, mut used_gpus, mut cores, mut used_cores, mut leases) = (0, 0, 0, 0, 0);
         let mut units = vec![(0u64, 0u64); CLASSES.len()];
         let mut prices: Vec<Vec<Amount>> = vec![Vec::new(); CLASSES.len()];
+        // Both are ordered by id: walked side by side, not looked up.
+        let mut listed = state.machines.iter().peekable();
         for (id, meta) in machines {
-            let Some(m) = state.machines.get(id) else {
+            while listed.next_if(|(listed_id, _)| *listed_id < id).is_some() {}
+            let Some((_, m)) = listed.next_if(|(listed_id, _)| *listed_id == id) else {
                 continue;
             };
             if !m.online && m.active_leases == 0 {
