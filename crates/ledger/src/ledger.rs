@@ -516,7 +516,7 @@ impl Ledger {
 
     /// An order, open or closed.
     pub fn order(&self, id: OrderId) -> Option<&Order> {
-        self.state.orders.get(&id)
+        self.state.orders.get(&id).map(|o| &**o)
     }
 
     /// Why order `id` finds no machine now, over every registered machine,
@@ -568,7 +568,7 @@ impl Ledger {
 
     /// Every order ever submitted, by id.
     pub fn orders(&self) -> impl DoubleEndedIterator<Item = &Order> {
-        self.state.orders.iter().map(|(_, o)| o)
+        self.state.orders.iter().map(|(_, o)| &**o)
     }
 
     /// `client`'s orders (audit runs of its jobs included), newest first,
@@ -586,7 +586,7 @@ impl Ledger {
             .range((*client, 0)..end)
             .rev()
             .take(limit)
-            .filter_map(|((_, id), _)| self.state.orders.get(id))
+            .filter_map(|((_, id), _)| self.state.orders.get(id).map(|o| &**o))
             .collect()
     }
 
@@ -595,7 +595,7 @@ impl Ledger {
         self.state
             .provider_leases
             .range((*provider, 0)..=(*provider, OrderId::MAX))
-            .filter_map(|((_, id), _)| self.state.orders.get(id))
+            .filter_map(|((_, id), _)| self.state.orders.get(id).map(|o| &**o))
             .collect()
     }
 

@@ -139,7 +139,7 @@ pub(crate) fn advance_audit(ex: &mut Exec<'_>, parent_id: OrderId) -> Result<(),
         AuditVerdict::NonDeterministicMismatch
     } else if answers.len() == 2 && (parent.audit_runs().len() as u128) < MAX_AUDIT_RUNS {
         start_audit_run(ex, &mut parent)?;
-        ex.state.orders.insert(parent.id, parent);
+        ex.state.orders.insert(parent.id, Box::new(parent));
         return Ok(());
     } else {
         match majority {

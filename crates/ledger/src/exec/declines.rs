@@ -63,7 +63,7 @@ pub(crate) fn decline_lease(
     let audited = order.audit_of();
     let refunded = if requeued {
         ex.state.queue_order(&order);
-        ex.state.orders.insert(id, order);
+        ex.state.orders.insert(id, Box::new(order));
         0
     } else {
         close_with_refund(ex, order, OrderStatus::Declined, 0)?

@@ -83,6 +83,6 @@ pub(crate) fn dispute_result(
     ex.state.settle_queue.remove(&settle_key(ex, &order));
     order.checks_mut()?.disputed_root = Some(expected_root);
     start_audit_run(ex, &mut order)?;
-    ex.state.orders.insert(id, order);
+    ex.state.orders.insert(id, Box::new(order));
     Ok(())
 }

@@ -416,7 +416,7 @@ fn serve_machine(ex: &mut Exec<'_>, id: MachineId, budget: &mut usize) -> Result
         // It fitted when found; the room taken since may leave it out.
         match offer_for(ex, queued, &m, &[]) {
             Some(price) => {
-                let order = queued.clone();
+                let order = Order::clone(queued);
                 ex.state.unqueue_order(&order);
                 lease(ex, order, m, price)?;
             }
@@ -510,7 +510,7 @@ fn lease(
             provider: machine.owner,
         },
     );
-    ex.state.orders.insert(order.id, order);
+    ex.state.orders.insert(order.id, Box::new(order));
     ex.state.put_machine(machine);
     Ok(())
 }

@@ -208,7 +208,7 @@ pub(crate) fn queue_order(
         result_readers: Vec::new(),
     };
     ex.state.queue_order(&order);
-    ex.state.orders.insert(id, order);
+    ex.state.orders.insert(id, Box::new(order));
     ex.state.client_orders.insert((client, id), ());
     id
 }
@@ -270,7 +270,7 @@ pub(crate) fn share_result(
         (true, Ok(_)) => return Err(TxError::AlreadyShared { order: id, reader }),
         (false, Err(_)) => return Err(TxError::NotShared { order: id, reader }),
     }
-    ex.state.orders.insert(id, order);
+    ex.state.orders.insert(id, Box::new(order));
     Ok(())
 }
 
@@ -293,7 +293,7 @@ pub(crate) fn close_with_refund(
     )?;
     credit(ex, order.client, refunded)?;
     order.escrow = 0;
-    ex.state.orders.insert(order.id, order);
+    ex.state.orders.insert(order.id, Box::new(order));
     Ok(refunded)
 }
 

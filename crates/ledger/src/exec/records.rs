@@ -14,7 +14,7 @@ pub(crate) fn order(ex: &Exec<'_>, id: OrderId) -> Result<Order, TxError> {
     ex.state
         .orders
         .get(&id)
-        .cloned()
+        .map(|o| Order::clone(o))
         .ok_or(TxError::UnknownOrder(id))
 }
 

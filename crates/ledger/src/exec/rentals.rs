@@ -202,7 +202,7 @@ fn finish_rental(
             refunded,
         },
     );
-    ex.state.orders.insert(order.id, order);
+    ex.state.orders.insert(order.id, Box::new(order));
     Ok(())
 }
 
@@ -229,7 +229,7 @@ pub(crate) fn bill_rentals(ex: &mut Exec<'_>) -> Result<(), TxError> {
             ex.state
                 .rental_billing
                 .insert((rental.next_bill_ms, order.id), ());
-            ex.state.orders.insert(order.id, order);
+            ex.state.orders.insert(order.id, Box::new(order));
         }
     }
     Ok(())
@@ -277,7 +277,7 @@ pub(crate) fn renew_rental(
             ends_ms,
         },
     );
-    ex.state.orders.insert(id, order);
+    ex.state.orders.insert(id, Box::new(order));
     Ok(())
 }
 
@@ -314,7 +314,7 @@ pub(crate) fn announce_endpoints(
             provider,
         },
     );
-    ex.state.orders.insert(id, order);
+    ex.state.orders.insert(id, Box::new(order));
     Ok(())
 }
 
@@ -365,7 +365,7 @@ fn start_saving(ex: &mut Exec<'_>, mut order: Order) -> Result<(), TxError> {
             deadline_ms,
         },
     );
-    ex.state.orders.insert(order.id, order);
+    ex.state.orders.insert(order.id, Box::new(order));
     Ok(())
 }
 
@@ -446,7 +446,7 @@ pub(crate) fn report_offline(
             deadline_ms,
         },
     );
-    ex.state.orders.insert(id, order);
+    ex.state.orders.insert(id, Box::new(order));
     Ok(())
 }
 
@@ -472,7 +472,7 @@ pub(crate) fn answer_probe(
             ex.state.put_machine(machine);
         }
     }
-    ex.state.orders.insert(id, order);
+    ex.state.orders.insert(id, Box::new(order));
     Ok(())
 }
 
@@ -502,7 +502,7 @@ pub(crate) fn expire_probes(ex: &mut Exec<'_>) -> Result<(), TxError> {
                 provider: lease.provider,
             },
         );
-        ex.state.orders.insert(order.id, order);
+        ex.state.orders.insert(order.id, Box::new(order));
     }
     Ok(())
 }

@@ -48,6 +48,6 @@ pub(crate) fn seal_secrets(
             machine,
         },
     );
-    ex.state.orders.insert(id, order);
+    ex.state.orders.insert(id, Box::new(order));
     Ok(())
 }

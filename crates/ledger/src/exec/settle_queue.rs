@@ -10,7 +10,7 @@ use gpunet_primitives::OrderId;
 pub(crate) fn queue_settlement(ex: &mut Exec<'_>, mut order: Order) -> Result<(), TxError> {
     order.hold(false)?;
     ex.state.settle_queue.insert(settle_key(ex, &order), ());
-    ex.state.orders.insert(order.id, order);
+    ex.state.orders.insert(order.id, Box::new(order));
     Ok(())
 }
 

@@ -63,7 +63,7 @@ pub(crate) fn report_result(
             );
             match audited {
                 Some(parent) => {
-                    ex.state.orders.insert(id, order);
+                    ex.state.orders.insert(id, Box::new(order));
                     advance_audit(ex, parent)?;
                 }
                 None => queue_settlement(ex, order)?,
@@ -136,7 +136,7 @@ fn retry(
             attempts: u32::try_from(order.attempts().len()).unwrap_or(u32::MAX),
         },
     );
-    ex.state.orders.insert(order.id, order);
+    ex.state.orders.insert(order.id, Box::new(order));
     Ok(())
 }
 
@@ -148,7 +148,7 @@ pub(crate) fn settle_due(ex: &mut Exec<'_>) -> Result<(), TxError> {
         let mut order = order(ex, key.1)?;
         if draws_audit(ex, &order) {
             start_audit_run(ex, &mut order)?;
-            ex.state.orders.insert(order.id, order);
+            ex.state.orders.insert(order.id, Box::new(order));
             continue;
         }
         let (Some(lease), Some(report)) = (order.lease().cloned(), order.report()) else {
@@ -178,7 +178,7 @@ pub(crate) fn settle_due(ex: &mut Exec<'_>) -> Result<(), TxError> {
                 refunded: s.refunded,
             },
         );
-        ex.state.orders.insert(order.id, order);
+        ex.state.orders.insert(order.id, Box::new(order));
     }
     Ok(())
 }
@@ -253,7 +253,7 @@ pub(crate) fn stop_job(ex: &mut Exec<'_>, client: Address, id: OrderId) -> Resul
             refunded: s.refunded,
         },
     );
-    ex.state.orders.insert(id, order);
+    ex.state.orders.insert(id, Box::new(order));
     Ok(())
 }
 
