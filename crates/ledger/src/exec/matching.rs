@@ -91,7 +91,9 @@ fn offer_for(ex: &Exec<'_>, order: &Order, m: &Machine, excluded: &[Address]) ->
 /// id. The scan of a group stops at the first offer whose index terms are
 /// past the best rank found, since a job's price is never below the base:
 /// with plain base prices that is the first fitting offer, so matching
-/// costs O(groups · log n) per order, not O(machines).
+/// costs O(groups · log n) per order, not O(machines). Offers are quoted
+/// and ranked from the index (which holds each machine's resource prices):
+/// only one that would beat the best found is looked up and checked.
 ///
 /// An audit run goes to a machine of another provider than those it
 /// checks, drawn at random (by a hash of the parent block, the order and
