@@ -151,17 +151,13 @@ fn choose_machine(ex: &Exec<'_>, order: &Order) -> Option<(Machine, Amount)> {
         let group = offers
             .take_while(|(k, _)| (k.0, k.1) == (model, class))
             .take(budget);
-        let mut group_best: Option<(Rank, &Machine, Amount)> = None;
         for (&(.., first_term, second_term, turn, id), prices) in group {
             audit_scanned.1 += 1;
             // The index terms and the id bound the rank from below (a
             // job's price is never below the base price) and ascend, so
             // the scan stops once they reach the best rank found.
             let bound: Rank = (first_term, second_term, turn, id_rank(id));
-            let done = [&group_best, &best]
-                .iter()
-                .any(|b| b.as_ref().is_some_and(|(r, ..)| bound >= *r));
-            if !audit && done {
+            if !audit && best.as_ref().is_some_and(|(r, ..)| bound >= *r) {
                 break;
             }
             // Quoted and ranked from the index, so that only an offer that
@@ -180,22 +176,16 @@ fn choose_machine(ex: &Exec<'_>, order: &Order) -> Option<(Machine, Amount)> {
                 (false, Placement::Spread) => (leases, price, turn, id_rank(id)),
                 (false, Placement::Cheapest) => (price, leases, turn, id_rank(id)),
             };
-            let beaten = [&group_best, &best]
-                .iter()
-                .any(|b| b.as_ref().is_some_and(|(r, ..)| rank >= *r));
-            if beaten {
+            if best.as_ref().is_some_and(|(r, ..)| rank >= *r) {
                 continue;
             }
             let Some(m) = ex.state.machines.get(&id) else {
                 continue;
             };
             if offer_for(ex, order, m, &excluded).is_some() {
-                group_best = Some((rank, m, price));
-            }
-        }
-        if let Some(candidate) = group_best {
-            if best.as_ref().is_none_or(|(r, ..)| candidate.0 < *r) {
-                best = Some(candidate);
+                // Checked against the best of every group so far: no
+                // per-group best is needed.
+                best = Some((rank, m, price));
             }
         }
         from = Bound::Excluded(group_end(model, class));
