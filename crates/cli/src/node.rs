@@ -251,6 +251,13 @@ pub(crate) struct NodeArgs {
     #[arg(long, requires = "bft", value_name = "OFFSET", allow_hyphen_values = true,
           value_parser = parse_clock_offset)]
     clock_offset: Option<i64>,
+    /// Longest a proposer with no transaction waits before proposing an
+    /// empty block, so block time keeps moving (with --bft; 0s: propose at
+    /// once, deciding blocks as fast as consensus allows, as load tests and
+    /// catch-up drills do).
+    #[arg(long, requires = "bft", value_name = "DURATION",
+          value_parser = humantime::parse_duration)]
+    heartbeat: Option<Duration>,
 }
 
 /// `--clock-offset`: a duration (90s, 3m), a leading minus for behind; in
@@ -316,6 +323,9 @@ pub(crate) async fn node(args: NodeArgs) -> anyhow::Result<()> {
         config.consensus_peers = args.peers;
         config.gossip.bootstrap = args.gossip_peers;
         config.gossip.api_url = advertised.then(|| address.to_string());
+        if let Some(heartbeat) = args.heartbeat {
+            config.proposals.heartbeat = heartbeat;
+        }
         if let Some(offset_ms) = args.clock_offset {
             config.proposals.clock = Clock::skewed(offset_ms);
             tracing::warn!(

@@ -351,25 +351,3 @@ async fn passes(container: &str, tip: u64) -> (bool, String) {
     .is_ok();
     (passed, node_log(container))
 }
-
-/// What the node in `container` logged (to stderr).
-fn node_log(container: &str) -> String {
-    let logs = Command::new("docker")
-        .args(["logs", container])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&logs.stderr).into_owned()
-}
-
-/// The height the node in `container` has committed, asked from inside it
-/// (its API is not published on the host); `None` while it does not answer.
-fn exec_height(container: &str) -> Option<u64> {
-    let status = Command::new("docker")
-        .args(["exec", container, "sh", "-c"])
-        .arg("gpunet --node \"$(cat /data/api-url)\" --output json status")
-        .output()
-        .unwrap();
-    serde_json::from_slice::<serde_json::Value>(&status.stdout)
-        .ok()
-        .and_then(|s| s["height"].as_u64())
-}

@@ -1,11 +1,13 @@
 //! The Docker testnet of scripts/testnet.sh: four BFT validators and two
 //! provider agents, each in its own container on a private network, with
-//! real faults: one at a time, each checked as it happens (`faults`), and
-//! a seeded schedule of them under load (`chaos`). One testnet at a time:
-//! they share the network's addresses.
+//! real faults: one at a time, each checked as it happens (`faults`), a
+//! validator stopped for 10,000 blocks (`long_stop`), and a seeded schedule
+//! of them under load (`chaos`). One testnet at a time: they share the
+//! network's addresses.
 
 mod chaos;
 mod faults;
+mod long_stop;
 
 use gpunet_client::jobfile::JobFile;
 use gpunet_client::jobs::submit_job;
@@ -341,4 +343,26 @@ impl Drop for Testnet {
             ])
             .output();
     }
+}
+
+/// What the node in `container` logged (to stderr).
+fn node_log(container: &str) -> String {
+    let logs = Command::new("docker")
+        .args(["logs", container])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&logs.stderr).into_owned()
+}
+
+/// The height the node in `container` has committed, asked from inside it
+/// (its API is not published on the host); `None` while it does not answer.
+fn exec_height(container: &str) -> Option<u64> {
+    let status = Command::new("docker")
+        .args(["exec", container, "sh", "-c"])
+        .arg("gpunet --node \"$(cat /data/api-url)\" --output json status")
+        .output()
+        .unwrap();
+    serde_json::from_slice::<serde_json::Value>(&status.stdout)
+        .ok()
+        .and_then(|s| s["height"].as_u64())
 }
