@@ -446,7 +446,9 @@ async fn a_node_started_under_load_catches_up_with_the_live_chain() {
                 .unwrap();
         }
     });
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The load has run long enough to make blocks many times a second.
+    let loaded = net.height(0) + 20;
+    net.wait_for_height(loaded).await;
     let follower = net
         .start_another(Keypair::from_label("follower"), "follower")
         .await;

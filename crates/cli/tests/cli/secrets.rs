@@ -149,7 +149,14 @@ fn a_secret_reaches_its_job_and_rental_sealed_and_its_plaintext_is_nowhere_else(
     // The plaintext is nowhere: blocks, events, API answers, any file of
     // the devnet (node databases, blob stores, agents' journals and job
     // directories) and every log.
-    std::thread::sleep(Duration::from_secs(2));
+    // The rental's end is the last event: once the subscriber has it, it
+    // has every event before it.
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            std::fs::read_to_string(&events_file).is_ok_and(|s| s.contains("rental_ended"))
+        }),
+        "the subscriber never saw the rental end"
+    );
     let _ = events.kill();
     let _ = events.wait();
     let needle = secret.as_bytes();
