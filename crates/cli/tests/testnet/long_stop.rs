@@ -1,11 +1,11 @@
 //! A node stopped while the four validators decide 10,000 blocks (see
-//! `missed_blocks`), then
-//! started again as it was: it syncs the blocks it missed faster than the
-//! chain grows, reaches the tip and follows the chain. The validators
-//! propose without waiting for transactions (`HEARTBEAT=0s`), so the chain
-//! grows as fast as consensus decides: the hardest chain to catch up with.
-//! (A stopped validator would be a proposer every fourth height, and each
-//! of its turns would wait out a round's timeout: the chain would crawl.)
+//! `missed_blocks`), then started again as it was: it syncs the blocks it
+//! missed faster than the chain grows, reaches the tip and follows the
+//! chain. The validators propose without waiting for transactions
+//! (`HEARTBEAT=0s`), so the chain grows as fast as consensus decides: the
+//! hardest chain to catch up with. (A stopped validator would be a
+//! proposer every fourth height, and each of its turns would wait out a
+//! round's timeout: the chain would crawl.)
 
 use super::*;
 use std::time::Instant;
