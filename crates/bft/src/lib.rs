@@ -457,6 +457,10 @@ impl Consensus for BftConsensus {
         self.submitter.mempool.lock().expect("mempool lock").len()
     }
 
+    fn engine_restarts(&self) -> u64 {
+        self.supervisor.restarts()
+    }
+
     /// Malachite's metrics (rounds, time per block, sync): the engine
     /// registers them in its process-wide registry.
     fn engine_metrics(&self) -> String {

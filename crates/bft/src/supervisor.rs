@@ -24,7 +24,8 @@ use crate::engine::{Engine, EngineNode};
 use gpunet_ledger::Ledger;
 use malachitebft_app_channel::app::node::{Node as _, NodeHandle as _};
 use rand::Rng as _;
-use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
@@ -37,6 +38,8 @@ const RETRY_START: Duration = Duration::from_secs(1);
 /// The running supervisor; dropping it stops the engine as [`Supervisor::stop`] does.
 pub(crate) struct Supervisor {
     stop: mpsc::Sender<oneshot::Sender<()>>,
+    /// Times the engine was restarted since the node started.
+    restarts: Arc<AtomicU64>,
 }
 
 impl Supervisor {
@@ -49,8 +52,22 @@ impl Supervisor {
     ) -> eyre::Result<Supervisor> {
         let engine = node.start().await?;
         let (stop, stopped) = mpsc::channel(1);
-        tokio::spawn(supervise(node, app, engine, restart_after_stall, stopped));
-        Ok(Supervisor { stop })
+        let restarts = Arc::new(AtomicU64::new(0));
+        tokio::spawn(supervise(
+            node,
+            app,
+            engine,
+            restart_after_stall,
+            stopped,
+            restarts.clone(),
+        ));
+        Ok(Supervisor { stop, restarts })
+    }
+
+    /// Times the engine was restarted since the node started (a stall, or
+    /// the engine stopping).
+    pub(crate) fn restarts(&self) -> u64 {
+        self.restarts.load(Ordering::Relaxed)
     }
 
     /// Stops the engine as a crash would (the write-ahead log stays) and drops
@@ -69,6 +86,7 @@ async fn supervise(
     mut engine: Engine,
     restart_after_stall: Duration,
     mut stop: mpsc::Receiver<oneshot::Sender<()>>,
+    restarts: Arc<AtomicU64>,
 ) {
     let mut backoff = 1;
     loop {
@@ -113,6 +131,7 @@ async fn supervise(
                 }
             }
         };
+        restarts.fetch_add(1, Ordering::Relaxed);
     }
 }
 

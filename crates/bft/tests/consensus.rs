@@ -711,11 +711,28 @@ async fn a_restarted_engine_leaves_no_listener_of_the_old_one_behind() {
         .expect("a TCP consensus address");
     net.start(3).await;
     // Alone, it cannot finalize: its engine restarts after 1-1.5 s, then
-    // 2-2.5 s later, then 4-4.5 s later. Eight seconds see two or three
-    // restarts (without the fix, four listeners were left).
-    tokio::time::sleep(Duration::from_secs(8)).await;
+    // 2-2.5 s later, then 4-4.5 s later (without the fix, three restarts
+    // left four listeners).
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while net.node(3).consensus.engine_restarts() < 3 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("a validator alone restarts its engine");
     assert_eq!(net.height(3), 0, "one validator of four cannot finalize");
-    assert_eq!(listeners_on(port), 1, "listening on the consensus port");
+    // The new engine may still be binding its port.
+    let listening = tokio::time::timeout(Duration::from_secs(5), async {
+        while listeners_on(port) != 1 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(
+        listening.is_ok(),
+        "{} listening on the consensus port",
+        listeners_on(port)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -85,6 +85,13 @@ pub trait Consensus: Send + Sync {
     /// Transactions waiting for a block on this node.
     fn mempool_txs(&self) -> usize;
 
+    /// Times this node's consensus engine was restarted since the node
+    /// started (its chain stalled, or the engine stopped). None for one
+    /// validator, which has no engine to restart.
+    fn engine_restarts(&self) -> u64 {
+        0
+    }
+
     /// The engine's own metrics in the OpenMetrics text format, without
     /// `# EOF`, for `/metrics` to append to the node's. Empty by default.
     fn engine_metrics(&self) -> String {

@@ -82,6 +82,7 @@ pub struct NodeMetrics {
     validator_power: Family<ValidatorLabel, Gauge>,
     events: Family<EventLabel, Counter>,
     events_missed: Counter,
+    engine_restarts: Counter,
     finality: Histogram,
     submitted: Family<ResultLabel, Counter>,
     /// The latest finality times, newest last, at most [`RECENT_FINALITY`]:
@@ -113,6 +114,8 @@ pub struct LocalState {
     pub peers: usize,
     /// Bytes in its blob store.
     pub blob_bytes: u64,
+    /// Times its consensus engine was restarted since it started.
+    pub engine_restarts: u64,
 }
 
 impl Default for NodeMetrics {
@@ -138,6 +141,7 @@ impl NodeMetrics {
             validator_power: Family::default(),
             events: Family::default(),
             events_missed: Counter::default(),
+            engine_restarts: Counter::default(),
             // 10 ms to about 41 s.
             finality: Histogram::new(exponential_buckets(0.01, 2.0, 13)),
             submitted: Family::default(),
@@ -170,6 +174,11 @@ impl NodeMetrics {
             "blob_bytes",
             "Bytes of job inputs and outputs this node stores",
             metrics.blob_bytes.clone(),
+        );
+        r.register(
+            "consensus_engine_restarts",
+            "Times this node's consensus engine was restarted: its chain stalled, or the engine stopped",
+            metrics.engine_restarts.clone(),
         );
         r.register(
             "machines",
@@ -300,6 +309,10 @@ impl NodeMetrics {
         self.mempool.set(saturating_i64(local.mempool_txs as u64));
         self.peers.set(saturating_i64(local.peers as u64));
         self.blob_bytes.set(saturating_i64(local.blob_bytes));
+        // The count is kept by the engine's supervisor; the counter follows it.
+        let counted = self.engine_restarts.get();
+        self.engine_restarts
+            .inc_by(local.engine_restarts.saturating_sub(counted));
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode_registry(&mut out, &self.registry);

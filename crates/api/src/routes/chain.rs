@@ -86,6 +86,7 @@ async fn metrics(State(node): State<Node>) -> ApiResult<Response> {
             mempool_txs: node.consensus.mempool_txs(),
             peers: node.consensus.peer_apis().len(),
             blob_bytes: node.blobs.stored_bytes(),
+            engine_restarts: node.consensus.engine_restarts(),
         };
         let engine = node.consensus.engine_metrics();
         let ledger = node.ledger.read().expect("ledger lock");

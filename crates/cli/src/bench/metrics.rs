@@ -36,6 +36,7 @@ pub(super) fn run(
         mempool_txs: 0,
         peers: 3,
         blob_bytes: 0,
+        engine_restarts: 0,
     };
     let metrics = NodeMetrics::new();
     let (mut scrape_ms, mut pass_ms) = (Vec::new(), Vec::new());
