@@ -12,6 +12,11 @@ RFC 3339) into Python values.
     print(result.stdout)                      # verified logs of the run
     print(result.files)                       # verified outputs, in result.outputs
 
+    with client.rent("examples/rental.toml", duration="2h") as rental:
+        rental.put("data", "/workspace/")     # verified by SHA-256, resumable
+        print(rental.exec("ls /workspace").stdout)
+        rental.get("/workspace/data", "back") # the rental ends with the block
+
 :class:`AsyncClient` has the same methods for asyncio. Every failure
 raises :class:`GpunetError`, whose ``code`` is the node's
 stable error code (``insufficient_funds``, ``bad_nonce``...) or the
@@ -27,6 +32,7 @@ import json
 import os
 import tomllib
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import (
@@ -43,16 +49,30 @@ from typing import (
 
 from . import _native
 
-__all__ = ["AsyncClient", "Client", "GpunetError", "LogChunk", "Logs", "Result"]
+__all__ = [
+    "AsyncClient",
+    "AsyncRental",
+    "Client",
+    "Copied",
+    "Executed",
+    "GpunetError",
+    "LogChunk",
+    "Logs",
+    "Rental",
+    "Result",
+]
 
 
 class GpunetError(Exception):
-    """A call that failed: ``code`` is stable, ``message`` is for people."""
+    """A call that failed: ``code`` is stable, ``message`` is for people;
+    ``order`` is the order it left behind, if any (a rental placed but not
+    ready in time)."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, order: Optional[int] = None) -> None:
         super().__init__(f"{message} ({code})")
         self.code = code
         self.message = message
+        self.order = order
 
 
 def _call(function, *args):
@@ -108,6 +128,181 @@ class Result:
 
 
 JobLike = Union[Mapping[str, Any], str, os.PathLike]
+DurationLike = Union[int, str, timedelta]
+
+
+def _seconds(duration: DurationLike) -> int:
+    """Whole seconds of ``duration``: a count, a ``timedelta`` or a string
+    as the CLI reads it (``"90s"``, ``"30m"``, ``"2h"``, ``"1d"``)."""
+    if isinstance(duration, timedelta):
+        duration = int(duration.total_seconds())
+    if isinstance(duration, bool) or not isinstance(duration, (int, str)):
+        raise GpunetError("invalid", f"{duration!r} is not a duration")
+    if isinstance(duration, int):
+        if duration <= 0:
+            raise GpunetError("invalid", f"{duration} is not a positive duration")
+        return duration
+    return _call(_native.parse_duration, duration)
+
+
+@dataclass(frozen=True)
+class Executed:
+    """A command that ran in a rental: its exit code and what it wrote."""
+
+    command: list
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    def check(self) -> "Executed":
+        """Itself if it exited 0; else raises :class:`GpunetError` with the
+        code ``"command_failed"``."""
+        if self.exit_code != 0:
+            raise GpunetError(
+                "command_failed",
+                f"{self.command} exited with {self.exit_code}: {self.stderr.strip()[-2000:]}",
+            )
+        return self
+
+
+@dataclass(frozen=True)
+class Copied:
+    """What a copy did: where the files went (``ID:PATH`` in a rental),
+    how many were sent and their bytes, and how many were there already."""
+
+    destination: str
+    files: int
+    bytes: int
+    unchanged: int
+
+
+class Rental:
+    """A machine (or some of its GPUs) rented for a time: commands run in
+    its container (:meth:`exec`), files go both ways (:meth:`put`,
+    :meth:`get`, :meth:`cp`), all over one connection to its provider,
+    which lets in only the renter's key.
+
+    Used as a context manager, it ends when the block does (``save=True``
+    in :meth:`end` keeps its ``/workspace``; outside a block, call it).
+    """
+
+    def __init__(self, client: "Client", order: dict) -> None:
+        self._client = client
+        self.order = order
+        self._link = None
+
+    @property
+    def id(self) -> int:
+        return self.order["order"]
+
+    @property
+    def status(self) -> str:
+        return self.order["status"]
+
+    def describe(self) -> dict:
+        """The rental as the node has it now (also kept in ``order``)."""
+        self.order = self._client.describe(self.id)
+        return self.order
+
+    def _linked(self):
+        if self._link is None:
+            self._link = _call(self._client._native.rental_link, self.id)
+        return self._link
+
+    def exec(
+        self,
+        command: Union[str, List[str]],
+        *,
+        input: Union[bytes, str, None] = None,
+        check: bool = False,
+    ) -> Executed:
+        """Runs ``command`` in the rental's container and returns what it
+        wrote and its exit code once it exited: a string runs in ``sh -c``,
+        a list as the program and its arguments. ``input`` goes to its
+        standard input. With ``check``, a command that exits other than 0
+        raises :class:`GpunetError` (``command_failed``).
+
+            rental.exec("nvidia-smi --query-gpu=name --format=csv").stdout
+            rental.exec(["python", "train.py", "--epochs", "3"], check=True)
+        """
+        argv = ["sh", "-c", command] if isinstance(command, str) else [str(a) for a in command]
+        data = input.encode() if isinstance(input, str) else (input or b"")
+        code, stdout, stderr = _call(self._linked().exec, argv, data)
+        executed = Executed(
+            command=argv,
+            exit_code=code,
+            stdout=bytes(stdout).decode("utf-8", "replace"),
+            stderr=bytes(stderr).decode("utf-8", "replace"),
+        )
+        return executed.check() if check else executed
+
+    def put(self, local: Union[str, os.PathLike], remote: str) -> Copied:
+        """Copies local file or directory ``local`` to ``remote`` in the
+        rental (into it, when it is a directory or ends with ``/``), as
+        ``gpunet rent cp`` does: verified by SHA-256; run again after an
+        interruption, it sends only what is missing."""
+        copied = _call(self._linked().copy, os.fspath(local), remote, True)
+        return Copied(**json.loads(copied))
+
+    def get(self, remote: str, local: Union[str, os.PathLike]) -> Copied:
+        """Copies ``remote`` (a file or directory in the rental) to
+        ``local`` (into it, when it is a directory), verified and resumable
+        as :meth:`put` is."""
+        copied = _call(self._linked().copy, os.fspath(local), remote, False)
+        return Copied(**json.loads(copied))
+
+    def cp(self, source: str, destination: str) -> Copied:
+        """:meth:`put` or :meth:`get` written as ``gpunet rent cp`` takes
+        them: the rental's side as ``ID:PATH`` (this rental's id), e.g.
+        ``rental.cp("data", f"{rental.id}:/workspace/")``."""
+        def in_rental(place: str) -> Optional[str]:
+            prefix = f"{self.id}:"
+            return place[len(prefix):] if place.startswith(prefix) else None
+
+        remote_source, remote_destination = in_rental(source), in_rental(destination)
+        if remote_destination is not None and remote_source is None:
+            return self.put(source, remote_destination)
+        if remote_source is not None and remote_destination is None:
+            return self.get(remote_source, destination)
+        raise GpunetError(
+            "invalid",
+            f"one side of a copy is in rental {self.id} (written {self.id}:PATH), the other here",
+        )
+
+    def renew(self, duration: DurationLike) -> Decimal:
+        """Extends the rental by ``duration``; returns the GPN paid into escrow."""
+        return Decimal(_call(self._client._native.renew, self.id, _seconds(duration)))
+
+    def end(self, save: bool = False, wait: DurationLike = 600) -> Optional[str]:
+        """Ends the rental now (the unused escrow is refunded). With
+        ``save``, its provider first stores ``/workspace``: this waits up to
+        ``wait`` for it and returns the saved root, which a later rental or
+        job starts with (``workspace=ROOT``)."""
+        self.close()
+        self.order = json.loads(
+            _call(self._client._native.end_rental, self.id, save, _seconds(wait))
+        )
+        workspace = self.order.get("workspace") or {}
+        if workspace.get("state") == "saved":
+            return workspace["root"]
+        if save:
+            raise GpunetError(
+                "invalid", f"rental {self.id} ended without a saved workspace: {workspace}"
+            )
+        return None
+
+    def close(self) -> None:
+        """Closes the connection to its provider (the rental goes on)."""
+        self._link = None
+
+    def __enter__(self) -> "Rental":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.describe()["status"] in ("pending", "running"):
+            self.end()
+        self.close()
+
 
 
 class Client:
@@ -222,6 +417,44 @@ class Client:
         files = _call(self._native.fetch_outputs, order, os.fspath(directory))
         return Result(order=view, logs=logs, outputs=directory, files=files)
 
+    def rent(
+        self,
+        job: Optional[JobLike] = None,
+        *,
+        duration: DurationLike,
+        wait: DurationLike = 120,
+        **fields: Any,
+    ) -> Rental:
+        """Rents the resources a job asks for (a job file's path, a dict of
+        its fields or keyword arguments, as :meth:`run` takes them; its
+        container runs for you) for ``duration`` (seconds, a ``timedelta``
+        or ``"2h"``), and returns the :class:`Rental` once it is up: a
+        machine, an address for each port, its secrets sealed. Raises
+        after ``wait`` without one: the rental stays pending until it is
+        taken, ended or expires, and the error's ``order`` is its id
+        (``client.rental(e.order).end()`` ends it).
+
+            with client.rent("examples/rental.toml", duration="1h") as rental:
+                rental.exec("ls /workspace")
+        """
+        spec, base_dir = _job_fields(job, fields)
+        order_id, ready, not_ready = _call(
+            self._native.rent,
+            json.dumps(spec),
+            os.fspath(base_dir),
+            _seconds(duration),
+            _seconds(wait),
+        )
+        if not_ready is not None:
+            code, message = not_ready
+            raise GpunetError(code, message, order=order_id)
+        return Rental(self, json.loads(ready))
+
+    def rental(self, order: int) -> Rental:
+        """Rental ``order`` (one of this wallet's), to run commands and copy
+        files in while it runs."""
+        return Rental(self, self.describe(order))
+
     def describe(self, order: int) -> dict:
         """Order ``order`` as the node has it: status, lease, result, settlement."""
         return json.loads(_call(self._native.describe, order))
@@ -297,6 +530,14 @@ class AsyncClient:
         """This wallet's address."""
         return self._client.address
 
+    async def rent(self, *args: Any, **kwargs: Any) -> "AsyncRental":
+        """:meth:`Client.rent`, awaitable; the rental's methods are too."""
+        return AsyncRental(await asyncio.to_thread(self._client.rent, *args, **kwargs))
+
+    async def rental(self, order: int) -> "AsyncRental":
+        """:meth:`Client.rental`, awaitable."""
+        return AsyncRental(await asyncio.to_thread(self._client.rental, order))
+
     def logs(self, order: int, follow: bool = False, poll: float = 1.0):
         """:meth:`Client.logs`: awaitable, or with ``follow`` an async
         iterator of :class:`LogChunk` (``async for chunk in ...``)."""
@@ -311,15 +552,37 @@ class AsyncClient:
             yield chunk
 
     def __getattr__(self, name: str):
-        method = getattr(self._client, name)
-        if not callable(method):
-            return method
+        return _awaitable(getattr(self._client, name))
 
-        @functools.wraps(method)
-        async def call(*args: Any, **kwargs: Any):
-            return await asyncio.to_thread(method, *args, **kwargs)
 
-        return call
+class AsyncRental:
+    """:class:`Rental` for asyncio: the same methods, awaitable, and an
+    async context manager (``async with await client.rent(...) as r``)."""
+
+    def __init__(self, rental: Rental) -> None:
+        self._rental = rental
+
+    async def __aenter__(self) -> "AsyncRental":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await asyncio.to_thread(self._rental.__exit__, *exc)
+
+    def __getattr__(self, name: str):
+        return _awaitable(getattr(self._rental, name))
+
+
+def _awaitable(method: Any) -> Any:
+    """``method`` run on a worker thread, awaitable (an attribute that is
+    not a method, as it is)."""
+    if not callable(method):
+        return method
+
+    @functools.wraps(method)
+    async def call(*args: Any, **kwargs: Any):
+        return await asyncio.to_thread(method, *args, **kwargs)
+
+    return call
 
 
 def _job_fields(job: Optional[JobLike], fields: Mapping[str, Any]) -> tuple:

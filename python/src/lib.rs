@@ -6,7 +6,9 @@
 
 use gpunet_client::config::Config;
 use gpunet_client::jobfile::JobFile;
-use gpunet_client::secrets::{deliver_secrets, DeliverUntil, SecretValues};
+use gpunet_client::rental_copy::{self, Place};
+use gpunet_client::rental_session::{OutputBuffer, RentalLink};
+use gpunet_client::secrets::{deliver_secrets, while_delivering, DeliverUntil, SecretValues};
 use gpunet_client::{jobs, logs, ClientError, Keystore, NodeClient, Wallet};
 use gpunet_primitives::{OrderId, TxBody};
 use gpunet_types::api::{MachineSearch, OrdersPage};
@@ -56,12 +58,120 @@ fn profile(name: Option<&str>) -> PyResult<(String, String)> {
     Ok((profile.node.clone(), profile.keystore.display().to_string()))
 }
 
+/// Seconds in `text`: a count of them, or a duration as people write it
+/// ("90s", "30m", "2h", "1d"); the CLI reads durations so.
+#[pyfunction]
+fn parse_duration(text: &str) -> PyResult<u64> {
+    let text = text.trim();
+    let secs = match text.parse::<u64>() {
+        Ok(secs) => secs,
+        Err(_) => humantime::parse_duration(text)
+            .map_err(|e| {
+                invalid(format!(
+                    "{text:?} is not a duration like 90s, 30m, 2h or 1d: {e}"
+                ))
+            })?
+            .as_secs(),
+    };
+    match secs {
+        0 => Err(invalid(format!("{text:?} is not a positive duration"))),
+        secs => Ok(secs),
+    }
+}
+
+/// A failure as Python receives it: `(stable code, message)`.
+type CodedError = (String, String);
+
 /// A wallet on a node: what `gpunet.Client` calls.
 #[pyclass(frozen)]
 struct NativeClient {
     /// Shared with the tasks that follow logs in the background.
     wallet: Arc<Wallet>,
-    runtime: tokio::runtime::Runtime,
+    /// Shared with the rentals' links opened on it.
+    runtime: Arc<tokio::runtime::Runtime>,
+}
+
+/// Most bytes `exec` keeps of each of a command's streams: the rental is
+/// not trusted with this machine's memory. Larger output goes to a file
+/// in the rental, fetched with `cp`.
+const EXEC_OUTPUT_LIMIT: usize = 256 << 20;
+
+/// A running rental's link to its provider: what `gpunet.Rental` runs
+/// commands and copies files on. Closed when dropped.
+#[pyclass(frozen)]
+struct NativeRental {
+    link: RentalLink,
+    runtime: Arc<tokio::runtime::Runtime>,
+}
+
+impl Drop for NativeRental {
+    fn drop(&mut self) {
+        self.runtime.block_on(self.link.close());
+    }
+}
+
+#[pymethods]
+impl NativeRental {
+    /// Runs `command` (a program and its arguments) in the rental with
+    /// `input` as its standard input; returns `(exit code, stdout,
+    /// stderr)` once it exited. Output beyond 256 MiB a stream is refused.
+    fn exec(
+        &self,
+        py: Python<'_>,
+        command: Vec<String>,
+        input: Vec<u8>,
+    ) -> PyResult<(i32, Vec<u8>, Vec<u8>)> {
+        if command.is_empty() {
+            return Err(invalid("an empty command"));
+        }
+        let order = self.link.order();
+        let mut stdout = OutputBuffer::new(EXEC_OUTPUT_LIMIT);
+        let mut stderr = OutputBuffer::new(EXEC_OUTPUT_LIMIT);
+        let code = py
+            .allow_threads(|| {
+                self.runtime.block_on(
+                    self.link
+                        .exec(command, &input[..], &mut stdout, &mut stderr),
+                )
+            })
+            .map_err(failed)?;
+        if stdout.dropped() > 0 || stderr.dropped() > 0 {
+            return Err(failed(ClientError::RentalSession(format!(
+                "the command in rental {order} wrote over {} MiB to a stream (exit code {code}): \
+                 write it to a file there and fetch it with cp",
+                EXEC_OUTPUT_LIMIT >> 20
+            ))));
+        }
+        Ok((code, stdout.into_bytes(), stderr.into_bytes()))
+    }
+
+    /// Copies `source` to `destination`, one a local path and the other,
+    /// `in_rental`, a path in the rental: `to_rental` says which way.
+    /// Returns what was copied (JSON).
+    fn copy(
+        &self,
+        py: Python<'_>,
+        local: PathBuf,
+        in_rental: String,
+        to_rental: bool,
+    ) -> PyResult<String> {
+        let rental = Place::Rental {
+            order: self.link.order(),
+            path: in_rental,
+        };
+        let local = Place::Local(local);
+        let (from, to) = match to_rental {
+            true => (local, rental),
+            false => (rental, local),
+        };
+        let copied = py
+            .allow_threads(|| {
+                self.runtime
+                    .block_on(rental_copy::copy_on(&self.link, from, to))
+            })
+            .map_err(failed)?;
+        json(&copied)
+    }
 }
 
 /// What following a log yields: a piece, or why following stopped.
@@ -139,11 +249,13 @@ impl NativeClient {
     /// with `GPUNET_PASSPHRASE`).
     #[new]
     fn new(node: &str, keystore: &str) -> PyResult<Self> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .map_err(invalid)?;
+        let runtime = Arc::new(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .map_err(invalid)?,
+        );
         let key = Keystore::load(&PathBuf::from(keystore)).map_err(failed)?;
         let node = {
             let _entered = runtime.enter();
@@ -288,6 +400,78 @@ impl NativeClient {
         }
     }
 
+    /// Places a rental of `job` (a job file's fields as JSON, local inputs
+    /// relative to `base_dir`) for `duration_secs`, and waits up to
+    /// `wait_secs` for it to be ready: a machine, its ports' addresses, its
+    /// secrets sealed (or it ended). Returns its id and either the order
+    /// (JSON) or why it is not ready, `(code, message)`: a rental placed and
+    /// then not ready is still there, so its id comes back either way.
+    fn rent(
+        &self,
+        py: Python<'_>,
+        job: &str,
+        base_dir: &str,
+        duration_secs: u64,
+        wait_secs: u64,
+    ) -> PyResult<(OrderId, Option<String>, Option<CodedError>)> {
+        let mut job = JobFile::from_json(job, PathBuf::from(base_dir)).map_err(failed)?;
+        job.timeout_secs = duration_secs;
+        let secrets = job.secret_values().map_err(failed)?;
+        let id = self.block(py, jobs::submit_rental(&self.wallet, &job))?;
+        let wait = Duration::from_secs(wait_secs);
+        let mut undelivered = None;
+        let ready = jobs::wait_for_order(self.wallet.node(), id, wait, jobs::rental_ready, |_| {});
+        // Its secrets are sealed to its lease while it is waited for.
+        let until = DeliverUntil::FirstLease;
+        let record = |e| undelivered = Some(e);
+        let orders = [id];
+        let work = while_delivering(
+            &self.wallet,
+            &orders,
+            &secrets,
+            until,
+            |_| {},
+            record,
+            ready,
+        );
+        match py.allow_threads(|| self.runtime.block_on(work)) {
+            Ok(order) => Ok((id, Some(json(&order)?), None)),
+            Err(e) => {
+                // Not ready in time because its secrets could not be sealed.
+                let e = undelivered.unwrap_or(e);
+                Ok((id, None, Some((e.stable_code().to_string(), e.to_string()))))
+            }
+        }
+    }
+
+    /// Opens a link to running rental `id`'s provider, for commands and copies.
+    fn rental_link(&self, py: Python<'_>, id: OrderId) -> PyResult<NativeRental> {
+        let link = self.block(py, RentalLink::connect(&self.wallet, id))?;
+        Ok(NativeRental {
+            link,
+            runtime: Arc::clone(&self.runtime),
+        })
+    }
+
+    /// Extends rental `id` by `extra_secs`; returns the GPN paid into escrow.
+    fn renew(&self, py: Python<'_>, id: OrderId, extra_secs: u64) -> PyResult<String> {
+        let (deposit, _) = self.block(py, jobs::renew_rental(&self.wallet, id, extra_secs))?;
+        Ok(gpunet_primitives::format_amount(deposit))
+    }
+
+    /// Ends rental `id`; with `save`, waits up to `wait_secs` for its
+    /// workspace to be saved. Returns the order then (JSON).
+    fn end_rental(
+        &self,
+        py: Python<'_>,
+        id: OrderId,
+        save: bool,
+        wait_secs: u64,
+    ) -> PyResult<String> {
+        let wait = Duration::from_secs(wait_secs);
+        json(&self.block(py, jobs::end_rental(&self.wallet, id, save, wait))?)
+    }
+
     /// Downloads job `id`'s outputs into `dir`, each file verified against
     /// the output root on chain; returns their paths, relative to `dir`.
     fn fetch_outputs(&self, py: Python<'_>, id: OrderId, dir: &str) -> PyResult<Vec<String>> {
@@ -303,6 +487,8 @@ impl NativeClient {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeClient>()?;
     m.add_class::<LogFollower>()?;
+    m.add_class::<NativeRental>()?;
+    m.add_function(wrap_pyfunction!(parse_duration, m)?)?;
     m.add_function(wrap_pyfunction!(profile, m)?)?;
     m.add("NativeError", m.py().get_type::<NativeError>())?;
     Ok(())

@@ -8,13 +8,13 @@
 //! ends the connection here.
 
 use anyhow::Context;
-use gpunet_client::rental_session::RentalLink;
+use gpunet_client::rental_session::{self, RentalLink};
 use gpunet_client::{ClientError, Wallet};
-use gpunet_p2p::access::{AccessRequest, FrameSender, FromRental, ToRental};
+use gpunet_p2p::access::{AccessRequest, FromRental};
 use gpunet_primitives::OrderId;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use crate::ctx::Ctx;
 
@@ -164,7 +164,7 @@ async fn carry(
         .open(&AccessRequest::Forward { order, port })
         .await?
         .split();
-    let upstream = send_all(&mut from_local, &mut sender);
+    let upstream = rental_session::send_all(&mut from_local, &mut sender);
     let downstream = async {
         loop {
             match receiver.recv().await.map_err(|e| broke(e.to_string()))? {
@@ -188,32 +188,6 @@ async fn carry(
     tokio::select! {
         ended = downstream => ended,
         failed = upstream => failed,
-    }
-}
-
-/// Sends what `from_local` reads, then its end; and then waits for good, as
-/// a finished stream would end the session while the port still answers.
-pub(crate) async fn send_all(
-    from_local: &mut (impl AsyncRead + Unpin),
-    sender: &mut FrameSender<ToRental>,
-) -> Result<(), ClientError> {
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = from_local
-            .read(&mut buf)
-            .await
-            .map_err(|e| broke(e.to_string()))?;
-        let frame = match n {
-            0 => ToRental::StdinClosed,
-            n => ToRental::Stdin(buf[..n].to_vec()),
-        };
-        sender
-            .send(&frame)
-            .await
-            .map_err(|e| broke(e.to_string()))?;
-        if n == 0 {
-            return std::future::pending().await;
-        }
     }
 }
 

@@ -7,7 +7,7 @@ use crate::template::Template;
 use anyhow::Context;
 use clap::Subcommand;
 use gpunet_client::jobfile::JobFile;
-use gpunet_client::jobs::{submit_rental, wait_for_order};
+use gpunet_client::jobs::{end_rental, renew_rental, rental_ready, submit_rental, wait_for_order};
 use gpunet_client::secrets::DeliverUntil;
 use gpunet_client::ClientError;
 use gpunet_primitives::{format_amount, Hash, OrderId, TxBody};
@@ -106,10 +106,10 @@ pub(crate) enum RentCmd {
     )]
     Cp {
         /// What to copy: a local path, or ID:PATH in rental ID.
-        from: crate::copy::Place,
+        from: gpunet_client::rental_copy::Place,
         /// Where to: a local path, or ID:PATH in rental ID (into it, when
         /// it is a directory).
-        to: crate::copy::Place,
+        to: gpunet_client::rental_copy::Place,
     },
     /// Forward a local port to a port in a running rental, reaching a
     /// server that listens on the rental's localhost (Jupyter, TensorBoard)
@@ -242,23 +242,8 @@ pub(crate) async fn rent(ctx: &Ctx, cmd: RentCmd) -> anyhow::Result<()> {
             let secrets = secrets.apply(&mut job)?;
             let id = submit_rental(&wallet, &job).await?;
             crate::job::warn_if_unmatched(&client, id).await;
-            // A rental is useful once it has a machine, its exposed ports
-            // an address and its secrets are sealed: wait for all three.
-            let ready = |o: &gpunet_types::OrderView| match o.status {
-                OrderStatus::Pending => false,
-                OrderStatus::Running => {
-                    let sealed = o.spec.secrets.is_empty()
-                        || o.lease.as_ref().is_some_and(|l| l.sealed_secrets.is_some());
-                    let announced = o
-                        .rental
-                        .as_ref()
-                        .is_some_and(|r| r.endpoints.len() == o.spec.ports.len());
-                    sealed && announced
-                }
-                _ => true,
-            };
             let wait = Duration::from_secs(wait_secs);
-            let waited = wait_for_order(&client, id, wait, ready, |_| {});
+            let waited = wait_for_order(&client, id, wait, rental_ready, |_| {});
             let until = DeliverUntil::FirstLease;
             let order = delivering(&wallet, &[id], &secrets, until, ctx.output, waited).await?;
             ctx.output.print(&order, || {
@@ -275,19 +260,7 @@ pub(crate) async fn rent(ctx: &Ctx, cmd: RentCmd) -> anyhow::Result<()> {
             });
         }
         RentCmd::Renew { id, duration } => {
-            let order = client.order(id).await?;
-            let lease = order
-                .lease
-                .as_ref()
-                .with_context(|| format!("rental {id} has no machine yet"))?;
-            let deposit = gpunet_types::max_payment(lease.price_per_hour, duration)?;
-            let included = wallet
-                .send(TxBody::RenewRental {
-                    order: id,
-                    extra_secs: duration,
-                    deposit,
-                })
-                .await?;
+            let (deposit, included) = renew_rental(&wallet, id, duration).await?;
             ctx.output.print(&included, || {
                 format!(
                     "rental {id} extended by {duration} s ({} GPN into escrow)",
@@ -326,36 +299,21 @@ pub(crate) async fn rent(ctx: &Ctx, cmd: RentCmd) -> anyhow::Result<()> {
             ctx.output.print(&printed, || config.trim_end().to_string());
         }
         RentCmd::End {
-            id, save: false, ..
-        } => {
-            wallet
-                .send(TxBody::EndRental {
-                    order: id,
-                    save: false,
-                })
-                .await?;
-            let order = client.order(id).await?;
-            ctx.output.print(&order, || describe(&order));
-        }
-        RentCmd::End {
             id,
-            save: true,
+            save,
             wait_secs,
         } => {
-            wallet
-                .send(TxBody::EndRental {
-                    order: id,
-                    save: true,
-                })
-                .await?;
-            let wait = Duration::from_secs(wait_secs);
-            let saving = |o: &gpunet_types::OrderView| o.status != OrderStatus::Saving;
-            let order = wait_for_order(&client, id, wait, saving, |_| {}).await?;
-            ctx.output.print(&order, || saved_workspace(&order));
-            if !matches!(order.workspace, Some(WorkspaceState::Saved { .. })) {
-                anyhow::bail!(ClientError::Invalid(format!(
-                    "rental {id} ended without a saved workspace"
-                )));
+            let order = end_rental(&wallet, id, save, Duration::from_secs(wait_secs)).await?;
+            match save {
+                false => ctx.output.print(&order, || describe(&order)),
+                true => {
+                    ctx.output.print(&order, || saved_workspace(&order));
+                    if !matches!(order.workspace, Some(WorkspaceState::Saved { .. })) {
+                        anyhow::bail!(ClientError::Invalid(format!(
+                            "rental {id} ended without a saved workspace"
+                        )));
+                    }
+                }
             }
         }
     }

@@ -4,7 +4,7 @@
 use crate::output::Output;
 use anyhow::Context;
 use gpunet_client::jobfile::{JobFile, SecretSource};
-use gpunet_client::secrets::{deliver_secrets, DeliverUntil, Sealed, SecretValues};
+use gpunet_client::secrets::{while_delivering, DeliverUntil, Sealed, SecretValues};
 use gpunet_client::Wallet;
 use gpunet_primitives::OrderId;
 use std::future::Future;
@@ -74,8 +74,8 @@ fn say_sealed(output: Output) -> impl FnMut(&Sealed) {
 }
 
 /// Runs `work` while sealing `secrets` to every lease of `orders` (and of
-/// their audit runs) as they are leased; with no secrets, just `work`.
-/// Returns `work`'s output; delivery stops with it.
+/// their audit runs) as they are leased, saying so on stderr; with no
+/// secrets, just `work`. Returns `work`'s output; delivery stops with it.
 pub(crate) async fn delivering<T>(
     wallet: &Wallet,
     orders: &[OrderId],
@@ -84,22 +84,7 @@ pub(crate) async fn delivering<T>(
     output: Output,
     work: impl Future<Output = T>,
 ) -> T {
-    if secrets.is_empty() {
-        return work.await;
-    }
-    let deliver = deliver_secrets(wallet, orders, secrets, until, say_sealed(output));
-    tokio::pin!(work);
-    tokio::pin!(deliver);
-    let mut going = true;
-    loop {
-        tokio::select! {
-            out = &mut work => return out,
-            done = &mut deliver, if going => {
-                going = false;
-                if let Err(e) = done {
-                    eprintln!("gpunet: cannot seal the secrets: {e}");
-                }
-            }
-        }
-    }
+    let failed = |e| eprintln!("gpunet: cannot seal the secrets: {e}");
+    let sealed = say_sealed(output);
+    while_delivering(wallet, orders, secrets, until, sealed, failed, work).await
 }

@@ -8,7 +8,7 @@ use crate::wallet::Wallet;
 use gpunet_primitives::manifest::{Manifest, ManifestEntry};
 use gpunet_primitives::{Amount, Hash, JobOutcome, JobSpec, OrderId, OutputHolder, TxBody};
 use gpunet_types::api::OrdersPage;
-use gpunet_types::{Event, Misfit, OrderStatus, OrderView, Unmatched};
+use gpunet_types::{Event, Included, Misfit, OrderStatus, OrderView, Unmatched};
 use std::path::Path;
 use std::time::Duration;
 
@@ -329,6 +329,72 @@ fn left_behind(order: &OrderView, waited: Duration) -> String {
             "order {id} is still {status} after {secs}s and goes on; follow it with \
              `gpunet job describe {id}` and `gpunet job logs {id} --follow`"
         ),
+    }
+}
+
+/// Whether a rental is ready to use, or will never be: it has a machine,
+/// an address for each port it exposes and its secrets sealed to the
+/// provider, or it ended. What `rent start` waits for.
+pub fn rental_ready(order: &OrderView) -> bool {
+    match order.status {
+        OrderStatus::Pending => false,
+        OrderStatus::Running => {
+            let sealed = order.spec.secrets.is_empty()
+                || order
+                    .lease
+                    .as_ref()
+                    .is_some_and(|l| l.sealed_secrets.is_some());
+            let announced = order
+                .rental
+                .as_ref()
+                .is_some_and(|r| r.endpoints.len() == order.spec.ports.len());
+            sealed && announced
+        }
+        _ => true,
+    }
+}
+
+/// Extends running rental `id` by `extra_secs`, paying for them into
+/// escrow at its lease's price; returns what went into escrow and where
+/// the renewal was included.
+pub async fn renew_rental(
+    wallet: &Wallet,
+    id: OrderId,
+    extra_secs: u64,
+) -> Result<(Amount, Included), ClientError> {
+    let order = wallet.node().order(id).await?;
+    let lease = order
+        .lease
+        .as_ref()
+        .ok_or_else(|| ClientError::Invalid(format!("rental {id} has no machine yet")))?;
+    let deposit = gpunet_types::max_payment(lease.price_per_hour, extra_secs)
+        .map_err(|_| ClientError::Invalid(format!("{extra_secs} s at this price is too much")))?;
+    let included = wallet
+        .send(TxBody::RenewRental {
+            order: id,
+            extra_secs,
+            deposit,
+        })
+        .await?;
+    Ok((deposit, included))
+}
+
+/// Ends rental `id` now, its unused escrow refunded. With `save`, its
+/// provider first stores /workspace: this waits up to `wait` for it to be
+/// saved (the order's `workspace` then holds the root).
+pub async fn end_rental(
+    wallet: &Wallet,
+    id: OrderId,
+    save: bool,
+    wait: Duration,
+) -> Result<OrderView, ClientError> {
+    wallet.send(TxBody::EndRental { order: id, save }).await?;
+    match save {
+        false => wallet.node().order(id).await,
+        true => {
+            let saved = |o: &OrderView| o.status != OrderStatus::Saving;
+            wait_for_order(wallet.node(), id, wait, saved, |_| {}).await
+        }
     }
 }
 

@@ -15,6 +15,9 @@ mod node_client;
 /// A machine owner's actions.
 pub mod owner;
 pub mod peer_fetch;
+/// Files between here and a rental: `rent cp`.
+#[cfg(feature = "p2p")]
+pub mod rental_copy;
 /// Sessions in a rental: `rent exec` and `rent shell`.
 #[cfg(feature = "p2p")]
 pub mod rental_session;

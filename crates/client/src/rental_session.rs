@@ -5,9 +5,10 @@
 //! rental's renter; the provider's key is checked in the same handshake.
 
 use crate::{ClientError, Wallet};
-use gpunet_p2p::access::{AccessRequest, Dialer, RenterSession};
+use gpunet_p2p::access::{AccessRequest, Dialer, FrameSender, FromRental, RenterSession, ToRental};
 use gpunet_primitives::OrderId;
 use gpunet_types::{OrderStatus, PeerAddr};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// The way to a running rental's provider, on which sessions open (all on
 /// one connection). Close it when done.
@@ -54,6 +55,11 @@ impl RentalLink {
         })
     }
 
+    /// The rental this link reaches.
+    pub fn order(&self) -> OrderId {
+        self.order
+    }
+
     /// Opens a session asking `request`, which must name this rental.
     pub async fn open(&self, request: &AccessRequest) -> Result<RenterSession, ClientError> {
         let order = self.order;
@@ -71,8 +77,168 @@ impl RentalLink {
         })
     }
 
+    /// Runs `command` in the rental without a terminal: `input` is its
+    /// standard input (its end reaches the command when `input` ends), and
+    /// what it writes goes to `stdout` and `stderr` as it arrives. Returns
+    /// its exit code once it has exited.
+    ///
+    /// A command that stops reading its input early (it failed, say) still
+    /// ends the session with its exit code.
+    pub async fn exec(
+        &self,
+        command: Vec<String>,
+        mut input: impl AsyncRead + Unpin,
+        mut stdout: impl AsyncWrite + Unpin,
+        mut stderr: impl AsyncWrite + Unpin,
+    ) -> Result<i32, ClientError> {
+        let order = self.order;
+        let request = AccessRequest::Exec {
+            order,
+            command,
+            terminal: None,
+        };
+        let (mut sender, mut receiver) = self.open(&request).await?.split();
+        let broke = |why: String| {
+            ClientError::RentalSession(format!("the session in rental {order} broke: {why}"))
+        };
+        let send = send_all(&mut input, &mut sender);
+        let receive = async {
+            loop {
+                match receiver.recv().await.map_err(|e| broke(e.to_string()))? {
+                    Some(FromRental::Stdout(bytes)) => stdout.write_all(&bytes).await?,
+                    Some(FromRental::Stderr(bytes)) => stderr.write_all(&bytes).await?,
+                    Some(FromRental::Exited(code)) => {
+                        stdout.shutdown().await?;
+                        stderr.shutdown().await?;
+                        return Ok(code);
+                    }
+                    Some(FromRental::Failed(why)) => return Err(ClientError::RentalSession(why)),
+                    None => {
+                        return Err(broke("the provider closed it without an exit code".into()))
+                    }
+                }
+            }
+        };
+        tokio::pin!(send, receive);
+        tokio::select! {
+            exited = &mut receive => exited,
+            // The command stopped reading: its exit says why.
+            Err(_) = &mut send => receive.await,
+        }
+    }
+
     /// Closes the endpoint and every session on it.
     pub async fn close(&self) {
         self.dialer.close().await;
+    }
+}
+
+/// Sends what `input` reads, then its end; and then waits for good, as a
+/// finished input must not end the session while the other side still
+/// answers (a command's output, a forwarded port's replies).
+pub async fn send_all(
+    input: &mut (impl AsyncRead + Unpin),
+    sender: &mut FrameSender<ToRental>,
+) -> Result<(), ClientError> {
+    let broke = |why: String| ClientError::RentalSession(format!("the connection broke: {why}"));
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = input
+            .read(&mut buf)
+            .await
+            .map_err(|e| broke(e.to_string()))?;
+        let frame = match n {
+            0 => ToRental::StdinClosed,
+            n => ToRental::Stdin(buf[..n].to_vec()),
+        };
+        sender
+            .send(&frame)
+            .await
+            .map_err(|e| broke(e.to_string()))?;
+        if n == 0 {
+            return std::future::pending().await;
+        }
+    }
+}
+
+/// What a command wrote to one of its streams, kept up to a bound (the
+/// rental is not trusted with this machine's memory); what came beyond it
+/// is counted, not kept.
+#[derive(Debug)]
+pub struct OutputBuffer {
+    bytes: Vec<u8>,
+    limit: usize,
+    dropped: u64,
+}
+
+impl OutputBuffer {
+    /// Keeps at most `limit` bytes.
+    pub fn new(limit: usize) -> OutputBuffer {
+        OutputBuffer {
+            bytes: Vec::new(),
+            limit,
+            dropped: 0,
+        }
+    }
+
+    /// The bytes kept: the first `limit` written.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Bytes written beyond the limit, not kept.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// The bytes kept.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+}
+
+impl AsyncWrite for OutputBuffer {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let room = this.limit.saturating_sub(this.bytes.len());
+        let kept = buf.len().min(room);
+        this.bytes.extend_from_slice(&buf[..kept]);
+        this.dropped = this.dropped.saturating_add((buf.len() - kept) as u64);
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OutputBuffer;
+    use tokio::io::AsyncWriteExt;
+
+    #[tokio::test]
+    async fn an_output_buffer_keeps_its_limit_and_counts_the_rest() {
+        let mut buffer = OutputBuffer::new(5);
+        buffer.write_all(b"abc").await.unwrap();
+        buffer.write_all(b"defgh").await.unwrap();
+        buffer.shutdown().await.unwrap();
+        assert_eq!(buffer.bytes(), b"abcde");
+        assert_eq!(buffer.dropped(), 3);
+        assert_eq!(OutputBuffer::new(0).dropped(), 0);
     }
 }

@@ -116,6 +116,40 @@ pub enum DeliverUntil {
     Closed,
 }
 
+/// Runs `work` while sealing `values` to every lease of `orders` (and of
+/// their audit runs) as they are leased ([`deliver_secrets`], `sealed` told
+/// of each); with no values, just `work`. Returns `work`'s output; delivery
+/// stops with it. A delivery that fails goes to `failed`, and `work` goes
+/// on (it may end without the secrets: a rental left unready, say).
+pub async fn while_delivering<T>(
+    wallet: &Wallet,
+    orders: &[OrderId],
+    values: &SecretValues,
+    until: DeliverUntil,
+    sealed: impl FnMut(&Sealed),
+    failed: impl FnOnce(ClientError),
+    work: impl std::future::Future<Output = T>,
+) -> T {
+    if values.is_empty() {
+        return work.await;
+    }
+    let deliver = deliver_secrets(wallet, orders, values, until, sealed);
+    tokio::pin!(work);
+    tokio::pin!(deliver);
+    let mut failed = Some(failed);
+    loop {
+        tokio::select! {
+            out = &mut work => return out,
+            done = &mut deliver, if failed.is_some() => {
+                let failed = failed.take().expect("delivery is polled while it goes on");
+                if let Err(e) = done {
+                    failed(e);
+                }
+            }
+        }
+    }
+}
+
 /// Seals `values` to the provider of every lease of `orders`, and of their
 /// audit runs, that needs them and lacks them, as they are leased; `sealed`
 /// is told of each. Returns as `until` says.

@@ -191,7 +191,7 @@ async fn measure(
     let link = RentalLink::connect(&wallet, id).await?;
     let shell = through_gpunet(&link, id, samples).await?;
     let started = Instant::now();
-    crate::copy::upload(&link, id, file, "/workspace/copied.bin").await?;
+    crate::copy::upload(&link, file, "/workspace/copied.bin").await?;
     let copy_ms = started.elapsed().as_millis() as u64;
     link.close().await;
     let mut measured = Vec::new();
