@@ -341,8 +341,19 @@ class Client:
 
     def balance(self, address: Optional[str] = None) -> Decimal:
         """The spendable GPN of ``address`` (this wallet's by default), exactly."""
-        account = json.loads(_call(self._native.account, address))
-        return Decimal(account["account"]["balance"])
+        return Decimal(self.account(address)["account"]["balance"])
+
+    def account(self, address: Optional[str] = None) -> dict:
+        """The account at ``address`` (this wallet's by default) as the node
+        has it: balance, stake, nonce (amounts as exact decimal strings)."""
+        return json.loads(_call(self._native.account, address))
+
+    def transfer(self, to: str, amount: Union[Decimal, str, int]) -> dict:
+        """Sends ``amount`` GPN (exactly: a ``Decimal``, a string or an int,
+        never a float) to address ``to``; returns where it was included."""
+        if isinstance(amount, float):
+            raise GpunetError("invalid", f"{amount!r}: give amounts as Decimal or str, not float")
+        return json.loads(_call(self._native.transfer, to, str(amount)))
 
     def machines(
         self, query: str = "", order: Optional[str] = None, limit: Optional[int] = None

@@ -287,6 +287,16 @@ impl NativeClient {
         json(&self.block(py, self.wallet.node().account(&address))?)
     }
 
+    /// Sends `amount` GPN (a decimal, exact) to `to`; returns where the
+    /// transfer was included (JSON).
+    fn transfer(&self, py: Python<'_>, to: &str, amount: &str) -> PyResult<String> {
+        let to = to
+            .parse()
+            .map_err(|e| invalid(format!("invalid recipient address {to:?}: {e}")))?;
+        let amount = gpunet_primitives::parse_amount(amount).map_err(invalid)?;
+        json(&self.block(py, self.wallet.send(TxBody::Transfer { to, amount }))?)
+    }
+
     /// The machines `query` matches (the CLI's query language), sorted by
     /// `order`, at most `limit` (JSON: `[machines, matched]`).
     #[pyo3(signature = (query, order=None, limit=None))]

@@ -69,6 +69,21 @@ def test_balances_are_exact_and_errors_carry_the_api_code(client):
     assert refused.value.code == "insufficient_funds", refused.value
 
 
+def test_a_transfer_moves_exact_amounts(client):
+    owner = client.machines()[0]["owner"]
+    before = client.balance(owner)
+    included = client.transfer(owner, Decimal("1.25"))
+    assert included["height"] > 0, included
+    # A provider's balance may also move by its own work meanwhile: the
+    # transfer is in the block it names, so read it from there on.
+    assert client.balance(owner) - before >= Decimal("1.25")
+    assert client.account()["account"]["nonce"] > 0
+    for bad_to, bad_amount in ((owner, 0.5), (owner, "-1"), ("nobody", "1"), (owner, "10**30")):
+        with pytest.raises(gpunet.GpunetError) as refused:
+            client.transfer(bad_to, bad_amount)
+        assert refused.value.code == "invalid", (bad_to, bad_amount, refused.value)
+
+
 def test_a_running_job_stops_and_pays_the_time_it_ran(client):
     order = client.run(image="gpunet/busybox", command="sleep 60", max_price=50, wait=False)
     assert isinstance(order, int)
