@@ -1,8 +1,9 @@
 //! Files and directories between here and a rental (`gpunet rent cp`,
 //! `Rental.cp` in Python), resumable and verified, through commands run in
-//! the rental (as `kubectl cp` does, on [`RentalLink::exec`]'s sessions):
-//! any image with a POSIX shell, `cat`, `tail`, `tar`, `find` and
-//! `sha256sum` (busybox has them all).
+//! the rental (as `kubectl cp` does, on the sessions of
+//! [`RentalLink::exec`](crate::rental_session::RentalLink::exec)): any
+//! image with a POSIX shell, `cat`, `tail`, `tar`, `find` and `sha256sum`
+//! (busybox has them all).
 //!
 //! - A file travels into `NAME.gpunet-partial` next to its destination and
 //!   is renamed once its SHA-256 matches the source's, so an interrupted copy
