@@ -27,6 +27,14 @@ use output::Output;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+/// mimalloc, not glibc's malloc: the ledger clones and drops records by the
+/// million (orders, machines, their specs), and glibc's free lists cost a
+/// third of matching's time. `gpunet bench match` ran 1.2-1.4x faster with
+/// it and `gpunet sim` 1.1x, reports unchanged (BENCHMARKS.md). Allocation
+/// addresses reach no result: the ledger orders by keys, never by pointer.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "gpunet",
