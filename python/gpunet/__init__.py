@@ -104,15 +104,10 @@ class LogChunk:
     skipped: int = 0
 
 
-@dataclass(frozen=True)
-class Result:
-    """A job that ended: its order as the node has it, its logs, and, when
-    it completed, its outputs downloaded into ``outputs`` and verified."""
+class _OfAnOrder:
+    """What holds an order as the node has it (``order``): its id and status."""
 
     order: dict
-    logs: Logs
-    outputs: Optional[Path]
-    files: list
 
     @property
     def id(self) -> int:
@@ -121,6 +116,17 @@ class Result:
     @property
     def status(self) -> str:
         return self.order["status"]
+
+
+@dataclass(frozen=True)
+class Result(_OfAnOrder):
+    """A job that ended: its order as the node has it, its logs, and, when
+    it completed, its outputs downloaded into ``outputs`` and verified."""
+
+    order: dict
+    logs: Logs
+    outputs: Optional[Path]
+    files: list
 
     @property
     def stdout(self) -> str:
@@ -176,7 +182,7 @@ class Copied:
     unchanged: int
 
 
-class Rental:
+class Rental(_OfAnOrder):
     """A machine (or some of its GPUs) rented for a time: commands run in
     its container (:meth:`exec`), files go both ways (:meth:`put`,
     :meth:`get`, :meth:`cp`), all over one connection to its provider,
@@ -191,13 +197,6 @@ class Rental:
         self.order = order
         self._link = None
 
-    @property
-    def id(self) -> int:
-        return self.order["order"]
-
-    @property
-    def status(self) -> str:
-        return self.order["status"]
 
     def describe(self) -> dict:
         """The rental as the node has it now (also kept in ``order``)."""
