@@ -47,24 +47,15 @@ async fn a_node_stopped_for_10000_blocks_catches_up_when_started_again() {
     assert!(made.status.success(), "{made:?}");
     let node = net.start_node("172.29.0.17", "follower.key", &[]);
     let tip = net.height(0).await.unwrap();
-    reach(&node, tip, Duration::from_secs(120)).await;
+    reach_height(&node, tip, Duration::from_secs(120)).await;
 
     docker(&["stop", &node]);
     let stopped_at = net.height(0).await.unwrap();
     let produced = {
         let start = Instant::now();
         let limit = Duration::from_secs(20 * 60);
-        while net
-            .height(0)
-            .await
-            .is_none_or(|h| h < stopped_at + missed_blocks)
-        {
-            assert!(
-                start.elapsed() < limit,
-                "the chain did not grow {missed_blocks} blocks in {limit:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
+        net.wait_height_within(0, stopped_at + missed_blocks, limit)
+            .await;
         start.elapsed()
     };
     let produce_rate = missed_blocks as f64 / produced.as_secs_f64();
@@ -81,7 +72,7 @@ async fn a_node_stopped_for_10000_blocks_catches_up_when_started_again() {
     let restarted = Instant::now();
     let missed = net.height(0).await.unwrap() - stopped_at;
     // The blocks it missed, then the chain that grew while it synced them.
-    let synced = reach(&node, stopped_at + missed, Duration::from_secs(15 * 60)).await;
+    let synced = reach_height(&node, stopped_at + missed, Duration::from_secs(15 * 60)).await;
     let caught_up = tokio::time::timeout(Duration::from_secs(10 * 60), async {
         loop {
             let tip = net.height(0).await.unwrap();
@@ -124,7 +115,7 @@ async fn a_node_stopped_for_10000_blocks_catches_up_when_started_again() {
     // Back at the tip it follows the live chain, not only the blocks it
     // missed; and it said what it was doing in a few lines, not a warning
     // for every block it was behind.
-    reach(&node, caught_up + 50, Duration::from_secs(120)).await;
+    reach_height(&node, caught_up + 50, Duration::from_secs(120)).await;
     let restarted_at = docker(&["inspect", "--format", "{{.State.StartedAt}}", &node]);
     let log = Command::new("docker")
         .args(["logs", "--since", &restarted_at, &node])
@@ -138,21 +129,4 @@ async fn a_node_stopped_for_10000_blocks_catches_up_when_started_again() {
     );
     docker(&["rm", "-f", &node]);
     net.down();
-}
-
-/// Waits (`limit` at most) until the node in `container` has committed
-/// `height`; returns how long that took.
-async fn reach(container: &str, height: u64, limit: Duration) -> Duration {
-    let start = Instant::now();
-    let mut last = None;
-    while last.is_none_or(|h| h < height) {
-        assert!(
-            start.elapsed() < limit,
-            "the node did not reach height {height} in {limit:?}; it was at {last:?}:\n{}",
-            node_log(container)
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        last = exec_height(container);
-    }
-    start.elapsed()
 }

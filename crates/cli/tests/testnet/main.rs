@@ -282,8 +282,14 @@ impl Testnet {
 
     /// Waits until `validator` has committed `height`.
     async fn wait_height(&self, validator: usize, height: u64) {
+        self.wait_height_within(validator, height, Duration::from_secs(120))
+            .await;
+    }
+
+    /// As [`Testnet::wait_height`], waiting up to `limit`.
+    async fn wait_height_within(&self, validator: usize, height: u64, limit: Duration) {
         let mut last = Err("not asked yet".to_string());
-        let reached = tokio::time::timeout(Duration::from_secs(120), async {
+        let reached = tokio::time::timeout(limit, async {
             loop {
                 last = self.answer(validator).await;
                 if last.as_ref().is_ok_and(|h| *h >= height) {
@@ -295,7 +301,7 @@ impl Testnet {
         .await;
         assert!(
             reached.is_ok(),
-            "validator {} did not reach height {height}; it last answered {last:?}",
+            "validator {} did not reach height {height} in {limit:?}; it last answered {last:?}",
             validator + 1
         );
     }
@@ -352,6 +358,24 @@ fn node_log(container: &str) -> String {
         .output()
         .unwrap();
     String::from_utf8_lossy(&logs.stderr).into_owned()
+}
+
+/// Waits until the node in `container` has committed `height` (asked from
+/// inside it) and returns how long that took; fails, with its log, after
+/// `limit`.
+async fn reach_height(container: &str, height: u64, limit: Duration) -> Duration {
+    let start = std::time::Instant::now();
+    let mut last = None;
+    while last.is_none_or(|h| h < height) {
+        assert!(
+            start.elapsed() < limit,
+            "{container} did not reach height {height} in {limit:?}; it was at {last:?}:\n{}",
+            node_log(container)
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        last = exec_height(container);
+    }
+    start.elapsed()
 }
 
 /// The height the node in `container` has committed, asked from inside it
