@@ -145,8 +145,8 @@ impl NativeRental {
         Ok((code, stdout.into_bytes(), stderr.into_bytes()))
     }
 
-    /// Copies `source` to `destination`, one a local path and the other,
-    /// `in_rental`, a path in the rental: `to_rental` says which way.
+    /// Copies between `local`, a path here, and `in_rental`, a path in the
+    /// rental: into the rental when `to_rental`, out of it otherwise.
     /// Returns what was copied (JSON).
     fn copy(
         &self,
