@@ -225,7 +225,7 @@ pub(crate) enum JobCmd {
     /// Download a job's outputs and logs into DIR (default: job-ID in this
     /// directory), verified against the output root.
     #[command(
-        after_help = "Examples:\n  gpunet job get 7\n  gpunet job get 7 --out results/\n  gpunet job get 7 --array"
+        after_help = "Examples:\n  gpunet job get 7\n  gpunet job get 7 --out results/\n  gpunet job get 7 --array\n  gpunet job get 7 --check 'gpunet-zk verify --key keys/verifying.key --seed gpunet'"
     )]
     Get {
         id: OrderId,
@@ -235,6 +235,12 @@ pub(crate) enum JobCmd {
         /// DIR/INDEX (default DIR: job-FIRST), as one result.
         #[arg(long)]
         array: bool,
+        /// Then run COMMAND (with `sh -c`, here) on the fetched result, with
+        /// $GPUNET_OUTPUT_DIR naming its outputs (and $GPUNET_RESULT_DIR,
+        /// $GPUNET_ORDER, $GPUNET_ARRAY_INDEX): the command fails unless it
+        /// exits 0, e.g. a proof's verifier (examples/zk).
+        #[arg(long, value_name = "COMMAND")]
+        check: Option<String>,
     },
     /// Cancel a job that is still waiting for a machine.
     #[command(after_help = "Example:\n  gpunet job cancel 7")]
@@ -889,6 +895,7 @@ pub(crate) async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
             id,
             dir,
             array: true,
+            check,
         } => {
             let wallet = ctx.wallet()?;
             let members = array_members(wallet.node(), id).await?;
@@ -897,19 +904,45 @@ pub(crate) async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
             let mut fetched = Vec::new();
             for member in &members {
                 let index = member.array.map_or(0, |a| a.index);
-                let manifest = fetch_outputs(&wallet, member, &dir.join(index.to_string()))
+                let member_dir = dir.join(index.to_string());
+                let manifest = fetch_outputs(&wallet, member, &member_dir)
                     .await
                     .with_context(|| format!("member {index} (order {})", member.id))?;
-                fetched.push(serde_json::json!({
-                    "order": member.id,
-                    "index": index,
-                    "root": manifest.root(),
-                    "files": manifest.files.len(),
-                }));
+                // Every member is fetched before any is checked: a failed
+                // check leaves the whole array on disk to look into.
+                fetched.push((member.id, index, member_dir, manifest));
             }
-            ctx.output.print(&fetched, || {
+            let mut checked = Vec::new();
+            if let Some(command) = &check {
+                for (order, index, member_dir, _) in &fetched {
+                    checked.push(crate::check::run(
+                        command,
+                        *order,
+                        Some(*index),
+                        member_dir,
+                    )?);
+                }
+            }
+            let report: Vec<_> = fetched
+                .iter()
+                .enumerate()
+                .map(|(at, (order, index, _, manifest))| {
+                    serde_json::json!({
+                        "order": order,
+                        "index": index,
+                        "root": manifest.root(),
+                        "files": manifest.files.len(),
+                        "check": checked.get(at),
+                    })
+                })
+                .collect();
+            ctx.output.print(&report, || {
+                let checked = match &check {
+                    Some(command) => format!("; each passed `{command}`"),
+                    None => String::new(),
+                };
                 format!(
-                    "verified the results of {} members of array {first} into {}/INDEX",
+                    "verified the results of {} members of array {first} into {}/INDEX{checked}",
                     members.len(),
                     dir.display()
                 )
@@ -919,12 +952,22 @@ pub(crate) async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
             id,
             dir,
             array: false,
+            check,
         } => {
             // Its own directory: a job's files never land among the user's.
             let dir = dir.unwrap_or_else(|| PathBuf::from(format!("job-{id}")));
             let order = ctx.client()?.order(id).await?;
             let manifest = fetch_outputs(&ctx.wallet()?, &order, &dir).await?;
-            ctx.output.print(&manifest, || {
+            let checked = check
+                .as_deref()
+                .map(|command| crate::check::run(command, id, None, &dir))
+                .transpose()?;
+            let report = serde_json::json!({
+                "root": manifest.root(),
+                "files": &manifest.files,
+                "check": &checked,
+            });
+            ctx.output.print(&report, || {
                 let mut s = String::new();
                 for f in &manifest.files {
                     s += &format!(
@@ -938,11 +981,19 @@ pub(crate) async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
                     Some(OutputHolder::Provider) => "from its provider's peer",
                     _ => "from the nodes",
                 };
-                s + &format!(
+                s += &format!(
                     "verified {} files ({from}) against output root {}",
                     manifest.files.len(),
                     manifest.root()
-                )
+                );
+                if let Some(passed) = &checked {
+                    s += &format!("\nthe result passed `{}`", passed.command);
+                    let said = passed.output.trim_end();
+                    if !said.is_empty() {
+                        s += &format!(":\n{said}");
+                    }
+                }
+                s
             });
         }
         JobCmd::Cancel { id } => {

@@ -2,6 +2,7 @@
 
 mod bench;
 mod canary;
+mod check;
 mod copy;
 mod ctx;
 mod demo;

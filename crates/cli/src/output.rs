@@ -1,5 +1,6 @@
 //! Text or JSON output for every command.
 
+use crate::check::CheckFailed;
 use gpunet_client::ClientError;
 use gpunet_primitives::{format_amount, Amount};
 use std::io::Write as _;
@@ -60,8 +61,13 @@ impl Output {
             Output::Json => {
                 let code = error
                     .chain()
-                    .find_map(|cause| cause.downcast_ref::<ClientError>())
-                    .map_or("error", ClientError::stable_code);
+                    .find_map(|cause| {
+                        cause
+                            .downcast_ref::<ClientError>()
+                            .map(ClientError::stable_code)
+                            .or_else(|| cause.is::<CheckFailed>().then_some(CheckFailed::CODE))
+                    })
+                    .unwrap_or("error");
                 let json =
                     serde_json::to_string(&ErrorOutput { code, message }).expect("serializable");
                 eprintln!("{json}");

@@ -169,6 +169,143 @@ fn an_input_from_an_earlier_result_needs_the_order_it_comes_from() {
     );
 }
 
+/// The program a client of the ZK example runs, as the image holds it (a
+/// static binary): what `docker cp` gives a user without a Rust toolchain.
+fn zk_program(image: &str, into: &Path) -> std::path::PathBuf {
+    let docker = |args: &[&str]| {
+        let out = Command::new("docker").args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "docker {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let container = docker(&["create", image]);
+    let program = into.join("gpunet-zk");
+    docker(&["cp", &format!("{container}:/bin/gpunet-zk"), path(&program)]);
+    docker(&["rm", &container]);
+    program
+}
+
+#[test]
+fn a_zk_proof_made_on_the_devnet_passes_the_clients_check_and_a_forged_one_fails_it() {
+    let image = example_image("zk");
+    let dir = tempfile::tempdir().unwrap();
+    let zk = zk_program(&image, dir.path());
+    let zk = path(&zk);
+    // The example as a user copies it: its keys beside its job file.
+    let example_dir = dir.path().join("zk");
+    std::fs::create_dir(&example_dir).unwrap();
+    let job_file = example_dir.join("prove.toml");
+    std::fs::copy(example("zk/prove.toml"), &job_file).unwrap();
+    let keys = example_dir.join("keys");
+    let setup = Command::new(zk)
+        .args(["setup", "--rounds", "4096", "--out", path(&keys)])
+        .output()
+        .unwrap();
+    assert!(setup.status.success(), "{setup:?}");
+    let verifying = keys.join("verifying.key");
+
+    let (_devnet, global) = devnet_with(dir.path(), 1, "docker");
+    let with = |args: &[&str]| with_global(&global, args);
+    let proved = json(&with(&[
+        "job",
+        "run",
+        path(&job_file),
+        "--image",
+        &image,
+        "--wait",
+    ]));
+    assert_eq!(proved["status"], "settled", "{proved}");
+    let id = proved["order"].to_string();
+    let check = format!("{zk} verify --key {} --seed gpunet", path(&verifying));
+    let result = dir.path().join("proved");
+    let got = json(&with(&[
+        "job",
+        "get",
+        &id,
+        "--out",
+        path(&result),
+        "--check",
+        &check,
+    ]));
+    let said = got["check"]["output"].as_str().unwrap_or_default();
+    assert!(said.starts_with("verified: f^4096(\"gpunet\") = "), "{got}");
+    let claim: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(result.join("outputs/claim.json")).unwrap()).unwrap();
+    assert!(
+        said.contains(claim["output"].as_str().unwrap()),
+        "{got} {claim}"
+    );
+
+    // The check is the client's: the same result does not pass a check
+    // for another seed, and `job get` says so with a stable code.
+    let refused = gpunet(&with(&[
+        "job",
+        "get",
+        &id,
+        "--out",
+        path(&dir.path().join("other")),
+        "--check",
+        &format!("{zk} verify --key {} --seed other", path(&verifying)),
+    ]));
+    assert!(!refused.status.success());
+    let error: serde_json::Value = serde_json::from_slice(&refused.stderr).unwrap();
+    assert_eq!(error["code"], "check_failed", "{error}");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("the result is for seed \"gpunet\", not \"other\"")
+            && message.contains("its files are in"),
+        "{message}"
+    );
+    assert!(dir.path().join("other/outputs/proof.bin").exists());
+
+    // A forgery: a proof of another seed's chain, its claim rewritten to
+    // name the seed the client asked for (a provider passing off a result
+    // it had at hand). The order settles (nothing on chain can tell), and
+    // the check catches it.
+    let forger = "gpunet-zk prove --key \"$GPUNET_INPUT_DIR/proving.key\" --seed cached \
+                  --out \"$GPUNET_OUTPUT_DIR\" && \
+                  sed -i 's/\"seed\": \"cached\"/\"seed\": \"gpunet\"/' \"$GPUNET_OUTPUT_DIR/claim.json\"";
+    let forged = json(&with(&[
+        "job",
+        "run",
+        "--image",
+        &image,
+        "--input",
+        path(&keys.join("proving.key")),
+        "--max-price",
+        "50",
+        "--wait",
+        "--",
+        "sh",
+        "-c",
+        forger,
+    ]));
+    assert_eq!(forged["status"], "settled", "{forged}");
+    let forged_id = forged["order"].to_string();
+    let caught = gpunet(&with(&[
+        "job",
+        "get",
+        &forged_id,
+        "--out",
+        path(&dir.path().join("forged")),
+        "--check",
+        &check,
+    ]));
+    assert!(!caught.status.success());
+    let error: serde_json::Value = serde_json::from_slice(&caught.stderr).unwrap();
+    assert_eq!(error["code"], "check_failed", "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("the proof does not hold"),
+        "{error}"
+    );
+}
+
 #[test]
 fn a_job_array_runs_every_index_over_the_machines_and_is_fetched_as_one() {
     let dir = tempfile::tempdir().unwrap();
