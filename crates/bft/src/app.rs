@@ -34,6 +34,14 @@ pub struct ProposalConfig {
     /// A proposer with nothing to include waits up to this long for transactions
     /// or due work before proposing an empty block, so block time keeps moving.
     pub heartbeat: Duration,
+    /// A proposer with something to include waits until this long after the
+    /// last block (or until it holds `max_block_txs`) before proposing, so
+    /// that a block carries what arrives meanwhile: votes, certificates, the
+    /// write-ahead log and a block's own bookkeeping are paid per block, and
+    /// under a steady load blocks of one or two transactions made back to
+    /// back cost every validator several times the CPU per transaction
+    /// (BENCHMARKS.md, "CPU time per transaction"). Zero: propose at once.
+    pub gather: Duration,
     /// How far apart two honest validators' clocks may be (PBTS's precision):
     /// a fresh proposal timed further ahead of this validator's clock is not
     /// voted for, so a proposer cannot fast-forward deadlines.
@@ -57,6 +65,7 @@ impl Default for ProposalConfig {
         ProposalConfig {
             max_block_txs: 5_000,
             heartbeat: Duration::from_secs(1),
+            gather: Duration::from_millis(60),
             max_clock_drift: Duration::from_secs(5),
             max_message_delay: Duration::from_secs(15),
             clock: Clock::system(),
@@ -364,19 +373,24 @@ impl App {
             return Some(mine.value.clone());
         }
         // Wait briefly for something to include rather than fill the chain with
-        // empty blocks, within the time consensus gives us.
+        // empty blocks, and once there is something, until the block has
+        // gathered what comes meanwhile (`gather`), within the time consensus
+        // gives us.
         let waited = Instant::now();
-        let patience = (timeout / 2).min(
-            self.config
-                .heartbeat
-                .saturating_sub(self.last_block.elapsed()),
-        );
+        let since_last = self.last_block.elapsed();
+        let patience = (timeout / 2).min(self.config.heartbeat.saturating_sub(since_last));
+        let gathering = patience.min(self.config.gather.saturating_sub(since_last));
         while waited.elapsed() < patience {
-            let due = self
-                .config
-                .clock
-                .work_due(&self.ledger.read().expect("ledger lock"));
-            if due || !self.mempool.lock().expect("mempool lock").is_empty() {
+            let pending = self.mempool.lock().expect("mempool lock").len();
+            if pending >= self.config.max_block_txs {
+                break;
+            }
+            let due = || {
+                self.config
+                    .clock
+                    .work_due(&self.ledger.read().expect("ledger lock"))
+            };
+            if waited.elapsed() >= gathering && (pending > 0 || due()) {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;

@@ -39,10 +39,6 @@ impl Mempool {
         }
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.by_arrival.is_empty()
-    }
-
     pub(crate) fn len(&self) -> usize {
         self.by_arrival.len()
     }
@@ -213,7 +209,7 @@ mod tests {
         let (reply, answer) = oneshot::channel();
         pool.wait(tx(&a, 0).hash(), reply);
         pool.expire(Duration::ZERO);
-        assert!(pool.is_empty());
+        assert_eq!(pool.len(), 0);
         assert!(matches!(
             answer.blocking_recv().unwrap(),
             Err(SubmitError::Expired)

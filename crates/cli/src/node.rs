@@ -258,6 +258,13 @@ pub(crate) struct NodeArgs {
     #[arg(long, requires = "bft", value_name = "DURATION",
           value_parser = humantime::parse_duration)]
     heartbeat: Option<Duration>,
+    /// How long a proposer with transactions waits after the last block
+    /// before proposing, so that blocks carry what arrives meanwhile (with
+    /// --bft; default 60ms; 0s: at once, the lowest latency for the most
+    /// CPU per transaction: BENCHMARKS.md).
+    #[arg(long, requires = "bft", value_name = "DURATION",
+          value_parser = humantime::parse_duration)]
+    gather: Option<Duration>,
 }
 
 /// `--clock-offset`: a duration (90s, 3m), a leading minus for behind; in
@@ -325,6 +332,9 @@ pub(crate) async fn node(args: NodeArgs) -> anyhow::Result<()> {
         config.gossip.api_url = advertised.then(|| address.to_string());
         if let Some(heartbeat) = args.heartbeat {
             config.proposals.heartbeat = heartbeat;
+        }
+        if let Some(gather) = args.gather {
+            config.proposals.gather = gather;
         }
         if let Some(offset_ms) = args.clock_offset {
             config.proposals.clock = Clock::skewed(offset_ms);

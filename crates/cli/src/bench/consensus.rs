@@ -150,6 +150,7 @@ pub(super) async fn run(
     n: usize,
     window: usize,
     rate: Option<NonZeroU32>,
+    gather: Option<Duration>,
     output: Output,
 ) -> anyhow::Result<()> {
     let (genesis, validators, txs) = workload(n);
@@ -182,7 +183,13 @@ pub(super) async fn run(
         cpu,
     );
 
-    let configs: Vec<BftConfig> = gpunet_bft::loopback_configs(dir.path(), validators.len());
+    let mut configs: Vec<BftConfig> = gpunet_bft::loopback_configs(dir.path(), validators.len());
+    for config in &mut configs {
+        config.proposals.gather = gather.unwrap_or(config.proposals.gather);
+    }
+    let gathered = configs
+        .first()
+        .map_or(Duration::ZERO, |c| c.proposals.gather);
     let follower_config = follower(dir.path(), &configs);
     let mut nodes: Vec<Arc<dyn Consensus>> = Vec::new();
     let mut bases = Vec::new();
@@ -203,7 +210,10 @@ pub(super) async fn run(
     let (elapsed, latencies, cpu) = drive(&nodes, txs, window, rate).await?;
     let blocks = bases[0].ledger.read().expect("ledger lock").head().height;
     let bft = summarize(
-        "4 validators (Malachite BFT, loopback)",
+        &format!(
+            "4 validators (BFT, blocks gathered {} ms)",
+            gathered.as_millis()
+        ),
         blocks,
         elapsed,
         latencies,

@@ -128,6 +128,10 @@ pub(crate) enum BenchCmd {
         /// as fast as the window allows.
         #[arg(long)]
         rate: Option<std::num::NonZeroU32>,
+        /// How long a BFT proposer with transactions waits after the last
+        /// block before proposing (default: the validators' own, 60ms).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        gather: Option<std::time::Duration>,
     },
     /// Joining a long chain: replaying every block from genesis against
     /// restoring a state snapshot, with the chain's production as baseline.
@@ -283,9 +287,12 @@ pub(crate) async fn run(cmd: BenchCmd, output: Output) -> anyhow::Result<()> {
             requests,
             rounds,
         } => api::run(mib, requests, rounds, output).await,
-        BenchCmd::Consensus { txs, window, rate } => {
-            consensus::run(txs, window, rate, output).await
-        }
+        BenchCmd::Consensus {
+            txs,
+            window,
+            rate,
+            gather,
+        } => consensus::run(txs, window, rate, gather, output).await,
         BenchCmd::CatchUp { blocks } => catch_up::run(blocks, output).await,
         BenchCmd::Hostile {
             connections,
