@@ -257,8 +257,12 @@ fn match_orders(ex: &mut Exec<'_>, keys: &[(u64, OrderId)]) -> Result<(), TxErro
         if !ex.state.pending.contains(key) {
             continue;
         }
-        let order = order(ex, key.1)?;
-        if let Some((machine, price)) = choose_machine(ex, &order) {
+        // Copied only when a machine takes it: most orders looked at in a
+        // full market stay where they are.
+        let queued = ex.state.orders.get(&key.1);
+        let queued = queued.ok_or(TxError::UnknownOrder(key.1))?;
+        if let Some((machine, price)) = choose_machine(ex, queued) {
+            let order = Order::clone(queued);
             ex.state.unqueue_order(&order);
             lease(ex, order, machine, price)?;
         }
