@@ -72,6 +72,15 @@ fn json<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[S]) -> serde_json::
     value
 }
 
+/// The JSON error (`{"code", "message"}` on stderr) of a command run with
+/// `--output json` that must fail.
+fn json_error<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[S]) -> serde_json::Value {
+    let out = gpunet(args);
+    assert!(!out.status.success(), "gpunet {args:?} succeeded");
+    serde_json::from_slice(&out.stderr)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+}
+
 /// Keys that hold an amount wherever they appear.
 const AMOUNT_KEYS: &[&str] = &[
     "amount",
@@ -1829,14 +1838,8 @@ fn ten_commands_from_one_wallet_at_once_all_go_through() {
 fn errors_under_json_output_carry_a_stable_code() {
     let dir = tempfile::tempdir().unwrap();
     let net = SoloNode::start(dir.path(), &[]);
-    let error = |args: &[String]| -> serde_json::Value {
-        let out = gpunet(args);
-        assert!(!out.status.success());
-        serde_json::from_slice(&out.stderr)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
-    };
     // The client holds 100 GPN.
-    let refused = error(&net.with(&["wallet", "transfer", &net.validator, "5000"]));
+    let refused = json_error(&net.with(&["wallet", "transfer", &net.validator, "5000"]));
     assert_eq!(refused["code"], "insufficient_funds", "{refused}");
     assert!(refused["message"]
         .as_str()
@@ -1845,7 +1848,7 @@ fn errors_under_json_output_carry_a_stable_code() {
     let (url, key) = net.address.split_once('#').unwrap();
     let closed = format!("https://127.0.0.1:{}#{key}", free_port());
     assert_ne!(closed.split_once('#').unwrap().0, url);
-    let unreachable = error(&["--node", &closed, "-o", "json", "status"].map(String::from));
+    let unreachable = json_error(&["--node", &closed, "-o", "json", "status"]);
     assert_eq!(unreachable["code"], "unreachable", "{unreachable}");
     // Text output keeps its one line for people.
     let out = gpunet(&["--node", &closed, "status"]);
@@ -2240,9 +2243,7 @@ fn a_dry_run_shows_the_offers_and_their_cost_and_submits_nothing() {
         "{cheap}"
     );
     // A spec no order could have is refused as submitting it would be.
-    let impossible = gpunet(&job(&["--max-price", "5", "--cpu", "100000"]));
-    assert!(!impossible.status.success());
-    let refused: serde_json::Value = serde_json::from_slice(&impossible.stderr).unwrap();
+    let refused = json_error(&job(&["--max-price", "5", "--cpu", "100000"]));
     assert_eq!(refused["code"], "impossible_spec", "{refused}");
     assert!(
         refused["message"]
