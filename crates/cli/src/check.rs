@@ -9,6 +9,7 @@
 //! client's rights, as a shell runs it: nothing on chain names it.
 
 use gpunet_primitives::OrderId;
+use gpunet_provider::executor::OUTPUT_DIR_VAR;
 use std::path::Path;
 use std::process::Command;
 
@@ -42,7 +43,7 @@ impl CheckFailed {
 /// Runs `command` with `sh -c` in the current directory (so the client's
 /// own files, such as a verifying key, are at the paths it knows), with the
 /// result's directories in its environment as a job sees its own:
-/// `GPUNET_RESULT_DIR` (what `job get` wrote), `GPUNET_OUTPUT_DIR` (its
+/// `GPUNET_RESULT_DIR` (what `job get` wrote), [`OUTPUT_DIR_VAR`] (its
 /// `outputs/`), `GPUNET_ORDER` and, for a job array's member,
 /// `GPUNET_ARRAY_INDEX`.
 pub(crate) fn run(
@@ -64,7 +65,7 @@ pub(crate) fn run(
         .arg("-c")
         .arg(command)
         .env("GPUNET_RESULT_DIR", &dir)
-        .env("GPUNET_OUTPUT_DIR", dir.join("outputs"))
+        .env(OUTPUT_DIR_VAR, dir.join("outputs"))
         .env("GPUNET_ORDER", order.to_string())
         .stdin(std::process::Stdio::null());
     if let Some(index) = array_index {
