@@ -540,13 +540,7 @@ impl Rental<'_> {
     /// stream and unpacks it into `target`.
     async fn fetch_archive(&self, remote: &str, names: &[String], target: &Path) -> Result<()> {
         let (reader, writer) = tokio::io::duplex(256 * 1024);
-        let root = target.to_path_buf();
-        // The tar reader keeps every entry inside `root`.
-        let unpack = tokio::task::spawn_blocking(move || {
-            let mut archive = tar::Archive::new(SyncIoBridge::new(reader));
-            archive.set_preserve_permissions(true);
-            archive.unpack(root)
-        });
+        let unpack = unpack_into(reader, target.to_path_buf());
         let args: Vec<&str> = std::iter::once(remote)
             .chain(names.iter().map(String::as_str))
             .collect();
@@ -565,6 +559,27 @@ impl Rental<'_> {
         unpacked.map_err(at(target))?;
         Ok(())
     }
+}
+
+/// Unpacks the tar stream `reader` into `root` on a blocking thread, and
+/// reads `reader` to its end.
+///
+/// The tar reader stops at the archive's end marker, but tar pads its output
+/// to whole records after it (10 KiB for GNU tar): unread, the writer, still
+/// sending the padding, fails on a closed pipe. It is read after a failed
+/// unpacking too, so the error said is the unpacking's. The tar reader keeps
+/// every entry inside `root`.
+fn unpack_into(
+    reader: impl AsyncRead + Send + Unpin + 'static,
+    root: PathBuf,
+) -> tokio::task::JoinHandle<std::io::Result<()>> {
+    tokio::task::spawn_blocking(move || {
+        let mut archive = tar::Archive::new(SyncIoBridge::new(reader));
+        archive.set_preserve_permissions(true);
+        let unpacked = archive.unpack(root);
+        let drained = std::io::copy(&mut archive.into_inner(), &mut std::io::sink());
+        unpacked.and(drained.map(drop))
+    })
 }
 
 /// Refuses a copy whose `different` files did not arrive as they left.
@@ -723,6 +738,34 @@ mod tests {
         assert_eq!(
             Hashing::new(&b""[..]).finish(),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+
+    /// GNU tar's output: entries, the end marker, then zeros to a whole
+    /// 10 KiB record. The writer must be able to send all of it.
+    #[tokio::test]
+    async fn an_archive_is_read_to_the_end_of_its_padding() {
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(6);
+        header.set_mode(0o644);
+        builder
+            .append_data(&mut header, "a.txt", &b"alpha\n"[..])
+            .unwrap();
+        let mut archive = builder.into_inner().unwrap();
+        archive.resize(archive.len().div_ceil(10_240) * 10_240 + 10_240, 0);
+
+        let dir = tempfile::tempdir().unwrap();
+        // A pipe smaller than the padding: the writer waits on the reader.
+        let (reader, mut writer) = tokio::io::duplex(512);
+        let unpack = unpack_into(reader, dir.path().to_path_buf());
+        let sent = tokio::io::AsyncWriteExt::write_all(&mut writer, &archive).await;
+        drop(writer);
+        unpack.await.unwrap().unwrap();
+        sent.unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("a.txt")).unwrap(),
+            "alpha\n"
         );
     }
 
