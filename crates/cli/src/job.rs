@@ -781,10 +781,10 @@ pub(crate) async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
             // Followed, its output has been printed already.
             if order.status == OrderStatus::Settled && text && !follow {
                 let stdout = read_output(&wallet, &order, "logs/stdout.log").await?;
-                println!(
+                Output::write(&format!(
                     "--- stdout ---\n{}",
                     String::from_utf8_lossy(&stdout).trim_end()
-                );
+                ));
             }
         }
         JobCmd::Seal { id, secrets } => {

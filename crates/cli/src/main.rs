@@ -7,6 +7,7 @@ mod copy;
 mod ctx;
 mod demo;
 mod forward;
+mod image;
 mod job;
 mod logs;
 mod machines;
@@ -180,6 +181,13 @@ enum Command {
     #[command(subcommand)]
     #[command(after_help = "Example:\n  gpunet job run examples/hello.toml --wait")]
     Job(job::JobCmd),
+    /// Push container images from your Docker engine and serve them to the
+    /// providers that run your jobs, peer to peer (no registry).
+    #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  gpunet image push my/trainer:1\n  gpunet image serve\n  gpunet job run --image my/trainer:1 --max-price 5 --wait -- python3 train.py"
+    )]
+    Image(image::ImageCmd),
     /// Rent a machine, or some of its GPUs, for a time.
     #[command(subcommand)]
     #[command(after_help = "Example:\n  gpunet rent start examples/rental.toml --duration 2h")]
@@ -291,6 +299,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Machines(cmd) => machines::machines(&ctx, cmd).await,
         Command::Validator(cmd) => owner::validator(&ctx, cmd).await,
         Command::Job(cmd) => job::job(&ctx, cmd).await,
+        Command::Image(cmd) => image::image(&ctx, cmd).await,
         Command::Rent(cmd) => rent::rent(&ctx, cmd).await,
         Command::Canary(args) => canary::run(&ctx, args).await,
         Command::Status => node::status(&ctx).await,

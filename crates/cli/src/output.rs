@@ -32,7 +32,9 @@ impl Output {
         Self::write(&printed);
     }
 
-    fn write(printed: &str) {
+    /// Prints `text` and a newline on stdout, as [`Output::print`] does: a
+    /// reader that has gone (`| head`) ends the command quietly.
+    pub(crate) fn write(printed: &str) {
         let mut stdout = std::io::stdout().lock();
         if let Err(e) = writeln!(stdout, "{printed}").and_then(|()| stdout.flush()) {
             if e.kind() == std::io::ErrorKind::BrokenPipe {

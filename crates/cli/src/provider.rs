@@ -128,6 +128,11 @@ pub(crate) struct ProviderArgs {
     /// then its files are deleted here.
     #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = crate::rent::parse_duration, requires = "serve_outputs")]
     keep_outputs: u64,
+    /// Most GiB of pushed images' archives kept (`gpunet image push`):
+    /// fetched before the runs that name them, served to other providers,
+    /// the least recently used deleted first.
+    #[arg(long, value_name = "GIB", default_value_t = DataPlaneConfig::IMAGE_BUDGET >> 30)]
+    image_cache_gb: u64,
 }
 
 impl ProviderArgs {
@@ -157,6 +162,7 @@ impl ProviderArgs {
         Ok(Some(DataPlaneConfig {
             announce: self.data_announce.clone(),
             outputs,
+            image_budget: self.image_cache_gb.saturating_mul(1 << 30),
             ..DataPlaneConfig::new(reach)
         }))
     }

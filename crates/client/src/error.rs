@@ -27,6 +27,9 @@ pub enum ClientError {
     /// A result's files could not be had from the peer that keeps them.
     #[error("{0}")]
     DataPlane(String),
+    /// A pushed image cannot be used.
+    #[error(transparent)]
+    Image(#[from] crate::images::ImageError),
     /// A session in a rental could not open or broke: refused by its
     /// provider, its provider unreachable, or the rental not running.
     #[error("{0}")]
@@ -73,6 +76,7 @@ impl ClientError {
             ClientError::Io(_) => "io",
             ClientError::Invalid(_) => "invalid",
             ClientError::DataPlane(_) => "data_plane",
+            ClientError::Image(_) => "image",
             ClientError::RentalSession(_) => "rental_session",
             ClientError::Behind { .. } => "behind",
         }

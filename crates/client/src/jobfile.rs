@@ -58,6 +58,7 @@
 //! ```
 
 use crate::error::ClientError;
+use crate::images::ImageStore;
 use crate::jobs::output_entry;
 use crate::secrets::SecretValues;
 use crate::wallet::Wallet;
@@ -460,7 +461,9 @@ impl JobFile {
 
     /// Checks the spec and builds its on-chain form for `wallet`'s account:
     /// local inputs are hashed, earlier results' files looked up on the
-    /// node, each named with the proof that the account holds it.
+    /// node, each named with the proof that the account holds it; an image
+    /// pushed into `images` is named by its id and archive, with the same
+    /// proof ([`ImageStore::default_dir`]).
     pub async fn prepare(&self, wallet: &Wallet) -> Result<PreparedJob, ClientError> {
         let invalid = |m: String| ClientError::Invalid(format!("job {:?}: {m}", self.name));
         let mut inputs = Vec::new();
@@ -502,7 +505,13 @@ impl JobFile {
             Some(root) => Some(saved_workspace(wallet, root).await?),
             None => None,
         };
-        self.resolved(inputs, workspace)
+        let mut prepared = self.resolved(inputs, workspace)?;
+        let images = ImageStore::at(&ImageStore::default_dir());
+        if let Some(pushed) = images.find(&self.image)? {
+            prepared.spec.image_blob = Some(images.blob_for(&pushed, &wallet.address())?);
+            prepared.spec.image = pushed.image_id;
+        }
+        Ok(prepared)
     }
 
     /// The on-chain form of this job with `inputs` and its `workspace`
@@ -519,6 +528,7 @@ impl JobFile {
         let spec = JobSpec {
             name: self.name.clone(),
             image: self.image.clone(),
+            image_blob: None,
             command: self.command.clone(),
             env: self.env.clone().into_iter().collect(),
             resources: Resources {

@@ -4,6 +4,8 @@
 /// The user's profiles: node addresses and keystores by name.
 pub mod config;
 mod error;
+/// Container images pushed from this machine: `gpunet image push`.
+pub mod images;
 /// Job files (TOML) as people write them.
 pub mod jobfile;
 /// Submit, wait, fetch and verify; why an order waits.

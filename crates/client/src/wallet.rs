@@ -7,7 +7,7 @@ use gpunet_primitives::{
     SignedRequest, Tx, TxBody,
 };
 use gpunet_types::api::BlobInfo;
-use gpunet_types::Included;
+use gpunet_types::{Included, PeerAddr, MAX_PEER_ADDRESSES};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -104,6 +104,27 @@ impl Wallet {
     /// The node it talks to.
     pub fn node(&self) -> &NodeClient {
         &self.node
+    }
+
+    /// Announces on chain where this account's data-plane peer is reached,
+    /// unless the chain already says so. One account has one peer: a
+    /// provider agent and `gpunet image serve` of the same account would
+    /// replace each other's announcement.
+    pub async fn announce_peer(&self, addr: PeerAddr) -> Result<(), ClientError> {
+        if self.node().peer(&self.address()).await?.as_ref() == Some(&addr) {
+            return Ok(());
+        }
+        self.send(TxBody::AnnouncePeer {
+            direct: addr
+                .direct
+                .iter()
+                .take(MAX_PEER_ADDRESSES)
+                .map(|a| a.to_string())
+                .collect(),
+            relay: addr.relay,
+        })
+        .await?;
+        Ok(())
     }
 
     /// Signs `body` with the next nonce and the minimum fee, submits it and waits for its block.

@@ -9,12 +9,12 @@ use gpunet_primitives::{Address, Hash, Keypair};
 use iroh::endpoint::presets;
 use iroh::protocol::Router;
 use iroh::{Endpoint, EndpointAddr, PublicKey, RelayMap, RelayMode, RelayUrl, SecretKey};
-use iroh_blobs::api::blobs::{BlobStatus, ExportMode, ExportOptions};
+use iroh_blobs::api::blobs::{AddPathOptions, BlobStatus, ExportMode, ExportOptions, ImportMode};
 use iroh_blobs::api::remote::GetProgressItem;
 use iroh_blobs::store::fs::options::Options;
 use iroh_blobs::store::fs::FsStore;
 use iroh_blobs::store::GcConfig;
-use iroh_blobs::BlobsProtocol;
+use iroh_blobs::{BlobFormat, BlobsProtocol, HashAndFormat};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -185,13 +185,34 @@ impl Peer {
     /// held): it stays while some tag holds it, and goes at the next
     /// collection once none does ([`PeerConfig::collect_every`]).
     pub async fn add_file_tagged(&self, path: &Path, tag: &str) -> Result<(Hash, u64), P2pError> {
+        self.add_tagged(path, tag, ImportMode::Copy).await
+    }
+
+    /// Adds the file at `path` as [`Peer::add_file_tagged`] does, without
+    /// copying it: the store refers to the file where it is, which must
+    /// not change or move while it is served (a large archive kept by its
+    /// owner: one copy on disk, not two).
+    pub async fn add_file_in_place(&self, path: &Path, tag: &str) -> Result<(Hash, u64), P2pError> {
+        self.add_tagged(path, tag, ImportMode::TryReference).await
+    }
+
+    async fn add_tagged(
+        &self,
+        path: &Path,
+        tag: &str,
+        mode: ImportMode,
+    ) -> Result<(Hash, u64), P2pError> {
         let path = std::path::absolute(path).map_err(|e| P2pError::Store(e.to_string()))?;
         let adding =
             |e: &dyn std::fmt::Display| P2pError::Store(format!("adding {}: {e}", path.display()));
         let temp = self
             .store
             .blobs()
-            .add_path(&path)
+            .add_path_with_opts(AddPathOptions {
+                path: path.clone(),
+                format: BlobFormat::Raw,
+                mode,
+            })
             .temp_tag()
             .await
             .map_err(|e| adding(&e))?;
@@ -206,6 +227,21 @@ impl Peer {
             .await?
             .ok_or_else(|| P2pError::Store(format!("{hash} missing right after it was added")))?;
         Ok((hash, size))
+    }
+
+    /// Holds `blob`, which the store has whole (fetched), under the tag
+    /// `tag`, as [`Peer::add_file_tagged`] holds what it adds.
+    pub async fn tag(&self, blob: Hash, tag: &str) -> Result<(), P2pError> {
+        self.store
+            .tags()
+            .set(tag, HashAndFormat::raw(to_iroh(blob)))
+            .await
+            .map_err(|e| P2pError::Store(format!("tagging {blob} as {tag}: {e}")))
+    }
+
+    /// Reads `blob`, which the store holds whole, from its start.
+    pub fn reader(&self, blob: Hash) -> impl tokio::io::AsyncRead + Send + Unpin + 'static {
+        self.store.blobs().reader(to_iroh(blob))
     }
 
     /// Drops every tag whose name starts with `prefix`; returns how many.

@@ -32,8 +32,8 @@ pub use sealed::{
     SealError, SealedSecrets, SecretEnv, SecretsMismatch, MAX_SEALED_SECRETS_BYTES, MAX_SECRETS,
 };
 pub use spec::{
-    GpuRequirement, GpuSpec, InputRef, JobSpec, MachineSpec, OnExit, Placement, ResourcePrices,
-    Resources, Ulimits, WorkspaceRef,
+    GpuRequirement, GpuSpec, ImageBlob, InputRef, JobSpec, MachineSpec, OnExit, Placement,
+    ResourcePrices, Resources, Ulimits, WorkspaceRef,
 };
 pub use tx::{
     decode_signed_tx, ChallengeId, ContainerStop, JobOutcome, MachineId, OrderId, OutputHolder,

@@ -204,6 +204,31 @@ pub struct InputRef {
     pub holder_proof: Hash,
 }
 
+/// A container image its client saved from its own engine (`gpunet image
+/// push`) and serves peer to peer: a provider whose engine lacks the image
+/// fetches this blob (a `docker save` archive) from the client's peer or
+/// from another provider that loaded it, and loads it. Nothing goes
+/// through a registry or a validator.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[serde(deny_unknown_fields)]
+pub struct ImageBlob {
+    /// BLAKE3 of the archive.
+    pub hash: Hash,
+    /// Its size in bytes.
+    pub size: u64,
+    /// That the order's client holds the archive ([`ReadSecret::proof_for`]):
+    /// a provider that loaded it serves it to the provider of another order
+    /// only when that order's proof holds, so naming a root seen on chain
+    /// does not read someone else's image.
+    ///
+    /// [`ReadSecret::proof_for`]: crate::ReadSecret::proof_for
+    pub holder_proof: Hash,
+}
+
 /// A job as recorded on the ledger.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -211,8 +236,14 @@ pub struct InputRef {
 pub struct JobSpec {
     /// A label for people; not unique.
     pub name: String,
-    /// Container image (used by the docker executor; informative for the process executor).
+    /// Container image (used by the docker executor; informative for the
+    /// process executor). With [`JobSpec::image_blob`], the image's id
+    /// (`sha256:…`) that the blob loads as.
     pub image: String,
+    /// Where a provider whose engine lacks `image` gets it, for an image its
+    /// client pushed; `None`: the provider's engine has it or pulls it.
+    #[serde(default)]
+    pub image_blob: Option<ImageBlob>,
     /// Program and arguments.
     pub command: Vec<String>,
     /// Environment variables, sorted by name.
@@ -354,6 +385,7 @@ impl JobSpec {
         JobSpec {
             name: String::new(),
             image: image.into(),
+            image_blob: None,
             command,
             env: Vec::new(),
             resources,

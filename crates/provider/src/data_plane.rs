@@ -15,6 +15,8 @@
 //! dropped; its files are tagged in the store by order, so a file that two
 //! results share stays while either does.
 
+use crate::images::ImageCache;
+use gpunet_client::images::ImageGate;
 use gpunet_client::NodeClient;
 use gpunet_p2p::access::AccessHandler;
 use gpunet_p2p::{P2pError, Peer, PeerAddr, PeerConfig, Reach, ReadGate};
@@ -38,6 +40,8 @@ pub struct DataPlaneConfig {
     pub announce: Vec<SocketAddr>,
     /// Where finished jobs' files go.
     pub outputs: Outputs,
+    /// Most bytes of pushed images' archives kept ([`ImageCache`]).
+    pub image_budget: u64,
 }
 
 impl DataPlaneConfig {
@@ -48,8 +52,12 @@ impl DataPlaneConfig {
             reach,
             announce: Vec::new(),
             outputs: Outputs::UploadToNodes,
+            image_budget: DataPlaneConfig::IMAGE_BUDGET,
         }
     }
+
+    /// 50 GiB of pushed images by default: a few CUDA training images.
+    pub const IMAGE_BUDGET: u64 = 50 << 30;
 }
 
 /// Where a finished job's files go; its manifest goes to the nodes either way.
@@ -116,10 +124,11 @@ pub enum KeepError {
     },
 }
 
-/// The agent's running peer, with the results it keeps.
+/// The agent's running peer, with the results and images it keeps.
 pub struct AgentPeer {
     peer: Arc<Peer>,
     gate: Arc<ResultGate>,
+    images: Arc<ImageCache>,
     records: PathBuf,
     announce: Vec<SocketAddr>,
     /// Drops expired results, when it keeps them.
@@ -160,10 +169,21 @@ impl AgentPeer {
             dir: dir.join("store"),
             reach: config.reach,
             connect_timeout: PeerConfig::CONNECT_TIMEOUT,
-            collect_every: retention.map(|r| r.sweep_every),
+            // Results let go and images dropped from the cache are
+            // deleted at the next collection.
+            collect_every: Some(retention.map_or(Retention::SWEEP_EVERY, |r| r.sweep_every)),
         };
-        let peer = Peer::start_with_access(key, peer_config, gate.clone(), Some(access)).await?;
+        let image_gate = ImageGate::new(gate.node.clone());
+        let either = Arc::new(EitherGate(gate.clone(), image_gate.clone()));
+        let peer = Peer::start_with_access(key, peer_config, either, Some(access)).await?;
         let peer = Arc::new(peer);
+        let images = ImageCache::open(
+            peer.clone(),
+            image_gate,
+            dir.join("images.json"),
+            config.image_budget,
+        )
+        .map_err(|e| P2pError::Start(format!("the image cache in {}: {e}", dir.display())))?;
         // Results kept before, while outputs were kept, are still dropped
         // on time.
         let sweeper = retention.map(|retention| {
@@ -177,6 +197,7 @@ impl AgentPeer {
         Ok(AgentPeer {
             peer,
             gate,
+            images,
             records,
             announce: config.announce,
             sweeper,
@@ -187,6 +208,11 @@ impl AgentPeer {
     /// verified it when it was kept.
     pub async fn export(&self, blob: Hash, to: &Path) -> Result<u64, P2pError> {
         self.peer.export(blob, to).await
+    }
+
+    /// The pushed images it fetched, loads and serves.
+    pub fn images(&self) -> &ImageCache {
+        &self.images
     }
 
     /// Whether it keeps finished jobs' files ([`Outputs::Keep`]).
@@ -302,6 +328,19 @@ fn expired(records: &Path, keep_for: Duration) -> Vec<OrderId> {
         })
         .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
         .collect()
+}
+
+/// Lets a reader have a blob when either gate does: a result's file, or a
+/// pushed image's archive.
+struct EitherGate(Arc<ResultGate>, ImageGate);
+
+impl ReadGate for EitherGate {
+    fn may_read(&self, reader: Address, blob: Hash) -> Pin<Box<dyn Future<Output = bool> + Send>> {
+        if self.1.serves(&blob) {
+            return self.1.may_read(reader, blob);
+        }
+        self.0.may_read(reader, blob)
+    }
 }
 
 /// Lets a reader have a blob when it belongs to the result of an order the

@@ -8,6 +8,7 @@ pub mod data_plane;
 pub mod endpoint;
 pub mod executor;
 pub mod hardware;
+pub mod images;
 pub mod journal;
 mod live_logs;
 pub mod metrics;

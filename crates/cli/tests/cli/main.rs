@@ -24,13 +24,15 @@ fn gpunet_command() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_gpunet"));
     command
         .env("GPUNET_PASSPHRASE", PASSPHRASE)
-        .env("GPUNET_CONFIG", test_config());
+        .env("GPUNET_CONFIG", test_config())
+        .env("GPUNET_IMAGES", test_config().with_file_name("images"));
     command
 }
 
 /// A configuration file (profiles) for each test, named after its thread, so
 /// that the devnets tests start register themselves only where that test
-/// looks, never in the user's own configuration.
+/// looks, never in the user's own configuration; its pushed images
+/// (`gpunet image push`) beside it.
 fn test_config() -> std::path::PathBuf {
     let test = std::thread::current()
         .name()

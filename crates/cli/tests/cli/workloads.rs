@@ -545,3 +545,161 @@ fn the_results_benchmark_hands_a_result_over_both_ways() {
     let ratio: f64 = result["fetch_ratio"].as_str().unwrap().parse().unwrap();
     assert!(ratio > 0.0, "{result}");
 }
+
+/// Builds a small image of its own from the busybox one, holding `marker`
+/// in `/marker`, tagged `name`.
+fn build_marked_image(name: &str, marker: &str) {
+    use std::io::Write;
+    let mut build = Command::new("docker")
+        .args(["build", "-q", "-t", name, "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let dockerfile = format!("FROM gpunet/busybox:latest\nRUN echo {marker} > /marker\n");
+    build
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(dockerfile.as_bytes())
+        .unwrap();
+    let out = build.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "docker build: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Whether the local engine has `image`.
+fn engine_has(image: &str) -> bool {
+    Command::new("docker")
+        .args(["image", "inspect", image])
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+/// Removes `image` from the local engine.
+fn remove_image(image: &str) {
+    let out = Command::new("docker")
+        .args(["rmi", "-f", image])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "docker rmi {image}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `gpunet image push`, then jobs that name the image, with no registry and
+/// the image gone from the engine the providers share: the first provider
+/// fetches the archive from the client's `gpunet image serve`, the next from
+/// that provider once the client has stopped serving, and each run is in
+/// exactly the image pushed (its id, and a file only it holds).
+#[test]
+fn a_pushed_image_reaches_providers_peer_to_peer_and_then_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_devnet, global) = devnet_with(dir.path(), 2, "docker");
+    let with = |args: &[&str]| with_global(&global, args);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let marker = format!("pushed-{}-{nanos}", std::process::id());
+    let name = format!("gpunet-test/{marker}:1");
+    build_marked_image(&name, &marker);
+
+    let pushed = json(&with(&["image", "push", &name]));
+    let image_id = pushed["image_id"].as_str().unwrap().to_string();
+    let reference = pushed["reference"].as_str().unwrap().to_string();
+    assert!(image_id.starts_with("sha256:"), "{pushed}");
+    assert_eq!(
+        reference,
+        format!("blake3:{}", pushed["root"].as_str().unwrap())
+    );
+    assert!(pushed["size"].as_u64().unwrap() > 0, "{pushed}");
+    let listed = json(&with(&["image", "ls"]));
+    assert_eq!(listed[0]["names"][0], name.as_str(), "{listed}");
+    // Nowhere to pull from: the image is only in the client's store now.
+    remove_image(&name);
+    assert!(!engine_has(&image_id));
+
+    let mut serve = gpunet_command()
+        .args(with(&["image", "serve", "--listen", "127.0.0.1:0"]))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first_line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(serve.stdout.take().unwrap()),
+        &mut first_line,
+    )
+    .unwrap();
+    let serving: serde_json::Value =
+        serde_json::from_str(&first_line).unwrap_or_else(|e| panic!("{e}: {first_line:?}"));
+    assert_eq!(
+        serving["images"],
+        serde_json::json!([reference]),
+        "{serving}"
+    );
+    let serve = Node(serve);
+
+    let run = |image: &str| {
+        json(&with(&[
+            "job",
+            "run",
+            "--image",
+            image,
+            "--max-price",
+            "50",
+            "--wait",
+            "--",
+            "cat",
+            "/marker",
+        ]))
+    };
+    let stdout_of = |order: &serde_json::Value| {
+        json(&with(&["job", "logs", &order["order"].to_string()]))["stdout"].clone()
+    };
+    let first = run(&name);
+    assert_eq!(first["status"], "settled", "{first}");
+    assert_eq!(first["spec"]["image"], image_id.as_str(), "{first}");
+    assert_eq!(
+        first["spec"]["image_blob"]["hash"], pushed["root"],
+        "{first}"
+    );
+    assert_eq!(stdout_of(&first), format!("{marker}\n"));
+
+    // The client stops serving and the image leaves the engine again: the
+    // next machine gets the archive from the provider that ran the first.
+    drop(serve);
+    remove_image(&image_id);
+    let second = run(&reference);
+    assert_eq!(second["status"], "settled", "{second}");
+    assert_ne!(
+        second["lease"]["machine"], first["lease"]["machine"],
+        "{second}"
+    );
+    assert_eq!(stdout_of(&second), format!("{marker}\n"));
+    assert!(engine_has(&image_id));
+
+    // A root this client never pushed is refused before anything is sent.
+    let unknown = format!("blake3:{}", "0".repeat(64));
+    let refused = json_error(&with(&[
+        "job",
+        "run",
+        "--image",
+        &unknown,
+        "--max-price",
+        "50",
+        "--",
+        "true",
+    ]));
+    assert_eq!(refused["code"], "image", "{refused}");
+    remove_image(&image_id);
+}

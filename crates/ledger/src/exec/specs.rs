@@ -14,6 +14,9 @@ const MAX_ENV: usize = 128;
 /// Most open files a job may ask for: Linux's default `nr_open`, which no
 /// container can exceed.
 const MAX_NOFILE: u64 = 1 << 20;
+/// The largest image archive a job may name (`JobSpec::image_blob`): a
+/// CUDA training image is 10-20 GB; a provider's cache must hold it.
+pub(crate) const MAX_IMAGE_BYTES: u64 = 64 << 30;
 /// Ports a rental may expose.
 const MAX_PORTS: usize = 16;
 /// Most runs a job may ask for (`max_attempts`): each failed run slashes a
@@ -81,6 +84,13 @@ pub enum SpecError {
     /// machine would decline the job and it would wait until it expired.
     #[error("input {0:?} names no file: its hash or holder proof is all zeros")]
     NoInputContent(String),
+    /// A pushed image runs by the id it loads as: a name could mean
+    /// another image in the provider's engine than the archive holds.
+    #[error("an image pushed as a blob is named by its id, sha256: and 64 hex digits, not {0:?}")]
+    PushedImageNotById(String),
+    /// As for an input: no one holds such an archive.
+    #[error("the image blob names no archive: its hash or holder proof is all zeros")]
+    NoImageContent,
     #[error("executor must be one of {EXECUTORS:?}, not {0:?}")]
     UnknownExecutor(String),
     /// A pending order that pays nothing costs its client one fee and
@@ -210,6 +220,17 @@ pub(crate) fn check_job(params: &Params, spec: &JobSpec) -> Result<(), SpecError
     if spec.image.contains(char::is_whitespace) {
         return Err(SpecError::HiddenCharacter { field: "image" });
     }
+    if let Some(blob) = &spec.image_blob {
+        if !is_image_id(&spec.image) {
+            return Err(SpecError::PushedImageNotById(
+                spec.image.chars().take(MAX_LABEL_LEN).collect(),
+            ));
+        }
+        if blob.hash == Hash::ZERO || blob.holder_proof == Hash::ZERO {
+            return Err(SpecError::NoImageContent);
+        }
+        in_range("image_blob.size", blob.size, 1, MAX_IMAGE_BYTES)?;
+    }
     if spec.command.first().is_none_or(String::is_empty) {
         return Err(SpecError::Empty { field: "command" });
     }
@@ -308,6 +329,17 @@ pub(crate) fn check_job(params: &Params, spec: &JobSpec) -> Result<(), SpecError
     Ok(())
 }
 
+/// Whether `image` is an image's id as the engine prints it: `sha256:` and
+/// 64 lowercase hex digits.
+fn is_image_id(image: &str) -> bool {
+    image.strip_prefix("sha256:").is_some_and(|digest| {
+        digest.len() == 64
+            && digest
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
+}
+
 /// Checks the hardware a provider declares for a machine.
 pub(crate) fn check_machine(params: &Params, spec: &MachineSpec) -> Result<(), SpecError> {
     in_range(
@@ -404,6 +436,51 @@ pub(crate) mod tests {
             refused(|s| s.inputs = vec![input(Hash::digest(b"x"), Hash::ZERO)]),
             SpecError::NoInputContent("data.bin".into())
         );
+        // A pushed image: run by its id, with an archive someone holds.
+        let id = format!("sha256:{}", "ab".repeat(32));
+        let blob = |hash: Hash, size: u64| gpunet_primitives::ImageBlob {
+            hash,
+            size,
+            holder_proof: Hash::digest(b"proof"),
+        };
+        let mut pushed = job();
+        pushed.image.clone_from(&id);
+        pushed.image_blob = Some(blob(Hash::digest(b"tar"), 1 << 20));
+        check_order(&Params::default(), &pushed, 1, false).unwrap();
+        assert!(pushed.is_deterministic());
+        for name in [
+            "gpunet/busybox",
+            "sha256:AB",
+            &id.to_uppercase(),
+            &format!("{id}0"),
+        ] {
+            assert_eq!(
+                refused(|s| {
+                    s.image = name.into();
+                    s.image_blob = Some(blob(Hash::digest(b"tar"), 1));
+                }),
+                SpecError::PushedImageNotById(name.into())
+            );
+        }
+        assert_eq!(
+            refused(|s| {
+                s.image.clone_from(&id);
+                s.image_blob = Some(blob(Hash::ZERO, 1));
+            }),
+            SpecError::NoImageContent
+        );
+        for size in [0, MAX_IMAGE_BYTES + 1, u64::MAX] {
+            assert!(matches!(
+                refused(|s| {
+                    s.image.clone_from(&id);
+                    s.image_blob = Some(blob(Hash::digest(b"tar"), size));
+                }),
+                SpecError::OutOfRange {
+                    field: "image_blob.size",
+                    ..
+                }
+            ));
+        }
         // Commands keep their newlines: a shell script is one argument.
         let mut script = job();
         script.command = vec!["sh".into(), "-c".into(), "echo a\necho b".into()];

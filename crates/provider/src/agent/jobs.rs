@@ -5,6 +5,7 @@ use super::secrets::SecretsError;
 use super::{log, warn, AgentError, Inner, RunError};
 use crate::data_plane::KeepError;
 use crate::executor::{ExecError, ExecOutcome, JobRun, Started};
+use crate::images::ImageError;
 use crate::journal::JobRecord;
 use crate::metrics::{LeaseKind, RunOutcome};
 use crate::run::{CollectError, LayoutError};
@@ -46,6 +47,8 @@ pub(super) enum StartError {
     GpusBusy { leased: usize, free: usize },
     #[error(transparent)]
     Secrets(#[from] SecretsError),
+    #[error(transparent)]
+    Image(#[from] ImageError),
 }
 
 /// Why a finished run's result could not be handed in (it is reported failed).
@@ -323,6 +326,7 @@ impl Inner {
     ) -> Result<(JobRun, GpuLease<'_>), StartError> {
         // First: a run without its secrets is declined before anything is fetched.
         let secrets = self.secrets_of(order).await?;
+        self.ensure_image(order).await?;
         let job_dir = self.config.data_dir.join("jobs").join(order.id.to_string());
         let run = crate::run::lay_out(
             &self.wallet,
@@ -344,6 +348,37 @@ impl Inner {
             ..run
         };
         Ok((run, gpus))
+    }
+
+    /// Makes the image `order` runs available: a pushed one is fetched and
+    /// loaded ([`crate::images`]) before the run's timeout starts.
+    async fn ensure_image(&self, order: &OrderView) -> Result<(), ImageError> {
+        let Some(peer) = &self.peer else {
+            let pushed = order.spec.image_blob.is_some();
+            return match pushed && !self.executor.has_image(&order.spec.image).await? {
+                true => Err(ImageError::NoPeer),
+                false => Ok(()),
+            };
+        };
+        let started = std::time::Instant::now();
+        let loaded = peer
+            .images()
+            .ensure(order, &*self.executor, self.wallet.node())
+            .await?;
+        if let Some(blob) = loaded {
+            log(
+                self,
+                &format!(
+                    "order {}: image {} fetched ({} bytes, archive {}) and loaded in {:.1} s",
+                    order.id,
+                    order.spec.image,
+                    blob.size,
+                    blob.hash,
+                    started.elapsed().as_secs_f64()
+                ),
+            );
+        }
+        Ok(())
     }
 
     /// Fetches inputs, runs the job, uploads logs and outputs.

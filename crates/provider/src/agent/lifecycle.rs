@@ -5,9 +5,7 @@ use super::{log, warn, AgentConfig, AgentError, Inner};
 use crate::journal::JobRecord;
 use gpunet_client::{ClientError, Wallet};
 use gpunet_primitives::{JobOutcome, MachineId, MachineSpec, OrderId, TxBody};
-use gpunet_types::{
-    required_stake, Account, Event, OrderStatus, Params, PeerAddr, Rental, MAX_PEER_ADDRESSES,
-};
+use gpunet_types::{required_stake, Account, Event, OrderStatus, Params, Rental};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -28,28 +26,6 @@ pub(super) async fn top_up_stake(
             })
             .await?;
     }
-    Ok(())
-}
-
-/// Announces on chain where the account's data-plane peer is reached,
-/// unless the chain already says so. One account has one peer: agents of
-/// the same account that serve results from their peer would replace each
-/// other's announcement.
-pub(super) async fn announce_peer(wallet: &Wallet, addr: PeerAddr) -> Result<(), ClientError> {
-    if wallet.node().peer(&wallet.address()).await?.as_ref() == Some(&addr) {
-        return Ok(());
-    }
-    wallet
-        .send(TxBody::AnnouncePeer {
-            direct: addr
-                .direct
-                .iter()
-                .take(MAX_PEER_ADDRESSES)
-                .map(|a| a.to_string())
-                .collect(),
-            relay: addr.relay,
-        })
-        .await?;
     Ok(())
 }
 

@@ -18,7 +18,7 @@ use dispatch::Flow;
 use gpunet_client::stall_watch::{self, StallWatch};
 use gpunet_client::{ClientError, NodeClient, StreamItem, Wallet};
 use gpunet_primitives::{Amount, ChallengeId, Keypair, MachineId, OrderId, ResourcePrices, TxBody};
-use lifecycle::{announce_peer, register, top_up_stake, MachineRecord, MACHINE_RECORD};
+use lifecycle::{register, top_up_stake, MachineRecord, MACHINE_RECORD};
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::path::PathBuf;
@@ -253,7 +253,7 @@ impl Agent {
                 let peer =
                     AgentPeer::start(wallet.key(), &dir, data_plane.clone(), node.clone(), access)
                         .await?;
-                announce_peer(&wallet, peer.addr()).await?;
+                wallet.announce_peer(peer.addr()).await?;
                 Some(peer)
             }
         };

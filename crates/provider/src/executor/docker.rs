@@ -28,8 +28,9 @@ use bollard::models::{
     MountType, PortBinding, PortMap, ResourcesUlimits,
 };
 use bollard::query_parameters::{
-    AttachContainerOptions, CreateContainerOptions, CreateImageOptions, InspectContainerOptions,
-    KillContainerOptions, RemoveContainerOptions, ResizeExecOptions, WaitContainerOptions,
+    AttachContainerOptions, CreateContainerOptions, CreateImageOptions, ImportImageOptions,
+    InspectContainerOptions, KillContainerOptions, RemoveContainerOptions, RemoveImageOptions,
+    ResizeExecOptions, WaitContainerOptions,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -126,6 +127,36 @@ impl DockerExecutor {
             .await
             .map_err(|e| ExecError::Docker(format!("cannot reach the engine: {e}")))?;
         Ok(DockerExecutor { docker, config })
+    }
+
+    /// Saves `image` as `docker save` does into `to`, and returns the id it
+    /// loads as (`gpunet image push`).
+    pub async fn save_image(
+        &self,
+        image: &str,
+        to: &mut (impl tokio::io::AsyncWrite + Unpin),
+    ) -> Result<String, ExecError> {
+        let missing = |e: DockerError| match e {
+            e if is_not_found(&e) => ExecError::Image {
+                image: image.to_string(),
+                reason: "the engine has no such image".into(),
+            },
+            e => engine(e),
+        };
+        let id = self
+            .docker
+            .inspect_image(image)
+            .await
+            .map_err(missing)?
+            .id
+            .ok_or_else(|| ExecError::Docker(format!("the engine gave {image:?} no id")))?;
+        // By id: a tag moved meanwhile cannot change what is saved.
+        let mut archive = std::pin::pin!(self.docker.export_image(&id));
+        while let Some(chunk) = archive.next().await {
+            to.write_all(&chunk.map_err(engine)?).await?;
+        }
+        to.flush().await?;
+        Ok(id)
     }
 
     /// Makes `image` available locally, pulling it if the engine lacks it.
@@ -499,6 +530,48 @@ impl Executor for DockerExecutor {
                 .filter(|pid| *pid > 0)
                 .ok_or(ExecError::NotRunning)?;
             super::port::connect_in_namespace_of(pid, port).await
+        })
+    }
+
+    fn has_image<'a>(&'a self, image: &'a str) -> ExecFuture<'a, bool> {
+        Box::pin(async move {
+            match self.docker.inspect_image(image).await {
+                Ok(_) => Ok(true),
+                Err(e) if is_not_found(&e) => Ok(false),
+                Err(e) => Err(engine(e)),
+            }
+        })
+    }
+
+    fn load_image(&self, archive: super::ImageArchive) -> ExecFuture<'_, ()> {
+        Box::pin(async move {
+            let body = tokio_util::io::ReaderStream::with_capacity(archive, 1 << 20);
+            let options = ImportImageOptions {
+                quiet: true,
+                ..Default::default()
+            };
+            let mut loading = std::pin::pin!(self.docker.import_image_stream(options, body, None));
+            while let Some(progress) = loading.next().await {
+                let progress = progress.map_err(engine)?;
+                if let Some(error) = progress.error_detail.and_then(|d| d.message) {
+                    return Err(ExecError::Docker(format!("loading an image: {error}")));
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn remove_image<'a>(&'a self, image: &'a str) -> ExecFuture<'a, ()> {
+        Box::pin(async move {
+            match self
+                .docker
+                .remove_image(image, None::<RemoveImageOptions>, None)
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(e) if is_not_found(&e) => Ok(()),
+                Err(e) => Err(engine(e)),
+            }
         })
     }
 

@@ -259,7 +259,18 @@ pub trait Executor: Send + Sync {
     /// renter's `rent forward`): the session's output is what the port
     /// sends, its input what it receives, its exit code 0 once it closed.
     fn connect_port<'a>(&'a self, run: &'a JobRun, port: u16) -> ExecFuture<'a, ExecSession>;
+    /// Whether a run of `image` (a name or an id) can start without
+    /// loading it: its engine has it, or the executor runs no images.
+    fn has_image<'a>(&'a self, image: &'a str) -> ExecFuture<'a, bool>;
+    /// Loads the image archive (`docker save`'s) that `archive` reads.
+    fn load_image(&self, archive: ImageArchive) -> ExecFuture<'_, ()>;
+    /// Removes `image` (an id) from the engine; one a container still uses
+    /// stays. Removing nothing is not an error.
+    fn remove_image<'a>(&'a self, image: &'a str) -> ExecFuture<'a, ()>;
 }
+
+/// An image archive being read, for [`Executor::load_image`].
+pub type ImageArchive = Pin<Box<dyn tokio::io::AsyncRead + Send>>;
 
 /// A command run beside a running run.
 #[derive(Clone, Debug, PartialEq, Eq)]

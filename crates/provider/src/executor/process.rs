@@ -163,6 +163,19 @@ impl Executor for ProcessExecutor {
         Box::pin(super::port::connect_here(port))
     }
 
+    /// A process runs on the host as it is: no image to have.
+    fn has_image<'a>(&'a self, _image: &'a str) -> ExecFuture<'a, bool> {
+        Box::pin(std::future::ready(Ok(true)))
+    }
+
+    fn load_image(&self, _archive: super::ImageArchive) -> ExecFuture<'_, ()> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn remove_image<'a>(&'a self, _image: &'a str) -> ExecFuture<'a, ()> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+
     fn cleanup<'a>(&'a self, handle: &'a str) -> ExecFuture<'a, ()> {
         Box::pin(async move {
             if let Some(pgid) = handle.parse::<i32>().ok().filter(|p| group_alive(*p)) {
