@@ -2,12 +2,14 @@
 //! providers run with `Outputs::Keep`, driven through the client
 //! library, with a stranger's peer knocking on the provider's door.
 
+use gpunet_client::images::ImageGate;
 use gpunet_client::jobfile::JobFile;
 use gpunet_client::jobs::{fetch_outputs, read_output, submit_job};
 use gpunet_client::Wallet;
+use gpunet_devnet::provider_key;
 use gpunet_devnet::Devnet;
 use gpunet_p2p::{AllowList, Peer, PeerConfig, Reach};
-use gpunet_primitives::{Keypair, OutputHolder, TxBody};
+use gpunet_primitives::{BlobHasher, ImageBlob, Keypair, OutputHolder, TxBody};
 use gpunet_provider::data_plane::{DataPlaneConfig, Retention};
 use gpunet_provider::Outputs;
 use gpunet_types::OrderStatus;
@@ -188,4 +190,117 @@ async fn a_provider_drops_a_result_it_kept_past_its_time() {
         .await
         .unwrap_err();
     assert_eq!(refused.stable_code(), "data_plane", "{refused}");
+}
+
+/// Submits, as `wallet`, a job that sleeps a while whose image is pushed as
+/// `blob` (the process executor runs it without loading any image), and
+/// waits until it runs.
+async fn running_with_image(
+    dir: &std::path::Path,
+    wallet: &Wallet,
+    blob: ImageBlob,
+) -> gpunet_primitives::OrderId {
+    let mut prepared = job_file(dir, "pushed", "sleep 30", 60)
+        .prepare(wallet)
+        .await
+        .unwrap();
+    prepared.spec.image = format!("sha256:{}", "ab".repeat(32));
+    prepared.spec.image_blob = Some(blob);
+    let included = wallet
+        .send(TxBody::SubmitOrder {
+            spec: prepared.spec,
+            max_price_per_hour: prepared.max_price_per_hour,
+            deposit: prepared.deposit,
+        })
+        .await
+        .unwrap();
+    let id = included
+        .events
+        .iter()
+        .find_map(|e| match e {
+            gpunet_types::Event::OrderSubmitted { order, .. } => Some(*order),
+            _ => None,
+        })
+        .unwrap();
+    let node = wallet.node();
+    for _ in 0..200 {
+        if node.order(id).await.unwrap().status == OrderStatus::Running {
+            return id;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("order {id} did not start");
+}
+
+/// A pushed image's archive is served (`ImageGate`) to a provider only while
+/// it runs a lease whose spec names the archive with a holder proof that
+/// holds for the lease's client. Its root and the victim's proof are on
+/// chain for anyone to copy: an attacker's order that names them gets its
+/// provider nothing, nor does a stranger; the victim's own order does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_archive_is_served_only_for_a_lease_that_proves_its_client_holds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path(), 1);
+    config.provider_peer = Some(DataPlaneConfig::new(Reach::Direct {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        relay: None,
+    }));
+    let net = Devnet::start(config).await.expect("devnet starts");
+    let node = net.client();
+    let victim = net.client_wallet();
+    let attacker = Wallet::new(Keypair::from_label("attacker"), node.clone());
+    victim
+        .send(TxBody::Transfer {
+            to: attacker.address(),
+            amount: 100 * gpunet_primitives::UNIT,
+        })
+        .await
+        .unwrap();
+
+    // The victim's archive, served from its peer as `gpunet image serve` does.
+    let archive = dir.path().join("image.tar");
+    let bytes: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&archive, &bytes).unwrap();
+    let (root, secret, size) = BlobHasher::of_file(&archive).unwrap();
+    let gate = ImageGate::new(node.clone());
+    let holder_config = PeerConfig::new(dir.path().join("victim"), "127.0.0.1:0".parse().unwrap());
+    let holder = Peer::start(victim.key(), holder_config, Arc::new(gate.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        holder.add_file_in_place(&archive, "image").await.unwrap(),
+        (root, size)
+    );
+    gate.allow(root, secret);
+    let from = [holder.addr()];
+
+    // The provider, reading as its account does.
+    let provider = reader_peer(&dir.path().join("provider"), &provider_key(0)).await;
+    let stranger = reader_peer(
+        &dir.path().join("stranger"),
+        &Keypair::from_label("stranger"),
+    )
+    .await;
+
+    // The attacker names the victim's archive with the victim's proof.
+    let copied = ImageBlob {
+        hash: root,
+        size,
+        holder_proof: secret.proof_for(&victim.address()),
+    };
+    running_with_image(dir.path(), &attacker, copied).await;
+    assert!(provider.fetch(root, &from, |_| {}).await.is_err());
+    assert!(stranger.fetch(root, &from, |_| {}).await.is_err());
+    assert_eq!(provider.local_bytes(root).await.unwrap(), 0);
+
+    // The victim's own order: its provider gets the archive, verified.
+    running_with_image(dir.path(), &victim, copied).await;
+    let fetched = provider.fetch(root, &from, |_| {}).await.unwrap();
+    assert_eq!(fetched.size, size);
+    let copy = dir.path().join("fetched.tar");
+    provider.export(root, &copy).await.unwrap();
+    assert_eq!(std::fs::read(&copy).unwrap(), bytes);
+    // The stranger still gets nothing.
+    assert!(stranger.fetch(root, &from, |_| {}).await.is_err());
+    holder.shutdown().await;
 }
