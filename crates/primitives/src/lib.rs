@@ -33,7 +33,7 @@ pub use sealed::{
 };
 pub use spec::{
     GpuRequirement, GpuSpec, ImageBlob, InputRef, JobSpec, MachineSpec, OnExit, Placement,
-    ResourcePrices, Resources, Ulimits, WorkspaceRef,
+    ResourcePrices, Resources, Ulimits, WorkspaceRef, IMAGE_FETCH_BYTES_PER_MS,
 };
 pub use tx::{
     decode_signed_tx, ChallengeId, ContainerStop, JobOutcome, MachineId, OrderId, OutputHolder,

@@ -204,6 +204,10 @@ pub struct InputRef {
     pub holder_proof: Hash,
 }
 
+/// The slowest a provider is expected to receive a pushed image: 10 MB/s
+/// (80 Mbit/s, a modest home uplink of the client's or a provider's).
+pub const IMAGE_FETCH_BYTES_PER_MS: u64 = 10_000;
+
 /// A container image its client saved from its own engine (`gpunet image
 /// push`) and serves peer to peer: a provider whose engine lacks the image
 /// fetches this blob (a `docker save` archive) from the client's peer or
@@ -403,6 +407,17 @@ impl JobSpec {
             workspace: None,
             save_on_end: false,
         }
+    }
+
+    /// Time a lease gets, beyond the job's timeout, to fetch and load a
+    /// pushed image ([`JobSpec::image_blob`]) before the run starts: the
+    /// archive's size at [`IMAGE_FETCH_BYTES_PER_MS`], rounded up. The
+    /// ledger adds it to the lease's deadline and to the window in which
+    /// the provider may still decline, so that preparing never eats the
+    /// job's time nor turns a failed fetch into a slash. 0 without one.
+    pub fn preparation_ms(&self) -> u64 {
+        self.image_blob
+            .map_or(0, |blob| blob.size.div_ceil(IMAGE_FETCH_BYTES_PER_MS))
     }
 
     /// Deterministic jobs (image pinned by digest, `name@sha256:…`, or by its

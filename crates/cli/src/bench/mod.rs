@@ -8,6 +8,7 @@ mod console;
 #[cfg(feature = "cuda")]
 mod gpu;
 mod hostile;
+mod images;
 mod ledger;
 mod matching;
 mod metrics;
@@ -210,6 +211,16 @@ pub(crate) enum BenchCmd {
         #[arg(long, default_value_t = 3)]
         rounds: usize,
     },
+    /// A pushed image's archive fetched peer to peer, verified: by one
+    /// provider from the client's peer directly and through a relay, and by
+    /// three providers at once that also ask each other; against a raw TCP
+    /// copy on loopback.
+    #[command(after_help = "Example:\n  gpunet bench images --mib 1024")]
+    Images {
+        /// Size of the archive, in MiB.
+        #[arg(long, default_value_t = 1024)]
+        mib: u64,
+    },
     /// A renter's shell round trip (one byte echoed) and `rent cp` of a
     /// file, through a Docker devnet's provider peer reached directly and
     /// through a relay, against `docker exec -i` and `docker cp` on the
@@ -317,6 +328,7 @@ pub(crate) async fn run(cmd: BenchCmd, output: Output) -> anyhow::Result<()> {
         } => console::run(machines, orders, renders, output),
         BenchCmd::Results { mib, rounds } => results::run(mib, rounds, output).await,
         BenchCmd::Rentals { mib, samples } => rentals::run(mib, samples, output).await,
+        BenchCmd::Images { mib } => images::run(mib, output).await,
         BenchCmd::Training {
             job,
             epochs,

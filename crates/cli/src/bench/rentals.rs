@@ -129,7 +129,7 @@ pub(super) async fn run(mib: u64, samples: usize, output: Output) -> anyhow::Res
 }
 
 /// `mib` MiB that do not compress (as model weights do not).
-fn write_payload(path: &Path, mib: u64) -> anyhow::Result<()> {
+pub(super) fn write_payload(path: &Path, mib: u64) -> anyhow::Result<()> {
     use std::io::Write;
     let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
     let mut state = 0x9e37_79b9_7f4a_7c15u64;

@@ -703,3 +703,29 @@ fn a_pushed_image_reaches_providers_peer_to_peer_and_then_each_other() {
     assert_eq!(refused["code"], "image", "{refused}");
     remove_image(&image_id);
 }
+
+/// `gpunet bench images`: an archive reaches one provider directly and
+/// through a relay, and three at once, each against a TCP copy measured in
+/// the same run.
+#[test]
+fn the_images_benchmark_moves_an_archive_directly_through_a_relay_and_to_three() {
+    let bench = json(&["--output", "json", "bench", "images", "--mib", "8"]);
+    assert_eq!(bench["mib"], 8, "{bench}");
+    let ways: Vec<&str> = bench["ways"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["way"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ways,
+        ["tcp (loopback)", "direct", "relayed", "3 providers"],
+        "{bench}"
+    );
+    for way in bench["ways"].as_array().unwrap() {
+        assert!(way["ms"].as_u64().is_some(), "{bench}");
+        let ratio: f64 = way["vs_tcp"].as_str().unwrap().parse().unwrap();
+        assert!(ratio.is_finite(), "{bench}");
+    }
+    assert_eq!(bench["ways"][0]["vs_tcp"], "1.00", "{bench}");
+}

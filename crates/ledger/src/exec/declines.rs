@@ -34,7 +34,12 @@ pub(crate) fn decline_lease(
             max: MAX_REASON_LEN,
         });
     }
-    let window = ex.state.params.decline_window_ms;
+    // A pushed image that does not arrive is declined however long it took.
+    let window = ex
+        .state
+        .params
+        .decline_window_ms
+        .saturating_add(order.spec.preparation_ms());
     if ex.now_ms > lease.start_ms.saturating_add(window) {
         return Err(TxError::DeclineTooLate {
             order: id,

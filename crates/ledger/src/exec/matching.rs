@@ -478,6 +478,7 @@ fn lease(
     machine.last_leased_ms = Some(ex.now_ms);
     let deadline_ms = ex
         .now_ms
+        .saturating_add(order.spec.preparation_ms())
         .saturating_add(order.spec.timeout_secs.saturating_mul(1000))
         .saturating_add(ex.state.params.report_grace_ms);
     let lease = Lease {
