@@ -29,7 +29,8 @@ pub(crate) enum ImageCmd {
     #[command(after_help = "Example:\n  gpunet image ls")]
     Ls,
     /// Serve your pushed images to the providers of your orders that run
-    /// them, until Ctrl-C; announces where on chain.
+    /// them, until Ctrl-C; announces where on chain. Images pushed after it
+    /// started are served once it is started again.
     #[command(after_help = "Example:\n  gpunet image serve --listen 0.0.0.0:4450")]
     Serve {
         /// Where providers reach it (QUIC, UDP).
