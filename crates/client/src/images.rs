@@ -7,7 +7,7 @@
 //! - **Content addressed.** An archive is named by its BLAKE3 root, as the
 //!   data plane's blobs are; a job that runs it names the image by the id
 //!   it loads as (`sha256:…`) and carries the archive's root, size and the
-//!   client's holder proof ([`ImageBlob`]). A provider checks the loaded
+//!   client's holder proof ([`ImageBlob`](gpunet_primitives::ImageBlob)). A provider checks the loaded
 //!   image is that id, so what runs is exactly what was pushed.
 //! - **Kept here, in one place.** `archives/<root>.tar` beside `index.json`
 //!   (which names and ids each archive has); the serving peer's store
@@ -16,7 +16,7 @@
 //!   refused, not sent) and proves this account holds it.
 //! - **Who may read.** The provider of a lease whose spec names the
 //!   archive with a holder proof that holds for the lease's client
-//!   ([`ImageGate`]). A provider that loaded an image serves it under the
+//!   (`ImageGate`). A provider that loaded an image serves it under the
 //!   same rule, so a root seen on chain reads nothing without the bytes.
 
 use crate::ClientError;
