@@ -462,8 +462,9 @@ impl JobFile {
     /// Checks the spec and builds its on-chain form for `wallet`'s account:
     /// local inputs are hashed, earlier results' files looked up on the
     /// node, each named with the proof that the account holds it; an image
-    /// pushed into `images` is named by its id and archive, with the same
-    /// proof ([`ImageStore::default_dir`]).
+    /// pushed from here (`gpunet image push`, kept in
+    /// [`ImageStore::default_dir`]) is named by its id and archive, with the
+    /// same proof.
     pub async fn prepare(&self, wallet: &Wallet) -> Result<PreparedJob, ClientError> {
         let invalid = |m: String| ClientError::Invalid(format!("job {:?}: {m}", self.name));
         let mut inputs = Vec::new();
