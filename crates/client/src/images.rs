@@ -208,6 +208,26 @@ impl ImageStore {
         image: &PushedImage,
         client: &Address,
     ) -> Result<ImageBlob, ClientError> {
+        let (secret, size) = self.read_archive(image)?;
+        Ok(ImageBlob {
+            hash: image.root,
+            size,
+            holder_proof: secret.proof_for(client),
+        })
+    }
+
+    /// The read secret of each archive kept here, by root (what the gate
+    /// checks holder proofs with): every archive is read.
+    pub fn secrets(&self) -> Result<Vec<(Hash, ReadSecret)>, ClientError> {
+        self.list()?
+            .iter()
+            .map(|image| Ok((image.root, self.read_archive(image)?.0)))
+            .collect()
+    }
+
+    /// Reads `image`'s archive whole: its read secret and size, once its
+    /// bytes are found to be those pushed.
+    fn read_archive(&self, image: &PushedImage) -> Result<(ReadSecret, u64), ClientError> {
         let path = self.archive(&image.root);
         let (root, secret, size) = BlobHasher::of_file(&path)?;
         if root != image.root {
@@ -217,30 +237,7 @@ impl ImageStore {
             }
             .into());
         }
-        Ok(ImageBlob {
-            hash: root,
-            size,
-            holder_proof: secret.proof_for(client),
-        })
-    }
-
-    /// The read secret of each archive kept here, by root (what the gate
-    /// checks holder proofs with): every archive is read.
-    pub fn secrets(&self) -> Result<Vec<(Hash, ReadSecret)>, ClientError> {
-        let mut secrets = Vec::new();
-        for image in self.list()? {
-            let path = self.archive(&image.root);
-            let (root, secret, _) = BlobHasher::of_file(&path)?;
-            if root != image.root {
-                return Err(ImageError::ArchiveChanged {
-                    root: image.root,
-                    path,
-                }
-                .into());
-            }
-            secrets.push((root, secret));
-        }
-        Ok(secrets)
+        Ok((secret, size))
     }
 
     fn index_path(&self) -> PathBuf {

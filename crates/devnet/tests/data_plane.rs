@@ -214,14 +214,7 @@ async fn running_with_image(
         })
         .await
         .unwrap();
-    let id = included
-        .events
-        .iter()
-        .find_map(|e| match e {
-            gpunet_types::Event::OrderSubmitted { order, .. } => Some(*order),
-            _ => None,
-        })
-        .unwrap();
+    let id = submitted_order(&included);
     let node = wallet.node();
     for _ in 0..200 {
         if node.order(id).await.unwrap().status == OrderStatus::Running {

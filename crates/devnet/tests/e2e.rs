@@ -1245,14 +1245,7 @@ async fn a_jobs_inputs_and_results_are_read_only_by_its_client_and_provider() {
         })
         .await
         .unwrap();
-    let own = included
-        .events
-        .iter()
-        .find_map(|e| match e {
-            gpunet_types::Event::OrderSubmitted { order, .. } => Some(*order),
-            _ => None,
-        })
-        .unwrap();
+    let own = submitted_order(&included);
     let as_client = stranger.blob_read(own).await.unwrap();
     for blob in [input.hash, output] {
         let (code, message) = refusal(node.get_blob(&blob, &as_client).await);

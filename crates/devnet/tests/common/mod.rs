@@ -177,3 +177,15 @@ pub(crate) async fn wait_running(node: &NodeClient, id: u64) {
     .await
     .unwrap();
 }
+
+/// The order a `SubmitOrder` transaction placed, from its events.
+pub(crate) fn submitted_order(included: &gpunet_types::Included) -> gpunet_primitives::OrderId {
+    included
+        .events
+        .iter()
+        .find_map(|e| match e {
+            gpunet_types::Event::OrderSubmitted { order, .. } => Some(*order),
+            _ => None,
+        })
+        .expect("the transaction placed an order")
+}
