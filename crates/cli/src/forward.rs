@@ -8,13 +8,11 @@
 //! ends the connection here.
 
 use anyhow::Context;
-use gpunet_client::rental_session::{self, RentalLink};
-use gpunet_client::{ClientError, Wallet};
-use gpunet_p2p::access::{AccessRequest, FromRental};
+use gpunet_client::rental_session::RentalLink;
+use gpunet_client::Wallet;
 use gpunet_primitives::OrderId;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use crate::ctx::Ctx;
 
@@ -88,7 +86,7 @@ pub(crate) async fn forward(
                 let link = link.clone();
                 tokio::spawn(async move {
                     let (reader, writer) = stream.into_split();
-                    if let Err(e) = carry(&link, order, port, reader, writer).await {
+                    if let Err(e) = link.forward(port, reader, writer).await {
                         eprintln!("[gpunet: a connection from {from} to port {port} in rental {order}: {e}]");
                     }
                 });
@@ -104,7 +102,9 @@ pub(crate) async fn forward(
 /// (an OpenSSH `ProxyCommand`: `ssh` talks to the rental's sshd through it).
 pub(crate) async fn proxy(wallet: &Wallet, order: OrderId, port: u16) -> anyhow::Result<()> {
     let link = RentalLink::connect(wallet, order).await?;
-    let carried = carry(&link, order, port, tokio::io::stdin(), tokio::io::stdout()).await;
+    let carried = link
+        .forward(port, tokio::io::stdin(), tokio::io::stdout())
+        .await;
     link.close().await;
     Ok(carried?)
 }
@@ -149,50 +149,6 @@ pub(crate) fn ssh_config(ctx: &Ctx, order: OrderId, host: &str) -> anyhow::Resul
 /// `word` as one word for a POSIX shell.
 fn shell_quoted(word: &str) -> String {
     format!("'{}'", word.replace('\'', r"'\''"))
-}
-
-/// Carries one connection, `from_local` to the port and what the port sends
-/// to `to_local`, until the port closes or either side fails.
-async fn carry(
-    link: &RentalLink,
-    order: OrderId,
-    port: u16,
-    mut from_local: impl AsyncRead + Unpin,
-    mut to_local: impl AsyncWrite + Unpin,
-) -> Result<(), ClientError> {
-    let (mut sender, mut receiver) = link
-        .open(&AccessRequest::Forward { order, port })
-        .await?
-        .split();
-    let upstream = rental_session::send_all(&mut from_local, &mut sender);
-    let downstream = async {
-        loop {
-            match receiver.recv().await.map_err(|e| broke(e.to_string()))? {
-                Some(FromRental::Stdout(bytes)) => {
-                    to_local
-                        .write_all(&bytes)
-                        .await
-                        .map_err(|e| broke(e.to_string()))?;
-                    to_local.flush().await.map_err(|e| broke(e.to_string()))?;
-                }
-                Some(FromRental::Stderr(_)) => {}
-                Some(FromRental::Exited(_)) => {
-                    let _ = to_local.shutdown().await;
-                    return Ok(());
-                }
-                Some(FromRental::Failed(why)) => return Err(ClientError::RentalSession(why)),
-                None => return Err(broke("the provider closed it".into())),
-            }
-        }
-    };
-    tokio::select! {
-        ended = downstream => ended,
-        failed = upstream => failed,
-    }
-}
-
-fn broke(why: String) -> ClientError {
-    ClientError::RentalSession(format!("the connection broke: {why}"))
 }
 
 #[cfg(test)]

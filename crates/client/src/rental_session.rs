@@ -5,7 +5,9 @@
 //! rental's renter; the provider's key is checked in the same handshake.
 
 use crate::{ClientError, Wallet};
-use gpunet_p2p::access::{AccessRequest, Dialer, FrameSender, FromRental, RenterSession, ToRental};
+use gpunet_p2p::access::{
+    AccessRequest, Dialer, FrameReceiver, FrameSender, FromRental, RenterSession, ToRental,
+};
 use gpunet_primitives::OrderId;
 use gpunet_types::{OrderStatus, PeerAddr};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -127,16 +129,85 @@ impl RentalLink {
         }
     }
 
+    /// Carries one connection to `port` on the rental's loopback: what
+    /// `from_local` reads reaches the port (its end as a half-close), and
+    /// what the port sends goes to `to_local`, until the port closes or
+    /// either side fails.
+    pub async fn forward(
+        &self,
+        port: u16,
+        from_local: impl AsyncRead + Unpin,
+        to_local: impl AsyncWrite + Unpin,
+    ) -> Result<(), ClientError> {
+        let order = self.order;
+        let (sender, receiver) = self
+            .open(&AccessRequest::Forward { order, port })
+            .await?
+            .split();
+        carry(sender, receiver, from_local, to_local).await
+    }
+
     /// Closes the endpoint and every session on it.
     pub async fn close(&self) {
         self.dialer.close().await;
     }
 }
 
+/// [`RentalLink::forward`] on an open session.
+///
+/// A provider ends a session by stopping the renter's stream and then
+/// saying why ([`FromRental::Failed`] or [`FromRental::Exited`]), so a
+/// renter's write can fail before that last word is read: the last word is
+/// awaited for [`LAST_WORD_WAIT`], and only without one is the failed write
+/// the error.
+async fn carry(
+    mut sender: FrameSender<ToRental>,
+    mut receiver: FrameReceiver<FromRental>,
+    mut from_local: impl AsyncRead + Unpin,
+    mut to_local: impl AsyncWrite + Unpin,
+) -> Result<(), ClientError> {
+    let broke = |why: String| ClientError::RentalSession(format!("the connection broke: {why}"));
+    let upstream = send_all(&mut from_local, &mut sender);
+    let downstream = async {
+        loop {
+            match receiver.recv().await.map_err(|e| broke(e.to_string()))? {
+                Some(FromRental::Stdout(bytes)) => {
+                    to_local
+                        .write_all(&bytes)
+                        .await
+                        .map_err(|e| broke(e.to_string()))?;
+                    to_local.flush().await.map_err(|e| broke(e.to_string()))?;
+                }
+                Some(FromRental::Stderr(_)) => {}
+                Some(FromRental::Exited(_)) => {
+                    let _ = to_local.shutdown().await;
+                    return Ok(());
+                }
+                Some(FromRental::Failed(why)) => return Err(ClientError::RentalSession(why)),
+                None => return Err(broke("the provider closed it".into())),
+            }
+        }
+    };
+    tokio::pin!(upstream, downstream);
+    tokio::select! {
+        ended = &mut downstream => ended,
+        Err(failed) = &mut upstream => {
+            match tokio::time::timeout(LAST_WORD_WAIT, downstream).await {
+                Ok(ended) => ended,
+                Err(_) => Err(failed),
+            }
+        }
+    }
+}
+
+/// How long a session whose sending failed waits for the provider's word
+/// on why it ended.
+const LAST_WORD_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Sends what `input` reads, then its end; and then waits for good, as a
 /// finished input must not end the session while the other side still
 /// answers (a command's output, a forwarded port's replies).
-pub async fn send_all(
+async fn send_all(
     input: &mut (impl AsyncRead + Unpin),
     sender: &mut FrameSender<ToRental>,
 ) -> Result<(), ClientError> {
@@ -228,8 +299,78 @@ impl AsyncWrite for OutputBuffer {
 
 #[cfg(test)]
 mod tests {
-    use super::OutputBuffer;
+    use super::{carry, OutputBuffer};
+    use crate::ClientError;
+    use gpunet_p2p::access::{AccessHandler, AccessRequest, Dialer, FromRental, ProviderSession};
+    use gpunet_p2p::{AllowList, Peer, PeerConfig};
+    use gpunet_primitives::{Address, Keypair};
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::Arc;
+    use std::time::Duration;
     use tokio::io::AsyncWriteExt;
+
+    /// Refuses every session as a provider's agent may: the renter's
+    /// stream stopped at once (its reading half dropped), the reason sent
+    /// only a moment later.
+    struct SlowToSayWhy;
+
+    const REFUSAL: &str = "only this rental's renter may open a session in it";
+
+    impl AccessHandler for SlowToSayWhy {
+        fn serve(
+            &self,
+            _renter: Address,
+            _request: AccessRequest,
+            session: ProviderSession,
+        ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+            Box::pin(async move {
+                let (mut sender, receiver) = session.split();
+                drop(receiver);
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                if sender
+                    .send(&FromRental::Failed(REFUSAL.into()))
+                    .await
+                    .is_ok()
+                {
+                    sender.finish().await;
+                }
+            })
+        }
+    }
+
+    /// A renter still sending when its session is refused is told the
+    /// provider's reason, not that its writing was stopped.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refused_forward_says_the_providers_reason_though_its_sending_failed_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = PeerConfig::new(dir.path().join("provider"), "127.0.0.1:0".parse().unwrap());
+        let provider = Peer::start_with_access(
+            &Keypair::from_label("provider"),
+            config,
+            Arc::new(AllowList::default()),
+            Some(Arc::new(SlowToSayWhy)),
+        )
+        .await
+        .unwrap();
+        let dialer = Dialer::start(&Keypair::from_label("renter"), None)
+            .await
+            .unwrap();
+        let request = AccessRequest::Forward { order: 7, port: 22 };
+        let (sender, receiver) = dialer
+            .open(&provider.addr(), &request)
+            .await
+            .unwrap()
+            .split();
+        // Input that never ends: its sending fails once the stream is stopped.
+        let carried = carry(sender, receiver, tokio::io::repeat(b'x'), tokio::io::sink()).await;
+        assert!(
+            matches!(&carried, Err(ClientError::RentalSession(why)) if why == REFUSAL),
+            "{carried:?}"
+        );
+        dialer.close().await;
+        provider.shutdown().await;
+    }
 
     #[tokio::test]
     async fn an_output_buffer_keeps_its_limit_and_counts_the_rest() {
