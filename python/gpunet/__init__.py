@@ -298,7 +298,7 @@ class Rental(_OfAnOrder):
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        if self.describe()["status"] in ("pending", "running"):
+        if self.describe()["status"] in ("pending", "preparing", "running"):
             self.end()
         self.close()
 

@@ -48,9 +48,8 @@ pub(crate) async fn run(ctx: &Ctx, args: CanaryArgs) -> anyhow::Result<()> {
         .await
         .map_err(anyhow::Error::msg)?;
     let wait = Duration::from_secs(args.wait_secs);
-    let reported = |o: &gpunet_types::OrderView| {
-        !matches!(o.status, OrderStatus::Pending | OrderStatus::Running)
-    };
+    let reported =
+        |o: &gpunet_types::OrderView| o.status != OrderStatus::Pending && !o.status.is_leased();
     wait_for_order(wallet.node(), id, wait, reported, |_| {}).await?;
     let verdict = check(&wallet, id, expected).await?;
     let order = match verdict {

@@ -345,6 +345,18 @@ pub(crate) fn describe(order: &OrderView) -> String {
             l.provider,
             gpn(l.price_per_hour)
         );
+        if order.status == OrderStatus::Preparing {
+            s += &format!(
+                "preparing its pushed image {} (fetched and loaded before the run starts; not \
+                 billed); started by the deadline, or handed back\n",
+                order.spec.image
+            );
+        } else if l.start_ms > l.leased_ms {
+            s += &format!(
+                "prepared  {:.1} s (its pushed image fetched and loaded) before the run started\n",
+                (l.start_ms - l.leased_ms) as f64 / 1000.0
+            );
+        }
     }
     if !order.spec.secrets.is_empty() {
         let sealed = match &order.lease {

@@ -321,6 +321,13 @@ fn left_behind(order: &OrderView, waited: Duration) -> String {
              deposit stays in escrow until one does or the order expires; see why with \
              `gpunet job describe {id}`, or take the deposit back with {end}"
         ),
+        OrderStatus::Preparing => format!(
+            "order {id} is still preparing after {secs}s: its provider fetches and loads its \
+             pushed image (neither its timeout nor a rental's meter counts meanwhile), and hands \
+             it back if that fails or runs past its deadline; see `gpunet job describe {id}`, \
+             or end it with `{}`",
+            stop_command(order)
+        ),
         OrderStatus::Running if order.rental.is_some() => format!(
             "rental {id} is running but not ready after {secs}s (its ports are not announced \
              yet); see `gpunet job describe {id}`, or end it with {end}"
@@ -332,12 +339,20 @@ fn left_behind(order: &OrderView, waited: Duration) -> String {
     }
 }
 
+/// The command that ends a leased `order`: a rental ends, a job stops.
+fn stop_command(order: &OrderView) -> String {
+    match order.rental {
+        Some(_) => format!("gpunet rent end {}", order.id),
+        None => format!("gpunet job stop {}", order.id),
+    }
+}
+
 /// Whether a rental is ready to use, or will never be: it has a machine,
 /// an address for each port it exposes and its secrets sealed to the
 /// provider, or it ended. What `rent start` waits for.
 pub fn rental_ready(order: &OrderView) -> bool {
     match order.status {
-        OrderStatus::Pending => false,
+        OrderStatus::Pending | OrderStatus::Preparing => false,
         OrderStatus::Running => {
             let sealed = order.spec.secrets.is_empty()
                 || order

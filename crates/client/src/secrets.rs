@@ -13,7 +13,7 @@ use crate::wallet::Wallet;
 use gpunet_primitives::{
     Address, Keypair, MachineId, OrderId, SealError, SecretEnv, TxBody, MAX_SECRETS,
 };
-use gpunet_types::{ErrorCode, OrderStatus, OrderView};
+use gpunet_types::{ErrorCode, OrderView};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -182,7 +182,7 @@ pub async fn deliver_secrets(
                     delivered.insert(id);
                     continue;
                 }
-                if run.status != OrderStatus::Running || run.spec.secrets.is_empty() {
+                if !run.status.is_leased() || run.spec.secrets.is_empty() {
                     continue;
                 }
                 if seal_to_lease(wallet, run, values).await? {

@@ -12,8 +12,8 @@
 use arbitrary::{Arbitrary, Unstructured};
 use gpunet_ledger::{Genesis, GenesisAccount, Ledger};
 use gpunet_primitives::{
-    GpuSpec, Hash, JobOutcome, JobSpec, Keypair, MachineSpec, OnExit, Resources, SealedSecrets,
-    SignedTx, Stop, Tx, TxBody, WorkspaceSave, UNIT,
+    GpuSpec, Hash, ImageBlob, JobOutcome, JobSpec, Keypair, MachineSpec, OnExit, Resources,
+    SealedSecrets, SignedTx, Stop, Tx, TxBody, WorkspaceSave, UNIT,
 };
 use gpunet_types::{Machine, Params};
 use std::sync::OnceLock;
@@ -41,6 +41,8 @@ enum Move {
         attempts: u8,
         /// Whether it names a secret variable (its client must seal it).
         secret: bool,
+        /// Whether its image was pushed (its lease prepares first).
+        pushed: bool,
     },
     /// A job array of a few members, audited or not.
     SubmitArray {
@@ -57,6 +59,8 @@ enum Move {
         secret: bool,
         restart: bool,
         save_on_end: bool,
+        /// Whether its image was pushed (its lease prepares first).
+        pushed: bool,
     },
     /// A box of secrets sealed by an order's client, of `bytes` bytes.
     Seal { order: u8, bytes: u8 },
@@ -70,6 +74,8 @@ enum Move {
     Fail { order: u8 },
     /// A lease handed back by its provider.
     Decline { order: u8 },
+    /// A preparing lease started by its provider.
+    Start { order: u8 },
     /// A rental's port announced by its provider.
     Announce { order: u8 },
     /// A liveness probe answered by the lease's provider.
@@ -252,6 +258,7 @@ impl Market {
                 audit,
                 attempts,
                 secret,
+                pushed,
             } => {
                 let timeout = 1 + u64::from(timeout_secs % 30);
                 let max_price = 2 * UNIT;
@@ -259,6 +266,7 @@ impl Market {
                     max_attempts: 1 + u32::from(attempts % 3),
                     audit_bps: [0, 5_000, 10_000][usize::from(audit % 3)],
                     secrets: secret_names(secret),
+                    image_blob: pushed_image(pushed),
                     ..job(u32::from(gpus % 3), timeout)
                 };
                 let deposit = 3 * 3 * gpunet_types::max_payment(max_price, timeout).expect("small");
@@ -298,6 +306,7 @@ impl Market {
                 secret,
                 restart,
                 save_on_end,
+                pushed,
             } => {
                 let secs = 1 + u64::from(secs % 20);
                 let body = TxBody::Rent {
@@ -311,6 +320,7 @@ impl Market {
                             OnExit::End
                         },
                         save_on_end,
+                        image_blob: pushed_image(pushed),
                         ..job(0, secs)
                     },
                     max_price_per_hour: 2 * UNIT,
@@ -348,6 +358,9 @@ impl Market {
                 order,
                 reason: "image missing".into(),
             })?,
+            Move::Start { order } => {
+                by_provider(order, self, |order| TxBody::StartLease { order })?
+            }
             Move::Announce { order } => {
                 by_provider(order, self, |order| TxBody::AnnounceEndpoints {
                     order,
@@ -496,6 +509,15 @@ fn secret_names(secret: bool) -> Vec<String> {
     } else {
         Vec::new()
     }
+}
+
+/// A pushed image of 1 MiB (105 ms to prepare in), if `pushed`.
+fn pushed_image(pushed: bool) -> Option<ImageBlob> {
+    pushed.then(|| ImageBlob {
+        hash: Hash::digest(b"fuzz image"),
+        size: 1 << 20,
+        holder_proof: Hash::digest(b"fuzz proof"),
+    })
 }
 
 fn job(gpus: u32, timeout_secs: u64) -> JobSpec {

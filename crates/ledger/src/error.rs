@@ -202,12 +202,14 @@ pub enum Wanted {
     Running,
     /// Cancelling: only a pending order.
     Pending,
-    /// Stopping: only a running job.
+    /// Stopping: only a preparing or running job.
     RunningJob,
     /// Disputing: a reported result, not yet audited, within its window.
     Disputable,
     /// Reporting a saved workspace: a rental its renter ended with `save`.
     Saving,
+    /// Starting a run: a lease still preparing.
+    Preparing,
 }
 
 impl std::fmt::Display for Wanted {
@@ -215,11 +217,14 @@ impl std::fmt::Display for Wanted {
         f.write_str(match self {
             Wanted::Running => "it is not running",
             Wanted::Pending => "only pending orders can be cancelled",
-            Wanted::RunningJob => "only a running job can be stopped (cancel a pending one)",
+            Wanted::RunningJob => {
+                "only a preparing or running job can be stopped (cancel a pending one)"
+            }
             Wanted::Disputable => {
                 "only a reported, unaudited result can be disputed, within its dispute window"
             }
             Wanted::Saving => "its renter did not end it asking to save its workspace",
+            Wanted::Preparing => "only a lease that is preparing can be started",
         })
     }
 }

@@ -150,6 +150,7 @@ pub fn check(state: &State) -> Result<(), Violation> {
             if t != matches!(
                 (o.status(), name, rental),
                 (OrderStatus::Pending, "pending", _)
+                    | (OrderStatus::Preparing, "deadlines", _)
                     | (OrderStatus::Running, "deadlines", false)
                     | (
                         OrderStatus::Running | OrderStatus::Saving,
@@ -220,7 +221,7 @@ pub fn check(state: &State) -> Result<(), Violation> {
                     }
                 }
             }
-            if o.status() == OrderStatus::Running {
+            if matches!(o.status(), OrderStatus::Preparing | OrderStatus::Running) {
                 let cap = match o.rental() {
                     // What the rest of the rented time will cost.
                     Some(r) => crate::exec::payment(
@@ -240,8 +241,12 @@ pub fn check(state: &State) -> Result<(), Violation> {
                     });
                 }
             }
-            // A rental saving its workspace holds its machine until saved.
-            if matches!(o.status(), OrderStatus::Running | OrderStatus::Saving) {
+            // A preparing lease holds its machine already, and a rental
+            // saving its workspace holds it until saved.
+            if matches!(
+                o.status(),
+                OrderStatus::Preparing | OrderStatus::Running | OrderStatus::Saving
+            ) {
                 let a = allocated.entry(lease.machine).or_default();
                 let r = &o.spec.resources;
                 let overflow = || Violation::Overflow("a machine's leased resources");

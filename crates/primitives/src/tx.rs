@@ -461,6 +461,13 @@ pub enum TxBody {
         /// The secret environment, sealed (at most `MAX_SEALED_SECRETS_BYTES`).
         sealed: crate::SealedSecrets,
     },
+    /// The provider of a lease that is preparing (its pushed image fetched
+    /// and loaded) says its run starts now: its timeout, a rental's meter
+    /// and the decline window count from this block.
+    StartLease {
+        /// The order.
+        order: OrderId,
+    },
 }
 
 impl TxBody {
@@ -496,6 +503,7 @@ impl TxBody {
             TxBody::AnnouncePeer { .. } => "announce_peer",
             TxBody::SealSecrets { .. } => "seal_secrets",
             TxBody::ReportWorkspace { .. } => "report_workspace",
+            TxBody::StartLease { .. } => "start_lease",
         }
     }
 }

@@ -413,6 +413,20 @@ pub enum Event {
         #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
         slashed: Amount,
     },
+    /// The provider of a preparing lease fetched and loaded what its run
+    /// needs: the run starts now (its timeout and a rental's meter too).
+    LeaseStarted {
+        /// The order.
+        order: OrderId,
+        /// The order's client.
+        client: Address,
+        /// The machine.
+        machine: MachineId,
+        /// The provider (the machine's owner).
+        provider: Address,
+        /// How long it prepared, from its lease to now (block time).
+        prepared_ms: u64,
+    },
 }
 
 impl Event {
@@ -430,6 +444,7 @@ impl Event {
             | Event::ChallengeFailed { .. } => None,
             Event::OrderSubmitted { order, .. }
             | Event::OrderLeased { order, .. }
+            | Event::LeaseStarted { order, .. }
             | Event::OrderReported { order, .. }
             | Event::OrderSettled { order, .. }
             | Event::OrderFailed { order, .. }
@@ -473,6 +488,9 @@ impl Event {
             | Event::OrderExpired { client, .. }
             | Event::OrderCancelled { client, .. } => client == address,
             Event::OrderLeased {
+                client, provider, ..
+            }
+            | Event::LeaseStarted {
                 client, provider, ..
             }
             | Event::OrderReported {

@@ -253,7 +253,11 @@ pub(super) async fn order(State(node): State<Node>, Path(raw): Path<String>) -> 
     };
     let live = matches!(
         o.status,
-        OrderStatus::Pending | OrderStatus::Running | OrderStatus::Reported | OrderStatus::Auditing
+        OrderStatus::Pending
+            | OrderStatus::Preparing
+            | OrderStatus::Running
+            | OrderStatus::Reported
+            | OrderStatus::Auditing
     );
     let body = html! {
         div.cards {

@@ -674,6 +674,31 @@ fn a_pushed_image_reaches_providers_peer_to_peer_and_then_each_other() {
         "{first}"
     );
     assert_eq!(stdout_of(&first), format!("{marker}\n"));
+    // Its lease prepared (the archive fetched and loaded) before its run
+    // started, in a transaction of its own: its timeout counted from then.
+    let lease = &first["lease"];
+    assert!(
+        lease["started_at"].as_str().unwrap() > lease["leased_at"].as_str().unwrap(),
+        "{first}"
+    );
+    let as_text: Vec<String> = global
+        .iter()
+        .map(|a| {
+            if a == "json" {
+                "text".into()
+            } else {
+                a.clone()
+            }
+        })
+        .collect();
+    let described = ok(&with_global(
+        &as_text,
+        &["job", "describe", &first["order"].to_string()],
+    ));
+    assert!(
+        described.contains("its pushed image fetched and loaded"),
+        "{described}"
+    );
 
     // The client stops serving and the image leaves the engine again: the
     // next machine gets the archive from the provider that ran the first.

@@ -6,20 +6,22 @@
 //! that cannot run. A decline instead costs nobody anything: nothing ran, so
 //! nothing is paid, the machine's record counts a decline (not a failure),
 //! and the order goes back to matching without that machine. After
-//! `max_declines` it closes `Declined`, refunded. A provider can decline only
-//! within `decline_window_ms` of the lease's start (and a rental only before
-//! its first bill), so a job that ran and broke is still a failure.
+//! `max_declines` it closes `Declined`, refunded. A provider can decline a
+//! preparing lease until its start deadline, and a started one only within
+//! `decline_window_ms` of its start (a rental only before its first bill),
+//! so a job that ran and broke is still a failure.
 
 use super::audits::advance_audit;
 use super::emit;
 use super::orders::LeaseEnd;
 use super::orders::{close_with_refund, end_lease};
-use super::records::running_lease;
+use super::records::leased;
 use super::settlement::MAX_REASON_LEN;
 use super::Exec;
 use crate::error::TxError;
+use crate::order::Order;
 use gpunet_primitives::{Address, OrderId};
-use gpunet_types::{Decline, Event, OrderStatus};
+use gpunet_types::{Decline, Event, Lease, OrderStatus};
 
 pub(crate) fn decline_lease(
     ex: &mut Exec<'_>,
@@ -27,24 +29,23 @@ pub(crate) fn decline_lease(
     id: OrderId,
     reason: &str,
 ) -> Result<(), TxError> {
-    let (mut order, lease) = running_lease(ex, provider, id)?;
+    let (order, lease) = leased(ex, provider, id)?;
     if reason.len() > MAX_REASON_LEN {
         return Err(TxError::TooLong {
             what: "a decline reason",
             max: MAX_REASON_LEN,
         });
     }
-    // A pushed image that does not arrive is declined however long it took.
-    let window = ex
-        .state
-        .params
-        .decline_window_ms
-        .saturating_add(order.spec.preparation_ms());
-    if ex.now_ms > lease.start_ms.saturating_add(window) {
-        return Err(TxError::DeclineTooLate {
-            order: id,
-            window_ms: window,
-        });
+    // A preparing lease may be handed back until its start deadline (which
+    // ends it by itself); a started one only within the window.
+    if order.preparing_lease().is_none() {
+        let window = ex.state.params.decline_window_ms;
+        if ex.now_ms > lease.start_ms.saturating_add(window) {
+            return Err(TxError::DeclineTooLate {
+                order: id,
+                window_ms: window,
+            });
+        }
     }
     if let Some(rental) = order.rental() {
         if rental.paid_until_ms > lease.start_ms {
@@ -53,6 +54,21 @@ pub(crate) fn decline_lease(
         if rental.awaits_answer() {
             return Err(TxError::ProbeOpen(id));
         }
+    }
+    hand_back(ex, order, lease, reason)
+}
+
+/// Ends `order`'s `lease` as declined for `reason`: the order goes back to
+/// matching without that machine, or closes `Declined` after
+/// `max_declines`.
+pub(crate) fn hand_back(
+    ex: &mut Exec<'_>,
+    mut order: Order,
+    lease: Lease,
+    reason: &str,
+) -> Result<(), TxError> {
+    let id = order.id;
+    if let Some(rental) = order.rental() {
         ex.state.rental_billing.remove(&(rental.next_bill_ms, id));
         // The next machine gets all the time bought, renewals included.
         order.spec.timeout_secs = (rental.ends_ms - lease.start_ms) / 1000;
@@ -78,7 +94,7 @@ pub(crate) fn decline_lease(
         Event::OrderDeclined {
             order: id,
             client,
-            provider,
+            provider: lease.provider,
             machine: lease.machine,
             reason: reason.to_string(),
             requeued,

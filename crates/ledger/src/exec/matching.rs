@@ -22,6 +22,7 @@ use super::audits::{advance_audit, audit_exclusions};
 use super::emit;
 use super::fit::{misfits, price_on};
 use super::orders::close_with_refund;
+use super::preparing;
 use super::records::order;
 use super::rentals::start_rental;
 use super::Exec;
@@ -456,6 +457,27 @@ fn find_next(
     Ok(true)
 }
 
+/// Starts `order`'s run on `lease` now: a job's timeout counts from here
+/// (its deadline queued), a rental's meter too. The caller stores it.
+pub(crate) fn start_run(ex: &mut Exec<'_>, order: &mut Order, lease: Lease) -> Result<(), TxError> {
+    let deadline_ms = ex
+        .now_ms
+        .saturating_add(order.spec.timeout_secs.saturating_mul(1000))
+        .saturating_add(ex.state.params.report_grace_ms);
+    let lease = Lease {
+        start_ms: ex.now_ms,
+        deadline_ms,
+        ..lease
+    };
+    if order.is_rental() {
+        // A rental's meter and its billing queue time it, not its deadline.
+        return start_rental(ex, order, lease);
+    }
+    order.run_on(lease)?;
+    ex.state.deadlines.insert((deadline_ms, order.id), ());
+    Ok(())
+}
+
 fn lease(
     ex: &mut Exec<'_>,
     mut order: Order,
@@ -476,24 +498,26 @@ fn lease(
     a.gpus = a.gpus.checked_add(r.gpu.count).ok_or(TxError::Overflow)?;
     machine.active_leases += 1;
     machine.last_leased_ms = Some(ex.now_ms);
-    let deadline_ms = ex
-        .now_ms
-        .saturating_add(order.spec.preparation_ms())
-        .saturating_add(order.spec.timeout_secs.saturating_mul(1000))
-        .saturating_add(ex.state.params.report_grace_ms);
     let lease = Lease {
         machine: machine.id,
         provider: machine.owner,
         price_per_hour,
+        leased_ms: ex.now_ms,
         start_ms: ex.now_ms,
-        deadline_ms,
+        deadline_ms: 0,
         sealed_secrets: None,
     };
-    if order.is_rental() {
-        start_rental(ex, &mut order, lease)?;
-    } else {
-        order.run_on(lease)?;
+    if order.spec.preparation_ms() > 0 {
+        // A pushed image to fetch first: its run starts when the provider
+        // says so (`exec::preparing`).
+        let deadline_ms = preparing::start_deadline(ex, &order.spec);
+        order.prepare_on(Lease {
+            deadline_ms,
+            ..lease
+        })?;
         ex.state.deadlines.insert((deadline_ms, order.id), ());
+    } else {
+        start_run(ex, &mut order, lease)?;
     }
     ex.state
         .provider_leases

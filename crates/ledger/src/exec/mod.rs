@@ -12,6 +12,7 @@ mod fit;
 mod matching;
 mod orders;
 mod peers;
+mod preparing;
 mod records;
 mod registry;
 mod rentals;
@@ -194,6 +195,7 @@ impl Exec<'_> {
             TxBody::ReportResult { order, outcome } => {
                 settlement::report_result(self, sender, *order, outcome)
             }
+            TxBody::StartLease { order } => preparing::start_lease(self, sender, *order),
             TxBody::DeclineLease { order, reason } => {
                 declines::decline_lease(self, sender, *order, reason)
             }

@@ -51,6 +51,24 @@ pub(crate) fn running_lease(
     Ok((order, lease))
 }
 
+/// Order `id` with its lease, when it is preparing or running on a machine
+/// of `provider`.
+pub(crate) fn leased(
+    ex: &Exec<'_>,
+    provider: Address,
+    id: OrderId,
+) -> Result<(Order, Lease), TxError> {
+    let order = order(ex, id)?;
+    if let Some(lease) = order.preparing_lease() {
+        if lease.provider != provider {
+            return Err(TxError::NotYourLease(id));
+        }
+        let lease = lease.clone();
+        return Ok((order, lease));
+    }
+    running_lease(ex, provider, id)
+}
+
 /// Machine `id`.
 pub(crate) fn machine(ex: &Exec<'_>, id: MachineId) -> Result<Machine, TxError> {
     ex.state

@@ -27,6 +27,7 @@
 
 use super::bank::{burn, credit, debit};
 use super::emit;
+use super::matching::start_run;
 use super::orders::{cancel_order, end_lease};
 use super::orders::{payment, LeaseEnd};
 use super::records::clients_order;
@@ -328,9 +329,17 @@ pub(crate) fn end_rental(
     id: OrderId,
     save: bool,
 ) -> Result<(), TxError> {
-    let pending = clients_order(ex, client, id)?;
+    let mut pending = clients_order(ex, client, id)?;
     if pending.is_rental() && pending.status() == OrderStatus::Pending && !save {
         return cancel_order(ex, client, id);
+    }
+    if let (true, Some(lease)) = (pending.is_rental(), pending.preparing_lease().cloned()) {
+        // Nothing ran yet, so there is no workspace to save: its meter
+        // starts and stops in this block, and the whole escrow goes back.
+        ex.state.deadlines.remove(&(lease.deadline_ms, id));
+        start_run(ex, &mut pending, lease)?;
+        unqueue_bill(ex, &mut pending)?;
+        return close_rental(ex, pending);
     }
     let mut order = running_rental(ex, client, id)?;
     unqueue_bill(ex, &mut order)?;

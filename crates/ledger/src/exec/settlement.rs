@@ -5,6 +5,7 @@ use super::bank::{burn, credit};
 use super::emit;
 use super::orders::{close_with_refund, end_lease};
 use super::orders::{run_pay, LeaseEnd};
+use super::preparing;
 use super::records::clients_order;
 use super::records::order;
 use super::records::running_lease;
@@ -212,9 +213,10 @@ fn pay_out(
     Ok(settlement)
 }
 
-/// The client stops its running job: the provider is paid the block time
-/// since its lease began (at most the job's timeout), nobody is slashed,
-/// and the provider's agent stops the run when it sees `JobStopped`.
+/// The client stops its running or preparing job: the provider is paid the
+/// block time since its run started (at most the job's timeout; nothing
+/// while it prepared), nobody is slashed, and the provider's agent stops
+/// the run when it sees `JobStopped`.
 pub(crate) fn stop_job(ex: &mut Exec<'_>, client: Address, id: OrderId) -> Result<(), TxError> {
     let mut order = clients_order(ex, client, id)?;
     if order.is_rental() {
@@ -226,8 +228,10 @@ pub(crate) fn stop_job(ex: &mut Exec<'_>, client: Address, id: OrderId) -> Resul
             refused: "it cannot be stopped",
         });
     }
-    let lease = match order.job_phase() {
-        Some(JobPhase::Running { lease }) => lease.clone(),
+    let (lease, started) = match order.job_phase() {
+        Some(JobPhase::Running { lease }) => (lease.clone(), true),
+        // Nothing ran yet: nothing is owed.
+        Some(JobPhase::Preparing { lease }) => (lease.clone(), false),
         _ => {
             return Err(TxError::WrongStatus {
                 order: id,
@@ -237,10 +241,13 @@ pub(crate) fn stop_job(ex: &mut Exec<'_>, client: Address, id: OrderId) -> Resul
         }
     };
     end_lease(ex, &order, LeaseEnd::Stopped);
-    let ran_ms = ex
-        .now_ms
-        .saturating_sub(lease.start_ms)
-        .min(order.spec.timeout_secs.saturating_mul(1000));
+    let ran_ms = match started {
+        true => ex
+            .now_ms
+            .saturating_sub(lease.start_ms)
+            .min(order.spec.timeout_secs.saturating_mul(1000)),
+        false => 0,
+    };
     let s = pay_out(ex, &mut order, &lease, ran_ms, OrderStatus::Stopped, 0)?;
     emit(
         ex,
@@ -259,11 +266,16 @@ pub(crate) fn stop_job(ex: &mut Exec<'_>, client: Address, id: OrderId) -> Resul
 
 /// Slashes providers whose leases passed their deadline unreported, and
 /// sends each such job back to matching if its spec allows another run,
-/// else refunds its client.
+/// else refunds its client. A preparing lease past its start deadline is
+/// handed back instead (`exec::preparing`).
 pub(crate) fn expire_deadlines(ex: &mut Exec<'_>) -> Result<(), TxError> {
     let due = ex.state.deadlines.due(ex.now_ms);
     for (_, id) in due {
         let order = order(ex, id)?;
+        if let Some(lease) = order.preparing_lease().cloned() {
+            preparing::not_started(ex, order, lease)?;
+            continue;
+        }
         let Some(JobPhase::Running { lease }) = order.job_phase().cloned() else {
             return Err(TxError::WrongPhase {
                 order: id,

@@ -88,17 +88,26 @@ pub struct Checks {
 /// Where a job or an audit run is.
 ///
 /// ```text
-/// Pending ──lease──▶ Running ──report──▶ Reported ◀──▶ Auditing
-///    ▲                  │                   │
-///    └────decline───────┤                   │ paid, or found wrong
-///                       ▼                   ▼
-///             Closed: timed out, stopped    Closed: settled, failed
+///            ┌──lease (a pushed image)──▶ Preparing ──start──┐
+///            │                               │               ▼
+/// Pending ───┴──lease──────────────────────────────────▶ Running ──report──▶ Reported ◀──▶ Auditing
+///    ▲                                       │               │                  │
+///    └────decline (or not started in time)───┴───────────────┤                  │ paid, or found wrong
+///                                                            ▼                  ▼
+///                                          Closed: timed out, stopped    Closed: settled, failed
 /// ```
-/// A pending one closes expired, cancelled or (after `max_declines`) declined.
+/// A pending one closes expired, cancelled or (after `max_declines`) declined;
+/// a preparing one may also be stopped by its client (nothing ran, nothing paid).
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub enum JobPhase {
     /// Waiting for a machine.
     Pending,
+    /// Leased; its provider fetches and loads what the run needs, by the
+    /// lease's deadline, and then starts it (`exec::preparing`).
+    Preparing {
+        /// Its machine, price and the deadline to start by.
+        lease: Lease,
+    },
     /// Leased; its provider runs it.
     Running {
         /// Its machine, price and deadline.
@@ -163,13 +172,20 @@ pub enum JobEnd {
     Declined,
 }
 
-/// Where a rental is: pending, active (billed as it runs; back to pending
+/// Where a rental is: pending, preparing (its machine fetches its pushed
+/// image; not billed yet), active (billed as it runs; back to pending
 /// when its machine declines it), saving its workspace (ended by its
 /// renter with `save`; no longer billed), closed.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub enum RentalPhase {
     /// Waiting for a machine.
     Pending,
+    /// Leased; its provider fetches and loads what it needs, by the lease's
+    /// deadline, and then starts it: its meter starts then.
+    Preparing {
+        /// Its machine, price and the deadline to start by.
+        lease: Lease,
+    },
     /// Leased and billed as it runs.
     Active {
         /// Its machine, price and end.
@@ -276,6 +292,7 @@ impl Order {
         match &self.kind {
             OrderKind::Job { phase, .. } | OrderKind::AuditRun { phase, .. } => match phase {
                 JobPhase::Pending => OrderStatus::Pending,
+                JobPhase::Preparing { .. } => OrderStatus::Preparing,
                 JobPhase::Running { .. } => OrderStatus::Running,
                 JobPhase::Reported { .. } => OrderStatus::Reported,
                 JobPhase::Auditing { .. } => OrderStatus::Auditing,
@@ -291,6 +308,7 @@ impl Order {
             },
             OrderKind::Rental(phase) => match phase {
                 RentalPhase::Pending => OrderStatus::Pending,
+                RentalPhase::Preparing { .. } => OrderStatus::Preparing,
                 RentalPhase::Active { .. } => OrderStatus::Running,
                 RentalPhase::Saving { .. } => OrderStatus::Saving,
                 RentalPhase::Closed { end, .. } => match end {
@@ -347,13 +365,14 @@ impl Order {
         self.checks()?.disputed_root
     }
 
-    /// Its lease: the current one while running, reported or audited, the
-    /// last one once closed after running.
+    /// Its lease: the current one while preparing, running, reported or
+    /// audited, the last one once closed after running.
     pub fn lease(&self) -> Option<&Lease> {
         match &self.kind {
             OrderKind::Job { phase, .. } | OrderKind::AuditRun { phase, .. } => match phase {
                 JobPhase::Pending => None,
-                JobPhase::Running { lease }
+                JobPhase::Preparing { lease }
+                | JobPhase::Running { lease }
                 | JobPhase::Reported { lease, .. }
                 | JobPhase::Auditing { lease, .. } => Some(lease),
                 JobPhase::Closed { end, .. } => match end {
@@ -365,7 +384,8 @@ impl Order {
                 },
             },
             OrderKind::Rental(phase) => match phase {
-                RentalPhase::Active { lease, .. }
+                RentalPhase::Preparing { lease }
+                | RentalPhase::Active { lease, .. }
                 | RentalPhase::Saving { lease, .. }
                 | RentalPhase::Closed {
                     end: RentalEnd::Ended { lease, .. } | RentalEnd::Saved { lease, .. },
@@ -585,20 +605,22 @@ impl Order {
         }
     }
 
-    /// The lease it runs on now (a running job or audit run, an active
+    /// The lease it is preparing or running on now (a job or audit run, a
     /// rental), to change; refused in any other phase.
     pub(crate) fn live_lease_mut(&mut self) -> Result<&mut Lease, TxError> {
         let (id, status) = self.id_status();
         match &mut self.kind {
             OrderKind::Job {
-                phase: JobPhase::Running { lease },
+                phase: JobPhase::Preparing { lease } | JobPhase::Running { lease },
                 ..
             }
             | OrderKind::AuditRun {
-                phase: JobPhase::Running { lease },
+                phase: JobPhase::Preparing { lease } | JobPhase::Running { lease },
                 ..
             }
-            | OrderKind::Rental(RentalPhase::Active { lease, .. }) => Ok(lease),
+            | OrderKind::Rental(
+                RentalPhase::Preparing { lease } | RentalPhase::Active { lease, .. },
+            ) => Ok(lease),
             _ => Err(TxError::WrongStatus {
                 order: id,
                 status,
@@ -607,12 +629,47 @@ impl Order {
         }
     }
 
-    /// A pending job or audit run → running on `lease`.
-    pub(crate) fn run_on(&mut self, lease: Lease) -> Result<(), TxError> {
+    /// A pending job, audit run or rental → preparing on `lease`.
+    pub(crate) fn prepare_on(&mut self, lease: Lease) -> Result<(), TxError> {
         let now = self.id_status();
         match &mut self.kind {
             OrderKind::Job { phase, .. } | OrderKind::AuditRun { phase, .. }
                 if *phase == JobPhase::Pending =>
+            {
+                *phase = JobPhase::Preparing { lease };
+                Ok(())
+            }
+            OrderKind::Rental(phase) if *phase == RentalPhase::Pending => {
+                *phase = RentalPhase::Preparing { lease };
+                Ok(())
+            }
+            _ => Err(wrong_phase(now, "prepared")),
+        }
+    }
+
+    /// The lease it prepares on, while it does.
+    pub fn preparing_lease(&self) -> Option<&Lease> {
+        match &self.kind {
+            OrderKind::Job {
+                phase: JobPhase::Preparing { lease },
+                ..
+            }
+            | OrderKind::AuditRun {
+                phase: JobPhase::Preparing { lease },
+                ..
+            }
+            | OrderKind::Rental(RentalPhase::Preparing { lease }) => Some(lease),
+            _ => None,
+        }
+    }
+
+    /// A pending job or audit run, or a preparing one that starts now →
+    /// running on `lease`.
+    pub(crate) fn run_on(&mut self, lease: Lease) -> Result<(), TxError> {
+        let now = self.id_status();
+        match &mut self.kind {
+            OrderKind::Job { phase, .. } | OrderKind::AuditRun { phase, .. }
+                if matches!(phase, JobPhase::Pending | JobPhase::Preparing { .. }) =>
             {
                 *phase = JobPhase::Running { lease };
                 Ok(())
@@ -621,11 +678,14 @@ impl Order {
         }
     }
 
-    /// A pending rental → active on `lease`, its meter starting at `rental`.
+    /// A pending rental, or a preparing one that starts now → active on
+    /// `lease`, its meter starting at `rental`.
     pub(crate) fn rent_out(&mut self, lease: Lease, rental: Rental) -> Result<(), TxError> {
         let now = self.id_status();
         match &mut self.kind {
-            OrderKind::Rental(phase) if *phase == RentalPhase::Pending => {
+            OrderKind::Rental(phase)
+                if matches!(phase, RentalPhase::Pending | RentalPhase::Preparing { .. }) =>
+            {
                 *phase = RentalPhase::Active { lease, rental };
                 Ok(())
             }
@@ -633,16 +693,21 @@ impl Order {
         }
     }
 
-    /// Running → back to pending: its machine declined it.
+    /// Preparing or running → back to pending: its machine declined it.
     pub(crate) fn requeue(&mut self) -> Result<(), TxError> {
         let now = self.id_status();
         match &mut self.kind {
             OrderKind::Job { phase, .. } | OrderKind::AuditRun { phase, .. }
-                if matches!(phase, JobPhase::Running { .. }) =>
+                if matches!(phase, JobPhase::Preparing { .. } | JobPhase::Running { .. }) =>
             {
                 *phase = JobPhase::Pending;
             }
-            OrderKind::Rental(phase) if matches!(phase, RentalPhase::Active { .. }) => {
+            OrderKind::Rental(phase)
+                if matches!(
+                    phase,
+                    RentalPhase::Preparing { .. } | RentalPhase::Active { .. }
+                ) =>
+            {
                 *phase = RentalPhase::Pending;
             }
             _ => return Err(wrong_phase(now, "declined")),
@@ -748,7 +813,9 @@ impl Order {
             OrderKind::Job { phase, .. } | OrderKind::AuditRun { phase, .. } => {
                 let (lease, report) = match phase {
                     JobPhase::Pending => (None, None),
-                    JobPhase::Running { lease } => (Some(lease.clone()), None),
+                    JobPhase::Preparing { lease } | JobPhase::Running { lease } => {
+                        (Some(lease.clone()), None)
+                    }
                     JobPhase::Reported { lease, report } | JobPhase::Auditing { lease, report } => {
                         (Some(lease.clone()), Some(report.clone()))
                     }
@@ -843,6 +910,7 @@ mod tests {
             machine: 3,
             provider: Keypair::from_label("provider").address(),
             price_per_hour: 5,
+            leased_ms: 1_000,
             start_ms: 1_000,
             deadline_ms: 61_000,
             sealed_secrets: None,

@@ -107,43 +107,6 @@ fn a_lease_can_be_declined_only_by_its_provider_early_and_with_a_short_reason() 
     ));
 }
 
-/// A pushed image's archive gets time to arrive: the lease's deadline and
-/// its decline window both grow by its size at 10 MB/s, so a slow fetch
-/// neither eats the job's timeout nor, failing, becomes a slash.
-#[test]
-fn a_pushed_image_gets_time_to_arrive_before_the_timeout_and_the_decline_window() {
-    let mut net = Net::new(2);
-    let mut pushed = spec(false, 0);
-    pushed.timeout_secs = 3_600;
-    pushed.image = format!("sha256:{}", "ab".repeat(32));
-    pushed.image_blob = Some(gpunet_primitives::ImageBlob {
-        hash: gpunet_primitives::Hash::digest(b"archive"),
-        size: 6 << 30,
-        holder_proof: gpunet_primitives::Hash::digest(b"proof"),
-    });
-    // 6 GiB at 10 MB/s: 644.2 s.
-    let preparation_ms = (6u64 << 30).div_ceil(10_000);
-    assert_eq!(pushed.preparation_ms(), preparation_ms);
-    let job = net.submit(pushed.clone());
-    let other = net.submit(pushed);
-    let lease = net.ledger.order(job).unwrap().lease().unwrap().clone();
-    assert_eq!(
-        lease.deadline_ms - lease.start_ms,
-        preparation_ms + 3_600_000 + params().report_grace_ms
-    );
-    // Past the usual window, still within the image's: declined, no slash.
-    let stakes = net.stakes();
-    net.block(params().decline_window_ms + preparation_ms - 1_000, &[]);
-    net.decline(job, "cannot fetch the image archive").unwrap();
-    assert_eq!(net.stakes(), stakes);
-    // The window closes all the same.
-    net.block(2_000, &[]);
-    assert!(matches!(
-        net.decline(other, "too late"),
-        Err(TxError::DeclineTooLate { .. })
-    ));
-}
-
 #[test]
 fn a_declined_rental_keeps_its_time_bought_and_a_billed_one_cannot_be_declined() {
     let mut net = Net::new(2);

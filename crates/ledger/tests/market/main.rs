@@ -14,6 +14,7 @@ mod disputes;
 mod durations;
 mod jobs;
 mod matching;
+mod preparing;
 mod rentals;
 mod retries;
 mod secrets;

@@ -49,6 +49,8 @@ pub(super) enum StartError {
     Secrets(#[from] SecretsError),
     #[error(transparent)]
     Image(#[from] ImageError),
+    #[error("the ledger did not start the lease (it no longer prepares on this machine)")]
+    NotStarted,
 }
 
 /// Why a finished run's result could not be handed in (it is reported failed).
@@ -141,7 +143,7 @@ impl Inner {
 
     pub(super) async fn run_job(&self, id: OrderId, leased_at: u64) -> Result<(), AgentError> {
         let order = self.leased_order(id, leased_at).await?;
-        if order.status != OrderStatus::Running
+        if !order.status.is_leased()
             || order
                 .lease
                 .as_ref()
@@ -308,7 +310,7 @@ impl Inner {
                 () = tokio::time::sleep(Duration::from_secs(2)) => {
                     if let Ok(order) = self.wallet.node().order(id).await {
                         let here = order.lease.as_ref().is_some_and(|l| l.machine == self.machine);
-                        if order.status != OrderStatus::Running || !here {
+                        if !order.status.is_leased() || !here {
                             return;
                         }
                     }
@@ -318,7 +320,9 @@ impl Inner {
     }
 
     /// Lays out a run of `order` (`run::lay_out`) with its secrets, and
-    /// takes the lease's GPUs.
+    /// takes the lease's GPUs; a lease that was preparing (its pushed image
+    /// fetched and loaded here) is started on the ledger then, so its
+    /// timeout and meter count from this moment.
     pub(super) async fn prepare(
         &self,
         order: &OrderView,
@@ -341,6 +345,18 @@ impl Inner {
             (None, None) => None,
         };
         let gpus = GpuLease::take(&self.free_gpus, order.spec.resources.gpu.count)?;
+        if order.status == OrderStatus::Preparing {
+            if !self
+                .send_until_answered(TxBody::StartLease { order: order.id })
+                .await
+            {
+                return Err(StartError::NotStarted);
+            }
+            log(
+                self,
+                &format!("order {}: prepared; its run starts", order.id),
+            );
+        }
         let run = JobRun {
             gpus: gpus.uuids.clone(),
             workspace,

@@ -148,14 +148,15 @@ impl Inner {
                             );
                         }
                     }
-                    // A rental has nothing to report: catching up restarts it
-                    // if it is still running.
+                    // A rental has nothing to report, nor a lease that was
+                    // still preparing: catching up starts them again if
+                    // they are still leased here.
                     if self
                         .wallet
                         .node()
                         .order(order)
                         .await
-                        .is_ok_and(|o| o.rental.is_some())
+                        .is_ok_and(|o| o.rental.is_some() || o.status == OrderStatus::Preparing)
                     {
                         self.forget(order).await?;
                         continue;
@@ -234,7 +235,7 @@ impl Inner {
                 .lease
                 .as_ref()
                 .is_some_and(|l| l.machine == self.machine);
-            if matches!(order.status, OrderStatus::Running | OrderStatus::Saving) && here {
+            if (order.status.is_leased() || order.status == OrderStatus::Saving) && here {
                 running_here.insert(order.id);
             }
             // Its renter ended it asking to save its workspace while this
@@ -242,7 +243,7 @@ impl Inner {
             if order.status == OrderStatus::Saving && here {
                 self.clone().spawn_save(order.id, jobs);
             }
-            if order.status == OrderStatus::Running && !self.journal.contains(order.id) {
+            if order.status.is_leased() && !self.journal.contains(order.id) {
                 self.clone().spawn_job(order.id, seen_at, jobs);
             }
         }

@@ -11,7 +11,7 @@
 use super::{log, Inner};
 use crate::executor::SecretVars;
 use gpunet_primitives::{SealError, SecretsMismatch};
-use gpunet_types::{OrderStatus, OrderView};
+use gpunet_types::OrderView;
 use std::time::Duration;
 
 /// How long a lease waits for its secrets. Under a rental's first bill
@@ -47,7 +47,7 @@ impl Inner {
             let lease = current
                 .lease
                 .as_ref()
-                .filter(|l| l.machine == self.machine && current.status == OrderStatus::Running);
+                .filter(|l| l.machine == self.machine && current.status.is_leased());
             if let Some(sealed) = lease.and_then(|l| l.sealed_secrets.as_ref()) {
                 let env = self.wallet.key().open_secrets(sealed)?;
                 env.check_for(order.id, &order.spec.secrets)?;

@@ -26,11 +26,18 @@ pub struct Lease {
     #[serde(with = "gpunet_primitives::json::gpn")]
     #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Gpn))]
     pub price_per_hour: Amount,
-    /// Block time of the lease.
+    /// Block time the machine was leased to it: its run started then,
+    /// unless it prepared first (fetched and loaded a pushed image).
+    #[serde(rename = "leased_at", with = "gpunet_primitives::json::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Rfc3339))]
+    pub leased_ms: u64,
+    /// Block time its run started: its timeout, a rental's meter and the
+    /// decline window count from here. While it prepares, its lease's.
     #[serde(rename = "started_at", with = "gpunet_primitives::json::rfc3339")]
     #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Rfc3339))]
     pub start_ms: u64,
-    /// The provider must report by then or be slashed.
+    /// The provider must report by then or be slashed; while it prepares,
+    /// start the run by then or have the lease handed back.
     #[serde(rename = "deadline", with = "gpunet_primitives::json::rfc3339")]
     #[cfg_attr(feature = "openapi", schema(value_type = gpunet_primitives::json::Rfc3339))]
     pub deadline_ms: u64,

@@ -13,6 +13,10 @@ use serde::{Deserialize, Serialize};
 pub enum OrderStatus {
     /// Waiting for a machine.
     Pending,
+    /// Leased to a machine whose provider fetches and loads what the run
+    /// needs (a pushed image) before it starts; not billed, and its timeout
+    /// not counting yet.
+    Preparing,
     /// Leased to a machine; the provider is running it.
     Running,
     /// A rental its renter ended asking to save its workspace: billing
@@ -42,8 +46,9 @@ pub enum OrderStatus {
 
 impl OrderStatus {
     /// Every status, in lifecycle order.
-    pub const ALL: [OrderStatus; 12] = [
+    pub const ALL: [OrderStatus; 13] = [
         OrderStatus::Pending,
+        OrderStatus::Preparing,
         OrderStatus::Running,
         OrderStatus::Saving,
         OrderStatus::Reported,
@@ -61,6 +66,7 @@ impl OrderStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             OrderStatus::Pending => "pending",
+            OrderStatus::Preparing => "preparing",
             OrderStatus::Running => "running",
             OrderStatus::Saving => "saving",
             OrderStatus::Reported => "reported",
@@ -75,11 +81,18 @@ impl OrderStatus {
         }
     }
 
+    /// Whether a machine holds the order to run it now: preparing or
+    /// running (its secrets are sealed to that machine's provider then).
+    pub fn is_leased(self) -> bool {
+        matches!(self, OrderStatus::Preparing | OrderStatus::Running)
+    }
+
     /// Whether the order still holds escrow.
     pub fn is_open(self) -> bool {
         matches!(
             self,
             OrderStatus::Pending
+                | OrderStatus::Preparing
                 | OrderStatus::Running
                 | OrderStatus::Saving
                 | OrderStatus::Reported
