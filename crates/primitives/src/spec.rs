@@ -409,12 +409,13 @@ impl JobSpec {
         }
     }
 
-    /// Time a lease gets, beyond the job's timeout, to fetch and load a
-    /// pushed image ([`JobSpec::image_blob`]) before the run starts: the
-    /// archive's size at [`IMAGE_FETCH_BYTES_PER_MS`], rounded up. The
-    /// ledger adds it to the lease's deadline and to the window in which
-    /// the provider may still decline, so that preparing never eats the
-    /// job's time nor turns a failed fetch into a slash. 0 without one.
+    /// Time a lease gets to fetch and load a pushed image
+    /// ([`JobSpec::image_blob`]) before its run starts: the archive's size
+    /// at [`IMAGE_FETCH_BYTES_PER_MS`], rounded up. A lease with one is
+    /// preparing on the ledger until its provider starts it, by this plus
+    /// the decline window, so that preparing never eats the job's time nor
+    /// turns a slow fetch into a slash. 0 without one (the run starts with
+    /// the lease).
     pub fn preparation_ms(&self) -> u64 {
         self.image_blob
             .map_or(0, |blob| blob.size.div_ceil(IMAGE_FETCH_BYTES_PER_MS))

@@ -63,8 +63,7 @@ pub(crate) fn start_lease(
     Ok(())
 }
 
-/// Hands back preparing `order` whose start deadline passed (its deadline's
-/// entry already taken off the queue).
+/// Hands back preparing `order`, whose start deadline passed.
 pub(crate) fn not_started(ex: &mut Exec<'_>, order: Order, lease: Lease) -> Result<(), TxError> {
     let reason = format!(
         "not started by its preparation deadline ({} ms after its lease)",

@@ -320,9 +320,9 @@ impl Inner {
     }
 
     /// Lays out a run of `order` (`run::lay_out`) with its secrets, and
-    /// takes the lease's GPUs; a lease that was preparing (its pushed image
-    /// fetched and loaded here) is started on the ledger then, so its
-    /// timeout and meter count from this moment.
+    /// takes the lease's GPUs; a lease that was preparing is started on the
+    /// ledger once its pushed image is loaded here, so its timeout and
+    /// meter count from then.
     pub(super) async fn prepare(
         &self,
         order: &OrderView,
@@ -331,6 +331,20 @@ impl Inner {
         // First: a run without its secrets is declined before anything is fetched.
         let secrets = self.secrets_of(order).await?;
         self.ensure_image(order).await?;
+        // The image is here: what follows (inputs, the run) counts against
+        // the timeout, as it does for a lease that had nothing to prepare.
+        if order.status == OrderStatus::Preparing {
+            if !self
+                .send_until_answered(TxBody::StartLease { order: order.id })
+                .await
+            {
+                return Err(StartError::NotStarted);
+            }
+            log(
+                self,
+                &format!("order {}: prepared; its run starts", order.id),
+            );
+        }
         let job_dir = self.config.data_dir.join("jobs").join(order.id.to_string());
         let run = crate::run::lay_out(
             &self.wallet,
@@ -345,18 +359,6 @@ impl Inner {
             (None, None) => None,
         };
         let gpus = GpuLease::take(&self.free_gpus, order.spec.resources.gpu.count)?;
-        if order.status == OrderStatus::Preparing {
-            if !self
-                .send_until_answered(TxBody::StartLease { order: order.id })
-                .await
-            {
-                return Err(StartError::NotStarted);
-            }
-            log(
-                self,
-                &format!("order {}: prepared; its run starts", order.id),
-            );
-        }
         let run = JobRun {
             gpus: gpus.uuids.clone(),
             workspace,
