@@ -1292,7 +1292,8 @@ fn an_interrupted_wait_leaves_the_job_running_and_job_stop_ends_it() {
     let again = gpunet(&[&global[..], &["job", "stop", "0"]].concat());
     assert!(!again.status.success());
     assert!(
-        String::from_utf8_lossy(&again.stderr).contains("only a preparing or running job can be stopped"),
+        String::from_utf8_lossy(&again.stderr)
+            .contains("only a preparing or running job can be stopped"),
         "{again:?}"
     );
 }
