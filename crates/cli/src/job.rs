@@ -167,6 +167,12 @@ pub(crate) enum JobCmd {
         /// files (its changes there are not kept: write outputs to keep).
         #[arg(long, value_name = "ROOT")]
         workspace: Option<gpunet_primitives::Hash>,
+        /// Serve the local inputs from this machine (`gpunet serve` must
+        /// run, until the job ran) to the job's provider, peer to peer,
+        /// rather than upload them to the nodes (as `serve_inputs = true`
+        /// in a job file).
+        #[arg(long)]
+        serve_inputs: bool,
         /// Submit N copies as a job array: each sees its index (0..N) in
         /// $GPUNET_ARRAY_INDEX and N in $GPUNET_ARRAY_SIZE, is matched on its
         /// own (spread over machines) and escrows what one job would; follow
@@ -699,6 +705,7 @@ pub(crate) async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
             dry_run,
             inputs_from,
             workspace,
+            serve_inputs,
             array,
             secrets,
         } => {
@@ -721,6 +728,7 @@ pub(crate) async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
             if let Some(root) = workspace {
                 job.set_workspace(root);
             }
+            job.serve_inputs |= serve_inputs;
             job.check_inputs()?;
             let secrets = secrets.apply(&mut job)?;
             let wallet = ctx.wallet()?;
@@ -750,7 +758,14 @@ pub(crate) async fn job(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<()> {
                     seal_first_lease(ctx, &wallet, &[id], &secrets).await?;
                 }
                 ctx.output.print(&serde_json::json!({ "order": id }), || {
-                    format!("submitted order {id}; follow it with `gpunet job describe {id}`")
+                    let served = if job.serve_inputs {
+                        "\nits inputs are served from here: keep `gpunet serve` running until it ran"
+                    } else {
+                        ""
+                    };
+                    format!(
+                        "submitted order {id}; follow it with `gpunet job describe {id}`{served}"
+                    )
                 });
                 return Ok(());
             }

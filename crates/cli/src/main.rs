@@ -18,6 +18,7 @@ mod profile;
 mod provider;
 mod rent;
 mod secrets;
+mod serve;
 mod session;
 mod signals;
 mod sim;
@@ -185,9 +186,24 @@ enum Command {
     /// providers that run your jobs, peer to peer (no registry).
     #[command(subcommand)]
     #[command(
-        after_help = "Examples:\n  gpunet image push my/trainer:1\n  gpunet image serve\n  gpunet job run --image my/trainer:1 --max-price 5 --wait -- python3 train.py"
+        after_help = "Examples:\n  gpunet image push my/trainer:1\n  gpunet serve\n  gpunet job run --image my/trainer:1 --max-price 5 --wait -- python3 train.py"
     )]
     Image(image::ImageCmd),
+    /// Serve your pushed images, and the inputs of your jobs that serve
+    /// them (`serve_inputs = true`, `job run --serve-inputs`), to the
+    /// providers of your orders, peer to peer, until Ctrl-C; announces where
+    /// on chain. Keep it running until those jobs ran: nothing of theirs is
+    /// on the nodes.
+    #[command(after_help = "Example:\n  gpunet serve --listen 0.0.0.0:4450")]
+    Serve {
+        /// Where providers reach it (QUIC, UDP).
+        #[arg(long, default_value = "0.0.0.0:0")]
+        listen: std::net::SocketAddr,
+        /// A relay (`gpunet relay`) it is also reached through, for a
+        /// machine that accepts no inbound connection.
+        #[arg(long, value_name = "URL")]
+        relay: Option<String>,
+    },
     /// Rent a machine, or some of its GPUs, for a time.
     #[command(subcommand)]
     #[command(after_help = "Example:\n  gpunet rent start examples/rental.toml --duration 2h")]
@@ -300,6 +316,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Validator(cmd) => owner::validator(&ctx, cmd).await,
         Command::Job(cmd) => job::job(&ctx, cmd).await,
         Command::Image(cmd) => image::image(&ctx, cmd).await,
+        Command::Serve { listen, relay } => serve::serve(&ctx, listen, relay).await,
         Command::Rent(cmd) => rent::rent(&ctx, cmd).await,
         Command::Canary(args) => canary::run(&ctx, args).await,
         Command::Status => node::status(&ctx).await,

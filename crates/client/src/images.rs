@@ -14,10 +14,12 @@
 //!   refers to the archive in place rather than copying it. A job that
 //!   names a pushed image hashes its archive again (a changed archive is
 //!   refused, not sent) and proves this account holds it.
-//! - **Who may read.** The provider of a lease whose spec names the
-//!   archive with a holder proof that holds for the lease's client
-//!   (`ImageGate`). A provider that loaded an image serves it under the
-//!   same rule, so a root seen on chain reads nothing without the bytes.
+//! - **Who may read.** From the client's own peer (`gpunet serve`), the
+//!   provider of a lease of one of its orders that names the archive
+//!   (`served::OwnOrdersGate`). A provider that loaded an image serves it
+//!   on only for a lease whose spec names the archive with a holder proof
+//!   that holds for the lease's client (`ImageGate`), so a root and proof
+//!   seen on chain read nothing without the bytes.
 
 use crate::ClientError;
 use gpunet_primitives::{Address, BlobHasher, Hash, ImageBlob, ReadSecret};
@@ -214,15 +216,6 @@ impl ImageStore {
             size,
             holder_proof: secret.proof_for(client),
         })
-    }
-
-    /// The read secret of each archive kept here, by root (what the gate
-    /// checks holder proofs with): every archive is read.
-    pub fn secrets(&self) -> Result<Vec<(Hash, ReadSecret)>, ClientError> {
-        self.list()?
-            .iter()
-            .map(|image| Ok((image.root, self.read_archive(image)?.0)))
-            .collect()
     }
 
     /// Reads `image`'s archive whole: its read secret and size, once its

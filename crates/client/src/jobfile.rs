@@ -47,6 +47,10 @@
 //!                                   # (read only by this job's provider: where
 //!                                   # secrets such as tokens and keys go)
 //!
+//! serve_inputs = true               # optional: local inputs are served by your own
+//!                                   # `gpunet serve` to the job's provider, peer to
+//!                                   # peer, instead of uploaded to the nodes
+//!
 //! [[inputs]]                        # a file of one of your earlier jobs' results:
 //! path = "model.bin"                # it stays on the nodes, no download
 //! from_order = 12                   # or left out, and given by `job run --inputs-from 12`
@@ -61,6 +65,7 @@ use crate::error::ClientError;
 use crate::images::ImageStore;
 use crate::jobs::output_entry;
 use crate::secrets::SecretValues;
+use crate::served::ServedInputs;
 use crate::wallet::Wallet;
 use gpunet_primitives::{
     parse_amount, Amount, BlobHasher, GpuRequirement, Hash, InputRef, JobSpec, OnExit, OrderId,
@@ -130,6 +135,12 @@ pub struct JobFile {
     /// Files it reads (`[[inputs]]`).
     #[serde(default)]
     pub inputs: Vec<InputFile>,
+    /// Its local inputs are served by the client's own peer (`gpunet
+    /// serve`) rather than uploaded to the nodes: they never reach a
+    /// validator's disk, and the client's peer must serve them until the
+    /// job ran.
+    #[serde(default)]
+    pub serve_inputs: bool,
     /// What it pays (`[price]`).
     pub price: PriceFile,
     #[serde(skip)]
@@ -265,6 +276,19 @@ pub struct PreparedJob {
     pub max_price_per_hour: Amount,
     /// What it escrows, in base units.
     pub deposit: Amount,
+    /// Its inputs read from local files, as the spec names them.
+    pub local_inputs: Vec<LocalInput>,
+}
+
+/// A local file among a prepared job's inputs.
+#[derive(Clone, Debug)]
+pub struct LocalInput {
+    /// The file.
+    pub source: PathBuf,
+    /// Its BLAKE3, as the spec names it.
+    pub hash: Hash,
+    /// Its size in bytes.
+    pub size: u64,
 }
 
 impl JobFile {
@@ -328,6 +352,7 @@ impl JobFile {
             save_on_end: false,
             resources: ResourcesFile::default(),
             inputs: Vec::new(),
+            serve_inputs: false,
             price: PriceFile {
                 max_per_hour,
                 deposit: None,
@@ -468,12 +493,14 @@ impl JobFile {
     pub async fn prepare(&self, wallet: &Wallet) -> Result<PreparedJob, ClientError> {
         let invalid = |m: String| ClientError::Invalid(format!("job {:?}: {m}", self.name));
         let mut inputs = Vec::new();
+        let mut local_inputs = Vec::new();
         for input in &self.inputs {
             let (hash, size, holder_proof) =
                 match self.origin(input).map_err(|e| invalid(e.to_string()))? {
                     InputOrigin::Local(source) => {
                         let (hash, secret, size) = BlobHasher::of_file(&source)
                             .map_err(|e| invalid(format!("input {}: {e}", source.display())))?;
+                        local_inputs.push(LocalInput { source, hash, size });
                         (hash, size, secret.proof_for(&wallet.address()))
                     }
                     InputOrigin::Result { order, path } => {
@@ -507,6 +534,7 @@ impl JobFile {
             None => None,
         };
         let mut prepared = self.resolved(inputs, workspace)?;
+        prepared.local_inputs = local_inputs;
         let images = ImageStore::at(&ImageStore::default_dir());
         if let Some(pushed) = images.find(&self.image)? {
             prepared.spec.image_blob = Some(images.blob_for(&pushed, &wallet.address())?);
@@ -571,6 +599,7 @@ impl JobFile {
             spec,
             max_price_per_hour,
             deposit,
+            local_inputs: Vec::new(),
         })
     }
 
@@ -579,19 +608,67 @@ impl JobFile {
         self.workspace = Some(root);
     }
 
-    /// Uploads the inputs to the node's blob store as `wallet`'s account
-    /// (the node verifies each hash).
-    pub async fn upload_inputs(
+    /// Makes the local inputs of `prepared` readable by the job's provider:
+    /// recorded for this machine's `gpunet serve` when the job serves its
+    /// inputs (whose peer must be announced), else uploaded to the node's
+    /// blob store as `wallet`'s account (the node verifies each hash).
+    pub async fn place_inputs(
         &self,
         wallet: &Wallet,
         prepared: &PreparedJob,
-    ) -> Result<(), ClientError> {
-        for (input, r) in self.inputs.iter().zip(&prepared.spec.inputs) {
-            if let Ok(InputOrigin::Local(source)) = self.origin(input) {
-                wallet.put_blob_file(&source, r.hash).await?;
+    ) -> Result<PlacedInputs, ClientError> {
+        if !self.serve_inputs {
+            for input in &prepared.local_inputs {
+                wallet.put_blob_file(&input.source, input.hash).await?;
             }
+            return Ok(PlacedInputs::Uploaded);
         }
-        Ok(())
+        if prepared.local_inputs.is_empty() {
+            return Ok(PlacedInputs::Uploaded);
+        }
+        if wallet.node().peer(&wallet.address()).await?.is_none() {
+            return Err(ClientError::Invalid(format!(
+                "job {:?} serves its inputs, but {} announces no peer to serve them from: \
+                 start `gpunet serve` first (and keep it running until the job ran)",
+                self.name,
+                wallet.address()
+            )));
+        }
+        let served = ServedInputs::open(&ServedInputs::default_dir())?;
+        let files: Vec<_> = prepared
+            .local_inputs
+            .iter()
+            .map(|i| (i.source.clone(), i.hash, i.size))
+            .collect();
+        served.record(&files)?;
+        Ok(PlacedInputs::Served {
+            served,
+            hashes: prepared.local_inputs.iter().map(|i| i.hash).collect(),
+        })
+    }
+}
+
+/// Where a submitted job's local inputs went ([`JobFile::place_inputs`]).
+pub enum PlacedInputs {
+    /// To the node's blob store (or there were none).
+    Uploaded,
+    /// Into this machine's record of served inputs, which is told the
+    /// orders once they exist.
+    Served {
+        /// The record.
+        served: ServedInputs,
+        /// The inputs' hashes.
+        hashes: Vec<Hash>,
+    },
+}
+
+impl PlacedInputs {
+    /// Notes that `orders` were placed with these inputs.
+    pub fn named_by(&self, orders: &[OrderId]) -> Result<(), ClientError> {
+        match self {
+            PlacedInputs::Uploaded => Ok(()),
+            PlacedInputs::Served { served, hashes } => served.named_by(hashes, orders),
+        }
     }
 }
 

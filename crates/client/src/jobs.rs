@@ -12,7 +12,8 @@ use gpunet_types::{Event, Included, Misfit, OrderStatus, OrderView, Unmatched};
 use std::path::Path;
 use std::time::Duration;
 
-/// Uploads a job's inputs and submits its order; returns the order id.
+/// Places a job's inputs (uploaded, or recorded for `gpunet serve`) and
+/// submits its order; returns the order id.
 pub async fn submit_job(wallet: &Wallet, job: &JobFile) -> Result<OrderId, ClientError> {
     submit(wallet, job, false).await
 }
@@ -24,7 +25,7 @@ pub async fn submit_rental(wallet: &Wallet, job: &JobFile) -> Result<OrderId, Cl
     submit(wallet, job, true).await
 }
 
-/// Uploads a job's inputs once and submits `size` copies of it as a job
+/// Places a job's inputs once and submits `size` copies of it as a job
 /// array (`TxBody::SubmitArray`): each member sees its index in
 /// `GPUNET_ARRAY_INDEX` and escrows the deposit one job would. Returns the
 /// members' ids, in index order.
@@ -34,7 +35,7 @@ pub async fn submit_array(
     size: u32,
 ) -> Result<Vec<OrderId>, ClientError> {
     let prepared = job.prepare(wallet).await?;
-    job.upload_inputs(wallet, &prepared).await?;
+    let placed = job.place_inputs(wallet, &prepared).await?;
     let ids = submitted(
         wallet,
         TxBody::SubmitArray {
@@ -51,6 +52,7 @@ pub async fn submit_array(
             ids.len()
         )));
     }
+    placed.named_by(&ids)?;
     Ok(ids)
 }
 
@@ -92,7 +94,7 @@ pub async fn array_members(node: &NodeClient, id: OrderId) -> Result<Vec<OrderVi
 
 async fn submit(wallet: &Wallet, job: &JobFile, rental: bool) -> Result<OrderId, ClientError> {
     let prepared = job.prepare(wallet).await?;
-    job.upload_inputs(wallet, &prepared).await?;
+    let placed = job.place_inputs(wallet, &prepared).await?;
     let (spec, max_price_per_hour, deposit) =
         (prepared.spec, prepared.max_price_per_hour, prepared.deposit);
     let body = if rental {
@@ -108,13 +110,15 @@ async fn submit(wallet: &Wallet, job: &JobFile, rental: bool) -> Result<OrderId,
             deposit,
         }
     };
-    submitted(wallet, body)
+    let id = submitted(wallet, body)
         .await?
         .first()
         .copied()
         .ok_or_else(|| {
             ClientError::BadResponse("the node did not report the new order's id".into())
-        })
+        })?;
+    placed.named_by(&[id])?;
+    Ok(id)
 }
 
 /// Sends `body` and returns the ids of the orders it placed.

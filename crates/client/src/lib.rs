@@ -25,6 +25,8 @@ pub mod rental_copy;
 pub mod rental_session;
 /// A job's secrets: their values, sealed to each lease's provider.
 pub mod secrets;
+/// What this machine serves peer to peer: pushed images and jobs' inputs.
+pub mod served;
 pub mod stall_watch;
 /// TLS that accepts a node only with the key pinned in its address.
 pub mod tls;

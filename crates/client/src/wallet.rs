@@ -108,7 +108,7 @@ impl Wallet {
 
     /// Announces on chain where this account's data-plane peer is reached,
     /// unless the chain already says so. One account has one peer: a
-    /// provider agent and `gpunet image serve` of the same account would
+    /// provider agent and `gpunet serve` of the same account would
     /// replace each other's announcement.
     pub async fn announce_peer(&self, addr: PeerAddr) -> Result<(), ClientError> {
         if self.node().peer(&self.address()).await?.as_ref() == Some(&addr) {

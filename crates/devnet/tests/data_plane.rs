@@ -5,11 +5,12 @@
 use gpunet_client::images::ImageGate;
 use gpunet_client::jobfile::JobFile;
 use gpunet_client::jobs::{fetch_outputs, read_output, submit_job};
+use gpunet_client::served::OwnOrdersGate;
 use gpunet_client::Wallet;
 use gpunet_devnet::provider_key;
 use gpunet_devnet::Devnet;
 use gpunet_p2p::{AllowList, Peer, PeerConfig, Reach};
-use gpunet_primitives::{BlobHasher, ImageBlob, Keypair, OutputHolder, TxBody};
+use gpunet_primitives::{BlobHasher, ImageBlob, InputRef, Keypair, OutputHolder, TxBody};
 use gpunet_provider::data_plane::{DataPlaneConfig, Retention};
 use gpunet_provider::Outputs;
 use gpunet_types::OrderStatus;
@@ -192,20 +193,18 @@ async fn a_provider_drops_a_result_it_kept_past_its_time() {
     assert_eq!(refused.stable_code(), "data_plane", "{refused}");
 }
 
-/// Submits, as `wallet`, a job that sleeps a while whose image is pushed as
-/// `blob` (the process executor runs it without loading any image), and
-/// waits until it runs.
-async fn running_with_image(
+/// Submits, as `wallet`, a job that sleeps a while, its spec changed by
+/// `change`, and waits until it runs.
+async fn running_with(
     dir: &std::path::Path,
     wallet: &Wallet,
-    blob: ImageBlob,
+    change: impl FnOnce(&mut gpunet_primitives::JobSpec),
 ) -> gpunet_primitives::OrderId {
     let mut prepared = job_file(dir, "pushed", "sleep 30", 60)
         .prepare(wallet)
         .await
         .unwrap();
-    prepared.spec.image = format!("sha256:{}", "ab".repeat(32));
-    prepared.spec.image_blob = Some(blob);
+    change(&mut prepared.spec);
     let included = wallet
         .send(TxBody::SubmitOrder {
             spec: prepared.spec,
@@ -223,6 +222,20 @@ async fn running_with_image(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("order {id} did not start");
+}
+
+/// As [`running_with`], a job whose image is pushed as `blob` (the process
+/// executor runs it without loading any image).
+async fn running_with_image(
+    dir: &std::path::Path,
+    wallet: &Wallet,
+    blob: ImageBlob,
+) -> gpunet_primitives::OrderId {
+    running_with(dir, wallet, |spec| {
+        spec.image = format!("sha256:{}", "ab".repeat(32));
+        spec.image_blob = Some(blob);
+    })
+    .await
 }
 
 /// A pushed image's archive is served (`ImageGate`) to a provider only while
@@ -250,7 +263,7 @@ async fn an_image_archive_is_served_only_for_a_lease_that_proves_its_client_hold
         .await
         .unwrap();
 
-    // The victim's archive, served from its peer as `gpunet image serve` does.
+    // The victim's archive, served as a provider that loaded it serves it.
     let archive = dir.path().join("image.tar");
     let bytes: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
     std::fs::write(&archive, &bytes).unwrap();
@@ -295,5 +308,109 @@ async fn an_image_archive_is_served_only_for_a_lease_that_proves_its_client_hold
     assert_eq!(std::fs::read(&copy).unwrap(), bytes);
     // The stranger still gets nothing.
     assert!(stranger.fetch(root, &from, |_| {}).await.is_err());
+    holder.shutdown().await;
+}
+
+/// An input its client serves from its own peer (`gpunet serve`,
+/// `OwnOrdersGate`) reaches the provider of the client's own order, which
+/// runs the job on it without any node holding it; an attacker's order that
+/// copies its hash and proof from chain gets its provider nothing, nor does
+/// a stranger.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_served_input_reaches_only_the_provider_of_its_clients_own_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = devnet(dir.path(), 1).await;
+    let node = net.client();
+    let victim = net.client_wallet();
+    let attacker = Wallet::new(Keypair::from_label("attacker"), node.clone());
+    victim
+        .send(TxBody::Transfer {
+            to: attacker.address(),
+            amount: 100 * gpunet_primitives::UNIT,
+        })
+        .await
+        .unwrap();
+
+    // The victim serves a file, announced on chain, as `gpunet serve` does.
+    let data = dir.path().join("data.bin");
+    let bytes: Vec<u8> = (0..300_000u32).map(|i| (i % 241) as u8).collect();
+    std::fs::write(&data, &bytes).unwrap();
+    let (hash, secret, size) = BlobHasher::of_file(&data).unwrap();
+    let gate = OwnOrdersGate::new(node.clone(), victim.address());
+    let holder_config = PeerConfig::new(dir.path().join("victim"), "127.0.0.1:0".parse().unwrap());
+    let holder = Peer::start(victim.key(), holder_config, Arc::new(gate))
+        .await
+        .unwrap();
+    assert_eq!(
+        holder.add_file_in_place(&data, "input").await.unwrap(),
+        (hash, size)
+    );
+    victim.announce_peer(holder.addr()).await.unwrap();
+    let from = [holder.addr()];
+    let input = InputRef {
+        path: "data.bin".into(),
+        hash,
+        size,
+        holder_proof: secret.proof_for(&victim.address()),
+    };
+
+    // The provider's account and a stranger, reading as their peers would.
+    let provider = reader_peer(&dir.path().join("provider"), &provider_key(0)).await;
+    let stranger = reader_peer(
+        &dir.path().join("stranger"),
+        &Keypair::from_label("stranger"),
+    )
+    .await;
+
+    // The attacker's order names the victim's input, proof and all.
+    let copied = input.clone();
+    let attack = running_with(dir.path(), &attacker, |spec| spec.inputs = vec![copied]).await;
+    assert!(provider.fetch(hash, &from, |_| {}).await.is_err());
+    assert!(stranger.fetch(hash, &from, |_| {}).await.is_err());
+    assert_eq!(provider.local_bytes(hash).await.unwrap(), 0);
+    attacker
+        .send(TxBody::StopJob { order: attack })
+        .await
+        .unwrap();
+
+    // The victim's own job reads it: its provider fetched it from the
+    // victim's peer, for no node has it.
+    let job = job_file(
+        dir.path(),
+        "served",
+        "wc -c < $GPUNET_INPUT_DIR/data.bin; md5sum < $GPUNET_INPUT_DIR/data.bin",
+        60,
+    );
+    let mut prepared = job.prepare(&victim).await.unwrap();
+    prepared.spec.inputs = vec![input];
+    let included = victim
+        .send(TxBody::SubmitOrder {
+            spec: prepared.spec,
+            max_price_per_hour: prepared.max_price_per_hour,
+            deposit: prepared.deposit,
+        })
+        .await
+        .unwrap();
+    let id = submitted_order(&included);
+    let done = wait_final(&node, id).await;
+    assert_eq!(done.status, OrderStatus::Settled, "{done:?}");
+    let stdout = read_output(&victim, &done, "logs/stdout.log")
+        .await
+        .unwrap();
+    let md5 = std::process::Command::new("md5sum")
+        .stdin(std::fs::File::open(&data).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&stdout),
+        format!("{size}\n{}", String::from_utf8_lossy(&md5.stdout)),
+    );
+    // No node has it, nor finds a peer that has (a node asks its peers for
+    // a blob it lacks): the client reads nothing of it from the nodes.
+    let read = victim.blob_read(id).await.unwrap();
+    let missing = node.get_blob(&hash, &read).await.unwrap_err();
+    assert_eq!(missing.stable_code(), "not_found", "{missing}");
+    // The stranger still gets nothing.
+    assert!(stranger.fetch(hash, &from, |_| {}).await.is_err());
     holder.shutdown().await;
 }

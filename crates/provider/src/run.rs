@@ -4,10 +4,12 @@
 //! same way to know its answer (`canary`), so both get the same output root.
 
 use crate::executor::{ExecOutcome, JobRun, Limits, RunKind, SecretVars, Stop};
+use gpunet_client::peer_fetch::{fetch_from_peer, WantedFile};
 use gpunet_client::{ClientError, Wallet};
 use gpunet_primitives::manifest::Manifest;
 use gpunet_primitives::{Hash, InputRef, OrderId};
 use gpunet_types::OrderView;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -87,40 +89,103 @@ pub async fn lay_out(
             source,
         })?;
     }
-    for input in &order.spec.inputs {
-        fetch_input(wallet, order.id, input, &run.inputs.join(&input.path))
-            .await
-            .map_err(|source| LayoutError::FetchInput {
-                path: input.path.clone(),
-                source,
-            })?;
-    }
+    fetch_inputs(
+        wallet,
+        order,
+        &run.inputs,
+        &job_dir.join(INPUT_DOWNLOAD_STORE),
+    )
+    .await?;
     Ok(run)
 }
 
-/// Tries to fetch an input, a second apart: the node this agent talks to may
-/// have to ask the node the client uploaded to, whose ledger may not show the
-/// lease yet (and refuses the read until it does).
+/// Tries to fetch a job's inputs, longer apart each time: the client's
+/// peer may still be adding a file it serves, and the node this agent
+/// talks to may have to ask the node the client uploaded to, whose ledger
+/// may not show the lease yet (either refuses the read until it does).
 const INPUT_FETCH_TRIES: u32 = 5;
 
-/// Downloads `input` of `order` to `dest` as the order's provider (or client).
-async fn fetch_input(
+/// The download store of inputs fetched peer to peer, in the run's
+/// directory beside (not inside) what the job sees.
+const INPUT_DOWNLOAD_STORE: &str = "input-download";
+
+/// Fetches and verifies every input of `order` into `dir` as the order's
+/// provider (or client): from the node, and what the node lacks from the
+/// client's own peer when it announces one (`gpunet serve`: inputs that
+/// never reached a node).
+async fn fetch_inputs(
+    wallet: &Wallet,
+    order: &OrderView,
+    dir: &Path,
+    store: &Path,
+) -> Result<(), LayoutError> {
+    if order.spec.inputs.is_empty() {
+        return Ok(());
+    }
+    let client_peer = wallet.node().peer(&order.client).await.unwrap_or_else(|e| {
+        tracing::warn!("cannot ask where {} serves: {e}", order.client);
+        None
+    });
+    let mut missing: Vec<&InputRef> = order.spec.inputs.iter().collect();
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        // The node first: an input uploaded there comes at once, and one it
+        // lacks is answered at once too, while a client's peer that has
+        // gone costs a connection timeout.
+        let mut why = BTreeMap::new();
+        for input in &missing {
+            if let Err(e) = download_input(wallet, order.id, input, &dir.join(&input.path)).await {
+                why.insert(input.path.clone(), e.to_string());
+            }
+        }
+        missing.retain(|input| why.contains_key(&input.path));
+        if let Some(holder) = client_peer.as_ref().filter(|_| !missing.is_empty()) {
+            let wanted: Vec<WantedFile<'_>> = missing
+                .iter()
+                .map(|input| WantedFile {
+                    path: &input.path,
+                    hash: input.hash,
+                    size: input.size,
+                })
+                .collect();
+            let failed: BTreeMap<String, String> =
+                match fetch_from_peer(wallet, holder, &wanted, dir, store).await {
+                    Ok(failures) => failures.into_iter().collect(),
+                    Err(e) => wanted
+                        .iter()
+                        .map(|file| (file.path.to_string(), e.to_string()))
+                        .collect(),
+                };
+            missing.retain(|input| failed.contains_key(&input.path));
+            for (path, from_peer) in failed {
+                if let Some(said) = why.get_mut(&path) {
+                    said.push_str(&format!("; from its client's peer: {from_peer}"));
+                }
+            }
+        }
+        match missing.first() {
+            None => return Ok(()),
+            Some(input) if tries == INPUT_FETCH_TRIES => {
+                return Err(LayoutError::FetchInput {
+                    path: input.path.clone(),
+                    why: why.remove(&input.path).unwrap_or_default(),
+                })
+            }
+            Some(_) => tokio::time::sleep(Duration::from_secs(u64::from(tries))).await,
+        }
+    }
+}
+
+/// Downloads `input` of `order` from the node to `dest`.
+async fn download_input(
     wallet: &Wallet,
     order: OrderId,
     input: &InputRef,
     dest: &Path,
 ) -> Result<u64, ClientError> {
-    let mut tries = 1;
-    loop {
-        let read = wallet.blob_read(order).await?;
-        match wallet.node().download_blob(&input.hash, dest, &read).await {
-            Err(_) if tries < INPUT_FETCH_TRIES => {
-                tries += 1;
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-            done => return done,
-        }
-    }
+    let read = wallet.blob_read(order).await?;
+    wallet.node().download_blob(&input.hash, dest, &read).await
 }
 
 /// The manifest of a finished run (its root is the output root) with each
@@ -154,12 +219,12 @@ pub enum LayoutError {
         source: std::io::Error,
     },
     /// An input could not be fetched and verified.
-    #[error("cannot fetch input {path}: {source}")]
+    #[error("cannot fetch input {path}: {why}")]
     FetchInput {
         /// Its path among the inputs.
         path: String,
-        /// Why.
-        source: ClientError,
+        /// Why, from the node and from the client's peer.
+        why: String,
     },
     /// The saved workspace the spec names could not be fetched.
     #[error("cannot fetch the workspace rental {order} saved: {source}")]

@@ -7,7 +7,7 @@
 //!   client, as providers of one client's orders do.
 //!
 //! Every fetch is BLAKE3-verified as it streams into the fetcher's store; the
-//! client's archive is served in place, as `gpunet image serve` does. Gates
+//! client's archive is served in place, as `gpunet serve` does. Gates
 //! let the fetchers' accounts read it (the chain lookup `ImageGate` makes
 //! per request is not timed).
 

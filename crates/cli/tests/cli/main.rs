@@ -25,14 +25,15 @@ fn gpunet_command() -> Command {
     command
         .env("GPUNET_PASSPHRASE", PASSPHRASE)
         .env("GPUNET_CONFIG", test_config())
-        .env("GPUNET_IMAGES", test_config().with_file_name("images"));
+        .env("GPUNET_IMAGES", test_config().with_file_name("images"))
+        .env("GPUNET_SERVED", test_config().with_file_name("served"));
     command
 }
 
 /// A configuration file (profiles) for each test, named after its thread, so
 /// that the devnets tests start register themselves only where that test
 /// looks, never in the user's own configuration; its pushed images
-/// (`gpunet image push`) beside it.
+/// (`gpunet image push`) and served inputs (`gpunet serve`) beside it.
 fn test_config() -> std::path::PathBuf {
     let test = std::thread::current()
         .name()
@@ -1138,6 +1139,53 @@ fn the_readme_flow_from_a_relative_devnet_directory_settles_the_right_result() {
         stderr.contains("misses gpu_model=H100 vram>=80"),
         "{stderr}"
     );
+    // README's job whose inputs the client serves, as written there, while
+    // `gpunet serve` runs.
+    let mut serve = in_dir(&["serve", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut serving = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(serve.stdout.take().unwrap()),
+        &mut serving,
+    )
+    .unwrap();
+    assert!(serving.starts_with("serving "), "{serving}");
+    let _serve = Node(serve);
+    let mut lines = readme.lines();
+    let served_job = lines
+        .find(|l| {
+            l.starts_with(
+                "gpunet job run --image gpunet/busybox --input examples/data --serve-inputs",
+            )
+        })
+        .expect("README shows a job that serves its inputs");
+    let served_job = format!(
+        "{}\n{}",
+        served_job,
+        lines.next().expect("README continues the command")
+    );
+    let shell = Command::new("bash")
+        .args(["-c", &served_job])
+        .current_dir(dir.path())
+        .env(
+            "PATH",
+            format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap()),
+        )
+        .env_remove("GPUNET_NODE")
+        .env_remove("GPUNET_KEYSTORE")
+        .env("GPUNET_CONFIG", test_config())
+        .env("GPUNET_SERVED", test_config().with_file_name("served"))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&shell.stdout),
+        String::from_utf8_lossy(&shell.stderr),
+    );
+    assert!(shell.status.success(), "{served_job}: {stdout}\n{stderr}");
+    assert!(stdout.contains("34 "), "{served_job}: {stdout}\n{stderr}");
     // A rental of README's example stays up until it is ended.
     let rented = in_dir(&["--output", "json", "rent", "start", "examples/rental.toml"])
         .args(["--duration", "30m"])
@@ -1934,6 +1982,131 @@ fn a_provider_serving_its_outputs_hands_them_to_the_client_peer_to_peer() {
     assert!(
         message.contains("kept by its provider") && message.contains("must be running"),
         "{message}"
+    );
+}
+
+/// `job run --serve-inputs` with `gpunet serve` running, to a provider that
+/// serves its outputs: the job's input goes from the client's peer to the
+/// provider's, its result comes back from the provider's peer, and no byte
+/// of either is on the node's disk. Without a peer to serve from, the job
+/// is refused before anything is submitted.
+#[test]
+fn a_job_whose_client_serves_its_inputs_leaves_no_data_on_the_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = SoloNode::start(dir.path(), &[]);
+    let _agent = net.start_agent_with(
+        &dir.path().join("agent"),
+        &["--serve-outputs", "--data-listen", "127.0.0.1:0"],
+    );
+    assert!(
+        eventually(Duration::from_secs(120), || net.online_machines() == 1),
+        "the agent registers its machine and proves it"
+    );
+    let data = dir.path().join("dataset.bin");
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let bytes: Vec<u8> = (0..3_000_000u128)
+        .map(|i| (i.wrapping_mul(seed | 1) >> 7) as u8)
+        .collect();
+    std::fs::write(&data, &bytes).unwrap();
+    let (input_hash, _) = gpunet_primitives::manifest::hash_file(&data).unwrap();
+    let script = "md5sum < \"$GPUNET_INPUT_DIR/dataset.bin\" > \"$GPUNET_OUTPUT_DIR/sum.txt\"";
+    let run = |extra: &[&str]| {
+        let mut args = net.with(&["job", "run", "--image", "gpunet/busybox"]);
+        args.extend(
+            [
+                "--input",
+                path(&data),
+                "--max-price",
+                "50",
+                "--serve-inputs",
+            ]
+            .iter()
+            .chain(extra)
+            .map(|a| a.to_string()),
+        );
+        args.extend(["--", "sh", "-c", script].map(String::from));
+        args
+    };
+
+    // No peer announced: refused, nothing submitted.
+    let refused = json_error(&run(&[]));
+    assert_eq!(refused["code"], "invalid", "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("gpunet serve"),
+        "{refused}"
+    );
+    assert_eq!(json(&net.with(&["job", "list"])), serde_json::json!([]));
+
+    let mut serve = gpunet_command()
+        .args(net.with(&["serve", "--listen", "127.0.0.1:0"]))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first_line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(serve.stdout.take().unwrap()),
+        &mut first_line,
+    )
+    .unwrap();
+    let serving: serde_json::Value =
+        serde_json::from_str(&first_line).unwrap_or_else(|e| panic!("{e}: {first_line:?}"));
+    assert_eq!(serving["inputs"], 0, "{serving}");
+    let _serve = Node(serve);
+
+    let done = json(&run(&["--wait"]));
+    assert_eq!(done["status"], "settled", "{done}");
+    let order = done["order"].to_string();
+    let results = dir.path().join("results");
+    ok(&net.with(&["job", "get", &order, "--out", path(&results)]));
+    let md5 = Command::new("md5sum")
+        .stdin(std::fs::File::open(&data).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(
+        std::fs::read(results.join("outputs/sum.txt")).unwrap(),
+        md5.stdout,
+        "the job read the input served"
+    );
+    // The node holds neither the input nor the result's file.
+    let (sum_hash, _) =
+        gpunet_primitives::manifest::hash_file(&results.join("outputs/sum.txt")).unwrap();
+    for hash in [input_hash, sum_hash] {
+        assert!(!holds_file_named(
+            &dir.path().join("node"),
+            &hash.to_string()
+        ));
+    }
+    // The served record names the input and the order that read it.
+    let record: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(test_config().with_file_name("served").join("inputs.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        record["inputs"][0]["hash"],
+        input_hash.to_string(),
+        "{record}"
+    );
+    assert_eq!(
+        record["inputs"][0]["orders"],
+        serde_json::json!([done["order"]]),
+        "{record}"
+    );
+    // Submitted without waiting, the job says what must keep running.
+    let args = run(&[]);
+    let said = ok(&args[..]
+        .iter()
+        .filter(|a| *a != "--output" && *a != "json")
+        .collect::<Vec<_>>());
+    assert!(
+        said.contains("its inputs are served from here: keep `gpunet serve` running"),
+        "{said}"
     );
 }
 

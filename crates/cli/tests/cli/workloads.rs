@@ -597,7 +597,7 @@ fn remove_image(image: &str) {
 
 /// `gpunet image push`, then jobs that name the image, with no registry and
 /// the image gone from the engine the providers share: the first provider
-/// fetches the archive from the client's `gpunet image serve`, the next from
+/// fetches the archive from the client's `gpunet serve`, the next from
 /// that provider once the client has stopped serving, and each run is in
 /// exactly the image pushed (its id, and a file only it holds).
 #[test]
@@ -629,7 +629,7 @@ fn a_pushed_image_reaches_providers_peer_to_peer_and_then_each_other() {
     assert!(!engine_has(&image_id));
 
     let mut serve = gpunet_command()
-        .args(with(&["image", "serve", "--listen", "127.0.0.1:0"]))
+        .args(with(&["serve", "--listen", "127.0.0.1:0"]))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()

@@ -33,6 +33,28 @@ pub(crate) fn running_lease(
     provider: Address,
     id: OrderId,
 ) -> Result<(Order, Lease), TxError> {
+    lease_in(ex, provider, id, |status| status == OrderStatus::Running)
+}
+
+/// Order `id` with its lease, when it is preparing or running on a machine
+/// of `provider`.
+pub(crate) fn leased(
+    ex: &Exec<'_>,
+    provider: Address,
+    id: OrderId,
+) -> Result<(Order, Lease), TxError> {
+    lease_in(ex, provider, id, OrderStatus::is_leased)
+}
+
+/// Order `id` with its lease, when its status is one `wanted` accepts and
+/// the lease is on a machine of `provider`; a lease of another provider is
+/// named as such whatever its status.
+fn lease_in(
+    ex: &Exec<'_>,
+    provider: Address,
+    id: OrderId,
+    wanted: fn(OrderStatus) -> bool,
+) -> Result<(Order, Lease), TxError> {
     let order = order(ex, id)?;
     let not_running = TxError::WrongStatus {
         order: id,
@@ -45,28 +67,10 @@ pub(crate) fn running_lease(
     if lease.provider != provider {
         return Err(TxError::NotYourLease(id));
     }
-    if order.status() != OrderStatus::Running {
+    if !wanted(order.status()) {
         return Err(not_running);
     }
     Ok((order, lease))
-}
-
-/// Order `id` with its lease, when it is preparing or running on a machine
-/// of `provider`.
-pub(crate) fn leased(
-    ex: &Exec<'_>,
-    provider: Address,
-    id: OrderId,
-) -> Result<(Order, Lease), TxError> {
-    let order = order(ex, id)?;
-    if let Some(lease) = order.preparing_lease() {
-        if lease.provider != provider {
-            return Err(TxError::NotYourLease(id));
-        }
-        let lease = lease.clone();
-        return Ok((order, lease));
-    }
-    running_lease(ex, provider, id)
 }
 
 /// Machine `id`.
