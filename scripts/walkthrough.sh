@@ -38,8 +38,11 @@ expect() {
 }
 
 echo "== install (README: cargo install --path crates/cli --locked)"
+# WALKTHROUGH_INSTALL_PROFILE=dev installs from the dev build a test run
+# left in the target directory (`.ci/run`) rather than build it for release.
 CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target}" \
-    cargo install --path "$repo/crates/cli" --locked --root "$work/cargo" --quiet
+    cargo install --path "$repo/crates/cli" --locked --root "$work/cargo" --quiet \
+    ${WALKTHROUGH_INSTALL_PROFILE:+--profile "$WALKTHROUGH_INSTALL_PROFILE"}
 export PATH="$work/cargo/bin:$PATH"
 run gpunet --version
 expect "gpunet "
