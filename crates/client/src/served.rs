@@ -13,7 +13,7 @@
 //!   reads as a broken transfer, and the job is declined).
 //! - **Who may read.** Only the provider of a lease of this account's own
 //!   orders whose spec names the blob, as an input or as its image
-//!   ([`OwnOrdersGate`]): the orders are this account's, so naming the hash
+//!   (`OwnOrdersGate`): the orders are this account's, so naming the hash
 //!   is the client's own word; no holder proof needs checking, and nothing
 //!   is read for a secret.
 //! - **Kept small.** A served input whose orders all closed, or that no
