@@ -22,6 +22,9 @@
 //! save_on_end = true                # rentals only: when its time runs out or its container
 //!                                   # stops for good, /workspace is saved first (as
 //!                                   # `gpunet rent end --save` does)
+//! serve_inputs = true               # optional: local inputs are served by your own
+//!                                   # `gpunet serve` to the job's provider, peer to
+//!                                   # peer, instead of uploaded to the nodes
 //!
 //! [env]                             # public: every spec is on chain
 //! GREETING = "hello"
@@ -46,10 +49,6 @@
 //! source = "data/words.txt"         # local file, relative to this spec
 //!                                   # (read only by this job's provider: where
 //!                                   # secrets such as tokens and keys go)
-//!
-//! serve_inputs = true               # optional: local inputs are served by your own
-//!                                   # `gpunet serve` to the job's provider, peer to
-//!                                   # peer, instead of uploaded to the nodes
 //!
 //! [[inputs]]                        # a file of one of your earlier jobs' results:
 //! path = "model.bin"                # it stays on the nodes, no download
