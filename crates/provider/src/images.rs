@@ -21,8 +21,10 @@ use gpunet_types::OrderView;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use tokio::io::AsyncReadExt;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 
 /// Other providers asked for an archive before its client's peer.
 const MAX_PROVIDER_HOLDERS: usize = 8;
@@ -171,7 +173,11 @@ impl ImageCache {
             let holders = holders(node, order, &blob, self.peer.account()).await?;
             self.fetch(&blob, &holders).await?;
         }
-        let reader = Box::pin(self.peer.reader(blob.hash));
+        let hasher = Arc::new(Mutex::new(BlobHasher::default()));
+        let reader = Box::pin(Hashing {
+            inner: self.peer.reader(blob.hash),
+            hasher: hasher.clone(),
+        });
         executor
             .load_image(reader)
             .await
@@ -186,7 +192,11 @@ impl ImageCache {
             });
         }
         self.record(blob.hash, id, blob.size, executor).await;
-        if let Err(e) = self.serve(blob.hash).await {
+        let (read, secret) = hasher.lock().unwrap_or_else(|p| p.into_inner()).finalize();
+        if read == blob.hash {
+            self.gate.allow(blob.hash, secret);
+        } else if let Err(e) = self.serve(blob.hash).await {
+            // The engine stopped reading before the end: read it again.
             tracing::warn!("cannot serve image archive {}: {e}", blob.hash);
         }
         Ok(Some(blob))
@@ -218,7 +228,9 @@ impl ImageCache {
             .map_err(failed)
     }
 
-    /// Reads archive `root` for its read secret and serves it from then on.
+    /// Reads archive `root` for its read secret and serves it from then on
+    /// (one kept from before this agent started, or one the engine did not
+    /// read to its end).
     async fn serve(&self, root: Hash) -> Result<(), P2pError> {
         let mut reader = self.peer.reader(root);
         let mut hasher = BlobHasher::default();
@@ -312,6 +324,31 @@ impl ImageCache {
     }
 }
 
+/// An archive read on to the engine and hashed on the way, for its read
+/// secret: a loaded archive is read once, not twice.
+struct Hashing<R> {
+    inner: R,
+    hasher: Arc<Mutex<BlobHasher>>,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Hashing<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = &polled {
+            self.hasher
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .update(&buf.filled()[before..]);
+        }
+        polled
+    }
+}
+
 /// Who may hold `blob` for `order`: the providers of the client's other
 /// orders that name it (they loaded it, or are loading it), then the
 /// client's own peer.
@@ -345,4 +382,30 @@ async fn holders(
         }
     }
     Ok(holders)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_archive_read_through_to_the_engine_is_hashed_on_the_way() {
+        let archive: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
+        let hasher = Arc::new(Mutex::new(BlobHasher::default()));
+        let mut reader = Hashing {
+            inner: &archive[..],
+            hasher: hasher.clone(),
+        };
+        let mut engine = Vec::new();
+        tokio::io::copy(&mut reader, &mut engine).await.unwrap();
+        assert_eq!(engine, archive);
+        let (root, secret) = hasher.lock().unwrap().finalize();
+        let (expected_root, expected_secret) = BlobHasher::of(&archive);
+        assert_eq!(root, expected_root);
+        let client = gpunet_primitives::Keypair::from_label("client").address();
+        assert_eq!(
+            secret.proof_for(&client),
+            expected_secret.proof_for(&client)
+        );
+    }
 }
