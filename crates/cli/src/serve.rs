@@ -110,9 +110,15 @@ async fn prune(wallet: &Wallet, served: &ServedInputs) -> anyhow::Result<usize> 
         .collect();
     let mut open = BTreeMap::new();
     for id in orders {
-        let order = wallet.node().order(id).await;
-        // An order the node does not know is no one's to serve.
-        open.insert(id, order.is_ok_and(|o| o.status.is_open()));
+        let is_open = match wallet.node().order(id).await {
+            Ok(order) => order.status.is_open(),
+            // An order the node does not know is no one's to serve.
+            Err(e) if e.code() == Some("not_found") => false,
+            Err(e) => {
+                return Err(e).context("asking the node which served inputs are still needed")
+            }
+        };
+        open.insert(id, is_open);
     }
     Ok(served.prune(|id| !open.get(&id).copied().unwrap_or(false))?)
 }
