@@ -176,6 +176,20 @@ impl Config {
     }
 }
 
+/// The directory `var` names, else `~/.gpunet/NAME` (`.gpunet/NAME` without
+/// a home): where this machine keeps one kind of thing.
+pub(crate) fn gpunet_dir(var: &str, name: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os(var) {
+        return dir.into();
+    }
+    std::env::var_os("HOME")
+        .map_or_else(
+            || PathBuf::from(".gpunet"),
+            |home| PathBuf::from(home).join(".gpunet"),
+        )
+        .join(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -95,15 +95,7 @@ impl ImageStore {
     /// a home): where `gpunet image push` keeps archives and where a job
     /// file's image is looked up.
     pub fn default_dir() -> PathBuf {
-        if let Some(dir) = std::env::var_os(IMAGES_VAR) {
-            return dir.into();
-        }
-        std::env::var_os("HOME")
-            .map_or_else(
-                || PathBuf::from(".gpunet"),
-                |home| PathBuf::from(home).join(".gpunet"),
-            )
-            .join("images")
+        crate::config::gpunet_dir(IMAGES_VAR, "images")
     }
 
     /// The store in `dir`, made if missing.

@@ -61,15 +61,7 @@ impl ServedInputs {
     /// `GPUNET_SERVED`, else `~/.gpunet/served` (`.gpunet/served` without a
     /// home).
     pub fn default_dir() -> PathBuf {
-        if let Some(dir) = std::env::var_os(SERVED_VAR) {
-            return dir.into();
-        }
-        std::env::var_os("HOME")
-            .map_or_else(
-                || PathBuf::from(".gpunet"),
-                |home| PathBuf::from(home).join(".gpunet"),
-            )
-            .join("served")
+        crate::config::gpunet_dir(SERVED_VAR, "served")
     }
 
     /// The record in `dir`, made if missing.
