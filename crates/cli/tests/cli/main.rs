@@ -45,6 +45,23 @@ fn test_config() -> std::path::PathBuf {
         .join("config.toml")
 }
 
+/// Starts `command` and returns it with the first line it printed on
+/// stdout (a long-running command saying where it serves).
+fn spawn_first_line(mut command: Command) -> (Child, String) {
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    (child, line)
+}
+
 fn gpunet<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
     gpunet_command().args(args).output().expect("gpunet runs")
 }
@@ -1141,17 +1158,7 @@ fn the_readme_flow_from_a_relative_devnet_directory_settles_the_right_result() {
     );
     // README's job whose inputs the client serves, as written there, while
     // `gpunet serve` runs.
-    let mut serve = in_dir(&["serve", "--listen", "127.0.0.1:0"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut serving = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(serve.stdout.take().unwrap()),
-        &mut serving,
-    )
-    .unwrap();
+    let (serve, serving) = spawn_first_line(in_dir(&["serve", "--listen", "127.0.0.1:0"]));
     assert!(serving.starts_with("serving "), "{serving}");
     let _serve = Node(serve);
     let mut lines = readme.lines();
@@ -2043,18 +2050,9 @@ fn a_job_whose_client_serves_its_inputs_leaves_no_data_on_the_node() {
     );
     assert_eq!(json(&net.with(&["job", "list"])), serde_json::json!([]));
 
-    let mut serve = gpunet_command()
-        .args(net.with(&["serve", "--listen", "127.0.0.1:0"]))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first_line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(serve.stdout.take().unwrap()),
-        &mut first_line,
-    )
-    .unwrap();
+    let mut command = gpunet_command();
+    command.args(net.with(&["serve", "--listen", "127.0.0.1:0"]));
+    let (serve, first_line) = spawn_first_line(command);
     let serving: serde_json::Value =
         serde_json::from_str(&first_line).unwrap_or_else(|e| panic!("{e}: {first_line:?}"));
     assert_eq!(serving["inputs"], 0, "{serving}");

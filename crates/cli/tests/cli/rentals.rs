@@ -57,18 +57,9 @@ fn as_stranger(dir: &Path, mut args: Vec<String>) -> Vec<String> {
 /// `gpunet rent forward ID FORWARDING` running, and the local address it
 /// said it listens on (its first line of JSON).
 fn start_forward(global: &[String], id: &str, forwarding: &str) -> (Child, String) {
-    let mut forward = gpunet_command()
-        .args(rent_args(global, &["forward", id, forwarding]))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut listening = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(forward.stdout.take().unwrap()),
-        &mut listening,
-    )
-    .unwrap();
+    let mut command = gpunet_command();
+    command.args(rent_args(global, &["forward", id, forwarding]));
+    let (forward, listening) = spawn_first_line(command);
     let listening: serde_json::Value =
         serde_json::from_str(&listening).unwrap_or_else(|e| panic!("{e}: {listening:?}"));
     assert_eq!(listening["order"].to_string(), id, "{listening}");

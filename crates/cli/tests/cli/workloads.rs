@@ -628,18 +628,9 @@ fn a_pushed_image_reaches_providers_peer_to_peer_and_then_each_other() {
     remove_image(&name);
     assert!(!engine_has(&image_id));
 
-    let mut serve = gpunet_command()
-        .args(with(&["serve", "--listen", "127.0.0.1:0"]))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first_line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(serve.stdout.take().unwrap()),
-        &mut first_line,
-    )
-    .unwrap();
+    let mut command = gpunet_command();
+    command.args(with(&["serve", "--listen", "127.0.0.1:0"]));
+    let (serve, first_line) = spawn_first_line(command);
     let serving: serde_json::Value =
         serde_json::from_str(&first_line).unwrap_or_else(|e| panic!("{e}: {first_line:?}"));
     assert_eq!(
