@@ -46,7 +46,17 @@ fn within(allocated: impl Into<u64>, asked: impl Into<u64>, total: impl Into<u64
         .is_some_and(|sum| sum <= total.into())
 }
 
+/// Whether `haystack` contains `needle`, ignoring case as `to_lowercase`
+/// does; without lowercased copies when both are ASCII (GPU model names
+/// are), since matching asks this of every machine it checks.
 fn contains_ci(haystack: &str, needle: &str) -> bool {
+    if haystack.is_ascii() && needle.is_ascii() {
+        let (haystack, needle) = (haystack.as_bytes(), needle.as_bytes());
+        return needle.is_empty()
+            || haystack
+                .windows(needle.len())
+                .any(|w| w.eq_ignore_ascii_case(needle));
+    }
     haystack.to_lowercase().contains(&needle.to_lowercase())
 }
 
@@ -173,5 +183,22 @@ pub(crate) fn unmatched(state: &State, order: &Order, closest: usize) -> Unmatch
             .take(closest)
             .map(|(_, m, found)| (m.clone(), found.iter().collect()))
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contains_ci;
+
+    #[test]
+    fn a_model_filter_matches_whatever_the_case_ascii_or_not() {
+        assert!(contains_ci("NVIDIA GeForce RTX 4090", "rtx 4090"));
+        assert!(contains_ci("nvidia h100 80gb hbm3", "H100"));
+        assert!(contains_ci("A100", ""));
+        assert!(!contains_ci("RTX 409", "rtx 4090"));
+        assert!(!contains_ci("NVIDIA A100", "h100"));
+        // Beyond ASCII, as `to_lowercase` reads it.
+        assert!(contains_ci("Ärger GPU Ω", "äRGER gpu ω"));
+        assert!(!contains_ci("Ärger GPU", "aerger"));
     }
 }

@@ -17,6 +17,13 @@
 //! window to reach that order; passes 1 and 4 catch what no stored change
 //! marks (a provider's stake bonded, a machine's reliability grown past an
 //! order's floor).
+//!
+//! Matching only ever takes room: nothing in these passes frees a machine,
+//! lowers a price or brings one online. So an ask that no offer fits (after
+//! every offer that could suit it was looked at) stays unfit for the rest
+//! of the block, and the orders queued behind it that ask the same are
+//! passed over without a search (`Unfit`): under load the oldest pending
+//! orders are often those nothing can take, looked at again every block.
 
 use super::audits::{advance_audit, audit_exclusions};
 use super::emit;
@@ -29,7 +36,7 @@ use super::Exec;
 use crate::error::TxError;
 use crate::order::Order;
 use crate::state::{offer_keys, size_class, OfferKey, ANY_GPU, CPU_WORK};
-use gpunet_primitives::{hash_of, Address, Amount, Hash, MachineId, OrderId, Placement};
+use gpunet_primitives::{hash_of, Address, Amount, Hash, MachineId, OrderId, Placement, Resources};
 use gpunet_types::{Event, Lease, Machine, OrderStatus};
 use std::ops::Bound;
 
@@ -99,7 +106,7 @@ fn offer_for(ex: &Exec<'_>, order: &Order, m: &Machine, excluded: &[Address]) ->
 /// An audit run goes to a machine of another provider than those it
 /// checks, drawn at random (by a hash of the parent block, the order and
 /// the machine) among the first `SCAN_PER_GROUP` that fit in each group.
-fn choose_machine(ex: &Exec<'_>, order: &Order) -> Option<(Machine, Amount)> {
+fn choose_machine(ex: &Exec<'_>, order: &Order) -> Result<(Machine, Amount), NoMachine> {
     let audit = order.audit_of().is_some();
     let excluded = if audit {
         audit_exclusions(ex, order)
@@ -126,6 +133,8 @@ fn choose_machine(ex: &Exec<'_>, order: &Order) -> Option<(Machine, Amount)> {
     // An audit run, which cannot stop early, looks at SCAN_PER_GROUP
     // offers per model whatever their classes: (model, offers seen).
     let mut audit_scanned = (u32::MAX, 0);
+    // Whether a group had more offers than the scan looked at.
+    let mut cut = audit;
     loop {
         let mut offers = index.range((from, Bound::Unbounded)).peekable();
         let Some(&(&(model, class, ..), _)) = offers.peek() else {
@@ -152,7 +161,9 @@ fn choose_machine(ex: &Exec<'_>, order: &Order) -> Option<(Machine, Amount)> {
         let group = offers
             .take_while(|(k, _)| (k.0, k.1) == (model, class))
             .take(budget);
+        let mut scanned = 0;
         for (&(.., first_term, second_term, turn, id), prices) in group {
+            scanned += 1;
             audit_scanned.1 += 1;
             // The index terms and the id bound the rank from below (a
             // job's price is never below the base price) and ascend, so
@@ -189,15 +200,87 @@ fn choose_machine(ex: &Exec<'_>, order: &Order) -> Option<(Machine, Amount)> {
                 best = Some((rank, m, price));
             }
         }
+        // Conservative: a group of exactly `budget` offers counts as cut.
+        cut |= scanned == budget;
         from = Bound::Excluded(group_end(model, class));
     }
-    best.map(|(_, m, price)| (m.clone(), price))
+    match (best, cut) {
+        (Some((_, m, price)), _) => Ok((m.clone(), price)),
+        (None, false) => Err(NoMachine::NoneFits),
+        (None, true) => Err(NoMachine::ScanCut),
+    }
+}
+
+/// Why [`choose_machine`] found no machine for an order.
+enum NoMachine {
+    /// Every offer that could suit the order was looked at and none fits.
+    NoneFits,
+    /// Some group held more offers than the scan looks at (or the order is
+    /// an audit run, drawn from a sample): a machine past them might fit.
+    ScanCut,
+}
+
+/// What decides which machines can take an order, besides the order's own
+/// history (the machines that declined it or that it failed on) and an
+/// audit run's exclusions: orders that ask alike fit the same machines.
+struct Ask {
+    resources: Resources,
+    max_price_per_hour: Amount,
+    region: Option<String>,
+    min_reliability_bps: u32,
+}
+
+impl Ask {
+    fn of(order: &Order) -> Ask {
+        Ask {
+            resources: order.spec.resources.clone(),
+            max_price_per_hour: order.max_price_per_hour,
+            region: order.spec.region.clone(),
+            min_reliability_bps: order.spec.min_reliability_bps,
+        }
+    }
+
+    fn asked_by(&self, order: &Order) -> bool {
+        let spec = &order.spec;
+        self.resources == spec.resources
+            && self.max_price_per_hour == order.max_price_per_hour
+            && self.region == spec.region
+            && self.min_reliability_bps == spec.min_reliability_bps
+    }
+}
+
+/// The asks no offer fitted during one block's matching (see the module's
+/// doc: matching only takes room, so they stay unfit until the block ends).
+#[derive(Default)]
+struct Unfit(Vec<Ask>);
+
+impl Unfit {
+    /// At most this many asks are kept: each order looked at is compared
+    /// with them.
+    const MAX_ASKS: usize = 64;
+
+    /// Whether `order` asks what no offer fitted: it cannot fit either,
+    /// as its history and exclusions only rule more machines out.
+    fn covers(&self, order: &Order) -> bool {
+        self.0.iter().any(|ask| ask.asked_by(order))
+    }
+
+    /// Records that no offer fitted `order`, when that says something of
+    /// every order asking the same: the search looked at every offer that
+    /// could suit it, and the order's own history ruled none out.
+    fn add(&mut self, order: &Order, why: NoMachine) {
+        let general = order.declines.is_empty() && order.attempts().is_empty();
+        if matches!(why, NoMachine::NoneFits) && general && self.0.len() < Unfit::MAX_ASKS {
+            self.0.push(Ask::of(order));
+        }
+    }
 }
 
 /// Expires pending orders past their TTL, then matches in the four passes
 /// the module describes.
 pub(crate) fn match_pending(ex: &mut Exec<'_>) -> Result<(), TxError> {
     expire_pending(ex)?;
+    let mut unfit = Unfit::default();
     let head: Vec<(u64, OrderId)> = ex
         .state
         .pending
@@ -205,7 +288,7 @@ pub(crate) fn match_pending(ex: &mut Exec<'_>) -> Result<(), TxError> {
         .take(MATCH_HEAD)
         .map(|(k, _)| *k)
         .collect();
-    match_orders(ex, &head)?;
+    match_orders(ex, &head, &mut unfit)?;
     serve_machines(ex)?;
     let arrivals: Vec<(u64, OrderId)> = ex
         .state
@@ -214,9 +297,9 @@ pub(crate) fn match_pending(ex: &mut Exec<'_>) -> Result<(), TxError> {
         .take(MATCH_ARRIVALS)
         .map(|(k, _)| *k)
         .collect();
-    match_orders(ex, &arrivals)?;
+    match_orders(ex, &arrivals, &mut unfit)?;
     let window = moving_window(ex, head.last().copied());
-    match_orders(ex, &window)
+    match_orders(ex, &window, &mut unfit)
 }
 
 /// Closes pending orders past their TTL (at most `MATCH_BATCH` a block),
@@ -252,20 +335,31 @@ fn expire_pending(ex: &mut Exec<'_>) -> Result<(), TxError> {
     Ok(())
 }
 
-/// Leases, in turn, each of `keys` still pending that a machine can take.
-fn match_orders(ex: &mut Exec<'_>, keys: &[(u64, OrderId)]) -> Result<(), TxError> {
+/// Leases, in turn, each of `keys` still pending that a machine can take,
+/// passing over those that ask what `unfit` holds and adding to it.
+fn match_orders(
+    ex: &mut Exec<'_>,
+    keys: &[(u64, OrderId)],
+    unfit: &mut Unfit,
+) -> Result<(), TxError> {
     for key in keys {
-        if !ex.state.pending.contains(key) {
-            continue;
-        }
         // Copied only when a machine takes it: most orders looked at in a
         // full market stay where they are.
         let queued = ex.state.orders.get(&key.1);
         let queued = queued.ok_or(TxError::UnknownOrder(key.1))?;
-        if let Some((machine, price)) = choose_machine(ex, queued) {
-            let order = Order::clone(queued);
-            ex.state.unqueue_order(&order);
-            lease(ex, order, machine, price)?;
+        // Still pending (the invariants keep `pending` to exactly those),
+        // read from the order rather than looked up in the queue again.
+        let still_queued = queued.status() == OrderStatus::Pending && queued.queue_key() == *key;
+        if !still_queued || unfit.covers(queued) {
+            continue;
+        }
+        match choose_machine(ex, queued) {
+            Ok((machine, price)) => {
+                let order = Order::clone(queued);
+                ex.state.unqueue_order(&order);
+                lease(ex, order, machine, price)?;
+            }
+            Err(why) => unfit.add(queued, why),
         }
     }
     Ok(())

@@ -3,7 +3,7 @@
 
 use crate::net::*;
 use gpunet_primitives::{
-    Address, GpuRequirement, Placement, ResourcePrices, SignedTx, Tx, TxBody, UNIT,
+    Address, GpuRequirement, JobSpec, Placement, ResourcePrices, SignedTx, Tx, TxBody, UNIT,
 };
 use gpunet_types::{Misfit, OrderStatus, Params};
 
@@ -285,4 +285,89 @@ fn the_walk_over_groups_passes_cheap_groups_that_cannot_fit_and_stops_at_the_bes
     // A small job takes a cheap machine: the big ones' groups are never looked at.
     let small = net.submit(spec(false, 0));
     assert!(![with_gpu, without].contains(&net.machine_of(small)));
+}
+
+/// Submits `orders` (each a spec and its max price) in one block, in
+/// turn, and returns their ids: matching looks at them within that block.
+fn submit_in_one_block(net: &mut Net, orders: &[(JobSpec, u128)]) -> Vec<u64> {
+    let client = net.client.clone();
+    let nonce = net.ledger.account(&client.address()).nonce;
+    let first = net.ledger.state().globals().next_order_id;
+    let txs: Vec<SignedTx> = orders
+        .iter()
+        .zip(nonce..)
+        .map(|((spec, max_price_per_hour), nonce)| {
+            Tx {
+                chain_id: "test".into(),
+                sender: client.address(),
+                nonce,
+                fee: Params::default().min_fee,
+                body: TxBody::SubmitOrder {
+                    spec: spec.clone(),
+                    max_price_per_hour: *max_price_per_hour,
+                    deposit: 3 * gpunet_types::max_payment(PRICE, spec.timeout_secs).unwrap(),
+                },
+            }
+            .sign(&client)
+        })
+        .collect();
+    assert!(net.block(10, &txs).iter().all(|r| r.is_ok()));
+    (first..first + orders.len() as u64).collect()
+}
+
+#[test]
+fn an_order_nothing_fits_holds_back_no_order_that_asks_differently_in_its_block() {
+    // Matching passes over orders that ask what an earlier one in the same
+    // block found no machine for; these ask the same resources as that
+    // one, but more money, or no region.
+    let mut net = Net::new(2);
+    let mut in_us = spec(false, 0);
+    in_us.region = Some("us".into());
+    let ids = submit_in_one_block(
+        &mut net,
+        &[
+            (spec(false, 0), PRICE / 2),
+            (spec(false, 0), PRICE),
+            (in_us, PRICE),
+            (spec(false, 0), PRICE),
+        ],
+    );
+    let statuses: Vec<OrderStatus> = ids.iter().map(|id| net.status(*id)).collect();
+    use OrderStatus::{Pending, Running};
+    assert_eq!(statuses, [Pending, Running, Pending, Running]);
+}
+
+#[test]
+fn an_order_whose_search_was_cut_short_holds_back_no_order_that_asks_the_same() {
+    // 70 machines in one group: the 64 the index lists first (no base
+    // price, twice PRICE a core) cost more per job than PRICE, which only
+    // the 6 after them (PRICE) take. A job at PRICE looks at the first 64
+    // and finds nothing; once one of those 64 is leased (moving behind the
+    // rest), the same job's search reaches a machine at PRICE, in the same
+    // block: the next such job's, then the first one's again (among the
+    // orders that arrived in the block).
+    let mut net = Net::new(70);
+    let dear = ResourcePrices {
+        per_gpu_hour: 0,
+        per_cpu_hour: 2 * PRICE,
+        per_gb_ram_hour: 0,
+    };
+    let machines: Vec<u64> = net.ledger.machines().map(|m| m.id).collect();
+    for (provider, machine) in machines.iter().enumerate().take(64) {
+        net.set_prices(provider, *machine, 0, dear);
+    }
+    let ids = submit_in_one_block(
+        &mut net,
+        &[
+            (spec(false, 0), PRICE),
+            (spec(false, 0), 3 * PRICE),
+            (spec(false, 0), PRICE),
+        ],
+    );
+    let statuses: Vec<OrderStatus> = ids.iter().map(|id| net.status(*id)).collect();
+    assert_eq!(statuses, [OrderStatus::Running; 3]);
+    assert_eq!(net.machine_of(ids[1]), machines[0]);
+    for at_price in [ids[0], ids[2]] {
+        assert!(machines[64..].contains(&net.machine_of(at_price)));
+    }
 }
