@@ -201,9 +201,13 @@ fn named_by_event(node: &Node, event: &BlockEvent) -> NamedBlobs {
     match &event.event {
         Event::OrderSubmitted { order, .. } => {
             if let Some(order) = ledger.order(*order) {
-                named
+                // A file of a result its provider keeps is on no node.
+                let held = order
+                    .spec
                     .inputs
-                    .extend(order.spec.inputs.iter().map(|i| i.hash));
+                    .iter()
+                    .filter(|i| i.holder_proof().is_some());
+                named.inputs.extend(held.map(|i| i.hash));
             }
         }
         // A rental ended by its renter may have saved its workspace.

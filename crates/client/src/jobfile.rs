@@ -51,7 +51,8 @@
 //!                                   # secrets such as tokens and keys go)
 //!
 //! [[inputs]]                        # a file of one of your earlier jobs' results:
-//! path = "model.bin"                # it stays on the nodes, no download
+//! path = "model.bin"                # it stays where it is (on the nodes, or with the
+//!                                   # provider that keeps it), no download
 //! from_order = 12                   # or left out, and given by `job run --inputs-from 12`
 //! from_output = "outputs/model.bin"
 //!
@@ -67,8 +68,8 @@ use crate::secrets::SecretValues;
 use crate::served::ServedInputs;
 use crate::wallet::Wallet;
 use gpunet_primitives::{
-    parse_amount, Amount, BlobHasher, GpuRequirement, Hash, InputRef, JobSpec, OnExit, OrderId,
-    OutputHolder, Placement, Resources, Ulimits, WorkspaceRef,
+    parse_amount, Amount, BlobHasher, GpuRequirement, Hash, InputRef, InputSource, JobSpec, OnExit,
+    OrderId, OutputHolder, Placement, Resources, Ulimits, WorkspaceRef,
 };
 use gpunet_types::api::{OrdersPage, MAX_ORDERS_PAGE};
 use serde::Deserialize;
@@ -494,38 +495,40 @@ impl JobFile {
         let mut inputs = Vec::new();
         let mut local_inputs = Vec::new();
         for input in &self.inputs {
-            let (hash, size, holder_proof) =
+            let (hash, size, source) =
                 match self.origin(input).map_err(|e| invalid(e.to_string()))? {
                     InputOrigin::Local(source) => {
                         let (hash, secret, size) = BlobHasher::of_file(&source)
                             .map_err(|e| invalid(format!("input {}: {e}", source.display())))?;
                         local_inputs.push(LocalInput { source, hash, size });
-                        (hash, size, secret.proof_for(&wallet.address()))
+                        let holder_proof = secret.proof_for(&wallet.address());
+                        (hash, size, InputSource::Held { holder_proof })
                     }
                     InputOrigin::Result { order, path } => {
                         let earlier = wallet.node().order(order).await?;
+                        // The manifest is on the nodes either way.
+                        let file = output_entry(wallet, &earlier, path).await?;
                         let kept_by_provider =
                             earlier.report.as_ref().and_then(|r| r.files_held_by())
                                 == Some(OutputHolder::Provider);
-                        if kept_by_provider {
-                            return Err(invalid(format!(
-                                "input {}: order {order}'s outputs are kept by its provider, \
-                                 which cannot hand them to another job yet: fetch them with \
-                                 `gpunet job get {order}` and name the file as a local `source`",
-                                input.path
-                            )));
-                        }
-                        let file = output_entry(wallet, &earlier, path).await?;
-                        let read = wallet.blob_read(order).await?;
-                        let proof = wallet.node().holder_proof(&file.hash, &read).await?;
-                        (file.hash, file.size, proof.proof)
+                        let source = if kept_by_provider {
+                            // Fetched from that provider by this job's.
+                            InputSource::KeptResult { order }
+                        } else {
+                            let read = wallet.blob_read(order).await?;
+                            let proof = wallet.node().holder_proof(&file.hash, &read).await?;
+                            InputSource::Held {
+                                holder_proof: proof.proof,
+                            }
+                        };
+                        (file.hash, file.size, source)
                     }
                 };
             inputs.push(InputRef {
                 path: input.path.clone(),
                 hash,
                 size,
-                holder_proof,
+                source,
             });
         }
         let workspace = match self.workspace {

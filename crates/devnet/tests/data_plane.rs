@@ -10,7 +10,9 @@ use gpunet_client::Wallet;
 use gpunet_devnet::provider_key;
 use gpunet_devnet::Devnet;
 use gpunet_p2p::{AllowList, Peer, PeerConfig, Reach};
-use gpunet_primitives::{BlobHasher, ImageBlob, InputRef, Keypair, OutputHolder, TxBody};
+use gpunet_primitives::{
+    BlobHasher, ImageBlob, InputRef, InputSource, Keypair, OutputHolder, TxBody,
+};
 use gpunet_provider::data_plane::{DataPlaneConfig, Retention};
 use gpunet_provider::Outputs;
 use gpunet_types::OrderStatus;
@@ -20,10 +22,10 @@ use std::time::Duration;
 mod common;
 use common::*;
 
-/// A devnet of one provider that keeps its results for `keep_for` and
-/// serves them from a peer on loopback.
-async fn serving_devnet(dir: &std::path::Path, keep_for: Duration) -> Devnet {
-    let mut config = config(dir, 1);
+/// A devnet of `providers` that keep their results for `keep_for` and
+/// serve them from peers on loopback.
+async fn serving_devnet(dir: &std::path::Path, providers: usize, keep_for: Duration) -> Devnet {
+    let mut config = config(dir, providers);
     config.provider_peer = Some(DataPlaneConfig {
         outputs: Outputs::Keep(Retention {
             keep_for,
@@ -37,6 +39,13 @@ async fn serving_devnet(dir: &std::path::Path, keep_for: Duration) -> Devnet {
     Devnet::start(config).await.expect("devnet starts")
 }
 
+/// The provider of `net` other than `provider`, of two.
+fn net_other(net: &Devnet, provider: gpunet_primitives::Address) -> gpunet_primitives::Address {
+    let other = [provider_key(0).address(), provider_key(1).address()];
+    assert_eq!(net.config.providers, 2);
+    *other.iter().find(|p| **p != provider).unwrap()
+}
+
 /// A peer of `key`'s account, as a reader would run one.
 async fn reader_peer(dir: &std::path::Path, key: &Keypair) -> Peer {
     let config = PeerConfig::new(dir.to_path_buf(), "127.0.0.1:0".parse().unwrap());
@@ -48,7 +57,7 @@ async fn reader_peer(dir: &std::path::Path, key: &Keypair) -> Peer {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_result_kept_by_its_provider_reaches_its_readers_and_nobody_else() {
     let dir = tempfile::tempdir().unwrap();
-    let net = serving_devnet(dir.path(), Retention::KEEP_FOR).await;
+    let net = serving_devnet(dir.path(), 2, Retention::KEEP_FOR).await;
     let node = net.client();
     let wallet = net.client_wallet();
     let job = job_file(
@@ -86,27 +95,62 @@ async fn a_result_kept_by_its_provider_reaches_its_readers_and_nobody_else() {
         "the download store goes once the result is whole"
     );
 
-    // Chaining it into another job is refused with the way around.
+    // Chained into later jobs of the client's, the file goes from the
+    // provider that keeps it to each job's provider: first the other one
+    // (machines of one load and price take work in turn), through the
+    // keeping provider's gate, then the same one, out of its own store.
     let chained = dir.path().join("chained.toml");
     std::fs::write(
         &chained,
         format!(
-            "name = \"chained\"\nimage = \"gpunet/busybox\"\ncommand = [\"true\"]\ntimeout_secs = 10\n\
+            "name = \"chained\"\nimage = \"gpunet/busybox\"\n\
+             command = [\"sh\", \"-c\", \"md5sum < $GPUNET_INPUT_DIR/big.bin\"]\ntimeout_secs = 60\n\
              [[inputs]]\npath = \"big.bin\"\nfrom_order = {id}\nfrom_output = \"outputs/big.bin\"\n\
              [price]\nmax_per_hour = \"50\"\n"
         ),
     )
     .unwrap();
-    let refused = JobFile::load(&chained)
-        .unwrap()
-        .prepare(&wallet)
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(
-        refused.contains("kept by its provider") && refused.contains("gpunet job get"),
-        "{refused}"
+    let chained = JobFile::load(&chained).unwrap();
+    let prepared = chained.prepare(&wallet).await.unwrap();
+    assert_eq!(
+        prepared.spec.inputs[0].source,
+        InputSource::KeptResult { order: id }
     );
+    let md5 = std::process::Command::new("md5sum")
+        .stdin(std::fs::File::open(out.join("outputs/big.bin")).unwrap())
+        .output()
+        .unwrap();
+    let mut ran_on = Vec::new();
+    for _ in 0..2 {
+        let next = submit_job(&wallet, &chained).await.unwrap();
+        let done = wait_final(&node, next).await;
+        assert_eq!(done.status, OrderStatus::Settled, "{done:?}");
+        let stdout = read_output(&wallet, &done, "logs/stdout.log")
+            .await
+            .unwrap();
+        assert_eq!(stdout, md5.stdout);
+        ran_on.push(done.lease.unwrap().provider);
+    }
+    assert_eq!(ran_on, [net_other(&net, provider), provider]);
+    // Nobody else's order may name it so: the ledger refuses a stranger's.
+    let stranger = Keypair::from_label("stranger");
+    wallet
+        .send(TxBody::Transfer {
+            to: stranger.address(),
+            amount: 100 * gpunet_primitives::UNIT,
+        })
+        .await
+        .unwrap();
+    let copycat = Wallet::new(stranger.clone(), node.clone());
+    let refused = copycat
+        .send(TxBody::SubmitOrder {
+            spec: prepared.spec.clone(),
+            max_price_per_hour: prepared.max_price_per_hour,
+            deposit: prepared.deposit,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.stable_code(), "not_your_order", "{refused}");
 
     // The node keeps the manifest and none of the files.
     let root = order.output_root().unwrap();
@@ -121,7 +165,6 @@ async fn a_result_kept_by_its_provider_reaches_its_readers_and_nobody_else() {
 
     // A stranger that knows the hash (it is on chain) is refused by the
     // provider's gate, until the client shares the result with it.
-    let stranger = Keypair::from_label("stranger");
     let peer = reader_peer(&dir.path().join("stranger"), &stranger).await;
     let refused = peer
         .fetch(big.hash, std::slice::from_ref(&announced), |_| {})
@@ -159,7 +202,7 @@ async fn a_provider_drops_a_result_it_kept_past_its_time() {
     let dir = tempfile::tempdir().unwrap();
     // Long enough for the first fetch below on a loaded 2-core machine (at
     // 2 s, CI once saw the result dropped before the client had it all).
-    let net = serving_devnet(dir.path(), Duration::from_secs(10)).await;
+    let net = serving_devnet(dir.path(), 1, Duration::from_secs(10)).await;
     let node = net.client();
     let wallet = net.client_wallet();
     let job = job_file(
@@ -351,7 +394,9 @@ async fn a_served_input_reaches_only_the_provider_of_its_clients_own_order() {
         path: "data.bin".into(),
         hash,
         size,
-        holder_proof: secret.proof_for(&victim.address()),
+        source: InputSource::Held {
+            holder_proof: secret.proof_for(&victim.address()),
+        },
     };
 
     // The provider's account and a stranger, reading as their peers would.

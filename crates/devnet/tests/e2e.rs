@@ -1229,12 +1229,12 @@ async fn a_jobs_inputs_and_results_are_read_only_by_its_client_and_provider() {
         path: path.into(),
         hash,
         size: 1,
-        holder_proof,
+        source: gpunet_primitives::InputSource::Held { holder_proof },
     };
     let mut copycat = spec(0, 60);
     copycat.region = Some("nowhere".into());
     copycat.inputs = vec![
-        as_input("stolen", input.hash, input.holder_proof),
+        as_input("stolen", input.hash, input.holder_proof().unwrap()),
         as_input("result", output, Hash::digest(b"a guess")),
     ];
     let included = stranger

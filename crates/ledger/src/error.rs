@@ -124,6 +124,11 @@ pub enum TxError {
          saved, by the root it printed"
     )]
     NoSavedWorkspace { order: OrderId, root: Hash },
+    #[error(
+        "input {path}: order {order}'s provider keeps no result of it: name a file of a job of \
+         yours that completed on a provider keeping its outputs (`serve_outputs`)"
+    )]
+    NoKeptResult { path: String, order: OrderId },
     #[error("a peer is announced at {given} direct addresses, at most {max}")]
     TooManyPeerAddresses { given: usize, max: usize },
     #[error("{address:?} is no socket address written as IP:port")]
@@ -265,6 +270,7 @@ impl TxError {
             TxError::AuditRun { .. } => ErrorCode::AuditRun,
             TxError::RentalHasNoResult(_) => ErrorCode::RentalHasNoResult,
             TxError::NoSavedWorkspace { .. } => ErrorCode::NoSavedWorkspace,
+            TxError::NoKeptResult { .. } => ErrorCode::NoKeptResult,
             TxError::RentalNotStopped(_) => ErrorCode::RentalNotStopped,
             TxError::NotARental(_) => ErrorCode::NotARental,
             TxError::NoOutput(_) => ErrorCode::NoOutput,

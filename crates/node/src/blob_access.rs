@@ -156,7 +156,7 @@ impl ReadScope {
                 .read_secret(blob)
                 .ok_or(BlobReadError::Missing(*blob))?;
             let expected = secret.proof_for(client);
-            return match proofs.any(|i| i.holder_proof == expected) {
+            return match proofs.any(|i| i.holder_proof() == Some(expected)) {
                 true => Ok(()),
                 false => Err(BlobReadError::NoHolderProof {
                     order: *id,
@@ -186,7 +186,7 @@ impl ReadScope {
 mod tests {
     use super::*;
     use gpunet_primitives::manifest::{Manifest, ManifestEntry};
-    use gpunet_primitives::{BlobHasher, Keypair};
+    use gpunet_primitives::{BlobHasher, InputSource, Keypair};
 
     fn input(bytes: &[u8], client: &Address) -> InputRef {
         let (hash, secret) = BlobHasher::of(bytes);
@@ -194,7 +194,9 @@ mod tests {
             path: "in".into(),
             hash,
             size: bytes.len() as u64,
-            holder_proof: secret.proof_for(client),
+            source: InputSource::Held {
+                holder_proof: secret.proof_for(client),
+            },
         }
     }
 
@@ -243,8 +245,19 @@ mod tests {
         // of its own made up: neither is Mallory's.
         let copied = scope(mallory, input(data, &alice), None);
         let mut made_up = input(data, &mallory);
-        made_up.holder_proof = Hash::digest(b"guess");
-        for stolen in [copied, scope(mallory, made_up, None)] {
+        made_up.source = InputSource::Held {
+            holder_proof: Hash::digest(b"guess"),
+        };
+        // Or as a file of a result of its own that a provider keeps: no
+        // node serves such an input (its provider's peer does, to whom the
+        // ledger allowed).
+        let mut kept = input(data, &mallory);
+        kept.source = InputSource::KeptResult { order: 3 };
+        for stolen in [
+            copied,
+            scope(mallory, made_up, None),
+            scope(mallory, kept, None),
+        ] {
             assert_eq!(
                 stolen.allows(&store, &Hash::digest(data)),
                 Err(BlobReadError::NoHolderProof {

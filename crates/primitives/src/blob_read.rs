@@ -10,7 +10,7 @@
 //! bytes: the client's address hashed under the blob's *read secret*, a
 //! second BLAKE3 of the content (derive-key mode) that the public hash does
 //! not reveal. The node holding the blob computes the secret again and checks
-//! the proof ([`InputRef::holder_proof`](crate::InputRef)).
+//! the proof ([`InputSource::Held`](crate::InputSource)).
 
 use crate::{Address, Hash, OrderId, RequestBody, SignedRequest};
 use borsh::{BorshDeserialize, BorshSerialize};

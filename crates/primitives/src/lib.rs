@@ -32,8 +32,8 @@ pub use sealed::{
     SealError, SealedSecrets, SecretEnv, SecretsMismatch, MAX_SEALED_SECRETS_BYTES, MAX_SECRETS,
 };
 pub use spec::{
-    GpuRequirement, GpuSpec, ImageBlob, InputRef, JobSpec, MachineSpec, OnExit, Placement,
-    ResourcePrices, Resources, Ulimits, WorkspaceRef, IMAGE_FETCH_BYTES_PER_MS,
+    GpuRequirement, GpuSpec, ImageBlob, InputRef, InputSource, JobSpec, MachineSpec, OnExit,
+    Placement, ResourcePrices, Resources, Ulimits, WorkspaceRef, IMAGE_FETCH_BYTES_PER_MS,
 };
 pub use tx::{
     decode_signed_tx, ChallengeId, ContainerStop, JobOutcome, MachineId, OrderId, OutputHolder,

@@ -197,11 +197,48 @@ pub struct InputRef {
     pub hash: Hash,
     /// Its size in bytes.
     pub size: u64,
-    /// That the order's client holds the file ([`ReadSecret::proof_for`]):
-    /// without it, nodes serve the file to no party of the order.
-    ///
-    /// [`ReadSecret::proof_for`]: crate::ReadSecret::proof_for
-    pub holder_proof: Hash,
+    /// Who holds it, and why the order's parties may read it.
+    pub source: InputSource,
+}
+
+impl InputRef {
+    /// The proof that the order's client holds the file, for an input it
+    /// holds.
+    pub fn holder_proof(&self) -> Option<Hash> {
+        match self.source {
+            InputSource::Held { holder_proof } => Some(holder_proof),
+            InputSource::KeptResult { .. } => None,
+        }
+    }
+}
+
+/// Who holds an input, and why the order's parties may read it.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[serde(rename_all = "snake_case")]
+pub enum InputSource {
+    /// The client holds the file: uploaded to the nodes, or served from
+    /// its own peer (`gpunet serve`).
+    Held {
+        /// That the order's client holds the file
+        /// ([`ReadSecret::proof_for`]): without it, nodes serve the file to
+        /// no party of the order, and the client's peer to no provider.
+        ///
+        /// [`ReadSecret::proof_for`]: crate::ReadSecret::proof_for
+        holder_proof: Hash,
+    },
+    /// A file of the result of `order`, an earlier job of the same client,
+    /// which that job's provider keeps (it ran with its outputs kept) and
+    /// serves to the provider of a lease of that client naming it: the
+    /// ledger checked the client's claim when the order was placed, so no
+    /// proof of holding is needed, and the file never reaches a node.
+    KeptResult {
+        /// The earlier order.
+        order: crate::OrderId,
+    },
 }
 
 /// The slowest a provider is expected to receive a pushed image: 10 MB/s

@@ -90,7 +90,7 @@ pub async fn known_answer(
     let dir = work_dir.join(format!("canary-{}", order.id));
     let name = crate::run::run_name("canary", work_dir, order.id);
     let timeout = Duration::from_secs(order.spec.timeout_secs);
-    let run = crate::run::lay_out(wallet, order, name, &dir, timeout).await?;
+    let run = crate::run::lay_out(wallet, order, None, name, &dir, timeout).await?;
     let root = match executor.run(&run, Box::new(|_| {})).await {
         Ok(result) => match result.stopped {
             Some(stop) => Err(CanaryError::Stopped { limit: stop.name() }),

@@ -6,8 +6,9 @@
 //!
 //! Who may read a result is the chain's word, as on a node (its
 //! `ReadScope`): the order's client and the accounts it shared the result with
-//! (and, for a saved workspace, the provider of a lease of the same client
-//! whose spec starts with it). The peer
+//! (and the provider of a lease of the same client whose spec starts with
+//! it, for a saved workspace, or names a file of it as an input,
+//! `InputSource::KeptResult`, for a job's result). The peer
 //! asks its node about the orders a requested blob belongs to, per request;
 //! which blobs belong to which order it keeps in `results/`, one manifest
 //! per order, so that a restarted agent serves what it kept before. A
@@ -21,7 +22,7 @@ use gpunet_client::NodeClient;
 use gpunet_p2p::access::AccessHandler;
 use gpunet_p2p::{P2pError, Peer, PeerAddr, PeerConfig, Reach, ReadGate};
 use gpunet_primitives::manifest::Manifest;
-use gpunet_primitives::{Address, Hash, Keypair, OrderId};
+use gpunet_primitives::{Address, Hash, InputSource, Keypair, OrderId};
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -414,21 +415,24 @@ impl ReadGate for ResultGate {
                     Err(e) => tracing::warn!("cannot ask the node about order {id}: {e}"),
                 }
             }
-            starts_with_a_kept_workspace(&node, reader, &kept).await
+            leases_one_that_starts_from(&node, reader, blob, &kept).await
         })
     }
 }
 
-/// Whether `reader` is the provider of a lease that starts with the
-/// workspace one of `kept` saved, for the same client (the ledger checked
-/// that the lease's client saved it): that provider fetches it before the
-/// run starts.
-async fn starts_with_a_kept_workspace(
+/// Whether `reader` is the provider of a lease of the same client as one
+/// of `kept` (whose results hold `blob`) that starts from that result: its
+/// spec starts with the workspace it saved, or names `blob` as an input
+/// taken from it. The ledger checked, when the lease's order was placed,
+/// that the result is its client's; that provider fetches the files
+/// before the run starts.
+async fn leases_one_that_starts_from(
     node: &NodeClient,
     reader: Address,
+    blob: Hash,
     kept: &[gpunet_types::OrderView],
 ) -> bool {
-    if kept.iter().all(|o| o.workspace.is_none()) {
+    if kept.is_empty() {
         return false;
     }
     let leases = match node.provider_leases(&reader).await {
@@ -438,11 +442,22 @@ async fn starts_with_a_kept_workspace(
             return false;
         }
     };
+    let kept_for = |client: Address, order: OrderId| {
+        kept.iter()
+            .any(|result| result.id == order && result.client == client)
+    };
     leases.iter().any(|lease| {
-        lease.spec.workspace.is_some_and(|w| {
-            kept.iter()
-                .any(|saved| saved.id == w.order && saved.client == lease.client)
-        })
+        let workspace = lease
+            .spec
+            .workspace
+            .is_some_and(|w| kept_for(lease.client, w.order));
+        let input = lease.spec.inputs.iter().any(|input| match input.source {
+            InputSource::KeptResult { order } => {
+                input.hash == blob && kept_for(lease.client, order)
+            }
+            InputSource::Held { .. } => false,
+        });
+        workspace || input
     })
 }
 

@@ -3,13 +3,14 @@
 //! The agent runs leases this way, and a canary's issuer reruns a job the
 //! same way to know its answer (`canary`), so both get the same output root.
 
+use crate::data_plane::AgentPeer;
 use crate::executor::{ExecOutcome, JobRun, Limits, RunKind, SecretVars, Stop};
 use gpunet_client::peer_fetch::{fetch_from_peer, WantedFile};
 use gpunet_client::{ClientError, Wallet};
 use gpunet_primitives::manifest::Manifest;
-use gpunet_primitives::{Hash, InputRef, OrderId};
+use gpunet_primitives::{Address, Hash, InputRef, InputSource, OrderId};
 use gpunet_types::OrderView;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -28,11 +29,13 @@ pub fn run_name(owner: &str, dir: &Path, order: OrderId) -> String {
 
 /// Lays out a run of `order` named `name` under `job_dir` (inputs fetched and
 /// verified, `logs/`, `outputs/`, `work/`), with no GPUs yet; `wallet`'s
-/// account reads the inputs, as the order's provider or client. An `Err`
-/// says why the job cannot start here.
+/// account reads the inputs, as the order's provider or client, and `own`
+/// is its agent's peer, if it runs one (inputs it keeps come out of its
+/// store). An `Err` says why the job cannot start here.
 pub async fn lay_out(
     wallet: &Wallet,
     order: &OrderView,
+    own: Option<&AgentPeer>,
     name: String,
     job_dir: &Path,
     timeout: Duration,
@@ -92,6 +95,7 @@ pub async fn lay_out(
     fetch_inputs(
         wallet,
         order,
+        own,
         &run.inputs,
         &job_dir.join(INPUT_DOWNLOAD_STORE),
     )
@@ -110,60 +114,77 @@ const INPUT_FETCH_TRIES: u32 = 5;
 const INPUT_DOWNLOAD_STORE: &str = "input-download";
 
 /// Fetches and verifies every input of `order` into `dir` as the order's
-/// provider (or client): from the node, and what the node lacks from the
-/// client's own peer when it announces one (`gpunet serve`: inputs that
-/// never reached a node).
+/// provider (or client). An input the client holds comes from the node,
+/// or, when the node lacks it, from the client's own peer (`gpunet serve`:
+/// inputs that never reached a node); a file of an earlier result that its
+/// provider keeps comes from that provider's peer, or out of `own` when
+/// this agent's peer is the one keeping it.
 async fn fetch_inputs(
     wallet: &Wallet,
     order: &OrderView,
+    own: Option<&AgentPeer>,
     dir: &Path,
     store: &Path,
 ) -> Result<(), LayoutError> {
     if order.spec.inputs.is_empty() {
         return Ok(());
     }
-    let client_peer = wallet.node().peer(&order.client).await.unwrap_or_else(|e| {
-        tracing::warn!("cannot ask where {} serves: {e}", order.client);
-        None
-    });
+    let holders = input_holders(wallet, order).await;
     let mut missing: Vec<&InputRef> = order.spec.inputs.iter().collect();
     let mut tries = 0;
     loop {
         tries += 1;
-        // The node first: an input uploaded there comes at once, and one it
-        // lacks is answered at once too, while a client's peer that has
-        // gone costs a connection timeout.
         let mut why = BTreeMap::new();
+        // The node first: an input uploaded there comes at once, and one it
+        // lacks is answered at once too, while a peer that has gone costs a
+        // connection timeout.
         for input in &missing {
-            if let Err(e) = download_input(wallet, order.id, input, &dir.join(&input.path)).await {
-                why.insert(input.path.clone(), e.to_string());
+            let dest = dir.join(&input.path);
+            let fetched = match (input.source, own) {
+                (InputSource::Held { .. }, _) => download_input(wallet, order.id, input, &dest)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+                (InputSource::KeptResult { order: earlier }, Some(own))
+                    if holders.get(&earlier) == Some(&Ok(wallet.address())) =>
+                {
+                    export_kept(own, input, &dest).await
+                }
+                (InputSource::KeptResult { .. }, _) => Err(String::new()),
+            };
+            if let Err(e) = fetched {
+                why.insert(input.path.clone(), e);
             }
         }
         missing.retain(|input| why.contains_key(&input.path));
-        if let Some(holder) = client_peer.as_ref().filter(|_| !missing.is_empty()) {
-            let wanted: Vec<WantedFile<'_>> = missing
-                .iter()
-                .map(|input| WantedFile {
-                    path: &input.path,
-                    hash: input.hash,
-                    size: input.size,
-                })
-                .collect();
-            let failed: BTreeMap<String, String> =
-                match fetch_from_peer(wallet, holder, &wanted, dir, store).await {
-                    Ok(failures) => failures.into_iter().collect(),
-                    Err(e) => wanted
-                        .iter()
-                        .map(|file| (file.path.to_string(), e.to_string()))
-                        .collect(),
-                };
-            missing.retain(|input| failed.contains_key(&input.path));
-            for (path, from_peer) in failed {
-                if let Some(said) = why.get_mut(&path) {
-                    said.push_str(&format!("; from its client's peer: {from_peer}"));
+        // Then each holder's peer, for what it holds.
+        let mut by_holder: BTreeMap<Address, Vec<&InputRef>> = BTreeMap::new();
+        let mut failed = BTreeSet::new();
+        for input in &missing {
+            let holder = match input.source {
+                InputSource::Held { .. } => Ok(order.client),
+                InputSource::KeptResult { order: earlier } => holders[&earlier].clone(),
+            };
+            match holder {
+                // Its own store said why: no second endpoint of this key
+                // dials the first.
+                Ok(holder) if own.is_some() && holder == wallet.address() => {
+                    failed.insert(input.path.clone());
+                }
+                Ok(holder) => by_holder.entry(holder).or_default().push(input),
+                Err(e) => {
+                    note(&mut why, &input.path, e);
+                    failed.insert(input.path.clone());
                 }
             }
         }
+        for (holder, inputs) in by_holder {
+            for (path, from_peer) in fetch_from_holder(wallet, holder, &inputs, dir, store).await {
+                note(&mut why, &path, from_peer);
+                failed.insert(path);
+            }
+        }
+        missing.retain(|input| failed.contains(&input.path));
         match missing.first() {
             None => return Ok(()),
             Some(input) if tries == INPUT_FETCH_TRIES => {
@@ -174,6 +195,88 @@ async fn fetch_inputs(
             }
             Some(_) => tokio::time::sleep(Duration::from_secs(u64::from(tries))).await,
         }
+    }
+}
+
+/// Adds `more` to what `why` says of `path`.
+fn note(why: &mut BTreeMap<String, String>, path: &str, more: String) {
+    let said = why.entry(path.to_string()).or_default();
+    if !said.is_empty() {
+        said.push_str("; ");
+    }
+    said.push_str(&more);
+}
+
+/// The provider keeping each earlier result that `order`'s inputs name
+/// (`InputSource::KeptResult`), or why it is not known.
+async fn input_holders(
+    wallet: &Wallet,
+    order: &OrderView,
+) -> BTreeMap<OrderId, Result<Address, String>> {
+    let mut holders = BTreeMap::new();
+    for input in &order.spec.inputs {
+        let InputSource::KeptResult { order: earlier } = input.source else {
+            continue;
+        };
+        if holders.contains_key(&earlier) {
+            continue;
+        }
+        let provider = match wallet.node().order(earlier).await {
+            Ok(view) => view.lease.map(|l| l.provider).ok_or_else(|| {
+                format!("order {earlier}, whose result it is from, has no provider on record")
+            }),
+            Err(e) => Err(format!("cannot ask the node about order {earlier}: {e}")),
+        };
+        holders.insert(earlier, provider);
+    }
+    holders
+}
+
+/// Copies a kept result's file that this agent's own peer holds.
+async fn export_kept(own: &AgentPeer, input: &InputRef, dest: &Path) -> Result<(), String> {
+    if let Some(parent) = dest.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    }
+    own.export(input.hash, dest)
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("from this agent's own kept results: {e}"))
+}
+
+/// Fetches `inputs` from `holder`'s announced peer into `dir`; what did not
+/// come, by path, with why.
+async fn fetch_from_holder(
+    wallet: &Wallet,
+    holder: Address,
+    inputs: &[&InputRef],
+    dir: &Path,
+    store: &Path,
+) -> Vec<(String, String)> {
+    let all_failed = |why: String| {
+        inputs
+            .iter()
+            .map(|input| (input.path.clone(), why.clone()))
+            .collect()
+    };
+    let peer = match wallet.node().peer(&holder).await {
+        Ok(Some(peer)) => peer,
+        Ok(None) => return all_failed(format!("{holder} announces no data-plane peer")),
+        Err(e) => return all_failed(format!("cannot ask where {holder} serves: {e}")),
+    };
+    let wanted: Vec<WantedFile<'_>> = inputs
+        .iter()
+        .map(|input| WantedFile {
+            path: &input.path,
+            hash: input.hash,
+            size: input.size,
+        })
+        .collect();
+    match fetch_from_peer(wallet, &peer, &wanted, dir, store).await {
+        Ok(failures) => failures
+            .into_iter()
+            .map(|(path, e)| (path, format!("from {holder}'s peer: {e}")))
+            .collect(),
+        Err(e) => all_failed(format!("from {holder}'s peer: {e}")),
     }
 }
 

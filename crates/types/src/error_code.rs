@@ -137,6 +137,10 @@ pub enum ErrorCode {
     BadPeerAddress,
     /// A relay that is no http(s) URL, or too long.
     BadRelayUrl,
+    /// An input named as a file of an earlier job's result that its
+    /// provider keeps, where the job is not the client's, or its provider
+    /// keeps no result of it.
+    NoKeptResult,
 
     // Validators.
     /// Not a validator.

@@ -8,7 +8,9 @@ use super::specs::{check_order, SpecError};
 use super::Exec;
 use crate::error::{Covers, TxError, Wanted};
 use crate::order::{Checks, JobPhase, Order, OrderKind, RentalPhase};
-use gpunet_primitives::{Address, Amount, JobSpec, OrderId, WorkspaceRef};
+use gpunet_primitives::{
+    Address, Amount, InputSource, JobSpec, OrderId, OutputHolder, WorkspaceRef,
+};
 use gpunet_types::pricing::CheckedAmount;
 use gpunet_types::pricing::{min_deposit, runs_of, MS_PER_HOUR};
 use gpunet_types::{
@@ -60,6 +62,7 @@ pub(crate) fn submit_order(
 ) -> Result<(), TxError> {
     check_order(&ex.state.params, spec, max_price_per_hour, rental)?;
     check_workspace(ex, client, spec)?;
+    check_kept_inputs(ex, client, spec)?;
     let need = min_deposit(max_price_per_hour, spec)?;
     if deposit < need {
         return Err(TxError::DepositTooSmall {
@@ -107,6 +110,29 @@ fn check_workspace(ex: &Exec<'_>, client: Address, spec: &JobSpec) -> Result<(),
     }
 }
 
+/// Each input of `spec` that a provider keeps (`InputSource::KeptResult`)
+/// must be of a job of `client`'s whose result its provider keeps: that
+/// provider then serves the file to the provider of this order (and of its
+/// audit runs), as it would to the client. Which files the result holds is
+/// the manifest's word, which the ledger does not read: the provider checks
+/// the hash when it fetches.
+fn check_kept_inputs(ex: &Exec<'_>, client: Address, spec: &JobSpec) -> Result<(), TxError> {
+    for input in &spec.inputs {
+        let InputSource::KeptResult { order: id } = input.source else {
+            continue;
+        };
+        let earlier = clients_order(ex, client, id)?;
+        let kept = earlier.report().and_then(|r| r.files_held_by()) == Some(OutputHolder::Provider);
+        if !kept {
+            return Err(TxError::NoKeptResult {
+                path: input.path.clone(),
+                order: id,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Places a job array (`TxBody::SubmitArray`): `size` jobs of `spec` with
 /// consecutive ids, member `i`'s environment holding its index and the
 /// size, each escrowing `deposit_each`. All or nothing: one member's spec
@@ -137,6 +163,7 @@ pub(crate) fn submit_array(
         false,
     )?;
     check_workspace(ex, client, spec)?;
+    check_kept_inputs(ex, client, spec)?;
     let need = min_deposit(max_price_per_hour, spec)?;
     if deposit_each < need {
         return Err(TxError::DepositTooSmall {

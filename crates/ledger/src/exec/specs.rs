@@ -322,7 +322,7 @@ pub(crate) fn check_job(params: &Params, spec: &JobSpec) -> Result<(), SpecError
         if !relative_path(&input.path) || !paths.insert(&input.path) {
             return Err(SpecError::BadInputPath(input.path.clone()));
         }
-        if input.hash == Hash::ZERO || input.holder_proof == Hash::ZERO {
+        if input.hash == Hash::ZERO || input.holder_proof() == Some(Hash::ZERO) {
             return Err(SpecError::NoInputContent(input.path.clone()));
         }
     }
@@ -373,7 +373,7 @@ pub(crate) fn check_machine(params: &Params, spec: &MachineSpec) -> Result<(), S
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use gpunet_primitives::{InputRef, Resources};
+    use gpunet_primitives::{InputRef, InputSource, Resources};
 
     /// A small valid spec: one core, no GPU, a minute.
     pub(crate) fn job() -> JobSpec {
@@ -426,7 +426,7 @@ pub(crate) mod tests {
             path: "data.bin".into(),
             hash,
             size: 1,
-            holder_proof,
+            source: InputSource::Held { holder_proof },
         };
         assert_eq!(
             refused(|s| s.inputs = vec![input(Hash::ZERO, Hash::ZERO)]),

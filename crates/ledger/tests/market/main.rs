@@ -9,6 +9,7 @@ mod common;
 mod net;
 
 mod audits;
+mod chained;
 mod declines;
 mod disputes;
 mod durations;

@@ -349,6 +349,7 @@ impl Inner {
         let run = crate::run::lay_out(
             &self.wallet,
             order,
+            self.peer.as_ref(),
             self.run_name(order.id),
             &job_dir,
             timeout,
