@@ -3,7 +3,7 @@
 //! library, with a stranger's peer knocking on the provider's door.
 
 use gpunet_client::images::ImageGate;
-use gpunet_client::jobfile::JobFile;
+use gpunet_client::jobfile::{JobFile, PreparedJob};
 use gpunet_client::jobs::{fetch_outputs, read_output, submit_job};
 use gpunet_client::served::OwnOrdersGate;
 use gpunet_client::Wallet;
@@ -142,14 +142,7 @@ async fn a_result_kept_by_its_provider_reaches_its_readers_and_nobody_else() {
         .await
         .unwrap();
     let copycat = Wallet::new(stranger.clone(), node.clone());
-    let refused = copycat
-        .send(TxBody::SubmitOrder {
-            spec: prepared.spec.clone(),
-            max_price_per_hour: prepared.max_price_per_hour,
-            deposit: prepared.deposit,
-        })
-        .await
-        .unwrap_err();
+    let refused = place(&copycat, &prepared).await.unwrap_err();
     assert_eq!(refused.stable_code(), "not_your_order", "{refused}");
 
     // The node keeps the manifest and none of the files.
@@ -236,6 +229,22 @@ async fn a_provider_drops_a_result_it_kept_past_its_time() {
     assert_eq!(refused.stable_code(), "data_plane", "{refused}");
 }
 
+/// Places `prepared` as `wallet`'s order, as its spec stands (tests change
+/// it first); the order's id.
+async fn place(
+    wallet: &Wallet,
+    prepared: &PreparedJob,
+) -> Result<gpunet_primitives::OrderId, gpunet_client::ClientError> {
+    let included = wallet
+        .send(TxBody::SubmitOrder {
+            spec: prepared.spec.clone(),
+            max_price_per_hour: prepared.max_price_per_hour,
+            deposit: prepared.deposit,
+        })
+        .await?;
+    Ok(submitted_order(&included))
+}
+
 /// Submits, as `wallet`, a job that sleeps a while, its spec changed by
 /// `change`, and waits until it runs.
 async fn running_with(
@@ -248,15 +257,7 @@ async fn running_with(
         .await
         .unwrap();
     change(&mut prepared.spec);
-    let included = wallet
-        .send(TxBody::SubmitOrder {
-            spec: prepared.spec,
-            max_price_per_hour: prepared.max_price_per_hour,
-            deposit: prepared.deposit,
-        })
-        .await
-        .unwrap();
-    let id = submitted_order(&included);
+    let id = place(wallet, &prepared).await.unwrap();
     let node = wallet.node();
     for _ in 0..200 {
         if node.order(id).await.unwrap().status == OrderStatus::Running {
@@ -428,15 +429,7 @@ async fn a_served_input_reaches_only_the_provider_of_its_clients_own_order() {
     );
     let mut prepared = job.prepare(&victim).await.unwrap();
     prepared.spec.inputs = vec![input];
-    let included = victim
-        .send(TxBody::SubmitOrder {
-            spec: prepared.spec,
-            max_price_per_hour: prepared.max_price_per_hour,
-            deposit: prepared.deposit,
-        })
-        .await
-        .unwrap();
-    let id = submitted_order(&included);
+    let id = place(&victim, &prepared).await.unwrap();
     let done = wait_final(&node, id).await;
     assert_eq!(done.status, OrderStatus::Settled, "{done:?}");
     let stdout = read_output(&victim, &done, "logs/stdout.log")
