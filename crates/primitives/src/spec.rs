@@ -225,7 +225,7 @@ pub enum InputSource {
     Held {
         /// That the order's client holds the file
         /// ([`ReadSecret::proof_for`]): without it, nodes serve the file to
-        /// no party of the order, and the client's peer to no provider.
+        /// no party of the order.
         ///
         /// [`ReadSecret::proof_for`]: crate::ReadSecret::proof_for
         holder_proof: Hash,
