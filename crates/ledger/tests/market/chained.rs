@@ -5,7 +5,7 @@
 use crate::net::*;
 use gpunet_ledger::TxError;
 use gpunet_primitives::{
-    Hash, InputRef, InputSource, JobOutcome, JobSpec, Keypair, OrderId, OutputHolder, TxBody, UNIT,
+    Hash, InputRef, InputSource, JobOutcome, JobSpec, OrderId, OutputHolder, TxBody, UNIT,
 };
 
 /// Reports `order` completed, its files kept by `held_by`.
@@ -41,17 +41,6 @@ fn reading(order: OrderId) -> JobSpec {
     }
 }
 
-fn submit(net: &mut Net, who: &Keypair, spec: JobSpec) -> Result<(), TxError> {
-    net.send(
-        who,
-        TxBody::SubmitOrder {
-            spec,
-            max_price_per_hour: PRICE,
-            deposit: 100 * UNIT,
-        },
-    )
-}
-
 #[test]
 fn only_its_client_chains_a_result_its_provider_keeps() {
     let mut net = Net::new(3);
@@ -66,7 +55,7 @@ fn only_its_client_chains_a_result_its_provider_keeps() {
     // reported yet has no file to name.
     for unkept in [on_nodes, running] {
         assert_eq!(
-            submit(&mut net, &client, reading(unkept)),
+            net.submit_as(&client, reading(unkept)),
             Err(TxError::NoKeptResult {
                 path: "model.bin".into(),
                 order: unkept
@@ -86,11 +75,11 @@ fn only_its_client_chains_a_result_its_provider_keeps() {
     // Someone else's result is not for another account's jobs to name.
     let stranger = net.providers[2].clone();
     assert_eq!(
-        submit(&mut net, &stranger, reading(kept)),
+        net.submit_as(&stranger, reading(kept)),
         Err(TxError::NotYourOrder(kept))
     );
 
-    submit(&mut net, &client, reading(kept)).unwrap();
+    net.submit_as(&client, reading(kept)).unwrap();
     let job = net.ledger.state().globals().next_order_id - 1;
     assert_eq!(
         net.ledger.order(job).unwrap().spec.inputs,

@@ -165,6 +165,19 @@ impl Net {
         self.ledger.state().globals().next_order_id - 1
     }
 
+    /// `who` places `spec` at PRICE with a 100 GPN deposit: what the ledger
+    /// says.
+    pub(crate) fn submit_as(&mut self, who: &Keypair, spec: JobSpec) -> Result<(), TxError> {
+        self.send(
+            who,
+            TxBody::SubmitOrder {
+                spec,
+                max_price_per_hour: PRICE,
+                deposit: 100 * UNIT,
+            },
+        )
+    }
+
     pub(crate) fn provider_of(&self, order: u64) -> Keypair {
         let lease = self
             .ledger

@@ -160,21 +160,11 @@ fn only_its_client_starts_an_order_with_a_saved_workspace_and_only_by_its_root()
         workspace: Some(workspace),
         ..spec(false, 0)
     };
-    let submit = |net: &mut Net, who: &gpunet_primitives::Keypair, spec: JobSpec| {
-        net.send(
-            who,
-            TxBody::SubmitOrder {
-                spec,
-                max_price_per_hour: PRICE,
-                deposit: 100 * UNIT,
-            },
-        )
-    };
     let root = Hash::digest(b"work");
     let client = net.client.clone();
     let named = WorkspaceRef { order: id, root };
     assert_eq!(
-        submit(&mut net, &client, with(named)),
+        net.submit_as(&client, with(named)),
         Err(TxError::NoSavedWorkspace { order: id, root })
     );
     end_saving(&mut net, id).unwrap();
@@ -191,16 +181,16 @@ fn only_its_client_starts_an_order_with_a_saved_workspace_and_only_by_its_root()
         root: Hash::digest(b"guess"),
     };
     assert!(matches!(
-        submit(&mut net, &client, with(wrong)),
+        net.submit_as(&client, with(wrong)),
         Err(TxError::NoSavedWorkspace { .. })
     ));
     let stranger = net.providers[1].clone();
     assert_eq!(
-        submit(&mut net, &stranger, with(named)),
+        net.submit_as(&stranger, with(named)),
         Err(TxError::NotYourOrder(id))
     );
     // Its client starts a job with it, and the job names it.
-    submit(&mut net, &client, with(named)).unwrap();
+    net.submit_as(&client, with(named)).unwrap();
     let job = net.ledger.state().globals().next_order_id - 1;
     assert_eq!(net.ledger.order(job).unwrap().spec.workspace, Some(named));
 }
