@@ -200,29 +200,10 @@ fn a_dry_run_names_the_machines_that_fit_cheapest_first_and_places_nothing() {
 #[test]
 fn orders_nobody_can_take_do_not_hold_back_those_behind_them() {
     let mut net = Net::new(1);
-    let client = net.client.clone();
-    let nonce = net.ledger.account(&client.address()).nonce;
     // More GPU orders than one block looks at; the only machine has no GPU.
     let mut gpu_job = spec(false, 0);
     gpu_job.resources.gpu.count = 1;
-    let deposit = gpunet_types::max_payment(PRICE, gpu_job.timeout_secs).unwrap();
-    let txs: Vec<SignedTx> = (0..1_100)
-        .map(|i| {
-            Tx {
-                chain_id: "test".into(),
-                sender: client.address(),
-                nonce: nonce + i,
-                fee: Params::default().min_fee,
-                body: TxBody::SubmitOrder {
-                    spec: gpu_job.clone(),
-                    max_price_per_hour: PRICE,
-                    deposit,
-                },
-            }
-            .sign(&client)
-        })
-        .collect();
-    assert!(net.block(10, &txs).iter().all(|r| r.is_ok()));
+    submit_in_one_block(&mut net, &vec![(gpu_job, PRICE); 1_100]);
     let cpu_job = net.submit(spec(false, 0));
     for _ in 0..3 {
         net.block(10, &[]);
